@@ -1,0 +1,336 @@
+"""Rendering feeds to bytes: RSS 2.0 and Atom 1.0 (through feedgen), OPML, index page.
+
+The only module that imports feedgen, and the place its quirks are contained:
+every date is set explicitly (feedgen defaults `updated`/`lastBuildDate` to now),
+entries are appended in our order (feedgen prepends by default), and images,
+enclosures and the author go through our own extension because feedgen drops the
+`rel`/`type`/`length` of Atom entry links and only knows RSS `author` as an email.
+
+Everything rendered is a pure function of its arguments: same input, same bytes.
+All text from article files is plain text by now (see `text.py`) and is escaped
+here; no HTML from an input file is ever passed on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import mimetypes
+import posixpath
+import re
+import xml.etree.ElementTree as ElementTree
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+from email.utils import format_datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from feedgen.ext.base import BaseEntryExtension
+from feedgen.ext.base import BaseExtension
+from feedgen.feed import FeedGenerator
+from lxml import etree
+
+from aggregator import __version__
+from aggregator.model import Article
+from aggregator.model import FeedFormat
+from aggregator.model import Image
+from aggregator.urls import canonical_url
+
+GENERATOR = "aggregator"
+GENERATOR_URI = "https://pypi.org/project/aggregator/"
+MEDIA_NS = "http://search.yahoo.com/mrss/"
+DC_NS = "http://purl.org/dc/elements/1.1/"
+ATOM_NS = "http://www.w3.org/2005/Atom"
+FORMATS: tuple[FeedFormat, ...] = ("rss", "atom")
+MEDIA_TYPES = {"rss": "application/rss+xml", "atom": "application/atom+xml"}
+EXTENSIONS = {"rss": ".rss", "atom": ".atom"}
+_HOSTNAME = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}")
+_IMAGE_TYPES = {
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+    ".avif": "image/avif",
+    ".svg": "image/svg+xml",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FeedSpec:
+    """What one feed is, independent of its format."""
+
+    #: topic name as the articles spell it; None for the all-topics feed
+    topic: str | None
+    #: path of the feed without its extension, relative to the output folder
+    stem: str
+    title: str
+    description: str
+    #: URL of the HTML page that this feed is the feed of
+    page_url: str
+
+    def path(self, fmt: FeedFormat) -> str:
+        return self.stem + EXTENSIONS[fmt]
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    base_url: str
+    title: str
+    description: str
+    language: str
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+
+def entry_id(article: Article) -> str:
+    """The Atom id / RSS guid of an article: its canonical URL. Never change the format."""
+    return canonical_url(article.link)
+
+
+def entry_updated(article: Article) -> datetime:
+    """The Atom `updated` of an article: its publish time plus a sub-second offset.
+
+    Atom readers and the W3C validator expect `updated` to differ between entries,
+    but real files often share a publish time to the second. The offset (under one
+    second, from a digest of the entry id) makes them differ while depending on the
+    article alone, so an entry's `updated` is the same in every feed and every run.
+    """
+    digest = hashlib.sha256(entry_id(article).encode("utf-8")).digest()
+    return article.published_at + timedelta(microseconds=int.from_bytes(digest[:4]) % 1_000_000)
+
+
+def render(fmt: FeedFormat, spec: FeedSpec, site: Site, entries: Sequence[Article]) -> bytes:
+    """A feed of `entries` (already sorted and limited); `updated` is the newest entry."""
+    if not entries:
+        raise ValueError("render() needs entries; use render_empty() for an empty feed")
+    updates: dict[datetime, Article] = {}
+    for article in entries:
+        updated = entry_updated(article)
+        while updated in updates:  # two digests a whole number of seconds apart: rare
+            updated += timedelta(microseconds=1)
+        updates[updated] = article
+    generator = _feed(spec, site, max(updates))
+    for updated, article in updates.items():
+        _add_entry(generator, article, updated)
+    return _serialise(generator, fmt)
+
+
+def render_empty(fmt: FeedFormat, spec: FeedSpec, site: Site, updated: datetime) -> bytes:
+    """A valid feed with no entries, for a topic that has none left."""
+    return _serialise(_feed(spec, site, updated), fmt)
+
+
+def read_feed_header(fmt: FeedFormat, data: bytes) -> tuple[str, datetime] | None:
+    """Title and updated date of a feed this module wrote earlier, or None."""
+    try:
+        root = ElementTree.fromstring(data)
+        if fmt == "atom":
+            title = root.findtext(f"{{{ATOM_NS}}}title")
+            text = root.findtext(f"{{{ATOM_NS}}}updated")
+            when = datetime.fromisoformat(text) if text else None
+        else:
+            title = root.findtext("channel/title")
+            text = root.findtext("channel/lastBuildDate")
+            when = parsedate_to_datetime(text) if text else None
+    except (ElementTree.ParseError, ValueError, TypeError):
+        return None
+    if not title or when is None or when.tzinfo is None:
+        return None
+    return title, when
+
+
+def _feed(spec: FeedSpec, site: Site, updated: datetime) -> FeedGenerator:
+    generator = FeedGenerator()
+    generator.register_extension("aggregator", _FeedExtension, _EntryExtension)
+    self_url = {fmt: site.url(spec.path(fmt)) for fmt in FORMATS}
+    generator.id(self_url["atom"])
+    generator.title(spec.title)
+    generator.subtitle(spec.description)
+    generator.description(spec.description)
+    generator.language(site.language)
+    generator.author({"name": site.title})
+    generator.generator(GENERATOR, version=__version__, uri=GENERATOR_URI)
+    generator.updated(updated)
+    generator.lastBuildDate(updated)
+    generator.pubDate(updated)
+    generator.docs("https://www.rssboard.org/rss-specification")
+    # The self link is format-specific; _serialise sets it per format.
+    generator.link(href=spec.page_url, rel="alternate", type="text/html")
+    generator.aggregator.self_urls = self_url
+    return generator
+
+
+def _serialise(generator: FeedGenerator, fmt: FeedFormat) -> bytes:
+    generator.aggregator.format = fmt
+    if fmt == "atom":
+        data = generator.atom_str(pretty=True, encoding="UTF-8", xml_declaration=True)
+    else:
+        data = generator.rss_str(pretty=True, encoding="UTF-8", xml_declaration=True)
+    return bytes(data)
+
+
+def _add_entry(generator: FeedGenerator, article: Article, updated: datetime) -> None:
+    entry = generator.add_entry(order="append")
+    entry.id(entry_id(article))
+    entry.guid(entry_id(article), permalink=False)
+    entry.title(article.title)
+    entry.link(href=article.link, rel="alternate")
+    entry.published(article.published_at)
+    entry.updated(updated)
+    entry.pubDate(article.published_at)
+    if article.excerpt:
+        entry.summary(article.excerpt)
+    entry.content(content_html(article), type="html")
+    for topic in article.topics:
+        entry.category(term=topic)
+    extension = entry.aggregator
+    extension.article = article
+    extension.image = article.images[0] if article.images else None
+
+
+def content_html(article: Article) -> str:
+    """The HTML body of an entry, built only from escaped plain text and checked URLs."""
+    esc, text = html.escape, _text
+    parts: list[str] = []
+    if article.images:
+        image = article.images[0]
+        size = "".join(
+            f' {name}="{value}"'
+            for name, value in (("width", image.width), ("height", image.height))
+            if value
+        )
+        parts.append(
+            f'<p><a href="{esc(article.link)}"><img src="{esc(image.url)}" '
+            f'alt="{esc(image.title or article.title)}"{size}></a></p>'
+        )
+    if article.excerpt:
+        parts.append(f"<p>{text(article.excerpt)}</p>")
+    verb = "Watch the video" if article.kind == "video" else "Read the full story"
+    source = f" at {text(article.provider.name)}" if article.provider else ""
+    parts.append(f'<p><a href="{esc(article.link)}">{verb}</a>{source}.</p>')
+    own = canonical_url(article.link)
+    stubs = [s for s in article.related if canonical_url(s.link) != own]
+    if stubs:
+        items = []
+        for stub in stubs:
+            details = [text(stub.provider.name)] if stub.provider else []
+            if stub.published_at is not None:
+                details.append(f"{stub.published_at:%Y-%m-%d}")
+            suffix = f" ({', '.join(details)})" if details else ""
+            items.append(f'<li><a href="{esc(stub.link)}">{text(stub.title)}</a>{suffix}</li>')
+        parts.append("<p>Related coverage:</p><ul>" + "".join(items) + "</ul>")
+    return "\n".join(parts)
+
+
+def _text(value: str) -> str:
+    return html.escape(value, quote=False)
+
+
+def image_type(image: Image) -> str:
+    """MIME type of an image from its URL's extension; JPEG when the URL does not say."""
+    extension = posixpath.splitext(urlsplit(image.url).path)[1].lower()
+    return _IMAGE_TYPES.get(extension) or mimetypes.types_map.get(extension, "image/jpeg")
+
+
+class _FeedExtension(BaseExtension):  # type: ignore[misc]
+    """Feed-level: the format-specific self link, and namespaces."""
+
+    def __init__(self) -> None:
+        self.format: FeedFormat = "rss"
+        self.self_urls: dict[str, str] = {}
+
+    def extend_ns(self) -> dict[str, str]:
+        return {"media": MEDIA_NS, "dc": DC_NS}
+
+    # feedgen builds Atom documents from un-namespaced elements under an `xmlns`
+    # attribute, so elements added here must be un-namespaced too.
+    def extend_atom(self, feed: Any) -> Any:
+        link = etree.Element("link")
+        link.set("href", self.self_urls["atom"])
+        link.set("rel", "self")
+        link.set("type", MEDIA_TYPES["atom"])
+        # Right after the alternate link, before any entry.
+        feed.insert(_after_last(feed, "link"), link)
+        return feed
+
+    def extend_rss(self, feed: Any) -> Any:
+        channel = feed.find("channel")
+        link = etree.Element(f"{{{ATOM_NS}}}link")
+        link.set("href", self.self_urls["rss"])
+        link.set("rel", "self")
+        link.set("type", MEDIA_TYPES["rss"])
+        channel.insert(3, link)  # after title, link, description
+        return feed
+
+
+class _EntryExtension(BaseEntryExtension):  # type: ignore[misc]
+    """Entry-level: author, image as media:content, media:thumbnail and enclosure."""
+
+    def __init__(self) -> None:
+        self.article: Article | None = None
+        self.image: Image | None = None
+
+    def extend_atom(self, entry: Any) -> Any:
+        article = self.article
+        assert article is not None
+        if article.provider is not None:
+            author = etree.Element("author")
+            etree.SubElement(author, "name").text = article.provider.name
+            if article.provider.domain and _HOSTNAME.fullmatch(article.provider.domain):
+                etree.SubElement(author, "uri").text = f"https://{article.provider.domain}/"
+            entry.insert(_after_last(entry, "updated"), author)
+        if self.image is not None:
+            link = etree.Element("link")
+            link.set("rel", "enclosure")
+            link.set("type", image_type(self.image))
+            link.set("href", self.image.url)
+            entry.insert(_after_last(entry, "link"), link)
+            self._media(entry)
+        return entry
+
+    def extend_rss(self, item: Any) -> Any:
+        article = self.article
+        assert article is not None
+        if article.provider is not None:
+            etree.SubElement(item, f"{{{DC_NS}}}creator").text = article.provider.name
+        if self.image is not None:
+            enclosure = etree.SubElement(item, "enclosure")
+            enclosure.set("url", self.image.url)
+            # The byte size is unknown without fetching the image; 0 is the agreed "unknown".
+            enclosure.set("length", "0")
+            enclosure.set("type", image_type(self.image))
+            self._media(item)
+        return item
+
+    def _media(self, parent: Any) -> None:
+        image = self.image
+        assert image is not None
+        sizes = {k: str(v) for k, v in (("width", image.width), ("height", image.height)) if v}
+        content = etree.SubElement(parent, f"{{{MEDIA_NS}}}content")
+        content.set("url", image.url)
+        content.set("medium", "image")
+        content.set("type", image_type(image))
+        for name, value in sizes.items():
+            content.set(name, value)
+        thumbnail = etree.SubElement(parent, f"{{{MEDIA_NS}}}thumbnail")
+        thumbnail.set("url", image.url)
+        for name, value in sizes.items():
+            thumbnail.set(name, value)
+
+
+def _after_last(parent: Any, tag: str) -> int:
+    index = 0
+    for position, child in enumerate(parent):
+        if child.tag == tag:
+            index = position + 1
+    return index
+
+
+def rfc822(when: datetime) -> str:
+    return format_datetime(when.astimezone(UTC))

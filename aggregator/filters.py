@@ -1,0 +1,80 @@
+"""Which articles go into which feed, and why the others do not. Pure: no I/O.
+
+Every article left out carries an `Exclusion` with its reason. The published flag
+and `max_age` apply to every feed; the quality threshold (inclusive) is per topic
+feed (`topics.<name>.min_quality`, else `min_quality`). The all-topics feed holds
+every article that made it into at least one topic feed, plus topic-less articles
+that meet the global threshold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from aggregator.config import Config
+from aggregator.model import Article
+from aggregator.model import Exclusion
+
+UNPUBLISHED = "unpublished"
+QUALITY = "quality"
+MAX_AGE = "max-age"
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    #: articles in the all-topics feed, in input order
+    kept: tuple[Article, ...]
+    #: for each kept article (by path), the topics whose feeds it is in
+    topics: dict[str, tuple[str, ...]]
+    excluded: tuple[Exclusion, ...]
+
+
+def select(articles: Sequence[Article], config: Config, now: datetime) -> Selection:
+    kept: list[Article] = []
+    topics: dict[str, tuple[str, ...]] = {}
+    excluded: list[Exclusion] = []
+    oldest = now - config.max_age if config.max_age is not None else None
+    for article in articles:
+        if not article.published and not config.include_unpublished:
+            excluded.append(Exclusion(article.path, UNPUBLISHED, "not published"))
+            continue
+        if oldest is not None and article.published_at < oldest:
+            reason = (
+                f"published {article.published_at:%Y-%m-%d}, older than max_age "
+                f"({_days(config.max_age)})"
+            )
+            excluded.append(Exclusion(article.path, MAX_AGE, reason))
+            continue
+        quality = article.quality if article.quality is not None else 0
+        passed: list[str] = []
+        missed: list[Exclusion] = []
+        for topic in article.topics:
+            threshold = config.topic_min_quality(topic)
+            if quality >= threshold:
+                passed.append(topic)
+            else:
+                missed.append(
+                    Exclusion(article.path, QUALITY, _quality_reason(article, threshold), topic)
+                )
+        if passed or (not article.topics and quality >= config.min_quality):
+            kept.append(article)
+            topics[article.path] = tuple(passed)
+            excluded.extend(missed)
+        else:
+            threshold = min(
+                (config.topic_min_quality(t) for t in article.topics), default=config.min_quality
+            )
+            excluded.append(Exclusion(article.path, QUALITY, _quality_reason(article, threshold)))
+    return Selection(tuple(kept), topics, tuple(excluded))
+
+
+def _quality_reason(article: Article, threshold: int) -> str:
+    if article.quality is None:
+        return f"no quality score (threshold {threshold})"
+    return f"quality {article.quality} below {threshold}"
+
+
+def _days(age: object) -> str:
+    return str(age)

@@ -1,0 +1,402 @@
+"""Finding article files and turning each into an `Article` or a `LoadError`.
+
+A file is YAML front matter between `---` lines, with or without a body after it
+(a `.yaml`/`.yml` file may also be plain YAML). YAML is read by PyYAML's safe
+loader only (the C one when installed), so no tag ever runs code. Nothing in here
+raises for a bad file: every problem becomes one `LoadError(path, line, reason)`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+from collections.abc import Iterable
+from collections.abc import Iterator
+from collections.abc import Sequence
+from datetime import UTC
+from datetime import date
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from aggregator.errors import ConfigError
+from aggregator.model import Article
+from aggregator.model import Image
+from aggregator.model import LoadError
+from aggregator.model import Provider
+from aggregator.model import RelatedStub
+from aggregator.text import plain_text
+from aggregator.urls import is_web_url
+
+_SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+#: aliases may not make a document bigger than this many nodes (billion laughs)
+MAX_EXPANDED_NODES = 100_000
+_PLAIN_YAML_SUFFIXES = (".yaml", ".yml")
+_FENCE = re.compile(r"^---[ \t]*$")
+_END = re.compile(r"^(---|\.\.\.)[ \t]*$")
+
+
+class _Invalid(Exception):
+    """A reason a file is not an article, raised inside this module only."""
+
+    def __init__(self, reason: str, line: int = 1) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.line = line
+
+
+def find_files(sources: Sequence[Path], patterns: Sequence[str]) -> list[Path]:
+    """Files under `sources` matching any pattern, recursively, in a stable order.
+
+    Order: by source in the order given, then by path. Hidden files and folders
+    (a leading dot, such as `.git`) are skipped. A file found twice through
+    overlapping sources is listed once.
+    """
+    found: list[Path] = []
+    seen: set[Path] = set()
+    for source in sources:
+        if not source.is_dir():
+            raise ConfigError(f"{source}: source folder not found")
+        for path in sorted(_walk(source, patterns), key=lambda p: p.as_posix()):
+            key = path.resolve()
+            if key not in seen:
+                seen.add(key)
+                found.append(path)
+    return found
+
+
+def _walk(source: Path, patterns: Sequence[str]) -> Iterator[Path]:
+    for folder, dirs, files in os.walk(source):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in files:
+            if not name.startswith(".") and any(fnmatch.fnmatch(name, p) for p in patterns):
+                yield Path(folder, name)
+
+
+def load_all(paths: Iterable[Path]) -> tuple[list[Article], list[LoadError]]:
+    articles: list[Article] = []
+    errors: list[LoadError] = []
+    for path in paths:
+        result = load_file(path)
+        if isinstance(result, LoadError):
+            errors.append(result)
+        else:
+            articles.append(result)
+    return articles, errors
+
+
+def load_file(path: Path) -> Article | LoadError:
+    """Read one article file."""
+    display = str(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        return LoadError(display, 1, f"cannot read file: {exc.strerror or exc}")
+    try:
+        return parse_article(raw, display, plain_yaml=path.suffix.lower() in _PLAIN_YAML_SUFFIXES)
+    except _Invalid as exc:
+        return LoadError(display, exc.line, exc.reason)
+
+
+def parse_article(raw: bytes, path: str, *, plain_yaml: bool = False) -> Article:
+    """Bytes of an article file to an Article; raises _Invalid."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise _Invalid(
+            f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})", line
+        ) from None
+    if not text.strip():
+        raise _Invalid("empty file")
+    source, offset = _front_matter(text, plain_yaml)
+    data = _parse_yaml(source, offset)
+    return _to_article(data, path, source, offset)
+
+
+def _front_matter(text: str, plain_yaml: bool) -> tuple[str, int]:
+    """The YAML text and the number of file lines before it."""
+    lines = text.splitlines()
+    if not lines or not _FENCE.match(lines[0]):
+        if plain_yaml:
+            return "\n".join(lines), 0
+        raise _Invalid("no front matter: the file must start with a '---' line")
+    for number, line in enumerate(lines[1:], start=1):
+        if _END.match(line):
+            body = "\n".join(lines[1:number])
+            if not body.strip():
+                raise _Invalid("front matter is empty", 2)
+            return body, 1
+    if plain_yaml:
+        return "\n".join(lines), 0
+    raise _Invalid("front matter is not closed by a '---' line", len(lines))
+
+
+def _parse_yaml(source: str, offset: int) -> Any:
+    if "&" in source and "*" in source:
+        _check_alias_expansion(source, offset)
+    try:
+        return yaml.load(source, Loader=_SafeLoader)  # a safe loader: no tag runs code
+    except yaml.constructor.ConstructorError as exc:
+        line = _mark_line(exc, offset)
+        tag = re.search(r"tag '([^']*)'", exc.problem or "")
+        what = f"YAML tag {tag.group(1)!r}" if tag else "YAML construct"
+        raise _Invalid(f"unsupported {what}: only plain YAML data is read", line) from None
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        context = getattr(exc, "context", None)
+        detail = f"{problem} ({context})" if context else problem
+        raise _Invalid(f"invalid YAML: {detail}", _mark_line(exc, offset)) from None
+    except RecursionError:
+        raise _Invalid("YAML nested too deeply", offset + 1) from None
+
+
+def _check_alias_expansion(source: str, offset: int) -> None:
+    """Refuse documents whose aliases expand past MAX_EXPANDED_NODES (a billion laughs)."""
+    sizes: dict[str, int] = {}
+    stack: list[list[Any]] = []  # [anchor, nodes so far] per open collection
+    total = 0
+    try:
+        for event in yaml.parse(source, Loader=_SafeLoader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                stack.append([event.anchor, 1])
+                continue
+            if isinstance(event, yaml.CollectionEndEvent):
+                anchor, size = stack.pop()
+                if anchor:
+                    sizes[anchor] = size
+            elif isinstance(event, yaml.ScalarEvent):
+                size = 1
+                if event.anchor:
+                    sizes[event.anchor] = 1
+            elif isinstance(event, yaml.AliasEvent):
+                size = sizes.get(event.anchor or "", 1)
+            else:
+                continue
+            if stack:
+                stack[-1][1] += size
+                size = stack[-1][1]
+            else:
+                total += size
+                size = total
+            if size > MAX_EXPANDED_NODES:
+                raise _Invalid(
+                    f"YAML aliases expand to more than {MAX_EXPANDED_NODES} nodes (alias bomb?)",
+                    _mark_line(event, offset, "start_mark"),
+                )
+    except yaml.YAMLError:
+        return  # the real load reports the syntax error with its line
+
+
+def _mark_line(obj: object, offset: int, attr: str = "problem_mark") -> int:
+    mark = getattr(obj, attr, None)
+    return offset + mark.line + 1 if mark is not None else offset + 1
+
+
+def _to_article(data: Any, path: str, source: str, offset: int) -> Article:
+    if not isinstance(data, dict):
+        raise _Invalid(f"front matter must be a mapping of fields, not {_kind(data)}", offset + 1)
+
+    def invalid(key: str, reason: str) -> _Invalid:
+        return _Invalid(f"{key}: {reason}", _line_of(source, key) + offset)
+
+    title_value = data.get("title")
+    if title_value is None:
+        raise _Invalid("missing title", offset + 1)
+    if not isinstance(title_value, str):
+        raise invalid("title", f"must be a string, not {_kind(title_value)}")
+    title = plain_text(title_value)
+    if not title:
+        raise invalid("title", "is empty")
+
+    link, urls = _links(data, invalid, offset)
+
+    when = data.get("publishedDateTime")
+    if when is None:
+        raise _Invalid("missing publishedDateTime", offset + 1)
+    published_at = _datetime(when)
+    if published_at is None:
+        raise invalid("publishedDateTime", f"not an ISO 8601 date-time: {when!r}")
+
+    excerpt_value = data.get("excerpt")
+    if excerpt_value is not None and not isinstance(excerpt_value, str):
+        raise invalid("excerpt", f"must be a string, not {_kind(excerpt_value)}")
+
+    quality = data.get("quality")
+    if quality is not None and (isinstance(quality, bool) or not isinstance(quality, int)):
+        raise invalid("quality", f"must be an integer, not {_kind(quality)}")
+
+    published = data.get("published", False)
+    if not isinstance(published, bool):
+        raise invalid("published", f"must be true or false, not {_kind(published)}")
+
+    kind = data.get("type", "article")
+    if not isinstance(kind, str):
+        raise invalid("type", f"must be a string, not {_kind(kind)}")
+
+    return Article(
+        path=path,
+        title=title,
+        excerpt=plain_text(excerpt_value) if excerpt_value else "",
+        published_at=published_at,
+        link=link,
+        urls=urls,
+        kind=kind.strip() or "article",
+        quality=quality,
+        published=published,
+        provider=_provider(data.get("provider"), invalid),
+        topics=_topics(data.get("topics"), invalid),
+        images=_images(data.get("images"), invalid),
+        related=_related(data.get("related"), invalid),
+    )
+
+
+def _links(data: dict[Any, Any], invalid: Any, offset: int) -> tuple[str, tuple[str, ...]]:
+    link: str | None = None
+    for key in ("webUrl", "originalUrl"):
+        value = data.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str) or not is_web_url(value.strip()):
+            raise invalid(key, f"must be an absolute http(s) URL, got {_short(value)}")
+        link = value.strip()
+        break
+    if link is None:
+        raise _Invalid("missing link: needs webUrl or originalUrl", offset + 1)
+    urls = [link]
+    # Other forms of the same story only serve dedupe; a bad one is ignored.
+    for key in ("webUrl", "originalUrl", "ampWebUrl", "cdnAmpWebUrl"):
+        value = data.get(key)
+        if isinstance(value, str) and is_web_url(value.strip()) and value.strip() not in urls:
+            urls.append(value.strip())
+    return link, tuple(urls)
+
+
+def _datetime(value: Any) -> datetime | None:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip())
+        except ValueError:
+            return None
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    return None
+
+
+def _provider(value: Any, invalid: Any) -> Provider | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise invalid("provider", f"must be a mapping with a name, not {_kind(value)}")
+    name, domain = value.get("name"), value.get("domain")
+    domain = plain_text(domain) if isinstance(domain, str) and domain.strip() else None
+    name = plain_text(name) if isinstance(name, str) and name.strip() else domain
+    return Provider(name=name, domain=domain) if name else None
+
+
+def _topics(value: Any, invalid: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise invalid("topics", f"must be a list of strings, not {_kind(value)}")
+    topics: list[str] = []
+    seen: set[str] = set()
+    for item in value:
+        if not isinstance(item, str) or not item.strip():
+            raise invalid("topics", f"must be a list of non-empty strings, found {_short(item)}")
+        name = " ".join(plain_text(item).split())
+        if name and name.casefold() not in seen:
+            seen.add(name.casefold())
+            topics.append(name)
+    return tuple(topics)
+
+
+def _images(value: Any, invalid: Any) -> tuple[Image, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise invalid("images", f"must be a list, not {_kind(value)}")
+    images: list[Image] = []
+    for item in value:
+        url = item.get("url") if isinstance(item, dict) else None
+        if isinstance(url, str) and is_web_url(url.strip()):
+            title = item.get("title")
+            images.append(
+                Image(
+                    url=url.strip(),
+                    width=_dimension(item.get("width")),
+                    height=_dimension(item.get("height")),
+                    title=plain_text(title) or None if isinstance(title, str) else None,
+                )
+            )
+    return tuple(images)
+
+
+def _related(value: Any, invalid: Any) -> tuple[RelatedStub, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise invalid("related", f"must be a list, not {_kind(value)}")
+    stubs: list[RelatedStub] = []
+    for item in value:
+        if not isinstance(item, dict) or not isinstance(item.get("title"), str):
+            continue  # a stub we cannot show is left out; the article is still good
+        link = next(
+            (
+                u.strip()
+                for u in (item.get("webUrl"), item.get("originalUrl"))
+                if isinstance(u, str) and is_web_url(u.strip())
+            ),
+            None,
+        )
+        title = plain_text(item["title"])
+        if link is None or not title:
+            continue
+        provider = item.get("provider")
+        stubs.append(
+            RelatedStub(
+                title=title,
+                link=link,
+                published_at=_datetime(item.get("publishedDateTime")),
+                provider=_provider(provider, invalid) if isinstance(provider, dict) else None,
+            )
+        )
+    return tuple(stubs)
+
+
+def _dimension(value: Any) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 100_000:
+        return value
+    return None
+
+
+def _line_of(source: str, key: str) -> int:
+    match = re.search(rf"^{re.escape(key)}\s*:", source, re.MULTILINE)
+    return source.count("\n", 0, match.start()) + 1 if match else 1
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "null"
+    names = {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "a mapping",
+        datetime: "a date-time",
+        date: "a date",
+    }
+    return names.get(type(value), type(value).__name__)
+
+
+def _short(value: object) -> str:
+    text = repr(value) if isinstance(value, str) else _kind(value)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -1,0 +1,140 @@
+"""Typed, frozen records handed between the pipeline stages. Contains no logic."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import datetime
+from typing import Literal
+
+
+@dataclass(frozen=True, slots=True)
+class Image:
+    #: absolute http(s) URL of the picture
+    url: str
+    #: pixel size when the file says it, else None
+    width: int | None = None
+    height: int | None = None
+    #: caption or alt text from the file
+    title: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Provider:
+    #: publisher's display name, e.g. "The Next Web"
+    name: str
+    #: publisher's domain, e.g. "thenextweb.com", or None
+    domain: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RelatedStub:
+    """Other coverage of the same subject, listed in an entry's content."""
+
+    title: str
+    #: the stub's link (webUrl, else originalUrl)
+    link: str
+    published_at: datetime | None = None
+    provider: Provider | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    """One article file that passed validation. Only what the feeds need is kept."""
+
+    #: the file it came from, as found under its source folder
+    path: str
+    title: str
+    #: plain text (entities decoded, tags removed); may be empty
+    excerpt: str
+    #: timezone-aware; files with naive datetimes are read as UTC
+    published_at: datetime
+    #: the article link: webUrl, else originalUrl
+    link: str
+    #: every URL the file gives for this story (link first), for dedupe
+    urls: tuple[str, ...]
+    #: "article", "video", ... as the file says; "article" when absent
+    kind: str
+    #: the editor's quality score, None when the file has none
+    quality: int | None
+    #: the editor's published flag; absent means False
+    published: bool
+    provider: Provider | None
+    #: topic names, whitespace-normalised, in file order, without repeats
+    topics: tuple[str, ...]
+    images: tuple[Image, ...]
+    related: tuple[RelatedStub, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LoadError:
+    """A file that could not become an Article; reported as `path:line: reason`."""
+
+    path: str
+    #: 1-based line the problem is on (1 for whole-file problems)
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
+class Duplicate:
+    """A story that was filed more than once; `kept` survives, `dropped` do not."""
+
+    kept: str
+    dropped: tuple[str, ...]
+    #: why they are one story, e.g. "same-url"
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Exclusion:
+    """An article left out of a feed, and why."""
+
+    path: str
+    #: short machine-readable cause: "unpublished", "quality" or "max-age"
+    code: str
+    #: one line for a person, e.g. "quality 33 below 50"
+    reason: str
+    #: None when the article is left out of every feed; else the one topic feed it misses
+    topic: str | None = None
+
+
+FeedFormat = Literal["rss", "atom"]
+
+
+@dataclass(frozen=True, slots=True)
+class FeedResult:
+    #: topic name as the articles spell it; None for the all-topics feed
+    topic: str | None
+    format: FeedFormat
+    #: POSIX path relative to the output folder
+    path: str
+    entries: int
+    #: True when the file's bytes were (re)written by this run
+    changed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class BuildReport:
+    """Everything a build did, for the CLI summary and the JSON report."""
+
+    loaded: int
+    errors: tuple[LoadError, ...]
+    duplicates: tuple[Duplicate, ...]
+    excluded: tuple[Exclusion, ...]
+    #: articles in the all-topics feed before the entry limit
+    published: int
+    feeds: tuple[FeedResult, ...]
+    #: other files written or kept (index.html, OPML)
+    pages: tuple[PageResult, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class PageResult:
+    """A non-feed output file (index page, OPML)."""
+
+    path: str
+    changed: bool

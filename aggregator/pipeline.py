@@ -1,0 +1,176 @@
+"""`build(config, now=..., output=...)`: wires the stages into one run.
+
+sources -> load -> dedupe -> filter -> write feeds. The clock (`now`) and the
+output folder are passed in; nothing here reads the time or the environment.
+
+A topic with no kept article gets no feed. If it had a feed before, that file is
+rewritten as a valid feed with no entries, keeping its title and date, so readers
+drop the old items and never get a 404 or a broken file (its "retired" state is in
+the report with 0 entries; it leaves the index page and the OPML).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime
+
+from aggregator.config import Config
+from aggregator.dedupe import dedupe
+from aggregator.feeds import EXTENSIONS
+from aggregator.feeds import FORMATS
+from aggregator.feeds import FeedSpec
+from aggregator.feeds import Site
+from aggregator.feeds import entry_id
+from aggregator.feeds import read_feed_header
+from aggregator.feeds import render
+from aggregator.feeds import render_empty
+from aggregator.filters import select
+from aggregator.loader import find_files
+from aggregator.loader import load_all
+from aggregator.model import Article
+from aggregator.model import BuildReport
+from aggregator.model import FeedFormat
+from aggregator.model import FeedResult
+from aggregator.model import PageResult
+from aggregator.output import Output
+from aggregator.pages import INDEX
+from aggregator.pages import OPML_ALL
+from aggregator.pages import OPML_PER_FORMAT
+from aggregator.pages import Listing
+from aggregator.pages import render_index
+from aggregator.pages import render_opml
+from aggregator.slugs import topic_key
+from aggregator.slugs import topic_slug
+
+ALL_STEM = "all"
+TOPICS_FOLDER = "topics"
+HEADLINES = 3
+
+
+def build(config: Config, *, now: datetime, output: Output | None = None) -> BuildReport:
+    output = output if output is not None else Output(config.output)
+    paths = find_files(config.sources, config.patterns)
+    output.prepare()
+    articles, errors = load_all(paths)
+    unique, duplicates = dedupe(articles)
+    selection = select(unique, config, now)
+    site = Site(config.base_url, config.title, config.description, config.language)
+
+    names = _topic_names(unique)
+    members: dict[str, list[Article]] = {}
+    for article in selection.kept:
+        for topic in selection.topics[article.path]:
+            members.setdefault(topic_key(topic), []).append(article)
+
+    results: list[FeedResult] = []
+    listings: list[Listing] = []
+    everything = _publish(
+        output, site, _all_spec(config), list(selection.kept), config.limit, results
+    )
+    for key in sorted(members, key=lambda k: (names[k].casefold(), names[k])):
+        spec = _topic_spec(config, names[key])
+        listing = _publish(output, site, spec, members[key], config.limit, results)
+        if listing is not None:
+            listings.append(listing)
+    # Feeds of topics no file mentions any more.
+    live = {result.path for result in results}
+    slugs = {topic_slug(name): name for name in names.values()}
+    for fmt in FORMATS:
+        for path in output.files(TOPICS_FOLDER, EXTENSIONS[fmt]):
+            if path not in live:
+                stem = path.removesuffix(EXTENSIONS[fmt])
+                name = slugs.get(stem.removeprefix(f"{TOPICS_FOLDER}/"))
+                orphan = FeedSpec(name, stem, stem, "", site.base_url)
+                results.append(_retire(output, site, fmt, orphan))
+
+    pages = [
+        PageResult(INDEX, output.write(INDEX, render_index(site, everything, listings))),
+    ]
+    every = ([everything] if everything else []) + listings
+    pages.append(PageResult(OPML_ALL, output.write(OPML_ALL, render_opml(site, every))))
+    for fmt, name in OPML_PER_FORMAT.items():
+        pages.append(PageResult(name, output.write(name, render_opml(site, every, (fmt,)))))
+
+    return BuildReport(
+        loaded=len(articles),
+        errors=tuple(errors),
+        duplicates=tuple(duplicates),
+        excluded=selection.excluded,
+        published=len(selection.kept),
+        feeds=tuple(results),
+        pages=tuple(pages),
+    )
+
+
+def newest_first(articles: Sequence[Article], limit: int) -> list[Article]:
+    """The newest `limit` articles; ties broken by entry id so the order is stable."""
+    ordered = sorted(articles, key=lambda a: (-a.published_at.timestamp(), entry_id(a)))
+    return ordered[:limit]
+
+
+def _publish(
+    output: Output,
+    site: Site,
+    spec: FeedSpec,
+    articles: list[Article],
+    limit: int,
+    results: list[FeedResult],
+) -> Listing | None:
+    entries = newest_first(articles, limit)
+    if not entries:
+        for fmt in FORMATS:
+            if output.read(spec.path(fmt)) is not None:
+                results.append(_retire(output, site, fmt, spec))
+        return None
+    for fmt in FORMATS:
+        changed = output.write(spec.path(fmt), render(fmt, spec, site, entries))
+        results.append(FeedResult(spec.topic, fmt, spec.path(fmt), len(entries), changed))
+    return Listing(spec, len(entries), entries[0].published_at, tuple(entries[:HEADLINES]))
+
+
+def _retire(output: Output, site: Site, fmt: FeedFormat, spec: FeedSpec) -> FeedResult:
+    """Empty a feed whose topic has no entries left, keeping its title and date."""
+    path = spec.path(fmt)
+    old = output.read(path)
+    header = read_feed_header(fmt, old) if old is not None else None
+    if header is None:
+        # Not a feed we can read: leave it alone rather than guess its date.
+        return FeedResult(spec.topic, fmt, path, 0, False)
+    title, updated = header
+    empty = FeedSpec(spec.topic, spec.stem, title, spec.description or title, spec.page_url)
+    changed = output.write(path, render_empty(fmt, empty, site, updated))
+    return FeedResult(spec.topic, fmt, path, 0, changed)
+
+
+def _topic_names(articles: Sequence[Article]) -> dict[str, str]:
+    """Display name per topic key: the most used spelling, then the first in sort order."""
+    spellings: dict[str, Counter[str]] = {}
+    for article in articles:
+        for topic in article.topics:
+            spellings.setdefault(topic_key(topic), Counter())[topic] += 1
+    return {
+        key: min(counter, key=lambda name: (-counter[name], name))
+        for key, counter in spellings.items()
+    }
+
+
+def _all_spec(config: Config) -> FeedSpec:
+    return FeedSpec(
+        topic=None,
+        stem=ALL_STEM,
+        title=f"{config.title}: all topics",
+        description=config.description,
+        page_url=config.base_url,
+    )
+
+
+def _topic_spec(config: Config, name: str) -> FeedSpec:
+    slug = topic_slug(name)
+    return FeedSpec(
+        topic=name,
+        stem=f"{TOPICS_FOLDER}/{slug}",
+        title=f"{config.title}: {name}",
+        description=f"The latest {name} news, curated by {config.title}.",
+        page_url=f"{config.base_url}#{slug}",
+    )

@@ -1,0 +1,65 @@
+"""Turning untrusted strings from article files into clean plain text.
+
+Titles and excerpts in real files hold HTML entities, stray tags, mojibake
+(`Baltimoreâ€™s`) and, in hostile files, characters XML cannot carry. Everything
+leaves here as plain text: feeds escape it on output and never pass input HTML on.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from html.parser import HTMLParser
+
+import ftfy
+
+# Characters XML 1.0 cannot hold, plus lone surrogates and the non-characters.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+_SPACE = re.compile(r"\s+")
+_FTFY = ftfy.TextFixerConfig(
+    unescape_html=False,
+    uncurl_quotes=False,
+    fix_latin_ligatures=False,
+    fix_character_width=False,
+    normalization="NFC",
+    explain=False,
+)
+# Elements whose text is code or embedded content, not prose.
+_SKIPPED = frozenset({"script", "style", "iframe", "object", "embed", "noscript", "template"})
+
+
+class _TextExtractor(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skip_depth = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _SKIPPED:
+            self._skip_depth += 1
+        elif tag in ("br", "p", "div", "li"):
+            self.parts.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _SKIPPED and self._skip_depth:
+            self._skip_depth -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip_depth:
+            self.parts.append(data)
+
+
+def plain_text(value: str) -> str:
+    """Plain, single-line, XML-safe text from a string that may hold HTML."""
+    if "<" in value:
+        extractor = _TextExtractor()
+        extractor.feed(value)
+        extractor.close()
+        value = "".join(extractor.parts)
+    elif "&" in value:
+        value = html.unescape(value)
+    value = _NOT_XML.sub("", value)
+    if not value.isascii():
+        value = ftfy.fix_text(value, config=_FTFY)
+        value = _NOT_XML.sub("", value)
+    return _SPACE.sub(" ", value).strip()

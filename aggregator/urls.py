@@ -1,0 +1,67 @@
+"""URL canonicalisation, shared by dedupe, link checking and entry ids.
+
+`canonical_url` is the identity of a story's URL: entry ids are made from it, so a
+change to what it does re-keys entries for every subscriber and needs a migration
+note in the CHANGELOG.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import SplitResult
+from urllib.parse import urlsplit
+from urllib.parse import urlunsplit
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_AMP_CACHE_SUFFIX = ".cdn.ampproject.org"
+
+
+def is_web_url(url: str) -> bool:
+    """True for an absolute http(s) URL with a host."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        return False
+    return parts.scheme.lower() in _DEFAULT_PORTS and bool(parts.hostname)
+
+
+def canonical_url(url: str) -> str:
+    """The canonical form of an http(s) URL.
+
+    Lower-cases scheme and host, drops the fragment, the default port and an empty
+    userinfo, gives an empty path as "/", and unwraps AMP-cache URLs
+    (`https://example-com.cdn.ampproject.org/c/s/example.com/a` is
+    `https://example.com/a`). Anything else in the URL is kept as written.
+    """
+    parts = urlsplit(url.strip())
+    unwrapped = _unwrap_amp_cache(parts)
+    if unwrapped is not None:
+        parts = unwrapped
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").rstrip(".")
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    netloc = host if port is None or port == _DEFAULT_PORTS.get(scheme) else f"{host}:{port}"
+    return urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
+
+
+def _unwrap_amp_cache(parts: SplitResult) -> SplitResult | None:
+    host = (parts.hostname or "").lower()
+    if not host.endswith(_AMP_CACHE_SUFFIX):
+        return None
+    # /c/s/host/path (https) or /c/host/path (http); /v/ (viewer) and /i/ (images) alike.
+    segments = parts.path.split("/", 4)
+    if len(segments) < 4 or segments[1] not in ("c", "v", "i"):
+        return None
+    if segments[2] == "s":
+        scheme, rest = "https", "/".join(segments[3:])
+    else:
+        scheme, rest = "http", "/".join(segments[2:])
+    inner = urlsplit(f"{scheme}://{rest}")
+    if not inner.hostname:
+        return None
+    return inner._replace(query=parts.query)
