@@ -1,0 +1,345 @@
+"""The feeds a subscriber gets: which entries, in which order, with what in them."""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import subprocess
+import sys
+from datetime import UTC
+from datetime import datetime
+from pathlib import Path
+
+import feedparser
+import pytest
+from conftest import NOW
+from conftest import SEEDS
+from conftest import write_article
+
+from aggregator.config import Config
+from aggregator.feeds import entry_updated
+from aggregator.loader import load_file
+from aggregator.model import Article
+from aggregator.output import Output
+from aggregator.pipeline import build
+
+SEED_TITLES = {
+    "000": "Dozens of advocacy groups push for Congress to ban facial recognition technology",
+    "001": "Democrats and civil liberties groups back law banning facial recognition across the US",
+    "002": "Privacy, Civil Rights Groups Plan Facial Recognition Offensive",
+    "003": "Civil rights groups ask Biden administration to oppose facial recognition",
+    "004": "Human and civil rights groups call for ban on police facial recognition technology",
+}
+
+
+def seed_build(tmp_path: Path, **settings: object) -> Path:
+    output = tmp_path / "feeds"
+    config = Config(sources=(SEEDS,), output=output, **settings)  # type: ignore[arg-type]
+    build(config, now=NOW)
+    return output
+
+
+def titles(path: Path) -> list[str]:
+    parsed = feedparser.parse(path.read_bytes())
+    assert not parsed.bozo, parsed.get("bozo_exception")
+    return [entry.title for entry in parsed.entries]
+
+
+@pytest.mark.parametrize("ext", ["rss", "atom"])
+def test_seed_feeds_with_everything_included(tmp_path: Path, ext: str) -> None:
+    feeds = seed_build(tmp_path, include_unpublished=True, min_quality=0)
+    newest_first = [SEED_TITLES[n] for n in ("004", "003", "002", "000", "001")]
+    assert titles(feeds / "topics" / f"ai.{ext}") == newest_first
+    assert titles(feeds / "topics" / f"computer-vision.{ext}") == newest_first
+    assert titles(feeds / "topics" / f"natural-language-processing.{ext}") == [
+        SEED_TITLES["002"],
+        SEED_TITLES["001"],
+    ]
+    assert titles(feeds / f"all.{ext}") == newest_first
+
+
+def test_seed_feeds_with_defaults_publish_only_seed_001(tmp_path: Path) -> None:
+    feeds = seed_build(tmp_path)
+    for name in (
+        "all",
+        "topics/ai",
+        "topics/computer-vision",
+        "topics/natural-language-processing",
+    ):
+        for ext in ("rss", "atom"):
+            assert titles(feeds / f"{name}.{ext}") == [SEED_TITLES["001"]], name
+
+
+def test_seed_entry_fields(tmp_path: Path) -> None:
+    feeds = seed_build(tmp_path, include_unpublished=True, min_quality=0)
+    seed = load_file(next(SEEDS.glob("001_*")))
+    assert isinstance(seed, Article)
+    for ext in ("rss", "atom"):
+        parsed = feedparser.parse(
+            (feeds / f"topics/natural-language-processing.{ext}").read_bytes()
+        )
+        entry = next(e for e in parsed.entries if e.title == SEED_TITLES["001"])
+        assert entry.link == seed.link
+        assert entry.id == seed.link  # the canonical URL; this link is already canonical
+        assert datetime(*entry.published_parsed[:6], tzinfo=UTC) == datetime(
+            2020, 6, 26, 12, 46, tzinfo=UTC
+        )
+        assert entry.summary.startswith("New legislation that would ban police use")
+        assert {t.term for t in entry.tags} == {
+            "Natural Language Processing",
+            "AI",
+            "Computer Vision",
+        }
+        assert entry.author == "The Next Web"
+        image = "https://cdn0.tnwcdn.com/wp-content/blogs.dir/1/files/2020/06/Untitled-design-85-796x417.png"
+        assert [(e.href, e.type) for e in entry.enclosures] == [(image, "image/png")]
+        assert entry.media_thumbnail[0]["url"] == image
+        assert entry.media_content[0]["url"] == image
+        content = entry.content[0].value
+        assert re.search(f'<img [^>]*src="{re.escape(image)}"', content)
+        assert "The Next Web" in content
+        assert "Related coverage" in content
+        assert "Boston bans police from using facial recognition technology" in content
+        assert (
+            'href="https://www.foxnews.com/tech/boston-bans-police-facial-recognition-technology"'
+            in content
+        )
+
+
+def test_feed_metadata(tmp_path: Path) -> None:
+    feeds = seed_build(
+        tmp_path, include_unpublished=True, min_quality=0, base_url="https://news.example.org/ai/"
+    )
+    rss = feedparser.parse((feeds / "topics/computer-vision.rss").read_bytes())
+    atom = feedparser.parse((feeds / "topics/computer-vision.atom").read_bytes())
+    for parsed, ext, mime in (
+        (rss, "rss", "application/rss+xml"),
+        (atom, "atom", "application/atom+xml"),
+    ):
+        feed = parsed.feed
+        assert feed.title == "Aggregator: Computer Vision"
+        assert feed.language == "en"
+        self_links = [link.href for link in feed.links if link.rel == "self"]
+        assert self_links == [f"https://news.example.org/ai/topics/computer-vision.{ext}"]
+        assert [link.type for link in feed.links if link.rel == "self"] == [mime]
+        assert feed.link == "https://news.example.org/ai/#computer-vision"
+        assert "aggregator" in feed.generator
+        # updated = the newest entry (seed 004), never the build time
+        assert feed.updated_parsed[:5] == (2021, 6, 3, 21, 51)
+    assert atom.feed.id == "https://news.example.org/ai/topics/computer-vision.atom"
+
+
+def test_entry_updated_is_the_article_date_and_unique(tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    same = datetime(2021, 5, 1, 9, 30, tzinfo=UTC)
+    for n in range(1, 6):
+        write_article(source, f"{n}.md", n=n, publishedDateTime=same)
+    config = Config(sources=(source,), output=tmp_path / "out")
+    build(config, now=NOW)
+    parsed = feedparser.parse((tmp_path / "out/all.atom").read_bytes())
+    updated = [e.updated for e in parsed.entries]
+    assert len(set(updated)) == 5
+    for entry in parsed.entries:
+        assert entry.published_parsed[:6] == (2021, 5, 1, 9, 30, 0)
+        assert entry.updated_parsed[:5] == (2021, 5, 1, 9, 30)
+
+
+def test_entry_updated_depends_on_the_article_only() -> None:
+    article = load_file(next(SEEDS.glob("001_*")))
+    assert isinstance(article, Article)
+    assert entry_updated(article) == entry_updated(article)
+    assert 0 <= (entry_updated(article) - article.published_at).total_seconds() < 1
+
+
+def test_limit_keeps_the_newest(tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    for n in range(1, 11):
+        write_article(source, f"{n:02}.md", n=n)
+    build(Config(sources=(source,), output=tmp_path / "out", limit=3), now=NOW)
+    assert titles(tmp_path / "out/topics/ai.rss") == [
+        "Story number 10",
+        "Story number 9",
+        "Story number 8",
+    ]
+
+
+HOSTILE = '<script>alert("x")</script><img src=x onerror="alert(1)"><style>p{}</style>Real words'
+
+
+def test_html_from_input_never_reaches_a_reader(tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    write_article(
+        source,
+        "hostile.md",
+        title='Title <iframe src="https://evil.example/"></iframe> here',
+        excerpt=HOSTILE,
+        featuredContent='<iframe src="https://evil.example/embed" onload="alert(2)"></iframe>',
+        related=[
+            {
+                "title": "<script>bad()</script>Other story",
+                "webUrl": "https://other.example.com/a",
+                "publishedDateTime": datetime(2021, 1, 1, tzinfo=UTC),
+            },
+            {"title": "Not a web link", "webUrl": "javascript:alert(3)"},
+        ],
+    )
+    build(Config(sources=(source,), output=tmp_path / "out"), now=NOW)
+    for name in ("all.rss", "all.atom", "topics/ai.rss", "topics/ai.atom"):
+        parsed = feedparser.parse((tmp_path / "out" / name).read_bytes())
+        assert not parsed.bozo
+        (entry,) = parsed.entries
+        # feedparser sanitises too, so check the raw decoded HTML of the file.
+        raw = html.unescape((tmp_path / "out" / name).read_text(encoding="utf-8")).lower()
+        for bad in ("<script", "<iframe", "<style", "onerror", "onload", "javascript:"):
+            assert bad not in raw, (name, bad)
+        assert "Real words" in entry.summary
+        assert entry.title == "Title here"
+        assert "Other story" in entry.content[0].value
+
+
+def test_topics_with_symbols_and_non_ascii_get_separate_feeds(tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    names = ["C++", "C#", "C", "Künstliche Intelligenz", "人工知能"]
+    for n, topic in enumerate(names, start=1):
+        write_article(source, f"{n}.md", n=n, topics=[topic])
+    build(Config(sources=(source,), output=tmp_path / "out"), now=NOW)
+    rss = sorted((tmp_path / "out/topics").glob("*.rss"))
+    assert len(rss) == len(names)
+    seen = {feedparser.parse(p.read_bytes()).feed.title for p in rss}
+    assert seen == {f"Aggregator: {name}" for name in names}
+    for path in rss:
+        (entry,) = feedparser.parse(path.read_bytes()).entries
+        assert entry.tags[0].term in names
+
+
+def test_same_input_same_bytes_and_no_rewrite(tmp_path: Path) -> None:
+    output = seed_build(tmp_path, include_unpublished=True, min_quality=0)
+    first = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in output.rglob("*") if p.is_file()}
+    report = build(
+        Config(sources=(SEEDS,), output=output, include_unpublished=True, min_quality=0),
+        now=datetime(2030, 1, 1, tzinfo=UTC),  # a different clock changes nothing
+    )
+    assert not any(f.changed for f in report.feeds)
+    assert not any(p.changed for p in report.pages)
+    second = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in output.rglob("*") if p.is_file()}
+    assert first == second
+
+
+def test_fields_no_feed_shows_change_nothing(tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    path = write_article(source, "a.md", secured="one", heat=5)
+    config = Config(sources=(source,), output=tmp_path / "out")
+    build(config, now=NOW)
+    before = {p: p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()}
+    path.write_text(
+        path.read_text().replace("secured: one", "secured: two").replace("heat: 5", "heat: 9")
+    )
+    report = build(config, now=NOW)
+    assert not any(f.changed for f in report.feeds)
+    after = {p: p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()}
+    assert before == after
+
+
+def test_topic_that_loses_its_articles_keeps_a_valid_empty_feed(tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    write_article(source, "a.md", n=1, topics=["AI", "Robots"])
+    write_article(source, "b.md", n=2, topics=["AI"])
+    config = Config(sources=(source,), output=tmp_path / "out")
+    build(config, now=NOW)
+    robots = tmp_path / "out/topics/robots.atom"
+    old_updated = feedparser.parse(robots.read_bytes()).feed.updated
+    write_article(source, "a.md", n=1, topics=["AI"], published=False)
+    report = build(config, now=NOW)
+    for ext in ("rss", "atom"):
+        parsed = feedparser.parse((tmp_path / f"out/topics/robots.{ext}").read_bytes())
+        assert not parsed.bozo
+        assert parsed.entries == []
+        assert parsed.feed.title == "Aggregator: Robots"
+    assert feedparser.parse(robots.read_bytes()).feed.updated == old_updated
+    assert {(f.path, f.entries) for f in report.feeds if "robots" in f.path} == {
+        ("topics/robots.rss", 0),
+        ("topics/robots.atom", 0),
+    }
+    index = (tmp_path / "out/index.html").read_text()
+    assert "robots.rss" not in index
+    assert "robots.rss" not in (tmp_path / "out/feeds.opml").read_text()
+    # and the file deleted altogether: the feed stays valid and empty too
+    (source / "a.md").unlink()
+    build(config, now=NOW)
+    assert feedparser.parse(robots.read_bytes()).entries == []
+
+
+def test_index_and_opml_list_every_feed(tmp_path: Path) -> None:
+    feeds = seed_build(tmp_path, include_unpublished=True, min_quality=0)
+    index = (feeds / "index.html").read_text(encoding="utf-8")
+    opml = (feeds / "feeds.opml").read_text(encoding="utf-8")
+    for stem in (
+        "all",
+        "topics/ai",
+        "topics/computer-vision",
+        "topics/natural-language-processing",
+    ):
+        for ext, mime in (("rss", "application/rss+xml"), ("atom", "application/atom+xml")):
+            url = f"http://localhost:8080/{stem}.{ext}"
+            assert f'<link rel="alternate" type="{mime}"' in index
+            assert f'href="{url}"' in index
+            assert f'xmlUrl="{url}"' in opml
+    assert (feeds / "rss.opml").read_text().count("xmlUrl=") == 4
+    assert (feeds / "atom.opml").read_text().count("xmlUrl=") == 4
+
+
+def test_unwritable_output_leaves_nothing_half_written(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    output = Output(blocker / "feeds")
+    from aggregator.errors import OutputError
+
+    with pytest.raises(OutputError, match="not writable"):
+        build(Config(sources=(SEEDS,), output=blocker / "feeds"), now=NOW, output=output)
+
+
+FEEDVALIDATOR = os.environ.get("FEEDVALIDATOR_SRC")
+
+
+@pytest.mark.skipif(
+    not FEEDVALIDATOR,
+    reason="set FEEDVALIDATOR_SRC to the src/ folder of a w3c/feedvalidator checkout "
+    "(with html5lib and rdflib installed) to check every feed against the W3C validator",
+)
+@pytest.mark.parametrize("corpus_name", ["seeds", "power-apps"])
+def test_w3c_validator_finds_no_errors_and_no_warnings(tmp_path: Path, corpus_name: str) -> None:
+    from conftest import CORPUS
+
+    source = SEEDS if corpus_name == "seeds" else CORPUS
+    if not source.is_dir():
+        pytest.skip(f"{source} is absent")
+    output = tmp_path / "feeds"
+    build(
+        Config(sources=(source,), output=output, include_unpublished=True, min_quality=0), now=NOW
+    )
+    script = (
+        "import sys\n"
+        "sys.path.insert(0, sys.argv[1])\n"
+        "import feedvalidator\n"
+        "from feedvalidator import compatibility\n"
+        "from feedvalidator.formatter.text_plain import Formatter\n"
+        "bad = 0\n"
+        "for path, url in zip(sys.argv[2::2], sys.argv[3::2]):\n"
+        "    with open(path, 'rb') as f:\n"
+        "        events = feedvalidator.validateStream(f, firstOccurrenceOnly=1, base=url)\n"
+        "    out = Formatter(compatibility.AA(events['loggedEvents']))\n"
+        "    if out:\n"
+        "        bad += 1\n"
+        "        print(path, *out, sep='\\n')\n"
+        "sys.exit(1 if bad else 0)\n"
+    )
+    args: list[str] = []
+    for path in sorted(output.rglob("*")):
+        if path.suffix in (".rss", ".atom"):
+            args += [str(path), "http://localhost:8080/" + path.relative_to(output).as_posix()]
+    python = os.environ.get("FEEDVALIDATOR_PYTHON", sys.executable)
+    result = subprocess.run(
+        [python, "-c", script, FEEDVALIDATOR, *args], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
