@@ -24,7 +24,7 @@ def survivor_key(article: Article) -> tuple[int, object, str]:
 
 
 def dedupe(articles: Sequence[Article]) -> tuple[list[Article], list[Duplicate]]:
-    """One article per story, in the input order of the survivors, and the duplicates.
+    """One article per story, in the order of each story's first file, and the duplicates.
 
     The survivor carries the union of its cluster's topics (its own first). The
     result does not depend on the input order except for the order of the list.

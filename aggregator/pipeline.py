@@ -138,9 +138,13 @@ def _retire(output: Output, site: Site, fmt: FeedFormat, spec: FeedSpec) -> Feed
         # Not a feed we can read: leave it alone rather than guess its date.
         return FeedResult(spec.topic, fmt, path, 0, False)
     title, updated = header
-    empty = FeedSpec(spec.topic, spec.stem, title, spec.description or title, spec.page_url)
+    # A topic no file mentions any more is known by its old feed's title only.
+    topic = spec.topic
+    if topic is None and spec.stem != ALL_STEM:
+        topic = title.removeprefix(f"{site.title}: ")
+    empty = FeedSpec(topic, spec.stem, title, spec.description or title, spec.page_url)
     changed = output.write(path, render_empty(fmt, empty, site, updated))
-    return FeedResult(spec.topic, fmt, path, 0, changed)
+    return FeedResult(topic, fmt, path, 0, changed)
 
 
 def _topic_names(articles: Sequence[Article]) -> dict[str, str]:

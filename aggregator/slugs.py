@@ -3,7 +3,8 @@
 A topic is identified by its name with whitespace collapsed, compared without
 case ("AI" and "ai" are one topic). A name made only of ASCII letters and digits
 separated by single spaces gets the plain slug `computer-vision`. Any other name
-gets a readable part plus `--` and a digest of the name: `c-plus-plus--1f0c...`.
+gets a readable part (`topic` when nothing is left of it) plus `--` and a digest
+of the name: `c-plus-plus--1f0c...`, `topic--d6bc...`.
 Plain slugs never contain `--`, so the two kinds cannot meet, and the digest keeps
 `C++`, `C#` and `C` apart. A slug depends on its own name only, so adding a topic
 never renames another's feed.
@@ -34,9 +35,9 @@ def topic_key(name: str) -> str:
 
 
 def topic_slug(name: str) -> str:
-    name = " ".join(name.split())
+    name = topic_key(name)  # one topic, one slug, whatever its spelling
     if _PLAIN.fullmatch(name) and len(name) <= _MAX_READABLE:
-        return name.lower().replace(" ", "-")
+        return name.replace(" ", "-")
     words: list[str] = []
     current: list[str] = []
     for char in unicodedata.normalize("NFKD", name):
@@ -53,5 +54,5 @@ def topic_slug(name: str) -> str:
     if current:
         words.append("".join(current))
     readable = "-".join(words)[:_MAX_READABLE].strip("-")
-    digest = hashlib.sha256(topic_key(name).encode("utf-8")).hexdigest()[:10]
-    return f"{readable}--{digest}" if readable else digest
+    digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:10]
+    return f"{readable or 'topic'}--{digest}"

@@ -7,12 +7,15 @@ note in the CHANGELOG.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import SplitResult
 from urllib.parse import urlsplit
 from urllib.parse import urlunsplit
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _AMP_CACHE_SUFFIX = ".cdn.ampproject.org"
+# /c/s/host/path is https, /c/host/path is http; /v/ (viewer) and /i/ (images) alike.
+_AMP_CACHE_PATH = re.compile(r"^/[cvi]/(s/)?([^/].*)$")
 
 
 def is_web_url(url: str) -> bool:
@@ -28,7 +31,7 @@ def is_web_url(url: str) -> bool:
 def canonical_url(url: str) -> str:
     """The canonical form of an http(s) URL.
 
-    Lower-cases scheme and host, drops the fragment, the default port and an empty
+    Lower-cases scheme and host, drops the fragment, the default port and any
     userinfo, gives an empty path as "/", and unwraps AMP-cache URLs
     (`https://example-com.cdn.ampproject.org/c/s/example.com/a` is
     `https://example.com/a`). Anything else in the URL is kept as written.
@@ -53,15 +56,11 @@ def _unwrap_amp_cache(parts: SplitResult) -> SplitResult | None:
     host = (parts.hostname or "").lower()
     if not host.endswith(_AMP_CACHE_SUFFIX):
         return None
-    # /c/s/host/path (https) or /c/host/path (http); /v/ (viewer) and /i/ (images) alike.
-    segments = parts.path.split("/", 4)
-    if len(segments) < 4 or segments[1] not in ("c", "v", "i"):
+    match = _AMP_CACHE_PATH.match(parts.path)
+    if match is None:
         return None
-    if segments[2] == "s":
-        scheme, rest = "https", "/".join(segments[3:])
-    else:
-        scheme, rest = "http", "/".join(segments[2:])
-    inner = urlsplit(f"{scheme}://{rest}")
+    scheme = "https" if match.group(1) else "http"
+    inner = urlsplit(f"{scheme}://{match.group(2)}")
     if not inner.hostname:
         return None
     return inner._replace(query=parts.query)

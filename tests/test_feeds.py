@@ -343,3 +343,23 @@ def test_w3c_validator_finds_no_errors_and_no_warnings(tmp_path: Path, corpus_na
         [python, "-c", script, FEEDVALIDATOR, *args], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_all_topics_feed_empties_when_nothing_is_published_any_more(tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    write_article(source, "a.md")
+    config = Config(sources=(source,), output=tmp_path / "out")
+    build(config, now=NOW)
+    write_article(source, "a.md", published=False)
+    report = build(config, now=NOW)
+    assert {(f.topic, f.path, f.entries) for f in report.feeds} == {
+        (None, "all.rss", 0),
+        (None, "all.atom", 0),
+        ("AI", "topics/ai.rss", 0),
+        ("AI", "topics/ai.atom", 0),
+    }
+    for name in ("all.rss", "all.atom"):
+        parsed = feedparser.parse((tmp_path / "out" / name).read_bytes())
+        assert not parsed.bozo
+        assert parsed.entries == []
+    assert "No topic has published articles yet." in (tmp_path / "out/index.html").read_text()
