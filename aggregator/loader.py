@@ -31,13 +31,30 @@ from aggregator.model import RelatedStub
 from aggregator.text import plain_text
 from aggregator.urls import is_web_url
 
-_SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _SafeLoader(_BaseLoader):  # type: ignore[misc]
+    """The safe loader, reading an impossible date (2021-02-30) as the string it is,
+    so that the field it is in is reported (or, in a related stub, ignored)."""
+
+
+def _timestamp(loader: Any, node: yaml.ScalarNode) -> Any:
+    try:
+        return yaml.constructor.SafeConstructor.construct_yaml_timestamp(loader, node)
+    except (ValueError, OverflowError):
+        return loader.construct_scalar(node)
+
+
+_SafeLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
 
 #: aliases may not make a document bigger than this many nodes (billion laughs)
 MAX_EXPANDED_NODES = 100_000
+#: deeper documents are refused before the C loader's recursion can overflow the stack
+MAX_DEPTH = 500
 _PLAIN_YAML_SUFFIXES = (".yaml", ".yml")
-_FENCE = re.compile(r"^---[ \t]*$")
-_END = re.compile(r"^(---|\.\.\.)[ \t]*$")
+_FENCE = re.compile(r"^---\s*$")
+_END = re.compile(r"^(---|\.\.\.)\s*$")
 
 
 class _Invalid(Exception):
@@ -119,9 +136,13 @@ def parse_article(raw: bytes, path: str, *, plain_yaml: bool = False) -> Article
 
 
 def _front_matter(text: str, plain_yaml: bool) -> tuple[str, int]:
-    """The YAML text and the number of file lines before it."""
-    lines = text.splitlines()
-    if not lines or not _FENCE.match(lines[0]):
+    """The YAML text and the number of file lines before it.
+
+    Lines are counted at "\n" only, as editors, grep and git count them (not at
+    U+2028 and the other breaks `str.splitlines` knows).
+    """
+    lines = text.split("\n")
+    if not _FENCE.match(lines[0]):
         if plain_yaml:
             return "\n".join(lines), 0
         raise _Invalid("no front matter: the file must start with a '---' line")
@@ -133,16 +154,16 @@ def _front_matter(text: str, plain_yaml: bool) -> tuple[str, int]:
             return body, 1
     if plain_yaml:
         return "\n".join(lines), 0
-    raise _Invalid("front matter is not closed by a '---' line", len(lines))
+    raise _Invalid("front matter is not closed by a '---' line", text.rstrip().count("\n") + 1)
 
 
 def _parse_yaml(source: str, offset: int) -> Any:
-    if "&" in source and "*" in source:
-        _check_alias_expansion(source, offset)
+    if ("&" in source and "*" in source) or _depth_bound(source) > MAX_DEPTH:
+        _check_structure(source, offset)
     try:
         return yaml.load(source, Loader=_SafeLoader)  # a safe loader: no tag runs code
     except yaml.constructor.ConstructorError as exc:
-        line = _mark_line(exc, offset)
+        line = _mark_line(exc, offset, source)
         tag = re.search(r"tag '([^']*)'", exc.problem or "")
         what = f"YAML tag {tag.group(1)!r}" if tag else "YAML construct"
         raise _Invalid(f"unsupported {what}: only plain YAML data is read", line) from None
@@ -150,13 +171,31 @@ def _parse_yaml(source: str, offset: int) -> Any:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         context = getattr(exc, "context", None)
         detail = f"{problem} ({context})" if context else problem
-        raise _Invalid(f"invalid YAML: {detail}", _mark_line(exc, offset)) from None
+        raise _Invalid(f"invalid YAML: {detail}", _mark_line(exc, offset, source)) from None
     except RecursionError:
         raise _Invalid("YAML nested too deeply", offset + 1) from None
+    except (ValueError, TypeError, KeyError, OverflowError) as exc:
+        # A typed scalar PyYAML cannot build, such as `!!int abc`.
+        raise _Invalid(f"invalid YAML value: {exc}", offset + 1) from None
 
 
-def _check_alias_expansion(source: str, offset: int) -> None:
-    """Refuse documents whose aliases expand past MAX_EXPANDED_NODES (a billion laughs)."""
+def _depth_bound(source: str) -> int:
+    """An upper bound of the nesting depth: every level opens with a bracket, a
+    `- ` or a new line."""
+    return (
+        source.count("[")
+        + source.count("{")
+        + source.count("- ")
+        + source.count("-\n")
+        + source.count("\n")
+        + 1
+    )
+
+
+def _check_structure(source: str, offset: int) -> None:
+    """Refuse documents nested deeper than MAX_DEPTH or whose aliases expand past
+    MAX_EXPANDED_NODES (a billion laughs). Reads the event stream, which libyaml
+    produces without recursion, before any node is built."""
     sizes: dict[str, int] = {}
     stack: list[list[Any]] = []  # [anchor, nodes so far] per open collection
     total = 0
@@ -164,6 +203,11 @@ def _check_alias_expansion(source: str, offset: int) -> None:
         for event in yaml.parse(source, Loader=_SafeLoader):
             if isinstance(event, yaml.CollectionStartEvent):
                 stack.append([event.anchor, 1])
+                if len(stack) > MAX_DEPTH:
+                    raise _Invalid(
+                        f"YAML nested deeper than {MAX_DEPTH} levels",
+                        _mark_line(event, offset, source, "start_mark"),
+                    )
                 continue
             if isinstance(event, yaml.CollectionEndEvent):
                 anchor, size = stack.pop()
@@ -186,15 +230,18 @@ def _check_alias_expansion(source: str, offset: int) -> None:
             if size > MAX_EXPANDED_NODES:
                 raise _Invalid(
                     f"YAML aliases expand to more than {MAX_EXPANDED_NODES} nodes (alias bomb?)",
-                    _mark_line(event, offset, "start_mark"),
+                    _mark_line(event, offset, source, "start_mark"),
                 )
     except yaml.YAMLError:
         return  # the real load reports the syntax error with its line
 
 
-def _mark_line(obj: object, offset: int, attr: str = "problem_mark") -> int:
+def _mark_line(obj: object, offset: int, source: str, attr: str = "problem_mark") -> int:
+    """The file line of a YAML mark, counting "\n" only (YAML also breaks at U+2028)."""
     mark = getattr(obj, attr, None)
-    return offset + mark.line + 1 if mark is not None else offset + 1
+    if mark is None:
+        return offset + 1
+    return offset + source.count("\n", 0, mark.index) + 1
 
 
 def _to_article(data: Any, path: str, source: str, offset: int) -> Article:
@@ -283,7 +330,10 @@ def _datetime(value: Any) -> datetime | None:
         except ValueError:
             return None
     if isinstance(value, datetime):
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        try:
+            return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        except OverflowError:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+            return None
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day, tzinfo=UTC)
     return None
@@ -377,7 +427,8 @@ def _dimension(value: Any) -> int | None:
 
 
 def _line_of(source: str, key: str) -> int:
-    match = re.search(rf"^{re.escape(key)}\s*:", source, re.MULTILINE)
+    """Line of a top-level key, written plain or quoted."""
+    match = re.search(rf"""^(["']?){re.escape(key)}\1\s*:""", source, re.MULTILINE)
     return source.count("\n", 0, match.start()) + 1 if match else 1
 
 
