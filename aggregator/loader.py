@@ -29,6 +29,7 @@ from aggregator.model import LoadError
 from aggregator.model import Provider
 from aggregator.model import RelatedStub
 from aggregator.text import plain_text
+from aggregator.urls import clean_url
 from aggregator.urls import is_web_url
 
 _BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -310,7 +311,7 @@ def _links(data: dict[Any, Any], invalid: Any, offset: int) -> tuple[str, tuple[
             continue
         if not isinstance(value, str) or not is_web_url(value.strip()):
             raise invalid(key, f"must be an absolute http(s) URL, got {_short(value)}")
-        link = value.strip()
+        link = clean_url(value)
         break
     if link is None:
         raise _Invalid("missing link: needs webUrl or originalUrl", offset + 1)
@@ -318,8 +319,10 @@ def _links(data: dict[Any, Any], invalid: Any, offset: int) -> tuple[str, tuple[
     # Other forms of the same story only serve dedupe; a bad one is ignored.
     for key in ("webUrl", "originalUrl", "ampWebUrl", "cdnAmpWebUrl"):
         value = data.get(key)
-        if isinstance(value, str) and is_web_url(value.strip()) and value.strip() not in urls:
-            urls.append(value.strip())
+        if isinstance(value, str) and is_web_url(value.strip()):
+            url = clean_url(value)
+            if url not in urls:
+                urls.append(url)
     return link, tuple(urls)
 
 
@@ -379,7 +382,7 @@ def _images(value: Any, invalid: Any) -> tuple[Image, ...]:
             title = item.get("title")
             images.append(
                 Image(
-                    url=url.strip(),
+                    url=clean_url(url),
                     width=_dimension(item.get("width")),
                     height=_dimension(item.get("height")),
                     title=plain_text(title) or None if isinstance(title, str) else None,
@@ -399,7 +402,7 @@ def _related(value: Any, invalid: Any) -> tuple[RelatedStub, ...]:
             continue  # a stub we cannot show is left out; the article is still good
         link = next(
             (
-                u.strip()
+                clean_url(u)
                 for u in (item.get("webUrl"), item.get("originalUrl"))
                 if isinstance(u, str) and is_web_url(u.strip())
             ),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from urllib.parse import SplitResult
+from urllib.parse import quote
 from urllib.parse import urlsplit
 from urllib.parse import urlunsplit
 
@@ -26,6 +27,35 @@ def is_web_url(url: str) -> bool:
     except ValueError:
         return False
     return parts.scheme.lower() in _DEFAULT_PORTS and bool(parts.hostname)
+
+
+# Characters a URI may hold as they are; everything else is percent-encoded.
+_URI_SAFE = "/:?#[]@!$&'()*+,;=%~-._"
+_STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def clean_url(url: str) -> str:
+    """An http(s) URL from an input file as a valid URI: surrounding space removed,
+    an internationalised host in IDNA form, and spaces, quotes, angle brackets and
+    non-ASCII characters elsewhere percent-encoded (existing escapes are kept)."""
+    parts = urlsplit(_STRAY_PERCENT.sub("%25", url.strip()))
+    netloc = parts.netloc
+    host = parts.hostname or ""
+    if not host.isascii():
+        try:
+            ascii_host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            ascii_host = quote(host, safe="")
+        netloc = netloc.replace(host, ascii_host) if host in netloc else netloc
+    return urlunsplit(
+        (
+            parts.scheme,
+            quote(netloc, safe=_URI_SAFE),
+            quote(parts.path, safe=_URI_SAFE),
+            quote(parts.query, safe=_URI_SAFE),
+            quote(parts.fragment, safe=_URI_SAFE),
+        )
+    )
 
 
 def canonical_url(url: str) -> str:

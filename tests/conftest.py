@@ -89,3 +89,65 @@ def corpus() -> Path:
     if not CORPUS.is_dir():
         pytest.skip(f"the power-apps corpus is not beside the project ({CORPUS} is absent)")
     return CORPUS
+
+
+def write_varied_corpus(folder: Path) -> int:
+    """Article files that exercise the corners of the format; returns how many.
+
+    Every one is valid: odd titles, URLs that need escaping, missing optional
+    fields, symbol and non-ASCII topics, shared timestamps, offsets and videos.
+    """
+    same_time = datetime(2022, 2, 2, 8, 0, tzinfo=UTC)
+    variants: list[dict[str, Any]] = [
+        {"title": 'Q&A: "quotes", <angle> brackets & ampersands', "topics": ["C++", "AI"]},
+        {"title": "Entities &amp; &eacute;t&eacute; &#8217;s", "topics": ["C#"]},
+        {"title": "Mojibake: Baltimoreâ€™s bad idea", "topics": ["C"]},
+        {"title": "Emoji 🚀 and RTL \u200fعربي\u200f text", "topics": ["Künstliche Intelligenz"]},
+        {"title": "No image, no provider", "images": None, "provider": None},
+        {
+            "title": "Image URL with spaces and ünïcode",
+            "images": [{"url": "https://img.example.com/a b/ü.jpg", "width": 10, "height": 10}],
+        },
+        {"title": "Image without extension", "images": [{"url": "https://img.example.com/p?id=1"}]},
+        {"title": "Provider with a name only", "provider": {"name": "Solo"}},
+        {
+            "title": "Provider with a bad domain",
+            "provider": {"name": "X", "domain": "not a/<domain>"},
+        },
+        {
+            "title": "A video with only an originalUrl",
+            "type": "video",
+            "webUrl": None,
+            "originalUrl": "https://youtube.com/watch?v=abc&t=1",
+            "featuredContent": '<iframe src="https://www.youtube.com/embed/abc"></iframe>',
+        },
+        {"title": "Empty excerpt", "excerpt": ""},
+        {"title": "Long excerpt", "excerpt": "word " * 1500},
+        {
+            "title": "Related stubs of every shape",
+            "related": [
+                {"title": "Bare stub", "webUrl": "https://other.example.com/bare"},
+                {"title": "Self link", "webUrl": "https://news.example.com/story-13"},
+                {
+                    "title": "Full stub",
+                    "webUrl": "https://other.example.com/full?a=1&b=2",
+                    "publishedDateTime": "2022-01-01T00:00:00Z",
+                    "provider": {"name": "Other & Sons", "domain": "other.example.com"},
+                },
+            ],
+        },
+        {"title": "Topic names at the edge", "topics": ["x" * 200, "+++", "人工知能", "ai"]},
+        {"title": "Naive date", "publishedDateTime": datetime(2022, 1, 1, 10, 0)},
+        {"title": "Offset date", "publishedDateTime": "2022-01-01T10:00:00+05:30"},
+        {"title": "Date only", "publishedDateTime": "2022-01-03"},
+        {"title": "Same time one", "publishedDateTime": same_time},
+        {"title": "Same time two", "publishedDateTime": same_time},
+        {"title": "No quality", "quality": None},
+        {"title": "IDN host and unicode path", "webUrl": "https://bücher.example/straße?q=ä&x=%"},
+        {"title": "A port", "webUrl": "https://news.example.com:8443/story"},
+    ]
+    for number, variant in enumerate(variants, start=1):
+        fields = article_fields(n=number, **variant)
+        (folder / f"{number:02}.md").parent.mkdir(parents=True, exist_ok=True)
+        (folder / f"{number:02}.md").write_text(front_matter(fields), encoding="utf-8")
+    return len(variants)

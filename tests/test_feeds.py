@@ -13,9 +13,11 @@ from pathlib import Path
 
 import feedparser
 import pytest
+from conftest import CORPUS
 from conftest import NOW
 from conftest import SEEDS
 from conftest import write_article
+from conftest import write_varied_corpus
 
 from aggregator.config import Config
 from aggregator.feeds import entry_updated
@@ -307,11 +309,11 @@ FEEDVALIDATOR = os.environ.get("FEEDVALIDATOR_SRC")
     reason="set FEEDVALIDATOR_SRC to the src/ folder of a w3c/feedvalidator checkout "
     "(with html5lib and rdflib installed) to check every feed against the W3C validator",
 )
-@pytest.mark.parametrize("corpus_name", ["seeds", "power-apps"])
+@pytest.mark.parametrize("corpus_name", ["seeds", "power-apps", "varied"])
 def test_w3c_validator_finds_no_errors_and_no_warnings(tmp_path: Path, corpus_name: str) -> None:
-    from conftest import CORPUS
-
-    source = SEEDS if corpus_name == "seeds" else CORPUS
+    source = {"seeds": SEEDS, "power-apps": CORPUS, "varied": tmp_path / "varied"}[corpus_name]
+    if corpus_name == "varied":
+        write_varied_corpus(source)
     if not source.is_dir():
         pytest.skip(f"{source} is absent")
     output = tmp_path / "feeds"
@@ -363,3 +365,27 @@ def test_all_topics_feed_empties_when_nothing_is_published_any_more(tmp_path: Pa
         assert not parsed.bozo
         assert parsed.entries == []
     assert "No topic has published articles yet." in (tmp_path / "out/index.html").read_text()
+
+
+def test_varied_corpus_is_read_alike_in_both_formats(tmp_path: Path) -> None:
+    count = write_varied_corpus(tmp_path / "src")
+    config = Config(sources=(tmp_path / "src",), output=tmp_path / "out", min_quality=0, limit=100)
+    report = build(config, now=NOW)
+    assert report.errors == ()
+    rss = feedparser.parse((tmp_path / "out/all.rss").read_bytes())
+    atom = feedparser.parse((tmp_path / "out/all.atom").read_bytes())
+    assert not rss.bozo and not atom.bozo
+    assert len(rss.entries) == len(atom.entries) == count
+    assert [e.id for e in rss.entries] == [e.id for e in atom.entries]
+    assert [e.link for e in rss.entries] == [e.link for e in atom.entries]
+    assert [e.title for e in rss.entries] == [e.title for e in atom.entries]
+    titles = {e.title for e in rss.entries}
+    # anything shaped like a tag is markup and dropped: titles are plain text
+    assert 'Q&A: "quotes", brackets & ampersands' in titles
+    assert "Entities & été \u2019s" in titles
+    assert "Mojibake: Baltimore\u2019s bad idea" in titles
+    links = {e.link for e in rss.entries}
+    assert "https://xn--bcher-kva.example/stra%C3%9Fe?q=%C3%A4&x=%25" in links
+    assert "https://youtube.com/watch?v=abc&t=1" in links
+    images = [enc.href for e in rss.entries for enc in e.get("enclosures", [])]
+    assert "https://img.example.com/a%20b/%C3%BC.jpg" in images
