@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 import yaml
 
 from aggregator.errors import ConfigError
+from aggregator.yamltext import kind
+from aggregator.yamltext import line_of_key
 
 DEFAULT_CONFIG_NAME = "aggregator.yaml"
 DEFAULT_PATTERNS = ("*.md", "*.txt", "*.yaml", "*.yml")
@@ -120,7 +122,7 @@ def load_config(path: Path | None) -> Config:
     if data is None:
         return Config()
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}:1: config must be a mapping of keys, got {_kind(data)}")
+        raise ConfigError(f"{path}:1: config must be a mapping of keys, got {kind(data)}")
     return config_from_mapping(data, base=path.parent, origin=str(path), text=text)
 
 
@@ -130,7 +132,7 @@ def config_from_mapping(
     """Validate a parsed config mapping; `base` anchors relative paths."""
 
     def fail(key: str, reason: str) -> ConfigError:
-        return ConfigError(f"{origin}:{_line_of(text, key)}: {key}: {reason}")
+        return ConfigError(f"{origin}:{line_of_key(text, key)}: {key}: {reason}")
 
     values: dict[str, Any] = {}
     for key, value in data.items():
@@ -235,17 +237,6 @@ _KEYS = {
     "max_age": _max_age,
     "topics": _topics,
 }
-
-
-def _line_of(text: str, key: str) -> int:
-    match = re.search(rf"^{re.escape(key)}\s*:", text, re.MULTILINE)
-    return text.count("\n", 0, match.start()) + 1 if match else 1
-
-
-def _kind(value: object) -> str:
-    if isinstance(value, list):
-        return "a list"
-    return "a string" if isinstance(value, str) else type(value).__name__
 
 
 def _os_reason(exc: BaseException) -> str:

@@ -31,6 +31,8 @@ from aggregator.model import RelatedStub
 from aggregator.text import plain_text
 from aggregator.urls import clean_url
 from aggregator.urls import is_web_url
+from aggregator.yamltext import kind
+from aggregator.yamltext import line_of_key
 
 _BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -247,16 +249,16 @@ def _mark_line(obj: object, offset: int, source: str, attr: str = "problem_mark"
 
 def _to_article(data: Any, path: str, source: str, offset: int) -> Article:
     if not isinstance(data, dict):
-        raise _Invalid(f"front matter must be a mapping of fields, not {_kind(data)}", offset + 1)
+        raise _Invalid(f"front matter must be a mapping of fields, not {kind(data)}", offset + 1)
 
     def invalid(key: str, reason: str) -> _Invalid:
-        return _Invalid(f"{key}: {reason}", _line_of(source, key) + offset)
+        return _Invalid(f"{key}: {reason}", line_of_key(source, key) + offset)
 
     title_value = data.get("title")
     if title_value is None:
         raise _Invalid("missing title", offset + 1)
     if not isinstance(title_value, str):
-        raise invalid("title", f"must be a string, not {_kind(title_value)}")
+        raise invalid("title", f"must be a string, not {kind(title_value)}")
     title = plain_text(title_value)
     if not title:
         raise invalid("title", "is empty")
@@ -272,19 +274,19 @@ def _to_article(data: Any, path: str, source: str, offset: int) -> Article:
 
     excerpt_value = data.get("excerpt")
     if excerpt_value is not None and not isinstance(excerpt_value, str):
-        raise invalid("excerpt", f"must be a string, not {_kind(excerpt_value)}")
+        raise invalid("excerpt", f"must be a string, not {kind(excerpt_value)}")
 
     quality = data.get("quality")
     if quality is not None and (isinstance(quality, bool) or not isinstance(quality, int)):
-        raise invalid("quality", f"must be an integer, not {_kind(quality)}")
+        raise invalid("quality", f"must be an integer, not {kind(quality)}")
 
     published = data.get("published", False)
     if not isinstance(published, bool):
-        raise invalid("published", f"must be true or false, not {_kind(published)}")
+        raise invalid("published", f"must be true or false, not {kind(published)}")
 
-    kind = data.get("type", "article")
-    if not isinstance(kind, str):
-        raise invalid("type", f"must be a string, not {_kind(kind)}")
+    type_ = data.get("type", "article")
+    if not isinstance(type_, str):
+        raise invalid("type", f"must be a string, not {kind(type_)}")
 
     return Article(
         path=path,
@@ -293,7 +295,7 @@ def _to_article(data: Any, path: str, source: str, offset: int) -> Article:
         published_at=published_at,
         link=link,
         urls=urls,
-        kind=kind.strip() or "article",
+        kind=type_.strip() or "article",
         quality=quality,
         published=published,
         provider=_provider(data.get("provider"), invalid),
@@ -346,7 +348,7 @@ def _provider(value: Any, invalid: Any) -> Provider | None:
     if value is None:
         return None
     if not isinstance(value, dict):
-        raise invalid("provider", f"must be a mapping with a name, not {_kind(value)}")
+        raise invalid("provider", f"must be a mapping with a name, not {kind(value)}")
     name, domain = value.get("name"), value.get("domain")
     domain = plain_text(domain) if isinstance(domain, str) and domain.strip() else None
     name = plain_text(name) if isinstance(name, str) and name.strip() else domain
@@ -357,7 +359,7 @@ def _topics(value: Any, invalid: Any) -> tuple[str, ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
-        raise invalid("topics", f"must be a list of strings, not {_kind(value)}")
+        raise invalid("topics", f"must be a list of strings, not {kind(value)}")
     topics: list[str] = []
     seen: set[str] = set()
     for item in value:
@@ -374,7 +376,7 @@ def _images(value: Any, invalid: Any) -> tuple[Image, ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
-        raise invalid("images", f"must be a list, not {_kind(value)}")
+        raise invalid("images", f"must be a list, not {kind(value)}")
     images: list[Image] = []
     for item in value:
         url = item.get("url") if isinstance(item, dict) else None
@@ -395,7 +397,7 @@ def _related(value: Any, invalid: Any) -> tuple[RelatedStub, ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
-        raise invalid("related", f"must be a list, not {_kind(value)}")
+        raise invalid("related", f"must be a list, not {kind(value)}")
     stubs: list[RelatedStub] = []
     for item in value:
         if not isinstance(item, dict) or not isinstance(item.get("title"), str):
@@ -429,28 +431,6 @@ def _dimension(value: Any) -> int | None:
     return None
 
 
-def _line_of(source: str, key: str) -> int:
-    """Line of a top-level key, written plain or quoted."""
-    match = re.search(rf"""^(["']?){re.escape(key)}\1\s*:""", source, re.MULTILINE)
-    return source.count("\n", 0, match.start()) + 1 if match else 1
-
-
-def _kind(value: object) -> str:
-    if value is None:
-        return "null"
-    names = {
-        bool: "a boolean",
-        int: "an integer",
-        float: "a number",
-        str: "a string",
-        list: "a list",
-        dict: "a mapping",
-        datetime: "a date-time",
-        date: "a date",
-    }
-    return names.get(type(value), type(value).__name__)
-
-
 def _short(value: object) -> str:
-    text = repr(value) if isinstance(value, str) else _kind(value)
+    text = repr(value) if isinstance(value, str) else kind(value)
     return text if len(text) <= 60 else text[:57] + "..."

@@ -1,0 +1,31 @@
+"""Small helpers for reporting on YAML documents: where a key is, what a value is."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from datetime import datetime
+
+_KINDS: dict[type, str] = {
+    bool: "a boolean",
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+    list: "a list",
+    dict: "a mapping",
+    datetime: "a date-time",
+    date: "a date",
+}
+
+
+def line_of_key(source: str, key: str) -> int:
+    """1-based line of a top-level key, written plain or quoted; 1 when not found."""
+    match = re.search(rf"""^(["']?){re.escape(key)}\1\s*:""", source, re.MULTILINE)
+    return source.count("\n", 0, match.start()) + 1 if match else 1
+
+
+def kind(value: object) -> str:
+    """What a YAML value is, for an error message: "a list", "null", ..."""
+    if value is None:
+        return "null"
+    return _KINDS.get(type(value), type(value).__name__)
