@@ -17,6 +17,18 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 _AMP_CACHE_SUFFIX = ".cdn.ampproject.org"
 # /c/s/host/path is https, /c/host/path is http; /v/ (viewer) and /i/ (images) alike.
 _AMP_CACHE_PATH = re.compile(r"^/[cvi]/(s/)?([^/].*)$")
+_AMP_SEGMENTS = frozenset({"amp", "google-amp"})
+_AMP_PARAMETERS = frozenset({"amp", "_amp", "amp_js_v", "usqp", "amp_gsa", "amp_tf"})
+_TRACKING_PARAMETERS = frozenset(
+    {
+        "fbclid", "gclid", "gclsrc", "dclid", "msclkid", "yclid", "igshid", "twclid",
+        "mc_cid", "mc_eid", "ref", "ref_src", "ref_url", "ocid", "cmpid", "ncid", "icid",
+        "s_cid", "sr_share", "spm", "mkt_tok", "_hsenc", "_hsmi", "__twitter_impression",
+        "at_medium", "at_campaign", "at_custom1", "at_custom2", "at_custom3", "at_custom4",
+    }
+)  # fmt: skip
+_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 
 
 def is_web_url(url: str) -> bool:
@@ -59,27 +71,74 @@ def clean_url(url: str) -> str:
 
 
 def canonical_url(url: str) -> str:
-    """The canonical form of an http(s) URL.
+    """The canonical form of an http(s) URL: one string for every form of one page.
 
-    Lower-cases scheme and host, drops the fragment, the default port and any
-    userinfo, gives an empty path as "/", and unwraps AMP-cache URLs
-    (`https://example-com.cdn.ampproject.org/c/s/example.com/a` is
-    `https://example.com/a`). Anything else in the URL is kept as written.
+    - scheme `https` (http and https are one page), host lower-case without a
+      trailing dot, `www.` or an `amp.` prefix; no userinfo, fragment or default port;
+    - AMP forms unwrapped: AMP-cache hosts (`x-com.cdn.ampproject.org/c/s/x.com/a`),
+      `/amp/` and `/google-amp/` path segments, `.amp.html` and `.amp` endings, and
+      the `amp`, `_amp`, `outputType=amp`, `usqp` query parameters;
+    - tracking parameters (`utm_*`, `fbclid`, `gclid`, `mc_cid`, `ref`, `ocid`, ...)
+      dropped and the rest sorted;
+    - percent-escapes of unreserved characters decoded, the others upper-cased;
+      an empty path is "/", a trailing slash is dropped.
     """
     parts = urlsplit(url.strip())
     unwrapped = _unwrap_amp_cache(parts)
     if unwrapped is not None:
         parts = unwrapped
-    scheme = parts.scheme.lower()
     host = (parts.hostname or "").rstrip(".")
+    for prefix in ("www.", "amp."):
+        if host.startswith(prefix) and host.count(".") >= 2:
+            host = host[len(prefix) :]
     if ":" in host:  # IPv6 literal
         host = f"[{host}]"
     try:
         port = parts.port
     except ValueError:
         port = None
-    netloc = host if port is None or port == _DEFAULT_PORTS.get(scheme) else f"{host}:{port}"
-    return urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
+    scheme = parts.scheme.lower()
+    if port is not None and port != _DEFAULT_PORTS.get(scheme):
+        host = f"{host}:{port}"
+    return urlunsplit(("https", host, _canonical_path(parts.path), _canonical_query(parts.query), ""))
+
+
+def _canonical_path(path: str) -> str:
+    segments = [_normalise_escapes(s) for s in path.split("/")]
+    kept = [s for s in segments if s.lower() not in _AMP_SEGMENTS]
+    if kept and kept[-1]:
+        last = kept[-1]
+        lower = last.lower()
+        if lower.endswith(".amp.html"):
+            kept[-1] = last[: -len(".amp.html")] + ".html"
+        elif lower.endswith(".amp") and len(last) > 4:
+            kept[-1] = last[: -len(".amp")]
+    path = "/".join(kept).rstrip("/")
+    return path if path.startswith("/") else "/" + path
+
+
+def _canonical_query(query: str) -> str:
+    pairs = []
+    for pair in query.split("&"):
+        if not pair:
+            continue
+        key, _, value = pair.partition("=")
+        name = _normalise_escapes(key).lower()
+        if name.startswith("utm_") or name in _TRACKING_PARAMETERS:
+            continue
+        if name in _AMP_PARAMETERS or (name == "outputtype" and value.lower() == "amp"):
+            continue
+        pairs.append(_normalise_escapes(pair))
+    return "&".join(sorted(pairs))
+
+
+def _normalise_escapes(text: str) -> str:
+    return _ESCAPE.sub(_escape_replacement, text)
+
+
+def _escape_replacement(match: re.Match[str]) -> str:
+    char = chr(int(match.group(1), 16))
+    return char if char in _UNRESERVED else match.group(0).upper()
 
 
 def _unwrap_amp_cache(parts: SplitResult) -> SplitResult | None:

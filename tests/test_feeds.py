@@ -83,7 +83,11 @@ def test_seed_entry_fields(tmp_path: Path) -> None:
         )
         entry = next(e for e in parsed.entries if e.title == SEED_TITLES["001"])
         assert entry.link == seed.link
-        assert entry.id == seed.link  # the canonical URL; this link is already canonical
+        # the id is the canonical URL: https, no www., no trailing slash
+        assert entry.id == (
+            "https://thenextweb.com/neural/2020/06/26/"
+            "democrats-and-civil-liberties-groups-back-law-banning-facial-recognition-across-the-us"
+        )
         assert datetime(*entry.published_parsed[:6], tzinfo=UTC) == datetime(
             2020, 6, 26, 12, 46, tzinfo=UTC
         )

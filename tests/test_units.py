@@ -1,4 +1,4 @@
-"""Unit tests of the pure parts: URLs, topic slugs, dedupe, filters and config."""
+"""Unit tests of the pure parts: topic slugs, dedupe, filters and config."""
 
 from __future__ import annotations
 
@@ -28,7 +28,6 @@ from aggregator.model import Exclusion
 from aggregator.slugs import topic_key
 from aggregator.slugs import topic_slug
 from aggregator.urls import canonical_url
-from aggregator.urls import is_web_url
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 SLUG = re.compile(r"^[a-z0-9-]+$")
@@ -61,127 +60,6 @@ def make_article(
         images=(),
         related=(),
     )
-
-
-# --------------------------------------------------------------------------- urls
-
-
-@pytest.mark.parametrize(
-    ("url", "expected"),
-    [
-        ("HTTPS://Example.COM/Some/Path", "https://example.com/Some/Path"),
-        ("HtTp://NEWS.Example.com/A?Q=B", "http://news.example.com/A?Q=B"),
-    ],
-)
-def test_canonical_url_lowercases_scheme_and_host_not_path(url: str, expected: str) -> None:
-    assert canonical_url(url) == expected
-
-
-def test_canonical_url_drops_fragment() -> None:
-    assert canonical_url("https://example.com/a?b=1#section-2") == "https://example.com/a?b=1"
-    assert canonical_url("https://example.com/a#") == "https://example.com/a"
-
-
-@pytest.mark.parametrize(
-    ("url", "expected"),
-    [
-        ("http://example.com:80/a", "http://example.com/a"),
-        ("https://example.com:443/a", "https://example.com/a"),
-        ("HTTPS://Example.com:443/a", "https://example.com/a"),
-        ("https://example.com:8443/a", "https://example.com:8443/a"),
-        ("http://example.com:443/a", "http://example.com:443/a"),
-        ("https://example.com:80/a", "https://example.com:80/a"),
-        ("http://example.com:8080/a", "http://example.com:8080/a"),
-    ],
-)
-def test_canonical_url_drops_only_the_default_port(url: str, expected: str) -> None:
-    assert canonical_url(url) == expected
-
-
-@pytest.mark.parametrize(
-    "url", ["https://example.com", "https://example.com:443", "https://example.com/"]
-)
-def test_canonical_url_empty_path_is_slash(url: str) -> None:
-    assert canonical_url(url) == "https://example.com/"
-
-
-@pytest.mark.parametrize(
-    ("url", "expected"),
-    [
-        (
-            "https://thehill-com.cdn.ampproject.org/c/s/thehill.com/policy/x?amp",
-            "https://thehill.com/policy/x?amp",
-        ),
-        (
-            "https://thehill-com.cdn.ampproject.org/c/thehill.com/policy/x?amp",
-            "http://thehill.com/policy/x?amp",
-        ),
-        (
-            "https://www-example-com.cdn.ampproject.org/c/s/www.example.com/a/b/c.html",
-            "https://www.example.com/a/b/c.html",
-        ),
-        (
-            "https://Example-COM.CDN.AmpProject.org/c/s/Example.com/Path#frag",
-            "https://example.com/Path",
-        ),
-        ("https://example-com.cdn.ampproject.org/c/s/example.com", "https://example.com/"),
-        ("https://example-com.cdn.ampproject.org/c/s/example.com/", "https://example.com/"),
-        ("https://example-com.cdn.ampproject.org/c/example.com/", "http://example.com/"),
-        # a host with no path after it, http flavour (the https one above is unwrapped)
-        ("https://example-com.cdn.ampproject.org/c/example.com", "http://example.com/"),
-    ],
-)
-def test_canonical_url_unwraps_amp_cache(url: str, expected: str) -> None:
-    assert canonical_url(url) == expected
-
-
-def test_canonical_url_amp_cache_and_original_are_one_url() -> None:
-    amp = "https://thehill-com.cdn.ampproject.org/c/s/thehill.com/policy/x?amp"
-    assert canonical_url(amp) == canonical_url("https://THEHILL.com:443/policy/x?amp#top")
-
-
-def test_canonical_url_is_idempotent() -> None:
-    for url in [
-        "HTTPS://Example.COM:443/A?b#c",
-        "http://example.com:8080",
-        "https://thehill-com.cdn.ampproject.org/c/s/thehill.com/policy/x?amp",
-    ]:
-        once = canonical_url(url)
-        assert canonical_url(once) == once
-
-
-@pytest.mark.parametrize(
-    "url",
-    [
-        "https://example.com/a",
-        "http://example.com",
-        "HTTPS://EXAMPLE.COM/",
-        "https://example.com:8443/a",
-    ],
-)
-def test_is_web_url_accepts_absolute_http_urls(url: str) -> None:
-    assert is_web_url(url)
-
-
-@pytest.mark.parametrize(
-    "url",
-    [
-        "javascript:alert(1)",
-        "JavaScript:alert(document.cookie)",
-        "ftp://example.com/file.txt",
-        "mailto:editor@example.com",
-        "/relative/path",
-        "relative/path",
-        "//example.com/no-scheme",
-        "https://",
-        "http:///path-only",
-        "https://example.com:99999/a",
-        "https://example.com:port/a",
-        "",
-    ],
-)
-def test_is_web_url_rejects(url: str) -> None:
-    assert not is_web_url(url)
 
 
 # -------------------------------------------------------------------------- slugs

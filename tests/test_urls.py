@@ -1,0 +1,162 @@
+"""URL canonicalisation: every form of one page is one string, distinct pages stay apart."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
+
+from aggregator.urls import canonical_url
+from aggregator.urls import clean_url
+from aggregator.urls import is_web_url
+
+# Every form of one story that real files hold, seeds included, and the canonical form.
+SAME_PAGE = [
+    (
+        "https://thehill.com/policy/technology/505563-dozens",
+        [
+            "https://thehill.com/policy/technology/505563-dozens?amp",
+            "https://thehill-com.cdn.ampproject.org/c/s/thehill.com/policy/technology/505563-dozens?amp",
+            "http://thehill.com/policy/technology/505563-dozens",
+            "HTTPS://TheHill.COM:443/policy/technology/505563-dozens/#comments",
+            "https://www.thehill.com/policy/technology/505563-dozens?utm_source=twitter&utm_medium=social",
+        ],
+    ),
+    (
+        "https://qz.com/1876072/the-lobbyists",
+        [
+            "https://qz.com/1876072/the-lobbyists/",
+            "https://qz.com/1876072/the-lobbyists/amp/",
+            "https://qz-com.cdn.ampproject.org/c/s/qz.com/1876072/the-lobbyists/amp/",
+        ],
+    ),
+    (
+        "https://bizjournals.com/boston/news/2020/07/02/easthampton.html",
+        [
+            "https://www.bizjournals.com/boston/news/2020/07/02/easthampton.html",
+            "https://www.bizjournals.com/boston/news/2020/07/02/easthampton.amp.html",
+        ],
+    ),
+    (
+        "https://masslive.com/news/2020/07/x.html",
+        [
+            "https://www.masslive.com/news/2020/07/x.html?outputType=amp",
+            "https://www-masslive-com.cdn.ampproject.org/c/s/www.masslive.com/news/2020/07/x.html?outputType=amp",
+        ],
+    ),
+    ("https://watoday.com.au/national/x.html", ["https://amp.watoday.com.au/national/x.html"]),
+    ("https://foxnews.com/tech/boston-bans", ["https://www.foxnews.com/tech/boston-bans.amp"]),
+    (
+        "https://dailymail.co.uk/sciencetech/article-8464719/Boston.html",
+        ["https://www.dailymail.co.uk/sciencetech/article-8464719/amp/Boston.html"],
+    ),
+    (
+        "https://govtech.com/security/Privacy.html",
+        ["https://www.govtech.com/security/Privacy.html?AMP"],
+    ),
+    (
+        "https://cnet.com/news/facial-recognition",
+        ["https://www.cnet.com/google-amp/news/facial-recognition/"],
+    ),
+    ("https://cnbc.com/2020/12/10/deere.html", ["https://www.cnbc.com/amp/2020/12/10/deere.html"]),
+    (
+        "https://washingtonexaminer.com/news/human",
+        ["https://www.washingtonexaminer.com/news/human?_amp=true"],
+    ),
+    (
+        "https://example.com/a?a=1&b=2",
+        [
+            "https://example.com/a?b=2&a=1",
+            "https://example.com/a?b=2&fbclid=XYZ&a=1&gclid=1&mc_cid=2&mc_eid=3&ref=rss&ocid=msn",
+            "https://example.com:443/a?a=1&b=2#top",
+        ],
+    ),
+    ("https://example.com/~user/%C3%A9", ["https://example.com/%7euser/%c3%a9"]),
+    (
+        "https://example.com/",
+        ["https://example.com", "https://www.example.com/", "http://EXAMPLE.com:80"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("expected", "forms"), SAME_PAGE, ids=[e for e, _ in SAME_PAGE])
+def test_every_form_of_a_page_has_one_canonical_url(expected: str, forms: list[str]) -> None:
+    assert canonical_url(expected) == expected
+    for form in forms:
+        assert canonical_url(form) == expected, form
+
+
+DIFFERENT_PAGES = [
+    ("https://example.com/A", "https://example.com/a"),  # paths are case-sensitive
+    ("https://example.com/a?id=1", "https://example.com/a?id=2"),
+    ("https://example.com/a", "https://example.com:8443/a"),
+    ("https://example.com/a", "https://example.org/a"),
+    ("https://news.example.com/a", "https://example.com/a"),
+    ("https://example.com/a%2Fb", "https://example.com/a/b"),  # an escaped slash is data
+    ("https://example.com/amplifiers", "https://example.com/"),
+    ("https://example.com/a?page=2", "https://example.com/a"),
+]
+
+
+@pytest.mark.parametrize(("a", "b"), DIFFERENT_PAGES)
+def test_different_pages_stay_different(a: str, b: str) -> None:
+    assert canonical_url(a) != canonical_url(b)
+
+
+urls = st.builds(
+    lambda scheme, host, path, query: f"{scheme}://{host}/{path}{query}",
+    st.sampled_from(["http", "https", "HTTPS"]),
+    st.sampled_from(["example.com", "www.Example.com", "amp.news.example.org", "a.b.c.d"]),
+    st.text(alphabet="abcAB019-_.~%/", max_size=30),
+    st.sampled_from(["", "?a=1", "?amp", "?utm_source=x&b=2&a=1", "?x=%41#frag"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(urls)
+def test_canonical_url_is_idempotent(url: str) -> None:
+    once = canonical_url(url)
+    assert canonical_url(once) == once
+    assert is_web_url(once)
+
+
+def test_clean_url_makes_a_valid_uri() -> None:
+    assert clean_url(" https://bücher.example/straße?q=ä b&x=% ") == (
+        "https://xn--bcher-kva.example/stra%C3%9Fe?q=%C3%A4%20b&x=%25"
+    )
+    assert clean_url("https://example.com/a%20b") == "https://example.com/a%20b"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://example.com/a",
+        "http://example.com",
+        "HTTPS://EXAMPLE.COM/",
+        "https://example.com:8443/a",
+    ],
+)
+def test_is_web_url_accepts_absolute_http_urls(url: str) -> None:
+    assert is_web_url(url)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "javascript:alert(1)",
+        "JavaScript:alert(document.cookie)",
+        "ftp://example.com/file.txt",
+        "mailto:editor@example.com",
+        "/relative/path",
+        "relative/path",
+        "//example.com/no-scheme",
+        "https://",
+        "http:///path-only",
+        "https://example.com:99999/a",
+        "https://example.com:port/a",
+        "",
+    ],
+)
+def test_is_web_url_rejects(url: str) -> None:
+    assert not is_web_url(url)
