@@ -100,7 +100,9 @@ def canonical_url(url: str) -> str:
     scheme = parts.scheme.lower()
     if port is not None and port != _DEFAULT_PORTS.get(scheme):
         host = f"{host}:{port}"
-    return urlunsplit(("https", host, _canonical_path(parts.path), _canonical_query(parts.query), ""))
+    return urlunsplit(
+        ("https", host, _canonical_path(parts.path), _canonical_query(parts.query), "")
+    )
 
 
 def _canonical_path(path: str) -> str:
