@@ -184,8 +184,10 @@ def summary(report: BuildReport, config: Config, *, verbose: bool = False) -> st
     ]
     if verbose:
         for duplicate in report.duplicates:
-            for path in duplicate.dropped:
-                lines.append(f"duplicate: {path} ({duplicate.reason} as {duplicate.kept})")
+            for copy in duplicate.copies:
+                lines.append(
+                    f"duplicate: {copy.path} ({copy.reason} {copy.score:.2f} as {duplicate.kept})"
+                )
         for exclusion in report.excluded:
             where = f" from topic {exclusion.topic!r}" if exclusion.topic else ""
             lines.append(f"excluded{where}: {exclusion.path}: {exclusion.reason}")
@@ -197,7 +199,15 @@ def report_json(report: BuildReport) -> dict[str, Any]:
     return {
         "errors": [{"path": e.path, "line": e.line, "reason": e.reason} for e in report.errors],
         "duplicates": [
-            {"kept": d.kept, "dropped": list(d.dropped), "reason": d.reason}
+            {
+                "kept": d.kept,
+                "dropped": list(d.dropped),
+                "reason": d.reason,
+                "score": d.score,
+                "copies": [
+                    {"path": c.path, "reason": c.reason, "score": c.score} for c in d.copies
+                ],
+            }
             for d in report.duplicates
         ],
         "excluded": [

@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from types import MappingProxyType
@@ -19,6 +20,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from aggregator.dedupe import DedupeSettings
 from aggregator.errors import ConfigError
 from aggregator.yamltext import kind
 from aggregator.yamltext import line_of_key
@@ -63,6 +65,7 @@ class Config:
     #: leave out articles older than this, counted back from the build's clock
     max_age: timedelta | None = None
     topics: Mapping[str, TopicSettings] = field(default_factory=lambda: MappingProxyType({}))
+    dedupe: DedupeSettings = field(default_factory=DedupeSettings)
 
     def topic_min_quality(self, topic: str) -> int:
         """The quality threshold of one topic's feed (topic names match case-insensitively)."""
@@ -223,6 +226,35 @@ def _topics(value: Any, _base: Path) -> Mapping[str, TopicSettings]:
     return MappingProxyType(topics)
 
 
+def _dedupe(value: Any, _base: Path) -> DedupeSettings:
+    if value is None:
+        return DedupeSettings()
+    if not isinstance(value, dict):
+        raise TypeError("must map settings such as threshold: 0.7")
+    known = {"same_url", "similar_title", "threshold", "window"}
+    unknown = sorted(str(k) for k in value if k not in known)
+    if unknown:
+        raise ValueError(f"unknown setting {unknown[0]!r} (known: {', '.join(sorted(known))})")
+    settings = DedupeSettings()
+    if "same_url" in value:
+        settings = replace(settings, same_url=_flag(value["same_url"], _base))
+    if "similar_title" in value:
+        settings = replace(settings, similar_title=_flag(value["similar_title"], _base))
+    if "threshold" in value:
+        threshold = value["threshold"]
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
+            raise TypeError("threshold must be a number between 0 and 1")
+        if not 0 < threshold <= 1:
+            raise ValueError(f"threshold must be above 0 and at most 1, got {threshold}")
+        settings = replace(settings, threshold=float(threshold))
+    if "window" in value:
+        window = _max_age(value["window"], _base)
+        if window is None:
+            raise TypeError("window must be a duration such as 3d")
+        settings = replace(settings, window=window)
+    return settings
+
+
 _KEYS = {
     "sources": _paths,
     "patterns": _patterns,
@@ -236,6 +268,7 @@ _KEYS = {
     "include_unpublished": _flag,
     "max_age": _max_age,
     "topics": _topics,
+    "dedupe": _dedupe,
 }
 
 

@@ -1,20 +1,62 @@
 """Duplicate stories and the surviving article of each. Pure: no I/O.
 
 Two articles are one story when they share any canonical URL among the URLs their
-files give (webUrl, originalUrl, ampWebUrl, cdnAmpWebUrl). Sharing is transitive:
-A~B and B~C make one story of A, B and C.
+files give (webUrl, originalUrl, ampWebUrl, cdnAmpWebUrl), or when their titles and
+excerpts say so (see `similar.py`). Both relations are transitive: A~B and B~C make
+one story of A, B and C. Each story keeps one survivor (highest quality, then
+earliest, then path), which carries the union of the story's topics.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
 
 from aggregator.model import Article
+from aggregator.model import DroppedCopy
 from aggregator.model import Duplicate
+from aggregator.similar import DEFAULT_THRESHOLD
+from aggregator.similar import DEFAULT_WINDOW
+from aggregator.similar import Similarity
 from aggregator.urls import canonical_url
 
 SAME_URL = "same-url"
+SIMILAR_TITLE = "similar-title"
+
+
+@dataclass(frozen=True, slots=True)
+class DedupeSettings:
+    """The `dedupe:` section of the config file."""
+
+    #: one story when two files share a canonical URL
+    same_url: bool = True
+    #: one story when titles and excerpts are near-identical within `window`
+    similar_title: bool = True
+    #: similarity score (0 to 1) at which two articles are one story
+    threshold: float = DEFAULT_THRESHOLD
+    #: only articles published this close together can be one story by their text
+    window: timedelta = DEFAULT_WINDOW
+
+
+class _Components:
+    """Union-find over article indexes; the root of a set is its smallest index."""
+
+    def __init__(self, size: int) -> None:
+        self.parent = list(range(size))
+
+    def find(self, i: int) -> int:
+        while self.parent[i] != i:
+            self.parent[i] = self.parent[self.parent[i]]
+            i = self.parent[i]
+        return i
+
+    def union(self, a: int, b: int) -> None:
+        a, b = self.find(a), self.find(b)
+        if a != b:
+            self.parent[max(a, b)] = min(a, b)
 
 
 def survivor_key(article: Article) -> tuple[int, object, str]:
@@ -23,56 +65,83 @@ def survivor_key(article: Article) -> tuple[int, object, str]:
     return (-quality, article.published_at, article.path)
 
 
-def dedupe(articles: Sequence[Article]) -> tuple[list[Article], list[Duplicate]]:
+def dedupe(
+    articles: Sequence[Article], settings: DedupeSettings | None = None
+) -> tuple[list[Article], list[Duplicate]]:
     """One article per story, in the order of each story's first file, and the duplicates.
 
-    The survivor carries the union of its cluster's topics (its own first). The
-    result does not depend on the input order except for the order of the list.
+    Each story filed more than once is one `Duplicate`: the survivor, the dropped
+    copies, and per copy the reason (`same-url` when it shares a URL with the
+    survivor's copies, else `similar-title`) and the score (1.0 for a shared URL).
+    Related stubs that point at a story in the corpus are taken out of the
+    survivors: that story is shown on its own (or is this very story) and is not
+    repeated as related coverage.
     """
-    parent = list(range(len(articles)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
+    settings = settings or DedupeSettings()
+    count = len(articles)
+    keys = [tuple(dict.fromkeys(canonical_url(u) for u in a.urls)) for a in articles]
+    by_url = _Components(count)
     owner: dict[str, int] = {}
-    for index, article in enumerate(articles):
-        for url in article.urls:
-            key = canonical_url(url)
-            other = owner.setdefault(key, index)
-            if other != index:
-                a, b = find(index), find(other)
-                if a != b:
-                    parent[max(a, b)] = min(a, b)
+    if settings.same_url:
+        for index, article_keys in enumerate(keys):
+            for key in article_keys:
+                by_url.union(index, owner.setdefault(key, index))
+    stories = _Components(count)
+    for index in range(count):
+        stories.union(index, by_url.find(index))
+    best_score: dict[int, float] = {}
+    if settings.similar_title:
+        for a, b, value in Similarity(articles).pairs(settings.threshold, settings.window):
+            stories.union(a, b)
+            for end in (by_url.find(a), by_url.find(b)):
+                best_score[end] = max(best_score.get(end, 0.0), value)
 
     clusters: dict[int, list[int]] = {}
-    for index in range(len(articles)):
-        clusters.setdefault(find(index), []).append(index)
+    for index in range(count):
+        clusters.setdefault(stories.find(index), []).append(index)
 
+    corpus_urls = {key for article_keys in keys for key in article_keys}
     kept: list[tuple[int, Article]] = []
     duplicates: list[Duplicate] = []
-    for members in clusters.values():
-        ordered = sorted((articles[i] for i in members), key=survivor_key)
-        survivor = ordered[0]
-        if len(ordered) > 1:
-            topics = list(survivor.topics)
-            seen = {t.casefold() for t in topics}
-            for duplicate in ordered[1:]:
-                for topic in duplicate.topics:
-                    if topic.casefold() not in seen:
-                        seen.add(topic.casefold())
-                        topics.append(topic)
-            survivor = dataclasses.replace(survivor, topics=tuple(topics))
+    for first, members in clusters.items():
+        ordered = sorted(members, key=lambda i: survivor_key(articles[i]))
+        survivor_index = ordered[0]
+        survivor = articles[survivor_index]
+        topics = _union_topics(articles[i] for i in ordered)
+        related = tuple(
+            stub for stub in survivor.related if canonical_url(stub.link) not in corpus_urls
+        )
+        if topics != survivor.topics or related != survivor.related:
+            survivor = dataclasses.replace(survivor, topics=topics, related=related)
+        copies = []
+        for index in ordered[1:]:
+            if by_url.find(index) == by_url.find(survivor_index):
+                copies.append(DroppedCopy(articles[index].path, SAME_URL, 1.0))
+            else:
+                value = round(best_score.get(by_url.find(index), 0.0), 3)
+                copies.append(DroppedCopy(articles[index].path, SIMILAR_TITLE, value))
+        if copies:
             duplicates.append(
                 Duplicate(
                     kept=survivor.path,
-                    dropped=tuple(a.path for a in ordered[1:]),
-                    reason=SAME_URL,
+                    dropped=tuple(c.path for c in copies),
+                    reason=SAME_URL if all(c.reason == SAME_URL for c in copies) else SIMILAR_TITLE,
+                    score=min(c.score for c in copies),
+                    copies=tuple(copies),
                 )
             )
-        kept.append((min(members), survivor))
+        kept.append((first, survivor))
     kept.sort(key=lambda pair: pair[0])
     duplicates.sort(key=lambda d: d.kept)
     return [a for _, a in kept], duplicates
+
+
+def _union_topics(ordered: Iterable[Article]) -> tuple[str, ...]:
+    topics: list[str] = []
+    seen: set[str] = set()
+    for article in ordered:
+        for topic in article.topics:
+            if topic.casefold() not in seen:
+                seen.add(topic.casefold())
+                topics.append(topic)
+    return tuple(topics)

@@ -80,13 +80,29 @@ class LoadError:
 
 
 @dataclass(frozen=True, slots=True)
+class DroppedCopy:
+    """One dropped copy of a story and why it is one with the survivor."""
+
+    path: str
+    #: "same-url" when it shares a URL with the survivor's copies, else "similar-title"
+    reason: str
+    #: 1.0 for a shared URL, else the best text similarity that joined it
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
 class Duplicate:
     """A story that was filed more than once; `kept` survives, `dropped` do not."""
 
     kept: str
+    #: paths of the dropped copies, best first
     dropped: tuple[str, ...]
-    #: why they are one story, e.g. "same-url"
+    #: "same-url" when every copy shares a URL with the survivor, else "similar-title"
     reason: str
+    #: the lowest score among the copies
+    score: float = 1.0
+    #: reason and score per dropped copy
+    copies: tuple[DroppedCopy, ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True, slots=True)

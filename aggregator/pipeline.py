@@ -53,7 +53,7 @@ def build(config: Config, *, now: datetime, output: Output | None = None) -> Bui
     paths = find_files(config.sources, config.patterns)
     output.prepare()
     articles, errors = load_all(paths)
-    unique, duplicates = dedupe(articles)
+    unique, duplicates = dedupe(articles, config.dedupe)
     selection = select(unique, config, now)
     site = Site(config.base_url, config.title, config.description, config.language)
 

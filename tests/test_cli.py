@@ -326,7 +326,13 @@ def test_report_errors_duplicates_exclusions(mixed: MixedRun) -> None:
     assert "quality" in errors[0]["reason"]
 
     assert report["duplicates"] == [
-        {"kept": "articles/a.md", "dropped": ["articles/b.md"], "reason": "same-url"}
+        {
+            "kept": "articles/a.md",
+            "dropped": ["articles/b.md"],
+            "reason": "same-url",
+            "score": 1.0,
+            "copies": [{"path": "articles/b.md", "reason": "same-url", "score": 1.0}],
+        }
     ]
 
     excluded = {e["path"]: e for e in report["excluded"]}

@@ -1,0 +1,213 @@
+"""Near-duplicate stories: the same story under another URL and a slightly edited title.
+
+Pure: no I/O. Two articles published within `window` of each other are one story
+when their similarity score reaches `threshold`:
+
+- titles are reduced to word sets (case folded; punctuation, possessives, a few stop
+  words and plain suffixes removed; a trailing " - Provider" / " | Section" and a
+  leading "UPDATE 1-" / "EXCLUSIVE:" dropped); excerpts likewise;
+- words are weighted by their rarity in the corpus (inverse document frequency),
+  so a shared name counts for more than a shared "new";
+- title similarity is the weighted Jaccard index, lowered (x0.6) when both titles
+  have words the other lacks: syndication adds and drops words, while a substituted
+  word (another company, another verb) usually means another story;
+- with both excerpts present, the score is 0.35 x title + 0.65 x excerpt, where
+  excerpt similarity is the weighted overlap of the shorter excerpt (robust to one
+  being cut short); the same headline, give or take a word (title >= 0.85), counts on
+  its own, since outlets often write their own excerpt; without excerpts, the score
+  is the title similarity;
+- titles whose numbers differ ("2020 release wave 1" and "2021 release wave 2"), or
+  excerpts that each give figures the other lacks, are never one story.
+
+Candidate pairs come from a sweep in publication order with an inverted index of
+title words restricted to each title's rarest words (weighted prefix filtering): a
+pair that can reach the threshold always shares one of them, so no pair is missed
+and no two articles further apart than `window` are compared. Results do not depend
+on the order of the input.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections import deque
+from collections.abc import Iterator
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from aggregator.model import Article
+
+DEFAULT_THRESHOLD = 0.75
+DEFAULT_WINDOW = timedelta(days=3)
+SUBSTITUTION_FACTOR = 0.6
+#: weight of the title in the score when both articles have an excerpt
+TITLE_WEIGHT = 0.35
+#: title similarity at which one title with words added is the other's headline
+SAME_HEADLINE = 0.85
+#: excerpts with fewer words than this are too short to compare
+MIN_EXCERPT_WORDS = 5
+
+_STOP_WORDS = frozenset(
+    {"a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "has", "have", "in", "is"}
+    | {"it", "its", "of", "on", "or", "the", "to", "was", "were", "will", "with", "this", "that"}
+)
+_APOSTROPHE = "\u2019"
+_DASHES = "-|\u2013\u2014:"
+_WORD = re.compile(r"[^\W_]+")
+_SUFFIX = re.compile(rf"\s+[{_DASHES}]\s+([^{_DASHES}]+)$")
+_PREFIX = re.compile(
+    r"^(?:update\s*\d*|updated|exclusive|breaking|watch|video|opinion|re-?transmission)"
+    r"\s*[-:|]\s*"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Fingerprint:
+    """What near-duplicate detection reads of one article."""
+
+    title: frozenset[str]
+    #: words with a digit in the title, and in the excerpt
+    numbers: frozenset[str]
+    excerpt: frozenset[str]
+    excerpt_numbers: frozenset[str]
+
+
+def fingerprint(article: Article) -> Fingerprint:
+    words = title_words(article.title)
+    numbers = frozenset(w for w in words if any(c.isdigit() for c in w))
+    excerpt = frozenset(_stem(w) for w in _words(article.excerpt) if w not in _STOP_WORDS)
+    excerpt_numbers = frozenset(w for w in excerpt if any(c.isdigit() for c in w))
+    return Fingerprint(words, numbers, excerpt, excerpt_numbers)
+
+
+def title_words(title: str) -> frozenset[str]:
+    text = title.casefold().replace(_APOSTROPHE, "'")
+    text = _PREFIX.sub("", text)
+    suffix = _SUFFIX.search(text)
+    if suffix and len(suffix.group(1).split()) <= 4 and len(text[: suffix.start()].split()) >= 3:
+        text = text[: suffix.start()]
+    return frozenset(_stem(w) for w in _words(text) if w not in _STOP_WORDS)
+
+
+def _words(text: str) -> list[str]:
+    text = text.casefold().replace(_APOSTROPHE, "'").replace("'s ", " ").replace(".", "")
+    return _WORD.findall(text)
+
+
+def _stem(word: str) -> str:
+    for ending in ("ing", "ed", "es", "s"):
+        if len(word) > len(ending) + 3 and word.endswith(ending) and not word[-1].isdigit():
+            return word[: -len(ending)]
+    return word
+
+
+class Weights:
+    """Inverse document frequency of words over the articles compared: a shared rare
+    word (a name, a product) says more than a shared common one ("new", "said")."""
+
+    def __init__(self, prints: Sequence[Fingerprint]) -> None:
+        frequency: Counter[str] = Counter()
+        for item in prints:
+            frequency.update(item.title)
+            frequency.update(item.excerpt)
+        total = len(prints) + 1
+        self.frequency = frequency
+        self.idf = {word: math.log(1 + total / count) for word, count in frequency.items()}
+
+    def total(self, words: frozenset[str]) -> float:
+        idf = self.idf
+        return sum(idf.get(w, 0.0) for w in words)
+
+
+def score(a: Fingerprint, b: Fingerprint, weight: Weights) -> float:
+    """Similarity of two articles in [0, 1]; one story at `threshold` and above."""
+    return _score(a, b, weight, weight.total(a.title), weight.total(b.title), 0.0)
+
+
+def _score(
+    a: Fingerprint, b: Fingerprint, weight: Weights, ta: float, tb: float, at_least: float
+) -> float:
+    """`score`, with the title weights given; 0.0 as soon as `at_least` is out of reach."""
+    if a.numbers != b.numbers or not a.title or not b.title:
+        return 0.0
+    shared = weight.total(a.title & b.title)
+    union = ta + tb - shared
+    title = shared / union if union > 0 else 0.0
+    edited = a.title <= b.title or b.title <= a.title
+    if not edited:
+        title *= SUBSTITUTION_FACTOR  # a substituted word says more than an added one
+    if len(a.excerpt) >= MIN_EXCERPT_WORDS and len(b.excerpt) >= MIN_EXCERPT_WORDS:
+        x, y = a.excerpt_numbers, b.excerpt_numbers
+        if x and y and not (x <= y or y <= x):
+            return 0.0  # the texts give other figures: another event
+        if max(TITLE_WEIGHT * title + (1 - TITLE_WEIGHT), title) < at_least:
+            return 0.0
+        smaller = min(weight.total(a.excerpt), weight.total(b.excerpt))
+        excerpt = weight.total(a.excerpt & b.excerpt) / smaller if smaller > 0 else 0.0
+        combined = TITLE_WEIGHT * title + (1 - TITLE_WEIGHT) * excerpt
+        # The same headline (give or take a word) in the same days is the same story
+        # even when each outlet wrote its own excerpt.
+        return max(combined, title) if edited and title >= SAME_HEADLINE else combined
+    return title
+
+
+def _prefix(words: frozenset[str], weight: Weights, needed: float) -> list[str]:
+    """The rarest words of a title, up to where the rest weigh less than `needed`.
+
+    Two titles whose weighted Jaccard similarity reaches the floor share a word in
+    their prefixes (the rarest shared word), so probing prefixes misses no pair.
+    """
+    idf = weight.idf
+    ordered = sorted(words, key=lambda w: (-idf.get(w, 0.0), w))
+    remaining = sum(idf.get(w, 0.0) for w in ordered)
+    prefix: list[str] = []
+    for word in ordered:
+        if remaining < needed:
+            break
+        prefix.append(word)
+        remaining -= idf.get(word, 0.0)
+    return prefix
+
+
+class Similarity:
+    """Text similarity over one set of articles (word weights come from the set)."""
+
+    def __init__(self, articles: Sequence[Article]) -> None:
+        self.articles = articles
+        self.prints = [fingerprint(a) for a in articles]
+        self.weight = Weights(self.prints)
+        self.totals = [self.weight.total(p.title) for p in self.prints]
+
+    def score(self, i: int, j: int, at_least: float = 0.0) -> float:
+        """The score of articles i and j; 0.0 as soon as `at_least` is out of reach."""
+        p, t = self.prints, self.totals
+        return _score(p[i], p[j], self.weight, t[i], t[j], at_least)
+
+    def pairs(
+        self, threshold: float = DEFAULT_THRESHOLD, window: timedelta = DEFAULT_WINDOW
+    ) -> Iterator[tuple[int, int, float]]:
+        """Index pairs (i, j, score), i < j, published within `window` and scoring at
+        least `threshold`."""
+        articles = self.articles
+        # The lowest title similarity that can still reach the threshold (excerpt at 1.0).
+        floor = max((threshold - (1 - TITLE_WEIGHT)) / TITLE_WEIGHT / SUBSTITUTION_FACTOR, 0.05)
+        order = sorted(
+            range(len(articles)), key=lambda i: (articles[i].published_at, articles[i].path)
+        )
+        index: dict[str, deque[int]] = {}
+        for i in order:
+            prefix = _prefix(self.prints[i].title, self.weight, floor * self.totals[i])
+            oldest = articles[i].published_at - window
+            candidates: set[int] = set()
+            for word in prefix:
+                posting = index.setdefault(word, deque())
+                while posting and articles[posting[0]].published_at < oldest:
+                    posting.popleft()
+                candidates.update(posting)
+                posting.append(i)
+            for j in sorted(candidates):
+                value = self.score(i, j, threshold)
+                if value >= threshold:
+                    yield (min(i, j), max(i, j), value)
