@@ -13,9 +13,9 @@ when their similarity score reaches `threshold`:
   word (another company, another verb) usually means another story;
 - with both excerpts present, the score is 0.35 x title + 0.65 x excerpt, where
   excerpt similarity is the weighted overlap of the shorter excerpt (robust to one
-  being cut short); the same headline, give or take a word (title >= 0.85), counts on
-  its own, since outlets often write their own excerpt; without excerpts, the score
-  is the title similarity;
+  being cut short); a title that is the other's with words added or dropped counts
+  on its own too, since outlets often write their own excerpt; without excerpts, the
+  score is the title similarity;
 - titles whose numbers differ ("2020 release wave 1" and "2021 release wave 2"), or
   excerpts that each give figures the other lacks, are never one story.
 
@@ -44,8 +44,6 @@ DEFAULT_WINDOW = timedelta(days=3)
 SUBSTITUTION_FACTOR = 0.6
 #: weight of the title in the score when both articles have an excerpt
 TITLE_WEIGHT = 0.35
-#: title similarity at which one title with words added is the other's headline
-SAME_HEADLINE = 0.85
 #: excerpts with fewer words than this are too short to compare
 MIN_EXCERPT_WORDS = 5
 
@@ -149,7 +147,7 @@ def _score(
         combined = TITLE_WEIGHT * title + (1 - TITLE_WEIGHT) * excerpt
         # The same headline (give or take a word) in the same days is the same story
         # even when each outlet wrote its own excerpt.
-        return max(combined, title) if edited and title >= SAME_HEADLINE else combined
+        return max(combined, title) if edited else combined
     return title
 
 
@@ -191,8 +189,10 @@ class Similarity:
         """Index pairs (i, j, score), i < j, published within `window` and scoring at
         least `threshold`."""
         articles = self.articles
-        # The lowest title similarity that can still reach the threshold (excerpt at 1.0).
-        floor = max((threshold - (1 - TITLE_WEIGHT)) / TITLE_WEIGHT / SUBSTITUTION_FACTOR, 0.05)
+        # The lowest title similarity with which a pair can still reach the threshold:
+        # by its excerpt (at best 1.0, title substituted) or by its title alone.
+        by_excerpt = (threshold - (1 - TITLE_WEIGHT)) / TITLE_WEIGHT / SUBSTITUTION_FACTOR
+        floor = max(min(threshold, by_excerpt), 0.05)
         order = sorted(
             range(len(articles)), key=lambda i: (articles[i].published_at, articles[i].path)
         )

@@ -55,15 +55,58 @@ PROVIDERS = [
     ("CNET", "cnet.com"), ("Engadget", "engadget.com"), ("VentureBeat", "venturebeat.com"),
     ("Ars Technica", "arstechnica.com"), ("BBC", "bbc.co.uk"), ("The Register", "theregister.com"),
 ]  # fmt: skip
-FILLER = (
-    "analysts investors regulators customers engineers executives critics partners officials "
-    "researchers unions shareholders developers startups governments competitors suppliers "
-    "hospitals universities retailers banks insurers airlines farmers teachers doctors"
-).split()
-DETAILS = (
-    "pricing timeline funding rollout pilot contract lawsuit budget audit licence survey "
-    "forecast merger shortage backlog tender upgrade outage recall review patent deadline"
-).split()
+FILLER = [
+    "analysts",
+    "investors",
+    "regulators",
+    "customers",
+    "engineers",
+    "executives",
+    "critics",
+    "partners",
+    "officials",
+    "researchers",
+    "unions",
+    "shareholders",
+    "developers",
+    "startups",
+    "governments",
+    "competitors",
+    "suppliers",
+    "hospitals",
+    "universities",
+    "retailers",
+    "banks",
+    "insurers",
+    "airlines",
+    "farmers",
+    "teachers",
+    "doctors",
+]
+DETAILS = [
+    "pricing",
+    "timeline",
+    "funding",
+    "rollout",
+    "pilot",
+    "contract",
+    "lawsuit",
+    "budget",
+    "audit",
+    "licence",
+    "survey",
+    "forecast",
+    "merger",
+    "shortage",
+    "backlog",
+    "tender",
+    "upgrade",
+    "outage",
+    "recall",
+    "review",
+    "patent",
+    "deadline",
+]
 
 
 @dataclass(frozen=True)
@@ -125,7 +168,10 @@ def _edit_excerpt(excerpt: str, rng: random.Random, provider: str) -> str:
     choice = rng.choice(["same", "cut", "dateline", "word", "same", "cut", "dateline", "own"])
     if choice == "own":  # the outlet wrote its own excerpt
         who, what = rng.sample(FILLER, 2), rng.sample(DETAILS, 2)
-        return f"{provider} reports that {who[0]} and {who[1]} are watching the {what[0]} and {what[1]}."
+        return (
+            f"{provider} reports that {who[0]} and {who[1]} are watching "
+            f"the {what[0]} and {what[1]}."
+        )
     if choice == "cut":
         words = excerpt.split()
         return " ".join(words[: rng.randrange(len(words) // 2, len(words))]) + " ..."
@@ -205,7 +251,9 @@ def build_labelled_corpus(folder: Path, stories: int = 400, seed: int = 7) -> La
             first = group[0]
             provider = providers[0]
             url = f"https://www.{provider[1]}/news/{story.when:%Y/%m}/{slug}-{story.seed % 1000}"
-            form = rng.choice([url + "/amp/", url + "?utm_source=rss&utm_medium=feed", url + "?amp"])
+            form = rng.choice(
+                [url + "/amp/", url + "?utm_source=rss&utm_medium=feed", url + "?amp"]
+            )
             fields = _article(story, story.title(), story.excerpt(), form, story.when, provider)
             group.append(write(fields))
             assert first in group

@@ -1,0 +1,224 @@
+"""Deduplication an editor can trust: measured on a labelled corpus, and on the seeds."""
+
+from __future__ import annotations
+
+import random
+import shutil
+from datetime import timedelta
+from itertools import combinations
+from pathlib import Path
+
+import feedparser
+import pytest
+from conftest import NOW
+from conftest import SEEDS
+from conftest import run_cli
+from conftest import write_article
+from labelled import Labelled
+from labelled import build_labelled_corpus
+
+from aggregator.config import Config
+from aggregator.dedupe import DedupeSettings
+from aggregator.dedupe import dedupe
+from aggregator.loader import find_files
+from aggregator.loader import load_all
+from aggregator.model import Article
+from aggregator.model import Duplicate
+from aggregator.pipeline import build
+
+
+def load(folder: Path) -> list[Article]:
+    articles, errors = load_all(find_files([folder], ["*.md", "*.txt"]))
+    assert errors == []
+    return articles
+
+
+def predicted_pairs(duplicates: list[Duplicate]) -> set[frozenset[str]]:
+    pairs: set[frozenset[str]] = set()
+    for duplicate in duplicates:
+        pairs |= {frozenset(p) for p in combinations([duplicate.kept, *duplicate.dropped], 2)}
+    return pairs
+
+
+@pytest.fixture(scope="module")
+def labelled(tmp_path_factory: pytest.TempPathFactory) -> tuple[Labelled, list[Article]]:
+    folder = tmp_path_factory.mktemp("labelled")
+    truth = build_labelled_corpus(folder, stories=1500, seed=2026)
+    return truth, load(folder)
+
+
+def test_precision_and_recall_on_a_labelled_corpus(
+    labelled: tuple[Labelled, list[Article]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    truth, articles = labelled
+    _, duplicates = dedupe(articles)
+    predicted = predicted_pairs(duplicates)
+    expected = truth.truth_pairs()
+    hits = len(predicted & expected)
+    precision = hits / len(predicted)
+    recall = hits / len(expected)
+    with capsys.disabled():
+        print(
+            f"\ndedupe on {truth.files} labelled files, {len(expected)} duplicate pairs: "
+            f"precision {precision:.4f}, recall {recall:.4f}"
+        )
+    assert precision >= 0.99
+    assert recall >= 0.95
+
+
+def test_no_feed_holds_two_entries_for_one_story(
+    labelled: tuple[Labelled, list[Article]], tmp_path: Path
+) -> None:
+    truth, articles = labelled
+    source = Path(articles[0].path).parent
+    config = Config(sources=(source,), output=tmp_path / "out", min_quality=0, limit=100_000)
+    build(config, now=NOW)
+    links = {e.link for e in feedparser.parse((tmp_path / "out/all.rss").read_bytes()).entries}
+    by_path = {a.path: a for a in articles}
+    shown = [sum(by_path[p].link in links for p in group) for group in truth.groups]
+    assert all(count >= 1 for count in shown)  # every story is shown...
+    assert sum(count > 1 for count in shown) <= len(shown) * 0.02  # ...once, but for rare misses
+
+
+def test_result_is_the_same_for_any_file_order(labelled: tuple[Labelled, list[Article]]) -> None:
+    _, articles = labelled
+    sample = articles[:600]
+    kept, duplicates = dedupe(sample)
+    for seed in (1, 2):
+        shuffled = list(sample)
+        random.Random(seed).shuffle(shuffled)
+        kept_again, duplicates_again = dedupe(shuffled)
+        assert sorted((a.path, a.topics) for a in kept_again) == sorted(
+            (a.path, a.topics) for a in kept
+        )
+        assert duplicates_again == duplicates
+        assert [d.copies for d in duplicates_again] == [d.copies for d in duplicates]
+
+
+def test_dedupe_is_idempotent(labelled: tuple[Labelled, list[Article]]) -> None:
+    _, articles = labelled
+    kept, _ = dedupe(articles[:600])
+    again, duplicates = dedupe(kept)
+    assert duplicates == []
+    assert again == kept
+
+
+def test_duplicates_report_reason_and_score(labelled: tuple[Labelled, list[Article]]) -> None:
+    _, articles = labelled
+    _, duplicates = dedupe(articles)
+    reasons = {copy.reason for d in duplicates for copy in d.copies}
+    assert reasons == {"same-url", "similar-title"}
+    for duplicate in duplicates:
+        assert duplicate.dropped == tuple(c.path for c in duplicate.copies)
+        for copy in duplicate.copies:
+            if copy.reason == "same-url":
+                assert copy.score == 1.0
+            else:
+                assert 0.75 <= copy.score <= 1.0
+
+
+@pytest.fixture
+def seeds_and_syndicated_copy(tmp_path: Path) -> Path:
+    """The seeds plus the syndicated copy of seed 003 its related list names."""
+    folder = tmp_path / "seeds"
+    shutil.copytree(SEEDS, folder)
+    write_article(
+        folder,
+        "nation.md",
+        title="Civil rights groups ask Biden administration to oppose facial recognition software",
+        excerpt="Civil rights groups are pushing the Biden administration to take a stand against "
+        "facial recognition technology, saying the rapidly spreading software poses",
+        publishedDateTime="2021-02-18T00:55:00Z",
+        webUrl="https://www.nationthailand.com/edandtech/30402761",
+        quality=35,
+        topics=["Computer Vision", "Surveillance"],
+    )
+    return folder
+
+
+def test_a_syndicated_copy_with_an_edited_title_is_one_story(
+    seeds_and_syndicated_copy: Path,
+) -> None:
+    kept, duplicates = dedupe(load(seeds_and_syndicated_copy))
+    assert len(kept) == 5
+    (duplicate,) = duplicates
+    assert Path(duplicate.kept).name.startswith("003_")
+    assert [Path(p).name for p in duplicate.dropped] == ["nation.md"]
+    assert duplicate.reason == "similar-title"
+    survivor = next(a for a in kept if a.path == duplicate.kept)
+    assert survivor.topics == ("Computer Vision", "AI", "Surveillance")
+
+
+def test_distinct_stories_on_one_subject_months_apart_stay_two(
+    seeds_and_syndicated_copy: Path,
+) -> None:
+    kept, _ = dedupe(load(seeds_and_syndicated_copy))
+    names = {Path(a.path).name[:3] for a in kept}
+    assert {"003", "004"} <= names
+
+
+def test_window_setting_limits_text_matches(seeds_and_syndicated_copy: Path) -> None:
+    articles = load(seeds_and_syndicated_copy)
+    narrow = DedupeSettings(window=timedelta(hours=1))  # the copy came 1.5 hours later
+    assert dedupe(articles, narrow)[1] == []
+    assert len(dedupe(articles, DedupeSettings(window=timedelta(hours=2)))[1]) == 1
+
+
+def test_each_method_can_be_switched_off(tmp_path: Path) -> None:
+    write_article(tmp_path, "a.md", n=1, webUrl="https://example.com/story")
+    write_article(tmp_path, "b.md", n=2, webUrl="https://www.example.com/story/?utm_source=x")
+    write_article(tmp_path, "c.md", n=1, webUrl="https://other.example.org/copy")
+    articles = load(tmp_path)
+    assert len(dedupe(articles)[0]) == 1
+    same_url_only = dedupe(articles, DedupeSettings(similar_title=False))
+    assert sorted(Path(a.path).name for a in same_url_only[0]) == ["a.md", "c.md"]
+    text_only = dedupe(articles, DedupeSettings(same_url=False))
+    assert sorted(Path(a.path).name for a in text_only[0]) == ["a.md", "b.md"]
+    assert len(dedupe(articles, DedupeSettings(same_url=False, similar_title=False))[0]) == 3
+
+
+def test_related_stubs_to_stories_in_the_corpus_are_not_repeated(tmp_path: Path) -> None:
+    write_article(
+        tmp_path,
+        "a.md",
+        n=1,
+        related=[
+            {
+                "title": "Story two, as covered elsewhere",
+                "webUrl": "https://news.example.com/story-2/",
+            },
+            {"title": "Its own AMP page", "webUrl": "https://news.example.com/story-1/amp/"},
+            {"title": "Coverage not in the corpus", "webUrl": "https://elsewhere.example.net/x"},
+        ],
+    )
+    write_article(
+        tmp_path, "b.md", n=2, title="A different story entirely", excerpt="Nothing alike."
+    )
+    build(Config(sources=(tmp_path,), output=tmp_path / "out"), now=NOW)
+    parsed = feedparser.parse((tmp_path / "out/all.atom").read_bytes())
+    content = next(e for e in parsed.entries if e.title == "Story number 1").content[0].value
+    assert "Coverage not in the corpus" in content
+    assert "Story two, as covered elsewhere" not in content
+    assert "Its own AMP page" not in content
+
+
+def test_dedupe_settings_from_the_config_file_reach_the_build(tmp_path: Path) -> None:
+    source = tmp_path / "articles"
+    write_article(source, "a.md", n=1, webUrl="https://example.com/one")
+    write_article(source, "b.md", n=1, webUrl="https://example.org/copy-of-one")
+    (tmp_path / "aggregator.yaml").write_text(
+        "sources: [articles]\noutput: out\ndedupe:\n  similar_title: false\n", encoding="utf-8"
+    )
+    result = run_cli("build", "--report", "r.json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "0 duplicates" in result.stdout
+    (tmp_path / "aggregator.yaml").write_text(
+        "sources: [articles]\noutput: out\ndedupe:\n  threshold: 0.9\n  window: 1d\n",
+        encoding="utf-8",
+    )
+    result = run_cli("build", cwd=tmp_path)
+    assert "1 duplicates" in result.stdout
+    (tmp_path / "aggregator.yaml").write_text("dedupe:\n  threshold: 2\n", encoding="utf-8")
+    result = run_cli("build", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "aggregator.yaml:1: dedupe: threshold must be above 0 and at most 1" in result.stderr
