@@ -111,7 +111,6 @@ class Weights:
             frequency.update(item.title)
             frequency.update(item.excerpt)
         total = len(prints) + 1
-        self.frequency = frequency
         self.idf = {word: math.log(1 + total / count) for word, count in frequency.items()}
 
     def total(self, words: frozenset[str]) -> float:
@@ -119,15 +118,11 @@ class Weights:
         return sum(idf.get(w, 0.0) for w in words)
 
 
-def score(a: Fingerprint, b: Fingerprint, weight: Weights) -> float:
-    """Similarity of two articles in [0, 1]; one story at `threshold` and above."""
-    return _score(a, b, weight, weight.total(a.title), weight.total(b.title), 0.0)
-
-
 def _score(
     a: Fingerprint, b: Fingerprint, weight: Weights, ta: float, tb: float, at_least: float
 ) -> float:
-    """`score`, with the title weights given; 0.0 as soon as `at_least` is out of reach."""
+    """Similarity of two articles in [0, 1], one story at the threshold and above; `ta`
+    and `tb` are their title weights. 0.0 as soon as `at_least` is out of reach."""
     if a.numbers != b.numbers or not a.title or not b.title:
         return 0.0
     shared = weight.total(a.title & b.title)
