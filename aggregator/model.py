@@ -154,3 +154,27 @@ class PageResult:
 
     path: str
     changed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LinkResult:
+    """The outcome of checking one URL, as stored between runs."""
+
+    #: canonical URL checked (`urls.canonical_url`)
+    url: str
+    #: ok, redirected, broken, blocked, rate_limited, timeout, server_error, unsafe,
+    #: unsupported or unknown
+    klass: str
+    #: HTTP status of the last answer; None when there was none
+    status: int | None
+    #: one line for a person: "404 Not Found", "connection refused", ...
+    reason: str
+    #: where redirects ended; None without redirects
+    final_url: str | None
+    checked_at: datetime
+    #: the result is fresh, and the URL is not checked again, until then
+    next_check_at: datetime
+    #: consecutive checks that were not ok
+    failures: int = 0
+    #: start of the current run of `broken` results (the two-strike rule); None if none
+    broken_since: datetime | None = None

@@ -1,0 +1,89 @@
+"""The state file: link results survive a restart; a corrupt file is moved aside, not trusted."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from aggregator.model import LinkResult
+from aggregator.store import Store
+
+T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+
+
+def result(url: str, klass: str = "ok", **changes: object) -> LinkResult:
+    fields: dict[str, object] = {
+        "url": url,
+        "klass": klass,
+        "status": 200,
+        "reason": "200 OK",
+        "final_url": None,
+        "checked_at": T0,
+        "next_check_at": T0 + timedelta(days=7),
+    }
+    fields.update(changes)
+    return LinkResult(**fields)  # type: ignore[arg-type]
+
+
+def test_results_survive_closing_and_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "aggregator.sqlite"
+    broken = result(
+        "https://example.com/gone",
+        "broken",
+        status=404,
+        reason="404 Not Found",
+        failures=2,
+        broken_since=T0 - timedelta(days=1),
+    )
+    moved = result("https://example.com/old", "redirected", final_url="https://example.com/new")
+    with Store(path) as store:
+        store.save_links([result("https://example.com/a"), broken, moved])
+    with Store(path) as store:
+        assert store.link("https://example.com/gone") == broken
+        assert store.link("https://example.com/old") == moved
+        assert store.link("https://example.com/never") is None
+        found = store.links(["https://example.com/a", "https://example.com/never"])
+        assert list(found) == ["https://example.com/a"]
+
+
+def test_a_newer_result_replaces_the_older(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.sqlite") as store:
+        store.save_links([result("https://example.com/a")])
+        later = result(
+            "https://example.com/a", "timeout", status=None, checked_at=T0 + timedelta(hours=1)
+        )
+        store.save_links([later])
+        assert store.link("https://example.com/a") == later
+
+
+def test_many_urls_are_read_in_batches(tmp_path: Path) -> None:
+    urls = [f"https://example.com/{n}" for n in range(1234)]
+    with Store(tmp_path / "s.sqlite") as store:
+        store.save_links(result(u) for u in urls)
+        assert set(store.links(urls)) == set(urls)
+
+
+def test_the_file_is_in_wal_mode(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    Store(path).close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+@pytest.mark.parametrize(
+    "garbage", [b"not a database at all" * 100, b"SQLite format 3\x00" + b"\xff" * 4000]
+)
+def test_a_corrupt_state_file_is_moved_aside_and_rebuilt(tmp_path: Path, garbage: bytes) -> None:
+    path = tmp_path / "s.sqlite"
+    path.write_bytes(garbage)
+    with Store(path) as store:
+        assert store.link("https://example.com/a") is None
+        store.save_links([result("https://example.com/a")])
+    assert (tmp_path / "s.sqlite.corrupt-1").read_bytes() == garbage
+    with Store(path) as store:
+        assert store.link("https://example.com/a") is not None
