@@ -1,0 +1,162 @@
+"""What a link check's answer means, how long it stays fresh, and when a link is dead.
+
+Pure: no I/O, the clock passed in. `linkcheck.py` does the talking; this module
+decides. The rule that matters: fail open. Only `broken` on at least two checks at
+least `confirm_after` apart makes a link dead; every other class keeps the article.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import replace
+from datetime import datetime
+from datetime import timedelta
+from email.utils import parsedate_to_datetime
+
+from aggregator.model import LinkResult
+
+OK = "ok"
+REDIRECTED = "redirected"
+BROKEN = "broken"
+BLOCKED = "blocked"
+RATE_LIMITED = "rate_limited"
+TIMEOUT = "timeout"
+SERVER_ERROR = "server_error"
+UNSAFE = "unsafe"
+UNSUPPORTED = "unsupported"
+UNKNOWN = "unknown"
+CLASSES = (
+    OK,
+    REDIRECTED,
+    BROKEN,
+    BLOCKED,
+    RATE_LIMITED,
+    TIMEOUT,
+    SERVER_ERROR,
+    UNSAFE,
+    UNSUPPORTED,
+    UNKNOWN,
+)
+#: answers that say nothing about the page itself: check again soon, keep the article
+TRANSIENT = frozenset({RATE_LIMITED, TIMEOUT, SERVER_ERROR, UNKNOWN})
+_BLOCKING_STATUSES = frozenset({401, 403, 451, 999})
+
+
+@dataclass(frozen=True, slots=True)
+class Freshness:
+    """How long a result is trusted before the URL is checked again (`link_check:` TTLs)."""
+
+    ok: timedelta = timedelta(days=7)
+    broken: timedelta = timedelta(days=1)
+    blocked: timedelta = timedelta(days=1)
+    #: first transient failure; doubles with each further one, up to `transient_max`
+    transient: timedelta = timedelta(minutes=10)
+    transient_max: timedelta = timedelta(hours=6)
+    #: each TTL is spread by up to this fraction either way, so checks do not bunch up
+    jitter: float = 0.1
+
+
+def classify_status(status: int, headers: Mapping[str, str] | None = None) -> str:
+    """The class of a final (non-redirect) HTTP answer."""
+    headers = headers or {}
+    if any(k.lower() == "cf-mitigated" and v.lower() == "challenge" for k, v in headers.items()):
+        return BLOCKED
+    if 200 <= status < 300:
+        return OK
+    if status in (404, 410):
+        return BROKEN
+    if status in _BLOCKING_STATUSES:
+        return BLOCKED
+    if status == 429:
+        return RATE_LIMITED
+    if status == 408:
+        return TIMEOUT
+    if 500 <= status < 600:
+        return SERVER_ERROR
+    return UNKNOWN
+
+
+def head_refused(status: int) -> bool:
+    """True when a HEAD answer should be retried as GET: the server may not do HEAD."""
+    return status in (405, 501) or (400 <= status < 500 and status not in (401, 408, 429))
+
+
+def retry_after(value: str | None, now: datetime, cap: timedelta) -> timedelta | None:
+    """A `Retry-After` header (seconds or an HTTP date) as a wait, at most `cap`."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        wait = timedelta(seconds=int(value))
+    else:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            return None
+        wait = when - now
+    return max(timedelta(0), min(wait, cap))
+
+
+def record(
+    previous: LinkResult | None,
+    url: str,
+    klass: str,
+    status: int | None,
+    reason: str,
+    final_url: str | None,
+    now: datetime,
+    freshness: Freshness,
+) -> LinkResult:
+    """The stored result of a check, carrying the failure count and broken streak on."""
+    failures = 0 if klass in (OK, REDIRECTED) else (previous.failures if previous else 0) + 1
+    broken_since = None
+    if klass == BROKEN:
+        was_broken = previous is not None and previous.broken_since is not None
+        broken_since = previous.broken_since if was_broken and previous else now
+    result = LinkResult(
+        url=url,
+        klass=klass,
+        status=status,
+        reason=reason,
+        final_url=final_url,
+        checked_at=now,
+        next_check_at=now,
+        failures=failures,
+        broken_since=broken_since,
+    )
+    return replace(result, next_check_at=now + ttl(result, freshness))
+
+
+def ttl(result: LinkResult, freshness: Freshness) -> timedelta:
+    """How long `result` stays fresh, with a jitter that depends on the URL and time only."""
+    if result.klass in (OK, REDIRECTED):
+        base = freshness.ok
+    elif result.klass == BROKEN:
+        base = freshness.broken
+    elif result.klass in (BLOCKED, UNSAFE, UNSUPPORTED):
+        base = freshness.blocked
+    else:
+        steps = max(result.failures - 1, 0)
+        base = min(freshness.transient * (2 ** min(steps, 30)), freshness.transient_max)
+    seed = f"{result.url} {result.checked_at.isoformat()}".encode()
+    spread = int.from_bytes(hashlib.sha256(seed).digest()[:4]) / 2**32 * 2 - 1  # -1 .. 1
+    return base * (1 + freshness.jitter * spread)
+
+
+def is_fresh(result: LinkResult | None, now: datetime) -> bool:
+    return result is not None and result.next_check_at > now
+
+
+def is_dead(result: LinkResult | None, confirm_after: timedelta) -> bool:
+    """Broken on at least two checks at least `confirm_after` apart."""
+    return (
+        result is not None
+        and result.klass == BROKEN
+        and result.broken_since is not None
+        and result.failures >= 2
+        and result.checked_at - result.broken_since >= confirm_after
+    )

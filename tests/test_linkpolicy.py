@@ -1,0 +1,121 @@
+"""What a link check's answer means, and the fail-open rule: only twice-broken links are dead."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+
+import pytest
+
+from aggregator import linkpolicy as lp
+from aggregator.linkpolicy import Freshness
+
+NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+URL = "https://example.com/story"
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "klass"),
+    [
+        (200, {}, lp.OK),
+        (204, {}, lp.OK),
+        (404, {}, lp.BROKEN),
+        (410, {}, lp.BROKEN),
+        (401, {}, lp.BLOCKED),
+        (403, {}, lp.BLOCKED),
+        (451, {}, lp.BLOCKED),
+        (999, {}, lp.BLOCKED),
+        (503, {"CF-Mitigated": "challenge"}, lp.BLOCKED),
+        (200, {"cf-mitigated": "Challenge"}, lp.BLOCKED),
+        (429, {}, lp.RATE_LIMITED),
+        (408, {}, lp.TIMEOUT),
+        (500, {}, lp.SERVER_ERROR),
+        (503, {}, lp.SERVER_ERROR),
+        (400, {}, lp.UNKNOWN),
+        (418, {}, lp.UNKNOWN),
+    ],
+)
+def test_classify_status(status: int, headers: dict[str, str], klass: str) -> None:
+    assert lp.classify_status(status, headers) == klass
+
+
+@pytest.mark.parametrize(
+    ("status", "refused"),
+    [
+        *[(405, True), (501, True), (400, True), (404, True), (403, True)],
+        *[(401, False), (408, False), (429, False), (200, False), (500, False)],
+    ],
+)
+def test_head_refused_means_try_get(status: int, refused: bool) -> None:
+    assert lp.head_refused(status) is refused
+
+
+def test_retry_after_seconds_dates_and_cap() -> None:
+    cap = timedelta(minutes=5)
+    assert lp.retry_after("120", NOW, cap) == timedelta(seconds=120)
+    assert lp.retry_after("100000", NOW, cap) == cap
+    assert lp.retry_after("Sat, 21 Nov 2026 12:01:00 GMT", NOW, cap) == timedelta(minutes=1)
+    assert lp.retry_after("Sat, 21 Nov 2026 11:00:00 GMT", NOW, cap) == timedelta(0)
+    assert lp.retry_after("soon", NOW, cap) is None
+    assert lp.retry_after(None, NOW, cap) is None
+
+
+def check(previous: lp.LinkResult | None, klass: str, when: datetime) -> lp.LinkResult:
+    status = {lp.OK: 200, lp.BROKEN: 404, lp.TIMEOUT: None}.get(klass)
+    return lp.record(previous, URL, klass, status, klass, None, when, Freshness())
+
+
+def test_only_a_link_broken_twice_far_enough_apart_is_dead() -> None:
+    confirm = timedelta(hours=24)
+    first = check(None, lp.BROKEN, NOW)
+    assert not lp.is_dead(first, confirm)
+    soon = check(first, lp.BROKEN, NOW + timedelta(hours=1))
+    assert not lp.is_dead(soon, confirm)
+    later = check(soon, lp.BROKEN, NOW + timedelta(hours=25))
+    assert later.broken_since == NOW
+    assert lp.is_dead(later, confirm)
+
+
+def test_any_other_answer_in_between_restarts_the_count() -> None:
+    confirm = timedelta(hours=24)
+    first = check(None, lp.BROKEN, NOW)
+    for klass in (lp.OK, lp.TIMEOUT):
+        between = check(first, klass, NOW + timedelta(hours=12))
+        again = check(between, lp.BROKEN, NOW + timedelta(hours=30))
+        assert again.broken_since == NOW + timedelta(hours=30)
+        assert not lp.is_dead(again, confirm)
+
+
+@pytest.mark.parametrize("klass", sorted(set(lp.CLASSES) - {lp.BROKEN}))
+def test_no_other_class_is_ever_dead(klass: str) -> None:
+    result = None
+    for hours in (0, 48, 96):
+        result = check(result, klass, NOW + timedelta(hours=hours))
+    assert not lp.is_dead(result, timedelta(hours=1))
+
+
+def test_ttls_ok_week_broken_day_transient_growing_with_jitter() -> None:
+    ok = check(None, lp.OK, NOW)
+    assert timedelta(days=6) < ok.next_check_at - NOW < timedelta(days=8)
+    broken = check(None, lp.BROKEN, NOW)
+    assert timedelta(hours=21) < broken.next_check_at - NOW < timedelta(hours=27)
+    waits = []
+    result = None
+    for n in range(8):
+        result = check(result, lp.TIMEOUT, NOW + timedelta(days=n))
+        waits.append(result.next_check_at - result.checked_at)
+    assert waits[0] < timedelta(minutes=12)
+    assert waits[1] > waits[0] and waits[2] > waits[1]
+    assert max(waits) <= timedelta(hours=6) * 1.1
+    # jitter: two URLs checked at once do not come due at once, and it is reproducible
+    other = lp.record(None, URL + "2", lp.OK, 200, "ok", None, NOW, Freshness())
+    assert other.next_check_at != ok.next_check_at
+    assert check(None, lp.OK, NOW) == ok
+
+
+def test_freshness() -> None:
+    ok = check(None, lp.OK, NOW)
+    assert lp.is_fresh(ok, NOW + timedelta(days=5))
+    assert not lp.is_fresh(ok, NOW + timedelta(days=9))
+    assert not lp.is_fresh(None, NOW)
