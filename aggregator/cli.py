@@ -11,12 +11,15 @@ import argparse
 import dataclasses
 import json
 import sys
+import time
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from typing import TextIO
+from urllib.parse import urlsplit
 
 from aggregator import __version__
 from aggregator.config import Config
@@ -24,8 +27,11 @@ from aggregator.config import load_config
 from aggregator.config import normalise_base_url
 from aggregator.errors import AggregatorError
 from aggregator.model import BuildReport
+from aggregator.model import LinkResult
+from aggregator.model import LinkSummary
 from aggregator.output import write_atomic
 from aggregator.pipeline import build
+from aggregator.pipeline import check_links
 
 EXIT_OK = 0
 EXIT_FATAL = 1
@@ -39,6 +45,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "build":
             return _build(args)
+        if args.command == "check-links":
+            return _check_links(args)
     except AggregatorError as exc:
         print(f"aggregator: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -61,10 +69,21 @@ def _parser() -> argparse.ArgumentParser:
         description="Load article files, drop duplicates and filtered articles, write the feeds.",
     )
     _build_options(build_parser)
+    check_parser = commands.add_parser(
+        "check-links",
+        help="check the links a build would publish, and say what is wrong",
+        description="Check the links of the articles a build would publish (stale ones "
+        "only: fresh results come from the state file), store the results, and print a "
+        "summary per class and per host and every link that is not ok.",
+    )
+    _common_options(check_parser)
+    check_parser.add_argument(
+        "--json", action="store_true", help="print the results as JSON instead"
+    )
     return parser
 
 
-def _build_options(parser: argparse.ArgumentParser) -> None:
+def _common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config",
         type=Path,
@@ -78,6 +97,27 @@ def _build_options(parser: argparse.ArgumentParser) -> None:
         nargs="+",
         metavar="DIR",
         help="folder of article files, searched recursively; repeatable (default: seeds)",
+    )
+    parser.add_argument(
+        "--state",
+        type=Path,
+        metavar="FILE",
+        help="the SQLite state file (default: .<output>-state.sqlite beside the output folder)",
+    )
+    parser.add_argument(
+        "--allow-private-links",
+        action="store_true",
+        default=None,
+        help="check links on private addresses and any port (intranets, tests)",
+    )
+
+
+def _build_options(parser: argparse.ArgumentParser) -> None:
+    _common_options(parser)
+    parser.add_argument(
+        "--links",
+        choices=("on", "off", "cached"),
+        help="check links (on, the default), use stored results only (cached), or not (off)",
     )
     parser.add_argument("--output", type=Path, metavar="DIR", help="output folder (default: feeds)")
     parser.add_argument(
@@ -136,18 +176,24 @@ def config_from_args(args: argparse.Namespace) -> Config:
     config = load_config(args.config)
     overrides: dict[str, Any] = {
         "sources": tuple(args.source) if args.source else None,
-        "output": args.output,
-        "base_url": args.base_url,
-        "min_quality": args.min_quality,
-        "include_unpublished": args.include_unpublished,
-        "limit": args.limit,
+        "output": getattr(args, "output", None),
+        "base_url": getattr(args, "base_url", None),
+        "min_quality": getattr(args, "min_quality", None),
+        "include_unpublished": getattr(args, "include_unpublished", None),
+        "limit": getattr(args, "limit", None),
+        "links": getattr(args, "links", None),
+        "state": args.state,
     }
-    return dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
+    config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
+    if args.allow_private_links:
+        settings = dataclasses.replace(config.link_check, allow_private=True)
+        config = dataclasses.replace(config, link_check=settings)
+    return config
 
 
 def _build(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    report = build(config, now=datetime.now(UTC))
+    report = build(config, now=datetime.now(UTC), progress=Progress.for_stderr(args.quiet))
     for error in report.errors:
         print(error, file=sys.stderr)
     if not args.quiet:
@@ -167,6 +213,98 @@ def _build(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+class Progress:
+    """Link check progress: a bar on a terminal, a plain line now and then otherwise."""
+
+    def __init__(self, stream: TextIO, *, terminal: bool) -> None:
+        self.stream = stream
+        self.terminal = terminal
+        self.started = time.monotonic()
+        self.last = self.started
+
+    @classmethod
+    def for_stderr(cls, quiet: bool) -> Progress | None:
+        return None if quiet else cls(sys.stderr, terminal=sys.stderr.isatty())
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if self.terminal:
+            width = 30
+            filled = width * done // max(total, 1)
+            bar = "#" * filled + "-" * (width - filled)
+            end = "\n" if done == total else ""
+            self.stream.write(f"\rchecking links [{bar}] {done}/{total}{end}")
+            self.stream.flush()
+        elif done == total or now - self.last >= 10:
+            elapsed = now - self.started
+            self.stream.write(f"checking links: {done}/{total} done after {elapsed:.0f} s\n")
+            self.last = now
+
+
+def _check_links(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    checked = check_links(
+        config, now=datetime.now(UTC), progress=None if args.json else Progress.for_stderr(False)
+    )
+    results = checked.results
+    if args.json:
+        data = {
+            "summary": links_json(checked.summary),
+            "results": [_result_json(r) for r in sorted(results.values(), key=lambda r: r.url)],
+        }
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+        return EXIT_OK
+    summary_ = checked.summary
+    print(_links_line(summary_))
+    hosts: dict[str, Counter[str]] = {}
+    for result in results.values():
+        host = urlsplit(result.url).hostname or "?"
+        hosts.setdefault(host, Counter())[result.klass] += 1
+    for host in sorted(hosts, key=lambda h: (-sum(hosts[h].values()), h)):
+        counts = ", ".join(f"{n} {k}" for k, n in sorted(hosts[host].items()))
+        print(f"  {host}: {counts}")
+    for result in sorted(results.values(), key=lambda r: (r.klass, r.url)):
+        if result.klass not in ("ok", "redirected"):
+            print(f"{result.klass}: {result.url}: {result.reason}")
+    return EXIT_OK
+
+
+def _links_line(links: LinkSummary) -> str:
+    classes = ", ".join(f"{n} {k}" for k, n in links.classes) or "no results"
+    line = f"links: {links.checked} checked, {links.requested} requested ({classes})"
+    if links.network_down:
+        line += "; the network looks down: no link state changed"
+    if links.excluded:
+        line += f"; {len(links.excluded)} articles left out for their link"
+    return line
+
+
+def _result_json(result: LinkResult) -> dict[str, Any]:
+    return {
+        "url": result.url,
+        "class": result.klass,
+        "status": result.status,
+        "reason": result.reason,
+        "final_url": result.final_url,
+        "checked_at": result.checked_at.isoformat(),
+        "next_check_at": result.next_check_at.isoformat(),
+        "failures": result.failures,
+        "broken_since": result.broken_since.isoformat() if result.broken_since else None,
+    }
+
+
+def links_json(links: LinkSummary) -> dict[str, Any]:
+    return {
+        "mode": links.mode,
+        "checked": links.checked,
+        "requested": links.requested,
+        "network_down": links.network_down,
+        "classes": dict(links.classes),
+        "excluded": [{"path": p, **_result_json(r)} for p, r in links.excluded],
+        "images_dropped": [{"path": p, **_result_json(r)} for p, r in links.images_dropped],
+    }
+
+
 def summary(report: BuildReport, config: Config, *, verbose: bool = False) -> str:
     dropped = sum(len(d.dropped) for d in report.duplicates)
     whole = [e for e in report.excluded if e.topic is None]
@@ -182,6 +320,8 @@ def summary(report: BuildReport, config: Config, *, verbose: bool = False) -> st
         f"published {report.published} articles in {len(topics)} topics",
         f"feeds: {written} written, {len(report.feeds) - written} unchanged in {config.output}",
     ]
+    if report.links is not None:
+        lines.insert(2, _links_line(report.links))
     if verbose:
         for duplicate in report.duplicates:
             for copy in duplicate.copies:
@@ -225,6 +365,7 @@ def report_json(report: BuildReport) -> dict[str, Any]:
             for f in report.feeds
         ],
         "pages": [{"path": p.path, "changed": p.changed} for p in report.pages],
+        "links": links_json(report.links) if report.links is not None else None,
         "counts": {
             "loaded": report.loaded,
             "invalid": len(report.errors),

@@ -22,6 +22,8 @@ import yaml
 
 from aggregator.dedupe import DedupeSettings
 from aggregator.errors import ConfigError
+from aggregator.linkpolicy import Freshness
+from aggregator.linkpolicy import LinkCheckSettings
 from aggregator.yamltext import kind
 from aggregator.yamltext import line_of_key
 
@@ -66,6 +68,18 @@ class Config:
     max_age: timedelta | None = None
     topics: Mapping[str, TopicSettings] = field(default_factory=lambda: MappingProxyType({}))
     dedupe: DedupeSettings = field(default_factory=DedupeSettings)
+    link_check: LinkCheckSettings = field(default_factory=LinkCheckSettings)
+    #: "on" checks stale links, "cached" uses stored results only, "off" ignores links
+    links: str = "on"
+    #: the SQLite state file; None means beside the output folder
+    state: Path | None = None
+
+    @property
+    def state_path(self) -> Path:
+        """`.<output name>-state.sqlite` beside the output folder unless set."""
+        if self.state is not None:
+            return self.state
+        return self.output.parent / f".{self.output.name or 'feeds'}-state.sqlite"
 
     def topic_min_quality(self, topic: str) -> int:
         """The quality threshold of one topic's feed (topic names match case-insensitively)."""
@@ -75,24 +89,32 @@ class Config:
         return self.min_quality
 
 
-_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw]?)\s*$")
-_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_DURATION = re.compile(r"^\s*(\d+)\s*(ms|[smhdw]?)\s*$")
+_UNIT_MILLISECONDS = {
+    "ms": 1,
+    "": 1000,
+    "s": 1000,
+    "m": 60_000,
+    "h": 3_600_000,
+    "d": 86_400_000,
+    "w": 604_800_000,
+}
 
 
 def parse_duration(text: str | int) -> timedelta:
-    """`90s`, `15m`, `1h`, `7d`, `2w`, or a number of seconds."""
+    """`500ms`, `90s`, `15m`, `1h`, `7d`, `2w`, or a number of seconds."""
     if isinstance(text, bool):
         raise ValueError(f"not a duration: {text!r}")
     if isinstance(text, int):
-        seconds = text
+        milliseconds = text * 1000
     else:
         match = _DURATION.match(text)
         if not match:
-            raise ValueError(f"not a duration: {text!r} (use e.g. 90s, 15m, 1h, 7d, 2w)")
-        seconds = int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-    if seconds <= 0:
+            raise ValueError(f"not a duration: {text!r} (use e.g. 500ms, 90s, 15m, 1h, 7d, 2w)")
+        milliseconds = int(match.group(1)) * _UNIT_MILLISECONDS[match.group(2)]
+    if milliseconds <= 0:
         raise ValueError(f"a duration must be positive, got {text!r}")
-    return timedelta(seconds=seconds)
+    return timedelta(milliseconds=milliseconds)
 
 
 def normalise_base_url(url: str) -> str:
@@ -255,6 +277,63 @@ def _dedupe(value: Any, _base: Path) -> DedupeSettings:
     return settings
 
 
+def _link_check(value: Any, base: Path) -> LinkCheckSettings:
+    if value is None:
+        return LinkCheckSettings()
+    if not isinstance(value, dict):
+        raise TypeError("must map settings such as workers: 32")
+    durations = {"min_interval", "timeout", "deadline", "confirm_after", "retry_after_max"}
+    ttls = {"ttl_ok": "ok", "ttl_broken": "broken", "ttl_blocked": "blocked"}
+    ttls |= {"ttl_transient": "transient", "ttl_transient_max": "transient_max"}
+    counts = {"workers", "per_host"}
+    flags = {"enabled", "allow_private", "check_images"}
+    known = durations | set(ttls) | counts | flags | {"retries", "user_agent", "ports"}
+    unknown = sorted(str(k) for k in value if k not in known)
+    if unknown:
+        raise ValueError(f"unknown setting {unknown[0]!r} (known: {', '.join(sorted(known))})")
+    changes: dict[str, Any] = {}
+    freshness: dict[str, Any] = {}
+    for key, item in value.items():
+        try:
+            if key in durations:
+                changes[key] = _duration(item)
+            elif key in ttls:
+                freshness[ttls[key]] = _duration(item)
+            elif key in counts:
+                changes[key] = _count(item, base)
+            elif key in flags:
+                changes[key] = _flag(item, base)
+            elif key == "retries":
+                if isinstance(item, bool) or not isinstance(item, int) or not 0 <= item <= 10:
+                    raise TypeError("must be a whole number from 0 to 10")
+                changes[key] = item
+            elif key == "user_agent":
+                changes[key] = _text(item, base)
+            elif key == "ports":
+                if not isinstance(item, list) or not all(
+                    isinstance(p, int) and not isinstance(p, bool) and 0 < p < 65536 for p in item
+                ):
+                    raise TypeError("must be a list of port numbers")
+                changes[key] = frozenset(item)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"{key} {exc}") from None
+    if freshness:
+        changes["freshness"] = replace(Freshness(), **freshness)
+    return replace(LinkCheckSettings(), **changes)
+
+
+def _duration(value: Any) -> timedelta:
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise TypeError("must be a duration such as 500ms, 2s, 15m or 24h")
+    return parse_duration(value)
+
+
+def _links_mode(value: Any, _base: Path) -> str:
+    if value not in LINK_MODES:
+        raise ValueError(f"must be one of {', '.join(LINK_MODES)}")
+    return str(value)
+
+
 _KEYS = {
     "sources": _paths,
     "patterns": _patterns,
@@ -269,7 +348,11 @@ _KEYS = {
     "max_age": _max_age,
     "topics": _topics,
     "dedupe": _dedupe,
+    "link_check": _link_check,
+    "links": _links_mode,
+    "state": _path,
 }
+LINK_MODES = ("on", "off", "cached")
 
 
 def _os_reason(exc: BaseException) -> str:

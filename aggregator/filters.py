@@ -1,14 +1,16 @@
 """Which articles go into which feed, and why the others do not. Pure: no I/O.
 
-Every article left out carries an `Exclusion` with its reason. The published flag
-and `max_age` apply to every feed; the quality threshold (inclusive) is per topic
-feed (`topics.<name>.min_quality`, else `min_quality`). The all-topics feed holds
+Every article left out carries an `Exclusion` with its reason. The published flag,
+a dead or unsafe link (decided by the link check) and `max_age` apply to every
+feed; the quality threshold (inclusive) is per topic feed
+(`topics.<name>.min_quality`, else `min_quality`). The all-topics feed holds
 every article that made it into at least one topic feed, plus topic-less articles
 that meet the global threshold.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +22,8 @@ from aggregator.model import Exclusion
 UNPUBLISHED = "unpublished"
 QUALITY = "quality"
 MAX_AGE = "max-age"
+DEAD_LINK = "dead-link"
+UNSAFE_LINK = "unsafe-link"
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +35,15 @@ class Selection:
     excluded: tuple[Exclusion, ...]
 
 
-def select(articles: Sequence[Article], config: Config, now: datetime) -> Selection:
+def select(
+    articles: Sequence[Article],
+    config: Config,
+    now: datetime,
+    link_problems: Mapping[str, tuple[str, str]] | None = None,
+) -> Selection:
+    """Which articles go into which feeds; `link_problems` maps a path to the (code,
+    reason) of a link that keeps the article out (dead or unsafe)."""
+    link_problems = link_problems or {}
     kept: list[Article] = []
     topics: dict[str, tuple[str, ...]] = {}
     excluded: list[Exclusion] = []
@@ -39,6 +51,10 @@ def select(articles: Sequence[Article], config: Config, now: datetime) -> Select
     for article in articles:
         if not article.published and not config.include_unpublished:
             excluded.append(Exclusion(article.path, UNPUBLISHED, "not published"))
+            continue
+        if article.path in link_problems:
+            code, reason = link_problems[article.path]
+            excluded.append(Exclusion(article.path, code, reason))
             continue
         if oldest is not None and article.published_at < oldest:
             reason = (

@@ -15,6 +15,7 @@ from datetime import datetime
 from datetime import timedelta
 from email.utils import parsedate_to_datetime
 
+from aggregator import __version__
 from aggregator.model import LinkResult
 
 OK = "ok"
@@ -56,6 +57,42 @@ class Freshness:
     transient_max: timedelta = timedelta(hours=6)
     #: each TTL is spread by up to this fraction either way, so checks do not bunch up
     jitter: float = 0.1
+
+
+DEFAULT_USER_AGENT = (
+    f"aggregator/{__version__} (feed publisher link checker; +https://pypi.org/project/aggregator/)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LinkCheckSettings:
+    """The `link_check:` section of the config file."""
+
+    enabled: bool = True
+    #: threads sending requests
+    workers: int = 32
+    #: requests in flight to one host at most
+    per_host: int = 2
+    #: time between two requests to one host at least
+    min_interval: timedelta = timedelta(seconds=1)
+    #: connect and read timeout of one request
+    timeout: timedelta = timedelta(seconds=10)
+    #: all the requests for one URL (redirects, GET after HEAD, retries) end by then
+    deadline: timedelta = timedelta(seconds=30)
+    #: further tries after a timeout, a 5xx or a reset
+    retries: int = 2
+    #: a link is dead when broken on two checks at least this far apart
+    confirm_after: timedelta = timedelta(hours=24)
+    #: lift the address and port rules (intranets, tests)
+    allow_private: bool = False
+    #: ports that may be requested without allow_private
+    ports: frozenset[int] = frozenset({80, 443})
+    user_agent: str = DEFAULT_USER_AGENT
+    #: check image URLs too; a broken image is left out of its entry
+    check_images: bool = True
+    #: the longest Retry-After honoured
+    retry_after_max: timedelta = timedelta(minutes=10)
+    freshness: Freshness = Freshness()
 
 
 def classify_status(status: int, headers: Mapping[str, str] | None = None) -> str:

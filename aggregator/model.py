@@ -146,6 +146,8 @@ class BuildReport:
     feeds: tuple[FeedResult, ...]
     #: other files written or kept (index.html, OPML)
     pages: tuple[PageResult, ...] = field(default=())
+    #: what the link check did; None when links are off
+    links: LinkSummary | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,3 +180,23 @@ class LinkResult:
     failures: int = 0
     #: start of the current run of `broken` results (the two-strike rule); None if none
     broken_since: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LinkSummary:
+    """The link check of one build, for the summary and the report."""
+
+    #: "on" or "cached"
+    mode: str
+    #: distinct URLs (article links and images) the build needed a result for
+    checked: int
+    #: of those, how many were requested this run (the others were fresh in the state)
+    requested: int
+    #: nearly every host failed at the connection level: no result was stored
+    network_down: bool
+    #: results per class, over the URLs checked
+    classes: tuple[tuple[str, int], ...]
+    #: the articles left out for their link: (path, result)
+    excluded: tuple[tuple[str, LinkResult], ...]
+    #: images left out of their entries: (path, result)
+    images_dropped: tuple[tuple[str, LinkResult], ...] = ()

@@ -1,7 +1,9 @@
 """`build(config, now=..., output=...)`: wires the stages into one run.
 
-sources -> load -> dedupe -> filter -> write feeds. The clock (`now`) and the
-output folder are passed in; nothing here reads the time or the environment.
+sources -> load -> dedupe -> check links -> filter -> write feeds. The clock (`now`),
+the output folder and the state store are passed in (or made from the config);
+nothing here reads the time or the environment. Links are checked only for the
+articles the filters would publish.
 
 A topic with no kept article gets no feed. If it had a feed before, that file is
 rewritten as a valid feed with no entries, keeping its title and date, so readers
@@ -12,6 +14,7 @@ the report with 0 entries; it leaves the index page and the OPML).
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -26,6 +29,8 @@ from aggregator.feeds import read_feed_header
 from aggregator.feeds import render
 from aggregator.feeds import render_empty
 from aggregator.filters import select
+from aggregator.links import CheckedLinks
+from aggregator.links import check_article_links
 from aggregator.loader import find_files
 from aggregator.loader import load_all
 from aggregator.model import Article
@@ -33,6 +38,7 @@ from aggregator.model import BuildReport
 from aggregator.model import FeedFormat
 from aggregator.model import FeedResult
 from aggregator.model import PageResult
+from aggregator.netguard import Resolver
 from aggregator.output import Output
 from aggregator.pages import INDEX
 from aggregator.pages import OPML_ALL
@@ -42,19 +48,42 @@ from aggregator.pages import render_index
 from aggregator.pages import render_opml
 from aggregator.slugs import topic_key
 from aggregator.slugs import topic_slug
+from aggregator.store import Store
 
 ALL_STEM = "all"
 TOPICS_FOLDER = "topics"
 HEADLINES = 3
 
 
-def build(config: Config, *, now: datetime, output: Output | None = None) -> BuildReport:
+def build(
+    config: Config,
+    *,
+    now: datetime,
+    output: Output | None = None,
+    store: Store | None = None,
+    resolver: Resolver | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> BuildReport:
+    """One run. `store` (the state file; opened from the config when None), `resolver`
+    (DNS for the link check) and `progress` are the seams for tests and the CLI."""
     output = output if output is not None else Output(config.output)
     paths = find_files(config.sources, config.patterns)
     output.prepare()
     articles, errors = load_all(paths)
     unique, duplicates = dedupe(articles, config.dedupe)
     selection = select(unique, config, now)
+    links = None
+    if config.links != "off" and config.link_check.enabled:
+        if store is None:
+            with Store(config.state_path) as opened:
+                checked = check_article_links(
+                    selection.kept, config, now, opened, resolver, progress
+                )
+        else:
+            checked = check_article_links(selection.kept, config, now, store, resolver, progress)
+        links = checked.summary
+        unique = [checked.replaced.get(a.path, a) for a in unique]
+        selection = select(unique, config, now, checked.problems)
     site = Site(config.base_url, config.title, config.description, config.language)
 
     names = _topic_names(unique)
@@ -100,7 +129,26 @@ def build(config: Config, *, now: datetime, output: Output | None = None) -> Bui
         published=len(selection.kept),
         feeds=tuple(results),
         pages=tuple(pages),
+        links=links,
     )
+
+
+def check_links(
+    config: Config,
+    *,
+    now: datetime,
+    store: Store | None = None,
+    resolver: Resolver | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> CheckedLinks:
+    """Check the links a build would publish, without writing any feed."""
+    articles, _errors = load_all(find_files(config.sources, config.patterns))
+    unique, _duplicates = dedupe(articles, config.dedupe)
+    candidates = select(unique, config, now).kept
+    if store is not None:
+        return check_article_links(candidates, config, now, store, resolver, progress)
+    with Store(config.state_path) as opened:
+        return check_article_links(candidates, config, now, opened, resolver, progress)
 
 
 def newest_first(articles: Sequence[Article], limit: int) -> list[Article]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -68,15 +70,48 @@ def write_article(folder: Path, name: str, **overrides: Any) -> Path:
 
 
 def run_cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the real `aggregator` command (as `python -m aggregator`) in a subprocess."""
+    """Run the real `aggregator` command (as `python -m aggregator`) in a subprocess.
+
+    Tests never reach the network: a `build` runs with `--links off` unless the test
+    passes `--links` itself (and then checks links on 127.0.0.x only).
+    """
+    words = [str(a) for a in args]
+    if words[:1] == ["build"] and "--links" not in words:
+        words += ["--links", "off"]
     return subprocess.run(
-        [sys.executable, "-m", "aggregator", *map(str, args)],
+        [sys.executable, "-m", "aggregator", *words],
         cwd=cwd,
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test resolves a name through the machine's DNS: tests never reach the network.
+
+    Names other than IP literals and `localhost` fail as they do on a machine without
+    network; a link check in a test process therefore sees every host as unreachable.
+    """
+    real = socket.getaddrinfo
+
+    def guarded(host: Any, *args: Any, **kwargs: Any) -> Any:
+        name = host.decode() if isinstance(host, bytes) else host
+        if name is None or name == "localhost" or _is_ip(str(name)):
+            return real(host, *args, **kwargs)
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known (tests are offline)")
+
+    monkeypatch.setattr(socket, "getaddrinfo", guarded)
+
+
+def _is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name.strip("[]").split("%")[0])
+    except ValueError:
+        return False
+    return True
 
 
 @pytest.fixture

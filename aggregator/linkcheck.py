@@ -1,0 +1,443 @@
+"""The link checker: the only module that talks HTTP to article sites.
+
+One check of a URL is a short conversation: HEAD, then GET (streamed, body never
+read) when HEAD is refused or the connection resets, following at most
+`MAX_REDIRECTS` redirects, each hop vetted by `netguard` before any packet is sent
+and connected to the very address that was vetted (no second DNS lookup). Workers
+in a thread pool only send one request each and report back; the scheduler in the
+calling thread decides what comes next, so that per-host limits hold exactly:
+at most `per_host` requests in flight to a host, at least `min_interval` between
+two starts, and a host that answered 429/503 with `Retry-After` is left alone that
+long (its work re-queued, no worker sleeps). Timeouts, 5xx and resets are retried
+`retries` times with backoff and jitter; every URL has an overall `deadline`.
+
+What an answer means, how long it stays fresh and when a link is dead is decided
+in `linkpolicy`; this module only gathers answers.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import random
+import threading
+import time
+from collections import Counter
+from collections import deque
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Mapping
+from concurrent.futures import FIRST_COMPLETED
+from concurrent.futures import Future
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import wait
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import UTC
+from datetime import datetime
+from typing import Any
+from urllib.parse import urljoin
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from aggregator import linkpolicy as lp
+from aggregator.linkpolicy import LinkCheckSettings
+from aggregator.model import LinkResult
+from aggregator.netguard import Refusal
+from aggregator.netguard import Resolver
+from aggregator.netguard import Target
+from aggregator.netguard import vet
+from aggregator.urls import canonical_url
+
+MAX_REDIRECTS = 10
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+#: a run where at least this share of hosts (and at least NETWORK_DOWN_HOSTS hosts)
+#: failed at the connection level on every try is taken for a machine without network
+NETWORK_DOWN_SHARE = 0.9
+NETWORK_DOWN_HOSTS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class LinkReport:
+    """What a run of the checker found."""
+
+    #: the result per canonical URL: fresh from the store, or checked now
+    results: dict[str, LinkResult]
+    #: URLs asked for this run (canonical), and how many were requested
+    checked: int
+    requested: int
+    #: nearly every host failed at the connection level: nothing was stored
+    network_down: bool = False
+
+
+@dataclass(slots=True)
+class _Answer:
+    """What one request came back with: a status, or an error class."""
+
+    status: int | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    #: linkpolicy class for a failure before any answer (timeout, unsafe, ...)
+    failure: str | None = None
+    reason: str = ""
+    #: the failure was at the connection level (no DNS, no route, refused, reset)
+    connection: bool = False
+    #: the failure is worth another try (timeout, reset)
+    retry: bool = False
+    #: the connection was reset: a HEAD is tried again as GET
+    reset: bool = False
+    #: the request never reached the network (refused by netguard)
+    vetted_out: bool = False
+
+
+@dataclass(slots=True)
+class _Check:
+    """One URL's conversation, advanced by the scheduler."""
+
+    key: str
+    url: str
+    current: str
+    started: float
+    method: str = "HEAD"
+    hops: int = 0
+    retries: int = 0
+    waits: int = 0
+    visited: set[str] = field(default_factory=set)
+    connection_failures: int = 0
+    answered: bool = False
+
+    @property
+    def host(self) -> str:
+        return (urlsplit(self.current).hostname or "").lower()
+
+
+class _PinnedAdapter(HTTPAdapter):
+    """Connects to the address netguard vetted, keeping the name for TLS and Host."""
+
+    def build_connection_pool_key_attributes(
+        self, request: requests.PreparedRequest, verify: Any, cert: Any = None
+    ) -> Any:
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(
+            request, verify, cert
+        )
+        target: Target | None = getattr(request, "aggregator_target", None)
+        if target is not None:
+            params: dict[str, Any] = dict(host_params)
+            kwargs: dict[str, Any] = dict(pool_kwargs)
+            params["host"] = target.addresses[0]
+            if target.scheme == "https":
+                kwargs["server_hostname"] = target.host
+                kwargs["assert_hostname"] = target.host
+            return params, kwargs
+        return host_params, pool_kwargs
+
+
+class LinkChecker:
+    """Checks URLs politely; one instance per run."""
+
+    def __init__(
+        self,
+        settings: LinkCheckSettings,
+        *,
+        resolver: Resolver | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.resolver = resolver
+        self.progress = progress
+        self._local = threading.local()
+        self._random = random.Random(0)
+
+    # -- the run -------------------------------------------------------------------
+
+    def run(
+        self,
+        urls: Iterable[str],
+        *,
+        now: datetime,
+        previous: Mapping[str, LinkResult],
+    ) -> LinkReport:
+        """Check every URL whose stored result (`previous`, by canonical URL) is stale."""
+        wanted: dict[str, str] = {}
+        for url in urls:
+            wanted.setdefault(canonical_url(url), url)
+        results = {k: previous[k] for k in wanted if lp.is_fresh(previous.get(k), now)}
+        stale = [(k, u) for k, u in wanted.items() if k not in results]
+        answers = self._check_all(stale)
+        by_host: dict[str, list[bool]] = {}
+        for key, _url in stale:
+            check, _answer = answers[key]
+            by_host.setdefault(check.host, []).append(
+                check.connection_failures > 0 and not check.answered
+            )
+        failed_hosts = sum(1 for fails in by_host.values() if all(fails))
+        network_down = (
+            failed_hosts >= NETWORK_DOWN_HOSTS and failed_hosts >= NETWORK_DOWN_SHARE * len(by_host)
+        )
+        for key, _url in stale:
+            check, answer = answers[key]
+            result = self._result(check, answer, previous.get(key), now)
+            if network_down or result is None:
+                if key in previous:
+                    results[key] = previous[key]
+                continue
+            results[key] = result
+        return LinkReport(results, len(wanted), len(stale), network_down)
+
+    def _result(
+        self, check: _Check, answer: _Answer, previous: LinkResult | None, now: datetime
+    ) -> LinkResult | None:
+        """The stored result of a finished check; None for a 429 (never stored)."""
+        if answer.failure is not None:
+            klass, status = answer.failure, None
+        else:
+            assert answer.status is not None
+            klass, status = lp.classify_status(answer.status, answer.headers), answer.status
+        if klass == lp.RATE_LIMITED:
+            return None
+        final_url = None
+        if klass == lp.OK and canonical_url(check.current) != check.key:
+            klass, final_url = lp.REDIRECTED, check.current
+        return lp.record(
+            previous,
+            check.key,
+            klass,
+            status,
+            answer.reason,
+            final_url,
+            now,
+            self.settings.freshness,
+        )
+
+    # -- scheduling ----------------------------------------------------------------
+
+    def _check_all(self, stale: list[tuple[str, str]]) -> dict[str, tuple[_Check, _Answer]]:
+        settings = self.settings
+        done: dict[str, tuple[_Check, _Answer]] = {}
+        queues: dict[str, deque[_Check]] = {}
+        in_flight: Counter[str] = Counter()
+        next_start: dict[str, float] = {}
+        previous_start: dict[str, float] = {}
+        timers: list[tuple[float, int, _Check]] = []
+        sequence = itertools.count()
+        start = time.monotonic()
+        for key, url in stale:
+            check = _Check(key, url, url, start)
+            queues.setdefault(check.host, deque()).append(check)
+        running: dict[Future[_Answer], _Check] = {}
+        interval = settings.min_interval.total_seconds()
+        total = len(stale)
+        with ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="links") as pool:
+            while queues or running or timers:
+                clock = time.monotonic()
+                while timers and timers[0][0] <= clock:
+                    _, _, check = heapq.heappop(timers)
+                    queues.setdefault(check.host, deque()).append(check)
+                wake = timers[0][0] if timers else clock + 1.0
+                for host in list(queues):
+                    queue = queues[host]
+                    while (
+                        queue
+                        and len(running) < settings.workers
+                        and in_flight[host] < settings.per_host
+                        and next_start.get(host, 0.0) <= clock
+                    ):
+                        check = queue.popleft()
+                        running[pool.submit(self._request, check)] = check
+                        in_flight[host] += 1
+                        previous_start[host] = next_start.get(host, 0.0)
+                        next_start[host] = clock + interval
+                    if not queue:
+                        del queues[host]
+                    elif in_flight[host] < settings.per_host:
+                        wake = min(wake, next_start.get(host, clock))
+                if not running:
+                    time.sleep(max(0.0, min(wake - time.monotonic(), 1.0)))
+                    continue
+                finished, _ = wait(
+                    running,
+                    timeout=max(0.0, wake - time.monotonic()),
+                    return_when=FIRST_COMPLETED,
+                )
+                for future in finished:
+                    check = running.pop(future)
+                    in_flight[check.host] -= 1
+                    answer = future.result()
+                    if answer.vetted_out and next_start.get(check.host) is not None:
+                        # No packet reached the host: its interval was not used.
+                        next_start[check.host] = min(
+                            next_start[check.host], previous_start.get(check.host, 0.0)
+                        )
+                    follow = self._next(check, answer, next_start)
+                    if follow is None:
+                        done[check.key] = (check, answer)
+                        if self.progress is not None:
+                            self.progress(len(done), total)
+                    else:
+                        heapq.heappush(timers, (follow, next(sequence), check))
+        return done
+
+    def _next(self, check: _Check, answer: _Answer, next_start: dict[str, float]) -> float | None:
+        """Advance `check` after `answer`: None when it is finished, else when to go on."""
+        settings = self.settings
+        clock = time.monotonic()
+        out_of_time = clock - check.started >= settings.deadline.total_seconds()
+        if answer.connection:
+            check.connection_failures += 1
+        if answer.status is not None:
+            check.answered = True
+
+        if answer.failure is not None:
+            if answer.reset and check.method == "HEAD":
+                check.method = "GET"  # a reset HEAD may be a server that cannot do HEAD
+                return clock
+            if answer.retry and check.retries < settings.retries and not out_of_time:
+                check.retries += 1
+                return clock + self._backoff(check.retries)
+            return None
+
+        status = answer.status
+        assert status is not None
+        if status in _REDIRECTS and answer.headers.get("location"):
+            return self._redirect(check, answer, clock, out_of_time)
+        if check.method == "HEAD" and lp.head_refused(status):
+            check.method = "GET"
+            return clock
+        if status in (429, 503):
+            wait = lp.retry_after(
+                answer.headers.get("retry-after"), _utcnow(), settings.retry_after_max
+            )
+            if wait is not None and check.waits < settings.retries and not out_of_time:
+                # Leave the whole host alone that long; this URL goes back in its queue.
+                check.waits += 1
+                until = clock + wait.total_seconds()
+                next_start[check.host] = max(next_start.get(check.host, 0.0), until)
+                return until
+        if status >= 500 and check.retries < settings.retries and not out_of_time:
+            check.retries += 1
+            return clock + self._backoff(check.retries)
+        return None
+
+    def _redirect(
+        self, check: _Check, answer: _Answer, clock: float, out_of_time: bool
+    ) -> float | None:
+        location = urljoin(check.current, answer.headers["location"])
+        check.visited.add(canonical_url(check.current))
+        target = canonical_url(location) if location.startswith(("http:", "https:")) else ""
+        if target in check.visited:
+            answer.failure, answer.reason = lp.UNKNOWN, f"redirect loop at {location}"
+            return None
+        if check.hops >= MAX_REDIRECTS:
+            answer.failure, answer.reason = lp.UNKNOWN, f"more than {MAX_REDIRECTS} redirects"
+            return None
+        if out_of_time:
+            answer.failure, answer.reason = lp.TIMEOUT, "deadline passed while redirected"
+            return None
+        check.hops += 1
+        check.current = location
+        if answer.status == 303:
+            check.method = "GET"
+        return clock
+
+    def _backoff(self, attempt: int) -> float:
+        base = 0.5 * 2.0 ** (attempt - 1)
+        return base * (0.5 + self._random.random())
+
+    # -- one request (in a worker) -------------------------------------------------
+
+    def _session(self) -> requests.Session:
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            session.trust_env = False  # no proxy or netrc from the environment
+            adapter = _PinnedAdapter(pool_connections=8, pool_maxsize=4, max_retries=0)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            session.headers["User-Agent"] = self.settings.user_agent
+            session.headers["Accept"] = "text/html,application/xhtml+xml,*/*;q=0.8"
+            self._local.session = session
+        return session
+
+    def _request(self, check: _Check) -> _Answer:
+        settings = self.settings
+        verdict = vet(
+            check.current,
+            allow_private=settings.allow_private,
+            ports=settings.ports,
+            resolver=self.resolver,
+        )
+        if isinstance(verdict, Refusal):
+            return _refusal(verdict)
+        remaining = settings.deadline.total_seconds() - (time.monotonic() - check.started)
+        if remaining <= 0:
+            return _Answer(failure=lp.TIMEOUT, reason="deadline passed")
+        timeout = min(settings.timeout.total_seconds(), remaining)
+        session = self._session()
+        request = requests.Request(check.method, check.current)
+        prepared = session.prepare_request(request)
+        default_port = 443 if verdict.scheme == "https" else 80
+        host_header = (
+            verdict.host if verdict.port == default_port else f"{verdict.host}:{verdict.port}"
+        )
+        if ":" in verdict.host:  # IPv6 literal
+            host_header = f"[{verdict.host}]" + (
+                "" if verdict.port == default_port else f":{verdict.port}"
+            )
+        prepared.headers["Host"] = host_header
+        prepared.aggregator_target = verdict  # type: ignore[attr-defined]
+        try:
+            response = session.send(
+                prepared,
+                timeout=(timeout, timeout),
+                allow_redirects=False,
+                stream=True,
+            )
+        except requests.exceptions.SSLError as exc:
+            return _Answer(failure=lp.BROKEN, reason=f"TLS failure: {_short(exc)}")
+        except requests.exceptions.ConnectTimeout:
+            return _Answer(
+                failure=lp.TIMEOUT, reason="connect timed out", connection=True, retry=True
+            )
+        except requests.exceptions.Timeout:
+            return _Answer(failure=lp.TIMEOUT, reason="read timed out", retry=True)
+        except requests.exceptions.ConnectionError as exc:
+            text = _short(exc)
+            refused = "refused" in text.lower() or "unreachable" in text.lower()
+            return _Answer(
+                failure=lp.UNKNOWN,
+                reason=f"connection failed: {text}",
+                connection=True,
+                retry=not refused,
+                reset=not refused,
+            )
+        except requests.exceptions.RequestException as exc:
+            return _Answer(failure=lp.UNKNOWN, reason=_short(exc))
+        try:
+            headers = {k.lower(): v for k, v in response.headers.items()}
+            return _Answer(
+                status=response.status_code,
+                headers=headers,
+                reason=f"{response.status_code} {response.reason or ''}".strip(),
+            )
+        finally:
+            response.close()
+
+
+def _refusal(refusal: Refusal) -> _Answer:
+    if refusal.kind == "nxdomain":
+        # connection-level too: a machine without DNS may say so for every name
+        return _Answer(failure=lp.BROKEN, reason=refusal.reason, connection=True, vetted_out=True)
+    if refusal.kind == "dns-error":
+        return _Answer(failure=lp.UNKNOWN, reason=refusal.reason, connection=True, vetted_out=True)
+    klass = lp.UNSAFE if refusal.kind == "unsafe" else lp.UNSUPPORTED
+    return _Answer(failure=klass, reason=refusal.reason, vetted_out=True)
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
