@@ -98,7 +98,9 @@ class _Check:
     key: str
     url: str
     current: str
-    started: float
+    #: when the first request of this check (or since a Retry-After wait) was sent;
+    #: the deadline counts from here, not from time spent waiting in a host's queue
+    started: float | None = None
     method: str = "HEAD"
     hops: int = 0
     retries: int = 0
@@ -221,9 +223,8 @@ class LinkChecker:
         previous_start: dict[str, float] = {}
         timers: list[tuple[float, int, _Check]] = []
         sequence = itertools.count()
-        start = time.monotonic()
         for key, url in stale:
-            check = _Check(key, url, url, start)
+            check = _Check(key, url, url)
             queues.setdefault(check.host, deque()).append(check)
         running: dict[Future[_Answer], _Check] = {}
         interval = settings.min_interval.total_seconds()
@@ -235,7 +236,8 @@ class LinkChecker:
                     _, _, check = heapq.heappop(timers)
                     queues.setdefault(check.host, deque()).append(check)
                 wake = timers[0][0] if timers else clock + 1.0
-                for host in list(queues):
+                # Hosts with the most work first, so no host is left for a slow tail.
+                for host in sorted(queues, key=lambda h: -len(queues[h])):
                     queue = queues[host]
                     while (
                         queue
@@ -244,13 +246,15 @@ class LinkChecker:
                         and next_start.get(host, 0.0) <= clock
                     ):
                         check = queue.popleft()
+                        if check.started is None:
+                            check.started = clock
                         running[pool.submit(self._request, check)] = check
                         in_flight[host] += 1
                         previous_start[host] = next_start.get(host, 0.0)
                         next_start[host] = clock + interval
                     if not queue:
                         del queues[host]
-                    elif in_flight[host] < settings.per_host:
+                    elif in_flight[host] < settings.per_host and len(running) < settings.workers:
                         wake = min(wake, next_start.get(host, clock))
                 if not running:
                     time.sleep(max(0.0, min(wake - time.monotonic(), 1.0)))
@@ -282,7 +286,8 @@ class LinkChecker:
         """Advance `check` after `answer`: None when it is finished, else when to go on."""
         settings = self.settings
         clock = time.monotonic()
-        out_of_time = clock - check.started >= settings.deadline.total_seconds()
+        started = check.started if check.started is not None else clock
+        out_of_time = clock - started >= settings.deadline.total_seconds()
         if answer.connection:
             check.connection_failures += 1
         if answer.status is not None:
@@ -311,6 +316,7 @@ class LinkChecker:
             if wait is not None and check.waits < settings.retries and not out_of_time:
                 # Leave the whole host alone that long; this URL goes back in its queue.
                 check.waits += 1
+                check.started = None  # waiting out Retry-After is not the site being slow
                 until = clock + wait.total_seconds()
                 next_start[check.host] = max(next_start.get(check.host, 0.0), until)
                 return until
@@ -369,7 +375,8 @@ class LinkChecker:
         )
         if isinstance(verdict, Refusal):
             return _refusal(verdict)
-        remaining = settings.deadline.total_seconds() - (time.monotonic() - check.started)
+        started = check.started if check.started is not None else time.monotonic()
+        remaining = settings.deadline.total_seconds() - (time.monotonic() - started)
         if remaining <= 0:
             return _Answer(failure=lp.TIMEOUT, reason="deadline passed")
         timeout = min(settings.timeout.total_seconds(), remaining)
@@ -413,15 +420,21 @@ class LinkChecker:
             )
         except requests.exceptions.RequestException as exc:
             return _Answer(failure=lp.UNKNOWN, reason=_short(exc))
-        try:
-            headers = {k.lower(): v for k, v in response.headers.items()}
-            return _Answer(
-                status=response.status_code,
-                headers=headers,
-                reason=f"{response.status_code} {response.reason or ''}".strip(),
-            )
-        finally:
-            response.close()
+        headers = {k.lower(): v for k, v in response.headers.items()}
+        answer = _Answer(
+            status=response.status_code,
+            headers=headers,
+            reason=f"{response.status_code} {response.reason or ''}".strip(),
+        )
+        if check.method == "HEAD" and not response.raw.closed:
+            try:
+                response.raw.read(0)  # nothing to read: the connection goes back to the pool
+                response.raw.release_conn()
+            except (requests.exceptions.RequestException, OSError):
+                response.close()
+        else:
+            response.close()  # a GET body is never read: the connection cannot be reused
+        return answer
 
 
 def _refusal(refusal: Refusal) -> _Answer:
