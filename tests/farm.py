@@ -109,14 +109,31 @@ class Handler(BaseHTTPRequestHandler):
         elif path == "/hold":
             time.sleep(float(value.get("s", "0.2")))
             self.answer(200)
+        elif path.startswith("/t/"):  # /t/<tag>/<route>: any route, hits counted per tag
+            _tag, _, rest = path.removeprefix("/t/").partition("/")
+            self.route(method, "/" + rest, query, seen)
+        elif path == "/cf":  # a Cloudflare challenge page with any status
+            self.answer(int(value.get("status", "403")), {"cf-mitigated": "challenge"})
+        elif path.startswith("/switch/"):  # the status a test set with Farm.switch
+            name = path.removeprefix("/switch/")
+            self.answer(self.server.switches.get(name, 200), body=b"<html>page</html>")
+        elif path == "/reset-head":  # resets a HEAD, answers a GET
+            if method == "HEAD":
+                self.reset()
+            else:
+                self.answer(200, body=b"<html>page</html>")
         elif path == "/reset":
-            self.connection.setsockopt(
-                socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
-            )
-            self.close_connection = True
-            self.connection.close()
+            self.reset()
         else:
             self.answer(404)
+
+    def reset(self) -> None:
+        """Close the connection with a TCP reset instead of an answer."""
+        self.connection.setsockopt(
+            socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+        )
+        self.close_connection = True
+        self.connection.close()
 
 
 class FarmServer(ThreadingHTTPServer):
@@ -126,6 +143,8 @@ class FarmServer(ThreadingHTTPServer):
     def __init__(self, address: str) -> None:
         super().__init__((address, 0), Handler)
         self.log = HostLog()
+        #: /switch/<name> answers switches[name] (200 when unset)
+        self.switches: dict[str, int] = {}
 
     def handle_error(self, request: object, client_address: object) -> None:
         pass  # clients that hang up (the /reset route) are expected here
@@ -149,6 +168,10 @@ class Farm:
 
     def log(self, host: int) -> HostLog:
         return self.servers[host].log
+
+    def switch(self, host: int, name: str, status: int) -> None:
+        """Make /switch/<name> on `host` answer `status` from now on."""
+        self.servers[host].switches[name] = status
 
     def total_requests(self) -> int:
         return sum(len(s.log.requests) for s in self.servers)
