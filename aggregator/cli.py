@@ -250,22 +250,26 @@ def _check_links(args: argparse.Namespace) -> int:
     if args.json:
         data = {
             "summary": links_json(checked.summary),
-            "results": [_result_json(r) for r in sorted(results.values(), key=lambda r: r.url)],
+            "results": [
+                {**_result_json(results[key]), "link": checked.urls.get(key, key)}
+                for key in sorted(results)
+            ],
         }
         print(json.dumps(data, indent=2, ensure_ascii=False))
         return EXIT_OK
     summary_ = checked.summary
     print(_links_line(summary_))
     hosts: dict[str, Counter[str]] = {}
-    for result in results.values():
-        host = urlsplit(result.url).hostname or "?"
+    shown = checked.urls  # each link as the files give it, not its canonical form
+    for key, result in results.items():
+        host = urlsplit(shown.get(key, result.url)).hostname or "?"
         hosts.setdefault(host, Counter())[result.klass] += 1
     for host in sorted(hosts, key=lambda h: (-sum(hosts[h].values()), h)):
         counts = ", ".join(f"{n} {k}" for k, n in sorted(hosts[host].items()))
         print(f"  {host}: {counts}")
-    for result in sorted(results.values(), key=lambda r: (r.klass, r.url)):
+    for key, result in sorted(results.items(), key=lambda item: (item[1].klass, item[0])):
         if result.klass not in ("ok", "redirected"):
-            print(f"{result.klass}: {result.url}: {result.reason}")
+            print(f"{result.klass}: {shown.get(key, result.url)}: {result.reason}")
     return EXIT_OK
 
 

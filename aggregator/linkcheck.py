@@ -320,7 +320,7 @@ class LinkChecker:
                 until = clock + wait.total_seconds()
                 next_start[check.host] = max(next_start.get(check.host, 0.0), until)
                 return until
-        if status >= 500 and check.retries < settings.retries and not out_of_time:
+        if 500 <= status < 600 and check.retries < settings.retries and not out_of_time:
             check.retries += 1
             return clock + self._backoff(check.retries)
         return None

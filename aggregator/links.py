@@ -38,6 +38,8 @@ class CheckedLinks:
     replaced: dict[str, Article]
     #: every result the build used, by canonical URL
     results: dict[str, LinkResult]
+    #: canonical URL -> the URL as an article file gives it
+    urls: dict[str, str]
 
 
 def check_article_links(
@@ -52,7 +54,10 @@ def check_article_links(
     urls = [a.link for a in articles]
     if settings.check_images:
         urls += [image.url for a in articles for image in a.images]
-    keys = {canonical_url(u) for u in urls}
+    given: dict[str, str] = {}
+    for url in urls:
+        given.setdefault(canonical_url(url), url)
+    keys = set(given)
     previous = store.links(keys)
     if config.links == "cached":
         results, requested, network_down = previous, 0, False
@@ -94,7 +99,8 @@ def check_article_links(
         excluded=tuple(excluded),
         images_dropped=tuple(dropped_images),
     )
-    return CheckedLinks(summary, problems, replaced, {k: results[k] for k in keys if k in results})
+    used = {k: results[k] for k in keys if k in results}
+    return CheckedLinks(summary, problems, replaced, used, given)
 
 
 def _problem(result: LinkResult | None, confirm_after: timedelta) -> tuple[str, str] | None:
