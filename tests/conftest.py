@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
+OFFLINE = Path(__file__).resolve().parent / "offline"
 #: the 192 real files beside the project; absent for a user who clones the project alone
 CORPUS = ROOT.parent / "shared" / "corpus" / "power-apps"
 #: a fixed clock for builds in tests
@@ -78,9 +80,13 @@ def run_cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedP
     words = [str(a) for a in args]
     if words[:1] == ["build"] and "--links" not in words:
         words += ["--links", "off"]
+    # tests/offline/sitecustomize.py makes name lookups fail in the subprocess too.
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(OFFLINE), env.get("PYTHONPATH", "")) if p)
     return subprocess.run(
         [sys.executable, "-m", "aggregator", *words],
         cwd=cwd,
+        env=env,
         capture_output=True,
         text=True,
         timeout=120,

@@ -34,6 +34,7 @@ from conftest import run_cli
 from conftest import write_article
 from farm import Farm
 
+from aggregator import cli
 from aggregator import linkpolicy as lp
 from aggregator.cli import summary
 from aggregator.config import Config
@@ -728,8 +729,11 @@ def test_a_build_without_network_changes_nothing_and_publishes_everything(
     assert "the network looks down" in summary(report, config)
 
 
-def test_the_command_without_dns_reports_the_network_down(tmp_path: Path) -> None:
-    # .invalid never resolves (RFC 2606), with or without network.
+def test_the_command_without_dns_reports_the_network_down(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # In-process, so that the offline fixture answers DNS: a subprocess would ask the
+    # machine's resolver, and tests never reach the network.
     links = [f"https://{name}.invalid/story" for name in ("alpha", "beta", "gamma")]
     titles = ["Apples ripen", "Boats sail", "Clocks tick"]
     for n, (title, link) in enumerate(zip(titles, links, strict=True)):
@@ -737,23 +741,26 @@ def test_the_command_without_dns_reports_the_network_down(tmp_path: Path) -> Non
             tmp_path / "articles", f"{n}.md", n=n * 7 + 1, title=title, webUrl=link, images=None
         )
     (tmp_path / "fast.yaml").write_text(FAST_CONFIG, encoding="utf-8")
-    done = run_cli(
-        "build",
-        "--config",
-        "fast.yaml",
-        "--source",
-        "articles",
-        "--state",
-        "state.sqlite",
-        "--links",
-        "on",
-        "--report",
-        "report.json",
-        cwd=tmp_path,
+    monkeypatch.chdir(tmp_path)
+    code = cli.main(
+        [
+            "build",
+            "--config",
+            "fast.yaml",
+            "--source",
+            "articles",
+            "--state",
+            "state.sqlite",
+            "--links",
+            "on",
+            "--report",
+            "report.json",
+        ]
     )
-    assert done.returncode == 0, done.stderr
-    assert "the network looks down" in done.stdout
-    assert "published 3 articles" in done.stdout
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "the network looks down" in out
+    assert "published 3 articles" in out
     data = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
     assert data["links"]["network_down"] is True
     with Store(tmp_path / "state.sqlite") as store:
