@@ -10,12 +10,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import logging
+import signal
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC
 from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from typing import TextIO
@@ -25,13 +29,22 @@ from aggregator import __version__
 from aggregator.config import Config
 from aggregator.config import load_config
 from aggregator.config import normalise_base_url
+from aggregator.config import parse_duration
+from aggregator.daemon import Daemon
 from aggregator.errors import AggregatorError
+from aggregator.lock import OutputLock
+from aggregator.logs import setup_logging
 from aggregator.model import BuildReport
 from aggregator.model import LinkResult
 from aggregator.model import LinkSummary
 from aggregator.output import write_atomic
 from aggregator.pipeline import build
 from aggregator.pipeline import check_links
+from aggregator.server import FeedApp
+from aggregator.server import Server
+from aggregator.server import parse_address
+from aggregator.store import Store
+from aggregator.websub import announce
 
 EXIT_OK = 0
 EXIT_FATAL = 1
@@ -47,6 +60,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _build(args)
         if args.command == "check-links":
             return _check_links(args)
+        if args.command == "run":
+            return _run(args)
+        if args.command == "serve":
+            return _serve(args)
     except AggregatorError as exc:
         print(f"aggregator: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -80,7 +97,49 @@ def _parser() -> argparse.ArgumentParser:
     check_parser.add_argument(
         "--json", action="store_true", help="print the results as JSON instead"
     )
+    run_parser = commands.add_parser(
+        "run",
+        help="rebuild on a schedule, and serve the feeds",
+        description="Build now, then on a schedule, until SIGTERM or SIGINT; SIGHUP reloads "
+        "the config. With --serve, also serve the output folder over HTTP.",
+    )
+    _build_options(run_parser, daemon=True)
+    schedule = run_parser.add_mutually_exclusive_group()
+    schedule.add_argument(
+        "--interval",
+        type=_duration,
+        metavar="DURATION",
+        help="time between runs: 90s, 15m, 1h (default: interval in the config, 15m)",
+    )
+    schedule.add_argument(
+        "--cron", metavar="EXPR", help="a five-field cron expression, e.g. '*/15 * * * *'"
+    )
+    _serve_options(run_parser, required=False)
+    serve_parser = commands.add_parser(
+        "serve",
+        help="serve the output folder over HTTP, without building",
+        description="Serve the feeds in the output folder to feed readers until SIGTERM.",
+    )
+    serve_parser.add_argument("--config", type=Path, metavar="FILE", help="config file")
+    serve_parser.add_argument("--output", type=Path, metavar="DIR", help="output folder")
+    _serve_options(serve_parser, required=True)
     return parser
+
+
+def _serve_options(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    parser.add_argument(
+        "--serve",
+        type=_address,
+        metavar="HOST:PORT",
+        required=required,
+        help="serve the output folder on this address, e.g. 127.0.0.1:8080",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="log lines as text (default; journald-friendly) or JSON",
+    )
 
 
 def _common_options(parser: argparse.ArgumentParser) -> None:
@@ -112,8 +171,15 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _build_options(parser: argparse.ArgumentParser) -> None:
+def _build_options(parser: argparse.ArgumentParser, *, daemon: bool = False) -> None:
     _common_options(parser)
+    if not daemon:
+        parser.add_argument(
+            "--wait",
+            type=_duration,
+            metavar="DURATION",
+            help="how long to wait for another aggregator writing the same output (default: 60s)",
+        )
     parser.add_argument(
         "--links",
         choices=("on", "off", "cached"),
@@ -141,6 +207,8 @@ def _build_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--limit", type=_positive, metavar="N", help="entries per feed (default: 50)"
     )
+    if daemon:
+        return
     parser.add_argument("--report", type=Path, metavar="FILE", help="write a JSON report here")
     parser.add_argument(
         "--strict", action="store_true", help="exit 3 when any article file is invalid"
@@ -157,6 +225,20 @@ def _build_options(parser: argparse.ArgumentParser) -> None:
 def _base_url(value: str) -> str:
     try:
         return normalise_base_url(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _duration(value: str) -> timedelta:
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _address(value: str) -> tuple[str, int]:
+    try:
+        return parse_address(value)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -182,10 +264,14 @@ def config_from_args(args: argparse.Namespace) -> Config:
         "include_unpublished": getattr(args, "include_unpublished", None),
         "limit": getattr(args, "limit", None),
         "links": getattr(args, "links", None),
-        "state": args.state,
+        "state": getattr(args, "state", None),
+        "interval": getattr(args, "interval", None),
+        "cron": getattr(args, "cron", None),
     }
     config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
-    if args.allow_private_links:
+    if getattr(args, "interval", None):
+        config = dataclasses.replace(config, cron=None)  # --interval beats a cron in the file
+    if getattr(args, "allow_private_links", None):
         settings = dataclasses.replace(config.link_check, allow_private=True)
         config = dataclasses.replace(config, link_check=settings)
     return config
@@ -193,7 +279,16 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
 def _build(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    report = build(config, now=datetime.now(UTC), progress=Progress.for_stderr(args.quiet))
+    wait = args.wait.total_seconds() if args.wait is not None else 60.0
+    now = datetime.now(UTC)
+    with OutputLock(config.output, wait=wait):
+        report = build(config, now=now, progress=Progress.for_stderr(args.quiet))
+        if config.websub_hub:
+            changed = [config.base_url + f.path for f in report.feeds if f.changed]
+            with Store(config.state_path) as store:
+                announce(
+                    config.websub_hub, changed, store, now, user_agent=config.link_check.user_agent
+                )
     for error in report.errors:
         print(error, file=sys.stderr)
     if not args.quiet:
@@ -239,6 +334,29 @@ class Progress:
             elapsed = now - self.started
             self.stream.write(f"checking links: {done}/{total} done after {elapsed:.0f} s\n")
             self.last = now
+
+
+def _run(args: argparse.Namespace) -> int:
+    setup_logging(args.log_format)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    daemon = Daemon(lambda: config_from_args(args), serve=args.serve)
+    return daemon.run_forever()
+
+
+def _serve(args: argparse.Namespace) -> int:
+    setup_logging(args.log_format)
+    config = load_config(args.config)
+    output = args.output or config.output
+    host, port = args.serve
+    server = Server(FeedApp(output), host, port).start()
+    logging.getLogger("aggregator").info("serving %s on http://%s:%d/", output, host, server.port)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
+    while not stop.wait(0.5):
+        pass
+    server.close()
+    return EXIT_OK
 
 
 def _check_links(args: argparse.Namespace) -> int:

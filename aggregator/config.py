@@ -73,6 +73,12 @@ class Config:
     links: str = "on"
     #: the SQLite state file; None means beside the output folder
     state: Path | None = None
+    #: WebSub hub to name in every feed and to ping after a run; None for none
+    websub_hub: str | None = None
+    #: how often `aggregator run` rebuilds, unless a cron expression is given
+    interval: timedelta = timedelta(minutes=15)
+    #: a five-field cron expression for `aggregator run`, instead of `interval`
+    cron: str | None = None
 
     @property
     def state_path(self) -> Path:
@@ -165,7 +171,7 @@ def config_from_mapping(
             known = ", ".join(sorted(_KEYS))
             raise fail(str(key), f"unknown key (known keys: {known})")
         try:
-            values[key] = _KEYS[key](value, base)
+            values[_FIELDS.get(key, key)] = _KEYS[key](value, base)
         except (TypeError, ValueError) as exc:
             raise fail(key, str(exc)) from None
     return Config(**values)
@@ -328,6 +334,31 @@ def _duration(value: Any) -> timedelta:
     return parse_duration(value)
 
 
+def _websub(value: Any, _base: Path) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) - {"hub"}:
+        raise TypeError("must be a mapping with a hub URL: {hub: https://hub.example/}")
+    hub = value.get("hub")
+    if hub is None:
+        return None
+    if not isinstance(hub, str) or urlsplit(hub).scheme not in ("http", "https"):
+        raise ValueError(f"hub must be an http(s) URL, got {hub!r}")
+    return hub
+
+
+def _interval(value: Any, _base: Path) -> timedelta:
+    return _duration(value)
+
+
+def _cron(value: Any, _base: Path) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value.split()) != 5:
+        raise ValueError("must be a cron expression of five fields, e.g. '*/15 * * * *'")
+    return value
+
+
 def _links_mode(value: Any, _base: Path) -> str:
     if value not in LINK_MODES:
         raise ValueError(f"must be one of {', '.join(LINK_MODES)}")
@@ -351,8 +382,13 @@ _KEYS = {
     "link_check": _link_check,
     "links": _links_mode,
     "state": _path,
+    "websub": _websub,
+    "interval": _interval,
+    "cron": _cron,
 }
 LINK_MODES = ("on", "off", "cached")
+#: config keys whose Config field has another name
+_FIELDS = {"websub": "websub_hub"}
 
 
 def _os_reason(exc: BaseException) -> str:

@@ -2,7 +2,8 @@
 
 AggregatorError                 exit 1: the run could not complete
  ├── ConfigError                  the config file or an option value is wrong
- └── OutputError                  the output folder cannot be written
+ ├── OutputError                  the output folder cannot be written
+ └── Cancelled                    the run was asked to stop before it wrote anything
 
 A bad *article file* is never raised: it becomes a `model.LoadError` record in the
 report and the run goes on.
@@ -23,3 +24,7 @@ class ConfigError(AggregatorError):
 
 class OutputError(AggregatorError):
     """A feed file or the output folder could not be written."""
+
+
+class Cancelled(AggregatorError):
+    """The run was stopped (SIGTERM) before writing any feed; the old feeds stand."""

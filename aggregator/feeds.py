@@ -83,6 +83,8 @@ class Site:
     title: str
     description: str
     language: str
+    #: WebSub hub every feed names with rel="hub"; None for no hub
+    hub: str | None = None
 
     def url(self, path: str) -> str:
         return self.base_url + path
@@ -163,6 +165,7 @@ def _feed(spec: FeedSpec, site: Site, updated: datetime) -> FeedGenerator:
     # The self link is format-specific; _serialise sets it per format.
     generator.link(href=spec.page_url, rel="alternate", type="text/html")
     generator.aggregator.self_urls = self_url
+    generator.aggregator.hub = site.hub
     return generator
 
 
@@ -244,6 +247,7 @@ class _FeedExtension(BaseExtension):  # type: ignore[misc]
     def __init__(self) -> None:
         self.format: FeedFormat = "rss"
         self.self_urls: dict[str, str] = {}
+        self.hub: str | None = None
 
     def extend_ns(self) -> dict[str, str]:
         return {"media": MEDIA_NS, "dc": DC_NS}
@@ -257,6 +261,11 @@ class _FeedExtension(BaseExtension):  # type: ignore[misc]
         link.set("type", MEDIA_TYPES["atom"])
         # Right after the alternate link, before any entry.
         feed.insert(_after_last(feed, "link"), link)
+        if self.hub:
+            hub = etree.Element("link")
+            hub.set("href", self.hub)
+            hub.set("rel", "hub")
+            feed.insert(_after_last(feed, "link"), hub)
         return feed
 
     def extend_rss(self, feed: Any) -> Any:
@@ -266,6 +275,11 @@ class _FeedExtension(BaseExtension):  # type: ignore[misc]
         link.set("rel", "self")
         link.set("type", MEDIA_TYPES["rss"])
         channel.insert(3, link)  # after title, link, description
+        if self.hub:  # feedgen drops rel="hub" from RSS; WebSub wants it beside rel="self"
+            hub = etree.Element(f"{{{ATOM_NS}}}link")
+            hub.set("href", self.hub)
+            hub.set("rel", "hub")
+            channel.insert(4, hub)
         return feed
 
 

@@ -43,6 +43,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from aggregator import linkpolicy as lp
+from aggregator.errors import Cancelled
 from aggregator.linkpolicy import LinkCheckSettings
 from aggregator.model import LinkResult
 from aggregator.netguard import Refusal
@@ -159,6 +160,7 @@ class LinkChecker:
         *,
         now: datetime,
         previous: Mapping[str, LinkResult],
+        cancel: threading.Event | None = None,
     ) -> LinkReport:
         """Check every URL whose stored result (`previous`, by canonical URL) is stale."""
         wanted: dict[str, str] = {}
@@ -166,7 +168,7 @@ class LinkChecker:
             wanted.setdefault(canonical_url(url), url)
         results = {k: previous[k] for k in wanted if lp.is_fresh(previous.get(k), now)}
         stale = [(k, u) for k, u in wanted.items() if k not in results]
-        answers = self._check_all(stale)
+        answers = self._check_all(stale, cancel)
         by_host: dict[str, list[bool]] = {}
         for key, _url in stale:
             check, _answer = answers[key]
@@ -214,7 +216,9 @@ class LinkChecker:
 
     # -- scheduling ----------------------------------------------------------------
 
-    def _check_all(self, stale: list[tuple[str, str]]) -> dict[str, tuple[_Check, _Answer]]:
+    def _check_all(
+        self, stale: list[tuple[str, str]], cancel: threading.Event | None = None
+    ) -> dict[str, tuple[_Check, _Answer]]:
         settings = self.settings
         done: dict[str, tuple[_Check, _Answer]] = {}
         queues: dict[str, deque[_Check]] = {}
@@ -229,8 +233,11 @@ class LinkChecker:
         running: dict[Future[_Answer], _Check] = {}
         interval = settings.min_interval.total_seconds()
         total = len(stale)
-        with ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="links") as pool:
+        pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="links")
+        try:
             while queues or running or timers:
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled("stopped while checking links")
                 clock = time.monotonic()
                 while timers and timers[0][0] <= clock:
                     _, _, check = heapq.heappop(timers)
@@ -280,6 +287,9 @@ class LinkChecker:
                             self.progress(len(done), total)
                     else:
                         heapq.heappush(timers, (follow, next(sequence), check))
+        finally:
+            # On a stop, requests in flight are left to end by their timeout.
+            pool.shutdown(wait=not (cancel is not None and cancel.is_set()), cancel_futures=True)
         return done
 
     def _next(self, check: _Check, answer: _Answer, next_start: dict[str, float]) -> float | None:

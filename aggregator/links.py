@@ -9,6 +9,7 @@ state store, except in a run where the network was down, which changes nothing.
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections import Counter
 from collections.abc import Callable
 from collections.abc import Sequence
@@ -49,6 +50,7 @@ def check_article_links(
     store: Store,
     resolver: Resolver | None = None,
     progress: Callable[[int, int], None] | None = None,
+    cancel: threading.Event | None = None,
 ) -> CheckedLinks:
     settings = config.link_check
     urls = [a.link for a in articles]
@@ -63,7 +65,7 @@ def check_article_links(
         results, requested, network_down = previous, 0, False
     else:
         checker = LinkChecker(settings, resolver=resolver, progress=progress)
-        report = checker.run(urls, now=now, previous=previous)
+        report = checker.run(urls, now=now, previous=previous, cancel=cancel)
         results, requested, network_down = report.results, report.requested, report.network_down
         if not network_down:
             store.save_links(r for k, r in results.items() if previous.get(k) != r)

@@ -13,6 +13,7 @@ the report with 0 entries; it leaves the index page and the OPML).
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Callable
 from collections.abc import Sequence
@@ -20,6 +21,7 @@ from datetime import datetime
 
 from aggregator.config import Config
 from aggregator.dedupe import dedupe
+from aggregator.errors import Cancelled
 from aggregator.feeds import EXTENSIONS
 from aggregator.feeds import FORMATS
 from aggregator.feeds import FeedSpec
@@ -63,13 +65,16 @@ def build(
     store: Store | None = None,
     resolver: Resolver | None = None,
     progress: Callable[[int, int], None] | None = None,
+    cancel: threading.Event | None = None,
 ) -> BuildReport:
     """One run. `store` (the state file; opened from the config when None), `resolver`
-    (DNS for the link check) and `progress` are the seams for tests and the CLI."""
+    (DNS for the link check) and `progress` are the seams for tests and the CLI. When
+    `cancel` is set the run stops with `Cancelled` before it writes any feed."""
     output = output if output is not None else Output(config.output)
     paths = find_files(config.sources, config.patterns)
     output.prepare()
     articles, errors = load_all(paths)
+    _stop_if(cancel)
     unique, duplicates = dedupe(articles, config.dedupe)
     selection = select(unique, config, now)
     links = None
@@ -77,14 +82,19 @@ def build(
         if store is None:
             with Store(config.state_path) as opened:
                 checked = check_article_links(
-                    selection.kept, config, now, opened, resolver, progress
+                    selection.kept, config, now, opened, resolver, progress, cancel
                 )
         else:
-            checked = check_article_links(selection.kept, config, now, store, resolver, progress)
+            checked = check_article_links(
+                selection.kept, config, now, store, resolver, progress, cancel
+            )
         links = checked.summary
         unique = [checked.replaced.get(a.path, a) for a in unique]
         selection = select(unique, config, now, checked.problems)
-    site = Site(config.base_url, config.title, config.description, config.language)
+    _stop_if(cancel)  # from here on every file is written: the run completes
+    site = Site(
+        config.base_url, config.title, config.description, config.language, config.websub_hub
+    )
 
     names = _topic_names(unique)
     members: dict[str, list[Article]] = {}
@@ -131,6 +141,11 @@ def build(
         pages=tuple(pages),
         links=links,
     )
+
+
+def _stop_if(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise Cancelled("stopped before writing any feed")
 
 
 def check_links(

@@ -33,6 +33,10 @@ CREATE TABLE IF NOT EXISTS link (
     failures INTEGER NOT NULL,     -- consecutive checks that were not ok
     broken_since TEXT              -- first of the current run of broken results, NULL if none
 );
+CREATE TABLE IF NOT EXISTS ping (
+    url TEXT PRIMARY KEY,          -- a feed URL the WebSub hub has not heard about yet
+    since TEXT NOT NULL            -- ISO 8601 UTC: when it first changed unannounced
+);
 """
 
 
@@ -140,6 +144,23 @@ class Store:
                 self._db.executemany(
                     "INSERT OR REPLACE INTO link VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
                 )
+        except sqlite3.Error as exc:
+            raise StateError(f"{self.path}: cannot write state: {exc}") from exc
+
+    def add_pings(self, urls: Iterable[str], now: datetime) -> None:
+        """Remember feeds whose change the hub has yet to hear about."""
+        self._write("INSERT OR IGNORE INTO ping VALUES (?, ?)", [(u, _iso(now)) for u in urls])
+
+    def pending_pings(self) -> list[str]:
+        return [row[0] for row in self._db.execute("SELECT url FROM ping ORDER BY url")]
+
+    def done_pings(self, urls: Iterable[str]) -> None:
+        self._write("DELETE FROM ping WHERE url = ?", [(u,) for u in urls])
+
+    def _write(self, sql: str, rows: list[tuple[object, ...]]) -> None:
+        try:
+            with self._db:
+                self._db.executemany(sql, rows)
         except sqlite3.Error as exc:
             raise StateError(f"{self.path}: cannot write state: {exc}") from exc
 
