@@ -11,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
+import threading
 from collections.abc import Iterable
 from collections.abc import Iterator
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from aggregator.errors import Cancelled
 from aggregator.errors import ConfigError
 from aggregator.model import Article
 from aggregator.model import Image
@@ -97,10 +99,15 @@ def _walk(source: Path, patterns: Sequence[str]) -> Iterator[Path]:
                 yield Path(folder, name)
 
 
-def load_all(paths: Iterable[Path]) -> tuple[list[Article], list[LoadError]]:
+def load_all(
+    paths: Iterable[Path], cancel: threading.Event | None = None
+) -> tuple[list[Article], list[LoadError]]:
+    """Load every file; stops with `Cancelled` soon after `cancel` is set."""
     articles: list[Article] = []
     errors: list[LoadError] = []
-    for path in paths:
+    for count, path in enumerate(paths):
+        if cancel is not None and count % 256 == 0 and cancel.is_set():
+            raise Cancelled("stopped while loading article files")
         result = load_file(path)
         if isinstance(result, LoadError):
             errors.append(result)

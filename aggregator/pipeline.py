@@ -73,8 +73,7 @@ def build(
     output = output if output is not None else Output(config.output)
     paths = find_files(config.sources, config.patterns)
     output.prepare()
-    articles, errors = load_all(paths)
-    _stop_if(cancel)
+    articles, errors = load_all(paths, cancel)
     unique, duplicates = dedupe(articles, config.dedupe)
     selection = select(unique, config, now)
     links = None
