@@ -121,7 +121,9 @@ class Daemon:
         now = datetime.now(UTC)
         try:
             wait = max(1.0, min(300.0, self.health.interval.total_seconds()))
-            with OutputLock(config.output, wait=wait):
+            lock = OutputLock(config.output, wait=wait)
+            lock.acquire(cancel=self.stopping)
+            try:
                 report = build(config, now=now, cancel=self.stopping)
                 changed = [config.base_url + f.path for f in report.feeds if f.changed]
                 if config.websub_hub:
@@ -132,7 +134,10 @@ class Daemon:
                             store,
                             now,
                             user_agent=config.link_check.user_agent,
+                            cancel=self.stopping,
                         )
+            finally:
+                lock.release()
         except Cancelled:
             log.info("run stopped before writing: the daemon is shutting down")
             return None

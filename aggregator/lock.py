@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import fcntl
 import os
+import threading
 import time
 from pathlib import Path
 from types import TracebackType
 
 from aggregator.errors import AggregatorError
+from aggregator.errors import Cancelled
 from aggregator.errors import OutputError
 
 
@@ -44,7 +46,9 @@ class OutputLock:
             return "another process"
         return f"pid {pid}" if pid.isdigit() else "another process"
 
-    def acquire(self, on_wait: object = None) -> None:
+    def acquire(self, on_wait: object = None, cancel: threading.Event | None = None) -> None:
+        """Take the lock, waiting up to `wait` seconds; `Cancelled` if `cancel` is set
+        meanwhile, `LockBusy` when the wait runs out."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -58,6 +62,9 @@ class OutputLock:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
+                if cancel is not None and cancel.is_set():
+                    os.close(fd)
+                    raise Cancelled("stopped while waiting for the output lock") from None
                 if time.monotonic() >= deadline:
                     os.close(fd)
                     raise LockBusy(

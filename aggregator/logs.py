@@ -41,7 +41,9 @@ def setup_logging(style: str = "text", *, verbose: bool = False) -> None:
         handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    root = logging.getLogger("aggregator")
+    # On the root logger, so that the libraries' records (APScheduler, waitress) come
+    # out in the same format; theirs from WARNING up, ours from INFO (DEBUG if verbose).
+    root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    root.propagate = False
+    root.setLevel(logging.WARNING)
+    logging.getLogger("aggregator").setLevel(logging.DEBUG if verbose else logging.INFO)

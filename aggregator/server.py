@@ -80,22 +80,27 @@ class FeedApp:
             entry = self._entry(file)
         except OSError:
             return _plain(start_response, "404 Not Found")
+        # The gzip and plain representations are different bytes: each has its own ETag.
+        gzipped = entry.gzipped is not None and _accepts_gzip(environ)
+        etag = entry.etag[:-1] + '-gzip"' if gzipped else entry.etag
+        # Headers a 304 repeats (RFC 9110 15.4.5), then the ones only a 200 has.
         headers = [
-            ("ETag", entry.etag),
+            ("ETag", etag),
             ("Last-Modified", formatdate(entry.mtime, usegmt=True)),
             ("Cache-Control", CACHE_CONTROL),
-            ("Content-Type", CONTENT_TYPES.get(file.suffix.lower(), "application/octet-stream")),
-            ("X-Content-Type-Options", "nosniff"),
         ]
         if entry.gzipped is not None:
             headers.append(("Vary", "Accept-Encoding"))
-        if _not_modified(environ, entry):
-            return _plain(start_response, "304 Not Modified", headers[:4])
-        body = entry.data
-        if entry.gzipped is not None and _accepts_gzip(environ):
-            body = entry.gzipped
+        if _not_modified(environ, etag, entry.mtime):
+            return _plain(start_response, "304 Not Modified", headers)
+        body = entry.gzipped if gzipped and entry.gzipped is not None else entry.data
+        headers += [
+            ("Content-Type", CONTENT_TYPES.get(file.suffix.lower(), "application/octet-stream")),
+            ("X-Content-Type-Options", "nosniff"),
+            ("Content-Length", str(len(body))),
+        ]
+        if gzipped:
             headers.append(("Content-Encoding", "gzip"))
-        headers.append(("Content-Length", str(len(body))))
         start_response("200 OK", headers)
         return [b""] if method == "HEAD" else [body]
 
@@ -165,18 +170,18 @@ def _wsgi_path(value: str) -> str:
         return "\x00"
 
 
-def _not_modified(environ: dict[str, Any], entry: _Entry) -> bool:
+def _not_modified(environ: dict[str, Any], etag: str, mtime: float) -> bool:
     match = environ.get("HTTP_IF_NONE_MATCH")
     if match is not None:
         tags = {t.strip().removeprefix("W/") for t in match.split(",")}
-        return "*" in tags or entry.etag in tags
+        return "*" in tags or etag in tags
     since = environ.get("HTTP_IF_MODIFIED_SINCE")
     if since:
         try:
             when = parsedate_to_datetime(since)
         except (TypeError, ValueError):
             return False
-        return int(entry.mtime) <= when.timestamp()
+        return int(mtime) <= when.timestamp()
     return False
 
 

@@ -9,6 +9,7 @@ beyond one short timeout per feed.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -17,7 +18,8 @@ import requests
 from aggregator.store import Store
 
 log = logging.getLogger("aggregator.websub")
-TIMEOUT = 10.0
+#: connect and read timeout of one ping: a hanging hub delays a stop by this at most
+TIMEOUT = 5.0
 
 
 def announce(
@@ -28,6 +30,7 @@ def announce(
     *,
     user_agent: str,
     session: requests.Session | None = None,
+    cancel: threading.Event | None = None,
 ) -> tuple[list[str], list[str]]:
     """Ping `hub` for the changed feeds and any still pending; (announced, failed)."""
     store.add_pings(changed, now)
@@ -41,6 +44,8 @@ def announce(
     failed: list[str] = []
     try:
         for url in pending:
+            if cancel is not None and cancel.is_set():
+                break  # the rest stay pending for the next run
             try:
                 response = session.post(
                     hub,

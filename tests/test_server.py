@@ -1,0 +1,591 @@
+"""The feed server: `FeedApp` behind a real waitress `Server` on 127.0.0.1, in process,
+and the real `aggregator serve` command once in a subprocess.
+
+Every request goes over a real socket with `http.client` (which sends the path exactly
+as given, so `..` and percent-escapes reach the server untouched), or as raw bytes.
+"""
+
+from __future__ import annotations
+
+import gzip
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+from email.utils import format_datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+
+import feedparser
+import pytest
+from conftest import NOW
+from conftest import OFFLINE
+from conftest import write_article
+
+from aggregator.config import Config
+from aggregator.daemon import Health
+from aggregator.pipeline import build
+from aggregator.server import FeedApp
+from aggregator.server import Server
+
+SECRET = b"TOP SECRET: never served\n"
+FEED_JSON = (
+    json.dumps(
+        {
+            "version": "https://jsonfeed.org/version/1.1",
+            "title": "Hand-written JSON feed",
+            "items": [{"id": f"item-{n}", "content_text": "text " * 20} for n in range(5)],
+        },
+        indent=2,
+    ).encode("utf-8")
+    + b"\n"
+)
+
+
+# --- helpers -------------------------------------------------------------------------
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+
+
+def request(port: int, method: str, path: str, headers: dict[str, str] | None = None) -> Answer:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request(method, path, headers=headers or {})
+        response = conn.getresponse()
+        body = response.read()
+        return Answer(response.status, {k.lower(): v for k, v in response.getheaders()}, body)
+    finally:
+        conn.close()
+
+
+def raw_request(port: int, data: bytes) -> bytes:
+    """Send `data` as is and read the whole answer (the request asks to close)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(data)
+        chunks = []
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def get(port: int, path: str, **headers: str) -> Answer:
+    return request(port, "GET", path, {k.replace("_", "-"): v for k, v in headers.items()})
+
+
+# --- fixtures ------------------------------------------------------------------------
+
+
+@dataclass
+class Site:
+    root: Path  # the served output folder
+    outside: Path  # a folder beside it, with a secret in it
+    port: int
+    server: Server
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """A real build's output (two topics) plus a hand-written feed.json, served.
+
+    One server for the module (closing one takes a second); tests that change files
+    change files of their own.
+    """
+    base = tmp_path_factory.mktemp("site")
+    src = base / "src"
+    for n in range(1, 7):
+        write_article(src, f"a{n}.md", n=n, topics=["AI"] if n % 2 else ["AI", "Robots"])
+    root = base / "out"
+    build(Config(sources=(src,), output=root, links="off"), now=NOW)
+    (root / "feed.json").write_bytes(FEED_JSON)
+    outside = base / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_bytes(SECRET)
+    (base / "secret.txt").write_bytes(SECRET)
+    (root / ".state.sqlite").write_bytes(SECRET)
+    (root / ".hidden").mkdir()
+    (root / ".hidden" / "feed.rss").write_bytes(SECRET)
+    (root / "topics" / ".aggregator-abc.tmp").write_bytes(SECRET)
+    server = Server(FeedApp(root), "127.0.0.1", 0).start()
+    try:
+        yield Site(root, outside, server.port, server)
+    finally:
+        server.close()
+
+
+# --- content types -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "media_type"),
+    [
+        ("/all.rss", "application/rss+xml"),
+        ("/all.atom", "application/atom+xml"),
+        ("/topics/robots.rss", "application/rss+xml"),
+        ("/topics/robots.atom", "application/atom+xml"),
+        ("/feeds.opml", "text/x-opml"),
+        ("/rss.opml", "text/x-opml"),
+        ("/index.html", "text/html"),
+        ("/feed.json", "application/feed+json"),
+    ],
+)
+def test_content_type_per_format(site: Site, path: str, media_type: str) -> None:
+    answer = get(site.port, path)
+    assert answer.status == 200
+    assert answer.headers["content-type"].split(";")[0].strip() == media_type
+    assert answer.body == (site.root / path.lstrip("/")).read_bytes()
+    assert answer.headers["x-content-type-options"] == "nosniff"
+
+
+def test_served_feeds_parse(site: Site) -> None:
+    for path in ("/all.rss", "/all.atom", "/topics/ai.rss", "/topics/robots.atom"):
+        parsed = feedparser.parse(get(site.port, path).body)
+        assert not parsed.bozo, (path, parsed.get("bozo_exception"))
+        assert parsed.entries
+
+
+# --- validators and conditional requests ---------------------------------------------
+
+
+def test_etag_and_last_modified_are_present(site: Site) -> None:
+    answer = get(site.port, "/all.rss")
+    etag = answer.headers["etag"]
+    assert re.fullmatch(r'"[^"]+"', etag), etag  # a strong validator
+    stamp = parsedate_to_datetime(answer.headers["last-modified"])
+    assert stamp.tzinfo is not None
+    assert int(stamp.timestamp()) == int((site.root / "all.rss").stat().st_mtime)
+    # The same bytes give the same validator on every request.
+    assert get(site.port, "/all.rss").headers["etag"] == etag
+
+
+def test_if_none_match_gives_304_with_an_empty_body(site: Site) -> None:
+    first = get(site.port, "/all.atom")
+    again = get(site.port, "/all.atom", If_None_Match=first.headers["etag"])
+    assert again.status == 304
+    assert again.body == b""
+    assert again.headers["etag"] == first.headers["etag"]
+    # A list of tags that holds it, and a weak form of it, match too (RFC 9110 weak comparison).
+    listed = get(site.port, "/all.atom", If_None_Match=f'"other", {first.headers["etag"]}')
+    assert listed.status == 304
+    weak = get(site.port, "/all.atom", If_None_Match="W/" + first.headers["etag"])
+    assert weak.status == 304
+    # Another tag does not.
+    other = get(site.port, "/all.atom", If_None_Match='"not-the-tag"')
+    assert other.status == 200
+    assert other.body == first.body
+
+
+def test_if_modified_since_equal_to_last_modified_gives_304(site: Site) -> None:
+    first = get(site.port, "/topics/ai.rss")
+    again = get(site.port, "/topics/ai.rss", If_Modified_Since=first.headers["last-modified"])
+    assert again.status == 304
+    assert again.body == b""
+    earlier = parsedate_to_datetime(first.headers["last-modified"])
+    before = format_datetime(earlier - timedelta(hours=1), usegmt=True)
+    older = get(site.port, "/topics/ai.rss", If_Modified_Since=before)
+    assert older.status == 200
+    assert older.body == first.body
+
+
+def test_304_repeats_the_headers_a_200_would_send(site: Site) -> None:
+    """RFC 9110 15.4.5: a 304 must carry the ETag, Cache-Control and Vary a 200 would."""
+    first = get(site.port, "/all.rss", Accept_Encoding="gzip")
+    assert first.headers["vary"] == "Accept-Encoding"
+    again = get(site.port, "/all.rss", Accept_Encoding="gzip", If_None_Match=first.headers["etag"])
+    assert again.status == 304
+    assert again.headers["etag"] == first.headers["etag"]
+    assert again.headers["cache-control"] == first.headers["cache-control"]
+    assert again.headers.get("vary") == "Accept-Encoding", again.headers
+
+
+def test_a_changed_file_gets_a_new_etag_and_200(site: Site) -> None:
+    path = site.root / "changing.rss"
+    old = (site.root / "all.rss").read_bytes()
+    path.write_bytes(old)
+    first = get(site.port, "/changing.rss")
+    assert first.body == old
+    assert get(site.port, "/changing.rss", If_None_Match=first.headers["etag"]).status == 304
+    new = old.replace(b"</channel>", b"<!-- changed --></channel>")
+    assert new != old
+    path.write_bytes(new)
+    changed = get(site.port, "/changing.rss", If_None_Match=first.headers["etag"])
+    assert changed.status == 200
+    assert changed.body == new
+    assert changed.headers["etag"] != first.headers["etag"]
+    assert get(site.port, "/changing.rss", If_None_Match=changed.headers["etag"]).status == 304
+
+
+def test_a_file_replaced_atomically_gets_a_new_etag(site: Site) -> None:
+    """How a build replaces a feed: a new file renamed over the old one."""
+    path = site.root / "topics" / "replaced.atom"
+    path.write_bytes((site.root / "topics" / "robots.atom").read_bytes())
+    first = get(site.port, "/topics/replaced.atom")
+    assert first.status == 200
+    temp = site.root / "topics" / ".aggregator-x.tmp"
+    temp.write_bytes(first.body.replace(b"Robots", b"Robotz"))
+    os.replace(temp, path)
+    changed = get(site.port, "/topics/replaced.atom")
+    assert changed.body == path.read_bytes()
+    assert changed.headers["etag"] != first.headers["etag"]
+
+
+# --- gzip and HEAD -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/all.rss", "/all.atom", "/feeds.opml", "/index.html"])
+def test_gzip_when_the_client_accepts_it(site: Site, path: str) -> None:
+    data = (site.root / path.lstrip("/")).read_bytes()
+    assert len(data) > 1000
+    zipped = get(site.port, path, Accept_Encoding="gzip, deflate")
+    assert zipped.status == 200
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert zipped.headers["vary"] == "Accept-Encoding"
+    assert int(zipped.headers["content-length"]) == len(zipped.body)
+    assert len(zipped.body) < len(data)
+    assert gzip.decompress(zipped.body) == data
+    plain = get(site.port, path)
+    assert plain.status == 200
+    assert "content-encoding" not in plain.headers
+    assert plain.headers["vary"] == "Accept-Encoding"
+    assert plain.body == data
+    refused = get(site.port, path, Accept_Encoding="gzip;q=0")
+    assert "content-encoding" not in refused.headers
+    assert refused.body == data
+
+
+def test_head_gives_the_headers_and_no_body(site: Site) -> None:
+    data = (site.root / "all.rss").read_bytes()
+    got = get(site.port, "/all.rss")
+    head = request(site.port, "HEAD", "/all.rss")
+    assert head.status == 200
+    assert head.body == b""
+    assert int(head.headers["content-length"]) == len(data)
+    for name in ("etag", "last-modified", "content-type", "cache-control"):
+        assert head.headers[name] == got.headers[name]
+    # HEAD on the raw socket: the answer ends right after the headers.
+    raw = raw_request(site.port, b"HEAD /all.rss HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    head_part, _, rest = raw.partition(b"\r\n\r\n")
+    assert head_part.startswith(b"HTTP/1.1 200")
+    assert f"Content-Length: {len(data)}".encode() in head_part
+    assert rest == b""
+
+
+# --- what may be served --------------------------------------------------------------
+
+
+def test_root_serves_the_index_page(site: Site) -> None:
+    answer = get(site.port, "/")
+    assert answer.status == 200
+    assert answer.body == (site.root / "index.html").read_bytes()
+    assert answer.headers["content-type"].startswith("text/html")
+
+
+@pytest.mark.parametrize("path", ["/topics/", "/topics", "/topics//"])
+def test_a_folder_is_never_listed(site: Site, path: str) -> None:
+    answer = get(site.port, path)
+    assert answer.status == 404
+    assert b"ai.rss" not in answer.body
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/../secret.txt",
+        "/../outside/secret.txt",
+        "/%2e%2e/secret.txt",
+        "/%2E%2E/outside/secret.txt",
+        "/topics/../../secret.txt",
+        "/topics/%2e%2e/%2e%2e/secret.txt",
+        "/topics/%2e%2e/%2e%2e/etc/passwd",
+        "/topics/%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+        "/..%2fsecret.txt",
+        "/topics%2f..%2f..%2fsecret.txt",
+        "/%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+        "/..%5csecret.txt",
+        "/topics%5c..%5c..%5csecret.txt",
+        "/topics\\..\\..\\secret.txt",
+        "/..\\secret.txt",
+        "/%2e%2e%5coutside%5csecret.txt",
+        "/topics/..%00/secret.txt",
+        "/%c0%ae%c0%ae/secret.txt",
+        "//etc/passwd",
+        "/./../secret.txt",
+    ],
+)
+def test_path_traversal_is_refused(site: Site, path: str) -> None:
+    answer = get(site.port, path)
+    assert answer.status in (400, 404), (path, answer.status)
+    assert SECRET not in answer.body
+    assert b"root:" not in answer.body
+
+
+@pytest.mark.parametrize(
+    "target",
+    [b"/../../etc/passwd", b"/../secret.txt", b"/topics/../../secret.txt", b"/..\\secret.txt"],
+)
+def test_raw_request_line_with_dot_dot_is_refused(site: Site, target: bytes) -> None:
+    raw = raw_request(
+        site.port, b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    status_line = raw.split(b"\r\n", 1)[0]
+    assert status_line.split()[1] in (b"400", b"404"), raw[:200]
+    assert SECRET not in raw
+    assert b"root:" not in raw
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/.state.sqlite", "/.hidden/feed.rss", "/topics/.aggregator-abc.tmp", "/%2estate.sqlite"],
+)
+def test_hidden_files_are_not_served(site: Site, path: str) -> None:
+    answer = get(site.port, path)
+    assert answer.status == 404
+    assert SECRET not in answer.body
+
+
+def test_a_symlink_that_leads_out_is_404(site: Site) -> None:
+    (site.root / "leak.txt").symlink_to(site.outside / "secret.txt")
+    (site.root / "out-dir").symlink_to(site.outside, target_is_directory=True)
+    (site.root / "topics" / "up.rss").symlink_to(Path("..") / ".." / "secret.txt")
+    for path in ("/leak.txt", "/out-dir/secret.txt", "/topics/up.rss"):
+        answer = get(site.port, path)
+        assert answer.status == 404, path
+        assert SECRET not in answer.body
+
+
+def test_a_symlink_inside_the_folder_is_served(site: Site) -> None:
+    (site.root / "latest.rss").symlink_to("all.rss")
+    (site.root / "by-topic").symlink_to("topics", target_is_directory=True)
+    answer = get(site.port, "/latest.rss")
+    assert answer.status == 200
+    assert answer.body == (site.root / "all.rss").read_bytes()
+    assert answer.headers["content-type"].startswith("application/rss+xml")
+    nested = get(site.port, "/by-topic/ai.atom")
+    assert nested.status == 200
+    assert nested.body == (site.root / "topics" / "ai.atom").read_bytes()
+
+
+def test_a_missing_file_is_404(site: Site) -> None:
+    assert get(site.port, "/nope.rss").status == 404
+    assert get(site.port, "/topics/nope.atom").status == 404
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])
+def test_other_methods_get_405(site: Site, method: str) -> None:
+    answer = request(site.port, method, "/all.rss")
+    assert answer.status == 405
+    assert "GET" in answer.headers["allow"]
+    assert "HEAD" in answer.headers["allow"]
+    assert (site.root / "all.rss").is_file()
+
+
+# --- /healthz ------------------------------------------------------------------------
+
+
+def test_healthz_reports_the_health_callable(tmp_path: Path) -> None:
+    now = datetime.now(UTC)
+    health = Health(started_at=now, interval=timedelta(minutes=15))
+    server = Server(FeedApp(tmp_path, health=health.answer), "127.0.0.1", 0).start()
+    try:
+        answer = get(server.port, "/healthz")
+        assert answer.status == 200
+        assert answer.headers["content-type"].startswith("application/json")
+        assert answer.headers["cache-control"] == "no-store"
+        data = json.loads(answer.body)
+        assert data["last_run_status"] == "starting"
+        assert data["interval_s"] == 900
+        with health.lock:
+            health.last_run_at = now
+            health.last_status = "ok"
+            health.last_success_at = now
+            health.counts = {"loaded": 7, "published": 5}
+        data = json.loads(get(server.port, "/healthz").body)
+        assert data["status"] == "ok"
+        assert data["counts"] == {"loaded": 7, "published": 5}
+        assert datetime.fromisoformat(data["last_success_at"]) == now
+        with health.lock:
+            health.last_status = "failed"
+            health.last_error = "src: source folder not found"
+        failing = get(server.port, "/healthz")
+        assert failing.status == 503
+        data = json.loads(failing.body)
+        assert data["status"] == "failing"
+        assert data["last_run_status"] == "failed"
+        assert data["last_error"] == "src: source folder not found"
+        head = request(server.port, "HEAD", "/healthz")
+        assert head.status == 503
+        assert head.body == b""
+    finally:
+        server.close()
+
+
+def test_healthz_without_a_health_callable(site: Site) -> None:
+    answer = get(site.port, "/healthz")
+    assert answer.status == 200
+    assert json.loads(answer.body)["status"] == "serving"
+
+
+def test_healthz_passes_any_status_through(tmp_path: Path) -> None:
+    app = FeedApp(tmp_path, health=lambda: (503, {"status": "failing", "why": "test"}))
+    server = Server(app, "127.0.0.1", 0).start()
+    try:
+        answer = get(server.port, "/healthz")
+        assert answer.status == 503
+        assert json.loads(answer.body) == {"status": "failing", "why": "test"}
+    finally:
+        server.close()
+
+
+# --- many readers --------------------------------------------------------------------
+
+
+def test_200_concurrent_readers_polling_with_etags(site: Site) -> None:
+    readers = 200
+    data = (site.root / "all.rss").read_bytes()
+    start = threading.Barrier(readers)
+    results: list[list[int]] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+
+    def reader() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", site.port, timeout=30)
+        statuses = []
+        try:
+            start.wait(timeout=30)
+            conn.request("GET", "/all.rss")
+            response = conn.getresponse()
+            body = response.read()
+            statuses.append(response.status)
+            if body != data:
+                raise AssertionError("wrong body")
+            etag = response.getheader("ETag") or ""
+            for _ in range(3):
+                conn.request("GET", "/all.rss", headers={"If-None-Match": etag})
+                response = conn.getresponse()
+                if response.read() != b"":
+                    raise AssertionError("a 304 with a body")
+                statuses.append(response.status)
+        except Exception as exc:
+            with lock:
+                errors.append(f"{type(exc).__name__}: {exc}")
+        finally:
+            conn.close()
+        with lock:
+            results.append(statuses)
+
+    threads = [threading.Thread(target=reader, daemon=True) for _ in range(readers)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 60
+    for thread in threads:
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    assert not any(t.is_alive() for t in threads), "readers still waiting after 60 s"
+    assert errors == []
+    assert len(results) == readers
+    assert all(statuses == [200, 304, 304, 304] for statuses in results), results[:5]
+
+
+# --- `aggregator serve` --------------------------------------------------------------
+
+
+def test_serve_command_serves_and_exits_0_on_sigterm(site: Site) -> None:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(OFFLINE), env.get("PYTHONPATH", "")) if p)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aggregator", "serve", "--output", "out", "--serve", "127.0.0.1:0"],
+        cwd=site.root.parent,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: list[str] = []
+    try:
+        assert proc.stderr is not None
+        port = None
+        deadline = time.monotonic() + 15
+        reader = _LineReader(proc.stderr)
+        while port is None and time.monotonic() < deadline:
+            line = reader.next_line(deadline - time.monotonic())
+            if line is None:
+                break
+            lines.append(line)
+            found = re.search(r"serving out on http://127\.0\.0\.1:(\d+)/", line)
+            if found:
+                port = int(found.group(1))
+        assert port, lines
+        answer = get(port, "/all.atom")
+        assert answer.status == 200
+        assert answer.body == (site.root / "all.atom").read_bytes()
+        assert get(port, "/").status == 200
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=5) == 0
+        assert time.monotonic() - started < 5
+        reader.join(5)
+        assert "Traceback" not in "\n".join(lines + reader.rest())
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+        if proc.stderr is not None:
+            proc.stderr.close()
+
+
+class _LineReader:
+    """Reads a pipe's lines in a thread, so every wait on it has a deadline."""
+
+    def __init__(self, stream: object) -> None:
+        self._stream = stream
+        self._lines: list[str] = []
+        self._taken = 0
+        self._done = False
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        for line in self._stream:  # type: ignore[attr-defined]
+            with self._cond:
+                self._lines.append(line.rstrip("\n"))
+                self._cond.notify_all()
+        with self._cond:
+            self._done = True
+            self._cond.notify_all()
+
+    def next_line(self, timeout: float) -> str | None:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._taken >= len(self._lines):
+                left = deadline - time.monotonic()
+                if self._done or left <= 0:
+                    return None
+                self._cond.wait(left)
+            line = self._lines[self._taken]
+            self._taken += 1
+            return line
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
+
+    def rest(self) -> list[str]:
+        with self._cond:
+            return self._lines[self._taken :]
