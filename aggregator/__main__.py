@@ -2,4 +2,7 @@
 
 from aggregator.cli import main
 
-raise SystemExit(main())
+# Guarded: worker processes that parse files in parallel import this module under
+# another name, and must not run the command again.
+if __name__ == "__main__":
+    raise SystemExit(main())
