@@ -13,11 +13,13 @@ the report with 0 entries; it leaves the index page and the OPML).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import Counter
 from collections.abc import Callable
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 
 from aggregator.config import Config
 from aggregator.dedupe import dedupe
@@ -48,6 +50,7 @@ from aggregator.pages import OPML_PER_FORMAT
 from aggregator.pages import Listing
 from aggregator.pages import render_index
 from aggregator.pages import render_opml
+from aggregator.parsecache import load_cached
 from aggregator.slugs import topic_key
 from aggregator.slugs import topic_slug
 from aggregator.store import Store
@@ -73,20 +76,30 @@ def build(
     output = output if output is not None else Output(config.output)
     paths = find_files(config.sources, config.patterns)
     output.prepare()
-    articles, errors = load_all(paths, cancel)
+    with contextlib.ExitStack() as stack:
+        if store is None:
+            store = stack.enter_context(Store(config.state_path))
+        return _build(config, now, output, store, paths, resolver, progress, cancel)
+
+
+def _build(
+    config: Config,
+    now: datetime,
+    output: Output,
+    store: Store,
+    paths: list[Path],
+    resolver: Resolver | None,
+    progress: Callable[[int, int], None] | None,
+    cancel: threading.Event | None,
+) -> BuildReport:
+    articles, errors = load_cached(paths, store, cancel)
     unique, duplicates = dedupe(articles, config.dedupe)
     selection = select(unique, config, now)
     links = None
     if config.links != "off" and config.link_check.enabled:
-        if store is None:
-            with Store(config.state_path) as opened:
-                checked = check_article_links(
-                    selection.kept, config, now, opened, resolver, progress, cancel
-                )
-        else:
-            checked = check_article_links(
-                selection.kept, config, now, store, resolver, progress, cancel
-            )
+        checked = check_article_links(
+            selection.kept, config, now, store, resolver, progress, cancel
+        )
         links = checked.summary
         unique = [checked.replaced.get(a.path, a) for a in unique]
         selection = select(unique, config, now, checked.problems)

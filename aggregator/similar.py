@@ -112,10 +112,19 @@ class Weights:
             frequency.update(item.excerpt)
         total = len(prints) + 1
         self.idf = {word: math.log(1 + total / count) for word, count in frequency.items()}
+        # by id(): fingerprints live as long as the Similarity that made this object
+        self._excerpt_totals: dict[int, float] = {}
 
     def total(self, words: frozenset[str]) -> float:
         idf = self.idf
         return sum(idf.get(w, 0.0) for w in words)
+
+    def excerpt_total(self, item: Fingerprint) -> float:
+        """`total(item.excerpt)`, computed once per fingerprint."""
+        found = self._excerpt_totals.get(id(item))
+        if found is None:
+            found = self._excerpt_totals[id(item)] = self.total(item.excerpt)
+        return found
 
 
 def _score(
@@ -125,6 +134,8 @@ def _score(
     and `tb` are their title weights. 0.0 as soon as `at_least` is out of reach."""
     if a.numbers != b.numbers or not a.title or not b.title:
         return 0.0
+    if a == b:
+        return 1.0  # the same words: a copy (and the common case in a syndicated corpus)
     shared = weight.total(a.title & b.title)
     union = ta + tb - shared
     title = shared / union if union > 0 else 0.0
@@ -137,7 +148,7 @@ def _score(
             return 0.0  # the texts give other figures: another event
         if max(TITLE_WEIGHT * title + (1 - TITLE_WEIGHT), title) < at_least:
             return 0.0
-        smaller = min(weight.total(a.excerpt), weight.total(b.excerpt))
+        smaller = min(weight.excerpt_total(a), weight.excerpt_total(b))
         excerpt = weight.total(a.excerpt & b.excerpt) / smaller if smaller > 0 else 0.0
         combined = TITLE_WEIGHT * title + (1 - TITLE_WEIGHT) * excerpt
         # The same headline (give or take a word) in the same days is the same story

@@ -12,6 +12,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 from collections.abc import Iterator
+from collections.abc import Sequence
 from datetime import UTC
 from datetime import datetime
 from pathlib import Path
@@ -20,7 +21,7 @@ from types import TracebackType
 from aggregator.errors import AggregatorError
 from aggregator.model import LinkResult
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS link (
     url TEXT PRIMARY KEY,          -- canonical URL (urls.canonical_url)
@@ -32,6 +33,16 @@ CREATE TABLE IF NOT EXISTS link (
     next_check_at TEXT NOT NULL,   -- ISO 8601 UTC: fresh until then
     failures INTEGER NOT NULL,     -- consecutive checks that were not ok
     broken_since TEXT              -- first of the current run of broken results, NULL if none
+);
+CREATE TABLE IF NOT EXISTS parsed (
+    path TEXT PRIMARY KEY,         -- an article file, as found under its source folder
+    size INTEGER NOT NULL,         -- its size and mtime when parsed: its identity
+    mtime_ns INTEGER NOT NULL,
+    result TEXT NOT NULL           -- the loader's result as JSON (parsecache.encode)
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS ping (
     url TEXT PRIMARY KEY,          -- a feed URL the WebSub hub has not heard about yet
@@ -75,7 +86,7 @@ class Store:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, SCHEMA_VERSION):
+            if version > SCHEMA_VERSION:
                 raise sqlite3.DatabaseError(f"state schema {version} is newer than this program")
             with db:
                 db.executescript(_SCHEMA)
@@ -147,6 +158,35 @@ class Store:
         except sqlite3.Error as exc:
             raise StateError(f"{self.path}: cannot write state: {exc}") from exc
 
+    def meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return str(row[0]) if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._write("INSERT OR REPLACE INTO meta VALUES (?, ?)", [(key, value)])
+
+    def parsed(self, paths: Iterable[str]) -> dict[str, tuple[tuple[int, int], str]]:
+        """Cached parse results by path: ((size, mtime_ns), result JSON)."""
+        wanted = set(paths)
+        found: dict[str, tuple[tuple[int, int], str]] = {}
+        for path, size, mtime_ns, result in self._db.execute("SELECT * FROM parsed"):
+            if path in wanted:
+                found[path] = ((size, mtime_ns), result)
+        return found
+
+    def save_parsed(self, rows: Iterable[tuple[str, int, int, str]]) -> None:
+        self._write("INSERT OR REPLACE INTO parsed VALUES (?, ?, ?, ?)", list(rows))
+
+    def forget_parsed_except(self, paths: Iterable[str]) -> None:
+        """Drop the cached results of files that are gone."""
+        keep = set(paths)
+        gone = [(p,) for (p,) in self._db.execute("SELECT path FROM parsed") if p not in keep]
+        if gone:
+            self._write("DELETE FROM parsed WHERE path = ?", gone)
+
+    def clear_parsed(self) -> None:
+        self._write("DELETE FROM parsed", [()])
+
     def add_pings(self, urls: Iterable[str], now: datetime) -> None:
         """Remember feeds whose change the hub has yet to hear about."""
         self._write("INSERT OR IGNORE INTO ping VALUES (?, ?)", [(u, _iso(now)) for u in urls])
@@ -157,7 +197,7 @@ class Store:
     def done_pings(self, urls: Iterable[str]) -> None:
         self._write("DELETE FROM ping WHERE url = ?", [(u,) for u in urls])
 
-    def _write(self, sql: str, rows: list[tuple[object, ...]]) -> None:
+    def _write(self, sql: str, rows: Sequence[tuple[object, ...]]) -> None:
         try:
             with self._db:
                 self._db.executemany(sql, rows)

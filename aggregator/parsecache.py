@@ -1,0 +1,142 @@
+"""The parse cache: a file whose identity has not changed is not parsed again.
+
+A file's identity is its path, size and modification time in nanoseconds. A file
+modified within `RACY_SECONDS` of the build is parsed and not cached, since a later
+write in the same clock tick could keep its size and mtime (git's "racily clean"
+problem). What is cached is the loader's result (an Article or a LoadError) as
+JSON, never code: the state file is not trusted to run anything. The cache belongs
+to one version of the loader and is dropped when the format changes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from aggregator import __version__
+from aggregator.loader import load_all
+from aggregator.model import Article
+from aggregator.model import Image
+from aggregator.model import LoadError
+from aggregator.model import Provider
+from aggregator.model import RelatedStub
+from aggregator.store import Store
+
+#: bump when the loader's results change for the same file
+FORMAT = f"1/{__version__}"
+RACY_SECONDS = 2
+
+
+def load_cached(
+    paths: Sequence[Path],
+    store: Store,
+    cancel: threading.Event | None = None,
+) -> tuple[list[Article], list[LoadError]]:
+    """Like `loader.load_all`, parsing only the files that changed since they were cached."""
+    if store.meta("parse_format") != FORMAT:
+        store.clear_parsed()
+        store.set_meta("parse_format", FORMAT)
+    keys = [str(p) for p in paths]
+    cached = store.parsed(keys)
+    # File times are the file system's: compare them with the real clock, not the
+    # build's logical clock (`now`), which tests and replays set to other times.
+    racy = time.time_ns() - RACY_SECONDS * 1_000_000_000
+    results: list[Article | LoadError | None] = []
+    stale: list[int] = []
+    identities: list[tuple[int, int] | None] = []
+    for index, (path, key) in enumerate(zip(paths, keys, strict=True)):
+        try:
+            stat = os.stat(path)
+            identity: tuple[int, int] | None = (stat.st_size, stat.st_mtime_ns)
+        except OSError:
+            identity = None
+        identities.append(identity)
+        hit = cached.get(key)
+        if identity is not None and hit is not None and hit[0] == identity:
+            results.append(decode(hit[1]))
+        else:
+            results.append(None)
+            stale.append(index)
+    fresh_articles, fresh_errors = load_all([paths[i] for i in stale], cancel)
+    fresh = {a.path: a for a in fresh_articles} | {e.path: e for e in fresh_errors}
+    rows = []
+    for index in stale:
+        result = fresh[keys[index]]
+        results[index] = result
+        identity = identities[index]
+        if identity is not None and identity[1] < racy:
+            rows.append((keys[index], identity[0], identity[1], encode(result)))
+    store.save_parsed(rows)
+    store.forget_parsed_except(keys)
+    articles = [r for r in results if isinstance(r, Article)]
+    errors = [r for r in results if isinstance(r, LoadError)]
+    return articles, errors
+
+
+def encode(result: Article | LoadError) -> str:
+    if isinstance(result, LoadError):
+        return json.dumps(["error", result.path, result.line, result.reason])
+    a = result
+    data: list[Any] = [
+        "article",
+        a.path,
+        a.title,
+        a.excerpt,
+        a.published_at.isoformat(),
+        a.link,
+        list(a.urls),
+        a.kind,
+        a.quality,
+        a.published,
+        _provider(a.provider),
+        list(a.topics),
+        [[i.url, i.width, i.height, i.title] for i in a.images],
+        [_stub(s) for s in a.related],
+    ]
+    return json.dumps(data, ensure_ascii=False)
+
+
+def decode(text: str) -> Article | LoadError:
+    data: list[Any] = json.loads(text)
+    if data[0] == "error":
+        return LoadError(data[1], data[2], data[3])
+    (_, path, title, excerpt, when, link, urls, kind, quality, published, provider) = data[:11]
+    topics, images, related = data[11:14]
+    return Article(
+        path=path,
+        title=title,
+        excerpt=excerpt,
+        published_at=datetime.fromisoformat(when),
+        link=link,
+        urls=tuple(urls),
+        kind=kind,
+        quality=quality,
+        published=published,
+        provider=Provider(*provider) if provider else None,
+        topics=tuple(topics),
+        images=tuple(Image(*i) for i in images),
+        related=tuple(
+            RelatedStub(
+                title=s[0],
+                link=s[1],
+                published_at=datetime.fromisoformat(s[2]) if s[2] else None,
+                provider=Provider(*s[3]) if s[3] else None,
+            )
+            for s in related
+        ),
+    )
+
+
+def _stub(stub: RelatedStub) -> list[Any]:
+    when = stub.published_at.isoformat() if stub.published_at else None
+    return [stub.title, stub.link, when, _provider(stub.provider)]
+
+
+def _provider(provider: Provider | None) -> list[str | None] | None:
+    return [provider.name, provider.domain] if provider else None

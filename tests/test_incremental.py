@@ -1,0 +1,124 @@
+"""Incremental builds: unchanged files are not parsed again, and the result is always the
+same bytes as a cold build of the same corpus."""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from conftest import NOW
+from conftest import write_article
+
+from aggregator.config import Config
+from aggregator.parsecache import decode
+from aggregator.parsecache import encode
+from aggregator.pipeline import build
+from aggregator.store import Store
+
+TOPICS = ["AI", "Robots", "C++", "Künstliche Intelligenz"]
+
+
+def corpus(folder: Path, count: int = 30) -> None:
+    for n in range(1, count + 1):
+        write_article(folder, f"{n:03}.md", n=n, topics=[TOPICS[n % 4], TOPICS[(n + 1) % 4]])
+    age(folder)
+
+
+def age(folder: Path, seconds: float = 60) -> None:
+    """Make every file older than the racy window, as files of a real corpus are."""
+    when = time.time() - seconds
+    for path in folder.rglob("*.md"):
+        os.utime(path, (when, when))
+
+
+def outputs(folder: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()
+    }
+
+
+def config(source: Path, output: Path) -> Config:
+    return Config(sources=(source,), output=output, links="off")
+
+
+def test_incremental_result_equals_a_cold_build_after_edits_deletes_renames(
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "src"
+    corpus(source)
+    build(config(source, tmp_path / "inc"), now=NOW)
+    # an edit, a delete, a rename, a new file, and a file that turns invalid
+    write_article(source, "005.md", n=5, title="A new title for five", topics=["Robots"])
+    (source / "007.md").unlink()
+    (source / "sub").mkdir()
+    (source / "009.md").rename(source / "sub" / "009-renamed.md")
+    write_article(source, "100.md", n=27, title="Brand new", topics=["New Topic"])
+    (source / "011.md").write_text("---\ntitle: [broken\n---\n", encoding="utf-8")
+    incremental = build(config(source, tmp_path / "inc"), now=NOW + timedelta(minutes=5))
+    cold = build(config(source, tmp_path / "cold"), now=NOW + timedelta(minutes=5))
+    assert outputs(tmp_path / "inc") == outputs(tmp_path / "cold")
+    assert [str(e) for e in incremental.errors] == [str(e) for e in cold.errors]
+    assert incremental.published == cold.published
+    assert any("011.md" in e.path for e in incremental.errors)
+
+
+def test_a_rebuild_reads_unchanged_files_from_the_cache(tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    corpus(source, 5)
+    target = config(source, tmp_path / "out")
+    build(target, now=NOW)
+    # Same size, same mtime, other bytes: only a cache hit can still see the old title.
+    path = source / "002.md"
+    stat = path.stat()
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("Story number 2", "Story NUMBER 2"), encoding="utf-8")
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    report = build(target, now=NOW)
+    assert not any(f.changed for f in report.feeds)
+    assert "Story number 2" in (tmp_path / "out/all.rss").read_text(encoding="utf-8")
+    # A changed mtime is a changed file.
+    os.utime(path, (time.time() - 30, time.time() - 30))
+    build(target, now=NOW)
+    assert "Story NUMBER 2" in (tmp_path / "out/all.rss").read_text(encoding="utf-8")
+
+
+def test_a_file_written_just_now_is_not_trusted_to_the_cache(tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    corpus(source, 3)
+    path = write_article(source, "new.md", n=9, title="First version")  # mtime: now
+    target = config(source, tmp_path / "out")
+    build(target, now=NOW.now(NOW.tzinfo))  # the real clock: the file is seconds old
+    stat = path.stat()
+    path.write_text(path.read_text(encoding="utf-8").replace("First", "Other"), encoding="utf-8")
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # same size, same mtime
+    build(target, now=NOW.now(NOW.tzinfo))
+    assert "Other version" in (tmp_path / "out/all.rss").read_text(encoding="utf-8")
+
+
+def test_the_cache_holds_data_not_code(tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    corpus(source, 3)
+    target = config(source, tmp_path / "out")
+    build(target, now=NOW)
+    with Store(target.state_path) as store:
+        rows = store.parsed([str(source / "001.md")])
+    (_identity, text) = rows[str(source / "001.md")]
+    assert text.startswith('["article"')
+    article = decode(text)
+    assert encode(article) == text
+
+
+def test_a_new_cache_format_drops_the_old_cache(tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    corpus(source, 3)
+    target = config(source, tmp_path / "out")
+    build(target, now=NOW)
+    with Store(target.state_path) as store:
+        store.set_meta("parse_format", "0/old")
+        store.save_parsed([(str(source / "001.md"), 1, 1, '["error", "x", 1, "stale"]')])
+    report = build(target, now=NOW)
+    assert report.errors == ()
+    with Store(target.state_path) as store:
+        assert store.meta("parse_format") != "0/old"
