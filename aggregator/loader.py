@@ -86,7 +86,9 @@ def find_files(sources: Sequence[Path], patterns: Sequence[str]) -> list[Path]:
         if not source.is_dir():
             raise ConfigError(f"{source}: source folder not found")
         for path in sorted(_walk(source, patterns), key=lambda p: p.as_posix()):
-            key = path.resolve()
+            # Resolving every path costs a system call per file; one folder cannot
+            # list a file twice, so only several sources need it.
+            key = path.resolve() if len(sources) > 1 else path
             if key not in seen:
                 seen.add(key)
                 found.append(path)

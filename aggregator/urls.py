@@ -7,6 +7,7 @@ note in the CHANGELOG.
 
 from __future__ import annotations
 
+import functools
 import re
 from urllib.parse import SplitResult
 from urllib.parse import quote
@@ -70,6 +71,7 @@ def clean_url(url: str) -> str:
     )
 
 
+@functools.lru_cache(maxsize=1 << 18)
 def canonical_url(url: str) -> str:
     """The canonical form of an http(s) URL: one string for every form of one page.
 
