@@ -33,6 +33,9 @@ from aggregator.feeds import read_feed_header
 from aggregator.feeds import render
 from aggregator.feeds import render_empty
 from aggregator.filters import select
+from aggregator.lastbuild import remember
+from aggregator.lastbuild import replay
+from aggregator.lastbuild import signature
 from aggregator.links import CheckedLinks
 from aggregator.links import check_article_links
 from aggregator.loader import find_files
@@ -41,6 +44,7 @@ from aggregator.model import Article
 from aggregator.model import BuildReport
 from aggregator.model import FeedFormat
 from aggregator.model import FeedResult
+from aggregator.model import LinkResult
 from aggregator.model import PageResult
 from aggregator.netguard import Resolver
 from aggregator.output import Output
@@ -79,7 +83,13 @@ def build(
     with contextlib.ExitStack() as stack:
         if store is None:
             store = stack.enter_context(Store(config.state_path))
-        return _build(config, now, output, store, paths, resolver, progress, cancel)
+        digest = signature(config, paths)
+        replayed = replay(store, config, output, digest, now)
+        if replayed is not None:
+            return replayed  # nothing changed: the same bytes are already in place
+        report, results = _build(config, now, output, store, paths, resolver, progress, cancel)
+        remember(store, output, digest, report, results)
+        return report
 
 
 def _build(
@@ -91,16 +101,18 @@ def _build(
     resolver: Resolver | None,
     progress: Callable[[int, int], None] | None,
     cancel: threading.Event | None,
-) -> BuildReport:
+) -> tuple[BuildReport, list[LinkResult]]:
     articles, errors = load_cached(paths, store, cancel)
     unique, duplicates = dedupe(articles, config.dedupe)
     selection = select(unique, config, now)
     links = None
+    used: list[LinkResult] = []
     if config.links != "off" and config.link_check.enabled:
         checked = check_article_links(
             selection.kept, config, now, store, resolver, progress, cancel
         )
         links = checked.summary
+        used = [] if links.network_down else list(checked.results.values())
         unique = [checked.replaced.get(a.path, a) for a in unique]
         selection = select(unique, config, now, checked.problems)
     _stop_if(cancel)  # from here on every file is written: the run completes
@@ -143,7 +155,7 @@ def _build(
     for fmt, name in OPML_PER_FORMAT.items():
         pages.append(PageResult(name, output.write(name, render_opml(site, every, (fmt,)))))
 
-    return BuildReport(
+    report = BuildReport(
         loaded=len(articles),
         errors=tuple(errors),
         duplicates=tuple(duplicates),
@@ -153,6 +165,7 @@ def _build(
         pages=tuple(pages),
         links=links,
     )
+    return report, used
 
 
 def _stop_if(cancel: threading.Event | None) -> None:

@@ -118,7 +118,41 @@ def test_a_new_cache_format_drops_the_old_cache(tmp_path: Path) -> None:
     with Store(target.state_path) as store:
         store.set_meta("parse_format", "0/old")
         store.save_parsed([(str(source / "001.md"), 1, 1, '["error", "x", 1, "stale"]')])
+    age(source, 120)  # a changed corpus, so the build is not skipped altogether
     report = build(target, now=NOW)
     assert report.errors == ()
     with Store(target.state_path) as store:
         assert store.meta("parse_format") != "0/old"
+
+
+def test_a_rebuild_of_an_unchanged_corpus_repeats_the_last_report(tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    corpus(source, 12)
+    (source / "bad.md").write_text("not front matter\n", encoding="utf-8")
+    age(source)
+    target = config(source, tmp_path / "out")
+    first = build(target, now=NOW)
+    before = outputs(tmp_path / "out")
+    again = build(target, now=NOW + timedelta(hours=1))
+    assert outputs(tmp_path / "out") == before
+    assert not any(f.changed for f in again.feeds) and not any(p.changed for p in again.pages)
+    assert again.errors == first.errors and again.excluded == first.excluded
+    assert again.duplicates == first.duplicates and again.published == first.published
+    assert [(f.path, f.entries) for f in again.feeds] == [(f.path, f.entries) for f in first.feeds]
+
+
+def test_an_edited_output_file_or_config_is_not_skipped(tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    corpus(source, 6)
+    target = config(source, tmp_path / "out")
+    build(target, now=NOW)
+    feed = tmp_path / "out/all.rss"
+    good = feed.read_bytes()
+    feed.write_bytes(b"tampered")
+    report = build(target, now=NOW)
+    assert feed.read_bytes() == good
+    assert any(f.changed and f.path == "all.rss" for f in report.feeds)
+    from dataclasses import replace
+
+    renamed = build(replace(target, title="Another Title"), now=NOW)
+    assert all(f.changed for f in renamed.feeds)
