@@ -31,6 +31,8 @@ from aggregator.store import Store
 #: bump when the loader's results change for the same file
 FORMAT = f"1/{__version__}"
 RACY_SECONDS = 2
+#: files parsed and written to the cache at a time
+_BATCH = 20_000
 
 
 def load_cached(
@@ -38,45 +40,47 @@ def load_cached(
     store: Store,
     cancel: threading.Event | None = None,
 ) -> tuple[list[Article], list[LoadError]]:
-    """Like `loader.load_all`, parsing only the files that changed since they were cached."""
+    """Like `loader.load_all`, parsing only the files that changed since they were cached.
+
+    Memory stays near what the articles themselves take: cached rows are decoded as
+    they are read, and new rows are written in batches.
+    """
     if store.meta("parse_format") != FORMAT:
         store.clear_parsed()
         store.set_meta("parse_format", FORMAT)
     keys = [str(p) for p in paths]
-    cached = store.parsed(keys)
+    identities: dict[str, tuple[int, int]] = {}
+    for path, key in zip(paths, keys, strict=True):
+        try:
+            stat = os.stat(path)
+        except OSError:
+            continue
+        identities[key] = (stat.st_size, stat.st_mtime_ns)
+    results: dict[str, Article | LoadError] = {}
+    for key, identity, text in store.iter_parsed():
+        if identities.get(key) == identity:
+            results[key] = decode(text)
+    stale = [path for path, key in zip(paths, keys, strict=True) if key not in results]
     # File times are the file system's: compare them with the real clock, not the
     # build's logical clock (`now`), which tests and replays set to other times.
     racy = time.time_ns() - RACY_SECONDS * 1_000_000_000
-    results: list[Article | LoadError | None] = []
-    stale: list[int] = []
-    identities: list[tuple[int, int] | None] = []
-    for index, (path, key) in enumerate(zip(paths, keys, strict=True)):
-        try:
-            stat = os.stat(path)
-            identity: tuple[int, int] | None = (stat.st_size, stat.st_mtime_ns)
-        except OSError:
-            identity = None
-        identities.append(identity)
-        hit = cached.get(key)
-        if identity is not None and hit is not None and hit[0] == identity:
-            results.append(decode(hit[1]))
-        else:
-            results.append(None)
-            stale.append(index)
-    fresh_articles, fresh_errors = load_all([paths[i] for i in stale], cancel)
-    fresh = {a.path: a for a in fresh_articles} | {e.path: e for e in fresh_errors}
-    rows = []
-    for index in stale:
-        result = fresh[keys[index]]
-        results[index] = result
-        identity = identities[index]
-        if identity is not None and identity[1] < racy:
-            rows.append((keys[index], identity[0], identity[1], encode(result)))
-    store.save_parsed(rows)
+    for start in range(0, len(stale), _BATCH):
+        batch = stale[start : start + _BATCH]
+        articles, errors = load_all(batch, cancel, workers=None if len(stale) > _BATCH else 1)
+        rows = []
+        loaded: list[Article | LoadError] = [*articles, *errors]
+        for result in loaded:
+            results[result.path] = result
+            known = identities.get(result.path)
+            if known is not None and known[1] < racy:
+                rows.append((result.path, known[0], known[1], encode(result)))
+        store.save_parsed(rows)
     store.forget_parsed_except(keys)
-    articles = [r for r in results if isinstance(r, Article)]
-    errors = [r for r in results if isinstance(r, LoadError)]
-    return articles, errors
+    ordered = [results[key] for key in keys]
+    return (
+        [r for r in ordered if isinstance(r, Article)],
+        [r for r in ordered if isinstance(r, LoadError)],
+    )
 
 
 def encode(result: Article | LoadError) -> str:

@@ -166,13 +166,16 @@ class Store:
         self._write("INSERT OR REPLACE INTO meta VALUES (?, ?)", [(key, value)])
 
     def parsed(self, paths: Iterable[str]) -> dict[str, tuple[tuple[int, int], str]]:
-        """Cached parse results by path: ((size, mtime_ns), result JSON)."""
+        """Cached parse results of these paths: ((size, mtime_ns), result JSON)."""
         wanted = set(paths)
-        found: dict[str, tuple[tuple[int, int], str]] = {}
+        return {
+            key: (identity, text) for key, identity, text in self.iter_parsed() if key in wanted
+        }
+
+    def iter_parsed(self) -> Iterator[tuple[str, tuple[int, int], str]]:
+        """Every cached parse result, one at a time: (path, (size, mtime_ns), JSON)."""
         for path, size, mtime_ns, result in self._db.execute("SELECT * FROM parsed"):
-            if path in wanted:
-                found[path] = ((size, mtime_ns), result)
-        return found
+            yield str(path), (int(size), int(mtime_ns)), str(result)
 
     def save_parsed(self, rows: Iterable[tuple[str, int, int, str]]) -> None:
         self._write("INSERT OR REPLACE INTO parsed VALUES (?, ?, ?, ?)", list(rows))
