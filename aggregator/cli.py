@@ -43,8 +43,7 @@ from aggregator.pipeline import check_links
 from aggregator.server import FeedApp
 from aggregator.server import Server
 from aggregator.server import parse_address
-from aggregator.store import Store
-from aggregator.websub import announce
+from aggregator.websub import announce_build
 
 EXIT_OK = 0
 EXIT_FATAL = 1
@@ -283,12 +282,7 @@ def _build(args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
     with OutputLock(config.output, wait=wait):
         report = build(config, now=now, progress=Progress.for_stderr(args.quiet))
-        if config.websub_hub:
-            changed = [config.base_url + f.path for f in report.feeds if f.changed]
-            with Store(config.state_path) as store:
-                announce(
-                    config.websub_hub, changed, store, now, user_agent=config.link_check.user_agent
-                )
+        announce_build(config, report, now)
     for error in report.errors:
         print(error, file=sys.stderr)
     if not args.quiet:

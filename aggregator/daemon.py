@@ -36,8 +36,7 @@ from aggregator.model import BuildReport
 from aggregator.pipeline import build
 from aggregator.server import FeedApp
 from aggregator.server import Server
-from aggregator.store import Store
-from aggregator.websub import announce
+from aggregator.websub import announce_build
 
 log = logging.getLogger("aggregator.daemon")
 #: /healthz fails when no run succeeded for this many intervals
@@ -125,17 +124,7 @@ class Daemon:
             lock.acquire(cancel=self.stopping)
             try:
                 report = build(config, now=now, cancel=self.stopping)
-                changed = [config.base_url + f.path for f in report.feeds if f.changed]
-                if config.websub_hub:
-                    with Store(config.state_path) as store:
-                        announce(
-                            config.websub_hub,
-                            changed,
-                            store,
-                            now,
-                            user_agent=config.link_check.user_agent,
-                            cancel=self.stopping,
-                        )
+                announce_build(config, report, now, self.stopping)
             finally:
                 lock.release()
         except Cancelled:

@@ -15,6 +15,8 @@ from datetime import datetime
 
 import requests
 
+from aggregator.config import Config
+from aggregator.model import BuildReport
 from aggregator.store import Store
 
 log = logging.getLogger("aggregator.websub")
@@ -71,3 +73,21 @@ def announce(
             session.close()
     store.done_pings(announced)
     return announced, failed
+
+
+def announce_build(
+    config: Config, report: BuildReport, now: datetime, cancel: threading.Event | None = None
+) -> None:
+    """After a build: ping the configured hub for the feeds it changed (no hub: nothing)."""
+    if not config.websub_hub:
+        return
+    changed = [config.base_url + f.path for f in report.feeds if f.changed]
+    with Store(config.state_path) as store:
+        announce(
+            config.websub_hub,
+            changed,
+            store,
+            now,
+            user_agent=config.link_check.user_agent,
+            cancel=cancel,
+        )
