@@ -21,6 +21,7 @@ from aggregator.model import Duplicate
 from aggregator.similar import DEFAULT_THRESHOLD
 from aggregator.similar import DEFAULT_WINDOW
 from aggregator.similar import Similarity
+from aggregator.similar import fingerprint
 from aggregator.urls import canonical_url
 
 SAME_URL = "same-url"
@@ -59,15 +60,53 @@ class _Components:
             self.parent[max(a, b)] = min(a, b)
 
 
+def url_keys(article: Article) -> tuple[str, ...]:
+    """The article's URLs in canonical form, without repeats: its same-URL keys."""
+    return tuple(dict.fromkeys(canonical_url(u) for u in article.urls))
+
+
+def with_keys(article: Article) -> Article:
+    """The article with its dedupe keys and fingerprint computed (done where files are
+    parsed, in parallel, and cached with the parse)."""
+    return dataclasses.replace(article, keys=url_keys(article), fingerprint=fingerprint(article))
+
+
 def survivor_key(article: Article) -> tuple[int, object, str]:
     """Sort key whose minimum is the survivor: highest quality, then earliest, then path."""
     quality = article.quality if article.quality is not None else -1
     return (-quality, article.published_at, article.path)
 
 
+@dataclass(frozen=True, slots=True)
+class Stories:
+    """What `find_stories` found."""
+
+    #: one article per story, in the order of each story's first file; related
+    #: stubs untouched (see `without_known_related`)
+    kept: list[Article]
+    duplicates: list[Duplicate]
+    #: every canonical URL of every file
+    corpus_urls: frozenset[str]
+
+
 def dedupe(
     articles: Sequence[Article], settings: DedupeSettings | None = None
 ) -> tuple[list[Article], list[Duplicate]]:
+    """`find_stories`, with related stubs to stories in the corpus taken out of every
+    survivor (the build does that only for the entries it renders)."""
+    stories = find_stories(articles, settings)
+    kept = [without_known_related(a, stories.corpus_urls) for a in stories.kept]
+    return kept, stories.duplicates
+
+
+def without_known_related(article: Article, corpus_urls: frozenset[str]) -> Article:
+    """The article without related stubs that point at a story in the corpus: that
+    story is shown on its own (or is this very story) and is not repeated."""
+    related = tuple(s for s in article.related if canonical_url(s.link) not in corpus_urls)
+    return article if related == article.related else dataclasses.replace(article, related=related)
+
+
+def find_stories(articles: Sequence[Article], settings: DedupeSettings | None = None) -> Stories:
     """One article per story, in the order of each story's first file, and the duplicates.
 
     Each story filed more than once is one `Duplicate`: the survivor, the dropped
@@ -79,7 +118,7 @@ def dedupe(
     """
     settings = settings or DedupeSettings()
     count = len(articles)
-    keys = [tuple(dict.fromkeys(canonical_url(u) for u in a.urls)) for a in articles]
+    keys = [a.keys or url_keys(a) for a in articles]
     by_url = _Components(count)
     owner: dict[str, int] = {}
     if settings.same_url:
@@ -100,19 +139,16 @@ def dedupe(
     for index in range(count):
         clusters.setdefault(stories.find(index), []).append(index)
 
-    corpus_urls = {key for article_keys in keys for key in article_keys}
+    corpus_urls = frozenset(key for article_keys in keys for key in article_keys)
     kept: list[tuple[int, Article]] = []
     duplicates: list[Duplicate] = []
     for first, members in clusters.items():
         ordered = sorted(members, key=lambda i: survivor_key(articles[i]))
         survivor_index = ordered[0]
         survivor = articles[survivor_index]
-        topics = _union_topics(articles[i] for i in ordered)
-        related = tuple(
-            stub for stub in survivor.related if canonical_url(stub.link) not in corpus_urls
-        )
-        if topics != survivor.topics or related != survivor.related:
-            survivor = dataclasses.replace(survivor, topics=topics, related=related)
+        topics = _union_topics(articles[i] for i in ordered) if ordered[1:] else survivor.topics
+        if topics != survivor.topics:
+            survivor = dataclasses.replace(survivor, topics=topics)
         copies = []
         for index in ordered[1:]:
             if by_url.find(index) == by_url.find(survivor_index):
@@ -133,7 +169,7 @@ def dedupe(
         kept.append((first, survivor))
     kept.sort(key=lambda pair: pair[0])
     duplicates.sort(key=lambda d: d.kept)
-    return [a for _, a in kept], duplicates
+    return Stories([a for _, a in kept], duplicates, corpus_urls)
 
 
 def _union_topics(ordered: Iterable[Article]) -> tuple[str, ...]:

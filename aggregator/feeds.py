@@ -92,6 +92,8 @@ class Site:
 
 def entry_id(article: Article) -> str:
     """The Atom id / RSS guid of an article: its canonical URL. Never change the format."""
+    if article.keys and article.urls[0] == article.link:
+        return article.keys[0]  # canonical_url(urls[0]), computed when the file was parsed
     return canonical_url(article.link)
 
 

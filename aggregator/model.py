@@ -39,6 +39,19 @@ class RelatedStub:
 
 
 @dataclass(frozen=True, slots=True)
+class Fingerprint:
+    """What near-duplicate detection reads of one article (see similar.py): word
+    sets as sorted tuples of unique words."""
+
+    title: tuple[str, ...]
+    #: title words with a digit
+    numbers: tuple[str, ...]
+    excerpt: tuple[str, ...]
+    #: excerpt words with a digit
+    excerpt_numbers: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Article:
     """One article file that passed validation. Only what the feeds need is kept."""
 
@@ -64,6 +77,11 @@ class Article:
     topics: tuple[str, ...]
     images: tuple[Image, ...]
     related: tuple[RelatedStub, ...]
+    # Derived from the fields above, so computed once when a file is parsed (in the
+    # parse workers) and kept in the parse cache; empty/None means "not computed yet".
+    #: canonical forms of `urls`, without repeats: dedupe's same-URL keys
+    keys: tuple[str, ...] = field(default=(), compare=False)
+    fingerprint: Fingerprint | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

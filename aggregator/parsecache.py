@@ -10,18 +10,27 @@ to one version of the loader and is dropped when the format changes.
 
 from __future__ import annotations
 
+import functools
 import json
+import multiprocessing
 import os
 import threading
 import time
+from collections.abc import Iterator
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
 from pathlib import Path
+from sys import intern
 from typing import Any
 
 from aggregator import __version__
-from aggregator.loader import load_all
+from aggregator.dedupe import with_keys
+from aggregator.errors import Cancelled
+from aggregator.loader import PARALLEL_MIN_FILES
+from aggregator.loader import load_file
 from aggregator.model import Article
+from aggregator.model import Fingerprint
 from aggregator.model import Image
 from aggregator.model import LoadError
 from aggregator.model import Provider
@@ -29,30 +38,35 @@ from aggregator.model import RelatedStub
 from aggregator.store import Store
 
 #: bump when the loader's results change for the same file
-FORMAT = f"1/{__version__}"
+FORMAT = f"2/{__version__}"
 RACY_SECONDS = 2
-#: files parsed and written to the cache at a time
-_BATCH = 20_000
+#: rows written to the state file at a time
+_BATCH = 2_000
+#: files a worker parses per task
+_CHUNK = 250
 
 
 def load_cached(
     paths: Sequence[Path],
     store: Store,
     cancel: threading.Event | None = None,
+    workers: int | None = None,
 ) -> tuple[list[Article], list[LoadError]]:
     """Like `loader.load_all`, parsing only the files that changed since they were cached.
 
-    Memory stays near what the articles themselves take: cached rows are decoded as
-    they are read, and new rows are written in batches.
+    Files are parsed on `workers` processes (default: one per core) when there are
+    many; each result is encoded where it is parsed, dedupe keys and fingerprint
+    included, and decoded here as the cached rows are: one code path, and memory
+    stays near what the articles themselves take (rows are written in batches).
     """
     if store.meta("parse_format") != FORMAT:
         store.clear_parsed()
         store.set_meta("parse_format", FORMAT)
     keys = [str(p) for p in paths]
     identities: dict[str, tuple[int, int]] = {}
-    for path, key in zip(paths, keys, strict=True):
+    for key in keys:
         try:
-            stat = os.stat(path)
+            stat = os.stat(key)
         except OSError:
             continue
         identities[key] = (stat.st_size, stat.st_mtime_ns)
@@ -60,21 +74,20 @@ def load_cached(
     for key, identity, text in store.iter_parsed():
         if identities.get(key) == identity:
             results[key] = decode(text)
-    stale = [path for path, key in zip(paths, keys, strict=True) if key not in results]
+    stale = [key for key in keys if key not in results]
     # File times are the file system's: compare them with the real clock, not the
     # build's logical clock (`now`), which tests and replays set to other times.
     racy = time.time_ns() - RACY_SECONDS * 1_000_000_000
-    for start in range(0, len(stale), _BATCH):
-        batch = stale[start : start + _BATCH]
-        articles, errors = load_all(batch, cancel, workers=None if len(stale) > _BATCH else 1)
-        rows = []
-        loaded: list[Article | LoadError] = [*articles, *errors]
-        for result in loaded:
-            results[result.path] = result
-            known = identities.get(result.path)
-            if known is not None and known[1] < racy:
-                rows.append((result.path, known[0], known[1], encode(result)))
-        store.save_parsed(rows)
+    rows: list[tuple[str, int, int, str]] = []
+    for key, text in _parse(stale, cancel, workers):
+        results[key] = decode(text)
+        known = identities.get(key)
+        if known is not None and known[1] < racy:
+            rows.append((key, known[0], known[1], text))
+        if len(rows) >= _BATCH:
+            store.save_parsed(rows)
+            rows = []
+    store.save_parsed(rows)
     store.forget_parsed_except(keys)
     ordered = [results[key] for key in keys]
     return (
@@ -83,10 +96,44 @@ def load_cached(
     )
 
 
+def _parse(
+    paths: list[str], cancel: threading.Event | None, workers: int | None
+) -> Iterator[tuple[str, str]]:
+    """(path, encoded result) of every file, in order; on several processes when many."""
+    workers = workers if workers is not None else (os.cpu_count() or 1)
+    chunks = [paths[i : i + _CHUNK] for i in range(0, len(paths), _CHUNK)]
+    if workers > 1 and len(paths) >= PARALLEL_MIN_FILES:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["aggregator.parsecache"])
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            for results in pool.map(parse_chunk, chunks):
+                if cancel is not None and cancel.is_set():
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    raise Cancelled("stopped while loading article files")
+                yield from results
+        return
+    for chunk in chunks:
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("stopped while loading article files")
+        yield from parse_chunk(chunk)
+
+
+def parse_chunk(paths: list[str]) -> list[tuple[str, str]]:
+    """Parse a batch of files (in a worker process): (path, encoded result) each."""
+    results: list[tuple[str, str]] = []
+    for path in paths:
+        result = load_file(Path(path))
+        if isinstance(result, Article):
+            result = with_keys(result)
+        results.append((path, encode(result)))
+    return results
+
+
 def encode(result: Article | LoadError) -> str:
     if isinstance(result, LoadError):
         return json.dumps(["error", result.path, result.line, result.reason])
     a = result
+    prints = a.fingerprint
     data: list[Any] = [
         "article",
         a.path,
@@ -102,16 +149,20 @@ def encode(result: Article | LoadError) -> str:
         list(a.topics),
         [[i.url, i.width, i.height, i.title] for i in a.images],
         [_stub(s) for s in a.related],
+        list(a.keys),
+        [prints.title, prints.numbers, prints.excerpt, prints.excerpt_numbers] if prints else None,
     ]
     return json.dumps(data, ensure_ascii=False)
 
 
 def decode(text: str) -> Article | LoadError:
+    """A cached result. Words, topics and providers repeat across thousands of
+    articles: they are shared, not copied per article."""
     data: list[Any] = json.loads(text)
     if data[0] == "error":
         return LoadError(data[1], data[2], data[3])
     (_, path, title, excerpt, when, link, urls, kind, quality, published, provider) = data[:11]
-    topics, images, related = data[11:14]
+    topics, images, related, keys, prints = data[11:16]
     return Article(
         path=path,
         title=title,
@@ -119,22 +170,31 @@ def decode(text: str) -> Article | LoadError:
         published_at=datetime.fromisoformat(when),
         link=link,
         urls=tuple(urls),
-        kind=kind,
+        kind=intern(kind),
         quality=quality,
         published=published,
-        provider=Provider(*provider) if provider else None,
-        topics=tuple(topics),
+        provider=_shared_provider(*provider) if provider else None,
+        topics=tuple(map(intern, topics)),
         images=tuple(Image(*i) for i in images),
         related=tuple(
             RelatedStub(
                 title=s[0],
                 link=s[1],
                 published_at=datetime.fromisoformat(s[2]) if s[2] else None,
-                provider=Provider(*s[3]) if s[3] else None,
+                provider=_shared_provider(*s[3]) if s[3] else None,
             )
             for s in related
         ),
+        keys=tuple(keys),
+        fingerprint=Fingerprint(*(tuple(map(intern, words)) for words in prints))
+        if prints
+        else None,
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def _shared_provider(name: str, domain: str | None) -> Provider:
+    return Provider(intern(name), intern(domain) if domain else None)
 
 
 def _stub(stub: RelatedStub) -> list[Any]:

@@ -32,12 +32,14 @@ import math
 import re
 from collections import Counter
 from collections import deque
+from collections.abc import Iterable
 from collections.abc import Iterator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
 from aggregator.model import Article
+from aggregator.model import Fingerprint
 
 DEFAULT_THRESHOLD = 0.75
 DEFAULT_WINDOW = timedelta(days=3)
@@ -61,23 +63,21 @@ _PREFIX = re.compile(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Fingerprint:
-    """What near-duplicate detection reads of one article."""
-
-    title: frozenset[str]
-    #: words with a digit in the title, and in the excerpt
-    numbers: frozenset[str]
-    excerpt: frozenset[str]
-    excerpt_numbers: frozenset[str]
-
-
 def fingerprint(article: Article) -> Fingerprint:
+    """What near-duplicate detection reads of one article: its word sets, as sorted
+    tuples (compact to keep and to cache; sets are made only for compared pairs)."""
     words = title_words(article.title)
-    numbers = frozenset(w for w in words if any(c.isdigit() for c in w))
-    excerpt = frozenset(_stem(w) for w in _words(article.excerpt) if w not in _STOP_WORDS)
-    excerpt_numbers = frozenset(w for w in excerpt if any(c.isdigit() for c in w))
-    return Fingerprint(words, numbers, excerpt, excerpt_numbers)
+    excerpt = {_stem(w) for w in _words(article.excerpt) if w not in _STOP_WORDS}
+    return Fingerprint(
+        title=tuple(sorted(words)),
+        numbers=tuple(sorted(w for w in words if _has_digit(w))),
+        excerpt=tuple(sorted(excerpt)),
+        excerpt_numbers=tuple(sorted(w for w in excerpt if _has_digit(w))),
+    )
+
+
+def _has_digit(word: str) -> bool:
+    return any(c.isdigit() for c in word)
 
 
 def title_words(title: str) -> frozenset[str]:
@@ -112,32 +112,45 @@ class Weights:
             frequency.update(item.excerpt)
         total = len(prints) + 1
         self.idf = {word: math.log(1 + total / count) for word, count in frequency.items()}
-        # by id(): fingerprints live as long as the Similarity that made this object
-        self._excerpt_totals: dict[int, float] = {}
 
-    def total(self, words: frozenset[str]) -> float:
+    def total(self, words: Iterable[str]) -> float:
         idf = self.idf
         return sum(idf.get(w, 0.0) for w in words)
 
-    def excerpt_total(self, item: Fingerprint) -> float:
-        """`total(item.excerpt)`, computed once per fingerprint."""
-        found = self._excerpt_totals.get(id(item))
-        if found is None:
-            found = self._excerpt_totals[id(item)] = self.total(item.excerpt)
-        return found
+
+@dataclass(frozen=True, slots=True)
+class _Sets:
+    """One article's fingerprint as sets, made while it is within the window."""
+
+    title: frozenset[str]
+    numbers: tuple[str, ...]
+    excerpt: frozenset[str]
+    excerpt_numbers: frozenset[str]
+    #: summed weights of the title and of the excerpt words
+    title_total: float
+    excerpt_total: float
+
+    @classmethod
+    def of(cls, item: Fingerprint, weight: Weights, title_total: float) -> _Sets:
+        return cls(
+            frozenset(item.title),
+            item.numbers,
+            frozenset(item.excerpt),
+            frozenset(item.excerpt_numbers),
+            title_total,
+            weight.total(item.excerpt),
+        )
 
 
-def _score(
-    a: Fingerprint, b: Fingerprint, weight: Weights, ta: float, tb: float, at_least: float
-) -> float:
-    """Similarity of two articles in [0, 1], one story at the threshold and above; `ta`
-    and `tb` are their title weights. 0.0 as soon as `at_least` is out of reach."""
+def _score(a: _Sets, b: _Sets, weight: Weights, at_least: float) -> float:
+    """Similarity of two articles in [0, 1], one story at the threshold and above.
+    0.0 as soon as `at_least` is out of reach."""
     if a.numbers != b.numbers or not a.title or not b.title:
         return 0.0
-    if a == b:
+    if a.title == b.title and a.excerpt == b.excerpt:
         return 1.0  # the same words: a copy (and the common case in a syndicated corpus)
     shared = weight.total(a.title & b.title)
-    union = ta + tb - shared
+    union = a.title_total + b.title_total - shared
     title = shared / union if union > 0 else 0.0
     edited = a.title <= b.title or b.title <= a.title
     if not edited:
@@ -148,7 +161,7 @@ def _score(
             return 0.0  # the texts give other figures: another event
         if max(TITLE_WEIGHT * title + (1 - TITLE_WEIGHT), title) < at_least:
             return 0.0
-        smaller = min(weight.excerpt_total(a), weight.excerpt_total(b))
+        smaller = min(a.excerpt_total, b.excerpt_total)
         excerpt = weight.total(a.excerpt & b.excerpt) / smaller if smaller > 0 else 0.0
         combined = TITLE_WEIGHT * title + (1 - TITLE_WEIGHT) * excerpt
         # The same headline (give or take a word) in the same days is the same story
@@ -157,7 +170,7 @@ def _score(
     return title
 
 
-def _prefix(words: frozenset[str], weight: Weights, needed: float) -> list[str]:
+def _prefix(words: Sequence[str], weight: Weights, needed: float) -> list[str]:
     """The rarest words of a title, up to where the rest weigh less than `needed`.
 
     Two titles whose weighted Jaccard similarity reaches the floor share a word in
@@ -180,14 +193,21 @@ class Similarity:
 
     def __init__(self, articles: Sequence[Article]) -> None:
         self.articles = articles
-        self.prints = [fingerprint(a) for a in articles]
+        self.prints = [a.fingerprint or fingerprint(a) for a in articles]
         self.weight = Weights(self.prints)
         self.totals = [self.weight.total(p.title) for p in self.prints]
+        # Sets of the articles in the sweep's window; others are made on demand.
+        self._sets: dict[int, _Sets] = {}
+
+    def _of(self, i: int) -> _Sets:
+        found = self._sets.get(i)
+        if found is None:
+            found = self._sets[i] = _Sets.of(self.prints[i], self.weight, self.totals[i])
+        return found
 
     def score(self, i: int, j: int, at_least: float = 0.0) -> float:
         """The score of articles i and j; 0.0 as soon as `at_least` is out of reach."""
-        p, t = self.prints, self.totals
-        return _score(p[i], p[j], self.weight, t[i], t[j], at_least)
+        return _score(self._of(i), self._of(j), self.weight, at_least)
 
     def pairs(
         self, threshold: float = DEFAULT_THRESHOLD, window: timedelta = DEFAULT_WINDOW
@@ -203,9 +223,13 @@ class Similarity:
             range(len(articles)), key=lambda i: (articles[i].published_at, articles[i].path)
         )
         index: dict[str, deque[int]] = {}
+        recent: deque[int] = deque()  # articles whose sets may be kept, oldest first
         for i in order:
-            prefix = _prefix(self.prints[i].title, self.weight, floor * self.totals[i])
             oldest = articles[i].published_at - window
+            while recent and articles[recent[0]].published_at < oldest:
+                self._sets.pop(recent.popleft(), None)
+            recent.append(i)
+            prefix = _prefix(self.prints[i].title, self.weight, floor * self.totals[i])
             candidates: set[int] = set()
             for word in prefix:
                 posting = index.setdefault(word, deque())
