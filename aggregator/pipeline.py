@@ -14,6 +14,7 @@ the report with 0 entries; it leaves the index page and the OPML).
 from __future__ import annotations
 
 import contextlib
+import heapq
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -23,6 +24,8 @@ from pathlib import Path
 
 from aggregator.config import Config
 from aggregator.dedupe import dedupe
+from aggregator.dedupe import find_stories
+from aggregator.dedupe import without_known_related
 from aggregator.errors import Cancelled
 from aggregator.feeds import EXTENSIONS
 from aggregator.feeds import FORMATS
@@ -55,6 +58,7 @@ from aggregator.pages import Listing
 from aggregator.pages import render_index
 from aggregator.pages import render_opml
 from aggregator.parsecache import load_cached
+from aggregator.rendercache import RenderCache
 from aggregator.slugs import topic_key
 from aggregator.slugs import topic_slug
 from aggregator.store import Store
@@ -103,7 +107,8 @@ def _build(
     cancel: threading.Event | None,
 ) -> tuple[BuildReport, list[LinkResult]]:
     articles, errors = load_cached(paths, store, cancel)
-    unique, duplicates = dedupe(articles, config.dedupe)
+    stories = find_stories(articles, config.dedupe)
+    unique, duplicates = stories.kept, stories.duplicates
     selection = select(unique, config, now)
     links = None
     used: list[LinkResult] = []
@@ -126,14 +131,13 @@ def _build(
         for topic in selection.topics[article.path]:
             members.setdefault(topic_key(topic), []).append(article)
 
-    results: list[FeedResult] = []
     listings: list[Listing] = []
-    everything = _publish(
-        output, site, _all_spec(config), list(selection.kept), config.limit, results
-    )
+    rendered = RenderCache(store, output, config)
+    publisher = _Publisher(output, site, config.limit, _Shown(stories.corpus_urls), rendered)
+    results = publisher.results
+    everything = publisher.publish(_all_spec(config), list(selection.kept))
     for key in sorted(members, key=lambda k: (names[k].casefold(), names[k])):
-        spec = _topic_spec(config, names[key])
-        listing = _publish(output, site, spec, members[key], config.limit, results)
+        listing = publisher.publish(_topic_spec(config, names[key]), members[key])
         if listing is not None:
             listings.append(listing)
     # Feeds of topics no file mentions any more.
@@ -155,6 +159,7 @@ def _build(
     for fmt, name in OPML_PER_FORMAT.items():
         pages.append(PageResult(name, output.write(name, render_opml(site, every, (fmt,)))))
 
+    rendered.save()
     report = BuildReport(
         loaded=len(articles),
         errors=tuple(errors),
@@ -193,28 +198,57 @@ def check_links(
 
 def newest_first(articles: Sequence[Article], limit: int) -> list[Article]:
     """The newest `limit` articles; ties broken by entry id so the order is stable."""
-    ordered = sorted(articles, key=lambda a: (-a.published_at.timestamp(), entry_id(a)))
-    return ordered[:limit]
+    return heapq.nsmallest(
+        limit, articles, key=lambda a: (-a.published_at.timestamp(), entry_id(a))
+    )
 
 
-def _publish(
-    output: Output,
-    site: Site,
-    spec: FeedSpec,
-    articles: list[Article],
-    limit: int,
-    results: list[FeedResult],
-) -> Listing | None:
-    entries = newest_first(articles, limit)
-    if not entries:
+class _Publisher:
+    """Writes the feeds of one build and collects their results."""
+
+    def __init__(
+        self, output: Output, site: Site, limit: int, shown: _Shown, rendered: RenderCache
+    ) -> None:
+        self.output = output
+        self.site = site
+        self.limit = limit
+        self.shown = shown
+        self.rendered = rendered
+        self.results: list[FeedResult] = []
+
+    def publish(self, spec: FeedSpec, articles: list[Article]) -> Listing | None:
+        """Write one feed in every format (a listing for the pages), or retire it."""
+        output, site, rendered = self.output, self.site, self.rendered
+        entries = [self.shown(a) for a in newest_first(articles, self.limit)]
+        if not entries:
+            for fmt in FORMATS:
+                if output.read(spec.path(fmt)) is not None:
+                    self.results.append(_retire(output, site, fmt, spec))
+            return None
         for fmt in FORMATS:
-            if output.read(spec.path(fmt)) is not None:
-                results.append(_retire(output, site, fmt, spec))
-        return None
-    for fmt in FORMATS:
-        changed = output.write(spec.path(fmt), render(fmt, spec, site, entries))
-        results.append(FeedResult(spec.topic, fmt, spec.path(fmt), len(entries), changed))
-    return Listing(spec, len(entries), entries[0].published_at, tuple(entries[:HEADLINES]))
+            path = spec.path(fmt)
+            key = rendered.key(fmt, spec, site, entries)
+            changed = False
+            if not rendered.fresh(path, key):  # else the file holds these very bytes
+                changed = output.write(path, render(fmt, spec, site, entries))
+            rendered.wrote(path, key)
+            self.results.append(FeedResult(spec.topic, fmt, path, len(entries), changed))
+        return Listing(spec, len(entries), entries[0].published_at, tuple(entries[:HEADLINES]))
+
+
+class _Shown:
+    """An entry as it is shown: without related stubs to stories in the corpus (done
+    for the few articles rendered, not for every one), once per article."""
+
+    def __init__(self, corpus_urls: frozenset[str]) -> None:
+        self.corpus_urls = corpus_urls
+        self.done: dict[str, Article] = {}
+
+    def __call__(self, article: Article) -> Article:
+        found = self.done.get(article.path)
+        if found is None:
+            found = self.done[article.path] = without_known_related(article, self.corpus_urls)
+        return found
 
 
 def _retire(output: Output, site: Site, fmt: FeedFormat, spec: FeedSpec) -> FeedResult:

@@ -6,12 +6,20 @@ from __future__ import annotations
 import os
 import time
 from datetime import timedelta
+from collections.abc import Sequence
 from pathlib import Path
 
+import pytest
 from conftest import NOW
 from conftest import write_article
 
+from aggregator import parsecache
+from aggregator import pipeline
 from aggregator.config import Config
+from aggregator.feeds import FeedSpec
+from aggregator.feeds import Site
+from aggregator.model import Article
+from aggregator.model import FeedFormat
 from aggregator.parsecache import decode
 from aggregator.parsecache import encode
 from aggregator.pipeline import build
@@ -156,3 +164,71 @@ def test_an_edited_output_file_or_config_is_not_skipped(tmp_path: Path) -> None:
 
     renamed = build(replace(target, title="Another Title"), now=NOW)
     assert all(f.changed for f in renamed.feeds)
+
+
+def test_only_feeds_whose_entries_changed_are_rendered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "src"
+    corpus(source)
+    target = config(source, tmp_path / "out")
+    build(target, now=NOW)
+    rendered: list[str] = []
+    real_render = pipeline.render
+
+    def spy(fmt: FeedFormat, spec: FeedSpec, site: Site, entries: Sequence[Article]) -> bytes:
+        rendered.append(spec.path(fmt))
+        return real_render(fmt, spec, site, entries)
+
+    monkeypatch.setattr(pipeline, "render", spy)
+    # 004.md is in "AI" and "Robots" only (see corpus()).
+    write_article(source, "004.md", n=4, title="Four, edited", topics=["AI", "Robots"])
+    age(source)
+    report = build(target, now=NOW)
+    assert sorted(rendered) == [
+        "all.atom",
+        "all.rss",
+        "topics/ai.atom",
+        "topics/ai.rss",
+        "topics/robots.atom",
+        "topics/robots.rss",
+    ]
+    assert sorted(f.path for f in report.feeds if f.changed) == sorted(rendered)
+    cold = build(config(source, tmp_path / "cold"), now=NOW)
+    assert outputs(tmp_path / "out") == outputs(tmp_path / "cold")
+    assert [(f.path, f.entries) for f in report.feeds] == [(f.path, f.entries) for f in cold.feeds]
+
+
+def test_a_feed_edited_by_hand_is_rendered_again_though_its_entries_did_not_change(
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "src"
+    corpus(source)
+    target = config(source, tmp_path / "out")
+    build(target, now=NOW)
+    feed = next((tmp_path / "out/topics").glob("c-plus-plus*.rss"))
+    good = feed.read_bytes()
+    feed.write_bytes(good.replace(b"Story number", b"Story NUMBER"))  # same size
+    write_article(source, "004.md", n=4, title="Four, edited", topics=["AI", "Robots"])
+    age(source)
+    build(target, now=NOW)
+    assert feed.read_bytes() == good
+
+
+def test_parsing_on_several_processes_gives_the_same_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "src"
+    corpus(source, 40)
+    (source / "bad.md").write_text("---\ntitle: [broken\n---\n", encoding="utf-8")
+    age(source)
+    serial = build(config(source, tmp_path / "one"), now=NOW)
+    monkeypatch.setattr(parsecache, "PARALLEL_MIN_FILES", 10)
+    monkeypatch.setattr(parsecache, "_CHUNK", 7)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    parallel = build(config(source, tmp_path / "two"), now=NOW)
+    assert outputs(tmp_path / "one") == outputs(tmp_path / "two")
+    assert parallel.errors == serial.errors and parallel.loaded == serial.loaded == 40
+    assert [str(e) for e in parallel.errors] == [
+        f"{source / 'bad.md'}:2: " + serial.errors[0].reason
+    ]

@@ -1,0 +1,79 @@
+"""Feeds whose entries did not change are not rendered again.
+
+A feed's key is a digest of everything its bytes come from: the aggregator's
+version, the whole config, the format, the feed's spec and site, and every entry
+(all of its fields). After a build, the key of each feed written is kept in the
+state file with the size and mtime the file then had. The next build skips
+rendering a feed when its key is the same and its file still has that size and
+mtime (a file edited or replaced by anything else is rendered and written again).
+Rendering is a pure function of those inputs, so a skipped feed holds the bytes a
+cold build would write.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+
+from aggregator import __version__
+from aggregator.config import Config
+from aggregator.feeds import FeedSpec
+from aggregator.feeds import Site
+from aggregator.model import Article
+from aggregator.model import FeedFormat
+from aggregator.output import Output
+from aggregator.store import Store
+
+_META = "rendered"
+
+
+class RenderCache:
+    """The keys of the feeds the last build wrote, and of those this build writes."""
+
+    def __init__(self, store: Store, output: Output, config: Config) -> None:
+        self.store = store
+        self.output = output
+        self.salt = f"{__version__}\n{config!r}\n"
+        try:
+            old = json.loads(store.meta(_META) or "{}")
+        except ValueError:
+            old = {}
+        self.old: dict[str, list[object]] = old if isinstance(old, dict) else {}
+        self.new: dict[str, list[object]] = {}
+        self.entries: dict[str, str] = {}  # entry digest per article path
+
+    def key(self, fmt: FeedFormat, spec: FeedSpec, site: Site, entries: Sequence[Article]) -> str:
+        digest = hashlib.sha256(f"{self.salt}{fmt}\n{spec!r}\n{site!r}\n".encode())
+        for article in entries:
+            found = self.entries.get(article.path)
+            if found is None:
+                found = hashlib.sha256(repr(article).encode()).hexdigest()
+                self.entries[article.path] = found
+            digest.update(found.encode())
+        return digest.hexdigest()
+
+    def fresh(self, path: str, key: str) -> bool:
+        """True when `path` holds what the last build rendered for this key."""
+        known = self.old.get(path)
+        if known is None or known[0] != key:
+            return False
+        stat = self._stat(path)
+        return stat is not None and list(stat) == known[1:]
+
+    def wrote(self, path: str, key: str) -> None:
+        """`path` now holds the rendering of `key` (written or found fresh)."""
+        stat = self._stat(path)
+        if stat is not None:
+            self.new[path] = [key, *stat]
+
+    def save(self) -> None:
+        self.store.set_meta(_META, json.dumps(self.new, sort_keys=True))
+
+    def _stat(self, path: str) -> tuple[int, int] | None:
+        try:
+            stat = os.stat(self.output.root / path)
+        except OSError:
+            return None
+        return stat.st_size, stat.st_mtime_ns
