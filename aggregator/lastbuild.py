@@ -16,7 +16,6 @@ import os
 import time
 from collections.abc import Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from aggregator import __version__
@@ -37,7 +36,7 @@ from aggregator.store import Store
 _KEY = "last_build"
 
 
-def signature(config: Config, paths: Sequence[Path]) -> str | None:
+def signature(config: Config, paths: Sequence[str]) -> str | None:
     """The digest of a build's inputs; None when a file is too new to be told apart
     from a later write in the same clock tick (then no build is skipped)."""
     digest = hashlib.sha256()

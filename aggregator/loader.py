@@ -80,27 +80,35 @@ def find_files(sources: Sequence[Path], patterns: Sequence[str]) -> list[Path]:
     (a leading dot, such as `.git`) are skipped. A file found twice through
     overlapping sources is listed once.
     """
-    found: list[Path] = []
-    seen: set[Path] = set()
+    return [Path(path) for path in find_paths(sources, patterns)]
+
+
+def find_paths(sources: Sequence[Path], patterns: Sequence[str]) -> list[str]:
+    """`find_files` as strings: no Path object per file, for corpora of many files."""
+    found: list[str] = []
+    seen: set[str] = set()
     for source in sources:
         if not source.is_dir():
             raise ConfigError(f"{source}: source folder not found")
-        for path in sorted(_walk(source, patterns), key=lambda p: p.as_posix()):
+        for path in sorted(_walk(str(source), patterns)):
             # Resolving every path costs a system call per file; one folder cannot
             # list a file twice, so only several sources need it.
-            key = path.resolve() if len(sources) > 1 else path
+            key = os.path.realpath(path) if len(sources) > 1 else path
             if key not in seen:
                 seen.add(key)
                 found.append(path)
     return found
 
 
-def _walk(source: Path, patterns: Sequence[str]) -> Iterator[Path]:
+def _walk(source: str, patterns: Sequence[str]) -> Iterator[str]:
+    match = re.compile("|".join(fnmatch.translate(p) for p in patterns)).match
+    # Paths as pathlib writes them: Path(".", "a.md") is "a.md".
+    cut = 2 if source == "." else 0
     for folder, dirs, files in os.walk(source):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         for name in files:
-            if not name.startswith(".") and any(fnmatch.fnmatch(name, p) for p in patterns):
-                yield Path(folder, name)
+            if not name.startswith(".") and match(os.path.normcase(name)):
+                yield os.path.join(folder, name)[cut:]
 
 
 #: below this many files, starting worker processes costs more than it saves

@@ -47,7 +47,7 @@ _CHUNK = 250
 
 
 def load_cached(
-    paths: Sequence[Path],
+    paths: Sequence[str],
     store: Store,
     cancel: threading.Event | None = None,
     workers: int | None = None,
@@ -62,7 +62,7 @@ def load_cached(
     if store.meta("parse_format") != FORMAT:
         store.clear_parsed()
         store.set_meta("parse_format", FORMAT)
-    keys = [str(p) for p in paths]
+    keys = list(paths)
     identities: dict[str, tuple[int, int]] = {}
     for key in keys:
         try:

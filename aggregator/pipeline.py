@@ -20,7 +20,6 @@ from collections import Counter
 from collections.abc import Callable
 from collections.abc import Sequence
 from datetime import datetime
-from pathlib import Path
 
 from aggregator.config import Config
 from aggregator.dedupe import dedupe
@@ -42,6 +41,7 @@ from aggregator.lastbuild import signature
 from aggregator.links import CheckedLinks
 from aggregator.links import check_article_links
 from aggregator.loader import find_files
+from aggregator.loader import find_paths
 from aggregator.loader import load_all
 from aggregator.model import Article
 from aggregator.model import BuildReport
@@ -82,7 +82,7 @@ def build(
     (DNS for the link check) and `progress` are the seams for tests and the CLI. When
     `cancel` is set the run stops with `Cancelled` before it writes any feed."""
     output = output if output is not None else Output(config.output)
-    paths = find_files(config.sources, config.patterns)
+    paths = find_paths(config.sources, config.patterns)
     output.prepare()
     with contextlib.ExitStack() as stack:
         if store is None:
@@ -101,7 +101,7 @@ def _build(
     now: datetime,
     output: Output,
     store: Store,
-    paths: list[Path],
+    paths: list[str],
     resolver: Resolver | None,
     progress: Callable[[int, int], None] | None,
     cancel: threading.Event | None,
