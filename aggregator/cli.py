@@ -30,7 +30,6 @@ from aggregator.config import Config
 from aggregator.config import load_config
 from aggregator.config import normalise_base_url
 from aggregator.config import parse_duration
-from aggregator.daemon import Daemon
 from aggregator.errors import AggregatorError
 from aggregator.lock import OutputLock
 from aggregator.logs import setup_logging
@@ -40,10 +39,10 @@ from aggregator.model import LinkSummary
 from aggregator.output import write_atomic
 from aggregator.pipeline import build
 from aggregator.pipeline import check_links
-from aggregator.server import FeedApp
-from aggregator.server import Server
-from aggregator.server import parse_address
 from aggregator.websub import announce_build
+
+# The daemon (APScheduler) and the HTTP server (waitress) are imported by the commands
+# that use them: `build` starts faster without them.
 
 EXIT_OK = 0
 EXIT_FATAL = 1
@@ -236,6 +235,8 @@ def _duration(value: str) -> timedelta:
 
 
 def _address(value: str) -> tuple[str, int]:
+    from aggregator.server import parse_address
+
     try:
         return parse_address(value)
     except ValueError as exc:
@@ -333,6 +334,8 @@ class Progress:
 def _run(args: argparse.Namespace) -> int:
     setup_logging(args.log_format)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    from aggregator.daemon import Daemon
+
     daemon = Daemon(lambda: config_from_args(args), serve=args.serve)
     return daemon.run_forever()
 
@@ -342,6 +345,9 @@ def _serve(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     output = args.output or config.output
     host, port = args.serve
+    from aggregator.server import FeedApp
+    from aggregator.server import Server
+
     server = Server(FeedApp(output), host, port).start()
     logging.getLogger("aggregator").info("serving %s on http://%s:%d/", output, host, server.port)
     stop = threading.Event()
