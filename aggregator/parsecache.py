@@ -163,12 +163,15 @@ def decode(text: str) -> Article | LoadError:
         return LoadError(data[1], data[2], data[3])
     (_, path, title, excerpt, when, link, urls, kind, quality, published, provider) = data[:11]
     topics, images, related, keys, prints = data[11:16]
+    # The link is the first URL, and most URLs are their own canonical form: one
+    # string each, not two.
+    same = {url: url for url in urls}
     return Article(
         path=path,
         title=title,
         excerpt=excerpt,
         published_at=datetime.fromisoformat(when),
-        link=link,
+        link=same.get(link, link),
         urls=tuple(urls),
         kind=intern(kind),
         quality=quality,
@@ -185,7 +188,7 @@ def decode(text: str) -> Article | LoadError:
             )
             for s in related
         ),
-        keys=tuple(keys),
+        keys=tuple([same.get(key, key) for key in keys]),
         fingerprint=Fingerprint(*(tuple(map(intern, words)) for words in prints))
         if prints
         else None,

@@ -114,8 +114,8 @@ class Weights:
         self.idf = {word: math.log(1 + total / count) for word, count in frequency.items()}
 
     def total(self, words: Iterable[str]) -> float:
-        idf = self.idf
-        return sum(idf.get(w, 0.0) for w in words)
+        """Summed weight of words of the fingerprints these weights were made from."""
+        return sum(map(self.idf.__getitem__, words))
 
 
 @dataclass(frozen=True, slots=True)
