@@ -2,7 +2,7 @@
 
 Exit codes: 0 the run completed (invalid article files are warnings), 1 a fatal
 error (config, sources or output), 2 a usage error, 3 with `--strict` when any
-article file was invalid.
+article file was invalid. `validate` exits 1 when any article file has a problem.
 """
 
 from __future__ import annotations
@@ -43,12 +43,15 @@ from aggregator.pipeline import check_links
 from aggregator.server import FeedApp
 from aggregator.server import Server
 from aggregator.server import parse_address
+from aggregator.validate import validate
 from aggregator.websub import announce_build
 
 EXIT_OK = 0
 EXIT_FATAL = 1
 EXIT_USAGE = 2
 EXIT_INVALID_FILES = 3
+#: `validate`: some article file has a problem
+EXIT_INVALID = 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -63,6 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args)
         if args.command == "serve":
             return _serve(args)
+        if args.command == "validate":
+            return _validate(args)
     except AggregatorError as exc:
         print(f"aggregator: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -122,6 +127,30 @@ def _parser() -> argparse.ArgumentParser:
     serve_parser.add_argument("--config", type=Path, metavar="FILE", help="config file")
     serve_parser.add_argument("--output", type=Path, metavar="DIR", help="output folder")
     _serve_options(serve_parser, required=True)
+    validate_parser = commands.add_parser(
+        "validate",
+        help="check article files without building",
+        description="Check article files as a build reads them, without building: print "
+        "'path:line: reason' for every problem and exit 1, or a summary and exit 0. "
+        "Checks no link, writes nothing. For a pre-commit hook or an editor.",
+    )
+    validate_parser.add_argument(
+        "paths",
+        nargs="*",
+        type=Path,
+        metavar="PATH",
+        help="article files or folders of them (default: the configured sources)",
+    )
+    validate_parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="config file, for the sources and file name patterns "
+        "(default: ./aggregator.yaml when present)",
+    )
+    validate_parser.add_argument(
+        "-q", "--quiet", action="store_true", help="print the problems only, no summary"
+    )
     return parser
 
 
@@ -351,6 +380,20 @@ def _serve(args: argparse.Namespace) -> int:
         pass
     server.close()
     return EXIT_OK
+
+
+def _validate(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    result = validate(args.paths or list(config.sources), config.patterns)
+    for error in result.errors:
+        print(error)
+    if not args.quiet:
+        files = f"{result.checked} article file{'s' if result.checked != 1 else ''}"
+        if result.ok:
+            print(f"{files} checked: all valid" if result.checked else "no article files found")
+        else:
+            print(f"{files} checked: {len(result.errors)} with problems")
+    return EXIT_OK if result.ok else EXIT_INVALID
 
 
 def _check_links(args: argparse.Namespace) -> int:
