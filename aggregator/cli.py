@@ -38,6 +38,9 @@ from aggregator.model import BuildReport
 from aggregator.model import LinkResult
 from aggregator.model import LinkSummary
 from aggregator.output import write_atomic
+from aggregator.overview import overview
+from aggregator.overview import render_text
+from aggregator.overview import to_json
 from aggregator.pipeline import build
 from aggregator.pipeline import check_links
 from aggregator.server import FeedApp
@@ -68,6 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args)
         if args.command == "validate":
             return _validate(args)
+        if args.command == "topics":
+            return _topics(args)
     except AggregatorError as exc:
         print(f"aggregator: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -150,6 +155,47 @@ def _parser() -> argparse.ArgumentParser:
     )
     validate_parser.add_argument(
         "-q", "--quiet", action="store_true", help="print the problems only, no summary"
+    )
+    topics_parser = commands.add_parser(
+        "topics",
+        help="list topics, their feeds and what a build would leave out",
+        description="List every topic with the articles a build would keep in its feed, "
+        "its feed URLs, and the articles left out by each filter (unpublished, quality, "
+        "too old, duplicates, dead or unsafe links, invalid files). Writes nothing and "
+        "sends no request: link results come from the state file.",
+    )
+    _common_options(topics_parser)
+    topics_parser.add_argument(
+        "--output",
+        type=Path,
+        metavar="DIR",
+        help="output folder, whose state file holds the link results (default: feeds)",
+    )
+    topics_parser.add_argument(
+        "--base-url",
+        type=_base_url,
+        metavar="URL",
+        help="public URL of the output folder (default: http://localhost:8080/)",
+    )
+    topics_parser.add_argument(
+        "--min-quality", type=int, metavar="N", help="keep articles with quality >= N"
+    )
+    topics_parser.add_argument(
+        "--include-unpublished",
+        action="store_true",
+        default=None,
+        help="count articles whose published flag is false as kept",
+    )
+    topics_parser.add_argument(
+        "--limit", type=_positive, metavar="N", help="entries per feed (default: 50)"
+    )
+    topics_parser.add_argument(
+        "--links",
+        choices=("cached", "off"),
+        help="apply stored link results (cached, the default) or ignore links (off)",
+    )
+    topics_parser.add_argument(
+        "--json", action="store_true", help="print JSON for scripts instead of a table"
     )
     return parser
 
@@ -394,6 +440,15 @@ def _validate(args: argparse.Namespace) -> int:
         else:
             print(f"{files} checked: {len(result.errors)} with problems")
     return EXIT_OK if result.ok else EXIT_INVALID
+
+
+def _topics(args: argparse.Namespace) -> int:
+    view = overview(config_from_args(args), datetime.now(UTC))
+    if args.json:
+        print(json.dumps(to_json(view), indent=2, ensure_ascii=False))
+    else:
+        print(render_text(view))
+    return EXIT_OK
 
 
 def _check_links(args: argparse.Namespace) -> int:
