@@ -121,6 +121,9 @@ class Browser:
             "--disable-background-networking",
             "--disable-component-update",
             "--disable-sync",
+            # Pictures come from the test's own server on 127.0.0.1; any other name
+            # fails at once, so a page never reaches the internet.
+            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
             "--hide-scrollbars",
             f"--user-data-dir={self.profile}",
             f"--window-size={size[0]},{size[1]}",
@@ -500,6 +503,25 @@ def test_browser_checks_catch_a_blank_page_and_a_page_too_wide(
     found = overflow(browser, wide, tmp_path)
     assert found["scroll"] > found["client"]
     assert found["out"] == ["p."]
+
+
+def test_the_real_corpus_page_lists_every_topic_and_fits_a_phone(
+    corpus: Path, browser: Browser, tmp_path: Path
+) -> None:
+    built = run_cli(
+        "build", "--source", corpus, "--output", "out", "--report", "r.json", cwd=tmp_path
+    )
+    assert built.returncode == 0, built.stderr
+    report = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
+    topics = [f["topic"] for f in report["feeds"] if f["topic"] and f["entries"]]
+    page = tmp_path / "out" / "index.html"
+    cards = browser.dom(page).find_all("li", "topic")
+    assert [squash(card.find("h3").text()) for card in cards] == list(dict.fromkeys(topics))
+    for card in cards:
+        assert 1 <= len(card.find_all("a", "headline")) <= 3
+    found = overflow(browser, page, tmp_path)
+    assert found["scroll"] <= found["client"], found
+    assert found["out"] == [], found
 
 
 # --- the renderer on its own ---------------------------------------------------------
