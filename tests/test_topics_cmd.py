@@ -18,6 +18,7 @@ from typing import Any
 from typing import ClassVar
 
 import pytest
+from conftest import ROOT
 from conftest import run_cli
 from conftest import write_article
 
@@ -251,5 +252,8 @@ def test_topics_table_is_readable(editor: Editor) -> None:
 def test_topics_help_lists_its_options(tmp_path: Path) -> None:
     result = run_cli("topics", "--help", cwd=tmp_path)
     assert result.returncode == 0
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    usage = readme[readme.index("aggregator topics [") :].split("```")[0]
     for option in ("--config", "--source", "--output", "--state", "--links", "--json"):
         assert option in result.stdout
+        assert option in usage  # documented too

@@ -172,6 +172,8 @@ def test_validate_help_describes_the_command(tmp_path: Path) -> None:
     text = " ".join(result.stdout.split())
     for word in ("PATH", "--config", "--quiet", "'path:line: reason'", "exit 1"):
         assert word in text
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "aggregator validate [--config FILE] [-q] [PATH ...]" in readme
 
 
 # --- the pre-commit hook ---------------------------------------------------------------
