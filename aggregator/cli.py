@@ -2,7 +2,7 @@
 
 Exit codes: 0 the run completed (invalid article files are warnings), 1 a fatal
 error (config, sources or output), 2 a usage error, 3 with `--strict` when any
-article file was invalid.
+article file was invalid. `validate` exits 1 when any article file has a problem.
 """
 
 from __future__ import annotations
@@ -37,8 +37,12 @@ from aggregator.model import BuildReport
 from aggregator.model import LinkResult
 from aggregator.model import LinkSummary
 from aggregator.output import write_atomic
+from aggregator.overview import overview
+from aggregator.overview import render_text
+from aggregator.overview import to_json
 from aggregator.pipeline import build
 from aggregator.pipeline import check_links
+from aggregator.validate import validate
 from aggregator.websub import announce_build
 
 # The daemon (APScheduler) and the HTTP server (waitress) are imported by the commands
@@ -48,6 +52,8 @@ EXIT_OK = 0
 EXIT_FATAL = 1
 EXIT_USAGE = 2
 EXIT_INVALID_FILES = 3
+#: `validate`: some article file has a problem
+EXIT_INVALID = 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -62,6 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args)
         if args.command == "serve":
             return _serve(args)
+        if args.command == "validate":
+            return _validate(args)
+        if args.command == "topics":
+            return _topics(args)
     except AggregatorError as exc:
         print(f"aggregator: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -121,6 +131,71 @@ def _parser() -> argparse.ArgumentParser:
     serve_parser.add_argument("--config", type=Path, metavar="FILE", help="config file")
     serve_parser.add_argument("--output", type=Path, metavar="DIR", help="output folder")
     _serve_options(serve_parser, required=True)
+    validate_parser = commands.add_parser(
+        "validate",
+        help="check article files without building",
+        description="Check article files as a build reads them, without building: print "
+        "'path:line: reason' for every problem and exit 1, or a summary and exit 0. "
+        "Checks no link, writes nothing. For a pre-commit hook or an editor.",
+    )
+    validate_parser.add_argument(
+        "paths",
+        nargs="*",
+        type=Path,
+        metavar="PATH",
+        help="article files or folders of them (default: the configured sources)",
+    )
+    validate_parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="config file, for the sources and file name patterns "
+        "(default: ./aggregator.yaml when present)",
+    )
+    validate_parser.add_argument(
+        "-q", "--quiet", action="store_true", help="print the problems only, no summary"
+    )
+    topics_parser = commands.add_parser(
+        "topics",
+        help="list topics, their feeds and what a build would leave out",
+        description="List every topic with the articles a build would keep in its feed, "
+        "its feed URLs, and the articles left out by each filter (unpublished, quality, "
+        "too old, duplicates, dead or unsafe links, invalid files). Writes nothing and "
+        "sends no request: link results come from the state file.",
+    )
+    _common_options(topics_parser)
+    topics_parser.add_argument(
+        "--output",
+        type=Path,
+        metavar="DIR",
+        help="output folder, whose state file holds the link results (default: feeds)",
+    )
+    topics_parser.add_argument(
+        "--base-url",
+        type=_base_url,
+        metavar="URL",
+        help="public URL of the output folder (default: http://localhost:8080/)",
+    )
+    topics_parser.add_argument(
+        "--min-quality", type=int, metavar="N", help="keep articles with quality >= N"
+    )
+    topics_parser.add_argument(
+        "--include-unpublished",
+        action="store_true",
+        default=None,
+        help="count articles whose published flag is false as kept",
+    )
+    topics_parser.add_argument(
+        "--limit", type=_positive, metavar="N", help="entries per feed (default: 50)"
+    )
+    topics_parser.add_argument(
+        "--links",
+        choices=("cached", "off"),
+        help="apply stored link results (cached, the default) or ignore links (off)",
+    )
+    topics_parser.add_argument(
+        "--json", action="store_true", help="print JSON for scripts instead of a table"
+    )
     return parser
 
 
@@ -356,6 +431,29 @@ def _serve(args: argparse.Namespace) -> int:
     while not stop.wait(0.5):
         pass
     server.close()
+    return EXIT_OK
+
+
+def _validate(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    result = validate(args.paths or list(config.sources), config.patterns)
+    for error in result.errors:
+        print(error)
+    if not args.quiet:
+        files = f"{result.checked} article file{'s' if result.checked != 1 else ''}"
+        if result.ok:
+            print(f"{files} checked: all valid" if result.checked else "no article files found")
+        else:
+            print(f"{files} checked: {len(result.errors)} with problems")
+    return EXIT_OK if result.ok else EXIT_INVALID
+
+
+def _topics(args: argparse.Namespace) -> int:
+    view = overview(config_from_args(args), datetime.now(UTC))
+    if args.json:
+        print(json.dumps(to_json(view), indent=2, ensure_ascii=False))
+    else:
+        print(render_text(view))
     return EXIT_OK
 
 

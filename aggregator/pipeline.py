@@ -125,7 +125,7 @@ def _build(
         config.base_url, config.title, config.description, config.language, config.websub_hub
     )
 
-    names = _topic_names(unique)
+    names = topic_names(unique)
     members: dict[str, list[Article]] = {}
     for article in selection.kept:
         for topic in selection.topics[article.path]:
@@ -135,9 +135,9 @@ def _build(
     rendered = RenderCache(store, output, config)
     publisher = _Publisher(output, site, config.limit, _Shown(stories.corpus_urls), rendered)
     results = publisher.results
-    everything = publisher.publish(_all_spec(config), list(selection.kept))
+    everything = publisher.publish(all_spec(config), list(selection.kept))
     for key in sorted(members, key=lambda k: (names[k].casefold(), names[k])):
-        listing = publisher.publish(_topic_spec(config, names[key]), members[key])
+        listing = publisher.publish(topic_spec(config, names[key]), members[key])
         if listing is not None:
             listings.append(listing)
     # Feeds of topics no file mentions any more.
@@ -269,7 +269,7 @@ def _retire(output: Output, site: Site, fmt: FeedFormat, spec: FeedSpec) -> Feed
     return FeedResult(topic, fmt, path, 0, changed)
 
 
-def _topic_names(articles: Sequence[Article]) -> dict[str, str]:
+def topic_names(articles: Sequence[Article]) -> dict[str, str]:
     """Display name per topic key: the most used spelling, then the first in sort order."""
     spellings: dict[str, Counter[str]] = {}
     for article in articles:
@@ -281,7 +281,7 @@ def _topic_names(articles: Sequence[Article]) -> dict[str, str]:
     }
 
 
-def _all_spec(config: Config) -> FeedSpec:
+def all_spec(config: Config) -> FeedSpec:
     return FeedSpec(
         topic=None,
         stem=ALL_STEM,
@@ -291,7 +291,7 @@ def _all_spec(config: Config) -> FeedSpec:
     )
 
 
-def _topic_spec(config: Config, name: str) -> FeedSpec:
+def topic_spec(config: Config, name: str) -> FeedSpec:
     slug = topic_slug(name)
     return FeedSpec(
         topic=name,

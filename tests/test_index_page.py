@@ -1,0 +1,573 @@
+"""The index page as a person sees it: rendered by headless Chromium at phone and
+desktop widths, screenshots checked for content and for thumbnails, the rendered DOM
+checked against the feeds (every topic, its count and latest headlines, every
+subscribe link leading to a file in the output), and the phone layout checked for
+horizontal scrolling.
+
+Chromium is Debian's `chromium` package. When it is missing and apt is available
+(CI runs as root on a fresh Debian machine) the session installs it once; when it
+cannot, the browser tests skip and say why.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import shutil
+import subprocess
+import threading
+import xml.etree.ElementTree as ElementTree
+from collections.abc import Iterator
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+from html.parser import HTMLParser
+from http.server import BaseHTTPRequestHandler
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import feedparser
+import png
+import pytest
+from conftest import article_fields
+from conftest import front_matter
+from conftest import run_cli
+
+from aggregator.feeds import FeedSpec
+from aggregator.feeds import Site
+from aggregator.loader import parse_article
+from aggregator.pages import _STYLE
+from aggregator.pages import SUBSCRIBE_FORMATS
+from aggregator.pages import Listing
+from aggregator.pages import SubscribeFormat
+from aggregator.pages import render_index
+
+CHROMIUM_CANDIDATES = ("chromium", "chromium-browser")
+BASE_URL = "http://localhost:8080/"
+PHONE = (360, 800)
+#: a phone's width, and tall enough to show the first topics' thumbnails
+PHONE_PAGE = (360, 2000)
+DESKTOP = (1280, 900)
+#: the colour of every article picture the test serves: easy to find in a screenshot
+THUMB_RGB = (255, 0, 255)
+HOSTILE_TITLE = "&lt;script&gt;alert(1)&lt;/script&gt; &amp; \"quoted\" 'words'"
+WIDE_TOPIC = "Supercalifragilistic" * 10  # one unbreakable word, far wider than a phone
+
+
+# --- Chromium ------------------------------------------------------------------------
+
+
+def _find_chromium() -> str | None:
+    for name in CHROMIUM_CANDIDATES:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def _install_chromium() -> str:
+    """Install Debian's chromium with apt; returns why it failed, or '' on success."""
+    apt = shutil.which("apt-get")
+    if apt is None:
+        return "apt-get is not available"
+    if os.geteuid() != 0:
+        return "not root, so apt-get cannot install it"
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    command = [apt, "install", "-y", "-q", "--no-install-recommends", "chromium"]
+    attempt = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if attempt.returncode != 0:
+        # Package lists may be missing or stale on a fresh machine.
+        subprocess.run([apt, "update", "-q"], env=env, capture_output=True, check=False)
+        attempt = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if attempt.returncode != 0:
+        last = (attempt.stderr.strip().splitlines() or ["no output"])[-1]
+        return f"apt-get install chromium failed: {last}"
+    return ""
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Path of a headless-capable Chromium, installed with apt when missing."""
+    found = _find_chromium()
+    if found is None:
+        problem = _install_chromium()
+        found = _find_chromium()
+        if found is None:
+            pytest.skip(f"Chromium is not installed and could not be: {problem or 'not found'}")
+    return found
+
+
+@dataclass
+class Browser:
+    executable: str
+    profile: Path
+
+    def run(
+        self, page: Path, size: tuple[int, int], *flags: str
+    ) -> subprocess.CompletedProcess[str]:
+        command = [
+            self.executable,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            # Without these Chromium tries to reach Google's servers (tests are offline).
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            # Pictures come from the test's own server on 127.0.0.1; any other name
+            # fails at once, so a page never reaches the internet.
+            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+            "--hide-scrollbars",
+            f"--user-data-dir={self.profile}",
+            f"--window-size={size[0]},{size[1]}",
+            # Wait (in virtual time) for the pictures before the screenshot or the dump.
+            "--virtual-time-budget=5000",
+            *flags,
+            page.as_uri(),
+        ]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=90, check=False)
+        assert result.returncode == 0, result.stderr[-2000:]
+        return result
+
+    def screenshot(self, page: Path, size: tuple[int, int], to: Path) -> png.Picture:
+        self.run(page, size, f"--screenshot={to}")
+        return png.decode(to.read_bytes())
+
+    def dom(self, page: Path, size: tuple[int, int] = DESKTOP) -> Node:
+        return parse_html(self.run(page, size, "--dump-dom").stdout)
+
+
+@pytest.fixture(scope="module")
+def browser(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Browser:
+    return Browser(chromium, tmp_path_factory.mktemp("chromium-profile"))
+
+
+# --- a parsed DOM --------------------------------------------------------------------
+
+_VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source"}
+
+
+@dataclass
+class Node:
+    tag: str
+    attrs: dict[str, str]
+    children: list[Node | str] = field(default_factory=list)
+
+    def text(self) -> str:
+        return "".join(c if isinstance(c, str) else c.text() for c in self.children)
+
+    def classes(self) -> set[str]:
+        return set(self.attrs.get("class", "").split())
+
+    def walk(self) -> Iterator[Node]:
+        yield self
+        for child in self.children:
+            if isinstance(child, Node):
+                yield from child.walk()
+
+    def find_all(self, tag: str | None = None, cls: str | None = None) -> list[Node]:
+        return [
+            n
+            for n in self.walk()
+            if (tag is None or n.tag == tag) and (cls is None or cls in n.classes())
+        ]
+
+    def find(self, tag: str | None = None, cls: str | None = None) -> Node:
+        found = self.find_all(tag, cls)
+        assert found, f"no <{tag or '*'} class={cls}>"
+        return found[0]
+
+
+class _TreeBuilder(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.root = Node("#document", {})
+        self.stack = [self.root]
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        node = Node(tag, {k: v or "" for k, v in attrs})
+        self.stack[-1].children.append(node)
+        if tag not in _VOID:
+            self.stack.append(node)
+
+    def handle_endtag(self, tag: str) -> None:
+        for depth in range(len(self.stack) - 1, 0, -1):
+            if self.stack[depth].tag == tag:
+                del self.stack[depth:]
+                return
+
+    def handle_data(self, data: str) -> None:
+        self.stack[-1].children.append(data)
+
+
+def parse_html(text: str) -> Node:
+    builder = _TreeBuilder()
+    builder.feed(text)
+    builder.close()
+    return builder.root
+
+
+def squash(text: str) -> str:
+    return " ".join(text.split())
+
+
+# --- the site under test -------------------------------------------------------------
+
+
+class _Pictures(BaseHTTPRequestHandler):
+    body = png.solid(160, 90, THUMB_RGB)
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "image/png")
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def pictures() -> Iterator[str]:
+    """A local web server whose every path is a magenta picture; its base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Pictures)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+@dataclass
+class Built:
+    out: Path
+    report: dict[str, Any]
+    #: topic name -> its feed as feedparser reads it (Atom)
+    feeds: dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory, pictures: str) -> Built:
+    """A real build of a corpus with many topics, pictures, hostile and long text."""
+    root = tmp_path_factory.mktemp("index-site")
+    source = root / "articles"
+    source.mkdir()
+    start = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
+    plan: list[dict[str, Any]] = []
+    for n in range(1, 6):
+        plan.append({"topics": ["AI", "Robotics"] if n % 2 else ["AI"]})
+    plan += [
+        {"topics": ["C++"], "title": HOSTILE_TITLE},
+        {"topics": ["C++", "Künstliche Intelligenz"], "images": None, "provider": None},
+        {"topics": [WIDE_TOPIC], "title": "Pneumonoultramicroscopicsilicovolcanoconiosis" * 3},
+        {"topics": ["Hidden"], "published": False},
+    ]
+    for n, extra in enumerate(plan, start=1):
+        fields = article_fields(
+            n=n,
+            publishedDateTime=start + timedelta(hours=7 * n),
+            images=[{"url": f"{pictures}{n}.png", "width": 1600, "height": 900}],
+        )
+        fields.update({k: v for k, v in extra.items() if v is not None})
+        for key in [k for k, v in extra.items() if v is None]:
+            fields.pop(key)
+        (source / f"{n:02}.md").write_text(front_matter(fields), encoding="utf-8")
+    result = run_cli("build", "--source", source, "--output", "out", "--report", "r.json", cwd=root)
+    assert result.returncode == 0, result.stderr
+    report = json.loads((root / "r.json").read_text(encoding="utf-8"))
+    feeds = {}
+    for item in report["feeds"]:
+        if item["topic"] is not None and item["format"] == "atom" and item["entries"]:
+            parsed = feedparser.parse((root / "out" / item["path"]).read_bytes())
+            assert not parsed.bozo
+            feeds[item["topic"]] = parsed
+    return Built(root / "out", report, feeds)
+
+
+@pytest.fixture(scope="module")
+def dom(site: Built, browser: Browser) -> Node:
+    return browser.dom(site.out / "index.html")
+
+
+# --- tests ---------------------------------------------------------------------------
+
+
+def test_every_topic_shows_its_count_date_and_three_latest_headlines(
+    site: Built, dom: Node
+) -> None:
+    cards = dom.find_all("li", "topic")
+    # Every topic with a feed, in the order of the feeds, and nothing else.
+    assert [squash(card.find("h3").text()) for card in cards] == list(site.feeds)
+    assert set(site.feeds) >= {"AI", "C++", "Robotics", WIDE_TOPIC}
+    assert "Hidden" not in site.feeds
+    for card, (topic, feed) in zip(cards, site.feeds.items(), strict=True):
+        meta = squash(card.find("p", "meta").text())
+        count = len(feed.entries)
+        assert meta.startswith(f"{count} article{'s' if count != 1 else ''}, "), meta
+        newest = datetime.fromisoformat(feed.entries[0].published).date().isoformat()
+        assert meta.endswith(f"last updated {newest}"), meta
+        shown = [(squash(a.text()), a.attrs["href"]) for a in card.find_all("a", "headline")]
+        expected = [(e.title, e.link) for e in feed.entries[:3]]
+        assert shown == expected, topic
+        for item, entry in zip(
+            card.find("ol", "latest").find_all("li"), feed.entries, strict=False
+        ):
+            thumbnails = [t["url"] for t in entry.get("media_thumbnail", [])]
+            images = item.find_all("img")
+            assert [img.attrs["src"] for img in images] == thumbnails[:1], topic
+            for img in images:
+                assert img.attrs["alt"], "a thumbnail has alt text"
+                assert img.attrs["loading"] == "lazy"
+                assert int(img.attrs["width"]) > 0 and int(img.attrs["height"]) > 0
+    assert len(dom.find_all("li", "topic")[0].find_all("a", "headline")) == 3  # AI has 5
+
+
+def test_hostile_text_is_shown_as_text(site: Built, dom: Node) -> None:
+    assert dom.find_all("script") == []
+    titles = [squash(a.text()) for a in dom.find_all("a", "headline")]
+    assert "<script>alert(1)</script> & \"quoted\" 'words'" in titles
+    raw = (site.out / "index.html").read_text(encoding="utf-8")
+    assert "<script" not in raw
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in raw
+
+
+def test_every_subscribe_link_leads_to_a_file_in_the_output(site: Built, dom: Node) -> None:
+    links = [a for p in dom.find_all("p", "subscribe") for a in p.find_all("a")]
+    seen: set[str] = set()
+    for link in links:
+        href = link.attrs["href"]
+        assert href.startswith(BASE_URL), href
+        path = site.out / href.removeprefix(BASE_URL)
+        assert path.is_file(), f"{squash(link.text())!r} links to a missing file {href}"
+        seen.add(href.removeprefix(BASE_URL))
+        if link.attrs["type"] == "text/x-opml":
+            assert ElementTree.parse(path).getroot().tag == "opml"
+        else:
+            parsed = feedparser.parse(path.read_bytes())
+            assert not parsed.bozo, href
+            assert parsed.entries, href
+    # One link per format for every feed with entries, and every OPML list.
+    expected = {item["path"] for item in site.report["feeds"] if item["entries"]} | {
+        "feeds.opml",
+        "rss.opml",
+        "atom.opml",
+    }
+    assert seen == expected
+    # Feed readers find the same feeds from the page's head.
+    discovered = {
+        node.attrs["href"].removeprefix(BASE_URL)
+        for node in dom.find_all("link")
+        if node.attrs.get("rel") == "alternate"
+    }
+    assert discovered == expected - {"feeds.opml", "rss.opml", "atom.opml"}
+
+
+def test_markup_is_accessible(dom: Node) -> None:
+    html = dom.find("html")
+    assert html.attrs["lang"] == "en"
+    viewport = [m for m in dom.find_all("meta") if m.attrs.get("name") == "viewport"]
+    assert viewport and "width=device-width" in viewport[0].attrs["content"]
+    for landmark in ("header", "nav", "main", "footer"):
+        assert len(dom.find_all(landmark)) == 1, landmark
+    levels = [int(n.tag[1]) for n in dom.walk() if re.fullmatch(r"h[1-6]", n.tag)]
+    assert levels[0] == 1 and levels.count(1) == 1
+    assert all(b - a <= 1 for a, b in itertools.pairwise(levels)), levels
+    # A link's text says where it goes even out of context: one name, one target.
+    targets: dict[str, set[str]] = {}
+    for link in dom.find_all("a"):
+        if link.attrs.get("aria-hidden") == "true":
+            assert link.attrs.get("tabindex") == "-1"  # hidden from readers, so not focusable
+            continue
+        name = squash(link.text())
+        assert name, link.attrs
+        targets.setdefault(name, set()).add(link.attrs["href"])
+    ambiguous = {name: hrefs for name, hrefs in targets.items() if len(hrefs) > 1}
+    assert ambiguous == {}
+    ids = {node.attrs["id"] for node in dom.walk() if "id" in node.attrs}
+    for link in dom.find_all("a"):
+        if link.attrs["href"].startswith("#"):
+            assert link.attrs["href"][1:] in ids, link.attrs["href"]
+    # No script and no asset from elsewhere: styles are inline.
+    assert dom.find_all("script") == []
+    assert [n for n in dom.find_all("link") if n.attrs.get("rel") == "stylesheet"] == []
+
+
+def _relative_luminance(hex_colour: str) -> float:
+    channels = [int(hex_colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def contrast(a: str, b: str) -> float:
+    high, low = sorted((_relative_luminance(a), _relative_luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_text_colours_meet_wcag_aa_contrast_in_light_and_dark() -> None:
+    schemes = re.findall(r":root\{([^}]*)\}", _STYLE)
+    assert len(schemes) == 2, schemes  # light, and dark in its media query
+    for scheme in schemes:
+        colours = dict(re.findall(r"--(\w+):(#[0-9a-f]{6})", scheme))
+        for text in ("fg", "muted", "accent"):
+            for ground in ("bg", "card"):
+                ratio = contrast(colours[text], colours[ground])
+                assert ratio >= 4.5, (text, ground, ratio)
+    assert ":focus-visible{outline:3px" in _STYLE
+
+
+def test_screenshots_at_phone_and_desktop_width_show_the_page(
+    site: Built, browser: Browser, tmp_path: Path
+) -> None:
+    for name, size in (("phone", PHONE_PAGE), ("desktop", DESKTOP)):
+        shot = browser.screenshot(site.out / "index.html", size, tmp_path / f"{name}.png")
+        assert (shot.width, shot.height) == size
+        colours = shot.colours(step=2)
+        _, most = colours.most_common(1)[0]
+        assert len(colours) > 50, f"{name}: {len(colours)} colours: a blank page?"
+        assert sum(colours.values()) - most > 0.05 * sum(colours.values()), name
+        # The article pictures arrived and show as thumbnails.
+        assert colours[THUMB_RGB] > 100, f"{name}: no thumbnail visible"
+
+
+# The layout check runs in a copy of the page (the page itself has no script) shown
+# in a frame exactly as wide as a phone: Chromium will not make a window narrower
+# than 500 px, but a frame can be. The copy reports how much wider than the frame
+# its document is and what sticks out (of the frame or of its own box); the frame's
+# host page records the message.
+_LAYOUT_PROBE = """<script>
+const root = document.documentElement, limit = root.clientWidth;
+const sticksOut = e => e.getBoundingClientRect().right > limit + 0.5 || (e.clientWidth > 0
+  && getComputedStyle(e).overflowX === "visible" && e.scrollWidth > e.clientWidth + 1);
+const out = [...document.querySelectorAll("body *")].filter(sticksOut)
+  .map(e => e.tagName.toLowerCase() + "." + e.className);
+parent.postMessage({scroll: root.scrollWidth, client: limit, out: out.slice(0, 10)}, "*");
+</script>"""
+_FRAME_HOST = """<!DOCTYPE html><html><body style="margin:0">
+<iframe src="{page}" width="{width}" height="{height}" style="border:0"></iframe>
+<script>
+addEventListener("message", e => document.body.setAttribute("data-layout", JSON.stringify(e.data)));
+</script></body></html>"""
+
+
+def overflow(browser: Browser, page: Path, probe_dir: Path) -> dict[str, Any]:
+    """The layout of `page` in a frame of phone width: document and frame widths
+    (without the frame's scroll bar) and the elements that stick out on the right."""
+    copy = probe_dir / f"probe-{page.parent.name}.html"
+    copy.write_text(
+        page.read_text(encoding="utf-8").replace("</body>", _LAYOUT_PROBE + "</body>"),
+        encoding="utf-8",
+    )
+    host = probe_dir / f"host-{page.parent.name}.html"
+    host.write_text(
+        _FRAME_HOST.format(page=copy.name, width=PHONE[0], height=PHONE[1]), encoding="utf-8"
+    )
+    body = browser.dom(host, DESKTOP).find("body")
+    assert "data-layout" in body.attrs, "the layout probe did not report"
+    result: dict[str, Any] = json.loads(body.attrs["data-layout"])
+    return result
+
+
+def test_no_horizontal_scrolling_at_phone_width(
+    site: Built, browser: Browser, tmp_path: Path
+) -> None:
+    found = overflow(browser, site.out / "index.html", tmp_path)
+    assert PHONE[0] - 20 <= found["client"] <= PHONE[0]  # less a scroll bar, if any
+    assert found["scroll"] <= found["client"], found
+    assert found["out"] == [], found
+
+
+def test_browser_checks_catch_a_blank_page_and_a_page_too_wide(
+    browser: Browser, tmp_path: Path
+) -> None:
+    blank = tmp_path / "blank" / "index.html"
+    blank.parent.mkdir()
+    blank.write_text("<!DOCTYPE html><html><body></body></html>", encoding="utf-8")
+    colours = browser.screenshot(blank, PHONE, tmp_path / "blank.png").colours(step=4)
+    assert len(colours) == 1
+    wide = tmp_path / "wide" / "index.html"
+    wide.parent.mkdir()
+    wide.write_text(
+        '<!DOCTYPE html><html><head><meta name="viewport" content="width=device-width">'
+        "</head><body><p>" + "x" * 300 + "</p></body></html>",
+        encoding="utf-8",
+    )
+    found = overflow(browser, wide, tmp_path)
+    assert found["scroll"] > found["client"]
+    assert found["out"] == ["p."]
+
+
+def test_the_real_corpus_page_lists_every_topic_and_fits_a_phone(
+    corpus: Path, browser: Browser, tmp_path: Path
+) -> None:
+    built = run_cli(
+        "build", "--source", corpus, "--output", "out", "--report", "r.json", cwd=tmp_path
+    )
+    assert built.returncode == 0, built.stderr
+    report = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
+    topics = [f["topic"] for f in report["feeds"] if f["topic"] and f["entries"]]
+    page = tmp_path / "out" / "index.html"
+    cards = browser.dom(page).find_all("li", "topic")
+    assert [squash(card.find("h3").text()) for card in cards] == list(dict.fromkeys(topics))
+    for card in cards:
+        assert 1 <= len(card.find_all("a", "headline")) <= 3
+    found = overflow(browser, page, tmp_path)
+    assert found["scroll"] <= found["client"], found
+    assert found["out"] == [], found
+
+
+# --- the renderer on its own ---------------------------------------------------------
+
+
+def _listing(topic: str, slug: str, title: str) -> Listing:
+    when = datetime(2024, 1, 2, 3, 4, tzinfo=UTC)
+    spec = FeedSpec(topic, f"topics/{slug}", f"News: {topic}", "d", f"{BASE_URL}#{slug}")
+    article = parse_article(
+        front_matter(article_fields(title=title, publishedDateTime=when)).encode(), "a.md"
+    )
+    return Listing(spec, 1, when, (article,))
+
+
+def test_render_index_escapes_everything_and_is_byte_stable() -> None:
+    evil = '"><script>alert(1)</script><x y="'
+    site = Site(BASE_URL, f"Site {evil}", f"About {evil}", 'en"><x')
+    topics = [_listing(f"Topic {evil}", "t", "&lt;/style&gt;&lt;script&gt;x()&lt;/script&gt;")]
+    page = render_index(site, None, topics)
+    assert page == render_index(site, None, topics)
+    text = page.decode("utf-8")
+    assert "<script" not in text and "<x " not in text
+    tree = parse_html(text)
+    assert tree.find("html").attrs["lang"] == 'en"><x'
+    assert squash(tree.find("h1").text()) == f"Site {evil}"
+    assert squash(tree.find("h3").text()) == f"Topic {evil}"
+    assert squash(tree.find("a", "headline").text()) == "</style><script>x()</script>"
+    assert [n.tag for n in tree.find_all("style")] == ["style"]
+
+
+def test_subscribe_links_follow_the_list_of_formats() -> None:
+    json_feed = SubscribeFormat("json", "JSON Feed", ".json", "application/feed+json")
+    site = Site(BASE_URL, "S", "D", "en")
+    topics = [_listing("AI", "ai", "One")]
+    tree = parse_html(render_index(site, None, topics, (*SUBSCRIBE_FORMATS, json_feed)).decode())
+    card = tree.find("li", "topic")
+    links = card.find("p", "subscribe").find_all("a")
+    assert [(a.attrs["href"], a.attrs["type"]) for a in links] == [
+        (f"{BASE_URL}topics/ai.rss", "application/rss+xml"),
+        (f"{BASE_URL}topics/ai.atom", "application/atom+xml"),
+        (f"{BASE_URL}topics/ai.json", "application/feed+json"),
+    ]
+    assert squash(links[2].text()) == "Subscribe to AI with JSON Feed"
+    alternates = [n.attrs for n in tree.find_all("link") if n.attrs.get("rel") == "alternate"]
+    assert [a["type"] for a in alternates] == [
+        "application/rss+xml",
+        "application/atom+xml",
+        "application/feed+json",
+    ]
