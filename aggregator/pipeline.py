@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
+from aggregator.aliases import apply_topic_settings
 from aggregator.config import Config
 from aggregator.dedupe import dedupe
 from aggregator.errors import Cancelled
@@ -104,6 +105,7 @@ def _build(
 ) -> tuple[BuildReport, list[LinkResult]]:
     articles, errors = load_cached(paths, store, cancel)
     unique, duplicates = dedupe(articles, config.dedupe)
+    unique = apply_topic_settings(unique, config)
     selection = select(unique, config, now)
     links = None
     used: list[LinkResult] = []
@@ -133,7 +135,8 @@ def _build(
     )
     for key in sorted(members, key=lambda k: (names[k].casefold(), names[k])):
         spec = _topic_spec(config, names[key])
-        listing = _publish(output, site, spec, members[key], config.limit, results)
+        limit = config.topic_settings(names[key]).limit or config.limit
+        listing = _publish(output, site, spec, members[key], limit, results)
         if listing is not None:
             listings.append(listing)
     # Feeds of topics no file mentions any more.
@@ -184,7 +187,7 @@ def check_links(
     """Check the links a build would publish, without writing any feed."""
     articles, _errors = load_all(find_files(config.sources, config.patterns))
     unique, _duplicates = dedupe(articles, config.dedupe)
-    candidates = select(unique, config, now).kept
+    candidates = select(apply_topic_settings(unique, config), config, now).kept
     if store is not None:
         return check_article_links(candidates, config, now, store, resolver, progress)
     with Store(config.state_path) as opened:
@@ -254,15 +257,23 @@ def _all_spec(config: Config) -> FeedSpec:
         title=f"{config.title}: all topics",
         description=config.description,
         page_url=config.base_url,
+        icon=config.icon,
+        logo=config.logo,
+        content=config.content,
     )
 
 
 def _topic_spec(config: Config, name: str) -> FeedSpec:
     slug = topic_slug(name)
+    settings = config.topic_settings(name)
     return FeedSpec(
         topic=name,
         stem=f"{TOPICS_FOLDER}/{slug}",
-        title=f"{config.title}: {name}",
-        description=f"The latest {name} news, curated by {config.title}.",
+        title=settings.title or f"{config.title}: {name}",
+        description=settings.description or f"The latest {name} news, curated by {config.title}.",
         page_url=f"{config.base_url}#{slug}",
+        language=settings.language,
+        icon=settings.icon or config.icon,
+        logo=settings.logo or config.logo,
+        content=settings.content or config.content,
     )
