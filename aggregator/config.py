@@ -24,8 +24,11 @@ from aggregator.dedupe import DedupeSettings
 from aggregator.errors import ConfigError
 from aggregator.linkpolicy import Freshness
 from aggregator.linkpolicy import LinkCheckSettings
+from aggregator.model import ContentMode
+from aggregator.slugs import topic_key
 from aggregator.yamltext import kind
 from aggregator.yamltext import line_of_key
+from aggregator.yamltext import line_of_path
 
 DEFAULT_CONFIG_NAME = "aggregator.yaml"
 DEFAULT_PATTERNS = ("*.md", "*.txt", "*.yaml", "*.yml")
@@ -36,10 +39,32 @@ DEFAULT_MIN_QUALITY = 50
 
 @dataclass(frozen=True, slots=True)
 class TopicSettings:
-    """Per-topic overrides from the `topics:` section of the config file."""
+    """Per-topic overrides from the `topics:` section of the config file.
+
+    None means "as the whole site": `min_quality`, `limit`, `language`, `content`,
+    `icon` and `logo` fall back to the top-level settings, `title` and
+    `description` to ones made from the site title and the topic name.
+    """
 
     #: inclusive quality threshold for this topic's feed; None means the global one
     min_quality: int | None = None
+    #: the feed's title, as readers show it
+    title: str | None = None
+    #: the feed's description
+    description: str | None = None
+    #: the feed's language (RFC 5646 tag)
+    language: str | None = None
+    #: absolute URL of a small square image for the feed
+    icon: str | None = None
+    #: absolute URL of a wide image for the feed
+    logo: str | None = None
+    #: entries in the topic's feed, newest first
+    limit: int | None = None
+    #: "full" or "excerpt" (see `ContentMode`)
+    content: ContentMode | None = None
+    #: no feed for this topic: the name is dropped from every article's topics (the
+    #: articles stay in the all-topics feed and in their other topics' feeds)
+    skip: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +91,16 @@ class Config:
     include_unpublished: bool = False
     #: leave out articles older than this, counted back from the build's clock
     max_age: timedelta | None = None
+    #: per-topic settings by topic key (`slugs.topic_key`: whitespace collapsed, casefolded)
     topics: Mapping[str, TopicSettings] = field(default_factory=lambda: MappingProxyType({}))
+    #: topic names merged into another topic: alias key -> the target topic's name
+    aliases: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    #: what entries carry by default: "full" content or the "excerpt" only
+    content: ContentMode = "full"
+    #: absolute URL of a small square image for every feed that sets none
+    icon: str | None = None
+    #: absolute URL of a wide image for every feed that sets none
+    logo: str | None = None
     dedupe: DedupeSettings = field(default_factory=DedupeSettings)
     link_check: LinkCheckSettings = field(default_factory=LinkCheckSettings)
     #: "on" checks stale links, "cached" uses stored results only, "off" ignores links
@@ -89,10 +123,14 @@ class Config:
 
     def topic_min_quality(self, topic: str) -> int:
         """The quality threshold of one topic's feed (topic names match case-insensitively)."""
-        settings = self.topics.get(topic.casefold())
+        settings = self.topics.get(topic_key(topic))
         if settings is not None and settings.min_quality is not None:
             return settings.min_quality
         return self.min_quality
+
+    def topic_settings(self, topic: str) -> TopicSettings:
+        """The settings of one topic (all None when the config has none for it)."""
+        return self.topics.get(topic_key(topic)) or TopicSettings()
 
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(ms|[smhdw]?)\s*$")
@@ -171,10 +209,27 @@ def config_from_mapping(
             known = ", ".join(sorted(_KEYS))
             raise fail(str(key), f"unknown key (known keys: {known})")
         try:
-            values[_FIELDS.get(key, key)] = _KEYS[key](value, base)
+            if key == "topics":
+                values["topics"], values["aliases"] = _topics(value)
+            else:
+                values[_FIELDS.get(key, key)] = _KEYS[key](value, base)
+        except _NestedError as exc:
+            path = (key, *exc.path)
+            raise ConfigError(
+                f"{origin}:{line_of_path(text, path)}: {': '.join(path)}: {exc.reason}"
+            ) from None
         except (TypeError, ValueError) as exc:
             raise fail(key, str(exc)) from None
     return Config(**values)
+
+
+class _NestedError(ValueError):
+    """A problem with a key inside a section, named by its path below the section."""
+
+    def __init__(self, path: tuple[str, ...], reason: str) -> None:
+        super().__init__(f"{': '.join(path)}: {reason}")
+        self.path = path
+        self.reason = reason
 
 
 def _paths(value: Any, base: Path) -> tuple[Path, ...]:
@@ -235,23 +290,119 @@ def _base_url(value: Any, _base: Path) -> str:
     return normalise_base_url(value)
 
 
-def _topics(value: Any, _base: Path) -> Mapping[str, TopicSettings]:
+#: settings of a topic that shape its feed, which a skipped topic does not have
+_FEED_SETTINGS = ("title", "description", "language", "icon", "logo", "limit", "content")
+_TOPIC_SETTINGS = ("min_quality", *_FEED_SETTINGS, "aliases", "skip")
+_LANGUAGE = re.compile(r"[A-Za-z]{2,8}(?:-[A-Za-z0-9]{1,8})*")
+
+
+def _topics(value: Any) -> tuple[Mapping[str, TopicSettings], Mapping[str, str]]:
+    """The `topics:` section: settings by topic key, and alias key -> target name."""
     if value is None:
-        return MappingProxyType({})
+        return MappingProxyType({}), MappingProxyType({})
     if not isinstance(value, dict):
-        raise TypeError("must map topic names to settings")
+        raise TypeError("must map topic names to settings, such as  AI: {min_quality: 70}")
     topics: dict[str, TopicSettings] = {}
+    names: dict[str, str] = {}
+    aliases: dict[str, str] = {}
     for name, settings in value.items():
-        if not isinstance(name, str) or not isinstance(settings, dict):
-            raise TypeError(f"{name!r} must map to settings such as min_quality: 70")
-        unknown = set(settings) - {"min_quality"}
-        if unknown:
-            raise ValueError(f"{name!r}: unknown setting {sorted(unknown)[0]!r}")
-        min_quality = settings.get("min_quality")
-        if min_quality is not None:
-            min_quality = _quality(min_quality, _base)
-        topics[" ".join(name.split()).casefold()] = TopicSettings(min_quality=min_quality)
-    return MappingProxyType(topics)
+        if not isinstance(name, str) or not name.strip():
+            raise _NestedError((str(name),), "a topic name must be a non-empty string")
+        if settings is None:
+            settings = {}
+        if not isinstance(settings, dict):
+            raise _NestedError(
+                (name,), f"must map to settings such as min_quality: 70, got {kind(settings)}"
+            )
+        key = topic_key(name)
+        if key in names:
+            raise _NestedError((name,), f"the same topic as {names[key]!r}")
+        names[key] = name
+        topics[key], own_aliases = _topic(name, settings)
+        for alias in own_aliases:
+            alias_key = topic_key(alias)
+            if alias_key == key:
+                raise _NestedError((name, "aliases"), f"{alias!r} is the topic itself")
+            if alias_key in aliases:
+                raise _NestedError(
+                    (name, "aliases"), f"{alias!r} is already an alias of {aliases[alias_key]!r}"
+                )
+            aliases[alias_key] = name.strip()
+    for alias_key, target in aliases.items():
+        if alias_key in names:
+            # Its articles go to the target's feed, so its own settings would never apply.
+            raise _NestedError(
+                (names[alias_key],),
+                f"is an alias of {target!r}, so it has no feed and no settings of its own",
+            )
+    return MappingProxyType(topics), MappingProxyType(aliases)
+
+
+def _topic(name: str, settings: dict[Any, Any]) -> tuple[TopicSettings, tuple[str, ...]]:
+    unknown = sorted(str(k) for k in settings if k not in _TOPIC_SETTINGS)
+    if unknown:
+        known = ", ".join(_TOPIC_SETTINGS)
+        raise _NestedError((name, unknown[0]), f"unknown setting (known: {known})")
+    values: dict[str, Any] = {}
+    aliases: tuple[str, ...] = ()
+    for key, item in settings.items():
+        try:
+            if key == "aliases":
+                aliases = _alias_names(item)
+            else:
+                values[key] = _TOPIC_PARSERS[key](item)
+        except (TypeError, ValueError) as exc:
+            raise _NestedError((name, key), str(exc)) from None
+    if values.get("skip"):
+        shaped = [k for k in _FEED_SETTINGS if k in values]
+        if shaped:
+            raise _NestedError(
+                (name, shaped[0]), "a topic with skip: true has no feed for this to shape"
+            )
+    return TopicSettings(**values), aliases
+
+
+def _alias_names(value: Any) -> tuple[str, ...]:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(i, str) and i.strip() for i in items):
+        raise TypeError("must be a topic name or a list of topic names")
+    return tuple(items)
+
+
+def _language(value: Any) -> str:
+    if not isinstance(value, str) or not _LANGUAGE.fullmatch(value.strip()):
+        raise ValueError(f"must be a language tag such as en or pt-BR, got {value!r}")
+    return value.strip()
+
+
+def _image_url(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError("must be an absolute http(s) URL of an image")
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"must be an absolute http(s) URL of an image, got {value!r}")
+    return value.strip()
+
+
+def _content(value: Any) -> ContentMode:
+    if value == "full":
+        return "full"
+    if value == "excerpt":
+        return "excerpt"
+    raise ValueError(f"must be full or excerpt, got {value!r}")
+
+
+_TOPIC_PARSERS: dict[str, Any] = {
+    "min_quality": lambda v: _quality(v, Path()),
+    "title": lambda v: _text(v, Path()),
+    "description": lambda v: _text(v, Path()),
+    "language": _language,
+    "icon": _image_url,
+    "logo": _image_url,
+    "limit": lambda v: _count(v, Path()),
+    "content": _content,
+    "skip": lambda v: _flag(v, Path()),
+}
 
 
 def _dedupe(value: Any, _base: Path) -> DedupeSettings:
@@ -377,7 +528,10 @@ _KEYS = {
     "min_quality": _quality,
     "include_unpublished": _flag,
     "max_age": _max_age,
-    "topics": _topics,
+    "topics": lambda value, _base: _topics(value),
+    "content": lambda value, _base: _content(value),
+    "icon": lambda value, _base: _image_url(value),
+    "logo": lambda value, _base: _image_url(value),
     "dedupe": _dedupe,
     "link_check": _link_check,
     "links": _links_mode,

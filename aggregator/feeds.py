@@ -1,4 +1,5 @@
-"""Rendering feeds to bytes: RSS 2.0 and Atom 1.0 (through feedgen), OPML, index page.
+"""Rendering feeds to bytes: RSS 2.0 and Atom 1.0 (through feedgen), and JSON Feed 1.1
+(through `jsonfeed.py`, which shares this module's entry ids, dates and content).
 
 The only module that imports feedgen, and the place its quirks are contained:
 every date is set explicitly (feedgen defaults `updated`/`lastBuildDate` to now),
@@ -36,8 +37,10 @@ from lxml import etree
 
 from aggregator import __version__
 from aggregator.model import Article
+from aggregator.model import ContentMode
 from aggregator.model import FeedFormat
 from aggregator.model import Image
+from aggregator.model import Provider
 from aggregator.urls import canonical_url
 
 GENERATOR = "aggregator"
@@ -45,9 +48,13 @@ GENERATOR_URI = "https://pypi.org/project/aggregator/"
 MEDIA_NS = "http://search.yahoo.com/mrss/"
 DC_NS = "http://purl.org/dc/elements/1.1/"
 ATOM_NS = "http://www.w3.org/2005/Atom"
-FORMATS: tuple[FeedFormat, ...] = ("rss", "atom")
-MEDIA_TYPES = {"rss": "application/rss+xml", "atom": "application/atom+xml"}
-EXTENSIONS = {"rss": ".rss", "atom": ".atom"}
+FORMATS: tuple[FeedFormat, ...] = ("rss", "atom", "json")
+MEDIA_TYPES = {
+    "rss": "application/rss+xml",
+    "atom": "application/atom+xml",
+    "json": "application/feed+json",
+}
+EXTENSIONS = {"rss": ".rss", "atom": ".atom", "json": ".json"}
 _HOSTNAME = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}")
 _IMAGE_TYPES = {
     ".jpg": "image/jpeg",
@@ -72,6 +79,14 @@ class FeedSpec:
     description: str
     #: URL of the HTML page that this feed is the feed of
     page_url: str
+    #: language of this feed (RFC 5646 tag); None means the site's
+    language: str | None = None
+    #: URL of a small square image for the feed (Atom icon, JSON Feed icon and favicon)
+    icon: str | None = None
+    #: URL of a wide image for the feed (Atom logo; with the icon, the RSS image)
+    logo: str | None = None
+    #: "full": entries carry the HTML content; "excerpt": the excerpt only
+    content: ContentMode = "full"
 
     def path(self, fmt: FeedFormat) -> str:
         return self.stem + EXTENSIONS[fmt]
@@ -109,29 +124,52 @@ def entry_updated(article: Article) -> datetime:
     return article.published_at + timedelta(microseconds=int.from_bytes(digest[:4]) % 1_000_000)
 
 
-def render(fmt: FeedFormat, spec: FeedSpec, site: Site, entries: Sequence[Article]) -> bytes:
-    """A feed of `entries` (already sorted and limited); `updated` is the newest entry."""
-    if not entries:
-        raise ValueError("render() needs entries; use render_empty() for an empty feed")
+def entry_dates(entries: Sequence[Article]) -> dict[datetime, Article]:
+    """Each entry by its `updated` date (`entry_updated`, made unique within the feed),
+    in the order given. Every format takes its dates from here, so they agree."""
     updates: dict[datetime, Article] = {}
     for article in entries:
         updated = entry_updated(article)
         while updated in updates:  # two digests a whole number of seconds apart: rare
             updated += timedelta(microseconds=1)
         updates[updated] = article
+    return updates
+
+
+def render(fmt: FeedFormat, spec: FeedSpec, site: Site, entries: Sequence[Article]) -> bytes:
+    """A feed of `entries` (already sorted and limited); `updated` is the newest entry."""
+    if not entries:
+        raise ValueError("render() needs entries; use render_empty() for an empty feed")
+    updates = entry_dates(entries)
+    if fmt == "json":
+        from aggregator import jsonfeed  # it builds on this module: not at the top
+
+        return jsonfeed.render(spec, site, updates)
     generator = _feed(spec, site, max(updates))
     for updated, article in updates.items():
-        _add_entry(generator, article, updated)
-    return _serialise(generator, fmt)
+        _add_entry(generator, article, updated, spec.content)
+    return _serialise(generator, fmt, spec)
 
 
-def render_empty(fmt: FeedFormat, spec: FeedSpec, site: Site, updated: datetime) -> bytes:
-    """A valid feed with no entries, for a topic that has none left."""
-    return _serialise(_feed(spec, site, updated), fmt)
+def render_empty(fmt: FeedFormat, spec: FeedSpec, site: Site, updated: datetime | None) -> bytes:
+    """A valid feed with no entries, for a topic that has none left. RSS and Atom keep
+    `updated` as their date; a JSON Feed has no feed-level date and needs none."""
+    if fmt == "json":
+        from aggregator import jsonfeed  # it builds on this module: not at the top
+
+        return jsonfeed.render(spec, site, {})
+    if updated is None:
+        raise ValueError(f"an empty {fmt} feed needs the date it was last updated")
+    return _serialise(_feed(spec, site, updated), fmt, spec)
 
 
-def read_feed_header(fmt: FeedFormat, data: bytes) -> tuple[str, datetime] | None:
-    """Title and updated date of a feed this module wrote earlier, or None."""
+def read_feed_header(fmt: FeedFormat, data: bytes) -> tuple[str, datetime | None] | None:
+    """Title and updated date of a feed this module wrote earlier, or None. The date
+    is None only for a JSON Feed without items (the format has no feed-level date)."""
+    if fmt == "json":
+        from aggregator import jsonfeed  # it builds on this module: not at the top
+
+        return jsonfeed.read_header(data)
     try:
         root = ElementTree.fromstring(data)
         if fmt == "atom":
@@ -157,7 +195,7 @@ def _feed(spec: FeedSpec, site: Site, updated: datetime) -> FeedGenerator:
     generator.title(spec.title)
     generator.subtitle(spec.description)
     generator.description(spec.description)
-    generator.language(site.language)
+    generator.language(spec.language or site.language)
     generator.author({"name": site.title})
     generator.generator(GENERATOR, version=__version__, uri=GENERATOR_URI)
     generator.updated(updated)
@@ -171,16 +209,29 @@ def _feed(spec: FeedSpec, site: Site, updated: datetime) -> FeedGenerator:
     return generator
 
 
-def _serialise(generator: FeedGenerator, fmt: FeedFormat) -> bytes:
+def _serialise(generator: FeedGenerator, fmt: FeedFormat, spec: FeedSpec) -> bytes:
     generator.aggregator.format = fmt
+    # feedgen ties the Atom logo to the RSS image, but they are not the same thing: the
+    # Atom logo is wide (2:1) and has a square icon beside it, while RSS has only the
+    # one image, for which the icon will do when there is no logo. Each generator
+    # renders one format, so the images are set here for that format alone.
     if fmt == "atom":
+        if spec.icon:
+            generator.icon(spec.icon)
+        if spec.logo:
+            generator.logo(spec.logo)
         data = generator.atom_str(pretty=True, encoding="UTF-8", xml_declaration=True)
     else:
+        if spec.logo or spec.icon:
+            # title and link default to the channel's, as the W3C validator wants
+            generator.image(url=spec.logo or spec.icon)
         data = generator.rss_str(pretty=True, encoding="UTF-8", xml_declaration=True)
     return bytes(data)
 
 
-def _add_entry(generator: FeedGenerator, article: Article, updated: datetime) -> None:
+def _add_entry(
+    generator: FeedGenerator, article: Article, updated: datetime, content: ContentMode
+) -> None:
     entry = generator.add_entry(order="append")
     entry.id(entry_id(article))
     entry.guid(entry_id(article), permalink=False)
@@ -191,7 +242,8 @@ def _add_entry(generator: FeedGenerator, article: Article, updated: datetime) ->
     entry.pubDate(article.published_at)
     if article.excerpt:
         entry.summary(article.excerpt)
-    entry.content(content_html(article), type="html")
+    if content == "full":
+        entry.content(content_html(article), type="html")
     for topic in article.topics:
         entry.category(term=topic)
     extension = entry.aggregator
@@ -235,6 +287,13 @@ def content_html(article: Article) -> str:
 
 def _text(value: str) -> str:
     return html.escape(value, quote=False)
+
+
+def provider_url(provider: Provider) -> str | None:
+    """The home page of a provider, when its domain is a plain host name."""
+    if provider.domain and _HOSTNAME.fullmatch(provider.domain):
+        return f"https://{provider.domain}/"
+    return None
 
 
 def image_type(image: Image) -> str:
@@ -298,8 +357,9 @@ class _EntryExtension(BaseEntryExtension):  # type: ignore[misc]
         if article.provider is not None:
             author = etree.Element("author")
             etree.SubElement(author, "name").text = article.provider.name
-            if article.provider.domain and _HOSTNAME.fullmatch(article.provider.domain):
-                etree.SubElement(author, "uri").text = f"https://{article.provider.domain}/"
+            uri = provider_url(article.provider)
+            if uri:
+                etree.SubElement(author, "uri").text = uri
             entry.insert(_after_last(entry, "updated"), author)
         if self.image is not None:
             link = etree.Element("link")

@@ -136,7 +136,10 @@ class Exclusion:
     topic: str | None = None
 
 
-FeedFormat = Literal["rss", "atom"]
+FeedFormat = Literal["rss", "atom", "json"]
+#: what an entry carries: "full" is the HTML content (image, excerpt, source link,
+#: related coverage) beside the excerpt; "excerpt" is the plain-text excerpt alone
+ContentMode = Literal["full", "excerpt"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from aggregator.aliases import apply_topic_settings
 from aggregator.config import Config
 from aggregator.dedupe import dedupe
 from aggregator.filters import DEAD_LINK
@@ -92,6 +93,7 @@ def overview(config: Config, now: datetime) -> Overview:
     paths = find_files(config.sources, config.patterns)
     articles, errors = load_all(paths)
     unique, duplicates = dedupe(articles, config.dedupe)
+    unique = apply_topic_settings(unique, config)  # aliases and skipped topics, as build does
     selection = select(unique, config, now)
     links = LINKS_OFF
     if config.links != "off" and config.link_check.enabled:

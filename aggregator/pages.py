@@ -15,9 +15,15 @@ from aggregator.feeds import rfc822
 from aggregator.model import Article
 from aggregator.model import FeedFormat
 
-FORMAT_NAMES = {"rss": "RSS 2.0", "atom": "Atom 1.0"}
+FORMAT_NAMES = {"rss": "RSS 2.0", "atom": "Atom 1.0", "json": "JSON Feed 1.1"}
 OPML_ALL = "feeds.opml"
-OPML_PER_FORMAT: dict[FeedFormat, str] = {"rss": "rss.opml", "atom": "atom.opml"}
+OPML_PER_FORMAT: dict[FeedFormat, str] = {
+    "rss": "rss.opml",
+    "atom": "atom.opml",
+    "json": "json.opml",
+}
+#: OPML 2.0 `version` of an outline; OPML names none for JSON Feed, so it has none
+_OPML_VERSIONS: dict[FeedFormat, str] = {"rss": "RSS2", "atom": "ATOM"}
 INDEX = "index.html"
 
 
@@ -50,16 +56,18 @@ def render_opml(
             name = FORMAT_NAMES[fmt]
             parent = ElementTree.SubElement(body, "outline", text=name, title=name)
         for item in listings:
-            ElementTree.SubElement(
-                parent,
-                "outline",
-                type="rss",
-                version="RSS2" if fmt == "rss" else "ATOM",
-                text=item.spec.title,
-                title=item.spec.title,
-                xmlUrl=site.url(item.spec.path(fmt)),
-                htmlUrl=item.spec.page_url,
-            )
+            # type="rss" is OPML's "a feed to subscribe to", whatever its format:
+            # readers import JSON Feeds from such outlines too.
+            attributes = {"type": "rss"}
+            if fmt in _OPML_VERSIONS:
+                attributes["version"] = _OPML_VERSIONS[fmt]
+            attributes |= {
+                "text": item.spec.title,
+                "title": item.spec.title,
+                "xmlUrl": site.url(item.spec.path(fmt)),
+                "htmlUrl": item.spec.page_url,
+            }
+            ElementTree.SubElement(parent, "outline", attributes)
     ElementTree.indent(root)
     return bytes(ElementTree.tostring(root, encoding="UTF-8", xml_declaration=True)) + b"\n"
 
@@ -83,6 +91,7 @@ class SubscribeFormat:
 SUBSCRIBE_FORMATS: tuple[SubscribeFormat, ...] = (
     SubscribeFormat("rss", "RSS 2.0", ".rss", "application/rss+xml"),
     SubscribeFormat("atom", "Atom 1.0", ".atom", "application/atom+xml"),
+    SubscribeFormat("json", "JSON Feed 1.1", ".json", "application/feed+json"),
 )
 OPML_TYPE = "text/x-opml"
 #: the thumbnail box in CSS pixels (16:9); the img's width/height attributes say the

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from collections.abc import Sequence
 from datetime import datetime
 
+from aggregator.aliases import apply_topic_settings
 from aggregator.config import Config
 from aggregator.dedupe import dedupe
 from aggregator.dedupe import find_stories
@@ -108,7 +109,8 @@ def _build(
 ) -> tuple[BuildReport, list[LinkResult]]:
     articles, errors = load_cached(paths, store, cancel)
     stories = find_stories(articles, config.dedupe)
-    unique, duplicates = stories.kept, stories.duplicates
+    unique = apply_topic_settings(stories.kept, config)
+    duplicates = stories.duplicates
     selection = select(unique, config, now)
     links = None
     used: list[LinkResult] = []
@@ -133,11 +135,12 @@ def _build(
 
     listings: list[Listing] = []
     rendered = RenderCache(store, output, config)
-    publisher = _Publisher(output, site, config.limit, _Shown(stories.corpus_urls), rendered)
+    publisher = _Publisher(output, site, _Shown(stories.corpus_urls), rendered)
     results = publisher.results
-    everything = publisher.publish(all_spec(config), list(selection.kept))
+    everything = publisher.publish(all_spec(config), list(selection.kept), config.limit)
     for key in sorted(members, key=lambda k: (names[k].casefold(), names[k])):
-        listing = publisher.publish(topic_spec(config, names[key]), members[key])
+        limit = config.topic_settings(names[key]).limit or config.limit
+        listing = publisher.publish(topic_spec(config, names[key]), members[key], limit)
         if listing is not None:
             listings.append(listing)
     # Feeds of topics no file mentions any more.
@@ -189,7 +192,7 @@ def check_links(
     """Check the links a build would publish, without writing any feed."""
     articles, _errors = load_all(find_files(config.sources, config.patterns))
     unique, _duplicates = dedupe(articles, config.dedupe)
-    candidates = select(unique, config, now).kept
+    candidates = select(apply_topic_settings(unique, config), config, now).kept
     if store is not None:
         return check_article_links(candidates, config, now, store, resolver, progress)
     with Store(config.state_path) as opened:
@@ -206,20 +209,18 @@ def newest_first(articles: Sequence[Article], limit: int) -> list[Article]:
 class _Publisher:
     """Writes the feeds of one build and collects their results."""
 
-    def __init__(
-        self, output: Output, site: Site, limit: int, shown: _Shown, rendered: RenderCache
-    ) -> None:
+    def __init__(self, output: Output, site: Site, shown: _Shown, rendered: RenderCache) -> None:
         self.output = output
         self.site = site
-        self.limit = limit
         self.shown = shown
         self.rendered = rendered
         self.results: list[FeedResult] = []
 
-    def publish(self, spec: FeedSpec, articles: list[Article]) -> Listing | None:
-        """Write one feed in every format (a listing for the pages), or retire it."""
+    def publish(self, spec: FeedSpec, articles: list[Article], limit: int) -> Listing | None:
+        """Write one feed of `limit` entries in every format (a listing for the pages),
+        or retire it."""
         output, site, rendered = self.output, self.site, self.rendered
-        entries = [self.shown(a) for a in newest_first(articles, self.limit)]
+        entries = [self.shown(a) for a in newest_first(articles, limit)]
         if not entries:
             for fmt in FORMATS:
                 if output.read(spec.path(fmt)) is not None:
@@ -288,15 +289,23 @@ def all_spec(config: Config) -> FeedSpec:
         title=f"{config.title}: all topics",
         description=config.description,
         page_url=config.base_url,
+        icon=config.icon,
+        logo=config.logo,
+        content=config.content,
     )
 
 
 def topic_spec(config: Config, name: str) -> FeedSpec:
     slug = topic_slug(name)
+    settings = config.topic_settings(name)
     return FeedSpec(
         topic=name,
         stem=f"{TOPICS_FOLDER}/{slug}",
-        title=f"{config.title}: {name}",
-        description=f"The latest {name} news, curated by {config.title}.",
+        title=settings.title or f"{config.title}: {name}",
+        description=settings.description or f"The latest {name} news, curated by {config.title}.",
         page_url=f"{config.base_url}#{slug}",
+        language=settings.language,
+        icon=settings.icon or config.icon,
+        logo=settings.logo or config.logo,
+        content=settings.content or config.content,
     )

@@ -29,3 +29,21 @@ def kind(value: object) -> str:
     if value is None:
         return "null"
     return _KINDS.get(type(value), type(value).__name__)
+
+
+def line_of_path(source: str, path: tuple[str, ...]) -> int:
+    """1-based line of a nested key (`("topics", "AI", "limit")`) in block-style YAML:
+    each key is looked for, indented, after its parent; the deepest one found wins."""
+    match = re.search(rf"""^(["']?){re.escape(path[0])}\1\s*:""", source, re.MULTILINE)
+    if match is None:
+        return 1
+    position = match.start()
+    for key in path[1:]:
+        found = re.compile(rf"""^[ \t]+(["']?){re.escape(key)}\1[ \t]*:""", re.MULTILINE).search(
+            source, match.end()
+        )
+        if found is None:
+            break
+        match = found
+        position = found.start()
+    return source.count("\n", 0, position) + 1

@@ -293,7 +293,7 @@ def test_summary_states_counts_per_stage(mixed: MixedRun) -> None:
     assert states(out, "quality", 1)
     assert states(out, "unpublished", 1)
     assert states(out, "published", 2)
-    assert states(out, "written", 6)
+    assert states(out, "written", 9)
     assert states(out, "unchanged", 0)
     # Without -v the individual duplicates and exclusions are not listed.
     assert "articles/b.md" not in out
@@ -347,13 +347,22 @@ def test_report_feeds_and_counts(mixed: MixedRun) -> None:
     feeds = sorted(report["feeds"], key=lambda f: f["path"])
     assert feeds == [
         {"topic": None, "format": "atom", "path": "all.atom", "entries": 2, "changed": True},
+        {"topic": None, "format": "json", "path": "all.json", "entries": 2, "changed": True},
         {"topic": None, "format": "rss", "path": "all.rss", "entries": 2, "changed": True},
         {"topic": "AI", "format": "atom", "path": "topics/ai.atom", "entries": 1, "changed": True},
+        {"topic": "AI", "format": "json", "path": "topics/ai.json", "entries": 1, "changed": True},
         {"topic": "AI", "format": "rss", "path": "topics/ai.rss", "entries": 1, "changed": True},
         {
             "topic": "Robotics",
             "format": "atom",
             "path": "topics/robotics.atom",
+            "entries": 2,
+            "changed": True,
+        },
+        {
+            "topic": "Robotics",
+            "format": "json",
+            "path": "topics/robotics.json",
             "entries": 2,
             "changed": True,
         },
@@ -373,7 +382,7 @@ def test_report_feeds_and_counts(mixed: MixedRun) -> None:
     assert counts["duplicates"] == 1
     assert counts["excluded"] == {"quality": 1, "unpublished": 1}
     assert counts["published"] == 2
-    assert counts["feeds_written"] == 6
+    assert counts["feeds_written"] == 9
     assert counts["feeds_unchanged"] == 0
 
 
@@ -647,5 +656,9 @@ def test_real_corpus_builds_valid_feeds(tmp_path: Path, corpus: Path) -> None:
     report = load_json(tmp_path / "report.json")
     assert report["counts"]["published"] > 0
     for feed in report["feeds"]:
+        if feed["format"] == "json":  # feedparser reads RSS and Atom only
+            items = load_json(tmp_path / "out" / feed["path"])["items"]
+            assert len(items) == feed["entries"]
+            continue
         parsed = parse_feed(tmp_path / "out" / feed["path"])
         assert len(parsed.entries) == feed["entries"]

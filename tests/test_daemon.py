@@ -268,11 +268,11 @@ def write_many(folder: Path, count: int, *, start: int = 0, topic: str = "AI") -
 
 
 def feed_files(out: Path) -> dict[str, bytes]:
-    """Relative path -> bytes of every feed (.rss, .atom) under `out`."""
+    """Relative path -> bytes of every feed (.rss, .atom, .json) under `out`."""
     return {
         p.relative_to(out).as_posix(): p.read_bytes()
         for p in sorted(out.rglob("*"))
-        if p.is_file() and p.suffix in (".rss", ".atom") and not p.name.startswith(".")
+        if p.is_file() and p.suffix in (".rss", ".atom", ".json") and not p.name.startswith(".")
     }
 
 
@@ -284,6 +284,11 @@ def assert_every_feed_parses(out: Path, *, some: bool = True) -> dict[str, bytes
     feeds = feed_files(out)
     assert feeds or not some, f"no feed in {out}"
     for path, data in feeds.items():
+        if path.endswith(".json"):  # feedparser reads RSS and Atom only
+            feed = json.loads(data)
+            assert feed["version"] == "https://jsonfeed.org/version/1.1", path
+            assert isinstance(feed["items"], list), path
+            continue
         parsed = feedparser.parse(data)
         assert not parsed.bozo, (path, parsed.get("bozo_exception"))
     return feeds
@@ -560,7 +565,7 @@ def test_healthz_follows_failing_and_recovering_runs(
     assert data["status"] == "ok"
     assert data["counts"]["loaded"] == 3
     assert data["counts"]["published"] == 3
-    assert data["counts"]["feeds"] == 4
+    assert data["counts"]["feeds"] == 6
     assert data["last_error"] is None
     assert datetime.fromisoformat(data["last_success_at"])
 
@@ -616,10 +621,14 @@ def test_sighup_reloads_the_config_and_keeps_it_when_invalid(
     conf.write_text("title: Two\n", encoding="utf-8")
     daemon.send(signal.SIGHUP)
     daemon.wait_for(r"config reloaded", after=mark, timeout=5)
+    # topics/ai.rss is written after the all-topics feeds: wait for the run to reach it
     wait_until(
-        lambda: feed_title(setup.out / "all.rss") == "Two: all topics",
+        lambda: (
+            feed_title(setup.out / "all.rss") == "Two: all topics"
+            and feed_title(setup.out / "topics" / "ai.rss") == "Two: AI"
+        ),
         timeout=5,
-        what="the new title in all.rss",
+        what="the new title in all.rss and topics/ai.rss",
     )
     assert feed_title(setup.out / "all.atom") == "Two: all topics"
     assert feed_title(setup.out / "topics" / "ai.rss") == "Two: AI"
@@ -704,7 +713,7 @@ def test_sigterm_while_the_hub_hangs_exits_promptly(
         silent.listen(64)  # connections complete in the backlog; nothing ever answers
         conf = websub_config(setup, f"http://127.0.0.1:{silent.getsockname()[1]}/")
         daemon = start(setup.run_args("--config", str(conf), interval="1h", serve=False))
-        wait_until(lambda: len(feed_files(setup.out)) == 4, timeout=10, what="the feeds written")
+        wait_until(lambda: len(feed_files(setup.out)) == 6, timeout=10, what="the feeds written")
         time.sleep(0.5)  # the run is pinging the hub now
         assert daemon.run_lines() == []
         assert daemon.stop(signal.SIGTERM, timeout=5) == 0
@@ -761,7 +770,7 @@ def test_build_waits_for_a_held_lock_then_gives_up_naming_the_holder(setup: Setu
 
     again = run_cli("build", "--source", setup.src, "--output", setup.out, "--wait", "1s")
     assert again.returncode == 0, again.stderr
-    assert len(assert_every_feed_parses(setup.out)) == 4
+    assert len(assert_every_feed_parses(setup.out)) == 6
 
 
 def test_two_builds_at_once_never_interleave(setup: Setup) -> None:
@@ -792,7 +801,7 @@ def test_two_builds_at_once_never_interleave(setup: Setup) -> None:
     assert [code for code, _, _ in outputs] == [0, 0], outputs
     written = sorted(re.search(r"feeds: (\d+) written", out).group(1) for _, out, _ in outputs)  # type: ignore[union-attr]
     # One wrote every feed; the other waited, then found them complete and unchanged.
-    assert written == ["0", "4"], outputs
+    assert written == ["0", "6"], outputs
     feeds = assert_every_feed_parses(setup.out)
     assert len(parse(feeds["all.rss"]).entries) == 50
     assert len(parse(feeds["all.atom"]).entries) == 50
@@ -856,7 +865,11 @@ def websub_config(setup: Setup, hub_url: str) -> Path:
 
 
 def feed_links(data: bytes) -> set[tuple[str, str]]:
-    """(rel, href) of every Atom link element of a feed (RSS carries them as atom:link)."""
+    """(rel, href) of every Atom link element of a feed (RSS carries them as atom:link);
+    of a JSON Feed, its feed_url as "self" and its hubs as "hub"."""
+    if data.startswith(b"{"):
+        feed = json.loads(data)
+        return {("self", feed["feed_url"])} | {("hub", h["url"]) for h in feed.get("hubs", [])}
     root = ElementTree.fromstring(data)
     return {
         (element.get("rel", ""), element.get("href", ""))
@@ -878,7 +891,9 @@ def test_websub_pings_exactly_the_changed_feeds(
 
     # The first run writes every feed and pings every one of them, once.
     feeds = feed_files(setup.out)
-    assert set(feeds) == {"all.rss", "all.atom", "topics/ai.rss", "topics/ai.atom"}
+    assert set(feeds) == {
+        f"{stem}.{ext}" for stem in ("all", "topics/ai") for ext in ("rss", "atom", "json")
+    }
     pings = hub.snapshot()
     assert {p.mode for p in pings} == {"publish"}
     assert sorted(p.url for p in pings) == sorted(urls_of(set(feeds)))
@@ -901,7 +916,9 @@ def test_websub_pings_exactly_the_changed_feeds(
     daemon.wait_changed_run(after=mark)
     now = feed_files(setup.out)
     changed = {path for path, data in now.items() if feeds.get(path) != data}
-    assert {"all.rss", "all.atom", "topics/robots.rss", "topics/robots.atom"} <= changed
+    assert {
+        f"{stem}.{ext}" for stem in ("all", "topics/robots") for ext in ("rss", "atom", "json")
+    } <= changed
     assert "topics/ai.rss" not in changed
     new_pings = hub.snapshot()[seen:]
     assert sorted(p.url for p in new_pings) == sorted(urls_of(changed))
@@ -1024,11 +1041,11 @@ def test_json_logs_one_object_per_line(setup: Setup, start: Callable[[list[str]]
         assert record["level"] == "info"
         assert record["loaded"] == 3
         assert record["published"] == 3
-        assert record["feeds"] == 4
+        assert record["feeds"] == 6
         assert record["invalid"] == 0
         assert "feeds_changed" in record
         assert "duration_s" in record
-    assert ok[0]["feeds_changed"] == 4
+    assert ok[0]["feeds_changed"] == 6
     for record in failed:
         assert record["level"] == "error"
         assert str(setup.src) in record["error"]

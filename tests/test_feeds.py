@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 import os
 import re
 import subprocess
@@ -262,10 +263,13 @@ def test_topic_that_loses_its_articles_keeps_a_valid_empty_feed(tmp_path: Path) 
         assert not parsed.bozo
         assert parsed.entries == []
         assert parsed.feed.title == "Aggregator: Robots"
+    retired_json = json.loads((tmp_path / "out/topics/robots.json").read_bytes())
+    assert (retired_json["title"], retired_json["items"]) == ("Aggregator: Robots", [])
     assert feedparser.parse(robots.read_bytes()).feed.updated == old_updated
     assert {(f.path, f.entries) for f in report.feeds if "robots" in f.path} == {
         ("topics/robots.rss", 0),
         ("topics/robots.atom", 0),
+        ("topics/robots.json", 0),
     }
     index = (tmp_path / "out/index.html").read_text()
     assert "robots.rss" not in index
@@ -361,8 +365,10 @@ def test_all_topics_feed_empties_when_nothing_is_published_any_more(tmp_path: Pa
     assert {(f.topic, f.path, f.entries) for f in report.feeds} == {
         (None, "all.rss", 0),
         (None, "all.atom", 0),
+        (None, "all.json", 0),
         ("AI", "topics/ai.rss", 0),
         ("AI", "topics/ai.atom", 0),
+        ("AI", "topics/ai.json", 0),
     }
     for name in ("all.rss", "all.atom"):
         parsed = feedparser.parse((tmp_path / "out" / name).read_bytes())

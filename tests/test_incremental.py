@@ -186,12 +186,9 @@ def test_only_feeds_whose_entries_changed_are_rendered(
     age(source)
     report = build(target, now=NOW)
     assert sorted(rendered) == [
-        "all.atom",
-        "all.rss",
-        "topics/ai.atom",
-        "topics/ai.rss",
-        "topics/robots.atom",
-        "topics/robots.rss",
+        f"{stem}.{ext}"
+        for stem in ("all", "topics/ai", "topics/robots")
+        for ext in ("atom", "json", "rss")
     ]
     assert sorted(f.path for f in report.feeds if f.changed) == sorted(rendered)
     cold = build(config(source, tmp_path / "cold"), now=NOW)

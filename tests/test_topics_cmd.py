@@ -171,7 +171,11 @@ def test_topics_counts_what_each_filter_leaves_out(editor: Editor) -> None:
     }
     assert data["links"]["mode"] == "cached"
     # Feed URLs for topics with a feed, none for a topic left empty.
-    assert topics["AI"]["feeds"] == {"rss": f"{BASE}topics/ai.rss", "atom": f"{BASE}topics/ai.atom"}
+    assert topics["AI"]["feeds"] == {
+        "rss": f"{BASE}topics/ai.rss",
+        "atom": f"{BASE}topics/ai.atom",
+        "json": f"{BASE}topics/ai.json",
+    }
     assert topics["Lonely"]["feeds"] == {}
 
 

@@ -686,8 +686,8 @@ def test_load_config_unknown_topic_setting_names_the_setting(tmp_path: Path) -> 
         ("max_age: [1d]\n", "max_age", 1),
         ("max_age: 0d\n", "max_age", 1),
         ("topics: [AI]\n", "topics", 1),
-        ("title: x\ntopics:\n  AI: 70\n", "topics", 2),
-        ("topics:\n  AI:\n    min_quality: lots\n", "topics", 1),
+        ("title: x\ntopics:\n  AI: 70\n", "topics", 3),
+        ("topics:\n  AI:\n    min_quality: lots\n", "topics", 3),
     ],
 )
 def test_load_config_wrong_types(tmp_path: Path, text: str, key: str, line: int) -> None:
