@@ -84,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="aggregator",
-        description="Publish curated article files as per-topic RSS and Atom feeds.",
+        description="Publish curated article files as per-topic RSS, Atom and JSON feeds.",
     )
     parser.add_argument("--version", action="version", version=f"aggregator {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -511,6 +511,8 @@ def _cron(value: Any, _base: Path) -> str | None:
 
 
 def _links_mode(value: Any, _base: Path) -> str:
+    if isinstance(value, bool):  # YAML 1.1 reads a bare on/off as true/false
+        return "on" if value else "off"
     if value not in LINK_MODES:
         raise ValueError(f"must be one of {', '.join(LINK_MODES)}")
     return str(value)

@@ -105,3 +105,13 @@ def test_progress_is_plain_lines_when_not_a_terminal(tmp_path: Path) -> None:
     assert "checking links: 1/1 done after" in done.stderr
     assert "\r" not in done.stderr
     assert "unsafe: http://127.0.0.1:9/a: " in done.stdout
+
+
+@pytest.mark.parametrize(("written", "mode"), [("on", "on"), ("off", "off"), ("'off'", "off")])
+def test_links_on_and_off_are_read_as_written_in_the_readme(
+    tmp_path: Path, written: str, mode: str
+) -> None:
+    # YAML 1.1 reads a bare on/off as a boolean.
+    path = tmp_path / "aggregator.yaml"
+    path.write_text(f"links: {written}\n", encoding="utf-8")
+    assert load_config(path).links == mode
