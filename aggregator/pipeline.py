@@ -92,7 +92,11 @@ def build(
         replayed = replay(store, config, output, digest, now)
         if replayed is not None:
             return replayed  # nothing changed: the same bytes are already in place
-        report, results = _build(config, now, output, store, paths, resolver, progress, cancel)
+        rendered = RenderCache(store, output, config)
+        report, results = _build(
+            config, now, output, store, rendered, paths, resolver, progress, cancel
+        )
+        rendered.save()  # once the files are in place: it records their size and mtime
         remember(store, output, digest, report, results)
         return report
 
@@ -102,6 +106,7 @@ def _build(
     now: datetime,
     output: Output,
     store: Store,
+    rendered: RenderCache,
     paths: list[str],
     resolver: Resolver | None,
     progress: Callable[[int, int], None] | None,
@@ -134,7 +139,6 @@ def _build(
             members.setdefault(topic_key(topic), []).append(article)
 
     listings: list[Listing] = []
-    rendered = RenderCache(store, output, config)
     publisher = _Publisher(output, site, _Shown(stories.corpus_urls), rendered)
     results = publisher.results
     everything = publisher.publish(all_spec(config), list(selection.kept), config.limit)
@@ -162,7 +166,6 @@ def _build(
     for fmt, name in OPML_PER_FORMAT.items():
         pages.append(PageResult(name, output.write(name, render_opml(site, every, (fmt,)))))
 
-    rendered.save()
     report = BuildReport(
         loaded=len(articles),
         errors=tuple(errors),

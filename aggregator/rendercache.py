@@ -41,7 +41,7 @@ class RenderCache:
         except ValueError:
             old = {}
         self.old: dict[str, list[object]] = old if isinstance(old, dict) else {}
-        self.new: dict[str, list[object]] = {}
+        self.new: dict[str, str] = {}
         self.entries: dict[str, str] = {}  # entry digest per article path
 
     def key(self, fmt: FeedFormat, spec: FeedSpec, site: Site, entries: Sequence[Article]) -> str:
@@ -63,13 +63,18 @@ class RenderCache:
         return stat is not None and list(stat) == known[1:]
 
     def wrote(self, path: str, key: str) -> None:
-        """`path` now holds the rendering of `key` (written or found fresh)."""
-        stat = self._stat(path)
-        if stat is not None:
-            self.new[path] = [key, *stat]
+        """`path` holds, or is about to hold, the rendering of `key`."""
+        self.new[path] = key
 
     def save(self) -> None:
-        self.store.set_meta(_META, json.dumps(self.new, sort_keys=True))
+        """Keep the keys with the size and mtime each file has now: call it once the
+        build's files are in place, so a file that never got there is not recorded."""
+        kept: dict[str, list[object]] = {}
+        for path, key in sorted(self.new.items()):
+            stat = self._stat(path)
+            if stat is not None:
+                kept[path] = [key, *stat]
+        self.store.set_meta(_META, json.dumps(kept, sort_keys=True))
 
     def _stat(self, path: str) -> tuple[int, int] | None:
         try:
