@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from aggregator import __version__
+from aggregator.limits import DEFAULT_LIMITS
+from aggregator.limits import Limits
 from aggregator.loader import load_all
 from aggregator.model import Article
 from aggregator.model import Image
@@ -28,8 +30,8 @@ from aggregator.model import Provider
 from aggregator.model import RelatedStub
 from aggregator.store import Store
 
-#: bump when the loader's results change for the same file
-FORMAT = f"1/{__version__}"
+#: bump when the loader's results change for the same file (the limits are added to it)
+FORMAT = f"2/{__version__}"
 RACY_SECONDS = 2
 #: files parsed and written to the cache at a time
 _BATCH = 20_000
@@ -39,15 +41,17 @@ def load_cached(
     paths: Sequence[Path],
     store: Store,
     cancel: threading.Event | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> tuple[list[Article], list[LoadError]]:
     """Like `loader.load_all`, parsing only the files that changed since they were cached.
 
     Memory stays near what the articles themselves take: cached rows are decoded as
     they are read, and new rows are written in batches.
     """
-    if store.meta("parse_format") != FORMAT:
+    form = f"{FORMAT} {limits!r}"  # a changed cap changes what a file loads as
+    if store.meta("parse_format") != form:
         store.clear_parsed()
-        store.set_meta("parse_format", FORMAT)
+        store.set_meta("parse_format", form)
     keys = [str(p) for p in paths]
     identities: dict[str, tuple[int, int]] = {}
     for path, key in zip(paths, keys, strict=True):
@@ -66,7 +70,8 @@ def load_cached(
     racy = time.time_ns() - RACY_SECONDS * 1_000_000_000
     for start in range(0, len(stale), _BATCH):
         batch = stale[start : start + _BATCH]
-        articles, errors = load_all(batch, cancel, workers=None if len(stale) > _BATCH else 1)
+        workers = None if len(stale) > _BATCH else 1
+        articles, errors = load_all(batch, cancel, workers, limits)
         rows = []
         loaded: list[Article | LoadError] = [*articles, *errors]
         for result in loaded:

@@ -36,6 +36,9 @@ from aggregator.filters import select
 from aggregator.lastbuild import remember
 from aggregator.lastbuild import replay
 from aggregator.lastbuild import signature
+from aggregator.limits import DEFAULT_LIMITS
+from aggregator.limits import Limits
+from aggregator.limits import cap_feed
 from aggregator.links import CheckedLinks
 from aggregator.links import check_article_links
 from aggregator.loader import find_files
@@ -102,7 +105,7 @@ def _build(
     progress: Callable[[int, int], None] | None,
     cancel: threading.Event | None,
 ) -> tuple[BuildReport, list[LinkResult]]:
-    articles, errors = load_cached(paths, store, cancel)
+    articles, errors = load_cached(paths, store, cancel, config.limits)
     unique, duplicates = dedupe(articles, config.dedupe)
     selection = select(unique, config, now)
     links = None
@@ -129,11 +132,11 @@ def _build(
     results: list[FeedResult] = []
     listings: list[Listing] = []
     everything = _publish(
-        output, site, _all_spec(config), list(selection.kept), config.limit, results
+        output, site, _all_spec(config), list(selection.kept), config.limit, results, config.limits
     )
     for key in sorted(members, key=lambda k: (names[k].casefold(), names[k])):
         spec = _topic_spec(config, names[key])
-        listing = _publish(output, site, spec, members[key], config.limit, results)
+        listing = _publish(output, site, spec, members[key], config.limit, results, config.limits)
         if listing is not None:
             listings.append(listing)
     # Feeds of topics no file mentions any more.
@@ -182,7 +185,7 @@ def check_links(
     progress: Callable[[int, int], None] | None = None,
 ) -> CheckedLinks:
     """Check the links a build would publish, without writing any feed."""
-    articles, _errors = load_all(find_files(config.sources, config.patterns))
+    articles, _errors = load_all(find_files(config.sources, config.patterns), limits=config.limits)
     unique, _duplicates = dedupe(articles, config.dedupe)
     candidates = select(unique, config, now).kept
     if store is not None:
@@ -204,15 +207,20 @@ def _publish(
     articles: list[Article],
     limit: int,
     results: list[FeedResult],
+    limits: Limits = DEFAULT_LIMITS,
 ) -> Listing | None:
-    entries = newest_first(articles, limit)
+    entries, documents = cap_feed(
+        newest_first(articles, limit),
+        lambda chosen: [render(fmt, spec, site, chosen) for fmt in FORMATS],
+        limits,
+    )
     if not entries:
         for fmt in FORMATS:
             if output.read(spec.path(fmt)) is not None:
                 results.append(_retire(output, site, fmt, spec))
         return None
-    for fmt in FORMATS:
-        changed = output.write(spec.path(fmt), render(fmt, spec, site, entries))
+    for fmt, data in zip(FORMATS, documents, strict=True):
+        changed = output.write(spec.path(fmt), data)
         results.append(FeedResult(spec.topic, fmt, spec.path(fmt), len(entries), changed))
     return Listing(spec, len(entries), entries[0].published_at, tuple(entries[:HEADLINES]))
 
