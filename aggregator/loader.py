@@ -61,6 +61,10 @@ def _timestamp(loader: Any, node: yaml.ScalarNode) -> Any:
 _SafeLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
 
 _PLAIN_YAML_SUFFIXES = (".yaml", ".yml")
+#: publication years accepted: far enough from year 1 and 9999 that every date
+#: computation downstream (dedupe windows, max_age, sub-second entry offsets) stays
+#: inside what `datetime` can hold
+YEARS = range(1000, 9000)
 _FENCE = re.compile(r"^---\s*$")
 _END = re.compile(r"^(---|\.\.\.)\s*$")
 
@@ -337,6 +341,11 @@ def _to_article(data: Any, path: str, source: str, offset: int, limits: Limits) 
     published_at = _datetime(when)
     if published_at is None:
         raise invalid("publishedDateTime", f"not an ISO 8601 date-time: {when!r}")
+    if published_at.year not in YEARS:
+        raise invalid(
+            "publishedDateTime",
+            f"year {published_at.year} is outside {YEARS.start} to {YEARS.stop - 1}",
+        )
 
     excerpt_value = data.get("excerpt")
     if excerpt_value is not None and not isinstance(excerpt_value, str):
@@ -408,6 +417,12 @@ def _datetime(value: Any) -> datetime | None:
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day, tzinfo=UTC)
     return None
+
+
+def _stub_datetime(value: Any) -> datetime | None:
+    """A related stub's date, or None when it has none that can be shown."""
+    when = _datetime(value)
+    return when if when is not None and when.year in YEARS else None
 
 
 def _provider(value: Any, invalid: Any, limits: Limits) -> Provider | None:
@@ -486,7 +501,7 @@ def _related(value: Any, invalid: Any, limits: Limits) -> tuple[RelatedStub, ...
             RelatedStub(
                 title=title,
                 link=link,
-                published_at=_datetime(item.get("publishedDateTime")),
+                published_at=_stub_datetime(item.get("publishedDateTime")),
                 provider=_provider(provider, invalid, limits)
                 if isinstance(provider, dict)
                 else None,
