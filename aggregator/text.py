@@ -16,6 +16,10 @@ import ftfy
 
 # Characters XML 1.0 cannot hold, plus lone surrogates and the non-characters.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+# Explicit bidi embeddings, overrides and isolates: left unbalanced in a title they
+# reverse the text after it in a reader's list ("Trojan Source" spoofing). The plain
+# marks (U+200E, U+200F, U+061C) that right-to-left text needs are kept.
+_BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
 _SPACE = re.compile(r"\s+")
 ELLIPSIS = "\u2026"
 _FTFY = ftfy.TextFixerConfig(
@@ -63,7 +67,7 @@ def plain_text(value: str) -> str:
     value = _NOT_XML.sub("", value)
     if not value.isascii():
         value = ftfy.fix_text(value, config=_FTFY)
-        value = _NOT_XML.sub("", value)
+        value = _BIDI_CONTROLS.sub("", _NOT_XML.sub("", value))
     return _SPACE.sub(" ", value).strip()
 
 

@@ -202,6 +202,62 @@ def test_huge_fields_are_capped_and_published(tmp_path: Path) -> None:
 # --- a hostile corpus through the real command -----------------------------------------
 
 
+def hostile_corpus(folder: Path) -> tuple[dict[str, str], list[str]]:
+    """Bad files (name -> a word of the reason) beside good ones (their links)."""
+    folder.mkdir(parents=True)
+    bad: dict[str, str] = {}
+    good = []
+    for n in range(1, 4):
+        write_article(folder, f"good-{n}.md", n=n)
+        good.append(f"https://news.example.com/story-{n}")
+    write_article(
+        folder, "good-rtl.md", n=4, title="\u202eevil\u202c \u200fعربي\u200f \x01 &lt;b&gt;"
+    )
+    good.append("https://news.example.com/story-4")
+
+    def put(name: str, data: bytes, reason: str) -> None:
+        (folder / name).write_bytes(data)
+        bad[name] = reason
+
+    put("binary.md", bytes(range(256)) * 4, "UTF-8")
+    put("truncated.md", (folder / "good-1.md").read_bytes()[:60], "not closed")
+    put("nested.md", b"---\ntitle: [" + b"[" * 50_000 + b"\n---\n", "nested")
+    put(
+        "bomb.md",
+        b"---\na: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a]\n"
+        b"c: &c [*b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c]\n"
+        b"e: [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n---\n",
+        "alias",
+    )
+    put("huge.md", b"---\ntitle: " + b"x" * (3 * 1024 * 1024) + b"\n---\n", "file_size")
+    put("surrogate.md", b'---\ntitle: "\\ud800"\nwebUrl: https://a.example/\n---\n', "YAML")
+    put("python.md", b"---\ntitle: !!python/object/apply:os.system [id]\n---\n", "tag")
+    put("not-a-mapping.md", b"---\n- a\n- b\n---\n", "mapping")
+    os.mkfifo(folder / "fifo.md")
+    bad["fifo.md"] = "regular"
+    return bad, good
+
+
+def test_a_hostile_corpus_is_reported_file_by_file_and_the_good_files_publish(
+    tmp_path: Path,
+) -> None:
+    bad, good = hostile_corpus(tmp_path / "articles")
+    done = run_cli(
+        "build", "--source", "articles", "--output", "out", "--include-unpublished", cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.splitlines()
+    for name, word in bad.items():
+        mine = [line for line in lines if line.startswith(f"articles/{name}:")]
+        assert len(mine) == 1, (name, lines)
+        assert word.lower() in mine[0].lower(), mine[0]
+    feeds = check_output(tmp_path / "out")
+    assert sorted(e.link for e in feeds["all.atom"].entries) == sorted(good)
+    rtl = next(e for e in feeds["all.atom"].entries if e.link.endswith("story-4"))
+    assert rtl.title == "evil \u200fعربي\u200f <b>"  # overrides and controls gone, marks kept
+
+
 def test_dates_at_the_ends_of_the_calendar_are_reported_not_fatal(tmp_path: Path) -> None:
     folder = tmp_path / "articles"
     write_article(folder, "good.md", n=1)
