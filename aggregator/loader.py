@@ -100,6 +100,27 @@ def find_files(sources: Sequence[Path], patterns: Sequence[str]) -> list[Path]:
     return found
 
 
+def split_names(paths: Sequence[Path]) -> tuple[list[Path], list[LoadError]]:
+    """The files whose names are UTF-8, and an error for each of the others.
+
+    A name that is not UTF-8 (bytes Python keeps as lone surrogates) can be neither
+    printed in a UTF-8 report, log or JSON nor stored in the state file, so such a
+    file is reported under a readable form of its name (`bad-\\xff.md`), not loaded.
+    """
+    good: list[Path] = []
+    errors: list[LoadError] = []
+    for path in paths:
+        text = str(path)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = os.fsencode(text).decode("utf-8", "backslashreplace")
+            errors.append(LoadError(shown, 1, "file name is not UTF-8: rename the file"))
+            continue
+        good.append(path)
+    return good, errors
+
+
 def _walk(source: Path, patterns: Sequence[str]) -> Iterator[Path]:
     for folder, dirs, files in os.walk(source):
         dirs[:] = [d for d in dirs if not d.startswith(".")]

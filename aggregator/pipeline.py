@@ -14,6 +14,7 @@ the report with 0 entries; it leaves the index page and the OPML).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -43,6 +44,7 @@ from aggregator.links import CheckedLinks
 from aggregator.links import check_article_links
 from aggregator.loader import find_files
 from aggregator.loader import load_all
+from aggregator.loader import split_names
 from aggregator.model import Article
 from aggregator.model import BuildReport
 from aggregator.model import FeedFormat
@@ -81,16 +83,19 @@ def build(
     (DNS for the link check) and `progress` are the seams for tests and the CLI. When
     `cancel` is set the run stops with `Cancelled` before it writes any feed."""
     output = output if output is not None else Output(config.output)
-    paths = find_files(config.sources, config.patterns)
+    paths, misnamed = split_names(find_files(config.sources, config.patterns))
     output.prepare()
     with contextlib.ExitStack() as stack:
         if store is None:
             store = stack.enter_context(Store(config.state_path))
-        digest = signature(config, paths)
+        # A misnamed file is not among `paths`: no fast path while one is there.
+        digest = signature(config, paths) if not misnamed else None
         replayed = replay(store, config, output, digest, now)
         if replayed is not None:
             return replayed  # nothing changed: the same bytes are already in place
         report, results = _build(config, now, output, store, paths, resolver, progress, cancel)
+        if misnamed:
+            report = dataclasses.replace(report, errors=(*misnamed, *report.errors))
         remember(store, output, digest, report, results)
         return report
 
@@ -185,7 +190,8 @@ def check_links(
     progress: Callable[[int, int], None] | None = None,
 ) -> CheckedLinks:
     """Check the links a build would publish, without writing any feed."""
-    articles, _errors = load_all(find_files(config.sources, config.patterns), limits=config.limits)
+    paths, _misnamed = split_names(find_files(config.sources, config.patterns))
+    articles, _errors = load_all(paths, limits=config.limits)
     unique, _duplicates = dedupe(articles, config.dedupe)
     candidates = select(unique, config, now).kept
     if store is not None:

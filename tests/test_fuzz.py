@@ -258,6 +258,23 @@ def test_a_hostile_corpus_is_reported_file_by_file_and_the_good_files_publish(
     assert rtl.title == "evil \u200fعربي\u200f <b>"  # overrides and controls gone, marks kept
 
 
+def test_a_file_name_that_is_not_utf8_is_reported_and_the_rest_publish(tmp_path: Path) -> None:
+    folder = tmp_path / "articles"
+    write_article(folder, "good.md", n=1)
+    write_article(folder, "other.md", n=2)
+    os.rename(folder / "other.md", os.fsencode(folder) + b"/bad-\xff-name.md")
+    for attempt in range(2):  # the second build reads the state the first one wrote
+        done = run_cli(
+            "build", "--source", "articles", "--output", "out", "--report", "r.json", "-v",
+            cwd=tmp_path,
+        )  # fmt: skip
+        assert done.returncode == 0, (attempt, done.stderr)
+        assert "Traceback" not in done.stderr
+        assert "articles/bad-\\xff-name.md:1: file name is not UTF-8" in done.stderr, done.stderr
+        feeds = check_output(tmp_path / "out")
+        assert [e.link for e in feeds["all.atom"].entries] == ["https://news.example.com/story-1"]
+
+
 def test_dates_at_the_ends_of_the_calendar_are_reported_not_fatal(tmp_path: Path) -> None:
     folder = tmp_path / "articles"
     write_article(folder, "good.md", n=1)
