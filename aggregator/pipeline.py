@@ -93,7 +93,8 @@ def build(
         replayed = replay(store, config, output, digest, now)
         if replayed is not None:
             return replayed  # nothing changed: the same bytes are already in place
-        report, results = _build(config, now, output, store, paths, resolver, progress, cancel)
+        with output.batch():  # every file lands, or none does
+            report, results = _build(config, now, output, store, paths, resolver, progress, cancel)
         if misnamed:
             report = dataclasses.replace(report, errors=(*misnamed, *report.errors))
         remember(store, output, digest, report, results)

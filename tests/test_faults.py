@@ -191,6 +191,42 @@ def corpus(tmp_path: Path, count: int) -> None:
 # --- disk full, read-only ------------------------------------------------------------
 
 
+@pytest.mark.parametrize("midway", [False, True], ids=["full", "fills-up-midway"])
+@pytest.mark.parametrize("disk", ["injected", "real-full"], indirect=True)
+def test_a_full_disk_leaves_the_previous_feeds_untouched(
+    disk: Disk, tmp_path: Path, midway: bool
+) -> None:
+    corpus(tmp_path, 5)
+    assert build(tmp_path).returncode == 0
+    before = snapshot(disk.out)
+    corpus(tmp_path, 8)  # every feed changes: three newer entries
+    disk.full(midway)
+    line = one_error_line(build(tmp_path), "No space left on device")
+    assert snapshot(disk.out) == before, line  # same bytes, same mtimes, no temp file
+    disk.heal()
+    done = build(tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert len(links(disk.out)) == 8
+    assert not list(disk.out.rglob(".aggregator-*"))
+
+
+@pytest.mark.parametrize("disk", ["injected", "real-read-only"], indirect=True)
+def test_a_read_only_output_folder_leaves_the_previous_feeds_untouched(
+    disk: Disk, tmp_path: Path
+) -> None:
+    corpus(tmp_path, 3)
+    assert build(tmp_path).returncode == 0
+    before = snapshot(disk.out)
+    corpus(tmp_path, 6)
+    disk.read_only()
+    line = one_error_line(build(tmp_path), "out")
+    assert "Read-only file system" in line or "Permission denied" in line, line
+    assert snapshot(disk.out) == before
+    disk.heal()
+    assert build(tmp_path).returncode == 0
+    assert len(links(disk.out)) == 6
+
+
 # --- the state file ------------------------------------------------------------------
 
 
@@ -319,3 +355,29 @@ class Run:
         code = self.proc.wait(timeout=10)
         self.handle.close()
         return code
+
+
+@pytest.mark.parametrize(("fault", "reason"), [("full", "No space left"), ("ro", "Read-only")])
+def test_the_daemon_reports_a_disk_fault_and_recovers_once_it_is_gone(
+    tmp_path: Path, fault: str, reason: str
+) -> None:
+    corpus(tmp_path, 3)
+    disk = Disk(tmp_path, "injected")
+    daemon = Run(tmp_path)
+    try:
+        daemon.wait_for("run ok", 0)
+        before = snapshot(disk.out)
+        disk.full() if fault == "full" else disk.read_only()
+        corpus(tmp_path, 4)
+        mark = len(daemon.lines())
+        index, line = daemon.wait_for("run failed", mark)
+        assert reason in line and "the next run goes on" in line, line
+        index, line = daemon.wait_for("run failed", index + 1)  # and again, still up
+        assert snapshot(disk.out) == before
+        disk.heal()
+        daemon.wait_for("run ok", index + 1)
+        assert len(links(disk.out)) == 4
+        assert "Traceback" not in "\n".join(daemon.lines())
+    finally:
+        assert daemon.close() == 0
+        disk.close()
