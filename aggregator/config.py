@@ -22,6 +22,8 @@ import yaml
 
 from aggregator.dedupe import DedupeSettings
 from aggregator.errors import ConfigError
+from aggregator.limits import MAX_YAML_DEPTH
+from aggregator.limits import Limits
 from aggregator.linkpolicy import Freshness
 from aggregator.linkpolicy import LinkCheckSettings
 from aggregator.model import ContentMode
@@ -113,6 +115,8 @@ class Config:
     interval: timedelta = timedelta(minutes=15)
     #: a five-field cron expression for `aggregator run`, instead of `interval`
     cron: str | None = None
+    #: caps on article files and feeds (the `limits:` section)
+    limits: Limits = field(default_factory=Limits)
 
     @property
     def state_path(self) -> Path:
@@ -159,6 +163,34 @@ def parse_duration(text: str | int) -> timedelta:
     if milliseconds <= 0:
         raise ValueError(f"a duration must be positive, got {text!r}")
     return timedelta(milliseconds=milliseconds)
+
+
+_SIZE = re.compile(r"^\s*(\d+)\s*(B|KB|MB|GB|KiB|MiB|GiB)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {
+    "b": 1,
+    "kb": 1000,
+    "mb": 1000**2,
+    "gb": 1000**3,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+}
+
+
+def parse_size(text: str | int) -> int:
+    """`512KB`, `2MiB`, `10MB`, or a number of bytes (KB = 1000 bytes, KiB = 1024)."""
+    if isinstance(text, bool):
+        raise ValueError(f"not a size: {text!r}")
+    if isinstance(text, int):
+        size = text
+    else:
+        match = _SIZE.match(text)
+        if not match:
+            raise ValueError(f"not a size: {text!r} (use e.g. 512KB, 2MiB or a number of bytes)")
+        size = int(match.group(1)) * _SIZE_UNITS[(match.group(2) or "b").lower()]
+    if size <= 0:
+        raise ValueError(f"a size must be positive, got {text!r}")
+    return size
 
 
 def normalise_base_url(url: str) -> str:
@@ -485,6 +517,36 @@ def _duration(value: Any) -> timedelta:
     return parse_duration(value)
 
 
+def _limits(value: Any, _base: Path) -> Limits:
+    if value is None:
+        return Limits()
+    if not isinstance(value, dict):
+        raise TypeError("must map caps such as file_size: 2MiB")
+    sizes = {"file_size", "feed_size"}
+    counts = {"yaml_depth", "yaml_nodes", "title_length", "excerpt_length", "topics"}
+    counts.add("feed_entries")
+    known = sizes | counts
+    unknown = sorted(str(k) for k in value if k not in known)
+    if unknown:
+        raise ValueError(f"unknown setting {unknown[0]!r} (known: {', '.join(sorted(known))})")
+    changes: dict[str, int] = {}
+    for key, item in value.items():
+        try:
+            if key in sizes:
+                if not isinstance(item, (str, int)):
+                    raise TypeError("must be a size such as 2MiB or 512KB")
+                changes[key] = parse_size(item)
+            else:
+                changes[key] = _count(item, _base)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"{key} {exc}") from None
+    if changes.get("yaml_depth", 0) > MAX_YAML_DEPTH:
+        raise ValueError(f"yaml_depth must be at most {MAX_YAML_DEPTH}")
+    if changes.get("title_length", 2) < 2 or changes.get("excerpt_length", 2) < 2:
+        raise ValueError("title_length and excerpt_length must be 2 or more (text and '…')")
+    return replace(Limits(), **changes)
+
+
 def _websub(value: Any, _base: Path) -> str | None:
     if value is None:
         return None
@@ -541,6 +603,7 @@ _KEYS = {
     "websub": _websub,
     "interval": _interval,
     "cron": _cron,
+    "limits": _limits,
 }
 LINK_MODES = ("on", "off", "cached")
 #: config keys whose Config field has another name

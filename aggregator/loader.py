@@ -12,6 +12,7 @@ import fnmatch
 import multiprocessing
 import os
 import re
+import stat
 import threading
 from collections.abc import Iterable
 from collections.abc import Iterator
@@ -22,17 +23,22 @@ from datetime import date
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from typing import TypeVar
 
 import yaml
 
 from aggregator.errors import Cancelled
 from aggregator.errors import ConfigError
+from aggregator.limits import DEFAULT_LIMITS
+from aggregator.limits import MAX_YAML_DEPTH
+from aggregator.limits import Limits
 from aggregator.model import Article
 from aggregator.model import Image
 from aggregator.model import LoadError
 from aggregator.model import Provider
 from aggregator.model import RelatedStub
 from aggregator.text import plain_text
+from aggregator.text import truncate
 from aggregator.urls import clean_url
 from aggregator.urls import is_web_url
 from aggregator.yamltext import kind
@@ -55,11 +61,11 @@ def _timestamp(loader: Any, node: yaml.ScalarNode) -> Any:
 
 _SafeLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
 
-#: aliases may not make a document bigger than this many nodes (billion laughs)
-MAX_EXPANDED_NODES = 100_000
-#: deeper documents are refused before the C loader's recursion can overflow the stack
-MAX_DEPTH = 500
 _PLAIN_YAML_SUFFIXES = (".yaml", ".yml")
+#: publication years accepted: far enough from year 1 and 9999 that every date
+#: computation downstream (dedupe windows, max_age, sub-second entry offsets) stays
+#: inside what `datetime` can hold
+YEARS = range(1000, 9000)
 _FENCE = re.compile(r"^---\s*$")
 _END = re.compile(r"^(---|\.\.\.)\s*$")
 
@@ -100,6 +106,30 @@ def find_paths(sources: Sequence[Path], patterns: Sequence[str]) -> list[str]:
     return found
 
 
+_P = TypeVar("_P", str, Path)
+
+
+def split_names(paths: Sequence[_P]) -> tuple[list[_P], list[LoadError]]:
+    """The files whose names are UTF-8, and an error for each of the others.
+
+    A name that is not UTF-8 (bytes Python keeps as lone surrogates) can be neither
+    printed in a UTF-8 report, log or JSON nor stored in the state file, so such a
+    file is reported under a readable form of its name (`bad-\\xff.md`), not loaded.
+    """
+    good: list[_P] = []
+    errors: list[LoadError] = []
+    for path in paths:
+        text = str(path)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = os.fsencode(text).decode("utf-8", "backslashreplace")
+            errors.append(LoadError(shown, 1, "file name is not UTF-8: rename the file"))
+            continue
+        good.append(path)
+    return good, errors
+
+
 def _walk(source: str, patterns: Sequence[str]) -> Iterator[str]:
     match = re.compile("|".join(fnmatch.translate(p) for p in patterns)).match
     # Paths as pathlib writes them: Path(".", "a.md") is "a.md".
@@ -117,7 +147,10 @@ _CHUNK = 500
 
 
 def load_all(
-    paths: Iterable[Path], cancel: threading.Event | None = None, workers: int | None = None
+    paths: Iterable[Path],
+    cancel: threading.Event | None = None,
+    workers: int | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> tuple[list[Article], list[LoadError]]:
     """Load every file, in order, on `workers` processes (default: one per core) when
     there are many; stops with `Cancelled` soon after `cancel` is set."""
@@ -130,7 +163,7 @@ def load_all(
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["aggregator.loader"])
         with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            for results in pool.map(load_chunk, chunks):
+            for results in pool.map(load_chunk, chunks, [limits] * len(chunks)):
                 if cancel is not None and cancel.is_set():
                     pool.shutdown(wait=False, cancel_futures=True)
                     raise Cancelled("stopped while loading article files")
@@ -143,7 +176,7 @@ def load_all(
     for count, path in enumerate(paths):
         if cancel is not None and count % 256 == 0 and cancel.is_set():
             raise Cancelled("stopped while loading article files")
-        result = load_file(path)
+        result = load_file(path, limits)
         if isinstance(result, LoadError):
             errors.append(result)
         else:
@@ -151,25 +184,51 @@ def load_all(
     return articles, errors
 
 
-def load_chunk(paths: list[Path]) -> list[Article | LoadError]:
+def load_chunk(paths: list[Path], limits: Limits = DEFAULT_LIMITS) -> list[Article | LoadError]:
     """Load a batch of files (in a worker process)."""
-    return [load_file(path) for path in paths]
+    return [load_file(path, limits) for path in paths]
 
 
-def load_file(path: Path) -> Article | LoadError:
+def load_file(path: Path, limits: Limits = DEFAULT_LIMITS) -> Article | LoadError:
     """Read one article file."""
     display = str(path)
+    plain_yaml = path.suffix.lower() in _PLAIN_YAML_SUFFIXES
     try:
-        raw = path.read_bytes()
+        raw = _read(path, limits.file_size)
+        return parse_article(raw, display, plain_yaml=plain_yaml, limits=limits)
     except OSError as exc:
         return LoadError(display, 1, f"cannot read file: {exc.strerror or exc}")
-    try:
-        return parse_article(raw, display, plain_yaml=path.suffix.lower() in _PLAIN_YAML_SUFFIXES)
     except _Invalid as exc:
         return LoadError(display, exc.line, exc.reason)
 
 
-def parse_article(raw: bytes, path: str, *, plain_yaml: bool = False) -> Article:
+def _read(path: Path, limit: int) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes; raises _Invalid or OSError.
+
+    Opened without blocking and checked before reading: a FIFO or a device (a
+    symlink to /dev/zero) among the sources would otherwise hang or exhaust the
+    build, and no more than `limit` + 1 bytes are ever read.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise _Invalid("not a regular file")
+        if info.st_size > limit:
+            raise _Invalid(_too_big(info.st_size, limit))
+        raw = handle.read(limit + 1)
+    if len(raw) > limit:  # it grew since fstat
+        raise _Invalid(_too_big(len(raw), limit))
+    return raw
+
+
+def _too_big(size: int, limit: int) -> str:
+    return f"file is {size:,} bytes, over the limit of {limit:,} (limits: file_size)"
+
+
+def parse_article(
+    raw: bytes, path: str, *, plain_yaml: bool = False, limits: Limits = DEFAULT_LIMITS
+) -> Article:
     """Bytes of an article file to an Article; raises _Invalid."""
     try:
         text = raw.decode("utf-8-sig")
@@ -181,8 +240,8 @@ def parse_article(raw: bytes, path: str, *, plain_yaml: bool = False) -> Article
     if not text.strip():
         raise _Invalid("empty file")
     source, offset = _front_matter(text, plain_yaml)
-    data = _parse_yaml(source, offset)
-    return _to_article(data, path, source, offset)
+    data = _parse_yaml(source, offset, limits)
+    return _to_article(data, path, source, offset, limits)
 
 
 def _front_matter(text: str, plain_yaml: bool) -> tuple[str, int]:
@@ -207,9 +266,10 @@ def _front_matter(text: str, plain_yaml: bool) -> tuple[str, int]:
     raise _Invalid("front matter is not closed by a '---' line", text.rstrip().count("\n") + 1)
 
 
-def _parse_yaml(source: str, offset: int) -> Any:
-    if ("&" in source and "*" in source) or _depth_bound(source) > MAX_DEPTH:
-        _check_structure(source, offset)
+def _parse_yaml(source: str, offset: int, limits: Limits) -> Any:
+    depth = min(limits.yaml_depth, MAX_YAML_DEPTH)
+    if ("&" in source and "*" in source) or _depth_bound(source) > depth:
+        _check_structure(source, offset, depth, limits.yaml_nodes)
     try:
         return yaml.load(source, Loader=_SafeLoader)  # a safe loader: no tag runs code
     except yaml.constructor.ConstructorError as exc:
@@ -230,22 +290,17 @@ def _parse_yaml(source: str, offset: int) -> Any:
 
 
 def _depth_bound(source: str) -> int:
-    """An upper bound of the nesting depth: every level opens with a bracket, a
-    `- ` or a new line."""
-    return (
-        source.count("[")
-        + source.count("{")
-        + source.count("- ")
-        + source.count("-\n")
-        + source.count("\n")
-        + 1
-    )
+    """An upper bound of the nesting depth, cheap enough for every file: each flow level
+    opens a bracket, and each block level starts further right on its line (or, for a
+    sequence in a mapping, at the same column as its key: hence twice the column)."""
+    deepest = max(len(line) - len(line.lstrip(" -?:")) for line in source.split("\n"))
+    return 2 * deepest + source.count("[") + source.count("{") + 2
 
 
-def _check_structure(source: str, offset: int) -> None:
-    """Refuse documents nested deeper than MAX_DEPTH or whose aliases expand past
-    MAX_EXPANDED_NODES (a billion laughs). Reads the event stream, which libyaml
-    produces without recursion, before any node is built."""
+def _check_structure(source: str, offset: int, max_depth: int, max_nodes: int) -> None:
+    """Refuse documents nested deeper than `max_depth` or whose aliases expand past
+    `max_nodes` (a billion laughs). Reads the event stream, which libyaml produces
+    without recursion, before any node is built."""
     sizes: dict[str, int] = {}
     stack: list[list[Any]] = []  # [anchor, nodes so far] per open collection
     total = 0
@@ -253,9 +308,9 @@ def _check_structure(source: str, offset: int) -> None:
         for event in yaml.parse(source, Loader=_SafeLoader):
             if isinstance(event, yaml.CollectionStartEvent):
                 stack.append([event.anchor, 1])
-                if len(stack) > MAX_DEPTH:
+                if len(stack) > max_depth:
                     raise _Invalid(
-                        f"YAML nested deeper than {MAX_DEPTH} levels",
+                        f"YAML nested deeper than {max_depth} levels (limits: yaml_depth)",
                         _mark_line(event, offset, source, "start_mark"),
                     )
                 continue
@@ -277,9 +332,10 @@ def _check_structure(source: str, offset: int) -> None:
             else:
                 total += size
                 size = total
-            if size > MAX_EXPANDED_NODES:
+            if size > max_nodes:
                 raise _Invalid(
-                    f"YAML aliases expand to more than {MAX_EXPANDED_NODES} nodes (alias bomb?)",
+                    f"YAML aliases expand to more than {max_nodes:,} nodes (alias bomb?; "
+                    "limits: yaml_nodes)",
                     _mark_line(event, offset, source, "start_mark"),
                 )
     except yaml.YAMLError:
@@ -294,7 +350,7 @@ def _mark_line(obj: object, offset: int, source: str, attr: str = "problem_mark"
     return offset + source.count("\n", 0, mark.index) + 1
 
 
-def _to_article(data: Any, path: str, source: str, offset: int) -> Article:
+def _to_article(data: Any, path: str, source: str, offset: int, limits: Limits) -> Article:
     if not isinstance(data, dict):
         raise _Invalid(f"front matter must be a mapping of fields, not {kind(data)}", offset + 1)
 
@@ -306,7 +362,7 @@ def _to_article(data: Any, path: str, source: str, offset: int) -> Article:
         raise _Invalid("missing title", offset + 1)
     if not isinstance(title_value, str):
         raise invalid("title", f"must be a string, not {kind(title_value)}")
-    title = plain_text(title_value)
+    title = truncate(plain_text(title_value), limits.title_length)
     if not title:
         raise invalid("title", "is empty")
 
@@ -318,6 +374,11 @@ def _to_article(data: Any, path: str, source: str, offset: int) -> Article:
     published_at = _datetime(when)
     if published_at is None:
         raise invalid("publishedDateTime", f"not an ISO 8601 date-time: {when!r}")
+    if published_at.year not in YEARS:
+        raise invalid(
+            "publishedDateTime",
+            f"year {published_at.year} is outside {YEARS.start} to {YEARS.stop - 1}",
+        )
 
     excerpt_value = data.get("excerpt")
     if excerpt_value is not None and not isinstance(excerpt_value, str):
@@ -338,17 +399,17 @@ def _to_article(data: Any, path: str, source: str, offset: int) -> Article:
     return Article(
         path=path,
         title=title,
-        excerpt=plain_text(excerpt_value) if excerpt_value else "",
+        excerpt=truncate(plain_text(excerpt_value), limits.excerpt_length) if excerpt_value else "",
         published_at=published_at,
         link=link,
         urls=urls,
         kind=type_.strip() or "article",
         quality=quality,
         published=published,
-        provider=_provider(data.get("provider"), invalid),
-        topics=_topics(data.get("topics"), invalid),
-        images=_images(data.get("images"), invalid),
-        related=_related(data.get("related"), invalid),
+        provider=_provider(data.get("provider"), invalid, limits),
+        topics=_topics(data.get("topics"), invalid, limits),
+        images=_images(data.get("images"), invalid, limits),
+        related=_related(data.get("related"), invalid, limits),
     )
 
 
@@ -391,35 +452,43 @@ def _datetime(value: Any) -> datetime | None:
     return None
 
 
-def _provider(value: Any, invalid: Any) -> Provider | None:
+def _stub_datetime(value: Any) -> datetime | None:
+    """A related stub's date, or None when it has none that can be shown."""
+    when = _datetime(value)
+    return when if when is not None and when.year in YEARS else None
+
+
+def _provider(value: Any, invalid: Any, limits: Limits) -> Provider | None:
     if value is None:
         return None
     if not isinstance(value, dict):
         raise invalid("provider", f"must be a mapping with a name, not {kind(value)}")
     name, domain = value.get("name"), value.get("domain")
-    domain = plain_text(domain) if isinstance(domain, str) and domain.strip() else None
-    name = plain_text(name) if isinstance(name, str) and name.strip() else domain
+    domain = _line(domain, limits) if isinstance(domain, str) and domain.strip() else None
+    name = _line(name, limits) if isinstance(name, str) and name.strip() else domain
     return Provider(name=name, domain=domain) if name else None
 
 
-def _topics(value: Any, invalid: Any) -> tuple[str, ...]:
+def _topics(value: Any, invalid: Any, limits: Limits) -> tuple[str, ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
         raise invalid("topics", f"must be a list of strings, not {kind(value)}")
+    if len(value) > limits.topics:
+        raise invalid("topics", f"{len(value):,} topics, over the limit of {limits.topics}")
     topics: list[str] = []
     seen: set[str] = set()
     for item in value:
         if not isinstance(item, str) or not item.strip():
             raise invalid("topics", f"must be a list of non-empty strings, found {_short(item)}")
-        name = " ".join(plain_text(item).split())
+        name = " ".join(_line(item, limits).split())
         if name and name.casefold() not in seen:
             seen.add(name.casefold())
             topics.append(name)
     return tuple(topics)
 
 
-def _images(value: Any, invalid: Any) -> tuple[Image, ...]:
+def _images(value: Any, invalid: Any, limits: Limits) -> tuple[Image, ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
@@ -434,13 +503,13 @@ def _images(value: Any, invalid: Any) -> tuple[Image, ...]:
                     url=clean_url(url),
                     width=_dimension(item.get("width")),
                     height=_dimension(item.get("height")),
-                    title=plain_text(title) or None if isinstance(title, str) else None,
+                    title=_line(title, limits) or None if isinstance(title, str) else None,
                 )
             )
     return tuple(images)
 
 
-def _related(value: Any, invalid: Any) -> tuple[RelatedStub, ...]:
+def _related(value: Any, invalid: Any, limits: Limits) -> tuple[RelatedStub, ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
@@ -457,7 +526,7 @@ def _related(value: Any, invalid: Any) -> tuple[RelatedStub, ...]:
             ),
             None,
         )
-        title = plain_text(item["title"])
+        title = _line(item["title"], limits)
         if link is None or not title:
             continue
         provider = item.get("provider")
@@ -465,11 +534,18 @@ def _related(value: Any, invalid: Any) -> tuple[RelatedStub, ...]:
             RelatedStub(
                 title=title,
                 link=link,
-                published_at=_datetime(item.get("publishedDateTime")),
-                provider=_provider(provider, invalid) if isinstance(provider, dict) else None,
+                published_at=_stub_datetime(item.get("publishedDateTime")),
+                provider=_provider(provider, invalid, limits)
+                if isinstance(provider, dict)
+                else None,
             )
         )
     return tuple(stubs)
+
+
+def _line(value: str, limits: Limits) -> str:
+    """Plain text of a short field (a name, a caption), cut like a title."""
+    return truncate(plain_text(value), limits.title_length)
 
 
 def _dimension(value: Any) -> int | None:

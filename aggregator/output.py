@@ -3,6 +3,14 @@
 A file is rewritten only when its bytes change, through a temporary file in the
 same folder, fsync and `os.replace`, so a reader sees the old complete file or the
 new complete file, never a partial one, and an unchanged file keeps its mtime.
+
+Inside `with output.batch():` a run's writes are staged: every changed file is
+written to its temporary file and synced first, and only when all of them are on
+disk are they renamed into place (then each folder is synced). A disk that fills
+up, or any other write error, therefore leaves every previous file untouched and
+no temporary file behind. A process killed while renaming leaves each file old or
+new and complete; temporary files of a killed run are cleared by the next
+`prepare()`.
 """
 
 from __future__ import annotations
@@ -10,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from aggregator.errors import OutputError
@@ -21,20 +30,30 @@ FILE_MODE = 0o644
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Replace `path` with `data` atomically; raises OSError."""
-    folder = path.parent
-    fd, temp = tempfile.mkstemp(prefix=_TEMP_PREFIX, suffix=_TEMP_SUFFIX, dir=folder)
+    temp = _write_temp(path, data)
+    try:
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+    _fsync_folder(path.parent)
+
+
+def _write_temp(path: Path, data: bytes) -> Path:
+    """`data` in a synced temporary file beside `path`; raises OSError, leaving none."""
+    fd, temp = tempfile.mkstemp(prefix=_TEMP_PREFIX, suffix=_TEMP_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(temp, FILE_MODE)
-        os.replace(temp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temp)
         raise
-    _fsync_folder(folder)
+    return Path(temp)
 
 
 def _fsync_folder(folder: Path) -> None:
@@ -55,6 +74,38 @@ class Output:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        #: relative path -> its staged temporary file, inside `batch()`
+        self._staged: dict[str, Path] | None = None
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Stage every write inside; rename them all into place at the end, or, when
+        the block raises, drop them all and leave every file as it was."""
+        if self._staged is not None:
+            yield  # already batching: the outer batch commits
+            return
+        self._staged = {}
+        try:
+            yield
+            self._commit(self._staged)
+        finally:
+            for temp in self._staged.values():
+                with contextlib.suppress(OSError):
+                    os.unlink(temp)
+            self._staged = None
+
+    def _commit(self, staged: dict[str, Path]) -> None:
+        folders: set[Path] = set()
+        for relative in list(staged):
+            path = self.root / relative
+            try:
+                os.replace(staged[relative], path)
+            except OSError as exc:
+                raise OutputError(f"{path}: cannot write: {_reason(exc)}") from exc
+            del staged[relative]
+            folders.add(path.parent)
+        for folder in sorted(folders):
+            _fsync_folder(folder)
 
     def prepare(self) -> None:
         """Create the folder, prove it writable, and clear temp files of a killed run."""
@@ -69,8 +120,10 @@ class Output:
             raise OutputError(f"{self.root}: output folder not writable: {_reason(exc)}") from exc
 
     def read(self, relative: str) -> bytes | None:
+        """The file's bytes (as staged, inside a batch), or None when there is none."""
+        staged = self._staged.get(relative) if self._staged is not None else None
         try:
-            return (self.root / relative).read_bytes()
+            return (staged or self.root / relative).read_bytes()
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -83,7 +136,13 @@ class Output:
         path = self.root / relative
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(path, data)
+            if self._staged is None:
+                write_atomic(path, data)
+            else:
+                old = self._staged.pop(relative, None)
+                if old is not None:
+                    os.unlink(old)
+                self._staged[relative] = _write_temp(path, data)
         except OSError as exc:
             raise OutputError(f"{path}: cannot write: {_reason(exc)}") from exc
         return True

@@ -27,6 +27,8 @@ from typing import Any
 from aggregator import __version__
 from aggregator.dedupe import with_keys
 from aggregator.errors import Cancelled
+from aggregator.limits import DEFAULT_LIMITS
+from aggregator.limits import Limits
 from aggregator.loader import PARALLEL_MIN_FILES
 from aggregator.loader import load_file
 from aggregator.model import Article
@@ -37,7 +39,7 @@ from aggregator.model import Provider
 from aggregator.model import RelatedStub
 from aggregator.store import Store
 
-#: bump when the loader's results change for the same file
+#: bump when the loader's results change for the same file (the limits are added to it)
 FORMAT = f"2/{__version__}"
 RACY_SECONDS = 2
 #: rows written to the state file at a time
@@ -50,6 +52,7 @@ def load_cached(
     paths: Sequence[str],
     store: Store,
     cancel: threading.Event | None = None,
+    limits: Limits = DEFAULT_LIMITS,
     workers: int | None = None,
 ) -> tuple[list[Article], list[LoadError]]:
     """Like `loader.load_all`, parsing only the files that changed since they were cached.
@@ -59,9 +62,10 @@ def load_cached(
     included, and decoded here as the cached rows are: one code path, and memory
     stays near what the articles themselves take (rows are written in batches).
     """
-    if store.meta("parse_format") != FORMAT:
+    form = f"{FORMAT} {limits!r}"  # a changed cap changes what a file loads as
+    if store.meta("parse_format") != form:
         store.clear_parsed()
-        store.set_meta("parse_format", FORMAT)
+        store.set_meta("parse_format", form)
     keys = list(paths)
     identities: dict[str, tuple[int, int]] = {}
     for key in keys:
@@ -79,7 +83,7 @@ def load_cached(
     # build's logical clock (`now`), which tests and replays set to other times.
     racy = time.time_ns() - RACY_SECONDS * 1_000_000_000
     rows: list[tuple[str, int, int, str]] = []
-    for key, text in _parse(stale, cancel, workers):
+    for key, text in _parse(stale, cancel, workers, limits):
         results[key] = decode(text)
         known = identities.get(key)
         if known is not None and known[1] < racy:
@@ -97,7 +101,7 @@ def load_cached(
 
 
 def _parse(
-    paths: list[str], cancel: threading.Event | None, workers: int | None
+    paths: list[str], cancel: threading.Event | None, workers: int | None, limits: Limits
 ) -> Iterator[tuple[str, str]]:
     """(path, encoded result) of every file, in order; on several processes when many."""
     workers = workers if workers is not None else (os.cpu_count() or 1)
@@ -106,7 +110,7 @@ def _parse(
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["aggregator.parsecache"])
         with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            for results in pool.map(parse_chunk, chunks):
+            for results in pool.map(parse_chunk, chunks, [limits] * len(chunks)):
                 if cancel is not None and cancel.is_set():
                     pool.shutdown(wait=False, cancel_futures=True)
                     raise Cancelled("stopped while loading article files")
@@ -115,14 +119,14 @@ def _parse(
     for chunk in chunks:
         if cancel is not None and cancel.is_set():
             raise Cancelled("stopped while loading article files")
-        yield from parse_chunk(chunk)
+        yield from parse_chunk(chunk, limits)
 
 
-def parse_chunk(paths: list[str]) -> list[tuple[str, str]]:
+def parse_chunk(paths: list[str], limits: Limits = DEFAULT_LIMITS) -> list[tuple[str, str]]:
     """Parse a batch of files (in a worker process): (path, encoded result) each."""
     results: list[tuple[str, str]] = []
     for path in paths:
-        result = load_file(Path(path))
+        result = load_file(Path(path), limits)
         if isinstance(result, Article):
             result = with_keys(result)
         results.append((path, encode(result)))

@@ -14,6 +14,7 @@ the report with 0 entries; it leaves the index page and the OPML).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import heapq
 import threading
 from collections import Counter
@@ -39,11 +40,14 @@ from aggregator.filters import select
 from aggregator.lastbuild import remember
 from aggregator.lastbuild import replay
 from aggregator.lastbuild import signature
+from aggregator.limits import Limits
+from aggregator.limits import cap_feed
 from aggregator.links import CheckedLinks
 from aggregator.links import check_article_links
 from aggregator.loader import find_files
 from aggregator.loader import find_paths
 from aggregator.loader import load_all
+from aggregator.loader import split_names
 from aggregator.model import Article
 from aggregator.model import BuildReport
 from aggregator.model import FeedFormat
@@ -83,20 +87,24 @@ def build(
     (DNS for the link check) and `progress` are the seams for tests and the CLI. When
     `cancel` is set the run stops with `Cancelled` before it writes any feed."""
     output = output if output is not None else Output(config.output)
-    paths = find_paths(config.sources, config.patterns)
+    paths, misnamed = split_names(find_paths(config.sources, config.patterns))
     output.prepare()
     with contextlib.ExitStack() as stack:
         if store is None:
             store = stack.enter_context(Store(config.state_path))
-        digest = signature(config, paths)
+        # A misnamed file is not among `paths`: no fast path while one is there.
+        digest = signature(config, paths) if not misnamed else None
         replayed = replay(store, config, output, digest, now)
         if replayed is not None:
             return replayed  # nothing changed: the same bytes are already in place
         rendered = RenderCache(store, output, config)
-        report, results = _build(
-            config, now, output, store, rendered, paths, resolver, progress, cancel
-        )
+        with output.batch():  # every file lands, or none does
+            report, results = _build(
+                config, now, output, store, rendered, paths, resolver, progress, cancel
+            )
         rendered.save()  # once the files are in place: it records their size and mtime
+        if misnamed:
+            report = dataclasses.replace(report, errors=(*misnamed, *report.errors))
         remember(store, output, digest, report, results)
         return report
 
@@ -112,7 +120,7 @@ def _build(
     progress: Callable[[int, int], None] | None,
     cancel: threading.Event | None,
 ) -> tuple[BuildReport, list[LinkResult]]:
-    articles, errors = load_cached(paths, store, cancel)
+    articles, errors = load_cached(paths, store, cancel, config.limits)
     stories = find_stories(articles, config.dedupe)
     unique = apply_topic_settings(stories.kept, config)
     duplicates = stories.duplicates
@@ -139,7 +147,7 @@ def _build(
             members.setdefault(topic_key(topic), []).append(article)
 
     listings: list[Listing] = []
-    publisher = _Publisher(output, site, _Shown(stories.corpus_urls), rendered)
+    publisher = _Publisher(output, site, _Shown(stories.corpus_urls), rendered, config.limits)
     results = publisher.results
     everything = publisher.publish(all_spec(config), list(selection.kept), config.limit)
     for key in sorted(members, key=lambda k: (names[k].casefold(), names[k])):
@@ -193,7 +201,8 @@ def check_links(
     progress: Callable[[int, int], None] | None = None,
 ) -> CheckedLinks:
     """Check the links a build would publish, without writing any feed."""
-    articles, _errors = load_all(find_files(config.sources, config.patterns))
+    paths, _misnamed = split_names(find_files(config.sources, config.patterns))
+    articles, _errors = load_all(paths, limits=config.limits)
     unique, _duplicates = dedupe(articles, config.dedupe)
     candidates = select(apply_topic_settings(unique, config), config, now).kept
     if store is not None:
@@ -212,18 +221,37 @@ def newest_first(articles: Sequence[Article], limit: int) -> list[Article]:
 class _Publisher:
     """Writes the feeds of one build and collects their results."""
 
-    def __init__(self, output: Output, site: Site, shown: _Shown, rendered: RenderCache) -> None:
+    def __init__(
+        self, output: Output, site: Site, shown: _Shown, rendered: RenderCache, limits: Limits
+    ) -> None:
         self.output = output
         self.site = site
         self.shown = shown
         self.rendered = rendered
+        self.limits = limits
         self.results: list[FeedResult] = []
 
     def publish(self, spec: FeedSpec, articles: list[Article], limit: int) -> Listing | None:
         """Write one feed of `limit` entries in every format (a listing for the pages),
         or retire it."""
         output, site, rendered = self.output, self.site, self.rendered
-        entries = [self.shown(a) for a in newest_first(articles, limit)]
+        chosen = newest_first(articles, min(limit, self.limits.feed_entries))
+        entries: Sequence[Article] = [self.shown(a) for a in chosen]
+        keys = {fmt: rendered.key(fmt, spec, site, entries) for fmt in FORMATS}
+        counts = {rendered.fresh(spec.path(fmt), keys[fmt]) for fmt in FORMATS}
+        changed = dict.fromkeys(FORMATS, False)
+        if len(counts) == 1 and None not in counts:
+            # Every file holds what these very inputs render to: nothing to do.
+            entries = entries[: next(iter(counts)) or 0]
+        else:
+            entries, documents = cap_feed(
+                entries,
+                lambda some: [render(fmt, spec, site, some) for fmt in FORMATS],
+                self.limits,
+            )
+            if entries:
+                for fmt, data in zip(FORMATS, documents, strict=True):
+                    changed[fmt] = output.write(spec.path(fmt), data)
         if not entries:
             for fmt in FORMATS:
                 if output.read(spec.path(fmt)) is not None:
@@ -231,12 +259,8 @@ class _Publisher:
             return None
         for fmt in FORMATS:
             path = spec.path(fmt)
-            key = rendered.key(fmt, spec, site, entries)
-            changed = False
-            if not rendered.fresh(path, key):  # else the file holds these very bytes
-                changed = output.write(path, render(fmt, spec, site, entries))
-            rendered.wrote(path, key)
-            self.results.append(FeedResult(spec.topic, fmt, path, len(entries), changed))
+            rendered.wrote(path, keys[fmt], len(entries))
+            self.results.append(FeedResult(spec.topic, fmt, path, len(entries), changed[fmt]))
         return Listing(spec, len(entries), entries[0].published_at, tuple(entries[:HEADLINES]))
 
 

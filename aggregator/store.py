@@ -2,13 +2,22 @@
 times join later). The only module that speaks SQL.
 
 The file is opened in WAL mode with a busy timeout, each write is its own
-transaction, and a file that is not a readable SQLite database is moved aside (to
+transaction (a killed process loses at most the transaction in flight, never the
+file), and a file that is not a readable SQLite database is moved aside (to
 `<name>.corrupt-<n>`) and started afresh rather than trusted: everything in it can
-be rebuilt, at the cost of checking links again.
+be rebuilt, at the cost of checking links again. Corruption found later, inside a
+file that opened, is handled the same way: the file is moved aside and the run
+fails with a `StateError` saying so, and the next run starts afresh.
+
+A file that is only *busy* (another process holds its lock past the busy timeout),
+unreadable or made by a newer version is never moved aside: that is a `StateError`
+and the file is left as it is. Every SQLite error leaves here as a `StateError`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import sqlite3
 from collections.abc import Iterable
 from collections.abc import Iterator
@@ -21,7 +30,13 @@ from types import TracebackType
 from aggregator.errors import AggregatorError
 from aggregator.model import LinkResult
 
+log = logging.getLogger("aggregator.store")
 SCHEMA_VERSION = 2
+#: seconds to wait for another process's lock on the file
+BUSY_TIMEOUT = 10.0
+# Primary result codes (the low byte of extended ones) that mean "not to be trusted".
+_CORRUPT_CODES = frozenset({11, 26})  # SQLITE_CORRUPT, SQLITE_NOTADB
+_BUSY_CODES = frozenset({5, 6})  # SQLITE_BUSY, SQLITE_LOCKED
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS link (
     url TEXT PRIMARY KEY,          -- canonical URL (urls.canonical_url)
@@ -52,46 +67,101 @@ CREATE TABLE IF NOT EXISTS ping (
 
 
 class StateError(AggregatorError):
-    """The state file cannot be opened or written."""
+    """The state file cannot be opened, read or written."""
+
+
+def _corrupt(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in _CORRUPT_CODES
+
+
+def _busy(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in _BUSY_CODES
 
 
 class Store:
     """The state file. Use as a context manager, or call `close()`."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, timeout: float = BUSY_TIMEOUT) -> None:
         self.path = path
+        self.timeout = timeout
         self._db = self._open(path)
 
     def _open(self, path: Path | str) -> sqlite3.Connection:
         try:
-            return self._connect(path)
-        except sqlite3.DatabaseError as exc:
+            return self._connect(path, self.timeout)
+        except (sqlite3.Error, OSError) as exc:
+            if not isinstance(exc, sqlite3.Error) or not _corrupt(exc):
+                raise self._error("cannot open state file", exc) from exc
             if str(path) == ":memory:" or not Path(path).exists():
-                raise StateError(f"{path}: cannot open state file: {exc}") from exc
-            aside = _aside(Path(path))
-            Path(path).rename(aside)
+                raise self._error("cannot open state file", exc) from exc
+            aside = self._move_aside()
+            log.warning("%s: state file is corrupt (%s); moved aside to %s", path, exc, aside)
+            try:
+                return self._connect(path, self.timeout)
+            except (sqlite3.Error, OSError) as again:
+                raise self._error("cannot open state file", again) from again
+
+    def _move_aside(self) -> Path:
+        path = Path(self.path)
+        aside = _aside(path)
+        try:
+            path.rename(aside)
             for suffix in ("-wal", "-shm"):
                 Path(f"{path}{suffix}").unlink(missing_ok=True)
-            try:
-                return self._connect(path)
-            except sqlite3.DatabaseError as again:
-                raise StateError(f"{path}: cannot open state file: {again}") from again
+        except OSError as exc:
+            raise self._error("state file is corrupt and cannot be moved aside", exc) from exc
+        return aside
+
+    def _error(self, what: str, exc: BaseException) -> StateError:
+        if isinstance(exc, sqlite3.Error) and _busy(exc):
+            return StateError(
+                f"{self.path}: state file is locked by another process "
+                f"(waited {self.timeout:g} s): {exc}"
+            )
+        if isinstance(exc, OSError):
+            return StateError(f"{self.path}: {what}: {exc.strerror or exc}")
+        return StateError(f"{self.path}: {what}: {exc}")
+
+    @contextlib.contextmanager
+    def _guard(self, what: str) -> Iterator[None]:
+        """Every SQLite error inside becomes a StateError; a corrupt file found now is
+        moved aside (after closing it) so that the next run starts afresh."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            if not _corrupt(exc) or str(self.path) == ":memory:":
+                raise self._error(what, exc) from exc
+            self._db.close()
+            aside = self._move_aside()
+            raise StateError(
+                f"{self.path}: state file is corrupt ({exc}); moved aside to {aside}, "
+                "the next run starts afresh"
+            ) from exc
 
     @staticmethod
-    def _connect(path: Path | str) -> sqlite3.Connection:
+    def _connect(path: Path | str, timeout: float = BUSY_TIMEOUT) -> sqlite3.Connection:
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(str(path), timeout=10, isolation_level=None)
+        db = sqlite3.connect(str(path), timeout=timeout, isolation_level=None)
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
+                # Not corrupt: a newer aggregator's file, left alone for it.
                 raise sqlite3.DatabaseError(f"state schema {version} is newer than this program")
-            with db:
-                db.executescript(_SCHEMA)
-                db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            if version < SCHEMA_VERSION or not _has_tables(db):
+                with db:  # a write: only when there is something to create
+                    db.executescript(_SCHEMA)
+                    db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             db.execute("SELECT count(*) FROM link").fetchone()
+            if str(path) != ":memory:":
+                # Wait for (and prove) the write lock now, before a run writes any
+                # feed: a state file another process holds fails the run up front.
+                db.execute("BEGIN IMMEDIATE")
+                db.execute("ROLLBACK")
         except BaseException:
             db.close()
             raise
@@ -112,7 +182,8 @@ class Store:
         self.close()
 
     def link(self, url: str) -> LinkResult | None:
-        row = self._db.execute("SELECT * FROM link WHERE url = ?", (url,)).fetchone()
+        with self._guard("cannot read state"):
+            row = self._db.execute("SELECT * FROM link WHERE url = ?", (url,)).fetchone()
         return _result(row) if row else None
 
     def links(self, urls: Iterable[str]) -> dict[str, LinkResult]:
@@ -131,7 +202,9 @@ class Store:
         if not urls:
             return
         marks = ",".join("?" * len(urls))
-        for row in self._db.execute(f"SELECT * FROM link WHERE url IN ({marks})", urls):
+        with self._guard("cannot read state"):
+            rows = self._db.execute(f"SELECT * FROM link WHERE url IN ({marks})", urls).fetchall()
+        for row in rows:
             yield row[0], _result(row)
 
     def save_links(self, results: Iterable[LinkResult]) -> None:
@@ -150,16 +223,11 @@ class Store:
             )
             for r in results
         ]
-        try:
-            with self._db:
-                self._db.executemany(
-                    "INSERT OR REPLACE INTO link VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
-                )
-        except sqlite3.Error as exc:
-            raise StateError(f"{self.path}: cannot write state: {exc}") from exc
+        self._write("INSERT OR REPLACE INTO link VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
     def meta(self, key: str) -> str | None:
-        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        with self._guard("cannot read state"):
+            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return str(row[0]) if row else None
 
     def set_meta(self, key: str, value: str) -> None:
@@ -174,8 +242,11 @@ class Store:
 
     def iter_parsed(self) -> Iterator[tuple[str, tuple[int, int], str]]:
         """Every cached parse result, one at a time: (path, (size, mtime_ns), JSON)."""
-        for path, size, mtime_ns, result in self._db.execute("SELECT * FROM parsed"):
-            yield str(path), (int(size), int(mtime_ns)), str(result)
+        with self._guard("cannot read state"):
+            cursor = self._db.execute("SELECT * FROM parsed")
+            while rows := cursor.fetchmany(1000):
+                for path, size, mtime_ns, result in rows:
+                    yield str(path), (int(size), int(mtime_ns)), str(result)
 
     def save_parsed(self, rows: Iterable[tuple[str, int, int, str]]) -> None:
         self._write("INSERT OR REPLACE INTO parsed VALUES (?, ?, ?, ?)", list(rows))
@@ -183,7 +254,9 @@ class Store:
     def forget_parsed_except(self, paths: Iterable[str]) -> None:
         """Drop the cached results of files that are gone."""
         keep = set(paths)
-        gone = [(p,) for (p,) in self._db.execute("SELECT path FROM parsed") if p not in keep]
+        with self._guard("cannot read state"):
+            known = self._db.execute("SELECT path FROM parsed").fetchall()
+        gone = [(p,) for (p,) in known if p not in keep]
         if gone:
             self._write("DELETE FROM parsed WHERE path = ?", gone)
 
@@ -195,17 +268,20 @@ class Store:
         self._write("INSERT OR IGNORE INTO ping VALUES (?, ?)", [(u, _iso(now)) for u in urls])
 
     def pending_pings(self) -> list[str]:
-        return [row[0] for row in self._db.execute("SELECT url FROM ping ORDER BY url")]
+        with self._guard("cannot read state"):
+            return [row[0] for row in self._db.execute("SELECT url FROM ping ORDER BY url")]
 
     def done_pings(self, urls: Iterable[str]) -> None:
         self._write("DELETE FROM ping WHERE url = ?", [(u,) for u in urls])
 
     def _write(self, sql: str, rows: Sequence[tuple[object, ...]]) -> None:
-        try:
-            with self._db:
-                self._db.executemany(sql, rows)
-        except sqlite3.Error as exc:
-            raise StateError(f"{self.path}: cannot write state: {exc}") from exc
+        with self._guard("cannot write state"), self._db:
+            self._db.executemany(sql, rows)
+
+
+def _has_tables(db: sqlite3.Connection) -> bool:
+    names = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    return {"link", "parsed", "meta", "ping"} <= names
 
 
 def _result(row: tuple[object, ...]) -> LinkResult:

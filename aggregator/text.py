@@ -9,13 +9,19 @@ from __future__ import annotations
 
 import html
 import re
+import unicodedata
 from html.parser import HTMLParser
 
 import ftfy
 
 # Characters XML 1.0 cannot hold, plus lone surrogates and the non-characters.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+# Explicit bidi embeddings, overrides and isolates: left unbalanced in a title they
+# reverse the text after it in a reader's list ("Trojan Source" spoofing). The plain
+# marks (U+200E, U+200F, U+061C) that right-to-left text needs are kept.
+_BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
 _SPACE = re.compile(r"\s+")
+ELLIPSIS = "\u2026"
 _FTFY = ftfy.TextFixerConfig(
     unescape_html=False,
     uncurl_quotes=False,
@@ -61,5 +67,27 @@ def plain_text(value: str) -> str:
     value = _NOT_XML.sub("", value)
     if not value.isascii():
         value = ftfy.fix_text(value, config=_FTFY)
-        value = _NOT_XML.sub("", value)
+        value = _BIDI_CONTROLS.sub("", _NOT_XML.sub("", value))
     return _SPACE.sub(" ", value).strip()
+
+
+def truncate(text: str, limit: int) -> str:
+    """`text` if it has at most `limit` characters, else its start ending with "…",
+    `limit` characters in all, cut at a space when one is near the end.
+
+    A cut never leaves a combining accent without its letter or a joiner or other
+    format character dangling at the end.
+    """
+    if len(text) <= limit:
+        return text
+    end = max(limit - 1, 0)
+    space = text.rfind(" ", 0, end + 1)
+    if space >= end * 4 // 5:
+        end = space
+    # Back off until the cut is not just before an accent: the letter goes with it.
+    while end > 0 and unicodedata.combining(text[end]):
+        end -= 1
+    cut = text[:end].rstrip()
+    while cut and unicodedata.category(cut[-1]) == "Cf":
+        cut = cut[:-1].rstrip()
+    return cut + ELLIPSIS

@@ -1,0 +1,90 @@
+"""Caps on what one article file and one feed may hold (the `limits:` section of the config).
+
+The files are written by anyone with commit access and the feeds are read by people
+we never see, so nothing in either is unbounded. A file over a file-level cap (size,
+YAML depth, alias expansion, topics) is reported as `path:line: reason` and not
+loaded; a title or excerpt over its cap is cut with an ellipsis; a feed keeps its
+newest entries up to `feed_entries` and then drops its oldest until its bytes fit
+`feed_size`. The defaults are far above what real files hold (a few KB, a handful of
+topics) and far below what would hurt a build or a reader.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+#: YAML nesting the loader ever accepts: deeper documents could overflow the C
+#: stack of the YAML composer, which no exception handler can catch.
+MAX_YAML_DEPTH = 1000
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    #: bytes; a bigger article file is reported and never read past this size
+    file_size: int = 2 * 1024 * 1024
+    #: nesting levels of a file's YAML (at most MAX_YAML_DEPTH)
+    yaml_depth: int = 100
+    #: nodes a file's YAML may expand to through aliases (a billion laughs stops here)
+    yaml_nodes: int = 100_000
+    #: characters of a title (and of topic names, captions, related titles); cut with "…"
+    title_length: int = 300
+    #: characters of an excerpt; cut with "…"
+    excerpt_length: int = 10_000
+    #: topics one article may name; a file with more is reported, not loaded
+    topics: int = 100
+    #: entries in any one feed, whatever `limit` (or a topic's limit) says
+    feed_entries: int = 10_000
+    #: bytes of one feed file; the oldest entries are dropped until it fits
+    feed_size: int = 5 * 1024 * 1024
+
+
+DEFAULT_LIMITS = Limits()
+
+
+def fit_feed(
+    entries: Sequence[T],
+    render: Callable[[Sequence[T]], Sequence[bytes]],
+    max_bytes: int,
+) -> tuple[Sequence[T], list[bytes]]:
+    """The longest prefix of `entries` (newest first) whose every rendering fits
+    `max_bytes`, and those renderings. `render` gives one document per format.
+
+    The whole list is rendered first (it nearly always fits); otherwise a binary
+    search over the count (a document only grows with more entries) finds the
+    longest prefix that fits in a few renderings. May return no entries (and no
+    renderings) when even the newest entry alone is too big.
+    """
+    documents = list(render(entries))
+    if max(map(len, documents), default=0) <= max_bytes:
+        return entries, documents
+    fits: tuple[int, list[bytes]] = (0, [])
+    low, high = 1, len(entries) - 1  # the answer is in [0, high]; `fits` holds low - 1
+    while low <= high:
+        middle = (low + high) // 2
+        documents = list(render(entries[:middle]))
+        if max(map(len, documents)) <= max_bytes:
+            fits = (middle, documents)
+            low = middle + 1
+        else:
+            high = middle - 1
+    count, documents = fits
+    return entries[:count], documents
+
+
+def cap_feed(
+    entries: Sequence[T],
+    render: Callable[[Sequence[T]], Sequence[bytes]],
+    limits: Limits,
+) -> tuple[Sequence[T], list[bytes]]:
+    """A feed's entries (newest first, already cut to its own `limit`) held to the
+    global caps: at most `feed_entries`, then the oldest dropped until every format
+    fits `feed_size`. Returns the entries kept and their renderings."""
+    entries = entries[: limits.feed_entries]
+    if not entries:
+        return entries, []
+    return fit_feed(entries, render, limits.feed_size)

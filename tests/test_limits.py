@@ -1,0 +1,251 @@
+"""The `limits:` section: caps on article files and feeds, with safe defaults.
+
+A file over a file-level cap is reported as `path:line: reason` and not loaded, while
+the files beside it still publish; a long title or excerpt is cut with an ellipsis;
+feeds hold at most `feed_entries` entries and drop their oldest until they fit
+`feed_size`. Builds run the real command; feeds are read back with feedparser.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import feedparser
+import pytest
+from conftest import article_fields
+from conftest import front_matter
+from conftest import run_cli
+from conftest import write_article
+
+from aggregator.config import load_config
+from aggregator.config import parse_size
+from aggregator.errors import ConfigError
+from aggregator.limits import Limits
+from aggregator.limits import fit_feed
+from aggregator.loader import load_all
+from aggregator.text import truncate
+
+
+def build(tmp_path: Path, limits: str = "", *extra: str) -> tuple[Any, dict[str, Any]]:
+    """Build articles/ into out/ with these `limits:` lines; the process and its report."""
+    config = tmp_path / "aggregator.yaml"
+    config.write_text("limit: 500\n" + (f"limits:\n{limits}" if limits else ""), encoding="utf-8")
+    done = run_cli(
+        "build",
+        *("--config", config, "--source", "articles", "--output", "out"),
+        *("--report", "report.json", *extra),
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
+    return done, report
+
+
+def feed(tmp_path: Path, name: str = "all.atom") -> Any:
+    parsed = feedparser.parse((tmp_path / "out" / name).read_bytes())
+    assert not parsed.bozo, parsed.get("bozo_exception")
+    return parsed
+
+
+# --- config -------------------------------------------------------------------------
+
+
+def test_every_limit_is_read_from_the_config_file(tmp_path: Path) -> None:
+    path = tmp_path / "aggregator.yaml"
+    path.write_text(
+        "limits:\n"
+        "  file_size: 512KB\n"
+        "  yaml_depth: 20\n"
+        "  yaml_nodes: 5000\n"
+        "  title_length: 120\n"
+        "  excerpt_length: 2000\n"
+        "  topics: 12\n"
+        "  feed_entries: 200\n"
+        "  feed_size: 1MiB\n",
+        encoding="utf-8",
+    )
+    assert load_config(path).limits == Limits(
+        file_size=512_000,
+        yaml_depth=20,
+        yaml_nodes=5000,
+        title_length=120,
+        excerpt_length=2000,
+        topics=12,
+        feed_entries=200,
+        feed_size=1024 * 1024,
+    )
+
+
+def test_the_defaults_hold_real_files_with_room_to_spare() -> None:
+    limits = load_config(None).limits
+    assert limits == Limits()
+    assert limits.file_size >= 1024 * 1024  # real files are 3 to 8 KB; a 1 MB excerpt fits
+    assert limits.feed_entries >= 50  # the default `limit`
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("100", 100), (100, 100), ("2KB", 2000), ("2 kib", 2048), ("3MB", 3_000_000)],
+)
+def test_sizes_take_decimal_and_binary_units(text: str | int, size: int) -> None:
+    assert parse_size(text) == size
+
+
+@pytest.mark.parametrize(
+    ("lines", "reason"),
+    [
+        ("  file_size: lots\n", "file_size not a size: 'lots'"),
+        ("  file_size: 0\n", "file_size a size must be positive"),
+        ("  topics: -1\n", "topics must be a whole number of 1 or more"),
+        ("  yaml_depth: 5000\n", "yaml_depth must be at most 1000"),
+        ("  title_length: 1\n", "must be 2 or more"),
+        ("  titles: 3\n", "unknown setting 'titles'"),
+        ("  - 3\n", "must map caps"),
+    ],
+)
+def test_a_bad_limit_stops_with_the_file_line_and_reason(
+    tmp_path: Path, lines: str, reason: str
+) -> None:
+    path = tmp_path / "aggregator.yaml"
+    path.write_text(f"title: News\nlimits:\n{lines}", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value).startswith(f"{path}:2: limits: ")
+    assert reason in str(caught.value)
+
+
+# --- file-level caps: reported, not loaded ------------------------------------------
+
+
+def test_a_file_over_the_size_cap_is_reported_and_the_others_publish(tmp_path: Path) -> None:
+    articles = tmp_path / "articles"
+    write_article(articles, "good.md", n=1)
+    big = write_article(articles, "big.md", n=2, excerpt="x" * 40_000)
+    done, report = build(tmp_path, "  file_size: 20KB\n")
+    size = big.stat().st_size
+    reason = f"file is {size:,} bytes, over the limit of 20,000 (limits: file_size)"
+    assert f"articles/big.md:1: {reason}" in done.stderr.splitlines()
+    assert [e["path"] for e in report["errors"]] == ["articles/big.md"]
+    assert [e.link for e in feed(tmp_path).entries] == ["https://news.example.com/story-1"]
+
+
+def test_a_file_too_deep_or_too_many_topics_is_reported(tmp_path: Path) -> None:
+    articles = tmp_path / "articles"
+    write_article(articles, "good.md", n=1)
+    write_article(articles, "topics.md", n=2, topics=[f"Topic {i}" for i in range(13)])
+    nested: Any = "leaf"
+    for _ in range(30):
+        nested = {"k": nested}
+    write_article(articles, "deep.md", n=3, extra=nested)
+    _, report = build(tmp_path, "  topics: 12\n  yaml_depth: 20\n")
+    reasons = {e["path"]: e["reason"] for e in report["errors"]}
+    assert reasons == {
+        "articles/deep.md": "YAML nested deeper than 20 levels (limits: yaml_depth)",
+        "articles/topics.md": "topics: 13 topics, over the limit of 12",
+    }
+    assert [e.link for e in feed(tmp_path).entries] == ["https://news.example.com/story-1"]
+
+
+def test_alias_expansion_is_capped_by_the_config(tmp_path: Path) -> None:
+    fields = article_fields(n=1)
+    text = front_matter(fields).replace("---\n", "---\nbase: &a [1, 2, 3, 4, 5, 6, 7, 8]\n", 1)
+    text = text.replace("secured:", "more: [*a, *a, *a, *a, *a, *a, *a, *a]\nsecured:")
+    path = tmp_path / "aliases.md"
+    path.write_text(text, encoding="utf-8")
+    assert len(load_all([path])[0]) == 1  # 80 nodes: well under the default
+    articles, errors = load_all([path], limits=Limits(yaml_nodes=50))
+    assert articles == []
+    assert [e.path for e in errors] == [str(path)]
+    assert "aliases expand to more than 50 nodes" in errors[0].reason
+
+
+def test_a_fifo_or_a_device_among_the_sources_is_reported_not_read(tmp_path: Path) -> None:
+    articles = tmp_path / "articles"
+    write_article(articles, "good.md", n=1)
+    os.mkfifo(articles / "pipe.md")  # reading it would wait for a writer forever
+    (articles / "zero.md").symlink_to("/dev/zero")  # reading it would never end
+    _, report = build(tmp_path)
+    assert {(e["path"], e["reason"]) for e in report["errors"]} == {
+        ("articles/pipe.md", "not a regular file"),
+        ("articles/zero.md", "not a regular file"),
+    }
+    assert [e.link for e in feed(tmp_path).entries] == ["https://news.example.com/story-1"]
+
+
+# --- text caps: cut with an ellipsis ------------------------------------------------
+
+
+def test_long_titles_and_excerpts_are_cut_with_an_ellipsis_not_rejected(tmp_path: Path) -> None:
+    articles = tmp_path / "articles"
+    title = " ".join(f"word{i}" for i in range(100))
+    write_article(articles, "long.md", n=1, title=title, excerpt="many words " * 500)
+    write_article(articles, "short.md", n=2, title="A short title", excerpt="Short.")
+    _, report = build(tmp_path, "  title_length: 60\n  excerpt_length: 300\n")
+    assert report["errors"] == []
+    entries = {e.link: e for e in feed(tmp_path).entries}
+    long = entries["https://news.example.com/story-1"]
+    assert long.title.endswith("…") and len(long.title) <= 60
+    assert title.startswith(long.title.removesuffix("…"))
+    assert long.title.removesuffix("…").split()[-1] == title.split()[len(long.title.split()) - 1]
+    assert long.summary.endswith("…") and len(long.summary) <= 300
+    assert entries["https://news.example.com/story-2"].title == "A short title"
+    assert entries["https://news.example.com/story-2"].summary == "Short."
+
+
+def test_a_cut_keeps_accents_with_their_letters_and_counts_the_ellipsis() -> None:
+    assert truncate("short", 5) == "short"
+    assert truncate("abcdefgh", 5) == "abcd…"
+    assert truncate("one two three four", 16) == "one two three…"  # at a space near the end
+    assert truncate("cafe\u0301s and more", 5) == "caf…"  # not "cafe…" without its accent
+    assert truncate("ab\u200dcdef", 4) == "ab…"  # no dangling zero-width joiner
+    for limit in range(2, 40):
+        assert len(truncate("the quick brown fox jumps over the lazy dog " * 2, limit)) <= limit
+
+
+# --- feed caps -----------------------------------------------------------------------
+
+
+def test_feed_entries_caps_every_feed_whatever_the_limit(tmp_path: Path) -> None:
+    articles = tmp_path / "articles"
+    for n in range(1, 13):
+        write_article(articles, f"a{n:02}.md", n=n)
+    build(tmp_path, "  feed_entries: 5\n")  # the config's `limit` is 500
+    newest = [f"https://news.example.com/story-{n}" for n in (12, 11, 10, 9, 8)]
+    assert [e.link for e in feed(tmp_path).entries] == newest
+    assert [e.link for e in feed(tmp_path, "topics/ai.rss").entries] == newest
+
+
+def test_a_feed_over_its_size_drops_its_oldest_entries_until_it_fits(tmp_path: Path) -> None:
+    articles = tmp_path / "articles"
+    for n in range(1, 21):
+        write_article(articles, f"a{n:02}.md", n=n, excerpt=f"Story {n}: " + "text " * 400)
+    build(tmp_path)
+    full = {name: (tmp_path / "out" / name).stat().st_size for name in ("all.rss", "all.atom")}
+    cap = max(full.values()) // 2
+    build(tmp_path, f"  feed_size: {cap}\n")
+    kept = {}
+    for name in ("all.rss", "all.atom", "topics/ai.rss", "topics/ai.atom"):
+        assert (tmp_path / "out" / name).stat().st_size <= cap
+        kept[name] = [e.link for e in feed(tmp_path, name).entries]
+    count = len(kept["all.rss"])
+    assert 5 <= count < 20
+    newest = [f"https://news.example.com/story-{n}" for n in range(20, 20 - count, -1)]
+    assert all(links == newest for links in kept.values()), kept
+
+
+def test_fit_feed_keeps_the_longest_prefix_that_fits() -> None:
+    sizes = [100, 5, 5, 5, 200, 5]  # an entry's rendered size; the feed header is 10
+
+    def render(chosen: Any) -> list[bytes]:
+        return [b"x" * (10 + sum(chosen))]
+
+    for cap in range(0, 340, 7):
+        kept, documents = fit_feed(sizes, render, cap)
+        assert all(len(d) <= cap for d in documents)
+        more = sizes[: len(kept) + 1]
+        assert len(kept) == len(sizes) or len(render(more)[0]) > cap, (cap, kept)
+        assert list(kept) == sizes[: len(kept)]
