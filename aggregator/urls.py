@@ -8,6 +8,7 @@ note in the CHANGELOG.
 from __future__ import annotations
 
 import functools
+import ipaddress
 import re
 from urllib.parse import SplitResult
 from urllib.parse import quote
@@ -33,13 +34,26 @@ _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 
 
 def is_web_url(url: str) -> bool:
-    """True for an absolute http(s) URL with a host."""
+    """True for an absolute http(s) URL whose host is a name (letters of any script,
+    digits, `-`, `_`, `.`) or an IP address."""
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError:
         return False
-    return parts.scheme.lower() in _DEFAULT_PORTS and bool(parts.hostname)
+    host = parts.hostname
+    if parts.scheme.lower() not in _DEFAULT_PORTS or not host:
+        return False
+    if ":" in host:  # an IPv6 literal
+        try:
+            ipaddress.IPv6Address(host.split("%")[0])
+        except ValueError:
+            return False
+        return True
+    return _HOST_NAME.fullmatch(host) is not None
+
+
+_HOST_NAME = re.compile(r"[\w.-]+")
 
 
 # Characters a URI may hold as they are; everything else is percent-encoded.

@@ -135,6 +135,10 @@ def test_clean_url_makes_a_valid_uri() -> None:
         "http://example.com",
         "HTTPS://EXAMPLE.COM/",
         "https://example.com:8443/a",
+        "https://bücher.example/ein-buch",
+        "https://my_host.example.com/",
+        "http://192.0.2.7/a",
+        "http://[2001:db8::1]:8080/a",
     ],
 )
 def test_is_web_url_accepts_absolute_http_urls(url: str) -> None:
@@ -155,6 +159,10 @@ def test_is_web_url_accepts_absolute_http_urls(url: str) -> None:
         "http:///path-only",
         "https://example.com:99999/a",
         "https://example.com:port/a",
+        "https://&amp;&amp;example.com/a",
+        "https://exa mple.com/a",
+        "https://example.com<script>/a",
+        "http://[not:an:address]/a",
         "",
     ],
 )
