@@ -237,15 +237,31 @@ def test_a_feed_over_its_size_drops_its_oldest_entries_until_it_fits(tmp_path: P
     assert all(links == newest for links in kept.values()), kept
 
 
+def test_one_entry_too_big_for_any_feed_is_left_out_not_the_feed(tmp_path: Path) -> None:
+    articles = tmp_path / "articles"
+    for n in range(1, 6):
+        write_article(articles, f"a{n}.md", n=n)
+    write_article(articles, "huge.md", n=9, excerpt="big " * 2000)  # the newest
+    _, report = build(tmp_path, "  feed_size: 12KB\n")
+    assert report["errors"] == []
+    for name in ("all.rss", "all.atom", "topics/ai.rss", "topics/ai.atom"):
+        assert (tmp_path / "out" / name).stat().st_size <= 12_000
+        links = [e.link for e in feed(tmp_path, name).entries]
+        assert links == [f"https://news.example.com/story-{n}" for n in (5, 4, 3, 2, 1)]
+
+
 def test_fit_feed_keeps_the_longest_prefix_that_fits() -> None:
     sizes = [100, 5, 5, 5, 200, 5]  # an entry's rendered size; the feed header is 10
 
     def render(chosen: Any) -> list[bytes]:
         return [b"x" * (10 + sum(chosen))]
 
-    for cap in range(0, 340, 7):
+    for cap in range(110, 340, 7):  # the first entry fits alone
         kept, documents = fit_feed(sizes, render, cap)
         assert all(len(d) <= cap for d in documents)
         more = sizes[: len(kept) + 1]
         assert len(kept) == len(sizes) or len(render(more)[0]) > cap, (cap, kept)
         assert list(kept) == sizes[: len(kept)]
+    # Too big alone, the newest is left out and the others are fitted after it.
+    assert fit_feed(sizes, render, 40) == ([5, 5, 5], [b"x" * 25])
+    assert fit_feed(sizes, render, 5) == ([], [])
