@@ -37,6 +37,8 @@ class Limits:
     excerpt_length: int = 10_000
     #: topics one article may name; a file with more is reported, not loaded
     topics: int = 100
+    #: characters of a URL: a longer link is reported, a longer image or other URL ignored
+    url_length: int = 4096
     #: entries in any one feed, whatever `limit` (or a topic's limit) says
     feed_entries: int = 10_000
     #: bytes of one feed file; the oldest entries are dropped until it fits

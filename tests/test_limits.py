@@ -64,6 +64,7 @@ def test_every_limit_is_read_from_the_config_file(tmp_path: Path) -> None:
         "  title_length: 120\n"
         "  excerpt_length: 2000\n"
         "  topics: 12\n"
+        "  url_length: 500\n"
         "  feed_entries: 200\n"
         "  feed_size: 1MiB\n",
         encoding="utf-8",
@@ -75,6 +76,7 @@ def test_every_limit_is_read_from_the_config_file(tmp_path: Path) -> None:
         title_length=120,
         excerpt_length=2000,
         topics=12,
+        url_length=500,
         feed_entries=200,
         feed_size=1024 * 1024,
     )
@@ -174,6 +176,27 @@ def test_a_fifo_or_a_device_among_the_sources_is_reported_not_read(tmp_path: Pat
         ("articles/zero.md", "not a regular file"),
     }
     assert [e.link for e in feed(tmp_path).entries] == ["https://news.example.com/story-1"]
+
+
+def test_a_link_over_the_url_cap_is_reported_and_other_long_urls_are_left_out(
+    tmp_path: Path,
+) -> None:
+    articles = tmp_path / "articles"
+    long = "https://news.example.com/" + "x" * 300
+    write_article(articles, "long-link.md", n=1, webUrl=long)
+    write_article(
+        articles,
+        "long-image.md",
+        n=2,
+        images=[{"url": long + ".jpg"}, {"url": "https://img.example.com/short.jpg"}],
+    )
+    _, report = build(tmp_path, "  url_length: 200\n")
+    assert [(e["path"], e["reason"]) for e in report["errors"]] == [
+        ("articles/long-link.md", "webUrl: 325 characters, over the limit of 200")
+    ]
+    (entry,) = feed(tmp_path).entries
+    assert entry.link == "https://news.example.com/story-2"
+    assert [e.href for e in entry.enclosures] == ["https://img.example.com/short.jpg"]
 
 
 # --- text caps: cut with an ellipsis ------------------------------------------------
