@@ -524,7 +524,7 @@ def _limits(value: Any, _base: Path) -> Limits:
         raise TypeError("must map caps such as file_size: 2MiB")
     sizes = {"file_size", "feed_size"}
     counts = {"yaml_depth", "yaml_nodes", "title_length", "excerpt_length", "topics"}
-    counts.add("feed_entries")
+    counts |= {"url_length", "feed_entries"}
     known = sizes | counts
     unknown = sorted(str(k) for k in value if k not in known)
     if unknown:

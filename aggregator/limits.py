@@ -37,6 +37,8 @@ class Limits:
     excerpt_length: int = 10_000
     #: topics one article may name; a file with more is reported, not loaded
     topics: int = 100
+    #: characters of a URL: a longer link is reported, a longer image or other URL ignored
+    url_length: int = 4096
     #: entries in any one feed, whatever `limit` (or a topic's limit) says
     feed_entries: int = 10_000
     #: bytes of one feed file; the oldest entries are dropped until it fits
@@ -51,17 +53,36 @@ def fit_feed(
     render: Callable[[Sequence[T]], Sequence[bytes]],
     max_bytes: int,
 ) -> tuple[Sequence[T], list[bytes]]:
-    """The longest prefix of `entries` (newest first) whose every rendering fits
-    `max_bytes`, and those renderings. `render` gives one document per format.
+    """The entries (newest first) that fit `max_bytes` in every rendering, and those
+    renderings. `render` gives one document per format.
+
+    The oldest entries are dropped until the feed fits. An entry too big to fit even
+    alone is left out rather than emptying the feed: one hostile file must not take
+    every other article out of it. Returns no entries (and no renderings) only when
+    none fits alone.
+    """
+    while entries:
+        count, documents = _longest_prefix(entries, render, max_bytes)
+        if count:
+            return entries[:count], documents
+        entries = entries[1:]  # the newest is too big on its own
+    return entries, []
+
+
+def _longest_prefix(
+    entries: Sequence[T],
+    render: Callable[[Sequence[T]], Sequence[bytes]],
+    max_bytes: int,
+) -> tuple[int, list[bytes]]:
+    """How many of the first entries fit, and their renderings (0 and [] for none).
 
     The whole list is rendered first (it nearly always fits); otherwise a binary
     search over the count (a document only grows with more entries) finds the
-    longest prefix that fits in a few renderings. May return no entries (and no
-    renderings) when even the newest entry alone is too big.
+    longest prefix that fits in a few renderings.
     """
     documents = list(render(entries))
     if max(map(len, documents), default=0) <= max_bytes:
-        return entries, documents
+        return len(entries), documents
     fits: tuple[int, list[bytes]] = (0, [])
     low, high = 1, len(entries) - 1  # the answer is in [0, high]; `fits` holds low - 1
     while low <= high:
@@ -72,8 +93,7 @@ def fit_feed(
             low = middle + 1
         else:
             high = middle - 1
-    count, documents = fits
-    return entries[:count], documents
+    return fits
 
 
 def cap_feed(
@@ -83,7 +103,7 @@ def cap_feed(
 ) -> tuple[Sequence[T], list[bytes]]:
     """A feed's entries (newest first, already cut to its own `limit`) held to the
     global caps: at most `feed_entries`, then the oldest dropped until every format
-    fits `feed_size`. Returns the entries kept and their renderings."""
+    fits `feed_size` (see `fit_feed`). Returns the entries kept and their renderings."""
     entries = entries[: limits.feed_entries]
     if not entries:
         return entries, []

@@ -366,7 +366,7 @@ def _to_article(data: Any, path: str, source: str, offset: int, limits: Limits) 
     if not title:
         raise invalid("title", "is empty")
 
-    link, urls = _links(data, invalid, offset)
+    link, urls = _links(data, invalid, offset, limits)
 
     when = data.get("publishedDateTime")
     if when is None:
@@ -413,7 +413,9 @@ def _to_article(data: Any, path: str, source: str, offset: int, limits: Limits) 
     )
 
 
-def _links(data: dict[Any, Any], invalid: Any, offset: int) -> tuple[str, tuple[str, ...]]:
+def _links(
+    data: dict[Any, Any], invalid: Any, offset: int, limits: Limits
+) -> tuple[str, tuple[str, ...]]:
     link: str | None = None
     for key in ("webUrl", "originalUrl"):
         value = data.get(key)
@@ -422,17 +424,17 @@ def _links(data: dict[Any, Any], invalid: Any, offset: int) -> tuple[str, tuple[
         if not isinstance(value, str) or not is_web_url(value.strip()):
             raise invalid(key, f"must be an absolute http(s) URL, got {_short(value)}")
         link = clean_url(value)
+        if len(link) > limits.url_length:
+            raise invalid(key, f"{len(link):,} characters, over the limit of {limits.url_length:,}")
         break
     if link is None:
         raise _Invalid("missing link: needs webUrl or originalUrl", offset + 1)
     urls = [link]
     # Other forms of the same story only serve dedupe; a bad one is ignored.
     for key in ("webUrl", "originalUrl", "ampWebUrl", "cdnAmpWebUrl"):
-        value = data.get(key)
-        if isinstance(value, str) and is_web_url(value.strip()):
-            url = clean_url(value)
-            if url not in urls:
-                urls.append(url)
+        url = _web_url(data.get(key), limits)
+        if url is not None and url not in urls:
+            urls.append(url)
     return link, tuple(urls)
 
 
@@ -495,12 +497,12 @@ def _images(value: Any, invalid: Any, limits: Limits) -> tuple[Image, ...]:
         raise invalid("images", f"must be a list, not {kind(value)}")
     images: list[Image] = []
     for item in value:
-        url = item.get("url") if isinstance(item, dict) else None
-        if isinstance(url, str) and is_web_url(url.strip()):
+        url = _web_url(item.get("url"), limits) if isinstance(item, dict) else None
+        if url is not None:
             title = item.get("title")
             images.append(
                 Image(
-                    url=clean_url(url),
+                    url=url,
                     width=_dimension(item.get("width")),
                     height=_dimension(item.get("height")),
                     title=_line(title, limits) or None if isinstance(title, str) else None,
@@ -520,9 +522,9 @@ def _related(value: Any, invalid: Any, limits: Limits) -> tuple[RelatedStub, ...
             continue  # a stub we cannot show is left out; the article is still good
         link = next(
             (
-                clean_url(u)
-                for u in (item.get("webUrl"), item.get("originalUrl"))
-                if isinstance(u, str) and is_web_url(u.strip())
+                url
+                for url in (_web_url(item.get(k), limits) for k in ("webUrl", "originalUrl"))
+                if url is not None
             ),
             None,
         )
@@ -541,6 +543,15 @@ def _related(value: Any, invalid: Any, limits: Limits) -> tuple[RelatedStub, ...
             )
         )
     return tuple(stubs)
+
+
+def _web_url(value: Any, limits: Limits) -> str | None:
+    """An optional URL (an image, another form of the story) as a clean URI, or None
+    when it is not an http(s) URL or is over the length cap: it is left out."""
+    if not isinstance(value, str) or not is_web_url(value.strip()):
+        return None
+    url = clean_url(value)
+    return url if len(url) <= limits.url_length else None
 
 
 def _line(value: str, limits: Limits) -> str:

@@ -96,6 +96,14 @@ class FuzzFile:
     #: the link of a good file, to find it in the feeds
     link: str | None = None
 
+    def __repr__(self) -> str:
+        # Mutated files can be megabytes: show their start and length, not all of them.
+        data = self.data if len(self.data) <= 200 else self.data[:200] + b"..."
+        return f"FuzzFile({self.name!r}, {len(self.data)} bytes, good={self.good}, {data!r})"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(repr(self))  # Hypothesis prints dataclasses field by field otherwise
+
 
 def dump(fields: dict[str, Any], *, crlf: bool = False, bom: bool = False) -> bytes:
     text = "---\n" + yaml.safe_dump(fields, sort_keys=False, allow_unicode=True) + "---\n"

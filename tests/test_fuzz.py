@@ -24,6 +24,7 @@ from conftest import NOW
 from conftest import run_cli
 from conftest import write_article
 from hypothesis import HealthCheck
+from hypothesis import Phase
 from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -48,6 +49,8 @@ SUITE = settings(
     derandomize=os.environ.get("FUZZ_RANDOM") is None,  # the suite is repeatable
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    # A long campaign may report the first failure as found rather than shrink it.
+    phases=[p for p in Phase if p != Phase.shrink or not os.environ.get("FUZZ_NO_SHRINK")],
 )
 XML = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
 
@@ -109,7 +112,10 @@ def check_corpus(files: Sequence[FuzzFile], root: Path) -> BuildReport:
     assert report.loaded + len(report.errors) == len(files)
     feeds = check_output(out)
     published = {entry.link for entry in feeds["all.atom"].entries}
-    assert published == {entry.link for entry in feeds["all.rss"].entries}
+    # Ids, not links: feedparser unescapes an RSS <link> once more than XML does, so a
+    # URL holding a literal "&amp;" reads differently there (our XML is right).
+    ids = {entry.id for entry in feeds["all.atom"].entries}
+    assert ids == {entry.id for entry in feeds["all.rss"].entries}
     merged = {path for d in report.duplicates for path in d.dropped}
     for path, file in by_path.items():
         if file.good:

@@ -64,6 +64,7 @@ def test_every_limit_is_read_from_the_config_file(tmp_path: Path) -> None:
         "  title_length: 120\n"
         "  excerpt_length: 2000\n"
         "  topics: 12\n"
+        "  url_length: 500\n"
         "  feed_entries: 200\n"
         "  feed_size: 1MiB\n",
         encoding="utf-8",
@@ -75,6 +76,7 @@ def test_every_limit_is_read_from_the_config_file(tmp_path: Path) -> None:
         title_length=120,
         excerpt_length=2000,
         topics=12,
+        url_length=500,
         feed_entries=200,
         feed_size=1024 * 1024,
     )
@@ -176,6 +178,27 @@ def test_a_fifo_or_a_device_among_the_sources_is_reported_not_read(tmp_path: Pat
     assert [e.link for e in feed(tmp_path).entries] == ["https://news.example.com/story-1"]
 
 
+def test_a_link_over_the_url_cap_is_reported_and_other_long_urls_are_left_out(
+    tmp_path: Path,
+) -> None:
+    articles = tmp_path / "articles"
+    long = "https://news.example.com/" + "x" * 300
+    write_article(articles, "long-link.md", n=1, webUrl=long)
+    write_article(
+        articles,
+        "long-image.md",
+        n=2,
+        images=[{"url": long + ".jpg"}, {"url": "https://img.example.com/short.jpg"}],
+    )
+    _, report = build(tmp_path, "  url_length: 200\n")
+    assert [(e["path"], e["reason"]) for e in report["errors"]] == [
+        ("articles/long-link.md", "webUrl: 325 characters, over the limit of 200")
+    ]
+    (entry,) = feed(tmp_path).entries
+    assert entry.link == "https://news.example.com/story-2"
+    assert [e.href for e in entry.enclosures] == ["https://img.example.com/short.jpg"]
+
+
 # --- text caps: cut with an ellipsis ------------------------------------------------
 
 
@@ -237,15 +260,31 @@ def test_a_feed_over_its_size_drops_its_oldest_entries_until_it_fits(tmp_path: P
     assert all(links == newest for links in kept.values()), kept
 
 
+def test_one_entry_too_big_for_any_feed_is_left_out_not_the_feed(tmp_path: Path) -> None:
+    articles = tmp_path / "articles"
+    for n in range(1, 6):
+        write_article(articles, f"a{n}.md", n=n)
+    write_article(articles, "huge.md", n=9, excerpt="big " * 2000)  # the newest
+    _, report = build(tmp_path, "  feed_size: 12KB\n")
+    assert report["errors"] == []
+    for name in ("all.rss", "all.atom", "topics/ai.rss", "topics/ai.atom"):
+        assert (tmp_path / "out" / name).stat().st_size <= 12_000
+        links = [e.link for e in feed(tmp_path, name).entries]
+        assert links == [f"https://news.example.com/story-{n}" for n in (5, 4, 3, 2, 1)]
+
+
 def test_fit_feed_keeps_the_longest_prefix_that_fits() -> None:
     sizes = [100, 5, 5, 5, 200, 5]  # an entry's rendered size; the feed header is 10
 
     def render(chosen: Any) -> list[bytes]:
         return [b"x" * (10 + sum(chosen))]
 
-    for cap in range(0, 340, 7):
+    for cap in range(110, 340, 7):  # the first entry fits alone
         kept, documents = fit_feed(sizes, render, cap)
         assert all(len(d) <= cap for d in documents)
         more = sizes[: len(kept) + 1]
         assert len(kept) == len(sizes) or len(render(more)[0]) > cap, (cap, kept)
         assert list(kept) == sizes[: len(kept)]
+    # Too big alone, the newest is left out and the others are fitted after it.
+    assert fit_feed(sizes, render, 40) == ([5, 5, 5], [b"x" * 25])
+    assert fit_feed(sizes, render, 5) == ([], [])
