@@ -238,17 +238,22 @@ class _Publisher:
         chosen = newest_first(articles, min(limit, self.limits.feed_entries))
         entries: Sequence[Article] = [self.shown(a) for a in chosen]
         keys = {fmt: rendered.key(fmt, spec, site, entries) for fmt in FORMATS}
-        counts = {rendered.fresh(spec.path(fmt), keys[fmt]) for fmt in FORMATS}
+        slices = {rendered.fresh(spec.path(fmt), keys[fmt]) for fmt in FORMATS}
         changed = dict.fromkeys(FORMATS, False)
-        if len(counts) == 1 and None not in counts:
+        fresh = next(iter(slices)) if len(slices) == 1 else None
+        if fresh is not None:
             # Every file holds what these very inputs render to: nothing to do.
-            entries = entries[: next(iter(counts)) or 0]
+            entries = entries[fresh[0] : fresh[0] + fresh[1]]
+            first = fresh[0]
         else:
-            entries, documents = cap_feed(
-                entries,
-                lambda some: [render(fmt, spec, site, some) for fmt in FORMATS],
-                self.limits,
-            )
+
+            def documents_of(some: Sequence[Article]) -> list[bytes]:
+                return [render(fmt, spec, site, some) for fmt in FORMATS]
+
+            given = entries
+            entries, documents = cap_feed(entries, documents_of, self.limits)
+            # The size limit keeps a run of consecutive entries (see limits.fit_feed).
+            first = next((i for i, a in enumerate(given) if entries and a is entries[0]), 0)
             if entries:
                 for fmt, data in zip(FORMATS, documents, strict=True):
                     changed[fmt] = output.write(spec.path(fmt), data)
@@ -259,7 +264,7 @@ class _Publisher:
             return None
         for fmt in FORMATS:
             path = spec.path(fmt)
-            rendered.wrote(path, keys[fmt], len(entries))
+            rendered.wrote(path, keys[fmt], (first, len(entries)))
             self.results.append(FeedResult(spec.topic, fmt, path, len(entries), changed[fmt]))
         return Listing(spec, len(entries), entries[0].published_at, tuple(entries[:HEADLINES]))
 

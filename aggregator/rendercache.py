@@ -41,7 +41,7 @@ class RenderCache:
         except ValueError:
             old = {}
         self.old: dict[str, list[object]] = old if isinstance(old, dict) else {}
-        self.new: dict[str, tuple[str, int]] = {}
+        self.new: dict[str, tuple[str, tuple[int, int]]] = {}
         self.entries: dict[str, str] = {}  # entry digest per article path
 
     def key(self, fmt: FeedFormat, spec: FeedSpec, site: Site, entries: Sequence[Article]) -> str:
@@ -54,30 +54,32 @@ class RenderCache:
             digest.update(found.encode())
         return digest.hexdigest()
 
-    def fresh(self, path: str, key: str) -> int | None:
-        """The number of entries `path` holds when it is what the last build rendered
-        for this key; else None."""
+    def fresh(self, path: str, key: str) -> tuple[int, int] | None:
+        """Which of the entries given `path` holds (first index, count) when it is
+        what the last build rendered for this key; else None."""
         known = self.old.get(path)
-        if not isinstance(known, list) or len(known) != 4 or known[0] != key:
+        if not isinstance(known, list) or len(known) != 5 or known[0] != key:
             return None
         stat = self._stat(path)
-        if stat is None or list(stat) != known[2:] or not isinstance(known[1], int):
+        first, count = known[1], known[2]
+        if stat is None or list(stat) != known[3:] or not isinstance(first, int):
             return None
-        return known[1]
+        return (first, count) if isinstance(count, int) else None
 
-    def wrote(self, path: str, key: str, entries: int) -> None:
-        """`path` holds, or is about to hold, the rendering of `key` with `entries`
-        entries (fewer than given when the feed was cut to its size limit)."""
-        self.new[path] = (key, entries)
+    def wrote(self, path: str, key: str, kept: tuple[int, int]) -> None:
+        """`path` holds, or is about to hold, the rendering of `key`: the `kept`
+        (first index, count) of the entries given, fewer when the feed was cut to its
+        size limit."""
+        self.new[path] = (key, kept)
 
     def save(self) -> None:
         """Keep the keys with the size and mtime each file has now: call it once the
         build's files are in place, so a file that never got there is not recorded."""
         kept: dict[str, list[object]] = {}
-        for path, (key, entries) in sorted(self.new.items()):
+        for path, (key, (first, count)) in sorted(self.new.items()):
             stat = self._stat(path)
             if stat is not None:
-                kept[path] = [key, entries, *stat]
+                kept[path] = [key, first, count, *stat]
         self.store.set_meta(_META, json.dumps(kept, sort_keys=True))
 
     def _stat(self, path: str) -> tuple[int, int] | None:

@@ -6,9 +6,11 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
+import feedparser
 import pytest
 from conftest import NOW
 from conftest import write_article
@@ -18,6 +20,7 @@ from aggregator import pipeline
 from aggregator.config import Config
 from aggregator.feeds import FeedSpec
 from aggregator.feeds import Site
+from aggregator.limits import Limits
 from aggregator.model import Article
 from aggregator.model import FeedFormat
 from aggregator.parsecache import decode
@@ -229,3 +232,30 @@ def test_parsing_on_several_processes_gives_the_same_build(
     assert [str(e) for e in parallel.errors] == [
         f"{source / 'bad.md'}:2: " + serial.errors[0].reason
     ]
+
+
+def test_a_feed_cut_to_its_size_limit_is_kept_as_is_by_a_rebuild(tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    corpus(source)
+    # The newest article of "AI" (n=40) is too big for any feed on its own.
+    write_article(source, "040.md", n=40, topics=["AI"], excerpt="word " * 1900)
+    age(source)
+    limits = Limits(feed_size=12_000)
+
+    def target(output: Path) -> Config:
+        return replace(config(source, output), limits=limits)
+
+    first = build(target(tmp_path / "out"), now=NOW)
+    big = next(f for f in first.feeds if f.path == "topics/ai.rss")
+    write_article(source, "006.md", n=6, title="Six, edited", topics=["Robots"])
+    age(source)
+    again = build(target(tmp_path / "out"), now=NOW)
+    assert not any(f.changed for f in again.feeds if f.path.startswith("topics/ai."))
+    cold = build(target(tmp_path / "cold"), now=NOW)
+    assert outputs(tmp_path / "out") == outputs(tmp_path / "cold")
+    assert [(f.path, f.entries) for f in again.feeds] == [(f.path, f.entries) for f in cold.feeds]
+    parsed = feedparser.parse((tmp_path / "out/topics/ai.rss").read_bytes())
+    assert "Story number 40" not in [e.title for e in parsed.entries]
+    assert len(parsed.entries) == big.entries > 0
+    index = (tmp_path / "out/index.html").read_text(encoding="utf-8")
+    assert index == (tmp_path / "cold/index.html").read_text(encoding="utf-8")
