@@ -14,6 +14,7 @@ import os
 import re
 import stat
 import threading
+from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Iterator
 from collections.abc import Sequence
@@ -107,6 +108,8 @@ def find_paths(sources: Sequence[Path], patterns: Sequence[str]) -> list[str]:
 
 
 _P = TypeVar("_P", str, Path)
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 
 
 def split_names(paths: Sequence[_P]) -> tuple[list[_P], list[LoadError]]:
@@ -143,7 +146,7 @@ def _walk(source: str, patterns: Sequence[str]) -> Iterator[str]:
 
 #: below this many files, starting worker processes costs more than it saves
 PARALLEL_MIN_FILES = 2000
-_CHUNK = 500
+_CHUNK = 250
 
 
 def load_all(
@@ -154,34 +157,43 @@ def load_all(
 ) -> tuple[list[Article], list[LoadError]]:
     """Load every file, in order, on `workers` processes (default: one per core) when
     there are many; stops with `Cancelled` soon after `cancel` is set."""
-    paths = list(paths)
-    workers = workers if workers is not None else (os.cpu_count() or 1)
     articles: list[Article] = []
     errors: list[LoadError] = []
-    if workers > 1 and len(paths) >= PARALLEL_MIN_FILES:
-        chunks = [paths[i : i + _CHUNK] for i in range(0, len(paths), _CHUNK)]
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["aggregator.loader"])
-        with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            for results in pool.map(load_chunk, chunks, [limits] * len(chunks)):
-                if cancel is not None and cancel.is_set():
-                    pool.shutdown(wait=False, cancel_futures=True)
-                    raise Cancelled("stopped while loading article files")
-                for result in results:
-                    if isinstance(result, LoadError):
-                        errors.append(result)
-                    else:
-                        articles.append(result)
-        return articles, errors
-    for count, path in enumerate(paths):
-        if cancel is not None and count % 256 == 0 and cancel.is_set():
-            raise Cancelled("stopped while loading article files")
-        result = load_file(path, limits)
+    for result in map_in_chunks(load_chunk, list(paths), limits, cancel, workers, _CHUNK):
         if isinstance(result, LoadError):
             errors.append(result)
         else:
             articles.append(result)
     return articles, errors
+
+
+def map_in_chunks(
+    work: Callable[[list[_T], Limits], list[_R]],
+    items: list[_T],
+    limits: Limits,
+    cancel: threading.Event | None,
+    workers: int | None,
+    chunk: int,
+) -> Iterator[_R]:
+    """`work(some, limits)` over `items`, `chunk` at a time, results in order: on
+    `workers` processes (default: one per core) when there are PARALLEL_MIN_FILES
+    items or more, else here. Stops with `Cancelled` soon after `cancel` is set."""
+    workers = workers if workers is not None else (os.cpu_count() or 1)
+    chunks = [items[i : i + chunk] for i in range(0, len(items), chunk)]
+    if workers > 1 and len(items) >= PARALLEL_MIN_FILES:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload([work.__module__])
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            for results in pool.map(work, chunks, [limits] * len(chunks)):
+                if cancel is not None and cancel.is_set():
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    raise Cancelled("stopped while loading article files")
+                yield from results
+        return
+    for some in chunks:
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("stopped while loading article files")
+        yield from work(some, limits)
 
 
 def load_chunk(paths: list[Path], limits: Limits = DEFAULT_LIMITS) -> list[Article | LoadError]:

@@ -12,13 +12,10 @@ from __future__ import annotations
 
 import functools
 import json
-import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Iterator
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from sys import intern
@@ -26,11 +23,10 @@ from typing import Any
 
 from aggregator import __version__
 from aggregator.dedupe import with_keys
-from aggregator.errors import Cancelled
 from aggregator.limits import DEFAULT_LIMITS
 from aggregator.limits import Limits
-from aggregator.loader import PARALLEL_MIN_FILES
 from aggregator.loader import load_file
+from aggregator.loader import map_in_chunks
 from aggregator.model import Article
 from aggregator.model import Fingerprint
 from aggregator.model import Image
@@ -83,7 +79,7 @@ def load_cached(
     # build's logical clock (`now`), which tests and replays set to other times.
     racy = time.time_ns() - RACY_SECONDS * 1_000_000_000
     rows: list[tuple[str, int, int, str]] = []
-    for key, text in _parse(stale, cancel, workers, limits):
+    for key, text in map_in_chunks(parse_chunk, stale, limits, cancel, workers, _CHUNK):
         results[key] = decode(text)
         known = identities.get(key)
         if known is not None and known[1] < racy:
@@ -98,28 +94,6 @@ def load_cached(
         [r for r in ordered if isinstance(r, Article)],
         [r for r in ordered if isinstance(r, LoadError)],
     )
-
-
-def _parse(
-    paths: list[str], cancel: threading.Event | None, workers: int | None, limits: Limits
-) -> Iterator[tuple[str, str]]:
-    """(path, encoded result) of every file, in order; on several processes when many."""
-    workers = workers if workers is not None else (os.cpu_count() or 1)
-    chunks = [paths[i : i + _CHUNK] for i in range(0, len(paths), _CHUNK)]
-    if workers > 1 and len(paths) >= PARALLEL_MIN_FILES:
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["aggregator.parsecache"])
-        with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            for results in pool.map(parse_chunk, chunks, [limits] * len(chunks)):
-                if cancel is not None and cancel.is_set():
-                    pool.shutdown(wait=False, cancel_futures=True)
-                    raise Cancelled("stopped while loading article files")
-                yield from results
-        return
-    for chunk in chunks:
-        if cancel is not None and cancel.is_set():
-            raise Cancelled("stopped while loading article files")
-        yield from parse_chunk(chunk, limits)
 
 
 def parse_chunk(paths: list[str], limits: Limits = DEFAULT_LIMITS) -> list[tuple[str, str]]:

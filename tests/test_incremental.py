@@ -15,6 +15,7 @@ import pytest
 from conftest import NOW
 from conftest import write_article
 
+from aggregator import loader
 from aggregator import parsecache
 from aggregator import pipeline
 from aggregator.config import Config
@@ -223,7 +224,7 @@ def test_parsing_on_several_processes_gives_the_same_build(
     (source / "bad.md").write_text("---\ntitle: [broken\n---\n", encoding="utf-8")
     age(source)
     serial = build(config(source, tmp_path / "one"), now=NOW)
-    monkeypatch.setattr(parsecache, "PARALLEL_MIN_FILES", 10)
+    monkeypatch.setattr(loader, "PARALLEL_MIN_FILES", 10)
     monkeypatch.setattr(parsecache, "_CHUNK", 7)
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     parallel = build(config(source, tmp_path / "two"), now=NOW)
