@@ -132,6 +132,23 @@ def corpus() -> Path:
     return CORPUS
 
 
+#: the corpora tests build feeds from: the seeds, the real power-apps files (beside the
+#: project, absent for a user who cloned it) and a generated corpus of edge cases
+CORPORA = ("seeds", "varied", "power-apps")
+
+
+def corpus_source(name: str, tmp_path: Path) -> Path:
+    """The folder of one of CORPORA (the varied one written into `tmp_path`); skips
+    the test when the power-apps corpus is absent."""
+    if name == "varied":
+        write_varied_corpus(tmp_path / "varied")
+        return tmp_path / "varied"
+    source = {"seeds": SEEDS, "power-apps": CORPUS}[name]
+    if not source.is_dir():
+        pytest.skip(f"the {name} corpus is not beside the project ({source} is absent)")
+    return source
+
+
 def write_varied_corpus(folder: Path) -> int:
     """Article files that exercise the corners of the format; returns how many.
 

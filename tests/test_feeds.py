@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
-import subprocess
-import sys
 from datetime import UTC
 from datetime import datetime
 from pathlib import Path
 
 import feedparser
 import pytest
-from conftest import CORPUS
+from conftest import CORPORA
 from conftest import NOW
 from conftest import SEEDS
+from conftest import corpus_source
 from conftest import write_article
 from conftest import write_varied_corpus
+from w3c import needs_validator
+from w3c import validate_folder
 
 from aggregator.config import Config
 from aggregator.feeds import entry_updated
@@ -309,49 +309,15 @@ def test_unwritable_output_leaves_nothing_half_written(tmp_path: Path) -> None:
         build(Config(sources=(SEEDS,), output=blocker / "feeds"), now=NOW, output=output)
 
 
-FEEDVALIDATOR = os.environ.get("FEEDVALIDATOR_SRC")
-
-
-@pytest.mark.skipif(
-    not FEEDVALIDATOR,
-    reason="set FEEDVALIDATOR_SRC to the src/ folder of a w3c/feedvalidator checkout "
-    "(with html5lib and rdflib installed) to check every feed against the W3C validator",
-)
-@pytest.mark.parametrize("corpus_name", ["seeds", "power-apps", "varied"])
+@needs_validator
+@pytest.mark.parametrize("corpus_name", CORPORA)
 def test_w3c_validator_finds_no_errors_and_no_warnings(tmp_path: Path, corpus_name: str) -> None:
-    source = {"seeds": SEEDS, "power-apps": CORPUS, "varied": tmp_path / "varied"}[corpus_name]
-    if corpus_name == "varied":
-        write_varied_corpus(source)
-    if not source.is_dir():
-        pytest.skip(f"{source} is absent")
+    source = corpus_source(corpus_name, tmp_path)
     output = tmp_path / "feeds"
     build(
         Config(sources=(source,), output=output, include_unpublished=True, min_quality=0), now=NOW
     )
-    script = (
-        "import sys\n"
-        "sys.path.insert(0, sys.argv[1])\n"
-        "import feedvalidator\n"
-        "from feedvalidator import compatibility\n"
-        "from feedvalidator.formatter.text_plain import Formatter\n"
-        "bad = 0\n"
-        "for path, url in zip(sys.argv[2::2], sys.argv[3::2]):\n"
-        "    with open(path, 'rb') as f:\n"
-        "        events = feedvalidator.validateStream(f, firstOccurrenceOnly=1, base=url)\n"
-        "    out = Formatter(compatibility.AA(events['loggedEvents']))\n"
-        "    if out:\n"
-        "        bad += 1\n"
-        "        print(path, *out, sep='\\n')\n"
-        "sys.exit(1 if bad else 0)\n"
-    )
-    args: list[str] = []
-    for path in sorted(output.rglob("*")):
-        if path.suffix in (".rss", ".atom"):
-            args += [str(path), "http://localhost:8080/" + path.relative_to(output).as_posix()]
-    python = os.environ.get("FEEDVALIDATOR_PYTHON", sys.executable)
-    result = subprocess.run(
-        [python, "-c", script, FEEDVALIDATOR, *args], capture_output=True, text=True, check=False
-    )
+    _checked, result = validate_folder(output)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -11,11 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CORPUS
+from conftest import CORPORA
 from conftest import NOW
-from conftest import SEEDS
+from conftest import corpus_source
 from conftest import write_article
-from conftest import write_varied_corpus
 from feedcheck import json_feed_problems
 
 from aggregator.config import Config
@@ -30,11 +29,7 @@ BASE = "https://news.example.org/ai/"
 
 
 def build_corpus(tmp_path: Path, name: str, **settings: Any) -> Path:
-    source = {"seeds": SEEDS, "power-apps": CORPUS, "varied": tmp_path / "varied"}[name]
-    if name == "varied":
-        write_varied_corpus(source)
-    if not source.is_dir():
-        pytest.skip(f"the {name} corpus is not beside the project ({source} is absent)")
+    source = corpus_source(name, tmp_path)
     output = tmp_path / "feeds"
     config = Config(
         sources=(source,),
@@ -63,7 +58,7 @@ def atom_of(path: Path) -> ElementTree.Element:
     return ElementTree.parse(path.with_suffix(".atom")).getroot()
 
 
-@pytest.mark.parametrize("corpus_name", ["seeds", "varied", "power-apps"])
+@pytest.mark.parametrize("corpus_name", CORPORA)
 def test_every_json_feed_is_valid_json_feed_1_1(tmp_path: Path, corpus_name: str) -> None:
     output = build_corpus(tmp_path, corpus_name)
     feeds = json_feeds(output)
@@ -76,7 +71,7 @@ def test_every_json_feed_is_valid_json_feed_1_1(tmp_path: Path, corpus_name: str
         assert json_feed_problems(path.read_bytes(), url) == [], path
 
 
-@pytest.mark.parametrize("corpus_name", ["seeds", "varied", "power-apps"])
+@pytest.mark.parametrize("corpus_name", CORPORA)
 def test_json_feed_holds_what_the_atom_feed_holds(tmp_path: Path, corpus_name: str) -> None:
     output = build_corpus(tmp_path, corpus_name)
     for path in json_feeds(output):

@@ -29,10 +29,9 @@ from typing import Any
 
 import feedparser
 import pytest
-from conftest import CORPUS
+from conftest import CORPORA
 from conftest import NOW
-from conftest import SEEDS
-from conftest import write_varied_corpus
+from conftest import corpus_source
 from feedcheck import json_feed_problems
 
 from aggregator.config import Config
@@ -182,11 +181,7 @@ def first_reading(path: Path) -> tuple[str, list[Seen]]:
 def build_corpus(tmp_path: Path, name: str) -> tuple[Path, dict[str, set[str | None]]]:
     """The feeds of a corpus (everything published), and for each entry id the first
     image of the files that tell that story (None for a file without one)."""
-    source = {"seeds": SEEDS, "power-apps": CORPUS, "edge-cases": tmp_path / "edge"}[name]
-    if name == "edge-cases":
-        write_varied_corpus(source)
-    if not source.is_dir():
-        pytest.skip(f"the {name} corpus is not beside the project ({source} is absent)")
+    source = corpus_source(name, tmp_path)
     output = tmp_path / "feeds"
     config = Config(
         sources=(source,),
@@ -205,7 +200,7 @@ def build_corpus(tmp_path: Path, name: str) -> tuple[Path, dict[str, set[str | N
     return output, images
 
 
-@pytest.mark.parametrize("corpus_name", ["seeds", "edge-cases", "power-apps"])
+@pytest.mark.parametrize("corpus_name", CORPORA)
 def test_two_parsers_read_every_feed_alike(
     tmp_path: Path, corpus_name: str, feedsmith: Reader
 ) -> None:
@@ -221,7 +216,7 @@ def test_two_parsers_read_every_feed_alike(
         assert [Seen(**e) for e in other["entries"]] == entries, path
 
 
-@pytest.mark.parametrize("corpus_name", ["seeds", "edge-cases", "power-apps"])
+@pytest.mark.parametrize("corpus_name", CORPORA)
 def test_every_format_holds_the_same_entries_and_every_reader_finds_the_image(
     tmp_path: Path, corpus_name: str
 ) -> None:

@@ -5,9 +5,6 @@ skipped topics, and one clear line for each mistake in the section."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 from typing import Any
@@ -18,6 +15,8 @@ from conftest import NOW
 from conftest import run_cli
 from conftest import write_article
 from feedcheck import json_feed_problems
+from w3c import needs_validator
+from w3c import validate_folder
 
 from aggregator.config import Config
 from aggregator.config import TopicSettings
@@ -315,38 +314,8 @@ def test_settings_need_no_config_file() -> None:
     assert config.topic_settings("ROBOTS").title == "Bots"
 
 
-FEEDVALIDATOR = os.environ.get("FEEDVALIDATOR_SRC")
-
-
-@pytest.mark.skipif(
-    not FEEDVALIDATOR,
-    reason="set FEEDVALIDATOR_SRC to the src/ folder of a w3c/feedvalidator checkout "
-    "(with html5lib and rdflib installed) to check the feeds against the W3C validator",
-)
+@needs_validator
 def test_feeds_with_every_setting_pass_the_w3c_validator(site: Path) -> None:
-    script = (
-        "import sys\n"
-        "sys.path.insert(0, sys.argv[1])\n"
-        "import feedvalidator\n"
-        "from feedvalidator import compatibility\n"
-        "from feedvalidator.formatter.text_plain import Formatter\n"
-        "bad = 0\n"
-        "for path, url in zip(sys.argv[2::2], sys.argv[3::2]):\n"
-        "    with open(path, 'rb') as f:\n"
-        "        events = feedvalidator.validateStream(f, firstOccurrenceOnly=1, base=url)\n"
-        "    out = Formatter(compatibility.AA(events['loggedEvents']))\n"
-        "    if out:\n"
-        "        bad += 1\n"
-        "        print(path, *out, sep='\\n')\n"
-        "sys.exit(1 if bad else 0)\n"
-    )
-    args: list[str] = []
-    for path in sorted(site.rglob("*")):
-        if path.suffix in (".rss", ".atom"):
-            args += [str(path), "http://localhost:8080/" + path.relative_to(site).as_posix()]
-    assert len(args) == 2 * 6
-    python = os.environ.get("FEEDVALIDATOR_PYTHON", sys.executable)
-    result = subprocess.run(
-        [python, "-c", script, FEEDVALIDATOR, *args], capture_output=True, text=True, check=False
-    )
+    checked, result = validate_folder(site)
+    assert checked == 6
     assert result.returncode == 0, result.stdout + result.stderr
