@@ -19,7 +19,7 @@ from typing import Any
 
 from aggregator.aliases import apply_topic_settings
 from aggregator.config import Config
-from aggregator.dedupe import dedupe
+from aggregator.dedupe import find_stories
 from aggregator.filters import DEAD_LINK
 from aggregator.filters import MAX_AGE
 from aggregator.filters import QUALITY
@@ -92,7 +92,8 @@ def overview(config: Config, now: datetime) -> Overview:
     """What `build` would publish with this config at `now`, and why not the rest."""
     paths = find_files(config.sources, config.patterns)
     articles, errors = load_all(paths)
-    unique, duplicates = dedupe(articles, config.dedupe)
+    stories = find_stories(articles, config.dedupe)  # related stubs play no part here
+    unique, duplicates = stories.kept, stories.duplicates
     unique = apply_topic_settings(unique, config)  # aliases and skipped topics, as build does
     selection = select(unique, config, now)
     links = LINKS_OFF

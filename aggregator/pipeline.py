@@ -24,7 +24,6 @@ from datetime import datetime
 
 from aggregator.aliases import apply_topic_settings
 from aggregator.config import Config
-from aggregator.dedupe import dedupe
 from aggregator.dedupe import find_stories
 from aggregator.dedupe import without_known_related
 from aggregator.errors import Cancelled
@@ -203,7 +202,7 @@ def check_links(
     """Check the links a build would publish, without writing any feed."""
     paths, _misnamed = split_names(find_files(config.sources, config.patterns))
     articles, _errors = load_all(paths, limits=config.limits)
-    unique, _duplicates = dedupe(articles, config.dedupe)
+    unique = find_stories(articles, config.dedupe).kept  # related stubs play no part here
     candidates = select(apply_topic_settings(unique, config), config, now).kept
     if store is not None:
         return check_article_links(candidates, config, now, store, resolver, progress)
@@ -253,7 +252,7 @@ class _Publisher:
             given = entries
             entries, documents = cap_feed(entries, documents_of, self.limits)
             # The size limit keeps a run of consecutive entries (see limits.fit_feed).
-            first = next((i for i, a in enumerate(given) if entries and a is entries[0]), 0)
+            first = given.index(entries[0]) if entries else 0
             if entries:
                 for fmt, data in zip(FORMATS, documents, strict=True):
                     changed[fmt] = output.write(spec.path(fmt), data)
