@@ -20,8 +20,9 @@ from aggregator.model import DroppedCopy
 from aggregator.model import Duplicate
 from aggregator.similar import DEFAULT_THRESHOLD
 from aggregator.similar import DEFAULT_WINDOW
-from aggregator.similar import Similarity
+from aggregator.similar import PairCache
 from aggregator.similar import fingerprint
+from aggregator.similar import similar_pairs
 from aggregator.urls import canonical_url
 
 SAME_URL = "same-url"
@@ -106,7 +107,11 @@ def without_known_related(article: Article, corpus_urls: frozenset[str]) -> Arti
     return article if related == article.related else dataclasses.replace(article, related=related)
 
 
-def find_stories(articles: Sequence[Article], settings: DedupeSettings | None = None) -> Stories:
+def find_stories(
+    articles: Sequence[Article],
+    settings: DedupeSettings | None = None,
+    cache: PairCache | None = None,
+) -> Stories:
     """One article per story, in the order of each story's first file, and the duplicates.
 
     Each story filed more than once is one `Duplicate`: the survivor, the dropped
@@ -114,7 +119,8 @@ def find_stories(articles: Sequence[Article], settings: DedupeSettings | None = 
     survivor's copies, else `similar-title`) and the score (1.0 for a shared URL).
     Related stubs that point at a story in the corpus are taken out of the
     survivors: that story is shown on its own (or is this very story) and is not
-    repeated as related coverage.
+    repeated as related coverage. `cache` keeps similar pairs between builds (see
+    `similar.similar_pairs`).
     """
     settings = settings or DedupeSettings()
     count = len(articles)
@@ -130,7 +136,8 @@ def find_stories(articles: Sequence[Article], settings: DedupeSettings | None = 
         stories.union(index, by_url.find(index))
     best_score: dict[int, float] = {}
     if settings.similar_title:
-        for a, b, value in Similarity(articles).pairs(settings.threshold, settings.window):
+        pairs = similar_pairs(articles, settings.threshold, settings.window, cache)
+        for a, b, value in pairs:
             stories.union(a, b)
             for end in (by_url.find(a), by_url.find(b)):
                 best_score[end] = max(best_score.get(end, 0.0), value)
@@ -143,7 +150,11 @@ def find_stories(articles: Sequence[Article], settings: DedupeSettings | None = 
     kept: list[tuple[int, Article]] = []
     duplicates: list[Duplicate] = []
     for first, members in clusters.items():
-        ordered = sorted(members, key=lambda i: survivor_key(articles[i]))
+        ordered = (
+            members
+            if len(members) == 1
+            else sorted(members, key=lambda i: survivor_key(articles[i]))
+        )
         survivor_index = ordered[0]
         survivor = articles[survivor_index]
         topics = _union_topics(articles[i] for i in ordered) if ordered[1:] else survivor.topics

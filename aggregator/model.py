@@ -49,6 +49,8 @@ class Fingerprint:
     excerpt: tuple[str, ...]
     #: excerpt words with a digit
     excerpt_numbers: tuple[str, ...]
+    #: a short digest of the words above: tells cached similarity results apart
+    digest: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,7 +36,7 @@ from aggregator.model import RelatedStub
 from aggregator.store import Store
 
 #: bump when the loader's results change for the same file (the limits are added to it)
-FORMAT = f"2/{__version__}"
+FORMAT = f"3/{__version__}"
 RACY_SECONDS = 2
 #: rows written to the state file at a time
 _BATCH = 2_000
@@ -128,7 +128,9 @@ def encode(result: Article | LoadError) -> str:
         [[i.url, i.width, i.height, i.title] for i in a.images],
         [_stub(s) for s in a.related],
         list(a.keys),
-        [prints.title, prints.numbers, prints.excerpt, prints.excerpt_numbers] if prints else None,
+        [prints.title, prints.numbers, prints.excerpt, prints.excerpt_numbers, prints.digest]
+        if prints
+        else None,
     ]
     return json.dumps(data, ensure_ascii=False)
 
@@ -167,9 +169,18 @@ def decode(text: str) -> Article | LoadError:
             for s in related
         ),
         keys=tuple([same.get(key, key) for key in keys]),
-        fingerprint=Fingerprint(*(tuple(map(intern, words)) for words in prints))
-        if prints
-        else None,
+        fingerprint=_fingerprint(prints) if prints else None,
+    )
+
+
+def _fingerprint(data: list[Any]) -> Fingerprint:
+    title, numbers, excerpt, excerpt_numbers, digest = data
+    return Fingerprint(
+        tuple(map(intern, title)),
+        tuple(map(intern, numbers)),
+        tuple(map(intern, excerpt)),
+        tuple(map(intern, excerpt_numbers)),
+        digest,
     )
 
 

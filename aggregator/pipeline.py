@@ -61,6 +61,7 @@ from aggregator.pages import OPML_PER_FORMAT
 from aggregator.pages import Listing
 from aggregator.pages import render_index
 from aggregator.pages import render_opml
+from aggregator.paircache import StoredPairs
 from aggregator.parsecache import load_cached
 from aggregator.rendercache import RenderCache
 from aggregator.slugs import topic_key
@@ -120,7 +121,9 @@ def _build(
     cancel: threading.Event | None,
 ) -> tuple[BuildReport, list[LinkResult]]:
     articles, errors = load_cached(paths, store, cancel, config.limits)
-    stories = find_stories(articles, config.dedupe)
+    pairs = StoredPairs(store, config.dedupe)
+    stories = find_stories(articles, config.dedupe, pairs)
+    pairs.save()
     unique = apply_topic_settings(stories.kept, config)
     duplicates = stories.duplicates
     selection = select(unique, config, now)

@@ -6,8 +6,10 @@ when their similarity score reaches `threshold`:
 - titles are reduced to word sets (case folded; punctuation, possessives, a few stop
   words and plain suffixes removed; a trailing " - Provider" / " | Section" and a
   leading "UPDATE 1-" / "EXCLUSIVE:" dropped); excerpts likewise;
-- words are weighted by their rarity in the corpus (inverse document frequency),
-  so a shared name counts for more than a shared "new";
+- words are weighted by their rarity (inverse document frequency) among the
+  articles published in the same 31-day period (counted from 1970-01-01 UTC; both
+  periods for a pair across a boundary), so a shared name counts for more than a
+  shared "new", and what a change can alter stays within its period;
 - title similarity is the weighted Jaccard index, lowered (x0.6) when both titles
   have words the other lacks: syndication adds and drops words, while a substituted
   word (another company, another verb) usually means another story;
@@ -23,26 +25,33 @@ Candidate pairs come from a sweep in publication order with an inverted index of
 title words restricted to each title's rarest words (weighted prefix filtering): a
 pair that can reach the threshold always shares one of them, so no pair is missed
 and no two articles further apart than `window` are compared. Results do not depend
-on the order of the input.
+on the order of the input. The pairs of each period and of each boundary are kept
+between builds (`PairCache`) and found again only where an article changed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from collections import Counter
 from collections import deque
 from collections.abc import Iterable
-from collections.abc import Iterator
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC
+from datetime import datetime
 from datetime import timedelta
+from typing import Protocol
 
 from aggregator.model import Article
 from aggregator.model import Fingerprint
 
 DEFAULT_THRESHOLD = 0.75
 DEFAULT_WINDOW = timedelta(days=3)
+#: word weights come from the articles published in the same period of this length
+PERIOD = timedelta(days=31)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 SUBSTITUTION_FACTOR = 0.6
 #: weight of the title in the score when both articles have an excerpt
 TITLE_WEIGHT = 0.35
@@ -68,11 +77,18 @@ def fingerprint(article: Article) -> Fingerprint:
     tuples (compact to keep and to cache; sets are made only for compared pairs)."""
     words = title_words(article.title)
     excerpt = {_stem(w) for w in _words(article.excerpt) if w not in _STOP_WORDS}
+    title = tuple(sorted(words))
+    excerpt_words = tuple(sorted(excerpt))
+    digest = hashlib.blake2b(digest_size=8)
+    digest.update("\x1f".join(title).encode("utf-8", "surrogatepass"))
+    digest.update(b"\x1e")
+    digest.update("\x1f".join(excerpt_words).encode("utf-8", "surrogatepass"))
     return Fingerprint(
-        title=tuple(sorted(words)),
-        numbers=tuple(sorted(w for w in words if _has_digit(w))),
-        excerpt=tuple(sorted(excerpt)),
-        excerpt_numbers=tuple(sorted(w for w in excerpt if _has_digit(w))),
+        title=title,
+        numbers=tuple(w for w in title if _has_digit(w)),
+        excerpt=excerpt_words,
+        excerpt_numbers=tuple(w for w in excerpt_words if _has_digit(w)),
+        digest=digest.hexdigest(),
     )
 
 
@@ -102,20 +118,24 @@ def _stem(word: str) -> str:
 
 
 class Weights:
-    """Inverse document frequency of words over the articles compared: a shared rare
-    word (a name, a product) says more than a shared common one ("new", "said")."""
+    """Inverse document frequency of words over the articles of a period: a shared
+    rare word (a name, a product) says more than a shared common one ("new", "said")."""
 
-    def __init__(self, prints: Sequence[Fingerprint]) -> None:
-        frequency: Counter[str] = Counter()
-        for item in prints:
-            frequency.update(item.title)
-            frequency.update(item.excerpt)
-        total = len(prints) + 1
+    def __init__(self, frequency: Counter[str], documents: int) -> None:
+        total = documents + 1
         self.idf = {word: math.log(1 + total / count) for word, count in frequency.items()}
 
     def total(self, words: Iterable[str]) -> float:
         """Summed weight of words of the fingerprints these weights were made from."""
         return sum(map(self.idf.__getitem__, words))
+
+
+def _frequency(prints: Iterable[Fingerprint]) -> Counter[str]:
+    frequency: Counter[str] = Counter()
+    for item in prints:
+        frequency.update(item.title)
+        frequency.update(item.excerpt)
+    return frequency
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,48 +208,146 @@ def _prefix(words: Sequence[str], weight: Weights, needed: float) -> list[str]:
     return prefix
 
 
-class Similarity:
-    """Text similarity over one set of articles (word weights come from the set)."""
+#: a pair of articles (by path) that are one story, and their score
+Pair = tuple[str, str, float]
 
-    def __init__(self, articles: Sequence[Article]) -> None:
+
+class PairCache(Protocol):
+    """Where the pairs of each zone are kept between builds (see `similar_pairs`)."""
+
+    def get(self, zone: int, digest: str) -> list[Pair] | None: ...
+
+    def put(self, zone: int, digest: str, pairs: list[Pair]) -> None: ...
+
+
+def period_of(when: datetime, length: timedelta = PERIOD) -> int:
+    """The period an article published at `when` belongs to (periods of `length`,
+    counted from 1970-01-01 UTC)."""
+    return (when - _EPOCH) // length
+
+
+def similar_pairs(
+    articles: Sequence[Article],
+    threshold: float = DEFAULT_THRESHOLD,
+    window: timedelta = DEFAULT_WINDOW,
+    cache: PairCache | None = None,
+) -> list[tuple[int, int, float]]:
+    """Index pairs (i, j, score), i < j, published within `window` and scoring at
+    least `threshold`, sorted.
+
+    Articles fall into periods of `PERIOD` (or `window` when longer); word weights
+    come from the articles of one period, or of two neighbouring ones for a pair
+    across their boundary. A zone is a period (its pairs) or a boundary (its pairs
+    across): what a zone finds depends only on the articles of its periods, so with
+    a `cache`, a zone whose articles are the same as last time (same paths, dates
+    and fingerprints: the digest) reuses last time's pairs.
+    """
+    length = max(PERIOD, window)
+    prints = [a.fingerprint or fingerprint(a) for a in articles]
+    periods: dict[int, list[int]] = {}
+    for index, article in enumerate(articles):
+        periods.setdefault(period_of(article.published_at, length), []).append(index)
+    for members in periods.values():
+        members.sort(key=lambda i: (articles[i].published_at, articles[i].path))
+    digests = {p: _digest(articles, prints, members) for p, members in periods.items()}
+    index_of = {a.path: i for i, a in enumerate(articles)}
+    found: list[tuple[int, int, float]] = []
+    counts: dict[int, Counter[str]] = {}
+
+    def frequency(period: int) -> Counter[str]:
+        if period not in counts:
+            counts[period] = _frequency(prints[i] for i in periods[period])
+        return counts[period]
+
+    for period in sorted(periods):
+        members = periods[period]
+        zones = [(2 * period, digests[period])]
+        if period + 1 in periods:
+            zones.append((2 * period + 1, f"{digests[period]}{digests[period + 1]}"))
+        for zone, digest in zones:
+            pairs = cache.get(zone, digest) if cache is not None else None
+            if pairs is None:
+                if zone % 2 == 0:
+                    weight = Weights(frequency(period), len(members))
+                    sweep = _Sweep(articles, prints, weight)
+                    got = sweep.pairs(members, threshold, window)
+                else:
+                    following = periods[period + 1]
+                    weight = Weights(
+                        frequency(period) + frequency(period + 1), len(members) + len(following)
+                    )
+                    start = _EPOCH + (period + 1) * length
+                    edge = [i for i in members if articles[i].published_at >= start - window]
+                    edge += [i for i in following if articles[i].published_at <= start + window]
+                    left = frozenset(members)
+                    sweep = _Sweep(articles, prints, weight)
+                    got = sweep.pairs(edge, threshold, window, across=left)
+                pairs = [(articles[i].path, articles[j].path, value) for i, j, value in got]
+                if cache is not None:
+                    cache.put(zone, digest, pairs)
+            for a, b, value in pairs:
+                i, j = index_of[a], index_of[b]
+                found.append((min(i, j), max(i, j), value))
+    found.sort()
+    return found
+
+
+def _digest(articles: Sequence[Article], prints: Sequence[Fingerprint], members: list[int]) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    for i in members:
+        line = f"{articles[i].path}\0{articles[i].published_at.isoformat()}\0{prints[i].digest}\n"
+        digest.update(line.encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
+
+
+class _Sweep:
+    """Candidate pairs of some articles under one set of word weights."""
+
+    def __init__(
+        self, articles: Sequence[Article], prints: Sequence[Fingerprint], weight: Weights
+    ) -> None:
         self.articles = articles
-        self.prints = [a.fingerprint or fingerprint(a) for a in articles]
-        self.weight = Weights(self.prints)
-        self.totals = [self.weight.total(p.title) for p in self.prints]
+        self.prints = prints
+        self.weight = weight
+        self.totals: dict[int, float] = {}
         # Sets of the articles in the sweep's window; others are made on demand.
         self._sets: dict[int, _Sets] = {}
+
+    def _total(self, i: int) -> float:
+        found = self.totals.get(i)
+        if found is None:
+            found = self.totals[i] = self.weight.total(self.prints[i].title)
+        return found
 
     def _of(self, i: int) -> _Sets:
         found = self._sets.get(i)
         if found is None:
-            found = self._sets[i] = _Sets.of(self.prints[i], self.weight, self.totals[i])
+            found = self._sets[i] = _Sets.of(self.prints[i], self.weight, self._total(i))
         return found
 
-    def score(self, i: int, j: int, at_least: float = 0.0) -> float:
-        """The score of articles i and j; 0.0 as soon as `at_least` is out of reach."""
-        return _score(self._of(i), self._of(j), self.weight, at_least)
-
     def pairs(
-        self, threshold: float = DEFAULT_THRESHOLD, window: timedelta = DEFAULT_WINDOW
-    ) -> Iterator[tuple[int, int, float]]:
-        """Index pairs (i, j, score), i < j, published within `window` and scoring at
-        least `threshold`."""
+        self,
+        order: Sequence[int],
+        threshold: float,
+        window: timedelta,
+        across: frozenset[int] | None = None,
+    ) -> list[tuple[int, int, float]]:
+        """Pairs among `order` (sorted by date, then path) that are one story; with
+        `across`, only pairs of one article in it and one not."""
         articles = self.articles
         # The lowest title similarity with which a pair can still reach the threshold:
         # by its excerpt (at best 1.0, title substituted) or by its title alone.
         by_excerpt = (threshold - (1 - TITLE_WEIGHT)) / TITLE_WEIGHT / SUBSTITUTION_FACTOR
         floor = max(min(threshold, by_excerpt), 0.05)
-        order = sorted(
-            range(len(articles)), key=lambda i: (articles[i].published_at, articles[i].path)
-        )
         index: dict[str, deque[int]] = {}
         recent: deque[int] = deque()  # articles whose sets may be kept, oldest first
+        found: list[tuple[int, int, float]] = []
         for i in order:
             oldest = articles[i].published_at - window
             while recent and articles[recent[0]].published_at < oldest:
                 self._sets.pop(recent.popleft(), None)
             recent.append(i)
-            prefix = _prefix(self.prints[i].title, self.weight, floor * self.totals[i])
+            prefix = _prefix(self.prints[i].title, self.weight, floor * self._total(i))
             candidates: set[int] = set()
             for word in prefix:
                 posting = index.setdefault(word, deque())
@@ -237,7 +355,11 @@ class Similarity:
                     posting.popleft()
                 candidates.update(posting)
                 posting.append(i)
+            if across is not None:
+                side = i in across
+                candidates = {j for j in candidates if (j in across) != side}
             for j in sorted(candidates):
-                value = self.score(i, j, threshold)
+                value = _score(self._of(i), self._of(j), self.weight, threshold)
                 if value >= threshold:
-                    yield (min(i, j), max(i, j), value)
+                    found.append((min(i, j), max(i, j), value))
+        return found

@@ -31,7 +31,7 @@ from aggregator.errors import AggregatorError
 from aggregator.model import LinkResult
 
 log = logging.getLogger("aggregator.store")
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: seconds to wait for another process's lock on the file
 BUSY_TIMEOUT = 10.0
 # Primary result codes (the low byte of extended ones) that mean "not to be trusted".
@@ -54,6 +54,11 @@ CREATE TABLE IF NOT EXISTS parsed (
     size INTEGER NOT NULL,         -- its size and mtime when parsed: its identity
     mtime_ns INTEGER NOT NULL,
     result TEXT NOT NULL           -- the loader's result as JSON (parsecache.encode)
+);
+CREATE TABLE IF NOT EXISTS simzone (
+    zone INTEGER PRIMARY KEY,      -- a period or a boundary of two (similar.similar_pairs)
+    digest TEXT NOT NULL,          -- of the articles it was computed from
+    pairs TEXT NOT NULL            -- JSON: [[path, path, score], ...]
 );
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
@@ -263,6 +268,27 @@ class Store:
     def clear_parsed(self) -> None:
         self._write("DELETE FROM parsed", [()])
 
+    def zone(self, zone: int) -> tuple[str, str] | None:
+        """The stored (digest, pairs JSON) of one zone of similar pairs."""
+        with self._guard("cannot read state"):
+            row = self._db.execute(
+                "SELECT digest, pairs FROM simzone WHERE zone = ?", (zone,)
+            ).fetchone()
+        return (str(row[0]), str(row[1])) if row else None
+
+    def save_zones(self, rows: Iterable[tuple[int, str, str]], keep: Iterable[int]) -> None:
+        """Store (zone, digest, pairs JSON) rows and drop the zones not in `keep`, in one
+        transaction."""
+        wanted = set(keep)
+        with self._guard("cannot write state"), self._db:
+            self._db.executemany("INSERT OR REPLACE INTO simzone VALUES (?, ?, ?)", list(rows))
+            known = [row[0] for row in self._db.execute("SELECT zone FROM simzone")]
+            gone = [(zone,) for zone in known if zone not in wanted]
+            self._db.executemany("DELETE FROM simzone WHERE zone = ?", gone)
+
+    def clear_zones(self) -> None:
+        self._write("DELETE FROM simzone", [()])
+
     def add_pings(self, urls: Iterable[str], now: datetime) -> None:
         """Remember feeds whose change the hub has yet to hear about."""
         self._write("INSERT OR IGNORE INTO ping VALUES (?, ?)", [(u, _iso(now)) for u in urls])
@@ -281,7 +307,7 @@ class Store:
 
 def _has_tables(db: sqlite3.Connection) -> bool:
     names = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    return {"link", "parsed", "meta", "ping"} <= names
+    return {"link", "parsed", "simzone", "meta", "ping"} <= names
 
 
 def _result(row: tuple[object, ...]) -> LinkResult:

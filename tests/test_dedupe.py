@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC
+from datetime import datetime
 from datetime import timedelta
 from itertools import combinations
 from pathlib import Path
+from typing import Any
 
 import feedparser
 import pytest
@@ -17,6 +24,7 @@ from conftest import write_article
 from labelled import Labelled
 from labelled import build_labelled_corpus
 
+from aggregator import similar
 from aggregator.config import Config
 from aggregator.dedupe import DedupeSettings
 from aggregator.dedupe import dedupe
@@ -25,6 +33,10 @@ from aggregator.loader import load_all
 from aggregator.model import Article
 from aggregator.model import Duplicate
 from aggregator.pipeline import build
+from aggregator.similar import PERIOD
+from aggregator.similar import Pair
+from aggregator.similar import period_of
+from aggregator.similar import similar_pairs
 
 
 def load(folder: Path) -> list[Article]:
@@ -222,3 +234,106 @@ def test_dedupe_settings_from_the_config_file_reach_the_build(tmp_path: Path) ->
     result = run_cli("build", cwd=tmp_path)
     assert result.returncode == 1
     assert "aggregator.yaml:1: dedupe: threshold must be above 0 and at most 1" in result.stderr
+
+
+class _Cache:
+    """A `similar.PairCache` in memory that records the zones it had to be given."""
+
+    def __init__(self) -> None:
+        self.rows: dict[int, tuple[str, list[Pair]]] = {}
+        self.computed: list[int] = []
+
+    def get(self, zone: int, digest: str) -> list[Pair] | None:
+        row = self.rows.get(zone)
+        return row[1] if row is not None and row[0] == digest else None
+
+    def put(self, zone: int, digest: str, pairs: list[Pair]) -> None:
+        self.computed.append(zone)
+        self.rows[zone] = (digest, pairs)
+
+
+def test_similar_pairs_are_found_again_only_in_the_period_of_a_changed_article(
+    labelled: tuple[Labelled, list[Article]],
+) -> None:
+    _, articles = labelled
+    periods = {period_of(a.published_at) for a in articles}
+    assert len(periods) >= 3  # the corpus spans several periods
+    cache = _Cache()
+    first = similar_pairs(articles, cache=cache)
+    assert first == similar_pairs(articles)
+    assert len(cache.computed) >= len(periods)
+    # A story re-filed under another title, and an article removed.
+    index = next(i for i, (a, b, _) in enumerate(first) if b == a + 1)
+    edited = replace(articles[first[index][0]], title="Entirely other words here", fingerprint=None)
+    changed = [edited if a.path == edited.path else a for a in articles]
+    del changed[-1]
+    cache.computed.clear()
+    again = similar_pairs(changed, cache=cache)
+    assert again == similar_pairs(changed)
+    assert again != first
+    touched = {period_of(edited.published_at), period_of(articles[-1].published_at)}
+    allowed = {zone for p in touched for zone in (2 * p - 1, 2 * p, 2 * p + 1)}
+    assert cache.computed and set(cache.computed) <= allowed
+    assert len(cache.computed) < len(periods)
+
+
+def test_copies_on_both_sides_of_a_period_boundary_are_one_story(tmp_path: Path) -> None:
+    boundary = datetime(1970, 1, 1, tzinfo=UTC) + 700 * PERIOD
+    for name, when in (("a.md", boundary - timedelta(hours=1)), ("b.md", boundary)):
+        write_article(
+            tmp_path,
+            name,
+            n=1,
+            publishedDateTime=when,
+            webUrl=f"https://example.com/{name}",
+        )
+    write_article(
+        tmp_path,
+        "c.md",
+        n=1,
+        publishedDateTime=boundary + timedelta(days=10),
+        webUrl="https://example.com/much-later",
+    )
+    articles = load(tmp_path)
+    assert period_of(articles[0].published_at) + 1 == period_of(articles[1].published_at)
+    kept, duplicates = dedupe(articles)
+    assert [Path(a.path).name for a in kept] == ["a.md", "c.md"]
+    assert [Path(p).name for d in duplicates for p in d.dropped] == ["b.md"]
+
+
+def test_a_rebuild_finds_similar_pairs_only_in_the_changed_period(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "src"
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    for n in range(40):  # 40 files, two a week: several periods
+        when = start + timedelta(days=3.5 * n)
+        write_article(source, f"{n:03}.md", n=n, publishedDateTime=when)
+    config = Config(sources=(source,), output=tmp_path / "out", links="off")
+    first = build(config, now=NOW)
+    swept: list[list[str]] = []
+    original = similar._Sweep.pairs
+
+    def spy(self: similar._Sweep, order: Sequence[int], *args: Any, **kwargs: Any) -> Any:
+        swept.append([self.articles[i].path for i in order])
+        return original(self, order, *args, **kwargs)
+
+    monkeypatch.setattr(similar._Sweep, "pairs", spy)
+    assert first.duplicates == ()
+    # A copy of file 10 under another name, in the same days.
+    copy = (source / "010.md").read_text(encoding="utf-8").replace("story-10", "copy-of-10")
+    (source / "copy.md").write_text(copy, encoding="utf-8")
+    os.utime(source / "copy.md", (time.time() - 60, time.time() - 60))
+    changed = build(config, now=NOW + timedelta(minutes=2))
+    period = period_of(start + timedelta(days=35))
+    swept_paths = {Path(p).name for order in swept for p in order}
+    assert "copy.md" in swept_paths
+    assert len(swept_paths) < 20
+    assert all(
+        period_of(a.published_at) in (period - 1, period, period + 1)
+        for a in load(source)
+        if Path(a.path).name in swept_paths
+    )
+    assert [Path(p).name for d in changed.duplicates for p in d.dropped] == ["copy.md"]
+    cold = build(replace(config, output=tmp_path / "cold", state=tmp_path / "cold.db"), now=NOW)
+    assert cold.duplicates == changed.duplicates
