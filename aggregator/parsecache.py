@@ -10,6 +10,7 @@ to one version of the loader and is dropped when the format changes.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -36,7 +37,7 @@ from aggregator.model import RelatedStub
 from aggregator.store import Store
 
 #: bump when the loader's results change for the same file (the limits are added to it)
-FORMAT = f"3/{__version__}"
+FORMAT = f"4/{__version__}"
 RACY_SECONDS = 2
 #: rows written to the state file at a time
 _BATCH = 2_000
@@ -58,6 +59,53 @@ def load_cached(
     included, and decoded here as the cached rows are: one code path, and memory
     stays near what the articles themselves take (rows are written in batches).
     """
+    loaded = _load(paths, store, cancel, limits, workers, light=False)
+    return loaded.articles, loaded.errors
+
+
+def load_light(
+    paths: Sequence[str],
+    store: Store,
+    cancel: threading.Event | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    workers: int | None = None,
+) -> Loaded:
+    """`load_cached` without what only rendering reads (excerpt, images, related
+    coverage): a build holds every article but renders few. `Loaded.full` gives an
+    article its body back."""
+    return _load(paths, store, cancel, limits, workers, light=True)
+
+
+class Loaded:
+    """Articles and errors of `load_light`, and the bodies of those articles."""
+
+    def __init__(self, store: Store, limits: Limits) -> None:
+        self.articles: list[Article] = []
+        self.errors: list[LoadError] = []
+        self.store = store
+        self.limits = limits
+        #: bodies of files parsed now and not cached (written just now)
+        self.bodies: dict[str, str] = {}
+
+    def full(self, article: Article) -> Article:
+        """The article with its body (as this build parsed it), the rest unchanged."""
+        body = self.bodies.get(article.path) or self.store.parsed_body(article.path)
+        if body is None:  # the row is gone: read the file again
+            again = load_file(Path(article.path), self.limits)
+            if not isinstance(again, Article):
+                return article
+            body = encode(again)[1]
+        return with_body(article, body)
+
+
+def _load(
+    paths: Sequence[str],
+    store: Store,
+    cancel: threading.Event | None,
+    limits: Limits,
+    workers: int | None,
+    light: bool,
+) -> Loaded:
     form = f"{FORMAT} {limits!r}"  # a changed cap changes what a file loads as
     if store.meta("parse_format") != form:
         store.clear_parsed()
@@ -71,34 +119,38 @@ def load_cached(
             continue
         identities[key] = (stat.st_size, stat.st_mtime_ns)
     results: dict[str, Article | LoadError] = {}
-    for key, identity, text in store.iter_parsed():
+    for key, identity, head, body in store.iter_parsed(bodies=not light):
         if identities.get(key) == identity:
-            results[key] = decode(text)
+            results[key] = decode(head, None if light else body or "null")
     stale = [key for key in keys if key not in results]
+    loaded = Loaded(store, limits)
     # File times are the file system's: compare them with the real clock, not the
     # build's logical clock (`now`), which tests and replays set to other times.
     racy = time.time_ns() - RACY_SECONDS * 1_000_000_000
-    rows: list[tuple[str, int, int, str]] = []
-    for key, text in map_in_chunks(parse_chunk, stale, limits, cancel, workers, _CHUNK):
-        results[key] = decode(text)
+    rows: list[tuple[str, int, int, str, str]] = []
+    for key, (head, body) in map_in_chunks(parse_chunk, stale, limits, cancel, workers, _CHUNK):
+        results[key] = decode(head, None if light else body)
         known = identities.get(key)
         if known is not None and known[1] < racy:
-            rows.append((key, known[0], known[1], text))
+            rows.append((key, known[0], known[1], head, body))
+        elif light:
+            loaded.bodies[key] = body
         if len(rows) >= _BATCH:
             store.save_parsed(rows)
             rows = []
     store.save_parsed(rows)
     store.forget_parsed_except(keys)
     ordered = [results[key] for key in keys]
-    return (
-        [r for r in ordered if isinstance(r, Article)],
-        [r for r in ordered if isinstance(r, LoadError)],
-    )
+    loaded.articles = [r for r in ordered if isinstance(r, Article)]
+    loaded.errors = [r for r in ordered if isinstance(r, LoadError)]
+    return loaded
 
 
-def parse_chunk(paths: list[str], limits: Limits = DEFAULT_LIMITS) -> list[tuple[str, str]]:
+def parse_chunk(
+    paths: list[str], limits: Limits = DEFAULT_LIMITS
+) -> list[tuple[str, tuple[str, str]]]:
     """Parse a batch of files (in a worker process): (path, encoded result) each."""
-    results: list[tuple[str, str]] = []
+    results: list[tuple[str, tuple[str, str]]] = []
     for path in paths:
         result = load_file(Path(path), limits)
         if isinstance(result, Article):
@@ -107,16 +159,17 @@ def parse_chunk(paths: list[str], limits: Limits = DEFAULT_LIMITS) -> list[tuple
     return results
 
 
-def encode(result: Article | LoadError) -> str:
+def encode(result: Article | LoadError) -> tuple[str, str]:
+    """A result as two JSON texts: the head (all a build reads of every article) and
+    the body (excerpt, images and related coverage: read for rendered entries only)."""
     if isinstance(result, LoadError):
-        return json.dumps(["error", result.path, result.line, result.reason])
+        return json.dumps(["error", result.path, result.line, result.reason]), "null"
     a = result
     prints = a.fingerprint
-    data: list[Any] = [
+    head: list[Any] = [
         "article",
         a.path,
         a.title,
-        a.excerpt,
         a.published_at.isoformat(),
         a.link,
         list(a.urls),
@@ -125,31 +178,35 @@ def encode(result: Article | LoadError) -> str:
         a.published,
         _provider(a.provider),
         list(a.topics),
-        [[i.url, i.width, i.height, i.title] for i in a.images],
-        [_stub(s) for s in a.related],
         list(a.keys),
         [prints.title, prints.numbers, prints.excerpt, prints.excerpt_numbers, prints.digest]
         if prints
         else None,
     ]
-    return json.dumps(data, ensure_ascii=False)
+    body: list[Any] = [
+        a.excerpt,
+        [[i.url, i.width, i.height, i.title] for i in a.images],
+        [_stub(s) for s in a.related],
+    ]
+    return json.dumps(head, ensure_ascii=False), json.dumps(body, ensure_ascii=False)
 
 
-def decode(text: str) -> Article | LoadError:
-    """A cached result. Words, topics and providers repeat across thousands of
-    articles: they are shared, not copied per article."""
-    data: list[Any] = json.loads(text)
+def decode(head: str, body: str | None = None) -> Article | LoadError:
+    """A cached result; without `body`, an article without excerpt, images and related
+    coverage (see `with_body`). Words, topics and providers repeat across thousands
+    of articles: they are shared, not copied per article."""
+    data: list[Any] = json.loads(head)
     if data[0] == "error":
         return LoadError(data[1], data[2], data[3])
-    (_, path, title, excerpt, when, link, urls, kind, quality, published, provider) = data[:11]
-    topics, images, related, keys, prints = data[11:16]
+    (_, path, title, when, link, urls, kind, quality, published, provider) = data[:10]
+    topics, keys, prints = data[10:13]
     # The link is the first URL, and most URLs are their own canonical form: one
     # string each, not two.
     same = {url: url for url in urls}
-    return Article(
+    article = Article(
         path=path,
         title=title,
-        excerpt=excerpt,
+        excerpt="",
         published_at=datetime.fromisoformat(when),
         link=same.get(link, link),
         urls=tuple(urls),
@@ -158,6 +215,20 @@ def decode(text: str) -> Article | LoadError:
         published=published,
         provider=_shared_provider(*provider) if provider else None,
         topics=tuple(map(intern, topics)),
+        images=(),
+        related=(),
+        keys=tuple([same.get(key, key) for key in keys]),
+        fingerprint=_fingerprint(prints) if prints else None,
+    )
+    return with_body(article, body) if body is not None else article
+
+
+def with_body(article: Article, body: str) -> Article:
+    """The article with the excerpt, images and related coverage of a body JSON."""
+    excerpt, images, related = json.loads(body)
+    return dataclasses.replace(
+        article,
+        excerpt=excerpt,
         images=tuple(Image(*i) for i in images),
         related=tuple(
             RelatedStub(
@@ -168,8 +239,6 @@ def decode(text: str) -> Article | LoadError:
             )
             for s in related
         ),
-        keys=tuple([same.get(key, key) for key in keys]),
-        fingerprint=_fingerprint(prints) if prints else None,
     )
 
 

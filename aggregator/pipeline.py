@@ -63,6 +63,7 @@ from aggregator.pages import render_index
 from aggregator.pages import render_opml
 from aggregator.paircache import StoredPairs
 from aggregator.parsecache import load_cached
+from aggregator.parsecache import load_light
 from aggregator.rendercache import RenderCache
 from aggregator.slugs import topic_key
 from aggregator.slugs import topic_slug
@@ -120,7 +121,14 @@ def _build(
     progress: Callable[[int, int], None] | None,
     cancel: threading.Event | None,
 ) -> tuple[BuildReport, list[LinkResult]]:
-    articles, errors = load_cached(paths, store, cancel, config.limits)
+    checks = config.links != "off" and config.link_check.enabled
+    # The link check reads every published article's images: those builds load all.
+    body: Callable[[Article], Article] = _as_is
+    if checks:
+        articles, errors = load_cached(paths, store, cancel, config.limits)
+    else:
+        loaded = load_light(paths, store, cancel, config.limits)
+        articles, errors, body = loaded.articles, loaded.errors, loaded.full
     pairs = StoredPairs(store, config.dedupe)
     stories = find_stories(articles, config.dedupe, pairs)
     pairs.save()
@@ -129,7 +137,7 @@ def _build(
     selection = select(unique, config, now)
     links = None
     used: list[LinkResult] = []
-    if config.links != "off" and config.link_check.enabled:
+    if checks:
         checked = check_article_links(
             selection.kept, config, now, store, resolver, progress, cancel
         )
@@ -149,7 +157,8 @@ def _build(
             members.setdefault(topic_key(topic), []).append(article)
 
     listings: list[Listing] = []
-    publisher = _Publisher(output, site, _Shown(stories.corpus_urls), rendered, config.limits)
+    shown = _Shown(stories.corpus_urls, body)
+    publisher = _Publisher(output, site, shown, rendered, config.limits)
     results = publisher.results
     everything = publisher.publish(all_spec(config), list(selection.kept), config.limit)
     for key in sorted(members, key=lambda k: (names[k].casefold(), names[k])):
@@ -272,18 +281,25 @@ class _Publisher:
 
 
 class _Shown:
-    """An entry as it is shown: without related stubs to stories in the corpus (done
-    for the few articles rendered, not for every one), once per article."""
+    """An entry as it is shown: with its body (`body`: articles may be loaded without
+    it), without related stubs to stories in the corpus (done for the few articles
+    rendered, not for every one), once per article."""
 
-    def __init__(self, corpus_urls: frozenset[str]) -> None:
+    def __init__(self, corpus_urls: frozenset[str], body: Callable[[Article], Article]) -> None:
         self.corpus_urls = corpus_urls
+        self.body = body
         self.done: dict[str, Article] = {}
 
     def __call__(self, article: Article) -> Article:
         found = self.done.get(article.path)
         if found is None:
-            found = self.done[article.path] = without_known_related(article, self.corpus_urls)
+            found = without_known_related(self.body(article), self.corpus_urls)
+            self.done[article.path] = found
         return found
+
+
+def _as_is(article: Article) -> Article:
+    return article
 
 
 def _retire(output: Output, site: Site, fmt: FeedFormat, spec: FeedSpec) -> FeedResult:

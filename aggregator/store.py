@@ -31,7 +31,9 @@ from aggregator.errors import AggregatorError
 from aggregator.model import LinkResult
 
 log = logging.getLogger("aggregator.store")
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
+#: versions whose parse cache is laid out otherwise (dropped on upgrade: a cache only)
+_OLD_PARSED = 4
 #: seconds to wait for another process's lock on the file
 BUSY_TIMEOUT = 10.0
 # Primary result codes (the low byte of extended ones) that mean "not to be trusted".
@@ -53,7 +55,8 @@ CREATE TABLE IF NOT EXISTS parsed (
     path TEXT PRIMARY KEY,         -- an article file, as found under its source folder
     size INTEGER NOT NULL,         -- its size and mtime when parsed: its identity
     mtime_ns INTEGER NOT NULL,
-    result TEXT NOT NULL           -- the loader's result as JSON (parsecache.encode)
+    head TEXT NOT NULL,            -- the loader's result as JSON, but for ...
+    body TEXT NOT NULL             -- ... what only rendering reads (parsecache.encode)
 );
 CREATE TABLE IF NOT EXISTS simzone (
     zone INTEGER PRIMARY KEY,      -- a period or a boundary of two (similar.similar_pairs)
@@ -159,6 +162,8 @@ class Store:
                 raise sqlite3.DatabaseError(f"state schema {version} is newer than this program")
             if version < SCHEMA_VERSION or not _has_tables(db):
                 with db:  # a write: only when there is something to create
+                    if version < _OLD_PARSED:
+                        db.execute("DROP TABLE IF EXISTS parsed")
                     db.executescript(_SCHEMA)
                     db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             db.execute("SELECT count(*) FROM link").fetchone()
@@ -238,23 +243,35 @@ class Store:
     def set_meta(self, key: str, value: str) -> None:
         self._write("INSERT OR REPLACE INTO meta VALUES (?, ?)", [(key, value)])
 
-    def parsed(self, paths: Iterable[str]) -> dict[str, tuple[tuple[int, int], str]]:
-        """Cached parse results of these paths: ((size, mtime_ns), result JSON)."""
+    def parsed(self, paths: Iterable[str]) -> dict[str, tuple[tuple[int, int], str, str]]:
+        """Cached parse results of these paths: ((size, mtime_ns), head JSON, body JSON)."""
         wanted = set(paths)
         return {
-            key: (identity, text) for key, identity, text in self.iter_parsed() if key in wanted
+            key: (identity, head, body or "")
+            for key, identity, head, body in self.iter_parsed(bodies=True)
+            if key in wanted
         }
 
-    def iter_parsed(self) -> Iterator[tuple[str, tuple[int, int], str]]:
-        """Every cached parse result, one at a time: (path, (size, mtime_ns), JSON)."""
+    def iter_parsed(
+        self, *, bodies: bool = False
+    ) -> Iterator[tuple[str, tuple[int, int], str, str | None]]:
+        """Every cached parse result, one at a time: (path, (size, mtime_ns), head JSON,
+        body JSON or None without `bodies`)."""
+        columns = "path, size, mtime_ns, head" + (", body" if bodies else ", NULL")
         with self._guard("cannot read state"):
-            cursor = self._db.execute("SELECT * FROM parsed")
+            cursor = self._db.execute(f"SELECT {columns} FROM parsed")
             while rows := cursor.fetchmany(1000):
-                for path, size, mtime_ns, result in rows:
-                    yield str(path), (int(size), int(mtime_ns)), str(result)
+                for path, size, mtime_ns, head, body in rows:
+                    yield str(path), (int(size), int(mtime_ns)), str(head), body
 
-    def save_parsed(self, rows: Iterable[tuple[str, int, int, str]]) -> None:
-        self._write("INSERT OR REPLACE INTO parsed VALUES (?, ?, ?, ?)", list(rows))
+    def parsed_body(self, path: str) -> str | None:
+        """The body JSON of one cached parse result."""
+        with self._guard("cannot read state"):
+            row = self._db.execute("SELECT body FROM parsed WHERE path = ?", (path,)).fetchone()
+        return str(row[0]) if row else None
+
+    def save_parsed(self, rows: Iterable[tuple[str, int, int, str, str]]) -> None:
+        self._write("INSERT OR REPLACE INTO parsed VALUES (?, ?, ?, ?, ?)", list(rows))
 
     def forget_parsed_except(self, paths: Iterable[str]) -> None:
         """Drop the cached results of files that are gone."""

@@ -106,7 +106,11 @@ def test_a_file_written_just_now_is_not_trusted_to_the_cache(tmp_path: Path) -> 
     path.write_text(path.read_text(encoding="utf-8").replace("First", "Other"), encoding="utf-8")
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # same size, same mtime
     build(target, now=NOW.now(NOW.tzinfo))
-    assert "Other version" in (tmp_path / "out/all.rss").read_text(encoding="utf-8")
+    feed = (tmp_path / "out/all.rss").read_text(encoding="utf-8")
+    assert "Other version" in feed
+    # Not cached, so its excerpt and image come from this build's own parse.
+    assert "The excerpt of story 9." in feed
+    assert "https://img.example.com/9.jpg" in feed
 
 
 def test_the_cache_holds_data_not_code(tmp_path: Path) -> None:
@@ -116,10 +120,18 @@ def test_the_cache_holds_data_not_code(tmp_path: Path) -> None:
     build(target, now=NOW)
     with Store(target.state_path) as store:
         rows = store.parsed([str(source / "001.md")])
-    (_identity, text) = rows[str(source / "001.md")]
-    assert text.startswith('["article"')
-    article = decode(text)
-    assert encode(article) == text
+    (_identity, head, body) = rows[str(source / "001.md")]
+    assert head.startswith('["article"')
+    assert body.startswith('["The excerpt of story 1."')
+    article = decode(head, body)
+    assert encode(article) == (head, body)
+    assert article == parse_file(source / "001.md")
+
+
+def parse_file(path: Path) -> Article:
+    article = loader.load_file(path)
+    assert isinstance(article, Article)
+    return article
 
 
 def test_a_new_cache_format_drops_the_old_cache(tmp_path: Path) -> None:
@@ -129,7 +141,7 @@ def test_a_new_cache_format_drops_the_old_cache(tmp_path: Path) -> None:
     build(target, now=NOW)
     with Store(target.state_path) as store:
         store.set_meta("parse_format", "0/old")
-        store.save_parsed([(str(source / "001.md"), 1, 1, '["error", "x", 1, "stale"]')])
+        store.save_parsed([(str(source / "001.md"), 1, 1, '["error", "x", 1, "stale"]', "null")])
     age(source, 120)  # a changed corpus, so the build is not skipped altogether
     report = build(target, now=NOW)
     assert report.errors == ()
