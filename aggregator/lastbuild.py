@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Mapping
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -36,21 +37,25 @@ from aggregator.store import Store
 _KEY = "last_build"
 
 
-def signature(config: Config, paths: Sequence[str]) -> str | None:
-    """The digest of a build's inputs; None when a file is too new to be told apart
-    from a later write in the same clock tick (then no build is skipped)."""
+def signature(
+    config: Config, paths: Sequence[str], identities: Mapping[str, tuple[int, int]]
+) -> str | None:
+    """The digest of a build's inputs (`identities`: size and mtime of the files that
+    could be read, see `parsecache.identities`); None when a file is too new to be told
+    apart from a later write in the same clock tick (then no build is skipped)."""
     digest = hashlib.sha256()
     digest.update(f"{__version__}\n{config!r}\n".encode())
     racy = time.time_ns() - RACY_SECONDS * 1_000_000_000
+    lines: list[str] = []
     for path in paths:
-        try:
-            stat = os.stat(path)
-        except OSError:
-            digest.update(f"{path}\0missing\n".encode())
+        found = identities.get(path)
+        if found is None:
+            lines.append(f"{path}\0missing\n")
             continue
-        if stat.st_mtime_ns >= racy:
+        if found[1] >= racy:
             return None
-        digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        lines.append(f"{path}\0{found[0]}\0{found[1]}\n")
+    digest.update("".join(lines).encode())
     return digest.hexdigest()
 
 

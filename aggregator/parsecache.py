@@ -16,6 +16,8 @@ import json
 import os
 import threading
 import time
+from collections.abc import Iterable
+from collections.abc import Mapping
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -69,11 +71,24 @@ def load_light(
     cancel: threading.Event | None = None,
     limits: Limits = DEFAULT_LIMITS,
     workers: int | None = None,
+    identities: Mapping[str, tuple[int, int]] | None = None,
 ) -> Loaded:
     """`load_cached` without what only rendering reads (excerpt, images, related
     coverage): a build holds every article but renders few. `Loaded.full` gives an
-    article its body back."""
-    return _load(paths, store, cancel, limits, workers, light=True)
+    article its body back. `identities` are those `stat_files` gave, when known."""
+    return _load(paths, store, cancel, limits, workers, light=True, identities=identities)
+
+
+def stat_files(paths: Iterable[str]) -> dict[str, tuple[int, int]]:
+    """(size, mtime_ns) of each file that can be read: its identity in the cache."""
+    identities: dict[str, tuple[int, int]] = {}
+    for path in paths:
+        try:
+            stat = os.stat(path)
+        except OSError:
+            continue
+        identities[path] = (stat.st_size, stat.st_mtime_ns)
+    return identities
 
 
 class Loaded:
@@ -105,19 +120,15 @@ def _load(
     limits: Limits,
     workers: int | None,
     light: bool,
+    identities: Mapping[str, tuple[int, int]] | None = None,
 ) -> Loaded:
     form = f"{FORMAT} {limits!r}"  # a changed cap changes what a file loads as
     if store.meta("parse_format") != form:
         store.clear_parsed()
         store.set_meta("parse_format", form)
     keys = list(paths)
-    identities: dict[str, tuple[int, int]] = {}
-    for key in keys:
-        try:
-            stat = os.stat(key)
-        except OSError:
-            continue
-        identities[key] = (stat.st_size, stat.st_mtime_ns)
+    if identities is None:
+        identities = stat_files(keys)
     results: dict[str, Article | LoadError] = {}
     for key, identity, head, body in store.iter_parsed(bodies=not light):
         if identities.get(key) == identity:

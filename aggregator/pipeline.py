@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import heapq
 import threading
 from collections import Counter
 from collections.abc import Callable
+from collections.abc import Iterable
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -64,6 +64,7 @@ from aggregator.pages import render_opml
 from aggregator.paircache import StoredPairs
 from aggregator.parsecache import load_cached
 from aggregator.parsecache import load_light
+from aggregator.parsecache import stat_files
 from aggregator.rendercache import RenderCache
 from aggregator.slugs import topic_key
 from aggregator.slugs import topic_slug
@@ -94,14 +95,15 @@ def build(
         if store is None:
             store = stack.enter_context(Store(config.state_path))
         # A misnamed file is not among `paths`: no fast path while one is there.
-        digest = signature(config, paths) if not misnamed else None
+        identities = stat_files(paths)
+        digest = signature(config, paths, identities) if not misnamed else None
         replayed = replay(store, config, output, digest, now)
         if replayed is not None:
             return replayed  # nothing changed: the same bytes are already in place
         rendered = RenderCache(store, output, config)
         with output.batch():  # every file lands, or none does
             report, results = _build(
-                config, now, output, store, rendered, paths, resolver, progress, cancel
+                config, now, output, store, rendered, paths, identities, resolver, progress, cancel
             )
         rendered.save()  # once the files are in place: it records their size and mtime
         if misnamed:
@@ -117,6 +119,7 @@ def _build(
     store: Store,
     rendered: RenderCache,
     paths: list[str],
+    identities: dict[str, tuple[int, int]],
     resolver: Resolver | None,
     progress: Callable[[int, int], None] | None,
     cancel: threading.Event | None,
@@ -127,7 +130,7 @@ def _build(
     if checks:
         articles, errors = load_cached(paths, store, cancel, config.limits)
     else:
-        loaded = load_light(paths, store, cancel, config.limits)
+        loaded = load_light(paths, store, cancel, config.limits, identities=identities)
         articles, errors, body = loaded.articles, loaded.errors, loaded.full
     pairs = StoredPairs(store, config.dedupe)
     stories = find_stories(articles, config.dedupe, pairs)
@@ -151,8 +154,9 @@ def _build(
     )
 
     names = topic_names(unique)
+    order = newest_first(selection.kept)
     members: dict[str, list[Article]] = {}
-    for article in selection.kept:
+    for article in order:
         for topic in selection.topics[article.path]:
             members.setdefault(topic_key(topic), []).append(article)
 
@@ -160,7 +164,7 @@ def _build(
     shown = _Shown(stories.corpus_urls, body)
     publisher = _Publisher(output, site, shown, rendered, config.limits)
     results = publisher.results
-    everything = publisher.publish(all_spec(config), list(selection.kept), config.limit)
+    everything = publisher.publish(all_spec(config), order, config.limit)
     for key in sorted(members, key=lambda k: (names[k].casefold(), names[k])):
         limit = config.topic_settings(names[key]).limit or config.limit
         listing = publisher.publish(topic_spec(config, names[key]), members[key], limit)
@@ -222,11 +226,9 @@ def check_links(
         return check_article_links(candidates, config, now, opened, resolver, progress)
 
 
-def newest_first(articles: Sequence[Article], limit: int) -> list[Article]:
-    """The newest `limit` articles; ties broken by entry id so the order is stable."""
-    return heapq.nsmallest(
-        limit, articles, key=lambda a: (-a.published_at.timestamp(), entry_id(a))
-    )
+def newest_first(articles: Iterable[Article]) -> list[Article]:
+    """The articles, newest first; ties broken by entry id so the order is stable."""
+    return sorted(articles, key=lambda a: (-a.published_at.timestamp(), entry_id(a)))
 
 
 class _Publisher:
@@ -243,10 +245,10 @@ class _Publisher:
         self.results: list[FeedResult] = []
 
     def publish(self, spec: FeedSpec, articles: list[Article], limit: int) -> Listing | None:
-        """Write one feed of `limit` entries in every format (a listing for the pages),
-        or retire it."""
+        """Write one feed of the first `limit` of `articles` (newest first) in every
+        format (a listing for the pages), or retire it."""
         output, site, rendered = self.output, self.site, self.rendered
-        chosen = newest_first(articles, min(limit, self.limits.feed_entries))
+        chosen = articles[: min(limit, self.limits.feed_entries)]
         entries: Sequence[Article] = [self.shown(a) for a in chosen]
         keys = {fmt: rendered.key(fmt, spec, site, entries) for fmt in FORMATS}
         slices = {rendered.fresh(spec.path(fmt), keys[fmt]) for fmt in FORMATS}

@@ -12,6 +12,7 @@ never renames another's feed.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
@@ -29,6 +30,7 @@ _SYMBOLS = {
 _MAX_READABLE = 60
 
 
+@functools.lru_cache(maxsize=65_536)
 def topic_key(name: str) -> str:
     """The identity of a topic name: whitespace collapsed, case folded."""
     return " ".join(name.split()).casefold()
