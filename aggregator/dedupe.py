@@ -10,6 +10,7 @@ earliest, then path), which carries the union of the story's topics.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from datetime import timedelta
 from aggregator.model import Article
 from aggregator.model import DroppedCopy
 from aggregator.model import Duplicate
+from aggregator.model import Fingerprint
 from aggregator.similar import DEFAULT_THRESHOLD
 from aggregator.similar import DEFAULT_WINDOW
 from aggregator.similar import PairCache
@@ -111,6 +113,7 @@ def find_stories(
     articles: Sequence[Article],
     settings: DedupeSettings | None = None,
     cache: PairCache | None = None,
+    words: Callable[[Sequence[Article]], list[Fingerprint]] | None = None,
 ) -> Stories:
     """One article per story, in the order of each story's first file, and the duplicates.
 
@@ -119,7 +122,8 @@ def find_stories(
     survivor's copies, else `similar-title`) and the score (1.0 for a shared URL).
     Related stubs that point at a story in the corpus are taken out of the
     survivors: that story is shown on its own (or is this very story) and is not
-    repeated as related coverage. `cache` keeps similar pairs between builds (see
+    repeated as related coverage. `cache` keeps similar pairs between builds and
+    `words` loads the words of fingerprints loaded without (see
     `similar.similar_pairs`).
     """
     settings = settings or DedupeSettings()
@@ -136,7 +140,7 @@ def find_stories(
         stories.union(index, by_url.find(index))
     best_score: dict[int, float] = {}
     if settings.similar_title:
-        pairs = similar_pairs(articles, settings.threshold, settings.window, cache)
+        pairs = similar_pairs(articles, settings.threshold, settings.window, cache, words)
         for a, b, value in pairs:
             stories.union(a, b)
             for end in (by_url.find(a), by_url.find(b)):

@@ -51,6 +51,9 @@ class Fingerprint:
     excerpt_numbers: tuple[str, ...]
     #: a short digest of the words above: tells cached similarity results apart
     digest: str = ""
+    #: False when only the digest was loaded, the word sets left empty (an article
+    #: loaded light: see `parsecache.Loaded.words`)
+    complete: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,9 +84,10 @@ class Article:
     related: tuple[RelatedStub, ...]
     # Derived from the fields above, so computed once when a file is parsed (in the
     # parse workers) and kept in the parse cache; empty/None means "not computed yet".
+    # Neither compared nor shown: an article is its fields above.
     #: canonical forms of `urls`, without repeats: dedupe's same-URL keys
-    keys: tuple[str, ...] = field(default=(), compare=False)
-    fingerprint: Fingerprint | None = field(default=None, compare=False)
+    keys: tuple[str, ...] = field(default=(), compare=False, repr=False)
+    fingerprint: Fingerprint | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,10 +36,11 @@ from aggregator.model import Image
 from aggregator.model import LoadError
 from aggregator.model import Provider
 from aggregator.model import RelatedStub
+from aggregator.similar import fingerprint
 from aggregator.store import Store
 
 #: bump when the loader's results change for the same file (the limits are added to it)
-FORMAT = f"4/{__version__}"
+FORMAT = f"5/{__version__}"
 RACY_SECONDS = 2
 #: rows written to the state file at a time
 _BATCH = 2_000
@@ -106,11 +107,29 @@ class Loaded:
         """The article with its body (as this build parsed it), the rest unchanged."""
         body = self.bodies.get(article.path) or self.store.parsed_body(article.path)
         if body is None:  # the row is gone: read the file again
-            again = load_file(Path(article.path), self.limits)
-            if not isinstance(again, Article):
+            again = self._again(article.path)
+            if again is None:
                 return article
-            body = encode(again)[1]
+            body = encode(again)[2]
         return with_body(article, body)
+
+    def words(self, articles: Sequence[Article]) -> list[Fingerprint]:
+        """The complete fingerprints of these articles (loaded with their digest only:
+        near-duplicate detection reads the words of changed periods only)."""
+        stored = self.store.parsed_words([a.path for a in articles])
+        found: list[Fingerprint] = []
+        for article in articles:
+            text = stored.get(article.path)
+            if text is not None:
+                found.append(_fingerprint(json.loads(text), article.fingerprint))
+                continue
+            again = self._again(article.path)  # the row is gone: read the file again
+            found.append(fingerprint(again or article))
+        return found
+
+    def _again(self, path: str) -> Article | None:
+        again = load_file(Path(path), self.limits)
+        return again if isinstance(again, Article) else None
 
 
 def _load(
@@ -130,20 +149,22 @@ def _load(
     if identities is None:
         identities = stat_files(keys)
     results: dict[str, Article | LoadError] = {}
-    for key, identity, head, body in store.iter_parsed(bodies=not light):
+    for key, identity, head, words, body in store.iter_parsed(full=not light):
         if identities.get(key) == identity:
-            results[key] = decode(head, None if light else body or "null")
+            results[key] = decode(head, words, body) if not light else decode(head)
     stale = [key for key in keys if key not in results]
     loaded = Loaded(store, limits)
     # File times are the file system's: compare them with the real clock, not the
     # build's logical clock (`now`), which tests and replays set to other times.
     racy = time.time_ns() - RACY_SECONDS * 1_000_000_000
-    rows: list[tuple[str, int, int, str, str]] = []
-    for key, (head, body) in map_in_chunks(parse_chunk, stale, limits, cancel, workers, _CHUNK):
-        results[key] = decode(head, None if light else body)
+    rows: list[tuple[str, int, int, str, str, str]] = []
+    chunks = map_in_chunks(parse_chunk, stale, limits, cancel, workers, _CHUNK)
+    for key, (head, words, body) in chunks:
+        # Parsed now: complete words (near-duplicate detection reads them all).
+        results[key] = decode(head, words, None if light else body)
         known = identities.get(key)
         if known is not None and known[1] < racy:
-            rows.append((key, known[0], known[1], head, body))
+            rows.append((key, known[0], known[1], head, words, body))
         elif light:
             loaded.bodies[key] = body
         if len(rows) >= _BATCH:
@@ -157,11 +178,9 @@ def _load(
     return loaded
 
 
-def parse_chunk(
-    paths: list[str], limits: Limits = DEFAULT_LIMITS
-) -> list[tuple[str, tuple[str, str]]]:
+def parse_chunk(paths: list[str], limits: Limits = DEFAULT_LIMITS) -> list[tuple[str, Encoded]]:
     """Parse a batch of files (in a worker process): (path, encoded result) each."""
-    results: list[tuple[str, tuple[str, str]]] = []
+    results: list[tuple[str, Encoded]] = []
     for path in paths:
         result = load_file(Path(path), limits)
         if isinstance(result, Article):
@@ -170,11 +189,16 @@ def parse_chunk(
     return results
 
 
-def encode(result: Article | LoadError) -> tuple[str, str]:
-    """A result as two JSON texts: the head (all a build reads of every article) and
-    the body (excerpt, images and related coverage: read for rendered entries only)."""
+#: a result as JSON texts: head, words, body (see `encode`)
+Encoded = tuple[str, str, str]
+
+
+def encode(result: Article | LoadError) -> Encoded:
+    """A result as three JSON texts: the head (all a build reads of every article),
+    the words of its fingerprint (read for articles of changed periods only) and the
+    body (excerpt, images and related coverage: read for rendered entries only)."""
     if isinstance(result, LoadError):
-        return json.dumps(["error", result.path, result.line, result.reason]), "null"
+        return json.dumps(["error", result.path, result.line, result.reason]), "null", "null"
     a = result
     prints = a.fingerprint
     head: list[Any] = [
@@ -190,27 +214,38 @@ def encode(result: Article | LoadError) -> tuple[str, str]:
         _provider(a.provider),
         list(a.topics),
         list(a.keys),
-        [prints.title, prints.numbers, prints.excerpt, prints.excerpt_numbers, prints.digest]
-        if prints
-        else None,
+        prints.digest if prints else None,
     ]
+    words = (
+        [prints.title, prints.numbers, prints.excerpt, prints.excerpt_numbers] if prints else None
+    )
     body: list[Any] = [
         a.excerpt,
         [[i.url, i.width, i.height, i.title] for i in a.images],
         [_stub(s) for s in a.related],
     ]
-    return json.dumps(head, ensure_ascii=False), json.dumps(body, ensure_ascii=False)
+    return (
+        json.dumps(head, ensure_ascii=False),
+        json.dumps(words, ensure_ascii=False),
+        json.dumps(body, ensure_ascii=False),
+    )
 
 
-def decode(head: str, body: str | None = None) -> Article | LoadError:
-    """A cached result; without `body`, an article without excerpt, images and related
-    coverage (see `with_body`). Words, topics and providers repeat across thousands
-    of articles: they are shared, not copied per article."""
+def decode(head: str, words: str | None = None, body: str | None = None) -> Article | LoadError:
+    """A cached result. Without `words`, the fingerprint holds its digest only (see
+    `Loaded.words`); without `body`, the article has no excerpt, images and related
+    coverage (see `with_body`). Words, topics and providers repeat across thousands of
+    articles: they are shared, not copied per article."""
     data: list[Any] = json.loads(head)
     if data[0] == "error":
         return LoadError(data[1], data[2], data[3])
     (_, path, title, when, link, urls, kind, quality, published, provider) = data[:10]
-    topics, keys, prints = data[10:13]
+    topics, keys, digest = data[10:13]
+    prints = None
+    if digest is not None:
+        prints = Fingerprint((), (), (), (), digest, complete=False)
+        if words is not None:
+            prints = _fingerprint(json.loads(words), prints)
     # The link is the first URL, and most URLs are their own canonical form: one
     # string each, not two.
     same = {url: url for url in urls}
@@ -229,7 +264,7 @@ def decode(head: str, body: str | None = None) -> Article | LoadError:
         images=(),
         related=(),
         keys=tuple([same.get(key, key) for key in keys]),
-        fingerprint=_fingerprint(prints) if prints else None,
+        fingerprint=prints,
     )
     return with_body(article, body) if body is not None else article
 
@@ -253,14 +288,14 @@ def with_body(article: Article, body: str) -> Article:
     )
 
 
-def _fingerprint(data: list[Any]) -> Fingerprint:
-    title, numbers, excerpt, excerpt_numbers, digest = data
+def _fingerprint(data: list[Any], partial: Fingerprint | None) -> Fingerprint:
+    title, numbers, excerpt, excerpt_numbers = data
     return Fingerprint(
         tuple(map(intern, title)),
         tuple(map(intern, numbers)),
         tuple(map(intern, excerpt)),
         tuple(map(intern, excerpt_numbers)),
-        digest,
+        partial.digest if partial else "",
     )
 
 

@@ -127,13 +127,14 @@ def _build(
     checks = config.links != "off" and config.link_check.enabled
     # The link check reads every published article's images: those builds load all.
     body: Callable[[Article], Article] = _as_is
+    words = None
     if checks:
         articles, errors = load_cached(paths, store, cancel, config.limits)
     else:
         loaded = load_light(paths, store, cancel, config.limits, identities=identities)
-        articles, errors, body = loaded.articles, loaded.errors, loaded.full
+        articles, errors, body, words = loaded.articles, loaded.errors, loaded.full, loaded.words
     pairs = StoredPairs(store, config.dedupe)
-    stories = find_stories(articles, config.dedupe, pairs)
+    stories = find_stories(articles, config.dedupe, pairs, words)
     pairs.save()
     unique = apply_topic_settings(stories.kept, config)
     duplicates = stories.duplicates

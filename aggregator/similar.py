@@ -36,6 +36,7 @@ import math
 import re
 from collections import Counter
 from collections import deque
+from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -231,6 +232,7 @@ def similar_pairs(
     threshold: float = DEFAULT_THRESHOLD,
     window: timedelta = DEFAULT_WINDOW,
     cache: PairCache | None = None,
+    words: Callable[[Sequence[Article]], list[Fingerprint]] | None = None,
 ) -> list[tuple[int, int, float]]:
     """Index pairs (i, j, score), i < j, published within `window` and scoring at
     least `threshold`, sorted.
@@ -240,7 +242,9 @@ def similar_pairs(
     across their boundary. A zone is a period (its pairs) or a boundary (its pairs
     across): what a zone finds depends only on the articles of its periods, so with
     a `cache`, a zone whose articles are the same as last time (same paths, dates
-    and fingerprints: the digest) reuses last time's pairs.
+    and fingerprints: the digest) reuses last time's pairs. Articles whose
+    fingerprint holds its digest only (not `complete`) get their words from `words`,
+    for the zones found again.
     """
     length = max(PERIOD, window)
     prints = [a.fingerprint or fingerprint(a) for a in articles]
@@ -256,7 +260,14 @@ def similar_pairs(
 
     def frequency(period: int) -> Counter[str]:
         if period not in counts:
-            counts[period] = _frequency(prints[i] for i in periods[period])
+            members = periods[period]
+            partial = [i for i in members if not prints[i].complete]
+            if partial:
+                if words is None:
+                    raise ValueError("fingerprints without their words, and no way to load them")
+                for i, loaded in zip(partial, words([articles[i] for i in partial]), strict=True):
+                    prints[i] = loaded
+            counts[period] = _frequency(prints[i] for i in members)
         return counts[period]
 
     for period in sorted(periods):

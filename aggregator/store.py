@@ -31,9 +31,9 @@ from aggregator.errors import AggregatorError
 from aggregator.model import LinkResult
 
 log = logging.getLogger("aggregator.store")
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 #: versions whose parse cache is laid out otherwise (dropped on upgrade: a cache only)
-_OLD_PARSED = 4
+_OLD_PARSED = 5
 #: seconds to wait for another process's lock on the file
 BUSY_TIMEOUT = 10.0
 # Primary result codes (the low byte of extended ones) that mean "not to be trusted".
@@ -56,7 +56,8 @@ CREATE TABLE IF NOT EXISTS parsed (
     size INTEGER NOT NULL,         -- its size and mtime when parsed: its identity
     mtime_ns INTEGER NOT NULL,
     head TEXT NOT NULL,            -- the loader's result as JSON, but for ...
-    body TEXT NOT NULL             -- ... what only rendering reads (parsecache.encode)
+    words TEXT NOT NULL,           -- ... the word sets near-duplicate detection reads ...
+    body TEXT NOT NULL             -- ... and what only rendering reads (parsecache.encode)
 );
 CREATE TABLE IF NOT EXISTS simzone (
     zone INTEGER PRIMARY KEY,      -- a period or a boundary of two (similar.similar_pairs)
@@ -243,26 +244,26 @@ class Store:
     def set_meta(self, key: str, value: str) -> None:
         self._write("INSERT OR REPLACE INTO meta VALUES (?, ?)", [(key, value)])
 
-    def parsed(self, paths: Iterable[str]) -> dict[str, tuple[tuple[int, int], str, str]]:
-        """Cached parse results of these paths: ((size, mtime_ns), head JSON, body JSON)."""
+    def parsed(self, paths: Iterable[str]) -> dict[str, tuple[tuple[int, int], str, str, str]]:
+        """Cached parse results of these paths: ((size, mtime_ns), head, words, body)."""
         wanted = set(paths)
         return {
-            key: (identity, head, body or "")
-            for key, identity, head, body in self.iter_parsed(bodies=True)
+            key: (identity, head, words or "", body or "")
+            for key, identity, head, words, body in self.iter_parsed(full=True)
             if key in wanted
         }
 
     def iter_parsed(
-        self, *, bodies: bool = False
-    ) -> Iterator[tuple[str, tuple[int, int], str, str | None]]:
+        self, *, full: bool = False
+    ) -> Iterator[tuple[str, tuple[int, int], str, str | None, str | None]]:
         """Every cached parse result, one at a time: (path, (size, mtime_ns), head JSON,
-        body JSON or None without `bodies`)."""
-        columns = "path, size, mtime_ns, head" + (", body" if bodies else ", NULL")
+        words JSON, body JSON); words and body are None unless `full`."""
+        columns = "path, size, mtime_ns, head" + (", words, body" if full else ", NULL, NULL")
         with self._guard("cannot read state"):
             cursor = self._db.execute(f"SELECT {columns} FROM parsed")
             while rows := cursor.fetchmany(1000):
-                for path, size, mtime_ns, head, body in rows:
-                    yield str(path), (int(size), int(mtime_ns)), str(head), body
+                for path, size, mtime_ns, head, words, body in rows:
+                    yield str(path), (int(size), int(mtime_ns)), str(head), words, body
 
     def parsed_body(self, path: str) -> str | None:
         """The body JSON of one cached parse result."""
@@ -270,8 +271,19 @@ class Store:
             row = self._db.execute("SELECT body FROM parsed WHERE path = ?", (path,)).fetchone()
         return str(row[0]) if row else None
 
-    def save_parsed(self, rows: Iterable[tuple[str, int, int, str, str]]) -> None:
-        self._write("INSERT OR REPLACE INTO parsed VALUES (?, ?, ?, ?, ?)", list(rows))
+    def parsed_words(self, paths: Sequence[str]) -> dict[str, str]:
+        """The words JSON of these paths' cached parse results (those cached)."""
+        found: dict[str, str] = {}
+        with self._guard("cannot read state"):
+            for start in range(0, len(paths), 500):
+                batch = paths[start : start + 500]
+                marks = ",".join("?" * len(batch))
+                sql = f"SELECT path, words FROM parsed WHERE path IN ({marks})"
+                found.update((str(p), str(w)) for p, w in self._db.execute(sql, batch))
+        return found
+
+    def save_parsed(self, rows: Iterable[tuple[str, int, int, str, str, str]]) -> None:
+        self._write("INSERT OR REPLACE INTO parsed VALUES (?, ?, ?, ?, ?, ?)", list(rows))
 
     def forget_parsed_except(self, paths: Iterable[str]) -> None:
         """Drop the cached results of files that are gone."""

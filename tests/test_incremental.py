@@ -15,6 +15,7 @@ import pytest
 from conftest import NOW
 from conftest import write_article
 
+from aggregator import dedupe
 from aggregator import loader
 from aggregator import parsecache
 from aggregator import pipeline
@@ -120,12 +121,14 @@ def test_the_cache_holds_data_not_code(tmp_path: Path) -> None:
     build(target, now=NOW)
     with Store(target.state_path) as store:
         rows = store.parsed([str(source / "001.md")])
-    (_identity, head, body) = rows[str(source / "001.md")]
+    (_identity, head, words, body) = rows[str(source / "001.md")]
     assert head.startswith('["article"')
+    assert words.startswith('[["1", "number", "story"]')
     assert body.startswith('["The excerpt of story 1."')
-    article = decode(head, body)
-    assert encode(article) == (head, body)
+    article = decode(head, words, body)
+    assert encode(article) == (head, words, body)
     assert article == parse_file(source / "001.md")
+    assert article.fingerprint == dedupe.with_keys(parse_file(source / "001.md")).fingerprint
 
 
 def parse_file(path: Path) -> Article:
@@ -141,7 +144,8 @@ def test_a_new_cache_format_drops_the_old_cache(tmp_path: Path) -> None:
     build(target, now=NOW)
     with Store(target.state_path) as store:
         store.set_meta("parse_format", "0/old")
-        store.save_parsed([(str(source / "001.md"), 1, 1, '["error", "x", 1, "stale"]', "null")])
+        stale = '["error", "x", 1, "stale"]'
+        store.save_parsed([(str(source / "001.md"), 1, 1, stale, "null", "null")])
     age(source, 120)  # a changed corpus, so the build is not skipped altogether
     report = build(target, now=NOW)
     assert report.errors == ()
