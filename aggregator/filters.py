@@ -48,6 +48,7 @@ def select(
     topics: dict[str, tuple[str, ...]] = {}
     excluded: list[Exclusion] = []
     oldest = now - config.max_age if config.max_age is not None else None
+    thresholds: dict[str, int] = {}  # per topic spelling: a config lookup each otherwise
     for article in articles:
         if not article.published and not config.include_unpublished:
             excluded.append(Exclusion(article.path, UNPUBLISHED, "not published"))
@@ -67,7 +68,9 @@ def select(
         passed: list[str] = []
         missed: list[Exclusion] = []
         for topic in article.topics:
-            threshold = config.topic_min_quality(topic)
+            threshold = thresholds.get(topic)
+            if threshold is None:
+                threshold = thresholds[topic] = config.topic_min_quality(topic)
             if quality >= threshold:
                 passed.append(topic)
             else:
