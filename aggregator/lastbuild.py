@@ -41,7 +41,7 @@ def signature(
     config: Config, paths: Sequence[str], identities: Mapping[str, tuple[int, int]]
 ) -> str | None:
     """The digest of a build's inputs (`identities`: size and mtime of the files that
-    could be read, see `parsecache.identities`); None when a file is too new to be told
+    could be read, see `parsecache.stat_files`); None when a file is too new to be told
     apart from a later write in the same clock tick (then no build is skipped)."""
     digest = hashlib.sha256()
     digest.update(f"{__version__}\n{config!r}\n".encode())

@@ -120,8 +120,8 @@ class Loaded:
         found: list[Fingerprint] = []
         for article in articles:
             text = stored.get(article.path)
-            if text is not None:
-                found.append(_fingerprint(json.loads(text), article.fingerprint))
+            if text is not None and article.fingerprint is not None:
+                found.append(_fingerprint(json.loads(text), article.fingerprint.digest))
                 continue
             again = self._again(article.path)  # the row is gone: read the file again
             found.append(fingerprint(again or article))
@@ -151,7 +151,7 @@ def _load(
     results: dict[str, Article | LoadError] = {}
     for key, identity, head, words, body in store.iter_parsed(full=not light):
         if identities.get(key) == identity:
-            results[key] = decode(head, words, body) if not light else decode(head)
+            results[key] = decode(head, words, body)  # both None when light
     stale = [key for key in keys if key not in results]
     loaded = Loaded(store, limits)
     # File times are the file system's: compare them with the real clock, not the
@@ -242,10 +242,10 @@ def decode(head: str, words: str | None = None, body: str | None = None) -> Arti
     (_, path, title, when, link, urls, kind, quality, published, provider) = data[:10]
     topics, keys, digest = data[10:13]
     prints = None
-    if digest is not None:
+    if digest is not None and words is not None:
+        prints = _fingerprint(json.loads(words), digest)
+    elif digest is not None:
         prints = Fingerprint((), (), (), (), digest, complete=False)
-        if words is not None:
-            prints = _fingerprint(json.loads(words), prints)
     # The link is the first URL, and most URLs are their own canonical form: one
     # string each, not two.
     same = {url: url for url in urls}
@@ -288,14 +288,14 @@ def with_body(article: Article, body: str) -> Article:
     )
 
 
-def _fingerprint(data: list[Any], partial: Fingerprint | None) -> Fingerprint:
+def _fingerprint(data: list[Any], digest: str) -> Fingerprint:
     title, numbers, excerpt, excerpt_numbers = data
     return Fingerprint(
         tuple(map(intern, title)),
         tuple(map(intern, numbers)),
         tuple(map(intern, excerpt)),
         tuple(map(intern, excerpt_numbers)),
-        partial.digest if partial else "",
+        digest,
     )
 
 

@@ -32,7 +32,7 @@ from aggregator.model import LinkResult
 
 log = logging.getLogger("aggregator.store")
 SCHEMA_VERSION = 5
-#: versions whose parse cache is laid out otherwise (dropped on upgrade: a cache only)
+#: the version that laid the parse cache out as now: an older file's cache is dropped
 _OLD_PARSED = 5
 #: seconds to wait for another process's lock on the file
 BUSY_TIMEOUT = 10.0
@@ -199,24 +199,19 @@ class Store:
 
     def links(self, urls: Iterable[str]) -> dict[str, LinkResult]:
         """Stored results for these canonical URLs (those never checked are absent)."""
-        found: dict[str, LinkResult] = {}
-        batch: list[str] = []
-        for url in urls:
-            batch.append(url)
-            if len(batch) == 500:
-                found.update(self._batch(batch))
-                batch = []
-        found.update(self._batch(batch))
-        return found
+        rows = self._select_in("SELECT * FROM link WHERE url IN ({})", urls)
+        return {str(row[0]): _result(row) for row in rows}
 
-    def _batch(self, urls: list[str]) -> Iterator[tuple[str, LinkResult]]:
-        if not urls:
-            return
-        marks = ",".join("?" * len(urls))
+    def _select_in(self, sql: str, keys: Iterable[str]) -> list[tuple[object, ...]]:
+        """The rows of `sql` (a query with `IN ({})`) for these keys, 500 keys a query."""
+        found: list[tuple[object, ...]] = []
+        wanted = list(keys)
         with self._guard("cannot read state"):
-            rows = self._db.execute(f"SELECT * FROM link WHERE url IN ({marks})", urls).fetchall()
-        for row in rows:
-            yield row[0], _result(row)
+            for start in range(0, len(wanted), 500):
+                batch = wanted[start : start + 500]
+                query = sql.format(",".join("?" * len(batch)))
+                found.extend(self._db.execute(query, batch).fetchall())
+        return found
 
     def save_links(self, results: Iterable[LinkResult]) -> None:
         """Store results, replacing earlier ones of the same URLs, in one transaction."""
@@ -271,16 +266,10 @@ class Store:
             row = self._db.execute("SELECT body FROM parsed WHERE path = ?", (path,)).fetchone()
         return str(row[0]) if row else None
 
-    def parsed_words(self, paths: Sequence[str]) -> dict[str, str]:
+    def parsed_words(self, paths: Iterable[str]) -> dict[str, str]:
         """The words JSON of these paths' cached parse results (those cached)."""
-        found: dict[str, str] = {}
-        with self._guard("cannot read state"):
-            for start in range(0, len(paths), 500):
-                batch = paths[start : start + 500]
-                marks = ",".join("?" * len(batch))
-                sql = f"SELECT path, words FROM parsed WHERE path IN ({marks})"
-                found.update((str(p), str(w)) for p, w in self._db.execute(sql, batch))
-        return found
+        rows = self._select_in("SELECT path, words FROM parsed WHERE path IN ({})", paths)
+        return {str(path): str(words) for path, words in rows}
 
     def save_parsed(self, rows: Iterable[tuple[str, int, int, str, str, str]]) -> None:
         self._write("INSERT OR REPLACE INTO parsed VALUES (?, ?, ?, ?, ?, ?)", list(rows))
