@@ -539,6 +539,7 @@ def summary(report: BuildReport, config: Config, *, verbose: bool = False) -> st
         f"{sum(1 for e in report.excluded if e.topic is not None)} left out of single topics",
         f"published {report.published} articles in {len(topics)} topics",
         f"feeds: {written} written, {len(report.feeds) - written} unchanged in {config.output}",
+        _mode_line(report),
     ]
     if report.links is not None:
         lines.insert(2, _links_line(report.links))
@@ -552,6 +553,15 @@ def summary(report: BuildReport, config: Config, *, verbose: bool = False) -> st
             where = f" from topic {exclusion.topic!r}" if exclusion.topic else ""
             lines.append(f"excluded{where}: {exclusion.path}: {exclusion.reason}")
     return "\n".join(lines)
+
+
+def _mode_line(report: BuildReport) -> str:
+    if report.mode == "unchanged":
+        return "nothing changed since the last build: its files stand"
+    if report.mode == "incremental":
+        files = report.changed_files
+        return f"incremental build: {files} file{'s' if files != 1 else ''} changed"
+    return "full build"
 
 
 def report_json(report: BuildReport) -> dict[str, Any]:
@@ -594,5 +604,6 @@ def report_json(report: BuildReport) -> dict[str, Any]:
             "published": report.published,
             "feeds_written": sum(1 for f in report.feeds if f.changed),
             "feeds_unchanged": sum(1 for f in report.feeds if not f.changed),
+            "build": report.mode,
         },
     }

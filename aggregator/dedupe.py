@@ -10,7 +10,7 @@ earliest, then path), which carries the union of the story's topics.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Container
 from collections.abc import Iterable
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,12 +19,13 @@ from datetime import timedelta
 from aggregator.model import Article
 from aggregator.model import DroppedCopy
 from aggregator.model import Duplicate
-from aggregator.model import Fingerprint
 from aggregator.similar import DEFAULT_THRESHOLD
 from aggregator.similar import DEFAULT_WINDOW
+from aggregator.similar import Pair
 from aggregator.similar import PairCache
+from aggregator.similar import Words
 from aggregator.similar import fingerprint
-from aggregator.similar import similar_pairs
+from aggregator.similar import similar_zones
 from aggregator.urls import canonical_url
 
 SAME_URL = "same-url"
@@ -90,6 +91,10 @@ class Stories:
     duplicates: list[Duplicate]
     #: every canonical URL of every file
     corpus_urls: frozenset[str]
+    #: the paths of each story's files in input order, one tuple per `kept` article
+    members: list[tuple[str, ...]] = dataclasses.field(default_factory=list)
+    #: the similar pairs found, per zone (see `similar.similar_zones`)
+    zones: dict[int, list[Pair]] = dataclasses.field(default_factory=dict)
 
 
 def dedupe(
@@ -102,7 +107,12 @@ def dedupe(
     return kept, stories.duplicates
 
 
-def without_known_related(article: Article, corpus_urls: frozenset[str]) -> Article:
+def related_keys(article: Article) -> tuple[str, ...]:
+    """The canonical URL of each of the article's related stubs."""
+    return tuple(canonical_url(s.link) for s in article.related)
+
+
+def without_known_related(article: Article, corpus_urls: Container[str]) -> Article:
     """The article without related stubs that point at a story in the corpus: that
     story is shown on its own (or is this very story) and is not repeated."""
     related = tuple(s for s in article.related if canonical_url(s.link) not in corpus_urls)
@@ -113,7 +123,8 @@ def find_stories(
     articles: Sequence[Article],
     settings: DedupeSettings | None = None,
     cache: PairCache | None = None,
-    words: Callable[[Sequence[Article]], list[Fingerprint]] | None = None,
+    words: Words | None = None,
+    pairs: Sequence[Pair] | None = None,
 ) -> Stories:
     """One article per story, in the order of each story's first file, and the duplicates.
 
@@ -124,7 +135,8 @@ def find_stories(
     survivors: that story is shown on its own (or is this very story) and is not
     repeated as related coverage. `cache` keeps similar pairs between builds and
     `words` loads the words of fingerprints loaded without (see
-    `similar.similar_pairs`).
+    `similar.similar_zones`). Given `pairs` (the similar pairs among `articles`, by
+    path), they are not looked for.
     """
     settings = settings or DedupeSettings()
     count = len(articles)
@@ -139,9 +151,14 @@ def find_stories(
     for index in range(count):
         stories.union(index, by_url.find(index))
     best_score: dict[int, float] = {}
+    zones: dict[int, list[Pair]] = {}
     if settings.similar_title:
-        pairs = similar_pairs(articles, settings.threshold, settings.window, cache, words)
-        for a, b, value in pairs:
+        if pairs is None:
+            zones = similar_zones(articles, settings.threshold, settings.window, cache, words)
+            pairs = [pair for found in zones.values() for pair in found]
+        index_of = {a.path: i for i, a in enumerate(articles)}
+        for path_a, path_b, value in pairs:
+            a, b = index_of[path_a], index_of[path_b]
             stories.union(a, b)
             for end in (by_url.find(a), by_url.find(b)):
                 best_score[end] = max(best_score.get(end, 0.0), value)
@@ -151,7 +168,7 @@ def find_stories(
         clusters.setdefault(stories.find(index), []).append(index)
 
     corpus_urls = frozenset(key for article_keys in keys for key in article_keys)
-    kept: list[tuple[int, Article]] = []
+    kept: list[tuple[int, Article, tuple[str, ...]]] = []
     duplicates: list[Duplicate] = []
     for first, members in clusters.items():
         ordered = (
@@ -181,10 +198,10 @@ def find_stories(
                     copies=tuple(copies),
                 )
             )
-        kept.append((first, survivor))
-    kept.sort(key=lambda pair: pair[0])
+        kept.append((first, survivor, tuple(articles[i].path for i in members)))
+    kept.sort(key=lambda story: story[0])
     duplicates.sort(key=lambda d: d.kept)
-    return Stories([a for _, a in kept], duplicates, corpus_urls)
+    return Stories([a for _, a, _ in kept], duplicates, corpus_urls, [m for _, _, m in kept], zones)
 
 
 def _union_topics(ordered: Iterable[Article]) -> tuple[str, ...]:

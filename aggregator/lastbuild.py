@@ -10,6 +10,7 @@ be the same bytes, so it is not computed again. The report is JSON, never code.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -76,13 +77,27 @@ def replay(
         checks = config.links == "on" and config.link_check.enabled
         if checks and (fresh_until is None or datetime.fromisoformat(fresh_until) <= now):
             return None  # some link is due for a check
-        for relative, (size, mtime_ns) in data["files"].items():
-            stat = os.stat(output.root / relative)
-            if (stat.st_size, stat.st_mtime_ns) != (size, mtime_ns):
-                return None
-        return _report(data["report"])
+        if not _intact(data, output):
+            return None
+        return dataclasses.replace(report_from_json(data["report"]), mode="unchanged")
     except (OSError, ValueError, KeyError, TypeError, IndexError):
         return None
+
+
+def outputs_intact(store: Store, output: Output) -> bool:
+    """Whether every file the last build wrote still has the size and mtime it left."""
+    try:
+        return _intact(json.loads(store.meta(_KEY) or "null"), output)
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return False
+
+
+def _intact(data: Any, output: Output) -> bool:
+    for relative, (size, mtime_ns) in data["files"].items():
+        stat = os.stat(output.root / relative)
+        if (stat.st_size, stat.st_mtime_ns) != (size, mtime_ns):
+            return False
+    return True
 
 
 def remember(
@@ -107,6 +122,16 @@ def remember(
         "report": _json(report),
     }
     store.set_meta(_KEY, json.dumps(data, ensure_ascii=False))
+
+
+def last_report(store: Store) -> dict[str, Any] | None:
+    """The last build's report as JSON (see `report_from_json`), when readable."""
+    try:
+        data = json.loads(store.meta(_KEY) or "null")
+        report = data["report"]
+        return report if isinstance(report, dict) else None
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def _json(report: BuildReport) -> dict[str, Any]:
@@ -164,7 +189,7 @@ def _result(v: list[Any]) -> LinkResult:
     )
 
 
-def _report(data: dict[str, Any]) -> BuildReport:
+def report_from_json(data: dict[str, Any]) -> BuildReport:
     links = data["links"]
     return BuildReport(
         loaded=data["loaded"],

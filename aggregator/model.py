@@ -175,6 +175,11 @@ class BuildReport:
     pages: tuple[PageResult, ...] = field(default=())
     #: what the link check did; None when links are off
     links: LinkSummary | None = None
+    #: "full", "incremental" (from the last build's state, see incremental.py) or
+    #: "unchanged" (nothing changed: the last build's files and report stand)
+    mode: str = "full"
+    #: files added, changed or deleted since the last build (incremental builds)
+    changed_files: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,9 +35,9 @@ from aggregator.model import Duplicate
 from aggregator.model import Exclusion
 from aggregator.model import LoadError
 from aggregator.pages import SUBSCRIBE_FORMATS
-from aggregator.pipeline import all_spec
-from aggregator.pipeline import topic_names
-from aggregator.pipeline import topic_spec
+from aggregator.publish import all_spec
+from aggregator.publish import topic_names
+from aggregator.publish import topic_spec
 from aggregator.slugs import topic_key
 from aggregator.store import Store
 

@@ -10,6 +10,7 @@ change.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from aggregator import __version__
@@ -47,6 +48,8 @@ class StoredPairs:
         self.used.add(zone)
         self.new.append((zone, digest, json.dumps(pairs, ensure_ascii=False)))
 
-    def save(self) -> None:
-        self.store.save_zones(self.new, self.used)
+    def save(self, within: Iterable[int] | None = None) -> None:
+        """Write the new rows; drop the zones not used (of `within`, when given)."""
+        keep = self.used if within is None else self.store.zones() - set(within) | self.used
+        self.store.save_zones(self.new, keep)
         self.new = []

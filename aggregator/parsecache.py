@@ -36,6 +36,7 @@ from aggregator.model import Image
 from aggregator.model import LoadError
 from aggregator.model import Provider
 from aggregator.model import RelatedStub
+from aggregator.similar import Dated
 from aggregator.similar import fingerprint
 from aggregator.store import Store
 
@@ -113,23 +114,33 @@ class Loaded:
             body = encode(again)[2]
         return with_body(article, body)
 
-    def words(self, articles: Sequence[Article]) -> list[Fingerprint]:
+    def words(self, articles: Sequence[Dated]) -> list[Fingerprint]:
         """The complete fingerprints of these articles (loaded with their digest only:
         near-duplicate detection reads the words of changed periods only)."""
-        stored = self.store.parsed_words([a.path for a in articles])
-        found: list[Fingerprint] = []
-        for article in articles:
-            text = stored.get(article.path)
-            if text is not None and article.fingerprint is not None:
-                found.append(_fingerprint(json.loads(text), article.fingerprint.digest))
-                continue
-            again = self._again(article.path)  # the row is gone: read the file again
-            found.append(fingerprint(again or article))
-        return found
+        return load_words(self.store, self.limits, articles)
 
     def _again(self, path: str) -> Article | None:
         again = load_file(Path(path), self.limits)
         return again if isinstance(again, Article) else None
+
+
+def load_words(store: Store, limits: Limits, articles: Sequence[Dated]) -> list[Fingerprint]:
+    """The complete fingerprints of articles whose cached fingerprint is its digest only."""
+    stored = store.parsed_words([a.path for a in articles])
+    found: list[Fingerprint] = []
+    for article in articles:
+        text = stored.get(article.path)
+        if text is not None and article.fingerprint is not None:
+            found.append(_fingerprint(json.loads(text), article.fingerprint.digest))
+            continue
+        again = load_file(Path(article.path), limits)  # the row is gone: read the file again
+        if isinstance(again, Article):
+            found.append(fingerprint(again))
+        elif isinstance(article, Article):
+            found.append(fingerprint(article))
+        else:
+            found.append(Fingerprint((), (), (), (), ""))
+    return found
 
 
 def _load(
@@ -141,7 +152,7 @@ def _load(
     light: bool,
     identities: Mapping[str, tuple[int, int]] | None = None,
 ) -> Loaded:
-    form = f"{FORMAT} {limits!r}"  # a changed cap changes what a file loads as
+    form = cache_form(limits)
     if store.meta("parse_format") != form:
         store.clear_parsed()
         store.set_meta("parse_format", form)
@@ -176,6 +187,12 @@ def _load(
     loaded.articles = [r for r in ordered if isinstance(r, Article)]
     loaded.errors = [r for r in ordered if isinstance(r, LoadError)]
     return loaded
+
+
+def cache_form(limits: Limits) -> str:
+    """What the cached rows belong to: this loader, these limits (a changed cap changes
+    what a file loads as)."""
+    return f"{FORMAT} {limits!r}"
 
 
 def parse_chunk(paths: list[str], limits: Limits = DEFAULT_LIMITS) -> list[tuple[str, Encoded]]:

@@ -72,6 +72,15 @@ class RenderCache:
         size limit."""
         self.new[path] = (key, kept)
 
+    def keep(self, path: str) -> None:
+        """`path` still holds what the last build rendered (an incremental build did not
+        look at its feed)."""
+        known = self.old.get(path)
+        if isinstance(known, list) and len(known) == 5:
+            key, first, count = known[:3]
+            if isinstance(key, str) and isinstance(first, int) and isinstance(count, int):
+                self.new[path] = (key, (first, count))
+
     def save(self) -> None:
         """Keep the keys with the size and mtime each file has now: call it once the
         build's files are in place, so a file that never got there is not recorded."""

@@ -227,15 +227,56 @@ def period_of(when: datetime, length: timedelta = PERIOD) -> int:
     return (when - _EPOCH) // length
 
 
+class Dated(Protocol):
+    """What near-duplicate detection reads of an article besides its fingerprint."""
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def published_at(self) -> datetime: ...
+
+    @property
+    def fingerprint(self) -> Fingerprint | None: ...
+
+
+#: loads the complete fingerprints of articles held with their digest only
+Words = Callable[[Sequence[Dated]], list[Fingerprint]]
+
+
+def period_length(window: timedelta) -> timedelta:
+    """The length of the periods word weights come from: `PERIOD`, or `window` when longer."""
+    return max(PERIOD, window)
+
+
 def similar_pairs(
     articles: Sequence[Article],
     threshold: float = DEFAULT_THRESHOLD,
     window: timedelta = DEFAULT_WINDOW,
     cache: PairCache | None = None,
-    words: Callable[[Sequence[Article]], list[Fingerprint]] | None = None,
+    words: Words | None = None,
 ) -> list[tuple[int, int, float]]:
     """Index pairs (i, j, score), i < j, published within `window` and scoring at
-    least `threshold`, sorted.
+    least `threshold`, sorted (see `similar_zones`)."""
+    index_of = {a.path: i for i, a in enumerate(articles)}
+    found: list[tuple[int, int, float]] = []
+    for pairs in similar_zones(articles, threshold, window, cache, words).values():
+        for a, b, value in pairs:
+            i, j = index_of[a], index_of[b]
+            found.append((min(i, j), max(i, j), value))
+    found.sort()
+    return found
+
+
+def similar_zones(
+    articles: Sequence[Dated],
+    threshold: float = DEFAULT_THRESHOLD,
+    window: timedelta = DEFAULT_WINDOW,
+    cache: PairCache | None = None,
+    words: Words | None = None,
+) -> dict[int, list[Pair]]:
+    """The pairs of articles (by path) published within `window` and scoring at least
+    `threshold`, per zone.
 
     Articles fall into periods of `PERIOD` (or `window` when longer); word weights
     come from the articles of one period, or of two neighbouring ones for a pair
@@ -246,17 +287,48 @@ def similar_pairs(
     fingerprint holds its digest only (not `complete`) get their words from `words`,
     for the zones found again.
     """
-    length = max(PERIOD, window)
-    prints = [a.fingerprint or fingerprint(a) for a in articles]
+    periods = group_periods(articles, window)
+    return zone_pairs(articles, periods, zones_of(periods), threshold, window, cache, words)
+
+
+def group_periods(articles: Sequence[Dated], window: timedelta) -> dict[int, list[int]]:
+    """The indexes of the articles of each period, by date, then path."""
+    length = period_length(window)
     periods: dict[int, list[int]] = {}
     for index, article in enumerate(articles):
         periods.setdefault(period_of(article.published_at, length), []).append(index)
     for members in periods.values():
         members.sort(key=lambda i: (articles[i].published_at, articles[i].path))
-    digests = {p: _digest(articles, prints, members) for p, members in periods.items()}
-    index_of = {a.path: i for i, a in enumerate(articles)}
-    found: list[tuple[int, int, float]] = []
+    return periods
+
+
+def zones_of(periods: Iterable[int]) -> list[int]:
+    """The zones of these periods: each period, and each boundary of two of them."""
+    known = set(periods)
+    zones = [2 * p for p in known] + [2 * p + 1 for p in known if p + 1 in known]
+    return sorted(zones)
+
+
+def zone_pairs(
+    articles: Sequence[Dated],
+    periods: dict[int, list[int]],
+    zones: Iterable[int],
+    threshold: float,
+    window: timedelta,
+    cache: PairCache | None = None,
+    words: Words | None = None,
+) -> dict[int, list[Pair]]:
+    """The pairs of each of `zones`; `periods` holds every article (by index in
+    `articles`, sorted by `group_periods`) of each period those zones lie in."""
+    length = period_length(window)
+    prints = [_print_of(a) for a in articles]
+    digests: dict[int, str] = {}
     counts: dict[int, Counter[str]] = {}
+
+    def digest_of(period: int) -> str:
+        if period not in digests:
+            digests[period] = _digest(articles, prints, periods[period])
+        return digests[period]
 
     def frequency(period: int) -> Counter[str]:
         if period not in counts:
@@ -270,40 +342,47 @@ def similar_pairs(
             counts[period] = _frequency(prints[i] for i in members)
         return counts[period]
 
-    for period in sorted(periods):
+    found: dict[int, list[Pair]] = {}
+    for zone in zones:
+        period = zone // 2
         members = periods[period]
-        zones = [(2 * period, digests[period])]
-        if period + 1 in periods:
-            zones.append((2 * period + 1, f"{digests[period]}{digests[period + 1]}"))
-        for zone, digest in zones:
-            pairs = cache.get(zone, digest) if cache is not None else None
-            if pairs is None:
-                if zone % 2 == 0:
-                    weight = Weights(frequency(period), len(members))
-                    sweep = _Sweep(articles, prints, weight)
-                    got = sweep.pairs(members, threshold, window)
-                else:
-                    following = periods[period + 1]
-                    weight = Weights(
-                        frequency(period) + frequency(period + 1), len(members) + len(following)
-                    )
-                    start = _EPOCH + (period + 1) * length
-                    edge = [i for i in members if articles[i].published_at >= start - window]
-                    edge += [i for i in following if articles[i].published_at <= start + window]
-                    left = frozenset(members)
-                    sweep = _Sweep(articles, prints, weight)
-                    got = sweep.pairs(edge, threshold, window, across=left)
-                pairs = [(articles[i].path, articles[j].path, value) for i, j, value in got]
-                if cache is not None:
-                    cache.put(zone, digest, pairs)
-            for a, b, value in pairs:
-                i, j = index_of[a], index_of[b]
-                found.append((min(i, j), max(i, j), value))
-    found.sort()
+        if zone % 2 == 0:
+            digest = digest_of(period)
+        else:
+            digest = f"{digest_of(period)}{digest_of(period + 1)}"
+        pairs = cache.get(zone, digest) if cache is not None else None
+        if pairs is None:
+            if zone % 2 == 0:
+                weight = Weights(frequency(period), len(members))
+                sweep = _Sweep(articles, prints, weight)
+                got = sweep.pairs(members, threshold, window)
+            else:
+                following = periods[period + 1]
+                weight = Weights(
+                    frequency(period) + frequency(period + 1), len(members) + len(following)
+                )
+                start = _EPOCH + (period + 1) * length
+                edge = [i for i in members if articles[i].published_at >= start - window]
+                edge += [i for i in following if articles[i].published_at <= start + window]
+                left = frozenset(members)
+                sweep = _Sweep(articles, prints, weight)
+                got = sweep.pairs(edge, threshold, window, across=left)
+            pairs = [(articles[i].path, articles[j].path, value) for i, j, value in got]
+            if cache is not None:
+                cache.put(zone, digest, pairs)
+        found[zone] = pairs
     return found
 
 
-def _digest(articles: Sequence[Article], prints: Sequence[Fingerprint], members: list[int]) -> str:
+def _print_of(article: Dated) -> Fingerprint:
+    if article.fingerprint is not None:
+        return article.fingerprint
+    if isinstance(article, Article):
+        return fingerprint(article)
+    raise ValueError(f"{article.path}: no fingerprint")
+
+
+def _digest(articles: Sequence[Dated], prints: Sequence[Fingerprint], members: list[int]) -> str:
     digest = hashlib.blake2b(digest_size=16)
     for i in members:
         line = f"{articles[i].path}\0{articles[i].published_at.isoformat()}\0{prints[i].digest}\n"
@@ -315,7 +394,7 @@ class _Sweep:
     """Candidate pairs of some articles under one set of word weights."""
 
     def __init__(
-        self, articles: Sequence[Article], prints: Sequence[Fingerprint], weight: Weights
+        self, articles: Sequence[Dated], prints: Sequence[Fingerprint], weight: Weights
     ) -> None:
         self.articles = articles
         self.prints = prints

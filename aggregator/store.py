@@ -26,12 +26,13 @@ from datetime import UTC
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from aggregator.errors import AggregatorError
 from aggregator.model import LinkResult
 
 log = logging.getLogger("aggregator.store")
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 #: the version that laid the parse cache out as now: an older file's cache is dropped
 _OLD_PARSED = 5
 #: seconds to wait for another process's lock on the file
@@ -68,11 +69,69 @@ CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+-- What incremental builds start from (incremental.py): the last build's articles,
+-- stories and feed members, valid while meta "inc_form" says so.
+CREATE TABLE IF NOT EXISTS inc_art (
+    path TEXT PRIMARY KEY,         -- an article file
+    period INTEGER NOT NULL,       -- its period (similar.period_of)
+    stamp TEXT NOT NULL,           -- published_at, ISO 8601
+    digest TEXT NOT NULL,          -- of its fingerprint
+    story TEXT NOT NULL            -- the first file of its story
+);
+CREATE INDEX IF NOT EXISTS inc_art_period ON inc_art (period);
+CREATE INDEX IF NOT EXISTS inc_art_story ON inc_art (story);
+CREATE TABLE IF NOT EXISTS inc_key (
+    key TEXT NOT NULL,             -- a canonical URL ...
+    path TEXT NOT NULL             -- ... of this article
+);
+CREATE INDEX IF NOT EXISTS inc_key_key ON inc_key (key);
+CREATE INDEX IF NOT EXISTS inc_key_path ON inc_key (path);
+CREATE TABLE IF NOT EXISTS inc_pair (
+    zone INTEGER NOT NULL,         -- a similar pair found in this zone
+    a TEXT NOT NULL,
+    b TEXT NOT NULL,
+    score REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS inc_pair_zone ON inc_pair (zone);
+CREATE INDEX IF NOT EXISTS inc_pair_a ON inc_pair (a);
+CREATE INDEX IF NOT EXISTS inc_pair_b ON inc_pair (b);
+CREATE TABLE IF NOT EXISTS inc_story (
+    story TEXT PRIMARY KEY,        -- its first file
+    survivor TEXT NOT NULL,
+    data TEXT NOT NULL             -- JSON: topics, kept, feeds, duplicate, exclusions
+);
+CREATE INDEX IF NOT EXISTS inc_story_survivor ON inc_story (survivor);
+CREATE TABLE IF NOT EXISTS inc_member (
+    feed TEXT NOT NULL,            -- a topic key, "" for the all-topics feed
+    rank REAL NOT NULL,            -- minus the publish time (newest first) ...
+    entry TEXT NOT NULL,           -- ... then the entry id ...
+    path TEXT NOT NULL,            -- ... then the path: a feed's order
+    story TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS inc_member_order ON inc_member (feed, rank, entry, path);
+CREATE INDEX IF NOT EXISTS inc_member_story ON inc_member (story);
+CREATE INDEX IF NOT EXISTS inc_member_path ON inc_member (path);
+CREATE TABLE IF NOT EXISTS inc_rel (
+    key TEXT NOT NULL,             -- a canonical URL of related coverage ...
+    path TEXT NOT NULL             -- ... of an article some feed shows
+);
+CREATE INDEX IF NOT EXISTS inc_rel_key ON inc_rel (key);
 CREATE TABLE IF NOT EXISTS ping (
     url TEXT PRIMARY KEY,          -- a feed URL the WebSub hub has not heard about yet
     since TEXT NOT NULL            -- ISO 8601 UTC: when it first changed unannounced
 );
 """
+
+
+#: the tables of incremental builds, and their columns
+_INC_TABLES = {
+    "inc_art": ("path", "period", "stamp", "digest", "story"),
+    "inc_key": ("key", "path"),
+    "inc_pair": ("zone", "a", "b", "score"),
+    "inc_story": ("story", "survivor", "data"),
+    "inc_member": ("feed", "rank", "entry", "path", "story"),
+    "inc_rel": ("key", "path"),
+}
 
 
 class StateError(AggregatorError):
@@ -202,10 +261,10 @@ class Store:
         rows = self._select_in("SELECT * FROM link WHERE url IN ({})", urls)
         return {str(row[0]): _result(row) for row in rows}
 
-    def _select_in(self, sql: str, keys: Iterable[str]) -> list[tuple[object, ...]]:
+    def _select_in(self, sql: str, keys: Iterable[object]) -> list[tuple[Any, ...]]:
         """The rows of `sql` (a query with `IN ({})`) for these keys, 500 keys a query."""
-        found: list[tuple[object, ...]] = []
-        wanted = list(keys)
+        found: list[tuple[Any, ...]] = []
+        wanted = list(dict.fromkeys(keys))
         with self._guard("cannot read state"):
             for start in range(0, len(wanted), 500):
                 batch = wanted[start : start + 500]
@@ -304,8 +363,60 @@ class Store:
             gone = [(zone,) for zone in known if zone not in wanted]
             self._db.executemany("DELETE FROM simzone WHERE zone = ?", gone)
 
+    def zones(self) -> set[int]:
+        """The zones stored."""
+        with self._guard("cannot read state"):
+            return {int(row[0]) for row in self._db.execute("SELECT zone FROM simzone")}
+
     def clear_zones(self) -> None:
         self._write("DELETE FROM simzone", [()])
+
+    def inc_rows(
+        self, table: str, column: str, keys: Iterable[object], columns: str = "*"
+    ) -> list[tuple[Any, ...]]:
+        """Rows of an incremental-build table whose `column` is one of `keys`."""
+        _inc_column(table, column)
+        return self._select_in(f"SELECT {columns} FROM {table} WHERE {column} IN ({{}})", keys)
+
+    def inc_insert(self, table: str, rows: Sequence[tuple[object, ...]]) -> None:
+        marks = ", ".join("?" * len(_INC_TABLES[table]))
+        self._write(f"INSERT INTO {table} VALUES ({marks})", rows)
+
+    def inc_delete(self, table: str, column: str, keys: Iterable[object]) -> None:
+        _inc_column(table, column)
+        self._write(f"DELETE FROM {table} WHERE {column} = ?", [(k,) for k in set(keys)])
+
+    def inc_update_story(self, rows: Sequence[tuple[str, str]]) -> None:
+        """Set the story of articles: (story, path) rows."""
+        self._write("UPDATE inc_art SET story = ? WHERE path = ?", rows)
+
+    def inc_clear(self) -> None:
+        with self._guard("cannot write state"), self._db:
+            for table in _INC_TABLES:
+                self._db.execute(f"DELETE FROM {table}")
+
+    def inc_top(self, feed: str, limit: int) -> list[tuple[str, str]]:
+        """The first `limit` (path, story) of a feed, in its order."""
+        with self._guard("cannot read state"):
+            rows = self._db.execute(
+                "SELECT path, story FROM inc_member WHERE feed = ? "
+                "ORDER BY rank, entry, path LIMIT ?",
+                (feed, limit),
+            ).fetchall()
+        return [(str(path), str(story)) for path, story in rows]
+
+    def inc_count(self, table: str) -> int:
+        _inc_column(table, _INC_TABLES[table][0])
+        with self._guard("cannot read state"):
+            return int(self._db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+    def forget_parsed(self, paths: Iterable[str]) -> None:
+        self._write("DELETE FROM parsed WHERE path = ?", [(p,) for p in paths])
+
+    def parsed_rows(self, paths: Iterable[str]) -> dict[str, tuple[str, str]]:
+        """(head, body) JSON of these paths' cached parse results (those cached)."""
+        rows = self._select_in("SELECT path, head, body FROM parsed WHERE path IN ({})", paths)
+        return {str(path): (str(head), str(body)) for path, head, body in rows}
 
     def add_pings(self, urls: Iterable[str], now: datetime) -> None:
         """Remember feeds whose change the hub has yet to hear about."""
@@ -323,9 +434,14 @@ class Store:
             self._db.executemany(sql, rows)
 
 
+def _inc_column(table: str, column: str) -> None:
+    if column not in _INC_TABLES.get(table, ()):
+        raise ValueError(f"no column {column} in {table}")
+
+
 def _has_tables(db: sqlite3.Connection) -> bool:
     names = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    return {"link", "parsed", "simzone", "meta", "ping"} <= names
+    return {"link", "parsed", "simzone", "meta", "ping", *_INC_TABLES} <= names
 
 
 def _result(row: tuple[object, ...]) -> LinkResult:

@@ -18,7 +18,7 @@ from conftest import write_article
 from aggregator import dedupe
 from aggregator import loader
 from aggregator import parsecache
-from aggregator import pipeline
+from aggregator import publish
 from aggregator.config import Config
 from aggregator.feeds import FeedSpec
 from aggregator.feeds import Site
@@ -194,13 +194,13 @@ def test_only_feeds_whose_entries_changed_are_rendered(
     target = config(source, tmp_path / "out")
     build(target, now=NOW)
     rendered: list[str] = []
-    real_render = pipeline.render
+    real_render = publish.render
 
     def spy(fmt: FeedFormat, spec: FeedSpec, site: Site, entries: Sequence[Article]) -> bytes:
         rendered.append(spec.path(fmt))
         return real_render(fmt, spec, site, entries)
 
-    monkeypatch.setattr(pipeline, "render", spy)
+    monkeypatch.setattr(publish, "render", spy)
     # 004.md is in "AI" and "Robots" only (see corpus()).
     write_article(source, "004.md", n=4, title="Four, edited", topics=["AI", "Robots"])
     age(source)

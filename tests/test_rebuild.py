@@ -1,0 +1,302 @@
+"""Incremental builds (incremental.py): a build after a few changes derives again only
+what they touch, and writes the very bytes and report a full build would."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import sqlite3
+import time
+from dataclasses import replace
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import feedparser
+import pytest
+from conftest import NOW
+from conftest import run_cli
+from conftest import write_article
+
+from aggregator.cli import report_json
+from aggregator.config import Config
+from aggregator.config import TopicSettings
+from aggregator.model import BuildReport
+from aggregator.pipeline import build
+
+TITLES = [
+    "Acme launches a farming robot in Kenya",
+    "Zorent raises 40 million to build quantum chips",
+    "Why hospitals are betting on speech recognition",
+    "Talith AI open sources its translation model",
+    "Regulators question the safety of delivery drones",
+    "Inside the plan to cool data centres with seawater",
+    "Banks test a new fraud detection service",
+    "A startup in Lagos maps traffic with phones",
+]
+TOPICS = ["AI", "ai", "Robots", "C++", "Cloud", "cloud computing", "Quantum", "Drones"]
+START = datetime(2021, 1, 1, 12, 0, tzinfo=UTC)
+
+
+class Corpus:
+    """Random article files and random edits of them (deterministic per seed)."""
+
+    def __init__(self, folder: Path, seed: int) -> None:
+        self.folder = folder
+        self.rng = random.Random(seed)
+        self.count = 0
+        self.tick = 0
+
+    def url(self) -> str:
+        return f"https://news{self.rng.randrange(3)}.example.com/s/{self.rng.randrange(400)}"
+
+    def fields(self) -> dict[str, Any]:
+        rng = self.rng
+        self.count += 1
+        title = rng.choice(TITLES)
+        if rng.random() < 0.6:
+            title = f"{title} number {self.count}"
+        return {
+            "n": self.count,
+            "title": title,
+            "excerpt": f"{title}. Reported by our desk, story {rng.randrange(50)}.",
+            "publishedDateTime": START
+            + timedelta(days=rng.randrange(100), hours=rng.randrange(24)),
+            "webUrl": self.url(),
+            "quality": rng.choice([40, 60, 80, 95, None]),
+            "published": rng.random() < 0.85,
+            "topics": rng.sample(TOPICS, rng.randrange(0, 3)),
+            "related": [{"title": "Earlier coverage", "webUrl": self.url()}]
+            if rng.random() < 0.5
+            else None,
+        }
+
+    def write(self, name: str, fields: dict[str, Any]) -> None:
+        path = write_article(self.folder, name, **fields)
+        self.touch(path)
+
+    def touch(self, path: Path) -> None:
+        """Give a written file an mtime older than the racy window and unlike any other."""
+        self.tick += 1
+        when = time.time() - 600 + self.tick / 1000
+        os.utime(path, (when, when))
+
+    def files(self) -> list[Path]:
+        return sorted(self.folder.rglob("*.md"))
+
+    def create(self, count: int) -> None:
+        for _ in range(count):
+            self.write(f"a{self.count + 1:04}.md", self.fields())
+
+    def edit(self) -> str:
+        """One random change; what it was."""
+        rng = self.rng
+        files = self.files()
+        path = rng.choice(files)
+        other = rng.choice(files)
+        kind = rng.choice(
+            ["title", "delete", "same-url", "syndicated", "related", "topics", "flags", "date",
+             "rename", "break", "new"]
+        )  # fmt: skip
+        fields = self.fields()
+        if kind == "delete":
+            path.unlink()
+        elif kind == "rename":
+            target = self.folder / "moved" / path.name
+            target.parent.mkdir(exist_ok=True)
+            path.rename(target)
+        elif kind == "break":
+            path.write_text("---\ntitle: [unclosed\n---\n", encoding="utf-8")
+            self.touch(path)
+        elif kind == "new":
+            self.write(f"new-{self.count:04}.md", fields)
+        else:
+            fields.update(self.read(other) if kind in ("same-url", "syndicated") else {})
+            if kind == "same-url":
+                fields["title"] = f"{fields['title']} (updated)"
+            elif kind == "syndicated":
+                fields["webUrl"] = self.url() + "/syndicated"
+            elif kind == "related":
+                fields["webUrl"] = (self.read(other).get("related") or [{}])[0].get(
+                    "webUrl", self.url()
+                )
+            elif kind == "date":
+                fields["publishedDateTime"] = START + timedelta(days=rng.randrange(100))
+            self.write(path.name if kind != "same-url" else f"dup-{self.count}.md", fields)
+        return f"{kind} {path.name}"
+
+    def read(self, path: Path) -> dict[str, Any]:
+        import yaml
+
+        text = path.read_text(encoding="utf-8")
+        try:
+            data = yaml.safe_load(text.split("---\n")[1])
+        except (yaml.YAMLError, IndexError):
+            return {}
+        if not isinstance(data, dict):
+            return {}
+        wanted = ("title", "excerpt", "publishedDateTime", "webUrl", "topics", "related")
+        return {k: data[k] for k in wanted if k in data}
+
+
+def outputs(folder: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()
+    }
+
+
+def comparable(report: BuildReport) -> dict[str, Any]:
+    """The report without what says which files this very run rewrote."""
+    data = report_json(report)
+    for item in [*data["feeds"], *data["pages"]]:
+        item.pop("changed")
+    for count in ("feeds_written", "feeds_unchanged", "build"):
+        data["counts"].pop(count, None)
+    return data
+
+
+def full_build_beside(config: Config, tmp_path: Path, when: datetime) -> tuple[Path, BuildReport]:
+    """A full build (no state) over a copy of the output `config` builds into."""
+    folder = tmp_path / "full"
+    shutil.rmtree(folder, ignore_errors=True)
+    shutil.copytree(config.output, folder)
+    state = tmp_path / "full-state.sqlite"
+    for stale in tmp_path.glob("full-state.sqlite*"):
+        stale.unlink()
+    report = build(replace(config, output=folder, state=state), now=when)
+    assert report.mode == "full"
+    return folder, report
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_edits_build_incrementally_to_the_bytes_of_a_full_build(
+    tmp_path: Path, seed: int
+) -> None:
+    corpus = Corpus(tmp_path / "src", seed)
+    corpus.create(160)
+    config = Config(
+        sources=(corpus.folder,),
+        output=tmp_path / "out",
+        state=tmp_path / "state.sqlite",
+        links="off",
+        limit=12,
+    )
+    assert build(config, now=NOW).mode == "full"
+    for step in range(14):
+        done = [corpus.edit() for _ in range(1 + step % 3)]
+        when = NOW + timedelta(minutes=step + 1)
+        folder, full = full_build_beside(config, tmp_path, when)
+        report = build(config, now=when)
+        assert report.mode == "incremental", done
+        assert outputs(config.output) == outputs(folder), done
+        assert comparable(report) == comparable(full), done
+
+
+def test_a_url_entering_the_corpus_takes_related_coverage_out_of_a_feed(tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    corpus = Corpus(source, 0)
+    stub = {"title": "Earlier coverage", "webUrl": "https://other.example.com/earlier"}
+    corpus.write("a.md", {"n": 1, "topics": ["AI"], "related": [stub]})
+    corpus.write("b.md", {"n": 2, "topics": ["Robots"]})
+    config = Config(sources=(source,), output=tmp_path / "out", links="off")
+    build(config, now=NOW)
+    feed = tmp_path / "out" / "topics" / "ai.atom"
+    assert b"other.example.com/earlier" in feed.read_bytes()
+    # b.md (another topic) becomes the story the stub points at: it is shown on its own
+    corpus.write("b.md", {"n": 2, "topics": ["Robots"], "webUrl": stub["webUrl"]})
+    report = build(config, now=NOW)
+    assert report.mode == "incremental"
+    assert b"other.example.com/earlier" not in feed.read_bytes()
+    ai = {f.path: f.changed for f in report.feeds if f.topic == "AI"}
+    assert ai == {"topics/ai.rss": True, "topics/ai.atom": True, "topics/ai.json": True}
+
+
+def test_a_new_copy_of_a_story_is_reported_and_its_topics_join_the_survivor(
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "src"
+    corpus = Corpus(source, 0)
+    corpus.write("a.md", {"n": 1, "topics": ["AI"], "quality": 90})
+    corpus.write("b.md", {"n": 2, "topics": ["Cloud"]})
+    config = Config(sources=(source,), output=tmp_path / "out", links="off")
+    build(config, now=NOW)
+    url = "https://news.example.com/story-1"
+    corpus.write("c.md", {"n": 3, "topics": ["Robots"], "webUrl": url, "quality": 50})
+    report = build(config, now=NOW)
+    assert report.mode == "incremental"
+    [duplicate] = report.duplicates
+    assert (duplicate.kept, duplicate.dropped, duplicate.reason) == (
+        str(source / "a.md"),
+        (str(source / "c.md"),),
+        "same-url",
+    )
+    robots = feedparser.parse((tmp_path / "out" / "topics" / "robots.atom").read_bytes())
+    assert [e.title for e in robots.entries] == ["Story number 1"]
+    assert {t.term for t in robots.entries[0].tags} == {"AI", "Robots"}
+
+
+def test_changes_it_cannot_follow_make_a_full_build(tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    corpus = Corpus(source, 4)
+    corpus.create(30)
+    config = Config(
+        sources=(source,), output=tmp_path / "out", state=tmp_path / "s.sqlite", links="off"
+    )
+    assert build(config, now=NOW).mode == "full"
+    assert build(config, now=NOW).mode == "unchanged"
+    corpus.edit()
+    assert build(config, now=NOW).mode == "incremental"
+    # another config
+    corpus.edit()
+    other = replace(config, topics={"ai": TopicSettings(min_quality=90)})
+    assert build(other, now=NOW).mode == "full"
+    # an output file changed by something else
+    corpus.edit()
+    (tmp_path / "out" / "all.atom").write_bytes(b"<feed/>")
+    assert build(other, now=NOW).mode == "full"
+    assert (tmp_path / "out" / "all.atom").read_bytes() != b"<feed/>"
+    # a build killed while it rewrote the tables
+    corpus.edit()
+    with sqlite3.connect(tmp_path / "s.sqlite") as db:
+        db.execute("UPDATE meta SET value = '' WHERE key = 'inc_form'")
+    assert build(other, now=NOW).mode == "full"
+    # many files changed at once
+    for path in corpus.files():
+        corpus.touch(path)
+    assert build(other, now=NOW).mode == "full"
+    corpus.edit()
+    assert build(other, now=NOW).mode == "incremental"
+
+
+def test_a_file_written_within_the_racy_window_is_read_again_next_time(tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    corpus = Corpus(source, 5)
+    corpus.create(20)
+    config = Config(sources=(source,), output=tmp_path / "out", links="off")
+    build(config, now=NOW)
+    path = write_article(source, "a0001.md", n=1, title="Written just now")
+    assert build(config, now=NOW).mode == "incremental"
+    # Same size, same mtime, other bytes: possible within one clock tick.
+    stat = path.stat()
+    path.write_text(path.read_text(encoding="utf-8").replace("just now", "just won"))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    report = build(config, now=NOW)
+    assert report.mode == "incremental"
+    feed = feedparser.parse((tmp_path / "out" / "all.atom").read_bytes())
+    assert "Written just won" in [e.title for e in feed.entries]
+
+
+def test_the_command_says_when_a_build_was_incremental(tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    corpus = Corpus(source, 6)
+    corpus.create(20)
+    args = ("build", "--source", source, "--output", tmp_path / "out")
+    assert "full build" in run_cli(*args).stdout
+    corpus.edit()
+    result = run_cli(*args)
+    assert result.returncode == 0, result.stderr
+    assert "incremental build: 1 file changed" in result.stdout
+    assert "nothing changed" in run_cli(*args).stdout
