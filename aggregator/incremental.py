@@ -57,7 +57,9 @@ from aggregator.feeds import Site
 from aggregator.feeds import entry_id
 from aggregator.filters import Selection
 from aggregator.filters import select
+from aggregator.lastbuild import forget
 from aggregator.lastbuild import last_report
+from aggregator.lastbuild import patch_list
 from aggregator.lastbuild import report_from_json
 from aggregator.loader import load_file
 from aggregator.model import Article
@@ -94,11 +96,15 @@ from aggregator.store import Store
 
 FORM = "inc_form"
 FILES = "inc_files"
+PATHS = "inc_paths"
+PATHS_DIGEST = "inc_paths_digest"
 SPELLINGS = "inc_spellings"
 FEEDS = "inc_feeds"
 #: an incremental build takes at most this share of the files as changed
 MAX_SHARE = 0.05
 ALL = ""  # the feed key of the all-topics feed
+#: what an incremental build reads of the last report
+_REPORT_KEYS = {"loaded", "published", "errors", "duplicates_count", "excluded_count", "links"}
 
 
 def form(config: Config) -> str:
@@ -112,18 +118,38 @@ def usable(config: Config) -> bool:
     return len(config.sources) == 1 and not checks and config.max_age is None
 
 
-def identities_text(paths: Sequence[str], identities: dict[str, tuple[int, int]]) -> str:
-    """The identity of every file as JSON; a file too new to tell apart from a later
-    write in the same clock tick, or that could not be read, counts as changed next
-    time (size -1)."""
+@dataclass(frozen=True, slots=True)
+class Identities:
+    """The size and mtime of every file of a build, in the order of `paths`; a file
+    too new to tell apart from a later write in the same clock tick, or that could
+    not be read, has size -1 (it counts as changed next time)."""
+
+    paths: Sequence[str]
+    sizes: list[int]
+    times: list[int]
+    #: no file has size -1 (see `lastbuild.signature`)
+    settled: bool
+    #: of the list of paths
+    paths_digest: str
+    #: the sizes and mtimes, as JSON
+    numbers: str
+
+    def text(self) -> str:
+        """All of it, in one text (for `lastbuild.signature`)."""
+        return f"{self.paths_digest}\n{self.numbers}"
+
+
+def identities_of(paths: Sequence[str], identities: dict[str, tuple[int, int]]) -> Identities:
+    """See `Identities` (`identities`: as `parsecache.stat_files` gives them)."""
     racy = time.time_ns() - RACY_SECONDS * 1_000_000_000
-    sizes: list[int] = []
-    times: list[int] = []
-    for path in paths:
-        size, mtime = identities.get(path, (-1, 0))
-        sizes.append(size if mtime < racy else -1)
-        times.append(mtime)
-    return json.dumps([list(paths), sizes, times], ensure_ascii=False)
+    found = [identities.get(path, (-1, 0)) for path in paths]
+    sizes = [size for size, _ in found]
+    times = [mtime for _, mtime in found]
+    settled = min(sizes, default=0) >= 0 and max(times, default=0) < racy
+    if not settled:
+        sizes = [-1 if size < 0 or mtime >= racy else size for size, mtime in found]
+    listed = sha256("\0".join(paths).encode("utf-8", "surrogatepass")).hexdigest()
+    return Identities(paths, sizes, times, settled, listed, json.dumps([sizes, times]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +158,7 @@ class Changes:
     deleted: list[str]
 
 
-def changes(store: Store, config: Config, paths: Sequence[str], text: str) -> Changes | None:
+def changes(store: Store, config: Config, now: Identities) -> Changes | None:
     """The files changed and deleted since the last build, when the tables hold it and
     this build can be incremental; else None."""
     if not usable(config) or store.meta(FORM) != form(config):
@@ -140,10 +166,27 @@ def changes(store: Store, config: Config, paths: Sequence[str], text: str) -> Ch
     if store.meta("parse_format") != cache_form(config.limits):
         return None
     try:
-        old_paths, old_sizes, old_times = json.loads(store.meta(FILES) or "null")
-        new_paths, new_sizes, new_times = json.loads(text)
+        old_sizes, old_times = json.loads(store.meta(FILES) or "null")
+        if store.meta(PATHS_DIGEST) == now.paths_digest:
+            old_paths = list(now.paths)
+        else:
+            old_paths = json.loads(store.meta(PATHS) or "null")
     except (TypeError, ValueError):
         return None
+    try:
+        changed, deleted = _compare(old_paths, old_sizes, old_times, now)
+    except (TypeError, ValueError):
+        return None  # not what this version writes
+    new_paths = now.paths
+    if (len(changed) + len(deleted)) > max(20, MAX_SHARE * len(new_paths)):
+        return None
+    return Changes(changed, deleted)
+
+
+def _compare(
+    old_paths: list[str], old_sizes: list[int], old_times: list[int], now: Identities
+) -> tuple[list[str], list[str]]:
+    new_paths, new_sizes, new_times = now.paths, now.sizes, now.times
     if old_paths == new_paths:
         changed = [
             path
@@ -155,16 +198,14 @@ def changes(store: Store, config: Config, paths: Sequence[str], text: str) -> Ch
         deleted: list[str] = []
     else:
         old = {p: (s, t) for p, s, t in zip(old_paths, old_sizes, old_times, strict=True)}
-        now = set(new_paths)
+        present = set(new_paths)
         changed = [
             path
             for path, size, mtime in zip(new_paths, new_sizes, new_times, strict=True)
             if size < 0 or old.get(path) != (size, mtime)
         ]
-        deleted = [path for path in old_paths if path not in now]
-    if (len(changed) + len(deleted)) > max(20, MAX_SHARE * len(new_paths)):
-        return None
-    return Changes(changed, deleted)
+        deleted = [path for path in old_paths if path not in present]
+    return changed, deleted
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,7 +244,7 @@ def feed_record(
 def record(
     store: Store,
     config: Config,
-    text: str,
+    files: Identities,
     articles: Sequence[Article],
     stories: Stories,
     unique: Sequence[Article],
@@ -249,18 +290,22 @@ def record(
     store.inc_insert("inc_story", story_rows)
     store.inc_insert("inc_member", member_rows)
     store.inc_insert("inc_rel", [(k, p) for p, keys in related.items() for k in set(keys)])
-    _finish(store, text, spellings, feeds)
+    _finish(store, files, spellings, feeds)
 
 
 def _finish(
     store: Store,
-    text: str,
+    files: Identities,
     spellings: dict[str, Counter[str]],
     feeds: dict[str, FeedRecord],
 ) -> None:
     store.set_meta(SPELLINGS, json.dumps(spellings, ensure_ascii=False, sort_keys=True))
     store.set_meta(FEEDS, json.dumps({k: f.json() for k, f in feeds.items()}, ensure_ascii=False))
-    store.set_meta(FILES, text)
+    if store.meta(PATHS_DIGEST) != files.paths_digest:
+        store.set_meta(PATHS_DIGEST, "")
+        store.set_meta(PATHS, json.dumps(list(files.paths), ensure_ascii=False))
+        store.set_meta(PATHS_DIGEST, files.paths_digest)
+    store.set_meta(FILES, files.numbers)
 
 
 def seal(store: Store, config: Config) -> None:
@@ -341,15 +386,16 @@ class Rebuild:
         output: Output,
         site: Site,
         rendered: RenderCache,
-        text: str,
+        files: Identities,
     ) -> BuildReport | None:
         """Update the tables and the output; None when the last report is unreadable
         (then nothing was changed and the build must be a full one)."""
         config, store = self.config, self.store
         previous = last_report(store)
-        if previous is None:
-            return None
+        if previous is None or not _REPORT_KEYS <= previous.keys():
+            return None  # not what this version keeps
         store.set_meta(FORM, "")  # until every table is consistent again
+        forget(store)  # and the last report, until the new one is kept
         gone = self._parse()
         old_rows = {str(row[0]): row for row in store.inc_rows("inc_art", "path", gone)}
         # Keys that enter or leave the corpus change which related coverage is shown.
@@ -430,7 +476,7 @@ class Rebuild:
         retire_orphans(output, site, results, names.values())
         pages = write_pages(output, site, everything, listings)
         self._save_related(shown)
-        _finish(store, text, spellings, records)
+        _finish(store, files, spellings, records)
         report = dict(previous)
         report["loaded"] = loaded
         report["published"] = (
@@ -439,17 +485,15 @@ class Rebuild:
             + sum(p is not None for *_, p in new)
         )
         survivors = {s.survivor for s in old}
-        report["errors"] = _patched(
-            previous["errors"],
-            set(gone),
-            [[e.path, e.line, e.reason] for e in self.errors.values()],
-        )
-        report["duplicates"] = _patched(previous["duplicates"], survivors, duplicates)
-        report["excluded"] = _patched(previous["excluded"], survivors, excluded)
+        errors = [[e.path, e.line, e.reason] for e in self.errors.values()]
+        report["errors"] = _patched(previous["errors"], set(gone), errors)
+        for kind, rows in (("duplicates", duplicates), ("excluded", excluded)):
+            count = f"{kind}_count"
+            report[count] = int(previous[count]) + patch_list(store, kind, survivors, rows)
         report["feeds"] = []
         report["pages"] = []
         return dataclasses.replace(
-            report_from_json(report),
+            report_from_json(report, store),
             feeds=tuple(results),
             pages=tuple(pages),
             mode="incremental",
@@ -685,8 +729,9 @@ class Rebuild:
         return Listing(spec, count, when, tuple(map(shown, latest))[:HEADLINES])
 
     def _save_related(self, shown: Shown) -> None:
-        self.store.inc_delete("inc_rel", "path", shown.related)
-        rows = [(k, p) for p, keys in shown.related.items() for k in set(keys)]
+        # The rows of an unchanged file stand: its related coverage is the same.
+        known = {p for (p,) in self.store.inc_rows("inc_rel", "path", shown.related, "path")}
+        rows = [(k, p) for p, keys in shown.related.items() if p not in known for k in set(keys)]
         self.store.inc_insert("inc_rel", rows)
 
 

@@ -14,11 +14,11 @@ import dataclasses
 import hashlib
 import json
 import os
-import time
-from collections.abc import Mapping
+from collections.abc import Callable
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
+from typing import TypeVar
 
 from aggregator import __version__
 from aggregator.config import Config
@@ -31,33 +31,27 @@ from aggregator.model import LinkResult
 from aggregator.model import LinkSummary
 from aggregator.model import LoadError
 from aggregator.model import PageResult
+from aggregator.model import Rows
 from aggregator.output import Output
-from aggregator.parsecache import RACY_SECONDS
 from aggregator.store import Store
 
+_T = TypeVar("_T")
 _KEY = "last_build"
+_REPORT = "last_report"
+_LENGTH = "last_report_chunk_length"
+#: the long lists of a report are kept in chunks of paths that start alike: as long
+#: as the start all paths share and this many characters more
+_SPREAD = 6
 
 
-def signature(
-    config: Config, paths: Sequence[str], identities: Mapping[str, tuple[int, int]]
-) -> str | None:
-    """The digest of a build's inputs (`identities`: size and mtime of the files that
-    could be read, see `parsecache.stat_files`); None when a file is too new to be told
-    apart from a later write in the same clock tick (then no build is skipped)."""
-    digest = hashlib.sha256()
-    digest.update(f"{__version__}\n{config!r}\n".encode())
-    racy = time.time_ns() - RACY_SECONDS * 1_000_000_000
-    lines: list[str] = []
-    for path in paths:
-        found = identities.get(path)
-        if found is None:
-            lines.append(f"{path}\0missing\n")
-            continue
-        if found[1] >= racy:
-            return None
-        lines.append(f"{path}\0{found[0]}\0{found[1]}\n")
-    digest.update("".join(lines).encode())
-    return digest.hexdigest()
+def signature(config: Config, identities: str, settled: bool) -> str | None:
+    """The digest of a build's inputs (`identities`: the JSON of every file's size and
+    mtime, see `incremental.identities_text`); None when some file is not `settled`:
+    too new to be told apart from a later write in the same clock tick, or unreadable
+    (then no build is skipped)."""
+    if not settled:
+        return None
+    return hashlib.sha256(f"{__version__}\n{config!r}\n{identities}".encode()).hexdigest()
 
 
 def replay(
@@ -77,9 +71,10 @@ def replay(
         checks = config.links == "on" and config.link_check.enabled
         if checks and (fresh_until is None or datetime.fromisoformat(fresh_until) <= now):
             return None  # some link is due for a check
-        if not _intact(data, output):
+        report = last_report(store)
+        if report is None or not _intact(data, output):
             return None
-        return dataclasses.replace(report_from_json(data["report"]), mode="unchanged")
+        return dataclasses.replace(report_from_json(report, store), mode="unchanged")
     except (OSError, ValueError, KeyError, TypeError, IndexError):
         return None
 
@@ -119,30 +114,89 @@ def remember(
         "signature": digest,
         "files": files,
         "links_fresh_until": fresh_until.isoformat() if fresh_until else None,
-        "report": _json(report),
     }
+    forget(store)  # the report first: a half-kept pair is never trusted
+    _keep_lists(store, report)
+    store.set_meta(_REPORT, json.dumps(_json(report), ensure_ascii=False))
     store.set_meta(_KEY, json.dumps(data, ensure_ascii=False))
+
+
+def forget(store: Store) -> None:
+    """No build repeats the last report until `remember` keeps another."""
+    store.set_meta(_KEY, "")
+
+
+def _keep_lists(store: Store, report: BuildReport) -> None:
+    """Keep the report's long lists (by path) in chunks of paths with the same start,
+    so that a build that changes a few rows rewrites a few chunks."""
+    lists = (report.duplicates, report.excluded)
+    if all(isinstance(rows, Rows) and rows.stored for rows in lists):
+        return
+    data: dict[str, list[list[Any]]] = {
+        "duplicates": [
+            [d.kept, d.reason, d.score, [[c.path, c.reason, c.score] for c in d.copies]]
+            for d in report.duplicates
+        ],
+        "excluded": [[e.path, e.code, e.reason, e.topic] for e in report.excluded],
+    }
+    paths = [row[0] for rows in data.values() for row in rows]
+    # A start in characters, not folders: chunks must follow the order of paths.
+    length = len(os.path.commonprefix(paths)) + _SPREAD if paths else 0  # noqa: RUF071
+    store.delete_metas(f"{_REPORT}/")
+    store.set_meta(_LENGTH, str(length))
+    for kind, rows in data.items():
+        chunks: dict[str, list[list[Any]]] = {}
+        for row in rows:
+            chunks.setdefault(row[0][:length], []).append(row)
+        for prefix, chunk in chunks.items():
+            store.set_meta(_chunk(kind, prefix), json.dumps(chunk, ensure_ascii=False))
+
+
+def patch_list(store: Store, kind: str, gone: set[str], added: list[list[Any]]) -> int:
+    """Replace the rows of paths in `gone` with `added` in the kept `kind` list (see
+    `_keep_lists`), rewriting only the chunks they are in; how many rows it gained."""
+    length = int(store.meta(_LENGTH) or "0")
+    gained = len(added)
+    for prefix in {p[:length] for p in gone} | {row[0][:length] for row in added}:
+        key = _chunk(kind, prefix)
+        rows: list[list[Any]] = json.loads(store.meta(key) or "[]")
+        kept = [row for row in rows if row[0] not in gone]
+        gained -= len(rows) - len(kept)
+        kept.extend(row for row in added if row[0][:length] == prefix)
+        kept.sort(key=lambda row: str(row[0]))
+        if kept:
+            store.set_meta(key, json.dumps(kept, ensure_ascii=False))
+        else:
+            store.delete_meta(key)
+    return gained
+
+
+def _chunk(kind: str, prefix: str) -> str:
+    return f"{_REPORT}/{kind}/{prefix}"
+
+
+def _load_list(store: Store, kind: str) -> list[list[Any]]:
+    rows: list[list[Any]] = []
+    for _key, text in store.metas(f"{_REPORT}/{kind}/"):
+        rows.extend(json.loads(text))
+    return rows
 
 
 def last_report(store: Store) -> dict[str, Any] | None:
     """The last build's report as JSON (see `report_from_json`), when readable."""
     try:
-        data = json.loads(store.meta(_KEY) or "null")
-        report = data["report"]
-        return report if isinstance(report, dict) else None
-    except (ValueError, KeyError, TypeError):
+        report = json.loads(store.meta(_REPORT) or "null")
+    except ValueError:
         return None
+    return report if isinstance(report, dict) else None
 
 
 def _json(report: BuildReport) -> dict[str, Any]:
     return {
         "loaded": report.loaded,
         "errors": [[e.path, e.line, e.reason] for e in report.errors],
-        "duplicates": [
-            [d.kept, d.reason, d.score, [[c.path, c.reason, c.score] for c in d.copies]]
-            for d in report.duplicates
-        ],
-        "excluded": [[e.path, e.code, e.reason, e.topic] for e in report.excluded],
+        "duplicates_count": len(report.duplicates),
+        "excluded_count": len(report.excluded),
         "published": report.published,
         "feeds": [[f.topic, f.format, f.path, f.entries] for f in report.feeds],
         "pages": [p.path for p in report.pages],
@@ -189,24 +243,36 @@ def _result(v: list[Any]) -> LinkResult:
     )
 
 
-def report_from_json(data: dict[str, Any]) -> BuildReport:
+def _rows(store: Store, kind: str, make: Callable[[list[Any]], _T]) -> Rows[_T]:
+    """A kept list, read now (the state file may be closed or changed by the time the
+    report is read), made into objects when first used."""
+    rows = _load_list(store, kind)
+    return Rows(lambda: rows, len(rows), make, stored=True)
+
+
+def _duplicate(row: list[Any]) -> Duplicate:
+    kept, reason, score, copies = row
+    return Duplicate(
+        kept=kept,
+        dropped=tuple(c[0] for c in copies),
+        reason=reason,
+        score=score,
+        copies=tuple(DroppedCopy(*c) for c in copies),
+    )
+
+
+def _exclusion(row: list[Any]) -> Exclusion:
+    return Exclusion(*row)
+
+
+def report_from_json(data: dict[str, Any], store: Store) -> BuildReport:
+    """The report kept by `remember`; its long lists are read when first used."""
     links = data["links"]
     return BuildReport(
         loaded=data["loaded"],
         errors=tuple(LoadError(*e) for e in data["errors"]),
-        duplicates=tuple(
-            Duplicate(
-                kept=kept,
-                dropped=tuple(c[0] for c in copies),
-                reason=reason,
-                score=score,
-                copies=tuple(DroppedCopy(*c) for c in copies),
-            )
-            for kept, reason, score, copies in data["duplicates"]
-        ),
-        excluded=tuple(
-            Exclusion(path, code, reason, topic) for path, code, reason, topic in data["excluded"]
-        ),
+        duplicates=_rows(store, "duplicates", _duplicate),
+        excluded=_rows(store, "excluded", _exclusion),
         published=data["published"],
         feeds=tuple(FeedResult(t, fmt, path, n, False) for t, fmt, path, n in data["feeds"]),
         pages=tuple(PageResult(path, False) for path in data["pages"]),

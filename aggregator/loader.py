@@ -123,6 +123,9 @@ def split_names(paths: Sequence[_P]) -> tuple[list[_P], list[LoadError]]:
     errors: list[LoadError] = []
     for path in paths:
         text = str(path)
+        if text.isascii():
+            good.append(path)
+            continue
         try:
             text.encode("utf-8")
         except UnicodeEncodeError:
@@ -137,11 +140,14 @@ def _walk(source: str, patterns: Sequence[str]) -> Iterator[str]:
     match = re.compile("|".join(fnmatch.translate(p) for p in patterns)).match
     # Paths as pathlib writes them: Path(".", "a.md") is "a.md".
     cut = 2 if source == "." else 0
+    normcase = os.path.normcase
     for folder, dirs, files in os.walk(source):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
+        # os.path.join, without a call per file
+        prefix = folder if folder.endswith(os.sep) else folder + os.sep
         for name in files:
-            if not name.startswith(".") and match(os.path.normcase(name)):
-                yield os.path.join(folder, name)[cut:]
+            if not name.startswith(".") and match(normcase(name)):
+                yield (prefix + name)[cut:]
 
 
 #: below this many files, starting worker processes costs more than it saves

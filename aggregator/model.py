@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from collections.abc import Iterator
+from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
 from datetime import datetime
+from typing import Any
 from typing import Literal
+from typing import TypeVar
+from typing import overload
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,14 +168,70 @@ class FeedResult:
     changed: bool
 
 
+class Rows(Sequence[_T]):
+    """A list of a stored report, kept as its JSON rows and made into objects when
+    first read: a build whose report is not read in full does not pay for that."""
+
+    __slots__ = ("_count", "_items", "_load", "_make", "stored")
+
+    def __init__(
+        self,
+        load: Callable[[], list[list[Any]]],
+        count: int,
+        make: Callable[[list[Any]], _T],
+        *,
+        stored: bool = False,
+    ) -> None:
+        self._load = load
+        self._count = count
+        self._make = make
+        self._items: tuple[_T, ...] | None = None
+        #: the state file holds these very rows (they need not be written again)
+        self.stored = stored
+
+    def json_rows(self) -> list[list[Any]]:
+        """The rows it is made from."""
+        return self._load()
+
+    def _all(self) -> tuple[_T, ...]:
+        if self._items is None:
+            self._items = tuple(map(self._make, self._load()))
+        return self._items
+
+    def __len__(self) -> int:
+        return self._count
+
+    @overload
+    def __getitem__(self, index: int) -> _T: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[_T, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> _T | tuple[_T, ...]:
+        return self._all()[index]
+
+    def __iter__(self) -> Iterator[_T]:
+        return iter(self._all())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (Rows, tuple, list)):
+            return self._all() == tuple(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(self._all())
+
+
 @dataclass(frozen=True, slots=True)
 class BuildReport:
     """Everything a build did, for the CLI summary and the JSON report."""
 
     loaded: int
-    errors: tuple[LoadError, ...]
-    duplicates: tuple[Duplicate, ...]
-    excluded: tuple[Exclusion, ...]
+    errors: Sequence[LoadError]
+    duplicates: Sequence[Duplicate]
+    excluded: Sequence[Exclusion]
     #: articles in the all-topics feed before the entry limit
     published: int
     feeds: tuple[FeedResult, ...]

@@ -84,14 +84,14 @@ def build(
             store = stack.enter_context(Store(config.state_path))
         # A misnamed file is not among `paths`: no fast path while one is there.
         identities = stat_files(paths)
-        digest = signature(config, paths, identities) if not misnamed else None
+        known = incremental.identities_of(paths, identities)
+        digest = signature(config, known.text(), known.settled and not misnamed)
         replayed = replay(store, config, output, digest, now)
         if replayed is not None:
             return replayed  # nothing changed: the same bytes are already in place
-        text = incremental.identities_text(paths, identities)
         found = None
         if not misnamed and outputs_intact(store, output):
-            found = incremental.changes(store, config, paths, text)
+            found = incremental.changes(store, config, known)
         rendered = RenderCache(store, output, config)
         report: BuildReport | None = None
         results: list[LinkResult] = []
@@ -101,11 +101,11 @@ def build(
         if found is not None:
             with output.batch():
                 rebuild = incremental.Rebuild(config, now, store, found, cancel)
-                report = rebuild.run(output, site, rendered, text)
+                report = rebuild.run(output, site, rendered, known)
         if report is None:
             with output.batch():  # every file lands, or none does
                 report, results = _build(
-                    config, now, output, store, rendered, site, paths, identities, text,
+                    config, now, output, store, rendered, site, paths, identities, known,
                     resolver, progress, cancel,
                 )  # fmt: skip
         rendered.save()  # once the files are in place: it records their size and mtime
@@ -125,7 +125,7 @@ def _build(
     site: Site,
     paths: list[str],
     identities: dict[str, tuple[int, int]],
-    text: str,
+    known: incremental.Identities,
     resolver: Resolver | None,
     progress: Callable[[int, int], None] | None,
     cancel: threading.Event | None,
@@ -194,7 +194,7 @@ def _build(
         links=links,
     )
     incremental.record(
-        store, config, text, articles, stories, unique, selection, spellings, feeds, shown.related
+        store, config, known, articles, stories, unique, selection, spellings, feeds, shown.related
     )
     return report, used
 

@@ -116,6 +116,7 @@ CREATE TABLE IF NOT EXISTS inc_rel (
     path TEXT NOT NULL             -- ... of an article some feed shows
 );
 CREATE INDEX IF NOT EXISTS inc_rel_key ON inc_rel (key);
+CREATE INDEX IF NOT EXISTS inc_rel_path ON inc_rel (path);
 CREATE TABLE IF NOT EXISTS ping (
     url TEXT PRIMARY KEY,          -- a feed URL the WebSub hub has not heard about yet
     since TEXT NOT NULL            -- ISO 8601 UTC: when it first changed unannounced
@@ -297,6 +298,22 @@ class Store:
 
     def set_meta(self, key: str, value: str) -> None:
         self._write("INSERT OR REPLACE INTO meta VALUES (?, ?)", [(key, value)])
+
+    def metas(self, prefix: str) -> list[tuple[str, str]]:
+        """(key, value) of the meta rows whose key starts with `prefix`, by key."""
+        with self._guard("cannot read state"):
+            rows = self._db.execute(
+                "SELECT key, value FROM meta WHERE substr(key, 1, ?) = ? ORDER BY key",
+                (len(prefix), prefix),
+            ).fetchall()
+        return [(str(key), str(value)) for key, value in rows]
+
+    def delete_metas(self, prefix: str) -> None:
+        """Drop the meta rows whose key starts with `prefix`."""
+        self._write("DELETE FROM meta WHERE substr(key, 1, ?) = ?", [(len(prefix), prefix)])
+
+    def delete_meta(self, key: str) -> None:
+        self._write("DELETE FROM meta WHERE key = ?", [(key,)])
 
     def parsed(self, paths: Iterable[str]) -> dict[str, tuple[tuple[int, int], str, str, str]]:
         """Cached parse results of these paths: ((size, mtime_ns), head, words, body)."""

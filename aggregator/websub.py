@@ -12,12 +12,14 @@ import logging
 import threading
 from collections.abc import Iterable
 from datetime import datetime
-
-import requests
+from typing import TYPE_CHECKING
 
 from aggregator.config import Config
 from aggregator.model import BuildReport
 from aggregator.store import Store
+
+if TYPE_CHECKING:
+    import requests
 
 log = logging.getLogger("aggregator.websub")
 #: connect and read timeout of one ping: a hanging hub delays a stop by this at most
@@ -39,6 +41,8 @@ def announce(
     pending = store.pending_pings()
     if not pending:
         return [], []
+    import requests  # here: only builds that ping a hub pay for importing it
+
     own = session is None
     session = session or requests.Session()
     session.trust_env = False

@@ -263,6 +263,11 @@ def test_changes_it_cannot_follow_make_a_full_build(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "s.sqlite") as db:
         db.execute("UPDATE meta SET value = '' WHERE key = 'inc_form'")
     assert build(other, now=NOW).mode == "full"
+    # a last report this version did not write
+    corpus.edit()
+    with sqlite3.connect(tmp_path / "s.sqlite") as db:
+        db.execute("UPDATE meta SET value = '{\"loaded\": 3}' WHERE key = 'last_report'")
+    assert build(other, now=NOW).mode == "full"
     # many files changed at once
     for path in corpus.files():
         corpus.touch(path)
