@@ -392,7 +392,7 @@ class Rebuild:
         (then nothing was changed and the build must be a full one)."""
         config, store = self.config, self.store
         previous = last_report(store)
-        if previous is None or not _REPORT_KEYS <= previous.keys():
+        if previous is None or not previous.keys() >= _REPORT_KEYS:
             return None  # not what this version keeps
         store.set_meta(FORM, "")  # until every table is consistent again
         forget(store)  # and the last report, until the new one is kept
