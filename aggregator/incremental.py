@@ -255,8 +255,8 @@ def record(
 ) -> None:
     """Keep what a full build derived (see the module docstring)."""
     store.set_meta(FORM, "")
-    store.inc_clear()
     if not usable(config):
+        store.inc_clear()
         return
     story_of: dict[str, str] = {}
     story_rows: list[tuple[object, ...]] = []
@@ -269,27 +269,29 @@ def record(
         story_rows.append((story, article.path, _story_json(article, passed)))
         member_rows.extend(_member_rows(story, article, passed))
     length = period_length(config.dedupe.window)
-    store.inc_insert(
-        "inc_art",
-        [
-            (
-                a.path,
-                period_of(a.published_at, length),
-                a.published_at.isoformat(),
-                (a.fingerprint or fingerprint(a)).digest,
-                story_of[a.path],
-            )
-            for a in articles
-        ],
+    store.inc_fill(
+        {
+            "inc_art": [
+                (
+                    a.path,
+                    period_of(a.published_at, length),
+                    a.published_at.isoformat(),
+                    (a.fingerprint or fingerprint(a)).digest,
+                    story_of[a.path],
+                )
+                for a in articles
+            ],
+            "inc_key": [(k, a.path) for a in articles for k in a.keys or url_keys(a)],
+            "inc_pair": [
+                (zone, a, b, score)
+                for zone, pairs in stories.zones.items()
+                for a, b, score in pairs
+            ],
+            "inc_story": story_rows,
+            "inc_member": member_rows,
+            "inc_rel": [(k, p) for p, keys in related.items() for k in set(keys)],
+        }
     )
-    store.inc_insert("inc_key", [(k, a.path) for a in articles for k in a.keys or url_keys(a)])
-    store.inc_insert(
-        "inc_pair",
-        [(zone, a, b, score) for zone, pairs in stories.zones.items() for a, b, score in pairs],
-    )
-    store.inc_insert("inc_story", story_rows)
-    store.inc_insert("inc_member", member_rows)
-    store.inc_insert("inc_rel", [(k, p) for p, keys in related.items() for k in set(keys)])
     _finish(store, files, spellings, feeds)
 
 
