@@ -129,9 +129,8 @@ def forget(store: Store) -> None:
 def _keep_lists(store: Store, report: BuildReport) -> None:
     """Keep the report's long lists (by path) in chunks of paths with the same start,
     so that a build that changes a few rows rewrites a few chunks."""
-    lists = (report.duplicates, report.excluded)
-    if all(isinstance(rows, Rows) and rows.stored for rows in lists):
-        return
+    if isinstance(report.duplicates, Rows) and isinstance(report.excluded, Rows):
+        return  # read from the state file, and still there
     data: dict[str, list[list[Any]]] = {
         "duplicates": [
             [d.kept, d.reason, d.score, [[c.path, c.reason, c.score] for c in d.copies]]
@@ -246,8 +245,7 @@ def _result(v: list[Any]) -> LinkResult:
 def _rows(store: Store, kind: str, make: Callable[[list[Any]], _T]) -> Rows[_T]:
     """A kept list, read now (the state file may be closed or changed by the time the
     report is read), made into objects when first used."""
-    rows = _load_list(store, kind)
-    return Rows(lambda: rows, len(rows), make, stored=True)
+    return Rows(_load_list(store, kind), make)
 
 
 def _duplicate(row: list[Any]) -> Duplicate:

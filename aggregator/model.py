@@ -169,37 +169,24 @@ class FeedResult:
 
 
 class Rows(Sequence[_T]):
-    """A list of a stored report, kept as its JSON rows and made into objects when
-    first read: a build whose report is not read in full does not pay for that."""
+    """A list of the report the state file keeps (see `lastbuild`), held as its JSON
+    rows and made into objects when first read: a build whose report is not read in
+    full does not pay for that."""
 
-    __slots__ = ("_count", "_items", "_load", "_make", "stored")
+    __slots__ = ("_items", "_make", "_rows")
 
-    def __init__(
-        self,
-        load: Callable[[], list[list[Any]]],
-        count: int,
-        make: Callable[[list[Any]], _T],
-        *,
-        stored: bool = False,
-    ) -> None:
-        self._load = load
-        self._count = count
+    def __init__(self, rows: list[list[Any]], make: Callable[[list[Any]], _T]) -> None:
+        self._rows = rows
         self._make = make
         self._items: tuple[_T, ...] | None = None
-        #: the state file holds these very rows (they need not be written again)
-        self.stored = stored
-
-    def json_rows(self) -> list[list[Any]]:
-        """The rows it is made from."""
-        return self._load()
 
     def _all(self) -> tuple[_T, ...]:
         if self._items is None:
-            self._items = tuple(map(self._make, self._load()))
+            self._items = tuple(map(self._make, self._rows))
         return self._items
 
     def __len__(self) -> int:
-        return self._count
+        return len(self._rows)
 
     @overload
     def __getitem__(self, index: int) -> _T: ...

@@ -441,11 +441,6 @@ class Store:
             ).fetchall()
         return [(str(path), str(story)) for path, story in rows]
 
-    def inc_count(self, table: str) -> int:
-        _inc_column(table, _INC_TABLES[table][0])
-        with self._guard("cannot read state"):
-            return int(self._db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
-
     def forget_parsed(self, paths: Iterable[str]) -> None:
         self._write("DELETE FROM parsed WHERE path = ?", [(p,) for p in paths])
 
