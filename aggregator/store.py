@@ -1,7 +1,7 @@
 """Persistent state in one SQLite file: link check results (the parse cache and first-seen
 times join later). The only module that speaks SQL.
 
-The file is opened in WAL mode with a busy timeout, each write is its own
+The file is opened in WAL mode with a busy timeout, each write is one
 transaction (a killed process loses at most the transaction in flight, never the
 file), and a file that is not a readable SQLite database is moved aside (to
 `<name>.corrupt-<n>`) and started afresh rather than trusted: everything in it can
@@ -209,6 +209,14 @@ class Store:
                 "the next run starts afresh"
             ) from exc
 
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One write transaction, its SQLite errors as in `_guard`. The connection is in
+        autocommit mode (`isolation_level=None`), where `with connection:` begins
+        nothing: without BEGIN every statement would be a transaction of its own."""
+        with self._guard("cannot write state"), _transaction(self._db):
+            yield
+
     @staticmethod
     def _connect(path: Path | str, timeout: float = BUSY_TIMEOUT) -> sqlite3.Connection:
         if str(path) != ":memory:":
@@ -222,11 +230,13 @@ class Store:
                 # Not corrupt: a newer aggregator's file, left alone for it.
                 raise sqlite3.DatabaseError(f"state schema {version} is newer than this program")
             if version < SCHEMA_VERSION or not _has_tables(db):
-                with db:  # a write: only when there is something to create
-                    if version < _OLD_PARSED:
-                        db.execute("DROP TABLE IF EXISTS parsed")
-                    db.executescript(_SCHEMA)
-                    db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                # A write (only when there is something to create), in one transaction:
+                # `executescript` commits what is open, so the script begins its own.
+                drop = "DROP TABLE IF EXISTS parsed;" if version < _OLD_PARSED else ""
+                db.executescript(
+                    f"BEGIN IMMEDIATE; {drop} {_SCHEMA}; "
+                    f"PRAGMA user_version={SCHEMA_VERSION}; COMMIT;"
+                )
             db.execute("SELECT count(*) FROM link").fetchone()
             if str(path) != ":memory:":
                 # Wait for (and prove) the write lock now, before a run writes any
@@ -374,7 +384,7 @@ class Store:
         """Store (zone, digest, pairs JSON) rows and drop the zones not in `keep`, in one
         transaction."""
         wanted = set(keep)
-        with self._guard("cannot write state"), self._db:
+        with self._writing():
             self._db.executemany("INSERT OR REPLACE INTO simzone VALUES (?, ?, ?)", list(rows))
             known = [row[0] for row in self._db.execute("SELECT zone FROM simzone")]
             gone = [(zone,) for zone in known if zone not in wanted]
@@ -408,14 +418,14 @@ class Store:
         self._write("UPDATE inc_art SET story = ? WHERE path = ?", rows)
 
     def inc_clear(self) -> None:
-        with self._guard("cannot write state"), self._db:
+        with self._writing():
             for table in _INC_TABLES:
                 self._db.execute(f"DELETE FROM {table}")
 
     def inc_fill(self, rows: dict[str, Sequence[tuple[object, ...]]]) -> None:
         """Replace every row of these tables, in one transaction; the indexes are made
         after the rows (much faster than keeping them up to date row by row)."""
-        with self._guard("cannot write state"), self._db:
+        with self._writing():
             indexes = self._db.execute(
                 "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
                 "AND tbl_name IN "
@@ -461,8 +471,20 @@ class Store:
         self._write("DELETE FROM ping WHERE url = ?", [(u,) for u in urls])
 
     def _write(self, sql: str, rows: Sequence[tuple[object, ...]]) -> None:
-        with self._guard("cannot write state"), self._db:
+        with self._writing():
             self._db.executemany(sql, rows)
+
+
+@contextlib.contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:  # some errors (a full disk) have rolled it back already
+            db.execute("ROLLBACK")
+        raise
 
 
 def _inc_column(table: str, column: str) -> None:

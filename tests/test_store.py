@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from aggregator.model import LinkResult
+from aggregator.store import StateError
 from aggregator.store import Store
 
 T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -66,6 +67,20 @@ def test_many_urls_are_read_in_batches(tmp_path: Path) -> None:
     with Store(tmp_path / "s.sqlite") as store:
         store.save_links(result(u) for u in urls)
         assert set(store.links(urls)) == set(urls)
+
+
+def test_a_write_that_fails_part_way_leaves_nothing_of_it(tmp_path: Path) -> None:
+    """Each write is one transaction: the rows before the failing one are not kept."""
+    before = [("a.md", 1, "2026-01-01T00:00:00+00:00", "d1", "a.md")]
+    after = [("b.md", 1, "2026-01-02T00:00:00+00:00", "d2", "b.md")]
+    same_story_twice = [("b.md", "b.md", "{}"), ("b.md", "b.md", "{}")]
+    with Store(tmp_path / "s.sqlite") as store:
+        store.inc_fill({"inc_art": before})
+        with pytest.raises(StateError, match="cannot write state"):
+            store.inc_fill({"inc_art": after, "inc_story": same_story_twice})
+        assert store.inc_rows("inc_art", "path", ["a.md", "b.md"]) == before
+        store.inc_fill({"inc_art": after})  # and the next write goes through
+        assert store.inc_rows("inc_art", "path", ["a.md", "b.md"]) == after
 
 
 def test_the_file_is_in_wal_mode(tmp_path: Path) -> None:
