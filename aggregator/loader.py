@@ -28,6 +28,7 @@ from typing import TypeVar
 
 import yaml
 
+from aggregator import yamlload
 from aggregator.errors import Cancelled
 from aggregator.errors import ConfigError
 from aggregator.limits import DEFAULT_LIMITS
@@ -45,23 +46,6 @@ from aggregator.urls import is_web_url
 from aggregator.yamltext import kind
 from aggregator.yamltext import line_of_key
 
-_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class _SafeLoader(_BaseLoader):  # type: ignore[misc]
-    """The safe loader, reading an impossible date (2021-02-30) as the string it is,
-    so that the field it is in is reported (or, in a related stub, ignored)."""
-
-
-def _timestamp(loader: Any, node: yaml.ScalarNode) -> Any:
-    try:
-        return yaml.constructor.SafeConstructor.construct_yaml_timestamp(loader, node)
-    except (ValueError, OverflowError):
-        return loader.construct_scalar(node)
-
-
-_SafeLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
-
 _PLAIN_YAML_SUFFIXES = (".yaml", ".yml")
 #: publication years accepted: far enough from year 1 and 9999 that every date
 #: computation downstream (dedupe windows, max_age, sub-second entry offsets) stays
@@ -69,6 +53,8 @@ _PLAIN_YAML_SUFFIXES = (".yaml", ".yml")
 YEARS = range(1000, 9000)
 _FENCE = re.compile(r"^---\s*$")
 _END = re.compile(r"^(---|\.\.\.)\s*$")
+#: what starts a line before its content, as far as nesting goes
+_LEAD = re.compile(r"\n[ ?:-]*")
 
 
 class _Invalid(Exception):
@@ -289,7 +275,7 @@ def _parse_yaml(source: str, offset: int, limits: Limits) -> Any:
     if ("&" in source and "*" in source) or _depth_bound(source) > depth:
         _check_structure(source, offset, depth, limits.yaml_nodes)
     try:
-        return yaml.load(source, Loader=_SafeLoader)  # a safe loader: no tag runs code
+        return yamlload.load(source)  # a safe loader: no tag runs code
     except yaml.constructor.ConstructorError as exc:
         line = _mark_line(exc, offset, source)
         tag = re.search(r"tag '([^']*)'", exc.problem or "")
@@ -311,7 +297,7 @@ def _depth_bound(source: str) -> int:
     """An upper bound of the nesting depth, cheap enough for every file: each flow level
     opens a bracket, and each block level starts further right on its line (or, for a
     sequence in a mapping, at the same column as its key: hence twice the column)."""
-    deepest = max(len(line) - len(line.lstrip(" -?:")) for line in source.split("\n"))
+    deepest = max(map(len, _LEAD.findall("\n" + source))) - 1
     return 2 * deepest + source.count("[") + source.count("{") + 2
 
 
@@ -323,7 +309,7 @@ def _check_structure(source: str, offset: int, max_depth: int, max_nodes: int) -
     stack: list[list[Any]] = []  # [anchor, nodes so far] per open collection
     total = 0
     try:
-        for event in yaml.parse(source, Loader=_SafeLoader):
+        for event in yaml.parse(source, Loader=yamlload.SafeLoader):
             if isinstance(event, yaml.CollectionStartEvent):
                 stack.append([event.anchor, 1])
                 if len(stack) > max_depth:
