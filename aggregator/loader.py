@@ -41,8 +41,7 @@ from aggregator.model import Provider
 from aggregator.model import RelatedStub
 from aggregator.text import plain_text
 from aggregator.text import truncate
-from aggregator.urls import clean_url
-from aggregator.urls import is_web_url
+from aggregator.urls import web_uri
 from aggregator.yamltext import kind
 from aggregator.yamltext import line_of_key
 
@@ -425,9 +424,9 @@ def _links(
         value = data.get(key)
         if value is None:
             continue
-        if not isinstance(value, str) or not is_web_url(value.strip()):
+        link = web_uri(value) if isinstance(value, str) else None
+        if link is None:
             raise invalid(key, f"must be an absolute http(s) URL, got {_short(value)}")
-        link = clean_url(value)
         if len(link) > limits.url_length:
             raise invalid(key, f"{len(link):,} characters, over the limit of {limits.url_length:,}")
         break
@@ -552,10 +551,8 @@ def _related(value: Any, invalid: Any, limits: Limits) -> tuple[RelatedStub, ...
 def _web_url(value: Any, limits: Limits) -> str | None:
     """An optional URL (an image, another form of the story) as a clean URI, or None
     when it is not an http(s) URL or is over the length cap: it is left out."""
-    if not isinstance(value, str) or not is_web_url(value.strip()):
-        return None
-    url = clean_url(value)
-    return url if len(url) <= limits.url_length else None
+    url = web_uri(value) if isinstance(value, str) else None
+    return url if url is not None and len(url) <= limits.url_length else None
 
 
 def _line(value: str, limits: Limits) -> str:

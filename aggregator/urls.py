@@ -85,6 +85,22 @@ def clean_url(url: str) -> str:
     )
 
 
+# A URL that is already a plain ASCII URI: `clean_url` keeps it as it is.
+_URI_CHAR = r"(?:[A-Za-z0-9_.~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})"
+_PLAIN_URI = re.compile(
+    rf"https?://[A-Za-z0-9.-]+(?:/{_URI_CHAR}*)?(?:\?(?:{_URI_CHAR}|\?)+)?(?:#(?:{_URI_CHAR}|\?)+)?"
+)
+
+
+def web_uri(url: str) -> str | None:
+    """`clean_url(url)` when `url` (stripped) is a web URL (`is_web_url`), else None.
+    Most URLs in files are plain ASCII URIs already: one pattern tells those, and
+    they are returned as they are, without being taken apart and put together."""
+    if _PLAIN_URI.fullmatch(url):
+        return url
+    return clean_url(url) if is_web_url(url.strip()) else None
+
+
 @functools.lru_cache(maxsize=1 << 18)
 def canonical_url(url: str) -> str:
     """The canonical form of an http(s) URL: one string for every form of one page.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import example
 from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 from aggregator.urls import canonical_url
 from aggregator.urls import clean_url
 from aggregator.urls import is_web_url
+from aggregator.urls import web_uri
 
 # Every form of one story that real files hold, seeds included, and the canonical form.
 SAME_PAGE = [
@@ -119,6 +121,32 @@ def test_canonical_url_is_idempotent(url: str) -> None:
     once = canonical_url(url)
     assert canonical_url(once) == once
     assert is_web_url(once)
+
+
+# URLs as files hold them: mostly plain ASCII URIs, some with what `clean_url` changes.
+written_urls = st.builds(
+    lambda scheme, host, rest: f"{scheme}{host}{rest}",
+    st.sampled_from(["http://", "https://", "HTTP://", "ftp://", " https://", "https:/", ""]),
+    st.sampled_from(["example.com", "A.b-c.org", "", "bücher.example", "[::1]", "x.com:8080"]),
+    st.lists(st.sampled_from([*"aZ9-._~/:?#@!$&'()*+,;=%[] \t\"<>é", "%41", "%zz"])).map("".join),
+)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(written_urls)
+@example("https://example.com#")  # an empty query or fragment is dropped
+@example("https://example.com/a?")
+@example("https://example.com/a?#")
+@example("http://example.com?x=1")  # a query straight after the host
+@example("https://example.com/a%zz")  # a stray percent is escaped
+@example("https://example.com/a b")
+@example("https://example.com/[x]")
+@example("https://example.com:99999/")  # no such port
+@example("HTTPS://example.com/")  # the scheme is lower-cased
+@example("https://example.com/a\n")
+def test_web_uri_is_clean_url_of_a_web_url(url: str) -> None:
+    expected = clean_url(url) if is_web_url(url.strip()) else None
+    assert web_uri(url) == expected
 
 
 def test_clean_url_makes_a_valid_uri() -> None:
