@@ -11,11 +11,11 @@ from hypothesis import assume
 from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
+from strategies import mutated_files
+from strategies import yaml_values
 
 from aggregator import yamlload
 from aggregator.loader import _depth_bound
-from strategies import mutated_files
-from strategies import yaml_values
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 
@@ -70,12 +70,12 @@ def outcome(load: Any, text: str) -> tuple[str, ...]:
     """A load's result or error, as text (recursive values compare by their repr)."""
     try:
         return ("value", repr(load(text)))
-    except Exception as exc:  # noqa: BLE001 - the error is what is compared
+    except Exception as exc:  # the error is what is compared
         return ("error", type(exc).__name__, str(exc))
 
 
 def pyyaml(text: str) -> Any:
-    return yaml.load(text, Loader=yamlload.SafeLoader)  # noqa: S506 - the safe loader
+    return yaml.load(text, Loader=yamlload.SafeLoader)  # the safe loader
 
 
 @pytest.mark.parametrize("text", DOCUMENTS)
