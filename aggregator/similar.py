@@ -94,7 +94,7 @@ def fingerprint(article: Article) -> Fingerprint:
 
 
 def _has_digit(word: str) -> bool:
-    return any(c.isdigit() for c in word)
+    return not word.isalpha() and any(c.isdigit() for c in word)
 
 
 def title_words(title: str) -> frozenset[str]:
@@ -112,6 +112,19 @@ def _words(text: str) -> list[str]:
 
 
 def _stem(word: str) -> str:
+    stem = _STEMS.get(word)
+    if stem is None:
+        stem = _stem_of(word)
+        if len(_STEMS) < _STEMS_KEPT:  # a language's words: a bounded lot
+            _STEMS[word] = stem
+    return stem
+
+
+_STEMS: dict[str, str] = {}
+_STEMS_KEPT = 200_000
+
+
+def _stem_of(word: str) -> str:
     for ending in ("ing", "ed", "es", "s"):
         if len(word) > len(ending) + 3 and word.endswith(ending) and not word[-1].isdigit():
             return word[: -len(ending)]
