@@ -51,7 +51,8 @@ _PLAIN_YAML_SUFFIXES = (".yaml", ".yml")
 #: inside what `datetime` can hold
 YEARS = range(1000, 9000)
 _FENCE = re.compile(r"^---\s*$")
-_END = re.compile(r"^(---|\.\.\.)\s*$")
+#: the line that ends front matter (found in the whole text: `^` is after "\n" only)
+_END = re.compile(r"^(?:---|\.\.\.)[^\S\n]*$", re.MULTILINE)
 #: what starts a line before its content, as far as nesting goes
 _LEAD = re.compile(r"\n[ ?:-]*")
 
@@ -253,19 +254,19 @@ def _front_matter(text: str, plain_yaml: bool) -> tuple[str, int]:
     Lines are counted at "\n" only, as editors, grep and git count them (not at
     U+2028 and the other breaks `str.splitlines` knows).
     """
-    lines = text.split("\n")
-    if not _FENCE.match(lines[0]):
+    first = text.find("\n")
+    if not _FENCE.match(text if first < 0 else text[:first]):
         if plain_yaml:
-            return "\n".join(lines), 0
+            return text, 0
         raise _Invalid("no front matter: the file must start with a '---' line")
-    for number, line in enumerate(lines[1:], start=1):
-        if _END.match(line):
-            body = "\n".join(lines[1:number])
-            if not body.strip():
-                raise _Invalid("front matter is empty", 2)
-            return body, 1
+    end = _END.search(text, first + 1) if first >= 0 else None
+    if end is not None:
+        body = text[first + 1 : max(end.start() - 1, first + 1)]
+        if not body.strip():
+            raise _Invalid("front matter is empty", 2)
+        return body, 1
     if plain_yaml:
-        return "\n".join(lines), 0
+        return text, 0
     raise _Invalid("front matter is not closed by a '---' line", text.rstrip().count("\n") + 1)
 
 
