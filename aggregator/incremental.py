@@ -5,8 +5,9 @@ article's period, date, fingerprint digest and story; the canonical URLs of each
 article; the similar pairs of each zone; each story's survivor, topics and feeds;
 each feed's members in feed order; topic spellings; and per feed its results and
 listing. The next build compares every file's identity (path, size, mtime) with
-the last build's and, when a few files changed, updates those tables instead of
-deriving everything again:
+the last build's (for a file written within `RACY_SECONDS` of the last build, whose
+identity cannot be trusted, its content digest) and, when a few files changed,
+updates those tables instead of deriving everything again:
 
 1. parse the changed files; drop the rows of changed and deleted ones;
 2. find the similar pairs again in the zones of the periods they were in or are
@@ -61,7 +62,9 @@ from aggregator.lastbuild import forget
 from aggregator.lastbuild import last_report
 from aggregator.lastbuild import patch_list
 from aggregator.lastbuild import report_from_json
+from aggregator.loader import file_digest
 from aggregator.loader import load_file
+from aggregator.loader import load_file_digest
 from aggregator.model import Article
 from aggregator.model import BuildReport
 from aggregator.model import FeedResult
@@ -71,6 +74,7 @@ from aggregator.output import Output
 from aggregator.pages import Listing
 from aggregator.paircache import StoredPairs
 from aggregator.parsecache import RACY_SECONDS
+from aggregator.parsecache import RACY_SIZE
 from aggregator.parsecache import cache_form
 from aggregator.parsecache import decode
 from aggregator.parsecache import encode
@@ -96,6 +100,8 @@ from aggregator.store import Store
 
 FORM = "inc_form"
 FILES = "inc_files"
+#: content digests of the files of the last build whose identity it could not trust
+RACY = "inc_racy"
 PATHS = "inc_paths"
 PATHS_DIGEST = "inc_paths_digest"
 SPELLINGS = "inc_spellings"
@@ -133,6 +139,8 @@ class Identities:
     paths_digest: str
     #: the sizes and mtimes, as JSON
     numbers: str
+    #: content digests of files of size -1, as the build read them (filled in by it)
+    digests: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def text(self) -> str:
         """All of it, in one text (for `lastbuild.signature`)."""
@@ -175,8 +183,11 @@ def changes(store: Store, config: Config, now: Identities) -> Changes | None:
         return None
     try:
         changed, deleted = _compare(old_paths, old_sizes, old_times, now)
+        racy: dict[str, str] = json.loads(store.meta(RACY) or "{}")
     except (TypeError, ValueError):
         return None  # not what this version writes
+    if racy:
+        changed = _settled(changed, racy, now, config)
     new_paths = now.paths
     if (len(changed) + len(deleted)) > max(20, MAX_SHARE * len(new_paths)):
         return None
@@ -206,6 +217,22 @@ def _compare(
         ]
         deleted = [path for path in old_paths if path not in present]
     return changed, deleted
+
+
+def _settled(
+    changed: list[str], racy: dict[str, str], now: Identities, config: Config
+) -> list[str]:
+    """`changed` less the files the last build could not tell by their identity whose
+    content is still what it read (their digests carry over to this build's)."""
+    candidates = [path for path in changed if path in racy]
+    if not candidates:
+        return changed
+    same = set()
+    for path in candidates:
+        if file_digest(Path(path), config.limits) == racy[path]:
+            same.add(path)
+            now.digests[path] = racy[path]  # kept for the next build, if racy now too
+    return [path for path in changed if path not in same]
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,6 +335,12 @@ def _finish(
         store.set_meta(PATHS, json.dumps(list(files.paths), ensure_ascii=False))
         store.set_meta(PATHS_DIGEST, files.paths_digest)
     store.set_meta(FILES, files.numbers)
+    racy = {
+        path: files.digests[path]
+        for path, size in zip(files.paths, files.sizes, strict=True)
+        if size < 0 and path in files.digests
+    }
+    store.set_meta(RACY, json.dumps(racy, ensure_ascii=False))
 
 
 def seal(store: Store, config: Config) -> None:
@@ -382,6 +415,8 @@ class Rebuild:
         #: bodies of the articles parsed now
         self.bodies: dict[str, str] = {}
         self.errors: dict[str, LoadError] = {}
+        #: content digests of the changed files, as parsed
+        self.digests: dict[str, str] = {}
 
     def run(
         self,
@@ -478,6 +513,7 @@ class Rebuild:
         retire_orphans(output, site, results, names.values())
         pages = write_pages(output, site, everything, listings)
         self._save_related(shown)
+        files.digests.update(self.digests)
         _finish(store, files, spellings, records)
         report = dict(previous)
         report["loaded"] = loaded
@@ -510,7 +546,9 @@ class Rebuild:
         racy = time.time_ns() - RACY_SECONDS * 1_000_000_000
         rows: list[tuple[str, int, int, str, str, str]] = []
         for path in found.changed:
-            result = load_file(Path(path), limits)
+            result, digest = load_file_digest(Path(path), limits)
+            if digest is not None:
+                self.digests[path] = digest
             if isinstance(result, LoadError):
                 self.errors[path] = result
                 continue
@@ -522,8 +560,8 @@ class Rebuild:
                 stat = Path(path).stat()
             except OSError:
                 continue
-            if stat.st_mtime_ns < racy:
-                rows.append((path, stat.st_size, stat.st_mtime_ns, head, words, body))
+            size = stat.st_size if stat.st_mtime_ns < racy else RACY_SIZE  # see parsecache
+            rows.append((path, size, stat.st_mtime_ns, head, words, body))
         self.store.forget_parsed([*found.changed, *found.deleted])
         self.store.save_parsed(rows)
         return [*found.changed, *found.deleted]

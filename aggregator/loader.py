@@ -9,6 +9,7 @@ raises for a bad file: every problem becomes one `LoadError(path, line, reason)`
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import multiprocessing
 import os
 import re
@@ -195,15 +196,41 @@ def load_chunk(paths: list[Path], limits: Limits = DEFAULT_LIMITS) -> list[Artic
 
 def load_file(path: Path, limits: Limits = DEFAULT_LIMITS) -> Article | LoadError:
     """Read one article file."""
+    return load_file_digest(path, limits)[0]
+
+
+def load_file_digest(
+    path: Path, limits: Limits = DEFAULT_LIMITS
+) -> tuple[Article | LoadError, str | None]:
+    """Read one article file; also the `content_digest` of the bytes read (None when
+    none could be read)."""
     display = str(path)
     plain_yaml = path.suffix.lower() in _PLAIN_YAML_SUFFIXES
+    raw = None
     try:
         raw = _read(path, limits.file_size)
-        return parse_article(raw, display, plain_yaml=plain_yaml, limits=limits)
+        article = parse_article(raw, display, plain_yaml=plain_yaml, limits=limits)
+        return article, content_digest(raw)
     except OSError as exc:
-        return LoadError(display, 1, f"cannot read file: {exc.strerror or exc}")
+        return LoadError(display, 1, f"cannot read file: {exc.strerror or exc}"), None
     except _Invalid as exc:
-        return LoadError(display, exc.line, exc.reason)
+        return LoadError(display, exc.line, exc.reason), (
+            content_digest(raw) if raw is not None else None
+        )
+
+
+def file_digest(path: Path, limits: Limits = DEFAULT_LIMITS) -> str | None:
+    """The `content_digest` of a file as `load_file` reads it; None when it cannot be read."""
+    try:
+        return content_digest(_read(path, limits.file_size))
+    except (OSError, _Invalid):
+        return None
+
+
+def content_digest(raw: bytes) -> str:
+    """What tells a file's content from another: for a file whose size and mtime cannot
+    be trusted (written in the same clock tick as a build)."""
+    return hashlib.blake2b(raw, digest_size=16).hexdigest()
 
 
 def _read(path: Path, limit: int) -> bytes:

@@ -1,11 +1,13 @@
 """The parse cache: a file whose identity has not changed is not parsed again.
 
 A file's identity is its path, size and modification time in nanoseconds. A file
-modified within `RACY_SECONDS` of the build is parsed and not cached, since a later
-write in the same clock tick could keep its size and mtime (git's "racily clean"
-problem). What is cached is the loader's result (an Article or a LoadError) as
-JSON, never code: the state file is not trusted to run anything. The cache belongs
-to one version of the loader and is dropped when the format changes.
+modified within `RACY_SECONDS` of the build is parsed and cached under no identity
+(`RACY_SIZE`), since a later write in the same clock tick could keep its size and
+mtime (git's "racily clean" problem): its content digest tells the next build
+whether it changed (see `incremental`). What is cached is the loader's result (an
+Article or a LoadError) as JSON, never code: the state file is not trusted to run
+anything. The cache belongs to one version of the loader and is dropped when the
+format changes.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from aggregator.dedupe import with_keys
 from aggregator.limits import DEFAULT_LIMITS
 from aggregator.limits import Limits
 from aggregator.loader import load_file
+from aggregator.loader import load_file_digest
 from aggregator.loader import map_in_chunks
 from aggregator.model import Article
 from aggregator.model import Fingerprint
@@ -43,6 +46,9 @@ from aggregator.store import Store
 #: bump when the loader's results change for the same file (the limits are added to it)
 FORMAT = f"5/{__version__}"
 RACY_SECONDS = 2
+#: the size a file modified within RACY_SECONDS of its parse is cached with: no file
+#: has it, so the row is never taken for the file by its identity
+RACY_SIZE = -1
 #: rows written to the state file at a time
 _BATCH = 2_000
 #: files a worker parses per task
@@ -103,6 +109,8 @@ class Loaded:
         self.limits = limits
         #: bodies of files parsed now and not cached (written just now)
         self.bodies: dict[str, str] = {}
+        #: content digests of files parsed now that were written just now
+        self.digests: dict[str, str] = {}
 
     def full(self, article: Article) -> Article:
         """The article with its body (as this build parsed it), the rest unchanged."""
@@ -170,12 +178,20 @@ def _load(
     racy = time.time_ns() - RACY_SECONDS * 1_000_000_000
     rows: list[tuple[str, int, int, str, str, str]] = []
     chunks = map_in_chunks(parse_chunk, stale, limits, cancel, workers, _CHUNK)
-    for key, (head, words, body) in chunks:
+    for key, (head, words, body), digest in chunks:
         # Parsed now: complete words (near-duplicate detection reads them all).
         results[key] = decode(head, words, None if light else body)
         known = identities.get(key)
         if known is not None and known[1] < racy:
             rows.append((key, known[0], known[1], head, words, body))
+        elif known is not None:
+            # Kept for incremental builds, which tell this content by its digest; never
+            # taken by its size and mtime (`RACY_SIZE`).
+            rows.append((key, RACY_SIZE, known[1], head, words, body))
+            if digest is not None:
+                loaded.digests[key] = digest
+            if light:
+                loaded.bodies[key] = body
         elif light:
             loaded.bodies[key] = body
         if len(rows) >= _BATCH:
@@ -195,14 +211,17 @@ def cache_form(limits: Limits) -> str:
     return f"{FORMAT} {limits!r}"
 
 
-def parse_chunk(paths: list[str], limits: Limits = DEFAULT_LIMITS) -> list[tuple[str, Encoded]]:
-    """Parse a batch of files (in a worker process): (path, encoded result) each."""
-    results: list[tuple[str, Encoded]] = []
+def parse_chunk(
+    paths: list[str], limits: Limits = DEFAULT_LIMITS
+) -> list[tuple[str, Encoded, str | None]]:
+    """Parse a batch of files (in a worker process): (path, encoded result, digest of
+    the content read) each."""
+    results: list[tuple[str, Encoded, str | None]] = []
     for path in paths:
-        result = load_file(Path(path), limits)
+        result, digest = load_file_digest(Path(path), limits)
         if isinstance(result, Article):
             result = with_keys(result)
-        results.append((path, encode(result)))
+        results.append((path, encode(result), digest))
     return results
 
 

@@ -139,6 +139,7 @@ def _build(
     else:
         loaded = load_light(paths, store, cancel, config.limits, identities=identities)
         articles, errors, body, words = loaded.articles, loaded.errors, loaded.full, loaded.words
+        known.digests.update(loaded.digests)
     pairs = StoredPairs(store, config.dedupe)
     stories = find_stories(articles, config.dedupe, pairs, words)
     pairs.save()
