@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import threading
 from collections.abc import Callable
+from collections.abc import Iterator
 from datetime import datetime
 
 from aggregator import incremental
@@ -103,7 +105,7 @@ def build(
                 rebuild = incremental.Rebuild(config, now, store, found, cancel)
                 report = rebuild.run(output, site, rendered, known)
         if report is None:
-            with output.batch():  # every file lands, or none does
+            with output.batch(), _collector_paused():  # every file lands, or none does
                 report, results = _build(
                     config, now, output, store, rendered, site, paths, identities, known,
                     resolver, progress, cancel,
@@ -198,6 +200,20 @@ def _build(
         store, config, known, articles, stories, unique, selection, spellings, feeds, shown.related
     )
     return report, used
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection during a full build: each full pass walks every
+    object held, and what a build holds is its articles, no garbage (at 100k files the
+    passes took 1.6 s of the main process); what it leaves is collected after it."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _stop_if(cancel: threading.Event | None) -> None:

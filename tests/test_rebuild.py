@@ -3,10 +3,12 @@ what they touch, and writes the very bytes and report a full build would."""
 
 from __future__ import annotations
 
+import gc
 import os
 import random
 import shutil
 import sqlite3
+import threading
 import time
 from dataclasses import replace
 from datetime import UTC
@@ -24,6 +26,7 @@ from conftest import write_article
 from aggregator.cli import report_json
 from aggregator.config import Config
 from aggregator.config import TopicSettings
+from aggregator.errors import Cancelled
 from aggregator.model import BuildReport
 from aggregator.pipeline import build
 
@@ -349,3 +352,24 @@ def test_the_command_says_when_a_build_was_incremental(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "incremental build: 1 file changed" in result.stdout
     assert "nothing changed" in run_cli(*args).stdout
+
+
+def test_a_full_build_leaves_the_garbage_collector_as_it_found_it(tmp_path: Path) -> None:
+    """Collection is paused during a full build (see `pipeline._collector_paused`)."""
+    source = tmp_path / "src"
+    Corpus(source, 8).create(5)
+    config = Config(sources=(source,), output=tmp_path / "out", links="off")
+    assert gc.isenabled()
+    assert build(config, now=NOW).mode == "full"
+    assert gc.isenabled()
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(Cancelled):
+        build(replace(config, output=tmp_path / "other"), now=NOW, cancel=stop)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        build(replace(config, output=tmp_path / "third"), now=NOW)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
