@@ -74,8 +74,8 @@ from aggregator.output import Output
 from aggregator.pages import Listing
 from aggregator.paircache import StoredPairs
 from aggregator.parsecache import RACY_SECONDS
-from aggregator.parsecache import RACY_SIZE
 from aggregator.parsecache import cache_form
+from aggregator.parsecache import cached_size
 from aggregator.parsecache import decode
 from aggregator.parsecache import encode
 from aggregator.parsecache import load_words
@@ -224,14 +224,13 @@ def _settled(
 ) -> list[str]:
     """`changed` less the files the last build could not tell by their identity whose
     content is still what it read (their digests carry over to this build's)."""
-    candidates = [path for path in changed if path in racy]
-    if not candidates:
-        return changed
-    same = set()
-    for path in candidates:
-        if file_digest(Path(path), config.limits) == racy[path]:
-            same.add(path)
-            now.digests[path] = racy[path]  # kept for the next build, if racy now too
+    same = {
+        path
+        for path in changed
+        if path in racy and file_digest(Path(path), config.limits) == racy[path]
+    }
+    for path in same:
+        now.digests[path] = racy[path]  # kept for the next build, if racy now too
     return [path for path in changed if path not in same]
 
 
@@ -560,7 +559,7 @@ class Rebuild:
                 stat = Path(path).stat()
             except OSError:
                 continue
-            size = stat.st_size if stat.st_mtime_ns < racy else RACY_SIZE  # see parsecache
+            size = cached_size(stat.st_size, stat.st_mtime_ns, racy)
             rows.append((path, size, stat.st_mtime_ns, head, words, body))
         self.store.forget_parsed([*found.changed, *found.deleted])
         self.store.save_parsed(rows)

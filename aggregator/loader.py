@@ -196,7 +196,7 @@ def load_chunk(paths: list[Path], limits: Limits = DEFAULT_LIMITS) -> list[Artic
 
 def load_file(path: Path, limits: Limits = DEFAULT_LIMITS) -> Article | LoadError:
     """Read one article file."""
-    return load_file_digest(path, limits)[0]
+    return _load_bytes(path, limits)[0]
 
 
 def load_file_digest(
@@ -204,19 +204,22 @@ def load_file_digest(
 ) -> tuple[Article | LoadError, str | None]:
     """Read one article file; also the `content_digest` of the bytes read (None when
     none could be read)."""
+    result, raw = _load_bytes(path, limits)
+    return result, content_digest(raw) if raw is not None else None
+
+
+def _load_bytes(path: Path, limits: Limits) -> tuple[Article | LoadError, bytes | None]:
+    """One article file's result, and its bytes when they could be read."""
     display = str(path)
     plain_yaml = path.suffix.lower() in _PLAIN_YAML_SUFFIXES
     raw = None
     try:
         raw = _read(path, limits.file_size)
-        article = parse_article(raw, display, plain_yaml=plain_yaml, limits=limits)
-        return article, content_digest(raw)
+        return parse_article(raw, display, plain_yaml=plain_yaml, limits=limits), raw
     except OSError as exc:
         return LoadError(display, 1, f"cannot read file: {exc.strerror or exc}"), None
     except _Invalid as exc:
-        return LoadError(display, exc.line, exc.reason), (
-            content_digest(raw) if raw is not None else None
-        )
+        return LoadError(display, exc.line, exc.reason), raw
 
 
 def file_digest(path: Path, limits: Limits = DEFAULT_LIMITS) -> str | None:

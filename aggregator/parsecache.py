@@ -107,7 +107,7 @@ class Loaded:
         self.errors: list[LoadError] = []
         self.store = store
         self.limits = limits
-        #: bodies of files parsed now and not cached (written just now)
+        #: bodies of files parsed now and not cached (gone when their size was read)
         self.bodies: dict[str, str] = {}
         #: content digests of files parsed now that were written just now
         self.digests: dict[str, str] = {}
@@ -182,18 +182,14 @@ def _load(
         # Parsed now: complete words (near-duplicate detection reads them all).
         results[key] = decode(head, words, None if light else body)
         known = identities.get(key)
-        if known is not None and known[1] < racy:
-            rows.append((key, known[0], known[1], head, words, body))
-        elif known is not None:
-            # Kept for incremental builds, which tell this content by its digest; never
-            # taken by its size and mtime (`RACY_SIZE`).
-            rows.append((key, RACY_SIZE, known[1], head, words, body))
-            if digest is not None:
-                loaded.digests[key] = digest
+        if known is None:  # no identity to cache it under
             if light:
                 loaded.bodies[key] = body
-        elif light:
-            loaded.bodies[key] = body
+            continue
+        size = cached_size(known[0], known[1], racy)
+        rows.append((key, size, known[1], head, words, body))
+        if size == RACY_SIZE and digest is not None:
+            loaded.digests[key] = digest
         if len(rows) >= _BATCH:
             store.save_parsed(rows)
             rows = []
@@ -203,6 +199,13 @@ def _load(
     loaded.articles = [r for r in ordered if isinstance(r, Article)]
     loaded.errors = [r for r in ordered if isinstance(r, LoadError)]
     return loaded
+
+
+def cached_size(size: int, mtime_ns: int, racy: int) -> int:
+    """The size a file's row is cached under: `RACY_SIZE` for a file modified at or
+    after `racy` (RACY_SECONDS before the build), kept for incremental builds, which
+    tell its content by its digest, and never taken by its size and mtime."""
+    return size if mtime_ns < racy else RACY_SIZE
 
 
 def cache_form(limits: Limits) -> str:

@@ -297,13 +297,18 @@ def test_changes_it_cannot_follow_make_a_full_build(tmp_path: Path) -> None:
     assert build(other, now=NOW).mode == "incremental"
 
 
-def test_a_file_written_within_the_racy_window_is_read_again_next_time(tmp_path: Path) -> None:
-    source = tmp_path / "src"
-    corpus = Corpus(source, 5)
+def built(tmp_path: Path, seed: int) -> tuple[Corpus, Config]:
+    """20 settled files in tmp_path/src, built once into tmp_path/out."""
+    corpus = Corpus(tmp_path / "src", seed)
     corpus.create(20)
-    config = Config(sources=(source,), output=tmp_path / "out", links="off")
+    config = Config(sources=(corpus.folder,), output=tmp_path / "out", links="off")
     build(config, now=NOW)
-    path = write_article(source, "a0001.md", n=1, title="Written just now")
+    return corpus, config
+
+
+def test_a_file_written_within_the_racy_window_is_read_again_next_time(tmp_path: Path) -> None:
+    corpus, config = built(tmp_path, 5)
+    path = write_article(corpus.folder, "a0001.md", n=1, title="Written just now")
     assert build(config, now=NOW).mode == "incremental"
     # Same size, same mtime, other bytes: possible within one clock tick.
     stat = path.stat()
@@ -318,17 +323,13 @@ def test_a_file_written_within_the_racy_window_is_read_again_next_time(tmp_path:
 def test_a_file_read_within_the_racy_window_is_not_read_again_if_its_bytes_are_the_same(
     tmp_path: Path,
 ) -> None:
-    source = tmp_path / "src"
-    corpus = Corpus(source, 7)
-    corpus.create(20)
-    config = Config(sources=(source,), output=tmp_path / "out", links="off")
-    build(config, now=NOW)
-    first = write_article(source, "a0001.md", n=1, title="Written just now")
+    corpus, config = built(tmp_path, 7)
+    first = write_article(corpus.folder, "a0001.md", n=1, title="Written just now")
     report = build(config, now=NOW)
     assert (report.mode, report.changed_files) == ("incremental", 1)
 
     corpus.touch(first)  # the same bytes, an older mtime
-    write_article(source, "a0002.md", n=2, title="Written a moment later")
+    write_article(corpus.folder, "a0002.md", n=2, title="Written a moment later")
     report = build(config, now=NOW)
     assert (report.mode, report.changed_files) == ("incremental", 1)  # the second only
     report = build(config, now=NOW)  # the second is still within the window
