@@ -436,7 +436,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _validate(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    result = validate(args.paths or list(config.sources), config.patterns)
+    result = validate(args.paths or list(config.sources), config.patterns, config.limits)
     for error in result.errors:
         print(error)
     if not args.quiet:

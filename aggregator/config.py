@@ -522,9 +522,9 @@ def _limits(value: Any, _base: Path) -> Limits:
         return Limits()
     if not isinstance(value, dict):
         raise TypeError("must map caps such as file_size: 2MiB")
-    sizes = {"file_size", "feed_size"}
+    sizes = {"file_size", "feed_size", "yaml_size"}
     counts = {"yaml_depth", "yaml_nodes", "title_length", "excerpt_length", "topics"}
-    counts |= {"url_length", "feed_entries"}
+    counts |= {"url_length", "feed_entries", "images", "related"}
     known = sizes | counts
     unknown = sorted(str(k) for k in value if k not in known)
     if unknown:

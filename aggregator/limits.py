@@ -29,8 +29,11 @@ class Limits:
     file_size: int = 2 * 1024 * 1024
     #: nesting levels of a file's YAML (at most MAX_YAML_DEPTH)
     yaml_depth: int = 100
-    #: nodes a file's YAML may expand to through aliases (a billion laughs stops here)
+    #: nodes a file's YAML may hold, aliases expanded (a billion laughs stops here)
     yaml_nodes: int = 100_000
+    #: bytes of text (UTF-8) a file's YAML may hold once its aliases are expanded: an
+    #: alias repeats its anchor's text, so a small file could mean gigabytes of it
+    yaml_size: int = 4 * 1024 * 1024
     #: characters of a title (and of topic names, captions, related titles); cut with "…"
     title_length: int = 300
     #: characters of an excerpt; cut with "…"
@@ -39,6 +42,10 @@ class Limits:
     topics: int = 100
     #: characters of a URL: a longer link is reported, a longer image or other URL ignored
     url_length: int = 4096
+    #: images kept of one article (the first ones with a usable URL; the rest ignored)
+    images: int = 10
+    #: related stories kept of one article (the first ones that can be shown)
+    related: int = 20
     #: entries in any one feed, whatever `limit` (or a topic's limit) says
     feed_entries: int = 10_000
     #: bytes of one feed file; the oldest entries are dropped until it fits

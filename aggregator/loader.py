@@ -19,6 +19,7 @@ from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Iterator
 from collections.abc import Sequence
+from concurrent.futures import Future
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC
 from datetime import date
@@ -40,8 +41,7 @@ from aggregator.model import Image
 from aggregator.model import LoadError
 from aggregator.model import Provider
 from aggregator.model import RelatedStub
-from aggregator.text import plain_text
-from aggregator.text import truncate
+from aggregator.text import clean_text
 from aggregator.urls import web_uri
 from aggregator.yamltext import kind
 from aggregator.yamltext import line_of_key
@@ -168,25 +168,81 @@ def map_in_chunks(
     workers: int | None,
     chunk: int,
 ) -> Iterator[_R]:
-    """`work(some, limits)` over `items`, `chunk` at a time, results in order: on
-    `workers` processes (default: one per core) when there are PARALLEL_MIN_FILES
-    items or more, else here. Stops with `Cancelled` soon after `cancel` is set."""
+    """`work(some, limits)` over `items`, results in order: on `workers` processes
+    (default: one per core), `chunk` items a task, when there are PARALLEL_MIN_FILES
+    items or more, else here one item at a time. Stops with `Cancelled` soon after
+    `cancel` is set: after the item in hand, here and in every worker."""
     workers = workers if workers is not None else (os.cpu_count() or 1)
-    chunks = [items[i : i + chunk] for i in range(0, len(items), chunk)]
     if workers > 1 and len(items) >= PARALLEL_MIN_FILES:
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload([work.__module__])
-        with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            for results in pool.map(work, chunks, [limits] * len(chunks)):
-                if cancel is not None and cancel.is_set():
-                    pool.shutdown(wait=False, cancel_futures=True)
-                    raise Cancelled("stopped while loading article files")
-                yield from results
+        yield from _in_pool(work, items, limits, cancel, workers, chunk)
         return
-    for some in chunks:
+    for item in items:
         if cancel is not None and cancel.is_set():
             raise Cancelled("stopped while loading article files")
-        yield from work(some, limits)
+        yield from work([item], limits)
+
+
+#: how often a wait for a worker's results looks at the stop request
+_POLL_SECONDS = 0.1
+#: set in a worker process when the run was asked to stop (see `_in_pool`)
+_stop_requested: Any = None
+
+
+def _in_pool(
+    work: Callable[[list[_T], Limits], list[_R]],
+    items: list[_T],
+    limits: Limits,
+    cancel: threading.Event | None,
+    workers: int,
+    chunk: int,
+) -> Iterator[_R]:
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([work.__module__])
+    # Each worker looks at this between two items, so a stop does not wait for the
+    # rest of a chunk (with a hostile file, minutes): only for the item in hand.
+    stop = context.Event()
+    pool = ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_worker_started, initargs=(stop,)
+    )
+    try:
+        futures = [
+            pool.submit(_work_until_stopped, work, items[i : i + chunk], limits)
+            for i in range(0, len(items), chunk)
+        ]
+        for future in futures:
+            yield from _result(future, cancel)
+    finally:
+        stop.set()  # a no-op after the last chunk; stops the workers when cut short
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _result(future: Future[list[_R]], cancel: threading.Event | None) -> list[_R]:
+    """What a worker's task gave, waited for while looking at `cancel`."""
+    while cancel is not None:
+        if cancel.is_set():
+            raise Cancelled("stopped while loading article files")
+        try:
+            return future.result(timeout=_POLL_SECONDS)
+        except TimeoutError:
+            continue
+    return future.result()
+
+
+def _worker_started(stop: Any) -> None:
+    global _stop_requested
+    _stop_requested = stop
+
+
+def _work_until_stopped(
+    work: Callable[[list[_T], Limits], list[_R]], items: list[_T], limits: Limits
+) -> list[_R]:
+    """`work` over `items` one at a time (in a worker), ending early on a stop request."""
+    results: list[_R] = []
+    for item in items:
+        if _stop_requested is not None and _stop_requested.is_set():
+            break  # the run is stopping: nobody reads these results
+        results.extend(work([item], limits))
+    return results
 
 
 def load_chunk(paths: list[Path], limits: Limits = DEFAULT_LIMITS) -> list[Article | LoadError]:
@@ -302,14 +358,18 @@ def _front_matter(text: str, plain_yaml: bool) -> tuple[str, int]:
 
 def _parse_yaml(source: str, offset: int, limits: Limits) -> Any:
     depth = min(limits.yaml_depth, MAX_YAML_DEPTH)
-    if ("&" in source and "*" in source) or _depth_bound(source) > depth:
-        _check_structure(source, offset, depth, limits.yaml_nodes)
+    if (
+        ("&" in source and "*" in source)
+        or _depth_bound(source) > depth
+        or _node_bound(source) > limits.yaml_nodes
+    ):
+        _check_structure(source, offset, depth, limits)
     try:
         return yamlload.load(source)  # a safe loader: no tag runs code
     except yaml.constructor.ConstructorError as exc:
         line = _mark_line(exc, offset, source)
         tag = re.search(r"tag '([^']*)'", exc.problem or "")
-        what = f"YAML tag {tag.group(1)!r}" if tag else "YAML construct"
+        what = f"YAML tag {_short(tag.group(1))}" if tag else "YAML construct"
         raise _Invalid(f"unsupported {what}: only plain YAML data is read", line) from None
     except yaml.YAMLError as exc:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
@@ -331,49 +391,75 @@ def _depth_bound(source: str) -> int:
     return 2 * deepest + source.count("[") + source.count("{") + 2
 
 
-def _check_structure(source: str, offset: int, max_depth: int, max_nodes: int) -> None:
-    """Refuse documents nested deeper than `max_depth` or whose aliases expand past
-    `max_nodes` (a billion laughs). Reads the event stream, which libyaml produces
-    without recursion, before any node is built."""
-    sizes: dict[str, int] = {}
-    stack: list[list[Any]] = []  # [anchor, nodes so far] per open collection
-    total = 0
+def _node_bound(source: str) -> int:
+    """An upper bound of the nodes of a document without aliases, cheap enough for every
+    file: each node starts the document or follows a line break, "-", "?", ":", ",",
+    "[" or "{" (and each of those starts at most two: a collection and its first item)."""
+    marks = sum(map(source.count, ("\n", "\r", ",", ":", "-", "?", "[", "{")))
+    return 2 * marks + 2
+
+
+def _check_structure(source: str, offset: int, max_depth: int, limits: Limits) -> None:
+    """Refuse documents nested deeper than `max_depth`, with more nodes than `yaml_nodes`
+    or more text than `yaml_size` once their aliases are expanded (a billion laughs,
+    or one long string repeated by thousands of aliases). Reads the event stream, which
+    libyaml produces without recursion, before any node is built; an alias counts what
+    its anchor holds, again."""
+    max_nodes, max_bytes = limits.yaml_nodes, limits.yaml_size
+    sizes: dict[str, tuple[int, int]] = {}  # per anchor: nodes, bytes of text
+    # per open collection: its anchor, and the nodes and bytes counted before it began
+    stack: list[tuple[str | None, int, int]] = []
+    nodes = size = 0  # so far, aliases expanded
+    aliased = False
     try:
         for event in yaml.parse(source, Loader=yamlload.SafeLoader):
             if isinstance(event, yaml.CollectionStartEvent):
-                stack.append([event.anchor, 1])
+                stack.append((event.anchor, nodes, size))
+                nodes += 1
                 if len(stack) > max_depth:
                     raise _Invalid(
                         f"YAML nested deeper than {max_depth} levels (limits: yaml_depth)",
                         _mark_line(event, offset, source, "start_mark"),
                     )
-                continue
-            if isinstance(event, yaml.CollectionEndEvent):
-                anchor, size = stack.pop()
+            elif isinstance(event, yaml.CollectionEndEvent):
+                anchor, nodes_before, size_before = stack.pop()
                 if anchor:
-                    sizes[anchor] = size
+                    sizes[anchor] = (nodes - nodes_before, size - size_before)
+                continue
             elif isinstance(event, yaml.ScalarEvent):
-                size = 1
+                value = event.value
+                text = len(value) if value.isascii() else _utf8_size(value)
+                nodes += 1
+                size += text
                 if event.anchor:
-                    sizes[event.anchor] = 1
+                    sizes[event.anchor] = (1, text)
             elif isinstance(event, yaml.AliasEvent):
-                size = sizes.get(event.anchor or "", 1)
+                aliased = True
+                more_nodes, more_bytes = sizes.get(event.anchor or "", (1, 0))
+                nodes += more_nodes
+                size += more_bytes
             else:
                 continue
-            if stack:
-                stack[-1][1] += size
-                size = stack[-1][1]
-            else:
-                total += size
-                size = total
-            if size > max_nodes:
+            if nodes > max_nodes:
                 raise _Invalid(
                     f"YAML aliases expand to more than {max_nodes:,} nodes (alias bomb?; "
-                    "limits: yaml_nodes)",
+                    "limits: yaml_nodes)"
+                    if sizes or aliased
+                    else f"YAML has more than {max_nodes:,} nodes (limits: yaml_nodes)",
+                    _mark_line(event, offset, source, "start_mark"),
+                )
+            if aliased and size > max_bytes:  # without aliases, file_size bounds the text
+                raise _Invalid(
+                    f"YAML aliases expand to more than {max_bytes:,} bytes of text "
+                    "(limits: yaml_size)",
                     _mark_line(event, offset, source, "start_mark"),
                 )
     except yaml.YAMLError:
         return  # the real load reports the syntax error with its line
+
+
+def _utf8_size(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))
 
 
 def _mark_line(obj: object, offset: int, source: str, attr: str = "problem_mark") -> int:
@@ -384,6 +470,55 @@ def _mark_line(obj: object, offset: int, source: str, attr: str = "problem_mark"
     return offset + source.count("\n", 0, mark.index) + 1
 
 
+class _Fields:
+    """Turns one file's strings into clean text and URLs, each distinct string once.
+
+    An alias repeats its anchor's string (the very same object) wherever it is used,
+    and nothing stops a file from repeating a long string by hand: cleaning each
+    string once keeps the work of a file bound to its size, not to how often its
+    strings are used. Every text is cut to its limit before it is cleaned
+    (`text.clean_text`).
+    """
+
+    __slots__ = ("_texts", "_urls", "limits")
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self._texts: dict[tuple[str, int], str] = {}
+        self._urls: dict[str, str | None] = {}
+
+    def text(self, value: str, limit: int) -> str:
+        key = (value, limit)
+        found = self._texts.get(key)
+        if found is None:
+            found = self._texts[key] = clean_text(value, limit)
+        return found
+
+    def line(self, value: str) -> str:
+        """Plain text of a short field (a name, a caption), cut like a title."""
+        return self.text(value, self.limits.title_length)
+
+    def url(self, value: Any) -> str | None:
+        """An optional URL (an image, another form of the story) as a clean URI, or None
+        when it is not an http(s) URL or is over the length cap: it is left out."""
+        if not isinstance(value, str):
+            return None
+        if value in self._urls:
+            return self._urls[value]
+        url = None if _too_long(value, self.limits.url_length) else web_uri(value)
+        if url is not None and len(url) > self.limits.url_length:
+            url = None
+        self._urls[value] = url
+        return url
+
+
+def _too_long(url: str, limit: int) -> bool:
+    """True when `url` is over `limit` characters before it is even cleaned: cleaning
+    only adds (percent-escapes, IDNA) after removing the space around it, so it is
+    refused without the work of cleaning a string of any length."""
+    return len(url) > limit and len(url.strip()) > limit
+
+
 def _to_article(data: Any, path: str, source: str, offset: int, limits: Limits) -> Article:
     if not isinstance(data, dict):
         raise _Invalid(f"front matter must be a mapping of fields, not {kind(data)}", offset + 1)
@@ -391,23 +526,24 @@ def _to_article(data: Any, path: str, source: str, offset: int, limits: Limits) 
     def invalid(key: str, reason: str) -> _Invalid:
         return _Invalid(f"{key}: {reason}", line_of_key(source, key) + offset)
 
+    fields = _Fields(limits)
     title_value = data.get("title")
     if title_value is None:
         raise _Invalid("missing title", offset + 1)
     if not isinstance(title_value, str):
         raise invalid("title", f"must be a string, not {kind(title_value)}")
-    title = truncate(plain_text(title_value), limits.title_length)
+    title = fields.line(title_value)
     if not title:
         raise invalid("title", "is empty")
 
-    link, urls = _links(data, invalid, offset, limits)
+    link, urls = _links(data, invalid, offset, fields)
 
     when = data.get("publishedDateTime")
     if when is None:
         raise _Invalid("missing publishedDateTime", offset + 1)
     published_at = _datetime(when)
     if published_at is None:
-        raise invalid("publishedDateTime", f"not an ISO 8601 date-time: {when!r}")
+        raise invalid("publishedDateTime", f"not an ISO 8601 date-time: {_short(when)}")
     if published_at.year not in YEARS:
         raise invalid(
             "publishedDateTime",
@@ -433,40 +569,44 @@ def _to_article(data: Any, path: str, source: str, offset: int, limits: Limits) 
     return Article(
         path=path,
         title=title,
-        excerpt=truncate(plain_text(excerpt_value), limits.excerpt_length) if excerpt_value else "",
+        excerpt=fields.text(excerpt_value, limits.excerpt_length) if excerpt_value else "",
         published_at=published_at,
         link=link,
         urls=urls,
-        kind=type_.strip() or "article",
+        kind=fields.line(type_) or "article",
         quality=quality,
         published=published,
-        provider=_provider(data.get("provider"), invalid, limits),
-        topics=_topics(data.get("topics"), invalid, limits),
-        images=_images(data.get("images"), invalid, limits),
-        related=_related(data.get("related"), invalid, limits),
+        provider=_provider(data.get("provider"), invalid, fields),
+        topics=_topics(data.get("topics"), invalid, fields),
+        images=_images(data.get("images"), invalid, fields),
+        related=_related(data.get("related"), invalid, fields),
     )
 
 
 def _links(
-    data: dict[Any, Any], invalid: Any, offset: int, limits: Limits
+    data: dict[Any, Any], invalid: Any, offset: int, fields: _Fields
 ) -> tuple[str, tuple[str, ...]]:
+    limit = fields.limits.url_length
     link: str | None = None
     for key in ("webUrl", "originalUrl"):
         value = data.get(key)
         if value is None:
             continue
+        if isinstance(value, str) and _too_long(value, limit):
+            size = len(value.strip())
+            raise invalid(key, f"{size:,} characters, over the limit of {limit:,}")
         link = web_uri(value) if isinstance(value, str) else None
         if link is None:
             raise invalid(key, f"must be an absolute http(s) URL, got {_short(value)}")
-        if len(link) > limits.url_length:
-            raise invalid(key, f"{len(link):,} characters, over the limit of {limits.url_length:,}")
+        if len(link) > limit:
+            raise invalid(key, f"{len(link):,} characters, over the limit of {limit:,}")
         break
     if link is None:
         raise _Invalid("missing link: needs webUrl or originalUrl", offset + 1)
     urls = [link]
     # Other forms of the same story only serve dedupe; a bad one is ignored.
     for key in ("webUrl", "originalUrl", "ampWebUrl", "cdnAmpWebUrl"):
-        url = _web_url(data.get(key), limits)
+        url = fields.url(data.get(key))
         if url is not None and url not in urls:
             urls.append(url)
     return link, tuple(urls)
@@ -494,44 +634,47 @@ def _stub_datetime(value: Any) -> datetime | None:
     return when if when is not None and when.year in YEARS else None
 
 
-def _provider(value: Any, invalid: Any, limits: Limits) -> Provider | None:
+def _provider(value: Any, invalid: Any, fields: _Fields) -> Provider | None:
     if value is None:
         return None
     if not isinstance(value, dict):
         raise invalid("provider", f"must be a mapping with a name, not {kind(value)}")
     name, domain = value.get("name"), value.get("domain")
-    domain = _line(domain, limits) if isinstance(domain, str) and domain.strip() else None
-    name = _line(name, limits) if isinstance(name, str) and name.strip() else domain
+    domain = fields.line(domain) if isinstance(domain, str) and domain.strip() else None
+    name = fields.line(name) if isinstance(name, str) and name.strip() else domain
     return Provider(name=name, domain=domain) if name else None
 
 
-def _topics(value: Any, invalid: Any, limits: Limits) -> tuple[str, ...]:
+def _topics(value: Any, invalid: Any, fields: _Fields) -> tuple[str, ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
         raise invalid("topics", f"must be a list of strings, not {kind(value)}")
-    if len(value) > limits.topics:
-        raise invalid("topics", f"{len(value):,} topics, over the limit of {limits.topics}")
+    limit = fields.limits.topics
+    if len(value) > limit:
+        raise invalid("topics", f"{len(value):,} topics, over the limit of {limit}")
     topics: list[str] = []
     seen: set[str] = set()
     for item in value:
         if not isinstance(item, str) or not item.strip():
             raise invalid("topics", f"must be a list of non-empty strings, found {_short(item)}")
-        name = " ".join(_line(item, limits).split())
+        name = " ".join(fields.line(item).split())
         if name and name.casefold() not in seen:
             seen.add(name.casefold())
             topics.append(name)
     return tuple(topics)
 
 
-def _images(value: Any, invalid: Any, limits: Limits) -> tuple[Image, ...]:
+def _images(value: Any, invalid: Any, fields: _Fields) -> tuple[Image, ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
         raise invalid("images", f"must be a list, not {kind(value)}")
     images: list[Image] = []
     for item in value:
-        url = _web_url(item.get("url"), limits) if isinstance(item, dict) else None
+        if len(images) >= fields.limits.images:
+            break  # the first ones are the article's own; the rest is never shown
+        url = fields.url(item.get("url")) if isinstance(item, dict) else None
         if url is not None:
             title = item.get("title")
             images.append(
@@ -539,30 +682,25 @@ def _images(value: Any, invalid: Any, limits: Limits) -> tuple[Image, ...]:
                     url=url,
                     width=_dimension(item.get("width")),
                     height=_dimension(item.get("height")),
-                    title=_line(title, limits) or None if isinstance(title, str) else None,
+                    title=fields.line(title) or None if isinstance(title, str) else None,
                 )
             )
     return tuple(images)
 
 
-def _related(value: Any, invalid: Any, limits: Limits) -> tuple[RelatedStub, ...]:
+def _related(value: Any, invalid: Any, fields: _Fields) -> tuple[RelatedStub, ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
         raise invalid("related", f"must be a list, not {kind(value)}")
     stubs: list[RelatedStub] = []
     for item in value:
+        if len(stubs) >= fields.limits.related:
+            break
         if not isinstance(item, dict) or not isinstance(item.get("title"), str):
             continue  # a stub we cannot show is left out; the article is still good
-        link = next(
-            (
-                url
-                for url in (_web_url(item.get(k), limits) for k in ("webUrl", "originalUrl"))
-                if url is not None
-            ),
-            None,
-        )
-        title = _line(item["title"], limits)
+        link = fields.url(item.get("webUrl")) or fields.url(item.get("originalUrl"))
+        title = fields.line(item["title"])
         if link is None or not title:
             continue
         provider = item.get("provider")
@@ -571,24 +709,12 @@ def _related(value: Any, invalid: Any, limits: Limits) -> tuple[RelatedStub, ...
                 title=title,
                 link=link,
                 published_at=_stub_datetime(item.get("publishedDateTime")),
-                provider=_provider(provider, invalid, limits)
+                provider=_provider(provider, invalid, fields)
                 if isinstance(provider, dict)
                 else None,
             )
         )
     return tuple(stubs)
-
-
-def _web_url(value: Any, limits: Limits) -> str | None:
-    """An optional URL (an image, another form of the story) as a clean URI, or None
-    when it is not an http(s) URL or is over the length cap: it is left out."""
-    url = web_uri(value) if isinstance(value, str) else None
-    return url if url is not None and len(url) <= limits.url_length else None
-
-
-def _line(value: str, limits: Limits) -> str:
-    """Plain text of a short field (a name, a caption), cut like a title."""
-    return truncate(plain_text(value), limits.title_length)
 
 
 def _dimension(value: Any) -> int | None:

@@ -84,6 +84,30 @@ def _fix(value: str) -> str:
 _fixed = functools.lru_cache(maxsize=8192)(_fix)
 
 
+#: how much longer than its limit a string may be before it is cleaned: markup and
+#: entities shrink in cleaning (`&quot;` is one character), so a string is cut to this
+#: many times its limit first, and the work of cleaning it never depends on how long
+#: the string in the file is
+RAW_FACTOR = 4
+#: ... plus this, for short limits
+RAW_SLACK = 256
+
+
+def clean_text(value: str, limit: int) -> str:
+    """`plain_text(value)` cut to `limit` characters with `truncate`, in time bounded by
+    the limit: the string is cut to RAW_FACTOR times the limit before any cleaning. A
+    string cut that way ends with "…" like any other text that was cut."""
+    budget = limit * RAW_FACTOR + RAW_SLACK
+    if len(value) <= budget:
+        return truncate(plain_text(value), limit)
+    text = truncate(plain_text(value[:budget]), limit)
+    if not text or text.endswith(ELLIPSIS):
+        return text
+    # The cleaned start fits the limit although the string went on (markup shrank):
+    # it still says that something was cut.
+    return truncate(text, len(text) - 1) if len(text) >= limit else text + ELLIPSIS
+
+
 def truncate(text: str, limit: int) -> str:
     """`text` if it has at most `limit` characters, else its start ending with "…",
     `limit` characters in all, cut at a space when one is near the end.

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from aggregator.limits import DEFAULT_LIMITS
+from aggregator.limits import Limits
 from aggregator.loader import find_files
 from aggregator.loader import load_all
 from aggregator.model import LoadError
@@ -29,10 +31,13 @@ class Validation:
         return not self.errors
 
 
-def validate(paths: Sequence[Path], patterns: Sequence[str]) -> Validation:
-    """Check the article files among `paths`: a folder is searched as a build searches
-    a source folder (recursively, by `patterns`, hidden entries skipped); a file named
-    on its own is checked whatever its name, as an editor's hook passes it."""
+def validate(
+    paths: Sequence[Path], patterns: Sequence[str], limits: Limits = DEFAULT_LIMITS
+) -> Validation:
+    """Check the article files among `paths` under the config's `limits`: a folder is
+    searched as a build searches a source folder (recursively, by `patterns`, hidden
+    entries skipped); a file named on its own is checked whatever its name, as an
+    editor's hook passes it."""
     files: list[Path] = []
     seen: set[Path] = set()
     errors: list[LoadError] = []
@@ -49,5 +54,5 @@ def validate(paths: Sequence[Path], patterns: Sequence[str]) -> Validation:
             if key not in seen:
                 seen.add(key)
                 files.append(file)
-    _articles, invalid = load_all(files)
+    _articles, invalid = load_all(files, limits=limits)
     return Validation(len(files), tuple(errors + invalid))

@@ -1,0 +1,365 @@
+"""Work bounded by bytes: an article file costs what its size allows, whatever is in it.
+
+A file within every limit may still ask for a lot of work: aliases repeat a long
+string thousands of times, a flat list holds a million tiny nodes, one field is
+megabytes of markup. Each case is checked by what it costs (a repeated string is
+cleaned once, a string is cut before it is cleaned) and by time measured against the
+same content without the trick, never against fixed seconds.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import article_fields
+from conftest import front_matter
+from conftest import run_cli
+from hypothesis import HealthCheck
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
+
+from aggregator import loader
+from aggregator import text
+from aggregator.config import load_config
+from aggregator.limits import Limits
+from aggregator.loader import load_all
+from aggregator.loader import load_file
+from aggregator.model import Article
+from aggregator.model import LoadError
+from aggregator.text import ELLIPSIS
+from aggregator.text import clean_text
+from aggregator.text import plain_text
+from aggregator.text import truncate
+
+HEAD = (
+    "---\ntitle: t\nwebUrl: https://example.com/x\n"
+    "publishedDateTime: 2024-03-01T00:00:00Z\npublished: true\nquality: 90\n"
+)
+
+
+def amplified(aliases: int, words: int = 300_000) -> str:
+    """The issue's reproduction: one long excerpt, repeated as the caption of
+    `aliases` images through an alias."""
+    excerpt = "word " * words
+    images = ",".join(["{url: https://example.com/i.png, title: *e}"] * aliases)
+    return HEAD + f'excerpt: &e "{excerpt}"\nimages: [{images}]\n---\n'
+
+
+def timed(work: Callable[[], Any]) -> tuple[float, Any]:
+    started = time.perf_counter()
+    result = work()
+    return time.perf_counter() - started, result
+
+
+def test_the_amplified_file_of_the_issue_is_refused_by_its_expanded_size(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "x.md"
+    path.write_text(amplified(2000), encoding="utf-8")
+    assert path.stat().st_size < Limits().file_size  # within every other limit
+    result = load_file(path)
+    assert isinstance(result, LoadError)
+    assert result.line == 8  # the images line, where the aliases are
+    assert result.reason == (
+        "YAML aliases expand to more than 4,194,304 bytes of text (limits: yaml_size)"
+    )
+
+
+def test_a_repeated_string_is_cleaned_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Aliases to a long string within the limits: the file loads, and the string is
+    cut and cleaned once for each limit it is shown under, however often it is used."""
+    cleaned: list[int] = []
+
+    def counting(value: str) -> str:
+        cleaned.append(len(value))
+        return plain_text(value)
+
+    monkeypatch.setattr(text, "plain_text", counting)
+    path = tmp_path / "x.md"
+    path.write_text(amplified(2, words=10_000), encoding="utf-8")
+    limits = Limits()
+    article = load_file(path, limits)
+    assert isinstance(article, Article)
+    budget = limits.excerpt_length * text.RAW_FACTOR + text.RAW_SLACK
+    # title "t", the type "article", the excerpt at the excerpt limit and the caption
+    # at the title limit: each once, each cut to its budget before cleaning
+    assert sorted(cleaned) == sorted(
+        [1, len("article"), budget, limits.title_length * text.RAW_FACTOR + text.RAW_SLACK]
+    )
+    assert [image.title for image in article.images] == [article.images[0].title] * 2
+    assert article.excerpt.endswith(ELLIPSIS) and len(article.excerpt) == limits.excerpt_length
+
+
+def test_an_amplified_file_costs_what_the_same_text_used_once_costs(tmp_path: Path) -> None:
+    """Time measured against the same document with each alias written as a short
+    string: the aliases add no work of their own."""
+    once = tmp_path / "once.md"
+    many = tmp_path / "many.md"
+    plain_images = ",".join(["{url: https://example.com/i.png, title: caption}"] * 200)
+    once.write_text(
+        HEAD + f'excerpt: &e "{"word " * 150_000}"\nimages: [{plain_images}]\n---\n',
+        encoding="utf-8",
+    )
+    many.write_text(amplified(200, words=150_000), encoding="utf-8")
+    limits = Limits(yaml_size=1 << 30)  # let the expansion through: measure the work
+    baseline = min(timed(lambda: load_file(once, limits))[0] for _ in range(3))
+    cost, result = min(
+        (timed(lambda: load_file(many, limits)) for _ in range(3)), key=lambda r: r[0]
+    )
+    assert isinstance(result, Article) and len(result.images) == limits.images
+    # Before, each alias cleaned the 750 KB string again: 200 times the work.
+    assert cost < 5 * baseline + 0.05, (cost, baseline)
+
+
+def test_a_huge_field_is_cut_before_it_is_cleaned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    longest: list[int] = [0]
+    real = text.plain_text
+
+    def measuring(value: str) -> str:
+        longest[0] = max(longest[0], len(value))
+        return real(value)
+
+    monkeypatch.setattr(text, "plain_text", measuring)
+    fields = article_fields(
+        title="<b>x</b> &amp; " * 30_000,
+        excerpt="caf\u00e9 &lt;b&gt; " * 50_000,
+        topics=["t " * 40_000],
+        provider={"name": "p " * 50_000},
+        related=[{"title": "r " * 50_000, "webUrl": "https://r.example.com/1"}],
+    )
+    path = tmp_path / "big.md"
+    path.write_text(front_matter(fields), encoding="utf-8")
+    limits = Limits()
+    article = load_file(path, limits)
+    assert isinstance(article, Article)
+    assert longest[0] <= limits.excerpt_length * text.RAW_FACTOR + text.RAW_SLACK
+    for value, limit in (
+        (article.title, limits.title_length),
+        (article.excerpt, limits.excerpt_length),
+        (article.topics[0], limits.title_length),
+        (article.related[0].title, limits.title_length),
+    ):
+        assert len(value) <= limit and value.endswith(ELLIPSIS)
+    assert article.provider is not None and article.provider.name.endswith(ELLIPSIS)
+
+
+def test_many_nodes_without_aliases_are_refused_before_they_are_built(tmp_path: Path) -> None:
+    path = tmp_path / "flat.md"
+    path.write_text(HEAD + "junk: [" + ",".join(["a"] * 1_000_000) + "]\n---\n")
+    assert path.stat().st_size < Limits().file_size
+    [error] = load_all([path])[1]
+    assert error.reason == "YAML has more than 100,000 nodes (limits: yaml_nodes)"
+    assert error.line == 7
+    # A document at the limit still loads.
+    path.write_text(HEAD + "junk: [" + ",".join(["a"] * 99_000) + "]\n---\n")
+    assert len(load_all([path])[0]) == 1
+
+
+def test_images_and_related_stories_are_capped(tmp_path: Path) -> None:
+    fields = article_fields(
+        images=[{"url": f"https://img.example.com/{i}.png"} for i in range(40)],
+        related=[{"title": f"R {i}", "webUrl": f"https://r.example.com/{i}"} for i in range(40)],
+    )
+    path = tmp_path / "many.md"
+    path.write_text(front_matter(fields), encoding="utf-8")
+    article = load_file(path, Limits(images=3, related=5))
+    assert isinstance(article, Article)
+    assert [i.url for i in article.images] == [f"https://img.example.com/{i}.png" for i in range(3)]
+    assert [s.title for s in article.related] == [f"R {i}" for i in range(5)]
+    default = load_file(path)
+    assert isinstance(default, Article)
+    assert (len(default.images), len(default.related)) == (Limits().images, Limits().related)
+
+
+def test_new_limits_are_read_from_the_config(tmp_path: Path) -> None:
+    path = tmp_path / "aggregator.yaml"
+    path.write_text("limits:\n  yaml_size: 1MiB\n  images: 2\n  related: 7\n", encoding="utf-8")
+    limits = load_config(path).limits
+    assert (limits.yaml_size, limits.images, limits.related) == (1 << 20, 2, 7)
+
+
+@pytest.mark.parametrize("limit", [2, 3, 10, 300])
+@given(value=st.text(alphabet=st.sampled_from("ab <>&;#x/é\u0301"), max_size=400))
+@settings(max_examples=150, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+def test_clean_text_is_truncated_plain_text(limit: int, value: str) -> None:
+    """What is short enough is cleaned exactly as before; what is cut says so; nothing
+    is ever longer than its limit."""
+    result = clean_text(value, limit)
+    assert len(result) <= limit
+    budget = limit * text.RAW_FACTOR + text.RAW_SLACK
+    if len(value) <= budget:
+        assert result == truncate(plain_text(value), limit)
+    elif result:
+        assert result.endswith(ELLIPSIS)
+
+
+def _node_count(document: str) -> int:
+    root = yaml.compose(document, Loader=yaml.SafeLoader)
+    seen = 0
+    stack = [root] if root is not None else []
+    while stack:
+        node = stack.pop()
+        seen += 1
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                stack += [key, value]
+        elif isinstance(node, yaml.SequenceNode):
+            stack += node.value
+    return seen
+
+
+_SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.text(max_size=8), st.floats(allow_nan=False)
+)
+_VALUES = st.recursive(
+    _SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=5), inner, max_size=5)
+    ),
+    max_leaves=40,
+)
+
+
+@given(value=_VALUES, flow=st.sampled_from([True, False, None]), width=st.sampled_from([10, 80]))
+@settings(max_examples=300, derandomize=True)
+def test_the_node_bound_is_never_below_the_node_count(
+    value: Any, flow: bool | None, width: int
+) -> None:
+    """The cheap bound that decides whether a file's nodes are counted one by one is
+    safe: never below the real count, in flow and block style, wrapped or not."""
+    document = yaml.safe_dump(value, default_flow_style=flow, width=width, allow_unicode=True)
+    assert loader._node_bound(document) >= _node_count(document)
+    crlf = document.replace("\n", "\r\n")
+    assert loader._node_bound(crlf) >= _node_count(crlf)
+
+
+def test_the_node_bound_holds_on_real_files() -> None:
+    from conftest import CORPUS
+    from conftest import SEEDS
+
+    files = sorted(SEEDS.glob("*.txt")) + sorted(CORPUS.glob("*.md"))
+    for path in files:
+        source = re.split(r"^---\s*$", path.read_text(encoding="utf-8-sig"), flags=re.M)[1]
+        assert loader._node_bound(source) >= _node_count(source), path
+
+
+def test_validate_reads_the_limits_of_the_config(tmp_path: Path) -> None:
+    """The pre-commit hook runs `aggregator validate`: it refuses what a build refuses."""
+    (tmp_path / "articles").mkdir()
+    (tmp_path / "articles" / "x.md").write_text(amplified(2000), encoding="utf-8")
+    (tmp_path / "articles" / "ok.md").write_text(front_matter(article_fields()), encoding="utf-8")
+    done = run_cli("validate", "articles", cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stdout.splitlines() == [
+        "articles/x.md:8: YAML aliases expand to more than 4,194,304 bytes of text "
+        "(limits: yaml_size)",
+        "2 article files checked: 1 with problems",
+    ]
+    (tmp_path / "aggregator.yaml").write_text("limits:\n  file_size: 300\n", encoding="utf-8")
+    done = run_cli("validate", "articles", cwd=tmp_path)
+    assert "articles/ok.md:1: file is" in done.stdout
+    assert "(limits: file_size)" in done.stdout
+
+
+# --- stopping -----------------------------------------------------------------------
+
+
+def test_a_stop_is_seen_after_the_file_in_hand(tmp_path: Path) -> None:
+    """Here (fewer files than the worker pool needs), a stop waits for one file, not for
+    the rest of a chunk of 250."""
+    import threading
+
+    from aggregator.errors import Cancelled
+
+    cancel = threading.Event()
+    seen: list[str] = []
+
+    def work(items: list[str], limits: Limits) -> list[str]:
+        seen.extend(items)
+        cancel.set()  # the stop arrives while the first file is read
+        return items
+
+    with pytest.raises(Cancelled):
+        list(loader.map_in_chunks(work, [f"f{i}" for i in range(600)], Limits(), cancel, 1, 250))
+    assert seen == ["f0"]
+
+
+def test_workers_stop_after_the_item_in_hand(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the worker pool, a stop does not wait for the chunks in the workers' hands:
+    each worker looks for it between two items. Each item takes `pause` seconds, a
+    chunk twenty of them; the stop is seen within a few items."""
+    import threading
+
+    import slowwork
+
+    from aggregator.errors import Cancelled
+
+    monkeypatch.setattr(loader, "PARALLEL_MIN_FILES", 10)
+    pause = slowwork.PAUSE
+    items = list(range(80))
+    cancel = threading.Event()
+    results = loader.map_in_chunks(slowwork.slow, items, Limits(), cancel, 2, 20)
+    assert next(results) == 0  # the workers are running
+    cancel.set()
+    started = time.perf_counter()
+    with pytest.raises(Cancelled):
+        list(results)
+    stopped = time.perf_counter() - started
+    # The work stopped, not just the wait for it: no worker is left reading the rest of
+    # its chunk (before, they went on, and the daemon's exit waited for them).
+    assert multiprocessing.active_children() == []
+    assert stopped < 8 * pause, stopped  # a chunk in hand is 20 items
+
+
+def test_the_daemon_stops_within_a_few_files_whatever_the_files(tmp_path: Path) -> None:
+    """SIGTERM while a run reads slow files: the daemon ends after the file in hand.
+    `slow` is the time one such file takes (measured here); the run would read for
+    `count` times that."""
+    source = tmp_path / "src"
+    source.mkdir()
+    count = 40
+    heavy = HEAD + "junk: [" + ",".join(["a"] * 99_000) + "]\n---\n"
+    for number in range(count):
+        (source / f"{number:03}.md").write_text(heavy.replace("t\n", f"t{number}\n", 1))
+    slow = min(timed(lambda: load_file(source / "000.md"))[0] for _ in range(3))
+    process = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "aggregator", "run", "--source", str(source)),
+            *("--output", str(tmp_path / "out"), "--links", "off", "--interval", "1h"),
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        for line in process.stderr:
+            if "running every" in line:
+                break
+        time.sleep(3 * slow)  # well into the run: it reads files one after the other
+        process.send_signal(signal.SIGTERM)
+        started = time.perf_counter()
+        process.wait(timeout=count * slow * 10 + 60)
+        stopped = time.perf_counter() - started
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        if process.stderr is not None:
+            process.stderr.close()
+    assert process.returncode == 0
+    assert not (tmp_path / "out" / "all.rss").exists()  # stopped before writing
+    # Reading the rest of the files would take (count - 3) * slow.
+    assert stopped < 10 * slow, (stopped, slow)
