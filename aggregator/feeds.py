@@ -145,9 +145,9 @@ def render(fmt: FeedFormat, spec: FeedSpec, site: Site, entries: Sequence[Articl
         from aggregator import jsonfeed  # it builds on this module: not at the top
 
         return jsonfeed.render(spec, site, updates)
-    generator = _feed(spec, site, max(updates))
+    generator = _feed(spec, site, max(updates), fmt)
     for updated, article in updates.items():
-        _add_entry(generator, article, updated, spec.content)
+        _add_entry(generator, article, updated, spec.content, fmt)
     return _serialise(generator, fmt, spec)
 
 
@@ -160,7 +160,7 @@ def render_empty(fmt: FeedFormat, spec: FeedSpec, site: Site, updated: datetime 
         return jsonfeed.render(spec, site, {})
     if updated is None:
         raise ValueError(f"an empty {fmt} feed needs the date it was last updated")
-    return _serialise(_feed(spec, site, updated), fmt, spec)
+    return _serialise(_feed(spec, site, updated, fmt), fmt, spec)
 
 
 def read_feed_header(fmt: FeedFormat, data: bytes) -> tuple[str, datetime | None] | None:
@@ -178,6 +178,7 @@ def read_feed_header(fmt: FeedFormat, data: bytes) -> tuple[str, datetime | None
             when = datetime.fromisoformat(text) if text else None
         else:
             title = root.findtext("channel/title")
+            title = title and open_text_value(title)
             text = root.findtext("channel/lastBuildDate")
             when = parsedate_to_datetime(text) if text else None
     except (ElementTree.ParseError, ValueError, TypeError):
@@ -187,16 +188,17 @@ def read_feed_header(fmt: FeedFormat, data: bytes) -> tuple[str, datetime | None
     return title, when
 
 
-def _feed(spec: FeedSpec, site: Site, updated: datetime) -> FeedGenerator:
+def _feed(spec: FeedSpec, site: Site, updated: datetime, fmt: FeedFormat) -> FeedGenerator:
     generator = FeedGenerator()
     generator.register_extension("aggregator", _FeedExtension, _EntryExtension)
     self_url = {fmt: site.url(spec.path(fmt)) for fmt in FORMATS}
     generator.id(self_url["atom"])
-    generator.title(spec.title)
-    generator.subtitle(spec.description)
-    generator.description(spec.description)
+    # Each generator renders one format: RSS text goes in as RSS wants it.
+    text = open_text if fmt == "rss" else _as_is
+    generator.title(text(spec.title))
+    generator.subtitle(text(spec.description))
     generator.language(spec.language or site.language)
-    generator.author({"name": site.title})
+    generator.author({"name": open_text(site.title)})
     generator.generator(GENERATOR, version=__version__, uri=GENERATOR_URI)
     generator.updated(updated)
     generator.lastBuildDate(updated)
@@ -221,34 +223,112 @@ def _serialise(generator: FeedGenerator, fmt: FeedFormat, spec: FeedSpec) -> byt
         if spec.logo:
             generator.logo(spec.logo)
         data = generator.atom_str(pretty=True, encoding="UTF-8", xml_declaration=True)
+        data = _PERSON_NAMES.sub(_hex_references, data)
     else:
         if spec.logo or spec.icon:
             # title and link default to the channel's, as the W3C validator wants
             generator.image(url=spec.logo or spec.icon)
-        data = generator.rss_str(pretty=True, encoding="UTF-8", xml_declaration=True)
+        data = _character_data(
+            generator.rss_str(pretty=True, encoding="UTF-8", xml_declaration=True)
+        )
     return bytes(data)
 
 
 def _add_entry(
-    generator: FeedGenerator, article: Article, updated: datetime, content: ContentMode
+    generator: FeedGenerator,
+    article: Article,
+    updated: datetime,
+    content: ContentMode,
+    fmt: FeedFormat,
 ) -> None:
     entry = generator.add_entry(order="append")
     entry.id(entry_id(article))
     entry.guid(entry_id(article), permalink=False)
-    entry.title(article.title)
     entry.link(href=article.link, rel="alternate")
     entry.published(article.published_at)
     entry.updated(updated)
     entry.pubDate(article.published_at)
-    if article.excerpt:
-        entry.summary(article.excerpt)
+    if fmt == "rss":
+        entry.title(open_text(article.title))
+        if article.excerpt:
+            # An RSS description is HTML: the excerpt is text, so it is escaped as HTML
+            # here (and as XML by the serialiser), or `&lt;img&gt;` in a file would
+            # reach readers as an image.
+            entry.description(_text(article.excerpt), isSummary=True)
+        terms = [open_text(topic) for topic in article.topics]
+    else:
+        entry.title(article.title)  # Atom text constructs are plain text (type="text")
+        if article.excerpt:
+            entry.summary(article.excerpt)
+        terms = list(article.topics)
     if content == "full":
         entry.content(content_html(article), type="html")
-    for topic in article.topics:
-        entry.category(term=topic)
+    if terms:
+        # In one call: feedgen goes over every category given so far on each call.
+        entry.category([{"term": term} for term in terms])
     extension = entry.aggregator
     extension.article = article
     extension.image = article.images[0] if article.images else None
+
+
+#: text an HTML reader would take for markup: a tag, an end tag, a comment or
+#: declaration, or a character reference
+_MARKUP = re.compile(r"<[A-Za-z/!?]|&#?[A-Za-z0-9]+;")
+
+
+def open_text(text: str) -> str:
+    """Plain text for a field whose format leaves open whether it is text or HTML:
+    RSS titles, the channel description, categories and dc:creator, OPML outlines.
+
+    Readers differ: some show these as text, many (feedparser among them) take them
+    for HTML when they look like it. So text that looks like markup is escaped as
+    HTML (`<img>` reaches every reader as the characters, never as an image), and
+    any other text goes as it is, so that "AT&T" stays "AT&T" in readers of both
+    kinds. `open_text_value` reads it back.
+    """
+    return html.escape(text, quote=False) if _MARKUP.search(text) else text
+
+
+def open_text_value(text: str) -> str:
+    """The plain text that `open_text` turned into `text`."""
+    return html.unescape(text) if _MARKUP.search(text) else text
+
+
+def _as_is(text: str) -> str:
+    return text
+
+
+#: the RSS elements whose text the W3C validator reads as plain text, which it wants
+#: to hold "&" and "<" as hexadecimal character references (the RSS Advisory Board's
+#: profile: the form most readers get right)
+_PLAIN_ELEMENTS = re.compile(
+    rb"(?P<start><(?P<tag>title|category)>)(?P<text>[^<]*)(?P<end></(?P=tag)>)"
+)
+_CHANNEL_DESCRIPTION = re.compile(
+    rb"(?P<start><description>)(?P<text>[^<]*)(?P<end></description>)"
+)
+_HEX_REFERENCES = {b"&amp;": b"&#x26;", b"&lt;": b"&#x3C;", b"&gt;": b"&#x3E;"}
+_REFERENCE = re.compile(rb"&(?:amp|lt|gt);")
+
+
+#: Atom person names, plain text without a type attribute: the same treatment
+_PERSON_NAMES = re.compile(rb"(?P<start><name>)(?P<text>[^<]*)(?P<end></name>)")
+
+
+def _hex_references(match: re.Match[bytes]) -> bytes:
+    """An element matched as start, text and end with "&", "<" and ">" in its text
+    written as hexadecimal character references."""
+    text = _REFERENCE.sub(lambda m: _HEX_REFERENCES[m.group(0)], match["text"])
+    return match["start"] + text + match["end"]
+
+
+def _character_data(data: bytes) -> bytes:
+    """An RSS document with "&", "<" and ">" in its plain-text elements written as
+    hexadecimal character references: the same characters to an XML parser."""
+    head, item, rest = data.partition(b"<item>")
+    # The channel's description comes before any item; an item's is HTML.
+    head = _CHANNEL_DESCRIPTION.sub(_hex_references, head, count=1)
+    return _PLAIN_ELEMENTS.sub(_hex_references, head + item + rest)
 
 
 def content_html(article: Article) -> str:
@@ -327,6 +407,7 @@ class _FeedExtension(BaseExtension):  # type: ignore[misc]
             hub.set("href", self.hub)
             hub.set("rel", "hub")
             feed.insert(_after_last(feed, "link"), hub)
+        _declare_html(feed, ("title", "subtitle"))
         return feed
 
     def extend_rss(self, feed: Any) -> Any:
@@ -354,9 +435,11 @@ class _EntryExtension(BaseEntryExtension):  # type: ignore[misc]
     def extend_atom(self, entry: Any) -> Any:
         article = self.article
         assert article is not None
+        _declare_html(entry, ("title", "summary"))
         if article.provider is not None:
             author = etree.Element("author")
-            etree.SubElement(author, "name").text = article.provider.name
+            # A name has no type attribute to declare: it goes as open text.
+            etree.SubElement(author, "name").text = open_text(article.provider.name)
             uri = provider_url(article.provider)
             if uri:
                 etree.SubElement(author, "uri").text = uri
@@ -374,7 +457,8 @@ class _EntryExtension(BaseEntryExtension):  # type: ignore[misc]
         article = self.article
         assert article is not None
         if article.provider is not None:
-            etree.SubElement(item, f"{{{DC_NS}}}creator").text = article.provider.name
+            creator = open_text(article.provider.name)  # an RSS element of open type
+            etree.SubElement(item, f"{{{DC_NS}}}creator").text = creator
         if self.image is not None:
             enclosure = etree.SubElement(item, "enclosure")
             enclosure.set("url", self.image.url)
@@ -398,6 +482,18 @@ class _EntryExtension(BaseEntryExtension):  # type: ignore[misc]
         thumbnail.set("url", image.url)
         for name, value in sizes.items():
             thumbnail.set(name, value)
+
+
+def _declare_html(parent: Any, tags: tuple[str, ...]) -> None:
+    """Atom text constructs among `parent`'s children (title, subtitle, summary) that
+    look like markup, as `type="html"` with their text escaped as HTML: the text a
+    reader shows stays the same, and no reader (nor the W3C validator) has to guess
+    whether `<img ...>` in a plain-text construct is meant as markup."""
+    for tag in tags:
+        element = parent.find(tag)
+        if element is not None and element.text and _MARKUP.search(element.text):
+            element.text = html.escape(element.text, quote=False)
+            element.set("type", "html")
 
 
 def _after_last(parent: Any, tag: str) -> int:

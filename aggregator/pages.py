@@ -11,6 +11,7 @@ from datetime import datetime
 from aggregator.feeds import FORMATS
 from aggregator.feeds import FeedSpec
 from aggregator.feeds import Site
+from aggregator.feeds import open_text
 from aggregator.feeds import rfc822
 from aggregator.model import Article
 from aggregator.model import FeedFormat
@@ -44,7 +45,8 @@ def render_opml(
     """OPML 2.0 listing every feed; with several formats, one folder per format."""
     root = ElementTree.Element("opml", version="2.0")
     head = ElementTree.SubElement(root, "head")
-    ElementTree.SubElement(head, "title").text = site.title
+    # Outline text is shown as text by some readers and as HTML by others: open_text.
+    ElementTree.SubElement(head, "title").text = open_text(site.title)
     newest = max((item.updated for item in listings), default=None)
     if newest is not None:
         ElementTree.SubElement(head, "dateModified").text = rfc822(newest)
@@ -62,8 +64,8 @@ def render_opml(
             if fmt in _OPML_VERSIONS:
                 attributes["version"] = _OPML_VERSIONS[fmt]
             attributes |= {
-                "text": item.spec.title,
-                "title": item.spec.title,
+                "text": open_text(item.spec.title),
+                "title": open_text(item.spec.title),
                 "xmlUrl": site.url(item.spec.path(fmt)),
                 "htmlUrl": item.spec.page_url,
             }
