@@ -14,6 +14,7 @@ here; no HTML from an input file is ever passed on.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 import mimetypes
@@ -149,6 +150,29 @@ def render(fmt: FeedFormat, spec: FeedSpec, site: Site, entries: Sequence[Articl
     for updated, article in updates.items():
         _add_entry(generator, article, updated, spec.content, fmt)
     return _serialise(generator, fmt, spec)
+
+
+#: where each entry of a feed ends, per format: lxml writes one element a line (an
+#: end tag inside an entry's text is escaped), and `jsonfeed` indents items by four
+#: spaces, whatever is nested in them deeper
+_ENTRY_ENDS: dict[FeedFormat, re.Pattern[bytes]] = {
+    "rss": re.compile(rb"</item>\n"),
+    "atom": re.compile(rb"</entry>\n"),
+    "json": re.compile(rb"\n    }(?=,\n    {|\n  ])"),
+}
+
+
+def prefix_sizes(fmt: FeedFormat, data: bytes) -> list[int]:
+    """The size of the feed that the first 1, 2, ... entries of the feed `data` (as
+    `render` wrote it) would render to: the same bytes up to the end of the last of
+    them, then the same end of the document. An entry's bytes do not depend on the
+    entries after it, and a feed's date is its first entry's."""
+    start = data.find(b'\n  "items": [') if fmt == "json" else 0  # feed-level lists first
+    ends = [match.end() for match in _ENTRY_ENDS[fmt].finditer(data, max(start, 0))]
+    if not ends:
+        return []
+    tail = len(data) - ends[-1]
+    return [end + tail for end in ends]
 
 
 def render_empty(fmt: FeedFormat, spec: FeedSpec, site: Site, updated: datetime | None) -> bytes:
@@ -331,8 +355,11 @@ def _character_data(data: bytes) -> bytes:
     return _PLAIN_ELEMENTS.sub(_hex_references, head + item + rest)
 
 
+@functools.lru_cache(maxsize=128)
 def content_html(article: Article) -> str:
-    """The HTML body of an entry, built only from escaped plain text and checked URLs."""
+    """The HTML body of an entry, built only from escaped plain text and checked URLs.
+    Kept for the last few articles: each is rendered in three formats, and in the
+    all-topics feed and each of its topics' feeds."""
     esc, text = html.escape, _text
     parts: list[str] = []
     if article.images:

@@ -55,13 +55,21 @@ class Limits:
 DEFAULT_LIMITS = Limits()
 
 
+#: for documents of some entries, the size each prefix of the entries would render to
+#: (the largest over the formats), from the first entry on; None when it cannot tell
+Predict = Callable[[Sequence[bytes]], Sequence[int] | None]
+
+
 def fit_feed(
     entries: Sequence[T],
     render: Callable[[Sequence[T]], Sequence[bytes]],
     max_bytes: int,
+    predict: Predict | None = None,
 ) -> tuple[Sequence[T], list[bytes]]:
     """The entries (newest first) that fit `max_bytes` in every rendering, and those
-    renderings. `render` gives one document per format.
+    renderings. `render` gives one document per format; `predict`, when given, tells
+    from the documents of all the entries what each prefix of them renders to, so the
+    count that fits is found without rendering the feed again and again.
 
     The oldest entries are dropped until the feed fits. An entry too big to fit even
     alone is left out rather than emptying the feed: one hostile file must not take
@@ -69,7 +77,7 @@ def fit_feed(
     none fits alone.
     """
     while entries:
-        count, documents = _longest_prefix(entries, render, max_bytes)
+        count, documents = _longest_prefix(entries, render, max_bytes, predict)
         if count:
             return entries[:count], documents
         entries = entries[1:]  # the newest is too big on its own
@@ -80,18 +88,30 @@ def _longest_prefix(
     entries: Sequence[T],
     render: Callable[[Sequence[T]], Sequence[bytes]],
     max_bytes: int,
+    predict: Predict | None,
 ) -> tuple[int, list[bytes]]:
     """How many of the first entries fit, and their renderings (0 and [] for none).
 
-    The whole list is rendered first (it nearly always fits); otherwise a binary
-    search over the count (a document only grows with more entries) finds the
-    longest prefix that fits in a few renderings.
+    The whole list is rendered first (it nearly always fits). Otherwise the sizes
+    `predict` reads off those documents give the count, which one more rendering
+    confirms; without them (or should they be wrong), a binary search over the count
+    (a document only grows with more entries) finds it in a few renderings.
     """
     documents = list(render(entries))
     if max(map(len, documents), default=0) <= max_bytes:
         return len(entries), documents
+    high = len(entries) - 1  # the answer is in [0, high]
+    sizes = predict(documents) if predict is not None else None
+    if sizes is not None and len(sizes) == len(entries):
+        count = sum(1 for size in sizes if size <= max_bytes)
+        if count == 0:
+            return 0, []
+        documents = list(render(entries[:count]))
+        if max(map(len, documents)) <= max_bytes:
+            return count, documents
+        high = count - 1
     fits: tuple[int, list[bytes]] = (0, [])
-    low, high = 1, len(entries) - 1  # the answer is in [0, high]; `fits` holds low - 1
+    low = 1  # `fits` holds low - 1
     while low <= high:
         middle = (low + high) // 2
         documents = list(render(entries[:middle]))
@@ -107,6 +127,7 @@ def cap_feed(
     entries: Sequence[T],
     render: Callable[[Sequence[T]], Sequence[bytes]],
     limits: Limits,
+    predict: Predict | None = None,
 ) -> tuple[Sequence[T], list[bytes]]:
     """A feed's entries (newest first, already cut to its own `limit`) held to the
     global caps: at most `feed_entries`, then the oldest dropped until every format
@@ -114,4 +135,4 @@ def cap_feed(
     entries = entries[: limits.feed_entries]
     if not entries:
         return entries, []
-    return fit_feed(entries, render, limits.feed_size)
+    return fit_feed(entries, render, limits.feed_size, predict)

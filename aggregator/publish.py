@@ -22,6 +22,7 @@ from aggregator.feeds import FORMATS
 from aggregator.feeds import FeedSpec
 from aggregator.feeds import Site
 from aggregator.feeds import entry_id
+from aggregator.feeds import prefix_sizes
 from aggregator.feeds import read_feed_header
 from aggregator.feeds import render
 from aggregator.feeds import render_empty
@@ -85,7 +86,7 @@ class Publisher:
                 return [render(fmt, spec, site, some) for fmt in FORMATS]
 
             given = entries
-            entries, documents = cap_feed(entries, documents_of, self.limits)
+            entries, documents = cap_feed(entries, documents_of, self.limits, _prefix_sizes)
             # The size limit keeps a run of consecutive entries (see limits.fit_feed).
             first = given.index(entries[0]) if entries else 0
             if entries:
@@ -101,6 +102,15 @@ class Publisher:
             rendered.wrote(path, keys[fmt], (first, len(entries)))
             self.results.append(FeedResult(spec.topic, fmt, path, len(entries), changed[fmt]))
         return Listing(spec, len(entries), entries[0].published_at, tuple(entries[:HEADLINES]))
+
+
+def _prefix_sizes(documents: Sequence[bytes]) -> list[int] | None:
+    """For one feed's documents (one per format, in FORMATS order), the size of its
+    largest document for each count of first entries; None when they disagree."""
+    sizes = [prefix_sizes(fmt, data) for fmt, data in zip(FORMATS, documents, strict=True)]
+    if len({len(each) for each in sizes}) != 1:
+        return None
+    return [max(each) for each in zip(*sizes, strict=True)]
 
 
 class Shown:
