@@ -288,3 +288,61 @@ def test_fit_feed_keeps_the_longest_prefix_that_fits() -> None:
     # Too big alone, the newest is left out and the others are fitted after it.
     assert fit_feed(sizes, render, 40) == ([5, 5, 5], [b"x" * 25])
     assert fit_feed(sizes, render, 5) == ([], [])
+
+
+def test_fit_feed_with_predicted_sizes_keeps_what_the_search_keeps() -> None:
+    sizes = [100, 5, 5, 5, 200, 5]
+    renderings: list[list[int]] = []
+
+    def render(chosen: Any) -> list[bytes]:
+        renderings.append(list(chosen))
+        return [b"x" * (10 + sum(chosen))]
+
+    def exact(documents: Any) -> list[int]:
+        rendered = renderings[-1]  # the entries these documents are of
+        return [10 + sum(rendered[: k + 1]) for k in range(len(rendered))]
+
+    for cap in range(110, 340, 7):
+        expected = fit_feed(sizes, render, cap)
+        renderings.clear()
+        assert fit_feed(sizes, render, cap, exact) == expected
+        assert len(renderings) <= 2  # all of them, then the prefix that fits
+    # A prediction that is wrong (too hopeful) is caught by the rendering that checks it.
+    hopeful = fit_feed(sizes, render, 120, lambda documents: [0] * len(sizes))
+    assert hopeful == fit_feed(sizes, render, 120)
+
+
+def test_predicted_feed_sizes_are_the_sizes_of_the_rendered_feeds(tmp_path: Path) -> None:
+    """`feeds.prefix_sizes` reads the size of every shorter feed off one rendering: it
+    must be exact in every format, whatever the entries hold."""
+
+    from aggregator.feeds import FORMATS
+    from aggregator.feeds import FeedSpec
+    from aggregator.feeds import Site
+    from aggregator.feeds import prefix_sizes
+    from aggregator.feeds import render
+    from aggregator.publish import newest_first
+
+    source = tmp_path / "src"
+    for number in range(1, 9):
+        write_article(
+            source,
+            f"{number}.md",
+            n=number,
+            title=f"Title {number} <b>{'x' * number}</b> & AT&T \u00e9",
+            excerpt="word } , {\n" * number if number % 3 else "",
+            images=[] if number % 2 else None,
+            related=[
+                {"title": "R }", "webUrl": f"https://r.example.com/{n}"} for n in range(number)
+            ],
+            topics=["AI", f"T{number}"],
+        )
+    articles, _ = load_all(sorted(source.iterdir()))
+    entries = newest_first(articles)
+    site = Site("http://localhost:8080/", "Site & <b>", "About", "en", hub="https://hub.example/")
+    for content in ("full", "excerpt"):
+        spec = FeedSpec(None, "all", "All <i>", "Everything", site.base_url, content=content)  # type: ignore[arg-type]
+        for fmt in FORMATS:
+            predicted = prefix_sizes(fmt, render(fmt, spec, site, entries))
+            real = [len(render(fmt, spec, site, entries[:k])) for k in range(1, len(entries) + 1)]
+            assert predicted == real, (fmt, content)
