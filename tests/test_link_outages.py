@@ -80,8 +80,9 @@ def settings(**changes: Any) -> LinkCheckSettings:
     jitter, so that fresh and stale are exact."""
     values: dict[str, Any] = {
         "min_interval": 5 * MS,
-        "timeout": 800 * MS,
-        "deadline": timedelta(seconds=3),
+        # Generous: no test here waits for a timeout, and a busy machine is slow.
+        "timeout": timedelta(seconds=5),
+        "deadline": timedelta(seconds=10),
         "retries": 0,
         "freshness": Freshness(jitter=0.0),
     }
