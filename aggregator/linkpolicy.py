@@ -244,7 +244,8 @@ def unconfirmed(
     previous: LinkResult | None, url: str, reason: str, now: datetime, freshness: Freshness
 ) -> LinkResult:
     """A `broken` answer the local network may be to blame for, not the site (a name
-    that does not resolve while no other name did): transient, and the broken streak
+    that does not resolve while no other name did, a failed TLS handshake while no
+    other host answered over HTTPS): transient, and the broken streak
     is neither started nor extended but left as it was. So a link becomes dead only
     from broken checks made while the network demonstrably worked, and an outage
     between two of them does not restart the count."""
