@@ -493,7 +493,8 @@ def _links_line(links: LinkSummary) -> str:
     classes = ", ".join(f"{n} {k}" for k, n in links.classes) or "no results"
     line = f"links: {links.checked} checked, {links.requested} requested ({classes})"
     if links.network_down:
-        line += "; the network looks down: no link state changed"
+        # Refusals need no network: those were still applied and stored.
+        line += "; the network looks down: only links refused without a request were updated"
     if links.excluded:
         line += f"; {len(links.excluded)} articles left out for their link"
     return line

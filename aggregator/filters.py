@@ -1,7 +1,7 @@
 """Which articles go into which feed, and why the others do not. Pure: no I/O.
 
 Every article left out carries an `Exclusion` with its reason. The published flag,
-a dead or unsafe link (decided by the link check) and `max_age` apply to every
+a dead, unsafe or unsupported link (decided by the link check) and `max_age` apply to every
 feed; the quality threshold (inclusive) is per topic feed
 (`topics.<name>.min_quality`, else `min_quality`). The all-topics feed holds
 every article that made it into at least one topic feed, plus topic-less articles
@@ -24,6 +24,7 @@ QUALITY = "quality"
 MAX_AGE = "max-age"
 DEAD_LINK = "dead-link"
 UNSAFE_LINK = "unsafe-link"
+UNSUPPORTED_LINK = "unsupported-link"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +43,7 @@ def select(
     link_problems: Mapping[str, tuple[str, str]] | None = None,
 ) -> Selection:
     """Which articles go into which feeds; `link_problems` maps a path to the (code,
-    reason) of a link that keeps the article out (dead or unsafe)."""
+    reason) of a link that keeps the article out (dead, unsafe or unsupported)."""
     link_problems = link_problems or {}
     kept: list[Article] = []
     topics: dict[str, tuple[str, ...]] = {}

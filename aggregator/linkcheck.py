@@ -11,6 +11,15 @@ two starts, and a host that answered 429/503 with `Retry-After` is left alone th
 long (its work re-queued, no worker sleeps). Timeouts, 5xx and resets are retried
 `retries` times with backoff and jitter; every URL has an overall `deadline`.
 
+Two answers can be the local network's fault rather than the site's: a name that
+does not resolve (a resolver that says "no such name" for everything) and a failed
+TLS handshake (a captive portal or an intercepting proxy). Each counts as `broken`
+only when the same thing worked for another host in the run: another name resolved
+(if none did, up to `linkpolicy.CANARIES` names known to exist are looked up; DNS
+only, never a request), another host answered over HTTPS. Otherwise the answer is
+`linkpolicy.unconfirmed`. Both also count as connection-level failures for the
+"network down" rule.
+
 What an answer means, how long it stays fresh and when a link is dead is decided
 in `linkpolicy`; this module only gathers answers.
 """
@@ -27,6 +36,7 @@ from collections import deque
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Mapping
+from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED
 from concurrent.futures import Future
 from concurrent.futures import ThreadPoolExecutor
@@ -49,6 +59,7 @@ from aggregator.model import LinkResult
 from aggregator.netguard import Refusal
 from aggregator.netguard import Resolver
 from aggregator.netguard import Target
+from aggregator.netguard import system_resolver
 from aggregator.netguard import vet
 from aggregator.urls import canonical_url
 
@@ -90,6 +101,11 @@ class _Answer:
     reset: bool = False
     #: the request never reached the network (refused by netguard)
     vetted_out: bool = False
+    #: a broken answer the local network may be to blame for: "dns" (no such name)
+    #: or "tls" (the handshake failed); it counts only if confirmed (see the module)
+    doubt: str | None = None
+    #: the host name this request resolved, when it was a name and it resolved
+    resolved: str | None = None
 
 
 @dataclass(slots=True)
@@ -109,6 +125,10 @@ class _Check:
     visited: set[str] = field(default_factory=set)
     connection_failures: int = 0
     answered: bool = False
+    #: names looked up along the way that resolved, and hosts that answered over HTTPS:
+    #: what shows the resolver and TLS work on this network
+    resolved: set[str] = field(default_factory=set)
+    spoke_tls: set[str] = field(default_factory=set)
 
     @property
     def host(self) -> str:
@@ -145,10 +165,15 @@ class LinkChecker:
         *,
         resolver: Resolver | None = None,
         progress: Callable[[int, int], None] | None = None,
+        ca_certs: str | None = None,
     ) -> None:
+        """`resolver` answers DNS (`netguard.system_resolver` by default); `ca_certs`
+        is a file of the certificate authorities HTTPS is checked against, instead of
+        the bundle requests ships (a seam for tests with their own TLS servers)."""
         self.settings = settings
         self.resolver = resolver
         self.progress = progress
+        self.ca_certs = ca_certs
         self._local = threading.local()
         self._random = random.Random(0)
 
@@ -169,6 +194,7 @@ class LinkChecker:
         results = {k: previous[k] for k in wanted if lp.is_fresh(previous.get(k), now)}
         stale = [(k, u) for k, u in wanted.items() if k not in results]
         answers = self._check_all(stale, cancel)
+        confirm = _Confirmation(self, wanted, previous, answers.values())
         by_host: dict[str, list[bool]] = {}
         for key, _url in stale:
             check, _answer = answers[key]
@@ -181,7 +207,8 @@ class LinkChecker:
         )
         for key, _url in stale:
             check, answer = answers[key]
-            result = self._result(check, answer, previous.get(key), now)
+            doubt = confirm.doubt(check, answer) if not network_down else None
+            result = self._result(check, answer, previous.get(key), now, doubt)
             if network_down or result is None:
                 if key in previous:
                     results[key] = previous[key]
@@ -190,9 +217,15 @@ class LinkChecker:
         return LinkReport(results, len(wanted), len(stale), network_down)
 
     def _result(
-        self, check: _Check, answer: _Answer, previous: LinkResult | None, now: datetime
+        self,
+        check: _Check,
+        answer: _Answer,
+        previous: LinkResult | None,
+        now: datetime,
+        doubt: str | None = None,
     ) -> LinkResult | None:
-        """The stored result of a finished check; None for a 429 (never stored)."""
+        """The stored result of a finished check; None for a 429 (never stored).
+        `doubt` says why a broken answer could not be confirmed (see the module)."""
         if answer.failure is not None:
             klass, status = answer.failure, None
         else:
@@ -200,6 +233,9 @@ class LinkChecker:
             klass, status = lp.classify_status(answer.status, answer.headers), answer.status
         if klass == lp.RATE_LIMITED:
             return None
+        if klass == lp.BROKEN and doubt is not None:
+            reason = f"{answer.reason}; {doubt}"
+            return lp.unconfirmed(previous, check.key, reason, now, self.settings.freshness)
         final_url = None
         if klass == lp.OK and canonical_url(check.current) != check.key:
             klass, final_url = lp.REDIRECTED, check.current
@@ -300,8 +336,12 @@ class LinkChecker:
         out_of_time = clock - started >= settings.deadline.total_seconds()
         if answer.connection:
             check.connection_failures += 1
+        if answer.resolved is not None:
+            check.resolved.add(answer.resolved)
         if answer.status is not None:
             check.answered = True
+            if check.current[:6].lower() == "https:":
+                check.spoke_tls.add(check.host)
 
         if answer.failure is not None:
             if answer.reset and check.method == "HEAD":
@@ -367,6 +407,8 @@ class LinkChecker:
         if session is None:
             session = requests.Session()
             session.trust_env = False  # no proxy or netrc from the environment
+            if self.ca_certs is not None:
+                session.verify = self.ca_certs
             adapter = _PinnedAdapter(pool_connections=8, pool_maxsize=4, max_retries=0)
             session.mount("http://", adapter)
             session.mount("https://", adapter)
@@ -376,15 +418,28 @@ class LinkChecker:
         return session
 
     def _request(self, check: _Check) -> _Answer:
+        resolved: list[str] = []
+        resolver = self.resolver or system_resolver
+
+        def resolve(host: str, port: int) -> Sequence[str]:
+            addresses = resolver(host, port)
+            if addresses:
+                resolved.append(host)  # the resolver works, whatever vet makes of it
+            return addresses
+
         settings = self.settings
         verdict = vet(
             check.current,
             allow_private=settings.allow_private,
             ports=settings.ports,
-            resolver=self.resolver,
+            resolver=resolve,
         )
-        if isinstance(verdict, Refusal):
-            return _refusal(verdict)
+        answer = _refusal(verdict) if isinstance(verdict, Refusal) else self._send(check, verdict)
+        answer.resolved = resolved[0] if resolved else None
+        return answer
+
+    def _send(self, check: _Check, verdict: Target) -> _Answer:
+        settings = self.settings
         started = check.started if check.started is not None else time.monotonic()
         remaining = settings.deadline.total_seconds() - (time.monotonic() - started)
         if remaining <= 0:
@@ -411,7 +466,14 @@ class LinkChecker:
                 stream=True,
             )
         except requests.exceptions.SSLError as exc:
-            return _Answer(failure=lp.BROKEN, reason=f"TLS failure: {_short(exc)}")
+            # Connection-level too: behind a captive portal or an intercepting proxy
+            # every HTTPS host fails so, and that is the network, not the sites.
+            return _Answer(
+                failure=lp.BROKEN,
+                reason=f"TLS failure: {_short(exc)}",
+                connection=True,
+                doubt="tls",
+            )
         except requests.exceptions.ConnectTimeout:
             return _Answer(
                 failure=lp.TIMEOUT, reason="connect timed out", connection=True, retry=True
@@ -450,11 +512,72 @@ class LinkChecker:
 def _refusal(refusal: Refusal) -> _Answer:
     if refusal.kind == "nxdomain":
         # connection-level too: a machine without DNS may say so for every name
-        return _Answer(failure=lp.BROKEN, reason=refusal.reason, connection=True, vetted_out=True)
+        return _Answer(
+            failure=lp.BROKEN,
+            reason=refusal.reason,
+            connection=True,
+            vetted_out=True,
+            doubt="dns",
+        )
     if refusal.kind == "dns-error":
         return _Answer(failure=lp.UNKNOWN, reason=refusal.reason, connection=True, vetted_out=True)
     klass = lp.UNSAFE if refusal.kind == "unsafe" else lp.UNSUPPORTED
     return _Answer(failure=klass, reason=refusal.reason, vetted_out=True)
+
+
+class _Confirmation:
+    """Whether a run's doubtful broken answers (see the module) are confirmed: by the
+    names that resolved and the hosts that answered over HTTPS in the run, and for
+    DNS, when no other name resolved, by looking up names known to exist (at most
+    once per run, and only when an answer needs it)."""
+
+    def __init__(
+        self,
+        checker: LinkChecker,
+        wanted: Mapping[str, str],
+        previous: Mapping[str, LinkResult],
+        answers: Iterable[tuple[_Check, _Answer]],
+    ) -> None:
+        self.checker = checker
+        self.wanted = wanted
+        self.previous = previous
+        self.resolved: set[str] = set()
+        self.spoke_tls: set[str] = set()
+        #: names that failed to resolve in the run: no use as canaries
+        self.failed: set[str] = set()
+        for check, answer in answers:
+            self.resolved |= check.resolved
+            self.spoke_tls |= check.spoke_tls
+            if answer.vetted_out and answer.connection:
+                self.failed.add(check.host)
+        self._resolver_works: bool | None = None
+
+    def doubt(self, check: _Check, answer: _Answer) -> str | None:
+        """Why the broken answer of `check` cannot count; None when it counts."""
+        if answer.failure != lp.BROKEN or answer.doubt is None:
+            return None
+        if answer.doubt == "tls":
+            if self.spoke_tls - {check.host}:
+                return None
+            return "no other host answered over HTTPS in this run: TLS on this network is in doubt"
+        if self.resolved - {check.host}:
+            return None
+        if self._resolver_works is None:
+            self._resolver_works = self._canaries_resolve()
+        if self._resolver_works:
+            return None
+        return "no other name resolved in this run: the resolver could not be confirmed to work"
+
+    def _canaries_resolve(self) -> bool:
+        settings = self.checker.settings
+        resolver = self.checker.resolver or system_resolver
+        for host, port in lp.canary_names(self.wanted, self.previous, self.failed, settings):
+            try:
+                if resolver(host, port):
+                    return True
+            except (OSError, UnicodeError):  # gaierror is an OSError
+                continue
+        return False
 
 
 def _short(exc: BaseException) -> str:

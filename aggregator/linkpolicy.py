@@ -3,11 +3,18 @@
 Pure: no I/O, the clock passed in. `linkcheck.py` does the talking; this module
 decides. The rule that matters: fail open. Only `broken` on at least two checks at
 least `confirm_after` apart makes a link dead; every other class keeps the article.
+Two exceptions need no network at all and so hold in every run: a URL `netguard`
+refuses before any lookup (`refused_offline`) is `unsafe` or `unsupported` at once.
+And a `broken` answer the local network could be to blame for (no such name, a
+failed TLS handshake) counts only when the same thing worked for another host in
+the run; otherwise it is `unconfirmed`: transient, the broken streak left as it was.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
+from collections.abc import Collection
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import replace
@@ -17,6 +24,9 @@ from email.utils import parsedate_to_datetime
 
 from aggregator import __version__
 from aggregator.model import LinkResult
+from aggregator.netguard import Lookup
+from aggregator.netguard import Refusal
+from aggregator.netguard import vet_static
 
 OK = "ok"
 REDIRECTED = "redirected"
@@ -43,6 +53,9 @@ CLASSES = (
 #: answers that say nothing about the page itself: check again soon, keep the article
 TRANSIENT = frozenset({RATE_LIMITED, TIMEOUT, SERVER_ERROR, UNKNOWN})
 _BLOCKING_STATUSES = frozenset({401, 403, 451, 999})
+#: names known to exist that a run looks up, at most, to tell a name that does not
+#: resolve from a resolver that answers "no such name" for everything
+CANARIES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,3 +210,69 @@ def is_dead(result: LinkResult | None, confirm_after: timedelta) -> bool:
         and result.failures >= 2
         and result.checked_at - result.broken_since >= confirm_after
     )
+
+
+def refused_offline(url: str, settings: LinkCheckSettings) -> Refusal | None:
+    """How `url` is refused without any lookup or request (scheme, shape, userinfo,
+    port, localhost, a numeric host that is not public), or None. Such a refusal holds
+    whether or not the network answers, so it applies in every run, whatever the
+    state file says."""
+    verdict = vet_static(url, allow_private=settings.allow_private, ports=settings.ports)
+    return verdict if isinstance(verdict, Refusal) else None
+
+
+def refused_result(
+    previous: LinkResult | None,
+    url: str,
+    refusal: Refusal,
+    now: datetime,
+    freshness: Freshness,
+) -> LinkResult:
+    """The result of a URL `refused_offline` refuses: `unsafe` or `unsupported`. The
+    stored one while it is fresh and says the same, so that a warm run stores nothing."""
+    klass = UNSAFE if refusal.kind == "unsafe" else UNSUPPORTED
+    if (
+        previous is not None
+        and is_fresh(previous, now)
+        and (previous.klass, previous.reason) == (klass, refusal.reason)
+    ):
+        return previous
+    return record(previous, url, klass, None, refusal.reason, None, now, freshness)
+
+
+def unconfirmed(
+    previous: LinkResult | None, url: str, reason: str, now: datetime, freshness: Freshness
+) -> LinkResult:
+    """A `broken` answer the local network may be to blame for, not the site (a name
+    that does not resolve while no other name did, a failed TLS handshake while no
+    other host answered over HTTPS): transient, and the broken streak
+    is neither started nor extended but left as it was. So a link becomes dead only
+    from broken checks made while the network demonstrably worked, and an outage
+    between two of them does not restart the count."""
+    result = record(previous, url, UNKNOWN, None, reason, None, now, freshness)
+    return replace(result, broken_since=previous.broken_since if previous is not None else None)
+
+
+def canary_names(
+    wanted: Mapping[str, str],
+    previous: Mapping[str, LinkResult],
+    exclude: Collection[str],
+    settings: LinkCheckSettings,
+) -> list[tuple[str, int]]:
+    """(host, port) of up to `CANARIES` names known to exist, to ask the resolver
+    whether it works: the hosts of `wanted` URLs (canonical URL -> URL as given) whose
+    stored result is ok or redirected, the host with most such URLs first, then by
+    name, so the choice is the same from run to run. Never a name in `exclude`, an
+    IP literal, or a URL a rule refuses without a lookup."""
+    counts: Counter[str] = Counter()
+    ports: dict[str, int] = {}
+    for key, url in wanted.items():
+        stored = previous.get(key)
+        if stored is None or stored.klass not in (OK, REDIRECTED):
+            continue
+        verdict = vet_static(url, allow_private=settings.allow_private, ports=settings.ports)
+        if isinstance(verdict, Lookup) and verdict.host not in exclude:
+            counts[verdict.host] += 1
+            ports.setdefault(verdict.host, verdict.port)
+    chosen = sorted(counts, key=lambda host: (-counts[host], host))[:CANARIES]
+    return [(host, ports[host]) for host in chosen]

@@ -261,7 +261,8 @@ class LinkResult:
     next_check_at: datetime
     #: consecutive checks that were not ok
     failures: int = 0
-    #: start of the current run of `broken` results (the two-strike rule); None if none
+    #: start of the current run of `broken` results (the two-strike rule); None if none.
+    #: Kept as it was through an answer in doubt (`linkpolicy.unconfirmed`)
     broken_since: datetime | None = None
 
 
@@ -273,9 +274,11 @@ class LinkSummary:
     mode: str
     #: distinct URLs (article links and images) the build needed a result for
     checked: int
-    #: of those, how many were requested this run (the others were fresh in the state)
+    #: of those, how many were requested this run (the others were fresh in the state
+    #: or refused without a request)
     requested: int
-    #: nearly every host failed at the connection level: no result was stored
+    #: nearly every host failed at the connection level: no result was stored but
+    #: those of links refused without a request
     network_down: bool
     #: results per class, over the URLs checked
     classes: tuple[tuple[str, int], ...]

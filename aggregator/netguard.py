@@ -5,7 +5,9 @@ numeric host form as the address it means, resolves names once, and returns eith
 a `Target` (the addresses the connection must go to) or a `Refusal` (no packet may
 be sent). It never does HTTP. The caller must connect to one of `Target.addresses`
 and must not resolve the host a second time: a second lookup can answer differently
-(DNS rebinding) and undo the check.
+(DNS rebinding) and undo the check. `vet_static` is the part of `vet` that needs no
+lookup (scheme, URL shape, userinfo, port, localhost, numeric hosts): its refusals
+hold whether or not the network answers, so they apply in every run.
 
 `is_public` owns the address rules: an address is public only when it is globally
 routable unicast. The verdict does not depend on the Python version: `ipaddress`'s
@@ -99,6 +101,17 @@ class Target:
 
 
 @dataclass(frozen=True, slots=True)
+class Lookup:
+    """A URL every rule that needs no DNS let through: only resolving `host` can
+    decide (see `vet`). `host` is normalised as in `Target`."""
+
+    url: str
+    scheme: str
+    host: str
+    port: int
+
+
+@dataclass(frozen=True, slots=True)
 class Refusal:
     """A URL that must not be requested: no packet is sent to it.
 
@@ -147,16 +160,41 @@ def vet(
 ) -> Target | Refusal:
     """Decide whether the link checker may send a request to `url`.
 
-    Refused, in this order: a scheme other than http/https or a malformed URL
-    ("unsupported"); userinfo, a port outside `ports`, the name `localhost` or
-    `*.localhost`, a host that is or resolves to any non-public address
-    ("unsafe"); a name that does not resolve ("nxdomain") or whose lookup fails
-    ("dns-error"). Numeric hosts (`2130706433`, `0x7f.1`, `[::ffff:7f00:1]`, ...) are
-    read as the address they mean and never looked up.
+    First every rule of `vet_static` (no lookup); then a name is resolved, once, and
+    refused when it resolves to any non-public address ("unsafe"), does not resolve
+    ("nxdomain") or its lookup fails ("dns-error").
 
     `allow_private` lifts the address, port and localhost rules, for a checker that
     runs against a private network on purpose; the scheme and userinfo rules stay.
     `resolver` defaults to `system_resolver`; it is called at most once.
+    """
+    verdict = vet_static(url, allow_private=allow_private, ports=ports)
+    if not isinstance(verdict, Lookup):
+        return verdict
+    return _vet_name(
+        url,
+        verdict.scheme,
+        verdict.host,
+        verdict.port,
+        allow_private,
+        resolver or system_resolver,
+    )
+
+
+def vet_static(
+    url: str,
+    *,
+    allow_private: bool = False,
+    ports: frozenset[int] = DEFAULT_ALLOWED_PORTS,
+) -> Target | Refusal | Lookup:
+    """The part of `vet` that needs no DNS lookup: a verdict that holds with or
+    without a network, or a `Lookup` when only resolving the name can decide.
+
+    Refused, in this order: a scheme other than http/https or a malformed URL
+    ("unsupported"); userinfo, a port outside `ports`, the name `localhost` or
+    `*.localhost`, a numeric host that is not a public address ("unsafe"). Numeric
+    hosts (`2130706433`, `0x7f.1`, `[::ffff:7f00:1]`, ...) are read as the address
+    they mean and never looked up: a public one is a `Target` at once.
     """
 
     def refuse(reason: str, kind: RefusalKind = "unsafe") -> Refusal:
@@ -212,7 +250,7 @@ def vet(
             return refuse(f"{named} {problem}")
         return Target(url, scheme, host, port, (str(address),))
 
-    return _vet_name(url, scheme, host, port, allow_private, resolver or system_resolver)
+    return Lookup(url, scheme, host, port)
 
 
 def _split_authority(netloc: str) -> tuple[str, int | None] | str:

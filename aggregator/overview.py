@@ -3,8 +3,9 @@ out and why, without writing anything.
 
 The answer comes from the build's own stages (load, dedupe, filters, and the link
 rule applied to results already in the state file), so it is the build's answer.
-It never sends a request: with no state file, no article is left out for its link.
-Nothing is written: no feed, no page, no parse cache.
+It never sends a request: with no state file, only the links refused without one
+(unsafe or unsupported, see `linkpolicy.refused_offline`) leave articles out.
+Nothing is written: no feed, no page, no parse cache, no state file.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from aggregator.filters import MAX_AGE
 from aggregator.filters import QUALITY
 from aggregator.filters import UNPUBLISHED
 from aggregator.filters import UNSAFE_LINK
+from aggregator.filters import UNSUPPORTED_LINK
 from aggregator.filters import Selection
 from aggregator.filters import select
 from aggregator.links import check_article_links
@@ -44,11 +46,21 @@ from aggregator.store import Store
 DUPLICATE = "duplicate"
 INVALID = "invalid"
 #: every reason an article file stays out of a feed, in the order they are shown
-REASONS = (UNPUBLISHED, QUALITY, MAX_AGE, DUPLICATE, DEAD_LINK, UNSAFE_LINK, INVALID)
+REASONS = (
+    UNPUBLISHED,
+    QUALITY,
+    MAX_AGE,
+    DUPLICATE,
+    DEAD_LINK,
+    UNSAFE_LINK,
+    UNSUPPORTED_LINK,
+    INVALID,
+)
 #: a file that cannot be read has no topics: it is counted for the all-topics feed only
 TOPIC_REASONS = REASONS[:-1]
 
-#: link results used: from the state file, none (no state file yet), or not at all
+#: link results used: from the state file, none (no state file yet: only refusals
+#: that need no request apply), or not at all
 LINKS_CACHED = "cached"
 LINKS_NO_STATE = "no-state"
 LINKS_OFF = "off"
@@ -98,15 +110,17 @@ def overview(config: Config, now: datetime) -> Overview:
     selection = select(unique, config, now)
     links = LINKS_OFF
     if config.links != "off" and config.link_check.enabled:
-        links = LINKS_NO_STATE
+        cached = dataclasses.replace(config, links="cached")  # stored results, no request
         # Opened only when it exists: asking must not create a state file.
         if config.state_path.is_file():
             links = LINKS_CACHED
-            cached = dataclasses.replace(config, links="cached")  # stored results, no request
             with Store(config.state_path) as store:
                 checked = check_article_links(selection.kept, cached, now, store)
-            unique = [checked.replaced.get(a.path, a) for a in unique]
-            selection = select(unique, config, now, checked.problems)
+        else:
+            links = LINKS_NO_STATE
+            checked = check_article_links(selection.kept, cached, now, None)
+        unique = [checked.replaced.get(a.path, a) for a in unique]
+        selection = select(unique, config, now, checked.problems)
     return summarise(config, len(paths), articles, errors, unique, duplicates, selection, links)
 
 
@@ -192,11 +206,13 @@ _HEADINGS = {
     DUPLICATE: "dup",
     DEAD_LINK: "dead",
     UNSAFE_LINK: "unsafe",
+    UNSUPPORTED_LINK: "unsupp",
     INVALID: "invalid",
 }
 _LEGEND = [
     "left out: unpub = not published, quality = below min_quality, too-old = older than max_age,",
-    "          dup = a copy of another story, dead/unsafe = its link, invalid = a bad file",
+    "          dup = a copy of another story, dead/unsafe/unsupp(orted) = its link,",
+    "          invalid = a bad file",
 ]
 _NAME_WIDTH = 32
 ALL_TOPICS = "all topics"
@@ -248,7 +264,10 @@ def _links_line(view: Overview) -> str:
     if view.links == LINKS_CACHED:
         return f"links: stored results from {view.state} (no request sent)"
     if view.links == LINKS_NO_STATE:
-        return f"links: no state file yet ({view.state}); no article left out for its link"
+        return (
+            f"links: no state file yet ({view.state}); only links refused without a request"
+            " (unsafe, unsupported) leave articles out"
+        )
     return "links: off; no article left out for its link"
 
 

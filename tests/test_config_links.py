@@ -98,13 +98,17 @@ def test_wrong_settings_name_the_file_line_and_key(tmp_path: Path, text: str, me
 
 def test_progress_is_plain_lines_when_not_a_terminal(tmp_path: Path) -> None:
     write_article(tmp_path / "src", "a.md", webUrl="http://127.0.0.1:9/a", images=None)
+    # The subprocess resolves no name (tests/offline): a lookup, and no request.
+    write_article(tmp_path / "src", "b.md", n=7, webUrl="https://nowhere.example/b", images=None)
     done = run_cli(
         "check-links", "--source", tmp_path / "src", "--state", tmp_path / "s.sqlite", cwd=tmp_path
     )
     assert done.returncode == 0, done.stderr
+    # Only the name is checked: the unsafe link is refused before any check.
     assert "checking links: 1/1 done after" in done.stderr
     assert "\r" not in done.stderr
     assert "unsafe: http://127.0.0.1:9/a: " in done.stdout
+    assert "unknown: https://nowhere.example/b: name does not resolve" in done.stdout
 
 
 @pytest.mark.parametrize(("written", "mode"), [("on", "on"), ("off", "off"), ("'off'", "off")])

@@ -119,3 +119,97 @@ def test_freshness() -> None:
     assert lp.is_fresh(ok, NOW + timedelta(days=5))
     assert not lp.is_fresh(ok, NOW + timedelta(days=9))
     assert not lp.is_fresh(None, NOW)
+
+
+# --- verdicts that need no network (#15) ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "klass"),
+    [
+        ("http://127.0.0.1/x", lp.UNSAFE),
+        ("http://2130706433/", lp.UNSAFE),
+        ("http://[::ffff:127.0.0.1]/", lp.UNSAFE),
+        ("http://169.254.169.254/latest/meta-data/x.png", lp.UNSAFE),
+        ("http://localhost/", lp.UNSAFE),
+        ("https://example.com:8443/", lp.UNSAFE),
+        ("http://user@example.com/", lp.UNSAFE),
+        ("http://1.2.3.4.5/", lp.UNSUPPORTED),
+        ("http://a..b/", lp.UNSUPPORTED),
+    ],
+)
+def test_a_refusal_without_a_lookup_is_a_result_whatever_was_stored(url: str, klass: str) -> None:
+    settings = lp.LinkCheckSettings()
+    refusal = lp.refused_offline(url, settings)
+    assert refusal is not None
+    # A fresh `ok` stored by a run with other settings (or a tampered state file).
+    stored_ok = lp.record(None, URL, lp.OK, 200, "200 OK", None, NOW, Freshness())
+    result = lp.refused_result(stored_ok, URL, refusal, NOW, Freshness())
+    assert (result.klass, result.status, result.checked_at) == (klass, None, NOW)
+    assert result.reason == refusal.reason
+    # Stored and fresh, the same refusal is kept as it is: a warm run stores nothing.
+    later = NOW + timedelta(hours=1)
+    assert lp.refused_result(result, URL, refusal, later, Freshness()) is result
+
+
+@pytest.mark.parametrize(
+    "url", ["https://example.com/story", "http://93.184.216.34/", "http://names.example:80/"]
+)
+def test_a_url_that_needs_a_lookup_or_a_request_is_not_refused_offline(url: str) -> None:
+    assert lp.refused_offline(url, lp.LinkCheckSettings()) is None
+
+
+def test_allow_private_lifts_the_address_rules_offline_too() -> None:
+    settings = lp.LinkCheckSettings(allow_private=True)
+    assert lp.refused_offline("http://127.0.0.1:9/x", settings) is None
+    assert lp.refused_offline("http://u@127.0.0.1/", settings) is not None
+
+
+def test_an_unconfirmed_broken_answer_neither_starts_nor_extends_a_streak() -> None:
+    confirm = timedelta(hours=24)
+    fresh = Freshness()
+    doubt = lp.unconfirmed(None, URL, "name does not resolve; in doubt", NOW, fresh)
+    assert (doubt.klass, doubt.broken_since, doubt.failures) == (lp.UNKNOWN, None, 1)
+    assert doubt.next_check_at - NOW < timedelta(minutes=12)  # transient: soon again
+    # Every day for three days: never dead, never a streak.
+    result = doubt
+    for day in (1, 2, 3):
+        result = lp.unconfirmed(result, URL, "in doubt", NOW + timedelta(days=day), fresh)
+        assert result.broken_since is None and not lp.is_dead(result, confirm)
+    # A streak started by a real broken check is kept as it was, not restarted...
+    first = check(None, lp.BROKEN, NOW)
+    between = lp.unconfirmed(first, URL, "in doubt", NOW + timedelta(hours=25), fresh)
+    assert (between.klass, between.broken_since) == (lp.UNKNOWN, NOW)
+    assert not lp.is_dead(between, confirm)
+    # ...so the next confirmed broken check, a day after the first, makes it dead.
+    second = check(between, lp.BROKEN, NOW + timedelta(hours=26))
+    assert second.broken_since == NOW and lp.is_dead(second, confirm)
+
+
+def test_canary_names_are_known_good_hosts_chosen_the_same_way_each_run() -> None:
+    def stored(key: str, klass: str) -> lp.LinkResult:
+        return lp.record(None, key, klass, None, klass, None, NOW, Freshness())
+
+    wanted = {
+        "k1": "https://b.example/1",
+        "k2": "https://b.example/2",
+        "k3": "https://a.example/1",
+        "k4": "https://c.example/1",
+        "k5": "https://d.example/1",
+        "k6": "https://broken.example/1",
+        "k7": "http://93.184.216.34/",  # an IP literal: no lookup to make
+        "k8": "http://localhost/",  # refused without a lookup
+        "k9": "https://failed.example/1",
+        "k10": "https://new.example/1",  # no stored result
+    }
+    previous = {
+        key: stored(key, lp.BROKEN if key == "k6" else lp.REDIRECTED if key == "k4" else lp.OK)
+        for key in wanted
+        if key != "k10"
+    }
+    settings = lp.LinkCheckSettings()
+    names = lp.canary_names(wanted, previous, {"failed.example"}, settings)
+    assert names == [("b.example", 443), ("a.example", 443), ("c.example", 443)]
+    reordered = dict(reversed(list(wanted.items())))
+    assert lp.canary_names(reordered, previous, {"failed.example"}, settings) == names
+    assert lp.canary_names(wanted, {}, (), settings) == []

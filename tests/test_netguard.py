@@ -12,11 +12,13 @@ from collections.abc import Sequence
 
 import pytest
 
+from aggregator.netguard import Lookup
 from aggregator.netguard import Refusal
 from aggregator.netguard import Target
 from aggregator.netguard import is_public
 from aggregator.netguard import system_resolver
 from aggregator.netguard import vet
+from aggregator.netguard import vet_static
 
 PUBLIC_V4 = "93.184.216.34"
 PUBLIC_V6 = "2606:2800:220:1:248:1893:25c8:1946"
@@ -455,3 +457,55 @@ def test_vet_with_the_default_resolver_decides_literals_without_dns() -> None:
     result = vet("http://127.0.0.1:8080/", allow_private=True)
     assert isinstance(result, Target)
     assert result.addresses == ("127.0.0.1",)
+
+
+# --- the verdict without DNS (vet_static): what holds with the network down -----------
+
+#: URLs refused with no lookup, one of each kind of rule (the tables above hold more)
+STATIC_REFUSALS = {
+    **NUMERIC_UNSAFE,
+    "five-parts": "http://1.2.3.4.5/",
+    "empty-label": "http://a..b/",
+    "ftp": "ftp://example.com/file",
+    "no-host": "http:///path",
+    "space": "http://exa mple.com/",
+    "userinfo": "http://user:secret@example.com/",
+    "port": "https://example.com:8443/",
+    "localhost": "http://localhost/",
+    "sub-localhost": "http://a.b.LOCALHOST./",
+}
+
+
+@pytest.mark.parametrize("url", STATIC_REFUSALS.values(), ids=STATIC_REFUSALS.keys())
+def test_vet_static_gives_every_refusal_that_needs_no_lookup(url: str) -> None:
+    """The same refusal as `vet`, so a run without network can apply it."""
+    static = vet_static(url)
+    assert isinstance(static, Refusal), static
+    assert static == vet(url, resolver=no_lookup)
+
+
+@pytest.mark.parametrize(
+    ("url", "host", "port"),
+    [
+        ("http://Example.COM./a", "example.com", 80),
+        ("https://bücher.example/", "xn--bcher-kva.example", 443),
+        ("http://intranet.example:8080/", "intranet.example", 8080),
+    ],
+    ids=["name", "idn", "port-allowed-by-allow-private"],
+)
+def test_vet_static_leaves_names_to_a_lookup(url: str, host: str, port: int) -> None:
+    static = vet_static(url, allow_private=port not in (80, 443))
+    assert static == Lookup(url, url.split(":", 1)[0], host, port)
+
+
+def test_vet_static_allows_a_public_literal_as_vet_does() -> None:
+    url = f"http://{PUBLIC_V4}/"
+    assert vet_static(url) == vet(url, resolver=no_lookup)
+    assert isinstance(vet_static(url), Target)
+
+
+def test_vet_static_with_allow_private_keeps_the_scheme_and_userinfo_rules() -> None:
+    assert isinstance(vet_static("http://127.0.0.1:9/", allow_private=True), Target)
+    assert isinstance(vet_static("http://localhost/", allow_private=True), Lookup)
+    refused(vet_static("http://u:p@127.0.0.1/", allow_private=True), "unsafe")
+    refused(vet_static("http://1.2.3.4.5/", allow_private=True), "unsupported")
