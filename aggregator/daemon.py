@@ -45,13 +45,18 @@ UNHEALTHY_AFTER = 3
 
 @dataclass
 class Health:
-    """What /healthz reports: the last run and the last good one."""
+    """What /healthz reports: the last run and the last good one.
+
+    Anyone who can reach the server reads /healthz, so its body holds status, times,
+    duration and counts only: `last_error` (an exception's text, often with paths of
+    this machine) stays in the log, never in the answer.
+    """
 
     started_at: datetime
     interval: timedelta
     last_run_at: datetime | None = None
     last_status: str = "starting"
-    last_error: str | None = None
+    last_error: str | None = None  # for the process and its log, not for /healthz
     last_success_at: datetime | None = None
     last_duration: float | None = None
     counts: dict[str, Any] = field(default_factory=dict)
@@ -67,7 +72,6 @@ class Health:
                 "status": "failing" if failed or stale else self.last_status,
                 "last_run_at": self.last_run_at,
                 "last_run_status": self.last_status,
-                "last_error": self.last_error,
                 "last_success_at": self.last_success_at,
                 "last_duration_s": self.last_duration,
                 "counts": dict(self.counts),

@@ -14,6 +14,8 @@ import contextlib
 import gzip
 import hashlib
 import json
+import logging
+import resource
 import threading
 from collections.abc import Callable
 from collections.abc import Iterable
@@ -23,9 +25,20 @@ from email.utils import formatdate
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
-from typing import cast
 
-from waitress.server import create_server
+from waitress import wasyncore
+from waitress.adjustments import Adjustments
+from waitress.channel import HTTPChannel
+from waitress.task import ThreadedTaskDispatcher
+
+from aggregator.connections import FD_HEADROOM
+from aggregator.connections import MAINTENANCE_INTERVAL
+from aggregator.connections import MAX_REQUEST_BODY
+from aggregator.connections import MAX_REQUEST_HEAD
+from aggregator.connections import SEND_TIMEOUT
+from aggregator.connections import ConnectionLimits
+from aggregator.connections import fit_to_open_files
+from aggregator.connections import open_listeners
 
 CONTENT_TYPES = {
     ".rss": "application/rss+xml; charset=utf-8",
@@ -43,6 +56,7 @@ CONTENT_TYPES = {
 }
 _COMPRESSIBLE = (".rss", ".atom", ".json", ".opml", ".html", ".xml", ".css", ".txt", ".svg")
 CACHE_CONTROL = "public, max-age=60"
+log = logging.getLogger("aggregator.server")
 
 #: the health endpoint's answer: (HTTP status, JSON body)
 Health = Callable[[], tuple[int, dict[str, Any]]]
@@ -205,37 +219,119 @@ def _plain(
 
 
 class Server:
-    """waitress serving `app` on host:port in a thread of its own; `close()` stops it."""
+    """waitress serving `app` on host:port in a thread of its own; `close()` stops it.
 
-    def __init__(self, app: FeedApp, host: str, port: int, *, threads: int = 8) -> None:
-        # One host and port give a single-socket server; the stubs cannot know that.
-        self._server: Any = cast(Any, create_server)(
-            app,
-            host=host,
-            port=port,
+    Connections follow `limits` (see `aggregator.connections`): a cap per client, a
+    reserve for the others, a deadline for each request. Raises OSError when the
+    address does not resolve or cannot be bound.
+    """
+
+    def __init__(
+        self,
+        app: FeedApp,
+        host: str,
+        port: int,
+        *,
+        threads: int = 8,
+        limits: ConnectionLimits | None = None,
+    ) -> None:
+        wanted = limits or ConnectionLimits()
+        self.limits = fit_to_open_files(wanted, _open_file_limit(wanted.total + FD_HEADROOM))
+        if self.limits != wanted:
+            log.warning(
+                "open-file limit too low for %d connections: holding at most %d (%d per "
+                "client); raise it (ulimit -n, systemd LimitNOFILE=) to hold more",
+                wanted.total,
+                self.limits.total,
+                self.limits.per_client,
+            )
+        adj = Adjustments(
             threads=threads,
-            connection_limit=1000,
-            channel_timeout=60,
+            connection_limit=self.limits.total,
+            cleanup_interval=MAINTENANCE_INTERVAL,
+            channel_timeout=SEND_TIMEOUT,
+            max_request_header_size=MAX_REQUEST_HEAD,
+            max_request_body_size=MAX_REQUEST_BODY,
+            # poll(), not select(): select() cannot watch a descriptor numbered 1024 or
+            # more, and its ValueError would end the loop.
+            asyncore_use_poll=True,
             ident="aggregator",
             clear_untrusted_proxy_headers=True,
         )
+        self._map: dict[int, Any] = {}
+        self._dispatcher = ThreadedTaskDispatcher()
+        try:
+            self._listeners = open_listeners(
+                app,
+                host,
+                port,
+                map=self._map,
+                dispatcher=self._dispatcher,
+                adj=adj,
+                limits=self.limits,
+            )
+        except BaseException:
+            _close_all(self._map)  # every socket and pipe opened so far is in the map
+            raise
+        # Threads only once bound: a failed bind leaves none behind.
+        self._dispatcher.set_thread_count(threads)
         self.host = host
-        self.port = int(self._server.effective_port)
+        self.port = self._listeners[0].port
+        self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="http", daemon=True)
 
     def _run(self) -> None:
-        with contextlib.suppress(OSError, ValueError):  # closed while polling: stopping
-            self._server.run()
+        try:
+            while self._map and not self._stopping.is_set():
+                wasyncore.poll2(MAINTENANCE_INTERVAL, self._map)
+        except Exception:  # a bug: say so rather than stop serving in silence
+            log.exception("the HTTP server stopped")
+        finally:
+            # Here, in the loop's own thread: no other thread closes a socket it polls.
+            _close_all(self._map)
 
     def start(self) -> Server:
         self._thread.start()
         return self
 
     def close(self) -> None:
-        # Let answers being written finish first, so no thread writes to a closed socket.
-        self._server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
-        self._server.close()
-        self._thread.join(timeout=5)
+        # Let answers being written finish first (the loop still sends them), so no
+        # thread writes to a closed socket; then end the loop, which closes everything.
+        self._dispatcher.shutdown(cancel_pending=True, timeout=5)
+        self._stopping.set()
+        if self._thread.is_alive():
+            with contextlib.suppress(OSError):  # the loop ended and closed it already
+                self._listeners[0].pull_trigger()
+            self._thread.join(timeout=5)
+        elif self._thread.ident is None:
+            _close_all(self._map)  # never started
+
+
+def _open_file_limit(wanted: int) -> int | None:
+    """The descriptors this process may open, raised towards `wanted` where allowed.
+
+    systemd's advice for LimitNOFILE: a program that needs more than the soft limit and
+    does not use select() raises it itself, up to the hard limit.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return None
+    if soft < wanted:
+        raised = wanted if hard == resource.RLIM_INFINITY else min(hard, wanted)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+            soft = raised
+    return soft
+
+
+def _close_all(map: dict[int, Any]) -> None:
+    for dispatcher in list(map.values()):
+        with contextlib.suppress(OSError):
+            if isinstance(dispatcher, HTTPChannel):
+                dispatcher.handle_close()  # also closes its buffers (temporary files)
+            else:
+                dispatcher.close()
+    map.clear()
 
 
 def parse_address(value: str) -> tuple[str, int]:

@@ -1,0 +1,402 @@
+"""Who may hold a connection to the built-in HTTP server, and for how long.
+
+waitress on its own accepts connections until its total `connection_limit`, then
+stops accepting: later clients wait in the kernel's backlog behind the rest. An idle
+connection stays open until `channel_timeout` of silence, and every byte restarts
+that clock. So one client holding a thousand idle sockets, or sending a byte every
+20 s, locks every reader out, `/healthz` included.
+
+This module subclasses waitress's listener (`TcpWSGIServer`) and channel
+(`HTTPChannel`) to add three rules, all decided when a connection is accepted or in
+waitress's maintenance pass:
+
+- **Per client.** One client (an IPv4 address; an IPv6 /64, since one host commonly
+  holds a whole /64) holds at most `per_client` connections. A connection over that
+  closes the client's own connection that has waited longest for a request, so a
+  reader behind the same address (NAT) still gets through; when all of them are busy
+  the newcomer is closed at once.
+- **Reserve.** `total` is far above `per_client`, so other clients find room. If it
+  is reached all the same (many addresses), the connection that has waited longest
+  of the client holding the most is closed to make room, or the newcomer when no
+  connection is waiting. Either way every connection is accepted at once, never
+  left in the backlog, where it would sit in front of every later client.
+- **Request deadline.** A connection must deliver a complete request within
+  `request_deadline` seconds of opening or of the end of its previous response
+  (keep-alive). Bytes that arrive do not restart it, so a slow or half-sent request
+  is closed on time. A response being written to a slow reader is not cut: waitress's
+  `channel_timeout` bounds that (no progress for that long).
+
+Everything here runs in the server's loop thread (accepting, the maintenance pass,
+closing), except `Channel.service`, which runs in a task thread and only sets a time.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import logging
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from dataclasses import replace
+from typing import Any
+from typing import cast
+
+from waitress.adjustments import Adjustments
+from waitress.channel import HTTPChannel
+from waitress.server import BaseWSGIServer
+from waitress.server import TcpWSGIServer
+from waitress.task import ThreadedTaskDispatcher
+
+log = logging.getLogger("aggregator.server")
+
+#: open connections in all; lowered to fit the process's open-file limit
+MAX_CONNECTIONS = 1000
+#: open connections one client (an IPv4 address, an IPv6 /64) may hold
+MAX_CONNECTIONS_PER_CLIENT = 64
+#: seconds a connection has to deliver a complete request, from opening or from the
+#: end of its previous response
+REQUEST_DEADLINE = 10.0
+#: seconds between maintenance passes (waitress counts whole seconds); the deadline
+#: is enforced to within this
+MAINTENANCE_INTERVAL = 1
+#: seconds without progress before a response being written is given up (waitress)
+SEND_TIMEOUT = 60
+#: bytes of request line and headers; feed readers send a few hundred
+MAX_REQUEST_HEAD = 64 * 1024
+#: bytes of request body: GET and HEAD need none; kept below waitress's 512 KiB
+#: `inbuf_overflow`, so no request ever spills to a temporary file
+MAX_REQUEST_BODY = 64 * 1024
+#: descriptors left to the rest of the process (state file, output files, link checks)
+FD_HEADROOM = 256
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionLimits:
+    """How many connections the server holds, per client and in all, and for how long."""
+
+    #: open connections in all (the reserve is what one client cannot take)
+    total: int = MAX_CONNECTIONS
+    #: open connections per client address (IPv6: per /64)
+    per_client: int = MAX_CONNECTIONS_PER_CLIENT
+    #: seconds to deliver a complete request (from opening, or the end of the last response)
+    request_deadline: float = REQUEST_DEADLINE
+
+    def __post_init__(self) -> None:
+        if self.per_client < 1:
+            raise ValueError(f"per_client must be at least 1, not {self.per_client}")
+        if self.total <= self.per_client:
+            raise ValueError(
+                f"total ({self.total}) must be above per_client ({self.per_client}): "
+                "what one client cannot take is the room left for the others"
+            )
+        if not self.request_deadline > 0:
+            raise ValueError(f"request_deadline must be positive, not {self.request_deadline}")
+
+
+def fit_to_open_files(limits: ConnectionLimits, open_files: int | None) -> ConnectionLimits:
+    """`limits` lowered, when needed, so connections leave FD_HEADROOM descriptors free.
+
+    Out of descriptors, accept() fails for everyone and so do the build's own files.
+    `open_files` None means no limit.
+    """
+    if open_files is None or limits.total <= open_files - FD_HEADROOM:
+        return limits
+    total = max(2, open_files - FD_HEADROOM)
+    # Keep the reserve: one client may still take only a small part of what is left.
+    return replace(limits, total=total, per_client=min(limits.per_client, max(1, total // 4)))
+
+
+def client_key(addr: Any) -> str:
+    """The client a peer address counts against: the IPv4 address, or the IPv6 /64.
+
+    An IPv4-mapped IPv6 address (a dual-stack socket) is its IPv4 address; a link-local
+    IPv6 address is itself (its /64 is the whole link).
+    """
+    host = addr[0] if isinstance(addr, tuple) and addr else addr
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return str(host)
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        if not ip.is_link_local:
+            return f"{ipaddress.IPv6Address(int(ip) >> 64 << 64)}/64"
+    return str(ip)
+
+
+class Channel(HTTPChannel):
+    """A waitress channel that knows its client and since when it waits for a request."""
+
+    def __init__(
+        self,
+        server: BaseWSGIServer,
+        sock: socket.socket,
+        addr: Any,
+        adj: Adjustments,
+        map: dict[int, Any] | None = None,
+    ) -> None:
+        self.guard = cast(Listener, server).guard
+        self.client = client_key(addr)
+        # When it began waiting for a complete request: its opening, then the end of
+        # each response. None while a request is served or its response is sent.
+        self.waiting_since: float | None = time.monotonic()
+        super().__init__(server, sock, addr, adj, map)
+
+    def add_channel(self, map: Any = None) -> None:
+        super().add_channel(map)
+        self.guard.add(self)
+
+    def del_channel(self, map: Any = None) -> None:
+        super().del_channel(map)
+        self.guard.remove(self)
+
+    def received(self, data: bytes) -> bool:
+        queued = super().received(data)
+        if self.requests:
+            self.waiting_since = None  # a complete request: the deadline is met
+        return queued
+
+    def service(self) -> None:
+        super().service()
+        # The response is written. With nothing left to send, the deadline for the
+        # next request starts now; while bytes still wait for a slow reader, it starts
+        # at the maintenance pass that finds them sent.
+        idle = not self.requests and not self.total_outbufs_len
+        self.waiting_since = time.monotonic() if idle else None
+
+    def waiting(self) -> bool:
+        """Open, and waiting for a complete request (nothing being served or sent)."""
+        return (
+            self.waiting_since is not None
+            and not self.requests
+            and not self.total_outbufs_len
+            and not self.will_close
+            and not self.close_when_flushed
+        )
+
+    def busy(self) -> bool:
+        return bool(self.requests or self.total_outbufs_len)
+
+
+class Guard:
+    """The connections open on a server's listeners, by client."""
+
+    def __init__(self, limits: ConnectionLimits) -> None:
+        self.limits = limits
+        # insertion-ordered sets: the connections each client holds
+        self.clients: dict[str, dict[Channel, None]] = {}
+        self.count = 0
+        self._capped: set[str] = set()  # clients told about in the log
+        self._full = False
+        # The loop thread does nearly everything here, but waitress may close a channel
+        # from a task thread (a failed `100 Continue`), which removes it.
+        self._lock = threading.RLock()
+
+    def add(self, channel: Channel) -> None:
+        with self._lock:
+            self.clients.setdefault(channel.client, {})[channel] = None
+            self.count += 1
+
+    def remove(self, channel: Channel) -> None:
+        with self._lock:
+            self._remove(channel)
+
+    def _remove(self, channel: Channel) -> None:
+        held = self.clients.get(channel.client)
+        if held is None or channel not in held:
+            return  # closed already, or evicted and now really closing
+        del held[channel]
+        self.count -= 1
+        if not held:
+            del self.clients[channel.client]
+            self._capped.discard(channel.client)
+        if self._full and self.count < self.limits.total * 9 // 10:
+            self._full = False
+
+    def make_room(self, client: str) -> bool:
+        """May a new connection from `client` open? Closes a waiting one to make room."""
+        with self._lock:
+            return self._make_room(client)
+
+    def _make_room(self, client: str) -> bool:
+        held = self.clients.get(client, {})
+        if len(held) >= self.limits.per_client:
+            victim = _longest_waiting(held)
+            if client not in self._capped:
+                self._capped.add(client)
+                log.warning(
+                    "%s holds %d connections, the most one client may: %s",
+                    client,
+                    len(held),
+                    "closing its longest idle ones for new ones"
+                    if victim
+                    else "refusing new ones while all are busy",
+                )
+            if victim is None:
+                return False
+            self._evict(victim)
+        if self.count >= self.limits.total:
+            victim = self._victim_anywhere()
+            if not self._full:
+                self._full = True
+                log.warning(
+                    "%d connections open, the most the server holds: %s",
+                    self.count,
+                    "closing the longest idle ones of the clients holding the most"
+                    if victim
+                    else "refusing new ones while all are busy",
+                )
+            if victim is None:
+                return False
+            self._evict(victim)
+        return True
+
+    def _victim_anywhere(self) -> Channel | None:
+        for _, held in sorted(self.clients.items(), key=lambda item: -len(item[1])):
+            victim = _longest_waiting(held)
+            if victim is not None:
+                return victim
+        return None
+
+    def _evict(self, victim: Channel) -> None:
+        # Closed by the loop on its next pass (as waitress closes timed-out channels),
+        # not here: its descriptor number could be reused by the connection accepted
+        # now while this pass of the loop still holds events for the old one.
+        victim.will_close = True
+        self._remove(victim)
+
+
+_OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+
+
+def _longest_waiting(held: dict[Channel, None]) -> Channel | None:
+    waiting = [c for c in held if c.waiting()]
+    return min(waiting, key=lambda c: cast(float, c.waiting_since)) if waiting else None
+
+
+class Listener(TcpWSGIServer):
+    """waitress's TCP listener, with the per-client cap, the reserve and the deadline."""
+
+    channel_class = Channel
+
+    def __init__(
+        self,
+        application: Any,
+        map: dict[int, Any],
+        *,
+        guard: Guard,
+        dispatcher: ThreadedTaskDispatcher,
+        adj: Adjustments,
+        sockinfo: tuple[int, int, int, Any],
+    ) -> None:
+        self.guard = guard
+        self._next_pass = 0.0
+        self._paused_until = 0.0
+        super().__init__(application, map, dispatcher=dispatcher, adj=adj, sockinfo=sockinfo)
+        # (the stubs lack the attributes waitress sets at run time)
+        self.port = int(cast(Any, self).effective_port)
+
+    def readable(self) -> bool:
+        # waitress runs its maintenance from here: the loop asks every pass, and a pass
+        # waits at most `asyncore_loop_timeout` (1 s) for events.
+        now = time.monotonic()
+        if now >= self._next_pass:
+            self._next_pass = now + self.adj.cleanup_interval
+            self.maintenance(time.time())
+        # Unlike waitress, keep accepting at the total limit: handle_accept makes room
+        # or closes the newcomer, so nobody queues in the backlog behind connections
+        # that will not be accepted.
+        return bool(self.accepting) and now >= self._paused_until
+
+    def maintenance(self, now: float) -> None:
+        super().maintenance(now)  # type: ignore[arg-type]  # waitress passes time.time()
+        deadline = self.guard.limits.request_deadline
+        mono = time.monotonic()
+        for channel in list(cast(dict[int, Channel], self.active_channels).values()):
+            if channel.busy():
+                channel.waiting_since = None
+            elif channel.waiting_since is None:
+                channel.waiting_since = mono  # its response was sent since the last pass
+            elif mono - channel.waiting_since >= deadline:
+                # As waitress closes timed-out channels: writable() now says so, and
+                # the loop closes it on this pass or the next.
+                channel.will_close = True
+
+    def handle_accept(self) -> None:
+        try:
+            pair = self.accept()
+        except OSError as exc:
+            if exc.errno in _OUT_OF_RESOURCES:
+                # accept() would fail again at once and the loop would spin: wait for
+                # the next pass (closed connections free descriptors and memory).
+                self._paused_until = time.monotonic() + MAINTENANCE_INTERVAL
+                log.warning("accept() failed, pausing for a moment: %s", exc)
+            else:  # one connection's trouble (reset, refused by a firewall)
+                log.debug("accept() failed: %s", exc)
+            return
+        if pair is None:
+            return
+        conn, addr = pair
+        if not self.guard.make_room(client_key(addr)):
+            conn.close()
+            return
+        try:
+            self.set_socket_options(conn)
+            self.channel_class(self, conn, self.fix_addr(addr), self.adj, map=cast(Any, self)._map)
+        except OSError:  # gone already: nothing to serve
+            conn.close()
+
+    def handle_error(self) -> None:
+        # waitress's default closes the dispatcher: for a listener that would end all
+        # serving over one bad connection. Log it and keep listening.
+        log.exception("error while accepting a connection")
+        self._paused_until = time.monotonic() + MAINTENANCE_INTERVAL
+
+
+def open_listeners(
+    application: Any,
+    host: str,
+    port: int,
+    *,
+    map: dict[int, Any],
+    dispatcher: ThreadedTaskDispatcher,
+    adj: Adjustments,
+    limits: ConnectionLimits,
+) -> list[Listener]:
+    """Listeners bound to every address `host` names, on one port, sharing one guard.
+
+    Raises OSError (`socket.gaierror` for a name that does not resolve, `EADDRINUSE`...)
+    when one cannot be bound; whatever was opened stays in `map` for the caller to close.
+    """
+    guard = Guard(limits)
+    seen: set[tuple[str, int]] = set()
+    listeners: list[Listener] = []
+    for family, socktype, proto, _, sockaddr in socket.getaddrinfo(
+        host or None,
+        port,
+        socket.AF_UNSPEC,
+        socket.SOCK_STREAM,
+        socket.IPPROTO_TCP,
+        socket.AI_PASSIVE,
+    ):
+        address = str(sockaddr[0]).split("%", 1)[0]
+        if (address, int(sockaddr[1])) in seen:
+            continue  # getaddrinfo may answer the same address twice
+        seen.add((address, int(sockaddr[1])))
+        if port == 0 and listeners:
+            # Port 0 picks a free port: every address of the name gets the first one's.
+            sockaddr = (sockaddr[0], listeners[0].port, *sockaddr[2:])
+        listeners.append(
+            Listener(
+                application,
+                map,
+                guard=guard,
+                dispatcher=dispatcher,
+                adj=adj,
+                sockinfo=(family, socktype, proto, sockaddr),
+            )
+        )
+    return listeners
