@@ -545,6 +545,8 @@ class Rebuild:
         racy = time.time_ns() - RACY_SECONDS * 1_000_000_000
         rows: list[tuple[str, int, int, str, str, str]] = []
         for path in found.changed:
+            if self.cancel is not None and self.cancel.is_set():  # after the file in hand
+                raise Cancelled("stopped while loading article files")
             result, digest = load_file_digest(Path(path), limits)
             if digest is not None:
                 self.digests[path] = digest

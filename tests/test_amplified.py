@@ -324,6 +324,46 @@ def test_workers_stop_after_the_item_in_hand(monkeypatch: pytest.MonkeyPatch) ->
     assert stopped < 8 * pause, stopped  # a chunk in hand is 20 items
 
 
+def test_an_incremental_build_stops_after_the_changed_file_in_hand(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import threading
+
+    from conftest import NOW
+    from conftest import write_article
+
+    from aggregator import incremental
+    from aggregator.config import Config
+    from aggregator.errors import Cancelled
+    from aggregator.pipeline import build
+
+    source = tmp_path / "src"
+    for number in range(1, 101):
+        write_article(source, f"{number:03}.md", n=number)
+    old = time.time() - 60  # older than the racy window, as a real corpus is
+    for path in source.iterdir():
+        os.utime(path, (old, old))
+    config = Config(sources=(source,), output=tmp_path / "out", links="off")
+    assert build(config, now=NOW).mode == "full"
+    for number in (1, 2, 3):
+        write_article(source, f"{number:03}.md", n=number, title=f"Changed {number}")
+        os.utime(source / f"{number:03}.md", (old + 1, old + 1))
+    stop = threading.Event()
+    parsed: list[str] = []
+    real = incremental.load_file_digest
+
+    def parse(path: Path, limits: Limits) -> Any:
+        parsed.append(path.name)
+        stop.set()  # the stop arrives while the first changed file is read
+        return real(path, limits)
+
+    monkeypatch.setattr(incremental, "load_file_digest", parse)
+    with pytest.raises(Cancelled):
+        build(config, now=NOW, cancel=stop)
+    assert parsed == ["001.md"]
+
+
 def test_the_daemon_stops_within_a_few_files_whatever_the_files(tmp_path: Path) -> None:
     """SIGTERM while a run reads slow files: the daemon ends after the file in hand.
     `slow` is the time one such file takes (measured here); the run would read for
