@@ -1,8 +1,11 @@
 """The `aggregator` command: parses options, calls the library, maps errors to exit codes.
 
-Exit codes: 0 the run completed (invalid article files are warnings), 1 a fatal
-error (config, sources or output), 2 a usage error, 3 with `--strict` when any
-article file was invalid. `validate` exits 1 when any article file has a problem.
+Exit codes: 0 the run completed (invalid article files are warnings); 1 the run
+failed (output not writable, output locked by another writer, state file, server
+address, I/O); 2 a usage or config error (an unknown option, a bad option value, a
+bad config file, a missing source folder, a private file inside the output folder);
+3 with `--strict` when any article file was invalid. `validate` exits 1 when any
+article file has a problem. Every error is one line on stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -49,7 +52,9 @@ from aggregator.websub import announce_build
 # that use them: `build` starts faster without them.
 
 EXIT_OK = 0
+#: the run failed: output, lock, state file, server address, I/O
 EXIT_FATAL = 1
+#: a usage error (argparse) or a config error (`ConfigError.exit_code`)
 EXIT_USAGE = 2
 EXIT_INVALID_FILES = 3
 #: `validate`: some article file has a problem
@@ -73,12 +78,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "topics":
             return _topics(args)
     except AggregatorError as exc:
-        print(f"aggregator: error: {exc}", file=sys.stderr)
+        print(f"aggregator: error: {one_line(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
     parser.print_usage(sys.stderr)
     return EXIT_USAGE
+
+
+def one_line(text: str) -> str:
+    """`text` with every character that does not print escaped (line breaks, controls):
+    one line, whatever a path or name in it holds."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -87,7 +98,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Publish curated article files as per-topic RSS, Atom and JSON feeds.",
     )
     parser.add_argument("--version", action="version", version=f"aggregator {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     build_parser = commands.add_parser(
         "build",
         help="build the feeds once",
