@@ -29,7 +29,12 @@ from typing import TextIO
 from urllib.parse import urlsplit
 
 from aggregator import __version__
+from aggregator.config import LONGEST
+from aggregator.config import LONGEST_WAIT
+from aggregator.config import MAX_COUNT
 from aggregator.config import Config
+from aggregator.config import check_cron
+from aggregator.config import check_host
 from aggregator.config import load_config
 from aggregator.config import normalise_base_url
 from aggregator.config import parse_duration
@@ -126,12 +131,16 @@ def _parser() -> argparse.ArgumentParser:
     schedule = run_parser.add_mutually_exclusive_group()
     schedule.add_argument(
         "--interval",
-        type=_duration,
+        type=_interval,
         metavar="DURATION",
-        help="time between runs: 90s, 15m, 1h (default: interval in the config, 15m)",
+        help="time between runs: 90s, 15m, 1h, at most 36500d "
+        "(default: interval in the config, 15m)",
     )
     schedule.add_argument(
-        "--cron", metavar="EXPR", help="a five-field cron expression, e.g. '*/15 * * * *'"
+        "--cron",
+        type=_cron,
+        metavar="EXPR",
+        help="a five-field cron expression, in UTC, e.g. '*/15 * * * *'",
     )
     _serve_options(run_parser, required=False)
     serve_parser = commands.add_parser(
@@ -188,7 +197,7 @@ def _parser() -> argparse.ArgumentParser:
         help="public URL of the output folder (default: http://localhost:8080/)",
     )
     topics_parser.add_argument(
-        "--min-quality", type=int, metavar="N", help="keep articles with quality >= N"
+        "--min-quality", type=_quality, metavar="N", help="keep articles with quality >= N"
     )
     topics_parser.add_argument(
         "--include-unpublished",
@@ -260,9 +269,10 @@ def _build_options(parser: argparse.ArgumentParser, *, daemon: bool = False) -> 
     if not daemon:
         parser.add_argument(
             "--wait",
-            type=_duration,
+            type=_wait,
             metavar="DURATION",
-            help="how long to wait for another aggregator writing the same output (default: 60s)",
+            help="how long to wait for another aggregator writing the same output, "
+            "at most 1d (default: 60s)",
         )
     parser.add_argument(
         "--links",
@@ -278,7 +288,7 @@ def _build_options(parser: argparse.ArgumentParser, *, daemon: bool = False) -> 
     )
     parser.add_argument(
         "--min-quality",
-        type=int,
+        type=_quality,
         metavar="N",
         help="keep articles with quality >= N (default: 50)",
     )
@@ -313,20 +323,42 @@ def _base_url(value: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _duration(value: str) -> timedelta:
+def _interval(value: str) -> timedelta:
     try:
-        return parse_duration(value)
+        return parse_duration(value, LONGEST)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _wait(value: str) -> timedelta:
+    try:
+        return parse_duration(value, LONGEST_WAIT)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _cron(value: str) -> str:
+    try:
+        return check_cron(value)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _address(value: str) -> tuple[str, int]:
+    """HOST:PORT to serve on: an IP address (`[v6]` in brackets), a host name, or
+    nothing for every address; a port from 0 (any free one) to 65535."""
     from aggregator.server import parse_address
 
     try:
-        return parse_address(value)
+        host, port = parse_address(value)
+        given = value.rpartition(":")[0]
+        if given:
+            host = check_host(given)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+        raise argparse.ArgumentTypeError(
+            f"{exc} (use HOST:PORT, e.g. 127.0.0.1:8080, [::1]:8080 or :8080)"
+        ) from None
+    return host, port
 
 
 def _positive(value: str) -> int:
@@ -334,8 +366,22 @@ def _positive(value: str) -> int:
         number = int(value)
     except ValueError:
         number = 0
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number of 1 or more, got {value!r}")
+    if not 1 <= number <= MAX_COUNT:
+        raise argparse.ArgumentTypeError(
+            f"must be a whole number from 1 to {MAX_COUNT:,}, got {value!r}"
+        )
+    return number
+
+
+def _quality(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {value!r}") from None
+    if abs(number) > MAX_COUNT:
+        raise argparse.ArgumentTypeError(
+            f"must be from {-MAX_COUNT:,} to {MAX_COUNT:,}, got {value!r}"
+        )
     return number
 
 
@@ -431,10 +477,10 @@ def _serve(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     output = args.output or config.output
     host, port = args.serve
+    from aggregator.daemon import listen
     from aggregator.server import FeedApp
-    from aggregator.server import Server
 
-    server = Server(FeedApp(output), host, port).start()
+    server = listen(FeedApp(output), host, port).start()
     logging.getLogger("aggregator").info("serving %s on http://%s:%d/", output, host, server.port)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())

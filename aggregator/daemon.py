@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -31,6 +32,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from aggregator.config import Config
 from aggregator.errors import AggregatorError
 from aggregator.errors import Cancelled
+from aggregator.errors import ServeError
 from aggregator.lock import OutputLock
 from aggregator.model import BuildReport
 from aggregator.pipeline import build
@@ -89,6 +91,20 @@ def trigger_interval(trigger: BaseTrigger, now: datetime) -> timedelta:
     first = trigger.get_next_fire_time(None, now)
     second = trigger.get_next_fire_time(first, first + timedelta(seconds=1)) if first else None
     return (second - first) if first and second else timedelta(hours=1)
+
+
+def listen(app: FeedApp, host: str, port: int) -> Server:
+    """`Server(app, host, port)`, not started; ServeError in one line naming the
+    address and the reason when it cannot listen there (in use, not allowed, a host
+    name that does not resolve)."""
+    shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        return Server(app, host, port)
+    except OSError as exc:
+        raise ServeError(f"cannot serve on {shown}: {exc.strerror or exc}") from exc
+    except ValueError as exc:  # waitress: an address it cannot use
+        raise ServeError(f"cannot serve on {shown}: {exc}") from exc
 
 
 class Daemon:
@@ -184,7 +200,7 @@ class Daemon:
         if self.serve_address is not None:
             host, port = self.serve_address
             app = FeedApp(self.config.output, health=self.health.answer)
-            self.server = Server(app, host, port).start()
+            self.server = listen(app, host, port).start()
             log.info("serving %s on http://%s:%d/", self.config.output, host, self.server.port)
         self.scheduler.add_job(
             self.run_once,
@@ -219,7 +235,8 @@ class Daemon:
         log.info("stopped")
 
     def run_forever(self) -> int:
-        """Start, then wait for signals; returns the exit code (0 on SIGTERM/SIGINT)."""
+        """Start, then wait for signals; returns the exit code (0 on SIGTERM/SIGINT).
+        Raises ServeError when the server cannot listen."""
 
         def on_stop(signum: int, frame: FrameType | None) -> None:
             self.stopping.set()
