@@ -38,7 +38,11 @@ from aggregator.config import check_host
 from aggregator.config import load_config
 from aggregator.config import normalise_base_url
 from aggregator.config import parse_duration
+from aggregator.config import read_config
 from aggregator.errors import AggregatorError
+from aggregator.errors import ConfigError
+from aggregator.layout import Layout
+from aggregator.layout import problems
 from aggregator.lock import OutputLock
 from aggregator.logs import setup_logging
 from aggregator.model import BuildReport
@@ -385,9 +389,26 @@ def _quality(value: str) -> int:
     return number
 
 
-def config_from_args(args: argparse.Namespace) -> Config:
-    """The config file's settings with the command line's on top."""
-    config = load_config(args.config)
+#: the option that sets each config key
+_OPTIONS = {
+    "sources": "--source",
+    "output": "--output",
+    "base_url": "--base-url",
+    "min_quality": "--min-quality",
+    "include_unpublished": "--include-unpublished",
+    "limit": "--limit",
+    "links": "--links",
+    "state": "--state",
+    "interval": "--interval",
+    "cron": "--cron",
+}
+
+
+def config_from_args(args: argparse.Namespace, *, publishing: bool = False) -> Config:
+    """The config file's settings with the command line's on top. `publishing` (build,
+    run) also refuses a layout that would publish a private file (see `layout`)."""
+    loaded = read_config(args.config)
+    config = loaded.config
     overrides: dict[str, Any] = {
         "sources": tuple(args.source) if args.source else None,
         "output": getattr(args, "output", None),
@@ -406,11 +427,28 @@ def config_from_args(args: argparse.Namespace) -> Config:
     if getattr(args, "allow_private_links", None):
         settings = dataclasses.replace(config.link_check, allow_private=True)
         config = dataclasses.replace(config, link_check=settings)
+    if publishing:
+        where = dict(loaded.where)
+        where.update({k: _OPTIONS[k] for k, v in overrides.items() if v is not None})
+        report = getattr(args, "report", None)
+        if report is not None:
+            where["report"] = "--report"
+        layout = Layout(config.output, config.sources, config.state_path, report, loaded.path)
+        check_layout(layout, where)
     return config
 
 
+def check_layout(layout: Layout, where: dict[str, str]) -> None:
+    """ConfigError naming the key to blame (`--state`, `aggregator.yaml:4: state`) when
+    `layout` would put a private file inside the output folder."""
+    found = problems(layout)
+    if found:
+        key, reason = found[0]
+        raise ConfigError(f"{where.get(key, key)}: {reason}")
+
+
 def _build(args: argparse.Namespace) -> int:
-    config = config_from_args(args)
+    config = config_from_args(args, publishing=True)
     wait = args.wait.total_seconds() if args.wait is not None else 60.0
     now = datetime.now(UTC)
     with OutputLock(config.output, wait=wait):
@@ -468,14 +506,23 @@ def _run(args: argparse.Namespace) -> int:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     from aggregator.daemon import Daemon
 
-    daemon = Daemon(lambda: config_from_args(args), serve=args.serve)
+    daemon = Daemon(lambda: config_from_args(args, publishing=True), serve=args.serve)
     return daemon.run_forever()
 
 
 def _serve(args: argparse.Namespace) -> int:
     setup_logging(args.log_format)
-    config = load_config(args.config)
+    loaded = read_config(args.config)
+    config = loaded.config
     output = args.output or config.output
+    where = dict(loaded.where)
+    if args.output is not None:
+        where["output"] = "--output"
+    # Only sources that exist: `serve` builds nothing, and the default `seeds` of a
+    # config that names no sources should not stop it.
+    sources = [s for s in config.sources if s.is_dir()]
+    state = dataclasses.replace(config, output=output).state_path
+    check_layout(Layout(output, sources, state, None, loaded.path), where)
     host, port = args.serve
     from aggregator.daemon import listen
     from aggregator.server import FeedApp

@@ -29,6 +29,7 @@ import yaml
 from aggregator import yamlload
 from aggregator.dedupe import DedupeSettings
 from aggregator.errors import ConfigError
+from aggregator.layout import beside
 from aggregator.limits import MAX_YAML_DEPTH
 from aggregator.limits import Limits
 from aggregator.linkpolicy import Freshness
@@ -153,10 +154,11 @@ class Config:
 
     @property
     def state_path(self) -> Path:
-        """`.<output name>-state.sqlite` beside the output folder unless set."""
+        """`.<output name>-state.sqlite` beside the output folder unless set (beside
+        its real path: an output reached through a symlink shares its target's state)."""
         if self.state is not None:
             return self.state
-        return self.output.parent / f".{self.output.name or 'feeds'}-state.sqlite"
+        return beside(self.output, "-state.sqlite")
 
     def topic_min_quality(self, topic: str) -> int:
         """The quality threshold of one topic's feed (topic names match case-insensitively)."""
@@ -340,12 +342,29 @@ def check_host(text: str) -> str:
     return name
 
 
+@dataclass(frozen=True, slots=True)
+class ConfigFile:
+    """A config file as read: its settings, and where each one was set, for messages."""
+
+    #: the settings (the defaults for what the file does not set)
+    config: Config
+    #: the file read; None when there was none (`./aggregator.yaml` absent)
+    path: Path | None = None
+    #: each key the file sets -> where, as messages name it: `aggregator.yaml:3: output`
+    where: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+
 def load_config(path: Path | None) -> Config:
     """Read a config file; None gives `./aggregator.yaml` when present, else the defaults."""
+    return read_config(path).config
+
+
+def read_config(path: Path | None) -> ConfigFile:
+    """`load_config`, with the file read and where each of its keys is."""
     if path is None:
         default = Path(DEFAULT_CONFIG_NAME)
         if not default.is_file():
-            return Config()
+            return ConfigFile(Config())
         path = default
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -366,10 +385,12 @@ def load_config(path: Path | None) -> Config:
         reason = str(exc).split("\n")[0] or type(exc).__name__
         raise ConfigError(f"{path}:1: invalid YAML: {reason}") from exc
     if data is None:
-        return Config()
+        return ConfigFile(Config(), path)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}:1: config must be a mapping of keys, got {kind(data)}")
-    return config_from_mapping(data, base=path.parent, origin=str(path), text=text)
+    config = config_from_mapping(data, base=path.parent, origin=str(path), text=text)
+    where = {str(k): f"{path}:{line_of_key(text, str(k))}: {k}" for k in data}
+    return ConfigFile(config, path, MappingProxyType(where))
 
 
 def config_from_mapping(

@@ -1,8 +1,8 @@
 """The exception tree of aggregator; each error owns the exit code the CLI gives it.
 
 AggregatorError                 exit 1: the run could not complete
- ├── ConfigError                exit 2: the config file or an option value is wrong
- │                                (a missing source folder too)
+ ├── ConfigError                exit 2: the config file, an option value or the layout
+ │                                of folders is wrong (a missing source folder too)
  ├── OutputError                  the output folder cannot be written
  ├── ServeError                   the HTTP server cannot listen on its address
  ├── Cancelled                    the run was asked to stop before it wrote anything
