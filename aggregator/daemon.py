@@ -6,6 +6,12 @@ atomic), SIGHUP reloads the config. Runs happen in the scheduler's thread, one a
 time (`max_instances=1`, `coalesce=True`, a generous misfire grace), each under the
 output folder's lock. A run that fails is logged with its cause and the next one
 goes on: one bad cycle never ends the daemon.
+
+A reload is the config loaded and checked as at the start; one that fails (a broken
+file, a private file inside the new output folder) is logged and the old config
+kept. A reload that moves the output folder starts a run at once, and the server
+serves the new folder from the first run that completes there (until then, the
+old folder's feeds).
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from aggregator.config import Config
 from aggregator.errors import AggregatorError
 from aggregator.errors import Cancelled
 from aggregator.errors import ServeError
+from aggregator.layout import real
 from aggregator.lock import OutputLock
 from aggregator.model import BuildReport
 from aggregator.pipeline import build
@@ -126,6 +133,8 @@ class Daemon:
         self.health = Health(started_at=now, interval=trigger_interval(self.trigger, now))
         self.scheduler = BackgroundScheduler(timezone=UTC)
         self.server: Server | None = None
+        #: the server's application; its `root` is the folder served
+        self.app: FeedApp | None = None
 
     # -- one run ---------------------------------------------------------------------
 
@@ -154,6 +163,10 @@ class Daemon:
             self._failed(now, started, f"{type(exc).__name__}: {exc}")
             return None
         duration = time.monotonic() - started
+        app = self.app
+        if app is not None and real(app.root) != real(config.output):
+            app.root = config.output  # a reload moved the output: its feeds are there now
+            log.info("now serving %s", config.output)
         counts = _counts(report)
         with self.health.lock:
             self.health.last_run_at = now
@@ -199,8 +212,8 @@ class Daemon:
     def start(self) -> None:
         if self.serve_address is not None:
             host, port = self.serve_address
-            app = FeedApp(self.config.output, health=self.health.answer)
-            self.server = listen(app, host, port).start()
+            self.app = FeedApp(self.config.output, health=self.health.answer)
+            self.server = listen(self.app, host, port).start()
             log.info("serving %s on http://%s:%d/", self.config.output, host, self.server.port)
         self.scheduler.add_job(
             self.run_once,
@@ -220,12 +233,21 @@ class Daemon:
         except AggregatorError as exc:
             log.error("config not reloaded, keeping the old one: %s", exc)
             return
+        moved = real(config.output) != real(self.config.output)
         self.config = config
         self.trigger = trigger_for(config)
         with self.health.lock:
             self.health.interval = trigger_interval(self.trigger, datetime.now(UTC))
         self.scheduler.reschedule_job("build", trigger=self.trigger)
         log.info("config reloaded; running every %s", _describe(config))
+        if moved:
+            # Readers keep the old folder's feeds until a run has written the new one.
+            self.scheduler.modify_job("build", next_run_time=datetime.now(UTC))
+            if self.app is not None:
+                log.info(
+                    "output moved to %s: serving it from the first run that completes there",
+                    config.output,
+                )
 
     def stop(self) -> None:
         self.stopping.set()
