@@ -70,18 +70,21 @@ EXIT_INVALID_FILES = 3
 EXIT_INVALID = 1
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, stop: threading.Event | None = None) -> int:
+    """The command line; returns the exit code. `stop` ends `run` and `serve` when set,
+    as SIGTERM does (set before the call, they check everything and start nothing)."""
     parser = _parser()
     args = parser.parse_args(argv)
+    stop = stop if stop is not None else threading.Event()
     try:
         if args.command == "build":
             return _build(args)
         if args.command == "check-links":
             return _check_links(args)
         if args.command == "run":
-            return _run(args)
+            return _run(args, stop)
         if args.command == "serve":
-            return _serve(args)
+            return _serve(args, stop)
         if args.command == "validate":
             return _validate(args)
         if args.command == "topics":
@@ -501,16 +504,18 @@ class Progress:
             self.last = now
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace, stop: threading.Event) -> int:
     setup_logging(args.log_format)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     from aggregator.daemon import Daemon
 
-    daemon = Daemon(lambda: config_from_args(args, publishing=True), serve=args.serve)
+    daemon = Daemon(
+        lambda: config_from_args(args, publishing=True), serve=args.serve, stopping=stop
+    )
     return daemon.run_forever()
 
 
-def _serve(args: argparse.Namespace) -> int:
+def _serve(args: argparse.Namespace, stop: threading.Event) -> int:
     setup_logging(args.log_format)
     loaded = read_config(args.config)
     config = loaded.config
@@ -523,19 +528,26 @@ def _serve(args: argparse.Namespace) -> int:
     sources = [s for s in config.sources if s.is_dir()]
     state = dataclasses.replace(config, output=output).state_path
     check_layout(Layout(output, sources, state, None, loaded.path), where)
+    if stop.is_set():
+        return EXIT_OK
     host, port = args.serve
     from aggregator.daemon import listen
     from aggregator.server import FeedApp
 
     server = listen(FeedApp(output), host, port).start()
     logging.getLogger("aggregator").info("serving %s on http://%s:%d/", output, host, server.port)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
-    signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
-    while not stop.wait(0.5):
-        pass
-    server.close()
+    previous = {n: signal.signal(n, lambda signum, frame: stop.set()) for n in _STOP_SIGNALS}
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        server.close()
+        for number, handler in previous.items():
+            signal.signal(number, handler)
     return EXIT_OK
+
+
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def _validate(args: argparse.Namespace) -> int:

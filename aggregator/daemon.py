@@ -122,11 +122,13 @@ class Daemon:
         load_config: Callable[[], Config],
         *,
         serve: tuple[str, int] | None = None,
+        stopping: threading.Event | None = None,
     ) -> None:
         self._load_config = load_config
         self.config = load_config()
         self.serve_address = serve
-        self.stopping = threading.Event()
+        #: set by SIGTERM or SIGINT (or by the caller): the daemon stops
+        self.stopping = stopping if stopping is not None else threading.Event()
         self._reload = threading.Event()
         self.trigger = trigger_for(self.config)
         now = datetime.now(UTC)
@@ -258,7 +260,10 @@ class Daemon:
 
     def run_forever(self) -> int:
         """Start, then wait for signals; returns the exit code (0 on SIGTERM/SIGINT).
-        Raises ServeError when the server cannot listen."""
+        Raises ServeError when the server cannot listen; starts nothing when a stop
+        was requested already. The signal handlers it sets are undone at the end."""
+        if self.stopping.is_set():
+            return 0
 
         def on_stop(signum: int, frame: FrameType | None) -> None:
             self.stopping.set()
@@ -266,16 +271,19 @@ class Daemon:
         def on_hup(signum: int, frame: FrameType | None) -> None:
             self._reload.set()
 
-        signal.signal(signal.SIGTERM, on_stop)
-        signal.signal(signal.SIGINT, on_stop)
-        signal.signal(signal.SIGHUP, on_hup)
-        self.start()
-        while not self.stopping.wait(0.2):
-            if self._reload.is_set():
-                self._reload.clear()
-                self.reload()
-        log.info("stopping")
-        self.stop()
+        handlers = {signal.SIGTERM: on_stop, signal.SIGINT: on_stop, signal.SIGHUP: on_hup}
+        previous = {number: signal.signal(number, handler) for number, handler in handlers.items()}
+        try:
+            self.start()
+            while not self.stopping.wait(0.2):
+                if self._reload.is_set():
+                    self._reload.clear()
+                    self.reload()
+            log.info("stopping")
+            self.stop()
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
         return 0
 
 
