@@ -1,8 +1,11 @@
 """The `aggregator` command: parses options, calls the library, maps errors to exit codes.
 
-Exit codes: 0 the run completed (invalid article files are warnings), 1 a fatal
-error (config, sources or output), 2 a usage error, 3 with `--strict` when any
-article file was invalid. `validate` exits 1 when any article file has a problem.
+Exit codes: 0 the run completed (invalid article files are warnings); 1 the run
+failed (output not writable, output locked by another writer, state file, server
+address, I/O); 2 a usage or config error (an unknown option, a bad option value, a
+bad config file, a missing source folder, a private file inside the output folder);
+3 with `--strict` when any article file was invalid. `validate` exits 1 when any
+article file has a problem. Every error is one line on stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -26,11 +29,20 @@ from typing import TextIO
 from urllib.parse import urlsplit
 
 from aggregator import __version__
+from aggregator.config import LONGEST
+from aggregator.config import LONGEST_WAIT
+from aggregator.config import MAX_COUNT
 from aggregator.config import Config
+from aggregator.config import check_cron
+from aggregator.config import check_host
 from aggregator.config import load_config
 from aggregator.config import normalise_base_url
 from aggregator.config import parse_duration
+from aggregator.config import read_config
 from aggregator.errors import AggregatorError
+from aggregator.errors import ConfigError
+from aggregator.layout import Layout
+from aggregator.layout import problems
 from aggregator.lock import OutputLock
 from aggregator.logs import setup_logging
 from aggregator.model import BuildReport
@@ -49,36 +61,47 @@ from aggregator.websub import announce_build
 # that use them: `build` starts faster without them.
 
 EXIT_OK = 0
+#: the run failed: output, lock, state file, server address, I/O
 EXIT_FATAL = 1
+#: a usage error (argparse) or a config error (`ConfigError.exit_code`)
 EXIT_USAGE = 2
 EXIT_INVALID_FILES = 3
 #: `validate`: some article file has a problem
 EXIT_INVALID = 1
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, stop: threading.Event | None = None) -> int:
+    """The command line; returns the exit code. `stop` ends `run` and `serve` when set,
+    as SIGTERM does (set before the call, they check everything and start nothing)."""
     parser = _parser()
     args = parser.parse_args(argv)
+    stop = stop if stop is not None else threading.Event()
     try:
         if args.command == "build":
             return _build(args)
         if args.command == "check-links":
             return _check_links(args)
         if args.command == "run":
-            return _run(args)
+            return _run(args, stop)
         if args.command == "serve":
-            return _serve(args)
+            return _serve(args, stop)
         if args.command == "validate":
             return _validate(args)
         if args.command == "topics":
             return _topics(args)
     except AggregatorError as exc:
-        print(f"aggregator: error: {exc}", file=sys.stderr)
+        print(f"aggregator: error: {one_line(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
     parser.print_usage(sys.stderr)
     return EXIT_USAGE
+
+
+def one_line(text: str) -> str:
+    """`text` with every character that does not print escaped (line breaks, controls):
+    one line, whatever a path or name in it holds."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -87,7 +110,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Publish curated article files as per-topic RSS, Atom and JSON feeds.",
     )
     parser.add_argument("--version", action="version", version=f"aggregator {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     build_parser = commands.add_parser(
         "build",
         help="build the feeds once",
@@ -115,12 +138,16 @@ def _parser() -> argparse.ArgumentParser:
     schedule = run_parser.add_mutually_exclusive_group()
     schedule.add_argument(
         "--interval",
-        type=_duration,
+        type=_interval,
         metavar="DURATION",
-        help="time between runs: 90s, 15m, 1h (default: interval in the config, 15m)",
+        help="time between runs: 90s, 15m, 1h, at most 36500d "
+        "(default: interval in the config, 15m)",
     )
     schedule.add_argument(
-        "--cron", metavar="EXPR", help="a five-field cron expression, e.g. '*/15 * * * *'"
+        "--cron",
+        type=_cron,
+        metavar="EXPR",
+        help="a five-field cron expression, in UTC, e.g. '*/15 * * * *'",
     )
     _serve_options(run_parser, required=False)
     serve_parser = commands.add_parser(
@@ -177,7 +204,7 @@ def _parser() -> argparse.ArgumentParser:
         help="public URL of the output folder (default: http://localhost:8080/)",
     )
     topics_parser.add_argument(
-        "--min-quality", type=int, metavar="N", help="keep articles with quality >= N"
+        "--min-quality", type=_quality, metavar="N", help="keep articles with quality >= N"
     )
     topics_parser.add_argument(
         "--include-unpublished",
@@ -249,9 +276,10 @@ def _build_options(parser: argparse.ArgumentParser, *, daemon: bool = False) -> 
     if not daemon:
         parser.add_argument(
             "--wait",
-            type=_duration,
+            type=_wait,
             metavar="DURATION",
-            help="how long to wait for another aggregator writing the same output (default: 60s)",
+            help="how long to wait for another aggregator writing the same output, "
+            "at most 1d (default: 60s)",
         )
     parser.add_argument(
         "--links",
@@ -267,7 +295,7 @@ def _build_options(parser: argparse.ArgumentParser, *, daemon: bool = False) -> 
     )
     parser.add_argument(
         "--min-quality",
-        type=int,
+        type=_quality,
         metavar="N",
         help="keep articles with quality >= N (default: 50)",
     )
@@ -302,20 +330,42 @@ def _base_url(value: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _duration(value: str) -> timedelta:
+def _interval(value: str) -> timedelta:
     try:
-        return parse_duration(value)
+        return parse_duration(value, LONGEST)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _wait(value: str) -> timedelta:
+    try:
+        return parse_duration(value, LONGEST_WAIT)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _cron(value: str) -> str:
+    try:
+        return check_cron(value)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _address(value: str) -> tuple[str, int]:
+    """HOST:PORT to serve on: an IP address (`[v6]` in brackets), a host name, or
+    nothing for every address; a port from 0 (any free one) to 65535."""
     from aggregator.server import parse_address
 
     try:
-        return parse_address(value)
+        host, port = parse_address(value)
+        given = value.rpartition(":")[0]
+        if given:
+            host = check_host(given)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+        raise argparse.ArgumentTypeError(
+            f"{exc} (use HOST:PORT, e.g. 127.0.0.1:8080, [::1]:8080 or :8080)"
+        ) from None
+    return host, port
 
 
 def _positive(value: str) -> int:
@@ -323,14 +373,45 @@ def _positive(value: str) -> int:
         number = int(value)
     except ValueError:
         number = 0
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number of 1 or more, got {value!r}")
+    if not 1 <= number <= MAX_COUNT:
+        raise argparse.ArgumentTypeError(
+            f"must be a whole number from 1 to {MAX_COUNT:,}, got {value!r}"
+        )
     return number
 
 
-def config_from_args(args: argparse.Namespace) -> Config:
-    """The config file's settings with the command line's on top."""
-    config = load_config(args.config)
+def _quality(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {value!r}") from None
+    if abs(number) > MAX_COUNT:
+        raise argparse.ArgumentTypeError(
+            f"must be from {-MAX_COUNT:,} to {MAX_COUNT:,}, got {value!r}"
+        )
+    return number
+
+
+#: the option that sets each config key
+_OPTIONS = {
+    "sources": "--source",
+    "output": "--output",
+    "base_url": "--base-url",
+    "min_quality": "--min-quality",
+    "include_unpublished": "--include-unpublished",
+    "limit": "--limit",
+    "links": "--links",
+    "state": "--state",
+    "interval": "--interval",
+    "cron": "--cron",
+}
+
+
+def config_from_args(args: argparse.Namespace, *, publishing: bool = False) -> Config:
+    """The config file's settings with the command line's on top. `publishing` (build,
+    run) also refuses a layout that would publish a private file (see `layout`)."""
+    loaded = read_config(args.config)
+    config = loaded.config
     overrides: dict[str, Any] = {
         "sources": tuple(args.source) if args.source else None,
         "output": getattr(args, "output", None),
@@ -349,11 +430,28 @@ def config_from_args(args: argparse.Namespace) -> Config:
     if getattr(args, "allow_private_links", None):
         settings = dataclasses.replace(config.link_check, allow_private=True)
         config = dataclasses.replace(config, link_check=settings)
+    if publishing:
+        where = dict(loaded.where)
+        where.update({k: _OPTIONS[k] for k, v in overrides.items() if v is not None})
+        report = getattr(args, "report", None)
+        if report is not None:
+            where["report"] = "--report"
+        layout = Layout(config.output, config.sources, config.state_path, report, loaded.path)
+        check_layout(layout, where)
     return config
 
 
+def check_layout(layout: Layout, where: dict[str, str]) -> None:
+    """ConfigError naming the key to blame (`--state`, `aggregator.yaml:4: state`) when
+    `layout` would put a private file inside the output folder."""
+    found = problems(layout)
+    if found:
+        key, reason = found[0]
+        raise ConfigError(f"{where.get(key, key)}: {reason}")
+
+
 def _build(args: argparse.Namespace) -> int:
-    config = config_from_args(args)
+    config = config_from_args(args, publishing=True)
     wait = args.wait.total_seconds() if args.wait is not None else 60.0
     now = datetime.now(UTC)
     with OutputLock(config.output, wait=wait):
@@ -406,32 +504,50 @@ class Progress:
             self.last = now
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace, stop: threading.Event) -> int:
     setup_logging(args.log_format)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     from aggregator.daemon import Daemon
 
-    daemon = Daemon(lambda: config_from_args(args), serve=args.serve)
+    daemon = Daemon(
+        lambda: config_from_args(args, publishing=True), serve=args.serve, stopping=stop
+    )
     return daemon.run_forever()
 
 
-def _serve(args: argparse.Namespace) -> int:
+def _serve(args: argparse.Namespace, stop: threading.Event) -> int:
     setup_logging(args.log_format)
-    config = load_config(args.config)
+    loaded = read_config(args.config)
+    config = loaded.config
     output = args.output or config.output
+    where = dict(loaded.where)
+    if args.output is not None:
+        where["output"] = "--output"
+    # Only sources that exist: `serve` builds nothing, and the default `seeds` of a
+    # config that names no sources should not stop it.
+    sources = [s for s in config.sources if s.is_dir()]
+    state = dataclasses.replace(config, output=output).state_path
+    check_layout(Layout(output, sources, state, None, loaded.path), where)
+    if stop.is_set():
+        return EXIT_OK
     host, port = args.serve
+    from aggregator.daemon import listen
     from aggregator.server import FeedApp
-    from aggregator.server import Server
 
-    server = Server(FeedApp(output), host, port).start()
+    server = listen(FeedApp(output), host, port).start()
     logging.getLogger("aggregator").info("serving %s on http://%s:%d/", output, host, server.port)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
-    signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
-    while not stop.wait(0.5):
-        pass
-    server.close()
+    previous = {n: signal.signal(n, lambda signum, frame: stop.set()) for n in _STOP_SIGNALS}
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        server.close()
+        for number, handler in previous.items():
+            signal.signal(number, handler)
     return EXIT_OK
+
+
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def _validate(args: argparse.Namespace) -> int:

@@ -7,26 +7,35 @@ applies its options on top of the file with `dataclasses.replace`.
 
 from __future__ import annotations
 
+import ipaddress
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
 from dataclasses import replace
+from datetime import UTC
+from datetime import datetime
 from datetime import timedelta
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
+from urllib.parse import quote
 from urllib.parse import urlsplit
+from urllib.parse import urlunsplit
 
 import yaml
 
+from aggregator import yamlload
 from aggregator.dedupe import DedupeSettings
 from aggregator.errors import ConfigError
+from aggregator.layout import beside
 from aggregator.limits import MAX_YAML_DEPTH
 from aggregator.limits import Limits
 from aggregator.linkpolicy import Freshness
 from aggregator.linkpolicy import LinkCheckSettings
 from aggregator.model import ContentMode
+from aggregator.similar import PERIOD
 from aggregator.slugs import topic_key
 from aggregator.yamltext import kind
 from aggregator.yamltext import line_of_key
@@ -37,6 +46,31 @@ DEFAULT_PATTERNS = ("*.md", "*.txt", "*.yaml", "*.yml")
 DEFAULT_BASE_URL = "http://localhost:8080/"
 DEFAULT_LIMIT = 50
 DEFAULT_MIN_QUALITY = 50
+
+# The valid ranges of settings. Each is far above any real need and inside what every
+# use downstream holds, so that a mistyped value is one line naming the key, never an
+# overflow deep inside a run.
+
+#: Durations on the calendar's scale (max_age, interval, confirm_after, the link TTLs)
+#: are at most 100 years: `now - max_age`, `now + ttl` (with its jitter) and the
+#: scheduler's fire times stay far inside the years 1 to 9999 that datetime holds.
+LONGEST = timedelta(days=36500)
+#: A wait for one network step (timeout, deadline, min_interval, retry_after_max) or
+#: for another writer (`build --wait`) is at most a day: socket and thread timeouts
+#: hold about 292 years (`threading.TIMEOUT_MAX`), a stuck request should not.
+LONGEST_WAIT = timedelta(days=1)
+#: The dedupe window is at most the 31-day period word weights come from
+#: (`similar.PERIOD`): a longer window stretches every period to its own length, so
+#: one changed file would make each build compare a whole window of articles again,
+#: and stories on one subject weeks apart are not one story anyway.
+LONGEST_WINDOW = PERIOD
+#: Counts (limit, the `limits:` caps) are at most a billion and min_quality lies
+#: within a billion of 0: far above real needs, and a 64-bit integer for SQLite.
+MAX_COUNT = 1_000_000_000
+#: Sizes (`limits:` file_size, feed_size) are at most 1 TiB.
+MAX_SIZE = 1024**4
+#: The link checker's threads (workers) and requests in flight to one host (per_host).
+MAX_WORKERS = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,10 +154,11 @@ class Config:
 
     @property
     def state_path(self) -> Path:
-        """`.<output name>-state.sqlite` beside the output folder unless set."""
+        """`.<output name>-state.sqlite` beside the output folder unless set (beside
+        its real path: an output reached through a symlink shares its target's state)."""
         if self.state is not None:
             return self.state
-        return self.output.parent / f".{self.output.name or 'feeds'}-state.sqlite"
+        return beside(self.output, "-state.sqlite")
 
     def topic_min_quality(self, topic: str) -> int:
         """The quality threshold of one topic's feed (topic names match case-insensitively)."""
@@ -149,8 +184,9 @@ _UNIT_MILLISECONDS = {
 }
 
 
-def parse_duration(text: str | int) -> timedelta:
-    """`500ms`, `90s`, `15m`, `1h`, `7d`, `2w`, or a number of seconds."""
+def parse_duration(text: str | int, longest: timedelta = LONGEST) -> timedelta:
+    """`500ms`, `90s`, `15m`, `1h`, `7d`, `2w`, or a number of seconds; more than 0 and
+    at most `longest`, else ValueError."""
     if isinstance(text, bool):
         raise ValueError(f"not a duration: {text!r}")
     if isinstance(text, int):
@@ -162,18 +198,32 @@ def parse_duration(text: str | int) -> timedelta:
         milliseconds = int(match.group(1)) * _UNIT_MILLISECONDS[match.group(2)]
     if milliseconds <= 0:
         raise ValueError(f"a duration must be positive, got {text!r}")
+    # Compared as a number first: timedelta itself overflows past 999,999,999 days.
+    if milliseconds > longest // timedelta(milliseconds=1):
+        raise ValueError(f"must be at most {format_duration(longest)}, got {text!r}")
     return timedelta(milliseconds=milliseconds)
 
 
-_SIZE = re.compile(r"^\s*(\d+)\s*(B|KB|MB|GB|KiB|MiB|GiB)?\s*$", re.IGNORECASE)
+def format_duration(duration: timedelta) -> str:
+    """A duration as the config file writes it, in its largest whole unit: `36500d`."""
+    milliseconds = duration // timedelta(milliseconds=1)
+    for unit in ("d", "h", "m", "s"):
+        if milliseconds % _UNIT_MILLISECONDS[unit] == 0:
+            return f"{milliseconds // _UNIT_MILLISECONDS[unit]}{unit}"
+    return f"{milliseconds}ms"
+
+
+_SIZE = re.compile(r"^\s*(\d+)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {
     "b": 1,
     "kb": 1000,
     "mb": 1000**2,
     "gb": 1000**3,
+    "tb": 1000**4,
     "kib": 1024,
     "mib": 1024**2,
     "gib": 1024**3,
+    "tib": 1024**4,
 }
 
 
@@ -190,41 +240,157 @@ def parse_size(text: str | int) -> int:
         size = int(match.group(1)) * _SIZE_UNITS[(match.group(2) or "b").lower()]
     if size <= 0:
         raise ValueError(f"a size must be positive, got {text!r}")
+    if size > MAX_SIZE:
+        raise ValueError(f"must be at most 1TiB, got {text!r}")
     return size
 
 
 def normalise_base_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"base_url must be an absolute http(s) URL, got {url!r}")
-    if parts.query or parts.fragment:
-        raise ValueError(f"base_url must not have a query or fragment, got {url!r}")
+    """The public URL of the output folder, checked, ending with "/" (see `web_url`);
+    ValueError when it is not one."""
+    url = web_url(url, query=False)
     return url if url.endswith("/") else url + "/"
+
+
+def web_url(url: str, *, query: bool = True) -> str:
+    """An absolute http(s) URL given in the config or on the command line, checked and
+    written as a valid URI; ValueError naming what is wrong.
+
+    The host must be a valid host name, an IPv4 address or a bracketed IPv6 address;
+    a non-ASCII host name is written in IDNA form and other non-ASCII characters are
+    percent-encoded. No space or control character, no user name or password, a port
+    from 1 to 65535, and with `query=False` no query or fragment.
+    """
+    if any(c.isspace() or unicodedata.category(c) in ("Cc", "Cs") for c in url):
+        raise ValueError(f"must not hold spaces or control characters, got {url!r}")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"not a valid URL ({exc}): {url!r}") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"must be an absolute http(s) URL, got {url!r}")
+    if "@" in parts.netloc:
+        raise ValueError(f"must not hold a user name or password, got {url!r}")
+    if port == 0 or (port is None and parts.netloc.endswith(":")):
+        raise ValueError(f"the port must be from 1 to 65535, got {url!r}")
+    if not query and ("?" in url or "#" in url):
+        raise ValueError(f"must not have a query or fragment, got {url!r}")
+    host_text = parts.netloc.rpartition(":")[0] if port is not None else parts.netloc
+    try:
+        host = check_host(host_text)
+    except ValueError as exc:
+        raise ValueError(f"{exc} in {url!r}") from None
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None:
+        netloc += f":{port}"
+    return urlunsplit(
+        (
+            parts.scheme.lower(),
+            netloc,
+            _uri_part(parts.path),
+            _uri_part(parts.query),
+            _uri_part(parts.fragment),
+        )
+    )
+
+
+#: characters a URI path, query or fragment holds as they are; others are escaped
+_URI_SAFE = "/:@!$&'()*+,;=?%~-._"
+_STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def _uri_part(text: str) -> str:
+    return quote(_STRAY_PERCENT.sub("%25", text), safe=_URI_SAFE)
+
+
+_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+
+
+def check_host(text: str) -> str:
+    """A host as a URL or `--serve` gives it: a host name (a non-ASCII one is returned
+    in IDNA form), an IPv4 address, or an IPv6 address (bracketed or not; returned
+    without brackets). ValueError when it is none of these."""
+    if "%" in text:  # an IPv6 zone (fe80::1%eth0) means nothing beyond this machine
+        raise ValueError(f"not a host: {text!r}")
+    if text.startswith("[") or text.endswith("]"):
+        if not (text.startswith("[") and text.endswith("]")):
+            raise ValueError(f"not a host: {text!r}")
+        try:
+            return str(ipaddress.IPv6Address(text[1:-1]))
+        except ValueError:
+            raise ValueError(f"not an IPv6 address: {text!r}") from None
+    if ":" in text:
+        try:
+            return str(ipaddress.IPv6Address(text))
+        except ValueError:
+            raise ValueError(f"not a host: {text!r}") from None
+    name = text.lower()
+    if not name.isascii():
+        try:
+            name = name.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise ValueError(f"not a valid host name: {text!r}") from None
+    labels = name[:-1].split(".") if name.endswith(".") else name.split(".")
+    if labels[-1].isdigit():  # no top-level domain is all digits: an IPv4 address
+        try:
+            return str(ipaddress.IPv4Address(name))
+        except ValueError:
+            raise ValueError(f"not a valid IPv4 address: {text!r}") from None
+    if len(name) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
+        raise ValueError(f"not a valid host name: {text!r}")
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigFile:
+    """A config file as read: its settings, and where each one was set, for messages."""
+
+    #: the settings (the defaults for what the file does not set)
+    config: Config
+    #: the file read; None when there was none (`./aggregator.yaml` absent)
+    path: Path | None = None
+    #: each key the file sets -> where, as messages name it: `aggregator.yaml:3: output`
+    where: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
 def load_config(path: Path | None) -> Config:
     """Read a config file; None gives `./aggregator.yaml` when present, else the defaults."""
+    return read_config(path).config
+
+
+def read_config(path: Path | None) -> ConfigFile:
+    """`load_config`, with the file read and where each of its keys is."""
     if path is None:
         default = Path(DEFAULT_CONFIG_NAME)
         if not default.is_file():
-            return Config()
+            return ConfigFile(Config())
         path = default
     try:
         text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise ConfigError(f"{path}: cannot read config: {_os_reason(exc)}") from exc
     try:
-        data = yaml.safe_load(text)
+        data = yamlload.load(text)  # the safe loader; an impossible date is read as text
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
-        problem = getattr(exc, "problem", None) or str(exc)
+        if isinstance(exc, yaml.reader.ReaderError):  # a character YAML does not allow
+            line = text.count("\n", 0, exc.position) + 1
+        problem = (getattr(exc, "problem", None) or str(exc)).splitlines()[0]
         raise ConfigError(f"{path}:{line}: invalid YAML: {problem}") from exc
+    except (ValueError, OverflowError, RecursionError) as exc:
+        # A value no Python object holds: an integer of more than 4300 digits, a
+        # document nested past the parser's stack.
+        reason = str(exc).split("\n")[0] or type(exc).__name__
+        raise ConfigError(f"{path}:1: invalid YAML: {reason}") from exc
     if data is None:
-        return Config()
+        return ConfigFile(Config(), path)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}:1: config must be a mapping of keys, got {kind(data)}")
-    return config_from_mapping(data, base=path.parent, origin=str(path), text=text)
+    config = config_from_mapping(data, base=path.parent, origin=str(path), text=text)
+    where = {str(k): f"{path}:{line_of_key(text, str(k))}: {k}" for k in data}
+    return ConfigFile(config, path, MappingProxyType(where))
 
 
 def config_from_mapping(
@@ -233,7 +399,7 @@ def config_from_mapping(
     """Validate a parsed config mapping; `base` anchors relative paths."""
 
     def fail(key: str, reason: str) -> ConfigError:
-        return ConfigError(f"{origin}:{line_of_key(text, key)}: {key}: {reason}")
+        return ConfigError(f"{origin}:{line_of_key(text, key)}: {_shown(key)}: {reason}")
 
     values: dict[str, Any] = {}
     for key, value in data.items():
@@ -247,12 +413,19 @@ def config_from_mapping(
                 values[_FIELDS.get(key, key)] = _KEYS[key](value, base)
         except _NestedError as exc:
             path = (key, *exc.path)
+            named = ": ".join(_shown(k) for k in path)
             raise ConfigError(
-                f"{origin}:{line_of_path(text, path)}: {': '.join(path)}: {exc.reason}"
+                f"{origin}:{line_of_path(text, path)}: {named}: {exc.reason}"
             ) from None
         except (TypeError, ValueError) as exc:
             raise fail(key, str(exc)) from None
     return Config(**values)
+
+
+def _shown(key: str) -> str:
+    """A key as a one-line message names it: quoted when it holds a line break or
+    another character that does not print."""
+    return key if key.isprintable() else repr(key)
 
 
 class _NestedError(ValueError):
@@ -268,13 +441,19 @@ def _paths(value: Any, base: Path) -> tuple[Path, ...]:
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, list) or not items or not all(isinstance(i, str) for i in items):
         raise TypeError("must be a folder or a non-empty list of folders")
-    return tuple(base / i for i in items)
+    return tuple(base / _path_text(i) for i in items)
 
 
 def _path(value: Any, base: Path) -> Path:
     if not isinstance(value, str) or not value:
         raise TypeError("must be a folder path")
-    return base / value
+    return base / _path_text(value)
+
+
+def _path_text(value: str) -> str:
+    if not value or "\x00" in value:  # no system call takes a NUL in a path
+        raise ValueError(f"must be a path, got {value!r}")
+    return value
 
 
 def _patterns(value: Any, _base: Path) -> tuple[str, ...]:
@@ -287,18 +466,33 @@ def _patterns(value: Any, _base: Path) -> tuple[str, ...]:
 def _text(value: Any, _base: Path) -> str:
     if not isinstance(value, str) or not value.strip():
         raise TypeError("must be a non-empty string")
-    return value.strip()
+    return _plain(value.strip())
 
 
-def _count(value: Any, _base: Path) -> int:
+def _plain(text: str) -> str:
+    """`text` unless it holds a character feeds cannot carry (XML 1.0 has no control
+    characters but tab and newlines, no U+FFFE or U+FFFF)."""
+    for char in text:
+        if char not in "\t\n\r" and (
+            unicodedata.category(char) in ("Cc", "Cs") or char in "\ufffe\uffff"
+        ):
+            raise ValueError(f"must not hold control characters ({char!r}), got {text!r}")
+    return text
+
+
+def _count(value: Any, _base: Path, most: int = MAX_COUNT) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise TypeError("must be a whole number of 1 or more")
+    if value > most:
+        raise ValueError(f"must be at most {most:,}, got {value:,}")
     return value
 
 
 def _quality(value: Any, _base: Path) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError("must be a whole number")
+    if abs(value) > MAX_COUNT:
+        raise ValueError(f"must be from {-MAX_COUNT:,} to {MAX_COUNT:,}, got {value:,}")
     return value
 
 
@@ -311,9 +505,9 @@ def _flag(value: Any, _base: Path) -> bool:
 def _max_age(value: Any, _base: Path) -> timedelta | None:
     if value is None:
         return None
-    if not isinstance(value, (str, int)):
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise TypeError("must be a duration such as 30d")
-    return parse_duration(value)
+    return parse_duration(value, LONGEST)
 
 
 def _base_url(value: Any, _base: Path) -> str:
@@ -340,6 +534,10 @@ def _topics(value: Any) -> tuple[Mapping[str, TopicSettings], Mapping[str, str]]
     for name, settings in value.items():
         if not isinstance(name, str) or not name.strip():
             raise _NestedError((str(name),), "a topic name must be a non-empty string")
+        try:
+            _plain(name)
+        except ValueError as exc:
+            raise _NestedError((name,), f"a topic name {exc}") from None
         if settings is None:
             settings = {}
         if not isinstance(settings, dict):
@@ -398,11 +596,17 @@ def _alias_names(value: Any) -> tuple[str, ...]:
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, list) or not all(isinstance(i, str) and i.strip() for i in items):
         raise TypeError("must be a topic name or a list of topic names")
-    return tuple(items)
+    return tuple(_plain(i) for i in items)
 
 
 def _language(value: Any) -> str:
-    if not isinstance(value, str) or not _LANGUAGE.fullmatch(value.strip()):
+    """An RFC 5646-style tag: a language of 2 to 8 letters, then subtags (script,
+    region, variants) of 1 to 8 letters or digits, at most 35 characters in all."""
+    if (
+        not isinstance(value, str)
+        or len(value.strip()) > 35
+        or not _LANGUAGE.fullmatch(value.strip())
+    ):
         raise ValueError(f"must be a language tag such as en or pt-BR, got {value!r}")
     return value.strip()
 
@@ -410,10 +614,10 @@ def _language(value: Any) -> str:
 def _image_url(value: Any) -> str:
     if not isinstance(value, str):
         raise TypeError("must be an absolute http(s) URL of an image")
-    parts = urlsplit(value.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"must be an absolute http(s) URL of an image, got {value!r}")
-    return value.strip()
+    try:
+        return web_url(value.strip())
+    except ValueError as exc:
+        raise ValueError(f"must be an absolute http(s) URL of an image: {exc}") from None
 
 
 def _content(value: Any) -> ContentMode:
@@ -459,10 +663,13 @@ def _dedupe(value: Any, _base: Path) -> DedupeSettings:
             raise ValueError(f"threshold must be above 0 and at most 1, got {threshold}")
         settings = replace(settings, threshold=float(threshold))
     if "window" in value:
-        window = _max_age(value["window"], _base)
-        if window is None:
+        window = value["window"]
+        if isinstance(window, bool) or not isinstance(window, (str, int)):
             raise TypeError("window must be a duration such as 3d")
-        settings = replace(settings, window=window)
+        try:
+            settings = replace(settings, window=parse_duration(window, LONGEST_WINDOW))
+        except ValueError as exc:
+            raise ValueError(f"window {exc}") from None
     return settings
 
 
@@ -471,12 +678,14 @@ def _link_check(value: Any, base: Path) -> LinkCheckSettings:
         return LinkCheckSettings()
     if not isinstance(value, dict):
         raise TypeError("must map settings such as workers: 32")
-    durations = {"min_interval", "timeout", "deadline", "confirm_after", "retry_after_max"}
+    # durations -> the longest each may be
+    waits = ("min_interval", "timeout", "deadline", "retry_after_max")
+    durations = {key: LONGEST_WAIT for key in waits} | {"confirm_after": LONGEST}
     ttls = {"ttl_ok": "ok", "ttl_broken": "broken", "ttl_blocked": "blocked"}
     ttls |= {"ttl_transient": "transient", "ttl_transient_max": "transient_max"}
     counts = {"workers", "per_host"}
     flags = {"enabled", "allow_private", "check_images"}
-    known = durations | set(ttls) | counts | flags | {"retries", "user_agent", "ports"}
+    known = set(durations) | set(ttls) | counts | flags | {"retries", "user_agent", "ports"}
     unknown = sorted(str(k) for k in value if k not in known)
     if unknown:
         raise ValueError(f"unknown setting {unknown[0]!r} (known: {', '.join(sorted(known))})")
@@ -485,11 +694,11 @@ def _link_check(value: Any, base: Path) -> LinkCheckSettings:
     for key, item in value.items():
         try:
             if key in durations:
-                changes[key] = _duration(item)
+                changes[key] = _duration(item, durations[key])
             elif key in ttls:
-                freshness[ttls[key]] = _duration(item)
+                freshness[ttls[key]] = _duration(item, LONGEST)
             elif key in counts:
-                changes[key] = _count(item, base)
+                changes[key] = _count(item, base, MAX_WORKERS)
             elif key in flags:
                 changes[key] = _flag(item, base)
             elif key == "retries":
@@ -497,7 +706,10 @@ def _link_check(value: Any, base: Path) -> LinkCheckSettings:
                     raise TypeError("must be a whole number from 0 to 10")
                 changes[key] = item
             elif key == "user_agent":
-                changes[key] = _text(item, base)
+                agent = _text(item, base)
+                if not all(" " <= c <= "~" for c in agent):  # an HTTP header's value
+                    raise ValueError(f"must be printable ASCII, got {agent!r}")
+                changes[key] = agent
             elif key == "ports":
                 if not isinstance(item, list) or not all(
                     isinstance(p, int) and not isinstance(p, bool) and 0 < p < 65536 for p in item
@@ -511,10 +723,10 @@ def _link_check(value: Any, base: Path) -> LinkCheckSettings:
     return replace(LinkCheckSettings(), **changes)
 
 
-def _duration(value: Any) -> timedelta:
+def _duration(value: Any, longest: timedelta) -> timedelta:
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise TypeError("must be a duration such as 500ms, 2s, 15m or 24h")
-    return parse_duration(value)
+    return parse_duration(value, longest)
 
 
 def _limits(value: Any, _base: Path) -> Limits:
@@ -555,21 +767,49 @@ def _websub(value: Any, _base: Path) -> str | None:
     hub = value.get("hub")
     if hub is None:
         return None
-    if not isinstance(hub, str) or urlsplit(hub).scheme not in ("http", "https"):
+    if not isinstance(hub, str):
         raise ValueError(f"hub must be an http(s) URL, got {hub!r}")
-    return hub
+    try:
+        return web_url(hub)
+    except ValueError as exc:
+        raise ValueError(f"hub {exc}") from None
 
 
 def _interval(value: Any, _base: Path) -> timedelta:
-    return _duration(value)
+    return _duration(value, LONGEST)
 
 
 def _cron(value: Any, _base: Path) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str) or len(value.split()) != 5:
+    if not isinstance(value, str):
         raise ValueError("must be a cron expression of five fields, e.g. '*/15 * * * *'")
-    return value
+    return check_cron(value)
+
+
+#: where `check_cron` looks for a cron expression's first fire time (no cron field
+#: names a year, so an expression fires after any date or never)
+_CRON_FROM = datetime(2001, 1, 1, tzinfo=UTC)
+
+
+def check_cron(expression: str) -> str:
+    """`expression` if APScheduler reads it as a five-field cron (in UTC) that fires;
+    else ValueError. `aggregator run` reads it alike, so `build` and `run` agree."""
+    if len(expression.split()) != 5:
+        raise ValueError(
+            f"must be a cron expression of five fields, e.g. '*/15 * * * *', got {expression!r}"
+        )
+    # Imported only when a cron is set: `build` starts faster without APScheduler.
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        trigger = CronTrigger.from_crontab(expression, timezone=UTC)
+        first = trigger.get_next_fire_time(None, _CRON_FROM)
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
+        raise ValueError(f"not a valid cron expression: {expression!r} ({exc})") from None
+    if first is None:
+        raise ValueError(f"{expression!r} never fires (no such date)")
+    return expression
 
 
 def _links_mode(value: Any, _base: Path) -> str:
@@ -587,7 +827,7 @@ _KEYS = {
     "base_url": _base_url,
     "title": _text,
     "description": _text,
-    "language": _text,
+    "language": lambda value, _base: _language(value),
     "limit": _count,
     "min_quality": _quality,
     "include_unpublished": _flag,

@@ -6,12 +6,19 @@ atomic), SIGHUP reloads the config. Runs happen in the scheduler's thread, one a
 time (`max_instances=1`, `coalesce=True`, a generous misfire grace), each under the
 output folder's lock. A run that fails is logged with its cause and the next one
 goes on: one bad cycle never ends the daemon.
+
+A reload is the config loaded and checked as at the start; one that fails (a broken
+file, a private file inside the new output folder) is logged and the old config
+kept. A reload that moves the output folder starts a run at once, and the server
+serves the new folder from the first run that completes there (until then, the
+old folder's feeds).
 """
 
 from __future__ import annotations
 
 import logging
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -31,6 +38,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 from aggregator.config import Config
 from aggregator.errors import AggregatorError
 from aggregator.errors import Cancelled
+from aggregator.errors import ServeError
+from aggregator.layout import real
 from aggregator.lock import OutputLock
 from aggregator.model import BuildReport
 from aggregator.pipeline import build
@@ -95,6 +104,20 @@ def trigger_interval(trigger: BaseTrigger, now: datetime) -> timedelta:
     return (second - first) if first and second else timedelta(hours=1)
 
 
+def listen(app: FeedApp, host: str, port: int) -> Server:
+    """`Server(app, host, port)`, not started; ServeError in one line naming the
+    address and the reason when it cannot listen there (in use, not allowed, a host
+    name that does not resolve)."""
+    shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        return Server(app, host, port)
+    except OSError as exc:
+        raise ServeError(f"cannot serve on {shown}: {exc.strerror or exc}") from exc
+    except ValueError as exc:  # waitress: an address it cannot use
+        raise ServeError(f"cannot serve on {shown}: {exc}") from exc
+
+
 class Daemon:
     """A scheduler, an optional server, and the signal handling around them."""
 
@@ -103,17 +126,21 @@ class Daemon:
         load_config: Callable[[], Config],
         *,
         serve: tuple[str, int] | None = None,
+        stopping: threading.Event | None = None,
     ) -> None:
         self._load_config = load_config
         self.config = load_config()
         self.serve_address = serve
-        self.stopping = threading.Event()
+        #: set by SIGTERM or SIGINT (or by the caller): the daemon stops
+        self.stopping = stopping if stopping is not None else threading.Event()
         self._reload = threading.Event()
         self.trigger = trigger_for(self.config)
         now = datetime.now(UTC)
         self.health = Health(started_at=now, interval=trigger_interval(self.trigger, now))
         self.scheduler = BackgroundScheduler(timezone=UTC)
         self.server: Server | None = None
+        #: the server's application; its `root` is the folder served
+        self.app: FeedApp | None = None
 
     # -- one run ---------------------------------------------------------------------
 
@@ -142,6 +169,10 @@ class Daemon:
             self._failed(now, started, f"{type(exc).__name__}: {exc}")
             return None
         duration = time.monotonic() - started
+        app = self.app
+        if app is not None and real(app.root) != real(config.output):
+            app.root = config.output  # a reload moved the output: its feeds are there now
+            log.info("now serving %s", config.output)
         counts = _counts(report)
         with self.health.lock:
             self.health.last_run_at = now
@@ -187,8 +218,8 @@ class Daemon:
     def start(self) -> None:
         if self.serve_address is not None:
             host, port = self.serve_address
-            app = FeedApp(self.config.output, health=self.health.answer)
-            self.server = Server(app, host, port).start()
+            self.app = FeedApp(self.config.output, health=self.health.answer)
+            self.server = listen(self.app, host, port).start()
             log.info("serving %s on http://%s:%d/", self.config.output, host, self.server.port)
         self.scheduler.add_job(
             self.run_once,
@@ -208,12 +239,21 @@ class Daemon:
         except AggregatorError as exc:
             log.error("config not reloaded, keeping the old one: %s", exc)
             return
+        moved = real(config.output) != real(self.config.output)
         self.config = config
         self.trigger = trigger_for(config)
         with self.health.lock:
             self.health.interval = trigger_interval(self.trigger, datetime.now(UTC))
         self.scheduler.reschedule_job("build", trigger=self.trigger)
         log.info("config reloaded; running every %s", _describe(config))
+        if moved:
+            # Readers keep the old folder's feeds until a run has written the new one.
+            self.scheduler.modify_job("build", next_run_time=datetime.now(UTC))
+            if self.app is not None:
+                log.info(
+                    "output moved to %s: serving it from the first run that completes there",
+                    config.output,
+                )
 
     def stop(self) -> None:
         self.stopping.set()
@@ -223,7 +263,11 @@ class Daemon:
         log.info("stopped")
 
     def run_forever(self) -> int:
-        """Start, then wait for signals; returns the exit code (0 on SIGTERM/SIGINT)."""
+        """Start, then wait for signals; returns the exit code (0 on SIGTERM/SIGINT).
+        Raises ServeError when the server cannot listen; starts nothing when a stop
+        was requested already. The signal handlers it sets are undone at the end."""
+        if self.stopping.is_set():
+            return 0
 
         def on_stop(signum: int, frame: FrameType | None) -> None:
             self.stopping.set()
@@ -231,16 +275,19 @@ class Daemon:
         def on_hup(signum: int, frame: FrameType | None) -> None:
             self._reload.set()
 
-        signal.signal(signal.SIGTERM, on_stop)
-        signal.signal(signal.SIGINT, on_stop)
-        signal.signal(signal.SIGHUP, on_hup)
-        self.start()
-        while not self.stopping.wait(0.2):
-            if self._reload.is_set():
-                self._reload.clear()
-                self.reload()
-        log.info("stopping")
-        self.stop()
+        handlers = {signal.SIGTERM: on_stop, signal.SIGINT: on_stop, signal.SIGHUP: on_hup}
+        previous = {number: signal.signal(number, handler) for number, handler in handlers.items()}
+        try:
+            self.start()
+            while not self.stopping.wait(0.2):
+                if self._reload.is_set():
+                    self._reload.clear()
+                    self.reload()
+            log.info("stopping")
+            self.stop()
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
         return 0
 
 

@@ -190,8 +190,14 @@ def ttl(result: LinkResult, freshness: Freshness) -> timedelta:
     elif result.klass in (BLOCKED, UNSAFE, UNSUPPORTED):
         base = freshness.blocked
     else:
-        steps = max(result.failures - 1, 0)
-        base = min(freshness.transient * (2 ** min(steps, 30)), freshness.transient_max)
+        # Doubled once per further failure, but never past transient_max: a long first
+        # TTL doubled 30 times would overflow timedelta (999,999,999 days).
+        base = freshness.transient
+        for _ in range(min(max(result.failures - 1, 0), 30)):
+            if base >= freshness.transient_max:
+                break
+            base *= 2
+        base = min(base, freshness.transient_max)
     seed = f"{result.url} {result.checked_at.isoformat()}".encode()
     spread = int.from_bytes(hashlib.sha256(seed).digest()[:4]) / 2**32 * 2 - 1  # -1 .. 1
     return base * (1 + freshness.jitter * spread)

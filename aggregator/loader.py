@@ -306,7 +306,11 @@ def _read(path: Path, limit: int) -> bytes:
             raise _Invalid("not a regular file")
         if info.st_size > limit:
             raise _Invalid(_too_big(info.st_size, limit))
-        raw = handle.read(limit + 1)
+        # As much as the file holds (a read allocates what it asks for, and the cap can
+        # be a terabyte), and one byte more to see whether it grew since fstat.
+        raw = handle.read(info.st_size + 1)
+        if len(raw) > info.st_size:
+            raw += handle.read(limit + 1 - len(raw))
     if len(raw) > limit:  # it grew since fstat
         raise _Invalid(_too_big(len(raw), limit))
     return raw

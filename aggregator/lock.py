@@ -1,7 +1,8 @@
 """One writer at a time: an OS file lock beside the output folder, shared by `build` and
 `run`.
 
-The lock is `flock` on `.<output name>.lock` next to the output folder. The kernel
+The lock is `flock` on `.<output name>.lock` next to the output folder's real path
+(an output reached through a symlink takes its target's lock). The kernel
 drops it when its holder exits, however it exits, so a lock left by a killed
 process never blocks anyone. The file holds the holder's pid, for the message a
 waiting writer prints.
@@ -19,6 +20,7 @@ from types import TracebackType
 from aggregator.errors import AggregatorError
 from aggregator.errors import Cancelled
 from aggregator.errors import OutputError
+from aggregator.layout import beside
 
 
 class LockBusy(AggregatorError):
@@ -26,7 +28,7 @@ class LockBusy(AggregatorError):
 
 
 def lock_path(output: Path) -> Path:
-    return output.parent / f".{output.name or 'feeds'}.lock"
+    return beside(output, ".lock")
 
 
 class OutputLock:

@@ -110,7 +110,8 @@ class Output:
     def prepare(self) -> None:
         """Create the folder, prove it writable, and clear temp files of a killed run."""
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
+            # The real path: a symlinked output whose target does not exist yet is made.
+            Path(os.path.realpath(self.root)).mkdir(parents=True, exist_ok=True)
             for stale in self.root.rglob(f"{_TEMP_PREFIX}*{_TEMP_SUFFIX}"):
                 stale.unlink()
             fd, probe = tempfile.mkstemp(prefix=_TEMP_PREFIX, suffix=_TEMP_SUFFIX, dir=self.root)

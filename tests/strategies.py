@@ -15,11 +15,16 @@ Three families of files:
   aliases spliced in.
 
 Each strategy gives `FuzzFile(name, data, good)`.
+
+For the operator's side, `config_texts` gives config files (any YAML value for any key
+and nested key, huge numbers, odd strings) and `command_lines` argument lists for
+every command, with values near and past every edge.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from dataclasses import fields
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
@@ -28,6 +33,8 @@ from typing import Any
 
 import yaml
 from hypothesis import strategies as st
+
+from aggregator.limits import Limits
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -311,3 +318,296 @@ def big_article(number: int, **changes: Any) -> FuzzFile:
     }
     fields.update(changes)
     return FuzzFile(f"big-{number:04}.md", dump(fields), True, f"https://fuzz.example/{number}")
+
+
+# --- the config file and the command line ----------------------------------------------
+
+#: numbers at and past every edge: C ints, 64-bit, timedelta's days, the ranges' ends
+EDGES = (
+    0, -1, 1, 2, 1000, 1001, 36500, 36501, 65535, 65536, 2**31, 2**63, 999_999_999,
+    1_000_000_000, 1_000_000_001, 10**20, 1024**4, 1024**4 + 1,
+)  # fmt: skip
+huge_numbers = st.one_of(
+    st.integers(min_value=-(10**40), max_value=10**40),
+    st.sampled_from(EDGES),
+)
+_UNITS = ["", "ms", "s", "m", "h", "d", "w", " d", "x", "y"]
+durations = st.builds(
+    lambda number, unit: f"{number}{unit}", huge_numbers.map(abs), st.sampled_from(_UNITS)
+)
+sizes = st.builds(
+    lambda number, unit: f"{number}{unit}",
+    huge_numbers.map(abs),
+    st.sampled_from(["", "B", "KB", "MB", "GB", "KiB", "MiB", "GiB", "TiB", "kb"]),
+)
+#: strings that have broken something somewhere: URLs, hosts, crons, tags, paths
+ODD_STRINGS = (
+    "", " ", "\x00", "\t", "~", "%", "-", "--", "-x", "1e999", "nan", "inf", "null", "yes",
+    "http://a b/", "https://user:pw@example.org/", "https://example.org/?q=1", "https://x/#f",
+    "http://[::1", "http://[::1]:8080/", "http://x:0/", "http://x:65536/", "http://x:/",
+    "https://bücher.example/ä ö/", "http://999.1.1.1/", "http://-bad-.example/", "ftp://x/",
+    "http://" + "a" * 64 + ".example/", "https://example.org/\x01", "//example.org/",
+    "99 99 * * *", "0 0 31 2 *", "*/0 * * * *", "0 0 * * 8", "* * * *", "0-59/99999999999 * * * *",
+    "en", "en-", "pt-BR", "e n", "x-private", "a" * 40, "de-DE-1996",
+    "bad host:80", ":80", "[::1]:0", "[::1:80", "localhost:99999", "127.0.0.1:-1", "host:", ":",
+    "..", "../..", "/", ".", "a/../b", "\u202e", "\ufffe", "\x85", "\u2028",
+)  # fmt: skip
+odd_strings = st.one_of(st.sampled_from(ODD_STRINGS), hostile_text(max_size=30))
+#: path values that stay inside the folder they are relative to
+safe_paths = st.sampled_from(
+    ["src", "out", "feeds", "site", "out/state.sqlite", "out/report.json", "state.sqlite",
+     "report.json", ".", "src/out", "out/src", "site/../out", "a b", "ü", "src/a.md",
+     "nested/deeper/out", "link", "conf.yaml", "aggregator.yaml"]
+)  # fmt: skip
+
+
+#: good values of each key, section key and option, the edges of their ranges among them
+#: (the longest durations, the largest counts and sizes): every use must hold them
+GOOD: dict[str, tuple[Any, ...]] = {
+    "sources": ("src", ["src"]),
+    "patterns": ("*.md", ["*.md", "*.txt"]),
+    "output": ("out", "site/feeds"),
+    "base_url": ("https://example.org/news", "http://[::1]:8080/", "https://bücher.example/ä/"),
+    "title": ("Fuzz", "A \u202etitle\u202c with marks \u200f and emoji \U0001f680"),
+    "description": ("Lines\nand\ttabs",),
+    "language": ("en", "pt-BR", "zh-Hant-TW"),
+    "limit": (1, 5, 1_000_000_000),
+    "min_quality": (0, -1_000_000_000, 1_000_000_000),
+    "include_unpublished": (True, False),
+    "max_age": ("36500d", "1ms", 3_153_600_000, "5214w"),
+    "topics": ({"AI": {"title": "Bots", "limit": 1_000_000_000, "aliases": ["ML"]}},),
+    "content": ("full", "excerpt"),
+    "icon": ("https://example.org/icon.png?v=1",),
+    "logo": ("https://example.org/logo.png#x",),
+    "links": ("off", False, "cached"),
+    "state": ("state.sqlite", "db/state.sqlite"),
+    "interval": ("36500d", "1ms", "15m"),
+    "cron": ("*/15 * * * *", "0 0 29 2 *", None),
+    "same_url": (True, False),
+    "similar_title": (True, False),
+    "threshold": (1, 0.0001, 0.75),
+    "window": ("31d", "1ms", 2_678_400),
+    "enabled": (True, False),
+    "workers": (1, 1000),
+    "per_host": (1, 1000),
+    "min_interval": ("1d", "1ms"),
+    "timeout": ("1d", "1ms"),
+    "deadline": ("1d", "1ms"),
+    "retries": (0, 10),
+    "confirm_after": ("36500d",),
+    "allow_private": (True, False),
+    "ports": ([1, 65535],),
+    "user_agent": ("Bot/1.0 (+https://example.org/)",),
+    "check_images": (True, False),
+    "retry_after_max": ("1d",),
+    "ttl_ok": ("36500d", "1ms"),
+    "ttl_broken": ("36500d",),
+    "ttl_blocked": ("36500d",),
+    "ttl_transient": ("36500d", "1ms"),
+    "ttl_transient_max": ("36500d",),
+    "file_size": ("1TiB", 1, "2MiB"),
+    "feed_size": ("1TiB", 1),
+    "yaml_depth": (1, 1000),
+    "yaml_nodes": (1, 1_000_000_000),
+    "title_length": (2, 1_000_000_000),
+    "excerpt_length": (2, 1_000_000_000),
+    "url_length": (1, 1_000_000_000),
+    "feed_entries": (1, 1_000_000_000),
+    "hub": ("https://hub.example/",),
+}
+
+
+@st.composite
+def _value(draw: st.DrawFn, key: str) -> Any:
+    """A value for one key: often a good one (or one at the edge of its range), else
+    anything YAML holds or a value near or past some edge."""
+    good = GOOD.get(key, ())
+    if good and draw(st.booleans()):
+        return draw(st.sampled_from(good))
+    return draw(st.one_of(yaml_values, huge_numbers, durations, sizes, odd_strings, safe_paths))
+
+
+#: the keys of each section of the config file
+SECTION_KEYS: dict[str, tuple[str, ...]] = {
+    "dedupe": ("same_url", "similar_title", "threshold", "window"),
+    "link_check": (
+        "enabled", "workers", "per_host", "min_interval", "timeout", "deadline", "retries",
+        "confirm_after", "allow_private", "ports", "user_agent", "check_images",
+        "retry_after_max", "ttl_ok", "ttl_broken", "ttl_blocked", "ttl_transient",
+        "ttl_transient_max",
+    ),
+    "limits": tuple(f.name for f in fields(Limits)),
+    "websub": ("hub",),
+}  # fmt: skip
+TOPIC_KEYS = (
+    "min_quality", "title", "description", "language", "icon", "logo", "limit", "content",
+    "aliases", "skip",
+)  # fmt: skip
+CONFIG_KEYS = (
+    "sources", "patterns", "output", "base_url", "title", "description", "language", "limit",
+    "min_quality", "include_unpublished", "max_age", "topics", "content", "icon", "logo",
+    "dedupe", "link_check", "links", "state", "websub", "interval", "cron", "limits",
+)  # fmt: skip
+_PATH_KEYS = ("sources", "output", "state")
+
+
+@st.composite
+def config_values(draw: st.DrawFn, key: str) -> Any:
+    """A value for a top-level key: a section's keys with any values, or any value."""
+    if key in _PATH_KEYS and draw(st.booleans()):
+        return draw(st.one_of(safe_paths, st.lists(safe_paths, max_size=3)))
+    if key in SECTION_KEYS and draw(st.integers(0, 3)):
+        names = draw(st.lists(st.sampled_from(SECTION_KEYS[key]), max_size=4, unique=True))
+        return {name: draw(_value(name)) for name in names}
+    if key == "topics" and draw(st.integers(0, 3)):
+        settings = st.lists(st.sampled_from(TOPIC_KEYS), max_size=3, unique=True).flatmap(
+            lambda names: st.fixed_dictionaries({name: _value(name) for name in names})
+        )
+        names = st.one_of(st.sampled_from(["AI", "ai ", "Robotics", "C++"]), odd_strings)
+        return draw(st.dictionaries(names, st.one_of(settings, yaml_values), max_size=3))
+    return draw(_value(key))
+
+
+#: values as written in a config file: flow mappings, anchors, tags, impossible dates,
+#: literals no Python object holds
+RAW_VALUES = (
+    "{timeout: 99999999999999d}", "99999999999999999999d", "2021-02-30", "&a [*a]",
+    "!!python/object/apply:os.system [id]", "[", "'", "1" + "0" * 5000,
+    "{workers: 100000, per_host: 0}", "~", "|-\n  x", '"\\x00"', '"\\ud800"',
+    "[[[[[[[[[[1]]]]]]]]]]", ".inf",
+)  # fmt: skip
+
+
+@st.composite
+def config_texts(draw: st.DrawFn) -> str:
+    """A config file: keys with values of any kind, dumped as YAML, or lines written by
+    hand (flow mappings, anchors, tags, impossible dates, huge literals)."""
+    if draw(st.integers(0, 4)) == 0:
+        lines = draw(
+            st.lists(
+                st.builds(
+                    lambda key, raw: f"{key}: {raw}",
+                    st.sampled_from(CONFIG_KEYS),
+                    st.one_of(st.sampled_from(RAW_VALUES), odd_strings, durations),
+                ),
+                min_size=1,
+                max_size=4,
+            )
+        )
+        return "\n".join(lines) + "\n"
+    keys = draw(st.lists(st.sampled_from(CONFIG_KEYS), max_size=5, unique=True))
+    if draw(st.integers(0, 7)) == 0:
+        keys.append(draw(st.sampled_from(["colour", "Output", "1"])))
+    data = {key: draw(config_values(key)) for key in keys}
+    text: str = yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
+    return text
+
+
+#: each command's options that take a value, and the others
+_VALUE_OPTIONS: dict[str, tuple[str, ...]] = {
+    "build": ("--config", "--source", "--output", "--base-url", "--min-quality", "--limit",
+              "--report", "--links", "--state", "--wait"),
+    "check-links": ("--config", "--source", "--state"),
+    "run": ("--config", "--source", "--output", "--base-url", "--min-quality", "--limit",
+            "--links", "--state", "--interval", "--cron", "--serve", "--log-format"),
+    "serve": ("--config", "--output", "--serve", "--log-format"),
+    "validate": ("--config",),
+    "topics": ("--config", "--source", "--output", "--state", "--base-url", "--min-quality",
+               "--limit", "--links"),
+}  # fmt: skip
+_FLAGS: dict[str, tuple[str, ...]] = {
+    "build": ("--include-unpublished", "--allow-private-links", "--strict", "-q", "-v"),
+    "check-links": ("--allow-private-links", "--json"),
+    "run": ("--include-unpublished", "--allow-private-links"),
+    "serve": (),
+    "validate": ("-q",),
+    "topics": ("--include-unpublished", "--allow-private-links", "--json"),
+}
+COMMANDS = tuple(_VALUE_OPTIONS)
+
+
+#: --serve values: good, bad and unresolvable
+ADDRESSES = (
+    "127.0.0.1:0", ":0", "[::1]:0", "localhost:0", "bad host:80", "x:99999", "::1",
+    "1.2.3.999:80", "host_name:80", "bücher.example:80", ":", "",
+)  # fmt: skip
+
+
+#: good values of each option that takes one
+GOOD_OPTIONS: dict[str, tuple[str, ...]] = {
+    "--config": ("conf.yaml",),
+    "--source": ("src",),
+    "--output": ("out", "site/feeds"),
+    "--report": ("report.json",),
+    "--state": ("state.sqlite",),
+    "--base-url": ("https://example.org/news", "http://bücher.example:8080"),
+    "--min-quality": ("0", "-1000000000", "1000000000"),
+    "--limit": ("1", "1000000000"),
+    "--links": ("off", "cached"),
+    "--log-format": ("text", "json"),
+    "--serve": ("127.0.0.1:0", "[::1]:0", ":0"),
+    "--interval": ("36500d", "1ms"),
+    "--wait": ("1d", "1ms"),
+    "--cron": ("*/15 * * * *", "0 0 29 2 *"),
+}
+
+
+#: options whose value is a path: only ever one inside the working folder
+_PATH_OPTIONS: dict[str, st.SearchStrategy[str]] = {
+    "--config": st.sampled_from(["bad.yaml", "missing.yaml", "src", ".", "out"]),
+    "--source": safe_paths,
+    "--output": safe_paths,
+    "--report": safe_paths,
+    "--state": safe_paths,
+}
+#: a word on its own: a flag argparse does not know, or a path inside the working
+#: folder (it may extend --source, or be a PATH of validate)
+_STRAY = st.one_of(
+    safe_paths,
+    st.sampled_from(["-x", "--bogus", "--", "-", "--source=src", "ü", "a\nb"]),
+    odd_strings.filter(lambda word: not word.startswith(("/", "~")) and ".." not in word),
+)
+
+
+@st.composite
+def _option_value(draw: st.DrawFn, option: str) -> str:
+    """Often a good value (or one at the edge of its range), else an absurd one; a
+    path is always one inside the working folder (`safe_paths`)."""
+    if draw(st.integers(0, 3)):
+        return draw(st.sampled_from(GOOD_OPTIONS[option]))
+    if option in _PATH_OPTIONS:
+        return draw(_PATH_OPTIONS[option])
+    absurd = st.one_of(odd_strings, huge_numbers.map(str), durations)
+    special: dict[str, st.SearchStrategy[str]] = {
+        "--links": st.sampled_from(["on", "maybe"]),
+        "--log-format": st.just("xml"),
+        "--serve": st.sampled_from(ADDRESSES),
+        "--cron": st.sampled_from(["99 99 * * *", "0 0 31 2 *", "* * *"]),
+    }
+    return draw(st.one_of(special.get(option, absurd), absurd))
+
+
+@st.composite
+def command_lines(draw: st.DrawFn, commands: tuple[str, ...] = COMMANDS) -> list[str]:
+    """An argument list for one of `commands`: its options with values near and past
+    every edge, flags, stray words; now and then no command, --help or --version.
+    Every path in it stays inside the working folder: fuzzing never reads or writes
+    elsewhere."""
+    roll = draw(st.integers(0, 40))
+    if roll == 0:
+        return draw(st.sampled_from([[], ["--version"], ["--help"], ["bogus"], ["-q"]]))
+    command = draw(st.sampled_from(commands))
+    words = [command]
+    if command == "serve" and draw(st.integers(0, 3)):  # its one required option
+        words += ["--serve", draw(_option_value("--serve"))]
+    options = _VALUE_OPTIONS[command]
+    for _ in range(draw(st.integers(0, 5))):
+        what = draw(st.integers(0, 9))
+        if what < 7:
+            option = draw(st.sampled_from(options))
+            words += [option, draw(_option_value(option))]
+        elif what < 9 and _FLAGS[command]:
+            words.append(draw(st.sampled_from(_FLAGS[command])))
+        else:
+            words.append(draw(_STRAY))
+    return words

@@ -69,11 +69,13 @@ def states(text: str, word: str, number: int) -> bool:
     return re.search(pattern, text) is not None
 
 
-def assert_fatal(result: subprocess.CompletedProcess[str], *mentions: str) -> None:
-    assert result.returncode == 1, (result.returncode, result.stdout, result.stderr)
+def assert_fatal(result: subprocess.CompletedProcess[str], *mentions: str, code: int = 1) -> None:
+    """Exit `code` (1: the run failed; 2: a config error) with one line naming `mentions`."""
+    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
     assert "Traceback" not in result.stderr
+    assert lines[0].startswith("aggregator: error: "), lines[0]
     for mention in mentions:
         assert mention in lines[0], (mention, lines[0])
 
@@ -182,7 +184,7 @@ def test_usage_errors_exit_2_and_write_nothing(tmp_path: Path, args: list[str]) 
     assert not (tmp_path / "feeds").exists()
 
 
-# --- fatal errors: exit 1, one line ------------------------------------------------
+# --- config errors: exit 2, and failed runs: exit 1, one line ------------------------
 
 
 def _bad_yaml(root: Path) -> tuple[list[str], list[str]]:
@@ -238,18 +240,32 @@ def _report_under_a_file(root: Path) -> tuple[list[str], list[str]]:
         _config_is_a_folder,
         _bad_default_config,
         _missing_source,
-        _output_under_a_file,
-        _report_under_a_file,
     ],
     ids=lambda f: f.__name__.strip("_").replace("_", "-"),
 )
-def test_fatal_errors_exit_1_with_one_line(
+def test_config_errors_exit_2_with_one_line(
     tmp_path: Path, setup: Callable[[Path], tuple[list[str], list[str]]]
 ) -> None:
     write_clean_corpus(tmp_path)
     args, mentions = setup(tmp_path)
     result = build(tmp_path, *args)
-    assert_fatal(result, *mentions)
+    assert_fatal(result, *mentions, code=2)
+    assert not (tmp_path / "out").exists()
+    assert not (tmp_path / "feeds").exists()
+
+
+@pytest.mark.parametrize(
+    "setup",
+    [_output_under_a_file, _report_under_a_file],
+    ids=lambda f: f.__name__.strip("_").replace("_", "-"),
+)
+def test_failed_runs_exit_1_with_one_line(
+    tmp_path: Path, setup: Callable[[Path], tuple[list[str], list[str]]]
+) -> None:
+    write_clean_corpus(tmp_path)
+    args, mentions = setup(tmp_path)
+    result = build(tmp_path, *args)
+    assert_fatal(result, *mentions, code=1)
 
 
 # --- a mixed corpus: summary, report, stderr, verbosity ------------------------------

@@ -655,6 +655,78 @@ def test_sighup_reloads_the_config_and_keeps_it_when_invalid(
     assert daemon.stop() == 0
 
 
+def served_title(port: int, path: str = "/all.rss") -> str | None:
+    """The title of a served feed, or None when it is not there."""
+    answer = http_get(port, path)
+    if answer.status != 200:
+        return None
+    title: str = parse(answer.body).feed.title
+    return title
+
+
+def test_sighup_with_a_new_output_moves_the_server(
+    setup: Setup, start: Callable[[list[str]], Daemon]
+) -> None:
+    """The server follows the output folder: from the first run that completes there,
+    it serves the new folder; a reload that would publish the state file is refused,
+    and the server stays where it was."""
+    conf = setup.tmp / "conf.yaml"
+    conf.write_text(f"sources: [{setup.src}]\noutput: out\ntitle: One\n", encoding="utf-8")
+    args = ["run", "--config", str(conf), "--links", "off", "--interval", "1s"]
+    daemon = start([*args, "--serve", "127.0.0.1:0"])
+    daemon.wait_runs(1, after=0)
+    assert served_title(daemon.port) == "One: all topics"
+
+    mark = daemon.mark()
+    conf.write_text(f"sources: [{setup.src}]\noutput: moved\ntitle: Two\n", encoding="utf-8")
+    daemon.send(signal.SIGHUP)
+    daemon.wait_for(r"config reloaded", after=mark, timeout=20)
+    daemon.wait_for(r"now serving .*moved", after=mark, timeout=20)
+    assert served_title(daemon.port) == "Two: all topics"
+    assert served_title(daemon.port, "/topics/ai.atom") == "Two: AI"
+    assert feed_title(setup.tmp / "moved" / "all.rss") == "Two: all topics"
+    assert feed_title(setup.out / "all.rss") == "One: all topics"  # the old folder stays
+    assert (setup.tmp / ".moved-state.sqlite").is_file()
+
+    # An output that would hold the state file: refused, saying why; nothing moves.
+    mark = daemon.mark()
+    conf.write_text(
+        f"sources: [{setup.src}]\noutput: third\nstate: third/state.sqlite\ntitle: Three\n",
+        encoding="utf-8",
+    )
+    daemon.send(signal.SIGHUP)
+    index = daemon.wait_for(r"config not reloaded", after=mark, timeout=20)
+    assert f"{conf}:3: state: " in daemon.lines[index], daemon.lines[index]
+    assert f"inside the output folder {setup.tmp / 'third'}" in daemon.lines[index]
+    daemon.wait_runs(2, after=index)  # runs go on with the old config
+    assert served_title(daemon.port) == "Two: all topics"
+    assert not (setup.tmp / "third").exists()
+    assert daemon.alive()
+    assert daemon.stop() == 0
+    assert "Traceback" not in daemon.text()
+
+
+def test_the_longest_interval_and_ttls_are_held_by_the_daemon(
+    setup: Setup, start: Callable[[list[str]], Daemon]
+) -> None:
+    """At the ends of their ranges: the scheduler, /healthz and the link results hold
+    them, and the daemon stops as usual."""
+    conf = setup.tmp / "conf.yaml"
+    conf.write_text(
+        "link_check: {ttl_ok: 36500d, ttl_transient: 36500d, ttl_transient_max: 36500d,"
+        " confirm_after: 36500d, timeout: 1d, deadline: 1d}\nmax_age: 36500d\n",
+        encoding="utf-8",
+    )
+    daemon = start([*setup.run_args("--config", str(conf), interval="36500d"), "--links", "on"])
+    first = daemon.wait_runs(1, after=0, timeout=30)
+    assert "run ok" in first[0], daemon.text()
+    status, data = health(daemon.port)
+    assert status == 200, data
+    assert data["interval_s"] == 36500 * 86400
+    assert daemon.stop() == 0
+    assert "Traceback" not in daemon.text()
+
+
 # --- stopping ------------------------------------------------------------------------
 
 

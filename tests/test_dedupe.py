@@ -232,7 +232,7 @@ def test_dedupe_settings_from_the_config_file_reach_the_build(tmp_path: Path) ->
     assert "1 duplicates" in result.stdout
     (tmp_path / "aggregator.yaml").write_text("dedupe:\n  threshold: 2\n", encoding="utf-8")
     result = run_cli("build", cwd=tmp_path)
-    assert result.returncode == 1
+    assert result.returncode == 2  # a config error
     assert "aggregator.yaml:1: dedupe: threshold must be above 0 and at most 1" in result.stderr
 
 

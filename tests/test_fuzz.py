@@ -1,4 +1,5 @@
-"""Fuzzing the loader and the whole build with generated and damaged article files.
+"""Fuzzing the loader and the whole build with generated and damaged article files, and
+the command line and the config file with absurd values.
 
 Invariants, whatever the files hold: nothing raises; every file is either loaded or
 reported once with its path and a one-line reason; every good file is published (or
@@ -11,33 +12,47 @@ per property) so it stays fast; `python bench/fuzz.py` runs the long campaign.
 
 from __future__ import annotations
 
+import contextlib
 import html
+import io
+import logging
 import os
+import re
 import tempfile
+import threading
+from collections.abc import Iterator
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import feedparser
+import pytest
 from conftest import NOW
 from conftest import run_cli
 from conftest import write_article
 from hypothesis import HealthCheck
 from hypothesis import Phase
+from hypothesis import assume
 from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 from lxml import etree
 from strategies import FuzzFile
 from strategies import big_article
+from strategies import command_lines
+from strategies import config_texts
 from strategies import corpora
 from strategies import good_articles
 from strategies import mutated_files
 from strategies import wrong_type_articles
 
+from aggregator.cli import main
 from aggregator.config import Config
+from aggregator.config import load_config
+from aggregator.errors import ConfigError
 from aggregator.model import Article
 from aggregator.model import BuildReport
 from aggregator.model import LoadError
@@ -330,3 +345,168 @@ def test_a_build_from_the_parse_cache_writes_the_same_feeds(files: list[FuzzFile
             if (root / "first" / relative).is_file():
                 data = (root / "first" / relative).read_bytes()
                 assert (root / "again" / relative).read_bytes() == data, relative
+
+
+# --- the config file and the command line ---------------------------------------------
+#
+# Invariants, whatever the operator writes: no traceback; an exit code in {0, 1, 2, 3};
+# a bad value is one line: `aggregator: error: ...` naming the key (a config file
+# error starts with `file:line:`), or argparse's usage message. Commands run in-process
+# through `cli.main` in a temporary folder with relative paths only, `run` and `serve`
+# with a stop already requested (they check everything and start nothing); a few run
+# end to end through the real command.
+
+#: the last line of an error: ours, or argparse's (`aggregator build: error: ...`)
+ERROR_LINE = re.compile(r"^aggregator(?: [\w-]+)?: error: .")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    code: int
+    stdout: str
+    stderr: str
+
+
+@contextlib.contextmanager
+def working_folder(folder: Path) -> Iterator[None]:
+    """`folder` as the working folder; the logging setup (which `run` and `serve`
+    replace) put back afterwards."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    levels = {name: logging.getLogger(name).level for name in ("aggregator", "apscheduler")}
+    before = os.getcwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        for name, old in levels.items():
+            logging.getLogger(name).setLevel(old)
+
+
+def call(argv: list[str]) -> Outcome:
+    """`aggregator ARGV` in-process; `run` and `serve` are stopped before they start."""
+    stdout, stderr = io.StringIO(), io.StringIO()
+    stopped = threading.Event()
+    stopped.set()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        try:
+            code = main(argv, stop=stopped)
+        except SystemExit as exc:  # argparse: --help, --version and usage errors
+            code = exc.code if isinstance(exc.code, int) else 2
+    return Outcome(code, stdout.getvalue(), stderr.getvalue())
+
+
+def check_outcome(outcome: Outcome, argv: list[str]) -> None:
+    """The exit code is one of ours and a failure says why in one line."""
+    where = (argv, outcome.code, outcome.stderr[-2000:])
+    assert outcome.code in (0, 1, 2, 3), where
+    assert "Traceback" not in outcome.stderr, where
+    ours = [line for line in outcome.stderr.splitlines() if line.startswith("aggregator: error:")]
+    if argv[:1] == ["validate"] and outcome.code == 1 and not ours:
+        assert outcome.stdout.strip(), where  # the problems of the article files, on stdout
+    elif outcome.code in (1, 2):
+        if outcome.stderr.startswith("usage:"):  # argparse's message: usage, then the error
+            assert outcome.code == 2, where
+            assert any(ERROR_LINE.match(line) for line in outcome.stderr.splitlines()), where
+        else:
+            assert len(ours) == 1, where
+            assert outcome.stderr.splitlines()[-1] == ours[0], where
+            assert ERROR_LINE.match(ours[0]), where
+    else:
+        assert ours == [], where
+
+
+def fuzz_folder(root: Path) -> None:
+    """A folder to fuzz commands in: three articles in src and in seeds (the default
+    source), a good and a bad config."""
+    for folder in ("src", "seeds"):
+        for n in range(1, 4):
+            write_article(root / folder, f"a{n}.md", n=n, topics=["AI", "Robotics"][: n % 2 + 1])
+    (root / "conf.yaml").write_text(
+        'sources: [src]\noutput: out\nlinks: "off"\ntitle: Fuzz\n', encoding="utf-8"
+    )
+    (root / "bad.yaml").write_text("max_age: 99999999999999999999d\n", encoding="utf-8")
+
+
+def inside(folder: Path, *paths: Path) -> bool:
+    real = folder.resolve()
+    return all(Path(os.path.realpath(p)).is_relative_to(real) for p in paths)
+
+
+@settings(SUITE, max_examples=EXAMPLES * 2)  # in-process: cheap
+@given(config_texts())
+def test_any_config_file_loads_or_names_the_key_and_then_builds(text: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        fuzz_folder(root)
+        path = root / "aggregator.yaml"
+        path.write_bytes(text.encode("utf-8", "surrogatepass"))
+        try:
+            config = load_config(path)
+        except ConfigError as exc:
+            message = str(exc)
+            assert "\n" not in message and message.startswith(f"{path}:"), message
+            assert re.match(rf"{re.escape(str(path))}(:\d+)?: \S", message), message
+            assert exc.exit_code == 2
+            return
+        with working_folder(root):  # the default paths are relative to the working folder
+            if not inside(root, config.output, config.state_path, *config.sources):
+                return  # an absolute path: loading it was the test; nothing is written there
+            for argv in (
+                ["build", "--links", "off", "-q"],
+                ["topics", "--links", "off"],
+                ["validate", "-q"],
+                ["run"],
+                ["serve", "--serve", "127.0.0.1:0"],
+            ):
+                check_outcome(call(argv), argv)
+
+
+@settings(SUITE, max_examples=EXAMPLES * 2)
+@given(command_lines())
+def test_any_command_line_exits_with_one_of_our_codes_and_one_line(argv: list[str]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        fuzz_folder(Path(tmp))
+        with working_folder(Path(tmp)):
+            check_outcome(call(argv), argv)
+
+
+@settings(SUITE, max_examples=max(EXAMPLES // 5, 3))
+@given(command_lines(("build", "check-links", "validate", "topics")))
+def test_the_real_command_exits_with_one_of_our_codes_and_one_line(argv: list[str]) -> None:
+    """End to end, the commands that stop by themselves (`run` and `serve` do not)."""
+    assume(not any("\x00" in word for word in argv))  # no process takes a NUL in its arguments
+    with tempfile.TemporaryDirectory() as tmp:
+        fuzz_folder(Path(tmp))
+        done = run_cli(*argv, cwd=Path(tmp))
+        check_outcome(Outcome(done.returncode, done.stdout, done.stderr), argv)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["build", "--config", "bad.yaml"],
+        ["build", "--limit", str(10**30)],
+        ["build", "--min-quality", "-" + "9" * 5000],
+        ["build", "--wait", "99999999999999999999w"],
+        ["build", "--base-url", "http://bad host/"],
+        ["build", "--source", "src", "--output", "src"],
+        ["build", "--state", "feeds/state.sqlite"],
+        ["run", "--interval", "99999999999999999d"],
+        ["run", "--cron", "99 99 * * *"],
+        ["run", "--config", "bad.yaml"],
+        ["serve", "--serve", "bad host:80"],
+        ["serve", "--serve", ":99999999999999999999"],
+        ["topics", "--limit", "0"],
+    ],
+    ids=lambda argv: " ".join(argv)[:40],
+)
+def test_absurd_values_end_to_end(tmp_path: Path, argv: list[str]) -> None:
+    fuzz_folder(tmp_path)
+    done = run_cli(*argv, cwd=tmp_path)
+    check_outcome(Outcome(done.returncode, done.stdout, done.stderr), argv)
+    assert done.returncode == 2, done.stderr
+    assert not (tmp_path / "feeds").exists()

@@ -298,7 +298,7 @@ def test_top_level_settings_are_checked(tmp_path: Path, text: str, key: str) -> 
 def test_the_command_reports_a_bad_topic_setting_in_one_line(tmp_path: Path) -> None:
     conf = write_config(tmp_path, "sources: [src]\ntopics:\n  NLP:\n    limit: -1\n")
     result = run_cli("build", "--config", conf, cwd=tmp_path)
-    assert result.returncode == 1
+    assert result.returncode == 2  # a config error
     assert result.stderr.splitlines() == [
         f"aggregator: error: {conf}:4: topics: NLP: limit: must be a whole number of 1 or more"
     ]

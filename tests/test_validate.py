@@ -154,7 +154,7 @@ def test_validate_checks_files_named_on_the_command_line(tmp_path: Path) -> None
 def test_validate_with_a_broken_config_is_one_fatal_line(tmp_path: Path) -> None:
     (tmp_path / "aggregator.yaml").write_text("sources: 12\n", encoding="utf-8")
     result = run_cli("validate", cwd=tmp_path)
-    assert result.returncode == 1
+    assert result.returncode == 2  # a config error; 1 means some article file has a problem
     assert len(result.stderr.splitlines()) == 1, result.stderr
     assert "aggregator.yaml" in result.stderr and "sources" in result.stderr
 

@@ -1,0 +1,103 @@
+"""Where an output folder's private files live, and the layouts that would publish them.
+
+The output folder is published as it is (`serve`, `run --serve`, any web server or
+CDN pointed at it), so it must hold nothing but what a build writes there: not the
+state file or its SQLite side files (`-wal`, `-shm`, `-journal`, `.corrupt-<n>`),
+which hold every article's fields and the link history; not the report; not the
+config file; and no source folder, whose article files include unpublished ones.
+Nor may the output be a source folder or lie inside one: a build would read what it
+writes as article files. Paths are compared as the system resolves them (symlinks,
+`..`, relative paths), so a symlink cannot slip one inside another.
+
+The lock and the default state file sit beside the output folder's real path, so an
+output reached through a symlink shares its target's lock and state.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def real(path: Path) -> Path:
+    """`path` as the system resolves it: absolute, symlinks followed, no `..` (the
+    part that does not exist yet is taken as written)."""
+    return Path(os.path.realpath(path))
+
+
+def beside(output: Path, suffix: str) -> Path:
+    """`.<output name><suffix>` beside the output folder's real path: its lock file,
+    its default state file. Written as given when no symlink is involved (messages
+    show the short relative path); the real path otherwise."""
+    given = Path(os.path.normpath(output))
+    resolved = real(output)
+    if given.name in ("", ".", "..") or Path(os.path.abspath(given)) != resolved:
+        given = resolved
+    return given.parent / f".{given.name or 'feeds'}{suffix}"
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """The paths a command writes, reads or serves."""
+
+    #: the output folder, served to anyone
+    output: Path
+    #: the source folders of article files
+    sources: Sequence[Path] = ()
+    #: the state file
+    state: Path | None = None
+    #: the JSON report (`build --report`)
+    report: Path | None = None
+    #: the config file read
+    config_file: Path | None = None
+
+
+def problems(layout: Layout) -> list[tuple[str, str]]:
+    """What would put a private file inside the output folder, as (the key to blame:
+    output, state or report; the reason), in that order of keys; [] when all is well."""
+    output = layout.output
+    served = real(output)
+    found: list[tuple[str, str]] = []
+    publishes = "serving it would publish the article files (unpublished ones too)"
+    for source in layout.sources:
+        # The folder, and its name: a symlink inside the output to a source elsewhere
+        # publishes it under that name to a web server that follows symlinks.
+        folder, named = real(source), real(source.parent) / source.name
+        if served in (folder, named):
+            reason = f"{output} is also a source folder: {publishes}"
+        elif folder.is_relative_to(served) or named.is_relative_to(served):
+            reason = f"{output} contains the source folder {source}: {publishes}"
+        elif served.is_relative_to(folder):
+            reason = (
+                f"{output} is inside the source folder {source}: "
+                "builds would read what they write as article files"
+            )
+        else:
+            continue
+        found.append(("output", f"{reason}; write the feeds to a folder of their own"))
+    if layout.config_file is not None and _within(layout.config_file, served):
+        reason = f"{output} holds the config file {layout.config_file}: serving it would publish it"
+        found.append(("output", f"{reason}; keep the config file out of the output folder"))
+    for key, path, what in (
+        ("state", layout.state, "the state file (every article's fields, the link history)"),
+        ("report", layout.report, "the report"),
+    ):
+        if path is not None and _within(path, served):
+            reason = f"{path} is inside the output folder {output}: serving it would publish {what}"
+            found.append((key, f"{reason}; keep it out of the output folder"))
+    report, state = layout.report, layout.state
+    if report is not None and state is not None and real(report) == real(state):
+        found.append(("report", f"{report} is the state file: writing the report would destroy it"))
+    return found
+
+
+def _within(path: Path, folder: Path) -> bool:
+    """True when `path`, or a file beside it such as a SQLite side file, lies in
+    `folder` (`folder` itself included): through its real path, or through the real
+    path of its parent (SQLite puts `-wal` and `-shm` beside the name it is given)."""
+    for candidate in (real(path), real(path.parent) / path.name):
+        if candidate == folder or candidate.parent.is_relative_to(folder):
+            return True
+    return False
