@@ -60,7 +60,7 @@ def plain_text(value: str) -> str:
     """Plain, single-line, XML-safe text from a string that may hold HTML."""
     if "<" in value:
         extractor = _TextExtractor()
-        extractor.feed(value)
+        extractor.feed(_complete_markup(value))
         extractor.close()
         value = "".join(extractor.parts)
     elif "&" in value:
@@ -69,6 +69,49 @@ def plain_text(value: str) -> str:
     if not value.isascii():
         value = _fixed(value) if len(value) <= _SHORT else _fix(value)
     return _SPACE.sub(" ", value).strip()
+
+
+def _complete_markup(value: str) -> str:
+    """`value` with every "<" that does not open a complete tag, end tag, comment or
+    declaration written as "&lt;": the same text once the parser decodes it.
+
+    `html.parser` looks for the end of an unfinished tag or comment again each time
+    more of the string comes in, which is quadratic: 40 KB of "<a " took 8 s. A tag
+    here ends at the first ">" before the next "<"; a comment at the next "-->". Each
+    "<" is decided with ends found once and kept, so this is linear in the string.
+    """
+    parts: list[str] = []
+    size = len(value)
+    last_comment_end = value.rfind("-->")
+    next_close = -1  # the first ">" at or after the position looked at, or `size`
+    start = 0  # what is copied as it is
+    position = value.find("<")
+    while position >= 0:
+        after = position + 1
+        following = value.find("<", after)
+        following = size if following < 0 else following
+        complete = None  # where the construct opened here ends, when it does
+        if value.startswith("<!--", position):
+            if last_comment_end >= position + 4:
+                complete = value.find("-->", position + 4) + 3
+        elif after < size and (
+            (value[after].isascii() and value[after].isalpha()) or value[after] in "/!?"
+        ):
+            if next_close < after:
+                next_close = value.find(">", after)
+                next_close = size if next_close < 0 else next_close
+            if next_close < following:
+                complete = next_close + 1
+        if complete is None:
+            parts += [value[start:position], "&lt;"]
+            start = after
+            position = following if following < size else -1
+        else:
+            position = value.find("<", complete)
+    if not parts:
+        return value
+    parts.append(value[start:])
+    return "".join(parts)
 
 
 #: strings this long or shorter (names, titles) repeat across files: their fixes are kept
