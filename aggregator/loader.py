@@ -54,6 +54,8 @@ YEARS = range(1000, 9000)
 _FENCE = re.compile(r"^---\s*$")
 #: the line that ends front matter (found in the whole text: `^` is after "\n" only)
 _END = re.compile(r"^(?:---|\.\.\.)[^\S\n]*$", re.MULTILINE)
+#: the largest quality score, either way (the config's thresholds have the same range)
+MAX_QUALITY = 1_000_000_000
 #: what starts a line before its content, as far as nesting goes
 _LEAD = re.compile(r"\n[ ?:-]*")
 
@@ -276,6 +278,11 @@ def _load_bytes(path: Path, limits: Limits) -> tuple[Article | LoadError, bytes 
         return LoadError(display, 1, f"cannot read file: {exc.strerror or exc}"), None
     except _Invalid as exc:
         return LoadError(display, exc.line, exc.reason), raw
+    except Exception as exc:
+        # Every problem known is an _Invalid with its own words; this is one not
+        # foreseen (a YAML construct PyYAML fails on in its own way): still a report.
+        reason = f"cannot read as an article: {type(exc).__name__}: {_short_text(str(exc))}"
+        return LoadError(display, 1, reason), raw
 
 
 def file_digest(path: Path, limits: Limits = DEFAULT_LIMITS) -> str | None:
@@ -561,6 +568,8 @@ def _to_article(data: Any, path: str, source: str, offset: int, limits: Limits) 
     quality = data.get("quality")
     if quality is not None and (isinstance(quality, bool) or not isinstance(quality, int)):
         raise invalid("quality", f"must be an integer, not {kind(quality)}")
+    if quality is not None and abs(quality) > MAX_QUALITY:
+        raise invalid("quality", f"must be from {-MAX_QUALITY:,} to {MAX_QUALITY:,}")
 
     published = data.get("published", False)
     if not isinstance(published, bool):
@@ -698,14 +707,17 @@ def _related(value: Any, invalid: Any, fields: _Fields) -> tuple[RelatedStub, ..
     if not isinstance(value, list):
         raise invalid("related", f"must be a list, not {kind(value)}")
     stubs: list[RelatedStub] = []
-    for item in value:
+    # Stubs that cannot be shown are skipped, but not without end: each costs work.
+    for item in value[: fields.limits.related * 4]:
         if len(stubs) >= fields.limits.related:
             break
         if not isinstance(item, dict) or not isinstance(item.get("title"), str):
             continue  # a stub we cannot show is left out; the article is still good
         link = fields.url(item.get("webUrl")) or fields.url(item.get("originalUrl"))
+        if link is None:
+            continue
         title = fields.line(item["title"])
-        if link is None or not title:
+        if not title:
             continue
         provider = item.get("provider")
         stubs.append(
@@ -725,6 +737,11 @@ def _dimension(value: Any) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 100_000:
         return value
     return None
+
+
+def _short_text(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def _short(value: object) -> str:

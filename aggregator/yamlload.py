@@ -36,18 +36,32 @@ _SCALARS = frozenset(
 
 
 class SafeLoader(_BaseLoader):  # type: ignore[misc]
-    """The safe loader, reading an impossible date (2021-02-30) as the string it is,
-    so that the field it is in can be reported (or, in a related stub, ignored)."""
+    """The safe loader, reading an impossible date (2021-02-30) and an integer of more
+    than MAX_INT_LENGTH characters as the strings they are, so that the field they are
+    in can be reported (or, where the field is not read, ignored)."""
 
 
 def _timestamp(loader: Any, node: yaml.ScalarNode) -> Any:
     try:
         return yaml.constructor.SafeConstructor.construct_yaml_timestamp(loader, node)
-    except (ValueError, OverflowError):
+    except (ValueError, OverflowError, AttributeError):  # `!!timestamp nope`: no match
         return loader.construct_scalar(node)
 
 
+#: an integer written longer than this is read as the string it is: PyYAML builds a
+#: YAML 1.1 base-60 integer (`1:2:3:...`) digit group by digit group in Python, which
+#: is quadratic in its length (a 1.9 MB one took minutes), and no field holds one
+MAX_INT_LENGTH = 64
+
+
+def _int(loader: Any, node: yaml.ScalarNode) -> Any:
+    if len(node.value) > MAX_INT_LENGTH:
+        return loader.construct_scalar(node)
+    return yaml.constructor.SafeConstructor.construct_yaml_int(loader, node)
+
+
 SafeLoader.add_constructor(_TIMESTAMP, _timestamp)
+SafeLoader.add_constructor("tag:yaml.org,2002:int", _int)
 
 
 class _Other(Exception):

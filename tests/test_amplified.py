@@ -168,6 +168,70 @@ def test_many_nodes_without_aliases_are_refused_before_they_are_built(tmp_path: 
     assert len(load_all([path])[0]) == 1
 
 
+#: files within every limit that ask for more work than their size suggests, by kind
+HOSTILE = {
+    # YAML 1.1 base-60 integers: PyYAML builds them in quadratic time
+    "sexagesimal integer": "extra: " + ":".join(["1"] * 900_000) + "\n",
+    # unfinished tags, comments and attribute quotes: html.parser is quadratic on them
+    "unclosed tags": 'excerpt: "' + "<a " * 600_000 + '"\n',
+    "unclosed comments": 'excerpt: "' + "<!--" * 450_000 + '"\n',
+    "unclosed quotes": "excerpt: '" + '<a b="' * 300_000 + "'\n",
+    "unclosed tags in a title": 'title: "' + "<a " * 600_000 + '"\n',
+    # work on items that are then left out
+    "related stubs without links": "related:\n"
+    + "".join(f'  - title: "{i} ' + "<a " * 480 + '"\n' for i in range(1_300)),
+    "topics of unclosed tags": "topics:\n"
+    + "".join(f'  - "{i} ' + "<a " * 480 + '"\n' for i in range(100)),
+    "images of unclosed tags": "images:\n"
+    + "".join(
+        f'  - {{url: "https://i.example.com/{i}.png", title: "' + "<a " * 480 + '"}\n'
+        for i in range(1_300)
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(HOSTILE))
+def test_no_file_within_the_limits_costs_more_than_the_heaviest_plain_one(
+    tmp_path: Path, kind: str
+) -> None:
+    """The yardstick is a file that is heavy by the rules: as many YAML nodes as
+    `yaml_nodes` allows. A file of any other kind, as big as `file_size` allows, costs
+    no more than a few times that (before: minutes for some)."""
+    heavy = tmp_path / "heavy.md"
+    heavy.write_text(HEAD + "junk: [" + ",".join(["a"] * 99_000) + "]\n---\n")
+    path = tmp_path / "hostile.md"
+    body = HOSTILE[kind]
+    head = HEAD.replace("title: t\n", "") if body.startswith("title:") else HEAD
+    path.write_text(head + body + "---\n", encoding="utf-8")
+    assert path.stat().st_size <= Limits().file_size
+    yardstick = min(timed(lambda: load_file(heavy))[0] for _ in range(3))
+    cost = min(timed(lambda: load_file(path))[0] for _ in range(2))
+    assert cost < 3 * yardstick, (kind, cost, yardstick)
+
+
+def test_long_integers_are_text_and_quality_has_a_range(tmp_path: Path) -> None:
+    cases = {
+        "quality: " + ":".join(["1"] * 100) + "\n": "quality: must be an integer, not a string",
+        "quality: 0x" + "f" * 3_700 + "\n": "quality: must be an integer, not a string",
+        "quality: 1000000001\n": "quality: must be from -1,000,000,000 to 1,000,000,000",
+        "publishedDateTime: !!timestamp nope\n": "publishedDateTime: not an ISO 8601 date-time: "
+        "'nope'",
+    }
+    for number, (line, reason) in enumerate(cases.items()):
+        text = HEAD.replace("quality: 90\n", "") if line.startswith("quality") else HEAD
+        if line.startswith("publishedDateTime"):
+            text = text.replace("publishedDateTime: 2024-03-01T00:00:00Z\n", "")
+        path = tmp_path / f"{number}.md"
+        path.write_text(text + line + "---\n", encoding="utf-8")
+        result = load_file(path)
+        assert isinstance(result, LoadError), line
+        assert result.reason == reason
+    # In a field nobody reads, such values are harmless: the file loads.
+    path = tmp_path / "fine.md"
+    path.write_text(HEAD + "heat: 0x" + "f" * 3_700 + "\nwhen: !!timestamp nope\n---\n")
+    assert isinstance(load_file(path), Article)
+
+
 def test_images_and_related_stories_are_capped(tmp_path: Path) -> None:
     fields = article_fields(
         images=[{"url": f"https://img.example.com/{i}.png"} for i in range(40)],
