@@ -28,6 +28,8 @@ from datetime import datetime
 from datetime import timedelta
 from email.utils import format_datetime
 from email.utils import parsedate_to_datetime
+from html.entities import html5
+from html.entities import name2codepoint
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -197,7 +199,10 @@ def read_feed_header(fmt: FeedFormat, data: bytes) -> tuple[str, datetime | None
     try:
         root = ElementTree.fromstring(data)
         if fmt == "atom":
-            title = root.findtext(f"{{{ATOM_NS}}}title")
+            element = root.find(f"{{{ATOM_NS}}}title")
+            title = element.text if element is not None else None
+            if title and element is not None and element.get("type") == "html":
+                title = html.unescape(title)  # as `_declare_html` escaped it
             text = root.findtext(f"{{{ATOM_NS}}}updated")
             when = datetime.fromisoformat(text) if text else None
         else:
@@ -512,15 +517,33 @@ class _EntryExtension(BaseEntryExtension):  # type: ignore[misc]
 
 
 def _declare_html(parent: Any, tags: tuple[str, ...]) -> None:
-    """Atom text constructs among `parent`'s children (title, subtitle, summary) that
-    look like markup, as `type="html"` with their text escaped as HTML: the text a
-    reader shows stays the same, and no reader (nor the W3C validator) has to guess
-    whether `<img ...>` in a plain-text construct is meant as markup."""
+    """Atom text constructs among `parent`'s children (title, subtitle, summary) whose
+    text an HTML reader could take for markup (`_html_like`), as `type="html"` with
+    the text escaped as HTML: the text a reader shows stays the same, and no reader
+    (nor the W3C validator) has to guess whether `<img ...>` or `&copy` in a
+    plain-text construct is meant as markup. Other text ("AT&T") stays text."""
     for tag in tags:
         element = parent.find(tag)
-        if element is not None and element.text and _MARKUP.search(element.text):
+        if element is not None and element.text and _html_like(element.text):
             element.text = html.escape(element.text, quote=False)
             element.set("type", "html")
+
+
+_TAG_START = re.compile(r"<[A-Za-z/!?]")
+#: "&" and what follows it, as far as a character reference could go
+_AMPERSAND = re.compile(r"&(#?\w+)")
+
+
+def _html_like(text: str) -> bool:
+    """True when some of `text` could be read as markup: a tag, or an "&" that starts a
+    character reference, with or without its ";" (`&copy 2024`, `&#8217`), or is
+    followed by digits (`S&P500`, `5&10`: the W3C validator's reading)."""
+    if _TAG_START.search(text):
+        return True
+    return any(
+        not name.isalpha() or name in name2codepoint or f"{name};" in html5
+        for name in _AMPERSAND.findall(text)
+    )
 
 
 def _after_last(parent: Any, tag: str) -> int:

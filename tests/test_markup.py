@@ -28,6 +28,7 @@ from w3c import validate_folder
 from aggregator.config import Config
 from aggregator.model import ContentMode
 from aggregator.pipeline import build
+from aggregator.text import plain_text
 
 ARTICLE = "https://news.example.com/story-1"
 IMAGE = "https://img.example.com/1.jpg"
@@ -235,22 +236,29 @@ def test_ordinary_text_is_not_escaped_twice_where_the_type_is_open(tmp_path: Pat
     )
 
 
-def test_a_retired_topic_keeps_its_title_as_it_was(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fmt", ["rss", "atom"])
+def test_a_retired_topic_keeps_its_title_as_it_was(tmp_path: Path, fmt: str) -> None:
     """A feed emptied because its topic lost its articles reads its title back from
-    the file: markup-like text escaped for RSS is not escaped again on every build."""
+    the file: text escaped for RSS, or declared HTML in Atom, is not escaped again on
+    every build (the file would change, and be pinged to the hub, every time)."""
     source = tmp_path / "src"
     hostile_corpus(source)
+    write_article(source, "other.md", n=2, title="&copy 2024 S&P500 &amp; 5&10")
     output = tmp_path / "out"
     config = Config(sources=(source,), output=output, links="off")
     build(config, now=NOW)
-    [topic_rss] = [p for p in (output / "topics").glob("*.rss") if p.name != "ai.rss"]
-    before = feedparser.parse(topic_rss.read_bytes()).feed.title_detail
+    [retiring] = [p for p in (output / "topics").glob(f"*.{fmt}") if p.name != f"ai.{fmt}"]
+    before = feedparser.parse(retiring.read_bytes()).feed.title_detail
     write_article(source, "hostile.md", topics=["AI"])  # the markup topic loses it
-    for _ in range(2):
+    build(config, now=NOW)
+    retired = retiring.read_bytes()
+    after = feedparser.parse(retired)
+    assert after.entries == []
+    assert shown(after.feed.title_detail, "retired") == shown(before, "before")
+    for number in range(3, 5):  # other changes: the retired feed stays as it is
+        write_article(source, f"{number}.md", n=number)
         build(config, now=NOW)
-        after = feedparser.parse(topic_rss.read_bytes())
-        assert after.entries == []
-        assert shown(after.feed.title_detail, "retired") == shown(before, "before")
+        assert retiring.read_bytes() == retired
 
 
 @needs_validator
@@ -260,3 +268,42 @@ def test_w3c_validator_accepts_the_escaped_feeds(tmp_path: Path, content: Conten
     checked, result = validate_folder(output)
     assert checked == 6
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+#: text with "&" that is not markup to a person, and that some readers (and the W3C
+#: validator) would take for a character reference
+AMPERSANDS = ("S&P500 hits a record", "&copy 2024 Acme", "5&10 store", "x &amp y", "AT&T & R&D")
+
+
+@needs_validator
+def test_w3c_validator_accepts_ampersands_in_every_text(tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    for number, text in enumerate(AMPERSANDS, start=1):
+        write_article(
+            source,
+            f"{number}.md",
+            n=number,
+            title=text,
+            excerpt=text,
+            topics=[text],
+            provider={"name": text, "domain": "example.com"},
+        )
+    output = tmp_path / "out"
+    build(Config(sources=(source,), output=output, links="off"), now=NOW)
+    _checked, result = validate_folder(output)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("fmt", ["rss", "atom"])
+def test_ampersands_read_as_written(tmp_path: Path, fmt: str) -> None:
+    """Whatever form a format needs for them, readers show these texts as they are."""
+    source = tmp_path / "src"
+    for number, text in enumerate(AMPERSANDS, start=1):
+        write_article(source, f"{number}.md", n=number, title=text, excerpt=text)
+    output = tmp_path / "out"
+    build(Config(sources=(source,), output=output, links="off"), now=NOW)
+    feed = feedparser.parse((output / f"all.{fmt}").read_bytes())
+    titles = {shown(e.title_detail, "title") for e in feed.entries}
+    # As the files' text reads once its entities are decoded ("&copy" is "©").
+    assert titles == {plain_text(text) for text in AMPERSANDS}
+    assert "S&P500 hits a record" in titles and "AT&T & R&D" in titles
