@@ -433,13 +433,12 @@ class LinkChecker:
     def _request(self, check: _Check) -> _Answer:
         settings = self.settings
         resolver = self.resolver or system_resolver
-        #: the name `vet` looked up and what it resolved to, when it made a lookup
-        #: and the name resolved
-        looked_up: list[tuple[str, Sequence[str]]] = []
+        #: what the name resolved to, when `vet` looked it up and it resolved
+        looked_up: list[Sequence[str]] = []
 
         def resolve(host: str, port: int) -> Sequence[str]:
             addresses = resolver(host, port)
-            looked_up.append((host, addresses))
+            looked_up.append(addresses)
             return addresses
 
         verdict = vet(
@@ -448,7 +447,7 @@ class LinkChecker:
             ports=settings.ports,
             resolver=resolve,
         )
-        name, addresses = looked_up[0] if looked_up else ("", ())
+        addresses = looked_up[0] if looked_up else ()
         if isinstance(verdict, Refusal):
             answer = _refusal(verdict)
             if verdict.kind == "unsafe" and not settings.allow_private:
@@ -459,7 +458,9 @@ class LinkChecker:
         else:
             answer = self._send(check, verdict)
         if lp.proves_resolver(addresses, settings.allow_private):
-            answer.resolved = name  # the resolver works, whatever vet made of the name
+            # The resolver works, whatever vet made of the name. Named as `check.host`,
+            # as the confirmation compares it (not in the IDNA form vet looked up).
+            answer.resolved = check.host
         return answer
 
     def _send(self, check: _Check, verdict: Target) -> _Answer:
