@@ -218,7 +218,8 @@ def _parser() -> argparse.ArgumentParser:
     topics_parser.add_argument(
         "--links",
         choices=("cached", "off"),
-        help="apply stored link results (cached, the default) or ignore links (off)",
+        help="apply stored link results (cached, the default) or not (off); links "
+        "refused without a request leave articles out either way",
     )
     topics_parser.add_argument(
         "--json", action="store_true", help="print JSON for scripts instead of a table"
@@ -284,7 +285,8 @@ def _build_options(parser: argparse.ArgumentParser, *, daemon: bool = False) -> 
     parser.add_argument(
         "--links",
         choices=("on", "off", "cached"),
-        help="check links (on, the default), use stored results only (cached), or not (off)",
+        help="check links (on, the default), use stored results only (cached), or not "
+        "(off); links refused without a request are left out in all three",
     )
     parser.add_argument("--output", type=Path, metavar="DIR", help="output folder (default: feeds)")
     parser.add_argument(

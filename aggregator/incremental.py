@@ -474,7 +474,7 @@ class Rebuild:
             raise Cancelled("stopped before writing any feed")
 
         # Publish what changed, keep the rest.
-        shown = Shown(KnownUrls(store), as_is)
+        shown = Shown(KnownUrls(store), as_is, config.link_check)
         publisher = Publisher(output, site, shown, rendered, config.limits)
         listings: list[Listing] = []
         everything: Listing | None = None

@@ -11,14 +11,18 @@ two starts, and a host that answered 429/503 with `Retry-After` is left alone th
 long (its work re-queued, no worker sleeps). Timeouts, 5xx and resets are retried
 `retries` times with backoff and jitter; every URL has an overall `deadline`.
 
-Two answers can be the local network's fault rather than the site's: a name that
-does not resolve (a resolver that says "no such name" for everything) and a failed
-TLS handshake (a captive portal or an intercepting proxy). Each counts as `broken`
-only when the same thing worked for another host in the run: another name resolved
-(if none did, up to `linkpolicy.CANARIES` names known to exist are looked up; DNS
-only, never a request), another host answered over HTTPS. Otherwise the answer is
-`linkpolicy.unconfirmed`. Both also count as connection-level failures for the
-"network down" rule.
+Some answers can be the local network's fault rather than the site's: a name that
+does not resolve (a resolver that says "no such name" for everything), a name that
+resolves to a non-public address (a resolver that answers every name with 10.x or
+0.0.0.0), a failed TLS handshake (a captive portal or an intercepting proxy) and a
+redirect into private space (a captive portal's login page). Each counts (`broken`,
+`unsafe`) only when the same thing worked for another host in the run: another name
+resolved to a public address (if none did, up to `linkpolicy.CANARIES` names known
+to exist are looked up; DNS only, never a request), another host answered over
+HTTPS, other hosts answered and most were not sent into private space. Otherwise
+the answer is `linkpolicy.unconfirmed`. No request is ever sent to an address
+`netguard` refused, in doubt or not. A name that does not resolve and a TLS failure
+also count as connection-level failures for the "network down" rule.
 
 What an answer means, how long it stays fresh and when a link is dead is decided
 in `linkpolicy`; this module only gathers answers.
@@ -59,6 +63,7 @@ from aggregator.model import LinkResult
 from aggregator.netguard import Refusal
 from aggregator.netguard import Resolver
 from aggregator.netguard import Target
+from aggregator.netguard import points_inside
 from aggregator.netguard import system_resolver
 from aggregator.netguard import vet
 from aggregator.urls import canonical_url
@@ -101,10 +106,13 @@ class _Answer:
     reset: bool = False
     #: the request never reached the network (refused by netguard)
     vetted_out: bool = False
-    #: a broken answer the local network may be to blame for: "dns" (no such name)
-    #: or "tls" (the handshake failed); it counts only if confirmed (see the module)
+    #: a broken or unsafe answer the local network may be to blame for: "dns" (no
+    #: such name), "tls" (the handshake failed), "private-dns" (the name resolved to a
+    #: non-public address) or "redirect" (a redirect into private space); it counts
+    #: only if confirmed (see the module)
     doubt: str | None = None
-    #: the host name this request resolved, when it was a name and it resolved
+    #: the host name this request resolved, when it was a name that resolved to an
+    #: address that shows the resolver works (`linkpolicy.proves_resolver`)
     resolved: str | None = None
 
 
@@ -133,6 +141,11 @@ class _Check:
     @property
     def host(self) -> str:
         return (urlsplit(self.current).hostname or "").lower()
+
+    @property
+    def origin(self) -> str:
+        """The host of the URL checked, wherever redirects led."""
+        return (urlsplit(self.url).hostname or "").lower()
 
 
 class _PinnedAdapter(HTTPAdapter):
@@ -233,7 +246,7 @@ class LinkChecker:
             klass, status = lp.classify_status(answer.status, answer.headers), answer.status
         if klass == lp.RATE_LIMITED:
             return None
-        if klass == lp.BROKEN and doubt is not None:
+        if klass in (lp.BROKEN, lp.UNSAFE) and doubt is not None:
             reason = f"{answer.reason}; {doubt}"
             return lp.unconfirmed(previous, check.key, reason, now, self.settings.freshness)
         final_url = None
@@ -418,24 +431,36 @@ class LinkChecker:
         return session
 
     def _request(self, check: _Check) -> _Answer:
-        resolved: list[str] = []
+        settings = self.settings
         resolver = self.resolver or system_resolver
+        #: what the name resolved to, when `vet` looked it up and it resolved
+        looked_up: list[Sequence[str]] = []
 
         def resolve(host: str, port: int) -> Sequence[str]:
             addresses = resolver(host, port)
-            if addresses:
-                resolved.append(host)  # the resolver works, whatever vet makes of it
+            looked_up.append(addresses)
             return addresses
 
-        settings = self.settings
         verdict = vet(
             check.current,
             allow_private=settings.allow_private,
             ports=settings.ports,
             resolver=resolve,
         )
-        answer = _refusal(verdict) if isinstance(verdict, Refusal) else self._send(check, verdict)
-        answer.resolved = resolved[0] if resolved else None
+        addresses = looked_up[0] if looked_up else ()
+        if isinstance(verdict, Refusal):
+            answer = _refusal(verdict)
+            if verdict.kind == "unsafe" and not settings.allow_private:
+                if check.hops > 0 and points_inside(check.current, addresses):
+                    answer.doubt = "redirect"  # a captive portal sends every site there
+                elif check.hops == 0 and addresses:
+                    answer.doubt = "private-dns"  # refused for what the name resolved to
+        else:
+            answer = self._send(check, verdict)
+        if lp.proves_resolver(addresses, settings.allow_private):
+            # The resolver works, whatever vet made of the name. Named as `check.host`,
+            # as the confirmation compares it (not in the IDNA form vet looked up).
+            answer.resolved = check.host
         return answer
 
     def _send(self, check: _Check, verdict: Target) -> _Answer:
@@ -526,10 +551,11 @@ def _refusal(refusal: Refusal) -> _Answer:
 
 
 class _Confirmation:
-    """Whether a run's doubtful broken answers (see the module) are confirmed: by the
-    names that resolved and the hosts that answered over HTTPS in the run, and for
-    DNS, when no other name resolved, by looking up names known to exist (at most
-    once per run, and only when an answer needs it)."""
+    """Whether a run's doubtful broken or unsafe answers (see the module) are
+    confirmed: by the names that resolved to public addresses, the hosts that
+    answered over HTTPS and the hosts that answered without a redirect into private
+    space in the run, and for DNS, when no other name resolved so, by looking up names
+    known to exist (at most once per run, and only when an answer needs it)."""
 
     def __init__(
         self,
@@ -543,37 +569,60 @@ class _Confirmation:
         self.previous = previous
         self.resolved: set[str] = set()
         self.spoke_tls: set[str] = set()
-        #: names that failed to resolve in the run: no use as canaries
+        #: names that did not resolve to a public address in the run: no use as canaries
         self.failed: set[str] = set()
+        #: hosts of the URLs checked that answered HTTP, and of those that were
+        #: redirected into private space
+        self.answered: set[str] = set()
+        self.sent_inside: set[str] = set()
         for check, answer in answers:
             self.resolved |= check.resolved
             self.spoke_tls |= check.spoke_tls
-            if answer.vetted_out and answer.connection:
+            if answer.vetted_out and (answer.connection or answer.doubt == "private-dns"):
                 self.failed.add(check.host)
+            if check.answered:
+                self.answered.add(check.origin)
+            if answer.doubt == "redirect":
+                self.sent_inside.add(check.origin)
         self._resolver_works: bool | None = None
 
     def doubt(self, check: _Check, answer: _Answer) -> str | None:
-        """Why the broken answer of `check` cannot count; None when it counts."""
-        if answer.failure != lp.BROKEN or answer.doubt is None:
+        """Why the broken or unsafe answer of `check` cannot count; None when it counts."""
+        if answer.failure not in (lp.BROKEN, lp.UNSAFE) or answer.doubt is None:
             return None
         if answer.doubt == "tls":
             if self.spoke_tls - {check.host}:
                 return None
             return "no other host answered over HTTPS in this run: TLS on this network is in doubt"
+        if answer.doubt == "redirect":
+            if not self.answered - self.sent_inside - {check.origin}:
+                return (
+                    "no other host answered in this run without a redirect into private"
+                    " space: it may be the local network's (a captive portal)"
+                )
+            if 2 * len(self.sent_inside) > len(self.answered):
+                return (
+                    "most hosts that answered in this run redirected into private space:"
+                    " that is the local network (a captive portal), not the site"
+                )
+            return None
         if self.resolved - {check.host}:
             return None
         if self._resolver_works is None:
             self._resolver_works = self._canaries_resolve()
         if self._resolver_works:
             return None
-        return "no other name resolved in this run: the resolver could not be confirmed to work"
+        return (
+            "no other name resolved to a public address in this run: the resolver could"
+            " not be confirmed to work"
+        )
 
     def _canaries_resolve(self) -> bool:
         settings = self.checker.settings
         resolver = self.checker.resolver or system_resolver
         for host, port in lp.canary_names(self.wanted, self.previous, self.failed, settings):
             try:
-                if resolver(host, port):
+                if lp.proves_resolver(resolver(host, port), settings.allow_private):
                     return True
             except (OSError, UnicodeError):  # gaierror is an OSError
                 continue

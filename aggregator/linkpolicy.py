@@ -5,9 +5,14 @@ decides. The rule that matters: fail open. Only `broken` on at least two checks 
 least `confirm_after` apart makes a link dead; every other class keeps the article.
 Two exceptions need no network at all and so hold in every run: a URL `netguard`
 refuses before any lookup (`refused_offline`) is `unsafe` or `unsupported` at once.
-And a `broken` answer the local network could be to blame for (no such name, a
-failed TLS handshake) counts only when the same thing worked for another host in
-the run; otherwise it is `unconfirmed`: transient, the broken streak left as it was.
+And an answer the local network could be to blame for counts only when the same
+thing worked for another host in the run; otherwise it is `unconfirmed`: transient,
+the broken streak left as it was, a stored `unsafe` kept. Such answers are a name
+that does not resolve and a failed TLS handshake (`broken`), a name that resolves to
+a non-public address (`unsafe`: a resolver that answers every name with 10.x or
+0.0.0.0) and a redirect into private space (`unsafe`: a captive portal). Only a
+name that resolves to a public address shows that the resolver works
+(`proves_resolver`): a hosts file answers for local names when DNS does not.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import hashlib
 from collections import Counter
 from collections.abc import Collection
 from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import replace
 from datetime import datetime
@@ -26,6 +32,7 @@ from aggregator import __version__
 from aggregator.model import LinkResult
 from aggregator.netguard import Lookup
 from aggregator.netguard import Refusal
+from aggregator.netguard import is_public
 from aggregator.netguard import vet_static
 
 OK = "ok"
@@ -249,14 +256,29 @@ def refused_result(
 def unconfirmed(
     previous: LinkResult | None, url: str, reason: str, now: datetime, freshness: Freshness
 ) -> LinkResult:
-    """A `broken` answer the local network may be to blame for, not the site (a name
-    that does not resolve while no other name did, a failed TLS handshake while no
-    other host answered over HTTPS): transient, and the broken streak
-    is neither started nor extended but left as it was. So a link becomes dead only
-    from broken checks made while the network demonstrably worked, and an outage
-    between two of them does not restart the count."""
+    """A `broken` or `unsafe` answer the local network may be to blame for, not the
+    site (a name that does not resolve, or resolves to a non-public address, while no
+    other name resolved to a public one; a failed TLS handshake while no other host
+    answered over HTTPS; a redirect into private space while most hosts that answered
+    were sent there too): transient, and the broken streak is neither started nor
+    extended but left as it was. So a link becomes dead only from broken checks made
+    while the network demonstrably worked, and an outage between two of them does not
+    restart the count. A stored `unsafe` (a name found to resolve to a private
+    address while the resolver was shown to work) is kept as it is: an answer in
+    doubt proves nothing against it."""
+    if previous is not None and previous.klass == UNSAFE:
+        return previous
     result = record(previous, url, UNKNOWN, None, reason, None, now, freshness)
     return replace(result, broken_since=previous.broken_since if previous is not None else None)
+
+
+def proves_resolver(addresses: Sequence[str], allow_private: bool) -> bool:
+    """Whether a name that resolved to `addresses` shows the resolver works: it gave a
+    public address. A name the hosts file maps to 127.0.0.1 (`vm`, a container name)
+    resolves with DNS down, and a hijacking resolver answers every name with a private
+    address. With `allow_private` (intranets, tests) private addresses are real sites:
+    any address counts."""
+    return any(allow_private or is_public(address) for address in addresses)
 
 
 def canary_names(

@@ -5,8 +5,10 @@ unsupported by a rule that needs no network leaves the feeds with that reason; e
 other result keeps it (fail open). An image so judged is left out of its entry and
 the article stays. Refusals that need no lookup or request (`linkpolicy.
 refused_offline`) are decided here for every URL in every run, `on` or `cached`,
-network or not, whatever the state file holds. Results go to the state store, except
-in a run where the network was down, which stores those refusals only.
+network or not, whatever the state file holds, and for every image even with
+`check_images: false`. Results go to the state store, except in a run where the
+network was down, which stores those refusals only. (With links off, `filters.select`
+and `publish.Shown` apply the same refusals.)
 """
 
 from __future__ import annotations
@@ -58,16 +60,19 @@ def check_article_links(
     """The link step for `articles`. `store` None means no state file: no stored
     result, and nothing is stored (`aggregator topics` before any build)."""
     settings = config.link_check
-    urls = [a.link for a in articles]
-    if settings.check_images:
-        urls += [image.url for a in articles for image in a.images]
+    links = [a.link for a in articles]
+    images = [image.url for a in articles for image in a.images]
+    # Refusals that need no network are judged on each URL as a file gives it: two
+    # forms of one canonical URL can differ in what decides them (userinfo, port).
+    # Images are judged so even when they are not checked: it costs no request.
+    refusals = {
+        u: r for u in dict.fromkeys(links + images) if (r := lp.refused_offline(u, settings))
+    }
+    urls = links + (images if settings.check_images else [u for u in images if u in refusals])
     given: dict[str, str] = {}
     for url in urls:
         given.setdefault(canonical_url(url), url)
     keys = set(given)
-    # Refusals that need no network are judged on each URL as a file gives it: two
-    # forms of one canonical URL can differ in what decides them (userinfo, port).
-    refusals = {u: r for u in dict.fromkeys(urls) if (r := lp.refused_offline(u, settings))}
     checkable = [u for u in urls if u not in refusals]
     previous = store.links(keys) if store is not None else {}
     # A canonical URL every form of which is refused has that refusal as its result,
@@ -116,9 +121,12 @@ def check_article_links(
             problems[article.path] = problem
             excluded.append((article.path, result))
             continue
-        if settings.check_images and article.images:
+        if article.images:
             kept = []
             for image in article.images:
+                if not settings.check_images and image.url not in refusals:
+                    kept.append(image)  # not checked: only a refusal judges it
+                    continue
                 image_result, image_refused = verdict(image.url)
                 image_problem = _problem(image_result, settings.confirm_after, image_refused)
                 if image_problem is not None and image_result is not None:

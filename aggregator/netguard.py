@@ -9,6 +9,10 @@ and must not resolve the host a second time: a second lookup can answer differen
 lookup (scheme, URL shape, userinfo, port, localhost, numeric hosts): its refusals
 hold whether or not the network answers, so they apply in every run.
 
+`points_inside` tells whether a URL's host is this machine or a non-public address,
+whatever its port and userinfo: the link checker asks it of a redirect it refused
+(a captive portal sends every site to its login page on a private address).
+
 `is_public` owns the address rules: an address is public only when it is globally
 routable unicast. The verdict does not depend on the Python version: `ipaddress`'s
 `is_global` changed between releases (IPv4-mapped, 6to4, multicast), so the
@@ -149,6 +153,36 @@ def is_public(ip: str) -> bool:
     if isinstance(address, ipaddress.IPv6Address) and address.scope_id is not None:
         return False
     return _non_public(address) is None
+
+
+def points_inside(url: str, addresses: Sequence[str] = ()) -> bool:
+    """True when `url` points into private space: its host is `localhost` or
+    `*.localhost`, a numeric host (in any form) that is not public, or a name whose
+    `addresses` (what a lookup gave, when one was made) are not all public. The port
+    and userinfo are not looked at: a captive portal's login page at
+    `http://192.168.1.1:8080/` is inside, though the port rule refuses it first.
+    False for a URL too malformed to have a host."""
+    try:
+        netloc = urlsplit(url).netloc
+    except ValueError:
+        return False
+    authority = _split_authority(netloc.rpartition("@")[2])
+    if isinstance(authority, str):
+        return False
+    raw_host = authority[0]
+    if raw_host.startswith("["):
+        verdict = _vet_ipv6_literal(url, "http", raw_host[1:-1], 80, allow_private=False)
+        return isinstance(verdict, Refusal) and verdict.kind == "unsafe"
+    host = _ascii_host(raw_host)
+    if host is None:
+        return False
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    labels = host.split(".")
+    if _NUMERIC_LABEL.fullmatch(labels[-1]):
+        number = _parse_ipv4(labels)
+        return number is not None and _non_public(ipaddress.IPv4Address(number)) is not None
+    return any(not is_public(address) for address in addresses)
 
 
 def vet(

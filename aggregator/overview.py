@@ -3,8 +3,9 @@ out and why, without writing anything.
 
 The answer comes from the build's own stages (load, dedupe, filters, and the link
 rule applied to results already in the state file), so it is the build's answer.
-It never sends a request: with no state file, only the links refused without one
-(unsafe or unsupported, see `linkpolicy.refused_offline`) leave articles out.
+It never sends a request: with no state file, or with links off, only the links
+refused without one (unsafe or unsupported, see `linkpolicy.refused_offline`) leave
+articles out, as they do in every build.
 Nothing is written: no feed, no page, no parse cache, no state file.
 """
 
@@ -59,8 +60,8 @@ REASONS = (
 #: a file that cannot be read has no topics: it is counted for the all-topics feed only
 TOPIC_REASONS = REASONS[:-1]
 
-#: link results used: from the state file, none (no state file yet: only refusals
-#: that need no request apply), or not at all
+#: link results used: from the state file, none (no state file yet), or not at all
+#: (links off); refusals that need no request apply in all three
 LINKS_CACHED = "cached"
 LINKS_NO_STATE = "no-state"
 LINKS_OFF = "off"
@@ -107,9 +108,11 @@ def overview(config: Config, now: datetime) -> Overview:
     stories = find_stories(articles, config.dedupe)  # related stubs play no part here
     unique, duplicates = stories.kept, stories.duplicates
     unique = apply_topic_settings(unique, config)  # aliases and skipped topics, as build does
-    selection = select(unique, config, now)
+    checks = config.links != "off" and config.link_check.enabled
+    # As `build` does: with links used, the link step refuses what needs no request.
+    selection = select(unique, config, now, refusals=not checks)
     links = LINKS_OFF
-    if config.links != "off" and config.link_check.enabled:
+    if checks:
         cached = dataclasses.replace(config, links="cached")  # stored results, no request
         # Opened only when it exists: asking must not create a state file.
         if config.state_path.is_file():
@@ -268,7 +271,9 @@ def _links_line(view: Overview) -> str:
             f"links: no state file yet ({view.state}); only links refused without a request"
             " (unsafe, unsupported) leave articles out"
         )
-    return "links: off; no article left out for its link"
+    return (
+        "links: off; only links refused without a request (unsafe, unsupported) leave articles out"
+    )
 
 
 def _short(name: str) -> str:

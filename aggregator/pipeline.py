@@ -147,7 +147,8 @@ def _build(
     pairs.save()
     unique = apply_topic_settings(stories.kept, config)
     duplicates = stories.duplicates
-    selection = select(unique, config, now)
+    # With links checked, the link step refuses (and reports) what needs no request.
+    selection = select(unique, config, now, refusals=not checks)
     links = None
     used: list[LinkResult] = []
     if checks:
@@ -169,7 +170,7 @@ def _build(
             members.setdefault(topic_key(topic), []).append(article)
 
     listings: list[Listing] = []
-    shown = Shown(stories.corpus_urls, body)
+    shown = Shown(stories.corpus_urls, body, config.link_check)
     publisher = Publisher(output, site, shown, rendered, config.limits)
     results = publisher.results
     feeds: dict[str, incremental.FeedRecord] = {}
@@ -233,7 +234,7 @@ def check_links(
     paths, _misnamed = split_names(find_files(config.sources, config.patterns))
     articles, _errors = load_all(paths, limits=config.limits)
     unique = find_stories(articles, config.dedupe).kept  # related stubs play no part here
-    candidates = select(apply_topic_settings(unique, config), config, now).kept
+    candidates = select(apply_topic_settings(unique, config), config, now, refusals=False).kept
     if store is not None:
         return check_article_links(candidates, config, now, store, resolver, progress)
     with Store(config.state_path) as opened:

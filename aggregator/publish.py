@@ -15,6 +15,7 @@ from collections.abc import Container
 from collections.abc import Iterable
 from collections.abc import Sequence
 
+from aggregator import linkpolicy as lp
 from aggregator.config import Config
 from aggregator.dedupe import related_keys
 from aggregator.feeds import EXTENSIONS
@@ -28,6 +29,7 @@ from aggregator.feeds import render
 from aggregator.feeds import render_empty
 from aggregator.limits import Limits
 from aggregator.limits import cap_feed
+from aggregator.linkpolicy import LinkCheckSettings
 from aggregator.model import Article
 from aggregator.model import FeedFormat
 from aggregator.model import FeedResult
@@ -116,12 +118,22 @@ def _prefix_sizes(documents: Sequence[bytes]) -> list[int] | None:
 class Shown:
     """An entry as it is shown: with its body (`body`: articles may be loaded without
     it), without related stubs to stories in the corpus (done for the few articles
-    rendered, not for every one), once per article. `related` keeps the canonical
-    URLs of the related coverage of each article shown."""
+    rendered, not for every one), and without the images and related stubs whose
+    URL is refused without any lookup or request (`linkpolicy.refused_offline`: a
+    metadata-address image, a loopback link), once per article. Full and incremental
+    builds show every entry through it, links checked or not, so the same entry has
+    the same bytes in both. `related` keeps the canonical URLs of the related
+    coverage of each article shown."""
 
-    def __init__(self, corpus_urls: Container[str], body: Callable[[Article], Article]) -> None:
+    def __init__(
+        self,
+        corpus_urls: Container[str],
+        body: Callable[[Article], Article],
+        settings: LinkCheckSettings,
+    ) -> None:
         self.corpus_urls = corpus_urls
         self.body = body
+        self.settings = settings
         self.done: dict[str, Article] = {}
         self.related: dict[str, tuple[str, ...]] = {}
 
@@ -131,13 +143,19 @@ class Shown:
             whole = self.body(article)
             keys = self.related[article.path] = related_keys(whole)
             related = tuple(
-                s for s, key in zip(whole.related, keys, strict=True) if key not in self.corpus_urls
+                s
+                for s, key in zip(whole.related, keys, strict=True)
+                if key not in self.corpus_urls and self._allowed(s.link)
             )
-            found = (
-                whole if related == whole.related else dataclasses.replace(whole, related=related)
-            )
+            images = tuple(i for i in whole.images if self._allowed(i.url))
+            found = whole
+            if related != whole.related or images != whole.images:
+                found = dataclasses.replace(whole, related=related, images=images)
             self.done[article.path] = found
         return found
+
+    def _allowed(self, url: str) -> bool:
+        return lp.refused_offline(url, self.settings) is None
 
 
 def as_is(article: Article) -> Article:

@@ -71,11 +71,15 @@ def write_article(folder: Path, name: str, **overrides: Any) -> Path:
     return path
 
 
-def run_cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str | Path, cwd: Path | None = None, hosts: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run the real `aggregator` command (as `python -m aggregator`) in a subprocess.
 
     Tests never reach the network: a `build` runs with `--links off` unless the test
-    passes `--links` itself (and then checks links on 127.0.0.x only).
+    passes `--links` itself (and then checks links on 127.0.0.x only). `hosts` maps
+    names to the address the subprocess resolves them to, as a hosts file would
+    (`"*"`: every other name); other names do not resolve.
     """
     words = [str(a) for a in args]
     if words[:1] == ["build"] and "--links" not in words:
@@ -83,6 +87,7 @@ def run_cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedP
     # tests/offline/sitecustomize.py makes name lookups fail in the subprocess too.
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(OFFLINE), env.get("PYTHONPATH", "")) if p)
+    env["AGGREGATOR_TEST_HOSTS"] = ",".join(f"{k}={v}" for k, v in (hosts or {}).items())
     return subprocess.run(
         [sys.executable, "-m", "aggregator", *words],
         cwd=cwd,

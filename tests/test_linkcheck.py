@@ -367,12 +367,22 @@ def test_a_retry_that_succeeds_is_ok(farm: Farm, tag: str) -> None:
     ],
 )
 def test_a_private_address_is_unsafe(url: str, addresses: list[str] | None) -> None:
+    """A name is unsafe for what it resolves to once the resolver is shown to work: a
+    name known to exist (stored ok, fresh: only looked up) resolves to a public address."""
+    known = "https://news.example/story"
+    stored = lp.record(None, canonical_url(known), lp.OK, 200, "200 OK", None, NOW, Freshness())
+
     def resolver(host: str, port: int) -> list[str]:
+        if host == "news.example":
+            return ["93.184.216.34"]
         if addresses is None:
             raise AssertionError(f"{host} should not be looked up")
         return addresses
 
-    result = result_of(check([url], fast(allow_private=False), resolver=resolver), url)
+    report = check(
+        [url, known], fast(allow_private=False), previous={stored.url: stored}, resolver=resolver
+    )
+    result = result_of(report, url)
     assert (result.klass, result.status) == (lp.UNSAFE, None)
     assert result.reason
 

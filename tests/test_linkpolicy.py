@@ -213,3 +213,31 @@ def test_canary_names_are_known_good_hosts_chosen_the_same_way_each_run() -> Non
     reordered = dict(reversed(list(wanted.items())))
     assert lp.canary_names(reordered, previous, {"failed.example"}, settings) == names
     assert lp.canary_names(wanted, {}, (), settings) == []
+
+
+@pytest.mark.parametrize(
+    ("addresses", "allow_private", "proof"),
+    [
+        (["93.184.216.34"], False, True),
+        (["10.0.0.1", "93.184.216.34"], False, True),  # a public address among them
+        (["127.0.0.1"], False, False),  # the hosts file: `vm`, a container name
+        (["10.0.0.1"], False, False),  # a resolver that answers every name so
+        (["0.0.0.0"], False, False),  # a DNS filter
+        (["fd00::1"], False, False),
+        ([], False, False),
+        (["127.0.0.1"], True, True),  # intranets and tests: private addresses are real
+    ],
+)
+def test_only_a_public_address_proves_the_resolver_works(
+    addresses: list[str], allow_private: bool, proof: bool
+) -> None:
+    assert lp.proves_resolver(addresses, allow_private) is proof
+
+
+def test_an_answer_in_doubt_keeps_a_stored_unsafe_verdict() -> None:
+    fresh = Freshness()
+    unsafe = lp.record(
+        None, URL, lp.UNSAFE, None, "example.com resolves to 10.0.0.5", None, NOW, fresh
+    )
+    later = NOW + timedelta(days=2)  # stale: checked again, and the answer is in doubt
+    assert lp.unconfirmed(unsafe, URL, "in doubt", later, fresh) is unsafe

@@ -16,6 +16,7 @@ from aggregator.netguard import Lookup
 from aggregator.netguard import Refusal
 from aggregator.netguard import Target
 from aggregator.netguard import is_public
+from aggregator.netguard import points_inside
 from aggregator.netguard import system_resolver
 from aggregator.netguard import vet
 from aggregator.netguard import vet_static
@@ -509,3 +510,30 @@ def test_vet_static_with_allow_private_keeps_the_scheme_and_userinfo_rules() -> 
     assert isinstance(vet_static("http://localhost/", allow_private=True), Lookup)
     refused(vet_static("http://u:p@127.0.0.1/", allow_private=True), "unsafe")
     refused(vet_static("http://1.2.3.4.5/", allow_private=True), "unsupported")
+
+
+@pytest.mark.parametrize(
+    ("url", "addresses", "inside"),
+    [
+        ("http://10.0.0.1/login", (), True),
+        ("http://192.168.1.1:8080/login", (), True),  # the port is refused first: still inside
+        ("http://user:pw@172.16.0.1/", (), True),
+        ("http://127.1/", (), True),
+        ("http://2130706433/", (), True),
+        ("http://[::1]:8443/", (), True),
+        ("http://[::ffff:10.0.0.1]/", (), True),
+        ("http://localhost:3000/", (), True),
+        ("http://portal.localhost/", (), True),
+        ("http://portal.example/", ("192.168.0.1",), True),
+        ("http://portal.example/", ("93.184.216.34", "10.0.0.1"), True),
+        ("http://portal.example/", ("93.184.216.34",), False),
+        ("http://portal.example/", (), False),  # not looked up: nothing known
+        (f"http://{PUBLIC_V4}:8080/", (), False),
+        ("http://1.2.3.4.5/", (), False),  # no host two clients read alike
+        ("http://[/", (), False),
+    ],
+)
+def test_points_inside_reads_the_host_whatever_the_port_and_userinfo(
+    url: str, addresses: tuple[str, ...], inside: bool
+) -> None:
+    assert points_inside(url, addresses) is inside

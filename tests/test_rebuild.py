@@ -42,14 +42,26 @@ TITLES = [
 ]
 TOPICS = ["AI", "ai", "Robots", "C++", "Cloud", "cloud computing", "Quantum", "Drones"]
 START = datetime(2021, 1, 1, 12, 0, tzinfo=UTC)
+#: URLs every build refuses without a request, in several forms ({} is a number)
+REFUSED = [
+    "http://127.0.0.1/admin/{}",
+    "http://169.254.169.254/latest/meta-data/{}.png",
+    "https://news1.example.com:8443/s/{}",
+    "http://[::ffff:10.0.0.1]/{}",
+    "http://localhost/{}",
+    "http://1.2.3.4.5/{}",
+]
 
 
 class Corpus:
     """Random article files and random edits of them (deterministic per seed)."""
 
-    def __init__(self, folder: Path, seed: int, racy: float = 0.0) -> None:
+    def __init__(self, folder: Path, seed: int, racy: float = 0.0, refused: float = 0.0) -> None:
         self.folder = folder
         self.rng = random.Random(seed)
+        #: the share of URLs (links, related links, images) that every build refuses
+        #: without a request (`linkpolicy.refused_offline`)
+        self.refused = refused
         self.count = 0
         self.tick = 0
         #: the share of written files left with the mtime of their writing (racy for
@@ -58,6 +70,8 @@ class Corpus:
         self.unsettled: set[Path] = set()
 
     def url(self) -> str:
+        if self.refused and self.rng.random() < self.refused:
+            return self.rng.choice(REFUSED).format(self.rng.randrange(400))
         return f"https://news{self.rng.randrange(3)}.example.com/s/{self.rng.randrange(400)}"
 
     def fields(self) -> dict[str, Any]:
@@ -79,7 +93,15 @@ class Corpus:
             "related": [{"title": "Earlier coverage", "webUrl": self.url()}]
             if rng.random() < 0.5
             else None,
+            **self.images(),
         }
+
+    def images(self) -> dict[str, Any]:
+        """With `refused`, some articles show a refused image first, then a fine one."""
+        if not self.refused or self.rng.random() >= self.refused:
+            return {}
+        first = self.rng.choice(REFUSED).format(self.count)
+        return {"images": [{"url": first}, {"url": f"https://img.example.com/{self.count}.jpg"}]}
 
     def write(self, name: str, fields: dict[str, Any]) -> None:
         path = write_article(self.folder, name, **fields)
@@ -214,6 +236,43 @@ def test_random_edits_build_incrementally_to_the_bytes_of_a_full_build(
         assert report.mode == "incremental", done
         assert outputs(config.output) == outputs(folder), done
         assert comparable(report) == comparable(full), done
+
+
+@pytest.mark.parametrize("seed", [5, 6])
+def test_refused_links_images_and_related_build_incrementally_to_the_bytes_of_a_full_build(
+    tmp_path: Path, seed: int
+) -> None:
+    """Links, related links and images that every build refuses (links off here, the
+    incremental kind): an article whose link is refused is left out, a refused image
+    or related link leaves its entry, in full and incremental builds alike."""
+    corpus = Corpus(tmp_path / "src", seed, refused=0.3)
+    corpus.create(120)
+    config = Config(
+        sources=(corpus.folder,),
+        output=tmp_path / "out",
+        state=tmp_path / "state.sqlite",
+        links="off",
+        limit=12,
+    )
+    first = build(config, now=NOW)
+    assert first.mode == "full"
+    refused_codes = {e.code for e in first.excluded if e.code.endswith("-link")}
+    assert refused_codes == {"unsafe-link", "unsupported-link"}
+    for step in range(10):
+        done = [corpus.edit() for _ in range(1 + step % 3)]
+        when = NOW + timedelta(minutes=step + 1)
+        folder, full = full_build_beside(config, tmp_path, when)
+        report = build(config, now=when)
+        assert report.mode == "incremental", done
+        written = outputs(config.output)
+        assert written == outputs(folder), done
+        assert comparable(report) == comparable(full), done
+        for name, data in written.items():
+            for form in REFUSED:
+                prefix = form.split("{}")[0].encode()
+                assert prefix not in data, (name, prefix, done)
+    shown = outputs(config.output)["all.json"]
+    assert b"Related coverage" in shown and b"https://img.example.com/" in shown
 
 
 def test_a_url_entering_the_corpus_takes_related_coverage_out_of_a_feed(tmp_path: Path) -> None:
