@@ -44,6 +44,7 @@ from aggregator.model import ContentMode
 from aggregator.model import FeedFormat
 from aggregator.model import Image
 from aggregator.model import Provider
+from aggregator.netguard import points_inside
 from aggregator.urls import canonical_url
 
 GENERATOR = "aggregator"
@@ -402,9 +403,11 @@ def _text(value: str) -> str:
 
 
 def provider_url(provider: Provider) -> str | None:
-    """The home page of a provider, when its domain is a plain host name."""
+    """The home page of a provider, when its domain is a plain host name that is not
+    this machine (`localhost`, `*.localhost`): a link readers may follow."""
     if provider.domain and _HOSTNAME.fullmatch(provider.domain):
-        return f"https://{provider.domain}/"
+        url = f"https://{provider.domain}/"
+        return None if points_inside(url) else url
     return None
 
 

@@ -212,3 +212,16 @@ def test_the_command_applies_refusals_with_links_off_and_images_unchecked(
     assert FINE_IMAGE not in by_link
     assert by_link[LOOPBACK] == by_link[ON_A_PORT] == "unsafe"
     assert by_link[FIVE_PARTS] == "unsupported"
+
+
+def test_a_provider_on_this_machine_gets_no_author_link(tmp_path: Path) -> None:
+    """The author link made from a provider's domain is a link readers follow too."""
+    source = tmp_path / "src"
+    write_article(source, "a.md", provider={"name": "Local", "domain": "admin.localhost"})
+    write_article(source, "b.md", n=2, provider={"name": "Real", "domain": "real.example.com"})
+    output = tmp_path / "out"
+    build(Config(sources=(source,), output=output, links="off"), now=NOW)
+    for name in ("all.atom", "all.json", "index.html", "all.rss"):
+        text = (output / name).read_text(encoding="utf-8")
+        assert "localhost/" not in text.replace("http://localhost:8080/", ""), name
+    assert "https://real.example.com/" in (output / "all.json").read_text(encoding="utf-8")
