@@ -546,8 +546,19 @@ def test_limits_fit_the_open_file_limit() -> None:
 # --- the real command ----------------------------------------------------------------
 
 
-def test_aggregator_serve_is_not_locked_out_by_one_address(site: Site, sockets: Sockets) -> None:
-    need_descriptors(IDLE + 500)  # the idle sockets and pytest's own
+@dataclass
+class Command:
+    """`aggregator serve` running in a subprocess."""
+
+    proc: subprocess.Popen[str]
+    port: int
+    lines: list[str]  # its log, as it comes
+    reader: threading.Thread  # the thread reading its log
+
+
+@contextlib.contextmanager
+def aggregator_serve(site: Site) -> Iterator[Command]:
+    """The real `aggregator serve` of `site` on 127.0.0.1, a free port; stopped at the end."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(OFFLINE), env.get("PYTHONPATH", "")) if p)
     proc = subprocess.Popen(
@@ -577,22 +588,7 @@ def test_aggregator_serve_is_not_locked_out_by_one_address(site: Site, sockets: 
     reader.start()
     try:
         assert ready.wait(PATIENCE * MAINTENANCE_INTERVAL) and port, lines
-        started = time.monotonic()
-        idle = open_idle(sockets, port[0], IDLE)
-        feed = fetch(port[0], "/all.rss", source="127.0.0.2")
-        assert feed.status == 200
-        assert feed.body == (site.root / "all.rss").read_bytes()
-        health = fetch(port[0], "/healthz", source="127.0.0.2")
-        assert health.status == 200
-        assert json.loads(health.body) == {"status": "serving"}
-        assert fetch(port[0], "/all.atom", source="127.0.0.1").status == 200
-        when = wait_until_closed(idle, IDLE - MAX_CONNECTIONS_PER_CLIENT, REQUEST_DEADLINE)
-        assert when is not None and when - started < REQUEST_DEADLINE
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=PATIENCE * MAINTENANCE_INTERVAL) == 0
-        reader.join(PATIENCE * MAINTENANCE_INTERVAL)
-        assert "Traceback" not in "\n".join(lines), lines
-        assert any("127.0.0.1 holds 64 connections" in line for line in lines), lines
+        yield Command(proc, port[0], lines, reader)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -600,3 +596,30 @@ def test_aggregator_serve_is_not_locked_out_by_one_address(site: Site, sockets: 
         reader.join(5)
         with contextlib.suppress(OSError):
             proc.stderr.close()
+
+
+def stop(command: Command) -> None:
+    """SIGTERM: the command ends at once, with 0, and without a traceback."""
+    command.proc.send_signal(signal.SIGTERM)
+    assert command.proc.wait(timeout=PATIENCE * MAINTENANCE_INTERVAL) == 0
+    command.reader.join(PATIENCE * MAINTENANCE_INTERVAL)
+    assert "Traceback" not in "\n".join(command.lines), command.lines
+
+
+def test_aggregator_serve_is_not_locked_out_by_one_address(site: Site, sockets: Sockets) -> None:
+    need_descriptors(IDLE + 500)  # the idle sockets and pytest's own
+    with aggregator_serve(site) as command:
+        port = command.port
+        started = time.monotonic()
+        idle = open_idle(sockets, port, IDLE)
+        feed = fetch(port, "/all.rss", source="127.0.0.2")
+        assert feed.status == 200
+        assert feed.body == (site.root / "all.rss").read_bytes()
+        health = fetch(port, "/healthz", source="127.0.0.2")
+        assert health.status == 200
+        assert json.loads(health.body) == {"status": "serving"}
+        assert fetch(port, "/all.atom", source="127.0.0.1").status == 200
+        when = wait_until_closed(idle, IDLE - MAX_CONNECTIONS_PER_CLIENT, REQUEST_DEADLINE)
+        assert when is not None and when - started < REQUEST_DEADLINE
+        stop(command)
+        assert any("127.0.0.1 holds 64 connections" in line for line in command.lines)
