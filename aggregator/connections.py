@@ -3,12 +3,15 @@
 waitress on its own accepts connections until its total `connection_limit`, then
 stops accepting: later clients wait in the kernel's backlog behind the rest. An idle
 connection stays open until `channel_timeout` of silence, and every byte restarts
-that clock. So one client holding a thousand idle sockets, or sending a byte every
-20 s, locks every reader out, `/healthz` included.
+that clock. A connection with requests pending is never timed out, every request
+pipelined in one packet is parsed and queued at once, and a task thread waits, for as
+long as the client likes, for room to queue more of a response. So one client holding
+a thousand idle sockets, sending a byte every 20 s, or pipelining hundreds of requests
+on a few connections and reading nothing, locks every reader out, `/healthz` included.
 
 This module subclasses waitress's listener (`TcpWSGIServer`) and channel
-(`HTTPChannel`) to add three rules, all decided when a connection is accepted or in
-waitress's maintenance pass:
+(`HTTPChannel`) to add these rules, decided when a connection is accepted, when a
+request arrives, or in waitress's maintenance pass:
 
 - **Per client.** One client (an IPv4 address; an IPv6 /64, since one host commonly
   holds a whole /64) holds at most `per_client` connections. A connection over that
@@ -18,16 +21,23 @@ waitress's maintenance pass:
 - **Reserve.** `total` is far above `per_client`, so other clients find room. If it
   is reached all the same (many addresses), the connection that has waited longest
   of the client holding the most is closed to make room, or the newcomer when no
-  connection is waiting. Either way every connection is accepted at once, never
-  left in the backlog, where it would sit in front of every later client.
+  connection is waiting. Either way every connection is accepted at once, never left
+  in the backlog, where it would sit in front of every later client.
 - **Request deadline.** A connection must deliver a complete request within
   `request_deadline` seconds of opening or of the end of its previous response
   (keep-alive). Bytes that arrive do not restart it, so a slow or half-sent request
-  is closed on time. A response being written to a slow reader is not cut: waitress's
-  `channel_timeout` bounds that (no progress for that long).
+  is closed on time.
+- **One request at a time.** A channel parses one request ahead, not every request a
+  packet holds: the rest waits unparsed (and nothing more is read) until the response
+  has been handed to the kernel. Pipelining gets a client nothing a client sending one
+  request after another would not get.
+- **Threads.** At most `tasks_per_client` of one client's requests are with the task
+  threads at once (`aggregator.taskgate`); its others wait their turn.
+- **Sending.** A response being written to a slow reader is not cut by the deadline:
+  waitress's `channel_timeout` bounds that (no progress for that long).
 
-Everything here runs in the server's loop thread (accepting, the maintenance pass,
-closing), except `Channel.service`, which runs in a task thread and only sets a time.
+Everything here runs in the server's loop thread (accepting, parsing, the maintenance
+pass, closing), except `Channel.service`, which runs in a task thread.
 """
 
 from __future__ import annotations
@@ -49,6 +59,8 @@ from waitress.server import BaseWSGIServer
 from waitress.server import TcpWSGIServer
 from waitress.task import ThreadedTaskDispatcher
 
+from aggregator.taskgate import TaskGate
+
 log = logging.getLogger("aggregator.server")
 
 #: open connections in all; lowered to fit the process's open-file limit
@@ -63,6 +75,8 @@ REQUEST_DEADLINE = 10.0
 MAINTENANCE_INTERVAL = 1
 #: seconds without progress before a response being written is given up (waitress)
 SEND_TIMEOUT = 60
+#: requests of one client with the task threads at once (the server runs 8 threads)
+TASKS_PER_CLIENT = 2
 #: bytes of request line and headers; feed readers send a few hundred
 MAX_REQUEST_HEAD = 64 * 1024
 #: bytes of request body: GET and HEAD need none; kept below waitress's 512 KiB
@@ -82,6 +96,8 @@ class ConnectionLimits:
     per_client: int = MAX_CONNECTIONS_PER_CLIENT
     #: seconds to deliver a complete request (from opening, or the end of the last response)
     request_deadline: float = REQUEST_DEADLINE
+    #: requests of one client with the task threads at once; its others wait
+    tasks_per_client: int = TASKS_PER_CLIENT
 
     def __post_init__(self) -> None:
         if self.per_client < 1:
@@ -93,6 +109,8 @@ class ConnectionLimits:
             )
         if not self.request_deadline > 0:
             raise ValueError(f"request_deadline must be positive, not {self.request_deadline}")
+        if self.tasks_per_client < 1:
+            raise ValueError(f"tasks_per_client must be at least 1, not {self.tasks_per_client}")
 
 
 def fit_to_open_files(limits: ConnectionLimits, open_files: int | None) -> ConnectionLimits:
@@ -128,7 +146,8 @@ def client_key(addr: Any) -> str:
 
 
 class Channel(HTTPChannel):
-    """A waitress channel that knows its client and since when it waits for a request."""
+    """A waitress channel that knows its client and since when it waits for a request;
+    it parses one request at a time."""
 
     def __init__(
         self,
@@ -138,11 +157,15 @@ class Channel(HTTPChannel):
         adj: Adjustments,
         map: dict[int, Any] | None = None,
     ) -> None:
-        self.guard = cast(Listener, server).guard
+        listener = cast(Listener, server)
+        self.guard = listener.guard
+        self.gate = listener.gate
         self.client = client_key(addr)
         # When it began waiting for a complete request: its opening, then the end of
         # each response. None while a request is served or its response is sent.
         self.waiting_since: float | None = time.monotonic()
+        # Bytes received after a complete request, not parsed yet (pipelining).
+        self.held = b""
         super().__init__(server, sock, addr, adj, map)
 
     def add_channel(self, map: Any = None) -> None:
@@ -152,33 +175,74 @@ class Channel(HTTPChannel):
     def del_channel(self, map: Any = None) -> None:
         super().del_channel(map)
         self.guard.remove(self)
+        self.gate.forget(self)
 
     def received(self, data: bytes) -> bool:
-        queued = super().received(data)
+        """waitress's `received`, except that a complete request stops the parsing.
+
+        waitress parses every request in what one recv() returns (8 KiB: some 200
+        pipelined GETs) and queues them all; the task then writes their responses one
+        after the other whether the client reads or not. Here the rest waits in `held`,
+        and no more is read, until the response has been handed to the kernel
+        (`readable` then parses the next one).
+        """
+        with cast(Any, self).requests_lock:  # (missing from the stubs)
+            if self.will_close or self.close_when_flushed:
+                return False
+            data = self.held + data
+            self.held = b""
+            requests = cast(list[Any], self.requests)
+            while data:
+                if requests:
+                    self.held = data
+                    break
+                if self.request is None:
+                    self.request = self.parser_class(self.adj)
+                consumed = self.request.received(data)
+                if (
+                    self.request.expect_continue
+                    and self.request.headers_finished
+                    and not self.sent_continue
+                ):
+                    self.send_continue()
+                if self.request.completed:
+                    self.sent_continue = False
+                    if not self.request.empty:
+                        requests.append(self.request)
+                        self.server.add_task(cast(Any, self))
+                    self.request = None
+                data = data[consumed:]
         if self.requests:
             self.waiting_since = None  # a complete request: the deadline is met
-        return queued
+        return True
+
+    def readable(self) -> bool:
+        # The loop asks every channel before each poll: the moment to go on with a
+        # pipelined request, once the previous response has left.
+        if self.held and self.connected and not self.busy(held=False) and not self.to_close():
+            self.received(b"")
+        return bool(super().readable()) and not self.held
 
     def service(self) -> None:
-        super().service()
+        try:
+            super().service()
+        finally:
+            self.gate.done(self)
         # The response is written. With nothing left to send, the deadline for the
         # next request starts now; while bytes still wait for a slow reader, it starts
         # at the maintenance pass that finds them sent.
-        idle = not self.requests and not self.total_outbufs_len
-        self.waiting_since = time.monotonic() if idle else None
+        self.waiting_since = None if self.busy() else time.monotonic()
 
     def waiting(self) -> bool:
         """Open, and waiting for a complete request (nothing being served or sent)."""
-        return (
-            self.waiting_since is not None
-            and not self.requests
-            and not self.total_outbufs_len
-            and not self.will_close
-            and not self.close_when_flushed
-        )
+        return self.waiting_since is not None and not self.busy() and not self.to_close()
 
-    def busy(self) -> bool:
-        return bool(self.requests or self.total_outbufs_len)
+    def busy(self, *, held: bool = True) -> bool:
+        """A request being served or waiting for a thread, or a response being sent."""
+        return bool(self.requests or self.total_outbufs_len or (held and self.held))
+
+    def to_close(self) -> bool:
+        return bool(self.will_close or self.close_when_flushed)
 
 
 class Guard:
@@ -278,7 +342,8 @@ def _longest_waiting(held: dict[Channel, None]) -> Channel | None:
 
 
 class Listener(TcpWSGIServer):
-    """waitress's TCP listener, with the per-client cap, the reserve and the deadline."""
+    """waitress's TCP listener, with the per-client cap, the reserve, the deadline and
+    the gate to the task threads."""
 
     channel_class = Channel
 
@@ -288,11 +353,13 @@ class Listener(TcpWSGIServer):
         map: dict[int, Any],
         *,
         guard: Guard,
+        gate: TaskGate,
         dispatcher: ThreadedTaskDispatcher,
         adj: Adjustments,
         sockinfo: tuple[int, int, int, Any],
     ) -> None:
         self.guard = guard
+        self.gate = gate
         self._next_pass = 0.0
         self._paused_until = 0.0
         super().__init__(application, map, dispatcher=dispatcher, adj=adj, sockinfo=sockinfo)
@@ -324,6 +391,10 @@ class Listener(TcpWSGIServer):
                 # As waitress closes timed-out channels: writable() now says so, and
                 # the loop closes it on this pass or the next.
                 channel.will_close = True
+
+    def add_task(self, task: Any) -> None:
+        # waitress calls this for a channel with a request to serve
+        self.gate.submit(cast(Channel, task))
 
     def handle_accept(self) -> None:
         try:
@@ -372,6 +443,7 @@ def open_listeners(
     when one cannot be bound; whatever was opened stays in `map` for the caller to close.
     """
     guard = Guard(limits)
+    gate = TaskGate(dispatcher, limits.tasks_per_client)
     seen: set[tuple[str, int]] = set()
     listeners: list[Listener] = []
     for family, socktype, proto, _, sockaddr in socket.getaddrinfo(
@@ -394,6 +466,7 @@ def open_listeners(
                 application,
                 map,
                 guard=guard,
+                gate=gate,
                 dispatcher=dispatcher,
                 adj=adj,
                 sockinfo=(family, socktype, proto, sockaddr),

@@ -36,6 +36,7 @@ from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import NOW
@@ -229,6 +230,37 @@ def read_response(sock: socket.socket) -> tuple[bytes, bytes]:
     return Responses(sock).next()
 
 
+def answered(sock: socket.socket) -> bytes:
+    """Wait until the server starts answering on `sock`: its status line."""
+    start = b""
+    while len(start) < 12:
+        chunk = sock.recv(12 - len(start))
+        assert chunk, "closed before answering"
+        start += chunk
+    return start
+
+
+#: what `streaming` sends for /stream: more than waitress queues for one connection
+#: (16 MiB) plus what the kernel's buffers take (a few MB)
+STREAM_CHUNK = b"s" * (1024 * 1024)
+STREAM_CHUNKS = 48
+
+
+def streaming(feeds: FeedApp) -> Callable[..., Any]:
+    """`feeds`, plus /stream: a response written in many pieces, as an application that
+    produces its output as it goes does. A task thread writing it to a client that
+    reads nothing waits (in waitress) until the client reads or the connection closes."""
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if environ.get("PATH_INFO") != "/stream":
+            return feeds(environ, start_response)
+        length = len(STREAM_CHUNK) * STREAM_CHUNKS
+        start_response("200 OK", [("Content-Length", str(length))])
+        return iter([STREAM_CHUNK] * STREAM_CHUNKS)
+
+    return app
+
+
 # --- fixtures ------------------------------------------------------------------------
 
 
@@ -256,12 +288,21 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
 
 @pytest.fixture
 def serve(site: Site) -> Iterator[Callable[..., Server]]:
-    """Starts servers of `site` with the given ConnectionLimits fields; closes them."""
+    """Starts servers of `site` with the given ConnectionLimits fields; closes them.
+    `app` wraps the site's app (see `streaming`); `threads` is the server's."""
     servers: list[Server] = []
 
-    def start(**limits: float) -> Server:
-        app = FeedApp(site.root, health=site.health.answer)
-        server = Server(app, "127.0.0.1", 0, limits=ConnectionLimits(**limits)).start()
+    def start(
+        *, app: Callable[[FeedApp], Any] | None = None, threads: int = 8, **limits: float
+    ) -> Server:
+        feeds = FeedApp(site.root, health=site.health.answer)
+        server = Server(
+            app(feeds) if app else feeds,
+            "127.0.0.1",
+            0,
+            threads=threads,
+            limits=ConnectionLimits(**limits),  # type: ignore[arg-type]
+        ).start()
         servers.append(server)
         return server
 
@@ -472,6 +513,79 @@ def test_close_ends_every_open_connection(serve: Callable[..., Server], sockets:
         fetch(server.port, "/all.rss", timeout=PATIENCE * MAINTENANCE_INTERVAL)
 
 
+# --- busy connections: pipelining, the task threads, sending -------------------------
+
+
+#: attacking connections in the pipelining tests: as many as the server has threads
+PIPELINERS = 8
+#: requests each sends in one write, then reads nothing
+PIPELINED = 200
+#: what each asks for: 200 of them are more than waitress queues per connection (16 MiB)
+#: plus the kernel's buffers, so the old server blocked a thread on each connection
+PIPELINED_BODY = os.urandom(256 * 1024)
+
+
+def pipeline_attack(sockets: Sockets, site: Site, port: int, source: str) -> list[socket.socket]:
+    """Connections from `source` that each send PIPELINED requests for a large file at
+    once and read nothing (a tiny receive buffer), answered already when returned."""
+    (site.root / "pipelined.bin").write_bytes(PIPELINED_BODY)
+    attack = [sockets.connect(port, source, rcvbuf=1024) for _ in range(PIPELINERS)]
+    for sock in attack:
+        sock.sendall(raw_get("/pipelined.bin") * PIPELINED)
+    for sock in attack:
+        assert answered(sock) == b"HTTP/1.1 200"
+    # waitress parses, serves and queues in a moment: give it a maintenance pass.
+    time.sleep(MAINTENANCE_INTERVAL)
+    return attack
+
+
+def test_pipelined_requests_on_a_few_connections_lock_nobody_out(
+    site: Site, serve: Callable[..., Server], sockets: Sockets
+) -> None:
+    """Eight connections, one address, 200 requests each in one write, nothing read."""
+    server = serve()  # the defaults, as `aggregator serve` runs
+    pipeline_attack(sockets, site, server.port, "127.0.0.5")
+    # Another address gets /healthz and a feed, within the request deadline.
+    health = fetch(server.port, "/healthz", source="127.0.0.2")
+    assert health.status == 200
+    assert json.loads(health.body)["status"] == "ok"
+    feed = fetch(server.port, "/all.rss", source="127.0.0.2")
+    assert feed.status == 200
+    assert feed.body == (site.root / "all.rss").read_bytes()
+    # And once more, later: nothing piles up behind the attack.
+    time.sleep(MAINTENANCE_INTERVAL)
+    assert (
+        fetch(server.port, "/all.atom", source="127.0.0.3").body
+        == (site.root / "all.atom").read_bytes()
+    )
+
+
+def test_one_client_holds_at_most_its_share_of_the_task_threads(
+    site: Site, serve: Callable[..., Server], sockets: Sockets
+) -> None:
+    """Each of one address's connections asks for a response that holds a task thread
+    until the client reads (waitress waits for room to queue more): only
+    `tasks_per_client` threads wait for it; the others serve everyone else."""
+    server = serve(app=streaming)  # its responses stand still for less than a send window
+    share = server.limits.tasks_per_client
+    assert share < 8  # the server's threads
+    attack = [sockets.connect(server.port, "127.0.0.7", rcvbuf=1024) for _ in range(8)]
+    for sock in attack:
+        sock.sendall(raw_get("/stream"))
+    end = time.monotonic() + PATIENCE * MAINTENANCE_INTERVAL
+    while sum(not still_open(sock) for sock in attack) < share and time.monotonic() < end:
+        time.sleep(MAINTENANCE_INTERVAL / 10)
+    time.sleep(MAINTENANCE_INTERVAL)  # the threads that answer them are blocked by now
+    health = fetch(server.port, "/healthz", source="127.0.0.2")
+    assert json.loads(health.body)["status"] == "ok"
+    feed = fetch(server.port, "/all.rss", source="127.0.0.2")
+    assert feed.body == (site.root / "all.rss").read_bytes()
+    # Only its share is being answered; the rest of its requests wait their turn.
+    assert sum(not still_open(sock) for sock in attack) == share
+    for sock in attack:  # free the threads before the server stops
+        sock.close()
+
+
 # --- binding -------------------------------------------------------------------------
 
 
@@ -623,3 +737,18 @@ def test_aggregator_serve_is_not_locked_out_by_one_address(site: Site, sockets: 
         assert when is not None and when - started < REQUEST_DEADLINE
         stop(command)
         assert any("127.0.0.1 holds 64 connections" in line for line in command.lines)
+
+
+def test_aggregator_serve_is_not_locked_out_by_pipelining(site: Site, sockets: Sockets) -> None:
+    with aggregator_serve(site) as command:
+        pipeline_attack(sockets, site, command.port, "127.0.0.5")
+        health = fetch(command.port, "/healthz", source="127.0.0.2")
+        assert health.status == 200
+        assert json.loads(health.body) == {"status": "serving"}
+        feed = fetch(command.port, "/all.rss", source="127.0.0.2")
+        assert feed.status == 200
+        assert feed.body == (site.root / "all.rss").read_bytes()
+        # the attacker's own address too: its attack costs only its own connections
+        same = fetch(command.port, "/all.atom", source="127.0.0.5")
+        assert same.body == (site.root / "all.atom").read_bytes()
+        stop(command)
