@@ -33,19 +33,29 @@ request arrives, or in waitress's maintenance pass:
   request after another would not get.
 - **Threads.** At most `tasks_per_client` of one client's requests are with the task
   threads at once (`aggregator.taskgate`); its others wait their turn.
-- **Sending.** A response being written to a slow reader is not cut by the deadline:
-  waitress's `channel_timeout` bounds that (no progress for that long).
+- **Sending.** A response being sent must keep moving: in every `send_timeout` seconds
+  at least `min_send_rate` bytes a second of it (and at least one byte) must go out,
+  or it is abandoned: the connection is reset and a task thread waiting to queue more
+  of it is woken and freed.
+
+Connections are closed by shutting their socket down, so that the loop sees the
+hang-up and closes them on its next pass even when a client that reads nothing keeps
+the kernel's send buffer full (waitress would wait for a write event that never comes).
 
 Everything here runs in the server's loop thread (accepting, parsing, the maintenance
-pass, closing), except `Channel.service`, which runs in a task thread.
+pass, closing), except `Channel.service` and `Channel.write_soon`, which run in a task
+thread.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import ipaddress
 import logging
+import math
 import socket
+import struct
 import threading
 import time
 from dataclasses import dataclass
@@ -73,8 +83,11 @@ REQUEST_DEADLINE = 10.0
 #: seconds between maintenance passes (waitress counts whole seconds); the deadline
 #: is enforced to within this
 MAINTENANCE_INTERVAL = 1
-#: seconds without progress before a response being written is given up (waitress)
-SEND_TIMEOUT = 60
+#: seconds of sending in which a response must make progress (see MIN_SEND_RATE)
+SEND_TIMEOUT = 3 * REQUEST_DEADLINE
+#: bytes per second a response must average over each SEND_TIMEOUT while it is sent;
+#: far below any real network, far above a client reading a few bytes now and then
+MIN_SEND_RATE = 1024
 #: requests of one client with the task threads at once (the server runs 8 threads)
 TASKS_PER_CLIENT = 2
 #: bytes of request line and headers; feed readers send a few hundred
@@ -96,6 +109,11 @@ class ConnectionLimits:
     per_client: int = MAX_CONNECTIONS_PER_CLIENT
     #: seconds to deliver a complete request (from opening, or the end of the last response)
     request_deadline: float = REQUEST_DEADLINE
+    #: seconds in which a response being sent must move at least `min_send_rate` bytes
+    #: a second (and at least one byte), or is abandoned
+    send_timeout: float = SEND_TIMEOUT
+    #: bytes per second a response being sent must average over each `send_timeout`
+    min_send_rate: float = MIN_SEND_RATE
     #: requests of one client with the task threads at once; its others wait
     tasks_per_client: int = TASKS_PER_CLIENT
 
@@ -109,8 +127,17 @@ class ConnectionLimits:
             )
         if not self.request_deadline > 0:
             raise ValueError(f"request_deadline must be positive, not {self.request_deadline}")
+        if not self.send_timeout > 0:
+            raise ValueError(f"send_timeout must be positive, not {self.send_timeout}")
+        if not self.min_send_rate >= 0:
+            raise ValueError(f"min_send_rate must be 0 or more, not {self.min_send_rate}")
         if self.tasks_per_client < 1:
             raise ValueError(f"tasks_per_client must be at least 1, not {self.tasks_per_client}")
+
+    @property
+    def channel_timeout(self) -> int:
+        """waitress's own inactivity timeout: only a backstop, the rules above act first."""
+        return 2 * math.ceil(max(self.request_deadline, self.send_timeout))
 
 
 def fit_to_open_files(limits: ConnectionLimits, open_files: int | None) -> ConnectionLimits:
@@ -146,8 +173,8 @@ def client_key(addr: Any) -> str:
 
 
 class Channel(HTTPChannel):
-    """A waitress channel that knows its client and since when it waits for a request;
-    it parses one request at a time."""
+    """A waitress channel that knows its client, since when it waits for a request, and
+    how its response is moving; it parses one request at a time."""
 
     def __init__(
         self,
@@ -166,6 +193,10 @@ class Channel(HTTPChannel):
         self.waiting_since: float | None = time.monotonic()
         # Bytes received after a complete request, not parsed yet (pipelining).
         self.held = b""
+        # Bytes handed to the kernel so far, and where the send window began (the
+        # time, and `sent` then); None while nothing waits to be sent.
+        self.sent = 0
+        self.window: tuple[float, int] | None = None
         super().__init__(server, sock, addr, adj, map)
 
     def add_channel(self, map: Any = None) -> None:
@@ -233,6 +264,17 @@ class Channel(HTTPChannel):
         # at the maintenance pass that finds them sent.
         self.waiting_since = None if self.busy() else time.monotonic()
 
+    def write_soon(self, data: bytes) -> int:
+        if data and not self.total_outbufs_len:
+            # The client has everything so far: the send window starts afresh.
+            self.window = (time.monotonic(), self.sent)
+        return super().write_soon(data)
+
+    def send(self, data: bytes, do_close: bool = True) -> int:
+        sent = super().send(data, do_close)
+        self.sent += sent
+        return sent
+
     def waiting(self) -> bool:
         """Open, and waiting for a complete request (nothing being served or sent)."""
         return self.waiting_since is not None and not self.busy() and not self.to_close()
@@ -243,6 +285,40 @@ class Channel(HTTPChannel):
 
     def to_close(self) -> bool:
         return bool(self.will_close or self.close_when_flushed)
+
+    def check_send(self, now: float, limits: ConnectionLimits) -> bool:
+        """False when the response being sent moved too little in its last window."""
+        if not self.total_outbufs_len:
+            self.window = None
+            return True
+        if self.window is None:
+            self.window = (now, self.sent)
+            return True
+        start, mark = self.window
+        if now - start < limits.send_timeout:
+            return True
+        if self.sent - mark < max(1.0, limits.min_send_rate * (now - start)):
+            return False
+        self.window = (now, self.sent)
+        return True
+
+    def close_soon(self, *, abort: bool = False) -> None:
+        """Have the loop close it on its next pass, whatever the client reads.
+
+        shutdown() makes the socket report a hang-up, so the loop closes it even when
+        the kernel's send buffer is full and no write event would come. Bytes already
+        with the kernel are still delivered, unless `abort`: then they are dropped and
+        the connection is reset. Closing wakes a task thread waiting for room to queue
+        more of a response (waitress's `handle_close` notifies it).
+        """
+        self.will_close = True
+        sock = self.socket
+        if sock is None:
+            return
+        with contextlib.suppress(OSError):  # gone already
+            if abort:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 class Guard:
@@ -326,10 +402,10 @@ class Guard:
         return None
 
     def _evict(self, victim: Channel) -> None:
-        # Closed by the loop on its next pass (as waitress closes timed-out channels),
-        # not here: its descriptor number could be reused by the connection accepted
-        # now while this pass of the loop still holds events for the old one.
-        victim.will_close = True
+        # Closed by the loop on its next pass, not here: its descriptor number could be
+        # reused by the connection accepted now while this pass of the loop still holds
+        # events for the old one.
+        victim.close_soon()
         self._remove(victim)
 
 
@@ -342,8 +418,8 @@ def _longest_waiting(held: dict[Channel, None]) -> Channel | None:
 
 
 class Listener(TcpWSGIServer):
-    """waitress's TCP listener, with the per-client cap, the reserve, the deadline and
-    the gate to the task threads."""
+    """waitress's TCP listener, with the per-client cap, the reserve, the deadline, the
+    send rule and the gate to the task threads."""
 
     channel_class = Channel
 
@@ -380,17 +456,26 @@ class Listener(TcpWSGIServer):
 
     def maintenance(self, now: float) -> None:
         super().maintenance(now)  # type: ignore[arg-type]  # waitress passes time.time()
-        deadline = self.guard.limits.request_deadline
+        limits = self.guard.limits
         mono = time.monotonic()
         for channel in list(cast(dict[int, Channel], self.active_channels).values()):
-            if channel.busy():
+            if channel.will_close:
+                # Closing already (waitress's own timeout, a failed send, a rule
+                # below): make sure a full send buffer does not keep it open.
+                channel.close_soon()
+            elif not channel.check_send(mono, limits):
+                log.debug(
+                    "%s reads too slowly: abandoning its response (%d bytes unsent)",
+                    channel.client,
+                    channel.total_outbufs_len,
+                )
+                channel.close_soon(abort=True)
+            elif channel.busy():
                 channel.waiting_since = None
             elif channel.waiting_since is None:
                 channel.waiting_since = mono  # its response was sent since the last pass
-            elif mono - channel.waiting_since >= deadline:
-                # As waitress closes timed-out channels: writable() now says so, and
-                # the loop closes it on this pass or the next.
-                channel.will_close = True
+            elif mono - channel.waiting_since >= limits.request_deadline:
+                channel.close_soon()
 
     def add_task(self, task: Any) -> None:
         # waitress calls this for a channel with a request to serve

@@ -5,11 +5,11 @@ it over real sockets; the lock-out test is run once more against the real
 `aggregator serve` command in a subprocess. A client socket binds its source address
 before connecting (127.0.0.2, 127.0.0.3...) to be another client.
 
-Timing: the deadline tests use a short request deadline and wait for many of it before
-calling a connection stuck; what they assert is a lower bound (closed no sooner than
-the deadline after the moment it counts from), which a slow machine cannot break. Only
-the lock-out tests compare with an upper bound, the deadline itself: the cap must act
-before the deadline could have.
+Timing: the deadline and send tests use a short request deadline or send window and
+wait for many of it before calling a connection stuck; what they assert is a lower
+bound (closed no sooner than the deadline after the moment it counts from), which a
+slow machine cannot break. Only the lock-out tests compare with an upper bound, the
+deadline itself: a reader kept waiting longer than that is locked out.
 """
 
 from __future__ import annotations
@@ -228,6 +228,34 @@ class Responses:
 def read_response(sock: socket.socket) -> tuple[bytes, bytes]:
     """One response from `sock`, when nothing else was sent after its request."""
     return Responses(sock).next()
+
+
+def reset(sock: socket.socket) -> bool:
+    """True when the server reset `sock` (dropping what it had not read). A server
+    that closes in order sends its data and an end of stream, which `sock` reads; a
+    reset is a hang-up and an error at once, whatever waits unread."""
+    poller = select.poll()
+    poller.register(sock, 0)  # hang-ups and errors are reported whatever is asked
+    return any(flags & (select.POLLHUP | select.POLLERR) for _, flags in poller.poll(0))
+
+
+def wait_reset(
+    socks: list[socket.socket], patience: float, count: int | None = None
+) -> list[float] | None:
+    """Wait until `count` (all) of `socks` are reset by the server, without reading
+    from them (reading is progress); returns when each was seen reset, or None."""
+    count = len(socks) if count is None else count
+    poller = select.poll()
+    for sock in socks:
+        poller.register(sock, 0)
+    seen: list[float] = []
+    end = time.monotonic() + patience
+    while len(seen) < count and (left := end - time.monotonic()) > 0:
+        for fd, flags in poller.poll(int(left * 1000) + 1):
+            if flags & (select.POLLHUP | select.POLLERR):
+                poller.unregister(fd)
+                seen.append(time.monotonic())
+    return seen if len(seen) >= count else None
 
 
 def answered(sock: socket.socket) -> bytes:
@@ -560,6 +588,25 @@ def test_pipelined_requests_on_a_few_connections_lock_nobody_out(
     )
 
 
+def test_pipelining_from_the_readers_own_address_costs_only_the_attacker(
+    site: Site, serve: Callable[..., Server], sockets: Sockets
+) -> None:
+    """The same attack from the reader's own address (a NAT): the reader is served, and
+    the attack's connections, which read nothing, are reset once their responses have
+    stood still for a send window."""
+    server = serve(send_timeout=SHORT)
+    started = time.monotonic()
+    attack = pipeline_attack(sockets, site, server.port, "127.0.0.6")
+    feed = fetch(server.port, "/all.rss", source="127.0.0.6")
+    assert feed.status == 200
+    assert feed.body == (site.root / "all.rss").read_bytes()
+    health = fetch(server.port, "/healthz", source="127.0.0.6")
+    assert json.loads(health.body)["status"] == "ok"
+    resets = wait_reset(attack, PATIENCE * (SHORT + MAINTENANCE_INTERVAL))
+    assert resets is not None, "connections that read nothing were kept"
+    assert min(resets) - started >= SHORT
+
+
 def test_one_client_holds_at_most_its_share_of_the_task_threads(
     site: Site, serve: Callable[..., Server], sockets: Sockets
 ) -> None:
@@ -584,6 +631,81 @@ def test_one_client_holds_at_most_its_share_of_the_task_threads(
     assert sum(not still_open(sock) for sock in attack) == share
     for sock in attack:  # free the threads before the server stops
         sock.close()
+
+
+def test_a_thread_waiting_on_an_abandoned_response_is_freed(
+    site: Site, serve: Callable[..., Server], sockets: Sockets
+) -> None:
+    """One thread only: a client that reads nothing holds it until its response is
+    abandoned (a send window without progress); then the thread serves the next."""
+    server = serve(app=streaming, threads=1, send_timeout=SHORT)
+    stuck = sockets.connect(server.port, "127.0.0.7", rcvbuf=1024)
+    started = time.monotonic()
+    stuck.sendall(raw_get("/stream"))
+    assert answered(stuck) == b"HTTP/1.1 200"
+    # Waits for the only thread, which waits for the stuck client...
+    patience = PATIENCE * (SHORT + MAINTENANCE_INTERVAL)
+    health = fetch(server.port, "/healthz", source="127.0.0.2", timeout=patience)
+    # ...until the response is abandoned: the thread was freed.
+    assert health.status == 200
+    assert time.monotonic() - started >= SHORT
+    assert reset(stuck)
+    feed = fetch(server.port, "/all.rss", source="127.0.0.7")
+    assert feed.body == (site.root / "all.rss").read_bytes()
+
+
+def test_a_response_read_too_slowly_is_abandoned(
+    site: Site, serve: Callable[..., Server], sockets: Sockets
+) -> None:
+    """A client that reads a little now and then: never silent long, but far below the
+    minimum rate, so its response is abandoned a send window or more after it began."""
+    data = os.urandom(8 * 1024 * 1024)  # more than the socket buffers hold
+    (site.root / "trickled.bin").write_bytes(data)
+    server = serve(send_timeout=SHORT, min_send_rate=1024 * 1024)
+    sock = sockets.connect(server.port, "127.0.0.8", rcvbuf=4096)
+    asked = time.monotonic()
+    sock.sendall(raw_get("/trickled.bin"))
+    received = 0
+    end = asked + PATIENCE * (SHORT + MAINTENANCE_INTERVAL)
+    closed = None
+    while closed is None and time.monotonic() < end:
+        try:
+            chunk = sock.recv(1024)  # a kilobyte four times a window
+        except ConnectionResetError:
+            chunk = b""
+        if not chunk:
+            closed = time.monotonic()
+        received += len(chunk)
+        time.sleep(SHORT / 4)
+    assert closed is not None, "a response read at a few KB/s was kept"
+    assert closed - asked >= SHORT
+    assert received < len(data)
+    # Others are served meanwhile and after.
+    assert fetch(server.port, "/all.rss", source="127.0.0.8").status == 200
+
+
+def test_a_slow_reader_that_keeps_up_gets_a_large_response_in_full(
+    site: Site, serve: Callable[..., Server], sockets: Sockets
+) -> None:
+    """A reader well above the minimum rate, over many send windows: never cut."""
+    data = os.urandom(24 * 1024 * 1024)
+    (site.root / "paced.bin").write_bytes(data)
+    window = 2 * SHORT
+    windows = 3
+    pace = len(data) / (windows * window)  # bytes per second
+    server = serve(request_deadline=SHORT, send_timeout=window, min_send_rate=pace / 16)
+    sock = sockets.connect(server.port, rcvbuf=16 * 1024)
+    started = time.monotonic()
+    sock.sendall(raw_get("/paced.bin", close=True))
+    received = bytearray()
+    while chunk := sock.recv(64 * 1024):
+        received += chunk
+        time.sleep(max(0.0, started + len(received) / pace - time.monotonic()))
+    took = time.monotonic() - started
+    head, _, body = bytes(received).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    assert body == data
+    assert took >= windows * window
 
 
 # --- binding -------------------------------------------------------------------------
@@ -644,6 +766,20 @@ def test_limits_keep_a_reserve() -> None:
     defaults = ConnectionLimits()
     assert defaults.total >= 10 * defaults.per_client
     assert defaults.request_deadline == REQUEST_DEADLINE
+
+
+def test_send_and_thread_limits_are_checked() -> None:
+    with pytest.raises(ValueError, match="send_timeout"):
+        ConnectionLimits(send_timeout=0)
+    with pytest.raises(ValueError, match="min_send_rate"):
+        ConnectionLimits(min_send_rate=-1)
+    with pytest.raises(ValueError, match="tasks_per_client"):
+        ConnectionLimits(tasks_per_client=0)
+    defaults = ConnectionLimits()
+    assert defaults.send_timeout >= defaults.request_deadline
+    assert defaults.tasks_per_client <= 2  # of the server's 8 threads
+    # waitress's own timeout is a backstop behind every rule here
+    assert defaults.channel_timeout > max(defaults.send_timeout, defaults.request_deadline)
 
 
 def test_limits_fit_the_open_file_limit() -> None:
