@@ -19,10 +19,10 @@ request arrives, or in waitress's maintenance pass:
   reader behind the same address (NAT) still gets through; when all of them are busy
   the newcomer is closed at once.
 - **Reserve.** `total` is far above `per_client`, so other clients find room. If it
-  is reached all the same (many addresses), the connection that has waited longest
-  of the client holding the most is closed to make room, or the newcomer when no
-  connection is waiting. Either way every connection is accepted at once, never left
-  in the backlog, where it would sit in front of every later client.
+  is reached all the same (many addresses), the client holding the most loses the
+  connection that has waited longest, or, when none of them waits, its slowest busy
+  one. Either way every connection is accepted at once, never left in the backlog,
+  where it would sit in front of every later client.
 - **Request deadline.** A connection must deliver a complete request within
   `request_deadline` seconds of opening or of the end of its previous response
   (keep-alive). Bytes that arrive do not restart it, so a slow or half-sent request
@@ -286,6 +286,14 @@ class Channel(HTTPChannel):
     def to_close(self) -> bool:
         return bool(self.will_close or self.close_when_flushed)
 
+    def send_rate(self, now: float) -> float:
+        """Bytes a second of the response being sent in its current window (infinite
+        while nothing waits to be sent)."""
+        if self.window is None or not self.total_outbufs_len:
+            return math.inf
+        start, mark = self.window
+        return (self.sent - mark) / max(now - start, MAINTENANCE_INTERVAL)
+
     def check_send(self, now: float, limits: ConnectionLimits) -> bool:
         """False when the response being sent moved too little in its last window."""
         if not self.total_outbufs_len:
@@ -383,29 +391,34 @@ class Guard:
             if not self._full:
                 self._full = True
                 log.warning(
-                    "%d connections open, the most the server holds: %s",
+                    "%d connections open, the most the server holds: closing the longest "
+                    "idle ones of the clients holding the most, or their slowest busy ones",
                     self.count,
-                    "closing the longest idle ones of the clients holding the most"
-                    if victim
-                    else "refusing new ones while all are busy",
                 )
             if victim is None:
-                return False
+                return False  # nothing open at all: a limit of 0, which is refused
             self._evict(victim)
         return True
 
     def _victim_anywhere(self) -> Channel | None:
-        for _, held in sorted(self.clients.items(), key=lambda item: -len(item[1])):
+        """The connection closed to make room: the longest idle one of the clients
+        holding the most, or, when none is idle, the slowest busy one of the client
+        holding the most. So a newcomer always finds room."""
+        ranked = sorted(self.clients.values(), key=lambda held: -len(held))
+        for held in ranked:
             victim = _longest_waiting(held)
             if victim is not None:
                 return victim
-        return None
+        if not ranked:
+            return None
+        now = time.monotonic()
+        return min(ranked[0], key=lambda channel: channel.send_rate(now))
 
     def _evict(self, victim: Channel) -> None:
         # Closed by the loop on its next pass, not here: its descriptor number could be
         # reused by the connection accepted now while this pass of the loop still holds
-        # events for the old one.
-        victim.close_soon()
+        # events for the old one. A busy one is reset: what it has not read is dropped.
+        victim.close_soon(abort=victim.busy())
         self._remove(victim)
 
 

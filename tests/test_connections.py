@@ -708,6 +708,31 @@ def test_a_slow_reader_that_keeps_up_gets_a_large_response_in_full(
     assert took >= windows * window
 
 
+def test_at_the_total_limit_the_biggest_client_loses_a_busy_connection(
+    site: Site, serve: Callable[..., Server], sockets: Sockets
+) -> None:
+    """Busy connections from several addresses fill the server, none idle: a newcomer
+    from yet another address is served, and the client holding the most pays."""
+    data = os.urandom(8 * 1024 * 1024)  # more than the socket buffers hold
+    (site.root / "held.bin").write_bytes(data)
+    server = serve(total=6, per_client=3, send_timeout=NEVER)
+    held = {
+        source: [sockets.connect(server.port, source, rcvbuf=4096) for _ in range(count)]
+        for source, count in (("127.0.0.3", 3), ("127.0.0.4", 2), ("127.0.0.5", 1))
+    }
+    for socks in held.values():
+        for sock in socks:
+            sock.sendall(raw_get("/held.bin"))
+            assert answered(sock) == b"HTTP/1.1 200"  # busy from now on
+    feed = fetch(server.port, "/all.rss", source="127.0.0.9")
+    assert feed.status == 200
+    assert feed.body == (site.root / "all.rss").read_bytes()
+    every = [sock for socks in held.values() for sock in socks]
+    assert wait_reset(every, PATIENCE * MAINTENANCE_INTERVAL, count=1) is not None
+    assert sum(reset(sock) for sock in held["127.0.0.3"]) == 1
+    assert not any(reset(sock) for sock in held["127.0.0.4"] + held["127.0.0.5"])
+
+
 # --- binding -------------------------------------------------------------------------
 
 
