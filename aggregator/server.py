@@ -312,7 +312,10 @@ def _open_file_limit(wanted: int) -> int | None:
     systemd's advice for LimitNOFILE: a program that needs more than the soft limit and
     does not use select() raises it itself, up to the hard limit.
     """
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except OSError:  # a system-call filter that refuses it with an error: keep the limits
+        return None
     if soft == resource.RLIM_INFINITY:
         return None
     if soft < wanted:
