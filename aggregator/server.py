@@ -35,7 +35,6 @@ from aggregator.connections import FD_HEADROOM
 from aggregator.connections import MAINTENANCE_INTERVAL
 from aggregator.connections import MAX_REQUEST_BODY
 from aggregator.connections import MAX_REQUEST_HEAD
-from aggregator.connections import SEND_TIMEOUT
 from aggregator.connections import ConnectionLimits
 from aggregator.connections import fit_to_open_files
 from aggregator.connections import open_listeners
@@ -249,7 +248,7 @@ class Server:
             threads=threads,
             connection_limit=self.limits.total,
             cleanup_interval=MAINTENANCE_INTERVAL,
-            channel_timeout=SEND_TIMEOUT,
+            channel_timeout=self.limits.channel_timeout,
             max_request_header_size=MAX_REQUEST_HEAD,
             max_request_body_size=MAX_REQUEST_BODY,
             # poll(), not select(): select() cannot watch a descriptor numbered 1024 or
@@ -313,7 +312,10 @@ def _open_file_limit(wanted: int) -> int | None:
     systemd's advice for LimitNOFILE: a program that needs more than the soft limit and
     does not use select() raises it itself, up to the hard limit.
     """
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except OSError:  # a system-call filter that refuses it with an error: keep the limits
+        return None
     if soft == resource.RLIM_INFINITY:
         return None
     if soft < wanted:

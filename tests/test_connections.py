@@ -5,11 +5,11 @@ it over real sockets; the lock-out test is run once more against the real
 `aggregator serve` command in a subprocess. A client socket binds its source address
 before connecting (127.0.0.2, 127.0.0.3...) to be another client.
 
-Timing: the deadline tests use a short request deadline and wait for many of it before
-calling a connection stuck; what they assert is a lower bound (closed no sooner than
-the deadline after the moment it counts from), which a slow machine cannot break. Only
-the lock-out tests compare with an upper bound, the deadline itself: the cap must act
-before the deadline could have.
+Timing: the deadline and send tests use a short request deadline or send window and
+wait for many of it before calling a connection stuck; what they assert is a lower
+bound (closed no sooner than the deadline after the moment it counts from), which a
+slow machine cannot break. Only the lock-out tests compare with an upper bound, the
+deadline itself: a reader kept waiting longer than that is locked out.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import NOW
@@ -229,6 +230,65 @@ def read_response(sock: socket.socket) -> tuple[bytes, bytes]:
     return Responses(sock).next()
 
 
+def reset(sock: socket.socket) -> bool:
+    """True when the server reset `sock` (dropping what it had not read). A server
+    that closes in order sends its data and an end of stream, which `sock` reads; a
+    reset is a hang-up and an error at once, whatever waits unread."""
+    poller = select.poll()
+    poller.register(sock, 0)  # hang-ups and errors are reported whatever is asked
+    return any(flags & (select.POLLHUP | select.POLLERR) for _, flags in poller.poll(0))
+
+
+def wait_reset(
+    socks: list[socket.socket], patience: float, count: int | None = None
+) -> list[float] | None:
+    """Wait until `count` (all) of `socks` are reset by the server, without reading
+    from them (reading is progress); returns when each was seen reset, or None."""
+    count = len(socks) if count is None else count
+    poller = select.poll()
+    for sock in socks:
+        poller.register(sock, 0)
+    seen: list[float] = []
+    end = time.monotonic() + patience
+    while len(seen) < count and (left := end - time.monotonic()) > 0:
+        for fd, flags in poller.poll(int(left * 1000) + 1):
+            if flags & (select.POLLHUP | select.POLLERR):
+                poller.unregister(fd)
+                seen.append(time.monotonic())
+    return seen if len(seen) >= count else None
+
+
+def answered(sock: socket.socket) -> bytes:
+    """Wait until the server starts answering on `sock`: its status line."""
+    start = b""
+    while len(start) < 12:
+        chunk = sock.recv(12 - len(start))
+        assert chunk, "closed before answering"
+        start += chunk
+    return start
+
+
+#: what `streaming` sends for /stream: more than waitress queues for one connection
+#: (16 MiB) plus what the kernel's buffers take (a few MB)
+STREAM_CHUNK = b"s" * (1024 * 1024)
+STREAM_CHUNKS = 48
+
+
+def streaming(feeds: FeedApp) -> Callable[..., Any]:
+    """`feeds`, plus /stream: a response written in many pieces, as an application that
+    produces its output as it goes does. A task thread writing it to a client that
+    reads nothing waits (in waitress) until the client reads or the connection closes."""
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if environ.get("PATH_INFO") != "/stream":
+            return feeds(environ, start_response)
+        length = len(STREAM_CHUNK) * STREAM_CHUNKS
+        start_response("200 OK", [("Content-Length", str(length))])
+        return iter([STREAM_CHUNK] * STREAM_CHUNKS)
+
+    return app
+
+
 # --- fixtures ------------------------------------------------------------------------
 
 
@@ -256,12 +316,21 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
 
 @pytest.fixture
 def serve(site: Site) -> Iterator[Callable[..., Server]]:
-    """Starts servers of `site` with the given ConnectionLimits fields; closes them."""
+    """Starts servers of `site` with the given ConnectionLimits fields; closes them.
+    `app` wraps the site's app (see `streaming`); `threads` is the server's."""
     servers: list[Server] = []
 
-    def start(**limits: float) -> Server:
-        app = FeedApp(site.root, health=site.health.answer)
-        server = Server(app, "127.0.0.1", 0, limits=ConnectionLimits(**limits)).start()
+    def start(
+        *, app: Callable[[FeedApp], Any] | None = None, threads: int = 8, **limits: float
+    ) -> Server:
+        feeds = FeedApp(site.root, health=site.health.answer)
+        server = Server(
+            app(feeds) if app else feeds,
+            "127.0.0.1",
+            0,
+            threads=threads,
+            limits=ConnectionLimits(**limits),  # type: ignore[arg-type]
+        ).start()
         servers.append(server)
         return server
 
@@ -472,6 +541,198 @@ def test_close_ends_every_open_connection(serve: Callable[..., Server], sockets:
         fetch(server.port, "/all.rss", timeout=PATIENCE * MAINTENANCE_INTERVAL)
 
 
+# --- busy connections: pipelining, the task threads, sending -------------------------
+
+
+#: attacking connections in the pipelining tests: as many as the server has threads
+PIPELINERS = 8
+#: requests each sends in one write, then reads nothing
+PIPELINED = 200
+#: what each asks for: 200 of them are more than waitress queues per connection (16 MiB)
+#: plus the kernel's buffers, so the old server blocked a thread on each connection
+PIPELINED_BODY = os.urandom(256 * 1024)
+
+
+def pipeline_attack(sockets: Sockets, site: Site, port: int, source: str) -> list[socket.socket]:
+    """Connections from `source` that each send PIPELINED requests for a large file at
+    once and read nothing (a tiny receive buffer), answered already when returned."""
+    (site.root / "pipelined.bin").write_bytes(PIPELINED_BODY)
+    attack = [sockets.connect(port, source, rcvbuf=1024) for _ in range(PIPELINERS)]
+    for sock in attack:
+        sock.sendall(raw_get("/pipelined.bin") * PIPELINED)
+    for sock in attack:
+        assert answered(sock) == b"HTTP/1.1 200"
+    # waitress parses, serves and queues in a moment: give it a maintenance pass.
+    time.sleep(MAINTENANCE_INTERVAL)
+    return attack
+
+
+def test_pipelined_requests_on_a_few_connections_lock_nobody_out(
+    site: Site, serve: Callable[..., Server], sockets: Sockets
+) -> None:
+    """Eight connections, one address, 200 requests each in one write, nothing read."""
+    server = serve()  # the defaults, as `aggregator serve` runs
+    pipeline_attack(sockets, site, server.port, "127.0.0.5")
+    # Another address gets /healthz and a feed, within the request deadline.
+    health = fetch(server.port, "/healthz", source="127.0.0.2")
+    assert health.status == 200
+    assert json.loads(health.body)["status"] == "ok"
+    feed = fetch(server.port, "/all.rss", source="127.0.0.2")
+    assert feed.status == 200
+    assert feed.body == (site.root / "all.rss").read_bytes()
+    # And once more, later: nothing piles up behind the attack.
+    time.sleep(MAINTENANCE_INTERVAL)
+    assert (
+        fetch(server.port, "/all.atom", source="127.0.0.3").body
+        == (site.root / "all.atom").read_bytes()
+    )
+
+
+def test_pipelining_from_the_readers_own_address_costs_only_the_attacker(
+    site: Site, serve: Callable[..., Server], sockets: Sockets
+) -> None:
+    """The same attack from the reader's own address (a NAT): the reader is served, and
+    the attack's connections, which read nothing, are reset once their responses have
+    stood still for a send window."""
+    server = serve(send_timeout=SHORT)
+    started = time.monotonic()
+    attack = pipeline_attack(sockets, site, server.port, "127.0.0.6")
+    feed = fetch(server.port, "/all.rss", source="127.0.0.6")
+    assert feed.status == 200
+    assert feed.body == (site.root / "all.rss").read_bytes()
+    health = fetch(server.port, "/healthz", source="127.0.0.6")
+    assert json.loads(health.body)["status"] == "ok"
+    resets = wait_reset(attack, PATIENCE * (SHORT + MAINTENANCE_INTERVAL))
+    assert resets is not None, "connections that read nothing were kept"
+    assert min(resets) - started >= SHORT
+
+
+def test_one_client_holds_at_most_its_share_of_the_task_threads(
+    site: Site, serve: Callable[..., Server], sockets: Sockets
+) -> None:
+    """Each of one address's connections asks for a response that holds a task thread
+    until the client reads (waitress waits for room to queue more): only
+    `tasks_per_client` threads wait for it; the others serve everyone else."""
+    server = serve(app=streaming)  # its responses stand still for less than a send window
+    share = server.limits.tasks_per_client
+    assert share < 8  # the server's threads
+    attack = [sockets.connect(server.port, "127.0.0.7", rcvbuf=1024) for _ in range(8)]
+    for sock in attack:
+        sock.sendall(raw_get("/stream"))
+    end = time.monotonic() + PATIENCE * MAINTENANCE_INTERVAL
+    while sum(not still_open(sock) for sock in attack) < share and time.monotonic() < end:
+        time.sleep(MAINTENANCE_INTERVAL / 10)
+    time.sleep(MAINTENANCE_INTERVAL)  # the threads that answer them are blocked by now
+    health = fetch(server.port, "/healthz", source="127.0.0.2")
+    assert json.loads(health.body)["status"] == "ok"
+    feed = fetch(server.port, "/all.rss", source="127.0.0.2")
+    assert feed.body == (site.root / "all.rss").read_bytes()
+    # Only its share is being answered; the rest of its requests wait their turn.
+    assert sum(not still_open(sock) for sock in attack) == share
+    for sock in attack:  # free the threads before the server stops
+        sock.close()
+
+
+def test_a_thread_waiting_on_an_abandoned_response_is_freed(
+    site: Site, serve: Callable[..., Server], sockets: Sockets
+) -> None:
+    """One thread only: a client that reads nothing holds it until its response is
+    abandoned (a send window without progress); then the thread serves the next."""
+    server = serve(app=streaming, threads=1, send_timeout=SHORT)
+    stuck = sockets.connect(server.port, "127.0.0.7", rcvbuf=1024)
+    started = time.monotonic()
+    stuck.sendall(raw_get("/stream"))
+    assert answered(stuck) == b"HTTP/1.1 200"
+    # Waits for the only thread, which waits for the stuck client...
+    patience = PATIENCE * (SHORT + MAINTENANCE_INTERVAL)
+    health = fetch(server.port, "/healthz", source="127.0.0.2", timeout=patience)
+    # ...until the response is abandoned: the thread was freed.
+    assert health.status == 200
+    assert time.monotonic() - started >= SHORT
+    assert reset(stuck)
+    feed = fetch(server.port, "/all.rss", source="127.0.0.7")
+    assert feed.body == (site.root / "all.rss").read_bytes()
+
+
+def test_a_response_read_too_slowly_is_abandoned(
+    site: Site, serve: Callable[..., Server], sockets: Sockets
+) -> None:
+    """A client that reads a little now and then: never silent long, but far below the
+    minimum rate, so its response is abandoned a send window or more after it began."""
+    data = os.urandom(8 * 1024 * 1024)  # more than the socket buffers hold
+    (site.root / "trickled.bin").write_bytes(data)
+    server = serve(send_timeout=SHORT, min_send_rate=1024 * 1024)
+    sock = sockets.connect(server.port, "127.0.0.8", rcvbuf=4096)
+    asked = time.monotonic()
+    sock.sendall(raw_get("/trickled.bin"))
+    received = 0
+    end = asked + PATIENCE * (SHORT + MAINTENANCE_INTERVAL)
+    closed = None
+    while closed is None and time.monotonic() < end:
+        try:
+            chunk = sock.recv(1024)  # a kilobyte four times a window
+        except ConnectionResetError:
+            chunk = b""
+        if not chunk:
+            closed = time.monotonic()
+        received += len(chunk)
+        time.sleep(SHORT / 4)
+    assert closed is not None, "a response read at a few KB/s was kept"
+    assert closed - asked >= SHORT
+    assert received < len(data)
+    # Others are served meanwhile and after.
+    assert fetch(server.port, "/all.rss", source="127.0.0.8").status == 200
+
+
+def test_a_slow_reader_that_keeps_up_gets_a_large_response_in_full(
+    site: Site, serve: Callable[..., Server], sockets: Sockets
+) -> None:
+    """A reader well above the minimum rate, over many send windows: never cut."""
+    data = os.urandom(24 * 1024 * 1024)
+    (site.root / "paced.bin").write_bytes(data)
+    window = 2 * SHORT
+    windows = 3
+    pace = len(data) / (windows * window)  # bytes per second
+    server = serve(request_deadline=SHORT, send_timeout=window, min_send_rate=pace / 16)
+    sock = sockets.connect(server.port, rcvbuf=16 * 1024)
+    started = time.monotonic()
+    sock.sendall(raw_get("/paced.bin", close=True))
+    received = bytearray()
+    while chunk := sock.recv(64 * 1024):
+        received += chunk
+        time.sleep(max(0.0, started + len(received) / pace - time.monotonic()))
+    took = time.monotonic() - started
+    head, _, body = bytes(received).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    assert body == data
+    assert took >= windows * window
+
+
+def test_at_the_total_limit_the_biggest_client_loses_a_busy_connection(
+    site: Site, serve: Callable[..., Server], sockets: Sockets
+) -> None:
+    """Busy connections from several addresses fill the server, none idle: a newcomer
+    from yet another address is served, and the client holding the most pays."""
+    data = os.urandom(8 * 1024 * 1024)  # more than the socket buffers hold
+    (site.root / "held.bin").write_bytes(data)
+    server = serve(total=6, per_client=3, send_timeout=NEVER)
+    held = {
+        source: [sockets.connect(server.port, source, rcvbuf=4096) for _ in range(count)]
+        for source, count in (("127.0.0.3", 3), ("127.0.0.4", 2), ("127.0.0.5", 1))
+    }
+    for socks in held.values():
+        for sock in socks:
+            sock.sendall(raw_get("/held.bin"))
+            assert answered(sock) == b"HTTP/1.1 200"  # busy from now on
+    feed = fetch(server.port, "/all.rss", source="127.0.0.9")
+    assert feed.status == 200
+    assert feed.body == (site.root / "all.rss").read_bytes()
+    every = [sock for socks in held.values() for sock in socks]
+    assert wait_reset(every, PATIENCE * MAINTENANCE_INTERVAL, count=1) is not None
+    assert sum(reset(sock) for sock in held["127.0.0.3"]) == 1
+    assert not any(reset(sock) for sock in held["127.0.0.4"] + held["127.0.0.5"])
+
+
 # --- binding -------------------------------------------------------------------------
 
 
@@ -532,6 +793,20 @@ def test_limits_keep_a_reserve() -> None:
     assert defaults.request_deadline == REQUEST_DEADLINE
 
 
+def test_send_and_thread_limits_are_checked() -> None:
+    with pytest.raises(ValueError, match="send_timeout"):
+        ConnectionLimits(send_timeout=0)
+    with pytest.raises(ValueError, match="min_send_rate"):
+        ConnectionLimits(min_send_rate=-1)
+    with pytest.raises(ValueError, match="tasks_per_client"):
+        ConnectionLimits(tasks_per_client=0)
+    defaults = ConnectionLimits()
+    assert defaults.send_timeout >= defaults.request_deadline
+    assert defaults.tasks_per_client <= 2  # of the server's 8 threads
+    # waitress's own timeout is a backstop behind every rule here
+    assert defaults.channel_timeout > max(defaults.send_timeout, defaults.request_deadline)
+
+
 def test_limits_fit_the_open_file_limit() -> None:
     limits = ConnectionLimits(total=1000, per_client=64)
     assert fit_to_open_files(limits, None) == limits
@@ -546,8 +821,19 @@ def test_limits_fit_the_open_file_limit() -> None:
 # --- the real command ----------------------------------------------------------------
 
 
-def test_aggregator_serve_is_not_locked_out_by_one_address(site: Site, sockets: Sockets) -> None:
-    need_descriptors(IDLE + 500)  # the idle sockets and pytest's own
+@dataclass
+class Command:
+    """`aggregator serve` running in a subprocess."""
+
+    proc: subprocess.Popen[str]
+    port: int
+    lines: list[str]  # its log, as it comes
+    reader: threading.Thread  # the thread reading its log
+
+
+@contextlib.contextmanager
+def aggregator_serve(site: Site) -> Iterator[Command]:
+    """The real `aggregator serve` of `site` on 127.0.0.1, a free port; stopped at the end."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(OFFLINE), env.get("PYTHONPATH", "")) if p)
     proc = subprocess.Popen(
@@ -577,22 +863,7 @@ def test_aggregator_serve_is_not_locked_out_by_one_address(site: Site, sockets: 
     reader.start()
     try:
         assert ready.wait(PATIENCE * MAINTENANCE_INTERVAL) and port, lines
-        started = time.monotonic()
-        idle = open_idle(sockets, port[0], IDLE)
-        feed = fetch(port[0], "/all.rss", source="127.0.0.2")
-        assert feed.status == 200
-        assert feed.body == (site.root / "all.rss").read_bytes()
-        health = fetch(port[0], "/healthz", source="127.0.0.2")
-        assert health.status == 200
-        assert json.loads(health.body) == {"status": "serving"}
-        assert fetch(port[0], "/all.atom", source="127.0.0.1").status == 200
-        when = wait_until_closed(idle, IDLE - MAX_CONNECTIONS_PER_CLIENT, REQUEST_DEADLINE)
-        assert when is not None and when - started < REQUEST_DEADLINE
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=PATIENCE * MAINTENANCE_INTERVAL) == 0
-        reader.join(PATIENCE * MAINTENANCE_INTERVAL)
-        assert "Traceback" not in "\n".join(lines), lines
-        assert any("127.0.0.1 holds 64 connections" in line for line in lines), lines
+        yield Command(proc, port[0], lines, reader)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -600,3 +871,45 @@ def test_aggregator_serve_is_not_locked_out_by_one_address(site: Site, sockets: 
         reader.join(5)
         with contextlib.suppress(OSError):
             proc.stderr.close()
+
+
+def stop(command: Command) -> None:
+    """SIGTERM: the command ends at once, with 0, and without a traceback."""
+    command.proc.send_signal(signal.SIGTERM)
+    assert command.proc.wait(timeout=PATIENCE * MAINTENANCE_INTERVAL) == 0
+    command.reader.join(PATIENCE * MAINTENANCE_INTERVAL)
+    assert "Traceback" not in "\n".join(command.lines), command.lines
+
+
+def test_aggregator_serve_is_not_locked_out_by_one_address(site: Site, sockets: Sockets) -> None:
+    need_descriptors(IDLE + 500)  # the idle sockets and pytest's own
+    with aggregator_serve(site) as command:
+        port = command.port
+        started = time.monotonic()
+        idle = open_idle(sockets, port, IDLE)
+        feed = fetch(port, "/all.rss", source="127.0.0.2")
+        assert feed.status == 200
+        assert feed.body == (site.root / "all.rss").read_bytes()
+        health = fetch(port, "/healthz", source="127.0.0.2")
+        assert health.status == 200
+        assert json.loads(health.body) == {"status": "serving"}
+        assert fetch(port, "/all.atom", source="127.0.0.1").status == 200
+        when = wait_until_closed(idle, IDLE - MAX_CONNECTIONS_PER_CLIENT, REQUEST_DEADLINE)
+        assert when is not None and when - started < REQUEST_DEADLINE
+        stop(command)
+        assert any("127.0.0.1 holds 64 connections" in line for line in command.lines)
+
+
+def test_aggregator_serve_is_not_locked_out_by_pipelining(site: Site, sockets: Sockets) -> None:
+    with aggregator_serve(site) as command:
+        pipeline_attack(sockets, site, command.port, "127.0.0.5")
+        health = fetch(command.port, "/healthz", source="127.0.0.2")
+        assert health.status == 200
+        assert json.loads(health.body) == {"status": "serving"}
+        feed = fetch(command.port, "/all.rss", source="127.0.0.2")
+        assert feed.status == 200
+        assert feed.body == (site.root / "all.rss").read_bytes()
+        # the attacker's own address too: its attack costs only its own connections
+        same = fetch(command.port, "/all.atom", source="127.0.0.5")
+        assert same.body == (site.root / "all.atom").read_bytes()
+        stop(command)
