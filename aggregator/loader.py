@@ -15,6 +15,7 @@ import os
 import re
 import stat
 import threading
+from collections import deque
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Iterator
@@ -207,12 +208,13 @@ def _in_pool(
         workers, mp_context=context, initializer=_worker_started, initargs=(stop,)
     )
     try:
-        futures = [
+        futures = deque(
             pool.submit(_work_until_stopped, work, items[i : i + chunk], limits)
             for i in range(0, len(items), chunk)
-        ]
-        for future in futures:
-            yield from _result(future, cancel)
+        )
+        while futures:
+            # Let go of each task once its results are handed on: a future keeps them.
+            yield from _result(futures.popleft(), cancel)
     finally:
         stop.set()  # a no-op after the last chunk; stops the workers when cut short
         pool.shutdown(wait=True, cancel_futures=True)

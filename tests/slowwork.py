@@ -14,3 +14,11 @@ def slow(items: list[int], limits: Limits) -> list[int]:
     for _ in items:
         time.sleep(PAUSE)
     return items
+
+
+#: bytes each item of `big` gives back
+BIG = 1 << 20
+
+
+def big(items: list[int], limits: Limits) -> list[bytes]:
+    return [bytes(BIG) for _ in items]
