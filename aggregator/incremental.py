@@ -51,7 +51,6 @@ from aggregator.config import Config
 from aggregator.dedupe import Stories
 from aggregator.dedupe import find_stories
 from aggregator.dedupe import url_keys
-from aggregator.dedupe import with_keys
 from aggregator.errors import Cancelled
 from aggregator.feeds import FeedSpec
 from aggregator.feeds import Site
@@ -78,6 +77,7 @@ from aggregator.parsecache import cache_form
 from aggregator.parsecache import cached_size
 from aggregator.parsecache import decode
 from aggregator.parsecache import encode
+from aggregator.parsecache import keyed
 from aggregator.parsecache import load_words
 from aggregator.parsecache import with_body
 from aggregator.publish import HEADLINES
@@ -550,10 +550,10 @@ class Rebuild:
             result, digest = load_file_digest(Path(path), limits)
             if digest is not None:
                 self.digests[path] = digest
-            if isinstance(result, LoadError):
-                self.errors[path] = result
+            article = keyed(result) if isinstance(result, Article) else result
+            if isinstance(article, LoadError):
+                self.errors[path] = article
                 continue
-            article = with_keys(result)
             head, words, body = encode(article)
             self.fresh[path] = article
             self.bodies[path] = body
@@ -692,8 +692,9 @@ class Rebuild:
         missing = [p for p in wanted if p not in found]
         for path in missing:  # the row is gone: read the file again
             again = load_file(Path(path), self.config.limits)
-            if isinstance(again, Article):
-                found[path] = with_keys(again)
+            article = keyed(again) if isinstance(again, Article) else again
+            if isinstance(article, Article):
+                found[path] = article
         return found
 
     def _stories(
@@ -750,9 +751,10 @@ class Rebuild:
                 article = loaded if isinstance(loaded, Article) else None
             if article is None:
                 again = load_file(Path(path), self.config.limits)
-                if not isinstance(again, Article):
+                keyed_again = keyed(again) if isinstance(again, Article) else again
+                if not isinstance(keyed_again, Article):
                     continue
-                article = with_keys(again)
+                article = keyed_again
             topics = stories[story].topics
             if topics != article.topics:
                 article = dataclasses.replace(article, topics=topics)

@@ -686,7 +686,8 @@ def _images(value: Any, invalid: Any, fields: _Fields) -> tuple[Image, ...]:
     if not isinstance(value, list):
         raise invalid("images", f"must be a list, not {kind(value)}")
     images: list[Image] = []
-    for item in value:
+    # Images that cannot be used are skipped, but not without end: each costs work.
+    for item in value[: fields.limits.images * 4]:
         if len(images) >= fields.limits.images:
             break  # the first ones are the article's own; the rest is never shown
         url = fields.url(item.get("url")) if isinstance(item, dict) else None

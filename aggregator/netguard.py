@@ -31,6 +31,8 @@ from typing import Literal
 from urllib.parse import unquote
 from urllib.parse import urlsplit
 
+from aggregator.urls import idna_too_long
+
 #: host, port -> IP address strings; raises `socket.gaierror` when the name fails
 Resolver = Callable[[str, int], Sequence[str]]
 #: why a URL is refused: "unsafe" (address, port, userinfo rules), "unsupported"
@@ -322,6 +324,8 @@ def _ascii_host(raw_host: str) -> str | None:
     is not a valid host name. IDNA comes first: it maps full-width digits and dots
     (U+FF10-U+FF19, U+FF0E) to ASCII, so such a host is 127.0.0.1 to the resolver
     and must be read as a number afterwards, not looked up."""
+    if idna_too_long(raw_host):  # refused before the encoder's quadratic work
+        return None
     try:
         # The codec also refuses empty labels and labels over 63 characters, which
         # getaddrinfo would otherwise raise UnicodeError for.

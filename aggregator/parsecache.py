@@ -223,9 +223,19 @@ def parse_chunk(
     for path in paths:
         result, digest = load_file_digest(Path(path), limits)
         if isinstance(result, Article):
-            result = with_keys(result)
+            result = keyed(result)
         results.append((path, encode(result), digest))
     return results
+
+
+def keyed(article: Article) -> Article | LoadError:
+    """`dedupe.with_keys(article)`, or a report of the file when that fails: one bad
+    file never stops a build, whatever its URLs make of the code that reads them."""
+    try:
+        return with_keys(article)
+    except Exception as exc:
+        reason = f"cannot read as an article: {type(exc).__name__}: {exc}"
+        return LoadError(article.path, 1, " ".join(reason.split())[:300])
 
 
 #: a result as JSON texts: head, words, body (see `encode`)

@@ -67,6 +67,9 @@ def plain_text(value: str) -> str:
         value = html.unescape(value)
     value = _NOT_XML.sub("", value)
     if not value.isascii():
+        # U+FFFD stands for what a decoder could not read (or an impossible `&#0;`):
+        # no text, and the W3C validator warns of it as a bad character
+        value = value.replace("\ufffd", "")
         value = _fixed(value) if len(value) <= _SHORT else _fix(value)
     return _SPACE.sub(" ", value).strip()
 
@@ -95,7 +98,11 @@ def _complete_markup(value: str) -> str:
             if last_comment_end >= position + 4:
                 complete = value.find("-->", position + 4) + 3
         elif after < size and (
-            (value[after].isascii() and value[after].isalpha()) or value[after] in "/!?"
+            (value[after].isascii() and value[after].isalpha())
+            or value[after] in "/?"
+            # a declaration; of the marked sections ("<![...") html.parser knows CDATA only
+            or (value[after] == "!" and not value.startswith("<![", position))
+            or value.startswith("<![CDATA[", position)
         ):
             if next_close < after:
                 next_close = value.find(">", after)

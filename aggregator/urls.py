@@ -45,8 +45,11 @@ def is_web_url(url: str) -> bool:
     if parts.scheme.lower() not in _DEFAULT_PORTS or not host:
         return False
     if ":" in host:  # an IPv6 literal
+        address, percent, zone = host.partition("%")
+        if percent and not _ZONE_ID.fullmatch(zone):
+            return False  # RFC 6874: a zone id is ASCII (unreserved or %-escaped)
         try:
-            ipaddress.IPv6Address(host.split("%")[0])
+            ipaddress.IPv6Address(address)
         except ValueError:
             return False
         return True
@@ -54,6 +57,20 @@ def is_web_url(url: str) -> bool:
 
 
 _HOST_NAME = re.compile(r"[\w.-]+")
+_ZONE_ID = re.compile(r"[A-Za-z0-9._~%-]+")
+#: IDNA splits labels at these dots too
+_LABEL_DOTS = re.compile("[.\u3002\uff0e\uff61]")
+#: a host with a label longer than this is never encoded with IDNA: a label must come
+#: out at most 63 characters long, and Python's punycode encoder takes time in the
+#: square of the label's length (a 4,000-character one took over a second); the
+#: slack is for characters IDNA maps to nothing (soft hyphens, zero-width spaces)
+IDNA_LABEL_MAX = 126
+
+
+def idna_too_long(host: str) -> bool:
+    """True when `host` cannot be a host name IDNA encodes: longer than 4 x 253
+    characters or with a label longer than IDNA_LABEL_MAX, found without encoding it."""
+    return len(host) > 1012 or any(len(label) > IDNA_LABEL_MAX for label in _LABEL_DOTS.split(host))
 
 
 # Characters a URI may hold as they are; everything else is percent-encoded.
@@ -70,6 +87,8 @@ def clean_url(url: str) -> str:
     host = parts.hostname or ""
     if not host.isascii():
         try:
+            if ":" in host or idna_too_long(host):  # an IPv6 literal is no name
+                raise UnicodeError("not a host name IDNA encodes")
             ascii_host = host.encode("idna").decode("ascii")
         except UnicodeError:
             ascii_host = quote(host, safe="")

@@ -182,6 +182,12 @@ HOSTILE = {
     + "".join(f'  - title: "{i} ' + "<a " * 480 + '"\n' for i in range(1_300)),
     "topics of unclosed tags": "topics:\n"
     + "".join(f'  - "{i} ' + "<a " * 480 + '"\n' for i in range(100)),
+    # Python's punycode encoder is quadratic in a label's length
+    "long international hosts": "images:\n"
+    + "".join(
+        "  - url: 'http://" + "".join(chr(0x4E00 + j) for j in range(3_990)) + f"{i}/'\n"
+        for i in range(170)
+    ),
     "images of unclosed tags": "images:\n"
     + "".join(
         f'  - {{url: "https://i.example.com/{i}.png", title: "' + "<a " * 480 + '"}\n'
@@ -493,3 +499,30 @@ def test_the_daemon_stops_within_a_few_files_whatever_the_files(tmp_path: Path) 
     assert not (tmp_path / "out" / "all.rss").exists()  # stopped before writing
     # Reading the rest of the files would take (count - 3) * slow.
     assert stopped < 10 * slow, (stopped, slow)
+
+
+def test_odd_urls_and_markup_are_reports_or_text_never_a_crash(tmp_path: Path) -> None:
+    """Each of these stopped every build with a traceback, or passed `validate` and then
+    stopped the build: a non-ASCII IPv6 zone id (IDNA made it no address at all), an
+    unknown marked section (`<![a>`: html.parser asserts)."""
+    source = tmp_path / "src"
+    source.mkdir()
+    zone = HEAD.replace("webUrl: https://example.com/x", 'webUrl: "https://[::1%\u00e9]/"')
+    (source / "zone.md").write_text(zone + "---\n", encoding="utf-8")
+    other = HEAD.replace("title: t", "title: other").replace("/x", "/y")
+    (source / "amp.md").write_text(
+        other + 'ampWebUrl: "https://[fe80::1%eth0\u00e9]/"\n'
+        "related:\n  - {title: r, webUrl: 'https://[::ffff:1.2.3.4%\u00e9]/'}\n---\n",
+        encoding="utf-8",
+    )
+    marked = HEAD.replace("title: t", "title: '<![a> b &#0; c'").replace("/x", "/z")
+    (source / "marked.md").write_text(marked + "---\n", encoding="utf-8")
+    done = run_cli("validate", "src", cwd=tmp_path)
+    assert done.stdout.splitlines()[0] == (
+        "src/zone.md:3: webUrl: must be an absolute http(s) URL, got 'https://[::1%\u00e9]/'"
+    )
+    built = run_cli("build", "--source", "src", "--output", "out", cwd=tmp_path)
+    assert built.returncode == 0, built.stderr
+    assert "Traceback" not in built.stderr
+    assert "published 2 articles" in built.stdout
+    assert plain_text("<![a> b &#0; c") == "<![a> b c"  # U+FFFD is no text either
