@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -110,8 +109,7 @@ def listen(app: FeedApp, host: str, port: int) -> Server:
     name that does not resolve)."""
     shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
-        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-        return Server(app, host, port)
+        return Server(app, host, port)  # it resolves the host: OSError when it cannot
     except OSError as exc:
         raise ServeError(f"cannot serve on {shown}: {exc.strerror or exc}") from exc
     except ValueError as exc:  # waitress: an address it cannot use

@@ -532,7 +532,6 @@ def _declare_html(parent: Any, tags: tuple[str, ...]) -> None:
             element.set("type", "html")
 
 
-_TAG_START = re.compile(r"<[A-Za-z/!?]")
 #: "&" and what follows it, as far as a character reference could go
 _AMPERSAND = re.compile(r"&(#?\w+)")
 
@@ -541,7 +540,7 @@ def _html_like(text: str) -> bool:
     """True when some of `text` could be read as markup: a tag, or an "&" that starts a
     character reference, with or without its ";" (`&copy 2024`, `&#8217`), or is
     followed by digits (`S&P500`, `5&10`: the W3C validator's reading)."""
-    if _TAG_START.search(text):
+    if _MARKUP.search(text):  # a tag, or a reference with its ";"
         return True
     return any(
         not name.isalpha() or name in name2codepoint or f"{name};" in html5

@@ -550,7 +550,7 @@ class Rebuild:
             result, digest = load_file_digest(Path(path), limits)
             if digest is not None:
                 self.digests[path] = digest
-            article = keyed(result) if isinstance(result, Article) else result
+            article = keyed(result)
             if isinstance(article, LoadError):
                 self.errors[path] = article
                 continue
@@ -692,7 +692,7 @@ class Rebuild:
         missing = [p for p in wanted if p not in found]
         for path in missing:  # the row is gone: read the file again
             again = load_file(Path(path), self.config.limits)
-            article = keyed(again) if isinstance(again, Article) else again
+            article = keyed(again)
             if isinstance(article, Article):
                 found[path] = article
         return found
@@ -751,7 +751,7 @@ class Rebuild:
                 article = loaded if isinstance(loaded, Article) else None
             if article is None:
                 again = load_file(Path(path), self.config.limits)
-                keyed_again = keyed(again) if isinstance(again, Article) else again
+                keyed_again = keyed(again)
                 if not isinstance(keyed_again, Article):
                     continue
                 article = keyed_again

@@ -43,6 +43,7 @@ from aggregator.model import LoadError
 from aggregator.model import Provider
 from aggregator.model import RelatedStub
 from aggregator.text import clean_text
+from aggregator.text import truncate
 from aggregator.urls import web_uri
 from aggregator.yamltext import kind
 from aggregator.yamltext import line_of_key
@@ -283,8 +284,14 @@ def _load_bytes(path: Path, limits: Limits) -> tuple[Article | LoadError, bytes 
     except Exception as exc:
         # Every problem known is an _Invalid with its own words; this is one not
         # foreseen (a YAML construct PyYAML fails on in its own way): still a report.
-        reason = f"cannot read as an article: {type(exc).__name__}: {_short_text(str(exc))}"
-        return LoadError(display, 1, reason), raw
+        return unforeseen(display, exc), raw
+
+
+def unforeseen(path: str, exc: Exception) -> LoadError:
+    """The report of a file that failed in a way no rule here foresaw: one line, like
+    every other, so that one bad file never stops a run."""
+    detail = truncate(" ".join(str(exc).split()), 200)
+    return LoadError(path, 1, f"cannot read as an article: {type(exc).__name__}: {detail}")
 
 
 def file_digest(path: Path, limits: Limits = DEFAULT_LIMITS) -> str | None:
@@ -740,11 +747,6 @@ def _dimension(value: Any) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 100_000:
         return value
     return None
-
-
-def _short_text(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def _short(value: object) -> str:

@@ -33,6 +33,7 @@ from aggregator.limits import Limits
 from aggregator.loader import load_file
 from aggregator.loader import load_file_digest
 from aggregator.loader import map_in_chunks
+from aggregator.loader import unforeseen
 from aggregator.model import Article
 from aggregator.model import Fingerprint
 from aggregator.model import Image
@@ -222,20 +223,20 @@ def parse_chunk(
     results: list[tuple[str, Encoded, str | None]] = []
     for path in paths:
         result, digest = load_file_digest(Path(path), limits)
-        if isinstance(result, Article):
-            result = keyed(result)
-        results.append((path, encode(result), digest))
+        results.append((path, encode(keyed(result)), digest))
     return results
 
 
-def keyed(article: Article) -> Article | LoadError:
-    """`dedupe.with_keys(article)`, or a report of the file when that fails: one bad
-    file never stops a build, whatever its URLs make of the code that reads them."""
+def keyed(result: Article | LoadError) -> Article | LoadError:
+    """A loaded file with its dedupe keys (`dedupe.with_keys`), or a report of it when
+    they cannot be made: one bad file never stops a build, whatever its URLs make of
+    the code that reads them. A LoadError is returned as it is."""
+    if isinstance(result, LoadError):
+        return result
     try:
-        return with_keys(article)
+        return with_keys(result)
     except Exception as exc:
-        reason = f"cannot read as an article: {type(exc).__name__}: {exc}"
-        return LoadError(article.path, 1, " ".join(reason.split())[:300])
+        return unforeseen(result.path, exc)
 
 
 #: a result as JSON texts: head, words, body (see `encode`)
