@@ -25,8 +25,6 @@ import resource
 import select
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -39,9 +37,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import serving
 from conftest import NOW
-from conftest import OFFLINE
 from conftest import write_article
+from serving import Command
 
 from aggregator.config import Config
 from aggregator.connections import FD_HEADROOM
@@ -821,56 +820,11 @@ def test_limits_fit_the_open_file_limit() -> None:
 # --- the real command ----------------------------------------------------------------
 
 
-@dataclass
-class Command:
-    """`aggregator serve` running in a subprocess."""
-
-    proc: subprocess.Popen[str]
-    port: int
-    lines: list[str]  # its log, as it comes
-    reader: threading.Thread  # the thread reading its log
-
-
 @contextlib.contextmanager
 def aggregator_serve(site: Site) -> Iterator[Command]:
-    """The real `aggregator serve` of `site` on 127.0.0.1, a free port; stopped at the end."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(OFFLINE), env.get("PYTHONPATH", "")) if p)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "aggregator", "serve", "--output", "out", "--serve", "127.0.0.1:0"],
-        cwd=site.root.parent,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stderr is not None
-    lines: list[str] = []
-    port: list[int] = []
-    ready = threading.Event()
-
-    def read() -> None:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            lines.append(line.rstrip("\n"))
-            found = re.search(r"serving out on http://127\.0\.0\.1:(\d+)/", line)
-            if found:
-                port.append(int(found.group(1)))
-                ready.set()
-        ready.set()
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    try:
-        assert ready.wait(PATIENCE * MAINTENANCE_INTERVAL) and port, lines
-        yield Command(proc, port[0], lines, reader)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
-        reader.join(5)
-        with contextlib.suppress(OSError):
-            proc.stderr.close()
+    """The real `aggregator serve` of `site`; stopped at the end."""
+    with serving.aggregator_serve(site.root.parent, PATIENCE * MAINTENANCE_INTERVAL) as command:
+        yield command
 
 
 def stop(command: Command) -> None:

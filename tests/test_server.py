@@ -14,8 +14,6 @@ import os
 import re
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -30,8 +28,8 @@ from pathlib import Path
 import feedparser
 import pytest
 from conftest import NOW
-from conftest import OFFLINE
 from conftest import write_article
+from serving import aggregator_serve
 
 from aggregator.config import Config
 from aggregator.daemon import Health
@@ -514,85 +512,14 @@ def test_200_concurrent_readers_polling_with_etags(site: Site) -> None:
 
 
 def test_serve_command_serves_and_exits_0_on_sigterm(site: Site) -> None:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(OFFLINE), env.get("PYTHONPATH", "")) if p)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "aggregator", "serve", "--output", "out", "--serve", "127.0.0.1:0"],
-        cwd=site.root.parent,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    lines: list[str] = []
-    try:
-        assert proc.stderr is not None
-        port = None
-        deadline = time.monotonic() + 15
-        reader = _LineReader(proc.stderr)
-        while port is None and time.monotonic() < deadline:
-            line = reader.next_line(deadline - time.monotonic())
-            if line is None:
-                break
-            lines.append(line)
-            found = re.search(r"serving out on http://127\.0\.0\.1:(\d+)/", line)
-            if found:
-                port = int(found.group(1))
-        assert port, lines
-        answer = get(port, "/all.atom")
+    with aggregator_serve(site.root.parent, ready_within=15) as command:
+        answer = get(command.port, "/all.atom")
         assert answer.status == 200
         assert answer.body == (site.root / "all.atom").read_bytes()
-        assert get(port, "/").status == 200
+        assert get(command.port, "/").status == 200
         started = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=5) == 0
+        command.proc.send_signal(signal.SIGTERM)
+        assert command.proc.wait(timeout=5) == 0
         assert time.monotonic() - started < 5
-        reader.join(5)
-        assert "Traceback" not in "\n".join(lines + reader.rest())
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
-        if proc.stderr is not None:
-            proc.stderr.close()
-
-
-class _LineReader:
-    """Reads a pipe's lines in a thread, so every wait on it has a deadline."""
-
-    def __init__(self, stream: object) -> None:
-        self._stream = stream
-        self._lines: list[str] = []
-        self._taken = 0
-        self._done = False
-        self._cond = threading.Condition()
-        self._thread = threading.Thread(target=self._read, daemon=True)
-        self._thread.start()
-
-    def _read(self) -> None:
-        for line in self._stream:  # type: ignore[attr-defined]
-            with self._cond:
-                self._lines.append(line.rstrip("\n"))
-                self._cond.notify_all()
-        with self._cond:
-            self._done = True
-            self._cond.notify_all()
-
-    def next_line(self, timeout: float) -> str | None:
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while self._taken >= len(self._lines):
-                left = deadline - time.monotonic()
-                if self._done or left <= 0:
-                    return None
-                self._cond.wait(left)
-            line = self._lines[self._taken]
-            self._taken += 1
-            return line
-
-    def join(self, timeout: float) -> None:
-        self._thread.join(timeout)
-
-    def rest(self) -> list[str]:
-        with self._cond:
-            return self._lines[self._taken :]
+        command.reader.join(5)
+        assert "Traceback" not in "\n".join(command.lines)
