@@ -1,6 +1,6 @@
 """`python -m aggregator` is the `aggregator` command."""
 
-from aggregator.cli import main
+from aggregator.app.cli import main
 
 # Guarded: worker processes that parse files in parallel import this module under
 # another name, and must not run the command again.

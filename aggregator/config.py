@@ -26,20 +26,20 @@ from urllib.parse import urlunsplit
 
 import yaml
 
-from aggregator import yamlload
-from aggregator.dedupe import DedupeSettings
 from aggregator.errors import ConfigError
-from aggregator.layout import beside
 from aggregator.limits import MAX_YAML_DEPTH
 from aggregator.limits import Limits
-from aggregator.linkpolicy import Freshness
-from aggregator.linkpolicy import LinkCheckSettings
+from aggregator.links.linkpolicy import Freshness
+from aggregator.links.linkpolicy import LinkCheckSettings
 from aggregator.model import ContentMode
-from aggregator.similar import PERIOD
-from aggregator.slugs import topic_key
-from aggregator.yamltext import kind
-from aggregator.yamltext import line_of_key
-from aggregator.yamltext import line_of_path
+from aggregator.publishing.layout import beside
+from aggregator.rendering.slugs import topic_key
+from aggregator.sources import yamlload
+from aggregator.sources.yamltext import kind
+from aggregator.sources.yamltext import line_of_key
+from aggregator.sources.yamltext import line_of_path
+from aggregator.stories.dedupe import DedupeSettings
+from aggregator.stories.similar import PERIOD
 
 DEFAULT_CONFIG_NAME = "aggregator.yaml"
 DEFAULT_PATTERNS = ("*.md", "*.txt", "*.yaml", "*.yml")

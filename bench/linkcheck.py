@@ -1,6 +1,6 @@
 """Throughput benchmark of the link checker against a local farm of slow HTTP servers.
 
-What it measures: how many links per second the real `aggregator.linkcheck.LinkChecker`
+What it measures: how many links per second the real `aggregator.links.linkcheck.LinkChecker`
 checks when every site answers after a fixed latency, against the best a checker with
 the same limits could do, and whether the per-host limit held as seen by the sites.
 
@@ -46,8 +46,8 @@ from datetime import timedelta
 from http.server import BaseHTTPRequestHandler
 from http.server import ThreadingHTTPServer
 
-from aggregator.linkcheck import LinkChecker
-from aggregator.linkpolicy import LinkCheckSettings
+from aggregator.links.linkcheck import LinkChecker
+from aggregator.links.linkpolicy import LinkCheckSettings
 
 #: how often an idle server looks for a shutdown request
 _POLL_INTERVAL = 0.2

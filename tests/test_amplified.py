@@ -29,18 +29,18 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
-from aggregator import loader
-from aggregator import text
 from aggregator.config import load_config
 from aggregator.limits import Limits
-from aggregator.loader import load_all
-from aggregator.loader import load_file
 from aggregator.model import Article
 from aggregator.model import LoadError
-from aggregator.text import ELLIPSIS
-from aggregator.text import clean_text
-from aggregator.text import plain_text
-from aggregator.text import truncate
+from aggregator.sources import loader
+from aggregator.sources import text
+from aggregator.sources.loader import load_all
+from aggregator.sources.loader import load_file
+from aggregator.sources.text import ELLIPSIS
+from aggregator.sources.text import clean_text
+from aggregator.sources.text import plain_text
+from aggregator.sources.text import truncate
 
 HEAD = (
     "---\ntitle: t\nwebUrl: https://example.com/x\n"
@@ -429,10 +429,10 @@ def test_an_incremental_build_stops_after_the_changed_file_in_hand(
     from conftest import NOW
     from conftest import write_article
 
-    from aggregator import incremental
     from aggregator.config import Config
+    from aggregator.engine import incremental
+    from aggregator.engine.pipeline import build
     from aggregator.errors import Cancelled
-    from aggregator.pipeline import build
 
     source = tmp_path / "src"
     for number in range(1, 101):

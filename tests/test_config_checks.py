@@ -19,14 +19,14 @@ import pytest
 from conftest import run_cli
 from conftest import write_article
 
-from aggregator.cli import _parser
+from aggregator.app.cli import _parser
 from aggregator.config import LONGEST
 from aggregator.config import check_host
 from aggregator.config import load_config
 from aggregator.config import normalise_base_url
 from aggregator.errors import ConfigError
-from aggregator.linkpolicy import Freshness
-from aggregator.linkpolicy import ttl
+from aggregator.links.linkpolicy import Freshness
+from aggregator.links.linkpolicy import ttl
 from aggregator.model import LinkResult
 
 

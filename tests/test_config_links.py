@@ -12,7 +12,7 @@ from conftest import write_article
 from aggregator.config import Config
 from aggregator.config import load_config
 from aggregator.errors import ConfigError
-from aggregator.linkpolicy import LinkCheckSettings
+from aggregator.links.linkpolicy import LinkCheckSettings
 
 
 def test_every_link_check_setting_is_read(tmp_path: Path) -> None:

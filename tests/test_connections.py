@@ -42,18 +42,18 @@ from conftest import NOW
 from conftest import write_article
 from serving import Command
 
+from aggregator.app.connections import FD_HEADROOM
+from aggregator.app.connections import MAINTENANCE_INTERVAL
+from aggregator.app.connections import MAX_CONNECTIONS_PER_CLIENT
+from aggregator.app.connections import REQUEST_DEADLINE
+from aggregator.app.connections import ConnectionLimits
+from aggregator.app.connections import client_key
+from aggregator.app.connections import fit_to_open_files
+from aggregator.app.daemon import Health
+from aggregator.app.server import FeedApp
+from aggregator.app.server import Server
 from aggregator.config import Config
-from aggregator.connections import FD_HEADROOM
-from aggregator.connections import MAINTENANCE_INTERVAL
-from aggregator.connections import MAX_CONNECTIONS_PER_CLIENT
-from aggregator.connections import REQUEST_DEADLINE
-from aggregator.connections import ConnectionLimits
-from aggregator.connections import client_key
-from aggregator.connections import fit_to_open_files
-from aggregator.daemon import Health
-from aggregator.pipeline import build
-from aggregator.server import FeedApp
-from aggregator.server import Server
+from aggregator.engine.pipeline import build
 
 #: idle connections the attacking address opens in the lock-out tests
 IDLE = 1000

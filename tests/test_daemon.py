@@ -40,8 +40,8 @@ from conftest import front_matter
 from conftest import run_cli
 from conftest import write_article
 
-from aggregator.lock import OutputLock
-from aggregator.lock import lock_path
+from aggregator.publishing.lock import OutputLock
+from aggregator.publishing.lock import lock_path
 
 RUN_LINE = re.compile(r"\brun (ok|failed)\b")
 CHANGED = re.compile(r"\b(\d+) of (\d+) feeds changed")
@@ -892,7 +892,7 @@ def test_a_lock_left_by_a_killed_process_never_blocks(setup: Setup) -> None:
             "-c",
             "import sys, time\n"
             "from pathlib import Path\n"
-            "from aggregator.lock import OutputLock\n"
+            "from aggregator.publishing.lock import OutputLock\n"
             "OutputLock(Path(sys.argv[1])).acquire()\n"
             "print('locked', flush=True)\n"
             "time.sleep(60)\n",

@@ -24,19 +24,19 @@ from conftest import write_article
 from labelled import Labelled
 from labelled import build_labelled_corpus
 
-from aggregator import similar
 from aggregator.config import Config
-from aggregator.dedupe import DedupeSettings
-from aggregator.dedupe import dedupe
-from aggregator.loader import find_files
-from aggregator.loader import load_all
+from aggregator.engine.pipeline import build
 from aggregator.model import Article
 from aggregator.model import Duplicate
-from aggregator.pipeline import build
-from aggregator.similar import PERIOD
-from aggregator.similar import Pair
-from aggregator.similar import period_of
-from aggregator.similar import similar_pairs
+from aggregator.sources.loader import find_files
+from aggregator.sources.loader import load_all
+from aggregator.stories import similar
+from aggregator.stories.dedupe import DedupeSettings
+from aggregator.stories.dedupe import dedupe
+from aggregator.stories.similar import PERIOD
+from aggregator.stories.similar import Pair
+from aggregator.stories.similar import period_of
+from aggregator.stories.similar import similar_pairs
 
 
 def load(folder: Path) -> list[Article]:

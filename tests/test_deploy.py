@@ -15,9 +15,9 @@ import pytest
 from conftest import OFFLINE
 from conftest import ROOT
 
-from aggregator.cli import _parser
-from aggregator.connections import FD_HEADROOM
-from aggregator.connections import MAX_CONNECTIONS
+from aggregator.app.cli import _parser
+from aggregator.app.connections import FD_HEADROOM
+from aggregator.app.connections import MAX_CONNECTIONS
 
 UNIT = ROOT / "deploy" / "aggregator.service"
 
@@ -67,7 +67,7 @@ from pathlib import Path
 resource.setrlimit(resource.RLIMIT_NOFILE, (int(sys.argv[1]), int(sys.argv[2])))
 calls = []
 sys.addaudithook(lambda event, args: calls.append(args) if event == "resource.setrlimit" else None)
-from aggregator.server import FeedApp, Server
+from aggregator.app.server import FeedApp, Server
 server = Server(FeedApp(Path(sys.argv[3])), "127.0.0.1", 0)
 server.close()
 print(json.dumps({"setrlimit": len(calls), "total": server.limits.total}))

@@ -21,12 +21,12 @@ from w3c import needs_validator
 from w3c import validate_folder
 
 from aggregator.config import Config
-from aggregator.feeds import entry_updated
-from aggregator.linkpolicy import LinkCheckSettings
-from aggregator.loader import load_file
+from aggregator.engine.pipeline import build
+from aggregator.links.linkpolicy import LinkCheckSettings
 from aggregator.model import Article
-from aggregator.output import Output
-from aggregator.pipeline import build
+from aggregator.publishing.output import Output
+from aggregator.rendering.feeds import entry_updated
+from aggregator.sources.loader import load_file
 
 SEED_TITLES = {
     "000": "Dozens of advocacy groups push for Congress to ban facial recognition technology",

@@ -49,14 +49,14 @@ from strategies import good_articles
 from strategies import mutated_files
 from strategies import wrong_type_articles
 
-from aggregator.cli import main
+from aggregator.app.cli import main
 from aggregator.config import Config
 from aggregator.config import load_config
+from aggregator.engine.pipeline import build
 from aggregator.errors import ConfigError
 from aggregator.model import Article
 from aggregator.model import BuildReport
 from aggregator.model import LoadError
-from aggregator.pipeline import build
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
 SUITE = settings(
@@ -145,7 +145,7 @@ def check_corpus(files: Sequence[FuzzFile], root: Path) -> BuildReport:
 
 
 def load(data: bytes, name: str = "f.md") -> Article | LoadError:
-    from aggregator.loader import load_file
+    from aggregator.sources.loader import load_file
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp, name)

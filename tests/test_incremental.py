@@ -15,20 +15,20 @@ import pytest
 from conftest import NOW
 from conftest import write_article
 
-from aggregator import dedupe
-from aggregator import loader
-from aggregator import parsecache
-from aggregator import publish
 from aggregator.config import Config
-from aggregator.feeds import FeedSpec
-from aggregator.feeds import Site
+from aggregator.engine.pipeline import build
 from aggregator.limits import Limits
 from aggregator.model import Article
 from aggregator.model import FeedFormat
-from aggregator.parsecache import decode
-from aggregator.parsecache import encode
-from aggregator.pipeline import build
-from aggregator.store import Store
+from aggregator.publishing import publish
+from aggregator.rendering.feeds import FeedSpec
+from aggregator.rendering.feeds import Site
+from aggregator.sources import loader
+from aggregator.sources import parsecache
+from aggregator.sources.parsecache import decode
+from aggregator.sources.parsecache import encode
+from aggregator.state.store import Store
+from aggregator.stories import dedupe
 
 TOPICS = ["AI", "Robots", "C++", "Künstliche Intelligenz"]
 

@@ -39,14 +39,14 @@ from conftest import article_fields
 from conftest import front_matter
 from conftest import run_cli
 
-from aggregator.feeds import FeedSpec
-from aggregator.feeds import Site
-from aggregator.loader import parse_article
-from aggregator.pages import _STYLE
-from aggregator.pages import SUBSCRIBE_FORMATS
-from aggregator.pages import Listing
-from aggregator.pages import SubscribeFormat
-from aggregator.pages import render_index
+from aggregator.rendering.feeds import FeedSpec
+from aggregator.rendering.feeds import Site
+from aggregator.rendering.pages import _STYLE
+from aggregator.rendering.pages import SUBSCRIBE_FORMATS
+from aggregator.rendering.pages import Listing
+from aggregator.rendering.pages import SubscribeFormat
+from aggregator.rendering.pages import render_index
+from aggregator.sources.loader import parse_article
 
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser")
 BASE_URL = "http://localhost:8080/"

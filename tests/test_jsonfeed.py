@@ -17,10 +17,10 @@ from conftest import corpus_source
 from conftest import write_article
 from feedcheck import json_feed_problems
 
+from aggregator.app.server import FeedApp
+from aggregator.app.server import Server
 from aggregator.config import Config
-from aggregator.pipeline import build
-from aggregator.server import FeedApp
-from aggregator.server import Server
+from aggregator.engine.pipeline import build
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 MEDIA = "{http://search.yahoo.com/mrss/}"

@@ -19,10 +19,10 @@ from conftest import run_cli
 from conftest import write_article
 
 from aggregator.config import Config
-from aggregator.layout import Layout
-from aggregator.layout import problems
-from aggregator.lock import OutputLock
-from aggregator.lock import lock_path
+from aggregator.publishing.layout import Layout
+from aggregator.publishing.layout import problems
+from aggregator.publishing.lock import OutputLock
+from aggregator.publishing.lock import lock_path
 
 
 @pytest.fixture

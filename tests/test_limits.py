@@ -25,8 +25,8 @@ from aggregator.config import parse_size
 from aggregator.errors import ConfigError
 from aggregator.limits import Limits
 from aggregator.limits import fit_feed
-from aggregator.loader import load_all
-from aggregator.text import truncate
+from aggregator.sources.loader import load_all
+from aggregator.sources.text import truncate
 
 
 def build(tmp_path: Path, limits: str = "", *extra: str) -> tuple[Any, dict[str, Any]]:
@@ -316,12 +316,12 @@ def test_predicted_feed_sizes_are_the_sizes_of_the_rendered_feeds(tmp_path: Path
     """`feeds.prefix_sizes` reads the size of every shorter feed off one rendering: it
     must be exact in every format, whatever the entries hold."""
 
-    from aggregator.feeds import FORMATS
-    from aggregator.feeds import FeedSpec
-    from aggregator.feeds import Site
-    from aggregator.feeds import prefix_sizes
-    from aggregator.feeds import render
-    from aggregator.publish import newest_first
+    from aggregator.publishing.publish import newest_first
+    from aggregator.rendering.feeds import FORMATS
+    from aggregator.rendering.feeds import FeedSpec
+    from aggregator.rendering.feeds import Site
+    from aggregator.rendering.feeds import prefix_sizes
+    from aggregator.rendering.feeds import render
 
     source = tmp_path / "src"
     for number in range(1, 9):

@@ -34,19 +34,19 @@ from conftest import run_cli
 from conftest import write_article
 from farm import Farm
 
-from aggregator import cli
-from aggregator import linkpolicy as lp
-from aggregator.cli import summary
+from aggregator.app import cli
+from aggregator.app.cli import summary
 from aggregator.config import Config
-from aggregator.linkcheck import LinkChecker
-from aggregator.linkcheck import LinkReport
-from aggregator.linkpolicy import Freshness
-from aggregator.linkpolicy import LinkCheckSettings
+from aggregator.engine.pipeline import build
+from aggregator.links import linkpolicy as lp
+from aggregator.links.linkcheck import LinkChecker
+from aggregator.links.linkcheck import LinkReport
+from aggregator.links.linkpolicy import Freshness
+from aggregator.links.linkpolicy import LinkCheckSettings
 from aggregator.model import BuildReport
 from aggregator.model import LinkResult
-from aggregator.pipeline import build
-from aggregator.store import Store
-from aggregator.urls import canonical_url
+from aggregator.state.store import Store
+from aggregator.stories.urls import canonical_url
 
 MS = timedelta(milliseconds=1)
 HOUR = timedelta(hours=1)

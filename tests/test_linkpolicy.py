@@ -8,8 +8,8 @@ from datetime import timedelta
 
 import pytest
 
-from aggregator import linkpolicy as lp
-from aggregator.linkpolicy import Freshness
+from aggregator.links import linkpolicy as lp
+from aggregator.links.linkpolicy import Freshness
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 URL = "https://example.com/story"

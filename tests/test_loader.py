@@ -24,11 +24,11 @@ from conftest import write_article
 
 from aggregator.config import DEFAULT_PATTERNS
 from aggregator.errors import ConfigError
-from aggregator.loader import find_files
-from aggregator.loader import load_all
-from aggregator.loader import load_file
 from aggregator.model import Article
 from aggregator.model import LoadError
+from aggregator.sources.loader import find_files
+from aggregator.sources.loader import load_all
+from aggregator.sources.loader import load_file
 
 TITLE = "title: A good title"
 LINK = "webUrl: https://news.example.com/a-good-story"
@@ -767,7 +767,7 @@ def test_very_deep_nesting_is_reported_without_crashing_the_process(tmp_path: Pa
         "import sys\n"
         "from pathlib import Path\n"
         "from aggregator.config import DEFAULT_PATTERNS\n"
-        "from aggregator.loader import find_files, load_all\n"
+        "from aggregator.sources.loader import find_files, load_all\n"
         "articles, errors = load_all(find_files([Path(sys.argv[1])], DEFAULT_PATTERNS))\n"
         "print('articles', len(articles))\n"
         "for error in errors:\n"

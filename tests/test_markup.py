@@ -26,9 +26,9 @@ from w3c import needs_validator
 from w3c import validate_folder
 
 from aggregator.config import Config
+from aggregator.engine.pipeline import build
 from aggregator.model import ContentMode
-from aggregator.pipeline import build
-from aggregator.text import plain_text
+from aggregator.sources.text import plain_text
 
 ARTICLE = "https://news.example.com/story-1"
 IMAGE = "https://img.example.com/1.jpg"

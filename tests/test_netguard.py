@@ -12,14 +12,14 @@ from collections.abc import Sequence
 
 import pytest
 
-from aggregator.netguard import Lookup
-from aggregator.netguard import Refusal
-from aggregator.netguard import Target
-from aggregator.netguard import is_public
-from aggregator.netguard import points_inside
-from aggregator.netguard import system_resolver
-from aggregator.netguard import vet
-from aggregator.netguard import vet_static
+from aggregator.links.netguard import Lookup
+from aggregator.links.netguard import Refusal
+from aggregator.links.netguard import Target
+from aggregator.links.netguard import is_public
+from aggregator.links.netguard import points_inside
+from aggregator.links.netguard import system_resolver
+from aggregator.links.netguard import vet
+from aggregator.links.netguard import vet_static
 
 PUBLIC_V4 = "93.184.216.34"
 PUBLIC_V6 = "2606:2800:220:1:248:1893:25c8:1946"

@@ -35,10 +35,10 @@ from conftest import corpus_source
 from feedcheck import json_feed_problems
 
 from aggregator.config import Config
-from aggregator.feeds import entry_id
-from aggregator.loader import find_files
-from aggregator.loader import load_all
-from aggregator.pipeline import build
+from aggregator.engine.pipeline import build
+from aggregator.rendering.feeds import entry_id
+from aggregator.sources.loader import find_files
+from aggregator.sources.loader import load_all
 
 READERS = Path(__file__).resolve().parent / "readers"
 FORMATS = ("rss", "atom", "json")

@@ -23,12 +23,12 @@ from conftest import NOW
 from conftest import run_cli
 from conftest import write_article
 
-from aggregator.cli import report_json
+from aggregator.app.cli import report_json
 from aggregator.config import Config
 from aggregator.config import TopicSettings
+from aggregator.engine.pipeline import build
 from aggregator.errors import Cancelled
 from aggregator.model import BuildReport
-from aggregator.pipeline import build
 
 TITLES = [
     "Acme launches a farming robot in Kenya",

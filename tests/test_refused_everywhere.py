@@ -22,12 +22,12 @@ from conftest import NOW
 from conftest import run_cli
 from conftest import write_article
 
+from aggregator.app.overview import overview
 from aggregator.config import Config
-from aggregator.linkpolicy import LinkCheckSettings
+from aggregator.engine.pipeline import build
+from aggregator.links.linkpolicy import LinkCheckSettings
 from aggregator.model import BuildReport
-from aggregator.overview import overview
-from aggregator.pipeline import build
-from aggregator.store import Store
+from aggregator.state.store import Store
 
 LOOPBACK = "http://127.0.0.1/admin"
 ON_A_PORT = "https://news.example:8443/story"

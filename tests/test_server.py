@@ -31,11 +31,11 @@ from conftest import NOW
 from conftest import write_article
 from serving import aggregator_serve
 
+from aggregator.app.daemon import Health
+from aggregator.app.server import FeedApp
+from aggregator.app.server import Server
 from aggregator.config import Config
-from aggregator.daemon import Health
-from aggregator.pipeline import build
-from aggregator.server import FeedApp
-from aggregator.server import Server
+from aggregator.engine.pipeline import build
 
 SECRET = b"TOP SECRET: never served\n"
 FEED_JSON = (

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from aggregator.model import LinkResult
-from aggregator.store import StateError
-from aggregator.store import Store
+from aggregator.state.store import StateError
+from aggregator.state.store import Store
 
 T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 

@@ -23,8 +23,8 @@ from conftest import run_cli
 from conftest import write_article
 
 from aggregator.model import LinkResult
-from aggregator.store import Store
-from aggregator.urls import canonical_url
+from aggregator.state.store import Store
+from aggregator.stories.urls import canonical_url
 
 DEAD = "https://dead.example/story"
 BASE = "http://localhost:8080/"

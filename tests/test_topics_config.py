@@ -21,8 +21,8 @@ from w3c import validate_folder
 from aggregator.config import Config
 from aggregator.config import TopicSettings
 from aggregator.config import load_config
+from aggregator.engine.pipeline import build
 from aggregator.errors import ConfigError
-from aggregator.pipeline import build
 
 FORMATS = ("rss", "atom", "json")
 ICON = "https://cdn.example.org/icons/nlp-512.png"

@@ -19,15 +19,15 @@ from aggregator.config import Config
 from aggregator.config import TopicSettings
 from aggregator.config import load_config
 from aggregator.config import parse_duration
-from aggregator.dedupe import dedupe
 from aggregator.errors import ConfigError
-from aggregator.filters import select
 from aggregator.model import Article
 from aggregator.model import Duplicate
 from aggregator.model import Exclusion
-from aggregator.slugs import topic_key
-from aggregator.slugs import topic_slug
-from aggregator.urls import canonical_url
+from aggregator.rendering.slugs import topic_key
+from aggregator.rendering.slugs import topic_slug
+from aggregator.stories.dedupe import dedupe
+from aggregator.stories.filters import select
+from aggregator.stories.urls import canonical_url
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 SLUG = re.compile(r"^[a-z0-9-]+$")

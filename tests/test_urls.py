@@ -8,10 +8,10 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
-from aggregator.urls import canonical_url
-from aggregator.urls import clean_url
-from aggregator.urls import is_web_url
-from aggregator.urls import web_uri
+from aggregator.stories.urls import canonical_url
+from aggregator.stories.urls import clean_url
+from aggregator.stories.urls import is_web_url
+from aggregator.stories.urls import web_uri
 
 # Every form of one story that real files hold, seeds included, and the canonical form.
 SAME_PAGE = [

@@ -19,7 +19,7 @@ from conftest import run_cli
 from conftest import write_article
 
 from aggregator.config import DEFAULT_PATTERNS
-from aggregator.loader import find_files
+from aggregator.sources.loader import find_files
 
 HOOKS = ROOT / ".pre-commit-hooks.yaml"
 

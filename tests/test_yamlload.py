@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from strategies import mutated_files
 from strategies import yaml_values
 
-from aggregator import yamlload
-from aggregator.loader import _depth_bound
+from aggregator.sources import yamlload
+from aggregator.sources.loader import _depth_bound
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 

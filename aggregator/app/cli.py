@@ -1,0 +1,728 @@
+"""The `aggregator` command: parses options, calls the library, maps errors to exit codes.
+
+Exit codes: 0 the run completed (invalid article files are warnings); 1 the run
+failed (output not writable, output locked by another writer, state file, server
+address, I/O); 2 a usage or config error (an unknown option, a bad option value, a
+bad config file, a missing source folder, a private file inside the output folder);
+3 with `--strict` when any article file was invalid. `validate` exits 1 when any
+article file has a problem. Every error is one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Sequence
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from typing import TextIO
+from urllib.parse import urlsplit
+
+from aggregator import __version__
+from aggregator.app.logs import setup_logging
+from aggregator.app.overview import overview
+from aggregator.app.overview import render_text
+from aggregator.app.overview import to_json
+from aggregator.config import LONGEST
+from aggregator.config import LONGEST_WAIT
+from aggregator.config import MAX_COUNT
+from aggregator.config import Config
+from aggregator.config import check_cron
+from aggregator.config import check_host
+from aggregator.config import load_config
+from aggregator.config import normalise_base_url
+from aggregator.config import parse_duration
+from aggregator.config import read_config
+from aggregator.engine.pipeline import build
+from aggregator.engine.pipeline import check_links
+from aggregator.errors import AggregatorError
+from aggregator.errors import ConfigError
+from aggregator.model import BuildReport
+from aggregator.model import LinkResult
+from aggregator.model import LinkSummary
+from aggregator.publishing.layout import Layout
+from aggregator.publishing.layout import problems
+from aggregator.publishing.lock import OutputLock
+from aggregator.publishing.output import write_atomic
+from aggregator.publishing.websub import announce_build
+from aggregator.sources.validate import validate
+
+# The daemon (APScheduler) and the HTTP server (waitress) are imported by the commands
+# that use them: `build` starts faster without them.
+
+EXIT_OK = 0
+#: the run failed: output, lock, state file, server address, I/O
+EXIT_FATAL = 1
+#: a usage error (argparse) or a config error (`ConfigError.exit_code`)
+EXIT_USAGE = 2
+EXIT_INVALID_FILES = 3
+#: `validate`: some article file has a problem
+EXIT_INVALID = 1
+
+
+def main(argv: Sequence[str] | None = None, *, stop: threading.Event | None = None) -> int:
+    """The command line; returns the exit code. `stop` ends `run` and `serve` when set,
+    as SIGTERM does (set before the call, they check everything and start nothing)."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    stop = stop if stop is not None else threading.Event()
+    try:
+        if args.command == "build":
+            return _build(args)
+        if args.command == "check-links":
+            return _check_links(args)
+        if args.command == "run":
+            return _run(args, stop)
+        if args.command == "serve":
+            return _serve(args, stop)
+        if args.command == "validate":
+            return _validate(args)
+        if args.command == "topics":
+            return _topics(args)
+    except AggregatorError as exc:
+        print(f"aggregator: error: {one_line(str(exc))}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    parser.print_usage(sys.stderr)
+    return EXIT_USAGE
+
+
+def one_line(text: str) -> str:
+    """`text` with every character that does not print escaped (line breaks, controls):
+    one line, whatever a path or name in it holds."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="aggregator",
+        description="Publish curated article files as per-topic RSS, Atom and JSON feeds.",
+    )
+    parser.add_argument("--version", action="version", version=f"aggregator {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    build_parser = commands.add_parser(
+        "build",
+        help="build the feeds once",
+        description="Load article files, drop duplicates and filtered articles, write the feeds.",
+    )
+    _build_options(build_parser)
+    check_parser = commands.add_parser(
+        "check-links",
+        help="check the links a build would publish, and say what is wrong",
+        description="Check the links of the articles a build would publish (stale ones "
+        "only: fresh results come from the state file), store the results, and print a "
+        "summary per class and per host and every link that is not ok.",
+    )
+    _common_options(check_parser)
+    check_parser.add_argument(
+        "--json", action="store_true", help="print the results as JSON instead"
+    )
+    run_parser = commands.add_parser(
+        "run",
+        help="rebuild on a schedule, and serve the feeds",
+        description="Build now, then on a schedule, until SIGTERM or SIGINT; SIGHUP reloads "
+        "the config. With --serve, also serve the output folder over HTTP.",
+    )
+    _build_options(run_parser, daemon=True)
+    schedule = run_parser.add_mutually_exclusive_group()
+    schedule.add_argument(
+        "--interval",
+        type=_interval,
+        metavar="DURATION",
+        help="time between runs: 90s, 15m, 1h, at most 36500d "
+        "(default: interval in the config, 15m)",
+    )
+    schedule.add_argument(
+        "--cron",
+        type=_cron,
+        metavar="EXPR",
+        help="a five-field cron expression, in UTC, e.g. '*/15 * * * *'",
+    )
+    _serve_options(run_parser, required=False)
+    serve_parser = commands.add_parser(
+        "serve",
+        help="serve the output folder over HTTP, without building",
+        description="Serve the feeds in the output folder to feed readers until SIGTERM.",
+    )
+    serve_parser.add_argument("--config", type=Path, metavar="FILE", help="config file")
+    serve_parser.add_argument("--output", type=Path, metavar="DIR", help="output folder")
+    _serve_options(serve_parser, required=True)
+    validate_parser = commands.add_parser(
+        "validate",
+        help="check article files without building",
+        description="Check article files as a build reads them, without building: print "
+        "'path:line: reason' for every problem and exit 1, or a summary and exit 0. "
+        "Checks no link, writes nothing. For a pre-commit hook or an editor.",
+    )
+    validate_parser.add_argument(
+        "paths",
+        nargs="*",
+        type=Path,
+        metavar="PATH",
+        help="article files or folders of them (default: the configured sources)",
+    )
+    validate_parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="config file, for the sources and file name patterns "
+        "(default: ./aggregator.yaml when present)",
+    )
+    validate_parser.add_argument(
+        "-q", "--quiet", action="store_true", help="print the problems only, no summary"
+    )
+    topics_parser = commands.add_parser(
+        "topics",
+        help="list topics, their feeds and what a build would leave out",
+        description="List every topic with the articles a build would keep in its feed, "
+        "its feed URLs, and the articles left out by each filter (unpublished, quality, "
+        "too old, duplicates, dead or unsafe links, invalid files). Writes nothing and "
+        "sends no request: link results come from the state file.",
+    )
+    _common_options(topics_parser)
+    topics_parser.add_argument(
+        "--output",
+        type=Path,
+        metavar="DIR",
+        help="output folder, whose state file holds the link results (default: feeds)",
+    )
+    topics_parser.add_argument(
+        "--base-url",
+        type=_base_url,
+        metavar="URL",
+        help="public URL of the output folder (default: http://localhost:8080/)",
+    )
+    topics_parser.add_argument(
+        "--min-quality", type=_quality, metavar="N", help="keep articles with quality >= N"
+    )
+    topics_parser.add_argument(
+        "--include-unpublished",
+        action="store_true",
+        default=None,
+        help="count articles whose published flag is false as kept",
+    )
+    topics_parser.add_argument(
+        "--limit", type=_positive, metavar="N", help="entries per feed (default: 50)"
+    )
+    topics_parser.add_argument(
+        "--links",
+        choices=("cached", "off"),
+        help="apply stored link results (cached, the default) or not (off); links "
+        "refused without a request leave articles out either way",
+    )
+    topics_parser.add_argument(
+        "--json", action="store_true", help="print JSON for scripts instead of a table"
+    )
+    return parser
+
+
+def _serve_options(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    parser.add_argument(
+        "--serve",
+        type=_address,
+        metavar="HOST:PORT",
+        required=required,
+        help="serve the output folder on this address, e.g. 127.0.0.1:8080",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="log lines as text (default; journald-friendly) or JSON",
+    )
+
+
+def _common_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="config file (default: ./aggregator.yaml when present)",
+    )
+    parser.add_argument(
+        "--source",
+        type=Path,
+        action="extend",
+        nargs="+",
+        metavar="DIR",
+        help="folder of article files, searched recursively; repeatable (default: seeds)",
+    )
+    parser.add_argument(
+        "--state",
+        type=Path,
+        metavar="FILE",
+        help="the SQLite state file (default: .<output>-state.sqlite beside the output folder)",
+    )
+    parser.add_argument(
+        "--allow-private-links",
+        action="store_true",
+        default=None,
+        help="check links on private addresses and any port (intranets, tests)",
+    )
+
+
+def _build_options(parser: argparse.ArgumentParser, *, daemon: bool = False) -> None:
+    _common_options(parser)
+    if not daemon:
+        parser.add_argument(
+            "--wait",
+            type=_wait,
+            metavar="DURATION",
+            help="how long to wait for another aggregator writing the same output, "
+            "at most 1d (default: 60s)",
+        )
+    parser.add_argument(
+        "--links",
+        choices=("on", "off", "cached"),
+        help="check links (on, the default), use stored results only (cached), or not "
+        "(off); links refused without a request are left out in all three",
+    )
+    parser.add_argument("--output", type=Path, metavar="DIR", help="output folder (default: feeds)")
+    parser.add_argument(
+        "--base-url",
+        type=_base_url,
+        metavar="URL",
+        help="public URL of the output folder (default: http://localhost:8080/)",
+    )
+    parser.add_argument(
+        "--min-quality",
+        type=_quality,
+        metavar="N",
+        help="keep articles with quality >= N (default: 50)",
+    )
+    parser.add_argument(
+        "--include-unpublished",
+        action="store_true",
+        default=None,
+        help="also publish articles whose published flag is false",
+    )
+    parser.add_argument(
+        "--limit", type=_positive, metavar="N", help="entries per feed (default: 50)"
+    )
+    if daemon:
+        return
+    parser.add_argument("--report", type=Path, metavar="FILE", help="write a JSON report here")
+    parser.add_argument(
+        "--strict", action="store_true", help="exit 3 when any article file is invalid"
+    )
+    verbosity = parser.add_mutually_exclusive_group()
+    verbosity.add_argument(
+        "-q", "--quiet", action="store_true", help="print only invalid files and errors"
+    )
+    verbosity.add_argument(
+        "-v", "--verbose", action="store_true", help="also list duplicates and exclusions"
+    )
+
+
+def _base_url(value: str) -> str:
+    try:
+        return normalise_base_url(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _interval(value: str) -> timedelta:
+    try:
+        return parse_duration(value, LONGEST)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _wait(value: str) -> timedelta:
+    try:
+        return parse_duration(value, LONGEST_WAIT)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _cron(value: str) -> str:
+    try:
+        return check_cron(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _address(value: str) -> tuple[str, int]:
+    """HOST:PORT to serve on: an IP address (`[v6]` in brackets), a host name, or
+    nothing for every address; a port from 0 (any free one) to 65535."""
+    from aggregator.app.server import parse_address
+
+    try:
+        host, port = parse_address(value)
+        given = value.rpartition(":")[0]
+        if given:
+            host = check_host(given)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"{exc} (use HOST:PORT, e.g. 127.0.0.1:8080, [::1]:8080 or :8080)"
+        ) from None
+    return host, port
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if not 1 <= number <= MAX_COUNT:
+        raise argparse.ArgumentTypeError(
+            f"must be a whole number from 1 to {MAX_COUNT:,}, got {value!r}"
+        )
+    return number
+
+
+def _quality(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {value!r}") from None
+    if abs(number) > MAX_COUNT:
+        raise argparse.ArgumentTypeError(
+            f"must be from {-MAX_COUNT:,} to {MAX_COUNT:,}, got {value!r}"
+        )
+    return number
+
+
+#: the option that sets each config key
+_OPTIONS = {
+    "sources": "--source",
+    "output": "--output",
+    "base_url": "--base-url",
+    "min_quality": "--min-quality",
+    "include_unpublished": "--include-unpublished",
+    "limit": "--limit",
+    "links": "--links",
+    "state": "--state",
+    "interval": "--interval",
+    "cron": "--cron",
+}
+
+
+def config_from_args(args: argparse.Namespace, *, publishing: bool = False) -> Config:
+    """The config file's settings with the command line's on top. `publishing` (build,
+    run) also refuses a layout that would publish a private file (see `layout`)."""
+    loaded = read_config(args.config)
+    config = loaded.config
+    overrides: dict[str, Any] = {
+        "sources": tuple(args.source) if args.source else None,
+        "output": getattr(args, "output", None),
+        "base_url": getattr(args, "base_url", None),
+        "min_quality": getattr(args, "min_quality", None),
+        "include_unpublished": getattr(args, "include_unpublished", None),
+        "limit": getattr(args, "limit", None),
+        "links": getattr(args, "links", None),
+        "state": getattr(args, "state", None),
+        "interval": getattr(args, "interval", None),
+        "cron": getattr(args, "cron", None),
+    }
+    config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
+    if getattr(args, "interval", None):
+        config = dataclasses.replace(config, cron=None)  # --interval beats a cron in the file
+    if getattr(args, "allow_private_links", None):
+        settings = dataclasses.replace(config.link_check, allow_private=True)
+        config = dataclasses.replace(config, link_check=settings)
+    if publishing:
+        where = dict(loaded.where)
+        where.update({k: _OPTIONS[k] for k, v in overrides.items() if v is not None})
+        report = getattr(args, "report", None)
+        if report is not None:
+            where["report"] = "--report"
+        layout = Layout(config.output, config.sources, config.state_path, report, loaded.path)
+        check_layout(layout, where)
+    return config
+
+
+def check_layout(layout: Layout, where: dict[str, str]) -> None:
+    """ConfigError naming the key to blame (`--state`, `aggregator.yaml:4: state`) when
+    `layout` would put a private file inside the output folder."""
+    found = problems(layout)
+    if found:
+        key, reason = found[0]
+        raise ConfigError(f"{where.get(key, key)}: {reason}")
+
+
+def _build(args: argparse.Namespace) -> int:
+    config = config_from_args(args, publishing=True)
+    wait = args.wait.total_seconds() if args.wait is not None else 60.0
+    now = datetime.now(UTC)
+    with OutputLock(config.output, wait=wait):
+        report = build(config, now=now, progress=Progress.for_stderr(args.quiet))
+        announce_build(config, report, now)
+    for error in report.errors:
+        print(error, file=sys.stderr)
+    if not args.quiet:
+        print(summary(report, config, verbose=args.verbose))
+    if args.report is not None:
+        data = json.dumps(report_json(report), indent=2, ensure_ascii=False) + "\n"
+        try:
+            write_atomic(args.report, data.encode("utf-8"))
+        except OSError as exc:
+            print(
+                f"aggregator: error: {args.report}: cannot write report: {exc.strerror or exc}",
+                file=sys.stderr,
+            )
+            return EXIT_FATAL
+    if args.strict and report.errors:
+        return EXIT_INVALID_FILES
+    return EXIT_OK
+
+
+class Progress:
+    """Link check progress: a bar on a terminal, a plain line now and then otherwise."""
+
+    def __init__(self, stream: TextIO, *, terminal: bool) -> None:
+        self.stream = stream
+        self.terminal = terminal
+        self.started = time.monotonic()
+        self.last = self.started
+
+    @classmethod
+    def for_stderr(cls, quiet: bool) -> Progress | None:
+        return None if quiet else cls(sys.stderr, terminal=sys.stderr.isatty())
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if self.terminal:
+            width = 30
+            filled = width * done // max(total, 1)
+            bar = "#" * filled + "-" * (width - filled)
+            end = "\n" if done == total else ""
+            self.stream.write(f"\rchecking links [{bar}] {done}/{total}{end}")
+            self.stream.flush()
+        elif done == total or now - self.last >= 10:
+            elapsed = now - self.started
+            self.stream.write(f"checking links: {done}/{total} done after {elapsed:.0f} s\n")
+            self.last = now
+
+
+def _run(args: argparse.Namespace, stop: threading.Event) -> int:
+    setup_logging(args.log_format)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    from aggregator.app.daemon import Daemon
+
+    daemon = Daemon(
+        lambda: config_from_args(args, publishing=True), serve=args.serve, stopping=stop
+    )
+    return daemon.run_forever()
+
+
+def _serve(args: argparse.Namespace, stop: threading.Event) -> int:
+    setup_logging(args.log_format)
+    loaded = read_config(args.config)
+    config = loaded.config
+    output = args.output or config.output
+    where = dict(loaded.where)
+    if args.output is not None:
+        where["output"] = "--output"
+    # Only sources that exist: `serve` builds nothing, and the default `seeds` of a
+    # config that names no sources should not stop it.
+    sources = [s for s in config.sources if s.is_dir()]
+    state = dataclasses.replace(config, output=output).state_path
+    check_layout(Layout(output, sources, state, None, loaded.path), where)
+    if stop.is_set():
+        return EXIT_OK
+    host, port = args.serve
+    from aggregator.app.daemon import listen
+    from aggregator.app.server import FeedApp
+
+    server = listen(FeedApp(output), host, port).start()
+    logging.getLogger("aggregator").info("serving %s on http://%s:%d/", output, host, server.port)
+    previous = {n: signal.signal(n, lambda signum, frame: stop.set()) for n in _STOP_SIGNALS}
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        server.close()
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    return EXIT_OK
+
+
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def _validate(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    result = validate(args.paths or list(config.sources), config.patterns, config.limits)
+    for error in result.errors:
+        print(error)
+    if not args.quiet:
+        files = f"{result.checked} article file{'s' if result.checked != 1 else ''}"
+        if result.ok:
+            print(f"{files} checked: all valid" if result.checked else "no article files found")
+        else:
+            print(f"{files} checked: {len(result.errors)} with problems")
+    return EXIT_OK if result.ok else EXIT_INVALID
+
+
+def _topics(args: argparse.Namespace) -> int:
+    view = overview(config_from_args(args), datetime.now(UTC))
+    if args.json:
+        print(json.dumps(to_json(view), indent=2, ensure_ascii=False))
+    else:
+        print(render_text(view))
+    return EXIT_OK
+
+
+def _check_links(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    checked = check_links(
+        config, now=datetime.now(UTC), progress=None if args.json else Progress.for_stderr(False)
+    )
+    results = checked.results
+    if args.json:
+        data = {
+            "summary": links_json(checked.summary),
+            "results": [
+                {**_result_json(results[key]), "link": checked.urls.get(key, key)}
+                for key in sorted(results)
+            ],
+        }
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+        return EXIT_OK
+    summary_ = checked.summary
+    print(_links_line(summary_))
+    hosts: dict[str, Counter[str]] = {}
+    shown = checked.urls  # each link as the files give it, not its canonical form
+    for key, result in results.items():
+        host = urlsplit(shown.get(key, result.url)).hostname or "?"
+        hosts.setdefault(host, Counter())[result.klass] += 1
+    for host in sorted(hosts, key=lambda h: (-sum(hosts[h].values()), h)):
+        counts = ", ".join(f"{n} {k}" for k, n in sorted(hosts[host].items()))
+        print(f"  {host}: {counts}")
+    for key, result in sorted(results.items(), key=lambda item: (item[1].klass, item[0])):
+        if result.klass not in ("ok", "redirected"):
+            print(f"{result.klass}: {shown.get(key, result.url)}: {result.reason}")
+    return EXIT_OK
+
+
+def _links_line(links: LinkSummary) -> str:
+    classes = ", ".join(f"{n} {k}" for k, n in links.classes) or "no results"
+    line = f"links: {links.checked} checked, {links.requested} requested ({classes})"
+    if links.network_down:
+        # Refusals need no network: those were still applied and stored.
+        line += "; the network looks down: only links refused without a request were updated"
+    if links.excluded:
+        line += f"; {len(links.excluded)} articles left out for their link"
+    return line
+
+
+def _result_json(result: LinkResult) -> dict[str, Any]:
+    return {
+        "url": result.url,
+        "class": result.klass,
+        "status": result.status,
+        "reason": result.reason,
+        "final_url": result.final_url,
+        "checked_at": result.checked_at.isoformat(),
+        "next_check_at": result.next_check_at.isoformat(),
+        "failures": result.failures,
+        "broken_since": result.broken_since.isoformat() if result.broken_since else None,
+    }
+
+
+def links_json(links: LinkSummary) -> dict[str, Any]:
+    return {
+        "mode": links.mode,
+        "checked": links.checked,
+        "requested": links.requested,
+        "network_down": links.network_down,
+        "classes": dict(links.classes),
+        "excluded": [{"path": p, **_result_json(r)} for p, r in links.excluded],
+        "images_dropped": [{"path": p, **_result_json(r)} for p, r in links.images_dropped],
+    }
+
+
+def summary(report: BuildReport, config: Config, *, verbose: bool = False) -> str:
+    dropped = sum(len(d.dropped) for d in report.duplicates)
+    whole = [e for e in report.excluded if e.topic is None]
+    by_code = Counter(e.code for e in whole)
+    excluded = ", ".join(f"{n} {code}" for code, n in sorted(by_code.items())) or "none"
+    topics = {r.topic for r in report.feeds if r.topic is not None and r.entries}
+    written = sum(1 for r in report.feeds if r.changed)
+    lines = [
+        f"loaded {report.loaded} articles, {len(report.errors)} invalid files, "
+        f"{dropped} duplicates dropped",
+        f"excluded {len(whole)} articles ({excluded}); "
+        f"{sum(1 for e in report.excluded if e.topic is not None)} left out of single topics",
+        f"published {report.published} articles in {len(topics)} topics",
+        f"feeds: {written} written, {len(report.feeds) - written} unchanged in {config.output}",
+        _mode_line(report),
+    ]
+    if report.links is not None:
+        lines.insert(2, _links_line(report.links))
+    if verbose:
+        for duplicate in report.duplicates:
+            for copy in duplicate.copies:
+                lines.append(
+                    f"duplicate: {copy.path} ({copy.reason} {copy.score:.2f} as {duplicate.kept})"
+                )
+        for exclusion in report.excluded:
+            where = f" from topic {exclusion.topic!r}" if exclusion.topic else ""
+            lines.append(f"excluded{where}: {exclusion.path}: {exclusion.reason}")
+    return "\n".join(lines)
+
+
+def _mode_line(report: BuildReport) -> str:
+    if report.mode == "unchanged":
+        return "nothing changed since the last build: its files stand"
+    if report.mode == "incremental":
+        files = report.changed_files
+        return f"incremental build: {files} file{'s' if files != 1 else ''} changed"
+    return "full build"
+
+
+def report_json(report: BuildReport) -> dict[str, Any]:
+    by_code = Counter(e.code for e in report.excluded if e.topic is None)
+    return {
+        "errors": [{"path": e.path, "line": e.line, "reason": e.reason} for e in report.errors],
+        "duplicates": [
+            {
+                "kept": d.kept,
+                "dropped": list(d.dropped),
+                "reason": d.reason,
+                "score": d.score,
+                "copies": [
+                    {"path": c.path, "reason": c.reason, "score": c.score} for c in d.copies
+                ],
+            }
+            for d in report.duplicates
+        ],
+        "excluded": [
+            {"path": e.path, "reason": e.reason, "code": e.code, "topic": e.topic}
+            for e in report.excluded
+        ],
+        "feeds": [
+            {
+                "topic": f.topic,
+                "format": f.format,
+                "path": f.path,
+                "entries": f.entries,
+                "changed": f.changed,
+            }
+            for f in report.feeds
+        ],
+        "pages": [{"path": p.path, "changed": p.changed} for p in report.pages],
+        "links": links_json(report.links) if report.links is not None else None,
+        "counts": {
+            "loaded": report.loaded,
+            "invalid": len(report.errors),
+            "duplicates": sum(len(d.dropped) for d in report.duplicates),
+            "excluded": dict(sorted(by_code.items())),
+            "published": report.published,
+            "feeds_written": sum(1 for f in report.feeds if f.changed),
+            "feeds_unchanged": sum(1 for f in report.feeds if not f.changed),
+            "build": report.mode,
+        },
+    }

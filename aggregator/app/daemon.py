@@ -1,0 +1,305 @@
+"""`aggregator run`: rebuild on a schedule (APScheduler 3), serve the feeds, ping the hub.
+
+The main thread only waits for signals: SIGTERM and SIGINT stop the daemon (a run
+in progress stops before it writes anything, or finishes its writes, which are
+atomic), SIGHUP reloads the config. Runs happen in the scheduler's thread, one at a
+time (`max_instances=1`, `coalesce=True`, a generous misfire grace), each under the
+output folder's lock. A run that fails is logged with its cause and the next one
+goes on: one bad cycle never ends the daemon.
+
+A reload is the config loaded and checked as at the start; one that fails (a broken
+file, a private file inside the new output folder) is logged and the old config
+kept. A reload that moves the output folder starts a run at once, and the server
+serves the new folder from the first run that completes there (until then, the
+old folder's feeds).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+from types import FrameType
+from typing import Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from aggregator.app.server import FeedApp
+from aggregator.app.server import Server
+from aggregator.config import Config
+from aggregator.engine.pipeline import build
+from aggregator.errors import AggregatorError
+from aggregator.errors import Cancelled
+from aggregator.errors import ServeError
+from aggregator.model import BuildReport
+from aggregator.publishing.layout import real
+from aggregator.publishing.lock import OutputLock
+from aggregator.publishing.websub import announce_build
+
+log = logging.getLogger("aggregator.app.daemon")
+#: /healthz fails when no run succeeded for this many intervals
+UNHEALTHY_AFTER = 3
+
+
+@dataclass
+class Health:
+    """What /healthz reports: the last run and the last good one.
+
+    Anyone who can reach the server reads /healthz, so its body holds status, times,
+    duration and counts only: `last_error` (an exception's text, often with paths of
+    this machine) stays in the log, never in the answer.
+    """
+
+    started_at: datetime
+    interval: timedelta
+    last_run_at: datetime | None = None
+    last_status: str = "starting"
+    last_error: str | None = None  # for the process and its log, not for /healthz
+    last_success_at: datetime | None = None
+    last_duration: float | None = None
+    counts: dict[str, Any] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def answer(self, now: datetime | None = None) -> tuple[int, dict[str, Any]]:
+        now = now or datetime.now(UTC)
+        with self.lock:
+            since = self.last_success_at or self.started_at
+            stale = now - since > self.interval * UNHEALTHY_AFTER
+            failed = self.last_status == "failed"
+            body = {
+                "status": "failing" if failed or stale else self.last_status,
+                "last_run_at": self.last_run_at,
+                "last_run_status": self.last_status,
+                "last_success_at": self.last_success_at,
+                "last_duration_s": self.last_duration,
+                "counts": dict(self.counts),
+                "interval_s": self.interval.total_seconds(),
+            }
+        return (503 if failed or stale else 200), body
+
+
+def trigger_for(config: Config) -> BaseTrigger:
+    if config.cron:
+        return CronTrigger.from_crontab(config.cron, timezone=UTC)
+    return IntervalTrigger(seconds=config.interval.total_seconds(), timezone=UTC)
+
+
+def trigger_interval(trigger: BaseTrigger, now: datetime) -> timedelta:
+    """The time between two runs (for a cron trigger, the next two fire times)."""
+    if isinstance(trigger, IntervalTrigger):
+        return timedelta(seconds=trigger.interval.total_seconds())
+    first = trigger.get_next_fire_time(None, now)
+    second = trigger.get_next_fire_time(first, first + timedelta(seconds=1)) if first else None
+    return (second - first) if first and second else timedelta(hours=1)
+
+
+def listen(app: FeedApp, host: str, port: int) -> Server:
+    """`Server(app, host, port)`, not started; ServeError in one line naming the
+    address and the reason when it cannot listen there (in use, not allowed, a host
+    name that does not resolve)."""
+    shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        return Server(app, host, port)  # it resolves the host: OSError when it cannot
+    except OSError as exc:
+        raise ServeError(f"cannot serve on {shown}: {exc.strerror or exc}") from exc
+    except ValueError as exc:  # waitress: an address it cannot use
+        raise ServeError(f"cannot serve on {shown}: {exc}") from exc
+
+
+class Daemon:
+    """A scheduler, an optional server, and the signal handling around them."""
+
+    def __init__(
+        self,
+        load_config: Callable[[], Config],
+        *,
+        serve: tuple[str, int] | None = None,
+        stopping: threading.Event | None = None,
+    ) -> None:
+        self._load_config = load_config
+        self.config = load_config()
+        self.serve_address = serve
+        #: set by SIGTERM or SIGINT (or by the caller): the daemon stops
+        self.stopping = stopping if stopping is not None else threading.Event()
+        self._reload = threading.Event()
+        self.trigger = trigger_for(self.config)
+        now = datetime.now(UTC)
+        self.health = Health(started_at=now, interval=trigger_interval(self.trigger, now))
+        self.scheduler = BackgroundScheduler(timezone=UTC)
+        self.server: Server | None = None
+        #: the server's application; its `root` is the folder served
+        self.app: FeedApp | None = None
+
+    # -- one run ---------------------------------------------------------------------
+
+    def run_once(self) -> BuildReport | None:
+        """One build under the output lock; logs one line; never raises."""
+        config = self.config
+        started = time.monotonic()
+        now = datetime.now(UTC)
+        try:
+            wait = max(1.0, min(300.0, self.health.interval.total_seconds()))
+            lock = OutputLock(config.output, wait=wait)
+            lock.acquire(cancel=self.stopping)
+            try:
+                report = build(config, now=now, cancel=self.stopping)
+                announce_build(config, report, now, self.stopping)
+            finally:
+                lock.release()
+        except Cancelled:
+            log.info("run stopped before writing: the daemon is shutting down")
+            return None
+        except (AggregatorError, OSError) as exc:
+            self._failed(now, started, str(exc))
+            return None
+        except Exception as exc:  # one bad cycle must never end the daemon
+            log.exception("run failed unexpectedly")
+            self._failed(now, started, f"{type(exc).__name__}: {exc}")
+            return None
+        duration = time.monotonic() - started
+        app = self.app
+        if app is not None and real(app.root) != real(config.output):
+            app.root = config.output  # a reload moved the output: its feeds are there now
+            log.info("now serving %s", config.output)
+        counts = _counts(report)
+        with self.health.lock:
+            self.health.last_run_at = now
+            self.health.last_status = "ok"
+            self.health.last_error = None
+            self.health.last_success_at = now
+            self.health.last_duration = round(duration, 3)
+            self.health.counts = counts
+        for error in report.errors:
+            log.warning("%s", error)
+        log.info(
+            "run ok in %.2f s: %d loaded, %d invalid, %d duplicates, %d excluded, "
+            "%d published, %d of %d feeds changed%s",
+            duration,
+            counts["loaded"],
+            counts["invalid"],
+            counts["duplicates"],
+            counts["excluded"],
+            counts["published"],
+            counts["feeds_changed"],
+            counts["feeds"],
+            "; the network looks down" if report.links and report.links.network_down else "",
+            extra={"event": "run", "status": "ok", "duration_s": round(duration, 3), **counts},
+        )
+        return report
+
+    def _failed(self, now: datetime, started: float, reason: str) -> None:
+        duration = time.monotonic() - started
+        with self.health.lock:
+            self.health.last_run_at = now
+            self.health.last_status = "failed"
+            self.health.last_error = reason
+            self.health.last_duration = round(duration, 3)
+        log.error(
+            "run failed after %.2f s: %s; the next run goes on",
+            duration,
+            reason,
+            extra={"event": "run", "status": "failed", "error": reason},
+        )
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self.serve_address is not None:
+            host, port = self.serve_address
+            self.app = FeedApp(self.config.output, health=self.health.answer)
+            self.server = listen(self.app, host, port).start()
+            log.info("serving %s on http://%s:%d/", self.config.output, host, self.server.port)
+        self.scheduler.add_job(
+            self.run_once,
+            self.trigger,
+            id="build",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=int(max(60, self.health.interval.total_seconds())),
+            next_run_time=datetime.now(UTC),
+        )
+        self.scheduler.start()
+        log.info("running every %s", _describe(self.config))
+
+    def reload(self) -> None:
+        try:
+            config = self._load_config()
+        except AggregatorError as exc:
+            log.error("config not reloaded, keeping the old one: %s", exc)
+            return
+        moved = real(config.output) != real(self.config.output)
+        self.config = config
+        self.trigger = trigger_for(config)
+        with self.health.lock:
+            self.health.interval = trigger_interval(self.trigger, datetime.now(UTC))
+        self.scheduler.reschedule_job("build", trigger=self.trigger)
+        log.info("config reloaded; running every %s", _describe(config))
+        if moved:
+            # Readers keep the old folder's feeds until a run has written the new one.
+            self.scheduler.modify_job("build", next_run_time=datetime.now(UTC))
+            if self.app is not None:
+                log.info(
+                    "output moved to %s: serving it from the first run that completes there",
+                    config.output,
+                )
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.scheduler.shutdown(wait=True)
+        if self.server is not None:
+            self.server.close()
+        log.info("stopped")
+
+    def run_forever(self) -> int:
+        """Start, then wait for signals; returns the exit code (0 on SIGTERM/SIGINT).
+        Raises ServeError when the server cannot listen; starts nothing when a stop
+        was requested already. The signal handlers it sets are undone at the end."""
+        if self.stopping.is_set():
+            return 0
+
+        def on_stop(signum: int, frame: FrameType | None) -> None:
+            self.stopping.set()
+
+        def on_hup(signum: int, frame: FrameType | None) -> None:
+            self._reload.set()
+
+        handlers = {signal.SIGTERM: on_stop, signal.SIGINT: on_stop, signal.SIGHUP: on_hup}
+        previous = {number: signal.signal(number, handler) for number, handler in handlers.items()}
+        try:
+            self.start()
+            while not self.stopping.wait(0.2):
+                if self._reload.is_set():
+                    self._reload.clear()
+                    self.reload()
+            log.info("stopping")
+            self.stop()
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+        return 0
+
+
+def _counts(report: BuildReport) -> dict[str, Any]:
+    return {
+        "loaded": report.loaded,
+        "invalid": len(report.errors),
+        "duplicates": sum(len(d.dropped) for d in report.duplicates),
+        "excluded": sum(1 for e in report.excluded if e.topic is None),
+        "published": report.published,
+        "feeds": len(report.feeds),
+        "feeds_changed": sum(1 for f in report.feeds if f.changed),
+    }
+
+
+def _describe(config: Config) -> str:
+    return f"cron {config.cron!r}" if config.cron else f"{config.interval.total_seconds():g} s"

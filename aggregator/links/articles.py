@@ -1,0 +1,168 @@
+"""The link-check step of a build: which URLs to check, and what the results do.
+
+An article whose link is dead (broken twice, `confirm_after` apart), unsafe, or
+unsupported by a rule that needs no network leaves the feeds with that reason; every
+other result keeps it (fail open). An image so judged is left out of its entry and
+the article stays. Refusals that need no lookup or request (`linkpolicy.
+refused_offline`) are decided here for every URL in every run, `on` or `cached`,
+network or not, whatever the state file holds, and for every image even with
+`check_images: false`. Results go to the state store, except in a run where the
+network was down, which stores those refusals only. (With links off, `filters.select`
+and `publish.Shown` apply the same refusals.)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections import Counter
+from collections.abc import Callable
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from datetime import timedelta
+
+from aggregator.config import Config
+from aggregator.links import linkpolicy as lp
+from aggregator.links.netguard import Resolver
+from aggregator.model import Article
+from aggregator.model import LinkResult
+from aggregator.model import LinkSummary
+from aggregator.state.store import Store
+from aggregator.stories.filters import DEAD_LINK
+from aggregator.stories.filters import UNSAFE_LINK
+from aggregator.stories.filters import UNSUPPORTED_LINK
+from aggregator.stories.urls import canonical_url
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedLinks:
+    summary: LinkSummary
+    #: path -> (exclusion code, reason) for articles whose link keeps them out
+    problems: dict[str, tuple[str, str]]
+    #: path -> the article without its dead or unsafe images
+    replaced: dict[str, Article]
+    #: every result the build used, by canonical URL
+    results: dict[str, LinkResult]
+    #: canonical URL -> the URL as an article file gives it
+    urls: dict[str, str]
+
+
+def check_article_links(
+    articles: Sequence[Article],
+    config: Config,
+    now: datetime,
+    store: Store | None,
+    resolver: Resolver | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> CheckedLinks:
+    """The link step for `articles`. `store` None means no state file: no stored
+    result, and nothing is stored (`aggregator topics` before any build)."""
+    settings = config.link_check
+    links = [a.link for a in articles]
+    images = [image.url for a in articles for image in a.images]
+    # Refusals that need no network are judged on each URL as a file gives it: two
+    # forms of one canonical URL can differ in what decides them (userinfo, port).
+    # Images are judged so even when they are not checked: it costs no request.
+    refusals = {
+        u: r for u in dict.fromkeys(links + images) if (r := lp.refused_offline(u, settings))
+    }
+    urls = links + (images if settings.check_images else [u for u in images if u in refusals])
+    given: dict[str, str] = {}
+    for url in urls:
+        given.setdefault(canonical_url(url), url)
+    keys = set(given)
+    checkable = [u for u in urls if u not in refusals]
+    previous = store.links(keys) if store is not None else {}
+    # A canonical URL every form of which is refused has that refusal as its result,
+    # whatever was stored and whether or not the network answers.
+    checked_keys = {canonical_url(u) for u in checkable}
+    offline = {
+        key: lp.refused_result(
+            previous.get(key), key, refusals[given[key]], now, settings.freshness
+        )
+        for key in keys - checked_keys
+    }
+    if config.links == "cached":
+        results, requested, network_down = {**previous, **offline}, 0, False
+    else:
+        from aggregator.links.linkcheck import LinkChecker  # here: builds without checks skip it
+
+        checker = LinkChecker(settings, resolver=resolver, progress=progress)
+        report = checker.run(checkable, now=now, previous=previous, cancel=cancel)
+        results = {**report.results, **offline}
+        requested, network_down = report.requested, report.network_down
+        if store is not None:
+            # With the network down nothing learnt from it is stored; refusals are.
+            saved = offline if network_down else results
+            store.save_links(r for k, r in saved.items() if previous.get(k) != r)
+
+    def verdict(url: str) -> tuple[LinkResult | None, bool]:
+        """The result that decides `url`, and whether it was refused without a request."""
+        key = canonical_url(url)
+        refusal = refusals.get(url)
+        if refusal is None:
+            return results.get(key), False
+        if key in offline and given[key] == url:
+            return offline[key], True
+        # Another form of the same canonical URL was checked: this one is refused still.
+        own = lp.refused_result(None, key, refusal, now, settings.freshness)
+        return own, True
+
+    problems: dict[str, tuple[str, str]] = {}
+    excluded: list[tuple[str, LinkResult]] = []
+    replaced: dict[str, Article] = {}
+    dropped_images: list[tuple[str, LinkResult]] = []
+    for article in articles:
+        result, refused = verdict(article.link)
+        problem = _problem(result, settings.confirm_after, refused)
+        if problem is not None and result is not None:
+            problems[article.path] = problem
+            excluded.append((article.path, result))
+            continue
+        if article.images:
+            kept = []
+            for image in article.images:
+                if not settings.check_images and image.url not in refusals:
+                    kept.append(image)  # not checked: only a refusal judges it
+                    continue
+                image_result, image_refused = verdict(image.url)
+                image_problem = _problem(image_result, settings.confirm_after, image_refused)
+                if image_problem is not None and image_result is not None:
+                    dropped_images.append((article.path, image_result))
+                else:
+                    kept.append(image)
+            if len(kept) != len(article.images):
+                replaced[article.path] = dataclasses.replace(article, images=tuple(kept))
+    classes = Counter(results[k].klass for k in keys if k in results)
+    summary = LinkSummary(
+        mode=config.links,
+        checked=len(keys),
+        requested=requested,
+        network_down=network_down,
+        classes=tuple(sorted(classes.items())),
+        excluded=tuple(excluded),
+        images_dropped=tuple(dropped_images),
+    )
+    used = {k: results[k] for k in keys if k in results}
+    return CheckedLinks(summary, problems, replaced, used, given)
+
+
+def _problem(
+    result: LinkResult | None, confirm_after: timedelta, refused: bool
+) -> tuple[str, str] | None:
+    """The exclusion code and reason of a link that keeps its article out, or None.
+    `refused`: the URL itself was refused without a request. Only then does
+    `unsupported` count: a redirect to a URL the checker cannot follow says nothing
+    certain about the page a reader opens."""
+    if result is None:
+        return None
+    if result.klass == lp.UNSAFE:
+        return UNSAFE_LINK, f"unsafe link: {result.reason}"
+    if result.klass == lp.UNSUPPORTED and refused:
+        return UNSUPPORTED_LINK, f"unsupported link: {result.reason}"
+    if lp.is_dead(result, confirm_after):
+        since = result.broken_since.strftime("%Y-%m-%d %H:%M") if result.broken_since else "?"
+        return DEAD_LINK, f"dead link: {result.reason} (broken since {since} UTC)"
+    return None

@@ -1,0 +1,638 @@
+"""The link checker: the only module that talks HTTP to article sites.
+
+One check of a URL is a short conversation: HEAD, then GET (streamed, body never
+read) when HEAD is refused or the connection resets, following at most
+`MAX_REDIRECTS` redirects, each hop vetted by `netguard` before any packet is sent
+and connected to the very address that was vetted (no second DNS lookup). Workers
+in a thread pool only send one request each and report back; the scheduler in the
+calling thread decides what comes next, so that per-host limits hold exactly:
+at most `per_host` requests in flight to a host, at least `min_interval` between
+two starts, and a host that answered 429/503 with `Retry-After` is left alone that
+long (its work re-queued, no worker sleeps). Timeouts, 5xx and resets are retried
+`retries` times with backoff and jitter; every URL has an overall `deadline`.
+
+Some answers can be the local network's fault rather than the site's: a name that
+does not resolve (a resolver that says "no such name" for everything), a name that
+resolves to a non-public address (a resolver that answers every name with 10.x or
+0.0.0.0), a failed TLS handshake (a captive portal or an intercepting proxy) and a
+redirect into private space (a captive portal's login page). Each counts (`broken`,
+`unsafe`) only when the same thing worked for another host in the run: another name
+resolved to a public address (if none did, up to `linkpolicy.CANARIES` names known
+to exist are looked up; DNS only, never a request), another host answered over
+HTTPS, other hosts answered and most were not sent into private space. Otherwise
+the answer is `linkpolicy.unconfirmed`. No request is ever sent to an address
+`netguard` refused, in doubt or not. A name that does not resolve and a TLS failure
+also count as connection-level failures for the "network down" rule.
+
+What an answer means, how long it stays fresh and when a link is dead is decided
+in `linkpolicy`; this module only gathers answers.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import random
+import threading
+import time
+from collections import Counter
+from collections import deque
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Mapping
+from collections.abc import Sequence
+from concurrent.futures import FIRST_COMPLETED
+from concurrent.futures import Future
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import wait
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import UTC
+from datetime import datetime
+from typing import Any
+from urllib.parse import urljoin
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from aggregator.errors import Cancelled
+from aggregator.links import linkpolicy as lp
+from aggregator.links.linkpolicy import LinkCheckSettings
+from aggregator.links.netguard import Refusal
+from aggregator.links.netguard import Resolver
+from aggregator.links.netguard import Target
+from aggregator.links.netguard import points_inside
+from aggregator.links.netguard import system_resolver
+from aggregator.links.netguard import vet
+from aggregator.model import LinkResult
+from aggregator.stories.urls import canonical_url
+
+MAX_REDIRECTS = 10
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+#: a run where at least this share of hosts (and at least NETWORK_DOWN_HOSTS hosts)
+#: failed at the connection level on every try is taken for a machine without network
+NETWORK_DOWN_SHARE = 0.9
+NETWORK_DOWN_HOSTS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class LinkReport:
+    """What a run of the checker found."""
+
+    #: the result per canonical URL: fresh from the store, or checked now
+    results: dict[str, LinkResult]
+    #: URLs asked for this run (canonical), and how many were requested
+    checked: int
+    requested: int
+    #: nearly every host failed at the connection level: nothing was stored
+    network_down: bool = False
+
+
+@dataclass(slots=True)
+class _Answer:
+    """What one request came back with: a status, or an error class."""
+
+    status: int | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    #: linkpolicy class for a failure before any answer (timeout, unsafe, ...)
+    failure: str | None = None
+    reason: str = ""
+    #: the failure was at the connection level (no DNS, no route, refused, reset)
+    connection: bool = False
+    #: the failure is worth another try (timeout, reset)
+    retry: bool = False
+    #: the connection was reset: a HEAD is tried again as GET
+    reset: bool = False
+    #: the request never reached the network (refused by netguard)
+    vetted_out: bool = False
+    #: a broken or unsafe answer the local network may be to blame for: "dns" (no
+    #: such name), "tls" (the handshake failed), "private-dns" (the name resolved to a
+    #: non-public address) or "redirect" (a redirect into private space); it counts
+    #: only if confirmed (see the module)
+    doubt: str | None = None
+    #: the host name this request resolved, when it was a name that resolved to an
+    #: address that shows the resolver works (`linkpolicy.proves_resolver`)
+    resolved: str | None = None
+
+
+@dataclass(slots=True)
+class _Check:
+    """One URL's conversation, advanced by the scheduler."""
+
+    key: str
+    url: str
+    current: str
+    #: when the first request of this check (or since a Retry-After wait) was sent;
+    #: the deadline counts from here, not from time spent waiting in a host's queue
+    started: float | None = None
+    method: str = "HEAD"
+    hops: int = 0
+    retries: int = 0
+    waits: int = 0
+    visited: set[str] = field(default_factory=set)
+    connection_failures: int = 0
+    answered: bool = False
+    #: names looked up along the way that resolved, and hosts that answered over HTTPS:
+    #: what shows the resolver and TLS work on this network
+    resolved: set[str] = field(default_factory=set)
+    spoke_tls: set[str] = field(default_factory=set)
+
+    @property
+    def host(self) -> str:
+        return (urlsplit(self.current).hostname or "").lower()
+
+    @property
+    def origin(self) -> str:
+        """The host of the URL checked, wherever redirects led."""
+        return (urlsplit(self.url).hostname or "").lower()
+
+
+class _PinnedAdapter(HTTPAdapter):
+    """Connects to the address netguard vetted, keeping the name for TLS and Host."""
+
+    def build_connection_pool_key_attributes(
+        self, request: requests.PreparedRequest, verify: Any, cert: Any = None
+    ) -> Any:
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(
+            request, verify, cert
+        )
+        target: Target | None = getattr(request, "aggregator_target", None)
+        if target is not None:
+            params: dict[str, Any] = dict(host_params)
+            kwargs: dict[str, Any] = dict(pool_kwargs)
+            params["host"] = target.addresses[0]
+            if target.scheme == "https":
+                kwargs["server_hostname"] = target.host
+                kwargs["assert_hostname"] = target.host
+            return params, kwargs
+        return host_params, pool_kwargs
+
+
+class LinkChecker:
+    """Checks URLs politely; one instance per run."""
+
+    def __init__(
+        self,
+        settings: LinkCheckSettings,
+        *,
+        resolver: Resolver | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        ca_certs: str | None = None,
+    ) -> None:
+        """`resolver` answers DNS (`netguard.system_resolver` by default); `ca_certs`
+        is a file of the certificate authorities HTTPS is checked against, instead of
+        the bundle requests ships (a seam for tests with their own TLS servers)."""
+        self.settings = settings
+        self.resolver = resolver
+        self.progress = progress
+        self.ca_certs = ca_certs
+        self._local = threading.local()
+        self._random = random.Random(0)
+
+    # -- the run -------------------------------------------------------------------
+
+    def run(
+        self,
+        urls: Iterable[str],
+        *,
+        now: datetime,
+        previous: Mapping[str, LinkResult],
+        cancel: threading.Event | None = None,
+    ) -> LinkReport:
+        """Check every URL whose stored result (`previous`, by canonical URL) is stale."""
+        wanted: dict[str, str] = {}
+        for url in urls:
+            wanted.setdefault(canonical_url(url), url)
+        results = {k: previous[k] for k in wanted if lp.is_fresh(previous.get(k), now)}
+        stale = [(k, u) for k, u in wanted.items() if k not in results]
+        answers = self._check_all(stale, cancel)
+        confirm = _Confirmation(self, wanted, previous, answers.values())
+        by_host: dict[str, list[bool]] = {}
+        for key, _url in stale:
+            check, _answer = answers[key]
+            by_host.setdefault(check.host, []).append(
+                check.connection_failures > 0 and not check.answered
+            )
+        failed_hosts = sum(1 for fails in by_host.values() if all(fails))
+        network_down = (
+            failed_hosts >= NETWORK_DOWN_HOSTS and failed_hosts >= NETWORK_DOWN_SHARE * len(by_host)
+        )
+        for key, _url in stale:
+            check, answer = answers[key]
+            doubt = confirm.doubt(check, answer) if not network_down else None
+            result = self._result(check, answer, previous.get(key), now, doubt)
+            if network_down or result is None:
+                if key in previous:
+                    results[key] = previous[key]
+                continue
+            results[key] = result
+        return LinkReport(results, len(wanted), len(stale), network_down)
+
+    def _result(
+        self,
+        check: _Check,
+        answer: _Answer,
+        previous: LinkResult | None,
+        now: datetime,
+        doubt: str | None = None,
+    ) -> LinkResult | None:
+        """The stored result of a finished check; None for a 429 (never stored).
+        `doubt` says why a broken answer could not be confirmed (see the module)."""
+        if answer.failure is not None:
+            klass, status = answer.failure, None
+        else:
+            assert answer.status is not None
+            klass, status = lp.classify_status(answer.status, answer.headers), answer.status
+        if klass == lp.RATE_LIMITED:
+            return None
+        if klass in (lp.BROKEN, lp.UNSAFE) and doubt is not None:
+            reason = f"{answer.reason}; {doubt}"
+            return lp.unconfirmed(previous, check.key, reason, now, self.settings.freshness)
+        final_url = None
+        if klass == lp.OK and canonical_url(check.current) != check.key:
+            klass, final_url = lp.REDIRECTED, check.current
+        return lp.record(
+            previous,
+            check.key,
+            klass,
+            status,
+            answer.reason,
+            final_url,
+            now,
+            self.settings.freshness,
+        )
+
+    # -- scheduling ----------------------------------------------------------------
+
+    def _check_all(
+        self, stale: list[tuple[str, str]], cancel: threading.Event | None = None
+    ) -> dict[str, tuple[_Check, _Answer]]:
+        settings = self.settings
+        done: dict[str, tuple[_Check, _Answer]] = {}
+        queues: dict[str, deque[_Check]] = {}
+        in_flight: Counter[str] = Counter()
+        next_start: dict[str, float] = {}
+        previous_start: dict[str, float] = {}
+        timers: list[tuple[float, int, _Check]] = []
+        sequence = itertools.count()
+        for key, url in stale:
+            check = _Check(key, url, url)
+            queues.setdefault(check.host, deque()).append(check)
+        running: dict[Future[_Answer], _Check] = {}
+        interval = settings.min_interval.total_seconds()
+        total = len(stale)
+        pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="links")
+        try:
+            while queues or running or timers:
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled("stopped while checking links")
+                clock = time.monotonic()
+                while timers and timers[0][0] <= clock:
+                    _, _, check = heapq.heappop(timers)
+                    queues.setdefault(check.host, deque()).append(check)
+                wake = timers[0][0] if timers else clock + 1.0
+                # Hosts with the most work first, so no host is left for a slow tail.
+                for host in sorted(queues, key=lambda h: -len(queues[h])):
+                    queue = queues[host]
+                    while (
+                        queue
+                        and len(running) < settings.workers
+                        and in_flight[host] < settings.per_host
+                        and next_start.get(host, 0.0) <= clock
+                    ):
+                        check = queue.popleft()
+                        if check.started is None:
+                            check.started = clock
+                        running[pool.submit(self._request, check)] = check
+                        in_flight[host] += 1
+                        previous_start[host] = next_start.get(host, 0.0)
+                        next_start[host] = clock + interval
+                    if not queue:
+                        del queues[host]
+                    elif in_flight[host] < settings.per_host and len(running) < settings.workers:
+                        wake = min(wake, next_start.get(host, clock))
+                if not running:
+                    time.sleep(max(0.0, min(wake - time.monotonic(), 1.0)))
+                    continue
+                finished, _ = wait(
+                    running,
+                    timeout=max(0.0, wake - time.monotonic()),
+                    return_when=FIRST_COMPLETED,
+                )
+                for future in finished:
+                    check = running.pop(future)
+                    in_flight[check.host] -= 1
+                    answer = future.result()
+                    if answer.vetted_out and next_start.get(check.host) is not None:
+                        # No packet reached the host: its interval was not used.
+                        next_start[check.host] = min(
+                            next_start[check.host], previous_start.get(check.host, 0.0)
+                        )
+                    follow = self._next(check, answer, next_start)
+                    if follow is None:
+                        done[check.key] = (check, answer)
+                        if self.progress is not None:
+                            self.progress(len(done), total)
+                    else:
+                        heapq.heappush(timers, (follow, next(sequence), check))
+        finally:
+            # On a stop, requests in flight are left to end by their timeout.
+            pool.shutdown(wait=not (cancel is not None and cancel.is_set()), cancel_futures=True)
+        return done
+
+    def _next(self, check: _Check, answer: _Answer, next_start: dict[str, float]) -> float | None:
+        """Advance `check` after `answer`: None when it is finished, else when to go on."""
+        settings = self.settings
+        clock = time.monotonic()
+        started = check.started if check.started is not None else clock
+        out_of_time = clock - started >= settings.deadline.total_seconds()
+        if answer.connection:
+            check.connection_failures += 1
+        if answer.resolved is not None:
+            check.resolved.add(answer.resolved)
+        if answer.status is not None:
+            check.answered = True
+            if check.current[:6].lower() == "https:":
+                check.spoke_tls.add(check.host)
+
+        if answer.failure is not None:
+            if answer.reset and check.method == "HEAD":
+                check.method = "GET"  # a reset HEAD may be a server that cannot do HEAD
+                return clock
+            if answer.retry and check.retries < settings.retries and not out_of_time:
+                check.retries += 1
+                return clock + self._backoff(check.retries)
+            return None
+
+        status = answer.status
+        assert status is not None
+        if status in _REDIRECTS and answer.headers.get("location"):
+            return self._redirect(check, answer, clock, out_of_time)
+        if check.method == "HEAD" and lp.head_refused(status):
+            check.method = "GET"
+            return clock
+        if status in (429, 503):
+            wait = lp.retry_after(
+                answer.headers.get("retry-after"), _utcnow(), settings.retry_after_max
+            )
+            if wait is not None and check.waits < settings.retries and not out_of_time:
+                # Leave the whole host alone that long; this URL goes back in its queue.
+                check.waits += 1
+                check.started = None  # waiting out Retry-After is not the site being slow
+                until = clock + wait.total_seconds()
+                next_start[check.host] = max(next_start.get(check.host, 0.0), until)
+                return until
+        if 500 <= status < 600 and check.retries < settings.retries and not out_of_time:
+            check.retries += 1
+            return clock + self._backoff(check.retries)
+        return None
+
+    def _redirect(
+        self, check: _Check, answer: _Answer, clock: float, out_of_time: bool
+    ) -> float | None:
+        location = urljoin(check.current, answer.headers["location"])
+        check.visited.add(canonical_url(check.current))
+        target = canonical_url(location) if location.startswith(("http:", "https:")) else ""
+        if target in check.visited:
+            answer.failure, answer.reason = lp.UNKNOWN, f"redirect loop at {location}"
+            return None
+        if check.hops >= MAX_REDIRECTS:
+            answer.failure, answer.reason = lp.UNKNOWN, f"more than {MAX_REDIRECTS} redirects"
+            return None
+        if out_of_time:
+            answer.failure, answer.reason = lp.TIMEOUT, "deadline passed while redirected"
+            return None
+        check.hops += 1
+        check.current = location
+        if answer.status == 303:
+            check.method = "GET"
+        return clock
+
+    def _backoff(self, attempt: int) -> float:
+        base = 0.5 * 2.0 ** (attempt - 1)
+        return base * (0.5 + self._random.random())
+
+    # -- one request (in a worker) -------------------------------------------------
+
+    def _session(self) -> requests.Session:
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            session.trust_env = False  # no proxy or netrc from the environment
+            if self.ca_certs is not None:
+                session.verify = self.ca_certs
+            adapter = _PinnedAdapter(pool_connections=8, pool_maxsize=4, max_retries=0)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            session.headers["User-Agent"] = self.settings.user_agent
+            session.headers["Accept"] = "text/html,application/xhtml+xml,*/*;q=0.8"
+            self._local.session = session
+        return session
+
+    def _request(self, check: _Check) -> _Answer:
+        settings = self.settings
+        resolver = self.resolver or system_resolver
+        #: what the name resolved to, when `vet` looked it up and it resolved
+        looked_up: list[Sequence[str]] = []
+
+        def resolve(host: str, port: int) -> Sequence[str]:
+            addresses = resolver(host, port)
+            looked_up.append(addresses)
+            return addresses
+
+        verdict = vet(
+            check.current,
+            allow_private=settings.allow_private,
+            ports=settings.ports,
+            resolver=resolve,
+        )
+        addresses = looked_up[0] if looked_up else ()
+        if isinstance(verdict, Refusal):
+            answer = _refusal(verdict)
+            if verdict.kind == "unsafe" and not settings.allow_private:
+                if check.hops > 0 and points_inside(check.current, addresses):
+                    answer.doubt = "redirect"  # a captive portal sends every site there
+                elif check.hops == 0 and addresses:
+                    answer.doubt = "private-dns"  # refused for what the name resolved to
+        else:
+            answer = self._send(check, verdict)
+        if lp.proves_resolver(addresses, settings.allow_private):
+            # The resolver works, whatever vet made of the name. Named as `check.host`,
+            # as the confirmation compares it (not in the IDNA form vet looked up).
+            answer.resolved = check.host
+        return answer
+
+    def _send(self, check: _Check, verdict: Target) -> _Answer:
+        settings = self.settings
+        started = check.started if check.started is not None else time.monotonic()
+        remaining = settings.deadline.total_seconds() - (time.monotonic() - started)
+        if remaining <= 0:
+            return _Answer(failure=lp.TIMEOUT, reason="deadline passed")
+        timeout = min(settings.timeout.total_seconds(), remaining)
+        session = self._session()
+        request = requests.Request(check.method, check.current)
+        prepared = session.prepare_request(request)
+        default_port = 443 if verdict.scheme == "https" else 80
+        host_header = (
+            verdict.host if verdict.port == default_port else f"{verdict.host}:{verdict.port}"
+        )
+        if ":" in verdict.host:  # IPv6 literal
+            host_header = f"[{verdict.host}]" + (
+                "" if verdict.port == default_port else f":{verdict.port}"
+            )
+        prepared.headers["Host"] = host_header
+        prepared.aggregator_target = verdict  # type: ignore[attr-defined]
+        try:
+            response = session.send(
+                prepared,
+                timeout=(timeout, timeout),
+                allow_redirects=False,
+                stream=True,
+            )
+        except requests.exceptions.SSLError as exc:
+            # Connection-level too: behind a captive portal or an intercepting proxy
+            # every HTTPS host fails so, and that is the network, not the sites.
+            return _Answer(
+                failure=lp.BROKEN,
+                reason=f"TLS failure: {_short(exc)}",
+                connection=True,
+                doubt="tls",
+            )
+        except requests.exceptions.ConnectTimeout:
+            return _Answer(
+                failure=lp.TIMEOUT, reason="connect timed out", connection=True, retry=True
+            )
+        except requests.exceptions.Timeout:
+            return _Answer(failure=lp.TIMEOUT, reason="read timed out", retry=True)
+        except requests.exceptions.ConnectionError as exc:
+            text = _short(exc)
+            refused = "refused" in text.lower() or "unreachable" in text.lower()
+            return _Answer(
+                failure=lp.UNKNOWN,
+                reason=f"connection failed: {text}",
+                connection=True,
+                retry=not refused,
+                reset=not refused,
+            )
+        except requests.exceptions.RequestException as exc:
+            return _Answer(failure=lp.UNKNOWN, reason=_short(exc))
+        headers = {k.lower(): v for k, v in response.headers.items()}
+        answer = _Answer(
+            status=response.status_code,
+            headers=headers,
+            reason=f"{response.status_code} {response.reason or ''}".strip(),
+        )
+        if check.method == "HEAD" and not response.raw.closed:
+            try:
+                response.raw.read(0)  # nothing to read: the connection goes back to the pool
+                response.raw.release_conn()
+            except (requests.exceptions.RequestException, OSError):
+                response.close()
+        else:
+            response.close()  # a GET body is never read: the connection cannot be reused
+        return answer
+
+
+def _refusal(refusal: Refusal) -> _Answer:
+    if refusal.kind == "nxdomain":
+        # connection-level too: a machine without DNS may say so for every name
+        return _Answer(
+            failure=lp.BROKEN,
+            reason=refusal.reason,
+            connection=True,
+            vetted_out=True,
+            doubt="dns",
+        )
+    if refusal.kind == "dns-error":
+        return _Answer(failure=lp.UNKNOWN, reason=refusal.reason, connection=True, vetted_out=True)
+    klass = lp.UNSAFE if refusal.kind == "unsafe" else lp.UNSUPPORTED
+    return _Answer(failure=klass, reason=refusal.reason, vetted_out=True)
+
+
+class _Confirmation:
+    """Whether a run's doubtful broken or unsafe answers (see the module) are
+    confirmed: by the names that resolved to public addresses, the hosts that
+    answered over HTTPS and the hosts that answered without a redirect into private
+    space in the run, and for DNS, when no other name resolved so, by looking up names
+    known to exist (at most once per run, and only when an answer needs it)."""
+
+    def __init__(
+        self,
+        checker: LinkChecker,
+        wanted: Mapping[str, str],
+        previous: Mapping[str, LinkResult],
+        answers: Iterable[tuple[_Check, _Answer]],
+    ) -> None:
+        self.checker = checker
+        self.wanted = wanted
+        self.previous = previous
+        self.resolved: set[str] = set()
+        self.spoke_tls: set[str] = set()
+        #: names that did not resolve to a public address in the run: no use as canaries
+        self.failed: set[str] = set()
+        #: hosts of the URLs checked that answered HTTP, and of those that were
+        #: redirected into private space
+        self.answered: set[str] = set()
+        self.sent_inside: set[str] = set()
+        for check, answer in answers:
+            self.resolved |= check.resolved
+            self.spoke_tls |= check.spoke_tls
+            if answer.vetted_out and (answer.connection or answer.doubt == "private-dns"):
+                self.failed.add(check.host)
+            if check.answered:
+                self.answered.add(check.origin)
+            if answer.doubt == "redirect":
+                self.sent_inside.add(check.origin)
+        self._resolver_works: bool | None = None
+
+    def doubt(self, check: _Check, answer: _Answer) -> str | None:
+        """Why the broken or unsafe answer of `check` cannot count; None when it counts."""
+        if answer.failure not in (lp.BROKEN, lp.UNSAFE) or answer.doubt is None:
+            return None
+        if answer.doubt == "tls":
+            if self.spoke_tls - {check.host}:
+                return None
+            return "no other host answered over HTTPS in this run: TLS on this network is in doubt"
+        if answer.doubt == "redirect":
+            if not self.answered - self.sent_inside - {check.origin}:
+                return (
+                    "no other host answered in this run without a redirect into private"
+                    " space: it may be the local network's (a captive portal)"
+                )
+            if 2 * len(self.sent_inside) > len(self.answered):
+                return (
+                    "most hosts that answered in this run redirected into private space:"
+                    " that is the local network (a captive portal), not the site"
+                )
+            return None
+        if self.resolved - {check.host}:
+            return None
+        if self._resolver_works is None:
+            self._resolver_works = self._canaries_resolve()
+        if self._resolver_works:
+            return None
+        return (
+            "no other name resolved to a public address in this run: the resolver could"
+            " not be confirmed to work"
+        )
+
+    def _canaries_resolve(self) -> bool:
+        settings = self.checker.settings
+        resolver = self.checker.resolver or system_resolver
+        for host, port in lp.canary_names(self.wanted, self.previous, self.failed, settings):
+            try:
+                if lp.proves_resolver(resolver(host, port), settings.allow_private):
+                    return True
+            except (OSError, UnicodeError):  # gaierror is an OSError
+                continue
+        return False
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,260 @@
+"""Writing feeds and pages: one feed per topic and format, the index page and OPML.
+
+A topic with no kept article gets no feed. If it had a feed before, that file is
+rewritten as a valid feed with no entries, keeping its title and date, so readers
+drop the old items and never get a 404 or a broken file (its "retired" state is in
+the report with 0 entries; it leaves the index page and the OPML).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Callable
+from collections.abc import Container
+from collections.abc import Iterable
+from collections.abc import Sequence
+
+from aggregator.config import Config
+from aggregator.limits import Limits
+from aggregator.limits import cap_feed
+from aggregator.links import linkpolicy as lp
+from aggregator.links.linkpolicy import LinkCheckSettings
+from aggregator.model import Article
+from aggregator.model import FeedFormat
+from aggregator.model import FeedResult
+from aggregator.model import PageResult
+from aggregator.publishing.output import Output
+from aggregator.rendering.feeds import EXTENSIONS
+from aggregator.rendering.feeds import FORMATS
+from aggregator.rendering.feeds import FeedSpec
+from aggregator.rendering.feeds import Site
+from aggregator.rendering.feeds import entry_id
+from aggregator.rendering.feeds import prefix_sizes
+from aggregator.rendering.feeds import read_feed_header
+from aggregator.rendering.feeds import render
+from aggregator.rendering.feeds import render_empty
+from aggregator.rendering.pages import INDEX
+from aggregator.rendering.pages import OPML_ALL
+from aggregator.rendering.pages import OPML_PER_FORMAT
+from aggregator.rendering.pages import Listing
+from aggregator.rendering.pages import render_index
+from aggregator.rendering.pages import render_opml
+from aggregator.rendering.rendercache import RenderCache
+from aggregator.rendering.slugs import topic_key
+from aggregator.rendering.slugs import topic_slug
+from aggregator.stories.dedupe import related_keys
+
+ALL_STEM = "all"
+TOPICS_FOLDER = "topics"
+HEADLINES = 3
+
+
+def newest_first(articles: Iterable[Article]) -> list[Article]:
+    """The articles, newest first; ties broken by entry id, then path."""
+    return sorted(articles, key=lambda a: (-a.published_at.timestamp(), entry_id(a), a.path))
+
+
+class Publisher:
+    """Writes the feeds of one build and collects their results."""
+
+    def __init__(
+        self, output: Output, site: Site, shown: Shown, rendered: RenderCache, limits: Limits
+    ) -> None:
+        self.output = output
+        self.site = site
+        self.shown = shown
+        self.rendered = rendered
+        self.limits = limits
+        self.results: list[FeedResult] = []
+
+    def publish(self, spec: FeedSpec, articles: list[Article], limit: int) -> Listing | None:
+        """Write one feed of the first `limit` of `articles` (newest first) in every
+        format (a listing for the pages), or retire it."""
+        output, site, rendered = self.output, self.site, self.rendered
+        chosen = articles[: min(limit, self.limits.feed_entries)]
+        entries: Sequence[Article] = [self.shown(a) for a in chosen]
+        keys = {fmt: rendered.key(fmt, spec, site, entries) for fmt in FORMATS}
+        slices = {rendered.fresh(spec.path(fmt), keys[fmt]) for fmt in FORMATS}
+        changed = dict.fromkeys(FORMATS, False)
+        fresh = next(iter(slices)) if len(slices) == 1 else None
+        if fresh is not None:
+            # Every file holds what these very inputs render to: nothing to do.
+            entries = entries[fresh[0] : fresh[0] + fresh[1]]
+            first = fresh[0]
+        else:
+
+            def documents_of(some: Sequence[Article]) -> list[bytes]:
+                return [render(fmt, spec, site, some) for fmt in FORMATS]
+
+            given = entries
+            entries, documents = cap_feed(entries, documents_of, self.limits, _prefix_sizes)
+            # The size limit keeps a run of consecutive entries (see limits.fit_feed).
+            first = given.index(entries[0]) if entries else 0
+            if entries:
+                for fmt, data in zip(FORMATS, documents, strict=True):
+                    changed[fmt] = output.write(spec.path(fmt), data)
+        if not entries:
+            for fmt in FORMATS:
+                if output.read(spec.path(fmt)) is not None:
+                    self.results.append(retire(output, site, fmt, spec))
+            return None
+        for fmt in FORMATS:
+            path = spec.path(fmt)
+            rendered.wrote(path, keys[fmt], (first, len(entries)))
+            self.results.append(FeedResult(spec.topic, fmt, path, len(entries), changed[fmt]))
+        return Listing(spec, len(entries), entries[0].published_at, tuple(entries[:HEADLINES]))
+
+
+def _prefix_sizes(documents: Sequence[bytes]) -> list[int] | None:
+    """For one feed's documents (one per format, in FORMATS order), the size of its
+    largest document for each count of first entries; None when they disagree."""
+    sizes = [prefix_sizes(fmt, data) for fmt, data in zip(FORMATS, documents, strict=True)]
+    if len({len(each) for each in sizes}) != 1:
+        return None
+    return [max(each) for each in zip(*sizes, strict=True)]
+
+
+class Shown:
+    """An entry as it is shown: with its body (`body`: articles may be loaded without
+    it), without related stubs to stories in the corpus (done for the few articles
+    rendered, not for every one), and without the images and related stubs whose
+    URL is refused without any lookup or request (`linkpolicy.refused_offline`: a
+    metadata-address image, a loopback link), once per article. Full and incremental
+    builds show every entry through it, links checked or not, so the same entry has
+    the same bytes in both. `related` keeps the canonical URLs of the related
+    coverage of each article shown."""
+
+    def __init__(
+        self,
+        corpus_urls: Container[str],
+        body: Callable[[Article], Article],
+        settings: LinkCheckSettings,
+    ) -> None:
+        self.corpus_urls = corpus_urls
+        self.body = body
+        self.settings = settings
+        self.done: dict[str, Article] = {}
+        self.related: dict[str, tuple[str, ...]] = {}
+
+    def __call__(self, article: Article) -> Article:
+        found = self.done.get(article.path)
+        if found is None:
+            whole = self.body(article)
+            keys = self.related[article.path] = related_keys(whole)
+            related = tuple(
+                s
+                for s, key in zip(whole.related, keys, strict=True)
+                if key not in self.corpus_urls and self._allowed(s.link)
+            )
+            images = tuple(i for i in whole.images if self._allowed(i.url))
+            found = whole
+            if related != whole.related or images != whole.images:
+                found = dataclasses.replace(whole, related=related, images=images)
+            self.done[article.path] = found
+        return found
+
+    def _allowed(self, url: str) -> bool:
+        return lp.refused_offline(url, self.settings) is None
+
+
+def as_is(article: Article) -> Article:
+    return article
+
+
+def retire(output: Output, site: Site, fmt: FeedFormat, spec: FeedSpec) -> FeedResult:
+    """Empty a feed whose topic has no entries left, keeping its title and date."""
+    path = spec.path(fmt)
+    old = output.read(path)
+    header = read_feed_header(fmt, old) if old is not None else None
+    if header is None:
+        # Not a feed we can read: leave it alone rather than guess its date.
+        return FeedResult(spec.topic, fmt, path, 0, False)
+    title, updated = header
+    # A topic no file mentions any more is known by its old feed's title only.
+    topic = spec.topic
+    if topic is None and spec.stem != ALL_STEM:
+        topic = title.removeprefix(f"{site.title}: ")
+    empty = FeedSpec(topic, spec.stem, title, spec.description or title, spec.page_url)
+    changed = output.write(path, render_empty(fmt, empty, site, updated))
+    return FeedResult(topic, fmt, path, 0, changed)
+
+
+def retire_orphans(
+    output: Output, site: Site, results: list[FeedResult], names: Iterable[str]
+) -> None:
+    """Retire the topic feeds in the output folder that no feed of this build wrote."""
+    live = {result.path for result in results}
+    slugs = {topic_slug(name): name for name in names}
+    for fmt in FORMATS:
+        for path in output.files(TOPICS_FOLDER, EXTENSIONS[fmt]):
+            if path not in live:
+                stem = path.removesuffix(EXTENSIONS[fmt])
+                name = slugs.get(stem.removeprefix(f"{TOPICS_FOLDER}/"))
+                orphan = FeedSpec(name, stem, stem, "", site.base_url)
+                results.append(retire(output, site, fmt, orphan))
+
+
+def write_pages(
+    output: Output, site: Site, everything: Listing | None, listings: Sequence[Listing]
+) -> list[PageResult]:
+    """Write the index page and the OPML files."""
+    pages = [PageResult(INDEX, output.write(INDEX, render_index(site, everything, listings)))]
+    every = ([everything] if everything else []) + list(listings)
+    pages.append(PageResult(OPML_ALL, output.write(OPML_ALL, render_opml(site, every))))
+    for fmt, name in OPML_PER_FORMAT.items():
+        pages.append(PageResult(name, output.write(name, render_opml(site, every, (fmt,)))))
+    return pages
+
+
+def topic_spellings(articles: Iterable[Article]) -> dict[str, Counter[str]]:
+    """How often each spelling of each topic (by key) is used."""
+    spellings: dict[str, Counter[str]] = {}
+    for article in articles:
+        for topic in article.topics:
+            spellings.setdefault(topic_key(topic), Counter())[topic] += 1
+    return spellings
+
+
+def display_names(spellings: dict[str, Counter[str]]) -> dict[str, str]:
+    """Display name per topic key: the most used spelling, then the first in sort order."""
+    names: dict[str, str] = {}
+    for key, counter in spellings.items():
+        used = [name for name, count in counter.items() if count > 0]
+        if used:
+            names[key] = min(used, key=lambda name: (-counter[name], name))
+    return names
+
+
+def topic_names(articles: Sequence[Article]) -> dict[str, str]:
+    """Display name per topic key: the most used spelling, then the first in sort order."""
+    return display_names(topic_spellings(articles))
+
+
+def all_spec(config: Config) -> FeedSpec:
+    return FeedSpec(
+        topic=None,
+        stem=ALL_STEM,
+        title=f"{config.title}: all topics",
+        description=config.description,
+        page_url=config.base_url,
+        icon=config.icon,
+        logo=config.logo,
+        content=config.content,
+    )
+
+
+def topic_spec(config: Config, name: str) -> FeedSpec:
+    slug = topic_slug(name)
+    settings = config.topic_settings(name)
+    return FeedSpec(
+        topic=name,
+        stem=f"{TOPICS_FOLDER}/{slug}",
+        title=settings.title or f"{config.title}: {name}",
+        description=settings.description or f"The latest {name} news, curated by {config.title}.",
+        page_url=f"{config.base_url}#{slug}",
+        language=settings.language,
+        icon=settings.icon or config.icon,
+        logo=settings.logo or config.logo,
+        content=settings.content or config.content,
+    )

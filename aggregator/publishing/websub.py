@@ -1,0 +1,97 @@
+"""WebSub: telling a hub which feeds changed, so subscribers get them pushed.
+
+After a run, every feed whose bytes changed is announced to the hub with
+`hub.mode=publish`. A hub that fails is logged and the feed stays pending in the
+state file, to be announced again after the next run; publishing never waits on it
+beyond one short timeout per feed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from aggregator.config import Config
+from aggregator.model import BuildReport
+from aggregator.state.store import Store
+
+if TYPE_CHECKING:
+    import requests
+
+log = logging.getLogger("aggregator.publishing.websub")
+#: connect and read timeout of one ping: a hanging hub delays a stop by this at most
+TIMEOUT = 5.0
+
+
+def announce(
+    hub: str,
+    changed: Iterable[str],
+    store: Store,
+    now: datetime,
+    *,
+    user_agent: str,
+    session: requests.Session | None = None,
+    cancel: threading.Event | None = None,
+) -> tuple[list[str], list[str]]:
+    """Ping `hub` for the changed feeds and any still pending; (announced, failed)."""
+    store.add_pings(changed, now)
+    pending = store.pending_pings()
+    if not pending:
+        return [], []
+    import requests  # here: only builds that ping a hub pay for importing it
+
+    own = session is None
+    session = session or requests.Session()
+    session.trust_env = False
+    announced: list[str] = []
+    failed: list[str] = []
+    try:
+        for url in pending:
+            if cancel is not None and cancel.is_set():
+                break  # the rest stay pending for the next run
+            try:
+                response = session.post(
+                    hub,
+                    data={"hub.mode": "publish", "hub.url": url},
+                    headers={"User-Agent": user_agent},
+                    timeout=TIMEOUT,
+                    allow_redirects=False,
+                )
+                response.close()
+                ok = 200 <= response.status_code < 300
+                reason = f"{response.status_code} {response.reason or ''}".strip()
+            except requests.RequestException as exc:
+                ok, reason = False, " ".join(str(exc).split())[:200]
+            if ok:
+                announced.append(url)
+            else:
+                failed.append(url)
+                log.warning(
+                    "hub %s refused %s: %s; will try again after the next run", hub, url, reason
+                )
+    finally:
+        if own:
+            session.close()
+    store.done_pings(announced)
+    return announced, failed
+
+
+def announce_build(
+    config: Config, report: BuildReport, now: datetime, cancel: threading.Event | None = None
+) -> None:
+    """After a build: ping the configured hub for the feeds it changed (no hub: nothing)."""
+    if not config.websub_hub:
+        return
+    changed = [config.base_url + f.path for f in report.feeds if f.changed]
+    with Store(config.state_path) as store:
+        announce(
+            config.websub_hub,
+            changed,
+            store,
+            now,
+            user_agent=config.link_check.user_agent,
+            cancel=cancel,
+        )

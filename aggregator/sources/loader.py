@@ -1,0 +1,754 @@
+"""Finding article files and turning each into an `Article` or a `LoadError`.
+
+A file is YAML front matter between `---` lines, with or without a body after it
+(a `.yaml`/`.yml` file may also be plain YAML). YAML is read by PyYAML's safe
+loader only (the C one when installed), so no tag ever runs code. Nothing in here
+raises for a bad file: every problem becomes one `LoadError(path, line, reason)`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import multiprocessing
+import os
+import re
+import stat
+import threading
+from collections import deque
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Iterator
+from collections.abc import Sequence
+from concurrent.futures import Future
+from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC
+from datetime import date
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from typing import TypeVar
+
+import yaml
+
+from aggregator.errors import Cancelled
+from aggregator.errors import ConfigError
+from aggregator.limits import DEFAULT_LIMITS
+from aggregator.limits import MAX_YAML_DEPTH
+from aggregator.limits import Limits
+from aggregator.model import Article
+from aggregator.model import Image
+from aggregator.model import LoadError
+from aggregator.model import Provider
+from aggregator.model import RelatedStub
+from aggregator.sources import yamlload
+from aggregator.sources.text import clean_text
+from aggregator.sources.text import truncate
+from aggregator.sources.yamltext import kind
+from aggregator.sources.yamltext import line_of_key
+from aggregator.stories.urls import web_uri
+
+_PLAIN_YAML_SUFFIXES = (".yaml", ".yml")
+#: publication years accepted: far enough from year 1 and 9999 that every date
+#: computation downstream (dedupe windows, max_age, sub-second entry offsets) stays
+#: inside what `datetime` can hold
+YEARS = range(1000, 9000)
+_FENCE = re.compile(r"^---\s*$")
+#: the line that ends front matter (found in the whole text: `^` is after "\n" only)
+_END = re.compile(r"^(?:---|\.\.\.)[^\S\n]*$", re.MULTILINE)
+#: the largest quality score, either way (the config's thresholds have the same range)
+MAX_QUALITY = 1_000_000_000
+#: what starts a line before its content, as far as nesting goes
+_LEAD = re.compile(r"\n[ ?:-]*")
+
+
+class _Invalid(Exception):
+    """A reason a file is not an article, raised inside this module only."""
+
+    def __init__(self, reason: str, line: int = 1) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.line = line
+
+
+def find_files(sources: Sequence[Path], patterns: Sequence[str]) -> list[Path]:
+    """Files under `sources` matching any pattern, recursively, in a stable order.
+
+    Order: by source in the order given, then by path. Hidden files and folders
+    (a leading dot, such as `.git`) are skipped. A file found twice through
+    overlapping sources is listed once.
+    """
+    return [Path(path) for path in find_paths(sources, patterns)]
+
+
+def find_paths(sources: Sequence[Path], patterns: Sequence[str]) -> list[str]:
+    """`find_files` as strings: no Path object per file, for corpora of many files."""
+    found: list[str] = []
+    seen: set[str] = set()
+    for source in sources:
+        if not source.is_dir():
+            raise ConfigError(f"{source}: source folder not found")
+        for path in sorted(_walk(str(source), patterns)):
+            # Resolving every path costs a system call per file; one folder cannot
+            # list a file twice, so only several sources need it.
+            key = os.path.realpath(path) if len(sources) > 1 else path
+            if key not in seen:
+                seen.add(key)
+                found.append(path)
+    return found
+
+
+_P = TypeVar("_P", str, Path)
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+def split_names(paths: Sequence[_P]) -> tuple[list[_P], list[LoadError]]:
+    """The files whose names are UTF-8, and an error for each of the others.
+
+    A name that is not UTF-8 (bytes Python keeps as lone surrogates) can be neither
+    printed in a UTF-8 report, log or JSON nor stored in the state file, so such a
+    file is reported under a readable form of its name (`bad-\\xff.md`), not loaded.
+    """
+    good: list[_P] = []
+    errors: list[LoadError] = []
+    for path in paths:
+        text = str(path)
+        if text.isascii():
+            good.append(path)
+            continue
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = os.fsencode(text).decode("utf-8", "backslashreplace")
+            errors.append(LoadError(shown, 1, "file name is not UTF-8: rename the file"))
+            continue
+        good.append(path)
+    return good, errors
+
+
+def _walk(source: str, patterns: Sequence[str]) -> Iterator[str]:
+    match = re.compile("|".join(fnmatch.translate(p) for p in patterns)).match
+    # Paths as pathlib writes them: Path(".", "a.md") is "a.md".
+    cut = 2 if source == "." else 0
+    normcase = os.path.normcase
+    for folder, dirs, files in os.walk(source):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        # os.path.join, without a call per file
+        prefix = folder if folder.endswith(os.sep) else folder + os.sep
+        for name in files:
+            if not name.startswith(".") and match(normcase(name)):
+                yield (prefix + name)[cut:]
+
+
+#: below this many files, starting worker processes costs more than it saves
+PARALLEL_MIN_FILES = 2000
+_CHUNK = 250
+
+
+def load_all(
+    paths: Iterable[Path],
+    cancel: threading.Event | None = None,
+    workers: int | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+) -> tuple[list[Article], list[LoadError]]:
+    """Load every file, in order, on `workers` processes (default: one per core) when
+    there are many; stops with `Cancelled` soon after `cancel` is set."""
+    articles: list[Article] = []
+    errors: list[LoadError] = []
+    for result in map_in_chunks(load_chunk, list(paths), limits, cancel, workers, _CHUNK):
+        if isinstance(result, LoadError):
+            errors.append(result)
+        else:
+            articles.append(result)
+    return articles, errors
+
+
+def map_in_chunks(
+    work: Callable[[list[_T], Limits], list[_R]],
+    items: list[_T],
+    limits: Limits,
+    cancel: threading.Event | None,
+    workers: int | None,
+    chunk: int,
+) -> Iterator[_R]:
+    """`work(some, limits)` over `items`, results in order: on `workers` processes
+    (default: one per core), `chunk` items a task, when there are PARALLEL_MIN_FILES
+    items or more, else here one item at a time. Stops with `Cancelled` soon after
+    `cancel` is set: after the item in hand, here and in every worker."""
+    workers = workers if workers is not None else (os.cpu_count() or 1)
+    if workers > 1 and len(items) >= PARALLEL_MIN_FILES:
+        yield from _in_pool(work, items, limits, cancel, workers, chunk)
+        return
+    for item in items:
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("stopped while loading article files")
+        yield from work([item], limits)
+
+
+#: how often a wait for a worker's results looks at the stop request
+_POLL_SECONDS = 0.1
+#: set in a worker process when the run was asked to stop (see `_in_pool`)
+_stop_requested: Any = None
+
+
+def _in_pool(
+    work: Callable[[list[_T], Limits], list[_R]],
+    items: list[_T],
+    limits: Limits,
+    cancel: threading.Event | None,
+    workers: int,
+    chunk: int,
+) -> Iterator[_R]:
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([work.__module__])
+    # Each worker looks at this between two items, so a stop does not wait for the
+    # rest of a chunk (with a hostile file, minutes): only for the item in hand.
+    stop = context.Event()
+    pool = ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_worker_started, initargs=(stop,)
+    )
+    try:
+        futures = deque(
+            pool.submit(_work_until_stopped, work, items[i : i + chunk], limits)
+            for i in range(0, len(items), chunk)
+        )
+        while futures:
+            # Let go of each task once its results are handed on: a future keeps them.
+            yield from _result(futures.popleft(), cancel)
+    finally:
+        stop.set()  # a no-op after the last chunk; stops the workers when cut short
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _result(future: Future[list[_R]], cancel: threading.Event | None) -> list[_R]:
+    """What a worker's task gave, waited for while looking at `cancel`."""
+    while cancel is not None:
+        if cancel.is_set():
+            raise Cancelled("stopped while loading article files")
+        try:
+            return future.result(timeout=_POLL_SECONDS)
+        except TimeoutError:
+            continue
+    return future.result()
+
+
+def _worker_started(stop: Any) -> None:
+    global _stop_requested
+    _stop_requested = stop
+
+
+def _work_until_stopped(
+    work: Callable[[list[_T], Limits], list[_R]], items: list[_T], limits: Limits
+) -> list[_R]:
+    """`work` over `items` one at a time (in a worker), ending early on a stop request."""
+    results: list[_R] = []
+    for item in items:
+        if _stop_requested is not None and _stop_requested.is_set():
+            break  # the run is stopping: nobody reads these results
+        results.extend(work([item], limits))
+    return results
+
+
+def load_chunk(paths: list[Path], limits: Limits = DEFAULT_LIMITS) -> list[Article | LoadError]:
+    """Load a batch of files (in a worker process)."""
+    return [load_file(path, limits) for path in paths]
+
+
+def load_file(path: Path, limits: Limits = DEFAULT_LIMITS) -> Article | LoadError:
+    """Read one article file."""
+    return _load_bytes(path, limits)[0]
+
+
+def load_file_digest(
+    path: Path, limits: Limits = DEFAULT_LIMITS
+) -> tuple[Article | LoadError, str | None]:
+    """Read one article file; also the `content_digest` of the bytes read (None when
+    none could be read)."""
+    result, raw = _load_bytes(path, limits)
+    return result, content_digest(raw) if raw is not None else None
+
+
+def _load_bytes(path: Path, limits: Limits) -> tuple[Article | LoadError, bytes | None]:
+    """One article file's result, and its bytes when they could be read."""
+    display = str(path)
+    plain_yaml = path.suffix.lower() in _PLAIN_YAML_SUFFIXES
+    raw = None
+    try:
+        raw = _read(path, limits.file_size)
+        return parse_article(raw, display, plain_yaml=plain_yaml, limits=limits), raw
+    except OSError as exc:
+        return LoadError(display, 1, f"cannot read file: {exc.strerror or exc}"), None
+    except _Invalid as exc:
+        return LoadError(display, exc.line, exc.reason), raw
+    except Exception as exc:
+        # Every problem known is an _Invalid with its own words; this is one not
+        # foreseen (a YAML construct PyYAML fails on in its own way): still a report.
+        return unforeseen(display, exc), raw
+
+
+def unforeseen(path: str, exc: Exception) -> LoadError:
+    """The report of a file that failed in a way no rule here foresaw: one line, like
+    every other, so that one bad file never stops a run."""
+    detail = truncate(" ".join(str(exc).split()), 200)
+    return LoadError(path, 1, f"cannot read as an article: {type(exc).__name__}: {detail}")
+
+
+def file_digest(path: Path, limits: Limits = DEFAULT_LIMITS) -> str | None:
+    """The `content_digest` of a file as `load_file` reads it; None when it cannot be read."""
+    try:
+        return content_digest(_read(path, limits.file_size))
+    except (OSError, _Invalid):
+        return None
+
+
+def content_digest(raw: bytes) -> str:
+    """What tells a file's content from another: for a file whose size and mtime cannot
+    be trusted (written in the same clock tick as a build)."""
+    return hashlib.blake2b(raw, digest_size=16).hexdigest()
+
+
+def _read(path: Path, limit: int) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes; raises _Invalid or OSError.
+
+    Opened without blocking and checked before reading: a FIFO or a device (a
+    symlink to /dev/zero) among the sources would otherwise hang or exhaust the
+    build, and no more than `limit` + 1 bytes are ever read.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise _Invalid("not a regular file")
+        if info.st_size > limit:
+            raise _Invalid(_too_big(info.st_size, limit))
+        # As much as the file holds (a read allocates what it asks for, and the cap can
+        # be a terabyte), and one byte more to see whether it grew since fstat.
+        raw = handle.read(info.st_size + 1)
+        if len(raw) > info.st_size:
+            raw += handle.read(limit + 1 - len(raw))
+    if len(raw) > limit:  # it grew since fstat
+        raise _Invalid(_too_big(len(raw), limit))
+    return raw
+
+
+def _too_big(size: int, limit: int) -> str:
+    return f"file is {size:,} bytes, over the limit of {limit:,} (limits: file_size)"
+
+
+def parse_article(
+    raw: bytes, path: str, *, plain_yaml: bool = False, limits: Limits = DEFAULT_LIMITS
+) -> Article:
+    """Bytes of an article file to an Article; raises _Invalid."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise _Invalid(
+            f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})", line
+        ) from None
+    if not text.strip():
+        raise _Invalid("empty file")
+    source, offset = _front_matter(text, plain_yaml)
+    data = _parse_yaml(source, offset, limits)
+    return _to_article(data, path, source, offset, limits)
+
+
+def _front_matter(text: str, plain_yaml: bool) -> tuple[str, int]:
+    """The YAML text and the number of file lines before it.
+
+    Lines are counted at "\n" only, as editors, grep and git count them (not at
+    U+2028 and the other breaks `str.splitlines` knows).
+    """
+    first = text.find("\n")
+    if not _FENCE.match(text if first < 0 else text[:first]):
+        if plain_yaml:
+            return text, 0
+        raise _Invalid("no front matter: the file must start with a '---' line")
+    end = _END.search(text, first + 1) if first >= 0 else None
+    if end is not None:
+        body = text[first + 1 : max(end.start() - 1, first + 1)]
+        if not body.strip():
+            raise _Invalid("front matter is empty", 2)
+        return body, 1
+    if plain_yaml:
+        return text, 0
+    raise _Invalid("front matter is not closed by a '---' line", text.rstrip().count("\n") + 1)
+
+
+def _parse_yaml(source: str, offset: int, limits: Limits) -> Any:
+    depth = min(limits.yaml_depth, MAX_YAML_DEPTH)
+    if (
+        ("&" in source and "*" in source)
+        or _depth_bound(source) > depth
+        or _node_bound(source) > limits.yaml_nodes
+    ):
+        _check_structure(source, offset, depth, limits)
+    try:
+        return yamlload.load(source)  # a safe loader: no tag runs code
+    except yaml.constructor.ConstructorError as exc:
+        line = _mark_line(exc, offset, source)
+        tag = re.search(r"tag '([^']*)'", exc.problem or "")
+        what = f"YAML tag {_short(tag.group(1))}" if tag else "YAML construct"
+        raise _Invalid(f"unsupported {what}: only plain YAML data is read", line) from None
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        context = getattr(exc, "context", None)
+        detail = f"{problem} ({context})" if context else problem
+        raise _Invalid(f"invalid YAML: {detail}", _mark_line(exc, offset, source)) from None
+    except RecursionError:
+        raise _Invalid("YAML nested too deeply", offset + 1) from None
+    except (ValueError, TypeError, KeyError, OverflowError) as exc:
+        # A typed scalar PyYAML cannot build, such as `!!int abc`.
+        raise _Invalid(f"invalid YAML value: {exc}", offset + 1) from None
+
+
+def _depth_bound(source: str) -> int:
+    """An upper bound of the nesting depth, cheap enough for every file: each flow level
+    opens a bracket, and each block level starts further right on its line (or, for a
+    sequence in a mapping, at the same column as its key: hence twice the column)."""
+    deepest = max(map(len, _LEAD.findall("\n" + source))) - 1
+    return 2 * deepest + source.count("[") + source.count("{") + 2
+
+
+def _node_bound(source: str) -> int:
+    """An upper bound of the nodes of a document without aliases, cheap enough for every
+    file: each node starts the document or follows a line break, "-", "?", ":", ",",
+    "[" or "{" (and each of those starts at most two: a collection and its first item)."""
+    marks = sum(map(source.count, ("\n", "\r", ",", ":", "-", "?", "[", "{")))
+    return 2 * marks + 2
+
+
+def _check_structure(source: str, offset: int, max_depth: int, limits: Limits) -> None:
+    """Refuse documents nested deeper than `max_depth`, with more nodes than `yaml_nodes`
+    or more text than `yaml_size` once their aliases are expanded (a billion laughs,
+    or one long string repeated by thousands of aliases). Reads the event stream, which
+    libyaml produces without recursion, before any node is built; an alias counts what
+    its anchor holds, again."""
+    max_nodes, max_bytes = limits.yaml_nodes, limits.yaml_size
+    sizes: dict[str, tuple[int, int]] = {}  # per anchor: nodes, bytes of text
+    # per open collection: its anchor, and the nodes and bytes counted before it began
+    stack: list[tuple[str | None, int, int]] = []
+    nodes = size = 0  # so far, aliases expanded
+    aliased = False
+    try:
+        for event in yaml.parse(source, Loader=yamlload.SafeLoader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                stack.append((event.anchor, nodes, size))
+                nodes += 1
+                if len(stack) > max_depth:
+                    raise _Invalid(
+                        f"YAML nested deeper than {max_depth} levels (limits: yaml_depth)",
+                        _mark_line(event, offset, source, "start_mark"),
+                    )
+            elif isinstance(event, yaml.CollectionEndEvent):
+                anchor, nodes_before, size_before = stack.pop()
+                if anchor:
+                    sizes[anchor] = (nodes - nodes_before, size - size_before)
+                continue
+            elif isinstance(event, yaml.ScalarEvent):
+                value = event.value
+                text = len(value) if value.isascii() else _utf8_size(value)
+                nodes += 1
+                size += text
+                if event.anchor:
+                    sizes[event.anchor] = (1, text)
+            elif isinstance(event, yaml.AliasEvent):
+                aliased = True
+                more_nodes, more_bytes = sizes.get(event.anchor or "", (1, 0))
+                nodes += more_nodes
+                size += more_bytes
+            else:
+                continue
+            if nodes > max_nodes:
+                raise _Invalid(
+                    f"YAML aliases expand to more than {max_nodes:,} nodes (alias bomb?; "
+                    "limits: yaml_nodes)"
+                    if sizes or aliased
+                    else f"YAML has more than {max_nodes:,} nodes (limits: yaml_nodes)",
+                    _mark_line(event, offset, source, "start_mark"),
+                )
+            if aliased and size > max_bytes:  # without aliases, file_size bounds the text
+                raise _Invalid(
+                    f"YAML aliases expand to more than {max_bytes:,} bytes of text "
+                    "(limits: yaml_size)",
+                    _mark_line(event, offset, source, "start_mark"),
+                )
+    except yaml.YAMLError:
+        return  # the real load reports the syntax error with its line
+
+
+def _utf8_size(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def _mark_line(obj: object, offset: int, source: str, attr: str = "problem_mark") -> int:
+    """The file line of a YAML mark, counting "\n" only (YAML also breaks at U+2028)."""
+    mark = getattr(obj, attr, None)
+    if mark is None:
+        return offset + 1
+    return offset + source.count("\n", 0, mark.index) + 1
+
+
+class _Fields:
+    """Turns one file's strings into clean text and URLs, each distinct string once.
+
+    An alias repeats its anchor's string (the very same object) wherever it is used,
+    and nothing stops a file from repeating a long string by hand: cleaning each
+    string once keeps the work of a file bound to its size, not to how often its
+    strings are used. Every text is cut to its limit before it is cleaned
+    (`text.clean_text`).
+    """
+
+    __slots__ = ("_texts", "_urls", "limits")
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self._texts: dict[tuple[str, int], str] = {}
+        self._urls: dict[str, str | None] = {}
+
+    def text(self, value: str, limit: int) -> str:
+        key = (value, limit)
+        found = self._texts.get(key)
+        if found is None:
+            found = self._texts[key] = clean_text(value, limit)
+        return found
+
+    def line(self, value: str) -> str:
+        """Plain text of a short field (a name, a caption), cut like a title."""
+        return self.text(value, self.limits.title_length)
+
+    def url(self, value: Any) -> str | None:
+        """An optional URL (an image, another form of the story) as a clean URI, or None
+        when it is not an http(s) URL or is over the length cap: it is left out."""
+        if not isinstance(value, str):
+            return None
+        if value in self._urls:
+            return self._urls[value]
+        url = None if _too_long(value, self.limits.url_length) else web_uri(value)
+        if url is not None and len(url) > self.limits.url_length:
+            url = None
+        self._urls[value] = url
+        return url
+
+
+def _too_long(url: str, limit: int) -> bool:
+    """True when `url` is over `limit` characters before it is even cleaned: cleaning
+    only adds (percent-escapes, IDNA) after removing the space around it, so it is
+    refused without the work of cleaning a string of any length."""
+    return len(url) > limit and len(url.strip()) > limit
+
+
+def _to_article(data: Any, path: str, source: str, offset: int, limits: Limits) -> Article:
+    if not isinstance(data, dict):
+        raise _Invalid(f"front matter must be a mapping of fields, not {kind(data)}", offset + 1)
+
+    def invalid(key: str, reason: str) -> _Invalid:
+        return _Invalid(f"{key}: {reason}", line_of_key(source, key) + offset)
+
+    fields = _Fields(limits)
+    title_value = data.get("title")
+    if title_value is None:
+        raise _Invalid("missing title", offset + 1)
+    if not isinstance(title_value, str):
+        raise invalid("title", f"must be a string, not {kind(title_value)}")
+    title = fields.line(title_value)
+    if not title:
+        raise invalid("title", "is empty")
+
+    link, urls = _links(data, invalid, offset, fields)
+
+    when = data.get("publishedDateTime")
+    if when is None:
+        raise _Invalid("missing publishedDateTime", offset + 1)
+    published_at = _datetime(when)
+    if published_at is None:
+        raise invalid("publishedDateTime", f"not an ISO 8601 date-time: {_short(when)}")
+    if published_at.year not in YEARS:
+        raise invalid(
+            "publishedDateTime",
+            f"year {published_at.year} is outside {YEARS.start} to {YEARS.stop - 1}",
+        )
+
+    excerpt_value = data.get("excerpt")
+    if excerpt_value is not None and not isinstance(excerpt_value, str):
+        raise invalid("excerpt", f"must be a string, not {kind(excerpt_value)}")
+
+    quality = data.get("quality")
+    if quality is not None and (isinstance(quality, bool) or not isinstance(quality, int)):
+        raise invalid("quality", f"must be an integer, not {kind(quality)}")
+    if quality is not None and abs(quality) > MAX_QUALITY:
+        raise invalid("quality", f"must be from {-MAX_QUALITY:,} to {MAX_QUALITY:,}")
+
+    published = data.get("published", False)
+    if not isinstance(published, bool):
+        raise invalid("published", f"must be true or false, not {kind(published)}")
+
+    type_ = data.get("type", "article")
+    if not isinstance(type_, str):
+        raise invalid("type", f"must be a string, not {kind(type_)}")
+
+    return Article(
+        path=path,
+        title=title,
+        excerpt=fields.text(excerpt_value, limits.excerpt_length) if excerpt_value else "",
+        published_at=published_at,
+        link=link,
+        urls=urls,
+        kind=fields.line(type_) or "article",
+        quality=quality,
+        published=published,
+        provider=_provider(data.get("provider"), invalid, fields),
+        topics=_topics(data.get("topics"), invalid, fields),
+        images=_images(data.get("images"), invalid, fields),
+        related=_related(data.get("related"), invalid, fields),
+    )
+
+
+def _links(
+    data: dict[Any, Any], invalid: Any, offset: int, fields: _Fields
+) -> tuple[str, tuple[str, ...]]:
+    limit = fields.limits.url_length
+    link: str | None = None
+    for key in ("webUrl", "originalUrl"):
+        value = data.get(key)
+        if value is None:
+            continue
+        if isinstance(value, str) and _too_long(value, limit):
+            size = len(value.strip())
+            raise invalid(key, f"{size:,} characters, over the limit of {limit:,}")
+        link = web_uri(value) if isinstance(value, str) else None
+        if link is None:
+            raise invalid(key, f"must be an absolute http(s) URL, got {_short(value)}")
+        if len(link) > limit:
+            raise invalid(key, f"{len(link):,} characters, over the limit of {limit:,}")
+        break
+    if link is None:
+        raise _Invalid("missing link: needs webUrl or originalUrl", offset + 1)
+    urls = [link]
+    # Other forms of the same story only serve dedupe; a bad one is ignored.
+    for key in ("webUrl", "originalUrl", "ampWebUrl", "cdnAmpWebUrl"):
+        url = fields.url(data.get(key))
+        if url is not None and url not in urls:
+            urls.append(url)
+    return link, tuple(urls)
+
+
+def _datetime(value: Any) -> datetime | None:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip())
+        except ValueError:
+            return None
+    if isinstance(value, datetime):
+        try:
+            return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        except OverflowError:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+            return None
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    return None
+
+
+def _stub_datetime(value: Any) -> datetime | None:
+    """A related stub's date, or None when it has none that can be shown."""
+    when = _datetime(value)
+    return when if when is not None and when.year in YEARS else None
+
+
+def _provider(value: Any, invalid: Any, fields: _Fields) -> Provider | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise invalid("provider", f"must be a mapping with a name, not {kind(value)}")
+    name, domain = value.get("name"), value.get("domain")
+    domain = fields.line(domain) if isinstance(domain, str) and domain.strip() else None
+    name = fields.line(name) if isinstance(name, str) and name.strip() else domain
+    return Provider(name=name, domain=domain) if name else None
+
+
+def _topics(value: Any, invalid: Any, fields: _Fields) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise invalid("topics", f"must be a list of strings, not {kind(value)}")
+    limit = fields.limits.topics
+    if len(value) > limit:
+        raise invalid("topics", f"{len(value):,} topics, over the limit of {limit}")
+    topics: list[str] = []
+    seen: set[str] = set()
+    for item in value:
+        if not isinstance(item, str) or not item.strip():
+            raise invalid("topics", f"must be a list of non-empty strings, found {_short(item)}")
+        name = " ".join(fields.line(item).split())
+        if name and name.casefold() not in seen:
+            seen.add(name.casefold())
+            topics.append(name)
+    return tuple(topics)
+
+
+def _images(value: Any, invalid: Any, fields: _Fields) -> tuple[Image, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise invalid("images", f"must be a list, not {kind(value)}")
+    images: list[Image] = []
+    # Images that cannot be used are skipped, but not without end: each costs work.
+    for item in value[: fields.limits.images * 4]:
+        if len(images) >= fields.limits.images:
+            break  # the first ones are the article's own; the rest is never shown
+        url = fields.url(item.get("url")) if isinstance(item, dict) else None
+        if url is not None:
+            title = item.get("title")
+            images.append(
+                Image(
+                    url=url,
+                    width=_dimension(item.get("width")),
+                    height=_dimension(item.get("height")),
+                    title=fields.line(title) or None if isinstance(title, str) else None,
+                )
+            )
+    return tuple(images)
+
+
+def _related(value: Any, invalid: Any, fields: _Fields) -> tuple[RelatedStub, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise invalid("related", f"must be a list, not {kind(value)}")
+    stubs: list[RelatedStub] = []
+    # Stubs that cannot be shown are skipped, but not without end: each costs work.
+    for item in value[: fields.limits.related * 4]:
+        if len(stubs) >= fields.limits.related:
+            break
+        if not isinstance(item, dict) or not isinstance(item.get("title"), str):
+            continue  # a stub we cannot show is left out; the article is still good
+        link = fields.url(item.get("webUrl")) or fields.url(item.get("originalUrl"))
+        if link is None:
+            continue
+        title = fields.line(item["title"])
+        if not title:
+            continue
+        provider = item.get("provider")
+        stubs.append(
+            RelatedStub(
+                title=title,
+                link=link,
+                published_at=_stub_datetime(item.get("publishedDateTime")),
+                provider=_provider(provider, invalid, fields)
+                if isinstance(provider, dict)
+                else None,
+            )
+        )
+    return tuple(stubs)
+
+
+def _dimension(value: Any) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 100_000:
+        return value
+    return None
+
+
+def _short(value: object) -> str:
+    text = repr(value) if isinstance(value, str) else kind(value)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -1,0 +1,363 @@
+"""The parse cache: a file whose identity has not changed is not parsed again.
+
+A file's identity is its path, size and modification time in nanoseconds. A file
+modified within `RACY_SECONDS` of the build is parsed and cached under no identity
+(`RACY_SIZE`), since a later write in the same clock tick could keep its size and
+mtime (git's "racily clean" problem): its content digest tells the next build
+whether it changed (see `incremental`). What is cached is the loader's result (an
+Article or a LoadError) as JSON, never code: the state file is not trusted to run
+anything. The cache belongs to one version of the loader and is dropped when the
+format changes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import os
+import threading
+import time
+from collections.abc import Iterable
+from collections.abc import Mapping
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from sys import intern
+from typing import Any
+
+from aggregator import __version__
+from aggregator.limits import DEFAULT_LIMITS
+from aggregator.limits import Limits
+from aggregator.model import Article
+from aggregator.model import Fingerprint
+from aggregator.model import Image
+from aggregator.model import LoadError
+from aggregator.model import Provider
+from aggregator.model import RelatedStub
+from aggregator.sources.loader import load_file
+from aggregator.sources.loader import load_file_digest
+from aggregator.sources.loader import map_in_chunks
+from aggregator.sources.loader import unforeseen
+from aggregator.state.store import Store
+from aggregator.stories.dedupe import with_keys
+from aggregator.stories.similar import Dated
+from aggregator.stories.similar import fingerprint
+
+#: bump when the loader's results change for the same file (the limits are added to it)
+FORMAT = f"6/{__version__}"
+RACY_SECONDS = 2
+#: the size a file modified within RACY_SECONDS of its parse is cached with: no file
+#: has it, so the row is never taken for the file by its identity
+RACY_SIZE = -1
+#: rows written to the state file at a time
+_BATCH = 2_000
+#: files a worker parses per task
+_CHUNK = 250
+
+
+def load_cached(
+    paths: Sequence[str],
+    store: Store,
+    cancel: threading.Event | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    workers: int | None = None,
+) -> tuple[list[Article], list[LoadError]]:
+    """Like `loader.load_all`, parsing only the files that changed since they were cached.
+
+    Files are parsed on `workers` processes (default: one per core) when there are
+    many; each result is encoded where it is parsed, dedupe keys and fingerprint
+    included, and decoded here as the cached rows are: one code path, and memory
+    stays near what the articles themselves take (rows are written in batches).
+    """
+    loaded = _load(paths, store, cancel, limits, workers, light=False)
+    return loaded.articles, loaded.errors
+
+
+def load_light(
+    paths: Sequence[str],
+    store: Store,
+    cancel: threading.Event | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    workers: int | None = None,
+    identities: Mapping[str, tuple[int, int]] | None = None,
+) -> Loaded:
+    """`load_cached` without what only rendering reads (excerpt, images, related
+    coverage): a build holds every article but renders few. `Loaded.full` gives an
+    article its body back. `identities` are those `stat_files` gave, when known."""
+    return _load(paths, store, cancel, limits, workers, light=True, identities=identities)
+
+
+def stat_files(paths: Iterable[str]) -> dict[str, tuple[int, int]]:
+    """(size, mtime_ns) of each file that can be read: its identity in the cache."""
+    identities: dict[str, tuple[int, int]] = {}
+    for path in paths:
+        try:
+            stat = os.stat(path)
+        except OSError:
+            continue
+        identities[path] = (stat.st_size, stat.st_mtime_ns)
+    return identities
+
+
+class Loaded:
+    """Articles and errors of `load_light`, and the bodies of those articles."""
+
+    def __init__(self, store: Store, limits: Limits) -> None:
+        self.articles: list[Article] = []
+        self.errors: list[LoadError] = []
+        self.store = store
+        self.limits = limits
+        #: bodies of files parsed now and not cached (gone when their size was read)
+        self.bodies: dict[str, str] = {}
+        #: content digests of files parsed now that were written just now
+        self.digests: dict[str, str] = {}
+
+    def full(self, article: Article) -> Article:
+        """The article with its body (as this build parsed it), the rest unchanged."""
+        body = self.bodies.get(article.path) or self.store.parsed_body(article.path)
+        if body is None:  # the row is gone: read the file again
+            again = self._again(article.path)
+            if again is None:
+                return article
+            body = encode(again)[2]
+        return with_body(article, body)
+
+    def words(self, articles: Sequence[Dated]) -> list[Fingerprint]:
+        """The complete fingerprints of these articles (loaded with their digest only:
+        near-duplicate detection reads the words of changed periods only)."""
+        return load_words(self.store, self.limits, articles)
+
+    def _again(self, path: str) -> Article | None:
+        again = load_file(Path(path), self.limits)
+        return again if isinstance(again, Article) else None
+
+
+def load_words(store: Store, limits: Limits, articles: Sequence[Dated]) -> list[Fingerprint]:
+    """The complete fingerprints of articles whose cached fingerprint is its digest only."""
+    stored = store.parsed_words([a.path for a in articles])
+    found: list[Fingerprint] = []
+    for article in articles:
+        text = stored.get(article.path)
+        if text is not None and article.fingerprint is not None:
+            found.append(_fingerprint(json.loads(text), article.fingerprint.digest))
+            continue
+        again = load_file(Path(article.path), limits)  # the row is gone: read the file again
+        if isinstance(again, Article):
+            found.append(fingerprint(again))
+        elif isinstance(article, Article):
+            found.append(fingerprint(article))
+        else:
+            found.append(Fingerprint((), (), (), (), ""))
+    return found
+
+
+def _load(
+    paths: Sequence[str],
+    store: Store,
+    cancel: threading.Event | None,
+    limits: Limits,
+    workers: int | None,
+    light: bool,
+    identities: Mapping[str, tuple[int, int]] | None = None,
+) -> Loaded:
+    form = cache_form(limits)
+    if store.meta("parse_format") != form:
+        store.clear_parsed()
+        store.set_meta("parse_format", form)
+    keys = list(paths)
+    if identities is None:
+        identities = stat_files(keys)
+    results: dict[str, Article | LoadError] = {}
+    for key, identity, head, words, body in store.iter_parsed(full=not light):
+        if identities.get(key) == identity:
+            results[key] = decode(head, words, body)  # both None when light
+    stale = [key for key in keys if key not in results]
+    loaded = Loaded(store, limits)
+    # File times are the file system's: compare them with the real clock, not the
+    # build's logical clock (`now`), which tests and replays set to other times.
+    racy = time.time_ns() - RACY_SECONDS * 1_000_000_000
+    rows: list[tuple[str, int, int, str, str, str]] = []
+    chunks = map_in_chunks(parse_chunk, stale, limits, cancel, workers, _CHUNK)
+    for key, (head, words, body), digest in chunks:
+        # Parsed now: complete words (near-duplicate detection reads them all).
+        results[key] = decode(head, words, None if light else body)
+        known = identities.get(key)
+        if known is None:  # no identity to cache it under
+            if light:
+                loaded.bodies[key] = body
+            continue
+        size = cached_size(known[0], known[1], racy)
+        rows.append((key, size, known[1], head, words, body))
+        if size == RACY_SIZE and digest is not None:
+            loaded.digests[key] = digest
+        if len(rows) >= _BATCH:
+            store.save_parsed(rows)
+            rows = []
+    store.save_parsed(rows)
+    store.forget_parsed_except(keys)
+    ordered = [results[key] for key in keys]
+    loaded.articles = [r for r in ordered if isinstance(r, Article)]
+    loaded.errors = [r for r in ordered if isinstance(r, LoadError)]
+    return loaded
+
+
+def cached_size(size: int, mtime_ns: int, racy: int) -> int:
+    """The size a file's row is cached under: `RACY_SIZE` for a file modified at or
+    after `racy` (RACY_SECONDS before the build), kept for incremental builds, which
+    tell its content by its digest, and never taken by its size and mtime."""
+    return size if mtime_ns < racy else RACY_SIZE
+
+
+def cache_form(limits: Limits) -> str:
+    """What the cached rows belong to: this loader, these limits (a changed cap changes
+    what a file loads as)."""
+    return f"{FORMAT} {limits!r}"
+
+
+def parse_chunk(
+    paths: list[str], limits: Limits = DEFAULT_LIMITS
+) -> list[tuple[str, Encoded, str | None]]:
+    """Parse a batch of files (in a worker process): (path, encoded result, digest of
+    the content read) each."""
+    results: list[tuple[str, Encoded, str | None]] = []
+    for path in paths:
+        result, digest = load_file_digest(Path(path), limits)
+        results.append((path, encode(keyed(result)), digest))
+    return results
+
+
+def keyed(result: Article | LoadError) -> Article | LoadError:
+    """A loaded file with its dedupe keys (`dedupe.with_keys`), or a report of it when
+    they cannot be made: one bad file never stops a build, whatever its URLs make of
+    the code that reads them. A LoadError is returned as it is."""
+    if isinstance(result, LoadError):
+        return result
+    try:
+        return with_keys(result)
+    except Exception as exc:
+        return unforeseen(result.path, exc)
+
+
+#: a result as JSON texts: head, words, body (see `encode`)
+Encoded = tuple[str, str, str]
+
+
+def encode(result: Article | LoadError) -> Encoded:
+    """A result as three JSON texts: the head (all a build reads of every article),
+    the words of its fingerprint (read for articles of changed periods only) and the
+    body (excerpt, images and related coverage: read for rendered entries only)."""
+    if isinstance(result, LoadError):
+        return json.dumps(["error", result.path, result.line, result.reason]), "null", "null"
+    a = result
+    prints = a.fingerprint
+    head: list[Any] = [
+        "article",
+        a.path,
+        a.title,
+        a.published_at.isoformat(),
+        a.link,
+        list(a.urls),
+        a.kind,
+        a.quality,
+        a.published,
+        _provider(a.provider),
+        list(a.topics),
+        list(a.keys),
+        prints.digest if prints else None,
+    ]
+    words = (
+        [prints.title, prints.numbers, prints.excerpt, prints.excerpt_numbers] if prints else None
+    )
+    body: list[Any] = [
+        a.excerpt,
+        [[i.url, i.width, i.height, i.title] for i in a.images],
+        [_stub(s) for s in a.related],
+    ]
+    return (
+        json.dumps(head, ensure_ascii=False),
+        json.dumps(words, ensure_ascii=False),
+        json.dumps(body, ensure_ascii=False),
+    )
+
+
+def decode(head: str, words: str | None = None, body: str | None = None) -> Article | LoadError:
+    """A cached result. Without `words`, the fingerprint holds its digest only (see
+    `Loaded.words`); without `body`, the article has no excerpt, images and related
+    coverage (see `with_body`). Words, topics and providers repeat across thousands of
+    articles: they are shared, not copied per article."""
+    data: list[Any] = json.loads(head)
+    if data[0] == "error":
+        return LoadError(data[1], data[2], data[3])
+    (_, path, title, when, link, urls, kind, quality, published, provider) = data[:10]
+    topics, keys, digest = data[10:13]
+    prints = None
+    if digest is not None and words is not None:
+        prints = _fingerprint(json.loads(words), digest)
+    elif digest is not None:
+        prints = Fingerprint((), (), (), (), digest, complete=False)
+    # The link is the first URL, and most URLs are their own canonical form: one
+    # string each, not two.
+    same = {url: url for url in urls}
+    article = Article(
+        path=path,
+        title=title,
+        excerpt="",
+        published_at=datetime.fromisoformat(when),
+        link=same.get(link, link),
+        urls=tuple(urls),
+        kind=intern(kind),
+        quality=quality,
+        published=published,
+        provider=_shared_provider(*provider) if provider else None,
+        topics=tuple(map(intern, topics)),
+        images=(),
+        related=(),
+        keys=tuple([same.get(key, key) for key in keys]),
+        fingerprint=prints,
+    )
+    return with_body(article, body) if body is not None else article
+
+
+def with_body(article: Article, body: str) -> Article:
+    """The article with the excerpt, images and related coverage of a body JSON."""
+    excerpt, images, related = json.loads(body)
+    return dataclasses.replace(
+        article,
+        excerpt=excerpt,
+        images=tuple(Image(*i) for i in images),
+        related=tuple(
+            RelatedStub(
+                title=s[0],
+                link=s[1],
+                published_at=datetime.fromisoformat(s[2]) if s[2] else None,
+                provider=_shared_provider(*s[3]) if s[3] else None,
+            )
+            for s in related
+        ),
+    )
+
+
+def _fingerprint(data: list[Any], digest: str) -> Fingerprint:
+    title, numbers, excerpt, excerpt_numbers = data
+    return Fingerprint(
+        tuple(map(intern, title)),
+        tuple(map(intern, numbers)),
+        tuple(map(intern, excerpt)),
+        tuple(map(intern, excerpt_numbers)),
+        digest,
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _shared_provider(name: str, domain: str | None) -> Provider:
+    return Provider(intern(name), intern(domain) if domain else None)
+
+
+def _stub(stub: RelatedStub) -> list[Any]:
+    when = stub.published_at.isoformat() if stub.published_at else None
+    return [stub.title, stub.link, when, _provider(stub.provider)]
+
+
+def _provider(provider: Provider | None) -> list[str | None] | None:
+    return [provider.name, provider.domain] if provider else None

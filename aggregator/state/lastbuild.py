@@ -1,0 +1,288 @@
+"""The no-change fast path: a build whose inputs are all unchanged repeats the last report.
+
+The inputs of a build are the program version, the whole config, and the identity
+(path, size, mtime) of every article file; their digest is stored with the last
+report and the identity of every file the build wrote. When a new build has the
+same digest, every output file is still as written, the link results it used are
+still fresh and nothing in it depends on the clock (`max_age`), its result would
+be the same bytes, so it is not computed again. The report is JSON, never code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from typing import TypeVar
+
+from aggregator import __version__
+from aggregator.config import Config
+from aggregator.model import BuildReport
+from aggregator.model import DroppedCopy
+from aggregator.model import Duplicate
+from aggregator.model import Exclusion
+from aggregator.model import FeedResult
+from aggregator.model import LinkResult
+from aggregator.model import LinkSummary
+from aggregator.model import LoadError
+from aggregator.model import PageResult
+from aggregator.model import Rows
+from aggregator.publishing.output import Output
+from aggregator.state.store import Store
+
+_T = TypeVar("_T")
+_KEY = "last_build"
+_REPORT = "last_report"
+_LENGTH = "last_report_chunk_length"
+#: the long lists of a report are kept in chunks of paths that start alike: as long
+#: as the start all paths share and this many characters more
+_SPREAD = 6
+
+
+def signature(config: Config, identities: str, settled: bool) -> str | None:
+    """The digest of a build's inputs (`identities`: the JSON of every file's size and
+    mtime, see `incremental.identities_text`); None when some file is not `settled`:
+    too new to be told apart from a later write in the same clock tick, or unreadable
+    (then no build is skipped)."""
+    if not settled:
+        return None
+    return hashlib.sha256(f"{__version__}\n{config!r}\n{identities}".encode()).hexdigest()
+
+
+def replay(
+    store: Store, config: Config, output: Output, digest: str | None, now: datetime
+) -> BuildReport | None:
+    """The last report, every file unchanged, when this build would repeat it; else None."""
+    if digest is None or config.max_age is not None or config.links == "cached":
+        return None
+    text = store.meta(_KEY)
+    if text is None:
+        return None
+    try:
+        data = json.loads(text)
+        if data["signature"] != digest:
+            return None
+        fresh_until = data.get("links_fresh_until")
+        checks = config.links == "on" and config.link_check.enabled
+        if checks and (fresh_until is None or datetime.fromisoformat(fresh_until) <= now):
+            return None  # some link is due for a check
+        report = last_report(store)
+        if report is None or not _intact(data, output):
+            return None
+        return dataclasses.replace(report_from_json(report, store), mode="unchanged")
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return None
+
+
+def outputs_intact(store: Store, output: Output) -> bool:
+    """Whether every file the last build wrote still has the size and mtime it left."""
+    try:
+        return _intact(json.loads(store.meta(_KEY) or "null"), output)
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return False
+
+
+def _intact(data: Any, output: Output) -> bool:
+    for relative, (size, mtime_ns) in data["files"].items():
+        stat = os.stat(output.root / relative)
+        if (stat.st_size, stat.st_mtime_ns) != (size, mtime_ns):
+            return False
+    return True
+
+
+def remember(
+    store: Store,
+    output: Output,
+    digest: str | None,
+    report: BuildReport,
+    results: Sequence[LinkResult],
+) -> None:
+    files: dict[str, tuple[int, int]] = {}
+    for relative in [f.path for f in report.feeds] + [p.path for p in report.pages]:
+        try:
+            stat = os.stat(output.root / relative)
+        except OSError:
+            continue
+        files[relative] = (stat.st_size, stat.st_mtime_ns)
+    fresh_until = min((r.next_check_at for r in results), default=None)
+    data = {
+        "signature": digest,
+        "files": files,
+        "links_fresh_until": fresh_until.isoformat() if fresh_until else None,
+    }
+    forget(store)  # the report first: a half-kept pair is never trusted
+    _keep_lists(store, report)
+    store.set_meta(_REPORT, json.dumps(_json(report), ensure_ascii=False))
+    store.set_meta(_KEY, json.dumps(data, ensure_ascii=False))
+
+
+def forget(store: Store) -> None:
+    """No build repeats the last report until `remember` keeps another."""
+    store.set_meta(_KEY, "")
+
+
+def _keep_lists(store: Store, report: BuildReport) -> None:
+    """Keep the report's long lists (by path) in chunks of paths with the same start,
+    so that a build that changes a few rows rewrites a few chunks."""
+    if isinstance(report.duplicates, Rows) and isinstance(report.excluded, Rows):
+        return  # read from the state file, and still there
+    data: dict[str, list[list[Any]]] = {
+        "duplicates": [
+            [d.kept, d.reason, d.score, [[c.path, c.reason, c.score] for c in d.copies]]
+            for d in report.duplicates
+        ],
+        "excluded": [[e.path, e.code, e.reason, e.topic] for e in report.excluded],
+    }
+    paths = [row[0] for rows in data.values() for row in rows]
+    # A start in characters, not folders: chunks must follow the order of paths.
+    length = len(os.path.commonprefix(paths)) + _SPREAD if paths else 0  # noqa: RUF071
+    store.delete_metas(f"{_REPORT}/")
+    store.set_meta(_LENGTH, str(length))
+    for kind, rows in data.items():
+        chunks: dict[str, list[list[Any]]] = {}
+        for row in rows:
+            chunks.setdefault(row[0][:length], []).append(row)
+        for prefix, chunk in chunks.items():
+            store.set_meta(_chunk(kind, prefix), json.dumps(chunk, ensure_ascii=False))
+
+
+def patch_list(store: Store, kind: str, gone: set[str], added: list[list[Any]]) -> int:
+    """Replace the rows of paths in `gone` with `added` in the kept `kind` list (see
+    `_keep_lists`), rewriting only the chunks they are in; how many rows it gained."""
+    length = int(store.meta(_LENGTH) or "0")
+    gained = len(added)
+    for prefix in {p[:length] for p in gone} | {row[0][:length] for row in added}:
+        key = _chunk(kind, prefix)
+        rows: list[list[Any]] = json.loads(store.meta(key) or "[]")
+        kept = [row for row in rows if row[0] not in gone]
+        gained -= len(rows) - len(kept)
+        kept.extend(row for row in added if row[0][:length] == prefix)
+        kept.sort(key=lambda row: str(row[0]))
+        if kept:
+            store.set_meta(key, json.dumps(kept, ensure_ascii=False))
+        else:
+            store.delete_meta(key)
+    return gained
+
+
+def _chunk(kind: str, prefix: str) -> str:
+    return f"{_REPORT}/{kind}/{prefix}"
+
+
+def _load_list(store: Store, kind: str) -> list[list[Any]]:
+    rows: list[list[Any]] = []
+    for _key, text in store.metas(f"{_REPORT}/{kind}/"):
+        rows.extend(json.loads(text))
+    return rows
+
+
+def last_report(store: Store) -> dict[str, Any] | None:
+    """The last build's report as JSON (see `report_from_json`), when readable."""
+    try:
+        report = json.loads(store.meta(_REPORT) or "null")
+    except ValueError:
+        return None
+    return report if isinstance(report, dict) else None
+
+
+def _json(report: BuildReport) -> dict[str, Any]:
+    return {
+        "loaded": report.loaded,
+        "errors": [[e.path, e.line, e.reason] for e in report.errors],
+        "duplicates_count": len(report.duplicates),
+        "excluded_count": len(report.excluded),
+        "published": report.published,
+        "feeds": [[f.topic, f.format, f.path, f.entries] for f in report.feeds],
+        "pages": [p.path for p in report.pages],
+        "links": _links_json(report.links) if report.links else None,
+    }
+
+
+def _links_json(links: LinkSummary) -> dict[str, Any]:
+    return {
+        "mode": links.mode,
+        "checked": links.checked,
+        "network_down": links.network_down,
+        "classes": [list(c) for c in links.classes],
+        "excluded": [[p, _result_json(r)] for p, r in links.excluded],
+        "images_dropped": [[p, _result_json(r)] for p, r in links.images_dropped],
+    }
+
+
+def _result_json(r: LinkResult) -> list[Any]:
+    return [
+        r.url,
+        r.klass,
+        r.status,
+        r.reason,
+        r.final_url,
+        r.checked_at.isoformat(),
+        r.next_check_at.isoformat(),
+        r.failures,
+        r.broken_since.isoformat() if r.broken_since else None,
+    ]
+
+
+def _result(v: list[Any]) -> LinkResult:
+    return LinkResult(
+        url=v[0],
+        klass=v[1],
+        status=v[2],
+        reason=v[3],
+        final_url=v[4],
+        checked_at=datetime.fromisoformat(v[5]),
+        next_check_at=datetime.fromisoformat(v[6]),
+        failures=v[7],
+        broken_since=datetime.fromisoformat(v[8]) if v[8] else None,
+    )
+
+
+def _rows(store: Store, kind: str, make: Callable[[list[Any]], _T]) -> Rows[_T]:
+    """A kept list, read now (the state file may be closed or changed by the time the
+    report is read), made into objects when first used."""
+    return Rows(_load_list(store, kind), make)
+
+
+def _duplicate(row: list[Any]) -> Duplicate:
+    kept, reason, score, copies = row
+    return Duplicate(
+        kept=kept,
+        dropped=tuple(c[0] for c in copies),
+        reason=reason,
+        score=score,
+        copies=tuple(DroppedCopy(*c) for c in copies),
+    )
+
+
+def _exclusion(row: list[Any]) -> Exclusion:
+    return Exclusion(*row)
+
+
+def report_from_json(data: dict[str, Any], store: Store) -> BuildReport:
+    """The report kept by `remember`; its long lists are read when first used."""
+    links = data["links"]
+    return BuildReport(
+        loaded=data["loaded"],
+        errors=tuple(LoadError(*e) for e in data["errors"]),
+        duplicates=_rows(store, "duplicates", _duplicate),
+        excluded=_rows(store, "excluded", _exclusion),
+        published=data["published"],
+        feeds=tuple(FeedResult(t, fmt, path, n, False) for t, fmt, path, n in data["feeds"]),
+        pages=tuple(PageResult(path, False) for path in data["pages"]),
+        links=LinkSummary(
+            mode=links["mode"],
+            checked=links["checked"],
+            requested=0,
+            network_down=links["network_down"],
+            classes=tuple((k, n) for k, n in links["classes"]),
+            excluded=tuple((p, _result(r)) for p, r in links["excluded"]),
+            images_dropped=tuple((p, _result(r)) for p, r in links["images_dropped"]),
+        )
+        if links
+        else None,
+    )

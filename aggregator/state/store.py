@@ -1,0 +1,527 @@
+"""Persistent state in one SQLite file: link check results (the parse cache and first-seen
+times join later). The only module that speaks SQL.
+
+The file is opened in WAL mode with a busy timeout, each write is one
+transaction (a killed process loses at most the transaction in flight, never the
+file), and a file that is not a readable SQLite database is moved aside (to
+`<name>.corrupt-<n>`) and started afresh rather than trusted: everything in it can
+be rebuilt, at the cost of checking links again. Corruption found later, inside a
+file that opened, is handled the same way: the file is moved aside and the run
+fails with a `StateError` saying so, and the next run starts afresh.
+
+A file that is only *busy* (another process holds its lock past the busy timeout),
+unreadable or made by a newer version is never moved aside: that is a `StateError`
+and the file is left as it is. Every SQLite error leaves here as a `StateError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sqlite3
+from collections.abc import Iterable
+from collections.abc import Iterator
+from collections.abc import Sequence
+from datetime import UTC
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from aggregator.errors import AggregatorError
+from aggregator.model import LinkResult
+
+log = logging.getLogger("aggregator.state.store")
+SCHEMA_VERSION = 6
+#: the version that laid the parse cache out as now: an older file's cache is dropped
+_OLD_PARSED = 5
+#: seconds to wait for another process's lock on the file
+BUSY_TIMEOUT = 10.0
+# Primary result codes (the low byte of extended ones) that mean "not to be trusted".
+_CORRUPT_CODES = frozenset({11, 26})  # SQLITE_CORRUPT, SQLITE_NOTADB
+_BUSY_CODES = frozenset({5, 6})  # SQLITE_BUSY, SQLITE_LOCKED
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS link (
+    url TEXT PRIMARY KEY,          -- canonical URL (urls.canonical_url)
+    class TEXT NOT NULL,           -- ok, redirected, broken, blocked, ...
+    status INTEGER,                -- HTTP status of the last answer, NULL when none
+    reason TEXT NOT NULL,          -- one line: "404 Not Found", "connection refused", ...
+    final_url TEXT,                -- where redirects ended, NULL when none
+    checked_at TEXT NOT NULL,      -- ISO 8601 UTC
+    next_check_at TEXT NOT NULL,   -- ISO 8601 UTC: fresh until then
+    failures INTEGER NOT NULL,     -- consecutive checks that were not ok
+    broken_since TEXT              -- first of the current run of broken results, NULL if none
+);
+CREATE TABLE IF NOT EXISTS parsed (
+    path TEXT PRIMARY KEY,         -- an article file, as found under its source folder
+    size INTEGER NOT NULL,         -- its size and mtime when parsed: its identity
+    mtime_ns INTEGER NOT NULL,
+    head TEXT NOT NULL,            -- the loader's result as JSON, but for ...
+    words TEXT NOT NULL,           -- ... the word sets near-duplicate detection reads ...
+    body TEXT NOT NULL             -- ... and what only rendering reads (parsecache.encode)
+);
+CREATE TABLE IF NOT EXISTS simzone (
+    zone INTEGER PRIMARY KEY,      -- a period or a boundary of two (similar.similar_pairs)
+    digest TEXT NOT NULL,          -- of the articles it was computed from
+    pairs TEXT NOT NULL            -- JSON: [[path, path, score], ...]
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+-- What incremental builds start from (incremental.py): the last build's articles,
+-- stories and feed members, valid while meta "inc_form" says so.
+CREATE TABLE IF NOT EXISTS inc_art (
+    path TEXT PRIMARY KEY,         -- an article file
+    period INTEGER NOT NULL,       -- its period (similar.period_of)
+    stamp TEXT NOT NULL,           -- published_at, ISO 8601
+    digest TEXT NOT NULL,          -- of its fingerprint
+    story TEXT NOT NULL            -- the first file of its story
+);
+CREATE INDEX IF NOT EXISTS inc_art_period ON inc_art (period);
+CREATE INDEX IF NOT EXISTS inc_art_story ON inc_art (story);
+CREATE TABLE IF NOT EXISTS inc_key (
+    key TEXT NOT NULL,             -- a canonical URL ...
+    path TEXT NOT NULL             -- ... of this article
+);
+CREATE INDEX IF NOT EXISTS inc_key_key ON inc_key (key);
+CREATE INDEX IF NOT EXISTS inc_key_path ON inc_key (path);
+CREATE TABLE IF NOT EXISTS inc_pair (
+    zone INTEGER NOT NULL,         -- a similar pair found in this zone
+    a TEXT NOT NULL,
+    b TEXT NOT NULL,
+    score REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS inc_pair_zone ON inc_pair (zone);
+CREATE INDEX IF NOT EXISTS inc_pair_a ON inc_pair (a);
+CREATE INDEX IF NOT EXISTS inc_pair_b ON inc_pair (b);
+CREATE TABLE IF NOT EXISTS inc_story (
+    story TEXT PRIMARY KEY,        -- its first file
+    survivor TEXT NOT NULL,
+    data TEXT NOT NULL             -- JSON: topics, kept, feeds, duplicate, exclusions
+);
+CREATE INDEX IF NOT EXISTS inc_story_survivor ON inc_story (survivor);
+CREATE TABLE IF NOT EXISTS inc_member (
+    feed TEXT NOT NULL,            -- a topic key, "" for the all-topics feed
+    rank REAL NOT NULL,            -- minus the publish time (newest first) ...
+    entry TEXT NOT NULL,           -- ... then the entry id ...
+    path TEXT NOT NULL,            -- ... then the path: a feed's order
+    story TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS inc_member_order ON inc_member (feed, rank, entry, path);
+CREATE INDEX IF NOT EXISTS inc_member_story ON inc_member (story);
+CREATE INDEX IF NOT EXISTS inc_member_path ON inc_member (path);
+CREATE TABLE IF NOT EXISTS inc_rel (
+    key TEXT NOT NULL,             -- a canonical URL of related coverage ...
+    path TEXT NOT NULL             -- ... of an article some feed shows
+);
+CREATE INDEX IF NOT EXISTS inc_rel_key ON inc_rel (key);
+CREATE INDEX IF NOT EXISTS inc_rel_path ON inc_rel (path);
+CREATE TABLE IF NOT EXISTS ping (
+    url TEXT PRIMARY KEY,          -- a feed URL the WebSub hub has not heard about yet
+    since TEXT NOT NULL            -- ISO 8601 UTC: when it first changed unannounced
+);
+"""
+
+
+#: the tables of incremental builds, and their columns
+_INC_TABLES = {
+    "inc_art": ("path", "period", "stamp", "digest", "story"),
+    "inc_key": ("key", "path"),
+    "inc_pair": ("zone", "a", "b", "score"),
+    "inc_story": ("story", "survivor", "data"),
+    "inc_member": ("feed", "rank", "entry", "path", "story"),
+    "inc_rel": ("key", "path"),
+}
+
+
+class StateError(AggregatorError):
+    """The state file cannot be opened, read or written."""
+
+
+def _corrupt(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in _CORRUPT_CODES
+
+
+def _busy(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in _BUSY_CODES
+
+
+class Store:
+    """The state file. Use as a context manager, or call `close()`."""
+
+    def __init__(self, path: Path | str, *, timeout: float = BUSY_TIMEOUT) -> None:
+        self.path = path
+        self.timeout = timeout
+        self._db = self._open(path)
+
+    def _open(self, path: Path | str) -> sqlite3.Connection:
+        try:
+            return self._connect(path, self.timeout)
+        except (sqlite3.Error, OSError) as exc:
+            if not isinstance(exc, sqlite3.Error) or not _corrupt(exc):
+                raise self._error("cannot open state file", exc) from exc
+            if str(path) == ":memory:" or not Path(path).exists():
+                raise self._error("cannot open state file", exc) from exc
+            aside = self._move_aside()
+            log.warning("%s: state file is corrupt (%s); moved aside to %s", path, exc, aside)
+            try:
+                return self._connect(path, self.timeout)
+            except (sqlite3.Error, OSError) as again:
+                raise self._error("cannot open state file", again) from again
+
+    def _move_aside(self) -> Path:
+        path = Path(self.path)
+        aside = _aside(path)
+        try:
+            path.rename(aside)
+            for suffix in ("-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+        except OSError as exc:
+            raise self._error("state file is corrupt and cannot be moved aside", exc) from exc
+        return aside
+
+    def _error(self, what: str, exc: BaseException) -> StateError:
+        if isinstance(exc, sqlite3.Error) and _busy(exc):
+            return StateError(
+                f"{self.path}: state file is locked by another process "
+                f"(waited {self.timeout:g} s): {exc}"
+            )
+        if isinstance(exc, OSError):
+            return StateError(f"{self.path}: {what}: {exc.strerror or exc}")
+        return StateError(f"{self.path}: {what}: {exc}")
+
+    @contextlib.contextmanager
+    def _guard(self, what: str) -> Iterator[None]:
+        """Every SQLite error inside becomes a StateError; a corrupt file found now is
+        moved aside (after closing it) so that the next run starts afresh."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            if not _corrupt(exc) or str(self.path) == ":memory:":
+                raise self._error(what, exc) from exc
+            self._db.close()
+            aside = self._move_aside()
+            raise StateError(
+                f"{self.path}: state file is corrupt ({exc}); moved aside to {aside}, "
+                "the next run starts afresh"
+            ) from exc
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One write transaction, its SQLite errors as in `_guard`. The connection is in
+        autocommit mode (`isolation_level=None`), where `with connection:` begins
+        nothing: without BEGIN every statement would be a transaction of its own."""
+        with self._guard("cannot write state"), _transaction(self._db):
+            yield
+
+    @staticmethod
+    def _connect(path: Path | str, timeout: float = BUSY_TIMEOUT) -> sqlite3.Connection:
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(str(path), timeout=timeout, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                # Not corrupt: a newer aggregator's file, left alone for it.
+                raise sqlite3.DatabaseError(f"state schema {version} is newer than this program")
+            if version < SCHEMA_VERSION or not _has_tables(db):
+                # A write (only when there is something to create), in one transaction:
+                # `executescript` commits what is open, so the script begins its own.
+                drop = "DROP TABLE IF EXISTS parsed;" if version < _OLD_PARSED else ""
+                db.executescript(
+                    f"BEGIN IMMEDIATE; {drop} {_SCHEMA}; "
+                    f"PRAGMA user_version={SCHEMA_VERSION}; COMMIT;"
+                )
+            db.execute("SELECT count(*) FROM link").fetchone()
+            if str(path) != ":memory:":
+                # Wait for (and prove) the write lock now, before a run writes any
+                # feed: a state file another process holds fails the run up front.
+                db.execute("BEGIN IMMEDIATE")
+                db.execute("ROLLBACK")
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def link(self, url: str) -> LinkResult | None:
+        with self._guard("cannot read state"):
+            row = self._db.execute("SELECT * FROM link WHERE url = ?", (url,)).fetchone()
+        return _result(row) if row else None
+
+    def links(self, urls: Iterable[str]) -> dict[str, LinkResult]:
+        """Stored results for these canonical URLs (those never checked are absent)."""
+        rows = self._select_in("SELECT * FROM link WHERE url IN ({})", urls)
+        return {str(row[0]): _result(row) for row in rows}
+
+    def _select_in(self, sql: str, keys: Iterable[object]) -> list[tuple[Any, ...]]:
+        """The rows of `sql` (a query with `IN ({})`) for these keys, 500 keys a query."""
+        found: list[tuple[Any, ...]] = []
+        wanted = list(dict.fromkeys(keys))
+        with self._guard("cannot read state"):
+            for start in range(0, len(wanted), 500):
+                batch = wanted[start : start + 500]
+                query = sql.format(",".join("?" * len(batch)))
+                found.extend(self._db.execute(query, batch).fetchall())
+        return found
+
+    def save_links(self, results: Iterable[LinkResult]) -> None:
+        """Store results, replacing earlier ones of the same URLs, in one transaction."""
+        rows = [
+            (
+                r.url,
+                r.klass,
+                r.status,
+                r.reason,
+                r.final_url,
+                _iso(r.checked_at),
+                _iso(r.next_check_at),
+                r.failures,
+                _iso(r.broken_since) if r.broken_since else None,
+            )
+            for r in results
+        ]
+        self._write("INSERT OR REPLACE INTO link VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+    def meta(self, key: str) -> str | None:
+        with self._guard("cannot read state"):
+            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return str(row[0]) if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._write("INSERT OR REPLACE INTO meta VALUES (?, ?)", [(key, value)])
+
+    def metas(self, prefix: str) -> list[tuple[str, str]]:
+        """(key, value) of the meta rows whose key starts with `prefix`, by key."""
+        with self._guard("cannot read state"):
+            rows = self._db.execute(
+                "SELECT key, value FROM meta WHERE substr(key, 1, ?) = ? ORDER BY key",
+                (len(prefix), prefix),
+            ).fetchall()
+        return [(str(key), str(value)) for key, value in rows]
+
+    def delete_metas(self, prefix: str) -> None:
+        """Drop the meta rows whose key starts with `prefix`."""
+        self._write("DELETE FROM meta WHERE substr(key, 1, ?) = ?", [(len(prefix), prefix)])
+
+    def delete_meta(self, key: str) -> None:
+        self._write("DELETE FROM meta WHERE key = ?", [(key,)])
+
+    def parsed(self, paths: Iterable[str]) -> dict[str, tuple[tuple[int, int], str, str, str]]:
+        """Cached parse results of these paths: ((size, mtime_ns), head, words, body)."""
+        wanted = set(paths)
+        return {
+            key: (identity, head, words or "", body or "")
+            for key, identity, head, words, body in self.iter_parsed(full=True)
+            if key in wanted
+        }
+
+    def iter_parsed(
+        self, *, full: bool = False
+    ) -> Iterator[tuple[str, tuple[int, int], str, str | None, str | None]]:
+        """Every cached parse result, one at a time: (path, (size, mtime_ns), head JSON,
+        words JSON, body JSON); words and body are None unless `full`."""
+        columns = "path, size, mtime_ns, head" + (", words, body" if full else ", NULL, NULL")
+        with self._guard("cannot read state"):
+            cursor = self._db.execute(f"SELECT {columns} FROM parsed")
+            while rows := cursor.fetchmany(1000):
+                for path, size, mtime_ns, head, words, body in rows:
+                    yield str(path), (int(size), int(mtime_ns)), str(head), words, body
+
+    def parsed_body(self, path: str) -> str | None:
+        """The body JSON of one cached parse result."""
+        with self._guard("cannot read state"):
+            row = self._db.execute("SELECT body FROM parsed WHERE path = ?", (path,)).fetchone()
+        return str(row[0]) if row else None
+
+    def parsed_words(self, paths: Iterable[str]) -> dict[str, str]:
+        """The words JSON of these paths' cached parse results (those cached)."""
+        rows = self._select_in("SELECT path, words FROM parsed WHERE path IN ({})", paths)
+        return {str(path): str(words) for path, words in rows}
+
+    def save_parsed(self, rows: Iterable[tuple[str, int, int, str, str, str]]) -> None:
+        self._write("INSERT OR REPLACE INTO parsed VALUES (?, ?, ?, ?, ?, ?)", list(rows))
+
+    def forget_parsed_except(self, paths: Iterable[str]) -> None:
+        """Drop the cached results of files that are gone."""
+        keep = set(paths)
+        with self._guard("cannot read state"):
+            known = self._db.execute("SELECT path FROM parsed").fetchall()
+        gone = [(p,) for (p,) in known if p not in keep]
+        if gone:
+            self._write("DELETE FROM parsed WHERE path = ?", gone)
+
+    def clear_parsed(self) -> None:
+        self._write("DELETE FROM parsed", [()])
+
+    def zone(self, zone: int) -> tuple[str, str] | None:
+        """The stored (digest, pairs JSON) of one zone of similar pairs."""
+        with self._guard("cannot read state"):
+            row = self._db.execute(
+                "SELECT digest, pairs FROM simzone WHERE zone = ?", (zone,)
+            ).fetchone()
+        return (str(row[0]), str(row[1])) if row else None
+
+    def save_zones(self, rows: Iterable[tuple[int, str, str]], keep: Iterable[int]) -> None:
+        """Store (zone, digest, pairs JSON) rows and drop the zones not in `keep`, in one
+        transaction."""
+        wanted = set(keep)
+        with self._writing():
+            self._db.executemany("INSERT OR REPLACE INTO simzone VALUES (?, ?, ?)", list(rows))
+            known = [row[0] for row in self._db.execute("SELECT zone FROM simzone")]
+            gone = [(zone,) for zone in known if zone not in wanted]
+            self._db.executemany("DELETE FROM simzone WHERE zone = ?", gone)
+
+    def zones(self) -> set[int]:
+        """The zones stored."""
+        with self._guard("cannot read state"):
+            return {int(row[0]) for row in self._db.execute("SELECT zone FROM simzone")}
+
+    def clear_zones(self) -> None:
+        self._write("DELETE FROM simzone", [()])
+
+    def inc_rows(
+        self, table: str, column: str, keys: Iterable[object], columns: str = "*"
+    ) -> list[tuple[Any, ...]]:
+        """Rows of an incremental-build table whose `column` is one of `keys`."""
+        _inc_column(table, column)
+        return self._select_in(f"SELECT {columns} FROM {table} WHERE {column} IN ({{}})", keys)
+
+    def inc_insert(self, table: str, rows: Sequence[tuple[object, ...]]) -> None:
+        marks = ", ".join("?" * len(_INC_TABLES[table]))
+        self._write(f"INSERT INTO {table} VALUES ({marks})", rows)
+
+    def inc_delete(self, table: str, column: str, keys: Iterable[object]) -> None:
+        _inc_column(table, column)
+        self._write(f"DELETE FROM {table} WHERE {column} = ?", [(k,) for k in set(keys)])
+
+    def inc_update_story(self, rows: Sequence[tuple[str, str]]) -> None:
+        """Set the story of articles: (story, path) rows."""
+        self._write("UPDATE inc_art SET story = ? WHERE path = ?", rows)
+
+    def inc_clear(self) -> None:
+        with self._writing():
+            for table in _INC_TABLES:
+                self._db.execute(f"DELETE FROM {table}")
+
+    def inc_fill(self, rows: dict[str, Sequence[tuple[object, ...]]]) -> None:
+        """Replace every row of these tables, in one transaction; the indexes are made
+        after the rows (much faster than keeping them up to date row by row)."""
+        with self._writing():
+            indexes = self._db.execute(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+                "AND tbl_name IN "
+                f"({', '.join('?' * len(rows))})",
+                list(rows),
+            ).fetchall()
+            for name, _sql in indexes:
+                self._db.execute(f"DROP INDEX {name}")
+            for table, table_rows in rows.items():
+                self._db.execute(f"DELETE FROM {table}")
+                marks = ", ".join("?" * len(_INC_TABLES[table]))
+                self._db.executemany(f"INSERT INTO {table} VALUES ({marks})", table_rows)
+            for _name, sql in indexes:
+                self._db.execute(sql)
+
+    def inc_top(self, feed: str, limit: int) -> list[tuple[str, str]]:
+        """The first `limit` (path, story) of a feed, in its order."""
+        with self._guard("cannot read state"):
+            rows = self._db.execute(
+                "SELECT path, story FROM inc_member WHERE feed = ? "
+                "ORDER BY rank, entry, path LIMIT ?",
+                (feed, limit),
+            ).fetchall()
+        return [(str(path), str(story)) for path, story in rows]
+
+    def forget_parsed(self, paths: Iterable[str]) -> None:
+        self._write("DELETE FROM parsed WHERE path = ?", [(p,) for p in paths])
+
+    def parsed_rows(self, paths: Iterable[str]) -> dict[str, tuple[str, str]]:
+        """(head, body) JSON of these paths' cached parse results (those cached)."""
+        rows = self._select_in("SELECT path, head, body FROM parsed WHERE path IN ({})", paths)
+        return {str(path): (str(head), str(body)) for path, head, body in rows}
+
+    def add_pings(self, urls: Iterable[str], now: datetime) -> None:
+        """Remember feeds whose change the hub has yet to hear about."""
+        self._write("INSERT OR IGNORE INTO ping VALUES (?, ?)", [(u, _iso(now)) for u in urls])
+
+    def pending_pings(self) -> list[str]:
+        with self._guard("cannot read state"):
+            return [row[0] for row in self._db.execute("SELECT url FROM ping ORDER BY url")]
+
+    def done_pings(self, urls: Iterable[str]) -> None:
+        self._write("DELETE FROM ping WHERE url = ?", [(u,) for u in urls])
+
+    def _write(self, sql: str, rows: Sequence[tuple[object, ...]]) -> None:
+        with self._writing():
+            self._db.executemany(sql, rows)
+
+
+@contextlib.contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:  # some errors (a full disk) have rolled it back already
+            db.execute("ROLLBACK")
+        raise
+
+
+def _inc_column(table: str, column: str) -> None:
+    if column not in _INC_TABLES.get(table, ()):
+        raise ValueError(f"no column {column} in {table}")
+
+
+def _has_tables(db: sqlite3.Connection) -> bool:
+    names = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    return {"link", "parsed", "simzone", "meta", "ping", *_INC_TABLES} <= names
+
+
+def _result(row: tuple[object, ...]) -> LinkResult:
+    url, klass, status, reason, final_url, checked, next_check, failures, broken = row
+    return LinkResult(
+        url=str(url),
+        klass=str(klass),
+        status=int(status) if isinstance(status, int) else None,
+        reason=str(reason),
+        final_url=str(final_url) if final_url else None,
+        checked_at=_time(str(checked)),
+        next_check_at=_time(str(next_check)),
+        failures=int(failures) if isinstance(failures, int) else 0,
+        broken_since=_time(str(broken)) if broken else None,
+    )
+
+
+def _iso(when: datetime) -> str:
+    return when.astimezone(UTC).isoformat()
+
+
+def _time(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def _aside(path: Path) -> Path:
+    number = 1
+    while (candidate := path.with_name(f"{path.name}.corrupt-{number}")).exists():
+        number += 1
+    return candidate
