@@ -171,6 +171,38 @@ class Config:
         """The settings of one topic (all None when the config has none for it)."""
         return self.topics.get(topic_key(topic)) or TopicSettings()
 
+    def output_key(self) -> str:
+        """The settings a build's output depends on, as text (a cache key): all but the
+        schedule (`interval`, `cron`) and where the state lives, which change no output.
+        (Serving and logging are options of the command, not of the config.)"""
+        return repr(replace(self, interval=_NO_INTERVAL, cron=None, state=None))
+
+    def render_key(self) -> str:
+        """The settings rendering reads (a cache key for rendered feeds): the site, the
+        topics' own settings, content, images, the hub, limits and link rules. What
+        decides *which* entries a feed holds (sources, filters, dedupe, links mode)
+        is not here: those entries are keyed themselves."""
+        return repr(
+            replace(
+                self,
+                sources=(),
+                patterns=(),
+                min_quality=0,
+                include_unpublished=False,
+                max_age=None,
+                aliases=MappingProxyType({}),
+                dedupe=DedupeSettings(),
+                links="on",
+                state=None,
+                interval=_NO_INTERVAL,
+                cron=None,
+            )
+        )
+
+
+#: the `interval` every cache key sees (it changes no output)
+_NO_INTERVAL = timedelta(minutes=15)
+
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(ms|[smhdw]?)\s*$")
 _UNIT_MILLISECONDS = {

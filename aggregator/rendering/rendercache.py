@@ -1,13 +1,13 @@
 """Feeds whose entries did not change are not rendered again.
 
 A feed's key is a digest of everything its bytes come from: the aggregator's
-version, the whole config, the format, the feed's spec and site, and every entry
-(all of its fields). After a build, the key of each feed written is kept in the
-state file with the size and mtime the file then had. The next build skips
-rendering a feed when its key is the same and its file still has that size and
-mtime (a file edited or replaced by anything else is rendered and written again).
-Rendering is a pure function of those inputs, so a skipped feed holds the bytes a
-cold build would write.
+version, the settings rendering reads (`Config.render_key`), the format, the feed's
+spec and site, and every entry (all of its fields). After a build, the key of each
+feed written is kept in the state file with the size and mtime the file then had.
+The next build skips rendering a feed when its key is the same and its file still
+has that size and mtime (a file edited or replaced by anything else is rendered and
+written again). Rendering is a pure function of those inputs, so a skipped feed
+holds the bytes a cold build would write.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ class RenderCache:
     def __init__(self, store: Store, output: Output, config: Config) -> None:
         self.store = store
         self.output = output
-        self.salt = f"{__version__}\n{config!r}\n"
+        self.salt = f"{__version__}\n{config.render_key()}\n"
         try:
             old = json.loads(store.meta(_META) or "{}")
         except ValueError:
