@@ -120,14 +120,16 @@ def test_find_files_order_is_sorted_per_source_whatever_the_creation_order(
     assert find_files([tmp_path], DEFAULT_PATTERNS) == found  # same again
 
 
-def test_find_files_keeps_sources_in_the_order_given(tmp_path: Path) -> None:
+def test_find_files_lists_paths_in_order_whatever_the_order_of_sources(tmp_path: Path) -> None:
+    """One order for a build of several sources, as for one folder: an incremental build
+    (which takes the order of paths) then gives a cold build's bytes and report."""
     first, second = tmp_path / "second-alphabetically", tmp_path / "first-alphabetically"
     b1 = write_bytes(first, "b.md", b"x")
     a1 = write_bytes(first, "a.md", b"x")
     z2 = write_bytes(second, "z.md", b"x")
     y2 = write_bytes(second, "y.md", b"x")
 
-    assert find_files([first, second], DEFAULT_PATTERNS) == [a1, b1, y2, z2]
+    assert find_files([first, second], DEFAULT_PATTERNS) == [y2, z2, a1, b1]
     assert find_files([second, first], DEFAULT_PATTERNS) == [y2, z2, a1, b1]
 
 

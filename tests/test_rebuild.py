@@ -10,6 +10,8 @@ import shutil
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC
 from datetime import datetime
@@ -22,13 +24,18 @@ import pytest
 from conftest import NOW
 from conftest import run_cli
 from conftest import write_article
+from farm import Farm
 
 from aggregator.app.cli import report_json
 from aggregator.config import Config
 from aggregator.config import TopicSettings
 from aggregator.engine.pipeline import build
+from aggregator.engine.pipeline import check_links
 from aggregator.errors import Cancelled
+from aggregator.links.linkpolicy import Freshness
+from aggregator.links.linkpolicy import LinkCheckSettings
 from aggregator.model import BuildReport
+from aggregator.stories.urls import canonical_url
 
 TITLES = [
     "Acme launches a farming robot in Kenya",
@@ -56,9 +63,18 @@ REFUSED = [
 class Corpus:
     """Random article files and random edits of them (deterministic per seed)."""
 
-    def __init__(self, folder: Path, seed: int, racy: float = 0.0, refused: float = 0.0) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        seed: int,
+        racy: float = 0.0,
+        refused: float = 0.0,
+        urls: Callable[[random.Random], str] | None = None,
+    ) -> None:
         self.folder = folder
         self.rng = random.Random(seed)
+        #: makes the URLs of articles, related stubs and images (default: example.com)
+        self.urls = urls
         #: the share of URLs (links, related links, images) that every build refuses
         #: without a request (`linkpolicy.refused_offline`)
         self.refused = refused
@@ -72,6 +88,8 @@ class Corpus:
     def url(self) -> str:
         if self.refused and self.rng.random() < self.refused:
             return self.rng.choice(REFUSED).format(self.rng.randrange(400))
+        if self.urls is not None:
+            return self.urls(self.rng)
         return f"https://news{self.rng.randrange(3)}.example.com/s/{self.rng.randrange(400)}"
 
     def fields(self) -> dict[str, Any]:
@@ -98,6 +116,10 @@ class Corpus:
 
     def images(self) -> dict[str, Any]:
         """With `refused`, some articles show a refused image first, then a fine one."""
+        if self.urls is not None:
+            if self.rng.random() < 0.5:
+                return {"images": None}
+            return {"images": [{"url": self.urls(self.rng)}, {"url": self.urls(self.rng)}]}
         if not self.refused or self.rng.random() >= self.refused:
             return {}
         first = self.rng.choice(REFUSED).format(self.count)
@@ -238,6 +260,130 @@ def test_random_edits_build_incrementally_to_the_bytes_of_a_full_build(
         assert comparable(report) == comparable(full), done
 
 
+@pytest.fixture
+def farm() -> Iterator[Farm]:
+    servers = Farm(hosts=3)
+    yield servers
+    servers.close()
+
+
+def cold_build_beside(config: Config, tmp_path: Path, when: datetime) -> tuple[Path, BuildReport]:
+    """A full build over a copy of the output and of the link results `config` has, as
+    a build with no other state would make it (links on: the same link history)."""
+    folder = tmp_path / "cold"
+    shutil.rmtree(folder, ignore_errors=True)
+    shutil.copytree(config.output, folder)
+    state = tmp_path / "cold-state.sqlite"
+    for stale in tmp_path.glob("cold-state.sqlite*"):
+        stale.unlink()
+    assert config.state is not None
+    with sqlite3.connect(config.state) as source, sqlite3.connect(state) as target:
+        source.backup(target)
+    with sqlite3.connect(state) as db:
+        for table in ("parsed", "simzone", "meta", "inc_art", "inc_key", "inc_pair"):
+            db.execute(f"DELETE FROM {table}")
+        for table in ("inc_story", "inc_member", "inc_rel", "inc_link"):
+            db.execute(f"DELETE FROM {table}")
+    report = build(replace(config, output=folder, state=state), now=when)
+    assert report.mode == "full"
+    return folder, report
+
+
+def stored_links(config: Config) -> dict[str, str]:
+    """URL -> when its stored result is due (ISO 8601 UTC), from the state file."""
+    assert config.state is not None
+    with sqlite3.connect(config.state) as db:
+        return dict(db.execute("SELECT url, next_check_at FROM link").fetchall())
+
+
+def without_requests(report: BuildReport) -> dict[str, Any]:
+    """`comparable`, less how many requests the link step sent: a cold build checks
+    the due URLs of the articles it keeps, an incremental one may also check the due
+    URLs of an article that an edit has just made a dropped copy."""
+    data = comparable(report)
+    if data.get("links"):
+        data["links"].pop("requested")
+    return data
+
+
+#: statuses the farm's switched URLs flip between (dead after two broken checks)
+SWITCHED = (200, 404, 410, 500)
+#: switched URLs per host
+NAMES = 100
+
+
+@pytest.mark.parametrize("setting", ["two sources", "max_age", "links on"])
+def test_every_configuration_builds_incrementally_to_the_bytes_of_a_cold_build(
+    tmp_path: Path, setting: str, farm: Farm
+) -> None:
+    """Several sources, `max_age` (the clock moves: articles age out between builds)
+    and link checks against real servers whose answers change (links come and go,
+    die, and live again): each build after a few edits is incremental, and its files
+    and report are those of a cold build at the same time with the same link history.
+    With links on it requests only the URLs of changed files and those due."""
+
+    def switched(rng: random.Random) -> str:
+        host, name = rng.randrange(3), rng.randrange(NAMES)
+        return farm.url(host, f"/switch/s{name}")
+
+    urls = switched if setting == "links on" else None
+    corpus = Corpus(tmp_path / "src", 7, urls=urls)
+    corpus.create(150)
+    sources: tuple[Path, ...] = (corpus.folder,)
+    other = None
+    if setting == "two sources":
+        other = Corpus(tmp_path / "more", 8)
+        other.create(60)
+        sources = (other.folder, corpus.folder)  # not in path order
+    link_check = LinkCheckSettings(
+        allow_private=True,
+        min_interval=timedelta(milliseconds=1),
+        timeout=timedelta(seconds=5),
+        retries=0,
+        confirm_after=timedelta(hours=2),
+        # Spread (the jitter is a function of the URL and time): a few are due an hour.
+        freshness=Freshness(ok=timedelta(hours=12), broken=timedelta(hours=2), jitter=0.9),
+    )
+    config = Config(
+        sources=sources,
+        output=tmp_path / "out",
+        state=tmp_path / "state.sqlite",
+        links="on" if setting == "links on" else "off",
+        link_check=link_check,
+        max_age=timedelta(days=60) if setting == "max_age" else None,
+        limit=12,
+    )
+    when = START + timedelta(days=70)
+    assert build(config, now=when).mode == "full"
+    rechecked = 0
+    for step in range(10):
+        done = [corpus.edit() for _ in range(1 + step % 2)]
+        if other is not None:
+            done.append(other.edit())
+        for _ in range(3):
+            host, name = corpus.rng.randrange(3), corpus.rng.randrange(NAMES)
+            farm.switch(host, f"s{name}", corpus.rng.choice(SWITCHED))
+        when += timedelta(hours=1) if setting != "max_age" else timedelta(days=2)
+        folder, cold = cold_build_beside(config, tmp_path, when)
+        stored = stored_links(config)
+        seen = [len(farm.log(host).requests) for host in range(3)]
+        report = build(config, now=when)
+        assert report.mode == "incremental", done
+        assert outputs(config.output) == outputs(folder), done
+        assert without_requests(report) == without_requests(cold), done
+        # Only URLs never checked or due were requested (by the incremental build).
+        for host in range(3):
+            for _method, path, _at in farm.log(host).requests[seen[host] :]:
+                due = stored.get(canonical_url(farm.url(host, path)))
+                assert due is None or due <= when.isoformat(), (path, done)
+                rechecked += due is not None
+    if setting == "max_age":
+        assert any(e.code == "max-age" for e in report.excluded)
+    if setting == "links on":
+        assert rechecked > 0  # due results were checked again, by incremental builds
+        assert any(e.code == "dead-link" for e in report.excluded)
+
+
 @pytest.mark.parametrize("seed", [5, 6])
 def test_refused_links_images_and_related_build_incrementally_to_the_bytes_of_a_full_build(
     tmp_path: Path, seed: int
@@ -354,6 +500,59 @@ def test_changes_it_cannot_follow_make_a_full_build(tmp_path: Path) -> None:
     assert build(other, now=NOW).mode == "full"
     corpus.edit()
     assert build(other, now=NOW).mode == "incremental"
+
+
+def test_settings_that_change_no_output_rebuild_nothing(tmp_path: Path) -> None:
+    corpus = Corpus(tmp_path / "src", 4)
+    corpus.create(30)
+    config = Config(sources=(corpus.folder,), output=tmp_path / "out", links="off")
+    assert build(config, now=NOW).mode == "full"
+    written = outputs(config.output)
+    for schedule in ({"interval": timedelta(hours=6)}, {"cron": "*/5 * * * *"}):
+        report = build(replace(config, **schedule), now=NOW)
+        assert report.mode == "unchanged", schedule
+        assert outputs(config.output) == written
+    corpus.edit()
+    assert build(replace(config, interval=timedelta(hours=1)), now=NOW).mode == "incremental"
+
+
+def test_a_result_stored_by_check_links_is_used_by_the_next_build(
+    tmp_path: Path, farm: Farm
+) -> None:
+    """`aggregator check-links` stores results between builds; the next build, with no
+    file changed and every link fresh, judges the articles they concern again."""
+    corpus = Corpus(
+        tmp_path / "src", 3, urls=lambda rng: farm.url(0, f"/switch/s{rng.randrange(9)}")
+    )
+    corpus.create(20)
+    settings = LinkCheckSettings(
+        allow_private=True,
+        min_interval=timedelta(milliseconds=1),
+        retries=0,
+        confirm_after=timedelta(0),
+        freshness=Freshness(jitter=0.0),
+    )
+    config = Config(
+        sources=(corpus.folder,),
+        output=tmp_path / "out",
+        state=tmp_path / "state.sqlite",
+        link_check=settings,
+    )
+    assert build(config, now=NOW).mode == "full"
+    assert build(config, now=NOW).mode == "unchanged"
+    for name in range(9):
+        farm.switch(0, f"s{name}", 404)
+    later = NOW + timedelta(days=8)  # every result due: check-links asks again
+    check_links(config, now=later)
+    later += timedelta(days=2)  # and again: broken twice, the links are dead
+    check_links(config, now=later)
+    report = build(config, now=later)
+    assert report.mode == "incremental"
+    folder, cold = cold_build_beside(config, tmp_path, later)
+    assert outputs(config.output) == outputs(folder)
+    assert without_requests(report) == without_requests(cold)
+    assert report.links is not None and report.links.requested == 0
+    assert {e.code for e in report.excluded} >= {"dead-link"}
 
 
 def built(tmp_path: Path, seed: int) -> tuple[Corpus, Config]:

@@ -37,6 +37,7 @@ import json
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -47,11 +48,19 @@ from typing import Any
 
 from aggregator import __version__
 from aggregator.config import Config
+from aggregator.engine.stages import Judged
+from aggregator.engine.stages import checks_links
+from aggregator.engine.stages import judge
 from aggregator.errors import Cancelled
+from aggregator.links.articles import CheckedLinks
+from aggregator.links.articles import check_article_links
+from aggregator.links.netguard import Resolver
 from aggregator.model import Article
 from aggregator.model import BuildReport
 from aggregator.model import FeedResult
 from aggregator.model import Fingerprint
+from aggregator.model import LinkResult
+from aggregator.model import LinkSummary
 from aggregator.model import LoadError
 from aggregator.publishing.output import Output
 from aggregator.publishing.publish import HEADLINES
@@ -84,13 +93,14 @@ from aggregator.state.lastbuild import forget
 from aggregator.state.lastbuild import last_report
 from aggregator.state.lastbuild import patch_list
 from aggregator.state.lastbuild import report_from_json
+from aggregator.state.lastbuild import result_from_json
+from aggregator.state.lastbuild import result_json
 from aggregator.state.store import Store
+from aggregator.state.store import link_stamp
 from aggregator.stories.aliases import apply_topic_settings
 from aggregator.stories.dedupe import Stories
 from aggregator.stories.dedupe import find_stories
 from aggregator.stories.dedupe import url_keys
-from aggregator.stories.filters import Selection
-from aggregator.stories.filters import select
 from aggregator.stories.paircache import StoredPairs
 from aggregator.stories.similar import fingerprint
 from aggregator.stories.similar import group_periods
@@ -109,19 +119,21 @@ FEEDS = "inc_feeds"
 #: an incremental build takes at most this share of the files as changed
 MAX_SHARE = 0.05
 ALL = ""  # the feed key of the all-topics feed
+#: the clock of the last build (`max_age` counts back from it)
+CLOCK = "inc_clock"
 #: what an incremental build reads of the last report
 _REPORT_KEYS = {"loaded", "published", "errors", "duplicates_count", "excluded_count", "links"}
 
 
 def form(config: Config) -> str:
     """What the tables belong to: this version and this config."""
-    return sha256(f"{__version__}\n{config!r}\n".encode()).hexdigest()
+    return sha256(f"{__version__}\n{config.output_key()}\n".encode()).hexdigest()
 
 
 def usable(config: Config) -> bool:
-    """Whether builds of this config can be incremental (see the module docstring)."""
-    checks = config.links != "off" and config.link_check.enabled
-    return len(config.sources) == 1 and not checks and config.max_age is None
+    """Whether builds of this config can be incremental: all but `links: cached`,
+    whose results another command may store without the build seeing a request."""
+    return config.links != "cached" or not checks_links(config)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,12 +176,19 @@ def identities_of(paths: Sequence[str], identities: dict[str, tuple[int, int]]) 
 class Changes:
     changed: list[str]
     deleted: list[str]
+    #: unchanged articles to judge again: their age crossed `max_age` since the last
+    #: build, or a link result they were judged by is due or was replaced
+    rejudge: set[str] = dataclasses.field(default_factory=set)
 
 
-def changes(store: Store, config: Config, now: Identities) -> Changes | None:
-    """The files changed and deleted since the last build, when the tables hold it and
-    this build can be incremental; else None."""
+def changes(store: Store, config: Config, now: Identities, when: datetime) -> Changes | None:
+    """The files changed and deleted since the last build, and the articles to judge
+    again at `when`, when the tables hold it and this build can be incremental; else
+    None."""
     if not usable(config) or store.meta(FORM) != form(config):
+        return None
+    rejudge = _rejudge(store, config, when)
+    if rejudge is None:
         return None
     if store.meta("parse_format") != cache_form(config.limits):
         return None
@@ -189,9 +208,25 @@ def changes(store: Store, config: Config, now: Identities) -> Changes | None:
     if racy:
         changed = _settled(changed, racy, now, config)
     new_paths = now.paths
-    if (len(changed) + len(deleted)) > max(20, MAX_SHARE * len(new_paths)):
+    if (len(changed) + len(deleted) + len(rejudge)) > max(20, MAX_SHARE * len(new_paths)):
         return None
-    return Changes(changed, deleted)
+    return Changes(changed, deleted, rejudge)
+
+
+def _rejudge(store: Store, config: Config, when: datetime) -> set[str] | None:
+    """See `Changes.rejudge`; None when the last build's clock is unknown."""
+    found: set[str] = set()
+    if config.max_age is not None:
+        try:
+            last = datetime.fromisoformat(store.meta(CLOCK) or "")
+        except ValueError:
+            return None
+        # `filters.select` leaves out what was published before `when - max_age`.
+        low, high = sorted((last - config.max_age, when - config.max_age))
+        found |= store.inc_published_between(low, high)
+    if checks_links(config):
+        found |= store.inc_relink(when if config.links == "on" else None)
+    return found
 
 
 def _compare(
@@ -270,11 +305,11 @@ def feed_record(
 def record(
     store: Store,
     config: Config,
+    now: datetime,
     files: Identities,
     articles: Sequence[Article],
     stories: Stories,
-    unique: Sequence[Article],
-    selection: Selection,
+    judged: Judged,
     spellings: dict[str, Counter[str]],
     feeds: dict[str, FeedRecord],
     related: dict[str, tuple[str, ...]],
@@ -287,12 +322,13 @@ def record(
     story_of: dict[str, str] = {}
     story_rows: list[tuple[object, ...]] = []
     member_rows: list[tuple[object, ...]] = []
-    for members, article in zip(stories.members, unique, strict=True):
+    selection = judged.selection
+    for members, first, article in zip(stories.members, stories.kept, judged.unique, strict=True):
         story = members[0]
         for path in members:
             story_of[path] = story
         passed = selection.topics.get(article.path)
-        story_rows.append((story, article.path, _story_json(article, passed)))
+        story_rows.append((story, article.path, _story_json(article, passed, first)))
         member_rows.extend(_member_rows(story, article, passed))
     length = period_length(config.dedupe.window)
     store.inc_fill(
@@ -316,17 +352,20 @@ def record(
             "inc_story": story_rows,
             "inc_member": member_rows,
             "inc_rel": [(k, p) for p, keys in related.items() for k in set(keys)],
+            "inc_link": _link_rows(judged.links),
         }
     )
-    _finish(store, files, spellings, feeds)
+    _finish(store, now, files, spellings, feeds)
 
 
 def _finish(
     store: Store,
+    now: datetime,
     files: Identities,
     spellings: dict[str, Counter[str]],
     feeds: dict[str, FeedRecord],
 ) -> None:
+    store.set_meta(CLOCK, now.isoformat())
     store.set_meta(SPELLINGS, json.dumps(spellings, ensure_ascii=False, sort_keys=True))
     store.set_meta(FEEDS, json.dumps({k: f.json() for k, f in feeds.items()}, ensure_ascii=False))
     if store.meta(PATHS_DIGEST) != files.paths_digest:
@@ -348,9 +387,65 @@ def seal(store: Store, config: Config) -> None:
         store.set_meta(FORM, form(config))
 
 
-def _story_json(article: Article, passed: tuple[str, ...] | None) -> str:
-    data = {"topics": list(article.topics), "kept": passed is not None, "feeds": list(passed or ())}
+def _story_json(article: Article, passed: tuple[str, ...] | None, found: Article) -> str:
+    """The story's survivor as published (`article`) and as found (`found`): the images
+    the link step left out of its entry are told by the indexes of those kept."""
+    data: dict[str, Any] = {
+        "topics": list(article.topics),
+        "kept": passed is not None,
+        "feeds": list(passed or ()),
+    }
+    if article.images != found.images:
+        kept, left = [], list(article.images)
+        for index, image in enumerate(found.images):
+            if left and image == left[0]:
+                kept.append(index)
+                left.pop(0)
+        data["images"] = kept
     return json.dumps(data, ensure_ascii=False)
+
+
+def _link_rows(links: CheckedLinks | None) -> list[tuple[object, ...]]:
+    """The `inc_link` rows of what the link step judged (see the store's schema)."""
+    if links is None:
+        return []
+    rows: list[tuple[object, ...]] = [
+        (key, path, link_stamp(links.results.get(key)), "", "")
+        for path, keys in links.keys_of.items()
+        for key in keys
+    ]
+    summary = links.summary
+    for verdict, listed in (("excluded", summary.excluded), ("dropped", summary.images_dropped)):
+        rows.extend(
+            (r.url, path, "", verdict, json.dumps(result_json(r), ensure_ascii=False))
+            for path, r in listed
+        )
+    return rows
+
+
+def fresh_until(store: Store, report: BuildReport) -> datetime | None:
+    """When the first link result the build judged by is due; None when it stored
+    none or the network was down (then every build checks again)."""
+    if report.links is None or report.links.network_down:
+        return None
+    return store.inc_link_totals()[2]
+
+
+def _link_summary(store: Store, config: Config, requested: int, down: bool) -> LinkSummary:
+    """The report's link summary, from the tables (as `check_article_links` makes it)."""
+    checked, classes, _due = store.inc_link_totals()
+    listed: dict[str, list[tuple[str, LinkResult]]] = {"excluded": [], "dropped": []}
+    for path, verdict, shown in store.inc_link_verdicts():
+        listed[verdict].append((path, result_from_json(json.loads(shown))))
+    return LinkSummary(
+        mode=config.links,
+        checked=checked,
+        requested=requested,
+        network_down=down,
+        classes=tuple(classes),
+        excluded=tuple(listed["excluded"]),
+        images_dropped=tuple(listed["dropped"]),
+    )
 
 
 def _member_rows(
@@ -386,11 +481,21 @@ class _Story:
     topics: tuple[str, ...]
     kept: bool
     feeds: tuple[str, ...]
+    #: the indexes of the images its entry shows; None for all
+    images: tuple[int, ...] | None
 
 
 def _story(row: tuple[Any, ...]) -> _Story:
     data = json.loads(row[2])
-    return _Story(row[0], row[1], tuple(data["topics"]), data["kept"], tuple(data["feeds"]))
+    images = data.get("images")
+    return _Story(
+        row[0],
+        row[1],
+        tuple(data["topics"]),
+        data["kept"],
+        tuple(data["feeds"]),
+        tuple(images) if images is not None else None,
+    )
 
 
 class Rebuild:
@@ -403,12 +508,19 @@ class Rebuild:
         store: Store,
         found: Changes,
         cancel: threading.Event | None,
+        resolver: Resolver | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> None:
         self.config = config
         self.now = now
         self.store = store
         self.found = found
         self.cancel = cancel
+        self.resolver = resolver
+        self.progress = progress
+        #: requests the link step sent, and whether it found the network down
+        self.requested = 0
+        self.network_down = False
         #: articles parsed now, by path
         self.fresh: dict[str, Article] = {}
         #: bodies of the articles parsed now
@@ -433,6 +545,7 @@ class Rebuild:
         store.set_meta(FORM, "")  # until every table is consistent again
         forget(store)  # and the last report, until the new one is kept
         gone = self._parse()
+        rejudge = self._recheck(set(gone))
         old_rows = {str(row[0]): row for row in store.inc_rows("inc_art", "path", gone)}
         # Keys that enter or leave the corpus change which related coverage is shown.
         keys = {str(k) for (k,) in store.inc_rows("inc_key", "path", gone, "key")}
@@ -440,7 +553,8 @@ class Rebuild:
         before = {str(k) for (k,) in store.inc_rows("inc_key", "key", keys, "key")}
         self._replace_articles(gone)
         after = {str(k) for (k,) in store.inc_rows("inc_key", "key", keys, "key")}
-        seeds = set(self.fresh) | self._refresh_zones({int(row[1]) for row in old_rows.values()})
+        seeds = set(self.fresh) | rejudge
+        seeds |= self._refresh_zones({int(row[1]) for row in old_rows.values()})
         old_stories = {str(row[4]) for row in old_rows.values()}
         components, old_ids = self._components(seeds, old_stories)
         old = [_story(row) for row in store.inc_rows("inc_story", "story", old_ids)]
@@ -454,18 +568,22 @@ class Rebuild:
         store.inc_delete("inc_member", "story", old_ids)
         store.inc_delete("inc_story", "story", old_ids)
         member_rows: list[tuple[object, ...]] = []
-        for first, article, passed in new:
+        for first, article, passed, _found in new:
             member_rows.extend(_member_rows(first, article, passed))
         touched.update(str(row[0]) for row in member_rows)
         store.inc_insert("inc_member", member_rows)
-        store.inc_insert("inc_story", [(s, a.path, _story_json(a, p)) for s, a, p in new])
+        store.inc_insert("inc_story", [(s, a.path, _story_json(a, p, f)) for s, a, p, f in new])
+        if self.judged.links is not None:
+            judged = {s.survivor for s in old} | {a.path for _, a, _, _ in new} | set(gone)
+            store.inc_delete("inc_link", "path", judged)
+            store.inc_insert("inc_link", _link_rows(self.judged.links))
         store.inc_update_story([(s, p) for s, paths in components.items() for p in paths])
         loaded = int(previous["loaded"]) - len(old_rows) + len(self.fresh)
         shows = store.inc_rows("inc_rel", "key", before ^ after, "path")
         for (feed,) in store.inc_rows("inc_member", "path", [p for (p,) in shows], "feed"):
             touched.add(str(feed))
 
-        spellings = self._spellings(old, [a for _, a, _ in new])
+        spellings = self._spellings(old, [a for _, a, _, _ in new])
         names = display_names(spellings)
         feeds = {
             key: FeedRecord(*value) for key, value in json.loads(store.meta(FEEDS) or "{}").items()
@@ -513,13 +631,13 @@ class Rebuild:
         pages = write_pages(output, site, everything, listings)
         self._save_related(shown)
         files.digests.update(self.digests)
-        _finish(store, files, spellings, records)
+        _finish(store, self.now, files, spellings, records)
         report = dict(previous)
         report["loaded"] = loaded
         report["published"] = (
             int(previous["published"])
             - sum(s.kept for s in old)
-            + sum(p is not None for *_, p in new)
+            + sum(p is not None for _, _, p, _ in new)
         )
         survivors = {s.survivor for s in old}
         errors = [[e.path, e.line, e.reason] for e in self.errors.values()]
@@ -529,8 +647,15 @@ class Rebuild:
             report[count] = int(previous[count]) + patch_list(store, kind, survivors, rows)
         report["feeds"] = []
         report["pages"] = []
+        links = None
+        if self.judged.links is not None:
+            summary = self.judged.links.summary
+            requested = self.requested + summary.requested
+            down = self.network_down or summary.network_down
+            links = _link_summary(store, config, requested, down)
         return dataclasses.replace(
             report_from_json(report, store),
+            links=links,
             feeds=tuple(results),
             pages=tuple(pages),
             mode="incremental",
@@ -566,6 +691,48 @@ class Rebuild:
         self.store.forget_parsed([*found.changed, *found.deleted])
         self.store.save_parsed(rows)
         return [*found.changed, *found.deleted]
+
+    def _recheck(self, gone: set[str]) -> set[str]:
+        """The unchanged articles to judge again (`Changes.rejudge`). With links on,
+        the link step runs first for those whose results are due (only due URLs are
+        requested): any other article a new result judged joins them."""
+        rejudge = self.found.rejudge - gone
+        config = self.config
+        if not rejudge or config.links != "on" or not checks_links(config):
+            return rejudge
+        rows = self.store.parsed_rows(sorted(rejudge))
+        articles = []
+        for path in sorted(rejudge):
+            if path in rows:
+                head, body = rows[path]
+                article = decode(head, None, body)
+                if isinstance(article, Article):
+                    articles.append(article)
+        checked = check_article_links(
+            articles, config, self.now, self.store, self.resolver, self.progress, self.cancel
+        )
+        self.requested += checked.summary.requested
+        self.network_down = checked.summary.network_down
+        return rejudge | (self.store.inc_relink(None) - gone)
+
+    def _with_images(self, articles: Sequence[Article]) -> list[Article]:
+        """The articles with their bodies (the link step reads their images)."""
+        wanted = [a.path for a in articles if a.path not in self.fresh]
+        rows = self.store.parsed_rows(wanted)
+        full: list[Article] = []
+        for article in articles:
+            if article.path in self.fresh:
+                body = self.bodies[article.path]
+            elif article.path in rows:
+                body = rows[article.path][1]
+            else:
+                again = keyed(load_file(Path(article.path), self.config.limits))
+                if isinstance(again, Article):
+                    article = dataclasses.replace(again, topics=article.topics)
+                full.append(article)
+                continue
+            full.append(with_body(article, body))
+        return full
 
     def _replace_articles(self, gone: list[str]) -> None:
         store = self.store
@@ -699,15 +866,23 @@ class Rebuild:
 
     def _stories(
         self,
-    ) -> tuple[list[tuple[str, Article, tuple[str, ...] | None]], list[Any], list[Any]]:
-        """(story, survivor as filtered, feeds it is in or None) per story, and the
-        report's duplicates and exclusions of those stories, as JSON."""
-        stories = self.stories
-        unique = apply_topic_settings(stories.kept, self.config)
-        selection = select(unique, self.config, self.now)
+    ) -> tuple[list[tuple[str, Article, tuple[str, ...] | None, Article]], list[Any], list[Any]]:
+        """(story, survivor as published, feeds it is in or None, survivor as found)
+        per story, and the report's duplicates and exclusions of those stories, as
+        JSON."""
+        stories, config = self.stories, self.config
+        found = apply_topic_settings(stories.kept, config)
+        if checks_links(config):
+            found = self._with_images(found)
+        self.judged = judge(
+            found, config, self.now, self.store, self.resolver, self.progress, self.cancel
+        )
+        selection = self.judged.selection
         new = [
-            (members[0], article, selection.topics.get(article.path))
-            for members, article in zip(stories.members, unique, strict=True)
+            (members[0], article, selection.topics.get(article.path), first)
+            for members, first, article in zip(
+                stories.members, found, self.judged.unique, strict=True
+            )
         ]
         duplicates = [
             [d.kept, d.reason, d.score, [[c.path, c.reason, c.score] for c in d.copies]]
@@ -755,9 +930,12 @@ class Rebuild:
                 if not isinstance(keyed_again, Article):
                     continue
                 article = keyed_again
-            topics = stories[story].topics
-            if topics != article.topics:
-                article = dataclasses.replace(article, topics=topics)
+            known = stories[story]
+            if known.topics != article.topics:
+                article = dataclasses.replace(article, topics=known.topics)
+            if known.images is not None:
+                shown = tuple(article.images[i] for i in known.images if i < len(article.images))
+                article = dataclasses.replace(article, images=shown)
             entries.append(article)
         return entries
 

@@ -23,13 +23,14 @@ from datetime import datetime
 
 from aggregator.config import Config
 from aggregator.engine import incremental
+from aggregator.engine.stages import checks_links
+from aggregator.engine.stages import judge
 from aggregator.errors import Cancelled
 from aggregator.links.articles import CheckedLinks
 from aggregator.links.articles import check_article_links
 from aggregator.links.netguard import Resolver
 from aggregator.model import Article
 from aggregator.model import BuildReport
-from aggregator.model import LinkResult
 from aggregator.publishing.output import Output
 from aggregator.publishing.publish import Publisher
 from aggregator.publishing.publish import Shown
@@ -93,27 +94,26 @@ def build(
             return replayed  # nothing changed: the same bytes are already in place
         found = None
         if not misnamed and outputs_intact(store, output):
-            found = incremental.changes(store, config, known)
+            found = incremental.changes(store, config, known, now)
         rendered = RenderCache(store, output, config)
         report: BuildReport | None = None
-        results: list[LinkResult] = []
         site = Site(
             config.base_url, config.title, config.description, config.language, config.websub_hub
         )
         if found is not None:
             with output.batch():
-                rebuild = incremental.Rebuild(config, now, store, found, cancel)
+                rebuild = incremental.Rebuild(config, now, store, found, cancel, resolver, progress)
                 report = rebuild.run(output, site, rendered, known)
         if report is None:
             with output.batch(), _collector_paused():  # every file lands, or none does
-                report, results = _build(
+                report = _build(
                     config, now, output, store, rendered, site, paths, identities, known,
                     resolver, progress, cancel,
                 )  # fmt: skip
         rendered.save()  # once the files are in place: it records their size and mtime
         if misnamed:
             report = dataclasses.replace(report, errors=(*misnamed, *report.errors))
-        remember(store, output, digest, report, results)
+        remember(store, output, digest, report, incremental.fresh_until(store, report))
         incremental.seal(store, config)
         return report
 
@@ -131,8 +131,8 @@ def _build(
     resolver: Resolver | None,
     progress: Callable[[int, int], None] | None,
     cancel: threading.Event | None,
-) -> tuple[BuildReport, list[LinkResult]]:
-    checks = config.links != "off" and config.link_check.enabled
+) -> BuildReport:
+    checks = checks_links(config)
     # The link check reads every published article's images: those builds load all.
     body: Callable[[Article], Article] = as_is
     words = None
@@ -145,20 +145,12 @@ def _build(
     pairs = StoredPairs(store, config.dedupe)
     stories = find_stories(articles, config.dedupe, pairs, words)
     pairs.save()
-    unique = apply_topic_settings(stories.kept, config)
     duplicates = stories.duplicates
-    # With links checked, the link step refuses (and reports) what needs no request.
-    selection = select(unique, config, now, refusals=not checks)
-    links = None
-    used: list[LinkResult] = []
-    if checks:
-        checked = check_article_links(
-            selection.kept, config, now, store, resolver, progress, cancel
-        )
-        links = checked.summary
-        used = [] if links.network_down else list(checked.results.values())
-        unique = [checked.replaced.get(a.path, a) for a in unique]
-        selection = select(unique, config, now, checked.problems)
+    judged = judge(
+        apply_topic_settings(stories.kept, config), config, now, store, resolver, progress, cancel
+    )
+    unique, selection = judged.unique, judged.selection
+    links = judged.links.summary if judged.links is not None else None
     _stop_if(cancel)  # from here on every file is written: the run completes
 
     spellings = topic_spellings(unique)
@@ -198,9 +190,9 @@ def _build(
         links=links,
     )
     incremental.record(
-        store, config, known, articles, stories, unique, selection, spellings, feeds, shown.related
+        store, config, now, known, articles, stories, judged, spellings, feeds, shown.related
     )
-    return report, used
+    return report
 
 
 @contextlib.contextmanager

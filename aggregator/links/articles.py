@@ -46,6 +46,9 @@ class CheckedLinks:
     results: dict[str, LinkResult]
     #: canonical URL -> the URL as an article file gives it
     urls: dict[str, str]
+    #: path -> the canonical URLs judged for that article (its link, and its images
+    #: when they are checked or refused), in order
+    keys_of: dict[str, tuple[str, ...]]
 
 
 def check_article_links(
@@ -114,7 +117,11 @@ def check_article_links(
     excluded: list[tuple[str, LinkResult]] = []
     replaced: dict[str, Article] = {}
     dropped_images: list[tuple[str, LinkResult]] = []
+    keys_of: dict[str, tuple[str, ...]] = {}
     for article in articles:
+        judged = [article.link]
+        judged += [i.url for i in article.images if settings.check_images or i.url in refusals]
+        keys_of[article.path] = tuple(dict.fromkeys(map(canonical_url, judged)))
         result, refused = verdict(article.link)
         problem = _problem(result, settings.confirm_after, refused)
         if problem is not None and result is not None:
@@ -142,11 +149,13 @@ def check_article_links(
         requested=requested,
         network_down=network_down,
         classes=tuple(sorted(classes.items())),
-        excluded=tuple(excluded),
-        images_dropped=tuple(dropped_images),
+        # By path (stable: an article's images in their order), whatever the order
+        # of `articles`: an incremental build lists them so from its tables.
+        excluded=tuple(sorted(excluded, key=lambda e: e[0])),
+        images_dropped=tuple(sorted(dropped_images, key=lambda e: e[0])),
     )
     used = {k: results[k] for k in keys if k in results}
-    return CheckedLinks(summary, problems, replaced, used, given)
+    return CheckedLinks(summary, problems, replaced, used, given, keys_of)
 
 
 def _problem(

@@ -74,9 +74,9 @@ class _Invalid(Exception):
 def find_files(sources: Sequence[Path], patterns: Sequence[str]) -> list[Path]:
     """Files under `sources` matching any pattern, recursively, in a stable order.
 
-    Order: by source in the order given, then by path. Hidden files and folders
+    Order: by path, whatever the order of the sources. Hidden files and folders
     (a leading dot, such as `.git`) are skipped. A file found twice through
-    overlapping sources is listed once.
+    overlapping sources is listed once (under the first source that has it).
     """
     return [Path(path) for path in find_paths(sources, patterns)]
 
@@ -95,6 +95,10 @@ def find_paths(sources: Sequence[Path], patterns: Sequence[str]) -> list[str]:
             if key not in seen:
                 seen.add(key)
                 found.append(path)
+    if len(sources) > 1:
+        # One order whatever the order of the sources: that of the paths, as within
+        # one folder (incremental builds rely on it).
+        found.sort()
     return found
 
 

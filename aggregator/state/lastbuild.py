@@ -1,6 +1,7 @@
 """The no-change fast path: a build whose inputs are all unchanged repeats the last report.
 
-The inputs of a build are the program version, the whole config, and the identity
+The inputs of a build are the program version, the config less the settings that
+change no output (`Config.output_key`: not the schedule), and the identity
 (path, size, mtime) of every article file; their digest is stored with the last
 report and the identity of every file the build wrote. When a new build has the
 same digest, every output file is still as written, the link results it used are
@@ -15,7 +16,6 @@ import hashlib
 import json
 import os
 from collections.abc import Callable
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from typing import TypeVar
@@ -51,7 +51,9 @@ def signature(config: Config, identities: str, settled: bool) -> str | None:
     (then no build is skipped)."""
     if not settled:
         return None
-    return hashlib.sha256(f"{__version__}\n{config!r}\n{identities}".encode()).hexdigest()
+    return hashlib.sha256(
+        f"{__version__}\n{config.output_key()}\n{identities}".encode()
+    ).hexdigest()
 
 
 def replay(
@@ -71,6 +73,8 @@ def replay(
         checks = config.links == "on" and config.link_check.enabled
         if checks and (fresh_until is None or datetime.fromisoformat(fresh_until) <= now):
             return None  # some link is due for a check
+        if checks and store.inc_relink(None):
+            return None  # a result it used was replaced (`aggregator check-links`)
         report = last_report(store)
         if report is None or not _intact(data, output):
             return None
@@ -100,8 +104,10 @@ def remember(
     output: Output,
     digest: str | None,
     report: BuildReport,
-    results: Sequence[LinkResult],
+    fresh_until: datetime | None,
 ) -> None:
+    """Keep `report` for the next build with the digest of its inputs; `fresh_until`:
+    when the first link result it used is due (None: some is, or none is stored)."""
     files: dict[str, tuple[int, int]] = {}
     for relative in [f.path for f in report.feeds] + [p.path for p in report.pages]:
         try:
@@ -109,7 +115,6 @@ def remember(
         except OSError:
             continue
         files[relative] = (stat.st_size, stat.st_mtime_ns)
-    fresh_until = min((r.next_check_at for r in results), default=None)
     data = {
         "signature": digest,
         "files": files,
@@ -209,12 +214,12 @@ def _links_json(links: LinkSummary) -> dict[str, Any]:
         "checked": links.checked,
         "network_down": links.network_down,
         "classes": [list(c) for c in links.classes],
-        "excluded": [[p, _result_json(r)] for p, r in links.excluded],
-        "images_dropped": [[p, _result_json(r)] for p, r in links.images_dropped],
+        "excluded": [[p, result_json(r)] for p, r in links.excluded],
+        "images_dropped": [[p, result_json(r)] for p, r in links.images_dropped],
     }
 
 
-def _result_json(r: LinkResult) -> list[Any]:
+def result_json(r: LinkResult) -> list[Any]:
     return [
         r.url,
         r.klass,
@@ -228,7 +233,7 @@ def _result_json(r: LinkResult) -> list[Any]:
     ]
 
 
-def _result(v: list[Any]) -> LinkResult:
+def result_from_json(v: list[Any]) -> LinkResult:
     return LinkResult(
         url=v[0],
         klass=v[1],
@@ -280,8 +285,8 @@ def report_from_json(data: dict[str, Any], store: Store) -> BuildReport:
             requested=0,
             network_down=links["network_down"],
             classes=tuple((k, n) for k, n in links["classes"]),
-            excluded=tuple((p, _result(r)) for p, r in links["excluded"]),
-            images_dropped=tuple((p, _result(r)) for p, r in links["images_dropped"]),
+            excluded=tuple((p, result_from_json(r)) for p, r in links["excluded"]),
+            images_dropped=tuple((p, result_from_json(r)) for p, r in links["images_dropped"]),
         )
         if links
         else None,

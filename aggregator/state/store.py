@@ -117,6 +117,15 @@ CREATE TABLE IF NOT EXISTS inc_rel (
 );
 CREATE INDEX IF NOT EXISTS inc_rel_key ON inc_rel (key);
 CREATE INDEX IF NOT EXISTS inc_rel_path ON inc_rel (path);
+CREATE TABLE IF NOT EXISTS inc_link (
+    key TEXT NOT NULL,             -- a canonical URL the link step judged ...
+    path TEXT NOT NULL,            -- ... for this article (its link or an image)
+    stamp TEXT NOT NULL,           -- the stored result it was judged by (link_stamp)
+    verdict TEXT NOT NULL,         -- '' for such a row; 'excluded' or 'dropped' for a
+    shown TEXT NOT NULL            -- row of the report's link lists, with its result
+);
+CREATE INDEX IF NOT EXISTS inc_link_key ON inc_link (key);
+CREATE INDEX IF NOT EXISTS inc_link_path ON inc_link (path);
 CREATE TABLE IF NOT EXISTS ping (
     url TEXT PRIMARY KEY,          -- a feed URL the WebSub hub has not heard about yet
     since TEXT NOT NULL            -- ISO 8601 UTC: when it first changed unannounced
@@ -132,7 +141,10 @@ _INC_TABLES = {
     "inc_story": ("story", "survivor", "data"),
     "inc_member": ("feed", "rank", "entry", "path", "story"),
     "inc_rel": ("key", "path"),
+    "inc_link": ("key", "path", "stamp", "verdict", "shown"),
 }
+#: `link_stamp` in SQL, over the `link` row `r`
+_STAMP = "r.checked_at || ' ' || r.next_check_at || ' ' || r.failures || ' ' || r.class"
 
 
 class StateError(AggregatorError):
@@ -451,6 +463,60 @@ class Store:
             ).fetchall()
         return [(str(path), str(story)) for path, story in rows]
 
+    def inc_relink(self, due: datetime | None) -> set[str]:
+        """The articles whose link step must run again: those judged by a result that
+        is no longer the stored one (a later check, `check-links`), and with `due`,
+        those with a URL that has no result fresh at `due`."""
+        sql = (
+            "SELECT DISTINCT l.path FROM inc_link l LEFT JOIN link r ON r.url = l.key "
+            f"WHERE l.verdict = '' AND (l.stamp != coalesce({_STAMP}, '')"
+        )
+        args: tuple[str, ...] = ()
+        if due is not None:
+            sql += " OR r.url IS NULL OR r.next_check_at <= ?"
+            args = (_iso(due),)
+        with self._guard("cannot read state"):
+            rows = self._db.execute(sql + ")", args).fetchall()
+        return {str(path) for (path,) in rows}
+
+    def inc_published_between(self, low: datetime, high: datetime) -> set[str]:
+        """The articles published at or after `low` and before `high` (both UTC)."""
+        with self._guard("cannot read state"):
+            rows = self._db.execute(
+                "SELECT path FROM inc_art WHERE stamp >= ? AND stamp < ?",
+                (_iso(low), _iso(high)),
+            ).fetchall()
+        return {str(path) for (path,) in rows}
+
+    def inc_link_totals(self) -> tuple[int, list[tuple[str, int]], datetime | None]:
+        """Over the URLs the link step judged: how many, how many of each class, and
+        when the first of them is due."""
+        with self._guard("cannot read state"):
+            checked = self._db.execute(
+                "SELECT count(DISTINCT key) FROM inc_link WHERE verdict = ''"
+            ).fetchone()[0]
+            classes = self._db.execute(
+                "SELECT class, count(*) FROM link WHERE url IN "
+                "(SELECT key FROM inc_link WHERE verdict = '') GROUP BY class ORDER BY class"
+            ).fetchall()
+            first = self._db.execute(
+                "SELECT min(next_check_at) FROM link WHERE url IN "
+                "(SELECT key FROM inc_link WHERE verdict = '')"
+            ).fetchone()[0]
+        return (
+            int(checked),
+            [(str(k), int(n)) for k, n in classes],
+            _time(str(first)) if first else None,
+        )
+
+    def inc_link_verdicts(self) -> list[tuple[str, str, str]]:
+        """(path, verdict, shown) of the report's link lists, by path, in the order kept."""
+        with self._guard("cannot read state"):
+            rows = self._db.execute(
+                "SELECT path, verdict, shown FROM inc_link WHERE verdict != '' ORDER BY path, rowid"
+            ).fetchall()
+        return [(str(p), str(v), str(j)) for p, v, j in rows]
+
     def forget_parsed(self, paths: Iterable[str]) -> None:
         self._write("DELETE FROM parsed WHERE path = ?", [(p,) for p in paths])
 
@@ -509,6 +575,15 @@ def _result(row: tuple[object, ...]) -> LinkResult:
         next_check_at=_time(str(next_check)),
         failures=int(failures) if isinstance(failures, int) else 0,
         broken_since=_time(str(broken)) if broken else None,
+    )
+
+
+def link_stamp(result: LinkResult | None) -> str:
+    """What tells a stored result from a later one (as `_STAMP` reads it in SQL)."""
+    if result is None:
+        return ""
+    return (
+        f"{_iso(result.checked_at)} {_iso(result.next_check_at)} {result.failures} {result.klass}"
     )
 
 

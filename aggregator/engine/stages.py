@@ -1,0 +1,59 @@
+"""Stages that full and incremental builds share, so that they cannot drift apart.
+
+`judge` is the filters and the link step over survivors (a whole corpus in a full
+build, the re-formed stories in an incremental one); both builds call it and keep
+what it decided the same way.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from aggregator.config import Config
+from aggregator.links.articles import CheckedLinks
+from aggregator.links.articles import check_article_links
+from aggregator.links.netguard import Resolver
+from aggregator.model import Article
+from aggregator.state.store import Store
+from aggregator.stories.filters import Selection
+from aggregator.stories.filters import select
+
+
+def checks_links(config: Config) -> bool:
+    """Whether builds of `config` run the link step."""
+    return config.links != "off" and config.link_check.enabled
+
+
+@dataclass(frozen=True, slots=True)
+class Judged:
+    #: the survivors as they are published: without the images the link step dropped
+    unique: list[Article]
+    selection: Selection
+    #: what the link step decided; None when links are not checked
+    links: CheckedLinks | None
+
+
+def judge(
+    unique: Sequence[Article],
+    config: Config,
+    now: datetime,
+    store: Store,
+    resolver: Resolver | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> Judged:
+    """Filter survivors (topic settings applied) and check the links of those the
+    filters keep; an article whose link is dead or refused is then left out with that
+    reason, an image so judged leaves its entry. With links checked, `unique` must
+    carry its images (the link step reads them)."""
+    if not checks_links(config):
+        return Judged(list(unique), select(unique, config, now), None)
+    # The link step refuses (and reports) what needs no request itself.
+    candidates = select(unique, config, now, refusals=False).kept
+    checked = check_article_links(candidates, config, now, store, resolver, progress, cancel)
+    shown = [checked.replaced.get(a.path, a) for a in unique]
+    return Judged(shown, select(shown, config, now, checked.problems), checked)
