@@ -51,6 +51,7 @@ from aggregator.config import Config
 from aggregator.engine.stages import Judged
 from aggregator.engine.stages import checks_links
 from aggregator.engine.stages import judge
+from aggregator.engine.stages import stop_if
 from aggregator.errors import Cancelled
 from aggregator.links.articles import CheckedLinks
 from aggregator.links.articles import check_article_links
@@ -63,15 +64,13 @@ from aggregator.model import LinkResult
 from aggregator.model import LinkSummary
 from aggregator.model import LoadError
 from aggregator.publishing.output import Output
+from aggregator.publishing.publish import ALL
 from aggregator.publishing.publish import HEADLINES
 from aggregator.publishing.publish import Publisher
 from aggregator.publishing.publish import Shown
-from aggregator.publishing.publish import all_spec
 from aggregator.publishing.publish import as_is
 from aggregator.publishing.publish import display_names
-from aggregator.publishing.publish import retire_orphans
-from aggregator.publishing.publish import topic_spec
-from aggregator.publishing.publish import write_pages
+from aggregator.publishing.publish import feed_plans
 from aggregator.rendering.feeds import FeedSpec
 from aggregator.rendering.feeds import Site
 from aggregator.rendering.feeds import entry_id
@@ -118,7 +117,6 @@ SPELLINGS = "inc_spellings"
 FEEDS = "inc_feeds"
 #: an incremental build takes at most this share of the files as changed
 MAX_SHARE = 0.05
-ALL = ""  # the feed key of the all-topics feed
 #: the clock of the last build (`max_age` counts back from it)
 CLOCK = "inc_clock"
 #: what an incremental build reads of the last report
@@ -588,8 +586,7 @@ class Rebuild:
         feeds = {
             key: FeedRecord(*value) for key, value in json.loads(store.meta(FEEDS) or "{}").items()
         }
-        if self.cancel is not None and self.cancel.is_set():
-            raise Cancelled("stopped before writing any feed")
+        stop_if(self.cancel)
 
         # Publish what changed, keep the rest.
         shown = Shown(KnownUrls(store), as_is, config.link_check)
@@ -597,38 +594,28 @@ class Rebuild:
         listings: list[Listing] = []
         everything: Listing | None = None
         records: dict[str, FeedRecord] = {}
-        topics = sorted(
-            (k for k in names if k in touched or k in feeds),
-            key=lambda k: (names[k].casefold(), names[k]),
-        )
-        live_keys = [ALL, *topics]
-        for key in live_keys:
-            name = names.get(key) if key != ALL else None
-            spec = all_spec(config) if key == ALL else topic_spec(config, names[key])
-            limit = config.limit if key == ALL else config.topic_settings(names[key]).limit
-            limit = min(limit or config.limit, config.limits.feed_entries)
-            known = feeds.get(key)
-            if key in touched or known is None or known.name != name:
-                top = store.inc_top(key, limit)
-                if not top and key != ALL:
+        live = [k for k in names if k in touched or k in feeds]
+        for plan in feed_plans(config, names, live):
+            known = feeds.get(plan.key)
+            if plan.key in touched or known is None or known.name != plan.name:
+                top = store.inc_top(plan.key, plan.limit)
+                if not top and plan.key != ALL:
                     continue  # no members: retired below, as a full build does
-                entries = self._entries(top)
                 start = len(publisher.results)
-                listing = publisher.publish(spec, entries, limit)
-                records[key] = feed_record(name, publisher.results[start:], listing)
+                listing = publisher.publish(plan.spec, self._entries(top), plan.limit)
+                records[plan.key] = feed_record(plan.name, publisher.results[start:], listing)
             else:
-                records[key] = known
-                listing = self._listing(spec, known, shown)
+                records[plan.key] = known
+                listing = self._listing(plan.spec, known, shown)
                 for topic, fmt, path, count in known.results:
                     publisher.results.append(FeedResult(topic, fmt, path, count, False))
                     rendered.keep(path)
-            if key == ALL:
+            if plan.key == ALL:
                 everything = listing
             elif listing is not None:
                 listings.append(listing)
         results = publisher.results
-        retire_orphans(output, site, results, names.values())
-        pages = write_pages(output, site, everything, listings)
+        pages = publisher.finish(names.values(), everything, listings)  # and retire orphans
         self._save_related(shown)
         files.digests.update(self.digests)
         _finish(store, self.now, files, spellings, records)

@@ -25,23 +25,21 @@ from aggregator.config import Config
 from aggregator.engine import incremental
 from aggregator.engine.stages import checks_links
 from aggregator.engine.stages import judge
-from aggregator.errors import Cancelled
+from aggregator.engine.stages import stop_if
 from aggregator.links.articles import CheckedLinks
 from aggregator.links.articles import check_article_links
 from aggregator.links.netguard import Resolver
 from aggregator.model import Article
 from aggregator.model import BuildReport
 from aggregator.publishing.output import Output
+from aggregator.publishing.publish import ALL
 from aggregator.publishing.publish import Publisher
 from aggregator.publishing.publish import Shown
-from aggregator.publishing.publish import all_spec
 from aggregator.publishing.publish import as_is
 from aggregator.publishing.publish import display_names
+from aggregator.publishing.publish import feed_plans
 from aggregator.publishing.publish import newest_first
-from aggregator.publishing.publish import retire_orphans
-from aggregator.publishing.publish import topic_spec
 from aggregator.publishing.publish import topic_spellings
-from aggregator.publishing.publish import write_pages
 from aggregator.rendering.feeds import Site
 from aggregator.rendering.pages import Listing
 from aggregator.rendering.rendercache import RenderCache
@@ -151,7 +149,7 @@ def _build(
     )
     unique, selection = judged.unique, judged.selection
     links = judged.links.summary if judged.links is not None else None
-    _stop_if(cancel)  # from here on every file is written: the run completes
+    stop_if(cancel)
 
     spellings = topic_spellings(unique)
     names = display_names(spellings)
@@ -161,22 +159,22 @@ def _build(
         for topic in selection.topics[article.path]:
             members.setdefault(topic_key(topic), []).append(article)
 
-    listings: list[Listing] = []
     shown = Shown(stories.corpus_urls, body, config.link_check)
     publisher = Publisher(output, site, shown, rendered, config.limits)
     results = publisher.results
     feeds: dict[str, incremental.FeedRecord] = {}
-    everything = publisher.publish(all_spec(config), order, config.limit)
-    feeds[incremental.ALL] = incremental.feed_record(None, results, everything)
-    for key in sorted(members, key=lambda k: (names[k].casefold(), names[k])):
-        limit = config.topic_settings(names[key]).limit or config.limit
+    everything: Listing | None = None
+    listings: list[Listing] = []
+    for plan in feed_plans(config, names, members):
         start = len(results)
-        listing = publisher.publish(topic_spec(config, names[key]), members[key], limit)
-        feeds[key] = incremental.feed_record(names[key], results[start:], listing)
-        if listing is not None:
+        entries = order if plan.key == ALL else members[plan.key]
+        listing = publisher.publish(plan.spec, entries, plan.limit)
+        feeds[plan.key] = incremental.feed_record(plan.name, results[start:], listing)
+        if plan.key == ALL:
+            everything = listing
+        elif listing is not None:
             listings.append(listing)
-    retire_orphans(output, site, results, names.values())  # topics no file mentions now
-    pages = write_pages(output, site, everything, listings)
+    pages = publisher.finish(names.values(), everything, listings)  # and retire orphans
 
     report = BuildReport(
         loaded=len(articles),
@@ -207,11 +205,6 @@ def _collector_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
-
-
-def _stop_if(cancel: threading.Event | None) -> None:
-    if cancel is not None and cancel.is_set():
-        raise Cancelled("stopped before writing any feed")
 
 
 def check_links(

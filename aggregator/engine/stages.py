@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from aggregator.config import Config
+from aggregator.errors import Cancelled
 from aggregator.links.articles import CheckedLinks
 from aggregator.links.articles import check_article_links
 from aggregator.links.netguard import Resolver
@@ -21,6 +22,12 @@ from aggregator.model import Article
 from aggregator.state.store import Store
 from aggregator.stories.filters import Selection
 from aggregator.stories.filters import select
+
+
+def stop_if(cancel: threading.Event | None) -> None:
+    """The last point a build can stop at: from here on every file is written."""
+    if cancel is not None and cancel.is_set():
+        raise Cancelled("stopped before writing any feed")
 
 
 def checks_links(config: Config) -> bool:

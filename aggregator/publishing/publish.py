@@ -14,6 +14,7 @@ from collections.abc import Callable
 from collections.abc import Container
 from collections.abc import Iterable
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from aggregator.config import Config
 from aggregator.limits import Limits
@@ -48,6 +49,35 @@ from aggregator.stories.dedupe import related_keys
 ALL_STEM = "all"
 TOPICS_FOLDER = "topics"
 HEADLINES = 3
+
+
+#: the key of the all-topics feed among topic keys
+ALL = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FeedPlan:
+    """One feed a build writes: full and incremental builds write the same plans."""
+
+    #: the topic key; `ALL` for the all-topics feed
+    key: str
+    #: the topic's display name; None for the all-topics feed
+    name: str | None
+    spec: FeedSpec
+    #: entries at most: the feed's limit, capped by `limits.feed_entries`
+    limit: int
+
+
+def feed_plans(config: Config, names: dict[str, str], keys: Iterable[str]) -> list[FeedPlan]:
+    """The all-topics feed, then the feed of each topic of `keys`, by display name
+    (`names`: display name per topic key): the order a build writes them in."""
+    cap = config.limits.feed_entries
+    plans = [FeedPlan(ALL, None, all_spec(config), min(config.limit, cap))]
+    for key in sorted(keys, key=lambda k: (names[k].casefold(), names[k])):
+        name = names[key]
+        limit = config.topic_settings(name).limit or config.limit
+        plans.append(FeedPlan(key, name, topic_spec(config, name), min(limit, cap)))
+    return plans
 
 
 def newest_first(articles: Iterable[Article]) -> list[Article]:
@@ -104,6 +134,14 @@ class Publisher:
             rendered.wrote(path, keys[fmt], (first, len(entries)))
             self.results.append(FeedResult(spec.topic, fmt, path, len(entries), changed[fmt]))
         return Listing(spec, len(entries), entries[0].published_at, tuple(entries[:HEADLINES]))
+
+    def finish(
+        self, names: Iterable[str], everything: Listing | None, listings: Sequence[Listing]
+    ) -> list[PageResult]:
+        """After the feeds: retire the topic feeds of the folder no topic of `names` has
+        now, then write the index page and the OPML lists that point at the feeds."""
+        retire_orphans(self.output, self.site, self.results, names)
+        return write_pages(self.output, self.site, everything, listings)
 
 
 def _prefix_sizes(documents: Sequence[bytes]) -> list[int] | None:
