@@ -32,6 +32,7 @@ from aggregator.limits import Limits
 from aggregator.links.linkpolicy import Freshness
 from aggregator.links.linkpolicy import LinkCheckSettings
 from aggregator.model import ContentMode
+from aggregator.model import LinksMode
 from aggregator.publishing.layout import beside
 from aggregator.rendering.slugs import topic_key
 from aggregator.sources import yamlload
@@ -140,7 +141,7 @@ class Config:
     dedupe: DedupeSettings = field(default_factory=DedupeSettings)
     link_check: LinkCheckSettings = field(default_factory=LinkCheckSettings)
     #: "on" checks stale links, "cached" uses stored results only, "off" ignores links
-    links: str = "on"
+    links: LinksMode = "on"
     #: the SQLite state file; None means beside the output folder
     state: Path | None = None
     #: WebSub hub to name in every feed and to ping after a run; None for none

@@ -142,8 +142,8 @@ class Exclusion:
     """An article left out of a feed, and why."""
 
     path: str
-    #: short machine-readable cause: "unpublished", "quality" or "max-age"
-    code: str
+    #: short machine-readable cause
+    code: ExclusionCode
     #: one line for a person, e.g. "quality 33 below 50"
     reason: str
     #: None when the article is left out of every feed; else the one topic feed it misses
@@ -151,6 +151,30 @@ class Exclusion:
 
 
 FeedFormat = Literal["rss", "atom", "json"]
+#: why an article is left out of a feed (`Exclusion.code`)
+ExclusionCode = Literal[
+    "unpublished", "quality", "max-age", "dead-link", "unsafe-link", "unsupported-link"
+]
+#: what a link check found (`LinkResult.klass`; see `linkpolicy` for each)
+LinkClass = Literal[
+    "ok",
+    "redirected",
+    "broken",
+    "blocked",
+    "rate_limited",
+    "timeout",
+    "server_error",
+    "unsafe",
+    "unsupported",
+    "unknown",
+]
+#: the (exclusion code, reason) of a link that keeps its article out of the feeds
+LinkProblem = tuple[ExclusionCode, str]
+#: "on" checks stale links, "cached" uses stored results only, "off" ignores links
+LinksMode = Literal["on", "cached", "off"]
+#: "full", "incremental" (from the last build's state, see `engine.incremental`) or
+#: "unchanged" (nothing changed: the last build's files and report stand)
+BuildMode = Literal["full", "incremental", "unchanged"]
 #: what an entry carries: "full" is the HTML content (image, excerpt, source link,
 #: related coverage) beside the excerpt; "excerpt" is the plain-text excerpt alone
 ContentMode = Literal["full", "excerpt"]
@@ -226,9 +250,7 @@ class BuildReport:
     pages: tuple[PageResult, ...] = field(default=())
     #: what the link check did; None when links are off
     links: LinkSummary | None = None
-    #: "full", "incremental" (from the last build's state, see incremental.py) or
-    #: "unchanged" (nothing changed: the last build's files and report stand)
-    mode: str = "full"
+    mode: BuildMode = "full"
     #: files added, changed or deleted since the last build (incremental builds)
     changed_files: int = 0
 
@@ -247,9 +269,7 @@ class LinkResult:
 
     #: canonical URL checked (`urls.canonical_url`)
     url: str
-    #: ok, redirected, broken, blocked, rate_limited, timeout, server_error, unsafe,
-    #: unsupported or unknown
-    klass: str
+    klass: LinkClass
     #: HTTP status of the last answer; None when there was none
     status: int | None
     #: one line for a person: "404 Not Found", "connection refused", ...
@@ -271,7 +291,7 @@ class LinkSummary:
     """The link check of one build, for the summary and the report."""
 
     #: "on" or "cached"
-    mode: str
+    mode: LinksMode
     #: distinct URLs (article links and images) the build needed a result for
     checked: int
     #: of those, how many were requested this run (the others were fresh in the state

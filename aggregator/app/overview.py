@@ -32,7 +32,7 @@ from aggregator.rendering.pages import SUBSCRIBE_FORMATS
 from aggregator.rendering.slugs import topic_key
 from aggregator.sources.loader import find_files
 from aggregator.sources.loader import load_all
-from aggregator.state.store import Store
+from aggregator.state.interface import open_store
 from aggregator.stories.aliases import apply_topic_settings
 from aggregator.stories.dedupe import find_stories
 from aggregator.stories.filters import DEAD_LINK
@@ -117,7 +117,7 @@ def overview(config: Config, now: datetime) -> Overview:
         # Opened only when it exists: asking must not create a state file.
         if config.state_path.is_file():
             links = LINKS_CACHED
-            with Store(config.state_path) as store:
+            with open_store(config.state_path) as store:
                 checked = check_article_links(selection.kept, cached, now, store)
         else:
             links = LINKS_NO_STATE
@@ -164,7 +164,7 @@ def summarise(
         kept = members.get(key, [])
         stem = topic_spec(config, names[key]).stem
         topics.append(_row(config, names[key], stem, kept, left_out[key], TOPIC_REASONS))
-    whole = Counter(e.code for e in selection.excluded if e.topic is None)
+    whole: Counter[str] = Counter(e.code for e in selection.excluded if e.topic is None)
     whole[DUPLICATE] = sum(len(d.dropped) for d in duplicates)
     whole[INVALID] = len(errors)
     everything = _row(config, None, all_spec(config).stem, list(selection.kept), whole, REASONS)

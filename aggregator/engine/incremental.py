@@ -88,14 +88,14 @@ from aggregator.sources.parsecache import encode
 from aggregator.sources.parsecache import keyed
 from aggregator.sources.parsecache import load_words
 from aggregator.sources.parsecache import with_body
+from aggregator.state.codec import link_stamp
+from aggregator.state.interface import StateStore
 from aggregator.state.lastbuild import forget
 from aggregator.state.lastbuild import last_report
 from aggregator.state.lastbuild import patch_list
 from aggregator.state.lastbuild import report_from_json
 from aggregator.state.lastbuild import result_from_json
 from aggregator.state.lastbuild import result_json
-from aggregator.state.store import Store
-from aggregator.state.store import link_stamp
 from aggregator.stories.aliases import apply_topic_settings
 from aggregator.stories.dedupe import Stories
 from aggregator.stories.dedupe import find_stories
@@ -179,7 +179,7 @@ class Changes:
     rejudge: set[str] = dataclasses.field(default_factory=set)
 
 
-def changes(store: Store, config: Config, now: Identities, when: datetime) -> Changes | None:
+def changes(store: StateStore, config: Config, now: Identities, when: datetime) -> Changes | None:
     """The files changed and deleted since the last build, and the articles to judge
     again at `when`, when the tables hold it and this build can be incremental; else
     None."""
@@ -211,7 +211,7 @@ def changes(store: Store, config: Config, now: Identities, when: datetime) -> Ch
     return Changes(changed, deleted, rejudge)
 
 
-def _rejudge(store: Store, config: Config, when: datetime) -> set[str] | None:
+def _rejudge(store: StateStore, config: Config, when: datetime) -> set[str] | None:
     """See `Changes.rejudge`; None when the last build's clock is unknown."""
     found: set[str] = set()
     if config.max_age is not None:
@@ -301,7 +301,7 @@ def feed_record(
 
 
 def record(
-    store: Store,
+    store: StateStore,
     config: Config,
     now: datetime,
     files: Identities,
@@ -357,7 +357,7 @@ def record(
 
 
 def _finish(
-    store: Store,
+    store: StateStore,
     now: datetime,
     files: Identities,
     spellings: dict[str, Counter[str]],
@@ -379,7 +379,7 @@ def _finish(
     store.set_meta(RACY, json.dumps(racy, ensure_ascii=False))
 
 
-def seal(store: Store, config: Config) -> None:
+def seal(store: StateStore, config: Config) -> None:
     """Mark the tables valid: call it once the build's report is kept."""
     if usable(config):
         store.set_meta(FORM, form(config))
@@ -421,7 +421,7 @@ def _link_rows(links: CheckedLinks | None) -> list[tuple[object, ...]]:
     return rows
 
 
-def fresh_until(store: Store, report: BuildReport) -> datetime | None:
+def fresh_until(store: StateStore, report: BuildReport) -> datetime | None:
     """When the first link result the build judged by is due; None when it stored
     none or the network was down (then every build checks again)."""
     if report.links is None or report.links.network_down:
@@ -429,7 +429,7 @@ def fresh_until(store: Store, report: BuildReport) -> datetime | None:
     return store.inc_link_totals()[2]
 
 
-def _link_summary(store: Store, config: Config, requested: int, down: bool) -> LinkSummary:
+def _link_summary(store: StateStore, config: Config, requested: int, down: bool) -> LinkSummary:
     """The report's link summary, from the tables (as `check_article_links` makes it)."""
     checked, classes, _due = store.inc_link_totals()
     listed: dict[str, list[tuple[str, LinkResult]]] = {"excluded": [], "dropped": []}
@@ -460,7 +460,7 @@ def _member_rows(
 class KnownUrls:
     """The canonical URLs of the corpus, looked up in the state file (a Container)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: StateStore) -> None:
         self.store = store
         self.found: dict[str, bool] = {}
 
@@ -503,7 +503,7 @@ class Rebuild:
         self,
         config: Config,
         now: datetime,
-        store: Store,
+        store: StateStore,
         found: Changes,
         cancel: threading.Event | None,
         resolver: Resolver | None = None,

@@ -51,11 +51,12 @@ from aggregator.sources.loader import split_names
 from aggregator.sources.parsecache import load_cached
 from aggregator.sources.parsecache import load_light
 from aggregator.sources.parsecache import stat_files
+from aggregator.state.interface import StateStore
+from aggregator.state.interface import open_store
 from aggregator.state.lastbuild import outputs_intact
 from aggregator.state.lastbuild import remember
 from aggregator.state.lastbuild import replay
 from aggregator.state.lastbuild import signature
-from aggregator.state.store import Store
 from aggregator.stories.aliases import apply_topic_settings
 from aggregator.stories.dedupe import find_stories
 from aggregator.stories.filters import select
@@ -69,7 +70,7 @@ def build(
     *,
     now: datetime,
     output: Output | None = None,
-    store: Store | None = None,
+    store: StateStore | None = None,
     resolver: Resolver | None = None,
     progress: Callable[[int, int], None] | None = None,
     cancel: threading.Event | None = None,
@@ -82,7 +83,7 @@ def build(
     output.prepare()
     with contextlib.ExitStack() as stack:
         if store is None:
-            store = stack.enter_context(Store(config.state_path))
+            store = stack.enter_context(open_store(config.state_path))
         # A misnamed file is not among `paths`: no fast path while one is there.
         identities = stat_files(paths)
         known = incremental.identities_of(paths, identities)
@@ -120,7 +121,7 @@ def _build(
     config: Config,
     now: datetime,
     output: Output,
-    store: Store,
+    store: StateStore,
     rendered: RenderCache,
     site: Site,
     paths: list[str],
@@ -211,7 +212,7 @@ def check_links(
     config: Config,
     *,
     now: datetime,
-    store: Store | None = None,
+    store: StateStore | None = None,
     resolver: Resolver | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> CheckedLinks:
@@ -222,5 +223,5 @@ def check_links(
     candidates = select(apply_topic_settings(unique, config), config, now, refusals=False).kept
     if store is not None:
         return check_article_links(candidates, config, now, store, resolver, progress)
-    with Store(config.state_path) as opened:
+    with open_store(config.state_path) as opened:
         return check_article_links(candidates, config, now, opened, resolver, progress)

@@ -19,7 +19,7 @@ from aggregator.links.articles import CheckedLinks
 from aggregator.links.articles import check_article_links
 from aggregator.links.netguard import Resolver
 from aggregator.model import Article
-from aggregator.state.store import Store
+from aggregator.state.interface import StateStore
 from aggregator.stories.filters import Selection
 from aggregator.stories.filters import select
 
@@ -48,7 +48,7 @@ def judge(
     unique: Sequence[Article],
     config: Config,
     now: datetime,
-    store: Store,
+    store: StateStore,
     resolver: Resolver | None = None,
     progress: Callable[[int, int], None] | None = None,
     cancel: threading.Event | None = None,

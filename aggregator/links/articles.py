@@ -26,9 +26,10 @@ from aggregator.config import Config
 from aggregator.links import linkpolicy as lp
 from aggregator.links.netguard import Resolver
 from aggregator.model import Article
+from aggregator.model import LinkProblem
 from aggregator.model import LinkResult
 from aggregator.model import LinkSummary
-from aggregator.state.store import Store
+from aggregator.state.interface import StateStore
 from aggregator.stories.filters import DEAD_LINK
 from aggregator.stories.filters import UNSAFE_LINK
 from aggregator.stories.filters import UNSUPPORTED_LINK
@@ -39,7 +40,7 @@ from aggregator.stories.urls import canonical_url
 class CheckedLinks:
     summary: LinkSummary
     #: path -> (exclusion code, reason) for articles whose link keeps them out
-    problems: dict[str, tuple[str, str]]
+    problems: dict[str, LinkProblem]
     #: path -> the article without its dead or unsafe images
     replaced: dict[str, Article]
     #: every result the build used, by canonical URL
@@ -55,7 +56,7 @@ def check_article_links(
     articles: Sequence[Article],
     config: Config,
     now: datetime,
-    store: Store | None,
+    store: StateStore | None,
     resolver: Resolver | None = None,
     progress: Callable[[int, int], None] | None = None,
     cancel: threading.Event | None = None,
@@ -113,7 +114,7 @@ def check_article_links(
         own = lp.refused_result(None, key, refusal, now, settings.freshness)
         return own, True
 
-    problems: dict[str, tuple[str, str]] = {}
+    problems: dict[str, LinkProblem] = {}
     excluded: list[tuple[str, LinkResult]] = []
     replaced: dict[str, Article] = {}
     dropped_images: list[tuple[str, LinkResult]] = []
@@ -160,7 +161,7 @@ def check_article_links(
 
 def _problem(
     result: LinkResult | None, confirm_after: timedelta, refused: bool
-) -> tuple[str, str] | None:
+) -> LinkProblem | None:
     """The exclusion code and reason of a link that keeps its article out, or None.
     `refused`: the URL itself was refused without a request. Only then does
     `unsupported` count: a redirect to a URL the checker cannot follow says nothing

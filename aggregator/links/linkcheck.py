@@ -65,6 +65,7 @@ from aggregator.links.netguard import Target
 from aggregator.links.netguard import points_inside
 from aggregator.links.netguard import system_resolver
 from aggregator.links.netguard import vet
+from aggregator.model import LinkClass
 from aggregator.model import LinkResult
 from aggregator.stories.urls import canonical_url
 
@@ -96,7 +97,7 @@ class _Answer:
     status: int | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     #: linkpolicy class for a failure before any answer (timeout, unsafe, ...)
-    failure: str | None = None
+    failure: LinkClass | None = None
     reason: str = ""
     #: the failure was at the connection level (no DNS, no route, refused, reset)
     connection: bool = False
@@ -546,7 +547,7 @@ def _refusal(refusal: Refusal) -> _Answer:
         )
     if refusal.kind == "dns-error":
         return _Answer(failure=lp.UNKNOWN, reason=refusal.reason, connection=True, vetted_out=True)
-    klass = lp.UNSAFE if refusal.kind == "unsafe" else lp.UNSUPPORTED
+    klass: LinkClass = lp.UNSAFE if refusal.kind == "unsafe" else lp.UNSUPPORTED
     return _Answer(failure=klass, reason=refusal.reason, vetted_out=True)
 
 

@@ -27,24 +27,26 @@ from dataclasses import replace
 from datetime import datetime
 from datetime import timedelta
 from email.utils import parsedate_to_datetime
+from typing import Final
 
 from aggregator import __version__
 from aggregator.links.netguard import Lookup
 from aggregator.links.netguard import Refusal
 from aggregator.links.netguard import is_public
 from aggregator.links.netguard import vet_static
+from aggregator.model import LinkClass
 from aggregator.model import LinkResult
 
-OK = "ok"
-REDIRECTED = "redirected"
-BROKEN = "broken"
-BLOCKED = "blocked"
-RATE_LIMITED = "rate_limited"
-TIMEOUT = "timeout"
-SERVER_ERROR = "server_error"
-UNSAFE = "unsafe"
-UNSUPPORTED = "unsupported"
-UNKNOWN = "unknown"
+OK: Final = "ok"
+REDIRECTED: Final = "redirected"
+BROKEN: Final = "broken"
+BLOCKED: Final = "blocked"
+RATE_LIMITED: Final = "rate_limited"
+TIMEOUT: Final = "timeout"
+SERVER_ERROR: Final = "server_error"
+UNSAFE: Final = "unsafe"
+UNSUPPORTED: Final = "unsupported"
+UNKNOWN: Final = "unknown"
 CLASSES = (
     OK,
     REDIRECTED,
@@ -115,7 +117,7 @@ class LinkCheckSettings:
     freshness: Freshness = Freshness()
 
 
-def classify_status(status: int, headers: Mapping[str, str] | None = None) -> str:
+def classify_status(status: int, headers: Mapping[str, str] | None = None) -> LinkClass:
     """The class of a final (non-redirect) HTTP answer."""
     headers = headers or {}
     if any(k.lower() == "cf-mitigated" and v.lower() == "challenge" for k, v in headers.items()):
@@ -161,7 +163,7 @@ def retry_after(value: str | None, now: datetime, cap: timedelta) -> timedelta |
 def record(
     previous: LinkResult | None,
     url: str,
-    klass: str,
+    klass: LinkClass,
     status: int | None,
     reason: str,
     final_url: str | None,
@@ -243,7 +245,7 @@ def refused_result(
 ) -> LinkResult:
     """The result of a URL `refused_offline` refuses: `unsafe` or `unsupported`. The
     stored one while it is fresh and says the same, so that a warm run stores nothing."""
-    klass = UNSAFE if refusal.kind == "unsafe" else UNSUPPORTED
+    klass: LinkClass = UNSAFE if refusal.kind == "unsafe" else UNSUPPORTED
     if (
         previous is not None
         and is_fresh(previous, now)

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 
 from aggregator.config import Config
 from aggregator.model import BuildReport
-from aggregator.state.store import Store
+from aggregator.state.interface import StateStore
+from aggregator.state.interface import open_store
 
 if TYPE_CHECKING:
     import requests
@@ -29,7 +30,7 @@ TIMEOUT = 5.0
 def announce(
     hub: str,
     changed: Iterable[str],
-    store: Store,
+    store: StateStore,
     now: datetime,
     *,
     user_agent: str,
@@ -86,7 +87,7 @@ def announce_build(
     if not config.websub_hub:
         return
     changed = [config.base_url + f.path for f in report.feeds if f.changed]
-    with Store(config.state_path) as store:
+    with open_store(config.state_path) as store:
         announce(
             config.websub_hub,
             changed,

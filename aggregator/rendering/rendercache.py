@@ -24,7 +24,7 @@ from aggregator.model import FeedFormat
 from aggregator.publishing.output import Output
 from aggregator.rendering.feeds import FeedSpec
 from aggregator.rendering.feeds import Site
-from aggregator.state.store import Store
+from aggregator.state.interface import StateStore
 
 _META = "rendered"
 
@@ -32,7 +32,7 @@ _META = "rendered"
 class RenderCache:
     """The keys of the feeds the last build wrote, and of those this build writes."""
 
-    def __init__(self, store: Store, output: Output, config: Config) -> None:
+    def __init__(self, store: StateStore, output: Output, config: Config) -> None:
         self.store = store
         self.output = output
         self.salt = f"{__version__}\n{config.render_key()}\n"

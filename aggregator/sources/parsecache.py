@@ -39,7 +39,7 @@ from aggregator.sources.loader import load_file
 from aggregator.sources.loader import load_file_digest
 from aggregator.sources.loader import map_in_chunks
 from aggregator.sources.loader import unforeseen
-from aggregator.state.store import Store
+from aggregator.state.interface import StateStore
 from aggregator.stories.dedupe import with_keys
 from aggregator.stories.similar import Dated
 from aggregator.stories.similar import fingerprint
@@ -58,7 +58,7 @@ _CHUNK = 250
 
 def load_cached(
     paths: Sequence[str],
-    store: Store,
+    store: StateStore,
     cancel: threading.Event | None = None,
     limits: Limits = DEFAULT_LIMITS,
     workers: int | None = None,
@@ -76,7 +76,7 @@ def load_cached(
 
 def load_light(
     paths: Sequence[str],
-    store: Store,
+    store: StateStore,
     cancel: threading.Event | None = None,
     limits: Limits = DEFAULT_LIMITS,
     workers: int | None = None,
@@ -103,7 +103,7 @@ def stat_files(paths: Iterable[str]) -> dict[str, tuple[int, int]]:
 class Loaded:
     """Articles and errors of `load_light`, and the bodies of those articles."""
 
-    def __init__(self, store: Store, limits: Limits) -> None:
+    def __init__(self, store: StateStore, limits: Limits) -> None:
         self.articles: list[Article] = []
         self.errors: list[LoadError] = []
         self.store = store
@@ -133,7 +133,7 @@ class Loaded:
         return again if isinstance(again, Article) else None
 
 
-def load_words(store: Store, limits: Limits, articles: Sequence[Dated]) -> list[Fingerprint]:
+def load_words(store: StateStore, limits: Limits, articles: Sequence[Dated]) -> list[Fingerprint]:
     """The complete fingerprints of articles whose cached fingerprint is its digest only."""
     stored = store.parsed_words([a.path for a in articles])
     found: list[Fingerprint] = []
@@ -154,7 +154,7 @@ def load_words(store: Store, limits: Limits, articles: Sequence[Dated]) -> list[
 
 def _load(
     paths: Sequence[str],
-    store: Store,
+    store: StateStore,
     cancel: threading.Event | None,
     limits: Limits,
     workers: int | None,

@@ -33,7 +33,9 @@ from aggregator.model import LoadError
 from aggregator.model import PageResult
 from aggregator.model import Rows
 from aggregator.publishing.output import Output
-from aggregator.state.store import Store
+from aggregator.state.codec import link_from_row
+from aggregator.state.codec import link_row
+from aggregator.state.interface import StateStore
 
 _T = TypeVar("_T")
 _KEY = "last_build"
@@ -57,7 +59,7 @@ def signature(config: Config, identities: str, settled: bool) -> str | None:
 
 
 def replay(
-    store: Store, config: Config, output: Output, digest: str | None, now: datetime
+    store: StateStore, config: Config, output: Output, digest: str | None, now: datetime
 ) -> BuildReport | None:
     """The last report, every file unchanged, when this build would repeat it; else None."""
     if digest is None or config.max_age is not None or config.links == "cached":
@@ -83,7 +85,7 @@ def replay(
         return None
 
 
-def outputs_intact(store: Store, output: Output) -> bool:
+def outputs_intact(store: StateStore, output: Output) -> bool:
     """Whether every file the last build wrote still has the size and mtime it left."""
     try:
         return _intact(json.loads(store.meta(_KEY) or "null"), output)
@@ -100,7 +102,7 @@ def _intact(data: Any, output: Output) -> bool:
 
 
 def remember(
-    store: Store,
+    store: StateStore,
     output: Output,
     digest: str | None,
     report: BuildReport,
@@ -126,12 +128,12 @@ def remember(
     store.set_meta(_KEY, json.dumps(data, ensure_ascii=False))
 
 
-def forget(store: Store) -> None:
+def forget(store: StateStore) -> None:
     """No build repeats the last report until `remember` keeps another."""
     store.set_meta(_KEY, "")
 
 
-def _keep_lists(store: Store, report: BuildReport) -> None:
+def _keep_lists(store: StateStore, report: BuildReport) -> None:
     """Keep the report's long lists (by path) in chunks of paths with the same start,
     so that a build that changes a few rows rewrites a few chunks."""
     if isinstance(report.duplicates, Rows) and isinstance(report.excluded, Rows):
@@ -156,7 +158,7 @@ def _keep_lists(store: Store, report: BuildReport) -> None:
             store.set_meta(_chunk(kind, prefix), json.dumps(chunk, ensure_ascii=False))
 
 
-def patch_list(store: Store, kind: str, gone: set[str], added: list[list[Any]]) -> int:
+def patch_list(store: StateStore, kind: str, gone: set[str], added: list[list[Any]]) -> int:
     """Replace the rows of paths in `gone` with `added` in the kept `kind` list (see
     `_keep_lists`), rewriting only the chunks they are in; how many rows it gained."""
     length = int(store.meta(_LENGTH) or "0")
@@ -179,14 +181,14 @@ def _chunk(kind: str, prefix: str) -> str:
     return f"{_REPORT}/{kind}/{prefix}"
 
 
-def _load_list(store: Store, kind: str) -> list[list[Any]]:
+def _load_list(store: StateStore, kind: str) -> list[list[Any]]:
     rows: list[list[Any]] = []
     for _key, text in store.metas(f"{_REPORT}/{kind}/"):
         rows.extend(json.loads(text))
     return rows
 
 
-def last_report(store: Store) -> dict[str, Any] | None:
+def last_report(store: StateStore) -> dict[str, Any] | None:
     """The last build's report as JSON (see `report_from_json`), when readable."""
     try:
         report = json.loads(store.meta(_REPORT) or "null")
@@ -220,34 +222,14 @@ def _links_json(links: LinkSummary) -> dict[str, Any]:
 
 
 def result_json(r: LinkResult) -> list[Any]:
-    return [
-        r.url,
-        r.klass,
-        r.status,
-        r.reason,
-        r.final_url,
-        r.checked_at.isoformat(),
-        r.next_check_at.isoformat(),
-        r.failures,
-        r.broken_since.isoformat() if r.broken_since else None,
-    ]
+    return list(link_row(r))
 
 
 def result_from_json(v: list[Any]) -> LinkResult:
-    return LinkResult(
-        url=v[0],
-        klass=v[1],
-        status=v[2],
-        reason=v[3],
-        final_url=v[4],
-        checked_at=datetime.fromisoformat(v[5]),
-        next_check_at=datetime.fromisoformat(v[6]),
-        failures=v[7],
-        broken_since=datetime.fromisoformat(v[8]) if v[8] else None,
-    )
+    return link_from_row(v)
 
 
-def _rows(store: Store, kind: str, make: Callable[[list[Any]], _T]) -> Rows[_T]:
+def _rows(store: StateStore, kind: str, make: Callable[[list[Any]], _T]) -> Rows[_T]:
     """A kept list, read now (the state file may be closed or changed by the time the
     report is read), made into objects when first used."""
     return Rows(_load_list(store, kind), make)
@@ -268,7 +250,7 @@ def _exclusion(row: list[Any]) -> Exclusion:
     return Exclusion(*row)
 
 
-def report_from_json(data: dict[str, Any], store: Store) -> BuildReport:
+def report_from_json(data: dict[str, Any], store: StateStore) -> BuildReport:
     """The report kept by `remember`; its long lists are read when first used."""
     links = data["links"]
     return BuildReport(

@@ -22,7 +22,6 @@ import sqlite3
 from collections.abc import Iterable
 from collections.abc import Iterator
 from collections.abc import Sequence
-from datetime import UTC
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -30,6 +29,9 @@ from typing import Any
 
 from aggregator.errors import AggregatorError
 from aggregator.model import LinkResult
+from aggregator.state.codec import iso
+from aggregator.state.codec import link_from_row
+from aggregator.state.codec import link_row
 
 log = logging.getLogger("aggregator.state.store")
 SCHEMA_VERSION = 6
@@ -143,7 +145,7 @@ _INC_TABLES = {
     "inc_rel": ("key", "path"),
     "inc_link": ("key", "path", "stamp", "verdict", "shown"),
 }
-#: `link_stamp` in SQL, over the `link` row `r`
+#: `codec.link_stamp` in SQL, over the `link` row `r`
 _STAMP = "r.checked_at || ' ' || r.next_check_at || ' ' || r.failures || ' ' || r.class"
 
 
@@ -277,12 +279,12 @@ class Store:
     def link(self, url: str) -> LinkResult | None:
         with self._guard("cannot read state"):
             row = self._db.execute("SELECT * FROM link WHERE url = ?", (url,)).fetchone()
-        return _result(row) if row else None
+        return link_from_row(row) if row else None
 
     def links(self, urls: Iterable[str]) -> dict[str, LinkResult]:
         """Stored results for these canonical URLs (those never checked are absent)."""
         rows = self._select_in("SELECT * FROM link WHERE url IN ({})", urls)
-        return {str(row[0]): _result(row) for row in rows}
+        return {str(row[0]): link_from_row(row) for row in rows}
 
     def _select_in(self, sql: str, keys: Iterable[object]) -> list[tuple[Any, ...]]:
         """The rows of `sql` (a query with `IN ({})`) for these keys, 500 keys a query."""
@@ -297,20 +299,7 @@ class Store:
 
     def save_links(self, results: Iterable[LinkResult]) -> None:
         """Store results, replacing earlier ones of the same URLs, in one transaction."""
-        rows = [
-            (
-                r.url,
-                r.klass,
-                r.status,
-                r.reason,
-                r.final_url,
-                _iso(r.checked_at),
-                _iso(r.next_check_at),
-                r.failures,
-                _iso(r.broken_since) if r.broken_since else None,
-            )
-            for r in results
-        ]
+        rows = [link_row(r) for r in results]
         self._write("INSERT OR REPLACE INTO link VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
     def meta(self, key: str) -> str | None:
@@ -474,7 +463,7 @@ class Store:
         args: tuple[str, ...] = ()
         if due is not None:
             sql += " OR r.url IS NULL OR r.next_check_at <= ?"
-            args = (_iso(due),)
+            args = (iso(due),)
         with self._guard("cannot read state"):
             rows = self._db.execute(sql + ")", args).fetchall()
         return {str(path) for (path,) in rows}
@@ -484,7 +473,7 @@ class Store:
         with self._guard("cannot read state"):
             rows = self._db.execute(
                 "SELECT path FROM inc_art WHERE stamp >= ? AND stamp < ?",
-                (_iso(low), _iso(high)),
+                (iso(low), iso(high)),
             ).fetchall()
         return {str(path) for (path,) in rows}
 
@@ -506,7 +495,7 @@ class Store:
         return (
             int(checked),
             [(str(k), int(n)) for k, n in classes],
-            _time(str(first)) if first else None,
+            datetime.fromisoformat(str(first)) if first else None,
         )
 
     def inc_link_verdicts(self) -> list[tuple[str, str, str]]:
@@ -527,7 +516,7 @@ class Store:
 
     def add_pings(self, urls: Iterable[str], now: datetime) -> None:
         """Remember feeds whose change the hub has yet to hear about."""
-        self._write("INSERT OR IGNORE INTO ping VALUES (?, ?)", [(u, _iso(now)) for u in urls])
+        self._write("INSERT OR IGNORE INTO ping VALUES (?, ?)", [(u, iso(now)) for u in urls])
 
     def pending_pings(self) -> list[str]:
         with self._guard("cannot read state"):
@@ -561,38 +550,6 @@ def _inc_column(table: str, column: str) -> None:
 def _has_tables(db: sqlite3.Connection) -> bool:
     names = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     return {"link", "parsed", "simzone", "meta", "ping", *_INC_TABLES} <= names
-
-
-def _result(row: tuple[object, ...]) -> LinkResult:
-    url, klass, status, reason, final_url, checked, next_check, failures, broken = row
-    return LinkResult(
-        url=str(url),
-        klass=str(klass),
-        status=int(status) if isinstance(status, int) else None,
-        reason=str(reason),
-        final_url=str(final_url) if final_url else None,
-        checked_at=_time(str(checked)),
-        next_check_at=_time(str(next_check)),
-        failures=int(failures) if isinstance(failures, int) else 0,
-        broken_since=_time(str(broken)) if broken else None,
-    )
-
-
-def link_stamp(result: LinkResult | None) -> str:
-    """What tells a stored result from a later one (as `_STAMP` reads it in SQL)."""
-    if result is None:
-        return ""
-    return (
-        f"{_iso(result.checked_at)} {_iso(result.next_check_at)} {result.failures} {result.klass}"
-    )
-
-
-def _iso(when: datetime) -> str:
-    return when.astimezone(UTC).isoformat()
-
-
-def _time(text: str) -> datetime:
-    return datetime.fromisoformat(text)
 
 
 def _aside(path: Path) -> Path:

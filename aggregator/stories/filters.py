@@ -20,19 +20,21 @@ from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Final
 
 from aggregator.config import Config
 from aggregator.links import linkpolicy as lp
 from aggregator.links.linkpolicy import LinkCheckSettings
 from aggregator.model import Article
 from aggregator.model import Exclusion
+from aggregator.model import LinkProblem
 
-UNPUBLISHED = "unpublished"
-QUALITY = "quality"
-MAX_AGE = "max-age"
-DEAD_LINK = "dead-link"
-UNSAFE_LINK = "unsafe-link"
-UNSUPPORTED_LINK = "unsupported-link"
+UNPUBLISHED: Final = "unpublished"
+QUALITY: Final = "quality"
+MAX_AGE: Final = "max-age"
+DEAD_LINK: Final = "dead-link"
+UNSAFE_LINK: Final = "unsafe-link"
+UNSUPPORTED_LINK: Final = "unsupported-link"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +50,7 @@ def select(
     articles: Sequence[Article],
     config: Config,
     now: datetime,
-    link_problems: Mapping[str, tuple[str, str]] | None = None,
+    link_problems: Mapping[str, LinkProblem] | None = None,
     *,
     refusals: bool = True,
 ) -> Selection:
@@ -108,7 +110,7 @@ def select(
     return Selection(tuple(kept), topics, tuple(excluded))
 
 
-def refused_link(url: str, settings: LinkCheckSettings) -> tuple[str, str] | None:
+def refused_link(url: str, settings: LinkCheckSettings) -> LinkProblem | None:
     """The (code, reason) that keeps an article out when its link `url` is refused
     without any lookup or request; None for a link only a check can judge. The same
     words as the link step's for the same refusal (`links._problem`)."""

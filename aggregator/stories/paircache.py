@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from aggregator import __version__
-from aggregator.state.store import Store
+from aggregator.state.interface import StateStore
 from aggregator.stories.dedupe import DedupeSettings
 from aggregator.stories.similar import Pair
 
@@ -24,7 +24,7 @@ _FORM = "pairs_format"
 class StoredPairs:
     """A `similar.PairCache` on the state file; `save()` writes what changed."""
 
-    def __init__(self, store: Store, settings: DedupeSettings) -> None:
+    def __init__(self, store: StateStore, settings: DedupeSettings) -> None:
         self.store = store
         form = f"1/{__version__} {settings.threshold!r} {settings.window.total_seconds()!r}"
         if store.meta(_FORM) != form:

@@ -1,0 +1,151 @@
+"""The state store's interface: what every stage may ask of the state, whatever holds it.
+
+The engine, the link step, the caches and the daemon see a `StateStore`; `Store` (the
+SQLite file, `store.py`) is the one backend today. A second backend (PostgreSQL, say)
+is one new module that implements this Protocol, and `open_store` picks it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from collections.abc import Iterator
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from typing import Protocol
+
+from aggregator.model import LinkResult
+
+
+class StateStore(Protocol):
+    """Link results, the parse cache, similar pairs, the incremental tables, the last
+    build and pending hub pings (see each method of `store.Store`). Every write is one
+    transaction: a killed writer leaves nothing half done."""
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> StateStore: ...
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None: ...
+
+    def link(self, url: str) -> LinkResult | None: ...
+
+    def links(self, urls: Iterable[str]) -> dict[str, LinkResult]:
+        """Stored results for these canonical URLs (those never checked are absent)."""
+        ...
+
+    def save_links(self, results: Iterable[LinkResult]) -> None:
+        """Store results, replacing earlier ones of the same URLs, in one transaction."""
+        ...
+
+    def meta(self, key: str) -> str | None: ...
+
+    def set_meta(self, key: str, value: str) -> None: ...
+
+    def metas(self, prefix: str) -> list[tuple[str, str]]:
+        """(key, value) of the meta rows whose key starts with `prefix`, by key."""
+        ...
+
+    def delete_metas(self, prefix: str) -> None:
+        """Drop the meta rows whose key starts with `prefix`."""
+        ...
+
+    def delete_meta(self, key: str) -> None: ...
+
+    def parsed(self, paths: Iterable[str]) -> dict[str, tuple[tuple[int, int], str, str, str]]:
+        """Cached parse results of these paths: ((size, mtime_ns), head, words, body)."""
+        ...
+
+    def iter_parsed(
+        self, *, full: bool = False
+    ) -> Iterator[tuple[str, tuple[int, int], str, str | None, str | None]]: ...
+
+    def parsed_body(self, path: str) -> str | None:
+        """The body JSON of one cached parse result."""
+        ...
+
+    def parsed_words(self, paths: Iterable[str]) -> dict[str, str]:
+        """The words JSON of these paths' cached parse results (those cached)."""
+        ...
+
+    def save_parsed(self, rows: Iterable[tuple[str, int, int, str, str, str]]) -> None: ...
+
+    def forget_parsed_except(self, paths: Iterable[str]) -> None:
+        """Drop the cached results of files that are gone."""
+        ...
+
+    def clear_parsed(self) -> None: ...
+
+    def zone(self, zone: int) -> tuple[str, str] | None:
+        """The stored (digest, pairs JSON) of one zone of similar pairs."""
+        ...
+
+    def save_zones(self, rows: Iterable[tuple[int, str, str]], keep: Iterable[int]) -> None: ...
+
+    def zones(self) -> set[int]:
+        """The zones stored."""
+        ...
+
+    def clear_zones(self) -> None: ...
+
+    def inc_rows(
+        self, table: str, column: str, keys: Iterable[object], columns: str = "*"
+    ) -> list[tuple[Any, ...]]:
+        """Rows of an incremental-build table whose `column` is one of `keys`."""
+        ...
+
+    def inc_insert(self, table: str, rows: Sequence[tuple[object, ...]]) -> None: ...
+
+    def inc_delete(self, table: str, column: str, keys: Iterable[object]) -> None: ...
+
+    def inc_update_story(self, rows: Sequence[tuple[str, str]]) -> None:
+        """Set the story of articles: (story, path) rows."""
+        ...
+
+    def inc_clear(self) -> None: ...
+
+    def inc_fill(self, rows: dict[str, Sequence[tuple[object, ...]]]) -> None: ...
+
+    def inc_top(self, feed: str, limit: int) -> list[tuple[str, str]]:
+        """The first `limit` (path, story) of a feed, in its order."""
+        ...
+
+    def inc_relink(self, due: datetime | None) -> set[str]: ...
+
+    def inc_published_between(self, low: datetime, high: datetime) -> set[str]:
+        """The articles published at or after `low` and before `high` (both UTC)."""
+        ...
+
+    def inc_link_totals(self) -> tuple[int, list[tuple[str, int]], datetime | None]: ...
+
+    def inc_link_verdicts(self) -> list[tuple[str, str, str]]:
+        """(path, verdict, shown) of the report's link lists, by path, in the order kept."""
+        ...
+
+    def forget_parsed(self, paths: Iterable[str]) -> None: ...
+
+    def parsed_rows(self, paths: Iterable[str]) -> dict[str, tuple[str, str]]:
+        """(head, body) JSON of these paths' cached parse results (those cached)."""
+        ...
+
+    def add_pings(self, urls: Iterable[str], now: datetime) -> None:
+        """Remember feeds whose change the hub has yet to hear about."""
+        ...
+
+    def pending_pings(self) -> list[str]: ...
+
+    def done_pings(self, urls: Iterable[str]) -> None: ...
+
+
+def open_store(where: Path | str) -> StateStore:
+    """The state store at `where` (a file path: SQLite)."""
+    from aggregator.state.store import Store  # the backend, chosen here
+
+    return Store(where)
