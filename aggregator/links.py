@@ -30,6 +30,8 @@ from aggregator.filters import UNSUPPORTED_LINK
 from aggregator.model import Article
 from aggregator.model import LinkResult
 from aggregator.model import LinkSummary
+from aggregator.model import LoadError
+from aggregator.model import LoadWarning
 from aggregator.netguard import Resolver
 from aggregator.store import Store
 from aggregator.urls import canonical_url
@@ -46,6 +48,11 @@ class CheckedLinks:
     results: dict[str, LinkResult]
     #: canonical URL -> the URL as an article file gives it
     urls: dict[str, str]
+    #: the files of the run that are not articles (`check-links` reports them as a
+    #: build does: see `inputs`)
+    errors: tuple[LoadError, ...] = ()
+    #: what was repaired in the articles of the run
+    warnings: tuple[LoadWarning, ...] = ()
 
 
 def check_article_links(

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from aggregator import incremental
+from aggregator import inputs
 from aggregator.aliases import apply_topic_settings
 from aggregator.config import Config
 from aggregator.dedupe import find_stories
@@ -34,10 +35,6 @@ from aggregator.lastbuild import replay
 from aggregator.lastbuild import signature
 from aggregator.links import CheckedLinks
 from aggregator.links import check_article_links
-from aggregator.loader import find_files
-from aggregator.loader import find_paths
-from aggregator.loader import load_all
-from aggregator.loader import split_names
 from aggregator.model import Article
 from aggregator.model import BuildReport
 from aggregator.model import LinkResult
@@ -45,13 +42,10 @@ from aggregator.netguard import Resolver
 from aggregator.output import Output
 from aggregator.pages import Listing
 from aggregator.paircache import StoredPairs
-from aggregator.parsecache import load_cached
-from aggregator.parsecache import load_light
 from aggregator.parsecache import stat_files
 from aggregator.publish import Publisher
 from aggregator.publish import Shown
 from aggregator.publish import all_spec
-from aggregator.publish import as_is
 from aggregator.publish import display_names
 from aggregator.publish import newest_first
 from aggregator.publish import retire_orphans
@@ -79,7 +73,8 @@ def build(
     (DNS for the link check) and `progress` are the seams for tests and the CLI. When
     `cancel` is set the run stops with `Cancelled` before it writes any feed."""
     output = output if output is not None else Output(config.output)
-    paths, misnamed = split_names(find_paths(config.sources, config.patterns))
+    files = inputs.find(config)  # the plan every command shares (see inputs.py)
+    paths, misnamed = files.paths, files.misnamed
     output.prepare()
     with contextlib.ExitStack() as stack:
         if store is None:
@@ -107,12 +102,10 @@ def build(
         if report is None:
             with output.batch(), _collector_paused():  # every file lands, or none does
                 report, results = _build(
-                    config, now, output, store, rendered, site, paths, identities, known,
+                    config, now, output, store, rendered, site, files, identities, known,
                     resolver, progress, cancel,
                 )  # fmt: skip
         rendered.save()  # once the files are in place: it records their size and mtime
-        if misnamed:
-            report = dataclasses.replace(report, errors=(*misnamed, *report.errors))
         remember(store, output, digest, report, results)
         incremental.seal(store, config)
         return report
@@ -125,7 +118,7 @@ def _build(
     store: Store,
     rendered: RenderCache,
     site: Site,
-    paths: list[str],
+    files: inputs.Found,
     identities: dict[str, tuple[int, int]],
     known: incremental.Identities,
     resolver: Resolver | None,
@@ -134,14 +127,11 @@ def _build(
 ) -> tuple[BuildReport, list[LinkResult]]:
     checks = config.links != "off" and config.link_check.enabled
     # The link check reads every published article's images: those builds load all.
-    body: Callable[[Article], Article] = as_is
-    words = None
-    if checks:
-        articles, errors = load_cached(paths, store, cancel, config.limits)
-    else:
-        loaded = load_light(paths, store, cancel, config.limits, identities=identities)
-        articles, errors, body, words = loaded.articles, loaded.errors, loaded.full, loaded.words
-        known.digests.update(loaded.digests)
+    loaded = inputs.load(
+        files, config.limits, store=store, light=not checks, identities=identities, cancel=cancel
+    )
+    articles, body, words = loaded.articles, loaded.body, loaded.words
+    known.digests.update(loaded.digests)
     pairs = StoredPairs(store, config.dedupe)
     stories = find_stories(articles, config.dedupe, pairs, words)
     pairs.save()
@@ -188,7 +178,8 @@ def _build(
 
     report = BuildReport(
         loaded=len(articles),
-        errors=tuple(errors),
+        errors=loaded.errors,
+        warnings=loaded.warnings,
         duplicates=tuple(duplicates),
         # By path; each article's own in the order of its topics.
         excluded=tuple(sorted(selection.excluded, key=lambda e: e.path)),
@@ -231,11 +222,11 @@ def check_links(
     progress: Callable[[int, int], None] | None = None,
 ) -> CheckedLinks:
     """Check the links a build would publish, without writing any feed."""
-    paths, _misnamed = split_names(find_files(config.sources, config.patterns))
-    articles, _errors = load_all(paths, limits=config.limits)
-    unique = find_stories(articles, config.dedupe).kept  # related stubs play no part here
+    loaded = inputs.plan(config)
+    unique = find_stories(loaded.articles, config.dedupe).kept  # related stubs play no part here
     candidates = select(apply_topic_settings(unique, config), config, now, refusals=False).kept
-    if store is not None:
-        return check_article_links(candidates, config, now, store, resolver, progress)
-    with Store(config.state_path) as opened:
-        return check_article_links(candidates, config, now, opened, resolver, progress)
+    with contextlib.ExitStack() as stack:
+        if store is None:
+            store = stack.enter_context(Store(config.state_path))
+        checked = check_article_links(candidates, config, now, store, resolver, progress)
+    return dataclasses.replace(checked, errors=loaded.errors, warnings=loaded.warnings)
