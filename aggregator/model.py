@@ -96,6 +96,9 @@ class Article:
     #: canonical forms of `urls`, without repeats: dedupe's same-URL keys
     keys: tuple[str, ...] = field(default=(), compare=False, repr=False)
     fingerprint: Fingerprint | None = field(default=None, compare=False, repr=False)
+    #: what the loader repaired in the file to publish it (a dropped topic, a title cut
+    #: to its limit, ...), in file order; kept in the parse cache like the fields above
+    warnings: tuple[LoadWarning, ...] = field(default=(), compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +112,21 @@ class LoadError:
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}: {self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
+class LoadWarning:
+    """A problem in a file that the loader repaired: the article is still published.
+    Reported as `path:line: warning: reason`."""
+
+    path: str
+    #: 1-based line the problem is on (the line of its field when the item has none)
+    line: int
+    #: what was wrong and what was done, e.g. "topics: item 2 is empty: dropped"
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: warning: {self.reason}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +271,8 @@ class BuildReport:
     mode: BuildMode = "full"
     #: files added, changed or deleted since the last build (incremental builds)
     changed_files: int = 0
+    #: what was repaired in the files loaded (their articles are published), by path
+    warnings: Sequence[LoadWarning] = field(default=())
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,6 +56,7 @@ from aggregator.publishing.lock import OutputLock
 from aggregator.publishing.output import write_atomic
 from aggregator.publishing.websub import announce_build
 from aggregator.sources.validate import validate
+from aggregator.sources.validate import validate_sources
 
 # The daemon (APScheduler) and the HTTP server (waitress) are imported by the commands
 # that use them: `build` starts faster without them.
@@ -461,6 +462,8 @@ def _build(args: argparse.Namespace) -> int:
         announce_build(config, report, now)
     for error in report.errors:
         print(error, file=sys.stderr)
+    for warning in report.warnings:
+        print(warning, file=sys.stderr)
     if not args.quiet:
         print(summary(report, config, verbose=args.verbose))
     if args.report is not None:
@@ -554,15 +557,26 @@ _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 def _validate(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    result = validate(args.paths or list(config.sources), config.patterns, config.limits)
+    if args.paths:
+        result = validate(args.paths, config.patterns, config.limits)
+    else:
+        result = validate_sources(config)  # exactly the files a build reads
     for error in result.errors:
         print(error)
+    for warning in result.warnings:
+        print(warning)
     if not args.quiet:
         files = f"{result.checked} article file{'s' if result.checked != 1 else ''}"
+        repaired = len({w.path for w in result.warnings})
+        warned = f" ({repaired} with warnings)" if repaired else ""
         if result.ok:
-            print(f"{files} checked: all valid" if result.checked else "no article files found")
+            print(
+                f"{files} checked: all valid{warned}"
+                if result.checked
+                else "no article files found"
+            )
         else:
-            print(f"{files} checked: {len(result.errors)} with problems")
+            print(f"{files} checked: {len(result.errors)} with problems{warned}")
     return EXIT_OK if result.ok else EXIT_INVALID
 
 
@@ -583,6 +597,12 @@ def _check_links(args: argparse.Namespace) -> int:
     results = checked.results
     if args.json:
         data = {
+            "errors": [
+                {"path": e.path, "line": e.line, "reason": e.reason} for e in checked.errors
+            ],
+            "warnings": [
+                {"path": w.path, "line": w.line, "reason": w.reason} for w in checked.warnings
+            ],
             "summary": links_json(checked.summary),
             "results": [
                 {**_result_json(results[key]), "link": checked.urls.get(key, key)}
@@ -591,6 +611,10 @@ def _check_links(args: argparse.Namespace) -> int:
         }
         print(json.dumps(data, indent=2, ensure_ascii=False))
         return EXIT_OK
+    for error in checked.errors:
+        print(error, file=sys.stderr)
+    for warning in checked.warnings:
+        print(warning, file=sys.stderr)
     summary_ = checked.summary
     print(_links_line(summary_))
     hosts: dict[str, Counter[str]] = {}
@@ -687,6 +711,7 @@ def report_json(report: BuildReport) -> dict[str, Any]:
     by_code = Counter(e.code for e in report.excluded if e.topic is None)
     return {
         "errors": [{"path": e.path, "line": e.line, "reason": e.reason} for e in report.errors],
+        "warnings": [{"path": w.path, "line": w.line, "reason": w.reason} for w in report.warnings],
         "duplicates": [
             {
                 "kept": d.kept,
@@ -718,6 +743,7 @@ def report_json(report: BuildReport) -> dict[str, Any]:
         "counts": {
             "loaded": report.loaded,
             "invalid": len(report.errors),
+            "warnings": len(report.warnings),
             "duplicates": sum(len(d.dropped) for d in report.duplicates),
             "excluded": dict(sorted(by_code.items())),
             "published": report.published,

@@ -181,6 +181,8 @@ class Daemon:
             self.health.counts = counts
         for error in report.errors:
             log.warning("%s", error)
+        for warning in report.warnings:
+            log.warning("%s", warning)
         log.info(
             "run ok in %.2f s: %d loaded, %d invalid, %d duplicates, %d excluded, "
             "%d published, %d of %d feeds changed%s",

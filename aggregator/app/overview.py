@@ -25,13 +25,13 @@ from aggregator.model import Article
 from aggregator.model import Duplicate
 from aggregator.model import Exclusion
 from aggregator.model import LoadError
+from aggregator.model import LoadWarning
 from aggregator.publishing.publish import all_spec
 from aggregator.publishing.publish import topic_names
 from aggregator.publishing.publish import topic_spec
 from aggregator.rendering.pages import SUBSCRIBE_FORMATS
 from aggregator.rendering.slugs import topic_key
-from aggregator.sources.loader import find_files
-from aggregator.sources.loader import load_all
+from aggregator.sources.inputs import plan
 from aggregator.state.interface import open_store
 from aggregator.stories.aliases import apply_topic_settings
 from aggregator.stories.dedupe import find_stories
@@ -99,12 +99,14 @@ class Overview:
     #: LINKS_CACHED, LINKS_NO_STATE or LINKS_OFF
     links: str
     state: Path
+    #: what was repaired in the articles loaded (they are published)
+    warnings: tuple[LoadWarning, ...] = ()
 
 
 def overview(config: Config, now: datetime) -> Overview:
     """What `build` would publish with this config at `now`, and why not the rest."""
-    paths = find_files(config.sources, config.patterns)
-    articles, errors = load_all(paths)
+    loaded = plan(config)  # the files, limits and errors of every command
+    articles, errors = loaded.articles, loaded.errors
     stories = find_stories(articles, config.dedupe)  # related stubs play no part here
     unique, duplicates = stories.kept, stories.duplicates
     unique = apply_topic_settings(unique, config)  # aliases and skipped topics, as build does
@@ -124,7 +126,10 @@ def overview(config: Config, now: datetime) -> Overview:
             checked = check_article_links(selection.kept, cached, now, None)
         unique = [checked.replaced.get(a.path, a) for a in unique]
         selection = select(unique, config, now, checked.problems)
-    return summarise(config, len(paths), articles, errors, unique, duplicates, selection, links)
+    view = summarise(
+        config, loaded.found.files, articles, errors, unique, duplicates, selection, links
+    )
+    return dataclasses.replace(view, warnings=loaded.warnings)
 
 
 def summarise(
@@ -241,6 +246,9 @@ def render_text(view: Overview) -> str:
         lines.append(f"  {name}: {urls}")
     lines += ["", "left out:"]
     lines += _left_out_lines(view) or ["  nothing"]
+    if view.warnings:
+        lines += ["", f"warnings ({len(view.warnings)}, the articles are published):"]
+        lines += [f"  {warning}" for warning in view.warnings]
     return "\n".join(lines)
 
 
@@ -311,6 +319,7 @@ def to_json(view: Overview) -> dict[str, Any]:
         "all": _row_json(view.everything),
         "topics": [_row_json(row) for row in view.topics],
         "excluded": excluded,
+        "warnings": [{"path": w.path, "line": w.line, "reason": w.reason} for w in view.warnings],
     }
 
 

@@ -120,7 +120,9 @@ MAX_SHARE = 0.05
 #: the clock of the last build (`max_age` counts back from it)
 CLOCK = "inc_clock"
 #: what an incremental build reads of the last report
-_REPORT_KEYS = {"loaded", "published", "errors", "duplicates_count", "excluded_count", "links"}
+_REPORT_KEYS = {
+    "loaded", "published", "errors", "warnings", "duplicates_count", "excluded_count", "links"
+}  # fmt: skip
 
 
 def form(config: Config) -> str:
@@ -629,6 +631,8 @@ class Rebuild:
         survivors = {s.survivor for s in old}
         errors = [[e.path, e.line, e.reason] for e in self.errors.values()]
         report["errors"] = _patched(previous["errors"], set(gone), errors)
+        warnings = [[w.path, w.line, w.reason] for a in self.fresh.values() for w in a.warnings]
+        report["warnings"] = _patched(previous["warnings"], set(gone), warnings)
         for kind, rows in (("duplicates", duplicates), ("excluded", excluded)):
             count = f"{kind}_count"
             report[count] = int(previous[count]) + patch_list(store, kind, survivors, rows)

@@ -35,7 +35,6 @@ from aggregator.publishing.output import Output
 from aggregator.publishing.publish import ALL
 from aggregator.publishing.publish import Publisher
 from aggregator.publishing.publish import Shown
-from aggregator.publishing.publish import as_is
 from aggregator.publishing.publish import display_names
 from aggregator.publishing.publish import feed_plans
 from aggregator.publishing.publish import newest_first
@@ -44,12 +43,7 @@ from aggregator.rendering.feeds import Site
 from aggregator.rendering.pages import Listing
 from aggregator.rendering.rendercache import RenderCache
 from aggregator.rendering.slugs import topic_key
-from aggregator.sources.loader import find_files
-from aggregator.sources.loader import find_paths
-from aggregator.sources.loader import load_all
-from aggregator.sources.loader import split_names
-from aggregator.sources.parsecache import load_cached
-from aggregator.sources.parsecache import load_light
+from aggregator.sources import inputs
 from aggregator.sources.parsecache import stat_files
 from aggregator.state.interface import StateStore
 from aggregator.state.interface import open_store
@@ -79,7 +73,8 @@ def build(
     (DNS for the link check) and `progress` are the seams for tests and the CLI. When
     `cancel` is set the run stops with `Cancelled` before it writes any feed."""
     output = output if output is not None else Output(config.output)
-    paths, misnamed = split_names(find_paths(config.sources, config.patterns))
+    files = inputs.find(config)  # the plan every command shares (see sources/inputs.py)
+    paths, misnamed = files.paths, files.misnamed
     output.prepare()
     with contextlib.ExitStack() as stack:
         if store is None:
@@ -106,12 +101,10 @@ def build(
         if report is None:
             with output.batch(), _collector_paused():  # every file lands, or none does
                 report = _build(
-                    config, now, output, store, rendered, site, paths, identities, known,
+                    config, now, output, store, rendered, site, files, identities, known,
                     resolver, progress, cancel,
                 )  # fmt: skip
         rendered.save()  # once the files are in place: it records their size and mtime
-        if misnamed:
-            report = dataclasses.replace(report, errors=(*misnamed, *report.errors))
         remember(store, output, digest, report, incremental.fresh_until(store, report))
         incremental.seal(store, config)
         return report
@@ -124,7 +117,7 @@ def _build(
     store: StateStore,
     rendered: RenderCache,
     site: Site,
-    paths: list[str],
+    files: inputs.Found,
     identities: dict[str, tuple[int, int]],
     known: incremental.Identities,
     resolver: Resolver | None,
@@ -133,14 +126,11 @@ def _build(
 ) -> BuildReport:
     checks = checks_links(config)
     # The link check reads every published article's images: those builds load all.
-    body: Callable[[Article], Article] = as_is
-    words = None
-    if checks:
-        articles, errors = load_cached(paths, store, cancel, config.limits)
-    else:
-        loaded = load_light(paths, store, cancel, config.limits, identities=identities)
-        articles, errors, body, words = loaded.articles, loaded.errors, loaded.full, loaded.words
-        known.digests.update(loaded.digests)
+    loaded = inputs.load(
+        files, config.limits, store=store, light=not checks, identities=identities, cancel=cancel
+    )
+    articles, body, words = loaded.articles, loaded.body, loaded.words
+    known.digests.update(loaded.digests)
     pairs = StoredPairs(store, config.dedupe)
     stories = find_stories(articles, config.dedupe, pairs, words)
     pairs.save()
@@ -179,7 +169,8 @@ def _build(
 
     report = BuildReport(
         loaded=len(articles),
-        errors=tuple(errors),
+        errors=loaded.errors,
+        warnings=loaded.warnings,
         duplicates=tuple(duplicates),
         # By path; each article's own in the order of its topics.
         excluded=tuple(sorted(selection.excluded, key=lambda e: e.path)),
@@ -217,11 +208,11 @@ def check_links(
     progress: Callable[[int, int], None] | None = None,
 ) -> CheckedLinks:
     """Check the links a build would publish, without writing any feed."""
-    paths, _misnamed = split_names(find_files(config.sources, config.patterns))
-    articles, _errors = load_all(paths, limits=config.limits)
-    unique = find_stories(articles, config.dedupe).kept  # related stubs play no part here
+    loaded = inputs.plan(config)
+    unique = find_stories(loaded.articles, config.dedupe).kept  # related stubs play no part
     candidates = select(apply_topic_settings(unique, config), config, now, refusals=False).kept
-    if store is not None:
-        return check_article_links(candidates, config, now, store, resolver, progress)
-    with open_store(config.state_path) as opened:
-        return check_article_links(candidates, config, now, opened, resolver, progress)
+    with contextlib.ExitStack() as stack:
+        if store is None:
+            store = stack.enter_context(open_store(config.state_path))
+        checked = check_article_links(candidates, config, now, store, resolver, progress)
+    return dataclasses.replace(checked, errors=loaded.errors, warnings=loaded.warnings)

@@ -29,6 +29,8 @@ from aggregator.model import Article
 from aggregator.model import LinkProblem
 from aggregator.model import LinkResult
 from aggregator.model import LinkSummary
+from aggregator.model import LoadError
+from aggregator.model import LoadWarning
 from aggregator.state.interface import StateStore
 from aggregator.stories.filters import DEAD_LINK
 from aggregator.stories.filters import UNSAFE_LINK
@@ -50,6 +52,11 @@ class CheckedLinks:
     #: path -> the canonical URLs judged for that article (its link, and its images
     #: when they are checked or refused), in order
     keys_of: dict[str, tuple[str, ...]]
+    #: the files of the run that are not articles (`check-links` reports them as a
+    #: build does: see `inputs`)
+    errors: tuple[LoadError, ...] = ()
+    #: what was repaired in the articles of the run
+    warnings: tuple[LoadWarning, ...] = ()
 
 
 def check_article_links(

@@ -8,6 +8,7 @@ raises for a bad file: every problem becomes one `LoadError(path, line, reason)`
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import hashlib
 import multiprocessing
@@ -39,13 +40,15 @@ from aggregator.limits import Limits
 from aggregator.model import Article
 from aggregator.model import Image
 from aggregator.model import LoadError
+from aggregator.model import LoadWarning
 from aggregator.model import Provider
 from aggregator.model import RelatedStub
 from aggregator.sources import yamlload
-from aggregator.sources.text import clean_text
+from aggregator.sources.text import clean_cut
 from aggregator.sources.text import truncate
 from aggregator.sources.yamltext import kind
 from aggregator.sources.yamltext import line_of_key
+from aggregator.sources.yamltext import lines_of_items
 from aggregator.stories.urls import web_uri
 
 _PLAIN_YAML_SUFFIXES = (".yaml", ".yml")
@@ -495,7 +498,8 @@ def _mark_line(obj: object, offset: int, source: str, attr: str = "problem_mark"
 
 
 class _Fields:
-    """Turns one file's strings into clean text and URLs, each distinct string once.
+    """Turns one file's strings into clean text and URLs, each distinct string once,
+    and keeps the warnings of what it repaired on the way.
 
     An alias repeats its anchor's string (the very same object) wherever it is used,
     and nothing stops a file from repeating a long string by hand: cleaning each
@@ -504,23 +508,54 @@ class _Fields:
     (`text.clean_text`).
     """
 
-    __slots__ = ("_texts", "_urls", "limits")
+    __slots__ = ("_items", "_texts", "_urls", "limits", "offset", "source", "warnings")
 
-    def __init__(self, limits: Limits) -> None:
+    def __init__(self, limits: Limits, source: str, offset: int) -> None:
         self.limits = limits
-        self._texts: dict[tuple[str, int], str] = {}
+        self.source = source
+        self.offset = offset
+        #: (line, reason) of each repair, in the order found
+        self.warnings: list[tuple[int, str]] = []
+        self._texts: dict[tuple[str, int], tuple[str, bool]] = {}
         self._urls: dict[str, str | None] = {}
+        self._items: dict[str, list[int]] = {}
 
-    def text(self, value: str, limit: int) -> str:
-        key = (value, limit)
-        found = self._texts.get(key)
+    def line_of(self, key: str, item: int | None = None) -> int:
+        """The file line of a top-level key, or of its list's item at index `item`
+        (the key's line when the list is not written one item a line)."""
+        if item is not None:
+            lines = self._items.get(key)
+            if lines is None:
+                lines = self._items[key] = lines_of_items(self.source, key)
+            if item < len(lines):
+                return lines[item] + self.offset
+        return line_of_key(self.source, key) + self.offset
+
+    def warn(self, key: str, reason: str, item: int | None = None) -> None:
+        self.warnings.append((self.line_of(key, item), reason))
+
+    def text(
+        self,
+        value: str,
+        limit: int,
+        label: str = "",
+        key: str = "",
+        item: int | None = None,
+        limit_name: str = "title_length",
+    ) -> str:
+        """`value` as clean text cut to `limit`; a cut is a warning on `label` when
+        given (at the line of `key`, list item `item`)."""
+        found = self._texts.get((value, limit))
         if found is None:
-            found = self._texts[key] = clean_text(value, limit)
-        return found
+            found = self._texts[(value, limit)] = clean_cut(value, limit)
+        if found[1] and label:
+            reason = f"{label}: cut to {limit:,} characters (limits: {limit_name})"
+            self.warn(key or label, reason, item)
+        return found[0]
 
-    def line(self, value: str) -> str:
+    def line(self, value: str, label: str = "", key: str = "", item: int | None = None) -> str:
         """Plain text of a short field (a name, a caption), cut like a title."""
-        return self.text(value, self.limits.title_length)
+        return self.text(value, self.limits.title_length, label, key, item)
 
     def url(self, value: Any) -> str | None:
         """An optional URL (an image, another form of the story) as a clean URI, or None
@@ -534,6 +569,17 @@ class _Fields:
             url = None
         self._urls[value] = url
         return url
+
+    def url_problem(self, value: Any) -> str:
+        """Why `url(value)` is None, for a warning."""
+        if value is None:
+            return "has no URL"
+        if not isinstance(value, str):
+            return f"has {kind(value)} for a URL"
+        limit = self.limits.url_length
+        if _too_long(value, limit) or web_uri(value) is not None:
+            return f"has a URL over the limit of {limit:,} characters (limits: url_length)"
+        return f"has no absolute http(s) URL: {_short(value)}"
 
 
 def _too_long(url: str, limit: int) -> bool:
@@ -550,13 +596,13 @@ def _to_article(data: Any, path: str, source: str, offset: int, limits: Limits) 
     def invalid(key: str, reason: str) -> _Invalid:
         return _Invalid(f"{key}: {reason}", line_of_key(source, key) + offset)
 
-    fields = _Fields(limits)
+    fields = _Fields(limits, source, offset)
     title_value = data.get("title")
     if title_value is None:
         raise _Invalid("missing title", offset + 1)
     if not isinstance(title_value, str):
         raise invalid("title", f"must be a string, not {kind(title_value)}")
-    title = fields.line(title_value)
+    title = fields.line(title_value, "title")
     if not title:
         raise invalid("title", "is empty")
 
@@ -574,10 +620,8 @@ def _to_article(data: Any, path: str, source: str, offset: int, limits: Limits) 
             f"year {published_at.year} is outside {YEARS.start} to {YEARS.stop - 1}",
         )
 
-    excerpt_value = data.get("excerpt")
-    if excerpt_value is not None and not isinstance(excerpt_value, str):
-        raise invalid("excerpt", f"must be a string, not {kind(excerpt_value)}")
-
+    # Quality and the published flag decide whether the article is syndicated at all:
+    # a value that cannot be read is the editor's to fix, not ours to guess.
     quality = data.get("quality")
     if quality is not None and (isinstance(quality, bool) or not isinstance(quality, int)):
         raise invalid("quality", f"must be an integer, not {kind(quality)}")
@@ -588,25 +632,43 @@ def _to_article(data: Any, path: str, source: str, offset: int, limits: Limits) 
     if not isinstance(published, bool):
         raise invalid("published", f"must be true or false, not {kind(published)}")
 
+    # From here on nothing makes the file invalid: what cannot be used is left out,
+    # and each repair is a warning.
+    excerpt_value = data.get("excerpt")
+    excerpt = ""
+    if excerpt_value is not None and not isinstance(excerpt_value, str):
+        fields.warn("excerpt", f"excerpt: must be a string, not {kind(excerpt_value)}: ignored")
+    elif excerpt_value:
+        excerpt = fields.text(
+            excerpt_value, limits.excerpt_length, "excerpt", limit_name="excerpt_length"
+        )
+
     type_ = data.get("type", "article")
     if not isinstance(type_, str):
-        raise invalid("type", f"must be a string, not {kind(type_)}")
+        fields.warn("type", f"type: must be a string, not {kind(type_)}: ignored")
+        type_ = "article"
 
-    return Article(
+    article = Article(
         path=path,
         title=title,
-        excerpt=fields.text(excerpt_value, limits.excerpt_length) if excerpt_value else "",
+        excerpt=excerpt,
         published_at=published_at,
         link=link,
         urls=urls,
-        kind=fields.line(type_) or "article",
+        kind=fields.line(type_, "type") or "article",
         quality=quality,
         published=published,
-        provider=_provider(data.get("provider"), invalid, fields),
+        provider=_provider(data.get("provider"), fields),
         topics=_topics(data.get("topics"), invalid, fields),
-        images=_images(data.get("images"), invalid, fields),
-        related=_related(data.get("related"), invalid, fields),
+        images=_images(data.get("images"), fields),
+        related=_related(data.get("related"), fields),
     )
+    if fields.warnings:
+        # In file order; one problem once (an alias repeats its anchor's text).
+        found = sorted(dict.fromkeys(fields.warnings), key=lambda w: w[0])
+        warnings = tuple(LoadWarning(path, line, reason) for line, reason in found)
+        article = dataclasses.replace(article, warnings=warnings)
+    return article
 
 
 def _links(
@@ -614,26 +676,44 @@ def _links(
 ) -> tuple[str, tuple[str, ...]]:
     limit = fields.limits.url_length
     link: str | None = None
+    problem: _Invalid | None = None  # of webUrl, when originalUrl may still be the link
     for key in ("webUrl", "originalUrl"):
         value = data.get(key)
         if value is None:
             continue
+        found: str | None = None
         if isinstance(value, str) and _too_long(value, limit):
             size = len(value.strip())
-            raise invalid(key, f"{size:,} characters, over the limit of {limit:,}")
-        link = web_uri(value) if isinstance(value, str) else None
-        if link is None:
-            raise invalid(key, f"must be an absolute http(s) URL, got {_short(value)}")
-        if len(link) > limit:
-            raise invalid(key, f"{len(link):,} characters, over the limit of {limit:,}")
+            error = invalid(key, f"{size:,} characters, over the limit of {limit:,}")
+        else:
+            found = web_uri(value) if isinstance(value, str) else None
+            error = invalid(key, f"must be an absolute http(s) URL, got {_short(value)}")
+            if found is not None and len(found) > limit:
+                error = invalid(key, f"{len(found):,} characters, over the limit of {limit:,}")
+                found = None
+        if found is None:
+            if problem is not None:
+                raise problem  # neither can be the link: the first problem is the one
+            problem = error
+            continue
+        link = found
+        if problem is not None:
+            fields.warnings.append((problem.line, f"{problem.reason}: originalUrl is the link"))
         break
     if link is None:
+        if problem is not None:
+            raise problem
         raise _Invalid("missing link: needs webUrl or originalUrl", offset + 1)
     urls = [link]
-    # Other forms of the same story only serve dedupe; a bad one is ignored.
+    # Other forms of the same story only serve dedupe: a bad one is left out.
     for key in ("webUrl", "originalUrl", "ampWebUrl", "cdnAmpWebUrl"):
-        url = fields.url(data.get(key))
-        if url is not None and url not in urls:
+        value = data.get(key)
+        url = fields.url(value)
+        if url is None:
+            if value is not None and (key in ("ampWebUrl", "cdnAmpWebUrl") or problem is None):
+                fields.warn(key, f"{key}: {fields.url_problem(value)}: ignored")
+            continue
+        if url not in urls:
             urls.append(url)
     return link, tuple(urls)
 
@@ -660,89 +740,157 @@ def _stub_datetime(value: Any) -> datetime | None:
     return when if when is not None and when.year in YEARS else None
 
 
-def _provider(value: Any, invalid: Any, fields: _Fields) -> Provider | None:
+def _provider(
+    value: Any, fields: _Fields, key: str = "provider", item: int | None = None
+) -> Provider | None:
+    label = key if item is None else f"{key}: item {item + 1}: provider"
     if value is None:
         return None
     if not isinstance(value, dict):
-        raise invalid("provider", f"must be a mapping with a name, not {kind(value)}")
+        fields.warn(
+            key, f"{label}: must be a mapping with a name, not {kind(value)}: ignored", item
+        )
+        return None
     name, domain = value.get("name"), value.get("domain")
     domain = fields.line(domain) if isinstance(domain, str) and domain.strip() else None
-    name = fields.line(name) if isinstance(name, str) and name.strip() else domain
-    return Provider(name=name, domain=domain) if name else None
+    if isinstance(name, str) and name.strip():
+        name = fields.line(name, f"{label}: name", key, item)
+    else:
+        name = None
+    if not name and not domain:
+        fields.warn(key, f"{label}: has no name or domain: ignored", item)
+        return None
+    if not name:
+        fields.warn(key, f"{label}: has no name: its domain is shown", item)
+    return Provider(name=name or domain or "", domain=domain)
 
 
 def _topics(value: Any, invalid: Any, fields: _Fields) -> tuple[str, ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
-        raise invalid("topics", f"must be a list of strings, not {kind(value)}")
+        fields.warn("topics", f"topics: must be a list of strings, not {kind(value)}: ignored")
+        return ()
     limit = fields.limits.topics
     if len(value) > limit:
         raise invalid("topics", f"{len(value):,} topics, over the limit of {limit}")
     topics: list[str] = []
-    seen: set[str] = set()
-    for item in value:
-        if not isinstance(item, str) or not item.strip():
-            raise invalid("topics", f"must be a list of non-empty strings, found {_short(item)}")
-        name = " ".join(fields.line(item).split())
-        if name and name.casefold() not in seen:
-            seen.add(name.casefold())
-            topics.append(name)
+    seen: dict[str, int] = {}
+    for index, item in enumerate(value):
+        if not isinstance(item, str):
+            reason = f"topics: item {index + 1} is {kind(item)}, not a name: dropped"
+            fields.warn("topics", reason, index)
+            continue
+        name = " ".join(fields.line(item, f"topics: item {index + 1}", "topics", index).split())
+        if not name:
+            fields.warn("topics", f"topics: item {index + 1} is empty: dropped", index)
+            continue
+        first = seen.get(name.casefold())
+        if first is not None:
+            reason = f"topics: item {index + 1} {name!r} repeats item {first + 1}: kept once"
+            fields.warn("topics", reason, index)
+            continue
+        seen[name.casefold()] = index
+        topics.append(name)
     return tuple(topics)
 
 
-def _images(value: Any, invalid: Any, fields: _Fields) -> tuple[Image, ...]:
+def _images(value: Any, fields: _Fields) -> tuple[Image, ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
-        raise invalid("images", f"must be a list, not {kind(value)}")
+        fields.warn("images", f"images: must be a list, not {kind(value)}: ignored")
+        return ()
+    limit = fields.limits.images
     images: list[Image] = []
     # Images that cannot be used are skipped, but not without end: each costs work.
-    for item in value[: fields.limits.images * 4]:
-        if len(images) >= fields.limits.images:
+    looked = min(len(value), limit * 4)
+    for index, item in enumerate(value[:looked]):
+        if len(images) >= limit:
+            looked = index
             break  # the first ones are the article's own; the rest is never shown
-        url = fields.url(item.get("url")) if isinstance(item, dict) else None
-        if url is not None:
-            title = item.get("title")
-            images.append(
-                Image(
-                    url=url,
-                    width=_dimension(item.get("width")),
-                    height=_dimension(item.get("height")),
-                    title=fields.line(title) or None if isinstance(title, str) else None,
-                )
+        number = f"images: item {index + 1}"
+        if not isinstance(item, dict):
+            fields.warn("images", f"{number} is {kind(item)}, not a mapping: dropped", index)
+            continue
+        url = fields.url(item.get("url"))
+        if url is None:
+            problem = fields.url_problem(item.get("url"))
+            fields.warn("images", f"{number} {problem}: dropped", index)
+            continue
+        title = item.get("title")
+        caption = (
+            fields.line(title, f"{number}: title", "images", index)
+            if isinstance(title, str)
+            else ""
+        )
+        images.append(
+            Image(
+                url=url,
+                width=_dimension(item.get("width")),
+                height=_dimension(item.get("height")),
+                title=caption or None,
             )
+        )
+    if looked < len(value):
+        more = len(value) - looked
+        fields.warn(
+            "images", f"images: {more:,} more ignored: {limit} are kept at most (limits: images)"
+        )
     return tuple(images)
 
 
-def _related(value: Any, invalid: Any, fields: _Fields) -> tuple[RelatedStub, ...]:
+def _related(value: Any, fields: _Fields) -> tuple[RelatedStub, ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
-        raise invalid("related", f"must be a list, not {kind(value)}")
+        fields.warn("related", f"related: must be a list, not {kind(value)}: ignored")
+        return ()
+    limit = fields.limits.related
     stubs: list[RelatedStub] = []
     # Stubs that cannot be shown are skipped, but not without end: each costs work.
-    for item in value[: fields.limits.related * 4]:
-        if len(stubs) >= fields.limits.related:
+    looked = min(len(value), limit * 4)
+    for index, item in enumerate(value[:looked]):
+        if len(stubs) >= limit:
+            looked = index
             break
-        if not isinstance(item, dict) or not isinstance(item.get("title"), str):
-            continue  # a stub we cannot show is left out; the article is still good
+        number = f"related: item {index + 1}"
+        # A stub that cannot be shown is left out; the article is still good.
+        if not isinstance(item, dict):
+            fields.warn("related", f"{number} is {kind(item)}, not a mapping: dropped", index)
+            continue
+        if not isinstance(item.get("title"), str):
+            fields.warn("related", f"{number} has no title: dropped", index)
+            continue
         link = fields.url(item.get("webUrl")) or fields.url(item.get("originalUrl"))
         if link is None:
+            fields.warn(
+                "related", f"{number} has no usable link (webUrl or originalUrl): dropped", index
+            )
             continue
-        title = fields.line(item["title"])
+        title = fields.line(item["title"], f"{number}: title", "related", index)
         if not title:
+            fields.warn("related", f"{number} has an empty title: dropped", index)
             continue
-        provider = item.get("provider")
+        when = item.get("publishedDateTime")
+        published_at = _stub_datetime(when)
+        if when is not None and published_at is None:
+            reason = (
+                f"{number}: publishedDateTime is not a usable date-time: {_short(when)}: ignored"
+            )
+            fields.warn("related", reason, index)
         stubs.append(
             RelatedStub(
                 title=title,
                 link=link,
-                published_at=_stub_datetime(item.get("publishedDateTime")),
-                provider=_provider(provider, invalid, fields)
-                if isinstance(provider, dict)
-                else None,
+                published_at=published_at,
+                provider=_provider(item.get("provider"), fields, "related", index),
             )
+        )
+    if looked < len(value):
+        more = len(value) - looked
+        fields.warn(
+            "related", f"related: {more:,} more ignored: {limit} are kept at most (limits: related)"
         )
     return tuple(stubs)
 

@@ -33,6 +33,7 @@ from aggregator.model import Article
 from aggregator.model import Fingerprint
 from aggregator.model import Image
 from aggregator.model import LoadError
+from aggregator.model import LoadWarning
 from aggregator.model import Provider
 from aggregator.model import RelatedStub
 from aggregator.sources.loader import load_file
@@ -45,7 +46,7 @@ from aggregator.stories.similar import Dated
 from aggregator.stories.similar import fingerprint
 
 #: bump when the loader's results change for the same file (the limits are added to it)
-FORMAT = f"6/{__version__}"
+FORMAT = f"7/{__version__}"
 RACY_SECONDS = 2
 #: the size a file modified within RACY_SECONDS of its parse is cached with: no file
 #: has it, so the row is never taken for the file by its identity
@@ -265,6 +266,7 @@ def encode(result: Article | LoadError) -> Encoded:
         list(a.topics),
         list(a.keys),
         prints.digest if prints else None,
+        [[w.line, w.reason] for w in a.warnings],
     ]
     words = (
         [prints.title, prints.numbers, prints.excerpt, prints.excerpt_numbers] if prints else None
@@ -290,7 +292,7 @@ def decode(head: str, words: str | None = None, body: str | None = None) -> Arti
     if data[0] == "error":
         return LoadError(data[1], data[2], data[3])
     (_, path, title, when, link, urls, kind, quality, published, provider) = data[:10]
-    topics, keys, digest = data[10:13]
+    topics, keys, digest, warnings = data[10:14]
     prints = None
     if digest is not None and words is not None:
         prints = _fingerprint(json.loads(words), digest)
@@ -315,6 +317,7 @@ def decode(head: str, words: str | None = None, body: str | None = None) -> Arti
         related=(),
         keys=tuple([same.get(key, key) for key in keys]),
         fingerprint=prints,
+        warnings=tuple(LoadWarning(path, line, reason) for line, reason in warnings),
     )
     return with_body(article, body) if body is not None else article
 

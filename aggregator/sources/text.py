@@ -147,15 +147,22 @@ def clean_text(value: str, limit: int) -> str:
     """`plain_text(value)` cut to `limit` characters with `truncate`, in time bounded by
     the limit: the string is cut to RAW_FACTOR times the limit before any cleaning. A
     string cut that way ends with "…" like any other text that was cut."""
+    return clean_cut(value, limit)[0]
+
+
+def clean_cut(value: str, limit: int) -> tuple[str, bool]:
+    """`clean_text(value, limit)`, and whether the text was cut to the limit (a repair
+    the loader reports)."""
     budget = limit * RAW_FACTOR + RAW_SLACK
     if len(value) <= budget:
-        return truncate(plain_text(value), limit)
+        plain = plain_text(value)
+        return truncate(plain, limit), len(plain) > limit
     text = truncate(plain_text(value[:budget]), limit)
     if not text or text.endswith(ELLIPSIS):
-        return text
+        return text, bool(text)
     # The cleaned start fits the limit although the string went on (markup shrank):
     # it still says that something was cut.
-    return truncate(text, len(text) - 1) if len(text) >= limit else text + ELLIPSIS
+    return (truncate(text, len(text) - 1) if len(text) >= limit else text + ELLIPSIS), True
 
 
 def truncate(text: str, limit: int) -> str:

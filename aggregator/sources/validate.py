@@ -1,9 +1,9 @@
 """`aggregator validate`: check article files without building.
 
-Each file is read by the loader itself (`loader.load_all`), so a file passes here
-exactly when a build would accept it, and each problem is the build's own
-`path:line: reason`. Nothing else happens: no link is checked, nothing is written,
-the state file is not opened.
+The files are found and read by the plan every command runs (`inputs`), so a file
+passes here exactly when a build would accept it, and each problem is the build's own
+`path:line: reason`; what a build would repair is the build's own warning. Nothing
+else happens: no link is checked, nothing is written, the state file is not opened.
 """
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from aggregator.config import Config
 from aggregator.limits import DEFAULT_LIMITS
 from aggregator.limits import Limits
 from aggregator.model import LoadError
-from aggregator.sources.loader import find_files
-from aggregator.sources.loader import load_all
+from aggregator.model import LoadWarning
+from aggregator.sources import inputs
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +26,8 @@ class Validation:
     checked: int
     #: one per invalid file (or path not found), in the order the paths were given
     errors: tuple[LoadError, ...]
+    #: what a build would repair in the valid files (they are valid all the same)
+    warnings: tuple[LoadWarning, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -38,21 +41,13 @@ def validate(
     searched as a build searches a source folder (recursively, by `patterns`, hidden
     entries skipped); a file named on its own is checked whatever its name, as an
     editor's hook passes it."""
-    files: list[Path] = []
-    seen: set[Path] = set()
-    errors: list[LoadError] = []
-    for path in paths:
-        if path.is_dir():
-            found = find_files([path], patterns)
-        elif path.exists():
-            found = [path]
-        else:
-            errors.append(LoadError(str(path), 1, "no such file or folder"))
-            continue
-        for file in found:
-            key = file.resolve()
-            if key not in seen:
-                seen.add(key)
-                files.append(file)
-    _articles, invalid = load_all(files, limits=limits)
-    return Validation(len(files), tuple(errors + invalid))
+    return _validation(inputs.load(inputs.find_given(paths, patterns), limits))
+
+
+def validate_sources(config: Config) -> Validation:
+    """Check the files a build of `config` reads: its sources, patterns and limits."""
+    return _validation(inputs.plan(config))
+
+
+def _validation(loaded: inputs.Inputs) -> Validation:
+    return Validation(loaded.found.files, loaded.errors, loaded.warnings)

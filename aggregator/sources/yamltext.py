@@ -47,3 +47,32 @@ def line_of_path(source: str, path: tuple[str, ...]) -> int:
         match = found
         position = found.start()
     return source.count("\n", 0, position) + 1
+
+
+_ITEM = re.compile(r"^([ \t]*)-(?:[ \t]|$)")
+
+
+def lines_of_items(source: str, key: str) -> list[int]:
+    """1-based lines of the items of a top-level key's block sequence, in order (the
+    item at index i is on the i-th line); [] when the key is not found or its list is
+    written in flow style (`[a, b]`): then the key's own line is the place to look."""
+    match = re.search(rf"""^(["']?){re.escape(key)}\1\s*:[ \t]*(#.*)?$""", source, re.MULTILINE)
+    if match is None:
+        return []
+    first = source.count("\n", 0, match.start()) + 2
+    found: list[int] = []
+    indent: str | None = None
+    for number, line in enumerate(source[match.end() :].split("\n")[1:], start=first):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        item = _ITEM.match(line)
+        if indent is None:
+            if item is None:
+                return []
+            indent = item.group(1)
+        if item is not None and item.group(1) == indent:
+            found.append(number)
+        elif len(line) - len(line.lstrip(" \t")) <= len(indent):
+            break  # the next key: the list ended
+    return found

@@ -30,6 +30,7 @@ from aggregator.model import FeedResult
 from aggregator.model import LinkResult
 from aggregator.model import LinkSummary
 from aggregator.model import LoadError
+from aggregator.model import LoadWarning
 from aggregator.model import PageResult
 from aggregator.model import Rows
 from aggregator.publishing.output import Output
@@ -201,6 +202,7 @@ def _json(report: BuildReport) -> dict[str, Any]:
     return {
         "loaded": report.loaded,
         "errors": [[e.path, e.line, e.reason] for e in report.errors],
+        "warnings": [[w.path, w.line, w.reason] for w in report.warnings],
         "duplicates_count": len(report.duplicates),
         "excluded_count": len(report.excluded),
         "published": report.published,
@@ -256,6 +258,7 @@ def report_from_json(data: dict[str, Any], store: StateStore) -> BuildReport:
     return BuildReport(
         loaded=data["loaded"],
         errors=tuple(LoadError(*e) for e in data["errors"]),
+        warnings=tuple(LoadWarning(*w) for w in data["warnings"]),
         duplicates=_rows(store, "duplicates", _duplicate),
         excluded=_rows(store, "excluded", _exclusion),
         published=data["published"],

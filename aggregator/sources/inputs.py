@@ -1,0 +1,151 @@
+"""The one plan of every command: which article files a run reads, and what each became.
+
+`build`, `run`, `check-links`, `topics` and `validate` find their files with `find`
+(or `find_given`, for the paths `validate` is handed) and load them with `load`: the
+same sources and patterns, the same files refused for their names, the same limits of
+the config's `limits:` section, so the same files are invalid for the same reasons
+and the same articles carry the same warnings, whichever command is asked. Only how
+a file is read differs (from the parse cache or not), never what it becomes.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
+from pathlib import Path
+
+from aggregator.config import Config
+from aggregator.limits import Limits
+from aggregator.model import Article
+from aggregator.model import Fingerprint
+from aggregator.model import LoadError
+from aggregator.model import LoadWarning
+from aggregator.sources.loader import find_paths
+from aggregator.sources.loader import load_file
+from aggregator.sources.loader import map_in_chunks
+from aggregator.sources.loader import split_names
+from aggregator.sources.parsecache import keyed
+from aggregator.sources.parsecache import load_cached
+from aggregator.sources.parsecache import load_light
+from aggregator.state.interface import StateStore
+from aggregator.stories.similar import Dated
+
+#: files a worker reads per task
+_CHUNK = 250
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """The article files of a run, before any is read."""
+
+    #: files to load, in the order of their sources, then of their paths
+    paths: list[str]
+    #: files found that cannot be loaded: their names are not UTF-8 (`loader.split_names`)
+    misnamed: tuple[LoadError, ...] = ()
+    #: paths asked for that do not exist (`validate` only)
+    missing: tuple[LoadError, ...] = ()
+
+    @property
+    def files(self) -> int:
+        """Article files found, loadable or not."""
+        return len(self.paths) + len(self.misnamed)
+
+
+def _as_is(article: Article) -> Article:
+    return article
+
+
+@dataclass(frozen=True, slots=True)
+class Inputs:
+    """What the files of a run became."""
+
+    found: Found
+    #: the files that are articles, in the order found
+    articles: list[Article]
+    #: one per file that is not (misnamed and missing ones first), in the order found
+    errors: tuple[LoadError, ...]
+    #: of a light load (`parsecache.load_light`): an article with its body back
+    body: Callable[[Article], Article] = _as_is
+    #: of a light load: the complete fingerprints of articles loaded with a digest only
+    words: Callable[[Sequence[Dated]], list[Fingerprint]] | None = None
+    #: of a cached load: content digests of files parsed now that were written just now
+    digests: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def warnings(self) -> tuple[LoadWarning, ...]:
+        """What was repaired in the articles loaded, by file, in file order."""
+        return tuple(w for a in self.articles for w in a.warnings)
+
+
+def find(config: Config) -> Found:
+    """The article files under the config's sources (`loader.find_paths`); raises
+    ConfigError for a source folder that does not exist."""
+    paths, misnamed = split_names(find_paths(config.sources, config.patterns))
+    return Found(paths, tuple(misnamed))
+
+
+def find_given(paths: Sequence[Path], patterns: Sequence[str]) -> Found:
+    """The article files among `paths`, as `validate` is handed them: a folder is
+    searched as a source folder is; a file named on its own is taken whatever its name
+    (an editor's hook passes it); a path that does not exist is an error."""
+    listed: list[str] = []
+    seen: set[str] = set()
+    missing: list[LoadError] = []
+    for path in paths:
+        if path.is_dir():
+            found = find_paths([path], patterns)
+        elif path.exists():
+            found = [str(path)]
+        else:
+            missing.append(LoadError(str(path), 1, "no such file or folder"))
+            continue
+        for file in found:
+            key = os.path.realpath(file)
+            if key not in seen:
+                seen.add(key)
+                listed.append(file)
+    good, misnamed = split_names(listed)
+    return Found(good, tuple(misnamed), tuple(missing))
+
+
+def load(
+    found: Found,
+    limits: Limits,
+    *,
+    store: StateStore | None = None,
+    light: bool = False,
+    identities: Mapping[str, tuple[int, int]] | None = None,
+    cancel: threading.Event | None = None,
+) -> Inputs:
+    """Read the files found under `limits`. With `store`, through its parse cache
+    (`light`: without what only rendering reads, see `parsecache.load_light`); without,
+    every file is parsed and nothing is written (`topics`, `validate`, `check-links`)."""
+    known = (*found.missing, *found.misnamed)
+    if store is None:
+        results = list(map_in_chunks(load_keyed, found.paths, limits, cancel, None, _CHUNK))
+        articles = [r for r in results if isinstance(r, Article)]
+        errors = [r for r in results if isinstance(r, LoadError)]
+        return Inputs(found, articles, (*known, *errors))
+    if not light:
+        articles, errors = load_cached(found.paths, store, cancel, limits)
+        return Inputs(found, articles, (*known, *errors))
+    loaded = load_light(found.paths, store, cancel, limits, identities=identities)
+    return Inputs(
+        found, loaded.articles, (*known, *loaded.errors), loaded.full, loaded.words, loaded.digests
+    )
+
+
+def load_keyed(paths: list[str], limits: Limits) -> list[Article | LoadError]:
+    """Read files as the parse cache does (in a worker process): with their dedupe
+    keys, or a report of a file whose keys cannot be made (`parsecache.keyed`)."""
+    return [keyed(load_file(Path(path), limits)) for path in paths]
+
+
+def plan(config: Config, *, store: StateStore | None = None, light: bool = False) -> Inputs:
+    """`find` and `load` under the config: the files of a run and what they became."""
+    return load(find(config), config.limits, store=store, light=light)
