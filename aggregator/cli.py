@@ -63,7 +63,7 @@ from aggregator.websub import announce_build
 EXIT_OK = 0
 #: the run failed: output, lock, state file, server address, I/O
 EXIT_FATAL = 1
-#: a usage error (argparse) or a config error (`ConfigError.exit_code`)
+#: a usage error (argparse) or a config error (`ConfigError`)
 EXIT_USAGE = 2
 EXIT_INVALID_FILES = 3
 #: `validate`: some article file has a problem
@@ -91,11 +91,23 @@ def main(argv: Sequence[str] | None = None, *, stop: threading.Event | None = No
             return _topics(args)
     except AggregatorError as exc:
         print(f"aggregator: error: {one_line(str(exc))}", file=sys.stderr)
-        return exc.exit_code
+        return exit_code(exc)
     except KeyboardInterrupt:
         return 130
     parser.print_usage(sys.stderr)
     return EXIT_USAGE
+
+
+#: the exit code of each error class (the first that matches); any other is EXIT_FATAL
+EXIT_CODES: tuple[tuple[type[AggregatorError], int], ...] = ((ConfigError, EXIT_USAGE),)
+
+
+def exit_code(error: AggregatorError) -> int:
+    """What the command exits with when `error` ends it: 2 for a config error, else 1."""
+    for kind, code in EXIT_CODES:
+        if isinstance(error, kind):
+            return code
+    return EXIT_FATAL
 
 
 def one_line(text: str) -> str:

@@ -28,7 +28,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from aggregator.errors import AggregatorError
+from aggregator.errors import StateError as StateError  # it lived here; errors has it now
 from aggregator.model import LinkResult
 
 log = logging.getLogger("aggregator.store")
@@ -133,10 +133,6 @@ _INC_TABLES = {
     "inc_member": ("feed", "rank", "entry", "path", "story"),
     "inc_rel": ("key", "path"),
 }
-
-
-class StateError(AggregatorError):
-    """The state file cannot be opened, read or written."""
 
 
 def _corrupt(exc: sqlite3.Error) -> bool:
