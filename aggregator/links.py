@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from aggregator import linkpolicy as lp
 from aggregator.config import Config
@@ -33,6 +34,9 @@ from aggregator.model import LinkSummary
 from aggregator.netguard import Resolver
 from aggregator.store import Store
 from aggregator.urls import canonical_url
+
+if TYPE_CHECKING:
+    import requests
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,9 +60,11 @@ def check_article_links(
     resolver: Resolver | None = None,
     progress: Callable[[int, int], None] | None = None,
     cancel: threading.Event | None = None,
+    session: requests.Session | None = None,
 ) -> CheckedLinks:
     """The link step for `articles`. `store` None means no state file: no stored
-    result, and nothing is stored (`aggregator topics` before any build)."""
+    result, and nothing is stored (`aggregator topics` before any build). `session`
+    sends the requests (see `linkcheck.LinkChecker`)."""
     settings = config.link_check
     links = [a.link for a in articles]
     images = [image.url for a in articles for image in a.images]
@@ -89,7 +95,7 @@ def check_article_links(
     else:
         from aggregator.linkcheck import LinkChecker  # here: builds without checks skip it
 
-        checker = LinkChecker(settings, resolver=resolver, progress=progress)
+        checker = LinkChecker(settings, resolver=resolver, progress=progress, session=session)
         report = checker.run(checkable, now=now, previous=previous, cancel=cancel)
         results = {**report.results, **offline}
         requested, network_down = report.requested, report.network_down

@@ -20,6 +20,7 @@ import threading
 from collections.abc import Callable
 from collections.abc import Iterator
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from aggregator import incremental
 from aggregator.aliases import apply_topic_settings
@@ -62,6 +63,9 @@ from aggregator.rendercache import RenderCache
 from aggregator.slugs import topic_key
 from aggregator.store import Store
 
+if TYPE_CHECKING:
+    import requests
+
 __all__ = ["build", "check_links", "newest_first"]
 
 
@@ -74,10 +78,13 @@ def build(
     resolver: Resolver | None = None,
     progress: Callable[[int, int], None] | None = None,
     cancel: threading.Event | None = None,
+    session: requests.Session | None = None,
 ) -> BuildReport:
     """One run. `store` (the state file; opened from the config when None), `resolver`
-    (DNS for the link check) and `progress` are the seams for tests and the CLI. When
-    `cancel` is set the run stops with `Cancelled` before it writes any feed."""
+    (DNS for the link check), `session` (HTTP for the link check) and `progress` are
+    the seams for tests and the CLI. When `cancel` is set the run stops with
+    `Cancelled` before it writes any feed. (The library's `aggregator.build` adds the
+    output lock and the hub pings around this.)"""
     output = output if output is not None else Output(config.output)
     paths, misnamed = split_names(find_paths(config.sources, config.patterns))
     output.prepare()
@@ -108,7 +115,7 @@ def build(
             with output.batch(), _collector_paused():  # every file lands, or none does
                 report, results = _build(
                     config, now, output, store, rendered, site, paths, identities, known,
-                    resolver, progress, cancel,
+                    resolver, progress, cancel, session,
                 )  # fmt: skip
         rendered.save()  # once the files are in place: it records their size and mtime
         if misnamed:
@@ -131,6 +138,7 @@ def _build(
     resolver: Resolver | None,
     progress: Callable[[int, int], None] | None,
     cancel: threading.Event | None,
+    session: requests.Session | None = None,
 ) -> tuple[BuildReport, list[LinkResult]]:
     checks = config.links != "off" and config.link_check.enabled
     # The link check reads every published article's images: those builds load all.
@@ -153,7 +161,7 @@ def _build(
     used: list[LinkResult] = []
     if checks:
         checked = check_article_links(
-            selection.kept, config, now, store, resolver, progress, cancel
+            selection.kept, config, now, store, resolver, progress, cancel, session
         )
         links = checked.summary
         used = [] if links.network_down else list(checked.results.values())
@@ -229,6 +237,7 @@ def check_links(
     store: Store | None = None,
     resolver: Resolver | None = None,
     progress: Callable[[int, int], None] | None = None,
+    session: requests.Session | None = None,
 ) -> CheckedLinks:
     """Check the links a build would publish, without writing any feed."""
     paths, _misnamed = split_names(find_files(config.sources, config.patterns))
@@ -236,6 +245,10 @@ def check_links(
     unique = find_stories(articles, config.dedupe).kept  # related stubs play no part here
     candidates = select(apply_topic_settings(unique, config), config, now, refusals=False).kept
     if store is not None:
-        return check_article_links(candidates, config, now, store, resolver, progress)
+        return check_article_links(
+            candidates, config, now, store, resolver, progress, session=session
+        )
     with Store(config.state_path) as opened:
-        return check_article_links(candidates, config, now, opened, resolver, progress)
+        return check_article_links(
+            candidates, config, now, opened, resolver, progress, session=session
+        )

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from aggregator.config import Config
+from aggregator.http import agent_headers
 from aggregator.model import BuildReport
 from aggregator.store import Store
 
@@ -36,7 +37,8 @@ def announce(
     session: requests.Session | None = None,
     cancel: threading.Event | None = None,
 ) -> tuple[list[str], list[str]]:
-    """Ping `hub` for the changed feeds and any still pending; (announced, failed)."""
+    """Ping `hub` for the changed feeds and any still pending; (announced, failed).
+    `session` sends the pings (one of our own when None; see `http`)."""
     store.add_pings(changed, now)
     pending = store.pending_pings()
     if not pending:
@@ -44,8 +46,10 @@ def announce(
     import requests  # here: only builds that ping a hub pay for importing it
 
     own = session is None
-    session = session or requests.Session()
-    session.trust_env = False
+    if session is None:
+        session = requests.Session()
+        session.trust_env = False  # no proxy or netrc from the environment
+    headers = agent_headers(session, user_agent)
     announced: list[str] = []
     failed: list[str] = []
     try:
@@ -56,7 +60,7 @@ def announce(
                 response = session.post(
                     hub,
                     data={"hub.mode": "publish", "hub.url": url},
-                    headers={"User-Agent": user_agent},
+                    headers=headers,
                     timeout=TIMEOUT,
                     allow_redirects=False,
                 )
@@ -80,7 +84,12 @@ def announce(
 
 
 def announce_build(
-    config: Config, report: BuildReport, now: datetime, cancel: threading.Event | None = None
+    config: Config,
+    report: BuildReport,
+    now: datetime,
+    cancel: threading.Event | None = None,
+    *,
+    session: requests.Session | None = None,
 ) -> None:
     """After a build: ping the configured hub for the feeds it changed (no hub: nothing)."""
     if not config.websub_hub:
@@ -93,5 +102,6 @@ def announce_build(
             store,
             now,
             user_agent=config.link_check.user_agent,
+            session=session,
             cancel=cancel,
         )
