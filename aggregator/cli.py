@@ -20,8 +20,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
-from datetime import UTC
-from datetime import datetime
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -29,6 +27,7 @@ from typing import TextIO
 from urllib.parse import urlsplit
 
 from aggregator import __version__
+from aggregator.clock import utcnow
 from aggregator.config import LONGEST
 from aggregator.config import LONGEST_WAIT
 from aggregator.config import MAX_COUNT
@@ -42,8 +41,10 @@ from aggregator.config import read_config
 from aggregator.errors import AggregatorError
 from aggregator.errors import ConfigError
 from aggregator.layout import Layout
-from aggregator.layout import problems
-from aggregator.lock import OutputLock
+from aggregator.layout import check_layout
+from aggregator.library import DEFAULT_WAIT
+from aggregator.library import build
+from aggregator.library import check_links
 from aggregator.logs import setup_logging
 from aggregator.model import BuildReport
 from aggregator.model import LinkResult
@@ -52,10 +53,7 @@ from aggregator.output import write_atomic
 from aggregator.overview import overview
 from aggregator.overview import render_text
 from aggregator.overview import to_json
-from aggregator.pipeline import build
-from aggregator.pipeline import check_links
 from aggregator.validate import validate
-from aggregator.websub import announce_build
 
 # The daemon (APScheduler) and the HTTP server (waitress) are imported by the commands
 # that use them: `build` starts faster without them.
@@ -455,22 +453,10 @@ def config_from_args(args: argparse.Namespace, *, publishing: bool = False) -> C
     return config
 
 
-def check_layout(layout: Layout, where: dict[str, str]) -> None:
-    """ConfigError naming the key to blame (`--state`, `aggregator.yaml:4: state`) when
-    `layout` would put a private file inside the output folder."""
-    found = problems(layout)
-    if found:
-        key, reason = found[0]
-        raise ConfigError(f"{where.get(key, key)}: {reason}")
-
-
 def _build(args: argparse.Namespace) -> int:
     config = config_from_args(args, publishing=True)
-    wait = args.wait.total_seconds() if args.wait is not None else 60.0
-    now = datetime.now(UTC)
-    with OutputLock(config.output, wait=wait):
-        report = build(config, now=now, progress=Progress.for_stderr(args.quiet))
-        announce_build(config, report, now)
+    wait = args.wait.total_seconds() if args.wait is not None else DEFAULT_WAIT
+    report = build(config, wait=wait, progress=Progress.for_stderr(args.quiet))
     for error in report.errors:
         print(error, file=sys.stderr)
     if not args.quiet:
@@ -579,7 +565,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _topics(args: argparse.Namespace) -> int:
-    view = overview(config_from_args(args), datetime.now(UTC))
+    view = overview(config_from_args(args), utcnow())
     if args.json:
         print(json.dumps(to_json(view), indent=2, ensure_ascii=False))
     else:
@@ -589,9 +575,7 @@ def _topics(args: argparse.Namespace) -> int:
 
 def _check_links(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    checked = check_links(
-        config, now=datetime.now(UTC), progress=None if args.json else Progress.for_stderr(False)
-    )
+    checked = check_links(config, progress=None if args.json else Progress.for_stderr(False))
     results = checked.results
     if args.json:
         data = {
