@@ -442,3 +442,24 @@ def test_the_readme_library_example_runs(tmp_path: Path) -> None:
     assert "001_58eaedcd849f4619.txt: published 2020-06-26, older than max_age" in done.stdout
     atom = feedparser.parse((tmp_path / "public" / "all.atom").read_bytes())
     assert len(atom.entries) == 3 and not atom.bozo
+
+
+def test_the_daemon_runs_the_same_build_with_its_clock_and_session(
+    tmp_path: Path, site: Site
+) -> None:
+    from aggregator.daemon import Daemon
+
+    config = site_config(tmp_path, site)
+    session, adapter = own_session("daemon-test/3.0")
+    daemon = Daemon(lambda: config, clock=lambda: NOW, session=session)
+    report = daemon.run_once()
+    assert report is not None and report.published == 2  # aged by the daemon's clock
+    assert {s.user_agent for s in site.seen} == {"daemon-test/3.0"}
+    assert site.requests("POST") and adapter.sent == len(site.seen)
+    status, body = daemon.health.answer()
+    assert (status, body["last_run_at"], body["last_run_status"]) == (200, NOW, "ok")
+    with OutputLock(config.output, wait=0):  # another writer holds the folder
+        daemon.health.interval = timedelta(seconds=1)  # the daemon waits that long
+        assert daemon.run_once() is None  # logged, never raised
+    assert daemon.health.last_status == "failed"
+    assert "another aggregator" in (daemon.health.last_error or "")
