@@ -1,13 +1,16 @@
 """The `Config` record, its defaults, loading `aggregator.yaml`, and validation.
 
 Relative paths in a config file are relative to the folder of that file; relative
-paths given on the command line are relative to the working directory. The CLI
-applies its options on top of the file with `dataclasses.replace`.
+paths given on the command line or as overrides are relative to the working
+directory. The CLI applies its options (checked by argparse) on top of the file with
+`dataclasses.replace`; a library caller's overrides are checked as the file's values
+are (`with_overrides`).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -387,9 +390,12 @@ class ConfigFile:
     where: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
-def load_config(path: Path | None) -> Config:
-    """Read a config file; None gives `./aggregator.yaml` when present, else the defaults."""
-    return read_config(path).config
+def load_config(path: str | os.PathLike[str] | None = None, /, **overrides: Any) -> Config:
+    """Read a config file; None gives `./aggregator.yaml` when present, else the
+    defaults. `overrides` go on top, as the command line's options do (see
+    `with_overrides`)."""
+    config = read_config(None if path is None else Path(path)).config
+    return with_overrides(config, overrides) if overrides else config
 
 
 def read_config(path: Path | None) -> ConfigFile:
@@ -453,6 +459,48 @@ def config_from_mapping(
         except (TypeError, ValueError) as exc:
             raise fail(key, str(exc)) from None
     return Config(**values)
+
+
+def with_overrides(
+    config: Config, overrides: Mapping[str, Any], *, origin: str = "override"
+) -> Config:
+    """`config` with `overrides` on top, as the command line puts its options on a
+    config file's settings. Each override is a config file key taking what the file
+    takes (`output="public"`, `interval="15m"`, `link_check={"workers": 4}`) or the
+    Python value itself (a `Path`, a list of them, a `timedelta`, a `LinkCheckSettings`),
+    checked as the file's values are; a bad one is a ConfigError naming it
+    (`override: limit: must be ...`). An override replaces the whole key (a section
+    too); `interval` drops a `cron` the file set, as `--interval` does."""
+    values: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if key not in _KEYS:
+            known = ", ".join(sorted(_KEYS))
+            raise ConfigError(f"{origin}: {_shown(key)}: unknown key (known keys: {known})")
+        try:
+            record = _RECORDS.get(key)
+            if record is not None and isinstance(value, record):
+                values[key] = value
+            elif key == "topics":
+                values["topics"], values["aliases"] = _topics(value)
+            else:
+                values[_FIELDS.get(key, key)] = _KEYS[key](_as_read(value), Path())
+        except _NestedError as exc:
+            named = ": ".join(_shown(k) for k in (key, *exc.path))
+            raise ConfigError(f"{origin}: {named}: {exc.reason}") from None
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{origin}: {key}: {exc}") from None
+    if "interval" in overrides and "cron" not in overrides:
+        values["cron"] = None
+    return replace(config, **values)
+
+
+def _as_read(value: Any) -> Any:
+    """A Python value as a config file gives it: paths as text, tuples as lists."""
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, tuple | list):
+        return [_as_read(item) for item in value]
+    return value
 
 
 def _shown(key: str) -> str:
@@ -538,9 +586,20 @@ def _flag(value: Any, _base: Path) -> bool:
 def _max_age(value: Any, _base: Path) -> timedelta | None:
     if value is None:
         return None
+    if isinstance(value, timedelta):
+        return _within(value, LONGEST)
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise TypeError("must be a duration such as 30d")
     return parse_duration(value, LONGEST)
+
+
+def _within(duration: timedelta, longest: timedelta) -> timedelta:
+    """A duration given as a `timedelta` (an override), held to the range of text ones."""
+    if duration <= timedelta(0):
+        raise ValueError(f"a duration must be positive, got {format_duration(duration)}")
+    if duration > longest:
+        raise ValueError(f"must be at most {format_duration(longest)}")
+    return duration
 
 
 def _base_url(value: Any, _base: Path) -> str:
@@ -757,6 +816,8 @@ def _link_check(value: Any, base: Path) -> LinkCheckSettings:
 
 
 def _duration(value: Any, longest: timedelta) -> timedelta:
+    if isinstance(value, timedelta):
+        return _within(value, longest)
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise TypeError("must be a duration such as 500ms, 2s, 15m or 24h")
     return parse_duration(value, longest)
@@ -879,6 +940,12 @@ _KEYS = {
     "limits": _limits,
 }
 LINK_MODES = ("on", "off", "cached")
+#: sections an override may give as their record, ready made
+_RECORDS: dict[str, type] = {
+    "link_check": LinkCheckSettings,
+    "dedupe": DedupeSettings,
+    "limits": Limits,
+}
 #: config keys whose Config field has another name
 _FIELDS = {"websub": "websub_hub"}
 

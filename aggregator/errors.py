@@ -1,17 +1,20 @@
-"""The exception tree of aggregator; each error owns the exit code the CLI gives it.
+"""Every error aggregator raises on purpose, in one tree.
 
-AggregatorError                 exit 1: the run could not complete
- ├── ConfigError                exit 2: the config file, an option value or the layout
- │                                of folders is wrong (a missing source folder too)
- ├── OutputError                  the output folder cannot be written
- ├── ServeError                   the HTTP server cannot listen on its address
- ├── Cancelled                    the run was asked to stop before it wrote anything
- ├── lock.LockBusy                another aggregator kept the output folder locked
- └── store.StateError             the state file cannot be opened, read or written
+AggregatorError                 the root: a run, a command or a library call failed
+ ├── ConfigError                the config file, an override or the layout of folders is
+ │                                wrong (a missing source folder, a private file inside
+ │                                the output folder): nothing was done
+ ├── OutputError                the output folder or a feed file cannot be written
+ ├── LockBusy                   another aggregator kept the output folder locked
+ ├── StateError                 the state file cannot be opened, read or written
+ ├── ServeError                 the HTTP server cannot listen on its address
+ └── Cancelled                  the run was asked to stop before it wrote anything
 
-A bad *article file* is never raised: it becomes a `model.LoadError` record in the
-report and the run goes on. A usage error (an unknown option, a value argparse
-refuses) exits 2 too, from argparse.
+Errors of the libraries underneath (sqlite3, OSError, PyYAML) are wrapped where they
+leave this package, chained as `__cause__`. A bad *article file* is never raised: it
+becomes a `LoadError` record in the report and the run goes on.
+
+What a command exits with for each class is the command line's business (`cli`).
 """
 
 from __future__ import annotations
@@ -20,17 +23,21 @@ from __future__ import annotations
 class AggregatorError(Exception):
     """Root of every error aggregator raises on purpose."""
 
-    exit_code = 1
-
 
 class ConfigError(AggregatorError):
-    """The configuration (file, CLI option or environment) is invalid: nothing was done."""
-
-    exit_code = 2
+    """The configuration (file, override or environment) is invalid: nothing was done."""
 
 
 class OutputError(AggregatorError):
     """A feed file or the output folder could not be written."""
+
+
+class LockBusy(AggregatorError):
+    """Another aggregator kept the output folder locked for longer than we would wait."""
+
+
+class StateError(AggregatorError):
+    """The state file cannot be opened, read or written."""
 
 
 class ServeError(AggregatorError):

@@ -326,3 +326,6 @@ class LinkSummary:
     excluded: tuple[tuple[str, LinkResult], ...]
     #: images left out of their entries: (path, result)
     images_dropped: tuple[tuple[str, LinkResult], ...] = ()
+    #: when the first result the build judged by is due: no build before then needs
+    #: a request (None when none is stored, or the network was down)
+    fresh_until: datetime | None = None

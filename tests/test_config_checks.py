@@ -20,6 +20,7 @@ from conftest import run_cli
 from conftest import write_article
 
 from aggregator.app.cli import _parser
+from aggregator.app.cli import exit_code
 from aggregator.config import LONGEST
 from aggregator.config import check_host
 from aggregator.config import load_config
@@ -186,7 +187,7 @@ def test_counts_sizes_and_text_out_of_range_name_the_key(
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     assert str(caught.value).startswith(f"{path}:1: {reason}"), str(caught.value)
-    assert caught.value.exit_code == 2
+    assert exit_code(caught.value) == 2
 
 
 def test_the_longest_and_largest_settings_are_held_by_builds(folder: Path) -> None:

@@ -49,6 +49,7 @@ from strategies import good_articles
 from strategies import mutated_files
 from strategies import wrong_type_articles
 
+from aggregator.app.cli import exit_code
 from aggregator.app.cli import main
 from aggregator.config import Config
 from aggregator.config import load_config
@@ -450,7 +451,7 @@ def test_any_config_file_loads_or_names_the_key_and_then_builds(text: str) -> No
             message = str(exc)
             assert "\n" not in message and message.startswith(f"{path}:"), message
             assert re.match(rf"{re.escape(str(path))}(:\d+)?: \S", message), message
-            assert exc.exit_code == 2
+            assert exit_code(exc) == 2
             return
         with working_folder(root):  # the default paths are relative to the working folder
             if not inside(root, config.output, config.state_path, *config.sources):

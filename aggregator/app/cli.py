@@ -20,8 +20,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
-from datetime import UTC
-from datetime import datetime
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -33,6 +31,7 @@ from aggregator.app.logs import setup_logging
 from aggregator.app.overview import overview
 from aggregator.app.overview import render_text
 from aggregator.app.overview import to_json
+from aggregator.clock import utcnow
 from aggregator.config import LONGEST
 from aggregator.config import LONGEST_WAIT
 from aggregator.config import MAX_COUNT
@@ -43,18 +42,17 @@ from aggregator.config import load_config
 from aggregator.config import normalise_base_url
 from aggregator.config import parse_duration
 from aggregator.config import read_config
-from aggregator.engine.pipeline import build
-from aggregator.engine.pipeline import check_links
 from aggregator.errors import AggregatorError
 from aggregator.errors import ConfigError
+from aggregator.library import DEFAULT_WAIT
+from aggregator.library import build
+from aggregator.library import check_links
 from aggregator.model import BuildReport
 from aggregator.model import LinkResult
 from aggregator.model import LinkSummary
 from aggregator.publishing.layout import Layout
-from aggregator.publishing.layout import problems
-from aggregator.publishing.lock import OutputLock
+from aggregator.publishing.layout import check_layout
 from aggregator.publishing.output import write_atomic
-from aggregator.publishing.websub import announce_build
 from aggregator.sources.validate import validate
 from aggregator.sources.validate import validate_sources
 
@@ -64,7 +62,7 @@ from aggregator.sources.validate import validate_sources
 EXIT_OK = 0
 #: the run failed: output, lock, state file, server address, I/O
 EXIT_FATAL = 1
-#: a usage error (argparse) or a config error (`ConfigError.exit_code`)
+#: a usage error (argparse) or a config error (`ConfigError`)
 EXIT_USAGE = 2
 EXIT_INVALID_FILES = 3
 #: `validate`: some article file has a problem
@@ -92,11 +90,23 @@ def main(argv: Sequence[str] | None = None, *, stop: threading.Event | None = No
             return _topics(args)
     except AggregatorError as exc:
         print(f"aggregator: error: {one_line(str(exc))}", file=sys.stderr)
-        return exc.exit_code
+        return exit_code(exc)
     except KeyboardInterrupt:
         return 130
     parser.print_usage(sys.stderr)
     return EXIT_USAGE
+
+
+#: the exit code of each error class (the first that matches); any other is EXIT_FATAL
+EXIT_CODES: tuple[tuple[type[AggregatorError], int], ...] = ((ConfigError, EXIT_USAGE),)
+
+
+def exit_code(error: AggregatorError) -> int:
+    """What the command exits with when `error` ends it: 2 for a config error, else 1."""
+    for kind, code in EXIT_CODES:
+        if isinstance(error, kind):
+            return code
+    return EXIT_FATAL
 
 
 def one_line(text: str) -> str:
@@ -444,22 +454,10 @@ def config_from_args(args: argparse.Namespace, *, publishing: bool = False) -> C
     return config
 
 
-def check_layout(layout: Layout, where: dict[str, str]) -> None:
-    """ConfigError naming the key to blame (`--state`, `aggregator.yaml:4: state`) when
-    `layout` would put a private file inside the output folder."""
-    found = problems(layout)
-    if found:
-        key, reason = found[0]
-        raise ConfigError(f"{where.get(key, key)}: {reason}")
-
-
 def _build(args: argparse.Namespace) -> int:
     config = config_from_args(args, publishing=True)
-    wait = args.wait.total_seconds() if args.wait is not None else 60.0
-    now = datetime.now(UTC)
-    with OutputLock(config.output, wait=wait):
-        report = build(config, now=now, progress=Progress.for_stderr(args.quiet))
-        announce_build(config, report, now)
+    wait = args.wait.total_seconds() if args.wait is not None else DEFAULT_WAIT
+    report = build(config, wait=wait, progress=Progress.for_stderr(args.quiet))
     for error in report.errors:
         print(error, file=sys.stderr)
     for warning in report.warnings:
@@ -581,7 +579,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _topics(args: argparse.Namespace) -> int:
-    view = overview(config_from_args(args), datetime.now(UTC))
+    view = overview(config_from_args(args), utcnow())
     if args.json:
         print(json.dumps(to_json(view), indent=2, ensure_ascii=False))
     else:
@@ -591,9 +589,7 @@ def _topics(args: argparse.Namespace) -> int:
 
 def _check_links(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    checked = check_links(
-        config, now=datetime.now(UTC), progress=None if args.json else Progress.for_stderr(False)
-    )
+    checked = check_links(config, progress=None if args.json else Progress.for_stderr(False))
     results = checked.results
     if args.json:
         data = {

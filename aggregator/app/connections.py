@@ -70,6 +70,7 @@ from waitress.server import TcpWSGIServer
 from waitress.task import ThreadedTaskDispatcher
 
 from aggregator.app.taskgate import TaskGate
+from aggregator.clock import wall_ns
 
 log = logging.getLogger("aggregator.app.server")
 
@@ -461,7 +462,7 @@ class Listener(TcpWSGIServer):
         now = time.monotonic()
         if now >= self._next_pass:
             self._next_pass = now + self.adj.cleanup_interval
-            self.maintenance(time.time())
+            self.maintenance(wall_ns() / 1e9)  # waitress times idle channels by time.time()
         # Unlike waitress, keep accepting at the total limit: handle_accept makes room
         # or closes the newcomer, so nobody queues in the backlog behind connections
         # that will not be accepted.

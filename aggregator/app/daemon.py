@@ -27,6 +27,7 @@ from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
 from types import FrameType
+from typing import TYPE_CHECKING
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -36,15 +37,18 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from aggregator.app.server import FeedApp
 from aggregator.app.server import Server
+from aggregator.clock import Clock
+from aggregator.clock import utcnow
 from aggregator.config import Config
-from aggregator.engine.pipeline import build
 from aggregator.errors import AggregatorError
 from aggregator.errors import Cancelled
 from aggregator.errors import ServeError
+from aggregator.library import build
 from aggregator.model import BuildReport
 from aggregator.publishing.layout import real
-from aggregator.publishing.lock import OutputLock
-from aggregator.publishing.websub import announce_build
+
+if TYPE_CHECKING:
+    import requests
 
 log = logging.getLogger("aggregator.app.daemon")
 #: /healthz fails when no run succeeded for this many intervals
@@ -69,9 +73,11 @@ class Health:
     last_duration: float | None = None
     counts: dict[str, Any] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: what "now" is when the answer is asked for without one
+    clock: Clock = utcnow
 
     def answer(self, now: datetime | None = None) -> tuple[int, dict[str, Any]]:
-        now = now or datetime.now(UTC)
+        now = now or self.clock()
         with self.lock:
             since = self.last_success_at or self.started_at
             stale = now - since > self.interval * UNHEALTHY_AFTER
@@ -125,16 +131,25 @@ class Daemon:
         *,
         serve: tuple[str, int] | None = None,
         stopping: threading.Event | None = None,
+        clock: Clock = utcnow,
+        session: requests.Session | None = None,
     ) -> None:
+        """`clock` gives each run its `now` (and /healthz its); the scheduler keeps
+        its own time, the real one. `session` sends every run's link checks and hub
+        pings (see `aggregator.build`)."""
         self._load_config = load_config
+        self.clock = clock
+        self.session = session
         self.config = load_config()
         self.serve_address = serve
         #: set by SIGTERM or SIGINT (or by the caller): the daemon stops
         self.stopping = stopping if stopping is not None else threading.Event()
         self._reload = threading.Event()
         self.trigger = trigger_for(self.config)
-        now = datetime.now(UTC)
-        self.health = Health(started_at=now, interval=trigger_interval(self.trigger, now))
+        now = clock()
+        self.health = Health(
+            started_at=now, interval=trigger_interval(self.trigger, now), clock=clock
+        )
         self.scheduler = BackgroundScheduler(timezone=UTC)
         self.server: Server | None = None
         #: the server's application; its `root` is the folder served
@@ -146,20 +161,14 @@ class Daemon:
         """One build under the output lock; logs one line; never raises."""
         config = self.config
         started = time.monotonic()
-        now = datetime.now(UTC)
+        now = self.clock()
         try:
             wait = max(1.0, min(300.0, self.health.interval.total_seconds()))
-            lock = OutputLock(config.output, wait=wait)
-            lock.acquire(cancel=self.stopping)
-            try:
-                report = build(config, now=now, cancel=self.stopping)
-                announce_build(config, report, now, self.stopping)
-            finally:
-                lock.release()
+            report = build(config, now=now, session=self.session, wait=wait, cancel=self.stopping)
         except Cancelled:
             log.info("run stopped before writing: the daemon is shutting down")
             return None
-        except (AggregatorError, OSError) as exc:
+        except AggregatorError as exc:
             self._failed(now, started, str(exc))
             return None
         except Exception as exc:  # one bad cycle must never end the daemon
@@ -228,7 +237,7 @@ class Daemon:
             max_instances=1,
             coalesce=True,
             misfire_grace_time=int(max(60, self.health.interval.total_seconds())),
-            next_run_time=datetime.now(UTC),
+            next_run_time=utcnow(),  # the scheduler's time: the real one
         )
         self.scheduler.start()
         log.info("running every %s", _describe(self.config))
@@ -243,12 +252,12 @@ class Daemon:
         self.config = config
         self.trigger = trigger_for(config)
         with self.health.lock:
-            self.health.interval = trigger_interval(self.trigger, datetime.now(UTC))
+            self.health.interval = trigger_interval(self.trigger, self.clock())
         self.scheduler.reschedule_job("build", trigger=self.trigger)
         log.info("config reloaded; running every %s", _describe(config))
         if moved:
             # Readers keep the old folder's feeds until a run has written the new one.
-            self.scheduler.modify_job("build", next_run_time=datetime.now(UTC))
+            self.scheduler.modify_job("build", next_run_time=utcnow())
             if self.app is not None:
                 log.info(
                     "output moved to %s: serving it from the first run that completes there",

@@ -35,7 +35,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable
 from collections.abc import Iterable
@@ -44,9 +43,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from hashlib import sha256
 from pathlib import Path
+from typing import TYPE_CHECKING
 from typing import Any
 
 from aggregator import __version__
+from aggregator.clock import wall_ns
 from aggregator.config import Config
 from aggregator.engine.stages import Judged
 from aggregator.engine.stages import checks_links
@@ -107,6 +108,9 @@ from aggregator.stories.similar import period_length
 from aggregator.stories.similar import period_of
 from aggregator.stories.similar import zone_pairs
 
+if TYPE_CHECKING:
+    import requests
+
 FORM = "inc_form"
 FILES = "inc_files"
 #: content digests of the files of the last build whose identity it could not trust
@@ -161,7 +165,7 @@ class Identities:
 
 def identities_of(paths: Sequence[str], identities: dict[str, tuple[int, int]]) -> Identities:
     """See `Identities` (`identities`: as `parsecache.stat_files` gives them)."""
-    racy = time.time_ns() - RACY_SECONDS * 1_000_000_000
+    racy = wall_ns() - RACY_SECONDS * 1_000_000_000
     found = [identities.get(path, (-1, 0)) for path in paths]
     sizes = [size for size, _ in found]
     times = [mtime for _, mtime in found]
@@ -423,17 +427,9 @@ def _link_rows(links: CheckedLinks | None) -> list[tuple[object, ...]]:
     return rows
 
 
-def fresh_until(store: StateStore, report: BuildReport) -> datetime | None:
-    """When the first link result the build judged by is due; None when it stored
-    none or the network was down (then every build checks again)."""
-    if report.links is None or report.links.network_down:
-        return None
-    return store.inc_link_totals()[2]
-
-
 def _link_summary(store: StateStore, config: Config, requested: int, down: bool) -> LinkSummary:
     """The report's link summary, from the tables (as `check_article_links` makes it)."""
-    checked, classes, _due = store.inc_link_totals()
+    checked, classes, due = store.inc_link_totals()
     listed: dict[str, list[tuple[str, LinkResult]]] = {"excluded": [], "dropped": []}
     for path, verdict, shown in store.inc_link_verdicts():
         listed[verdict].append((path, result_from_json(json.loads(shown))))
@@ -445,6 +441,7 @@ def _link_summary(store: StateStore, config: Config, requested: int, down: bool)
         classes=tuple(classes),
         excluded=tuple(listed["excluded"]),
         images_dropped=tuple(listed["dropped"]),
+        fresh_until=None if down else due,
     )
 
 
@@ -510,8 +507,10 @@ class Rebuild:
         cancel: threading.Event | None,
         resolver: Resolver | None = None,
         progress: Callable[[int, int], None] | None = None,
+        session: requests.Session | None = None,
     ) -> None:
         self.config = config
+        self.session = session
         self.now = now
         self.store = store
         self.found = found
@@ -658,7 +657,7 @@ class Rebuild:
     def _parse(self) -> list[str]:
         """Parse the changed files, cache them; the paths whose rows must go."""
         found, limits = self.found, self.config.limits
-        racy = time.time_ns() - RACY_SECONDS * 1_000_000_000
+        racy = wall_ns() - RACY_SECONDS * 1_000_000_000
         rows: list[tuple[str, int, int, str, str, str]] = []
         for path in found.changed:
             if self.cancel is not None and self.cancel.is_set():  # after the file in hand
@@ -700,7 +699,14 @@ class Rebuild:
                 if isinstance(article, Article):
                     articles.append(article)
         checked = check_article_links(
-            articles, config, self.now, self.store, self.resolver, self.progress, self.cancel
+            articles,
+            config,
+            self.now,
+            self.store,
+            self.resolver,
+            self.progress,
+            self.cancel,
+            self.session,
         )
         self.requested += checked.summary.requested
         self.network_down = checked.summary.network_down
@@ -866,7 +872,14 @@ class Rebuild:
         if checks_links(config):
             found = self._with_images(found)
         self.judged = judge(
-            found, config, self.now, self.store, self.resolver, self.progress, self.cancel
+            found,
+            config,
+            self.now,
+            self.store,
+            self.resolver,
+            self.progress,
+            self.cancel,
+            self.session,
         )
         selection = self.judged.selection
         new = [

@@ -20,6 +20,7 @@ import threading
 from collections.abc import Callable
 from collections.abc import Iterator
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from aggregator.config import Config
 from aggregator.engine import incremental
@@ -56,6 +57,9 @@ from aggregator.stories.dedupe import find_stories
 from aggregator.stories.filters import select
 from aggregator.stories.paircache import StoredPairs
 
+if TYPE_CHECKING:
+    import requests
+
 __all__ = ["build", "check_links", "newest_first"]
 
 
@@ -68,10 +72,13 @@ def build(
     resolver: Resolver | None = None,
     progress: Callable[[int, int], None] | None = None,
     cancel: threading.Event | None = None,
+    session: requests.Session | None = None,
 ) -> BuildReport:
     """One run. `store` (the state file; opened from the config when None), `resolver`
-    (DNS for the link check) and `progress` are the seams for tests and the CLI. When
-    `cancel` is set the run stops with `Cancelled` before it writes any feed."""
+    (DNS for the link check), `session` (HTTP for the link check) and `progress` are
+    the seams for tests and the CLI. When `cancel` is set the run stops with
+    `Cancelled` before it writes any feed. (The library's `aggregator.build` adds the
+    output lock and the hub pings around this.)"""
     output = output if output is not None else Output(config.output)
     files = inputs.find(config)  # the plan every command shares (see sources/inputs.py)
     paths, misnamed = files.paths, files.misnamed
@@ -96,16 +103,19 @@ def build(
         )
         if found is not None:
             with output.batch():
-                rebuild = incremental.Rebuild(config, now, store, found, cancel, resolver, progress)
+                rebuild = incremental.Rebuild(
+                    config, now, store, found, cancel, resolver, progress, session
+                )
                 report = rebuild.run(output, site, rendered, known)
         if report is None:
             with output.batch(), _collector_paused():  # every file lands, or none does
                 report = _build(
                     config, now, output, store, rendered, site, files, identities, known,
-                    resolver, progress, cancel,
+                    resolver, progress, cancel, session,
                 )  # fmt: skip
         rendered.save()  # once the files are in place: it records their size and mtime
-        remember(store, output, digest, report, incremental.fresh_until(store, report))
+        fresh_until = report.links.fresh_until if report.links is not None else None
+        remember(store, output, digest, report, fresh_until)
         incremental.seal(store, config)
         return report
 
@@ -123,6 +133,7 @@ def _build(
     resolver: Resolver | None,
     progress: Callable[[int, int], None] | None,
     cancel: threading.Event | None,
+    session: requests.Session | None = None,
 ) -> BuildReport:
     checks = checks_links(config)
     # The link check reads every published article's images: those builds load all.
@@ -135,9 +146,8 @@ def _build(
     stories = find_stories(articles, config.dedupe, pairs, words)
     pairs.save()
     duplicates = stories.duplicates
-    judged = judge(
-        apply_topic_settings(stories.kept, config), config, now, store, resolver, progress, cancel
-    )
+    found = apply_topic_settings(stories.kept, config)
+    judged = judge(found, config, now, store, resolver, progress, cancel, session)
     unique, selection = judged.unique, judged.selection
     links = judged.links.summary if judged.links is not None else None
     stop_if(cancel)
@@ -206,6 +216,7 @@ def check_links(
     store: StateStore | None = None,
     resolver: Resolver | None = None,
     progress: Callable[[int, int], None] | None = None,
+    session: requests.Session | None = None,
 ) -> CheckedLinks:
     """Check the links a build would publish, without writing any feed."""
     loaded = inputs.plan(config)
@@ -214,5 +225,7 @@ def check_links(
     with contextlib.ExitStack() as stack:
         if store is None:
             store = stack.enter_context(open_store(config.state_path))
-        checked = check_article_links(candidates, config, now, store, resolver, progress)
+        checked = check_article_links(
+            candidates, config, now, store, resolver, progress, session=session
+        )
     return dataclasses.replace(checked, errors=loaded.errors, warnings=loaded.warnings)

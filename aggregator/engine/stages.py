@@ -12,6 +12,7 @@ from collections.abc import Callable
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from aggregator.config import Config
 from aggregator.errors import Cancelled
@@ -22,6 +23,9 @@ from aggregator.model import Article
 from aggregator.state.interface import StateStore
 from aggregator.stories.filters import Selection
 from aggregator.stories.filters import select
+
+if TYPE_CHECKING:
+    import requests
 
 
 def stop_if(cancel: threading.Event | None) -> None:
@@ -52,6 +56,7 @@ def judge(
     resolver: Resolver | None = None,
     progress: Callable[[int, int], None] | None = None,
     cancel: threading.Event | None = None,
+    session: requests.Session | None = None,
 ) -> Judged:
     """Filter survivors (topic settings applied) and check the links of those the
     filters keep; an article whose link is dead or refused is then left out with that
@@ -61,6 +66,8 @@ def judge(
         return Judged(list(unique), select(unique, config, now), None)
     # The link step refuses (and reports) what needs no request itself.
     candidates = select(unique, config, now, refusals=False).kept
-    checked = check_article_links(candidates, config, now, store, resolver, progress, cancel)
+    checked = check_article_links(
+        candidates, config, now, store, resolver, progress, cancel, session
+    )
     shown = [checked.replaced.get(a.path, a) for a in unique]
     return Judged(shown, select(shown, config, now, checked.problems), checked)

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from aggregator.config import Config
 from aggregator.links import linkpolicy as lp
@@ -36,6 +37,9 @@ from aggregator.stories.filters import DEAD_LINK
 from aggregator.stories.filters import UNSAFE_LINK
 from aggregator.stories.filters import UNSUPPORTED_LINK
 from aggregator.stories.urls import canonical_url
+
+if TYPE_CHECKING:
+    import requests
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,9 +71,11 @@ def check_article_links(
     resolver: Resolver | None = None,
     progress: Callable[[int, int], None] | None = None,
     cancel: threading.Event | None = None,
+    session: requests.Session | None = None,
 ) -> CheckedLinks:
     """The link step for `articles`. `store` None means no state file: no stored
-    result, and nothing is stored (`aggregator topics` before any build)."""
+    result, and nothing is stored (`aggregator topics` before any build). `session`
+    sends the requests (see `linkcheck.LinkChecker`)."""
     settings = config.link_check
     links = [a.link for a in articles]
     images = [image.url for a in articles for image in a.images]
@@ -100,7 +106,7 @@ def check_article_links(
     else:
         from aggregator.links.linkcheck import LinkChecker  # here: builds without checks skip it
 
-        checker = LinkChecker(settings, resolver=resolver, progress=progress)
+        checker = LinkChecker(settings, resolver=resolver, progress=progress, session=session)
         report = checker.run(checkable, now=now, previous=previous, cancel=cancel)
         results = {**report.results, **offline}
         requested, network_down = report.requested, report.network_down
@@ -151,6 +157,8 @@ def check_article_links(
             if len(kept) != len(article.images):
                 replaced[article.path] = dataclasses.replace(article, images=tuple(kept))
     classes = Counter(results[k].klass for k in keys if k in results)
+    used = {k: results[k] for k in keys if k in results}
+    first = min((r.next_check_at for r in used.values()), default=None)
     summary = LinkSummary(
         mode=config.links,
         checked=len(keys),
@@ -161,8 +169,8 @@ def check_article_links(
         # of `articles`: an incremental build lists them so from its tables.
         excluded=tuple(sorted(excluded, key=lambda e: e[0])),
         images_dropped=tuple(sorted(dropped_images, key=lambda e: e[0])),
+        fresh_until=None if network_down else first,
     )
-    used = {k: results[k] for k in keys if k in results}
     return CheckedLinks(summary, problems, replaced, used, given, keys_of)
 
 

@@ -47,7 +47,6 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import wait
 from dataclasses import dataclass
 from dataclasses import field
-from datetime import UTC
 from datetime import datetime
 from typing import Any
 from urllib.parse import urljoin
@@ -56,8 +55,10 @@ from urllib.parse import urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 
+from aggregator.clock import utcnow
 from aggregator.errors import Cancelled
 from aggregator.links import linkpolicy as lp
+from aggregator.links.http import agent_headers
 from aggregator.links.linkpolicy import LinkCheckSettings
 from aggregator.links.netguard import Refusal
 from aggregator.links.netguard import Resolver
@@ -75,6 +76,7 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 #: failed at the connection level on every try is taken for a machine without network
 NETWORK_DOWN_SHARE = 0.9
 NETWORK_DOWN_HOSTS = 3
+_ACCEPT = "text/html,application/xhtml+xml,*/*;q=0.8"
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,16 +182,33 @@ class LinkChecker:
         resolver: Resolver | None = None,
         progress: Callable[[int, int], None] | None = None,
         ca_certs: str | None = None,
+        session: requests.Session | None = None,
     ) -> None:
         """`resolver` answers DNS (`netguard.system_resolver` by default); `ca_certs`
         is a file of the certificate authorities HTTPS is checked against, instead of
-        the bundle requests ships (a seam for tests with their own TLS servers)."""
+        the bundle requests ships (a seam for tests with their own TLS servers).
+
+        `session` sends every request, from every worker, instead of a session of
+        each worker's own: its headers, certificates, proxies and transport adapters
+        are used as they are, except that the stock `HTTPAdapter` mounted for http://
+        and https:// is replaced by one that connects to the address `netguard`
+        vetted (an adapter of the caller's own is trusted to connect where it is
+        asked); the configured User-Agent and Accept go only where the session keeps
+        requests' defaults."""
         self.settings = settings
         self.resolver = resolver
         self.progress = progress
         self.ca_certs = ca_certs
         self._local = threading.local()
         self._random = random.Random(0)
+        self.session = session
+        #: headers each request adds to its session's
+        self._headers: dict[str, str] = {}
+        if session is not None:
+            for prefix in ("http://", "https://"):
+                if type(session.adapters.get(prefix)) is HTTPAdapter:
+                    session.mount(prefix, _PinnedAdapter(max_retries=0))
+            self._headers = agent_headers(session, settings.user_agent, accept=_ACCEPT)
 
     # -- the run -------------------------------------------------------------------
 
@@ -375,7 +394,7 @@ class LinkChecker:
             return clock
         if status in (429, 503):
             wait = lp.retry_after(
-                answer.headers.get("retry-after"), _utcnow(), settings.retry_after_max
+                answer.headers.get("retry-after"), utcnow(), settings.retry_after_max
             )
             if wait is not None and check.waits < settings.retries and not out_of_time:
                 # Leave the whole host alone that long; this URL goes back in its queue.
@@ -417,6 +436,8 @@ class LinkChecker:
     # -- one request (in a worker) -------------------------------------------------
 
     def _session(self) -> requests.Session:
+        if self.session is not None:
+            return self.session
         session: requests.Session | None = getattr(self._local, "session", None)
         if session is None:
             session = requests.Session()
@@ -427,7 +448,7 @@ class LinkChecker:
             session.mount("http://", adapter)
             session.mount("https://", adapter)
             session.headers["User-Agent"] = self.settings.user_agent
-            session.headers["Accept"] = "text/html,application/xhtml+xml,*/*;q=0.8"
+            session.headers["Accept"] = _ACCEPT
             self._local.session = session
         return session
 
@@ -472,7 +493,7 @@ class LinkChecker:
             return _Answer(failure=lp.TIMEOUT, reason="deadline passed")
         timeout = min(settings.timeout.total_seconds(), remaining)
         session = self._session()
-        request = requests.Request(check.method, check.current)
+        request = requests.Request(check.method, check.current, headers=self._headers)
         prepared = session.prepare_request(request)
         default_port = 443 if verdict.scheme == "https" else 80
         host_header = (
@@ -633,7 +654,3 @@ class _Confirmation:
 def _short(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return text if len(text) <= 200 else text[:197] + "..."
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)

@@ -16,9 +16,12 @@ output reached through a symlink shares its target's lock and state.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from aggregator.errors import ConfigError
 
 
 def real(path: Path) -> Path:
@@ -101,3 +104,13 @@ def _within(path: Path, folder: Path) -> bool:
         if candidate == folder or candidate.parent.is_relative_to(folder):
             return True
     return False
+
+
+def check_layout(layout: Layout, where: Mapping[str, str] | None = None) -> None:
+    """ConfigError naming the key to blame (`--state`, `aggregator.yaml:4: state`, as
+    `where` names each key; the bare key without it) when `layout` would put a private
+    file inside the output folder."""
+    found = problems(layout)
+    if found:
+        key, reason = found[0]
+        raise ConfigError(f"{(where or {}).get(key, key)}: {reason}")

@@ -17,14 +17,10 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from aggregator.errors import AggregatorError
 from aggregator.errors import Cancelled
+from aggregator.errors import LockBusy as LockBusy  # it lived here; errors has it now
 from aggregator.errors import OutputError
 from aggregator.publishing.layout import beside
-
-
-class LockBusy(AggregatorError):
-    """Another aggregator kept the output folder locked for longer than we would wait."""
 
 
 def lock_path(output: Path) -> Path:

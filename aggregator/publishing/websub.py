@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from aggregator.config import Config
+from aggregator.links.http import agent_headers
 from aggregator.model import BuildReport
 from aggregator.state.interface import StateStore
 from aggregator.state.interface import open_store
@@ -37,7 +38,8 @@ def announce(
     session: requests.Session | None = None,
     cancel: threading.Event | None = None,
 ) -> tuple[list[str], list[str]]:
-    """Ping `hub` for the changed feeds and any still pending; (announced, failed)."""
+    """Ping `hub` for the changed feeds and any still pending; (announced, failed).
+    `session` sends the pings (one of our own when None; see `http`)."""
     store.add_pings(changed, now)
     pending = store.pending_pings()
     if not pending:
@@ -45,8 +47,10 @@ def announce(
     import requests  # here: only builds that ping a hub pay for importing it
 
     own = session is None
-    session = session or requests.Session()
-    session.trust_env = False
+    if session is None:
+        session = requests.Session()
+        session.trust_env = False  # no proxy or netrc from the environment
+    headers = agent_headers(session, user_agent)
     announced: list[str] = []
     failed: list[str] = []
     try:
@@ -57,7 +61,7 @@ def announce(
                 response = session.post(
                     hub,
                     data={"hub.mode": "publish", "hub.url": url},
-                    headers={"User-Agent": user_agent},
+                    headers=headers,
                     timeout=TIMEOUT,
                     allow_redirects=False,
                 )
@@ -81,7 +85,12 @@ def announce(
 
 
 def announce_build(
-    config: Config, report: BuildReport, now: datetime, cancel: threading.Event | None = None
+    config: Config,
+    report: BuildReport,
+    now: datetime,
+    cancel: threading.Event | None = None,
+    *,
+    session: requests.Session | None = None,
 ) -> None:
     """After a build: ping the configured hub for the feeds it changed (no hub: nothing)."""
     if not config.websub_hub:
@@ -94,5 +103,6 @@ def announce_build(
             store,
             now,
             user_agent=config.link_check.user_agent,
+            session=session,
             cancel=cancel,
         )

@@ -17,7 +17,6 @@ import functools
 import json
 import os
 import threading
-import time
 from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence
@@ -27,6 +26,7 @@ from sys import intern
 from typing import Any
 
 from aggregator import __version__
+from aggregator.clock import wall_ns
 from aggregator.limits import DEFAULT_LIMITS
 from aggregator.limits import Limits
 from aggregator.model import Article
@@ -177,7 +177,7 @@ def _load(
     loaded = Loaded(store, limits)
     # File times are the file system's: compare them with the real clock, not the
     # build's logical clock (`now`), which tests and replays set to other times.
-    racy = time.time_ns() - RACY_SECONDS * 1_000_000_000
+    racy = wall_ns() - RACY_SECONDS * 1_000_000_000
     rows: list[tuple[str, int, int, str, str, str]] = []
     chunks = map_in_chunks(parse_chunk, stale, limits, cancel, workers, _CHUNK)
     for key, (head, words, body), digest in chunks:

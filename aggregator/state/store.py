@@ -27,7 +27,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from aggregator.errors import AggregatorError
+from aggregator.errors import StateError as StateError  # it lived here; errors has it now
 from aggregator.model import LinkResult
 from aggregator.state.codec import iso
 from aggregator.state.codec import link_from_row
@@ -147,10 +147,6 @@ _INC_TABLES = {
 }
 #: `codec.link_stamp` in SQL, over the `link` row `r`
 _STAMP = "r.checked_at || ' ' || r.next_check_at || ' ' || r.failures || ' ' || r.class"
-
-
-class StateError(AggregatorError):
-    """The state file cannot be opened, read or written."""
 
 
 def _corrupt(exc: sqlite3.Error) -> bool:
@@ -481,21 +477,16 @@ class Store:
         """Over the URLs the link step judged: how many, how many of each class, and
         when the first of them is due."""
         with self._guard("cannot read state"):
-            checked = self._db.execute(
-                "SELECT count(DISTINCT key) FROM inc_link WHERE verdict = ''"
-            ).fetchone()[0]
-            classes = self._db.execute(
-                "SELECT class, count(*) FROM link WHERE url IN "
-                "(SELECT key FROM inc_link WHERE verdict = '') GROUP BY class ORDER BY class"
+            rows = self._db.execute(
+                "SELECT r.class, count(*), min(r.next_check_at) FROM "
+                "(SELECT DISTINCT key FROM inc_link WHERE verdict = '') AS k "
+                "LEFT JOIN link r ON r.url = k.key GROUP BY r.class ORDER BY r.class"
             ).fetchall()
-            first = self._db.execute(
-                "SELECT min(next_check_at) FROM link WHERE url IN "
-                "(SELECT key FROM inc_link WHERE verdict = '')"
-            ).fetchone()[0]
+        firsts = [str(first) for klass, _, first in rows if klass is not None and first]
         return (
-            int(checked),
-            [(str(k), int(n)) for k, n in classes],
-            datetime.fromisoformat(str(first)) if first else None,
+            sum(int(n) for _, n, _ in rows),
+            [(str(k), int(n)) for k, n, _ in rows if k is not None],
+            datetime.fromisoformat(min(firsts)) if firsts else None,
         )
 
     def inc_link_verdicts(self) -> list[tuple[str, str, str]]:

@@ -1,0 +1,136 @@
+"""The library calls: what `import aggregator` offers, and what the command line and
+the daemon call, so that there is one place for each.
+
+`build` is the engine's run (`pipeline.build`) under the output folder's lock, with
+the WebSub hub pinged for the feeds it changed: `aggregator build`, every run of
+`aggregator run` and a library caller all go through it. Every outside dependency is a
+parameter with a default: the clock (`now`, else `clock.utcnow()`), the HTTP session
+(the link checker's and the pings'; else their own), DNS (`resolver`). Errors of the
+libraries underneath leave as `errors.AggregatorError` classes, never bare.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+from collections.abc import Callable
+from collections.abc import Iterator
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from aggregator.clock import utcnow
+from aggregator.config import Config
+from aggregator.config import load_config as load_config
+from aggregator.engine import pipeline
+from aggregator.errors import OutputError
+from aggregator.errors import StateError
+from aggregator.links.articles import CheckedLinks
+from aggregator.links.netguard import Resolver
+from aggregator.model import BuildReport
+from aggregator.publishing.layout import Layout
+from aggregator.publishing.layout import check_layout
+from aggregator.publishing.lock import OutputLock
+from aggregator.publishing.websub import announce_build
+from aggregator.sources.validate import Validation
+from aggregator.sources.validate import validate as validate_paths
+
+if TYPE_CHECKING:
+    import requests
+
+__all__ = ["DEFAULT_WAIT", "build", "check_links", "load_config", "validate"]
+
+#: how long `build` waits for another aggregator writing the same output, in seconds
+DEFAULT_WAIT = 60.0
+
+
+def build(
+    config: Config,
+    *,
+    now: datetime | None = None,
+    session: requests.Session | None = None,
+    wait: float = DEFAULT_WAIT,
+    cancel: threading.Event | None = None,
+    resolver: Resolver | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> BuildReport:
+    """Build the feeds of `config` once, as `aggregator build` does, and return what it
+    did (bad article files are in `report.errors`, never raised).
+
+    The output folder's lock is held for the run: another aggregator writing there
+    makes this wait up to `wait` seconds, then raise `LockBusy`. After the run the
+    configured WebSub hub is pinged for every feed whose bytes changed (a hub that
+    fails is logged, and pinged again after the next run). `now` is the build's clock
+    (the age filter, link freshness, pings; default: the current time); `session`
+    sends the link checker's requests and the pings; `resolver` answers DNS for the
+    link checker; `progress(done, total)` follows the link check; setting `cancel`
+    stops the run with `Cancelled` before it writes any feed (or while it waits for
+    the lock).
+
+    Raises `ConfigError` (a missing source folder, a private file inside the output
+    folder), `LockBusy`, `OutputError`, `StateError` or `Cancelled`: all
+    `AggregatorError`s.
+    """
+    now = now if now is not None else utcnow()
+    check_layout(Layout(config.output, config.sources, config.state_path))
+    lock = OutputLock(config.output, wait=wait)
+    lock.acquire(cancel=cancel)
+    try:
+        with _wrapped():
+            report = pipeline.build(
+                config,
+                now=now,
+                resolver=resolver,
+                progress=progress,
+                cancel=cancel,
+                session=session,
+            )
+            announce_build(config, report, now, cancel, session=session)
+    finally:
+        lock.release()
+    return report
+
+
+def check_links(
+    config: Config,
+    *,
+    now: datetime | None = None,
+    session: requests.Session | None = None,
+    resolver: Resolver | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> CheckedLinks:
+    """Check the links a build would publish (the stale ones; fresh results come from
+    the state file), store the results and return them, writing no feed: what
+    `aggregator check-links` prints. Parameters as for `build`."""
+    now = now if now is not None else utcnow()
+    with _wrapped():
+        return pipeline.check_links(
+            config, now=now, resolver=resolver, progress=progress, session=session
+        )
+
+
+def validate(
+    config: Config | None = None, paths: Sequence[str | os.PathLike[str]] = ()
+) -> Validation:
+    """Check article files as a build reads them, without building: `paths` (files, or
+    folders searched as source folders), or the config's sources when none is given.
+    `result.ok`, or one `LoadError` per invalid file in `result.errors`."""
+    config = config if config is not None else Config()
+    found = [Path(p) for p in paths] or list(config.sources)
+    return validate_paths(found, config.patterns, config.limits)
+
+
+@contextlib.contextmanager
+def _wrapped() -> Iterator[None]:
+    """Errors of the libraries underneath, as `AggregatorError`s: the engine wraps them
+    where it can name what failed; what still leaks is wrapped here."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise StateError(f"state file: {exc}") from exc
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        raise OutputError(f"{where}{exc.strerror or exc}") from exc

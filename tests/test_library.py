@@ -1,0 +1,465 @@
+"""`import aggregator` as a library: its public names, `load_config` with overrides,
+and `build` as the CLI runs it (the output lock, the hub ping) with the clock and the
+HTTP session a caller passes. The site and the hub are one real HTTP server on
+127.0.0.1; the README's "Library" example is run as a user would run it."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+import feedparser
+import pytest
+import requests
+from conftest import ROOT
+from conftest import SEEDS
+from conftest import write_article
+from requests.adapters import HTTPAdapter
+
+import aggregator
+from aggregator.publishing.lock import OutputLock
+
+# --- a site and a hub on 127.0.0.1 ---------------------------------------------------------
+
+
+@dataclass
+class Seen:
+    """One request the server received."""
+
+    method: str
+    path: str
+    user_agent: str
+    form: dict[str, list[str]] = field(default_factory=dict)
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: Site
+
+    def do_HEAD(self) -> None:
+        self._answer()
+
+    def do_GET(self) -> None:
+        self._answer()
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length", "0"))
+        form = parse_qs(self.rfile.read(length).decode("ascii"))
+        self._record(form)
+        self.send_response(204)
+        self.end_headers()
+
+    def _answer(self) -> None:
+        self._record({})
+        if self.path.startswith("/slow"):
+            time.sleep(self.server.slow)
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def _record(self, form: dict[str, list[str]]) -> None:
+        with self.server.lock:
+            self.server.seen.append(
+                Seen(self.command, self.path, self.headers.get("User-Agent", ""), form)
+            )
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class Site(ThreadingHTTPServer):
+    """Article pages (HEAD/GET: 200; under /slow, after `slow` seconds) and a WebSub
+    hub (POST /hub: 204), recording every request."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.seen: list[Seen] = []
+        self.lock = threading.Lock()
+        self.slow = 0.0
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}{path}"
+
+    def requests(self, method: str) -> list[Seen]:
+        with self.lock:
+            return [s for s in self.seen if s.method == method]
+
+
+@pytest.fixture
+def site() -> Iterator[Site]:
+    server = Site()
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+class Counting(HTTPAdapter):
+    """A transport adapter of the caller's own: counts what it sends."""
+
+    def __init__(self) -> None:
+        super().__init__(max_retries=0)
+        self.sent = 0
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> Any:
+        self.sent += 1
+        return super().send(request, *args, **kwargs)
+
+
+def own_session(agent: str = "library-test/1.0") -> tuple[requests.Session, Counting]:
+    session = requests.Session()
+    session.headers["User-Agent"] = agent
+    adapter = Counting()
+    session.mount("http://", adapter)
+    return session, adapter
+
+
+#: the build's clock in these tests, far from the machine's
+NOW = datetime(2021, 3, 20, 12, 0, tzinfo=UTC)
+
+
+def site_config(tmp_path: Path, site: Site, *, link: str = "/page", **overrides: Any) -> Any:
+    """Stories 1 (published 2021-03-02), 10 (03-11) and 17 (03-18), links on `site`;
+    a config that checks them (private addresses allowed), keeps ten days, and pings
+    the hub on `site`."""
+    for n in (1, 10, 17):
+        write_article(
+            tmp_path / "articles", f"{n}.md", n=n, webUrl=site.url(f"{link}/{n}"), images=None
+        )
+    settings: dict[str, Any] = {
+        "sources": [tmp_path / "articles"],
+        "output": tmp_path / "public",
+        "base_url": "https://feeds.example.org/",
+        "max_age": "10d",
+        "link_check": {"allow_private": True},
+        "websub": {"hub": site.url("/hub")},
+    }
+    return aggregator.load_config(None, **(settings | overrides))
+
+
+# --- the public face -------------------------------------------------------------------
+
+
+def test_the_public_names_are_in_all_and_import() -> None:
+    wanted = {
+        "build",
+        "check_links",
+        "load_config",
+        "validate",
+        "Config",
+        "BuildReport",
+        "FeedResult",
+        "LoadError",
+        "LinkSummary",
+        "LinkResult",
+        "CheckedLinks",
+        "Validation",
+        "AggregatorError",
+        "ConfigError",
+        "OutputError",
+        "LockBusy",
+        "StateError",
+        "ServeError",
+        "Cancelled",
+        "__version__",
+    }
+    assert wanted <= set(aggregator.__all__)
+    for name in aggregator.__all__:
+        assert getattr(aggregator, name) is not None, name
+    namespace: dict[str, Any] = {}
+    exec("from aggregator import *", namespace)
+    assert set(aggregator.__all__) <= set(namespace)
+
+
+def test_every_error_is_one_tree_drawn_in_errors() -> None:
+    from aggregator import errors
+
+    classes = [
+        aggregator.ConfigError,
+        aggregator.OutputError,
+        aggregator.LockBusy,
+        aggregator.StateError,
+        aggregator.ServeError,
+        aggregator.Cancelled,
+    ]
+    for error in classes:
+        assert issubclass(error, aggregator.AggregatorError)
+        assert error.__module__ == "aggregator.errors"
+        assert error.__name__ in (errors.__doc__ or ""), error
+        assert not hasattr(error, "exit_code")  # the CLI's business
+    # The old homes still give the same classes.
+    from aggregator.publishing.lock import LockBusy
+    from aggregator.state.store import StateError
+
+    assert LockBusy is aggregator.LockBusy and StateError is aggregator.StateError
+
+
+# --- load_config ---------------------------------------------------------------------------
+
+
+def test_load_config_puts_overrides_on_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "aggregator.yaml"
+    path.write_text("output: site\nlimit: 5\ncron: '0 * * * *'\ntitle: Mine\n", encoding="utf-8")
+    config = aggregator.load_config(path)
+    assert (config.output, config.limit, config.cron) == (tmp_path / "site", 5, "0 * * * *")
+
+    config = aggregator.load_config(
+        str(path), output=tmp_path / "elsewhere", links="off", interval=timedelta(hours=2)
+    )
+    assert config.output == tmp_path / "elsewhere"
+    assert config.links == "off"
+    assert (config.limit, config.title) == (5, "Mine")  # the file's, untouched
+    # An interval beats the file's cron, as --interval does.
+    assert (config.interval, config.cron) == (timedelta(hours=2), None)
+
+    config = aggregator.load_config(path, sources=["a", Path("b")], max_age="30d")
+    assert config.sources == (Path("a"), Path("b"))
+    assert config.max_age == timedelta(days=30)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"limit": 0}, "override: limit: must be a whole number of 1 or more"),
+        ({"colour": "red"}, "override: colour: unknown key"),
+        ({"base_url": "ftp://x/"}, "override: base_url: "),
+        ({"interval": timedelta(0)}, "override: interval: a duration must be positive"),
+        ({"link_check": {"workers": "many"}}, "override: link_check: workers "),
+    ],
+)
+def test_a_bad_override_is_a_config_error_naming_it(
+    overrides: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(aggregator.ConfigError) as caught:
+        aggregator.load_config(None, **overrides)
+    assert str(caught.value).startswith(message), str(caught.value)
+
+
+def test_a_bad_config_file_is_a_config_error_not_a_yaml_or_os_error(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("output: [\n", encoding="utf-8")
+    with pytest.raises(aggregator.ConfigError, match=r"broken.yaml:\d+: invalid YAML"):
+        aggregator.load_config(broken)
+    with pytest.raises(aggregator.ConfigError, match="cannot read config"):
+        aggregator.load_config(tmp_path / "absent.yaml")
+
+
+# --- build ---------------------------------------------------------------------------------
+
+
+def test_build_follows_the_clock_and_session_given_and_pings_the_hub(
+    tmp_path: Path, site: Site
+) -> None:
+    config = site_config(tmp_path, site)
+    session, adapter = own_session("library-test/1.0")
+
+    report = aggregator.build(config, now=NOW, session=session)
+
+    # The age filter counts back from the clock given: 10 days before 2021-03-20.
+    atom = feedparser.parse((tmp_path / "public" / "all.atom").read_bytes())
+    assert [e.title for e in atom.entries] == ["Story number 17", "Story number 10"]
+    assert [(e.path, e.code) for e in report.excluded] == [
+        (str(tmp_path / "articles" / "1.md"), "max-age")
+    ]
+    # The feed's date is its newest entry's (to the second), not the clock's.
+    assert atom.feed.updated.startswith("2021-03-18T12:00:00")
+
+    # The links were checked with the session given: its User-Agent, its adapter.
+    checked = site.requests("HEAD") + site.requests("GET")
+    assert {s.path for s in checked} == {"/page/10", "/page/17"}
+    assert {s.user_agent for s in checked} == {"library-test/1.0"}
+    assert report.links is not None and report.links.requested == 2
+
+    # The hub was told about every feed the build wrote, with the same session.
+    pings = site.requests("POST")
+    announced = {url for s in pings for url in s.form["hub.url"]}
+    written = {config.base_url + f.path for f in report.feeds if f.changed}
+    assert announced == written and "https://feeds.example.org/all.atom" in announced
+    assert {s.path for s in pings} == {"/hub"}
+    assert {s.form["hub.mode"][0] for s in pings} == {"publish"}
+    assert {s.user_agent for s in pings} == {"library-test/1.0"}
+    assert adapter.sent == len(checked) + len(pings)
+
+
+def test_without_a_session_build_sends_the_configured_user_agent(
+    tmp_path: Path, site: Site
+) -> None:
+    config = site_config(tmp_path, site)
+    aggregator.build(config, now=NOW)
+    agents = {s.user_agent for s in site.seen}
+    assert agents == {config.link_check.user_agent}
+    assert agents != {requests.utils.default_user_agent()}
+
+
+def test_a_later_clock_ages_articles_out(tmp_path: Path, site: Site) -> None:
+    config = site_config(tmp_path, site, links="off")
+    aggregator.build(config, now=NOW)
+    report = aggregator.build(config, now=NOW + timedelta(days=5))
+    atom = feedparser.parse((tmp_path / "public" / "all.atom").read_bytes())
+    assert [e.title for e in atom.entries] == ["Story number 17"]
+    assert {e.code for e in report.excluded} == {"max-age"}
+
+
+def test_build_waits_for_the_lock_then_raises_lock_busy(tmp_path: Path, site: Site) -> None:
+    config = site_config(tmp_path, site, links="off")
+    with OutputLock(config.output, wait=0):  # another writer holds the folder
+        started = time.monotonic()
+        with pytest.raises(aggregator.LockBusy, match="another aggregator"):
+            aggregator.build(config, now=NOW, wait=0.3)
+        assert time.monotonic() - started >= 0.3
+    assert not (tmp_path / "public" / "all.atom").exists()
+    assert site.requests("POST") == []  # nothing built, nothing announced
+    aggregator.build(config, now=NOW, wait=0.3)  # released: it goes through
+    assert (tmp_path / "public" / "all.atom").exists()
+
+
+def test_a_second_build_while_one_runs_is_lock_busy(tmp_path: Path, site: Site) -> None:
+    config = site_config(tmp_path, site, link="/slow")
+    site.slow = 1.5
+    failures: list[BaseException] = []
+
+    def first() -> None:
+        try:
+            aggregator.build(config, now=NOW)
+        except BaseException as exc:  # pragma: no cover - reported below
+            failures.append(exc)
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not site.requests("HEAD") and time.monotonic() < deadline:
+        time.sleep(0.02)  # the first build is checking its links: it holds the lock
+    with pytest.raises(aggregator.LockBusy):
+        aggregator.build(config, now=NOW, wait=0.1)
+    thread.join()
+    assert failures == []
+    assert (tmp_path / "public" / "all.atom").exists()
+
+
+def test_check_links_uses_the_session_given(tmp_path: Path, site: Site) -> None:
+    config = site_config(tmp_path, site)
+    session, adapter = own_session("checker-test/2.0")
+    checked = aggregator.check_links(config, now=NOW, session=session)
+    assert isinstance(checked, aggregator.CheckedLinks)
+    assert {r.klass for r in checked.results.values()} == {"ok"}
+    heads = site.requests("HEAD")
+    assert {s.user_agent for s in heads} == {"checker-test/2.0"}
+    assert adapter.sent == len(site.seen) == 2
+    assert not (tmp_path / "public").exists()  # no feed written
+
+
+def test_library_errors_are_aggregator_errors_not_bare_ones(tmp_path: Path, site: Site) -> None:
+    config = site_config(tmp_path, site, links="off")
+    # A missing source folder: a config error.
+    gone = aggregator.load_config(None, sources=[tmp_path / "gone"], output=tmp_path / "o")
+    with pytest.raises(aggregator.ConfigError, match="source folder not found"):
+        aggregator.build(gone, now=NOW)
+    # A state file inside the output folder would be published: refused.
+    inside = aggregator.load_config(
+        None, sources=[tmp_path / "articles"], output=tmp_path / "p", state=tmp_path / "p" / "s"
+    )
+    with pytest.raises(aggregator.ConfigError, match="state"):
+        aggregator.build(inside, now=NOW)
+    # A state "file" that is a folder: a state error, not sqlite3's.
+    (tmp_path / "folder.sqlite").mkdir()
+    bad_state = aggregator.load_config(
+        None,
+        sources=[tmp_path / "articles"],
+        output=tmp_path / "q",
+        state=tmp_path / "folder.sqlite",
+        links="off",
+    )
+    with pytest.raises(aggregator.StateError) as state_error:
+        aggregator.build(bad_state, now=NOW)
+    assert state_error.value.__cause__ is not None
+    # An output "folder" that is a file: an output error, not an OSError.
+    (tmp_path / "file").write_text("not a folder", encoding="utf-8")
+    on_file = aggregator.load_config(
+        None, sources=[tmp_path / "articles"], output=tmp_path / "file", links="off"
+    )
+    with pytest.raises(aggregator.OutputError):
+        aggregator.build(on_file, now=NOW)
+    # And the good config still builds.
+    assert aggregator.build(config, now=NOW).published == 2
+
+
+def test_validate_checks_the_configured_sources_or_the_paths_given(tmp_path: Path) -> None:
+    write_article(tmp_path / "src", "good.md")
+    (tmp_path / "src" / "bad.md").write_text("---\ntitle: [\n---\n", encoding="utf-8")
+    config = aggregator.load_config(None, sources=[tmp_path / "src"])
+    result = aggregator.validate(config)
+    assert (result.checked, result.ok) == (2, False)
+    assert [e.path for e in result.errors] == [str(tmp_path / "src" / "bad.md")]
+    assert all(isinstance(e, aggregator.LoadError) for e in result.errors)
+    assert aggregator.validate(config, [tmp_path / "src" / "good.md"]).ok
+
+
+# --- the README's example --------------------------------------------------------------------
+
+
+def readme_example() -> str:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("\n## Library\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.DOTALL)
+    assert len(blocks) == 1, "the Library section has one Python example"
+    return str(blocks[0])
+
+
+def test_the_readme_library_example_runs(tmp_path: Path) -> None:
+    shutil.copytree(SEEDS, tmp_path / "seeds")
+    done = subprocess.run(
+        [sys.executable, "-c", readme_example()],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    # The five seeds, less one below the quality threshold and the one published more
+    # than 365 days before the clock given.
+    assert "published 3 articles" in done.stdout, done.stdout
+    assert "001_58eaedcd849f4619.txt: published 2020-06-26, older than max_age" in done.stdout
+    atom = feedparser.parse((tmp_path / "public" / "all.atom").read_bytes())
+    assert len(atom.entries) == 3 and not atom.bozo
+
+
+def test_the_daemon_runs_the_same_build_with_its_clock_and_session(
+    tmp_path: Path, site: Site
+) -> None:
+    from aggregator.app.daemon import Daemon
+
+    config = site_config(tmp_path, site)
+    session, adapter = own_session("daemon-test/3.0")
+    daemon = Daemon(lambda: config, clock=lambda: NOW, session=session)
+    report = daemon.run_once()
+    assert report is not None and report.published == 2  # aged by the daemon's clock
+    assert {s.user_agent for s in site.seen} == {"daemon-test/3.0"}
+    assert site.requests("POST") and adapter.sent == len(site.seen)
+    status, body = daemon.health.answer()
+    assert (status, body["last_run_at"], body["last_run_status"]) == (200, NOW, "ok")
+    with OutputLock(config.output, wait=0):  # another writer holds the folder
+        daemon.health.interval = timedelta(seconds=1)  # the daemon waits that long
+        assert daemon.run_once() is None  # logged, never raised
+    assert daemon.health.last_status == "failed"
+    assert "another aggregator" in (daemon.health.last_error or "")
