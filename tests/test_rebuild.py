@@ -316,7 +316,7 @@ NAMES = 100
 def test_every_configuration_builds_incrementally_to_the_bytes_of_a_cold_build(
     tmp_path: Path, setting: str, farm: Farm
 ) -> None:
-    """Several sources, `max_age` (the clock moves: articles age out between builds)
+    """Per-topic settings and aliases with several sources, `max_age` (the clock moves: articles age out between builds)
     and link checks against real servers whose answers change (links come and go,
     die, and live again): each build after a few edits is incremental, and its files
     and report are those of a cold build at the same time with the same link history.
@@ -353,6 +353,12 @@ def test_every_configuration_builds_incrementally_to_the_bytes_of_a_cold_build(
         link_check=link_check,
         max_age=timedelta(days=60) if setting == "max_age" else None,
         limit=12,
+        # Per-topic settings and aliases, in every configuration.
+        topics={
+            "ai": TopicSettings(min_quality=90, limit=4),
+            "drones": TopicSettings(skip=True),
+        },
+        aliases={"cloud computing": "Cloud"},
     )
     # A few links are broken from the start: checked again every few hours, they die,
     # and some live again; the others stay fresh for days.
@@ -382,6 +388,8 @@ def test_every_configuration_builds_incrementally_to_the_bytes_of_a_cold_build(
                 due = stored.get(canonical_url(farm.url(host, path)))
                 assert due is None or due <= when.isoformat(), (path, done)
                 rechecked += due is not None
+    topics = {f.topic for f in report.feeds if f.entries}
+    assert "Cloud" in topics and not topics & {"cloud computing", "Drones"}
     if setting == "max_age":
         assert any(e.code == "max-age" for e in report.excluded)
     if setting == "links on":
