@@ -25,8 +25,8 @@ from aggregator.rendering.feeds import FeedSpec
 from aggregator.rendering.feeds import Site
 from aggregator.sources import loader
 from aggregator.sources import parsecache
-from aggregator.sources.parsecache import decode
-from aggregator.sources.parsecache import encode
+from aggregator.state.codec import decode
+from aggregator.state.codec import encode
 from aggregator.state.store import Store
 from aggregator.stories import dedupe
 

@@ -316,9 +316,10 @@ NAMES = 100
 def test_every_configuration_builds_incrementally_to_the_bytes_of_a_cold_build(
     tmp_path: Path, setting: str, farm: Farm
 ) -> None:
-    """Per-topic settings and aliases with several sources, `max_age` (the clock moves: articles age out between builds)
-    and link checks against real servers whose answers change (links come and go,
-    die, and live again): each build after a few edits is incremental, and its files
+    """Per-topic settings and aliases with several sources, with `max_age` (the clock
+    moves: articles age out between builds) and with link checks against real servers
+    whose answers change (links come and go, die, and live again): each build after a
+    few edits is incremental, and its files
     and report are those of a cold build at the same time with the same link history.
     With links on it requests only the URLs of changed files and those due."""
 

@@ -84,12 +84,12 @@ from aggregator.sources.loader import load_file_digest
 from aggregator.sources.parsecache import RACY_SECONDS
 from aggregator.sources.parsecache import cache_form
 from aggregator.sources.parsecache import cached_size
-from aggregator.sources.parsecache import decode
-from aggregator.sources.parsecache import encode
 from aggregator.sources.parsecache import keyed
 from aggregator.sources.parsecache import load_words
-from aggregator.sources.parsecache import with_body
+from aggregator.state.codec import decode
+from aggregator.state.codec import encode
 from aggregator.state.codec import link_stamp
+from aggregator.state.codec import with_body
 from aggregator.state.interface import StateStore
 from aggregator.state.lastbuild import forget
 from aggregator.state.lastbuild import last_report

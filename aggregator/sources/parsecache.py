@@ -1,4 +1,5 @@
-"""The parse cache: a file whose identity has not changed is not parsed again.
+"""The parse cache: a file whose identity has not changed is not parsed again (the
+rows are in the form of `state.codec.encode`).
 
 A file's identity is its path, size and modification time in nanoseconds. A file
 modified within `RACY_SECONDS` of the build is parsed and cached under no identity
@@ -12,18 +13,13 @@ format changes.
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import json
 import os
 import threading
 from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
-from sys import intern
-from typing import Any
 
 from aggregator import __version__
 from aggregator.clock import wall_ns
@@ -31,15 +27,16 @@ from aggregator.limits import DEFAULT_LIMITS
 from aggregator.limits import Limits
 from aggregator.model import Article
 from aggregator.model import Fingerprint
-from aggregator.model import Image
 from aggregator.model import LoadError
-from aggregator.model import LoadWarning
-from aggregator.model import Provider
-from aggregator.model import RelatedStub
 from aggregator.sources.loader import load_file
 from aggregator.sources.loader import load_file_digest
 from aggregator.sources.loader import map_in_chunks
 from aggregator.sources.loader import unforeseen
+from aggregator.state.codec import Encoded
+from aggregator.state.codec import decode
+from aggregator.state.codec import encode
+from aggregator.state.codec import with_body
+from aggregator.state.codec import words_fingerprint
 from aggregator.state.interface import StateStore
 from aggregator.stories.dedupe import with_keys
 from aggregator.stories.similar import Dated
@@ -141,7 +138,7 @@ def load_words(store: StateStore, limits: Limits, articles: Sequence[Dated]) -> 
     for article in articles:
         text = stored.get(article.path)
         if text is not None and article.fingerprint is not None:
-            found.append(_fingerprint(json.loads(text), article.fingerprint.digest))
+            found.append(words_fingerprint(json.loads(text), article.fingerprint.digest))
             continue
         again = load_file(Path(article.path), limits)  # the row is gone: read the file again
         if isinstance(again, Article):
@@ -238,129 +235,3 @@ def keyed(result: Article | LoadError) -> Article | LoadError:
         return with_keys(result)
     except Exception as exc:
         return unforeseen(result.path, exc)
-
-
-#: a result as JSON texts: head, words, body (see `encode`)
-Encoded = tuple[str, str, str]
-
-
-def encode(result: Article | LoadError) -> Encoded:
-    """A result as three JSON texts: the head (all a build reads of every article),
-    the words of its fingerprint (read for articles of changed periods only) and the
-    body (excerpt, images and related coverage: read for rendered entries only)."""
-    if isinstance(result, LoadError):
-        return json.dumps(["error", result.path, result.line, result.reason]), "null", "null"
-    a = result
-    prints = a.fingerprint
-    head: list[Any] = [
-        "article",
-        a.path,
-        a.title,
-        a.published_at.isoformat(),
-        a.link,
-        list(a.urls),
-        a.kind,
-        a.quality,
-        a.published,
-        _provider(a.provider),
-        list(a.topics),
-        list(a.keys),
-        prints.digest if prints else None,
-        [[w.line, w.reason] for w in a.warnings],
-    ]
-    words = (
-        [prints.title, prints.numbers, prints.excerpt, prints.excerpt_numbers] if prints else None
-    )
-    body: list[Any] = [
-        a.excerpt,
-        [[i.url, i.width, i.height, i.title] for i in a.images],
-        [_stub(s) for s in a.related],
-    ]
-    return (
-        json.dumps(head, ensure_ascii=False),
-        json.dumps(words, ensure_ascii=False),
-        json.dumps(body, ensure_ascii=False),
-    )
-
-
-def decode(head: str, words: str | None = None, body: str | None = None) -> Article | LoadError:
-    """A cached result. Without `words`, the fingerprint holds its digest only (see
-    `Loaded.words`); without `body`, the article has no excerpt, images and related
-    coverage (see `with_body`). Words, topics and providers repeat across thousands of
-    articles: they are shared, not copied per article."""
-    data: list[Any] = json.loads(head)
-    if data[0] == "error":
-        return LoadError(data[1], data[2], data[3])
-    (_, path, title, when, link, urls, kind, quality, published, provider) = data[:10]
-    topics, keys, digest, warnings = data[10:14]
-    prints = None
-    if digest is not None and words is not None:
-        prints = _fingerprint(json.loads(words), digest)
-    elif digest is not None:
-        prints = Fingerprint((), (), (), (), digest, complete=False)
-    # The link is the first URL, and most URLs are their own canonical form: one
-    # string each, not two.
-    same = {url: url for url in urls}
-    article = Article(
-        path=path,
-        title=title,
-        excerpt="",
-        published_at=datetime.fromisoformat(when),
-        link=same.get(link, link),
-        urls=tuple(urls),
-        kind=intern(kind),
-        quality=quality,
-        published=published,
-        provider=_shared_provider(*provider) if provider else None,
-        topics=tuple(map(intern, topics)),
-        images=(),
-        related=(),
-        keys=tuple([same.get(key, key) for key in keys]),
-        fingerprint=prints,
-        warnings=tuple(LoadWarning(path, line, reason) for line, reason in warnings),
-    )
-    return with_body(article, body) if body is not None else article
-
-
-def with_body(article: Article, body: str) -> Article:
-    """The article with the excerpt, images and related coverage of a body JSON."""
-    excerpt, images, related = json.loads(body)
-    return dataclasses.replace(
-        article,
-        excerpt=excerpt,
-        images=tuple(Image(*i) for i in images),
-        related=tuple(
-            RelatedStub(
-                title=s[0],
-                link=s[1],
-                published_at=datetime.fromisoformat(s[2]) if s[2] else None,
-                provider=_shared_provider(*s[3]) if s[3] else None,
-            )
-            for s in related
-        ),
-    )
-
-
-def _fingerprint(data: list[Any], digest: str) -> Fingerprint:
-    title, numbers, excerpt, excerpt_numbers = data
-    return Fingerprint(
-        tuple(map(intern, title)),
-        tuple(map(intern, numbers)),
-        tuple(map(intern, excerpt)),
-        tuple(map(intern, excerpt_numbers)),
-        digest,
-    )
-
-
-@functools.lru_cache(maxsize=4096)
-def _shared_provider(name: str, domain: str | None) -> Provider:
-    return Provider(intern(name), intern(domain) if domain else None)
-
-
-def _stub(stub: RelatedStub) -> list[Any]:
-    when = stub.published_at.isoformat() if stub.published_at else None
-    return [stub.title, stub.link, when, _provider(stub.provider)]
-
-
-def _provider(provider: Provider | None) -> list[str | None] | None:
-    return [provider.name, provider.domain] if provider else None
