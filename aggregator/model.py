@@ -59,8 +59,8 @@ class Fingerprint:
     excerpt_numbers: tuple[str, ...]
     #: a short digest of the words above: tells cached similarity results apart
     digest: str = ""
-    #: False when only the digest was loaded, the word sets left empty (an article
-    #: loaded light: see `parsecache.Loaded.words`)
+    #: False when only the digest was loaded, the word sets left empty (see
+    #: `parsecache.Loaded.words`)
     complete: bool = True
 
 
@@ -99,6 +99,11 @@ class Article:
     #: what the loader repaired in the file to publish it (a dropped topic, a title cut
     #: to its limit, ...), in file order; kept in the parse cache like the fields above
     warnings: tuple[LoadWarning, ...] = field(default=(), compare=False, repr=False)
+    #: loaded without its body: `excerpt`, `images` and `related` are empty whatever the
+    #: file says (a build holds every article so, and reads the body back for the few it
+    #: renders: `state.codec.decode`, `with_body`). The link step and rendering refuse a
+    #: light article.
+    light: bool = field(default=False, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -133,6 +133,7 @@ def check_article_links(
     dropped_images: list[tuple[str, LinkResult]] = []
     keys_of: dict[str, tuple[str, ...]] = {}
     for article in articles:
+        assert not article.light, f"{article.path}: the link step needs its images"
         judged = [article.link]
         judged += [i.url for i in article.images if settings.check_images or i.url in refusals]
         keys_of[article.path] = tuple(dict.fromkeys(map(canonical_url, judged)))

@@ -104,6 +104,7 @@ class Publisher:
         output, site, rendered = self.output, self.site, self.rendered
         chosen = articles[: min(limit, self.limits.feed_entries)]
         entries: Sequence[Article] = [self.shown(a) for a in chosen]
+        assert not any(a.light for a in entries), "an entry is rendered with its body"
         keys = {fmt: rendered.key(fmt, spec, site, entries) for fmt in FORMATS}
         slices = {rendered.fresh(spec.path(fmt), keys[fmt]) for fmt in FORMATS}
         changed = dict.fromkeys(FORMATS, False)

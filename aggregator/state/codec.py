@@ -160,6 +160,7 @@ def decode(head: str, words: str | None = None, body: str | None = None) -> Arti
         keys=tuple([same.get(key, key) for key in keys]),
         fingerprint=prints,
         warnings=tuple(LoadWarning(path, line, reason) for line, reason in warnings),
+        light=True,
     )
     return with_body(article, body) if body is not None else article
 
@@ -169,6 +170,7 @@ def with_body(article: Article, body: str) -> Article:
     excerpt, images, related = json.loads(body)
     return dataclasses.replace(
         article,
+        light=False,
         excerpt=excerpt,
         images=tuple(Image(*i) for i in images),
         related=tuple(
