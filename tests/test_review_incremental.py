@@ -5,6 +5,7 @@ link history."""
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -51,7 +52,7 @@ def linked(tmp_path: Path, **settings: object) -> Config:
 
 def article(tmp_path: Path, name: str, n: int, url: str, **fields: object) -> None:
     path = write_article(tmp_path / "src", name, n=n, webUrl=url, images=None, **fields)
-    old = NOW.timestamp() - 3600 + n
+    old = time.time() - 3600 + n
     os.utime(path, (old, old))
 
 
