@@ -22,10 +22,15 @@ updates those tables instead of deriving everything again:
 Everything here is the full build's own code applied to a part of the corpus
 (`dedupe.find_stories` on one story, `filters.select` on its survivor,
 `publish.Publisher` on one feed), so the output is byte-identical to a full build.
-Incremental builds run with one source folder (the order of files is then the
-order of their paths), no link check and no `max_age` (which depend on the clock);
-with many changes, a changed config or version, a state file another version
-wrote, or output files changed by anything else, the build is a full one. The
+Besides changed files, an incremental build judges again the unchanged articles
+whose verdict may have changed (`Changes.rejudge`): with `max_age`, those that
+crossed the age limit since the last build's clock; with links checked, those judged
+by a link result that is due or was replaced (`aggregator check-links`). With links
+on, one link step checks every due and new URL of the stories formed again, as a
+cold build's does. Files are in path order with several sources too
+(`loader.find_paths`). With `links: cached`, with many changes, a changed config or
+version, a state file another version wrote, or output files changed by anything
+else, the build is a full one. The
 tables are marked invalid while they are rewritten, so a build killed halfway
 leaves the next one a full build.
 """
