@@ -177,9 +177,18 @@ class Config:
 
     def output_key(self) -> str:
         """The settings a build's output depends on, as text (a cache key): all but the
-        schedule (`interval`, `cron`) and where the state lives, which change no output.
+        schedule (`interval`, `cron`), where the state lives and how link requests are
+        sent (`_REQUEST_ONLY`: timeouts, pacing, user agent), which change no output.
         (Serving and logging are options of the command, not of the config.)"""
-        return repr(replace(self, interval=_NO_INTERVAL, cron=None, state=None))
+        return repr(
+            replace(
+                self,
+                interval=_NO_INTERVAL,
+                cron=None,
+                state=None,
+                link_check=_link_rules(self.link_check),
+            )
+        )
 
     def render_key(self) -> str:
         """The settings rendering reads (a cache key for rendered feeds): the site, the
@@ -200,12 +209,25 @@ class Config:
                 state=None,
                 interval=_NO_INTERVAL,
                 cron=None,
+                link_check=_link_rules(self.link_check),
             )
         )
 
 
 #: the `interval` every cache key sees (it changes no output)
 _NO_INTERVAL = timedelta(minutes=15)
+#: link check settings that say how requests are sent, not what a result means: they
+#: change no output (a build uses the stored results whatever sent the requests)
+_REQUEST_ONLY = (
+    "workers", "per_host", "min_interval", "timeout", "deadline", "retries", "user_agent",
+    "retry_after_max",
+)  # fmt: skip
+_DEFAULT_LINK_CHECK = LinkCheckSettings()
+
+
+def _link_rules(settings: LinkCheckSettings) -> LinkCheckSettings:
+    """`settings` less what a cache key must not see (`_REQUEST_ONLY`)."""
+    return replace(settings, **{name: getattr(_DEFAULT_LINK_CHECK, name) for name in _REQUEST_ONLY})
 
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(ms|[smhdw]?)\s*$")

@@ -22,10 +22,15 @@ updates those tables instead of deriving everything again:
 Everything here is the full build's own code applied to a part of the corpus
 (`dedupe.find_stories` on one story, `filters.select` on its survivor,
 `publish.Publisher` on one feed), so the output is byte-identical to a full build.
-Incremental builds run with one source folder (the order of files is then the
-order of their paths), no link check and no `max_age` (which depend on the clock);
-with many changes, a changed config or version, a state file another version
-wrote, or output files changed by anything else, the build is a full one. The
+Besides changed files, an incremental build judges again the unchanged articles
+whose verdict may have changed (`Changes.rejudge`): with `max_age`, those that
+crossed the age limit since the last build's clock; with links checked, those judged
+by a link result that is due or was replaced (`aggregator check-links`). With links
+on, one link step checks every due and new URL of the stories formed again, as a
+cold build's does. Files are in path order with several sources too
+(`loader.find_paths`). With `links: cached`, with many changes, a changed config or
+version, a state file another version wrote, or output files changed by anything
+else, the build is a full one. The
 tables are marked invalid while they are rewritten, so a build killed halfway
 leaves the next one a full build.
 """
@@ -55,7 +60,6 @@ from aggregator.engine.stages import judge
 from aggregator.engine.stages import stop_if
 from aggregator.errors import Cancelled
 from aggregator.links.articles import CheckedLinks
-from aggregator.links.articles import check_article_links
 from aggregator.links.netguard import Resolver
 from aggregator.model import Article
 from aggregator.model import BuildReport
@@ -544,7 +548,7 @@ class Rebuild:
         store.set_meta(FORM, "")  # until every table is consistent again
         forget(store)  # and the last report, until the new one is kept
         gone = self._parse()
-        rejudge = self._recheck(set(gone))
+        rejudge = self.found.rejudge - set(gone)
         old_rows = {str(row[0]): row for row in store.inc_rows("inc_art", "path", gone)}
         # Keys that enter or leave the corpus change which related coverage is shown.
         keys = {str(k) for (k,) in store.inc_rows("inc_key", "path", gone, "key")}
@@ -555,9 +559,17 @@ class Rebuild:
         seeds = set(self.fresh) | rejudge
         seeds |= self._refresh_zones({int(row[1]) for row in old_rows.values()})
         old_stories = {str(row[4]) for row in old_rows.values()}
-        components, old_ids = self._components(seeds, old_stories)
+        while True:
+            components, old_ids = self._components(seeds, old_stories)
+            new, duplicates, excluded = self._stories()
+            # One link step judges every due and new URL, as a cold build's does (an
+            # outage is told from all of them at once). A result it replaced judges
+            # other articles again: they join, and their URLs are fresh by now.
+            more = self._relinked(set(gone)) - seeds
+            if not more:
+                break
+            seeds |= more
         old = [_story(row) for row in store.inc_rows("inc_story", "story", old_ids)]
-        new, duplicates, excluded = self._stories()
 
         # Feeds whose members change.
         touched: set[str] = set()
@@ -639,10 +651,7 @@ class Rebuild:
         report["pages"] = []
         links = None
         if self.judged.links is not None:
-            summary = self.judged.links.summary
-            requested = self.requested + summary.requested
-            down = self.network_down or summary.network_down
-            links = _link_summary(store, config, requested, down)
+            links = _link_summary(store, config, self.requested, self.network_down)
         return dataclasses.replace(
             report_from_json(report, store),
             links=links,
@@ -682,35 +691,15 @@ class Rebuild:
         self.store.save_parsed(rows)
         return [*found.changed, *found.deleted]
 
-    def _recheck(self, gone: set[str]) -> set[str]:
-        """The unchanged articles to judge again (`Changes.rejudge`). With links on,
-        the link step runs first for those whose results are due (only due URLs are
-        requested): any other article a new result judged joins them."""
-        rejudge = self.found.rejudge - gone
-        config = self.config
-        if not rejudge or config.links != "on" or not checks_links(config):
-            return rejudge
-        rows = self.store.parsed_rows(sorted(rejudge))
-        articles = []
-        for path in sorted(rejudge):
-            if path in rows:
-                head, body = rows[path]
-                article = decode(head, None, body)
-                if isinstance(article, Article):
-                    articles.append(article)
-        checked = check_article_links(
-            articles,
-            config,
-            self.now,
-            self.store,
-            self.resolver,
-            self.progress,
-            self.cancel,
-            self.session,
-        )
-        self.requested += checked.summary.requested
-        self.network_down = checked.summary.network_down
-        return rejudge | (self.store.inc_relink(None) - gone)
+    def _relinked(self, gone: set[str]) -> set[str]:
+        """The articles judged by a link result the link step just replaced (none with
+        links not checked, or with the network down: then nothing is stored)."""
+        if self.judged.links is None:
+            return set()
+        summary = self.judged.links.summary
+        self.requested += summary.requested
+        self.network_down = self.network_down or summary.network_down
+        return self.store.inc_relink(None) - gone
 
     def _with_images(self, articles: Sequence[Article]) -> list[Article]:
         """The articles with their bodies (the link step reads their images)."""

@@ -49,7 +49,7 @@ _SPREAD = 6
 
 def signature(config: Config, identities: str, settled: bool) -> str | None:
     """The digest of a build's inputs (`identities`: the JSON of every file's size and
-    mtime, see `incremental.identities_text`); None when some file is not `settled`:
+    mtime, see `incremental.Identities.text`); None when some file is not `settled`:
     too new to be told apart from a later write in the same clock tick, or unreadable
     (then no build is skipped)."""
     if not settled:
