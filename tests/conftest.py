@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Callable
+from collections.abc import Iterator
 from datetime import UTC
 from datetime import datetime
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
+from farm import Farm
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -214,3 +216,11 @@ def write_varied_corpus(folder: Path) -> int:
         (folder / f"{number:02}.md").parent.mkdir(parents=True, exist_ok=True)
         (folder / f"{number:02}.md").write_text(front_matter(fields), encoding="utf-8")
     return len(variants)
+
+
+@pytest.fixture
+def farm() -> Iterator[Farm]:
+    """Three real HTTP servers on 127.0.0.2-4 (tests/farm.py), closed after the test."""
+    servers = Farm(hosts=3)
+    yield servers
+    servers.close()

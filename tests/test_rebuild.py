@@ -11,7 +11,6 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC
 from datetime import datetime
@@ -258,13 +257,6 @@ def test_random_edits_build_incrementally_to_the_bytes_of_a_full_build(
         assert report.mode == "incremental", done
         assert outputs(config.output) == outputs(folder), done
         assert comparable(report) == comparable(full), done
-
-
-@pytest.fixture
-def farm() -> Iterator[Farm]:
-    servers = Farm(hosts=3)
-    yield servers
-    servers.close()
 
 
 def cold_build_beside(config: Config, tmp_path: Path, when: datetime) -> tuple[Path, BuildReport]:

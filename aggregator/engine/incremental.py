@@ -331,7 +331,9 @@ def record(
     story_rows: list[tuple[object, ...]] = []
     member_rows: list[tuple[object, ...]] = []
     selection = judged.selection
-    for members, first, article in zip(stories.members, stories.kept, judged.unique, strict=True):
+    for members, first, article in zip(
+        stories.members, stories.kept, judged.survivors, strict=True
+    ):
         story = members[0]
         for path in members:
             story_of[path] = story
@@ -712,8 +714,8 @@ class Rebuild:
             elif article.path in rows:
                 body = rows[article.path][1]
             else:
-                again = keyed(load_file(Path(article.path), self.config.limits))
-                if isinstance(again, Article):
+                again = self._reread(article.path)
+                if again is not None:
                     article = dataclasses.replace(again, topics=article.topics)
                 full.append(article)
                 continue
@@ -843,12 +845,17 @@ class Rebuild:
             if isinstance(article, Article):
                 found[path] = article
         missing = [p for p in wanted if p not in found]
-        for path in missing:  # the row is gone: read the file again
-            again = load_file(Path(path), self.config.limits)
-            article = keyed(again)
-            if isinstance(article, Article):
-                found[path] = article
+        for path in missing:
+            again = self._reread(path)
+            if again is not None:
+                found[path] = again
         return found
+
+    def _reread(self, path: str) -> Article | None:
+        """The article of a file whose cached row is gone: read again (None if it no
+        longer reads as an article)."""
+        again = keyed(load_file(Path(path), self.config.limits))
+        return again if isinstance(again, Article) else None
 
     def _stories(
         self,
@@ -874,7 +881,7 @@ class Rebuild:
         new = [
             (members[0], article, selection.topics.get(article.path), first)
             for members, first, article in zip(
-                stories.members, found, self.judged.unique, strict=True
+                stories.members, found, self.judged.survivors, strict=True
             )
         ]
         duplicates = [
@@ -918,11 +925,9 @@ class Rebuild:
                 loaded = decode(head, None, body)
                 article = loaded if isinstance(loaded, Article) else None
             if article is None:
-                again = load_file(Path(path), self.config.limits)
-                keyed_again = keyed(again)
-                if not isinstance(keyed_again, Article):
+                article = self._reread(path)
+                if article is None:
                     continue
-                article = keyed_again
             known = stories[story]
             if known.topics != article.topics:
                 article = dataclasses.replace(article, topics=known.topics)

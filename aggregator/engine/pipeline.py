@@ -1,9 +1,11 @@
 """`build(config, now=..., output=...)`: wires the stages into one run.
 
-sources -> load -> dedupe -> check links -> filter -> write feeds. The clock (`now`),
-the output folder and the state store are passed in (or made from the config);
-nothing here reads the time or the environment. Links are checked only for the
-articles the filters would publish.
+sources -> load -> dedupe -> topic settings -> filters -> links -> render -> publish.
+The clock (`now`), the output folder and the state store are passed in (or made
+from the config); nothing here reads the time or the environment. Links are checked
+only for the articles the filters would publish (`stages.judge`). A build with a
+usable state is incremental (`incremental.Rebuild`); a build with none, or after a
+change it cannot follow, runs every stage on every file (`_build`).
 
 A topic with no kept article gets no feed. If it had a feed before, that file is
 rewritten as a valid feed with no entries, keeping its title and date, so readers
@@ -148,7 +150,7 @@ def _build(
     duplicates = stories.duplicates
     found = apply_topic_settings(stories.kept, config)
     judged = judge(found, config, now, store, resolver, progress, cancel, session)
-    unique, selection = judged.unique, judged.selection
+    unique, selection = judged.survivors, judged.selection
     links = judged.links.summary if judged.links is not None else None
     stop_if(cancel)
 

@@ -41,8 +41,9 @@ def checks_links(config: Config) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Judged:
-    #: the survivors as they are published: without the images the link step dropped
-    unique: list[Article]
+    #: each story's survivor as it is published: without the images the link step
+    #: dropped (in the order of the survivors given)
+    survivors: list[Article]
     selection: Selection
     #: what the link step decided; None when links are not checked
     links: CheckedLinks | None

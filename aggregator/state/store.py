@@ -124,7 +124,8 @@ CREATE TABLE IF NOT EXISTS inc_link (
     path TEXT NOT NULL,            -- ... for this article (its link or an image)
     stamp TEXT NOT NULL,           -- the stored result it was judged by (link_stamp)
     verdict TEXT NOT NULL,         -- '' for such a row; 'excluded' or 'dropped' for a
-    shown TEXT NOT NULL            -- row of the report's link lists, with its result
+                                   -- row of the report's link lists, whose result ...
+    shown TEXT NOT NULL            -- ... is here (JSON, state.codec.link_row), else empty
 );
 CREATE INDEX IF NOT EXISTS inc_link_key ON inc_link (key);
 CREATE INDEX IF NOT EXISTS inc_link_path ON inc_link (path);

@@ -1,12 +1,11 @@
-"""Adversarial review of incremental builds (issue 16): cases where an incremental
-build's feeds or report differ from a cold build's at the same time with the same
-link history."""
+"""Edge cases of incremental builds (issue 16), found in review: an incremental
+build's feeds and report are a cold build's at the same time with the same link
+history, and settings that change no output rebuild nothing."""
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -24,13 +23,6 @@ from aggregator.config import Config
 from aggregator.engine.pipeline import build
 from aggregator.links.linkpolicy import Freshness
 from aggregator.links.linkpolicy import LinkCheckSettings
-
-
-@pytest.fixture
-def farm() -> Iterator[Farm]:
-    servers = Farm(hosts=3)
-    yield servers
-    servers.close()
 
 
 def linked(tmp_path: Path, **settings: object) -> Config:
