@@ -30,9 +30,13 @@ from conftest import front_matter
 WARM_UP = 40
 RUN_OK = re.compile(r"\brun ok\b")
 
-pytestmark = pytest.mark.skipif(
-    not Path("/proc/self/status").exists(), reason="reads memory, descriptors and threads in /proc"
-)
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(
+        not Path("/proc/self/status").exists(),
+        reason="reads memory, descriptors and threads in /proc",
+    ),
+]
 
 
 @dataclass(frozen=True)

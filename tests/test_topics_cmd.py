@@ -26,6 +26,8 @@ from aggregator.model import LinkResult
 from aggregator.store import Store
 from aggregator.urls import canonical_url
 
+pytestmark = pytest.mark.e2e
+
 DEAD = "https://dead.example/story"
 BASE = "http://localhost:8080/"
 
