@@ -54,6 +54,9 @@ from aggregator.pipeline import build
 from aggregator.server import FeedApp
 from aggregator.server import Server
 
+#: every test here runs the server (in this process, or the real command) on real sockets
+pytestmark = pytest.mark.e2e
+
 #: idle connections the attacking address opens in the lock-out tests
 IDLE = 1000
 #: the request deadline (seconds) of the deadline tests
@@ -826,7 +829,6 @@ def aggregator_serve(site: Site) -> Iterator[Command]:
         yield command
 
 
-@pytest.mark.e2e
 def test_aggregator_serve_is_not_locked_out_by_one_address(site: Site, sockets: Sockets) -> None:
     need_descriptors(IDLE + 500)  # the idle sockets and pytest's own
     with aggregator_serve(site) as command:
@@ -846,7 +848,6 @@ def test_aggregator_serve_is_not_locked_out_by_one_address(site: Site, sockets: 
         assert any("127.0.0.1 holds 64 connections" in line for line in command.lines)
 
 
-@pytest.mark.e2e
 def test_aggregator_serve_is_not_locked_out_by_pipelining(site: Site, sockets: Sockets) -> None:
     with aggregator_serve(site) as command:
         pipeline_attack(sockets, site, command.port, "127.0.0.5")

@@ -36,6 +36,9 @@ from aggregator.pipeline import build
 from aggregator.server import FeedApp
 from aggregator.server import Server
 
+#: every test here runs the server (in this process, or the real command) on real sockets
+pytestmark = pytest.mark.e2e
+
 SECRET = b"TOP SECRET: never served\n"
 FEED_JSON = (
     json.dumps(
@@ -510,7 +513,6 @@ def test_200_concurrent_readers_polling_with_etags(site: Site) -> None:
 # --- `aggregator serve` --------------------------------------------------------------
 
 
-@pytest.mark.e2e
 def test_serve_command_serves_and_exits_0_on_sigterm(site: Site) -> None:
     with aggregator_serve(site.root.parent) as command:
         answer = get(command.port, "/all.atom")
