@@ -22,7 +22,7 @@ from conftest import require_e2e
 PATIENCE = 300.0
 #: SIGTERM must end the command within this many times its measured start-up (spawn to
 #: its "serving" line): both are a Python process doing little, slowed alike by load
-STOP_FACTOR = 10
+STOP_FACTOR = 20
 
 
 @dataclass
