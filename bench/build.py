@@ -8,6 +8,19 @@ imports included. The corpus comes from `bench/corpus.py` (N files of about 5 KB
 ~5% exact and ~3% near duplicates, 30% CRLF), written to a temporary folder, or kept in
 and reused from `--keep DIR`; the runs work on a copy of it, which they change.
 
+Every scenario runs twice, printing one table each: with links off, and with links on
+(`--links on --allow-private-links`) against a farm of loopback HTTP servers on
+127.0.0.2, 127.0.0.3, ... (`bench/linkcheck.py`'s, here answering every URL with an
+empty 200 at once). For the second table the corpus is copied with every URL moved onto
+the farm: `https://www.host/path` becomes `http://127.0.0.K:PORT/host/path`, the
+server K chosen by the host, with the `www.`/`amp.` prefixes and AMP-cache forms
+(`x.cdn.ampproject.org/c/s/host/path`) folded in the same way, so URLs that name one page
+still name one page, and the duplicates found are the same (the final counts printed
+for both tables show it). The link check runs with `min_interval: 1ms`: the farm is
+ours, so the figures are the build's own cost, not a politeness delay towards real
+sites. Only cold builds send requests (the results are stored in the state file, fresh
+for days). A last table gives each scenario's wall time with links off and on.
+
 Scenarios, in order, on one output folder and one state file:
 
 1. cold build: empty output folder, no state file;
@@ -49,6 +62,7 @@ page cache (just written), so neither time includes disk reads.
 Run it from the project root with the dev virtualenv:
 
     python bench/build.py [--n 10000] [--seed 1] [--keep DIR] [--workers W [W ...]]
+        [--links off|on|both] [--farm-hosts H]
 
 `--workers` runs every scenario once per value, passing `--workers W` to the build
 (only when the build has that option); the fresh builds of the different values
@@ -72,6 +86,7 @@ import sys
 import tempfile
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -84,6 +99,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
 import corpus  # noqa: E402 - bench/ is not a package
+import linkcheck as farms  # noqa: E402 - bench/linkcheck.py: its farm answers every URL
+
+#: the link check settings of the links-on runs: no politeness delay towards our own farm
+LINKS_CONFIG = "link_check:\n  min_interval: 1ms\n"
+#: a URL in an article file: scheme, host (with any port), the rest up to a quote or space
+_URL = re.compile(rb"https?://([^/\"\s?#]+)([^\"\s]*)")
+_AMP_CACHE = b".cdn.ampproject.org"
 
 HASH_SEED = "0"
 #: how often the process tree's memory is read
@@ -236,9 +258,12 @@ def _snapshot(folder: Path) -> dict[str, tuple[int, int, int]]:
 class Builder:
     """Runs `python -m aggregator build` the same way every time."""
 
-    def __init__(self, workdir: Path, extra: Sequence[str] = ()) -> None:
+    def __init__(
+        self, workdir: Path, extra: Sequence[str] = (), links: Sequence[str] = ("--links", "off")
+    ) -> None:
         self.workdir = workdir
         self.extra = list(extra)
+        self.links = list(links)
         self.env = dict(os.environ)
         self.env["PYTHONHASHSEED"] = HASH_SEED
         path = self.env.get("PYTHONPATH")
@@ -263,8 +288,7 @@ class Builder:
             str(output),
             "--state",
             str(state),
-            "--links",
-            "off",
+            *self.links,
             "-q",
             *self.extra,
             *more,
@@ -398,6 +422,41 @@ def retitle(path: Path, note: bytes) -> None:
         os.utime(path, ns=(stat.st_atime_ns, before + 1_000_000_000))
 
 
+def on_farm(data: bytes, bases: Sequence[bytes]) -> bytes:
+    """`data` with every http(s) URL moved onto the farm (see the module docstring)."""
+
+    def move(match: re.Match[bytes]) -> bytes:
+        host, rest = match.group(1).lower(), match.group(2)
+        if host.endswith(_AMP_CACHE) and rest.startswith(b"/c/s/"):
+            host, _, path = rest.removeprefix(b"/c/s/").partition(b"/")
+            rest = b"/" + path
+        for prefix in (b"www.", b"amp."):
+            host = host.removeprefix(prefix)
+        return bases[zlib.crc32(host) % len(bases)] + b"/" + host + rest
+
+    return _URL.sub(move, data)
+
+
+def corpus_on_farm(pristine: Path, target: Path, farm: farms.Farm) -> int:
+    """Copy the corpus to `target` with its URLs on `farm`; the number of URLs moved."""
+    bases = [base.encode() for base in farm.urls(1)]
+    bases = [base.rsplit(b"/article/", 1)[0] for base in bases]
+    moved = 0
+    for path in pristine.rglob("*"):
+        copy = target / path.relative_to(pristine)
+        if path.is_dir():
+            copy.mkdir(parents=True, exist_ok=True)
+            continue
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        data = path.read_bytes()
+        if path.suffix == ".md":
+            moved += len(_URL.findall(data))
+            data = on_farm(data, bases)
+        copy.write_bytes(data)
+        shutil.copystat(path, copy)
+    return moved
+
+
 # -- comparing outputs ----------------------------------------------------------------
 
 
@@ -445,20 +504,26 @@ def machine() -> str:
 
 def scenarios(
     builder: Builder, pristine: Path, work: Path, seed: int, floor: float
-) -> tuple[Path, bool]:
-    """Run every scenario in `work`; (the fresh output, whether it matched)."""
+) -> tuple[Path, bool, list[tuple[str, Run]]]:
+    """Run every scenario in `work`; (the fresh output, whether it matched, each run)."""
     source = work / "corpus"
     shutil.copytree(pristine, source)
     output, state = work / "feeds", work / "state.sqlite"
     files = corpus_files(source)
     count = len(files)
+    runs: list[tuple[str, Run]] = []
 
-    print(builder.run(source, output, state, count).line("cold build", floor))
-    print(builder.run(source, output, state, count).line("warm rebuild, nothing changed"))
+    def record(label: str, run: Run) -> Run:
+        runs.append((label, run))
+        return run
+
+    print(record("cold build", builder.run(source, output, state, count)).line("cold build", floor))
+    run = record("warm rebuild", builder.run(source, output, state, count))
+    print(run.line("warm rebuild, nothing changed"))
 
     target = newest(files, _published)
     retitle(target, b"updated")
-    run = builder.run(source, output, state, count)
+    run = record("one file changed", builder.run(source, output, state, count))
     print(run.line("one file changed"))
     print(f"  changed: {target.relative_to(source)}")
 
@@ -474,17 +539,18 @@ def scenarios(
     chosen = sorted(random.Random(seed).sample(others, max(1, count // 100)))
     for path in chosen:
         retitle(path, b"corrected")
-    run = builder.run(source, output, state, count)
+    run = record("1% of files changed", builder.run(source, output, state, count))
     print(run.line(f"1% of files changed ({len(chosen)} titles)"))
 
     gone.unlink()
     count -= 1
-    run = builder.run(source, output, state, count)
+    run = record("one file deleted", builder.run(source, output, state, count))
     print(run.line("one file deleted"))
     print(f"  deleted: {gone.relative_to(source)}")
 
     fresh, report = work / "fresh", work / "report.json"
     run = builder.run(source, fresh, work / "fresh.sqlite", count, ("--report", str(report)))
+    record("fresh cold build", run)
     print(run.line("fresh cold build of the final corpus (with --report)", floor))
     print(_counts(report))
     differences, retired = compare(output, fresh)
@@ -494,9 +560,26 @@ def scenarios(
         print(f"incremental vs fresh output: {len(differences)} files DIFFER:")
         for name in differences:
             print(f"  {name}")
-        return fresh, False
+        return fresh, False, runs
     print(f"incremental vs fresh output: OK, {len(_snapshot(fresh))} files byte-identical")
-    return fresh, True
+    return fresh, True, runs
+
+
+def summary(tables: dict[str, list[tuple[str, Run]]]) -> None:
+    """Each scenario's wall time in every table, and links on as a multiple of off."""
+    names = list(tables)
+    print("wall time (s) by scenario: " + ", ".join(names))
+    width = max(len(name) for name in names) + 2
+    header = f"  {'scenario':<22}" + "".join(f"{name:>{width}}" for name in names)
+    both = "links off" in names and "links on" in names
+    print(header + ("  on/off" if both else ""))
+    first = tables[names[0]]
+    for index, (label, _) in enumerate(first):
+        walls = {name: tables[name][index][1].wall for name in names}
+        line = f"  {label:<22}" + "".join(f"{walls[name]:>{width}.2f}" for name in names)
+        if both:
+            line += f"  {walls['links on'] / walls['links off']:>5.2f}x"
+        print(line)
 
 
 def _counts(report: Path) -> str:
@@ -533,12 +616,26 @@ def main(argv: list[str] | None = None) -> int:
         "--keep", type=Path, metavar="DIR", help="generate the corpus here, or reuse it"
     )
     parser.add_argument(
+        "--links",
+        choices=("off", "on", "both"),
+        default="both",
+        help="run the scenarios with links off, on (against a local farm), or both (default)",
+    )
+    parser.add_argument(
+        "--farm-hosts",
+        type=_positive,
+        default=50,
+        help="servers of the link farm, on 127.0.0.2 and up (default: 50, at most 253)",
+    )
+    parser.add_argument(
         "--workers",
         nargs="+",
         metavar="W",
         help="run every scenario once per value, passing --workers W to the build",
     )
     args = parser.parse_args(argv)
+    if args.farm_hosts > 253:
+        parser.error("--farm-hosts: at most 253 (127.0.0.2 to 127.0.0.254)")
 
     print(machine())
     temp = Path(tempfile.mkdtemp(prefix="aggregator-bench-"))
@@ -566,7 +663,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(
             f"measuring: python -m aggregator from {ROOT} ({sys.executable}, "
-            f"PYTHONHASHSEED={HASH_SEED}, --links off -q)"
+            f"PYTHONHASHSEED={HASH_SEED}, -q)"
         )
         started = time.perf_counter()
         subprocess.run(
@@ -587,15 +684,44 @@ def main(argv: list[str] | None = None) -> int:
         )
         ok = True
         fresh_outputs: list[tuple[str, Path]] = []
-        for workers in args.workers or [None]:
-            label = f"--workers {workers}" if workers is not None else "default workers"
-            print(f"[{label}]")
-            extra = ("--workers", workers) if workers is not None else ()
-            work = temp / f"run-{len(fresh_outputs)}"
-            work.mkdir()
-            fresh, matched = scenarios(Builder(temp, extra), pristine, work, args.seed, floor)
-            ok = ok and matched
-            fresh_outputs.append((label, fresh))
+        tables: dict[str, list[tuple[str, Run]]] = {}
+        modes = ["off", "on"] if args.links == "both" else [args.links]
+        farm = farms.Farm(args.farm_hosts, latency=0.0) if "on" in modes else None
+        try:
+            for mode in modes:
+                source, links = pristine, ["--links", "off"]
+                if mode == "on":
+                    assert farm is not None
+                    source = temp / "pristine-on-farm"
+                    started = time.perf_counter()
+                    moved = corpus_on_farm(pristine, source, farm)
+                    config = temp / "links.yaml"
+                    config.write_text(LINKS_CONFIG, encoding="utf-8")
+                    links = ["--links", "on", "--allow-private-links", "--config", str(config)]
+                    print(
+                        f"links on: {moved} URLs moved onto a farm of {args.farm_hosts} "
+                        f"servers on 127.0.0.2-{args.farm_hosts + 1} (every URL: 200 at once) "
+                        f"in {time.perf_counter() - started:.1f} s; "
+                        f"{' '.join(links[:3])}, link_check min_interval 1ms"
+                    )
+                for workers in args.workers or [None]:
+                    label = f"--workers {workers}" if workers is not None else "default workers"
+                    table = f"links {mode}" + (f", {label}" if workers is not None else "")
+                    print(f"[{table}]")
+                    extra = ("--workers", workers) if workers is not None else ()
+                    work = temp / f"run-{len(fresh_outputs)}"
+                    work.mkdir()
+                    builder = Builder(temp, extra, links)
+                    fresh, matched, runs = scenarios(builder, source, work, args.seed, floor)
+                    ok = ok and matched
+                    tables[table] = runs
+                    if mode == modes[0]:  # outputs of one corpus: the farm's differs
+                        fresh_outputs.append((label, fresh))
+        finally:
+            if farm is not None:
+                farm.close()
+        if len(tables) > 1:
+            summary(tables)
         first_label, first = fresh_outputs[0]
         for label, other in fresh_outputs[1:]:
             differences, _ = compare(first, other)

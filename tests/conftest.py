@@ -26,6 +26,24 @@ CORPUS = ROOT.parent / "shared" / "corpus" / "power-apps"
 #: a fixed clock for builds in tests
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
+#: the test being set up or run (set before its fixtures, so theirs count too)
+_current: list[pytest.Item] = []
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    _current[:] = [item]
+
+
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    _current[:] = [item]
+
+
+def require_e2e(what: str) -> None:
+    """Fail a test not marked `e2e` that starts `what`: the fast tier
+    (`pytest -m "not e2e"`) must never start the real command."""
+    if _current and _current[0].get_closest_marker("e2e") is None:
+        pytest.fail(f"{_current[0].nodeid} starts {what}: mark it @pytest.mark.e2e")
+
 
 def article_fields(**overrides: Any) -> dict[str, Any]:
     """A valid article mapping in the seed format; keyword arguments replace fields
@@ -83,6 +101,7 @@ def run_cli(
     names to the address the subprocess resolves them to, as a hosts file would
     (`"*"`: every other name); other names do not resolve.
     """
+    require_e2e("the real aggregator command")
     words = [str(a) for a in args]
     if words[:1] == ["build"] and "--links" not in words:
         words += ["--links", "off"]

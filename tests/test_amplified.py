@@ -326,6 +326,7 @@ def test_the_node_bound_holds_on_real_files() -> None:
         assert loader._node_bound(source) >= _node_count(source), path
 
 
+@pytest.mark.e2e
 def test_validate_reads_the_limits_of_the_config(tmp_path: Path) -> None:
     """The pre-commit hook runs `aggregator validate`: it refuses what a build refuses."""
     (tmp_path / "articles").mkdir()
@@ -460,6 +461,7 @@ def test_an_incremental_build_stops_after_the_changed_file_in_hand(
     assert parsed == ["001.md"]
 
 
+@pytest.mark.e2e
 def test_the_daemon_stops_within_a_few_files_whatever_the_files(tmp_path: Path) -> None:
     """SIGTERM while a run reads slow files: the daemon ends after the file in hand.
     `slow` is the time one such file takes (measured here); the run would read for
@@ -501,6 +503,7 @@ def test_the_daemon_stops_within_a_few_files_whatever_the_files(tmp_path: Path) 
     assert stopped < 10 * slow, (stopped, slow)
 
 
+@pytest.mark.e2e
 def test_odd_urls_and_markup_are_reports_or_text_never_a_crash(tmp_path: Path) -> None:
     """Each of these stopped every build with a traceback, or passed `validate` and then
     stopped the build: a non-ASCII IPv6 zone id (IDNA made it no address at all), an

@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.e2e
+
 BENCH = Path(__file__).resolve().parent.parent / "bench" / "build.py"
 
 
@@ -33,7 +37,14 @@ def test_the_benchmark_prints_every_scenario_and_matches_a_fresh_build(tmp_path:
         pattern = rf"^{label}: [\d.]+ s, \d+ articles/s, peak \d+ MB"
         assert re.search(pattern, out, re.MULTILINE), (label, out)
     assert re.search(r"^cold build: .*[\d.]+x the parse floor", out, re.MULTILINE)
-    assert "incremental vs fresh output: OK" in out
+    assert out.count("incremental vs fresh output: OK") == 2  # links off, links on
+    # The second table: links on, against the farm, which answered every URL.
+    assert re.search(r"^links on: \d+ URLs moved onto a farm of 50 servers", out, re.MULTILINE)
+    tables = re.split(r"^\[links on\]$", out, flags=re.MULTILINE)
+    assert len(tables) == 2, out
+    counts = re.findall(r"^  final corpus: .*$", out, re.MULTILINE)
+    assert len(counts) == 2 and counts[0] == counts[1], counts  # the same stories either way
+    assert re.search(r"^  cold build +[\d.]+ +[\d.]+ +[\d.]+x$", out, re.MULTILINE), out
     # The generated corpus holds what the issue asks for: duplicates, CRLF files.
     assert re.search(r"final corpus: 299 loaded, .* [1-9]\d* duplicates dropped", out)
     files = sorted(corpus.rglob("*.md"))

@@ -27,6 +27,8 @@ from conftest import write_article
 
 from aggregator import __version__
 
+pytestmark = pytest.mark.e2e
+
 AMP_FORM = "https://news-example-com.cdn.ampproject.org/c/s/news.example.com/story-1"
 STORY_1 = "https://news.example.com/story-1"
 

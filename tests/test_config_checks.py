@@ -60,6 +60,7 @@ def write_conf(folder: Path, text: str) -> Path:
 # --- the reproductions of the issue, end to end ----------------------------------------
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     ("text", "words"),
     [
@@ -83,12 +84,14 @@ def test_config_values_out_of_range_are_one_line_naming_the_key(
     assert not (folder / "out").exists()
 
 
+@pytest.mark.e2e
 def test_a_cron_build_accepts_run_refuses_too(folder: Path) -> None:
     conf = write_conf(folder, 'cron: "99 99 * * *"\n')
     one_line(run_cli("run", "--config", conf, cwd=folder), 2, "conf.yaml:4: cron: ")
     one_line(run_cli("run", "--cron", "0 0 31 2 *", cwd=folder), 2, "--cron", "never fires")
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     ("argv", "words"),
     [
@@ -116,6 +119,7 @@ def taken_port() -> Iterator[int]:
         yield sock.getsockname()[1]
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("command", ["serve", "run"])
 def test_a_server_that_cannot_listen_is_one_runtime_error(
     folder: Path, taken_port: int, command: str
@@ -190,6 +194,7 @@ def test_counts_sizes_and_text_out_of_range_name_the_key(
     assert exit_code(caught.value) == 2
 
 
+@pytest.mark.e2e
 def test_the_longest_and_largest_settings_are_held_by_builds(folder: Path) -> None:
     """Every duration, count and size at the end of its range: builds with links checked
     (on a machine with no network; the second reads what the first stored) and the
@@ -256,6 +261,7 @@ def test_a_cron_that_fires_in_leap_years_only_is_fine(tmp_path: Path) -> None:
     assert load_config(path).cron == "0 0 29 2 *"
 
 
+@pytest.mark.e2e
 def test_build_reads_no_apscheduler_unless_a_cron_is_set(tmp_path: Path) -> None:
     probe = (
         "import sys; from pathlib import Path; from aggregator.config import load_config; "

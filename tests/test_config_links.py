@@ -96,6 +96,7 @@ def test_wrong_settings_name_the_file_line_and_key(tmp_path: Path, text: str, me
     assert f"{path}:2: {message}" in str(caught.value)
 
 
+@pytest.mark.e2e
 def test_progress_is_plain_lines_when_not_a_terminal(tmp_path: Path) -> None:
     write_article(tmp_path / "src", "a.md", webUrl="http://127.0.0.1:9/a", images=None)
     # The subprocess resolves no name (tests/offline): a lookup, and no request.

@@ -23,7 +23,6 @@ import os
 import re
 import resource
 import select
-import signal
 import socket
 import threading
 import time
@@ -54,6 +53,9 @@ from aggregator.app.server import FeedApp
 from aggregator.app.server import Server
 from aggregator.config import Config
 from aggregator.engine.pipeline import build
+
+#: every test here runs the server (in this process, or the real command) on real sockets
+pytestmark = pytest.mark.e2e
 
 #: idle connections the attacking address opens in the lock-out tests
 IDLE = 1000
@@ -823,16 +825,8 @@ def test_limits_fit_the_open_file_limit() -> None:
 @contextlib.contextmanager
 def aggregator_serve(site: Site) -> Iterator[Command]:
     """The real `aggregator serve` of `site`; stopped at the end."""
-    with serving.aggregator_serve(site.root.parent, PATIENCE * MAINTENANCE_INTERVAL) as command:
+    with serving.aggregator_serve(site.root.parent) as command:
         yield command
-
-
-def stop(command: Command) -> None:
-    """SIGTERM: the command ends at once, with 0, and without a traceback."""
-    command.proc.send_signal(signal.SIGTERM)
-    assert command.proc.wait(timeout=PATIENCE * MAINTENANCE_INTERVAL) == 0
-    command.reader.join(PATIENCE * MAINTENANCE_INTERVAL)
-    assert "Traceback" not in "\n".join(command.lines), command.lines
 
 
 def test_aggregator_serve_is_not_locked_out_by_one_address(site: Site, sockets: Sockets) -> None:
@@ -850,7 +844,7 @@ def test_aggregator_serve_is_not_locked_out_by_one_address(site: Site, sockets: 
         assert fetch(port, "/all.atom", source="127.0.0.1").status == 200
         when = wait_until_closed(idle, IDLE - MAX_CONNECTIONS_PER_CLIENT, REQUEST_DEADLINE)
         assert when is not None and when - started < REQUEST_DEADLINE
-        stop(command)
+        command.stop()
         assert any("127.0.0.1 holds 64 connections" in line for line in command.lines)
 
 
@@ -866,4 +860,4 @@ def test_aggregator_serve_is_not_locked_out_by_pipelining(site: Site, sockets: S
         # the attacker's own address too: its attack costs only its own connections
         same = fetch(command.port, "/all.atom", source="127.0.0.5")
         assert same.body == (site.root / "all.atom").read_bytes()
-        stop(command)
+        command.stop()

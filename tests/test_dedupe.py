@@ -214,6 +214,7 @@ def test_related_stubs_to_stories_in_the_corpus_are_not_repeated(tmp_path: Path)
     assert "Its own AMP page" not in content
 
 
+@pytest.mark.e2e
 def test_dedupe_settings_from_the_config_file_reach_the_build(tmp_path: Path) -> None:
     source = tmp_path / "articles"
     write_article(source, "a.md", n=1, webUrl="https://example.com/one")

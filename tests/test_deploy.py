@@ -91,6 +91,7 @@ def _start_under(soft: int, hard: int, folder: str) -> dict[str, int]:
     return result
 
 
+@pytest.mark.e2e
 def test_under_the_units_open_file_limit_the_server_never_calls_setrlimit(tmp_path: Path) -> None:
     limit = int(_service()["LimitNOFILE"])
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]

@@ -26,6 +26,8 @@ import pytest
 from conftest import OFFLINE
 from conftest import write_article
 
+pytestmark = pytest.mark.e2e
+
 FAULTS = Path(__file__).resolve().parent / "faults"
 CONTROL = "faults.txt"
 
@@ -339,7 +341,9 @@ class Run:
     def lines(self) -> list[str]:
         return self.log.read_text(encoding="utf-8").splitlines()
 
-    def wait_for(self, word: str, after: int, timeout: float = 20) -> tuple[int, str]:
+    def wait_for(self, word: str, after: int, timeout: float = 300) -> tuple[int, str]:
+        """The first line from `after` on holding `word`; `timeout` only guards against
+        waiting forever (it is no measure of speed)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             lines = self.lines()
@@ -352,7 +356,7 @@ class Run:
 
     def close(self) -> int:
         self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(timeout=10)
+        code = self.proc.wait(timeout=300)  # a guard against a hang, as above
         self.handle.close()
         return code
 

@@ -265,6 +265,7 @@ def hostile_corpus(folder: Path) -> tuple[dict[str, str], list[str]]:
     return bad, good
 
 
+@pytest.mark.e2e
 def test_a_hostile_corpus_is_reported_file_by_file_and_the_good_files_publish(
     tmp_path: Path,
 ) -> None:
@@ -288,6 +289,7 @@ def test_a_hostile_corpus_is_reported_file_by_file_and_the_good_files_publish(
     assert html.unescape(rtl.title) == "evil \u200fعربي\u200f <b>"
 
 
+@pytest.mark.e2e
 def test_a_file_name_that_is_not_utf8_is_reported_and_the_rest_publish(tmp_path: Path) -> None:
     folder = tmp_path / "articles"
     write_article(folder, "good.md", n=1)
@@ -305,6 +307,7 @@ def test_a_file_name_that_is_not_utf8_is_reported_and_the_rest_publish(tmp_path:
         assert [e.link for e in feeds["all.atom"].entries] == ["https://news.example.com/story-1"]
 
 
+@pytest.mark.e2e
 def test_dates_at_the_ends_of_the_calendar_are_reported_not_fatal(tmp_path: Path) -> None:
     folder = tmp_path / "articles"
     write_article(folder, "good.md", n=1)
@@ -475,6 +478,7 @@ def test_any_command_line_exits_with_one_of_our_codes_and_one_line(argv: list[st
             check_outcome(call(argv), argv)
 
 
+@pytest.mark.e2e
 @settings(SUITE, max_examples=max(EXAMPLES // 5, 3))
 @given(command_lines(("build", "check-links", "validate", "topics")))
 def test_the_real_command_exits_with_one_of_our_codes_and_one_line(argv: list[str]) -> None:
@@ -486,6 +490,7 @@ def test_the_real_command_exits_with_one_of_our_codes_and_one_line(argv: list[st
         check_outcome(Outcome(done.returncode, done.stdout, done.stderr), argv)
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     "argv",
     [

@@ -4,9 +4,8 @@ checked against the feeds (every topic, its count and latest headlines, every
 subscribe link leading to a file in the output), and the phone layout checked for
 horizontal scrolling.
 
-Chromium is Debian's `chromium` package. When it is missing and apt is available
-(CI runs as root on a fresh Debian machine) the session installs it once; when it
-cannot, the browser tests skip and say why.
+Chromium is Debian's `chromium` package, installed by `.ci/run` on CI (locally:
+`apt-get install chromium`). When it is missing, the browser tests skip and say why.
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ from __future__ import annotations
 import html
 import itertools
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -71,35 +69,16 @@ def _find_chromium() -> str | None:
     return None
 
 
-def _install_chromium() -> str:
-    """Install Debian's chromium with apt; returns why it failed, or '' on success."""
-    apt = shutil.which("apt-get")
-    if apt is None:
-        return "apt-get is not available"
-    if os.geteuid() != 0:
-        return "not root, so apt-get cannot install it"
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    command = [apt, "install", "-y", "-q", "--no-install-recommends", "chromium"]
-    attempt = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    if attempt.returncode != 0:
-        # Package lists may be missing or stale on a fresh machine.
-        subprocess.run([apt, "update", "-q"], env=env, capture_output=True, check=False)
-        attempt = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    if attempt.returncode != 0:
-        last = (attempt.stderr.strip().splitlines() or ["no output"])[-1]
-        return f"apt-get install chromium failed: {last}"
-    return ""
-
-
 @pytest.fixture(scope="session")
 def chromium() -> str:
-    """Path of a headless-capable Chromium, installed with apt when missing."""
+    """Path of a headless-capable Chromium; the tests skip without one."""
     found = _find_chromium()
     if found is None:
-        problem = _install_chromium()
-        found = _find_chromium()
-        if found is None:
-            pytest.skip(f"Chromium is not installed and could not be: {problem or 'not found'}")
+        pytest.skip(
+            "Chromium is not installed (none of "
+            f"{', '.join(CHROMIUM_CANDIDATES)} on PATH): `.ci/run` installs Debian's "
+            "chromium package; locally, apt-get install chromium"
+        )
     return found
 
 
@@ -307,6 +286,7 @@ def dom(site: Built, browser: Browser) -> Node:
 # --- tests ---------------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_every_topic_shows_its_count_date_and_three_latest_headlines(
     site: Built, dom: Node
 ) -> None:
@@ -343,6 +323,7 @@ def _shown(detail: Any) -> str:
     return html.unescape(detail.value) if detail.type == "text/html" else str(detail.value)
 
 
+@pytest.mark.e2e
 def test_hostile_text_is_shown_as_text(site: Built, dom: Node) -> None:
     assert dom.find_all("script") == []
     titles = [squash(a.text()) for a in dom.find_all("a", "headline")]
@@ -352,6 +333,7 @@ def test_hostile_text_is_shown_as_text(site: Built, dom: Node) -> None:
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in raw
 
 
+@pytest.mark.e2e
 def test_every_subscribe_link_leads_to_a_file_in_the_output(site: Built, dom: Node) -> None:
     links = [a for p in dom.find_all("p", "subscribe") for a in p.find_all("a")]
     seen: set[str] = set()
@@ -388,6 +370,7 @@ def test_every_subscribe_link_leads_to_a_file_in_the_output(site: Built, dom: No
     assert discovered == expected - {"feeds.opml", "rss.opml", "atom.opml", "json.opml"}
 
 
+@pytest.mark.e2e
 def test_markup_is_accessible(dom: Node) -> None:
     html = dom.find("html")
     assert html.attrs["lang"] == "en"
@@ -441,6 +424,7 @@ def test_text_colours_meet_wcag_aa_contrast_in_light_and_dark() -> None:
     assert ":focus-visible{outline:3px" in _STYLE
 
 
+@pytest.mark.e2e
 def test_screenshots_at_phone_and_desktop_width_show_the_page(
     site: Built, browser: Browser, tmp_path: Path
 ) -> None:
@@ -493,6 +477,7 @@ def overflow(browser: Browser, page: Path, probe_dir: Path) -> dict[str, Any]:
     return result
 
 
+@pytest.mark.e2e
 def test_no_horizontal_scrolling_at_phone_width(
     site: Built, browser: Browser, tmp_path: Path
 ) -> None:
@@ -502,6 +487,7 @@ def test_no_horizontal_scrolling_at_phone_width(
     assert found["out"] == [], found
 
 
+@pytest.mark.e2e
 def test_browser_checks_catch_a_blank_page_and_a_page_too_wide(
     browser: Browser, tmp_path: Path
 ) -> None:
@@ -522,6 +508,7 @@ def test_browser_checks_catch_a_blank_page_and_a_page_too_wide(
     assert found["out"] == ["p."]
 
 
+@pytest.mark.e2e
 def test_the_real_corpus_page_lists_every_topic_and_fits_a_phone(
     corpus: Path, browser: Browser, tmp_path: Path
 ) -> None:

@@ -209,6 +209,7 @@ def test_the_schema_catches_what_breaks_the_specification() -> None:
     assert problems(language="not a tag")
 
 
+@pytest.mark.e2e
 def test_json_feeds_are_served_as_feed_json_with_etag_and_gzip(tmp_path: Path) -> None:
     output = build_corpus(tmp_path, "seeds")
     server = Server(FeedApp(output), "127.0.0.1", 0).start()

@@ -53,6 +53,7 @@ def files(root: Path) -> set[str]:
 # --- the state file and the report --------------------------------------------------
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     ("extra", "where", "words"),
     [
@@ -76,6 +77,7 @@ def test_build_refuses_private_files_in_the_output_folder(
     assert files(site) == before  # nothing written: no output, no state, no report
 
 
+@pytest.mark.e2e
 def test_an_absolute_path_to_the_same_folder_is_the_same_folder(site: Path) -> None:
     result = run_cli(
         "build", "--source", "articles", "--output", "out", "--state", site / "out" / "s.sqlite",
@@ -84,6 +86,7 @@ def test_an_absolute_path_to_the_same_folder_is_the_same_folder(site: Path) -> N
     refused(result, "--state", "s.sqlite")
 
 
+@pytest.mark.e2e
 def test_symlinks_cannot_hide_the_state_file_or_the_report_in_the_output(site: Path) -> None:
     # The output is a symlink to real/feeds; the state file is named through the target,
     # through a symlinked folder, and as a symlink to a file in the output.
@@ -103,6 +106,7 @@ def test_symlinks_cannot_hide_the_state_file_or_the_report_in_the_output(site: P
     assert sorted(os.listdir(site / "real")) == ["state.sqlite"]
 
 
+@pytest.mark.e2e
 def test_the_config_file_keys_are_named_with_their_line(site: Path) -> None:
     conf = site / "conf.yaml"
     conf.write_text(
@@ -120,6 +124,7 @@ def test_the_config_file_keys_are_named_with_their_line(site: Path) -> None:
 # --- the sources ----------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     ("sources", "output", "words"),
     [
@@ -140,6 +145,7 @@ def test_the_output_may_not_be_contain_or_be_inside_a_source(
     assert files(site) == before
 
 
+@pytest.mark.e2e
 def test_a_symlinked_source_inside_the_output_is_found(site: Path) -> None:
     (site / "real" / "articles").symlink_to(site / "articles")
     result = run_cli("build", "--source", "real/articles", "--output", "real", cwd=site)
@@ -149,6 +155,7 @@ def test_a_symlinked_source_inside_the_output_is_found(site: Path) -> None:
     refused(result, "--output", "is also a source folder")
 
 
+@pytest.mark.e2e
 def test_output_in_the_config_files_folder_that_is_also_a_source(site: Path) -> None:
     """`output: .` beside the config file, which sits in a source folder."""
     conf = site / "articles" / "aggregator.yaml"
@@ -157,6 +164,7 @@ def test_output_in_the_config_files_folder_that_is_also_a_source(site: Path) -> 
     refused(result, f"{Path('aggregator.yaml')}:2: output", "is also a source folder")
 
 
+@pytest.mark.e2e
 def test_the_config_file_may_not_be_served(site: Path) -> None:
     conf = site / "public" / "site.yaml"
     conf.parent.mkdir()
@@ -168,6 +176,7 @@ def test_the_config_file_may_not_be_served(site: Path) -> None:
 # --- run and serve refuse the same -----------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_run_refuses_before_starting(site: Path) -> None:
     result = run_cli(
         "run", "--source", "articles", "--output", "out", "--state", "out/s.sqlite",
@@ -177,6 +186,7 @@ def test_run_refuses_before_starting(site: Path) -> None:
     assert not (site / "out").exists()
 
 
+@pytest.mark.e2e
 def test_serve_refuses_a_folder_holding_sources_or_the_state_file(site: Path) -> None:
     conf = site / "conf.yaml"
     conf.write_text("sources: [articles]\n", encoding="utf-8")
@@ -190,6 +200,7 @@ def test_serve_refuses_a_folder_holding_sources_or_the_state_file(site: Path) ->
 # --- one output, one lock, one state file ------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_a_symlinked_output_takes_its_targets_lock_and_state(site: Path) -> None:
     target = site / "real" / "feeds"
     (site / "out").symlink_to(target)  # dangling until the first build makes the target
@@ -215,6 +226,7 @@ def test_a_symlinked_output_takes_its_targets_lock_and_state(site: Path) -> None
     assert "another aggregator" in busy.stderr
 
 
+@pytest.mark.e2e
 def test_the_lock_and_state_of_the_working_folder_as_output_sit_beside_it(site: Path) -> None:
     public = site / "public"
     public.mkdir()

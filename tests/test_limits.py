@@ -123,6 +123,7 @@ def test_a_bad_limit_stops_with_the_file_line_and_reason(
 # --- file-level caps: reported, not loaded ------------------------------------------
 
 
+@pytest.mark.e2e
 def test_a_file_over_the_size_cap_is_reported_and_the_others_publish(tmp_path: Path) -> None:
     articles = tmp_path / "articles"
     write_article(articles, "good.md", n=1)
@@ -135,6 +136,7 @@ def test_a_file_over_the_size_cap_is_reported_and_the_others_publish(tmp_path: P
     assert [e.link for e in feed(tmp_path).entries] == ["https://news.example.com/story-1"]
 
 
+@pytest.mark.e2e
 def test_a_file_too_deep_or_too_many_topics_is_reported(tmp_path: Path) -> None:
     articles = tmp_path / "articles"
     write_article(articles, "good.md", n=1)
@@ -165,6 +167,7 @@ def test_alias_expansion_is_capped_by_the_config(tmp_path: Path) -> None:
     assert "aliases expand to more than 50 nodes" in errors[0].reason
 
 
+@pytest.mark.e2e
 def test_a_fifo_or_a_device_among_the_sources_is_reported_not_read(tmp_path: Path) -> None:
     articles = tmp_path / "articles"
     write_article(articles, "good.md", n=1)
@@ -178,6 +181,7 @@ def test_a_fifo_or_a_device_among_the_sources_is_reported_not_read(tmp_path: Pat
     assert [e.link for e in feed(tmp_path).entries] == ["https://news.example.com/story-1"]
 
 
+@pytest.mark.e2e
 def test_a_link_over_the_url_cap_is_reported_and_other_long_urls_are_left_out(
     tmp_path: Path,
 ) -> None:
@@ -202,6 +206,7 @@ def test_a_link_over_the_url_cap_is_reported_and_other_long_urls_are_left_out(
 # --- text caps: cut with an ellipsis ------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_long_titles_and_excerpts_are_cut_with_an_ellipsis_not_rejected(tmp_path: Path) -> None:
     articles = tmp_path / "articles"
     title = " ".join(f"word{i}" for i in range(100))
@@ -232,6 +237,7 @@ def test_a_cut_keeps_accents_with_their_letters_and_counts_the_ellipsis() -> Non
 # --- feed caps -----------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_feed_entries_caps_every_feed_whatever_the_limit(tmp_path: Path) -> None:
     articles = tmp_path / "articles"
     for n in range(1, 13):
@@ -242,6 +248,7 @@ def test_feed_entries_caps_every_feed_whatever_the_limit(tmp_path: Path) -> None
     assert [e.link for e in feed(tmp_path, "topics/ai.rss").entries] == newest
 
 
+@pytest.mark.e2e
 def test_a_feed_over_its_size_drops_its_oldest_entries_until_it_fits(tmp_path: Path) -> None:
     articles = tmp_path / "articles"
     for n in range(1, 21):
@@ -260,6 +267,7 @@ def test_a_feed_over_its_size_drops_its_oldest_entries_until_it_fits(tmp_path: P
     assert all(links == newest for links in kept.values()), kept
 
 
+@pytest.mark.e2e
 def test_one_entry_too_big_for_any_feed_is_left_out_not_the_feed(tmp_path: Path) -> None:
     articles = tmp_path / "articles"
     for n in range(1, 6):

@@ -378,6 +378,7 @@ def test_a_site_redirecting_into_private_space_is_unsafe_when_most_others_are_no
 # --- end to end: the command, with a hosts file and with a hijacking resolver ----------------
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     ("hosts", "doubt"),
     [

@@ -321,6 +321,7 @@ def test_a_redirect_to_an_unsupported_url_keeps_the_article(
 BUILD = ("build", "--source", "articles", "--output", "out", "--report", "report.json")
 
 
+@pytest.mark.e2e
 def test_the_command_without_network_applies_refusals_and_check_links_and_topics_agree(
     tmp_path: Path,
 ) -> None:

@@ -560,8 +560,10 @@ def test_min_interval_between_two_starts_on_one_host(own_farm: Farm) -> None:
     # The second host does not wait for the first.
     assert starts[1][0] < starts[0][-1]
     assert starts[0][0] < starts[1][-1]
+    # Not one host after the other: together they take less than their two spans added.
+    spans = [times[-1] - times[0] for times in starts.values()]
     everything = starts[0] + starts[1]
-    assert max(everything) - min(everything) < 8 * interval  # not one host after the other
+    assert max(everything) - min(everything) < sum(spans), (starts, spans)
 
 
 def test_the_deadline_counts_from_a_urls_first_request_not_its_wait_in_the_queue(
@@ -955,6 +957,7 @@ CHECK_LINKS = (
 )
 
 
+@pytest.mark.e2e
 def test_the_command_check_links_prints_classes_hosts_and_problems(
     farm: Farm, tag: str, tmp_path: Path
 ) -> None:
@@ -994,6 +997,7 @@ def test_the_command_check_links_prints_classes_hosts_and_problems(
     assert {k: found[canonical_url(u)].klass for k, u in links.items()} == {k: k for k in links}
 
 
+@pytest.mark.e2e
 def test_the_command_check_links_json(farm: Farm, tag: str, tmp_path: Path) -> None:
     links = write_cli_articles(tmp_path, farm, tag)
     done = run_cli(*CHECK_LINKS, "--json", cwd=tmp_path)
@@ -1013,6 +1017,7 @@ def test_the_command_check_links_json(farm: Farm, tag: str, tmp_path: Path) -> N
     assert redirected["final_url"] == with_tag(farm, 0, "/ok", f"{tag}-target")
 
 
+@pytest.mark.e2e
 def test_the_command_build_reports_links_and_each_excluded_articles_result(
     farm: Farm, tag: str, tmp_path: Path
 ) -> None:
@@ -1079,6 +1084,7 @@ def test_the_command_build_reports_links_and_each_excluded_articles_result(
     assert (data["links"]["mode"], data["links"]["requested"]) == ("cached", 0)
 
 
+@pytest.mark.e2e
 def test_allow_private_links_is_needed_for_the_farm(farm: Farm, tag: str, tmp_path: Path) -> None:
     write_article(
         tmp_path / "articles", "a.md", n=1, webUrl=with_tag(farm, 3, "/ok", tag), images=None

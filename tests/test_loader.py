@@ -755,6 +755,7 @@ def test_impossible_date_in_a_related_stub_does_not_stop_the_load(tmp_path: Path
     assert str(bad) in [a.path for a in articles] + [e.path for e in errors]
 
 
+@pytest.mark.e2e
 def test_very_deep_nesting_is_reported_without_crashing_the_process(tmp_path: Path) -> None:
     folder = tmp_path / "articles"
     write_article(folder, "good.md")

@@ -27,6 +27,9 @@ limits:
 
 Row = tuple[str, int, str]
 
+#: every test drives the real command
+pytestmark = pytest.mark.e2e
+
 
 @pytest.fixture
 def root(tmp_path: Path) -> Path:

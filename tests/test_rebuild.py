@@ -606,6 +606,7 @@ def test_a_file_read_within_the_racy_window_is_not_read_again_if_its_bytes_are_t
     assert {"Written just now", "Written a moment later"} <= set(titles)
 
 
+@pytest.mark.e2e
 def test_the_command_says_when_a_build_was_incremental(tmp_path: Path) -> None:
     source = tmp_path / "src"
     corpus = Corpus(source, 6)

@@ -149,6 +149,7 @@ def test_refusals_apply_in_every_mode_to_links_images_and_related_coverage(
 BUILD = ("build", "--source", "articles", "--output", "out", "--report", "report.json")
 
 
+@pytest.mark.e2e
 def test_the_command_applies_refusals_with_links_off_and_images_unchecked(
     tmp_path: Path,
 ) -> None:

@@ -12,7 +12,6 @@ import http.client
 import json
 import os
 import re
-import signal
 import socket
 import threading
 import time
@@ -36,6 +35,9 @@ from aggregator.app.server import FeedApp
 from aggregator.app.server import Server
 from aggregator.config import Config
 from aggregator.engine.pipeline import build
+
+#: every test here runs the server (in this process, or the real command) on real sockets
+pytestmark = pytest.mark.e2e
 
 SECRET = b"TOP SECRET: never served\n"
 FEED_JSON = (
@@ -512,14 +514,9 @@ def test_200_concurrent_readers_polling_with_etags(site: Site) -> None:
 
 
 def test_serve_command_serves_and_exits_0_on_sigterm(site: Site) -> None:
-    with aggregator_serve(site.root.parent, ready_within=15) as command:
+    with aggregator_serve(site.root.parent) as command:
         answer = get(command.port, "/all.atom")
         assert answer.status == 200
         assert answer.body == (site.root / "all.atom").read_bytes()
         assert get(command.port, "/").status == 200
-        started = time.monotonic()
-        command.proc.send_signal(signal.SIGTERM)
-        assert command.proc.wait(timeout=5) == 0
-        assert time.monotonic() - started < 5
-        command.reader.join(5)
-        assert "Traceback" not in "\n".join(command.lines)
+        command.stop()

@@ -26,6 +26,8 @@ from aggregator.model import LinkResult
 from aggregator.state.store import Store
 from aggregator.stories.urls import canonical_url
 
+pytestmark = pytest.mark.e2e
+
 DEAD = "https://dead.example/story"
 BASE = "http://localhost:8080/"
 

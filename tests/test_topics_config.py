@@ -295,6 +295,7 @@ def test_top_level_settings_are_checked(tmp_path: Path, text: str, key: str) -> 
         load_config(path)
 
 
+@pytest.mark.e2e
 def test_the_command_reports_a_bad_topic_setting_in_one_line(tmp_path: Path) -> None:
     conf = write_config(tmp_path, "sources: [src]\ntopics:\n  NLP:\n    limit: -1\n")
     result = run_cli("build", "--config", conf, cwd=tmp_path)

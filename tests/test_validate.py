@@ -90,6 +90,7 @@ def broken_corpus(folder: Path) -> dict[str, tuple[int, str]]:
     return expected
 
 
+@pytest.mark.e2e
 def test_validate_names_every_broken_file_with_its_line(tmp_path: Path) -> None:
     expected = broken_corpus(tmp_path / "articles")
     before = sorted(p for p in tmp_path.rglob("*"))
@@ -108,6 +109,7 @@ def test_validate_names_every_broken_file_with_its_line(tmp_path: Path) -> None:
     assert sorted(p for p in tmp_path.rglob("*")) == before
 
 
+@pytest.mark.e2e
 def test_validate_passes_good_files_with_a_summary(tmp_path: Path) -> None:
     for n in range(1, 4):
         write_article(tmp_path / "articles", f"{n}.md", n=n)
@@ -121,6 +123,7 @@ def test_validate_passes_good_files_with_a_summary(tmp_path: Path) -> None:
     assert (quiet.returncode, quiet.stdout) == (0, "")
 
 
+@pytest.mark.e2e
 def test_validate_reads_the_configured_sources_by_default(tmp_path: Path) -> None:
     write_article(tmp_path / "news", "good.md", n=1)
     bad = "---\ntitle: [\n---\n"
@@ -141,6 +144,7 @@ def test_validate_reads_the_configured_sources_by_default(tmp_path: Path) -> Non
     ]
 
 
+@pytest.mark.e2e
 def test_validate_checks_files_named_on_the_command_line(tmp_path: Path) -> None:
     good = write_article(tmp_path, "draft.markdown", n=1)  # any name: a hook passes it
     result = run_cli("validate", good.name, "missing.md", good.name, cwd=tmp_path)
@@ -151,6 +155,7 @@ def test_validate_checks_files_named_on_the_command_line(tmp_path: Path) -> None
     ]
 
 
+@pytest.mark.e2e
 def test_validate_with_a_broken_config_is_one_fatal_line(tmp_path: Path) -> None:
     (tmp_path / "aggregator.yaml").write_text("sources: 12\n", encoding="utf-8")
     result = run_cli("validate", cwd=tmp_path)
@@ -159,6 +164,7 @@ def test_validate_with_a_broken_config_is_one_fatal_line(tmp_path: Path) -> None
     assert "aggregator.yaml" in result.stderr and "sources" in result.stderr
 
 
+@pytest.mark.e2e
 def test_validate_accepts_the_real_corpus(corpus: Path, tmp_path: Path) -> None:
     result = run_cli("validate", corpus, cwd=tmp_path)
     assert result.returncode == 0, result.stdout
@@ -166,6 +172,7 @@ def test_validate_accepts_the_real_corpus(corpus: Path, tmp_path: Path) -> None:
     assert result.stdout.splitlines() == [f"{count} article files checked: all valid"]
 
 
+@pytest.mark.e2e
 def test_validate_help_describes_the_command(tmp_path: Path) -> None:
     result = run_cli("validate", "--help", cwd=tmp_path)
     assert result.returncode == 0
@@ -194,6 +201,7 @@ def _installed_script(name: str) -> Path:
     return script
 
 
+@pytest.mark.e2e
 def test_hook_runs_the_validate_command(hook: dict[str, str], tmp_path: Path) -> None:
     assert hook["id"] == "aggregator-validate"
     assert hook["language"] == "python"  # pre-commit pip-installs this repository

@@ -133,6 +133,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     return Built(root, done.stderr.splitlines(), report, links, checked)
 
 
+@pytest.mark.e2e  # the `built` fixture drives the real command
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_a_repaired_file_is_published_and_its_warning_names_file_line_and_reason(
     built: Built, case: Case
@@ -145,6 +146,7 @@ def test_a_repaired_file_is_published_and_its_warning_names_file_line_and_reason
     assert built.report["errors"] == []
 
 
+@pytest.mark.e2e
 def test_the_report_counts_the_warnings_and_a_clean_file_has_none(built: Built) -> None:
     assert built.report["counts"]["warnings"] == len(CASES)
     assert built.report["counts"]["invalid"] == 0
@@ -152,6 +154,7 @@ def test_the_report_counts_the_warnings_and_a_clean_file_has_none(built: Built) 
     assert "https://news.example.com/story-20" in built.links
 
 
+@pytest.mark.e2e
 def test_what_a_repair_leaves_is_what_the_feed_shows(built: Built) -> None:
     feed = json.loads((built.root / "out" / "all.json").read_text(encoding="utf-8"))
     items = {item["url"]: item for item in feed["items"]}
@@ -165,6 +168,7 @@ def test_what_a_repair_leaves_is_what_the_feed_shows(built: Built) -> None:
     assert "https://news.example.com/story-1" in in_ai
 
 
+@pytest.mark.e2e
 def test_validate_prints_the_warnings_and_a_file_with_warnings_is_valid(built: Built) -> None:
     done = built.validate
     assert done.returncode == 0, done.stdout + done.stderr

@@ -539,10 +539,16 @@ def _serve(args: argparse.Namespace, stop: threading.Event) -> int:
 
     server = listen(FeedApp(output), host, port).start()
     logging.getLogger("aggregator").info("serving %s on http://%s:%d/", output, host, server.port)
-    previous = {n: signal.signal(n, lambda signum, frame: stop.set()) for n in _STOP_SIGNALS}
+    # The handler takes no lock: Event.set() there could wait forever for the lock
+    # this thread holds inside stop.wait() (see Daemon.run_forever).
+    received: list[int] = []
+    previous = {
+        n: signal.signal(n, lambda signum, frame: received.append(signum)) for n in _STOP_SIGNALS
+    }
     try:
-        while not stop.wait(0.5):
-            pass
+        while not stop.wait(0.2):
+            if received:
+                stop.set()
     finally:
         server.close()
         for number, handler in previous.items():

@@ -144,7 +144,6 @@ class Daemon:
         self.serve_address = serve
         #: set by SIGTERM or SIGINT (or by the caller): the daemon stops
         self.stopping = stopping if stopping is not None else threading.Event()
-        self._reload = threading.Event()
         self.trigger = trigger_for(self.config)
         now = clock()
         self.health = Health(
@@ -278,20 +277,25 @@ class Daemon:
         if self.stopping.is_set():
             return 0
 
-        def on_stop(signum: int, frame: FrameType | None) -> None:
-            self.stopping.set()
+        # A handler runs in this thread between two bytecodes, maybe while it holds the
+        # lock of `stopping` inside wait(): Event.set() there would wait for that lock
+        # forever (the daemon went on running and never stopped). So a handler only
+        # records the signal, taking no lock, and this loop acts on it.
+        received: list[int] = []
 
-        def on_hup(signum: int, frame: FrameType | None) -> None:
-            self._reload.set()
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            received.append(signum)
 
-        handlers = {signal.SIGTERM: on_stop, signal.SIGINT: on_stop, signal.SIGHUP: on_hup}
-        previous = {number: signal.signal(number, handler) for number, handler in handlers.items()}
+        signals = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+        previous = {number: signal.signal(number, on_signal) for number in signals}
         try:
             self.start()
             while not self.stopping.wait(0.2):
-                if self._reload.is_set():
-                    self._reload.clear()
-                    self.reload()
+                while received and not self.stopping.is_set():
+                    if received.pop(0) == signal.SIGHUP:
+                        self.reload()
+                    else:
+                        self.stopping.set()
             log.info("stopping")
             self.stop()
         finally:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import hashlib
+import itertools
 import multiprocessing
 import os
 import re
@@ -216,13 +217,20 @@ def _in_pool(
         workers, mp_context=context, initializer=_worker_started, initargs=(stop,)
     )
     try:
+        parts = (items[i : i + chunk] for i in range(0, len(items), chunk))
+        # Only workers + 1 tasks ahead of the one handed on (every worker busy, one
+        # task waiting): a consumer slower than the workers (a busy machine) would
+        # otherwise hold every finished task's results at once.
         futures = deque(
-            pool.submit(_work_until_stopped, work, items[i : i + chunk], limits)
-            for i in range(0, len(items), chunk)
+            pool.submit(_work_until_stopped, work, part, limits)
+            for part in itertools.islice(parts, workers + 1)
         )
         while futures:
+            done = futures.popleft()
+            for part in itertools.islice(parts, 1):
+                futures.append(pool.submit(_work_until_stopped, work, part, limits))
             # Let go of each task once its results are handed on: a future keeps them.
-            yield from _result(futures.popleft(), cancel)
+            yield from _result(done, cancel)
     finally:
         stop.set()  # a no-op after the last chunk; stops the workers when cut short
         pool.shutdown(wait=True, cancel_futures=True)
