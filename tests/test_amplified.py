@@ -368,6 +368,7 @@ def test_a_stop_is_seen_after_the_file_in_hand(tmp_path: Path) -> None:
     assert seen == ["f0"]
 
 
+@pytest.mark.e2e  # by its measured cost (seconds): kept out of the fast tier
 def test_workers_stop_after_the_item_in_hand(monkeypatch: pytest.MonkeyPatch) -> None:
     """With the worker pool, a stop does not wait for the chunks in the workers' hands:
     each worker looks for it between two items. Each item takes `pause` seconds, a

@@ -59,6 +59,7 @@ def labelled(tmp_path_factory: pytest.TempPathFactory) -> tuple[Labelled, list[A
     return truth, load(folder)
 
 
+@pytest.mark.e2e  # by its measured cost (seconds): kept out of the fast tier
 def test_precision_and_recall_on_a_labelled_corpus(
     labelled: tuple[Labelled, list[Article]], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -78,6 +79,7 @@ def test_precision_and_recall_on_a_labelled_corpus(
     assert recall >= 0.95
 
 
+@pytest.mark.e2e  # by its measured cost (seconds): kept out of the fast tier
 def test_no_feed_holds_two_entries_for_one_story(
     labelled: tuple[Labelled, list[Article]], tmp_path: Path
 ) -> None:

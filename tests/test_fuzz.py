@@ -186,6 +186,7 @@ def test_a_field_of_any_type_loads_or_is_reported(file: FuzzFile) -> None:
 # --- the whole build -----------------------------------------------------------------
 
 
+@pytest.mark.e2e  # by its measured cost (seconds): kept out of the fast tier
 @SUITE
 @given(corpora())
 def test_a_build_reports_every_bad_file_and_publishes_every_good_one(

@@ -231,6 +231,7 @@ def full_build_beside(config: Config, tmp_path: Path, when: datetime) -> tuple[P
     return folder, report
 
 
+@pytest.mark.e2e  # by its measured cost (seconds): kept out of the fast tier
 @pytest.mark.parametrize(("seed", "racy"), [(1, 0.0), (2, 0.0), (3, 0.0), (4, 0.5)])
 def test_random_edits_build_incrementally_to_the_bytes_of_a_full_build(
     tmp_path: Path, seed: int, racy: float
