@@ -332,6 +332,7 @@ def test_build_waits_for_the_lock_then_raises_lock_busy(tmp_path: Path, site: Si
     assert (tmp_path / "public" / "all.atom").exists()
 
 
+@pytest.mark.e2e  # another process holds the lock
 def test_a_second_build_while_one_runs_is_lock_busy(tmp_path: Path, site: Site) -> None:
     config = site_config(tmp_path, site, link="/slow")
     site.slow = 1.5
@@ -444,6 +445,7 @@ def test_the_readme_library_example_runs(tmp_path: Path) -> None:
     assert len(atom.entries) == 3 and not atom.bozo
 
 
+@pytest.mark.e2e  # it runs the daemon
 def test_the_daemon_runs_the_same_build_with_its_clock_and_session(
     tmp_path: Path, site: Site
 ) -> None:
