@@ -1,4 +1,4 @@
-"""The long fuzzing campaign: the properties of tests/test_fuzz.py with many random examples.
+"""The long fuzzing campaign: the properties of tests/engine/test_fuzz.py with many random examples.
 
     python bench/fuzz.py                   # 2,000 examples per property (about 10,000 cases)
     python bench/fuzz.py --examples 500    # a shorter run
@@ -35,7 +35,7 @@ def main() -> int:
             sys.executable,
             "-m",
             "pytest",
-            str(ROOT / "tests" / "test_fuzz.py"),
+            str(ROOT / "tests" / "engine" / "test_fuzz.py"),
             "-p",
             "no:cacheprovider",
             "-q",

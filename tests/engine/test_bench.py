@@ -8,10 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
 pytestmark = pytest.mark.e2e
 
-BENCH = Path(__file__).resolve().parent.parent / "bench" / "build.py"
+BENCH = ROOT / "bench" / "build.py"
 
 
 def test_the_benchmark_prints_every_scenario_and_matches_a_fresh_build(tmp_path: Path) -> None:

@@ -24,11 +24,12 @@ from pathlib import Path
 import feedparser
 import pytest
 from conftest import OFFLINE
+from conftest import ROOT
 from conftest import write_article
 
 pytestmark = pytest.mark.e2e
 
-FAULTS = Path(__file__).resolve().parent / "faults"
+FAULTS = ROOT / "tests" / "faults"
 CONTROL = "faults.txt"
 
 

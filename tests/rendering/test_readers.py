@@ -31,6 +31,7 @@ import feedparser
 import pytest
 from conftest import CORPORA
 from conftest import NOW
+from conftest import ROOT
 from conftest import corpus_source
 from feedcheck import json_feed_problems
 
@@ -40,7 +41,7 @@ from aggregator.rendering.feeds import entry_id
 from aggregator.sources.loader import find_files
 from aggregator.sources.loader import load_all
 
-READERS = Path(__file__).resolve().parent / "readers"
+READERS = ROOT / "tests" / "readers"
 FORMATS = ("rss", "atom", "json")
 IMG = re.compile(r"""<img\b[^>]*?\bsrc=["']([^"']*)["']""")
 #: what an image looks like to each kind of reader

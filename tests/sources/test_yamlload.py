@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import ROOT
 from hypothesis import assume
 from hypothesis import given
 from hypothesis import settings
@@ -17,7 +18,7 @@ from strategies import yaml_values
 from aggregator.sources import yamlload
 from aggregator.sources.loader import _depth_bound
 
-SEEDS = Path(__file__).resolve().parent.parent / "seeds"
+SEEDS = ROOT / "seeds"
 
 # What front matter holds, and every kind of node the fast path hands to PyYAML.
 DOCUMENTS = [
