@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import hypothesis
 import pytest
 import yaml
 from farm import Farm
@@ -23,6 +24,10 @@ SEEDS = ROOT / "seeds"
 OFFLINE = Path(__file__).resolve().parent / "offline"
 #: the 192 real files beside the project; absent for a user who clones the project alone
 CORPUS = ROOT.parent / "shared" / "corpus" / "power-apps"
+# Property tests assert properties, never speed: Hypothesis's default deadline (200 ms an
+# example) fails them at random on a loaded machine, so no example has one.
+hypothesis.settings.register_profile("aggregator", deadline=None)
+hypothesis.settings.load_profile("aggregator")
 #: a fixed clock for builds in tests
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 

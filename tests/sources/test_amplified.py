@@ -196,6 +196,7 @@ HOSTILE = {
 }
 
 
+@pytest.mark.e2e  # by its measured cost (a second or more per kind): not the fast tier
 @pytest.mark.parametrize("kind", sorted(HOSTILE))
 def test_no_file_within_the_limits_costs_more_than_the_heaviest_plain_one(
     tmp_path: Path, kind: str
