@@ -68,6 +68,7 @@ from aggregator.model import Fingerprint
 from aggregator.model import LinkResult
 from aggregator.model import LinkSummary
 from aggregator.model import LoadError
+from aggregator.model import PageResult
 from aggregator.publishing.output import Output
 from aggregator.publishing.publish import ALL
 from aggregator.publishing.publish import HEADLINES
@@ -602,36 +603,11 @@ class Rebuild:
             key: FeedRecord(*value) for key, value in json.loads(store.meta(FEEDS) or "{}").items()
         }
         stop_if(self.cancel)
-
-        # Publish what changed, keep the rest.
-        shown = Shown(KnownUrls(store), as_is, config.link_check)
-        publisher = Publisher(output, site, shown, rendered, config.limits)
-        listings: list[Listing] = []
-        everything: Listing | None = None
-        records: dict[str, FeedRecord] = {}
-        live = [k for k in names if k in touched or k in feeds]
-        for plan in feed_plans(config, names, live):
-            known = feeds.get(plan.key)
-            if plan.key in touched or known is None or known.name != plan.name:
-                top = store.inc_top(plan.key, plan.limit)
-                if not top and plan.key != ALL:
-                    continue  # no members: retired below, as a full build does
-                start = len(publisher.results)
-                listing = publisher.publish(plan.spec, self._entries(top), plan.limit)
-                records[plan.key] = feed_record(plan.name, publisher.results[start:], listing)
-            else:
-                records[plan.key] = known
-                listing = self._listing(plan.spec, known, shown)
-                for topic, fmt, path, count in known.results:
-                    publisher.results.append(FeedResult(topic, fmt, path, count, False))
-                    rendered.keep(path)
-            if plan.key == ALL:
-                everything = listing
-            elif listing is not None:
-                listings.append(listing)
-        results = publisher.results
-        pages = publisher.finish(names.values(), everything, listings)  # and retire orphans
-        self._save_related(shown)
+        publisher = Publisher(
+            output, site, Shown(KnownUrls(store), as_is, config.link_check), rendered, config.limits
+        )
+        records, pages = self._publish(publisher, names, touched, feeds)
+        self._save_related(publisher.shown)
         files.digests.update(self.digests)
         _finish(store, self.now, files, spellings, records)
         report = dict(previous)
@@ -657,13 +633,49 @@ class Rebuild:
         return dataclasses.replace(
             report_from_json(report, store),
             links=links,
-            feeds=tuple(results),
+            feeds=tuple(publisher.results),
             pages=tuple(pages),
             mode="incremental",
             changed_files=len(gone),
         )
 
     # -- steps ---------------------------------------------------------------------
+
+    def _publish(
+        self,
+        publisher: Publisher,
+        names: dict[str, str],
+        touched: set[str],
+        feeds: dict[str, FeedRecord],
+    ) -> tuple[dict[str, FeedRecord], list[PageResult]]:
+        """Render the feeds whose members or names changed (`touched`) as a full build
+        does (`publish.feed_plans`), keep the others as the last build left them
+        (`feeds`), then the pages; the record of every feed, and the pages."""
+        listings: list[Listing] = []
+        everything: Listing | None = None
+        records: dict[str, FeedRecord] = {}
+        live = [k for k in names if k in touched or k in feeds]
+        for plan in feed_plans(self.config, names, live):
+            known = feeds.get(plan.key)
+            if plan.key in touched or known is None or known.name != plan.name:
+                top = self.store.inc_top(plan.key, plan.limit)
+                if not top and plan.key != ALL:
+                    continue  # no members: retired below, as a full build does
+                start = len(publisher.results)
+                listing = publisher.publish(plan.spec, self._entries(top), plan.limit)
+                records[plan.key] = feed_record(plan.name, publisher.results[start:], listing)
+            else:
+                records[plan.key] = known
+                listing = self._listing(plan.spec, known, publisher.shown)
+                for topic, fmt, path, count in known.results:
+                    publisher.results.append(FeedResult(topic, fmt, path, count, False))
+                    publisher.rendered.keep(path)
+            if plan.key == ALL:
+                everything = listing
+            elif listing is not None:
+                listings.append(listing)
+        pages = publisher.finish(names.values(), everything, listings)  # and retire orphans
+        return records, pages
 
     def _parse(self) -> list[str]:
         """Parse the changed files, cache them; the paths whose rows must go."""
