@@ -414,6 +414,19 @@ def test_validate_checks_the_configured_sources_or_the_paths_given(tmp_path: Pat
     assert aggregator.validate(config, [tmp_path / "src" / "good.md"]).ok
 
 
+def test_validate_of_a_config_reads_the_files_a_build_reads(tmp_path: Path) -> None:
+    # The plan every command runs: a missing source folder is the build's ConfigError,
+    # not an invalid file.
+    write_article(tmp_path / "src", "good.md")
+    config = aggregator.load_config(
+        None, sources=[tmp_path / "src", tmp_path / "gone"], output=tmp_path / "out"
+    )
+    with pytest.raises(aggregator.ConfigError, match="gone"):
+        aggregator.build(config, now=NOW)
+    with pytest.raises(aggregator.ConfigError, match="gone"):
+        aggregator.validate(config)
+
+
 # --- the README's example --------------------------------------------------------------------
 
 
