@@ -27,7 +27,9 @@ from aggregator.library import load_config
 from aggregator.library import validate
 from aggregator.limits import Limits
 from aggregator.links.articles import CheckedLinks
+from aggregator.links.linkpolicy import Freshness
 from aggregator.links.linkpolicy import LinkCheckSettings
+from aggregator.links.netguard import Resolver
 from aggregator.model import BuildReport
 from aggregator.model import DroppedCopy
 from aggregator.model import Duplicate
@@ -36,6 +38,7 @@ from aggregator.model import FeedResult
 from aggregator.model import LinkResult
 from aggregator.model import LinkSummary
 from aggregator.model import LoadError
+from aggregator.model import LoadWarning
 from aggregator.model import PageResult
 from aggregator.sources.validate import Validation
 from aggregator.stories.dedupe import DedupeSettings
@@ -52,14 +55,17 @@ __all__ = [
     "Duplicate",
     "Exclusion",
     "FeedResult",
+    "Freshness",
     "Limits",
     "LinkCheckSettings",
     "LinkResult",
     "LinkSummary",
     "LoadError",
+    "LoadWarning",
     "LockBusy",
     "OutputError",
     "PageResult",
+    "Resolver",
     "ServeError",
     "StateError",
     "TopicSettings",
