@@ -9,9 +9,6 @@ that owns it; the other modules are internal. See the README's "Library" section
     report = aggregator.build(config)
 """
 
-# First: the modules imported below read it while this package is being imported.
-__version__ = "0.1.0"
-
 from aggregator.config import Config
 from aggregator.config import TopicSettings
 from aggregator.errors import AggregatorError
@@ -42,6 +39,7 @@ from aggregator.model import LoadWarning
 from aggregator.model import PageResult
 from aggregator.sources.validate import Validation
 from aggregator.stories.dedupe import DedupeSettings
+from aggregator.version import __version__
 
 __all__ = [
     "AggregatorError",

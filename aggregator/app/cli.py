@@ -26,7 +26,6 @@ from typing import Any
 from typing import TextIO
 from urllib.parse import urlsplit
 
-from aggregator import __version__
 from aggregator.app.logs import setup_logging
 from aggregator.app.overview import overview
 from aggregator.app.overview import render_text
@@ -54,6 +53,7 @@ from aggregator.model import LinkSummary
 from aggregator.publishing.layout import Layout
 from aggregator.publishing.layout import check_layout
 from aggregator.publishing.output import write_atomic
+from aggregator.version import __version__
 
 # The daemon (APScheduler) and the HTTP server (waitress) are imported by the commands
 # that use them: `build` starts faster without them.

@@ -29,13 +29,13 @@ from datetime import timedelta
 from email.utils import parsedate_to_datetime
 from typing import Final
 
-from aggregator import __version__
 from aggregator.links.netguard import Lookup
 from aggregator.links.netguard import Refusal
 from aggregator.links.netguard import is_public
 from aggregator.links.netguard import vet_static
 from aggregator.model import LinkClass
 from aggregator.model import LinkResult
+from aggregator.version import __version__
 
 OK: Final = "ok"
 REDIRECTED: Final = "redirected"

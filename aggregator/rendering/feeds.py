@@ -38,7 +38,6 @@ from feedgen.ext.base import BaseExtension
 from feedgen.feed import FeedGenerator
 from lxml import etree
 
-from aggregator import __version__
 from aggregator.links.netguard import points_inside
 from aggregator.model import Article
 from aggregator.model import ContentMode
@@ -46,6 +45,7 @@ from aggregator.model import FeedFormat
 from aggregator.model import Image
 from aggregator.model import Provider
 from aggregator.stories.urls import canonical_url
+from aggregator.version import __version__
 
 GENERATOR = "aggregator"
 GENERATOR_URI = "https://pypi.org/project/aggregator/"
