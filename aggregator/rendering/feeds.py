@@ -8,7 +8,7 @@ enclosures and the author go through our own extension because feedgen drops the
 `rel`/`type`/`length` of Atom entry links and only knows RSS `author` as an email.
 
 Everything rendered is a pure function of its arguments: same input, same bytes.
-All text from article files is plain text by now (see `text.py`) and is escaped
+All text from article files is plain text by now (see `sources/text.py`) and is escaped
 here; no HTML from an input file is ever passed on.
 """
 
