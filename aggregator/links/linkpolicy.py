@@ -59,8 +59,6 @@ CLASSES = (
     UNSUPPORTED,
     UNKNOWN,
 )
-#: answers that say nothing about the page itself: check again soon, keep the article
-TRANSIENT = frozenset({RATE_LIMITED, TIMEOUT, SERVER_ERROR, UNKNOWN})
 _BLOCKING_STATUSES = frozenset({401, 403, 451, 999})
 #: names known to exist that a run looks up, at most, to tell a name that does not
 #: resolve from a resolver that answers "no such name" for everything
