@@ -9,9 +9,6 @@ that owns it; the other modules are internal. See the README's "Library" section
     report = aggregator.build(config)
 """
 
-# First: the modules imported below read it while this package is being imported.
-__version__ = "0.1.0"
-
 from aggregator.config import Config
 from aggregator.config import TopicSettings
 from aggregator.errors import AggregatorError
@@ -27,7 +24,9 @@ from aggregator.library import load_config
 from aggregator.library import validate
 from aggregator.limits import Limits
 from aggregator.links.articles import CheckedLinks
+from aggregator.links.linkpolicy import Freshness
 from aggregator.links.linkpolicy import LinkCheckSettings
+from aggregator.links.netguard import Resolver
 from aggregator.model import BuildReport
 from aggregator.model import DroppedCopy
 from aggregator.model import Duplicate
@@ -36,9 +35,11 @@ from aggregator.model import FeedResult
 from aggregator.model import LinkResult
 from aggregator.model import LinkSummary
 from aggregator.model import LoadError
+from aggregator.model import LoadWarning
 from aggregator.model import PageResult
 from aggregator.sources.validate import Validation
 from aggregator.stories.dedupe import DedupeSettings
+from aggregator.version import __version__
 
 __all__ = [
     "AggregatorError",
@@ -52,14 +53,17 @@ __all__ = [
     "Duplicate",
     "Exclusion",
     "FeedResult",
+    "Freshness",
     "Limits",
     "LinkCheckSettings",
     "LinkResult",
     "LinkSummary",
     "LoadError",
+    "LoadWarning",
     "LockBusy",
     "OutputError",
     "PageResult",
+    "Resolver",
     "ServeError",
     "StateError",
     "TopicSettings",

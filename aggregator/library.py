@@ -37,6 +37,7 @@ from aggregator.publishing.lock import OutputLock
 from aggregator.publishing.websub import announce_build
 from aggregator.sources.validate import Validation
 from aggregator.sources.validate import validate as validate_paths
+from aggregator.sources.validate import validate_sources
 
 if TYPE_CHECKING:
     import requests
@@ -116,11 +117,14 @@ def validate(
     config: Config | None = None, paths: Sequence[str | os.PathLike[str]] = ()
 ) -> Validation:
     """Check article files as a build reads them, without building: `paths` (files, or
-    folders searched as source folders), or the config's sources when none is given.
-    `result.ok`, or one `LoadError` per invalid file in `result.errors`."""
+    folders searched as source folders), or, when none is given, exactly the files a
+    build of `config` reads (its sources, found by the plan every command runs: a
+    missing source folder raises `ConfigError`, as `build` does). `result.ok`, or one
+    `LoadError` per invalid file in `result.errors`."""
     config = config if config is not None else Config()
-    found = [Path(p) for p in paths] or list(config.sources)
-    return validate_paths(found, config.patterns, config.limits)
+    if not paths:
+        return validate_sources(config)
+    return validate_paths([Path(p) for p in paths], config.patterns, config.limits)
 
 
 @contextlib.contextmanager

@@ -26,7 +26,6 @@ from typing import Any
 from typing import TextIO
 from urllib.parse import urlsplit
 
-from aggregator import __version__
 from aggregator.app.logs import setup_logging
 from aggregator.app.overview import overview
 from aggregator.app.overview import render_text
@@ -47,14 +46,14 @@ from aggregator.errors import ConfigError
 from aggregator.library import DEFAULT_WAIT
 from aggregator.library import build
 from aggregator.library import check_links
+from aggregator.library import validate
 from aggregator.model import BuildReport
 from aggregator.model import LinkResult
 from aggregator.model import LinkSummary
 from aggregator.publishing.layout import Layout
 from aggregator.publishing.layout import check_layout
 from aggregator.publishing.output import write_atomic
-from aggregator.sources.validate import validate
-from aggregator.sources.validate import validate_sources
+from aggregator.version import __version__
 
 # The daemon (APScheduler) and the HTTP server (waitress) are imported by the commands
 # that use them: `build` starts faster without them.
@@ -560,11 +559,8 @@ _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def _validate(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
-    if args.paths:
-        result = validate(args.paths, config.patterns, config.limits)
-    else:
-        result = validate_sources(config)  # exactly the files a build reads
+    # The library's call: the paths given, or exactly the files a build reads.
+    result = validate(load_config(args.config), args.paths)
     for error in result.errors:
         print(error)
     for warning in result.warnings:

@@ -11,6 +11,7 @@ Nothing is written: no feed, no page, no parse cache, no state file.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections import Counter
 from collections.abc import Sequence
@@ -20,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from aggregator.config import Config
-from aggregator.links.articles import check_article_links
+from aggregator.engine.stages import checks_links
+from aggregator.engine.stages import judge
 from aggregator.model import Article
 from aggregator.model import Duplicate
 from aggregator.model import Exclusion
@@ -32,6 +34,7 @@ from aggregator.publishing.publish import topic_spec
 from aggregator.rendering.pages import SUBSCRIBE_FORMATS
 from aggregator.rendering.slugs import topic_key
 from aggregator.sources.inputs import plan
+from aggregator.state.interface import StateStore
 from aggregator.state.interface import open_store
 from aggregator.stories.aliases import apply_topic_settings
 from aggregator.stories.dedupe import find_stories
@@ -42,7 +45,6 @@ from aggregator.stories.filters import UNPUBLISHED
 from aggregator.stories.filters import UNSAFE_LINK
 from aggregator.stories.filters import UNSUPPORTED_LINK
 from aggregator.stories.filters import Selection
-from aggregator.stories.filters import select
 
 DUPLICATE = "duplicate"
 INVALID = "invalid"
@@ -110,22 +112,17 @@ def overview(config: Config, now: datetime) -> Overview:
     stories = find_stories(articles, config.dedupe)  # related stubs play no part here
     unique, duplicates = stories.kept, stories.duplicates
     unique = apply_topic_settings(unique, config)  # aliases and skipped topics, as build does
-    checks = config.links != "off" and config.link_check.enabled
-    # As `build` does: with links used, the link step refuses what needs no request.
-    selection = select(unique, config, now, refusals=not checks)
-    links = LINKS_OFF
-    if checks:
-        cached = dataclasses.replace(config, links="cached")  # stored results, no request
+    links, judged_with = LINKS_OFF, config
+    state: contextlib.AbstractContextManager[StateStore | None] = contextlib.nullcontext()
+    if checks_links(config):
+        judged_with = dataclasses.replace(config, links="cached")  # stored results, no request
+        links = LINKS_NO_STATE
         # Opened only when it exists: asking must not create a state file.
         if config.state_path.is_file():
-            links = LINKS_CACHED
-            with open_store(config.state_path) as store:
-                checked = check_article_links(selection.kept, cached, now, store)
-        else:
-            links = LINKS_NO_STATE
-            checked = check_article_links(selection.kept, cached, now, None)
-        unique = [checked.replaced.get(a.path, a) for a in unique]
-        selection = select(unique, config, now, checked.problems)
+            links, state = LINKS_CACHED, open_store(config.state_path)
+    with state as store:
+        judged = judge(unique, judged_with, now, store)  # the build's filters and link step
+    unique, selection = judged.survivors, judged.selection
     view = summarise(
         config, loaded.found.files, articles, errors, unique, duplicates, selection, links
     )

@@ -51,7 +51,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
 
-from aggregator import __version__
 from aggregator.clock import wall_ns
 from aggregator.config import Config
 from aggregator.engine.stages import Judged
@@ -112,6 +111,7 @@ from aggregator.stories.similar import group_periods
 from aggregator.stories.similar import period_length
 from aggregator.stories.similar import period_of
 from aggregator.stories.similar import zone_pairs
+from aggregator.version import __version__
 
 if TYPE_CHECKING:
     import requests

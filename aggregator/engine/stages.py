@@ -53,7 +53,7 @@ def judge(
     unique: Sequence[Article],
     config: Config,
     now: datetime,
-    store: StateStore,
+    store: StateStore | None,
     resolver: Resolver | None = None,
     progress: Callable[[int, int], None] | None = None,
     cancel: threading.Event | None = None,
@@ -62,7 +62,8 @@ def judge(
     """Filter survivors (topic settings applied) and check the links of those the
     filters keep; an article whose link is dead or refused is then left out with that
     reason, an image so judged leaves its entry. With links checked, `unique` must
-    carry its images (the link step reads them)."""
+    carry its images (the link step reads them). `store` None: no state file, so no
+    stored result and nothing stored (`aggregator topics` before any build)."""
     if not checks_links(config):
         return Judged(list(unique), select(unique, config, now), None)
     # The link step refuses (and reports) what needs no request itself.

@@ -29,13 +29,13 @@ from datetime import timedelta
 from email.utils import parsedate_to_datetime
 from typing import Final
 
-from aggregator import __version__
 from aggregator.links.netguard import Lookup
 from aggregator.links.netguard import Refusal
 from aggregator.links.netguard import is_public
 from aggregator.links.netguard import vet_static
 from aggregator.model import LinkClass
 from aggregator.model import LinkResult
+from aggregator.version import __version__
 
 OK: Final = "ok"
 REDIRECTED: Final = "redirected"
@@ -59,8 +59,6 @@ CLASSES = (
     UNSUPPORTED,
     UNKNOWN,
 )
-#: answers that say nothing about the page itself: check again soon, keep the article
-TRANSIENT = frozenset({RATE_LIMITED, TIMEOUT, SERVER_ERROR, UNKNOWN})
 _BLOCKING_STATUSES = frozenset({401, 403, 451, 999})
 #: names known to exist that a run looks up, at most, to tell a name that does not
 #: resolve from a resolver that answers "no such name" for everything

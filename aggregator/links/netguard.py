@@ -79,7 +79,6 @@ _IPV6_COMPATIBLE = ipaddress.IPv6Network("::/96")  # deprecated ::a.b.c.d, :: an
 _IPV6_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
 _IPV6_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 _IPV6_NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")
-_IPV6_6TO4 = ipaddress.IPv6Network("2002::/16")
 _IPV6_TEREDO = ipaddress.IPv6Network("2001::/32")
 _IPV6_UNIQUE_LOCAL = ipaddress.IPv6Network("fc00::/7")
 _IPV6_LINK_LOCAL = ipaddress.IPv6Network("fe80::/10")

@@ -8,7 +8,7 @@ enclosures and the author go through our own extension because feedgen drops the
 `rel`/`type`/`length` of Atom entry links and only knows RSS `author` as an email.
 
 Everything rendered is a pure function of its arguments: same input, same bytes.
-All text from article files is plain text by now (see `text.py`) and is escaped
+All text from article files is plain text by now (see `sources/text.py`) and is escaped
 here; no HTML from an input file is ever passed on.
 """
 
@@ -38,7 +38,6 @@ from feedgen.ext.base import BaseExtension
 from feedgen.feed import FeedGenerator
 from lxml import etree
 
-from aggregator import __version__
 from aggregator.links.netguard import points_inside
 from aggregator.model import Article
 from aggregator.model import ContentMode
@@ -46,6 +45,7 @@ from aggregator.model import FeedFormat
 from aggregator.model import Image
 from aggregator.model import Provider
 from aggregator.stories.urls import canonical_url
+from aggregator.version import __version__
 
 GENERATOR = "aggregator"
 GENERATOR_URI = "https://pypi.org/project/aggregator/"

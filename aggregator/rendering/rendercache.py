@@ -17,7 +17,6 @@ import json
 import os
 from collections.abc import Sequence
 
-from aggregator import __version__
 from aggregator.config import Config
 from aggregator.model import Article
 from aggregator.model import FeedFormat
@@ -25,6 +24,7 @@ from aggregator.publishing.output import Output
 from aggregator.rendering.feeds import FeedSpec
 from aggregator.rendering.feeds import Site
 from aggregator.state.interface import StateStore
+from aggregator.version import __version__
 
 _META = "rendered"
 

@@ -21,7 +21,6 @@ from collections.abc import Mapping
 from collections.abc import Sequence
 from pathlib import Path
 
-from aggregator import __version__
 from aggregator.clock import wall_ns
 from aggregator.limits import DEFAULT_LIMITS
 from aggregator.limits import Limits
@@ -41,6 +40,7 @@ from aggregator.state.interface import StateStore
 from aggregator.stories.dedupe import with_keys
 from aggregator.stories.similar import Dated
 from aggregator.stories.similar import fingerprint
+from aggregator.version import __version__
 
 #: bump when the loader's results change for the same file (the limits are added to it)
 FORMAT = f"7/{__version__}"

@@ -1,5 +1,8 @@
 """State: what one build leaves for the next, in the state store.
 
-Owns the store (`store`: SQLite by default) and the last build's report and output
-record (`lastbuild`), which lets a build with unchanged inputs repeat itself.
+Owns what every stage may ask of the state (`interface`: the `StateStore` Protocol,
+and `open_store`, which picks the backend), the one backend today (`store`: SQLite),
+the one codec for stored rows (`codec`: articles of the parse cache, link results)
+and the last build's report and output record (`lastbuild`), which lets a build with
+unchanged inputs repeat itself.
 """

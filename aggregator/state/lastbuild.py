@@ -20,7 +20,6 @@ from datetime import datetime
 from typing import Any
 from typing import TypeVar
 
-from aggregator import __version__
 from aggregator.config import Config
 from aggregator.model import BuildReport
 from aggregator.model import DroppedCopy
@@ -37,6 +36,7 @@ from aggregator.publishing.output import Output
 from aggregator.state.codec import link_from_row
 from aggregator.state.codec import link_row
 from aggregator.state.interface import StateStore
+from aggregator.version import __version__
 
 _T = TypeVar("_T")
 _KEY = "last_build"

@@ -60,7 +60,7 @@ CREATE TABLE IF NOT EXISTS parsed (
     mtime_ns INTEGER NOT NULL,
     head TEXT NOT NULL,            -- the loader's result as JSON, but for ...
     words TEXT NOT NULL,           -- ... the word sets near-duplicate detection reads ...
-    body TEXT NOT NULL             -- ... and what only rendering reads (parsecache.encode)
+    body TEXT NOT NULL             -- ... and what only rendering reads (codec.encode)
 );
 CREATE TABLE IF NOT EXISTS simzone (
     zone INTEGER PRIMARY KEY,      -- a period or a boundary of two (similar.similar_pairs)

@@ -59,7 +59,7 @@ def select(
 
     `refusals`: leave out articles whose link `refused_link` refuses. False only for
     the pass that chooses what the link step checks: that step refuses those links
-    itself, and reports and stores them (`links.check_article_links`)."""
+    itself, and reports and stores them (`links.articles.check_article_links`)."""
     link_problems = link_problems or {}
     settings = config.link_check
     kept: list[Article] = []
@@ -113,7 +113,7 @@ def select(
 def refused_link(url: str, settings: LinkCheckSettings) -> LinkProblem | None:
     """The (code, reason) that keeps an article out when its link `url` is refused
     without any lookup or request; None for a link only a check can judge. The same
-    words as the link step's for the same refusal (`links._problem`)."""
+    words as the link step's for the same refusal (`links.articles._problem`)."""
     refusal = lp.refused_offline(url, settings)
     if refusal is None:
         return None

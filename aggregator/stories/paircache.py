@@ -13,10 +13,10 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from aggregator import __version__
 from aggregator.state.interface import StateStore
 from aggregator.stories.dedupe import DedupeSettings
 from aggregator.stories.similar import Pair
+from aggregator.version import __version__
 
 _FORM = "pairs_format"
 

@@ -5,12 +5,14 @@ HTTP session a caller passes. The site and the hub are one real HTTP server on
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shutil
 import subprocess
 import sys
 import threading
 import time
+import typing
 from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import field
@@ -169,6 +171,7 @@ def test_the_public_names_are_in_all_and_import() -> None:
         "BuildReport",
         "FeedResult",
         "LoadError",
+        "LoadWarning",
         "LinkSummary",
         "LinkResult",
         "CheckedLinks",
@@ -188,6 +191,31 @@ def test_the_public_names_are_in_all_and_import() -> None:
     namespace: dict[str, Any] = {}
     exec("from aggregator import *", namespace)
     assert set(aggregator.__all__) <= set(namespace)
+
+
+def test_the_records_of_the_public_face_are_public() -> None:
+    # What a caller reads in a report or passes in a setting is importable from here.
+    seen: set[type] = set()
+
+    def named(hint: Any) -> Iterator[type]:
+        for arg in typing.get_args(hint):
+            yield from named(arg)
+        if isinstance(hint, type) and hint.__module__.startswith("aggregator."):
+            yield hint
+
+    records = [getattr(aggregator, n) for n in aggregator.__all__]
+    todo = [r for r in records if dataclasses.is_dataclass(r)]
+    while todo:
+        record = todo.pop()
+        seen.add(record)
+        for hint in typing.get_type_hints(record).values():
+            for kind in named(hint):
+                if kind not in seen and dataclasses.is_dataclass(kind):
+                    todo.append(kind)
+    # CheckedLinks.replaced holds the engine's own article records.
+    internal = {"Article", "Fingerprint", "Image", "Provider", "RelatedStub"}
+    missing = {r.__name__ for r in seen} - set(aggregator.__all__) - internal
+    assert not missing
 
 
 def test_every_error_is_one_tree_drawn_in_errors() -> None:
@@ -412,6 +440,19 @@ def test_validate_checks_the_configured_sources_or_the_paths_given(tmp_path: Pat
     assert [e.path for e in result.errors] == [str(tmp_path / "src" / "bad.md")]
     assert all(isinstance(e, aggregator.LoadError) for e in result.errors)
     assert aggregator.validate(config, [tmp_path / "src" / "good.md"]).ok
+
+
+def test_validate_of_a_config_reads_the_files_a_build_reads(tmp_path: Path) -> None:
+    # The plan every command runs: a missing source folder is the build's ConfigError,
+    # not an invalid file.
+    write_article(tmp_path / "src", "good.md")
+    config = aggregator.load_config(
+        None, sources=[tmp_path / "src", tmp_path / "gone"], output=tmp_path / "out"
+    )
+    with pytest.raises(aggregator.ConfigError, match="gone"):
+        aggregator.build(config, now=NOW)
+    with pytest.raises(aggregator.ConfigError, match="gone"):
+        aggregator.validate(config)
 
 
 # --- the README's example --------------------------------------------------------------------
