@@ -71,11 +71,13 @@ from aggregator.model import PageResult
 from aggregator.publishing.output import Output
 from aggregator.publishing.publish import ALL
 from aggregator.publishing.publish import HEADLINES
+from aggregator.publishing.publish import FeedPlan
 from aggregator.publishing.publish import Publisher
 from aggregator.publishing.publish import Shown
 from aggregator.publishing.publish import as_is
 from aggregator.publishing.publish import display_names
 from aggregator.publishing.publish import feed_plans
+from aggregator.publishing.publish import publish_plans
 from aggregator.rendering.feeds import FeedSpec
 from aggregator.rendering.feeds import Site
 from aggregator.rendering.feeds import entry_id
@@ -651,31 +653,27 @@ class Rebuild:
         """Render the feeds whose members or names changed (`touched`) as a full build
         does (`publish.feed_plans`), keep the others as the last build left them
         (`feeds`), then the pages; the record of every feed, and the pages."""
-        listings: list[Listing] = []
-        everything: Listing | None = None
         records: dict[str, FeedRecord] = {}
-        live = [k for k in names if k in touched or k in feeds]
-        for plan in feed_plans(self.config, names, live):
+
+        def write(plan: FeedPlan) -> Listing | None:
             known = feeds.get(plan.key)
             if plan.key in touched or known is None or known.name != plan.name:
                 top = self.store.inc_top(plan.key, plan.limit)
                 if not top and plan.key != ALL:
-                    continue  # no members: retired below, as a full build does
+                    return None  # no members: retired after the feeds, as in a full build
                 start = len(publisher.results)
                 listing = publisher.publish(plan.spec, self._entries(top), plan.limit)
                 records[plan.key] = feed_record(plan.name, publisher.results[start:], listing)
-            else:
-                records[plan.key] = known
-                listing = self._listing(plan.spec, known, publisher.shown)
-                for topic, fmt, path, count in known.results:
-                    publisher.results.append(FeedResult(topic, fmt, path, count, False))
-                    publisher.rendered.keep(path)
-            if plan.key == ALL:
-                everything = listing
-            elif listing is not None:
-                listings.append(listing)
-        pages = publisher.finish(names.values(), everything, listings)  # and retire orphans
-        return records, pages
+                return listing
+            records[plan.key] = known
+            for topic, fmt, path, count in known.results:
+                publisher.results.append(FeedResult(topic, fmt, path, count, False))
+                publisher.rendered.keep(path)
+            return self._listing(plan.spec, known, publisher.shown)
+
+        live = [k for k in names if k in touched or k in feeds]
+        plans = feed_plans(self.config, names, live)
+        return records, publish_plans(publisher, plans, write, names.values())
 
     def _parse(self) -> list[str]:
         """Parse the changed files, cache them; the paths whose rows must go."""

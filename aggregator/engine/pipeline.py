@@ -36,11 +36,13 @@ from aggregator.model import Article
 from aggregator.model import BuildReport
 from aggregator.publishing.output import Output
 from aggregator.publishing.publish import ALL
+from aggregator.publishing.publish import FeedPlan
 from aggregator.publishing.publish import Publisher
 from aggregator.publishing.publish import Shown
 from aggregator.publishing.publish import display_names
 from aggregator.publishing.publish import feed_plans
 from aggregator.publishing.publish import newest_first
+from aggregator.publishing.publish import publish_plans
 from aggregator.publishing.publish import topic_spellings
 from aggregator.rendering.feeds import Site
 from aggregator.rendering.pages import Listing
@@ -166,18 +168,15 @@ def _build(
     publisher = Publisher(output, site, shown, rendered, config.limits)
     results = publisher.results
     feeds: dict[str, incremental.FeedRecord] = {}
-    everything: Listing | None = None
-    listings: list[Listing] = []
-    for plan in feed_plans(config, names, members):
+
+    def write(plan: FeedPlan) -> Listing | None:
         start = len(results)
         entries = order if plan.key == ALL else members[plan.key]
         listing = publisher.publish(plan.spec, entries, plan.limit)
         feeds[plan.key] = incremental.feed_record(plan.name, results[start:], listing)
-        if plan.key == ALL:
-            everything = listing
-        elif listing is not None:
-            listings.append(listing)
-    pages = publisher.finish(names.values(), everything, listings)  # and retire orphans
+        return listing
+
+    pages = publish_plans(publisher, feed_plans(config, names, members), write, names.values())
 
     report = BuildReport(
         loaded=len(articles),

@@ -80,6 +80,26 @@ def feed_plans(config: Config, names: dict[str, str], keys: Iterable[str]) -> li
     return plans
 
 
+def publish_plans(
+    publisher: Publisher,
+    plans: Sequence[FeedPlan],
+    write: Callable[[FeedPlan], Listing | None],
+    names: Iterable[str],
+) -> list[PageResult]:
+    """The publishing sequence of every build: each plan's feed (`write` renders it, or
+    keeps what the last build wrote, and gives its listing: None for a feed with no
+    entries), then the retiring of orphan topic feeds and the pages that list them."""
+    everything: Listing | None = None
+    listings: list[Listing] = []
+    for plan in plans:
+        listing = write(plan)
+        if plan.key == ALL:
+            everything = listing
+        elif listing is not None:
+            listings.append(listing)
+    return publisher.finish(names, everything, listings)
+
+
 def newest_first(articles: Iterable[Article]) -> list[Article]:
     """The articles, newest first; ties broken by entry id, then path."""
     return sorted(articles, key=lambda a: (-a.published_at.timestamp(), entry_id(a), a.path))
