@@ -37,13 +37,13 @@ from aggregator.links.linkpolicy import LinkCheckSettings
 from aggregator.model import ContentMode
 from aggregator.model import LinksMode
 from aggregator.publishing.layout import beside
-from aggregator.rendering.slugs import topic_key
 from aggregator.sources import yamlload
 from aggregator.sources.yamltext import kind
 from aggregator.sources.yamltext import line_of_key
 from aggregator.sources.yamltext import line_of_path
 from aggregator.stories.dedupe import DedupeSettings
 from aggregator.stories.similar import PERIOD
+from aggregator.stories.topics import topic_key
 
 DEFAULT_CONFIG_NAME = "aggregator.yaml"
 DEFAULT_PATTERNS = ("*.md", "*.txt", "*.yaml", "*.yml")

@@ -32,7 +32,6 @@ from aggregator.publishing.publish import all_spec
 from aggregator.publishing.publish import topic_names
 from aggregator.publishing.publish import topic_spec
 from aggregator.rendering.pages import SUBSCRIBE_FORMATS
-from aggregator.rendering.slugs import topic_key
 from aggregator.sources.inputs import plan
 from aggregator.state.interface import StateStore
 from aggregator.state.interface import open_store
@@ -45,6 +44,7 @@ from aggregator.stories.filters import UNPUBLISHED
 from aggregator.stories.filters import UNSAFE_LINK
 from aggregator.stories.filters import UNSUPPORTED_LINK
 from aggregator.stories.filters import Selection
+from aggregator.stories.topics import topic_key
 
 DUPLICATE = "duplicate"
 INVALID = "invalid"

@@ -83,7 +83,6 @@ from aggregator.rendering.feeds import Site
 from aggregator.rendering.feeds import entry_id
 from aggregator.rendering.pages import Listing
 from aggregator.rendering.rendercache import RenderCache
-from aggregator.rendering.slugs import topic_key
 from aggregator.sources.loader import file_digest
 from aggregator.sources.loader import load_file
 from aggregator.sources.loader import load_file_digest
@@ -113,6 +112,7 @@ from aggregator.stories.similar import group_periods
 from aggregator.stories.similar import period_length
 from aggregator.stories.similar import period_of
 from aggregator.stories.similar import zone_pairs
+from aggregator.stories.topics import topic_key
 from aggregator.version import __version__
 
 if TYPE_CHECKING:

@@ -47,7 +47,6 @@ from aggregator.publishing.publish import topic_spellings
 from aggregator.rendering.feeds import Site
 from aggregator.rendering.pages import Listing
 from aggregator.rendering.rendercache import RenderCache
-from aggregator.rendering.slugs import topic_key
 from aggregator.sources import inputs
 from aggregator.sources.parsecache import stat_files
 from aggregator.state.interface import StateStore
@@ -60,6 +59,7 @@ from aggregator.stories.aliases import apply_topic_settings
 from aggregator.stories.dedupe import find_stories
 from aggregator.stories.filters import select
 from aggregator.stories.paircache import StoredPairs
+from aggregator.stories.topics import topic_key
 
 if TYPE_CHECKING:
     import requests

@@ -42,9 +42,9 @@ from aggregator.rendering.pages import Listing
 from aggregator.rendering.pages import render_index
 from aggregator.rendering.pages import render_opml
 from aggregator.rendering.rendercache import RenderCache
-from aggregator.rendering.slugs import topic_key
 from aggregator.rendering.slugs import topic_slug
 from aggregator.stories.dedupe import related_keys
+from aggregator.stories.topics import topic_key
 
 ALL_STEM = "all"
 TOPICS_FOLDER = "topics"

@@ -12,10 +12,11 @@ never renames another's feed.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import re
 import unicodedata
+
+from aggregator.stories.topics import topic_key
 
 _PLAIN = re.compile(r"[A-Za-z0-9]+(?: [A-Za-z0-9]+)*")
 _SYMBOLS = {
@@ -28,12 +29,6 @@ _SYMBOLS = {
     "=": "equals",
 }
 _MAX_READABLE = 60
-
-
-@functools.lru_cache(maxsize=65_536)
-def topic_key(name: str) -> str:
-    """The identity of a topic name: whitespace collapsed, case folded."""
-    return " ".join(name.split()).casefold()
 
 
 def topic_slug(name: str) -> str:

@@ -15,7 +15,7 @@ from dataclasses import replace
 
 from aggregator.config import Config
 from aggregator.model import Article
-from aggregator.rendering.slugs import topic_key
+from aggregator.stories.topics import topic_key
 
 
 def apply_topic_settings(articles: Sequence[Article], config: Config) -> list[Article]:

@@ -23,10 +23,10 @@ from aggregator.errors import ConfigError
 from aggregator.model import Article
 from aggregator.model import Duplicate
 from aggregator.model import Exclusion
-from aggregator.rendering.slugs import topic_key
 from aggregator.rendering.slugs import topic_slug
 from aggregator.stories.dedupe import dedupe
 from aggregator.stories.filters import select
+from aggregator.stories.topics import topic_key
 from aggregator.stories.urls import canonical_url
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
