@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Final
 
 from aggregator.config import Config
+from aggregator.config import format_duration
 from aggregator.links import linkpolicy as lp
 from aggregator.links.linkpolicy import LinkCheckSettings
 from aggregator.model import Article
@@ -66,6 +67,8 @@ def select(
     topics: dict[str, tuple[str, ...]] = {}
     excluded: list[Exclusion] = []
     oldest = now - config.max_age if config.max_age is not None else None
+    #: as the config file writes it: "365d"
+    age_limit = format_duration(config.max_age) if config.max_age is not None else ""
     thresholds: dict[str, int] = {}  # per topic spelling: a config lookup each otherwise
     for article in articles:
         if not article.published and not config.include_unpublished:
@@ -79,10 +82,7 @@ def select(
             excluded.append(Exclusion(article.path, code, reason))
             continue
         if oldest is not None and article.published_at < oldest:
-            reason = (
-                f"published {article.published_at:%Y-%m-%d}, older than max_age "
-                f"({_days(config.max_age)})"
-            )
+            reason = f"published {article.published_at:%Y-%m-%d}, older than max_age ({age_limit})"
             excluded.append(Exclusion(article.path, MAX_AGE, reason))
             continue
         quality = article.quality if article.quality is not None else 0
@@ -126,7 +126,3 @@ def _quality_reason(article: Article, threshold: int) -> str:
     if article.quality is None:
         return f"no quality score (threshold {threshold})"
     return f"quality {article.quality} below {threshold}"
-
-
-def _days(age: object) -> str:
-    return str(age)
