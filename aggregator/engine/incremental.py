@@ -28,11 +28,10 @@ crossed the age limit since the last build's clock; with links checked, those ju
 by a link result that is due or was replaced (`aggregator check-links`). With links
 on, one link step checks every due and new URL of the stories formed again, as a
 cold build's does. Files are in path order with several sources too
-(`loader.find_paths`). With `links: cached`, with many changes, a changed config or
-version, a state file another version wrote, or output files changed by anything
-else, the build is a full one. The
-tables are marked invalid while they are rewritten, so a build killed halfway
-leaves the next one a full build.
+(`loader.find_paths`). With many changes, a changed config or version, a state file
+another version wrote, or output files changed by anything else, the build is a full
+one. The tables are marked invalid while they are rewritten, so a build killed
+halfway leaves the next one a full build.
 """
 
 from __future__ import annotations
@@ -141,12 +140,6 @@ def form(config: Config) -> str:
     return sha256(f"{__version__}\n{config.output_key()}\n".encode()).hexdigest()
 
 
-def usable(config: Config) -> bool:
-    """Whether builds of this config can be incremental: all but `links: cached`,
-    whose results another command may store without the build seeing a request."""
-    return config.links != "cached" or not checks_links(config)
-
-
 @dataclass(frozen=True, slots=True)
 class Identities:
     """The size and mtime of every file of a build, in the order of `paths`; a file
@@ -196,7 +189,7 @@ def changes(store: StateStore, config: Config, now: Identities, when: datetime) 
     """The files changed and deleted since the last build, and the articles to judge
     again at `when`, when the tables hold it and this build can be incremental; else
     None."""
-    if not usable(config) or store.meta(FORM) != form(config):
+    if store.meta(FORM) != form(config):
         return None
     rejudge = _rejudge(store, config, when)
     if rejudge is None:
@@ -327,9 +320,6 @@ def record(
 ) -> None:
     """Keep what a full build derived (see the module docstring)."""
     store.set_meta(FORM, "")
-    if not usable(config):
-        store.inc_clear()
-        return
     story_of: dict[str, str] = {}
     story_rows: list[tuple[object, ...]] = []
     member_rows: list[tuple[object, ...]] = []
@@ -396,8 +386,7 @@ def _finish(
 
 def seal(store: StateStore, config: Config) -> None:
     """Mark the tables valid: call it once the build's report is kept."""
-    if usable(config):
-        store.set_meta(FORM, form(config))
+    store.set_meta(FORM, form(config))
 
 
 def _story_json(article: Article, passed: tuple[str, ...] | None, found: Article) -> str:

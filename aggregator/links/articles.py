@@ -7,8 +7,8 @@ the article stays. Refusals that need no lookup or request (`linkpolicy.
 refused_offline`) are decided here for every URL in every run, `on` or `cached`,
 network or not, whatever the state file holds, and for every image even with
 `check_images: false`. Results go to the state store, except in a run where the
-network was down, which stores those refusals only. (With links off, `filters.select`
-and `publish.Shown` apply the same refusals.)
+network was down and in a `cached` run, which store those refusals only. (With links
+off, `filters.select` and `publish.Shown` apply the same refusals.)
 """
 
 from __future__ import annotations
@@ -103,6 +103,10 @@ def check_article_links(
     }
     if config.links == "cached":
         results, requested, network_down = {**previous, **offline}, 0, False
+        if store is not None:
+            # Refusals need no request: stored as in any run, so that what the build
+            # judged by is in the state (an incremental build compares the two).
+            store.save_links(r for k, r in offline.items() if previous.get(k) != r)
     else:
         from aggregator.links.linkcheck import LinkChecker  # here: builds without checks skip it
 

@@ -415,11 +415,6 @@ class Store:
         """Set the story of articles: (story, path) rows."""
         self._write("UPDATE inc_art SET story = ? WHERE path = ?", rows)
 
-    def inc_clear(self) -> None:
-        with self._writing():
-            for table in _INC_TABLES:
-                self._db.execute(f"DELETE FROM {table}")
-
     def inc_fill(self, rows: dict[str, Sequence[tuple[object, ...]]]) -> None:
         """Replace every row of these tables, in one transaction; the indexes are made
         after the rows (much faster than keeping them up to date row by row)."""

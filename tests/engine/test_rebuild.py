@@ -305,7 +305,7 @@ SWITCHED = (200, 404, 410, 500)
 NAMES = 100
 
 
-@pytest.mark.parametrize("setting", ["two sources", "max_age", "links on"])
+@pytest.mark.parametrize("setting", ["two sources", "max_age", "links on", "links cached"])
 def test_every_configuration_builds_incrementally_to_the_bytes_of_a_cold_build(
     tmp_path: Path, setting: str, farm: Farm
 ) -> None:
@@ -320,7 +320,8 @@ def test_every_configuration_builds_incrementally_to_the_bytes_of_a_cold_build(
         host, name = rng.randrange(3), rng.randrange(NAMES)
         return farm.url(host, f"/switch/s{name}")
 
-    urls = switched if setting == "links on" else None
+    checking = setting in ("links on", "links cached")
+    urls = switched if checking else None
     corpus = Corpus(tmp_path / "src", 7, urls=urls)
     corpus.create(150)
     sources: tuple[Path, ...] = (corpus.folder,)
@@ -343,7 +344,7 @@ def test_every_configuration_builds_incrementally_to_the_bytes_of_a_cold_build(
         sources=sources,
         output=tmp_path / "out",
         state=tmp_path / "state.sqlite",
-        links="on" if setting == "links on" else "off",
+        links={"links on": "on", "links cached": "cached"}.get(setting, "off"),
         link_check=link_check,
         max_age=timedelta(days=60) if setting == "max_age" else None,
         limit=12,
@@ -360,6 +361,8 @@ def test_every_configuration_builds_incrementally_to_the_bytes_of_a_cold_build(
     for host, name in hot:
         farm.switch(host, f"s{name}", corpus.rng.choice(SWITCHED))
     when = START + timedelta(days=70)
+    if setting == "links cached":
+        check_links(replace(config, links="on"), now=when)  # what the builds will use
     assert build(config, now=when).mode == "full"
     rechecked = 0
     for step in range(10):
@@ -369,6 +372,8 @@ def test_every_configuration_builds_incrementally_to_the_bytes_of_a_cold_build(
         for host, name in corpus.rng.sample(hot, 2):
             farm.switch(host, f"s{name}", corpus.rng.choice(SWITCHED))
         when += timedelta(hours=1) if setting != "max_age" else timedelta(days=2)
+        if setting == "links cached":  # results come from another command's checks
+            check_links(replace(config, links="on"), now=when)
         folder, cold = cold_build_beside(config, tmp_path, when)
         stored = stored_links(config)
         seen = [len(farm.log(host).requests) for host in range(3)]
@@ -388,6 +393,7 @@ def test_every_configuration_builds_incrementally_to_the_bytes_of_a_cold_build(
         assert any(e.code == "max-age" for e in report.excluded)
     if setting == "links on":
         assert rechecked > 0  # due results were checked again, by incremental builds
+    if checking:
         assert any(e.code == "dead-link" for e in report.excluded)
 
 

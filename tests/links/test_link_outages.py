@@ -247,12 +247,19 @@ def test_with_the_network_down_refused_links_still_leave_and_the_rest_is_publish
 
 
 def test_cached_links_on_an_empty_state_file_apply_the_refusals(tmp_path: Path) -> None:
-    write_refused_corpus(tmp_path / "articles", NAMES)
+    """No lookup, no request; the refusals are stored as in any run (they need neither:
+    an incremental build compares what it judged by with the state), nothing else."""
+    links = write_refused_corpus(tmp_path / "articles", NAMES)
     config = config_for(tmp_path, settings(), links="cached")
     resolver = Resolver()
     with Store(tmp_path / "state.sqlite") as store:
         report = build(config, now=NOW, store=store, resolver=resolver)
-        assert store.links(canonical_url(u) for u in (LOOPBACK, FIVE_PARTS)) == {}
+        stored = store.links(canonical_url(u) for u in links.values())
+        refused = {LOOPBACK: "unsafe", MAPPED: "unsafe", DECIMAL: "unsafe"}
+        refused[FIVE_PARTS] = "unsupported"
+        assert {k: r.klass for k, r in stored.items()} == {
+            canonical_url(u): klass for u, klass in refused.items()
+        }
     assert resolver.calls == []
     assert report.links is not None and report.links.requested == 0
     assert_refusals_applied(report, tmp_path / "out", published=len(NAMES) + 2)
