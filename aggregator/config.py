@@ -180,15 +180,7 @@ class Config:
         schedule (`interval`, `cron`), where the state lives and how link requests are
         sent (`_REQUEST_ONLY`: timeouts, pacing, user agent), which change no output.
         (Serving and logging are options of the command, not of the config.)"""
-        return repr(
-            replace(
-                self,
-                interval=_NO_INTERVAL,
-                cron=None,
-                state=None,
-                link_check=_link_rules(self.link_check),
-            )
-        )
+        return repr(self._output_settings())
 
     def render_key(self) -> str:
         """The settings rendering reads (a cache key for rendered feeds): the site, the
@@ -197,7 +189,7 @@ class Config:
         is not here: those entries are keyed themselves."""
         return repr(
             replace(
-                self,
+                self._output_settings(),
                 sources=(),
                 patterns=(),
                 min_quality=0,
@@ -206,11 +198,17 @@ class Config:
                 aliases=MappingProxyType({}),
                 dedupe=DedupeSettings(),
                 links="on",
-                state=None,
-                interval=_NO_INTERVAL,
-                cron=None,
-                link_check=_link_rules(self.link_check),
             )
+        )
+
+    def _output_settings(self) -> Config:
+        """This config with the settings that change no output at their defaults."""
+        return replace(
+            self,
+            interval=_NO_INTERVAL,
+            cron=None,
+            state=None,
+            link_check=_link_rules(self.link_check),
         )
 
 
