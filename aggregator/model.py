@@ -60,7 +60,7 @@ class Fingerprint:
     #: a short digest of the words above: tells cached similarity results apart
     digest: str = ""
     #: False when only the digest was loaded, the word sets left empty (see
-    #: `parsecache.Loaded.words`)
+    #: `parsecache.load_words`)
     complete: bool = True
 
 
@@ -195,8 +195,8 @@ LinkClass = Literal[
 LinkProblem = tuple[ExclusionCode, str]
 #: "on" checks stale links, "cached" uses stored results only, "off" ignores links
 LinksMode = Literal["on", "cached", "off"]
-#: "full", "incremental" (from the last build's state, see `engine.incremental`) or
-#: "unchanged" (nothing changed: the last build's files and report stand)
+#: "full" (from an empty state), "incremental" (from the last build's state, see
+#: `engine.run`) or "unchanged" (nothing changed: the last build's files and report stand)
 BuildMode = Literal["full", "incremental", "unchanged"]
 #: what an entry carries: "full" is the HTML content (image, excerpt, source link,
 #: related coverage) beside the excerpt; "excerpt" is the plain-text excerpt alone

@@ -1,14 +1,15 @@
-"""Stages that full and incremental builds share, so that they cannot drift apart.
+"""Stages that `build` and `check-links` share, so that they cannot drift apart.
 
-`judge` is the filters and the link step over survivors (a whole corpus in a full
-build, the re-formed stories in an incremental one); both builds call it and keep
-what it decided the same way.
+`judge` is the filters and the link step over survivors (the stories a build forms:
+all of them in a cold build); `link_candidates` the articles whose links the link
+step checks, for `build` and `check-links` alike.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +21,7 @@ from aggregator.links.articles import CheckedLinks
 from aggregator.links.articles import check_article_links
 from aggregator.links.netguard import Resolver
 from aggregator.model import Article
+from aggregator.model import LinkResult
 from aggregator.state.interface import StateStore
 from aggregator.stories.filters import Selection
 from aggregator.stories.filters import select
@@ -49,6 +51,12 @@ class Judged:
     links: CheckedLinks | None
 
 
+def link_candidates(unique: Sequence[Article], config: Config, now: datetime) -> Sequence[Article]:
+    """The survivors whose links the link step checks: those the filters keep (the
+    link step refuses, and reports, what needs no request itself)."""
+    return select(unique, config, now, refusals=False).kept
+
+
 def judge(
     unique: Sequence[Article],
     config: Config,
@@ -58,18 +66,20 @@ def judge(
     progress: Callable[[int, int], None] | None = None,
     cancel: threading.Event | None = None,
     session: requests.Session | None = None,
+    known: Callable[[], Mapping[str, LinkResult]] | None = None,
 ) -> Judged:
     """Filter survivors (topic settings applied) and check the links of those the
     filters keep; an article whose link is dead or refused is then left out with that
     reason, an image so judged leaves its entry. With links checked, `unique` must
     carry its images (the link step reads them). `store` None: no state file, so no
-    stored result and nothing stored (`aggregator topics` before any build)."""
+    stored result and nothing stored (`aggregator topics` before any build). `known`:
+    the stored results of the URLs of the articles not in `unique` (see
+    `LinkChecker.run`)."""
     if not checks_links(config):
         return Judged(list(unique), select(unique, config, now), None)
-    # The link step refuses (and reports) what needs no request itself.
-    candidates = select(unique, config, now, refusals=False).kept
+    candidates = link_candidates(unique, config, now)
     checked = check_article_links(
-        candidates, config, now, store, resolver, progress, cancel, session
+        candidates, config, now, store, resolver, progress, cancel, session, known
     )
     shown = [checked.replaced.get(a.path, a) for a in unique]
     return Judged(shown, select(shown, config, now, checked.problems), checked)

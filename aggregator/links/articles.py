@@ -17,6 +17,7 @@ import dataclasses
 import threading
 from collections import Counter
 from collections.abc import Callable
+from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -72,10 +73,12 @@ def check_article_links(
     progress: Callable[[int, int], None] | None = None,
     cancel: threading.Event | None = None,
     session: requests.Session | None = None,
+    known: Callable[[], Mapping[str, LinkResult]] | None = None,
 ) -> CheckedLinks:
     """The link step for `articles`. `store` None means no state file: no stored
     result, and nothing is stored (`aggregator topics` before any build). `session`
-    sends the requests (see `linkcheck.LinkChecker`)."""
+    sends the requests (see `linkcheck.LinkChecker`); `known` gives the stored
+    results of the corpus's other URLs (see `LinkChecker.run`)."""
     settings = config.link_check
     links = [a.link for a in articles]
     images = [image.url for a in articles for image in a.images]
@@ -111,7 +114,7 @@ def check_article_links(
         from aggregator.links.linkcheck import LinkChecker  # here: builds without checks skip it
 
         checker = LinkChecker(settings, resolver=resolver, progress=progress, session=session)
-        report = checker.run(checkable, now=now, previous=previous, cancel=cancel)
+        report = checker.run(checkable, now=now, previous=previous, cancel=cancel, known=known)
         results = {**report.results, **offline}
         requested, network_down = report.requested, report.network_down
         if store is not None:

@@ -219,15 +219,19 @@ class LinkChecker:
         now: datetime,
         previous: Mapping[str, LinkResult],
         cancel: threading.Event | None = None,
+        known: Callable[[], Mapping[str, LinkResult]] | None = None,
     ) -> LinkReport:
-        """Check every URL whose stored result (`previous`, by canonical URL) is stale."""
+        """Check every URL whose stored result (`previous`, by canonical URL) is stale.
+        `known`: the stored results of the other URLs of the corpus, read when a name
+        known to exist is wanted (`lp.canary_names`), so that a run over some articles
+        picks the canaries a run over all of them picks."""
         wanted: dict[str, str] = {}
         for url in urls:
             wanted.setdefault(canonical_url(url), url)
         results = {k: previous[k] for k in wanted if lp.is_fresh(previous.get(k), now)}
         stale = [(k, u) for k, u in wanted.items() if k not in results]
         answers = self._check_all(stale, cancel)
-        confirm = _Confirmation(self, wanted, previous, answers.values())
+        confirm = _Confirmation(self, wanted, previous, answers.values(), known)
         by_host: dict[str, list[bool]] = {}
         for key, _url in stale:
             check, _answer = answers[key]
@@ -585,10 +589,12 @@ class _Confirmation:
         wanted: Mapping[str, str],
         previous: Mapping[str, LinkResult],
         answers: Iterable[tuple[_Check, _Answer]],
+        known: Callable[[], Mapping[str, LinkResult]] | None = None,
     ) -> None:
         self.checker = checker
         self.wanted = wanted
         self.previous = previous
+        self.known = known
         self.resolved: set[str] = set()
         self.spoke_tls: set[str] = set()
         #: names that did not resolve to a public address in the run: no use as canaries
@@ -642,7 +648,13 @@ class _Confirmation:
     def _canaries_resolve(self) -> bool:
         settings = self.checker.settings
         resolver = self.checker.resolver or system_resolver
-        for host, port in lp.canary_names(self.wanted, self.previous, self.failed, settings):
+        wanted: Mapping[str, str] = self.wanted
+        previous = self.previous
+        if self.known is not None:
+            others = self.known()
+            wanted = {**{key: key for key in others}, **wanted}
+            previous = {**others, **previous}
+        for host, port in lp.canary_names(wanted, previous, self.failed, settings):
             try:
                 if lp.proves_resolver(resolver(host, port), settings.allow_private):
                     return True

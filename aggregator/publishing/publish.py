@@ -57,7 +57,7 @@ ALL = ""
 
 @dataclass(frozen=True, slots=True)
 class FeedPlan:
-    """One feed a build writes: full and incremental builds write the same plans."""
+    """One feed a build writes (`feed_plans`)."""
 
     #: the topic key; `ALL` for the all-topics feed
     key: str
@@ -100,9 +100,14 @@ def publish_plans(
     return publisher.finish(names, everything, listings)
 
 
+def feed_order(article: Article) -> tuple[float, str, str]:
+    """An article's place in a feed: newest first; ties broken by entry id, then path."""
+    return (-article.published_at.timestamp(), entry_id(article), article.path)
+
+
 def newest_first(articles: Iterable[Article]) -> list[Article]:
-    """The articles, newest first; ties broken by entry id, then path."""
-    return sorted(articles, key=lambda a: (-a.published_at.timestamp(), entry_id(a), a.path))
+    """The articles in feed order (`feed_order`)."""
+    return sorted(articles, key=feed_order)
 
 
 class Publisher:
@@ -175,23 +180,19 @@ def _prefix_sizes(documents: Sequence[bytes]) -> list[int] | None:
 
 
 class Shown:
-    """An entry as it is shown: with its body (`body`: articles may be loaded without
-    it), without related stubs to stories in the corpus (done for the few articles
-    rendered, not for every one), and without the images and related stubs whose
-    URL is refused without any lookup or request (`linkpolicy.refused_offline`: a
-    metadata-address image, a loopback link), once per article. Full and incremental
-    builds show every entry through it, links checked or not, so the same entry has
-    the same bytes in both. `related` keeps the canonical URLs of the related
-    coverage of each article shown."""
+    """An entry as it is shown (given with its body): without related stubs to stories
+    in the corpus (done for the few articles rendered, not for every one), and without
+    the images and related stubs whose URL is refused without any lookup or request
+    (`linkpolicy.refused_offline`: a metadata-address image, a loopback link), once
+    per article. Every entry is shown through it, links checked or not. `related`
+    keeps the canonical URLs of the related coverage of each article shown."""
 
     def __init__(
         self,
         corpus_urls: Container[str],
-        body: Callable[[Article], Article],
         settings: LinkCheckSettings,
     ) -> None:
         self.corpus_urls = corpus_urls
-        self.body = body
         self.settings = settings
         self.done: dict[str, Article] = {}
         self.related: dict[str, tuple[str, ...]] = {}
@@ -199,7 +200,7 @@ class Shown:
     def __call__(self, article: Article) -> Article:
         found = self.done.get(article.path)
         if found is None:
-            whole = self.body(article)
+            whole = article
             keys = self.related[article.path] = related_keys(whole)
             related = tuple(
                 s
@@ -215,10 +216,6 @@ class Shown:
 
     def _allowed(self, url: str) -> bool:
         return lp.refused_offline(url, self.settings) is None
-
-
-def as_is(article: Article) -> Article:
-    return article
 
 
 def retire(output: Output, site: Site, fmt: FeedFormat, spec: FeedSpec) -> FeedResult:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,7 +21,6 @@ from pathlib import Path
 from aggregator.config import Config
 from aggregator.limits import Limits
 from aggregator.model import Article
-from aggregator.model import Fingerprint
 from aggregator.model import LoadError
 from aggregator.model import LoadWarning
 from aggregator.sources.loader import find_paths
@@ -33,7 +31,6 @@ from aggregator.sources.parsecache import keyed
 from aggregator.sources.parsecache import load_cached
 from aggregator.sources.parsecache import load_light
 from aggregator.state.interface import StateStore
-from aggregator.stories.similar import Dated
 
 #: files a worker reads per task
 _CHUNK = 250
@@ -56,10 +53,6 @@ class Found:
         return len(self.paths) + len(self.misnamed)
 
 
-def _as_is(article: Article) -> Article:
-    return article
-
-
 @dataclass(frozen=True, slots=True)
 class Inputs:
     """What the files of a run became."""
@@ -69,10 +62,8 @@ class Inputs:
     articles: list[Article]
     #: one per file that is not (misnamed and missing ones first), in the order found
     errors: tuple[LoadError, ...]
-    #: of a light load (`parsecache.load_light`): an article with its body back
-    body: Callable[[Article], Article] = _as_is
-    #: of a light load: the complete fingerprints of articles loaded with a digest only
-    words: Callable[[Sequence[Dated]], list[Fingerprint]] | None = None
+    #: of a light load (`parsecache.load_light`): the bodies of articles not cached
+    bodies: dict[str, str] = field(default_factory=dict)
     #: of a cached load: content digests of files parsed now that were written just now
     digests: dict[str, str] = field(default_factory=dict)
 
@@ -121,10 +112,13 @@ def load(
     light: bool = False,
     identities: Mapping[str, tuple[int, int]] | None = None,
     cancel: threading.Event | None = None,
+    whole: bool = True,
 ) -> Inputs:
     """Read the files found under `limits`. With `store`, through its parse cache
-    (`light`: without what only rendering reads, see `parsecache.load_light`); without,
-    every file is parsed and nothing is written (`topics`, `validate`, `check-links`)."""
+    (`light`: without what only rendering reads, see `parsecache.load_light`; `whole`:
+    the files found are the whole corpus, else some of it, as an incremental build
+    reads the files that changed); without, every file is parsed and nothing is
+    written (`topics`, `validate`, `check-links`)."""
     known = (*found.missing, *found.misnamed)
     if store is None:
         results = list(map_in_chunks(load_keyed, found.paths, limits, cancel, None, _CHUNK))
@@ -132,12 +126,12 @@ def load(
         errors = [r for r in results if isinstance(r, LoadError)]
         return Inputs(found, articles, (*known, *errors))
     if not light:
-        articles, errors = load_cached(found.paths, store, cancel, limits)
-        return Inputs(found, articles, (*known, *errors))
-    loaded = load_light(found.paths, store, cancel, limits, identities=identities)
-    return Inputs(
-        found, loaded.articles, (*known, *loaded.errors), loaded.full, loaded.words, loaded.digests
-    )
+        articles, errors, digests = load_cached(
+            found.paths, store, cancel, limits, identities=identities, whole=whole
+        )
+        return Inputs(found, articles, (*known, *errors), digests=digests)
+    loaded = load_light(found.paths, store, cancel, limits, identities=identities, whole=whole)
+    return Inputs(found, loaded.articles, (*known, *loaded.errors), loaded.bodies, loaded.digests)
 
 
 def load_keyed(paths: list[str], limits: Limits) -> list[Article | LoadError]:

@@ -34,7 +34,6 @@ from aggregator.sources.loader import unforeseen
 from aggregator.state.codec import Encoded
 from aggregator.state.codec import decode
 from aggregator.state.codec import encode
-from aggregator.state.codec import with_body
 from aggregator.state.codec import words_fingerprint
 from aggregator.state.interface import StateStore
 from aggregator.stories.dedupe import with_keys
@@ -60,16 +59,20 @@ def load_cached(
     cancel: threading.Event | None = None,
     limits: Limits = DEFAULT_LIMITS,
     workers: int | None = None,
-) -> tuple[list[Article], list[LoadError]]:
+    identities: Mapping[str, tuple[int, int]] | None = None,
+    whole: bool = True,
+) -> tuple[list[Article], list[LoadError], dict[str, str]]:
     """Like `loader.load_all`, parsing only the files that changed since they were cached.
 
     Files are parsed on `workers` processes (default: one per core) when there are
     many; each result is encoded where it is parsed, dedupe keys and fingerprint
     included, and decoded here as the cached rows are: one code path, and memory
     stays near what the articles themselves take (rows are written in batches).
+    Also the content digests of the files parsed now that were written just now.
+    See `load_light` for `identities` and `whole`.
     """
-    loaded = _load(paths, store, cancel, limits, workers, light=False)
-    return loaded.articles, loaded.errors
+    loaded = _load(paths, store, cancel, limits, workers, False, identities, whole)
+    return loaded.articles, loaded.errors, loaded.digests
 
 
 def load_light(
@@ -79,11 +82,15 @@ def load_light(
     limits: Limits = DEFAULT_LIMITS,
     workers: int | None = None,
     identities: Mapping[str, tuple[int, int]] | None = None,
+    whole: bool = True,
 ) -> Loaded:
     """`load_cached` without what only rendering reads (excerpt, images, related
-    coverage): a build holds every article but renders few. `Loaded.full` gives an
-    article its body back. `identities` are those `stat_files` gave, when known."""
-    return _load(paths, store, cancel, limits, workers, light=True, identities=identities)
+    coverage): a build holds every article but renders few, and reads their bodies back
+    from the cache (`StateStore.parsed_rows`; `Loaded.bodies` holds those not cached).
+    `identities` are those `stat_files` gave, when known. `whole`: `paths` are every
+    file of the corpus (the rows of other files are dropped); else some of them (the
+    rows of the others stay)."""
+    return _load(paths, store, cancel, limits, workers, True, identities, whole)
 
 
 def stat_files(paths: Iterable[str]) -> dict[str, tuple[int, int]]:
@@ -99,36 +106,16 @@ def stat_files(paths: Iterable[str]) -> dict[str, tuple[int, int]]:
 
 
 class Loaded:
-    """Articles and errors of `load_light`, and the bodies of those articles."""
+    """Articles and errors of `load_light`, and the bodies of those articles that are
+    not in the cache."""
 
-    def __init__(self, store: StateStore, limits: Limits) -> None:
+    def __init__(self) -> None:
         self.articles: list[Article] = []
         self.errors: list[LoadError] = []
-        self.store = store
-        self.limits = limits
         #: bodies of files parsed now and not cached (gone when their size was read)
         self.bodies: dict[str, str] = {}
         #: content digests of files parsed now that were written just now
         self.digests: dict[str, str] = {}
-
-    def full(self, article: Article) -> Article:
-        """The article with its body (as this build parsed it), the rest unchanged."""
-        body = self.bodies.get(article.path) or self.store.parsed_body(article.path)
-        if body is None:  # the row is gone: read the file again
-            again = self._again(article.path)
-            if again is None:
-                return article
-            body = encode(again)[2]
-        return with_body(article, body)
-
-    def words(self, articles: Sequence[Dated]) -> list[Fingerprint]:
-        """The complete fingerprints of these articles (loaded with their digest only:
-        near-duplicate detection reads the words of changed periods only)."""
-        return load_words(self.store, self.limits, articles)
-
-    def _again(self, path: str) -> Article | None:
-        again = load_file(Path(path), self.limits)
-        return again if isinstance(again, Article) else None
 
 
 def load_words(store: StateStore, limits: Limits, articles: Sequence[Dated]) -> list[Fingerprint]:
@@ -157,7 +144,8 @@ def _load(
     limits: Limits,
     workers: int | None,
     light: bool,
-    identities: Mapping[str, tuple[int, int]] | None = None,
+    identities: Mapping[str, tuple[int, int]] | None,
+    whole: bool,
 ) -> Loaded:
     form = cache_form(limits)
     if store.meta("parse_format") != form:
@@ -167,11 +155,12 @@ def _load(
     if identities is None:
         identities = stat_files(keys)
     results: dict[str, Article | LoadError] = {}
-    for key, identity, head, words, body in store.iter_parsed(full=not light):
+    cached = store.iter_parsed(full=not light, paths=None if whole else keys)
+    for key, identity, head, words, body in cached:
         if identities.get(key) == identity:
             results[key] = decode(head, words, body)  # both None when light
     stale = [key for key in keys if key not in results]
-    loaded = Loaded(store, limits)
+    loaded = Loaded()
     # File times are the file system's: compare them with the real clock, not the
     # build's logical clock (`now`), which tests and replays set to other times.
     racy = wall_ns() - RACY_SECONDS * 1_000_000_000
@@ -193,7 +182,8 @@ def _load(
             store.save_parsed(rows)
             rows = []
     store.save_parsed(rows)
-    store.forget_parsed_except(keys)
+    if whole:
+        store.forget_parsed_except(keys)
     ordered = [results[key] for key in keys]
     loaded.articles = [r for r in ordered if isinstance(r, Article)]
     loaded.errors = [r for r in ordered if isinstance(r, LoadError)]

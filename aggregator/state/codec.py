@@ -127,7 +127,7 @@ def encode(result: Article | LoadError) -> Encoded:
 
 def decode(head: str, words: str | None = None, body: str | None = None) -> Article | LoadError:
     """A cached result. Without `words`, the fingerprint holds its digest only (see
-    `Loaded.words`); without `body`, the article has no excerpt, images and related
+    `parsecache.load_words`); without `body`, the article has no excerpt, images and related
     coverage (see `with_body`). Words, topics and providers repeat across thousands of
     articles: they are shared, not copied per article."""
     data: list[Any] = json.loads(head)

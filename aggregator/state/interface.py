@@ -64,11 +64,9 @@ class StateStore(Protocol):
         ...
 
     def iter_parsed(
-        self, *, full: bool = False
-    ) -> Iterator[tuple[str, tuple[int, int], str, str | None, str | None]]: ...
-
-    def parsed_body(self, path: str) -> str | None:
-        """The body JSON of one cached parse result."""
+        self, *, full: bool = False, paths: Sequence[str] | None = None
+    ) -> Iterator[tuple[str, tuple[int, int], str, str | None, str | None]]:
+        """Every cached parse result (of `paths` only, when given); see the SQLite store."""
         ...
 
     def parsed_words(self, paths: Iterable[str]) -> dict[str, str]:
@@ -122,6 +120,10 @@ class StateStore(Protocol):
         ...
 
     def inc_link_totals(self) -> tuple[int, list[tuple[str, int]], datetime | None]: ...
+
+    def inc_link_results(self) -> dict[str, LinkResult]:
+        """The stored results of the URLs the link step judged (`inc_link`)."""
+        ...
 
     def inc_link_verdicts(self) -> list[tuple[str, str, str]]:
         """(path, verdict, shown) of the report's link lists, by path, in the order kept."""

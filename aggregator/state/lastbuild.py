@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from typing import TypeVar
@@ -49,7 +50,7 @@ _SPREAD = 6
 
 def signature(config: Config, identities: str, settled: bool) -> str | None:
     """The digest of a build's inputs (`identities`: the JSON of every file's size and
-    mtime, see `incremental.Identities.text`); None when some file is not `settled`:
+    mtime, see `tables.Identities.text`); None when some file is not `settled`:
     too new to be told apart from a later write in the same clock tick, or unreadable
     (then no build is skipped)."""
     if not settled:
@@ -110,7 +111,8 @@ def remember(
     fresh_until: datetime | None,
 ) -> None:
     """Keep `report` for the next build with the digest of its inputs; `fresh_until`:
-    when the first link result it used is due (None: some is, or none is stored)."""
+    when the first link result it used is due (None: some is, or none is stored).
+    Its long lists are kept as the build goes (`clear_lists`, `patch_list`)."""
     files: dict[str, tuple[int, int]] = {}
     for relative in [f.path for f in report.feeds] + [p.path for p in report.pages]:
         try:
@@ -124,7 +126,6 @@ def remember(
         "links_fresh_until": fresh_until.isoformat() if fresh_until else None,
     }
     forget(store)  # the report first: a half-kept pair is never trusted
-    _keep_lists(store, report)
     store.set_meta(_REPORT, json.dumps(_json(report), ensure_ascii=False))
     store.set_meta(_KEY, json.dumps(data, ensure_ascii=False))
 
@@ -134,34 +135,20 @@ def forget(store: StateStore) -> None:
     store.set_meta(_KEY, "")
 
 
-def _keep_lists(store: StateStore, report: BuildReport) -> None:
-    """Keep the report's long lists (by path) in chunks of paths with the same start,
-    so that a build that changes a few rows rewrites a few chunks."""
-    if isinstance(report.duplicates, Rows) and isinstance(report.excluded, Rows):
-        return  # read from the state file, and still there
-    data: dict[str, list[list[Any]]] = {
-        "duplicates": [
-            [d.kept, d.reason, d.score, [[c.path, c.reason, c.score] for c in d.copies]]
-            for d in report.duplicates
-        ],
-        "excluded": [[e.path, e.code, e.reason, e.topic] for e in report.excluded],
-    }
-    paths = [row[0] for rows in data.values() for row in rows]
+def clear_lists(store: StateStore, paths: Sequence[str]) -> None:
+    """Empty the report's long lists (duplicates, exclusions: rows by path) for a
+    corpus of `paths`. They are kept in chunks of the rows whose paths start alike (as
+    long as the start all paths share and `_SPREAD` characters more), so that a build
+    that changes a few rows rewrites a few chunks (`patch_list`)."""
     # A start in characters, not folders: chunks must follow the order of paths.
-    length = len(os.path.commonprefix(paths)) + _SPREAD if paths else 0  # noqa: RUF071
+    length = len(os.path.commonprefix(list(paths))) + _SPREAD if paths else 0  # noqa: RUF071
     store.delete_metas(f"{_REPORT}/")
     store.set_meta(_LENGTH, str(length))
-    for kind, rows in data.items():
-        chunks: dict[str, list[list[Any]]] = {}
-        for row in rows:
-            chunks.setdefault(row[0][:length], []).append(row)
-        for prefix, chunk in chunks.items():
-            store.set_meta(_chunk(kind, prefix), json.dumps(chunk, ensure_ascii=False))
 
 
 def patch_list(store: StateStore, kind: str, gone: set[str], added: list[list[Any]]) -> int:
     """Replace the rows of paths in `gone` with `added` in the kept `kind` list (see
-    `_keep_lists`), rewriting only the chunks they are in; how many rows it gained."""
+    `clear_lists`), rewriting only the chunks they are in; how many rows it gained."""
     length = int(store.meta(_LENGTH) or "0")
     gained = len(added)
     for prefix in {p[:length] for p in gone} | {row[0][:length] for row in added}:

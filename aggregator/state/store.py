@@ -71,7 +71,7 @@ CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
--- What incremental builds start from (incremental.py): the last build's articles,
+-- What each build starts from (engine/tables.py): the last build's articles,
 -- stories and feed members, valid while meta "inc_form" says so.
 CREATE TABLE IF NOT EXISTS inc_art (
     path TEXT PRIMARY KEY,         -- an article file
@@ -136,7 +136,7 @@ CREATE TABLE IF NOT EXISTS ping (
 """
 
 
-#: the tables of incremental builds, and their columns
+#: the tables a build keeps for the next (engine/tables.py), and their columns
 _INC_TABLES = {
     "inc_art": ("path", "period", "stamp", "digest", "story"),
     "inc_key": ("key", "path"),
@@ -333,22 +333,22 @@ class Store:
         }
 
     def iter_parsed(
-        self, *, full: bool = False
+        self, *, full: bool = False, paths: Sequence[str] | None = None
     ) -> Iterator[tuple[str, tuple[int, int], str, str | None, str | None]]:
-        """Every cached parse result, one at a time: (path, (size, mtime_ns), head JSON,
-        words JSON, body JSON); words and body are None unless `full`."""
+        """Every cached parse result (of `paths` only, when given), one at a time:
+        (path, (size, mtime_ns), head JSON, words JSON, body JSON); words and body are
+        None unless `full`."""
         columns = "path, size, mtime_ns, head" + (", words, body" if full else ", NULL, NULL")
+        if paths is not None:
+            chosen = self._select_in(f"SELECT {columns} FROM parsed WHERE path IN ({{}})", paths)
+            for path, size, mtime_ns, head, words, body in chosen:
+                yield str(path), (int(size), int(mtime_ns)), str(head), words, body
+            return
         with self._guard("cannot read state"):
             cursor = self._db.execute(f"SELECT {columns} FROM parsed")
             while rows := cursor.fetchmany(1000):
                 for path, size, mtime_ns, head, words, body in rows:
                     yield str(path), (int(size), int(mtime_ns)), str(head), words, body
-
-    def parsed_body(self, path: str) -> str | None:
-        """The body JSON of one cached parse result."""
-        with self._guard("cannot read state"):
-            row = self._db.execute("SELECT body FROM parsed WHERE path = ?", (path,)).fetchone()
-        return str(row[0]) if row else None
 
     def parsed_words(self, paths: Iterable[str]) -> dict[str, str]:
         """The words JSON of these paths' cached parse results (those cached)."""
@@ -399,7 +399,7 @@ class Store:
     def inc_rows(
         self, table: str, column: str, keys: Iterable[object], columns: str = "*"
     ) -> list[tuple[Any, ...]]:
-        """Rows of an incremental-build table whose `column` is one of `keys`."""
+        """Rows of an engine table whose `column` is one of `keys`."""
         _inc_column(table, column)
         return self._select_in(f"SELECT {columns} FROM {table} WHERE {column} IN ({{}})", keys)
 
@@ -484,6 +484,15 @@ class Store:
             [(str(k), int(n)) for k, n, _ in rows if k is not None],
             datetime.fromisoformat(min(firsts)) if firsts else None,
         )
+
+    def inc_link_results(self) -> dict[str, LinkResult]:
+        """The stored results of the URLs the link step judged (`inc_link`)."""
+        with self._guard("cannot read state"):
+            rows = self._db.execute(
+                "SELECT r.* FROM (SELECT DISTINCT key FROM inc_link WHERE verdict = '') AS k "
+                "JOIN link r ON r.url = k.key"
+            ).fetchall()
+        return {str(row[0]): link_from_row(row) for row in rows}
 
     def inc_link_verdicts(self) -> list[tuple[str, str, str]]:
         """(path, verdict, shown) of the report's link lists, by path, in the order kept."""

@@ -276,3 +276,24 @@ def test_a_feed_cut_to_its_size_limit_is_kept_as_is_by_a_rebuild(tmp_path: Path)
     assert len(parsed.entries) == big.entries > 0
     index = (tmp_path / "out/index.html").read_text(encoding="utf-8")
     assert index == (tmp_path / "cold/index.html").read_text(encoding="utf-8")
+
+
+def test_a_misnamed_file_removed_leaves_no_error_behind(tmp_path: Path) -> None:
+    """A file whose name is not UTF-8 is reported by each build that finds it, and by
+    none after it is gone (the build after it starts from the state it left)."""
+    source, output = tmp_path / "articles", tmp_path / "out"
+    corpus(source, 6)
+    bad = os.fsencode(source) + b"/bad-\xff-name.md"
+    os.rename(source / "006.md", bad)
+    settings = config(source, output)
+    with Store(tmp_path / "state.sqlite") as store:
+        first = build(settings, now=NOW, store=store)
+        assert [e.reason for e in first.errors] == ["file name is not UTF-8: rename the file"]
+        os.unlink(bad)
+        after = build(settings, now=NOW, store=store)
+    assert after.mode == "incremental"
+    assert list(after.errors) == []
+    assert after.loaded == 5
+    with Store(tmp_path / "cold.sqlite") as store:
+        cold = build(replace(settings, output=tmp_path / "cold"), now=NOW, store=store)
+    assert (after.published, list(after.errors)) == (cold.published, list(cold.errors))

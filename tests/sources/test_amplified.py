@@ -433,9 +433,9 @@ def test_an_incremental_build_stops_after_the_changed_file_in_hand(
     from conftest import write_article
 
     from aggregator.config import Config
-    from aggregator.engine import incremental
     from aggregator.engine.pipeline import build
     from aggregator.errors import Cancelled
+    from aggregator.sources import parsecache
 
     source = tmp_path / "src"
     for number in range(1, 101):
@@ -450,14 +450,14 @@ def test_an_incremental_build_stops_after_the_changed_file_in_hand(
         os.utime(source / f"{number:03}.md", (old + 1, old + 1))
     stop = threading.Event()
     parsed: list[str] = []
-    real = incremental.load_file_digest
+    real = parsecache.load_file_digest
 
     def parse(path: Path, limits: Limits) -> Any:
         parsed.append(path.name)
         stop.set()  # the stop arrives while the first changed file is read
         return real(path, limits)
 
-    monkeypatch.setattr(incremental, "load_file_digest", parse)
+    monkeypatch.setattr(parsecache, "load_file_digest", parse)
     with pytest.raises(Cancelled):
         build(config, now=NOW, cancel=stop)
     assert parsed == ["001.md"]

@@ -1,0 +1,684 @@
+"""One build: the stages over what changed since the last build.
+
+sources -> load -> dedupe -> topic settings -> filters -> links -> render -> publish.
+Every build runs these steps on the changes `tables.changes` found (`Changes`); a
+cold build is the same run on an empty state (`tables.empty`), where every file is
+a change, every story is formed and every feed is written:
+
+1. load the changed files through the parse cache (`inputs.load`, on every core
+   when there are many); drop the rows of changed and deleted ones;
+2. find the similar pairs again in the zones of the periods they were in or are
+   now in (word weights are per period: nothing else can change);
+3. form again the stories that held a changed file or an end of a changed pair, and
+   those they now join (a walk over shared URLs and similar pairs);
+4. choose survivors, apply topic settings, filters and the link step to those
+   stories (`stages.judge`; one link step checks every due and new URL of them, so
+   an outage is told from all at once), and update the tables, the topic spellings
+   and the report;
+5. render the feeds whose members or names changed, and those showing related
+   coverage of a URL that entered or left the corpus; the others stay as they are.
+
+Each step is the one code for any number of changes (`dedupe.find_stories` on the
+stories formed again, `filters.select` on their survivors, `publish.Publisher` on
+the feeds touched), so a build after a few changes gives the bytes and the report a
+cold build gives. A step may skip work an empty state makes pointless, and says so
+(`cold`): there is nothing to walk to, no kept feed to compare.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+from collections import Counter
+from collections.abc import Callable
+from collections.abc import Container
+from collections.abc import Iterable
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+from typing import Any
+
+from aggregator.config import Config
+from aggregator.engine.stages import Judged
+from aggregator.engine.stages import checks_links
+from aggregator.engine.stages import judge
+from aggregator.engine.stages import stop_if
+from aggregator.engine.tables import FEEDS
+from aggregator.engine.tables import FORM
+from aggregator.engine.tables import SPELLINGS
+from aggregator.engine.tables import Changes
+from aggregator.engine.tables import FeedRecord
+from aggregator.engine.tables import Identities
+from aggregator.engine.tables import Item
+from aggregator.engine.tables import article_rows
+from aggregator.engine.tables import empty
+from aggregator.engine.tables import feed_record
+from aggregator.engine.tables import finish
+from aggregator.engine.tables import key_rows
+from aggregator.engine.tables import link_rows
+from aggregator.engine.tables import member_rows
+from aggregator.engine.tables import story_json
+from aggregator.links.netguard import Resolver
+from aggregator.model import Article
+from aggregator.model import BuildReport
+from aggregator.model import FeedResult
+from aggregator.model import Fingerprint
+from aggregator.model import LinkResult
+from aggregator.model import LinkSummary
+from aggregator.model import LoadError
+from aggregator.model import PageResult
+from aggregator.publishing.output import Output
+from aggregator.publishing.publish import ALL
+from aggregator.publishing.publish import HEADLINES
+from aggregator.publishing.publish import FeedPlan
+from aggregator.publishing.publish import Publisher
+from aggregator.publishing.publish import Shown
+from aggregator.publishing.publish import display_names
+from aggregator.publishing.publish import feed_plans
+from aggregator.publishing.publish import publish_plans
+from aggregator.rendering.feeds import FeedSpec
+from aggregator.rendering.feeds import Site
+from aggregator.rendering.pages import Listing
+from aggregator.rendering.rendercache import RenderCache
+from aggregator.sources import inputs
+from aggregator.sources.loader import load_file
+from aggregator.sources.parsecache import keyed
+from aggregator.sources.parsecache import load_words
+from aggregator.state.codec import decode
+from aggregator.state.codec import with_body
+from aggregator.state.interface import StateStore
+from aggregator.state.lastbuild import clear_lists
+from aggregator.state.lastbuild import forget
+from aggregator.state.lastbuild import patch_list
+from aggregator.state.lastbuild import report_from_json
+from aggregator.state.lastbuild import result_from_json
+from aggregator.stories.aliases import apply_topic_settings
+from aggregator.stories.dedupe import find_stories
+from aggregator.stories.paircache import StoredPairs
+from aggregator.stories.similar import Pair
+from aggregator.stories.similar import group_periods
+from aggregator.stories.similar import period_length
+from aggregator.stories.similar import period_of
+from aggregator.stories.similar import zone_pairs
+from aggregator.stories.topics import topic_key
+
+if TYPE_CHECKING:
+    import requests
+
+#: the report of a build before the first: what a cold build patches
+_NO_REPORT: dict[str, Any] = {
+    "loaded": 0,
+    "published": 0,
+    "errors": [],
+    "warnings": [],
+    "duplicates_count": 0,
+    "excluded_count": 0,
+    "links": None,
+}
+
+
+#: a story formed now: its id (first path), its survivor as published, the feeds it is
+#: in (None when not published), its survivor as found
+_Formed = tuple[str, Article, tuple[str, ...] | None, Article]
+
+
+class Run:
+    """One build (see the module docstring)."""
+
+    def __init__(
+        self,
+        config: Config,
+        now: datetime,
+        store: StateStore,
+        found: Changes,
+        files: inputs.Found,
+        identities: Mapping[str, tuple[int, int]],
+        cancel: threading.Event | None,
+        resolver: Resolver | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.config = config
+        self.now = now
+        self.store = store
+        self.found = found
+        #: the whole corpus, as `inputs.find` found it (its misnamed files are reported)
+        self.files = files
+        self.identities = identities
+        self.cold = found.cold
+        self.cancel = cancel
+        self.resolver = resolver
+        self.progress = progress
+        self.session = session
+        #: requests the link step sent, and whether it found the network down
+        self.requested = 0
+        self.network_down = False
+        #: the articles loaded now, by path
+        self.fresh: dict[str, Article] = {}
+        #: bodies of the articles loaded now that are not in the parse cache
+        self.bodies: dict[str, str] = {}
+        #: the files loaded now that are not articles
+        self.errors: tuple[LoadError, ...] = ()
+        #: content digests of the files loaded now that were written just now
+        self.digests: dict[str, str] = {}
+        #: each survivor of the stories formed now, as it is published
+        self.published: dict[str, Article] = {}
+
+    def run(
+        self, output: Output, site: Site, rendered: RenderCache, known: Identities
+    ) -> BuildReport:
+        """Update the tables and the output for the changes; the build's report."""
+        store = self.store
+        store.set_meta(FORM, "")  # until every table is consistent again
+        forget(store)  # and the last report, until the new one is kept
+        if self.cold:
+            empty(store)
+            clear_lists(store, known.paths)
+        kept_feeds = {
+            key: FeedRecord(*value) for key, value in json.loads(store.meta(FEEDS) or "{}").items()
+        }
+        # 1. load
+        gone = self._load()
+        old_rows = {str(row[0]): row for row in store.inc_rows("inc_art", "path", gone)}
+        # Keys that enter or leave the corpus change which related coverage is shown
+        # in the feeds kept as they are (none in a cold build).
+        keys: set[str] = set()
+        if kept_feeds:
+            keys = {str(k) for (k,) in store.inc_rows("inc_key", "path", gone, "key")}
+            keys.update(k for a in self.fresh.values() for k in a.keys)
+        before = {str(k) for (k,) in store.inc_rows("inc_key", "key", keys, "key")}
+        self._replace_articles(gone)
+        after = {str(k) for (k,) in store.inc_rows("inc_key", "key", keys, "key")}
+        # 2. similar pairs; 3. stories; 4. topic settings, filters, links
+        seeds = set(self.fresh) | (self.found.rejudge - set(gone))
+        seeds |= self._refresh_zones({int(row[1]) for row in old_rows.values()})
+        old_stories = {str(row[4]) for row in old_rows.values()}
+        while True:
+            components, old_ids = self._components(seeds, old_stories)
+            new, duplicates, excluded = self._stories()
+            # One link step judges every due and new URL, as a cold build's does (an
+            # outage is told from all of them at once). A result it replaced judges
+            # other articles again: they join, and their URLs are fresh by now.
+            more = self._relinked(set(gone)) - seeds
+            if not more:
+                break
+            seeds |= more
+        old, touched = self._keep_stories(old_ids, new, components, gone)
+        shows = store.inc_rows("inc_rel", "key", before ^ after, "path")
+        for (feed,) in store.inc_rows("inc_member", "path", [p for (p,) in shows], "feed"):
+            touched.add(str(feed))
+        # 5. render and publish
+        spellings = self._spellings(old, [a for _, a, _, _ in new])
+        stop_if(self.cancel)
+        corpus = _Corpus(store, self.stories.corpus_urls, complete=self.cold)
+        shown = Shown(corpus, self.config.link_check)
+        publisher = Publisher(output, site, shown, rendered, self.config.limits)
+        records, pages = self._publish(publisher, display_names(spellings), touched, kept_feeds)
+        self._save_related(shown)
+        known.digests.update(self.digests)
+        finish(store, self.now, known, spellings, records)
+        report = self._report(gone, len(old_rows), old, new, duplicates, excluded)
+        return dataclasses.replace(report, feeds=tuple(publisher.results), pages=tuple(pages))
+
+    # -- steps ---------------------------------------------------------------------
+
+    def _load(self) -> list[str]:
+        """Load the changed files (through the parse cache: on every core when there
+        are many); the paths whose rows must go."""
+        found = self.found
+        loaded = inputs.load(
+            inputs.Found(found.changed),
+            self.config.limits,
+            store=self.store,
+            # The link step reads images: with links checked, articles come whole.
+            light=not checks_links(self.config),
+            identities=self.identities,
+            cancel=self.cancel,
+            whole=self.cold,
+        )
+        self.fresh = {a.path: a for a in loaded.articles}
+        self.bodies = loaded.bodies
+        self.errors = loaded.errors
+        self.digests = loaded.digests
+        self.store.forget_parsed(found.deleted)
+        return [*found.changed, *found.deleted]
+
+    def _replace_articles(self, gone: list[str]) -> None:
+        store = self.store
+        length = period_length(self.config.dedupe.window)
+        store.inc_delete("inc_art", "path", gone)
+        store.inc_delete("inc_key", "path", gone)
+        store.inc_delete("inc_rel", "path", gone)
+        fresh = self.fresh.values()
+        # Each its own story until the stories are formed (`inc_update_story`).
+        store.inc_insert("inc_art", article_rows(fresh, length, str))
+        store.inc_insert("inc_key", key_rows(fresh))
+
+    def _refresh_zones(self, old_periods: set[int]) -> set[str]:
+        """Find the pairs of the zones of changed periods again; the paths of the pairs
+        that appeared, went or changed score."""
+        settings = self.config.dedupe
+        if not settings.similar_title:
+            return set()
+        store = self.store
+        length = period_length(settings.window)
+        changed = old_periods | {period_of(a.published_at, length) for a in self.fresh.values()}
+        wanted = {p + d for p in changed for d in (-1, 0, 1)}
+        items: list[Item] = []
+        for path, _period, stamp, digest, _story in store.inc_rows("inc_art", "period", wanted):
+            fresh = self.fresh.get(path)
+            prints = fresh.fingerprint if fresh is not None else None
+            if prints is None:
+                prints = Fingerprint((), (), (), (), str(digest), complete=False)
+            items.append(Item(str(path), datetime.fromisoformat(stamp), prints))
+        periods = group_periods(items, settings.window)
+        zones = sorted({2 * p + d for p in changed for d in (-1, 0, 1)})
+        present = [z for z in zones if z // 2 in periods and (z % 2 == 0 or z // 2 + 1 in periods)]
+        cache = StoredPairs(self.store, settings)
+        limits = self.config.limits
+        found = zone_pairs(
+            items,
+            periods,
+            present,
+            settings.threshold,
+            settings.window,
+            cache,
+            lambda some: load_words(store, limits, some),
+        )
+        # From an empty state every zone was found again: the others are gone.
+        cache.save(within=None if self.cold else zones)
+        new = {(z, a, b, s) for z, pairs in found.items() for a, b, s in pairs}
+        old = {tuple(row) for row in store.inc_rows("inc_pair", "zone", zones)}
+        store.inc_delete("inc_pair", "zone", zones)
+        store.inc_insert("inc_pair", sorted(new))
+        ends: set[str] = set()
+        for _zone, a, b, _score in new ^ old:
+            ends.update((str(a), str(b)))
+        return ends
+
+    def _components(
+        self, seeds: set[str], old_stories: set[str]
+    ) -> tuple[dict[str, list[str]], set[str]]:
+        """The stories (first path -> paths in order) holding the seeds, and the ids of
+        the stories they replace."""
+        if self.cold:  # every article is a seed: there is nothing to walk to
+            return self._split(list(self.fresh)), set()
+        store = self.store
+        same_url = self.config.dedupe.same_url
+        similar = self.config.dedupe.similar_title
+        old_ids = set(old_stories)
+        asked: set[str] = set()
+        nodes: set[str] = set()
+        frontier = set(seeds)
+        while True:
+            # Every member of a story a node was in is a node: a story may split.
+            rows = store.inc_rows("inc_art", "path", frontier, "path, story")
+            frontier = {str(p) for p, _ in rows}  # not deleted, not now an error
+            old_ids |= {str(s) for p, s in rows if p not in self.fresh}
+            nodes |= frontier
+            step: set[str] = set()
+            if old_ids - asked:
+                members = store.inc_rows("inc_art", "story", old_ids - asked, "path")
+                step |= {str(p) for (p,) in members}
+                asked |= old_ids
+            if same_url and frontier:
+                keys = store.inc_rows("inc_key", "path", frontier, "key")
+                step |= {
+                    str(p)
+                    for (p,) in store.inc_rows("inc_key", "key", [k for (k,) in keys], "path")
+                }
+            if similar and frontier:
+                step |= {str(b) for (b,) in store.inc_rows("inc_pair", "a", frontier, "b")}
+                step |= {str(a) for (a,) in store.inc_rows("inc_pair", "b", frontier, "a")}
+            frontier = step - nodes
+            if not frontier:
+                break
+        return self._split(sorted(nodes)), old_ids
+
+    def _split(self, nodes: list[str]) -> dict[str, list[str]]:
+        """The nodes (in path order) by story: the stories `find_stories` makes of them."""
+        self.articles = self._light(nodes)
+        pairs = self._pairs(nodes)
+        stories = find_stories([self.articles[p] for p in nodes], self.config.dedupe, pairs=pairs)
+        self.stories = stories
+        return {members[0]: list(members) for members in stories.members}
+
+    def _pairs(self, nodes: list[str]) -> list[Pair]:
+        if not self.config.dedupe.similar_title:
+            return []
+        inside = set(nodes)
+        rows = self.store.inc_rows("inc_pair", "a", nodes, "a, b, score")
+        return [(str(a), str(b), float(s)) for a, b, s in rows if b in inside]
+
+    def _light(self, paths: Iterable[str]) -> dict[str, Article]:
+        wanted = [p for p in paths if p not in self.fresh]
+        found: dict[str, Article] = {p: self.fresh[p] for p in paths if p in self.fresh}
+        for path, (head, _body) in self.store.parsed_rows(wanted).items():
+            article = decode(head)
+            if isinstance(article, Article):
+                found[path] = article
+        missing = [p for p in wanted if p not in found]
+        for path in missing:
+            again = self._reread(path)
+            if again is not None:
+                found[path] = again
+        return found
+
+    def _stories(self) -> tuple[list[_Formed], list[Any], list[Any]]:
+        """(story, survivor as published, feeds it is in or None, survivor as found)
+        per story, and the report's duplicates and exclusions of those stories, as
+        JSON."""
+        stories, config = self.stories, self.config
+        found = apply_topic_settings(stories.kept, config)
+        if checks_links(config):
+            found = self._whole(found)
+        self.judged: Judged = judge(
+            found,
+            config,
+            self.now,
+            self.store,
+            self.resolver,
+            self.progress,
+            self.cancel,
+            self.session,
+            # The URLs of the stories kept as they are (none in a cold build).
+            self.store.inc_link_results,
+        )
+        selection = self.judged.selection
+        new = [
+            (members[0], article, selection.topics.get(article.path), first)
+            for members, first, article in zip(
+                stories.members, found, self.judged.survivors, strict=True
+            )
+        ]
+        self.published = {article.path: article for _, article, _, _ in new}
+        duplicates = [
+            [d.kept, d.reason, d.score, [[c.path, c.reason, c.score] for c in d.copies]]
+            for d in stories.duplicates
+        ]
+        excluded = [[e.path, e.code, e.reason, e.topic] for e in selection.excluded]
+        return new, duplicates, excluded
+
+    def _keep_stories(
+        self,
+        old_ids: set[str],
+        new: list[_Formed],
+        components: dict[str, list[str]],
+        gone: list[str],
+    ) -> tuple[list[_Story], set[str]]:
+        """Replace the rows of the stories formed again (`old_ids`) by those of the
+        stories formed now (`new`); the stories replaced, and the feeds whose members
+        change."""
+        store = self.store
+        old = [_story(row) for row in store.inc_rows("inc_story", "story", old_ids)]
+        touched: set[str] = set()
+        for story in old:
+            if story.kept:
+                touched.update([ALL, *(topic_key(t) for t in story.feeds)])
+        store.inc_delete("inc_member", "story", old_ids)
+        store.inc_delete("inc_story", "story", old_ids)
+        members: list[tuple[object, ...]] = []
+        for first, article, passed, _found in new:
+            members.extend(member_rows(first, article, passed))
+        touched.update(str(row[0]) for row in members)
+        store.inc_insert("inc_member", members)
+        store.inc_insert("inc_story", [(s, a.path, story_json(a, p, f)) for s, a, p, f in new])
+        if self.judged.links is not None:
+            judged = {s.survivor for s in old} | {a.path for _, a, _, _ in new} | set(gone)
+            store.inc_delete("inc_link", "path", judged)
+            store.inc_insert("inc_link", link_rows(self.judged.links))
+        store.inc_update_story([(s, p) for s, paths in components.items() for p in paths])
+        return old, touched
+
+    def _relinked(self, gone: set[str]) -> set[str]:
+        """The articles judged by a link result the link step just replaced (none with
+        links not checked, or with the network down: then nothing is stored)."""
+        if self.judged.links is None:
+            return set()
+        summary = self.judged.links.summary
+        self.requested += summary.requested
+        self.network_down = self.network_down or summary.network_down
+        return self.store.inc_relink(None) - gone
+
+    def _spellings(self, old: list[_Story], new: list[Article]) -> dict[str, Counter[str]]:
+        data = json.loads(self.store.meta(SPELLINGS) or "{}")
+        spellings = {key: Counter(counts) for key, counts in data.items()}
+        for story in old:
+            for topic in story.topics:
+                spellings[topic_key(topic)][topic] -= 1
+        for article in new:
+            for topic in article.topics:
+                spellings.setdefault(topic_key(topic), Counter())[topic] += 1
+        for key in list(spellings):
+            counter = spellings[key]
+            for name in [n for n, count in counter.items() if count <= 0]:
+                del counter[name]
+            if not counter:
+                del spellings[key]
+        return spellings
+
+    def _publish(
+        self,
+        publisher: Publisher,
+        names: dict[str, str],
+        touched: set[str],
+        feeds: dict[str, FeedRecord],
+    ) -> tuple[dict[str, FeedRecord], list[PageResult]]:
+        """Render the feeds whose members or names changed (`touched`) as
+        `publish.feed_plans` plans them, keep the others as the last build left them
+        (`feeds`), then the pages; the record of every feed, and the pages."""
+        records: dict[str, FeedRecord] = {}
+
+        def write(plan: FeedPlan) -> Listing | None:
+            known = feeds.get(plan.key)
+            if plan.key in touched or known is None or known.name != plan.name:
+                top = self.store.inc_top(plan.key, plan.limit)
+                if not top and plan.key != ALL:
+                    return None  # no members: retired after the feeds
+                start = len(publisher.results)
+                listing = publisher.publish(plan.spec, self._entries(top), plan.limit)
+                records[plan.key] = feed_record(plan.name, publisher.results[start:], listing)
+                return listing
+            records[plan.key] = known
+            for topic, fmt, path, count in known.results:
+                publisher.results.append(FeedResult(topic, fmt, path, count, False))
+                publisher.rendered.keep(path)
+            return self._listing(plan.spec, known, publisher.shown)
+
+        live = [k for k in names if k in touched or k in feeds]
+        plans = feed_plans(self.config, names, live)
+        return records, publish_plans(publisher, plans, write, names.values())
+
+    def _entries(self, top: list[tuple[str, str]]) -> list[Article]:
+        """The entries of a feed (path and story each, in feed order): each survivor
+        as published, with its body."""
+        kept = [(path, story) for path, story in top if path not in self.published]
+        stories = {
+            str(row[0]): _story(row)
+            for row in self.store.inc_rows("inc_story", "story", [s for _, s in kept])
+        }
+        rows = self.store.parsed_rows([path for path, _ in kept])
+        stored: dict[str, Article] = {}
+        for path, story in kept:  # of a story kept as it was: as the tables say
+            loaded = decode(rows[path][0], None, rows[path][1]) if path in rows else None
+            article = loaded if isinstance(loaded, Article) else self._reread(path)
+            if article is None:
+                continue
+            known = stories[story]
+            if known.topics != article.topics:
+                article = dataclasses.replace(article, topics=known.topics)
+            if known.images is not None:
+                shown = tuple(article.images[i] for i in known.images if i < len(article.images))
+                article = dataclasses.replace(article, images=shown)
+            stored[path] = article
+        formed = [self.published[path] for path, _ in top if path in self.published]
+        whole = {a.path: a for a in self._whole(formed)}
+        return [a for path, _ in top if (a := whole.get(path) or stored.get(path)) is not None]
+
+    def _whole(self, articles: Sequence[Article]) -> list[Article]:
+        """The articles with their bodies (rendering and the link step read them)."""
+        wanted = [a.path for a in articles if a.light]
+        rows = self.store.parsed_rows(wanted)
+        whole: list[Article] = []
+        for article in articles:
+            if article.light:
+                if article.path in rows:
+                    article = with_body(article, rows[article.path][1])
+                elif article.path in self.bodies:  # parsed now, not cached
+                    article = with_body(article, self.bodies[article.path])
+                else:  # the row is gone: read the file again
+                    again = self._reread(article.path)
+                    if again is None:
+                        continue
+                    article = dataclasses.replace(again, topics=article.topics)
+            whole.append(article)
+        return whole
+
+    def _reread(self, path: str) -> Article | None:
+        """The article of a file whose cached row is gone: read again (None if it no
+        longer reads as an article)."""
+        again = keyed(load_file(Path(path), self.config.limits))
+        return again if isinstance(again, Article) else None
+
+    def _listing(self, spec: FeedSpec, known: FeedRecord, shown: Shown) -> Listing | None:
+        if known.listing is None:
+            return None
+        count, updated, paths = known.listing
+        rows = self.store.inc_rows("inc_story", "survivor", paths, "story, survivor")
+        story_of = {str(survivor): str(story) for story, survivor in rows}
+        latest = self._entries([(p, story_of[p]) for p in paths if p in story_of])
+        when = datetime.fromisoformat(updated)
+        return Listing(spec, count, when, tuple(map(shown, latest))[:HEADLINES])
+
+    def _save_related(self, shown: Shown) -> None:
+        # The rows of an unchanged file stand: its related coverage is the same.
+        known = {p for (p,) in self.store.inc_rows("inc_rel", "path", shown.related, "path")}
+        rows = [(k, p) for p, keys in shown.related.items() if p not in known for k in set(keys)]
+        self.store.inc_insert("inc_rel", rows)
+
+    def _report(
+        self,
+        gone: list[str],
+        dropped: int,
+        old: list[_Story],
+        new: list[_Formed],
+        duplicates: list[Any],
+        excluded: list[Any],
+    ) -> BuildReport:
+        """The last build's report with the rows of what changed replaced (the report
+        before any build, for a cold one); its long lists stay in the state file."""
+        store, gone_paths = self.store, set(gone)
+        previous = _NO_REPORT if self.cold else self.found.previous
+        report = dict(previous)
+        report["loaded"] = int(previous["loaded"]) - dropped + len(self.fresh)
+        report["published"] = (
+            int(previous["published"])
+            - sum(s.kept for s in old)
+            + sum(p is not None for _, _, p, _ in new)
+        )
+        # Of the files of this build (not the misnamed files of the last).
+        present = set(self.files.paths)
+        for kind, rows in (
+            ("errors", [[e.path, e.line, e.reason] for e in self.errors]),
+            (
+                "warnings",
+                [[w.path, w.line, w.reason] for a in self.fresh.values() for w in a.warnings],
+            ),
+        ):
+            listed = [row for row in previous[kind] if row[0] in present]
+            report[kind] = _patched(listed, gone_paths, rows)
+        survivors = {s.survivor for s in old}
+        for kind, rows in (("duplicates", duplicates), ("excluded", excluded)):
+            count = f"{kind}_count"
+            report[count] = int(previous[count]) + patch_list(store, kind, survivors, rows)
+        report["feeds"] = []
+        report["pages"] = []
+        links = None
+        if self.judged.links is not None:
+            links = _link_summary(store, self.config, self.requested, self.network_down)
+        found = report_from_json(report, store)
+        return dataclasses.replace(
+            found,
+            # Files whose names cannot be read are found anew by each build, first.
+            errors=(*self.files.misnamed, *found.errors),
+            links=links,
+            mode="full" if self.cold else "incremental",
+            changed_files=0 if self.cold else len(gone),
+        )
+
+
+def _link_summary(store: StateStore, config: Config, requested: int, down: bool) -> LinkSummary:
+    """The report's link summary, from the tables (as `check_article_links` makes it)."""
+    checked, classes, due = store.inc_link_totals()
+    listed: dict[str, list[tuple[str, LinkResult]]] = {"excluded": [], "dropped": []}
+    for path, verdict, shown in store.inc_link_verdicts():
+        listed[verdict].append((path, result_from_json(json.loads(shown))))
+    return LinkSummary(
+        mode=config.links,
+        checked=checked,
+        requested=requested,
+        network_down=down,
+        classes=tuple(classes),
+        excluded=tuple(listed["excluded"]),
+        images_dropped=tuple(listed["dropped"]),
+        fresh_until=None if down else due,
+    )
+
+
+class _Corpus:
+    """The canonical URLs of the corpus (a Container): those of the stories formed
+    now (`known`), and the others as the state file holds them; `complete` when
+    `known` is all of them (a cold build)."""
+
+    def __init__(self, store: StateStore, known: Container[str], *, complete: bool) -> None:
+        self.store = store
+        self.known = known
+        self.complete = complete
+        self.found: dict[str, bool] = {}
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, str):
+            return False
+        if key in self.known:
+            return True
+        if self.complete:
+            return False
+        if key not in self.found:
+            self.found[key] = bool(self.store.inc_rows("inc_key", "key", [key], "path"))
+        return self.found[key]
+
+
+@dataclass
+class _Story:
+    story: str
+    survivor: str
+    topics: tuple[str, ...]
+    kept: bool
+    feeds: tuple[str, ...]
+    #: the indexes of the images its entry shows; None for all
+    images: tuple[int, ...] | None
+
+
+def _story(row: tuple[Any, ...]) -> _Story:
+    data = json.loads(row[2])
+    images = data.get("images")
+    return _Story(
+        row[0],
+        row[1],
+        tuple(data["topics"]),
+        data["kept"],
+        tuple(data["feeds"]),
+        tuple(images) if images is not None else None,
+    )
+
+
+def _patched(rows: list[list[Any]], gone: set[str], added: list[list[Any]]) -> list[list[Any]]:
+    """Report rows (path first) without those of `gone`, with `added`, by path (stable)."""
+    kept = [row for row in rows if row[0] not in gone]
+    kept.extend(added)
+    kept.sort(key=lambda row: str(row[0]))
+    return kept

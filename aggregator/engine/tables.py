@@ -1,0 +1,378 @@
+"""What a build keeps of what it derived, and what changed since: the engine's state.
+
+Each build (`run.Run`) keeps in the state file what its stages derived from the
+corpus: each article's period, date, fingerprint digest and story (`inc_art`); the
+canonical URLs of each article (`inc_key`); the similar pairs of each zone
+(`inc_pair`); each story's survivor, topics and feeds (`inc_story`); each feed's
+members in feed order (`inc_member`); the related coverage shown (`inc_rel`); with
+links checked, the link results each survivor was judged by (`inc_link`); and in
+meta rows the topic spellings, per feed its results and listing, the file
+identities and the clock. The rows here are built by the functions here, whatever
+the build.
+
+The next build compares every file's identity (path, size, mtime) with the last
+build's (for a file written within `RACY_SECONDS` of the last build, whose identity
+cannot be trusted, its content digest): `changes` gives the files changed and
+deleted, and the unchanged articles whose verdict may have changed
+(`Changes.rejudge`): with `max_age`, those that crossed the age limit since the last
+build's clock; with links checked, those judged by a link result that is due or was
+replaced (`aggregator check-links`). When the state cannot say (none yet, a changed
+config or version, a state file another version wrote, a build killed halfway,
+output files changed by anything else, or more than `MAX_SHARE` of the files
+changed), the build starts from an empty state (`empty`): every file is a change.
+The tables are marked invalid while they are rewritten (`FORM`) and valid once the
+build's report is kept (`seal`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections import Counter
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from datetime import timedelta
+from hashlib import sha256
+from pathlib import Path
+from typing import TYPE_CHECKING
+from typing import Any
+
+from aggregator.clock import wall_ns
+from aggregator.config import Config
+from aggregator.engine.stages import checks_links
+from aggregator.links.articles import CheckedLinks
+from aggregator.model import Article
+from aggregator.model import FeedResult
+from aggregator.model import Fingerprint
+from aggregator.publishing.publish import ALL
+from aggregator.publishing.publish import feed_order
+from aggregator.rendering.pages import Listing
+from aggregator.sources.loader import file_digest
+from aggregator.sources.parsecache import RACY_SECONDS
+from aggregator.sources.parsecache import cache_form
+from aggregator.state.codec import link_stamp
+from aggregator.state.interface import StateStore
+from aggregator.state.lastbuild import last_report
+from aggregator.state.lastbuild import result_json
+from aggregator.stories.dedupe import url_keys
+from aggregator.stories.similar import fingerprint
+from aggregator.stories.similar import period_of
+from aggregator.stories.topics import topic_key
+from aggregator.version import __version__
+
+if TYPE_CHECKING:
+    pass
+
+FORM = "inc_form"
+FILES = "inc_files"
+#: content digests of the files of the last build whose identity it could not trust
+RACY = "inc_racy"
+PATHS = "inc_paths"
+PATHS_DIGEST = "inc_paths_digest"
+SPELLINGS = "inc_spellings"
+FEEDS = "inc_feeds"
+#: an incremental build takes at most this share of the files as changed
+MAX_SHARE = 0.05
+#: the clock of the last build (`max_age` counts back from it)
+CLOCK = "inc_clock"
+#: the tables of the state file a build keeps (see the store's schema)
+TABLES = ("inc_art", "inc_key", "inc_pair", "inc_story", "inc_member", "inc_rel", "inc_link")
+#: what an incremental build reads of the last report
+_REPORT_KEYS = {
+    "loaded", "published", "errors", "warnings", "duplicates_count", "excluded_count", "links"
+}  # fmt: skip
+
+
+def form(config: Config) -> str:
+    """What the tables belong to: this version and this config."""
+    return sha256(f"{__version__}\n{config.output_key()}\n".encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Identities:
+    """The size and mtime of every file of a build, in the order of `paths`; a file
+    too new to tell apart from a later write in the same clock tick, or that could
+    not be read, has size -1 (it counts as changed next time)."""
+
+    paths: Sequence[str]
+    sizes: list[int]
+    times: list[int]
+    #: no file has size -1 (see `lastbuild.signature`)
+    settled: bool
+    #: of the list of paths
+    paths_digest: str
+    #: the sizes and mtimes, as JSON
+    numbers: str
+    #: content digests of files of size -1, as the build read them (filled in by it)
+    digests: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    def text(self) -> str:
+        """All of it, in one text (for `lastbuild.signature`)."""
+        return f"{self.paths_digest}\n{self.numbers}"
+
+
+def identities_of(paths: Sequence[str], identities: dict[str, tuple[int, int]]) -> Identities:
+    """See `Identities` (`identities`: as `parsecache.stat_files` gives them)."""
+    racy = wall_ns() - RACY_SECONDS * 1_000_000_000
+    found = [identities.get(path, (-1, 0)) for path in paths]
+    sizes = [size for size, _ in found]
+    times = [mtime for _, mtime in found]
+    settled = min(sizes, default=0) >= 0 and max(times, default=0) < racy
+    if not settled:
+        sizes = [-1 if size < 0 or mtime >= racy else size for size, mtime in found]
+    listed = sha256("\0".join(paths).encode("utf-8", "surrogatepass")).hexdigest()
+    return Identities(paths, sizes, times, settled, listed, json.dumps([sizes, times]))
+
+
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """What a build must derive again."""
+
+    changed: list[str]
+    deleted: list[str]
+    #: unchanged articles to judge again: their age crossed `max_age` since the last
+    #: build, or a link result they were judged by is due or was replaced
+    rejudge: set[str] = dataclasses.field(default_factory=set)
+    #: the last build's report (`lastbuild.last_report`); empty for a cold build
+    previous: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: no state to start from: every file is changed (see `everything`)
+    cold: bool = False
+
+
+def everything(paths: Sequence[str]) -> Changes:
+    """The changes of a build from an empty state: every file."""
+    return Changes(list(paths), [], cold=True)
+
+
+def changes(store: StateStore, config: Config, now: Identities, when: datetime) -> Changes | None:
+    """The files changed and deleted since the last build, and the articles to judge
+    again at `when`, when the tables hold it and this build can be incremental; else
+    None."""
+    if store.meta(FORM) != form(config):
+        return None
+    previous = last_report(store)
+    if previous is None or not previous.keys() >= _REPORT_KEYS:
+        return None  # not what this version keeps
+    rejudge = _rejudge(store, config, when)
+    if rejudge is None:
+        return None
+    if store.meta("parse_format") != cache_form(config.limits):
+        return None
+    try:
+        old_sizes, old_times = json.loads(store.meta(FILES) or "null")
+        if store.meta(PATHS_DIGEST) == now.paths_digest:
+            old_paths = list(now.paths)
+        else:
+            old_paths = json.loads(store.meta(PATHS) or "null")
+    except (TypeError, ValueError):
+        return None
+    try:
+        changed, deleted = _compare(old_paths, old_sizes, old_times, now)
+        racy: dict[str, str] = json.loads(store.meta(RACY) or "{}")
+    except (TypeError, ValueError):
+        return None  # not what this version writes
+    if racy:
+        changed = _settled(changed, racy, now, config)
+    new_paths = now.paths
+    if (len(changed) + len(deleted) + len(rejudge)) > max(20, MAX_SHARE * len(new_paths)):
+        return None
+    return Changes(changed, deleted, rejudge, previous)
+
+
+def _rejudge(store: StateStore, config: Config, when: datetime) -> set[str] | None:
+    """See `Changes.rejudge`; None when the last build's clock is unknown."""
+    found: set[str] = set()
+    if config.max_age is not None:
+        try:
+            last = datetime.fromisoformat(store.meta(CLOCK) or "")
+        except ValueError:
+            return None
+        # `filters.select` leaves out what was published before `when - max_age`.
+        low, high = sorted((last - config.max_age, when - config.max_age))
+        found |= store.inc_published_between(low, high)
+    if checks_links(config):
+        found |= store.inc_relink(when if config.links == "on" else None)
+    return found
+
+
+def _compare(
+    old_paths: list[str], old_sizes: list[int], old_times: list[int], now: Identities
+) -> tuple[list[str], list[str]]:
+    new_paths, new_sizes, new_times = now.paths, now.sizes, now.times
+    if old_paths == new_paths:
+        changed = [
+            path
+            for path, a, b, c, d in zip(
+                new_paths, new_sizes, old_sizes, new_times, old_times, strict=True
+            )
+            if a != b or c != d or a < 0
+        ]
+        deleted: list[str] = []
+    else:
+        old = {p: (s, t) for p, s, t in zip(old_paths, old_sizes, old_times, strict=True)}
+        present = set(new_paths)
+        changed = [
+            path
+            for path, size, mtime in zip(new_paths, new_sizes, new_times, strict=True)
+            if size < 0 or old.get(path) != (size, mtime)
+        ]
+        deleted = [path for path in old_paths if path not in present]
+    return changed, deleted
+
+
+def _settled(
+    changed: list[str], racy: dict[str, str], now: Identities, config: Config
+) -> list[str]:
+    """`changed` less the files the last build could not tell by their identity whose
+    content is still what it read (their digests carry over to this build's)."""
+    same = {
+        path
+        for path in changed
+        if path in racy and file_digest(Path(path), config.limits) == racy[path]
+    }
+    for path in same:
+        now.digests[path] = racy[path]  # kept for the next build, if racy now too
+    return [path for path in changed if path not in same]
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """An article as near-duplicate detection reads it (a `similar.Dated`)."""
+
+    path: str
+    published_at: datetime
+    fingerprint: Fingerprint | None
+
+
+@dataclass
+class FeedRecord:
+    """One feed as the last build left it."""
+
+    name: str | None
+    #: (topic, format, path, entries) per result
+    results: list[list[Any]]
+    #: (entries, newest date, the paths of the headlines), None when retired
+    listing: list[Any] | None
+
+    def json(self) -> list[Any]:
+        return [self.name, self.results, self.listing]
+
+
+def feed_record(
+    name: str | None, results: Sequence[FeedResult], listing: Listing | None
+) -> FeedRecord:
+    shown = None
+    if listing is not None:
+        paths = [a.path for a in listing.latest]
+        shown = [listing.entries, listing.updated.isoformat(), paths]
+    return FeedRecord(name, [[r.topic, r.format, r.path, r.entries] for r in results], shown)
+
+
+def finish(
+    store: StateStore,
+    now: datetime,
+    files: Identities,
+    spellings: dict[str, Counter[str]],
+    feeds: dict[str, FeedRecord],
+) -> None:
+    store.set_meta(CLOCK, now.isoformat())
+    store.set_meta(SPELLINGS, json.dumps(spellings, ensure_ascii=False, sort_keys=True))
+    store.set_meta(FEEDS, json.dumps({k: f.json() for k, f in feeds.items()}, ensure_ascii=False))
+    if store.meta(PATHS_DIGEST) != files.paths_digest:
+        store.set_meta(PATHS_DIGEST, "")
+        store.set_meta(PATHS, json.dumps(list(files.paths), ensure_ascii=False))
+        store.set_meta(PATHS_DIGEST, files.paths_digest)
+    store.set_meta(FILES, files.numbers)
+    racy = {
+        path: files.digests[path]
+        for path, size in zip(files.paths, files.sizes, strict=True)
+        if size < 0 and path in files.digests
+    }
+    store.set_meta(RACY, json.dumps(racy, ensure_ascii=False))
+
+
+def empty(store: StateStore) -> None:
+    """Start from an empty state: no article, story, feed or spelling is known (the
+    stage caches stay: parsed files, similar pairs, rendered feeds and link results
+    are keyed on what they read)."""
+    store.inc_fill({table: [] for table in TABLES})
+    store.set_meta(SPELLINGS, "{}")
+    store.set_meta(FEEDS, "{}")
+
+
+def seal(store: StateStore, config: Config) -> None:
+    """Mark the tables valid: call it once the build's report is kept."""
+    store.set_meta(FORM, form(config))
+
+
+def story_json(article: Article, passed: tuple[str, ...] | None, found: Article) -> str:
+    """The story's survivor as published (`article`) and as found (`found`): the images
+    the link step left out of its entry are told by the indexes of those kept."""
+    data: dict[str, Any] = {
+        "topics": list(article.topics),
+        "kept": passed is not None,
+        "feeds": list(passed or ()),
+    }
+    if article.images != found.images:
+        kept, left = [], list(article.images)
+        for index, image in enumerate(found.images):
+            if left and image == left[0]:
+                kept.append(index)
+                left.pop(0)
+        data["images"] = kept
+    return json.dumps(data, ensure_ascii=False)
+
+
+def link_rows(links: CheckedLinks | None) -> list[tuple[object, ...]]:
+    """The `inc_link` rows of what the link step judged (see the store's schema)."""
+    if links is None:
+        return []
+    rows: list[tuple[object, ...]] = [
+        (key, path, link_stamp(links.results.get(key)), "", "")
+        for path, keys in links.keys_of.items()
+        for key in keys
+    ]
+    summary = links.summary
+    for verdict, listed in (("excluded", summary.excluded), ("dropped", summary.images_dropped)):
+        rows.extend(
+            (r.url, path, "", verdict, json.dumps(result_json(r), ensure_ascii=False))
+            for path, r in listed
+        )
+    return rows
+
+
+def member_rows(
+    story: str, article: Article, passed: tuple[str, ...] | None
+) -> list[tuple[object, ...]]:
+    """The `inc_member` rows of a story's survivor: one per feed it is in (`passed`:
+    its topics' feeds; None when it is not published), with its place in feed order
+    (`publish.feed_order`, which `StateStore.inc_top` sorts by)."""
+    if passed is None:
+        return []
+    rank, entry, path = feed_order(article)
+    feeds = [ALL, *(topic_key(t) for t in passed)]
+    return [(feed, rank, entry, path, story) for feed in feeds]
+
+
+def article_rows(
+    articles: Iterable[Article], length: timedelta, story_of: Callable[[str], str]
+) -> list[tuple[object, ...]]:
+    """The `inc_art` rows of articles (`length`: of a period, see `similar.period_of`)."""
+    return [
+        (
+            a.path,
+            period_of(a.published_at, length),
+            a.published_at.isoformat(),
+            (a.fingerprint or fingerprint(a)).digest,
+            story_of(a.path),
+        )
+        for a in articles
+    ]
+
+
+def key_rows(articles: Iterable[Article]) -> list[tuple[object, ...]]:
+    """The `inc_key` rows of articles: each canonical URL it is known by."""
+    return [(k, a.path) for a in articles for k in a.keys or url_keys(a)]
