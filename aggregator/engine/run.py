@@ -183,6 +183,9 @@ class Run:
         }
         # 1. load
         gone = self._load()
+        # What the link step judged of the files that changed or went is no longer
+        # known (nor a name known to exist, for a DNS canary: see `LinkChecker.run`).
+        store.inc_delete("inc_link", "path", gone)
         old_rows = {str(row[0]): row for row in store.inc_rows("inc_art", "path", gone)}
         # Keys that enter or leave the corpus change which related coverage is shown
         # in the feeds kept as they are (none in a cold build).
@@ -526,10 +529,10 @@ class Run:
         whole: list[Article] = []
         for article in articles:
             if article.light:
-                if article.path in rows:
-                    article = with_body(article, rows[article.path][1])
-                elif article.path in self.bodies:  # parsed now, not cached
+                if article.path in self.bodies:  # parsed now, not cached
                     article = with_body(article, self.bodies[article.path])
+                elif article.path in rows:
+                    article = with_body(article, rows[article.path][1])
                 else:  # the row is gone: read the file again
                     again = self._reread(article.path)
                     if again is None:

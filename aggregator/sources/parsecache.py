@@ -165,12 +165,14 @@ def _load(
     # build's logical clock (`now`), which tests and replays set to other times.
     racy = wall_ns() - RACY_SECONDS * 1_000_000_000
     rows: list[tuple[str, int, int, str, str, str]] = []
+    unknown: list[str] = []
     chunks = map_in_chunks(parse_chunk, stale, limits, cancel, workers, _CHUNK)
     for key, (head, words, body), digest in chunks:
         # Parsed now: complete words (near-duplicate detection reads them all).
         results[key] = decode(head, words, None if light else body)
         known = identities.get(key)
-        if known is None:  # no identity to cache it under
+        if known is None:  # no identity to cache it under: its old row is stale
+            unknown.append(key)
             if light:
                 loaded.bodies[key] = body
             continue
@@ -182,6 +184,7 @@ def _load(
             store.save_parsed(rows)
             rows = []
     store.save_parsed(rows)
+    store.forget_parsed(unknown)
     if whole:
         store.forget_parsed_except(keys)
     ordered = [results[key] for key in keys]

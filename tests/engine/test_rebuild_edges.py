@@ -23,6 +23,7 @@ from aggregator.config import Config
 from aggregator.engine.pipeline import build
 from aggregator.links.linkpolicy import Freshness
 from aggregator.links.linkpolicy import LinkCheckSettings
+from aggregator.state.store import Store
 
 
 def linked(tmp_path: Path, **settings: object) -> Config:
@@ -141,3 +142,43 @@ def test_how_link_requests_are_sent_changes_no_output_and_rebuilds_nothing(
     # What a result means still keys the build.
     stricter = replace(config, link_check=replace(base, confirm_after=timedelta(hours=1)))
     assert build(stricter, now=NOW).mode == "full"
+
+
+@pytest.mark.parametrize("many", [False, True], ids=["incremental", "cold"])
+def test_a_file_missing_when_stated_but_read_after_shows_the_body_read_now(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, many: bool
+) -> None:
+    """A save that replaces a file (git checkout, an editor writing a new file and
+    renaming it) can leave it missing when the build takes every file's size and
+    mtime, and there when it is read: its entry is what was read, never the new title
+    with the last build's excerpt."""
+    from aggregator.engine import pipeline
+
+    source = tmp_path / "src"
+    for number in range(1, 31):
+        write_article(source, f"{number:03}.md", n=number)
+    old = time.time() - 60
+    for path in source.iterdir():
+        os.utime(path, (old, old))
+    config = Config(sources=(source,), output=tmp_path / "out", links="off")
+    with Store(tmp_path / "state.sqlite") as store:
+        build(config, now=NOW, store=store)
+        write_article(source, "030.md", n=30, title="New title", excerpt="New excerpt")
+        edited = range(1, 26) if many else ()  # so many that the build is cold
+        for number in edited:
+            write_article(source, f"{number:03}.md", n=number, title=f"Edited {number}")
+        for number in (*edited, 30):
+            os.utime(source / f"{number:03}.md", (old + 30, old + 30))
+        real = pipeline.stat_files
+
+        def stat_files(paths: list[str]) -> dict[str, tuple[int, int]]:
+            found = real(paths)
+            found.pop(str(source / "030.md"), None)  # missing at that moment
+            return found
+
+        monkeypatch.setattr(pipeline, "stat_files", stat_files)
+        report = build(config, now=NOW + timedelta(hours=1), store=store)
+    assert report.mode == ("full" if many else "incremental")
+    feed = (config.output / "all.rss").read_text(encoding="utf-8")
+    assert "New title" in feed and "New excerpt" in feed
+    assert "The excerpt of story 30." not in feed
