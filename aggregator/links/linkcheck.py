@@ -24,6 +24,11 @@ the answer is `linkpolicy.unconfirmed`. No request is ever sent to an address
 `netguard` refused, in doubt or not. A name that does not resolve and a TLS failure
 also count as connection-level failures for the "network down" rule.
 
+Feed documents are fetched (`LinkChecker.fetch`) by the same scheduler, as
+conversations of their own kind: GET only, with conditional headers, and the body of
+a 2xx read within a size limit and the deadline (`fetch.read_body`). So a fetch
+obeys every rule above, and per-host limits hold across link checks and fetches.
+
 What an answer means, how long it stays fresh and when a link is dead is decided
 in `linkpolicy`; this module only gathers answers.
 """
@@ -48,16 +53,27 @@ from concurrent.futures import wait
 from dataclasses import dataclass
 from dataclasses import field
 from datetime import datetime
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urljoin
 from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from requests.utils import default_headers
 
 from aggregator.clock import utcnow
 from aggregator.errors import Cancelled
 from aggregator.links import linkpolicy as lp
+from aggregator.links.fetch import ACCEPT_ENCODING
+from aggregator.links.fetch import DEFAULT_MAX_BYTES
+from aggregator.links.fetch import DELTA_SECONDS_MAX
+from aggregator.links.fetch import FEED_ACCEPT
+from aggregator.links.fetch import BodyRefused
+from aggregator.links.fetch import Fetched
+from aggregator.links.fetch import FetchRequest
+from aggregator.links.fetch import max_age
+from aggregator.links.fetch import read_body
 from aggregator.links.http import agent_headers
 from aggregator.links.linkpolicy import LinkCheckSettings
 from aggregator.links.netguard import Refusal
@@ -117,6 +133,8 @@ class _Answer:
     #: the host name this request resolved, when it was a name that resolved to an
     #: address that shows the resolver works (`linkpolicy.proves_resolver`)
     resolved: str | None = None
+    #: a fetch's 2xx: the body, decoded (a link check never reads one)
+    body: bytes | None = None
 
 
 @dataclass(slots=True)
@@ -140,6 +158,12 @@ class _Check:
     #: what shows the resolver and TLS work on this network
     resolved: set[str] = field(default_factory=set)
     spoke_tls: set[str] = field(default_factory=set)
+    #: a feed fetch rather than a link check: GET only, the body of a 2xx read
+    fetch: FetchRequest | None = None
+    #: a fetch's size limit, on the wire and decoded
+    max_bytes: int = DEFAULT_MAX_BYTES
+    #: every redirect followed so far was permanent (301, 308)
+    permanent: bool = True
 
     @property
     def host(self) -> str:
@@ -202,13 +226,18 @@ class LinkChecker:
         self._local = threading.local()
         self._random = random.Random(0)
         self.session = session
-        #: headers each request adds to its session's
+        #: headers each request adds to its session's, for a link check and a fetch
         self._headers: dict[str, str] = {}
+        self._fetch_headers = {"Accept": FEED_ACCEPT, "Accept-Encoding": ACCEPT_ENCODING}
         if session is not None:
             for prefix in ("http://", "https://"):
                 if type(session.adapters.get(prefix)) is HTTPAdapter:
                     session.mount(prefix, _PinnedAdapter(max_retries=0))
             self._headers = agent_headers(session, settings.user_agent, accept=_ACCEPT)
+            self._fetch_headers = agent_headers(session, settings.user_agent, accept=FEED_ACCEPT)
+            default_encoding = default_headers()["Accept-Encoding"]
+            if session.headers.get("Accept-Encoding") in (None, default_encoding):
+                self._fetch_headers["Accept-Encoding"] = ACCEPT_ENCODING
 
     # -- the run -------------------------------------------------------------------
 
@@ -230,7 +259,7 @@ class LinkChecker:
             wanted.setdefault(canonical_url(url), url)
         results = {k: previous[k] for k in wanted if lp.is_fresh(previous.get(k), now)}
         stale = [(k, u) for k, u in wanted.items() if k not in results]
-        answers = self._check_all(stale, cancel)
+        answers = self._check_all([_Check(k, u, u) for k, u in stale], cancel)
         confirm = _Confirmation(self, wanted, previous, answers.values(), known)
         by_host: dict[str, list[bool]] = {}
         for key, _url in stale:
@@ -252,6 +281,33 @@ class LinkChecker:
                 continue
             results[key] = result
         return LinkReport(results, len(wanted), len(stale), network_down)
+
+    def fetch(
+        self,
+        feeds: Sequence[FetchRequest],
+        *,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        cancel: threading.Event | None = None,
+    ) -> dict[str, Fetched]:
+        """Fetch each feed document (by `FetchRequest.url`; the first request of a URL
+        asked twice), as politely as links are checked: the same scheduler, per-host
+        limits, address rules, timeouts, deadline, retries and Retry-After waits, so
+        that link checks and fetches in one run share them. A body (on the wire or
+        decoded) larger than `max_bytes` is refused. A failure is a `Fetched` with an
+        `error`, never raised; only a stop (`cancel`) raises `Cancelled`. `progress`
+        hears of each fetch done, as of each link checked."""
+        if max_bytes < 1:
+            raise ValueError(f"max_bytes must be at least 1, not {max_bytes}")
+        wanted: dict[str, FetchRequest] = {}
+        for feed in feeds:
+            wanted.setdefault(feed.url, feed)
+        checks = [
+            _Check(url, url, url, method="GET", fetch=feed, max_bytes=max_bytes)
+            for url, feed in wanted.items()
+        ]
+        answers = self._check_all(checks, cancel, "fetching feeds")
+        now = utcnow()
+        return {url: _fetched(*answers[url], now) for url in wanted}
 
     def _result(
         self,
@@ -290,8 +346,14 @@ class LinkChecker:
     # -- scheduling ----------------------------------------------------------------
 
     def _check_all(
-        self, stale: list[tuple[str, str]], cancel: threading.Event | None = None
+        self,
+        checks: Sequence[_Check],
+        cancel: threading.Event | None = None,
+        doing: str = "checking links",
     ) -> dict[str, tuple[_Check, _Answer]]:
+        """Every conversation of `checks` (link checks, fetches or both; their keys
+        unique) to its end, under the per-host limits; the last answer of each by key.
+        `doing` names the work in the `Cancelled` raised when `cancel` is set."""
         settings = self.settings
         done: dict[str, tuple[_Check, _Answer]] = {}
         queues: dict[str, deque[_Check]] = {}
@@ -300,17 +362,16 @@ class LinkChecker:
         previous_start: dict[str, float] = {}
         timers: list[tuple[float, int, _Check]] = []
         sequence = itertools.count()
-        for key, url in stale:
-            check = _Check(key, url, url)
+        for check in checks:
             queues.setdefault(check.host, deque()).append(check)
         running: dict[Future[_Answer], _Check] = {}
         interval = settings.min_interval.total_seconds()
-        total = len(stale)
+        total = len(checks)
         pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="links")
         try:
             while queues or running or timers:
                 if cancel is not None and cancel.is_set():
-                    raise Cancelled("stopped while checking links")
+                    raise Cancelled(f"stopped while {doing}")
                 clock = time.monotonic()
                 while timers and timers[0][0] <= clock:
                     _, _, check = heapq.heappop(timers)
@@ -429,6 +490,8 @@ class LinkChecker:
             return None
         check.hops += 1
         check.current = location
+        if answer.status not in (301, 308):
+            check.permanent = False
         if answer.status == 303:
             check.method = "GET"
         return clock
@@ -497,7 +560,10 @@ class LinkChecker:
             return _Answer(failure=lp.TIMEOUT, reason="deadline passed")
         timeout = min(settings.timeout.total_seconds(), remaining)
         session = self._session()
-        request = requests.Request(check.method, check.current, headers=self._headers)
+        headers = self._headers
+        if check.fetch is not None:
+            headers = {**self._fetch_headers, **_validators(check.fetch)}
+        request = requests.Request(check.method, check.current, headers=headers)
         prepared = session.prepare_request(request)
         default_port = 443 if verdict.scheme == "https" else 80
         host_header = (
@@ -549,7 +615,9 @@ class LinkChecker:
             headers=headers,
             reason=f"{response.status_code} {response.reason or ''}".strip(),
         )
-        if check.method == "HEAD" and not response.raw.closed:
+        if check.fetch is not None and 200 <= response.status_code < 300:
+            self._read(check, response, answer, started)
+        elif check.method == "HEAD" and not response.raw.closed:
             try:
                 response.raw.read(0)  # nothing to read: the connection goes back to the pool
                 response.raw.release_conn()
@@ -558,6 +626,66 @@ class LinkChecker:
         else:
             response.close()  # a GET body is never read: the connection cannot be reused
         return answer
+
+    def _read(
+        self, check: _Check, response: requests.Response, answer: _Answer, started: float
+    ) -> None:
+        """Read a fetch's body into `answer`, or make `answer` the failure to read it."""
+        settings = self.settings
+        try:
+            answer.body = read_body(
+                response.raw,
+                answer.headers,
+                max_bytes=check.max_bytes,
+                until=started + settings.deadline.total_seconds(),
+                timeout=settings.timeout.total_seconds(),
+                deadline=settings.deadline,
+            )
+        except BodyRefused as exc:
+            answer.failure = lp.TIMEOUT if exc.timeout else lp.UNKNOWN
+            answer.reason, answer.retry = exc.reason, exc.retry
+            response.close()  # the rest is never read: the connection cannot be reused
+        else:
+            response.raw.release_conn()  # read to the end: the connection can serve again
+
+
+def _validators(feed: FetchRequest) -> dict[str, str]:
+    """The conditional headers of a fetch: what the caller's copy was served with.
+    A value no header can carry is left out (the fetch is then unconditional) rather
+    than failing the request."""
+    headers = {}
+    for name, value in (("If-None-Match", feed.etag), ("If-Modified-Since", feed.last_modified)):
+        value = (value or "").strip()
+        if value and value.isprintable() and all(ord(c) < 256 for c in value):
+            headers[name] = value
+    return headers
+
+
+def _fetched(check: _Check, answer: _Answer, now: datetime) -> Fetched:
+    """What a finished fetch gives its caller."""
+    assert check.fetch is not None
+    status, headers = answer.status, answer.headers
+    got = answer.failure is None and status is not None and (200 <= status < 300 or status == 304)
+    unchanged = got and status == 304
+    wait = None
+    if answer.failure is None and status in (429, 503):
+        longest = timedelta(seconds=DELTA_SECONDS_MAX)
+        wait = lp.retry_after(headers.get("retry-after"), now, longest)
+    return Fetched(
+        url=check.url,
+        status=status,
+        body=answer.body if got and not unchanged else None,
+        etag=headers.get("etag") or (check.fetch.etag if unchanged else None),
+        last_modified=(
+            headers.get("last-modified") or (check.fetch.last_modified if unchanged else None)
+        ),
+        final_url=check.current,
+        moved_to=check.current if got and check.hops and check.permanent else None,
+        max_age=max_age(headers, now),
+        retry_after=wait.total_seconds() if wait is not None else None,
+        content_type=headers.get("content-type"),
+        error=None if got else answer.reason or "no answer",
+    )
 
 
 def _refusal(refusal: Refusal) -> _Answer:

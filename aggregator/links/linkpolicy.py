@@ -97,7 +97,8 @@ class LinkCheckSettings:
     min_interval: timedelta = timedelta(seconds=1)
     #: connect and read timeout of one request
     timeout: timedelta = timedelta(seconds=10)
-    #: all the requests for one URL (redirects, GET after HEAD, retries) end by then
+    #: all the requests for one URL (redirects, GET after HEAD, retries, reading a
+    #: fetched feed's body) end by then
     deadline: timedelta = timedelta(seconds=30)
     #: further tries after a timeout, a 5xx or a reset
     retries: int = 2
@@ -145,8 +146,12 @@ def retry_after(value: str | None, now: datetime, cap: timedelta) -> timedelta |
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        wait = timedelta(seconds=int(value))
+    if value.isascii() and value.isdigit():
+        # A number too large for a timedelta (or for int()) is just a long wait.
+        seconds = int(value) if len(value) <= 12 else None
+        if seconds is None or seconds >= cap.total_seconds():
+            return max(timedelta(0), cap)
+        wait = timedelta(seconds=seconds)
     else:
         try:
             when = parsedate_to_datetime(value)
