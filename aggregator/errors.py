@@ -44,5 +44,13 @@ class ServeError(AggregatorError):
     """The HTTP server could not listen on its address (in use, not allowed, unknown)."""
 
 
+class FeedError(AggregatorError):
+    """A remote feed's document is not a feed that can be read (one line: why)."""
+
+
+class DiscoveryError(AggregatorError):
+    """`add-feed` found no feed at a URL (one line: the URL and why)."""
+
+
 class Cancelled(AggregatorError):
     """The run was stopped (SIGTERM) before writing any feed; the old feeds stand."""

@@ -1,0 +1,337 @@
+"""What a remote feed's document holds, and the article file each of its entries becomes.
+
+`read_feed` reads RSS 0.9x/1.0/2.0 and Atom 0.3/1.0 with feedparser (the standard
+parser: it resolves relative links, decodes entities and repairs what it can of a
+broken document) and JSON Feed 1.0/1.1 (a JSON document; feedparser 6 does not
+read it), into one shape: `RemoteFeed` and its `Entry`s. `article_text` writes an
+entry as an article file of the seed format, so that it is loaded, validated,
+deduplicated, link-checked, filtered and published exactly as an editor's file is
+(its excerpt is reduced to plain text by the loader, as every excerpt is).
+
+A document that declares entities (`<!ENTITY`) is refused whole: no feed needs
+them, and they are how a billion laughs document expands.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import json
+import re
+import time
+from collections.abc import Iterable
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC
+from datetime import datetime
+from typing import Any
+from urllib.parse import urljoin
+from urllib.parse import urlsplit
+
+import yaml
+
+from aggregator.errors import FeedError
+
+#: what a feed's entry must have to become an article
+_HTTP = ("http://", "https://")
+_JSON_TYPES = ("application/feed+json", "application/json")
+_ENTITY = re.compile(rb"<!ENTITY", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class Image:
+    url: str
+    width: int | None = None
+    height: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One entry of a feed, in the feed's own words."""
+
+    #: the entry's id (guid, Atom id, JSON Feed id); its link when it has none
+    id: str
+    title: str
+    #: absolute http(s) URL of the story; "" when the entry has none usable
+    link: str
+    #: HTML or text, as the feed gives it
+    summary: str
+    published: datetime | None
+    updated: datetime | None
+    categories: tuple[str, ...]
+    author: str
+    images: tuple[Image, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteFeed:
+    title: str
+    #: the site the feed belongs to
+    link: str
+    #: RSS `ttl`: minutes the feed may be cached; None when absent
+    ttl: int | None
+    entries: tuple[Entry, ...]
+    #: "rss20", "atom10", "json11", ... (feedparser's names, and JSON Feed's)
+    version: str
+
+
+def read_feed(body: bytes, url: str, content_type: str | None = None) -> RemoteFeed:
+    """The feed a document fetched from `url` holds; raises FeedError when it holds
+    none (not a feed, or refused)."""
+    head = body.lstrip()[:1]
+    kind = (content_type or "").split(";")[0].strip().lower()
+    if head in (b"{", b"[") or kind in _JSON_TYPES:
+        return _read_json(body, url)
+    if _ENTITY.search(body):
+        raise FeedError("declares XML entities (refused: a feed needs none)")
+    return _read_xml(body, url, content_type)
+
+
+def _read_xml(body: bytes, url: str, content_type: str | None) -> RemoteFeed:
+    import feedparser  # here: only builds with remote feeds read it
+
+    headers = {"content-location": url}
+    if content_type:
+        headers["content-type"] = content_type
+    parsed: Any = feedparser.parse(body, response_headers=headers, sanitize_html=True)
+    if not parsed.get("version") and not parsed.entries:
+        problem = parsed.get("bozo_exception")
+        why = f": {_line(str(problem))}" if problem else ""
+        raise FeedError(f"not an RSS, Atom or JSON feed{why}")
+    feed = parsed.feed
+    entries = tuple(_xml_entry(e, url) for e in parsed.entries)
+    return RemoteFeed(
+        title=_text(feed.get("title")),
+        link=_http(feed.get("link"), url),
+        ttl=_int(feed.get("ttl")),
+        entries=entries,
+        version=str(parsed.get("version") or "unknown"),
+    )
+
+
+def _xml_entry(entry: Any, base: str) -> Entry:
+    link = _http(entry.get("link"), base)
+    images: list[Image] = []
+    for enclosure in entry.get("enclosures") or ():
+        if str(enclosure.get("type") or "").startswith("image/"):
+            images.append(Image(_http(enclosure.get("href"), base)))
+    for thumb in entry.get("media_thumbnail") or ():
+        images.append(
+            Image(
+                _http(thumb.get("url"), base), _int(thumb.get("width")), _int(thumb.get("height"))
+            )
+        )
+    for media in entry.get("media_content") or ():
+        if media.get("medium") == "image" or str(media.get("type") or "").startswith("image/"):
+            images.append(
+                Image(
+                    _http(media.get("url"), base),
+                    _int(media.get("width")),
+                    _int(media.get("height")),
+                )
+            )
+    author = entry.get("author_detail") or {}
+    summary = entry.get("summary") or ""
+    if not summary:
+        for content in entry.get("content") or ():
+            summary = str(content.get("value") or "")
+            if summary:
+                break
+    return Entry(
+        id=_text(entry.get("id")) or link,
+        title=_text(entry.get("title")),
+        link=link,
+        summary=str(summary),
+        # As dicts: feedparser's own lookup warns, and maps one date onto the other.
+        published=_struct(dict.get(entry, "published_parsed")),
+        updated=_struct(dict.get(entry, "updated_parsed")),
+        categories=tuple(_text(t.get("term") or t.get("label")) for t in entry.get("tags") or ()),
+        author=_text(author.get("name") or entry.get("author")),
+        images=_unique(images),
+    )
+
+
+def _read_json(body: bytes, url: str) -> RemoteFeed:
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise FeedError(f"not a JSON feed: {_line(str(exc))}") from None
+    if not isinstance(data, dict) or not str(data.get("version", "")).startswith(
+        "https://jsonfeed.org/version/"
+    ):
+        raise FeedError("not a JSON feed: no https://jsonfeed.org/version/ version")
+    items = data.get("items")
+    if not isinstance(items, list):
+        raise FeedError("not a JSON feed: items is not a list")
+    version = "json" + str(data["version"]).rsplit("/", 1)[-1].replace(".", "")
+    feed_author = _json_author(data)
+    entries = tuple(_json_entry(i, url, feed_author) for i in items if isinstance(i, dict))
+    return RemoteFeed(
+        title=_text(data.get("title")),
+        link=_http(data.get("home_page_url"), url),
+        ttl=None,
+        entries=entries,
+        version=version,
+    )
+
+
+def _json_entry(item: Mapping[str, Any], base: str, feed_author: str) -> Entry:
+    link = _http(item.get("url"), base) or _http(item.get("external_url"), base)
+    images = [
+        Image(_http(item.get(key), base)) for key in ("image", "banner_image") if item.get(key)
+    ]
+    for attachment in item.get("attachments") or ():
+        if isinstance(attachment, dict) and str(attachment.get("mime_type", "")).startswith(
+            "image/"
+        ):
+            images.append(Image(_http(attachment.get("url"), base)))
+    tags = item.get("tags")
+    summary = item.get("summary") or item.get("content_html") or item.get("content_text") or ""
+    return Entry(
+        id=_text(item.get("id")) or link,
+        title=_text(item.get("title")),
+        link=link,
+        summary=summary if isinstance(summary, str) else "",
+        published=_iso(item.get("date_published")),
+        updated=_iso(item.get("date_modified")),
+        categories=tuple(_text(t) for t in tags) if isinstance(tags, list) else (),
+        author=_json_author(item) or feed_author,
+        images=_unique(images),
+    )
+
+
+def _json_author(data: Mapping[str, Any]) -> str:
+    authors = data.get("authors")
+    if isinstance(authors, list) and authors and isinstance(authors[0], dict):
+        return _text(authors[0].get("name"))
+    author = data.get("author")  # JSON Feed 1.0
+    return _text(author.get("name")) if isinstance(author, dict) else ""
+
+
+# -- the article file ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """What a feed's `feeds:` entry in the config says of its entries."""
+
+    topics: tuple[str, ...] = ()
+    quality: int = 50
+    published: bool = True
+
+
+def entry_key(entry: Entry) -> str:
+    """A short stable name for an entry (of its id): its file's name."""
+    return hashlib.sha256(entry.id.encode("utf-8", "surrogatepass")).hexdigest()[:20]
+
+
+def article_text(
+    entry: Entry, feed: RemoteFeed, feed_url: str, settings: Settings, first_seen: datetime
+) -> str:
+    """The article file of `entry`: the seed format, its published date the entry's
+    (else its updated date, else when it was first seen: stable across runs)."""
+    when = entry.published or entry.updated or first_seen
+    domain = (urlsplit(entry.link).hostname or urlsplit(feed_url).hostname or "").lower()
+    data: dict[str, Any] = {
+        "title": entry.title,
+        "excerpt": entry.summary,
+        "publishedDateTime": _stamp(when),
+        "webUrl": entry.link,
+        "type": "article",
+        "quality": settings.quality,
+        "published": settings.published,
+        "provider": {"name": entry.author or feed.title or domain, "domain": domain},
+        "topics": list(dict.fromkeys([*settings.topics, *entry.categories])),
+        "images": [_image_json(i) for i in entry.images if i.url],
+        "feed": {
+            "url": feed_url,
+            "entryId": entry.id,
+            "firstSeen": _stamp(first_seen),
+            **({"updated": _stamp(entry.updated)} if entry.updated else {}),
+        },
+    }
+    text = yaml.safe_dump(
+        data, allow_unicode=True, sort_keys=False, default_flow_style=False, width=1_000_000
+    )
+    return f"---\n{text}---\n"
+
+
+def _image_json(image: Image) -> dict[str, Any]:
+    found: dict[str, Any] = {"url": image.url}
+    if image.width:
+        found["width"] = image.width
+    if image.height:
+        found["height"] = image.height
+    return found
+
+
+def usable(entry: Entry) -> str | None:
+    """Why `entry` cannot become an article (None when it can): it needs a title and
+    an http(s) link."""
+    if not entry.title.strip():
+        return "no title"
+    if not entry.link:
+        return "no usable link (an absolute http or https URL)"
+    return None
+
+
+# -- helpers -------------------------------------------------------------------------
+
+
+def _text(value: object) -> str:
+    return " ".join(str(value).split()) if value else ""
+
+
+def _line(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def _http(value: object, base: str) -> str:
+    """An absolute http(s) URL (`value` resolved against `base`), else ""."""
+    if not isinstance(value, str) or not value.strip():
+        return ""
+    try:
+        found = urljoin(base, value.strip())
+    except ValueError:
+        return ""
+    return found if found.lower().startswith(_HTTP) else ""
+
+
+def _int(value: object) -> int | None:
+    try:
+        number = int(str(value))
+    except (TypeError, ValueError):
+        return None
+    return number if 0 < number < 1_000_000 else None
+
+
+def _struct(value: time.struct_time | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromtimestamp(calendar.timegm(value), UTC)
+    except (OverflowError, ValueError, OSError):
+        return None
+
+
+def _iso(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        found = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return found if found.tzinfo is not None else found.replace(tzinfo=UTC)
+
+
+def _stamp(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _unique(images: Iterable[Image]) -> tuple[Image, ...]:
+    seen: dict[str, Image] = {}
+    for image in images:
+        if image.url and image.url not in seen:
+            seen[image.url] = image
+    return tuple(seen.values())
