@@ -13,6 +13,7 @@ import ipaddress
 import os
 import re
 import unicodedata
+from collections.abc import Callable
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
@@ -107,6 +108,27 @@ class TopicSettings:
     skip: bool = False
 
 
+#: the quality the entries of a remote feed get unless its `quality` says otherwise:
+#: the default `min_quality`, so that they are published by default
+DEFAULT_FEED_QUALITY = DEFAULT_MIN_QUALITY
+
+
+@dataclass(frozen=True, slots=True)
+class FeedSource:
+    """One remote feed of the `feeds:` section (or a `--feed URL`)."""
+
+    #: the feed's URL: RSS, Atom or JSON Feed
+    url: str
+    #: added to each entry's own categories (aliases apply, as to any topic)
+    topics: tuple[str, ...] = ()
+    #: the quality each entry gets
+    quality: int = DEFAULT_FEED_QUALITY
+    #: the published flag each entry gets
+    published: bool = True
+    #: a regular expression (Python `re`): entries whose title matches are left out
+    title_filter: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     #: folders searched recursively for article files
@@ -155,6 +177,8 @@ class Config:
     cron: str | None = None
     #: caps on article files and feeds (the `limits:` section)
     limits: Limits = field(default_factory=Limits)
+    #: remote feeds read beside the article files (the `feeds:` section)
+    feeds: tuple[FeedSource, ...] = ()
 
     @property
     def state_path(self) -> Path:
@@ -163,6 +187,13 @@ class Config:
         if self.state is not None:
             return self.state
         return beside(self.output, "-state.sqlite")
+
+    @property
+    def entries_path(self) -> Path:
+        """The folder of the entries of remote feeds, one folder per feed, beside the
+        state file (`.<output name>-state-entries`): what the state keeps of them."""
+        state = self.state_path
+        return state.with_name(state.stem + "-entries")
 
     def topic_min_quality(self, topic: str) -> int:
         """The quality threshold of one topic's feed (topic names match case-insensitively)."""
@@ -192,6 +223,7 @@ class Config:
                 self._output_settings(),
                 sources=(),
                 patterns=(),
+                feeds=(),
                 min_quality=0,
                 include_unpublished=False,
                 max_age=None,
@@ -848,7 +880,7 @@ def _limits(value: Any, _base: Path) -> Limits:
         return Limits()
     if not isinstance(value, dict):
         raise TypeError("must map caps such as file_size: 2MiB")
-    sizes = {"file_size", "feed_size", "yaml_size"}
+    sizes = {"file_size", "feed_size", "yaml_size", "source_feed_size"}
     counts = {"yaml_depth", "yaml_nodes", "title_length", "excerpt_length", "topics"}
     counts |= {"url_length", "feed_entries", "images", "related"}
     known = sizes | counts
@@ -871,6 +903,68 @@ def _limits(value: Any, _base: Path) -> Limits:
     if changes.get("title_length", 2) < 2 or changes.get("excerpt_length", 2) < 2:
         raise ValueError("title_length and excerpt_length must be 2 or more (text and '…')")
     return replace(Limits(), **changes)
+
+
+_FEED_KEYS = ("url", "topics", "quality", "published", "title_filter")
+
+
+def _feeds(value: Any) -> tuple[FeedSource, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise TypeError("must be a list of feeds, each a URL or such as  - url: https://...")
+    feeds: list[FeedSource] = []
+    seen: set[str] = set()
+    for number, item in enumerate(value, 1):
+        where = (f"item {number}",)
+        if isinstance(item, FeedSource):
+            feed = item
+        else:
+            try:
+                feed = feed_source(item)
+            except (TypeError, ValueError) as exc:
+                raise _NestedError(where, str(exc)) from None
+        if feed.url in seen:
+            raise _NestedError(where, f"{feed.url} is listed twice")
+        seen.add(feed.url)
+        feeds.append(feed)
+    return tuple(feeds)
+
+
+def feed_source(item: Any) -> FeedSource:
+    """One item of the `feeds:` section: a URL, or a mapping with `url` and the feed's
+    settings (`--feed URL` gives the URL alone)."""
+    if isinstance(item, str):
+        item = {"url": item}
+    if not isinstance(item, dict):
+        raise TypeError("must be a URL or a mapping such as  url: https://...")
+    unknown = sorted(str(k) for k in item if k not in _FEED_KEYS)
+    if unknown:
+        raise ValueError(f"unknown setting {unknown[0]!r} (known: {', '.join(_FEED_KEYS)})")
+    url = item.get("url")
+    if not isinstance(url, str):
+        raise TypeError("url: must be the feed's URL")
+    feed = FeedSource(web_url(url))
+    topics = item.get("topics")
+    if topics is not None:
+        names = [topics] if isinstance(topics, str) else topics
+        if not isinstance(names, list) or not all(isinstance(t, str) and t.strip() for t in names):
+            raise TypeError("topics: must be a topic name or a list of them")
+        feed = replace(feed, topics=tuple(dict.fromkeys(" ".join(t.split()) for t in names)))
+    if "quality" in item:
+        feed = replace(feed, quality=_quality(item["quality"], Path()))
+    if "published" in item:
+        feed = replace(feed, published=_flag(item["published"], Path()))
+    pattern = item.get("title_filter")
+    if pattern is not None:
+        if not isinstance(pattern, str) or not pattern:
+            raise TypeError("title_filter: must be a regular expression")
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"title_filter: not a regular expression: {exc}") from None
+        feed = replace(feed, title_filter=pattern)
+    return feed
 
 
 def _websub(value: Any, _base: Path) -> str | None:
@@ -934,7 +1028,7 @@ def _links_mode(value: Any, _base: Path) -> str:
     return str(value)
 
 
-_KEYS = {
+_KEYS: dict[str, Callable[[Any, Path], Any]] = {
     "sources": _paths,
     "patterns": _patterns,
     "output": _path,
@@ -958,6 +1052,7 @@ _KEYS = {
     "interval": _interval,
     "cron": _cron,
     "limits": _limits,
+    "feeds": lambda value, _base: _feeds(value),
 }
 LINK_MODES = ("on", "off", "cached")
 #: sections an override may give as their record, ready made

@@ -12,6 +12,7 @@ libraries underneath leave as `errors.AggregatorError` classes, never bare.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import sqlite3
 import threading
@@ -25,24 +26,41 @@ from typing import TYPE_CHECKING
 from aggregator.clock import utcnow
 from aggregator.config import Config
 from aggregator.config import load_config as load_config
+from aggregator.config import read_config
+from aggregator.config import web_url
 from aggregator.engine import pipeline
+from aggregator.errors import ConfigError
 from aggregator.errors import OutputError
 from aggregator.errors import StateError
 from aggregator.links.articles import CheckedLinks
 from aggregator.links.netguard import Resolver
 from aggregator.model import BuildReport
+from aggregator.model import FeedState
 from aggregator.publishing.layout import Layout
 from aggregator.publishing.layout import check_layout
 from aggregator.publishing.lock import OutputLock
 from aggregator.publishing.websub import announce_build
+from aggregator.sources import remote
+from aggregator.sources.discover import Discovered
+from aggregator.sources.discover import add_to_config
+from aggregator.sources.discover import discover
 from aggregator.sources.validate import Validation
 from aggregator.sources.validate import validate as validate_paths
 from aggregator.sources.validate import validate_sources
+from aggregator.state.interface import open_store
 
 if TYPE_CHECKING:
     import requests
 
-__all__ = ["DEFAULT_WAIT", "build", "check_links", "load_config", "validate"]
+__all__ = [
+    "DEFAULT_WAIT",
+    "add_feed",
+    "build",
+    "check_links",
+    "feed_states",
+    "load_config",
+    "validate",
+]
 
 #: how long `build` waits for another aggregator writing the same output, in seconds
 DEFAULT_WAIT = 60.0
@@ -111,6 +129,42 @@ def check_links(
         return pipeline.check_links(
             config, now=now, resolver=resolver, progress=progress, session=session
         )
+
+
+def feed_states(config: Config) -> tuple[FeedState, ...]:
+    """What the state file knows of each remote feed of `config` (in its order), without
+    fetching anything: what `aggregator feeds` prints. A feed never fetched has no
+    `checked_at`; without a state file, none has."""
+    with _wrapped():
+        if not config.state_path.is_file():  # asking must not create a state file
+            return tuple(remote.counted(FeedState(feed.url), config) for feed in config.feeds)
+        with open_store(config.state_path) as store:
+            return remote.known_states(config, store)
+
+
+def add_feed(
+    url: str,
+    config_file: str | os.PathLike[str],
+    *,
+    config: Config | None = None,
+    session: requests.Session | None = None,
+    resolver: Resolver | None = None,
+) -> Discovered:
+    """Find the feed of `url` (the URL itself when it is a feed, else the feed its page
+    names in `<link rel="alternate">`) and add it to the `feeds:` list of the config
+    file (made when missing; its text otherwise kept). Requests follow `config`'s link
+    rules (the file's own when None). Raises DiscoveryError when no feed is found."""
+    path = Path(config_file)
+    if config is None:
+        config = read_config(path).config if path.exists() else Config()
+    try:
+        url = web_url(url)
+    except ValueError as exc:
+        raise ConfigError(f"add-feed: {exc}") from None
+    with _wrapped():
+        found = discover(url, config, session=session, resolver=resolver)
+        added = add_to_config(path, found.url)
+    return dataclasses.replace(found, added=added)
 
 
 def validate(

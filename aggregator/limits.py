@@ -50,6 +50,9 @@ class Limits:
     feed_entries: int = 10_000
     #: bytes of one feed file; the oldest entries are dropped until it fits
     feed_size: int = 5 * 1024 * 1024
+    #: bytes of a remote feed document (on the wire and decompressed); a bigger one is
+    #: refused, its entries kept as they were
+    source_feed_size: int = 10 * 1024 * 1024
 
 
 DEFAULT_LIMITS = Limits()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Sequence
@@ -278,6 +279,53 @@ class BuildReport:
     changed_files: int = 0
     #: what was repaired in the files loaded (their articles are published), by path
     warnings: Sequence[LoadWarning] = field(default=())
+    #: the remote feeds of the config, in its order (see `sources.remote`)
+    sources: tuple[FeedState, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedEntry:
+    """An entry of a remote feed that became no article."""
+
+    id: str
+    title: str
+    #: "no title", "no usable link ...", "title matches the feed's title_filter"
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class FeedState:
+    """What is known of one remote feed: kept in the state file, shown by `aggregator
+    feeds` and in the build report."""
+
+    url: str
+    #: the feed's own title, from its last document
+    title: str = ""
+    etag: str | None = None
+    last_modified: str | None = None
+    #: the last time a document was read (an answer with a body)
+    fetched_at: datetime | None = None
+    #: the last time it was asked for (any answer, or none)
+    checked_at: datetime | None = None
+    #: not asked for before this (Cache-Control, `ttl`, Retry-After); None: next run
+    next_fetch: datetime | None = None
+    #: HTTP status of the last answer; None when there was none
+    status: int | None = None
+    #: why the last fetch failed (one line); None when it did not
+    error: str | None = None
+    #: where permanent redirects lead: asked for there from then on
+    moved_to: str | None = None
+    #: answered 410 Gone: never asked for again
+    gone: bool = False
+    #: entry files kept of it
+    entries: int = 0
+    #: entry files the last fetch wrote (new or changed)
+    new: int = 0
+    #: the entries of its last document that became no article
+    skipped: tuple[SkippedEntry, ...] = ()
+
+    def replace(self, **changes: Any) -> FeedState:
+        return dataclasses.replace(self, **changes)
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,17 +26,21 @@ from typing import Any
 from typing import TextIO
 from urllib.parse import urlsplit
 
+from aggregator.app import feedlist
 from aggregator.app.logs import setup_logging
 from aggregator.app.overview import overview
 from aggregator.app.overview import render_text
 from aggregator.app.overview import to_json
 from aggregator.clock import utcnow
+from aggregator.config import DEFAULT_CONFIG_NAME
 from aggregator.config import LONGEST
 from aggregator.config import LONGEST_WAIT
 from aggregator.config import MAX_COUNT
 from aggregator.config import Config
+from aggregator.config import FeedSource
 from aggregator.config import check_cron
 from aggregator.config import check_host
+from aggregator.config import feed_source
 from aggregator.config import load_config
 from aggregator.config import normalise_base_url
 from aggregator.config import parse_duration
@@ -44,8 +48,10 @@ from aggregator.config import read_config
 from aggregator.errors import AggregatorError
 from aggregator.errors import ConfigError
 from aggregator.library import DEFAULT_WAIT
+from aggregator.library import add_feed
 from aggregator.library import build
 from aggregator.library import check_links
+from aggregator.library import feed_states
 from aggregator.library import validate
 from aggregator.model import BuildReport
 from aggregator.model import LinkResult
@@ -87,6 +93,10 @@ def main(argv: Sequence[str] | None = None, *, stop: threading.Event | None = No
             return _validate(args)
         if args.command == "topics":
             return _topics(args)
+        if args.command == "feeds":
+            return _feeds(args)
+        if args.command == "add-feed":
+            return _add_feed(args)
     except AggregatorError as exc:
         print(f"aggregator: error: {one_line(str(exc))}", file=sys.stderr)
         return exit_code(exc)
@@ -200,6 +210,39 @@ def _parser() -> argparse.ArgumentParser:
         "too old, duplicates, dead or unsafe links, invalid files). Writes nothing and "
         "sends no request: link results come from the state file.",
     )
+    feeds_parser = commands.add_parser(
+        "feeds",
+        help="list the remote feeds: last fetch, status, entries, next fetch, last error",
+        description="List each remote feed of the config (and --feed): when it was last "
+        "fetched and asked for, its HTTP status, the entries kept of it, when it is next "
+        "fetched and its last error. Reads the state file; fetches nothing.",
+    )
+    _common_options(feeds_parser)
+    feeds_parser.add_argument(
+        "--output", type=Path, metavar="DIR", help="output folder (default: feeds)"
+    )
+    feeds_parser.add_argument("--json", action="store_true", help="print JSON instead")
+    add_feed_parser = commands.add_parser(
+        "add-feed",
+        help="find the feed of a web page and add it to the config file",
+        description="Add URL to the feeds: list of the config file: the URL itself when "
+        'it is a feed, else the feed its page names in <link rel="alternate">. The rest '
+        "of the file is kept as it is.",
+    )
+    add_feed_parser.add_argument("url", metavar="URL", help="a feed, or a web page naming one")
+    add_feed_parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        default=Path(DEFAULT_CONFIG_NAME),
+        help=f"config file to add it to (default: ./{DEFAULT_CONFIG_NAME}; made when missing)",
+    )
+    add_feed_parser.add_argument(
+        "--allow-private-links",
+        action="store_true",
+        default=None,
+        help="allow private addresses and any port (intranets, tests)",
+    )
     _common_options(topics_parser)
     topics_parser.add_argument(
         "--output",
@@ -269,6 +312,14 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
         help="folder of article files, searched recursively; repeatable (default: seeds)",
     )
     parser.add_argument(
+        "--feed",
+        type=_feed_url,
+        action="append",
+        metavar="URL",
+        help="a remote RSS, Atom or JSON feed to read beside the article files, with the "
+        "defaults of the feeds: section; repeatable",
+    )
+    parser.add_argument(
         "--state",
         type=Path,
         metavar="FILE",
@@ -333,6 +384,13 @@ def _build_options(parser: argparse.ArgumentParser, *, daemon: bool = False) -> 
     verbosity.add_argument(
         "-v", "--verbose", action="store_true", help="also list duplicates and exclusions"
     )
+
+
+def _feed_url(value: str) -> FeedSource:
+    try:
+        return feed_source(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _base_url(value: str) -> str:
@@ -439,6 +497,10 @@ def config_from_args(args: argparse.Namespace, *, publishing: bool = False) -> C
     config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
     if getattr(args, "interval", None):
         config = dataclasses.replace(config, cron=None)  # --interval beats a cron in the file
+    listed = {feed.url for feed in config.feeds}
+    added = [feed for feed in getattr(args, "feed", None) or () if feed.url not in listed]
+    if added:
+        config = dataclasses.replace(config, feeds=(*config.feeds, *added))
     if getattr(args, "allow_private_links", None):
         settings = dataclasses.replace(config.link_check, allow_private=True)
         config = dataclasses.replace(config, link_check=settings)
@@ -461,6 +523,8 @@ def _build(args: argparse.Namespace) -> int:
         print(error, file=sys.stderr)
     for warning in report.warnings:
         print(warning, file=sys.stderr)
+    for line in feedlist.problem_lines(report.sources):
+        print(line, file=sys.stderr)
     if not args.quiet:
         print(summary(report, config, verbose=args.verbose))
     if args.report is not None:
@@ -589,6 +653,29 @@ def _topics(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _feeds(args: argparse.Namespace) -> int:
+    states = feed_states(config_from_args(args))
+    if args.json:
+        data = {"feeds": [feedlist.feed_json(state) for state in states]}
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+    else:
+        print(feedlist.render(states))
+    return EXIT_OK
+
+
+def _add_feed(args: argparse.Namespace) -> int:
+    path: Path = args.config
+    config = read_config(path).config if path.exists() else Config()
+    if args.allow_private_links:
+        rules = dataclasses.replace(config.link_check, allow_private=True)
+        config = dataclasses.replace(config, link_check=rules)
+    found = add_feed(args.url, path, config=config)
+    title = f" ({found.title})" if found.title else ""
+    done = "added" if found.added else "already in the feeds: list of"
+    print(f"{found.url}{title}: {done} {path}")
+    return EXIT_OK
+
+
 def _check_links(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     checked = check_links(config, progress=None if args.json else Progress.for_stderr(False))
@@ -684,6 +771,8 @@ def summary(report: BuildReport, config: Config, *, verbose: bool = False) -> st
     ]
     if report.links is not None:
         lines.insert(2, _links_line(report.links))
+    if report.sources:
+        lines.insert(0, feedlist.sources_line(report.sources))
     if verbose:
         for duplicate in report.duplicates:
             for copy in duplicate.copies:
@@ -738,6 +827,7 @@ def report_json(report: BuildReport) -> dict[str, Any]:
         ],
         "pages": [{"path": p.path, "changed": p.changed} for p in report.pages],
         "links": links_json(report.links) if report.links is not None else None,
+        "sources": [feedlist.feed_json(state) for state in report.sources],
         "counts": {
             "loaded": report.loaded,
             "invalid": len(report.errors),

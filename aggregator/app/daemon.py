@@ -35,6 +35,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from aggregator.app.feedlist import problem_lines
 from aggregator.app.server import FeedApp
 from aggregator.app.server import Server
 from aggregator.clock import Clock
@@ -191,6 +192,8 @@ class Daemon:
             log.warning("%s", error)
         for warning in report.warnings:
             log.warning("%s", warning)
+        for line in problem_lines(report.sources):
+            log.warning("%s", line)
         log.info(
             "run ok in %.2f s: %d loaded, %d invalid, %d duplicates, %d excluded, "
             "%d published, %d of %d feeds changed%s",
@@ -313,6 +316,8 @@ def _counts(report: BuildReport) -> dict[str, Any]:
         "published": report.published,
         "feeds": len(report.feeds),
         "feeds_changed": sum(1 for f in report.feeds if f.changed),
+        "remote_feeds": len(report.sources),
+        "remote_feeds_failed": sum(1 for s in report.sources if s.error is not None),
     }
 
 

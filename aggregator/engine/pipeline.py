@@ -37,6 +37,8 @@ from aggregator.publishing.output import Output
 from aggregator.rendering.feeds import Site
 from aggregator.rendering.rendercache import RenderCache
 from aggregator.sources import inputs
+from aggregator.sources import remote
+from aggregator.sources.loader import check_sources
 from aggregator.sources.parsecache import stat_files
 from aggregator.state.interface import StateStore
 from aggregator.state.interface import open_store
@@ -70,11 +72,14 @@ def build(
     `Cancelled` before it writes any feed. (The library's `aggregator.build` adds the
     output lock and the hub pings around this.)"""
     output = output if output is not None else Output(config.output)
-    files = inputs.find(config)  # the plan every command shares (see sources/inputs.py)
+    check_sources(config.sources)  # a config error leaves no output folder behind
     output.prepare()
     with contextlib.ExitStack() as stack:
         if store is None:
             store = stack.enter_context(open_store(config.state_path))
+        # Remote feeds first: their entries are files among the others.
+        sources = remote.sync(config, now, store, session=session, resolver=resolver, cancel=cancel)
+        files = inputs.find(config)  # the plan every command shares (see sources/inputs.py)
         identities = stat_files(files.paths)
         known = tables.identities_of(files.paths, identities)
         # A misnamed file is not among the paths: no fast path while one is there.
@@ -82,7 +87,8 @@ def build(
         digest = signature(config, known.text(), settled)
         replayed = replay(store, config, output, digest, now)
         if replayed is not None:
-            return replayed  # nothing changed: the same bytes are already in place
+            # Nothing changed: the same bytes are already in place.
+            return dataclasses.replace(replayed, sources=sources)
         found = None
         if not files.misnamed and outputs_intact(store, output):
             found = tables.changes(store, config, known, now)
@@ -102,7 +108,7 @@ def build(
         fresh_until = report.links.fresh_until if report.links is not None else None
         remember(store, output, digest, report, fresh_until)
         tables.seal(store, config)
-        return report
+        return dataclasses.replace(report, sources=sources)
 
 
 @contextlib.contextmanager

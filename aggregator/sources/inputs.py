@@ -30,6 +30,8 @@ from aggregator.sources.loader import split_names
 from aggregator.sources.parsecache import keyed
 from aggregator.sources.parsecache import load_cached
 from aggregator.sources.parsecache import load_light
+from aggregator.sources.remote import ENTRY_PATTERN
+from aggregator.sources.remote import entry_folders
 from aggregator.state.interface import StateStore
 
 #: files a worker reads per task
@@ -74,9 +76,14 @@ class Inputs:
 
 
 def find(config: Config) -> Found:
-    """The article files under the config's sources (`loader.find_paths`); raises
+    """The article files under the config's sources (`loader.find_paths`) and the
+    entries kept of its remote feeds (`remote.entry_folders`), in path order; raises
     ConfigError for a source folder that does not exist."""
-    paths, misnamed = split_names(find_paths(config.sources, config.patterns))
+    listed = find_paths(config.sources, config.patterns)
+    folders = entry_folders(config)
+    if folders:
+        listed = sorted([*listed, *find_paths(folders, (ENTRY_PATTERN,))])
+    paths, misnamed = split_names(listed)
     return Found(paths, tuple(misnamed))
 
 

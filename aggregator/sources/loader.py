@@ -85,13 +85,19 @@ def find_files(sources: Sequence[Path], patterns: Sequence[str]) -> list[Path]:
     return [Path(path) for path in find_paths(sources, patterns)]
 
 
-def find_paths(sources: Sequence[Path], patterns: Sequence[str]) -> list[str]:
-    """`find_files` as strings: no Path object per file, for corpora of many files."""
-    found: list[str] = []
-    seen: set[str] = set()
+def check_sources(sources: Sequence[Path]) -> None:
+    """Raise ConfigError for a source folder that does not exist."""
     for source in sources:
         if not source.is_dir():
             raise ConfigError(f"{source}: source folder not found")
+
+
+def find_paths(sources: Sequence[Path], patterns: Sequence[str]) -> list[str]:
+    """`find_files` as strings: no Path object per file, for corpora of many files."""
+    check_sources(sources)
+    found: list[str] = []
+    seen: set[str] = set()
+    for source in sources:
         for path in sorted(_walk(str(source), patterns)):
             # Resolving every path costs a system call per file; one folder cannot
             # list a file twice, so only several sources need it.

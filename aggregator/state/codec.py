@@ -18,6 +18,7 @@ from typing import cast
 from typing import get_args
 
 from aggregator.model import Article
+from aggregator.model import FeedState
 from aggregator.model import Fingerprint
 from aggregator.model import Image
 from aggregator.model import LinkClass
@@ -26,6 +27,7 @@ from aggregator.model import LoadError
 from aggregator.model import LoadWarning
 from aggregator.model import Provider
 from aggregator.model import RelatedStub
+from aggregator.model import SkippedEntry
 
 #: the values of a stored link result, in this order (the `link` table's columns)
 LinkRow = tuple[str, str, int | None, str, str | None, str, str, int, str | None]
@@ -34,6 +36,47 @@ LinkRow = tuple[str, str, int | None, str, str | None, str, str, int, str | None
 def iso(when: datetime) -> str:
     """A time as stored: ISO 8601 in UTC (strings of this form sort as times do)."""
     return when.astimezone(UTC).isoformat()
+
+
+def feed_row(state: FeedState) -> tuple[object, ...]:
+    """A remote feed's state as stored (the `feed` table's columns)."""
+    skipped = [[s.id, s.title, s.reason] for s in state.skipped]
+    return (
+        state.url,
+        state.title,
+        state.etag,
+        state.last_modified,
+        iso(state.fetched_at) if state.fetched_at else None,
+        iso(state.checked_at) if state.checked_at else None,
+        iso(state.next_fetch) if state.next_fetch else None,
+        state.status,
+        state.error,
+        state.moved_to,
+        int(state.gone),
+        state.new,
+        json.dumps(skipped, ensure_ascii=False),
+    )
+
+
+def feed_from_row(row: Sequence[Any]) -> FeedState:
+    url, title, etag, modified, fetched, checked, due, status, error, moved, gone, new, skipped = (
+        row
+    )
+    return FeedState(
+        url=str(url),
+        title=str(title or ""),
+        etag=etag,
+        last_modified=modified,
+        fetched_at=datetime.fromisoformat(fetched) if fetched else None,
+        checked_at=datetime.fromisoformat(checked) if checked else None,
+        next_fetch=datetime.fromisoformat(due) if due else None,
+        status=int(status) if status is not None else None,
+        error=error,
+        moved_to=moved,
+        gone=bool(gone),
+        new=int(new or 0),
+        skipped=tuple(SkippedEntry(*item) for item in json.loads(skipped or "[]")),
+    )
 
 
 def link_row(result: LinkResult) -> LinkRow:

@@ -16,6 +16,7 @@ from types import TracebackType
 from typing import Any
 from typing import Protocol
 
+from aggregator.model import FeedState
 from aggregator.model import LinkResult
 
 
@@ -120,6 +121,22 @@ class StateStore(Protocol):
         ...
 
     def inc_link_totals(self) -> tuple[int, list[tuple[str, int]], datetime | None]: ...
+
+    def feed_states(self) -> dict[str, FeedState]:
+        """What is known of each remote feed, by URL."""
+        ...
+
+    def save_feed_state(self, state: FeedState) -> None: ...
+
+    def forget_feeds(self, urls: Iterable[str]) -> None:
+        """Drop what is known of these feeds and of their entries."""
+        ...
+
+    def feed_entries(self, url: str) -> dict[str, datetime]:
+        """When each entry of a feed was first seen, by key."""
+        ...
+
+    def add_feed_entries(self, url: str, entries: Iterable[tuple[str, datetime]]) -> None: ...
 
     def inc_link_results(self) -> dict[str, LinkResult]:
         """The stored results of the URLs the link step judged (`inc_link`)."""

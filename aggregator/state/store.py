@@ -28,13 +28,16 @@ from types import TracebackType
 from typing import Any
 
 from aggregator.errors import StateError as StateError  # it lived here; errors has it now
+from aggregator.model import FeedState
 from aggregator.model import LinkResult
+from aggregator.state.codec import feed_from_row
+from aggregator.state.codec import feed_row
 from aggregator.state.codec import iso
 from aggregator.state.codec import link_from_row
 from aggregator.state.codec import link_row
 
 log = logging.getLogger("aggregator.state.store")
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 #: the version that laid the parse cache out as now: an older file's cache is dropped
 _OLD_PARSED = 5
 #: seconds to wait for another process's lock on the file
@@ -132,6 +135,29 @@ CREATE INDEX IF NOT EXISTS inc_link_path ON inc_link (path);
 CREATE TABLE IF NOT EXISTS ping (
     url TEXT PRIMARY KEY,          -- a feed URL the WebSub hub has not heard about yet
     since TEXT NOT NULL            -- ISO 8601 UTC: when it first changed unannounced
+);
+-- Remote feeds (sources/remote.py): what the last fetch of each learnt.
+CREATE TABLE IF NOT EXISTS feed (
+    url TEXT PRIMARY KEY,          -- as the config gives it
+    title TEXT NOT NULL,
+    etag TEXT,                     -- of the last answer, sent as If-None-Match
+    last_modified TEXT,            -- of the last answer, sent as If-Modified-Since
+    fetched_at TEXT,               -- ISO 8601 UTC: the last document read
+    checked_at TEXT,               -- ISO 8601 UTC: the last request
+    next_fetch TEXT,               -- ISO 8601 UTC: not asked for before; NULL: next run
+    status INTEGER,                -- HTTP status of the last answer
+    error TEXT,                    -- why the last fetch failed
+    moved_to TEXT,                 -- where permanent redirects lead
+    gone INTEGER NOT NULL,         -- 1 after a 410 Gone: never asked for again
+    new INTEGER NOT NULL,          -- entry files the last fetch wrote
+    skipped TEXT NOT NULL          -- JSON [[id, title, reason]] of entries left out
+);
+-- Each entry of a remote feed ever seen: when (its date when the feed gives none).
+CREATE TABLE IF NOT EXISTS feed_entry (
+    feed TEXT NOT NULL,
+    key TEXT NOT NULL,             -- entries.entry_key: its file's name
+    first_seen TEXT NOT NULL,      -- ISO 8601 UTC
+    PRIMARY KEY (feed, key)
 );
 """
 
@@ -510,6 +536,37 @@ class Store:
         rows = self._select_in("SELECT path, head, body FROM parsed WHERE path IN ({})", paths)
         return {str(path): (str(head), str(body)) for path, head, body in rows}
 
+    def feed_states(self) -> dict[str, FeedState]:
+        """What is known of each remote feed, by URL."""
+        with self._guard("cannot read state"):
+            rows = self._db.execute("SELECT * FROM feed ORDER BY url").fetchall()
+        return {str(row[0]): feed_from_row(row) for row in rows}
+
+    def save_feed_state(self, state: FeedState) -> None:
+        self._write(
+            "INSERT OR REPLACE INTO feed VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [feed_row(state)],
+        )
+
+    def forget_feeds(self, urls: Iterable[str]) -> None:
+        """Drop what is known of these feeds and of their entries."""
+        gone = [(url,) for url in urls]
+        with self._writing():
+            self._db.executemany("DELETE FROM feed WHERE url = ?", gone)
+            self._db.executemany("DELETE FROM feed_entry WHERE feed = ?", gone)
+
+    def feed_entries(self, url: str) -> dict[str, datetime]:
+        """When each entry of a feed was first seen, by key."""
+        with self._guard("cannot read state"):
+            rows = self._db.execute(
+                "SELECT key, first_seen FROM feed_entry WHERE feed = ?", (url,)
+            ).fetchall()
+        return {str(key): datetime.fromisoformat(seen) for key, seen in rows}
+
+    def add_feed_entries(self, url: str, entries: Iterable[tuple[str, datetime]]) -> None:
+        rows = [(url, key, iso(seen)) for key, seen in entries]
+        self._write("INSERT OR IGNORE INTO feed_entry VALUES (?, ?, ?)", rows)
+
     def add_pings(self, urls: Iterable[str], now: datetime) -> None:
         """Remember feeds whose change the hub has yet to hear about."""
         self._write("INSERT OR IGNORE INTO ping VALUES (?, ?)", [(u, iso(now)) for u in urls])
@@ -545,7 +602,8 @@ def _inc_column(table: str, column: str) -> None:
 
 def _has_tables(db: sqlite3.Connection) -> bool:
     names = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    return {"link", "parsed", "simzone", "meta", "ping", *_INC_TABLES} <= names
+    tables = {"link", "parsed", "simzone", "meta", "ping", "feed", "feed_entry", *_INC_TABLES}
+    return tables <= names
 
 
 def _aside(path: Path) -> Path:

@@ -1,0 +1,607 @@
+"""Remote feeds as sources: fetched politely from real loopback servers, their entries
+published beside article files, deduplicated with them, kept when a feed fails."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from dataclasses import field
+from dataclasses import replace
+from datetime import timedelta
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import feedparser
+import pytest
+from conftest import NOW
+from conftest import write_article
+from lxml import etree
+from w3c import needs_validator
+from w3c import validate_folder
+
+from aggregator.config import Config
+from aggregator.config import FeedSource
+from aggregator.config import config_from_mapping
+from aggregator.engine.pipeline import build
+from aggregator.links.linkpolicy import LinkCheckSettings
+from aggregator.model import BuildReport
+from aggregator.model import FeedState
+from aggregator.sources.discover import _with_feed
+from aggregator.sources.discover import alternates
+from aggregator.sources.entries import read_feed
+
+XML = etree.XMLParser(resolve_entities=False, no_network=True)
+
+
+@dataclass
+class Doc:
+    body: bytes
+    status: int = 200
+    content_type: str = "application/rss+xml"
+    etag: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    gzip: bool = False
+
+
+class FeedServer:
+    """A real HTTP server on 127.0.0.1 serving documents by path; every request is
+    logged with its headers. An ETag (or a Last-Modified) makes it answer a matching
+    If-None-Match (or If-Modified-Since) with 304."""
+
+    def __init__(self) -> None:
+        self.docs: dict[str, Doc] = {}
+        self.log: list[tuple[str, dict[str, str]]] = []
+        self.lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                with server.lock:
+                    server.log.append((self.path, headers))
+                doc = server.docs.get(self.path)
+                if doc is None:
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                modified = doc.headers.get("Last-Modified")
+                if (doc.etag is not None and headers.get("if-none-match") == doc.etag) or (
+                    modified is not None and headers.get("if-modified-since") == modified
+                ):
+                    self.send_response(304)
+                    self.send_header("ETag", doc.etag)
+                    self.end_headers()
+                    return
+                body = gzip.compress(doc.body) if doc.gzip else doc.body
+                self.send_response(doc.status)
+                self.send_header("Content-Type", doc.content_type)
+                self.send_header("Content-Length", str(len(body)))
+                if doc.gzip:
+                    self.send_header("Content-Encoding", "gzip")
+                if doc.etag is not None:
+                    self.send_header("ETag", doc.etag)
+                for name, value in doc.headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def requests(self, path: str) -> list[dict[str, str]]:
+        with self.lock:
+            return [headers for p, headers in self.log if p == path]
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server() -> Iterator[FeedServer]:
+    found = FeedServer()
+    try:
+        yield found
+    finally:
+        found.close()
+
+
+def rss(*items: dict[str, str], title: str = "A blog", ttl: str | None = None) -> bytes:
+    parts = []
+    for item in items:
+        fields = "".join(
+            f"<{name}>{value}</{name}>" for name, value in item.items() if name != "raw"
+        )
+        parts.append(f"<item>{fields}{item.get('raw', '')}</item>")
+    extra = f"<ttl>{ttl}</ttl>" if ttl else ""
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0" '
+        'xmlns:media="http://search.yahoo.com/mrss/"><channel>'
+        f"<title>{title}</title><link>https://blog.example/</link>{extra}"
+        + "".join(parts)
+        + "</channel></rss>"
+    ).encode()
+
+
+def item(n: int, **more: str) -> dict[str, str]:
+    when = NOW - timedelta(days=n)
+    found = {
+        "title": f"Blog story {n}",
+        "link": f"https://blog.example/story-{n}",
+        "guid": f"urn:blog:{n}",
+        "description": f"&lt;p&gt;What happened in &lt;b&gt;story {n}&lt;/b&gt;.&lt;/p&gt;",
+        "pubDate": format_datetime(when, usegmt=True),
+        "category": "AI",
+    }
+    found.update(more)
+    return found
+
+
+def config_for(tmp_path: Path, *feeds: FeedSource, **more: object) -> Config:
+    source = tmp_path / "articles"
+    source.mkdir(exist_ok=True)
+    return Config(
+        sources=(source,),
+        output=tmp_path / "out",
+        links="off",
+        feeds=feeds,
+        link_check=LinkCheckSettings(allow_private=True, min_interval=timedelta(0), retries=0),
+        **more,  # type: ignore[arg-type]
+    )
+
+
+def entries(out: Path, name: str = "all.atom") -> list[tuple[str, str]]:
+    parsed = feedparser.parse((out / name).read_bytes())
+    assert not parsed.bozo, parsed.get("bozo_exception")
+    return [(e.title, e.link) for e in parsed.entries]
+
+
+def age(folder: Path) -> None:
+    """Make every file older than the racy window, as between two scheduled runs."""
+    when = time.time() - 60
+    for path in folder.rglob("*.md"):
+        os.utime(path, (when, when))
+
+
+def only(report: BuildReport) -> FeedState:
+    assert len(report.sources) == 1, report.sources
+    return report.sources[0]
+
+
+def test_entries_of_a_feed_are_published_with_the_articles(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    server.docs["/feed.xml"] = Doc(rss(item(1), item(3, category="Robots")), etag='"v1"')
+    config = config_for(tmp_path, FeedSource(server.url("/feed.xml"), topics=("News",)))
+    write_article(
+        tmp_path / "articles",
+        "own.md",
+        n=2,
+        title="An editor's own story",
+        publishedDateTime=NOW - timedelta(days=2),
+    )
+    report = build(config, now=NOW)
+    assert entries(config.output) == [
+        ("Blog story 1", "https://blog.example/story-1"),
+        ("An editor's own story", "https://news.example.com/story-2"),
+        ("Blog story 3", "https://blog.example/story-3"),
+    ]
+    state = only(report)
+    assert (state.status, state.error, state.entries, state.new) == (200, None, 2, 2)
+    # The feed's topics and each entry's categories; its summary as plain text.
+    news = entries(config.output, "topics/news.atom")
+    assert [t for t, _ in news] == ["Blog story 1", "Blog story 3"]
+    assert [t for t, _ in entries(config.output, "topics/robots.atom")] == ["Blog story 3"]
+    first = json.loads((config.output / "all.json").read_text())["items"][0]
+    assert first["summary"] == "What happened in story 1."
+
+
+def test_a_second_run_sends_conditional_requests_and_rewrites_nothing(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    server.docs["/feed.xml"] = Doc(rss(item(1), item(2)), etag='"v1"')
+    server.docs["/atom.xml"] = Doc(
+        b'<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
+        b"<title>Atom site</title><id>urn:a</id><updated>2026-11-20T00:00:00Z</updated>"
+        b'<entry><title>Atom story</title><link href="https://atom.example/1"/><id>urn:a:1</id>'
+        b"<updated>2026-11-20T00:00:00Z</updated><summary>Atom summary</summary></entry></feed>",
+        content_type="application/atom+xml",
+        headers={"Last-Modified": "Fri, 20 Nov 2026 00:00:00 GMT"},
+    )
+    config = config_for(
+        tmp_path, FeedSource(server.url("/feed.xml")), FeedSource(server.url("/atom.xml"))
+    )
+    first = build(config, now=NOW)
+    assert [s.new for s in first.sources] == [2, 1]
+    age(config.entries_path)  # minutes pass between two runs
+    before = {p: p.stat().st_mtime_ns for p in config.output.rglob("*") if p.is_file()}
+    second = build(config, now=NOW + timedelta(minutes=5))
+    assert server.requests("/feed.xml")[-1].get("if-none-match") == '"v1"'
+    assert server.requests("/atom.xml")[-1].get("if-modified-since") == (
+        "Fri, 20 Nov 2026 00:00:00 GMT"
+    )
+    assert [s.status for s in second.sources] == [304, 304]
+    assert all(s.new == 0 and s.error is None for s in second.sources)
+    # Entry files written by the first run were too new to trust their mtime: the
+    # second run reads their digests, finds them unchanged and writes nothing.
+    assert second.changed_files == 0
+    after = {p: p.stat().st_mtime_ns for p in config.output.rglob("*") if p.is_file()}
+    assert after == before
+    third = build(config, now=NOW + timedelta(minutes=10))
+    assert third.mode == "unchanged" and [s.status for s in third.sources] == [304, 304]
+
+
+def test_a_story_in_a_feed_and_in_a_file_is_one_story_the_better_copy_kept(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    shared = "https://news.example.com/story-7"
+    server.docs["/feed.xml"] = Doc(rss(item(7, link=shared, title="Syndicated copy")))
+    config = config_for(tmp_path, FeedSource(server.url("/feed.xml"), quality=60))
+    write_article(tmp_path / "articles", "own.md", n=7, title="The editor's copy", quality=80)
+    report = build(config, now=NOW)
+    assert entries(config.output) == [("The editor's copy", shared)]
+    assert len(report.duplicates) == 1 and report.duplicates[0].kept.endswith("own.md")
+
+
+def test_hostile_and_broken_feeds_are_one_line_each_and_the_rest_publishes(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    laughs = (
+        b'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY a "aaaaaaaaaa">'
+        + b"".join(
+            b"<!ENTITY " + bytes([98 + i]) + b' "' + (b"&" + bytes([97 + i]) + b";") * 10 + b'">'
+            for i in range(9)
+        )
+        + b']><rss version="2.0"><channel><title>&j;</title></channel></rss>'
+    )
+    server.docs["/good.xml"] = Doc(rss(item(1)))
+    server.docs["/html"] = Doc(b"<html><body>Not a feed</body></html>", content_type="text/html")
+    server.docs["/laughs.xml"] = Doc(laughs)
+    server.docs["/big.xml"] = Doc(rss(item(2)) + b" " * (2 * 1024 * 1024))
+    server.docs["/bomb.xml"] = Doc(b"<rss>" + b" " * (8 * 1024 * 1024) + b"</rss>", gzip=True)
+    server.docs["/gone.xml"] = Doc(b"", status=410)
+    server.docs["/broken.json"] = Doc(
+        b'{"version": "https://jsonfeed.org/version/1.1", "items": 3}'
+    )
+    paths = ["/good.xml", "/html", "/laughs.xml", "/big.xml", "/bomb.xml", "/gone.xml"]
+    paths += ["/missing.xml", "/broken.json"]
+    config = config_for(tmp_path, *(FeedSource(server.url(p)) for p in paths))
+    config = replace(config, limits=replace(config.limits, source_feed_size=1024 * 1024))
+    report = build(config, now=NOW)
+    errors = {s.url.rsplit("/", 1)[-1]: s.error for s in report.sources}
+    assert errors["good.xml"] is None
+    for name in ("html", "laughs.xml", "big.xml", "bomb.xml", "gone.xml", "missing.xml"):
+        assert errors[name] is not None and "\n" not in errors[name], (name, errors[name])
+    assert errors["broken.json"] is not None
+    assert "entities" in str(errors["laughs.xml"])
+    assert "410" in str(errors["gone.xml"]) and "404" in str(errors["missing.xml"])
+    assert entries(config.output) == [("Blog story 1", "https://blog.example/story-1")]
+    for path in config.output.rglob("*.atom"):
+        etree.fromstring(path.read_bytes(), XML)
+
+
+def test_a_feed_that_fails_keeps_its_entries_and_old_entries_stay(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    server.docs["/feed.xml"] = Doc(rss(item(1), item(2)))
+    config = config_for(tmp_path, FeedSource(server.url("/feed.xml")))
+    build(config, now=NOW)
+    # The window moves on: story 2 leaves the document, story 0 arrives.
+    server.docs["/feed.xml"] = Doc(rss(item(0), item(1)))
+    moved = build(config, now=NOW + timedelta(hours=1))
+    assert only(moved).new == 1
+    titles = [t for t, _ in entries(config.output)]
+    assert titles == ["Blog story 0", "Blog story 1", "Blog story 2"]
+    server.docs["/feed.xml"] = Doc(b"oops", status=500)
+    failed = build(config, now=NOW + timedelta(hours=2))
+    assert only(failed).error is not None and only(failed).entries == 3
+    assert [t for t, _ in entries(config.output)] == titles
+
+
+def test_an_entry_without_a_date_keeps_the_time_it_was_first_seen(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    undated = item(1)
+    del undated["pubDate"]
+    server.docs["/feed.xml"] = Doc(rss(undated))
+    config = config_for(tmp_path, FeedSource(server.url("/feed.xml")))
+    build(config, now=NOW)
+    later = NOW + timedelta(days=3)
+    server.docs["/feed.xml"] = Doc(rss({**undated, "description": "Told again."}))
+    report = build(config, now=later)
+    assert only(report).new == 1  # the entry changed, and was written again
+    parsed = feedparser.parse((config.output / "all.atom").read_bytes())
+    assert parsed.entries[0].summary == "Told again."
+    assert parsed.entries[0].published_parsed[:5] == NOW.timetuple()[:5]
+
+
+def test_title_filter_leaves_entries_out_and_says_so(server: FeedServer, tmp_path: Path) -> None:
+    server.docs["/feed.xml"] = Doc(
+        rss(item(1), item(2, title="Sponsored: buy things"), item(3, link="ftp://x/"))
+    )
+    feed = FeedSource(server.url("/feed.xml"), title_filter=r"(?i)\bsponsored\b")
+    config = config_for(tmp_path, feed)
+    report = build(config, now=NOW)
+    assert entries(config.output) == [("Blog story 1", "https://blog.example/story-1")]
+    reasons = {s.title: s.reason for s in only(report).skipped}
+    assert reasons == {
+        "Sponsored: buy things": "title matches the feed's title_filter",
+        "Blog story 3": "no usable link (an absolute http or https URL)",
+    }
+
+
+def test_gone_feeds_are_not_asked_again_and_moved_feeds_are_followed(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    server.docs["/gone.xml"] = Doc(b"", status=410)
+    server.docs["/old.xml"] = Doc(b"", status=301, headers={"Location": "/new.xml"})
+    server.docs["/new.xml"] = Doc(rss(item(1)))
+    config = config_for(
+        tmp_path, FeedSource(server.url("/gone.xml")), FeedSource(server.url("/old.xml"))
+    )
+    first = build(config, now=NOW)
+    gone, moved = first.sources
+    assert gone.gone and moved.moved_to == server.url("/new.xml")
+    build(config, now=NOW + timedelta(hours=1))
+    assert len(server.requests("/gone.xml")) == 1
+    assert len(server.requests("/old.xml")) == 1  # asked at its new address since
+    assert len(server.requests("/new.xml")) == 2
+
+
+def test_cache_control_and_ttl_put_off_the_next_fetch(server: FeedServer, tmp_path: Path) -> None:
+    server.docs["/cached.xml"] = Doc(rss(item(1)), headers={"Cache-Control": "max-age=3600"})
+    server.docs["/ttl.xml"] = Doc(rss(item(2), ttl="120"))
+    config = config_for(
+        tmp_path, FeedSource(server.url("/cached.xml")), FeedSource(server.url("/ttl.xml"))
+    )
+    first = build(config, now=NOW)
+    assert [s.next_fetch for s in first.sources] == [
+        NOW + timedelta(hours=1),
+        NOW + timedelta(minutes=120),
+    ]
+    build(config, now=NOW + timedelta(minutes=30))
+    assert len(server.requests("/cached.xml")) == len(server.requests("/ttl.xml")) == 1
+    build(config, now=NOW + timedelta(minutes=90))
+    assert len(server.requests("/cached.xml")) == 2 and len(server.requests("/ttl.xml")) == 1
+
+
+def test_json_feeds_and_gzip_are_read(server: FeedServer, tmp_path: Path) -> None:
+    document = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": "J",
+        "items": [
+            {
+                "id": "j1",
+                "url": "https://json.example/1",
+                "title": "JSON story",
+                "content_html": "<p>Body</p>",
+                "date_published": NOW.isoformat(),
+                "tags": ["Robots"],
+                "authors": [{"name": "Ann"}],
+                "image": "https://json.example/1.png",
+            }
+        ],
+    }
+    server.docs["/feed.json"] = Doc(
+        json.dumps(document).encode(), content_type="application/feed+json", gzip=True
+    )
+    config = config_for(tmp_path, FeedSource(server.url("/feed.json")))
+    report = build(config, now=NOW)
+    assert only(report).error is None
+    data = json.loads((config.output / "topics" / "robots.json").read_text())
+    assert [i["title"] for i in data["items"]] == ["JSON story"]
+    assert data["items"][0]["authors"][0]["name"] == "Ann"
+
+
+def test_a_feed_left_out_of_the_config_takes_its_entries_with_it(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    server.docs["/feed.xml"] = Doc(rss(item(1)))
+    config = config_for(tmp_path, FeedSource(server.url("/feed.xml")))
+    write_article(tmp_path / "articles", "own.md", n=2)
+    build(config, now=NOW)
+    build(replace(config, feeds=()), now=NOW)
+    assert [t for t, _ in entries(config.output)] == ["Story number 2"]
+    assert not any(config.entries_path.iterdir())
+
+
+def test_the_feeds_section_of_the_config(tmp_path: Path) -> None:
+    text = (
+        "feeds:\n"
+        "  - https://a.example/feed.xml\n"
+        "  - url: https://b.example/atom\n"
+        "    topics: [AI, Robots]\n"
+        "    quality: 60\n"
+        "    published: false\n"
+        '    title_filter: "(?i)sponsored"\n'
+    )
+    import yaml
+
+    config = config_from_mapping(yaml.safe_load(text), base=tmp_path, origin="c.yaml", text=text)
+    assert config.feeds == (
+        FeedSource("https://a.example/feed.xml"),
+        FeedSource("https://b.example/atom", ("AI", "Robots"), 60, False, "(?i)sponsored"),
+    )
+    for bad, reason in (
+        ("feeds:\n  - ftp://x/\n", "http"),
+        ("feeds:\n  - url: https://a.example/\n    title_filter: '('\n", "regular expression"),
+        ("feeds:\n  - url: https://a.example/\n    colour: red\n", "unknown setting"),
+        ("feeds:\n  - https://a.example/\n  - https://a.example/\n", "twice"),
+    ):
+        with pytest.raises(Exception, match=reason):
+            config_from_mapping(yaml.safe_load(bad), base=tmp_path, origin="c.yaml", text=bad)
+
+
+def test_a_page_names_its_feeds_and_the_config_gains_one_item() -> None:
+    page = (
+        b'<html><head><link rel="stylesheet" href="/s.css">'
+        b'<link rel="alternate" type="application/atom+xml" href="/atom.xml" title="Atom">'
+        b'<link rel="alternate" type="application/rss+xml" href="https://cdn.example/rss">'
+        b"</head><body></body></html>"
+    )
+    assert alternates(page, "https://site.example/blog/") == [
+        "https://site.example/atom.xml",
+        "https://cdn.example/rss",
+    ]
+    text = (
+        "# my site\ntitle: Mine  # shown in feeds\nfeeds:\n    - url: https://a.example/x\n"
+        "\nlimit: 20\n"
+    )
+    after = _with_feed(text, "https://b.example/y")
+    assert after == (
+        "# my site\ntitle: Mine  # shown in feeds\nfeeds:\n    - url: https://a.example/x\n"
+        '    - url: "https://b.example/y"\n\nlimit: 20\n'
+    )
+    assert _with_feed("", "https://b.example/y") == 'feeds:\n  - url: "https://b.example/y"\n'
+    assert _with_feed("feeds: []\n", "https://b.example/y") == (
+        'feeds:\n  - url: "https://b.example/y"\n'
+    )
+
+
+@pytest.mark.e2e
+def test_the_command_line_builds_lists_and_adds_feeds(
+    server: FeedServer, tmp_path: Path, cli: Any
+) -> None:
+    server.docs["/feed.xml"] = Doc(rss(item(1)), etag='"v1"')
+    server.docs["/bad.xml"] = Doc(b"<html>nope</html>", content_type="text/html")
+    server.docs["/page"] = Doc(
+        b'<html><head><link rel="alternate" type="application/rss+xml" href="/feed.xml">'
+        b"</head></html>",
+        content_type="text/html",
+    )
+    (tmp_path / "articles").mkdir()
+    common = ["--source", "articles", "--output", "out", "--allow-private-links"]
+    feeds = ["--feed", server.url("/feed.xml"), "--feed", server.url("/bad.xml")]
+    done = cli("build", *common, *feeds, "--report", "r.json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    bad = [line for line in done.stderr.splitlines() if "/bad.xml" in line]
+    assert len(bad) == 1 and bad[0].startswith(server.url("/bad.xml") + ": "), done.stderr
+    assert "remote feeds: 2" in done.stdout
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert [s["outcome"] for s in report["sources"]] == ["fetched", "failed"]
+    listed = cli("feeds", *common, *feeds, "--json", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    data = json.loads(listed.stdout)["feeds"]
+    assert [(f["url"], f["entries"], f["status"]) for f in data] == [
+        (server.url("/feed.xml"), 1, 200),
+        (server.url("/bad.xml"), 0, 200),
+    ]
+    config = tmp_path / "aggregator.yaml"
+    config.write_text("# the site\ntitle: Mine\n", encoding="utf-8")
+    added = cli("add-feed", server.url("/page"), "--allow-private-links", cwd=tmp_path)
+    assert added.returncode == 0, added.stderr
+    assert config.read_text(encoding="utf-8") == (
+        f'# the site\ntitle: Mine\nfeeds:\n  - url: "{server.url("/feed.xml")}"\n'
+    )
+    again = cli("add-feed", server.url("/feed.xml"), "--allow-private-links", cwd=tmp_path)
+    assert again.returncode == 0 and "already" in again.stdout
+    none = cli("add-feed", server.url("/bad.xml"), "--allow-private-links", cwd=tmp_path)
+    assert none.returncode == 1 and none.stderr.count("\n") == 1, none.stderr
+
+
+@needs_validator
+def test_feeds_made_of_remote_entries_pass_the_w3c_validator(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    odd = item(
+        4,
+        title="Quotes &amp; &lt;tags&gt; in a &quot;title&quot; \u2014 caf\u00e9",
+        description="&lt;script&gt;alert(1)&lt;/script&gt;&lt;p&gt;Text &amp;amp; more",
+        raw='<media:thumbnail url="https://blog.example/t.jpg" width="120" height="80"/>'
+        '<enclosure url="https://blog.example/e.png" type="image/png" length="10"/>',
+    )
+    server.docs["/feed.xml"] = Doc(rss(item(1), odd, item(5, link="/relative/5")))
+    server.docs["/feed.json"] = Doc(
+        json.dumps(
+            {
+                "version": "https://jsonfeed.org/version/1",
+                "title": "J",
+                "author": {"name": "Old style"},
+                "items": [{"id": "1", "url": "https://json.example/1", "title": "JSON 1.0"}],
+            }
+        ).encode(),
+        content_type="application/json",
+    )
+    config = config_for(
+        tmp_path, FeedSource(server.url("/feed.xml")), FeedSource(server.url("/feed.json"))
+    )
+    report = build(config, now=NOW)
+    assert [s.error for s in report.sources] == [None, None]
+    assert len(entries(config.output)) == 4
+    checked, result = validate_folder(config.output)
+    assert checked >= 4 and result.returncode == 0, result.stdout
+
+
+def test_a_new_entry_rebuilds_only_the_feeds_of_its_topics(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    server.docs["/feed.xml"] = Doc(rss(item(2), item(3, category="Robots")))
+    config = config_for(tmp_path, FeedSource(server.url("/feed.xml")))
+    build(config, now=NOW)
+    age(config.entries_path)
+    build(config, now=NOW + timedelta(minutes=1))  # the entries' mtimes are settled now
+    server.docs["/feed.xml"] = Doc(
+        rss(item(1, category="Robots"), item(2), item(3, category="Robots"))
+    )
+    report = build(config, now=NOW + timedelta(minutes=2))
+    assert report.mode == "incremental" and report.changed_files == 1
+    written = {f.path for f in report.feeds if f.changed}
+    assert written == {
+        f"{name}.{ext}" for name in ("all", "topics/robots") for ext in ("rss", "atom", "json")
+    }
+
+
+@pytest.mark.parametrize(
+    ("document", "version"),
+    [
+        (
+            b'<?xml version="1.0"?><rss version="0.91"><channel><title>Old</title>'
+            b"<link>https://old.example/</link><description>d</description><language>en</language>"
+            b"<item><title>RSS 0.91 story</title><link>https://old.example/1</link></item>"
+            b"</channel></rss>",
+            "rss091u",
+        ),
+        (
+            b'<?xml version="1.0"?><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"'
+            b' xmlns="http://purl.org/rss/1.0/" xmlns:dc="http://purl.org/dc/elements/1.1/">'
+            b'<channel rdf:about="https://rdf.example/"><title>RDF</title>'
+            b"<link>https://rdf.example/</link><description>d</description></channel>"
+            b'<item rdf:about="https://rdf.example/1"><title>RSS 1.0 story</title>'
+            b"<link>https://rdf.example/1</link><dc:date>2026-11-01T10:00:00Z</dc:date>"
+            b"<dc:subject>AI</dc:subject></item></rdf:RDF>",
+            "rss10",
+        ),
+        (
+            b'<?xml version="1.0"?><feed version="0.3" xmlns="http://purl.org/atom/ns#">'
+            b'<title>Atom 0.3</title><link rel="alternate" href="https://a03.example/"/>'
+            b"<modified>2026-11-01T10:00:00Z</modified><entry><title>Atom 0.3 story</title>"
+            b'<link rel="alternate" href="https://a03.example/1"/><id>urn:a03:1</id>'
+            b"<issued>2026-11-01T10:00:00Z</issued><modified>2026-11-01T10:00:00Z</modified>"
+            b"</entry></feed>",
+            "atom03",
+        ),
+    ],
+)
+def test_older_formats_are_read(document: bytes, version: str) -> None:
+    feed = read_feed(document, "https://x.example/feed")
+    assert feed.version == version
+    [entry] = feed.entries
+    assert entry.title.endswith("story") and entry.link.endswith("/1")
