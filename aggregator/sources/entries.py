@@ -31,18 +31,12 @@ from urllib.parse import urlsplit
 import yaml
 
 from aggregator.errors import FeedError
+from aggregator.model import Image
 
 #: what a feed's entry must have to become an article
 _HTTP = ("http://", "https://")
 _JSON_TYPES = ("application/feed+json", "application/json")
 _ENTITY = re.compile(rb"<!ENTITY", re.IGNORECASE)
-
-
-@dataclass(frozen=True, slots=True)
-class Image:
-    url: str
-    width: int | None = None
-    height: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
