@@ -24,17 +24,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC
 from datetime import datetime
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urljoin
 from urllib.parse import urlsplit
 
 import yaml
 
+from aggregator.config import web_url
 from aggregator.errors import FeedError
+from aggregator.limits import DEFAULT_LIMITS
+from aggregator.limits import Limits
 from aggregator.model import Image
+from aggregator.sources.text import plain_text
 
-#: what a feed's entry must have to become an article
 _HTTP = ("http://", "https://")
+#: an entry dated before this has no date (see `article_text`)
+_EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
 _JSON_TYPES = ("application/feed+json", "application/json")
 _ENTITY = re.compile(rb"<!ENTITY", re.IGNORECASE)
 
@@ -72,9 +78,10 @@ class RemoteFeed:
 def read_feed(body: bytes, url: str, content_type: str | None = None) -> RemoteFeed:
     """The feed a document fetched from `url` holds; raises FeedError when it holds
     none (not a feed, or refused)."""
+    body = body.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte order mark
     head = body.lstrip()[:1]
     kind = (content_type or "").split(";")[0].strip().lower()
-    if head in (b"{", b"[") or kind in _JSON_TYPES:
+    if head in (b"{", b"[") or (kind in _JSON_TYPES and head != b"<"):
         return _read_json(body, url)
     if _ENTITY.search(body):
         raise FeedError("declares XML entities (refused: a feed needs none)")
@@ -150,18 +157,19 @@ def _read_json(body: bytes, url: str) -> RemoteFeed:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise FeedError(f"not a JSON feed: {_line(str(exc))}") from None
-    if not isinstance(data, dict) or not str(data.get("version", "")).startswith(
-        "https://jsonfeed.org/version/"
-    ):
-        raise FeedError("not a JSON feed: no https://jsonfeed.org/version/ version")
+    if not isinstance(data, dict):
+        raise FeedError("not a JSON feed: not a JSON object")
     items = data.get("items")
+    named = str(data.get("version", ""))
     if not isinstance(items, list):
         raise FeedError("not a JSON feed: items is not a list")
-    version = "json" + str(data["version"]).rsplit("/", 1)[-1].replace(".", "")
+    if named and not named.startswith(("https://jsonfeed.org/version/", "http://jsonfeed.org/")):
+        raise FeedError(f"not a JSON feed: version {_line(named)!r}")
+    version = "json" + (named.rsplit("/", 1)[-1].replace(".", "") if named else "")
     feed_author = _json_author(data)
     entries = tuple(_json_entry(i, url, feed_author) for i in items if isinstance(i, dict))
     return RemoteFeed(
-        title=_text(data.get("title")),
+        title=_str(data, "title"),
         link=_http(data.get("home_page_url"), url),
         ttl=None,
         entries=entries,
@@ -170,36 +178,49 @@ def _read_json(body: bytes, url: str) -> RemoteFeed:
 
 
 def _json_entry(item: Mapping[str, Any], base: str, feed_author: str) -> Entry:
+    """An item of a JSON Feed; a field of the wrong type counts as absent."""
     link = _http(item.get("url"), base) or _http(item.get("external_url"), base)
-    images = [
-        Image(_http(item.get(key), base)) for key in ("image", "banner_image") if item.get(key)
-    ]
-    for attachment in item.get("attachments") or ():
+    images = [Image(_http(item.get(key), base)) for key in ("image", "banner_image")]
+    for attachment in _list(item.get("attachments")):
         if isinstance(attachment, dict) and str(attachment.get("mime_type", "")).startswith(
             "image/"
         ):
             images.append(Image(_http(attachment.get("url"), base)))
-    tags = item.get("tags")
-    summary = item.get("summary") or item.get("content_html") or item.get("content_text") or ""
+    summary = next(
+        (text for key in ("summary", "content_html", "content_text") if (text := _str(item, key))),
+        "",
+    )
     return Entry(
         id=_text(item.get("id")) or link,
-        title=_text(item.get("title")),
+        title=_str(item, "title"),
         link=link,
-        summary=summary if isinstance(summary, str) else "",
+        summary=summary,
         published=_iso(item.get("date_published")),
         updated=_iso(item.get("date_modified")),
-        categories=tuple(_text(t) for t in tags) if isinstance(tags, list) else (),
+        categories=tuple(_text(t) for t in _list(item.get("tags")) if isinstance(t, str)),
         author=_json_author(item) or feed_author,
         images=_unique(images),
     )
 
 
 def _json_author(data: Mapping[str, Any]) -> str:
-    authors = data.get("authors")
-    if isinstance(authors, list) and authors and isinstance(authors[0], dict):
-        return _text(authors[0].get("name"))
-    author = data.get("author")  # JSON Feed 1.0
-    return _text(author.get("name")) if isinstance(author, dict) else ""
+    for author in [*_list(data.get("authors")), data.get("author")]:  # 1.1, then 1.0
+        if isinstance(author, dict) and isinstance(author.get("name"), str):
+            return _text(author["name"])
+    return ""
+
+
+def _list(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _str(data: Mapping[str, Any], key: str) -> str:
+    value = data.get(key)
+    return (
+        " ".join(value.split())
+        if key == "title" and isinstance(value, str)
+        else (value if isinstance(value, str) else "")
+    )
 
 
 # -- the article file ----------------------------------------------------------------
@@ -214,17 +235,29 @@ class Settings:
     published: bool = True
 
 
-def entry_key(entry: Entry) -> str:
+def entry_key(identity: str) -> str:
     """A short stable name for an entry (of its id): its file's name."""
-    return hashlib.sha256(entry.id.encode("utf-8", "surrogatepass")).hexdigest()[:20]
+    return hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()[:20]
 
 
 def article_text(
-    entry: Entry, feed: RemoteFeed, feed_url: str, settings: Settings, first_seen: datetime
+    entry: Entry,
+    feed: RemoteFeed,
+    feed_url: str,
+    settings: Settings,
+    first_seen: datetime,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> str:
     """The article file of `entry`: the seed format, its published date the entry's
-    (else its updated date, else when it was first seen: stable across runs)."""
-    when = entry.published or entry.updated or first_seen
+    (else its updated date, else when it was first seen: stable across runs). A date
+    before 1990 or after the day it was first seen is no date (a feed's placeholder,
+    a clock gone wrong): readers and validators reject such dates. Its topics are cut
+    to what an article file may name (`limits.topics`)."""
+    when = next(
+        (d for d in (entry.published, entry.updated) if d and _plausible(d, first_seen)),
+        first_seen,
+    )
+    topics = [t for t in dict.fromkeys([*settings.topics, *entry.categories]) if t]
     domain = (urlsplit(entry.link).hostname or urlsplit(feed_url).hostname or "").lower()
     data: dict[str, Any] = {
         "title": entry.title,
@@ -235,7 +268,7 @@ def article_text(
         "quality": settings.quality,
         "published": settings.published,
         "provider": {"name": entry.author or feed.title or domain, "domain": domain},
-        "topics": list(dict.fromkeys([*settings.topics, *entry.categories])),
+        "topics": topics[: limits.topics],
         "images": [_image_json(i) for i in entry.images if i.url],
         "feed": {
             "url": feed_url,
@@ -259,14 +292,23 @@ def _image_json(image: Image) -> dict[str, Any]:
     return found
 
 
-def usable(entry: Entry) -> str | None:
-    """Why `entry` cannot become an article (None when it can): it needs a title and
-    an http(s) link."""
-    if not entry.title.strip():
+def usable(entry: Entry, feed_url: str, limits: Limits = DEFAULT_LIMITS) -> str | None:
+    """Why `entry` cannot become an article (None when it can): it needs a title with
+    some text and an absolute http(s) link an article file may have (not the feed's
+    own URL, which an empty link resolves to)."""
+    if not plain_text(entry.title[: limits.title_length * 4]):
         return "no title"
-    if not entry.link:
+    try:
+        link = web_url(entry.link) if entry.link else ""
+    except ValueError:
+        link = ""
+    if not link or len(entry.link) > limits.url_length or entry.link == feed_url:
         return "no usable link (an absolute http or https URL)"
     return None
+
+
+def _plausible(when: datetime, first_seen: datetime) -> bool:
+    return _EARLIEST <= when <= first_seen + timedelta(days=1)
 
 
 # -- helpers -------------------------------------------------------------------------
@@ -305,7 +347,7 @@ def _struct(value: time.struct_time | None) -> datetime | None:
         return None
     try:
         return datetime.fromtimestamp(calendar.timegm(value), UTC)
-    except (OverflowError, ValueError, OSError):
+    except (OverflowError, ValueError, OSError, TypeError):
         return None
 
 
@@ -314,13 +356,15 @@ def _iso(value: object) -> datetime | None:
         return None
     try:
         found = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        if found.tzinfo is None:
+            found = found.replace(tzinfo=UTC)
+        return found.astimezone(UTC)
+    except (ValueError, OverflowError):
         return None
-    return found if found.tzinfo is not None else found.replace(tzinfo=UTC)
 
 
 def _stamp(when: datetime) -> str:
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return when.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _unique(images: Iterable[Image]) -> tuple[Image, ...]:

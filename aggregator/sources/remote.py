@@ -45,6 +45,7 @@ from aggregator.config import FeedSource
 from aggregator.errors import FeedError
 from aggregator.model import FeedState
 from aggregator.model import SkippedEntry
+from aggregator.sources.entries import Entry
 from aggregator.sources.entries import RemoteFeed
 from aggregator.sources.entries import Settings
 from aggregator.sources.entries import article_text
@@ -56,10 +57,13 @@ from aggregator.state.interface import StateStore
 if TYPE_CHECKING:
     import requests
 
+    from aggregator.links.fetch import Fetched
     from aggregator.links.netguard import Resolver
 
 #: the longest a feed's answer may put off its next fetch
 MAX_WAIT = timedelta(days=1)
+#: entries left out of one document that the state keeps (with their reasons)
+MAX_SKIPPED = 100
 #: the pattern of entry files in a feed's folder
 ENTRY_PATTERN = "*.md"
 _SLUG = re.compile(r"[^a-z0-9]+")
@@ -108,10 +112,12 @@ def sync(
         requests_: list[FetchRequest] = []
         for feed in due:
             state = known.get(feed.url)
-            if state is None:
-                requests_.append(FetchRequest(feed.url))
+            where = state.moved_to or feed.url if state is not None else feed.url
+            lost = state is not None and state.fetched_at is not None
+            lost = lost and not (root / folder_name(feed.url)).is_dir()
+            if state is None or lost:
+                requests_.append(FetchRequest(where))  # its entries are gone: ask for all
             else:
-                where = state.moved_to or feed.url
                 requests_.append(FetchRequest(where, state.etag, state.last_modified))
         checker = LinkChecker(config.link_check, resolver=resolver, session=session)
         fetched = checker.fetch(requests_, max_bytes=config.limits.source_feed_size, cancel=cancel)
@@ -120,7 +126,7 @@ def sync(
         state = known.get(feed.url) or FeedState(feed.url)
         if feed in due:
             asked = state.moved_to or feed.url
-            state = _take(feed, state, fetched[asked], root, store, now)
+            state = _take(feed, state, fetched[asked], config, store, now)
             store.save_feed_state(state)
         results.append(counted(state, config))
     return tuple(results)
@@ -133,12 +139,14 @@ def known_states(config: Config, store: StateStore) -> tuple[FeedState, ...]:
 
 
 def _take(
-    feed: FeedSource, state: FeedState, answer: object, root: Path, store: StateStore, now: datetime
+    feed: FeedSource,
+    state: FeedState,
+    answer: Fetched,
+    config: Config,
+    store: StateStore,
+    now: datetime,
 ) -> FeedState:
-    """The state of `feed` after `answer` (a `fetch.Fetched`); its entries written."""
-    from aggregator.links.fetch import Fetched
-
-    assert isinstance(answer, Fetched)
+    """The state of `feed` after `answer`; its entries written."""
     wait = _wait(answer.max_age, answer.retry_after)
     moved = answer.moved_to if answer.moved_to and answer.moved_to != feed.url else state.moved_to
     base = state.replace(
@@ -146,64 +154,111 @@ def _take(
         status=answer.status,
         moved_to=moved,
         next_fetch=now + wait if wait else None,
+        new=0,
     )
     if answer.status == 410:
-        return base.replace(error="410 Gone: not fetched again", gone=True, new=0, skipped=())
+        return base.replace(error="410 Gone: not fetched again", gone=True, skipped=())
     if answer.status == 304:
-        return base.replace(error=None, new=0, skipped=())
+        return base  # the document the last fetch read, and what was made of it
     if answer.error is not None or answer.body is None:
-        return base.replace(error=answer.error or "no document", new=0, skipped=())
+        return base.replace(error=answer.error or "no document", skipped=())
+    # What the server says of this document: a second run asks conditionally, even
+    # for a document refused (its 304 keeps the refusal).
+    base = base.replace(etag=answer.etag, last_modified=answer.last_modified)
     try:
         remote = read_feed(answer.body, answer.final_url, answer.content_type)
     except FeedError as exc:
-        return base.replace(error=str(exc), new=0, skipped=())
+        return base.replace(error=str(exc), skipped=())
+    except Exception as exc:  # whatever a hostile document does to the parser
+        return base.replace(error=f"cannot be read: {_line(exc)}", skipped=())
     if remote.ttl is not None:
         ttl = min(timedelta(minutes=remote.ttl), MAX_WAIT)
         if base.next_fetch is None or base.next_fetch < now + ttl:
             base = base.replace(next_fetch=now + ttl)
-    written, skipped = _write_entries(feed, remote, root / folder_name(feed.url), store, now)
+    folder = config.entries_path / folder_name(feed.url)
+    written, skipped = _write_entries(feed, remote, folder, store, now, config)
     return base.replace(
         error=None,
-        etag=answer.etag,
-        last_modified=answer.last_modified,
         fetched_at=now,
         title=remote.title or state.title,
         new=written,
-        skipped=tuple(skipped),
+        skipped=tuple(skipped[:MAX_SKIPPED]),
     )
 
 
 def _write_entries(
-    feed: FeedSource, remote: RemoteFeed, folder: Path, store: StateStore, now: datetime
+    feed: FeedSource,
+    remote: RemoteFeed,
+    folder: Path,
+    store: StateStore,
+    now: datetime,
+    config: Config,
 ) -> tuple[int, list[SkippedEntry]]:
-    """Write the entry files whose bytes changed; how many, and the entries left out."""
+    """Write the entry files whose bytes changed (the first-seen times of new ones
+    kept first), prune those that left the feed long ago; how many were written, and
+    the entries left out."""
+    limits = config.limits
     settings = Settings(feed.topics, feed.quality, feed.published)
     first_seen = store.feed_entries(feed.url)
-    added: list[tuple[str, datetime]] = []
     skipped: list[SkippedEntry] = []
-    written = 0
-    folder.mkdir(parents=True, exist_ok=True)
-    seen: set[str] = set()
+    chosen: dict[str, Entry] = {}
+    cap = limits.feed_entries
     for entry in remote.entries:
-        why = usable(entry)
+        why = usable(entry, feed.url, limits)
         if why is None and feed.title_filter and re.search(feed.title_filter, entry.title):
             why = "title matches the feed's title_filter"
+        if why is None and len(chosen) >= cap:
+            why = f"beyond the first {cap} entries of the document (limits: feed_entries)"
         if why is not None:
             skipped.append(SkippedEntry(entry.id, entry.title, why))
             continue
-        key = entry_key(entry)
-        if key in seen:
-            continue  # the same id twice in one document: the first counts
-        seen.add(key)
-        when = first_seen.get(key)
-        if when is None:
-            when = now
-            added.append((key, now))
-        text = article_text(entry, remote, feed.url, settings, when).encode("utf-8")
-        if _write_if_changed(folder / f"{key}.md", text):
+        # Two entries of one document with one id (some feeds give all the same
+        # guid) are told apart by their links.
+        key = entry_key(entry.id)
+        if key in chosen:
+            key = entry_key(f"{entry.id}\n{entry.link}")
+            if key in chosen:
+                skipped.append(SkippedEntry(entry.id, entry.title, "repeats an earlier entry"))
+                continue
+        chosen[key] = entry
+    new = [(key, now) for key in chosen if key not in first_seen]
+    store.add_feed_entries(feed.url, new)  # before the files: a killed run keeps them
+    first_seen.update(new)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = 0
+    for key, entry in chosen.items():
+        text = article_text(entry, remote, feed.url, settings, first_seen[key], limits)
+        if _write_if_changed(folder / f"{key}.md", text.encode("utf-8")):
             written += 1
-    store.add_feed_entries(feed.url, added)
+    _prune(feed, folder, store, set(chosen), first_seen, now, config)
     return written, skipped
+
+
+def _prune(
+    feed: FeedSource,
+    folder: Path,
+    store: StateStore,
+    current: set[str],
+    first_seen: dict[str, datetime],
+    now: datetime,
+    config: Config,
+) -> None:
+    """Remove the entries that left the feed and can no longer be published: first seen
+    before `max_age` (and a day: a date is never later than that), or beyond the newest
+    `limits.feed_entries` of the feed."""
+    kept = sorted(
+        (key for key in first_seen if key not in current),
+        key=lambda k: first_seen[k],
+        reverse=True,
+    )
+    room = max(0, config.limits.feed_entries - len(current))
+    gone = kept[room:]
+    if config.max_age is not None:
+        oldest = now - config.max_age - timedelta(days=1)
+        gone += [key for key in kept[:room] if first_seen[key] < oldest]
+    for key in gone:
+        (folder / f"{key}.md").unlink(missing_ok=True)
+    store.forget_feed_entries(feed.url, gone)
 
 
 def _write_if_changed(path: Path, data: bytes) -> bool:
@@ -249,3 +304,8 @@ def _remove_others(root: Path, feeds: Sequence[FeedSource], store: StateStore) -
                 shutil.rmtree(child, ignore_errors=True)
     configured = {feed.url for feed in feeds}
     store.forget_feeds([url for url in store.feed_states() if url not in configured])
+
+
+def _line(exc: BaseException) -> str:
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return text if len(text) <= 200 else text[:197] + "..."

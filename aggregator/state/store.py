@@ -563,6 +563,9 @@ class Store:
             ).fetchall()
         return {str(key): datetime.fromisoformat(seen) for key, seen in rows}
 
+    def forget_feed_entries(self, url: str, keys: Iterable[str]) -> None:
+        self._write("DELETE FROM feed_entry WHERE feed = ? AND key = ?", [(url, k) for k in keys])
+
     def add_feed_entries(self, url: str, entries: Iterable[tuple[str, datetime]]) -> None:
         rows = [(url, key, iso(seen)) for key, seen in entries]
         self._write("INSERT OR IGNORE INTO feed_entry VALUES (?, ?, ?)", rows)

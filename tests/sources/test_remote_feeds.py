@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -39,6 +40,45 @@ from aggregator.sources.discover import alternates
 from aggregator.sources.entries import read_feed
 
 XML = etree.XMLParser(resolve_entities=False, no_network=True)
+#: words for titles no two of which are alike
+WORDS = [
+    "harbour",
+    "glacier",
+    "orchard",
+    "violin",
+    "meadow",
+    "lantern",
+    "copper",
+    "falcon",
+    "tundra",
+    "biscuit",
+    "quarry",
+    "saddle",
+    "thimble",
+    "walnut",
+    "ember",
+    "canyon",
+    "parcel",
+    "mosaic",
+    "pylon",
+    "rudder",
+    "sketch",
+    "turnip",
+    "velvet",
+    "yonder",
+    "zephyr",
+    "anchor",
+    "bramble",
+    "cobalt",
+    "dingo",
+    "easel",
+    "fjord",
+    "gravel",
+    "hazel",
+    "igloo",
+    "jigsaw",
+    "kelp",
+]
 
 
 @dataclass
@@ -605,3 +645,138 @@ def test_older_formats_are_read(document: bytes, version: str) -> None:
     assert feed.version == version
     [entry] = feed.entries
     assert entry.title.endswith("story") and entry.link.endswith("/1")
+
+
+def odd_feeds(server: FeedServer) -> list[str]:
+    """Documents real feeds send that are odd but not hostile: each publishes what it
+    can; the paths served."""
+    long_link = "https://blog.example/" + "x" * 5000
+    server.docs["/dates.xml"] = Doc(
+        rss(
+            item(1, pubDate="Thu, 01 Jan 1970 00:00:00 +0000", title="Epoch dated"),
+            item(2, pubDate="Tue, 01 Jan 2099 00:00:00 +0000", title="Future dated"),
+            item(
+                3,
+                title="Many topics",
+                raw="".join(f"<category>T{n}</category>" for n in range(200)),
+            ),
+            item(4, title="Empty categories", raw="<category></category><category> </category>"),
+            item(5, link=long_link, title="Too long a link"),
+            item(6, link="http://blog.example:99999/", title="Bad port"),
+            item(7, title="<![CDATA[<img src='https://blog.example/i.png'>]]>"),
+            item(8, link="http://", title="Empty link"),
+            item(9, guid="same", title="Same guid A", link="https://blog.example/a"),
+            item(10, guid="same", title="Same guid B", link="https://blog.example/b"),
+        )
+    )
+    odd_json = {
+        "title": 5,
+        "items": [
+            3,
+            "text",
+            {
+                "id": 1,
+                "url": "https://json.example/1",
+                "title": "Odd JSON",
+                "attachments": 5,
+                "tags": "AI",
+                "authors": [{"name": 7}, "x"],
+                "author": {"name": "Old author"},
+                "date_published": "0001-01-01T00:00:00+01:00",
+            },
+        ],
+    }
+    server.docs["/odd.json"] = Doc(
+        b"\xef\xbb\xbf" + json.dumps(odd_json).encode(), content_type="text/plain"
+    )
+    server.docs["/rss-as-json"] = Doc(rss(item(11)), content_type="application/json")
+    server.docs["/old.json"] = Doc(
+        json.dumps(
+            {
+                "version": "http://jsonfeed.org/version/1",
+                "items": [{"id": "o", "url": "https://json.example/o", "title": "Version 1 JSON"}],
+            }
+        ).encode(),
+        content_type="application/feed+json",
+    )
+    return ["/dates.xml", "/odd.json", "/rss-as-json", "/old.json"]
+
+
+def test_odd_documents_publish_what_they_can_and_never_stop_a_build(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    config = config_for(tmp_path, *(FeedSource(server.url(p)) for p in odd_feeds(server)))
+    report = build(config, now=NOW)
+    assert [s.error for s in report.sources] == [None] * 4
+    assert list(report.errors) == []  # nothing an entry file then fails on
+    published = {title for title, _ in entries(config.output)}
+    assert published == {
+        "Epoch dated", "Future dated", "Many topics", "Empty categories", "Same guid A",
+        "Same guid B", "Odd JSON", "Blog story 11", "Version 1 JSON",
+    }  # fmt: skip
+    parsed = feedparser.parse((config.output / "all.atom").read_bytes())
+    dated = {e.title: e.published_parsed[:3] for e in parsed.entries}
+    # A date before 1990 or after the day an entry was first seen is no date.
+    assert dated["Epoch dated"] == dated["Future dated"] == dated["Odd JSON"] == NOW.timetuple()[:3]
+    skipped = {s.title: s.reason for s in report.sources[0].skipped}
+    no_link = "no usable link (an absolute http or https URL)"
+    assert skipped == {
+        "Too long a link": no_link,
+        "Bad port": no_link,
+        "Empty link": no_link,  # not the feed's own URL, which feedparser makes of it
+        "<img src='https://blog.example/i.png'>": "no title",
+    }
+    many = next(e for e in parsed.entries if e.title == "Many topics")
+    assert len(many.tags) == config.limits.topics
+
+
+@needs_validator
+def test_odd_documents_still_give_valid_feeds(server: FeedServer, tmp_path: Path) -> None:
+    config = config_for(tmp_path, *(FeedSource(server.url(p)) for p in odd_feeds(server)))
+    build(config, now=NOW)
+    checked, result = validate_folder(config.output)
+    assert checked and result.returncode == 0, result.stdout
+
+
+def test_a_refused_document_is_asked_for_conditionally_and_stays_refused(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    server.docs["/page"] = Doc(b"<html>not a feed</html>", content_type="text/html", etag='"p"')
+    config = config_for(tmp_path, FeedSource(server.url("/page")))
+    first = build(config, now=NOW)
+    second = build(config, now=NOW + timedelta(hours=1))
+    assert server.requests("/page")[-1].get("if-none-match") == '"p"'
+    assert only(first).error == only(second).error is not None
+    assert only(second).status == 304
+
+
+def test_entries_lost_on_disk_are_asked_for_again_in_full(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    server.docs["/feed.xml"] = Doc(rss(item(1)), etag='"v1"')
+    config = config_for(tmp_path, FeedSource(server.url("/feed.xml")))
+    build(config, now=NOW)
+    shutil.rmtree(config.entries_path)
+    again = build(config, now=NOW + timedelta(hours=1))
+    assert server.requests("/feed.xml")[-1].get("if-none-match") is None
+    assert only(again).entries == 1
+    assert [t for t, _ in entries(config.output)] == ["Blog story 1"]
+
+
+def test_entries_that_left_the_feed_long_ago_are_removed(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    config = config_for(tmp_path, FeedSource(server.url("/feed.xml")), max_age=timedelta(days=7))
+    for day in range(12):  # a feed of one entry a day, each with an id of its own
+        when = format_datetime(NOW + timedelta(days=day), usegmt=True)
+        news = {
+            "guid": f"urn:{day}",
+            "pubDate": when,
+            "link": f"https://blog.example/day-{day}",
+            "title": f"{WORDS[day]} {WORDS[day + 12]} {WORDS[day + 24]}",
+        }
+        server.docs["/feed.xml"] = Doc(rss(item(0, **news)))
+        report = build(config, now=NOW + timedelta(days=day))
+    # Kept: those first seen within max_age and a day; published: within max_age.
+    assert only(report).entries == 9
+    assert len(entries(config.output)) == 8
