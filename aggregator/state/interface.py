@@ -164,6 +164,12 @@ class StateStore(Protocol):
     def done_pings(self, urls: Iterable[str]) -> None: ...
 
 
+def store_exists(where: Path | str) -> bool:
+    """Whether there is a state to read at `where` without making one: a SQLite file
+    that exists, or any database (its tables are made on opening, holding nothing)."""
+    return is_database_url(where) or Path(where).is_file()
+
+
 def open_store(where: Path | str) -> StateStore:
     """The state store at `where`: a `postgresql://` (or `postgres://`) URL is a
     PostgreSQL database, anything else a SQLite file. psycopg is imported only for a
