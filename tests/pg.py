@@ -107,9 +107,7 @@ def server() -> Iterator[Server]:
         if user is not None:
             os.chown(root, *_ids(user))
             if not _runnable(folder, user):  # e.g. a virtualenv under /root
-                copy = root / "pginstall"
-                shutil.copytree(folder.parent, copy, symlinks=True)
-                folder = copy / "bin"
+                folder = _copy(folder, root / "pkg")
         data = root / "data"
         _run([str(folder / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
               "--encoding=UTF8", "--no-locale", "--no-sync"], user)  # fmt: skip
@@ -127,6 +125,17 @@ def server() -> Iterator[Server]:
                       "stop"], user)  # fmt: skip
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _copy(folder: Path, target: Path) -> Path:
+    """A copy of pgserver's install (`<site>/pgserver/pginstall/bin`) where anyone can
+    run it, with the shared libraries its binaries find at `$ORIGIN/../../../pgserver.libs`."""
+    install, package = folder.parent, folder.parent.parent
+    shutil.copytree(install, target / package.name / install.name, symlinks=True)
+    libs = package.parent / f"{package.name}.libs"
+    if libs.is_dir():
+        shutil.copytree(libs, target / libs.name, symlinks=True)
+    return target / package.name / install.name / folder.name
 
 
 def _ids(user: str) -> tuple[int, int]:

@@ -326,3 +326,20 @@ def test_a_state_url_is_kept_as_text_and_changes_no_output(tmp_path: Path) -> No
     with pytest.raises(ValueError, match=r"mysql://u:\*\*\*@h/db") as caught:
         state_location(f"mysql://u:{SECRET}@h/db")
     assert SECRET not in str(caught.value)
+
+
+def test_topics_read_stored_results_from_the_database_and_show_its_url_masked(
+    pg_url: str, tmp_path: Path
+) -> None:
+    from aggregator.app.overview import overview
+    from aggregator.app.overview import render_text
+    from aggregator.app.overview import to_json
+
+    (tmp_path / "src").mkdir()
+    state = with_password(pg_url)
+    config = Config(sources=(tmp_path / "src",), output=tmp_path / "out", state=state)
+    view = overview(config, T0)
+    assert view.links == "cached"
+    shown = render_text(view) + str(to_json(view))
+    assert "postgres:***@" in shown
+    assert "s3cret" not in shown
