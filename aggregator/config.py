@@ -42,6 +42,9 @@ from aggregator.sources import yamlload
 from aggregator.sources.yamltext import kind
 from aggregator.sources.yamltext import line_of_key
 from aggregator.sources.yamltext import line_of_path
+from aggregator.state.location import is_database_url
+from aggregator.state.location import looks_like_url
+from aggregator.state.location import shown
 from aggregator.stories.dedupe import DedupeSettings
 from aggregator.stories.similar import PERIOD
 from aggregator.stories.topics import topic_key
@@ -167,8 +170,9 @@ class Config:
     link_check: LinkCheckSettings = field(default_factory=LinkCheckSettings)
     #: "on" checks stale links, "cached" uses stored results only, "off" ignores links
     links: LinksMode = "on"
-    #: the SQLite state file; None means beside the output folder
-    state: Path | None = None
+    #: the SQLite state file, or a PostgreSQL database's `postgresql://` URL (text);
+    #: None means a SQLite file beside the output folder
+    state: Path | str | None = None
     #: WebSub hub to name in every feed and to ping after a run; None for none
     websub_hub: str | None = None
     #: how often `aggregator run` rebuilds, unless a cron expression is given
@@ -181,18 +185,31 @@ class Config:
     feeds: tuple[FeedSource, ...] = ()
 
     @property
-    def state_path(self) -> Path:
-        """`.<output name>-state.sqlite` beside the output folder unless set (beside
-        its real path: an output reached through a symlink shares its target's state)."""
+    def state_location(self) -> Path | str:
+        """Where the state lives: a PostgreSQL URL (text, as given), or the SQLite file
+        (`state_path`). Show it with `state.location.shown`: a URL may hold a password."""
+        path = self.state_path
+        return str(self.state) if path is None else path
+
+    @property
+    def state_path(self) -> Path | None:
+        """The SQLite state file: `.<output name>-state.sqlite` beside the output folder
+        unless set (beside its real path: an output reached through a symlink shares its
+        target's state); None when the state is in a database (`state_location`)."""
+        if is_database_url(self.state):
+            return None
         if self.state is not None:
-            return self.state
+            return Path(self.state)
         return beside(self.output, "-state.sqlite")
 
     @property
     def entries_path(self) -> Path:
         """The folder of the entries of remote feeds, one folder per feed, beside the
-        state file (`.<output name>-state-entries`): what the state keeps of them."""
+        state file (`.<output name>-state-entries`): what the state keeps of them. With
+        the state in a database, beside the output folder under the same name."""
         state = self.state_path
+        if state is None:
+            return beside(self.output, "-state-entries")
         return state.with_name(state.stem + "-entries")
 
     def topic_min_quality(self, topic: str) -> int:
@@ -581,6 +598,24 @@ def _path(value: Any, base: Path) -> Path:
     if not isinstance(value, str) or not value:
         raise TypeError("must be a folder path")
     return base / _path_text(value)
+
+
+def state_location(text: str, base: Path | None = None) -> Path | str:
+    """Where `--state` or `state:` puts the state: a PostgreSQL URL, kept as text, or a
+    file path (relative to `base`, the config's folder, when given). ValueError for
+    another URL (shown without its password)."""
+    if is_database_url(text):
+        return text
+    if looks_like_url(text):
+        raise ValueError(f"must be a file path or a postgresql:// URL, got {shown(text)!r}")
+    path = Path(_path_text(text))
+    return base / path if base is not None else path
+
+
+def _state(value: Any, base: Path) -> Path | str:
+    if not isinstance(value, str) or not value:
+        raise TypeError("must be a file path or a postgresql:// URL")
+    return state_location(value, base)
 
 
 def _path_text(value: str) -> str:
@@ -1047,7 +1082,7 @@ _KEYS: dict[str, Callable[[Any, Path], Any]] = {
     "dedupe": _dedupe,
     "link_check": _link_check,
     "links": _links_mode,
-    "state": _path,
+    "state": lambda value, base: _state(value, base),
     "websub": _websub,
     "interval": _interval,
     "cron": _cron,

@@ -48,6 +48,7 @@ from aggregator.sources.validate import Validation
 from aggregator.sources.validate import validate as validate_paths
 from aggregator.sources.validate import validate_sources
 from aggregator.state.interface import open_store
+from aggregator.state.interface import store_exists
 
 if TYPE_CHECKING:
     import requests
@@ -136,9 +137,9 @@ def feed_states(config: Config) -> tuple[FeedState, ...]:
     fetching anything: what `aggregator feeds` prints. A feed never fetched has no
     `checked_at`; without a state file, none has."""
     with _wrapped():
-        if not config.state_path.is_file():  # asking must not create a state file
+        if not store_exists(config.state_location):  # asking must not create a state file
             return tuple(remote.counted(FeedState(feed.url), config) for feed in config.feeds)
-        with open_store(config.state_path) as store:
+        with open_store(config.state_location) as store:
             return remote.known_states(config, store)
 
 

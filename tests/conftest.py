@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import hypothesis
+import pg
 import pytest
 import yaml
 from farm import Farm
@@ -248,3 +249,27 @@ def farm() -> Iterator[Farm]:
     servers = Farm(hosts=3)
     yield servers
     servers.close()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[pg.Server]:
+    """A PostgreSQL server of this session's own (tests/pg.py); skips when none can run."""
+    with pg.server() as running:
+        yield running
+
+
+@pytest.fixture
+def pg_url(pg_server: pg.Server) -> Iterator[str]:
+    """The URL of a new empty database on the session's server, dropped after the test."""
+    name = pg_server.create()
+    yield pg_server.url(name)
+    pg_server.drop(name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def state_at(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """Where a test's state lives, once per backend: a SQLite file, a PostgreSQL URL."""
+    if request.param == "sqlite":
+        return tmp_path / "state" / "aggregator.sqlite"
+    url: str = request.getfixturevalue("pg_url")
+    return url

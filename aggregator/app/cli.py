@@ -45,6 +45,7 @@ from aggregator.config import load_config
 from aggregator.config import normalise_base_url
 from aggregator.config import parse_duration
 from aggregator.config import read_config
+from aggregator.config import state_location
 from aggregator.errors import AggregatorError
 from aggregator.errors import ConfigError
 from aggregator.library import DEFAULT_WAIT
@@ -321,9 +322,10 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--state",
-        type=Path,
-        metavar="FILE",
-        help="the SQLite state file (default: .<output>-state.sqlite beside the output folder)",
+        type=_state,
+        metavar="FILE|URL",
+        help="the SQLite state file (default: .<output>-state.sqlite beside the output "
+        "folder), or a postgresql://user:password@host/database URL",
     )
     parser.add_argument(
         "--allow-private-links",
@@ -389,6 +391,13 @@ def _build_options(parser: argparse.ArgumentParser, *, daemon: bool = False) -> 
 def _feed_url(value: str) -> FeedSource:
     try:
         return feed_source(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _state(value: str) -> Path | str:
+    try:
+        return state_location(value)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 

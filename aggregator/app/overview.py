@@ -17,7 +17,6 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from aggregator.config import Config
@@ -35,6 +34,8 @@ from aggregator.rendering.pages import SUBSCRIBE_FORMATS
 from aggregator.sources.inputs import plan
 from aggregator.state.interface import StateStore
 from aggregator.state.interface import open_store
+from aggregator.state.interface import store_exists
+from aggregator.state.location import shown
 from aggregator.stories.aliases import apply_topic_settings
 from aggregator.stories.dedupe import find_stories
 from aggregator.stories.filters import DEAD_LINK
@@ -100,7 +101,8 @@ class Overview:
     exclusions: tuple[Exclusion, ...]
     #: LINKS_CACHED, LINKS_NO_STATE or LINKS_OFF
     links: str
-    state: Path
+    #: where the state lives, as shown (a URL without its password)
+    state: str
     #: what was repaired in the articles loaded (they are published)
     warnings: tuple[LoadWarning, ...] = ()
 
@@ -118,8 +120,8 @@ def overview(config: Config, now: datetime) -> Overview:
         judged_with = dataclasses.replace(config, links="cached")  # stored results, no request
         links = LINKS_NO_STATE
         # Opened only when it exists: asking must not create a state file.
-        if config.state_path.is_file():
-            links, state = LINKS_CACHED, open_store(config.state_path)
+        if store_exists(config.state_location):
+            links, state = LINKS_CACHED, open_store(config.state_location)
     with state as store:
         judged = judge(unique, judged_with, now, store)  # the build's filters and link step
     unique, selection = judged.survivors, judged.selection
@@ -178,7 +180,7 @@ def summarise(
         duplicates=tuple(duplicates),
         exclusions=selection.excluded,
         links=links,
-        state=config.state_path,
+        state=shown(config.state_location),
     )
 
 

@@ -76,7 +76,7 @@ def build(
     output.prepare()
     with contextlib.ExitStack() as stack:
         if store is None:
-            store = stack.enter_context(open_store(config.state_path))
+            store = stack.enter_context(open_store(config.state_location))
         # Remote feeds first: their entries are files among the others.
         sources = remote.sync(config, now, store, session=session, resolver=resolver, cancel=cancel)
         files = inputs.find(config)  # the plan every command shares (see sources/inputs.py)
@@ -140,7 +140,7 @@ def check_links(
     candidates = link_candidates(apply_topic_settings(unique, config), config, now)
     with contextlib.ExitStack() as stack:
         if store is None:
-            store = stack.enter_context(open_store(config.state_path))
+            store = stack.enter_context(open_store(config.state_location))
         checked = check_article_links(
             candidates, config, now, store, resolver, progress, session=session
         )

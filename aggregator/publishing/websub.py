@@ -96,7 +96,7 @@ def announce_build(
     if not config.websub_hub:
         return
     changed = [config.base_url + f.path for f in report.feeds if f.changed]
-    with open_store(config.state_path) as store:
+    with open_store(config.state_location) as store:
         announce(
             config.websub_hub,
             changed,

@@ -1,8 +1,8 @@
 """The state store's interface: what every stage may ask of the state, whatever holds it.
 
 The engine, the link step, the caches and the daemon see a `StateStore`; `Store` (the
-SQLite file, `store.py`) is the one backend today. A second backend (PostgreSQL, say)
-is one new module that implements this Protocol, and `open_store` picks it.
+SQLite file, `store.py`) is the default backend and `PgStore` (a PostgreSQL database,
+`pgstore.py`) the other, and `open_store` picks one by where the state lives.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Protocol
 
 from aggregator.model import FeedState
 from aggregator.model import LinkResult
+from aggregator.state.location import is_database_url
 
 
 class StateStore(Protocol):
@@ -163,8 +164,20 @@ class StateStore(Protocol):
     def done_pings(self, urls: Iterable[str]) -> None: ...
 
 
+def store_exists(where: Path | str) -> bool:
+    """Whether there is a state to read at `where` without making one: a SQLite file
+    that exists, or any database (its tables are made on opening, holding nothing)."""
+    return is_database_url(where) or Path(where).is_file()
+
+
 def open_store(where: Path | str) -> StateStore:
-    """The state store at `where` (a file path: SQLite)."""
-    from aggregator.state.store import Store  # the backend, chosen here
+    """The state store at `where`: a `postgresql://` (or `postgres://`) URL is a
+    PostgreSQL database, anything else a SQLite file. psycopg is imported only for a
+    URL (a ConfigError naming the `postgresql` extra when it is not installed)."""
+    if is_database_url(where):
+        from aggregator.state.pgstore import PgStore  # the backend, chosen here
+
+        return PgStore(str(where))
+    from aggregator.state.store import Store
 
     return Store(where)

@@ -1,4 +1,6 @@
-"""The state file: link results survive a restart; a corrupt file is moved aside, not trusted."""
+"""The state store: link results survive a restart; each write is one transaction; a
+corrupt SQLite file is moved aside, not trusted. The tests of the store's behaviour
+run once per backend (`state_at`: a SQLite file, a PostgreSQL database)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from aggregator.model import LinkResult
+from aggregator.state.interface import open_store
 from aggregator.state.store import StateError
 from aggregator.state.store import Store
 
@@ -31,8 +34,7 @@ def result(url: str, klass: str = "ok", **changes: object) -> LinkResult:
     return LinkResult(**fields)  # type: ignore[arg-type]
 
 
-def test_results_survive_closing_and_reopening(tmp_path: Path) -> None:
-    path = tmp_path / "state" / "aggregator.sqlite"
+def test_results_survive_closing_and_reopening(state_at: Path | str) -> None:
     broken = result(
         "https://example.com/gone",
         "broken",
@@ -42,9 +44,9 @@ def test_results_survive_closing_and_reopening(tmp_path: Path) -> None:
         broken_since=T0 - timedelta(days=1),
     )
     moved = result("https://example.com/old", "redirected", final_url="https://example.com/new")
-    with Store(path) as store:
+    with open_store(state_at) as store:
         store.save_links([result("https://example.com/a"), broken, moved])
-    with Store(path) as store:
+    with open_store(state_at) as store:
         assert store.link("https://example.com/gone") == broken
         assert store.link("https://example.com/old") == moved
         assert store.link("https://example.com/never") is None
@@ -52,8 +54,8 @@ def test_results_survive_closing_and_reopening(tmp_path: Path) -> None:
         assert list(found) == ["https://example.com/a"]
 
 
-def test_a_newer_result_replaces_the_older(tmp_path: Path) -> None:
-    with Store(tmp_path / "s.sqlite") as store:
+def test_a_newer_result_replaces_the_older(state_at: Path | str) -> None:
+    with open_store(state_at) as store:
         store.save_links([result("https://example.com/a")])
         later = result(
             "https://example.com/a", "timeout", status=None, checked_at=T0 + timedelta(hours=1)
@@ -62,19 +64,19 @@ def test_a_newer_result_replaces_the_older(tmp_path: Path) -> None:
         assert store.link("https://example.com/a") == later
 
 
-def test_many_urls_are_read_in_batches(tmp_path: Path) -> None:
+def test_many_urls_are_read_in_batches(state_at: Path | str) -> None:
     urls = [f"https://example.com/{n}" for n in range(1234)]
-    with Store(tmp_path / "s.sqlite") as store:
+    with open_store(state_at) as store:
         store.save_links(result(u) for u in urls)
         assert set(store.links(urls)) == set(urls)
 
 
-def test_a_write_that_fails_part_way_leaves_nothing_of_it(tmp_path: Path) -> None:
+def test_a_write_that_fails_part_way_leaves_nothing_of_it(state_at: Path | str) -> None:
     """Each write is one transaction: the rows before the failing one are not kept."""
     before = [("a.md", 1, "2026-01-01T00:00:00+00:00", "d1", "a.md")]
     after = [("b.md", 1, "2026-01-02T00:00:00+00:00", "d2", "b.md")]
     same_story_twice = [("b.md", "b.md", "{}"), ("b.md", "b.md", "{}")]
-    with Store(tmp_path / "s.sqlite") as store:
+    with open_store(state_at) as store:
         store.inc_fill({"inc_art": before})
         with pytest.raises(StateError, match="cannot write state"):
             store.inc_fill({"inc_art": after, "inc_story": same_story_twice})
