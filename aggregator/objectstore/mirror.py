@@ -68,7 +68,7 @@ def sync(url: str, folder: Path, config: Config) -> None:
     manifest_path = folder.with_name(folder.name + ".json")
     manifest = _read_manifest(manifest_path, url)
     try:
-        fs.invalidate_cache(root)  # a listing cached by an earlier run is stale
+        fs.invalidate_cache()  # listings cached by an earlier run (below `root` too) are stale
         listed: dict[str, dict[str, Any]] = fs.find(root, detail=True)
     except Exception as exc:  # any store's error: its own classes, OSError, ...
         raise StorageError(f"{url}: cannot list: {reason(exc)}") from exc

@@ -86,5 +86,5 @@ def open_store(
 def reason(exc: BaseException) -> str:
     """One line saying why a store refused: its own message, else the error's class."""
     text = (getattr(exc, "strerror", None) or str(exc)).strip()
-    line = text.splitlines()[0] if text else ""
+    line = text.splitlines()[0].rstrip(".") if text else ""
     return line or type(exc).__name__
