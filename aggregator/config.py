@@ -37,6 +37,9 @@ from aggregator.links.linkpolicy import Freshness
 from aggregator.links.linkpolicy import LinkCheckSettings
 from aggregator.model import ContentMode
 from aggregator.model import LinksMode
+from aggregator.objectstore.stores import folder_name
+from aggregator.objectstore.stores import is_url
+from aggregator.objectstore.stores import store_url
 from aggregator.publishing.layout import beside
 from aggregator.sources import yamlload
 from aggregator.sources.yamltext import kind
@@ -54,6 +57,11 @@ DEFAULT_PATTERNS = ("*.md", "*.txt", "*.yaml", "*.yml")
 DEFAULT_BASE_URL = "http://localhost:8080/"
 DEFAULT_LIMIT = 50
 DEFAULT_MIN_QUALITY = 50
+#: the Cache-Control of every object uploaded to an `output:` bucket
+DEFAULT_CACHE_CONTROL = "public, max-age=300"
+#: where the local folders of an `output:` URL live (the staging folder and its state),
+#: below the folder of the config file (or the working directory, for `--output`)
+STAGING_FOLDER = ".aggregator"
 
 # The valid ranges of settings. Each is far above any real need and inside what every
 # use downstream holds, so that a mistyped value is one line naming the key, never an
@@ -183,6 +191,17 @@ class Config:
     limits: Limits = field(default_factory=Limits)
     #: remote feeds read beside the article files (the `feeds:` section)
     feeds: tuple[FeedSource, ...] = ()
+    #: object-store URLs of `sources:` (`s3://bucket/prefix`), read through local mirrors
+    remote_sources: tuple[str, ...] = ()
+    #: the object-store URL of `output:`; `output` is then the local staging folder,
+    #: uploaded to it after each build. None: `output` is what is published
+    remote_output: str | None = None
+    #: per fsspec protocol (`s3`, `gs`, ...), options for its filesystem (credentials, endpoint)
+    storage_options: Mapping[str, Mapping[str, Any]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    #: the Cache-Control header of each object uploaded to `remote_output`
+    output_cache_control: str = DEFAULT_CACHE_CONTROL
 
     @property
     def state_location(self) -> Path | str:
@@ -258,6 +277,11 @@ class Config:
             cron=None,
             state=None,
             link_check=_link_rules(self.link_check),
+            # Where the feeds are uploaded, and how, changes none of their bytes; and
+            # credentials stay out of cache keys.
+            remote_output=None,
+            storage_options=MappingProxyType({}),
+            output_cache_control=DEFAULT_CACHE_CONTROL,
         )
 
 
@@ -517,6 +541,8 @@ def config_from_mapping(
         try:
             if key == "topics":
                 values["topics"], values["aliases"] = _topics(value)
+            elif key in _LOCATIONS:
+                values.update(_LOCATIONS[key](value, base))
             else:
                 values[_FIELDS.get(key, key)] = _KEYS[key](value, base)
         except _NestedError as exc:
@@ -551,6 +577,8 @@ def with_overrides(
                 values[key] = value
             elif key == "topics":
                 values["topics"], values["aliases"] = _topics(value)
+            elif key in _LOCATIONS:
+                values.update(_LOCATIONS[key](_as_read(value), Path()))
             else:
                 values[_FIELDS.get(key, key)] = _KEYS[key](_as_read(value), Path())
         except _NestedError as exc:
@@ -592,6 +620,41 @@ def _paths(value: Any, base: Path) -> tuple[Path, ...]:
     if not isinstance(items, list) or not items or not all(isinstance(i, str) for i in items):
         raise TypeError("must be a folder or a non-empty list of folders")
     return tuple(base / _path_text(i) for i in items)
+
+
+def _sources(value: Any, base: Path) -> dict[str, Any]:
+    """`sources:`: folders, and object-store URLs (read through local mirrors)."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not items or not all(isinstance(i, str) for i in items):
+        raise TypeError("must be a folder or a non-empty list of folders")
+    return {
+        "sources": tuple(base / _path_text(i) for i in items if not is_url(i)),
+        "remote_sources": tuple(dict.fromkeys(store_url(i) for i in items if is_url(i))),
+    }
+
+
+def _output(value: Any, base: Path) -> dict[str, Any]:
+    """`output:`: a folder, or an object-store URL built through a local staging folder
+    (`.aggregator/<name of the URL>` below `base`)."""
+    if isinstance(value, str) and is_url(value):
+        url = store_url(value)
+        return {"output": base / STAGING_FOLDER / folder_name(url), "remote_output": url}
+    return {"output": _path(value, base), "remote_output": None}
+
+
+def _storage_options(value: Any, _base: Path) -> Mapping[str, Mapping[str, Any]]:
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, dict) and all(isinstance(o, str) for o in v)
+        for k, v in value.items()
+    ):
+        raise TypeError("must map a protocol (s3, gs, ...) to its options, such as endpoint_url")
+    return MappingProxyType({k.lower(): MappingProxyType(dict(v)) for k, v in value.items()})
+
+
+def _cache_control(value: Any, _base: Path) -> str:
+    if not isinstance(value, str) or not value.strip() or not value.isprintable():
+        raise TypeError("must be a Cache-Control header value such as 'public, max-age=300'")
+    return value.strip()
 
 
 def _path(value: Any, base: Path) -> Path:
@@ -1088,6 +1151,13 @@ _KEYS: dict[str, Callable[[Any, Path], Any]] = {
     "cron": _cron,
     "limits": _limits,
     "feeds": lambda value, _base: _feeds(value),
+    "storage_options": _storage_options,
+    "output_cache_control": _cache_control,
+}
+#: keys that set more than one field: a folder, or an object-store URL
+_LOCATIONS: dict[str, Callable[[Any, Path], dict[str, Any]]] = {
+    "sources": _sources,
+    "output": _output,
 }
 LINK_MODES = ("on", "off", "cached")
 #: sections an override may give as their record, ready made

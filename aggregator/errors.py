@@ -7,6 +7,8 @@ AggregatorError                 the root: a run, a command or a library call fai
  ├── OutputError                the output folder or a feed file cannot be written
  ├── LockBusy                   another aggregator kept the output folder locked
  ├── StateError                 the state file cannot be opened, read or written
+ ├── StorageError               an object store (a bucket) cannot be listed, read or
+ │                                written: the published objects stay as they were
  ├── ServeError                 the HTTP server cannot listen on its address
  └── Cancelled                  the run was asked to stop before it wrote anything
 
@@ -38,6 +40,11 @@ class LockBusy(AggregatorError):
 
 class StateError(AggregatorError):
     """The state file cannot be opened, read or written."""
+
+
+class StorageError(AggregatorError):
+    """An object store (`s3://...`) refused a listing, a read or an upload (one line:
+    the object's URL and why); what was published before stays."""
 
 
 class ServeError(AggregatorError):

@@ -36,6 +36,8 @@ from aggregator.links.articles import CheckedLinks
 from aggregator.links.netguard import Resolver
 from aggregator.model import BuildReport
 from aggregator.model import FeedState
+from aggregator.objectstore import upload
+from aggregator.objectstore.mirror import shown
 from aggregator.publishing.layout import Layout
 from aggregator.publishing.layout import check_layout
 from aggregator.publishing.lock import OutputLock
@@ -90,8 +92,13 @@ def build(
     stops the run with `Cancelled` before it writes any feed (or while it waits for
     the lock).
 
+    With an `output:` bucket URL the feeds are built into a local staging folder, then
+    the files whose bytes changed are uploaded (`objectstore.upload`); with a bucket
+    among the sources its articles are read through a local mirror (`objectstore.mirror`).
+
     Raises `ConfigError` (a missing source folder, a private file inside the output
-    folder), `LockBusy`, `OutputError`, `StateError` or `Cancelled`: all
+    folder), `LockBusy`, `OutputError`, `StateError`, `StorageError` (a bucket that
+    cannot be listed, read or written: what was published stays) or `Cancelled`: all
     `AggregatorError`s.
     """
     now = now if now is not None else utcnow()
@@ -108,6 +115,10 @@ def build(
                 cancel=cancel,
                 session=session,
             )
+            report = dataclasses.replace(
+                report, errors=shown(config, report.errors), warnings=shown(config, report.warnings)
+            )
+            upload.publish(config)  # a bucket output: what changed, after the build
             announce_build(config, report, now, cancel, session=session)
     finally:
         lock.release()
@@ -127,9 +138,12 @@ def check_links(
     `aggregator check-links` prints. Parameters as for `build`."""
     now = now if now is not None else utcnow()
     with _wrapped():
-        return pipeline.check_links(
+        checked = pipeline.check_links(
             config, now=now, resolver=resolver, progress=progress, session=session
         )
+    return dataclasses.replace(
+        checked, errors=shown(config, checked.errors), warnings=shown(config, checked.warnings)
+    )
 
 
 def feed_states(config: Config) -> tuple[FeedState, ...]:
@@ -178,7 +192,10 @@ def validate(
     `LoadError` per invalid file in `result.errors`."""
     config = config if config is not None else Config()
     if not paths:
-        return validate_sources(config)
+        found = validate_sources(config)
+        return dataclasses.replace(
+            found, errors=shown(config, found.errors), warnings=shown(config, found.warnings)
+        )
     return validate_paths([Path(p) for p in paths], config.patterns, config.limits)
 
 

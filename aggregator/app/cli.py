@@ -46,6 +46,7 @@ from aggregator.config import normalise_base_url
 from aggregator.config import parse_duration
 from aggregator.config import read_config
 from aggregator.config import state_location
+from aggregator.config import with_overrides
 from aggregator.errors import AggregatorError
 from aggregator.errors import ConfigError
 from aggregator.library import DEFAULT_WAIT
@@ -220,7 +221,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     _common_options(feeds_parser)
     feeds_parser.add_argument(
-        "--output", type=Path, metavar="DIR", help="output folder (default: feeds)"
+        "--output", type=_location, metavar="DIR", help="output folder (default: feeds)"
     )
     feeds_parser.add_argument("--json", action="store_true", help="print JSON instead")
     add_feed_parser = commands.add_parser(
@@ -247,7 +248,7 @@ def _parser() -> argparse.ArgumentParser:
     _common_options(topics_parser)
     topics_parser.add_argument(
         "--output",
-        type=Path,
+        type=_location,
         metavar="DIR",
         help="output folder, whose state file holds the link results (default: feeds)",
     )
@@ -306,11 +307,12 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--source",
-        type=Path,
+        type=_location,
         action="extend",
         nargs="+",
         metavar="DIR",
-        help="folder of article files, searched recursively; repeatable (default: seeds)",
+        help="folder of article files, searched recursively, or a bucket URL such as "
+        "s3://bucket/articles; repeatable (default: seeds)",
     )
     parser.add_argument(
         "--feed",
@@ -351,7 +353,12 @@ def _build_options(parser: argparse.ArgumentParser, *, daemon: bool = False) -> 
         help="check links (on, the default), use stored results only (cached), or not "
         "(off); links refused without a request are left out in all three",
     )
-    parser.add_argument("--output", type=Path, metavar="DIR", help="output folder (default: feeds)")
+    parser.add_argument(
+        "--output",
+        type=_location,
+        metavar="DIR",
+        help="output folder, or a bucket URL such as s3://bucket/feeds (default: feeds)",
+    )
     parser.add_argument(
         "--base-url",
         type=_base_url,
@@ -400,6 +407,14 @@ def _state(value: str) -> Path | str:
         return state_location(value)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _location(value: str) -> str:
+    """A folder, or an object-store URL (`s3://bucket/prefix`), as given: a URL must
+    not become a `Path`, which would fold its `//`. The config reads it (`_output`)."""
+    if not value or "\x00" in value:
+        raise argparse.ArgumentTypeError(f"must be a folder or a bucket URL, got {value!r}")
+    return value
 
 
 def _base_url(value: str) -> str:
@@ -503,7 +518,12 @@ def config_from_args(args: argparse.Namespace, *, publishing: bool = False) -> C
         "interval": getattr(args, "interval", None),
         "cron": getattr(args, "cron", None),
     }
-    config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
+    # A folder or a bucket URL: read as the config file's values are (`with_overrides`).
+    locations = {k: overrides[k] for k in ("sources", "output") if overrides[k] is not None}
+    rest = {k: v for k, v in overrides.items() if v is not None and k not in locations}
+    config = dataclasses.replace(config, **rest)
+    for key, value in locations.items():
+        config = with_overrides(config, {key: value}, origin=_OPTIONS[key])
     if getattr(args, "interval", None):
         config = dataclasses.replace(config, cron=None)  # --interval beats a cron in the file
     listed = {feed.url for feed in config.feeds}

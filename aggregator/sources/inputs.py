@@ -23,6 +23,8 @@ from aggregator.limits import Limits
 from aggregator.model import Article
 from aggregator.model import LoadError
 from aggregator.model import LoadWarning
+from aggregator.objectstore.mirror import mirror_folders
+from aggregator.objectstore.mirror import sync_sources
 from aggregator.sources.loader import find_paths
 from aggregator.sources.loader import load_file
 from aggregator.sources.loader import map_in_chunks
@@ -76,10 +78,16 @@ class Inputs:
 
 
 def find(config: Config) -> Found:
-    """The article files under the config's sources (`loader.find_paths`) and the
+    """The article files under the config's sources (`loader.find_paths`; a bucket URL
+    through its local mirror, brought up to date first: `objectstore.mirror`) and the
     entries kept of its remote feeds (`remote.entry_folders`), in path order; raises
-    ConfigError for a source folder that does not exist."""
-    listed = find_paths(config.sources, config.patterns)
+    ConfigError for a source folder that does not exist, StorageError for a bucket
+    that cannot be listed or read."""
+    mirrors: list[Path] = []
+    if config.remote_sources:
+        sync_sources(config)
+        mirrors = mirror_folders(config)
+    listed = find_paths([*config.sources, *mirrors], config.patterns)
     folders = entry_folders(config)
     if folders:
         listed = sorted([*listed, *find_paths(folders, (ENTRY_PATTERN,))])

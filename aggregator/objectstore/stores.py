@@ -1,0 +1,90 @@
+"""Object-store URLs (`s3://bucket/prefix`): telling them from paths, naming the local
+folders that stand for them, and opening their fsspec filesystems.
+
+fsspec is imported only when a store is opened, so a config of local folders needs
+neither fsspec nor s3fs. Credentials and endpoints come from each store's own
+environment (for S3: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL, ...)
+or from the config's `storage_options:`, per protocol, passed to the filesystem as given.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+from typing import Any
+
+from aggregator.errors import ConfigError
+
+if TYPE_CHECKING:
+    from fsspec import AbstractFileSystem
+
+#: `protocol://...`: a URL, not a path (a path holds no `://`)
+_URL = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
+#: what a folder name keeps of a URL: letters, digits, `-`, `_` and `.`
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def is_url(text: str) -> bool:
+    """True when `text` names an object store (`s3://bucket/prefix`), not a local path."""
+    return _URL.match(text) is not None
+
+
+def protocol(url: str) -> str:
+    """The URL's protocol, lower case: `s3` for `s3://bucket/prefix`."""
+    found = _URL.match(url)
+    if found is None:
+        raise ValueError(f"not a URL: {url!r}")
+    return found.group(1).lower()
+
+
+def store_url(text: str) -> str:
+    """`text` as a store URL, checked: a protocol, then a bucket (or host); no trailing "/"."""
+    if "\x00" in text or not text.isprintable():
+        raise ValueError(f"must be a URL such as s3://bucket/prefix, got {text!r}")
+    rest = text[len(protocol(text)) + 3 :].strip("/")
+    if not rest:
+        raise ValueError(f"names no bucket: {text!r}")
+    return f"{protocol(text)}://{rest}"
+
+
+def folder_name(url: str) -> str:
+    """A local folder name that stands for `url`: readable, and unique (a digest of the
+    whole URL ends it, so `s3://a-b/c` and `s3://a/b-c` never share a folder)."""
+    readable = _UNSAFE.sub("-", url.replace("://", "-")).strip("-.")[:60]
+    digest = hashlib.sha256(url.encode("utf-8")).hexdigest()[:10]
+    return f"{readable}--{digest}"
+
+
+def join(url: str, key: str) -> str:
+    """The URL of the object `key` under `url`, as reports name it."""
+    return f"{url}/{key}"
+
+
+def open_store(
+    url: str, options: Mapping[str, Mapping[str, Any]]
+) -> tuple[AbstractFileSystem, str]:
+    """The fsspec filesystem of `url` (with `options[protocol]`) and the URL's path in
+    it (`bucket/prefix`, no trailing "/"). Raises ConfigError when fsspec, or the
+    package of the protocol (s3fs for s3://), is not installed."""
+    try:
+        import fsspec.core
+    except ImportError:
+        raise ConfigError(
+            f"{url}: object storage needs fsspec: pip install 'aggregator[s3]'"
+        ) from None
+    try:
+        fs, path = fsspec.core.url_to_fs(url, **dict(options.get(protocol(url), {})))
+    except ImportError as exc:
+        raise ConfigError(f"{url}: {exc}") from None
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{url}: cannot open: {exc}") from None
+    return fs, str(path).rstrip("/")
+
+
+def reason(exc: BaseException) -> str:
+    """One line saying why a store refused: its own message, else the error's class."""
+    text = (getattr(exc, "strerror", None) or str(exc)).strip()
+    line = text.splitlines()[0].rstrip(".") if text else ""
+    return line or type(exc).__name__
