@@ -641,17 +641,17 @@ class Drip:
     def _drip(self, conn: socket.socket) -> bool:
         """Send `head` slowly; False when the client hung up before it was all sent."""
         conn.settimeout(self.every)
-        for byte in self.head:
-            conn.sendall(bytes([byte]))
+        for n, byte in enumerate(self.head):
             try:
-                data = conn.recv(1)  # the pause between two bytes, or the client leaving
+                # the pause before a byte (not after the last), or the client leaving
+                if n and not conn.recv(1):
+                    with self.lock:
+                        self.hangups.append(time.monotonic())
+                    self.hung_up.set()
+                    return False
             except TimeoutError:
-                continue
-            if not data:
-                with self.lock:
-                    self.hangups.append(time.monotonic())
-                self.hung_up.set()
-                return False
+                pass
+            conn.sendall(bytes([byte]))
         return True
 
 
