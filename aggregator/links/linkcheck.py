@@ -9,7 +9,10 @@ calling thread decides what comes next, so that per-host limits hold exactly:
 at most `per_host` requests in flight to a host, at least `min_interval` between
 two starts, and a host that answered 429/503 with `Retry-After` is left alone that
 long (its work re-queued, no worker sleeps). Timeouts, 5xx and resets are retried
-`retries` times with backoff and jitter; every URL has an overall `deadline`.
+`retries` times with backoff and jitter; every URL has an overall `deadline`, and
+a request still going when it passes is cut there, in whatever part it is (the
+answer's headers, a TLS handshake, a fetch's body): the scheduler shuts its socket
+down, so a server sending a byte at a time holds a worker no longer than that.
 
 Some answers can be the local network's fault rather than the site's: a name that
 does not resolve (a resolver that says "no such name" for everything), a name that
@@ -35,9 +38,11 @@ in `linkpolicy`; this module only gathers answers.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 import random
+import socket
 import threading
 import time
 from collections import Counter
@@ -59,8 +64,15 @@ from urllib.parse import urljoin
 from urllib.parse import urlsplit
 
 import requests
+from requests.adapters import DEFAULT_POOLBLOCK
 from requests.adapters import HTTPAdapter
 from requests.utils import default_headers
+from urllib3.connection import HTTPConnection
+from urllib3.connection import HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool
+from urllib3.connectionpool import HTTPSConnectionPool
+from urllib3.exceptions import HTTPError
+from urllib3.poolmanager import ProxyManager
 
 from aggregator.clock import utcnow
 from aggregator.errors import Cancelled
@@ -74,6 +86,7 @@ from aggregator.links.fetch import Fetched
 from aggregator.links.fetch import FetchRequest
 from aggregator.links.fetch import max_age
 from aggregator.links.fetch import read_body
+from aggregator.links.fetch import seconds_text
 from aggregator.links.http import agent_headers
 from aggregator.links.linkpolicy import LinkCheckSettings
 from aggregator.links.netguard import Refusal
@@ -175,8 +188,142 @@ class _Check:
         return (urlsplit(self.url).hostname or "").lower()
 
 
+class _Watch:
+    """The deadline of one request: the sockets it talks over, shut down when the
+    conversation is still going at `until` (a `time.monotonic()` time), so that no
+    server holds it longer by sending its answer slowly, a byte at a time. The
+    scheduler `expire`s it; the worker `finish`es it before a connection can go back
+    to its pool, after which it shuts nothing down."""
+
+    def __init__(self, until: float) -> None:
+        self.until = until
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self.expired = False
+        #: a socket of the request was shut down: whatever it answered is incomplete
+        self.cut = False
+        self._finished = False
+
+    def add(self, sock: socket.socket) -> None:
+        """A socket the request talks over; shut down at once when already expired."""
+        with self._lock:
+            if self._finished:
+                return
+            if self.expired:
+                self.cut = True
+                _shut(sock)
+            else:
+                self._sockets.append(sock)
+
+    def expire(self) -> None:
+        with self._lock:
+            if self._finished or self.expired:
+                return
+            self.expired = True
+            for sock in self._sockets:
+                self.cut = True
+                _shut(sock)
+            self._sockets.clear()
+
+    def finish(self) -> bool:
+        """End the watch; True when it cut the request (its answer cannot be trusted)."""
+        with self._lock:
+            self._finished = True
+            self._sockets.clear()
+            return self.cut
+
+
+def _shut(sock: socket.socket) -> None:
+    """Wake whatever waits on `sock`: a read returns at once and the peer is hung up.
+    The plain socket's shutdown, also for a TLS socket (whose own would drop its TLS
+    state under a reader in another thread)."""
+    with contextlib.suppress(OSError):  # closed already, or never connected
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+#: the watch of the request the current thread sends through a `_PinnedAdapter`
+_watching = threading.local()
+
+
+def _watch_socket(sock: socket.socket | None) -> None:
+    watch: _Watch | None = getattr(_watching, "watch", None)
+    if watch is not None and isinstance(sock, socket.socket):
+        watch.add(sock)
+
+
+class _WatchedHTTPConnection(HTTPConnection):
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        _watch_socket(sock)
+        return sock
+
+
+class _WatchedHTTPSConnection(HTTPSConnection):
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()  # the TLS handshake is watched too: it comes after
+        _watch_socket(sock)
+        return sock
+
+
+class _WatchedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        conn = super()._get_conn(timeout)
+        _watch_socket(getattr(conn, "sock", None))  # kept alive from an earlier request
+        return conn
+
+
+class _WatchedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        conn = super()._get_conn(timeout)
+        _watch_socket(getattr(conn, "sock", None))
+        return conn
+
+
+_WATCHED_POOLS: dict[str, type[HTTPConnectionPool]] = {
+    "http": _WatchedHTTPPool,
+    "https": _WatchedHTTPSPool,
+}
+
+
 class _PinnedAdapter(HTTPAdapter):
-    """Connects to the address netguard vetted, keeping the name for TLS and Host."""
+    """Connects to the address netguard vetted, keeping the name for TLS and Host,
+    over connections whose sockets the request's `_Watch` (`aggregator_watch` on the
+    prepared request) shuts down at the deadline."""
+
+    def init_poolmanager(
+        self,
+        connections: int,
+        maxsize: int,
+        block: bool = DEFAULT_POOLBLOCK,
+        **pool_kwargs: Any,
+    ) -> None:
+        super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
+        self.poolmanager.pool_classes_by_scheme = _WATCHED_POOLS
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if type(manager) is ProxyManager:  # not SOCKS: its pools have connections of their own
+            manager.pool_classes_by_scheme = _WATCHED_POOLS
+        return manager
+
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: float | tuple[float, float] | tuple[float, None] | None = None,
+        verify: bool | str = True,
+        cert: bytes | str | tuple[bytes | str, bytes | str] | None = None,
+        proxies: Mapping[str, str] | None = None,
+    ) -> requests.Response:
+        _watching.watch = getattr(request, "aggregator_watch", None)
+        try:
+            return super().send(request, stream, timeout, verify, cert, proxies)
+        finally:
+            _watching.watch = None
 
     def build_connection_pool_key_attributes(
         self, request: requests.PreparedRequest, verify: Any, cert: Any = None
@@ -216,9 +363,9 @@ class LinkChecker:
         each worker's own: its headers, certificates, proxies and transport adapters
         are used as they are, except that the stock `HTTPAdapter` mounted for http://
         and https:// is replaced by one that connects to the address `netguard`
-        vetted (an adapter of the caller's own is trusted to connect where it is
-        asked); the configured User-Agent and Accept go only where the session keeps
-        requests' defaults."""
+        vetted and is cut at the deadline (an adapter of the caller's own is trusted
+        to connect where it is asked, and keeps its own time limits); the configured
+        User-Agent and Accept go only where the session keeps requests' defaults."""
         self.settings = settings
         self.resolver = resolver
         self.progress = progress
@@ -365,6 +512,9 @@ class LinkChecker:
         for check in checks:
             queues.setdefault(check.host, deque()).append(check)
         running: dict[Future[_Answer], _Check] = {}
+        #: the deadline of each request in flight, enforced from here (see `_Watch`)
+        watches: dict[Future[_Answer], _Watch] = {}
+        deadline = settings.deadline.total_seconds()
         interval = settings.min_interval.total_seconds()
         total = len(checks)
         pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="links")
@@ -377,6 +527,11 @@ class LinkChecker:
                     _, _, check = heapq.heappop(timers)
                     queues.setdefault(check.host, deque()).append(check)
                 wake = timers[0][0] if timers else clock + 1.0
+                for watch in watches.values():
+                    if watch.until <= clock:
+                        watch.expire()
+                    elif not watch.expired:
+                        wake = min(wake, watch.until)
                 # Hosts with the most work first, so no host is left for a slow tail.
                 for host in sorted(queues, key=lambda h: -len(queues[h])):
                     queue = queues[host]
@@ -389,7 +544,9 @@ class LinkChecker:
                         check = queue.popleft()
                         if check.started is None:
                             check.started = clock
-                        running[pool.submit(self._request, check)] = check
+                        watch = _Watch(check.started + deadline)
+                        future = pool.submit(self._request, check, watch)
+                        running[future], watches[future] = check, watch
                         in_flight[host] += 1
                         previous_start[host] = next_start.get(host, 0.0)
                         next_start[host] = clock + interval
@@ -407,6 +564,7 @@ class LinkChecker:
                 )
                 for future in finished:
                     check = running.pop(future)
+                    watches.pop(future).finish()
                     in_flight[check.host] -= 1
                     answer = future.result()
                     if answer.vetted_out and next_start.get(check.host) is not None:
@@ -422,7 +580,10 @@ class LinkChecker:
                     else:
                         heapq.heappush(timers, (follow, next(sequence), check))
         finally:
-            # On a stop, requests in flight are left to end by their timeout.
+            # On a stop (or an error), requests in flight are cut short: no worker is
+            # left waiting on a socket.
+            for watch in watches.values():
+                watch.expire()
             pool.shutdown(wait=not (cancel is not None and cancel.is_set()), cancel_futures=True)
         return done
 
@@ -519,7 +680,7 @@ class LinkChecker:
             self._local.session = session
         return session
 
-    def _request(self, check: _Check) -> _Answer:
+    def _request(self, check: _Check, watch: _Watch) -> _Answer:
         settings = self.settings
         resolver = self.resolver or system_resolver
         #: what the name resolved to, when `vet` looked it up and it resolved
@@ -545,14 +706,16 @@ class LinkChecker:
                 elif check.hops == 0 and addresses:
                     answer.doubt = "private-dns"  # refused for what the name resolved to
         else:
-            answer = self._send(check, verdict)
+            answer = self._send(check, verdict, watch)
         if lp.proves_resolver(addresses, settings.allow_private):
             # The resolver works, whatever vet made of the name. Named as `check.host`,
             # as the confirmation compares it (not in the IDNA form vet looked up).
             answer.resolved = check.host
         return answer
 
-    def _send(self, check: _Check, verdict: Target) -> _Answer:
+    def _send(self, check: _Check, verdict: Target, watch: _Watch) -> _Answer:
+        """One request of `check` to the address `verdict` vetted, over in every part
+        (connecting, the answer's headers, a fetch's body) by `watch.until`."""
         settings = self.settings
         started = check.started if check.started is not None else time.monotonic()
         remaining = settings.deadline.total_seconds() - (time.monotonic() - started)
@@ -575,6 +738,7 @@ class LinkChecker:
             )
         prepared.headers["Host"] = host_header
         prepared.aggregator_target = verdict  # type: ignore[attr-defined]
+        prepared.aggregator_watch = watch  # type: ignore[attr-defined]
         try:
             response = session.send(
                 prepared,
@@ -582,41 +746,39 @@ class LinkChecker:
                 allow_redirects=False,
                 stream=True,
             )
-        except requests.exceptions.SSLError as exc:
-            # Connection-level too: behind a captive portal or an intercepting proxy
-            # every HTTPS host fails so, and that is the network, not the sites.
-            return _Answer(
-                failure=lp.BROKEN,
-                reason=f"TLS failure: {_short(exc)}",
-                connection=True,
-                doubt="tls",
-            )
-        except requests.exceptions.ConnectTimeout:
-            return _Answer(
-                failure=lp.TIMEOUT, reason="connect timed out", connection=True, retry=True
-            )
-        except requests.exceptions.Timeout:
-            return _Answer(failure=lp.TIMEOUT, reason="read timed out", retry=True)
-        except requests.exceptions.ConnectionError as exc:
-            text = _short(exc)
-            refused = "refused" in text.lower() or "unreachable" in text.lower()
-            return _Answer(
-                failure=lp.UNKNOWN,
-                reason=f"connection failed: {text}",
-                connection=True,
-                retry=not refused,
-                reset=not refused,
-            )
-        except requests.exceptions.RequestException as exc:
-            return _Answer(failure=lp.UNKNOWN, reason=_short(exc))
+        except (requests.exceptions.RequestException, HTTPError, OSError) as exc:
+            # A request cut at the deadline fails however its socket's shutdown showed
+            # (a reset, a TLS error, an end of stream): it is the deadline all the same.
+            if watch.finish():
+                return self._out_of_time(check)
+            if not isinstance(exc, requests.exceptions.RequestException):
+                raise
+            return _failure(exc)
+        if watch.cut:
+            # Cut before the answer was all there: its headers may end where the socket
+            # was shut down, and look whole.
+            watch.finish()
+            response.close()
+            return self._out_of_time(check)
         headers = {k.lower(): v for k, v in response.headers.items()}
         answer = _Answer(
             status=response.status_code,
             headers=headers,
             reason=f"{response.status_code} {response.reason or ''}".strip(),
         )
-        if check.fetch is not None and 200 <= response.status_code < 300:
+        fetched = check.fetch is not None and 200 <= response.status_code < 300
+        if fetched:
             self._read(check, response, answer, started)
+        # Before a connection can go back to its pool: nothing is shut down after this.
+        if watch.finish():
+            response.close()  # the connection was shut down
+            if fetched:  # a body cut short may look whole (one read until the end)
+                timed_out = self._out_of_time(check)
+                answer.failure, answer.reason = timed_out.failure, timed_out.reason
+                answer.body, answer.retry = None, False
+        elif fetched:
+            if answer.failure is None:
+                response.raw.release_conn()  # read to the end: the connection can serve again
         elif check.method == "HEAD" and not response.raw.closed:
             try:
                 response.raw.read(0)  # nothing to read: the connection goes back to the pool
@@ -626,6 +788,14 @@ class LinkChecker:
         else:
             response.close()  # a GET body is never read: the connection cannot be reused
         return answer
+
+    def _out_of_time(self, check: _Check) -> _Answer:
+        """The answer of a request cut at the deadline, in the words of its kind."""
+        if check.fetch is not None:
+            reason = f"did not finish within {seconds_text(self.settings.deadline)}"
+        else:
+            reason = "deadline passed"
+        return _Answer(failure=lp.TIMEOUT, reason=reason)
 
     def _read(
         self, check: _Check, response: requests.Response, answer: _Answer, started: float
@@ -645,8 +815,34 @@ class LinkChecker:
             answer.failure = lp.TIMEOUT if exc.timeout else lp.UNKNOWN
             answer.reason, answer.retry = exc.reason, exc.retry
             response.close()  # the rest is never read: the connection cannot be reused
-        else:
-            response.raw.release_conn()  # read to the end: the connection can serve again
+
+
+def _failure(exc: requests.exceptions.RequestException) -> _Answer:
+    """The answer of a request that failed with `exc` before any answer came."""
+    if isinstance(exc, requests.exceptions.SSLError):
+        # Connection-level too: behind a captive portal or an intercepting proxy
+        # every HTTPS host fails so, and that is the network, not the sites.
+        return _Answer(
+            failure=lp.BROKEN,
+            reason=f"TLS failure: {_short(exc)}",
+            connection=True,
+            doubt="tls",
+        )
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return _Answer(failure=lp.TIMEOUT, reason="connect timed out", connection=True, retry=True)
+    if isinstance(exc, requests.exceptions.Timeout):
+        return _Answer(failure=lp.TIMEOUT, reason="read timed out", retry=True)
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        text = _short(exc)
+        refused = "refused" in text.lower() or "unreachable" in text.lower()
+        return _Answer(
+            failure=lp.UNKNOWN,
+            reason=f"connection failed: {text}",
+            connection=True,
+            retry=not refused,
+            reset=not refused,
+        )
+    return _Answer(failure=lp.UNKNOWN, reason=_short(exc))
 
 
 def _validators(feed: FetchRequest) -> dict[str, str]:

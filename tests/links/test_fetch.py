@@ -128,6 +128,8 @@ class FeedHandler(Handler):
             self.keep_writing(
                 lambda: b"x", every=float(value["every"]), limit=float(value["limit"])
             )
+        elif path == "/slowhead":  # the feed, its status line and headers a byte every `every` s
+            self.drip_head(float(value["every"]), int(value.get("pad", "0")))
         elif path == "/cached":  # the freshness headers a test asks for
             self.fixed_date = value.get("date")
             wanted = {"Cache-Control": value.get("cc"), "Expires": value.get("exp")}
@@ -142,6 +144,20 @@ class FeedHandler(Handler):
         self.end_headers()
         self.wfile.flush()
         self.close_connection = True
+
+    def drip_head(self, every: float, pad: int) -> None:
+        """Send the status line and headers (with `pad` bytes of padding) a byte at a
+        time, `every` seconds apart, then the feed at once; until the client hangs up."""
+        head = (
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\n"
+            b"Content-Length: %d\r\nX-Pad: %s\r\n\r\n" % (len(FEED), b"a" * pad)
+        )
+        self.close_connection = True
+        with contextlib.suppress(OSError):  # the client hung up
+            for byte in head:
+                self.wfile.write(bytes([byte]))
+                time.sleep(every)
+            self.wfile.write(FEED)
 
     def keep_writing(self, data: Any, *, every: float, limit: float) -> None:
         """Write `data()` until the client hangs up, or for `limit` seconds."""
@@ -357,6 +373,59 @@ def test_a_stall_before_the_deadline_ends_at_the_deadline_not_a_timeout_later(
     took = time.monotonic() - began
     assert (fetched.status, fetched.error) == (200, "did not finish within 1 s")
     assert deadline <= took < settings.timeout.total_seconds()
+
+
+def fetch_took(url: str, settings: LinkCheckSettings) -> tuple[Fetched, float]:
+    began = time.monotonic()
+    fetched = fetch_one(url, settings)
+    return fetched, time.monotonic() - began
+
+
+def test_headers_dripped_a_byte_at_a_time_end_at_the_deadline(farm: Farm, tag: str) -> None:
+    """Every byte of the status line and headers comes well within the timeout, and all
+    of them would take 20 deadlines: the fetch ends at the deadline, with no answer."""
+    settings = fast(deadline=timedelta(seconds=1), timeout=timedelta(milliseconds=500))
+    deadline = settings.deadline.total_seconds()
+    every = deadline / 20
+    _, overhead = fetch_took(tagged(farm, 1, "/feed", tag), settings)
+    margin = deadline / 2 + 4 * overhead
+    url = tagged(farm, 0, f"/slowhead?every={every}&pad={int(20 * deadline / every)}", tag)
+    threads = {t for t in threading.enumerate() if t.name.startswith("links")}
+    fetched, took = fetch_took(url, settings)
+    assert (fetched.status, fetched.body) == (None, None)
+    assert fetched.error == "did not finish within 1 s"
+    assert deadline <= took < deadline + margin, (took, overhead)
+    assert {t for t in threading.enumerate() if t.name.startswith("links")} <= threads
+
+
+def test_a_feed_dripped_within_the_deadline_is_fetched(farm: Farm, tag: str) -> None:
+    """Slow, a byte at a time, but all there by a quarter of the deadline: no failure."""
+    settings = fast(deadline=timedelta(seconds=2), timeout=timedelta(seconds=1))
+    every = settings.deadline.total_seconds() / 4 / 100  # the head is under 100 bytes
+    fetched = fetch_one(tagged(farm, 0, f"/slowhead?every={every}", tag), settings)
+    assert (fetched.status, fetched.body, fetched.error) == (200, FEED, None)
+
+
+def test_a_fetch_dripped_among_link_checks_ends_at_the_deadline(farm: Farm, tag: str) -> None:
+    """Link checks and fetches in one run each end at their own deadline."""
+    settings = fast(deadline=timedelta(seconds=1), timeout=timedelta(milliseconds=500))
+    deadline = settings.deadline.total_seconds()
+    every = deadline / 20
+    _, overhead = fetch_took(tagged(farm, 1, "/feed", tag), settings)
+    margin = deadline / 2 + 4 * overhead
+    slow = f"/slowhead?every={every}&pad={int(20 * deadline / every)}"
+    feed, link = tagged(farm, 0, slow + "&feed", tag), tagged(farm, 1, slow + "&link", tag)
+    checks = [
+        _Check(feed, feed, feed, method="GET", fetch=FetchRequest(feed)),
+        _Check(canonical_url(link), link, link),
+    ]
+    began = time.monotonic()
+    answers = LinkChecker(settings)._check_all(checks)
+    took = time.monotonic() - began
+    assert answers[feed][1].reason == "did not finish within 1 s"
+    assert answers[canonical_url(link)][1].reason == "deadline passed"
+    assert all(a.failure == lp.TIMEOUT and a.status is None for _, a in answers.values())
+    assert deadline <= took < deadline + margin, (took, overhead)
 
 
 def test_a_body_cut_short_is_a_connection_failure(farm: Farm, tag: str) -> None:

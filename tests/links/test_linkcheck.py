@@ -10,10 +10,12 @@ routes that count hits), so what a host saw can be told apart per test.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import re
 import socket
+import threading
 import time
 import uuid
 from collections import Counter
@@ -38,6 +40,7 @@ from aggregator.app import cli
 from aggregator.app.cli import summary
 from aggregator.config import Config
 from aggregator.engine.pipeline import build
+from aggregator.errors import Cancelled
 from aggregator.links import linkpolicy as lp
 from aggregator.links.linkcheck import LinkChecker
 from aggregator.links.linkcheck import LinkReport
@@ -574,6 +577,197 @@ def test_the_deadline_counts_from_a_urls_first_request_not_its_wait_in_the_queue
     report = check(urls, settings)
     assert [result_of(report, u).klass for u in urls] == [lp.OK] * 6
     assert len(own_farm.log(0).requests) == 6
+
+
+# --- the deadline holds however slowly a server answers --------------------------------
+
+
+class Drip:
+    """A raw TCP server on 127.0.0.1 that answers a request for /drip with `head` (a
+    status line and headers) one byte every `every` seconds, and any other path at
+    once with an empty 200, keeping the connection open. It notes every connection,
+    every request line and when a client hung up in the middle of a drip."""
+
+    def __init__(self, head: bytes, every: float) -> None:
+        self.head, self.every = head, every
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.lock = threading.Lock()
+        self.connections = 0
+        self.requests: list[str] = []
+        self.hangups: list[float] = []
+        self.hung_up = threading.Event()
+        self.acceptor = threading.Thread(target=self._accept, daemon=True)
+        self.acceptor.start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes accept(); close() does not
+        self.listener.close()
+        self.acceptor.join()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            with self.lock:
+                self.connections += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn, contextlib.suppress(OSError):
+            buffer = b""
+            while True:
+                conn.settimeout(30)
+                while b"\r\n\r\n" not in buffer:
+                    data = conn.recv(4096)
+                    if not data:
+                        return
+                    buffer += data
+                request, _, buffer = buffer.partition(b"\r\n\r\n")
+                path = request.split(b" ")[1].decode()
+                with self.lock:
+                    self.requests.append(path)
+                if not path.startswith("/drip"):
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                elif not self._drip(conn):
+                    return
+
+    def _drip(self, conn: socket.socket) -> bool:
+        """Send `head` slowly; False when the client hung up before it was all sent."""
+        conn.settimeout(self.every)
+        for n, byte in enumerate(self.head):
+            try:
+                # the pause before a byte (not after the last), or the client leaving
+                if n and not conn.recv(1):
+                    with self.lock:
+                        self.hangups.append(time.monotonic())
+                    self.hung_up.set()
+                    return False
+            except TimeoutError:
+                pass
+            conn.sendall(bytes([byte]))
+        return True
+
+
+def dripped_head(size: int) -> bytes:
+    """A 200 with no body whose status line and headers are `size` bytes long."""
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-Pad: \r\n\r\n"
+    return head.replace(b"X-Pad: ", b"X-Pad: " + b"a" * (size - len(head)))
+
+
+@pytest.fixture
+def drip_server() -> Iterator[Callable[[bytes, float], Drip]]:
+    servers: list[Drip] = []
+
+    def start(head: bytes, every: float) -> Drip:
+        servers.append(Drip(head, every))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def took(call: Callable[[], object]) -> float:
+    began = time.monotonic()
+    call()
+    return time.monotonic() - began
+
+
+def link_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name.startswith("links")}
+
+
+def test_an_answer_dripped_a_byte_at_a_time_ends_at_the_deadline(
+    drip_server: Callable[[bytes, float], Drip],
+) -> None:
+    """Every byte comes well within the timeout, and all of them would take 20
+    deadlines: the check ends at the deadline, and the server sees it hang up."""
+    settings = fast(deadline=timedelta(seconds=1), timeout=500 * MS)
+    deadline = settings.deadline.total_seconds()
+    every = deadline / 20
+    server = drip_server(dripped_head(int(20 * deadline / every)), every)
+    overhead = took(lambda: check([server.url("/ok")], settings))
+    margin = deadline / 2 + 4 * overhead
+    threads = link_threads()
+    began = time.monotonic()
+    report = check([server.url("/drip")], settings)
+    spent = time.monotonic() - began
+    result = result_of(report, server.url("/drip"))
+    assert (result.klass, result.status, result.reason) == (lp.TIMEOUT, None, "deadline passed")
+    assert deadline <= spent < deadline + margin, (spent, overhead)
+    assert server.hung_up.wait(margin), "the connection was left open"
+    assert server.hangups[0] - began < deadline + margin
+    assert link_threads() <= threads, "a worker is left running"
+    assert server.requests == ["/ok", "/drip"]  # HEAD only: a cut is no reset, not retried
+
+
+def test_a_kept_alive_connection_is_cut_at_the_deadline_too(
+    drip_server: Callable[[bytes, float], Drip],
+) -> None:
+    """One worker sends both checks over one connection: the second, dripped, is
+    cut at its deadline like one over a new connection."""
+    settings = fast(deadline=timedelta(seconds=1), timeout=500 * MS, workers=1, per_host=1)
+    deadline = settings.deadline.total_seconds()
+    every = deadline / 20
+    server = drip_server(dripped_head(int(20 * deadline / every)), every)
+    overhead = took(lambda: check([server.url("/ok?first")], settings))
+    margin = deadline / 2 + 4 * overhead
+    urls = [server.url("/ok?second"), server.url("/drip")]
+    began = time.monotonic()
+    report = check(urls, settings)
+    spent = time.monotonic() - began
+    assert server.requests[1:] == ["/ok?second", "/drip"]
+    assert server.connections == 2, "the dripped check did not reuse the connection"
+    assert result_of(report, urls[0]).klass == lp.OK
+    result = result_of(report, urls[1])
+    assert (result.klass, result.reason) == (lp.TIMEOUT, "deadline passed")
+    assert deadline <= spent < deadline + overhead + margin, (spent, overhead)
+    assert server.hung_up.wait(margin)
+
+
+def test_an_answer_slow_but_within_the_deadline_is_ok(
+    drip_server: Callable[[bytes, float], Drip],
+) -> None:
+    settings = fast(deadline=timedelta(seconds=2), timeout=timedelta(seconds=1))
+    head = dripped_head(100)
+    server = drip_server(head, settings.deadline.total_seconds() / 4 / len(head))
+    result = result_of(check([server.url("/drip")], settings), server.url("/drip"))
+    assert (result.klass, result.status) == (lp.OK, 200)
+    assert server.hangups == []
+
+
+def test_a_stop_cuts_the_requests_in_flight(drip_server: Callable[[bytes, float], Drip]) -> None:
+    """No worker is left waiting on a socket for the deadline after a stop."""
+    settings = fast(deadline=timedelta(seconds=20), timeout=timedelta(seconds=10))
+    deadline = settings.deadline.total_seconds()
+    every = 0.05
+    server = drip_server(dripped_head(int(2 * deadline / every)), every)
+    stop = threading.Event()
+
+    def stop_once_asked() -> None:
+        while not server.requests:
+            time.sleep(0.01)
+        stop.set()
+
+    threads = link_threads()
+    stopper = threading.Thread(target=stop_once_asked, daemon=True)
+    stopper.start()
+    began = time.monotonic()
+    with pytest.raises(Cancelled):
+        LinkChecker(settings).run([server.url("/drip")], now=NOW, previous={}, cancel=stop)
+    stopper.join()
+    assert server.hung_up.wait(deadline / 2), "the request in flight was not cut"
+    assert server.hangups[0] - began < deadline / 2
+    for thread in link_threads() - threads:
+        thread.join(deadline / 2)
+        assert not thread.is_alive(), "a worker is left running"
 
 
 # --- one check per URL -----------------------------------------------------------------
