@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from collections.abc import Iterator
+from collections.abc import Mapping
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -162,6 +163,24 @@ class StateStore(Protocol):
     def pending_pings(self) -> list[str]: ...
 
     def done_pings(self, urls: Iterable[str]) -> None: ...
+
+    def claim_hosts(self, owner: str, hosts: Iterable[str], ttl: float) -> dict[str, float]:
+        """Lease to `owner` those of `hosts` no other owner holds (a lease not renewed
+        within its `ttl` seconds is anyone's): for each host leased, the seconds to wait
+        before a request may start there (what its last holder left: `min_interval`, a
+        Retry-After). Hosts another owner holds are absent. Processes sharing the state
+        talk to a host one at a time so (`linkcheck`)."""
+        ...
+
+    def renew_hosts(self, owner: str, hosts: Iterable[str], ttl: float) -> set[str]:
+        """Extend `owner`'s leases of these hosts to `ttl` seconds from now; the hosts
+        still its own (one that expired and was taken by another is not)."""
+        ...
+
+    def release_hosts(self, owner: str, waits: Mapping[str, float]) -> None:
+        """Give up `owner`'s leases of these hosts, each with the seconds from now before
+        which no request may start there."""
+        ...
 
 
 def store_exists(where: Path | str) -> bool:

@@ -22,6 +22,7 @@ import contextlib
 import logging
 from collections.abc import Iterable
 from collections.abc import Iterator
+from collections.abc import Mapping
 from collections.abc import Sequence
 from datetime import datetime
 from types import TracebackType
@@ -203,8 +204,18 @@ CREATE TABLE feed_entry (
 _SCHEMA_2 = """
 ALTER TABLE inc_link ADD COLUMN seq bigint GENERATED ALWAYS AS IDENTITY;
 """
+# Version 3: leases of the hosts link checks talk to, shared by every process of the
+# state (`claim_hosts`).
+_SCHEMA_3 = """
+CREATE TABLE host_lease (
+    host text COLLATE "C" PRIMARY KEY,    -- a host link checks and fetches send requests to
+    owner text COLLATE "C" NOT NULL,      -- the checker holding it, '' when nobody does
+    expires_at timestamptz NOT NULL,      -- the lease ends then unless renewed
+    not_before timestamptz NOT NULL       -- no request may start at the host before then
+);
+"""
 #: the statements that bring a database from the version before each to it
-_MIGRATIONS = {1: _SCHEMA_1, 2: _SCHEMA_2}
+_MIGRATIONS = {1: _SCHEMA_1, 2: _SCHEMA_2, 3: _SCHEMA_3}
 SCHEMA_VERSION = max(_MIGRATIONS)
 
 
@@ -525,6 +536,57 @@ class PgStore:
 
     def done_pings(self, urls: Iterable[str]) -> None:
         self._write("DELETE FROM ping WHERE url = %s", [(u,) for u in urls])
+
+    # -- host leases: the database's clock decides, so machines' clocks need not agree
+
+    def claim_hosts(self, owner: str, hosts: Iterable[str], ttl: float) -> dict[str, float]:
+        """See `StateStore.claim_hosts`. A host being claimed by another process at
+        this moment is skipped (`SKIP LOCKED`), not waited for."""
+        wanted = sorted(set(hosts))
+        if not wanted:
+            return {}
+        # Rows first, in their own statement and in order: two processes adding the
+        # same new hosts wait for each other briefly, never in a cycle.
+        self._write(
+            "INSERT INTO host_lease (host, owner, expires_at, not_before) "
+            "SELECT h, '', 'epoch', 'epoch' FROM unnest(%s::text[]) AS h "
+            "ORDER BY h ON CONFLICT DO NOTHING",
+            [(wanted,)],
+        )
+        with self._writing() as cursor:
+            cursor.execute(
+                "WITH free AS (SELECT host FROM host_lease WHERE host = ANY(%s) "
+                "AND (owner IN ('', %s) OR expires_at < clock_timestamp()) "
+                "ORDER BY host FOR UPDATE SKIP LOCKED) "
+                "UPDATE host_lease AS l SET owner = %s, "
+                "expires_at = clock_timestamp() + make_interval(secs => %s) "
+                "FROM free WHERE l.host = free.host RETURNING l.host, "
+                "greatest(0, extract(epoch FROM l.not_before - clock_timestamp()))",
+                (wanted, owner, owner, float(ttl)),
+            )
+            rows = cursor.fetchall()
+        return {str(host): float(wait) for host, wait in rows}
+
+    def renew_hosts(self, owner: str, hosts: Iterable[str], ttl: float) -> set[str]:
+        wanted = sorted(set(hosts))
+        if not wanted:
+            return set()
+        with self._writing() as cursor:
+            cursor.execute(
+                "UPDATE host_lease SET expires_at = clock_timestamp() + make_interval(secs => %s) "
+                "WHERE owner = %s AND host = ANY(%s) RETURNING host",
+                (float(ttl), owner, wanted),
+            )
+            return {str(host) for (host,) in cursor.fetchall()}
+
+    def release_hosts(self, owner: str, waits: Mapping[str, float]) -> None:
+        rows = [(max(0.0, float(wait)), host, owner) for host, wait in sorted(waits.items())]
+        self._write(
+            "UPDATE host_lease SET owner = '', expires_at = 'epoch', "
+            "not_before = clock_timestamp() + make_interval(secs => %s) "
+            "WHERE host = %s AND owner = %s",
+            rows,
+        )
 
     # -- the plumbing
 
