@@ -183,6 +183,48 @@ class StateStore(Protocol):
         ...
 
 
+class Leadership(Protocol):
+    """Which of the daemons sharing a state builds and publishes (`aggregator run`)."""
+
+    def lead(self) -> bool:
+        """Whether this daemon leads now (it kept the lead, or took it now that it is
+        free); a StateError when the state cannot say."""
+        ...
+
+    def holder(self) -> str | None:
+        """Who leads, as far as the state can tell (a machine and pid), else None."""
+        ...
+
+    def close(self) -> None:
+        """Give the lead up."""
+        ...
+
+
+class SoleLeader:
+    """A SQLite state has one daemon, which always leads (the output folder's lock
+    keeps its builds apart from any other writer's)."""
+
+    def lead(self) -> bool:
+        return True
+
+    def holder(self) -> str | None:
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+def open_leadership(where: Path | str) -> Leadership:
+    """The leadership of the daemons sharing the state at `where`: for a PostgreSQL
+    database an advisory lock on a connection of the daemon's own (`pgstore.
+    Leadership`, which connects when first asked), for a SQLite file `SoleLeader`."""
+    if is_database_url(where):
+        from aggregator.state.pgstore import Leadership as PgLeadership
+
+        return PgLeadership(str(where))
+    return SoleLeader()
+
+
 def store_exists(where: Path | str) -> bool:
     """Whether there is a state to read at `where` without making one: a SQLite file
     that exists, or any database (its tables are made on opening, holding nothing)."""
