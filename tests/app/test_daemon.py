@@ -10,6 +10,7 @@ test starts is killed in the fixture's teardown if it is still running.
 from __future__ import annotations
 
 import http.client
+import itertools
 import json
 import math
 import os
@@ -1175,3 +1176,114 @@ def test_json_logs_stay_json_when_a_run_outlasts_the_interval(
     for record in records:
         check_record(record)
     assert [r["status"] for r in records if r.get("event") == "run"][:2] == ["ok", "ok"]
+
+
+# --- several daemons on one PostgreSQL state ------------------------------------------
+
+#: the interval of the daemons sharing a state: a killed leader is replaced within two
+SHARED_INTERVAL = 6.0
+
+
+def shared_args(setup: Setup, pg_url: str, name: str, *extra: str) -> list[str]:
+    """`run` for a daemon of its own machine: its own output folder, the one state."""
+    return [
+        "run",
+        "--source",
+        str(setup.src),
+        "--output",
+        str(setup.tmp / name),
+        "--state",
+        pg_url,
+        "--interval",
+        f"{SHARED_INTERVAL:g}s",
+        "--serve",
+        "127.0.0.1:0",
+        *extra,
+    ]
+
+
+def role_of(daemon: Daemon) -> str | None:
+    role = health(daemon.port)[1].get("role")
+    return str(role) if role is not None else None
+
+
+def test_two_daemons_one_leads_and_a_killed_leader_is_replaced_within_two_intervals(
+    setup: Setup, start: Callable[[list[str]], Daemon], pg_url: str
+) -> None:
+    leader = start(shared_args(setup, pg_url, "out-a", "--links", "off"))
+    leader.wait_for(r"leader: this daemon builds and publishes")
+    follower = start(shared_args(setup, pg_url, "out-b", "--links", "off"))
+    follower.wait_for(r"follower: .* leads; this daemon builds nothing")
+    assert role_of(leader) == "leader"
+    assert role_of(follower) == "follower"
+    status, body = health(follower.port)
+    assert status == 200 and body["status"] == "ok"
+    wait_until(lambda: len(served_entries(leader.port) or []) == 3, what="the leader's feed")
+    # The follower built nothing: its folder serves no feed.
+    assert served_entries(follower.port) is None
+    mark = follower.mark()
+
+    leader.proc.kill()
+    killed = time.monotonic()
+    add_article(setup.src, "a4.md", n=4)
+    follower.wait_for(r"leader: this daemon builds and publishes", after=mark)
+    links = wait_until(
+        lambda: (found := served_entries(follower.port)) and len(found) == 4 and found,
+        what="the new leader's feed with the new article",
+    )
+    took = time.monotonic() - killed
+    assert "https://news.example.com/story-4" in links
+    assert took <= 2 * SHARED_INTERVAL, f"replaced after {took:.1f} s"
+    assert role_of(follower) == "leader"
+    assert follower.stop() == 0
+
+
+def test_two_daemons_request_each_link_once_and_keep_the_per_host_limits(
+    setup: Setup, start: Callable[[list[str]], Daemon], pg_url: str, tmp_path: Path
+) -> None:
+    from farm import Farm  # the loopback farm, as the link checker's tests use it
+
+    farm = Farm(hosts=2)
+    try:
+        interval = 0.3
+        for path in setup.src.iterdir():
+            path.unlink()
+        urls = []
+        for host in (0, 1):
+            for n in range(8):
+                number = host * 8 + n + 1
+                url = farm.url(host, f"/t/s{number}/hold?s=0.2")
+                urls.append(url)
+                write_article(setup.src, f"s{number}.md", n=number, webUrl=url, images=None)
+        config = tmp_path / "shared.yaml"
+        config.write_text(
+            "link_check:\n  per_host: 1\n  workers: 2\n  min_interval: 300ms\n"
+            "  allow_private: true\n",
+            encoding="utf-8",
+        )
+        extra = ("--config", str(config), "--links", "on")
+        leader = start(shared_args(setup, pg_url, "out-a", *extra))
+        leader.wait_for(r"leader: this daemon builds and publishes")
+        follower = start(shared_args(setup, pg_url, "out-b", *extra))
+        follower.wait_for(r"follower: .* leads; .* it helps check links")
+        # Two runs of each: the second of each finds every result fresh.
+        leader.wait_runs(2, after=0)
+        follower.wait_runs(2, after=0)
+        entries = wait_until(
+            lambda: (found := served_entries(leader.port)) and len(found) == 16 and found,
+            what="the leader's feed with every article",
+        )
+        assert sorted(entries) == sorted(urls)
+        for host in (0, 1):
+            log = farm.log(host)
+            assert sorted(log.hits) == sorted(f"/t/s{host * 8 + n + 1}/hold" for n in range(8))
+            assert set(log.hits.values()) == {1}, log.hits  # once across both daemons
+            assert log.max_in_flight == 1
+            times = sorted(t for _m, _p, t in log.requests)
+            gaps = [b - a for a, b in itertools.pairwise(times)]
+            # Measured where requests arrive: allow for a busy machine's delays.
+            assert min(gaps) >= interval - 0.15, (host, gaps)
+        assert leader.stop() == 0
+        assert follower.stop() == 0
+    finally:
+        farm.close()
