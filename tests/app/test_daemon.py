@@ -10,7 +10,6 @@ test starts is killed in the fixture's teardown if it is still running.
 from __future__ import annotations
 
 import http.client
-import itertools
 import json
 import math
 import os
@@ -1243,21 +1242,24 @@ def test_two_daemons_request_each_link_once_and_keep_the_per_host_limits(
 ) -> None:
     from farm import Farm  # the loopback farm, as the link checker's tests use it
 
-    farm = Farm(hosts=2)
+    # Each daemon's two workers are busy at one host (two in flight, each answer
+    # taking longer than min_interval), so the leader leaves the other hosts to the
+    # follower when it comes: both check links, never at the same host at once.
+    hosts, per_host = 3, 2
+    farm = Farm(hosts=hosts)
     try:
-        interval = 0.3
         for path in setup.src.iterdir():
             path.unlink()
         urls = []
-        for host in (0, 1):
-            for n in range(8):
-                number = host * 8 + n + 1
-                url = farm.url(host, f"/t/s{number}/hold?s=0.2")
+        for host in range(hosts):
+            for n in range(10):
+                number = host * 10 + n + 1
+                url = farm.url(host, f"/t/s{number}/hold?s=0.5")
                 urls.append(url)
                 write_article(setup.src, f"s{number}.md", n=number, webUrl=url, images=None)
         config = tmp_path / "shared.yaml"
         config.write_text(
-            "link_check:\n  per_host: 1\n  workers: 2\n  min_interval: 300ms\n"
+            f"link_check:\n  per_host: {per_host}\n  workers: 2\n  min_interval: 100ms\n"
             "  allow_private: true\n",
             encoding="utf-8",
         )
@@ -1270,19 +1272,17 @@ def test_two_daemons_request_each_link_once_and_keep_the_per_host_limits(
         leader.wait_runs(2, after=0)
         follower.wait_runs(2, after=0)
         entries = wait_until(
-            lambda: (found := served_entries(leader.port)) and len(found) == 16 and found,
+            lambda: (found := served_entries(leader.port)) and len(found) == len(urls) and found,
             what="the leader's feed with every article",
         )
         assert sorted(entries) == sorted(urls)
-        for host in (0, 1):
+        runs = f"leader: {leader.run_lines()}; follower: {follower.run_lines()}"
+        for host in range(hosts):
             log = farm.log(host)
-            assert sorted(log.hits) == sorted(f"/t/s{host * 8 + n + 1}/hold" for n in range(8))
-            assert set(log.hits.values()) == {1}, log.hits  # once across both daemons
-            assert log.max_in_flight == 1
-            times = sorted(t for _m, _p, t in log.requests)
-            gaps = [b - a for a, b in itertools.pairwise(times)]
-            # Measured where requests arrive: allow for a busy machine's delays.
-            assert min(gaps) >= interval - 0.15, (host, gaps)
+            wanted = sorted(f"/t/s{host * 10 + n + 1}/hold" for n in range(10))
+            assert sorted(log.hits) == wanted, runs
+            assert set(log.hits.values()) == {1}, (log.hits, runs)  # once across both
+            assert log.max_in_flight <= per_host, runs
         assert leader.stop() == 0
         assert follower.stop() == 0
     finally:
