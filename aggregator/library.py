@@ -132,14 +132,17 @@ def check_links(
     session: requests.Session | None = None,
     resolver: Resolver | None = None,
     progress: Callable[[int, int], None] | None = None,
+    cancel: threading.Event | None = None,
 ) -> CheckedLinks:
     """Check the links a build would publish (the stale ones; fresh results come from
     the state file), store the results and return them, writing no feed: what
-    `aggregator check-links` prints. Parameters as for `build`."""
+    `aggregator check-links` prints, and what a daemon that does not lead does to help
+    the one that does. Parameters as for `build` (`cancel` stops the checks with
+    `Cancelled`; the results known by then are stored)."""
     now = now if now is not None else utcnow()
     with _wrapped():
         checked = pipeline.check_links(
-            config, now=now, resolver=resolver, progress=progress, session=session
+            config, now=now, resolver=resolver, progress=progress, session=session, cancel=cancel
         )
     return dataclasses.replace(
         checked, errors=shown(config, checked.errors), warnings=shown(config, checked.warnings)

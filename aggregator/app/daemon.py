@@ -12,6 +12,15 @@ file, a private file inside the new output folder) is logged and the old config
 kept. A reload that moves the output folder starts a run at once, and the server
 serves the new folder from the first run that completes there (until then, the
 old folder's feeds).
+
+Several daemons may share one PostgreSQL state: each run first asks the state's
+`Leadership` (an advisory lock held for the daemon's life) whether this daemon leads.
+The leader builds and publishes; a follower builds nothing and, with links on, helps
+check the links (the checker claims hosts from the others through the state's leases,
+so per-host limits hold across daemons and no URL is asked twice), for one interval
+at most, so that it tries to lead again on time: a killed leader's session dies with
+it and frees the lock, and the next follower to run takes over. With a SQLite state
+the one daemon always leads. Each change of role is logged, and /healthz says it.
 """
 
 from __future__ import annotations
@@ -45,8 +54,10 @@ from aggregator.errors import AggregatorError
 from aggregator.errors import Cancelled
 from aggregator.errors import ServeError
 from aggregator.library import build
+from aggregator.library import check_links
 from aggregator.model import BuildReport
 from aggregator.publishing.layout import real
+from aggregator.state.interface import open_leadership
 
 if TYPE_CHECKING:
     import requests
@@ -54,6 +65,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("aggregator.app.daemon")
 #: /healthz fails when no run succeeded for this many intervals
 UNHEALTHY_AFTER = 3
+#: the roles of a daemon among those sharing a state
+LEADER = "leader"
+FOLLOWER = "follower"
 
 
 @dataclass
@@ -73,6 +87,8 @@ class Health:
     last_success_at: datetime | None = None
     last_duration: float | None = None
     counts: dict[str, Any] = field(default_factory=dict)
+    #: LEADER (builds and publishes) or FOLLOWER; None until the first run asks
+    role: str | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     #: what "now" is when the answer is asked for without one
     clock: Clock = utcnow
@@ -91,6 +107,7 @@ class Health:
                 "last_duration_s": self.last_duration,
                 "counts": dict(self.counts),
                 "interval_s": self.interval.total_seconds(),
+                "role": self.role,
             }
         return (503 if failed or stale else 200), body
 
@@ -150,6 +167,9 @@ class Daemon:
         self.health = Health(
             started_at=now, interval=trigger_interval(self.trigger, now), clock=clock
         )
+        self.leadership = open_leadership(self.config.state_location)
+        #: set to stop a follower's link checks (by a stop, or after one interval)
+        self._helping: threading.Event | None = None
         self.scheduler = BackgroundScheduler(timezone=UTC)
         self.server: Server | None = None
         #: the server's application; its `root` is the folder served
@@ -158,10 +178,20 @@ class Daemon:
     # -- one run ---------------------------------------------------------------------
 
     def run_once(self) -> BuildReport | None:
-        """One build under the output lock; logs one line; never raises."""
+        """One build under the output lock, when this daemon leads (else a follower's
+        help: `_follow`); logs one line; never raises."""
         config = self.config
         started = time.monotonic()
         now = self.clock()
+        try:
+            leading = self.leadership.lead()
+        except AggregatorError as exc:
+            self._failed(now, started, str(exc))
+            return None
+        self._take_role(LEADER if leading else FOLLOWER)
+        if not leading:
+            self._follow(config, now, started)
+            return None
         try:
             wait = max(1.0, min(300.0, self.health.interval.total_seconds()))
             report = build(config, now=now, session=self.session, wait=wait, cancel=self.stopping)
@@ -210,6 +240,76 @@ class Daemon:
         )
         return report
 
+    def _take_role(self, role: str) -> None:
+        with self.health.lock:
+            before, self.health.role = self.health.role, role
+        if role == before:
+            return
+        if role == LEADER:
+            log.info(
+                "leader: this daemon builds and publishes%s",
+                " (the last leader is gone)" if before == FOLLOWER else "",
+                extra={"event": "role", "role": role},
+            )
+        else:
+            helps = "; it helps check links" if self.config.links == "on" else ""
+            log.info(
+                "follower: %s leads; this daemon builds nothing while it does%s",
+                self.leadership.holder() or "another daemon",
+                helps,
+                extra={"event": "role", "role": role},
+            )
+
+    def _follow(self, config: Config, now: datetime, started: float) -> None:
+        """A follower's run: with links on, check them for one interval at most (the
+        results go to the shared state as they are known); then ready to lead."""
+        requested = 0
+        if config.links == "on":
+            helping = self._helping = threading.Event()
+            if self.stopping.is_set():
+                helping.set()
+            timer = threading.Timer(self.health.interval.total_seconds(), helping.set)
+            timer.daemon = True
+            timer.start()
+            try:
+                checked = check_links(config, now=now, session=self.session, cancel=helping)
+                requested = checked.summary.requested
+            except Cancelled:
+                if self.stopping.is_set():
+                    log.info("link checks stopped: the daemon is shutting down")
+                    return
+                log.info("follower: link checks left for the next run after one interval")
+            except AggregatorError as exc:
+                self._failed(now, started, str(exc))
+                return
+            except Exception as exc:  # one bad cycle must never end the daemon
+                log.exception("link checks failed unexpectedly")
+                self._failed(now, started, f"{type(exc).__name__}: {exc}")
+                return
+            finally:
+                timer.cancel()
+                self._helping = None
+        duration = time.monotonic() - started
+        with self.health.lock:
+            self.health.last_run_at = now
+            self.health.last_status = "ok"
+            self.health.last_error = None
+            self.health.last_success_at = now
+            self.health.last_duration = round(duration, 3)
+            self.health.counts = {"links_requested": requested}
+        log.info(
+            "run ok in %.2f s as a follower: %d links requested",
+            duration,
+            requested,
+            extra={
+                "event": "run",
+                "status": "ok",
+                "role": FOLLOWER,
+                "duration_s": round(duration, 3),
+                "links_requested": requested,
+            },
+        )
+
     def _failed(self, now: datetime, started: float, reason: str) -> None:
         duration = time.monotonic() - started
         with self.health.lock:
@@ -251,6 +351,9 @@ class Daemon:
             log.error("config not reloaded, keeping the old one: %s", exc)
             return
         moved = real(config.output) != real(self.config.output)
+        if str(config.state_location) != str(self.config.state_location):
+            self.leadership.close()  # another state: the lead is asked for there
+            self.leadership = open_leadership(config.state_location)
         self.config = config
         self.trigger = trigger_for(config)
         with self.health.lock:
@@ -268,7 +371,11 @@ class Daemon:
 
     def stop(self) -> None:
         self.stopping.set()
+        helping = self._helping
+        if helping is not None:
+            helping.set()
         self.scheduler.shutdown(wait=True)
+        self.leadership.close()
         if self.server is not None:
             self.server.close()
         log.info("stopped")

@@ -133,6 +133,7 @@ def check_links(
     resolver: Resolver | None = None,
     progress: Callable[[int, int], None] | None = None,
     session: requests.Session | None = None,
+    cancel: threading.Event | None = None,
 ) -> CheckedLinks:
     """Check the links a build would publish, without writing any feed."""
     loaded = inputs.plan(config)
@@ -142,6 +143,6 @@ def check_links(
         if store is None:
             store = stack.enter_context(open_store(config.state_location))
         checked = check_article_links(
-            candidates, config, now, store, resolver, progress, session=session
+            candidates, config, now, store, resolver, progress, cancel, session=session
         )
     return dataclasses.replace(checked, errors=loaded.errors, warnings=loaded.warnings)

@@ -7,8 +7,11 @@ the article stays. Refusals that need no lookup or request (`linkpolicy.
 refused_offline`) are decided here for every URL in every run, `on` or `cached`,
 network or not, whatever the state file holds, and for every image even with
 `check_images: false`. Results go to the state store, except in a run where the
-network was down and in a `cached` run, which store those refusals only. (With links
-off, `filters.select` and `publish.Shown` apply the same refusals.)
+network was down and in a `cached` run, which store those refusals only (and, with the
+network down, the HTTP answers that did come: the sites'). The checker stores each
+result as soon as it is known, and claims each host from the other processes sharing
+the state (`linkcheck`), so that no URL is asked for twice. (With links off,
+`filters.select` and `publish.Shown` apply the same refusals.)
 """
 
 from __future__ import annotations
@@ -114,13 +117,15 @@ def check_article_links(
         from aggregator.links.linkcheck import LinkChecker  # here: builds without checks skip it
 
         checker = LinkChecker(settings, resolver=resolver, progress=progress, session=session)
-        report = checker.run(checkable, now=now, previous=previous, cancel=cancel, known=known)
+        # With the store, the checker shares the hosts with other processes and stores
+        # each result as it is known (with the network down, none in doubt).
+        report = checker.run(
+            checkable, now=now, previous=previous, cancel=cancel, known=known, store=store
+        )
         results = {**report.results, **offline}
         requested, network_down = report.requested, report.network_down
         if store is not None:
-            # With the network down nothing learnt from it is stored; refusals are.
-            saved = offline if network_down else results
-            store.save_links(r for k, r in saved.items() if previous.get(k) != r)
+            store.save_links(r for k, r in offline.items() if previous.get(k) != r)
 
     def verdict(url: str) -> tuple[LinkResult | None, bool]:
         """The result that decides `url`, and whether it was refused without a request."""

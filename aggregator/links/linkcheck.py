@@ -41,10 +41,12 @@ from __future__ import annotations
 import contextlib
 import heapq
 import itertools
+import os
 import random
 import socket
 import threading
 import time
+import uuid
 from collections import Counter
 from collections import deque
 from collections.abc import Callable
@@ -59,6 +61,7 @@ from dataclasses import dataclass
 from dataclasses import field
 from datetime import datetime
 from datetime import timedelta
+from typing import TYPE_CHECKING
 from typing import Any
 from urllib.parse import urljoin
 from urllib.parse import urlsplit
@@ -99,6 +102,9 @@ from aggregator.model import LinkClass
 from aggregator.model import LinkResult
 from aggregator.stories.urls import canonical_url
 
+if TYPE_CHECKING:
+    from aggregator.state.interface import StateStore
+
 MAX_REDIRECTS = 10
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 #: a run where at least this share of hosts (and at least NETWORK_DOWN_HOSTS hosts)
@@ -106,6 +112,12 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 NETWORK_DOWN_SHARE = 0.9
 NETWORK_DOWN_HOSTS = 3
 _ACCEPT = "text/html,application/xhtml+xml,*/*;q=0.8"
+#: seconds a host lease lasts unless renewed: how long a crashed checker's hosts wait
+LEASE_TTL = 60.0
+#: seconds between two tries to claim a host another process holds
+CLAIM_POLL = 0.5
+#: seconds at most between a result being known and being stored, in a shared state
+FLUSH_EVERY = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +189,8 @@ class _Check:
     max_bytes: int = DEFAULT_MAX_BYTES
     #: every redirect followed so far was permanent (301, 308)
     permanent: bool = True
+    #: a request of this check was sent (or refused by netguard): it is under way
+    sent: bool = False
 
     @property
     def host(self) -> str:
@@ -343,6 +357,134 @@ class _PinnedAdapter(HTTPAdapter):
         return host_params, pool_kwargs
 
 
+class _Claims:
+    """The hosts one run holds in a state shared with other processes: claimed (see
+    `StateStore.claim_hosts`) before a request goes there, renewed while held, and
+    released once every check that began there is over and its result stored, with
+    what the host is still owed (`min_interval`, a Retry-After). A host another
+    process holds is tried again every `CLAIM_POLL` seconds; a lease lost (expired
+    and taken) is claimed again before the next request. A fetch run uses this as it
+    is; a link check run, `_SharedLinks`."""
+
+    def __init__(self, store: StateStore, ttl: float) -> None:
+        self.store = store
+        self.ttl = ttl
+        #: this run, as the leases name it
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        self.held: set[str] = set()
+        #: hosts another process held when last tried: when to try again (monotonic)
+        self.try_at: dict[str, float] = {}
+        #: when a request may start at each host (monotonic), kept across claims
+        self.next_start: dict[str, float] = {}
+        self._renew_at = 0.0
+
+    def claim(self, hosts: Sequence[str], clock: float) -> list[str]:
+        """Claim these hosts; the ones granted."""
+        granted = self.store.claim_hosts(self.owner, hosts, self.ttl)
+        for host in hosts:
+            if host in granted:
+                self.try_at.pop(host, None)
+                owed = clock + granted[host]
+                self.next_start[host] = max(self.next_start.get(host, 0.0), owed)
+            else:
+                self.try_at[host] = clock + CLAIM_POLL
+        if granted and not self.held:
+            self._renew_at = clock + self.ttl / 3
+        self.held |= granted.keys()
+        return [host for host in hosts if host in granted]
+
+    def renew(self, clock: float) -> float:
+        """Renew the leases when due; when to next."""
+        if self.held and clock >= self._renew_at:
+            self.held &= self.store.renew_hosts(self.owner, self.held, self.ttl)
+            self._renew_at = clock + self.ttl / 3
+        return self._renew_at if self.held else clock + self.ttl / 3
+
+    def release(self, hosts: Iterable[str]) -> None:
+        """Store what is known, then give these hosts up."""
+        hosts = [host for host in hosts if host in self.held]
+        if not hosts:
+            return
+        self.flush(force=True)
+        clock = time.monotonic()
+        owed = {host: max(0.0, self.next_start.get(host, 0.0) - clock) for host in hosts}
+        self.store.release_hosts(self.owner, owed)
+        self.held -= owed.keys()
+
+    def close(self) -> None:
+        """Store what is known and give every host up (at the end, or on a stop)."""
+        self.release(sorted(self.held))
+
+    # What a link check run adds (`_SharedLinks`): nothing, for fetches.
+
+    def taken(self, checks: Sequence[_Check]) -> set[str]:
+        """The keys among `checks` (not yet sent, at a host just claimed) that need no
+        request: another process stored a fresh result meanwhile."""
+        return set()
+
+    def finished(self, check: _Check, answer: _Answer) -> bool:
+        """`check` is over: whether its result is settled (stored, or soon stored by
+        `flush`); False keeps its host held until the end of the run."""
+        return True
+
+    def flush(self, *, force: bool = False) -> None:
+        """Store the results settled since the last flush (at most every
+        `FLUSH_EVERY` seconds, unless `force`)."""
+
+
+class _SharedLinks(_Claims):
+    """A link check run's claims: a host claimed, the stored results of its URLs are
+    read again (another process may have checked them since the run began), and a
+    check that got an HTTP answer has its result stored at once, so that the next
+    process to claim the host finds it fresh. A check without one (a connection that
+    failed, a name that did not resolve, an answer in doubt) is judged with the whole
+    run (`LinkChecker.run`), and its host stays held until then."""
+
+    def __init__(
+        self,
+        store: StateStore,
+        ttl: float,
+        checker: LinkChecker,
+        now: datetime,
+        previous: Mapping[str, LinkResult],
+    ) -> None:
+        super().__init__(store, ttl)
+        self.checker = checker
+        self.now = now
+        #: the stored results, updated by what is read on claiming
+        self.previous = dict(previous)
+        #: fresh results found on claiming, by key: no request was sent for them
+        self.fresh: dict[str, LinkResult] = {}
+        #: results of checks settled as soon as they were over (None: nothing to store)
+        self.settled: dict[str, LinkResult | None] = {}
+        self._unsaved: list[LinkResult] = []
+        self._flush_at = 0.0
+
+    def taken(self, checks: Sequence[_Check]) -> set[str]:
+        stored = self.store.links([check.key for check in checks])
+        self.previous.update(stored)
+        fresh = {key: r for key, r in stored.items() if lp.is_fresh(r, self.now)}
+        self.fresh.update(fresh)
+        return set(fresh)
+
+    def finished(self, check: _Check, answer: _Answer) -> bool:
+        if answer.status is None or answer.doubt is not None:
+            return False
+        previous = self.previous.get(check.key)
+        result = self.checker._result(check, answer, previous, self.now)
+        self.settled[check.key] = result
+        if result is not None and result != previous:
+            self._unsaved.append(result)
+        return True
+
+    def flush(self, *, force: bool = False) -> None:
+        clock = time.monotonic()
+        if self._unsaved and (force or clock >= self._flush_at):
+            self.store.save_links(self._unsaved)
+            self._unsaved = []
+            self._flush_at = clock + FLUSH_EVERY
+
+
 class LinkChecker:
     """Checks URLs politely; one instance per run."""
 
@@ -354,6 +496,7 @@ class LinkChecker:
         progress: Callable[[int, int], None] | None = None,
         ca_certs: str | None = None,
         session: requests.Session | None = None,
+        lease_ttl: float = LEASE_TTL,
     ) -> None:
         """`resolver` answers DNS (`netguard.system_resolver` by default); `ca_certs`
         is a file of the certificate authorities HTTPS is checked against, instead of
@@ -369,6 +512,8 @@ class LinkChecker:
         self.settings = settings
         self.resolver = resolver
         self.progress = progress
+        #: seconds a host lease lasts unless renewed, in a shared state (see `run`)
+        self.lease_ttl = lease_ttl
         self.ca_certs = ca_certs
         self._local = threading.local()
         self._random = random.Random(0)
@@ -396,38 +541,66 @@ class LinkChecker:
         previous: Mapping[str, LinkResult],
         cancel: threading.Event | None = None,
         known: Callable[[], Mapping[str, LinkResult]] | None = None,
+        store: StateStore | None = None,
     ) -> LinkReport:
         """Check every URL whose stored result (`previous`, by canonical URL) is stale.
         `known`: the stored results of the other URLs of the corpus, read when a name
         known to exist is wanted (`lp.canary_names`), so that a run over some articles
-        picks the canaries a run over all of them picks."""
+        picks the canaries a run over all of them picks.
+
+        With `store` the run shares the state with other processes (`_SharedLinks`):
+        it claims each host before sending a request there, finds the results another
+        process stored meanwhile, and stores each result as it is known (but with the
+        network down: then only those of HTTP answers, which are the sites'). Without
+        one it stores nothing (the caller may)."""
         wanted: dict[str, str] = {}
         for url in urls:
             wanted.setdefault(canonical_url(url), url)
         results = {k: previous[k] for k in wanted if lp.is_fresh(previous.get(k), now)}
         stale = [(k, u) for k, u in wanted.items() if k not in results]
-        answers = self._check_all([_Check(k, u, u) for k, u in stale], cancel)
-        confirm = _Confirmation(self, wanted, previous, answers.values(), known)
-        by_host: dict[str, list[bool]] = {}
-        for key, _url in stale:
-            check, _answer = answers[key]
-            by_host.setdefault(check.host, []).append(
-                check.connection_failures > 0 and not check.answered
+        shared = None
+        if store is not None:
+            shared = _SharedLinks(store, self.lease_ttl, self, now, previous)
+            previous = shared.previous  # what is read on claiming a host joins it
+        try:
+            answers = self._check_all([_Check(k, u, u) for k, u in stale], cancel, claims=shared)
+            if shared is not None:
+                results.update(shared.fresh)
+            confirm = _Confirmation(self, wanted, previous, answers.values(), known)
+            by_host: dict[str, list[bool]] = {}
+            for check, _answer in answers.values():
+                by_host.setdefault(check.host, []).append(
+                    check.connection_failures > 0 and not check.answered
+                )
+            failed_hosts = sum(1 for fails in by_host.values() if all(fails))
+            network_down = failed_hosts >= NETWORK_DOWN_HOSTS and (
+                failed_hosts >= NETWORK_DOWN_SHARE * len(by_host)
             )
-        failed_hosts = sum(1 for fails in by_host.values() if all(fails))
-        network_down = (
-            failed_hosts >= NETWORK_DOWN_HOSTS and failed_hosts >= NETWORK_DOWN_SHARE * len(by_host)
-        )
-        for key, _url in stale:
-            check, answer = answers[key]
-            doubt = confirm.doubt(check, answer) if not network_down else None
-            result = self._result(check, answer, previous.get(key), now, doubt)
-            if network_down or result is None:
-                if key in previous:
-                    results[key] = previous[key]
-                continue
-            results[key] = result
-        return LinkReport(results, len(wanted), len(stale), network_down)
+            judged: list[LinkResult] = []
+            for key, _url in stale:
+                if key not in answers:
+                    continue  # fresh from another process (above)
+                check, answer = answers[key]
+                if shared is not None and key in shared.settled:
+                    result = shared.settled[key]  # an HTTP answer: stored already
+                else:
+                    doubt = confirm.doubt(check, answer) if not network_down else None
+                    result = self._result(check, answer, previous.get(key), now, doubt)
+                    if network_down:
+                        result = None
+                    elif result is not None and result != previous.get(key):
+                        judged.append(result)
+                if result is None:
+                    if key in previous:
+                        results[key] = previous[key]
+                    continue
+                results[key] = result
+            if store is not None and judged:
+                store.save_links(judged)
+        finally:
+            if shared is not None:
+                shared.close()
+        return LinkReport(results, len(wanted), len(answers), network_down)
 
     def fetch(
         self,
@@ -435,6 +608,7 @@ class LinkChecker:
         *,
         max_bytes: int = DEFAULT_MAX_BYTES,
         cancel: threading.Event | None = None,
+        store: StateStore | None = None,
     ) -> dict[str, Fetched]:
         """Fetch each feed document (by `FetchRequest.url`; the first request of a URL
         asked twice), as politely as links are checked: the same scheduler, per-host
@@ -442,7 +616,8 @@ class LinkChecker:
         that link checks and fetches in one run share them. A body (on the wire or
         decoded) larger than `max_bytes` is refused. A failure is a `Fetched` with an
         `error`, never raised; only a stop (`cancel`) raises `Cancelled`. `progress`
-        hears of each fetch done, as of each link checked."""
+        hears of each fetch done, as of each link checked. With `store`, hosts are
+        claimed from other processes sharing it, as a link check run claims them."""
         if max_bytes < 1:
             raise ValueError(f"max_bytes must be at least 1, not {max_bytes}")
         wanted: dict[str, FetchRequest] = {}
@@ -452,7 +627,12 @@ class LinkChecker:
             _Check(url, url, url, method="GET", fetch=feed, max_bytes=max_bytes)
             for url, feed in wanted.items()
         ]
-        answers = self._check_all(checks, cancel, "fetching feeds")
+        claims = _Claims(store, self.lease_ttl) if store is not None else None
+        try:
+            answers = self._check_all(checks, cancel, "fetching feeds", claims)
+        finally:
+            if claims is not None:
+                claims.close()
         now = utcnow()
         return {url: _fetched(*answers[url], now) for url in wanted}
 
@@ -497,17 +677,29 @@ class LinkChecker:
         checks: Sequence[_Check],
         cancel: threading.Event | None = None,
         doing: str = "checking links",
+        claims: _Claims | None = None,
     ) -> dict[str, tuple[_Check, _Answer]]:
         """Every conversation of `checks` (link checks, fetches or both; their keys
         unique) to its end, under the per-host limits; the last answer of each by key.
-        `doing` names the work in the `Cancelled` raised when `cancel` is set."""
+        `doing` names the work in the `Cancelled` raised when `cancel` is set.
+
+        With `claims`, a request goes only to a host the run holds. A host is claimed
+        when a worker is free that no held host can use now, the hosts with the most
+        work first, so that a run holds what it can use and leaves the rest to the
+        other processes; checks that `claims.taken` finds done elsewhere are dropped
+        (not in the answer). A host is released once no check is queued, waiting or
+        in flight there and every check that began there is over and settled."""
         settings = self.settings
         done: dict[str, tuple[_Check, _Answer]] = {}
         queues: dict[str, deque[_Check]] = {}
         in_flight: Counter[str] = Counter()
-        next_start: dict[str, float] = {}
+        next_start: dict[str, float] = claims.next_start if claims is not None else {}
         previous_start: dict[str, float] = {}
         timers: list[tuple[float, int, _Check]] = []
+        #: checks waiting in `timers`, by host
+        timed: Counter[str] = Counter()
+        #: checks not over, or not settled, by the host they began at
+        unsettled: Counter[str] = Counter(check.origin for check in checks)
         sequence = itertools.count()
         for check in checks:
             queues.setdefault(check.host, deque()).append(check)
@@ -517,6 +709,11 @@ class LinkChecker:
         deadline = settings.deadline.total_seconds()
         interval = settings.min_interval.total_seconds()
         total = len(checks)
+        skipped = 0
+
+        def idle(host: str) -> bool:
+            return not (host in queues or in_flight[host] or timed[host] or unsettled[host])
+
         pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="links")
         try:
             while queues or running or timers:
@@ -525,6 +722,7 @@ class LinkChecker:
                 clock = time.monotonic()
                 while timers and timers[0][0] <= clock:
                     _, _, check = heapq.heappop(timers)
+                    timed[check.host] -= 1
                     queues.setdefault(check.host, deque()).append(check)
                 wake = timers[0][0] if timers else clock + 1.0
                 for watch in watches.values():
@@ -532,9 +730,15 @@ class LinkChecker:
                         watch.expire()
                     elif not watch.expired:
                         wake = min(wake, watch.until)
+                if claims is not None:
+                    wake = min(wake, claims.renew(clock))
                 # Hosts with the most work first, so no host is left for a slow tail.
                 for host in sorted(queues, key=lambda h: -len(queues[h])):
                     queue = queues[host]
+                    if claims is not None and host not in claims.held:
+                        if host in claims.try_at:  # else: claimed when a worker is free
+                            wake = min(wake, claims.try_at[host])
+                        continue
                     while (
                         queue
                         and len(running) < settings.workers
@@ -544,6 +748,7 @@ class LinkChecker:
                         check = queue.popleft()
                         if check.started is None:
                             check.started = clock
+                        check.sent = True
                         watch = _Watch(check.started + deadline)
                         future = pool.submit(self._request, check, watch)
                         running[future], watches[future] = check, watch
@@ -554,6 +759,34 @@ class LinkChecker:
                         del queues[host]
                     elif in_flight[host] < settings.per_host and len(running) < settings.workers:
                         wake = min(wake, next_start.get(host, clock))
+                if claims is not None and len(running) < settings.workers:
+                    free = settings.workers - len(running)
+                    wanted = [
+                        h
+                        for h in sorted(queues, key=lambda h: -len(queues[h]))
+                        if h not in claims.held and claims.try_at.get(h, 0.0) <= clock
+                    ][:free]
+                    if wanted:
+                        touched = set()
+                        for host in claims.claim(wanted, clock):
+                            touched.add(host)
+                            fresh = [c for c in queues[host] if not c.sent]
+                            gone = claims.taken(fresh) if fresh else set()
+                            if gone:
+                                kept = [c for c in queues[host] if c.key not in gone]
+                                for check in fresh:
+                                    if check.key in gone:
+                                        unsettled[check.origin] -= 1
+                                        touched.add(check.origin)
+                                skipped += len(gone)
+                                if kept:
+                                    queues[host] = deque(kept)
+                                else:
+                                    del queues[host]
+                        claims.release(h for h in sorted(touched) if idle(h))
+                        if self.progress is not None and skipped:
+                            self.progress(len(done) + skipped, total)
+                        continue  # send to the hosts just claimed at once
                 if not running:
                     time.sleep(max(0.0, min(wake - time.monotonic(), 1.0)))
                     continue
@@ -562,10 +795,12 @@ class LinkChecker:
                     timeout=max(0.0, wake - time.monotonic()),
                     return_when=FIRST_COMPLETED,
                 )
+                touched = set()
                 for future in finished:
                     check = running.pop(future)
                     watches.pop(future).finish()
                     in_flight[check.host] -= 1
+                    touched.add(check.host)
                     answer = future.result()
                     if answer.vetted_out and next_start.get(check.host) is not None:
                         # No packet reached the host: its interval was not used.
@@ -575,10 +810,17 @@ class LinkChecker:
                     follow = self._next(check, answer, next_start)
                     if follow is None:
                         done[check.key] = (check, answer)
+                        if claims is None or claims.finished(check, answer):
+                            unsettled[check.origin] -= 1
+                            touched.add(check.origin)
                         if self.progress is not None:
-                            self.progress(len(done), total)
+                            self.progress(len(done) + skipped, total)
                     else:
                         heapq.heappush(timers, (follow, next(sequence), check))
+                        timed[check.host] += 1
+                if claims is not None:
+                    claims.flush()
+                    claims.release(h for h in sorted(touched) if idle(h))
         finally:
             # On a stop (or an error), requests in flight are cut short: no worker is
             # left waiting on a socket.

@@ -120,7 +120,9 @@ def sync(
             else:
                 requests_.append(FetchRequest(where, state.etag, state.last_modified))
         checker = LinkChecker(config.link_check, resolver=resolver, session=session)
-        fetched = checker.fetch(requests_, max_bytes=config.limits.source_feed_size, cancel=cancel)
+        fetched = checker.fetch(
+            requests_, max_bytes=config.limits.source_feed_size, cancel=cancel, store=store
+        )
     results: list[FeedState] = []
     for feed in config.feeds:
         state = known.get(feed.url) or FeedState(feed.url)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from collections.abc import Iterator
+from collections.abc import Mapping
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -162,6 +163,66 @@ class StateStore(Protocol):
     def pending_pings(self) -> list[str]: ...
 
     def done_pings(self, urls: Iterable[str]) -> None: ...
+
+    def claim_hosts(self, owner: str, hosts: Iterable[str], ttl: float) -> dict[str, float]:
+        """Lease to `owner` those of `hosts` no other owner holds (a lease not renewed
+        within its `ttl` seconds is anyone's): for each host leased, the seconds to wait
+        before a request may start there (what its last holder left: `min_interval`, a
+        Retry-After). Hosts another owner holds are absent. Processes sharing the state
+        talk to a host one at a time so (`linkcheck`)."""
+        ...
+
+    def renew_hosts(self, owner: str, hosts: Iterable[str], ttl: float) -> set[str]:
+        """Extend `owner`'s leases of these hosts to `ttl` seconds from now; the hosts
+        still its own (one that expired and was taken by another is not)."""
+        ...
+
+    def release_hosts(self, owner: str, waits: Mapping[str, float]) -> None:
+        """Give up `owner`'s leases of these hosts, each with the seconds from now before
+        which no request may start there."""
+        ...
+
+
+class Leadership(Protocol):
+    """Which of the daemons sharing a state builds and publishes (`aggregator run`)."""
+
+    def lead(self) -> bool:
+        """Whether this daemon leads now (it kept the lead, or took it now that it is
+        free); a StateError when the state cannot say."""
+        ...
+
+    def holder(self) -> str | None:
+        """Who leads, as far as the state can tell (a machine and pid), else None."""
+        ...
+
+    def close(self) -> None:
+        """Give the lead up."""
+        ...
+
+
+class SoleLeader:
+    """A SQLite state has one daemon, which always leads (the output folder's lock
+    keeps its builds apart from any other writer's)."""
+
+    def lead(self) -> bool:
+        return True
+
+    def holder(self) -> str | None:
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+def open_leadership(where: Path | str) -> Leadership:
+    """The leadership of the daemons sharing the state at `where`: for a PostgreSQL
+    database an advisory lock on a connection of the daemon's own (`pgstore.
+    Leadership`, which connects when first asked), for a SQLite file `SoleLeader`."""
+    if is_database_url(where):
+        from aggregator.state.pgstore import Leadership as PgLeadership
+
+        return PgLeadership(str(where))
+    return SoleLeader()
 
 
 def store_exists(where: Path | str) -> bool:

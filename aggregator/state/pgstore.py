@@ -20,8 +20,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import socket
 from collections.abc import Iterable
 from collections.abc import Iterator
+from collections.abc import Mapping
 from collections.abc import Sequence
 from datetime import datetime
 from types import TracebackType
@@ -57,6 +60,8 @@ CONNECT_TIMEOUT = 10.0
 POOL_SIZE = 4
 #: the advisory lock a migration holds (any number the database's other users avoid)
 _MIGRATION_LOCK = 0x61676772  # "aggr"
+#: the advisory lock the daemon that builds holds for its life (`Leadership`)
+_LEADER_LOCK = 0x61676C64  # "agld"
 
 #: the columns of each table, in the order of the SQLite store's (`SELECT *`, rows)
 _COLUMNS = {
@@ -203,9 +208,94 @@ CREATE TABLE feed_entry (
 _SCHEMA_2 = """
 ALTER TABLE inc_link ADD COLUMN seq bigint GENERATED ALWAYS AS IDENTITY;
 """
+# Version 3: leases of the hosts link checks talk to, shared by every process of the
+# state (`claim_hosts`).
+_SCHEMA_3 = """
+CREATE TABLE host_lease (
+    host text COLLATE "C" PRIMARY KEY,    -- a host link checks and fetches send requests to
+    owner text COLLATE "C" NOT NULL,      -- the checker holding it, '' when nobody does
+    expires_at timestamptz NOT NULL,      -- the lease ends then unless renewed
+    not_before timestamptz NOT NULL       -- no request may start at the host before then
+);
+"""
 #: the statements that bring a database from the version before each to it
-_MIGRATIONS = {1: _SCHEMA_1, 2: _SCHEMA_2}
+_MIGRATIONS = {1: _SCHEMA_1, 2: _SCHEMA_2, 3: _SCHEMA_3}
 SCHEMA_VERSION = max(_MIGRATIONS)
+
+
+class Leadership:
+    """Which of the daemons sharing a database builds and publishes: the one whose
+    session holds a session-level advisory lock, on a connection of its own kept for
+    the daemon's life. A daemon that is killed, or whose connection dies, loses its
+    session and the lock with it, and the next daemon to try takes it (`lead`). The
+    connection names this process (`application_name`), so followers can name the
+    leader, and has TCP keepalives, so a leader cut off is noticed."""
+
+    def __init__(self, url: str, *, timeout: float = CONNECT_TIMEOUT) -> None:
+        self.url = url
+        self.where = masked(url)
+        name = f"aggregator leader {socket.gethostname()} pid {os.getpid()}"
+        keepalives = {"keepalives": "1", "keepalives_idle": "10", "keepalives_interval": "5"}
+        try:
+            self._conninfo = _conninfo(url, timeout, application_name=name[:63], **keepalives)
+        except psycopg.Error as exc:
+            raise _error(self.url, "not a PostgreSQL URL", exc) from None
+        self._conn: psycopg.Connection[tuple[Any, ...]] | None = None
+        #: this process holds the lock (as far as it knows: `lead` makes sure)
+        self.held = False
+
+    def lead(self) -> bool:
+        """Whether this daemon leads now: the lock held still (its session alive), or
+        taken now that it is free. A StateError when the database cannot say."""
+        if self._conn is not None and self.held:
+            try:
+                self._conn.execute("SELECT 1")
+                return True
+            except psycopg.Error as exc:  # the session died, and the lock with it
+                reason = scrubbed(_short(exc), self.url)
+                log.warning("%s: lost the leader's session: %s", self.where, reason)
+                self._drop()
+        try:
+            if self._conn is None:
+                self._conn = psycopg.connect(self._conninfo, autocommit=True)
+            row = self._conn.execute("SELECT pg_try_advisory_lock(%s)", (_LEADER_LOCK,)).fetchone()
+        except psycopg.Error as exc:
+            self._drop()
+            raise _error(self.url, "cannot reach the state to lead", exc) from None
+        self.held = bool(row and row[0])
+        return self.held
+
+    def holder(self) -> str | None:
+        """The name of the leader's connection (its machine and pid), when known."""
+        if self._conn is None:
+            return None
+        try:
+            row = self._conn.execute(
+                "SELECT a.application_name FROM pg_locks l "
+                "JOIN pg_stat_activity a ON a.pid = l.pid "
+                "WHERE l.locktype = 'advisory' AND l.granted AND l.database = "
+                "(SELECT oid FROM pg_database WHERE datname = current_database()) "
+                "AND l.classid = 0 AND l.objid = %s AND l.objsubid = 1",
+                (_LEADER_LOCK,),
+            ).fetchone()
+        except psycopg.Error:
+            return None
+        return str(row[0]).removeprefix("aggregator leader ") if row and row[0] else None
+
+    def close(self) -> None:
+        """Give the lead up: unlocked at once (a follower may take it as soon as it
+        asks), and the session ends."""
+        if self._conn is not None and self.held:
+            with contextlib.suppress(psycopg.Error):
+                self._conn.execute("SELECT pg_advisory_unlock(%s)", (_LEADER_LOCK,))
+        self._drop()
+
+    def _drop(self) -> None:
+        self.held = False
+        if self._conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                self._conn.close()
+            self._conn = None
 
 
 class PgStore:
@@ -217,11 +307,7 @@ class PgStore:
         self.where = masked(url)
         self.timeout = timeout
         try:
-            given = conninfo_to_dict(url)
-            extra = {"application_name": "aggregator"}
-            if "connect_timeout" not in given:
-                extra["connect_timeout"] = str(max(1, round(timeout)))
-            conninfo = make_conninfo(url, **extra)
+            conninfo = _conninfo(url, timeout, application_name="aggregator")
         except psycopg.Error as exc:
             raise self._error("not a PostgreSQL URL", exc) from None
         with self._guard("cannot open state"), psycopg.connect(conninfo, autocommit=True) as conn:
@@ -526,6 +612,57 @@ class PgStore:
     def done_pings(self, urls: Iterable[str]) -> None:
         self._write("DELETE FROM ping WHERE url = %s", [(u,) for u in urls])
 
+    # -- host leases: the database's clock decides, so machines' clocks need not agree
+
+    def claim_hosts(self, owner: str, hosts: Iterable[str], ttl: float) -> dict[str, float]:
+        """See `StateStore.claim_hosts`. A host being claimed by another process at
+        this moment is skipped (`SKIP LOCKED`), not waited for."""
+        wanted = sorted(set(hosts))
+        if not wanted:
+            return {}
+        # Rows first, in their own statement and in order: two processes adding the
+        # same new hosts wait for each other briefly, never in a cycle.
+        self._write(
+            "INSERT INTO host_lease (host, owner, expires_at, not_before) "
+            "SELECT h, '', 'epoch', 'epoch' FROM unnest(%s::text[]) AS h "
+            "ORDER BY h ON CONFLICT DO NOTHING",
+            [(wanted,)],
+        )
+        with self._writing() as cursor:
+            cursor.execute(
+                "WITH free AS (SELECT host FROM host_lease WHERE host = ANY(%s) "
+                "AND (owner IN ('', %s) OR expires_at < clock_timestamp()) "
+                "ORDER BY host FOR UPDATE SKIP LOCKED) "
+                "UPDATE host_lease AS l SET owner = %s, "
+                "expires_at = clock_timestamp() + make_interval(secs => %s) "
+                "FROM free WHERE l.host = free.host RETURNING l.host, "
+                "greatest(0, extract(epoch FROM l.not_before - clock_timestamp()))",
+                (wanted, owner, owner, float(ttl)),
+            )
+            rows = cursor.fetchall()
+        return {str(host): float(wait) for host, wait in rows}
+
+    def renew_hosts(self, owner: str, hosts: Iterable[str], ttl: float) -> set[str]:
+        wanted = sorted(set(hosts))
+        if not wanted:
+            return set()
+        with self._writing() as cursor:
+            cursor.execute(
+                "UPDATE host_lease SET expires_at = clock_timestamp() + make_interval(secs => %s) "
+                "WHERE owner = %s AND host = ANY(%s) RETURNING host",
+                (float(ttl), owner, wanted),
+            )
+            return {str(host) for (host,) in cursor.fetchall()}
+
+    def release_hosts(self, owner: str, waits: Mapping[str, float]) -> None:
+        rows = [(max(0.0, float(wait)), host, owner) for host, wait in sorted(waits.items())]
+        self._write(
+            "UPDATE host_lease SET owner = '', expires_at = 'epoch', "
+            "not_before = clock_timestamp() + make_interval(secs => %s) "
+            "WHERE host = %s AND owner = %s",
+            rows,
+        )
+
     # -- the plumbing
 
     def _one(self, sql: str, args: Sequence[object] = ()) -> tuple[Any, ...] | None:
@@ -567,10 +704,25 @@ class PgStore:
             raise self._error(what, exc) from None
 
     def _error(self, what: str, exc: BaseException) -> StateError:
-        """One line, with the URL masked and the password nowhere. Not chained: the
-        original message may hold the URL as given."""
-        reason = " ".join(str(exc).split()) or type(exc).__name__
-        return StateError(f"{self.where}: {what}: {scrubbed(reason, self.url)}")
+        return _error(self.url, what, exc)
+
+
+def _error(url: str, what: str, exc: BaseException) -> StateError:
+    """One line, with the URL masked and the password nowhere. Not chained: the
+    original message may hold the URL as given."""
+    return StateError(f"{masked(url)}: {what}: {scrubbed(_short(exc), url)}")
+
+
+def _short(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _conninfo(url: str, timeout: float, **extra: str) -> str:
+    """The connection string of `url`, with `extra` parameters and a connect timeout
+    unless the URL gives its own."""
+    if "connect_timeout" not in conninfo_to_dict(url):
+        extra["connect_timeout"] = str(max(1, round(timeout)))
+    return make_conninfo(url, **extra)
 
 
 def migrate(conn: psycopg.Connection[Any], target: int = SCHEMA_VERSION) -> int:

@@ -21,6 +21,7 @@ import logging
 import sqlite3
 from collections.abc import Iterable
 from collections.abc import Iterator
+from collections.abc import Mapping
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -35,6 +36,7 @@ from aggregator.state.codec import feed_row
 from aggregator.state.codec import iso
 from aggregator.state.codec import link_from_row
 from aggregator.state.codec import link_row
+from aggregator.state.leases import LocalLeases
 
 log = logging.getLogger("aggregator.state.store")
 SCHEMA_VERSION = 7
@@ -193,6 +195,8 @@ class Store:
         self.path = path
         self.timeout = timeout
         self._db = self._open(path)
+        #: host leases: a SQLite state has one process, so they live in memory
+        self._leases = LocalLeases()
 
     def _open(self, path: Path | str) -> sqlite3.Connection:
         try:
@@ -580,6 +584,17 @@ class Store:
 
     def done_pings(self, urls: Iterable[str]) -> None:
         self._write("DELETE FROM ping WHERE url = ?", [(u,) for u in urls])
+
+    # -- host leases (in memory: see leases.py)
+
+    def claim_hosts(self, owner: str, hosts: Iterable[str], ttl: float) -> dict[str, float]:
+        return self._leases.claim_hosts(owner, hosts, ttl)
+
+    def renew_hosts(self, owner: str, hosts: Iterable[str], ttl: float) -> set[str]:
+        return self._leases.renew_hosts(owner, hosts, ttl)
+
+    def release_hosts(self, owner: str, waits: Mapping[str, float]) -> None:
+        self._leases.release_hosts(owner, waits)
 
     def _write(self, sql: str, rows: Sequence[tuple[object, ...]]) -> None:
         with self._writing():

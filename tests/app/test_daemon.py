@@ -1175,3 +1175,115 @@ def test_json_logs_stay_json_when_a_run_outlasts_the_interval(
     for record in records:
         check_record(record)
     assert [r["status"] for r in records if r.get("event") == "run"][:2] == ["ok", "ok"]
+
+
+# --- several daemons on one PostgreSQL state ------------------------------------------
+
+#: the interval of the daemons sharing a state: a killed leader is replaced within two
+SHARED_INTERVAL = 6.0
+
+
+def shared_args(setup: Setup, pg_url: str, name: str, *extra: str) -> list[str]:
+    """`run` for a daemon of its own machine: its own output folder, the one state."""
+    return [
+        "run",
+        "--source",
+        str(setup.src),
+        "--output",
+        str(setup.tmp / name),
+        "--state",
+        pg_url,
+        "--interval",
+        f"{SHARED_INTERVAL:g}s",
+        "--serve",
+        "127.0.0.1:0",
+        *extra,
+    ]
+
+
+def role_of(daemon: Daemon) -> str | None:
+    role = health(daemon.port)[1].get("role")
+    return str(role) if role is not None else None
+
+
+def test_two_daemons_one_leads_and_a_killed_leader_is_replaced_within_two_intervals(
+    setup: Setup, start: Callable[[list[str]], Daemon], pg_url: str
+) -> None:
+    leader = start(shared_args(setup, pg_url, "out-a", "--links", "off"))
+    leader.wait_for(r"leader: this daemon builds and publishes")
+    follower = start(shared_args(setup, pg_url, "out-b", "--links", "off"))
+    follower.wait_for(r"follower: .* leads; this daemon builds nothing")
+    assert role_of(leader) == "leader"
+    assert role_of(follower) == "follower"
+    status, body = health(follower.port)
+    assert status == 200 and body["status"] == "ok"
+    wait_until(lambda: len(served_entries(leader.port) or []) == 3, what="the leader's feed")
+    # The follower built nothing: its folder serves no feed.
+    assert served_entries(follower.port) is None
+    mark = follower.mark()
+
+    leader.proc.kill()
+    killed = time.monotonic()
+    add_article(setup.src, "a4.md", n=4)
+    follower.wait_for(r"leader: this daemon builds and publishes", after=mark)
+    links = wait_until(
+        lambda: (found := served_entries(follower.port)) and len(found) == 4 and found,
+        what="the new leader's feed with the new article",
+    )
+    took = time.monotonic() - killed
+    assert "https://news.example.com/story-4" in links
+    assert took <= 2 * SHARED_INTERVAL, f"replaced after {took:.1f} s"
+    assert role_of(follower) == "leader"
+    assert follower.stop() == 0
+
+
+def test_two_daemons_request_each_link_once_and_keep_the_per_host_limits(
+    setup: Setup, start: Callable[[list[str]], Daemon], pg_url: str, tmp_path: Path
+) -> None:
+    from farm import Farm  # the loopback farm, as the link checker's tests use it
+
+    # Each daemon's two workers are busy at one host (two in flight, each answer
+    # taking longer than min_interval), so the leader leaves the other hosts to the
+    # follower when it comes: both check links, never at the same host at once.
+    hosts, per_host = 3, 2
+    farm = Farm(hosts=hosts)
+    try:
+        for path in setup.src.iterdir():
+            path.unlink()
+        urls = []
+        for host in range(hosts):
+            for n in range(10):
+                number = host * 10 + n + 1
+                url = farm.url(host, f"/t/s{number}/hold?s=0.5")
+                urls.append(url)
+                write_article(setup.src, f"s{number}.md", n=number, webUrl=url, images=None)
+        config = tmp_path / "shared.yaml"
+        config.write_text(
+            f"link_check:\n  per_host: {per_host}\n  workers: 2\n  min_interval: 100ms\n"
+            "  allow_private: true\n",
+            encoding="utf-8",
+        )
+        extra = ("--config", str(config), "--links", "on")
+        leader = start(shared_args(setup, pg_url, "out-a", *extra))
+        leader.wait_for(r"leader: this daemon builds and publishes")
+        follower = start(shared_args(setup, pg_url, "out-b", *extra))
+        follower.wait_for(r"follower: .* leads; .* it helps check links")
+        # Two runs of each: the second of each finds every result fresh.
+        leader.wait_runs(2, after=0)
+        follower.wait_runs(2, after=0)
+        entries = wait_until(
+            lambda: (found := served_entries(leader.port)) and len(found) == len(urls) and found,
+            what="the leader's feed with every article",
+        )
+        assert sorted(entries) == sorted(urls)
+        runs = f"leader: {leader.run_lines()}; follower: {follower.run_lines()}"
+        for host in range(hosts):
+            log = farm.log(host)
+            wanted = sorted(f"/t/s{host * 10 + n + 1}/hold" for n in range(10))
+            assert sorted(log.hits) == wanted, runs
+            assert set(log.hits.values()) == {1}, (log.hits, runs)  # once across both
+            assert log.max_in_flight <= per_host, runs
+        assert leader.stop() == 0
+        assert follower.stop() == 0
+    finally:
+        farm.close()

@@ -208,7 +208,7 @@ def test_an_older_schema_is_migrated_in_place(pg_url: str) -> None:
         assert store.meta("kept") == "yes"
         assert store.inc_link_verdicts() == [("a.md", "excluded", "{}"), ("a.md", "dropped", "[]")]
     with psycopg.connect(pg_url) as conn:
-        assert pgstore.schema_version(conn) == pgstore.SCHEMA_VERSION == 2
+        assert pgstore.schema_version(conn) == pgstore.SCHEMA_VERSION == 3
 
 
 def test_a_newer_schema_is_refused_in_one_line_and_left_alone(pg_url: str) -> None:
