@@ -21,7 +21,6 @@ import contextlib
 import dataclasses
 import fnmatch
 import hashlib
-import json
 import os
 import re
 from collections.abc import Sequence
@@ -37,7 +36,9 @@ from aggregator.model import LoadWarning
 from aggregator.objectstore.stores import folder_name
 from aggregator.objectstore.stores import join
 from aggregator.objectstore.stores import open_store
+from aggregator.objectstore.stores import read_manifest
 from aggregator.objectstore.stores import reason
+from aggregator.objectstore.stores import save_manifest
 from aggregator.publishing.layout import beside
 from aggregator.publishing.output import write_atomic
 
@@ -66,7 +67,7 @@ def sync(url: str, folder: Path, config: Config) -> None:
     """Mirror the article objects under `url` into `folder` (see the module's doc)."""
     fs, root = open_store(url, config.storage_options)
     manifest_path = folder.with_name(folder.name + ".json")
-    manifest = _read_manifest(manifest_path, url)
+    manifest = {k: str(v) for k, v in read_manifest(manifest_path, url).items()}
     try:
         fs.invalidate_cache()  # listings cached by an earlier run (below `root` too) are stale
         listed: dict[str, dict[str, Any]] = fs.find(root, detail=True)
@@ -88,7 +89,7 @@ def sync(url: str, folder: Path, config: Config) -> None:
             try:
                 data = fs.cat_file(path)
             except Exception as exc:
-                _save_manifest(manifest_path, url, manifest)
+                save_manifest(manifest_path, url, manifest)
                 raise StorageError(f"{join(url, key)}: cannot read: {reason(exc)}") from exc
             target.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(target, data)
@@ -100,7 +101,7 @@ def sync(url: str, folder: Path, config: Config) -> None:
                 (folder / key).unlink()
             _prune(folder, (folder / key).parent)
             del manifest[key]
-        _save_manifest(manifest_path, url, manifest)
+        save_manifest(manifest_path, url, manifest)
     except OSError as exc:
         where = exc.filename or folder
         raise StorageError(f"{where}: cannot write the mirror of {url}: {reason(exc)}") from exc
@@ -162,24 +163,6 @@ def _prune(folder: Path, parent: Path) -> None:
         except OSError:
             return
         parent = parent.parent
-
-
-def _read_manifest(path: Path, url: str) -> dict[str, str]:
-    """Tag per key of what the mirror holds; empty when missing, unreadable or of
-    another URL (everything is then downloaded again)."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(data, dict) or data.get("url") != url:
-        return {}
-    objects = data.get("objects")
-    return {str(k): str(v) for k, v in objects.items()} if isinstance(objects, dict) else {}
-
-
-def _save_manifest(path: Path, url: str, manifest: dict[str, str]) -> None:
-    text = json.dumps({"url": url, "objects": manifest}, sort_keys=True, indent=0)
-    write_atomic(path, text.encode("utf-8"))
 
 
 _Named = TypeVar("_Named", LoadError, LoadWarning)

@@ -10,12 +10,15 @@ or from the config's `storage_options:`, per protocol, passed to the filesystem 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
 
 from aggregator.errors import ConfigError
+from aggregator.publishing.output import write_atomic
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
@@ -88,3 +91,22 @@ def reason(exc: BaseException) -> str:
     text = (getattr(exc, "strerror", None) or str(exc)).strip()
     line = text.splitlines()[0].rstrip(".") if text else ""
     return line or type(exc).__name__
+
+
+def read_manifest(path: Path, url: str) -> dict[str, Any]:
+    """What a manifest (of a mirror, or of what landed in an output store) holds per
+    key: empty when missing, unreadable or of another URL (everything is then done
+    again)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict) or data.get("url") != url:
+        return {}
+    objects = data.get("objects")
+    return {str(k): v for k, v in objects.items()} if isinstance(objects, dict) else {}
+
+
+def save_manifest(path: Path, url: str, manifest: Mapping[str, Any]) -> None:
+    text = json.dumps({"url": url, "objects": manifest}, sort_keys=True, indent=0)
+    write_atomic(path, text.encode("utf-8"))

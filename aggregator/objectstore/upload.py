@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 from collections.abc import Iterator
 from collections.abc import Mapping
@@ -34,9 +33,10 @@ from aggregator.errors import StorageError
 from aggregator.objectstore.stores import join
 from aggregator.objectstore.stores import open_store
 from aggregator.objectstore.stores import protocol
+from aggregator.objectstore.stores import read_manifest
 from aggregator.objectstore.stores import reason
+from aggregator.objectstore.stores import save_manifest
 from aggregator.publishing.layout import beside
-from aggregator.publishing.output import write_atomic
 
 #: the media type of each kind of file a build writes, by extension
 CONTENT_TYPES: Mapping[str, str] = {
@@ -91,7 +91,7 @@ def publish(config: Config) -> Published:
     if url is None:
         return Published()
     path = manifest_path(config)
-    manifest = _read_manifest(path, url)
+    manifest = {k: v for k, v in read_manifest(path, url).items() if isinstance(v, dict)}
     local = dict(_staged(config.output))
     changed = sorted(
         (
@@ -173,22 +173,6 @@ def _digest(file: Path, known: Mapping[str, Any] | None) -> str:
     return hashlib.sha256(file.read_bytes()).hexdigest()
 
 
-def _read_manifest(path: Path, url: str) -> dict[str, dict[str, Any]]:
-    """What landed in the store, per key; empty when missing, unreadable or of another
-    URL (everything is then uploaded again)."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(data, dict) or data.get("url") != url:
-        return {}
-    objects = data.get("objects")
-    if not isinstance(objects, dict):
-        return {}
-    return {str(k): v for k, v in objects.items() if isinstance(v, dict)}
-
-
 def _save_manifest(path: Path, url: str, manifest: dict[str, dict[str, Any]]) -> None:
-    text = json.dumps({"url": url, "objects": manifest}, sort_keys=True, indent=0)
     with contextlib.suppress(OSError):  # lost: the next run uploads those files again
-        write_atomic(path, text.encode("utf-8"))
+        save_manifest(path, url, manifest)
