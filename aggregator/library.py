@@ -107,6 +107,9 @@ def build(
     lock.acquire(cancel=cancel)
     try:
         with _wrapped():
+            # A bucket output whose objects this machine does not know (another daemon
+            # published since, or the record is lost): its copy first.
+            upload.pull(config)
             report = pipeline.build(
                 config,
                 now=now,

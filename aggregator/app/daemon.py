@@ -56,6 +56,7 @@ from aggregator.errors import ServeError
 from aggregator.library import build
 from aggregator.library import check_links
 from aggregator.model import BuildReport
+from aggregator.objectstore import upload
 from aggregator.publishing.layout import real
 from aggregator.state.interface import open_leadership
 
@@ -246,6 +247,9 @@ class Daemon:
         if role == before:
             return
         if role == LEADER:
+            # Another daemon may have published since this one last uploaded: the
+            # next build starts from what the bucket holds (`upload.pull`).
+            upload.forget(self.config)
             log.info(
                 "leader: this daemon builds and publishes%s",
                 " (the last leader is gone)" if before == FOLLOWER else "",
@@ -261,14 +265,15 @@ class Daemon:
             )
 
     def _follow(self, config: Config, now: datetime, started: float) -> None:
-        """A follower's run: with links on, check them for one interval at most (the
+        """A follower's run: with links on, check them for most of an interval (the
         results go to the shared state as they are known); then ready to lead."""
         requested = 0
         if config.links == "on":
             helping = self._helping = threading.Event()
             if self.stopping.is_set():
                 helping.set()
-            timer = threading.Timer(self.health.interval.total_seconds(), helping.set)
+            # Done before the next scheduled run, so that it tries to lead on time.
+            timer = threading.Timer(0.8 * self.health.interval.total_seconds(), helping.set)
             timer.daemon = True
             timer.start()
             try:

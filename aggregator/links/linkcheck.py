@@ -113,7 +113,7 @@ NETWORK_DOWN_SHARE = 0.9
 NETWORK_DOWN_HOSTS = 3
 _ACCEPT = "text/html,application/xhtml+xml,*/*;q=0.8"
 #: seconds a host lease lasts unless renewed: how long a crashed checker's hosts wait
-LEASE_TTL = 60.0
+LEASE_TTL = 20.0
 #: seconds between two tries to claim a host another process holds
 CLAIM_POLL = 0.5
 #: seconds at most between a result being known and being stored, in a shared state

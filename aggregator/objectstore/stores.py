@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from typing import Any
 
 from aggregator.errors import ConfigError
+from aggregator.errors import StorageError
 from aggregator.publishing.output import write_atomic
 
 if TYPE_CHECKING:
@@ -49,6 +50,13 @@ def store_url(text: str) -> str:
     rest = text[len(protocol(text)) + 3 :].strip("/")
     if not rest:
         raise ValueError(f"names no bucket: {text!r}")
+    if "@" in rest.split("/", 1)[0]:
+        # It would be shown in every report and name local folders: credentials go in
+        # the store's environment or `storage_options:`.
+        raise ValueError(
+            "must not hold a user name or password (give credentials in the store's "
+            "environment or in storage_options)"
+        )
     return f"{protocol(text)}://{rest}"
 
 
@@ -83,6 +91,8 @@ def open_store(
         raise ConfigError(f"{url}: {exc}") from None
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"{url}: cannot open: {exc}") from None
+    except Exception as exc:  # a store that cannot be reached: its own error classes
+        raise StorageError(f"{url}: cannot open: {reason(exc)}") from exc
     return fs, str(path).rstrip("/")
 
 

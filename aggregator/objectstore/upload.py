@@ -11,6 +11,11 @@ topic feeds, then the all-topics feeds, then the index page, then the OPML lists
 (which point at the feeds); files no longer in the staging folder are deleted last.
 Each object carries its Content-Type and the configured Cache-Control.
 
+What is in the store may not be what this machine last uploaded (another daemon led
+meanwhile, or the manifest is lost): then `pull` first makes the staging folder and
+the manifest what the store holds, so that the build that follows compares with
+that (and retires the topic feeds only the store still has).
+
 The first upload that fails stops the publishing: the objects already in the store
 keep serving (the old index and OPML still point at feeds that exist), the manifest
 records only what landed, and a `StorageError` says which object failed; the next
@@ -37,6 +42,7 @@ from aggregator.objectstore.stores import read_manifest
 from aggregator.objectstore.stores import reason
 from aggregator.objectstore.stores import save_manifest
 from aggregator.publishing.layout import beside
+from aggregator.publishing.output import write_atomic
 
 #: the media type of each kind of file a build writes, by extension
 CONTENT_TYPES: Mapping[str, str] = {
@@ -82,6 +88,55 @@ def rank(key: str) -> tuple[int, str]:
     if key == "index.html":
         return (3, key)
     return (2, key)
+
+
+def forget(config: Config) -> None:
+    """Take nothing in the store for known any more: the next build pulls it first
+    (a daemon that becomes leader: another may have published since its last upload)."""
+    with contextlib.suppress(OSError):
+        manifest_path(config).unlink()
+
+
+def pull(config: Config) -> bool:
+    """When the manifest does not say what the store holds (missing, lost, of another
+    URL), make the staging folder a copy of the store's objects and the manifest
+    their record; whether it pulled. One listing, and a download of every object."""
+    url = config.remote_output
+    if url is None or read_manifest(manifest_path(config), url):
+        return False
+    fs, root = open_store(url, config.storage_options)
+    try:
+        found = sorted(str(k) for k in fs.find(root, withdirs=False))
+    except FileNotFoundError:
+        found = []
+    except Exception as exc:
+        raise StorageError(f"{url}: cannot list: {reason(exc)}") from exc
+    staging = config.output
+    manifest: dict[str, dict[str, Any]] = {}
+    keys: set[str] = set()
+    for name in found:
+        key = name[len(root) :].lstrip("/")
+        if not key or any(part.startswith(".") or part == ".." for part in key.split("/")):
+            continue
+        try:
+            data = fs.cat_file(name)
+        except Exception as exc:
+            raise StorageError(f"{join(url, key)}: cannot read: {reason(exc)}") from exc
+        target = staging / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(target, data)
+        stat = target.stat()
+        manifest[key] = {
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "size": stat.st_size,
+            "mtime_ns": stat.st_mtime_ns,
+        }
+        keys.add(key)
+    for key, file in list(_staged(staging)):
+        if key not in keys:
+            file.unlink()  # not in the store: the build writes it again if it is wanted
+    save_manifest(manifest_path(config), url, manifest)
+    return True
 
 
 def publish(config: Config) -> Published:

@@ -100,9 +100,11 @@ def sync(
     due: list[FeedSource] = []
     for feed in config.feeds:
         state = known.get(feed.url)
-        if state is None or (
-            not state.gone and (state.next_fetch is None or state.next_fetch <= now)
-        ):
+        # Entries this machine does not hold (another daemon fetched them, or they were
+        # lost) are asked for now, whatever the last answer said of the next fetch.
+        lost = state is not None and state.fetched_at is not None
+        lost = lost and not (root / folder_name(feed.url)).is_dir()
+        if state is None or (not state.gone and (lost or (state.next_fetch or now) <= now)):
             due.append(feed)
     fetched = {}
     if due:

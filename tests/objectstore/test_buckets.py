@@ -11,6 +11,8 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -356,3 +358,45 @@ def test_the_command_builds_bucket_to_bucket_and_says_a_refused_upload_in_one_li
     assert refused.returncode == 1
     assert refused.stderr.startswith(f"aggregator: error: s3://{output}/topics/ai.")
     assert refused.stderr.count("\n") == 1, refused.stderr
+
+
+def test_machines_taking_turns_leave_the_bucket_as_one_machine_would(
+    store: Store, tmp_path: Path
+) -> None:
+    """Machine A publishes, machine B (its own staging folder and state) publishes a
+    new topic, then A leads again (its record of the bucket forgotten, as a daemon that
+    becomes leader does) and the story goes: the bucket ends as one folder built through
+    the same three corpora ends, the topic B added retired, not left with its story."""
+    from aggregator.objectstore import upload
+
+    output = store.bucket("feeds")
+    corpus = tmp_path / "corpus"
+    _write_corpus(corpus)
+    bucket = _config(sources=[str(corpus)], output=f"s3://{output}")
+    # Each machine's staging folder (and the state beside it) is its own.
+    machines = [replace(bucket, output=tmp_path / name / "staging") for name in ("a", "b")]
+    local = _config(sources=[str(corpus)], output=str(tmp_path / "local"))
+    space = write_article(corpus, "space.md", n=9, topics=["Space"])
+    space.unlink()
+    steps = [
+        (machines[0], None),
+        (machines[1], lambda: write_article(corpus, "space.md", n=9, topics=["Space"])),
+        (machines[0], space.unlink),
+    ]
+    for number, (machine, change) in enumerate(steps):
+        if change is not None:
+            change()
+        when = NOW + timedelta(minutes=number)
+        if number == 2:
+            upload.forget(machine)  # A becomes leader again
+        aggregator.build(machine, now=when)
+        aggregator.build(local, now=when)
+    expected = _files(tmp_path / "local")
+    assert "topics/space.rss" in expected  # retired: a valid feed with no entries
+    assert store.objects(output) == expected
+
+
+def test_a_store_url_with_credentials_is_refused_without_showing_them() -> None:
+    with pytest.raises(ConfigError) as caught:
+        _config(output="s3://key:s3cret@bucket/feeds")
+    assert "s3cret" not in str(caught.value) and "user name or password" in str(caught.value)

@@ -753,7 +753,11 @@ def test_a_refused_document_is_asked_for_conditionally_and_stays_refused(
 def test_entries_lost_on_disk_are_asked_for_again_in_full(
     server: FeedServer, tmp_path: Path
 ) -> None:
-    server.docs["/feed.xml"] = Doc(rss(item(1)), etag='"v1"')
+    # Not due again for an hour: lost entries are asked for all the same (another
+    # daemon fetched them, or the folder went).
+    server.docs["/feed.xml"] = Doc(
+        rss(item(1)), etag='"v1"', headers={"Cache-Control": "max-age=3600"}
+    )
     config = config_for(tmp_path, FeedSource(server.url("/feed.xml")))
     build(config, now=NOW)
     shutil.rmtree(config.entries_path)
