@@ -55,6 +55,7 @@ from aggregator.errors import Cancelled
 from aggregator.errors import ServeError
 from aggregator.library import build
 from aggregator.library import check_links
+from aggregator.links.linkcheck import Drain
 from aggregator.model import BuildReport
 from aggregator.objectstore import upload
 from aggregator.publishing.layout import real
@@ -170,7 +171,7 @@ class Daemon:
         )
         self.leadership = open_leadership(self.config.state_location)
         #: set to stop a follower's link checks (by a stop, or after one interval)
-        self._helping: threading.Event | None = None
+        self._helping: Drain | None = None
         self.scheduler = BackgroundScheduler(timezone=UTC)
         self.server: Server | None = None
         #: the server's application; its `root` is the folder served
@@ -269,9 +270,9 @@ class Daemon:
         results go to the shared state as they are known); then ready to lead."""
         requested = 0
         if config.links == "on":
-            helping = self._helping = threading.Event()
+            helping = self._helping = Drain()
             if self.stopping.is_set():
-                helping.set()
+                helping.cut()
             # Done before the next scheduled run, so that it tries to lead on time.
             timer = threading.Timer(0.8 * self.health.interval.total_seconds(), helping.set)
             timer.daemon = True
@@ -378,7 +379,7 @@ class Daemon:
         self.stopping.set()
         helping = self._helping
         if helping is not None:
-            helping.set()
+            helping.cut()  # shutting down: requests in flight are cut short
         self.scheduler.shutdown(wait=True)
         self.leadership.close()
         if self.server is not None:

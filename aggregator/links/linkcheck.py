@@ -485,6 +485,22 @@ class _SharedLinks(_Claims):
             self._flush_at = clock + FLUSH_EVERY
 
 
+class Drain(threading.Event):
+    """A stop that lets the requests in flight end (each by its deadline) and their
+    results be stored before `Cancelled` is raised: nothing they learnt is lost, so
+    no other process asks for those URLs again (a follower's link checks ending on
+    time). A plain event as `cancel` cuts them short, as `cut` does this one (the
+    daemon shutting down)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hard = False
+
+    def cut(self) -> None:
+        self.hard = True
+        self.set()
+
+
 class LinkChecker:
     """Checks URLs politely; one instance per run."""
 
@@ -718,7 +734,21 @@ class LinkChecker:
         try:
             while queues or running or timers:
                 if cancel is not None and cancel.is_set():
-                    raise Cancelled(f"stopped while {doing}")
+                    if not isinstance(cancel, Drain) or cancel.hard:
+                        raise Cancelled(f"stopped while {doing}")
+                    if queues or timers:  # nothing more starts; what is in flight ends
+                        dropped = [c for q in queues.values() for c in q]
+                        dropped += [c for _, _, c in timers]
+                        queues.clear()
+                        timers.clear()
+                        timed.clear()
+                        for check in dropped:
+                            unsettled[check.origin] -= 1
+                        if claims is not None:
+                            hosts = {c.origin for c in dropped} | {c.host for c in dropped}
+                            claims.release(h for h in sorted(hosts) if idle(h))
+                    if not running:
+                        break
                 clock = time.monotonic()
                 while timers and timers[0][0] <= clock:
                     _, _, check = heapq.heappop(timers)
@@ -827,6 +857,8 @@ class LinkChecker:
             for watch in watches.values():
                 watch.expire()
             pool.shutdown(wait=not (cancel is not None and cancel.is_set()), cancel_futures=True)
+        if cancel is not None and cancel.is_set():
+            raise Cancelled(f"stopped while {doing}")  # a `Drain`, once its requests ended
         return done
 
     def _next(self, check: _Check, answer: _Answer, next_start: dict[str, float]) -> float | None:

@@ -26,6 +26,7 @@ from conftest import NOW
 from farm import Farm
 
 from aggregator.errors import Cancelled
+from aggregator.links.linkcheck import Drain
 from aggregator.links.linkcheck import LinkChecker
 from aggregator.links.linkcheck import LinkReport
 from aggregator.links.linkpolicy import Freshness
@@ -159,6 +160,37 @@ def test_a_result_is_stored_as_soon_as_it_is_known(own_farm: Farm, pg_url: str) 
             "127.0.0.3",
         }
     assert raised
+
+
+def test_a_drained_run_lets_its_requests_end_and_stores_them(own_farm: Farm, pg_url: str) -> None:
+    """A follower's help ends with a `Drain`: the request in flight ends and its result
+    is stored (so no other process asks for it again); nothing more is sent; the hosts
+    are given up."""
+    first = own_farm.url(0, "/t/first/hold?s=1")
+    queued = [own_farm.url(0, f"/t/queued{n}/ok") for n in range(3)]
+    drain = Drain()
+    raised: list[BaseException] = []
+
+    def checker() -> None:
+        with PgStore(pg_url) as store:
+            try:
+                LinkChecker(settings(per_host=1, workers=1)).run(
+                    [first, *queued], now=NOW, previous={}, cancel=drain, store=store
+                )
+            except Cancelled as exc:
+                raised.append(exc)
+
+    thread = threading.Thread(target=checker)
+    thread.start()
+    wait_until(lambda: own_farm.log(0).hits.get("/t/first/hold"), "the first request sent")
+    drain.set()
+    thread.join(PATIENCE)
+    assert raised and not thread.is_alive()
+    with PgStore(pg_url) as other:
+        assert other.link(canonical_url(first)) is not None  # stored, not lost
+        assert all(other.link(canonical_url(u)) is None for u in queued)
+        assert set(other.claim_hosts("next", ["127.0.0.2"], 60.0)) == {"127.0.0.2"}
+    assert set(own_farm.log(0).hits) == {"/t/first/hold"}  # nothing more was sent
 
 
 CRASHING = textwrap.dedent(
