@@ -17,6 +17,7 @@ from aggregator.errors import Cancelled
 from aggregator.errors import ConfigError
 from aggregator.errors import DiscoveryError
 from aggregator.errors import FeedError
+from aggregator.errors import LeadLost
 from aggregator.errors import LockBusy
 from aggregator.errors import OutputError
 from aggregator.errors import ServeError
@@ -67,6 +68,7 @@ __all__ = [
     "FeedSource",
     "FeedState",
     "Freshness",
+    "LeadLost",
     "Limits",
     "LinkCheckSettings",
     "LinkResult",

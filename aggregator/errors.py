@@ -59,5 +59,9 @@ class DiscoveryError(AggregatorError):
     """`add-feed` found no feed at a URL (one line: the URL and why)."""
 
 
+class LeadLost(AggregatorError):
+    """A daemon lost the lead during a build; another publishes (several daemons)."""
+
+
 class Cancelled(AggregatorError):
     """The run was stopped (SIGTERM) before writing any feed; the old feeds stand."""

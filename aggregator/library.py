@@ -30,6 +30,7 @@ from aggregator.config import read_config
 from aggregator.config import web_url
 from aggregator.engine import pipeline
 from aggregator.errors import ConfigError
+from aggregator.errors import LeadLost
 from aggregator.errors import OutputError
 from aggregator.errors import StateError
 from aggregator.links.articles import CheckedLinks
@@ -78,9 +79,14 @@ def build(
     cancel: threading.Event | None = None,
     resolver: Resolver | None = None,
     progress: Callable[[int, int], None] | None = None,
+    leading: Callable[[], bool] | None = None,
 ) -> BuildReport:
     """Build the feeds of `config` once, as `aggregator build` does, and return what it
     did (bad article files are in `report.errors`, never raised).
+
+    `leading` (a daemon's `Leadership.lead`) is asked again just before a bucket
+    output is published: a daemon that lost the lead during the build (its session
+    gone, another daemon leading) raises `LeadLost` and publishes nothing.
 
     The output folder's lock is held for the run: another aggregator writing there
     makes this wait up to `wait` seconds, then raise `LockBusy`. After the run the
@@ -121,6 +127,8 @@ def build(
             report = dataclasses.replace(
                 report, errors=shown(config, report.errors), warnings=shown(config, report.warnings)
             )
+            if config.remote_output is not None and leading is not None and not leading():
+                raise LeadLost("lost the lead during the build: the new leader publishes")
             upload.publish(config)  # a bucket output: what changed, after the build
             announce_build(config, report, now, cancel, session=session)
     finally:

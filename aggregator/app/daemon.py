@@ -52,6 +52,7 @@ from aggregator.clock import utcnow
 from aggregator.config import Config
 from aggregator.errors import AggregatorError
 from aggregator.errors import Cancelled
+from aggregator.errors import LeadLost
 from aggregator.errors import ServeError
 from aggregator.library import build
 from aggregator.library import check_links
@@ -196,9 +197,20 @@ class Daemon:
             return None
         try:
             wait = max(1.0, min(300.0, self.health.interval.total_seconds()))
-            report = build(config, now=now, session=self.session, wait=wait, cancel=self.stopping)
+            report = build(
+                config,
+                now=now,
+                session=self.session,
+                wait=wait,
+                cancel=self.stopping,
+                leading=self.leadership.lead,
+            )
         except Cancelled:
             log.info("run stopped before writing: the daemon is shutting down")
+            return None
+        except LeadLost as exc:
+            log.info("%s", exc)
+            self._take_role(FOLLOWER)
             return None
         except AggregatorError as exc:
             self._failed(now, started, str(exc))

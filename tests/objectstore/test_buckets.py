@@ -400,3 +400,17 @@ def test_a_store_url_with_credentials_is_refused_without_showing_them() -> None:
     with pytest.raises(ConfigError) as caught:
         _config(output="s3://key:s3cret@bucket/feeds")
     assert "s3cret" not in str(caught.value) and "user name or password" in str(caught.value)
+
+
+def test_a_daemon_that_lost_the_lead_publishes_nothing(
+    store: Store, tmp_path: Path, published: tuple[Config, str, str]
+) -> None:
+    config, source, output = published
+    before = store.objects(output)
+    write_article(tmp_path / "more", "late.md", n=9, topics=["AI"])
+    _upload(store, tmp_path / "more", source)
+    with pytest.raises(aggregator.LeadLost):
+        aggregator.build(config, now=NOW, leading=lambda: False)
+    assert store.objects(output) == before
+    aggregator.build(config, now=NOW, leading=lambda: True)  # leading again: it lands
+    assert store.objects(output) != before
