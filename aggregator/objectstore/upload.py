@@ -148,11 +148,14 @@ def publish(config: Config) -> Published:
     path = manifest_path(config)
     manifest = {k: v for k, v in read_manifest(path, url).items() if isinstance(v, dict)}
     local = dict(_staged(config.output))
+    cache = config.output_cache_control
     changed = sorted(
         (
             k
             for k, file in local.items()
             if manifest.get(k, {}).get("sha256") != _digest(file, manifest.get(k))
+            # headers of another config: the object is put again with the new ones
+            or manifest.get(k, {}).get("cache_control", cache) != cache
         ),
         key=rank,
     )
@@ -174,7 +177,12 @@ def publish(config: Config) -> Published:
                     "the objects published before stay, retried at the next run"
                 ) from exc
             stat = local[key].stat()
-            manifest[key] = {"sha256": sha, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+            manifest[key] = {
+                "sha256": sha,
+                "size": stat.st_size,
+                "mtime_ns": stat.st_mtime_ns,
+                "cache_control": cache,
+            }
             uploaded.append(key)
         for key in gone:
             try:

@@ -189,6 +189,10 @@ def test_the_cache_control_is_configurable(store: Store, tmp_path: Path) -> None
     aggregator.build(config, now=NOW)
     head = store.head(f"{output}/all.json")
     assert head["CacheControl"] == "public, max-age=60, stale-while-revalidate=600"
+    # A new setting reaches the objects already there, their bytes unchanged.
+    aggregator.build(replace(config, output_cache_control="no-store"), now=NOW)
+    assert store.head(f"{output}/all.json")["CacheControl"] == "no-store"
+    assert store.head(f"{output}/index.html")["CacheControl"] == "no-store"
 
 
 def test_an_unchanged_bucket_costs_one_listing_and_no_upload(
