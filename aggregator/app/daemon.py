@@ -225,13 +225,7 @@ class Daemon:
             app.root = config.output  # a reload moved the output: its feeds are there now
             log.info("now serving %s", config.output)
         counts = _counts(report)
-        with self.health.lock:
-            self.health.last_run_at = now
-            self.health.last_status = "ok"
-            self.health.last_error = None
-            self.health.last_success_at = now
-            self.health.last_duration = round(duration, 3)
-            self.health.counts = counts
+        self._succeeded(now, duration, counts)
         for error in report.errors:
             log.warning("%s", error)
         for warning in report.warnings:
@@ -308,13 +302,7 @@ class Daemon:
                 timer.cancel()
                 self._helping = None
         duration = time.monotonic() - started
-        with self.health.lock:
-            self.health.last_run_at = now
-            self.health.last_status = "ok"
-            self.health.last_error = None
-            self.health.last_success_at = now
-            self.health.last_duration = round(duration, 3)
-            self.health.counts = {"links_requested": requested}
+        self._succeeded(now, duration, {"links_requested": requested})
         log.info(
             "run ok in %.2f s as a follower: %d links requested",
             duration,
@@ -327,6 +315,16 @@ class Daemon:
                 "links_requested": requested,
             },
         )
+
+    def _succeeded(self, now: datetime, duration: float, counts: dict[str, Any]) -> None:
+        """What /healthz says after a run that went well."""
+        with self.health.lock:
+            self.health.last_run_at = now
+            self.health.last_status = "ok"
+            self.health.last_error = None
+            self.health.last_success_at = now
+            self.health.last_duration = round(duration, 3)
+            self.health.counts = counts
 
     def _failed(self, now: datetime, started: float, reason: str) -> None:
         duration = time.monotonic() - started
