@@ -41,12 +41,10 @@ from __future__ import annotations
 import contextlib
 import heapq
 import itertools
-import os
 import random
 import socket
 import threading
 import time
-import uuid
 from collections import Counter
 from collections import deque
 from collections.abc import Callable
@@ -370,7 +368,7 @@ class _Claims:
         self.store = store
         self.ttl = ttl
         #: this run, as the leases name it
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        self.owner = store.lease_owner()
         self.held: set[str] = set()
         #: hosts another process held when last tried: when to try again (monotonic)
         self.try_at: dict[str, float] = {}

@@ -164,6 +164,12 @@ class StateStore(Protocol):
 
     def done_pings(self, urls: Iterable[str]) -> None: ...
 
+    def lease_owner(self) -> str:
+        """The name this process holds leases under (`claim_hosts`): unique to it. With
+        PostgreSQL, its connections carry the name, and the leases of a name no live
+        connection carries (a process killed) are anyone's at once."""
+        ...
+
     def claim_hosts(self, owner: str, hosts: Iterable[str], ttl: float) -> dict[str, float]:
         """Lease to `owner` those of `hosts` no other owner holds (a lease not renewed
         within its `ttl` seconds is anyone's): for each host leased, the seconds to wait

@@ -22,6 +22,7 @@ import contextlib
 import logging
 import os
 import socket
+import uuid
 from collections.abc import Iterable
 from collections.abc import Iterator
 from collections.abc import Mapping
@@ -306,8 +307,11 @@ class PgStore:
         #: the URL as messages show it (no password)
         self.where = masked(url)
         self.timeout = timeout
+        #: the name of this process's connections, and of its host leases: a lease of
+        #: a name no connection carries any more (a process killed) is anyone's
+        self.owner = owner_name()
         try:
-            conninfo = _conninfo(url, timeout, application_name="aggregator")
+            conninfo = _conninfo(url, timeout, application_name=self.owner)
         except psycopg.Error as exc:
             raise self._error("not a PostgreSQL URL", exc) from None
         with self._guard("cannot open state"), psycopg.connect(conninfo, autocommit=True) as conn:
@@ -614,6 +618,9 @@ class PgStore:
 
     # -- host leases: the database's clock decides, so machines' clocks need not agree
 
+    def lease_owner(self) -> str:
+        return self.owner
+
     def claim_hosts(self, owner: str, hosts: Iterable[str], ttl: float) -> dict[str, float]:
         """See `StateStore.claim_hosts`. A host being claimed by another process at
         this moment is skipped (`SKIP LOCKED`), not waited for."""
@@ -631,7 +638,9 @@ class PgStore:
         with self._writing() as cursor:
             cursor.execute(
                 "WITH free AS (SELECT host FROM host_lease WHERE host = ANY(%s) "
-                "AND (owner IN ('', %s) OR expires_at < clock_timestamp()) "
+                "AND (owner IN ('', %s) OR expires_at < clock_timestamp() OR owner NOT IN "
+                "(SELECT application_name FROM pg_stat_activity "
+                "WHERE application_name IS NOT NULL)) "
                 "ORDER BY host FOR UPDATE SKIP LOCKED) "
                 "UPDATE host_lease AS l SET owner = %s, "
                 "expires_at = clock_timestamp() + make_interval(secs => %s) "
@@ -715,6 +724,12 @@ def _error(url: str, what: str, exc: BaseException) -> StateError:
 
 def _short(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def owner_name() -> str:
+    """A name unique to this process and store (at most 63 characters, as PostgreSQL
+    keeps an `application_name`)."""
+    return f"aggregator:{socket.gethostname()[:24]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
 
 
 def _conninfo(url: str, timeout: float, **extra: str) -> str:

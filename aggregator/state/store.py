@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import socket
 import sqlite3
+import uuid
 from collections.abc import Iterable
 from collections.abc import Iterator
 from collections.abc import Mapping
@@ -197,6 +200,7 @@ class Store:
         self._db = self._open(path)
         #: host leases: a SQLite state has one process, so they live in memory
         self._leases = LocalLeases()
+        self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
 
     def _open(self, path: Path | str) -> sqlite3.Connection:
         try:
@@ -586,6 +590,9 @@ class Store:
         self._write("DELETE FROM ping WHERE url = ?", [(u,) for u in urls])
 
     # -- host leases (in memory: see leases.py)
+
+    def lease_owner(self) -> str:
+        return self._owner
 
     def claim_hosts(self, owner: str, hosts: Iterable[str], ttl: float) -> dict[str, float]:
         return self._leases.claim_hosts(owner, hosts, ttl)

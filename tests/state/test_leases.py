@@ -6,8 +6,10 @@ crashed) is anyone's once it expires."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -20,8 +22,23 @@ from aggregator.state.pgstore import PgStore
 LONG = 600.0
 
 
+@contextlib.contextmanager
+def alive(state_at: Path | str, *owners: str) -> Iterator[None]:
+    """Owners that are live processes: with PostgreSQL, a connection named after each
+    (a lease of a name no connection carries is anyone's: its process is gone)."""
+    if not isinstance(state_at, str):
+        yield
+        return
+    connections = [psycopg.connect(state_at, application_name=o) for o in owners]
+    try:
+        yield
+    finally:
+        for connection in connections:
+            connection.close()
+
+
 def test_a_host_is_held_by_one_owner_at_a_time(state_at: Path | str) -> None:
-    with open_store(state_at) as store:
+    with open_store(state_at) as store, alive(state_at, "a", "b"):
         assert store.claim_hosts("a", ["h1", "h2"], LONG) == {"h1": 0.0, "h2": 0.0}
         assert store.claim_hosts("b", ["h2", "h3"], LONG) == {"h3": 0.0}
         # Claiming again what one holds keeps it.
@@ -36,7 +53,7 @@ def test_a_host_is_held_by_one_owner_at_a_time(state_at: Path | str) -> None:
 
 
 def test_a_released_host_carries_the_wait_it_is_owed(state_at: Path | str) -> None:
-    with open_store(state_at) as store:
+    with open_store(state_at) as store, alive(state_at, "a", "b"):
         store.claim_hosts("a", ["h"], LONG)
         released = time.monotonic()
         store.release_hosts("a", {"h": 30.0})
@@ -49,7 +66,9 @@ def test_a_released_host_carries_the_wait_it_is_owed(state_at: Path | str) -> No
 
 
 def test_a_lease_not_renewed_expires_and_its_host_is_taken_over(state_at: Path | str) -> None:
-    with open_store(state_at) as store:
+    # "crashed" is alive as far as the database knows (a machine cut off): its lease
+    # ends by expiring.
+    with open_store(state_at) as store, alive(state_at, "crashed", "alive", "other"):
         ttl = 0.2
         claimed = time.monotonic()
         assert set(store.claim_hosts("crashed", ["h", "kept"], ttl)) == {"h", "kept"}
@@ -63,7 +82,7 @@ def test_a_lease_not_renewed_expires_and_its_host_is_taken_over(state_at: Path |
 
 
 def test_leases_are_shared_by_every_store_of_a_database(pg_url: str) -> None:
-    with PgStore(pg_url) as one, PgStore(pg_url) as two:
+    with PgStore(pg_url) as one, PgStore(pg_url) as two, alive(pg_url, "a", "b"):
         assert set(one.claim_hosts("a", ["h1", "h2"], LONG)) == {"h1", "h2"}
         assert set(two.claim_hosts("b", ["h1", "h2", "h3"], LONG)) == {"h3"}
         one.release_hosts("a", {"h1": 0.0})
@@ -71,7 +90,7 @@ def test_leases_are_shared_by_every_store_of_a_database(pg_url: str) -> None:
 
 
 def test_a_host_being_claimed_elsewhere_is_skipped_not_waited_for(pg_url: str) -> None:
-    with PgStore(pg_url) as store:
+    with PgStore(pg_url) as store, alive(pg_url, "a", "b"):
         store.claim_hosts("a", ["busy", "free"], LONG)
         store.release_hosts("a", {"busy": 0.0, "free": 0.0})
         with psycopg.connect(pg_url) as other:
@@ -101,7 +120,7 @@ def test_two_processes_claiming_the_same_new_hosts_each_get_their_own(pg_url: st
         threads = [
             threading.Thread(
                 target=lambda n=n: got.__setitem__(
-                    n, set(stores[n].claim_hosts(f"owner{n}", hosts, LONG))
+                    n, set(stores[n].claim_hosts(stores[n].lease_owner(), hosts, LONG))
                 )
             )
             for n in range(4)
@@ -124,3 +143,14 @@ def test_nothing_negative_is_owed(state_at: Path | str, wait: float) -> None:
         store.claim_hosts("a", ["h"], LONG)
         store.release_hosts("a", {"h": wait})
         assert store.claim_hosts("b", ["h"], LONG) == {"h": 0.0}
+
+
+def test_the_leases_of_a_process_that_is_gone_are_free_at_once(pg_url: str) -> None:
+    """A killed process's connections end, and its leases with them: no wait for them
+    to expire (a killed leader's hosts go to the next at once)."""
+    with PgStore(pg_url) as survivor:
+        gone = PgStore(pg_url)
+        assert set(gone.claim_hosts(gone.lease_owner(), ["h"], LONG)) == {"h"}
+        assert survivor.claim_hosts(survivor.lease_owner(), ["h"], LONG) == {}
+        gone.close()  # as its process's end closes them
+        assert set(survivor.claim_hosts(survivor.lease_owner(), ["h"], LONG)) == {"h"}
