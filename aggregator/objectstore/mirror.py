@@ -56,15 +56,19 @@ def mirror_folders(config: Config) -> list[Path]:
     return [root / folder_name(url) for url in config.remote_sources]
 
 
-def sync_sources(config: Config) -> None:
+def sync_sources(config: Config) -> list[LoadError]:
     """Bring the mirror of each remote source up to date; raises StorageError when a
     store cannot be listed or read (the mirror keeps what it had)."""
+    refused: list[LoadError] = []
     for url, folder in zip(config.remote_sources, mirror_folders(config), strict=True):
-        sync(url, folder, config)
+        refused += sync(url, folder, config)
+    return refused
 
 
-def sync(url: str, folder: Path, config: Config) -> None:
-    """Mirror the article objects under `url` into `folder` (see the module's doc)."""
+def sync(url: str, folder: Path, config: Config) -> list[LoadError]:
+    """Mirror the article objects under `url` into `folder` (see the module's doc);
+    the objects that cannot be mirrored (a key that is also the folder of others:
+    `b.md` and `b.md/c.md`, which no file system holds both of), reported."""
     fs, root = open_store(url, config.storage_options)
     manifest_path = folder.with_name(folder.name + ".json")
     manifest = {k: str(v) for k, v in read_manifest(manifest_path, url).items()}
@@ -79,8 +83,23 @@ def sync(url: str, folder: Path, config: Config) -> None:
         key = path[len(root) :].lstrip("/") if path.startswith(root) else ""
         if info.get("type", "file") == "file" and _is_article(key, match):
             wanted[key] = (path, info)
+    folders = {key.rsplit("/", 1)[0] for key in listed_keys(listed, root) if "/" in key}
+    parents = {"/".join(f.split("/")[: n + 1]) for f in folders for n in range(f.count("/") + 1)}
+    refused = [
+        LoadError(join(url, key), 1, "both an object and the folder of others: not read")
+        for key in sorted(wanted)
+        if key in parents
+    ]
+    for error in refused:
+        del wanted[error.path[len(url) + 1 :]]
     try:
         folder.mkdir(parents=True, exist_ok=True)
+        # What went first: a key may become the folder of new ones.
+        for key in sorted(set(manifest) - set(wanted)):
+            with contextlib.suppress(FileNotFoundError):
+                (folder / key).unlink()
+            _prune(folder, (folder / key).parent)
+            del manifest[key]
         for key, (path, info) in sorted(wanted.items()):
             tag = _tag(info)
             target = folder / key
@@ -96,15 +115,16 @@ def sync(url: str, folder: Path, config: Config) -> None:
             stamp = _mtime_ns(info, tag)
             os.utime(target, ns=(stamp, stamp))
             manifest[key] = tag
-        for key in sorted(set(manifest) - set(wanted)):
-            with contextlib.suppress(FileNotFoundError):
-                (folder / key).unlink()
-            _prune(folder, (folder / key).parent)
-            del manifest[key]
         save_manifest(manifest_path, url, manifest)
+        return refused
     except OSError as exc:
         where = exc.filename or folder
         raise StorageError(f"{where}: cannot write the mirror of {url}: {reason(exc)}") from exc
+
+
+def listed_keys(listed: dict[str, dict[str, Any]], root: str) -> list[str]:
+    """The keys below `root` of a listing."""
+    return [p[len(root) :].lstrip("/") for p in listed if p.startswith(root)]
 
 
 def _is_article(key: str, match: Any) -> bool:

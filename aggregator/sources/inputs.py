@@ -46,7 +46,8 @@ class Found:
 
     #: files to load, in the order of their sources, then of their paths
     paths: list[str]
-    #: files found that cannot be loaded: their names are not UTF-8 (`loader.split_names`)
+    #: files found that cannot be loaded: their names are not UTF-8 (`loader.split_names`),
+    #: or a bucket's objects cannot be mirrored (`mirror.sync`)
     misnamed: tuple[LoadError, ...] = ()
     #: paths asked for that do not exist (`validate` only)
     missing: tuple[LoadError, ...] = ()
@@ -84,15 +85,16 @@ def find(config: Config) -> Found:
     ConfigError for a source folder that does not exist, StorageError for a bucket
     that cannot be listed or read."""
     mirrors: list[Path] = []
+    refused: list[LoadError] = []
     if config.remote_sources:
-        sync_sources(config)
+        refused = sync_sources(config)
         mirrors = mirror_folders(config)
     listed = find_paths([*config.sources, *mirrors], config.patterns)
     folders = entry_folders(config)
     if folders:
         listed = sorted([*listed, *find_paths(folders, (ENTRY_PATTERN,))])
     paths, misnamed = split_names(listed)
-    return Found(paths, tuple(misnamed))
+    return Found(paths, (*refused, *misnamed))
 
 
 def find_given(paths: Sequence[Path], patterns: Sequence[str]) -> Found:

@@ -418,3 +418,20 @@ def test_a_daemon_that_lost_the_lead_publishes_nothing(
     assert store.objects(output) == before
     aggregator.build(config, now=NOW, leading=lambda: True)  # leading again: it lands
     assert store.objects(output) != before
+
+
+def test_an_object_that_is_also_a_folder_is_reported_and_the_rest_published(
+    store: Store, tmp_path: Path
+) -> None:
+    os.chdir(tmp_path)
+    source, output = f"{store.bucket('articles')}/in", store.bucket("feeds")
+    write_article(tmp_path / "corpus", "a.md", n=1)
+    write_article(tmp_path / "corpus" / "b.md", "c.md", n=2)  # the key b.md/c.md
+    _upload(store, tmp_path / "corpus", source)
+    store.fs.pipe_file(f"{source}/b.md", (tmp_path / "corpus" / "a.md").read_bytes())
+    config = _config(sources=[f"s3://{source}"], output=f"s3://{output}")
+    report = aggregator.build(config, now=NOW)
+    assert [(e.path, e.reason) for e in report.errors] == [
+        (f"s3://{source}/b.md", "both an object and the folder of others: not read")
+    ]
+    assert report.published == 2  # a.md and b.md/c.md
