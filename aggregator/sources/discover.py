@@ -172,7 +172,7 @@ def _with_feed(text: str, url: str) -> str:
     if rest:
         raise ConfigError("the feeds: list is written on one line: add the feed by hand")
     end = start
-    indent = "  "
+    indent: str | None = None  # as the list's first item has it
     for number in range(start + 1, len(lines)):
         line = lines[number]
         if not line.strip() or line.lstrip().startswith("#"):
@@ -181,14 +181,7 @@ def _with_feed(text: str, url: str) -> str:
             break  # the next top-level key
         end = number
         found = _ITEM.match(line)
-        if found is not None and number == _first_item(lines, start):
+        if found is not None and indent is None:
             indent = found.group("indent")
-    lines.insert(end + 1, f"{indent}{item}")
+    lines.insert(end + 1, f"{indent if indent is not None else '  '}{item}")
     return "\n".join(lines) + "\n"
-
-
-def _first_item(lines: list[str], start: int) -> int:
-    for number in range(start + 1, len(lines)):
-        if _ITEM.match(lines[number]):
-            return number
-    return -1

@@ -169,7 +169,7 @@ def _read_json(body: bytes, url: str) -> RemoteFeed:
     feed_author = _json_author(data)
     entries = tuple(_json_entry(i, url, feed_author) for i in items if isinstance(i, dict))
     return RemoteFeed(
-        title=_str(data, "title"),
+        title=_text(_str(data, "title")),
         link=_http(data.get("home_page_url"), url),
         ttl=None,
         entries=entries,
@@ -192,7 +192,7 @@ def _json_entry(item: Mapping[str, Any], base: str, feed_author: str) -> Entry:
     )
     return Entry(
         id=_text(item.get("id")) or link,
-        title=_str(item, "title"),
+        title=_text(_str(item, "title")),
         link=link,
         summary=summary,
         published=_iso(item.get("date_published")),
@@ -215,12 +215,9 @@ def _list(value: object) -> list[Any]:
 
 
 def _str(data: Mapping[str, Any], key: str) -> str:
+    """A string field of a JSON Feed; "" when absent or not a string."""
     value = data.get(key)
-    return (
-        " ".join(value.split())
-        if key == "title" and isinstance(value, str)
-        else (value if isinstance(value, str) else "")
-    )
+    return value if isinstance(value, str) else ""
 
 
 # -- the article file ----------------------------------------------------------------

@@ -95,8 +95,7 @@ def sync(
     """Fetch the config's feeds that are due and write their entries (see the module
     docstring); what is known of each feed, in config order."""
     root = config.entries_path
-    _remove_others(root, config.feeds, store)
-    known = store.feed_states()
+    known = _remove_others(root, config.feeds, store)
     due: list[FeedSource] = []
     for feed in config.feeds:
         state = known.get(feed.url)
@@ -299,15 +298,20 @@ def counted(state: FeedState, config: Config) -> FeedState:
     return state.replace(entries=count)
 
 
-def _remove_others(root: Path, feeds: Sequence[FeedSource], store: StateStore) -> None:
-    """Remove the entries and state of feeds no longer in the config."""
+def _remove_others(
+    root: Path, feeds: Sequence[FeedSource], store: StateStore
+) -> dict[str, FeedState]:
+    """Remove the entries and state of feeds no longer in the config; what the state
+    knows of the others."""
     wanted = {folder_name(feed.url) for feed in feeds}
     if root.is_dir():
         for child in root.iterdir():
             if child.is_dir() and child.name not in wanted:
                 shutil.rmtree(child, ignore_errors=True)
     configured = {feed.url for feed in feeds}
-    store.forget_feeds([url for url in store.feed_states() if url not in configured])
+    known = store.feed_states()
+    store.forget_feeds([url for url in known if url not in configured])
+    return {url: state for url, state in known.items() if url in configured}
 
 
 def _line(exc: BaseException) -> str:
