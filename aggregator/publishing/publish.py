@@ -105,11 +105,6 @@ def feed_order(article: Article) -> tuple[float, str, str]:
     return (-article.published_at.timestamp(), entry_id(article), article.path)
 
 
-def newest_first(articles: Iterable[Article]) -> list[Article]:
-    """The articles in feed order (`feed_order`)."""
-    return sorted(articles, key=feed_order)
-
-
 class Publisher:
     """Writes the feeds of one build and collects their results."""
 

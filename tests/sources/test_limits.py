@@ -324,7 +324,7 @@ def test_predicted_feed_sizes_are_the_sizes_of_the_rendered_feeds(tmp_path: Path
     """`feeds.prefix_sizes` reads the size of every shorter feed off one rendering: it
     must be exact in every format, whatever the entries hold."""
 
-    from aggregator.publishing.publish import newest_first
+    from aggregator.publishing.publish import feed_order
     from aggregator.rendering.feeds import FORMATS
     from aggregator.rendering.feeds import FeedSpec
     from aggregator.rendering.feeds import Site
@@ -346,7 +346,7 @@ def test_predicted_feed_sizes_are_the_sizes_of_the_rendered_feeds(tmp_path: Path
             topics=["AI", f"T{number}"],
         )
     articles, _ = load_all(sorted(source.iterdir()))
-    entries = newest_first(articles)
+    entries = sorted(articles, key=feed_order)
     site = Site("http://localhost:8080/", "Site & <b>", "About", "en", hub="https://hub.example/")
     for content in ("full", "excerpt"):
         spec = FeedSpec(None, "all", "All <i>", "Everything", site.base_url, content=content)  # type: ignore[arg-type]
