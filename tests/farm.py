@@ -33,6 +33,7 @@ class HostLog:
 class Handler(BaseHTTPRequestHandler):
     server: FarmServer
     protocol_version = "HTTP/1.1"
+    answered = False
 
     def log_message(self, format: str, *args: object) -> None:
         pass
@@ -52,13 +53,25 @@ class Handler(BaseHTTPRequestHandler):
             seen = log.hits[parts.path]
             log.in_flight += 1
             log.max_in_flight = max(log.max_in_flight, log.in_flight)
+        self.answered = False
         try:
             self.route(method, parts.path, parse_qs(parts.query), seen)
         finally:
-            with log.lock:
-                log.in_flight -= 1
+            self.done()
+
+    def done(self) -> None:
+        """The request stops being in flight the moment its answer starts to leave.
+
+        Counting it until the handler returns would overlap the client's next request,
+        which may arrive on another connection as soon as the answer is read.
+        """
+        if not self.answered:
+            self.answered = True
+            with self.server.log.lock:
+                self.server.log.in_flight -= 1
 
     def answer(self, status: int, headers: dict[str, str] | None = None, body: bytes = b"") -> None:
+        self.done()
         self.send_response(status)
         for name, value in (headers or {}).items():
             self.send_header(name, value)
@@ -129,6 +142,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def reset(self) -> None:
         """Close the connection with a TCP reset instead of an answer."""
+        self.done()
         self.connection.setsockopt(
             socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
         )
