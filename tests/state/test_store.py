@@ -104,3 +104,47 @@ def test_a_corrupt_state_file_is_moved_aside_and_rebuilt(tmp_path: Path, garbage
     assert (tmp_path / "s.sqlite.corrupt-1").read_bytes() == garbage
     with Store(path) as store:
         assert store.link("https://example.com/a") is not None
+
+
+def _indexes(path: Path) -> set[tuple[str, str]]:
+    with sqlite3.connect(path) as db:
+        rows = db.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+        ).fetchall()
+    return {(str(name), str(sql)) for name, sql in rows}
+
+
+def test_a_bulk_insert_into_an_empty_table_leaves_its_indexes_as_they_were(
+    tmp_path: Path,
+) -> None:
+    """A cold build fills empty tables: their indexes are made after the rows, and
+    are the same indexes, holding every row."""
+    path = tmp_path / "s.sqlite"
+    rows = [(f"{n:05}.md", n % 7, "2026-01-01T00:00:00+00:00", f"d{n}", f"{n:05}.md")
+            for n in range(12_000)]  # fmt: skip
+    with open_store(path) as store:
+        indexes = _indexes(path)
+        assert ("inc_art_period", "CREATE INDEX inc_art_period ON inc_art (period)") in indexes
+        store.inc_insert("inc_art", rows)
+        assert _indexes(path) == indexes
+        found = store.inc_rows("inc_art", "period", [3])
+        assert sorted(found) == [row for row in rows if row[1] == 3]
+        store.inc_update_story([("00000.md", row[0]) for row in rows])
+        assert _indexes(path) == indexes
+        assert len(store.inc_rows("inc_art", "story", ["00000.md"])) == len(rows)
+    with sqlite3.connect(path) as db:
+        plan = db.execute("EXPLAIN QUERY PLAN SELECT * FROM inc_art WHERE period = 3").fetchall()
+    assert "inc_art_period" in str(plan)
+
+
+def test_a_bulk_insert_that_fails_leaves_the_table_and_its_indexes(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    rows = [(f"{n:05}.md", 1, "2026-01-01T00:00:00+00:00", "d", f"{n:05}.md") for n in range(9000)]
+    with open_store(path) as store:
+        indexes = _indexes(path)
+        with pytest.raises(StateError, match="cannot write state"):
+            store.inc_insert("inc_art", [*rows, rows[0]])  # the same path twice
+        assert _indexes(path) == indexes
+        assert store.inc_rows("inc_art", "period", [1]) == []
+        store.inc_insert("inc_art", rows)
+        assert len(store.inc_rows("inc_art", "period", [1])) == len(rows)
