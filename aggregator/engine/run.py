@@ -62,6 +62,7 @@ from aggregator.engine.tables import key_rows
 from aggregator.engine.tables import link_rows
 from aggregator.engine.tables import member_rows
 from aggregator.engine.tables import story_json
+from aggregator.limits import Limits
 from aggregator.links.netguard import Resolver
 from aggregator.model import Article
 from aggregator.model import BuildReport
@@ -86,6 +87,7 @@ from aggregator.rendering.pages import Listing
 from aggregator.rendering.rendercache import RenderCache
 from aggregator.sources import inputs
 from aggregator.sources.loader import load_file
+from aggregator.sources.loader import map_in_processes
 from aggregator.sources.parsecache import keyed
 from aggregator.sources.parsecache import load_words
 from aggregator.state.codec import decode
@@ -100,6 +102,8 @@ from aggregator.stories.aliases import apply_topic_settings
 from aggregator.stories.dedupe import find_stories
 from aggregator.stories.paircache import StoredPairs
 from aggregator.stories.similar import Pair
+from aggregator.stories.similar import ZoneWork
+from aggregator.stories.similar import find_zones
 from aggregator.stories.similar import group_periods
 from aggregator.stories.similar import period_length
 from aggregator.stories.similar import period_of
@@ -124,6 +128,9 @@ _NO_REPORT: dict[str, Any] = {
 #: a story formed now: its id (first path), its survivor as published, the feeds it is
 #: in (None when not published), its survivor as found
 _Formed = tuple[str, Article, tuple[str, ...] | None, Article]
+#: zones of fewer articles than this to find again are found here, not on every core
+#: (starting the processes and sending them the articles would cost more)
+PARALLEL_ZONE_ARTICLES = 20_000
 
 
 class Run:
@@ -185,8 +192,8 @@ class Run:
         gone = self._load()
         # What the link step judged of the files that changed or went is no longer
         # known (nor a name known to exist, for a DNS canary: see `LinkChecker.run`).
-        store.inc_delete("inc_link", "path", gone)
-        old_rows = {str(row[0]): row for row in store.inc_rows("inc_art", "path", gone)}
+        self._delete("inc_link", "path", gone)
+        old_rows = {str(row[0]): row for row in self._rows("inc_art", "path", gone)}
         # Keys that enter or leave the corpus change which related coverage is shown
         # in the feeds kept as they are (none in a cold build).
         keys: set[str] = set()
@@ -250,12 +257,21 @@ class Run:
         self.store.forget_parsed(found.deleted)
         return [*found.changed, *found.deleted]
 
+    def _delete(self, table: str, column: str, keys: Iterable[object]) -> None:
+        # From an empty state there is nothing to delete (a cold build's keys are every
+        # file: asking would cost a query per 500 of them).
+        if not self.cold:
+            self.store.inc_delete(table, column, keys)
+
+    def _rows(self, table: str, column: str, keys: Iterable[object]) -> list[tuple[Any, ...]]:
+        return [] if self.cold else self.store.inc_rows(table, column, keys)
+
     def _replace_articles(self, gone: list[str]) -> None:
         store = self.store
         length = period_length(self.config.dedupe.window)
-        store.inc_delete("inc_art", "path", gone)
-        store.inc_delete("inc_key", "path", gone)
-        store.inc_delete("inc_rel", "path", gone)
+        self._delete("inc_art", "path", gone)
+        self._delete("inc_key", "path", gone)
+        self._delete("inc_rel", "path", gone)
         fresh = self.fresh.values()
         # Each its own story until the stories are formed (`inc_update_story`).
         store.inc_insert("inc_art", article_rows(fresh, length, str))
@@ -291,17 +307,23 @@ class Run:
             settings.window,
             cache,
             lambda some: load_words(store, limits, some),
+            self._find_zones,
         )
         # From an empty state every zone was found again: the others are gone.
         cache.save(within=None if self.cold else zones)
         new = {(z, a, b, s) for z, pairs in found.items() for a, b, s in pairs}
         old = {tuple(row) for row in store.inc_rows("inc_pair", "zone", zones)}
-        store.inc_delete("inc_pair", "zone", zones)
+        self._delete("inc_pair", "zone", zones)
         store.inc_insert("inc_pair", sorted(new))
         ends: set[str] = set()
         for _zone, a, b, _score in new ^ old:
             ends.update((str(a), str(b)))
         return ends
+
+    def _find_zones(self, works: list[ZoneWork]) -> Iterable[dict[int, list[Pair]]]:
+        if sum(len(work.paths) for work in works) < PARALLEL_ZONE_ARTICLES:
+            return map(find_zones, works)
+        return map_in_processes(_find_zones, works, self.cancel, "finding similar stories")
 
     def _components(
         self, seeds: set[str], old_stories: set[str]
@@ -422,8 +444,8 @@ class Run:
         for story in old:
             if story.kept:
                 touched.update([ALL, *(topic_key(t) for t in story.feeds)])
-        store.inc_delete("inc_member", "story", old_ids)
-        store.inc_delete("inc_story", "story", old_ids)
+        self._delete("inc_member", "story", old_ids)
+        self._delete("inc_story", "story", old_ids)
         members: list[tuple[object, ...]] = []
         for first, article, passed, _found in new:
             members.extend(member_rows(first, article, passed))
@@ -432,7 +454,7 @@ class Run:
         store.inc_insert("inc_story", [(s, a.path, story_json(a, p, f)) for s, a, p, f in new])
         if self.judged.links is not None:
             judged = {s.survivor for s in old} | {a.path for _, a, _, _ in new} | set(gone)
-            store.inc_delete("inc_link", "path", judged)
+            self._delete("inc_link", "path", judged)
             store.inc_insert("inc_link", link_rows(self.judged.links))
         store.inc_update_story([(s, p) for s, paths in components.items() for p in paths])
         return old, touched
@@ -612,6 +634,11 @@ class Run:
             mode="full" if self.cold else "incremental",
             changed_files=0 if self.cold else len(gone),
         )
+
+
+def _find_zones(works: list[ZoneWork], _limits: Limits) -> list[dict[int, list[Pair]]]:
+    """`find_zones` in a worker process (`loader.map_in_processes`)."""
+    return [find_zones(work) for work in works]
 
 
 def _link_summary(store: StateStore, config: Config, requested: int, down: bool) -> LinkSummary:

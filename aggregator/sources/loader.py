@@ -200,6 +200,27 @@ def map_in_chunks(
         yield from work([item], limits)
 
 
+def map_in_processes(
+    work: Callable[[list[_T], Limits], list[_R]],
+    items: list[_T],
+    cancel: threading.Event | None,
+    doing: str,
+    workers: int | None = None,
+) -> Iterator[_R]:
+    """`work([item], limits)` over `items` (each a large task), results in order, on
+    `workers` processes (default: one per core) as `map_in_chunks` runs them; here,
+    with one core or one item. `doing` names the work in the `Cancelled` raised when
+    `cancel` is set."""
+    workers = workers if workers is not None else (os.cpu_count() or 1)
+    if workers > 1 and len(items) > 1:
+        yield from _in_pool(work, items, DEFAULT_LIMITS, cancel, workers, 1, doing)
+        return
+    for item in items:
+        if cancel is not None and cancel.is_set():
+            raise Cancelled(f"stopped while {doing}")
+        yield from work([item], DEFAULT_LIMITS)
+
+
 #: how often a wait for a worker's results looks at the stop request
 _POLL_SECONDS = 0.1
 #: set in a worker process when the run was asked to stop (see `_in_pool`)
@@ -213,6 +234,7 @@ def _in_pool(
     cancel: threading.Event | None,
     workers: int,
     chunk: int,
+    doing: str = "loading article files",
 ) -> Iterator[_R]:
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([work.__module__])
@@ -236,17 +258,17 @@ def _in_pool(
             for part in itertools.islice(parts, 1):
                 futures.append(pool.submit(_work_until_stopped, work, part, limits))
             # Let go of each task once its results are handed on: a future keeps them.
-            yield from _result(done, cancel)
+            yield from _result(done, cancel, doing)
     finally:
         stop.set()  # a no-op after the last chunk; stops the workers when cut short
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _result(future: Future[list[_R]], cancel: threading.Event | None) -> list[_R]:
+def _result(future: Future[list[_R]], cancel: threading.Event | None, doing: str) -> list[_R]:
     """What a worker's task gave, waited for while looking at `cancel`."""
     while cancel is not None:
         if cancel.is_set():
-            raise Cancelled("stopped while loading article files")
+            raise Cancelled(f"stopped while {doing}")
         try:
             return future.result(timeout=_POLL_SECONDS)
         except TimeoutError:

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
+from typing import Any
 from typing import Protocol
 
 from aggregator.model import Article
@@ -140,8 +141,10 @@ class Weights:
         self.idf = {word: math.log(1 + total / count) for word, count in frequency.items()}
 
     def total(self, words: Iterable[str]) -> float:
-        """Summed weight of words of the fingerprints these weights were made from."""
-        return sum(map(self.idf.__getitem__, words))
+        """Summed weight of words of the fingerprints these weights were made from:
+        exactly rounded, so the same in any order (sets of words iterate in an order
+        that differs from process to process)."""
+        return math.fsum(map(self.idf.__getitem__, words))
 
 
 def _frequency(prints: Iterable[Fingerprint]) -> Counter[str]:
@@ -330,60 +333,170 @@ def zone_pairs(
     window: timedelta,
     cache: PairCache | None = None,
     words: Words | None = None,
+    runner: Runner | None = None,
 ) -> dict[int, list[Pair]]:
     """The pairs of each of `zones`; `periods` holds every article (by index in
-    `articles`, sorted by `group_periods`) of each period those zones lie in."""
-    length = period_length(window)
+    `articles`, sorted by `group_periods`) of each period those zones lie in.
+
+    The zones not in `cache` are found by `find_zones`, here or, through `runner`, in
+    parts (`ZoneWork`s of neighbouring zones, each with the articles it reads) that
+    it may hand to other processes: each zone is found from its periods alone, so the
+    pairs are the same either way."""
     prints = [_print_of(a) for a in articles]
     digests: dict[int, str] = {}
-    counts: dict[int, Counter[str]] = {}
 
     def digest_of(period: int) -> str:
         if period not in digests:
             digests[period] = _digest(articles, prints, periods[period])
         return digests[period]
 
-    def frequency(period: int) -> Counter[str]:
-        if period not in counts:
-            members = periods[period]
-            partial = [i for i in members if not prints[i].complete]
-            if partial:
-                if words is None:
-                    raise ValueError("fingerprints without their words, and no way to load them")
-                for i, loaded in zip(partial, words([articles[i] for i in partial]), strict=True):
-                    prints[i] = loaded
-            counts[period] = _frequency(prints[i] for i in members)
-        return counts[period]
-
     found: dict[int, list[Pair]] = {}
+    todo: dict[int, str] = {}  # zone -> digest
     for zone in zones:
         period = zone // 2
-        members = periods[period]
         if zone % 2 == 0:
             digest = digest_of(period)
         else:
             digest = f"{digest_of(period)}{digest_of(period + 1)}"
         pairs = cache.get(zone, digest) if cache is not None else None
         if pairs is None:
-            if zone % 2 == 0:
-                weight = Weights(frequency(period), len(members))
-                sweep = _Sweep(articles, prints, weight)
-                got = sweep.pairs(members, threshold, window)
-            else:
-                following = periods[period + 1]
-                weight = Weights(
-                    frequency(period) + frequency(period + 1), len(members) + len(following)
-                )
-                start = _EPOCH + (period + 1) * length
-                edge = [i for i in members if articles[i].published_at >= start - window]
-                edge += [i for i in following if articles[i].published_at <= start + window]
-                left = frozenset(members)
-                sweep = _Sweep(articles, prints, weight)
-                got = sweep.pairs(edge, threshold, window, across=left)
-            pairs = [(articles[i].path, articles[j].path, value) for i, j, value in got]
-            if cache is not None:
-                cache.put(zone, digest, pairs)
-        found[zone] = pairs
+            todo[zone] = digest
+        else:
+            found[zone] = pairs
+    if not todo:
+        return found
+    needed = sorted({z // 2 for z in todo} | {z // 2 + 1 for z in todo if z % 2})
+    partial = [i for p in needed for i in periods[p] if not prints[i].complete]
+    if partial:
+        if words is None:
+            raise ValueError("fingerprints without their words, and no way to load them")
+        for i, loaded in zip(partial, words([articles[i] for i in partial]), strict=True):
+            prints[i] = loaded
+    parts = _parts(sorted(todo), periods) if runner is not None else [sorted(todo)]
+    works = [_work(part, articles, prints, periods, threshold, window) for part in parts]
+    for zone_found in runner(works) if runner is not None else map(find_zones, works):
+        found.update(zone_found)
+    if cache is not None:
+        for zone, digest in todo.items():
+            cache.put(zone, digest, found[zone])
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneWork:
+    """Zones to find, with every article of the periods they lie in (by index in the
+    lists here) : what `find_zones` reads, and all it reads."""
+
+    zones: tuple[int, ...]
+    periods: dict[int, list[int]]
+    paths: list[str]
+    times: list[datetime]
+    prints: list[Fingerprint]
+    threshold: float
+    window: timedelta
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # Sent to another process as plain tuples and numbers, which pickle about five
+        # times faster than the dataclasses and datetimes they stand for.
+        prints = [(p.title, p.numbers, p.excerpt, p.excerpt_numbers, p.digest) for p in self.prints]
+        times = [(t - _EPOCH) // _MICROSECOND for t in self.times]
+        fields = (self.zones, self.periods, self.paths, times, prints)
+        return _zone_work, (*fields, self.threshold, self.window)
+
+
+def _zone_work(
+    zones: tuple[int, ...],
+    periods: dict[int, list[int]],
+    paths: list[str],
+    times: list[int],
+    prints: list[tuple[Any, ...]],
+    threshold: float,
+    window: timedelta,
+) -> ZoneWork:
+    return ZoneWork(
+        zones,
+        periods,
+        paths,
+        [_EPOCH + t * _MICROSECOND for t in times],
+        [Fingerprint(*p) for p in prints],
+        threshold,
+        window,
+    )
+
+
+_MICROSECOND = timedelta(microseconds=1)
+
+#: finds the pairs of `ZoneWork`s (on other processes, say): one result each, in order
+Runner = Callable[[list[ZoneWork]], Iterable[dict[int, list[Pair]]]]
+
+#: a part of the zones to find is about this many articles (or one zone, when more)
+_PART_ARTICLES = 10_000
+
+
+def _parts(zones: list[int], periods: dict[int, list[int]]) -> list[list[int]]:
+    """`zones` (sorted) in runs of neighbours of about `_PART_ARTICLES` articles each."""
+    parts: list[list[int]] = []
+    size = 0
+    for zone in zones:
+        if not parts or size >= _PART_ARTICLES:
+            parts.append([])
+            size = 0
+        parts[-1].append(zone)
+        size += len(periods[zone // 2]) if zone % 2 == 0 else 0
+    return parts
+
+
+def _work(
+    zones: list[int],
+    articles: Sequence[Dated],
+    prints: list[Fingerprint],
+    periods: dict[int, list[int]],
+    threshold: float,
+    window: timedelta,
+) -> ZoneWork:
+    needed = sorted({z // 2 for z in zones} | {z // 2 + 1 for z in zones if z % 2})
+    members = [i for p in needed for i in periods[p]]
+    local = {i: n for n, i in enumerate(members)}
+    return ZoneWork(
+        tuple(zones),
+        {p: [local[i] for i in periods[p]] for p in needed},
+        [articles[i].path for i in members],
+        [articles[i].published_at for i in members],
+        [prints[i] for i in members],
+        threshold,
+        window,
+    )
+
+
+def find_zones(work: ZoneWork) -> dict[int, list[Pair]]:
+    """The pairs of each zone of `work`."""
+    periods, times, prints, window = work.periods, work.times, work.prints, work.window
+    length = period_length(window)
+    counts: dict[int, Counter[str]] = {}
+
+    def frequency(period: int) -> Counter[str]:
+        if period not in counts:
+            counts[period] = _frequency(prints[i] for i in periods[period])
+        return counts[period]
+
+    found: dict[int, list[Pair]] = {}
+    for zone in work.zones:
+        period = zone // 2
+        members = periods[period]
+        if zone % 2 == 0:
+            weight = Weights(frequency(period), len(members))
+            got = _Sweep(work, weight).pairs(members, work.threshold, window)
+        else:
+            following = periods[period + 1]
+            weight = Weights(
+                frequency(period) + frequency(period + 1), len(members) + len(following)
+            )
+            start = _EPOCH + (period + 1) * length
+            edge = [i for i in members if times[i] >= start - window]
+            edge += [i for i in following if times[i] <= start + window]
+            sweep = _Sweep(work, weight)
+            got = sweep.pairs(edge, work.threshold, window, across=frozenset(members))
+        found[zone] = [(work.paths[i], work.paths[j], value) for i, j, value in got]
     return found
 
 
@@ -406,11 +519,10 @@ def _digest(articles: Sequence[Dated], prints: Sequence[Fingerprint], members: l
 class _Sweep:
     """Candidate pairs of some articles under one set of word weights."""
 
-    def __init__(
-        self, articles: Sequence[Dated], prints: Sequence[Fingerprint], weight: Weights
-    ) -> None:
-        self.articles = articles
-        self.prints = prints
+    def __init__(self, work: ZoneWork, weight: Weights) -> None:
+        self.work = work
+        self.times = work.times
+        self.prints = work.prints
         self.weight = weight
         self.totals: dict[int, float] = {}
         # Sets of the articles in the sweep's window; others are made on demand.
@@ -437,7 +549,7 @@ class _Sweep:
     ) -> list[tuple[int, int, float]]:
         """Pairs among `order` (sorted by date, then path) that are one story; with
         `across`, only pairs of one article in it and one not."""
-        articles = self.articles
+        times = self.times
         # The lowest title similarity with which a pair can still reach the threshold:
         # by its excerpt (at best 1.0, title substituted) or by its title alone.
         by_excerpt = (threshold - (1 - TITLE_WEIGHT)) / TITLE_WEIGHT / SUBSTITUTION_FACTOR
@@ -446,15 +558,15 @@ class _Sweep:
         recent: deque[int] = deque()  # articles whose sets may be kept, oldest first
         found: list[tuple[int, int, float]] = []
         for i in order:
-            oldest = articles[i].published_at - window
-            while recent and articles[recent[0]].published_at < oldest:
+            oldest = times[i] - window
+            while recent and times[recent[0]] < oldest:
                 self._sets.pop(recent.popleft(), None)
             recent.append(i)
             prefix = _prefix(self.prints[i].title, self.weight, floor * self._total(i))
             candidates: set[int] = set()
             for word in prefix:
                 posting = index.setdefault(word, deque())
-                while posting and articles[posting[0]].published_at < oldest:
+                while posting and times[posting[0]] < oldest:
                     posting.popleft()
                 candidates.update(posting)
                 posting.append(i)

@@ -318,7 +318,7 @@ def test_a_rebuild_finds_similar_pairs_only_in_the_changed_period(
     original = similar._Sweep.pairs
 
     def spy(self: similar._Sweep, order: Sequence[int], *args: Any, **kwargs: Any) -> Any:
-        swept.append([self.articles[i].path for i in order])
+        swept.append([self.work.paths[i] for i in order])
         return original(self, order, *args, **kwargs)
 
     monkeypatch.setattr(similar._Sweep, "pairs", spy)
