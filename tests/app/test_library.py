@@ -193,6 +193,30 @@ def test_the_public_names_are_in_all_and_import() -> None:
     assert set(aggregator.__all__) <= set(namespace)
 
 
+def test_each_public_name_is_its_home_module_s_and_loaded_when_first_used() -> None:
+    """A worker process that parses files imports the loader, not the whole library:
+    feed rendering, HTTP and the state store stay out of its memory."""
+    probe = (
+        "import sys, aggregator.sources.parsecache\n"
+        "print(sorted(m for m in ('feedgen', 'lxml', 'requests', 'sqlite3', "
+        "'aggregator.library', 'aggregator.engine.run') if m in sys.modules))"
+    )
+    held = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert held == "[]"
+    from aggregator import config as config_module
+    from aggregator import library
+    from aggregator import model
+
+    assert aggregator.build is library.build
+    assert aggregator.Config is config_module.Config
+    assert aggregator.BuildReport is model.BuildReport
+    assert "build" in dir(aggregator)
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        aggregator.nothing  # type: ignore[attr-defined]  # noqa: B018
+
+
 def test_the_records_of_the_public_face_are_public() -> None:
     # What a caller reads in a report or passes in a setting is importable from here.
     seen: set[type] = set()
