@@ -13,6 +13,16 @@ kept. A reload that moves the output folder starts a run at once, and the server
 serves the new folder from the first run that completes there (until then, the
 old folder's feeds).
 
+With `watch` (`--watch`, `watch: true`), file-system events on the local source
+folders start a build too (`app.watch`): a burst of events settles for a moment, then
+one build runs (one more when events came during it), in a thread of its own but under
+the same lock as the scheduled runs, so two never run at once, and through the same
+path (lead, output lock, health, one log line). Between runs the daemon keeps the
+files found and their identities (`watch.Warm`): a run after events stats only the
+paths they named, and a scheduled run walks every folder again, catching what events
+missed. A folder that cannot be watched is logged with the reason and left to the
+schedule.
+
 Several daemons may share one PostgreSQL state: each run first asks the state's
 `Leadership` (an advisory lock held for the daemon's life) whether this daemon leads.
 The leader builds and publishes; a follower builds nothing and, with links on, helps
@@ -47,9 +57,14 @@ from apscheduler.triggers.interval import IntervalTrigger
 from aggregator.app.feedlist import problem_lines
 from aggregator.app.server import FeedApp
 from aggregator.app.server import Server
+from aggregator.app.watch import Rebuilds
+from aggregator.app.watch import Warm
+from aggregator.app.watch import Watcher
 from aggregator.clock import Clock
 from aggregator.clock import utcnow
 from aggregator.config import Config
+from aggregator.engine.pipeline import FindFiles
+from aggregator.engine.pipeline import find_files
 from aggregator.errors import AggregatorError
 from aggregator.errors import Cancelled
 from aggregator.errors import LeadLost
@@ -177,12 +192,36 @@ class Daemon:
         self.server: Server | None = None
         #: the server's application; its `root` is the folder served
         self.app: FeedApp | None = None
+        #: held by each run, scheduled or started by events: one at a time
+        self._building = threading.Lock()
+        #: what is kept of the article files between runs, while watching
+        self.warm = Warm()
+        self.watcher: Watcher | None = None
+        self.rebuilds: Rebuilds | None = None
 
     # -- one run ---------------------------------------------------------------------
 
     def run_once(self) -> BuildReport | None:
-        """One build under the output lock, when this daemon leads (else a follower's
-        help: `_follow`); logs one line; never raises."""
+        """A scheduled run: one build under the output lock, when this daemon leads
+        (else a follower's help: `_follow`); logs one line; never raises. While
+        watching it walks every source folder (what events missed is found) and
+        watches again the folders that could not be watched."""
+        if self.watcher is not None:
+            self.watcher.retry()
+        with self._building:
+            self.warm.rewalk()
+            return self._run(None)
+
+    def run_watched(self, changes: int) -> BuildReport | None:
+        """A run for `changes` paths that events named: as `run_once`, but only the
+        paths named are looked at (`watch.Warm`), and a follower does nothing (the
+        leader builds; the schedule has it help)."""
+        with self._building:
+            if self.stopping.is_set():
+                return None
+            return self._run(changes)
+
+    def _run(self, changes: int | None) -> BuildReport | None:
         config = self.config
         started = time.monotonic()
         now = self.clock()
@@ -193,8 +232,10 @@ class Daemon:
             return None
         self._take_role(LEADER if leading else FOLLOWER)
         if not leading:
-            self._follow(config, now, started)
+            if changes is None:
+                self._follow(config, now, started)
             return None
+        find: FindFiles = self.warm.find if self.watcher is not None else find_files
         try:
             wait = max(1.0, min(300.0, self.health.interval.total_seconds()))
             report = build(
@@ -204,6 +245,7 @@ class Daemon:
                 wait=wait,
                 cancel=self.stopping,
                 leading=self.leadership.lead,
+                find=find,
             )
         except Cancelled:
             log.info("run stopped before writing: the daemon is shutting down")
@@ -232,10 +274,14 @@ class Daemon:
             log.warning("%s", warning)
         for line in problem_lines(report.sources):
             log.warning("%s", line)
+        trigger: dict[str, Any] = {"trigger": "schedule" if changes is None else "watch"}
+        if changes is not None:
+            trigger["changes"] = changes
         log.info(
-            "run ok in %.2f s: %d loaded, %d invalid, %d duplicates, %d excluded, "
+            "run ok in %.2f s%s: %d loaded, %d invalid, %d duplicates, %d excluded, "
             "%d published, %d of %d feeds changed%s",
             duration,
+            "" if changes is None else f" (watch: {changes} path{'s' * (changes != 1)})",
             counts["loaded"],
             counts["invalid"],
             counts["duplicates"],
@@ -244,7 +290,13 @@ class Daemon:
             counts["feeds_changed"],
             counts["feeds"],
             "; the network looks down" if report.links and report.links.network_down else "",
-            extra={"event": "run", "status": "ok", "duration_s": round(duration, 3), **counts},
+            extra={
+                "event": "run",
+                "status": "ok",
+                "duration_s": round(duration, 3),
+                **trigger,
+                **counts,
+            },
         )
         return report
 
@@ -348,6 +400,7 @@ class Daemon:
             self.app = FeedApp(self.config.output, health=self.health.answer)
             self.server = listen(self.app, host, port).start()
             log.info("serving %s on http://%s:%d/", self.config.output, host, self.server.port)
+        self._watch()  # before the first run: what changes while it runs is seen
         self.scheduler.add_job(
             self.run_once,
             self.trigger,
@@ -359,6 +412,26 @@ class Daemon:
         )
         self.scheduler.start()
         log.info("running every %s", _describe(self.config))
+
+    def _watch(self) -> None:
+        """Watch the source folders of the config, when it says so (again after a
+        reload: the folders may have changed); else stop watching."""
+        if not self.config.watch:
+            self._unwatch()
+            return
+        if self.rebuilds is None:
+            self.rebuilds = Rebuilds(self.run_watched).start()
+        if self.watcher is None:
+            self.watcher = Watcher(self.warm, self.rebuilds)
+        self.watcher.watch(self.config)
+
+    def _unwatch(self) -> None:
+        watcher, self.watcher = self.watcher, None
+        if watcher is not None:
+            watcher.close()
+        rebuilds, self.rebuilds = self.rebuilds, None
+        if rebuilds is not None:
+            rebuilds.stop()
 
     def reload(self) -> None:
         try:
@@ -375,6 +448,7 @@ class Daemon:
         with self.health.lock:
             self.health.interval = trigger_interval(self.trigger, self.clock())
         self.scheduler.reschedule_job("build", trigger=self.trigger)
+        self._watch()
         log.info("config reloaded; running every %s", _describe(config))
         if moved:
             # Readers keep the old folder's feeds until a run has written the new one.
@@ -390,6 +464,7 @@ class Daemon:
         helping = self._helping
         if helping is not None:
             helping.cut()  # shutting down: requests in flight are cut short
+        self._unwatch()
         self.scheduler.shutdown(wait=True)
         self.leadership.close()
         if self.server is not None:
@@ -445,4 +520,5 @@ def _counts(report: BuildReport) -> dict[str, Any]:
 
 
 def _describe(config: Config) -> str:
-    return f"cron {config.cron!r}" if config.cron else f"{config.interval.total_seconds():g} s"
+    every = f"cron {config.cron!r}" if config.cron else f"{config.interval.total_seconds():g} s"
+    return f"{every}, and on changes to the source folders" if config.watch else every
