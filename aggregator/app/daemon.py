@@ -35,11 +35,14 @@ the one daemon always leads. Each change of role is logged, and /healthz says it
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
 import signal
 import threading
 import time
 from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import field
 from datetime import UTC
@@ -238,15 +241,16 @@ class Daemon:
         find: FindFiles = self.warm.find if self.watcher is not None else find_files
         try:
             wait = max(1.0, min(300.0, self.health.interval.total_seconds()))
-            report = build(
-                config,
-                now=now,
-                session=self.session,
-                wait=wait,
-                cancel=self.stopping,
-                leading=self.leadership.lead,
-                find=find,
-            )
+            with _collector_paused():
+                report = build(
+                    config,
+                    now=now,
+                    session=self.session,
+                    wait=wait,
+                    cancel=self.stopping,
+                    leading=self.leadership.lead,
+                    find=find,
+                )
         except Cancelled:
             log.info("run stopped before writing: the daemon is shutting down")
             return None
@@ -298,6 +302,7 @@ class Daemon:
                 **counts,
             },
         )
+        gc.collect()  # what the build left, now that its feeds are served
         return report
 
     def _take_role(self, role: str) -> None:
@@ -503,6 +508,22 @@ class Daemon:
             for number, handler in previous.items():
                 signal.signal(number, handler)
         return 0
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection during a build: a pass walks every object the build
+    holds, and its garbage is freed by reference counting as it goes; the rest is
+    collected once the run is over (`gc.collect` in `_run`). At 100k files this takes
+    about 10% off a one-file build (full passes during it), which is what a file landing
+    waits for; the collection after it waits for no reader."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _counts(report: BuildReport) -> dict[str, Any]:

@@ -402,6 +402,9 @@ class Watcher:
         #: the folders watched, and those that are not, with the reason
         self.watched: dict[str, ObservedWatch] = {}
         self.unwatched: dict[str, str] = {}
+        #: every watch scheduled (one ended with its folder too), and the folder's identity
+        self._watches: dict[str, ObservedWatch] = {}
+        self._folders: dict[str, tuple[int, int] | None] = {}
 
     def watch(self, config: Config) -> None:
         """Watch the source folders of `config` (and no other): those it cannot are
@@ -411,6 +414,8 @@ class Watcher:
         with self._lock:
             self._rules = rules
             self.watched = {}
+            self._watches = {}
+            self._folders = {}
             self.unwatched = {u: "object storage sends no events" for u in config.remote_sources}
         try:
             from watchdog.observers import Observer
@@ -437,10 +442,16 @@ class Watcher:
             )
 
     def retry(self) -> None:
-        """Watch again the local folders that could not be watched (or were removed)."""
+        """Watch again the local folders that could not be watched, were removed, or
+        were replaced by another folder of the same name (whose events the old watch,
+        which follows the old folder, never sees)."""
         with self._lock:
-            again = [f for f, why in self.unwatched.items() if f in self._sources()]
-            again = [f for f in again if not self.unwatched[f].startswith(_NO_WATCHDOG)]
+            again = [
+                f
+                for f in self._sources()
+                if f in self.unwatched and not self.unwatched[f].startswith(_NO_WATCHDOG)
+            ]
+            again += [f for f in self.watched if _identity(f) != self._folders.get(f)]
         for folder in again:
             if self._schedule(folder):
                 log.info(
@@ -463,7 +474,8 @@ class Watcher:
         if observer is None:
             return False
         with self._lock:
-            old = self.watched.pop(source, None)
+            self.watched.pop(source, None)
+            old = self._watches.pop(source, None)
         if old is not None:
             with contextlib.suppress(KeyError, OSError):
                 observer.unschedule(old)
@@ -479,7 +491,8 @@ class Watcher:
                 _not_watching(source, self.unwatched[source])
             return False
         with self._lock:
-            self.watched[source] = watch
+            self.watched[source] = self._watches[source] = watch
+            self._folders[source] = _identity(source)
             self.unwatched.pop(source, None)
         return True
 
@@ -518,6 +531,15 @@ class Watcher:
             self.watched.pop(source, None)
             self.unwatched[source] = "the folder was removed or moved"
         _not_watching(source, "the folder was removed or moved")
+
+
+def _identity(folder: str) -> tuple[int, int] | None:
+    """Which folder is at `folder` now (device, inode), or None when none is."""
+    try:
+        stat = os.stat(folder)
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino
 
 
 def _not_watching(where: str, reason: str) -> None:

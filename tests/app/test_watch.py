@@ -10,6 +10,8 @@ import shutil
 import sys
 import tempfile
 import threading
+import time
+from collections.abc import Callable
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -217,6 +219,8 @@ class Recorder:
         self.warm = warm
         self.config = config
         self.builds: list[int] = []
+        #: the files of the last build
+        self.files: list[str] = []
         self.cond = threading.Condition()
         self.rebuilds = Rebuilds(self.build).start()
         self.failure: BaseException | None = None
@@ -228,11 +232,19 @@ class Recorder:
             self.failure = exc
         with self.cond:
             self.builds.append(changes)
+            self.files = self.warm.find(self.config)[0].paths
             self.cond.notify_all()
 
     def wait(self, count: int) -> None:
         with self.cond:
             assert self.cond.wait_for(lambda: len(self.builds) >= count, PATIENCE), self.builds
+        if self.failure is not None:
+            raise self.failure
+
+    def wait_file(self, path: Path) -> None:
+        """Until a build has `path` among its files."""
+        with self.cond:
+            assert self.cond.wait_for(lambda: str(path) in self.files, PATIENCE), self.files
         if self.failure is not None:
             raise self.failure
 
@@ -339,3 +351,32 @@ def test_without_watchdog_every_folder_is_left_to_the_schedule(
     assert watcher.unwatched["s3://b/p"] == "object storage sends no events"
     assert watcher.unwatched[str(tmp_path / "src")].startswith("watchdog cannot be imported")
     assert len([m for m in caplog.messages if m.startswith("not watching")]) == 2
+
+
+def test_a_source_folder_removed_or_replaced_is_watched_again_by_the_next_retry(
+    watched: tuple[Path, Watcher, Recorder],
+) -> None:
+    src, watcher, recorder = watched
+    shutil.rmtree(src)
+    src.mkdir()
+    wait_for(lambda: str(src) in watcher.unwatched)
+    assert watcher.unwatched[str(src)] == "the folder was removed or moved"
+    watcher.retry()  # as each scheduled run does, before it walks every folder
+    recorder.warm.rewalk()
+    assert list(watcher.watched) == [str(src)]
+    (src / "n.md").write_text("n", encoding="utf-8")
+    recorder.wait_file(src / "n.md")
+    # Moved away and replaced: the old watch follows the old folder, and says nothing.
+    os.replace(src, src.parent / "old")
+    src.mkdir()
+    watcher.retry()
+    recorder.warm.rewalk()
+    (src / "m.md").write_text("m", encoding="utf-8")
+    recorder.wait_file(src / "m.md")
+
+
+def wait_for(check: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + PATIENCE
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import feedparser
 import pytest
+from conftest import ROOT
 from conftest import article_fields
 from conftest import front_matter
 from conftest import write_article
@@ -148,3 +151,22 @@ def test_a_source_that_cannot_be_watched_is_left_to_the_schedule(
     wait_until(lambda: story(2) in (served_entries(port) or []), what="the second file served")
     assert daemon.alive()
     assert daemon.stop() == 0
+
+
+def test_the_watch_benchmark_prints_its_figures(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "watch.py"), "--n", "300", "--rounds", "2"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=PATIENCE,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert out.startswith("machine: ")
+    rounds = re.findall(r"^round \d: served \d+ ms after the write; the build took", out, re.M)
+    assert len(rounds) == 2
+    latency = r"^latency, write to served: median \d+ ms, .*\(2 rounds, 300 files\)$"
+    assert re.search(latency, out, re.M)
+    assert re.search(r"^build \(from the log\): median \d+ ms", out, re.M)
