@@ -429,6 +429,7 @@ class Daemon:
         if self.watcher is None:
             self.watcher = Watcher(self.warm, self.rebuilds)
         self.watcher.watch(self.config)
+        self.warm.rewalk()  # events may have gone unseen while the watches were made
 
     def _unwatch(self) -> None:
         watcher, self.watcher = self.watcher, None

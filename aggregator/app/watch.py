@@ -31,6 +31,7 @@ import threading
 import time
 from collections.abc import Callable
 from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
@@ -40,6 +41,7 @@ from typing import Any
 from aggregator.config import Config
 from aggregator.engine.pipeline import find_files
 from aggregator.errors import ConfigError
+from aggregator.model import LoadError
 from aggregator.publishing.layout import real
 from aggregator.sources.inputs import Found
 from aggregator.sources.loader import find_paths
@@ -192,11 +194,9 @@ class Warm:
             if config.remote_sources:
                 self._forget()
                 return find_files(config)
-            if walk or not self._follow(sorted(touched), rules):
-                self._walk(config, rules)
-            if self._rules is None:
-                return find_files(config)
-            return self._found(config)
+            if not walk and self._follow(sorted(touched), rules):
+                return self._found(config, list(self._paths), self._identities)
+            return self._walk(config, rules)
         except BaseException:
             self.rewalk()
             raise
@@ -207,25 +207,27 @@ class Warm:
         self._identities = {}
         self.walked = True
 
-    def _walk(self, config: Config, rules: Rules) -> None:
+    def _walk(self, config: Config, rules: Rules) -> tuple[Found, dict[str, tuple[int, int]]]:
+        """Every folder walked, every file stat'ed; kept when it can be followed."""
         self._forget()
         sources = list(config.sources)
         listed, misnamed = split_names(find_paths(sources, config.patterns))
-        if misnamed or (len(sources) > 1 and not _apart(sources, listed)):
-            return
-        self._paths = listed
-        self._identities = stat_files(listed)
-        self._rules = rules
+        identities = stat_files(listed)
+        if not misnamed and (len(sources) == 1 or _apart(sources, listed)):
+            self._paths, self._identities, self._rules = listed, identities, rules
+            listed = list(listed)
+        return self._found(config, listed, identities, misnamed)
 
     def _follow(self, touched: list[str], rules: Rules) -> bool:
         """Bring the files kept up to date with the paths touched; False when only a
         walk can (a source folder itself touched, a name that is not UTF-8, a link
         among several sources)."""
         several = len(rules.sources) > 1
+        walked = "\0"  # the last folder walked: what is under it is known (paths are sorted)
         for path in touched:
             if path in rules.sources:
                 return False  # a source folder itself came or went
-            if rules.source_of(path) is None:
+            if rules.source_of(path) is None or path.startswith(walked):
                 continue
             self._drop(path)
             if rules.below(path) is None:
@@ -238,6 +240,7 @@ class Warm:
                         continue
                     if not self._add(found, several):
                         return False
+                    walked = _prefix(path)
             elif rules.article(path) and os.path.lexists(path) and not self._add([path], several):
                 return False
         self.walked = False
@@ -267,19 +270,24 @@ class Warm:
         self._identities.update(stat_files(good))
         return True
 
-    def _found(self, config: Config) -> tuple[Found, dict[str, tuple[int, int]]]:
-        """What `find_files` gives: the files kept, and the remote feeds' entries. The
-        identities are those kept (not a copy: a build only reads them, and they change
-        in the next `find` only)."""
-        paths = list(self._paths)
+    def _found(
+        self,
+        config: Config,
+        paths: list[str],
+        identities: dict[str, tuple[int, int]],
+        misnamed: Sequence[LoadError] = (),
+    ) -> tuple[Found, dict[str, tuple[int, int]]]:
+        """What `find_files` gives for the local `paths`: with the remote feeds' entries.
+        The identities kept are given as they are, not copied: a build only reads them,
+        and they change in the next `find` only."""
         folders = entry_folders(config)
         if not folders:
-            return Found(paths), self._identities
-        entries, misnamed = split_names(find_paths(folders, (ENTRY_PATTERN,)))
-        identities = {**self._identities, **stat_files(entries)}
+            return Found(paths, tuple(misnamed)), identities
+        entries, more = split_names(find_paths(folders, (ENTRY_PATTERN,)))
+        identities = {**identities, **stat_files(entries)}
         paths += entries
         paths.sort()  # two sorted runs: one merge
-        return Found(paths, tuple(misnamed)), identities
+        return Found(paths, (*misnamed, *more)), identities
 
 
 def _apart(sources: list[Path], listed: list[str]) -> bool:
@@ -366,7 +374,10 @@ class Rebuilds:
                 changes = len(self._seen)
                 self._seen.clear()
                 self._writing.clear()
-            self._build(changes)
+            try:
+                self._build(changes)
+            except Exception:  # the thread must go on: the next burst builds again
+                log.exception("a build for file-system events failed unexpectedly")
 
 
 # -- the observer --------------------------------------------------------------------
