@@ -166,7 +166,8 @@ def test_the_watch_benchmark_prints_its_figures(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert out.startswith("machine: ")
-    rounds = re.findall(r"^round \d: served \d+ ms after the write; the build took", out, re.M)
+    line = r"^round \d: served \d+ ms after the write; the build began -?\d+ ms after it "
+    rounds = re.findall(line + r"and took \d+ ms$", out, re.M)
     assert len(rounds) == 2
     latency = r"^latency, write to served: median \d+ ms, .*\(2 rounds, 300 files\)$"
     assert re.search(latency, out, re.M)
