@@ -15,8 +15,8 @@ to nothing) until the new title is in it: the latency is from just before the wr
 to the answer that holds it. The build's own time is the daemon's log line for that
 run (`--log-format json`: its `duration_s`, and `trigger: watch`).
 Rounds are `--pause` seconds apart, so each is one burst of its own. It prints each
-round, the median, min and max of both, and how long after the write the build began
-(the events' delivery and the debounce: the log line's time less the run's duration).
+round, the median, min and max of both, and how long after the first event the build
+began (the debounce: the log's `waited_s`).
 The feed changes as soon as its file is replaced, before the build's last bookkeeping
 (the render cache, the report kept for the next build), so the latency can be shorter
 than the build.
@@ -36,7 +36,6 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -204,7 +203,6 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(args.pause)
             note = f"watch bench round {round_} {os.getpid()}".encode()
             mark = daemon.mark()
-            wall = time.time()
             landed = time.perf_counter()
             bench.retitle(target, note)
             while note not in poller.get():
@@ -215,15 +213,13 @@ def main(argv: list[str] | None = None) -> int:
             run = daemon.wait_run(after=mark)
             if run.get("trigger") != "watch":
                 raise bench.BenchError(f"round {round_}: served by a scheduled run, not a watch")
-            # The run's line is logged as it ends: it began its duration before.
-            ended = datetime.fromisoformat(run["time"]).timestamp()
-            waited = ended - run["duration_s"] - wall
+            waited = run["waited_s"]
             latencies.append(latency)
             builds.append(run["duration_s"])
             waits.append(waited)
             print(
                 f"round {round_}: served {latency * 1000:.0f} ms after the write; "
-                f"the build began {waited * 1000:.0f} ms after it "
+                f"the build began {waited * 1000:.0f} ms after the first event "
                 f"and took {run['duration_s'] * 1000:.0f} ms"
             )
         poller.close()
@@ -238,9 +234,9 @@ def main(argv: list[str] | None = None) -> int:
             f"min {min(builds) * 1000:.0f} ms, max {max(builds) * 1000:.0f} ms"
         )
         print(
-            f"wait before the build: median {statistics.median(waits) * 1000:.0f} ms (the "
-            "events' delivery and the debounce; log times are to the millisecond); the feed "
-            "is served once its file is in place, before the build's last bookkeeping"
+            f"wait before the build: median {statistics.median(waits) * 1000:.0f} ms from the "
+            "first event (the debounce); the feed is served once its file is in place, "
+            "before the build's last bookkeeping"
         )
     except bench.BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -60,6 +60,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from aggregator.app.feedlist import problem_lines
 from aggregator.app.server import FeedApp
 from aggregator.app.server import Server
+from aggregator.app.watch import Burst
 from aggregator.app.watch import Rebuilds
 from aggregator.app.watch import Warm
 from aggregator.app.watch import Watcher
@@ -215,16 +216,16 @@ class Daemon:
             self.warm.rewalk()
             return self._run(None)
 
-    def run_watched(self, changes: int) -> BuildReport | None:
-        """A run for `changes` paths that events named: as `run_once`, but only the
-        paths named are looked at (`watch.Warm`), and a follower does nothing (the
-        leader builds; the schedule has it help)."""
+    def run_watched(self, burst: Burst) -> BuildReport | None:
+        """A run for a burst of events: as `run_once`, but only the paths they named
+        are looked at (`watch.Warm`), and a follower does nothing (the leader builds;
+        the schedule has it help)."""
         with self._building:
             if self.stopping.is_set():
                 return None
-            return self._run(changes)
+            return self._run(burst)
 
-    def _run(self, changes: int | None) -> BuildReport | None:
+    def _run(self, burst: Burst | None) -> BuildReport | None:
         config = self.config
         started = time.monotonic()
         now = self.clock()
@@ -235,7 +236,7 @@ class Daemon:
             return None
         self._take_role(LEADER if leading else FOLLOWER)
         if not leading:
-            if changes is None:
+            if burst is None:
                 self._follow(config, now, started)
             return None
         find: FindFiles = self.warm.find if self.watcher is not None else find_files
@@ -278,14 +279,14 @@ class Daemon:
             log.warning("%s", warning)
         for line in problem_lines(report.sources):
             log.warning("%s", line)
-        trigger: dict[str, Any] = {"trigger": "schedule" if changes is None else "watch"}
-        if changes is not None:
-            trigger["changes"] = changes
+        trigger: dict[str, Any] = {"trigger": "schedule" if burst is None else "watch"}
+        if burst is not None:
+            trigger.update(changes=burst.paths, waited_s=round(burst.waited, 3))
         log.info(
             "run ok in %.2f s%s: %d loaded, %d invalid, %d duplicates, %d excluded, "
             "%d published, %d of %d feeds changed%s",
             duration,
-            "" if changes is None else f" (watch: {changes} path{'s' * (changes != 1)})",
+            "" if burst is None else f" (watch: {burst.paths} path{'s' * (burst.paths != 1)})",
             counts["loaded"],
             counts["invalid"],
             counts["duplicates"],

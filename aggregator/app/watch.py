@@ -312,13 +312,24 @@ def wait_left(first: float, last: float, writing: bool, now: float) -> float:
     return max(0.0, min(last + quiet, first + LONGEST) - now)
 
 
+@dataclass(frozen=True, slots=True)
+class Burst:
+    """The events a build is started for."""
+
+    #: the article files and folders they named
+    paths: int
+    #: seconds from the first of them to the build's start (the debounce, and the wait
+    #: for a build that was running)
+    waited: float
+
+
 class Rebuilds:
-    """The thread that runs `build(changes)` after each burst of events, one build at a
+    """The thread that runs `build(burst)` after each burst of events, one build at a
     time: events that come during a build make exactly one more after it."""
 
     def __init__(
         self,
-        build: Callable[[int], object],
+        build: Callable[[Burst], object],
         *,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -371,11 +382,11 @@ class Rebuilds:
                     self._cond.wait(left)
                 if self._stopping:
                     return
-                changes = len(self._seen)
+                burst = Burst(len(self._seen), self._clock() - self._first)
                 self._seen.clear()
                 self._writing.clear()
             try:
-                self._build(changes)
+                self._build(burst)
             except Exception:  # the thread must go on: the next burst builds again
                 log.exception("a build for file-system events failed unexpectedly")
 

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from aggregator.app.watch import LONGEST
 from aggregator.app.watch import QUIET
 from aggregator.app.watch import QUIET_WRITING
+from aggregator.app.watch import Burst
 from aggregator.app.watch import Rebuilds
 from aggregator.app.watch import Rules
 from aggregator.app.watch import Warm
@@ -68,8 +69,8 @@ def test_a_burst_gives_one_build_and_events_during_a_build_exactly_one_more() ->
     release = threading.Event()
     second = threading.Event()
 
-    def build(changes: int) -> None:
-        builds.append(changes)
+    def build(burst: Burst) -> None:
+        builds.append(burst.paths)
         if len(builds) == 1:
             started.set()
             assert release.wait(PATIENCE)
@@ -225,13 +226,13 @@ class Recorder:
         self.rebuilds = Rebuilds(self.build).start()
         self.failure: BaseException | None = None
 
-    def build(self, changes: int) -> None:
+    def build(self, burst: Burst) -> None:
         try:
             same_as_a_walk(self.warm, self.config)
         except BaseException as exc:
             self.failure = exc
         with self.cond:
-            self.builds.append(changes)
+            self.builds.append(burst.paths)
             self.files = self.warm.find(self.config)[0].paths
             self.cond.notify_all()
 
@@ -308,7 +309,7 @@ def test_a_folder_that_cannot_be_watched_is_logged_with_the_reason(
     (tmp_path / "src").mkdir()
     config = config_of(tmp_path, "src", "missing")
     warm = Warm()
-    rebuilds = Rebuilds(lambda changes: None).start()
+    rebuilds = Rebuilds(lambda burst: None).start()
     watcher = Watcher(warm, rebuilds)
     try:
         with caplog.at_level(logging.INFO, logger="aggregator"):
@@ -339,7 +340,7 @@ def test_without_watchdog_every_folder_is_left_to_the_schedule(
     config = Config(
         sources=(tmp_path / "src",), output=tmp_path / "out", remote_sources=("s3://b/p",)
     )
-    rebuilds = Rebuilds(lambda changes: None).start()
+    rebuilds = Rebuilds(lambda burst: None).start()
     watcher = Watcher(Warm(), rebuilds)
     try:
         with caplog.at_level(logging.INFO, logger="aggregator"):
