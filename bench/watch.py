@@ -8,18 +8,17 @@ a generated corpus (`bench/corpus.py`, N files; generated to a temporary folder,
 kept in and reused from `--keep DIR`, which is only read). With an hour between
 scheduled runs, only the file-system events explain a build.
 
-After the daemon's first (cold) build, each round rewrites the title of the newest
-published file in place (the file gets a new size and mtime) and polls the served
-`/all.atom` every `--poll` seconds with `If-None-Match` (a 304 costs the server next
-to nothing) until the new title is in it: the latency is from just before the write
-to the answer that holds it. The build's own time is the daemon's log line for that
-run (`--log-format json`: its `duration_s`, and `trigger: watch`).
+After the daemon's first (cold) build, each round writes the newest published file in
+place with a note of its own added to its original title (a new size and mtime), and
+polls the served `/all.atom` every `--poll` seconds with `If-None-Match` (a 304 costs
+the server next to nothing) until the new title is in it: the latency is from just
+before the write to the answer that holds it. The build's own time is the daemon's log
+line for that run (`--log-format json`: its `duration_s`, and `trigger: watch`).
 Rounds are `--pause` seconds apart, so each is one burst of its own. It prints each
 round, the median, min and max of both, and how long after the first event the build
-began (the debounce: the log's `waited_s`).
-The feed changes as soon as its file is replaced, before the build's last bookkeeping
-(the render cache, the report kept for the next build), so the latency can be shorter
-than the build.
+began (the debounce: the log's `waited_s`). The feed changes as soon as its file is
+replaced, before the build's last bookkeeping (the render cache, the report kept for
+the next build), so the latency can be shorter than the build.
 """
 
 from __future__ import annotations
@@ -137,6 +136,17 @@ class Poller:
         self.conn.close()
 
 
+def retitle(path: Path, original: bytes, note: bytes) -> None:
+    """The file's original title with `note` added, written in place: one note at a time,
+    so that the title never reaches the length a feed cuts it at (`limits.title_length`)."""
+    new, count = bench._TITLE.subn(
+        lambda m: b'title: "' + m.group(1) + b" (" + note + b')"' + m.group(2), original, count=1
+    )
+    if count != 1:
+        raise bench.BenchError(f"{path}: no title line to change")
+    path.write_bytes(new)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Time `aggregator run --watch --serve`: a file landing to the feed served."
@@ -194,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"first build (cold, scheduled): {cold['duration_s']:.2f} s")
         target = bench.newest(files, bench._published)
         print(f"edited file: {target.relative_to(work)} (the newest published file)")
+        original = target.read_bytes()
         poller = Poller(port, "/all.atom")
         poller.get()
         latencies: list[float] = []
@@ -204,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
             note = f"watch bench round {round_} {os.getpid()}".encode()
             mark = daemon.mark()
             landed = time.perf_counter()
-            bench.retitle(target, note)
+            retitle(target, original, note)
             while note not in poller.get():
                 if time.perf_counter() - landed > PATIENCE:
                     raise bench.BenchError(f"round {round_}: the edit was never served")
