@@ -4,6 +4,7 @@ folders in tmp_path. The daemon with `--watch` for real is in test_watch_daemon.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -30,7 +31,9 @@ from aggregator.app.watch import Warm
 from aggregator.app.watch import Watcher
 from aggregator.app.watch import wait_left
 from aggregator.config import Config
+from aggregator.config import load_config
 from aggregator.engine.pipeline import find_files
+from aggregator.errors import ConfigError
 
 #: a guard against waiting forever, never a measure of speed
 PATIENCE = 300.0
@@ -381,3 +384,14 @@ def wait_for(check: Callable[[], bool]) -> None:
     while not check():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.01)
+
+
+def test_watch_is_a_config_key_that_changes_no_output(tmp_path: Path) -> None:
+    path = tmp_path / "aggregator.yaml"
+    path.write_text("watch: true\n", encoding="utf-8")
+    config = load_config(path)
+    assert config.watch
+    assert config.output_key() == dataclasses.replace(config, watch=False).output_key()
+    path.write_text("watch: often\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="watch: must be true or false"):
+        load_config(path)
