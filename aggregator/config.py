@@ -187,6 +187,8 @@ class Config:
     interval: timedelta = timedelta(minutes=15)
     #: a five-field cron expression for `aggregator run`, instead of `interval`
     cron: str | None = None
+    #: `aggregator run` also builds when files change in the source folders
+    watch: bool = False
     #: caps on article files and feeds (the `limits:` section)
     limits: Limits = field(default_factory=Limits)
     #: remote feeds read beside the article files (the `feeds:` section)
@@ -244,8 +246,9 @@ class Config:
 
     def output_key(self) -> str:
         """The settings a build's output depends on, as text (a cache key): all but the
-        schedule (`interval`, `cron`), where the state lives and how link requests are
-        sent (`_REQUEST_ONLY`: timeouts, pacing, user agent), which change no output.
+        schedule (`interval`, `cron`, `watch`), where the state lives and how link
+        requests are sent (`_REQUEST_ONLY`: timeouts, pacing, user agent), which change
+        no output.
         (Serving and logging are options of the command, not of the config.)"""
         return repr(self._output_settings())
 
@@ -275,6 +278,7 @@ class Config:
             self,
             interval=_NO_INTERVAL,
             cron=None,
+            watch=False,
             state=None,
             link_check=_link_rules(self.link_check),
             # Where the feeds are uploaded, and how, changes none of their bytes; and
@@ -1149,6 +1153,7 @@ _KEYS: dict[str, Callable[[Any, Path], Any]] = {
     "websub": _websub,
     "interval": _interval,
     "cron": _cron,
+    "watch": _flag,
     "limits": _limits,
     "feeds": lambda value, _base: _feeds(value),
     "storage_options": _storage_options,

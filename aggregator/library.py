@@ -80,9 +80,13 @@ def build(
     resolver: Resolver | None = None,
     progress: Callable[[int, int], None] | None = None,
     leading: Callable[[], bool] | None = None,
+    find: pipeline.FindFiles = pipeline.find_files,
 ) -> BuildReport:
     """Build the feeds of `config` once, as `aggregator build` does, and return what it
     did (bad article files are in `report.errors`, never raised).
+
+    `find` finds the article files and their identities (see `pipeline.build`): a
+    daemon that watches the source folders passes what it kept of them.
 
     `leading` (a daemon's `Leadership.lead`) is asked again just before a bucket
     output is published: a daemon that lost the lead during the build (its session
@@ -123,6 +127,7 @@ def build(
                 progress=progress,
                 cancel=cancel,
                 session=session,
+                find=find,
             )
             report = dataclasses.replace(
                 report, errors=shown(config, report.errors), warnings=shown(config, report.warnings)

@@ -152,9 +152,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     run_parser = commands.add_parser(
         "run",
-        help="rebuild on a schedule, and serve the feeds",
+        help="rebuild on a schedule (and on changes), and serve the feeds",
         description="Build now, then on a schedule, until SIGTERM or SIGINT; SIGHUP reloads "
-        "the config. With --serve, also serve the output folder over HTTP.",
+        "the config. With --watch, also build when article files change; with --serve, "
+        "also serve the output folder over HTTP.",
     )
     _build_options(run_parser, daemon=True)
     schedule = run_parser.add_mutually_exclusive_group()
@@ -170,6 +171,13 @@ def _parser() -> argparse.ArgumentParser:
         type=_cron,
         metavar="EXPR",
         help="a five-field cron expression, in UTC, e.g. '*/15 * * * *'",
+    )
+    run_parser.add_argument(
+        "--watch",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also build within a second of a change in the source folders "
+        "(default: watch in the config, off)",
     )
     _serve_options(run_parser, required=False)
     serve_parser = commands.add_parser(
@@ -498,6 +506,7 @@ _OPTIONS = {
     "state": "--state",
     "interval": "--interval",
     "cron": "--cron",
+    "watch": "--watch",
 }
 
 
@@ -517,6 +526,7 @@ def config_from_args(args: argparse.Namespace, *, publishing: bool = False) -> C
         "state": getattr(args, "state", None),
         "interval": getattr(args, "interval", None),
         "cron": getattr(args, "cron", None),
+        "watch": getattr(args, "watch", None),
     }
     # A folder or a bucket URL: read as the config file's values are (`with_overrides`).
     locations = {k: overrides[k] for k in ("sources", "output") if overrides[k] is not None}

@@ -13,6 +13,16 @@ kept. A reload that moves the output folder starts a run at once, and the server
 serves the new folder from the first run that completes there (until then, the
 old folder's feeds).
 
+With `watch` (`--watch`, `watch: true`), file-system events on the local source
+folders start a build too (`app.watch`): a burst of events settles for a moment, then
+one build runs (one more when events came during it), in a thread of its own but under
+the same lock as the scheduled runs, so two never run at once, and through the same
+path (lead, output lock, health, one log line). Between runs the daemon keeps the
+files found and their identities (`watch.Warm`): a run after events stats only the
+paths they named, and a scheduled run walks every folder again, catching what events
+missed. A folder that cannot be watched is logged with the reason and left to the
+schedule.
+
 Several daemons may share one PostgreSQL state: each run first asks the state's
 `Leadership` (an advisory lock held for the daemon's life) whether this daemon leads.
 The leader builds and publishes; a follower builds nothing and, with links on, helps
@@ -25,11 +35,14 @@ the one daemon always leads. Each change of role is logged, and /healthz says it
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
 import signal
 import threading
 import time
 from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import field
 from datetime import UTC
@@ -47,9 +60,15 @@ from apscheduler.triggers.interval import IntervalTrigger
 from aggregator.app.feedlist import problem_lines
 from aggregator.app.server import FeedApp
 from aggregator.app.server import Server
+from aggregator.app.watch import Burst
+from aggregator.app.watch import Rebuilds
+from aggregator.app.watch import Warm
+from aggregator.app.watch import Watcher
 from aggregator.clock import Clock
 from aggregator.clock import utcnow
 from aggregator.config import Config
+from aggregator.engine.pipeline import FindFiles
+from aggregator.engine.pipeline import find_files
 from aggregator.errors import AggregatorError
 from aggregator.errors import Cancelled
 from aggregator.errors import LeadLost
@@ -177,12 +196,36 @@ class Daemon:
         self.server: Server | None = None
         #: the server's application; its `root` is the folder served
         self.app: FeedApp | None = None
+        #: held by each run, scheduled or started by events: one at a time
+        self._building = threading.Lock()
+        #: what is kept of the article files between runs, while watching
+        self.warm = Warm()
+        self.watcher: Watcher | None = None
+        self.rebuilds: Rebuilds | None = None
 
     # -- one run ---------------------------------------------------------------------
 
     def run_once(self) -> BuildReport | None:
-        """One build under the output lock, when this daemon leads (else a follower's
-        help: `_follow`); logs one line; never raises."""
+        """A scheduled run: one build under the output lock, when this daemon leads
+        (else a follower's help: `_follow`); logs one line; never raises. While
+        watching it walks every source folder (what events missed is found) and
+        watches again the folders that could not be watched."""
+        if self.watcher is not None:
+            self.watcher.retry()
+        with self._building:
+            self.warm.rewalk()
+            return self._run(None)
+
+    def run_watched(self, burst: Burst) -> BuildReport | None:
+        """A run for a burst of events: as `run_once`, but only the paths they named
+        are looked at (`watch.Warm`), and a follower does nothing (the leader builds;
+        the schedule has it help)."""
+        with self._building:
+            if self.stopping.is_set():
+                return None
+            return self._run(burst)
+
+    def _run(self, burst: Burst | None) -> BuildReport | None:
         config = self.config
         started = time.monotonic()
         now = self.clock()
@@ -193,18 +236,24 @@ class Daemon:
             return None
         self._take_role(LEADER if leading else FOLLOWER)
         if not leading:
-            self._follow(config, now, started)
+            if burst is None:
+                self._follow(config, now, started)
             return None
+        find: FindFiles = self.warm.find if self.watcher is not None else find_files
         try:
             wait = max(1.0, min(300.0, self.health.interval.total_seconds()))
-            report = build(
-                config,
-                now=now,
-                session=self.session,
-                wait=wait,
-                cancel=self.stopping,
-                leading=self.leadership.lead,
-            )
+            # A file landing waits for this build: no collector passes during it.
+            paused = _collector_paused() if burst is not None else contextlib.nullcontext()
+            with paused:
+                report = build(
+                    config,
+                    now=now,
+                    session=self.session,
+                    wait=wait,
+                    cancel=self.stopping,
+                    leading=self.leadership.lead,
+                    find=find,
+                )
         except Cancelled:
             log.info("run stopped before writing: the daemon is shutting down")
             return None
@@ -232,10 +281,14 @@ class Daemon:
             log.warning("%s", warning)
         for line in problem_lines(report.sources):
             log.warning("%s", line)
+        trigger: dict[str, Any] = {"trigger": "schedule" if burst is None else "watch"}
+        if burst is not None:
+            trigger.update(changes=burst.paths, waited_s=round(burst.waited, 3))
         log.info(
-            "run ok in %.2f s: %d loaded, %d invalid, %d duplicates, %d excluded, "
+            "run ok in %.2f s%s: %d loaded, %d invalid, %d duplicates, %d excluded, "
             "%d published, %d of %d feeds changed%s",
             duration,
+            "" if burst is None else f" (watch: {burst.paths} path{'s' * (burst.paths != 1)})",
             counts["loaded"],
             counts["invalid"],
             counts["duplicates"],
@@ -244,8 +297,15 @@ class Daemon:
             counts["feeds_changed"],
             counts["feeds"],
             "; the network looks down" if report.links and report.links.network_down else "",
-            extra={"event": "run", "status": "ok", "duration_s": round(duration, 3), **counts},
+            extra={
+                "event": "run",
+                "status": "ok",
+                "duration_s": round(duration, 3),
+                **trigger,
+                **counts,
+            },
         )
+        gc.collect()  # what the build left, now that its feeds are served
         return report
 
     def _take_role(self, role: str) -> None:
@@ -348,6 +408,7 @@ class Daemon:
             self.app = FeedApp(self.config.output, health=self.health.answer)
             self.server = listen(self.app, host, port).start()
             log.info("serving %s on http://%s:%d/", self.config.output, host, self.server.port)
+        self._watch()  # before the first run: what changes while it runs is seen
         self.scheduler.add_job(
             self.run_once,
             self.trigger,
@@ -359,6 +420,27 @@ class Daemon:
         )
         self.scheduler.start()
         log.info("running every %s", _describe(self.config))
+
+    def _watch(self) -> None:
+        """Watch the source folders of the config, when it says so (again after a
+        reload: the folders may have changed); else stop watching."""
+        if not self.config.watch:
+            self._unwatch()
+            return
+        if self.rebuilds is None:
+            self.rebuilds = Rebuilds(self.run_watched).start()
+        if self.watcher is None:
+            self.watcher = Watcher(self.warm, self.rebuilds)
+        self.watcher.watch(self.config)
+        self.warm.rewalk()  # events may have gone unseen while the watches were made
+
+    def _unwatch(self) -> None:
+        watcher, self.watcher = self.watcher, None
+        if watcher is not None:
+            watcher.close()
+        rebuilds, self.rebuilds = self.rebuilds, None
+        if rebuilds is not None:
+            rebuilds.stop()
 
     def reload(self) -> None:
         try:
@@ -375,6 +457,7 @@ class Daemon:
         with self.health.lock:
             self.health.interval = trigger_interval(self.trigger, self.clock())
         self.scheduler.reschedule_job("build", trigger=self.trigger)
+        self._watch()
         log.info("config reloaded; running every %s", _describe(config))
         if moved:
             # Readers keep the old folder's feeds until a run has written the new one.
@@ -390,6 +473,7 @@ class Daemon:
         helping = self._helping
         if helping is not None:
             helping.cut()  # shutting down: requests in flight are cut short
+        self._unwatch()
         self.scheduler.shutdown(wait=True)
         self.leadership.close()
         if self.server is not None:
@@ -430,6 +514,21 @@ class Daemon:
         return 0
 
 
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection during a build started by events: a pass walks every
+    object the build holds, and its garbage is freed by reference counting as it goes;
+    the rest is collected once the run is over (`gc.collect` in `_run`), when its feeds
+    are served. At 100k files this took about 10% off a one-file build."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _counts(report: BuildReport) -> dict[str, Any]:
     return {
         "loaded": report.loaded,
@@ -445,4 +544,5 @@ def _counts(report: BuildReport) -> dict[str, Any]:
 
 
 def _describe(config: Config) -> str:
-    return f"cron {config.cron!r}" if config.cron else f"{config.interval.total_seconds():g} s"
+    every = f"cron {config.cron!r}" if config.cron else f"{config.interval.total_seconds():g} s"
+    return f"{every}, and on changes to the source folders" if config.watch else every

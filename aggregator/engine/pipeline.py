@@ -24,6 +24,7 @@ from collections.abc import Callable
 from collections.abc import Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING
+from typing import TypeAlias
 
 from aggregator.config import Config
 from aggregator.engine import tables
@@ -52,7 +53,18 @@ from aggregator.stories.dedupe import find_stories
 if TYPE_CHECKING:
     import requests
 
-__all__ = ["build", "check_links"]
+__all__ = ["FindFiles", "build", "check_links"]
+
+#: how a build finds its article files and their identities (`stat_files`): `find_files`
+#: (every folder walked, every file stat'ed), or what a long-running process kept of them
+#: (`app.watch.Warm.find`). The identities are read, never changed, by the build.
+FindFiles: TypeAlias = Callable[[Config], tuple[inputs.Found, dict[str, tuple[int, int]]]]
+
+
+def find_files(config: Config) -> tuple[inputs.Found, dict[str, tuple[int, int]]]:
+    """The article files of `config` (`inputs.find`) and the identity of each."""
+    files = inputs.find(config)  # the plan every command shares (see sources/inputs.py)
+    return files, stat_files(files.paths)
 
 
 def build(
@@ -65,10 +77,13 @@ def build(
     progress: Callable[[int, int], None] | None = None,
     cancel: threading.Event | None = None,
     session: requests.Session | None = None,
+    find: FindFiles = find_files,
 ) -> BuildReport:
     """One run. `store` (the state file; opened from the config when None), `resolver`
     (DNS for the link check), `session` (HTTP for the link check) and `progress` are
-    the seams for tests and the CLI. When `cancel` is set the run stops with
+    the seams for tests and the CLI; `find` finds the article files and their identities
+    after the remote feeds are synced (a daemon that watches the folders passes what it
+    kept of them: `app.watch.Warm`). When `cancel` is set the run stops with
     `Cancelled` before it writes any feed. (The library's `aggregator.build` adds the
     output lock and the hub pings around this.)"""
     output = output if output is not None else Output(config.output)
@@ -79,8 +94,7 @@ def build(
             store = stack.enter_context(open_store(config.state_location))
         # Remote feeds first: their entries are files among the others.
         sources = remote.sync(config, now, store, session=session, resolver=resolver, cancel=cancel)
-        files = inputs.find(config)  # the plan every command shares (see sources/inputs.py)
-        identities = stat_files(files.paths)
+        files, identities = find(config)
         known = tables.identities_of(files.paths, identities)
         # A misnamed file is not among the paths: no fast path while one is there.
         settled = known.settled and not files.misnamed

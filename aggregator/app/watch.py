@@ -1,0 +1,603 @@
+"""`aggregator run --watch`: a build soon after an article file lands, besides the schedule.
+
+- `Warm` keeps the article files of the last build and their identities (size,
+  mtime_ns) in memory, and is told which paths events named (`touched`): a build
+  then stats those paths only instead of walking every folder and stat-ing every
+  file (`pipeline.build(find=warm.find)`). A scheduled run walks everything again
+  (`rewalk`), which catches whatever events missed.
+- `Watcher` puts a watchdog observer on every local source folder (recursive) and
+  hands what it sees to `Warm` and to `Rebuilds`. A folder it cannot watch (object
+  storage, missing, the inotify limit reached, watchdog not importable) is logged
+  once with the reason and left to the schedule.
+- `Rebuilds` is the thread that waits for events, lets a burst settle (`wait_left`)
+  and calls the daemon's build: one build per burst, and exactly one more when
+  events arrive while a build runs.
+
+What counts is what a build would read: files matching the config's patterns, with
+no dot in any name below the source folder (as `loader.find_paths` walks), outside
+the output folder and the state files. Editor leftovers (`name~`, `#name#`, `.swp`)
+update what is kept but start no build.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import fnmatch
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
+from pathlib import Path
+from typing import TYPE_CHECKING
+from typing import Any
+
+from aggregator.config import Config
+from aggregator.engine.pipeline import find_files
+from aggregator.errors import ConfigError
+from aggregator.model import LoadError
+from aggregator.publishing.layout import real
+from aggregator.sources.inputs import Found
+from aggregator.sources.loader import find_paths
+from aggregator.sources.loader import split_names
+from aggregator.sources.parsecache import stat_files
+from aggregator.sources.remote import ENTRY_PATTERN
+from aggregator.sources.remote import entry_folders
+
+if TYPE_CHECKING:
+    from watchdog.events import FileSystemEvent
+    from watchdog.events import FileSystemEventHandler
+    from watchdog.observers.api import BaseObserver
+    from watchdog.observers.api import ObservedWatch
+
+log = logging.getLogger("aggregator.app.watch")
+
+#: a burst is over after this long without an event, when no file is being written
+QUIET = 0.05
+#: ... and after this long, when some file was modified but not yet closed (a writer
+#: that keeps it open, or a file system that reports no close)
+QUIET_WRITING = 0.2
+#: a build starts at most this long after the first event of a burst, however long it lasts
+LONGEST = 0.5
+#: names editors and downloaders leave beside the file they write
+_LEFTOVER = re.compile(r"(~|\.sw[a-p]|\.tmp|\.part|\.crdownload)$|^#.*#$")
+
+
+# -- which paths count ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """Which paths a build reads, as `loader.find_paths` walks the source folders:
+    paths written as the walk writes them (`str(source) + "/" + names`, no `./` for the
+    folder `.`), files whose name matches a pattern, no name below the source starting
+    with a dot."""
+
+    #: the source folders, as the walk names them
+    sources: tuple[str, ...]
+    patterns: tuple[str, ...]
+    #: the real output folder and state paths: what a build writes is never an input
+    ignored: tuple[str, ...] = ()
+    _match: Callable[[str], Any] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        pattern = "|".join(fnmatch.translate(p) for p in self.patterns) or "(?!)"
+        object.__setattr__(self, "_match", re.compile(pattern).match)
+
+    @classmethod
+    def of(cls, config: Config) -> Rules:
+        ignored = [real(config.output), real(config.entries_path)]
+        state = config.state_path
+        if state is not None:
+            ignored.append(real(state))
+        return cls(
+            tuple(str(s) for s in config.sources),
+            tuple(config.patterns),
+            tuple(str(p) for p in ignored),
+        )
+
+    def source_of(self, path: str) -> str | None:
+        """The source folder `path` lies in (the first, in config order), or None."""
+        for source in self.sources:
+            if source == ".":
+                if not os.path.isabs(path) and not path.startswith(".." + os.sep):
+                    return source
+            elif path.startswith(_prefix(source)):
+                return source
+        return None
+
+    def below(self, path: str) -> str | None:
+        """`path` relative to its source folder, or None when it is in none, is a
+        source folder itself or has a name starting with a dot below it."""
+        source = self.source_of(path)
+        if source is None:
+            return None
+        rest = path if source == "." else path[len(_prefix(source)) :]
+        if not rest or any(name.startswith(".") for name in rest.split(os.sep)):
+            return None
+        return rest
+
+    def article(self, path: str) -> bool:
+        """Whether a file at `path` is one a build reads."""
+        rest = self.below(path)
+        name = rest.rsplit(os.sep, 1)[-1] if rest else ""
+        return bool(name) and bool(self._match(os.path.normcase(name)))
+
+    def written(self, path: str) -> bool:
+        """Whether `path` is the output folder, something in it, or a state file."""
+        where = os.path.realpath(path)
+        return any(where == p or where.startswith(_prefix(p)) for p in self.ignored)
+
+
+def _prefix(folder: str) -> str:
+    return folder if folder.endswith(os.sep) else folder + os.sep
+
+
+def walk_form(source: str, path: str) -> str:
+    """An event's path as the walk writes it (`./a.md` is `a.md` under the folder `.`)."""
+    if source == "." and path.startswith("." + os.sep):
+        return path[2:]
+    return path
+
+
+# -- what is kept between builds -----------------------------------------------------
+
+
+class Warm:
+    """The local article files of the last build and their identities, kept between
+    builds (see the module docstring); `find` is a `pipeline.FindFiles`.
+
+    `find` walks everything, as `inputs.find` does, the first time, after `rewalk`, or
+    when the config's sources or patterns changed; otherwise it stats only the paths
+    `touched` since the last `find` (a folder: everything under it, walked again).
+    It keeps nothing, and every build walks, for a config whose files it cannot follow
+    by their paths alone: object-storage sources (read through mirrors a build syncs),
+    a file whose name is not UTF-8, or several sources whose files could be listed
+    twice (folders inside one another, a file linked from one into another).
+    `touched` and `rewalk` may be called from any thread while a build runs.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._touched: set[str] = set()
+        self._rewalk = True
+        self._rules: Rules | None = None
+        #: the local article files, sorted as the walk sorts them
+        self._paths: list[str] = []
+        self._identities: dict[str, tuple[int, int]] = {}
+        #: whether the last `find` walked every folder
+        self.walked = False
+
+    def touched(self, paths: Iterable[str]) -> None:
+        """Paths (files or folders, as the walk writes them) that may have changed."""
+        with self._lock:
+            self._touched.update(paths)
+
+    def rewalk(self) -> None:
+        """The next `find` walks every folder."""
+        with self._lock:
+            self._rewalk = True
+
+    def find(self, config: Config) -> tuple[Found, dict[str, tuple[int, int]]]:
+        rules = Rules.of(config)
+        with self._lock:
+            touched, self._touched = self._touched, set()
+            walk = self._rewalk or rules != self._rules
+            self._rewalk = False
+        try:
+            if config.remote_sources:
+                self._forget()
+                return find_files(config)
+            if not walk and self._follow(sorted(touched), rules):
+                return self._found(config, list(self._paths), self._identities)
+            return self._walk(config, rules)
+        except BaseException:
+            self.rewalk()
+            raise
+
+    def _forget(self) -> None:
+        self._rules = None
+        self._paths = []
+        self._identities = {}
+        self.walked = True
+
+    def _walk(self, config: Config, rules: Rules) -> tuple[Found, dict[str, tuple[int, int]]]:
+        """Every folder walked, every file stat'ed; kept when it can be followed."""
+        self._forget()
+        sources = list(config.sources)
+        listed, misnamed = split_names(find_paths(sources, config.patterns))
+        identities = stat_files(listed)
+        if not misnamed and (len(sources) == 1 or _apart(sources, listed)):
+            self._paths, self._identities, self._rules = listed, identities, rules
+            listed = list(listed)
+        return self._found(config, listed, identities, misnamed)
+
+    def _follow(self, touched: list[str], rules: Rules) -> bool:
+        """Bring the files kept up to date with the paths touched; False when only a
+        walk can (a source folder itself touched, a name that is not UTF-8, a link
+        among several sources)."""
+        several = len(rules.sources) > 1
+        walked = "\0"  # the last folder walked: what is under it is known (paths are sorted)
+        for path in touched:
+            if path in rules.sources:
+                return False  # a source folder itself came or went
+            if rules.source_of(path) is None or path.startswith(walked):
+                continue
+            self._drop(path)
+            if rules.below(path) is None:
+                continue
+            if os.path.isdir(path):
+                if not os.path.islink(path):  # the walk does not go into linked folders
+                    try:
+                        found = find_paths([Path(path)], rules.patterns)
+                    except ConfigError:  # gone since
+                        continue
+                    if not self._add(found, several):
+                        return False
+                    walked = _prefix(path)
+            elif rules.article(path) and os.path.lexists(path) and not self._add([path], several):
+                return False
+        self.walked = False
+        return True
+
+    def _drop(self, path: str) -> None:
+        """Forget `path` and every file under it."""
+        paths = self._paths
+        start = bisect.bisect_left(paths, path)
+        end = start + 1 if start < len(paths) and paths[start] == path else start
+        inside = _prefix(path)
+        first = bisect.bisect_left(paths, inside)
+        last = bisect.bisect_left(paths, inside[:-1] + chr(ord(inside[-1]) + 1))
+        for gone in (*paths[start:end], *paths[first:last]):
+            self._identities.pop(gone, None)
+        del paths[first:last]
+        del paths[start:end]
+
+    def _add(self, paths: list[str], several: bool) -> bool:
+        good, misnamed = split_names(paths)
+        if misnamed or (several and any(os.path.islink(p) for p in good)):
+            return False
+        for path in good:
+            index = bisect.bisect_left(self._paths, path)
+            if index == len(self._paths) or self._paths[index] != path:
+                self._paths.insert(index, path)
+        self._identities.update(stat_files(good))
+        return True
+
+    def _found(
+        self,
+        config: Config,
+        paths: list[str],
+        identities: dict[str, tuple[int, int]],
+        misnamed: Sequence[LoadError] = (),
+    ) -> tuple[Found, dict[str, tuple[int, int]]]:
+        """What `find_files` gives for the local `paths`: with the remote feeds' entries.
+        The identities kept are given as they are, not copied: a build only reads them,
+        and they change in the next `find` only."""
+        folders = entry_folders(config)
+        if not folders:
+            return Found(paths, tuple(misnamed)), identities
+        entries, more = split_names(find_paths(folders, (ENTRY_PATTERN,)))
+        identities = {**identities, **stat_files(entries)}
+        paths += entries
+        paths.sort()  # two sorted runs: one merge
+        return Found(paths, (*misnamed, *more)), identities
+
+
+def _apart(sources: list[Path], listed: list[str]) -> bool:
+    """Whether no file of several source folders can be listed twice (`find_paths`
+    lists a file once by its real path): no folder inside another, no linked file."""
+    folders = [os.path.realpath(s) for s in sources]
+    for a in folders:
+        for b in folders:
+            if a is not b and (a == b or a.startswith(_prefix(b))):
+                return False
+    return not any(os.path.islink(p) for p in listed)
+
+
+# -- when to build -------------------------------------------------------------------
+
+
+def wait_left(first: float, last: float, writing: bool, now: float) -> float:
+    """Seconds until a burst of events that began at `first` and whose latest event
+    came at `last` is over (0: build now): QUIET after the last event (QUIET_WRITING
+    while some file is being written), never past LONGEST after the first."""
+    quiet = QUIET_WRITING if writing else QUIET
+    return max(0.0, min(last + quiet, first + LONGEST) - now)
+
+
+@dataclass(frozen=True, slots=True)
+class Burst:
+    """The events a build is started for."""
+
+    #: the article files and folders they named
+    paths: int
+    #: seconds from the first of them to the build's start (the debounce, and the wait
+    #: for a build that was running)
+    waited: float
+
+
+class Rebuilds:
+    """The thread that runs `build(burst)` after each burst of events, one build at a
+    time: events that come during a build make exactly one more after it."""
+
+    def __init__(
+        self,
+        build: Callable[[Burst], object],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._build = build
+        self._clock = clock
+        self._cond = threading.Condition()
+        self._stopping = False
+        #: paths seen in the burst so far; those modified and not yet closed
+        self._seen: set[str] = set()
+        self._writing: set[str] = set()
+        self._first = 0.0
+        self._last = 0.0
+        self._thread = threading.Thread(target=self._loop, name="aggregator-watch", daemon=True)
+
+    def start(self) -> Rebuilds:
+        self._thread.start()
+        return self
+
+    def saw(self, path: str, *, writing: bool = False, done: bool = False) -> None:
+        """An event on an article file: `writing` a modification (the file may be
+        written on), `done` a close after writing, a move or a deletion."""
+        with self._cond:
+            now = self._clock()
+            if not self._seen:
+                self._first = now
+            self._last = now
+            self._seen.add(path)
+            if writing:
+                self._writing.add(path)
+            elif done:
+                self._writing.discard(path)
+            self._cond.notify_all()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._seen and not self._stopping:
+                    self._cond.wait()
+                while not self._stopping:
+                    left = wait_left(self._first, self._last, bool(self._writing), self._clock())
+                    if left <= 0:
+                        break
+                    self._cond.wait(left)
+                if self._stopping:
+                    return
+                burst = Burst(len(self._seen), self._clock() - self._first)
+                self._seen.clear()
+                self._writing.clear()
+            try:
+                self._build(burst)
+            except Exception:  # the thread must go on: the next burst builds again
+                log.exception("a build for file-system events failed unexpectedly")
+
+
+# -- the observer --------------------------------------------------------------------
+
+#: the event kinds asked of the kernel: no opens nor reads (a build reads every file)
+_KINDS = (
+    "FileCreatedEvent",
+    "FileModifiedEvent",
+    "FileClosedEvent",
+    "FileDeletedEvent",
+    "FileMovedEvent",
+    "FileAttribEvent",
+    "DirCreatedEvent",
+    "DirDeletedEvent",
+    "DirMovedEvent",
+)
+#: what ends a write: the file is whole
+_DONE = ("FileClosedEvent", "FileDeletedEvent", "FileMovedEvent", "FileCreatedEvent")
+#: why a folder is not watched when watchdog cannot be imported (no retry helps)
+_NO_WATCHDOG = "watchdog cannot be imported"
+
+
+class Watcher:
+    """Watchdog observers on the local source folders of a config (`watch`), telling
+    `warm` what changed and `rebuilds` what to build for."""
+
+    def __init__(self, warm: Warm, rebuilds: Rebuilds) -> None:
+        self.warm = warm
+        self.rebuilds = rebuilds
+        self._observer: BaseObserver | None = None
+        self._rules: Rules | None = None
+        self._lock = threading.Lock()
+        #: the folders watched, and those that are not, with the reason
+        self.watched: dict[str, ObservedWatch] = {}
+        self.unwatched: dict[str, str] = {}
+        #: every watch scheduled (one ended with its folder too), and the folder's identity
+        self._watches: dict[str, ObservedWatch] = {}
+        self._folders: dict[str, tuple[int, int] | None] = {}
+
+    def watch(self, config: Config) -> None:
+        """Watch the source folders of `config` (and no other): those it cannot are
+        logged once each with the reason, and left to the schedule."""
+        self.close()
+        rules = Rules.of(config)
+        with self._lock:
+            self._rules = rules
+            self.watched = {}
+            self._watches = {}
+            self._folders = {}
+            self.unwatched = {u: "object storage sends no events" for u in config.remote_sources}
+        try:
+            from watchdog.observers import Observer
+        except ImportError as exc:
+            with self._lock:
+                for source in rules.sources:
+                    self.unwatched[source] = f"{_NO_WATCHDOG} ({exc})"
+        else:
+            observer = Observer()
+            observer.start()
+            self._observer = observer
+            for source in rules.sources:
+                self._schedule(source)
+        with self._lock:
+            unwatched = dict(self.unwatched)
+            watched = list(self.watched)
+        for where, reason in unwatched.items():
+            _not_watching(where, reason)
+        if watched:
+            log.info(
+                "watching %s for changes",
+                ", ".join(watched),
+                extra={"event": "watch", "status": "watching", "folders": watched},
+            )
+
+    def retry(self) -> None:
+        """Watch again the local folders that could not be watched, were removed, or
+        were replaced by another folder of the same name (whose events the old watch,
+        which follows the old folder, never sees)."""
+        with self._lock:
+            again = [
+                f
+                for f in self._sources()
+                if f in self.unwatched and not self.unwatched[f].startswith(_NO_WATCHDOG)
+            ]
+            again += [f for f in self.watched if _identity(f) != self._folders.get(f)]
+        for folder in again:
+            if self._schedule(folder):
+                log.info(
+                    "watching %s for changes again",
+                    folder,
+                    extra={"event": "watch", "status": "watching", "folders": [folder]},
+                )
+
+    def close(self) -> None:
+        observer, self._observer = self._observer, None
+        if observer is not None:
+            observer.stop()
+            observer.join()
+
+    def _sources(self) -> tuple[str, ...]:
+        return self._rules.sources if self._rules is not None else ()
+
+    def _schedule(self, source: str) -> bool:
+        observer = self._observer
+        if observer is None:
+            return False
+        with self._lock:
+            self.watched.pop(source, None)
+            old = self._watches.pop(source, None)
+        if old is not None:
+            with contextlib.suppress(KeyError, OSError):
+                observer.unschedule(old)
+        try:
+            watch = observer.schedule(
+                _handler(self, source), source, recursive=True, event_filter=_event_kinds()
+            )
+        except OSError as exc:
+            with self._lock:
+                known = self.unwatched.get(source)
+                self.unwatched[source] = _reason(exc)
+            if known is not None and known != self.unwatched[source]:
+                _not_watching(source, self.unwatched[source])
+            return False
+        with self._lock:
+            self.watched[source] = self._watches[source] = watch
+            self._folders[source] = _identity(source)
+            self.unwatched.pop(source, None)
+        return True
+
+    def seen(self, event: FileSystemEvent, source: str) -> None:
+        """One event of the observer of `source` (in the observer's thread)."""
+        rules = self._rules
+        kind = type(event).__name__
+        if rules is None or kind == "DirModifiedEvent":
+            return
+        for raw in (event.src_path, event.dest_path):
+            if not raw:
+                continue
+            path = walk_form(source, os.fsdecode(raw))
+            if path in rules.sources:
+                if kind in ("DirDeletedEvent", "DirMovedEvent") and path == source:
+                    self._removed(source)
+                continue
+            if rules.below(path) is None or rules.written(path):
+                continue
+            if event.is_directory:
+                self.warm.touched([path])
+                self.rebuilds.saw(path, done=True)
+                continue
+            if not rules.article(path):
+                continue
+            self.warm.touched([path])
+            if kind == "FileAttribEvent" or _LEFTOVER.search(os.path.basename(path)):
+                continue  # kept up to date, but nothing to build for
+            writing = kind == "FileModifiedEvent"
+            self.rebuilds.saw(path, writing=writing, done=kind in _DONE)
+
+    def _removed(self, source: str) -> None:
+        """The folder `source` itself was removed or moved: its watch ended with it."""
+        self.warm.touched([source])
+        with self._lock:
+            self.watched.pop(source, None)
+            self.unwatched[source] = "the folder was removed or moved"
+        _not_watching(source, "the folder was removed or moved")
+
+
+def _identity(folder: str) -> tuple[int, int] | None:
+    """Which folder is at `folder` now (device, inode), or None when none is."""
+    try:
+        stat = os.stat(folder)
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino
+
+
+def _not_watching(where: str, reason: str) -> None:
+    log.warning(
+        "not watching %s: %s; its changes are seen by the scheduled runs",
+        where,
+        reason,
+        extra={"event": "watch", "status": "unwatched", "folder": where, "reason": reason},
+    )
+
+
+def _event_kinds() -> list[type[FileSystemEvent]]:
+    from watchdog import events
+
+    kinds: list[type[FileSystemEvent]] = [getattr(events, name) for name in _KINDS]
+    return kinds
+
+
+def _reason(exc: OSError) -> str:
+    if isinstance(exc, FileNotFoundError):
+        return "no such folder"
+    if isinstance(exc, NotADirectoryError):
+        return "not a folder"
+    return exc.strerror or str(exc)
+
+
+def _handler(watcher: Watcher, source: str) -> FileSystemEventHandler:
+    """What the observer of one source folder calls (watchdog is imported only when
+    watching)."""
+    from watchdog.events import FileSystemEventHandler
+
+    class Handler(FileSystemEventHandler):
+        def dispatch(self, event: FileSystemEvent) -> None:
+            try:
+                watcher.seen(event, source)
+            except Exception:  # the observer's thread must go on
+                log.exception("a file system event could not be handled")
+
+    return Handler()

@@ -1,0 +1,397 @@
+"""`app.watch` in process: what is kept between builds (`Warm`) against a full walk, when
+a burst of events is over, one build per burst, and the real watchdog observer on
+folders in tmp_path. The daemon with `--watch` for real is in test_watch_daemon.py."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
+
+from aggregator.app.watch import LONGEST
+from aggregator.app.watch import QUIET
+from aggregator.app.watch import QUIET_WRITING
+from aggregator.app.watch import Burst
+from aggregator.app.watch import Rebuilds
+from aggregator.app.watch import Rules
+from aggregator.app.watch import Warm
+from aggregator.app.watch import Watcher
+from aggregator.app.watch import wait_left
+from aggregator.config import Config
+from aggregator.config import load_config
+from aggregator.engine.pipeline import find_files
+from aggregator.errors import ConfigError
+
+#: a guard against waiting forever, never a measure of speed
+PATIENCE = 300.0
+
+
+def config_of(root: Path, *sources: str) -> Config:
+    return Config(sources=tuple(root / s for s in sources or ("src",)), output=root / "out")
+
+
+def same_as_a_walk(warm: Warm, config: Config) -> None:
+    """What `warm` gives is what walking every folder and stat-ing every file gives."""
+    found, identities = warm.find(config)
+    walked, stated = find_files(config)
+    assert found.paths == walked.paths
+    assert found.misnamed == walked.misnamed
+    assert {p: identities.get(p) for p in found.paths} == {p: stated.get(p) for p in walked.paths}
+
+
+# --- when a burst is over ------------------------------------------------------------
+
+
+def test_a_burst_is_over_after_a_quiet_moment_and_never_later_than_longest() -> None:
+    assert wait_left(10.0, 10.0, False, 10.0) == pytest.approx(QUIET)
+    assert wait_left(10.0, 10.0, True, 10.0) == pytest.approx(QUIET_WRITING)
+    assert wait_left(10.0, 10.0, False, 10.0 + QUIET) == 0.0
+    # events keep coming: the build waits for them, up to LONGEST after the first
+    assert wait_left(10.0, 10.0 + LONGEST - 0.01, False, 10.0 + LONGEST - 0.01) == pytest.approx(
+        0.01
+    )
+    assert wait_left(10.0, 10.0 + LONGEST, True, 10.0 + LONGEST) == 0.0
+
+
+def test_a_burst_gives_one_build_and_events_during_a_build_exactly_one_more() -> None:
+    builds: list[int] = []
+    started = threading.Event()
+    release = threading.Event()
+    second = threading.Event()
+
+    def build(burst: Burst) -> None:
+        builds.append(burst.paths)
+        if len(builds) == 1:
+            started.set()
+            assert release.wait(PATIENCE)
+        else:
+            second.set()
+
+    rebuilds = Rebuilds(build).start()
+    try:
+        rebuilds.saw("src/first.md", done=True)
+        assert started.wait(PATIENCE)
+        # The first build runs: everything seen now waits for it, then goes in one build.
+        for number in range(50):
+            rebuilds.saw(f"src/{number}.md", writing=True)
+            rebuilds.saw(f"src/{number}.md", done=True)
+        release.set()
+        assert second.wait(PATIENCE)
+    finally:
+        rebuilds.stop()
+    assert builds == [1, 50]
+
+
+# --- what is kept between builds -----------------------------------------------------
+
+NAMES = (
+    "a.md",
+    "b.md",
+    "c.txt",
+    "notes.pdf",
+    ".hidden.md",
+    "a.md~",
+    "sub/d.md",
+    "sub/deep/e.md",
+    "sub/.dot/f.md",
+    ".dotdir/g.md",
+    "other/h.md",
+)
+FOLDERS = ("sub", "sub/deep", "other", ".dotdir")
+OPS = st.one_of(
+    st.tuples(st.just("write"), st.sampled_from(NAMES), st.integers(1, 3)),
+    st.tuples(st.just("delete"), st.sampled_from(NAMES), st.just(0)),
+    st.tuples(st.just("rmtree"), st.sampled_from(FOLDERS), st.just(0)),
+    st.tuples(st.just("move"), st.sampled_from(FOLDERS), st.sampled_from(("x", "sub/y"))),
+)
+
+
+def apply(src: Path, op: tuple[str, str, object]) -> list[str]:
+    """Do `op` under `src`; the paths a watcher's events would name."""
+    kind, name, arg = op
+    path = src / name
+    if kind == "write":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("---\ntitle: x\n---\n" + "y" * int(str(arg)) * 7, encoding="utf-8")
+        folders = [src / f for f in reversed(path.relative_to(src).parents) if f.parts]
+        return [*map(str, folders), str(path)]
+    if kind == "delete":
+        path.unlink(missing_ok=True)
+        return [str(path)]
+    if kind == "rmtree":
+        shutil.rmtree(path, ignore_errors=True)
+        return [str(path)]
+    target = src / str(arg)
+    if not path.is_dir() or target.exists() or target.is_relative_to(path):
+        return []
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(path, target)
+    return [str(path), str(target)]
+
+
+@settings(max_examples=60)
+@given(st.lists(OPS, min_size=1, max_size=12))
+def test_what_is_kept_is_what_a_walk_finds_after_any_changes(
+    ops: list[tuple[str, str, object]],
+) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        src = root / "src"
+        src.mkdir()
+        config = config_of(root)
+        warm = Warm()
+        same_as_a_walk(warm, config)
+        assert warm.walked
+        for op in ops:
+            touched = apply(src, op)
+            warm.touched(touched)
+            same_as_a_walk(warm, config)
+            assert not warm.walked  # from the paths named only
+        warm.rewalk()
+        same_as_a_walk(warm, config)
+        assert warm.walked
+
+
+def test_a_walk_when_the_sources_change_or_a_source_folder_goes(tmp_path: Path) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "more").mkdir()
+    (tmp_path / "src" / "a.md").write_text("a", encoding="utf-8")
+    (tmp_path / "more" / "b.md").write_text("b", encoding="utf-8")
+    warm = Warm()
+    same_as_a_walk(warm, config_of(tmp_path))
+    same_as_a_walk(warm, config_of(tmp_path, "src", "more"))
+    assert warm.walked  # other sources: walked
+    same_as_a_walk(warm, config_of(tmp_path, "src", "more"))
+    assert not warm.walked
+    shutil.rmtree(tmp_path / "more")
+    (tmp_path / "more").mkdir()
+    (tmp_path / "more" / "c.md").write_text("c", encoding="utf-8")
+    warm.touched([str(tmp_path / "more")])
+    same_as_a_walk(warm, config_of(tmp_path, "src", "more"))
+    assert warm.walked
+
+
+def test_a_file_linked_from_one_source_into_another_is_listed_once(tmp_path: Path) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "more").mkdir()
+    (tmp_path / "more" / "b.md").write_text("b", encoding="utf-8")
+    config = config_of(tmp_path, "src", "more")
+    warm = Warm()
+    same_as_a_walk(warm, config)
+    (tmp_path / "src" / "link.md").symlink_to(tmp_path / "more" / "b.md")
+    warm.touched([str(tmp_path / "src" / "link.md")])
+    same_as_a_walk(warm, config)
+    assert warm.walked
+    (tmp_path / "more" / "b.md").write_text("b, longer", encoding="utf-8")
+    warm.touched([str(tmp_path / "more" / "b.md")])
+    same_as_a_walk(warm, config)
+
+
+def test_the_output_folder_and_state_file_inside_a_source_are_never_inputs(
+    tmp_path: Path,
+) -> None:
+    config = Config(sources=(tmp_path,), output=tmp_path / "feeds", state=tmp_path / "st.md")
+    rules = Rules.of(config)
+    assert rules.article(str(tmp_path / "a.md"))
+    assert rules.written(str(tmp_path / "feeds" / "ai.json"))
+    assert rules.written(str(tmp_path / "st.md"))
+    assert not rules.written(str(tmp_path / "a.md"))
+    assert not rules.article(str(tmp_path / ".a.md.swp"))
+    assert not rules.article(str(tmp_path / "a.pdf"))
+
+
+# --- the observer --------------------------------------------------------------------
+
+
+class Recorder:
+    """A `Rebuilds` whose builds compare what is kept with a full walk."""
+
+    def __init__(self, warm: Warm, config: Config) -> None:
+        self.warm = warm
+        self.config = config
+        self.builds: list[int] = []
+        #: the files of the last build
+        self.files: list[str] = []
+        self.cond = threading.Condition()
+        self.rebuilds = Rebuilds(self.build).start()
+        self.failure: BaseException | None = None
+
+    def build(self, burst: Burst) -> None:
+        try:
+            same_as_a_walk(self.warm, self.config)
+        except BaseException as exc:
+            self.failure = exc
+        with self.cond:
+            self.builds.append(burst.paths)
+            self.files = self.warm.find(self.config)[0].paths
+            self.cond.notify_all()
+
+    def wait(self, count: int) -> None:
+        with self.cond:
+            assert self.cond.wait_for(lambda: len(self.builds) >= count, PATIENCE), self.builds
+        if self.failure is not None:
+            raise self.failure
+
+    def wait_file(self, path: Path) -> None:
+        """Until a build has `path` among its files."""
+        with self.cond:
+            assert self.cond.wait_for(lambda: str(path) in self.files, PATIENCE), self.files
+        if self.failure is not None:
+            raise self.failure
+
+
+@pytest.fixture
+def watched(tmp_path: Path) -> Iterator[tuple[Path, Watcher, Recorder]]:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.md").write_text("a", encoding="utf-8")
+    config = config_of(tmp_path)
+    warm = Warm()
+    warm.find(config)
+    recorder = Recorder(warm, config)
+    watcher = Watcher(warm, recorder.rebuilds)
+    watcher.watch(config)
+    yield src, watcher, recorder
+    watcher.close()
+    recorder.rebuilds.stop()
+
+
+def test_events_keep_what_is_kept_as_a_walk_finds_it(
+    watched: tuple[Path, Watcher, Recorder],
+) -> None:
+    src, watcher, recorder = watched
+    assert list(watcher.watched) == [str(src)]
+    (src / "b.md").write_text("b", encoding="utf-8")
+    recorder.wait(1)
+    (src / "a.md").write_text("a, longer now", encoding="utf-8")
+    recorder.wait(2)
+    staging = src.parent / "staging" / "deep"
+    staging.mkdir(parents=True)
+    (staging / "c.md").write_text("c", encoding="utf-8")
+    os.replace(staging.parent, src / "moved-in")  # a folder of files lands at once
+    recorder.wait(3)
+    os.replace(src / "moved-in", src / "renamed")
+    recorder.wait(4)
+    shutil.rmtree(src / "renamed")
+    recorder.wait(5)
+    (src / "b.md").unlink()
+    recorder.wait(6)
+
+
+def test_files_a_build_does_not_read_start_no_build(
+    watched: tuple[Path, Watcher, Recorder],
+) -> None:
+    src, _watcher, recorder = watched
+    (src / ".a.md.swp").write_text("swap", encoding="utf-8")
+    (src / "a.md~").write_text("backup", encoding="utf-8")
+    (src / "notes.pdf").write_text("pdf", encoding="utf-8")
+    (src / ".git").mkdir()
+    (src / ".git" / "x.md").write_text("x", encoding="utf-8")
+    # The first build after these is for this file alone.
+    (src / "z.md").write_text("z", encoding="utf-8")
+    recorder.wait(1)
+    assert recorder.builds == [1]
+
+
+def test_a_folder_that_cannot_be_watched_is_logged_with_the_reason(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "src").mkdir()
+    config = config_of(tmp_path, "src", "missing")
+    warm = Warm()
+    rebuilds = Rebuilds(lambda burst: None).start()
+    watcher = Watcher(warm, rebuilds)
+    try:
+        with caplog.at_level(logging.INFO, logger="aggregator"):
+            watcher.watch(config)
+        missing = str(tmp_path / "missing")
+        assert watcher.unwatched == {missing: "no such folder"}
+        assert list(watcher.watched) == [str(tmp_path / "src")]
+        assert (
+            f"not watching {missing}: no such folder; its changes are seen by the scheduled runs"
+            in caplog.messages
+        )
+        (tmp_path / "missing").mkdir()
+        with caplog.at_level(logging.INFO, logger="aggregator"):
+            watcher.retry()
+        assert watcher.unwatched == {}
+        assert f"watching {missing} for changes again" in caplog.messages
+    finally:
+        watcher.close()
+        rebuilds.stop()
+
+
+def test_without_watchdog_every_folder_is_left_to_the_schedule(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Nothing real can stand for a machine without watchdog: the import is made to fail.
+    monkeypatch.setitem(sys.modules, "watchdog.observers", None)
+    (tmp_path / "src").mkdir()
+    config = Config(
+        sources=(tmp_path / "src",), output=tmp_path / "out", remote_sources=("s3://b/p",)
+    )
+    rebuilds = Rebuilds(lambda burst: None).start()
+    watcher = Watcher(Warm(), rebuilds)
+    try:
+        with caplog.at_level(logging.INFO, logger="aggregator"):
+            watcher.watch(config)
+    finally:
+        watcher.close()
+        rebuilds.stop()
+    assert watcher.watched == {}
+    assert watcher.unwatched["s3://b/p"] == "object storage sends no events"
+    assert watcher.unwatched[str(tmp_path / "src")].startswith("watchdog cannot be imported")
+    assert len([m for m in caplog.messages if m.startswith("not watching")]) == 2
+
+
+def test_a_source_folder_removed_or_replaced_is_watched_again_by_the_next_retry(
+    watched: tuple[Path, Watcher, Recorder],
+) -> None:
+    src, watcher, recorder = watched
+    shutil.rmtree(src)
+    src.mkdir()
+    wait_for(lambda: str(src) in watcher.unwatched)
+    assert watcher.unwatched[str(src)] == "the folder was removed or moved"
+    watcher.retry()  # as each scheduled run does, before it walks every folder
+    recorder.warm.rewalk()
+    assert list(watcher.watched) == [str(src)]
+    (src / "n.md").write_text("n", encoding="utf-8")
+    recorder.wait_file(src / "n.md")
+    # Moved away and replaced: the old watch follows the old folder, and says nothing.
+    os.replace(src, src.parent / "old")
+    src.mkdir()
+    watcher.retry()
+    recorder.warm.rewalk()
+    (src / "m.md").write_text("m", encoding="utf-8")
+    recorder.wait_file(src / "m.md")
+
+
+def wait_for(check: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + PATIENCE
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_watch_is_a_config_key_that_changes_no_output(tmp_path: Path) -> None:
+    path = tmp_path / "aggregator.yaml"
+    path.write_text("watch: true\n", encoding="utf-8")
+    config = load_config(path)
+    assert config.watch
+    assert config.output_key() == dataclasses.replace(config, watch=False).output_key()
+    path.write_text("watch: often\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="watch: must be true or false"):
+        load_config(path)

@@ -1,0 +1,175 @@
+"""`aggregator run --watch` for real: the command in a subprocess, its server on
+127.0.0.1, files landing in tmp_path. The schedule is an hour in most tests, so that
+only file-system events can explain a build (and the daemon's log says which run was
+started by what); waits have deadlines that only guard against a hang (`PATIENCE`).
+The helpers are test_daemon.py's."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import feedparser
+import pytest
+from conftest import ROOT
+from conftest import article_fields
+from conftest import front_matter
+from conftest import write_article
+from test_daemon import PATIENCE
+from test_daemon import Daemon
+from test_daemon import Setup
+from test_daemon import add_article
+from test_daemon import http_get
+from test_daemon import json_lines
+from test_daemon import served_entries
+from test_daemon import setup  # noqa: F401  (a fixture)
+from test_daemon import start  # noqa: F401  (a fixture)
+from test_daemon import wait_until
+
+pytestmark = pytest.mark.e2e
+
+#: the schedule of the tests where only events may start a build
+HOUR = 3600.0
+WATCH_RUN = re.compile(r"\brun ok in [\d.]+ s \(watch: (\d+) paths?\)")
+SCHEDULED_RUN = re.compile(r"\brun ok in [\d.]+ s:")
+
+
+def story(number: int) -> str:
+    return f"https://news.example.com/story-{number}"
+
+
+def served_titles(port: int) -> dict[str, str]:
+    answer = http_get(port, "/all.atom")
+    parsed = feedparser.parse(answer.body)
+    return {entry.link: entry.title for entry in parsed.entries}
+
+
+def test_new_edited_and_deleted_files_are_served_without_the_schedule(
+    setup: Setup,  # noqa: F811
+    start: Callable[[list[str]], Daemon],  # noqa: F811
+) -> None:
+    daemon = start(setup.run_args("--watch", interval="1h"))
+    port = daemon.port
+    daemon.wait_runs(1, after=0)
+    assert sorted(served_entries(port) or []) == [story(n) for n in (1, 2, 3)]
+
+    mark = daemon.mark()
+    landed = time.monotonic()
+    add_article(setup.src, "a4.md", n=4)
+    wait_until(lambda: story(4) in (served_entries(port) or []), what="the new file served")
+    latency = time.monotonic() - landed
+    assert latency < HOUR  # no scheduled run explains it
+    daemon.wait_for(WATCH_RUN, after=mark)  # its line comes once the files are in place
+    runs = daemon.run_lines(mark)
+    assert all(WATCH_RUN.search(line) for line in runs), runs
+
+    # An edited file is rendered again, in place or replaced.
+    mark = daemon.mark()
+    (setup.src / "a2.md").write_text(
+        front_matter(article_fields(n=2, title="Story two, corrected")), encoding="utf-8"
+    )
+    wait_until(
+        lambda: served_titles(port).get(story(2)) == "Story two, corrected",
+        what="the edited title served",
+    )
+    add_article(setup.src, "a3.md", n=3, title="Story three, replaced")
+    wait_until(
+        lambda: served_titles(port).get(story(3)) == "Story three, replaced",
+        what="the replaced file's title served",
+    )
+
+    # A deleted file leaves the feed.
+    (setup.src / "a1.md").unlink()
+    wait_until(
+        lambda: sorted(served_entries(port) or []) == [story(n) for n in (2, 3, 4)],
+        what="the deleted file gone from the feed",
+    )
+    runs = daemon.run_lines(mark)
+    assert runs and all(WATCH_RUN.search(line) for line in runs), runs
+    assert not [line for line in daemon.run_lines() if "run failed" in line]
+    assert daemon.stop() == 0
+
+
+def test_a_burst_of_files_gives_one_or_two_builds(
+    setup: Setup,  # noqa: F811
+    start: Callable[[list[str]], Daemon],  # noqa: F811
+) -> None:
+    config = setup.tmp / "aggregator.yaml"
+    config.write_text("watch: true\n", encoding="utf-8")
+    daemon = start(
+        [*setup.run_args("--log-format", "json", interval="1h"), "--config", str(config)]
+    )
+    port = daemon.port
+    daemon.wait_runs(1, after=0)
+    count = 40
+    staging = setup.tmp / "staging"
+    staging.mkdir()
+    for number in range(10, 10 + count):
+        fields = article_fields(n=number, webUrl=story(number))
+        (staging / f"b{number}.md").write_text(front_matter(fields), encoding="utf-8")
+    mark = daemon.mark()
+    for number in range(10, 10 + count):  # each lands whole, one after the other
+        os.replace(staging / f"b{number}.md", setup.src / f"b{number}.md")
+    wait_until(lambda: len(served_entries(port) or []) == 3 + count, what="every new file served")
+    assert daemon.stop() == 0
+    records = json_lines("\n".join(daemon.lines[mark:]))
+    runs = [r for r in records if r.get("event") == "run"]
+    assert 1 <= len(runs) <= 2, runs
+    assert all(r["status"] == "ok" and r["trigger"] == "watch" for r in runs), runs
+    assert all(0 <= r["waited_s"] < HOUR for r in runs), runs
+    assert sum(r["changes"] for r in runs) == count
+    assert runs[-1]["published"] == 3 + count
+
+
+def test_a_source_that_cannot_be_watched_is_left_to_the_schedule(
+    tmp_path: Path,
+    start: Callable[[list[str]], Daemon],  # noqa: F811
+) -> None:
+    src = tmp_path / "src"  # not there yet: nothing to watch
+    args = ["run", "--source", str(src), "--output", str(tmp_path / "out"), "--links", "off"]
+    interval = 1.0
+    daemon = start([*args, "--interval", f"{interval:g}s", "--watch", "--serve", "127.0.0.1:0"])
+    daemon.wait_for(
+        rf"not watching {re.escape(str(src))}: no such folder; "
+        r"its changes are seen by the scheduled runs"
+    )
+    daemon.wait_for(r"run failed .*source folder not found")
+    port = daemon.port
+    staging = tmp_path / "staging"
+    write_article(staging, "a1.md", n=1)
+    os.replace(staging, src)
+    mark = daemon.mark()
+    wait_until(lambda: served_entries(port) == [story(1)], what="the file served")
+    # The schedule watched the folder again, then built it.
+    daemon.wait_for(SCHEDULED_RUN, after=mark)
+    daemon.wait_for(rf"watching {re.escape(str(src))} for changes again")
+    mark = daemon.mark()
+    add_article(src, "a2.md", n=2)
+    wait_until(lambda: story(2) in (served_entries(port) or []), what="the second file served")
+    assert daemon.alive()
+    assert daemon.stop() == 0
+
+
+def test_the_watch_benchmark_prints_its_figures(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "watch.py"), "--n", "300", "--rounds", "2"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=PATIENCE,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert out.startswith("machine: ")
+    line = r"^round \d: served \d+ ms after the write; the build began \d+ ms after the first "
+    rounds = re.findall(line + r"event and took \d+ ms$", out, re.M)
+    assert len(rounds) == 2
+    latency = r"^latency, write to served: median \d+ ms, .*\(2 rounds, 300 files\)$"
+    assert re.search(latency, out, re.M)
+    assert re.search(r"^build \(from the log\): median \d+ ms", out, re.M)
