@@ -60,7 +60,7 @@ def test_the_benchmark_times_aggregator_against_hugo(tmp_path: Path) -> None:
         assert re.fullmatch(r"  ratio( +[\d.]+){6} +\(aggregator / Hugo\)", rows[4]), rows
     # Hugo did the work: a feed per topic, and the home feed dated from the front matter.
     done = re.search(
-        r"^Hugo rendered (\d+) per-topic feeds \(topics/\*/index\.xml\) and a home feed of "
+        r"^Hugo rendered (\d+) per-topic feeds \(index\.xml under topics/\) and a home feed of "
         r"(\d+) items, newest \w+, \d+ \w+ (\d{4})",
         out,
         re.MULTILINE,
@@ -68,7 +68,7 @@ def test_the_benchmark_times_aggregator_against_hugo(tmp_path: Path) -> None:
     assert done, out
     feeds, items, year = (int(g) for g in done.groups())
     topics = re.search(r"aggregator wrote (\d+) per-topic feeds", out)
-    assert topics and feeds >= int(topics.group(1)) > 10, out
+    assert topics and feeds >= int(topics.group(1)) > 10, out  # aggregator drops low quality
     assert items == 50 and year == 2021  # the corpus spans 2019-2021
     for target in (
         r"cold build time <= 0\.35x Hugo's: [\d.]+x: (met|NOT MET)",
