@@ -293,44 +293,51 @@ class Builder:
             *self.extra,
             *more,
         )
-        before = _snapshot(output)
-        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-            started = time.perf_counter()
-            process = subprocess.Popen(argv, cwd=self.workdir, env=self.env, stdout=out, stderr=err)
-            memory = TreeMemory(process.pid)
-            _, status, usage = os.wait4(process.pid, 0)
-            wall = time.perf_counter() - started
-            memory.stop()
-            process.returncode = os.waitstatus_to_exitcode(status)
-            peak, cpu = usage.ru_maxrss, usage.ru_utime + usage.ru_stime
-            for usage in _reap_orphans():
-                peak = max(peak, usage.ru_maxrss)
-                cpu += usage.ru_utime + usage.ru_stime
-            err.seek(0)
-            said = err.read().decode("utf-8", "replace")
-            out.seek(0)
-            said += out.read().decode("utf-8", "replace")
-        if process.returncode != 0:
-            raise BenchError(
-                f"the build failed with exit status {process.returncode}:\n"
-                f"  {' '.join(argv)}\n{_tail(said)}"
-            )
-        if said.strip():
-            print(f"  the build printed:\n{_tail(said)}")
-        after = _snapshot(output)
-        changed = sum(
-            1 for key in before.keys() | after.keys() if before.get(key) != after.get(key)
+        return measure(argv, self.workdir, self.env, output, articles)
+
+
+def measure(
+    argv: Sequence[str], cwd: Path, env: dict[str, str], output: Path, articles: int
+) -> Run:
+    """Run `argv` to its end and measure it from outside: wall time, CPU time and peak
+    memory of its whole process tree, and the files it added, rewrote or removed under
+    `output`. A failure raises BenchError with what the command said."""
+    before = _snapshot(output)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=err)
+        memory = TreeMemory(process.pid)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - started
+        memory.stop()
+        process.returncode = os.waitstatus_to_exitcode(status)
+        peak, cpu = usage.ru_maxrss, usage.ru_utime + usage.ru_stime
+        for usage in _reap_orphans():
+            peak = max(peak, usage.ru_maxrss)
+            cpu += usage.ru_utime + usage.ru_stime
+        err.seek(0)
+        said = err.read().decode("utf-8", "replace")
+        out.seek(0)
+        said += out.read().decode("utf-8", "replace")
+    if process.returncode != 0:
+        raise BenchError(
+            f"the build failed with exit status {process.returncode}:\n"
+            f"  {' '.join(argv)}\n{_tail(said)}"
         )
-        peak *= 1024  # ru_maxrss is in kilobytes on Linux
-        return Run(
-            wall=wall,
-            cpu=cpu,
-            peak=peak,
-            peak_sum=max(sum(memory.peaks.values()), peak),
-            processes=max(len(memory.peaks), 1),
-            changed=changed,
-            articles=articles,
-        )
+    if said.strip():
+        print(f"  the build printed:\n{_tail(said)}")
+    after = _snapshot(output)
+    changed = sum(1 for key in before.keys() | after.keys() if before.get(key) != after.get(key))
+    peak *= 1024  # ru_maxrss is in kilobytes on Linux
+    return Run(
+        wall=wall,
+        cpu=cpu,
+        peak=peak,
+        peak_sum=max(sum(memory.peaks.values()), peak),
+        processes=max(len(memory.peaks), 1),
+        changed=changed,
+        articles=articles,
+    )
 
 
 def _tail(text: str, lines: int = 15) -> str:
