@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Sequence
@@ -217,24 +218,29 @@ class FeedResult:
 
 
 class Rows(Sequence[_T]):
-    """A list of the report the state file keeps (see `lastbuild`), held as its JSON
-    rows and made into objects when first read: a build whose report is not read in
-    full does not pay for that."""
+    """A list of the report the state file keeps (see `lastbuild`), held as the JSON
+    texts of its rows (lists of rows each) and made into objects when first read: a
+    build whose report is not read in full does not pay for that, nor does one that
+    only counts it."""
 
-    __slots__ = ("_items", "_make", "_rows")
+    __slots__ = ("_count", "_items", "_make", "_texts")
 
-    def __init__(self, rows: list[list[Any]], make: Callable[[list[Any]], _T]) -> None:
-        self._rows = rows
+    def __init__(self, texts: list[str], make: Callable[[list[Any]], _T], count: int) -> None:
+        self._texts = texts
         self._make = make
+        self._count = count
         self._items: tuple[_T, ...] | None = None
 
     def _all(self) -> tuple[_T, ...]:
         if self._items is None:
-            self._items = tuple(map(self._make, self._rows))
+            make = self._make
+            self._items = tuple(make(row) for text in self._texts for row in json.loads(text))
+            self._texts = []
+            self._count = len(self._items)
         return self._items
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return self._count
 
     @overload
     def __getitem__(self, index: int) -> _T: ...

@@ -198,18 +198,40 @@ def _rejudge(store: StateStore, config: Config, when: datetime) -> set[str] | No
     return found
 
 
+#: files compared at once by `_compare`
+_RUN = 1000
+
+
 def _compare(
     old_paths: list[str], old_sizes: list[int], old_times: list[int], now: Identities
 ) -> tuple[list[str], list[str]]:
     new_paths, new_sizes, new_times = now.paths, now.sizes, now.times
     if old_paths == new_paths:
-        changed = [
-            path
-            for path, a, b, c, d in zip(
-                new_paths, new_sizes, old_sizes, new_times, old_times, strict=True
+        if len(old_sizes) != len(new_sizes) or len(old_times) != len(new_times):
+            raise ValueError("not as many numbers as paths")
+        # Runs of files compared as lists (in C), only a run that differs file by file:
+        # one change among 100,000 files costs a hundred comparisons, not 100,000.
+        changed: list[str] = []
+        for start in range(0, len(new_paths), _RUN):
+            end = start + _RUN
+            if (
+                new_sizes[start:end] == old_sizes[start:end]
+                and new_times[start:end] == old_times[start:end]
+                and (now.settled or min(new_sizes[start:end]) >= 0)
+            ):
+                continue
+            changed.extend(
+                path
+                for path, a, b, c, d in zip(
+                    new_paths[start:end],
+                    new_sizes[start:end],
+                    old_sizes[start:end],
+                    new_times[start:end],
+                    old_times[start:end],
+                    strict=True,
+                )
+                if a != b or c != d or a < 0
             )
-            if a != b or c != d or a < 0
-        ]
         deleted: list[str] = []
     else:
         old = {p: (s, t) for p, s, t in zip(old_paths, old_sizes, old_times, strict=True)}
@@ -286,11 +308,13 @@ def finish(
         store.set_meta(PATHS, json.dumps(list(files.paths), ensure_ascii=False))
         store.set_meta(PATHS_DIGEST, files.paths_digest)
     store.set_meta(FILES, files.numbers)
-    racy = {
-        path: files.digests[path]
-        for path, size in zip(files.paths, files.sizes, strict=True)
-        if size < 0 and path in files.digests
-    }
+    racy = {}
+    if files.digests:  # most builds read no file written in the last seconds
+        racy = {
+            path: files.digests[path]
+            for path, size in zip(files.paths, files.sizes, strict=True)
+            if size < 0 and path in files.digests
+        }
     store.set_meta(RACY, json.dumps(racy, ensure_ascii=False))
 
 

@@ -169,13 +169,6 @@ def _chunk(kind: str, prefix: str) -> str:
     return f"{_REPORT}/{kind}/{prefix}"
 
 
-def _load_list(store: StateStore, kind: str) -> list[list[Any]]:
-    rows: list[list[Any]] = []
-    for _key, text in store.metas(f"{_REPORT}/{kind}/"):
-        rows.extend(json.loads(text))
-    return rows
-
-
 def last_report(store: StateStore) -> dict[str, Any] | None:
     """The last build's report as JSON (see `report_from_json`), when readable."""
     try:
@@ -218,10 +211,10 @@ def result_from_json(v: list[Any]) -> LinkResult:
     return link_from_row(v)
 
 
-def _rows(store: StateStore, kind: str, make: Callable[[list[Any]], _T]) -> Rows[_T]:
-    """A kept list, read now (the state file may be closed or changed by the time the
-    report is read), made into objects when first used."""
-    return Rows(_load_list(store, kind), make)
+def _rows(store: StateStore, kind: str, make: Callable[[list[Any]], _T], count: int) -> Rows[_T]:
+    """A kept list of `count` rows, its texts read now (the state file may be closed or
+    changed by the time the report is read), made into objects when first used."""
+    return Rows([text for _key, text in store.metas(f"{_REPORT}/{kind}/")], make, count)
 
 
 def _duplicate(row: list[Any]) -> Duplicate:
@@ -246,8 +239,8 @@ def report_from_json(data: dict[str, Any], store: StateStore) -> BuildReport:
         loaded=data["loaded"],
         errors=tuple(LoadError(*e) for e in data["errors"]),
         warnings=tuple(LoadWarning(*w) for w in data["warnings"]),
-        duplicates=_rows(store, "duplicates", _duplicate),
-        excluded=_rows(store, "excluded", _exclusion),
+        duplicates=_rows(store, "duplicates", _duplicate, data["duplicates_count"]),
+        excluded=_rows(store, "excluded", _exclusion, data["excluded_count"]),
         published=data["published"],
         feeds=tuple(FeedResult(t, fmt, path, n, False) for t, fmt, path, n in data["feeds"]),
         pages=tuple(PageResult(path, False) for path in data["pages"]),

@@ -1,0 +1,41 @@
+"""The parse cache: the words of fingerprints read back for near-duplicate detection."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import write_article
+
+from aggregator.limits import DEFAULT_LIMITS
+from aggregator.model import Article
+from aggregator.model import Fingerprint
+from aggregator.sources import parsecache
+from aggregator.sources.loader import load_all
+from aggregator.state.codec import decode
+from aggregator.state.store import Store
+from aggregator.stories.similar import fingerprint
+
+
+def test_words_read_back_are_the_fingerprints_of_the_files_and_few_are_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "src"
+    paths = [
+        str(write_article(source, f"{n}.md", n=n, title=f"Story {n} about robots {n * 7}"))
+        for n in range(6)
+    ]
+    monkeypatch.setattr(parsecache, "_WORDS", {})
+    monkeypatch.setattr(parsecache, "WORDS_KEPT", 3)
+    with Store(tmp_path / "state.sqlite") as store:
+        parsecache.load_light(paths, store)
+        light = [decode(head) for _path, _id, head, _w, _b in store.iter_parsed()]
+        articles = [a for a in light if isinstance(a, Article)]
+        assert all(a.fingerprint is not None and not a.fingerprint.complete for a in articles)
+        loaded, _errors = load_all([Path(p) for p in paths], workers=1)
+        whole = {a.path: fingerprint(a) for a in loaded}
+        for _ in range(2):  # read from the state file, then from the words kept
+            found = parsecache.load_words(store, DEFAULT_LIMITS, articles)
+            assert found == [whole[a.path] for a in articles]
+            assert all(isinstance(f, Fingerprint) and f.complete for f in found)
+        assert len(parsecache._WORDS) == 3
