@@ -40,6 +40,7 @@ from aggregator.rendering.rendercache import RenderCache
 from aggregator.sources import inputs
 from aggregator.sources import remote
 from aggregator.sources.loader import check_sources
+from aggregator.sources.loader import sharing_workers
 from aggregator.sources.parsecache import stat_files
 from aggregator.state.interface import StateStore
 from aggregator.state.interface import open_store
@@ -116,7 +117,11 @@ def build(
             config, now, store, found, files, identities, cancel, resolver, progress, session
         )
         # Every file lands, or none does; no garbage collection in a cold build.
-        with output.batch(), _collector_paused() if found.cold else contextlib.nullcontext():
+        with (
+            output.batch(),
+            _collector_paused() if found.cold else contextlib.nullcontext(),
+            sharing_workers(),  # the parse and the zones on the same processes
+        ):
             report = engine.run(output, site, rendered, known)
         rendered.save()  # once the files are in place: it records their size and mtime
         fresh_until = report.links.fresh_until if report.links is not None else None

@@ -62,7 +62,6 @@ from aggregator.engine.tables import key_rows
 from aggregator.engine.tables import link_rows
 from aggregator.engine.tables import member_rows
 from aggregator.engine.tables import story_json
-from aggregator.limits import Limits
 from aggregator.links.netguard import Resolver
 from aggregator.model import Article
 from aggregator.model import BuildReport
@@ -103,6 +102,7 @@ from aggregator.stories.dedupe import find_stories
 from aggregator.stories.paircache import StoredPairs
 from aggregator.stories.similar import Pair
 from aggregator.stories.similar import ZoneWork
+from aggregator.stories.similar import find_zone_works
 from aggregator.stories.similar import find_zones
 from aggregator.stories.similar import group_periods
 from aggregator.stories.similar import period_length
@@ -323,7 +323,7 @@ class Run:
     def _find_zones(self, works: list[ZoneWork]) -> Iterable[dict[int, list[Pair]]]:
         if sum(len(work.paths) for work in works) < PARALLEL_ZONE_ARTICLES:
             return map(find_zones, works)
-        return map_in_processes(_find_zones, works, self.cancel, "finding similar stories")
+        return map_in_processes(find_zone_works, works, self.cancel, "finding similar stories")
 
     def _components(
         self, seeds: set[str], old_stories: set[str]
@@ -634,11 +634,6 @@ class Run:
             mode="full" if self.cold else "incremental",
             changed_files=0 if self.cold else len(gone),
         )
-
-
-def _find_zones(works: list[ZoneWork], _limits: Limits) -> list[dict[int, list[Pair]]]:
-    """`find_zones` in a worker process (`loader.map_in_processes`)."""
-    return [find_zones(work) for work in works]
 
 
 def _link_summary(store: StateStore, config: Config, requested: int, down: bool) -> LinkSummary:

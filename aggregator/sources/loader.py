@@ -8,6 +8,7 @@ raises for a bad file: every problem becomes one `LoadError(path, line, reason)`
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import fnmatch
 import hashlib
@@ -24,6 +25,8 @@ from collections.abc import Iterator
 from collections.abc import Sequence
 from concurrent.futures import Future
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import wait
+from contextvars import ContextVar
 from datetime import UTC
 from datetime import date
 from datetime import datetime
@@ -223,8 +226,91 @@ def map_in_processes(
 
 #: how often a wait for a worker's results looks at the stop request
 _POLL_SECONDS = 0.1
-#: set in a worker process when the run was asked to stop (see `_in_pool`)
-_stop_requested: Any = None
+#: in a worker process: the number of the last map asked to stop (see `Workers.map`)
+_stopped_maps: Any = None
+
+
+class Workers:
+    """Worker processes for the parallel steps of a run (parsing files, finding the
+    pairs of near-duplicate zones), started when first needed and shared by the steps
+    while `sharing_workers` makes them current: a build starts its processes once, and
+    holds no more of them than it has cores."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self._pool: ProcessPoolExecutor | None = None
+        #: shared with the workers: the maps numbered up to it are to stop
+        self._stopped: Any = None
+        self._maps = 0
+
+    def map(
+        self,
+        work: Callable[[list[_T], Limits], list[_R]],
+        items: list[_T],
+        limits: Limits,
+        cancel: threading.Event | None,
+        chunk: int,
+        doing: str,
+    ) -> Iterator[_R]:
+        """`work(some, limits)` over `items`, `chunk` items a task, results in order."""
+        if self._pool is None:
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload([work.__module__])
+            # Each worker looks at this between two items, so a stop does not wait for
+            # the rest of a chunk (with a hostile file, minutes): only for the item in hand.
+            self._stopped = context.Value("q", 0, lock=False)
+            self._pool = ProcessPoolExecutor(
+                self.count,
+                mp_context=context,
+                initializer=_worker_started,
+                initargs=(self._stopped,),
+            )
+        pool = self._pool
+        self._maps += 1
+        number = self._maps
+        parts = (items[i : i + chunk] for i in range(0, len(items), chunk))
+        # Only workers + 1 tasks ahead of the one handed on (every worker busy, one
+        # task waiting): a consumer slower than the workers (a busy machine) would
+        # otherwise hold every finished task's results at once.
+        futures = deque(
+            pool.submit(_work_until_stopped, work, part, limits, number)
+            for part in itertools.islice(parts, self.count + 1)
+        )
+        try:
+            while futures:
+                done = futures.popleft()
+                for part in itertools.islice(parts, 1):
+                    futures.append(pool.submit(_work_until_stopped, work, part, limits, number))
+                # Let go of each task once its results are handed on: a future keeps them.
+                yield from _result(done, cancel, doing)
+        finally:
+            # A no-op after the last task; cut short, the tasks left end at once, and
+            # none is left running when the map returns.
+            self._stopped.value = number
+            for future in futures:
+                future.cancel()
+            wait(futures)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+_SHARED: ContextVar[Workers | None] = ContextVar("aggregator_workers", default=None)
+
+
+@contextlib.contextmanager
+def sharing_workers() -> Iterator[Workers]:
+    """Within: the parallel steps that run on one process per core share one `Workers`
+    (in this thread), closed at the end."""
+    workers = Workers(os.cpu_count() or 1)
+    token = _SHARED.set(workers)
+    try:
+        yield workers
+    finally:
+        _SHARED.reset(token)
+        workers.close()
 
 
 def _in_pool(
@@ -236,32 +322,15 @@ def _in_pool(
     chunk: int,
     doing: str = "loading article files",
 ) -> Iterator[_R]:
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([work.__module__])
-    # Each worker looks at this between two items, so a stop does not wait for the
-    # rest of a chunk (with a hostile file, minutes): only for the item in hand.
-    stop = context.Event()
-    pool = ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_worker_started, initargs=(stop,)
-    )
+    shared = _SHARED.get()
+    if shared is not None and shared.count == workers:
+        yield from shared.map(work, items, limits, cancel, chunk, doing)
+        return
+    own = Workers(workers)
     try:
-        parts = (items[i : i + chunk] for i in range(0, len(items), chunk))
-        # Only workers + 1 tasks ahead of the one handed on (every worker busy, one
-        # task waiting): a consumer slower than the workers (a busy machine) would
-        # otherwise hold every finished task's results at once.
-        futures = deque(
-            pool.submit(_work_until_stopped, work, part, limits)
-            for part in itertools.islice(parts, workers + 1)
-        )
-        while futures:
-            done = futures.popleft()
-            for part in itertools.islice(parts, 1):
-                futures.append(pool.submit(_work_until_stopped, work, part, limits))
-            # Let go of each task once its results are handed on: a future keeps them.
-            yield from _result(done, cancel, doing)
+        yield from own.map(work, items, limits, cancel, chunk, doing)
     finally:
-        stop.set()  # a no-op after the last chunk; stops the workers when cut short
-        pool.shutdown(wait=True, cancel_futures=True)
+        own.close()
 
 
 def _result(future: Future[list[_R]], cancel: threading.Event | None, doing: str) -> list[_R]:
@@ -276,18 +345,19 @@ def _result(future: Future[list[_R]], cancel: threading.Event | None, doing: str
     return future.result()
 
 
-def _worker_started(stop: Any) -> None:
-    global _stop_requested
-    _stop_requested = stop
+def _worker_started(stopped: Any) -> None:
+    global _stopped_maps
+    _stopped_maps = stopped
 
 
 def _work_until_stopped(
-    work: Callable[[list[_T], Limits], list[_R]], items: list[_T], limits: Limits
+    work: Callable[[list[_T], Limits], list[_R]], items: list[_T], limits: Limits, number: int
 ) -> list[_R]:
-    """`work` over `items` one at a time (in a worker), ending early on a stop request."""
+    """`work` over `items` one at a time (in a worker), ending early when map `number`
+    was asked to stop."""
     results: list[_R] = []
     for item in items:
-        if _stop_requested is not None and _stop_requested.is_set():
+        if _stopped_maps is not None and _stopped_maps.value >= number:
             break  # the run is stopping: nobody reads these results
         results.extend(work([item], limits))
     return results

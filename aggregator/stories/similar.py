@@ -468,6 +468,12 @@ def _work(
     )
 
 
+def find_zone_works(works: list[ZoneWork], _limits: object) -> list[dict[int, list[Pair]]]:
+    """`find_zones` of each of `works`: the task a worker process runs (see
+    `loader.map_in_processes`), in this light module so a worker imports little."""
+    return [find_zones(work) for work in works]
+
+
 def find_zones(work: ZoneWork) -> dict[int, list[Pair]]:
     """The pairs of each zone of `work`."""
     periods, times, prints, window = work.periods, work.times, work.prints, work.window

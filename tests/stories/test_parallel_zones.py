@@ -58,7 +58,7 @@ def test_the_pairs_of_zones_found_in_parts_on_other_processes_are_the_same(
 
     def on_processes(works: list[ZoneWork]) -> Iterable[dict[int, list[Pair]]]:
         sent.extend(works)
-        return map_in_processes(run._find_zones, works, None, "finding pairs", workers=2)
+        return map_in_processes(similar.find_zone_works, works, None, "finding pairs", workers=2)
 
     there = zone_pairs(
         articles, periods, zones, DEFAULT_THRESHOLD, DEFAULT_WINDOW, runner=on_processes
