@@ -1,0 +1,270 @@
+"""Loading one YAML document faster, with yaml-rs, to exactly what `yamlload.load` gives.
+
+yaml-rs (optional: the `fast` extra) parses YAML 1.2 in Rust, several times faster than
+PyYAML's C loader. PyYAML's safe loader (`yamlload`) stays the reference: `load` returns
+yaml-rs's value only for a document on which the two cannot differ, and hands every other
+document to `yamlload.load`, which then builds it or raises exactly as before (so errors,
+and their lines, are always PyYAML's). Without yaml-rs every document goes to PyYAML.
+
+Where YAML 1.1 (PyYAML) and 1.2 (yaml-rs) read the same text differently, and how a
+document that could differ is found:
+
+- before parsing, a scan of the text refuses: characters PyYAML does not accept or reads
+  as line breaks (controls, tabs, NEL, U+2028/9, BOM, a lone CR, surrogates); surrogate
+  and `\\U` escapes; `---` or `...` at a line start (several documents); and, where a node
+  can start, tags (`!!binary`, `!foo`), anchors and aliases (PyYAML shares one object for
+  an alias, yaml-rs copies it; the loader's alias limits are PyYAML's), flow collections,
+  block scalars, directives and reserved characters;
+- yaml-rs itself refuses duplicate keys (PyYAML keeps the last) and anything it cannot
+  parse;
+- after parsing, every string is read again as PyYAML reads a plain scalar: one PyYAML
+  would type (`yes`, `1:20`, `<<`, `=`, `0o7`...) is refused, except a date or time,
+  which yaml-rs returns as text (`parse_datetime=False`) and PyYAML's own constructor
+  builds, when no quoted string in the text can start like a date;
+- a number from yaml-rs is kept only when the text holds no number PyYAML reads
+  otherwise (`010`, `0x1F`, `0o7`, `1_000`, `1e3`, `.5`, `.inf`...; an integer longer than
+  `yamlload.MAX_INT_LENGTH`); booleans and nulls are the same in both (`true`/`True`/
+  `TRUE`..., `~`/`null`/empty);
+- a key that is a list or a mapping (a tuple or frozenset in yaml-rs, an error in PyYAML)
+  is refused.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from aggregator.sources import yamlload
+
+
+def _import_yaml_rs() -> Callable[[str], Any] | None:
+    """yaml-rs's parser with the options the fast path relies on, or None when the
+    `fast` extra is not installed."""
+    try:
+        import yaml_rs
+    except ImportError:
+        return None
+    error = yaml_rs.DuplicateKeyPolicy.Error
+
+    def loads(source: str) -> Any:
+        return yaml_rs.loads(source, parse_datetime=False, duplicate_key_policy=error)
+
+    return loads
+
+
+_loads = _import_yaml_rs()
+#: whether yaml-rs is installed: without it, `load` is `yamlload.load`
+AVAILABLE = _loads is not None
+
+
+class Refused(Exception):
+    """A document the fast path leaves to PyYAML; the message says why."""
+
+
+def load(source: str) -> Any:
+    """`yamlload.load(source)`: the same value or the same exception, faster."""
+    try:
+        return fast_load(source)
+    except Refused:
+        return yamlload.load(source)
+
+
+def fast_load(source: str) -> Any:
+    """yaml-rs's value of `source` when it is PyYAML's; raises Refused otherwise."""
+    if _loads is None:
+        raise Refused("yaml-rs is not installed")
+    text = "\n" + source  # every scan below finds a line start after "\n"
+    _scan(text)
+    try:
+        data = _loads(source)
+    except Exception as exc:  # not parsed, not one document or a duplicate key: PyYAML's
+        raise Refused(f"yaml-rs: {type(exc).__name__}") from None
+    return _Check(text).value(data)
+
+
+# --- before parsing ---------------------------------------------------------------------
+
+#: what starts a node PyYAML reads its own way: tags, anchors, aliases, flow collections,
+#: block scalars, directives and the reserved characters
+_INDICATOR_CHARS = "!&*[{|>%@`"
+#: what the first look deletes: printable ASCII and line feeds, but a backslash and
+#: the indicators; what is left is short (often empty): controls, tabs, carriage returns,
+#: backslashes, indicators and the bytes of multi-byte characters, each one intact
+_PLAIN_BYTES = bytes(
+    byte
+    for byte in [10, *range(0x20, 0x7F)]
+    if chr(byte) not in _INDICATOR_CHARS and chr(byte) != "\\"
+)
+#: control characters (a tab among them) but the line breaks
+_CONTROL = re.compile(rb"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f]")
+#: UTF-8 of characters PyYAML refuses or reads as line breaks: C1 controls (NEL among
+#: them), U+2028, U+2029, a BOM, U+FFFE, U+FFFF
+_WIDE_BAD = re.compile(rb"\xc2[\x80-\x9f]|\xe2\x80[\xa8\xa9]|\xef(?:\xbb\xbf|\xbf[\xbe\xbf])")
+_LONE_CR = re.compile(r"\r(?!\n|\Z)")
+_MARKER = re.compile(r"\n(?:---|\.\.\.)")
+#: an escape of a surrogate, or a 32-bit one: PyYAML and yaml-rs disagree on them
+_ESCAPE = re.compile(r"\\(?:U|u[dD][89a-fA-F])")
+#: where a node starts, as a look-behind on its first character: at a line start, or
+#: after "- ", "? ", ": " and any further spaces (text is scanned with "\n" in front)
+_NODE_START = r"(?:(?<=\n.)|(?<=[-?: \n] .))"
+#: a number written as PyYAML does not read it where a token starts: a leading zero
+#: (octal in PyYAML, decimal in yaml-rs) or a 0x/0o/0b prefix, signed or not
+_LEADING_ZERO = re.compile(r"0[0-9_xXoObB](?:(?<![^ \n]0.)|(?<=[-+]0.)(?<![^ \n][-+]0.))")
+#: any number yaml-rs reads as PyYAML may not where a token starts: a leading dot (.5,
+#: .inf, .nan), a leading zero or prefix, an underscore, an exponent (PyYAML needs a dot
+#: and a sign), 64 digits or more
+_ODD_NUMBER = re.compile(r"(?<![^ \n])[-+]?(?:\.|0[0-9_xXoObB]|[0-9.]*(?:_|[0-9.][eE])|[0-9]{64})")
+#: a quoted string that may start like a date: a year and a dash, or an escape early on
+_QUOTED_DATES = tuple(
+    re.compile(quote + _NODE_START + r"(?:[0-9]{4}-|[0-9]{0,4}\\)") for quote in "\"'"
+)
+_DIGITS = frozenset("0123456789+-")
+
+
+def _starts_a_node(text: str, char: str) -> bool:
+    """Whether `char` is somewhere a node starts (`_NODE_START`); it is rare in the text,
+    so each place it is found is looked at."""
+    at = text.find(char)
+    while at >= 0:  # at > 0: text starts with "\n"
+        before = text[at - 1]
+        if before == "\n" or (before == " " and text[at - 2] in "-?: \n"):
+            return True
+        at = text.find(char, at + 1)
+    return False
+
+
+def _underscored_integer(text: str) -> bool:
+    """Whether a token starts with digits and an underscore (yaml-rs reads `1_000` and
+    `_1` as numbers; PyYAML reads the second as a string)."""
+    at = text.find("_")
+    while at >= 0:
+        start = at
+        while text[start - 1] in _DIGITS:  # text[0] is "\n"
+            start -= 1
+        if text[start - 1] in " \n":
+            return True
+        at = text.find("_", at + 1)
+    return False
+
+
+def _scan(text: str) -> None:
+    """Refuse a text with anything PyYAML reads its own way but the numbers, which
+    `_Check` looks at only when yaml-rs returns one."""
+    try:
+        rare = text.encode("utf-8").translate(None, _PLAIN_BYTES)
+    except UnicodeEncodeError:
+        raise Refused("a surrogate") from None
+    if _MARKER.search(text):
+        raise Refused("a document marker")
+    if not rare:
+        return
+    if _CONTROL.search(rare):
+        raise Refused("a control character or a tab")
+    if _WIDE_BAD.search(rare):
+        raise Refused("a character PyYAML refuses or reads as a line break")
+    if 13 in rare and _LONE_CR.search(text):
+        raise Refused("a line break that is a lone CR")
+    if 92 in rare and _ESCAPE.search(text):
+        raise Refused("a surrogate or 32-bit escape")
+    for char in _INDICATOR_CHARS:
+        if ord(char) in rare and _starts_a_node(text, char):
+            raise Refused(f"{char!r} where a node starts")
+
+
+# --- after parsing ----------------------------------------------------------------------
+
+#: strings yaml-rs returns only for a quoted scalar (as plain scalars they are its null
+#: and booleans, or cannot be plain at all): PyYAML reads them as strings too
+_NEVER_PLAIN = frozenset(
+    ["", "~", "null", "Null", "NULL", "true", "True", "TRUE", "false", "False", "FALSE",
+     "!", "&", "*"]
+)  # fmt: skip
+#: integers with fewer digits than PyYAML's longest (longer ones it reads as text)
+_INT_BOUND = 10 ** (yamlload.MAX_INT_LENGTH - 1)
+_TYPED_FIRST = yamlload.TYPED_FIRST
+_STR = yamlload.STR
+_TIMESTAMP = yamlload.TIMESTAMP
+
+
+#: short strings known to be strings as PyYAML reads plain scalars (keys, mostly: the
+#: same few in every file), so that each is resolved once; cleared when full
+_KNOWN: set[str] = set()
+_KNOWN_SIZE = 4096
+_KNOWN_LENGTH = 40
+
+
+class _Check:
+    """Walks yaml-rs's value of one text, refuses what PyYAML reads otherwise and builds
+    the dates (in place: the value is this load's own)."""
+
+    __slots__ = ("dates", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        #: whether plain dates are built (None: not known yet)
+        self.dates: bool | None = None
+
+    def value(self, data: Any) -> Any:
+        root = [data]
+        stack: list[Any] = [root]
+        integers = floats = False
+        known, typed_first, string = _KNOWN, _TYPED_FIRST, self.string
+        while stack:
+            node = stack.pop()
+            if type(node) is list:
+                items: Any = enumerate(node)
+            else:
+                items = node.items()
+                for key in node:
+                    kind = type(key)
+                    if kind is str:
+                        if key[:1] in typed_first and key not in known and string(key) is not key:
+                            raise Refused(f"a key PyYAML reads as a date: {key!r}")
+                    elif kind is int:
+                        integers = True
+                    elif kind is float:
+                        floats = True
+                    elif kind is not bool and key is not None:  # a tuple or a frozenset
+                        raise Refused(f"a key that is a {kind.__name__}")
+            for at, item in items:
+                kind = type(item)
+                if kind is str:
+                    if item[:1] in typed_first and item not in known:
+                        node[at] = string(item)
+                elif kind is dict or kind is list:
+                    stack.append(item)
+                elif kind is int:
+                    integers = True
+                    if not -_INT_BOUND < item < _INT_BOUND:
+                        raise Refused("an integer longer than PyYAML reads as one")
+                elif kind is float:
+                    floats = True
+                elif kind is not bool and item is not None:
+                    raise Refused(f"a {kind.__name__} from yaml-rs")
+        text = self.text
+        if integers and "0" in text and _LEADING_ZERO.search(text):
+            raise Refused("an integer with a leading zero or a base prefix")
+        if integers and "_" in text and _underscored_integer(text):
+            raise Refused("an integer with an underscore")
+        if floats and _ODD_NUMBER.search(text):
+            raise Refused("a number PyYAML reads otherwise")
+        return root[0]
+
+    def string(self, value: str) -> Any:
+        """PyYAML's value of a string yaml-rs returned: the same string, or the date
+        it is when written plain."""
+        tag = yamlload.plain_tag(value)
+        if tag == _STR or value in _NEVER_PLAIN:
+            if len(value) <= _KNOWN_LENGTH:
+                if len(_KNOWN) >= _KNOWN_SIZE:
+                    _KNOWN.clear()
+                _KNOWN.add(value)
+            return value
+        if tag == _TIMESTAMP:
+            if self.dates is None:
+                self.dates = not any(quoted.search(self.text) for quoted in _QUOTED_DATES)
+            if self.dates:
+                return yamlload.timestamp(value)
+            raise Refused(f"a date that may be quoted: {value!r}")
+        raise Refused(f"PyYAML reads {value!r} as {tag}")
