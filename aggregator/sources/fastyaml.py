@@ -3,30 +3,32 @@
 yaml-rs (optional: the `fast` extra) parses YAML 1.2 in Rust, several times faster than
 PyYAML's C loader. PyYAML's safe loader (`yamlload`) stays the reference: `load` returns
 yaml-rs's value only for a document on which the two cannot differ, and hands every other
-document to `yamlload.load`, which then builds it or raises exactly as before (so errors,
-and their lines, are always PyYAML's). Without yaml-rs every document goes to PyYAML.
+one to `yamlload.load`, which builds it or raises exactly as before (so errors, and their
+lines, are always PyYAML's). Without yaml-rs every document goes to PyYAML.
 
-Where YAML 1.1 (PyYAML) and 1.2 (yaml-rs) read the same text differently, and how a
-document that could differ is found:
+YAML 1.1 (PyYAML) and 1.2 (yaml-rs) read some text differently; a document that could
+differ is found in three steps:
 
-- before parsing, a scan of the text refuses: characters PyYAML does not accept or reads
-  as line breaks (controls, tabs, NEL, U+2028/9, BOM, a lone CR, surrogates); surrogate
-  and `\\U` escapes; `---` or `...` at a line start (several documents); and, where a node
-  can start, tags (`!!binary`, `!foo`), anchors and aliases (PyYAML shares one object for
-  an alias, yaml-rs copies it; the loader's alias limits are PyYAML's), flow collections,
-  block scalars, directives and reserved characters;
-- yaml-rs itself refuses duplicate keys (PyYAML keeps the last) and anything it cannot
-  parse;
-- after parsing, every string is read again as PyYAML reads a plain scalar: one PyYAML
-  would type (`yes`, `1:20`, `<<`, `=`, `0o7`...) is refused, except a date or time,
+- before parsing, a scan of the text refuses characters PyYAML refuses or reads as line
+  breaks (controls, tabs, NEL, U+2028/9, a BOM, a lone CR, surrogates); surrogate and
+  `\\U` escapes; at a line start, `---` or `...` (several documents), a value with no key
+  (`: x`, a null key to yaml-rs) or a deep indent (deep nesting: PyYAML fails on it by
+  recursion, yaml-rs crashes the process); and where a node starts, tags (`!!binary`,
+  `!foo`), anchors and aliases (PyYAML shares one object for an alias, yaml-rs copies it;
+  the loader's alias limits are PyYAML's), flow collections, block scalars, directives and
+  reserved characters;
+- yaml-rs refuses duplicate keys (PyYAML keeps the last) and whatever it cannot parse;
+- in yaml-rs's value, every string is read again as PyYAML reads a plain scalar: one it
+  would type (`yes`, `1:20`, `<<`, `=`, `0o7`...) is refused, but for a date or time,
   which yaml-rs returns as text (`parse_datetime=False`) and PyYAML's own constructor
-  builds, when no quoted string in the text can start like a date;
-- a number from yaml-rs is kept only when the text holds no number PyYAML reads
-  otherwise (`010`, `0x1F`, `0o7`, `1_000`, `1e3`, `.5`, `.inf`...; an integer longer than
-  `yamlload.MAX_INT_LENGTH`); booleans and nulls are the same in both (`true`/`True`/
-  `TRUE`..., `~`/`null`/empty);
-- a key that is a list or a mapping (a tuple or frozenset in yaml-rs, an error in PyYAML)
-  is refused.
+  builds, when no quoted string in the text can start like a date. A number is kept when
+  the text holds no number written as PyYAML reads it otherwise (`010`, `0x1F`, `0o7`,
+  `1_000`, `1e3`, `.5`, `.inf`..., an integer longer than `yamlload.MAX_INT_LENGTH`).
+  Booleans and nulls are the same in both (`true`/`True`/`TRUE`..., `~`/`null`/empty);
+  a key that is a list or a mapping (an error in PyYAML) is refused.
+
+The scans look at the whole text, so they refuse more than they must (an `&amp;` after
+": " in a quoted string is taken for an anchor): such a file is read by PyYAML.
 """
 
 from __future__ import annotations
@@ -74,7 +76,7 @@ def fast_load(source: str) -> Any:
     """yaml-rs's value of `source` when it is PyYAML's; raises Refused otherwise."""
     if _loads is None:
         raise Refused("yaml-rs is not installed")
-    text = "\n" + source  # every scan below finds a line start after "\n"
+    text = "\n" + source  # every line starts after a "\n", the first one too
     _scan(text)
     try:
         data = _loads(source)
@@ -87,14 +89,12 @@ def fast_load(source: str) -> Any:
 
 #: what starts a node PyYAML reads its own way: tags, anchors, aliases, flow collections,
 #: block scalars, directives and the reserved characters
-_INDICATOR_CHARS = "!&*[{|>%@`"
-#: what the first look deletes: printable ASCII and line feeds, but a backslash and
-#: the indicators; what is left is short (often empty): controls, tabs, carriage returns,
-#: backslashes, indicators and the bytes of multi-byte characters, each one intact
+_INDICATORS = "!&*[{|>%@`"
+#: what the first look deletes: printable ASCII and line feeds, but a backslash and the
+#: indicators; what is left is short (often empty): controls, tabs, carriage returns,
+#: backslashes, indicators and the bytes of multi-byte characters, each character whole
 _PLAIN_BYTES = bytes(
-    byte
-    for byte in [10, *range(0x20, 0x7F)]
-    if chr(byte) not in _INDICATOR_CHARS and chr(byte) != "\\"
+    byte for byte in [10, *range(0x20, 0x7F)] if chr(byte) not in _INDICATORS + "\\"
 )
 #: control characters (a tab among them) but the line breaks
 _CONTROL = re.compile(rb"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f]")
@@ -102,29 +102,67 @@ _CONTROL = re.compile(rb"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f]")
 #: them), U+2028, U+2029, a BOM, U+FFFE, U+FFFF
 _WIDE_BAD = re.compile(rb"\xc2[\x80-\x9f]|\xe2\x80[\xa8\xa9]|\xef(?:\xbb\xbf|\xbf[\xbe\xbf])")
 _LONE_CR = re.compile(r"\r(?!\n|\Z)")
-_MARKER = re.compile(r"\n(?:---|\.\.\.)")
 #: an escape of a surrogate, or a 32-bit one: PyYAML and yaml-rs disagree on them
 _ESCAPE = re.compile(r"\\(?:U|u[dD][89a-fA-F])")
+#: the longest run of spaces and block indicators a line may start with: every level of
+#: block nesting takes at most two of them (as in the loader's depth bound; flow
+#: collections are refused), so documents have at most 2 * 32 + 2 levels. PyYAML builds
+#: nested nodes by recursion (a RecursionError near 500 levels, a ScannerError at 1000)
+#: and yaml-rs crashes the process on tens of thousands: a deeper document goes to PyYAML
+#: (and the loader's yaml_depth limit holds before either)
+_MAX_LEAD = 32
+#: at a line start: a document marker (PyYAML reads one document), a value with no key
+#: (PyYAML refuses it, yaml-rs reads a null key), or a deep indent
+_LINE_START = re.compile(
+    r"\n(?:(?P<a_document_marker>---|\.\.\.)"
+    r"|(?P<a_value_with_no_key>(?> *+(?:[-?] ++)*+):(?=[ \r\n]|\Z))"
+    rf"|(?P<a_deep_indent>[ ?:-]{{{_MAX_LEAD + 1}}}))"
+)
 #: where a node starts, as a look-behind on its first character: at a line start, or
 #: after "- ", "? ", ": " and any further spaces (text is scanned with "\n" in front)
 _NODE_START = r"(?:(?<=\n.)|(?<=[-?: \n] .))"
 #: a number written as PyYAML does not read it where a token starts: a leading zero
-#: (octal in PyYAML, decimal in yaml-rs) or a 0x/0o/0b prefix, signed or not
+#: (octal to PyYAML, decimal to yaml-rs) or a 0x/0o/0b prefix, signed or not
 _LEADING_ZERO = re.compile(r"0[0-9_xXoObB](?:(?<![^ \n]0.)|(?<=[-+]0.)(?<![^ \n][-+]0.))")
 #: any number yaml-rs reads as PyYAML may not where a token starts: a leading dot (.5,
 #: .inf, .nan), a leading zero or prefix, an underscore, an exponent (PyYAML needs a dot
-#: and a sign), 64 digits or more
-_ODD_NUMBER = re.compile(r"(?<![^ \n])[-+]?(?:\.|0[0-9_xXoObB]|[0-9.]*(?:_|[0-9.][eE])|[0-9]{64})")
+#: and a sign)
+_ODD_NUMBER = re.compile(r"(?<![^ \n])[-+]?(?:\.|0[0-9_xXoObB]|[0-9.]*(?:_|[0-9.][eE]))")
 #: a quoted string that may start like a date: a year and a dash, or an escape early on
-_QUOTED_DATES = tuple(
-    re.compile(quote + _NODE_START + r"(?:[0-9]{4}-|[0-9]{0,4}\\)") for quote in "\"'"
-)
+_QUOTED_DATE = {
+    quote: re.compile(quote + _NODE_START + r"(?:[0-9]{4}-|[0-9]{0,4}\\)") for quote in "\"'"
+}
 _DIGITS = frozenset("0123456789+-")
 
 
+def _scan(text: str) -> None:
+    """Refuse a text with anything PyYAML reads its own way but numbers and quoted dates,
+    which `_Check` looks for only when yaml-rs returns numbers or dates."""
+    try:
+        rare = text.encode("utf-8").translate(None, _PLAIN_BYTES)
+    except UnicodeEncodeError:
+        raise Refused("a surrogate") from None
+    found = _LINE_START.search(text)
+    if found:
+        raise Refused(str(found.lastgroup).replace("_", " "))
+    if not rare:
+        return
+    if _CONTROL.search(rare):
+        raise Refused("a control character or a tab")
+    if _WIDE_BAD.search(rare):
+        raise Refused("a character PyYAML refuses or reads as a line break")
+    if 13 in rare and _LONE_CR.search(text):
+        raise Refused("a line break that is a lone CR")
+    if 92 in rare and _ESCAPE.search(text):
+        raise Refused("a surrogate or 32-bit escape")
+    for char in _INDICATORS:
+        if ord(char) in rare and _starts_a_node(text, char):
+            raise Refused(f"{char!r} where a node starts")
+
+
 def _starts_a_node(text: str, char: str) -> bool:
-    """Whether `char` is somewhere a node starts (`_NODE_START`); it is rare in the text,
-    so each place it is found is looked at."""
+    """Whether `char` is where a node starts (`_NODE_START`); it is rare in the text, so
+    each place it is found is looked at."""
     at = text.find(char)
     while at >= 0:  # at > 0: text starts with "\n"
         before = text[at - 1]
@@ -148,28 +186,9 @@ def _underscored_integer(text: str) -> bool:
     return False
 
 
-def _scan(text: str) -> None:
-    """Refuse a text with anything PyYAML reads its own way but the numbers, which
-    `_Check` looks at only when yaml-rs returns one."""
-    try:
-        rare = text.encode("utf-8").translate(None, _PLAIN_BYTES)
-    except UnicodeEncodeError:
-        raise Refused("a surrogate") from None
-    if _MARKER.search(text):
-        raise Refused("a document marker")
-    if not rare:
-        return
-    if _CONTROL.search(rare):
-        raise Refused("a control character or a tab")
-    if _WIDE_BAD.search(rare):
-        raise Refused("a character PyYAML refuses or reads as a line break")
-    if 13 in rare and _LONE_CR.search(text):
-        raise Refused("a line break that is a lone CR")
-    if 92 in rare and _ESCAPE.search(text):
-        raise Refused("a surrogate or 32-bit escape")
-    for char in _INDICATOR_CHARS:
-        if ord(char) in rare and _starts_a_node(text, char):
-            raise Refused(f"{char!r} where a node starts")
+def _quoted_date(text: str) -> bool:
+    """Whether a quoted string where a node starts may start like a date."""
+    return any(quote in text and pattern.search(text) for quote, pattern in _QUOTED_DATE.items())
 
 
 # --- after parsing ----------------------------------------------------------------------
@@ -185,8 +204,6 @@ _INT_BOUND = 10 ** (yamlload.MAX_INT_LENGTH - 1)
 _TYPED_FIRST = yamlload.TYPED_FIRST
 _STR = yamlload.STR
 _TIMESTAMP = yamlload.TIMESTAMP
-
-
 #: short strings known to be strings as PyYAML reads plain scalars (keys, mostly: the
 #: same few in every file), so that each is resolved once; cleared when full
 _KNOWN: set[str] = set()
@@ -202,7 +219,7 @@ class _Check:
 
     def __init__(self, text: str) -> None:
         self.text = text
-        #: whether plain dates are built (None: not known yet)
+        #: whether the plain dates can be built (None: not known yet)
         self.dates: bool | None = None
 
     def value(self, data: Any) -> Any:
@@ -223,6 +240,8 @@ class _Check:
                             raise Refused(f"a key PyYAML reads as a date: {key!r}")
                     elif kind is int:
                         integers = True
+                        if not -_INT_BOUND < key < _INT_BOUND:
+                            raise Refused("an integer longer than PyYAML reads as one")
                     elif kind is float:
                         floats = True
                     elif kind is not bool and key is not None:  # a tuple or a frozenset
@@ -243,12 +262,13 @@ class _Check:
                 elif kind is not bool and item is not None:
                     raise Refused(f"a {kind.__name__} from yaml-rs")
         text = self.text
-        if integers and "0" in text and _LEADING_ZERO.search(text):
-            raise Refused("an integer with a leading zero or a base prefix")
-        if integers and "_" in text and _underscored_integer(text):
-            raise Refused("an integer with an underscore")
         if floats and _ODD_NUMBER.search(text):
             raise Refused("a number PyYAML reads otherwise")
+        if integers and (
+            ("0" in text and _LEADING_ZERO.search(text))
+            or ("_" in text and _underscored_integer(text))
+        ):
+            raise Refused("an integer PyYAML reads otherwise")
         return root[0]
 
     def string(self, value: str) -> Any:
@@ -261,10 +281,10 @@ class _Check:
                     _KNOWN.clear()
                 _KNOWN.add(value)
             return value
-        if tag == _TIMESTAMP:
-            if self.dates is None:
-                self.dates = not any(quoted.search(self.text) for quoted in _QUOTED_DATES)
-            if self.dates:
-                return yamlload.timestamp(value)
+        if tag != _TIMESTAMP:
+            raise Refused(f"PyYAML reads {value!r} as {tag}")
+        if self.dates is None:
+            self.dates = not _quoted_date(self.text)
+        if not self.dates:
             raise Refused(f"a date that may be quoted: {value!r}")
-        raise Refused(f"PyYAML reads {value!r} as {tag}")
+        return yamlload.timestamp(value)
