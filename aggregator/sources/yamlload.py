@@ -71,11 +71,13 @@ _IMPLICIT: dict[str | None, list[tuple[str, re.Pattern[str]]]] = SafeLoader.yaml
 #: the safe loader's implicit resolvers by the first character of a plain scalar ("" for
 #: the empty one), each followed by those for any character, as `Resolver.resolve` reads
 #: them
+_ANY_FIRST = _IMPLICIT.get(None, [])
 _RESOLVERS = {
-    char: resolvers + _IMPLICIT.get(None, []) for char, resolvers in _IMPLICIT.items() if char
-} | {"": _IMPLICIT.get("", []) + _IMPLICIT.get(None, [])}
+    char: resolvers + _ANY_FIRST for char, resolvers in _IMPLICIT.items() if char is not None
+}
 #: the first characters of the plain scalars that can be something else than a string
-#: (null, a boolean, a number, a date, a merge or value key); any other one is a string
+#: (null, a boolean, a number, a date, a merge or value key); any other one is a string,
+#: as the safe loader has no resolver for any first character
 TYPED_FIRST = frozenset(_RESOLVERS)
 #: the most common timestamp, which `datetime.fromisoformat` reads as PyYAML does (hours
 #: past 23 are left to PyYAML)
@@ -89,7 +91,7 @@ def plain_tag(value: str) -> str:
     implicit resolvers that matches, in their order (`Resolver.resolve`)."""
     if len(value) == 20 and _UTC_SECONDS.fullmatch(value):  # no other resolver matches it
         return _TIMESTAMP
-    for tag, regexp in _RESOLVERS.get(value[:1], ()):
+    for tag, regexp in _RESOLVERS.get(value[:1], _ANY_FIRST):
         if regexp.match(value):
             return tag
     return _STR
