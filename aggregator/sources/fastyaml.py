@@ -76,6 +76,8 @@ def fast_load(source: str) -> Any:
     """yaml-rs's value of `source` when it is PyYAML's; raises Refused otherwise."""
     if _loads is None:
         raise Refused("yaml-rs is not installed")
+    if type(source) is not str:  # PyYAML also reads bytes and streams
+        raise Refused(f"a {type(source).__name__}, not a str")
     text = "\n" + source  # every line starts after a "\n", the first one too
     _scan(text)
     try:

@@ -277,6 +277,12 @@ def test_a_risky_scalar_reads_as_pyyaml_reads_it(scalar: str, form: str) -> None
     same_as_pyyaml(form.format(scalar))
 
 
+def test_bytes_are_read_by_pyyaml() -> None:
+    with pytest.raises(fastyaml.Refused):
+        fastyaml.fast_load(b"a: 1")
+    assert fastyaml.load(b"a: yes") == yamlload.load(b"a: yes") == {"a": True}
+
+
 def test_an_alias_is_its_anchor_s_object() -> None:
     loaded = fastyaml.load("a: &x [1]\nb: *x\nc: &m {k: *x}\nd: *m")
     assert loaded["a"] is loaded["b"] and loaded["c"] is loaded["d"]
