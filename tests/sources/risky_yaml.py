@@ -51,6 +51,16 @@ ODD_CHARS = (
 )  # fmt: skip
 
 
+#: constructs PyYAML reads its own way, spliced into documents now and then
+SPLICED = (
+    "a: &x [1, 2]", "b: *x", "c: !!str 12", "d: !!binary aGk=", "e: !foo x",
+    "f: {a: 1, b: [2, 3]}", "g: |\n  2019-01-01\n", "h: >-\n  x\n\n  y", "---", "...",
+    "--- # doc", "%YAML 1.1", "<<: {m: 1}", "? [1, 2]\n: x", "? - a\n  - b\n: c",
+    "i: *undefined", "j: &a 1\nk: &a 2", "l: !!python/object/apply:os.system [id]",
+    "m: !!set {a, b}", "n: !!timestamp 2019-01-01", "o: !!int '12'",
+)  # fmt: skip
+
+
 def _double(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -120,33 +130,7 @@ def risky_documents(draw: st.DrawFn) -> str:
     reads its own way spliced in."""
     lines = draw(blocks())
     for _ in range(draw(st.sampled_from([0, 0, 0, 1, 2]))):
-        at = draw(st.integers(0, len(lines)))
-        lines.insert(
-            at,
-            draw(
-                st.sampled_from(
-                    [
-                        "a: &x [1, 2]",
-                        "b: *x",
-                        "c: !!str 12",
-                        "d: !!binary aGk=",
-                        "e: !foo x",
-                        "f: {a: 1, b: [2, 3]}",
-                        "g: |\n  2019-01-01\n",
-                        "h: >-\n  x\n\n  y",
-                        "---",
-                        "...",
-                        "--- # doc",
-                        "%YAML 1.1",
-                        "<<: {m: 1}",
-                        "? [1, 2]\n: x",
-                        "? - a\n  - b\n: c",
-                        "i: *undefined",
-                        "j: &a 1\nk: &a 2",
-                    ]
-                )
-            ),
-        )
+        lines.insert(draw(st.integers(0, len(lines))), draw(st.sampled_from(SPLICED)))
     text = "\n".join(lines) + draw(st.sampled_from(["", "\n", "\n\n"]))
     damage = draw(st.integers(0, 9))
     if damage == 1 and text:
