@@ -47,6 +47,7 @@ from aggregator.model import LoadError
 from aggregator.model import LoadWarning
 from aggregator.model import Provider
 from aggregator.model import RelatedStub
+from aggregator.sources import fastyaml
 from aggregator.sources import yamlload
 from aggregator.sources.text import clean_cut
 from aggregator.sources.text import truncate
@@ -498,7 +499,8 @@ def _parse_yaml(source: str, offset: int, limits: Limits) -> Any:
     ):
         _check_structure(source, offset, depth, limits)
     try:
-        return yamlload.load(source)  # a safe loader: no tag runs code
+        # PyYAML's safe loader (no tag runs code), or yaml-rs where it gives the same
+        return fastyaml.load(source)
     except yaml.constructor.ConstructorError as exc:
         line = _mark_line(exc, offset, source)
         tag = re.search(r"tag '([^']*)'", exc.problem or "")

@@ -13,6 +13,8 @@ collection used as a key), which then builds it or reports it exactly as
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from typing import Any
 
 import yaml
@@ -62,6 +64,48 @@ def _int(loader: Any, node: yaml.ScalarNode) -> Any:
 
 SafeLoader.add_constructor(_TIMESTAMP, _timestamp)
 SafeLoader.add_constructor("tag:yaml.org,2002:int", _int)
+
+STR = _STR
+TIMESTAMP = _TIMESTAMP
+_IMPLICIT: dict[str | None, list[tuple[str, re.Pattern[str]]]] = SafeLoader.yaml_implicit_resolvers
+#: the safe loader's implicit resolvers by the first character of a plain scalar ("" for
+#: the empty one), each followed by those for any character, as `Resolver.resolve` reads
+#: them
+_ANY_FIRST = _IMPLICIT.get(None, [])
+_RESOLVERS = {
+    char: resolvers + _ANY_FIRST for char, resolvers in _IMPLICIT.items() if char is not None
+}
+#: the first characters of the plain scalars that can be something else than a string
+#: (null, a boolean, a number, a date, a merge or value key); any other one is a string,
+#: as the safe loader has no resolver for any first character
+TYPED_FIRST = frozenset(_RESOLVERS)
+#: the most common timestamp, which `datetime.fromisoformat` reads as PyYAML does (hours
+#: past 23 are left to PyYAML)
+_UTC_SECONDS = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T(?:[01][0-9]|2[0-3]):[0-9]{2}:[0-9]{2}Z")
+#: builds typed scalars outside a load (it reads no stream)
+_CONSTRUCTOR = yaml.constructor.SafeConstructor()
+
+
+def plain_tag(value: str) -> str:
+    """The tag the safe loader gives `value` written as a plain scalar: the first of its
+    implicit resolvers that matches, in their order (`Resolver.resolve`)."""
+    if len(value) == 20 and _UTC_SECONDS.fullmatch(value):  # no other resolver matches it
+        return _TIMESTAMP
+    for tag, regexp in _RESOLVERS.get(value[:1], _ANY_FIRST):
+        if regexp.match(value):
+            return tag
+    return _STR
+
+
+def timestamp(value: str) -> Any:
+    """What the safe loader builds from `value`, a plain scalar `plain_tag` reads as a
+    timestamp: a date, a datetime, or the string itself for an impossible date."""
+    if len(value) == 20 and _UTC_SECONDS.fullmatch(value):
+        try:
+            return datetime.fromisoformat(value)  # its UTC is datetime.UTC, as PyYAML's
+        except ValueError:
+            return value
+    return _timestamp(_CONSTRUCTOR, yaml.ScalarNode(_TIMESTAMP, value))
 
 
 class _Other(Exception):
