@@ -2,8 +2,9 @@
 
 A file is YAML front matter between `---` lines, with or without a body after it
 (a `.yaml`/`.yml` file may also be plain YAML). YAML is read by PyYAML's safe
-loader only (the C one when installed), so no tag ever runs code. Nothing in here
-raises for a bad file: every problem becomes one `LoadError(path, line, reason)`.
+loader (the C one when installed), so no tag ever runs code, or, with the `fast`
+extra, by yaml-rs where the two cannot differ (`fastyaml`). Nothing in here raises
+for a bad file: every problem becomes one `LoadError(path, line, reason)`.
 """
 
 from __future__ import annotations
