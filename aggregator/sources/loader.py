@@ -611,6 +611,8 @@ def _mark_line(obj: object, offset: int, source: str, attr: str = "problem_mark"
 #: in four, on a generated corpus)
 _CLEANED: dict[tuple[str, int], tuple[str, bool]] = {}
 _CLEANED_KEPT = 50_000
+#: only texts this long or shorter are kept (titles, names and excerpts are)
+_CLEANED_LENGTH = 1_000
 
 
 class _Fields:
@@ -666,9 +668,10 @@ class _Fields:
             found = _CLEANED.get((value, limit))
             if found is None:
                 found = clean_cut(value, limit)
-                if len(_CLEANED) >= _CLEANED_KEPT:
-                    _CLEANED.clear()
-                _CLEANED[(value, limit)] = found
+                if len(value) <= _CLEANED_LENGTH:  # what is kept stays small
+                    if len(_CLEANED) >= _CLEANED_KEPT:
+                        _CLEANED.clear()
+                    _CLEANED[(value, limit)] = found
             self._texts[(value, limit)] = found
         if found[1] and label:
             reason = f"{label}: cut to {limit:,} characters (limits: {limit_name})"

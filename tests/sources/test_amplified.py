@@ -86,6 +86,7 @@ def test_a_repeated_string_is_cleaned_once(tmp_path: Path, monkeypatch: pytest.M
         return plain_text(value)
 
     monkeypatch.setattr(text, "plain_text", counting)
+    monkeypatch.setattr(loader, "_CLEANED", {})  # nothing cleaned by earlier files
     path = tmp_path / "x.md"
     path.write_text(amplified(2, words=10_000), encoding="utf-8")
     limits = Limits()
