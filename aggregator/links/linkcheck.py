@@ -40,7 +40,9 @@ from __future__ import annotations
 
 import contextlib
 import heapq
+import http.cookiejar
 import itertools
+import queue
 import random
 import socket
 import threading
@@ -51,14 +53,11 @@ from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence
-from concurrent.futures import FIRST_COMPLETED
-from concurrent.futures import Future
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import wait
 from dataclasses import dataclass
 from dataclasses import field
 from datetime import datetime
 from datetime import timedelta
+from functools import partial
 from typing import TYPE_CHECKING
 from typing import Any
 from urllib.parse import urljoin
@@ -67,6 +66,8 @@ from urllib.parse import urlsplit
 import requests
 from requests.adapters import DEFAULT_POOLBLOCK
 from requests.adapters import HTTPAdapter
+from requests.cookies import RequestsCookieJar
+from requests.cookies import extract_cookies_to_jar
 from requests.utils import default_headers
 from urllib3.connection import HTTPConnection
 from urllib3.connection import HTTPSConnection
@@ -189,15 +190,29 @@ class _Check:
     permanent: bool = True
     #: a request of this check was sent (or refused by netguard): it is under way
     sent: bool = False
+    #: cookies the sites of this conversation set, sent on its next requests (a site
+    #: that sets one and redirects to a page that wants it back); None before any
+    cookies: RequestsCookieJar | None = None
+    #: the host of the URL checked, wherever redirects led
+    origin: str = field(init=False)
+    #: `host`, and the URL it is the host of (the scheduler asks at every step)
+    _host: str = field(init=False)
+    _host_of: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.origin = _host_of(self.url)
+        self._host_of, self._host = self.current, _host_of(self.current)
 
     @property
     def host(self) -> str:
-        return (urlsplit(self.current).hostname or "").lower()
+        """The host of the URL the next (or last) request goes to."""
+        if self._host_of is not self.current:
+            self._host_of, self._host = self.current, _host_of(self.current)
+        return self._host
 
-    @property
-    def origin(self) -> str:
-        """The host of the URL checked, wherever redirects led."""
-        return (urlsplit(self.url).hostname or "").lower()
+
+def _host_of(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower()
 
 
 class _Watch:
@@ -353,6 +368,79 @@ class _PinnedAdapter(HTTPAdapter):
                 kwargs["assert_hostname"] = target.host
             return params, kwargs
         return host_params, pool_kwargs
+
+
+#: what a worker reports: the check, and the answer of its request or what it raised
+_Report = tuple[_Check, _Answer | BaseException]
+
+
+class _NoCookies(http.cookiejar.DefaultCookiePolicy):
+    """The cookie policy of a run's own session: it keeps none. Its jar is shared by
+    every worker (one reading it while another stores into it would fail), and a jar
+    that collected every site's cookies would be copied whole for each request; the
+    cookies of one conversation go with it (`_Check.cookies`)."""
+
+    def set_ok(self, cookie: http.cookiejar.Cookie, request: Any) -> bool:
+        return False
+
+
+class _Workers:
+    """Threads that each send one request at a time and report back on one queue, so
+    that the scheduler wakes once per answer, whatever number is in flight (waiting
+    on a future per request costs a lock on each of them at every wake). A thread is
+    started when a request finds none free, `size` at most."""
+
+    def __init__(self, size: int, work: Callable[[_Check, _Watch], _Answer]) -> None:
+        self.size = size
+        self._work = work
+        self._tasks: queue.SimpleQueue[tuple[_Check, _Watch] | None] = queue.SimpleQueue()
+        self._done: queue.SimpleQueue[_Report] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        #: requests submitted and not yet reported (read and written by the scheduler)
+        self._busy = 0
+
+    def submit(self, check: _Check, watch: _Watch) -> None:
+        self._busy += 1
+        if self._busy > len(self._threads) and len(self._threads) < self.size:
+            thread = threading.Thread(
+                target=self._serve, name=f"links_{len(self._threads)}", daemon=False
+            )
+            thread.start()
+            self._threads.append(thread)
+        self._tasks.put((check, watch))
+
+    def reports(self, timeout: float) -> list[_Report]:
+        """What the workers reported, waiting up to `timeout` seconds for the first."""
+        try:
+            got = [self._done.get(timeout=timeout) if timeout > 0 else self._done.get_nowait()]
+        except queue.Empty:
+            return []
+        with contextlib.suppress(queue.Empty):
+            while True:
+                got.append(self._done.get_nowait())
+        self._busy -= len(got)
+        return got
+
+    def close(self, *, wait: bool) -> None:
+        """No more requests: those not begun are dropped, and each thread ends once its
+        request in flight (if any) is over; with `wait`, after that."""
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self._tasks.get_nowait()
+        for _ in self._threads:
+            self._tasks.put(None)
+        if wait:
+            for thread in self._threads:
+                thread.join()
+
+    def _serve(self) -> None:
+        while (task := self._tasks.get()) is not None:
+            check, watch = task
+            try:
+                answer: _Answer | BaseException = self._work(check, watch)
+            except BaseException as exc:  # raised again by the scheduler, in its thread
+                answer = exc
+            self._done.put((check, answer))
 
 
 class _Claims:
@@ -529,7 +617,6 @@ class LinkChecker:
         #: seconds a host lease lasts unless renewed, in a shared state (see `run`)
         self.lease_ttl = lease_ttl
         self.ca_certs = ca_certs
-        self._local = threading.local()
         self._random = random.Random(0)
         self.session = session
         #: headers each request adds to its session's, for a link check and a fetch
@@ -717,9 +804,11 @@ class LinkChecker:
         sequence = itertools.count()
         for check in checks:
             queues.setdefault(check.host, deque()).append(check)
-        running: dict[Future[_Answer], _Check] = {}
-        #: the deadline of each request in flight, enforced from here (see `_Watch`)
-        watches: dict[Future[_Answer], _Watch] = {}
+        #: the requests in flight: the deadline of each, enforced from here (see
+        #: `_Watch`), by the key of its check (a check has one request at a time)
+        running: dict[str, _Watch] = {}
+        #: (until, sequence, key, watch) of every request sent, the soonest first
+        deadlines: list[tuple[float, int, str, _Watch]] = []
         deadline = settings.deadline.total_seconds()
         interval = settings.min_interval.total_seconds()
         total = len(checks)
@@ -728,7 +817,8 @@ class LinkChecker:
         def idle(host: str) -> bool:
             return not (host in queues or in_flight[host] or timed[host] or unsettled[host])
 
-        pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="links")
+        session = self.session if self.session is not None else self._new_session()
+        workers = _Workers(settings.workers, partial(self._request, session=session))
         try:
             while queues or running or timers:
                 if cancel is not None and cancel.is_set():
@@ -753,11 +843,14 @@ class LinkChecker:
                     timed[check.host] -= 1
                     queues.setdefault(check.host, deque()).append(check)
                 wake = timers[0][0] if timers else clock + 1.0
-                for watch in watches.values():
-                    if watch.until <= clock:
-                        watch.expire()
-                    elif not watch.expired:
-                        wake = min(wake, watch.until)
+                while deadlines:
+                    until, _, key, watch = deadlines[0]
+                    if running.get(key) is watch and until > clock:
+                        wake = min(wake, until)
+                        break
+                    heapq.heappop(deadlines)
+                    if running.get(key) is watch:
+                        watch.expire()  # else its request is over
                 if claims is not None:
                     wake = min(wake, claims.renew(clock))
                 # Hosts with the most work first, so no host is left for a slow tail.
@@ -778,8 +871,9 @@ class LinkChecker:
                             check.started = clock
                         check.sent = True
                         watch = _Watch(check.started + deadline)
-                        future = pool.submit(self._request, check, watch)
-                        running[future], watches[future] = check, watch
+                        running[check.key] = watch
+                        heapq.heappush(deadlines, (watch.until, next(sequence), check.key, watch))
+                        workers.submit(check, watch)
                         in_flight[host] += 1
                         previous_start[host] = next_start.get(host, 0.0)
                         next_start[host] = clock + interval
@@ -818,18 +912,13 @@ class LinkChecker:
                 if not running:
                     time.sleep(max(0.0, min(wake - time.monotonic(), 1.0)))
                     continue
-                finished, _ = wait(
-                    running,
-                    timeout=max(0.0, wake - time.monotonic()),
-                    return_when=FIRST_COMPLETED,
-                )
                 touched = set()
-                for future in finished:
-                    check = running.pop(future)
-                    watches.pop(future).finish()
+                for check, answer in workers.reports(max(0.0, wake - time.monotonic())):
+                    running.pop(check.key).finish()
                     in_flight[check.host] -= 1
                     touched.add(check.host)
-                    answer = future.result()
+                    if isinstance(answer, BaseException):
+                        raise answer
                     if answer.vetted_out and next_start.get(check.host) is not None:
                         # No packet reached the host: its interval was not used.
                         next_start[check.host] = min(
@@ -852,9 +941,11 @@ class LinkChecker:
         finally:
             # On a stop (or an error), requests in flight are cut short: no worker is
             # left waiting on a socket.
-            for watch in watches.values():
+            for watch in running.values():
                 watch.expire()
-            pool.shutdown(wait=not (cancel is not None and cancel.is_set()), cancel_futures=True)
+            workers.close(wait=not (cancel is not None and cancel.is_set()))
+            if session is not self.session:
+                session.close()  # its kept-alive connections
         if cancel is not None and cancel.is_set():
             raise Cancelled(f"stopped while {doing}")  # a `Drain`, once its requests ended
         return done
@@ -935,24 +1026,32 @@ class LinkChecker:
 
     # -- one request (in a worker) -------------------------------------------------
 
-    def _session(self) -> requests.Session:
-        if self.session is not None:
-            return self.session
-        session: requests.Session | None = getattr(self._local, "session", None)
-        if session is None:
-            session = requests.Session()
-            session.trust_env = False  # no proxy or netrc from the environment
-            if self.ca_certs is not None:
-                session.verify = self.ca_certs
-            adapter = _PinnedAdapter(pool_connections=8, pool_maxsize=4, max_retries=0)
-            session.mount("http://", adapter)
-            session.mount("https://", adapter)
-            session.headers["User-Agent"] = self.settings.user_agent
-            session.headers["Accept"] = _ACCEPT
-            self._local.session = session
+    def _new_session(self) -> requests.Session:
+        """The session of one run, when the caller gave none: shared by its workers, so
+        that a connection to a host is kept alive for the next request there, whichever
+        worker sends it (a session per worker would rarely have one open to the host
+        its next request goes to, and would open a connection per request)."""
+        settings = self.settings
+        session = requests.Session()
+        session.trust_env = False  # no proxy or netrc from the environment
+        if self.ca_certs is not None:
+            session.verify = self.ca_certs
+        # A pool per host a worker may be talking to, so that none in use is dropped
+        # for another; in each as many connections as requests may be in flight to
+        # the host (and a few more, for names that share an address).
+        adapter = _PinnedAdapter(
+            pool_connections=settings.workers,
+            pool_maxsize=max(settings.per_host, 4),
+            max_retries=0,
+        )
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        session.headers["User-Agent"] = settings.user_agent
+        session.headers["Accept"] = _ACCEPT
+        session.cookies.set_policy(_NoCookies())
         return session
 
-    def _request(self, check: _Check, watch: _Watch) -> _Answer:
+    def _request(self, check: _Check, watch: _Watch, *, session: requests.Session) -> _Answer:
         settings = self.settings
         resolver = self.resolver or system_resolver
         #: what the name resolved to, when `vet` looked it up and it resolved
@@ -978,14 +1077,16 @@ class LinkChecker:
                 elif check.hops == 0 and addresses:
                     answer.doubt = "private-dns"  # refused for what the name resolved to
         else:
-            answer = self._send(check, verdict, watch)
+            answer = self._send(check, verdict, watch, session)
         if lp.proves_resolver(addresses, settings.allow_private):
             # The resolver works, whatever vet made of the name. Named as `check.host`,
             # as the confirmation compares it (not in the IDNA form vet looked up).
             answer.resolved = check.host
         return answer
 
-    def _send(self, check: _Check, verdict: Target, watch: _Watch) -> _Answer:
+    def _send(
+        self, check: _Check, verdict: Target, watch: _Watch, session: requests.Session
+    ) -> _Answer:
         """One request of `check` to the address `verdict` vetted, over in every part
         (connecting, the answer's headers, a fetch's body) by `watch.until`."""
         settings = self.settings
@@ -994,11 +1095,12 @@ class LinkChecker:
         if remaining <= 0:
             return _Answer(failure=lp.TIMEOUT, reason="deadline passed")
         timeout = min(settings.timeout.total_seconds(), remaining)
-        session = self._session()
         headers = self._headers
         if check.fetch is not None:
             headers = {**self._fetch_headers, **_validators(check.fetch)}
-        request = requests.Request(check.method, check.current, headers=headers)
+        request = requests.Request(
+            check.method, check.current, headers=headers, cookies=check.cookies
+        )
         prepared = session.prepare_request(request)
         default_port = 443 if verdict.scheme == "https" else 80
         host_header = (
@@ -1033,6 +1135,10 @@ class LinkChecker:
             response.close()
             return self._out_of_time(check)
         headers = {k.lower(): v for k, v in response.headers.items()}
+        if "set-cookie" in headers:
+            if check.cookies is None:
+                check.cookies = RequestsCookieJar()
+            extract_cookies_to_jar(check.cookies, prepared, response.raw)  # type: ignore[no-untyped-call]
         answer = _Answer(
             status=response.status_code,
             headers=headers,
