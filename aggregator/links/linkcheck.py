@@ -7,8 +7,9 @@ and connected to the very address that was vetted (no second DNS lookup). Worker
 in a thread pool only send one request each and report back; the scheduler in the
 calling thread decides what comes next, so that per-host limits hold exactly:
 at most `per_host` requests in flight to a host, at least `min_interval` between
-two starts, and a host that answered 429/503 with `Retry-After` is left alone that
-long (its work re-queued, no worker sleeps). Timeouts, 5xx and resets are retried
+two of them leaving on the wire (`_Pace`), and a host that answered 429/503 with
+`Retry-After` is left alone that long (its work re-queued, no worker sleeps). The
+workers share one session, so a host's connections are kept alive. Timeouts, 5xx and resets are retried
 `retries` times with backoff and jitter; every URL has an overall `deadline`, and
 a request still going when it passes is cut there, in whatever part it is (the
 answer's headers, a TLS handshake, a fetch's body): the scheduler shuts its socket
@@ -224,6 +225,8 @@ class _Watch:
 
     def __init__(self, until: float) -> None:
         self.until = until
+        #: sends the request's head on the wire, when `min_interval` allows (`_Pace`)
+        self.pace: Callable[[Callable[[], None]], None] | None = None
         self._lock = threading.Lock()
         self._sockets: list[socket.socket] = []
         self.expired = False
@@ -278,18 +281,63 @@ def _watch_socket(sock: socket.socket | None) -> None:
         watch.add(sock)
 
 
+def _send_head(conn: HTTPConnection, send: Callable[[], None]) -> None:
+    """Send the head of the current thread's request over `conn` as its watch's
+    `pace` says, once connected (a TCP or TLS handshake takes what it takes)."""
+    watch: _Watch | None = getattr(_watching, "watch", None)
+    if watch is None or watch.pace is None:
+        send()
+        return
+    if conn.sock is None:
+        conn.connect()
+    watch.pace(send)
+
+
 class _WatchedHTTPConnection(HTTPConnection):
+    #: the next `send` is a request's head (all of it: http.client sends it at once)
+    _head_next = False
+
     def _new_conn(self) -> socket.socket:
         sock = super()._new_conn()
         _watch_socket(sock)
         return sock
 
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        self._head_next = True
+        try:
+            super().request(*args, **kwargs)
+        finally:
+            self._head_next = False
+
+    def send(self, data: Any) -> None:
+        if self._head_next:
+            self._head_next = False
+            _send_head(self, partial(super().send, data))
+        else:
+            super().send(data)
+
 
 class _WatchedHTTPSConnection(HTTPSConnection):
+    _head_next = False
+
     def _new_conn(self) -> socket.socket:
         sock = super()._new_conn()  # the TLS handshake is watched too: it comes after
         _watch_socket(sock)
         return sock
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        self._head_next = True
+        try:
+            super().request(*args, **kwargs)
+        finally:
+            self._head_next = False
+
+    def send(self, data: Any) -> None:
+        if self._head_next:
+            self._head_next = False
+            _send_head(self, partial(super().send, data))
+        else:
+            super().send(data)
 
 
 class _WatchedHTTPPool(HTTPConnectionPool):
@@ -368,6 +416,49 @@ class _PinnedAdapter(HTTPAdapter):
                 kwargs["assert_hostname"] = target.host
             return params, kwargs
         return host_params, pool_kwargs
+
+
+@dataclass(slots=True)
+class _Gate:
+    """One host's turn to send (see `_Pace`)."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    #: when the last request's head was out (monotonic); None before the first
+    sent: float | None = None
+
+
+class _Pace:
+    """`min_interval` where the site sees it: between two requests to a host leaving
+    on the wire. The scheduler starts a request no sooner than `min_interval` after it
+    started the last one there, but what a worker does before its request leaves
+    (waiting for the GIL on a busy machine, a TCP or TLS handshake that one request
+    needs and the next, on a kept-alive connection, does not) could still bring two
+    of them closer than that. So a request's head is sent through its host's gate: no
+    sooner than `min_interval` after the last head to that host was all sent (on its
+    way by then), waiting here, on the open connection, for what is left: usually
+    nothing, at most what delayed the one before."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._lock = threading.Lock()
+        self._gates: dict[str, _Gate] = {}
+
+    def send(self, host: str, send: Callable[[], None], *, until: float) -> None:
+        """Call `send` (a request's head to `host` leaving) when its turn comes, or
+        at `until` (the request's deadline, when it is cut) if that is sooner."""
+        with self._lock:
+            gate = self._gates.get(host)
+            if gate is None:
+                gate = self._gates[host] = _Gate()
+        with gate.lock:
+            if gate.sent is not None:
+                wait = min(gate.sent + self.interval, until) - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
+            try:
+                send()
+            finally:
+                gate.sent = time.monotonic()
 
 
 #: what a worker reports: the check, and the answer of its request or what it raised
@@ -818,7 +909,8 @@ class LinkChecker:
             return not (host in queues or in_flight[host] or timed[host] or unsettled[host])
 
         session = self.session if self.session is not None else self._new_session()
-        workers = _Workers(settings.workers, partial(self._request, session=session))
+        pace = _Pace(interval) if interval > 0 else None
+        workers = _Workers(settings.workers, partial(self._request, session=session, pace=pace))
         try:
             while queues or running or timers:
                 if cancel is not None and cancel.is_set():
@@ -867,8 +959,11 @@ class LinkChecker:
                         and next_start.get(host, 0.0) <= clock
                     ):
                         check = queue.popleft()
+                        # The time it starts, not the loop's: `clock` may be a while
+                        # ago by now (the requests started before this one).
+                        now = time.monotonic()
                         if check.started is None:
-                            check.started = clock
+                            check.started = now
                         check.sent = True
                         watch = _Watch(check.started + deadline)
                         running[check.key] = watch
@@ -876,7 +971,7 @@ class LinkChecker:
                         workers.submit(check, watch)
                         in_flight[host] += 1
                         previous_start[host] = next_start.get(host, 0.0)
-                        next_start[host] = clock + interval
+                        next_start[host] = now + interval
                     if not queue:
                         del queues[host]
                     elif in_flight[host] < settings.per_host and len(running) < settings.workers:
@@ -1051,7 +1146,9 @@ class LinkChecker:
         session.cookies.set_policy(_NoCookies())
         return session
 
-    def _request(self, check: _Check, watch: _Watch, *, session: requests.Session) -> _Answer:
+    def _request(
+        self, check: _Check, watch: _Watch, *, session: requests.Session, pace: _Pace | None
+    ) -> _Answer:
         settings = self.settings
         resolver = self.resolver or system_resolver
         #: what the name resolved to, when `vet` looked it up and it resolved
@@ -1077,7 +1174,7 @@ class LinkChecker:
                 elif check.hops == 0 and addresses:
                     answer.doubt = "private-dns"  # refused for what the name resolved to
         else:
-            answer = self._send(check, verdict, watch, session)
+            answer = self._send(check, verdict, watch, session, pace)
         if lp.proves_resolver(addresses, settings.allow_private):
             # The resolver works, whatever vet made of the name. Named as `check.host`,
             # as the confirmation compares it (not in the IDNA form vet looked up).
@@ -1085,16 +1182,28 @@ class LinkChecker:
         return answer
 
     def _send(
-        self, check: _Check, verdict: Target, watch: _Watch, session: requests.Session
+        self,
+        check: _Check,
+        verdict: Target,
+        watch: _Watch,
+        session: requests.Session,
+        pace: _Pace | None,
     ) -> _Answer:
         """One request of `check` to the address `verdict` vetted, over in every part
-        (connecting, the answer's headers, a fetch's body) by `watch.until`."""
+        (connecting, the answer's headers, a fetch's body) by `watch.until`, and sent
+        on the wire as `pace` says."""
         settings = self.settings
         started = check.started if check.started is not None else time.monotonic()
         remaining = settings.deadline.total_seconds() - (time.monotonic() - started)
         if remaining <= 0:
             return _Answer(failure=lp.TIMEOUT, reason="deadline passed")
         timeout = min(settings.timeout.total_seconds(), remaining)
+        if pace is not None:
+            paced = partial(pace.send, check.host, until=watch.until)
+            if isinstance(session.get_adapter(check.current), _PinnedAdapter):
+                watch.pace = paced  # its connection sends the head so
+            else:  # an adapter of the caller's, whose connections know nothing of it
+                paced(lambda: None)
         headers = self._headers
         if check.fetch is not None:
             headers = {**self._fetch_headers, **_validators(check.fetch)}
