@@ -9,11 +9,12 @@ calling thread decides what comes next, so that per-host limits hold exactly:
 at most `per_host` requests in flight to a host, at least `min_interval` between
 two of them leaving on the wire (`_Pace`), and a host that answered 429/503 with
 `Retry-After` is left alone that long (its work re-queued, no worker sleeps). The
-workers share one session, so a host's connections are kept alive. Timeouts, 5xx and resets are retried
-`retries` times with backoff and jitter; every URL has an overall `deadline`, and
-a request still going when it passes is cut there, in whatever part it is (the
-answer's headers, a TLS handshake, a fetch's body): the scheduler shuts its socket
-down, so a server sending a byte at a time holds a worker no longer than that.
+workers share one session, so a host's connections are kept alive. Timeouts, 5xx
+and resets are retried `retries` times with backoff and jitter; every URL has an
+overall `deadline`, and a request still going when it passes is cut there, in
+whatever part it is (the answer's headers, a TLS handshake, a fetch's body): the
+scheduler shuts its socket down, so a server sending a byte at a time holds a
+worker no longer than that.
 
 Some answers can be the local network's fault rather than the site's: a name that
 does not resolve (a resolver that says "no such name" for everything), a name that
@@ -1200,7 +1201,7 @@ class LinkChecker:
         timeout = min(settings.timeout.total_seconds(), remaining)
         if pace is not None:
             paced = partial(pace.send, check.host, until=watch.until)
-            if isinstance(session.get_adapter(check.current), _PinnedAdapter):
+            if isinstance(_adapter(session, check.current), _PinnedAdapter):
                 watch.pace = paced  # its connection sends the head so
             else:  # an adapter of the caller's, whose connections know nothing of it
                 paced(lambda: None)
@@ -1302,6 +1303,15 @@ class LinkChecker:
             answer.failure = lp.TIMEOUT if exc.timeout else lp.UNKNOWN
             answer.reason, answer.retry = exc.reason, exc.retry
             response.close()  # the rest is never read: the connection cannot be reused
+
+
+def _adapter(session: requests.Session, url: str) -> requests.adapters.BaseAdapter | None:
+    """The adapter `session` sends `url` with; None when it has none (the request
+    then fails as requests says)."""
+    try:
+        return session.get_adapter(url)
+    except requests.exceptions.InvalidSchema:
+        return None
 
 
 def _failure(exc: requests.exceptions.RequestException) -> _Answer:

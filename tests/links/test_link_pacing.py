@@ -29,6 +29,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import requests
 from conftest import NOW
 from farm import Farm
 
@@ -400,3 +401,32 @@ def test_a_cookie_set_on_the_way_goes_with_that_url_only(
     assert {(r.klass, r.status) for r in report.results.values()} == {(lp.REDIRECTED, 200)}
     for n in range(3):
         assert server.cookies(f"/cookie-gate/{n}") == [None, "seen=1"]
+
+
+def test_a_callers_session_is_paced_too(stamped: Callable[[int], list[Stamped]]) -> None:
+    """A session of the caller's: its stock adapter is replaced by the checker's, whose
+    connections send each head when the host's turn comes, exactly as with the
+    checker's own session. An adapter of the caller's own connects as it likes, so
+    the checker can only wait its turn before handing the request over: the gaps
+    are then min_interval give or take what delays a request on its way."""
+    server, other = stamped(2)
+    given = settings(min_interval=40 * MS)
+    interval = given.min_interval.total_seconds()
+
+    class Own(requests.adapters.HTTPAdapter):
+        pass
+
+    for host, adapter in ((server, None), (other, Own())):
+        session = requests.Session()
+        session.trust_env = False
+        if adapter is not None:
+            session.mount("http://", adapter)
+        spare = round_trip(host, given)
+        urls = [host.url(f"/caller/{n}") for n in range(6)]
+        assert set(check(urls, given, session=session).values()) == {lp.OK}
+        gaps = [(b - a) / 1e9 for a, b in itertools.pairwise(host.stamps("/caller/"))]
+        assert len(gaps) == 5
+        if adapter is None:
+            assert min(gaps) >= interval * (1 - 1e-9), gaps
+        else:
+            assert min(gaps) >= interval - max(spare, round_trip(host, given)), gaps
