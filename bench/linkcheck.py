@@ -55,6 +55,7 @@ import html
 import itertools
 import math
 import multiprocessing
+import multiprocessing.process
 import os
 import platform
 import selectors
@@ -63,6 +64,7 @@ import statistics
 import struct
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -161,6 +163,7 @@ class _FarmLoop:
             for key, _events in self.selector.select(timeout):
                 if key.data == "control":
                     if not self._control():
+                        self._close_all()
                         return
                 elif isinstance(key.data, _Client):
                     self._read(key.data)
@@ -172,6 +175,13 @@ class _FarmLoop:
                 assert client.host is not None
                 client.host.in_flight -= 1  # before a byte of the answer leaves
                 self._answer(client, _OK % 0, closing)
+
+    def _close_all(self) -> None:
+        for key in list(self.selector.get_map().values()):
+            if key.data != "control":
+                self.selector.unregister(key.fileobj)
+                key.fileobj.close()  # type: ignore[union-attr]
+        self.selector.close()
 
     def _control(self) -> bool:
         message = self.control.recv()
@@ -259,16 +269,23 @@ def _serve_farm(control: Connection, hosts: int, latency: float) -> None:
 
 
 class Farm:
-    """The farm process, seen from the benchmark."""
+    """The farm, seen from the benchmark: in a process of its own (`process=True`, as
+    this benchmark runs it), or on a thread of this one (`bench/build.py`, which
+    counts every process it has a child of the build's)."""
 
-    def __init__(self, hosts: int, latency: float) -> None:
-        context = multiprocessing.get_context("spawn")
-        self._conn, child = context.Pipe()
-        self._process = context.Process(
-            target=_serve_farm, args=(child, hosts, latency), name="farm", daemon=True
-        )
-        self._process.start()
-        child.close()
+    def __init__(self, hosts: int, latency: float, *, process: bool = False) -> None:
+        self._conn, child = multiprocessing.Pipe()
+        self._runner: threading.Thread | multiprocessing.process.BaseProcess
+        if process:
+            context = multiprocessing.get_context("spawn")
+            self._runner = context.Process(
+                target=_serve_farm, args=(child, hosts, latency), name="farm", daemon=True
+            )
+        else:
+            self._runner = threading.Thread(
+                target=_serve_farm, args=(child, hosts, latency), name="farm", daemon=True
+            )
+        self._runner.start()
         addresses, self.page_port = self._conn.recv()
         self.bases = [f"http://{address}:{port}" for address, port in addresses]
         # The kernel stamps what arrives a moment after the first socket asks.
@@ -298,9 +315,10 @@ class Farm:
 
     def close(self) -> None:
         self._conn.send("stop")
-        self._process.join(timeout=10)
-        if self._process.is_alive():
-            self._process.kill()
+        self._runner.join(timeout=10)
+        runner = self._runner
+        if isinstance(runner, multiprocessing.process.BaseProcess) and runner.is_alive():
+            runner.kill()
 
 
 # --- measuring -----------------------------------------------------------------------
@@ -518,7 +536,7 @@ def main(argv: list[str] | None = None) -> int:
         f" {platform.python_implementation()} {platform.python_version()}"
     )
     all_held = True
-    farm = Farm(args.hosts, args.latency)
+    farm = Farm(args.hosts, args.latency, process=True)
     try:
         rates = {}
         for interval in args.min_interval:
