@@ -31,7 +31,10 @@ needs no wait, so a run with a min_interval can come out slightly above 1.0), th
 what the sites saw over all the runs: the most requests in flight at one host, the
 shortest and the median gap between two request arrivals at one host, and the
 connections opened (a checker that keeps connections alive opens about `per_host` a
-host).
+host). LinkChecker runs as `linkchecker --check-extern -r 1 --no-status -o none PAGE`
+(its own defaults otherwise: 10 threads), as often, in a virtualenv of its own (it is
+GPL: run, never imported): `python -m venv /tmp/lc && /tmp/lc/bin/pip install
+linkchecker`, then `--linkchecker /tmp/lc/bin/linkchecker`.
 
 Run it from the project root with the dev virtualenv:
 
