@@ -923,7 +923,7 @@ def _link_check(value: Any, base: Path) -> LinkCheckSettings:
     if value is None:
         return LinkCheckSettings()
     if not isinstance(value, dict):
-        raise TypeError("must map settings such as workers: 32")
+        raise TypeError("must map settings such as workers: 128")
     # durations -> the longest each may be
     waits = ("min_interval", "timeout", "deadline", "retry_after_max")
     durations = {key: LONGEST_WAIT for key in waits} | {"confirm_after": LONGEST}

@@ -7,12 +7,14 @@ and connected to the very address that was vetted (no second DNS lookup). Worker
 in a thread pool only send one request each and report back; the scheduler in the
 calling thread decides what comes next, so that per-host limits hold exactly:
 at most `per_host` requests in flight to a host, at least `min_interval` between
-two starts, and a host that answered 429/503 with `Retry-After` is left alone that
-long (its work re-queued, no worker sleeps). Timeouts, 5xx and resets are retried
-`retries` times with backoff and jitter; every URL has an overall `deadline`, and
-a request still going when it passes is cut there, in whatever part it is (the
-answer's headers, a TLS handshake, a fetch's body): the scheduler shuts its socket
-down, so a server sending a byte at a time holds a worker no longer than that.
+two of them leaving on the wire (`_Pace`), and a host that answered 429/503 with
+`Retry-After` is left alone that long (its work re-queued, no worker sleeps). The
+workers share one session, so a host's connections are kept alive. Timeouts, 5xx
+and resets are retried `retries` times with backoff and jitter; every URL has an
+overall `deadline`, and a request still going when it passes is cut there, in
+whatever part it is (the answer's headers, a TLS handshake, a fetch's body): the
+scheduler shuts its socket down, so a server sending a byte at a time holds a
+worker no longer than that.
 
 Some answers can be the local network's fault rather than the site's: a name that
 does not resolve (a resolver that says "no such name" for everything), a name that
@@ -40,7 +42,9 @@ from __future__ import annotations
 
 import contextlib
 import heapq
+import http.cookiejar
 import itertools
+import queue
 import random
 import socket
 import threading
@@ -51,14 +55,11 @@ from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence
-from concurrent.futures import FIRST_COMPLETED
-from concurrent.futures import Future
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import wait
 from dataclasses import dataclass
 from dataclasses import field
 from datetime import datetime
 from datetime import timedelta
+from functools import partial
 from typing import TYPE_CHECKING
 from typing import Any
 from urllib.parse import urljoin
@@ -67,6 +68,8 @@ from urllib.parse import urlsplit
 import requests
 from requests.adapters import DEFAULT_POOLBLOCK
 from requests.adapters import HTTPAdapter
+from requests.cookies import RequestsCookieJar
+from requests.cookies import extract_cookies_to_jar
 from requests.utils import default_headers
 from urllib3.connection import HTTPConnection
 from urllib3.connection import HTTPSConnection
@@ -189,15 +192,29 @@ class _Check:
     permanent: bool = True
     #: a request of this check was sent (or refused by netguard): it is under way
     sent: bool = False
+    #: cookies the sites of this conversation set, sent on its next requests (a site
+    #: that sets one and redirects to a page that wants it back); None before any
+    cookies: RequestsCookieJar | None = None
+    #: the host of the URL checked, wherever redirects led
+    origin: str = field(init=False)
+    #: `host`, and the URL it is the host of (the scheduler asks at every step)
+    _host: str = field(init=False)
+    _host_of: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.origin = _host_of(self.url)
+        self._host_of, self._host = self.current, _host_of(self.current)
 
     @property
     def host(self) -> str:
-        return (urlsplit(self.current).hostname or "").lower()
+        """The host of the URL the next (or last) request goes to."""
+        if self._host_of is not self.current:
+            self._host_of, self._host = self.current, _host_of(self.current)
+        return self._host
 
-    @property
-    def origin(self) -> str:
-        """The host of the URL checked, wherever redirects led."""
-        return (urlsplit(self.url).hostname or "").lower()
+
+def _host_of(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower()
 
 
 class _Watch:
@@ -209,6 +226,8 @@ class _Watch:
 
     def __init__(self, until: float) -> None:
         self.until = until
+        #: sends the request's head on the wire, when `min_interval` allows (`_Pace`)
+        self.pace: Callable[[Callable[[], None]], None] | None = None
         self._lock = threading.Lock()
         self._sockets: list[socket.socket] = []
         self.expired = False
@@ -263,18 +282,63 @@ def _watch_socket(sock: socket.socket | None) -> None:
         watch.add(sock)
 
 
+def _send_head(conn: HTTPConnection, send: Callable[[], None]) -> None:
+    """Send the head of the current thread's request over `conn` as its watch's
+    `pace` says, once connected (a TCP or TLS handshake takes what it takes)."""
+    watch: _Watch | None = getattr(_watching, "watch", None)
+    if watch is None or watch.pace is None:
+        send()
+        return
+    if conn.sock is None:
+        conn.connect()
+    watch.pace(send)
+
+
 class _WatchedHTTPConnection(HTTPConnection):
+    #: the next `send` is a request's head (all of it: http.client sends it at once)
+    _head_next = False
+
     def _new_conn(self) -> socket.socket:
         sock = super()._new_conn()
         _watch_socket(sock)
         return sock
 
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        self._head_next = True
+        try:
+            super().request(*args, **kwargs)
+        finally:
+            self._head_next = False
+
+    def send(self, data: Any) -> None:
+        if self._head_next:
+            self._head_next = False
+            _send_head(self, partial(super().send, data))
+        else:
+            super().send(data)
+
 
 class _WatchedHTTPSConnection(HTTPSConnection):
+    _head_next = False
+
     def _new_conn(self) -> socket.socket:
         sock = super()._new_conn()  # the TLS handshake is watched too: it comes after
         _watch_socket(sock)
         return sock
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        self._head_next = True
+        try:
+            super().request(*args, **kwargs)
+        finally:
+            self._head_next = False
+
+    def send(self, data: Any) -> None:
+        if self._head_next:
+            self._head_next = False
+            _send_head(self, partial(super().send, data))
+        else:
+            super().send(data)
 
 
 class _WatchedHTTPPool(HTTPConnectionPool):
@@ -353,6 +417,122 @@ class _PinnedAdapter(HTTPAdapter):
                 kwargs["assert_hostname"] = target.host
             return params, kwargs
         return host_params, pool_kwargs
+
+
+@dataclass(slots=True)
+class _Gate:
+    """One host's turn to send (see `_Pace`)."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    #: when the last request's head was out (monotonic); None before the first
+    sent: float | None = None
+
+
+class _Pace:
+    """`min_interval` where the site sees it: between two requests to a host leaving
+    on the wire. The scheduler starts a request no sooner than `min_interval` after it
+    started the last one there, but what a worker does before its request leaves
+    (waiting for the GIL on a busy machine, a TCP or TLS handshake that one request
+    needs and the next, on a kept-alive connection, does not) could still bring two
+    of them closer than that. So a request's head is sent through its host's gate: no
+    sooner than `min_interval` after the last head to that host was all sent (on its
+    way by then), waiting here, on the open connection, for what is left: usually
+    nothing, at most what delayed the one before."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._lock = threading.Lock()
+        self._gates: dict[str, _Gate] = {}
+
+    def send(self, host: str, send: Callable[[], None], *, until: float) -> None:
+        """Call `send` (a request's head to `host` leaving) when its turn comes, or
+        at `until` (the request's deadline, when it is cut) if that is sooner."""
+        with self._lock:
+            gate = self._gates.get(host)
+            if gate is None:
+                gate = self._gates[host] = _Gate()
+        with gate.lock:
+            if gate.sent is not None:
+                wait = min(gate.sent + self.interval, until) - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
+            try:
+                send()
+            finally:
+                gate.sent = time.monotonic()
+
+
+#: what a worker reports: the check, and the answer of its request or what it raised
+_Report = tuple[_Check, _Answer | BaseException]
+
+
+class _NoCookies(http.cookiejar.DefaultCookiePolicy):
+    """The cookie policy of a run's own session: it keeps none. Its jar is shared by
+    every worker (one reading it while another stores into it would fail), and a jar
+    that collected every site's cookies would be copied whole for each request; the
+    cookies of one conversation go with it (`_Check.cookies`)."""
+
+    def set_ok(self, cookie: http.cookiejar.Cookie, request: Any) -> bool:
+        return False
+
+
+class _Workers:
+    """Threads that each send one request at a time and report back on one queue, so
+    that the scheduler wakes once per answer, whatever number is in flight (waiting
+    on a future per request costs a lock on each of them at every wake). A thread is
+    started when a request finds none free, `size` at most."""
+
+    def __init__(self, size: int, work: Callable[[_Check, _Watch], _Answer]) -> None:
+        self.size = size
+        self._work = work
+        self._tasks: queue.SimpleQueue[tuple[_Check, _Watch] | None] = queue.SimpleQueue()
+        self._done: queue.SimpleQueue[_Report] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        #: requests submitted and not yet reported (read and written by the scheduler)
+        self._busy = 0
+
+    def submit(self, check: _Check, watch: _Watch) -> None:
+        self._busy += 1
+        if self._busy > len(self._threads) and len(self._threads) < self.size:
+            thread = threading.Thread(
+                target=self._serve, name=f"links_{len(self._threads)}", daemon=False
+            )
+            thread.start()
+            self._threads.append(thread)
+        self._tasks.put((check, watch))
+
+    def reports(self, timeout: float) -> list[_Report]:
+        """What the workers reported, waiting up to `timeout` seconds for the first."""
+        try:
+            got = [self._done.get(timeout=timeout) if timeout > 0 else self._done.get_nowait()]
+        except queue.Empty:
+            return []
+        with contextlib.suppress(queue.Empty):
+            while True:
+                got.append(self._done.get_nowait())
+        self._busy -= len(got)
+        return got
+
+    def close(self, *, wait: bool) -> None:
+        """No more requests: those not begun are dropped, and each thread ends once its
+        request in flight (if any) is over; with `wait`, after that."""
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self._tasks.get_nowait()
+        for _ in self._threads:
+            self._tasks.put(None)
+        if wait:
+            for thread in self._threads:
+                thread.join()
+
+    def _serve(self) -> None:
+        while (task := self._tasks.get()) is not None:
+            check, watch = task
+            try:
+                answer: _Answer | BaseException = self._work(check, watch)
+            except BaseException as exc:  # raised again by the scheduler, in its thread
+                answer = exc
+            self._done.put((check, answer))
 
 
 class _Claims:
@@ -529,7 +709,6 @@ class LinkChecker:
         #: seconds a host lease lasts unless renewed, in a shared state (see `run`)
         self.lease_ttl = lease_ttl
         self.ca_certs = ca_certs
-        self._local = threading.local()
         self._random = random.Random(0)
         self.session = session
         #: headers each request adds to its session's, for a link check and a fetch
@@ -717,9 +896,11 @@ class LinkChecker:
         sequence = itertools.count()
         for check in checks:
             queues.setdefault(check.host, deque()).append(check)
-        running: dict[Future[_Answer], _Check] = {}
-        #: the deadline of each request in flight, enforced from here (see `_Watch`)
-        watches: dict[Future[_Answer], _Watch] = {}
+        #: the requests in flight: the deadline of each, enforced from here (see
+        #: `_Watch`), by the key of its check (a check has one request at a time)
+        running: dict[str, _Watch] = {}
+        #: (until, sequence, key, watch) of every request sent, the soonest first
+        deadlines: list[tuple[float, int, str, _Watch]] = []
         deadline = settings.deadline.total_seconds()
         interval = settings.min_interval.total_seconds()
         total = len(checks)
@@ -728,7 +909,9 @@ class LinkChecker:
         def idle(host: str) -> bool:
             return not (host in queues or in_flight[host] or timed[host] or unsettled[host])
 
-        pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="links")
+        session = self.session if self.session is not None else self._new_session()
+        pace = _Pace(interval) if interval > 0 else None
+        workers = _Workers(settings.workers, partial(self._request, session=session, pace=pace))
         try:
             while queues or running or timers:
                 if cancel is not None and cancel.is_set():
@@ -753,11 +936,14 @@ class LinkChecker:
                     timed[check.host] -= 1
                     queues.setdefault(check.host, deque()).append(check)
                 wake = timers[0][0] if timers else clock + 1.0
-                for watch in watches.values():
-                    if watch.until <= clock:
-                        watch.expire()
-                    elif not watch.expired:
-                        wake = min(wake, watch.until)
+                while deadlines:
+                    until, _, key, watch = deadlines[0]
+                    if running.get(key) is watch and until > clock:
+                        wake = min(wake, until)
+                        break
+                    heapq.heappop(deadlines)
+                    if running.get(key) is watch:
+                        watch.expire()  # else its request is over
                 if claims is not None:
                     wake = min(wake, claims.renew(clock))
                 # Hosts with the most work first, so no host is left for a slow tail.
@@ -774,15 +960,19 @@ class LinkChecker:
                         and next_start.get(host, 0.0) <= clock
                     ):
                         check = queue.popleft()
+                        # The time it starts, not the loop's: `clock` may be a while
+                        # ago by now (the requests started before this one).
+                        now = time.monotonic()
                         if check.started is None:
-                            check.started = clock
+                            check.started = now
                         check.sent = True
                         watch = _Watch(check.started + deadline)
-                        future = pool.submit(self._request, check, watch)
-                        running[future], watches[future] = check, watch
+                        running[check.key] = watch
+                        heapq.heappush(deadlines, (watch.until, next(sequence), check.key, watch))
+                        workers.submit(check, watch)
                         in_flight[host] += 1
                         previous_start[host] = next_start.get(host, 0.0)
-                        next_start[host] = clock + interval
+                        next_start[host] = now + interval
                     if not queue:
                         del queues[host]
                     elif in_flight[host] < settings.per_host and len(running) < settings.workers:
@@ -818,18 +1008,13 @@ class LinkChecker:
                 if not running:
                     time.sleep(max(0.0, min(wake - time.monotonic(), 1.0)))
                     continue
-                finished, _ = wait(
-                    running,
-                    timeout=max(0.0, wake - time.monotonic()),
-                    return_when=FIRST_COMPLETED,
-                )
                 touched = set()
-                for future in finished:
-                    check = running.pop(future)
-                    watches.pop(future).finish()
+                for check, answer in workers.reports(max(0.0, wake - time.monotonic())):
+                    running.pop(check.key).finish()
                     in_flight[check.host] -= 1
                     touched.add(check.host)
-                    answer = future.result()
+                    if isinstance(answer, BaseException):
+                        raise answer
                     if answer.vetted_out and next_start.get(check.host) is not None:
                         # No packet reached the host: its interval was not used.
                         next_start[check.host] = min(
@@ -852,9 +1037,11 @@ class LinkChecker:
         finally:
             # On a stop (or an error), requests in flight are cut short: no worker is
             # left waiting on a socket.
-            for watch in watches.values():
+            for watch in running.values():
                 watch.expire()
-            pool.shutdown(wait=not (cancel is not None and cancel.is_set()), cancel_futures=True)
+            workers.close(wait=not (cancel is not None and cancel.is_set()))
+            if session is not self.session:
+                session.close()  # its kept-alive connections
         if cancel is not None and cancel.is_set():
             raise Cancelled(f"stopped while {doing}")  # a `Drain`, once its requests ended
         return done
@@ -935,24 +1122,34 @@ class LinkChecker:
 
     # -- one request (in a worker) -------------------------------------------------
 
-    def _session(self) -> requests.Session:
-        if self.session is not None:
-            return self.session
-        session: requests.Session | None = getattr(self._local, "session", None)
-        if session is None:
-            session = requests.Session()
-            session.trust_env = False  # no proxy or netrc from the environment
-            if self.ca_certs is not None:
-                session.verify = self.ca_certs
-            adapter = _PinnedAdapter(pool_connections=8, pool_maxsize=4, max_retries=0)
-            session.mount("http://", adapter)
-            session.mount("https://", adapter)
-            session.headers["User-Agent"] = self.settings.user_agent
-            session.headers["Accept"] = _ACCEPT
-            self._local.session = session
+    def _new_session(self) -> requests.Session:
+        """The session of one run, when the caller gave none: shared by its workers, so
+        that a connection to a host is kept alive for the next request there, whichever
+        worker sends it (a session per worker would rarely have one open to the host
+        its next request goes to, and would open a connection per request)."""
+        settings = self.settings
+        session = requests.Session()
+        session.trust_env = False  # no proxy or netrc from the environment
+        if self.ca_certs is not None:
+            session.verify = self.ca_certs
+        # A pool per host a worker may be talking to, so that none in use is dropped
+        # for another; in each as many connections as requests may be in flight to
+        # the host (and a few more, for names that share an address).
+        adapter = _PinnedAdapter(
+            pool_connections=settings.workers,
+            pool_maxsize=max(settings.per_host, 4),
+            max_retries=0,
+        )
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        session.headers["User-Agent"] = settings.user_agent
+        session.headers["Accept"] = _ACCEPT
+        session.cookies.set_policy(_NoCookies())
         return session
 
-    def _request(self, check: _Check, watch: _Watch) -> _Answer:
+    def _request(
+        self, check: _Check, watch: _Watch, *, session: requests.Session, pace: _Pace | None
+    ) -> _Answer:
         settings = self.settings
         resolver = self.resolver or system_resolver
         #: what the name resolved to, when `vet` looked it up and it resolved
@@ -978,27 +1175,42 @@ class LinkChecker:
                 elif check.hops == 0 and addresses:
                     answer.doubt = "private-dns"  # refused for what the name resolved to
         else:
-            answer = self._send(check, verdict, watch)
+            answer = self._send(check, verdict, watch, session, pace)
         if lp.proves_resolver(addresses, settings.allow_private):
             # The resolver works, whatever vet made of the name. Named as `check.host`,
             # as the confirmation compares it (not in the IDNA form vet looked up).
             answer.resolved = check.host
         return answer
 
-    def _send(self, check: _Check, verdict: Target, watch: _Watch) -> _Answer:
+    def _send(
+        self,
+        check: _Check,
+        verdict: Target,
+        watch: _Watch,
+        session: requests.Session,
+        pace: _Pace | None,
+    ) -> _Answer:
         """One request of `check` to the address `verdict` vetted, over in every part
-        (connecting, the answer's headers, a fetch's body) by `watch.until`."""
+        (connecting, the answer's headers, a fetch's body) by `watch.until`, and sent
+        on the wire as `pace` says."""
         settings = self.settings
         started = check.started if check.started is not None else time.monotonic()
         remaining = settings.deadline.total_seconds() - (time.monotonic() - started)
         if remaining <= 0:
             return _Answer(failure=lp.TIMEOUT, reason="deadline passed")
         timeout = min(settings.timeout.total_seconds(), remaining)
-        session = self._session()
+        if pace is not None:
+            paced = partial(pace.send, check.host, until=watch.until)
+            if isinstance(_adapter(session, check.current), _PinnedAdapter):
+                watch.pace = paced  # its connection sends the head so
+            else:  # an adapter of the caller's, whose connections know nothing of it
+                paced(lambda: None)
         headers = self._headers
         if check.fetch is not None:
             headers = {**self._fetch_headers, **_validators(check.fetch)}
-        request = requests.Request(check.method, check.current, headers=headers)
+        request = requests.Request(
+            check.method, check.current, headers=headers, cookies=check.cookies
+        )
         prepared = session.prepare_request(request)
         default_port = 443 if verdict.scheme == "https" else 80
         host_header = (
@@ -1033,6 +1245,10 @@ class LinkChecker:
             response.close()
             return self._out_of_time(check)
         headers = {k.lower(): v for k, v in response.headers.items()}
+        if "set-cookie" in headers:
+            if check.cookies is None:
+                check.cookies = RequestsCookieJar()
+            extract_cookies_to_jar(check.cookies, prepared, response.raw)  # type: ignore[no-untyped-call]
         answer = _Answer(
             status=response.status_code,
             headers=headers,
@@ -1087,6 +1303,15 @@ class LinkChecker:
             answer.failure = lp.TIMEOUT if exc.timeout else lp.UNKNOWN
             answer.reason, answer.retry = exc.reason, exc.retry
             response.close()  # the rest is never read: the connection cannot be reused
+
+
+def _adapter(session: requests.Session, url: str) -> requests.adapters.BaseAdapter | None:
+    """The adapter `session` sends `url` with; None when it has none (the request
+    then fails as requests says)."""
+    try:
+        return session.get_adapter(url)
+    except requests.exceptions.InvalidSchema:
+        return None
 
 
 def _failure(exc: requests.exceptions.RequestException) -> _Answer:

@@ -67,7 +67,7 @@ def test_every_link_check_setting_is_read(tmp_path: Path) -> None:
 
 def test_defaults() -> None:
     settings = LinkCheckSettings()
-    assert (settings.workers, settings.per_host, settings.retries) == (32, 2, 2)
+    assert (settings.workers, settings.per_host, settings.retries) == (128, 2, 2)
     assert settings.min_interval == timedelta(seconds=1)
     assert settings.confirm_after == timedelta(hours=24)
     assert not settings.allow_private
