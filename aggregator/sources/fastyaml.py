@@ -82,7 +82,11 @@ def fast_load(source: str) -> Any:
     _scan(text)
     try:
         data = _loads(source)
-    except Exception as exc:  # not parsed, not one document or a duplicate key: PyYAML's
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:
+        # Not parsed, not one document or a duplicate key: PyYAML's. A panic in yaml-rs
+        # comes as PyO3's PanicException, a BaseException: PyYAML's too.
         raise Refused(f"yaml-rs: {type(exc).__name__}") from None
     return _Check(text).value(data)
 

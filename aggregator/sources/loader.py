@@ -611,8 +611,11 @@ def _mark_line(obj: object, offset: int, source: str, attr: str = "problem_mark"
 #: in four, on a generated corpus)
 _CLEANED: dict[tuple[str, int], tuple[str, bool]] = {}
 _CLEANED_KEPT = 50_000
-#: only texts this long or shorter are kept (titles, names and excerpts are)
+#: only texts this long or shorter are kept (titles, names and excerpts are) ...
 _CLEANED_LENGTH = 1_000
+#: ... and no more than this many characters of them and of their cleaned forms
+_CLEANED_SIZE = 4_000_000
+_cleaned_size = 0
 
 
 class _Fields:
@@ -669,8 +672,11 @@ class _Fields:
             if found is None:
                 found = clean_cut(value, limit)
                 if len(value) <= _CLEANED_LENGTH:  # what is kept stays small
-                    if len(_CLEANED) >= _CLEANED_KEPT:
+                    global _cleaned_size
+                    _cleaned_size += len(value) + len(found[0])
+                    if len(_CLEANED) >= _CLEANED_KEPT or _cleaned_size > _CLEANED_SIZE:
                         _CLEANED.clear()
+                        _cleaned_size = len(value) + len(found[0])
                     _CLEANED[(value, limit)] = found
             self._texts[(value, limit)] = found
         if found[1] and label:

@@ -145,7 +145,7 @@ def load_words(store: StateStore, limits: Limits, articles: Sequence[Dated]) -> 
             digest = article.fingerprint.digest
             words = words_fingerprint(json.loads(text), digest)
             if len(_WORDS) >= WORDS_KEPT:
-                del _WORDS[next(iter(_WORDS))]  # the oldest
+                _WORDS.pop(next(iter(_WORDS), ("", "")), None)  # the oldest
             _WORDS[(article.path, digest)] = words
             found.append(words)
             continue

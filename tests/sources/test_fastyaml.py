@@ -460,3 +460,18 @@ def test_without_yaml_rs_every_file_loads_with_pyyaml() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [repr(load_file(path)) for path in paths]
+
+
+class _Panic(BaseException):
+    """What PyO3 raises for a panic in Rust code (pyo3_runtime.PanicException)."""
+
+
+def test_a_panic_in_yaml_rs_leaves_the_document_to_pyyaml(monkeypatch: pytest.MonkeyPatch) -> None:
+    def panicking(source: str) -> Any:
+        raise _Panic("called `Option::unwrap()` on a `None` value")
+
+    monkeypatch.setattr(fastyaml, "_loads", panicking)
+    source = "title: Story\nquality: 80\n"
+    with pytest.raises(fastyaml.Refused, match="_Panic"):
+        fastyaml.fast_load(source)
+    assert fastyaml.load(source) == yamlload.load(source) == {"title": "Story", "quality": 80}

@@ -39,3 +39,22 @@ def test_words_read_back_are_the_fingerprints_of_the_files_and_few_are_kept(
             assert found == [whole[a.path] for a in articles]
             assert all(isinstance(f, Fingerprint) and f.complete for f in found)
         assert len(parsecache._WORDS) == 3
+
+
+def test_texts_kept_cleaned_in_the_process_stay_within_their_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aggregator.sources import loader
+
+    monkeypatch.setattr(loader, "_CLEANED", {})
+    monkeypatch.setattr(loader, "_cleaned_size", 0)
+    monkeypatch.setattr(loader, "_CLEANED_SIZE", 2_000)
+    source = tmp_path / "src"
+    for n in range(30):
+        excerpt = f"An excerpt of story {n} " + "with many words " * 20
+        write_article(source, f"{n}.md", n=n, title=f"Story {n}", excerpt=excerpt)
+    loaded, errors = load_all(sorted(source.glob("*.md")), workers=1)
+    assert len(loaded) == 30 and not errors
+    kept = sum(len(value) + len(found[0]) for (value, _), found in loader._CLEANED.items())
+    assert 0 < kept <= 2_000
+    assert loaded[0].excerpt.startswith("An excerpt of story 0")
