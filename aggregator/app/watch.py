@@ -411,6 +411,23 @@ _DONE = ("FileClosedEvent", "FileDeletedEvent", "FileMovedEvent", "FileCreatedEv
 _NO_WATCHDOG = "watchdog cannot be imported"
 
 
+#: watchdog's observers: an overflow of the kernel's event queue is told only here
+_WATCHDOG_LOG = logging.getLogger("watchdog.observers")
+
+
+class _Overflow(logging.Handler):
+    """Hears watchdog say that the kernel dropped events (it sends no event for it:
+    it logs a warning and sets its watches up again), and tells the watcher."""
+
+    def __init__(self, watcher: Watcher) -> None:
+        super().__init__(logging.WARNING)
+        self.watcher = watcher
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "overflow" in record.getMessage().lower():
+            self.watcher.overflowed()
+
+
 class Watcher:
     """Watchdog observers on the local source folders of a config (`watch`), telling
     `warm` what changed and `rebuilds` what to build for."""
@@ -427,6 +444,7 @@ class Watcher:
         #: every watch scheduled (one ended with its folder too), and the folder's identity
         self._watches: dict[str, ObservedWatch] = {}
         self._folders: dict[str, tuple[int, int] | None] = {}
+        self._overflow = _Overflow(self)
 
     def watch(self, config: Config) -> None:
         """Watch the source folders of `config` (and no other): those it cannot are
@@ -449,6 +467,7 @@ class Watcher:
             observer = Observer()
             observer.start()
             self._observer = observer
+            _WATCHDOG_LOG.addHandler(self._overflow)
             for source in rules.sources:
                 self._schedule(source)
         with self._lock:
@@ -482,7 +501,21 @@ class Watcher:
                     extra={"event": "watch", "status": "watching", "folders": [folder]},
                 )
 
+    def overflowed(self) -> None:
+        """The kernel dropped events (its queue overflowed: a checkout or a copy of many
+        files at once): nothing tells which files changed, so every source folder is
+        walked again by a build that starts now."""
+        log.warning(
+            "file-system events were lost (the event queue overflowed): "
+            "every source folder is walked again",
+            extra={"event": "watch", "status": "overflow"},
+        )
+        self.warm.rewalk()
+        for source in self._sources():
+            self.rebuilds.saw(source, done=True)
+
     def close(self) -> None:
+        _WATCHDOG_LOG.removeHandler(self._overflow)
         observer, self._observer = self._observer, None
         if observer is not None:
             observer.stop()

@@ -395,3 +395,19 @@ def test_watch_is_a_config_key_that_changes_no_output(tmp_path: Path) -> None:
     path.write_text("watch: often\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="watch: must be true or false"):
         load_config(path)
+
+
+def test_events_the_kernel_dropped_start_a_build_that_walks_every_folder(
+    watched: tuple[Path, Watcher, Recorder], caplog: pytest.LogCaptureFixture
+) -> None:
+    """watchdog tells an overflow of the kernel's event queue only in its log."""
+    src, watcher, recorder = watched
+    assert watcher._observer is not None
+    watcher._observer.unschedule_all()  # the events of what follows are lost
+    (src / "lost.md").write_text("written while the events were lost", encoding="utf-8")
+    with caplog.at_level(logging.WARNING):
+        logging.getLogger("watchdog.observers.inotify_c").warning(
+            "Inotify queue overflowed; filesystem events were lost"
+        )
+    recorder.wait_file(src / "lost.md")
+    assert "every source folder is walked again" in caplog.text
