@@ -54,7 +54,7 @@ from aggregator.stories.dedupe import find_stories
 if TYPE_CHECKING:
     import requests
 
-__all__ = ["FindFiles", "build", "check_links"]
+__all__ = ["FindFiles", "build", "check_links", "collector_paused"]
 
 #: how a build finds its article files and their identities (`stat_files`): `find_files`
 #: (every folder walked, every file stat'ed), or what a long-running process kept of them
@@ -119,7 +119,7 @@ def build(
         # Every file lands, or none does; no garbage collection in a cold build.
         with (
             output.batch(),
-            _collector_paused() if found.cold else contextlib.nullcontext(),
+            collector_paused() if found.cold else contextlib.nullcontext(),
             sharing_workers(),  # the parse and the zones on the same processes
         ):
             report = engine.run(output, site, rendered, known)
@@ -131,10 +131,10 @@ def build(
 
 
 @contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """No cyclic garbage collection during a cold build: each full pass walks every
-    object held, and what a build holds is its articles, no garbage (at 100k files the
-    passes took 1.6 s of the main process); what it leaves is collected after it."""
+def collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection within: during a cold build each full pass walks
+    every object held, and what a build holds is its articles, no garbage (at 100k files
+    the passes took 1.6 s of the main process); what it leaves is collected after it."""
     enabled = gc.isenabled()
     gc.disable()
     try:

@@ -295,6 +295,10 @@ def _send_head(conn: HTTPConnection, send: Callable[[], None]) -> None:
 
 
 class _WatchedHTTPConnection(HTTPConnection):
+    """What the checker's HTTP and HTTPS connections add: each socket is watched for the
+    whole request's deadline (`_Watch`; for HTTPS, the TLS handshake too, as it comes
+    after), and each request's head leaves through its host's pace (`_send_head`)."""
+
     #: the next `send` is a request's head (all of it: http.client sends it at once)
     _head_next = False
 
@@ -318,27 +322,8 @@ class _WatchedHTTPConnection(HTTPConnection):
             super().send(data)
 
 
-class _WatchedHTTPSConnection(HTTPSConnection):
-    _head_next = False
-
-    def _new_conn(self) -> socket.socket:
-        sock = super()._new_conn()  # the TLS handshake is watched too: it comes after
-        _watch_socket(sock)
-        return sock
-
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        self._head_next = True
-        try:
-            super().request(*args, **kwargs)
-        finally:
-            self._head_next = False
-
-    def send(self, data: Any) -> None:
-        if self._head_next:
-            self._head_next = False
-            _send_head(self, partial(super().send, data))
-        else:
-            super().send(data)
+class _WatchedHTTPSConnection(_WatchedHTTPConnection, HTTPSConnection):
+    pass
 
 
 class _WatchedHTTPPool(HTTPConnectionPool):
