@@ -7,6 +7,7 @@ would have seen.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -148,6 +149,45 @@ class Handler(BaseHTTPRequestHandler):
         )
         self.close_connection = True
         self.connection.close()
+
+
+class RawServer:
+    """A TCP server on one loopback address, for what `http.server` cannot do (answer a
+    byte at a time, read the kernel's arrival stamps): it accepts connections on a
+    thread, counts them and serves each on a thread of its own (`_serve`)."""
+
+    def __init__(self, address: str = "127.0.0.1", options: dict[int, int] | None = None) -> None:
+        self.listener = socket.create_server((address, 0))
+        # Socket options (SOL_SOCKET) are inherited by every connection accepted.
+        for option, value in (options or {}).items():
+            self.listener.setsockopt(socket.SOL_SOCKET, option, value)
+        self.address, self.port = address, self.listener.getsockname()[1]
+        self.lock = threading.Lock()
+        self.connections = 0
+        self.acceptor = threading.Thread(target=self._accept, daemon=True)
+        self.acceptor.start()
+
+    def url(self, path: str) -> str:
+        return f"http://{self.address}:{self.port}{path}"
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes accept(); close() does not
+        self.listener.close()
+        self.acceptor.join()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            with self.lock:
+                self.connections += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        raise NotImplementedError
 
 
 class FarmServer(ThreadingHTTPServer):

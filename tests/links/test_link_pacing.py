@@ -32,6 +32,7 @@ import pytest
 import requests
 from conftest import NOW
 from farm import Farm
+from farm import RawServer
 
 from aggregator.links import linkpolicy as lp
 from aggregator.links.linkcheck import LinkChecker
@@ -48,7 +49,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-class Stamped:
+class Stamped(RawServer):
     """A raw HTTP/1.1 server on one 127.0.0.x address that notes, for every request,
     the time the kernel stamped on its first bytes when they reached the machine
     (`SO_TIMESTAMPNS`, in ns of the wall clock): the moment the client sent them,
@@ -58,19 +59,10 @@ class Stamped:
     which answers 403 unless the cookie comes back."""
 
     def __init__(self, address: str) -> None:
-        self.listener = socket.create_server((address, 0))
-        # Inherited by every connection accepted, so their first bytes are stamped too.
-        self.listener.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-        self.address, self.port = address, self.listener.getsockname()[1]
-        self.lock = threading.Lock()
         #: (stamp in ns or None, path, cookie header or None) of every request, in
         #: the order they came
         self.arrivals: list[tuple[int | None, str, str | None]] = []
-        self.connections = 0
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def url(self, path: str) -> str:
-        return f"http://{self.address}:{self.port}{path}"
+        super().__init__(address, {SO_TIMESTAMPNS: 1})
 
     def stamps(self, marker: str) -> list[int]:
         """The stamps of the requests whose path holds `marker`, in order."""
@@ -97,21 +89,6 @@ class Stamped:
                     return
             assert n < 100, "the kernel does not stamp what arrives on this machine"
             time.sleep(0.01)
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.listener.shutdown(socket.SHUT_RDWR)  # wakes accept(); close() does not
-        self.listener.close()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return  # closed
-            with self.lock:
-                self.connections += 1
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
         space = socket.CMSG_SPACE(_TIMESPEC.size)

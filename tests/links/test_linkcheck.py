@@ -35,6 +35,7 @@ from conftest import NOW
 from conftest import run_cli
 from conftest import write_article
 from farm import Farm
+from farm import RawServer
 
 from aggregator.app import cli
 from aggregator.app.cli import summary
@@ -582,7 +583,7 @@ def test_the_deadline_counts_from_a_urls_first_request_not_its_wait_in_the_queue
 # --- the deadline holds however slowly a server answers --------------------------------
 
 
-class Drip:
+class Drip(RawServer):
     """A raw TCP server on 127.0.0.1 that answers a request for /drip with `head` (a
     status line and headers) one byte every `every` seconds, and any other path at
     once with an empty 200, keeping the connection open. It notes every connection,
@@ -590,34 +591,10 @@ class Drip:
 
     def __init__(self, head: bytes, every: float) -> None:
         self.head, self.every = head, every
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.lock = threading.Lock()
-        self.connections = 0
         self.requests: list[str] = []
         self.hangups: list[float] = []
         self.hung_up = threading.Event()
-        self.acceptor = threading.Thread(target=self._accept, daemon=True)
-        self.acceptor.start()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.listener.shutdown(socket.SHUT_RDWR)  # wakes accept(); close() does not
-        self.listener.close()
-        self.acceptor.join()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return  # closed
-            with self.lock:
-                self.connections += 1
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+        super().__init__()
 
     def _serve(self, conn: socket.socket) -> None:
         with conn, contextlib.suppress(OSError):
