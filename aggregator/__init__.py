@@ -75,6 +75,7 @@ _HOMES = {
     "OutputError": "aggregator.errors",
     "ServeError": "aggregator.errors",
     "StateError": "aggregator.errors",
+    "StorageError": "aggregator.errors",
     "add_feed": "aggregator.library",
     "build": "aggregator.library",
     "check_links": "aggregator.library",

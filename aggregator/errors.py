@@ -10,6 +10,9 @@ AggregatorError                 the root: a run, a command or a library call fai
  ├── StorageError               an object store (a bucket) cannot be listed, read or
  │                                written: the published objects stay as they were
  ├── ServeError                 the HTTP server cannot listen on its address
+ ├── FeedError                  a remote feed's document is not a feed that can be read
+ ├── DiscoveryError             `add-feed` found no feed at a URL
+ ├── LeadLost                   a daemon lost the lead during a build: another publishes
  └── Cancelled                  the run was asked to stop before it wrote anything
 
 Errors of the libraries underneath (sqlite3, OSError, PyYAML) are wrapped where they

@@ -242,21 +242,31 @@ def test_the_records_of_the_public_face_are_public() -> None:
     assert not missing
 
 
+def test_every_public_name_is_documented_in_the_readme_library_section() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Library\n", 1)[1].split("\n## ", 1)[0]
+    missing = [n for n in aggregator.__all__ if not re.search(rf"\b{re.escape(n)}\b", section)]
+    assert missing == []
+
+
 def test_every_error_is_one_tree_drawn_in_errors() -> None:
     from aggregator import errors
 
     classes = [
-        aggregator.ConfigError,
-        aggregator.OutputError,
-        aggregator.LockBusy,
-        aggregator.StateError,
-        aggregator.ServeError,
-        aggregator.Cancelled,
+        value
+        for value in vars(errors).values()
+        if isinstance(value, type) and issubclass(value, errors.AggregatorError)
     ]
+    assert len(classes) >= 10
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    tree = readme.split("**Errors.**", 1)[1].split("```", 2)[1]
     for error in classes:
-        assert issubclass(error, aggregator.AggregatorError)
+        # Each one is public, drawn in the module's tree and in the README's.
+        assert getattr(aggregator, error.__name__) is error
+        assert error.__name__ in aggregator.__all__
         assert error.__module__ == "aggregator.errors"
-        assert error.__name__ in (errors.__doc__ or ""), error
+        assert re.search(rf"\b{error.__name__}\b", errors.__doc__ or ""), error
+        assert re.search(rf"\b{error.__name__}\b", tree), error
         assert not hasattr(error, "exit_code")  # the CLI's business
     # The old homes still give the same classes.
     from aggregator.publishing.lock import LockBusy
