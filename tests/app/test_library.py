@@ -540,3 +540,17 @@ def test_the_daemon_runs_the_same_build_with_its_clock_and_session(
         assert daemon.run_once() is None  # logged, never raised
     assert daemon.health.last_status == "failed"
     assert "another aggregator" in (daemon.health.last_error or "")
+
+
+def test_the_architecture_picture_names_every_subpackage_and_its_modules() -> None:
+    """The README's picture is the map a newcomer reads: every subpackage is on it, and
+    every module of a subpackage is named in it or in the package's own docstring."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    picture = readme.split("**Architecture.**", 1)[1].split("```", 2)[1]
+    package = Path(aggregator.__file__).parent
+    for sub in sorted(p for p in package.iterdir() if (p / "__init__.py").is_file()):
+        assert f"{sub.name}/" in picture, sub.name
+        doc = (sub / "__init__.py").read_text(encoding="utf-8")
+        for module in sorted(sub.glob("[!_]*.py")):
+            named = re.search(rf"\b{module.stem}\b", picture + doc)
+            assert named, f"{sub.name}/{module.name} is on no map"
