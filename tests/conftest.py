@@ -36,6 +36,19 @@ NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 _current: list[pytest.Item] = []
 
 
+#: fixtures that start a server of their own (PostgreSQL, an S3 gateway): a test that
+#: uses one is end-to-end, whatever its module says
+_SERVERS = frozenset({"pg_server", "s3server"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        backend = callspec is not None and "postgresql" in callspec.params.values()
+        if backend or _SERVERS.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.e2e)
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     _current[:] = [item]
 

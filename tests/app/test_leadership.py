@@ -27,6 +27,7 @@ def test_a_sqlite_state_has_one_daemon_which_always_leads(tmp_path: Path) -> Non
     assert leadership.lead() and leadership.lead()
 
 
+@pytest.mark.e2e
 def test_one_connection_leads_at_a_time_and_a_closed_one_frees_the_lead(pg_url: str) -> None:
     first, second = Leadership(pg_url), Leadership(pg_url)
     try:

@@ -328,6 +328,7 @@ def test_a_bad_config_file_is_a_config_error_not_a_yaml_or_os_error(tmp_path: Pa
 # --- build ---------------------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_build_follows_the_clock_and_session_given_and_pings_the_hub(
     tmp_path: Path, site: Site
 ) -> None:
@@ -362,6 +363,7 @@ def test_build_follows_the_clock_and_session_given_and_pings_the_hub(
     assert adapter.sent == len(checked) + len(pings)
 
 
+@pytest.mark.e2e
 def test_without_a_session_build_sends_the_configured_user_agent(
     tmp_path: Path, site: Site
 ) -> None:
@@ -381,6 +383,7 @@ def test_a_later_clock_ages_articles_out(tmp_path: Path, site: Site) -> None:
     assert {e.code for e in report.excluded} == {"max-age"}
 
 
+@pytest.mark.e2e
 def test_build_waits_for_the_lock_then_raises_lock_busy(tmp_path: Path, site: Site) -> None:
     config = site_config(tmp_path, site, links="off")
     with OutputLock(config.output, wait=0):  # another writer holds the folder
@@ -418,6 +421,7 @@ def test_a_second_build_while_one_runs_is_lock_busy(tmp_path: Path, site: Site) 
     assert (tmp_path / "public" / "all.atom").exists()
 
 
+@pytest.mark.e2e
 def test_check_links_uses_the_session_given(tmp_path: Path, site: Site) -> None:
     config = site_config(tmp_path, site)
     session, adapter = own_session("checker-test/2.0")
@@ -500,6 +504,7 @@ def readme_example() -> str:
     return str(blocks[0])
 
 
+@pytest.mark.e2e
 def test_the_readme_library_example_runs(tmp_path: Path) -> None:
     shutil.copytree(SEEDS, tmp_path / "seeds")
     done = subprocess.run(

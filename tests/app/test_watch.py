@@ -142,6 +142,7 @@ def apply(src: Path, op: tuple[str, str, object]) -> list[str]:
     return [str(path), str(target)]
 
 
+@pytest.mark.e2e
 @settings(max_examples=60)
 @given(st.lists(OPS, min_size=1, max_size=12))
 def test_what_is_kept_is_what_a_walk_finds_after_any_changes(
@@ -269,6 +270,7 @@ def watched(tmp_path: Path) -> Iterator[tuple[Path, Watcher, Recorder]]:
     recorder.rebuilds.stop()
 
 
+@pytest.mark.e2e
 def test_events_keep_what_is_kept_as_a_walk_finds_it(
     watched: tuple[Path, Watcher, Recorder],
 ) -> None:

@@ -177,6 +177,7 @@ def test_good_articles_load_as_clean_single_line_text(file: FuzzFile) -> None:
     assert article.title
 
 
+@pytest.mark.e2e
 @SUITE
 @given(wrong_type_articles(1))
 def test_a_field_of_any_type_loads_or_is_reported(file: FuzzFile) -> None:
@@ -196,6 +197,7 @@ def test_a_build_reports_every_bad_file_and_publishes_every_good_one(
         check_corpus(files, Path(tmp))
 
 
+@pytest.mark.e2e
 def test_huge_fields_are_capped_and_published(tmp_path: Path) -> None:
     """A 1 MB excerpt, a 100,000-character title, 1,000 related stubs, 10,000 topics."""
     files = [
@@ -331,6 +333,7 @@ def test_dates_at_the_ends_of_the_calendar_are_reported_not_fatal(tmp_path: Path
     assert [e.link for e in feeds["all.atom"].entries] == ["https://news.example.com/story-1"]
 
 
+@pytest.mark.e2e
 @settings(SUITE, max_examples=max(EXAMPLES // 3, 3))
 @given(corpora(max_files=6))
 def test_a_build_from_the_parse_cache_writes_the_same_feeds(files: list[FuzzFile]) -> None:
@@ -441,6 +444,7 @@ def inside(folder: Path, *paths: Path) -> bool:
     return all(Path(os.path.realpath(p)).is_relative_to(real) for p in paths)
 
 
+@pytest.mark.e2e
 @settings(SUITE, max_examples=EXAMPLES * 2)  # in-process: cheap
 @given(config_texts())
 def test_any_config_file_loads_or_names_the_key_and_then_builds(text: str) -> None:
@@ -470,6 +474,7 @@ def test_any_config_file_loads_or_names_the_key_and_then_builds(text: str) -> No
                 check_outcome(call(argv), argv)
 
 
+@pytest.mark.e2e
 @settings(SUITE, max_examples=EXAMPLES * 2)
 @given(command_lines())
 def test_any_command_line_exits_with_one_of_our_codes_and_one_line(argv: list[str]) -> None:

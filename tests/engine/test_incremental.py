@@ -232,6 +232,7 @@ def test_a_feed_edited_by_hand_is_rendered_again_though_its_entries_did_not_chan
     assert feed.read_bytes() == good
 
 
+@pytest.mark.e2e
 def test_parsing_on_several_processes_gives_the_same_build(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

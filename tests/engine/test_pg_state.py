@@ -24,6 +24,7 @@ from aggregator.links.linkpolicy import LinkCheckSettings
 SWITCHED = (200, 404, 410, 500)
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("links", ["off", "on"])
 def test_postgresql_state_builds_the_bytes_and_report_of_sqlite_state(
     tmp_path: Path, pg_url: str, farm: Farm, links: str

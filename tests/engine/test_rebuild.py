@@ -308,6 +308,7 @@ SWITCHED = (200, 404, 410, 500)
 NAMES = 100
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("setting", ["two sources", "max_age", "links on", "links cached"])
 def test_every_configuration_builds_incrementally_to_the_bytes_of_a_cold_build(
     tmp_path: Path, setting: str, farm: Farm
@@ -400,6 +401,7 @@ def test_every_configuration_builds_incrementally_to_the_bytes_of_a_cold_build(
         assert any(e.code == "dead-link" for e in report.excluded)
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("seed", [5, 6])
 def test_refused_links_images_and_related_build_incrementally_to_the_bytes_of_a_full_build(
     tmp_path: Path, seed: int
@@ -532,6 +534,7 @@ def test_settings_that_change_no_output_rebuild_nothing(tmp_path: Path) -> None:
     assert build(replace(config, interval=timedelta(hours=1)), now=NOW).mode == "incremental"
 
 
+@pytest.mark.e2e
 def test_a_result_stored_by_check_links_is_used_by_the_next_build(
     tmp_path: Path, farm: Farm
 ) -> None:

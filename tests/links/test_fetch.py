@@ -346,6 +346,7 @@ def test_an_endless_stream_is_refused_by_its_size(farm: Farm, tag: str) -> None:
     assert (fetched.status, fetched.body, fetched.error) == (200, None, "larger than 1 MB")
 
 
+@pytest.mark.e2e
 def test_a_slow_drip_is_refused_at_the_deadline(farm: Farm, tag: str) -> None:
     """A byte every twentieth of the deadline keeps every read under the timeout, and
     would go on for 20 deadlines: the fetch ends at the deadline."""
@@ -360,6 +361,7 @@ def test_a_slow_drip_is_refused_at_the_deadline(farm: Farm, tag: str) -> None:
     assert deadline <= took < 10 * deadline
 
 
+@pytest.mark.e2e
 def test_a_stall_before_the_deadline_ends_at_the_deadline_not_a_timeout_later(
     farm: Farm, tag: str
 ) -> None:
@@ -381,6 +383,7 @@ def fetch_took(url: str, settings: LinkCheckSettings) -> tuple[Fetched, float]:
     return fetched, time.monotonic() - began
 
 
+@pytest.mark.e2e
 def test_headers_dripped_a_byte_at_a_time_end_at_the_deadline(farm: Farm, tag: str) -> None:
     """Every byte of the status line and headers comes well within the timeout, and all
     of them would take 20 deadlines: the fetch ends at the deadline, with no answer."""
@@ -398,6 +401,7 @@ def test_headers_dripped_a_byte_at_a_time_end_at_the_deadline(farm: Farm, tag: s
     assert {t for t in threading.enumerate() if t.name.startswith("links")} <= threads
 
 
+@pytest.mark.e2e
 def test_a_feed_dripped_within_the_deadline_is_fetched(farm: Farm, tag: str) -> None:
     """Slow, a byte at a time, but all there by a quarter of the deadline: no failure."""
     settings = fast(deadline=timedelta(seconds=2), timeout=timedelta(seconds=1))
@@ -406,6 +410,7 @@ def test_a_feed_dripped_within_the_deadline_is_fetched(farm: Farm, tag: str) -> 
     assert (fetched.status, fetched.body, fetched.error) == (200, FEED, None)
 
 
+@pytest.mark.e2e
 def test_a_fetch_dripped_among_link_checks_ends_at_the_deadline(farm: Farm, tag: str) -> None:
     """Link checks and fetches in one run each end at their own deadline."""
     settings = fast(deadline=timedelta(seconds=1), timeout=timedelta(milliseconds=500))
@@ -434,6 +439,7 @@ def test_a_body_cut_short_is_a_connection_failure(farm: Farm, tag: str) -> None:
     assert fetched.error is not None and fetched.error.startswith("connection failed: ")
 
 
+@pytest.mark.e2e
 def test_a_slow_answer_times_out(farm: Farm, tag: str) -> None:
     settings = fast(timeout=timedelta(milliseconds=300))
     fetched = fetch_one(tagged(farm, 0, "/slow?s=1.5", tag), settings)
@@ -456,6 +462,7 @@ def test_a_failed_answer_is_one_line(
     assert fetched.retry_after is None
 
 
+@pytest.mark.e2e
 def test_a_server_error_is_retried(farm: Farm, tag: str) -> None:
     url = farm.url(0, f"/t/{tag}/flaky?times=1")
     fetched = fetch_one(url, fast(retries=1))
@@ -463,6 +470,7 @@ def test_a_server_error_is_retried(farm: Farm, tag: str) -> None:
     assert len(requests_seen(farm, 0, tag)) == 2
 
 
+@pytest.mark.e2e
 def test_retry_after_is_waited_out_and_returned_when_retries_run_out(farm: Farm, tag: str) -> None:
     url = farm.url(0, f"/t/{tag}/busy?after=1&times=99")
     fetched = fetch_one(url, fast(retries=1))
@@ -597,6 +605,7 @@ def test_max_age_reads_cache_control_then_expires(
 # --- politeness: the link checker's scheduler ----------------------------------------
 
 
+@pytest.mark.e2e
 def test_per_host_is_never_exceeded_across_many_feeds(own_farm: Farm) -> None:
     urls = [own_farm.url(0, f"/hold?s=0.2&n={n}") for n in range(8)]
     fetched = LinkChecker(fast(workers=16, per_host=2, min_interval=MS)).fetch(
@@ -606,6 +615,7 @@ def test_per_host_is_never_exceeded_across_many_feeds(own_farm: Farm) -> None:
     assert own_farm.log(0).max_in_flight <= 2
 
 
+@pytest.mark.e2e
 def test_min_interval_holds_between_feeds_on_one_host(own_farm: Farm) -> None:
     # Measured where the requests arrive: a busy machine delays some arrivals, so
     # the assertion wants half the interval the checker keeps.
@@ -620,6 +630,7 @@ def test_min_interval_holds_between_feeds_on_one_host(own_farm: Farm) -> None:
     assert min(gaps) >= interval.total_seconds() / 2, gaps
 
 
+@pytest.mark.e2e
 def test_link_checks_and_fetches_share_the_per_host_limits(own_farm: Farm) -> None:
     """Mixed in one run of the scheduler, both kinds count against one host's limits."""
     interval = timedelta(milliseconds=150)

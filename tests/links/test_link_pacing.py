@@ -217,6 +217,7 @@ def overlap(spans: list[tuple[float, float]]) -> int:
 # --- min_interval, on the wire ----------------------------------------------------------
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("interval_ms", [40, 100])
 def test_two_requests_to_a_host_leave_min_interval_apart_and_not_much_more(
     stamped: Callable[[int], list[Stamped]], interval_ms: int
@@ -243,6 +244,7 @@ def test_two_requests_to_a_host_leave_min_interval_apart_and_not_much_more(
         assert statistics.median(gaps) <= interval + spare, (server.address, gaps, spare)
 
 
+@pytest.mark.e2e
 def test_min_interval_holds_between_link_checks_and_fetches_on_the_wire(
     stamped: Callable[[int], list[Stamped]],
 ) -> None:
@@ -266,6 +268,7 @@ def test_min_interval_holds_between_link_checks_and_fetches_on_the_wire(
     assert min(gaps) >= given.min_interval.total_seconds() * (1 - 1e-9), gaps
 
 
+@pytest.mark.e2e
 def test_when_min_interval_is_shorter_than_an_answer_per_host_is_reached(
     stamped: Callable[[int], list[Stamped]],
 ) -> None:
@@ -301,6 +304,7 @@ def wide_farm() -> Iterator[Farm]:
     servers.close()
 
 
+@pytest.mark.e2e
 def test_with_the_default_workers_every_host_reaches_per_host_and_never_exceeds_it(
     wide_farm: Farm,
 ) -> None:
@@ -380,6 +384,7 @@ def test_a_cookie_set_on_the_way_goes_with_that_url_only(
         assert server.cookies(f"/cookie-gate/{n}") == [None, "seen=1"]
 
 
+@pytest.mark.e2e
 def test_a_callers_session_is_paced_too(stamped: Callable[[int], list[Stamped]]) -> None:
     """A session of the caller's: its stock adapter is replaced by the checker's, whose
     connections send each head when the host's turn comes, exactly as with the

@@ -326,6 +326,7 @@ def test_rate_limited_is_never_stored(farm: Farm, tag: str, tmp_path: Path) -> N
     assert built.published == 1
 
 
+@pytest.mark.e2e
 def test_a_slow_answer_is_a_timeout(farm: Farm, tag: str) -> None:
     url = farm.url(0, f"/slow?s=1.5&t={tag}")
     result = result_of(check([url], fast(timeout=300 * MS)), url)
@@ -342,6 +343,7 @@ def test_a_slow_answer_is_a_timeout(farm: Farm, tag: str) -> None:
         ("/slow?s=1", lp.TIMEOUT, None, 1),
     ],
 )
+@pytest.mark.e2e
 def test_server_errors_and_timeouts_are_retried(
     farm: Farm, tag: str, path: str, klass: str, status: int | None, retries: int
 ) -> None:
@@ -351,6 +353,7 @@ def test_server_errors_and_timeouts_are_retried(
     assert len(seen(farm, 0, tag)) == 1 + retries, seen(farm, 0, tag)
 
 
+@pytest.mark.e2e
 def test_a_retry_that_succeeds_is_ok(farm: Farm, tag: str) -> None:
     url = farm.url(0, f"/t/{tag}/flaky?times=1")
     result = result_of(check([url], fast(retries=1)), url)
@@ -505,6 +508,7 @@ def test_every_redirect_hop_is_vetted(farm: Farm, tag: str) -> None:
 # --- Retry-After and the per-host limits ----------------------------------------------
 
 
+@pytest.mark.e2e
 def test_retry_after_is_honoured(farm: Farm, tag: str) -> None:
     url = farm.url(0, f"/t/{tag}/busy?after=1&times=1")
     result = result_of(check([url], fast(retries=1)), url)
@@ -514,6 +518,7 @@ def test_retry_after_is_honoured(farm: Farm, tag: str) -> None:
     assert times[1] - times[0] >= 0.95, times
 
 
+@pytest.mark.e2e
 def test_retry_after_requeues_the_host_and_no_worker_waits(farm: Farm, tag: str) -> None:
     """One worker only: while host A waits out its Retry-After, host B is served, and
     A's other URL waits too (the whole host is left alone).
@@ -538,6 +543,7 @@ def test_retry_after_requeues_the_host_and_no_worker_waits(farm: Farm, tag: str)
     assert other_time - first >= 0.95, "host A was not left alone during its Retry-After"
 
 
+@pytest.mark.e2e
 def test_at_most_per_host_requests_are_in_flight(own_farm: Farm) -> None:
     urls = [own_farm.url(h, f"/hold?s=0.2&n={n}") for h in (0, 1) for n in range(8)]
     report = check(urls, fast(workers=16, per_host=2, min_interval=MS))
@@ -549,6 +555,7 @@ def test_at_most_per_host_requests_are_in_flight(own_farm: Farm) -> None:
     assert starts[1][0] < starts[0][-1] and starts[0][0] < starts[1][-1]
 
 
+@pytest.mark.e2e
 def test_min_interval_between_two_starts_on_one_host(own_farm: Farm) -> None:
     # Gaps are measured where the requests arrive, so allow for a busy machine's
     # scheduling delays: the checker keeps 0.4 s, the assertion wants 0.25 s.
@@ -570,6 +577,7 @@ def test_min_interval_between_two_starts_on_one_host(own_farm: Farm) -> None:
     assert max(everything) - min(everything) < sum(spans), (starts, spans)
 
 
+@pytest.mark.e2e
 def test_the_deadline_counts_from_a_urls_first_request_not_its_wait_in_the_queue(
     own_farm: Farm,
 ) -> None:
@@ -661,6 +669,7 @@ def link_threads() -> set[threading.Thread]:
     return {t for t in threading.enumerate() if t.name.startswith("links")}
 
 
+@pytest.mark.e2e
 def test_an_answer_dripped_a_byte_at_a_time_ends_at_the_deadline(
     drip_server: Callable[[bytes, float], Drip],
 ) -> None:
@@ -685,6 +694,7 @@ def test_an_answer_dripped_a_byte_at_a_time_ends_at_the_deadline(
     assert server.requests == ["/ok", "/drip"]  # HEAD only: a cut is no reset, not retried
 
 
+@pytest.mark.e2e
 def test_a_kept_alive_connection_is_cut_at_the_deadline_too(
     drip_server: Callable[[bytes, float], Drip],
 ) -> None:
@@ -709,6 +719,7 @@ def test_a_kept_alive_connection_is_cut_at_the_deadline_too(
     assert server.hung_up.wait(margin)
 
 
+@pytest.mark.e2e
 def test_an_answer_slow_but_within_the_deadline_is_ok(
     drip_server: Callable[[bytes, float], Drip],
 ) -> None:
@@ -720,6 +731,7 @@ def test_an_answer_slow_but_within_the_deadline_is_ok(
     assert server.hangups == []
 
 
+@pytest.mark.e2e
 def test_a_stop_cuts_the_requests_in_flight(drip_server: Callable[[bytes, float], Drip]) -> None:
     """No worker is left waiting on a socket for the deadline after a stop."""
     settings = fast(deadline=timedelta(seconds=20), timeout=timedelta(seconds=10))

@@ -71,6 +71,7 @@ def wait_until(check: Any, what: str) -> Any:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+@pytest.mark.e2e
 def test_two_checkers_request_each_url_once_and_keep_the_per_host_limits(
     own_farm: Farm, pg_url: str
 ) -> None:
@@ -132,6 +133,7 @@ def test_a_result_stored_meanwhile_by_another_is_used_not_asked_for(
     assert own_farm.log(0).hits == {"/t/left/ok": 1}
 
 
+@pytest.mark.e2e
 def test_a_result_is_stored_as_soon_as_it_is_known(own_farm: Farm, pg_url: str) -> None:
     quick, slow = own_farm.url(0, "/ok"), own_farm.url(1, f"/slow?s={PATIENCE}")
     cancel = threading.Event()
@@ -162,6 +164,7 @@ def test_a_result_is_stored_as_soon_as_it_is_known(own_farm: Farm, pg_url: str) 
     assert raised
 
 
+@pytest.mark.e2e
 def test_a_drained_run_lets_its_requests_end_and_stores_them(own_farm: Farm, pg_url: str) -> None:
     """A follower's help ends with a `Drain`: the request in flight ends and its result
     is stored (so no other process asks for it again); nothing more is sent; the hosts
@@ -211,6 +214,7 @@ CRASHING = textwrap.dedent(
 )
 
 
+@pytest.mark.e2e
 def test_a_crashed_claimants_hosts_are_taken_over_once_its_session_is_gone(
     own_farm: Farm, pg_url: str, tmp_path: Path
 ) -> None:

@@ -155,6 +155,7 @@ def published(
     return config, source, output
 
 
+@pytest.mark.e2e
 def test_a_bucket_build_equals_a_local_build_byte_for_byte(
     store: Store, tmp_path: Path, published: tuple[Config, str, str]
 ) -> None:
@@ -195,6 +196,7 @@ def test_the_cache_control_is_configurable(store: Store, tmp_path: Path) -> None
     assert store.head(f"{output}/index.html")["CacheControl"] == "no-store"
 
 
+@pytest.mark.e2e
 def test_an_unchanged_bucket_costs_one_listing_and_no_upload(
     store: Store, published: tuple[Config, str, str], calls: Calls
 ) -> None:
@@ -204,6 +206,7 @@ def test_an_unchanged_bucket_costs_one_listing_and_no_upload(
     assert calls.of("list_objects_v2") == [f"{source}/"]
 
 
+@pytest.mark.e2e
 def test_one_changed_article_downloads_it_and_uploads_only_the_feeds_it_changed(
     store: Store, tmp_path: Path, published: tuple[Config, str, str], calls: Calls
 ) -> None:
@@ -241,6 +244,7 @@ def test_uploads_land_topic_feeds_first_then_all_then_index_and_opml(
     assert sorted(keys[10:]) == ["atom.opml", "feeds.opml", "json.opml", "rss.opml"]
 
 
+@pytest.mark.e2e
 def test_a_deleted_object_leaves_the_feeds(
     store: Store, published: tuple[Config, str, str], calls: Calls
 ) -> None:
@@ -252,6 +256,7 @@ def test_a_deleted_object_leaves_the_feeds(
     assert "story-2" not in feed and "story-4" in feed
 
 
+@pytest.mark.e2e
 def test_a_bucket_that_refuses_writes_keeps_the_old_feeds_and_the_next_run_retries(
     store: Store, tmp_path: Path, published: tuple[Config, str, str]
 ) -> None:
@@ -364,6 +369,7 @@ def test_the_command_builds_bucket_to_bucket_and_says_a_refused_upload_in_one_li
     assert refused.stderr.count("\n") == 1, refused.stderr
 
 
+@pytest.mark.e2e
 def test_machines_taking_turns_leave_the_bucket_as_one_machine_would(
     store: Store, tmp_path: Path
 ) -> None:
@@ -406,6 +412,7 @@ def test_a_store_url_with_credentials_is_refused_without_showing_them() -> None:
     assert "s3cret" not in str(caught.value) and "user name or password" in str(caught.value)
 
 
+@pytest.mark.e2e
 def test_a_daemon_that_lost_the_lead_publishes_nothing(
     store: Store, tmp_path: Path, published: tuple[Config, str, str]
 ) -> None:
@@ -420,6 +427,7 @@ def test_a_daemon_that_lost_the_lead_publishes_nothing(
     assert store.objects(output) != before
 
 
+@pytest.mark.e2e
 def test_an_object_that_is_also_a_folder_is_reported_and_the_rest_published(
     store: Store, tmp_path: Path
 ) -> None:

@@ -208,6 +208,7 @@ def test_two_parsers_read_every_feed_alike(
         assert [Seen(**e) for e in other["entries"]] == entries, path
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("corpus_name", CORPORA)
 def test_every_format_holds_the_same_entries_and_every_reader_finds_the_image(
     tmp_path: Path, corpus_name: str

@@ -123,6 +123,7 @@ def test_an_amplified_file_costs_what_the_same_text_used_once_costs(tmp_path: Pa
     assert cost < 5 * baseline, (cost, baseline)
 
 
+@pytest.mark.e2e
 def test_a_huge_field_is_cut_before_it_is_cleaned(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -157,6 +158,7 @@ def test_a_huge_field_is_cut_before_it_is_cleaned(
     assert article.provider is not None and article.provider.name.endswith(ELLIPSIS)
 
 
+@pytest.mark.e2e
 def test_many_nodes_without_aliases_are_refused_before_they_are_built(tmp_path: Path) -> None:
     path = tmp_path / "flat.md"
     path.write_text(HEAD + "junk: [" + ",".join(["a"] * 1_000_000) + "]\n---\n")
@@ -305,6 +307,7 @@ _VALUES = st.recursive(
 )
 
 
+@pytest.mark.e2e
 @given(value=_VALUES, flow=st.sampled_from([True, False, None]), width=st.sampled_from([10, 80]))
 @settings(max_examples=300, derandomize=True)
 def test_the_node_bound_is_never_below_the_node_count(

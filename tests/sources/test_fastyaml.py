@@ -163,6 +163,7 @@ def _bench_corpus() -> Any:
     return module
 
 
+@pytest.mark.e2e
 def test_generated_front_matter_takes_the_fast_path(tmp_path: Path) -> None:
     _bench_corpus().generate(tmp_path, 400, seed=7, processes=1)
     paths = sorted(tmp_path.rglob("*.md"))
@@ -309,12 +310,14 @@ def test_dates_are_pyyaml_s_dates_and_datetimes() -> None:
 # --- fuzzing ----------------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 @settings(max_examples=300, deadline=None)
 @given(risky_documents())
 def test_fuzzed_yaml_reads_as_pyyaml_reads_it(text: str) -> None:
     same_as_pyyaml(text)
 
 
+@pytest.mark.e2e
 @settings(max_examples=300, deadline=None)
 @given(risky_documents())
 def test_fuzzed_front_matter_loads_as_without_yaml_rs(text: str) -> None:
@@ -337,6 +340,7 @@ _values = st.recursive(
     st.booleans(),
     st.booleans(),
 )
+@pytest.mark.e2e
 def test_dumped_values_read_as_pyyaml_reads_them(
     value: Any, style: str | None, width: int | None, unicode: bool, crlf: bool
 ) -> None:
@@ -376,6 +380,7 @@ def damaged_front_matter(draw: st.DrawFn) -> bytes:
     return bytes(raw)
 
 
+@pytest.mark.e2e
 @settings(max_examples=300, deadline=None)
 @given(damaged_front_matter())
 def test_damaged_files_load_as_without_yaml_rs(raw: bytes) -> None:

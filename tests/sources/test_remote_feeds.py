@@ -225,6 +225,7 @@ def only(report: BuildReport) -> FeedState:
     return report.sources[0]
 
 
+@pytest.mark.e2e
 def test_entries_of_a_feed_are_published_with_the_articles(
     server: FeedServer, tmp_path: Path
 ) -> None:
@@ -253,6 +254,7 @@ def test_entries_of_a_feed_are_published_with_the_articles(
     assert first["summary"] == "What happened in story 1."
 
 
+@pytest.mark.e2e
 def test_a_second_run_sends_conditional_requests_and_rewrites_nothing(
     server: FeedServer, tmp_path: Path
 ) -> None:
@@ -288,6 +290,7 @@ def test_a_second_run_sends_conditional_requests_and_rewrites_nothing(
     assert third.mode == "unchanged" and [s.status for s in third.sources] == [304, 304]
 
 
+@pytest.mark.e2e
 def test_a_story_in_a_feed_and_in_a_file_is_one_story_the_better_copy_kept(
     server: FeedServer, tmp_path: Path
 ) -> None:
@@ -300,6 +303,7 @@ def test_a_story_in_a_feed_and_in_a_file_is_one_story_the_better_copy_kept(
     assert len(report.duplicates) == 1 and report.duplicates[0].kept.endswith("own.md")
 
 
+@pytest.mark.e2e
 def test_hostile_and_broken_feeds_are_one_line_each_and_the_rest_publishes(
     server: FeedServer, tmp_path: Path
 ) -> None:
@@ -337,6 +341,7 @@ def test_hostile_and_broken_feeds_are_one_line_each_and_the_rest_publishes(
         etree.fromstring(path.read_bytes(), XML)
 
 
+@pytest.mark.e2e
 def test_a_feed_that_fails_keeps_its_entries_and_old_entries_stay(
     server: FeedServer, tmp_path: Path
 ) -> None:
@@ -355,6 +360,7 @@ def test_a_feed_that_fails_keeps_its_entries_and_old_entries_stay(
     assert [t for t, _ in entries(config.output)] == titles
 
 
+@pytest.mark.e2e
 def test_an_entry_without_a_date_keeps_the_time_it_was_first_seen(
     server: FeedServer, tmp_path: Path
 ) -> None:
@@ -372,6 +378,7 @@ def test_an_entry_without_a_date_keeps_the_time_it_was_first_seen(
     assert parsed.entries[0].published_parsed[:5] == NOW.timetuple()[:5]
 
 
+@pytest.mark.e2e
 def test_title_filter_leaves_entries_out_and_says_so(server: FeedServer, tmp_path: Path) -> None:
     server.docs["/feed.xml"] = Doc(
         rss(item(1), item(2, title="Sponsored: buy things"), item(3, link="ftp://x/"))
@@ -387,6 +394,7 @@ def test_title_filter_leaves_entries_out_and_says_so(server: FeedServer, tmp_pat
     }
 
 
+@pytest.mark.e2e
 def test_gone_feeds_are_not_asked_again_and_moved_feeds_are_followed(
     server: FeedServer, tmp_path: Path
 ) -> None:
@@ -405,6 +413,7 @@ def test_gone_feeds_are_not_asked_again_and_moved_feeds_are_followed(
     assert len(server.requests("/new.xml")) == 2
 
 
+@pytest.mark.e2e
 def test_cache_control_and_ttl_put_off_the_next_fetch(server: FeedServer, tmp_path: Path) -> None:
     server.docs["/cached.xml"] = Doc(rss(item(1)), headers={"Cache-Control": "max-age=3600"})
     server.docs["/ttl.xml"] = Doc(rss(item(2), ttl="120"))
@@ -422,6 +431,7 @@ def test_cache_control_and_ttl_put_off_the_next_fetch(server: FeedServer, tmp_pa
     assert len(server.requests("/cached.xml")) == 2 and len(server.requests("/ttl.xml")) == 1
 
 
+@pytest.mark.e2e
 def test_json_feeds_and_gzip_are_read(server: FeedServer, tmp_path: Path) -> None:
     document = {
         "version": "https://jsonfeed.org/version/1.1",
@@ -450,6 +460,7 @@ def test_json_feeds_and_gzip_are_read(server: FeedServer, tmp_path: Path) -> Non
     assert data["items"][0]["authors"][0]["name"] == "Ann"
 
 
+@pytest.mark.e2e
 def test_a_feed_left_out_of_the_config_takes_its_entries_with_it(
     server: FeedServer, tmp_path: Path
 ) -> None:
@@ -590,6 +601,7 @@ def test_feeds_made_of_remote_entries_pass_the_w3c_validator(
     assert checked >= 4 and result.returncode == 0, result.stdout
 
 
+@pytest.mark.e2e
 def test_a_new_entry_rebuilds_only_the_feeds_of_its_topics(
     server: FeedServer, tmp_path: Path
 ) -> None:
@@ -702,6 +714,7 @@ def odd_feeds(server: FeedServer) -> list[str]:
     return ["/dates.xml", "/odd.json", "/rss-as-json", "/old.json"]
 
 
+@pytest.mark.e2e
 def test_odd_documents_publish_what_they_can_and_never_stop_a_build(
     server: FeedServer, tmp_path: Path
 ) -> None:
@@ -738,6 +751,7 @@ def test_odd_documents_still_give_valid_feeds(server: FeedServer, tmp_path: Path
     assert checked and result.returncode == 0, result.stdout
 
 
+@pytest.mark.e2e
 def test_a_refused_document_is_asked_for_conditionally_and_stays_refused(
     server: FeedServer, tmp_path: Path
 ) -> None:
@@ -750,6 +764,7 @@ def test_a_refused_document_is_asked_for_conditionally_and_stays_refused(
     assert only(second).status == 304
 
 
+@pytest.mark.e2e
 def test_entries_lost_on_disk_are_asked_for_again_in_full(
     server: FeedServer, tmp_path: Path
 ) -> None:
@@ -767,6 +782,7 @@ def test_entries_lost_on_disk_are_asked_for_again_in_full(
     assert [t for t, _ in entries(config.output)] == ["Blog story 1"]
 
 
+@pytest.mark.e2e
 def test_entries_that_left_the_feed_long_ago_are_removed(
     server: FeedServer, tmp_path: Path
 ) -> None:

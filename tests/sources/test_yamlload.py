@@ -99,6 +99,7 @@ def test_an_alias_is_the_same_object_as_its_anchor() -> None:
     assert loaded["e"][0] is loaded["e"]
 
 
+@pytest.mark.e2e
 @settings(max_examples=300, deadline=None)
 @given(st.dictionaries(st.text(max_size=8), yaml_values, max_size=6))
 def test_any_dumped_value_loads_as_pyyaml_loads_it(value: dict[str, Any]) -> None:

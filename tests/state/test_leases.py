@@ -65,6 +65,7 @@ def test_a_released_host_carries_the_wait_it_is_owed(state_at: Path | str) -> No
         assert store.claim_hosts("a", ["h"], LONG) == {"h": 0.0}
 
 
+@pytest.mark.e2e
 def test_a_lease_not_renewed_expires_and_its_host_is_taken_over(state_at: Path | str) -> None:
     # "crashed" is alive as far as the database knows (a machine cut off): its lease
     # ends by expiring.

@@ -211,6 +211,7 @@ def test_an_older_schema_is_migrated_in_place(pg_url: str) -> None:
         assert pgstore.schema_version(conn) == pgstore.SCHEMA_VERSION == 3
 
 
+@pytest.mark.e2e
 def test_a_newer_schema_is_refused_in_one_line_and_left_alone(pg_url: str) -> None:
     PgStore(pg_url).close()
     with psycopg.connect(pg_url, autocommit=True) as conn:
@@ -255,6 +256,7 @@ KILLED_WRITER = textwrap.dedent(
 )
 
 
+@pytest.mark.e2e
 def test_a_killed_writer_leaves_the_previous_state(pg_url: str) -> None:
     before = [("old.md", 1, "2025-01-01T00:00:00+00:00", "d", "old.md")]
     with PgStore(pg_url) as store:

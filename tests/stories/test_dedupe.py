@@ -94,6 +94,7 @@ def test_no_feed_holds_two_entries_for_one_story(
     assert sum(count > 1 for count in shown) <= len(shown) * 0.02  # ...once, but for rare misses
 
 
+@pytest.mark.e2e
 def test_result_is_the_same_for_any_file_order(labelled: tuple[Labelled, list[Article]]) -> None:
     _, articles = labelled
     sample = articles[:600]
@@ -117,6 +118,7 @@ def test_dedupe_is_idempotent(labelled: tuple[Labelled, list[Article]]) -> None:
     assert again == kept
 
 
+@pytest.mark.e2e
 def test_duplicates_report_reason_and_score(labelled: tuple[Labelled, list[Article]]) -> None:
     _, articles = labelled
     _, duplicates = dedupe(articles)
@@ -255,6 +257,7 @@ class _Cache:
         self.rows[zone] = (digest, pairs)
 
 
+@pytest.mark.e2e
 def test_similar_pairs_are_found_again_only_in_the_period_of_a_changed_article(
     labelled: tuple[Labelled, list[Article]],
 ) -> None:

@@ -42,6 +42,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+@pytest.mark.e2e
 def test_the_pairs_of_zones_found_in_parts_on_other_processes_are_the_same(
     corpus: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -71,6 +72,7 @@ def test_the_pairs_of_zones_found_in_parts_on_other_processes_are_the_same(
         assert len(work.paths) < len(articles)
 
 
+@pytest.mark.e2e
 def test_a_cold_build_that_finds_zones_on_every_core_writes_the_same_feeds(
     corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

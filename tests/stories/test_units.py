@@ -333,6 +333,7 @@ def _outcome(
     return frozenset((a.path, a.topics) for a in kept), frozenset(duplicates)
 
 
+@pytest.mark.e2e
 @settings(max_examples=150, deadline=None)
 @given(st.data())
 def test_property_dedupe_is_independent_of_input_order(data: st.DataObject) -> None:
@@ -341,6 +342,7 @@ def test_property_dedupe_is_independent_of_input_order(data: st.DataObject) -> N
     assert _outcome(dedupe(shuffled)) == _outcome(dedupe(articles))
 
 
+@pytest.mark.e2e
 @settings(max_examples=150, deadline=None)
 @given(article_lists())
 def test_property_dedupe_invariants_and_idempotence(articles: list[Article]) -> None:

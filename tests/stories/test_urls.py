@@ -132,6 +132,7 @@ written_urls = st.builds(
 )
 
 
+@pytest.mark.e2e
 @settings(max_examples=2000, deadline=None)
 @given(written_urls)
 @example("https://example.com#")  # an empty query or fragment is dropped
