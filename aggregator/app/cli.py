@@ -31,6 +31,7 @@ from aggregator.app.logs import setup_logging
 from aggregator.app.overview import overview
 from aggregator.app.overview import render_text
 from aggregator.app.overview import to_json
+from aggregator.app.scaffold import write_scaffold
 from aggregator.clock import utcnow
 from aggregator.config import DEFAULT_CONFIG_NAME
 from aggregator.config import LONGEST
@@ -99,6 +100,8 @@ def main(argv: Sequence[str] | None = None, *, stop: threading.Event | None = No
             return _feeds(args)
         if args.command == "add-feed":
             return _add_feed(args)
+        if args.command == "init":
+            return _init(args)
     except AggregatorError as exc:
         print(f"aggregator: error: {one_line(str(exc))}", file=sys.stderr)
         return exit_code(exc)
@@ -286,6 +289,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     topics_parser.add_argument(
         "--json", action="store_true", help="print JSON for scripts instead of a table"
+    )
+    init_parser = commands.add_parser(
+        "init",
+        help=f"write a commented {DEFAULT_CONFIG_NAME} with every setting at its default",
+        description=f"Write DIR/{DEFAULT_CONFIG_NAME}: every config key at its default "
+        "value, with a comment each, grouped as the README groups them. Never replaces "
+        "a file: an existing one is left as it is (exit 1).",
+    )
+    init_parser.add_argument(
+        "folder",
+        nargs="?",
+        type=Path,
+        default=Path(),
+        metavar="DIR",
+        help="the folder to write it in, made when missing (default: the current folder)",
     )
     return parser
 
@@ -712,6 +730,12 @@ def _add_feed(args: argparse.Namespace) -> int:
     title = f" ({found.title})" if found.title else ""
     done = "added" if found.added else "already in the feeds: list of"
     print(f"{found.url}{title}: {done} {path}")
+    return EXIT_OK
+
+
+def _init(args: argparse.Namespace) -> int:
+    path = write_scaffold(args.folder)
+    print(f"wrote {one_line(str(path))}: every setting at its default, each with a comment")
     return EXIT_OK
 
 
