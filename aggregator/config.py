@@ -252,6 +252,27 @@ class Config:
         (Serving and logging are options of the command, not of the config.)"""
         return repr(self._output_settings())
 
+    def tables_key(self) -> str:
+        """The settings the engine's tables depend on (a cache key): the output settings
+        but those that only rendering reads (`_RENDER_ONLY`, and a topic's title,
+        description, language, icon, logo and content), so that changing the site's title
+        renders every feed again and forms no story again."""
+        settings = self._output_settings()
+        defaults = Config()
+        topics: dict[str, TopicSettings] = {}
+        for name, topic in settings.topics.items():
+            read = replace(topic, title=None, description=None, language=None)
+            read = replace(read, icon=None, logo=None, content=None)
+            if read != TopicSettings():  # a topic with only such settings: as none
+                topics[name] = read
+        return repr(
+            replace(
+                settings,
+                topics=MappingProxyType(topics),
+                **{name: getattr(defaults, name) for name in _RENDER_ONLY},
+            )
+        )
+
     def render_key(self) -> str:
         """The settings rendering reads (a cache key for rendered feeds): the site, the
         topics' own settings, content, images, the hub, limits and link rules. What
@@ -289,6 +310,10 @@ class Config:
         )
 
 
+#: settings only rendering reads (see `Config.tables_key`)
+_RENDER_ONLY = (
+    "base_url", "title", "description", "language", "content", "icon", "logo", "websub_hub"
+)  # fmt: skip
 #: the `interval` every cache key sees (it changes no output)
 _NO_INTERVAL = timedelta(minutes=15)
 #: link check settings that say how requests are sent, not what a result means: they

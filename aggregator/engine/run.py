@@ -49,6 +49,7 @@ from aggregator.engine.stages import judge
 from aggregator.engine.stages import stop_if
 from aggregator.engine.tables import FEEDS
 from aggregator.engine.tables import FORM
+from aggregator.engine.tables import RENDER
 from aggregator.engine.tables import SPELLINGS
 from aggregator.engine.tables import Changes
 from aggregator.engine.tables import FeedRecord
@@ -61,6 +62,7 @@ from aggregator.engine.tables import finish
 from aggregator.engine.tables import key_rows
 from aggregator.engine.tables import link_rows
 from aggregator.engine.tables import member_rows
+from aggregator.engine.tables import rendering
 from aggregator.engine.tables import story_json
 from aggregator.links.netguard import Resolver
 from aggregator.model import Article
@@ -188,6 +190,8 @@ class Run:
         kept_feeds = {
             key: FeedRecord(*value) for key, value in json.loads(store.meta(FEEDS) or "{}").items()
         }
+        # Settings only rendering reads changed: every feed is rendered again.
+        rerender = store.meta(RENDER) != rendering(self.config)
         # 1. load
         gone = self._load()
         # What the link step judged of the files that changed or went is no longer
@@ -218,6 +222,8 @@ class Run:
                 break
             seeds |= more
         old, touched = self._keep_stories(old_ids, new, components, gone)
+        if rerender:
+            touched.update(kept_feeds)
         shows = store.inc_rows("inc_rel", "key", before ^ after, "path")
         for (feed,) in store.inc_rows("inc_member", "path", [p for (p,) in shows], "feed"):
             touched.add(str(feed))

@@ -67,6 +67,8 @@ if TYPE_CHECKING:
     pass
 
 FORM = "inc_form"
+#: the settings the feeds of the last build were rendered with (`rendering`)
+RENDER = "inc_render"
 FILES = "inc_files"
 #: content digests of the files of the last build whose identity it could not trust
 RACY = "inc_racy"
@@ -87,8 +89,15 @@ _REPORT_KEYS = {
 
 
 def form(config: Config) -> str:
-    """What the tables belong to: this version and this config."""
-    return sha256(f"{__version__}\n{config.output_key()}\n".encode()).hexdigest()
+    """What the tables belong to: this version and the settings they depend on (not
+    those only rendering reads: see `rendering`)."""
+    return sha256(f"{__version__}\n{config.tables_key()}\n".encode()).hexdigest()
+
+
+def rendering(config: Config) -> str:
+    """What the feeds of the last build were rendered with: when it changes, every
+    feed is rendered again from the tables as they are."""
+    return sha256(f"{__version__}\n{config.render_key()}\n".encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,6 +338,7 @@ def empty(store: StateStore) -> None:
 
 def seal(store: StateStore, config: Config) -> None:
     """Mark the tables valid: call it once the build's report is kept."""
+    store.set_meta(RENDER, rendering(config))
     store.set_meta(FORM, form(config))
 
 

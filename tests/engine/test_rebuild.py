@@ -520,6 +520,41 @@ def test_changes_it_cannot_follow_make_a_full_build(tmp_path: Path) -> None:
     assert build(other, now=NOW).mode == "incremental"
 
 
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"title": "Another site"},
+        {"base_url": "https://news.example.org/feeds/"},
+        {"description": "Other words.", "language": "en-GB"},
+        {"content": "excerpt", "icon": "https://example.org/i.png"},
+        {"logo": "https://example.org/wide.png", "websub_hub": "https://hub.example.org/"},
+        {"topics": {"ai": TopicSettings(title="Machines", description="Thinking ones.")}},
+    ],
+    ids=["title", "base_url", "description", "content", "logo", "topic title"],
+)
+def test_settings_only_rendering_reads_render_every_feed_and_form_no_story_again(
+    tmp_path: Path, change: dict[str, Any]
+) -> None:
+    corpus = Corpus(tmp_path / "src", 5)
+    corpus.create(30)
+    config = Config(
+        sources=(corpus.folder,), output=tmp_path / "out", state=tmp_path / "s.sqlite", links="off"
+    )
+    assert build(config, now=NOW).mode == "full"
+    before = outputs(config.output)
+    other = replace(config, **change)
+    report = build(other, now=NOW)
+    # The tables stand: no file is read, no story formed again; every feed is rendered.
+    assert (report.mode, report.changed_files) == ("incremental", 0)
+    assert outputs(other.output) != before
+    folder, cold = full_build_beside(other, tmp_path, NOW)
+    assert outputs(other.output) == outputs(folder)
+    assert comparable(report) == comparable(cold)
+    # And back: the first settings give the first bytes.
+    assert build(config, now=NOW).mode == "incremental"
+    assert outputs(config.output) == before
+
+
 def test_settings_that_change_no_output_rebuild_nothing(tmp_path: Path) -> None:
     corpus = Corpus(tmp_path / "src", 4)
     corpus.create(30)
