@@ -100,7 +100,9 @@ def build(
         # A misnamed file is not among the paths: no fast path while one is there.
         settled = known.settled and not files.misnamed
         digest = signature(config, known.text(), settled)
-        replayed = replay(store, config, output, digest, now)
+        # An article that aged out since is a change (`max_age`), as an edit is.
+        aged = tables.aged_out(store, config, now)
+        replayed = replay(store, config, output, digest, now) if aged == set() else None
         if replayed is not None:
             # Nothing changed: the same bytes are already in place.
             return dataclasses.replace(replayed, sources=sources)

@@ -191,17 +191,26 @@ def changes(store: StateStore, config: Config, now: Identities, when: datetime) 
     return Changes(changed, deleted, rejudge, previous)
 
 
+def aged_out(store: StateStore, config: Config, when: datetime) -> set[str] | None:
+    """The articles whose age crossed `max_age` (either way) between the last build's
+    clock and `when`; None when that clock is unknown."""
+    if config.max_age is None:
+        return set()
+    try:
+        last = datetime.fromisoformat(store.meta(CLOCK) or "")
+    except ValueError:
+        return None
+    # `filters.select` leaves out what was published before `when - max_age`.
+    low, high = sorted((last - config.max_age, when - config.max_age))
+    return store.inc_published_between(low, high)
+
+
 def _rejudge(store: StateStore, config: Config, when: datetime) -> set[str] | None:
     """See `Changes.rejudge`; None when the last build's clock is unknown."""
-    found: set[str] = set()
-    if config.max_age is not None:
-        try:
-            last = datetime.fromisoformat(store.meta(CLOCK) or "")
-        except ValueError:
-            return None
-        # `filters.select` leaves out what was published before `when - max_age`.
-        low, high = sorted((last - config.max_age, when - config.max_age))
-        found |= store.inc_published_between(low, high)
+    aged = aged_out(store, config, when)
+    if aged is None:
+        return None
+    found = set(aged)
     if checks_links(config):
         found |= store.inc_relink(when if config.links == "on" else None)
     return found

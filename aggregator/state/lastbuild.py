@@ -63,8 +63,9 @@ def signature(config: Config, identities: str, settled: bool) -> str | None:
 def replay(
     store: StateStore, config: Config, output: Output, digest: str | None, now: datetime
 ) -> BuildReport | None:
-    """The last report, every file unchanged, when this build would repeat it; else None."""
-    if digest is None or config.max_age is not None or config.links == "cached":
+    """The last report, every file unchanged, when this build would repeat it; else None.
+    (With `max_age`, the caller asks first whether an article aged out since.)"""
+    if digest is None:
         return None
     text = store.meta(_KEY)
     if text is None:
@@ -77,7 +78,8 @@ def replay(
         checks = config.links == "on" and config.link_check.enabled
         if checks and (fresh_until is None or datetime.fromisoformat(fresh_until) <= now):
             return None  # some link is due for a check
-        if checks and store.inc_relink(None):
+        stored = config.links in ("on", "cached") and config.link_check.enabled
+        if stored and store.inc_relink(None):
             return None  # a result it used was replaced (`aggregator check-links`)
         report = last_report(store)
         if report is None or not _intact(data, output):

@@ -6,6 +6,7 @@ follower builds nothing, and /healthz says which it is."""
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 import psycopg
@@ -48,11 +49,19 @@ def test_a_leader_whose_session_dies_loses_the_lead_to_the_next(pg_url: str) -> 
     try:
         assert first.lead()
         with psycopg.connect(pg_url, autocommit=True) as admin:
-            admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            killed = admin.execute(
+                "SELECT pid FROM pg_stat_activity "
                 "WHERE application_name LIKE 'aggregator leader %%' "
-                "AND datname = current_database()"
-            )
+                "AND datname = current_database() AND pg_terminate_backend(pid)"
+            ).fetchall()
+            assert killed
+            # The server ends a session a moment after it is told to: its lock with it.
+            started = time.monotonic()
+            while admin.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE pid = ANY(%s)", ([pid for (pid,) in killed],)
+            ).fetchone():
+                assert time.monotonic() - started < 60
+                time.sleep(0.01)
         assert second.lead()
         # The first finds its session gone, connects again, and follows.
         assert not first.lead()

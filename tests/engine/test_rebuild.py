@@ -20,6 +20,7 @@ from typing import Any
 
 import feedparser
 import pytest
+import yaml
 from conftest import NOW
 from conftest import run_cli
 from conftest import write_article
@@ -555,16 +556,34 @@ def test_settings_only_rendering_reads_render_every_feed_and_form_no_story_again
     assert outputs(config.output) == before
 
 
-def test_settings_that_change_no_output_rebuild_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize("setting", ["links off", "max_age", "links cached"])
+def test_settings_that_change_no_output_rebuild_nothing(tmp_path: Path, setting: str) -> None:
     corpus = Corpus(tmp_path / "src", 4)
     corpus.create(30)
-    config = Config(sources=(corpus.folder,), output=tmp_path / "out", links="off")
+    config = Config(
+        sources=(corpus.folder,),
+        output=tmp_path / "out",
+        links="cached" if setting == "links cached" else "off",
+        # The limit falls in the middle of the corpus's dates.
+        max_age=NOW - (START + timedelta(days=50)) if setting == "max_age" else None,
+    )
     assert build(config, now=NOW).mode == "full"
     written = outputs(config.output)
-    for schedule in ({"interval": timedelta(hours=6)}, {"cron": "*/5 * * * *"}):
+    for schedule in ({"interval": timedelta(hours=6)}, {"cron": "*/5 * * * *"}, {"watch": True}):
         report = build(replace(config, **schedule), now=NOW)
         assert report.mode == "unchanged", schedule
         assert outputs(config.output) == written
+    if config.max_age is not None:
+        # Once the next article crosses the limit, that is a change; a second later,
+        # with none crossing, it is not.
+        dates = sorted(
+            yaml.safe_load(path.read_text(encoding="utf-8").split("---")[1])["publishedDateTime"]
+            for path in corpus.files()
+        )
+        edge = next(d for d in dates if d > NOW - config.max_age)
+        later = edge + config.max_age + timedelta(seconds=1)
+        assert build(config, now=later).mode == "incremental"
+        assert build(config, now=later + timedelta(seconds=1)).mode == "unchanged"
     corpus.edit()
     assert build(replace(config, interval=timedelta(hours=1)), now=NOW).mode == "incremental"
 

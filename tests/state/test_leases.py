@@ -154,4 +154,13 @@ def test_the_leases_of_a_process_that_is_gone_are_free_at_once(pg_url: str) -> N
         assert set(gone.claim_hosts(gone.lease_owner(), ["h"], LONG)) == {"h"}
         assert survivor.claim_hosts(survivor.lease_owner(), ["h"], LONG) == {}
         gone.close()  # as its process's end closes them
+        # The server ends the session a moment after the client hangs up; from then on
+        # the host is free, long before its lease would expire.
+        with psycopg.connect(pg_url, autocommit=True) as db:
+            started = time.monotonic()
+            while db.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE application_name = %s", (gone.lease_owner(),)
+            ).fetchone():
+                assert time.monotonic() - started < LONG / 10
+                time.sleep(0.01)
         assert set(survivor.claim_hosts(survivor.lease_owner(), ["h"], LONG)) == {"h"}
