@@ -337,7 +337,8 @@ def _links(links: LinkSummary | None) -> list[str]:
 
 def _results(listed: Sequence[tuple[str, LinkResult]]) -> list[str]:
     rows = ((_path(path), _link_cell(r), _verdict(r), _history(r)) for path, r in listed)
-    return _table(("Article", "Link", "Result", "History"), rows)
+    # The URL as checked: its canonical form (`stories.urls`), as the JSON report has it.
+    return _table(("Article", "Link (canonical)", "Result", "History"), rows)
 
 
 def _link_cell(result: LinkResult) -> str:

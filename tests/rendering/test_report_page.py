@@ -36,10 +36,13 @@ from conftest import article_fields
 from conftest import front_matter
 from conftest import run_cli
 from conftest import write_article
+from farm import Farm
 
 from aggregator.app.cli import report_json
 from aggregator.config import Config
 from aggregator.engine.pipeline import build
+from aggregator.links.linkpolicy import Freshness
+from aggregator.links.linkpolicy import LinkCheckSettings
 from aggregator.model import Activity
 from aggregator.model import BuildReport
 from aggregator.model import DroppedCopy
@@ -56,6 +59,7 @@ from aggregator.rendering.pages import BASE_STYLE
 from aggregator.rendering.reportpage import CONTENT_SECURITY_POLICY
 from aggregator.rendering.reportpage import is_web_url
 from aggregator.rendering.reportpage import render_report
+from aggregator.stories.urls import canonical_url
 
 #: markup a hostile file could hold, in every text the report shows
 EVIL = '<script>alert(1)</script>"><img src=x onerror=alert(2)><iframe src=//e.example>]]>'
@@ -379,6 +383,44 @@ def test_cold_incremental_and_unchanged_builds_give_the_same_page(tmp_path: Path
     assert render_report(incremental) == page
     assert render_report(unchanged) == page
     assert b"src/11.md" in page and b"New" in page
+
+
+@pytest.mark.e2e  # real HTTP servers on 127.0.0.x
+def test_a_dead_link_shows_with_its_history_from_the_state(tmp_path: Path, farm: Farm) -> None:
+    gone = farm.url(0, "/gone?page=1")
+    write_article(tmp_path / "src", "dead.md", n=1, webUrl=gone, images=None, publishedDateTime=NOW)
+    write_article(tmp_path / "src", "fine.md", n=2, webUrl=farm.url(1, "/ok"), images=None)
+    _age(*(tmp_path / "src").iterdir())
+    settings = LinkCheckSettings(
+        allow_private=True, retries=0, confirm_after=timedelta(hours=24),
+        freshness=Freshness(jitter=0.0),
+    )  # fmt: skip
+    config = Config(
+        sources=(tmp_path / "src",), output=tmp_path / "out", links="on", link_check=settings
+    )
+    first = build(config, now=NOW, activity=True)
+    assert first.links is not None and not first.links.excluded  # one strike: kept
+    later = NOW + timedelta(hours=25)
+    second = build(config, now=later, activity=True)
+    assert second.links is not None and [p for p, _ in second.links.excluded] == [
+        str(tmp_path / "src" / "dead.md")
+    ]
+    page = render_report(second)
+    tree = parse_html(page.decode("utf-8"))
+    rows = _row_texts(tree, "links")
+    dead = next(r for r in rows if "dead.md" in r)
+    assert "broken (HTTP 404): 404 Not Found" in dead
+    assert "failed 2 times in a row" in dead
+    assert f"broken since {NOW:%Y-%m-%d %H:%M}" in dead
+    assert f"last checked {later:%Y-%m-%d %H:%M}" in dead
+    anchors = [a.attrs["href"] for a in tree.find_all("a") if not a.attrs["href"].startswith("#")]
+    assert anchors == [canonical_url(gone)]  # as checked, and as the JSON has it
+    excluded = _row_texts(tree, "excluded")
+    assert any("dead.md" in row and "every feed" in row for row in excluded)
+    # The same page when nothing changed since (the report and the results replayed).
+    again = build(config, now=later, activity=True)
+    assert again.mode == "unchanged"
+    assert render_report(again) == page
 
 
 # --- the real command ------------------------------------------------------------------
