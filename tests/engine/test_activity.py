@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import NOW
 from conftest import write_article
 
@@ -88,6 +89,7 @@ def test_a_build_asked_for_nothing_counts_nothing(tmp_path: Path) -> None:
     assert build(config(source, tmp_path / "out"), now=NOW).activity is None
 
 
+@pytest.mark.e2e  # several builds: over the fast tier's 0.3 s
 def test_cold_incremental_and_unchanged_builds_count_alike(tmp_path: Path) -> None:
     source = tmp_path / "src"
     corpus(source)
@@ -129,6 +131,7 @@ def test_the_window_follows_the_clock_of_an_unchanged_build(tmp_path: Path) -> N
     assert sum(every) == 4  # first-midnight left the window
 
 
+@pytest.mark.e2e  # several builds: over the fast tier's 0.3 s
 def test_both_backends_count_alike(tmp_path: Path, state_at: Path | str) -> None:
     source = tmp_path / "src"
     corpus(source)

@@ -349,6 +349,7 @@ def _age(*paths: Path) -> None:
         os.utime(path, (when, when))
 
 
+@pytest.mark.e2e  # several builds: over the fast tier's 0.3 s
 def test_cold_incremental_and_unchanged_builds_give_the_same_page(tmp_path: Path) -> None:
     source = tmp_path / "src"
     for n in range(1, 25):
