@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from aggregator.links.linkpolicy import Freshness as Freshness
     from aggregator.links.linkpolicy import LinkCheckSettings as LinkCheckSettings
     from aggregator.links.netguard import Resolver as Resolver
+    from aggregator.model import Activity as Activity
     from aggregator.model import BuildReport as BuildReport
     from aggregator.model import DroppedCopy as DroppedCopy
     from aggregator.model import Duplicate as Duplicate
@@ -56,6 +57,8 @@ if TYPE_CHECKING:
     from aggregator.model import LoadWarning as LoadWarning
     from aggregator.model import PageResult as PageResult
     from aggregator.model import SkippedEntry as SkippedEntry
+    from aggregator.model import TopicActivity as TopicActivity
+    from aggregator.rendering.reportpage import render_report as render_report
     from aggregator.sources.discover import Discovered as Discovered
     from aggregator.sources.validate import Validation as Validation
     from aggregator.stories.dedupe import DedupeSettings as DedupeSettings
@@ -87,6 +90,7 @@ _HOMES = {
     "Freshness": "aggregator.links.linkpolicy",
     "LinkCheckSettings": "aggregator.links.linkpolicy",
     "Resolver": "aggregator.links.netguard",
+    "Activity": "aggregator.model",
     "BuildReport": "aggregator.model",
     "DroppedCopy": "aggregator.model",
     "Duplicate": "aggregator.model",
@@ -99,6 +103,8 @@ _HOMES = {
     "LoadWarning": "aggregator.model",
     "PageResult": "aggregator.model",
     "SkippedEntry": "aggregator.model",
+    "TopicActivity": "aggregator.model",
+    "render_report": "aggregator.rendering.reportpage",
     "Discovered": "aggregator.sources.discover",
     "Validation": "aggregator.sources.validate",
     "DedupeSettings": "aggregator.stories.dedupe",

@@ -189,6 +189,9 @@ class Config:
     cron: str | None = None
     #: `aggregator run` also builds when files change in the source folders
     watch: bool = False
+    #: `aggregator run --serve` also serves the last run's HTML build report at
+    #: /report.html (default false: the report names unpublished files and paths)
+    serve_report: bool = False
     #: caps on article files and feeds (the `limits:` section)
     limits: Limits = field(default_factory=Limits)
     #: remote feeds read beside the article files (the `feeds:` section)
@@ -246,10 +249,10 @@ class Config:
 
     def output_key(self) -> str:
         """The settings a build's output depends on, as text (a cache key): all but the
-        schedule (`interval`, `cron`, `watch`), where the state lives and how link
-        requests are sent (`_REQUEST_ONLY`: timeouts, pacing, user agent), which change
-        no output.
-        (Serving and logging are options of the command, not of the config.)"""
+        schedule (`interval`, `cron`, `watch`), what the server shows (`serve_report`),
+        where the state lives and how link requests are sent (`_REQUEST_ONLY`: timeouts,
+        pacing, user agent), which change no output.
+        (The address served and logging are options of the command, not of the config.)"""
         return repr(self._output_settings())
 
     def tables_key(self) -> str:
@@ -300,6 +303,7 @@ class Config:
             interval=_NO_INTERVAL,
             cron=None,
             watch=False,
+            serve_report=False,
             state=None,
             link_check=_link_rules(self.link_check),
             # Where the feeds are uploaded, and how, changes none of their bytes; and
@@ -1179,6 +1183,7 @@ _KEYS: dict[str, Callable[[Any, Path], Any]] = {
     "interval": _interval,
     "cron": _cron,
     "watch": _flag,
+    "serve_report": _flag,
     "limits": _limits,
     "feeds": lambda value, _base: _feeds(value),
     "storage_options": _storage_options,

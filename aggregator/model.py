@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
+from datetime import date
 from datetime import datetime
 from typing import Any
 from typing import Literal
@@ -287,6 +288,35 @@ class BuildReport:
     warnings: Sequence[LoadWarning] = field(default=())
     #: the remote feeds of the config, in its order (see `sources.remote`)
     sources: tuple[FeedState, ...] = ()
+    #: articles published per topic and per day; None unless the build was asked for it
+    #: (`aggregator.build(activity=True)`: the HTML report shows it)
+    activity: Activity | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TopicActivity:
+    """One feed's published articles, and how many of them were published each day."""
+
+    #: the topic's name as its feeds spell it; None for the all-topics feed
+    topic: str | None
+    #: articles in the feed before the entry limit
+    articles: int
+    #: articles published on each day of the window (UTC), oldest first, one per day
+    per_day: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Activity:
+    """Articles per feed and per day over the days up to a build's own (`Activity.days`
+    days ending on `last_day`, UTC): the same for a cold, an incremental and an
+    unchanged build of the same inputs at the same clock."""
+
+    #: the build's day (UTC), the last of the window
+    last_day: date
+    #: the all-topics feed first, then the topic feeds by articles, most first, then name
+    topics: tuple[TopicActivity, ...]
+    #: days in the window
+    days: int = 90
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,5 @@
-"""The real `aggregator serve` in a subprocess, for the server's end-to-end tests."""
+"""The real `aggregator serve` (or `aggregator run --serve`) in a subprocess, for the
+server's end-to-end tests."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,15 +57,17 @@ class Command:
 
 
 @contextlib.contextmanager
-def aggregator_serve(cwd: Path) -> Iterator[Command]:
-    """`aggregator serve --output out` run in `cwd` on 127.0.0.1, a free port, once it
-    says where it serves; stopped at the end."""
+def aggregator_serve(
+    cwd: Path, command: Sequence[str] = ("serve", "--output", "out")
+) -> Iterator[Command]:
+    """`aggregator serve --output out` (or another `command` that serves) run in `cwd`
+    on 127.0.0.1, a free port, once it says where it serves; stopped at the end."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(OFFLINE), env.get("PYTHONPATH", "")) if p)
     require_e2e("aggregator serve")
     spawned = time.monotonic()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "aggregator", "serve", "--output", "out", "--serve", "127.0.0.1:0"],
+        [sys.executable, "-m", "aggregator", *command, "--serve", "127.0.0.1:0"],
         cwd=cwd,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -79,7 +83,7 @@ def aggregator_serve(cwd: Path) -> Iterator[Command]:
         assert proc.stderr is not None
         for line in proc.stderr:
             lines.append(line.rstrip("\n"))
-            found = re.search(r"serving out on http://127\.0\.0\.1:(\d+)/", line)
+            found = re.search(r"serving .+ on http://127\.0\.0\.1:(\d+)/", line)
             if found:
                 port.append(int(found.group(1)))
                 ready.set()

@@ -56,12 +56,14 @@ from aggregator.library import build
 from aggregator.library import check_links
 from aggregator.library import feed_states
 from aggregator.library import validate
+from aggregator.model import Activity
 from aggregator.model import BuildReport
 from aggregator.model import LinkResult
 from aggregator.model import LinkSummary
 from aggregator.publishing.layout import Layout
 from aggregator.publishing.layout import check_layout
 from aggregator.publishing.output import write_atomic
+from aggregator.rendering.reportpage import render_report
 from aggregator.version import __version__
 
 # The daemon (APScheduler) and the HTTP server (waitress) are imported by the commands
@@ -408,7 +410,13 @@ def _build_options(parser: argparse.ArgumentParser, *, daemon: bool = False) -> 
     )
     if daemon:
         return
-    parser.add_argument("--report", type=Path, metavar="FILE", help="write a JSON report here")
+    parser.add_argument(
+        "--report",
+        type=Path,
+        metavar="FILE",
+        help="write a report of the build here: an HTML page when FILE ends in .html "
+        "(for people: it names unpublished files), else JSON",
+    )
     parser.add_argument(
         "--strict", action="store_true", help="exit 3 when any article file is invalid"
     )
@@ -575,7 +583,12 @@ def config_from_args(args: argparse.Namespace, *, publishing: bool = False) -> C
 def _build(args: argparse.Namespace) -> int:
     config = config_from_args(args, publishing=True)
     wait = args.wait.total_seconds() if args.wait is not None else DEFAULT_WAIT
-    report = build(config, wait=wait, progress=Progress.for_stderr(args.quiet))
+    report = build(
+        config,
+        wait=wait,
+        progress=Progress.for_stderr(args.quiet),
+        activity=args.report is not None,
+    )
     for error in report.errors:
         print(error, file=sys.stderr)
     for warning in report.warnings:
@@ -585,9 +598,8 @@ def _build(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(summary(report, config, verbose=args.verbose))
     if args.report is not None:
-        data = json.dumps(report_json(report), indent=2, ensure_ascii=False) + "\n"
         try:
-            write_atomic(args.report, data.encode("utf-8"))
+            write_atomic(args.report, report_file(args.report, report, config))
         except OSError as exc:
             print(
                 f"aggregator: error: {args.report}: cannot write report: {exc.strerror or exc}",
@@ -857,6 +869,17 @@ def _mode_line(report: BuildReport) -> str:
     return "full build"
 
 
+#: `--report` files with these suffixes are HTML pages; any other is JSON
+HTML_SUFFIXES = (".html", ".htm")
+
+
+def report_file(path: Path, report: BuildReport, config: Config) -> bytes:
+    """What `--report path` writes: the HTML page for an .html file, else the JSON."""
+    if path.suffix.lower() in HTML_SUFFIXES:
+        return render_report(report, site_title=config.title)
+    return (json.dumps(report_json(report), indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
 def report_json(report: BuildReport) -> dict[str, Any]:
     by_code = Counter(e.code for e in report.excluded if e.topic is None)
     return {
@@ -891,6 +914,7 @@ def report_json(report: BuildReport) -> dict[str, Any]:
         "pages": [{"path": p.path, "changed": p.changed} for p in report.pages],
         "links": links_json(report.links) if report.links is not None else None,
         "sources": [feedlist.feed_json(state) for state in report.sources],
+        "activity": _activity_json(report.activity) if report.activity is not None else None,
         "counts": {
             "loaded": report.loaded,
             "invalid": len(report.errors),
@@ -902,4 +926,16 @@ def report_json(report: BuildReport) -> dict[str, Any]:
             "feeds_unchanged": sum(1 for f in report.feeds if not f.changed),
             "build": report.mode,
         },
+    }
+
+
+def _activity_json(activity: Activity) -> dict[str, Any]:
+    first = activity.last_day - timedelta(days=activity.days - 1)
+    return {
+        "first_day": first.isoformat(),
+        "last_day": activity.last_day.isoformat(),
+        "topics": [
+            {"topic": t.topic, "articles": t.articles, "per_day": list(t.per_day)}
+            for t in activity.topics
+        ],
     }

@@ -31,6 +31,11 @@ so per-host limits hold across daemons and no URL is asked twice), for one inter
 at most, so that it tries to lead again on time: a killed leader's session dies with
 it and frees the lock, and the next follower to run takes over. With a SQLite state
 the one daemon always leads. Each change of role is logged, and /healthz says it.
+
+With `serve_report: true` the server also answers /report.html with the HTML build
+report of the last run this daemon completed (rendered when first asked for, kept in
+memory until the next run: never written to the output folder, which is public);
+without it, or before a run completed, or while following, /report.html is 404.
 """
 
 from __future__ import annotations
@@ -79,6 +84,7 @@ from aggregator.links.linkcheck import Drain
 from aggregator.model import BuildReport
 from aggregator.objectstore import upload
 from aggregator.publishing.layout import real
+from aggregator.rendering.reportpage import render_report
 from aggregator.state.interface import open_leadership
 
 if TYPE_CHECKING:
@@ -202,6 +208,11 @@ class Daemon:
         self.warm = Warm()
         self.watcher: Watcher | None = None
         self.rebuilds: Rebuilds | None = None
+        #: the last run's report and site title (with `serve_report`), and its page
+        #: once rendered; read by the server's threads
+        self._report_lock = threading.Lock()
+        self._last_report: tuple[BuildReport, str] | None = None
+        self._report_page: bytes | None = None
 
     # -- one run ---------------------------------------------------------------------
 
@@ -257,6 +268,7 @@ class Daemon:
                     cancel=self.stopping,
                     leading=self.leadership.lead,
                     find=find,
+                    activity=config.serve_report,  # what the report page charts
                 )
         except Cancelled:
             log.info("run stopped before writing: the daemon is shutting down")
@@ -278,6 +290,7 @@ class Daemon:
             app.root = config.output  # a reload moved the output: its feeds are there now
             log.info("now serving %s", config.output)
         counts = _counts(report)
+        self._keep_report(report if config.serve_report else None, config)
         self._succeeded(now, duration, counts)
         for error in report.errors:
             log.warning("%s", error)
@@ -312,6 +325,22 @@ class Daemon:
         gc.collect()  # what the build left, now that its feeds are served
         return report
 
+    def _keep_report(self, report: BuildReport | None, config: Config) -> None:
+        with self._report_lock:
+            self._last_report = (report, config.title) if report is not None else None
+            self._report_page = None
+
+    def report_page(self) -> bytes | None:
+        """The HTML build report of the last run, when the config serves it and a run
+        completed (what the server answers at /report.html); else None."""
+        if not self.config.serve_report:
+            return None
+        with self._report_lock:
+            if self._report_page is None and self._last_report is not None:
+                report, title = self._last_report
+                self._report_page = render_report(report, site_title=title)
+            return self._report_page
+
     def _take_role(self, role: str) -> None:
         with self.health.lock:
             before, self.health.role = self.health.role, role
@@ -327,6 +356,7 @@ class Daemon:
                 extra={"event": "role", "role": role},
             )
         else:
+            self._keep_report(None, self.config)  # the leader's builds are the news now
             helps = "; it helps check links" if self.config.links == "on" else ""
             log.info(
                 "follower: %s leads; this daemon builds nothing while it does%s",
@@ -409,7 +439,9 @@ class Daemon:
     def start(self) -> None:
         if self.serve_address is not None:
             host, port = self.serve_address
-            self.app = FeedApp(self.config.output, health=self.health.answer)
+            self.app = FeedApp(
+                self.config.output, health=self.health.answer, report=self.report_page
+            )
             self.server = listen(self.app, host, port).start()
             log.info("serving %s on http://%s:%d/", self.config.output, host, self.server.port)
         self._watch()  # before the first run: what changes while it runs is seen

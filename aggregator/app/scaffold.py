@@ -127,6 +127,7 @@ GROUPS: tuple[tuple[str, tuple[Setting, ...]], ...] = (
             Setting("interval", "time between runs"),
             Setting("cron", "a cron expression (UTC) instead: '*/15 * * * *'"),
             Setting("watch", "also build on changes in the source folders"),
+            Setting("serve_report", "serve the last build report at /report.html (private)"),
             Setting(
                 "websub",
                 "WebSub: a hub every feed names, pinged when feeds change",

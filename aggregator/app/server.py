@@ -6,6 +6,10 @@ right Content-Type per format, strong `ETag` (a digest of the bytes) and
 client asks, `HEAD`, and `/healthz`. It never lists a folder and never serves a
 file outside the output folder (no `..`, no hidden files, no symlink that leads
 out), so a reader can only get what the build published.
+
+`/report.html` is the server's own too: the daemon's last build report (an HTML page
+held in memory, never a file of the output folder) when its config serves it
+(`serve_report`), else 404.
 """
 
 from __future__ import annotations
@@ -59,6 +63,18 @@ log = logging.getLogger("aggregator.app.server")
 
 #: the health endpoint's answer: (HTTP status, JSON body)
 Health = Callable[[], tuple[int, dict[str, Any]]]
+#: the build report page to serve at REPORT_PATH; None when there is none to serve
+ReportPage = Callable[[], bytes | None]
+REPORT_PATH = "/report.html"
+#: the report names unpublished files: kept out of caches, search engines and referrers
+#: (and allowed nothing but its inline styles: `reportpage.CONTENT_SECURITY_POLICY`)
+_REPORT_HEADERS = [
+    ("Content-Type", "text/html; charset=utf-8"),
+    ("Cache-Control", "no-store"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+    ("X-Robots-Tag", "noindex, nofollow"),
+]
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
 
@@ -71,13 +87,19 @@ class _Entry:
 
 
 class FeedApp:
-    """The WSGI application. `health` is called for `/healthz`."""
+    """The WSGI application. `health` is called for `/healthz`, `report` for
+    `/report.html` (404 without one, or when it returns None)."""
 
-    def __init__(self, root: Path, health: Health | None = None) -> None:
+    def __init__(
+        self, root: Path, health: Health | None = None, report: ReportPage | None = None
+    ) -> None:
         self.root = root
         self.health = health
+        self.report = report
         self._cache: dict[tuple[str, int, int], _Entry] = {}
         self._lock = threading.Lock()
+        #: the report page last served, and its gzipped bytes
+        self._report_gzipped: tuple[bytes, bytes] | None = None
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
@@ -86,6 +108,8 @@ class FeedApp:
         path = _wsgi_path(environ.get("PATH_INFO", "/"))
         if path == "/healthz":
             return self._health(start_response, method)
+        if path == REPORT_PATH:
+            return self._report(environ, start_response, method)
         file = self._resolve(path)
         if file is None:
             return _plain(start_response, "404 Not Found")
@@ -129,6 +153,30 @@ class FeedApp:
                 ("Cache-Control", "no-store"),
             ],
         )
+        return [b""] if method == "HEAD" else [body]
+
+    def _report(
+        self, environ: dict[str, Any], start_response: StartResponse, method: str
+    ) -> Iterable[bytes]:
+        page = self.report() if self.report is not None else None
+        if page is None:
+            return _plain(start_response, "404 Not Found")
+        # Here, not at the top: `aggregator serve`, which has no report, does without it.
+        from aggregator.rendering.reportpage import CONTENT_SECURITY_POLICY
+
+        headers = [*_REPORT_HEADERS, ("Content-Security-Policy", CONTENT_SECURITY_POLICY)]
+        body = page
+        if _accepts_gzip(environ):
+            with self._lock:
+                known = self._report_gzipped
+            if known is None or known[0] is not page:
+                known = (page, gzip.compress(page, compresslevel=6, mtime=0))
+                with self._lock:
+                    self._report_gzipped = known
+            body = known[1]
+            headers.append(("Content-Encoding", "gzip"))
+        headers += [("Vary", "Accept-Encoding"), ("Content-Length", str(len(body)))]
+        start_response("200 OK", headers)
         return [b""] if method == "HEAD" else [body]
 
     def _resolve(self, path: str) -> Path | None:

@@ -79,13 +79,16 @@ def build(
     cancel: threading.Event | None = None,
     session: requests.Session | None = None,
     find: FindFiles = find_files,
+    activity: bool = False,
 ) -> BuildReport:
     """One run. `store` (the state file; opened from the config when None), `resolver`
     (DNS for the link check), `session` (HTTP for the link check) and `progress` are
     the seams for tests and the CLI; `find` finds the article files and their identities
     after the remote feeds are synced (a daemon that watches the folders passes what it
     kept of them: `app.watch.Warm`). When `cancel` is set the run stops with
-    `Cancelled` before it writes any feed. (The library's `aggregator.build` adds the
+    `Cancelled` before it writes any feed. With `activity`, the report also counts each
+    feed's articles per day (`tables.activity`: a scan of the feeds' tables, which a
+    build that does not show them skips). (The library's `aggregator.build` adds the
     output lock and the hub pings around this.)"""
     output = output if output is not None else Output(config.output)
     check_sources(config.sources)  # a config error leaves no output folder behind
@@ -105,6 +108,8 @@ def build(
         replayed = replay(store, config, output, digest, now) if aged == set() else None
         if replayed is not None:
             # Nothing changed: the same bytes are already in place.
+            if activity:
+                replayed = _with_activity(replayed, store, now)
             return dataclasses.replace(replayed, sources=sources)
         found = None
         if not files.misnamed and outputs_intact(store, output):
@@ -129,7 +134,13 @@ def build(
         fresh_until = report.links.fresh_until if report.links is not None else None
         remember(store, output, digest, report, fresh_until)
         tables.seal(store, config)
+        if activity:
+            report = _with_activity(report, store, now)
         return dataclasses.replace(report, sources=sources)
+
+
+def _with_activity(report: BuildReport, store: StateStore, now: datetime) -> BuildReport:
+    return dataclasses.replace(report, activity=tables.activity(store, report.feeds, now))
 
 
 @contextlib.contextmanager

@@ -33,7 +33,9 @@ from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC
 from datetime import datetime
+from datetime import time
 from datetime import timedelta
 from hashlib import sha256
 from pathlib import Path
@@ -44,9 +46,11 @@ from aggregator.clock import wall_ns
 from aggregator.config import Config
 from aggregator.engine.stages import checks_links
 from aggregator.links.articles import CheckedLinks
+from aggregator.model import Activity
 from aggregator.model import Article
 from aggregator.model import FeedResult
 from aggregator.model import Fingerprint
+from aggregator.model import TopicActivity
 from aggregator.publishing.publish import ALL
 from aggregator.publishing.publish import feed_order
 from aggregator.rendering.pages import Listing
@@ -82,6 +86,8 @@ MAX_SHARE = 0.05
 CLOCK = "inc_clock"
 #: the tables of the state file a build keeps (see the store's schema)
 TABLES = ("inc_art", "inc_key", "inc_pair", "inc_story", "inc_member", "inc_rel", "inc_link")
+#: the days of a report's activity chart (`activity`), the build's own the last
+ACTIVITY_DAYS = 90
 #: what an incremental build reads of the last report
 _REPORT_KEYS = {
     "loaded", "published", "errors", "warnings", "duplicates_count", "excluded_count", "links"
@@ -419,3 +425,37 @@ def article_rows(
 def key_rows(articles: Iterable[Article]) -> list[tuple[object, ...]]:
     """The `inc_key` rows of articles: each canonical URL it is known by."""
     return [(k, a.path) for a in articles for k in a.keys or url_keys(a)]
+
+
+def activity(
+    store: StateStore, feeds: Sequence[FeedResult], now: datetime, days: int = ACTIVITY_DAYS
+) -> Activity:
+    """Each feed's articles, and how many were published on each of the `days` days up
+    to `now`'s (UTC), as the tables of a build hold them (`feeds`: its results, whose
+    topics name the feeds). The tables are the same after a cold, an incremental and
+    an unchanged build of the same inputs, and so is this."""
+    last = now.astimezone(UTC).date()
+    first = datetime.combine(last - timedelta(days=days - 1), time(), UTC)
+    totals: Counter[str] = Counter({ALL: 0})
+    per_day: dict[str, list[int]] = {}
+    for feed, day, count in store.inc_feed_days(first, days):
+        totals[feed] += count
+        if 0 <= day < days:
+            per_day.setdefault(feed, [0] * days)[day] += count
+    names = {topic_key(f.topic): f.topic for f in feeds if f.topic is not None}
+    found = [
+        TopicActivity(
+            None if key == ALL else names.get(key, key),
+            total,
+            tuple(per_day.get(key, [0] * days)),
+        )
+        for key, total in totals.items()
+    ]
+    found.sort(key=_activity_order)
+    return Activity(last, tuple(found), days)
+
+
+def _activity_order(item: TopicActivity) -> tuple[bool, int, str, str]:
+    """The all-topics feed first, then by articles (most first), then by name."""
+    name = item.topic or ""
+    return (item.topic is not None, -item.articles, name.casefold(), name)

@@ -103,25 +103,32 @@ THUMB_HEIGHT = 63
 
 # Inline only (no external asset). Colours meet WCAG AA contrast in both schemes:
 # text 16:1, muted text 7:1, links 6:1 (light); 15:1, 9:1, 8:1 (dark).
-_STYLE = f"""
-:root{{color-scheme:light dark;--fg:#1a1a1a;--bg:#ffffff;--muted:#595959;--line:#d0d0d0;
---card:#f7f7f8;--accent:#0b57d0}}
-@media (prefers-color-scheme:dark){{:root{{--fg:#ececec;--bg:#121212;--muted:#b3b3b3;
---line:#3c3c3c;--card:#1d1d1f;--accent:#8ab4f8}}}}
-*{{box-sizing:border-box}}
-html{{-webkit-text-size-adjust:100%;text-size-adjust:100%}}
-body{{margin:0;background:var(--bg);color:var(--fg);overflow-wrap:anywhere;
-font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}}
-.page{{max-width:72rem;margin:0 auto;padding:1rem}}
-a{{color:var(--accent)}}
-a:focus-visible{{outline:3px solid var(--accent);outline-offset:2px;border-radius:2px}}
-.skip{{position:absolute;left:-10000px;top:.5rem;background:var(--bg);padding:.5rem 1rem}}
-.skip:focus{{left:.5rem}}
-.vh{{position:absolute;width:1px;height:1px;overflow:hidden;clip-path:inset(50%);
-white-space:nowrap}}
-h1{{font-size:2rem;line-height:1.2;margin:.5rem 0}}
-h2{{font-size:1.35rem;margin:1.5rem 0 .5rem}}
-h3{{font-size:1.15rem;margin:0 0 .25rem}}
+#: the colour schemes (light, and dark when the system prefers it) and the rules every
+#: page shares: the index page and the HTML build report (`reportpage`)
+BASE_STYLE = """
+:root{color-scheme:light dark;--fg:#1a1a1a;--bg:#ffffff;--muted:#595959;--line:#d0d0d0;
+--card:#f7f7f8;--accent:#0b57d0}
+@media (prefers-color-scheme:dark){:root{--fg:#ececec;--bg:#121212;--muted:#b3b3b3;
+--line:#3c3c3c;--card:#1d1d1f;--accent:#8ab4f8}}
+*{box-sizing:border-box}
+html{-webkit-text-size-adjust:100%;text-size-adjust:100%}
+body{margin:0;background:var(--bg);color:var(--fg);overflow-wrap:anywhere;
+font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
+.page{max-width:72rem;margin:0 auto;padding:1rem}
+a{color:var(--accent)}
+a:focus-visible{outline:3px solid var(--accent);outline-offset:2px;border-radius:2px}
+.skip{position:absolute;left:-10000px;top:.5rem;background:var(--bg);padding:.5rem 1rem}
+.skip:focus{left:.5rem}
+.vh{position:absolute;width:1px;height:1px;overflow:hidden;clip-path:inset(50%);
+white-space:nowrap}
+h1{font-size:2rem;line-height:1.2;margin:.5rem 0}
+h2{font-size:1.35rem;margin:1.5rem 0 .5rem}
+h3{font-size:1.15rem;margin:0 0 .25rem}
+""".strip()
+_STYLE = (
+    BASE_STYLE
+    + "\n"
+    + f"""
 .lead,.meta,.source,footer{{color:var(--muted)}}
 .lead{{font-size:1.1rem;margin:0 0 1rem}}
 .toc{{display:flex;flex-wrap:wrap;gap:.25rem .5rem;list-style:none;padding:0;margin:0}}
@@ -148,6 +155,7 @@ line-height:1.2;color:var(--muted)}}
 .source{{font-size:.875rem}}
 footer{{border-top:1px solid var(--line);margin-top:2rem;padding-top:1rem;font-size:.9rem}}
 """.strip()
+)
 
 
 def render_index(

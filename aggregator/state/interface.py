@@ -116,6 +116,13 @@ class StateStore(Protocol):
         """The first `limit` (path, story) of a feed, in its order."""
         ...
 
+    def inc_feed_days(self, first: datetime, days: int) -> list[tuple[str, int, int]]:
+        """Per feed and day, how many of the feed's members were published that day:
+        (feed, day, members) rows, `day` counted from `first` (0 to `days - 1`, days
+        of 86,400 s); the members published on no such day are counted as day -1. One
+        scan of the feeds' order (`rank` is minus the publish time)."""
+        ...
+
     def inc_relink(self, due: datetime | None) -> set[str]: ...
 
     def inc_published_between(self, low: datetime, high: datetime) -> set[str]:

@@ -522,6 +522,21 @@ class PgStore:
         )
         return [(str(path), str(story)) for path, story in rows]
 
+    def inc_feed_days(self, first: datetime, days: int) -> list[tuple[str, int, int]]:
+        """Per feed and day, how many of the feed's members were published that day:
+        (feed, day, members) rows, `day` counted from `first` (0 to `days - 1`, days
+        of 86,400 s); the members published on no such day are counted as day -1. One
+        scan of the feeds' order (`rank` is minus the publish time)."""
+        start = first.timestamp()
+        end = start + days * 86400
+        rows = self._all(
+            "SELECT feed, CASE WHEN rank > %s AND rank <= %s "
+            "THEN CAST(floor((-rank - %s) / 86400) AS integer) ELSE -1 END AS day, count(*) "
+            "FROM inc_member GROUP BY feed, day",
+            (-end, -start, start),
+        )
+        return [(str(feed), int(day), int(n)) for feed, day, n in rows]
+
     def inc_relink(self, due: datetime | None) -> set[str]:
         """The articles whose link step must run again: those judged by a result that
         is no longer the stored one (a later check, `check-links`), and with `due`,

@@ -481,6 +481,22 @@ class Store:
             ).fetchall()
         return [(str(path), str(story)) for path, story in rows]
 
+    def inc_feed_days(self, first: datetime, days: int) -> list[tuple[str, int, int]]:
+        """Per feed and day, how many of the feed's members were published that day:
+        (feed, day, members) rows, `day` counted from `first` (0 to `days - 1`, days
+        of 86,400 s); the members published on no such day are counted as day -1. One
+        scan of the feeds' order (`rank` is minus the publish time)."""
+        start = first.timestamp()
+        end = start + days * 86400
+        with self._guard("cannot read state"):
+            rows = self._db.execute(
+                "SELECT feed, CASE WHEN rank > ? AND rank <= ? "
+                "THEN CAST((-rank - ?) / 86400 AS INTEGER) ELSE -1 END AS day, count(*) "
+                "FROM inc_member GROUP BY feed, day",
+                (-end, -start, start),
+            ).fetchall()
+        return [(str(feed), int(day), int(n)) for feed, day, n in rows]
+
     def inc_relink(self, due: datetime | None) -> set[str]:
         """The articles whose link step must run again: those judged by a result that
         is no longer the stored one (a later check, `check-links`), and with `due`,

@@ -141,6 +141,7 @@ def session(store: StateStore) -> list[Any]:
         sorted(store.inc_rows("inc_link", "path", ["b.md"])),
         store.inc_top("", 3),
         store.inc_top("ai", 10),
+        sorted(store.inc_feed_days(datetime.fromtimestamp(2, UTC), 1)),
         store.inc_relink(None),
         store.inc_relink(T0 + timedelta(days=3)),
         store.inc_published_between(T0 - timedelta(days=1), T0 + timedelta(days=1)),
