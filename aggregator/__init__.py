@@ -56,6 +56,8 @@ if TYPE_CHECKING:
     from aggregator.model import LoadWarning as LoadWarning
     from aggregator.model import PageResult as PageResult
     from aggregator.model import SkippedEntry as SkippedEntry
+    from aggregator.progress import Phase as Phase
+    from aggregator.progress import Progress as Progress
     from aggregator.sources.discover import Discovered as Discovered
     from aggregator.sources.validate import Validation as Validation
     from aggregator.stories.dedupe import DedupeSettings as DedupeSettings
@@ -98,6 +100,8 @@ _HOMES = {
     "LoadWarning": "aggregator.model",
     "PageResult": "aggregator.model",
     "SkippedEntry": "aggregator.model",
+    "Phase": "aggregator.progress",
+    "Progress": "aggregator.progress",
     "Discovered": "aggregator.sources.discover",
     "Validation": "aggregator.sources.validate",
     "DedupeSettings": "aggregator.stories.dedupe",

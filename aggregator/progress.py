@@ -4,8 +4,9 @@ The engine calls `progress(phase, done, total)` as work is done: "read" as artic
 files are loaded (per chunk of files as workers hand them back), "dedupe" as the
 zones of near-duplicate stories are searched, "links" as link checks end, "write" as
 feeds are written. Each phase may be told several times in a run (a phase starts
-again at 0); `total` 0 means not yet known. Calls are cheap and few (never one per
-file in a large run); a display throttles its drawing itself. No I/O here: the
+again at 0); `total` is at least 1 (a phase with nothing to do is not told). Calls are
+cheap and few (never one per file in a large run); a display throttles its drawing
+itself. No I/O here: the
 terminal display is `app.progress`.
 """
 
@@ -40,8 +41,8 @@ def counting(
     progress: Progress | None, phase: Phase, total: int, done: int = 0
 ) -> Callable[[int], None] | None:
     """A callback that adds its argument to `done` and tells `progress` (None when
-    there is no `progress`); `progress` hears `done` of `total` at once."""
-    if progress is None:
+    there is no `progress`, or nothing to do); `progress` hears `done` of `total` at once."""
+    if progress is None or total <= 0:
         return None
     count = done
     progress(phase, count, total)
