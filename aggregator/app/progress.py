@@ -161,6 +161,8 @@ class Bar(Display):
             try:
                 columns = os.get_terminal_size(self.stream.fileno()).columns
             except (AttributeError, ValueError, OSError):
+                columns = 0
+            if columns <= 0:  # no size set (a fresh pseudo-terminal says 0): COLUMNS or 80
                 columns = shutil.get_terminal_size().columns
         return max(1, columns - 1)
 

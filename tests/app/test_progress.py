@@ -8,8 +8,10 @@ clock is a number the test moves.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
+import os
 from collections.abc import Iterator
 from datetime import UTC
 from datetime import datetime
@@ -121,6 +123,20 @@ def test_the_width_follows_the_terminal(clock: Clock, monkeypatch: pytest.Monkey
     monkeypatch.setenv("COLUMNS", "40")
     shown = Bar(Terminal(), clock=clock)
     assert shown.width() == 39
+
+
+def test_a_terminal_of_no_size_is_taken_as_the_usual_width(
+    clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pseudo-terminal nobody gave a size says it has 0 columns: not a bar cut to
+    nothing, but the width COLUMNS says, or 80."""
+    master, slave = os.openpty()
+    with os.fdopen(slave, "w") as stream, contextlib.closing(io.FileIO(master)):
+        assert os.get_terminal_size(slave).columns == 0
+        monkeypatch.setenv("COLUMNS", "100")
+        assert Bar(stream, clock=clock).width() == 99
+        monkeypatch.delenv("COLUMNS")
+        assert Bar(stream, clock=clock).width() >= 40
 
 
 def test_the_time_left_shows_once_a_phase_has_run_a_second(clock: Clock) -> None:
