@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from aggregator.errors import OutputError as OutputError
     from aggregator.errors import ServeError as ServeError
     from aggregator.errors import StateError as StateError
+    from aggregator.errors import StorageError as StorageError
     from aggregator.library import add_feed as add_feed
     from aggregator.library import build as build
     from aggregator.library import check_links as check_links
@@ -58,6 +59,8 @@ if TYPE_CHECKING:
     from aggregator.model import PageResult as PageResult
     from aggregator.model import SkippedEntry as SkippedEntry
     from aggregator.model import TopicActivity as TopicActivity
+    from aggregator.progress import Phase as Phase
+    from aggregator.progress import Progress as Progress
     from aggregator.rendering.reportpage import render_report as render_report
     from aggregator.sources.discover import Discovered as Discovered
     from aggregator.sources.validate import Validation as Validation
@@ -105,6 +108,8 @@ _HOMES = {
     "SkippedEntry": "aggregator.model",
     "TopicActivity": "aggregator.model",
     "render_report": "aggregator.rendering.reportpage",
+    "Phase": "aggregator.progress",
+    "Progress": "aggregator.progress",
     "Discovered": "aggregator.sources.discover",
     "Validation": "aggregator.sources.validate",
     "DedupeSettings": "aggregator.stories.dedupe",

@@ -39,6 +39,7 @@ from aggregator.model import BuildReport
 from aggregator.model import FeedState
 from aggregator.objectstore import upload
 from aggregator.objectstore.mirror import shown
+from aggregator.progress import Progress
 from aggregator.publishing.layout import Layout
 from aggregator.publishing.layout import check_layout
 from aggregator.publishing.lock import OutputLock
@@ -78,7 +79,7 @@ def build(
     wait: float = DEFAULT_WAIT,
     cancel: threading.Event | None = None,
     resolver: Resolver | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
     leading: Callable[[], bool] | None = None,
     find: pipeline.FindFiles = pipeline.find_files,
     activity: bool = False,
@@ -99,7 +100,8 @@ def build(
     fails is logged, and pinged again after the next run). `now` is the build's clock
     (the age filter, link freshness, pings; default: the current time); `session`
     sends the link checker's requests and the pings; `resolver` answers DNS for the
-    link checker; `progress(done, total)` follows the link check; setting `cancel`
+    link checker; `progress(phase, done, total)` follows the run (`aggregator.Progress`:
+    files read, duplicate zones searched, links checked, feeds written); setting `cancel`
     stops the run with `Cancelled` before it writes any feed (or while it waits for
     the lock). With `activity`, `report.activity` counts each topic's articles and
     those published on each of the 90 days up to `now` (what the HTML report charts;
@@ -151,7 +153,7 @@ def check_links(
     now: datetime | None = None,
     session: requests.Session | None = None,
     resolver: Resolver | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
     cancel: threading.Event | None = None,
 ) -> CheckedLinks:
     """Check the links a build would publish (the stale ones; fresh results come from

@@ -17,13 +17,11 @@ import logging
 import signal
 import sys
 import threading
-import time
 from collections import Counter
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from typing import TextIO
 from urllib.parse import urlsplit
 
 from aggregator.app import feedlist
@@ -31,6 +29,10 @@ from aggregator.app.logs import setup_logging
 from aggregator.app.overview import overview
 from aggregator.app.overview import render_text
 from aggregator.app.overview import to_json
+from aggregator.app.progress import ONLY_LINKS
+from aggregator.app.progress import Bar
+from aggregator.app.progress import choose as progress_display
+from aggregator.app.progress import showing
 from aggregator.app.scaffold import write_scaffold
 from aggregator.clock import utcnow
 from aggregator.config import DEFAULT_CONFIG_NAME
@@ -155,6 +157,7 @@ def _parser() -> argparse.ArgumentParser:
     check_parser.add_argument(
         "--json", action="store_true", help="print the results as JSON instead"
     )
+    _progress_option(check_parser)
     run_parser = commands.add_parser(
         "run",
         help="rebuild on a schedule (and on changes), and serve the feeds",
@@ -326,6 +329,16 @@ def _serve_options(parser: argparse.ArgumentParser, *, required: bool) -> None:
     )
 
 
+def _progress_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show the progress of each phase: on a terminal a bar drawn in place and "
+        "erased at the end; elsewhere plain lines (default: the bar on a terminal only)",
+    )
+
+
 def _common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config",
@@ -367,6 +380,7 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
 
 def _build_options(parser: argparse.ArgumentParser, *, daemon: bool = False) -> None:
     _common_options(parser)
+    _progress_option(parser)
     if not daemon:
         parser.add_argument(
             "--wait",
@@ -583,12 +597,10 @@ def config_from_args(args: argparse.Namespace, *, publishing: bool = False) -> C
 def _build(args: argparse.Namespace) -> int:
     config = config_from_args(args, publishing=True)
     wait = args.wait.total_seconds() if args.wait is not None else DEFAULT_WAIT
-    report = build(
-        config,
-        wait=wait,
-        progress=Progress.for_stderr(args.quiet),
-        activity=args.report is not None,
-    )
+    # --quiet shows no progress, unless --progress asks for it.
+    asked = False if args.quiet and args.progress is None else args.progress
+    with showing(progress_display(sys.stderr, asked)) as progress:
+        report = build(config, wait=wait, progress=progress, activity=args.report is not None)
     for error in report.errors:
         print(error, file=sys.stderr)
     for warning in report.warnings:
@@ -611,41 +623,20 @@ def _build(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-class Progress:
-    """Link check progress: a bar on a terminal, a plain line now and then otherwise."""
-
-    def __init__(self, stream: TextIO, *, terminal: bool) -> None:
-        self.stream = stream
-        self.terminal = terminal
-        self.started = time.monotonic()
-        self.last = self.started
-
-    @classmethod
-    def for_stderr(cls, quiet: bool) -> Progress | None:
-        return None if quiet else cls(sys.stderr, terminal=sys.stderr.isatty())
-
-    def __call__(self, done: int, total: int) -> None:
-        now = time.monotonic()
-        if self.terminal:
-            width = 30
-            filled = width * done // max(total, 1)
-            bar = "#" * filled + "-" * (width - filled)
-            end = "\n" if done == total else ""
-            self.stream.write(f"\rchecking links [{bar}] {done}/{total}{end}")
-            self.stream.flush()
-        elif done == total or now - self.last >= 10:
-            elapsed = now - self.started
-            self.stream.write(f"checking links: {done}/{total} done after {elapsed:.0f} s\n")
-            self.last = now
-
-
 def _run(args: argparse.Namespace, stop: threading.Event) -> int:
-    setup_logging(args.log_format)
+    # Under journald or with the logs piped, none unless asked (then as log lines).
+    display = progress_display(
+        sys.stderr, args.progress, plain=(), write=logging.getLogger("aggregator.run").info
+    )
+    setup_logging(args.log_format, bar=display if isinstance(display, Bar) else None)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     from aggregator.app.daemon import Daemon
 
     daemon = Daemon(
-        lambda: config_from_args(args, publishing=True), serve=args.serve, stopping=stop
+        lambda: config_from_args(args, publishing=True),
+        serve=args.serve,
+        stopping=stop,
+        progress=display,
     )
     return daemon.run_forever()
 
@@ -753,7 +744,10 @@ def _init(args: argparse.Namespace) -> int:
 
 def _check_links(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    checked = check_links(config, progress=None if args.json else Progress.for_stderr(False))
+    # With --json, off a terminal, only what --progress asks for.
+    plain = () if args.json else ONLY_LINKS
+    with showing(progress_display(sys.stderr, args.progress, plain=plain)) as progress:
+        checked = check_links(config, progress=progress)
     results = checked.results
     if args.json:
         data = {

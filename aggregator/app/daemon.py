@@ -62,6 +62,8 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from aggregator.app.feedlist import problem_lines
+from aggregator.app.progress import Display
+from aggregator.app.progress import showing
 from aggregator.app.server import FeedApp
 from aggregator.app.server import Server
 from aggregator.app.watch import Burst
@@ -179,13 +181,16 @@ class Daemon:
         stopping: threading.Event | None = None,
         clock: Clock = utcnow,
         session: requests.Session | None = None,
+        progress: Display | None = None,
     ) -> None:
         """`clock` gives each run its `now` (and /healthz its); the scheduler keeps
         its own time, the real one. `session` sends every run's link checks and hub
-        pings (see `aggregator.build`)."""
+        pings (see `aggregator.build`). `progress` shows the phases of each run (the
+        bar of `aggregator run` started by hand on a terminal), erased when it ends."""
         self._load_config = load_config
         self.clock = clock
         self.session = session
+        self.progress = progress
         self.config = load_config()
         self.serve_address = serve
         #: set by SIGTERM or SIGINT (or by the caller): the daemon stops
@@ -259,7 +264,7 @@ class Daemon:
             # is over (`gc.collect` below), when its feeds are served. At 100k files this
             # took about 10% off a one-file build.
             paused = collector_paused() if burst is not None else contextlib.nullcontext()
-            with paused:
+            with paused, showing(self.progress) as progress:
                 report = build(
                     config,
                     now=now,
@@ -269,6 +274,7 @@ class Daemon:
                     leading=self.leadership.lead,
                     find=find,
                     activity=config.serve_report,  # what the report page charts
+                    progress=progress,
                 )
         except Cancelled:
             log.info("run stopped before writing: the daemon is shutting down")
@@ -378,7 +384,10 @@ class Daemon:
             timer.daemon = True
             timer.start()
             try:
-                checked = check_links(config, now=now, session=self.session, cancel=helping)
+                with showing(self.progress) as progress:
+                    checked = check_links(
+                        config, now=now, session=self.session, cancel=helping, progress=progress
+                    )
                 requested = checked.summary.requested
             except Cancelled:
                 if self.stopping.is_set():

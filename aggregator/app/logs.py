@@ -9,6 +9,9 @@ import sys
 from datetime import UTC
 from datetime import datetime
 
+from aggregator.app.progress import Bar
+from aggregator.app.progress import Handler
+
 #: the attributes every LogRecord has; anything else came in `extra=` and is a field
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message"}
 
@@ -31,10 +34,11 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, ensure_ascii=False, default=str)
 
 
-def setup_logging(style: str = "text", *, verbose: bool = False) -> None:
+def setup_logging(style: str = "text", *, verbose: bool = False, bar: Bar | None = None) -> None:
     """Log to stderr. Under systemd (JOURNAL_STREAM set) journald stamps the time, so
-    plain lines carry only the level and the message."""
-    handler = logging.StreamHandler(sys.stderr)
+    plain lines carry only the level and the message. With `bar` (the progress drawn on
+    the terminal), each line erases it first and draws it again after."""
+    handler = Handler(sys.stderr, bar)
     if style == "json":
         handler.setFormatter(JsonFormatter())
     elif os.environ.get("JOURNAL_STREAM"):

@@ -29,11 +29,15 @@ from typing import TypeAlias
 from aggregator.config import Config
 from aggregator.engine import tables
 from aggregator.engine.run import Run
+from aggregator.engine.stages import find_zones_here
 from aggregator.engine.stages import link_candidates
+from aggregator.engine.stages import zones_told
 from aggregator.links.articles import CheckedLinks
 from aggregator.links.articles import check_article_links
 from aggregator.links.netguard import Resolver
 from aggregator.model import BuildReport
+from aggregator.progress import Progress
+from aggregator.progress import links_of
 from aggregator.publishing.output import Output
 from aggregator.rendering.feeds import Site
 from aggregator.rendering.rendercache import RenderCache
@@ -75,20 +79,21 @@ def build(
     output: Output | None = None,
     store: StateStore | None = None,
     resolver: Resolver | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
     cancel: threading.Event | None = None,
     session: requests.Session | None = None,
     find: FindFiles = find_files,
     activity: bool = False,
 ) -> BuildReport:
     """One run. `store` (the state file; opened from the config when None), `resolver`
-    (DNS for the link check), `session` (HTTP for the link check) and `progress` are
-    the seams for tests and the CLI; `find` finds the article files and their identities
-    after the remote feeds are synced (a daemon that watches the folders passes what it
-    kept of them: `app.watch.Warm`). When `cancel` is set the run stops with
-    `Cancelled` before it writes any feed. With `activity`, the report also counts each
-    feed's articles per day (`tables.activity`: a scan of the feeds' tables, which a
-    build that does not show them skips). (The library's `aggregator.build` adds the
+    (DNS for the link check), `session` (HTTP for the link check) and `progress` (the
+    phases of the run: `aggregator.progress`) are the seams for tests and the CLI;
+    `find` finds the article files and their identities after the remote feeds are
+    synced (a daemon that watches the folders passes what it kept of them:
+    `app.watch.Warm`). When `cancel` is set the run stops with `Cancelled` before it
+    writes any feed. With `activity`, the report also counts each feed's articles per
+    day (`tables.activity`: a scan of the feeds' tables, which a build that does not
+    show them skips). (The library's `aggregator.build` adds the
     output lock and the hub pings around this.)"""
     output = output if output is not None else Output(config.output)
     check_sources(config.sources)  # a config error leaves no output folder behind
@@ -163,18 +168,21 @@ def check_links(
     now: datetime,
     store: StateStore | None = None,
     resolver: Resolver | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
     session: requests.Session | None = None,
     cancel: threading.Event | None = None,
 ) -> CheckedLinks:
-    """Check the links a build would publish, without writing any feed."""
-    loaded = inputs.plan(config)
-    unique = find_stories(loaded.articles, config.dedupe).kept  # related stubs play no part
+    """Check the links a build would publish, without writing any feed; `progress`
+    hears the phases "read", "dedupe" and "links"."""
+    loaded = inputs.plan(config, progress=progress)
+    runner = zones_told(progress, find_zones_here)
+    # Related stubs play no part.
+    unique = find_stories(loaded.articles, config.dedupe, runner=runner).kept
     candidates = link_candidates(apply_topic_settings(unique, config), config, now)
     with contextlib.ExitStack() as stack:
         if store is None:
             store = stack.enter_context(open_store(config.state_location))
         checked = check_article_links(
-            candidates, config, now, store, resolver, progress, cancel, session=session
+            candidates, config, now, store, resolver, links_of(progress), cancel, session=session
         )
     return dataclasses.replace(checked, errors=loaded.errors, warnings=loaded.warnings)

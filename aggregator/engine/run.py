@@ -31,7 +31,6 @@ import dataclasses
 import json
 import threading
 from collections import Counter
-from collections.abc import Callable
 from collections.abc import Container
 from collections.abc import Iterable
 from collections.abc import Mapping
@@ -47,6 +46,7 @@ from aggregator.engine.stages import Judged
 from aggregator.engine.stages import checks_links
 from aggregator.engine.stages import judge
 from aggregator.engine.stages import stop_if
+from aggregator.engine.stages import zones_told
 from aggregator.engine.tables import FEEDS
 from aggregator.engine.tables import FORM
 from aggregator.engine.tables import RENDER
@@ -73,6 +73,7 @@ from aggregator.model import LinkResult
 from aggregator.model import LinkSummary
 from aggregator.model import LoadError
 from aggregator.model import PageResult
+from aggregator.progress import Progress
 from aggregator.publishing.output import Output
 from aggregator.publishing.publish import ALL
 from aggregator.publishing.publish import HEADLINES
@@ -148,7 +149,7 @@ class Run:
         identities: Mapping[str, tuple[int, int]],
         cancel: threading.Event | None,
         resolver: Resolver | None = None,
-        progress: Callable[[int, int], None] | None = None,
+        progress: Progress | None = None,
         session: requests.Session | None = None,
     ) -> None:
         self.config = config
@@ -255,6 +256,7 @@ class Run:
             identities=self.identities,
             cancel=self.cancel,
             whole=self.cold,
+            progress=self.progress,
         )
         self.fresh = {a.path: a for a in loaded.articles}
         self.bodies = loaded.bodies
@@ -313,7 +315,7 @@ class Run:
             settings.window,
             cache,
             lambda some: load_words(store, limits, some),
-            self._find_zones,
+            zones_told(self.progress, self._find_zones) or self._find_zones,
         )
         # From an empty state every zone was found again: the others are gone.
         cache.save(within=None if self.cold else zones)
@@ -522,7 +524,7 @@ class Run:
 
         live = [k for k in names if k in touched or k in feeds]
         plans = feed_plans(self.config, names, live)
-        return records, publish_plans(publisher, plans, write, names.values())
+        return records, publish_plans(publisher, plans, write, names.values(), self.progress)
 
     def _entries(self, top: list[tuple[str, str]]) -> list[Article]:
         """The entries of a feed (path and story each, in feed order): each survivor

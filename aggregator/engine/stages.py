@@ -2,13 +2,16 @@
 
 `judge` is the filters and the link step over survivors (the stories a build forms:
 all of them in a cold build); `link_candidates` the articles whose links the link
-step checks, for `build` and `check-links` alike.
+step checks, for `build` and `check-links` alike; `zones_told` the search for
+near-duplicates, told as it goes.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,9 +25,16 @@ from aggregator.links.articles import check_article_links
 from aggregator.links.netguard import Resolver
 from aggregator.model import Article
 from aggregator.model import LinkResult
+from aggregator.progress import Progress
+from aggregator.progress import counting
+from aggregator.progress import links_of
 from aggregator.state.interface import StateStore
 from aggregator.stories.filters import Selection
 from aggregator.stories.filters import select
+from aggregator.stories.similar import Pair
+from aggregator.stories.similar import Runner
+from aggregator.stories.similar import ZoneWork
+from aggregator.stories.similar import find_zones
 
 if TYPE_CHECKING:
     import requests
@@ -63,7 +73,7 @@ def judge(
     now: datetime,
     store: StateStore | None,
     resolver: Resolver | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
     cancel: threading.Event | None = None,
     session: requests.Session | None = None,
     known: Callable[[], Mapping[str, LinkResult]] | None = None,
@@ -74,12 +84,34 @@ def judge(
     carry its images (the link step reads them). `store` None: no state file, so no
     stored result and nothing stored (`aggregator topics` before any build). `known`:
     the stored results of the URLs of the articles not in `unique` (see
-    `LinkChecker.run`)."""
+    `LinkChecker.run`). `progress` hears the link checks as the phase "links"."""
     if not checks_links(config):
         return Judged(list(unique), select(unique, config, now), None)
     candidates = link_candidates(unique, config, now)
     checked = check_article_links(
-        candidates, config, now, store, resolver, progress, cancel, session, known
+        candidates, config, now, store, resolver, links_of(progress), cancel, session, known
     )
     shown = [checked.replaced.get(a.path, a) for a in unique]
     return Judged(shown, select(shown, config, now, checked.problems), checked)
+
+
+def zones_told(progress: Progress | None, runner: Runner) -> Runner | None:
+    """`runner` (see `similar.zone_pairs`), telling `progress` the zones found as the
+    phase "dedupe", a part at a time; None without `progress` (then the zones are found
+    in one part, and nothing is told)."""
+    if progress is None:
+        return None
+
+    def told(works: list[ZoneWork]) -> Iterator[dict[int, list[Pair]]]:
+        found = counting(progress, "dedupe", sum(len(work.zones) for work in works))
+        for work, pairs in zip(works, runner(works), strict=True):
+            yield pairs
+            if found is not None:
+                found(len(work.zones))
+
+    return told
+
+
+def find_zones_here(works: list[ZoneWork]) -> Iterable[dict[int, list[Pair]]]:
+    """The zones of each part, found in this process, one part after the other."""
+    return map(find_zones, works)

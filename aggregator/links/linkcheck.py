@@ -890,6 +890,8 @@ class LinkChecker:
         interval = settings.min_interval.total_seconds()
         total = len(checks)
         skipped = 0
+        if self.progress is not None and total:
+            self.progress(0, total)  # the phase starts now, before the first answer
 
         def idle(host: str) -> bool:
             return not (host in queues or in_flight[host] or timed[host] or unsettled[host])

@@ -25,6 +25,8 @@ from aggregator.model import Article
 from aggregator.model import FeedFormat
 from aggregator.model import FeedResult
 from aggregator.model import PageResult
+from aggregator.progress import Progress
+from aggregator.progress import counting
 from aggregator.publishing.output import Output
 from aggregator.rendering.feeds import EXTENSIONS
 from aggregator.rendering.feeds import FORMATS
@@ -85,14 +87,19 @@ def publish_plans(
     plans: Sequence[FeedPlan],
     write: Callable[[FeedPlan], Listing | None],
     names: Iterable[str],
+    progress: Progress | None = None,
 ) -> list[PageResult]:
     """The publishing sequence of every build: each plan's feed (`write` renders it, or
     keeps what the last build wrote, and gives its listing: None for a feed with no
-    entries), then the retiring of orphan topic feeds and the pages that list them."""
+    entries), then the retiring of orphan topic feeds and the pages that list them.
+    `progress` hears the phase "write", a feed (in every format) at a time."""
     everything: Listing | None = None
     listings: list[Listing] = []
+    written = counting(progress, "write", len(plans))
     for plan in plans:
         listing = write(plan)
+        if written is not None:
+            written(1)
         if plan.key == ALL:
             everything = listing
         elif listing is not None:

@@ -25,6 +25,8 @@ from aggregator.model import LoadError
 from aggregator.model import LoadWarning
 from aggregator.objectstore.mirror import mirror_folders
 from aggregator.objectstore.mirror import sync_sources
+from aggregator.progress import Progress
+from aggregator.progress import counting
 from aggregator.sources.loader import find_paths
 from aggregator.sources.loader import load_file
 from aggregator.sources.loader import map_in_chunks
@@ -130,24 +132,35 @@ def load(
     identities: Mapping[str, tuple[int, int]] | None = None,
     cancel: threading.Event | None = None,
     whole: bool = True,
+    progress: Progress | None = None,
 ) -> Inputs:
     """Read the files found under `limits`. With `store`, through its parse cache
     (`light`: without what only rendering reads, see `parsecache.load_light`; `whole`:
     the files found are the whole corpus, else some of it, as an incremental build
     reads the files that changed); without, every file is parsed and nothing is
-    written (`topics`, `validate`, `check-links`)."""
+    written (`topics`, `validate`, `check-links`). `progress` hears the phase "read"
+    (see `parsecache.load_light`)."""
     known = (*found.missing, *found.misnamed)
     if store is None:
-        results = list(map_in_chunks(load_keyed, found.paths, limits, cancel, None, _CHUNK))
+        read = counting(progress, "read", len(found.paths))
+        results = list(map_in_chunks(load_keyed, found.paths, limits, cancel, None, _CHUNK, read))
         articles = [r for r in results if isinstance(r, Article)]
         errors = [r for r in results if isinstance(r, LoadError)]
         return Inputs(found, articles, (*known, *errors))
     if not light:
         articles, errors, digests = load_cached(
-            found.paths, store, cancel, limits, identities=identities, whole=whole
+            found.paths,
+            store,
+            cancel,
+            limits,
+            identities=identities,
+            whole=whole,
+            progress=progress,
         )
         return Inputs(found, articles, (*known, *errors), digests=digests)
-    loaded = load_light(found.paths, store, cancel, limits, identities=identities, whole=whole)
+    loaded = load_light(
+        found.paths, store, cancel, limits, identities=identities, whole=whole, progress=progress
+    )
     return Inputs(found, loaded.articles, (*known, *loaded.errors), loaded.bodies, loaded.digests)
 
 
@@ -157,6 +170,12 @@ def load_keyed(paths: list[str], limits: Limits) -> list[Article | LoadError]:
     return [keyed(load_file(Path(path), limits)) for path in paths]
 
 
-def plan(config: Config, *, store: StateStore | None = None, light: bool = False) -> Inputs:
+def plan(
+    config: Config,
+    *,
+    store: StateStore | None = None,
+    light: bool = False,
+    progress: Progress | None = None,
+) -> Inputs:
     """`find` and `load` under the config: the files of a run and what they became."""
-    return load(find(config), config.limits, store=store, light=light)
+    return load(find(config), config.limits, store=store, light=light, progress=progress)

@@ -190,19 +190,29 @@ def map_in_chunks(
     cancel: threading.Event | None,
     workers: int | None,
     chunk: int,
+    progress: Callable[[int], None] | None = None,
 ) -> Iterator[_R]:
     """`work(some, limits)` over `items`, results in order: on `workers` processes
     (default: one per core), `chunk` items a task, when there are PARALLEL_MIN_FILES
     items or more, else here one item at a time. Stops with `Cancelled` soon after
-    `cancel` is set: after the item in hand, here and in every worker."""
+    `cancel` is set: after the item in hand, here and in every worker. `progress`
+    hears how many more items are done, once the results of a task (`chunk` items,
+    here too) are handed on."""
     workers = workers if workers is not None else (os.cpu_count() or 1)
     if workers > 1 and len(items) >= PARALLEL_MIN_FILES:
-        yield from _in_pool(work, items, limits, cancel, workers, chunk)
+        yield from _in_pool(work, items, limits, cancel, workers, chunk, progress=progress)
         return
+    pending = 0
     for item in items:
         if cancel is not None and cancel.is_set():
             raise Cancelled("stopped while loading article files")
         yield from work([item], limits)
+        pending += 1
+        if pending == chunk and progress is not None:
+            progress(pending)
+            pending = 0
+    if pending and progress is not None:
+        progress(pending)
 
 
 def map_in_processes(
@@ -253,8 +263,11 @@ class Workers:
         cancel: threading.Event | None,
         chunk: int,
         doing: str,
+        progress: Callable[[int], None] | None = None,
     ) -> Iterator[_R]:
-        """`work(some, limits)` over `items`, `chunk` items a task, results in order."""
+        """`work(some, limits)` over `items`, `chunk` items a task, results in order;
+        `progress` hears the number of items of each task once its results are handed
+        on (one call a task: nothing per item)."""
         if self._pool is None:
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload([work.__module__])
@@ -278,6 +291,7 @@ class Workers:
             pool.submit(_work_until_stopped, work, part, limits, number)
             for part in itertools.islice(parts, self.count + 1)
         )
+        handed = 0  # items whose results are handed on: tasks end in order
         try:
             while futures:
                 done = futures.popleft()
@@ -285,6 +299,10 @@ class Workers:
                     futures.append(pool.submit(_work_until_stopped, work, part, limits, number))
                 # Let go of each task once its results are handed on: a future keeps them.
                 yield from _result(done, cancel, doing)
+                if progress is not None:
+                    step = min(chunk, len(items) - handed)
+                    handed += step
+                    progress(step)
         finally:
             # A no-op after the last task; cut short, the tasks left end at once, and
             # none is left running when the map returns.
@@ -323,14 +341,15 @@ def _in_pool(
     workers: int,
     chunk: int,
     doing: str = "loading article files",
+    progress: Callable[[int], None] | None = None,
 ) -> Iterator[_R]:
     shared = _SHARED.get()
     if shared is not None and shared.count == workers:
-        yield from shared.map(work, items, limits, cancel, chunk, doing)
+        yield from shared.map(work, items, limits, cancel, chunk, doing, progress)
         return
     own = Workers(workers)
     try:
-        yield from own.map(work, items, limits, cancel, chunk, doing)
+        yield from own.map(work, items, limits, cancel, chunk, doing, progress)
     finally:
         own.close()
 

@@ -27,6 +27,8 @@ from aggregator.limits import Limits
 from aggregator.model import Article
 from aggregator.model import Fingerprint
 from aggregator.model import LoadError
+from aggregator.progress import Progress
+from aggregator.progress import counting
 from aggregator.sources.loader import load_file
 from aggregator.sources.loader import load_file_digest
 from aggregator.sources.loader import map_in_chunks
@@ -61,6 +63,7 @@ def load_cached(
     workers: int | None = None,
     identities: Mapping[str, tuple[int, int]] | None = None,
     whole: bool = True,
+    progress: Progress | None = None,
 ) -> tuple[list[Article], list[LoadError], dict[str, str]]:
     """Like `loader.load_all`, parsing only the files that changed since they were cached.
 
@@ -69,9 +72,9 @@ def load_cached(
     included, and decoded here as the cached rows are: one code path, and memory
     stays near what the articles themselves take (rows are written in batches).
     Also the content digests of the files parsed now that were written just now.
-    See `load_light` for `identities` and `whole`.
+    See `load_light` for `identities`, `whole` and `progress`.
     """
-    loaded = _load(paths, store, cancel, limits, workers, False, identities, whole)
+    loaded = _load(paths, store, cancel, limits, workers, False, identities, whole, progress)
     return loaded.articles, loaded.errors, loaded.digests
 
 
@@ -83,14 +86,16 @@ def load_light(
     workers: int | None = None,
     identities: Mapping[str, tuple[int, int]] | None = None,
     whole: bool = True,
+    progress: Progress | None = None,
 ) -> Loaded:
     """`load_cached` without what only rendering reads (excerpt, images, related
     coverage): a build holds every article but renders few, and reads their bodies back
     from the cache (`StateStore.parsed_rows`; `Loaded.bodies` holds those not cached).
     `identities` are those `stat_files` gave, when known. `whole`: `paths` are every
     file of the corpus (the rows of other files are dropped); else some of them (the
-    rows of the others stay)."""
-    return _load(paths, store, cancel, limits, workers, True, identities, whole)
+    rows of the others stay). `progress` hears the phase "read": the files taken from
+    the cache at once, then those parsed, as the workers hand them back."""
+    return _load(paths, store, cancel, limits, workers, True, identities, whole, progress)
 
 
 def stat_files(paths: Iterable[str]) -> dict[str, tuple[int, int]]:
@@ -168,6 +173,7 @@ def _load(
     light: bool,
     identities: Mapping[str, tuple[int, int]] | None,
     whole: bool,
+    progress: Progress | None = None,
 ) -> Loaded:
     form = cache_form(limits)
     if store.meta("parse_format") != form:
@@ -188,7 +194,8 @@ def _load(
     racy = wall_ns() - RACY_SECONDS * 1_000_000_000
     rows: list[tuple[str, int, int, str, str, str]] = []
     unknown: list[str] = []
-    chunks = map_in_chunks(parse_chunk, stale, limits, cancel, workers, _CHUNK)
+    parsed = counting(progress, "read", len(keys), len(keys) - len(stale))
+    chunks = map_in_chunks(parse_chunk, stale, limits, cancel, workers, _CHUNK, parsed)
     for key, (head, words, body), digest in chunks:
         # Parsed now: complete words (near-duplicate detection reads them all).
         results[key] = decode(head, words, None if light else body)

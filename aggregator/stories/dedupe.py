@@ -23,6 +23,7 @@ from aggregator.stories.similar import DEFAULT_THRESHOLD
 from aggregator.stories.similar import DEFAULT_WINDOW
 from aggregator.stories.similar import Pair
 from aggregator.stories.similar import PairCache
+from aggregator.stories.similar import Runner
 from aggregator.stories.similar import Words
 from aggregator.stories.similar import fingerprint
 from aggregator.stories.similar import similar_zones
@@ -125,6 +126,7 @@ def find_stories(
     cache: PairCache | None = None,
     words: Words | None = None,
     pairs: Sequence[Pair] | None = None,
+    runner: Runner | None = None,
 ) -> Stories:
     """One article per story, in the order of each story's first file, and the duplicates.
 
@@ -136,7 +138,8 @@ def find_stories(
     repeated as related coverage. `cache` keeps similar pairs between builds and
     `words` loads the words of fingerprints loaded without (see
     `similar.similar_zones`). Given `pairs` (the similar pairs among `articles`, by
-    path), they are not looked for.
+    path), they are not looked for; else `runner` finds the zones in parts (see
+    `similar.zone_pairs`; a caller tells its progress from it).
     """
     settings = settings or DedupeSettings()
     count = len(articles)
@@ -154,7 +157,9 @@ def find_stories(
     zones: dict[int, list[Pair]] = {}
     if settings.similar_title:
         if pairs is None:
-            zones = similar_zones(articles, settings.threshold, settings.window, cache, words)
+            zones = similar_zones(
+                articles, settings.threshold, settings.window, cache, words, runner
+            )
             pairs = [pair for found in zones.values() for pair in found]
         index_of = {a.path: i for i, a in enumerate(articles)}
         for path_a, path_b, value in pairs:

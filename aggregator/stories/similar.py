@@ -290,9 +290,10 @@ def similar_zones(
     window: timedelta = DEFAULT_WINDOW,
     cache: PairCache | None = None,
     words: Words | None = None,
+    runner: Runner | None = None,
 ) -> dict[int, list[Pair]]:
     """The pairs of articles (by path) published within `window` and scoring at least
-    `threshold`, per zone.
+    `threshold`, per zone (found in parts by `runner` when given: see `zone_pairs`).
 
     Articles fall into periods of `PERIOD` (or `window` when longer); word weights
     come from the articles of one period, or of two neighbouring ones for a pair
@@ -304,7 +305,8 @@ def similar_zones(
     for the zones found again.
     """
     periods = group_periods(articles, window)
-    return zone_pairs(articles, periods, zones_of(periods), threshold, window, cache, words)
+    zones = zones_of(periods)
+    return zone_pairs(articles, periods, zones, threshold, window, cache, words, runner)
 
 
 def group_periods(articles: Sequence[Dated], window: timedelta) -> dict[int, list[int]]:

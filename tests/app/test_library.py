@@ -183,6 +183,8 @@ def test_the_public_names_are_in_all_and_import() -> None:
         "StateError",
         "ServeError",
         "Cancelled",
+        "Progress",
+        "Phase",
         "__version__",
     }
     assert wanted <= set(aggregator.__all__)
@@ -520,6 +522,7 @@ def test_the_readme_library_example_runs(tmp_path: Path) -> None:
     # The five seeds, less one below the quality threshold and the one published more
     # than 365 days before the clock given.
     assert "published 3 articles" in done.stdout, done.stdout
+    assert "phases: read, dedupe, write" in done.stdout, done.stdout  # links are off
     assert "001_58eaedcd849f4619.txt: published 2020-06-26, older than max_age" in done.stdout
     atom = feedparser.parse((tmp_path / "public" / "all.atom").read_bytes())
     assert len(atom.entries) == 3 and not atom.bozo

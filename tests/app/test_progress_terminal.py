@@ -1,0 +1,251 @@
+"""Progress as a person sees it: the real `aggregator` command on a pseudo-terminal
+(tests/terminal.py) shows each phase in place and leaves only its summary on the
+screen; in a pipe it writes no control character at all.
+
+The corpus is bench/corpus.py's, a few thousand files (enough for the parse to run on
+worker processes and to be drawn a few times); links are checked against a real HTTP
+server on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import OFFLINE
+from conftest import ROOT
+from conftest import run_cli
+from conftest import write_article
+from terminal import PtyProcess
+from terminal import Screen
+from terminal import drawn
+
+from aggregator.app.progress import LABELS
+
+pytestmark = pytest.mark.e2e
+
+sys.path.insert(0, str(ROOT / "bench"))
+import corpus  # noqa: E402  (bench/corpus.py: the benchmark's generator)
+
+#: files of the generated corpus: past loader.PARALLEL_MIN_FILES, so the parse runs on
+#: worker processes and its progress comes from them
+FILES = 3000
+COLUMNS = 72
+READ, DEDUPE, LINKS, WRITE = (LABELS[p] for p in ("read", "dedupe", "links", "write"))
+
+
+def offline_env() -> dict[str, str]:
+    """The environment of `run_cli`: no DNS (tests/offline), not under journald."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(OFFLINE), env.get("PYTHONPATH", "")) if p)
+    env.pop("JOURNAL_STREAM", None)
+    env.pop("COLUMNS", None)  # the width is the terminal's
+    return env
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("corpus") / "src"
+    corpus.generate(folder, FILES, seed=3, processes=1)
+    return folder
+
+
+class _Pages(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_HEAD(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_GET = do_HEAD
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def linked(tmp_path: Path) -> Iterator[Path]:
+    """A folder of 40 articles whose links are pages of a real server on 127.0.0.1,
+    and a config that lets them be checked quickly."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Pages)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    port = server.server_address[1]
+    for n in range(1, 41):
+        url = f"http://127.0.0.1:{port}/story/{n}"
+        write_article(tmp_path / "src", f"{n:02}.md", n=n, webUrl=url, images=None)
+    (tmp_path / "aggregator.yaml").write_text(
+        "link_check:\n  allow_private: true\n  min_interval: 1ms\n  per_host: 8\nmax_age: 36500d\n",
+        encoding="utf-8",
+    )
+    yield tmp_path / "src"
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def on_pty(args: list[str], cwd: Path, columns: int = COLUMNS) -> tuple[int, PtyProcess]:
+    shell = PtyProcess(args, cwd=cwd, env=offline_env(), columns=columns)
+    return shell.finish(), shell
+
+
+def labels_drawn(raw: str) -> set[str]:
+    return {label for line in drawn(raw) for label in LABELS.values() if line.startswith(label)}
+
+
+def no_controls(text: str) -> bool:
+    return not any((c < " " and c not in "\n\t") or c == "\x1b" or c == "\x7f" for c in text)
+
+
+# --- on a terminal ---------------------------------------------------------------------
+
+
+def test_a_build_on_a_terminal_shows_each_phase_and_leaves_only_its_summary(
+    generated: Path, tmp_path: Path
+) -> None:
+    build = ["build", "--source", str(generated), "--output", "out", "--links", "off"]
+    # The same cold build in a pipe first: what the screen must show at the end.
+    piped = run_cli(*build, cwd=tmp_path)
+    assert piped.returncode == 0, piped.stderr
+    summary = (piped.stderr + piped.stdout).splitlines()
+    assert summary and f"loaded {FILES} articles" in piped.stdout
+    for made in (tmp_path / "out", tmp_path / ".out-state.sqlite"):
+        assert made.exists()
+        subprocess.run(["rm", "-rf", str(made)], check=True)
+
+    code, shell = on_pty(build, tmp_path)
+    assert code == 0, shell.output
+    raw = shell.output
+    assert labels_drawn(raw) == {READ, DEDUPE, WRITE}
+    lines = drawn(raw)
+    assert any(f"/{FILES:,}" in line for line in lines if line.startswith(READ))
+    assert all(len(line) < COLUMNS for line in lines)  # never as wide as the terminal
+    # The bar is gone: the summary is all the screen shows (long lines wrapped).
+    shown = [line[i : i + COLUMNS] for line in summary for i in range(0, len(line), COLUMNS)]
+    assert Screen(COLUMNS).feed(raw).text() == shown
+
+
+def test_no_progress_on_a_terminal_draws_nothing(generated: Path, tmp_path: Path) -> None:
+    code, shell = on_pty(
+        ["build", "--source", str(generated), "--output", "out", "--links", "off", "--no-progress"],
+        tmp_path,
+    )
+    assert code == 0, shell.output
+    assert "\x1b" not in shell.output and "\r" not in shell.output.replace("\r\n", "")
+    assert f"loaded {FILES} articles" in shell.output
+    assert not any(label in shell.output for label in LABELS.values())
+
+
+def test_quiet_on_a_terminal_draws_nothing(linked: Path, tmp_path: Path) -> None:
+    code, shell = on_pty(["build", "--source", str(linked), "--output", "out", "-q"], tmp_path)
+    assert code == 0, shell.output
+    assert shell.output == ""
+
+
+def test_check_links_on_a_terminal_shows_the_link_checks(linked: Path, tmp_path: Path) -> None:
+    code, shell = on_pty(["check-links", "--source", str(linked)], tmp_path)
+    assert code == 0, shell.output
+    raw = shell.output
+    assert {READ, LINKS} <= labels_drawn(raw)
+    assert any(line.startswith(LINKS) and "40/40" in line for line in drawn(raw))
+    screen = Screen(COLUMNS).feed(raw).text()
+    assert screen[0] == "links: 40 checked, 40 requested (40 ok)", screen
+    assert not any(label in line for line in screen for label in LABELS.values())
+
+
+def test_a_build_with_links_on_a_terminal_shows_them_too(linked: Path, tmp_path: Path) -> None:
+    code, shell = on_pty(["build", "--source", str(linked), "--output", "out"], tmp_path)
+    assert code == 0, shell.output
+    assert labels_drawn(shell.output) >= {READ, LINKS, WRITE}
+    screen = Screen(COLUMNS).feed(shell.output).text()
+    assert screen[0] == "loaded 40 articles, 0 invalid files, 0 duplicates dropped", screen
+
+
+def test_the_daemon_started_on_a_terminal_shows_each_run_between_its_log_lines(
+    generated: Path, tmp_path: Path
+) -> None:
+    args = ["run", "--source", str(generated), "--output", "out", "--links", "off"]
+    shell = PtyProcess([*args, "--interval", "1h"], cwd=tmp_path, env=offline_env())
+    try:
+        shell.wait_for(" run ok in ", timeout=120)
+    finally:
+        shell.proc.send_signal(signal.SIGTERM)
+    assert shell.finish() == 0, shell.output
+    raw = shell.output
+    assert {READ, WRITE} <= labels_drawn(raw)
+    screen = Screen(COLUMNS).feed(raw).text()
+    # Log lines only: each on a line of its own, none with a bar in it.
+    assert any(" run ok in " in line for line in screen), screen
+    assert not any(label in line for line in screen for label in LABELS.values()), screen
+
+
+# --- in a pipe -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("links", ["off", "on"])
+def test_in_a_pipe_nothing_but_plain_lines(linked: Path, tmp_path: Path, links: str) -> None:
+    done = run_cli("build", "--source", linked, "--output", "out", "--links", links, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert no_controls(done.stdout) and no_controls(done.stderr)
+    assert "loaded 40 articles" in done.stdout
+    if links == "on":  # the one progress line there was before
+        assert done.stderr.startswith("checking links: 40/40 done after "), done.stderr
+    else:
+        assert done.stderr == ""
+
+
+def test_progress_asked_for_in_a_pipe_is_a_plain_line_per_phase(
+    linked: Path, tmp_path: Path
+) -> None:
+    done = run_cli(
+        "build", "--source", linked, "--output", "out", "--links", "on", "--progress", cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert no_controls(done.stderr)
+    said = [line.split(": ")[0] for line in done.stderr.splitlines()]
+    assert said == [READ, DEDUPE, LINKS, WRITE], done.stderr
+    assert "reading files: 40/40 done after " in done.stderr
+    quiet = run_cli("check-links", "--source", linked, "--no-progress", cwd=tmp_path)
+    assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
+
+
+def test_check_links_json_in_a_pipe_says_nothing_on_stderr(linked: Path, tmp_path: Path) -> None:
+    done = run_cli("check-links", "--source", linked, "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+
+
+def test_the_daemon_in_a_pipe_writes_no_control_character(linked: Path, tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aggregator", "run", "--source", str(linked), "--output", "out"],
+        cwd=tmp_path,
+        env=offline_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    lines: list[str] = []
+    for line in proc.stderr:
+        lines.append(line)
+        if " run ok in " in line:
+            break
+    proc.send_signal(signal.SIGTERM)
+    out, rest = proc.communicate(timeout=60)
+    text = "".join(lines) + rest
+    assert proc.returncode == 0, text
+    assert " run ok in " in text
+    assert no_controls(text) and no_controls(out)
+    assert not any(label in text for label in LABELS.values())
