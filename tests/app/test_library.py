@@ -556,6 +556,9 @@ def test_the_architecture_picture_names_every_subpackage_and_its_modules() -> No
     readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
     picture = readme.split("**Architecture.**", 1)[1].split("```", 2)[1]
     package = Path(aggregator.__file__).parent
+    for module in sorted(package.glob("*.py")):
+        if module.name != "__init__.py":
+            assert module.name in picture, module.name
     for sub in sorted(p for p in package.iterdir() if (p / "__init__.py").is_file()):
         assert f"{sub.name}/" in picture, sub.name
         doc = (sub / "__init__.py").read_text(encoding="utf-8")
