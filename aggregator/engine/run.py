@@ -35,7 +35,6 @@ from collections.abc import Container
 from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -63,7 +62,6 @@ from aggregator.engine.tables import key_rows
 from aggregator.engine.tables import link_rows
 from aggregator.engine.tables import member_rows
 from aggregator.engine.tables import rendering
-from aggregator.engine.tables import story_json
 from aggregator.links.netguard import Resolver
 from aggregator.model import Article
 from aggregator.model import BuildReport
@@ -92,14 +90,19 @@ from aggregator.sources.loader import load_file
 from aggregator.sources.loader import map_in_processes
 from aggregator.sources.parsecache import keyed
 from aggregator.sources.parsecache import load_words
+from aggregator.state.codec import StoredStory
 from aggregator.state.codec import decode
+from aggregator.state.codec import duplicate_row
+from aggregator.state.codec import exclusion_row
+from aggregator.state.codec import link_from_row
+from aggregator.state.codec import story_from_row
+from aggregator.state.codec import story_json
 from aggregator.state.codec import with_body
 from aggregator.state.interface import StateStore
 from aggregator.state.lastbuild import clear_lists
 from aggregator.state.lastbuild import forget
 from aggregator.state.lastbuild import patch_list
 from aggregator.state.lastbuild import report_from_json
-from aggregator.state.lastbuild import result_from_json
 from aggregator.stories.aliases import apply_topic_settings
 from aggregator.stories.dedupe import find_stories
 from aggregator.stories.paircache import StoredPairs
@@ -429,11 +432,8 @@ class Run:
             )
         ]
         self.published = {article.path: article for _, article, _, _ in new}
-        duplicates = [
-            [d.kept, d.reason, d.score, [[c.path, c.reason, c.score] for c in d.copies]]
-            for d in stories.duplicates
-        ]
-        excluded = [[e.path, e.code, e.reason, e.topic] for e in selection.excluded]
+        duplicates = [duplicate_row(d) for d in stories.duplicates]
+        excluded = [exclusion_row(e) for e in selection.excluded]
         return new, duplicates, excluded
 
     def _keep_stories(
@@ -442,12 +442,12 @@ class Run:
         new: list[_Formed],
         components: dict[str, list[str]],
         gone: list[str],
-    ) -> tuple[list[_Story], set[str]]:
+    ) -> tuple[list[StoredStory], set[str]]:
         """Replace the rows of the stories formed again (`old_ids`) by those of the
         stories formed now (`new`); the stories replaced, and the feeds whose members
         change."""
         store = self.store
-        old = [_story(row) for row in store.inc_rows("inc_story", "story", old_ids)]
+        old = [story_from_row(row) for row in store.inc_rows("inc_story", "story", old_ids)]
         touched: set[str] = set()
         for story in old:
             if story.kept:
@@ -477,7 +477,7 @@ class Run:
         self.network_down = self.network_down or summary.network_down
         return self.store.inc_relink(None) - gone
 
-    def _spellings(self, old: list[_Story], new: list[Article]) -> dict[str, Counter[str]]:
+    def _spellings(self, old: list[StoredStory], new: list[Article]) -> dict[str, Counter[str]]:
         data = json.loads(self.store.meta(SPELLINGS) or "{}")
         spellings = {key: Counter(counts) for key, counts in data.items()}
         for story in old:
@@ -531,7 +531,7 @@ class Run:
         as published, with its body."""
         kept = [(path, story) for path, story in top if path not in self.published]
         stories = {
-            str(row[0]): _story(row)
+            str(row[0]): story_from_row(row)
             for row in self.store.inc_rows("inc_story", "story", [s for _, s in kept])
         }
         rows = self.store.parsed_rows([path for path, _ in kept])
@@ -597,7 +597,7 @@ class Run:
         self,
         gone: list[str],
         dropped: int,
-        old: list[_Story],
+        old: list[StoredStory],
         new: list[_Formed],
         duplicates: list[Any],
         excluded: list[Any],
@@ -649,7 +649,7 @@ def _link_summary(store: StateStore, config: Config, requested: int, down: bool)
     checked, classes, due = store.inc_link_totals()
     listed: dict[str, list[tuple[str, LinkResult]]] = {"excluded": [], "dropped": []}
     for path, verdict, shown in store.inc_link_verdicts():
-        listed[verdict].append((path, result_from_json(json.loads(shown))))
+        listed[verdict].append((path, link_from_row(json.loads(shown))))
     return LinkSummary(
         mode=config.links,
         checked=checked,
@@ -683,30 +683,6 @@ class _Corpus:
         if key not in self.found:
             self.found[key] = bool(self.store.inc_rows("inc_key", "key", [key], "path"))
         return self.found[key]
-
-
-@dataclass
-class _Story:
-    story: str
-    survivor: str
-    topics: tuple[str, ...]
-    kept: bool
-    feeds: tuple[str, ...]
-    #: the indexes of the images its entry shows; None for all
-    images: tuple[int, ...] | None
-
-
-def _story(row: tuple[Any, ...]) -> _Story:
-    data = json.loads(row[2])
-    images = data.get("images")
-    return _Story(
-        row[0],
-        row[1],
-        tuple(data["topics"]),
-        data["kept"],
-        tuple(data["feeds"]),
-        tuple(images) if images is not None else None,
-    )
 
 
 def _patched(rows: list[list[Any]], gone: set[str], added: list[list[Any]]) -> list[list[Any]]:

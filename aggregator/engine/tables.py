@@ -57,10 +57,10 @@ from aggregator.rendering.pages import Listing
 from aggregator.sources.loader import file_digest
 from aggregator.sources.parsecache import RACY_SECONDS
 from aggregator.sources.parsecache import cache_form
+from aggregator.state.codec import link_row
 from aggregator.state.codec import link_stamp
 from aggregator.state.interface import StateStore
 from aggregator.state.lastbuild import last_report
-from aggregator.state.lastbuild import result_json
 from aggregator.stories.dedupe import url_keys
 from aggregator.stories.similar import fingerprint
 from aggregator.stories.similar import period_of
@@ -357,24 +357,6 @@ def seal(store: StateStore, config: Config) -> None:
     store.set_meta(FORM, form(config))
 
 
-def story_json(article: Article, passed: tuple[str, ...] | None, found: Article) -> str:
-    """The story's survivor as published (`article`) and as found (`found`): the images
-    the link step left out of its entry are told by the indexes of those kept."""
-    data: dict[str, Any] = {
-        "topics": list(article.topics),
-        "kept": passed is not None,
-        "feeds": list(passed or ()),
-    }
-    if article.images != found.images:
-        kept, left = [], list(article.images)
-        for index, image in enumerate(found.images):
-            if left and image == left[0]:
-                kept.append(index)
-                left.pop(0)
-        data["images"] = kept
-    return json.dumps(data, ensure_ascii=False)
-
-
 def link_rows(links: CheckedLinks | None) -> list[tuple[object, ...]]:
     """The `inc_link` rows of what the link step judged (see the store's schema)."""
     if links is None:
@@ -387,7 +369,7 @@ def link_rows(links: CheckedLinks | None) -> list[tuple[object, ...]]:
     summary = links.summary
     for verdict, listed in (("excluded", summary.excluded), ("dropped", summary.images_dropped)):
         rows.extend(
-            (r.url, path, "", verdict, json.dumps(result_json(r), ensure_ascii=False))
+            (r.url, path, "", verdict, json.dumps(link_row(r), ensure_ascii=False))
             for path, r in listed
         )
     return rows

@@ -1,8 +1,10 @@
 """One codec for stored rows: how a record becomes the values a row (or the JSON kept
 with the last report) holds, and back. The parse cache keeps articles in the form
 `encode` gives; the store and the last build's report keep link results in the form
-`link_row` gives, so a record reads back the same from wherever it was kept. Data,
-never code."""
+`link_row` gives, so a record reads back the same from wherever it was kept; the
+engine's stories (`story_json`), the report's duplicates and exclusions
+(`duplicate_row`, `exclusion_row`) and remote feeds (`feed_row`) likewise. Data, never
+code."""
 
 from __future__ import annotations
 
@@ -18,6 +20,9 @@ from typing import cast
 from typing import get_args
 
 from aggregator.model import Article
+from aggregator.model import DroppedCopy
+from aggregator.model import Duplicate
+from aggregator.model import Exclusion
 from aggregator.model import FeedState
 from aggregator.model import Fingerprint
 from aggregator.model import Image
@@ -123,6 +128,80 @@ def link_stamp(result: LinkResult | None) -> str:
         return ""
     checked, due = iso(result.checked_at), iso(result.next_check_at)
     return f"{checked} {due} {result.failures} {result.klass}"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StoredStory:
+    """A story as the engine's `inc_story` table keeps it (`story_json`)."""
+
+    story: str
+    survivor: str
+    topics: tuple[str, ...]
+    #: published in at least the all-topics feed
+    kept: bool
+    feeds: tuple[str, ...]
+    #: the indexes of the images its entry shows; None for all
+    images: tuple[int, ...] | None
+
+
+def story_json(article: Article, passed: tuple[str, ...] | None, found: Article) -> str:
+    """The story's survivor as published (`article`, in the feeds `passed`, None when
+    left out) and as found (`found`): the images the link step left out of its entry
+    are told by the indexes of those kept."""
+    data: dict[str, Any] = {
+        "topics": list(article.topics),
+        "kept": passed is not None,
+        "feeds": list(passed or ()),
+    }
+    if article.images != found.images:
+        kept, left = [], list(article.images)
+        for index, image in enumerate(found.images):
+            if left and image == left[0]:
+                kept.append(index)
+                left.pop(0)
+        data["images"] = kept
+    return json.dumps(data, ensure_ascii=False)
+
+
+def story_from_row(row: Sequence[Any]) -> StoredStory:
+    """A row of `inc_story` (story, survivor, `story_json`)."""
+    data = json.loads(row[2])
+    images = data.get("images")
+    return StoredStory(
+        str(row[0]),
+        str(row[1]),
+        tuple(data["topics"]),
+        bool(data["kept"]),
+        tuple(data["feeds"]),
+        tuple(images) if images is not None else None,
+    )
+
+
+def duplicate_row(duplicate: Duplicate) -> list[Any]:
+    """A duplicate as the last build's report keeps it (the kept path first)."""
+    copies = [[c.path, c.reason, c.score] for c in duplicate.copies]
+    return [duplicate.kept, duplicate.reason, duplicate.score, copies]
+
+
+def duplicate_from_row(row: Sequence[Any]) -> Duplicate:
+    kept, reason, score, copies = row
+    return Duplicate(
+        kept=kept,
+        dropped=tuple(c[0] for c in copies),
+        reason=reason,
+        score=score,
+        copies=tuple(DroppedCopy(*c) for c in copies),
+    )
+
+
+def exclusion_row(exclusion: Exclusion) -> list[Any]:
+    """An exclusion as the last build's report keeps it (the path first)."""
+    return [exclusion.path, exclusion.code, exclusion.reason, exclusion.topic]
+
+
+def exclusion_from_row(row: Sequence[Any]) -> Exclusion:
+    path, code, reason, topic = row
+    return Exclusion(path, code, reason, topic)
 
 
 #: a result as JSON texts: head, words, body (see `encode`)

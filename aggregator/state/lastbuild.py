@@ -23,17 +23,15 @@ from typing import TypeVar
 
 from aggregator.config import Config
 from aggregator.model import BuildReport
-from aggregator.model import DroppedCopy
-from aggregator.model import Duplicate
-from aggregator.model import Exclusion
 from aggregator.model import FeedResult
-from aggregator.model import LinkResult
 from aggregator.model import LinkSummary
 from aggregator.model import LoadError
 from aggregator.model import LoadWarning
 from aggregator.model import PageResult
 from aggregator.model import Rows
 from aggregator.publishing.output import Output
+from aggregator.state.codec import duplicate_from_row
+from aggregator.state.codec import exclusion_from_row
 from aggregator.state.codec import link_from_row
 from aggregator.state.codec import link_row
 from aggregator.state.interface import StateStore
@@ -200,38 +198,15 @@ def _links_json(links: LinkSummary) -> dict[str, Any]:
         "checked": links.checked,
         "network_down": links.network_down,
         "classes": [list(c) for c in links.classes],
-        "excluded": [[p, result_json(r)] for p, r in links.excluded],
-        "images_dropped": [[p, result_json(r)] for p, r in links.images_dropped],
+        "excluded": [[p, list(link_row(r))] for p, r in links.excluded],
+        "images_dropped": [[p, list(link_row(r))] for p, r in links.images_dropped],
     }
-
-
-def result_json(r: LinkResult) -> list[Any]:
-    return list(link_row(r))
-
-
-def result_from_json(v: list[Any]) -> LinkResult:
-    return link_from_row(v)
 
 
 def _rows(store: StateStore, kind: str, make: Callable[[list[Any]], _T], count: int) -> Rows[_T]:
     """A kept list of `count` rows, its texts read now (the state file may be closed or
     changed by the time the report is read), made into objects when first used."""
     return Rows([text for _key, text in store.metas(f"{_REPORT}/{kind}/")], make, count)
-
-
-def _duplicate(row: list[Any]) -> Duplicate:
-    kept, reason, score, copies = row
-    return Duplicate(
-        kept=kept,
-        dropped=tuple(c[0] for c in copies),
-        reason=reason,
-        score=score,
-        copies=tuple(DroppedCopy(*c) for c in copies),
-    )
-
-
-def _exclusion(row: list[Any]) -> Exclusion:
-    return Exclusion(*row)
 
 
 def report_from_json(data: dict[str, Any], store: StateStore) -> BuildReport:
@@ -241,8 +216,8 @@ def report_from_json(data: dict[str, Any], store: StateStore) -> BuildReport:
         loaded=data["loaded"],
         errors=tuple(LoadError(*e) for e in data["errors"]),
         warnings=tuple(LoadWarning(*w) for w in data["warnings"]),
-        duplicates=_rows(store, "duplicates", _duplicate, data["duplicates_count"]),
-        excluded=_rows(store, "excluded", _exclusion, data["excluded_count"]),
+        duplicates=_rows(store, "duplicates", duplicate_from_row, data["duplicates_count"]),
+        excluded=_rows(store, "excluded", exclusion_from_row, data["excluded_count"]),
         published=data["published"],
         feeds=tuple(FeedResult(t, fmt, path, n, False) for t, fmt, path, n in data["feeds"]),
         pages=tuple(PageResult(path, False) for path in data["pages"]),
@@ -252,8 +227,8 @@ def report_from_json(data: dict[str, Any], store: StateStore) -> BuildReport:
             requested=0,
             network_down=links["network_down"],
             classes=tuple((k, n) for k, n in links["classes"]),
-            excluded=tuple((p, result_from_json(r)) for p, r in links["excluded"]),
-            images_dropped=tuple((p, result_from_json(r)) for p, r in links["images_dropped"]),
+            excluded=tuple((p, link_from_row(r)) for p, r in links["excluded"]),
+            images_dropped=tuple((p, link_from_row(r)) for p, r in links["images_dropped"]),
         )
         if links
         else None,

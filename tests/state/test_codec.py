@@ -1,0 +1,80 @@
+"""The one codec of stored rows: every record kept in the state (link results, the
+engine's stories, the last report's duplicates and exclusions, remote feeds) reads back
+as it was written, through JSON as the store keeps it."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import UTC
+from datetime import datetime
+from pathlib import Path
+
+from conftest import write_article
+
+from aggregator.model import Article
+from aggregator.model import DroppedCopy
+from aggregator.model import Duplicate
+from aggregator.model import Exclusion
+from aggregator.model import FeedState
+from aggregator.model import Image
+from aggregator.model import LinkResult
+from aggregator.sources.loader import load_file
+from aggregator.state.codec import duplicate_from_row
+from aggregator.state.codec import duplicate_row
+from aggregator.state.codec import exclusion_from_row
+from aggregator.state.codec import exclusion_row
+from aggregator.state.codec import feed_from_row
+from aggregator.state.codec import feed_row
+from aggregator.state.codec import link_from_row
+from aggregator.state.codec import link_row
+from aggregator.state.codec import story_from_row
+from aggregator.state.codec import story_json
+
+WHEN = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+
+
+def through_json(row: object) -> object:
+    return json.loads(json.dumps(row, ensure_ascii=False))
+
+
+def test_a_duplicate_and_an_exclusion_read_back_as_written() -> None:
+    duplicate = Duplicate(
+        kept="a/kept.md",
+        dropped=("b/copy.md", "c/near \u201ccopy\u201d.md"),
+        reason="similar-title",
+        score=0.81,
+        copies=(
+            DroppedCopy("b/copy.md", "same-url", 1.0),
+            DroppedCopy("c/near \u201ccopy\u201d.md", "similar-title", 0.81),
+        ),
+    )
+    back = duplicate_from_row(through_json(duplicate_row(duplicate)))  # type: ignore[arg-type]
+    assert back == duplicate and back.copies == duplicate.copies
+    for exclusion in (
+        Exclusion("x.md", "quality", "quality 40 is below 50", None),
+        Exclusion("y.md", "topic_quality", "quality 60 is below 70 for AI", "AI"),
+    ):
+        assert exclusion_from_row(through_json(exclusion_row(exclusion))) == exclusion  # type: ignore[arg-type]
+
+
+def test_a_link_result_and_a_feed_state_read_back_as_written() -> None:
+    result = LinkResult(
+        "https://example.com/a", "broken", 404, "HTTP 404", None, WHEN, WHEN, 3, WHEN
+    )
+    assert link_from_row(through_json(list(link_row(result)))) == result  # type: ignore[arg-type]
+    state = FeedState(url="https://blog.example.com/feed.xml", title="A blog", etag='"x"')
+    assert feed_from_row(feed_row(state)) == state
+
+
+def test_a_story_keeps_its_topics_feeds_and_the_images_its_entry_shows(tmp_path: Path) -> None:
+    found = load_file(write_article(tmp_path, "a.md", topics=["AI", "Robots"]))
+    assert isinstance(found, Article)
+    images = (Image("https://img.example.com/1.jpg"), Image("https://img.example.com/2.jpg"))
+    found = dataclasses.replace(found, images=images)
+    shown = dataclasses.replace(found, images=images[1:], topics=("AI",))
+    stored = story_from_row(("s1", "a.md", story_json(shown, ("AI", "all"), found)))
+    assert (stored.story, stored.survivor, stored.topics) == ("s1", "a.md", ("AI",))
+    assert (stored.kept, stored.feeds, stored.images) == (True, ("AI", "all"), (1,))
+    left_out = story_from_row(("s2", "a.md", story_json(found, None, found)))
+    assert (left_out.kept, left_out.feeds, left_out.images) == (False, (), None)
