@@ -21,6 +21,7 @@ from typing import Any
 
 from aggregator.config import Config
 from aggregator.engine.stages import checks_links
+from aggregator.engine.stages import formed
 from aggregator.engine.stages import judge
 from aggregator.model import Article
 from aggregator.model import Duplicate
@@ -36,8 +37,6 @@ from aggregator.state.interface import StateStore
 from aggregator.state.interface import open_store
 from aggregator.state.interface import store_exists
 from aggregator.state.location import shown
-from aggregator.stories.aliases import apply_topic_settings
-from aggregator.stories.dedupe import find_stories
 from aggregator.stories.filters import DEAD_LINK
 from aggregator.stories.filters import MAX_AGE
 from aggregator.stories.filters import QUALITY
@@ -111,9 +110,8 @@ def overview(config: Config, now: datetime) -> Overview:
     """What `build` would publish with this config at `now`, and why not the rest."""
     loaded = plan(config)  # the files, limits and errors of every command
     articles, errors = loaded.articles, loaded.errors
-    stories = find_stories(articles, config.dedupe)  # related stubs play no part here
-    unique, duplicates = stories.kept, stories.duplicates
-    unique = apply_topic_settings(unique, config)  # aliases and skipped topics, as build does
+    unique, stories = formed(articles, config)  # as a build forms them
+    duplicates = stories.duplicates
     links, judged_with = LINKS_OFF, config
     state: contextlib.AbstractContextManager[StateStore | None] = contextlib.nullcontext()
     if checks_links(config):

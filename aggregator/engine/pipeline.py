@@ -30,6 +30,7 @@ from aggregator.config import Config
 from aggregator.engine import tables
 from aggregator.engine.run import Run
 from aggregator.engine.stages import find_zones_here
+from aggregator.engine.stages import formed
 from aggregator.engine.stages import link_candidates
 from aggregator.engine.stages import zones_told
 from aggregator.links.articles import CheckedLinks
@@ -52,8 +53,6 @@ from aggregator.state.lastbuild import outputs_intact
 from aggregator.state.lastbuild import remember
 from aggregator.state.lastbuild import replay
 from aggregator.state.lastbuild import signature
-from aggregator.stories.aliases import apply_topic_settings
-from aggregator.stories.dedupe import find_stories
 
 if TYPE_CHECKING:
     import requests
@@ -176,9 +175,8 @@ def check_links(
     hears the phases "read", "dedupe" and "links"."""
     loaded = inputs.plan(config, progress=progress)
     runner = zones_told(progress, find_zones_here)
-    # Related stubs play no part.
-    unique = find_stories(loaded.articles, config.dedupe, runner=runner).kept
-    candidates = link_candidates(apply_topic_settings(unique, config), config, now)
+    unique, _ = formed(loaded.articles, config, runner)
+    candidates = link_candidates(unique, config, now)
     with contextlib.ExitStack() as stack:
         if store is None:
             store = stack.enter_context(open_store(config.state_location))

@@ -45,6 +45,7 @@ from aggregator.engine.stages import Judged
 from aggregator.engine.stages import checks_links
 from aggregator.engine.stages import judge
 from aggregator.engine.stages import stop_if
+from aggregator.engine.stages import survivors
 from aggregator.engine.stages import zones_told
 from aggregator.engine.tables import FEEDS
 from aggregator.engine.tables import FORM
@@ -103,7 +104,6 @@ from aggregator.state.lastbuild import clear_lists
 from aggregator.state.lastbuild import forget
 from aggregator.state.lastbuild import patch_list
 from aggregator.state.lastbuild import report_from_json
-from aggregator.stories.aliases import apply_topic_settings
 from aggregator.stories.dedupe import find_stories
 from aggregator.stories.paircache import StoredPairs
 from aggregator.stories.similar import Pair
@@ -409,7 +409,7 @@ class Run:
         per story, and the report's duplicates and exclusions of those stories, as
         JSON."""
         stories, config = self.stories, self.config
-        found = apply_topic_settings(stories.kept, config)
+        found = survivors(stories, config)
         if checks_links(config):
             found = self._whole(found)
         self.judged: Judged = judge(

@@ -29,6 +29,9 @@ from aggregator.progress import Progress
 from aggregator.progress import counting
 from aggregator.progress import links_of
 from aggregator.state.interface import StateStore
+from aggregator.stories.aliases import apply_topic_settings
+from aggregator.stories.dedupe import Stories
+from aggregator.stories.dedupe import find_stories
 from aggregator.stories.filters import Selection
 from aggregator.stories.filters import select
 from aggregator.stories.similar import Pair
@@ -59,6 +62,21 @@ class Judged:
     selection: Selection
     #: what the link step decided; None when links are not checked
     links: CheckedLinks | None
+
+
+def survivors(stories: Stories, config: Config) -> list[Article]:
+    """Each story's survivor with the topic settings applied (aliases, skipped topics)."""
+    return apply_topic_settings(stories.kept, config)
+
+
+def formed(
+    articles: Sequence[Article], config: Config, runner: Runner | None = None
+) -> tuple[list[Article], Stories]:
+    """The stories of `articles` (related stubs play no part) and their `survivors`:
+    the front of the graph for commands that form every story (`check-links`,
+    `topics`); a build forms them through its tables (`run.Run`)."""
+    stories = find_stories(articles, config.dedupe, runner=runner)
+    return survivors(stories, config), stories
 
 
 def link_candidates(unique: Sequence[Article], config: Config, now: datetime) -> Sequence[Article]:
