@@ -26,8 +26,9 @@ Scenarios, in order, on one output folder and one state file:
 1. cold build: empty output folder, no state file;
 2. warm rebuild: nothing changed;
 3. one file changed: the title of the newest published file rewritten;
-4. 1% of the files changed: their titles rewritten;
-5. one file deleted (a recent published file of common topics only, so no topic
+4. one new file: a copy of that file as another story (its own title and URLs);
+5. 1% of the files changed: their titles rewritten;
+6. one file deleted (a recent published file of common topics only, so no topic
    loses its last article);
 
 then a fresh cold build of the final corpus into a second output folder, with its
@@ -414,6 +415,29 @@ def _published(data: dict[str, Any]) -> bool:
     return data.get("published") is True and isinstance(quality, int) and quality >= 60
 
 
+#: the title and excerpt of the story `another_story` makes: words no other file has
+_ANOTHER = (
+    b"Harbour dredging contract for the northern quay goes to a local firm",
+    b"The port authority chose a local firm to dredge the northern quay this winter, "
+    b"after three bids and a public consultation on the silt it will move.",
+)
+
+
+def another_story(data: bytes) -> bytes:
+    """A file's bytes as another story: its own title, excerpt and URLs."""
+    title, excerpt = _ANOTHER
+    data, titles = _TITLE.subn(lambda m: b'title: "' + title + b'"' + m.group(2), data, count=1)
+    data, excerpts = re.subn(
+        rb'^excerpt: "[^"\n]*"', b'excerpt: "' + excerpt + b'"', data, count=1, flags=re.MULTILINE
+    )
+    data, urls = re.subn(
+        rb'^((?:webUrl|originalUrl|ampWebUrl): "[^"]*?)"', rb'\1-new"', data, flags=re.MULTILINE
+    )
+    if not (titles and excerpts and urls):
+        raise BenchError("no title, excerpt or URL to change in the file copied")
+    return data
+
+
 def retitle(path: Path, note: bytes) -> None:
     """Add `note` to the title: the file gets a new size and a new mtime."""
     data = path.read_bytes()
@@ -533,6 +557,14 @@ def scenarios(
     run = record("one file changed", builder.run(source, output, state, count))
     print(run.line("one file changed"))
     print(f"  changed: {target.relative_to(source)}")
+
+    added = target.with_name(f"new-{target.name}")
+    added.write_bytes(another_story(target.read_bytes()))
+    files.append(added)
+    count += 1
+    run = record("one new file", builder.run(source, output, state, count))
+    print(run.line("one new file"))
+    print(f"  added: {added.relative_to(source)}")
 
     gone = newest(
         [p for p in files if p != target],
