@@ -111,18 +111,22 @@ def write_article(folder: Path, name: str, **overrides: Any) -> Path:
 
 
 def run_cli(
-    *args: str | Path, cwd: Path | None = None, hosts: dict[str, str] | None = None
+    *args: str | Path,
+    cwd: Path | None = None,
+    hosts: dict[str, str] | None = None,
+    exact: bool = False,
 ) -> subprocess.CompletedProcess[str]:
     """Run the real `aggregator` command (as `python -m aggregator`) in a subprocess.
 
     Tests never reach the network: a `build` runs with `--links off` unless the test
-    passes `--links` itself (and then checks links on 127.0.0.x only). `hosts` maps
-    names to the address the subprocess resolves them to, as a hosts file would
-    (`"*"`: every other name); other names do not resolve.
+    passes `--links` itself (and then checks links on 127.0.0.x only), or asks for
+    the `exact` words (no link can answer anyway). `hosts` maps names to the address
+    the subprocess resolves them to, as a hosts file would (`"*"`: every other name);
+    other names do not resolve.
     """
     require_e2e("the real aggregator command")
     words = [str(a) for a in args]
-    if words[:1] == ["build"] and "--links" not in words:
+    if words[:1] == ["build"] and "--links" not in words and not exact:
         words += ["--links", "off"]
     # tests/offline/sitecustomize.py makes name lookups fail in the subprocess too.
     env = dict(os.environ)

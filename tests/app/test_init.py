@@ -10,20 +10,16 @@ added to config.py but not to the scaffold fails `test_every_key_config_py_knows
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from conftest import OFFLINE
 from conftest import ROOT
 from conftest import SEEDS
-from conftest import require_e2e
+from conftest import run_cli
 
 from aggregator import config as config_module
 from aggregator.app.scaffold import scaffold_text
@@ -197,24 +193,6 @@ def test_add_feed_adds_to_the_scaffold(tmp_path: Path) -> None:
 # --- the real command ----------------------------------------------------------------
 
 
-def aggregator(*words: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """The real command with exactly these words, offline as `conftest.run_cli` runs it
-    (which would add `--links off` to a build: here the build takes no option at all)."""
-    require_e2e("the real aggregator command")
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(OFFLINE), env.get("PYTHONPATH", "")) if p)
-    env["AGGREGATOR_TEST_HOSTS"] = ""
-    return subprocess.run(
-        [sys.executable, "-m", "aggregator", *words],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 def tree(folder: Path) -> dict[str, bytes]:
     return {
         path.relative_to(folder).as_posix(): path.read_bytes()
@@ -225,15 +203,15 @@ def tree(folder: Path) -> dict[str, bytes]:
 
 @pytest.mark.e2e
 def test_init_then_build_builds_what_a_build_without_config_builds(tmp_path: Path) -> None:
-    done = aggregator("init", "site", cwd=tmp_path)
+    done = run_cli("init", "site", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("\n") == 1 and "site/aggregator.yaml" in done.stdout
     site, plain = tmp_path / "site", tmp_path / "plain"
     plain.mkdir()
     for folder in (site, plain):
         shutil.copytree(SEEDS, folder / "seeds")  # the default source, in both
-    built = aggregator("build", cwd=site)
-    bare = aggregator("build", cwd=plain)
+    built = run_cli("build", cwd=site, exact=True)
+    bare = run_cli("build", cwd=plain, exact=True)
     assert built.returncode == bare.returncode == 0, (built.stderr, bare.stderr)
     assert built.stdout == bare.stdout
     assert tree(plain / "feeds") and tree(site / "feeds") == tree(plain / "feeds")
@@ -246,7 +224,7 @@ def test_init_then_build_builds_what_a_build_without_config_builds(tmp_path: Pat
 @pytest.mark.e2e
 def test_init_refuses_an_existing_file_in_one_line(tmp_path: Path) -> None:
     (tmp_path / "aggregator.yaml").write_text("title: Mine\n", encoding="utf-8")
-    done = aggregator("init", cwd=tmp_path)
+    done = run_cli("init", cwd=tmp_path)
     assert done.returncode == 1
     assert done.stderr.splitlines() == [
         "aggregator: error: aggregator.yaml already exists: left as it is "
