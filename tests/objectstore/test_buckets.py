@@ -24,7 +24,6 @@ from conftest import write_article
 from s3server import ADMIN
 from s3server import READER
 from s3server import S3Server
-from s3server import running
 
 import aggregator
 from aggregator.config import Config
@@ -33,14 +32,6 @@ from aggregator.errors import StorageError
 from aggregator.objectstore.upload import rank
 
 _names = itertools.count()
-
-
-@pytest.fixture(scope="session")
-def s3server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    with running(tmp_path_factory.mktemp("s3server")) as server:
-        if isinstance(server, str):
-            pytest.skip(server)
-        yield server
 
 
 class Calls(logging.Handler):
