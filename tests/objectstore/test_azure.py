@@ -98,6 +98,7 @@ def account() -> Iterator[Account]:
     thread.join()
 
 
+@pytest.mark.e2e
 def test_objects_on_azure_get_their_content_type_and_cache_control(
     account: Account, tmp_path: Path
 ) -> None:
