@@ -523,3 +523,42 @@ def test_an_object_that_is_also_a_folder_is_reported_and_the_rest_published(
         (f"s3://{source}/b.md", "both an object and the folder of others: not read")
     ]
     assert report.published == 2  # a.md and b.md/c.md
+
+
+@pytest.mark.e2e
+def test_a_follower_keeps_its_mirror_of_the_sources_so_it_leads_warm(
+    store: Store, tmp_path: Path, pg_url: str, calls: Calls
+) -> None:
+    """With links off a follower reads no source for a link check: it still syncs its
+    mirror each run, so that its first build as leader downloads nothing."""
+    from aggregator.app.daemon import Daemon
+    from aggregator.objectstore.mirror import mirror_folders
+    from aggregator.state.pgstore import Leadership
+
+    os.chdir(tmp_path)
+    source, output = f"{store.bucket('articles')}/in", store.bucket("feeds")
+    _write_corpus(tmp_path / "corpus")
+    _upload(store, tmp_path / "corpus", source)
+    config = _config(sources=[f"s3://{source}"], output=f"s3://{output}", state=pg_url)
+    [mirror] = mirror_folders(config)
+    other = Leadership(pg_url)
+    daemon = Daemon(lambda: config, clock=lambda: NOW)
+    try:
+        assert other.lead()
+        assert daemon.run_once() is None  # a follower: builds nothing
+        assert len(_files(mirror)) == 6
+        write_article(tmp_path / "late", "late.md", n=9, topics=["AI"])
+        _upload(store, tmp_path / "late", source)
+        calls.seen.clear()
+        assert daemon.run_once() is None
+        assert calls.of("get_object") == [f"{source}/late.md"]  # the new object only
+        assert "late.md" in _files(mirror)
+        other.close()  # the leader is gone: this daemon leads
+        calls.seen.clear()
+        report = daemon.run_once()
+        assert report is not None and report.published == 7
+        assert [w for w in calls.of("get_object") if w.startswith(source)] == []
+        assert b"late" in store.objects(output)["topics/ai.rss"]
+    finally:
+        daemon.leadership.close()
+        other.close()
