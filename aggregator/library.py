@@ -44,6 +44,7 @@ from aggregator.publishing.layout import Layout
 from aggregator.publishing.layout import check_layout
 from aggregator.publishing.lock import OutputLock
 from aggregator.publishing.websub import announce_build
+from aggregator.publishing.websub import pend_build
 from aggregator.sources import remote
 from aggregator.sources.discover import Discovered
 from aggregator.sources.discover import add_to_config
@@ -97,7 +98,9 @@ def build(
     The output folder's lock is held for the run: another aggregator writing there
     makes this wait up to `wait` seconds, then raise `LockBusy`. After the run the
     configured WebSub hub is pinged for every feed whose bytes changed (a hub that
-    fails is logged, and pinged again after the next run). `now` is the build's clock
+    fails is logged, and pinged again after the next run; with a bucket output, once
+    the upload that publishes the feed lands, this run's or a later one's). `now` is
+    the build's clock
     (the age filter, link freshness, pings; default: the current time); `session`
     sends the link checker's requests and the pings; `resolver` answers DNS for the
     link checker; `progress(phase, done, total)` follows the run (`aggregator.Progress`:
@@ -140,6 +143,9 @@ def build(
             )
             if config.remote_output is not None and leading is not None and not leading():
                 raise LeadLost("lost the lead during the build: the new leader publishes")
+            if config.remote_output is not None:
+                # Pinged after the upload that lands them, even a later run's.
+                pend_build(config, report, now)
             upload.publish(config)  # a bucket output: what changed, after the build
             announce_build(config, report, now, cancel, session=session)
     finally:

@@ -19,6 +19,9 @@ import pg
 import pytest
 import yaml
 from farm import Farm
+from s3server import REQUIRE as REQUIRE_S3
+from s3server import S3Server
+from s3server import running
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -273,6 +276,18 @@ def pg_server() -> Iterator[pg.Server]:
     """A PostgreSQL server of this session's own (tests/pg.py); skips when none can run."""
     with pg.server() as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def s3server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """An S3-compatible server of this session's own (SeaweedFS: tests/s3server.py);
+    skips when none can run, fails instead with AGGREGATOR_REQUIRE_S3 set."""
+    with running(tmp_path_factory.mktemp("s3server")) as server:
+        if isinstance(server, str):
+            if os.environ.get(REQUIRE_S3):
+                pytest.fail(f"{REQUIRE_S3} is set, but {server}")
+            pytest.skip(server)
+        yield server
 
 
 @pytest.fixture

@@ -4,6 +4,10 @@ data folder, one per test session, so that two copies of the suite never share o
 
 Two identities: `admin` may do anything, `reader` may only read and list (a store
 that refuses writes, as read-only credentials do).
+
+Without `weed` or s3fs, or when the server does not start, the tests that need it skip,
+saying why; with AGGREGATOR_REQUIRE_S3 set (CI does) they fail instead, so that CI
+never passes by skipping them.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+#: set (to anything) to make a missing S3 server a failure, not a skip
+REQUIRE = "AGGREGATOR_REQUIRE_S3"
 ADMIN = ("admin", "admin-secret")
 READER = ("reader", "reader-secret")
 #: seconds the server may take to accept its first write: a guard, not a measure

@@ -29,7 +29,9 @@ The leader builds and publishes; a follower builds nothing and, with links on, h
 check the links (the checker claims hosts from the others through the state's leases,
 so per-host limits hold across daemons and no URL is asked twice), for one interval
 at most, so that it tries to lead again on time: a killed leader's session dies with
-it and frees the lock, and the next follower to run takes over. With a SQLite state
+it and frees the lock, and the next follower to run takes over. A follower also keeps
+its mirror of the source buckets current (one listing when nothing changed; with links
+on, the link check does it), so that a new leader starts warm. With a SQLite state
 the one daemon always leads. Each change of role is logged, and /healthz says it.
 
 With `serve_report: true` the server also answers /report.html with the HTML build
@@ -85,6 +87,7 @@ from aggregator.library import check_links
 from aggregator.links.linkcheck import Drain
 from aggregator.model import BuildReport
 from aggregator.objectstore import upload
+from aggregator.objectstore.mirror import sync_sources
 from aggregator.publishing.layout import real
 from aggregator.rendering.reportpage import render_report
 from aggregator.state.interface import open_leadership
@@ -373,8 +376,15 @@ class Daemon:
 
     def _follow(self, config: Config, now: datetime, started: float) -> None:
         """A follower's run: with links on, check them for most of an interval (the
-        results go to the shared state as they are known); then ready to lead."""
+        results go to the shared state as they are known); then ready to lead. Without
+        link checks, its mirror of the source buckets is brought up to date instead."""
         requested = 0
+        if config.links != "on" and config.remote_sources:
+            try:
+                sync_sources(config)
+            except AggregatorError as exc:
+                self._failed(now, started, str(exc))
+                return
         if config.links == "on":
             helping = self._helping = Drain()
             if self.stopping.is_set():

@@ -210,6 +210,12 @@ def _headers(url: str, key: str, config: Config) -> dict[str, Any]:
         return {"ContentType": kind, "CacheControl": cache}
     if name in ("gs", "gcs"):
         return {"content_type": kind, "fixed_key_metadata": {"cache_control": cache}}
+    if name in ("az", "abfs", "abfss"):
+        # adlfs hands `content_settings` to the Azure SDK's upload_blob (the blob's
+        # x-ms-blob-content-type and x-ms-blob-cache-control); the SDK comes with adlfs.
+        from azure.storage.blob import ContentSettings
+
+        return {"content_settings": ContentSettings(content_type=kind, cache_control=cache)}
     return {}
 
 

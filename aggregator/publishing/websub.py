@@ -4,6 +4,12 @@ After a run, every feed whose bytes changed is announced to the hub with
 `hub.mode=publish`. A hub that fails is logged and the feed stays pending in the
 state file, to be announced again after the next run; publishing never waits on it
 beyond one short timeout per feed.
+
+With a bucket output the feeds reach readers only when the upload lands: the changed
+feeds are recorded as pending before it (`pend_build`) and announced after it, so a
+feed whose upload failed is announced after the run that finally publishes it (that
+run's build changed nothing more: the staging folder already had the bytes), and
+never before it is served.
 """
 
 from __future__ import annotations
@@ -84,6 +90,17 @@ def announce(
     return announced, failed
 
 
+def pend_build(config: Config, report: BuildReport, now: datetime) -> None:
+    """Before a bucket upload: remember the feeds the build changed as pending, for
+    the run whose upload lands to announce (no hub: nothing)."""
+    if not config.websub_hub:
+        return
+    changed = _changed(config, report)
+    if changed:
+        with open_store(config.state_location) as store:
+            store.add_pings(changed, now)
+
+
 def announce_build(
     config: Config,
     report: BuildReport,
@@ -92,10 +109,11 @@ def announce_build(
     *,
     session: requests.Session | None = None,
 ) -> None:
-    """After a build: ping the configured hub for the feeds it changed (no hub: nothing)."""
+    """After a build (and its upload): ping the configured hub for the feeds it changed
+    and those still pending (no hub: nothing)."""
     if not config.websub_hub:
         return
-    changed = [config.base_url + f.path for f in report.feeds if f.changed]
+    changed = _changed(config, report)
     with open_store(config.state_location) as store:
         announce(
             config.websub_hub,
@@ -106,3 +124,8 @@ def announce_build(
             session=session,
             cancel=cancel,
         )
+
+
+def _changed(config: Config, report: BuildReport) -> list[str]:
+    """The public URLs of the feeds whose bytes the build changed."""
+    return [config.base_url + f.path for f in report.feeds if f.changed]

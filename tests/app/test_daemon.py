@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 import urllib.request
+import uuid
 import xml.etree.ElementTree as ElementTree
 from collections import Counter
 from collections.abc import Callable
@@ -41,6 +42,9 @@ from conftest import front_matter
 from conftest import require_e2e
 from conftest import run_cli
 from conftest import write_article
+from farm import Farm
+from s3server import ADMIN
+from s3server import S3Server
 
 from aggregator.publishing import websub
 from aggregator.publishing.lock import OutputLock
@@ -1287,3 +1291,113 @@ def test_two_daemons_request_each_link_once_and_keep_the_per_host_limits(
         assert follower.stop() == 0
     finally:
         farm.close()
+
+
+def test_two_daemons_on_a_bucket_publish_what_one_cold_build_would(
+    tmp_path: Path,
+    pg_url: str,
+    s3server: S3Server,
+    farm: Farm,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The shape of the held-out check of issue 18: two daemons, each on a machine of
+    its own (its own working folder, so its own staging folder and mirror), on one
+    PostgreSQL state and one S3 server, articles in a bucket and feeds to a bucket,
+    links answered by the loopback farm. Each URL is requested once across both; the
+    leader, killed with SIGKILL, is replaced and the other publishes a new article
+    within two intervals; the bucket ends as a local cold build of the same articles."""
+    import s3fs
+
+    for name, value in s3server.env().items():
+        monkeypatch.setenv(name, value)  # the daemons' environment too
+    fs = s3fs.S3FileSystem(
+        key=ADMIN[0], secret=ADMIN[1], endpoint_url=s3server.endpoint, skip_instance_cache=True
+    )
+    for bucket in ("articles", "feeds"):
+        if not fs.exists(bucket):
+            fs.mkdir(bucket)
+    run = uuid.uuid4().hex[:8]
+    source, output = f"articles/d{run}", f"feeds/d{run}"
+
+    def put_article(number: int) -> str:
+        url = farm.url(number % 3, f"/t/s{number}/ok")
+        fields = article_fields(n=number, webUrl=url, images=None, topics=[f"T{number % 2}"])
+        fs.pipe_file(f"{source}/s{number}.md", front_matter(fields).encode("utf-8"))
+        return url
+
+    def bucket_objects() -> dict[str, bytes]:
+        fs.invalidate_cache()
+        return {p[len(output) + 1 :]: fs.cat_file(p) for p in fs.find(output)}
+
+    def published_links() -> list[str]:
+        fs.invalidate_cache()
+        if not fs.exists(f"{output}/all.rss"):
+            return []
+        parsed = feedparser.parse(fs.cat_file(f"{output}/all.rss"))
+        return [] if parsed.bozo else [entry.link for entry in parsed.entries]
+
+    urls = [put_article(number) for number in range(1, 7)]
+    config = tmp_path / "shared.yaml"
+    config.write_text("link_check:\n  allow_private: true\n", encoding="utf-8")
+    common = ["--config", str(config), "--source", f"s3://{source}", "--links", "on"]
+    # The interval: three cold builds of the corpus from the bucket, as measured here
+    # (links off: the farm must see each URL once, from the daemons).
+    (tmp_path / "probe").mkdir()
+    started = time.monotonic()
+    probe = run_cli(
+        "build", *common[:4], "--links", "off", "--output", "out", cwd=tmp_path / "probe"
+    )
+    assert probe.returncode == 0, probe.stderr
+    interval = max(3, math.ceil(3 * (time.monotonic() - started)))
+
+    machines: list[Daemon] = []
+    try:
+
+        def start_on(machine: str) -> Daemon:
+            (tmp_path / machine).mkdir()
+            args = [
+                *["run", *common, "--output", f"s3://{output}", "--state", pg_url],
+                *["--interval", f"{interval}s"],
+            ]
+            daemon = Daemon(args, tmp_path / machine)
+            machines.append(daemon)
+            daemon.wait_for(r"running every")
+            daemon.startup = time.monotonic() - daemon.spawned
+            return daemon
+
+        leader = start_on("a")
+        leader.wait_for(r"leader: this daemon builds and publishes")
+        follower = start_on("b")
+        follower.wait_for(r"follower: .* leads; .* it helps check links")
+        wait_until(lambda: sorted(published_links()) == sorted(urls), what="the leader's feeds")
+        mark = follower.mark()
+        leader.proc.send_signal(signal.SIGKILL)
+        killed = time.monotonic()
+        urls.append(put_article(7))
+        wait_until(
+            lambda: urls[-1] in published_links(), what="the new article, published by the other"
+        )
+        took = time.monotonic() - killed
+        assert took <= 2 * interval, f"published {took:.1f} s after the kill ({interval} s runs)"
+        follower.wait_for(r"leader: this daemon builds and publishes", after=mark)
+        follower.wait_changed_run(after=mark)  # the run that published: its upload is done
+        for host in range(3):
+            log = farm.log(host)
+            assert set(log.hits.values()) == {1}, log.hits  # each URL once across both
+        assert sum(len(farm.log(host).hits) for host in range(3)) == len(urls)
+        assert follower.stop() == 0
+    finally:
+        for daemon in machines:
+            daemon.close()
+
+    (tmp_path / "c").mkdir()
+    cold = run_cli("build", *common, "--output", "local", cwd=tmp_path / "c")
+    assert cold.returncode == 0, cold.stderr
+    local = tmp_path / "c" / "local"
+    expected = {
+        p.relative_to(local).as_posix(): p.read_bytes()
+        for p in sorted(local.rglob("*"))
+        if p.is_file() and not p.name.startswith(".")
+    }
+    assert {"all.rss", "topics/t0.rss", "topics/t1.rss", "index.html"} <= set(expected)
+    assert bucket_objects() == expected

@@ -9,12 +9,16 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import replace
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 from conftest import NOW
@@ -24,7 +28,6 @@ from conftest import write_article
 from s3server import ADMIN
 from s3server import READER
 from s3server import S3Server
-from s3server import running
 
 import aggregator
 from aggregator.config import Config
@@ -33,14 +36,6 @@ from aggregator.errors import StorageError
 from aggregator.objectstore.upload import rank
 
 _names = itertools.count()
-
-
-@pytest.fixture(scope="session")
-def s3server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    with running(tmp_path_factory.mktemp("s3server")) as server:
-        if isinstance(server, str):
-            pytest.skip(server)
-        yield server
 
 
 class Calls(logging.Handler):
@@ -285,6 +280,91 @@ def test_a_bucket_that_refuses_writes_keeps_the_old_feeds_and_the_next_run_retri
     assert b"Changed" in after["topics/ai.rss"]
 
 
+class Hub(ThreadingHTTPServer):
+    """A WebSub hub on 127.0.0.1: answers 204 to every POST, recording its `hub.url`."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), HubHandler)
+        self.told: list[str] = []
+        self.lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/hub"
+
+    def heard(self) -> list[str]:
+        with self.lock:
+            told, self.told = self.told, []
+        return told
+
+
+class HubHandler(BaseHTTPRequestHandler):
+    server: Hub
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length", "0"))
+        form = parse_qs(self.rfile.read(length).decode("ascii"))
+        with self.server.lock:
+            self.server.told += form.get("hub.url", [])
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def hub() -> Iterator[Hub]:
+    server = Hub()
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+@pytest.mark.e2e
+def test_feeds_whose_upload_failed_are_announced_after_the_upload_that_lands_them(
+    store: Store, tmp_path: Path, hub: Hub
+) -> None:
+    os.chdir(tmp_path)
+    source, output = f"{store.bucket('articles')}/in", store.bucket("feeds")
+    _write_corpus(tmp_path / "corpus")
+    _upload(store, tmp_path / "corpus", source)
+    settings: dict[str, Any] = {
+        "sources": [f"s3://{source}"],
+        "output": f"s3://{output}",
+        "base_url": "https://feeds.example.org/",
+        "websub": {"hub": hub.url},
+    }
+    config = _config(**settings)
+    aggregator.build(config, now=NOW)
+    assert "https://feeds.example.org/all.rss" in hub.heard()
+    write_article(tmp_path / "corpus" / "ai", "story-5.md", n=5, title="Changed", topics=["AI"])
+    _upload(store, tmp_path / "corpus", source)
+    read_only = _config(**settings, storage_options={"s3": {"key": READER[0], "secret": READER[1]}})
+    with pytest.raises(StorageError):
+        aggregator.build(read_only, now=NOW)
+    assert hub.heard() == []  # nothing new is served: the hub hears nothing
+    with pytest.raises(StorageError):
+        aggregator.build(read_only, now=NOW)  # still refused: still nothing
+    assert hub.heard() == []
+    report = aggregator.build(config, now=NOW)  # writable again: the feeds land
+    assert not any(f.changed for f in report.feeds)  # this build changed nothing more
+    announced = hub.heard()
+    assert {
+        "https://feeds.example.org/topics/ai.rss",
+        "https://feeds.example.org/all.atom",
+    } <= set(announced)
+    assert not any("robots" in url for url in announced)  # unchanged: not announced
+    assert b"Changed" in store.objects(output)["topics/ai.rss"]
+    aggregator.build(config, now=NOW)
+    assert hub.heard() == []  # announced once
+
+
 def test_an_invalid_article_in_a_bucket_is_reported_by_its_url(
     store: Store, published: tuple[Config, str, str]
 ) -> None:
@@ -443,3 +523,42 @@ def test_an_object_that_is_also_a_folder_is_reported_and_the_rest_published(
         (f"s3://{source}/b.md", "both an object and the folder of others: not read")
     ]
     assert report.published == 2  # a.md and b.md/c.md
+
+
+@pytest.mark.e2e
+def test_a_follower_keeps_its_mirror_of_the_sources_so_it_leads_warm(
+    store: Store, tmp_path: Path, pg_url: str, calls: Calls
+) -> None:
+    """With links off a follower reads no source for a link check: it still syncs its
+    mirror each run, so that its first build as leader downloads nothing."""
+    from aggregator.app.daemon import Daemon
+    from aggregator.objectstore.mirror import mirror_folders
+    from aggregator.state.pgstore import Leadership
+
+    os.chdir(tmp_path)
+    source, output = f"{store.bucket('articles')}/in", store.bucket("feeds")
+    _write_corpus(tmp_path / "corpus")
+    _upload(store, tmp_path / "corpus", source)
+    config = _config(sources=[f"s3://{source}"], output=f"s3://{output}", state=pg_url)
+    [mirror] = mirror_folders(config)
+    other = Leadership(pg_url)
+    daemon = Daemon(lambda: config, clock=lambda: NOW)
+    try:
+        assert other.lead()
+        assert daemon.run_once() is None  # a follower: builds nothing
+        assert len(_files(mirror)) == 6
+        write_article(tmp_path / "late", "late.md", n=9, topics=["AI"])
+        _upload(store, tmp_path / "late", source)
+        calls.seen.clear()
+        assert daemon.run_once() is None
+        assert calls.of("get_object") == [f"{source}/late.md"]  # the new object only
+        assert "late.md" in _files(mirror)
+        other.close()  # the leader is gone: this daemon leads
+        calls.seen.clear()
+        report = daemon.run_once()
+        assert report is not None and report.published == 7
+        assert [w for w in calls.of("get_object") if w.startswith(source)] == []
+        assert b"late" in store.objects(output)["topics/ai.rss"]
+    finally:
+        daemon.leadership.close()
+        other.close()

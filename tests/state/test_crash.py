@@ -10,6 +10,9 @@ versions (killed while renaming) is printed. At the end an uninterrupted build s
 leaves exactly version A and no temporary file.
 
 CRASH_KILLS sets the number of kills (default 20); the `slow` test kills 200 times.
+The same campaign runs with the state in PostgreSQL (the suite's server, tests/pg.py),
+10 kills: there a killed build's transaction is rolled back by the server, and the
+build after the last kill must leave version A byte for byte.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from collections import Counter
 from pathlib import Path
 
 import feedparser
+import pg
 import pytest
 from conftest import OFFLINE
 from conftest import article_fields
@@ -65,9 +69,13 @@ def write_corpus(folder: Path, version: str) -> None:
         (folder / f"s{n:05}.md").write_text(text, encoding="utf-8")
 
 
-def command(tmp_path: Path, version: str, out: str = "out") -> list[str]:
+def command(tmp_path: Path, version: str, out: str = "out", state: str | None = None) -> list[str]:
     source = str(tmp_path / version)
-    return [sys.executable, "-m", "aggregator", "build", "--source", source, "--output", out]
+    chosen = ["--state", state] if state is not None else []
+    return [
+        *[sys.executable, "-m", "aggregator", "build", "--source", source, "--output", out],
+        *chosen,
+    ]
 
 
 def env() -> dict[str, str]:
@@ -78,10 +86,10 @@ def env() -> dict[str, str]:
     return environ
 
 
-def run(tmp_path: Path, version: str, out: str = "out") -> float:
+def run(tmp_path: Path, version: str, out: str = "out", state: str | None = None) -> float:
     started = time.monotonic()
     done = subprocess.run(
-        [*command(tmp_path, version, out), "--links", "off", "-q"],
+        [*command(tmp_path, version, out, state), "--links", "off", "-q"],
         cwd=tmp_path,
         env=env(),
         capture_output=True,
@@ -107,16 +115,19 @@ def integrity(state: Path) -> str:
         return str(db.execute("PRAGMA integrity_check").fetchone()[0])
 
 
-def kill_builds(tmp_path: Path, kills: int) -> None:
+def kill_builds(tmp_path: Path, kills: int, states: tuple[str, str] | None = None) -> None:
+    """The campaign; `states` (the killed builds' PostgreSQL database, the reference
+    builds'), or None for the SQLite files beside each output folder."""
+    state, ref_state = states if states is not None else (None, None)
     write_corpus(tmp_path / "A", "A")
     write_corpus(tmp_path / "B", "B")
-    # The two complete versions, from a separate output folder and state file.
-    run(tmp_path, "A", "ref")
+    # The two complete versions, from a separate output folder and state.
+    run(tmp_path, "A", "ref", ref_state)
     # How long a run lasts: the shortest of the two that change a version into the
     # other, as every killed run does (the first one builds from nothing).
-    duration = run(tmp_path, "B", "ref")
+    duration = run(tmp_path, "B", "ref", ref_state)
     version_b = files(tmp_path / "ref")
-    duration = min(duration, run(tmp_path, "A", "ref"))
+    duration = min(duration, run(tmp_path, "A", "ref", ref_state))
     version_a = files(tmp_path / "ref")
     assert set(version_a) == set(version_b)  # same topics: the same files
     changed = {name for name in version_a if version_a[name] != version_b[name]}
@@ -129,8 +140,8 @@ def kill_builds(tmp_path: Path, kills: int) -> None:
                 assert not parsed.bozo, (name, parsed.get("bozo_exception"))
 
     out = tmp_path / "out"
-    state = tmp_path / ".out-state.sqlite"
-    run(tmp_path, "A")
+    sqlite_state = tmp_path / ".out-state.sqlite"
+    run(tmp_path, "A", state=state)
     assert files(out) == version_a
     rng = random.Random(int(os.environ.get("CRASH_SEED", "7")))
     seen: Counter[str] = Counter()
@@ -140,7 +151,7 @@ def kill_builds(tmp_path: Path, kills: int) -> None:
         delay = duration * (rng.uniform(0, 0.9) if kill % 4 < 2 else rng.uniform(0.5, 0.95))
         started = time.monotonic()
         process = subprocess.Popen(
-            [*command(tmp_path, version), "--links", "off", "-q"],
+            [*command(tmp_path, version, state=state), "--links", "off", "-q"],
             cwd=tmp_path,
             env=env(),
             stdout=subprocess.DEVNULL,
@@ -165,14 +176,23 @@ def kill_builds(tmp_path: Path, kills: int) -> None:
             assert data in (version_a[name], version_b[name]), f"kill {kill}: {name} is broken"
             kinds.add("A" if data == version_a[name] else "B")
         seen["finished" if code == 0 else "killed, a mix" if len(kinds) > 1 else "killed"] += 1
-        assert integrity(state) == "ok", f"kill {kill}"
+        if state is None:
+            assert integrity(sqlite_state) == "ok", f"kill {kill}"
     print(f"\n{kills} kills at random moments: {dict(seen)}")
     assert seen["killed"] + seen["killed, a mix"] >= kills // 2, seen  # most kills hit a live run
     # The next build recovers: version A exactly, nothing left over.
-    run(tmp_path, "A")
+    run(tmp_path, "A", state=state)
     assert files(out) == version_a
     assert not list(out.rglob(".aggregator-*"))
-    assert integrity(state) == "ok"
+    if state is None:
+        assert integrity(sqlite_state) == "ok"
+    else:
+        # Then B and A again: the state the kills left builds exactly what a state
+        # that never saw a kill builds.
+        run(tmp_path, "B", state=state)
+        assert files(out) == version_b
+        run(tmp_path, "A", state=state)
+        assert files(out) == version_a
 
 
 def test_builds_killed_at_random_moments_never_leave_a_broken_feed(tmp_path: Path) -> None:
@@ -182,3 +202,13 @@ def test_builds_killed_at_random_moments_never_leave_a_broken_feed(tmp_path: Pat
 @pytest.mark.slow
 def test_builds_killed_200_times_never_leave_a_broken_feed(tmp_path: Path) -> None:
     kill_builds(tmp_path, 200)
+
+
+def test_builds_on_postgresql_killed_at_random_moments_never_leave_a_broken_feed(
+    tmp_path: Path, pg_server: pg.Server, pg_url: str
+) -> None:
+    reference = pg_server.create()
+    try:
+        kill_builds(tmp_path, 10, (pg_url, pg_server.url(reference)))
+    finally:
+        pg_server.drop(reference)
