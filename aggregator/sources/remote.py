@@ -1,22 +1,25 @@
 """Remote feeds as sources: fetch the feeds that are due, keep their entries as article files.
 
-Each feed of the config's `feeds:` section (and each `--feed URL`) has a folder of
-entry files beside the state file (`Config.entries_path`, one folder per feed),
-one article file of the seed format per entry (`entries.article_text`), which every
-command reads as it reads a source folder: so an entry is loaded, validated,
-deduplicated (a story in a feed and in an article file is one story, the higher
-quality copy wins), link-checked, filtered and published exactly as a file is.
+Each entry of a feed of the config's `feeds:` section (and of each `--feed URL`) is
+kept in the state store as an article file of the seed format (`entries.article_text`,
+`StateStore.save_feed_entries`), and copied to a folder of entry files beside the state
+file (`Config.entries_path`, one folder per feed), which every command reads as it reads
+a source folder: so an entry is loaded, validated, deduplicated (a story in a feed and
+in an article file is one story, the higher quality copy wins), link-checked, filtered
+and published exactly as a file is.
 
-`sync` runs before a build reads its files. It fetches the feeds that are due
-through the link checker's scheduler (`LinkChecker.fetch`: the same per-host limits,
-spacing and address rules as link checks) with the ETag and Last-Modified of the
-last answer, so a feed that did not change costs a 304 and writes nothing. A feed is
-due at every run unless its last answer said when to come back (Cache-Control
-max-age, RSS `ttl`, a 429 or 503's Retry-After; at most `MAX_WAIT`). An entry file
-is written only when its bytes change, so unchanged entries keep their identity and
-an incremental build renders only the topics of new and changed entries. Entries
-that leave a feed's window stay, published until `max_age` or the feed limit leaves
-them out. A feed that fails keeps its entries; one that answers 410 Gone is not
+`sync` runs before a build reads its files. It first makes each feed's folder a copy of
+what the state keeps (`restore`: daemons sharing a PostgreSQL state each have a folder
+of their own, stale when one takes the lead from another). Then it fetches the feeds
+that are due through the link checker's scheduler (`LinkChecker.fetch`: the same
+per-host limits, spacing and address rules as link checks) with the ETag and
+Last-Modified of the last answer, so a feed that did not change costs a 304 and writes
+nothing. A feed is due at every run unless its last answer said when to come back
+(Cache-Control max-age, RSS `ttl`, a 429 or 503's Retry-After; at most `MAX_WAIT`). An
+entry file is written only when its bytes change, so unchanged entries keep their
+identity and an incremental build renders only the topics of new and changed entries.
+Entries that leave a feed's window stay, published until `max_age` or the feed limit
+leaves them out. A feed that fails keeps its entries; one that answers 410 Gone is not
 fetched again (its entries stay); a permanent redirect is followed from then on and
 reported, so that the config can be updated. The entries of a feed no longer in the
 config are removed.
@@ -52,6 +55,7 @@ from aggregator.sources.entries import article_text
 from aggregator.sources.entries import entry_key
 from aggregator.sources.entries import read_feed
 from aggregator.sources.entries import usable
+from aggregator.state.codec import entry_digest
 from aggregator.state.interface import StateStore
 
 if TYPE_CHECKING:
@@ -96,14 +100,21 @@ def sync(
     docstring); what is known of each feed, in config order."""
     root = config.entries_path
     known = _remove_others(root, config.feeds, store)
+    lost: set[str] = set()
     due: list[FeedSource] = []
     for feed in config.feeds:
         state = known.get(feed.url)
-        # Entries this machine does not hold (another daemon fetched them, or they were
-        # lost) are asked for now, whatever the last answer said of the next fetch.
-        lost = state is not None and state.fetched_at is not None
-        lost = lost and not (root / folder_name(feed.url)).is_dir()
-        if state is None or (not state.gone and (lost or (state.next_fetch or now) <= now)):
+        # The folder is a copy of the entries the state keeps (another daemon sharing
+        # the state may have fetched since): made the same first. Entries the state
+        # keeps no text of (an older version wrote them) that this machine does not
+        # hold either are asked for again in full, whatever the last answer said of
+        # the next fetch.
+        whole = restore(root / folder_name(feed.url), feed.url, store)
+        if not whole and state is not None and state.fetched_at is not None:
+            lost.add(feed.url)
+        if state is None or (
+            not state.gone and (feed.url in lost or (state.next_fetch or now) <= now)
+        ):
             due.append(feed)
     fetched = {}
     if due:
@@ -114,9 +125,7 @@ def sync(
         for feed in due:
             state = known.get(feed.url)
             where = state.moved_to or feed.url if state is not None else feed.url
-            lost = state is not None and state.fetched_at is not None
-            lost = lost and not (root / folder_name(feed.url)).is_dir()
-            if state is None or lost:
+            if state is None or feed.url in lost:
                 requests_.append(FetchRequest(where))  # its entries are gone: ask for all
             else:
                 requests_.append(FetchRequest(where, state.etag, state.last_modified))
@@ -203,6 +212,7 @@ def _write_entries(
     limits = config.limits
     settings = Settings(feed.topics, feed.quality, feed.published)
     first_seen = store.feed_entries(feed.url)
+    digests = store.feed_entry_digests(feed.url)
     skipped: list[SkippedEntry] = []
     chosen: dict[str, Entry] = {}
     cap = limits.feed_entries
@@ -224,17 +234,50 @@ def _write_entries(
                 skipped.append(SkippedEntry(entry.id, entry.title, "repeats an earlier entry"))
                 continue
         chosen[key] = entry
-    new = [(key, now) for key in chosen if key not in first_seen]
-    store.add_feed_entries(feed.url, new)  # before the files: a killed run keeps them
-    first_seen.update(new)
-    folder.mkdir(parents=True, exist_ok=True)
-    written = 0
+    texts: dict[str, str] = {}
+    changed: list[tuple[str, datetime, str]] = []
     for key, entry in chosen.items():
-        text = article_text(entry, remote, feed.url, settings, first_seen[key], limits)
-        if _write_if_changed(folder / f"{key}.md", text.encode("utf-8")):
-            written += 1
+        seen = first_seen.setdefault(key, now)
+        texts[key] = article_text(entry, remote, feed.url, settings, seen, limits)
+        if digests.get(key) != entry_digest(texts[key]):
+            changed.append((key, seen, texts[key]))
+    store.save_feed_entries(feed.url, changed)  # before the files: what they copy
+    folder.mkdir(parents=True, exist_ok=True)
+    for key, text in texts.items():
+        _write_if_changed(folder / f"{key}.md", text.encode("utf-8"))
     _prune(feed, folder, store, set(chosen), first_seen, now, config)
-    return written, skipped
+    return len(changed), skipped
+
+
+def restore(folder: Path, url: str, store: StateStore) -> bool:
+    """Make `folder` a copy of the entries of the feed at `url` the state keeps: write
+    the files that differ from the state's text, delete those it no longer keeps (an
+    entry kept without a text, by an older version, is left as it is). Whether the
+    folder holds every entry kept (False when some have no text and no file)."""
+    digests = store.feed_entry_digests(url)
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        names = []
+    local = {name[:-3] for name in names if name.endswith(".md")}
+    for key in local - digests.keys():
+        (folder / f"{key}.md").unlink(missing_ok=True)
+    stale = [
+        key for key, digest in digests.items() if digest and not _same(folder / f"{key}.md", digest)
+    ]
+    if stale:
+        folder.mkdir(parents=True, exist_ok=True)
+        for key, text in store.feed_entry_texts(url, stale).items():
+            _write_if_changed(folder / f"{key}.md", text.encode("utf-8"))
+    return all(digest or key in local for key, digest in digests.items())
+
+
+def _same(path: Path, digest: str) -> bool:
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return False
+    return entry_digest(data.decode("utf-8", "surrogateescape")) == digest
 
 
 def _prune(

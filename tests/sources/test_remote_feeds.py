@@ -765,21 +765,51 @@ def test_a_refused_document_is_asked_for_conditionally_and_stays_refused(
 
 
 @pytest.mark.e2e
-def test_entries_lost_on_disk_are_asked_for_again_in_full(
+def test_entries_lost_on_disk_are_made_again_from_the_state(
     server: FeedServer, tmp_path: Path
 ) -> None:
-    # Not due again for an hour: lost entries are asked for all the same (another
-    # daemon fetched them, or the folder went).
+    # The state keeps each entry's article file: the folder is only a copy of them.
     server.docs["/feed.xml"] = Doc(
         rss(item(1)), etag='"v1"', headers={"Cache-Control": "max-age=3600"}
     )
     config = config_for(tmp_path, FeedSource(server.url("/feed.xml")))
     build(config, now=NOW)
     shutil.rmtree(config.entries_path)
-    again = build(config, now=NOW + timedelta(hours=1))
-    assert server.requests("/feed.xml")[-1].get("if-none-match") is None
+    again = build(config, now=NOW + timedelta(minutes=30))
+    assert len(server.requests("/feed.xml")) == 1  # not due yet, and not asked for
     assert only(again).entries == 1
     assert [t for t, _ in entries(config.output)] == ["Blog story 1"]
+
+
+@pytest.mark.e2e
+def test_daemons_sharing_a_state_publish_the_entries_it_keeps(
+    server: FeedServer, tmp_path: Path, state_at: Path | str
+) -> None:
+    feed = FeedSource(server.url("/feed.xml"))
+    first = config_for(tmp_path, feed, state=state_at)
+    second = replace(first, output=tmp_path / "second")  # another daemon's output
+    server.docs["/feed.xml"] = Doc(rss(item(1)), etag='"v1"')
+    build(first, now=NOW)
+    build(second, now=NOW + timedelta(minutes=1))
+    stale = tmp_path / "stale"  # what the second daemon's folder holds from then on
+    shutil.copytree(second.entries_path, stale)
+    write_article(next(stale.iterdir()), "0123456789abcdef0123.md", n=9, title="Not kept")
+    server.docs["/feed.xml"] = Doc(rss(item(1), item(2)), etag='"v2"')
+    build(first, now=NOW + timedelta(minutes=10))
+    server.docs["/feed.xml"] = Doc(rss(item(2), item(3)), etag='"v3"')  # story 1 leaves
+    build(first, now=NOW + timedelta(minutes=20))
+    # The first daemon stops; the second leads, its folder as it left it.
+    shutil.rmtree(second.entries_path)
+    shutil.copytree(stale, second.entries_path)
+    report = build(second, now=NOW + timedelta(minutes=30))
+    assert server.requests("/feed.xml")[-1].get("if-none-match") == '"v3"'
+    assert (only(report).status, only(report).entries) == (304, 3)
+    assert entries(second.output) == entries(first.output)
+    assert [t for t, _ in entries(second.output)] == [
+        "Blog story 1",
+        "Blog story 2",
+        "Blog story 3",
+    ]
 
 
 @pytest.mark.e2e
