@@ -49,11 +49,11 @@ from aggregator.errors import FeedError
 from aggregator.model import FeedState
 from aggregator.model import SkippedEntry
 from aggregator.sources.entries import Entry
+from aggregator.sources.entries import FeedReader
 from aggregator.sources.entries import RemoteFeed
 from aggregator.sources.entries import Settings
 from aggregator.sources.entries import article_text
 from aggregator.sources.entries import entry_key
-from aggregator.sources.entries import read_feed
 from aggregator.sources.entries import usable
 from aggregator.state.codec import entry_digest
 from aggregator.state.interface import StateStore
@@ -134,13 +134,15 @@ def sync(
             requests_, max_bytes=config.limits.source_feed_size, cancel=cancel, store=store
         )
     results: list[FeedState] = []
-    for feed in config.feeds:
-        state = known.get(feed.url) or FeedState(feed.url)
-        if feed in due:
-            asked = state.moved_to or feed.url
-            state = _take(feed, state, fetched[asked], config, store, now)
-            store.save_feed_state(state)
-        results.append(counted(state, config))
+    seconds = config.link_check.deadline.total_seconds()
+    with FeedReader(seconds, cancel=cancel) as reader:
+        for feed in config.feeds:
+            state = known.get(feed.url) or FeedState(feed.url)
+            if feed in due:
+                asked = state.moved_to or feed.url
+                state = _take(feed, state, fetched[asked], config, store, now, reader)
+                store.save_feed_state(state)
+            results.append(counted(state, config))
     return tuple(results)
 
 
@@ -157,8 +159,10 @@ def _take(
     config: Config,
     store: StateStore,
     now: datetime,
+    reader: FeedReader,
 ) -> FeedState:
-    """The state of `feed` after `answer`; its entries written."""
+    """The state of `feed` after `answer` (its document read by `reader`); its entries
+    written."""
     wait = _wait(answer.max_age, answer.retry_after)
     moved = answer.moved_to if answer.moved_to and answer.moved_to != feed.url else state.moved_to
     base = state.replace(
@@ -178,11 +182,9 @@ def _take(
     # for a document refused (its 304 keeps the refusal).
     base = base.replace(etag=answer.etag, last_modified=answer.last_modified)
     try:
-        remote = read_feed(answer.body, answer.final_url, answer.content_type)
+        remote = reader.read(answer.body, answer.final_url, answer.content_type)
     except FeedError as exc:
         return base.replace(error=str(exc), skipped=())
-    except Exception as exc:  # whatever a hostile document does to the parser
-        return base.replace(error=f"cannot be read: {_line(exc)}", skipped=())
     if remote.ttl is not None:
         ttl = min(timedelta(minutes=remote.ttl), MAX_WAIT)
         if base.next_fetch is None or base.next_fetch < now + ttl:
@@ -355,8 +357,3 @@ def _remove_others(
     known = store.feed_states()
     store.forget_feeds([url for url in known if url not in configured])
     return {url: state for url, state in known.items() if url in configured}
-
-
-def _line(exc: BaseException) -> str:
-    text = " ".join(f"{type(exc).__name__}: {exc}".split())
-    return text if len(text) <= 200 else text[:197] + "..."

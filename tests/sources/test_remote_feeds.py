@@ -830,3 +830,39 @@ def test_entries_that_left_the_feed_long_ago_are_removed(
     # Kept: those first seen within max_age and a day; published: within max_age.
     assert only(report).entries == 9
     assert len(entries(config.output)) == 8
+
+
+@pytest.mark.e2e
+def test_a_document_the_parser_chokes_on_is_refused_in_time_and_the_rest_publish(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    # Markup nested three million deep: feedparser takes minutes and gigabytes on it.
+    nested = (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>x</title><item>'
+        b"<title>t</title><link>https://e.example/1</link><x>"
+        + b"<a>" * (3 * 1024 * 1024)
+        + b"</x></item></channel></rss>"
+    )
+    server.docs["/nested.xml"] = Doc(nested)
+    server.docs["/good.xml"] = Doc(rss(item(1)))
+    config = config_for(
+        tmp_path, FeedSource(server.url("/nested.xml")), FeedSource(server.url("/good.xml"))
+    )
+    settings = replace(config.link_check, deadline=timedelta(seconds=3))
+    report = build(replace(config, link_check=settings), now=NOW)
+    nested_state, good = report.sources
+    assert nested_state.error == "not read within 3 s (refused)"
+    assert good.error is None
+    assert entries(config.output) == [("Blog story 1", "https://blog.example/story-1")]
+
+
+@pytest.mark.e2e
+def test_a_document_that_needs_too_much_memory_is_refused_and_the_next_is_read() -> None:
+    from aggregator.errors import FeedError
+    from aggregator.sources.entries import FeedReader
+
+    many = rss(*(item(n % 30, guid=f"urn:{n}") for n in range(20_000)))
+    with FeedReader(120, memory=20 * 1024 * 1024) as reader:
+        with pytest.raises(FeedError, match=r"^needs more than 20 MB of memory to read"):
+            reader.read(many, "https://blog.example/feed")
+        assert len(reader.read(rss(item(1)), "https://blog.example/feed").entries) == 1
