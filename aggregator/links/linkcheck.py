@@ -790,8 +790,10 @@ class LinkChecker:
     ) -> dict[str, Fetched]:
         """Fetch each feed document (by `FetchRequest.url`; the first request of a URL
         asked twice), as politely as links are checked: the same scheduler, per-host
-        limits, address rules, timeouts, deadline, retries and Retry-After waits, so
-        that link checks and fetches in one run share them. A body (on the wire or
+        limits, address rules, timeouts, deadline and retries, so that link checks
+        and fetches in one run share them. A 429 or 503 with a Retry-After is not
+        waited for (as a link check waits): the fetch ends at once, its `retry_after`
+        saying when to ask again. A body (on the wire or
         decoded) larger than `max_bytes` is refused. A failure is a `Fetched` with an
         `error`, never raised; only a stop (`cancel`) raises `Cancelled`. `progress`
         hears of each fetch done, as of each link checked. With `store`, hosts are
@@ -1068,6 +1070,10 @@ class LinkChecker:
             wait = lp.retry_after(
                 answer.headers.get("retry-after"), utcnow(), settings.retry_after_max
             )
+            if wait is not None and check.fetch is not None:
+                # A feed is not waited for inside a build: the caller asks again once
+                # the wait is over (`Fetched.retry_after`, the feed's next fetch).
+                return None
             if wait is not None and check.waits < settings.retries and not out_of_time:
                 # Leave the whole host alone that long; this URL goes back in its queue.
                 check.waits += 1

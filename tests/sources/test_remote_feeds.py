@@ -866,3 +866,32 @@ def test_a_document_that_needs_too_much_memory_is_refused_and_the_next_is_read()
         with pytest.raises(FeedError, match=r"^needs more than 20 MB of memory to read"):
             reader.read(many, "https://blog.example/feed")
         assert len(reader.read(rss(item(1)), "https://blog.example/feed").entries) == 1
+
+
+@pytest.mark.e2e
+def test_a_feed_asking_to_wait_is_not_waited_for_but_asked_again_later(
+    server: FeedServer, tmp_path: Path, cli: Any
+) -> None:
+    server.docs["/busy.xml"] = Doc(b"", status=429, headers={"Retry-After": "600"})
+    server.docs["/good.xml"] = Doc(rss(item(1)))
+    feeds = (FeedSource(server.url("/busy.xml")), FeedSource(server.url("/good.xml")))
+    config = config_for(tmp_path, *feeds)
+    # Retries as by default: a link check would wait out the Retry-After twice.
+    config = replace(config, link_check=replace(config.link_check, retries=2))
+    report = build(config, now=NOW)
+    busy, good = report.sources
+    assert len(server.requests("/busy.xml")) == 1
+    assert (busy.status, busy.next_fetch, good.error) == (429, NOW + timedelta(minutes=10), None)
+    common = ["--source", "articles", "--output", "out", "--allow-private-links"]
+    urls = [arg for feed in feeds for arg in ("--feed", feed.url)]
+    listed = cli("feeds", *common, *urls, "--json", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    shown = json.loads(listed.stdout)["feeds"][0]
+    assert (shown["status"], shown["next_fetch"]) == (
+        429,
+        (NOW + timedelta(seconds=600)).isoformat(),
+    )
+    build(config, now=NOW + timedelta(minutes=5))
+    assert len(server.requests("/busy.xml")) == 1  # not before the wait is over
+    build(config, now=NOW + timedelta(minutes=11))
+    assert len(server.requests("/busy.xml")) == 2
