@@ -163,7 +163,12 @@ def _take(
 ) -> FeedState:
     """The state of `feed` after `answer` (its document read by `reader`); its entries
     written."""
-    wait = _wait(answer.max_age, answer.retry_after)
+    # A 304 that says nothing of how long it stays fresh is as fresh as the document it
+    # stands for was; its RSS ttl (in the body a 304 has not) holds for it too.
+    fresh = answer.max_age
+    if answer.status == 304 and fresh is None:
+        fresh = state.max_age
+    wait = _wait(fresh, answer.retry_after)
     moved = answer.moved_to if answer.moved_to and answer.moved_to != feed.url else state.moved_to
     base = state.replace(
         checked_at=now,
@@ -175,20 +180,20 @@ def _take(
     if answer.status == 410:
         return base.replace(error="410 Gone: not fetched again", gone=True, skipped=())
     if answer.status == 304:
-        return base  # the document the last fetch read, and what was made of it
+        # the document the last fetch read, and what was made of it
+        return _with_ttl(base.replace(max_age=fresh), state.ttl, now)
     if answer.error is not None or answer.body is None:
         return base.replace(error=answer.error or "no document", skipped=())
     # What the server says of this document: a second run asks conditionally, even
     # for a document refused (its 304 keeps the refusal).
-    base = base.replace(etag=answer.etag, last_modified=answer.last_modified)
+    base = base.replace(
+        etag=answer.etag, last_modified=answer.last_modified, max_age=answer.max_age, ttl=None
+    )
     try:
         remote = reader.read(answer.body, answer.final_url, answer.content_type)
     except FeedError as exc:
         return base.replace(error=str(exc), skipped=())
-    if remote.ttl is not None:
-        ttl = min(timedelta(minutes=remote.ttl), MAX_WAIT)
-        if base.next_fetch is None or base.next_fetch < now + ttl:
-            base = base.replace(next_fetch=now + ttl)
+    base = _with_ttl(base.replace(ttl=remote.ttl), remote.ttl, now)
     folder = config.entries_path / folder_name(feed.url)
     written, skipped = _write_entries(feed, remote, folder, store, now, config)
     return base.replace(
@@ -324,6 +329,16 @@ def _write_if_changed(path: Path, data: bytes) -> bool:
         Path(temp).unlink(missing_ok=True)
         raise
     return True
+
+
+def _with_ttl(state: FeedState, ttl: int | None, now: datetime) -> FeedState:
+    """`state` not fetched again before an RSS `ttl` (minutes) from `now` is over."""
+    if ttl is None:
+        return state
+    wait = min(timedelta(minutes=ttl), MAX_WAIT)
+    if state.next_fetch is None or state.next_fetch < now + wait:
+        return state.replace(next_fetch=now + wait)
+    return state
 
 
 def _wait(max_age: float | None, retry_after: float | None) -> timedelta | None:

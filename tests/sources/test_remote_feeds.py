@@ -895,3 +895,25 @@ def test_a_feed_asking_to_wait_is_not_waited_for_but_asked_again_later(
     assert len(server.requests("/busy.xml")) == 1  # not before the wait is over
     build(config, now=NOW + timedelta(minutes=11))
     assert len(server.requests("/busy.xml")) == 2
+
+
+@pytest.mark.e2e
+def test_ttl_and_max_age_hold_after_a_304_too(server: FeedServer, tmp_path: Path) -> None:
+    server.docs["/ttl.xml"] = Doc(rss(item(1), ttl="120"), etag='"t"')
+    server.docs["/cached.xml"] = Doc(
+        rss(item(2)), etag='"c"', headers={"Cache-Control": "max-age=3600"}
+    )
+    config = config_for(
+        tmp_path, FeedSource(server.url("/ttl.xml")), FeedSource(server.url("/cached.xml"))
+    )
+    build(config, now=NOW)
+    later = NOW + timedelta(minutes=121)
+    # The 304s carry the ETag only: the ttl is in the body, the max-age was not repeated.
+    second = build(config, now=later)
+    assert [s.status for s in second.sources] == [304, 304]
+    assert [s.next_fetch for s in second.sources] == [
+        later + timedelta(minutes=120),
+        later + timedelta(hours=1),
+    ]
+    build(config, now=later + timedelta(minutes=30))
+    assert len(server.requests("/ttl.xml")) == len(server.requests("/cached.xml")) == 2
