@@ -183,7 +183,12 @@ def _take(
         # the document the last fetch read, and what was made of it
         return _with_ttl(base.replace(max_age=fresh), state.ttl, now)
     if answer.error is not None or answer.body is None:
-        return base.replace(error=answer.error or "no document", skipped=())
+        failed = base.replace(error=answer.error or "no document", skipped=())
+        if answer.etag is not None or answer.last_modified is not None:
+            # A document refused whole (too large, a bad gzip stream): a second run
+            # asks conditionally, and its 304 keeps the refusal.
+            failed = failed.replace(etag=answer.etag, last_modified=answer.last_modified)
+        return failed
     # What the server says of this document: a second run asks conditionally, even
     # for a document refused (its 304 keeps the refusal).
     base = base.replace(

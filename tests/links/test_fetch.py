@@ -117,7 +117,7 @@ class FeedHandler(Handler):
             self.headers_only({"Content-Length": value["n"]})
             self.wait_for_hangup()
         elif path == "/short":  # says it is `n` bytes long, sends 10 and hangs up
-            self.headers_only({"Content-Length": value["n"]})
+            self.headers_only({"Content-Length": value["n"], "ETag": ETAG})
             self.wfile.write(b"x" * 10)
         elif path == "/endless":  # a chunked body that never ends
             self.headers_only({"Transfer-Encoding": "chunked"})
@@ -444,6 +444,17 @@ def test_a_slow_answer_times_out(farm: Farm, tag: str) -> None:
     settings = fast(timeout=timedelta(milliseconds=300))
     fetched = fetch_one(tagged(farm, 0, "/slow?s=1.5", tag), settings)
     assert (fetched.status, fetched.body, fetched.error) == (None, None, "read timed out")
+
+
+def test_a_body_refused_whole_keeps_its_validators_and_one_cut_short_does_not(
+    farm: Farm, tag: str
+) -> None:
+    refused = fetch_one(tagged(farm, 0, "/feed", tag), max_bytes=100)
+    assert refused.error is not None and refused.error.startswith("larger than")
+    assert (refused.body, refused.etag, refused.last_modified) == (None, ETAG, LAST_MODIFIED)
+    cut = fetch_one(tagged(farm, 0, "/short?n=100", tag), fast(retries=0))
+    assert cut.error is not None and cut.error.startswith("connection failed")
+    assert (cut.status, cut.etag) == (200, None)  # not all there: nothing to name
 
 
 # --- statuses, retries, Retry-After ---------------------------------------------------

@@ -917,3 +917,27 @@ def test_ttl_and_max_age_hold_after_a_304_too(server: FeedServer, tmp_path: Path
     ]
     build(config, now=later + timedelta(minutes=30))
     assert len(server.requests("/ttl.xml")) == len(server.requests("/cached.xml")) == 2
+
+
+@pytest.mark.e2e
+def test_documents_refused_whole_are_asked_for_conditionally(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    modified = {"Last-Modified": "Fri, 20 Nov 2026 00:00:00 GMT"}
+    server.docs["/big.xml"] = Doc(rss(item(1)) + b" " * (2 * 1024 * 1024), etag='"big"')
+    server.docs["/bomb.xml"] = Doc(b"<rss>" + b" " * (8 * 1024 * 1024) + b"</rss>", gzip=True)
+    server.docs["/bomb.xml"].headers.update(modified)
+    server.docs["/badgz.xml"] = Doc(b"not gzip", etag='"bad"')
+    server.docs["/badgz.xml"].headers["Content-Encoding"] = "gzip"
+    paths = ["/big.xml", "/bomb.xml", "/badgz.xml"]
+    config = config_for(tmp_path, *(FeedSource(server.url(p)) for p in paths))
+    config = replace(config, limits=replace(config.limits, source_feed_size=1024 * 1024))
+    first = build(config, now=NOW)
+    second = build(config, now=NOW + timedelta(minutes=5))
+    asked = [server.requests(p)[-1] for p in paths]
+    assert [h.get("if-none-match") for h in asked] == ['"big"', None, '"bad"']
+    assert asked[1].get("if-modified-since") == modified["Last-Modified"]
+    assert [s.status for s in second.sources] == [304, 304, 304]
+    # The refusal stands while the document stays the same.
+    assert [s.error for s in second.sources] == [s.error for s in first.sources]
+    assert all(s.error for s in second.sources)
