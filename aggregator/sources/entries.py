@@ -48,6 +48,7 @@ from aggregator.errors import FeedError
 from aggregator.limits import DEFAULT_LIMITS
 from aggregator.limits import Limits
 from aggregator.model import Image
+from aggregator.sources.text import clean_cut
 from aggregator.sources.text import plain_text
 
 _HTTP = ("http://", "https://")
@@ -420,25 +421,31 @@ def article_text(
     """The article file of `entry`: the seed format, its published date the entry's
     (else its updated date, else when it was first seen: stable across runs). A date
     before 1990 or after the day it was first seen is no date (a feed's placeholder,
-    a clock gone wrong): readers and validators reject such dates. Its topics are cut
-    to what an article file may name (`limits.topics`)."""
+    a clock gone wrong): readers and validators reject such dates. What an article
+    file may hold is kept, as the loader would keep it: the summary as plain text cut
+    to `limits.excerpt_length`, the title (and author, topics) to `limits.title_length`,
+    the first `limits.images` images and `limits.topics` topics; so an entry with a
+    title and a usable link makes a file the loader takes."""
     when = next(
         (d for d in (entry.published, entry.updated) if d and _plausible(d, first_seen)),
         first_seen,
     )
-    topics = [t for t in dict.fromkeys([*settings.topics, *entry.categories]) if t]
+    named = (clean_cut(t, limits.title_length)[0] for t in [*settings.topics, *entry.categories])
+    topics = [t for t in dict.fromkeys(named) if t][: limits.topics]
     domain = (urlsplit(entry.link).hostname or urlsplit(feed_url).hostname or "").lower()
+    provider = entry.author or feed.title or domain
+    usable_images = [i for i in entry.images if i.url and len(i.url) <= limits.url_length]
     data: dict[str, Any] = {
-        "title": entry.title,
-        "excerpt": entry.summary,
+        "title": clean_cut(entry.title, limits.title_length)[0],
+        "excerpt": clean_cut(entry.summary, limits.excerpt_length)[0],
         "publishedDateTime": _stamp(when),
         "webUrl": entry.link,
         "type": "article",
         "quality": settings.quality,
         "published": settings.published,
-        "provider": {"name": entry.author or feed.title or domain, "domain": domain},
-        "topics": topics[: limits.topics],
-        "images": [_image_json(i) for i in entry.images if i.url],
+        "provider": {"name": clean_cut(provider, limits.title_length)[0], "domain": domain},
+        "topics": topics,
+        "images": [_image_json(i) for i in usable_images[: limits.images]],
         "feed": {
             "url": feed_url,
             "entryId": entry.id,

@@ -30,6 +30,7 @@ in the build report (`BuildReport.sources`): `aggregator feeds` shows it.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import re
@@ -41,12 +42,17 @@ from datetime import datetime
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
+from typing import TypeVar
 from urllib.parse import urlsplit
+
+import yaml
 
 from aggregator.config import Config
 from aggregator.config import FeedSource
 from aggregator.errors import FeedError
 from aggregator.model import FeedState
+from aggregator.model import LoadError
+from aggregator.model import LoadWarning
 from aggregator.model import SkippedEntry
 from aggregator.sources.entries import Entry
 from aggregator.sources.entries import FeedReader
@@ -377,3 +383,44 @@ def _remove_others(
     known = store.feed_states()
     store.forget_feeds([url for url in known if url not in configured])
     return {url: state for url, state in known.items() if url in configured}
+
+
+_Named = TypeVar("_Named", LoadError, LoadWarning)
+
+
+def shown_entries(config: Config, items: Sequence[_Named]) -> tuple[_Named, ...]:
+    """`items` (reports of files) with each about an entry file told by its feed's URL
+    and the entry's id (`URL:1: entry ID: reason`), not by the hidden file's path."""
+    if not config.feeds:
+        return tuple(items)
+    root = str(config.entries_path) + os.sep
+    feeds = {folder_name(feed.url): feed.url for feed in config.feeds}
+    renamed: list[_Named] = []
+    for item in items:
+        if item.path.startswith(root):
+            folder, _, name = item.path[len(root) :].partition(os.sep)
+            url = feeds.get(folder)
+            if url is not None:
+                entry = _entry_id(Path(item.path)) or name.removesuffix(".md")
+                item = dataclasses.replace(
+                    item, path=url, line=1, reason=f"entry {entry}: {item.reason}"
+                )
+        renamed.append(item)
+    return tuple(renamed)
+
+
+def _entry_id(path: Path) -> str | None:
+    """The feed's id of the entry in `path` (its `feed: entryId`), when it says."""
+    try:
+        with path.open(encoding="utf-8", errors="replace") as handle:
+            head = handle.read(64 * 1024)
+    except OSError:
+        return None
+    found = re.search(r"^  entryId: (.*)$", head, re.MULTILINE)
+    if found is None:
+        return None
+    try:
+        value = yaml.safe_load(found.group(1))
+    except yaml.YAMLError:
+        return None
+    return str(value) if value is not None else None

@@ -941,3 +941,34 @@ def test_documents_refused_whole_are_asked_for_conditionally(
     # The refusal stands while the document stays the same.
     assert [s.error for s in second.sources] == [s.error for s in first.sources]
     assert all(s.error for s in second.sources)
+
+
+@pytest.mark.e2e
+def test_an_oversized_entry_is_cut_as_the_loader_would_and_published(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    images = "".join(f'<media:thumbnail url="https://blog.example/{n}.jpg"/>' for n in range(30))
+    huge = item(
+        1,
+        title="Long " * 400,
+        description="&lt;p&gt;" + "Words and more words. " * 150_000 + "&lt;/p&gt;",
+        raw=images + '<enclosure url="http://blog.example:99999/x.png" type="image/png"/>',
+    )
+    server.docs["/feed.xml"] = Doc(rss(huge, item(2)))
+    config = config_for(tmp_path, FeedSource(server.url("/feed.xml")))
+    from aggregator.library import build as build_with_lock
+
+    report = build_with_lock(config, now=NOW)  # as the command reports it
+    assert only(report).error is None and list(report.errors) == []
+    items = json.loads((config.output / "all.json").read_text())["items"]
+    assert len(items) == 2
+    first = items[0]
+    assert first["title"].startswith("Long Long") and len(first["title"]) <= 300
+    assert len(first["summary"]) <= config.limits.excerpt_length
+    assert first["summary"].startswith("Words and more words.")
+    # Nothing is said of a hidden entry file: what is about an entry names its feed.
+    assert all(".md" not in str(w) for w in report.warnings)
+    assert all(w.path == server.url("/feed.xml") for w in report.warnings)
+    assert report.warnings and all(
+        w.reason.startswith("entry urn:blog:1: ") for w in report.warnings
+    )
