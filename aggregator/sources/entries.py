@@ -55,7 +55,22 @@ _HTTP = ("http://", "https://")
 #: an entry dated before this has no date (see `article_text`)
 _EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
 _JSON_TYPES = ("application/feed+json", "application/json")
-_ENTITY = re.compile(rb"<!ENTITY", re.IGNORECASE)
+
+
+def _entity_pattern() -> re.Pattern[bytes]:
+    """`<!ENTITY` (any case) in UTF-8 and every encoding of its kind, and in UTF-16 and
+    UTF-32 of either byte order: an entity declaration whatever the document's encoding."""
+    forms = [b"<!ENTITY"]
+    for encoding in ("utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"):
+        parts = []
+        for char in "<!ENTITY":
+            cases = {char.upper().encode(encoding), char.lower().encode(encoding)}
+            parts.append(b"(?:" + b"|".join(re.escape(c) for c in sorted(cases)) + b")")
+        forms.append(b"".join(parts))
+    return re.compile(b"|".join(forms), re.IGNORECASE)
+
+
+_ENTITY = _entity_pattern()
 #: the address space a feed parser's worker may take beyond what it had at its start
 PARSE_MEMORY = 1024 * 1024 * 1024
 #: seconds a new worker may take to start (not counted in any document's time)

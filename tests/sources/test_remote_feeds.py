@@ -32,6 +32,7 @@ from aggregator.config import Config
 from aggregator.config import FeedSource
 from aggregator.config import config_from_mapping
 from aggregator.engine.pipeline import build
+from aggregator.errors import FeedError
 from aggregator.links.linkpolicy import LinkCheckSettings
 from aggregator.model import BuildReport
 from aggregator.model import FeedState
@@ -972,3 +973,16 @@ def test_an_oversized_entry_is_cut_as_the_loader_would_and_published(
     assert report.warnings and all(
         w.reason.startswith("entry urn:blog:1: ") for w in report.warnings
     )
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32"])
+def test_a_billion_laughs_in_utf_16_or_32_is_refused(encoding: str) -> None:
+    declared = encoding.split("-be")[0]
+    laughs = (
+        f'<?xml version="1.0" encoding="{declared}"?><!DOCTYPE rss [<!ENTITY a "aaaaaaaaaa">'
+        + "".join(f'<!ENTITY {chr(98 + i)} "' + f"&{chr(97 + i)};" * 10 + '">' for i in range(9))
+        + ']><rss version="2.0"><channel><title>&j;</title><item><title>&j;</title>'
+        "<link>https://e.example/1</link></item></channel></rss>"
+    ).encode(encoding)
+    with pytest.raises(FeedError, match=r"^declares XML entities \(refused: a feed needs none\)$"):
+        read_feed(laughs, "https://e.example/feed")
