@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
+from typing import TypeVar
 
 from aggregator.clock import utcnow
 from aggregator.config import Config
@@ -37,8 +38,10 @@ from aggregator.links.articles import CheckedLinks
 from aggregator.links.netguard import Resolver
 from aggregator.model import BuildReport
 from aggregator.model import FeedState
+from aggregator.model import LoadError
+from aggregator.model import LoadWarning
 from aggregator.objectstore import upload
-from aggregator.objectstore.mirror import shown
+from aggregator.objectstore.mirror import shown as mirror_shown
 from aggregator.progress import Progress
 from aggregator.publishing.layout import Layout
 from aggregator.publishing.layout import check_layout
@@ -175,6 +178,15 @@ def check_links(
     return dataclasses.replace(
         checked, errors=shown(config, checked.errors), warnings=shown(config, checked.warnings)
     )
+
+
+_Named = TypeVar("_Named", LoadError, LoadWarning)
+
+
+def shown(config: Config, items: Sequence[_Named]) -> tuple[_Named, ...]:
+    """`items` (reports of files) as a person knows them: a mirrored file by its
+    object's URL, a remote feed's entry by its feed's URL and the entry's id."""
+    return remote.shown_entries(config, mirror_shown(config, items))
 
 
 def feed_states(config: Config) -> tuple[FeedState, ...]:

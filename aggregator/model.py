@@ -359,6 +359,11 @@ class FeedState:
     new: int = 0
     #: the entries of its last document that became no article
     skipped: tuple[SkippedEntry, ...] = ()
+    #: the RSS `ttl` of its last document (minutes): applied again after a 304
+    ttl: int | None = None
+    #: the Cache-Control max-age (or Expires) of its last answer with one, in seconds:
+    #: applied again after a 304 that says nothing of it
+    max_age: float | None = None
 
     def replace(self, **changes: Any) -> FeedState:
         return dataclasses.replace(self, **changes)

@@ -62,7 +62,8 @@ class Fetched:
     status: int | None
     #: the body of a 2xx, gzip or deflate undone; None otherwise (a 304 included)
     body: bytes | None
-    #: the validators of the answer; a 304 without them repeats the request's
+    #: the validators of the answer (of a 2xx or 304, and of a 2xx whose body was
+    #: refused for its size or coding); a 304 without them repeats the request's
     etag: str | None
     last_modified: str | None
     #: where the document came from, after redirects (the last URL asked on a failure)

@@ -161,6 +161,10 @@ class _Answer:
     resolved: str | None = None
     #: a fetch's 2xx: the body, decoded (a link check never reads one)
     body: bytes | None = None
+    #: a fetch's 2xx whose body was all there but refused (too large, a coding that
+    #: cannot be undone): its validators still name the document (not so for a body
+    #: cut short by a timeout or a reset)
+    refused: bool = False
 
 
 @dataclass(slots=True)
@@ -790,8 +794,10 @@ class LinkChecker:
     ) -> dict[str, Fetched]:
         """Fetch each feed document (by `FetchRequest.url`; the first request of a URL
         asked twice), as politely as links are checked: the same scheduler, per-host
-        limits, address rules, timeouts, deadline, retries and Retry-After waits, so
-        that link checks and fetches in one run share them. A body (on the wire or
+        limits, address rules, timeouts, deadline and retries, so that link checks
+        and fetches in one run share them. A 429 or 503 with a Retry-After is not
+        waited for (as a link check waits): the fetch ends at once, its `retry_after`
+        saying when to ask again. A body (on the wire or
         decoded) larger than `max_bytes` is refused. A failure is a `Fetched` with an
         `error`, never raised; only a stop (`cancel`) raises `Cancelled`. `progress`
         hears of each fetch done, as of each link checked. With `store`, hosts are
@@ -1068,6 +1074,10 @@ class LinkChecker:
             wait = lp.retry_after(
                 answer.headers.get("retry-after"), utcnow(), settings.retry_after_max
             )
+            if wait is not None and check.fetch is not None:
+                # A feed is not waited for inside a build: the caller asks again once
+                # the wait is over (`Fetched.retry_after`, the feed's next fetch).
+                return None
             if wait is not None and check.waits < settings.retries and not out_of_time:
                 # Leave the whole host alone that long; this URL goes back in its queue.
                 check.waits += 1
@@ -1289,6 +1299,7 @@ class LinkChecker:
         except BodyRefused as exc:
             answer.failure = lp.TIMEOUT if exc.timeout else lp.UNKNOWN
             answer.reason, answer.retry = exc.reason, exc.retry
+            answer.refused = not exc.timeout and not exc.retry
             response.close()  # the rest is never read: the connection cannot be reused
 
 
@@ -1347,6 +1358,9 @@ def _fetched(check: _Check, answer: _Answer, now: datetime) -> Fetched:
     status, headers = answer.status, answer.headers
     got = answer.failure is None and status is not None and (200 <= status < 300 or status == 304)
     unchanged = got and status == 304
+    # A document refused whole keeps its validators: the next fetch asks conditionally
+    # and costs a 304 while it stays the same.
+    named = got or answer.refused
     wait = None
     if answer.failure is None and status in (429, 503):
         longest = timedelta(seconds=DELTA_SECONDS_MAX)
@@ -1355,10 +1369,9 @@ def _fetched(check: _Check, answer: _Answer, now: datetime) -> Fetched:
         url=check.url,
         status=status,
         body=answer.body if got and not unchanged else None,
-        etag=headers.get("etag") or (check.fetch.etag if unchanged else None),
-        last_modified=(
-            headers.get("last-modified") or (check.fetch.last_modified if unchanged else None)
-        ),
+        etag=(headers.get("etag") if named else None) or (check.fetch.etag if unchanged else None),
+        last_modified=(headers.get("last-modified") if named else None)
+        or (check.fetch.last_modified if unchanged else None),
         final_url=check.current,
         moved_to=check.current if got and check.hops and check.permanent else None,
         max_age=max_age(headers, now),

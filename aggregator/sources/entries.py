@@ -10,14 +10,25 @@ deduplicated, link-checked, filtered and published exactly as an editor's file i
 
 A document that declares entities (`<!ENTITY`) is refused whole: no feed needs
 them, and they are how a billion laughs document expands.
+
+A build reads its documents with a `FeedReader`: in a worker process of its own (one
+for all the feeds of a run), each within a time limit (the link checker's `deadline`)
+and a memory limit (`PARSE_MEMORY` more address space than the worker had when it
+started, `RLIMIT_AS`), so that a hostile document (deeply nested markup that takes
+feedparser minutes and gigabytes) is refused with one line and costs the build no more
+than that. A worker that overran is killed and the next document gets a new one.
 """
 
 from __future__ import annotations
 
 import calendar
+import contextlib
 import hashlib
 import json
+import multiprocessing
+import os
 import re
+import threading
 import time
 from collections.abc import Iterable
 from collections.abc import Mapping
@@ -32,17 +43,40 @@ from urllib.parse import urlsplit
 import yaml
 
 from aggregator.config import web_url
+from aggregator.errors import Cancelled
 from aggregator.errors import FeedError
 from aggregator.limits import DEFAULT_LIMITS
 from aggregator.limits import Limits
 from aggregator.model import Image
+from aggregator.sources.text import clean_cut
 from aggregator.sources.text import plain_text
 
 _HTTP = ("http://", "https://")
 #: an entry dated before this has no date (see `article_text`)
 _EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
 _JSON_TYPES = ("application/feed+json", "application/json")
-_ENTITY = re.compile(rb"<!ENTITY", re.IGNORECASE)
+
+
+def _entity_pattern() -> re.Pattern[bytes]:
+    """`<!ENTITY` (any case) in UTF-8 and every encoding of its kind, and in UTF-16 and
+    UTF-32 of either byte order: an entity declaration whatever the document's encoding."""
+    forms = [b"<!ENTITY"]
+    for encoding in ("utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"):
+        parts = []
+        for char in "<!ENTITY":
+            cases = {char.upper().encode(encoding), char.lower().encode(encoding)}
+            parts.append(b"(?:" + b"|".join(re.escape(c) for c in sorted(cases)) + b")")
+        forms.append(b"".join(parts))
+    return re.compile(b"|".join(forms), re.IGNORECASE)
+
+
+_ENTITY = _entity_pattern()
+#: the address space a feed parser's worker may take beyond what it had at its start
+PARSE_MEMORY = 1024 * 1024 * 1024
+#: seconds a new worker may take to start (not counted in any document's time)
+_START_SECONDS = 60.0
+#: how often a wait for the worker looks at the stop request
+_POLL_SECONDS = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +120,160 @@ def read_feed(body: bytes, url: str, content_type: str | None = None) -> RemoteF
     if _ENTITY.search(body):
         raise FeedError("declares XML entities (refused: a feed needs none)")
     return _read_xml(body, url, content_type)
+
+
+class FeedReader:
+    """`read_feed` in a worker process (started when first needed, shared by the
+    documents of a run), each document within `seconds` and `memory` bytes of address
+    space more than the worker started with: a FeedError saying which limit it passed
+    otherwise. Use as a context manager, or call `close()`; one thread at a time."""
+
+    def __init__(
+        self,
+        seconds: float,
+        memory: int = PARSE_MEMORY,
+        cancel: threading.Event | None = None,
+    ) -> None:
+        self.seconds = seconds
+        self.memory = memory
+        self.cancel = cancel
+        self._process: Any = None
+        self._conn: Any = None
+
+    def __enter__(self) -> FeedReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def read(self, body: bytes, url: str, content_type: str | None = None) -> RemoteFeed:
+        """The feed `body` holds (see `read_feed`), read in the worker."""
+        if self._process is None:
+            self._start()
+        self._conn.send((body, url, content_type))
+        if not self._wait(self.seconds):
+            self._stop()
+            raise FeedError(f"not read within {self.seconds:g} s (refused)")
+        try:
+            kind, value = self._conn.recv()
+        except (EOFError, OSError):
+            code = self._process.exitcode if self._process is not None else None
+            self._stop()
+            raise FeedError(f"cannot be read: the parser stopped (exit code {code})") from None
+        if kind == "ok":
+            return value  # type: ignore[no-any-return]
+        if kind == "memory":
+            self._stop()  # a fresh worker for the next: this one's heap is in pieces
+            raise FeedError(f"needs more than {_size(self.memory)} of memory to read (refused)")
+        raise FeedError(str(value))
+
+    def _start(self) -> None:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload([__name__])
+        ours, theirs = context.Pipe()
+        process = context.Process(
+            target=_serve, args=(theirs, self.memory), name="aggregator feed parser", daemon=True
+        )
+        process.start()
+        theirs.close()
+        self._process, self._conn = process, ours
+        if not self._wait(_START_SECONDS):
+            self._stop()
+            raise FeedError("cannot be read: the parser did not start")
+        try:
+            self._conn.recv()  # its "ready"
+        except (EOFError, OSError):
+            self._stop()
+            raise FeedError("cannot be read: the parser did not start") from None
+
+    def _wait(self, seconds: float) -> bool:
+        """Whether the worker said something (or ended) within `seconds`; Cancelled
+        when the run is stopped meanwhile."""
+        until = time.monotonic() + seconds
+        while True:
+            left = until - time.monotonic()
+            if left <= 0:
+                return False
+            if self._conn.poll(min(left, _POLL_SECONDS)):
+                return True
+            if self.cancel is not None and self.cancel.is_set():
+                self._stop()
+                raise Cancelled("stopped while reading remote feeds")
+            if not self._process.is_alive() and not self._conn.poll():
+                return True  # it died: the read says how
+
+    def _stop(self) -> None:
+        if self._process is not None:
+            self._process.kill()
+            self._process.join()
+            self._conn.close()
+        self._process = self._conn = None
+
+    def close(self) -> None:
+        """End the worker (at once: it holds nothing to keep)."""
+        if self._process is not None:
+            with contextlib.suppress(OSError):
+                self._conn.send(None)
+            self._process.join(timeout=1)
+        self._stop()
+
+
+def _serve(conn: Any, memory: int) -> None:
+    """A feed parser's worker: reads documents sent on `conn` until it gets None."""
+    import feedparser  # noqa: F401 - loaded before the memory limit is set
+
+    try:
+        import resource
+
+        start = _address_space()
+        if start is not None:
+            hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+            limit = start + memory
+            if hard != resource.RLIM_INFINITY:
+                limit = min(limit, hard)
+            resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    except (ImportError, ValueError, OSError):
+        pass  # no limit to be had here: the time limit still holds
+    conn.send("ready")
+    while True:
+        try:
+            asked = conn.recv()
+        except (EOFError, OSError):
+            return
+        if asked is None:
+            return
+        reply: tuple[str, object]
+        try:
+            reply = ("ok", read_feed(*asked))
+        except MemoryError:
+            reply = ("memory", None)
+        except FeedError as exc:
+            reply = ("error", str(exc))
+        except Exception as exc:  # whatever a hostile document does to the parser
+            reply = ("error", f"cannot be read: {_line(f'{type(exc).__name__}: {exc}')}")
+        try:
+            conn.send(reply)
+        except MemoryError:
+            conn.send(("memory", None))
+        except Exception as exc:  # a result that cannot be sent back (pickled)
+            conn.send(("error", f"cannot be read: {_line(f'{type(exc).__name__}: {exc}')}"))
+
+
+def _address_space() -> int | None:
+    """This process's virtual memory size in bytes (Linux), else None."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as handle:
+            pages = int(handle.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pages * os.sysconf("SC_PAGE_SIZE")
+
+
+def _size(size: int) -> str:
+    for unit, scale in (("GB", 1024**3), ("MB", 1024**2)):
+        if size >= scale:
+            return f"{round(size / scale, 2):g} {unit}"
+    return f"{size} bytes"
 
 
 def _read_xml(body: bytes, url: str, content_type: str | None) -> RemoteFeed:
@@ -248,25 +436,31 @@ def article_text(
     """The article file of `entry`: the seed format, its published date the entry's
     (else its updated date, else when it was first seen: stable across runs). A date
     before 1990 or after the day it was first seen is no date (a feed's placeholder,
-    a clock gone wrong): readers and validators reject such dates. Its topics are cut
-    to what an article file may name (`limits.topics`)."""
+    a clock gone wrong): readers and validators reject such dates. What an article
+    file may hold is kept, as the loader would keep it: the summary as plain text cut
+    to `limits.excerpt_length`, the title (and author, topics) to `limits.title_length`,
+    the first `limits.images` images and `limits.topics` topics; so an entry with a
+    title and a usable link makes a file the loader takes."""
     when = next(
         (d for d in (entry.published, entry.updated) if d and _plausible(d, first_seen)),
         first_seen,
     )
-    topics = [t for t in dict.fromkeys([*settings.topics, *entry.categories]) if t]
+    named = (clean_cut(t, limits.title_length)[0] for t in [*settings.topics, *entry.categories])
+    topics = [t for t in dict.fromkeys(named) if t][: limits.topics]
     domain = (urlsplit(entry.link).hostname or urlsplit(feed_url).hostname or "").lower()
+    provider = entry.author or feed.title or domain
+    usable_images = [i for i in entry.images if i.url and len(i.url) <= limits.url_length]
     data: dict[str, Any] = {
-        "title": entry.title,
-        "excerpt": entry.summary,
+        "title": clean_cut(entry.title, limits.title_length)[0],
+        "excerpt": clean_cut(entry.summary, limits.excerpt_length)[0],
         "publishedDateTime": _stamp(when),
         "webUrl": entry.link,
         "type": "article",
         "quality": settings.quality,
         "published": settings.published,
-        "provider": {"name": entry.author or feed.title or domain, "domain": domain},
-        "topics": topics[: limits.topics],
-        "images": [_image_json(i) for i in entry.images if i.url],
+        "provider": {"name": clean_cut(provider, limits.title_length)[0], "domain": domain},
+        "topics": topics,
+        "images": [_image_json(i) for i in usable_images[: limits.images]],
         "feed": {
             "url": feed_url,
             "entryId": entry.id,

@@ -1,22 +1,25 @@
 """Remote feeds as sources: fetch the feeds that are due, keep their entries as article files.
 
-Each feed of the config's `feeds:` section (and each `--feed URL`) has a folder of
-entry files beside the state file (`Config.entries_path`, one folder per feed),
-one article file of the seed format per entry (`entries.article_text`), which every
-command reads as it reads a source folder: so an entry is loaded, validated,
-deduplicated (a story in a feed and in an article file is one story, the higher
-quality copy wins), link-checked, filtered and published exactly as a file is.
+Each entry of a feed of the config's `feeds:` section (and of each `--feed URL`) is
+kept in the state store as an article file of the seed format (`entries.article_text`,
+`StateStore.save_feed_entries`), and copied to a folder of entry files beside the state
+file (`Config.entries_path`, one folder per feed), which every command reads as it reads
+a source folder: so an entry is loaded, validated, deduplicated (a story in a feed and
+in an article file is one story, the higher quality copy wins), link-checked, filtered
+and published exactly as a file is.
 
-`sync` runs before a build reads its files. It fetches the feeds that are due
-through the link checker's scheduler (`LinkChecker.fetch`: the same per-host limits,
-spacing and address rules as link checks) with the ETag and Last-Modified of the
-last answer, so a feed that did not change costs a 304 and writes nothing. A feed is
-due at every run unless its last answer said when to come back (Cache-Control
-max-age, RSS `ttl`, a 429 or 503's Retry-After; at most `MAX_WAIT`). An entry file
-is written only when its bytes change, so unchanged entries keep their identity and
-an incremental build renders only the topics of new and changed entries. Entries
-that leave a feed's window stay, published until `max_age` or the feed limit leaves
-them out. A feed that fails keeps its entries; one that answers 410 Gone is not
+`sync` runs before a build reads its files. It first makes each feed's folder a copy of
+what the state keeps (`restore`: daemons sharing a PostgreSQL state each have a folder
+of their own, stale when one takes the lead from another). Then it fetches the feeds
+that are due through the link checker's scheduler (`LinkChecker.fetch`: the same
+per-host limits, spacing and address rules as link checks) with the ETag and
+Last-Modified of the last answer, so a feed that did not change costs a 304 and writes
+nothing. A feed is due at every run unless its last answer said when to come back
+(Cache-Control max-age, RSS `ttl`, a 429 or 503's Retry-After; at most `MAX_WAIT`). An
+entry file is written only when its bytes change, so unchanged entries keep their
+identity and an incremental build renders only the topics of new and changed entries.
+Entries that leave a feed's window stay, published until `max_age` or the feed limit
+leaves them out. A feed that fails keeps its entries; one that answers 410 Gone is not
 fetched again (its entries stay); a permanent redirect is followed from then on and
 reported, so that the config can be updated. The entries of a feed no longer in the
 config are removed.
@@ -27,6 +30,7 @@ in the build report (`BuildReport.sources`): `aggregator feeds` shows it.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import re
@@ -38,20 +42,26 @@ from datetime import datetime
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
+from typing import TypeVar
 from urllib.parse import urlsplit
+
+import yaml
 
 from aggregator.config import Config
 from aggregator.config import FeedSource
 from aggregator.errors import FeedError
 from aggregator.model import FeedState
+from aggregator.model import LoadError
+from aggregator.model import LoadWarning
 from aggregator.model import SkippedEntry
 from aggregator.sources.entries import Entry
+from aggregator.sources.entries import FeedReader
 from aggregator.sources.entries import RemoteFeed
 from aggregator.sources.entries import Settings
 from aggregator.sources.entries import article_text
 from aggregator.sources.entries import entry_key
-from aggregator.sources.entries import read_feed
 from aggregator.sources.entries import usable
+from aggregator.state.codec import entry_digest
 from aggregator.state.interface import StateStore
 
 if TYPE_CHECKING:
@@ -96,14 +106,21 @@ def sync(
     docstring); what is known of each feed, in config order."""
     root = config.entries_path
     known = _remove_others(root, config.feeds, store)
+    lost: set[str] = set()
     due: list[FeedSource] = []
     for feed in config.feeds:
         state = known.get(feed.url)
-        # Entries this machine does not hold (another daemon fetched them, or they were
-        # lost) are asked for now, whatever the last answer said of the next fetch.
-        lost = state is not None and state.fetched_at is not None
-        lost = lost and not (root / folder_name(feed.url)).is_dir()
-        if state is None or (not state.gone and (lost or (state.next_fetch or now) <= now)):
+        # The folder is a copy of the entries the state keeps (another daemon sharing
+        # the state may have fetched since): made the same first. Entries the state
+        # keeps no text of (an older version wrote them) that this machine does not
+        # hold either are asked for again in full, whatever the last answer said of
+        # the next fetch.
+        whole = restore(root / folder_name(feed.url), feed.url, store)
+        if not whole and state is not None and state.fetched_at is not None:
+            lost.add(feed.url)
+        if state is None or (
+            not state.gone and (feed.url in lost or (state.next_fetch or now) <= now)
+        ):
             due.append(feed)
     fetched = {}
     if due:
@@ -114,9 +131,7 @@ def sync(
         for feed in due:
             state = known.get(feed.url)
             where = state.moved_to or feed.url if state is not None else feed.url
-            lost = state is not None and state.fetched_at is not None
-            lost = lost and not (root / folder_name(feed.url)).is_dir()
-            if state is None or lost:
+            if state is None or feed.url in lost:
                 requests_.append(FetchRequest(where))  # its entries are gone: ask for all
             else:
                 requests_.append(FetchRequest(where, state.etag, state.last_modified))
@@ -125,13 +140,15 @@ def sync(
             requests_, max_bytes=config.limits.source_feed_size, cancel=cancel, store=store
         )
     results: list[FeedState] = []
-    for feed in config.feeds:
-        state = known.get(feed.url) or FeedState(feed.url)
-        if feed in due:
-            asked = state.moved_to or feed.url
-            state = _take(feed, state, fetched[asked], config, store, now)
-            store.save_feed_state(state)
-        results.append(counted(state, config))
+    seconds = config.link_check.deadline.total_seconds()
+    with FeedReader(seconds, cancel=cancel) as reader:
+        for feed in config.feeds:
+            state = known.get(feed.url) or FeedState(feed.url)
+            if feed in due:
+                asked = state.moved_to or feed.url
+                state = _take(feed, state, fetched[asked], config, store, now, reader)
+                store.save_feed_state(state)
+            results.append(counted(state, config))
     return tuple(results)
 
 
@@ -148,9 +165,16 @@ def _take(
     config: Config,
     store: StateStore,
     now: datetime,
+    reader: FeedReader,
 ) -> FeedState:
-    """The state of `feed` after `answer`; its entries written."""
-    wait = _wait(answer.max_age, answer.retry_after)
+    """The state of `feed` after `answer` (its document read by `reader`); its entries
+    written."""
+    # A 304 that says nothing of how long it stays fresh is as fresh as the document it
+    # stands for was; its RSS ttl (in the body a 304 has not) holds for it too.
+    fresh = answer.max_age
+    if answer.status == 304 and fresh is None:
+        fresh = state.max_age
+    wait = _wait(fresh, answer.retry_after)
     moved = answer.moved_to if answer.moved_to and answer.moved_to != feed.url else state.moved_to
     base = state.replace(
         checked_at=now,
@@ -162,22 +186,25 @@ def _take(
     if answer.status == 410:
         return base.replace(error="410 Gone: not fetched again", gone=True, skipped=())
     if answer.status == 304:
-        return base  # the document the last fetch read, and what was made of it
+        # the document the last fetch read, and what was made of it
+        return _with_ttl(base.replace(max_age=fresh), state.ttl, now)
     if answer.error is not None or answer.body is None:
-        return base.replace(error=answer.error or "no document", skipped=())
+        failed = base.replace(error=answer.error or "no document", skipped=())
+        if answer.etag is not None or answer.last_modified is not None:
+            # A document refused whole (too large, a bad gzip stream): a second run
+            # asks conditionally, and its 304 keeps the refusal.
+            failed = failed.replace(etag=answer.etag, last_modified=answer.last_modified)
+        return failed
     # What the server says of this document: a second run asks conditionally, even
     # for a document refused (its 304 keeps the refusal).
-    base = base.replace(etag=answer.etag, last_modified=answer.last_modified)
+    base = base.replace(
+        etag=answer.etag, last_modified=answer.last_modified, max_age=answer.max_age, ttl=None
+    )
     try:
-        remote = read_feed(answer.body, answer.final_url, answer.content_type)
+        remote = reader.read(answer.body, answer.final_url, answer.content_type)
     except FeedError as exc:
         return base.replace(error=str(exc), skipped=())
-    except Exception as exc:  # whatever a hostile document does to the parser
-        return base.replace(error=f"cannot be read: {_line(exc)}", skipped=())
-    if remote.ttl is not None:
-        ttl = min(timedelta(minutes=remote.ttl), MAX_WAIT)
-        if base.next_fetch is None or base.next_fetch < now + ttl:
-            base = base.replace(next_fetch=now + ttl)
+    base = _with_ttl(base.replace(ttl=remote.ttl), remote.ttl, now)
     folder = config.entries_path / folder_name(feed.url)
     written, skipped = _write_entries(feed, remote, folder, store, now, config)
     return base.replace(
@@ -203,6 +230,7 @@ def _write_entries(
     limits = config.limits
     settings = Settings(feed.topics, feed.quality, feed.published)
     first_seen = store.feed_entries(feed.url)
+    digests = store.feed_entry_digests(feed.url)
     skipped: list[SkippedEntry] = []
     chosen: dict[str, Entry] = {}
     cap = limits.feed_entries
@@ -224,17 +252,50 @@ def _write_entries(
                 skipped.append(SkippedEntry(entry.id, entry.title, "repeats an earlier entry"))
                 continue
         chosen[key] = entry
-    new = [(key, now) for key in chosen if key not in first_seen]
-    store.add_feed_entries(feed.url, new)  # before the files: a killed run keeps them
-    first_seen.update(new)
-    folder.mkdir(parents=True, exist_ok=True)
-    written = 0
+    texts: dict[str, str] = {}
+    changed: list[tuple[str, datetime, str]] = []
     for key, entry in chosen.items():
-        text = article_text(entry, remote, feed.url, settings, first_seen[key], limits)
-        if _write_if_changed(folder / f"{key}.md", text.encode("utf-8")):
-            written += 1
+        seen = first_seen.setdefault(key, now)
+        texts[key] = article_text(entry, remote, feed.url, settings, seen, limits)
+        if digests.get(key) != entry_digest(texts[key]):
+            changed.append((key, seen, texts[key]))
+    store.save_feed_entries(feed.url, changed)  # before the files: what they copy
+    folder.mkdir(parents=True, exist_ok=True)
+    for key, text in texts.items():
+        _write_if_changed(folder / f"{key}.md", text.encode("utf-8"))
     _prune(feed, folder, store, set(chosen), first_seen, now, config)
-    return written, skipped
+    return len(changed), skipped
+
+
+def restore(folder: Path, url: str, store: StateStore) -> bool:
+    """Make `folder` a copy of the entries of the feed at `url` the state keeps: write
+    the files that differ from the state's text, delete those it no longer keeps (an
+    entry kept without a text, by an older version, is left as it is). Whether the
+    folder holds every entry kept (False when some have no text and no file)."""
+    digests = store.feed_entry_digests(url)
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        names = []
+    local = {name[:-3] for name in names if name.endswith(".md")}
+    for key in local - digests.keys():
+        (folder / f"{key}.md").unlink(missing_ok=True)
+    stale = [
+        key for key, digest in digests.items() if digest and not _same(folder / f"{key}.md", digest)
+    ]
+    if stale:
+        folder.mkdir(parents=True, exist_ok=True)
+        for key, text in store.feed_entry_texts(url, stale).items():
+            _write_if_changed(folder / f"{key}.md", text.encode("utf-8"))
+    return all(digest or key in local for key, digest in digests.items())
+
+
+def _same(path: Path, digest: str) -> bool:
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return False
+    return entry_digest(data.decode("utf-8", "surrogateescape")) == digest
 
 
 def _prune(
@@ -281,6 +342,16 @@ def _write_if_changed(path: Path, data: bytes) -> bool:
     return True
 
 
+def _with_ttl(state: FeedState, ttl: int | None, now: datetime) -> FeedState:
+    """`state` not fetched again before an RSS `ttl` (minutes) from `now` is over."""
+    if ttl is None:
+        return state
+    wait = min(timedelta(minutes=ttl), MAX_WAIT)
+    if state.next_fetch is None or state.next_fetch < now + wait:
+        return state.replace(next_fetch=now + wait)
+    return state
+
+
 def _wait(max_age: float | None, retry_after: float | None) -> timedelta | None:
     seconds = max((s for s in (max_age, retry_after) if s is not None), default=None)
     if seconds is None or seconds <= 0:
@@ -314,6 +385,42 @@ def _remove_others(
     return {url: state for url, state in known.items() if url in configured}
 
 
-def _line(exc: BaseException) -> str:
-    text = " ".join(f"{type(exc).__name__}: {exc}".split())
-    return text if len(text) <= 200 else text[:197] + "..."
+_Named = TypeVar("_Named", LoadError, LoadWarning)
+
+
+def shown_entries(config: Config, items: Sequence[_Named]) -> tuple[_Named, ...]:
+    """`items` (reports of files) with each about an entry file told by its feed's URL
+    and the entry's id (`URL:1: entry ID: reason`), not by the hidden file's path."""
+    if not config.feeds:
+        return tuple(items)
+    root = str(config.entries_path) + os.sep
+    feeds = {folder_name(feed.url): feed.url for feed in config.feeds}
+    renamed: list[_Named] = []
+    for item in items:
+        if item.path.startswith(root):
+            folder, _, name = item.path[len(root) :].partition(os.sep)
+            url = feeds.get(folder)
+            if url is not None:
+                entry = _entry_id(Path(item.path)) or name.removesuffix(".md")
+                item = dataclasses.replace(
+                    item, path=url, line=1, reason=f"entry {entry}: {item.reason}"
+                )
+        renamed.append(item)
+    return tuple(renamed)
+
+
+def _entry_id(path: Path) -> str | None:
+    """The feed's id of the entry in `path` (its `feed: entryId`), when it says."""
+    try:
+        with path.open(encoding="utf-8", errors="replace") as handle:
+            head = handle.read(64 * 1024)
+    except OSError:
+        return None
+    found = re.search(r"^  entryId: (.*)$", head, re.MULTILINE)
+    if found is None:
+        return None
+    try:
+        value = yaml.safe_load(found.group(1))
+    except yaml.YAMLError:
+        return None
+    return str(value) if value is not None else None

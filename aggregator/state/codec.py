@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import json
 from collections.abc import Sequence
 from datetime import UTC
@@ -43,6 +44,12 @@ def iso(when: datetime) -> str:
     return when.astimezone(UTC).isoformat()
 
 
+def entry_digest(text: str) -> str:
+    """The digest of an entry's article file kept in the state (`feed_entry.digest`):
+    what tells whether the copy in the entries folder is the same."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
 def feed_row(state: FeedState) -> tuple[object, ...]:
     """A remote feed's state as stored (the `feed` table's columns)."""
     skipped = [[s.id, s.title, s.reason] for s in state.skipped]
@@ -60,13 +67,16 @@ def feed_row(state: FeedState) -> tuple[object, ...]:
         int(state.gone),
         state.new,
         json.dumps(skipped, ensure_ascii=False),
+        state.ttl,
+        state.max_age,
     )
 
 
 def feed_from_row(row: Sequence[Any]) -> FeedState:
     url, title, etag, modified, fetched, checked, due, status, error, moved, gone, new, skipped = (
-        row
+        row[:13]
     )
+    ttl, max_age = row[13:15]
     return FeedState(
         url=str(url),
         title=str(title or ""),
@@ -81,6 +91,8 @@ def feed_from_row(row: Sequence[Any]) -> FeedState:
         gone=bool(gone),
         new=int(new or 0),
         skipped=tuple(SkippedEntry(*item) for item in json.loads(skipped or "[]")),
+        ttl=int(ttl) if ttl is not None else None,
+        max_age=float(max_age) if max_age is not None else None,
     )
 
 

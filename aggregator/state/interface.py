@@ -149,6 +149,20 @@ class StateStore(Protocol):
 
     def add_feed_entries(self, url: str, entries: Iterable[tuple[str, datetime]]) -> None: ...
 
+    def feed_entry_digests(self, url: str) -> dict[str, str]:
+        """The digest (`codec.entry_digest`) of each kept entry's article file, by key;
+        '' when its text is not kept (an entry stored by an older version)."""
+        ...
+
+    def feed_entry_texts(self, url: str, keys: Iterable[str]) -> dict[str, str]:
+        """The article files of these entries of a feed (those kept with a text)."""
+        ...
+
+    def save_feed_entries(self, url: str, entries: Iterable[tuple[str, datetime, str]]) -> None:
+        """Keep these entries' article files, (key, first seen, text) rows, in one
+        transaction; an entry kept already keeps its first-seen time."""
+        ...
+
     def inc_link_results(self) -> dict[str, LinkResult]:
         """The stored results of the URLs the link step judged (`inc_link`)."""
         ...

@@ -35,6 +35,7 @@ from aggregator.errors import ConfigError
 from aggregator.errors import StateError
 from aggregator.model import FeedState
 from aggregator.model import LinkResult
+from aggregator.state.codec import entry_digest
 from aggregator.state.codec import feed_from_row
 from aggregator.state.codec import feed_row
 from aggregator.state.codec import iso
@@ -76,9 +77,9 @@ _COLUMNS = {
     "ping": ("url", "since"),
     "feed": (
         "url", "title", "etag", "last_modified", "fetched_at", "checked_at", "next_fetch",
-        "status", "error", "moved_to", "gone", "new", "skipped",
+        "status", "error", "moved_to", "gone", "new", "skipped", "ttl", "max_age",
     ),
-    "feed_entry": ("feed", "key", "first_seen"),
+    "feed_entry": ("feed", "key", "first_seen", "text", "digest"),
 }  # fmt: skip
 #: the tables a build keeps for the next (engine/tables.py), and their columns
 _INC_TABLES = {
@@ -219,8 +220,17 @@ CREATE TABLE host_lease (
     not_before timestamptz NOT NULL       -- no request may start at the host before then
 );
 """
+# Version 4: each remote feed's entries keep their article files (the entries folder
+# is a copy of them), and a feed its RSS ttl and last max-age, applied after a 304
+# (the SQLite store's schema 8).
+_SCHEMA_4 = """
+ALTER TABLE feed ADD COLUMN ttl integer;
+ALTER TABLE feed ADD COLUMN max_age double precision;
+ALTER TABLE feed_entry ADD COLUMN text text NOT NULL DEFAULT '';
+ALTER TABLE feed_entry ADD COLUMN digest text NOT NULL DEFAULT '';
+"""
 #: the statements that bring a database from the version before each to it
-_MIGRATIONS = {1: _SCHEMA_1, 2: _SCHEMA_2, 3: _SCHEMA_3}
+_MIGRATIONS = {1: _SCHEMA_1, 2: _SCHEMA_2, 3: _SCHEMA_3, 4: _SCHEMA_4}
 SCHEMA_VERSION = max(_MIGRATIONS)
 
 
@@ -616,7 +626,35 @@ class PgStore:
 
     def add_feed_entries(self, url: str, entries: Iterable[tuple[str, datetime]]) -> None:
         rows = [(url, key, iso(seen)) for key, seen in entries]
-        self._write(_insert("feed_entry") + " ON CONFLICT DO NOTHING", rows)
+        self._write(
+            "INSERT INTO feed_entry (feed, key, first_seen) VALUES (%s, %s, %s) "
+            "ON CONFLICT DO NOTHING",
+            rows,
+        )
+
+    def feed_entry_digests(self, url: str) -> dict[str, str]:
+        """The digest of each kept entry's article file, by key ('' when its text is
+        not kept)."""
+        rows = self._all("SELECT key, digest FROM feed_entry WHERE feed = %s", (url,))
+        return {str(key): str(digest) for key, digest in rows}
+
+    def feed_entry_texts(self, url: str, keys: Iterable[str]) -> dict[str, str]:
+        """The article files of these entries of a feed (those kept with a text)."""
+        rows = self._all(
+            "SELECT key, text FROM feed_entry WHERE feed = %s AND key = ANY(%s) AND digest != ''",
+            (url, list(keys)),
+        )
+        return {str(key): str(text) for key, text in rows}
+
+    def save_feed_entries(self, url: str, entries: Iterable[tuple[str, datetime, str]]) -> None:
+        """Keep these entries' article files: (key, first seen, text) rows; an entry
+        kept already keeps its first-seen time."""
+        rows = [(url, key, iso(seen), text, entry_digest(text)) for key, seen, text in entries]
+        self._write(
+            _insert("feed_entry") + " ON CONFLICT (feed, key) DO UPDATE SET "
+            "text = excluded.text, digest = excluded.digest",
+            rows,
+        )
 
     # -- WebSub pings
 

@@ -34,6 +34,7 @@ from typing import Any
 from aggregator.errors import StateError as StateError  # it lived here; errors has it now
 from aggregator.model import FeedState
 from aggregator.model import LinkResult
+from aggregator.state.codec import entry_digest
 from aggregator.state.codec import feed_from_row
 from aggregator.state.codec import feed_row
 from aggregator.state.codec import iso
@@ -42,9 +43,14 @@ from aggregator.state.codec import link_row
 from aggregator.state.leases import LocalLeases
 
 log = logging.getLogger("aggregator.state.store")
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 #: the version that laid the parse cache out as now: an older file's cache is dropped
 _OLD_PARSED = 5
+#: columns added to tables of older versions (version 8: entry texts, ttl, max-age)
+_ADDED_COLUMNS = {
+    "feed": ("ttl INTEGER", "max_age REAL"),
+    "feed_entry": ("text TEXT NOT NULL DEFAULT ''", "digest TEXT NOT NULL DEFAULT ''"),
+}
 #: seconds to wait for another process's lock on the file
 BUSY_TIMEOUT = 10.0
 # Primary result codes (the low byte of extended ones) that mean "not to be trusted".
@@ -158,13 +164,18 @@ CREATE TABLE IF NOT EXISTS feed (
     moved_to TEXT,                 -- where permanent redirects lead
     gone INTEGER NOT NULL,         -- 1 after a 410 Gone: never asked for again
     new INTEGER NOT NULL,          -- entry files the last fetch wrote
-    skipped TEXT NOT NULL          -- JSON [[id, title, reason]] of entries left out
+    skipped TEXT NOT NULL,         -- JSON [[id, title, reason]] of entries left out
+    ttl INTEGER,                   -- RSS ttl of the last document read, minutes
+    max_age REAL                   -- max-age of the last answer that gave one, seconds
 );
--- Each entry of a remote feed ever seen: when (its date when the feed gives none).
+-- Each entry of a remote feed kept: when it was first seen (its date when the feed
+-- gives none), and its article file (the entries folder is a copy of these).
 CREATE TABLE IF NOT EXISTS feed_entry (
     feed TEXT NOT NULL,
     key TEXT NOT NULL,             -- entries.entry_key: its file's name
     first_seen TEXT NOT NULL,      -- ISO 8601 UTC
+    text TEXT NOT NULL DEFAULT '', -- the article file (entries.article_text); '' unknown
+    digest TEXT NOT NULL DEFAULT '', -- entry_digest(text); '' when the text is unknown
     PRIMARY KEY (feed, key)
 );
 """
@@ -277,6 +288,8 @@ class Store:
             if version > SCHEMA_VERSION:
                 # Not corrupt: a newer aggregator's file, left alone for it.
                 raise sqlite3.DatabaseError(f"state schema {version} is newer than this program")
+            if version < SCHEMA_VERSION:
+                _add_columns(db)
             if version < SCHEMA_VERSION or not _has_tables(db):
                 # A write (only when there is something to create), in one transaction:
                 # `executescript` commits what is open, so the script begins its own.
@@ -320,15 +333,18 @@ class Store:
         rows = self._select_in("SELECT * FROM link WHERE url IN ({})", urls)
         return {str(row[0]): link_from_row(row) for row in rows}
 
-    def _select_in(self, sql: str, keys: Iterable[object]) -> list[tuple[Any, ...]]:
-        """The rows of `sql` (a query with `IN ({})`) for these keys, 500 keys a query."""
+    def _select_in(
+        self, sql: str, keys: Iterable[object], first: Sequence[object] = ()
+    ) -> list[tuple[Any, ...]]:
+        """The rows of `sql` (a query with `IN ({})`, after the parameters `first`) for
+        these keys, 500 keys a query."""
         found: list[tuple[Any, ...]] = []
         wanted = list(dict.fromkeys(keys))
         with self._guard("cannot read state"):
             for start in range(0, len(wanted), 500):
                 batch = wanted[start : start + 500]
                 query = sql.format(",".join("?" * len(batch)))
-                found.extend(self._db.execute(query, batch).fetchall())
+                found.extend(self._db.execute(query, [*first, *batch]).fetchall())
         return found
 
     def save_links(self, results: Iterable[LinkResult]) -> None:
@@ -571,7 +587,7 @@ class Store:
 
     def save_feed_state(self, state: FeedState) -> None:
         self._write(
-            "INSERT OR REPLACE INTO feed VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO feed VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [feed_row(state)],
         )
 
@@ -595,7 +611,37 @@ class Store:
 
     def add_feed_entries(self, url: str, entries: Iterable[tuple[str, datetime]]) -> None:
         rows = [(url, key, iso(seen)) for key, seen in entries]
-        self._write("INSERT OR IGNORE INTO feed_entry VALUES (?, ?, ?)", rows)
+        self._write(
+            "INSERT OR IGNORE INTO feed_entry (feed, key, first_seen) VALUES (?, ?, ?)", rows
+        )
+
+    def feed_entry_digests(self, url: str) -> dict[str, str]:
+        """The digest of each kept entry's article file, by key ('' when its text is
+        not kept: an entry stored by an older version)."""
+        with self._guard("cannot read state"):
+            rows = self._db.execute(
+                "SELECT key, digest FROM feed_entry WHERE feed = ?", (url,)
+            ).fetchall()
+        return {str(key): str(digest) for key, digest in rows}
+
+    def feed_entry_texts(self, url: str, keys: Iterable[str]) -> dict[str, str]:
+        """The article files of these entries of a feed (those kept with a text)."""
+        rows = self._select_in(
+            "SELECT key, text FROM feed_entry WHERE feed = ? AND key IN ({}) AND digest != ''",
+            keys,
+            first=(url,),
+        )
+        return {str(key): str(text) for key, text in rows}
+
+    def save_feed_entries(self, url: str, entries: Iterable[tuple[str, datetime, str]]) -> None:
+        """Keep these entries' article files: (key, first seen, text) rows; an entry
+        kept already keeps its first-seen time."""
+        rows = [(url, key, iso(seen), text, entry_digest(text)) for key, seen, text in entries]
+        self._write(
+            "INSERT INTO feed_entry (feed, key, first_seen, text, digest) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (feed, key) DO UPDATE SET text = excluded.text, digest = excluded.digest",
+            rows,
+        )
 
     def add_pings(self, urls: Iterable[str], now: datetime) -> None:
         """Remember feeds whose change the hub has yet to hear about."""
@@ -665,6 +711,24 @@ def _transaction(db: sqlite3.Connection) -> Iterator[None]:
 def _inc_column(table: str, column: str) -> None:
     if column not in _INC_TABLES.get(table, ()):
         raise ValueError(f"no column {column} in {table}")
+
+
+def _add_columns(db: sqlite3.Connection) -> None:
+    """Add the columns a file of an older version lacks (`_ADDED_COLUMNS`), in one
+    transaction that looks again once it holds the lock (another process may have added
+    them meanwhile). Tables not made yet are left to the schema script."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for table, columns in _ADDED_COLUMNS.items():
+            have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+            for column in columns:
+                if have and column.split()[0] not in have:
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
 
 
 def _has_tables(db: sqlite3.Connection) -> bool:

@@ -32,6 +32,7 @@ from aggregator.config import Config
 from aggregator.config import FeedSource
 from aggregator.config import config_from_mapping
 from aggregator.engine.pipeline import build
+from aggregator.errors import FeedError
 from aggregator.links.linkpolicy import LinkCheckSettings
 from aggregator.model import BuildReport
 from aggregator.model import FeedState
@@ -765,21 +766,51 @@ def test_a_refused_document_is_asked_for_conditionally_and_stays_refused(
 
 
 @pytest.mark.e2e
-def test_entries_lost_on_disk_are_asked_for_again_in_full(
+def test_entries_lost_on_disk_are_made_again_from_the_state(
     server: FeedServer, tmp_path: Path
 ) -> None:
-    # Not due again for an hour: lost entries are asked for all the same (another
-    # daemon fetched them, or the folder went).
+    # The state keeps each entry's article file: the folder is only a copy of them.
     server.docs["/feed.xml"] = Doc(
         rss(item(1)), etag='"v1"', headers={"Cache-Control": "max-age=3600"}
     )
     config = config_for(tmp_path, FeedSource(server.url("/feed.xml")))
     build(config, now=NOW)
     shutil.rmtree(config.entries_path)
-    again = build(config, now=NOW + timedelta(hours=1))
-    assert server.requests("/feed.xml")[-1].get("if-none-match") is None
+    again = build(config, now=NOW + timedelta(minutes=30))
+    assert len(server.requests("/feed.xml")) == 1  # not due yet, and not asked for
     assert only(again).entries == 1
     assert [t for t, _ in entries(config.output)] == ["Blog story 1"]
+
+
+@pytest.mark.e2e
+def test_daemons_sharing_a_state_publish_the_entries_it_keeps(
+    server: FeedServer, tmp_path: Path, state_at: Path | str
+) -> None:
+    feed = FeedSource(server.url("/feed.xml"))
+    first = config_for(tmp_path, feed, state=state_at)
+    second = replace(first, output=tmp_path / "second")  # another daemon's output
+    server.docs["/feed.xml"] = Doc(rss(item(1)), etag='"v1"')
+    build(first, now=NOW)
+    build(second, now=NOW + timedelta(minutes=1))
+    stale = tmp_path / "stale"  # what the second daemon's folder holds from then on
+    shutil.copytree(second.entries_path, stale)
+    write_article(next(stale.iterdir()), "0123456789abcdef0123.md", n=9, title="Not kept")
+    server.docs["/feed.xml"] = Doc(rss(item(1), item(2)), etag='"v2"')
+    build(first, now=NOW + timedelta(minutes=10))
+    server.docs["/feed.xml"] = Doc(rss(item(2), item(3)), etag='"v3"')  # story 1 leaves
+    build(first, now=NOW + timedelta(minutes=20))
+    # The first daemon stops; the second leads, its folder as it left it.
+    shutil.rmtree(second.entries_path)
+    shutil.copytree(stale, second.entries_path)
+    report = build(second, now=NOW + timedelta(minutes=30))
+    assert server.requests("/feed.xml")[-1].get("if-none-match") == '"v3"'
+    assert (only(report).status, only(report).entries) == (304, 3)
+    assert entries(second.output) == entries(first.output)
+    assert [t for t, _ in entries(second.output)] == [
+        "Blog story 1",
+        "Blog story 2",
+        "Blog story 3",
+    ]
 
 
 @pytest.mark.e2e
@@ -800,3 +831,158 @@ def test_entries_that_left_the_feed_long_ago_are_removed(
     # Kept: those first seen within max_age and a day; published: within max_age.
     assert only(report).entries == 9
     assert len(entries(config.output)) == 8
+
+
+@pytest.mark.e2e
+def test_a_document_the_parser_chokes_on_is_refused_in_time_and_the_rest_publish(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    # Markup nested three million deep: feedparser takes minutes and gigabytes on it.
+    nested = (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>x</title><item>'
+        b"<title>t</title><link>https://e.example/1</link><x>"
+        + b"<a>" * (3 * 1024 * 1024)
+        + b"</x></item></channel></rss>"
+    )
+    server.docs["/nested.xml"] = Doc(nested)
+    server.docs["/good.xml"] = Doc(rss(item(1)))
+    config = config_for(
+        tmp_path, FeedSource(server.url("/nested.xml")), FeedSource(server.url("/good.xml"))
+    )
+    settings = replace(config.link_check, deadline=timedelta(seconds=3))
+    report = build(replace(config, link_check=settings), now=NOW)
+    nested_state, good = report.sources
+    assert nested_state.error == "not read within 3 s (refused)"
+    assert good.error is None
+    assert entries(config.output) == [("Blog story 1", "https://blog.example/story-1")]
+
+
+@pytest.mark.e2e
+def test_a_document_that_needs_too_much_memory_is_refused_and_the_next_is_read() -> None:
+    from aggregator.errors import FeedError
+    from aggregator.sources.entries import FeedReader
+
+    many = rss(*(item(n % 30, guid=f"urn:{n}") for n in range(20_000)))
+    with FeedReader(120, memory=20 * 1024 * 1024) as reader:
+        with pytest.raises(FeedError, match=r"^needs more than 20 MB of memory to read"):
+            reader.read(many, "https://blog.example/feed")
+        assert len(reader.read(rss(item(1)), "https://blog.example/feed").entries) == 1
+
+
+@pytest.mark.e2e
+def test_a_feed_asking_to_wait_is_not_waited_for_but_asked_again_later(
+    server: FeedServer, tmp_path: Path, cli: Any
+) -> None:
+    server.docs["/busy.xml"] = Doc(b"", status=429, headers={"Retry-After": "600"})
+    server.docs["/good.xml"] = Doc(rss(item(1)))
+    feeds = (FeedSource(server.url("/busy.xml")), FeedSource(server.url("/good.xml")))
+    config = config_for(tmp_path, *feeds)
+    # Retries as by default: a link check would wait out the Retry-After twice.
+    config = replace(config, link_check=replace(config.link_check, retries=2))
+    report = build(config, now=NOW)
+    busy, good = report.sources
+    assert len(server.requests("/busy.xml")) == 1
+    assert (busy.status, busy.next_fetch, good.error) == (429, NOW + timedelta(minutes=10), None)
+    common = ["--source", "articles", "--output", "out", "--allow-private-links"]
+    urls = [arg for feed in feeds for arg in ("--feed", feed.url)]
+    listed = cli("feeds", *common, *urls, "--json", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    shown = json.loads(listed.stdout)["feeds"][0]
+    assert (shown["status"], shown["next_fetch"]) == (
+        429,
+        (NOW + timedelta(seconds=600)).isoformat(),
+    )
+    build(config, now=NOW + timedelta(minutes=5))
+    assert len(server.requests("/busy.xml")) == 1  # not before the wait is over
+    build(config, now=NOW + timedelta(minutes=11))
+    assert len(server.requests("/busy.xml")) == 2
+
+
+@pytest.mark.e2e
+def test_ttl_and_max_age_hold_after_a_304_too(server: FeedServer, tmp_path: Path) -> None:
+    server.docs["/ttl.xml"] = Doc(rss(item(1), ttl="120"), etag='"t"')
+    server.docs["/cached.xml"] = Doc(
+        rss(item(2)), etag='"c"', headers={"Cache-Control": "max-age=3600"}
+    )
+    config = config_for(
+        tmp_path, FeedSource(server.url("/ttl.xml")), FeedSource(server.url("/cached.xml"))
+    )
+    build(config, now=NOW)
+    later = NOW + timedelta(minutes=121)
+    # The 304s carry the ETag only: the ttl is in the body, the max-age was not repeated.
+    second = build(config, now=later)
+    assert [s.status for s in second.sources] == [304, 304]
+    assert [s.next_fetch for s in second.sources] == [
+        later + timedelta(minutes=120),
+        later + timedelta(hours=1),
+    ]
+    build(config, now=later + timedelta(minutes=30))
+    assert len(server.requests("/ttl.xml")) == len(server.requests("/cached.xml")) == 2
+
+
+@pytest.mark.e2e
+def test_documents_refused_whole_are_asked_for_conditionally(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    modified = {"Last-Modified": "Fri, 20 Nov 2026 00:00:00 GMT"}
+    server.docs["/big.xml"] = Doc(rss(item(1)) + b" " * (2 * 1024 * 1024), etag='"big"')
+    server.docs["/bomb.xml"] = Doc(b"<rss>" + b" " * (8 * 1024 * 1024) + b"</rss>", gzip=True)
+    server.docs["/bomb.xml"].headers.update(modified)
+    server.docs["/badgz.xml"] = Doc(b"not gzip", etag='"bad"')
+    server.docs["/badgz.xml"].headers["Content-Encoding"] = "gzip"
+    paths = ["/big.xml", "/bomb.xml", "/badgz.xml"]
+    config = config_for(tmp_path, *(FeedSource(server.url(p)) for p in paths))
+    config = replace(config, limits=replace(config.limits, source_feed_size=1024 * 1024))
+    first = build(config, now=NOW)
+    second = build(config, now=NOW + timedelta(minutes=5))
+    asked = [server.requests(p)[-1] for p in paths]
+    assert [h.get("if-none-match") for h in asked] == ['"big"', None, '"bad"']
+    assert asked[1].get("if-modified-since") == modified["Last-Modified"]
+    assert [s.status for s in second.sources] == [304, 304, 304]
+    # The refusal stands while the document stays the same.
+    assert [s.error for s in second.sources] == [s.error for s in first.sources]
+    assert all(s.error for s in second.sources)
+
+
+@pytest.mark.e2e
+def test_an_oversized_entry_is_cut_as_the_loader_would_and_published(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    images = "".join(f'<media:thumbnail url="https://blog.example/{n}.jpg"/>' for n in range(30))
+    huge = item(
+        1,
+        title="Long " * 400,
+        description="&lt;p&gt;" + "Words and more words. " * 150_000 + "&lt;/p&gt;",
+        raw=images + '<enclosure url="http://blog.example:99999/x.png" type="image/png"/>',
+    )
+    server.docs["/feed.xml"] = Doc(rss(huge, item(2)))
+    config = config_for(tmp_path, FeedSource(server.url("/feed.xml")))
+    from aggregator.library import build as build_with_lock
+
+    report = build_with_lock(config, now=NOW)  # as the command reports it
+    assert only(report).error is None and list(report.errors) == []
+    items = json.loads((config.output / "all.json").read_text())["items"]
+    assert len(items) == 2
+    first = items[0]
+    assert first["title"].startswith("Long Long") and len(first["title"]) <= 300
+    assert len(first["summary"]) <= config.limits.excerpt_length
+    assert first["summary"].startswith("Words and more words.")
+    # Nothing is said of a hidden entry file: what is about an entry names its feed.
+    assert all(".md" not in str(w) for w in report.warnings)
+    assert all(w.path == server.url("/feed.xml") for w in report.warnings)
+    assert report.warnings and all(
+        w.reason.startswith("entry urn:blog:1: ") for w in report.warnings
+    )
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32"])
+def test_a_billion_laughs_in_utf_16_or_32_is_refused(encoding: str) -> None:
+    declared = encoding.split("-be")[0]
+    laughs = (
+        f'<?xml version="1.0" encoding="{declared}"?><!DOCTYPE rss [<!ENTITY a "aaaaaaaaaa">'
+        + "".join(f'<!ENTITY {chr(98 + i)} "' + f"&{chr(97 + i)};" * 10 + '">' for i in range(9))
+        + ']><rss version="2.0"><channel><title>&j;</title><item><title>&j;</title>'
+        "<link>https://e.example/1</link></item></channel></rss>"
+    ).encode(encoding)
+    with pytest.raises(FeedError, match=r"^declares XML entities \(refused: a feed needs none\)$"):
+        read_feed(laughs, "https://e.example/feed")

@@ -161,12 +161,17 @@ def session(store: StateStore) -> list[Any]:
         status=200,
         new=3,
         skipped=(SkippedEntry("id", "title", "no link"),),
+        ttl=60,
+        max_age=1.5,
     )
     store.save_feed_state(feed)
     store.save_feed_state(FeedState(url="https://feeds.example/A.xml", gone=True))
     store.add_feed_entries(feed.url, [("k2", T0), ("k1", T0 - timedelta(days=1))])
     store.add_feed_entries(feed.url, [("k2", T0 + timedelta(days=5))])  # kept: first seen
     seen += [store.feed_states(), store.feed_entries(feed.url)]
+    store.save_feed_entries(feed.url, [("k2", T0 + timedelta(days=5), "two"), ("k3", T0, "3")])
+    keys = ["k1", "k2", "k3"]
+    seen += [store.feed_entry_digests(feed.url), store.feed_entry_texts(feed.url, keys)]
     store.forget_feed_entries(feed.url, ["k1"])
     seen.append(store.feed_entries(feed.url))
     store.forget_feeds([feed.url])
@@ -209,7 +214,7 @@ def test_an_older_schema_is_migrated_in_place(pg_url: str) -> None:
         assert store.meta("kept") == "yes"
         assert store.inc_link_verdicts() == [("a.md", "excluded", "{}"), ("a.md", "dropped", "[]")]
     with psycopg.connect(pg_url) as conn:
-        assert pgstore.schema_version(conn) == pgstore.SCHEMA_VERSION == 3
+        assert pgstore.schema_version(conn) == pgstore.SCHEMA_VERSION == 4
 
 
 @pytest.mark.e2e

@@ -148,3 +148,57 @@ def test_a_bulk_insert_that_fails_leaves_the_table_and_its_indexes(tmp_path: Pat
         assert store.inc_rows("inc_art", "period", [1]) == []
         store.inc_insert("inc_art", rows)
         assert len(store.inc_rows("inc_art", "period", [1])) == len(rows)
+
+
+def test_the_entries_of_remote_feeds_keep_their_article_files(state_at: Path | str) -> None:
+    from aggregator.model import FeedState
+    from aggregator.state.codec import entry_digest
+
+    feed = "https://feeds.example/a.xml"
+    with open_store(state_at) as store:
+        store.save_feed_state(FeedState(feed, ttl=120, max_age=3600.0))
+        store.add_feed_entries(feed, [("old", T0 - timedelta(days=1))])  # no text
+        store.save_feed_entries(feed, [("k1", T0, "---\ntitle: One\n---\n")])
+        store.save_feed_entries(feed, [("k1", T0 + timedelta(days=1), "---\ntitle: 1\n---\n")])
+        store.save_feed_entries(feed, [("old", T0, "---\ntitle: Old\n---\n")])
+    with open_store(state_at) as store:
+        # The first-seen times stay; the texts are the last ones saved.
+        assert store.feed_entries(feed) == {"k1": T0, "old": T0 - timedelta(days=1)}
+        assert store.feed_entry_digests(feed) == {
+            "k1": entry_digest("---\ntitle: 1\n---\n"),
+            "old": entry_digest("---\ntitle: Old\n---\n"),
+        }
+        assert store.feed_entry_texts(feed, ["k1", "nope"]) == {"k1": "---\ntitle: 1\n---\n"}
+        assert (store.feed_states()[feed].ttl, store.feed_states()[feed].max_age) == (120, 3600)
+        store.forget_feeds([feed])
+        assert store.feed_entry_digests(feed) == {}
+
+
+def test_a_state_file_of_version_7_gains_the_entry_texts(tmp_path: Path) -> None:
+    from aggregator.model import FeedState
+
+    path = tmp_path / "s.sqlite"
+    feed = "https://feeds.example/a.xml"
+    db = sqlite3.connect(path)  # the remote feeds' tables as version 7 laid them out
+    db.executescript(
+        "CREATE TABLE feed (url TEXT PRIMARY KEY, title TEXT NOT NULL, etag TEXT, "
+        "last_modified TEXT, fetched_at TEXT, checked_at TEXT, next_fetch TEXT, "
+        "status INTEGER, error TEXT, moved_to TEXT, gone INTEGER NOT NULL, "
+        "new INTEGER NOT NULL, skipped TEXT NOT NULL);"
+        "CREATE TABLE feed_entry (feed TEXT NOT NULL, key TEXT NOT NULL, "
+        "first_seen TEXT NOT NULL, PRIMARY KEY (feed, key));"
+        f"INSERT INTO feed VALUES ('{feed}', 'A', '\"e\"', NULL, NULL, NULL, NULL, "
+        "200, NULL, NULL, 0, 0, '[]');"
+        f"INSERT INTO feed_entry VALUES ('{feed}', 'k1', '{T0.isoformat()}');"
+        "PRAGMA user_version = 7;"
+    )
+    db.close()
+    with Store(path) as store:
+        assert store.feed_states()[feed].etag == '"e"'
+        assert store.feed_entry_digests(feed) == {"k1": ""}
+        store.save_feed_entries(feed, [("k1", T0, "text")])
+        assert store.feed_entry_texts(feed, ["k1"]) == {"k1": "text"}
+        store.save_feed_state(FeedState(feed, ttl=5))
+        assert store.feed_states()[feed].ttl == 5
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 8
