@@ -31,6 +31,7 @@ def test_the_benchmark_prints_every_scenario_and_matches_a_fresh_build(tmp_path:
         "cold build",
         "warm rebuild, nothing changed",
         "one file changed",
+        "one new file",
         r"1% of files changed \(3 titles\)",
         "one file deleted",
         r"fresh cold build of the final corpus \(with --report\)",
@@ -47,7 +48,8 @@ def test_the_benchmark_prints_every_scenario_and_matches_a_fresh_build(tmp_path:
     assert len(counts) == 2 and counts[0] == counts[1], counts  # the same stories either way
     assert re.search(r"^  cold build +[\d.]+ +[\d.]+ +[\d.]+x$", out, re.MULTILINE), out
     # The generated corpus holds what the issue asks for: duplicates, CRLF files.
-    assert re.search(r"final corpus: 299 loaded, .* [1-9]\d* duplicates dropped", out)
+    # 300 files, one added and one deleted.
+    assert re.search(r"final corpus: 300 loaded, .* [1-9]\d* duplicates dropped", out)
     files = sorted(corpus.rglob("*.md"))
     assert len(files) == 300
     assert any(b"\r\n" in f.read_bytes() for f in files)
