@@ -49,6 +49,7 @@ import yaml
 from aggregator.sources.loader import find_files
 from aggregator.sources.loader import load_all
 from aggregator.stories.dedupe import find_stories
+from aggregator.stories.similar import title_words
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -444,10 +445,19 @@ def measure(items: Sequence[Item], seed: int = 1, pairs_per_item: int = 3) -> Re
                 if story[f"made:{i}"] == story[m.source]:
                     tally.found += 1
                     tally.misses.append(f"{_title(items, m.source)!r} ~ {m.title!r}")
-        # Real articles the build takes for one story (the same release filed twice)
-        # are one group: precision counts the merges the generated files bring.
+        # Real articles the build takes for one story (the same release filed twice),
+        # or with one headline in the same days, are one group: precision counts the
+        # merges the generated files bring.
         alone = stories_of(root / "originals", items, [])
         group = {item.key: f"story:{alone[item.key]}" for item in items}
+        for a, b in itertools.combinations(sorted(items, key=lambda i: i.when), 2):
+            if (
+                abs(b.when - a.when) <= timedelta(days=3)
+                and title_words(a.title) == title_words(b.title)
+                and group[a.key] != group[b.key]
+            ):
+                old = group[b.key]
+                group.update({k: group[a.key] for k, g in group.items() if g == old})
         for i, m in enumerate(everything):
             group[f"made:{i}"] = group[m.source] if not m.lookalike else f"made:{i}"
         story = stories_of(root / "all", items, everything)

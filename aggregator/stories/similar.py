@@ -131,7 +131,10 @@ def fingerprint(article: Article) -> Fingerprint:
     """What near-duplicate detection reads of one article: its word sets, as sorted
     tuples (compact to keep and to cache; sets are made only for compared pairs)."""
     words, head, cut, start = _title_parts(article.title)
-    excerpt = {_stem(w) for w in _words(article.excerpt) if w not in _STOP_WORDS}
+    excerpt_text = _words(article.excerpt)
+    if excerpt_text and _ELLIPSIS.search(_fold(article.excerpt)):
+        del excerpt_text[-1]  # an excerpt cut short: its last word maybe cut in two
+    excerpt = {_stem(w) for w in excerpt_text if w not in _STOP_WORDS}
     title = tuple(sorted(words))
     excerpt_words = tuple(sorted(excerpt))
     head_words = tuple(sorted(head))
@@ -292,7 +295,10 @@ _DISTINGUISHING_WORDS = """
 """
 DISTINGUISHING = frozenset(_stem_of(w) for w in _DISTINGUISHING_WORDS.split())
 #: excerpts whose weighted overlap reaches this are near-identical: one text, syndicated
-NEAR_IDENTICAL = 0.8
+NEAR_IDENTICAL = 0.9
+#: a title cut short or without its subtitle is one story with the whole title when
+#: their excerpts overlap this much (a syndicated excerpt, lightly edited or cut)
+PARTIAL_EXCERPT = 0.8
 
 
 class Weights:
@@ -322,42 +328,53 @@ def _frequency(prints: Iterable[Fingerprint]) -> Counter[str]:
     return frequency
 
 
-#: a title's words without one of them (a slot), and the words seen filling it
-Slots = dict[tuple[str, ...], set[str]]
+@dataclass(frozen=True, slots=True)
+class Slots:
+    """Titles of a period with one word left out (a slot), and how often each word was
+    seen in its place; and in how many titles each word is."""
+
+    fills: dict[tuple[str, ...], Counter[str]]
+    titles: Counter[str]
 
 
 def slots(prints: Iterable[Fingerprint]) -> Slots:
     """Each title (of at least three words, not cut) with one word left out, and the
     words seen in its place: titles alike but for one word ("April 2021 Power Apps
     Community Call", "April 2021 Power Automate Community Call") fill a slot twice."""
-    found: Slots = {}
+    fills: dict[tuple[str, ...], Counter[str]] = {}
+    titles: Counter[str] = Counter()
     for item in prints:
         title = item.title
+        titles.update({_base(w) for w in title})
         if len(title) < 3 or item.cut:
             continue
         for i, word in enumerate(title):
             if not _has_digit(word):  # numbers tell stories apart anyway
-                found.setdefault(title[:i] + title[i + 1 :], set()).add(_base(word))
-    return found
+                fills.setdefault(title[:i] + title[i + 1 :], Counter())[_base(word)] += 1
+    return Slots(fills, titles)
 
 
 def distinguishing(*periods: Slots) -> frozenset[str]:
     """The words learned to tell stories apart in these periods: those that take turns
-    in otherwise identical titles. Syndication rewords a headline with many edits or
+    in otherwise identical titles, and that are in other titles too (a typo or a
+    one-off respelling is not). Syndication rewords a headline with many edits or
     none; a single word swapped in a headline otherwise the same (a product, a month,
     a platform, a stage) is what tells one announcement from the next. Depends on the
     set of titles only, not on their order."""
-    found: set[str] = set()
     if len(periods) == 1:
-        for words in periods[0].values():
-            if len(words) > 1:
-                found |= words
-        return frozenset(found)
-    merged: Slots = {}
-    for period in periods:
-        for key, words in period.items():
-            merged.setdefault(key, set()).update(words)
-    return distinguishing(merged)
+        fills, titles = periods[0].fills, periods[0].titles
+    else:
+        fills = {}
+        titles = Counter()
+        for period in periods:
+            titles.update(period.titles)
+            for key, words in period.fills.items():
+                fills.setdefault(key, Counter()).update(words)
+    found: set[str] = set()
+    for words in fills.values():
+        if len(words) > 1:
+            found.update(w for w, seen in words.items() if titles[w] > seen)
+    return frozenset(found)
 
 
 @dataclass(frozen=True, slots=True)
@@ -421,18 +438,17 @@ def _score(a: _Sets, b: _Sets, weight: Weights, at_least: float) -> float:
     part = (a, b) if _part_of(a, b) else (b, a) if _part_of(b, a) else None
     partial = part is not None
     if part is not None:
-        if not part[0].numbers <= part[1].numbers:
-            return 0.0
-        title, edited, distinct = 1.0, True, False
+        title, edited = 1.0, True
+        # another version, date or figure
+        distinct = not part[0].numbers <= part[1].numbers
     else:
-        if a.numbers != b.numbers:
-            return 0.0  # another version, date or figure
         only_a, only_b = a.title - b.title, b.title - a.title
         # A cut title that is not the start of the other says nothing by its missing
         # words: the two are compared as if a word were swapped.
         edited = (not only_a or not only_b) and not (a.cut or b.cut)
         differing = {_base(w) for w in only_a | only_b}
-        distinct = not differing.isdisjoint(DISTINGUISHING if edited else weight.distinct)
+        learned = DISTINGUISHING if edited else weight.distinct
+        distinct = a.numbers != b.numbers or not differing.isdisjoint(learned)
         shared = weight.total(a.title & b.title)
         union = a.title_total + b.title_total - shared
         title = shared / union if union > 0 else 0.0
@@ -452,7 +468,8 @@ def _score(a: _Sets, b: _Sets, weight: Weights, at_least: float) -> float:
             # Titles that differ in a word that tells announcements apart, or a title
             # that may be the start of more than one: one story only when the text is
             # one (syndicated), not two texts written apart.
-            return combined if excerpt >= NEAR_IDENTICAL else 0.0
+            near = NEAR_IDENTICAL if distinct else PARTIAL_EXCERPT
+            return combined if excerpt >= near else 0.0
         # The same headline (give or take a word) in the same days is the same story
         # even when each outlet wrote its own excerpt; unless it is too short to say.
         return max(combined, title) if edited and short >= MIN_ALONE_WORDS else combined
