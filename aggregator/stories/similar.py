@@ -221,7 +221,7 @@ def _title_parts(title: str) -> tuple[frozenset[str], frozenset[str], bool, tupl
 
 def _title_sequence(text: str) -> list[str]:
     found = []
-    for word in _words(text):
+    for word in _words(text, folded=True):
         word = _RESPELL.get(word, word)
         if word not in _STOP_WORDS and word not in _EXCHANGES:
             found.append(_stem(word))
@@ -251,8 +251,8 @@ def _fold(text: str) -> str:
 _POSSESSIVE = re.compile(r"'s\b")
 
 
-def _words(text: str) -> list[str]:
-    text = _fold(text).casefold().replace(".", "")
+def _words(text: str, folded: bool = False) -> list[str]:
+    text = (text if folded else _fold(text).casefold()).replace(".", "")
     text = _POSSESSIVE.sub("", text)
     if "united" in text or "intelligence" in text or "union" in text:
         text = _PHRASES.sub(lambda m: _PHRASE[m.group()], text)
@@ -330,10 +330,12 @@ def _frequency(prints: Iterable[Fingerprint]) -> Counter[str]:
 
 @dataclass(frozen=True, slots=True)
 class Slots:
-    """Titles of a period with one word left out (a slot), and how often each word was
-    seen in its place; and in how many titles each word is."""
+    """Titles of a period with one word left out (a slot) and the word seen in its
+    place, how often each word was seen in a slot filled more than once, and in how
+    many titles each word is."""
 
-    fills: dict[tuple[str, ...], Counter[str]]
+    once: dict[tuple[str, ...], str]
+    more: dict[tuple[str, ...], Counter[str]]
     titles: Counter[str]
 
 
@@ -341,17 +343,38 @@ def slots(prints: Iterable[Fingerprint]) -> Slots:
     """Each title (of at least three words, not cut) with one word left out, and the
     words seen in its place: titles alike but for one word ("April 2021 Power Apps
     Community Call", "April 2021 Power Automate Community Call") fill a slot twice."""
-    fills: dict[tuple[str, ...], Counter[str]] = {}
+    once: dict[tuple[str, ...], str] = {}
+    more: dict[tuple[str, ...], Counter[str]] = {}
     titles: Counter[str] = Counter()
     for item in prints:
         title = item.title
-        titles.update({_base(w) for w in title})
+        titles.update(title)
         if len(title) < 3 or item.cut:
             continue
         for i, word in enumerate(title):
-            if not _has_digit(word):  # numbers tell stories apart anyway
-                fills.setdefault(title[:i] + title[i + 1 :], Counter())[_base(word)] += 1
-    return Slots(fills, titles)
+            if word.isalpha() or not _has_digit(word):  # numbers tell stories apart anyway
+                _fill(once, more, title[:i] + title[i + 1 :], word, 1)
+    return Slots(once, more, titles)
+
+
+def _fill(
+    once: dict[tuple[str, ...], str],
+    more: dict[tuple[str, ...], Counter[str]],
+    key: tuple[str, ...],
+    word: str,
+    times: int,
+) -> None:
+    found = more.get(key)
+    if found is not None:
+        found[word] += times
+        return
+    first = once.pop(key, None)
+    if first is None and times == 1:
+        once[key] = word  # the common case: a slot filled once
+        return
+    found = more[key] = Counter({word: times})
+    if first is not None:
+        found[first] += 1
 
 
 def distinguishing(*periods: Slots) -> frozenset[str]:
@@ -360,20 +383,25 @@ def distinguishing(*periods: Slots) -> frozenset[str]:
     one-off respelling is not). Syndication rewords a headline with many edits or
     none; a single word swapped in a headline otherwise the same (a product, a month,
     a platform, a stage) is what tells one announcement from the next. Depends on the
-    set of titles only, not on their order."""
+    set of titles only, not on their order; a word repeated in a title counts as
+    itself ("app_2" as "app")."""
     if len(periods) == 1:
-        fills, titles = periods[0].fills, periods[0].titles
+        more, titles = periods[0].more, periods[0].titles
     else:
-        fills = {}
         titles = Counter()
+        once: dict[tuple[str, ...], str] = {}
+        more = {}
         for period in periods:
             titles.update(period.titles)
-            for key, words in period.fills.items():
-                fills.setdefault(key, Counter()).update(words)
+            for key, word in period.once.items():
+                _fill(once, more, key, word, 1)
+            for key, words in period.more.items():
+                for word, times in words.items():
+                    _fill(once, more, key, word, times)
     found: set[str] = set()
-    for words in fills.values():
+    for words in more.values():
         if len(words) > 1:
-            found.update(w for w, seen in words.items() if titles[w] > seen)
+            found.update(_base(w) for w, seen in words.items() if titles[w] > seen)
     return frozenset(found)
 
 
@@ -435,7 +463,9 @@ def _score(a: _Sets, b: _Sets, weight: Weights, at_least: float) -> float:
         return 0.0
     if a.title == b.title and a.excerpt == b.excerpt:
         return 1.0  # the same words: a copy (and the common case in a syndicated corpus)
-    part = (a, b) if _part_of(a, b) else (b, a) if _part_of(b, a) else None
+    part = None
+    if a.cut or b.cut or a.head or b.head:
+        part = (a, b) if _part_of(a, b) else (b, a) if _part_of(b, a) else None
     partial = part is not None
     if part is not None:
         title, edited = 1.0, True
@@ -446,9 +476,13 @@ def _score(a: _Sets, b: _Sets, weight: Weights, at_least: float) -> float:
         # A cut title that is not the start of the other says nothing by its missing
         # words: the two are compared as if a word were swapped.
         edited = (not only_a or not only_b) and not (a.cut or b.cut)
-        differing = {_base(w) for w in only_a | only_b}
+        differing = only_a | only_b
         learned = DISTINGUISHING if edited else weight.distinct
-        distinct = a.numbers != b.numbers or not differing.isdisjoint(learned)
+        distinct = (
+            a.numbers != b.numbers
+            or not differing.isdisjoint(learned)
+            or any("_" in w and _base(w) in learned for w in differing)
+        )
         shared = weight.total(a.title & b.title)
         union = a.title_total + b.title_total - shared
         title = shared / union if union > 0 else 0.0
