@@ -65,6 +65,12 @@ class Fingerprint:
     #: False when only the digest was loaded, the word sets left empty (see
     #: `parsecache.load_words`)
     complete: bool = True
+    #: the title words before a subtitle ("Title: subtitle"), when there are enough
+    head: tuple[str, ...] = ()
+    #: the title was cut short with an ellipsis: `title` holds the words kept
+    cut: bool = False
+    #: the first few title words, in order (a cut title is the start of another)
+    start: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -245,7 +245,17 @@ def encode(result: Article | LoadError) -> Encoded:
         [[w.line, w.reason] for w in a.warnings],
     ]
     words = (
-        [prints.title, prints.numbers, prints.excerpt, prints.excerpt_numbers] if prints else None
+        [
+            prints.title,
+            prints.numbers,
+            prints.excerpt,
+            prints.excerpt_numbers,
+            prints.head,
+            prints.cut,
+            prints.start,
+        ]
+        if prints
+        else None
     )
     body: list[Any] = [
         a.excerpt,
@@ -320,13 +330,16 @@ def with_body(article: Article, body: str) -> Article:
 
 
 def words_fingerprint(data: list[Any], digest: str) -> Fingerprint:
-    title, numbers, excerpt, excerpt_numbers = data
+    title, numbers, excerpt, excerpt_numbers, head, cut, start = data
     return Fingerprint(
         tuple(map(intern, title)),
         tuple(map(intern, numbers)),
         tuple(map(intern, excerpt)),
         tuple(map(intern, excerpt_numbers)),
         digest,
+        head=tuple(map(intern, head)),
+        cut=bool(cut),
+        start=tuple(map(intern, start)),
     )
 
 

@@ -26,7 +26,7 @@ class StoredPairs:
 
     def __init__(self, store: StateStore, settings: DedupeSettings) -> None:
         self.store = store
-        form = f"1/{__version__} {settings.threshold!r} {settings.window.total_seconds()!r}"
+        form = f"2/{__version__} {settings.threshold!r} {settings.window.total_seconds()!r}"
         if store.meta(_FORM) != form:
             store.clear_zones()
             store.set_meta(_FORM, form)

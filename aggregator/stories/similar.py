@@ -34,10 +34,12 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import unicodedata
 from collections import Counter
 from collections import deque
 from collections.abc import Callable
 from collections.abc import Iterable
+from collections.abc import Iterator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC
@@ -64,52 +66,200 @@ _STOP_WORDS = frozenset(
     {"a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "has", "have", "in", "is"}
     | {"it", "its", "of", "on", "or", "the", "to", "was", "were", "will", "with", "this", "that"}
 )
-_APOSTROPHE = "\u2019"
-_DASHES = "-|\u2013\u2014:"
-_WORD = re.compile(r"[^\W_]+")
-_SUFFIX = re.compile(rf"\s+[{_DASHES}]\s+([^{_DASHES}]+)$")
+#: the starts of stop words: a title cut inside one ("... a record using t…")
+_STOP_PREFIXES = frozenset(w[:n] for w in _STOP_WORDS for n in range(1, len(w) + 1))
+#: what outlets put before a headline: "UPDATE 1-", "EXCLUSIVE:", "Analysis: " (case
+#: folded, any number of them, each followed by "-", ":" or "|")
 _PREFIX = re.compile(
-    r"^(?:update\s*\d*|updated|exclusive|breaking|watch|video|opinion|re-?transmission)"
-    r"\s*[-:|]\s*"
+    r"^(?:(?:update|updated|exclusive|breaking(?: news)?|just in|refile|rpt|repeat|corrected"
+    r"|correction|re-?transmission|analysis|factbox|explainer|insight|opinion|commentary"
+    r"|editorial|watch|video|photos?|podcast|live(?: updates)?|report|sources?)"
+    r"\s*\d*\s*[-:|]\s*)+"
 )
+#: what outlets put after it: " - Outlet", " | Section" (at most `_SUFFIX_WORDS` words,
+#: no digit: "| April 6, 2021" is part of the headline)
+_SUFFIX = re.compile(r"\s+[-|:]\s+([^-|:\d]+)$")
+_SUFFIX_WORDS = 4
+#: a title cut short: the ellipsis (after NFKC, "..."), maybe followed by a suffix
+_ELLIPSIS = re.compile(r"\s*\.\.\.+\s*$")
+#: where a subtitle starts: "Title: subtitle", "Title - subtitle", "Title | subtitle"
+_SUBTITLE = re.compile(r":\s|\s[-|]\s")
+#: a cut title keeps at least this many words, the last maybe cut in two (it ends in
+#: `ELLIPSIS` among the title words, and matches any word it starts)
+MIN_KEPT_WORDS = 4
+ELLIPSIS = "\u2026"
+#: a head (the title without its subtitle) has at least this many words, stop words aside
+MIN_HEAD_WORDS = 3
+#: a title of fewer words (stop words aside) is not one story with another by its
+#: words alone (without their excerpts)
+MIN_ALONE_WORDS = 4
+#: quotes, dashes and spaces folded to one form each, after NFKC
+_FOLD = str.maketrans(
+    {
+        **dict.fromkeys("\u2018\u2019\u201a\u201b\u2032\u00b4`", "'"),
+        **dict.fromkeys("\u201c\u201d\u201e\u201f\u2033\u00ab\u00bb", '"'),
+        **dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212", "-"),
+    }
+)
+#: UTF-8 punctuation read as Windows-1252 ("Baltimoreâ€™s"), as feeds often serve it
+_MOJIBAKE = (
+    ("\u00e2\u20ac\u2122", "'"), ("\u00e2\u20ac\u02dc", "'"), ("\u00e2\u20ac\u0153", '"'),
+    ("\u00e2\u20ac\u009d", '"'), ("\u00e2\u20ac\u201c", "-"), ("\u00e2\u20ac\u201d", "-"),
+    ("\u00e2\u20ac\u00a6", "..."),
+)  # fmt: skip
+#: respellings of one name, to one form: phrases (in folded text) and single words. A
+#: small documented table: outlets write "A.I." or "AI" (the dots are dropped anyway),
+#: "the U.S." or "the United States", a company or its ticker.
+_PHRASES = re.compile(r"\b(artificial intelligence|united states|united kingdom|european union)\b")
+_PHRASE = {
+    "artificial intelligence": "ai",
+    "united states": "us",
+    "united kingdom": "uk",
+    "european union": "eu",
+}
+_RESPELL = {
+    "msft": "microsoft", "googl": "google", "goog": "google", "alphabet": "google",
+    "aapl": "apple", "amzn": "amazon", "fb": "facebook", "nvda": "nvidia", "tsla": "tesla",
+    "intc": "intel", "orcl": "oracle", "adbe": "adobe", "csco": "cisco", "nflx": "netflix",
+    "baba": "alibaba", "pypl": "paypal", "amd": "amd", "crm": "salesforce",
+}  # fmt: skip
+#: stock exchange labels of a ticker ("(NASDAQ: MSFT)"), left out
+_EXCHANGES = frozenset({"nasdaq", "nyse", "lse", "tsx", "otc"})
 
 
 def fingerprint(article: Article) -> Fingerprint:
     """What near-duplicate detection reads of one article: its word sets, as sorted
     tuples (compact to keep and to cache; sets are made only for compared pairs)."""
-    words = title_words(article.title)
-    excerpt = {_stem(w) for w in _words(article.excerpt) if w not in _STOP_WORDS}
+    words, head, cut, start = _title_parts(article.title)
+    excerpt_text = _words(article.excerpt)
+    if excerpt_text and _ELLIPSIS.search(_fold(article.excerpt)):
+        del excerpt_text[-1]  # an excerpt cut short: its last word maybe cut in two
+    excerpt = {_stem(w) for w in excerpt_text if w not in _STOP_WORDS}
     title = tuple(sorted(words))
     excerpt_words = tuple(sorted(excerpt))
+    head_words = tuple(sorted(head))
     digest = hashlib.blake2b(digest_size=8)
+    digest.update(f"{_FORM}\x1e{cut:d}\x1e".encode())
     digest.update("\x1f".join(title).encode("utf-8", "surrogatepass"))
     digest.update(b"\x1e")
     digest.update("\x1f".join(excerpt_words).encode("utf-8", "surrogatepass"))
+    digest.update(b"\x1e")
+    digest.update("\x1f".join((*head_words, "\x1e", *start)).encode("utf-8", "surrogatepass"))
     return Fingerprint(
         title=title,
-        numbers=tuple(w for w in title if _has_digit(w)),
+        numbers=tuple(w for w in title if _has_digit(w) and not w.endswith(ELLIPSIS)),
         excerpt=excerpt_words,
         excerpt_numbers=tuple(w for w in excerpt_words if _has_digit(w)),
         digest=digest.hexdigest(),
+        head=head_words,
+        cut=cut,
+        start=start,
     )
 
 
+#: what fingerprints hold and how they are compared: in each digest, so pairs cached by
+#: an earlier version are not reused
+_FORM = "2"
+
+
 def _has_digit(word: str) -> bool:
-    return not word.isalpha() and any(c.isdigit() for c in word)
+    return not word.isalpha() and any(c.isdigit() for c in _base(word))
 
 
 def title_words(title: str) -> frozenset[str]:
-    text = title.casefold().replace(_APOSTROPHE, "'")
+    """The words of a title as near-duplicate detection compares them (see `title_parts`)."""
+    return frozenset(_title_parts(title)[0])
+
+
+def title_parts(title: str) -> tuple[frozenset[str], frozenset[str], bool]:
+    """A title's words, those before its subtitle and whether it was cut short (see
+    `_title_parts`)."""
+    words, head, cut, _ = _title_parts(title)
+    return words, head, cut
+
+
+def _title_parts(title: str) -> tuple[frozenset[str], frozenset[str], bool, tuple[str, ...]]:
+    """A title's words, those before its subtitle (empty without one, or when fewer
+    than `MIN_HEAD_WORDS`), and whether it was cut short with an ellipsis.
+
+    Case, quotes, dashes and Unicode compatibility forms are folded; an outlet's
+    prefix and suffix are dropped; a word repeated counts once per time it appears
+    ("apps" twice: "app" and "app_2"), so swapping one of them shows. A title cut short
+    keeps its words, the last marked as maybe cut in two, when it had at least
+    `MIN_KEPT_WORDS`. Last, its first `MIN_ALONE_WORDS` whole words in order."""
+    text = _fold(title).casefold()
     text = _PREFIX.sub("", text)
-    suffix = _SUFFIX.search(text)
-    if suffix and len(suffix.group(1).split()) <= 4 and len(text[: suffix.start()].split()) >= 3:
+    for _ in range(2):
+        suffix = _SUFFIX.search(text)
+        if not suffix or len(suffix.group(1).split()) > _SUFFIX_WORDS:
+            break
+        if len(text[: suffix.start()].split()) < 3:
+            break
         text = text[: suffix.start()]
-    return frozenset(_stem(w) for w in _words(text) if w not in _STOP_WORDS)
+    cut = False
+    ellipsis = _ELLIPSIS.search(text)
+    if ellipsis:
+        text = text[: ellipsis.start()]
+        cut = True
+    words = _title_sequence(text)
+    stub = ""
+    if cut:
+        if len(text.split()) >= MIN_KEPT_WORDS and len(words) >= 2:
+            stub = words.pop() + ELLIPSIS  # maybe cut in two: matched as a word's start
+        else:
+            cut = False
+    head: list[str] = []
+    subtitle = _SUBTITLE.search(text)
+    if subtitle:  # found in what was kept of a cut title: the head is whole
+        head = _title_sequence(text[: subtitle.start()])
+    if len(head) < MIN_HEAD_WORDS or len(head) >= len(words):
+        head = []
+    counted = frozenset(_counted(words)) | ({stub} if stub else set())
+    start = tuple(words[:MIN_ALONE_WORDS])
+    return counted, frozenset(_counted(head)), cut, start
 
 
-def _words(text: str) -> list[str]:
-    text = text.casefold().replace(_APOSTROPHE, "'").replace("'s ", " ").replace(".", "")
+def _title_sequence(text: str) -> list[str]:
+    found = []
+    for word in _words(text, folded=True):
+        word = _RESPELL.get(word, word)
+        if word not in _STOP_WORDS and word not in _EXCHANGES:
+            found.append(_stem(word))
+    return found
+
+
+def _counted(words: Iterable[str]) -> Iterator[str]:
+    """Each word, and a repeated one again with its count ("app", "app_2")."""
+    seen: Counter[str] = Counter()
+    for word in words:
+        seen[word] += 1
+        yield word if seen[word] == 1 else f"{word}_{seen[word]}"
+
+
+def _base(word: str) -> str:
+    """A word without the count `_counted` gave it."""
+    return word.partition("_")[0]
+
+
+def _fold(text: str) -> str:
+    if "\u00e2\u20ac" in text:
+        for bad, good in _MOJIBAKE:
+            text = text.replace(bad, good)
+    return unicodedata.normalize("NFKC", text).translate(_FOLD)
+
+
+_POSSESSIVE = re.compile(r"'s\b")
+
+
+def _words(text: str, folded: bool = False) -> list[str]:
+    text = (text if folded else _fold(text).casefold()).replace(".", "")
+    text = _POSSESSIVE.sub("", text)
+    if "united" in text or "intelligence" in text or "union" in text:
+        text = _PHRASES.sub(lambda m: _PHRASE[m.group()], text)
     return _WORD.findall(text)
+
+
+_WORD = re.compile(r"[^\W_]+")
 
 
 def _stem(word: str) -> str:
@@ -132,13 +282,36 @@ def _stem_of(word: str) -> str:
     return word
 
 
+#: words that tell announcements apart (besides those learned, see `distinguishing`):
+#: months, days, release stages, platforms. Two titles that differ in one are
+#: another story unless their excerpts are near-identical.
+_DISTINGUISHING_WORDS = """
+    january february march april june july august september october november december
+    jan feb mar apr jun jul aug sep sept oct nov dec
+    monday tuesday wednesday thursday friday saturday sunday
+    preview beta alpha ga availability generally rc experimental deprecated retired
+    windows macos mac osx ios ipados android linux iphone ipad xbox playstation
+    chromeos chromebook watchos tvos
+"""
+DISTINGUISHING = frozenset(_stem_of(w) for w in _DISTINGUISHING_WORDS.split())
+#: excerpts whose weighted overlap reaches this are near-identical: one text, syndicated
+NEAR_IDENTICAL = 0.9
+#: a title cut short or without its subtitle is one story with the whole title when
+#: their excerpts overlap this much (a syndicated excerpt, lightly edited or cut)
+PARTIAL_EXCERPT = 0.8
+
+
 class Weights:
     """Inverse document frequency of words over the articles of a period: a shared
     rare word (a name, a product) says more than a shared common one ("new", "said")."""
 
-    def __init__(self, frequency: Counter[str], documents: int) -> None:
+    def __init__(
+        self, frequency: Counter[str], documents: int, distinct: frozenset[str] = frozenset()
+    ) -> None:
         total = documents + 1
         self.idf = {word: math.log(1 + total / count) for word, count in frequency.items()}
+        #: words that tell announcements apart here (see `distinguishing`)
+        self.distinct = distinct | DISTINGUISHING
 
     def total(self, words: Iterable[str]) -> float:
         """Summed weight of words of the fingerprints these weights were made from:
@@ -156,42 +329,166 @@ def _frequency(prints: Iterable[Fingerprint]) -> Counter[str]:
 
 
 @dataclass(frozen=True, slots=True)
+class Slots:
+    """Titles of a period with one word left out (a slot) and the word seen in its
+    place, how often each word was seen in a slot filled more than once, and in how
+    many titles each word is."""
+
+    once: dict[tuple[str, ...], str]
+    more: dict[tuple[str, ...], Counter[str]]
+    titles: Counter[str]
+
+
+def slots(prints: Iterable[Fingerprint]) -> Slots:
+    """Each title (of at least three words, not cut) with one word left out, and the
+    words seen in its place: titles alike but for one word ("April 2021 Power Apps
+    Community Call", "April 2021 Power Automate Community Call") fill a slot twice."""
+    once: dict[tuple[str, ...], str] = {}
+    more: dict[tuple[str, ...], Counter[str]] = {}
+    titles: Counter[str] = Counter()
+    for item in prints:
+        title = item.title
+        titles.update(title)
+        if len(title) < 3 or item.cut:
+            continue
+        for i, word in enumerate(title):
+            if word.isalpha() or not _has_digit(word):  # numbers tell stories apart anyway
+                _fill(once, more, title[:i] + title[i + 1 :], word, 1)
+    return Slots(once, more, titles)
+
+
+def _fill(
+    once: dict[tuple[str, ...], str],
+    more: dict[tuple[str, ...], Counter[str]],
+    key: tuple[str, ...],
+    word: str,
+    times: int,
+) -> None:
+    found = more.get(key)
+    if found is not None:
+        found[word] += times
+        return
+    first = once.pop(key, None)
+    if first is None and times == 1:
+        once[key] = word  # the common case: a slot filled once
+        return
+    found = more[key] = Counter({word: times})
+    if first is not None:
+        found[first] += 1
+
+
+def distinguishing(*periods: Slots) -> frozenset[str]:
+    """The words learned to tell stories apart in these periods: those that take turns
+    in otherwise identical titles, and that are in other titles too (a typo or a
+    one-off respelling is not). Syndication rewords a headline with many edits or
+    none; a single word swapped in a headline otherwise the same (a product, a month,
+    a platform, a stage) is what tells one announcement from the next. Depends on the
+    set of titles only, not on their order; a word repeated in a title counts as
+    itself ("app_2" as "app")."""
+    if len(periods) == 1:
+        more, titles = periods[0].more, periods[0].titles
+    else:
+        titles = Counter()
+        once: dict[tuple[str, ...], str] = {}
+        more = {}
+        for period in periods:
+            titles.update(period.titles)
+            for key, word in period.once.items():
+                _fill(once, more, key, word, 1)
+            for key, words in period.more.items():
+                for word, times in words.items():
+                    _fill(once, more, key, word, times)
+    found: set[str] = set()
+    for words in more.values():
+        if len(words) > 1:
+            found.update(_base(w) for w, seen in words.items() if titles[w] > seen)
+    return frozenset(found)
+
+
+@dataclass(frozen=True, slots=True)
 class _Sets:
     """One article's fingerprint as sets, made while it is within the window."""
 
     title: frozenset[str]
-    numbers: tuple[str, ...]
+    numbers: frozenset[str]
     excerpt: frozenset[str]
     excerpt_numbers: frozenset[str]
+    head: frozenset[str]
+    cut: bool
+    start: tuple[str, ...]
+    #: the last word of a cut title, maybe cut in two (without `ELLIPSIS`), and the others
+    stub: str
+    kept: frozenset[str]
     #: summed weights of the title and of the excerpt words
     title_total: float
     excerpt_total: float
 
     @classmethod
     def of(cls, item: Fingerprint, weight: Weights, title_total: float) -> _Sets:
+        stub = next((w for w in item.title if w.endswith(ELLIPSIS)), "") if item.cut else ""
+        title = frozenset(item.title)
         return cls(
             frozenset(item.title),
-            item.numbers,
+            frozenset(item.numbers),
             frozenset(item.excerpt),
             frozenset(item.excerpt_numbers),
+            frozenset(item.head),
+            item.cut,
+            item.start,
+            stub[:-1],
+            title - {stub},
             title_total,
             weight.total(item.excerpt),
         )
 
 
+def _part_of(a: _Sets, b: _Sets) -> bool:
+    """Title `a` is title `b` cut short, or `b` without its subtitle: its words are all
+    b's, and both start with the same words in the same order."""
+    if a.start != b.start[: len(a.start)] or a.title == b.title:
+        return False
+    if (
+        a.cut
+        and a.kept <= b.title
+        and (a.stub in _STOP_PREFIXES or any(w.startswith(a.stub) for w in b.title))
+    ):
+        return True
+    return bool(b.head) and b.head == a.title
+
+
 def _score(a: _Sets, b: _Sets, weight: Weights, at_least: float) -> float:
     """Similarity of two articles in [0, 1], one story at the threshold and above.
     0.0 as soon as `at_least` is out of reach."""
-    if a.numbers != b.numbers or not a.title or not b.title:
+    if not a.title or not b.title:
         return 0.0
     if a.title == b.title and a.excerpt == b.excerpt:
         return 1.0  # the same words: a copy (and the common case in a syndicated corpus)
-    shared = weight.total(a.title & b.title)
-    union = a.title_total + b.title_total - shared
-    title = shared / union if union > 0 else 0.0
-    edited = a.title <= b.title or b.title <= a.title
-    if not edited:
-        title *= SUBSTITUTION_FACTOR  # a substituted word says more than an added one
+    part = None
+    if a.cut or b.cut or a.head or b.head:
+        part = (a, b) if _part_of(a, b) else (b, a) if _part_of(b, a) else None
+    partial = part is not None
+    if part is not None:
+        title, edited = 1.0, True
+        # another version, date or figure
+        distinct = not part[0].numbers <= part[1].numbers
+    else:
+        only_a, only_b = a.title - b.title, b.title - a.title
+        # A cut title that is not the start of the other says nothing by its missing
+        # words: the two are compared as if a word were swapped.
+        edited = (not only_a or not only_b) and not (a.cut or b.cut)
+        differing = only_a | only_b
+        learned = DISTINGUISHING if edited else weight.distinct
+        distinct = (
+            a.numbers != b.numbers
+            or not differing.isdisjoint(learned)
+            or any("_" in w and _base(w) in learned for w in differing)
+        )
+        shared = weight.total(a.title & b.title)
+        union = a.title_total + b.title_total - shared
+        title = shared / union if union > 0 else 0.0
+        if not edited:
+            title *= SUBSTITUTION_FACTOR  # a substituted word says more than an added one
+    short = min(len(a.title), len(b.title))
     if len(a.excerpt) >= MIN_EXCERPT_WORDS and len(b.excerpt) >= MIN_EXCERPT_WORDS:
         x, y = a.excerpt_numbers, b.excerpt_numbers
         if x and y and not (x <= y or y <= x):
@@ -201,10 +498,16 @@ def _score(a: _Sets, b: _Sets, weight: Weights, at_least: float) -> float:
         smaller = min(a.excerpt_total, b.excerpt_total)
         excerpt = weight.total(a.excerpt & b.excerpt) / smaller if smaller > 0 else 0.0
         combined = TITLE_WEIGHT * title + (1 - TITLE_WEIGHT) * excerpt
+        if distinct or partial:
+            # Titles that differ in a word that tells announcements apart, or a title
+            # that may be the start of more than one: one story only when the text is
+            # one (syndicated), not two texts written apart.
+            near = NEAR_IDENTICAL if distinct else PARTIAL_EXCERPT
+            return combined if excerpt >= near else 0.0
         # The same headline (give or take a word) in the same days is the same story
-        # even when each outlet wrote its own excerpt.
-        return max(combined, title) if edited else combined
-    return title
+        # even when each outlet wrote its own excerpt; unless it is too short to say.
+        return max(combined, title) if edited and short >= MIN_ALONE_WORDS else combined
+    return 0.0 if distinct or (partial and short < MIN_ALONE_WORDS) else title
 
 
 def _prefix(words: Sequence[str], weight: Weights, needed: float) -> list[str]:
@@ -400,7 +703,10 @@ class ZoneWork:
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         # Sent to another process as plain tuples and numbers, which pickle about five
         # times faster than the dataclasses and datetimes they stand for.
-        prints = [(p.title, p.numbers, p.excerpt, p.excerpt_numbers, p.digest) for p in self.prints]
+        prints = [
+            (p.title, p.numbers, p.excerpt, p.excerpt_numbers, p.digest, p.head, p.cut, p.start)
+            for p in self.prints
+        ]
         times = [(t - _EPOCH) // _MICROSECOND for t in self.times]
         fields = (self.zones, self.periods, self.paths, times, prints)
         return _zone_work, (*fields, self.threshold, self.window)
@@ -420,7 +726,10 @@ def _zone_work(
         periods,
         paths,
         [_EPOCH + t * _MICROSECOND for t in times],
-        [Fingerprint(*p) for p in prints],
+        [
+            Fingerprint(p[0], p[1], p[2], p[3], p[4], head=p[5], cut=p[6], start=p[7])
+            for p in prints
+        ],
         threshold,
         window,
     )
@@ -481,23 +790,31 @@ def find_zones(work: ZoneWork) -> dict[int, list[Pair]]:
     periods, times, prints, window = work.periods, work.times, work.prints, work.window
     length = period_length(window)
     counts: dict[int, Counter[str]] = {}
+    learned: dict[int, Slots] = {}
 
     def frequency(period: int) -> Counter[str]:
         if period not in counts:
             counts[period] = _frequency(prints[i] for i in periods[period])
         return counts[period]
 
+    def slots_of(period: int) -> Slots:
+        if period not in learned:
+            learned[period] = slots(prints[i] for i in periods[period])
+        return learned[period]
+
     found: dict[int, list[Pair]] = {}
     for zone in work.zones:
         period = zone // 2
         members = periods[period]
         if zone % 2 == 0:
-            weight = Weights(frequency(period), len(members))
+            weight = Weights(frequency(period), len(members), distinguishing(slots_of(period)))
             got = _Sweep(work, weight).pairs(members, work.threshold, window)
         else:
             following = periods[period + 1]
             weight = Weights(
-                frequency(period) + frequency(period + 1), len(members) + len(following)
+                frequency(period) + frequency(period + 1),
+                len(members) + len(following),
+                distinguishing(slots_of(period), slots_of(period + 1)),
             )
             start = _EPOCH + (period + 1) * length
             edge = [i for i in members if times[i] >= start - window]
@@ -506,6 +823,25 @@ def find_zones(work: ZoneWork) -> dict[int, list[Pair]]:
             got = sweep.pairs(edge, work.threshold, window, across=frozenset(members))
         found[zone] = [(work.paths[i], work.paths[j], value) for i, j, value in got]
     return found
+
+
+def _take(
+    index: dict[Any, deque[int]],
+    key: Any,
+    oldest: datetime,
+    times: list[datetime],
+    into: set[int],
+) -> deque[int]:
+    """The posting of `key` in `index`, without the articles older than `oldest`, after
+    adding its articles to `into`."""
+    posting = index.get(key)
+    if posting is None:
+        posting = index[key] = deque()
+        return posting
+    while posting and times[posting[0]] < oldest:
+        posting.popleft()
+    into.update(posting)
+    return posting
 
 
 def _print_of(article: Dated) -> Fingerprint:
@@ -563,21 +899,44 @@ class _Sweep:
         by_excerpt = (threshold - (1 - TITLE_WEIGHT)) / TITLE_WEIGHT / SUBSTITUTION_FACTOR
         floor = max(min(threshold, by_excerpt), 0.05)
         index: dict[str, deque[int]] = {}
+        # One title the other cut short or without its subtitle: found by the words of
+        # the whole title (when there are cut titles), and by titles and heads alike.
+        every: dict[str, deque[int]] | None = None
+        if any(self.prints[i].cut for i in order):
+            every = {}
+        cuts: dict[str, deque[int]] = {}
+        by_title: dict[tuple[str, ...], deque[int]] = {}
+        by_head: dict[tuple[str, ...], deque[int]] = {}
         recent: deque[int] = deque()  # articles whose sets may be kept, oldest first
         found: list[tuple[int, int, float]] = []
+        idf = self.weight.idf
         for i in order:
             oldest = times[i] - window
             while recent and times[recent[0]] < oldest:
                 self._sets.pop(recent.popleft(), None)
             recent.append(i)
-            prefix = _prefix(self.prints[i].title, self.weight, floor * self._total(i))
+            item = self.prints[i]
+            prefix = _prefix(item.title, self.weight, floor * self._total(i))
             candidates: set[int] = set()
             for word in prefix:
-                posting = index.setdefault(word, deque())
-                while posting and times[posting[0]] < oldest:
-                    posting.popleft()
-                candidates.update(posting)
-                posting.append(i)
+                _take(index, word, oldest, times, candidates).append(i)
+            if item.title:
+                _take(by_head, item.title, oldest, times, candidates)
+                _take(by_title, item.title, oldest, times, candidates).append(i)
+            if item.head:
+                _take(by_title, item.head, oldest, times, candidates)
+                _take(by_head, item.head, oldest, times, candidates).append(i)
+            if every is not None:
+                for word in item.title:
+                    if word in cuts:
+                        _take(cuts, word, oldest, times, candidates)
+                    every.setdefault(word, deque()).append(i)
+                if item.cut and item.title:
+                    kept = [w for w in item.title if not w.endswith(ELLIPSIS)] or item.title
+                    rarest = min(kept, key=lambda w: (-idf.get(w, 0.0), w))
+                    _take(every, rarest, oldest, times, candidates)
+                    cuts.setdefault(rarest, deque()).append(i)
+            candidates.discard(i)
             if across is not None:
                 side = i in across
                 candidates = {j for j in candidates if (j in across) != side}
