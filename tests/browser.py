@@ -177,7 +177,14 @@ const sticksOut = e => e.getBoundingClientRect().right > limit + 0.5 || (e.clien
   && getComputedStyle(e).overflowX === "visible" && e.scrollWidth > e.clientWidth + 1);
 const out = [...document.querySelectorAll("body *")].filter(sticksOut)
   .map(e => e.tagName.toLowerCase() + "." + e.className);
-parent.postMessage({scroll: root.scrollWidth, client: limit, out: out.slice(0, 10)}, "*");
+// Text squeezed into a column a few letters wide, one letter a line: unreadable.
+const squeezed = e => { const r = e.getBoundingClientRect();
+  return e.textContent.trim().length > 20 && r.width > 0 && r.width < limit / 4
+    && r.height > 200; };
+const narrow = [...document.querySelectorAll("body h1, body h2, body h3, body p, body caption")]
+  .filter(squeezed).map(e => e.tagName.toLowerCase() + "." + e.className);
+parent.postMessage({scroll: root.scrollWidth, client: limit, out: out.slice(0, 10),
+  narrow: narrow.slice(0, 10)}, "*");
 </script>"""
 _FRAME_HOST = """<!DOCTYPE html><html><body style="margin:0">
 <iframe src="{page}" width="{width}" height="{height}" style="border:0"></iframe>
@@ -188,7 +195,8 @@ addEventListener("message", e => document.body.setAttribute("data-layout", JSON.
 
 def overflow(browser: Browser, page: Path, probe_dir: Path) -> dict[str, Any]:
     """The layout of `page` in a frame of phone width: document and frame widths
-    (without the frame's scroll bar) and the elements that stick out on the right."""
+    (without the frame's scroll bar), the elements that stick out on the right, and the
+    text squeezed into a column too narrow to read (`narrow`)."""
     copy = probe_dir / f"probe-{page.parent.name}.html"
     copy.write_text(
         page.read_text(encoding="utf-8").replace("</body>", _LAYOUT_PROBE + "</body>"),

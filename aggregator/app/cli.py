@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from typing import TextIO
 from urllib.parse import urlsplit
 
 from aggregator.app import feedlist
@@ -131,6 +132,12 @@ def one_line(text: str) -> str:
     """`text` with every character that does not print escaped (line breaks, controls):
     one line, whatever a path or name in it holds."""
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def say(text: object, *, file: TextIO | None = None) -> None:
+    """Print `text`, each of its lines `one_line`: a name or path from a file never puts
+    a control character (a cursor move, a bidi override) on the terminal."""
+    print("\n".join(one_line(line) for line in str(text).split("\n")), file=file)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -602,18 +609,18 @@ def _build(args: argparse.Namespace) -> int:
     with showing(progress_display(sys.stderr, asked)) as progress:
         report = build(config, wait=wait, progress=progress, activity=args.report is not None)
     for error in report.errors:
-        print(error, file=sys.stderr)
+        say(error, file=sys.stderr)
     for warning in report.warnings:
-        print(warning, file=sys.stderr)
+        say(warning, file=sys.stderr)
     for line in feedlist.problem_lines(report.sources):
-        print(line, file=sys.stderr)
+        say(line, file=sys.stderr)
     if not args.quiet:
-        print(summary(report, config, verbose=args.verbose))
+        say(summary(report, config, verbose=args.verbose))
     if args.report is not None:
         try:
             write_atomic(args.report, report_file(args.report, report, config))
         except OSError as exc:
-            print(
+            say(
                 f"aggregator: error: {args.report}: cannot write report: {exc.strerror or exc}",
                 file=sys.stderr,
             )
@@ -686,21 +693,21 @@ def _validate(args: argparse.Namespace) -> int:
     # The library's call: the paths given, or exactly the files a build reads.
     result = validate(load_config(args.config), args.paths)
     for error in result.errors:
-        print(error)
+        say(error)
     for warning in result.warnings:
-        print(warning)
+        say(warning)
     if not args.quiet:
         files = f"{result.checked} article file{'s' if result.checked != 1 else ''}"
         repaired = len({w.path for w in result.warnings})
         warned = f" ({repaired} with warnings)" if repaired else ""
         if result.ok:
-            print(
+            say(
                 f"{files} checked: all valid{warned}"
                 if result.checked
                 else "no article files found"
             )
         else:
-            print(f"{files} checked: {len(result.errors)} with problems{warned}")
+            say(f"{files} checked: {len(result.errors)} with problems{warned}")
     return EXIT_OK if result.ok else EXIT_INVALID
 
 
@@ -709,7 +716,7 @@ def _topics(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(to_json(view), indent=2, ensure_ascii=False))
     else:
-        print(render_text(view))
+        say(render_text(view))
     return EXIT_OK
 
 
@@ -719,7 +726,7 @@ def _feeds(args: argparse.Namespace) -> int:
         data = {"feeds": [feedlist.feed_json(state) for state in states]}
         print(json.dumps(data, indent=2, ensure_ascii=False))
     else:
-        print(feedlist.render(states))
+        say(feedlist.render(states))
     return EXIT_OK
 
 
@@ -732,7 +739,7 @@ def _add_feed(args: argparse.Namespace) -> int:
     found = add_feed(args.url, path, config=config)
     title = f" ({found.title})" if found.title else ""
     done = "added" if found.added else "already in the feeds: list of"
-    print(f"{found.url}{title}: {done} {path}")
+    say(f"{found.url}{title}: {done} {path}")
     return EXIT_OK
 
 
@@ -766,11 +773,11 @@ def _check_links(args: argparse.Namespace) -> int:
         print(json.dumps(data, indent=2, ensure_ascii=False))
         return EXIT_OK
     for error in checked.errors:
-        print(error, file=sys.stderr)
+        say(error, file=sys.stderr)
     for warning in checked.warnings:
-        print(warning, file=sys.stderr)
+        say(warning, file=sys.stderr)
     summary_ = checked.summary
-    print(_links_line(summary_))
+    say(_links_line(summary_))
     hosts: dict[str, Counter[str]] = {}
     shown = checked.urls  # each link as the files give it, not its canonical form
     for key, result in results.items():
@@ -778,10 +785,10 @@ def _check_links(args: argparse.Namespace) -> int:
         hosts.setdefault(host, Counter())[result.klass] += 1
     for host in sorted(hosts, key=lambda h: (-sum(hosts[h].values()), h)):
         counts = ", ".join(f"{n} {k}" for k, n in sorted(hosts[host].items()))
-        print(f"  {host}: {counts}")
+        say(f"  {host}: {counts}")
     for key, result in sorted(results.items(), key=lambda item: (item[1].klass, item[0])):
         if result.klass not in ("ok", "redirected"):
-            print(f"{result.klass}: {shown.get(key, result.url)}: {result.reason}")
+            say(f"{result.klass}: {shown.get(key, result.url)}: {result.reason}")
     return EXIT_OK
 
 

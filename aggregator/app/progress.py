@@ -26,11 +26,13 @@ import logging
 import math
 import os
 import shutil
+import signal
 import threading
 import time
 from collections.abc import Callable
 from collections.abc import Collection
 from collections.abc import Iterator
+from types import FrameType
 from typing import TextIO
 
 from aggregator.progress import PHASES
@@ -149,9 +151,13 @@ class Bar(Display):
             size = min(room, BAR_WIDTH)
             filled = size * done // total
             text = f"[{'#' * filled}{'-' * (size - filled)}]  {text}"
+        left = ""
         if elapsed >= ETA_AFTER_SECONDS and moved > 0 and done < total:
-            text += f"  ~{duration(elapsed * (total - done) / moved)} left"
-        return f"{label}  {text}"[:width]
+            left = f"  ~{duration(elapsed * (total - done) / moved)} left"
+        line = f"{label}  {text}{left}"
+        if len(line) > width:  # a narrow terminal: the counts before the padding
+            line = f"{LABELS[phase]}: {done:,}/{total:,} {100 * done // total}%{left}"
+        return line[:width]
 
     def width(self) -> int:
         """Characters a line may hold: one less than the terminal's columns, so that
@@ -301,11 +307,35 @@ def showing(display: Display | None) -> Iterator[Progress | None]:
         added.setLevel(logging.WARNING)  # as `logging.lastResort`
         root.addHandler(added)
     try:
-        with display.showing() as progress:
+        with display.showing() as progress, _erased_on_sigterm(display):
             yield progress
     finally:
         if added is not None:
             root.removeHandler(added)
+
+
+@contextlib.contextmanager
+def _erased_on_sigterm(display: Display) -> Iterator[None]:
+    """Within, a SIGTERM (`timeout`, `kill`) erases the bar, then does what it did
+    before: the handler that was set, else its default (the process ends by it)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread sets handlers
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def erase(number: int, frame: FrameType | None) -> None:
+        display.reset()
+        if callable(previous):
+            previous(number, frame)
+        elif previous != signal.SIG_IGN:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), number)
+
+    signal.signal(signal.SIGTERM, erase)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def duration(seconds: float) -> str:

@@ -72,7 +72,7 @@ padding:.5rem .75rem}
 .counts dt{color:var(--muted);font-size:.9rem}
 .counts dd{margin:0;font-size:1.5rem;font-weight:600;font-variant-numeric:tabular-nums}
 table{width:100%;border-collapse:collapse;font-size:.95rem}
-caption{text-align:left;color:var(--muted);padding:.25rem 0}
+.caption{color:var(--muted);margin:.25rem 0}
 th,td{text-align:left;vertical-align:top;padding:.4rem .5rem;border-top:1px solid var(--line)}
 thead th{border-top:0;border-bottom:2px solid var(--line)}
 td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
@@ -96,7 +96,7 @@ td[data-label]::before{content:attr(data-label) ": ";color:var(--muted)}
 
 def render_report(report: BuildReport, *, site_title: str = "Aggregator") -> bytes:
     """The build report as one HTML page (UTF-8): see the module docstring."""
-    esc = html.escape
+    esc = _esc
     sections = [
         ("invalid", f"Invalid files ({len(report.errors)})", _problems(report.errors, "invalid")),
         ("warnings", f"Warnings ({len(report.warnings)})", _problems(report.warnings, "warning")),
@@ -156,7 +156,7 @@ def render_report(report: BuildReport, *, site_title: str = "Aggregator") -> byt
 def _section(key: str, title: str, body: list[str]) -> list[str]:
     return [
         f'<section aria-labelledby="{key}">',
-        f'<h2 id="{key}">{html.escape(title)}</h2>',
+        f'<h2 id="{key}">{_esc(title)}</h2>',
         *body,
         "</section>",
     ]
@@ -205,9 +205,10 @@ def _counts(report: BuildReport) -> list[str]:
 def _table(headings: Sequence[str], rows: Iterable[Sequence[str]], caption: str = "") -> list[str]:
     """A table whose cells are HTML already; each cell is labelled with its heading,
     which a narrow screen shows beside it (rows become blocks there)."""
-    lines = ["<table>"]
-    if caption:
-        lines.append(f"<caption>{caption}</caption>")
+    # A caption as a paragraph before the table: a table's caption shrinks to its
+    # narrowest where the rows become blocks (a phone).
+    lines = [f'<p class="caption">{caption}</p>'] if caption else []
+    lines.append("<table>")
     lines.append("<thead><tr>" + "".join(f"<th>{h}</th>" for h in headings) + "</tr></thead>")
     lines.append("<tbody>")
     for row in rows:
@@ -229,14 +230,23 @@ def _none(text: str) -> list[str]:
     return [f'<p class="muted">{text}</p>']
 
 
+def _esc(text: str, quote: bool = True) -> str:
+    """`text` as HTML text: escaped, and every character that does not print (controls,
+    bidi overrides that would show a path as another) written out as its escape, as the
+    command line shows them."""
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() or c in "\t\n" else repr(c)[1:-1] for c in text)
+    return html.escape(text, quote)
+
+
 def _path(path: str) -> str:
-    return f'<span class="path">{html.escape(path)}</span>'
+    return f'<span class="path">{_esc(path)}</span>'
 
 
 def _problems(items: Sequence[LoadError] | Sequence[LoadWarning], what: str) -> list[str]:
     if not items:
         return _none("None: every file was read as it is." if what == "invalid" else "None.")
-    rows = ((_path(i.path), str(i.line), html.escape(i.reason)) for i in items)
+    rows = ((_path(i.path), str(i.line), _esc(i.reason)) for i in items)
     return _table(("File", "Line", "Reason"), rows)
 
 
@@ -248,15 +258,14 @@ def _duplicates(duplicates: Sequence[Duplicate]) -> list[str]:
         # A duplicate made without its copies one by one: each as the whole story.
         copies = d.copies or tuple(DroppedCopy(p, d.reason, d.score) for p in d.dropped)
         listed = "".join(
-            f"<li>{_path(c.path)} <span class='muted'>({html.escape(c.reason)}, "
-            f"{c.score:.2f})</span></li>"
+            f"<li>{_path(c.path)} <span class='muted'>({_esc(c.reason)}, {c.score:.2f})</span></li>"
             for c in copies
         )
         rows.append(
             (
                 _path(d.kept),
                 f'<ul class="plain">{listed}</ul>',
-                html.escape(d.reason),
+                _esc(d.reason),
                 f"{d.score:.2f}",
             )
         )
@@ -275,13 +284,13 @@ def _exclusions(excluded: Sequence[Exclusion]) -> list[str]:
         items = groups.get(code)
         if not items:
             continue
-        heading = html.escape(EXCLUSION_GROUPS.get(code, code))
-        lines.append(f'<h3 id="excluded-{html.escape(code)}">{heading} ({len(items)})</h3>')
+        heading = _esc(EXCLUSION_GROUPS.get(code, code))
+        lines.append(f'<h3 id="excluded-{_esc(code)}">{heading} ({len(items)})</h3>')
         rows = (
             (
                 _path(e.path),
-                html.escape(e.reason),
-                "every feed" if e.topic is None else f"topic {html.escape(e.topic)}",
+                _esc(e.reason),
+                "every feed" if e.topic is None else f"topic {_esc(e.topic)}",
             )
             for e in items
         )
@@ -294,10 +303,10 @@ def _exclusions(excluded: Sequence[Exclusion]) -> list[str]:
 
 def _link(url: str) -> str:
     """A URL as a link when it is http(s), else as text."""
-    shown = f'<span class="url">{html.escape(url)}</span>'
+    shown = f'<span class="url">{_esc(url)}</span>'
     if not is_web_url(url):
         return shown
-    return f'<a href="{html.escape(url)}" rel="nofollow noopener noreferrer">{shown}</a>'
+    return f'<a href="{_esc(url)}" rel="nofollow noopener noreferrer">{shown}</a>'
 
 
 def is_web_url(url: str) -> bool:
@@ -321,7 +330,7 @@ def _links(links: LinkSummary | None) -> list[str]:
             "Links were not checked in this build (links: off). Links refused without a "
             "request (unsafe or unsupported addresses) are among the articles left out."
         )
-    classes = ", ".join(f"{n:,} {html.escape(k)}" for k, n in links.classes) or "no results"
+    classes = ", ".join(f"{n:,} {_esc(k)}" for k, n in links.classes) or "no results"
     lines = [f"<p>{links.checked:,} links checked ({links.mode}): {classes}.</p>"]
     if links.network_down:
         lines.append(
@@ -350,7 +359,7 @@ def _link_cell(result: LinkResult) -> str:
 
 def _verdict(result: LinkResult) -> str:
     status = f" (HTTP {result.status})" if result.status is not None else ""
-    return f"<strong>{html.escape(result.klass)}</strong>{status}: {html.escape(result.reason)}"
+    return f"<strong>{_esc(result.klass)}</strong>{status}: {_esc(result.reason)}"
 
 
 def _history(result: LinkResult) -> str:
@@ -374,13 +383,22 @@ def _time(when: datetime) -> str:
 
 def _feeds(report: BuildReport) -> list[str]:
     rows = (_feed_row(state) for state in report.sources)
-    return _table(("Feed", "Status", "Articles", "Last error"), rows)
+    lines = _table(("Feed", "Status", "Articles", "Last error"), rows)
+    skipped = [(state, entry) for state in report.sources for entry in state.skipped]
+    if skipped:
+        lines.append(f"<h3>Entries that became no article ({len(skipped)})</h3>")
+        entries = (
+            (_link(state.url), _esc(entry.title), _esc(entry.id), _esc(entry.reason))
+            for state, entry in skipped
+        )
+        lines += _table(("Feed", "Title", "Entry", "Reason"), entries)
+    return lines
 
 
 def _feed_row(state: FeedState) -> tuple[str, str, str, str]:
     feed = _link(state.url)
     if state.title:
-        feed = f"{html.escape(state.title)}<br>{feed}"
+        feed = f"{_esc(state.title)}<br>{feed}"
     if state.gone:
         status = "gone (410): no longer asked for"
     elif state.status is not None:
@@ -389,7 +407,7 @@ def _feed_row(state: FeedState) -> tuple[str, str, str, str]:
         status = "no answer" if state.checked_at else "not fetched yet"
     if state.checked_at is not None:
         status += f"; asked {_time(state.checked_at)}"
-    return feed, status, f"{state.entries:,}", html.escape(state.error or "")
+    return feed, status, f"{state.entries:,}", _esc(state.error or "")
 
 
 # -- topics ------------------------------------------------------------------------------
@@ -406,7 +424,7 @@ def _topics(activity: Activity | None) -> list[str]:
     )
     rows = (
         (
-            "<strong>All topics</strong>" if t.topic is None else html.escape(t.topic),
+            "<strong>All topics</strong>" if t.topic is None else _esc(t.topic),
             f"{t.articles:,}",
             chart(t, first),
         )
@@ -429,7 +447,7 @@ def chart(item: TopicActivity, first: date) -> str:
     width = days * _BAR
     parts = [
         f'<svg class="chart" viewBox="0 0 {width} {_HEIGHT}" preserveAspectRatio="none" '
-        f'role="img" aria-label="{html.escape(label)}">',
+        f'role="img" aria-label="{_esc(label)}">',
         f'<rect class="axis" x="0" y="{_HEIGHT - 1}" width="{width}" height="1"/>',
     ]
     for index, count in enumerate(item.per_day):

@@ -222,6 +222,10 @@ def _serve(conn: Any, memory: int) -> None:
     """A feed parser's worker: reads documents sent on `conn` until it gets None."""
     import feedparser  # noqa: F401 - loaded before the memory limit is set
 
+    from aggregator.sources.loader import quiet_on_interrupt
+
+    quiet_on_interrupt()
+
     try:
         import resource
 

@@ -17,6 +17,7 @@ import itertools
 import multiprocessing
 import os
 import re
+import signal
 import stat
 import threading
 from collections import deque
@@ -369,6 +370,14 @@ def _result(future: Future[list[_R]], cancel: threading.Event | None, doing: str
 def _worker_started(stopped: Any) -> None:
     global _stopped_maps
     _stopped_maps = stopped
+    quiet_on_interrupt()
+
+
+def quiet_on_interrupt() -> None:
+    """In a worker process: a Ctrl-C is the parent's to handle (a terminal sends it to
+    every process of the group); the worker goes on until the parent stops it, and
+    writes no traceback of its own over the screen."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _work_until_stopped(

@@ -249,3 +249,61 @@ def test_the_daemon_in_a_pipe_writes_no_control_character(linked: Path, tmp_path
     assert " run ok in " in text
     assert no_controls(text) and no_controls(out)
     assert not any(label in text for label in LABELS.values())
+
+
+def test_ctrl_c_leaves_neither_the_bar_nor_a_traceback(generated: Path, tmp_path: Path) -> None:
+    """A Ctrl-C on a terminal reaches every process of the group: the parse workers too.
+    They leave it to the command, which erases its line and ends with 130."""
+    shell = PtyProcess(
+        ["build", "--source", str(generated), "--output", "out", "--links", "off"],
+        cwd=tmp_path,
+        env=offline_env(),
+        columns=COLUMNS,
+    )
+    shell.wait_for(READ, timeout=120)  # the parse workers are at work
+    os.killpg(shell.proc.pid, signal.SIGINT)  # as the terminal sends it
+    assert shell.finish() == 130
+    assert "Traceback" not in shell.output and "KeyboardInterrupt" not in shell.output
+    screen = shell.screen()
+    assert not any(line.startswith(tuple(LABELS.values())) for line in screen), screen
+
+
+def test_sigterm_erases_the_bar_and_still_ends_the_command(generated: Path, tmp_path: Path) -> None:
+    shell = PtyProcess(
+        ["build", "--source", str(generated), "--output", "out", "--links", "off"],
+        cwd=tmp_path,
+        env=offline_env(),
+        columns=COLUMNS,
+    )
+    shell.wait_for(READ, timeout=120)
+    shell.proc.send_signal(signal.SIGTERM)  # as `timeout` or `kill` sends it
+    assert shell.finish() == -signal.SIGTERM
+    screen = shell.screen()
+    assert not any(line.startswith(tuple(LABELS.values())) for line in screen), screen
+
+
+def test_a_narrow_terminal_still_shows_the_counts(generated: Path, tmp_path: Path) -> None:
+    code, shell = on_pty(
+        ["build", "--source", str(generated), "--output", "out", "--links", "off"],
+        tmp_path,
+        columns=32,
+    )
+    assert code == 0, shell.output
+    counts = [line for line in drawn(shell.output) if line.startswith(READ.strip())]
+    assert any(f"/{FILES:,}" in line for line in counts), counts
+    assert all(len(line) < 32 for line in drawn(shell.output))
+
+
+@pytest.mark.parametrize("command", ["build", "validate", "topics"])
+def test_a_hostile_file_name_writes_no_control_character_to_a_pipe(
+    tmp_path: Path, command: str
+) -> None:
+    source = tmp_path / "src"
+    write_article(source, "fine.md", n=1)
+    bad = source / "bad-\x1b[31mred-\rcr-\u202eevil\u202c.md"
+    bad.write_text("---\ntitle: [unclosed\n---\n", encoding="utf-8")
+    words = {"build": ["build", "--output", "out"], "validate": ["validate"], "topics": ["topics"]}
+    done = run_cli(*words[command], "--source", str(source), cwd=tmp_path)
+    out = done.stdout + done.stderr
+    assert "bad-" in out, out  # the file is named, its controls written out
+    assert no_controls(out) and "\u202e" not in out, repr(out)

@@ -87,6 +87,12 @@ PAGE_TAGS = {
 }  # fmt: skip
 
 
+def visible(text: str) -> str:
+    """A text as the report (and the command line) shows it: what does not print (a
+    control, a bidi override, half a surrogate pair) written out as its escape."""
+    return "".join(c if c.isprintable() or c in "\t\n" else repr(c)[1:-1] for c in text)
+
+
 def _result(url: str, klass: str = "broken", **changes: Any) -> LinkResult:
     fields: dict[str, Any] = {
         "url": url,
@@ -205,7 +211,7 @@ def test_hostile_texts_never_become_markup() -> None:
     assert squash(f"invalid YAML: {EVIL}") in shown
     assert squash(f"Topic {EVIL}") in shown
     assert "src/\\udcff-not-utf8.md" in shown  # a name that is not UTF-8, escaped
-    assert squash(UNICODE) in shown
+    assert squash(visible(UNICODE)) in shown  # a bidi override shown as its escape
     for url in EVIL_URLS:
         assert squash(url) in shown, url
 
@@ -257,10 +263,10 @@ def test_every_invalid_file_warning_duplicate_and_exclusion_of_the_json_is_shown
     rows = _row_texts(tree, "invalid")
     assert len(rows) == 1 + len(data["errors"])
     for error, row in zip(data["errors"], rows[1:], strict=True):
-        path = error["path"].encode("utf-8", "backslashreplace").decode("utf-8")
-        assert row == squash(f"{path} {error['line']} {error['reason']}")
+        assert row == squash(visible(f"{error['path']} {error['line']} {error['reason']}"))
     rows = _row_texts(tree, "warnings")
-    assert rows[1:] == [squash(f"{w['path']} {w['line']} {w['reason']}") for w in data["warnings"]]
+    warnings = data["warnings"]
+    assert rows[1:] == [squash(visible(f"{w['path']} {w['line']} {w['reason']}")) for w in warnings]
     rows = _row_texts(tree, "duplicates")
     for duplicate, row in zip(data["duplicates"], rows[1:], strict=True):
         assert row.startswith(squash(duplicate["kept"]))
@@ -277,7 +283,7 @@ def test_every_invalid_file_warning_duplicate_and_exclusion_of_the_json_is_shown
     shown = _row_texts(tree, "excluded")
     for exclusion in data["excluded"]:
         where = "every feed" if exclusion["topic"] is None else f"topic {exclusion['topic']}"
-        row = squash(f"{exclusion['path']} {exclusion['reason']} {where}")
+        row = squash(visible(f"{exclusion['path']} {exclusion['reason']} {where}"))
         assert row in shown, row
     assert len(shown) == len(data["excluded"]) + len(groups)  # and a heading row each
 
@@ -304,11 +310,12 @@ def test_each_topic_has_its_count_and_one_bar_per_day_with_articles() -> None:
     assert len(rows) == len(report.activity.topics)
     for row, topic in zip(rows, report.activity.topics, strict=True):
         name, count, chart = row.find_all("td")
-        assert squash(name.text()) == ("All topics" if topic.topic is None else squash(topic.topic))
+        expected = "All topics" if topic.topic is None else squash(visible(topic.topic))
+        assert squash(name.text()) == expected
         assert squash(count.text()) == f"{topic.articles:,}"
         svg = chart.find("svg")
         assert squash(svg.attrs["aria-label"]).startswith(
-            squash("all topics" if topic.topic is None else topic.topic)
+            squash("all topics" if topic.topic is None else visible(topic.topic))
         )
         bars = chart.find_all("rect", "bar")
         days = [i for i, n in enumerate(topic.per_day) if n]
@@ -521,7 +528,7 @@ def test_the_command_writes_a_page_with_everything_the_json_holds(
     excluded = _row_texts(tree, "excluded")
     for exclusion in data["excluded"]:
         where = "every feed" if exclusion["topic"] is None else f"topic {exclusion['topic']}"
-        assert squash(f"{exclusion['path']} {exclusion['reason']} {where}") in excluded
+        assert squash(visible(f"{exclusion['path']} {exclusion['reason']} {where}")) in excluded
     shown = squash(tree.text())
     for name in EVIL_NAMES:
         assert squash(name) in shown
@@ -565,7 +572,7 @@ def test_chromium_shows_the_page_as_text_and_fits_a_phone(
     assert dom.find_all("script") == [] and dom.find_all("img") == []
     shown = squash(dom.text())
     for error in data["errors"]:
-        assert squash(error["path"]) in shown
+        assert squash(visible(error["path"])) in shown
     # The layout probe is a script: in a copy of the page without the policy that
     # forbids every script.
     probed = tmp_path / "probed" / "r.html"
@@ -577,6 +584,7 @@ def test_chromium_shows_the_page_as_text_and_fits_a_phone(
     assert PHONE[0] - 20 <= found["client"] <= PHONE[0]
     assert found["scroll"] <= found["client"], found
     assert found["out"] == [], found
+    assert found["narrow"] == [], found
 
 
 @pytest.mark.e2e
@@ -606,3 +614,47 @@ def test_screenshots_at_phone_and_desktop_width_in_light_and_dark(
         assert most == background, (scheme, name, most)
         assert len(colours) > 20, f"{scheme} {name}: {len(colours)} colours: a blank page?"
         assert sum(colours.values()) - count > 0.02 * sum(colours.values()), (scheme, name)
+
+
+def test_control_and_bidi_characters_of_a_name_show_as_escapes() -> None:
+    """A file name with a bidi override would show as another name ("evil" as "live");
+    a terminal escape would reach the page. Both are written out as escapes."""
+    from aggregator.model import BuildReport as Report
+    from aggregator.model import LoadError as Error
+
+    name = "dup \u202eevil\u202c-\x1b[31mred.md"
+    page = render_report(
+        Report(
+            loaded=1,
+            errors=(Error(name, 3, "bad \u2066thing"),),
+            duplicates=(),
+            excluded=(),
+            published=0,
+            feeds=(),
+        )
+    ).decode("utf-8")
+    assert "\u202e" not in page and "\x1b" not in page and "\u2066" not in page
+    assert "dup \\u202eevil\\u202c-\\x1b[31mred.md" in page
+
+
+def test_entries_of_a_remote_feed_that_became_no_article_are_listed() -> None:
+    from aggregator.model import BuildReport as Report
+    from aggregator.model import FeedState
+    from aggregator.model import SkippedEntry
+
+    state = FeedState(
+        url="https://blog.example.com/feed.xml",
+        skipped=(
+            SkippedEntry(
+                "tag:1", "A sponsored <b>thing</b>", "title matches the feed's title_filter"
+            ),
+            SkippedEntry("tag:2", "js link", "no usable link"),
+        ),
+    )
+    page = render_report(
+        Report(
+            loaded=0, errors=(), duplicates=(), excluded=(), published=0, feeds=(), sources=(state,)
+        )
+    ).decode("utf-8")
+    assert "A sponsored &lt;b&gt;thing&lt;/b&gt;" in page and "title_filter" in page
+    assert "js link" in page and "no usable link" in page and "tag:2" in page
