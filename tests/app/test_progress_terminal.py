@@ -302,8 +302,12 @@ def test_a_hostile_file_name_writes_no_control_character_to_a_pipe(
     write_article(source, "fine.md", n=1)
     bad = source / "bad-\x1b[31mred-\rcr-\u202eevil\u202c.md"
     bad.write_text("---\ntitle: [unclosed\n---\n", encoding="utf-8")
-    words = {"build": ["build", "--output", "out"], "validate": ["validate"], "topics": ["topics"]}
-    done = run_cli(*words[command], "--source", str(source), cwd=tmp_path)
+    words = {
+        "build": ["build", "--output", "out", "--source", str(source)],
+        "validate": ["validate", str(source)],
+        "topics": ["topics", "--source", str(source)],
+    }
+    done = run_cli(*words[command], cwd=tmp_path)
     out = done.stdout + done.stderr
     assert "bad-" in out, out  # the file is named, its controls written out
     assert no_controls(out) and "\u202e" not in out, repr(out)
