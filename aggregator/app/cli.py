@@ -711,8 +711,24 @@ def _validate(args: argparse.Namespace) -> int:
     return EXIT_OK if result.ok else EXIT_INVALID
 
 
+def _not_fetched(config: Config) -> None:
+    """One line per remote feed a build has not fetched yet: `topics` and `check-links`
+    read the entries builds keep, and fetch nothing themselves."""
+    if not config.feeds:
+        return
+    for state in feed_states(config):
+        if state.checked_at is None:
+            say(
+                f"aggregator: warning: {state.url}: not fetched yet, so none of its entries "
+                "is counted: `aggregator build` fetches it",
+                file=sys.stderr,
+            )
+
+
 def _topics(args: argparse.Namespace) -> int:
-    view = overview(config_from_args(args), utcnow())
+    config = config_from_args(args)
+    _not_fetched(config)
+    view = overview(config, utcnow())
     if args.json:
         print(json.dumps(to_json(view), indent=2, ensure_ascii=False))
     else:
@@ -751,6 +767,7 @@ def _init(args: argparse.Namespace) -> int:
 
 def _check_links(args: argparse.Namespace) -> int:
     config = config_from_args(args)
+    _not_fetched(config)
     # With --json, off a terminal, only what --progress asks for.
     plain = () if args.json else ONLY_LINKS
     with showing(progress_display(sys.stderr, args.progress, plain=plain)) as progress:

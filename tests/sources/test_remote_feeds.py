@@ -7,6 +7,8 @@ import gzip
 import json
 import os
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -986,3 +988,81 @@ def test_a_billion_laughs_in_utf_16_or_32_is_refused(encoding: str) -> None:
     ).encode(encoding)
     with pytest.raises(FeedError, match=r"^declares XML entities \(refused: a feed needs none\)$"):
         read_feed(laughs, "https://e.example/feed")
+
+
+@pytest.mark.e2e
+def test_the_commands_say_what_they_know_of_each_feed(
+    server: FeedServer, tmp_path: Path, cli: Any
+) -> None:
+    """`topics` and `check-links` fetch nothing: a feed no build fetched yet is one
+    warning line; a moved feed is one warning line of the build; `aggregator feeds`
+    prints each feed's block."""
+    server.docs["/feed.xml"] = Doc(rss(item(1)), etag='"v1"')
+    server.docs["/old.xml"] = Doc(b"", status=301, headers={"Location": "/feed2.xml"})
+    server.docs["/feed2.xml"] = Doc(rss(item(2)))
+    (tmp_path / "articles").mkdir()
+    common = ["--source", "articles", "--output", "out", "--allow-private-links"]
+    feeds = ["--feed", server.url("/feed.xml"), "--feed", server.url("/old.xml")]
+    for command in ("topics", "check-links"):
+        before = cli(command, *common[:4], *feeds, cwd=tmp_path)
+        assert before.returncode == 0, before.stderr
+        told = [line for line in before.stderr.splitlines() if "not fetched yet" in line]
+        assert [line.split(": ")[1] for line in told] == [
+            server.url("/feed.xml"),
+            server.url("/old.xml"),
+        ], before.stderr
+        assert not server.requests("/feed.xml")  # nothing fetched
+    built = cli("build", *common, *feeds, cwd=tmp_path)
+    assert built.returncode == 0, built.stderr
+    moved = [line for line in built.stderr.splitlines() if "moved permanently" in line]
+    assert moved == [
+        f"{server.url('/old.xml')}: warning: moved permanently to {server.url('/feed2.xml')} "
+        "(update the config)"
+    ]
+    after = cli("topics", *common[:4], *feeds, cwd=tmp_path)
+    assert "not fetched yet" not in after.stderr
+    listed = cli("feeds", *common, *feeds, cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    blocks = listed.stdout.strip().split("\n\n")
+    assert [block.splitlines()[0].split()[0] for block in blocks] == [
+        server.url("/feed.xml"),
+        server.url("/old.xml"),
+    ]
+    assert "1 entries kept" in blocks[0] and "HTTP 200" in blocks[0]
+    assert f"moved permanently to {server.url('/feed2.xml')}" in blocks[1]
+
+
+@pytest.mark.e2e
+def test_the_daemon_fetches_the_feeds_given_on_its_command_line(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    from conftest import OFFLINE
+    from conftest import require_e2e
+
+    require_e2e("the real aggregator daemon")
+    server.docs["/feed.xml"] = Doc(rss(item(1), item(2)))
+    (tmp_path / "articles").mkdir()
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(OFFLINE), env.get("PYTHONPATH", "")) if p)
+    words = ["run", "--source", "articles", "--output", "out", "--allow-private-links"]
+    words += ["--feed", server.url("/feed.xml"), "--interval", "1h", "--links", "off"]
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "aggregator", *words],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    published = tmp_path / "out" / "all.atom"
+    try:
+        started = time.monotonic()
+        while not published.exists() or len(entries(tmp_path / "out")) < 2:
+            assert daemon.poll() is None, daemon.stderr.read() if daemon.stderr else ""
+            assert time.monotonic() - started < 120, "no feed published"
+            time.sleep(0.05)
+    finally:
+        daemon.terminate()
+        daemon.wait(60)
+    assert daemon.returncode == 0
+    assert len(server.requests("/feed.xml")) == 1
