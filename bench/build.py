@@ -567,7 +567,7 @@ def scenarios(
     print(f"  added: {added.relative_to(source)}")
 
     gone = newest(
-        [p for p in files if p != target],
+        [p for p in files if p not in (target, added)],
         lambda d: (
             _published(d)
             and bool(d.get("topics"))
