@@ -149,7 +149,7 @@ class DroppedCopy:
 
     path: str
     #: "same-url" when it shares a URL with the survivor's copies, else "similar-title"
-    reason: str
+    reason: DuplicateReason
     #: 1.0 for a shared URL, else the best text similarity that joined it
     score: float
 
@@ -162,7 +162,7 @@ class Duplicate:
     #: paths of the dropped copies, best first
     dropped: tuple[str, ...]
     #: "same-url" when every copy shares a URL with the survivor, else "similar-title"
-    reason: str
+    reason: DuplicateReason
     #: the lowest score among the copies
     score: float = 1.0
     #: reason and score per dropped copy
@@ -200,6 +200,8 @@ LinkClass = Literal[
     "unsupported",
     "unknown",
 ]
+#: why copies are one story: they share a URL (any form of it), or their texts are alike
+DuplicateReason = Literal["same-url", "similar-title"]
 #: the (exclusion code, reason) of a link that keeps its article out of the feeds
 LinkProblem = tuple[ExclusionCode, str]
 #: "on" checks stale links, "cached" uses stored results only, "off" ignores links

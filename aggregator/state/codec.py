@@ -23,6 +23,7 @@ from typing import get_args
 from aggregator.model import Article
 from aggregator.model import DroppedCopy
 from aggregator.model import Duplicate
+from aggregator.model import DuplicateReason
 from aggregator.model import Exclusion
 from aggregator.model import FeedState
 from aggregator.model import Fingerprint
@@ -200,10 +201,18 @@ def duplicate_from_row(row: Sequence[Any]) -> Duplicate:
     return Duplicate(
         kept=kept,
         dropped=tuple(c[0] for c in copies),
-        reason=reason,
+        reason=_duplicate_reason(reason),
         score=score,
-        copies=tuple(DroppedCopy(*c) for c in copies),
+        copies=tuple(DroppedCopy(p, _duplicate_reason(r), s) for p, r, s in copies),
     )
+
+
+def _duplicate_reason(text: str) -> DuplicateReason:
+    """A stored reason, checked: one no version wrote reads as the weaker evidence."""
+    return cast(DuplicateReason, text) if text in _REASONS else "similar-title"
+
+
+_REASONS = frozenset(get_args(DuplicateReason))
 
 
 def exclusion_row(exclusion: Exclusion) -> list[Any]:

@@ -19,6 +19,7 @@ from datetime import timedelta
 from aggregator.model import Article
 from aggregator.model import DroppedCopy
 from aggregator.model import Duplicate
+from aggregator.model import DuplicateReason
 from aggregator.stories.similar import DEFAULT_THRESHOLD
 from aggregator.stories.similar import DEFAULT_WINDOW
 from aggregator.stories.similar import Pair
@@ -29,8 +30,8 @@ from aggregator.stories.similar import fingerprint
 from aggregator.stories.similar import similar_zones
 from aggregator.stories.urls import canonical_url
 
-SAME_URL = "same-url"
-SIMILAR_TITLE = "similar-title"
+SAME_URL: DuplicateReason = "same-url"
+SIMILAR_TITLE: DuplicateReason = "similar-title"
 
 
 @dataclass(frozen=True, slots=True)
