@@ -204,6 +204,8 @@ class Daemon:
             started_at=now, interval=trigger_interval(self.trigger, now), clock=clock
         )
         self.leadership = open_leadership(self.config.state_location)
+        #: the term as leader of the last run (`Leadership.term`)
+        self._term = 0
         #: set to stop a follower's link checks (by a stop, or after one interval)
         self._helping: Drain | None = None
         self.scheduler = BackgroundScheduler(timezone=UTC)
@@ -253,6 +255,12 @@ class Daemon:
         except AggregatorError as exc:
             self._failed(now, started, str(exc))
             return None
+        term = self.leadership.term()
+        if leading and term != self._term and self.health.role == LEADER:
+            # The lead lost and taken again (a session that died): another daemon may
+            # have published meanwhile, so this term starts from what the bucket holds.
+            upload.forget(self.config)
+        self._term = term
         self._take_role(LEADER if leading else FOLLOWER)
         if not leading:
             if burst is None:
@@ -274,7 +282,9 @@ class Daemon:
                     session=self.session,
                     wait=wait,
                     cancel=self.stopping,
-                    leading=self.leadership.lead,
+                    # Still leading, in the same term: a lead lost and taken again
+                    # during the build publishes nothing (the bucket may have moved on).
+                    leading=lambda: self.leadership.lead() and self.leadership.term() == term,
                     find=find,
                     activity=config.serve_report,  # what the report page charts
                     progress=progress,

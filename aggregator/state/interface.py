@@ -218,6 +218,11 @@ class Leadership(Protocol):
         free); a StateError when the state cannot say."""
         ...
 
+    def term(self) -> int:
+        """This daemon's term as leader: it changes each time the daemon takes the lead
+        anew (another may have published since its last term)."""
+        ...
+
     def holder(self) -> str | None:
         """Who leads, as far as the state can tell (a machine and pid), else None."""
         ...
@@ -233,6 +238,9 @@ class SoleLeader:
 
     def lead(self) -> bool:
         return True
+
+    def term(self) -> int:
+        return 1
 
     def holder(self) -> str | None:
         return None

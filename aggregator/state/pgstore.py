@@ -254,6 +254,8 @@ class Leadership:
         self._conn: psycopg.Connection[tuple[Any, ...]] | None = None
         #: this process holds the lock (as far as it knows: `lead` makes sure)
         self.held = False
+        #: how many times this process took the lock (see `term`)
+        self._terms = 0
 
     def lead(self) -> bool:
         """Whether this daemon leads now: the lock held still (its session alive), or
@@ -274,7 +276,14 @@ class Leadership:
             self._drop()
             raise _error(self.url, "cannot reach the state to lead", exc) from None
         self.held = bool(row and row[0])
+        if self.held:
+            self._terms += 1
         return self.held
+
+    def term(self) -> int:
+        """Which of this process's terms as leader it is in: a new one each time it took
+        the lock (after it lost its session, another may have published meanwhile)."""
+        return self._terms
 
     def holder(self) -> str | None:
         """The name of the leader's connection (its machine and pid), when known."""

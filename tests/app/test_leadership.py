@@ -65,6 +65,11 @@ def test_a_leader_whose_session_dies_loses_the_lead_to_the_next(pg_url: str) -> 
         assert second.lead()
         # The first finds its session gone, connects again, and follows.
         assert not first.lead()
+        assert first.term() == 1 and second.term() == 1
+        second.close()
+        # Taken again on a new session: a new term (another may have published meanwhile).
+        assert first.lead() and first.term() == 2
+        assert first.lead() and first.term() == 2  # kept: the same term
     finally:
         first.close()
         second.close()

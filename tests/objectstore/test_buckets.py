@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import replace
@@ -562,3 +563,54 @@ def test_a_follower_keeps_its_mirror_of_the_sources_so_it_leads_warm(
     finally:
         daemon.leadership.close()
         other.close()
+
+
+@pytest.mark.e2e
+def test_a_leader_that_lost_its_session_starts_its_next_term_from_the_bucket(
+    store: Store, tmp_path: Path, pg_url: str
+) -> None:
+    """A leader whose session died, while another published, takes the lead again on a
+    new session: it must not trust its own record of what it uploaded (the bucket has
+    moved on), or feeds the other published stay in the bucket for good."""
+    import psycopg
+
+    from aggregator.app.daemon import Daemon
+
+    source, output = f"{store.bucket('articles')}/in", store.bucket("feeds")
+    _write_corpus(tmp_path / "corpus")
+    _upload(store, tmp_path / "corpus", source)
+    settings = {"sources": [f"s3://{source}"], "output": f"s3://{output}", "state": pg_url}
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    os.chdir(tmp_path / "a")
+    config = _config(**settings)
+    daemon = Daemon(lambda: config, clock=lambda: NOW)
+    try:
+        assert daemon.run_once() is not None  # it leads and publishes
+        # Its session dies (a network cut, a database restart) ...
+        with psycopg.connect(pg_url, autocommit=True) as db:
+            killed = db.execute(
+                "SELECT pid FROM pg_stat_activity WHERE application_name LIKE "
+                "'aggregator leader %%' AND pg_terminate_backend(pid)"
+            ).fetchall()
+            assert killed
+            while db.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE pid = ANY(%s)", ([p for (p,) in killed],)
+            ).fetchone():
+                time.sleep(0.01)
+        # ... and meanwhile another machine publishes a new article, since taken back.
+        write_article(tmp_path / "late", "late.md", n=9, topics=["AI"], title="A late story")
+        _upload(store, tmp_path / "late", source)
+        os.chdir(tmp_path / "b")
+        assert aggregator.build(_config(**settings), now=NOW).published == 7
+        assert b"A late story" in store.objects(output)["all.atom"]
+        store.fs.rm_file(f"{source}/late.md")
+        os.chdir(tmp_path / "a")
+        report = daemon.run_once()  # the lead taken again, on a new session
+        assert report is not None
+        assert b"A late story" not in store.objects(output)["all.atom"]
+        cold = tmp_path / "cold"
+        aggregator.build(_config(sources=[str(tmp_path / "corpus")], output=str(cold)), now=NOW)
+        assert store.objects(output)["all.atom"] == (cold / "all.atom").read_bytes()
+    finally:
+        daemon.leadership.close()
