@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import calendar
 import contextlib
+import dataclasses
 import hashlib
 import json
 import multiprocessing
@@ -116,10 +117,54 @@ def read_feed(body: bytes, url: str, content_type: str | None = None) -> RemoteF
     head = body.lstrip()[:1]
     kind = (content_type or "").split(";")[0].strip().lower()
     if head in (b"{", b"[") or (kind in _JSON_TYPES and head != b"<"):
-        return _read_json(body, url)
+        return _scrubbed(_read_json(body, url))
     if _ENTITY.search(body):
         raise FeedError("declares XML entities (refused: a feed needs none)")
-    return _read_xml(body, url, content_type)
+    if b"&#" in body:  # a character reference no character can be (feedparser fails on it)
+        body = _CHAR_REF.sub(_char_ref, body)
+    return _scrubbed(_read_xml(body, url, content_type))
+
+
+_CHAR_REF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]{1,8})|([0-9]{1,10}));")
+
+
+def _char_ref(match: re.Match[bytes]) -> bytes:
+    hexadecimal, decimal = match.groups()
+    code = int(hexadecimal, 16) if hexadecimal else int(decimal)
+    return b"&#xFFFD;" if 0xD800 <= code <= 0xDFFF or code > 0x10FFFF else match.group()
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _valid(text: str) -> str:
+    """`text` without lone surrogates (a JSON `\\ud800`, an XML `&#xD800;`), which no
+    encoding can write: each is U+FFFD, so one bad character costs no entry."""
+    return text if text.isascii() else _SURROGATE.sub("\ufffd", text)
+
+
+def _scrubbed(feed: RemoteFeed) -> RemoteFeed:
+    """Every text of `feed` made `_valid`: all of it goes to the state store, to entry
+    files and to reports."""
+    entries = tuple(
+        dataclasses.replace(
+            entry,
+            id=_valid(entry.id),
+            title=_valid(entry.title),
+            link=_valid(entry.link),
+            summary=_valid(entry.summary),
+            categories=tuple(map(_valid, entry.categories)),
+            author=_valid(entry.author),
+            images=tuple(
+                dataclasses.replace(i, url=_valid(i.url), title=i.title and _valid(i.title))
+                for i in entry.images
+            ),
+        )
+        for entry in feed.entries
+    )
+    return dataclasses.replace(
+        feed, title=_valid(feed.title), link=_valid(feed.link), entries=entries
+    )
 
 
 class FeedReader:
@@ -172,7 +217,10 @@ class FeedReader:
         context.set_forkserver_preload([__name__])
         ours, theirs = context.Pipe()
         process = context.Process(
-            target=_serve, args=(theirs, self.memory), name="aggregator feed parser", daemon=True
+            target=_serve,
+            args=(theirs, self.memory, self.seconds),
+            name="aggregator feed parser",
+            daemon=True,
         )
         process.start()
         theirs.close()
@@ -218,8 +266,9 @@ class FeedReader:
         self._stop()
 
 
-def _serve(conn: Any, memory: int) -> None:
-    """A feed parser's worker: reads documents sent on `conn` until it gets None."""
+def _serve(conn: Any, memory: int, seconds: float) -> None:
+    """A feed parser's worker: reads documents sent on `conn` until it gets None, each
+    within `seconds` of processor time too (`_cpu_budget`)."""
     import feedparser  # noqa: F401 - loaded before the memory limit is set
 
     from aggregator.sources.loader import quiet_on_interrupt
@@ -247,6 +296,7 @@ def _serve(conn: Any, memory: int) -> None:
         if asked is None:
             return
         reply: tuple[str, object]
+        _cpu_budget(seconds)
         try:
             reply = ("ok", read_feed(*asked))
         except MemoryError:
@@ -257,10 +307,39 @@ def _serve(conn: Any, memory: int) -> None:
             reply = ("error", f"cannot be read: {_line(f'{type(exc).__name__}: {exc}')}")
         try:
             conn.send(reply)
+        except (BrokenPipeError, EOFError, ConnectionError):
+            return  # the build is gone: nobody to tell
         except MemoryError:
-            conn.send(("memory", None))
+            _send_or_end(conn, ("memory", None))
         except Exception as exc:  # a result that cannot be sent back (pickled)
-            conn.send(("error", f"cannot be read: {_line(f'{type(exc).__name__}: {exc}')}"))
+            _send_or_end(
+                conn, ("error", f"cannot be read: {_line(f'{type(exc).__name__}: {exc}')}")
+            )
+
+
+def _cpu_budget(seconds: float) -> None:
+    """At most `seconds` more of processor time for this worker, then the kernel ends it
+    (SIGXCPU). The build ends a read at `seconds` of wall time itself; this ends one
+    whose build was killed with no clean-up (SIGTERM, SIGKILL), which nothing else
+    would: a parse can hold the interpreter for seconds at a time."""
+    try:
+        import resource
+
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        soft = int(usage.ru_utime + usage.ru_stime + seconds) + 2
+        hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
+        if hard != resource.RLIM_INFINITY:
+            soft = min(soft, hard)
+        resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+    except (ImportError, ValueError, OSError):
+        pass  # no limit to be had here: the build's own deadline still holds
+
+
+def _send_or_end(conn: Any, reply: tuple[str, object]) -> None:
+    try:
+        conn.send(reply)
+    except (BrokenPipeError, EOFError, ConnectionError):
+        os._exit(0)  # the build is gone
 
 
 def _address_space() -> int | None:

@@ -40,6 +40,7 @@ from aggregator.model import BuildReport
 from aggregator.model import FeedState
 from aggregator.sources.discover import _with_feed
 from aggregator.sources.discover import alternates
+from aggregator.sources.entries import FeedReader
 from aggregator.sources.entries import read_feed
 
 XML = etree.XMLParser(resolve_entities=False, no_network=True)
@@ -1067,3 +1068,122 @@ def test_the_daemon_fetches_the_feeds_given_on_its_command_line(
         daemon.wait(60)
     assert daemon.returncode == 0
     assert len(server.requests("/feed.xml")) == 1
+
+
+def test_a_lone_surrogate_costs_one_character_not_the_feed_or_the_build(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    """JSON lets `\\ud800` through and XML has `&#xD800;`: no encoding can write either.
+    Each becomes U+FFFD; the entries are published and the build goes on."""
+    server.docs["/feed.json"] = Doc(
+        json.dumps(
+            {
+                "version": "https://jsonfeed.org/version/1.1",
+                "title": "Feed \ud800",
+                "items": [
+                    {"id": "\udfff", "title": "Good \ud800 title", "url": server.url("/a")},
+                    {"id": "2", "url": server.url("/b")},  # no title, its id a surrogate below
+                ],
+            }
+        ).encode("utf-8"),
+        content_type="application/feed+json",
+    )
+    server.docs["/feed.xml"] = Doc(
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>T &#xD800; &#55296;</title>'
+        b"<item><title>XML &#xDFFF; story &#x1F600;</title><link>"
+        + server.url("/c").encode()
+        + b"</link><guid>g&#xD800;</guid></item></channel></rss>"
+    )
+    config = config_for(
+        tmp_path, FeedSource(server.url("/feed.json")), FeedSource(server.url("/feed.xml"))
+    )
+    report = build(config, now=NOW)
+    assert [s.error for s in report.sources] == [None, None]
+    titles = {title for title, _ in entries(config.output)}
+    assert {"Good \ufffd title", "XML \ufffd story \U0001f600"} <= titles
+    assert build(config, now=NOW + timedelta(hours=1)).sources[0].error is None
+
+
+def test_read_feed_leaves_no_lone_surrogate_in_any_text() -> None:
+    document = json.dumps(
+        {
+            "version": "https://jsonfeed.org/version/1",
+            "title": "\ud800",
+            "home_page_url": "https://e.example/\udc00",
+            "items": [
+                {
+                    "id": "\udfff",
+                    "title": "t\ud800",
+                    "url": "https://e.example/1",
+                    "summary": "s\ud800",
+                    "tags": ["x\ud800"],
+                    "author": {"name": "a\ud800"},
+                    "image": "https://e.example/i\ud800.png",
+                }
+            ],
+        }
+    ).encode()
+    feed = read_feed(document, "https://e.example/feed.json")
+    texts = [feed.title, feed.link]
+    for entry in feed.entries:
+        texts += [entry.id, entry.title, entry.link, entry.summary, entry.author]
+        texts += [*entry.categories, *(i.url for i in entry.images)]
+    for text in texts:
+        text.encode("utf-8")  # no lone surrogate left to refuse it
+    assert feed.entries[0].title == "t\ufffd"
+
+
+_ORPHAN = """
+import os, signal, sys, threading
+from aggregator.sources.entries import FeedReader
+
+def main():
+    body = b"<rss version='2.0'><channel>" + b"<a>" * int(sys.argv[2]) + b"</channel></rss>"
+    reader = FeedReader(float(sys.argv[1]))
+    reader._start()
+    print(reader._process.pid, flush=True)
+    # Killed as SIGKILL kills a build: no clean-up runs.
+    threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGKILL)).start()
+    reader.read(body, "https://e.example/feed.xml")
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+@pytest.mark.e2e
+def test_a_parser_whose_build_was_killed_ends_within_its_time(tmp_path: Path) -> None:
+    """Nothing cleans up after a build killed with SIGKILL: the parser, busy with a slow
+    document, ends by its own processor-time budget, not when the document is done."""
+    from conftest import require_e2e
+
+    require_e2e("a parser worker of its own")
+    script = tmp_path / "orphan.py"
+    script.write_text(_ORPHAN, encoding="utf-8")
+    slow = 300_000  # nested elements: seconds of parsing
+    body = b"<rss version='2.0'><channel>" + b"<a>" * slow + b"</channel></rss>"
+    started = time.monotonic()
+    with FeedReader(600.0) as reader:
+        reader.read(body, "https://e.example/feed.xml")
+    whole = time.monotonic() - started  # the whole parse, here and now
+    assert whole > 2, "the document should take seconds to parse"
+    done = subprocess.run(
+        [sys.executable, str(script), "0.5", str(slow)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    pid = int(done.stdout.split()[0])
+    killed = time.monotonic()
+    while Path(f"/proc/{pid}").exists() and _state(pid) != "Z":
+        assert time.monotonic() - killed < whole, "the parser outlived its budget"
+        time.sleep(0.05)
+
+
+def _state(pid: int) -> str:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text(encoding="ascii")
+    except OSError:
+        return ""
+    return next((line.split()[1] for line in status.splitlines() if line.startswith("State:")), "")
