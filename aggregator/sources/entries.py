@@ -326,7 +326,7 @@ def _cpu_budget(seconds: float) -> None:
         import resource
 
         usage = resource.getrusage(resource.RUSAGE_SELF)
-        soft = int(usage.ru_utime + usage.ru_stime + seconds) + 2
+        soft = int(usage.ru_utime + usage.ru_stime + seconds) + 1
         hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
         if hard != resource.RLIM_INFINITY:
             soft = min(soft, hard)
