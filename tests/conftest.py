@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import socket
+import socketserver
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from collections.abc import Iterator
 from datetime import UTC
@@ -261,6 +264,22 @@ def write_varied_corpus(folder: Path) -> int:
         (folder / f"{number:02}.md").parent.mkdir(parents=True, exist_ok=True)
         (folder / f"{number:02}.md").write_text(front_matter(fields), encoding="utf-8")
     return len(variants)
+
+
+@contextlib.contextmanager
+def answering(server: socketserver.BaseServer) -> Iterator[None]:
+    """`server` answering requests on a thread of its own within the block; shut down
+    and closed after it."""
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
+    thread.start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
 
 
 @pytest.fixture

@@ -30,6 +30,7 @@ import pytest
 import requests
 from conftest import ROOT
 from conftest import SEEDS
+from conftest import answering
 from conftest import write_article
 from requests.adapters import HTTPAdapter
 
@@ -107,12 +108,8 @@ class Site(ThreadingHTTPServer):
 @pytest.fixture
 def site() -> Iterator[Site]:
     server = Site()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with answering(server):
+        yield server
 
 
 class Counting(HTTPAdapter):

@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from http.server import ThreadingHTTPServer
@@ -23,6 +22,7 @@ from typing import Any
 import pytest
 from conftest import OFFLINE
 from conftest import ROOT
+from conftest import answering
 from conftest import run_cli
 from conftest import write_article
 from terminal import PtyProcess
@@ -79,8 +79,6 @@ def linked(tmp_path: Path) -> Iterator[Path]:
     and a config that lets them be checked quickly."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Pages)
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
     port = server.server_address[1]
     for n in range(1, 41):
         url = f"http://127.0.0.1:{port}/story/{n}"
@@ -89,10 +87,8 @@ def linked(tmp_path: Path) -> Iterator[Path]:
         "link_check:\n  allow_private: true\n  min_interval: 1ms\n  per_host: 8\nmax_age: 36500d\n",
         encoding="utf-8",
     )
-    yield tmp_path / "src"
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with answering(server):
+        yield tmp_path / "src"
 
 
 def on_pty(args: list[str], cwd: Path, columns: int = COLUMNS) -> tuple[int, PtyProcess]:

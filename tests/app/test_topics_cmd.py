@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC
@@ -19,6 +18,7 @@ from typing import ClassVar
 
 import pytest
 from conftest import ROOT
+from conftest import answering
 from conftest import run_cli
 from conftest import write_article
 
@@ -52,12 +52,8 @@ def site_server() -> Iterator[tuple[str, list[str]]]:
     seen: list[str] = []
     handler = type("Handler", (_Counting,), {"requests": seen})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/live", seen
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with answering(server):
+        yield f"http://127.0.0.1:{server.server_address[1]}/live", seen
 
 
 @dataclass

@@ -28,6 +28,7 @@ from xml.etree import ElementTree
 
 import pytest
 from conftest import NOW
+from conftest import answering
 from conftest import run_cli
 from conftest import write_article
 from farm import Farm
@@ -536,12 +537,8 @@ def tls_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FarmSer
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.daemon = True
-    thread.start()
-    yield server, str(cert)
-    server.shutdown()
-    server.server_close()
+    with answering(server):
+        yield server, str(cert)
 
 
 def run_checker(

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from conftest import NOW
+from conftest import answering
 from conftest import write_article
 
 import aggregator
@@ -90,12 +91,8 @@ class AccountHandler(BaseHTTPRequestHandler):
 @pytest.fixture
 def account() -> Iterator[Account]:
     server = Account()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with answering(server):
+        yield server
 
 
 @pytest.mark.e2e

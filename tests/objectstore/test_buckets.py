@@ -24,6 +24,7 @@ from urllib.parse import parse_qs
 import pytest
 from conftest import NOW
 from conftest import ROOT
+from conftest import answering
 from conftest import run_cli
 from conftest import write_article
 from s3server import ADMIN
@@ -319,12 +320,8 @@ class HubHandler(BaseHTTPRequestHandler):
 @pytest.fixture
 def hub() -> Iterator[Hub]:
     server = Hub()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with answering(server):
+        yield server
 
 
 @pytest.mark.e2e

@@ -15,7 +15,6 @@ import html
 import itertools
 import json
 import re
-import threading
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from browser import chromium as chromium
 from browser import overflow
 from browser import parse_html
 from browser import squash
+from conftest import answering
 from conftest import article_fields
 from conftest import front_matter
 from conftest import run_cli
@@ -82,12 +82,8 @@ class _Pictures(BaseHTTPRequestHandler):
 def pictures() -> Iterator[str]:
     """A local web server whose every path is a magenta picture; its base URL."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Pictures)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with answering(server):
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
 
 
 @dataclass
