@@ -184,6 +184,8 @@ class FeedReader:
         self.cancel = cancel
         self._process: Any = None
         self._conn: Any = None
+        #: the last `read` was refused for taking the whole time or memory it had
+        self.costly = False
 
     def __enter__(self) -> FeedReader:
         return self
@@ -193,11 +195,13 @@ class FeedReader:
 
     def read(self, body: bytes, url: str, content_type: str | None = None) -> RemoteFeed:
         """The feed `body` holds (see `read_feed`), read in the worker."""
+        self.costly = False
         if self._process is None:
             self._start()
         self._conn.send((body, url, content_type))
         if not self._wait(self.seconds):
             self._stop()
+            self.costly = True
             raise FeedError(f"not read within {self.seconds:g} s (refused)")
         try:
             kind, value = self._conn.recv()
@@ -209,6 +213,7 @@ class FeedReader:
             return value  # type: ignore[no-any-return]
         if kind == "memory":
             self._stop()  # a fresh worker for the next: this one's heap is in pieces
+            self.costly = True
             raise FeedError(f"needs more than {_size(self.memory)} of memory to read (refused)")
         raise FeedError(str(value))
 

@@ -72,6 +72,8 @@ if TYPE_CHECKING:
 
 #: the longest a feed's answer may put off its next fetch
 MAX_WAIT = timedelta(days=1)
+#: how long a document refused for the parser's time or memory waits to be asked again
+COSTLY_WAIT = timedelta(hours=1)
 #: entries left out of one document that the state keeps (with their reasons)
 MAX_SKIPPED = 100
 #: the pattern of entry files in a feed's folder
@@ -203,7 +205,12 @@ def _take(
     try:
         remote = reader.read(answer.body, answer.final_url, answer.content_type)
     except FeedError as exc:
-        return base.replace(error=str(exc), skipped=())
+        refused = base.replace(error=str(exc), skipped=())
+        if reader.costly and refused.next_fetch is None:
+            # A document that took all the parser's time or memory is not fetched and
+            # parsed again at every run (nor is a 304 parsed: it keeps the refusal).
+            refused = refused.replace(next_fetch=now + COSTLY_WAIT)
+        return refused
     base = _with_ttl(base.replace(ttl=remote.ttl), remote.ttl, now)
     folder = config.entries_path / folder_name(feed.url)
     written, skipped = _write_entries(feed, remote, folder, store, now, config)

@@ -858,6 +858,12 @@ def test_a_document_the_parser_chokes_on_is_refused_in_time_and_the_rest_publish
     assert nested_state.error == "not read within 3 s (refused)"
     assert good.error is None
     assert entries(config.output) == [("Blog story 1", "https://blog.example/story-1")]
+    # Not fetched and parsed again at every run: an hour later, at the earliest.
+    assert nested_state.next_fetch == NOW + timedelta(hours=1)
+    asked = len(server.requests("/nested.xml"))
+    again = build(replace(config, link_check=settings), now=NOW + timedelta(minutes=30))
+    assert len(server.requests("/nested.xml")) == asked
+    assert again.sources[0].error == "not read within 3 s (refused)"
 
 
 @pytest.mark.e2e
