@@ -577,11 +577,13 @@ def usable(entry: Entry, feed_url: str, limits: Limits = DEFAULT_LIMITS) -> str 
     own URL, which an empty link resolves to)."""
     if not plain_text(entry.title[: limits.title_length * 4]):
         return "no title"
+    if len(entry.link) > limits.url_length:
+        return f"a link over the limit of {limits.url_length:,} characters (limits: url_length)"
     try:
         link = web_url(entry.link) if entry.link else ""
     except ValueError:
         link = ""
-    if not link or len(entry.link) > limits.url_length or entry.link == feed_url:
+    if not link or entry.link == feed_url:
         return "no usable link (an absolute http or https URL)"
     return None
 

@@ -385,7 +385,12 @@ def test_an_entry_without_a_date_keeps_the_time_it_was_first_seen(
 @pytest.mark.e2e
 def test_title_filter_leaves_entries_out_and_says_so(server: FeedServer, tmp_path: Path) -> None:
     server.docs["/feed.xml"] = Doc(
-        rss(item(1), item(2, title="Sponsored: buy things"), item(3, link="ftp://x/"))
+        rss(
+            item(1),
+            item(2, title="Sponsored: buy things"),
+            item(3, link="ftp://x/"),
+            item(4, link="https://blog.example/" + "x" * 20_000),
+        )
     )
     feed = FeedSource(server.url("/feed.xml"), title_filter=r"(?i)\bsponsored\b")
     config = config_for(tmp_path, feed)
@@ -395,6 +400,7 @@ def test_title_filter_leaves_entries_out_and_says_so(server: FeedServer, tmp_pat
     assert reasons == {
         "Sponsored: buy things": "title matches the feed's title_filter",
         "Blog story 3": "no usable link (an absolute http or https URL)",
+        "Blog story 4": "a link over the limit of 4,096 characters (limits: url_length)",
     }
 
 
