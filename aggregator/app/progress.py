@@ -198,8 +198,10 @@ class Bar(Display):
 
     def _draw(self, line: str) -> None:
         if line != self._shown:
-            self._write(f"\r{line}\x1b[K")
+            # Known as shown before it is: a Ctrl-C landing just after the write (the
+            # first line drawn, say) still finds a line to erase.
             self._shown = line
+            self._write(f"\r{line}\x1b[K")
 
     def _write(self, text: str) -> None:
         if self._broken:

@@ -191,6 +191,27 @@ def test_the_bar_is_erased_when_the_run_fails_or_is_interrupted(
     assert Screen(80).feed(stream.getvalue()).text() == []
 
 
+class _InterruptedOnce(io.StringIO):
+    """A terminal on which a Ctrl-C lands just after the first line is written."""
+
+    interrupted = False
+
+    def flush(self) -> None:
+        super().flush()
+        if not self.interrupted:
+            self.interrupted = True
+            raise KeyboardInterrupt
+
+
+def test_a_ctrl_c_right_after_the_first_line_still_leaves_a_clean_screen(clock: Clock) -> None:
+    stream = _InterruptedOnce()
+    shown = Bar(stream, columns=80, clock=clock)
+    with pytest.raises(KeyboardInterrupt), shown.showing() as progress:
+        progress("read", 0, 3000)
+    assert stream.getvalue().startswith("\rreading files")
+    assert Screen(80).feed(stream.getvalue()).text() == []
+
+
 def test_a_log_line_erases_the_bar_and_it_is_drawn_again_below(clock: Clock) -> None:
     shown, stream = bar(clock)
     logger = logging.getLogger("test.progress")

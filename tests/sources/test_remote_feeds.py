@@ -744,7 +744,7 @@ def test_odd_documents_publish_what_they_can_and_never_stop_a_build(
     skipped = {s.title: s.reason for s in report.sources[0].skipped}
     no_link = "no usable link (an absolute http or https URL)"
     assert skipped == {
-        "Too long a link": no_link,
+        "Too long a link": "a link over the limit of 4,096 characters (limits: url_length)",
         "Bad port": no_link,
         "Empty link": no_link,  # not the feed's own URL, which feedparser makes of it
         "<img src='https://blog.example/i.png'>": "no title",
