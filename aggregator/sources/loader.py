@@ -376,8 +376,18 @@ def _worker_started(stopped: Any) -> None:
 def quiet_on_interrupt() -> None:
     """In a worker process: a Ctrl-C is the parent's to handle (a terminal sends it to
     every process of the group); the worker goes on until the parent stops it, and
-    writes no traceback of its own over the screen."""
+    writes no traceback of its own over the screen. And the worker ends soon after the
+    process that started it is gone, however it went (SIGKILL runs no clean-up, and a
+    pool's worker would wait for work forever, and keep its forkserver alive)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=_end_with, args=(parent,), name="parent watch", daemon=True).start()
+
+
+def _end_with(parent: multiprocessing.process.BaseProcess) -> None:
+    parent.join()  # returns when the parent's end of the sentinel pipe closes
+    os._exit(0)
 
 
 def _work_until_stopped(

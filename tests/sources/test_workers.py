@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
+import time
+from pathlib import Path
 
 import pytest
 
 from aggregator.errors import Cancelled
 from aggregator.limits import DEFAULT_LIMITS
 from aggregator.limits import Limits
+from aggregator.sources.loader import PARALLEL_MIN_FILES
 from aggregator.sources.loader import map_in_chunks
 from aggregator.sources.loader import map_in_processes
 from aggregator.sources.loader import sharing_workers
@@ -48,3 +53,70 @@ def test_a_step_cut_short_leaves_the_shared_workers_to_the_next() -> None:
                     cancel.set()
         again = list(map_in_chunks(process_of, items, DEFAULT_LIMITS, None, None, 250))
     assert [item for item, _ in again] == items
+
+
+def _children() -> dict[int, list[int]]:
+    """Each live process's children (zombies aside), from /proc."""
+    found: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text(encoding="ascii", errors="replace")
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if fields[0] != "Z":
+            found.setdefault(int(fields[1]), []).append(int(entry))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc to find the processes")
+def test_a_build_killed_with_sigkill_leaves_no_worker_behind(tmp_path: Path) -> None:
+    """SIGKILL runs no clean-up: the parse workers (and so the forkserver) end by
+    themselves once the build is gone, instead of waiting for work forever."""
+    from conftest import OFFLINE
+    from conftest import ROOT
+    from conftest import require_e2e
+
+    require_e2e("the real aggregator command")
+    sys.path.insert(0, str(ROOT / "bench"))
+    import corpus  # bench/corpus.py: files as heavy as real ones, so the parse takes a while
+
+    corpus.generate(tmp_path / "src", 2 * PARALLEL_MIN_FILES, seed=5, processes=1)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(OFFLINE), env.get("PYTHONPATH", "")) if p)
+    words = ["build", "--links", "off", "-q", "--source", "src", "--output", "out"]
+    build = subprocess.Popen(
+        [sys.executable, "-m", "aggregator", *words],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    started = time.monotonic()
+    workers: list[int] = []
+    while not workers:  # processes forked by the build's forkserver: the parse is on
+        assert build.poll() is None, "the build ended before its workers started"
+        assert time.monotonic() - started < 120, "no worker started"
+        children = _children()
+        workers = [w for c in children.get(build.pid, []) for w in children.get(c, [])]
+        time.sleep(0.01)
+    took = time.monotonic() - started
+    build.kill()
+    build.wait()
+    killed = time.monotonic()
+    while left := [w for w in workers if _alive(w)]:
+        # As long again as the build took to start its workers, and a margin.
+        assert time.monotonic() - killed < 10 + took, f"still running: {left}"
+        time.sleep(0.05)
