@@ -256,12 +256,7 @@ class Daemon:
             self._failed(now, started, str(exc))
             return None
         term = self.leadership.term()
-        if leading and term != self._term and self.health.role == LEADER:
-            # The lead lost and taken again (a session that died): another daemon may
-            # have published meanwhile, so this term starts from what the bucket holds.
-            upload.forget(self.config)
-        self._term = term
-        self._take_role(LEADER if leading else FOLLOWER)
+        self._take_role(LEADER if leading else FOLLOWER, term)
         if not leading:
             if burst is None:
                 self._follow(config, now, started)
@@ -360,14 +355,19 @@ class Daemon:
                 self._report_page = render_report(report, site_title=title)
             return self._report_page
 
-    def _take_role(self, role: str) -> None:
+    def _take_role(self, role: str, term: int | None = None) -> None:
+        """Become leader or follower; `term`, the lead's (`Leadership.term`), when known."""
         with self.health.lock:
             before, self.health.role = self.health.role, role
-        if role == before:
+        retaken = term is not None and term != self._term and before == LEADER
+        if term is not None:
+            self._term = term
+        if role == before and not (role == LEADER and retaken):
             return
         if role == LEADER:
-            # Another daemon may have published since this one last uploaded: the
-            # next build starts from what the bucket holds (`upload.pull`).
+            # Another daemon may have published since this one last uploaded (it was a
+            # follower, or lost the lead and took it again): the next build starts from
+            # what the bucket holds (`upload.pull`).
             upload.forget(self.config)
             log.info(
                 "leader: this daemon builds and publishes%s",
