@@ -21,10 +21,11 @@ when their similarity score reaches `threshold`:
 - titles whose numbers differ ("2020 release wave 1" and "2021 release wave 2"), or
   excerpts that each give figures the other lacks, are never one story.
 
-Candidate pairs come from a sweep in publication order with an inverted index of
-title words restricted to each title's rarest words (weighted prefix filtering): a
-pair that can reach the threshold always shares one of them, so no pair is missed
-and no two articles further apart than `window` are compared. Results do not depend
+Candidate pairs come from a sweep in publication order with inverted indexes of the
+rarest words of titles and excerpts (weighted prefix filtering), one for each route by
+which a pair can reach the threshold (see `_may_reach`): such a pair always shares one
+of them, so no pair is missed, and no two articles further apart than `window` are
+compared. Results do not depend
 on the order of the input. The pairs of each period and of each boundary are kept
 between builds (`PairCache`) and found again only where an article changed.
 """
@@ -36,6 +37,7 @@ import math
 import re
 import unicodedata
 from collections import Counter
+from collections import defaultdict
 from collections import deque
 from collections.abc import Callable
 from collections.abc import Iterable
@@ -312,6 +314,14 @@ class Weights:
         self.idf = {word: math.log(1 + total / count) for word, count in frequency.items()}
         #: words that tell announcements apart here (see `distinguishing`)
         self.distinct = distinct | DISTINGUISHING
+        self._order: dict[str, tuple[float, str]] | None = None
+
+    @property
+    def order(self) -> dict[str, tuple[float, str]]:
+        """Each word's place among the others, rarest first (then by the word)."""
+        if self._order is None:
+            self._order = {word: (-value, word) for word, value in self.idf.items()}
+        return self._order
 
     def total(self, words: Iterable[str]) -> float:
         """Summed weight of words of the fingerprints these weights were made from:
@@ -422,13 +432,18 @@ class _Sets:
     #: summed weights of the title and of the excerpt words
     title_total: float
     excerpt_total: float
+    #: the rarest title words, one of which a title reaching the threshold by its words
+    #: shares; and the rarest excerpt words, one of which an excerpt overlapping this one
+    #: enough to reach it shares when this excerpt is the lighter (see `_may_reach`)
+    title_prefix: frozenset[str]
+    excerpt_prefix: frozenset[str]
 
     @classmethod
-    def of(cls, item: Fingerprint, weight: Weights, title_total: float) -> _Sets:
+    def of(cls, item: Fingerprint, title: _Keys, excerpt: _Keys) -> _Sets:
         stub = next((w for w in item.title if w.endswith(ELLIPSIS)), "") if item.cut else ""
-        title = frozenset(item.title)
+        words = frozenset(item.title)
         return cls(
-            frozenset(item.title),
+            words,
             frozenset(item.numbers),
             frozenset(item.excerpt),
             frozenset(item.excerpt_numbers),
@@ -436,10 +451,91 @@ class _Sets:
             item.cut,
             item.start,
             stub[:-1],
-            title - {stub},
-            title_total,
-            weight.total(item.excerpt),
+            words - {stub},
+            title.total,
+            excerpt.total,
+            frozenset(title.first),
+            frozenset(excerpt.first),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _Keys:
+    """Words an article is indexed under in a sweep, for a threshold: the rarest of its
+    title at the threshold (`_Sets.title_prefix`) and at `_text_floor`; or the rarest
+    of its excerpt at `_excerpt_floor` (`_Sets.excerpt_prefix`), with the excerpt's
+    weight."""
+
+    first: list[str]
+    second: list[str]
+    total: float
+
+    @classmethod
+    def of_title(
+        cls, item: Fingerprint, weight: Weights, title_total: float, threshold: float
+    ) -> _Keys:
+        needed = (threshold * title_total, _text_floor(threshold) * title_total)
+        first, second = _prefixes(item.title, weight, *needed)
+        return cls(first, second, title_total)
+
+    @classmethod
+    def of_excerpt(cls, item: Fingerprint, weight: Weights, threshold: float) -> _Keys:
+        total = weight.total(item.excerpt)
+        (rarest,) = _prefixes(item.excerpt, weight, _excerpt_floor(threshold) * total)
+        return cls(rarest, [], total)
+
+
+def _text_floor(threshold: float) -> float:
+    """The lowest title similarity with which a pair can reach `threshold` with its
+    excerpts: with an excerpt similarity of 1.0 at best."""
+    return (threshold - (1 - TITLE_WEIGHT)) / TITLE_WEIGHT
+
+
+def _excerpt_floor(threshold: float) -> float:
+    """The lowest excerpt similarity with which a pair can reach `threshold`: with a
+    title similarity of 1.0 at best."""
+    return (threshold - TITLE_WEIGHT) / (1 - TITLE_WEIGHT)
+
+
+def _may_reach(a: _Sets, b: _Sets, swapped: bool) -> bool:
+    """Whether two articles may score the threshold their sets were made for: what
+    every such pair passes, checked with a few set operations before `_score`.
+
+    A pair reaches it (see `_score`) by the same words; by one title being part of the
+    other (cut short or without its subtitle, `_part_of`); by its titles alone, when one
+    is the other with words added or dropped (or, with `swapped`, when a threshold at most
+    `SUBSTITUTION_FACTOR` lets titles with a word swapped reach it too) and their
+    weighted Jaccard index reaches the threshold, so that they share one of the rarest
+    words of each, `title_prefix`; or by its excerpts, both of `MIN_EXCERPT_WORDS` and
+    overlapping by at least `_excerpt_floor` of the lighter one, so that they share
+    one of its `excerpt_prefix`."""
+    if a.title == b.title and a.excerpt == b.excerpt:
+        return True
+    if (a.cut or b.cut or a.head or b.head) and (_part_of(a, b) or _part_of(b, a)):
+        return True
+    if not a.title_prefix.isdisjoint(b.title_prefix) and (
+        swapped or (not (a.cut or b.cut) and (a.title <= b.title or b.title <= a.title))
+    ):
+        return True
+    if len(a.excerpt) < MIN_EXCERPT_WORDS or len(b.excerpt) < MIN_EXCERPT_WORDS:
+        return False
+    if a.excerpt_total <= b.excerpt_total:
+        return not a.excerpt_prefix.isdisjoint(b.excerpt)
+    return not b.excerpt_prefix.isdisjoint(a.excerpt)
+
+
+def pair_score(a: Fingerprint, b: Fingerprint, weight: Weights, threshold: float) -> float:
+    """The score of two articles under `weight`, as a sweep for `threshold` gives it
+    to a pair it compares (0.0 when it is out of reach)."""
+    sets = [
+        _Sets.of(
+            item,
+            _Keys.of_title(item, weight, weight.total(item.title), threshold),
+            _Keys.of_excerpt(item, weight, threshold),
+        )
+        for item in (a, b)
+    ]
+    return _score(sets[0], sets[1], weight, threshold)
 
 
 def _part_of(a: _Sets, b: _Sets) -> bool:
@@ -516,17 +612,40 @@ def _prefix(words: Sequence[str], weight: Weights, needed: float) -> list[str]:
     Two titles whose weighted Jaccard similarity reaches the floor share a word in
     their prefixes (the rarest shared word), so probing prefixes misses no pair.
     """
-    idf = weight.idf
-    ordered = sorted(words, key=lambda w: (-idf.get(w, 0.0), w))
-    remaining = sum(idf.get(w, 0.0) for w in ordered)
-    prefix: list[str] = []
-    for word in ordered:
-        if remaining < needed:
-            break
-        prefix.append(word)
-        remaining -= idf.get(word, 0.0)
-    return prefix
+    return _prefixes(words, weight, needed)[0]
 
+
+def _prefixes(words: Sequence[str], weight: Weights, *needed: float) -> list[list[str]]:
+    """`_prefix` of `words` for each of `needed`, from one sort."""
+    idf = weight.idf
+    try:
+        ordered = sorted(words, key=weight.order.__getitem__)
+        values = list(map(idf.__getitem__, ordered))
+    except KeyError:  # words these weights were not made from weigh nothing
+        ordered = sorted(words, key=lambda w: (-idf.get(w, 0.0), w))
+        values = [idf.get(w, 0.0) for w in ordered]
+    total = sum(values)
+    found = []
+    for floor in needed:
+        # The sum, less what was taken, may round below a total exactly at `floor`.
+        floor -= _SLACK * total
+        remaining = total
+        taken = 0
+        for value in values:
+            if remaining < floor:
+                break
+            remaining -= value
+            taken += 1
+        found.append(ordered[:taken])
+    return found
+
+
+#: a sweep checks the candidates of an article one by one up to this many; above, it
+#: keeps only those whose excerpts may overlap enough first (see `_Sweep._by_excerpt`)
+_FEW = 12
+
+#: rounding allowed for in `_prefix`, relative to the weights it sums
+_SLACK = 1e-9
 
 #: a pair of articles (by path) that are one story, and their score
 Pair = tuple[str, str, float]
@@ -803,12 +922,13 @@ def find_zones(work: ZoneWork) -> dict[int, list[Pair]]:
         return learned[period]
 
     found: dict[int, list[Pair]] = {}
+    micros = [(t - _EPOCH) // _MICROSECOND for t in times]
     for zone in work.zones:
         period = zone // 2
         members = periods[period]
         if zone % 2 == 0:
             weight = Weights(frequency(period), len(members), distinguishing(slots_of(period)))
-            got = _Sweep(work, weight).pairs(members, work.threshold, window)
+            got = _Sweep(work, weight, micros).pairs(members, work.threshold, window)
         else:
             following = periods[period + 1]
             weight = Weights(
@@ -819,7 +939,7 @@ def find_zones(work: ZoneWork) -> dict[int, list[Pair]]:
             start = _EPOCH + (period + 1) * length
             edge = [i for i in members if times[i] >= start - window]
             edge += [i for i in following if times[i] <= start + window]
-            sweep = _Sweep(work, weight)
+            sweep = _Sweep(work, weight, micros)
             got = sweep.pairs(edge, work.threshold, window, across=frozenset(members))
         found[zone] = [(work.paths[i], work.paths[j], value) for i, j, value in got]
     return found
@@ -828,8 +948,8 @@ def find_zones(work: ZoneWork) -> dict[int, list[Pair]]:
 def _take(
     index: dict[Any, deque[int]],
     key: Any,
-    oldest: datetime,
-    times: list[datetime],
+    oldest: int,
+    times: list[int],
     into: set[int],
 ) -> deque[int]:
     """The posting of `key` in `index`, without the articles older than `oldest`, after
@@ -863,14 +983,23 @@ def _digest(articles: Sequence[Dated], prints: Sequence[Fingerprint], members: l
 class _Sweep:
     """Candidate pairs of some articles under one set of word weights."""
 
-    def __init__(self, work: ZoneWork, weight: Weights) -> None:
+    def __init__(self, work: ZoneWork, weight: Weights, times: list[int]) -> None:
         self.work = work
-        self.times = work.times
+        #: in microseconds since the epoch: compared far more often than datetimes are
+        self.times = times
         self.prints = work.prints
         self.weight = weight
+        self.threshold = work.threshold
         self.totals: dict[int, float] = {}
-        # Sets of the articles in the sweep's window; others are made on demand.
+        # Sets and keys of the articles in the sweep's window; others are made on demand.
         self._sets: dict[int, _Sets] = {}
+        self._keys: dict[int, _Keys] = {}
+        self._excerpt_keys: dict[int, _Keys] = {}
+        # The excerpts of the articles since `_excerpts_from` (by every word, and by the
+        # rarest), indexed from the first time they are needed (see `_by_excerpt`).
+        self._excerpts_from: int | None = None
+        self._excerpts: defaultdict[str, deque[int]] = defaultdict(deque)
+        self._rare_excerpts: defaultdict[str, deque[int]] = defaultdict(deque)
 
     def _total(self, i: int) -> float:
         found = self.totals.get(i)
@@ -878,10 +1007,56 @@ class _Sweep:
             found = self.totals[i] = self.weight.total(self.prints[i].title)
         return found
 
+    def _keys_of(self, i: int) -> _Keys:
+        found = self._keys.get(i)
+        if found is None:
+            found = self._keys[i] = _Keys.of_title(
+                self.prints[i], self.weight, self._total(i), self.threshold
+            )
+        return found
+
+    def _excerpt_keys_of(self, i: int) -> _Keys:
+        found = self._excerpt_keys.get(i)
+        if found is None:
+            found = self._excerpt_keys[i] = _Keys.of_excerpt(
+                self.prints[i], self.weight, self.threshold
+            )
+        return found
+
     def _of(self, i: int) -> _Sets:
         found = self._sets.get(i)
         if found is None:
-            found = self._sets[i] = _Sets.of(self.prints[i], self.weight, self._total(i))
+            found = self._sets[i] = _Sets.of(
+                self.prints[i], self._keys_of(i), self._excerpt_keys_of(i)
+            )
+        return found
+
+    def _index_excerpt(self, i: int) -> None:
+        """Index the excerpt of article `i` for `_by_excerpt`."""
+        for word in self._excerpt_keys_of(i).first:
+            self._rare_excerpts[word].append(i)
+        for word in self.prints[i].excerpt:
+            self._excerpts[word].append(i)
+
+    def _by_excerpt(self, i: int, oldest: int, recent: Iterable[int]) -> set[int]:
+        """The articles since `oldest` whose excerpts share one of the rarest words of
+        article `i`'s, or whose rarest excerpt words are in `i`'s: the lighter excerpt
+        of a pair overlapping enough shares one of its rarest words with the other.
+        The first call indexes the excerpts of the articles in `recent` (the window)."""
+        if self._excerpts_from is None:
+            self._excerpts_from = i
+            for j in recent:
+                if j != i and len(self.prints[j].excerpt) >= MIN_EXCERPT_WORDS:
+                    self._index_excerpt(j)
+        found: set[int] = set()
+        times = self.times
+        excerpts, rare_excerpts = self._excerpts, self._rare_excerpts
+        for word in self._excerpt_keys_of(i).first:
+            if word in excerpts:
+                _take(excerpts, word, oldest, times, found)
+        for word in self.prints[i].excerpt:
+            if word in rare_excerpts:
+                _take(rare_excerpts, word, oldest, times, found)
         return found
 
     def pairs(
@@ -894,32 +1069,63 @@ class _Sweep:
         """Pairs among `order` (sorted by date, then path) that are one story; with
         `across`, only pairs of one article in it and one not."""
         times = self.times
-        # The lowest title similarity with which a pair can still reach the threshold:
-        # by its excerpt (at best 1.0, title substituted) or by its title alone.
-        by_excerpt = (threshold - (1 - TITLE_WEIGHT)) / TITLE_WEIGHT / SUBSTITUTION_FACTOR
-        floor = max(min(threshold, by_excerpt), 0.05)
-        index: dict[str, deque[int]] = {}
-        # One title the other cut short or without its subtitle: found by the words of
-        # the whole title (when there are cut titles), and by titles and heads alike.
+        span = window // _MICROSECOND
+        weight = self.weight
+        # A pair reaches the threshold by one of three routes (see `_may_reach`), each
+        # with its own index of the words of the articles in the window:
+        # - one title part of the other: by whole titles, heads and (when there are cut
+        #   titles) the words of every title;
+        # - titles alone: by the rarest words of each title, `_Sets.title_prefix`;
+        # - title and excerpt together: by the rarest excerpt words of the one and every
+        #   excerpt word of the other, among those whose titles share a word of their
+        #   rarest at `by_text` (or every article with an excerpt, at a threshold so low
+        #   that excerpts with no word in common can reach it).
         every: dict[str, deque[int]] | None = None
         if any(self.prints[i].cut for i in order):
             every = {}
         cuts: dict[str, deque[int]] = {}
         by_title: dict[tuple[str, ...], deque[int]] = {}
         by_head: dict[tuple[str, ...], deque[int]] = {}
+        titles: dict[str, deque[int]] = {}
+        by_text = _text_floor(threshold)
+        texts: dict[str, deque[int]] = {}
+        excerpt_floor = _excerpt_floor(threshold)
+        sift = excerpt_floor > 0
+        with_excerpt: deque[int] = deque()
+        swapped = threshold <= SUBSTITUTION_FACTOR
         recent: deque[int] = deque()  # articles whose sets may be kept, oldest first
         found: list[tuple[int, int, float]] = []
-        idf = self.weight.idf
+        idf = weight.idf
         for i in order:
-            oldest = times[i] - window
+            oldest = times[i] - span
             while recent and times[recent[0]] < oldest:
-                self._sets.pop(recent.popleft(), None)
+                gone = recent.popleft()
+                self._sets.pop(gone, None)
+                self._keys.pop(gone, None)
+                self._excerpt_keys.pop(gone, None)
             recent.append(i)
             item = self.prints[i]
-            prefix = _prefix(item.title, self.weight, floor * self._total(i))
+            keys = self._keys_of(i)
             candidates: set[int] = set()
-            for word in prefix:
-                _take(index, word, oldest, times, candidates).append(i)
+            for word in keys.first:
+                _take(titles, word, oldest, times, candidates).append(i)
+            if len(item.excerpt) >= MIN_EXCERPT_WORDS and item.title:
+                if by_text > 0:
+                    by_words: set[int] = set()
+                    for word in keys.second:
+                        _take(texts, word, oldest, times, by_words).append(i)
+                    if len(by_words) > _FEW and sift:
+                        by_words &= self._by_excerpt(i, oldest, recent)
+                    candidates |= by_words
+                elif sift:
+                    candidates |= self._by_excerpt(i, oldest, recent)
+                else:
+                    while with_excerpt and times[with_excerpt[0]] < oldest:
+                        with_excerpt.popleft()
+                    candidates.update(with_excerpt)
+                    with_excerpt.append(i)
+                if self._excerpts_from is not None:
+                    self._index_excerpt(i)
             if item.title:
                 _take(by_head, item.title, oldest, times, candidates)
                 _take(by_title, item.title, oldest, times, candidates).append(i)
@@ -940,8 +1146,14 @@ class _Sweep:
             if across is not None:
                 side = i in across
                 candidates = {j for j in candidates if (j in across) != side}
+            if not candidates:
+                continue
+            sets = self._of(i)
             for j in sorted(candidates):
-                value = _score(self._of(i), self._of(j), self.weight, threshold)
+                other = self._of(j)
+                if sift and not _may_reach(sets, other, swapped):
+                    continue
+                value = _score(sets, other, weight, threshold)
                 if value >= threshold:
                     found.append((min(i, j), max(i, j), value))
         return found

@@ -1,0 +1,165 @@
+"""The sweep that finds near-duplicate pairs finds exactly the pairs that comparing
+every two articles within the window finds: its candidate filters lose none.
+
+The articles are drawn from a small vocabulary, so that titles share common words
+within days (the case that makes candidate generation costly), with the edits that
+make pairs hard to find: many words added to a short title, an excerpt cut short,
+titles cut with an ellipsis or without their subtitle, a word swapped, excerpts
+absent or reworded. They straddle a period boundary, so boundary zones are checked
+too."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+from itertools import combinations
+
+import pytest
+
+from aggregator.model import Article
+from aggregator.stories import similar
+from aggregator.stories.similar import DEFAULT_WINDOW
+from aggregator.stories.similar import PERIOD
+from aggregator.stories.similar import group_periods
+from aggregator.stories.similar import similar_zones
+from aggregator.stories.similar import zones_of
+
+WORDS = [
+    *("power", "apps", "portal", "preview", "release", "wave", "community", "call"),
+    *("teams", "data", "cloud", "model", "azure", "copilot", "studio", "canvas", "form"),
+    *("flow", "connector", "update", "support", "agent", "analytics", "security"),
+    *("mobile", "offline", "search", "dashboard", "developer", "environment", "solution"),
+]
+EXCERPT_WORDS = [
+    *WORDS,
+    *("customers", "can", "now", "build", "share", "manage", "apps", "faster", "with"),
+    *("new", "tools", "said", "company", "available", "today", "across", "regions"),
+    *("users", "admins", "makers"),
+]
+#: the start of the first period after 2021-04-01: the articles straddle it
+BOUNDARY = datetime(1970, 1, 1, tzinfo=UTC) + PERIOD * (
+    (datetime(2021, 4, 1, tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC)) // PERIOD + 1
+)
+
+
+def _article(n: int, title: str, excerpt: str, when: datetime) -> Article:
+    return Article(
+        path=f"{n:04}.md",
+        title=title,
+        excerpt=excerpt,
+        published_at=when,
+        link=f"https://example.com/{n}",
+        urls=(f"https://example.com/{n}",),
+        kind="article",
+        quality=50,
+        published=True,
+        provider=None,
+        topics=("News",),
+        images=(),
+        related=(),
+    )
+
+
+def _edit_title(title: str, rng: random.Random) -> str:
+    words = title.split()
+    roll = rng.randrange(7)
+    if roll == 0:  # many words added: a low Jaccard index, an edited title
+        return " ".join(words + rng.sample(WORDS, rng.randrange(3, 8)))
+    if roll == 1 and len(words) > 2:  # a word dropped
+        del words[rng.randrange(len(words))]
+        return " ".join(words)
+    if roll == 2:  # a word swapped
+        words[rng.randrange(len(words))] = rng.choice(WORDS)
+        return " ".join(words)
+    if roll == 3 and len(words) > 4:  # cut short
+        return " ".join(words[: rng.randrange(4, len(words))]) + "\u2026"
+    if roll == 4:  # a subtitle added
+        return f"{title}: {' '.join(rng.sample(WORDS, 3))}"
+    if roll == 5 and ":" in title:  # the subtitle dropped
+        return title.split(":")[0]
+    return f"{title} - Outlet"
+
+
+def _edit_excerpt(excerpt: str, rng: random.Random) -> str:
+    words = excerpt.split()
+    roll = rng.randrange(5)
+    if roll == 0 or not words:
+        return excerpt
+    if roll == 1:  # cut short
+        return " ".join(words[: max(5, len(words) * 2 // 3)]) + "..."
+    if roll == 2:  # reworded: a few words changed
+        for _ in range(rng.randrange(1, 5)):
+            words[rng.randrange(len(words))] = rng.choice(EXCERPT_WORDS)
+        return " ".join(words)
+    if roll == 3:  # the outlet's own
+        return " ".join(rng.choices(EXCERPT_WORDS, k=rng.randrange(6, 25)))
+    return ""
+
+
+def _corpus(seed: int, size: int = 500) -> list[Article]:
+    rng = random.Random(seed)
+    start = BOUNDARY - timedelta(days=8)
+    articles: list[Article] = []
+    for n in range(size):
+        when = start + timedelta(minutes=rng.randrange(16 * 24 * 60))
+        if articles and rng.random() < 0.4:
+            source = rng.choice(articles[-30:])
+            title = _edit_title(source.title, rng)
+            excerpt = _edit_excerpt(source.excerpt, rng)
+            when = source.published_at + timedelta(hours=rng.randrange(-30, 30))
+        else:
+            title = " ".join(rng.sample(WORDS, rng.randrange(2, 9)))
+            if rng.random() < 0.2:
+                title += ": " + " ".join(rng.sample(WORDS, rng.randrange(3, 5)))
+            excerpt = " ".join(rng.choices(EXCERPT_WORDS, k=rng.randrange(0, 30)))
+        articles.append(_article(n, title, excerpt, when))
+    return articles
+
+
+def _every_pair(
+    articles: list[Article], threshold: float, window: timedelta
+) -> dict[int, set[tuple[str, str]]]:
+    """The pairs of each zone, by scoring every two articles of it within `window`."""
+    prints = [similar.fingerprint(a) for a in articles]
+    periods = group_periods(articles, window)
+    found: dict[int, set[tuple[str, str]]] = {}
+    for zone in zones_of(periods):
+        period = zone // 2
+        parts = [period] if zone % 2 == 0 else [period, period + 1]
+        members = [i for p in parts for i in periods[p]]
+        weight = similar.Weights(
+            similar._frequency(prints[i] for i in members),
+            len(members),
+            similar.distinguishing(*(similar.slots(prints[i] for i in periods[p]) for p in parts)),
+        )
+        first = set(periods[period])
+        pairs = found.setdefault(zone, set())
+        for i, j in combinations(members, 2):
+            if zone % 2 and (i in first) == (j in first):
+                continue
+            a, b = sorted((i, j), key=lambda k: (articles[k].published_at, articles[k].path))
+            if articles[b].published_at - articles[a].published_at > window:
+                continue
+            if similar.pair_score(prints[b], prints[a], weight, threshold) >= threshold:
+                pairs.add(tuple(sorted((articles[a].path, articles[b].path))))  # type: ignore[arg-type]
+    return found
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("threshold", [0.3, 0.5, 0.6, 0.75, 0.9])
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_sweep_finds_every_pair_that_comparing_all_pairs_finds(
+    seed: int, threshold: float
+) -> None:
+    articles = _corpus(seed)
+    swept = similar_zones(articles, threshold, DEFAULT_WINDOW)
+    expected = _every_pair(articles, threshold, DEFAULT_WINDOW)
+    assert len(expected) >= 3  # two periods and their boundary
+    got = {zone: {tuple(sorted(pair[:2])) for pair in pairs} for zone, pairs in swept.items()}
+    missed = {zone: sorted(pairs - got.get(zone, set())) for zone, pairs in expected.items()}
+    extra = {zone: sorted(pairs - expected.get(zone, set())) for zone, pairs in got.items()}
+    assert {z: p for z, p in missed.items() if p} == {}
+    assert {z: p for z, p in extra.items() if p} == {}
+    assert sum(map(len, expected.values())) > 20  # pairs were there to find
