@@ -642,7 +642,7 @@ def _prefixes(words: Sequence[str], weight: Weights, *needed: float) -> list[lis
 
 #: a sweep checks the candidates of an article one by one up to this many; above, it
 #: keeps only those whose excerpts may overlap enough first (see `_Sweep._by_excerpt`)
-_FEW = 12
+_FEW = 48
 
 #: rounding allowed for in `_prefix`, relative to the weights it sums
 _SLACK = 1e-9
