@@ -17,6 +17,7 @@ name that resolves to a public address shows that the resolver works
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections import Counter
 from collections.abc import Collection
@@ -242,7 +243,14 @@ def refused_offline(url: str, settings: LinkCheckSettings) -> Refusal | None:
     port, localhost, a numeric host that is not public), or None. Such a refusal holds
     whether or not the network answers, so it applies in every run, whatever the
     state file says."""
-    verdict = vet_static(url, allow_private=settings.allow_private, ports=settings.ports)
+    return _refused_offline(url, settings.allow_private, settings.ports)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _refused_offline(url: str, allow_private: bool, ports: frozenset[int]) -> Refusal | None:
+    # Asked for every URL of every entry each feed renders: a build that renders a few
+    # feeds asks again for the same thousands of URLs.
+    verdict = vet_static(url, allow_private=allow_private, ports=ports)
     return verdict if isinstance(verdict, Refusal) else None
 
 
