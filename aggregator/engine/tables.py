@@ -27,6 +27,7 @@ build's report is kept (`seal`).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from collections import Counter
 from collections.abc import Callable
@@ -106,7 +107,7 @@ def rendering(config: Config) -> str:
     return sha256(f"{__version__}\n{config.render_key()}\n".encode()).hexdigest()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Identities:
     """The size and mtime of every file of a build, in the order of `paths`; a file
     too new to tell apart from a later write in the same clock tick, or that could
@@ -119,10 +120,14 @@ class Identities:
     settled: bool
     #: of the list of paths
     paths_digest: str
-    #: the sizes and mtimes, as JSON
-    numbers: str
     #: content digests of files of size -1, as the build read them (filled in by it)
     digests: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    @functools.cached_property
+    def numbers(self) -> str:
+        """The sizes and mtimes, as JSON (made when asked: a build whose files are not
+        settled asks for it only once its feeds are written)."""
+        return json.dumps([self.sizes, self.times])
 
     def text(self) -> str:
         """All of it, in one text (for `lastbuild.signature`)."""
@@ -139,7 +144,7 @@ def identities_of(paths: Sequence[str], identities: dict[str, tuple[int, int]]) 
     if not settled:
         sizes = [-1 if size < 0 or mtime >= racy else size for size, mtime in found]
     listed = sha256("\0".join(paths).encode("utf-8", "surrogatepass")).hexdigest()
-    return Identities(paths, sizes, times, settled, listed, json.dumps([sizes, times]))
+    return Identities(paths, sizes, times, settled, listed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,11 +182,11 @@ def changes(store: StateStore, config: Config, now: Identities, when: datetime) 
     if store.meta("parse_format") != cache_form(config.limits):
         return None
     try:
-        old_sizes, old_times = json.loads(store.meta(FILES) or "null")
+        old_sizes, old_times = _parsed(store.meta(FILES) or "null")
         if store.meta(PATHS_DIGEST) == now.paths_digest:
             old_paths = list(now.paths)
         else:
-            old_paths = json.loads(store.meta(PATHS) or "null")
+            old_paths = _parsed(store.meta(PATHS) or "null")
     except (TypeError, ValueError):
         return None
     try:
@@ -226,6 +231,38 @@ def _rejudge(store: StateStore, config: Config, when: datetime) -> set[str] | No
 _RUN = 1000
 
 
+#: the texts of the last `FILES` and `PATHS` kept or read, parsed: a daemon's next build
+#: compares with them without parsing the JSON of 100,000 paths, sizes and mtimes again
+_kept: dict[str, Any] = {}
+
+
+def _parsed(text: str) -> Any:
+    """`json.loads(text)` of a `FILES` or `PATHS` text (kept for the next call with that
+    text: it is read, never changed)."""
+    found = _kept.get(text, _kept)
+    if found is _kept:
+        found = json.loads(text)
+        _keep(text, found)
+    return found
+
+
+def _keep(text: str, value: Any) -> None:
+    if len(_kept) >= 4:
+        _kept.clear()
+    _kept[text] = value
+
+
+#: at most this many files added or deleted are compared by taking them out of the lists
+_FEW = 64
+
+
+def _ordered(some: set[str], paths: Sequence[str]) -> list[str]:
+    """`some` of `paths`, in their order."""
+    if len(some) <= _FEW:
+        return sorted(some, key=paths.index)
+    return [path for path in paths if path in some]
+
+
 def _compare(
     old_paths: list[str], old_sizes: list[int], old_times: list[int], now: Identities
 ) -> tuple[list[str], list[str]]:
@@ -258,8 +295,27 @@ def _compare(
             )
         deleted: list[str] = []
     else:
+        if len(old_sizes) != len(old_paths) or len(old_times) != len(old_paths):
+            raise ValueError("not as many numbers as paths")
+        present, before = set(new_paths), set(old_paths)
+        added, gone = present - before, before - present
+        if len(added) + len(gone) <= _FEW:
+            # A few files added or deleted (the common case): the others are compared
+            # as above, once those few are taken out of both lists (in C).
+            new_p, new_s, new_t = list(new_paths), list(new_sizes), list(new_times)
+            for path in added:
+                k = new_p.index(path)
+                del new_p[k], new_s[k], new_t[k]
+            old_p, old_s, old_t = list(old_paths), list(old_sizes), list(old_times)
+            for path in gone:
+                k = old_p.index(path)
+                del old_p[k], old_s[k], old_t[k]
+            if old_p == new_p:  # the files both builds had, in the same order
+                changed, _ = _compare(
+                    old_p, old_s, old_t, Identities(new_p, new_s, new_t, now.settled, "")
+                )
+                return _ordered(added.union(changed), new_paths), _ordered(gone, old_paths)
         old = {p: (s, t) for p, s, t in zip(old_paths, old_sizes, old_times, strict=True)}
-        present = set(new_paths)
         changed = [
             path
             for path, size, mtime in zip(new_paths, new_sizes, new_times, strict=True)
@@ -329,9 +385,13 @@ def finish(
     store.set_meta(FEEDS, json.dumps({k: f.json() for k, f in feeds.items()}, ensure_ascii=False))
     if store.meta(PATHS_DIGEST) != files.paths_digest:
         store.set_meta(PATHS_DIGEST, "")
-        store.set_meta(PATHS, json.dumps(list(files.paths), ensure_ascii=False))
+        paths = list(files.paths)
+        text = json.dumps(paths, ensure_ascii=False)
+        store.set_meta(PATHS, text)
         store.set_meta(PATHS_DIGEST, files.paths_digest)
+        _keep(text, paths)
     store.set_meta(FILES, files.numbers)
+    _keep(files.numbers, [files.sizes, files.times])
     racy = {}
     if files.digests:  # most builds read no file written in the last seconds
         racy = {
