@@ -128,12 +128,14 @@ def build(
             config, now, store, found, files, identities, cancel, resolver, progress, session
         )
         # Every file lands, or none does; no garbage collection in a cold build.
-        with (
-            output.batch(),
-            collector_paused() if found.cold else contextlib.nullcontext(),
-            sharing_workers(),  # the parse and the zones on the same processes
-        ):
-            report = engine.run(output, site, rendered, known)
+        with collector_paused() if found.cold else contextlib.nullcontext():
+            with (
+                output.batch(),
+                sharing_workers(),  # the parse and the zones on the same processes
+            ):
+                published = engine.publish(output, site, rendered, known)
+            # The files are in place (and served): the rest is for the next build.
+            report = engine.complete(published)
         rendered.save()  # once the files are in place: it records their size and mtime
         fresh_until = report.links.fresh_until if report.links is not None else None
         remember(store, output, digest, report, fresh_until)

@@ -35,6 +35,7 @@ from collections.abc import Container
 from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -139,6 +140,25 @@ _Formed = tuple[str, Article, tuple[str, ...] | None, Article]
 PARALLEL_ZONE_ARTICLES = 20_000
 
 
+@dataclass(frozen=True, slots=True)
+class Published:
+    """What a build wrote and found, for `Run.complete` to keep and report."""
+
+    known: Identities
+    spellings: dict[str, Counter[str]]
+    records: dict[str, FeedRecord]
+    shown: Shown
+    feeds: tuple[FeedResult, ...]
+    pages: tuple[PageResult, ...]
+    gone: list[str]
+    #: rows of articles replaced or deleted
+    replaced: int
+    old: list[StoredStory]
+    new: list[_Formed]
+    duplicates: list[Any]
+    excluded: list[Any]
+
+
 class Run:
     """One build (see the module docstring)."""
 
@@ -181,10 +201,11 @@ class Run:
         #: each survivor of the stories formed now, as it is published
         self.published: dict[str, Article] = {}
 
-    def run(
+    def publish(
         self, output: Output, site: Site, rendered: RenderCache, known: Identities
-    ) -> BuildReport:
-        """Update the tables and the output for the changes; the build's report."""
+    ) -> Published:
+        """Update the tables and write the feeds for the changes (in `output`'s batch:
+        the files land when it ends); what `complete` makes the report of."""
         store = self.store
         store.set_meta(FORM, "")  # until every table is consistent again
         forget(store)  # and the last report, until the new one is kept
@@ -238,11 +259,27 @@ class Run:
         shown = Shown(corpus, self.config.link_check)
         publisher = Publisher(output, site, shown, rendered, self.config.limits)
         records, pages = self._publish(publisher, display_names(spellings), touched, kept_feeds)
-        self._save_related(shown)
-        known.digests.update(self.digests)
-        finish(store, self.now, known, spellings, records)
-        report = self._report(gone, len(old_rows), old, new, duplicates, excluded)
-        return dataclasses.replace(report, feeds=tuple(publisher.results), pages=tuple(pages))
+        return Published(
+            known, spellings, records, shown, tuple(publisher.results), tuple(pages),
+            gone, len(old_rows), old, new, duplicates, excluded,
+        )  # fmt: skip
+
+    def complete(self, published: Published) -> BuildReport:
+        """Keep what the next build starts from, once the files are in place (a build
+        stopped before this starts the next from an empty state: the tables are not
+        sealed); the build's report."""
+        self._save_related(published.shown)
+        published.known.digests.update(self.digests)
+        finish(self.store, self.now, published.known, published.spellings, published.records)
+        report = self._report(
+            published.gone,
+            published.replaced,
+            published.old,
+            published.new,
+            published.duplicates,
+            published.excluded,
+        )
+        return dataclasses.replace(report, feeds=published.feeds, pages=published.pages)
 
     # -- steps ---------------------------------------------------------------------
 
