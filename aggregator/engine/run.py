@@ -234,6 +234,8 @@ class Run:
         after = {str(k) for (k,) in store.inc_rows("inc_key", "key", keys, "key")}
         # 2. similar pairs; 3. stories; 4. topic settings, filters, links
         seeds = set(self.fresh) | (self.found.rejudge - set(gone))
+        # Articles judged again (age, link results): their entries may show otherwise.
+        judged = set(self.found.rejudge)
         seeds |= self._refresh_zones({int(row[1]) for row in old_rows.values()})
         old_stories = {str(row[4]) for row in old_rows.values()}
         while True:
@@ -242,11 +244,13 @@ class Run:
             # One link step judges every due and new URL, as a cold build's does (an
             # outage is told from all of them at once). A result it replaced judges
             # other articles again: they join, and their URLs are fresh by now.
-            more = self._relinked(set(gone)) - seeds
+            relinked = self._relinked(set(gone))
+            judged |= relinked
+            more = relinked - seeds
             if not more:
                 break
             seeds |= more
-        old, touched = self._keep_stories(old_ids, new, components, gone)
+        old, touched = self._keep_stories(old_ids, new, components, gone, judged)
         if rerender:
             touched.update(kept_feeds)
         shows = store.inc_rows("inc_rel", "key", before ^ after, "path")
@@ -479,24 +483,38 @@ class Run:
         new: list[_Formed],
         components: dict[str, list[str]],
         gone: list[str],
+        judged: set[str],
     ) -> tuple[list[StoredStory], set[str]]:
         """Replace the rows of the stories formed again (`old_ids`) by those of the
         stories formed now (`new`); the stories replaced, and the feeds whose members
         change."""
         store = self.store
-        old = [story_from_row(row) for row in store.inc_rows("inc_story", "story", old_ids)]
+        rows = store.inc_rows("inc_story", "story", old_ids)
+        old = [story_from_row(row) for row in rows]
+        # A story formed again as it was (the same survivor, neither changed nor judged
+        # again, with the same topics, feeds and images: only a copy's score moved, say)
+        # changes no feed.
+        was = {str(row[0]): (str(row[1]), str(row[2])) for row in rows}
+        stories = [(s, a.path, story_json(a, p, f)) for s, a, p, f in new]
+        same = {
+            s
+            for s, path, text in stories
+            if was.get(s) == (path, text) and path not in self.fresh and path not in judged
+        }
         touched: set[str] = set()
         for story in old:
-            if story.kept:
+            if story.kept and story.story not in same:
                 touched.update([ALL, *(topic_key(t) for t in story.feeds)])
         self._delete("inc_member", "story", old_ids)
         self._delete("inc_story", "story", old_ids)
         members: list[tuple[object, ...]] = []
         for first, article, passed, _found in new:
-            members.extend(member_rows(first, article, passed))
-        touched.update(str(row[0]) for row in members)
+            rows_of = member_rows(first, article, passed)
+            members.extend(rows_of)
+            if first not in same:
+                touched.update(str(row[0]) for row in rows_of)
         store.inc_insert("inc_member", members)
-        store.inc_insert("inc_story", [(s, a.path, story_json(a, p, f)) for s, a, p, f in new])
+        store.inc_insert("inc_story", stories)
         if self.judged.links is not None:
             judged = {s.survivor for s in old} | {a.path for _, a, _, _ in new} | set(gone)
             self._delete("inc_link", "path", judged)
