@@ -44,6 +44,7 @@ from collections.abc import Iterable
 from collections.abc import Iterator
 from collections.abc import Sequence
 from dataclasses import dataclass
+from dataclasses import field
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
@@ -462,21 +463,22 @@ class _Sets:
 @dataclass(frozen=True, slots=True)
 class _Keys:
     """Words an article is indexed under in a sweep, for a threshold: the rarest of its
-    title at the threshold (`_Sets.title_prefix`) and at `_text_floor`; or the rarest
-    of its excerpt at `_excerpt_floor` (`_Sets.excerpt_prefix`), with the excerpt's
-    weight."""
+    title at the threshold (`_Sets.title_prefix`) and at `_text_floor`, and its rarest
+    title word; or the rarest of its excerpt at `_excerpt_floor`
+    (`_Sets.excerpt_prefix`). With the title's or the excerpt's weight."""
 
     first: list[str]
     second: list[str]
     total: float
+    rarest: str = ""
 
     @classmethod
     def of_title(
         cls, item: Fingerprint, weight: Weights, title_total: float, threshold: float
     ) -> _Keys:
         needed = (threshold * title_total, _text_floor(threshold) * title_total)
-        first, second = _prefixes(item.title, weight, *needed)
-        return cls(first, second, title_total)
+        ordered, (first, second) = _ordered_prefixes(item.title, weight, *needed)
+        return cls(first, second, title_total, ordered[0] if ordered else "")
 
     @classmethod
     def of_excerpt(cls, item: Fingerprint, weight: Weights, threshold: float) -> _Keys:
@@ -486,9 +488,10 @@ class _Keys:
 
 
 def _text_floor(threshold: float) -> float:
-    """The lowest title similarity with which a pair can reach `threshold` with its
-    excerpts: with an excerpt similarity of 1.0 at best."""
-    return (threshold - (1 - TITLE_WEIGHT)) / TITLE_WEIGHT
+    """The lowest title similarity with which two titles, neither the other with words
+    added or dropped, can reach `threshold` with their excerpts: with an excerpt
+    similarity of 1.0 at best, and the title similarity lowered for a swapped word."""
+    return (threshold - (1 - TITLE_WEIGHT)) / TITLE_WEIGHT / SUBSTITUTION_FACTOR
 
 
 def _excerpt_floor(threshold: float) -> float:
@@ -617,6 +620,13 @@ def _prefix(words: Sequence[str], weight: Weights, needed: float) -> list[str]:
 
 def _prefixes(words: Sequence[str], weight: Weights, *needed: float) -> list[list[str]]:
     """`_prefix` of `words` for each of `needed`, from one sort."""
+    return _ordered_prefixes(words, weight, *needed)[1]
+
+
+def _ordered_prefixes(
+    words: Sequence[str], weight: Weights, *needed: float
+) -> tuple[list[str], list[list[str]]]:
+    """`words`, rarest first, and `_prefix` of them for each of `needed`."""
     idf = weight.idf
     try:
         ordered = sorted(words, key=weight.order.__getitem__)
@@ -637,7 +647,7 @@ def _prefixes(words: Sequence[str], weight: Weights, *needed: float) -> list[lis
             remaining -= value
             taken += 1
         found.append(ordered[:taken])
-    return found
+    return ordered, found
 
 
 #: a sweep checks the candidates of an article one by one up to this many; above, it
@@ -797,7 +807,7 @@ def zone_pairs(
         for i, loaded in zip(partial, words([articles[i] for i in partial]), strict=True):
             prints[i] = loaded
     parts = _parts(sorted(todo), periods) if runner is not None else [sorted(todo)]
-    works = [_work(part, articles, prints, periods, threshold, window) for part in parts]
+    works = [_work(part, articles, prints, periods, threshold, window, digests) for part in parts]
     for zone_found in runner(works) if runner is not None else map(find_zones, works):
         found.update(zone_found)
     if cache is not None:
@@ -818,6 +828,9 @@ class ZoneWork:
     prints: list[Fingerprint]
     threshold: float
     window: timedelta
+    #: of each period, the digest of its articles (see `zone_pairs`): what was learned
+    #: of a period's words is kept by it (`_learned`)
+    digests: dict[int, str] = field(default_factory=dict)
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         # Sent to another process as plain tuples and numbers, which pickle about five
@@ -828,7 +841,7 @@ class ZoneWork:
         ]
         times = [(t - _EPOCH) // _MICROSECOND for t in self.times]
         fields = (self.zones, self.periods, self.paths, times, prints)
-        return _zone_work, (*fields, self.threshold, self.window)
+        return _zone_work, (*fields, self.threshold, self.window, self.digests)
 
 
 def _zone_work(
@@ -839,6 +852,7 @@ def _zone_work(
     prints: list[tuple[Any, ...]],
     threshold: float,
     window: timedelta,
+    digests: dict[int, str],
 ) -> ZoneWork:
     return ZoneWork(
         zones,
@@ -851,6 +865,7 @@ def _zone_work(
         ],
         threshold,
         window,
+        digests,
     )
 
 
@@ -883,6 +898,7 @@ def _work(
     periods: dict[int, list[int]],
     threshold: float,
     window: timedelta,
+    digests: dict[int, str],
 ) -> ZoneWork:
     needed = sorted({z // 2 for z in zones} | {z // 2 + 1 for z in zones if z % 2})
     members = [i for p in needed for i in periods[p]]
@@ -895,6 +911,7 @@ def _work(
         [prints[i] for i in members],
         threshold,
         window,
+        {p: digests[p] for p in needed if p in digests},
     )
 
 
@@ -906,19 +923,19 @@ def find_zone_works(works: list[ZoneWork], _limits: object) -> list[dict[int, li
 
 def find_zones(work: ZoneWork) -> dict[int, list[Pair]]:
     """The pairs of each zone of `work`."""
-    periods, times, prints, window = work.periods, work.times, work.prints, work.window
+    periods, times, window = work.periods, work.times, work.window
     length = period_length(window)
     counts: dict[int, Counter[str]] = {}
     learned: dict[int, Slots] = {}
 
     def frequency(period: int) -> Counter[str]:
         if period not in counts:
-            counts[period] = _frequency(prints[i] for i in periods[period])
+            counts[period] = _learned(work, period)[0]
         return counts[period]
 
     def slots_of(period: int) -> Slots:
         if period not in learned:
-            learned[period] = slots(prints[i] for i in periods[period])
+            learned[period] = _learned(work, period)[1]
         return learned[period]
 
     found: dict[int, list[Pair]] = {}
@@ -943,6 +960,27 @@ def find_zones(work: ZoneWork) -> dict[int, list[Pair]]:
             got = sweep.pairs(edge, work.threshold, window, across=frozenset(members))
         found[zone] = [(work.paths[i], work.paths[j], value) for i, j, value in got]
     return found
+
+
+def _learned(work: ZoneWork, period: int) -> tuple[Counter[str], Slots]:
+    """How often each word is in the articles of a period, and its titles' slots
+    (`slots`): kept by the period's digest for the next zones of that period (the
+    next build's, in a daemon: a change reads its period's neighbours again)."""
+    digest = work.digests.get(period)
+    found = _LEARNED.get(digest) if digest is not None else None
+    if found is None:
+        prints = [work.prints[i] for i in work.periods[period]]
+        found = (_frequency(prints), slots(prints))
+        if digest is not None:
+            if len(_LEARNED) >= _LEARNED_KEPT:
+                del _LEARNED[next(iter(_LEARNED))]  # the oldest
+            _LEARNED[digest] = found
+    return found
+
+
+#: `_learned` of the periods read lately, by digest (each a few MB at 3,000 articles)
+_LEARNED: dict[str, tuple[Counter[str], Slots]] = {}
+_LEARNED_KEPT = 6
 
 
 def _take(
@@ -1071,19 +1109,23 @@ class _Sweep:
         times = self.times
         span = window // _MICROSECOND
         weight = self.weight
-        # A pair reaches the threshold by one of three routes (see `_may_reach`), each
+        # A pair reaches the threshold by one of these routes (see `_may_reach`), each
         # with its own index of the words of the articles in the window:
-        # - one title part of the other: by whole titles, heads and (when there are cut
-        #   titles) the words of every title;
-        # - titles alone: by the rarest words of each title, `_Sets.title_prefix`;
-        # - title and excerpt together: by the rarest excerpt words of the one and every
-        #   excerpt word of the other, among those whose titles share a word of their
-        #   rarest at `by_text` (or every article with an excerpt, at a threshold so low
-        #   that excerpts with no word in common can reach it).
-        every: dict[str, deque[int]] | None = None
-        if any(self.prints[i].cut for i in order):
-            every = {}
-        cuts: dict[str, deque[int]] = {}
+        # - one title part of the other (cut short or without its subtitle): by whole
+        #   titles and heads, and a cut title by its rarest word among every word of
+        #   the others;
+        # - one title the other with words added or dropped, whatever their similarity
+        #   (alone or with their excerpts): the shorter one's rarest word is in the
+        #   other, so by the rarest word of each title among every word of the others;
+        # - titles with a word swapped, with their excerpts: by the rarest title words
+        #   at `by_text`, and, where those are many, by the rarest excerpt words of the
+        #   one and every excerpt word of the other (or every article with an excerpt,
+        #   at a threshold so low that excerpts with no word in common reach it);
+        # - at a threshold so low that titles with a word swapped reach it by their
+        #   words alone (`swapped`): by the rarest title words at the threshold.
+        every: defaultdict[str, deque[int]] = defaultdict(deque)  # every title word
+        rarest: dict[str, deque[int]] = {}  # the rarest word of each whole title
+        cuts: dict[str, deque[int]] = {}  # the rarest kept word of each cut title
         by_title: dict[tuple[str, ...], deque[int]] = {}
         by_head: dict[tuple[str, ...], deque[int]] = {}
         titles: dict[str, deque[int]] = {}
@@ -1105,11 +1147,14 @@ class _Sweep:
                 self._excerpt_keys.pop(gone, None)
             recent.append(i)
             item = self.prints[i]
+            if not item.title:
+                continue  # scores nothing (see `_score`)
             keys = self._keys_of(i)
             candidates: set[int] = set()
-            for word in keys.first:
-                _take(titles, word, oldest, times, candidates).append(i)
-            if len(item.excerpt) >= MIN_EXCERPT_WORDS and item.title:
+            if swapped:
+                for word in keys.first:
+                    _take(titles, word, oldest, times, candidates).append(i)
+            if len(item.excerpt) >= MIN_EXCERPT_WORDS:
                 if by_text > 0:
                     by_words: set[int] = set()
                     for word in keys.second:
@@ -1126,22 +1171,26 @@ class _Sweep:
                     with_excerpt.append(i)
                 if self._excerpts_from is not None:
                     self._index_excerpt(i)
-            if item.title:
-                _take(by_head, item.title, oldest, times, candidates)
-                _take(by_title, item.title, oldest, times, candidates).append(i)
+            _take(by_head, item.title, oldest, times, candidates)
+            _take(by_title, item.title, oldest, times, candidates).append(i)
             if item.head:
                 _take(by_title, item.head, oldest, times, candidates)
                 _take(by_head, item.head, oldest, times, candidates).append(i)
-            if every is not None:
-                for word in item.title:
-                    if word in cuts:
-                        _take(cuts, word, oldest, times, candidates)
-                    every.setdefault(word, deque()).append(i)
-                if item.cut and item.title:
-                    kept = [w for w in item.title if not w.endswith(ELLIPSIS)] or item.title
-                    rarest = min(kept, key=lambda w: (-idf.get(w, 0.0), w))
-                    _take(every, rarest, oldest, times, candidates)
-                    cuts.setdefault(rarest, deque()).append(i)
+            for word in item.title:
+                if word in rarest:
+                    _take(rarest, word, oldest, times, candidates)
+                if word in cuts:
+                    _take(cuts, word, oldest, times, candidates)
+            if item.cut:
+                kept = [w for w in item.title if not w.endswith(ELLIPSIS)] or item.title
+                first = min(kept, key=lambda w: (-idf.get(w, 0.0), w))
+                _take(every, first, oldest, times, candidates)
+                cuts.setdefault(first, deque()).append(i)
+            else:
+                _take(every, keys.rarest, oldest, times, candidates)
+                rarest.setdefault(keys.rarest, deque()).append(i)
+            for word in item.title:
+                every[word].append(i)
             candidates.discard(i)
             if across is not None:
                 side = i in across
