@@ -118,10 +118,18 @@ class Identities:
     times: list[int]
     #: no file has size -1 (see `lastbuild.signature`)
     settled: bool
-    #: of the list of paths
-    paths_digest: str
     #: content digests of files of size -1, as the build read them (filled in by it)
     digests: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    @functools.cached_property
+    def paths_digest(self) -> str:
+        """Of the list of paths (made when asked: a build whose files are not settled
+        asks for it only once its feeds are written)."""
+        global _listed
+        if _listed[0] != self.paths:  # a daemon's builds mostly list the same paths
+            text = "\0".join(self.paths).encode("utf-8", "surrogatepass")
+            _listed = (list(self.paths), sha256(text).hexdigest())
+        return _listed[1]
 
     @functools.cached_property
     def numbers(self) -> str:
@@ -143,8 +151,11 @@ def identities_of(paths: Sequence[str], identities: dict[str, tuple[int, int]]) 
     settled = min(sizes, default=0) >= 0 and max(times, default=0) < racy
     if not settled:
         sizes = [-1 if size < 0 or mtime >= racy else size for size, mtime in found]
-    listed = sha256("\0".join(paths).encode("utf-8", "surrogatepass")).hexdigest()
-    return Identities(paths, sizes, times, settled, listed)
+    return Identities(paths, sizes, times, settled)
+
+
+#: the last list of paths `Identities.paths_digest` was made of, and its digest
+_listed: tuple[Sequence[str], str] = ([], sha256(b"").hexdigest())
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,11 +193,14 @@ def changes(store: StateStore, config: Config, now: Identities, when: datetime) 
     if store.meta("parse_format") != cache_form(config.limits):
         return None
     try:
-        old_sizes, old_times = _parsed(store.meta(FILES) or "null")
-        if store.meta(PATHS_DIGEST) == now.paths_digest:
+        old_sizes, old_times = _parsed_numbers(store.meta(FILES) or "null")
+        listed = store.meta(PATHS_DIGEST)
+        if listed and listed == _kept_paths[0]:  # as this process kept them
+            old_paths = _kept_paths[1]
+        elif listed == now.paths_digest:
             old_paths = list(now.paths)
         else:
-            old_paths = _parsed(store.meta(PATHS) or "null")
+            old_paths = json.loads(store.meta(PATHS) or "null")
     except (TypeError, ValueError):
         return None
     try:
@@ -231,36 +245,38 @@ def _rejudge(store: StateStore, config: Config, when: datetime) -> set[str] | No
 _RUN = 1000
 
 
-#: the texts of the last `FILES` and `PATHS` kept or read, parsed: a daemon's next build
-#: compares with them without parsing the JSON of 100,000 paths, sizes and mtimes again
-_kept: dict[str, Any] = {}
+#: the last `FILES` text kept or read, parsed, and the last paths kept (`PATHS`) with
+#: their digest: a daemon's next build compares with them without parsing the JSON of
+#: 100,000 paths, sizes and mtimes again (they are read, never changed)
+_kept_numbers: tuple[str, Any] = ("null", None)
+_kept_paths: tuple[str, list[str]] = ("", [])
 
 
-def _parsed(text: str) -> Any:
-    """`json.loads(text)` of a `FILES` or `PATHS` text (kept for the next call with that
-    text: it is read, never changed)."""
-    found = _kept.get(text, _kept)
-    if found is _kept:
-        found = json.loads(text)
-        _keep(text, found)
-    return found
+def _parsed_numbers(text: str) -> Any:
+    """`json.loads(text)` of a `FILES` text."""
+    global _kept_numbers
+    if _kept_numbers[0] != text:
+        _kept_numbers = (text, json.loads(text))
+    return _kept_numbers[1]
 
 
-def _keep(text: str, value: Any) -> None:
-    if len(_kept) >= 4:
-        _kept.clear()
-    _kept[text] = value
-
-
-#: at most this many files added or deleted are compared by taking them out of the lists
+#: at most this many files between the runs the old and new lists of paths agree on
+#: are compared by name (see `_compare`)
 _FEW = 64
 
 
-def _ordered(some: set[str], paths: Sequence[str]) -> list[str]:
-    """`some` of `paths`, in their order."""
-    if len(some) <= _FEW:
-        return sorted(some, key=paths.index)
-    return [path for path in paths if path in some]
+def _common(old: Sequence[str], new: Sequence[str]) -> int:
+    """How many paths the two lists start with alike: runs compared as lists (in C)."""
+    shortest = min(len(old), len(new))
+    for start in range(0, shortest, _RUN):
+        end = min(start + _RUN, shortest)
+        if old[start:end] != new[start:end]:
+            return start + next(
+                n
+                for n, (a, b) in enumerate(zip(old[start:end], new[start:end], strict=True))
+                if a != b
+            )
+    return shortest
 
 
 def _compare(
@@ -297,30 +313,37 @@ def _compare(
     else:
         if len(old_sizes) != len(old_paths) or len(old_times) != len(old_paths):
             raise ValueError("not as many numbers as paths")
-        present, before = set(new_paths), set(old_paths)
-        added, gone = present - before, before - present
-        if len(added) + len(gone) <= _FEW:
-            # A few files added or deleted (the common case): the others are compared
-            # as above, once those few are taken out of both lists (in C).
-            new_p, new_s, new_t = list(new_paths), list(new_sizes), list(new_times)
-            for path in added:
-                k = new_p.index(path)
-                del new_p[k], new_s[k], new_t[k]
-            old_p, old_s, old_t = list(old_paths), list(old_sizes), list(old_times)
-            for path in gone:
-                k = old_p.index(path)
-                del old_p[k], old_s[k], old_t[k]
-            if old_p == new_p:  # the files both builds had, in the same order
-                changed, _ = _compare(
-                    old_p, old_s, old_t, Identities(new_p, new_s, new_t, now.settled, "")
-                )
-                return _ordered(added.union(changed), new_paths), _ordered(gone, old_paths)
+        # Files added or deleted in one place (one file landing, a folder moved out):
+        # the lists agree up to it and after it. Those two runs are compared as above;
+        # only what lies between is compared by name.
+        head = _common(old_paths, new_paths)
+        tail = _common(old_paths[head:][::-1], new_paths[head:][::-1])
+        old_end, new_end = len(old_paths) - tail, len(new_paths) - tail
+        if (old_end - head) + (new_end - head) <= _FEW:
+
+            def run(a: int, b: int, c: int, d: int) -> list[str]:
+                files = Identities(new_paths[c:d], new_sizes[c:d], new_times[c:d], now.settled)
+                return _compare(old_paths[a:b], old_sizes[a:b], old_times[a:b], files)[0]
+
+            before = old_paths[head:old_end], old_sizes[head:old_end], old_times[head:old_end]
+            after = new_paths[head:new_end], new_sizes[head:new_end], new_times[head:new_end]
+            old = {path: (size, mtime) for path, size, mtime in zip(*before, strict=True)}
+            middle = [
+                path
+                for path, size, mtime in zip(*after, strict=True)
+                if size < 0 or old.get(path) != (size, mtime)
+            ]
+            present = set(after[0])
+            changed = run(0, head, 0, head) + middle
+            changed += run(old_end, len(old_paths), new_end, len(new_paths))
+            return changed, [path for path in before[0] if path not in present]
         old = {p: (s, t) for p, s, t in zip(old_paths, old_sizes, old_times, strict=True)}
         changed = [
             path
             for path, size, mtime in zip(new_paths, new_sizes, new_times, strict=True)
             if size < 0 or old.get(path) != (size, mtime)
         ]
+        present = set(new_paths)
         deleted = [path for path in old_paths if path not in present]
     return changed, deleted
 
@@ -386,12 +409,13 @@ def finish(
     if store.meta(PATHS_DIGEST) != files.paths_digest:
         store.set_meta(PATHS_DIGEST, "")
         paths = list(files.paths)
-        text = json.dumps(paths, ensure_ascii=False)
-        store.set_meta(PATHS, text)
+        store.set_meta(PATHS, json.dumps(paths, ensure_ascii=False))
         store.set_meta(PATHS_DIGEST, files.paths_digest)
-        _keep(text, paths)
+        global _kept_paths
+        _kept_paths = (files.paths_digest, paths)
     store.set_meta(FILES, files.numbers)
-    _keep(files.numbers, [files.sizes, files.times])
+    global _kept_numbers
+    _kept_numbers = (files.numbers, [files.sizes, files.times])
     racy = {}
     if files.digests:  # most builds read no file written in the last seconds
         racy = {

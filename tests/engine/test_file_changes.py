@@ -51,6 +51,6 @@ def test_changes_are_those_found_by_comparing_every_file_by_name(seed: int) -> N
             new[i], new[j] = new[j], new[i]
     settled = all(size >= 0 for _, size, _ in new)
     now = Identities(
-        [p for p, _, _ in new], [s for _, s, _ in new], [t for _, _, t in new], settled, ""
+        [p for p, _, _ in new], [s for _, s, _ in new], [t for _, _, t in new], settled
     )
     assert _compare(paths, sizes, times, now) == _by_name(paths, sizes, times, now)
