@@ -9,7 +9,9 @@ kept in and reused from `--keep DIR`, which is only read). With an hour between
 scheduled runs, only the file-system events explain a build.
 
 After the daemon's first (cold) build, each round writes the newest published file in
-place with a note of its own added to its original title (a new size and mtime), and
+place with a note of its own added to its original title (a new size and mtime), or
+with `--new` lands a new file beside it (a new story, in the same feeds: a title with
+the note, an excerpt and URLs of its own), and
 polls the served `/all.atom` every `--poll` seconds with `If-None-Match` (a 304 costs
 the server next to nothing) until the new title is in it: the latency is from just
 before the write to the answer that holds it. The build's own time is the daemon's log
@@ -147,6 +149,34 @@ def retitle(path: Path, original: bytes, note: bytes) -> None:
     path.write_bytes(new)
 
 
+#: the top-level URLs of an article file, and its excerpt
+_URL = re.compile(rb'^(webUrl|originalUrl|ampWebUrl|cdnAmpWebUrl): "[^"]*"(\r?)$', re.MULTILINE)
+_EXCERPT = re.compile(rb'^excerpt: "(.*)"(\r?)$', re.MULTILINE)
+
+
+def land(path: Path, original: bytes, note: bytes, number: int) -> Path:
+    """A new story beside `path`: its file with a title, an excerpt and URLs of its own
+    (so that it is no copy of another, by URL or by text), written as a new file. The
+    path written."""
+    new = path.with_name(f"{path.stem}-landed-{number}{path.suffix}")
+    text, count = bench._TITLE.subn(
+        lambda m: b'title: "Landed story: ' + note + b'"' + m.group(2), original, count=1
+    )
+    if count != 1:
+        raise bench.BenchError(f"{path}: no title line to change")
+    text = _EXCERPT.sub(
+        lambda m: (
+            b'excerpt: "A story that landed while the daemon watched, ' + note + b'."' + m.group(2)
+        ),
+        text,
+        count=1,
+    )
+    url = f"https://landed.example.com/{number}/{os.getpid()}/".encode()
+    text = _URL.sub(lambda m: m.group(1) + b': "' + url + m.group(1) + b'"' + m.group(2), text)
+    new.write_bytes(text)
+    return new
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Time `aggregator run --watch --serve`: a file landing to the feed served."
@@ -162,6 +192,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--pause", type=float, default=1.0, help="seconds between rounds (default: 1)"
+    )
+    parser.add_argument(
+        "--new",
+        action="store_true",
+        help="each round lands a new file (a new story) instead of editing one",
     )
     args = parser.parse_args(argv)
 
@@ -203,7 +238,10 @@ def main(argv: list[str] | None = None) -> int:
         cold = daemon.wait_run()
         print(f"first build (cold, scheduled): {cold['duration_s']:.2f} s")
         target = bench.newest(files, bench._published)
-        print(f"edited file: {target.relative_to(work)} (the newest published file)")
+        if args.new:
+            print(f"new files: beside {target.relative_to(work)} (the newest published file)")
+        else:
+            print(f"edited file: {target.relative_to(work)} (the newest published file)")
         original = target.read_bytes()
         poller = Poller(port, "/all.atom")
         poller.get()
@@ -215,7 +253,10 @@ def main(argv: list[str] | None = None) -> int:
             note = f"watch bench round {round_} {os.getpid()}".encode()
             mark = daemon.mark()
             landed = time.perf_counter()
-            retitle(target, original, note)
+            if args.new:
+                land(target, original, note, round_)
+            else:
+                retitle(target, original, note)
             while note not in poller.get():
                 if time.perf_counter() - landed > PATIENCE:
                     raise bench.BenchError(f"round {round_}: the edit was never served")

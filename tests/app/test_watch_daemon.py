@@ -155,9 +155,11 @@ def test_a_source_that_cannot_be_watched_is_left_to_the_schedule(
     assert daemon.stop() == 0
 
 
-def test_the_watch_benchmark_prints_its_figures(tmp_path: Path) -> None:
+@pytest.mark.parametrize("new", [False, True], ids=["edited file", "new file"])
+def test_the_watch_benchmark_prints_its_figures(tmp_path: Path, new: bool) -> None:
+    args = [str(ROOT / "bench" / "watch.py"), "--n", "300", "--rounds", "2"]
     result = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "watch.py"), "--n", "300", "--rounds", "2"],
+        [sys.executable, *args, *(["--new"] if new else [])],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -167,6 +169,8 @@ def test_the_watch_benchmark_prints_its_figures(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert out.startswith("machine: ")
+    what = r"^new files: beside .+\.md" if new else r"^edited file: .+\.md"
+    assert re.search(what + r" \(the newest published file\)$", out, re.M)
     line = r"^round \d: served \d+ ms after the write; the build began \d+ ms after the first "
     rounds = re.findall(line + r"event and took \d+ ms$", out, re.M)
     assert len(rounds) == 2
