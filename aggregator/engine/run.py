@@ -633,14 +633,25 @@ class Run:
         return again if isinstance(again, Article) else None
 
     def _listing(self, spec: FeedSpec, known: FeedRecord, shown: Shown) -> Listing | None:
+        """The listing (for the pages) of a feed kept as the last build left it: its
+        latest entries are what they were then (had any changed, it would be rendered
+        again), so this process keeps it for the next build."""
         if known.listing is None:
             return None
         count, updated, paths = known.listing
-        rows = self.store.inc_rows("inc_story", "survivor", paths, "story, survivor")
-        story_of = {str(survivor): str(story) for story, survivor in rows}
-        latest = self._entries([(p, story_of[p]) for p in paths if p in story_of])
-        when = datetime.fromisoformat(updated)
-        return Listing(spec, count, when, tuple(map(shown, latest))[:HEADLINES])
+        where = (self.config.state_location, str(self.config.output))
+        key: tuple[Any, ...] = (*where, spec, count, updated, *paths)
+        found = _LISTINGS.get(key)
+        if found is None:
+            rows = self.store.inc_rows("inc_story", "survivor", paths, "story, survivor")
+            story_of = {str(survivor): str(story) for story, survivor in rows}
+            latest = self._entries([(p, story_of[p]) for p in paths if p in story_of])
+            when = datetime.fromisoformat(updated)
+            found = Listing(spec, count, when, tuple(map(shown, latest))[:HEADLINES])
+            if len(_LISTINGS) >= _LISTINGS_KEPT:
+                _LISTINGS.clear()
+            _LISTINGS[key] = found
+        return found
 
     def _save_related(self, shown: Shown) -> None:
         # The rows of an unchanged file stand: its related coverage is the same.
@@ -715,6 +726,11 @@ def _link_summary(store: StateStore, config: Config, requested: int, down: bool)
         images_dropped=tuple(listed["dropped"]),
         fresh_until=None if down else due,
     )
+
+
+#: listings of kept feeds (see `Run._listing`)
+_LISTINGS: dict[tuple[Any, ...], Listing] = {}
+_LISTINGS_KEPT = 4096
 
 
 class _Corpus:
