@@ -17,6 +17,7 @@ from datetime import timedelta
 from itertools import combinations
 
 import pytest
+from test_dedupe_real import article
 
 from aggregator.model import Article
 from aggregator.stories import similar
@@ -42,24 +43,6 @@ EXCERPT_WORDS = [
 BOUNDARY = datetime(1970, 1, 1, tzinfo=UTC) + PERIOD * (
     (datetime(2021, 4, 1, tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC)) // PERIOD + 1
 )
-
-
-def _article(n: int, title: str, excerpt: str, when: datetime) -> Article:
-    return Article(
-        path=f"{n:04}.md",
-        title=title,
-        excerpt=excerpt,
-        published_at=when,
-        link=f"https://example.com/{n}",
-        urls=(f"https://example.com/{n}",),
-        kind="article",
-        quality=50,
-        published=True,
-        provider=None,
-        topics=("News",),
-        images=(),
-        related=(),
-    )
 
 
 def _edit_title(title: str, rng: random.Random) -> str:
@@ -114,7 +97,7 @@ def _corpus(seed: int, size: int = 500) -> list[Article]:
             if rng.random() < 0.2:
                 title += ": " + " ".join(rng.sample(WORDS, rng.randrange(3, 5)))
             excerpt = " ".join(rng.choices(EXCERPT_WORDS, k=rng.randrange(0, 30)))
-        articles.append(_article(n, title, excerpt, when))
+        articles.append(article(n, title, excerpt, when=when))
     return articles
 
 
