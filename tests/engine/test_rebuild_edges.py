@@ -182,3 +182,37 @@ def test_a_file_missing_when_stated_but_read_after_shows_the_body_read_now(
     feed = (config.output / "all.rss").read_text(encoding="utf-8")
     assert "New title" in feed and "New excerpt" in feed
     assert "The excerpt of story 30." not in feed
+
+
+def test_a_build_stopped_once_its_feeds_landed_leaves_them_and_the_next_starts_afresh(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The feeds land before the build keeps its report and file identities for the
+    next: a build stopped in between (here by an error; a SIGKILL alike) has written
+    the new feeds, and the next build starts from an empty state and gives the bytes
+    and report a cold build gives."""
+    from aggregator.engine.run import Run
+
+    source = tmp_path / "src"
+    for number in range(1, 21):
+        write_article(source, f"{number:03}.md", n=number)
+    state = tmp_path / "state.sqlite"
+    config = Config(sources=(source,), output=tmp_path / "out", links="off", state=state)
+    with Store(state) as store:
+        build(config, now=NOW, store=store)
+        write_article(source, "021.md", n=21, title="Landed before the bookkeeping")
+
+        def stopped(self: Run, published: object) -> None:
+            raise RuntimeError("stopped after the feeds landed")
+
+        with monkeypatch.context() as patched:
+            patched.setattr(Run, "complete", stopped)
+            with pytest.raises(RuntimeError, match="stopped after the feeds landed"):
+                build(config, now=NOW + timedelta(minutes=1), store=store)
+        assert "Landed before the bookkeeping" in (config.output / "all.rss").read_text("utf-8")
+        write_article(source, "022.md", n=22, title="Written after the stop")
+        report = build(config, now=NOW + timedelta(minutes=2), store=store)
+    assert report.mode == "full"  # the tables were not sealed: no incremental build
+    cold_folder, cold_report = cold_build_beside(config, tmp_path, NOW + timedelta(minutes=2))
+    assert outputs(config.output) == outputs(cold_folder)
+    assert report.published == cold_report.published == 22
