@@ -83,6 +83,7 @@ from aggregator.publishing.publish import Shown
 from aggregator.publishing.publish import display_names
 from aggregator.publishing.publish import feed_plans
 from aggregator.publishing.publish import publish_plans
+from aggregator.rendering.feeds import FORMATS
 from aggregator.rendering.feeds import FeedSpec
 from aggregator.rendering.feeds import Site
 from aggregator.rendering.pages import Listing
@@ -575,7 +576,7 @@ class Run:
             for topic, fmt, path, count in known.results:
                 publisher.results.append(FeedResult(topic, fmt, path, count, False))
                 publisher.rendered.keep(path)
-            return self._listing(plan.spec, known, publisher.shown)
+            return self._listing(plan.spec, known, publisher)
 
         live = [k for k in names if k in touched or k in feeds]
         plans = feed_plans(self.config, names, live)
@@ -632,14 +633,16 @@ class Run:
         again = keyed(load_file(Path(path), self.config.limits))
         return again if isinstance(again, Article) else None
 
-    def _listing(self, spec: FeedSpec, known: FeedRecord, shown: Shown) -> Listing | None:
-        """The listing (for the pages) of a feed kept as the last build left it: its
-        latest entries are what they were then (had any changed, it would be rendered
-        again), so this process keeps it for the next build."""
+    def _listing(self, spec: FeedSpec, known: FeedRecord, publisher: Publisher) -> Listing | None:
+        """The listing (for the pages) of a feed kept as the last build left it. This
+        process keeps it for the next build, by what the feed's files were rendered
+        from (`RenderCache`: a digest of every entry as rendered) and their size and
+        mtime: a feed rendered again since, here or by another process, is listed anew."""
         if known.listing is None:
             return None
         count, updated, paths = known.listing
-        where = (self.config.state_location, str(self.config.output))
+        rendered = [repr(publisher.rendered.old.get(spec.path(fmt))) for fmt in FORMATS]
+        where = (self.config.state_location, str(self.config.output), *rendered)
         key: tuple[Any, ...] = (*where, spec, count, updated, *paths)
         found = _LISTINGS.get(key)
         if found is None:
@@ -647,7 +650,7 @@ class Run:
             story_of = {str(survivor): str(story) for story, survivor in rows}
             latest = self._entries([(p, story_of[p]) for p in paths if p in story_of])
             when = datetime.fromisoformat(updated)
-            found = Listing(spec, count, when, tuple(map(shown, latest))[:HEADLINES])
+            found = Listing(spec, count, when, tuple(map(publisher.shown, latest))[:HEADLINES])
             if len(_LISTINGS) >= _LISTINGS_KEPT:
                 _LISTINGS.clear()
             _LISTINGS[key] = found

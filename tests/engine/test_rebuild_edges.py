@@ -216,3 +216,35 @@ def test_a_build_stopped_once_its_feeds_landed_leaves_them_and_the_next_starts_a
     cold_folder, cold_report = cold_build_beside(config, tmp_path, NOW + timedelta(minutes=2))
     assert outputs(config.output) == outputs(cold_folder)
     assert report.published == cold_report.published == 22
+
+
+def test_a_feed_rendered_again_is_listed_anew_on_the_index_page_when_kept_after(
+    tmp_path: Path,
+) -> None:
+    """A kept feed's latest entries (the index page's headlines) are kept in the process
+    for the next build: never after the feed was rendered again with an entry retitled
+    (same paths, count and date), in this process or in another."""
+    source = tmp_path / "src"
+    tick = [time.time() - 600]
+
+    def write(name: str, **fields: object) -> None:
+        path = write_article(source, name, **fields)
+        tick[0] += 1
+        os.utime(path, (tick[0], tick[0]))
+
+    write("x.md", n=1, title="Old headline about robots", topics=["AI"])
+    write("c.md", n=2, title="Cloud story one", topics=["Cloud"])
+    state = tmp_path / "state.sqlite"
+    config = Config(sources=(source,), output=tmp_path / "out", links="off", state=state)
+    build(config, now=NOW)
+    write("c.md", n=2, title="Cloud story one edited", topics=["Cloud"])
+    build(config, now=NOW + timedelta(minutes=1))  # the AI feed kept: its listing too
+    write("x.md", n=1, title="New headline about robots", topics=["AI"])
+    build(config, now=NOW + timedelta(minutes=2))  # the AI feed rendered again
+    write("c.md", n=2, title="Cloud story one edited twice", topics=["Cloud"])
+    when = NOW + timedelta(minutes=3)
+    assert build(config, now=when).mode == "incremental"  # the AI feed kept again
+    index = (config.output / "index.html").read_text(encoding="utf-8")
+    assert "New headline about robots" in index and "Old headline" not in index
+    cold_folder, _ = cold_build_beside(config, tmp_path, when)
+    assert outputs(config.output) == outputs(cold_folder)
