@@ -243,7 +243,9 @@ def refused_offline(url: str, settings: LinkCheckSettings) -> Refusal | None:
     port, localhost, a numeric host that is not public), or None. Such a refusal holds
     whether or not the network answers, so it applies in every run, whatever the
     state file says."""
-    return _refused_offline(url, settings.allow_private, settings.ports)
+    # (frozenset: the verdicts are kept by their arguments, and a library caller may
+    # have given the ports as a set)
+    return _refused_offline(url, settings.allow_private, frozenset(settings.ports))
 
 
 @functools.lru_cache(maxsize=1 << 16)

@@ -241,3 +241,11 @@ def test_an_answer_in_doubt_keeps_a_stored_unsafe_verdict() -> None:
     )
     later = NOW + timedelta(days=2)  # stale: checked again, and the answer is in doubt
     assert lp.unconfirmed(unsafe, URL, "in doubt", later, fresh) is unsafe
+
+
+def test_ports_given_as_a_set_by_a_library_caller_are_honoured() -> None:
+    settings = lp.LinkCheckSettings(ports={80, 443, 8080})  # type: ignore[arg-type]
+    assert lp.refused_offline("http://example.com:8080/a", settings) is None
+    refusal = lp.refused_offline("http://example.com:9000/a", settings)
+    assert refusal is not None and "port" in refusal.reason
+    assert lp.refused_offline("http://localhost/x", settings) is not None
