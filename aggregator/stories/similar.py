@@ -25,9 +25,9 @@ Candidate pairs come from a sweep in publication order with inverted indexes of 
 rarest words of titles and excerpts (weighted prefix filtering), one for each route by
 which a pair can reach the threshold (see `_may_reach`): such a pair always shares one
 of them, so no pair is missed, and no two articles further apart than `window` are
-compared. Results do not depend
-on the order of the input. The pairs of each period and of each boundary are kept
-between builds (`PairCache`) and found again only where an article changed.
+compared. Results do not depend on the order of the input. The pairs of each period
+and of each boundary are kept between builds (`PairCache`) and found again only where
+an article changed.
 """
 
 from __future__ import annotations
@@ -477,13 +477,13 @@ class _Keys:
         cls, item: Fingerprint, weight: Weights, title_total: float, threshold: float
     ) -> _Keys:
         needed = (threshold * title_total, _text_floor(threshold) * title_total)
-        ordered, (first, second) = _ordered_prefixes(item.title, weight, *needed)
+        ordered, (first, second) = _prefixes(item.title, weight, *needed)
         return cls(first, second, title_total, ordered[0] if ordered else "")
 
     @classmethod
     def of_excerpt(cls, item: Fingerprint, weight: Weights, threshold: float) -> _Keys:
         total = weight.total(item.excerpt)
-        (rarest,) = _prefixes(item.excerpt, weight, _excerpt_floor(threshold) * total)
+        _, (rarest,) = _prefixes(item.excerpt, weight, _excerpt_floor(threshold) * total)
         return cls(rarest, [], total)
 
 
@@ -609,24 +609,15 @@ def _score(a: _Sets, b: _Sets, weight: Weights, at_least: float) -> float:
     return 0.0 if distinct or (partial and short < MIN_ALONE_WORDS) else title
 
 
-def _prefix(words: Sequence[str], weight: Weights, needed: float) -> list[str]:
-    """The rarest words of a title, up to where the rest weigh less than `needed`.
-
-    Two titles whose weighted Jaccard similarity reaches the floor share a word in
-    their prefixes (the rarest shared word), so probing prefixes misses no pair.
-    """
-    return _prefixes(words, weight, needed)[0]
-
-
-def _prefixes(words: Sequence[str], weight: Weights, *needed: float) -> list[list[str]]:
-    """`_prefix` of `words` for each of `needed`, from one sort."""
-    return _ordered_prefixes(words, weight, *needed)[1]
-
-
-def _ordered_prefixes(
+def _prefixes(
     words: Sequence[str], weight: Weights, *needed: float
 ) -> tuple[list[str], list[list[str]]]:
-    """`words`, rarest first, and `_prefix` of them for each of `needed`."""
+    """`words`, rarest first, and for each of `needed` the rarest of them up to where the
+    rest weigh less than it (a prefix).
+
+    Two titles whose weighted Jaccard similarity reaches a floor share a word in their
+    prefixes at that floor (the rarest shared word), so probing prefixes misses no pair.
+    """
     idf = weight.idf
     try:
         ordered = sorted(words, key=weight.order.__getitem__)
@@ -654,7 +645,7 @@ def _ordered_prefixes(
 #: keeps only those whose excerpts may overlap enough first (see `_Sweep._by_excerpt`)
 _FEW = 48
 
-#: rounding allowed for in `_prefix`, relative to the weights it sums
+#: rounding allowed for in `_prefixes`, relative to the weights it sums
 _SLACK = 1e-9
 
 #: a pair of articles (by path) that are one story, and their score
@@ -945,7 +936,7 @@ def find_zones(work: ZoneWork) -> dict[int, list[Pair]]:
         members = periods[period]
         if zone % 2 == 0:
             weight = Weights(frequency(period), len(members), distinguishing(slots_of(period)))
-            got = _Sweep(work, weight, micros).pairs(members, work.threshold, window)
+            got = _Sweep(work, weight, micros).pairs(members)
         else:
             following = periods[period + 1]
             weight = Weights(
@@ -956,8 +947,7 @@ def find_zones(work: ZoneWork) -> dict[int, list[Pair]]:
             start = _EPOCH + (period + 1) * length
             edge = [i for i in members if times[i] >= start - window]
             edge += [i for i in following if times[i] <= start + window]
-            sweep = _Sweep(work, weight, micros)
-            got = sweep.pairs(edge, work.threshold, window, across=frozenset(members))
+            got = _Sweep(work, weight, micros).pairs(edge, across=frozenset(members))
         found[zone] = [(work.paths[i], work.paths[j], value) for i, j, value in got]
     return found
 
@@ -1098,16 +1088,13 @@ class _Sweep:
         return found
 
     def pairs(
-        self,
-        order: Sequence[int],
-        threshold: float,
-        window: timedelta,
-        across: frozenset[int] | None = None,
+        self, order: Sequence[int], across: frozenset[int] | None = None
     ) -> list[tuple[int, int, float]]:
         """Pairs among `order` (sorted by date, then path) that are one story; with
         `across`, only pairs of one article in it and one not."""
         times = self.times
-        span = window // _MICROSECOND
+        threshold = self.threshold
+        span = self.work.window // _MICROSECOND
         weight = self.weight
         # A pair reaches the threshold by one of these routes (see `_may_reach`), each
         # with its own index of the words of the articles in the window:
