@@ -158,8 +158,10 @@ def identities_of(paths: Sequence[str], identities: dict[str, tuple[int, int]]) 
     return Identities(paths, sizes, times, settled)
 
 
-#: the last list of paths `Identities.paths_digest` was made of, and its digest
-_listed: tuple[Sequence[str], str] = ([], sha256(b"").hexdigest())
+#: the last list of paths `Identities.paths_digest` was made of, and its digest: a
+#: daemon's next build lists the same paths, or compares with these (`changes`) without
+#: parsing the JSON of 100,000 paths (the list is read, never changed)
+_listed: tuple[list[str], str] = ([], sha256(b"").hexdigest())
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,8 +201,8 @@ def changes(store: StateStore, config: Config, now: Identities, when: datetime) 
     try:
         old_sizes, old_times = _parsed_numbers(store.meta(FILES) or "null")
         listed = store.meta(PATHS_DIGEST)
-        if listed and listed == _kept_paths[0]:  # as this process kept them
-            old_paths = _kept_paths[1]
+        if listed and listed == _listed[1]:  # paths this process has the digest of
+            old_paths = _listed[0]
         elif listed == now.paths_digest:
             old_paths = list(now.paths)
         else:
@@ -249,11 +251,9 @@ def _rejudge(store: StateStore, config: Config, when: datetime) -> set[str] | No
 _RUN = 1000
 
 
-#: the last `FILES` text kept or read, parsed, and the last paths kept (`PATHS`) with
-#: their digest: a daemon's next build compares with them without parsing the JSON of
-#: 100,000 paths, sizes and mtimes again (they are read, never changed)
+#: the last `FILES` text kept or read, parsed: a daemon's next build compares with it
+#: without parsing the JSON of 100,000 sizes and mtimes again (read, never changed)
 _kept_numbers: tuple[str, Any] = ("null", None)
-_kept_paths: tuple[str, list[str]] = ("", [])
 
 
 def _parsed_numbers(text: str) -> Any:
@@ -412,11 +412,8 @@ def finish(
     store.set_meta(FEEDS, json.dumps({k: f.json() for k, f in feeds.items()}, ensure_ascii=False))
     if store.meta(PATHS_DIGEST) != files.paths_digest:
         store.set_meta(PATHS_DIGEST, "")
-        paths = list(files.paths)
-        store.set_meta(PATHS, json.dumps(paths, ensure_ascii=False))
+        store.set_meta(PATHS, json.dumps(list(files.paths), ensure_ascii=False))
         store.set_meta(PATHS_DIGEST, files.paths_digest)
-        global _kept_paths
-        _kept_paths = (files.paths_digest, paths)
     store.set_meta(FILES, files.numbers)
     global _kept_numbers
     _kept_numbers = (files.numbers, [files.sizes, files.times])
