@@ -106,8 +106,7 @@ def build(
         known = tables.identities_of(files.paths, identities)
         # A misnamed file is not among the paths: no fast path while one is there.
         settled = known.settled and not files.misnamed
-        # (The text of every identity is made only when it can be of use.)
-        digest = signature(config, known.text(), settled) if settled else None
+        digest = signature(config, known.text, settled)
         # An article that aged out since is a change (`max_age`), as an edit is.
         aged = tables.aged_out(store, config, now)
         replayed = replay(store, config, output, digest, now) if aged == set() else None

@@ -46,15 +46,15 @@ _LENGTH = "last_report_chunk_length"
 _SPREAD = 6
 
 
-def signature(config: Config, identities: str, settled: bool) -> str | None:
-    """The digest of a build's inputs (`identities`: the JSON of every file's size and
-    mtime, see `tables.Identities.text`); None when some file is not `settled`:
-    too new to be told apart from a later write in the same clock tick, or unreadable
-    (then no build is skipped)."""
+def signature(config: Config, identities: Callable[[], str], settled: bool) -> str | None:
+    """The digest of a build's inputs (`identities`: gives the JSON of every file's size
+    and mtime, see `tables.Identities.text`, asked only when of use); None when some
+    file is not `settled`: too new to be told apart from a later write in the same
+    clock tick, or unreadable (then no build is skipped)."""
     if not settled:
         return None
     return hashlib.sha256(
-        f"{__version__}\n{config.output_key()}\n{identities}".encode()
+        f"{__version__}\n{config.output_key()}\n{identities()}".encode()
     ).hexdigest()
 
 
