@@ -484,7 +484,7 @@ class Run:
         new: list[_Formed],
         components: dict[str, list[str]],
         gone: list[str],
-        judged: set[str],
+        judged_again: set[str],
     ) -> tuple[list[StoredStory], set[str]]:
         """Replace the rows of the stories formed again (`old_ids`) by those of the
         stories formed now (`new`); the stories replaced, and the feeds whose members
@@ -500,7 +500,7 @@ class Run:
         same = {
             s
             for s, path, text in stories
-            if was.get(s) == (path, text) and path not in self.fresh and path not in judged
+            if was.get(s) == (path, text) and path not in self.fresh and path not in judged_again
         }
         touched: set[str] = set()
         for story in old:
