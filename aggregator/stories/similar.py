@@ -434,10 +434,15 @@ class _Sets:
     title_total: float
     excerpt_total: float
     #: the rarest title words, one of which a title reaching the threshold by its words
-    #: shares; and the rarest excerpt words, one of which an excerpt overlapping this one
-    #: enough to reach it shares when this excerpt is the lighter (see `_may_reach`)
+    #: shares; and at `_text_floor`, one of which a title reaching it with its excerpt
+    #: shares when neither title is the other with words added or dropped
     title_prefix: frozenset[str]
+    text_prefix: frozenset[str]
+    #: the rarest excerpt words, one of which an excerpt overlapping this one enough to
+    #: reach the threshold shares when this excerpt is the lighter (see `_may_reach`):
+    #: at `_excerpt_floor`, and at the higher `_swapped_floor`
     excerpt_prefix: frozenset[str]
+    excerpt_tight: frozenset[str]
 
     @classmethod
     def of(cls, item: Fingerprint, title: _Keys, excerpt: _Keys) -> _Sets:
@@ -456,16 +461,19 @@ class _Sets:
             title.total,
             excerpt.total,
             frozenset(title.first),
+            frozenset(title.second),
             frozenset(excerpt.first),
+            frozenset(excerpt.second),
         )
 
 
 @dataclass(frozen=True, slots=True)
 class _Keys:
     """Words an article is indexed under in a sweep, for a threshold: the rarest of its
-    title at the threshold (`_Sets.title_prefix`) and at `_text_floor`, and its rarest
-    title word; or the rarest of its excerpt at `_excerpt_floor`
-    (`_Sets.excerpt_prefix`). With the title's or the excerpt's weight."""
+    title at the threshold (`_Sets.title_prefix`) and at `_text_floor`
+    (`_Sets.text_prefix`), and its rarest title word; or the rarest of its excerpt at
+    `_excerpt_floor` and at `_swapped_floor` (`_Sets.excerpt_prefix`,
+    `_Sets.excerpt_tight`). With the title's or the excerpt's weight."""
 
     first: list[str]
     second: list[str]
@@ -483,8 +491,9 @@ class _Keys:
     @classmethod
     def of_excerpt(cls, item: Fingerprint, weight: Weights, threshold: float) -> _Keys:
         total = weight.total(item.excerpt)
-        _, (rarest,) = _prefixes(item.excerpt, weight, _excerpt_floor(threshold) * total)
-        return cls(rarest, [], total)
+        needed = (_excerpt_floor(threshold) * total, _swapped_floor(threshold) * total)
+        _, (rarest, tight) = _prefixes(item.excerpt, weight, *needed)
+        return cls(rarest, tight, total)
 
 
 def _text_floor(threshold: float) -> float:
@@ -500,7 +509,14 @@ def _excerpt_floor(threshold: float) -> float:
     return (threshold - TITLE_WEIGHT) / (1 - TITLE_WEIGHT)
 
 
-def _may_reach(a: _Sets, b: _Sets, swapped: bool) -> bool:
+def _swapped_floor(threshold: float) -> float:
+    """The lowest excerpt similarity with which two articles can reach `threshold` when
+    neither title is the other with words added or dropped (nor part of it): their title
+    similarity is lowered for a swapped word, so `SUBSTITUTION_FACTOR` at best."""
+    return (threshold - TITLE_WEIGHT * SUBSTITUTION_FACTOR) / (1 - TITLE_WEIGHT)
+
+
+def _may_reach(a: _Sets, b: _Sets, swapped: bool, titled: bool) -> bool:
     """Whether two articles may score the threshold their sets were made for: what
     every such pair passes, checked with a few set operations before `_score`.
 
@@ -511,20 +527,25 @@ def _may_reach(a: _Sets, b: _Sets, swapped: bool) -> bool:
     weighted Jaccard index reaches the threshold, so that they share one of the rarest
     words of each, `title_prefix`; or by its excerpts, both of `MIN_EXCERPT_WORDS` and
     overlapping by at least `_excerpt_floor` of the lighter one, so that they share
-    one of its `excerpt_prefix`."""
+    one of its `excerpt_prefix`. When neither title is the other with words added or
+    dropped, the excerpts must overlap by `_swapped_floor` (`excerpt_tight`) and, with
+    `titled` (a threshold above `_text_floor`'s zero), the titles share one of the
+    rarest words of each at `_text_floor` (`text_prefix`)."""
     if a.title == b.title and a.excerpt == b.excerpt:
         return True
     if (a.cut or b.cut or a.head or b.head) and (_part_of(a, b) or _part_of(b, a)):
         return True
-    if not a.title_prefix.isdisjoint(b.title_prefix) and (
-        swapped or (not (a.cut or b.cut) and (a.title <= b.title or b.title <= a.title))
-    ):
+    edited = not (a.cut or b.cut) and (a.title <= b.title or b.title <= a.title)
+    if (swapped or edited) and not a.title_prefix.isdisjoint(b.title_prefix):
         return True
     if len(a.excerpt) < MIN_EXCERPT_WORDS or len(b.excerpt) < MIN_EXCERPT_WORDS:
         return False
-    if a.excerpt_total <= b.excerpt_total:
-        return not a.excerpt_prefix.isdisjoint(b.excerpt)
-    return not b.excerpt_prefix.isdisjoint(a.excerpt)
+    lighter, other = (a, b) if a.excerpt_total <= b.excerpt_total else (b, a)
+    if edited:
+        return not lighter.excerpt_prefix.isdisjoint(other.excerpt)
+    return not lighter.excerpt_tight.isdisjoint(other.excerpt) and (
+        not titled or not a.text_prefix.isdisjoint(b.text_prefix)
+    )
 
 
 def pair_score(a: Fingerprint, b: Fingerprint, weight: Weights, threshold: float) -> float:
@@ -1061,16 +1082,17 @@ class _Sweep:
 
     def _index_excerpt(self, i: int) -> None:
         """Index the excerpt of article `i` for `_by_excerpt`."""
-        for word in self._excerpt_keys_of(i).first:
+        for word in self._excerpt_keys_of(i).second:
             self._rare_excerpts[word].append(i)
         for word in self.prints[i].excerpt:
             self._excerpts[word].append(i)
 
     def _by_excerpt(self, i: int, oldest: int, recent: Iterable[int]) -> set[int]:
         """The articles since `oldest` whose excerpts share one of the rarest words of
-        article `i`'s, or whose rarest excerpt words are in `i`'s: the lighter excerpt
-        of a pair overlapping enough shares one of its rarest words with the other.
-        The first call indexes the excerpts of the articles in `recent` (the window)."""
+        article `i`'s at `_swapped_floor`, or whose rarest excerpt words are in `i`'s:
+        the lighter excerpt of a pair overlapping that much shares one of its rarest
+        words with the other. The first call indexes the excerpts of the articles in
+        `recent` (the window)."""
         if self._excerpts_from is None:
             self._excerpts_from = i
             for j in recent:
@@ -1079,7 +1101,7 @@ class _Sweep:
         found: set[int] = set()
         times = self.times
         excerpts, rare_excerpts = self._excerpts, self._rare_excerpts
-        for word in self._excerpt_keys_of(i).first:
+        for word in self._excerpt_keys_of(i).second:
             if word in excerpts:
                 _take(excerpts, word, oldest, times, found)
         for word in self.prints[i].excerpt:
@@ -1105,9 +1127,10 @@ class _Sweep:
         #   (alone or with their excerpts): the shorter one's rarest word is in the
         #   other, so by the rarest word of each title among every word of the others;
         # - titles with a word swapped, with their excerpts: by the rarest title words
-        #   at `by_text`, and, where those are many, by the rarest excerpt words of the
-        #   one and every excerpt word of the other (or every article with an excerpt,
-        #   at a threshold so low that excerpts with no word in common reach it);
+        #   at `_text_floor`, and, where those are many, by the rarest excerpt words of
+        #   the one at `_swapped_floor` and every excerpt word of the other (or every
+        #   article with an excerpt, at a threshold so low that excerpts with no word in
+        #   common reach it);
         # - at a threshold so low that titles with a word swapped reach it by their
         #   words alone (`swapped`): by the rarest title words at the threshold.
         every: defaultdict[str, deque[int]] = defaultdict(deque)  # every title word
@@ -1116,10 +1139,11 @@ class _Sweep:
         by_title: dict[tuple[str, ...], deque[int]] = {}
         by_head: dict[tuple[str, ...], deque[int]] = {}
         titles: dict[str, deque[int]] = {}
-        by_text = _text_floor(threshold)
+        titled = _text_floor(threshold) > 0
         texts: dict[str, deque[int]] = {}
-        excerpt_floor = _excerpt_floor(threshold)
-        sift = excerpt_floor > 0
+        # With `_excerpt_floor` above zero, `_may_reach` sifts (`_swapped_floor` is
+        # higher still) and excerpts are indexed.
+        sift = _excerpt_floor(threshold) > 0
         with_excerpt: deque[int] = deque()
         swapped = threshold <= SUBSTITUTION_FACTOR
         recent: deque[int] = deque()  # articles whose sets may be kept, oldest first
@@ -1142,7 +1166,7 @@ class _Sweep:
                 for word in keys.first:
                     _take(titles, word, oldest, times, candidates).append(i)
             if len(item.excerpt) >= MIN_EXCERPT_WORDS:
-                if by_text > 0:
+                if titled:
                     by_words: set[int] = set()
                     for word in keys.second:
                         _take(texts, word, oldest, times, by_words).append(i)
@@ -1187,7 +1211,7 @@ class _Sweep:
             sets = self._of(i)
             for j in sorted(candidates):
                 other = self._of(j)
-                if sift and not _may_reach(sets, other, swapped):
+                if sift and not _may_reach(sets, other, swapped, titled):
                     continue
                 value = _score(sets, other, weight, threshold)
                 if value >= threshold:

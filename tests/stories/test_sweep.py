@@ -146,3 +146,41 @@ def test_the_sweep_finds_every_pair_that_comparing_all_pairs_finds(
     assert {z: p for z, p in missed.items() if p} == {}
     assert {z: p for z, p in extra.items() if p} == {}
     assert sum(map(len, expected.values())) > 20  # pairs were there to find
+
+
+def test_the_sifting_before_scoring_passes_every_pair_that_reaches_the_threshold() -> None:
+    """`_may_reach` is a bound: a pair that scores the threshold passes it, at every
+    threshold on a fine grid (so that pairs land next to each route's floor: an
+    excerpt overlap just above `_swapped_floor` for titles with a word swapped)."""
+    rng = random.Random(7)
+    articles = _corpus(4, size=600)
+    prints = [similar.fingerprint(a) for a in articles]
+    weight = similar.Weights(similar._frequency(prints), len(prints))
+    pairs = [(rng.randrange(len(prints)), rng.randrange(len(prints))) for _ in range(3000)]
+    # and every copy with its source: the pairs near a floor
+    pairs += [(i, j) for i in range(len(prints)) for j in range(max(0, i - 30), i)]
+    checked = reached = 0
+    for step in range(36, 96):
+        threshold = step / 100
+        if similar._excerpt_floor(threshold) <= 0:
+            continue  # `_may_reach` is not asked (every article with an excerpt is)
+        titled = similar._text_floor(threshold) > 0
+        swapped = threshold <= similar.SUBSTITUTION_FACTOR
+        sets = []
+        for item in prints:
+            title = similar._Keys.of_title(item, weight, weight.total(item.title), threshold)
+            sets.append(
+                similar._Sets.of(item, title, similar._Keys.of_excerpt(item, weight, threshold))
+            )
+        for i, j in pairs:
+            if i == j:
+                continue
+            checked += 1
+            if similar._score(sets[i], sets[j], weight, threshold) >= threshold:
+                reached += 1
+                assert similar._may_reach(sets[i], sets[j], swapped, titled), (
+                    threshold,
+                    articles[i].title,
+                    articles[j].title,
+                )
+    assert reached > 1000 and checked > 10 * reached
