@@ -537,3 +537,46 @@ def test_points_inside_reads_the_host_whatever_the_port_and_userinfo(
     url: str, addresses: tuple[str, ...], inside: bool
 ) -> None:
     assert points_inside(url, addresses) is inside
+
+
+def test_the_fast_reading_of_a_plain_url_gives_what_reading_it_whole_gives() -> None:
+    """`vet_static` takes a common URL (http(s), a lower-case host name, no port) at
+    once; every verdict must be the one reading the whole URL gives, for hosts and
+    settings on both sides of each rule."""
+    from itertools import product
+
+    from aggregator.links.netguard import _vet_read
+
+    label = "a" * 63
+    hosts = [
+        *("example.com", "Example.com", "sub.example.co.uk", "_dmarc.example.org", "-a-.b"),
+        *("localhost", "a.localhost", "localhost.example.com", "x.localhost.", "LOCALHOST"),
+        *("127.0.0.1", "1.2.3.4", "0x7f.1", "10", "example.123", "x.0x1f", "x.0xg", "8.8.8.8"),
+        *("a..b", "example.com.", ".example.com", f"{label}.com", f"{label}a.com", "é.com"),
+        *(".".join([label] * 16), ".".join(["ab"] * 400), "[::1]", "[2001:db8::1]", "xn--e-9a.c"),
+    ]
+    tails = ["", "/", "/a/b?q=1#f", "?q", "#f", "/a b", "/a\\b", "/ü", "/\x7f", "/[x]", "\\x", ":"]
+    prefixes = [
+        "http://",
+        "https://",
+        "HTTP://",
+        "ftp://",
+        "//",
+        "http:/",
+        "https://u@",
+        "http://u:p@",
+    ]
+    ports = ["", ":80", ":443", ":8080", ":", ":0"]
+    settings = [
+        (False, frozenset({80, 443})),
+        (True, frozenset({80, 443})),
+        (False, frozenset({443})),
+    ]
+    seen = 0
+    for prefix, host, port, tail in product(prefixes, hosts, ports, tails):
+        url = f"{prefix}{host}{port}{tail}"
+        for allow_private, allowed in settings:
+            fast = vet_static(url, allow_private=allow_private, ports=allowed)
+            assert fast == _vet_read(url, allow_private, allowed), (url, allow_private, allowed)
+            seen += isinstance(fast, Lookup)
+    assert seen > 1000  # the fast reading was taken, not only refused
