@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fnmatch
+import functools
 import hashlib
 import itertools
 import multiprocessing
@@ -518,7 +519,7 @@ def _front_matter(text: str, plain_yaml: bool) -> tuple[str, int]:
         if plain_yaml:
             return text, 0
         raise _Invalid("no front matter: the file must start with a '---' line")
-    end = _END.search(text, first + 1) if first >= 0 else None
+    end = _end_line(text, first) if first >= 0 else None
     if end is not None:
         body = text[first + 1 : max(end.start() - 1, first + 1)]
         if not body.strip():
@@ -529,12 +530,29 @@ def _front_matter(text: str, plain_yaml: bool) -> tuple[str, int]:
     raise _Invalid("front matter is not closed by a '---' line", text.rstrip().count("\n") + 1)
 
 
+def _end_line(text: str, start: int) -> re.Match[str] | None:
+    """`_END.search(text, start + 1)`, where `text[start]` is a line break: the lines
+    that start "---" or "..." are found with `str.find`, and only they are matched (the
+    regular expression would try every line of the text)."""
+    at = start
+    while True:
+        found = [p for p in (text.find("\n---", at), text.find("\n...", at)) if p >= 0]
+        if not found:
+            return None
+        line = min(found) + 1
+        end = _END.match(text, line)
+        if end is not None:
+            return end
+        at = line
+
+
 def _parse_yaml(source: str, offset: int, limits: Limits) -> Any:
     depth = min(limits.yaml_depth, MAX_YAML_DEPTH)
     if (
         ("&" in source and "*" in source)
-        or _depth_bound(source) > depth
-        or _node_bound(source) > limits.yaml_nodes
+        or _deeper_than(source, depth)
+        # each character starts at most two nodes (see `_node_bound`)
+        or (2 * len(source) + 2 > limits.yaml_nodes and _node_bound(source) > limits.yaml_nodes)
     ):
         _check_structure(source, offset, depth, limits)
     try:
@@ -563,6 +581,21 @@ def _depth_bound(source: str) -> int:
     sequence in a mapping, at the same column as its key: hence twice the column)."""
     deepest = max(map(len, _LEAD.findall("\n" + source))) - 1
     return 2 * deepest + source.count("[") + source.count("{") + 2
+
+
+def _deeper_than(source: str, depth: int) -> bool:
+    """`_depth_bound(source) > depth`, by looking for one line that starts deep enough
+    (`_deep_lead`) instead of measuring every line's start."""
+    brackets = source.count("[") + source.count("{")
+    # 2 * deepest + brackets + 2 > depth, for the deepest lead's length
+    lead = (depth - brackets - 2) // 2 + 1
+    return lead <= 0 or _deep_lead(lead).search("\n" + source) is not None
+
+
+@functools.lru_cache(maxsize=64)
+def _deep_lead(length: int) -> re.Pattern[str]:
+    """A line start of at least `length` characters of `_LEAD`."""
+    return re.compile(rf"\n[ ?:-]{{{length},}}")
 
 
 def _node_bound(source: str) -> int:

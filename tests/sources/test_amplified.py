@@ -535,3 +535,36 @@ def test_odd_urls_and_markup_are_reports_or_text_never_a_crash(tmp_path: Path) -
     assert "Traceback" not in built.stderr
     assert "published 2 articles" in built.stdout
     assert plain_text("<![a> b &#0; c") == "<![a> b c"  # U+FFFD is no text either
+
+
+_LINE_PARTS = st.lists(
+    st.sampled_from(
+        [
+            *("---", "...", "--", "-", " ", "\t", "\r", "\x0b", "\u2028", "\xa0", "\n"),
+            *("a", ":", "? ", "- ", "[", "{", "key: value", "\u0085"),
+        ]
+    ),
+    max_size=40,
+).map("".join)
+
+
+@given(text=_LINE_PARTS)
+@settings(max_examples=2000, derandomize=True)
+def test_the_end_of_front_matter_is_found_where_the_whole_text_search_finds_it(text: str) -> None:
+    """`_end_line` finds the line that ends front matter where searching every line
+    with `_END` does (the same match, or none), whatever the line breaks and spaces."""
+    text = "---\n" + text
+    first = text.find("\n")
+    expected = loader._END.search(text, first + 1)
+    found = loader._end_line(text, first)
+    assert (found and (found.start(), found.end())) == (
+        expected and (expected.start(), expected.end())
+    )
+
+
+@given(text=_LINE_PARTS, depth=st.integers(0, 30))
+@settings(max_examples=2000, derandomize=True)
+def test_the_depth_test_says_what_the_depth_bound_says(text: str, depth: int) -> None:
+    """`_deeper_than`, which looks for one deep line, decides as the bound of every
+    line's depth (`_depth_bound`) does."""
+    assert loader._deeper_than(text, depth) == (loader._depth_bound(text) > depth)
