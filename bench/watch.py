@@ -21,6 +21,12 @@ round, the median, min and max of both, and how long after the first event the b
 began (the debounce: the log's `waited_s`). The feed changes as soon as its file is
 replaced, before the build's last bookkeeping (the render cache, the report kept for
 the next build), so the latency can be shorter than the build.
+
+With `--links on`, the daemon checks links (`--links on --allow-private-links`,
+`link_check: min_interval: 1ms`) against a farm of loopback servers that answer every
+URL with an empty 200 at once, as `bench/build.py` runs it: the corpus is copied with its
+URLs moved onto the farm, and a landed file's URLs are on the farm too (new URLs, checked
+by the build that serves them). The daemon's first build checks every URL of the corpus.
 """
 
 from __future__ import annotations
@@ -154,10 +160,12 @@ _URL = re.compile(rb'^(webUrl|originalUrl|ampWebUrl|cdnAmpWebUrl): "[^"]*"(\r?)$
 _EXCERPT = re.compile(rb'^excerpt: "(.*)"(\r?)$', re.MULTILINE)
 
 
-def land(path: Path, original: bytes, note: bytes, number: int) -> Path:
+def land(
+    path: Path, original: bytes, note: bytes, number: int, base: str = "https://landed.example.com"
+) -> Path:
     """A new story beside `path`: its file with a title, an excerpt and URLs of its own
-    (so that it is no copy of another, by URL or by text), written as a new file. The
-    path written."""
+    under `base` (so that it is no copy of another, by URL or by text), written as a new
+    file. The path written."""
     new = path.with_name(f"{path.stem}-landed-{number}{path.suffix}")
     text, count = bench._TITLE.subn(
         lambda m: b'title: "Landed story: ' + note + b'"' + m.group(2), original, count=1
@@ -171,7 +179,7 @@ def land(path: Path, original: bytes, note: bytes, number: int) -> Path:
         text,
         count=1,
     )
-    url = f"https://landed.example.com/{number}/{os.getpid()}/".encode()
+    url = f"{base}/{number}/{os.getpid()}/".encode()
     text = _URL.sub(lambda m: m.group(1) + b': "' + url + m.group(1) + b'"' + m.group(2), text)
     new.write_bytes(text)
     return new
@@ -198,22 +206,55 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="each round lands a new file (a new story) instead of editing one",
     )
+    parser.add_argument(
+        "--links",
+        choices=["off", "on"],
+        default="off",
+        help="check links against a local farm (on), or not (off, the default)",
+    )
+    parser.add_argument(
+        "--farm-hosts",
+        type=bench._positive,
+        default=50,
+        help="servers of the link farm with --links on (default: 50, at most 253)",
+    )
     args = parser.parse_args(argv)
+    if args.farm_hosts > 253:
+        parser.error("--farm-hosts: at most 253 (127.0.0.2 to 127.0.0.254)")
 
     print(bench.machine())
     temp = Path(tempfile.mkdtemp(prefix="aggregator-watch-bench-"))
     daemon: Daemon | None = None
+    farm: bench.farms.Farm | None = None
     try:
         pristine = args.keep.resolve() if args.keep else temp / "pristine"
         generated, reused = bench.prepare_corpus(pristine, args.n, args.seed)
         how = "reused" if reused else f"generated in {generated:.1f} s"
         work = temp / "work"
         started = time.perf_counter()
-        shutil.copytree(pristine, work, ignore=shutil.ignore_patterns(bench.MARKER))
+        links = ["--links", "off"]
+        base = "https://landed.example.com"
+        moved = 0
+        if args.links == "on":
+            farm = bench.farms.Farm(args.farm_hosts, latency=0.0)
+            moved = bench.corpus_on_farm(pristine, work, farm)
+            (work / bench.MARKER).unlink(missing_ok=True)
+            config = temp / "links.yaml"
+            config.write_text(bench.LINKS_CONFIG, encoding="utf-8")
+            links = ["--links", "on", "--allow-private-links", "--config", str(config)]
+            base = farm.bases[0] + "/landed"
+        else:
+            shutil.copytree(pristine, work, ignore=shutil.ignore_patterns(bench.MARKER))
         files = bench.corpus_files(work)
         print(
             f"corpus: {len(files)} files, seed {args.seed}, {how} ({pristine}), "
             f"copied in {time.perf_counter() - started:.1f} s"
+            + (
+                f", {moved} URLs moved onto a farm of {args.farm_hosts} servers "
+                "(every URL: 200 at once), link_check min_interval 1ms"
+                if farm is not None
+                else ""
+            )
         )
         builder = bench.Builder(temp)
         argv_ = builder.command(
@@ -222,8 +263,7 @@ def main(argv: list[str] | None = None) -> int:
             str(work),
             "--output",
             str(temp / "out"),
-            "--links",
-            "off",
+            *links,
             "--interval",
             "1h",
             "--watch",
@@ -245,6 +285,9 @@ def main(argv: list[str] | None = None) -> int:
         original = target.read_bytes()
         poller = Poller(port, "/all.atom")
         poller.get()
+        if farm is not None:
+            requests = sum(len(host["arrivals"]) for host in farm.stats())
+            print(f"first build: {requests} requests to the farm")
         latencies: list[float] = []
         builds: list[float] = []
         waits: list[float] = []
@@ -254,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
             mark = daemon.mark()
             landed = time.perf_counter()
             if args.new:
-                land(target, original, note, round_)
+                land(target, original, note, round_, base)
             else:
                 retitle(target, original, note)
             while note not in poller.get():
@@ -269,10 +312,14 @@ def main(argv: list[str] | None = None) -> int:
             latencies.append(latency)
             builds.append(run["duration_s"])
             waits.append(waited)
+            checked = ""
+            if farm is not None:
+                requests = sum(len(host["arrivals"]) for host in farm.stats())
+                checked = f"; {requests} requests to the farm"
             print(
                 f"round {round_}: served {latency * 1000:.0f} ms after the write; "
                 f"the build began {waited * 1000:.0f} ms after the first event "
-                f"and took {run['duration_s'] * 1000:.0f} ms"
+                f"and took {run['duration_s'] * 1000:.0f} ms{checked}"
             )
         poller.close()
         median, build = statistics.median(latencies), statistics.median(builds)
@@ -296,6 +343,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if daemon is not None:
             daemon.stop()
+        if farm is not None:
+            farm.close()
         shutil.rmtree(temp, ignore_errors=True)
     return 0
 

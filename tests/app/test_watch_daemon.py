@@ -155,9 +155,15 @@ def test_a_source_that_cannot_be_watched_is_left_to_the_schedule(
     assert daemon.stop() == 0
 
 
-@pytest.mark.parametrize("new", [False, True], ids=["edited file", "new file"])
-def test_the_watch_benchmark_prints_its_figures(tmp_path: Path, new: bool) -> None:
-    args = [str(ROOT / "bench" / "watch.py"), "--n", "300", "--rounds", "2"]
+@pytest.mark.parametrize(
+    ("new", "links"),
+    [(False, "off"), (True, "off"), (True, "on")],
+    ids=["edited file", "new file", "new file, links on"],
+)
+def test_the_watch_benchmark_prints_its_figures(tmp_path: Path, new: bool, links: str) -> None:
+    args = [str(ROOT / "bench" / "watch.py"), "--n", "300", "--rounds", "2", "--links", links]
+    if links == "on":
+        args += ["--farm-hosts", "4"]
     result = subprocess.run(
         [sys.executable, *args, *(["--new"] if new else [])],
         cwd=tmp_path,
@@ -172,8 +178,16 @@ def test_the_watch_benchmark_prints_its_figures(tmp_path: Path, new: bool) -> No
     what = r"^new files: beside .+\.md" if new else r"^edited file: .+\.md"
     assert re.search(what + r" \(the newest published file\)$", out, re.M)
     line = r"^round \d: served \d+ ms after the write; the build began \d+ ms after the first "
-    rounds = re.findall(line + r"event and took \d+ ms$", out, re.M)
+    rounds = re.findall(
+        line + r"event and took \d+ ms(?:; (\d+) requests to the farm)?$", out, re.M
+    )
     assert len(rounds) == 2
+    # With links on, each new story's URLs are checked by the build that serves it.
+    assert all(bool(requests) == (links == "on") for requests in rounds)
+    if links == "on":
+        assert all(int(requests) >= 1 for requests in rounds)
     latency = r"^latency, write to served: median \d+ ms, .*\(2 rounds, 300 files\)$"
     assert re.search(latency, out, re.M)
     assert re.search(r"^build \(from the log\): median \d+ ms", out, re.M)
+    farm = r"^corpus: 300 files, .*, \d+ URLs moved onto a farm of 4 servers"
+    assert bool(re.search(farm, out, re.M)) == (links == "on")
