@@ -56,12 +56,14 @@ from aggregator.engine.tables import Changes
 from aggregator.engine.tables import FeedRecord
 from aggregator.engine.tables import Identities
 from aggregator.engine.tables import Item
+from aggregator.engine.tables import LinkMark
 from aggregator.engine.tables import article_rows
 from aggregator.engine.tables import empty
 from aggregator.engine.tables import feed_record
 from aggregator.engine.tables import finish
 from aggregator.engine.tables import key_rows
 from aggregator.engine.tables import link_rows
+from aggregator.engine.tables import links_settled
 from aggregator.engine.tables import member_rows
 from aggregator.engine.tables import rendering
 from aggregator.links.netguard import Resolver
@@ -139,6 +141,9 @@ _Formed = tuple[str, Article, tuple[str, ...] | None, Article]
 #: zones of fewer articles than this to find again are found here, not on every core
 #: (starting the processes and sending them the articles would cost more)
 PARALLEL_ZONE_ARTICLES = 20_000
+#: a link step that judged more URLs than this has the link rows of every URL compared
+#: with their results (one scan), not those of its URLs (by key)
+_FEW_KEYS = 5_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +189,8 @@ class Run:
         self.files = files
         self.identities = identities
         self.cold = found.cold
+        #: the link results saved before this build's link step (a cold build's now)
+        self.links_mark = found.links or LinkMark.now(store)
         self.cancel = cancel
         self.resolver = resolver
         self.progress = progress
@@ -274,6 +281,7 @@ class Run:
         stopped before this starts the next from an empty state: the tables are not
         sealed); the build's report."""
         self._save_related(published.shown)
+        links_settled(self.store, self.links_mark, self.judged.links is not None)
         published.known.digests.update(self.digests)
         finish(self.store, self.now, published.known, published.spellings, published.records)
         report = self._report(
@@ -531,7 +539,14 @@ class Run:
         summary = self.judged.links.summary
         self.requested += summary.requested
         self.network_down = self.network_down or summary.network_down
-        return self.store.inc_relink(None) - gone
+        if self.cold:
+            return set()  # no link rows yet (`tables.empty`)
+        # The results the link step saved are among those it judged by: the link rows
+        # of other URLs name the results they did (results another process saved
+        # meanwhile are found by the next build: see `tables.links_settled`).
+        judged = self.judged.links.results.keys()
+        keys = judged if len(judged) <= _FEW_KEYS else None
+        return self.store.inc_relink(None, keys) - gone
 
     def _spellings(self, old: list[StoredStory], new: list[Article]) -> dict[str, Counter[str]]:
         data = json.loads(self.store.meta(SPELLINGS) or "{}")

@@ -61,6 +61,7 @@ from aggregator.sources.parsecache import RACY_SECONDS
 from aggregator.sources.parsecache import cache_form
 from aggregator.state.codec import link_row
 from aggregator.state.codec import link_stamp
+from aggregator.state.interface import LINK_WRITES
 from aggregator.state.interface import StateStore
 from aggregator.state.lastbuild import last_report
 from aggregator.stories.dedupe import url_keys
@@ -87,6 +88,9 @@ MAX_SHARE = 0.05
 #: the clock of the last build (`max_age` counts back from it)
 CLOCK = "inc_clock"
 #: the tables of the state file a build keeps (see the store's schema)
+#: `LINK_WRITES` when every link row (`inc_link`) last agreed with the result it names:
+#: while the count is the same, no result was replaced since (see `links_settled`)
+LINKS_SEEN = "inc_links_seen"
 TABLES = ("inc_art", "inc_key", "inc_pair", "inc_story", "inc_member", "inc_rel", "inc_link")
 #: the days of a report's activity chart (`activity`), the build's own the last
 ACTIVITY_DAYS = 90
@@ -177,6 +181,44 @@ class Changes:
     previous: dict[str, Any] = dataclasses.field(default_factory=dict)
     #: no state to start from: every file is changed (see `everything`)
     cold: bool = False
+    #: the link results saved (`LINK_WRITES`, and by this store: `links_saved`) when
+    #: the links to judge again were found (see `LinkMark`)
+    links: LinkMark | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class LinkMark:
+    """How many times link results were saved, by every process (`LINK_WRITES`) and by
+    this store (`links_saved`), when a build began judging links: at its end, the
+    count is this plus its own saves unless another process saved results meanwhile."""
+
+    writes: int
+    saved: int
+
+    @classmethod
+    def now(cls, store: StateStore) -> LinkMark:
+        saved = store.links_saved
+        return cls(_count(store.meta(LINK_WRITES)), saved)
+
+
+def _count(text: str | None) -> int:
+    try:
+        return int(text or 0)
+    except ValueError:
+        return -1  # no count this version writes: never taken for the one seen
+
+
+def links_settled(store: StateStore, mark: LinkMark | None, judged: bool) -> None:
+    """Keep `LINKS_SEEN` for the next build (`_rejudge`), once the link rows are
+    written: the count of results saved, when the build judged links (`judged`) and
+    no process but this one saved results since `mark`; else none (the next build
+    compares every link row with its result)."""
+    if judged and mark is not None and mark.writes >= 0:
+        writes = _count(store.meta(LINK_WRITES))
+        if writes == mark.writes + store.links_saved - mark.saved:
+            store.set_meta(LINKS_SEEN, str(writes))
+            return
+    store.delete_metas(LINKS_SEEN)
 
 
 def everything(paths: Sequence[str]) -> Changes:
@@ -193,7 +235,8 @@ def changes(store: StateStore, config: Config, now: Identities, when: datetime) 
     previous = last_report(store)
     if previous is None or not previous.keys() >= _REPORT_KEYS:
         return None  # not what this version keeps
-    rejudge = _rejudge(store, config, when)
+    mark = LinkMark.now(store)
+    rejudge = _rejudge(store, config, when, mark)
     if rejudge is None:
         return None
     if store.meta("parse_format") != cache_form(config.limits):
@@ -219,7 +262,7 @@ def changes(store: StateStore, config: Config, now: Identities, when: datetime) 
     new_paths = now.paths
     if (len(changed) + len(deleted) + len(rejudge)) > max(20, MAX_SHARE * len(new_paths)):
         return None
-    return Changes(changed, deleted, rejudge, previous)
+    return Changes(changed, deleted, rejudge, previous, links=mark)
 
 
 def aged_out(store: StateStore, config: Config, when: datetime) -> set[str] | None:
@@ -236,14 +279,21 @@ def aged_out(store: StateStore, config: Config, when: datetime) -> set[str] | No
     return store.inc_published_between(low, high)
 
 
-def _rejudge(store: StateStore, config: Config, when: datetime) -> set[str] | None:
-    """See `Changes.rejudge`; None when the last build's clock is unknown."""
+def _rejudge(store: StateStore, config: Config, when: datetime, mark: LinkMark) -> set[str] | None:
+    """See `Changes.rejudge`; None when the last build's clock is unknown. When no
+    result was saved since the last build wrote the link rows (`LINKS_SEEN`, read with
+    `mark`), only the results due by `when` are looked up (through an index), not
+    every link row compared with its result."""
     aged = aged_out(store, config, when)
     if aged is None:
         return None
     found = set(aged)
     if checks_links(config):
-        found |= store.inc_relink(when if config.links == "on" else None)
+        due = when if config.links == "on" else None
+        if mark.writes >= 0 and store.meta(LINKS_SEEN) == str(mark.writes):
+            found |= store.inc_due(due) if due is not None else set()
+        else:
+            found |= store.inc_relink(due)
     return found
 
 

@@ -7,6 +7,7 @@ SQLite file, `store.py`) is the default backend and `PgStore` (a PostgreSQL data
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from collections.abc import Iterable
 from collections.abc import Iterator
 from collections.abc import Mapping
@@ -20,6 +21,9 @@ from typing import Protocol
 from aggregator.model import FeedState
 from aggregator.model import LinkResult
 from aggregator.state.location import is_database_url
+
+#: the meta row that counts the `StateStore.save_links` transactions, of every process
+LINK_WRITES = "link_writes"
 
 
 class StateStore(Protocol):
@@ -45,8 +49,12 @@ class StateStore(Protocol):
         ...
 
     def save_links(self, results: Iterable[LinkResult]) -> None:
-        """Store results, replacing earlier ones of the same URLs, in one transaction."""
+        """Store results, replacing earlier ones of the same URLs, in one transaction,
+        which also adds one to the meta row `LINK_WRITES` (when there are results)."""
         ...
+
+    #: the `save_links` transactions (with results) this object ran
+    links_saved: int
 
     def meta(self, key: str) -> str | None: ...
 
@@ -123,7 +131,18 @@ class StateStore(Protocol):
         scan of the feeds' order (`rank` is minus the publish time)."""
         ...
 
-    def inc_relink(self, due: datetime | None) -> set[str]: ...
+    def inc_relink(self, due: datetime | None, keys: Collection[str] | None = None) -> set[str]:
+        """The articles whose link step must run again: those judged by a result that
+        is no longer the stored one (a later check, `check-links`), and with `due`,
+        those with a URL that has no result fresh at `due`. With `keys`, only the
+        articles judged by those canonical URLs."""
+        ...
+
+    def inc_due(self, due: datetime) -> set[str]:
+        """`inc_relink(due)` less the articles judged by a result since replaced: those
+        judged by a result not fresh at `due`, or with none stored. Through indexes
+        (link results are never deleted, so a URL judged by a result still has one)."""
+        ...
 
     def inc_published_between(self, low: datetime, high: datetime) -> set[str]:
         """The articles published at or after `low` and before `high` (both UTC)."""

@@ -23,6 +23,7 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Collection
 from collections.abc import Iterable
 from collections.abc import Iterator
 from collections.abc import Mapping
@@ -41,6 +42,7 @@ from aggregator.state.codec import feed_row
 from aggregator.state.codec import iso
 from aggregator.state.codec import link_from_row
 from aggregator.state.codec import link_row
+from aggregator.state.interface import LINK_WRITES
 from aggregator.state.location import masked
 from aggregator.state.location import scrubbed
 
@@ -229,8 +231,14 @@ ALTER TABLE feed ADD COLUMN max_age double precision;
 ALTER TABLE feed_entry ADD COLUMN text text NOT NULL DEFAULT '';
 ALTER TABLE feed_entry ADD COLUMN digest text NOT NULL DEFAULT '';
 """
+# Version 5: the rows judged with no stored result, and the results by when they are
+# due (`inc_due`: what an incremental build judges again, without a scan).
+_SCHEMA_5 = """
+CREATE INDEX inc_link_unstamped ON inc_link (key) WHERE stamp = '' AND verdict = '';
+CREATE INDEX link_next_check ON link (next_check_at);
+"""
 #: the statements that bring a database from the version before each to it
-_MIGRATIONS = {1: _SCHEMA_1, 2: _SCHEMA_2, 3: _SCHEMA_3, 4: _SCHEMA_4}
+_MIGRATIONS = {1: _SCHEMA_1, 2: _SCHEMA_2, 3: _SCHEMA_3, 4: _SCHEMA_4, 5: _SCHEMA_5}
 SCHEMA_VERSION = max(_MIGRATIONS)
 
 
@@ -329,6 +337,7 @@ class PgStore:
         #: the name of this process's connections, and of its host leases: a lease of
         #: a name no connection carries any more (a process killed) is anyone's
         self.owner = owner_name()
+        self.links_saved = 0
         try:
             conninfo = _conninfo(url, timeout, application_name=self.owner)
         except psycopg.Error as exc:
@@ -383,8 +392,19 @@ class PgStore:
         return {str(row[0]): link_from_row(row) for row in rows}
 
     def save_links(self, results: Iterable[LinkResult]) -> None:
-        """Store results, replacing earlier ones of the same URLs, in one transaction."""
-        self._write(_upsert("link"), [link_row(r) for r in results])
+        """Store results, replacing earlier ones of the same URLs, in one transaction,
+        which also counts itself in the meta row `LINK_WRITES`."""
+        rows = [link_row(r) for r in results]
+        if not rows:
+            return
+        with self._writing() as cursor:
+            cursor.executemany(_upsert("link"), rows)
+            cursor.execute(
+                "INSERT INTO meta VALUES (%s, '1') ON CONFLICT (key) "
+                "DO UPDATE SET value = (meta.value::bigint + 1)::text",
+                (LINK_WRITES,),
+            )
+        self.links_saved += 1
 
     # -- meta rows
 
@@ -556,19 +576,36 @@ class PgStore:
         )
         return [(str(feed), int(day), int(n)) for feed, day, n in rows]
 
-    def inc_relink(self, due: datetime | None) -> set[str]:
+    def inc_relink(self, due: datetime | None, keys: Collection[str] | None = None) -> set[str]:
         """The articles whose link step must run again: those judged by a result that
         is no longer the stored one (a later check, `check-links`), and with `due`,
-        those with a URL that has no result fresh at `due`."""
+        those with a URL that has no result fresh at `due`. With `keys`, only the
+        articles judged by those canonical URLs."""
         sql = (
             "SELECT DISTINCT l.path FROM inc_link l LEFT JOIN link r ON r.url = l.key "
             f"WHERE l.verdict = '' AND (l.stamp != coalesce({_STAMP}, '')"
         )
-        args: tuple[str, ...] = ()
+        args: list[object] = []
         if due is not None:
             sql += " OR r.url IS NULL OR r.next_check_at <= %s"
-            args = (iso(due),)
-        return {str(path) for (path,) in self._all(sql + ")", args)}
+            args.append(iso(due))
+        sql += ")"
+        if keys is not None:
+            sql += " AND l.key = ANY(%s)"
+            args.append(list(dict.fromkeys(keys)))
+        return {str(path) for (path,) in self._all(sql, args)}
+
+    def inc_due(self, due: datetime) -> set[str]:
+        """`inc_relink(due)` less the articles judged by a result since replaced (see
+        `StateStore.inc_due`)."""
+        rows = self._all(
+            "SELECT l.path FROM inc_link l WHERE l.verdict = '' "
+            "AND l.key IN (SELECT url FROM link WHERE next_check_at <= %s) "
+            "UNION SELECT l.path FROM inc_link l WHERE l.stamp = '' AND l.verdict = '' "
+            "AND NOT EXISTS (SELECT 1 FROM link r WHERE r.url = l.key)",
+            (iso(due),),
+        )
+        return {str(path) for (path,) in rows}
 
     def inc_published_between(self, low: datetime, high: datetime) -> set[str]:
         """The articles published at or after `low` and before `high` (both UTC)."""

@@ -22,6 +22,7 @@ import os
 import socket
 import sqlite3
 import uuid
+from collections.abc import Collection
 from collections.abc import Iterable
 from collections.abc import Iterator
 from collections.abc import Mapping
@@ -40,10 +41,11 @@ from aggregator.state.codec import feed_row
 from aggregator.state.codec import iso
 from aggregator.state.codec import link_from_row
 from aggregator.state.codec import link_row
+from aggregator.state.interface import LINK_WRITES
 from aggregator.state.leases import LocalLeases
 
 log = logging.getLogger("aggregator.state.store")
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 #: the version that laid the parse cache out as now: an older file's cache is dropped
 _OLD_PARSED = 5
 #: columns added to tables of older versions (version 8: entry texts, ttl, max-age)
@@ -146,6 +148,10 @@ CREATE TABLE IF NOT EXISTS inc_link (
 );
 CREATE INDEX IF NOT EXISTS inc_link_key ON inc_link (key);
 CREATE INDEX IF NOT EXISTS inc_link_path ON inc_link (path);
+-- the rows judged with no stored result, and the results by when they are due
+-- (`inc_due`: what an incremental build judges again, without a scan)
+CREATE INDEX IF NOT EXISTS inc_link_unstamped ON inc_link (key) WHERE stamp = '' AND verdict = '';
+CREATE INDEX IF NOT EXISTS link_next_check ON link (next_check_at);
 CREATE TABLE IF NOT EXISTS ping (
     url TEXT PRIMARY KEY,          -- a feed URL the WebSub hub has not heard about yet
     since TEXT NOT NULL            -- ISO 8601 UTC: when it first changed unannounced
@@ -215,6 +221,7 @@ class Store:
         #: host leases: a SQLite state has one process, so they live in memory
         self._leases = LocalLeases()
         self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        self.links_saved = 0
 
     def _open(self, path: Path | str) -> sqlite3.Connection:
         try:
@@ -348,9 +355,21 @@ class Store:
         return found
 
     def save_links(self, results: Iterable[LinkResult]) -> None:
-        """Store results, replacing earlier ones of the same URLs, in one transaction."""
+        """Store results, replacing earlier ones of the same URLs, in one transaction,
+        which also counts itself in the meta row `LINK_WRITES`."""
         rows = [link_row(r) for r in results]
-        self._write("INSERT OR REPLACE INTO link VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        if not rows:
+            return
+        with self._writing():
+            self._db.executemany(
+                "INSERT OR REPLACE INTO link VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
+            )
+            self._db.execute(
+                "INSERT INTO meta VALUES (?, '1') "
+                "ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
+                (LINK_WRITES,),
+            )
+        self.links_saved += 1
 
     def meta(self, key: str) -> str | None:
         with self._guard("cannot read state"):
@@ -513,10 +532,11 @@ class Store:
             ).fetchall()
         return [(str(feed), int(day), int(n)) for feed, day, n in rows]
 
-    def inc_relink(self, due: datetime | None) -> set[str]:
+    def inc_relink(self, due: datetime | None, keys: Collection[str] | None = None) -> set[str]:
         """The articles whose link step must run again: those judged by a result that
         is no longer the stored one (a later check, `check-links`), and with `due`,
-        those with a URL that has no result fresh at `due`."""
+        those with a URL that has no result fresh at `due`. With `keys`, only the
+        articles judged by those canonical URLs."""
         sql = (
             "SELECT DISTINCT l.path FROM inc_link l LEFT JOIN link r ON r.url = l.key "
             f"WHERE l.verdict = '' AND (l.stamp != coalesce({_STAMP}, '')"
@@ -525,8 +545,25 @@ class Store:
         if due is not None:
             sql += " OR r.url IS NULL OR r.next_check_at <= ?"
             args = (iso(due),)
+        sql += ")"
+        if keys is not None:
+            found = self._select_in(sql + " AND l.key IN ({})", keys, args)
+            return {str(path) for (path,) in found}
         with self._guard("cannot read state"):
-            rows = self._db.execute(sql + ")", args).fetchall()
+            rows = self._db.execute(sql, args).fetchall()
+        return {str(path) for (path,) in rows}
+
+    def inc_due(self, due: datetime) -> set[str]:
+        """`inc_relink(due)` less the articles judged by a result since replaced (see
+        `StateStore.inc_due`)."""
+        with self._guard("cannot read state"):
+            rows = self._db.execute(
+                "SELECT l.path FROM inc_link l WHERE l.verdict = '' "
+                "AND l.key IN (SELECT url FROM link WHERE next_check_at <= ?) "
+                "UNION SELECT l.path FROM inc_link l WHERE l.stamp = '' AND l.verdict = '' "
+                "AND NOT EXISTS (SELECT 1 FROM link r WHERE r.url = l.key)",
+                (iso(due),),
+            ).fetchall()
         return {str(path) for (path,) in rows}
 
     def inc_published_between(self, low: datetime, high: datetime) -> set[str]:

@@ -29,6 +29,7 @@ from aggregator.model import FeedState
 from aggregator.model import LinkResult
 from aggregator.model import SkippedEntry
 from aggregator.state import pgstore
+from aggregator.state.interface import LINK_WRITES
 from aggregator.state.interface import StateStore
 from aggregator.state.interface import open_store
 from aggregator.state.pgstore import PgStore
@@ -80,7 +81,9 @@ def session(store: StateStore) -> list[Any]:
         link("https://e.com/moved", "redirected", 2, final_url="https://e.com/new"),
     ]
     store.save_links(links)
+    store.save_links([])  # nothing saved: not counted
     seen += [store.link("https://e.com/ok"), sorted(store.links(["https://e.com/Ok", "x"]))]
+    seen += [store.meta(LINK_WRITES), store.links_saved]
 
     rows = [(f"src/{p}.md", 10 + n, 2**61 + n, f"h{n}", f"w{n}", f"b{n}")
             for n, p in enumerate(["b", "A", "a"])]  # fmt: skip
@@ -144,6 +147,11 @@ def session(store: StateStore) -> list[Any]:
         sorted(store.inc_feed_days(datetime.fromtimestamp(2, UTC), 1)),
         store.inc_relink(None),
         store.inc_relink(T0 + timedelta(days=3)),
+        store.inc_relink(None, ["https://e.com/ok"]),
+        store.inc_relink(None, ["https://e.com/never"]),
+        store.inc_relink(T0, ["https://e.com/never", "https://e.com/Ok"]),
+        store.inc_due(T0 + timedelta(days=3)),
+        store.inc_due(T0),
         store.inc_published_between(T0 - timedelta(days=1), T0 + timedelta(days=1)),
         store.inc_link_totals(),
         store.inc_link_results(),
@@ -214,7 +222,10 @@ def test_an_older_schema_is_migrated_in_place(pg_url: str) -> None:
         assert store.meta("kept") == "yes"
         assert store.inc_link_verdicts() == [("a.md", "excluded", "{}"), ("a.md", "dropped", "[]")]
     with psycopg.connect(pg_url) as conn:
-        assert pgstore.schema_version(conn) == pgstore.SCHEMA_VERSION == 4
+        assert pgstore.schema_version(conn) == pgstore.SCHEMA_VERSION == 5
+        # version 5: what an incremental build judges again is found by index
+        names = {row[0] for row in conn.execute("SELECT indexname FROM pg_indexes")}
+        assert {"inc_link_unstamped", "link_next_check"} <= names
 
 
 @pytest.mark.e2e

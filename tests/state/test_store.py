@@ -13,7 +13,10 @@ from pathlib import Path
 import pytest
 
 from aggregator.model import LinkResult
+from aggregator.state.codec import link_stamp
+from aggregator.state.interface import LINK_WRITES
 from aggregator.state.interface import open_store
+from aggregator.state.store import SCHEMA_VERSION
 from aggregator.state.store import StateError
 from aggregator.state.store import Store
 
@@ -201,4 +204,51 @@ def test_a_state_file_of_version_7_gains_the_entry_texts(tmp_path: Path) -> None
         store.save_feed_state(FeedState(feed, ttl=5))
         assert store.feed_states()[feed].ttl == 5
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 8
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 9
+        # version 9: what an incremental build judges again is found by index
+        names = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+        assert {"inc_link_unstamped", "link_next_check"} <= names
+
+
+def test_the_links_to_judge_again_are_found_by_key_and_by_index(tmp_path: Path) -> None:
+    """An incremental build asks for the articles judged by a result that is due or
+    missing (`inc_due`, through indexes), and after its link step for those judged by
+    the URLs it judged (`inc_relink` with keys): each gives the part of the whole
+    comparison (`inc_relink`) it stands for. Saving results counts the saves."""
+
+    def result(url: str, days: int) -> LinkResult:
+        return LinkResult(url, "ok", 200, "200 OK", None, T0, T0 + timedelta(days=days))
+
+    with Store(tmp_path / "s.sqlite") as store:
+        store.save_links([result("https://e.com/fresh", 7), result("https://e.com/due", 1)])
+        store.save_links([result("https://e.com/replaced", 7)])
+        store.save_links([])
+        assert (store.meta(LINK_WRITES), store.links_saved) == ("2", 2)
+        with Store(tmp_path / "s.sqlite") as other:  # another process
+            other.save_links([result("https://e.com/other", 7)])
+            assert other.links_saved == 1
+        assert (store.meta(LINK_WRITES), store.links_saved) == ("3", 2)
+
+        def stamp(url: str) -> str:
+            stored = store.link(url)
+            assert stored is not None
+            return link_stamp(stored)
+
+        store.inc_insert(
+            "inc_link",
+            [
+                ("https://e.com/fresh", "fresh.md", stamp("https://e.com/fresh"), "", ""),
+                ("https://e.com/due", "due.md", stamp("https://e.com/due"), "", ""),
+                ("https://e.com/replaced", "replaced.md", "an older result", "", ""),
+                ("https://e.com/none", "none.md", "", "", ""),  # judged with no result
+                ("https://e.com/due", "listed.md", "", "dropped", "{}"),  # a report row
+            ],
+        )
+        later = T0 + timedelta(days=3)
+        assert store.inc_relink(later) == {"due.md", "replaced.md", "none.md"}
+        assert store.inc_due(later) == {"due.md", "none.md"}  # all but the replaced
+        assert store.inc_due(T0) == {"none.md"}
+        assert store.inc_relink(None) == {"replaced.md"}
+        assert store.inc_relink(None, ["https://e.com/replaced"]) == {"replaced.md"}
+        assert store.inc_relink(None, ["https://e.com/fresh", "https://e.com/due"]) == set()
+        assert store.inc_relink(later, ["https://e.com/none"]) == {"none.md"}
