@@ -50,6 +50,7 @@ from aggregator.engine.stages import survivors
 from aggregator.engine.stages import zones_told
 from aggregator.engine.tables import FEEDS
 from aggregator.engine.tables import FORM
+from aggregator.engine.tables import LINK_COUNTS
 from aggregator.engine.tables import RENDER
 from aggregator.engine.tables import SPELLINGS
 from aggregator.engine.tables import Changes
@@ -191,6 +192,10 @@ class Run:
         self.cold = found.cold
         #: the link results saved before this build's link step (a cold build's now)
         self.links_mark = found.links or LinkMark.now(store)
+        #: the last build's link counts, to carry over (see `_LinkCounts`)
+        self.link_counts = _LinkCounts.kept(store, found) if checks_links(config) else None
+        #: the count of link results saved that the next build may start from
+        self.links_seen: int | None = None
         self.cancel = cancel
         self.resolver = resolver
         self.progress = progress
@@ -229,6 +234,8 @@ class Run:
         gone = self._load()
         # What the link step judged of the files that changed or went is no longer
         # known (nor a name known to exist, for a DNS canary: see `LinkChecker.run`).
+        if self.link_counts is not None:
+            self.link_counts.note(str(k) for (k,) in self._rows("inc_link", "path", gone, "key"))
         self._delete("inc_link", "path", gone)
         old_rows = {str(row[0]): row for row in self._rows("inc_art", "path", gone)}
         # Keys that enter or leave the corpus change which related coverage is shown
@@ -281,7 +288,7 @@ class Run:
         stopped before this starts the next from an empty state: the tables are not
         sealed); the build's report."""
         self._save_related(published.shown)
-        links_settled(self.store, self.links_mark, self.judged.links is not None)
+        self.links_seen = links_settled(self.store, self.links_mark, self.judged.links is not None)
         published.known.digests.update(self.digests)
         finish(self.store, self.now, published.known, published.spellings, published.records)
         report = self._report(
@@ -324,8 +331,10 @@ class Run:
         if not self.cold:
             self.store.inc_delete(table, column, keys)
 
-    def _rows(self, table: str, column: str, keys: Iterable[object]) -> list[tuple[Any, ...]]:
-        return [] if self.cold else self.store.inc_rows(table, column, keys)
+    def _rows(
+        self, table: str, column: str, keys: Iterable[object], columns: str = "*"
+    ) -> list[tuple[Any, ...]]:
+        return [] if self.cold else self.store.inc_rows(table, column, keys, columns)
 
     def _replace_articles(self, gone: list[str]) -> None:
         store = self.store
@@ -526,8 +535,14 @@ class Run:
         store.inc_insert("inc_story", stories)
         if self.judged.links is not None:
             judged = {s.survivor for s in old} | {a.path for _, a, _, _ in new} | set(gone)
+            added = link_rows(self.judged.links)
+            if self.link_counts is not None:
+                self.link_counts.note(
+                    str(k) for (k,) in self._rows("inc_link", "path", judged, "key")
+                )
+                self.link_counts.note(str(row[0]) for row in added)
             self._delete("inc_link", "path", judged)
-            store.inc_insert("inc_link", link_rows(self.judged.links))
+            store.inc_insert("inc_link", added)
         store.inc_update_story([(s, p) for s, paths in components.items() for p in paths])
         return old, touched
 
@@ -716,7 +731,14 @@ class Run:
         report["pages"] = []
         links = None
         if self.judged.links is not None:
-            links = _link_summary(store, self.config, self.requested, self.network_down)
+            links = _link_summary(
+                store,
+                self.config,
+                self.requested,
+                self.network_down,
+                self.link_counts,
+                self.links_seen,
+            )
         found = report_from_json(report, store)
         return dataclasses.replace(
             found,
@@ -728,9 +750,80 @@ class Run:
         )
 
 
-def _link_summary(store: StateStore, config: Config, requested: int, down: bool) -> LinkSummary:
-    """The report's link summary, from the tables (as `check_article_links` makes it)."""
-    checked, classes, due = store.inc_link_totals()
+class _LinkCounts:
+    """The report's link counts, how many canonical URLs the link rows name by class of
+    their result, carried over from the last build's: when no result was saved since
+    its link rows were written (`Changes.links_settled`), each row agrees with the
+    result it names (its stamp ends with the class), so the counts move only with the
+    rows of the URLs a build writes, noted before they change (`note`), and counted
+    again after."""
+
+    def __init__(self, store: StateStore, counts: dict[str, int]) -> None:
+        self.store = store
+        self.counts = counts
+        #: class of each noted URL before: "" judged with no result, None not named
+        self.before: dict[str, str | None] = {}
+
+    @classmethod
+    def kept(cls, store: StateStore, found: Changes) -> _LinkCounts | None:
+        if not found.links_settled or found.links is None:
+            return None
+        try:
+            seen, counts = json.loads(store.meta(LINK_COUNTS) or "null")
+        except (TypeError, ValueError):
+            return None
+        if seen != found.links.writes:
+            return None
+        return cls(store, {str(k): int(n) for k, n in counts.items()})
+
+    def note(self, keys: Iterable[str]) -> None:
+        """Before the link rows of these URLs change."""
+        self.before.update(self._classes([k for k in keys if k not in self.before]))
+
+    def _classes(self, keys: Iterable[str]) -> dict[str, str | None]:
+        found: dict[str, str | None] = dict.fromkeys(keys)
+        for key, stamp, verdict in self.store.inc_rows(
+            "inc_link", "key", found, "key, stamp, verdict"
+        ):
+            if verdict == "":
+                found[str(key)] = str(stamp).rpartition(" ")[2]
+        return found
+
+    def now(self) -> dict[str, int]:
+        """The counts, once the rows are written."""
+        counts = dict(self.counts)
+        for key, klass in self._classes(self.before).items():
+            was = self.before[key]
+            if was is not None:
+                counts[was] -= 1
+            if klass is not None:
+                counts[klass] = counts.get(klass, 0) + 1
+        return {k: n for k, n in counts.items() if n}
+
+
+def _link_summary(
+    store: StateStore,
+    config: Config,
+    requested: int,
+    down: bool,
+    kept: _LinkCounts | None,
+    seen: int | None,
+) -> LinkSummary:
+    """The report's link summary, from the tables (as `check_article_links` makes it):
+    the counts carried over from the last build's when `kept`, else counted, and kept
+    for the next build with the count of results `seen` (see `tables.links_settled`)."""
+    if kept is not None:
+        counts = kept.now()
+        due = store.inc_link_first_due()
+    else:
+        rows, by_class, due = store.inc_link_totals()
+        counts = dict(by_class)
+        if rows > sum(counts.values()):
+            counts[""] = rows - sum(counts.values())
+    if seen is not None:
+        store.set_meta(LINK_COUNTS, json.dumps([seen, counts], sort_keys=True))
+    checked = sum(counts.values())
+    classes = sorted((k, n) for k, n in counts.items() if k)
     listed: dict[str, list[tuple[str, LinkResult]]] = {"excluded": [], "dropped": []}
     for path, verdict, shown in store.inc_link_verdicts():
         listed[verdict].append((path, link_from_row(json.loads(shown))))

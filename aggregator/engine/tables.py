@@ -91,6 +91,9 @@ CLOCK = "inc_clock"
 #: `LINK_WRITES` when every link row (`inc_link`) last agreed with the result it names:
 #: while the count is the same, no result was replaced since (see `links_settled`)
 LINKS_SEEN = "inc_links_seen"
+#: the report's link counts as the build that kept `LINKS_SEEN` left them: [that count,
+#: {class: distinct URLs of the link rows}] ("" for URLs judged with no result)
+LINK_COUNTS = "inc_link_counts"
 TABLES = ("inc_art", "inc_key", "inc_pair", "inc_story", "inc_member", "inc_rel", "inc_link")
 #: the days of a report's activity chart (`activity`), the build's own the last
 ACTIVITY_DAYS = 90
@@ -184,6 +187,8 @@ class Changes:
     #: the link results saved (`LINK_WRITES`, and by this store: `links_saved`) when
     #: the links to judge again were found (see `LinkMark`)
     links: LinkMark | None = None
+    #: no result was saved since the last build wrote the link rows (`LINKS_SEEN`)
+    links_settled: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -208,17 +213,19 @@ def _count(text: str | None) -> int:
         return -1  # no count this version writes: never taken for the one seen
 
 
-def links_settled(store: StateStore, mark: LinkMark | None, judged: bool) -> None:
+def links_settled(store: StateStore, mark: LinkMark | None, judged: bool) -> int | None:
     """Keep `LINKS_SEEN` for the next build (`_rejudge`), once the link rows are
-    written: the count of results saved, when the build judged links (`judged`) and
-    no process but this one saved results since `mark`; else none (the next build
-    compares every link row with its result)."""
+    written: the count of results saved (returned), when the build judged links
+    (`judged`) and no process but this one saved results since `mark`; else none (the
+    next build compares every link row with its result, and counts them anew)."""
     if judged and mark is not None and mark.writes >= 0:
         writes = _count(store.meta(LINK_WRITES))
         if writes == mark.writes + store.links_saved - mark.saved:
             store.set_meta(LINKS_SEEN, str(writes))
-            return
+            return writes
     store.delete_metas(LINKS_SEEN)
+    store.delete_metas(LINK_COUNTS)
+    return None
 
 
 def everything(paths: Sequence[str]) -> Changes:
@@ -236,7 +243,8 @@ def changes(store: StateStore, config: Config, now: Identities, when: datetime) 
     if previous is None or not previous.keys() >= _REPORT_KEYS:
         return None  # not what this version keeps
     mark = LinkMark.now(store)
-    rejudge = _rejudge(store, config, when, mark)
+    settled = checks_links(config) and _seen(store, mark)
+    rejudge = _rejudge(store, config, when, settled)
     if rejudge is None:
         return None
     if store.meta("parse_format") != cache_form(config.limits):
@@ -262,7 +270,7 @@ def changes(store: StateStore, config: Config, now: Identities, when: datetime) 
     new_paths = now.paths
     if (len(changed) + len(deleted) + len(rejudge)) > max(20, MAX_SHARE * len(new_paths)):
         return None
-    return Changes(changed, deleted, rejudge, previous, links=mark)
+    return Changes(changed, deleted, rejudge, previous, links=mark, links_settled=settled)
 
 
 def aged_out(store: StateStore, config: Config, when: datetime) -> set[str] | None:
@@ -279,22 +287,27 @@ def aged_out(store: StateStore, config: Config, when: datetime) -> set[str] | No
     return store.inc_published_between(low, high)
 
 
-def _rejudge(store: StateStore, config: Config, when: datetime, mark: LinkMark) -> set[str] | None:
+def _rejudge(store: StateStore, config: Config, when: datetime, settled: bool) -> set[str] | None:
     """See `Changes.rejudge`; None when the last build's clock is unknown. When no
-    result was saved since the last build wrote the link rows (`LINKS_SEEN`, read with
-    `mark`), only the results due by `when` are looked up (through an index), not
-    every link row compared with its result."""
+    result was saved since the last build wrote the link rows (`settled`: see `_seen`),
+    only the results due by `when` are looked up (through an index), not every link
+    row compared with its result."""
     aged = aged_out(store, config, when)
     if aged is None:
         return None
     found = set(aged)
     if checks_links(config):
         due = when if config.links == "on" else None
-        if mark.writes >= 0 and store.meta(LINKS_SEEN) == str(mark.writes):
+        if settled:
             found |= store.inc_due(due) if due is not None else set()
         else:
             found |= store.inc_relink(due)
     return found
+
+
+def _seen(store: StateStore, mark: LinkMark) -> bool:
+    """Whether no result was saved since the last build wrote the link rows."""
+    return mark.writes >= 0 and store.meta(LINKS_SEEN) == str(mark.writes)
 
 
 #: files compared at once by `_compare`

@@ -144,6 +144,10 @@ class StateStore(Protocol):
         (link results are never deleted, so a URL judged by a result still has one)."""
         ...
 
+    def inc_link_first_due(self) -> datetime | None:
+        """When the first of the results the link rows name is due (None without one)."""
+        ...
+
     def inc_published_between(self, low: datetime, high: datetime) -> set[str]:
         """The articles published at or after `low` and before `high` (both UTC)."""
         ...

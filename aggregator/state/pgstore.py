@@ -629,6 +629,15 @@ class PgStore:
             datetime.fromisoformat(min(firsts)) if firsts else None,
         )
 
+    def inc_link_first_due(self) -> datetime | None:
+        """When the first of the results the link rows name is due (None without one):
+        the results in the order they are due, to the first a link row names."""
+        row = self._one(
+            "SELECT r.next_check_at FROM link r WHERE EXISTS (SELECT 1 FROM inc_link l "
+            "WHERE l.key = r.url AND l.verdict = '') ORDER BY r.next_check_at LIMIT 1"
+        )
+        return datetime.fromisoformat(str(row[0])) if row else None
+
     def inc_link_results(self) -> dict[str, LinkResult]:
         """The stored results of the URLs the link step judged (`inc_link`)."""
         columns = ", ".join(f"r.{name}" for name in _COLUMNS["link"])
