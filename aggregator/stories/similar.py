@@ -980,18 +980,117 @@ def _learned(work: ZoneWork, period: int) -> tuple[Counter[str], Slots]:
     digest = work.digests.get(period)
     found = _LEARNED.get(digest) if digest is not None else None
     if found is None:
-        prints = [work.prints[i] for i in work.periods[period]]
-        found = (_frequency(prints), slots(prints))
+        prints = {
+            (work.paths[i], work.prints[i].digest): work.prints[i] for i in work.periods[period]
+        }
+        found = _changed(_MEMBERS.get(period), prints)
+        if found is None:
+            found = (_frequency(prints.values()), slots(prints.values()))
         if digest is not None:
             if len(_LEARNED) >= _LEARNED_KEPT:
                 del _LEARNED[next(iter(_LEARNED))]  # the oldest
             _LEARNED[digest] = found
+            _MEMBERS[period] = (found, prints)
     return found
 
 
 #: `_learned` of the periods read lately, by digest (each a few MB at 3,000 articles)
 _LEARNED: dict[str, tuple[Counter[str], Slots]] = {}
 _LEARNED_KEPT = 6
+#: the last `_learned` of each period number, and the articles it was learned from (by
+#: path and fingerprint digest): a daemon's next build of that period changes a few
+_MEMBERS: dict[int, tuple[tuple[Counter[str], Slots], dict[tuple[str, str], Fingerprint]]] = {}
+#: at most this many articles in or out of a period are learned from as changes
+_FEW_CHANGED = 64
+
+
+def _changed(
+    known: tuple[tuple[Counter[str], Slots], dict[tuple[str, str], Fingerprint]] | None,
+    prints: dict[tuple[str, str], Fingerprint],
+) -> tuple[Counter[str], Slots] | None:
+    """`_frequency` and `slots` of `prints`, from those `known` of other articles when
+    few differ (the counts and slots are sums over the articles: those that went are
+    taken out, those that came added); None when they are many."""
+    if known is None:
+        return None
+    (frequency, learned), before = known
+    gone = [item for key, item in before.items() if key not in prints]
+    came = [item for key, item in prints.items() if key not in before]
+    if len(gone) + len(came) > _FEW_CHANGED:
+        return None
+    frequency = frequency.copy()
+    for item in gone:
+        frequency.subtract(item.title)
+        frequency.subtract(item.excerpt)
+    for word in {w for item in gone for w in (*item.title, *item.excerpt)}:
+        if frequency[word] <= 0:
+            del frequency[word]
+    for item in came:
+        frequency.update(item.title)
+        frequency.update(item.excerpt)
+    return frequency, _slots_changed(learned, gone, came)
+
+
+def _slots_changed(
+    learned: Slots, gone: Sequence[Fingerprint], came: Sequence[Fingerprint]
+) -> Slots:
+    """`slots` of the titles `learned` was made of, less those of `gone`, plus `came`'s
+    (the slots and counts of `learned` are copied when they change, never changed)."""
+    once = dict(learned.once)
+    more = dict(learned.more)
+    titles = learned.titles.copy()
+    copied: set[tuple[str, ...]] = set()
+
+    def own(key: tuple[str, ...]) -> None:
+        if key in more and key not in copied:
+            more[key] = Counter(more[key])
+            copied.add(key)
+
+    for item in gone:
+        title = item.title
+        titles.subtract(title)
+        for word in title:
+            if titles[word] <= 0:
+                del titles[word]
+        if len(title) < 3 or item.cut:
+            continue
+        for i, word in enumerate(title):
+            if word.isalpha() or not _has_digit(word):
+                key = title[:i] + title[i + 1 :]
+                own(key)
+                _unfill(once, more, key, word)
+    for item in came:
+        title = item.title
+        titles.update(title)
+        if len(title) < 3 or item.cut:
+            continue
+        for i, word in enumerate(title):
+            if word.isalpha() or not _has_digit(word):
+                key = title[:i] + title[i + 1 :]
+                own(key)
+                _fill(once, more, key, word, 1)
+    return Slots(once, more, titles)
+
+
+def _unfill(
+    once: dict[tuple[str, ...], str],
+    more: dict[tuple[str, ...], Counter[str]],
+    key: tuple[str, ...],
+    word: str,
+) -> None:
+    """Undo one `_fill(once, more, key, word, 1)`: a slot filled once is in `once`, one
+    filled more often in `more`, with how often each word filled it."""
+    found = more.get(key)
+    if found is None:
+        del once[key]
+        return
+    found[word] -= 1
+    if found[word] <= 0:
+        del found[word]
+    if sum(found.values()) == 1:
+        (only,) = found
+        once[key] = only
+        del more[key]
 
 
 def _take(

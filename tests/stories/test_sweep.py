@@ -184,3 +184,39 @@ def test_the_sifting_before_scoring_passes_every_pair_that_reaches_the_threshold
                     articles[j].title,
                 )
     assert reached > 1000 and checked > 10 * reached
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_what_is_learned_of_a_period_after_a_few_changes_is_what_learning_it_anew_gives(
+    seed: int,
+) -> None:
+    """A daemon's next build learns a period's word counts and title slots from the
+    last ones, taking out the articles that went and adding those that came; the
+    counts and slots are those of learning the period anew, with nothing left at zero."""
+    rng = random.Random(seed)
+    articles = _corpus(seed, size=400)
+    prints = {(a.path, p.digest): p for a in articles if (p := similar.fingerprint(a))}
+    before = dict(rng.sample(sorted(prints.items()), 300))
+    lone = similar.fingerprint(article(998, "zyzzyva quokka axolotl", "words no other has here"))
+    before[("998.md", lone.digest)] = lone  # goes: its words are counted nowhere after
+    after = {k: p for k, p in before.items() if rng.random() > 0.05 and k[0] != "998.md"}
+    after.update(rng.sample(sorted(set(prints.items()) - set(before.items())), 20))  # came
+    edited = similar.fingerprint(article(999, "power apps wave release preview form", "x y z"))
+    path = next(iter(after))[0]
+    del after[next(iter(after))]
+    after[(path, edited.digest)] = edited  # a file edited: same path, other words
+    known = ((similar._frequency(before.values()), similar.slots(before.values())), before)
+    changed = similar._changed(known, after)
+    assert changed is not None
+    frequency, slots = changed
+    anew = similar.slots(after.values())
+    assert dict(frequency) == dict(similar._frequency(after.values()))
+    assert slots.once == anew.once
+    assert {k: dict(v) for k, v in slots.more.items()} == {k: dict(v) for k, v in anew.more.items()}
+    assert dict(slots.titles) == dict(anew.titles)
+    assert similar.distinguishing(slots) == similar.distinguishing(anew)
+    # what it was learned from is as it was
+    again = similar.slots(before.values())
+    assert known[0][1].once == again.once and known[0][1].more == again.more
+    # many changes: learned anew
+    assert similar._changed(known, dict(list(prints.items())[:100])) is None
