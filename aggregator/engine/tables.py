@@ -223,8 +223,8 @@ def links_settled(store: StateStore, mark: LinkMark | None, judged: bool) -> int
         if writes == mark.writes + store.links_saved - mark.saved:
             store.set_meta(LINKS_SEEN, str(writes))
             return writes
-    store.delete_metas(LINKS_SEEN)
-    store.delete_metas(LINK_COUNTS)
+    store.delete_meta(LINKS_SEEN)
+    store.delete_meta(LINK_COUNTS)
     return None
 
 

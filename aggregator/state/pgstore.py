@@ -400,8 +400,9 @@ class PgStore:
         with self._writing() as cursor:
             cursor.executemany(_upsert("link"), rows)
             cursor.execute(
-                "INSERT INTO meta VALUES (%s, '1') ON CONFLICT (key) "
-                "DO UPDATE SET value = (meta.value::bigint + 1)::text",
+                "INSERT INTO meta VALUES (%s, '1') ON CONFLICT (key) DO UPDATE SET value = "
+                "CASE WHEN meta.value ~ '^[0-9]{1,18}$' THEN (meta.value::bigint + 1)::text "
+                "ELSE '1' END",
                 (LINK_WRITES,),
             )
         self.links_saved += 1

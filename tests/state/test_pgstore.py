@@ -211,6 +211,23 @@ def test_open_store_picks_the_backend_by_where_the_state_lives(tmp_path: Path, p
         assert isinstance(store, Store)
 
 
+def test_saving_link_results_counts_the_saves_whatever_the_count_held(pg_url: str) -> None:
+    """Each save moves the count of saves (`LINK_WRITES`), as in the SQLite store; a
+    value that is no count (not written by this version) starts it again, never fails
+    the save."""
+    with PgStore(pg_url) as store, Store(":memory:") as lite:
+        for each in (store, lite):
+            each.save_links([link("https://e.com/a")])
+            each.save_links([])
+            assert each.meta(LINK_WRITES) == "1"
+            each.set_meta(LINK_WRITES, "not a count")
+            each.save_links([link("https://e.com/b")])
+            assert each.meta(LINK_WRITES) == "1"
+            each.save_links([link("https://e.com/c")])
+            assert each.meta(LINK_WRITES) == "2"
+            assert each.links_saved == 3
+
+
 def test_an_older_schema_is_migrated_in_place(pg_url: str) -> None:
     with psycopg.connect(pg_url, autocommit=True) as conn:
         assert pgstore.migrate(conn, target=1) == 0
