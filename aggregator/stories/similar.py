@@ -358,14 +358,20 @@ def slots(prints: Iterable[Fingerprint]) -> Slots:
     more: dict[tuple[str, ...], Counter[str]] = {}
     titles: Counter[str] = Counter()
     for item in prints:
-        title = item.title
-        titles.update(title)
-        if len(title) < 3 or item.cut:
-            continue
-        for i, word in enumerate(title):
-            if word.isalpha() or not _has_digit(word):  # numbers tell stories apart anyway
-                _fill(once, more, title[:i] + title[i + 1 :], word, 1)
+        titles.update(item.title)
+        for key, word in _slotted(item):
+            _fill(once, more, key, word, 1)
     return Slots(once, more, titles)
+
+
+def _slotted(item: Fingerprint) -> Iterator[tuple[tuple[str, ...], str]]:
+    """The slots of a title (of at least three words, not cut) and the word in each."""
+    title = item.title
+    if len(title) < 3 or item.cut:
+        return
+    for i, word in enumerate(title):
+        if word.isalpha() or not _has_digit(word):  # numbers tell stories apart anyway
+            yield title[:i] + title[i + 1 :], word
 
 
 def _fill(
@@ -1047,28 +1053,18 @@ def _slots_changed(
             copied.add(key)
 
     for item in gone:
-        title = item.title
-        titles.subtract(title)
-        for word in title:
+        titles.subtract(item.title)
+        for word in item.title:
             if titles[word] <= 0:
                 del titles[word]
-        if len(title) < 3 or item.cut:
-            continue
-        for i, word in enumerate(title):
-            if word.isalpha() or not _has_digit(word):
-                key = title[:i] + title[i + 1 :]
-                own(key)
-                _unfill(once, more, key, word)
+        for key, word in _slotted(item):
+            own(key)
+            _unfill(once, more, key, word)
     for item in came:
-        title = item.title
-        titles.update(title)
-        if len(title) < 3 or item.cut:
-            continue
-        for i, word in enumerate(title):
-            if word.isalpha() or not _has_digit(word):
-                key = title[:i] + title[i + 1 :]
-                own(key)
-                _fill(once, more, key, word, 1)
+        titles.update(item.title)
+        for key, word in _slotted(item):
+            own(key)
+            _fill(once, more, key, word, 1)
     return Slots(once, more, titles)
 
 
