@@ -153,13 +153,18 @@ def _with_activity(report: BuildReport, store: StateStore, now: datetime) -> Bui
 def collector_paused() -> Iterator[None]:
     """No cyclic garbage collection within: during a cold build each full pass walks
     every object held, and what a build holds is its articles, no garbage (at 100k files
-    the passes took 1.6 s of the main process); what it leaves is collected after it."""
+    the passes took 1.6 s of the main process); what it leaves is collected after it,
+    by the full passes to come. The objects made within go to the oldest generation at
+    once (frozen, then unfrozen), so that the first pass after it, of the youngest, does
+    not walk them all (0.37 s at 100k files)."""
     enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         if enabled:
+            gc.freeze()
+            gc.unfreeze()
             gc.enable()
 
 

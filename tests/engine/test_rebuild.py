@@ -693,8 +693,14 @@ def test_a_full_build_leaves_the_garbage_collector_as_it_found_it(tmp_path: Path
     Corpus(source, 8).create(5)
     config = Config(sources=(source,), output=tmp_path / "out", links="off")
     assert gc.isenabled()
-    assert build(config, now=NOW).mode == "full"
+    report = build(config, now=NOW)
+    assert report.mode == "full"
     assert gc.isenabled()
+    # What the build made went to the oldest generation at once, where it stays
+    # collectable (none of it frozen): no pass of the youngest walks it.
+    assert gc.is_tracked(report.feeds)
+    assert any(found is report.feeds for found in gc.get_objects(2))
+    assert gc.get_freeze_count() == 0
     stop = threading.Event()
     stop.set()
     with pytest.raises(Cancelled):
