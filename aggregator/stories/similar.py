@@ -996,6 +996,9 @@ def _learned(work: ZoneWork, period: int) -> tuple[Counter[str], Slots]:
             if len(_LEARNED) >= _LEARNED_KEPT:
                 del _LEARNED[next(iter(_LEARNED))]  # the oldest
             _LEARNED[digest] = found
+            _MEMBERS.pop(period, None)
+            if len(_MEMBERS) >= _LEARNED_KEPT:
+                del _MEMBERS[next(iter(_MEMBERS))]  # the oldest
             _MEMBERS[period] = (found, prints)
     return found
 
@@ -1003,8 +1006,9 @@ def _learned(work: ZoneWork, period: int) -> tuple[Counter[str], Slots]:
 #: `_learned` of the periods read lately, by digest (each a few MB at 3,000 articles)
 _LEARNED: dict[str, tuple[Counter[str], Slots]] = {}
 _LEARNED_KEPT = 6
-#: the last `_learned` of each period number, and the articles it was learned from (by
-#: path and fingerprint digest): a daemon's next build of that period changes a few
+#: the last `_learned` of the periods learned lately (at most `_LEARNED_KEPT`), and the
+#: articles it was learned from (by path and fingerprint digest): a daemon's next build
+#: of such a period changes a few
 _MEMBERS: dict[int, tuple[tuple[Counter[str], Slots], dict[tuple[str, str], Fingerprint]]] = {}
 #: at most this many articles in or out of a period are learned from as changes
 _FEW_CHANGED = 64

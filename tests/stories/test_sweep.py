@@ -220,3 +220,28 @@ def test_what_is_learned_of_a_period_after_a_few_changes_is_what_learning_it_ane
     assert known[0][1].once == again.once and known[0][1].more == again.more
     # many changes: learned anew
     assert similar._changed(known, dict(list(prints.items())[:100])) is None
+
+
+def test_a_process_keeps_what_it_learned_of_a_few_periods_only() -> None:
+    """The word counts and slots learned of each period are kept for the next build of
+    a few periods (`_LEARNED_KEPT`), with the articles they were learned from, not of
+    every period a cold build reads (each process would hold every fingerprint)."""
+    start = BOUNDARY - 8 * PERIOD
+    articles = [
+        article(
+            n,
+            f"{WORDS[n % 30]} {WORDS[(n * 7) % 30]} {WORDS[(n * 11) % 30]} news",
+            "",
+            when=start + timedelta(days=n),
+        )
+        for n in range(8 * 31)
+    ]
+    similar._MEMBERS.clear()
+    similar_zones(articles, 0.75, DEFAULT_WINDOW)
+    assert (
+        0
+        < len(similar._MEMBERS)
+        <= similar._LEARNED_KEPT
+        < len(group_periods(articles, DEFAULT_WINDOW))
+    )
+    assert len(similar._LEARNED) <= similar._LEARNED_KEPT
