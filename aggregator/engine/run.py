@@ -789,15 +789,18 @@ class _LinkCounts:
                 found[str(key)] = str(stamp).rpartition(" ")[2]
         return found
 
-    def now(self) -> dict[str, int]:
-        """The counts, once the rows are written."""
+    def now(self) -> dict[str, int] | None:
+        """The counts, once the rows are written; None when they do not add up (counts
+        kept by something else than a build of this version: counted anew)."""
         counts = dict(self.counts)
         for key, klass in self._classes(self.before).items():
             was = self.before[key]
             if was is not None:
-                counts[was] -= 1
+                counts[was] = counts.get(was, 0) - 1
             if klass is not None:
                 counts[klass] = counts.get(klass, 0) + 1
+        if any(n < 0 for n in counts.values()):
+            return None
         return {k: n for k, n in counts.items() if n}
 
 
@@ -812,8 +815,9 @@ def _link_summary(
     """The report's link summary, from the tables (as `check_article_links` makes it):
     the counts carried over from the last build's when `kept`, else counted, and kept
     for the next build with the count of results `seen` (see `tables.links_settled`)."""
-    if kept is not None:
-        counts = kept.now()
+    carried = kept.now() if kept is not None else None
+    if carried is not None:
+        counts = carried
         due = store.inc_link_first_due()
     else:
         rows, by_class, due = store.inc_link_totals()
