@@ -753,7 +753,7 @@ class Run:
 class _LinkCounts:
     """The report's link counts, how many canonical URLs the link rows name by class of
     their result, carried over from the last build's: when no result was saved since
-    its link rows were written (`Changes.links_settled`), each row agrees with the
+    its link rows were written (`LinkMark.seen`), each row agrees with the
     result it names (its stamp ends with the class), so the counts move only with the
     rows of the URLs a build writes, noted before they change (`note`), and counted
     again after."""
@@ -766,7 +766,7 @@ class _LinkCounts:
 
     @classmethod
     def kept(cls, store: StateStore, found: Changes) -> _LinkCounts | None:
-        if not found.links_settled or found.links is None:
+        if found.links is None or not found.links.seen:
             return None
         try:
             seen, counts = json.loads(store.meta(LINK_COUNTS) or "null")

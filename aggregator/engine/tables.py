@@ -87,13 +87,13 @@ FEEDS = "inc_feeds"
 MAX_SHARE = 0.05
 #: the clock of the last build (`max_age` counts back from it)
 CLOCK = "inc_clock"
-#: the tables of the state file a build keeps (see the store's schema)
 #: `LINK_WRITES` when every link row (`inc_link`) last agreed with the result it names:
 #: while the count is the same, no result was replaced since (see `links_settled`)
 LINKS_SEEN = "inc_links_seen"
 #: the report's link counts as the build that kept `LINKS_SEEN` left them: [that count,
 #: {class: distinct URLs of the link rows}] ("" for URLs judged with no result)
 LINK_COUNTS = "inc_link_counts"
+#: the tables of the state file a build keeps (see the store's schema)
 TABLES = ("inc_art", "inc_key", "inc_pair", "inc_story", "inc_member", "inc_rel", "inc_link")
 #: the days of a report's activity chart (`activity`), the build's own the last
 ACTIVITY_DAYS = 90
@@ -187,23 +187,25 @@ class Changes:
     #: the link results saved (`LINK_WRITES`, and by this store: `links_saved`) when
     #: the links to judge again were found (see `LinkMark`)
     links: LinkMark | None = None
-    #: no result was saved since the last build wrote the link rows (`LINKS_SEEN`)
-    links_settled: bool = False
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LinkMark:
     """How many times link results were saved, by every process (`LINK_WRITES`) and by
     this store (`links_saved`), when a build began judging links: at its end, the
-    count is this plus its own saves unless another process saved results meanwhile."""
+    count is this plus its own saves unless another process saved results meanwhile.
+    `seen`: the count is the one the last build wrote its link rows at (`LINKS_SEEN`),
+    so no result was saved since and every link row agrees with the result it names."""
 
     writes: int
     saved: int
+    seen: bool
 
     @classmethod
     def now(cls, store: StateStore) -> LinkMark:
         saved = store.links_saved
-        return cls(_count(store.meta(LINK_WRITES)), saved)
+        writes = _count(store.meta(LINK_WRITES))
+        return cls(writes, saved, writes >= 0 and store.meta(LINKS_SEEN) == str(writes))
 
 
 def _count(text: str | None) -> int:
@@ -243,8 +245,7 @@ def changes(store: StateStore, config: Config, now: Identities, when: datetime) 
     if previous is None or not previous.keys() >= _REPORT_KEYS:
         return None  # not what this version keeps
     mark = LinkMark.now(store)
-    settled = checks_links(config) and _seen(store, mark)
-    rejudge = _rejudge(store, config, when, settled)
+    rejudge = _rejudge(store, config, when, mark.seen)
     if rejudge is None:
         return None
     if store.meta("parse_format") != cache_form(config.limits):
@@ -270,7 +271,7 @@ def changes(store: StateStore, config: Config, now: Identities, when: datetime) 
     new_paths = now.paths
     if (len(changed) + len(deleted) + len(rejudge)) > max(20, MAX_SHARE * len(new_paths)):
         return None
-    return Changes(changed, deleted, rejudge, previous, links=mark, links_settled=settled)
+    return Changes(changed, deleted, rejudge, previous, links=mark)
 
 
 def aged_out(store: StateStore, config: Config, when: datetime) -> set[str] | None:
@@ -287,9 +288,9 @@ def aged_out(store: StateStore, config: Config, when: datetime) -> set[str] | No
     return store.inc_published_between(low, high)
 
 
-def _rejudge(store: StateStore, config: Config, when: datetime, settled: bool) -> set[str] | None:
+def _rejudge(store: StateStore, config: Config, when: datetime, seen: bool) -> set[str] | None:
     """See `Changes.rejudge`; None when the last build's clock is unknown. When no
-    result was saved since the last build wrote the link rows (`settled`: see `_seen`),
+    result was saved since the last build wrote the link rows (`seen`: see `LinkMark`),
     only the results due by `when` are looked up (through an index), not every link
     row compared with its result."""
     aged = aged_out(store, config, when)
@@ -298,16 +299,11 @@ def _rejudge(store: StateStore, config: Config, when: datetime, settled: bool) -
     found = set(aged)
     if checks_links(config):
         due = when if config.links == "on" else None
-        if settled:
+        if seen:
             found |= store.inc_due(due) if due is not None else set()
         else:
             found |= store.inc_relink(due)
     return found
-
-
-def _seen(store: StateStore, mark: LinkMark) -> bool:
-    """Whether no result was saved since the last build wrote the link rows."""
-    return mark.writes >= 0 and store.meta(LINKS_SEEN) == str(mark.writes)
 
 
 #: files compared at once by `_compare`
