@@ -103,7 +103,8 @@ class Handler(BaseHTTPRequestHandler):
             self.answer(405 if method == "HEAD" else 200, body=b"<html>page</html>")
         elif path == "/busy":  # 429 with Retry-After the first `times` times
             if seen <= int(value.get("times", "1")):
-                self.answer(429, {"Retry-After": value.get("after", "1")})
+                after = value.get("after", "1")  # "none": no Retry-After
+                self.answer(429, {} if after == "none" else {"Retry-After": after})
             else:
                 self.answer(200)
         elif path == "/flaky":  # 500 the first `times` times

@@ -8,7 +8,8 @@ in a thread pool only send one request each and report back; the scheduler in th
 calling thread decides what comes next, so that per-host limits hold exactly:
 at most `per_host` requests in flight to a host, at least `min_interval` between
 two of them leaving on the wire (`_Pace`), and a host that answered 429/503 with
-`Retry-After` is left alone that long (its work re-queued, no worker sleeps). The
+`Retry-After` is left alone that long, one that answered 429 without it for a
+backoff (its work re-queued, no worker sleeps). The
 workers share one session, so a host's connections are kept alive. Timeouts, 5xx
 and resets are retried `retries` times with backoff and jitter; every URL has an
 overall `deadline`, and a request still going when it passes is cut there, in
@@ -1078,13 +1079,21 @@ class LinkChecker:
                 # A feed is not waited for inside a build: the caller asks again once
                 # the wait is over (`Fetched.retry_after`, the feed's next fetch).
                 return None
-            if wait is not None and check.waits < settings.retries and not out_of_time:
-                # Leave the whole host alone that long; this URL goes back in its queue.
-                check.waits += 1
-                check.started = None  # waiting out Retry-After is not the site being slow
-                until = clock + wait.total_seconds()
+            seconds = wait.total_seconds() if wait is not None else None
+            if seconds is None and status == 429 and check.fetch is None:
+                # Too many requests, and no word of how long to wait: the host gets a
+                # backoff, growing with each 429 this URL had, as long as a wait.
+                seconds = self._backoff(check.waits + 1)
+            if seconds is not None:
+                # Leave the whole host alone that long (its other URLs wait too, and
+                # do so when this one has no retry left); this URL goes back in its
+                # queue.
+                until = clock + seconds
                 next_start[check.host] = max(next_start.get(check.host, 0.0), until)
-                return until
+                if check.waits < settings.retries and not out_of_time:
+                    check.waits += 1
+                    check.started = None  # waiting is not the site being slow
+                    return until
         if 500 <= status < 600 and check.retries < settings.retries and not out_of_time:
             check.retries += 1
             return clock + self._backoff(check.retries)

@@ -544,6 +544,39 @@ def test_retry_after_requeues_the_host_and_no_worker_waits(farm: Farm, tag: str)
 
 
 @pytest.mark.e2e
+@pytest.mark.parametrize(
+    ("after", "retries", "least"), [("none", 1, 0.25), ("none", 0, 0.25), ("1", 0, 0.95)]
+)
+def test_a_429_holds_the_host_back_with_or_without_retry_after_or_a_retry_left(
+    farm: Farm, tag: str, after: str, retries: int, least: float
+) -> None:
+    """A 429 with no Retry-After still means "too many requests": the host gets a
+    backoff (at least 0.25 s after a first 429) before any request of the run goes
+    there again, this URL's retry or another URL's. A Retry-After holds the host
+    that long, whether or not this URL has a retry left."""
+    busy = farm.url(0, f"/t/{tag}/busy?after={after}&times=1")
+    other_a = farm.url(0, f"/ok?t={tag}-a")
+    on_b = farm.url(1, f"/ok?t={tag}-b")
+    settings = fast(retries=retries, workers=1, per_host=1, min_interval=MS)
+    report = check([busy, other_a, on_b], settings)
+
+    busy_times = [t for _m, path, t in seen(farm, 0, tag) if "/busy" in path]
+    (other_time,) = [t for _m, _p, t in seen(farm, 0, f"{tag}-a")]
+    (b_time,) = [t for _m, _p, t in seen(farm, 1, f"{tag}-b")]
+    first = busy_times[0]
+    assert other_time - first >= least - 0.05, "host A was not held back after its 429"
+    assert b_time < other_time, "host B waited for host A's wait"
+    if retries:
+        assert result_of(report, busy).klass == lp.OK
+        assert len(busy_times) == 2
+        assert busy_times[1] - first >= least - 0.05, busy_times
+    else:
+        assert canonical_url(busy) not in report.results  # rate-limited: never stored
+        assert len(busy_times) == 1
+    assert result_of(report, other_a).klass == lp.OK
+
+
+@pytest.mark.e2e
 def test_at_most_per_host_requests_are_in_flight(own_farm: Farm) -> None:
     urls = [own_farm.url(h, f"/hold?s=0.2&n={n}") for h in (0, 1) for n in range(8)]
     report = check(urls, fast(workers=16, per_host=2, min_interval=MS))
