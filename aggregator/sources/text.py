@@ -14,6 +14,8 @@ import unicodedata
 from html.parser import HTMLParser
 
 import ftfy
+from ftfy.badness import is_bad
+from ftfy.chardata import CONTROL_CHARS
 
 # Characters XML 1.0 cannot hold, plus lone surrogates and the non-characters.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
@@ -127,8 +129,33 @@ _SHORT = 200
 
 def _fix(value: str) -> str:
     """Mojibake fixed (ftfy: some tens of microseconds a string), bidi controls removed."""
-    value = ftfy.fix_text(value, config=_FTFY)
+    if not _kept_by_ftfy(value):
+        value = ftfy.fix_text(value, config=_FTFY)
     return _BIDI_CONTROLS.sub("", _NOT_XML.sub("", value))
+
+
+#: what ftfy, as configured (`_FTFY`), changes in text that is not mojibake: C1 controls
+#: (`fix_c1_controls`), line breaks other than "\n" (`fix_line_breaks`), lone
+#: surrogates (`fix_surrogates`), the characters `remove_control_chars` removes (ESC
+#: among them, which `remove_terminal_escapes` looks for)
+_FTFY_CHANGES = re.compile(
+    "[\r\u2028\u2029\x80-\x9f\ud800-\udfff"
+    + "".join(re.escape(chr(c)) for c in sorted(CONTROL_CHARS))
+    + "]"
+)
+
+
+def _kept_by_ftfy(value: str) -> bool:
+    """True when `ftfy.fix_text(value, config=_FTFY)` is `value` itself, told in about
+    half its time: one line (ftfy fixes line by line), not mojibake by ftfy's own
+    test (`is_bad`, which its encoding fix starts with), nothing another of its fixes
+    changes, already in NFC. ftfy's other fixes are off in `_FTFY`."""
+    return (
+        "\n" not in value
+        and _FTFY_CHANGES.search(value) is None
+        and unicodedata.is_normalized("NFC", value)
+        and not is_bad(value)
+    )
 
 
 _fixed = functools.lru_cache(maxsize=8192)(_fix)
