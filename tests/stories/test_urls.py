@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from hypothesis import example
 from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
+from aggregator.stories import urls as url_forms
 from aggregator.stories.urls import canonical_url
 from aggregator.stories.urls import clean_url
 from aggregator.stories.urls import is_web_url
@@ -197,3 +201,59 @@ def test_is_web_url_accepts_absolute_http_urls(url: str) -> None:
 )
 def test_is_web_url_rejects(url: str) -> None:
     assert not is_web_url(url)
+
+
+# URLs near the edges of the plain form `canonical_url` puts together at once.
+near_plain_urls = st.builds(
+    lambda scheme, host, path, rest: f"{scheme}{host}{path}{rest}",
+    st.sampled_from(["http://", "https://", "HTTPS://", "Http://", " https://"]),
+    st.sampled_from(
+        [
+            *("example.com", "www.example.com", "www.com", "amp.www.news.org", "www.amp.x.com"),
+            *(
+                "Example.com",
+                "a.b.c.d",
+                "127.0.0.1",
+                "x-com.cdn.ampproject.org",
+                "xn--bcher-kva.de",
+            ),
+            *("example.com.", "a..b", "user@example.com", "example.com:443", "example.com:8080"),
+            *("[::1]", "a_b.com", "bücher.de", "-a.com", ""),
+        ]
+    ),
+    st.lists(
+        st.sampled_from(
+            [
+                *("/", "/a", "/B", "//", "/amp", "/AMP", "/google-amp", "/x.amp", "/x.amp.html"),
+                *("/example", "/%41", "/%7e", "/%zz", "/a b", "/é", "/:@!$&'()*+,;=", "/~-._"),
+                *("/a/", "/c/s/example.com/a", "/c/s/news.org/a", "/v/b.org", "/x\t", "/x\n"),
+            ]
+        ),
+        max_size=4,
+    ).map("".join),
+    st.sampled_from(["", "?", "?a=1", "?amp", "?utm_source=x", "#f", "?b=2&a=1#x", " "]),
+)
+
+
+@pytest.mark.e2e
+@settings(max_examples=3000, deadline=None, derandomize=True)
+@given(near_plain_urls)
+@example("https://www.example.com/a/b/")
+@example("https://example.com")
+@example("http://amp.example.co.uk/news/1")
+def test_the_plain_form_is_put_together_as_it_is_taken_apart(url: str) -> None:
+    """`canonical_url` puts a plain URL together without taking it apart; whatever the
+    URL, that gives what taking it apart gives (`_canonical`)."""
+    assert canonical_url.__wrapped__(url) == url_forms._canonical(url)
+
+
+def test_the_plain_form_is_the_common_one() -> None:
+    # The shortcut is taken for the URLs of the seeds: it is exercised, not dead code.
+    seeds = Path(__file__).resolve().parents[2] / "seeds"
+    found = [
+        u for p in sorted(seeds.glob("*.md")) for u in re.findall(r"https?://\S+", p.read_text())
+    ]
+    plain = [u for u in found if url_forms._PLAIN_PAGE.fullmatch(u)]
+    assert len(plain) >= len(found) // 2, (len(plain), len(found))
+    for url in found:
+        assert canonical_url.__wrapped__(url) == url_forms._canonical(url), url
