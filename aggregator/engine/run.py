@@ -592,16 +592,27 @@ class Run:
         (`feeds`), then the pages; the record of every feed, and the pages."""
         records: dict[str, FeedRecord] = {}
 
+        def renders(plan: FeedPlan) -> bool:
+            known = feeds.get(plan.key)
+            return plan.key in touched or known is None or known.name != plan.name
+
+        def entries(plan: FeedPlan) -> list[Article] | None:
+            top = self.store.inc_top(plan.key, plan.limit)
+            if not top and plan.key != ALL:
+                return None  # no members: retired after the feeds
+            return self._entries(top)
+
         def write(plan: FeedPlan) -> Listing | None:
             known = feeds.get(plan.key)
-            if plan.key in touched or known is None or known.name != plan.name:
-                top = self.store.inc_top(plan.key, plan.limit)
-                if not top and plan.key != ALL:
-                    return None  # no members: retired after the feeds
+            if renders(plan):
+                found = ahead.pop(plan.key) if plan.key in ahead else entries(plan)
+                if found is None:
+                    return None
                 start = len(publisher.results)
-                listing = publisher.publish(plan.spec, self._entries(top), plan.limit)
+                listing = publisher.publish(plan.spec, found, plan.limit)
                 records[plan.key] = feed_record(plan.name, publisher.results[start:], listing)
                 return listing
+            assert known is not None
             records[plan.key] = known
             for topic, fmt, path, count in known.results:
                 publisher.results.append(FeedResult(topic, fmt, path, count, False))
@@ -610,7 +621,16 @@ class Run:
 
         live = [k for k in names if k in touched or k in feeds]
         plans = feed_plans(self.config, names, live)
-        return records, publish_plans(publisher, plans, write, names.values(), self.progress)
+        # The entries of every feed to render, for the workers to render side by side.
+        ahead = {plan.key: entries(plan) for plan in plans if renders(plan)}
+        publisher.render_ahead(
+            [(p.spec, found, p.limit) for p in plans if (found := ahead.get(p.key)) is not None],
+            self.cancel,
+        )
+        try:
+            return records, publish_plans(publisher, plans, write, names.values(), self.progress)
+        finally:
+            publisher.stop_ahead()
 
     def _entries(self, top: list[tuple[str, str]]) -> list[Article]:
         """The entries of a feed (path and story each, in feed order): each survivor

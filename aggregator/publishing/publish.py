@@ -9,10 +9,13 @@ the report with 0 entries; it leaves the index page and the OPML).
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections import Counter
 from collections.abc import Callable
 from collections.abc import Container
+from collections.abc import Generator
 from collections.abc import Iterable
+from collections.abc import Iterator
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -37,6 +40,7 @@ from aggregator.rendering.feeds import prefix_sizes
 from aggregator.rendering.feeds import read_feed_header
 from aggregator.rendering.feeds import render
 from aggregator.rendering.feeds import render_empty
+from aggregator.rendering.feeds import render_feeds
 from aggregator.rendering.pages import INDEX
 from aggregator.rendering.pages import OPML_ALL
 from aggregator.rendering.pages import OPML_PER_FORMAT
@@ -45,12 +49,17 @@ from aggregator.rendering.pages import render_index
 from aggregator.rendering.pages import render_opml
 from aggregator.rendering.rendercache import RenderCache
 from aggregator.rendering.slugs import topic_slug
+from aggregator.sources.loader import map_in_processes
+from aggregator.sources.loader import workers_running
 from aggregator.stories.dedupe import related_keys
 from aggregator.stories.topics import topic_key
 
 ALL_STEM = "all"
 TOPICS_FOLDER = "topics"
 HEADLINES = 3
+#: entries to render, in all the feeds of a build, from which they are rendered on the
+#: worker processes (when the build runs them: `Publisher.render_ahead`)
+PARALLEL_ENTRIES = 300
 
 
 #: the key of the all-topics feed among topic keys
@@ -124,25 +133,87 @@ class Publisher:
         self.rendered = rendered
         self.limits = limits
         self.results: list[FeedResult] = []
+        #: the feeds `render_ahead` prepared, by spec, until `publish` writes them
+        self._ahead: dict[FeedSpec, _Prepared] = {}
+        #: the feeds rendered ahead and their documents, as the workers hand them on
+        self._pending: Iterator[tuple[_Prepared, list[bytes]]] | None = None
+        self._renders: Generator[list[bytes], None, None] | None = None
+
+    def render_ahead(
+        self,
+        feeds: Sequence[tuple[FeedSpec, list[Article], int]],
+        cancel: threading.Event | None = None,
+    ) -> None:
+        """Render the feeds about to be published (each spec, its articles and its
+        limit, as `publish` will be given them) on the worker processes the build
+        runs, side by side: `publish` writes their documents as they are. Only when
+        the processes are running and the feeds hold PARALLEL_ENTRIES entries or more
+        to render; else `publish` renders each feed itself."""
+        if not workers_running():
+            return
+        prepared = [self._prepare(spec, articles, limit) for spec, articles, limit in feeds]
+        due = [p for p in prepared if p.fresh is None]
+        if sum(len(p.entries) for p in due) < PARALLEL_ENTRIES:
+            return
+        for each in due:
+            each.due = True
+        site = self.site
+        tasks = [(p.spec, site, p.entries) for p in due]
+        # Taken as `publish` needs them: the feeds are written while the next render.
+        self._renders = map_in_processes(render_feeds, tasks, cancel, "rendering feeds")
+        self._pending = zip(due, self._renders, strict=True)
+        self._ahead = {p.spec: p for p in prepared}
+
+    def stop_ahead(self) -> None:
+        """Let go of the feeds rendered ahead that were not published (the worker
+        processes stop rendering them)."""
+        self._ahead = {}
+        self._pending = None
+        if self._renders is not None:
+            self._renders.close()  # the tasks not started are cancelled
+            self._renders = None
+
+    def _documents(self, prepared: _Prepared) -> list[bytes] | None:
+        """The documents of a feed rendered ahead, once the workers hand them on."""
+        while prepared.due and prepared.documents is None and self._pending is not None:
+            found = next(self._pending, None)
+            if found is None:
+                self._pending = None
+                break
+            each, documents = found
+            each.documents = documents
+        return prepared.documents
+
+    def _prepare(self, spec: FeedSpec, articles: list[Article], limit: int) -> _Prepared:
+        chosen = articles[: min(limit, self.limits.feed_entries)]
+        entries = [self.shown(a) for a in chosen]
+        assert not any(a.light for a in entries), "an entry is rendered with its body"
+        keys = {fmt: self.rendered.key(fmt, spec, self.site, entries) for fmt in FORMATS}
+        slices = {self.rendered.fresh(spec.path(fmt), keys[fmt]) for fmt in FORMATS}
+        # Every file holds what these very inputs render to: nothing to do.
+        fresh = next(iter(slices)) if len(slices) == 1 else None
+        return _Prepared(spec, articles, entries, keys, fresh)
 
     def publish(self, spec: FeedSpec, articles: list[Article], limit: int) -> Listing | None:
         """Write one feed of the first `limit` of `articles` (newest first) in every
         format (a listing for the pages), or retire it."""
         output, site, rendered = self.output, self.site, self.rendered
-        chosen = articles[: min(limit, self.limits.feed_entries)]
-        entries: Sequence[Article] = [self.shown(a) for a in chosen]
-        assert not any(a.light for a in entries), "an entry is rendered with its body"
-        keys = {fmt: rendered.key(fmt, spec, site, entries) for fmt in FORMATS}
-        slices = {rendered.fresh(spec.path(fmt), keys[fmt]) for fmt in FORMATS}
+        prepared = self._ahead.pop(spec, None)
+        if prepared is None or prepared.articles is not articles:
+            prepared = self._prepare(spec, articles, limit)
+        entries: Sequence[Article] = prepared.entries
+        keys, fresh = prepared.keys, prepared.fresh
         changed = dict.fromkeys(FORMATS, False)
-        fresh = next(iter(slices)) if len(slices) == 1 else None
         if fresh is not None:
-            # Every file holds what these very inputs render to: nothing to do.
             entries = entries[fresh[0] : fresh[0] + fresh[1]]
             first = fresh[0]
         else:
+            whole = prepared.entries
+            ahead = self._documents(prepared)
 
             def documents_of(some: Sequence[Article]) -> list[bytes]:
+                if ahead is not None and len(some) == len(whole):
+                    return ahead  # all the entries: rendered ahead
                 return [render(fmt, spec, site, some) for fmt in FORMATS]
 
             given = entries
@@ -170,6 +241,23 @@ class Publisher:
         now, then write the index page and the OPML lists that point at the feeds."""
         retire_orphans(self.output, self.site, self.results, names)
         return write_pages(self.output, self.site, everything, listings)
+
+
+@dataclass(slots=True)
+class _Prepared:
+    """A feed about to be published: its entries as shown, the keys of their renderings
+    (`RenderCache.key`), which of them the files hold when they are fresh, and the
+    documents rendered ahead (None: render them when written)."""
+
+    spec: FeedSpec
+    #: as given to `render_ahead`: `publish` takes this preparation for these only
+    articles: list[Article]
+    entries: list[Article]
+    keys: dict[FeedFormat, str]
+    fresh: tuple[int, int] | None
+    #: whether the workers render it (`render_ahead`)
+    due: bool = False
+    documents: list[bytes] | None = None
 
 
 def _prefix_sizes(documents: Sequence[bytes]) -> list[int] | None:

@@ -155,6 +155,14 @@ def render(fmt: FeedFormat, spec: FeedSpec, site: Site, entries: Sequence[Articl
     return _serialise(generator, fmt, spec)
 
 
+def render_feeds(
+    feeds: list[tuple[FeedSpec, Site, list[Article]]], _limits: object = None
+) -> list[list[bytes]]:
+    """`render` of each feed in every format, in FORMATS order (in a worker process:
+    see `publish.Publisher.render_ahead`)."""
+    return [[render(fmt, spec, site, entries) for fmt in FORMATS] for spec, site, entries in feeds]
+
+
 #: where each entry of a feed ends, per format: lxml writes one element a line (an
 #: end tag inside an entry's text is escaped), and `jsonfeed` indents items by four
 #: spaces, whatever is nested in them deeper

@@ -23,6 +23,7 @@ import stat
 import threading
 from collections import deque
 from collections.abc import Callable
+from collections.abc import Generator
 from collections.abc import Iterable
 from collections.abc import Iterator
 from collections.abc import Sequence
@@ -223,7 +224,7 @@ def map_in_processes(
     cancel: threading.Event | None,
     doing: str,
     workers: int | None = None,
-) -> Iterator[_R]:
+) -> Generator[_R, None, None]:
     """`work([item], limits)` over `items` (each a large task), results in order, on
     `workers` processes (default: one per core) as `map_in_chunks` runs them; here,
     with one core or one item. `doing` names the work in the `Cancelled` raised when
@@ -313,6 +314,11 @@ class Workers:
                 future.cancel()
             wait(futures)
 
+    @property
+    def running(self) -> bool:
+        """Whether the processes are started."""
+        return self._pool is not None
+
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
@@ -333,6 +339,13 @@ def sharing_workers() -> Iterator[Workers]:
     finally:
         _SHARED.reset(token)
         workers.close()
+
+
+def workers_running() -> bool:
+    """Whether the worker processes shared here (`sharing_workers`) are started: a step
+    that gains little from them (rendering feeds) runs on them only then."""
+    shared = _SHARED.get()
+    return shared is not None and shared.running and shared.count > 1
 
 
 def _in_pool(

@@ -252,6 +252,54 @@ def test_parsing_on_several_processes_gives_the_same_build(
     ]
 
 
+@pytest.mark.e2e
+@pytest.mark.parametrize("feed_size", [None, 12_000])
+def test_rendering_on_the_worker_processes_gives_the_same_feeds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, feed_size: int | None
+) -> None:
+    """With the worker processes running (the parse started them), the feeds are
+    rendered there, byte for byte as here. A feed over its size limit is cut here from
+    the whole rendering the workers made."""
+    source = tmp_path / "src"
+    corpus(source, 40)
+    if feed_size is not None:
+        # The newest article of "AI" (n=40) is too big for any feed on its own.
+        write_article(source, "040.md", n=40, topics=["AI"], excerpt="word " * 1900)
+    age(source)
+    limits = Limits(feed_size=feed_size) if feed_size is not None else Limits()
+
+    def target(output: Path) -> Config:
+        return replace(config(source, output), limits=limits)
+
+    serial = build(target(tmp_path / "one"), now=NOW)
+    monkeypatch.setattr(loader, "PARALLEL_MIN_FILES", 10)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(publish, "PARALLEL_ENTRIES", 1)
+    here: list[tuple[str, int]] = []
+    render = publish.render
+
+    def counted(fmt: FeedFormat, spec: FeedSpec, site: Site, entries: Sequence[Article]) -> bytes:
+        here.append((spec.path(fmt), len(entries)))
+        return render(fmt, spec, site, entries)
+
+    monkeypatch.setattr(publish, "render", counted)
+    parallel = build(target(tmp_path / "two"), now=NOW)
+    assert outputs(tmp_path / "one") == outputs(tmp_path / "two")
+    assert [(f.path, f.entries) for f in parallel.feeds] == [
+        (f.path, f.entries) for f in serial.feeds
+    ]
+    if feed_size is None:
+        assert here == [], "feeds were rendered in this process"
+    else:
+        # Here: only the feeds cut to the limit, from fewer entries than they hold whole.
+        whole = build(config(source, tmp_path / "whole"), now=NOW)
+        held = {f.path: f.entries for f in whole.feeds}
+        cut = {f.path: f.entries for f in parallel.feeds}
+        assert here, "no feed was cut"
+        for path, count in here:
+            assert count < held[path] and cut[path] < held[path], (path, count, held[path])
+
+
 def test_a_feed_cut_to_its_size_limit_is_kept_as_is_by_a_rebuild(tmp_path: Path) -> None:
     source = tmp_path / "src"
     corpus(source)
