@@ -289,6 +289,10 @@ class Store:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(str(path), timeout=timeout, isolation_level=None)
         try:
+            # For a new file: the parse cache's rows (some KB each) fit a page, and are
+            # written in about half the time of chains of 4 KB pages. A file made
+            # before keeps its page size.
+            db.execute(f"PRAGMA page_size={PAGE_SIZE}")
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             version = db.execute("PRAGMA user_version").fetchone()[0]
@@ -753,6 +757,10 @@ def _transaction(db: sqlite3.Connection) -> Iterator[None]:
         if db.in_transaction:  # some errors (a full disk) have rolled it back already
             db.execute("ROLLBACK")
         raise
+
+
+#: the page size of a new state file, in bytes
+PAGE_SIZE = 16384
 
 
 def _inc_column(table: str, column: str) -> None:

@@ -95,6 +95,25 @@ def test_the_file_is_in_wal_mode(tmp_path: Path) -> None:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
+def test_a_new_file_has_large_pages_and_an_older_file_keeps_its_own(tmp_path: Path) -> None:
+    new = tmp_path / "new.sqlite"
+    Store(new).close()
+    with sqlite3.connect(new) as db:
+        assert db.execute("PRAGMA page_size").fetchone()[0] == 16384
+    # A file an earlier version made, in WAL mode with 4 KB pages: opened as it is.
+    old = tmp_path / "old.sqlite"
+    db = sqlite3.connect(old)
+    db.execute("PRAGMA page_size=4096")
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("CREATE TABLE t (x)")
+    db.close()
+    with Store(old) as store:
+        store.save_parsed([("a.md", 1, 2, '["error", "a.md", 1, "bad"]', "null", "null")])
+        assert [row[0] for row in store.iter_parsed()] == ["a.md"]
+    with sqlite3.connect(old) as db:
+        assert db.execute("PRAGMA page_size").fetchone()[0] == 4096
+
+
 @pytest.mark.parametrize(
     "garbage", [b"not a database at all" * 100, b"SQLite format 3\x00" + b"\xff" * 4000]
 )
