@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import pytest
 from aggregator.errors import Cancelled
 from aggregator.limits import DEFAULT_LIMITS
 from aggregator.limits import Limits
+from aggregator.sources import loader
 from aggregator.sources.loader import PARALLEL_MIN_FILES
 from aggregator.sources.loader import map_in_chunks
 from aggregator.sources.loader import map_in_processes
@@ -39,6 +41,27 @@ def test_the_steps_of_a_run_share_its_worker_processes() -> None:
     # Outside, each step starts (and stops) processes of its own.
     third = list(map_in_processes(process_of, [1, 2], None, "testing"))
     assert not {pid for _, pid in third} & parse
+
+
+def collecting(items: list[int], _limits: Limits) -> list[tuple[int, bool]]:
+    """Each item with whether the cyclic garbage collector runs (in a worker)."""
+    return [(item, gc.isenabled()) for item in items]
+
+
+def test_a_workers_task_runs_without_the_cyclic_collector_and_restores_it() -> None:
+    with sharing_workers():
+        during = list(map_in_processes(collecting, [1, 2, 3], None, "testing"))
+    assert during == [(1, False), (2, False), (3, False)]
+    # After a task the collector is as it was (run here, where it is on).
+    assert gc.isenabled()
+    assert loader._work_until_stopped(collecting, [4], DEFAULT_LIMITS, 1) == [(4, False)]
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        loader._work_until_stopped(collecting, [5], DEFAULT_LIMITS, 1)
+        assert not gc.isenabled()  # not turned on by the task
+    finally:
+        gc.enable()
 
 
 def test_a_step_cut_short_leaves_the_shared_workers_to_the_next() -> None:
