@@ -151,12 +151,15 @@ def patch_list(store: StateStore, kind: str, gone: set[str], added: list[list[An
     `clear_lists`), rewriting only the chunks they are in; how many rows it gained."""
     length = int(store.meta(_LENGTH) or "0")
     gained = len(added)
-    for prefix in {p[:length] for p in gone} | {row[0][:length] for row in added}:
+    new: dict[str, list[list[Any]]] = {}
+    for row in added:
+        new.setdefault(row[0][:length], []).append(row)
+    for prefix in {p[:length] for p in gone} | new.keys():
         key = _chunk(kind, prefix)
         rows: list[list[Any]] = json.loads(store.meta(key) or "[]")
         kept = [row for row in rows if row[0] not in gone]
         gained -= len(rows) - len(kept)
-        kept.extend(row for row in added if row[0][:length] == prefix)
+        kept.extend(new.get(prefix, ()))
         kept.sort(key=lambda row: str(row[0]))
         if kept:
             store.set_meta(key, json.dumps(kept, ensure_ascii=False))
