@@ -70,6 +70,8 @@ IDNA_LABEL_MAX = 126
 def idna_too_long(host: str) -> bool:
     """True when `host` cannot be a host name IDNA encodes: longer than 4 x 253
     characters or with a label longer than IDNA_LABEL_MAX, found without encoding it."""
+    if len(host) <= IDNA_LABEL_MAX:  # no label of it can be longer (most hosts)
+        return False
     return len(host) > 1012 or any(len(label) > IDNA_LABEL_MAX for label in _LABEL_DOTS.split(host))
 
 

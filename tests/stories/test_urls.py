@@ -257,3 +257,21 @@ def test_the_plain_form_is_the_common_one() -> None:
     assert len(plain) >= len(found) // 2, (len(plain), len(found))
     for url in found:
         assert canonical_url.__wrapped__(url) == url_forms._canonical(url), url
+
+
+@pytest.mark.parametrize(
+    ("host", "too_long"),
+    [
+        ("a" * 126, False),
+        ("a" * 127, True),
+        ("a" * 126 + ".com", False),
+        ("b." + "a" * 127, True),
+        (".".join(["a" * 60] * 16), False),  # long, of short labels
+        ("\u3002".join(["a" * 127, "com"]), True),  # an ideographic full stop splits too
+        (".".join(["a" * 63] * 16) + ".x", True),  # over 1,012 characters
+    ],
+)
+def test_a_host_idna_cannot_encode_is_told_by_its_length_and_labels(
+    host: str, too_long: bool
+) -> None:
+    assert url_forms.idna_too_long(host) is too_long
