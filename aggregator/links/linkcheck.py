@@ -1406,6 +1406,12 @@ def _refusal(refusal: Refusal) -> _Answer:
     return _Answer(failure=klass, reason=refusal.reason, vetted_out=True)
 
 
+def _another(hosts: set[str], host: str) -> bool:
+    """Whether `hosts` holds a host other than `host` (without copying the set: a run's
+    doubtful answers each ask, and a run has thousands of hosts)."""
+    return len(hosts) > (host in hosts)
+
+
 class _Confirmation:
     """Whether a run's doubtful broken or unsafe answers (see the module) are
     confirmed: by the names that resolved to public addresses, the hosts that
@@ -1442,6 +1448,8 @@ class _Confirmation:
                 self.answered.add(check.origin)
             if answer.doubt == "redirect":
                 self.sent_inside.add(check.origin)
+        #: hosts that answered and were not redirected into private space
+        self.answered_plainly = self.answered - self.sent_inside
         self._resolver_works: bool | None = None
 
     def doubt(self, check: _Check, answer: _Answer) -> str | None:
@@ -1449,11 +1457,11 @@ class _Confirmation:
         if answer.failure not in (lp.BROKEN, lp.UNSAFE) or answer.doubt is None:
             return None
         if answer.doubt == "tls":
-            if self.spoke_tls - {check.host}:
+            if _another(self.spoke_tls, check.host):
                 return None
             return "no other host answered over HTTPS in this run: TLS on this network is in doubt"
         if answer.doubt == "redirect":
-            if not self.answered - self.sent_inside - {check.origin}:
+            if not _another(self.answered_plainly, check.origin):
                 return (
                     "no other host answered in this run without a redirect into private"
                     " space: it may be the local network's (a captive portal)"
@@ -1464,7 +1472,7 @@ class _Confirmation:
                     " that is the local network (a captive portal), not the site"
                 )
             return None
-        if self.resolved - {check.host}:
+        if _another(self.resolved, check.host):
             return None
         if self._resolver_works is None:
             self._resolver_works = self._canaries_resolve()

@@ -41,6 +41,7 @@ from farm import Farm
 
 from aggregator.config import Config
 from aggregator.engine.pipeline import build
+from aggregator.links import linkcheck
 from aggregator.links import linkpolicy as lp
 from aggregator.links.linkpolicy import Freshness
 from aggregator.links.linkpolicy import LinkCheckSettings
@@ -419,3 +420,21 @@ def test_the_command_leaves_no_article_out_for_what_the_network_did(
     topics = run_cli("topics", "--json", *args, "--output", "out", cwd=tmp_path, hosts=hosts)
     assert topics.returncode == 0, topics.stderr
     assert json.loads(topics.stdout)["all"]["kept"] == 4
+
+
+@pytest.mark.parametrize(
+    ("hosts", "host", "other"),
+    [
+        (set(), "a.example", False),
+        ({"a.example"}, "a.example", False),  # only the host in doubt itself
+        ({"a.example", "b.example"}, "a.example", True),
+        ({"b.example"}, "a.example", True),
+    ],
+)
+def test_another_host_is_told_without_the_host_in_doubt(
+    hosts: set[str], host: str, other: bool
+) -> None:
+    """What confirms a doubtful answer is another host (one that spoke TLS, resolved,
+    answered without a redirect inside): the host in doubt itself never counts."""
+    assert linkcheck._another(hosts, host) is other
+    assert other == bool(hosts - {host})  # as the set difference it stands for says
