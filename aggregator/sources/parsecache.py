@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence
@@ -125,7 +126,7 @@ class Loaded:
 
 #: complete fingerprints `load_words` read lately, by path and digest: a daemon's
 #: builds read the words of the same few periods again and again
-_WORDS: dict[tuple[str, str], Fingerprint] = {}
+_WORDS: OrderedDict[tuple[str, str], Fingerprint] = OrderedDict()
 #: fingerprints kept in `_WORDS` (the three periods a change reads at 100k articles
 #: hold about 8,500; each fingerprint is a few hundred bytes)
 WORDS_KEPT = 20_000
@@ -150,7 +151,9 @@ def load_words(store: StateStore, limits: Limits, articles: Sequence[Dated]) -> 
             digest = article.fingerprint.digest
             words = words_fingerprint(json.loads(text), digest)
             if len(_WORDS) >= WORDS_KEPT:
-                _WORDS.pop(next(iter(_WORDS), ("", "")), None)  # the oldest
+                # The oldest (a plain dict finds its first key past the holes the
+                # keys deleted before it left: a scan as long as the dict each time).
+                _WORDS.popitem(last=False)
             _WORDS[(article.path, digest)] = words
             found.append(words)
             continue

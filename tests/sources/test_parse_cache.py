@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ def test_words_read_back_are_the_fingerprints_of_the_files_and_few_are_kept(
         str(write_article(source, f"{n}.md", n=n, title=f"Story {n} about robots {n * 7}"))
         for n in range(6)
     ]
-    monkeypatch.setattr(parsecache, "_WORDS", {})
+    monkeypatch.setattr(parsecache, "_WORDS", OrderedDict())
     monkeypatch.setattr(parsecache, "WORDS_KEPT", 3)
     with Store(tmp_path / "state.sqlite") as store:
         parsecache.load_light(paths, store)
@@ -34,10 +35,12 @@ def test_words_read_back_are_the_fingerprints_of_the_files_and_few_are_kept(
         assert all(a.fingerprint is not None and not a.fingerprint.complete for a in articles)
         loaded, _errors = load_all([Path(p) for p in paths], workers=1)
         whole = {a.path: fingerprint(a) for a in loaded}
-        for _ in range(2):  # read from the state file, then from the words kept
+        for turn in range(2):  # read from the state file, then from the words kept
             found = parsecache.load_words(store, DEFAULT_LIMITS, articles)
             assert found == [whole[a.path] for a in articles]
             assert all(isinstance(f, Fingerprint) and f.complete for f in found)
+            if turn == 0:  # the last three read are kept: the oldest went first
+                assert [path for path, _ in parsecache._WORDS] == [a.path for a in articles][-3:]
         assert len(parsecache._WORDS) == 3
 
 
