@@ -36,6 +36,11 @@ host). LinkChecker runs as `linkchecker --check-extern -r 1 --no-status -o none 
 GPL: run, never imported): `python -m venv /tmp/lc && /tmp/lc/bin/pip install
 linkchecker`, then `--linkchecker /tmp/lc/bin/linkchecker`.
 
+`--scheduler U H` measures the scheduler alone instead, on many more hosts than loopback
+has addresses: U URLs spread over H host names (`https://hN.example/...`), each request
+answered at once in place of the network (`LinkChecker._request` replaced, nothing sent),
+with the settings above; it prints the wall and CPU time of the run, best of `--runs`.
+
 Run it from the project root with the dev virtualenv:
 
     python bench/linkcheck.py [--hosts H] [--urls-per-host N] [--latency MS]
@@ -79,6 +84,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from aggregator.links import linkcheck
 from aggregator.links.linkcheck import LinkChecker
 from aggregator.links.linkpolicy import LinkCheckSettings
 
@@ -524,6 +530,13 @@ def main(argv: list[str] | None = None) -> int:
         help="how much shorter than min_interval a gap may look (default 0)",
     )
     parser.add_argument(
+        "--scheduler",
+        type=_positive,
+        nargs=2,
+        metavar=("U", "H"),
+        help="measure the scheduler alone: U URLs on H hosts, answered at once",
+    )
+    parser.add_argument(
         "--linkchecker",
         metavar="PATH",
         help="the linkchecker program (in a virtualenv of its own): run it too, as often",
@@ -538,6 +551,18 @@ def main(argv: list[str] | None = None) -> int:
         f"machine: {os.cpu_count()} CPUs ({_cpu_model()}), {platform.platform()},"
         f" {platform.python_implementation()} {platform.python_version()}"
     )
+    if args.scheduler is not None:
+        urls, hosts = args.scheduler
+        for interval in args.min_interval:
+            wall, cpu = measure_scheduler(
+                urls, hosts, args.workers, args.per_host, interval, args.runs
+            )
+            print(
+                f"scheduler: {urls} urls on {hosts} hosts, workers {args.workers}, per_host"
+                f" {args.per_host}, min_interval {_ms(interval)}: wall {wall:.2f} s,"
+                f" cpu {cpu:.2f} s (best of {args.runs})"
+            )
+        return 0
     all_held = True
     farm = Farm(args.hosts, args.latency, process=True)
     try:
@@ -573,6 +598,32 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         farm.close()
     return 0 if all_held else 1
+
+
+def measure_scheduler(
+    urls: int, hosts: int, workers: int, per_host: int, interval: float, runs: int
+) -> tuple[float, float]:
+    """Best wall and CPU time of checking `urls` URLs on `hosts` names with every
+    request answered at once (no network): the scheduler's own cost."""
+
+    def answer(self: Any, check: Any, watch: Any, *, session: Any, pace: Any) -> Any:
+        return linkcheck._Answer(status=200)
+
+    linkcheck.LinkChecker._request = answer  # type: ignore[method-assign]
+    settings = LinkCheckSettings(
+        workers=workers, per_host=per_host, min_interval=timedelta(seconds=interval)
+    )
+    best = (float("inf"), float("inf"))
+    for _ in range(runs):
+        checks = [
+            linkcheck._Check(u, u, u)
+            for u in (f"https://h{n % hosts}.example/{n}" for n in range(urls))
+        ]
+        checker = linkcheck.LinkChecker(settings)
+        start, cpu = time.perf_counter(), time.process_time()
+        checker._check_all(checks)
+        best = min(best, (time.perf_counter() - start, time.process_time() - cpu))
+    return best
 
 
 def _cpu_model() -> str:

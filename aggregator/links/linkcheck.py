@@ -888,6 +888,28 @@ class LinkChecker:
         sequence = itertools.count()
         for check in checks:
             queues.setdefault(check.host, deque()).append(check)
+        # Which hosts to look at, without going over every host at every turn (a run
+        # has thousands): each heap holds hosts as they were when pushed, and a host
+        # popped is looked at again as it is now. A host is pushed again when what
+        # held it back changes (a request there ends, its time comes, it is claimed).
+        #: (-checks queued, n, host): hosts that may start a request now, most work first
+        ready: list[tuple[int, int, str]] = []
+        #: (when, n, host): hosts that may start one at `when` (`min_interval`, a wait)
+        later: list[tuple[float, int, str]] = []
+        #: (-checks queued, n, host): hosts with work that this run does not hold
+        unheld: list[tuple[int, int, str]] = []
+
+        def offer(host: str) -> None:
+            queue = queues.get(host)
+            if queue:
+                entry = (-len(queue), next(sequence), host)
+                if claims is not None and host not in claims.held:
+                    heapq.heappush(unheld, entry)
+                else:
+                    heapq.heappush(ready, entry)
+
+        for host in queues:
+            offer(host)
         #: the requests in flight: the deadline of each, enforced from here (see
         #: `_Watch`), by the key of its check (a check has one request at a time)
         running: dict[str, _Watch] = {}
@@ -929,6 +951,9 @@ class LinkChecker:
                     _, _, check = heapq.heappop(timers)
                     timed[check.host] -= 1
                     queues.setdefault(check.host, deque()).append(check)
+                    offer(check.host)
+                while later and later[0][0] <= clock:
+                    offer(heapq.heappop(later)[2])
                 wake = timers[0][0] if timers else clock + 1.0
                 while deadlines:
                     until, _, key, watch = deadlines[0]
@@ -939,13 +964,24 @@ class LinkChecker:
                     if running.get(key) is watch:
                         watch.expire()  # else its request is over
                 if claims is not None:
+                    held = set(claims.held)
                     wake = min(wake, claims.renew(clock))
+                    for host in sorted(held - claims.held):  # a lease lost: claimed again
+                        offer(host)
                 # Hosts with the most work first, so no host is left for a slow tail.
-                for host in sorted(queues, key=lambda h: -len(queues[h])):
-                    queue = queues[host]
+                while ready and len(running) < settings.workers:
+                    _, _, host = heapq.heappop(ready)
+                    queue = queues.get(host)
+                    if not queue:
+                        continue  # pushed before its queue emptied
                     if claims is not None and host not in claims.held:
-                        if host in claims.try_at:  # else: claimed when a worker is free
-                            wake = min(wake, claims.try_at[host])
+                        offer(host)  # among the hosts to claim
+                        continue
+                    if in_flight[host] >= settings.per_host:
+                        continue  # offered again when a request there ends
+                    start_at = next_start.get(host, 0.0)
+                    if start_at > clock:
+                        heapq.heappush(later, (start_at, next(sequence), host))
                         continue
                     while (
                         queue
@@ -969,18 +1005,35 @@ class LinkChecker:
                         next_start[host] = now + interval
                     if not queue:
                         del queues[host]
-                    elif in_flight[host] < settings.per_host and len(running) < settings.workers:
-                        wake = min(wake, next_start.get(host, clock))
+                    elif in_flight[host] < settings.per_host:
+                        heapq.heappush(later, (next_start.get(host, clock), next(sequence), host))
+                    # else: offered again when a request there ends
+                if len(running) < settings.workers and later:
+                    wake = min(wake, later[0][0])
                 if claims is not None and len(running) < settings.workers:
                     free = settings.workers - len(running)
-                    wanted = [
-                        h
-                        for h in sorted(queues, key=lambda h: -len(queues[h]))
-                        if h not in claims.held and claims.try_at.get(h, 0.0) <= clock
-                    ][:free]
+                    wanted: list[str] = []
+                    waiting: list[tuple[int, int, str]] = []  # held elsewhere: tried later
+                    while unheld and len(wanted) < free:
+                        entry = heapq.heappop(unheld)
+                        host = entry[2]
+                        if host not in queues or host in claims.held or host in wanted:
+                            continue  # gone, claimed since, or a second entry
+                        try_at = claims.try_at.get(host, 0.0)
+                        if try_at > clock:
+                            waiting.append(entry)
+                            wake = min(wake, try_at)
+                        else:
+                            wanted.append(host)
+                    for entry in waiting:
+                        heapq.heappush(unheld, entry)
                     if wanted:
                         touched = set()
-                        for host in claims.claim(wanted, clock):
+                        granted = claims.claim(wanted, clock)
+                        for host in wanted:
+                            if host not in granted:
+                                offer(host)  # tried again at `claims.try_at`
+                        for host in granted:
                             touched.add(host)
                             fresh = [c for c in queues[host] if not c.sent]
                             gone = claims.taken(fresh) if fresh else set()
@@ -995,6 +1048,7 @@ class LinkChecker:
                                     queues[host] = deque(kept)
                                 else:
                                     del queues[host]
+                            offer(host)
                         claims.release(h for h in sorted(touched) if idle(h))
                         if self.progress is not None and skipped:
                             self.progress(len(done) + skipped, total)
@@ -1007,6 +1061,7 @@ class LinkChecker:
                     running.pop(check.key).finish()
                     in_flight[check.host] -= 1
                     touched.add(check.host)
+                    offer(check.host)  # a request there ended
                     if isinstance(answer, BaseException):
                         raise answer
                     if answer.vetted_out and next_start.get(check.host) is not None:
