@@ -131,9 +131,10 @@ def apply(src: Path, op: tuple[str, str, object]) -> list[str]:
     if kind == "delete":
         path.unlink(missing_ok=True)
         return [str(path)]
-    if kind == "rmtree":
+    if kind == "rmtree":  # an event for each file and folder removed, as inotify gives
+        inside = [str(p) for p in path.rglob("*")] if path.is_dir() else []
         shutil.rmtree(path, ignore_errors=True)
-        return [str(path)]
+        return [*inside, str(path)]
     target = src / str(arg)
     if not path.is_dir() or target.exists() or target.is_relative_to(path):
         return []
@@ -164,6 +165,55 @@ def test_what_is_kept_is_what_a_walk_finds_after_any_changes(
         warm.rewalk()
         same_as_a_walk(warm, config)
         assert warm.walked
+
+
+@pytest.mark.e2e
+@settings(max_examples=60)
+@given(st.lists(st.lists(OPS, min_size=1, max_size=8), min_size=1, max_size=4))
+def test_what_is_kept_is_what_a_walk_finds_after_bursts_of_changes(
+    bursts: list[list[tuple[str, str, object]]],
+) -> None:
+    """Many changes, then one build: the paths touched are followed together."""
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        src = root / "src"
+        src.mkdir()
+        config = config_of(root)
+        warm = Warm()
+        same_as_a_walk(warm, config)
+        for burst in bursts:
+            warm.touched([path for op in burst for path in apply(src, op)])
+            same_as_a_walk(warm, config)
+            assert not warm.walked
+
+
+def test_a_checkout_of_thousands_of_files_is_followed_as_a_walk_finds_it(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    for n in range(3000):
+        (src / f"{n % 30:02}").mkdir(parents=True, exist_ok=True)
+        (src / f"{n % 30:02}" / f"{n:05}.md").write_text("---\ntitle: x\n---\n")
+    config = config_of(tmp_path)
+    warm = Warm()
+    same_as_a_walk(warm, config)
+    touched: list[str] = []
+    for n in range(0, 3000, 3):  # a third edited, a third deleted, a new folder of 2,000
+        path = src / f"{n % 30:02}" / f"{n:05}.md"
+        path.write_text("---\ntitle: edited\n---\n")
+        gone = src / f"{(n + 1) % 30:02}" / f"{n + 1:05}.md"
+        gone.unlink()
+        touched += [str(path), str(gone)]
+    (src / "new").mkdir()
+    for n in range(2000):
+        (src / "new" / f"{n:05}.md").write_text("---\ntitle: new\n---\n")
+    touched.append(str(src / "new"))
+    touched += [str(src / "new" / f"{n:05}.md") for n in range(0, 2000, 7)]
+    # A folder removed, named with one file of the middle of it (events come as they may).
+    middle = sorted((src / "08").iterdir())[20]
+    shutil.rmtree(src / "08")
+    touched += [str(src / "08"), str(middle)]
+    warm.touched(touched)
+    same_as_a_walk(warm, config)
+    assert not warm.walked
 
 
 def test_a_walk_when_the_sources_change_or_a_source_folder_goes(tmp_path: Path) -> None:
