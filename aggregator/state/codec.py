@@ -161,18 +161,27 @@ def story_json(article: Article, passed: tuple[str, ...] | None, found: Article)
     """The story's survivor as published (`article`, in the feeds `passed`, None when
     left out) and as found (`found`): the images the link step left out of its entry
     are told by the indexes of those kept."""
+    if article.images == found.images:
+        return _story_text(article.topics, passed)
     data: dict[str, Any] = {
         "topics": list(article.topics),
         "kept": passed is not None,
         "feeds": list(passed or ()),
     }
-    if article.images != found.images:
-        kept, left = [], list(article.images)
-        for index, image in enumerate(found.images):
-            if left and image == left[0]:
-                kept.append(index)
-                left.pop(0)
-        data["images"] = kept
+    kept, left = [], list(article.images)
+    for index, image in enumerate(found.images):
+        if left and image == left[0]:
+            kept.append(index)
+            left.pop(0)
+    data["images"] = kept
+    return json.dumps(data, ensure_ascii=False)
+
+
+@functools.lru_cache(maxsize=4096)
+def _story_text(topics: tuple[str, ...], passed: tuple[str, ...] | None) -> str:
+    """`story_json` of a story whose images are all kept: the same few topic sets and
+    feeds recur across a corpus's stories, each written once."""
+    data = {"topics": list(topics), "kept": passed is not None, "feeds": list(passed or ())}
     return json.dumps(data, ensure_ascii=False)
 
 

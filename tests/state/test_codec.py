@@ -78,3 +78,20 @@ def test_a_story_keeps_its_topics_feeds_and_the_images_its_entry_shows(tmp_path:
     assert (stored.kept, stored.feeds, stored.images) == (True, ("AI", "all"), (1,))
     left_out = story_from_row(("s2", "a.md", story_json(found, None, found)))
     assert (left_out.kept, left_out.feeds, left_out.images) == (False, (), None)
+    # Stories whose images are all shown share their text (written once per topics and
+    # feeds): each reads back as its own.
+    again = dataclasses.replace(found, path="b.md")
+    for passed in [("AI", "all"), ("AI", "all"), None, ("Robots",)]:
+        text = story_json(again, passed, again)
+        assert json.loads(text) == {
+            "topics": ["AI", "Robots"],
+            "kept": passed is not None,
+            "feeds": list(passed or ()),
+        }
+        read = story_from_row(("s3", "b.md", text))
+        assert (read.topics, read.kept, read.feeds, read.images) == (
+            ("AI", "Robots"),
+            passed is not None,
+            passed or (),
+            None,
+        )
