@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import gc
 import threading
 from collections.abc import Callable
-from collections.abc import Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING
 from typing import TypeAlias
@@ -45,6 +43,7 @@ from aggregator.rendering.rendercache import RenderCache
 from aggregator.sources import inputs
 from aggregator.sources import remote
 from aggregator.sources.loader import check_sources
+from aggregator.sources.loader import collector_paused
 from aggregator.sources.loader import sharing_workers
 from aggregator.sources.parsecache import stat_files
 from aggregator.state.interface import StateStore
@@ -128,7 +127,7 @@ def build(
             config, now, store, found, files, identities, cancel, resolver, progress, session
         )
         # Every file lands, or none does; no garbage collection in a cold build.
-        with collector_paused() if found.cold else contextlib.nullcontext():
+        with collector_paused(promote=True) if found.cold else contextlib.nullcontext():
             with (
                 output.batch(),
                 sharing_workers(),  # the parse and the zones on the same processes
@@ -147,25 +146,6 @@ def build(
 
 def _with_activity(report: BuildReport, store: StateStore, now: datetime) -> BuildReport:
     return dataclasses.replace(report, activity=tables.activity(store, report.feeds, now))
-
-
-@contextlib.contextmanager
-def collector_paused() -> Iterator[None]:
-    """No cyclic garbage collection within: during a cold build each full pass walks
-    every object held, and what a build holds is its articles, no garbage (at 100k files
-    the passes took 1.6 s of the main process); what it leaves is collected after it,
-    by the full passes to come. The objects made within go to the oldest generation at
-    once (frozen, then unfrozen), so that the first pass after it, of the youngest, does
-    not walk them all (0.37 s at 100k files)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.freeze()
-            gc.unfreeze()
-            gc.enable()
 
 
 def check_links(

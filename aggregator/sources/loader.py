@@ -411,7 +411,7 @@ def _work_until_stopped(
     """`work` over `items` one at a time (in a worker), ending early when map `number`
     was asked to stop."""
     results: list[_R] = []
-    with _collector_paused():
+    with collector_paused():
         for item in items:
             if _stopped_maps is not None and _stopped_maps.value >= number:
                 break  # the run is stopping: nobody reads these results
@@ -420,16 +420,22 @@ def _work_until_stopped(
 
 
 @contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """No cyclic garbage collection within (a task in a worker): what a task makes is
-    its results, no garbage, and the passes over it took a tenth of a zone's time. What
-    cycles it leaves are collected after it."""
+def collector_paused(*, promote: bool = False) -> Iterator[None]:
+    """No cyclic garbage collection within: what a cold build or a worker's task makes
+    is what it keeps or hands on, no garbage, and each pass walks all of it (at 100k
+    files the passes took 1.6 s of a build's main process, a tenth of a zone's time in a
+    worker); what cycles it leaves are collected after it. With `promote`, the objects
+    made within go to the oldest generation at once (frozen, then unfrozen), so that the
+    first pass after it, of the youngest, does not walk them all (0.37 s at 100k files)."""
     enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         if enabled:
+            if promote:
+                gc.freeze()
+                gc.unfreeze()
             gc.enable()
 
 

@@ -144,11 +144,13 @@ def apply(src: Path, op: tuple[str, str, object]) -> list[str]:
 
 
 @pytest.mark.e2e
-@settings(max_examples=60)
-@given(st.lists(OPS, min_size=1, max_size=12))
+@settings(max_examples=100)
+@given(st.lists(st.lists(OPS, min_size=1, max_size=8), min_size=1, max_size=6))
 def test_what_is_kept_is_what_a_walk_finds_after_any_changes(
-    ops: list[tuple[str, str, object]],
+    bursts: list[list[tuple[str, str, object]]],
 ) -> None:
+    """Changes one at a time or many before a build (the paths touched are followed
+    together): what is kept is what a walk finds."""
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         src = root / "src"
@@ -157,34 +159,13 @@ def test_what_is_kept_is_what_a_walk_finds_after_any_changes(
         warm = Warm()
         same_as_a_walk(warm, config)
         assert warm.walked
-        for op in ops:
-            touched = apply(src, op)
-            warm.touched(touched)
+        for burst in bursts:
+            warm.touched([path for op in burst for path in apply(src, op)])
             same_as_a_walk(warm, config)
             assert not warm.walked  # from the paths named only
         warm.rewalk()
         same_as_a_walk(warm, config)
         assert warm.walked
-
-
-@pytest.mark.e2e
-@settings(max_examples=60)
-@given(st.lists(st.lists(OPS, min_size=1, max_size=8), min_size=1, max_size=4))
-def test_what_is_kept_is_what_a_walk_finds_after_bursts_of_changes(
-    bursts: list[list[tuple[str, str, object]]],
-) -> None:
-    """Many changes, then one build: the paths touched are followed together."""
-    with tempfile.TemporaryDirectory() as folder:
-        root = Path(folder)
-        src = root / "src"
-        src.mkdir()
-        config = config_of(root)
-        warm = Warm()
-        same_as_a_walk(warm, config)
-        for burst in bursts:
-            warm.touched([path for op in burst for path in apply(src, op)])
-            same_as_a_walk(warm, config)
-            assert not warm.walked
 
 
 def test_a_checkout_of_thousands_of_files_is_followed_as_a_walk_finds_it(tmp_path: Path) -> None:

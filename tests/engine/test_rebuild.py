@@ -688,7 +688,7 @@ def test_the_command_says_when_a_build_was_incremental(tmp_path: Path) -> None:
 
 
 def test_a_full_build_leaves_the_garbage_collector_as_it_found_it(tmp_path: Path) -> None:
-    """Collection is paused during a full build (see `pipeline._collector_paused`)."""
+    """Collection is paused during a full build (see `loader.collector_paused`)."""
     source = tmp_path / "src"
     Corpus(source, 8).create(5)
     config = Config(sources=(source,), output=tmp_path / "out", links="off")
