@@ -880,6 +880,9 @@ class LinkChecker:
         in_flight: Counter[str] = Counter()
         next_start: dict[str, float] = claims.next_start if claims is not None else {}
         previous_start: dict[str, float] = {}
+        #: until when each host asked to be left alone (`_next`): what no refused
+        #: request's unused interval gives back
+        holds: dict[str, float] = {}
         timers: list[tuple[float, int, _Check]] = []
         #: checks waiting in `timers`, by host
         timed: Counter[str] = Counter()
@@ -1065,11 +1068,13 @@ class LinkChecker:
                     if isinstance(answer, BaseException):
                         raise answer
                     if answer.vetted_out and next_start.get(check.host) is not None:
-                        # No packet reached the host: its interval was not used.
-                        next_start[check.host] = min(
-                            next_start[check.host], previous_start.get(check.host, 0.0)
+                        # No packet reached the host: its interval was not used (a wait
+                        # another answer there asked for still holds).
+                        next_start[check.host] = max(
+                            min(next_start[check.host], previous_start.get(check.host, 0.0)),
+                            holds.get(check.host, 0.0),
                         )
-                    follow = self._next(check, answer, next_start)
+                    follow = self._next(check, answer, next_start, holds)
                     if follow is None:
                         done[check.key] = (check, answer)
                         if claims is None or claims.finished(check, answer):
@@ -1095,8 +1100,15 @@ class LinkChecker:
             raise Cancelled(f"stopped while {doing}")  # a `Drain`, once its requests ended
         return done
 
-    def _next(self, check: _Check, answer: _Answer, next_start: dict[str, float]) -> float | None:
-        """Advance `check` after `answer`: None when it is finished, else when to go on."""
+    def _next(
+        self,
+        check: _Check,
+        answer: _Answer,
+        next_start: dict[str, float],
+        holds: dict[str, float],
+    ) -> float | None:
+        """Advance `check` after `answer`: None when it is finished, else when to go on.
+        A wait the host asked for (a 429, a Retry-After) is kept in `holds` too."""
         settings = self.settings
         clock = time.monotonic()
         started = check.started if check.started is not None else clock
@@ -1145,6 +1157,7 @@ class LinkChecker:
                 # queue.
                 until = clock + seconds
                 next_start[check.host] = max(next_start.get(check.host, 0.0), until)
+                holds[check.host] = max(holds.get(check.host, 0.0), until)
                 if check.waits < settings.retries and not out_of_time:
                     check.waits += 1
                     check.started = None  # waiting is not the site being slow

@@ -476,3 +476,31 @@ def test_the_scheduler_looks_at_each_host_a_few_times_whatever_the_hosts(
     assert max(most.values()) <= 2
     assert "big.example" in order[:16], "the host with most work did not start first"
     assert heaps.operations <= 12 * len(urls), heaps.operations
+
+
+@pytest.mark.parametrize("after", ["1", None])
+def test_a_refused_request_does_not_cut_short_the_wait_its_host_asked_for(
+    monkeypatch: pytest.MonkeyPatch, after: str | None
+) -> None:
+    """A 429 holds the host (for its Retry-After, or a backoff without one); a request
+    to the same host refused before it was sent (a port not allowed) gives back its
+    own unused interval, never that wait."""
+    starts: list[tuple[float, str]] = []
+
+    def answer(self: Any, check: Any, watch: Any, *, session: Any, pace: Any) -> Any:
+        starts.append((time.monotonic(), check.current))
+        if "busy" in check.current:
+            return linkcheck._Answer(status=429, headers={"retry-after": after} if after else {})
+        if ":8443" in check.current:
+            time.sleep(0.05)  # refused after the 429 came back
+            return linkcheck._Answer(failure=lp.UNSUPPORTED, reason="port", vetted_out=True)
+        return linkcheck._Answer(status=200)
+
+    monkeypatch.setattr(linkcheck.LinkChecker, "_request", answer)
+    settings = LinkCheckSettings(workers=2, per_host=2, min_interval=timedelta(0), retries=0)
+    urls = ["https://a.example/busy", "https://a.example:8443/x", "https://a.example/later"]
+    begun = time.monotonic()
+    LinkChecker(settings)._check_all([linkcheck._Check(u, u, u) for u in urls])
+    (later,) = [t for t, url in starts if url.endswith("/later")]
+    least = 1.0 if after else 0.25  # a first 429's backoff is at least 0.25 s
+    assert later - begun >= least, (later - begun, starts)
