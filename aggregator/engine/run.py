@@ -94,6 +94,7 @@ from aggregator.rendering.rendercache import RenderCache
 from aggregator.sources import inputs
 from aggregator.sources.loader import load_file
 from aggregator.sources.loader import map_in_processes
+from aggregator.sources.loader import workers_running
 from aggregator.sources.parsecache import keyed
 from aggregator.sources.parsecache import load_words
 from aggregator.state.codec import StoredStory
@@ -621,8 +622,11 @@ class Run:
 
         live = [k for k in names if k in touched or k in feeds]
         plans = feed_plans(self.config, names, live)
-        # The entries of every feed to render, for the workers to render side by side.
-        ahead = {plan.key: entries(plan) for plan in plans if renders(plan)}
+        # The entries of every feed to render, for the workers to render side by side
+        # (without them, each feed's are read when it is written: few held at once).
+        ahead: dict[str, list[Article] | None] = {}
+        if workers_running():
+            ahead = {plan.key: entries(plan) for plan in plans if renders(plan)}
         publisher.render_ahead(
             [(p.spec, found, p.limit) for p in plans if (found := ahead.get(p.key)) is not None],
             self.cancel,

@@ -150,7 +150,7 @@ def load_words(store: StateStore, limits: Limits, articles: Sequence[Dated]) -> 
         if text is not None and article.fingerprint is not None:
             digest = article.fingerprint.digest
             words = words_fingerprint(json.loads(text), digest)
-            if len(_WORDS) >= WORDS_KEPT:
+            if _WORDS and len(_WORDS) >= WORDS_KEPT:
                 # The oldest (a plain dict finds its first key past the holes the
                 # keys deleted before it left: a scan as long as the dict each time).
                 _WORDS.popitem(last=False)
