@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Callable
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -69,31 +68,20 @@ def _sync_all(root: Path, staged: dict[str, Path]) -> None:
     """Sync every staged file to disk (before any is renamed into place); raises
     OutputError naming the first that failed."""
 
-    def sync(temp: Path) -> None:
-        fd = os.open(temp, os.O_RDONLY)
+    def sync(item: tuple[str, Path]) -> None:
+        relative, temp = item
         try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-    if not staged:
-        return
-    with ThreadPoolExecutor(min(_SYNCS, len(staged)), thread_name_prefix="sync") as pool:
-        done = list(zip(staged, pool.map(_caught(sync), staged.values()), strict=True))
-    for relative, error in done:
-        if error is not None:
-            raise OutputError(f"{root / relative}: cannot write: {_reason(error)}") from error
-
-
-def _caught(work: Callable[[Path], None]) -> Callable[[Path], OSError | None]:
-    def caught(temp: Path) -> OSError | None:
-        try:
-            work(temp)
+            fd = os.open(temp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
         except OSError as exc:
-            return exc
-        return None
+            raise OutputError(f"{root / relative}: cannot write: {_reason(exc)}") from exc
 
-    return caught
+    if staged:
+        with ThreadPoolExecutor(min(_SYNCS, len(staged)), thread_name_prefix="sync") as pool:
+            list(pool.map(sync, staged.items()))  # the first error, in order, is raised
 
 
 def _fsync_folder(folder: Path) -> None:
