@@ -967,10 +967,9 @@ class LinkChecker:
                     if running.get(key) is watch:
                         watch.expire()  # else its request is over
                 if claims is not None:
-                    held = set(claims.held)
+                    # A host whose lease was lost is in a heap, in flight or in the
+                    # timers: when next looked at, it is among the hosts to claim.
                     wake = min(wake, claims.renew(clock))
-                    for host in sorted(held - claims.held):  # a lease lost: claimed again
-                        offer(host)
                 # Hosts with the most work first, so no host is left for a slow tail.
                 while ready and len(running) < settings.workers:
                     _, _, host = heapq.heappop(ready)

@@ -504,3 +504,38 @@ def test_a_refused_request_does_not_cut_short_the_wait_its_host_asked_for(
     (later,) = [t for t, url in starts if url.endswith("/later")]
     least = 1.0 if after else 0.25  # a first 429's backoff is at least 0.25 s
     assert later - begun >= least, (later - begun, starts)
+
+
+def test_a_host_whose_lease_was_lost_is_claimed_again_and_its_work_done(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """A lease lost on renewal (expired and taken by another process meanwhile) leaves
+    the host's queued checks to be claimed again, not forgotten."""
+
+    def answer(self: Any, check: Any, watch: Any, *, session: Any, pace: Any) -> Any:
+        time.sleep(0.02)
+        return linkcheck._Answer(status=200)
+
+    monkeypatch.setattr(linkcheck.LinkChecker, "_request", answer)
+    urls = [f"https://a.example/{n}" for n in range(20)] + ["https://b.example/"]
+    settings = LinkCheckSettings(workers=4, per_host=1, min_interval=timedelta(0))
+    with Store(tmp_path / "state.sqlite") as store:
+        renew = store.renew_hosts
+        dropped: list[str] = []
+
+        def renew_losing_a(owner: str, hosts: Any, ttl: float) -> set[str]:
+            kept = renew(owner, hosts, ttl)
+            if not dropped and "a.example" in kept:
+                dropped.append("a.example")
+                store.release_hosts(owner, {"a.example": 0.0})  # gone to nobody, say
+                kept.discard("a.example")
+            return kept
+
+        monkeypatch.setattr(store, "renew_hosts", renew_losing_a)
+        claims = linkcheck._Claims(store, ttl=0.15)
+        done = LinkChecker(settings)._check_all(
+            [linkcheck._Check(u, u, u) for u in urls], claims=claims
+        )
+        claims.close()
+    assert dropped == ["a.example"]
+    assert sorted(done) == sorted(urls)
