@@ -59,6 +59,9 @@ DEFAULT_LIMIT = 50
 DEFAULT_MIN_QUALITY = 50
 #: the Cache-Control of every object uploaded to an `output:` bucket
 DEFAULT_CACHE_CONTROL = "public, max-age=300"
+#: how long one call to an object store may take (`storage_timeout`): a listing of a
+#: large bucket is many requests, a hung store answers none
+DEFAULT_STORAGE_TIMEOUT = timedelta(minutes=2)
 #: where the local folders of an `output:` URL live (the staging folder and its state),
 #: below the folder of the config file (or the working directory, for `--output`)
 STAGING_FOLDER = ".aggregator"
@@ -207,6 +210,9 @@ class Config:
     )
     #: the Cache-Control header of each object uploaded to `remote_output`
     output_cache_control: str = DEFAULT_CACHE_CONTROL
+    #: how long one call to an object store (a listing, a download, an upload, its
+    #: retries included) may take before the run gives it up with a StorageError
+    storage_timeout: timedelta = DEFAULT_STORAGE_TIMEOUT
 
     @property
     def state_location(self) -> Path | str:
@@ -311,6 +317,7 @@ class Config:
             remote_output=None,
             storage_options=MappingProxyType({}),
             output_cache_control=DEFAULT_CACHE_CONTROL,
+            storage_timeout=DEFAULT_STORAGE_TIMEOUT,
         )
 
 
@@ -1188,6 +1195,7 @@ _KEYS: dict[str, Callable[[Any, Path], Any]] = {
     "feeds": lambda value, _base: _feeds(value),
     "storage_options": _storage_options,
     "output_cache_control": _cache_control,
+    "storage_timeout": lambda value, _base: _duration(value, LONGEST_WAIT),
 }
 #: keys that set more than one field: a folder, or an object-store URL
 _LOCATIONS: dict[str, Callable[[Any, Path], dict[str, Any]]] = {

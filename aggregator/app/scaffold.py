@@ -83,6 +83,7 @@ GROUPS: tuple[tuple[str, tuple[Setting, ...]], ...] = (
         "Object storage (README: Object storage)",
         (
             Setting("output_cache_control", "Cache-Control of each object uploaded to a bucket"),
+            Setting("storage_timeout", "how long one call to a bucket may take, its retries too"),
             Setting(
                 "storage_options",
                 "options per fsspec protocol: credentials, endpoint",

@@ -69,7 +69,7 @@ def sync(url: str, folder: Path, config: Config) -> list[LoadError]:
     """Mirror the article objects under `url` into `folder` (see the module's doc);
     the objects that cannot be mirrored (a key that is also the folder of others:
     `b.md` and `b.md/c.md`, which no file system holds both of), reported."""
-    fs, root = open_store(url, config.storage_options)
+    fs, root = open_store(url, config.storage_options, config.storage_timeout.total_seconds())
     manifest_path = folder.with_name(folder.name + ".json")
     manifest = {k: str(v) for k, v in read_manifest(manifest_path, url).items()}
     try:

@@ -73,12 +73,54 @@ def join(url: str, key: str) -> str:
     return f"{url}/{key}"
 
 
+class Store:
+    """The fsspec filesystem of a store, each call given up after `timeout` seconds
+    where the filesystem can give it up (fsspec's asynchronous ones: s3fs, gcsfs,
+    adlfs): a store that stops answering fails the run in one line instead of blocking
+    it. The socket timeouts of s3fs do not cover an upload waiting for the server's
+    `100 Continue`, and s3fs and botocore retry a timed-out request many times over."""
+
+    def __init__(self, fs: AbstractFileSystem, timeout: float) -> None:
+        self.fs = fs
+        self.timeout = timeout
+
+    def find(self, path: str, **options: Any) -> Any:
+        return self._call("find", path, **options)
+
+    def cat_file(self, path: str) -> bytes:
+        return bytes(self._call("cat_file", path))
+
+    def pipe_file(self, path: str, data: bytes, **options: Any) -> None:
+        self._call("pipe_file", path, data, **options)
+
+    def rm_file(self, path: str) -> None:
+        self._call("rm_file", path)
+
+    def invalidate_cache(self) -> None:
+        self.fs.invalidate_cache()
+
+    def _call(self, name: str, *args: Any, **options: Any) -> Any:
+        from fsspec.exceptions import FSTimeoutError
+
+        if getattr(self.fs, "async_impl", False):
+            options["timeout"] = self.timeout  # fsspec's `sync`: the whole call, retries too
+        try:
+            return getattr(self.fs, name)(*args, **options)
+        except FSTimeoutError:
+            raise StoreTimeout(f"no answer within {self.timeout:g} s (storage_timeout)") from None
+
+
+class StoreTimeout(Exception):
+    """A store call given up after `Store.timeout` seconds."""
+
+
 def open_store(
-    url: str, options: Mapping[str, Mapping[str, Any]]
-) -> tuple[AbstractFileSystem, str]:
-    """The fsspec filesystem of `url` (with `options[protocol]`) and the URL's path in
-    it (`bucket/prefix`, no trailing "/"). Raises ConfigError when fsspec, or the
-    package of the protocol (s3fs for s3://), is not installed."""
+    url: str, options: Mapping[str, Mapping[str, Any]], timeout: float
+) -> tuple[Store, str]:
+    """The filesystem of `url` (fsspec's, with `options[protocol]`), each call given up
+    after `timeout` seconds (`Store`), and the URL's path in it (`bucket/prefix`, no
+    trailing "/"). Raises ConfigError when fsspec, or the package of the protocol (s3fs
+    for s3://), is not installed."""
     try:
         import fsspec.core
     except ImportError:
@@ -93,7 +135,7 @@ def open_store(
         raise ConfigError(f"{url}: cannot open: {exc}") from None
     except Exception as exc:  # a store that cannot be reached: its own error classes
         raise StorageError(f"{url}: cannot open: {reason(exc)}") from exc
-    return fs, str(path).rstrip("/")
+    return Store(fs, timeout), str(path).rstrip("/")
 
 
 def reason(exc: BaseException) -> str:

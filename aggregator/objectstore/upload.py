@@ -104,7 +104,7 @@ def pull(config: Config) -> bool:
     url = config.remote_output
     if url is None or read_manifest(manifest_path(config), url):
         return False
-    fs, root = open_store(url, config.storage_options)
+    fs, root = open_store(url, config.storage_options, config.storage_timeout.total_seconds())
     try:
         found = sorted(str(k) for k in fs.find(root, withdirs=False))
     except FileNotFoundError:
@@ -162,7 +162,7 @@ def publish(config: Config) -> Published:
     gone = sorted(set(manifest) - set(local), key=rank)
     if not changed and not gone:
         return Published()
-    fs, root = open_store(url, config.storage_options)
+    fs, root = open_store(url, config.storage_options, config.storage_timeout.total_seconds())
     uploaded: list[str] = []
     deleted: list[str] = []
     try:
