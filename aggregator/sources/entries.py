@@ -219,7 +219,9 @@ class FeedReader:
 
     def _start(self) -> None:
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload([__name__])
+        # The forkserver is shared with the build's workers: it imports nothing, each
+        # process what its work needs (see `loader.Workers.map`).
+        context.set_forkserver_preload([])
         ours, theirs = context.Pipe()
         process = context.Process(
             target=_serve,
