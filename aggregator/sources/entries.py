@@ -219,9 +219,7 @@ class FeedReader:
 
     def _start(self) -> None:
         context = multiprocessing.get_context("forkserver")
-        # The forkserver is shared with the build's workers: it imports nothing, each
-        # process what its work needs (see `loader.Workers.map`).
-        context.set_forkserver_preload([])
+        context.set_forkserver_preload([__name__])
         ours, theirs = context.Pipe()
         process = context.Process(
             target=_serve,

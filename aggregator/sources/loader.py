@@ -274,10 +274,7 @@ class Workers:
         on (one call a task: nothing per item)."""
         if self._pool is None:
             context = multiprocessing.get_context("forkserver")
-            # The server the workers are forked from imports nothing (by default it
-            # imports `__main__`, the whole command): each worker imports what its work
-            # needs, and the server, a process of the run too, holds 14 MB, not 35.
-            context.set_forkserver_preload([])
+            context.set_forkserver_preload([work.__module__])
             # Each worker looks at this between two items, so a stop does not wait for
             # the rest of a chunk (with a hostile file, minutes): only for the item in hand.
             self._stopped = context.Value("q", 0, lock=False)
