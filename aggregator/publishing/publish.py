@@ -152,6 +152,8 @@ class Publisher:
         if not workers_running():
             return
         prepared = [self._prepare(spec, articles, limit) for spec, articles, limit in feeds]
+        # `publish` takes each feed as prepared here, rendered ahead or not.
+        self._ahead = {p.spec: p for p in prepared}
         due = [p for p in prepared if p.fresh is None]
         if sum(len(p.entries) for p in due) < PARALLEL_ENTRIES:
             return
@@ -162,7 +164,6 @@ class Publisher:
         # Taken as `publish` needs them: the feeds are written while the next render.
         self._renders = map_in_processes(render_feeds, tasks, cancel, "rendering feeds")
         self._pending = zip(due, self._renders, strict=True)
-        self._ahead = {p.spec: p for p in prepared}
 
     def stop_ahead(self) -> None:
         """Let go of the feeds rendered ahead that were not published (the worker

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import feedparser
 import pytest
@@ -298,6 +299,36 @@ def test_rendering_on_the_worker_processes_gives_the_same_feeds(
         assert here, "no feed was cut"
         for path, count in here:
             assert count < held[path] and cut[path] < held[path], (path, count, held[path])
+
+
+@pytest.mark.e2e
+def test_feeds_too_few_to_render_on_the_workers_are_prepared_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the worker processes running but fewer entries to render than make it worth
+    sending them there, each feed is rendered here from what was prepared for the
+    workers (its entries read and its cache keys made once), byte for byte as ever."""
+    source = tmp_path / "src"
+    corpus(source, 40)
+    age(source)
+    serial = build(config(source, tmp_path / "one"), now=NOW)
+    monkeypatch.setattr(loader, "PARALLEL_MIN_FILES", 10)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(publish, "PARALLEL_ENTRIES", 1_000_000)
+    prepared: list[FeedSpec] = []
+    prepare = publish.Publisher._prepare
+
+    def counted(self: publish.Publisher, spec: FeedSpec, *args: Any) -> Any:
+        prepared.append(spec)
+        return prepare(self, spec, *args)
+
+    monkeypatch.setattr(publish.Publisher, "_prepare", counted)
+    parallel = build(config(source, tmp_path / "two"), now=NOW)
+    assert outputs(tmp_path / "one") == outputs(tmp_path / "two")
+    assert [(f.path, f.entries) for f in parallel.feeds] == [
+        (f.path, f.entries) for f in serial.feeds
+    ]
+    assert prepared and len(prepared) == len(set(prepared))
 
 
 def test_a_feed_cut_to_its_size_limit_is_kept_as_is_by_a_rebuild(tmp_path: Path) -> None:
