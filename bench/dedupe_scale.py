@@ -5,8 +5,9 @@ three years, so a larger N puts more articles in each window (as a larger corpus
 subject does). With `--common`, company names come from a list of 20 only (no made-up
 names): titles share more common words within days, the case that makes candidate
 generation costly. Prints, per N, the time to find every zone's pairs in this process
-(fingerprints made beforehand, not counted), the pairs scored per article and the pairs
-found.
+(fingerprints made beforehand, not counted; the cyclic garbage collector paused, as a
+build's workers and a cold build's main process run), the pairs scored per article and
+the pairs found.
 
     python bench/dedupe_scale.py [--n 20000 100000] [--common]
 """
@@ -27,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import corpus
 
 from aggregator.model import Fingerprint
+from aggregator.sources.loader import collector_paused
 from aggregator.stories import similar
 
 
@@ -72,9 +74,10 @@ def measure(n: int, common: bool, runs: int) -> tuple[float, float, int]:
     try:
         for _ in range(runs):
             scored = 0
-            start = time.perf_counter()
-            zones = similar.similar_zones(items)
-            times.append(time.perf_counter() - start)
+            with collector_paused():
+                start = time.perf_counter()
+                zones = similar.similar_zones(items)
+                times.append(time.perf_counter() - start)
     finally:
         similar._score = score
     return statistics.median(times), scored / n, sum(map(len, zones.values()))

@@ -668,10 +668,6 @@ def _prefixes(
     return ordered, found
 
 
-#: a sweep checks the candidates of an article one by one up to this many; above, it
-#: keeps only those whose excerpts may overlap enough first (see `_Sweep._by_excerpt`)
-_FEW = 48
-
 #: rounding allowed for in `_prefixes`, relative to the weights it sums
 _SLACK = 1e-9
 
@@ -1208,6 +1204,21 @@ class _Sweep:
                 _take(rare_excerpts, word, oldest, times, found)
         return found
 
+    def _overlapping(self, i: int, others: set[int]) -> set[int]:
+        """Those of `others` whose excerpts may overlap article `i`'s by `_swapped_floor`
+        of the lighter one: one has a word of the other's `excerpt_tight` (as
+        `_may_reach` asks of titles with a word swapped). Titles of common words share
+        a word at `_text_floor` with many in the window; two set operations each set
+        most of them aside."""
+        sets, made, of = self._of(i), self._sets, self._of
+        tight, excerpt = sets.excerpt_tight, sets.excerpt
+        return {
+            j
+            for j in others
+            if not tight.isdisjoint((other := made.get(j) or of(j)).excerpt)
+            or not other.excerpt_tight.isdisjoint(excerpt)
+        }
+
     def pairs(
         self, order: Sequence[int], across: frozenset[int] | None = None
     ) -> list[tuple[int, int, float]]:
@@ -1226,10 +1237,11 @@ class _Sweep:
         #   (alone or with their excerpts): the shorter one's rarest word is in the
         #   other, so by the rarest word of each title among every word of the others;
         # - titles with a word swapped, with their excerpts: by the rarest title words
-        #   at `_text_floor`, and, where those are many, by the rarest excerpt words of
-        #   the one at `_swapped_floor` and every excerpt word of the other (or every
-        #   article with an excerpt, at a threshold so low that excerpts with no word in
-        #   common reach it);
+        #   at `_text_floor`, kept when one excerpt has a word of the other's rarest at
+        #   `_swapped_floor` (`_overlapping`); at a threshold so low that titles need
+        #   not share a word, by the rarest excerpt words of the one at `_swapped_floor`
+        #   and every excerpt word of the other (`_by_excerpt`), or every article with
+        #   an excerpt, at one so low that excerpts with no word in common reach it;
         # - at a threshold so low that titles with a word swapped reach it by their
         #   words alone (`swapped`): by the rarest title words at the threshold.
         every: defaultdict[str, deque[int]] = defaultdict(deque)  # every title word
@@ -1269,8 +1281,8 @@ class _Sweep:
                     by_words: set[int] = set()
                     for word in keys.second:
                         _take(texts, word, oldest, times, by_words).append(i)
-                    if len(by_words) > _FEW and sift:
-                        by_words &= self._by_excerpt(i, oldest, recent)
+                    if by_words and sift:
+                        by_words = self._overlapping(i, by_words)
                     candidates |= by_words
                 elif sift:
                     candidates |= self._by_excerpt(i, oldest, recent)
