@@ -31,6 +31,7 @@ import dataclasses
 import json
 import threading
 from collections import Counter
+from collections.abc import Collection
 from collections.abc import Container
 from collections.abc import Iterable
 from collections.abc import Mapping
@@ -483,6 +484,7 @@ class Run:
             self.session,
             # The URLs of the stories kept as they are (none in a cold build).
             self.store.inc_link_results,
+            None if self.cold else self._judged_elsewhere,
         )
         selection = self.judged.selection
         new = [
@@ -495,6 +497,13 @@ class Run:
         duplicates = [duplicate_row(d) for d in stories.duplicates]
         excluded = [exclusion_row(e) for e in selection.excluded]
         return new, duplicates, excluded
+
+    def _judged_elsewhere(self, keys: Collection[str]) -> set[str]:
+        """Of these canonical URLs, those the link rows of articles outside the stories
+        formed again name (the stories kept as they are)."""
+        inside = self.articles
+        rows = self.store.inc_rows("inc_link", "key", keys, "key, path")
+        return {str(key) for key, path in rows if path not in inside}
 
     def _keep_stories(
         self,

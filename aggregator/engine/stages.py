@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from collections.abc import Collection
 from collections.abc import Iterable
 from collections.abc import Iterator
 from collections.abc import Mapping
@@ -95,6 +96,7 @@ def judge(
     cancel: threading.Event | None = None,
     session: requests.Session | None = None,
     known: Callable[[], Mapping[str, LinkResult]] | None = None,
+    elsewhere: Callable[[Collection[str]], Collection[str]] | None = None,
 ) -> Judged:
     """Filter survivors (topic settings applied) and check the links of those the
     filters keep; an article whose link is dead or refused is then left out with that
@@ -102,12 +104,22 @@ def judge(
     carry its images (the link step reads them). `store` None: no state file, so no
     stored result and nothing stored (`aggregator topics` before any build). `known`:
     the stored results of the URLs of the articles not in `unique` (see
-    `LinkChecker.run`). `progress` hears the link checks as the phase "links"."""
+    `LinkChecker.run`); `elsewhere`, which URLs those articles were judged by (see
+    `check_article_links`). `progress` hears the link checks as the phase "links"."""
     if not checks_links(config):
         return Judged(list(unique), select(unique, config, now), None)
     candidates = link_candidates(unique, config, now)
     checked = check_article_links(
-        candidates, config, now, store, resolver, links_of(progress), cancel, session, known
+        candidates,
+        config,
+        now,
+        store,
+        resolver,
+        links_of(progress),
+        cancel,
+        session,
+        known,
+        elsewhere,
     )
     shown = [checked.replaced.get(a.path, a) for a in unique]
     return Judged(shown, select(shown, config, now, checked.problems), checked)

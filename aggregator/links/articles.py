@@ -20,6 +20,7 @@ import dataclasses
 import threading
 from collections import Counter
 from collections.abc import Callable
+from collections.abc import Collection
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -77,11 +78,16 @@ def check_article_links(
     cancel: threading.Event | None = None,
     session: requests.Session | None = None,
     known: Callable[[], Mapping[str, LinkResult]] | None = None,
+    elsewhere: Callable[[Collection[str]], Collection[str]] | None = None,
 ) -> CheckedLinks:
     """The link step for `articles`. `store` None means no state file: no stored
     result, and nothing is stored (`aggregator topics` before any build). `session`
     sends the requests (see `linkcheck.LinkChecker`); `known` gives the stored
-    results of the corpus's other URLs (see `LinkChecker.run`)."""
+    results of the corpus's other URLs (see `LinkChecker.run`). `elsewhere` gives, of
+    some canonical URLs, those that articles not in `articles` were judged by (an
+    incremental build's other stories): one every form of which is refused here keeps
+    its stored result, as the step over every article would have it (another form is
+    checked), and each form refused here is judged by its own refusal."""
     settings = config.link_check
     links = [a.link for a in articles]
     images = [image.url for a in articles for image in a.images]
@@ -99,13 +105,16 @@ def check_article_links(
     checkable = [u for u in urls if u not in refusals]
     previous = store.links(keys) if store is not None else {}
     # A canonical URL every form of which is refused has that refusal as its result,
-    # whatever was stored and whether or not the network answers.
-    checked_keys = {canonical_url(u) for u in checkable}
+    # whatever was stored and whether or not the network answers; unless an article
+    # outside the step gives it too (then the stored result is kept).
+    refused_only = keys - {canonical_url(u) for u in checkable}
+    shared = set(elsewhere(refused_only)) if elsewhere is not None and refused_only else set()
+    stored = {key: previous[key] for key in shared if key in previous}
     offline = {
         key: lp.refused_result(
             previous.get(key), key, refusals[given[key]], now, settings.freshness
         )
-        for key in keys - checked_keys
+        for key in refused_only - shared
     }
     if config.links == "cached":
         results, requested, network_down = {**previous, **offline}, 0, False
@@ -122,7 +131,7 @@ def check_article_links(
         report = checker.run(
             checkable, now=now, previous=previous, cancel=cancel, known=known, store=store
         )
-        results = {**report.results, **offline}
+        results = {**report.results, **stored, **offline}
         requested, network_down = report.requested, report.network_down
         if store is not None:
             store.save_links(r for k, r in offline.items() if previous.get(k) != r)
@@ -135,8 +144,10 @@ def check_article_links(
             return results.get(key), False
         if key in offline and given[key] == url:
             return offline[key], True
-        # Another form of the same canonical URL was checked: this one is refused still.
-        own = lp.refused_result(None, key, refusal, now, settings.freshness)
+        # Another form of the same canonical URL was checked: this one is refused still,
+        # as of when that result was made (so the same in every build that uses it).
+        since = results[key].checked_at if key in results else now
+        own = lp.refused_result(None, key, refusal, since, settings.freshness)
         return own, True
 
     problems: dict[str, LinkProblem] = {}

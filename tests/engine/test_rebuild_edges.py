@@ -78,12 +78,9 @@ def test_an_outage_seen_by_the_whole_link_step_is_seen_by_an_incremental_build(
     assert without_requests(report) == without_requests(cold)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="not fixed: an offline refusal is stored under the canonical URL (articles.py)",
-)
+@pytest.mark.parametrize("links", ["on", "cached"])
 def test_a_refused_form_of_a_shared_image_url_does_not_override_its_checked_form(
-    tmp_path: Path, farm: Farm
+    tmp_path: Path, farm: Farm, links: str
 ) -> None:
     """Two stories show one image, one through a URL with credentials (refused without
     a request) and one without (checked: fine). Both have one canonical URL. A cold
@@ -96,6 +93,9 @@ def test_a_refused_form_of_a_shared_image_url_does_not_override_its_checked_form
     article(tmp_path, "a.md", 1, farm.url(1, "/switch/a"), images=[{"url": refused}])
     article(tmp_path, "b.md", 2, farm.url(2, "/switch/b"), images=[{"url": fine}])
     assert build(config, now=NOW).mode == "full"
+    if links == "cached":
+        config = replace(config, links="cached")
+        assert build(config, now=NOW + timedelta(minutes=1)).mode == "full"
     article(tmp_path, "a.md", 1, farm.url(1, "/switch/a"), images=[{"url": refused}], title="A")
     when = NOW + timedelta(minutes=5)
     folder, cold = cold_build_beside(config, tmp_path, when)
@@ -103,6 +103,7 @@ def test_a_refused_form_of_a_shared_image_url_does_not_override_its_checked_form
     assert report.mode == "incremental"
     assert outputs(config.output) == outputs(folder)
     assert without_requests(report) == without_requests(cold)
+    assert "/switch/img" in (config.output / "all.rss").read_text(encoding="utf-8")
     # and the build after it agrees with a cold build too
     when += timedelta(minutes=5)
     article(tmp_path, "c.md", 3, farm.url(1, "/switch/c"))
@@ -110,6 +111,33 @@ def test_a_refused_form_of_a_shared_image_url_does_not_override_its_checked_form
     report = build(config, now=when)
     assert outputs(config.output) == outputs(folder)
     assert without_requests(report) == without_requests(cold)
+
+
+@pytest.mark.parametrize("links", ["on", "cached"])
+def test_a_refused_form_left_alone_by_the_deletion_of_the_checked_form_is_its_result(
+    tmp_path: Path, farm: Farm, links: str
+) -> None:
+    """The story with the checkable form of an image URL goes while the one with the
+    refused form is edited: the refused form is then the only one, and its refusal is
+    the canonical URL's result, as a cold build has it (with links cached too)."""
+    config = replace(linked(tmp_path), links="on")
+    fine = farm.url(0, "/switch/img")
+    refused = fine.replace("http://", "http://user@")
+    article(tmp_path, "a.md", 1, farm.url(1, "/switch/a"), images=[{"url": refused}])
+    article(tmp_path, "b.md", 2, farm.url(2, "/switch/b"), images=[{"url": fine}])
+    assert build(config, now=NOW).mode == "full"
+    if links == "cached":  # what the link step checked stays the link results
+        config = replace(config, links="cached")
+        assert build(config, now=NOW + timedelta(minutes=1)).mode == "full"
+    (tmp_path / "src" / "b.md").unlink()
+    article(tmp_path, "a.md", 1, farm.url(1, "/switch/a"), images=[{"url": refused}], title="A")
+    when = NOW + timedelta(minutes=5)
+    folder, cold = cold_build_beside(config, tmp_path, when)
+    report = build(config, now=when)
+    assert report.mode == "incremental"
+    assert outputs(config.output) == outputs(folder)
+    assert without_requests(report) == without_requests(cold)
+    assert report.links is not None and dict(report.links.classes).get("unsafe") == 1
 
 
 def test_how_link_requests_are_sent_changes_no_output_and_rebuilds_nothing(
