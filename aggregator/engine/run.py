@@ -553,7 +553,12 @@ class Run:
                 self.link_counts.note(str(row[0]) for row in added)
             self._delete("inc_link", "path", judged)
             store.inc_insert("inc_link", added)
-        store.inc_update_story([(s, p) for s, paths in components.items() for p in paths])
+        # A file read now is its own story until then (`_replace_articles`): the first
+        # file of each story, most of a cold build's, is so already.
+        fresh = self.fresh
+        store.inc_update_story(
+            [(s, p) for s, paths in components.items() for p in paths if s != p or p not in fresh]
+        )
         return old, touched
 
     def _relinked(self, gone: set[str]) -> set[str]:
