@@ -42,6 +42,7 @@ from collections import deque
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Iterator
+from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
@@ -402,24 +403,45 @@ def distinguishing(*periods: Slots) -> frozenset[str]:
     a platform, a stage) is what tells one announcement from the next. Depends on the
     set of titles only, not on their order; a word repeated in a title counts as
     itself ("app_2" as "app")."""
-    if len(periods) == 1:
-        more, titles = periods[0].more, periods[0].titles
-    else:
-        titles = Counter()
-        once: dict[tuple[str, ...], str] = {}
-        more = {}
-        for period in periods:
-            titles.update(period.titles)
-            for key, word in period.once.items():
-                _fill(once, more, key, word, 1)
-            for key, words in period.more.items():
-                for word, times in words.items():
-                    _fill(once, more, key, word, times)
     found: set[str] = set()
-    for words in more.values():
-        if len(words) > 1:
-            found.update(_base(w) for w, seen in words.items() if titles[w] > seen)
+    for words, titles in _taking_turns(periods):
+        found.update(_base(w) for w, seen in words.items() if titles(w) > seen)
     return frozenset(found)
+
+
+def _taking_turns(
+    periods: Sequence[Slots],
+) -> Iterator[tuple[Mapping[str, int], Callable[[str], int]]]:
+    """The slots of these periods' titles filled by more than one word (each word and
+    how often), with how many titles each word is in: as if the periods' titles were
+    learned together, without merging every slot. A slot filled once in one period
+    and in no other stays filled once: only the slots filled more than once somewhere,
+    and those filled once in two periods or more, are looked at."""
+    if len(periods) == 1:
+        (only,) = periods
+        titled = only.titles.__getitem__
+        yield from ((words, titled) for words in only.more.values() if len(words) > 1)
+        return
+
+    def titles(word: str) -> int:
+        return sum(period.titles[word] for period in periods)
+
+    keys = {key for period in periods for key in period.more}
+    for i, first in enumerate(periods):
+        for second in periods[i + 1 :]:
+            keys.update(first.once.keys() & second.once.keys())
+    for key in keys:
+        words: Counter[str] = Counter()
+        for period in periods:
+            counted = period.more.get(key)
+            if counted is not None:
+                words.update(counted)
+            else:
+                word = period.once.get(key)
+                if word is not None:
+                    words[word] += 1
+        if len(words) > 1:
+            yield words, titles
 
 
 @dataclass(frozen=True, slots=True)

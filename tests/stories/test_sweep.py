@@ -250,6 +250,40 @@ def test_what_is_learned_of_a_period_after_a_few_changes_is_what_learning_it_ane
     assert similar._changed(known, dict(list(prints.items())[:100])) is None
 
 
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_words_learned_of_two_periods_are_those_of_their_titles_learned_together(
+    seed: int,
+) -> None:
+    """A boundary zone's words that tell stories apart are learned of both periods'
+    slots (`distinguishing` of two) without merging every slot: they are those of
+    both periods' titles learned as one. Here the slots filled in both periods, in one
+    only, and more than once in either."""
+    prints = [similar.fingerprint(a) for a in _corpus(seed, size=800)]
+    rng = random.Random(seed)
+    first = [p for p in prints if rng.random() < 0.5]
+    second = [p for p in prints if p not in first]
+    together = similar.distinguishing(similar.slots(prints))
+    apart = similar.distinguishing(similar.slots(first), similar.slots(second))
+    assert apart == together
+    assert len(together) > 5  # words were learned
+    # and of a period alone, as before
+    assert similar.distinguishing(similar.slots(first)) <= together
+    # Titles alike but for one word, one in each period: the word is learned of both.
+    when = BOUNDARY - timedelta(days=1)
+    mine = [
+        similar.fingerprint(article(n, title, "", when=when))
+        for n, title in enumerate(["quokka wombat numbat dingo", "quokka wombat numbat emu"])
+    ]
+    others = [
+        similar.fingerprint(article(10 + n, title, "", when=when))
+        for n, title in enumerate(["dingo tracks seen", "emu farm opens"])
+    ]
+    one, two = similar.slots([mine[0], others[0]]), similar.slots([mine[1], others[1]])
+    assert similar.distinguishing(one) == similar.distinguishing(two) == frozenset()
+    assert similar.distinguishing(one, two) == {"dingo", "emu"}
+    assert similar.distinguishing(similar.slots([*mine, *others])) == {"dingo", "emu"}
+
+
 def test_a_process_keeps_what_it_learned_of_a_few_periods_only() -> None:
     """The word counts and slots learned of each period are kept for the next build of
     a few periods (`_LEARNED_KEPT`), with the articles they were learned from, not of
