@@ -68,6 +68,7 @@ from aggregator.engine.tables import link_rows
 from aggregator.engine.tables import links_settled
 from aggregator.engine.tables import member_rows
 from aggregator.engine.tables import rendering
+from aggregator.links.articles import checked_urls
 from aggregator.links.netguard import Resolver
 from aggregator.model import Article
 from aggregator.model import BuildReport
@@ -122,6 +123,7 @@ from aggregator.stories.similar import period_length
 from aggregator.stories.similar import period_of
 from aggregator.stories.similar import zone_pairs
 from aggregator.stories.topics import topic_key
+from aggregator.stories.urls import canonical_url
 
 if TYPE_CHECKING:
     import requests
@@ -484,7 +486,7 @@ class Run:
             self.session,
             # The URLs of the stories kept as they are (none in a cold build).
             self.store.inc_link_results,
-            None if self.cold else self._judged_elsewhere,
+            None if self.cold else self._checked_elsewhere,
         )
         selection = self.judged.selection
         new = [
@@ -498,12 +500,21 @@ class Run:
         excluded = [exclusion_row(e) for e in selection.excluded]
         return new, duplicates, excluded
 
-    def _judged_elsewhere(self, keys: Collection[str]) -> set[str]:
-        """Of these canonical URLs, those the link rows of articles outside the stories
-        formed again name (the stories kept as they are)."""
+    def _checked_elsewhere(self, keys: Collection[str]) -> set[str]:
+        """Of these canonical URLs, those an article outside the stories formed again
+        (a story kept as it is) gives in a form the link step checks: its link rows
+        name the articles, their files the forms."""
         inside = self.articles
         rows = self.store.inc_rows("inc_link", "key", keys, "key, path")
-        return {str(key) for key, path in rows if path not in inside}
+        paths = sorted({str(path) for _key, path in rows if path not in inside})
+        parsed = self.store.parsed_rows(paths)
+        found: set[str] = set()
+        for path in paths:
+            loaded = decode(parsed[path][0], None, parsed[path][1]) if path in parsed else None
+            article = loaded if isinstance(loaded, Article) else self._reread(path)
+            if article is not None:
+                found.update(canonical_url(u) for u in checked_urls(article, self.config))
+        return found & set(keys)
 
     def _keep_stories(
         self,

@@ -84,10 +84,10 @@ def check_article_links(
     result, and nothing is stored (`aggregator topics` before any build). `session`
     sends the requests (see `linkcheck.LinkChecker`); `known` gives the stored
     results of the corpus's other URLs (see `LinkChecker.run`). `elsewhere` gives, of
-    some canonical URLs, those that articles not in `articles` were judged by (an
-    incremental build's other stories): one every form of which is refused here keeps
-    its stored result, as the step over every article would have it (another form is
-    checked), and each form refused here is judged by its own refusal."""
+    some canonical URLs, those that articles not in `articles` give in a form the step
+    checks (`checked_urls`; an incremental build's other stories): one every form of
+    which is refused here keeps its stored result, as the step over every article
+    would have it, and each form refused here is judged by its own refusal."""
     settings = config.link_check
     links = [a.link for a in articles]
     images = [image.url for a in articles for image in a.images]
@@ -196,6 +196,16 @@ def check_article_links(
         fresh_until=None if network_down else first,
     )
     return CheckedLinks(summary, problems, replaced, used, given, keys_of)
+
+
+def checked_urls(article: Article, config: Config) -> list[str]:
+    """The URLs of `article` the link step checks with a request: its link, and its
+    images when they are checked, but for those refused without one."""
+    settings = config.link_check
+    urls = [article.link]
+    if settings.check_images:
+        urls += [image.url for image in article.images]
+    return [url for url in urls if not lp.refused_offline(url, settings)]
 
 
 def _problem(

@@ -5,6 +5,7 @@ history, and settings that change no output rebuild nothing."""
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
 from dataclasses import replace
 from datetime import timedelta
@@ -50,6 +51,14 @@ def article(tmp_path: Path, name: str, n: int, url: str, **fields: object) -> No
     path = write_article(tmp_path / "src", name, n=n, webUrl=url, **fields)
     old = time.time() - 3600 + n
     os.utime(path, (old, old))
+
+
+def link_table(state: Path | None) -> dict[str, tuple[object, ...]]:
+    """The stored link results: URL -> class, reason, when checked and when due."""
+    assert state is not None
+    with sqlite3.connect(state) as db:
+        rows = db.execute("SELECT url, class, reason, checked_at, next_check_at FROM link")
+        return {str(row[0]): tuple(row[1:]) for row in rows}
 
 
 def test_an_outage_seen_by_the_whole_link_step_is_seen_by_an_incremental_build(
@@ -103,6 +112,7 @@ def test_a_refused_form_of_a_shared_image_url_does_not_override_its_checked_form
     assert report.mode == "incremental"
     assert outputs(config.output) == outputs(folder)
     assert without_requests(report) == without_requests(cold)
+    assert link_table(config.state) == link_table(tmp_path / "cold-state.sqlite")
     assert "/switch/img" in (config.output / "all.rss").read_text(encoding="utf-8")
     # and the build after it agrees with a cold build too
     when += timedelta(minutes=5)
@@ -137,7 +147,56 @@ def test_a_refused_form_left_alone_by_the_deletion_of_the_checked_form_is_its_re
     assert report.mode == "incremental"
     assert outputs(config.output) == outputs(folder)
     assert without_requests(report) == without_requests(cold)
+    assert link_table(config.state) == link_table(tmp_path / "cold-state.sqlite")
     assert report.links is not None and dict(report.links.classes).get("unsafe") == 1
+
+
+@pytest.mark.parametrize("links", ["on", "cached"])
+@pytest.mark.parametrize("later", [timedelta(minutes=5), timedelta(days=2)], ids=["fresh", "due"])
+def test_a_refused_form_given_by_another_story_too_is_judged_as_in_a_cold_build(
+    tmp_path: Path, farm: Farm, links: str, later: timedelta
+) -> None:
+    """Two stories give an image URL in one refused form: the other story does not
+    check it, so an edit of one stores the refusal a cold build stores (made again
+    once the stored one is due), not the stored one kept."""
+    config = replace(linked(tmp_path), links="on")
+    refused = farm.url(0, "/switch/img").replace("http://", "http://user@")
+    article(tmp_path, "a.md", 1, farm.url(1, "/switch/a"), images=[{"url": refused}])
+    article(tmp_path, "b.md", 2, farm.url(2, "/switch/b"), images=[{"url": refused}])
+    assert build(config, now=NOW).mode == "full"
+    if links == "cached":
+        config = replace(config, links="cached")
+        assert build(config, now=NOW + timedelta(minutes=1)).mode == "full"
+    article(tmp_path, "a.md", 1, farm.url(1, "/switch/a"), images=[{"url": refused}], title="A")
+    when = NOW + later
+    folder, cold = cold_build_beside(config, tmp_path, when)
+    report = build(config, now=when)
+    assert report.mode == "incremental"
+    assert outputs(config.output) == outputs(folder)
+    assert without_requests(report) == without_requests(cold)
+    assert link_table(config.state) == link_table(tmp_path / "cold-state.sqlite")
+
+
+def test_a_form_refused_for_another_reason_is_judged_as_in_a_cold_build(
+    tmp_path: Path, farm: Farm
+) -> None:
+    """Two stories give an image URL with credentials; one is edited to give it without
+    them, on a port not allowed: refused still, for that reason now, in the stored
+    result as in a cold build's."""
+    base = linked(tmp_path)
+    config = replace(base, link_check=replace(base.link_check, allow_private=False))
+    credentials, port = "http://user@127.0.0.2:1/img", "http://127.0.0.2:1/img"
+    article(tmp_path, "a.md", 1, farm.url(1, "/switch/a"), images=[{"url": credentials}])
+    article(tmp_path, "b.md", 2, farm.url(2, "/switch/b"), images=[{"url": credentials}])
+    assert build(config, now=NOW).mode == "full"
+    article(tmp_path, "a.md", 1, farm.url(1, "/switch/a"), images=[{"url": port}], title="A")
+    when = NOW + timedelta(minutes=5)
+    folder, cold = cold_build_beside(config, tmp_path, when)
+    report = build(config, now=when)
+    assert report.mode == "incremental"
+    assert outputs(config.output) == outputs(folder)
+    assert without_requests(report) == without_requests(cold)
+    assert link_table(config.state) == link_table(tmp_path / "cold-state.sqlite")
 
 
 def test_how_link_requests_are_sent_changes_no_output_and_rebuilds_nothing(
