@@ -177,6 +177,37 @@ def test_a_refused_form_given_by_another_story_too_is_judged_as_in_a_cold_build(
     assert link_table(config.state) == link_table(tmp_path / "cold-state.sqlite")
 
 
+@pytest.mark.parametrize("links", ["on", "cached"])
+@pytest.mark.parametrize("change", ["deleted", "image dropped"])
+def test_the_stories_left_with_a_refused_form_only_are_judged_as_in_a_cold_build(
+    tmp_path: Path, farm: Farm, links: str, change: str
+) -> None:
+    """The story that gave an image URL in the checked form goes, or drops the image,
+    and the only form left is refused (credentials in it), in a story not edited: that
+    story is judged again, and the refusal is the URL's result, as in a cold build."""
+    config = replace(linked(tmp_path), links="on")
+    fine = farm.url(0, "/switch/img")
+    refused = fine.replace("http://", "http://user@")
+    article(tmp_path, "a.md", 1, farm.url(1, "/switch/a"), images=[{"url": refused}])
+    article(tmp_path, "b.md", 2, farm.url(2, "/switch/b"), images=[{"url": fine}])
+    assert build(config, now=NOW).mode == "full"
+    if links == "cached":
+        config = replace(config, links="cached")
+        assert build(config, now=NOW + timedelta(minutes=1)).mode == "full"
+    if change == "deleted":
+        (tmp_path / "src" / "b.md").unlink()
+    else:
+        article(tmp_path, "b.md", 2, farm.url(2, "/switch/b"), title="B")
+    when = NOW + timedelta(minutes=5)
+    folder, cold = cold_build_beside(config, tmp_path, when)
+    report = build(config, now=when)
+    assert report.mode == "incremental"
+    assert outputs(config.output) == outputs(folder)
+    assert without_requests(report) == without_requests(cold)
+    assert link_table(config.state) == link_table(tmp_path / "cold-state.sqlite")
+    assert report.links is not None and dict(report.links.classes).get("unsafe") == 1
+
+
 def test_a_form_refused_for_another_reason_is_judged_as_in_a_cold_build(
     tmp_path: Path, farm: Farm
 ) -> None:
