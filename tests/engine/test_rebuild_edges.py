@@ -8,6 +8,7 @@ import os
 import sqlite3
 import time
 from dataclasses import replace
+from datetime import datetime
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from aggregator.config import Config
 from aggregator.engine.pipeline import build
 from aggregator.links.linkpolicy import Freshness
 from aggregator.links.linkpolicy import LinkCheckSettings
+from aggregator.model import BuildReport
 from aggregator.state.store import Store
 
 
@@ -87,6 +89,34 @@ def test_an_outage_seen_by_the_whole_link_step_is_seen_by_an_incremental_build(
     assert without_requests(report) == without_requests(cold)
 
 
+def two_stories(
+    tmp_path: Path, farm: Farm, links: str, images: tuple[str, str], **settings: object
+) -> Config:
+    """a.md and b.md showing one image each (`images`), built with links on, then with
+    `links` (cached: the results checked stay the link results); their config."""
+    config = linked(tmp_path)
+    config = replace(config, link_check=replace(config.link_check, **settings))  # type: ignore[arg-type]
+    article(tmp_path, "a.md", 1, farm.url(1, "/switch/a"), images=[{"url": images[0]}])
+    article(tmp_path, "b.md", 2, farm.url(2, "/switch/b"), images=[{"url": images[1]}])
+    assert build(config, now=NOW).mode == "full"
+    if links == "cached":
+        config = replace(config, links="cached")
+        assert build(config, now=NOW + timedelta(minutes=1)).mode == "full"
+    return config
+
+
+def as_cold(config: Config, tmp_path: Path, when: datetime) -> BuildReport:
+    """An incremental build at `when`, with the feeds, report and stored link results
+    of a cold build beside it."""
+    folder, cold = cold_build_beside(config, tmp_path, when)
+    report = build(config, now=when)
+    assert report.mode == "incremental"
+    assert outputs(config.output) == outputs(folder)
+    assert without_requests(report) == without_requests(cold)
+    assert link_table(config.state) == link_table(tmp_path / "cold-state.sqlite")
+    return report
+
+
 @pytest.mark.parametrize("links", ["on", "cached"])
 def test_a_refused_form_of_a_shared_image_url_does_not_override_its_checked_form(
     tmp_path: Path, farm: Farm, links: str
@@ -96,58 +126,35 @@ def test_a_refused_form_of_a_shared_image_url_does_not_override_its_checked_form
     build checks the fine form and keeps it in the other entry; an edit of the story
     with the refused form alone must not store that refusal for the canonical URL and
     so drop the image from the other story's entry."""
-    config = linked(tmp_path)
     fine = farm.url(0, "/switch/img")
     refused = fine.replace("http://", "http://user@")
-    article(tmp_path, "a.md", 1, farm.url(1, "/switch/a"), images=[{"url": refused}])
-    article(tmp_path, "b.md", 2, farm.url(2, "/switch/b"), images=[{"url": fine}])
-    assert build(config, now=NOW).mode == "full"
-    if links == "cached":
-        config = replace(config, links="cached")
-        assert build(config, now=NOW + timedelta(minutes=1)).mode == "full"
+    config = two_stories(tmp_path, farm, links, (refused, fine))
     article(tmp_path, "a.md", 1, farm.url(1, "/switch/a"), images=[{"url": refused}], title="A")
-    when = NOW + timedelta(minutes=5)
-    folder, cold = cold_build_beside(config, tmp_path, when)
-    report = build(config, now=when)
-    assert report.mode == "incremental"
-    assert outputs(config.output) == outputs(folder)
-    assert without_requests(report) == without_requests(cold)
-    assert link_table(config.state) == link_table(tmp_path / "cold-state.sqlite")
+    as_cold(config, tmp_path, NOW + timedelta(minutes=5))
     assert "/switch/img" in (config.output / "all.rss").read_text(encoding="utf-8")
     # and the build after it agrees with a cold build too
-    when += timedelta(minutes=5)
     article(tmp_path, "c.md", 3, farm.url(1, "/switch/c"))
-    folder, cold = cold_build_beside(config, tmp_path, when)
-    report = build(config, now=when)
-    assert outputs(config.output) == outputs(folder)
-    assert without_requests(report) == without_requests(cold)
+    as_cold(config, tmp_path, NOW + timedelta(minutes=10))
 
 
 @pytest.mark.parametrize("links", ["on", "cached"])
-def test_a_refused_form_left_alone_by_the_deletion_of_the_checked_form_is_its_result(
-    tmp_path: Path, farm: Farm, links: str
+@pytest.mark.parametrize("change", ["deleted", "image dropped", "both"])
+def test_the_stories_left_with_a_refused_form_only_are_judged_as_in_a_cold_build(
+    tmp_path: Path, farm: Farm, links: str, change: str
 ) -> None:
-    """The story with the checkable form of an image URL goes while the one with the
-    refused form is edited: the refused form is then the only one, and its refusal is
-    the canonical URL's result, as a cold build has it (with links cached too)."""
-    config = replace(linked(tmp_path), links="on")
+    """The story that gave an image URL in the checked form goes, or drops the image,
+    and the only form left is refused (credentials in it), in a story not edited (or
+    edited in the same build): the refusal is the URL's result, as in a cold build."""
     fine = farm.url(0, "/switch/img")
     refused = fine.replace("http://", "http://user@")
-    article(tmp_path, "a.md", 1, farm.url(1, "/switch/a"), images=[{"url": refused}])
-    article(tmp_path, "b.md", 2, farm.url(2, "/switch/b"), images=[{"url": fine}])
-    assert build(config, now=NOW).mode == "full"
-    if links == "cached":  # what the link step checked stays the link results
-        config = replace(config, links="cached")
-        assert build(config, now=NOW + timedelta(minutes=1)).mode == "full"
-    (tmp_path / "src" / "b.md").unlink()
-    article(tmp_path, "a.md", 1, farm.url(1, "/switch/a"), images=[{"url": refused}], title="A")
-    when = NOW + timedelta(minutes=5)
-    folder, cold = cold_build_beside(config, tmp_path, when)
-    report = build(config, now=when)
-    assert report.mode == "incremental"
-    assert outputs(config.output) == outputs(folder)
-    assert without_requests(report) == without_requests(cold)
-    assert link_table(config.state) == link_table(tmp_path / "cold-state.sqlite")
+    config = two_stories(tmp_path, farm, links, (refused, fine))
+    if change == "image dropped":
+        article(tmp_path, "b.md", 2, farm.url(2, "/switch/b"), title="B")
+    else:
+        (tmp_path / "src" / "b.md").unlink()
+    if change == "both":
+        article(tmp_path, "a.md", 1, farm.url(1, "/switch/a"), images=[{"url": refused}], title="A")
+    report = as_cold(config, tmp_path, NOW + timedelta(minutes=5))
     assert report.links is not None and dict(report.links.classes).get("unsafe") == 1
 
 
@@ -159,53 +166,10 @@ def test_a_refused_form_given_by_another_story_too_is_judged_as_in_a_cold_build(
     """Two stories give an image URL in one refused form: the other story does not
     check it, so an edit of one stores the refusal a cold build stores (made again
     once the stored one is due), not the stored one kept."""
-    config = replace(linked(tmp_path), links="on")
     refused = farm.url(0, "/switch/img").replace("http://", "http://user@")
-    article(tmp_path, "a.md", 1, farm.url(1, "/switch/a"), images=[{"url": refused}])
-    article(tmp_path, "b.md", 2, farm.url(2, "/switch/b"), images=[{"url": refused}])
-    assert build(config, now=NOW).mode == "full"
-    if links == "cached":
-        config = replace(config, links="cached")
-        assert build(config, now=NOW + timedelta(minutes=1)).mode == "full"
+    config = two_stories(tmp_path, farm, links, (refused, refused))
     article(tmp_path, "a.md", 1, farm.url(1, "/switch/a"), images=[{"url": refused}], title="A")
-    when = NOW + later
-    folder, cold = cold_build_beside(config, tmp_path, when)
-    report = build(config, now=when)
-    assert report.mode == "incremental"
-    assert outputs(config.output) == outputs(folder)
-    assert without_requests(report) == without_requests(cold)
-    assert link_table(config.state) == link_table(tmp_path / "cold-state.sqlite")
-
-
-@pytest.mark.parametrize("links", ["on", "cached"])
-@pytest.mark.parametrize("change", ["deleted", "image dropped"])
-def test_the_stories_left_with_a_refused_form_only_are_judged_as_in_a_cold_build(
-    tmp_path: Path, farm: Farm, links: str, change: str
-) -> None:
-    """The story that gave an image URL in the checked form goes, or drops the image,
-    and the only form left is refused (credentials in it), in a story not edited: that
-    story is judged again, and the refusal is the URL's result, as in a cold build."""
-    config = replace(linked(tmp_path), links="on")
-    fine = farm.url(0, "/switch/img")
-    refused = fine.replace("http://", "http://user@")
-    article(tmp_path, "a.md", 1, farm.url(1, "/switch/a"), images=[{"url": refused}])
-    article(tmp_path, "b.md", 2, farm.url(2, "/switch/b"), images=[{"url": fine}])
-    assert build(config, now=NOW).mode == "full"
-    if links == "cached":
-        config = replace(config, links="cached")
-        assert build(config, now=NOW + timedelta(minutes=1)).mode == "full"
-    if change == "deleted":
-        (tmp_path / "src" / "b.md").unlink()
-    else:
-        article(tmp_path, "b.md", 2, farm.url(2, "/switch/b"), title="B")
-    when = NOW + timedelta(minutes=5)
-    folder, cold = cold_build_beside(config, tmp_path, when)
-    report = build(config, now=when)
-    assert report.mode == "incremental"
-    assert outputs(config.output) == outputs(folder)
-    assert without_requests(report) == without_requests(cold)
-    assert link_table(config.state) == link_table(tmp_path / "cold-state.sqlite")
-    assert report.links is not None and dict(report.links.classes).get("unsafe") == 1
+    as_cold(config, tmp_path, NOW + later)
 
 
 def test_a_form_refused_for_another_reason_is_judged_as_in_a_cold_build(
@@ -214,20 +178,10 @@ def test_a_form_refused_for_another_reason_is_judged_as_in_a_cold_build(
     """Two stories give an image URL with credentials; one is edited to give it without
     them, on a port not allowed: refused still, for that reason now, in the stored
     result as in a cold build's."""
-    base = linked(tmp_path)
-    config = replace(base, link_check=replace(base.link_check, allow_private=False))
     credentials, port = "http://user@127.0.0.2:1/img", "http://127.0.0.2:1/img"
-    article(tmp_path, "a.md", 1, farm.url(1, "/switch/a"), images=[{"url": credentials}])
-    article(tmp_path, "b.md", 2, farm.url(2, "/switch/b"), images=[{"url": credentials}])
-    assert build(config, now=NOW).mode == "full"
+    config = two_stories(tmp_path, farm, "on", (credentials, credentials), allow_private=False)
     article(tmp_path, "a.md", 1, farm.url(1, "/switch/a"), images=[{"url": port}], title="A")
-    when = NOW + timedelta(minutes=5)
-    folder, cold = cold_build_beside(config, tmp_path, when)
-    report = build(config, now=when)
-    assert report.mode == "incremental"
-    assert outputs(config.output) == outputs(folder)
-    assert without_requests(report) == without_requests(cold)
-    assert link_table(config.state) == link_table(tmp_path / "cold-state.sqlite")
+    as_cold(config, tmp_path, NOW + timedelta(minutes=5))
 
 
 def test_how_link_requests_are_sent_changes_no_output_and_rebuilds_nothing(
