@@ -34,7 +34,6 @@ from collections import Counter
 from collections.abc import Collection
 from collections.abc import Container
 from collections.abc import Iterable
-from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -70,7 +69,6 @@ from aggregator.engine.tables import links_settled
 from aggregator.engine.tables import member_rows
 from aggregator.engine.tables import rendering
 from aggregator.links.articles import checked_urls
-from aggregator.links.articles import judged_urls
 from aggregator.links.netguard import Resolver
 from aggregator.model import Article
 from aggregator.model import BuildReport
@@ -492,7 +490,7 @@ class Run:
             self.session,
             # The URLs of the stories kept as they are (none in a cold build).
             self.store.inc_link_results,
-            None if self.cold else self._forms_elsewhere,
+            None if self.cold else self._checked_elsewhere,
         )
         selection = self.judged.selection
         new = [
@@ -506,24 +504,16 @@ class Run:
         excluded = [exclusion_row(e) for e in selection.excluded]
         return new, duplicates, excluded
 
-    def _forms_elsewhere(self, keys: Collection[str]) -> dict[str, list[str]]:
-        """The forms in which articles outside the stories formed again (the stories
-        kept as they are) give these canonical URLs: their link rows name the articles,
-        their files the forms (`judged_urls`)."""
+    def _checked_elsewhere(self, keys: Collection[str]) -> set[str]:
+        """Of these canonical URLs, those an article outside the stories formed again
+        (a story kept as it is) gives in a form the link step checks: its link rows
+        name the articles, their files the forms."""
         inside = self.articles
-        paths = {
-            str(path)
-            for _key, path in self.store.inc_rows("inc_link", "key", keys, "key, path")
-            if path not in inside
-        }
-        wanted = set(keys)
-        forms: dict[str, list[str]] = {}
-        for article in self._read(sorted(paths)):
-            for url in judged_urls(article, self.config):
-                key = canonical_url(url)
-                if key in wanted:
-                    forms.setdefault(key, []).append(url)
-        return forms
+        givers: dict[str, set[str]] = {}
+        for key, path in self.store.inc_rows("inc_link", "key", keys, "key, path"):
+            if path not in inside:
+                givers.setdefault(str(key), set()).add(str(path))
+        return set(givers) - self._unchecked(givers)
 
     def _left_refused(self, keys: set[str]) -> set[str]:
         """The articles whose link rows name one of these canonical URLs (those of the
@@ -543,29 +533,25 @@ class Run:
 
     def _unchecked(self, givers: dict[str, set[str]]) -> set[str]:
         """The canonical URLs (of `givers`, by the articles that give them) that none of
-        their articles gives in a form the link step checks: their files are read a few
-        at a time, until each URL is told (a URL many stories show, a logo, by the
-        first few)."""
+        their articles gives in a form the link step checks: their files are read,
+        through the parse cache, a few at a time, until each URL is told (a URL many
+        stories show, a logo, by the first few)."""
         unsure = set(givers)
         ordered = sorted({path for paths in givers.values() for path in paths})
         for start in range(0, len(ordered), _READ_AT_ONCE):
             if not unsure:
                 break
-            for article in self._read(ordered[start : start + _READ_AT_ONCE]):
-                unsure.difference_update(
-                    canonical_url(url) for url in checked_urls(article, self.config)
-                )
+            some = ordered[start : start + _READ_AT_ONCE]
+            parsed = self.store.parsed_rows(some)
+            for path in some:
+                row = parsed.get(path)
+                loaded = decode(row[0], None, row[1]) if row is not None else None
+                article = loaded if isinstance(loaded, Article) else self._reread(path)
+                if article is not None:
+                    unsure.difference_update(
+                        canonical_url(url) for url in checked_urls(article, self.config)
+                    )
         return unsure
-
-    def _read(self, paths: Sequence[str]) -> Iterator[Article]:
-        """The articles of these files, whole, through the parse cache."""
-        parsed = self.store.parsed_rows(paths)
-        for path in paths:
-            row = parsed.get(path)
-            loaded = decode(row[0], None, row[1]) if row is not None else None
-            article = loaded if isinstance(loaded, Article) else self._reread(path)
-            if article is not None:
-                yield article
 
     def _keep_stories(
         self,

@@ -96,7 +96,7 @@ def judge(
     cancel: threading.Event | None = None,
     session: requests.Session | None = None,
     known: Callable[[], Mapping[str, LinkResult]] | None = None,
-    elsewhere: Callable[[Collection[str]], Mapping[str, Collection[str]]] | None = None,
+    elsewhere: Callable[[Collection[str]], Collection[str]] | None = None,
 ) -> Judged:
     """Filter survivors (topic settings applied) and check the links of those the
     filters keep; an article whose link is dead or refused is then left out with that
@@ -104,8 +104,8 @@ def judge(
     carry its images (the link step reads them). `store` None: no state file, so no
     stored result and nothing stored (`aggregator topics` before any build). `known`:
     the stored results of the URLs of the articles not in `unique` (see
-    `LinkChecker.run`); `elsewhere`, the forms in which those articles give some URLs
-    (see `check_article_links`). `progress` hears the link checks as the phase "links"."""
+    `LinkChecker.run`); `elsewhere`, which URLs those articles were judged by (see
+    `check_article_links`). `progress` hears the link checks as the phase "links"."""
     if not checks_links(config):
         return Judged(list(unique), select(unique, config, now), None)
     candidates = link_candidates(unique, config, now)

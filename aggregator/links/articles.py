@@ -21,7 +21,6 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from collections.abc import Collection
-from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -79,18 +78,16 @@ def check_article_links(
     cancel: threading.Event | None = None,
     session: requests.Session | None = None,
     known: Callable[[], Mapping[str, LinkResult]] | None = None,
-    elsewhere: Callable[[Collection[str]], Mapping[str, Collection[str]]] | None = None,
+    elsewhere: Callable[[Collection[str]], Collection[str]] | None = None,
 ) -> CheckedLinks:
     """The link step for `articles`. `store` None means no state file: no stored
     result, and nothing is stored (`aggregator topics` before any build). `session`
     sends the requests (see `linkcheck.LinkChecker`); `known` gives the stored
-    results of the corpus's other URLs (see `LinkChecker.run`). `elsewhere` gives the
-    forms of some canonical URLs that articles not in `articles` give (`judged_urls`;
-    an incremental build's other stories): a URL every form of which is refused here
-    keeps its stored result when one of those is checked, as the step over every
-    article would have it, and each form refused here is judged by its own refusal; a
-    stored refusal of a form refused here or there does not answer for a form checked
-    here."""
+    results of the corpus's other URLs (see `LinkChecker.run`). `elsewhere` gives, of
+    some canonical URLs, those that articles not in `articles` give in a form the step
+    checks (`checked_urls`; an incremental build's other stories): one every form of
+    which is refused here keeps its stored result, as the step over every article
+    would have it, and each form refused here is judged by its own refusal."""
     settings = config.link_check
     links = [a.link for a in articles]
     images = [image.url for a in articles for image in a.images]
@@ -110,35 +107,9 @@ def check_article_links(
     # A canonical URL every form of which is refused has that refusal as its result,
     # whatever was stored and whether or not the network answers; unless an article
     # outside the step gives it too (then the stored result is kept).
-    checked_keys = {canonical_url(u) for u in checkable}
-    refused_only = keys - checked_keys
-    # A result stored for a URL checked here that a refusal could have made (no answer)
-    suspect = {
-        key
-        for key in checked_keys
-        if (p := previous.get(key)) is not None
-        and p.status is None
-        and p.klass in (lp.UNSAFE, lp.UNSUPPORTED)
-    }
-    asked = refused_only | suspect
-    outside = elsewhere(asked) if elsewhere is not None and asked else {}
-    shared = {
-        key
-        for key in refused_only
-        if any(not lp.refused_offline(u, settings) for u in outside.get(key, ()))
-    }
+    refused_only = keys - {canonical_url(u) for u in checkable}
+    shared = set(elsewhere(refused_only)) if elsewhere is not None and refused_only else set()
     stored = {key: previous[key] for key in shared if key in previous}
-    # A refusal stored for a form refused here or elsewhere, before a checked form came:
-    # it does not answer for the checked one, which is asked for (with links cached,
-    # the stored result answers until a run asks).
-    forms: dict[str, list[str]] = {}
-    for url in (*refusals, *(u for key in suspect for u in outside.get(key, ()))):
-        forms.setdefault(canonical_url(url), []).append(url)
-    stale = {
-        key: previous.pop(key)
-        for key in (suspect if config.links == "on" else ())
-        if _refused_as(previous[key], forms.get(key, ()), settings)
-    }
     offline = {
         key: lp.refused_result(
             previous.get(key), key, refusals[given[key]], now, settings.freshness
@@ -158,13 +129,7 @@ def check_article_links(
         # With the store, the checker shares the hosts with other processes and stores
         # each result as it is known (with the network down, none in doubt).
         report = checker.run(
-            checkable,
-            now=now,
-            previous=previous,
-            cancel=cancel,
-            known=known,
-            store=store,
-            ignored=stale,
+            checkable, now=now, previous=previous, cancel=cancel, known=known, store=store
         )
         results = {**report.results, **stored, **offline}
         requested, network_down = report.requested, report.network_down
@@ -233,32 +198,14 @@ def check_article_links(
     return CheckedLinks(summary, problems, replaced, used, given, keys_of)
 
 
-def judged_urls(article: Article, config: Config) -> list[str]:
-    """The URLs of `article` the link step judges: its link, and its images when they
-    are checked or refused without a request."""
-    settings = config.link_check
-    return [article.link] + [
-        image.url
-        for image in article.images
-        if settings.check_images or lp.refused_offline(image.url, settings)
-    ]
-
-
 def checked_urls(article: Article, config: Config) -> list[str]:
-    """Those of `judged_urls` the link step checks with a request."""
+    """The URLs of `article` the link step checks with a request: its link, and its
+    images when they are checked, but for those refused without one."""
     settings = config.link_check
-    return [url for url in judged_urls(article, config) if not lp.refused_offline(url, settings)]
-
-
-def _refused_as(result: LinkResult, forms: Iterable[str], settings: lp.LinkCheckSettings) -> bool:
-    """Whether `result` is what refusing one of `forms` without a request stores."""
-    for url in forms:
-        refusal = lp.refused_offline(url, settings)
-        if refusal is not None:
-            klass = lp.UNSAFE if refusal.kind == "unsafe" else lp.UNSUPPORTED
-            if (result.klass, result.reason) == (klass, refusal.reason):
-                return True
-    return False
+    urls = [article.link]
+    if settings.check_images:
+        urls += [image.url for image in article.images]
+    return [url for url in urls if not lp.refused_offline(url, settings)]
 
 
 def _problem(

@@ -615,12 +615,10 @@ class _SharedLinks(_Claims):
         checker: LinkChecker,
         now: datetime,
         previous: Mapping[str, LinkResult],
-        ignored: Mapping[str, LinkResult],
     ) -> None:
         super().__init__(store, ttl)
         self.checker = checker
         self.now = now
-        self.ignored = ignored
         #: the stored results, updated by what is read on claiming
         self.previous = dict(previous)
         #: fresh results found on claiming, by key: no request was sent for them
@@ -632,7 +630,6 @@ class _SharedLinks(_Claims):
 
     def taken(self, checks: Sequence[_Check]) -> set[str]:
         stored = self.store.links([check.key for check in checks])
-        stored = {key: r for key, r in stored.items() if r != self.ignored.get(key)}
         self.previous.update(stored)
         fresh = {key: r for key, r in stored.items() if lp.is_fresh(r, self.now)}
         self.fresh.update(fresh)
@@ -728,14 +725,11 @@ class LinkChecker:
         cancel: threading.Event | None = None,
         known: Callable[[], Mapping[str, LinkResult]] | None = None,
         store: StateStore | None = None,
-        ignored: Mapping[str, LinkResult] | None = None,
     ) -> LinkReport:
         """Check every URL whose stored result (`previous`, by canonical URL) is stale.
         `known`: the stored results of the other URLs of the corpus, read when a name
         known to exist is wanted (`lp.canary_names`), so that a run over some articles
-        picks the canaries a run over all of them picks. `ignored`: stored results that
-        do not answer for these URLs (a refusal of another form): found in the store,
-        they are neither fresh nor a previous result.
+        picks the canaries a run over all of them picks.
 
         With `store` the run shares the state with other processes (`_SharedLinks`):
         it claims each host before sending a request there, finds the results another
@@ -749,7 +743,7 @@ class LinkChecker:
         stale = [(k, u) for k, u in wanted.items() if k not in results]
         shared = None
         if store is not None:
-            shared = _SharedLinks(store, self.lease_ttl, self, now, previous, ignored or {})
+            shared = _SharedLinks(store, self.lease_ttl, self, now, previous)
             previous = shared.previous  # what is read on claiming a host joins it
         try:
             answers = self._check_all([_Check(k, u, u) for k, u in stale], cancel, claims=shared)

@@ -172,30 +172,6 @@ def test_a_refused_form_given_by_another_story_too_is_judged_as_in_a_cold_build(
     as_cold(config, tmp_path, NOW + later)
 
 
-@pytest.mark.parametrize("later", [False, True], ids=["new story", "edited story"])
-def test_a_refusal_stored_before_a_checked_form_came_does_not_answer_for_it(
-    tmp_path: Path, farm: Farm, later: bool
-) -> None:
-    """One story gives an image URL with credentials: its refusal is the URL's result.
-    Then another story gives the plain form (a new story, or one edited to show it):
-    that form is checked, not judged by the stored refusal, and its image stays, as in
-    a build that never stored the refusal."""
-    config = linked(tmp_path)
-    fine = farm.url(0, "/switch/img")
-    refused = fine.replace("http://", "http://user@")
-    article(tmp_path, "a.md", 1, farm.url(1, "/switch/a"), images=[{"url": refused}])
-    if later:
-        article(tmp_path, "b.md", 2, farm.url(2, "/switch/b"))
-    assert build(config, now=NOW).mode == "full"
-    article(tmp_path, "b.md", 2, farm.url(2, "/switch/b"), images=[{"url": fine}], title="B")
-    report = as_cold(config, tmp_path, NOW + timedelta(minutes=5))
-    assert report.links is not None and not report.links.images_dropped[1:]  # a's only
-    # and a build with no stored result gives the same feeds
-    fresh = replace(config, state=tmp_path / "fresh.sqlite", output=tmp_path / "fresh")
-    build(fresh, now=NOW + timedelta(minutes=5))
-    assert outputs(fresh.output) == outputs(config.output)
-
-
 def test_a_form_refused_for_another_reason_is_judged_as_in_a_cold_build(
     tmp_path: Path, farm: Farm
 ) -> None:
