@@ -240,11 +240,9 @@ class Run:
         gone = self._load()
         # What the link step judged of the files that changed or went is no longer
         # known (nor a name known to exist, for a DNS canary: see `LinkChecker.run`).
-        gone_keys = {str(k) for (k,) in self._rows("inc_link", "path", gone, "key")}
         if self.link_counts is not None:
-            self.link_counts.note(gone_keys)
+            self.link_counts.note(str(k) for (k,) in self._rows("inc_link", "path", gone, "key"))
         self._delete("inc_link", "path", gone)
-        left = self._left_refused(gone_keys) - set(gone)
         old_rows = {str(row[0]): row for row in self._rows("inc_art", "path", gone)}
         # Keys that enter or leave the corpus change which related coverage is shown
         # in the feeds kept as they are (none in a cold build).
@@ -256,9 +254,9 @@ class Run:
         self._replace_articles(gone)
         after = {str(k) for (k,) in store.inc_rows("inc_key", "key", keys, "key")}
         # 2. similar pairs; 3. stories; 4. topic settings, filters, links
-        seeds = set(self.fresh) | (self.found.rejudge - set(gone)) | left
+        seeds = set(self.fresh) | (self.found.rejudge - set(gone))
         # Articles judged again (age, link results): their entries may show otherwise.
-        judged = set(self.found.rejudge) | left
+        judged = set(self.found.rejudge)
         seeds |= self._refresh_zones({int(row[1]) for row in old_rows.values()})
         old_stories = {str(row[4]) for row in old_rows.values()}
         while True:
@@ -515,33 +513,19 @@ class Run:
                 givers.setdefault(str(key), set()).add(str(path))
         return set(givers) - self._unchecked(givers)
 
-    def _left_refused(self, keys: set[str]) -> set[str]:
-        """The articles whose link rows name one of these canonical URLs (those of the
-        files that changed or went) when no file gives it in a form the link step
-        checks any more: each gives a form refused without a request, and is judged
-        again, so that the refusal is the URL's result, as in a cold build (it was
-        judged by the result of the form that went)."""
-        if not keys or not checks_links(self.config):
-            return set()
-        givers: dict[str, set[str]] = {}
-        for key, path in self.store.inc_rows("inc_link", "key", keys, "key, path"):
-            givers.setdefault(str(key), set()).add(str(path))
-        for article in self.fresh.values():
-            for url in checked_urls(article, self.config):
-                givers.pop(canonical_url(url), None)
-        return {path for key in self._unchecked(givers) for path in givers[key]}
-
     def _unchecked(self, givers: dict[str, set[str]]) -> set[str]:
         """The canonical URLs (of `givers`, by the articles that give them) that none of
         their articles gives in a form the link step checks: their files are read,
         through the parse cache, a few at a time, until each URL is told (a URL many
         stories show, a logo, by the first few)."""
         unsure = set(givers)
-        ordered = sorted({path for paths in givers.values() for path in paths})
-        for start in range(0, len(ordered), _READ_AT_ONCE):
-            if not unsure:
-                break
-            some = ordered[start : start + _READ_AT_ONCE]
+        read: set[str] = set()
+        while True:
+            # the next few files of the URLs not told yet
+            some = sorted({p for key in unsure for p in givers[key]} - read)[:_READ_AT_ONCE]
+            if not some:
+                return unsure
+            read.update(some)
             parsed = self.store.parsed_rows(some)
             for path in some:
                 row = parsed.get(path)
@@ -551,7 +535,6 @@ class Run:
                     unsure.difference_update(
                         canonical_url(url) for url in checked_urls(article, self.config)
                     )
-        return unsure
 
     def _keep_stories(
         self,

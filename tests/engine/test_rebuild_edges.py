@@ -138,13 +138,13 @@ def test_a_refused_form_of_a_shared_image_url_does_not_override_its_checked_form
 
 
 @pytest.mark.parametrize("links", ["on", "cached"])
-@pytest.mark.parametrize("change", ["deleted", "image dropped", "both"])
-def test_the_stories_left_with_a_refused_form_only_are_judged_as_in_a_cold_build(
+@pytest.mark.parametrize("change", ["deleted", "image dropped"])
+def test_a_refused_form_edited_as_the_checked_form_goes_is_judged_as_in_a_cold_build(
     tmp_path: Path, farm: Farm, links: str, change: str
 ) -> None:
-    """The story that gave an image URL in the checked form goes, or drops the image,
-    and the only form left is refused (credentials in it), in a story not edited (or
-    edited in the same build): the refusal is the URL's result, as in a cold build."""
+    """The story that gave an image URL in the checked form goes, or drops the image, in
+    the build that edits the story with the refused form (credentials in it): that form
+    is the only one left, and its refusal is the URL's result, as in a cold build."""
     fine = farm.url(0, "/switch/img")
     refused = fine.replace("http://", "http://user@")
     config = two_stories(tmp_path, farm, links, (refused, fine))
@@ -152,10 +152,30 @@ def test_the_stories_left_with_a_refused_form_only_are_judged_as_in_a_cold_build
         article(tmp_path, "b.md", 2, farm.url(2, "/switch/b"), title="B")
     else:
         (tmp_path / "src" / "b.md").unlink()
-    if change == "both":
-        article(tmp_path, "a.md", 1, farm.url(1, "/switch/a"), images=[{"url": refused}], title="A")
+    article(tmp_path, "a.md", 1, farm.url(1, "/switch/a"), images=[{"url": refused}], title="A")
     report = as_cold(config, tmp_path, NOW + timedelta(minutes=5))
     assert report.links is not None and dict(report.links.classes).get("unsafe") == 1
+
+
+@pytest.mark.parametrize("links", ["on", "cached"])
+@pytest.mark.parametrize("later", [timedelta(minutes=5), timedelta(days=2)], ids=["fresh", "due"])
+def test_a_new_story_with_a_refused_form_another_story_gives_too_is_judged_as_cold(
+    tmp_path: Path, farm: Farm, links: str, later: timedelta
+) -> None:
+    """A story lands giving an image URL in the refused form another story gives: the
+    stored refusal is that of both, made again once due, as in a cold build."""
+    refused = farm.url(0, "/switch/img").replace("http://", "http://user@")
+    config = linked(tmp_path)
+    article(tmp_path, "b.md", 2, farm.url(2, "/switch/b"), images=[{"url": refused}])
+    assert build(config, now=NOW).mode == "full"
+    if links == "cached":
+        config = replace(config, links="cached")
+        assert build(config, now=NOW + timedelta(minutes=1)).mode == "full"
+    article(
+        tmp_path, "a.md", 1, farm.url(1, "/switch/a"), images=[{"url": refused}],
+        title="Volcano erupts in Iceland", excerpt="Lava flows toward the coast.",
+    )  # fmt: skip
+    as_cold(config, tmp_path, NOW + later)
 
 
 @pytest.mark.parametrize("links", ["on", "cached"])
@@ -170,6 +190,33 @@ def test_a_refused_form_given_by_another_story_too_is_judged_as_in_a_cold_build(
     config = two_stories(tmp_path, farm, links, (refused, refused))
     article(tmp_path, "a.md", 1, farm.url(1, "/switch/a"), images=[{"url": refused}], title="A")
     as_cold(config, tmp_path, NOW + later)
+
+
+def test_a_url_refused_in_every_story_reads_no_other_story(
+    tmp_path: Path, farm: Farm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A logo with credentials in its URL, in every story: an edit of one story finds
+    the stored refusal is its own, and reads none of the other stories' files to look
+    for a checked form (a cost that would grow with the corpus)."""
+    from aggregator.engine.run import Run
+
+    config = linked(tmp_path)
+    logo = farm.url(0, "/switch/logo").replace("http://", "http://user@")
+    for n in range(1, 21):
+        article(tmp_path, f"{n:02}.md", n, farm.url(1, f"/switch/{n}"), images=[{"url": logo}])
+    assert build(config, now=NOW).mode == "full"
+    asked: list[object] = []
+    real = Run._checked_elsewhere
+
+    def checked_elsewhere(self: Run, keys: list[str]) -> set[str]:
+        asked.append(sorted(keys))
+        return real(self, keys)
+
+    monkeypatch.setattr(Run, "_checked_elsewhere", checked_elsewhere)
+    article(tmp_path, "07.md", 7, farm.url(1, "/switch/7"), images=[{"url": logo}], title="E")
+    report = as_cold(config, tmp_path, NOW + timedelta(minutes=5))
+    assert report.links is not None and dict(report.links.classes)["unsafe"] == 1
+    assert asked == []
 
 
 def test_a_form_refused_for_another_reason_is_judged_as_in_a_cold_build(
