@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING
 
 from aggregator.config import Config
 from aggregator.links import linkpolicy as lp
-from aggregator.links.netguard import Refusal
 from aggregator.links.netguard import Resolver
 from aggregator.model import Article
 from aggregator.model import LinkProblem
@@ -114,7 +113,7 @@ def check_article_links(
     asked = {
         key
         for key in refused_only
-        if (p := previous.get(key)) is not None and not _refused_as(p, refusals[given[key]])
+        if (p := previous.get(key)) is not None and not lp.says(p, refusals[given[key]])
     }
     shared = set(elsewhere(asked)) if elsewhere is not None and asked else set()
     stored = {key: previous[key] for key in shared if key in previous}
@@ -214,12 +213,6 @@ def checked_urls(article: Article, config: Config) -> list[str]:
     if settings.check_images:
         urls += [image.url for image in article.images]
     return [url for url in urls if not lp.refused_offline(url, settings)]
-
-
-def _refused_as(result: LinkResult, refusal: Refusal) -> bool:
-    """Whether `result` says what `refusal` says (see `linkpolicy.refused_result`)."""
-    klass = lp.UNSAFE if refusal.kind == "unsafe" else lp.UNSUPPORTED
-    return (result.klass, result.reason) == (klass, refusal.reason)
 
 
 def _problem(

@@ -1469,8 +1469,7 @@ def _refusal(refusal: Refusal) -> _Answer:
         )
     if refusal.kind == "dns-error":
         return _Answer(failure=lp.UNKNOWN, reason=refusal.reason, connection=True, vetted_out=True)
-    klass: LinkClass = lp.UNSAFE if refusal.kind == "unsafe" else lp.UNSUPPORTED
-    return _Answer(failure=klass, reason=refusal.reason, vetted_out=True)
+    return _Answer(failure=lp.refusal_class(refusal), reason=refusal.reason, vetted_out=True)
 
 
 def _another(hosts: set[str], host: str) -> bool:

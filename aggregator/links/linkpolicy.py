@@ -265,14 +265,19 @@ def refused_result(
 ) -> LinkResult:
     """The result of a URL `refused_offline` refuses: `unsafe` or `unsupported`. The
     stored one while it is fresh and says the same, so that a warm run stores nothing."""
-    klass: LinkClass = UNSAFE if refusal.kind == "unsafe" else UNSUPPORTED
-    if (
-        previous is not None
-        and is_fresh(previous, now)
-        and (previous.klass, previous.reason) == (klass, refusal.reason)
-    ):
+    if previous is not None and is_fresh(previous, now) and says(previous, refusal):
         return previous
-    return record(previous, url, klass, None, refusal.reason, None, now, freshness)
+    return record(previous, url, refusal_class(refusal), None, refusal.reason, None, now, freshness)
+
+
+def refusal_class(refusal: Refusal) -> LinkClass:
+    """The class of a URL refused so: `unsafe` or `unsupported`."""
+    return UNSAFE if refusal.kind == "unsafe" else UNSUPPORTED
+
+
+def says(result: LinkResult, refusal: Refusal) -> bool:
+    """Whether `result` says what `refusal` says (its class and reason)."""
+    return (result.klass, result.reason) == (refusal_class(refusal), refusal.reason)
 
 
 def unconfirmed(
