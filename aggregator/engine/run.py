@@ -526,15 +526,22 @@ class Run:
             if not some:
                 return unsure
             read.update(some)
-            parsed = self.store.parsed_rows(some)
-            for path in some:
-                row = parsed.get(path)
-                loaded = decode(row[0], None, row[1]) if row is not None else None
-                article = loaded if isinstance(loaded, Article) else self._reread(path)
-                if article is not None:
-                    unsure.difference_update(
-                        canonical_url(url) for url in checked_urls(article, self.config)
-                    )
+            for article in self._stored(some).values():
+                unsure.difference_update(
+                    canonical_url(url) for url in checked_urls(article, self.config)
+                )
+
+    def _stored(self, paths: Sequence[str]) -> dict[str, Article]:
+        """The articles of these files as the parse cache holds them, whole (read again
+        when the row is gone), by path; none for a file that no longer reads as one."""
+        rows = self.store.parsed_rows(paths)
+        found: dict[str, Article] = {}
+        for path in paths:
+            loaded = decode(rows[path][0], None, rows[path][1]) if path in rows else None
+            article = loaded if isinstance(loaded, Article) else self._reread(path)
+            if article is not None:
+                found[path] = article
+        return found
 
     def _keep_stories(
         self,
@@ -689,11 +696,10 @@ class Run:
             str(row[0]): story_from_row(row)
             for row in self.store.inc_rows("inc_story", "story", [s for _, s in kept])
         }
-        rows = self.store.parsed_rows([path for path, _ in kept])
+        read = self._stored([path for path, _ in kept])
         stored: dict[str, Article] = {}
         for path, story in kept:  # of a story kept as it was: as the tables say
-            loaded = decode(rows[path][0], None, rows[path][1]) if path in rows else None
-            article = loaded if isinstance(loaded, Article) else self._reread(path)
+            article = read.get(path)
             if article is None:
                 continue
             known = stories[story]

@@ -104,8 +104,9 @@ def judge(
     carry its images (the link step reads them). `store` None: no state file, so no
     stored result and nothing stored (`aggregator topics` before any build). `known`:
     the stored results of the URLs of the articles not in `unique` (see
-    `LinkChecker.run`); `elsewhere`, which URLs those articles were judged by (see
-    `check_article_links`). `progress` hears the link checks as the phase "links"."""
+    `LinkChecker.run`); `elsewhere`, which of some URLs those articles give in a form
+    the link step checks (see `check_article_links`). `progress` hears the link checks
+    as the phase "links"."""
     if not checks_links(config):
         return Judged(list(unique), select(unique, config, now), None)
     candidates = link_candidates(unique, config, now)
