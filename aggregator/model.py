@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections import Counter
 from collections.abc import Callable
 from collections.abc import Iterator
+from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
@@ -232,13 +234,22 @@ class Rows(Sequence[_T]):
     build whose report is not read in full does not pay for that, nor does one that
     only counts it."""
 
-    __slots__ = ("_count", "_items", "_make", "_texts")
+    __slots__ = ("_count", "_items", "_make", "_texts", "tally")
 
-    def __init__(self, texts: list[str], make: Callable[[list[Any]], _T], count: int) -> None:
+    def __init__(
+        self,
+        texts: list[str],
+        make: Callable[[list[Any]], _T],
+        count: int,
+        tally: Mapping[str, int] | None = None,
+    ) -> None:
         self._texts = texts
         self._make = make
         self._count = count
         self._items: tuple[_T, ...] | None = None
+        #: what the report counts of these rows (`dropped`, `left_out`), kept with them
+        #: so that counting makes no object; None when not known
+        self.tally = tally
 
     def _all(self) -> tuple[_T, ...]:
         if self._items is None:
@@ -272,6 +283,43 @@ class Rows(Sequence[_T]):
 
     def __repr__(self) -> str:
         return repr(self._all())
+
+
+#: the key of the tally (`Rows.tally`) of duplicates: how many copies they dropped
+DROPPED = "dropped"
+
+
+def exclusion_tally_key(code: str, topic: str | None) -> str:
+    """The key of the tally (`Rows.tally`) of exclusions an exclusion counts under: its
+    code when it leaves an article out of every feed."""
+    return code if topic is None else f"topic {code}"
+
+
+def tally(kind: str, rows: Sequence[Any]) -> Counter[str]:
+    """The tally (`Rows.tally`) of a report's duplicates or exclusions."""
+    if kind == "duplicates":
+        return Counter({DROPPED: sum(len(d.dropped) for d in rows)})
+    return Counter(exclusion_tally_key(e.code, e.topic) for e in rows)
+
+
+def counted(kind: str, rows: Sequence[Any]) -> Mapping[str, int]:
+    """The tally of a report's duplicates or exclusions: the one kept with its `Rows`,
+    else counted now."""
+    found = rows.tally if isinstance(rows, Rows) else None
+    return found if found is not None else tally(kind, rows)
+
+
+def dropped(duplicates: Sequence[Duplicate]) -> int:
+    """How many copies the duplicates dropped."""
+    return counted("duplicates", duplicates).get(DROPPED, 0)
+
+
+def left_out(excluded: Sequence[Exclusion]) -> tuple[Counter[str], int]:
+    """The articles left out of every feed, by code, and how many times an article
+    was left out of one topic's feed."""
+    found = counted("excluded", excluded)
+    whole = Counter({key: n for key, n in found.items() if n and " " not in key})
+    return whole, sum(n for key, n in found.items() if " " in key)
 
 
 @dataclass(frozen=True, slots=True)

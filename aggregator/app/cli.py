@@ -63,6 +63,8 @@ from aggregator.model import Activity
 from aggregator.model import BuildReport
 from aggregator.model import LinkResult
 from aggregator.model import LinkSummary
+from aggregator.model import dropped
+from aggregator.model import left_out
 from aggregator.publishing.layout import Layout
 from aggregator.publishing.layout import check_layout
 from aggregator.publishing.output import write_atomic
@@ -847,17 +849,15 @@ def links_json(links: LinkSummary) -> dict[str, Any]:
 
 
 def summary(report: BuildReport, config: Config, *, verbose: bool = False) -> str:
-    dropped = sum(len(d.dropped) for d in report.duplicates)
-    whole = [e for e in report.excluded if e.topic is None]
-    by_code = Counter(e.code for e in whole)
+    by_code, from_topics = left_out(report.excluded)
     excluded = ", ".join(f"{n} {code}" for code, n in sorted(by_code.items())) or "none"
     topics = {r.topic for r in report.feeds if r.topic is not None and r.entries}
     written = sum(1 for r in report.feeds if r.changed)
     lines = [
         f"loaded {report.loaded} articles, {len(report.errors)} invalid files, "
-        f"{dropped} duplicates dropped",
-        f"excluded {len(whole)} articles ({excluded}); "
-        f"{sum(1 for e in report.excluded if e.topic is not None)} left out of single topics",
+        f"{dropped(report.duplicates)} duplicates dropped",
+        f"excluded {by_code.total()} articles ({excluded}); "
+        f"{from_topics} left out of single topics",
         f"published {report.published} articles in {len(topics)} topics",
         f"feeds: {written} written, {len(report.feeds) - written} unchanged in {config.output}",
         _mode_line(report),
@@ -899,7 +899,7 @@ def report_file(path: Path, report: BuildReport, config: Config) -> bytes:
 
 
 def report_json(report: BuildReport) -> dict[str, Any]:
-    by_code = Counter(e.code for e in report.excluded if e.topic is None)
+    by_code = left_out(report.excluded)[0]
     return {
         "errors": [{"path": e.path, "line": e.line, "reason": e.reason} for e in report.errors],
         "warnings": [{"path": w.path, "line": w.line, "reason": w.reason} for w in report.warnings],
@@ -937,7 +937,7 @@ def report_json(report: BuildReport) -> dict[str, Any]:
             "loaded": report.loaded,
             "invalid": len(report.errors),
             "warnings": len(report.warnings),
-            "duplicates": sum(len(d.dropped) for d in report.duplicates),
+            "duplicates": dropped(report.duplicates),
             "excluded": dict(sorted(by_code.items())),
             "published": report.published,
             "feeds_written": sum(1 for f in report.feeds if f.changed),

@@ -86,6 +86,8 @@ from aggregator.library import build
 from aggregator.library import check_links
 from aggregator.links.linkcheck import Drain
 from aggregator.model import BuildReport
+from aggregator.model import dropped
+from aggregator.model import left_out
 from aggregator.objectstore import upload
 from aggregator.objectstore.mirror import sync_sources
 from aggregator.publishing.layout import real
@@ -585,8 +587,8 @@ def _counts(report: BuildReport) -> dict[str, Any]:
     return {
         "loaded": report.loaded,
         "invalid": len(report.errors),
-        "duplicates": sum(len(d.dropped) for d in report.duplicates),
-        "excluded": sum(1 for e in report.excluded if e.topic is None),
+        "duplicates": dropped(report.duplicates),
+        "excluded": left_out(report.excluded)[0].total(),
         "published": report.published,
         "feeds": len(report.feeds),
         "feeds_changed": sum(1 for f in report.feeds if f.changed),

@@ -111,6 +111,7 @@ from aggregator.state.interface import StateStore
 from aggregator.state.lastbuild import clear_lists
 from aggregator.state.lastbuild import forget
 from aggregator.state.lastbuild import patch_list
+from aggregator.state.lastbuild import patched_tally
 from aggregator.state.lastbuild import report_from_json
 from aggregator.stories.dedupe import find_stories
 from aggregator.stories.paircache import StoredPairs
@@ -135,7 +136,9 @@ _NO_REPORT: dict[str, Any] = {
     "errors": [],
     "warnings": [],
     "duplicates_count": 0,
+    "duplicates_tally": {},
     "excluded_count": 0,
+    "excluded_tally": {},
     "links": None,
 }
 
@@ -800,8 +803,10 @@ class Run:
             report[kind] = _patched(listed, gone_paths, rows)
         survivors = {s.survivor for s in old}
         for kind, rows in (("duplicates", duplicates), ("excluded", excluded)):
-            count = f"{kind}_count"
-            report[count] = int(previous[count]) + patch_list(store, kind, survivors, rows)
+            count, tally = f"{kind}_count", f"{kind}_tally"
+            gained, change = patch_list(store, kind, survivors, rows)
+            report[count] = int(previous[count]) + gained
+            report[tally] = patched_tally(store, kind, previous.get(tally), change)
         report["feeds"] = []
         report["pages"] = []
         links = None

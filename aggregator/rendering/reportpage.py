@@ -37,6 +37,8 @@ from aggregator.model import LinkSummary
 from aggregator.model import LoadError
 from aggregator.model import LoadWarning
 from aggregator.model import TopicActivity
+from aggregator.model import dropped
+from aggregator.model import left_out
 from aggregator.rendering.pages import BASE_STYLE
 
 #: what the page allows itself: inline styles, nothing else (no script, no request)
@@ -100,7 +102,11 @@ def render_report(report: BuildReport, *, site_title: str = "Aggregator") -> byt
     sections = [
         ("invalid", f"Invalid files ({len(report.errors)})", _problems(report.errors, "invalid")),
         ("warnings", f"Warnings ({len(report.warnings)})", _problems(report.warnings, "warning")),
-        ("duplicates", f"Duplicates ({_dropped(report)})", _duplicates(report.duplicates)),
+        (
+            "duplicates",
+            f"Duplicates ({dropped(report.duplicates)})",
+            _duplicates(report.duplicates),
+        ),
         ("excluded", f"Left out ({len(report.excluded)})", _exclusions(report.excluded)),
         ("links", "Dead and unsafe links", _links(report.links)),
     ]
@@ -165,23 +171,19 @@ def _section(key: str, title: str, body: list[str]) -> list[str]:
 # -- counts ------------------------------------------------------------------------------
 
 
-def _dropped(report: BuildReport) -> int:
-    return sum(len(d.dropped) for d in report.duplicates)
-
-
 def _topic_count(report: BuildReport) -> int:
     return len({f.topic for f in report.feeds if f.topic is not None and f.entries})
 
 
 def _counts(report: BuildReport) -> list[str]:
-    whole = sum(1 for e in report.excluded if e.topic is None)
+    by_code, from_topics = left_out(report.excluded)
     counts = [
         ("Articles loaded", report.loaded),
         ("Invalid files", len(report.errors)),
         ("Warnings", len(report.warnings)),
-        ("Duplicates dropped", _dropped(report)),
-        ("Left out of every feed", whole),
-        ("Left out of one topic", len(report.excluded) - whole),
+        ("Duplicates dropped", dropped(report.duplicates)),
+        ("Left out of every feed", by_code.total()),
+        ("Left out of one topic", from_topics),
         ("Published", report.published),
         ("Topics", _topic_count(report)),
     ]

@@ -15,11 +15,11 @@ import dataclasses
 import hashlib
 import json
 import os
+from collections import Counter
 from collections.abc import Callable
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
-from typing import TypeVar
 
 from aggregator.config import Config
 from aggregator.model import BuildReport
@@ -29,6 +29,8 @@ from aggregator.model import LoadError
 from aggregator.model import LoadWarning
 from aggregator.model import PageResult
 from aggregator.model import Rows
+from aggregator.model import counted
+from aggregator.model import tally
 from aggregator.publishing.output import Output
 from aggregator.state.codec import duplicate_from_row
 from aggregator.state.codec import exclusion_from_row
@@ -37,7 +39,6 @@ from aggregator.state.codec import link_row
 from aggregator.state.interface import StateStore
 from aggregator.version import __version__
 
-_T = TypeVar("_T")
 _KEY = "last_build"
 _REPORT = "last_report"
 _LENGTH = "last_report_chunk_length"
@@ -146,11 +147,15 @@ def clear_lists(store: StateStore, paths: Sequence[str]) -> None:
     store.set_meta(_LENGTH, str(length))
 
 
-def patch_list(store: StateStore, kind: str, gone: set[str], added: list[list[Any]]) -> int:
+def patch_list(
+    store: StateStore, kind: str, gone: set[str], added: list[list[Any]]
+) -> tuple[int, Counter[str]]:
     """Replace the rows of paths in `gone` with `added` in the kept `kind` list (see
-    `clear_lists`), rewriting only the chunks they are in; how many rows it gained."""
+    `clear_lists`), rewriting only the chunks they are in; how many rows it gained, and
+    how its tally (`model.tally`) changed."""
     length = int(store.meta(_LENGTH) or "0")
-    gained = len(added)
+    make = _MAKE[kind]
+    removed: list[list[Any]] = []
     new: dict[str, list[list[Any]]] = {}
     for row in added:
         new.setdefault(row[0][:length], []).append(row)
@@ -158,14 +163,28 @@ def patch_list(store: StateStore, kind: str, gone: set[str], added: list[list[An
         key = _chunk(kind, prefix)
         rows: list[list[Any]] = json.loads(store.meta(key) or "[]")
         kept = [row for row in rows if row[0] not in gone]
-        gained -= len(rows) - len(kept)
+        removed.extend(row for row in rows if row[0] in gone)
         kept.extend(new.get(prefix, ()))
         kept.sort(key=lambda row: str(row[0]))
         if kept:
             store.set_meta(key, json.dumps(kept, ensure_ascii=False))
         else:
             store.delete_meta(key)
-    return gained
+    change = tally(kind, [make(row) for row in added])
+    change.subtract(tally(kind, [make(row) for row in removed]))
+    return len(added) - len(removed), change
+
+
+def patched_tally(
+    store: StateStore, kind: str, previous: dict[str, int] | None, change: Counter[str]
+) -> dict[str, int]:
+    """The tally of the kept `kind` list after `patch_list`: the last one with its
+    `change`, or (for a report kept without one) counted over the whole list."""
+    if previous is None:
+        return dict(tally(kind, _rows(store, kind, 0)))
+    found = Counter(previous)
+    found.update(change)
+    return {key: n for key, n in sorted(found.items()) if n}
 
 
 def _chunk(kind: str, prefix: str) -> str:
@@ -187,7 +206,9 @@ def _json(report: BuildReport) -> dict[str, Any]:
         "errors": [[e.path, e.line, e.reason] for e in report.errors],
         "warnings": [[w.path, w.line, w.reason] for w in report.warnings],
         "duplicates_count": len(report.duplicates),
+        "duplicates_tally": dict(counted("duplicates", report.duplicates)),
         "excluded_count": len(report.excluded),
+        "excluded_tally": dict(counted("excluded", report.excluded)),
         "published": report.published,
         "feeds": [[f.topic, f.format, f.path, f.entries] for f in report.feeds],
         "pages": [p.path for p in report.pages],
@@ -206,10 +227,21 @@ def _links_json(links: LinkSummary) -> dict[str, Any]:
     }
 
 
-def _rows(store: StateStore, kind: str, make: Callable[[list[Any]], _T], count: int) -> Rows[_T]:
-    """A kept list of `count` rows, its texts read now (the state file may be closed or
-    changed by the time the report is read), made into objects when first used."""
-    return Rows([text for _key, text in store.metas(f"{_REPORT}/{kind}/")], make, count)
+def _rows(
+    store: StateStore, kind: str, count: int, counts: dict[str, int] | None = None
+) -> Rows[Any]:
+    """A kept list of `count` rows and its tally (`counts`, when kept), its texts read
+    now (the state file may be closed or changed by the time the report is read), made
+    into objects when first used."""
+    texts = [text for _key, text in store.metas(f"{_REPORT}/{kind}/")]
+    return Rows(texts, _MAKE[kind], count, counts)
+
+
+#: how the rows of each kept list are made into objects
+_MAKE: dict[str, Callable[[list[Any]], Any]] = {
+    "duplicates": duplicate_from_row,
+    "excluded": exclusion_from_row,
+}
 
 
 def report_from_json(data: dict[str, Any], store: StateStore) -> BuildReport:
@@ -219,8 +251,10 @@ def report_from_json(data: dict[str, Any], store: StateStore) -> BuildReport:
         loaded=data["loaded"],
         errors=tuple(LoadError(*e) for e in data["errors"]),
         warnings=tuple(LoadWarning(*w) for w in data["warnings"]),
-        duplicates=_rows(store, "duplicates", duplicate_from_row, data["duplicates_count"]),
-        excluded=_rows(store, "excluded", exclusion_from_row, data["excluded_count"]),
+        duplicates=_rows(
+            store, "duplicates", data["duplicates_count"], data.get("duplicates_tally")
+        ),
+        excluded=_rows(store, "excluded", data["excluded_count"], data.get("excluded_tally")),
         published=data["published"],
         feeds=tuple(FeedResult(t, fmt, path, n, False) for t, fmt, path, n in data["feeds"]),
         pages=tuple(PageResult(path, False) for path in data["pages"]),

@@ -10,6 +10,7 @@ import shutil
 import sqlite3
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC
@@ -35,6 +36,8 @@ from aggregator.errors import Cancelled
 from aggregator.links.linkpolicy import Freshness
 from aggregator.links.linkpolicy import LinkCheckSettings
 from aggregator.model import BuildReport
+from aggregator.model import counted
+from aggregator.model import tally
 from aggregator.stories.urls import canonical_url
 
 TITLES = [
@@ -213,6 +216,9 @@ def comparable(report: BuildReport) -> dict[str, Any]:
     """The report without what says which files this very run rewrote, and the lengths
     of its kept lists as they are told before the lists are read."""
     lengths = [len(report.duplicates), len(report.excluded)]
+    for kind, rows in (("duplicates", report.duplicates), ("excluded", report.excluded)):
+        # The counts kept with the lists are those of their rows.
+        assert Counter(counted(kind, rows)) == tally(kind, tuple(rows)), kind
     data = report_json(report)
     data["lengths"] = lengths
     for item in [*data["feeds"], *data["pages"]]:

@@ -17,24 +17,34 @@ def kept(store: Store, kind: str) -> list[list[Any]]:
     return [row for _key, text in store.metas(f"last_report/{kind}/") for row in json.loads(text)]
 
 
+def duplicate(path: str, copies: int, reason: str = "same-url") -> list[Any]:
+    """A kept duplicate row (`codec.duplicate_row`) of `path` with this many copies."""
+    return [path, reason, 1.0, [[f"{path}.copy{n}", reason, 1.0] for n in range(copies)]]
+
+
 def test_a_list_in_many_chunks_is_patched_row_for_row(tmp_path: Path) -> None:
     # A flat folder of files named at random: nearly every row is a chunk of its own.
     rng = random.Random(7)
     paths = sorted(f"/corpus/{rng.randrange(16**12):012x}.md" for _ in range(3000))
-    rows = [[path, f"kept: {n}"] for n, path in enumerate(paths) if n % 2 == 0]
+    rows = [duplicate(path, n % 3 + 1) for n, path in enumerate(paths) if n % 2 == 0]
     with Store(tmp_path / "state.sqlite") as store:
         clear_lists(store, paths)
-        assert patch_list(store, "duplicates", set(), rows) == len(rows)
+        gained, change = patch_list(store, "duplicates", set(), rows)
+        assert gained == len(rows)
+        assert change == {"dropped": sum(len(row[3]) for row in rows)}
         assert kept(store, "duplicates") == rows
         assert len(store.metas("last_report/duplicates/")) > 1000  # many chunks
 
         # The next build: some rows go, some come back changed, some are new.
         gone = {row[0] for row in rows[::3]} | {paths[1], paths[3]}
-        added = [[path, "again"] for path in sorted(gone)[::2]]
+        added = [duplicate(path, 5, "similar-title") for path in sorted(gone)[::2]]
         expected = sorted(
             [row for row in rows if row[0] not in gone] + added, key=lambda row: str(row[0])
         )
-        removed = len([row for row in rows if row[0] in gone])
-        assert patch_list(store, "duplicates", gone, added) == len(added) - removed
+        removed = [row for row in rows if row[0] in gone]
+        gained, change = patch_list(store, "duplicates", gone, added)
+        assert gained == len(added) - len(removed)
+        dropped = 5 * len(added) - sum(len(row[3]) for row in removed)
+        assert change == {"dropped": dropped}
         assert kept(store, "duplicates") == expected
         assert kept(store, "excluded") == []
