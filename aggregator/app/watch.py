@@ -59,7 +59,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("aggregator.app.watch")
 
 #: a burst is over after this long without an event, when no file is being written
-QUIET = 0.05
+QUIET = 0.02
 #: ... and after this long, when some file was modified but not yet closed (a writer
 #: that keeps it open, or a file system that reports no close)
 QUIET_WRITING = 0.2
