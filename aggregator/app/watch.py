@@ -59,7 +59,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("aggregator.app.watch")
 
 #: a burst is over after this long without an event, when no file is being written
-QUIET = 0.02
+QUIET = 0.05
+#: ... and after this long, when its last event left a file whole: closed after writing,
+#: or renamed into place (not a creation: a writer may create a file, then write it)
+QUIET_WHOLE = 0.02
 #: ... and after this long, when some file was modified but not yet closed (a writer
 #: that keeps it open, or a file system that reports no close)
 QUIET_WRITING = 0.2
@@ -335,11 +338,12 @@ def _apart(sources: list[Path], listed: list[str]) -> bool:
 # -- when to build -------------------------------------------------------------------
 
 
-def wait_left(first: float, last: float, writing: bool, now: float) -> float:
+def wait_left(first: float, last: float, writing: bool, now: float, whole: bool = False) -> float:
     """Seconds until a burst of events that began at `first` and whose latest event
-    came at `last` is over (0: build now): QUIET after the last event (QUIET_WRITING
-    while some file is being written), never past LONGEST after the first."""
-    quiet = QUIET_WRITING if writing else QUIET
+    came at `last` is over (0: build now): QUIET after the last event (QUIET_WHOLE when
+    it left a file `whole`, QUIET_WRITING while some file is being written), never past
+    LONGEST after the first."""
+    quiet = QUIET_WRITING if writing else QUIET_WHOLE if whole else QUIET
     return max(0.0, min(last + quiet, first + LONGEST) - now)
 
 
@@ -373,20 +377,26 @@ class Rebuilds:
         self._writing: set[str] = set()
         self._first = 0.0
         self._last = 0.0
+        #: whether the latest event left its file whole
+        self._whole = False
         self._thread = threading.Thread(target=self._loop, name="aggregator-watch", daemon=True)
 
     def start(self) -> Rebuilds:
         self._thread.start()
         return self
 
-    def saw(self, path: str, *, writing: bool = False, done: bool = False) -> None:
+    def saw(
+        self, path: str, *, writing: bool = False, done: bool = False, whole: bool = False
+    ) -> None:
         """An event on an article file: `writing` a modification (the file may be
-        written on), `done` a close after writing, a move or a deletion."""
+        written on), `done` a close after writing, a move or a deletion, `whole` a close
+        after writing or a move (the file is whole: see `QUIET_WHOLE`)."""
         with self._cond:
             now = self._clock()
             if not self._seen:
                 self._first = now
             self._last = now
+            self._whole = whole
             self._seen.add(path)
             if writing:
                 self._writing.add(path)
@@ -407,7 +417,9 @@ class Rebuilds:
                 while not self._seen and not self._stopping:
                     self._cond.wait()
                 while not self._stopping:
-                    left = wait_left(self._first, self._last, bool(self._writing), self._clock())
+                    left = wait_left(
+                        self._first, self._last, bool(self._writing), self._clock(), self._whole
+                    )
                     if left <= 0:
                         break
                     self._cond.wait(left)
@@ -436,8 +448,11 @@ _KINDS = (
     "DirDeletedEvent",
     "DirMovedEvent",
 )
-#: what ends a write: the file is whole
+#: what ends a write
 _DONE = ("FileClosedEvent", "FileDeletedEvent", "FileMovedEvent", "FileCreatedEvent")
+#: ... and leaves the file whole: a created file may be written next (a downloader), a
+#: deleted one made again (git runs a filter in between)
+_WHOLE = ("FileClosedEvent", "FileMovedEvent")
 #: why a folder is not watched when watchdog cannot be imported (no retry helps)
 _NO_WATCHDOG = "watchdog cannot be imported"
 
@@ -608,7 +623,7 @@ class Watcher:
             if kind == "FileAttribEvent" or _LEFTOVER.search(os.path.basename(path)):
                 continue  # kept up to date, but nothing to build for
             writing = kind == "FileModifiedEvent"
-            self.rebuilds.saw(path, writing=writing, done=kind in _DONE)
+            self.rebuilds.saw(path, writing=writing, done=kind in _DONE, whole=kind in _WHOLE)
 
     def _removed(self, source: str) -> None:
         """The folder `source` itself was removed or moved: its watch ended with it."""

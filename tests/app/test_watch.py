@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from aggregator.app.watch import LONGEST
 from aggregator.app.watch import QUIET
+from aggregator.app.watch import QUIET_WHOLE
 from aggregator.app.watch import QUIET_WRITING
 from aggregator.app.watch import Burst
 from aggregator.app.watch import Rebuilds
@@ -64,6 +65,52 @@ def test_a_burst_is_over_after_a_quiet_moment_and_never_later_than_longest() -> 
         0.01
     )
     assert wait_left(10.0, 10.0 + LONGEST, True, 10.0 + LONGEST) == 0.0
+
+
+def test_a_burst_is_over_sooner_when_its_last_event_left_a_file_whole() -> None:
+    assert QUIET_WHOLE < QUIET < QUIET_WRITING
+    assert wait_left(10.0, 10.0, False, 10.0, whole=True) == pytest.approx(QUIET_WHOLE)
+    assert wait_left(10.0, 10.0, False, 10.0 + QUIET_WHOLE, whole=True) == 0.0
+    # a file still open for writing is waited for, whatever the last event was
+    assert wait_left(10.0, 10.0, True, 10.0, whole=True) == pytest.approx(QUIET_WRITING)
+
+
+class Clock:
+    """A clock that moves when told."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_file_created_then_written_a_moment_later_is_built_once_written() -> None:
+    """A writer that creates a file and writes it a moment later (a downloader after
+    the headers): the creation alone leaves the burst open past QUIET_WHOLE, so no build
+    reads the empty file; the close after writing ends it after QUIET_WHOLE."""
+    clock = Clock()
+    builds: list[float] = []
+    built = threading.Event()
+
+    def build(burst: Burst) -> None:
+        builds.append(clock.now)
+        built.set()
+
+    rebuilds = Rebuilds(build, clock=clock).start()
+    try:
+        rebuilds.saw("src/a.md", done=True)  # created, empty
+        clock.now = (QUIET_WHOLE + QUIET) / 2
+        time.sleep(QUIET)  # time for the thread to look again: the burst is not over
+        assert builds == []
+        rebuilds.saw("src/a.md", writing=True)
+        rebuilds.saw("src/a.md", done=True, whole=True)  # closed after writing
+        written = clock.now
+        clock.now = written + QUIET_WHOLE
+        assert built.wait(PATIENCE)
+    finally:
+        rebuilds.stop()
+    assert builds == [written + QUIET_WHOLE]
 
 
 def test_a_burst_gives_one_build_and_events_during_a_build_exactly_one_more() -> None:
@@ -322,6 +369,52 @@ def test_events_keep_what_is_kept_as_a_walk_finds_it(
     recorder.wait(5)
     (src / "b.md").unlink()
     recorder.wait(6)
+
+
+class Seen(Rebuilds):
+    """Rebuilds that keep what the observer told them of each event, and build nothing."""
+
+    def __init__(self) -> None:
+        super().__init__(lambda burst: None)
+        self.events: list[tuple[str, bool, bool]] = []  # name, writing, whole
+
+    def saw(
+        self, path: str, *, writing: bool = False, done: bool = False, whole: bool = False
+    ) -> None:
+        self.events.append((os.path.basename(path), writing, whole))
+
+    def of(self, name: str) -> list[tuple[bool, bool]]:
+        return [(writing, whole) for seen, writing, whole in list(self.events) if seen == name]
+
+
+@pytest.mark.e2e
+def test_only_a_close_after_writing_or_a_rename_leaves_a_file_whole(tmp_path: Path) -> None:
+    """What the real observer tells of each event: a file created and not yet written
+    is not whole (nor is one deleted, which may be made again), a close after writing or
+    a rename into place leaves it whole."""
+    src = tmp_path / "src"
+    src.mkdir()
+    config = config_of(tmp_path)
+    seen = Seen()
+    watcher = Watcher(Warm(), seen)
+    watcher.watch(config)
+    try:
+        with open(src / "b.md", "w", encoding="utf-8") as handle:
+            wait_for(lambda: bool(seen.of("b.md")))
+            assert seen.of("b.md") == [(False, False)]  # created: not whole
+            handle.write("---\ntitle: b\n---\n")
+            handle.flush()
+            wait_for(lambda: (True, False) in seen.of("b.md"))  # written on
+        wait_for(lambda: seen.of("b.md")[-1] == (False, True))  # closed: whole
+        (src / ".c.md.part").write_text("---\ntitle: c\n---\n", encoding="utf-8")
+        os.replace(src / ".c.md.part", src / "c.md")
+        wait_for(lambda: (False, True) in seen.of("c.md"))  # renamed into place: whole
+        count = len(seen.of("b.md"))
+        (src / "b.md").unlink()
+        wait_for(lambda: len(seen.of("b.md")) > count)
+        assert seen.of("b.md")[count:] == [(False, False)]  # deleted: not whole
+    finally:
+        watcher.close()
 
 
 def test_files_a_build_does_not_read_start_no_build(
