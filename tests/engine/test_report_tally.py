@@ -8,9 +8,12 @@ import json
 import os
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
+import pytest
 from conftest import NOW
 from conftest import write_article
 
@@ -23,6 +26,7 @@ from aggregator.model import BuildReport
 from aggregator.model import Rows
 from aggregator.model import dropped
 from aggregator.model import left_out
+from aggregator.state import lastbuild
 
 
 def config_of(tmp_path: Path) -> Config:
@@ -113,6 +117,36 @@ def test_counts_kept_with_the_lists_are_those_of_their_rows_after_edits(tmp_path
     assert (logged["duplicates"], logged["excluded"]) == (1, 1)
     assert dropped(report.duplicates) == 1
     assert left_out(report.excluded) == ({"quality": 1}, 2)
+
+    # A build with nothing changed repeats the report kept, counts and all.
+    again = build(config, now=NOW)
+    assert again.mode == "unchanged"
+    assert counted_without_rows(again, config)[0].splitlines()[:3] == text.splitlines()[:3]
+
+
+def test_an_edit_makes_objects_of_the_rows_it_patches_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The counts are patched with the rows that changed: an edit among many articles
+    left out makes no object of the others' rows."""
+    config = config_of(tmp_path)
+    for n in range(1, 41):
+        put(tmp_path, f"{n:02}.md", n, published=False)
+    assert build(config, now=NOW).mode == "full"
+    made: list[str] = []
+    for kind, make in list(lastbuild._MAKE.items()):
+
+        def counting(row: list[Any], make: Callable[[list[Any]], Any] = make) -> Any:
+            made.append(str(row[0]))
+            return make(row)
+
+        monkeypatch.setitem(lastbuild._MAKE, kind, counting)
+    put(tmp_path, "07.md", 7, published=False, title="Story seven, edited")
+    report = build(config, now=NOW)
+    assert report.mode == "incremental"
+    assert made and set(made) <= {str(tmp_path / "src" / "07.md")}
+    text, _logged = counted_without_rows(report, config)
+    assert "excluded 40 articles (40 unpublished)" in text
 
 
 def test_a_report_kept_without_counts_is_counted_from_its_rows(tmp_path: Path) -> None:
