@@ -108,7 +108,10 @@ def build(
         digest = signature(config, known.text, settled)
         # An article that aged out since is a change (`max_age`), as an edit is.
         aged = tables.aged_out(store, config, now)
-        replayed = replay(store, config, output, digest, now) if aged == set() else None
+        replayed = None
+        if aged == set():
+            seen = tables.LinkMark.now(store).seen
+            replayed = replay(store, config, output, digest, now, links_seen=seen)
         if replayed is not None:
             # Nothing changed: the same bytes are already in place.
             if activity:

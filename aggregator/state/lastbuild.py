@@ -60,10 +60,17 @@ def signature(config: Config, identities: Callable[[], str], settled: bool) -> s
 
 
 def replay(
-    store: StateStore, config: Config, output: Output, digest: str | None, now: datetime
+    store: StateStore,
+    config: Config,
+    output: Output,
+    digest: str | None,
+    now: datetime,
+    links_seen: bool = False,
 ) -> BuildReport | None:
     """The last report, every file unchanged, when this build would repeat it; else None.
-    (With `max_age`, the caller asks first whether an article aged out since.)"""
+    (With `max_age`, the caller asks first whether an article aged out since.)
+    `links_seen`: no link result was saved since the last build wrote its link rows
+    (`tables.LinkMark.seen`), so none it used was replaced."""
     if digest is None:
         return None
     text = store.meta(_KEY)
@@ -78,7 +85,7 @@ def replay(
         if checks and (fresh_until is None or datetime.fromisoformat(fresh_until) <= now):
             return None  # some link is due for a check
         stored = config.links in ("on", "cached") and config.link_check.enabled
-        if stored and store.inc_relink(None):
+        if stored and not links_seen and store.inc_relink(None):
             return None  # a result it used was replaced (`aggregator check-links`)
         report = last_report(store)
         if report is None or not _intact(data, output):

@@ -38,6 +38,7 @@ from aggregator.links.linkpolicy import LinkCheckSettings
 from aggregator.model import BuildReport
 from aggregator.model import counted
 from aggregator.model import tally
+from aggregator.state.store import Store
 from aggregator.stories.urls import canonical_url
 
 TITLES = [
@@ -632,6 +633,54 @@ def test_a_result_stored_by_check_links_is_used_by_the_next_build(
     assert without_requests(report) == without_requests(cold)
     assert report.links is not None and report.links.requested == 0
     assert {e.code for e in report.excluded} >= {"dead-link"}
+
+
+@pytest.mark.e2e
+def test_a_build_with_nothing_changed_compares_the_link_rows_only_after_another_run_saved(
+    tmp_path: Path, farm: Farm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With links on, a build with nothing changed repeats the last report without
+    comparing every link row with the result it names (at 100,000 files that took
+    0.3 s), unless a run but the last build saved results since: a `check-links` that
+    found a link broken makes the next build judge its articles again."""
+    corpus = Corpus(
+        tmp_path / "src", 4, urls=lambda rng: farm.url(0, f"/switch/r{rng.randrange(9)}")
+    )
+    corpus.create(20)
+    settings = LinkCheckSettings(
+        allow_private=True,
+        min_interval=timedelta(milliseconds=1),
+        retries=0,
+        confirm_after=timedelta(0),
+        freshness=Freshness(jitter=0.0),
+    )
+    config = Config(
+        sources=(corpus.folder,),
+        output=tmp_path / "out",
+        state=tmp_path / "state.sqlite",
+        link_check=settings,
+    )
+    compared: list[datetime | None] = []
+    relink = Store.inc_relink
+
+    def counting(store: Store, due: datetime | None, keys: Any = None) -> set[str]:
+        if keys is None:
+            compared.append(due)
+        return relink(store, due, keys)
+
+    monkeypatch.setattr(Store, "inc_relink", counting)
+    assert build(config, now=NOW).mode == "full"
+    assert build(config, now=NOW).mode == "unchanged"
+    assert compared == []
+    for name in range(9):
+        farm.switch(0, f"r{name}", 404)
+    check_links(config, now=NOW + timedelta(days=8))  # every result due: asked again
+    when = NOW + timedelta(minutes=1)
+    report = build(config, now=when)
+    # Compared to know it is no repeat, then by the build (also for the results due).
+    assert compared == [None, when]
+    assert report.mode == "incremental"
+    assert report.links is not None and dict(report.links.classes).get("broken", 0) > 0
 
 
 def built(tmp_path: Path, seed: int) -> tuple[Corpus, Config]:
