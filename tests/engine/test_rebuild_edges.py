@@ -11,6 +11,7 @@ from dataclasses import replace
 from datetime import datetime
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import NOW
@@ -23,6 +24,7 @@ from test_rebuild import without_requests
 
 from aggregator.config import Config
 from aggregator.engine.pipeline import build
+from aggregator.links import linkcheck
 from aggregator.links.linkpolicy import Freshness
 from aggregator.links.linkpolicy import LinkCheckSettings
 from aggregator.model import BuildReport
@@ -53,6 +55,37 @@ def article(tmp_path: Path, name: str, n: int, url: str, **fields: object) -> No
     path = write_article(tmp_path / "src", name, n=n, webUrl=url, **fields)
     old = time.time() - 3600 + n
     os.utime(path, (old, old))
+
+
+def test_an_edit_whose_links_are_all_fresh_makes_no_link_checker(
+    tmp_path: Path, farm: Farm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An edit whose URLs all have fresh results asks nothing: the build makes no link
+    checker (nor imports the HTTP client), and gives a cold build's feeds and report.
+    A new URL makes one again."""
+    config = linked(tmp_path)
+    article(tmp_path, "a.md", 1, farm.url(1, "/switch/a"), images=[{"url": farm.url(2, "/i")}])
+    article(tmp_path, "b.md", 2, farm.url(2, "/switch/b"))
+    assert build(config, now=NOW).mode == "full"
+    made: list[object] = []
+
+    class Counted(linkcheck.LinkChecker):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            made.append(self)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(linkcheck, "LinkChecker", Counted)
+    when = NOW + timedelta(minutes=5)
+    article(tmp_path, "a.md", 1, farm.url(1, "/switch/a"), images=[{"url": farm.url(2, "/i")}],
+            title="A, edited")  # fmt: skip
+    report = as_cold(config, tmp_path, when)
+    assert report.links is not None and report.links.requested == 0
+    assert made == []  # nor the cold build beside it, which finds the same results fresh
+    article(tmp_path, "b.md", 2, farm.url(0, "/switch/new"))
+    report = build(config, now=when + timedelta(minutes=1))
+    assert report.mode == "incremental"
+    assert report.links is not None and report.links.requested == 1
+    assert len(made) == 1
 
 
 def link_table(state: Path | None) -> dict[str, tuple[object, ...]]:
