@@ -60,8 +60,9 @@ log = logging.getLogger("aggregator.app.watch")
 
 #: a burst is over after this long without an event, when no file is being written
 QUIET = 0.05
-#: ... and after this long, when its last event left a file whole: closed after writing,
-#: or renamed into place (not a creation: a writer may create a file, then write it)
+#: ... and after this long, when every file it named was left whole: closed after writing,
+#: or renamed into place (not created: a writer may create a file, then write it; nor
+#: deleted: it may be made again)
 QUIET_WHOLE = 0.02
 #: ... and after this long, when some file was modified but not yet closed (a writer
 #: that keeps it open, or a file system that reports no close)
@@ -341,8 +342,8 @@ def _apart(sources: list[Path], listed: list[str]) -> bool:
 def wait_left(first: float, last: float, writing: bool, now: float, whole: bool = False) -> float:
     """Seconds until a burst of events that began at `first` and whose latest event
     came at `last` is over (0: build now): QUIET after the last event (QUIET_WHOLE when
-    it left a file `whole`, QUIET_WRITING while some file is being written), never past
-    LONGEST after the first."""
+    every file it named is `whole`, QUIET_WRITING while some file is being written),
+    never past LONGEST after the first."""
     quiet = QUIET_WRITING if writing else QUIET_WHOLE if whole else QUIET
     return max(0.0, min(last + quiet, first + LONGEST) - now)
 
@@ -377,8 +378,9 @@ class Rebuilds:
         self._writing: set[str] = set()
         self._first = 0.0
         self._last = 0.0
-        #: whether the latest event left its file whole
-        self._whole = False
+        #: paths whose latest event left them neither whole nor being written: created
+        #: (the writing may follow), deleted (it may be made again), folders
+        self._unsettled: set[str] = set()
         self._thread = threading.Thread(target=self._loop, name="aggregator-watch", daemon=True)
 
     def start(self) -> Rebuilds:
@@ -390,18 +392,22 @@ class Rebuilds:
     ) -> None:
         """An event on an article file: `writing` a modification (the file may be
         written on), `done` a close after writing, a move or a deletion, `whole` a close
-        after writing or a move (the file is whole: see `QUIET_WHOLE`)."""
+        after writing or where a move lands (the file is whole: see `QUIET_WHOLE`)."""
         with self._cond:
             now = self._clock()
             if not self._seen:
                 self._first = now
             self._last = now
-            self._whole = whole
             self._seen.add(path)
             if writing:
                 self._writing.add(path)
+                self._unsettled.discard(path)
             elif done:
                 self._writing.discard(path)
+                if whole:
+                    self._unsettled.discard(path)
+                else:
+                    self._unsettled.add(path)
             self._cond.notify_all()
 
     def stop(self) -> None:
@@ -417,8 +423,9 @@ class Rebuilds:
                 while not self._seen and not self._stopping:
                     self._cond.wait()
                 while not self._stopping:
+                    whole = not self._unsettled
                     left = wait_left(
-                        self._first, self._last, bool(self._writing), self._clock(), self._whole
+                        self._first, self._last, bool(self._writing), self._clock(), whole
                     )
                     if left <= 0:
                         break
@@ -428,6 +435,7 @@ class Rebuilds:
                 burst = Burst(len(self._seen), self._clock() - self._first)
                 self._seen.clear()
                 self._writing.clear()
+                self._unsettled.clear()
             try:
                 self._build(burst)
             except Exception:  # the thread must go on: the next burst builds again
@@ -448,11 +456,10 @@ _KINDS = (
     "DirDeletedEvent",
     "DirMovedEvent",
 )
-#: what ends a write
+#: what ends a write (of these, only a close after writing and a move leave the file whole
+#: where it lands: a created file may be written next, as a downloader does, and a deleted
+#: one made again, as git does around a filter)
 _DONE = ("FileClosedEvent", "FileDeletedEvent", "FileMovedEvent", "FileCreatedEvent")
-#: ... and leaves the file whole: a created file may be written next (a downloader), a
-#: deleted one made again (git runs a filter in between)
-_WHOLE = ("FileClosedEvent", "FileMovedEvent")
 #: why a folder is not watched when watchdog cannot be imported (no retry helps)
 _NO_WATCHDOG = "watchdog cannot be imported"
 
@@ -603,7 +610,7 @@ class Watcher:
         kind = type(event).__name__
         if rules is None or kind == "DirModifiedEvent":
             return
-        for raw in (event.src_path, event.dest_path):
+        for side, raw in enumerate((event.src_path, event.dest_path)):
             if not raw:
                 continue
             path = walk_form(source, os.fsdecode(raw))
@@ -623,7 +630,9 @@ class Watcher:
             if kind == "FileAttribEvent" or _LEFTOVER.search(os.path.basename(path)):
                 continue  # kept up to date, but nothing to build for
             writing = kind == "FileModifiedEvent"
-            self.rebuilds.saw(path, writing=writing, done=kind in _DONE, whole=kind in _WHOLE)
+            # A file renamed away is gone, as a deleted one is: only where it lands is whole.
+            whole = kind == "FileClosedEvent" or (kind == "FileMovedEvent" and side == 1)
+            self.rebuilds.saw(path, writing=writing, done=kind in _DONE, whole=whole)
 
     def _removed(self, source: str) -> None:
         """The folder `source` itself was removed or moved: its watch ended with it."""

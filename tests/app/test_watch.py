@@ -113,6 +113,39 @@ def test_a_file_created_then_written_a_moment_later_is_built_once_written() -> N
     assert builds == [written + QUIET_WHOLE]
 
 
+@pytest.mark.parametrize("first", ["created", "deleted"])
+def test_another_file_closed_meanwhile_does_not_end_the_burst_sooner(first: str) -> None:
+    """A file created and not yet written (or deleted, to be made again) keeps the
+    burst open for QUIET, whatever other file is closed after it (parallel downloads,
+    a checkout); once it is whole too, QUIET_WHOLE after the last event ends it."""
+    clock = Clock()
+    builds: list[float] = []
+    built = threading.Event()
+
+    def build(burst: Burst) -> None:
+        builds.append(clock.now)
+        built.set()
+
+    rebuilds = Rebuilds(build, clock=clock).start()
+    try:
+        rebuilds.saw("src/a.md", done=True)  # created, or deleted
+        clock.now = 0.001
+        rebuilds.saw("src/b.md", writing=True)
+        rebuilds.saw("src/b.md", done=True, whole=True)  # another file, whole
+        clock.now = 0.001 + (QUIET_WHOLE + QUIET) / 2
+        time.sleep(QUIET)  # time for the thread to look again: the burst is not over
+        assert builds == []
+        if first == "created":
+            rebuilds.saw("src/a.md", writing=True)
+        rebuilds.saw("src/a.md", done=True, whole=True)  # written and closed, or made again
+        last = clock.now
+        clock.now = last + QUIET_WHOLE
+        assert built.wait(PATIENCE)
+    finally:
+        rebuilds.stop()
+    assert builds == [last + QUIET_WHOLE]
+
+
 def test_a_burst_gives_one_build_and_events_during_a_build_exactly_one_more() -> None:
     builds: list[int] = []
     started = threading.Event()
@@ -413,6 +446,10 @@ def test_only_a_close_after_writing_or_a_rename_leaves_a_file_whole(tmp_path: Pa
         (src / "b.md").unlink()
         wait_for(lambda: len(seen.of("b.md")) > count)
         assert seen.of("b.md")[count:] == [(False, False)]  # deleted: not whole
+        os.replace(src / "c.md", src / "d.md")
+        wait_for(lambda: bool(seen.of("d.md")))
+        assert seen.of("c.md")[-1] == (False, False)  # renamed away: gone, as if deleted
+        assert seen.of("d.md") == [(False, True)]  # where it lands: whole
     finally:
         watcher.close()
 
