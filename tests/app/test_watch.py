@@ -75,75 +75,70 @@ def test_a_burst_is_over_sooner_when_its_last_event_left_a_file_whole() -> None:
     assert wait_left(10.0, 10.0, True, 10.0, whole=True) == pytest.approx(QUIET_WRITING)
 
 
-class Clock:
-    """A clock that moves when told."""
+class Clocked:
+    """Rebuilds on a clock that moves when told, and when their builds began."""
 
     def __init__(self) -> None:
         self.now = 0.0
+        self.builds: list[float] = []
+        self.built = threading.Event()
+        self.rebuilds = Rebuilds(self._build, clock=lambda: self.now).start()
 
-    def __call__(self) -> float:
-        return self.now
+    def _build(self, burst: Burst) -> None:
+        self.builds.append(self.now)
+        self.built.set()
+
+    def not_over_at(self, when: float) -> None:
+        """The clock at `when`: the thread looks again, and the burst is not over."""
+        self.now = when
+        time.sleep(QUIET)
+        assert self.builds == []
+
+    def over_at(self, when: float) -> None:
+        """The clock at `when`: the burst is over, one build began."""
+        self.now = when
+        assert self.built.wait(PATIENCE)
+        assert self.builds == [when]
 
 
-def test_a_file_created_then_written_a_moment_later_is_built_once_written() -> None:
+@pytest.fixture
+def clocked() -> Iterator[Clocked]:
+    found = Clocked()
+    yield found
+    found.rebuilds.stop()
+
+
+def test_a_file_created_then_written_a_moment_later_is_built_once_written(
+    clocked: Clocked,
+) -> None:
     """A writer that creates a file and writes it a moment later (a downloader after
     the headers): the creation alone leaves the burst open past QUIET_WHOLE, so no build
     reads the empty file; the close after writing ends it after QUIET_WHOLE."""
-    clock = Clock()
-    builds: list[float] = []
-    built = threading.Event()
-
-    def build(burst: Burst) -> None:
-        builds.append(clock.now)
-        built.set()
-
-    rebuilds = Rebuilds(build, clock=clock).start()
-    try:
-        rebuilds.saw("src/a.md", done=True)  # created, empty
-        clock.now = (QUIET_WHOLE + QUIET) / 2
-        time.sleep(QUIET)  # time for the thread to look again: the burst is not over
-        assert builds == []
-        rebuilds.saw("src/a.md", writing=True)
-        rebuilds.saw("src/a.md", done=True, whole=True)  # closed after writing
-        written = clock.now
-        clock.now = written + QUIET_WHOLE
-        assert built.wait(PATIENCE)
-    finally:
-        rebuilds.stop()
-    assert builds == [written + QUIET_WHOLE]
+    rebuilds = clocked.rebuilds
+    rebuilds.saw("src/a.md", done=True)  # created, empty
+    clocked.not_over_at((QUIET_WHOLE + QUIET) / 2)
+    rebuilds.saw("src/a.md", writing=True)
+    rebuilds.saw("src/a.md", done=True, whole=True)  # closed after writing
+    clocked.over_at(clocked.now + QUIET_WHOLE)
 
 
 @pytest.mark.parametrize("first", ["created", "deleted"])
-def test_another_file_closed_meanwhile_does_not_end_the_burst_sooner(first: str) -> None:
+def test_another_file_closed_meanwhile_does_not_end_the_burst_sooner(
+    clocked: Clocked, first: str
+) -> None:
     """A file created and not yet written (or deleted, to be made again) keeps the
     burst open for QUIET, whatever other file is closed after it (parallel downloads,
     a checkout); once it is whole too, QUIET_WHOLE after the last event ends it."""
-    clock = Clock()
-    builds: list[float] = []
-    built = threading.Event()
-
-    def build(burst: Burst) -> None:
-        builds.append(clock.now)
-        built.set()
-
-    rebuilds = Rebuilds(build, clock=clock).start()
-    try:
-        rebuilds.saw("src/a.md", done=True)  # created, or deleted
-        clock.now = 0.001
-        rebuilds.saw("src/b.md", writing=True)
-        rebuilds.saw("src/b.md", done=True, whole=True)  # another file, whole
-        clock.now = 0.001 + (QUIET_WHOLE + QUIET) / 2
-        time.sleep(QUIET)  # time for the thread to look again: the burst is not over
-        assert builds == []
-        if first == "created":
-            rebuilds.saw("src/a.md", writing=True)
-        rebuilds.saw("src/a.md", done=True, whole=True)  # written and closed, or made again
-        last = clock.now
-        clock.now = last + QUIET_WHOLE
-        assert built.wait(PATIENCE)
-    finally:
-        rebuilds.stop()
-    assert builds == [last + QUIET_WHOLE]
+    rebuilds = clocked.rebuilds
+    rebuilds.saw("src/a.md", done=True)  # created, or deleted
+    clocked.now = 0.001
+    rebuilds.saw("src/b.md", writing=True)
+    rebuilds.saw("src/b.md", done=True, whole=True)  # another file, whole
+    clocked.not_over_at(0.001 + (QUIET_WHOLE + QUIET) / 2)
+    if first == "created":
+        rebuilds.saw("src/a.md", writing=True)
+    rebuilds.saw("src/a.md", done=True, whole=True)  # written and closed, or made again
+    clocked.over_at(clocked.now + QUIET_WHOLE)
 
 
 def test_a_burst_gives_one_build_and_events_during_a_build_exactly_one_more() -> None:

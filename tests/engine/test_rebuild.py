@@ -595,14 +595,11 @@ def test_settings_that_change_no_output_rebuild_nothing(tmp_path: Path, setting:
     assert build(replace(config, interval=timedelta(hours=1)), now=NOW).mode == "incremental"
 
 
-@pytest.mark.e2e
-def test_a_result_stored_by_check_links_is_used_by_the_next_build(
-    tmp_path: Path, farm: Farm
-) -> None:
-    """`aggregator check-links` stores results between builds; the next build, with no
-    file changed and every link fresh, judges the articles they concern again."""
+def switched_corpus(tmp_path: Path, farm: Farm, seed: int, name: str) -> Config:
+    """20 files whose links are nine switched URLs of the farm's first host (`name`0 to
+    `name`8), checked with links on; their config."""
     corpus = Corpus(
-        tmp_path / "src", 3, urls=lambda rng: farm.url(0, f"/switch/s{rng.randrange(9)}")
+        tmp_path / "src", seed, urls=lambda rng: farm.url(0, f"/switch/{name}{rng.randrange(9)}")
     )
     corpus.create(20)
     settings = LinkCheckSettings(
@@ -612,12 +609,21 @@ def test_a_result_stored_by_check_links_is_used_by_the_next_build(
         confirm_after=timedelta(0),
         freshness=Freshness(jitter=0.0),
     )
-    config = Config(
+    return Config(
         sources=(corpus.folder,),
         output=tmp_path / "out",
         state=tmp_path / "state.sqlite",
         link_check=settings,
     )
+
+
+@pytest.mark.e2e
+def test_a_result_stored_by_check_links_is_used_by_the_next_build(
+    tmp_path: Path, farm: Farm
+) -> None:
+    """`aggregator check-links` stores results between builds; the next build, with no
+    file changed and every link fresh, judges the articles they concern again."""
+    config = switched_corpus(tmp_path, farm, 3, "s")
     assert build(config, now=NOW).mode == "full"
     assert build(config, now=NOW).mode == "unchanged"
     for name in range(9):
@@ -643,23 +649,7 @@ def test_a_build_with_nothing_changed_compares_the_link_rows_only_after_another_
     comparing every link row with the result it names (at 100,000 files that took
     0.3 s), unless a run but the last build saved results since: a `check-links` that
     found a link broken makes the next build judge its articles again."""
-    corpus = Corpus(
-        tmp_path / "src", 4, urls=lambda rng: farm.url(0, f"/switch/r{rng.randrange(9)}")
-    )
-    corpus.create(20)
-    settings = LinkCheckSettings(
-        allow_private=True,
-        min_interval=timedelta(milliseconds=1),
-        retries=0,
-        confirm_after=timedelta(0),
-        freshness=Freshness(jitter=0.0),
-    )
-    config = Config(
-        sources=(corpus.folder,),
-        output=tmp_path / "out",
-        state=tmp_path / "state.sqlite",
-        link_check=settings,
-    )
+    config = switched_corpus(tmp_path, farm, 4, "r")
     compared: list[datetime | None] = []
     relink = Store.inc_relink
 
