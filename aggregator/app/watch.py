@@ -378,8 +378,8 @@ class Rebuilds:
         self._writing: set[str] = set()
         self._first = 0.0
         self._last = 0.0
-        #: paths whose latest event left them neither whole nor being written: created
-        #: (the writing may follow), deleted (it may be made again), folders
+        #: paths created, deleted or renamed away in the burst (the writing, or the file,
+        #: may follow) and not written and closed, nor moved in, since; and folders
         self._unsettled: set[str] = set()
         self._thread = threading.Thread(target=self._loop, name="aggregator-watch", daemon=True)
 
@@ -388,11 +388,19 @@ class Rebuilds:
         return self
 
     def saw(
-        self, path: str, *, writing: bool = False, done: bool = False, whole: bool = False
+        self,
+        path: str,
+        *,
+        writing: bool = False,
+        done: bool = False,
+        whole: bool = False,
+        closed: bool = False,
     ) -> None:
         """An event on an article file: `writing` a modification (the file may be
-        written on), `done` a close after writing, a move or a deletion, `whole` a close
-        after writing or where a move lands (the file is whole: see `QUIET_WHOLE`)."""
+        written on), `done` a close after writing, a move or a deletion, `whole` where a
+        move lands, `closed` a close after writing (whole when it was written since it
+        was created or deleted in the burst: `touch` then a write later is not; see
+        `QUIET_WHOLE`)."""
         with self._cond:
             now = self._clock()
             if not self._seen:
@@ -403,10 +411,11 @@ class Rebuilds:
                 self._writing.add(path)
                 self._unsettled.discard(path)
             elif done:
+                written = path in self._writing
                 self._writing.discard(path)
-                if whole:
+                if whole or (closed and written):
                     self._unsettled.discard(path)
-                else:
+                elif not closed:
                     self._unsettled.add(path)
             self._cond.notify_all()
 
@@ -631,8 +640,9 @@ class Watcher:
                 continue  # kept up to date, but nothing to build for
             writing = kind == "FileModifiedEvent"
             # A file renamed away is gone, as a deleted one is: only where it lands is whole.
-            whole = kind == "FileClosedEvent" or (kind == "FileMovedEvent" and side == 1)
-            self.rebuilds.saw(path, writing=writing, done=kind in _DONE, whole=whole)
+            whole = kind == "FileMovedEvent" and side == 1
+            closed = kind == "FileClosedEvent"
+            self.rebuilds.saw(path, writing=writing, done=kind in _DONE, whole=whole, closed=closed)
 
     def _removed(self, source: str) -> None:
         """The folder `source` itself was removed or moved: its watch ended with it."""

@@ -118,8 +118,27 @@ def test_a_file_created_then_written_a_moment_later_is_built_once_written(
     rebuilds.saw("src/a.md", done=True)  # created, empty
     clocked.not_over_at((QUIET_WHOLE + QUIET) / 2)
     rebuilds.saw("src/a.md", writing=True)
-    rebuilds.saw("src/a.md", done=True, whole=True)  # closed after writing
+    rebuilds.saw("src/a.md", done=True, closed=True)  # closed after writing
     clocked.over_at(clocked.now + QUIET_WHOLE)
+
+
+def test_a_file_created_and_closed_empty_is_not_whole_until_written(clocked: Clocked) -> None:
+    """`touch` (created, closed, nothing written), then the writing a moment later: the
+    close alone leaves the burst open past QUIET_WHOLE."""
+    rebuilds = clocked.rebuilds
+    rebuilds.saw("src/a.md", done=True)  # created
+    rebuilds.saw("src/a.md", done=True, closed=True)  # closed, nothing written
+    clocked.not_over_at((QUIET_WHOLE + QUIET) / 2)
+    rebuilds.saw("src/a.md", writing=True)
+    rebuilds.saw("src/a.md", done=True, closed=True)
+    clocked.over_at(clocked.now + QUIET_WHOLE)
+
+
+def test_a_file_closed_without_a_write_is_as_it_was(clocked: Clocked) -> None:
+    """A file opened for writing and closed unwritten (`touch` of an existing file) is
+    whole: the burst is over after QUIET_WHOLE."""
+    clocked.rebuilds.saw("src/a.md", done=True, closed=True)
+    clocked.over_at(QUIET_WHOLE)
 
 
 @pytest.mark.parametrize("first", ["created", "deleted"])
@@ -133,11 +152,12 @@ def test_another_file_closed_meanwhile_does_not_end_the_burst_sooner(
     rebuilds.saw("src/a.md", done=True)  # created, or deleted
     clocked.now = 0.001
     rebuilds.saw("src/b.md", writing=True)
-    rebuilds.saw("src/b.md", done=True, whole=True)  # another file, whole
+    rebuilds.saw("src/b.md", done=True, closed=True)  # another file, whole
     clocked.not_over_at(0.001 + (QUIET_WHOLE + QUIET) / 2)
-    if first == "created":
-        rebuilds.saw("src/a.md", writing=True)
-    rebuilds.saw("src/a.md", done=True, whole=True)  # written and closed, or made again
+    if first == "deleted":
+        rebuilds.saw("src/a.md", done=True)  # made again
+    rebuilds.saw("src/a.md", writing=True)
+    rebuilds.saw("src/a.md", done=True, closed=True)  # written and closed
     clocked.over_at(clocked.now + QUIET_WHOLE)
 
 
@@ -404,15 +424,22 @@ class Seen(Rebuilds):
 
     def __init__(self) -> None:
         super().__init__(lambda burst: None)
-        self.events: list[tuple[str, bool, bool]] = []  # name, writing, whole
+        self.events: list[tuple[str, str]] = []  # name, how
 
     def saw(
-        self, path: str, *, writing: bool = False, done: bool = False, whole: bool = False
+        self,
+        path: str,
+        *,
+        writing: bool = False,
+        done: bool = False,
+        whole: bool = False,
+        closed: bool = False,
     ) -> None:
-        self.events.append((os.path.basename(path), writing, whole))
+        how = "writing" if writing else "whole" if whole else "closed" if closed else "other"
+        self.events.append((os.path.basename(path), how))
 
-    def of(self, name: str) -> list[tuple[bool, bool]]:
-        return [(writing, whole) for seen, writing, whole in list(self.events) if seen == name]
+    def of(self, name: str) -> list[str]:
+        return [how for seen, how in list(self.events) if seen == name]
 
 
 @pytest.mark.e2e
@@ -429,22 +456,22 @@ def test_only_a_close_after_writing_or_a_rename_leaves_a_file_whole(tmp_path: Pa
     try:
         with open(src / "b.md", "w", encoding="utf-8") as handle:
             wait_for(lambda: bool(seen.of("b.md")))
-            assert seen.of("b.md") == [(False, False)]  # created: not whole
+            assert seen.of("b.md") == ["other"]  # created: not whole
             handle.write("---\ntitle: b\n---\n")
             handle.flush()
-            wait_for(lambda: (True, False) in seen.of("b.md"))  # written on
-        wait_for(lambda: seen.of("b.md")[-1] == (False, True))  # closed: whole
+            wait_for(lambda: "writing" in seen.of("b.md"))  # written on
+        wait_for(lambda: seen.of("b.md")[-1] == "closed")  # closed after writing
         (src / ".c.md.part").write_text("---\ntitle: c\n---\n", encoding="utf-8")
         os.replace(src / ".c.md.part", src / "c.md")
-        wait_for(lambda: (False, True) in seen.of("c.md"))  # renamed into place: whole
+        wait_for(lambda: "whole" in seen.of("c.md"))  # renamed into place: whole
         count = len(seen.of("b.md"))
         (src / "b.md").unlink()
         wait_for(lambda: len(seen.of("b.md")) > count)
-        assert seen.of("b.md")[count:] == [(False, False)]  # deleted: not whole
+        assert seen.of("b.md")[count:] == ["other"]  # deleted: not whole
         os.replace(src / "c.md", src / "d.md")
         wait_for(lambda: bool(seen.of("d.md")))
-        assert seen.of("c.md")[-1] == (False, False)  # renamed away: gone, as if deleted
-        assert seen.of("d.md") == [(False, True)]  # where it lands: whole
+        assert seen.of("c.md")[-1] == "other"  # renamed away: gone, as if deleted
+        assert seen.of("d.md") == ["whole"]  # where it lands: whole
     finally:
         watcher.close()
 
