@@ -426,16 +426,8 @@ class Seen(Rebuilds):
         super().__init__(lambda burst: None)
         self.events: list[tuple[str, str]] = []  # name, how
 
-    def saw(
-        self,
-        path: str,
-        *,
-        writing: bool = False,
-        done: bool = False,
-        whole: bool = False,
-        closed: bool = False,
-    ) -> None:
-        how = "writing" if writing else "whole" if whole else "closed" if closed else "other"
+    def saw(self, path: str, **told: bool) -> None:  # type: ignore[override]
+        how = next((k for k in ("writing", "whole", "closed") if told.get(k)), "other")
         self.events.append((os.path.basename(path), how))
 
     def of(self, name: str) -> list[str]:
