@@ -107,7 +107,8 @@ def check_article_links(
     # A canonical URL every form of which is refused has that refusal as its result,
     # whatever was stored and whether or not the network answers; unless an article
     # outside the step gives it too (then the stored result is kept).
-    refused_only = keys - {canonical_url(u) for u in checkable}
+    wanted = {canonical_url(u) for u in checkable}
+    refused_only = keys - wanted
     # Only a stored result other than this refusal can be another form's (a URL refused
     # in every story, a logo, asks nothing).
     asked = {
@@ -130,7 +131,6 @@ def check_article_links(
             # judged by is in the state (an incremental build compares the two).
             store.save_links(r for k, r in offline.items() if previous.get(k) != r)
     else:
-        wanted = {canonical_url(u) for u in checkable}
         fresh = {k: previous[k] for k in wanted if lp.is_fresh(previous.get(k), now)}
         if len(fresh) == len(wanted):
             # Nothing to ask (an edit's build, mostly): the checker would send nothing and
