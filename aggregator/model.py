@@ -289,10 +289,14 @@ class Rows(Sequence[_T]):
 DROPPED = "dropped"
 
 
+#: what starts the tally key of an exclusion from one topic's feed (`exclusion_tally_key`)
+_ONE_TOPIC = "topic "
+
+
 def exclusion_tally_key(code: str, topic: str | None) -> str:
     """The key of the tally (`Rows.tally`) of exclusions an exclusion counts under: its
     code when it leaves an article out of every feed."""
-    return code if topic is None else f"topic {code}"
+    return code if topic is None else _ONE_TOPIC + code
 
 
 def tally(kind: str, rows: Sequence[Any]) -> Counter[str]:
@@ -317,9 +321,14 @@ def dropped(duplicates: Sequence[Duplicate]) -> int:
 def left_out(excluded: Sequence[Exclusion]) -> tuple[Counter[str], int]:
     """The articles left out of every feed, by code, and how many times an article
     was left out of one topic's feed."""
-    found = counted("excluded", excluded)
-    whole = Counter({key: n for key, n in found.items() if n and " " not in key})
-    return whole, sum(n for key, n in found.items() if " " in key)
+    whole: Counter[str] = Counter()
+    one_topic = 0
+    for key, n in counted("excluded", excluded).items():
+        if key.startswith(_ONE_TOPIC):
+            one_topic += n
+        elif n:
+            whole[key] = n
+    return whole, one_topic
 
 
 @dataclass(frozen=True, slots=True)
