@@ -15,7 +15,6 @@ import fnmatch
 import functools
 import gc
 import hashlib
-import itertools
 import multiprocessing
 import os
 import re
@@ -175,8 +174,8 @@ def load_all(
     workers: int | None = None,
     limits: Limits = DEFAULT_LIMITS,
 ) -> tuple[list[Article], list[LoadError]]:
-    """Load every file, in order, on `workers` processes (default: one per core) when
-    there are many; stops with `Cancelled` soon after `cancel` is set."""
+    """Load every file, in order, on `workers` cores (default: every core) when there
+    are many; stops with `Cancelled` soon after `cancel` is set."""
     articles: list[Article] = []
     errors: list[LoadError] = []
     for result in map_in_chunks(load_chunk, list(paths), limits, cancel, workers, _CHUNK):
@@ -196,12 +195,12 @@ def map_in_chunks(
     chunk: int,
     progress: Callable[[int], None] | None = None,
 ) -> Iterator[_R]:
-    """`work(some, limits)` over `items`, results in order: on `workers` processes
-    (default: one per core), `chunk` items a task, when there are PARALLEL_MIN_FILES
-    items or more, else here one item at a time. Stops with `Cancelled` soon after
-    `cancel` is set: after the item in hand, here and in every worker. `progress`
-    hears how many more items are done, once the results of a task (`chunk` items,
-    here too) are handed on."""
+    """`work(some, limits)` over `items`, results in order: on `workers` cores
+    (default: every core; `Workers`), `chunk` items a task, when there are
+    PARALLEL_MIN_FILES items or more, else here one item at a time. Stops with
+    `Cancelled` soon after `cancel` is set: after the item in hand, here and in every
+    worker. `progress` hears how many more items are done, once the results of a task
+    (`chunk` items, here too) are handed on."""
     workers = workers if workers is not None else (os.cpu_count() or 1)
     if workers > 1 and len(items) >= PARALLEL_MIN_FILES:
         yield from _in_pool(work, items, limits, cancel, workers, chunk, progress=progress)
@@ -227,8 +226,8 @@ def map_in_processes(
     workers: int | None = None,
 ) -> Generator[_R, None, None]:
     """`work([item], limits)` over `items` (each a large task), results in order, on
-    `workers` processes (default: one per core) as `map_in_chunks` runs them; here,
-    with one core or one item. `doing` names the work in the `Cancelled` raised when
+    `workers` cores (default: every core) as `map_in_chunks` runs them; here, with one
+    core or one item. `doing` names the work in the `Cancelled` raised when
     `cancel` is set."""
     workers = workers if workers is not None else (os.cpu_count() or 1)
     if workers > 1 and len(items) > 1:
@@ -249,8 +248,13 @@ _stopped_maps: Any = None
 class Workers:
     """Worker processes for the parallel steps of a run (parsing files, finding the
     pairs of near-duplicate zones), started when first needed and shared by the steps
-    while `sharing_workers` makes them current: a build starts its processes once, and
-    holds no more of them than it has cores."""
+    while `sharing_workers` makes them current: a build starts its processes once.
+
+    `count` (two or more) cores take part with `count - 1` processes: the calling
+    thread runs a task itself whenever the result it waits for next is not ready
+    (one process fewer to hold in memory, and its own results cross no pipe). The
+    processes are started fresh (`spawn`): no forkserver is left beside them, in
+    memory for the rest of the run, to fork the one or two a build starts."""
 
     def __init__(self, count: int) -> None:
         self.count = count
@@ -272,14 +276,14 @@ class Workers:
         """`work(some, limits)` over `items`, `chunk` items a task, results in order;
         `progress` hears the number of items of each task once its results are handed
         on (one call a task: nothing per item)."""
+        processes = self.count - 1
         if self._pool is None:
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload([work.__module__])
+            context = multiprocessing.get_context("spawn")
             # Each worker looks at this between two items, so a stop does not wait for
             # the rest of a chunk (with a hostile file, minutes): only for the item in hand.
             self._stopped = context.Value("q", 0, lock=False)
             self._pool = ProcessPoolExecutor(
-                self.count,
+                processes,
                 mp_context=context,
                 initializer=_worker_started,
                 initargs=(self._stopped,),
@@ -287,22 +291,46 @@ class Workers:
         pool = self._pool
         self._maps += 1
         number = self._maps
-        parts = (items[i : i + chunk] for i in range(0, len(items), chunk))
-        # Only workers + 1 tasks ahead of the one handed on (every worker busy, one
-        # task waiting): a consumer slower than the workers (a busy machine) would
-        # otherwise hold every finished task's results at once.
-        futures = deque(
-            pool.submit(_work_until_stopped, work, part, limits, number)
-            for part in itertools.islice(parts, self.count + 1)
-        )
+        parts = [items[i : i + chunk] for i in range(0, len(items), chunk)]
+        parts.reverse()  # popped from the end, in order
+        # The tasks in order, each a worker's future or the results of one run here.
+        # Each worker busy and one task waiting, while there are more tasks than that
+        # (the last ones are left to this thread), and as many run here ahead; no
+        # more: a consumer slower than the workers (a busy machine), or workers slower
+        # than this thread (still starting), would otherwise have every task's results
+        # held at once.
+        tasks: deque[Future[list[_R]] | list[_R]] = deque()
+        queued = 0  # workers' tasks in `tasks`
+        ahead = processes + 1  # tasks run here and waiting in `tasks`, at most
+
+        def submit() -> None:
+            nonlocal queued
+            while parts and (queued < processes or (queued == processes and len(parts) > 1)):
+                tasks.append(pool.submit(_work_until_stopped, work, parts.pop(), limits, number))
+                queued += 1
+
         handed = 0  # items whose results are handed on: tasks end in order
         try:
-            while futures:
-                done = futures.popleft()
-                for part in itertools.islice(parts, 1):
-                    futures.append(pool.submit(_work_until_stopped, work, part, limits, number))
-                # Let go of each task once its results are handed on: a future keeps them.
-                yield from _result(done, cancel, doing)
+            submit()
+            while tasks:
+                task = tasks[0]
+                waiting = isinstance(task, Future) and not task.done()
+                if waiting and parts and len(tasks) - queued < ahead:
+                    # Waiting for a worker: run the next task here meanwhile.
+                    tasks.append(_here(work, parts.pop(), limits, cancel, doing))
+                    submit()
+                    continue
+                tasks.popleft()
+                if isinstance(task, Future):
+                    queued -= 1
+                    submit()
+                    # Let go of each task once its results are handed on: a future keeps them.
+                    yield from _result(task, cancel, doing)
+                else:
+                    if cancel is not None and cancel.is_set():
+                        raise Cancelled(f"stopped while {doing}")
+                    yield from task
+                del task
                 if progress is not None:
                     step = min(chunk, len(items) - handed)
                     handed += step
@@ -311,6 +339,7 @@ class Workers:
             # A no-op after the last task; cut short, the tasks left end at once, and
             # none is left running when the map returns.
             self._stopped.value = number
+            futures = [task for task in tasks if isinstance(task, Future)]
             for future in futures:
                 future.cancel()
             wait(futures)
@@ -331,8 +360,8 @@ _SHARED: ContextVar[Workers | None] = ContextVar("aggregator_workers", default=N
 
 @contextlib.contextmanager
 def sharing_workers() -> Iterator[Workers]:
-    """Within: the parallel steps that run on one process per core share one `Workers`
-    (in this thread), closed at the end."""
+    """Within: the parallel steps that run on every core share one `Workers` (in this
+    thread), closed at the end."""
     workers = Workers(os.cpu_count() or 1)
     token = _SHARED.set(workers)
     try:
@@ -368,6 +397,24 @@ def _in_pool(
         yield from own.map(work, items, limits, cancel, chunk, doing, progress)
     finally:
         own.close()
+
+
+def _here(
+    work: Callable[[list[_T], Limits], list[_R]],
+    items: list[_T],
+    limits: Limits,
+    cancel: threading.Event | None,
+    doing: str,
+) -> list[_R]:
+    """`work` over `items` one at a time in this process, as a worker runs a task;
+    stops with `Cancelled` when `cancel` is set, after the item in hand."""
+    results: list[_R] = []
+    with collector_paused():
+        for item in items:
+            if cancel is not None and cancel.is_set():
+                raise Cancelled(f"stopped while {doing}")
+            results.extend(work([item], limits))
+    return results
 
 
 def _result(future: Future[list[_R]], cancel: threading.Event | None, doing: str) -> list[_R]:

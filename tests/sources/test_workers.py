@@ -34,18 +34,40 @@ def test_the_steps_of_a_run_share_its_worker_processes() -> None:
         first = list(map_in_chunks(process_of, items, DEFAULT_LIMITS, None, None, 250))
         # The run's processes once the first step is over (each imports what its work
         # needs as it starts, so one may have done none of the first step's tasks).
-        pool = _forked()
+        pool = _workers()
         second = list(map_in_processes(process_of, [1, 2, 3, 4], None, "testing"))
     assert [item for item, _ in first] == items  # in order
     assert [item for item, _ in second] == [1, 2, 3, 4]
+    here = os.getpid()
     parse = {pid for _, pid in first}
-    assert os.getpid() not in parse
-    assert parse <= pool
-    assert {pid for _, pid in second} <= pool  # no new process for the second step
+    # This process takes part: it ran tasks while the worker started.
+    assert here in parse
+    assert len(pool) == workers.count - 1
+    assert parse - {here} <= pool
+    assert {pid for _, pid in second} - {here} <= pool  # no new process for the second step
     assert len(parse | {pid for _, pid in second}) <= workers.count
     # Outside, each step starts (and stops) processes of its own.
     third = list(map_in_processes(process_of, [1, 2], None, "testing"))
-    assert not {pid for _, pid in third} & parse
+    assert not {pid for _, pid in third} & (parse - {here})
+
+
+def sleepy(items: list[float], _limits: Limits) -> list[tuple[float, int]]:
+    """Each item with the process that saw it, after sleeping that many seconds."""
+    time.sleep(items[0])
+    return [(items[0], os.getpid())]
+
+
+def test_large_tasks_run_on_every_core_the_calling_process_among_them() -> None:
+    """Two large tasks (two periods' near-duplicate zones, say) on two cores: one in the
+    worker, the other here meanwhile, not both in the worker one after the other."""
+    workers = loader.Workers(2)
+    try:
+        done = list(workers.map(sleepy, [0.2, 0.1], DEFAULT_LIMITS, None, 1, "testing"))
+    finally:
+        workers.close()
+    assert [item for item, _ in done] == [0.2, 0.1]  # in order
+    worker, here = (pid for _, pid in done)
+    assert here == os.getpid() != worker
 
 
 def collecting(items: list[int], _limits: Limits) -> list[tuple[int, bool]]:
@@ -99,15 +121,9 @@ def _children() -> dict[int, list[int]]:
     return found
 
 
-def _forked() -> set[int]:
-    """The live processes forked by this process's forkserver: the workers."""
-    children = _children()
-    return {
-        worker
-        for server in children.get(os.getpid(), [])
-        if b"forkserver" in _cmdline(server)
-        for worker in children.get(server, [])
-    }
+def _workers() -> set[int]:
+    """The live worker processes this process started."""
+    return {child for child in _children().get(os.getpid(), []) if b"spawn_main" in _cmdline(child)}
 
 
 def _cmdline(pid: int) -> bytes:
@@ -128,8 +144,8 @@ def _alive(pid: int) -> bool:
 @pytest.mark.e2e
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc to find the processes")
 def test_a_build_killed_with_sigkill_leaves_no_worker_behind(tmp_path: Path) -> None:
-    """SIGKILL runs no clean-up: the parse workers (and so the forkserver) end by
-    themselves once the build is gone, instead of waiting for work forever."""
+    """SIGKILL runs no clean-up: the parse workers end by themselves once the build
+    is gone, instead of waiting for work forever."""
     from conftest import OFFLINE
     from conftest import ROOT
     from conftest import require_e2e
@@ -152,11 +168,11 @@ def test_a_build_killed_with_sigkill_leaves_no_worker_behind(tmp_path: Path) -> 
     )
     started = time.monotonic()
     workers: list[int] = []
-    while not workers:  # processes forked by the build's forkserver: the parse is on
+    while not workers:  # the build's worker processes: the parse is on
         assert build.poll() is None, "the build ended before its workers started"
         assert time.monotonic() - started < 120, "no worker started"
-        children = _children()
-        workers = [w for c in children.get(build.pid, []) for w in children.get(c, [])]
+        children = _children().get(build.pid, [])
+        workers = [c for c in children if b"spawn_main" in _cmdline(c)]
         time.sleep(0.01)
     took = time.monotonic() - started
     build.kill()
