@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from aggregator.errors import ServeError as ServeError
     from aggregator.errors import StateError as StateError
     from aggregator.errors import StorageError as StorageError
+    from aggregator.errors import WorkerError as WorkerError
     from aggregator.library import add_feed as add_feed
     from aggregator.library import build as build
     from aggregator.library import check_links as check_links
@@ -82,6 +83,7 @@ _HOMES = {
     "ServeError": "aggregator.errors",
     "StateError": "aggregator.errors",
     "StorageError": "aggregator.errors",
+    "WorkerError": "aggregator.errors",
     "add_feed": "aggregator.library",
     "build": "aggregator.library",
     "check_links": "aggregator.library",

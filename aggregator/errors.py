@@ -13,6 +13,8 @@ AggregatorError                 the root: a run, a command or a library call fai
  ├── FeedError                  a remote feed's document is not a feed that can be read
  ├── DiscoveryError             `add-feed` found no feed at a URL
  ├── LeadLost                   a daemon lost the lead during a build: another publishes
+ ├── WorkerError                a worker process of the run ended abruptly (killed, out
+ │                                of memory, or a script that builds when imported)
  └── Cancelled                  the run was asked to stop before it wrote anything
 
 Errors of the libraries underneath (sqlite3, OSError, PyYAML) are wrapped where they
@@ -64,6 +66,11 @@ class DiscoveryError(AggregatorError):
 
 class LeadLost(AggregatorError):
     """A daemon lost the lead during a build; another publishes (several daemons)."""
+
+
+class WorkerError(AggregatorError):
+    """A worker process of the run ended abruptly (killed, out of memory, or a script
+    that runs a build when imported): the run stopped; the old feeds stand."""
 
 
 class Cancelled(AggregatorError):

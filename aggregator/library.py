@@ -34,6 +34,7 @@ from aggregator.errors import ConfigError
 from aggregator.errors import LeadLost
 from aggregator.errors import OutputError
 from aggregator.errors import StateError
+from aggregator.errors import WorkerError
 from aggregator.links.articles import CheckedLinks
 from aggregator.links.netguard import Resolver
 from aggregator.model import BuildReport
@@ -52,6 +53,7 @@ from aggregator.sources import remote
 from aggregator.sources.discover import Discovered
 from aggregator.sources.discover import add_to_config
 from aggregator.sources.discover import discover
+from aggregator.sources.loader import starting_as_worker
 from aggregator.sources.validate import Validation
 from aggregator.sources.validate import validate as validate_paths
 from aggregator.sources.validate import validate_sources
@@ -119,9 +121,18 @@ def build(
 
     Raises `ConfigError` (a missing source folder, a private file inside the output
     folder), `LockBusy`, `OutputError`, `StateError`, `StorageError` (a bucket that
-    cannot be listed, read or written: what was published stays) or `Cancelled`: all
-    `AggregatorError`s.
+    cannot be listed, read or written: what was published stays), `WorkerError` (a
+    worker process ended abruptly; or this build was called by a worker as it started,
+    which imports the main module: a script must build under
+    `if __name__ == "__main__":`) or `Cancelled`: all `AggregatorError`s.
     """
+    if starting_as_worker():
+        # A script that builds when imported, imported by a worker of its own build:
+        # this build would wait for that one's lock, and that one for this worker.
+        raise WorkerError(
+            "aggregator.build() was called by a worker process as it started: "
+            'call it under `if __name__ == "__main__":`'
+        )
     now = now if now is not None else utcnow()
     check_layout(Layout(config.output, config.sources, config.state_path))
     lock = OutputLock(config.output, wait=wait)

@@ -20,6 +20,7 @@ import os
 import re
 import signal
 import stat
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -30,6 +31,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import wait
+from concurrent.futures.process import BrokenProcessPool
 from contextvars import ContextVar
 from datetime import UTC
 from datetime import date
@@ -42,6 +44,7 @@ import yaml
 
 from aggregator.errors import Cancelled
 from aggregator.errors import ConfigError
+from aggregator.errors import WorkerError
 from aggregator.limits import DEFAULT_LIMITS
 from aggregator.limits import MAX_YAML_DEPTH
 from aggregator.limits import Limits
@@ -335,6 +338,8 @@ class Workers:
                     step = min(chunk, len(items) - handed)
                     handed += step
                     progress(step)
+        except BrokenProcessPool:
+            raise WorkerError(f"stopped while {doing}: {_broken()}") from None
         finally:
             # A no-op after the last task; cut short, the tasks left end at once, and
             # none is left running when the map returns.
@@ -397,6 +402,26 @@ def _in_pool(
         yield from own.map(work, items, limits, cancel, chunk, doing, progress)
     finally:
         own.close()
+
+
+def starting_as_worker() -> bool:
+    """Whether this process is a worker still starting: importing the main module of
+    the process that started it, as multiprocessing does. (`_inheriting` is how
+    multiprocessing itself tells that phase, to refuse starting processes in it.)"""
+    return bool(getattr(multiprocessing.current_process(), "_inheriting", False))
+
+
+def _broken() -> str:
+    """Why a worker process may have ended abruptly, as one line."""
+    main = sys.modules.get("__main__")
+    script = getattr(main, "__file__", None) if getattr(main, "__spec__", None) is None else None
+    if script is not None:
+        # Each worker imports the script that started the run, as multiprocessing does.
+        return (
+            f"a worker process ended abruptly; if {script} builds when imported, "
+            'call aggregator.build() under `if __name__ == "__main__":`'
+        )
+    return "a worker process ended abruptly (killed, or out of memory)"
 
 
 def _here(

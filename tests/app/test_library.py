@@ -525,6 +525,73 @@ def test_the_readme_library_example_runs(tmp_path: Path) -> None:
     assert len(atom.entries) == 3 and not atom.bozo
 
 
+@pytest.fixture(scope="module")
+def large_seeds(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A `seeds` folder of generated files, enough for a build to start worker
+    processes (`loader.PARALLEL_MIN_FILES`)."""
+    from aggregator.sources.loader import PARALLEL_MIN_FILES
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    import corpus  # bench/corpus.py
+
+    folder = tmp_path_factory.mktemp("large") / "seeds"
+    corpus.generate(folder, PARALLEL_MIN_FILES + 500, seed=3, processes=1)
+    return folder
+
+
+def run_script(folder: Path, text: str) -> subprocess.CompletedProcess[str]:
+    """`text` run as a script file, `python build.py`, as a user runs one."""
+    (folder / "build.py").write_text(text, encoding="utf-8")
+    return subprocess.run(
+        [sys.executable, "build.py"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+@pytest.mark.e2e
+def test_the_readme_library_example_as_a_script_builds_a_large_corpus(
+    tmp_path: Path, large_seeds: Path
+) -> None:
+    """Its worker processes import the script as they start: the guarded example builds
+    once, in the process that ran it."""
+    shutil.copytree(large_seeds, tmp_path / "seeds")
+    done = run_script(tmp_path, readme_example())
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    # Built once: one summary line, not one more from each worker.
+    assert len(re.findall(r"^published \d+ articles$", done.stdout, re.MULTILINE)) == 1
+    atom = feedparser.parse((tmp_path / "public" / "all.atom").read_bytes())
+    assert atom.entries and not atom.bozo
+
+
+@pytest.mark.e2e
+def test_a_script_that_builds_when_imported_stops_with_one_line_each(
+    tmp_path: Path, large_seeds: Path
+) -> None:
+    """Unguarded, the first worker would build again as it imports the script, and wait
+    for the lock the script's own build holds (60 s), then fail with a traceback."""
+    shutil.copytree(large_seeds, tmp_path / "seeds")
+    guarded = readme_example()
+    guard = '\nif __name__ == "__main__":\n    main()\n'
+    assert guard in guarded
+    done = run_script(tmp_path, guarded.replace(guard, "\nmain()\n"))
+    assert done.returncode == 1
+    lines = done.stderr.splitlines()
+    worker = "build failed: aggregator.build() was called by a worker process as it started: "
+    assert lines[0] == worker + 'call it under `if __name__ == "__main__":`', lines
+    script = tmp_path / "build.py"
+    assert lines[1:] == [
+        "build failed: stopped while loading article files: a worker process ended abruptly; "
+        f"if {script} builds when imported, call aggregator.build() under "
+        '`if __name__ == "__main__":`'
+    ], lines
+    assert not (tmp_path / "public" / "all.atom").exists()  # no feed half written
+
+
 @pytest.mark.e2e  # it runs the daemon
 def test_the_daemon_runs_the_same_build_with_its_clock_and_session(
     tmp_path: Path, site: Site

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from aggregator.errors import Cancelled
+from aggregator.errors import WorkerError
 from aggregator.limits import DEFAULT_LIMITS
 from aggregator.limits import Limits
 from aggregator.sources import loader
@@ -68,6 +70,24 @@ def test_large_tasks_run_on_every_core_the_calling_process_among_them() -> None:
     assert [item for item, _ in done] == [0.2, 0.1]  # in order
     worker, here = (pid for _, pid in done)
     assert here == os.getpid() != worker
+
+
+def dies_in_a_worker(items: list[int], _limits: Limits) -> list[int]:
+    """Each item, but a worker process running it ends abruptly (as when killed)."""
+    if multiprocessing.parent_process() is not None:
+        os._exit(9)
+    return items
+
+
+def test_a_worker_that_ends_abruptly_stops_the_step_with_one_line() -> None:
+    with sharing_workers(), pytest.raises(WorkerError) as raised:
+        list(map_in_chunks(dies_in_a_worker, list(range(4000)), DEFAULT_LIMITS, None, 2, 250))
+    # Run by pytest (a module, not a script): no word of a script's guard.
+    assert str(raised.value) == (
+        "stopped while loading article files: "
+        "a worker process ended abruptly (killed, or out of memory)"
+    )
+    assert raised.value.__cause__ is None and raised.value.__suppress_context__
 
 
 def collecting(items: list[int], _limits: Limits) -> list[tuple[int, bool]]:
