@@ -237,7 +237,9 @@ class FeedReader:
             self._conn.recv()  # its "ready"
         except (EOFError, OSError):
             self._stop()
-            raise FeedError("cannot be read: the parser did not start") from None
+            from aggregator.sources.loader import worker_ended
+
+            raise FeedError(f"cannot be read: the parser did not start: {worker_ended()}") from None
 
     def _wait(self, seconds: float) -> bool:
         """Whether the worker said something (or ended) within `seconds`; Cancelled

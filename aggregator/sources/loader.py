@@ -339,7 +339,7 @@ class Workers:
                     handed += step
                     progress(step)
         except BrokenProcessPool:
-            raise WorkerError(f"stopped while {doing}: {_broken()}") from None
+            raise WorkerError(f"stopped while {doing}: {worker_ended()}") from None
         finally:
             # A no-op after the last task; cut short, the tasks left end at once, and
             # none is left running when the map returns.
@@ -411,7 +411,7 @@ def starting_as_worker() -> bool:
     return bool(getattr(multiprocessing.current_process(), "_inheriting", False))
 
 
-def _broken() -> str:
+def worker_ended() -> str:
     """Why a worker process may have ended abruptly, as one line."""
     main = sys.modules.get("__main__")
     script = getattr(main, "__file__", None) if getattr(main, "__spec__", None) is None else None

@@ -592,6 +592,58 @@ def test_a_script_that_builds_when_imported_stops_with_one_line_each(
     assert not (tmp_path / "public" / "all.atom").exists()  # no feed half written
 
 
+class FeedHandler(BaseHTTPRequestHandler):
+    """One RSS document at any path."""
+
+    def do_GET(self) -> None:
+        body = (
+            b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
+            b"<link>https://example.com/</link><description>D</description><item>"
+            b"<title>An entry</title><link>https://example.com/a</link></item>"
+            b"</channel></rss>"
+        )
+        self.send_response(200)
+        self.send_header("Content-Type", "application/rss+xml")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.mark.e2e
+def test_a_script_that_builds_when_imported_is_told_why_its_feeds_cannot_be_read(
+    tmp_path: Path,
+) -> None:
+    """A remote feed is parsed in a process of its own, which imports the script too,
+    whatever the number of files."""
+    shutil.copytree(SEEDS, tmp_path / "seeds")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FeedHandler)
+    url = f"http://127.0.0.1:{server.server_address[1]}/feed.xml"
+    (tmp_path / "aggregator.yaml").write_text(
+        f"sources: [seeds]\noutput: public\nfeeds: [{url}]\n"
+        "link_check: {allow_private: true, min_interval: 1ms}\n",
+        encoding="utf-8",
+    )
+    script = (
+        "import aggregator\n\n"
+        "report = aggregator.build(aggregator.load_config(links='off'))\n"
+        "for source in report.sources:\n"
+        "    print(source.url, source.error)\n"
+    )
+    with answering(server):
+        done = run_script(tmp_path, script)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        f"{url} cannot be read: the parser did not start: a worker process ended abruptly; "
+        f"if {tmp_path / 'build.py'} builds when imported, call aggregator.build() under "
+        '`if __name__ == "__main__":`'
+    ]
+    # The parser's own process said why, in one line, before it ended.
+    assert "aggregator.build() was called by a worker process as it started" in done.stderr
+
+
 @pytest.mark.e2e  # it runs the daemon
 def test_the_daemon_runs_the_same_build_with_its_clock_and_session(
     tmp_path: Path, site: Site
