@@ -57,6 +57,7 @@ from aggregator.model import RelatedStub
 from aggregator.sources import fastyaml
 from aggregator.sources import yamlload
 from aggregator.sources.text import clean_cut
+from aggregator.sources.text import forget_fixes
 from aggregator.sources.text import truncate
 from aggregator.sources.yamltext import kind
 from aggregator.sources.yamltext import line_of_key
@@ -782,6 +783,16 @@ def _mark_line(obj: object, offset: int, source: str, attr: str = "problem_mark"
     if mark is None:
         return offset + 1
     return offset + source.count("\n", 0, mark.index) + 1
+
+
+def forget_cleaned() -> None:
+    """Let go of the texts cleaned so far (`_CLEANED`, and `text`'s fixes): a parse of
+    many files fills them (several MB), in the build's own process too (it parses
+    beside its workers), and what follows the parse needs none of them."""
+    global _cleaned_size
+    _CLEANED.clear()
+    _cleaned_size = 0
+    forget_fixes()
 
 
 #: texts cleaned lately in this process (`clean_cut` is pure): outlet names, topics and

@@ -30,6 +30,7 @@ from aggregator.model import Fingerprint
 from aggregator.model import LoadError
 from aggregator.progress import Progress
 from aggregator.progress import counting
+from aggregator.sources.loader import forget_cleaned
 from aggregator.sources.loader import load_file
 from aggregator.sources.loader import load_file_digest
 from aggregator.sources.loader import map_in_chunks
@@ -216,6 +217,7 @@ def _load(
             store.save_parsed(rows)
             rows = []
     store.save_parsed(rows)
+    forget_cleaned()
     store.forget_parsed(unknown)
     if whole:
         store.forget_parsed_except(keys)

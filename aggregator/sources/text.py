@@ -161,6 +161,11 @@ def _kept_by_ftfy(value: str) -> bool:
 _fixed = functools.lru_cache(maxsize=8192)(_fix)
 
 
+def forget_fixes() -> None:
+    """Let go of the short texts fixed so far (see `loader.forget_cleaned`)."""
+    _fixed.cache_clear()
+
+
 #: how much longer than its limit a string may be before it is cleaned: markup and
 #: entities shrink in cleaning (`&quot;` is one character), so a string is cut to this
 #: many times its limit first, and the work of cleaning it never depends on how long

@@ -63,6 +63,29 @@ def test_texts_kept_cleaned_in_the_process_stay_within_their_size(
     assert loaded[0].excerpt.startswith("An excerpt of story 0")
 
 
+def test_a_build_lets_go_of_the_texts_its_parse_cleaned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The build's own process parses beside its workers: the texts it cleaned (several
+    MB after a large parse) are let go once the files are loaded, for what follows."""
+    from aggregator.sources import loader
+    from aggregator.sources import text
+
+    monkeypatch.setattr(loader, "_CLEANED", {})
+    source = tmp_path / "src"
+    for n in range(30):
+        write_article(source, f"{n}.md", n=n, title=f"Story {n} \u00e9t\u00e9")
+    paths = [str(p) for p in sorted(source.glob("*.md"))]
+    parsecache.parse_chunk(paths[:1])  # what a parse fills, here as in a worker
+    assert loader._CLEANED and text._fixed.cache_info().currsize
+    with Store(tmp_path / "state.sqlite") as store:
+        loaded = parsecache.load_light(paths, store, workers=1)
+    assert len(loaded.articles) == 30 and not loaded.errors
+    assert {a.title for a in loaded.articles} == {f"Story {n} \u00e9t\u00e9" for n in range(30)}
+    assert not loader._CLEANED
+    assert text._fixed.cache_info().currsize == 0
+
+
 def test_parsing_files_keeps_none_of_their_own_urls_in_the_url_cache(tmp_path: Path) -> None:
     """A file's URLs are made canonical once, where it is parsed: a worker that kept
     each answer grew with the corpus (29 MB after 50,000 files, for 14 hits)."""
