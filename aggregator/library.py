@@ -34,7 +34,6 @@ from aggregator.errors import ConfigError
 from aggregator.errors import LeadLost
 from aggregator.errors import OutputError
 from aggregator.errors import StateError
-from aggregator.errors import WorkerError
 from aggregator.links.articles import CheckedLinks
 from aggregator.links.netguard import Resolver
 from aggregator.model import BuildReport
@@ -53,7 +52,7 @@ from aggregator.sources import remote
 from aggregator.sources.discover import Discovered
 from aggregator.sources.discover import add_to_config
 from aggregator.sources.discover import discover
-from aggregator.sources.loader import starting_as_worker
+from aggregator.sources.loader import refuse_when_starting_as_worker
 from aggregator.sources.validate import Validation
 from aggregator.sources.validate import validate as validate_paths
 from aggregator.sources.validate import validate_sources
@@ -126,13 +125,9 @@ def build(
     which imports the main module: a script must build under
     `if __name__ == "__main__":`) or `Cancelled`: all `AggregatorError`s.
     """
-    if starting_as_worker():
-        # A script that builds when imported, imported by a worker of its own build:
-        # this build would wait for that one's lock, and that one for this worker.
-        raise WorkerError(
-            "aggregator.build() was called by a worker process as it started: "
-            'call it under `if __name__ == "__main__":`'
-        )
+    # A script that builds when imported, imported by a worker of its own build: this
+    # build would wait for that one's lock, and that one for this worker.
+    refuse_when_starting_as_worker()
     now = now if now is not None else utcnow()
     check_layout(Layout(config.output, config.sources, config.state_path))
     lock = OutputLock(config.output, wait=wait)

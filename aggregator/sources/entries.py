@@ -218,8 +218,9 @@ class FeedReader:
         raise FeedError(str(value))
 
     def _start(self) -> None:
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload([__name__])
+        # Started fresh, as the parse workers are (`loader.Workers`): no forkserver kept
+        # beside it for the rest of the run (a daemon's: days).
+        context = multiprocessing.get_context("spawn")
         ours, theirs = context.Pipe()
         process = context.Process(
             target=_serve,
@@ -239,7 +240,8 @@ class FeedReader:
             self._stop()
             from aggregator.sources.loader import worker_ended
 
-            raise FeedError(f"cannot be read: the parser did not start: {worker_ended()}") from None
+            why = worker_ended(started=False)
+            raise FeedError(f"cannot be read: the parser did not start: {why}") from None
 
     def _wait(self, seconds: float) -> bool:
         """Whether the worker said something (or ended) within `seconds`; Cancelled

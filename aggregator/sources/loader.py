@@ -265,6 +265,8 @@ class Workers:
         self._pool: ProcessPoolExecutor | None = None
         #: shared with the workers: the maps numbered up to it are to stop
         self._stopped: Any = None
+        #: shared with the workers: 1 once one of them started (its main module imported)
+        self._started: Any = None
         self._maps = 0
 
     def map(
@@ -280,17 +282,19 @@ class Workers:
         """`work(some, limits)` over `items`, `chunk` items a task, results in order;
         `progress` hears the number of items of each task once its results are handed
         on (one call a task: nothing per item)."""
+        refuse_when_starting_as_worker()
         processes = self.count - 1
         if self._pool is None:
             context = multiprocessing.get_context("spawn")
             # Each worker looks at this between two items, so a stop does not wait for
             # the rest of a chunk (with a hostile file, minutes): only for the item in hand.
             self._stopped = context.Value("q", 0, lock=False)
+            self._started = context.Value("b", 0, lock=False)
             self._pool = ProcessPoolExecutor(
                 processes,
                 mp_context=context,
                 initializer=_worker_started,
-                initargs=(self._stopped,),
+                initargs=(self._stopped, self._started),
             )
         pool = self._pool
         self._maps += 1
@@ -298,18 +302,19 @@ class Workers:
         parts = [items[i : i + chunk] for i in range(0, len(items), chunk)]
         parts.reverse()  # popped from the end, in order
         # The tasks in order, each a worker's future or the results of one run here.
-        # Each worker busy and one task waiting, while there are more tasks than that
-        # (the last ones are left to this thread), and as many run here ahead; no
-        # more: a consumer slower than the workers (a busy machine), or workers slower
-        # than this thread (still starting), would otherwise have every task's results
-        # held at once.
+        # Each worker busy, and one task waiting for them while many are left (a task
+        # given to a worker cannot be taken back: the last ones, large tasks among
+        # them, are shared with this thread as they come); as many run here ahead, or
+        # the last ones: no more, since a consumer slower than the workers (a busy
+        # machine), or workers slower than this thread (still starting), would
+        # otherwise have every task's results held at once.
         tasks: deque[Future[list[_R]] | list[_R]] = deque()
         queued = 0  # workers' tasks in `tasks`
         ahead = processes + 1  # tasks run here and waiting in `tasks`, at most
 
         def submit() -> None:
             nonlocal queued
-            while parts and (queued < processes or (queued == processes and len(parts) > 1)):
+            while parts and queued < processes + (len(parts) > 2 * ahead):
                 tasks.append(pool.submit(_work_until_stopped, work, parts.pop(), limits, number))
                 queued += 1
 
@@ -319,7 +324,9 @@ class Workers:
             while tasks:
                 task = tasks[0]
                 waiting = isinstance(task, Future) and not task.done()
-                if waiting and parts and len(tasks) - queued < ahead:
+                # The last tasks, which no worker has, may all run here.
+                here = len(tasks) - queued < (ahead if len(parts) > 2 * ahead else 2 * ahead)
+                if waiting and parts and here:
                     # Waiting for a worker: run the next task here meanwhile.
                     tasks.append(_here(work, parts.pop(), limits, cancel, doing))
                     submit()
@@ -340,15 +347,16 @@ class Workers:
                     handed += step
                     progress(step)
         except BrokenProcessPool:
-            raise WorkerError(f"stopped while {doing}: {worker_ended()}") from None
+            why = worker_ended(started=bool(self._started.value))
+            raise WorkerError(f"stopped while {doing}: {why}") from None
         finally:
             # A no-op after the last task; cut short, the tasks left end at once, and
-            # none is left running when the map returns.
+            # none is left running when the map returns. A task cancelled never runs:
+            # it is not waited for (Python 3.11's pool, its worker gone, never marks it
+            # done: the wait would never return).
             self._stopped.value = number
             futures = [task for task in tasks if isinstance(task, Future)]
-            for future in futures:
-                future.cancel()
-            wait(futures)
+            wait([future for future in futures if not future.cancel()])
 
     @property
     def running(self) -> bool:
@@ -412,16 +420,36 @@ def starting_as_worker() -> bool:
     return bool(getattr(multiprocessing.current_process(), "_inheriting", False))
 
 
-def worker_ended() -> str:
-    """Why a worker process may have ended abruptly, as one line."""
-    main = sys.modules.get("__main__")
-    script = getattr(main, "__file__", None) if getattr(main, "__spec__", None) is None else None
-    if script is not None:
-        # Each worker imports the script that started the run, as multiprocessing does.
-        return (
-            f"a worker process ended abruptly; if {script} builds when imported, "
-            'call aggregator.build() under `if __name__ == "__main__":`'
+#: what a script that runs aggregator when imported must do
+GUARD = 'run it under `if __name__ == "__main__":`'
+
+
+def refuse_when_starting_as_worker() -> None:
+    """Raise `WorkerError` in a worker process still starting (`starting_as_worker`):
+    the main module it imports runs aggregator when imported, and each worker would
+    run it again (a build would wait for the lock of the build that started it)."""
+    if starting_as_worker():
+        raise WorkerError(
+            f"aggregator was run by a worker process as it started (it imports the main "
+            f"module): {GUARD}"
         )
+
+
+def worker_ended(*, started: bool) -> str:
+    """Why a worker process ended abruptly, as one line: killed, or, when none had
+    `started`, maybe a main module that runs aggregator when imported (each worker
+    imports it as it starts, as multiprocessing's do; a module run with `-m` whose name
+    ends in `__main__`, or a `-c` command, is not imported)."""
+    if not started:
+        main = sys.modules.get("__main__")
+        spec = getattr(main, "__spec__", None)
+        name = getattr(spec, "name", None) if spec is not None else getattr(main, "__file__", None)
+        if name and name != "__main__" and not name.endswith(".__main__"):
+            return (
+                f"a worker process ended as it started; if {name} runs aggregator when "
+                f"imported, {GUARD}"
+            )
+        return "a worker process ended as it started (killed, or out of memory)"
     return "a worker process ended abruptly (killed, or out of memory)"
 
 
@@ -455,9 +483,10 @@ def _result(future: Future[list[_R]], cancel: threading.Event | None, doing: str
     return future.result()
 
 
-def _worker_started(stopped: Any) -> None:
+def _worker_started(stopped: Any, started: Any) -> None:
     global _stopped_maps
     _stopped_maps = stopped
+    started.value = 1
     quiet_on_interrupt()
 
 

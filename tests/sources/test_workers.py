@@ -60,16 +60,129 @@ def sleepy(items: list[float], _limits: Limits) -> list[tuple[float, int]]:
 
 
 def test_large_tasks_run_on_every_core_the_calling_process_among_them() -> None:
-    """Two large tasks (two periods' near-duplicate zones, say) on two cores: one in the
-    worker, the other here meanwhile, not both in the worker one after the other."""
+    """Three large tasks (periods' near-duplicate zones, say) on two cores: the first in
+    the worker, the others here meanwhile, none queued behind the worker's."""
     workers = loader.Workers(2)
     try:
-        done = list(workers.map(sleepy, [0.2, 0.1], DEFAULT_LIMITS, None, 1, "testing"))
+        done = list(workers.map(sleepy, [0.4, 0.2, 0.2], DEFAULT_LIMITS, None, 1, "testing"))
     finally:
         workers.close()
-    assert [item for item, _ in done] == [0.2, 0.1]  # in order
-    worker, here = (pid for _, pid in done)
-    assert here == os.getpid() != worker
+    assert [item for item, _ in done] == [0.4, 0.2, 0.2]  # in order
+    worker, *here = (pid for _, pid in done)
+    assert here == [os.getpid()] * 2 and worker != os.getpid()
+
+
+def stuck_in_a_worker(items: list[int], _limits: Limits) -> list[tuple[int, bool, float]]:
+    """Each item, whether a worker ran it, and when it was done; a worker's first item
+    takes a second (a hostile file, say)."""
+    worker = multiprocessing.parent_process() is not None
+    if worker and items[0] == 0:
+        time.sleep(1.0)
+    return [(items[0], worker, time.monotonic())]
+
+
+def test_a_stuck_worker_leaves_this_thread_few_tasks_ahead_of_it() -> None:
+    """The results of the tasks run here wait for the worker's, in order: while a worker
+    is stuck, only `count` of them are run ahead, not every task."""
+    workers = loader.Workers(2)
+    try:
+        done = list(workers.map(stuck_in_a_worker, list(range(12)), DEFAULT_LIMITS, None, 1, "t"))
+    finally:
+        workers.close()
+    assert [item for item, _, _ in done] == list(range(12))
+    first = done[0]
+    assert first[1]  # the worker's
+    ahead = [item for item, worker, when in done if not worker and when < first[2]]
+    assert len(ahead) == workers.count, done
+
+
+def counted(items: list[int], _limits: Limits) -> list[int]:
+    """Each item; the run is asked to stop after item 2 (run here)."""
+    if items[0] == 2:
+        STOP.set()
+    return items
+
+
+STOP = threading.Event()
+
+
+def test_tasks_run_here_stop_after_the_item_in_hand() -> None:
+    STOP.clear()
+    with pytest.raises(Cancelled, match="stopped while testing"):
+        loader._here(counted, [0, 1, 2, 3, 4], DEFAULT_LIMITS, STOP, "testing")
+    STOP.clear()
+    assert loader._here(counted, [0, 1], DEFAULT_LIMITS, STOP, "testing") == [0, 1]
+
+
+@pytest.mark.parametrize(
+    ("spec", "file", "said"),
+    [
+        (None, "/home/me/build.py", "; if /home/me/build.py runs aggregator when imported, "),
+        ("newsroom.build", "/x/newsroom/build.py", "; if newsroom.build runs aggregator when "),
+        ("newsroom.__main__", "/x/newsroom/__main__.py", " (killed, or out of memory)"),
+        (None, None, " (killed, or out of memory)"),  # python -c
+    ],
+)
+def test_a_worker_that_ended_as_it_started_names_the_main_module_it_imports(
+    monkeypatch: pytest.MonkeyPatch, spec: str | None, file: str | None, said: str
+) -> None:
+    import importlib.machinery
+    import types
+
+    main = types.ModuleType("__main__")
+    main.__spec__ = importlib.machinery.ModuleSpec(spec, None) if spec else None
+    if file is not None:
+        main.__file__ = file
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    assert loader.worker_ended(started=False).startswith(
+        "a worker process ended as it started" + said
+    )
+    # Once a worker had started, its main module was imported: it was killed.
+    assert loader.worker_ended(started=True) == (
+        "a worker process ended abruptly (killed, or out of memory)"
+    )
+
+
+@pytest.mark.e2e
+def test_a_step_cut_short_as_its_worker_dies_starting_ends(tmp_path: Path) -> None:
+    """Python 3.11's pool never marks a cancelled task done once its worker is gone:
+    the step waited for it for ever. Its worker ends as it starts (killed while the
+    main module is imported), and the step is stopped meanwhile."""
+    from conftest import ROOT
+
+    script = tmp_path / "cut.py"
+    script.write_text(
+        "import os, sys, threading, time\n"
+        "if __name__ == '__mp_main__':\n"
+        "    time.sleep(1.5)\n"
+        "    os._exit(1)\n"
+        "from aggregator.errors import Cancelled\n"
+        "from aggregator.limits import DEFAULT_LIMITS\n"
+        "from aggregator.sources import loader\n"
+        "def work(items, _limits):\n"
+        "    return items\n"
+        "if __name__ == '__main__':\n"
+        "    workers = loader.Workers(2)\n"
+        "    cancel = threading.Event()\n"
+        "    threading.Timer(0.5, cancel.set).start()\n"
+        "    try:\n"
+        "        list(workers.map(work, list(range(40)), DEFAULT_LIMITS, cancel, 1, 'testing'))\n"
+        "    except Cancelled as exc:\n"
+        "        print(exc)\n"
+        "    workers.close()\n"
+        "    print('closed')\n",
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.stdout.splitlines() == ["stopped while testing", "closed"], done.stderr
 
 
 def dies_in_a_worker(items: list[int], _limits: Limits) -> list[int]:
