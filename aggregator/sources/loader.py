@@ -301,20 +301,20 @@ class Workers:
         number = self._maps
         parts = [items[i : i + chunk] for i in range(0, len(items), chunk)]
         parts.reverse()  # popped from the end, in order
-        # The tasks in order, each a worker's future or the results of one run here.
-        # Each worker busy, and one task waiting for them while many are left (a task
-        # given to a worker cannot be taken back: the last ones, large tasks among
-        # them, are shared with this thread as they come); as many run here ahead, or
-        # the last ones: no more, since a consumer slower than the workers (a busy
-        # machine), or workers slower than this thread (still starting), would
-        # otherwise have every task's results held at once.
+        # The tasks in order, each a worker's future or the results of one run here,
+        # `held` at most: a consumer slower than the workers (a busy machine), or
+        # workers slower than this thread (still starting), would otherwise have every
+        # task's results held at once. Each worker busy, and one task waiting for them
+        # while more than `held` are left: a task given to a worker cannot be taken
+        # back, and the last ones, large tasks among them, are shared with this thread
+        # as they come.
         tasks: deque[Future[list[_R]] | list[_R]] = deque()
         queued = 0  # workers' tasks in `tasks`
-        ahead = processes + 1  # tasks run here and waiting in `tasks`, at most
+        held = 2 * self.count
 
         def submit() -> None:
             nonlocal queued
-            while parts and queued < processes + (len(parts) > 2 * ahead):
+            while parts and queued < processes + (len(parts) > held):
                 tasks.append(pool.submit(_work_until_stopped, work, parts.pop(), limits, number))
                 queued += 1
 
@@ -324,9 +324,7 @@ class Workers:
             while tasks:
                 task = tasks[0]
                 waiting = isinstance(task, Future) and not task.done()
-                # The last tasks, which no worker has, may all run here.
-                here = len(tasks) - queued < (ahead if len(parts) > 2 * ahead else 2 * ahead)
-                if waiting and parts and here:
+                if waiting and parts and len(tasks) < held:
                     # Waiting for a worker: run the next task here meanwhile.
                     tasks.append(_here(work, parts.pop(), limits, cancel, doing))
                     submit()
@@ -335,13 +333,16 @@ class Workers:
                 if isinstance(task, Future):
                     queued -= 1
                     submit()
-                    # Let go of each task once its results are handed on: a future keeps them.
-                    yield from _result(task, cancel, doing)
+                    results = _result(task, cancel, doing)
                 else:
                     if cancel is not None and cancel.is_set():
                         raise Cancelled(f"stopped while {doing}")
-                    yield from task
+                    results = task
+                # Each result let go of once handed on (a future keeps the list).
                 del task
+                results.reverse()
+                while results:
+                    yield results.pop()
                 if progress is not None:
                     step = min(chunk, len(items) - handed)
                     handed += step

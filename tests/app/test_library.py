@@ -583,19 +583,29 @@ def test_a_script_that_builds_when_imported_stops_with_one_line_each(
     guard = '\nif __name__ == "__main__":\n    main()\n'
     assert guard in guarded
     done = run_script(tmp_path, guarded.replace(guard, "\nmain()\n"))
-    assert done.returncode == 1
-    *workers, last = done.stderr.splitlines()
-    said = 'run it under `if __name__ == "__main__":`'
-    # One line from each worker that started (one per core but this one's), then this one's.
-    assert workers and set(workers) == {
-        "build failed: aggregator was run by a worker process as it started "
-        f"(it imports the main module): {said}"
-    }, done.stderr
+    last = refused_in_workers(done, "build failed")
     assert last == (
         "build failed: stopped while loading article files: a worker process ended as it "
-        f"started; if {tmp_path / 'build.py'} runs aggregator when imported, {said}"
+        f"started; if {tmp_path / 'build.py'} runs aggregator when imported, {GUARD}"
     )
     assert not (tmp_path / "public" / "all.atom").exists()  # no feed half written
+
+
+#: what a script that runs aggregator when imported is told to do
+GUARD = 'run it under `if __name__ == "__main__":`'
+
+
+def refused_in_workers(done: subprocess.CompletedProcess[str], failed: str) -> str:
+    """The last line of a script that ran aggregator when imported, and failed: before it,
+    one line from each worker that started (one per core but the script's), each of
+    which refused to run aggregator again."""
+    assert done.returncode == 1
+    *workers, last = done.stderr.splitlines()
+    assert workers and set(workers) == {
+        f"{failed}: aggregator was run by a worker process as it started "
+        f"(it imports the main module): {GUARD}"
+    }, done.stderr
+    return last
 
 
 @pytest.mark.e2e
@@ -616,17 +626,10 @@ def test_a_script_that_validates_when_imported_is_told_the_same(
         "except aggregator.AggregatorError as exc:\n"
         "    raise SystemExit(f'validate failed: {exc}')\n"
     )
-    done = run_script(tmp_path, script)
-    assert done.returncode == 1
-    *workers, last = done.stderr.splitlines()
-    said = 'run it under `if __name__ == "__main__":`'
-    assert workers and set(workers) == {
-        "validate failed: aggregator was run by a worker process as it started "
-        f"(it imports the main module): {said}"
-    }, done.stderr
+    last = refused_in_workers(run_script(tmp_path, script), "validate failed")
     assert last.startswith("validate failed: stopped while ") and last.endswith(
         f"a worker process ended as it started; if {tmp_path / 'build.py'} runs aggregator "
-        f"when imported, {said}"
+        f"when imported, {GUARD}"
     ), last
 
 
