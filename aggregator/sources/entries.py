@@ -278,12 +278,17 @@ class FeedReader:
 def _serve(conn: Any, memory: int, seconds: float) -> None:
     """A feed parser's worker: reads documents sent on `conn` until it gets None, each
     within `seconds` of processor time too (`_cpu_budget`)."""
+    import xml.sax.expatreader  # noqa: F401 - feedparser's XML parser, loaded when first used
+
     import feedparser  # noqa: F401 - loaded before the memory limit is set
 
     from aggregator.sources.loader import quiet_on_interrupt
 
     quiet_on_interrupt()
 
+    # Past this, a failure is taken for the limit's: C code short of memory (expat, say)
+    # does not always raise MemoryError.
+    full: int | None = None
     try:
         import resource
 
@@ -294,6 +299,7 @@ def _serve(conn: Any, memory: int, seconds: float) -> None:
             if hard != resource.RLIM_INFINITY:
                 limit = min(limit, hard)
             resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+            full = limit - memory // 10
     except (ImportError, ValueError, OSError):
         pass  # no limit to be had here: the time limit still holds
     conn.send("ready")
@@ -313,7 +319,12 @@ def _serve(conn: Any, memory: int, seconds: float) -> None:
         except FeedError as exc:
             reply = ("error", str(exc))
         except Exception as exc:  # whatever a hostile document does to the parser
-            reply = ("error", f"cannot be read: {_line(f'{type(exc).__name__}: {exc}')}")
+            # Measured while what failed is still held (the traceback keeps its frames).
+            space = _address_space()
+            if full is not None and space is not None and space >= full:
+                reply = ("memory", None)
+            else:
+                reply = ("error", f"cannot be read: {_line(f'{type(exc).__name__}: {exc}')}")
         try:
             conn.send(reply)
         except (BrokenPipeError, EOFError, ConnectionError):

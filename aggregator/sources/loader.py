@@ -304,42 +304,46 @@ class Workers:
         # The tasks in order, each a worker's future or the results of one run here,
         # `held` at most: a consumer slower than the workers (a busy machine), or
         # workers slower than this thread (still starting), would otherwise have every
-        # task's results held at once. Each worker busy, and one task waiting for them
-        # while more than `held` are left: a task given to a worker cannot be taken
+        # task's results held at once. Two tasks for each worker while more than
+        # `held` are left (one waiting while it runs the other: this thread submits
+        # between its own tasks), then one: a task given to a worker cannot be taken
         # back, and the last ones, large tasks among them, are shared with this thread
-        # as they come.
+        # as they come. The very last is always this thread's, or the next one free.
         tasks: deque[Future[list[_R]] | list[_R]] = deque()
         queued = 0  # workers' tasks in `tasks`
         held = 2 * self.count
 
         def submit() -> None:
             nonlocal queued
-            while parts and queued < processes + (len(parts) > held):
+            while len(parts) > 1 and queued < processes * (1 + (len(parts) > held)):
                 tasks.append(pool.submit(_work_until_stopped, work, parts.pop(), limits, number))
                 queued += 1
 
         handed = 0  # items whose results are handed on: tasks end in order
         try:
             submit()
-            while tasks:
-                task = tasks[0]
-                waiting = isinstance(task, Future) and not task.done()
+            while tasks or parts:
+                front = tasks[0] if tasks else None
+                waiting = front is None or (isinstance(front, Future) and not front.done())
                 if waiting and parts and len(tasks) < held:
-                    # Waiting for a worker: run the next task here meanwhile.
+                    # Waiting for a worker (or for nothing): run the next task here.
                     tasks.append(_here(work, parts.pop(), limits, cancel, doing))
                     submit()
                     continue
-                tasks.popleft()
-                if isinstance(task, Future):
+                if isinstance(front, Future):
+                    # Popped once done: a stop meanwhile leaves it to `finally`.
+                    results = _result(front, cancel, doing)
+                    tasks.popleft()
                     queued -= 1
                     submit()
-                    results = _result(task, cancel, doing)
                 else:
+                    assert front is not None  # else `waiting`, and run here
                     if cancel is not None and cancel.is_set():
                         raise Cancelled(f"stopped while {doing}")
-                    results = task
+                    results = front
+                    tasks.popleft()
                 # Each result let go of once handed on (a future keeps the list).
-                del task
+                del front
                 results.reverse()
                 while results:
                     yield results.pop()
@@ -351,13 +355,13 @@ class Workers:
             why = worker_ended(started=bool(self._started.value))
             raise WorkerError(f"stopped while {doing}: {why}") from None
         finally:
-            # A no-op after the last task; cut short, the tasks left end at once, and
-            # none is left running when the map returns. A task cancelled never runs:
-            # it is not waited for (Python 3.11's pool, its worker gone, never marks it
-            # done: the wait would never return).
+            # A no-op after the last task; cut short, the tasks left end at once (each
+            # looks at `_stopped` before its first item), and none is left running
+            # when the map returns. None is cancelled: Python 3.11's pool, a worker
+            # gone, fails on a cancelled task (a traceback of its own thread on the
+            # screen), and its wait for it never returns.
             self._stopped.value = number
-            futures = [task for task in tasks if isinstance(task, Future)]
-            wait([future for future in futures if not future.cancel()])
+            wait([task for task in tasks if isinstance(task, Future)])
 
     @property
     def running(self) -> bool:
@@ -445,7 +449,10 @@ def worker_ended(*, started: bool) -> str:
         main = sys.modules.get("__main__")
         spec = getattr(main, "__spec__", None)
         name = getattr(spec, "name", None) if spec is not None else getattr(main, "__file__", None)
-        if name and name != "__main__" and not name.endswith(".__main__"):
+        # The `aggregator` command's own script (pip's, which runs the command's `main`
+        # only when run) is not to blame.
+        ours = getattr(getattr(main, "main", None), "__module__", None) == "aggregator.app.cli"
+        if name and name != "__main__" and not name.endswith(".__main__") and not ours:
             return (
                 f"a worker process ended as it started; if {name} runs aggregator when "
                 f"imported, {GUARD}"

@@ -96,6 +96,29 @@ def test_a_stuck_worker_leaves_this_thread_few_tasks_ahead_of_it() -> None:
     assert len(ahead) == workers.count, done
 
 
+def marked(items: list[str], _limits: Limits) -> list[str]:
+    """Each item, a file written once a second after a worker took it."""
+    if multiprocessing.parent_process() is not None:
+        time.sleep(1.0)
+        Path(items[0]).write_text("done", encoding="utf-8")
+    return items
+
+
+def test_a_step_stopped_returns_once_its_workers_task_in_hand_is_over(tmp_path: Path) -> None:
+    """A stop while this thread waits for a worker's task: the step returns only once
+    that task is over, so no worker is busy with it when the next step starts."""
+    cancel = threading.Event()
+    marks = [str(tmp_path / f"{n}.done") for n in range(3)]
+    workers = loader.Workers(2)
+    try:
+        threading.Timer(0.2, cancel.set).start()
+        with pytest.raises(Cancelled):
+            list(workers.map(marked, marks, DEFAULT_LIMITS, cancel, 1, "testing"))
+        assert Path(marks[0]).read_text(encoding="utf-8") == "done"
+    finally:
+        workers.close()
+
+
 def counted(items: list[int], _limits: Limits) -> list[int]:
     """Each item; the run is asked to stop after item 2 (run here)."""
     if items[0] == 2:
@@ -121,6 +144,7 @@ def test_tasks_run_here_stop_after_the_item_in_hand() -> None:
         ("newsroom.build", "/x/newsroom/build.py", "; if newsroom.build runs aggregator when "),
         ("newsroom.__main__", "/x/newsroom/__main__.py", " (killed, or out of memory)"),
         (None, None, " (killed, or out of memory)"),  # python -c
+        ("aggregator", "/venv/bin/aggregator", " (killed, or out of memory)"),  # the command
     ],
 )
 def test_a_worker_that_ended_as_it_started_names_the_main_module_it_imports(
@@ -133,6 +157,12 @@ def test_a_worker_that_ended_as_it_started_names_the_main_module_it_imports(
     main.__spec__ = importlib.machinery.ModuleSpec(spec, None) if spec else None
     if file is not None:
         main.__file__ = file
+    if spec == "aggregator":
+        # pip's script for the command: the command's `main`, run only when run
+        from aggregator.app.cli import main as command
+
+        main.__spec__ = None
+        main.main = command  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "__main__", main)
     assert loader.worker_ended(started=False).startswith(
         "a worker process ended as it started" + said
@@ -183,6 +213,9 @@ def test_a_step_cut_short_as_its_worker_dies_starting_ends(tmp_path: Path) -> No
         check=False,
     )
     assert done.stdout.splitlines() == ["stopped while testing", "closed"], done.stderr
+    # Nothing else: no traceback of the pool's own thread (a cancelled task, its worker
+    # gone, failed it).
+    assert "Traceback" not in done.stderr, done.stderr
 
 
 def dies_in_a_worker(items: list[int], _limits: Limits) -> list[int]:
@@ -195,7 +228,7 @@ def dies_in_a_worker(items: list[int], _limits: Limits) -> list[int]:
 def test_a_worker_that_ends_abruptly_stops_the_step_with_one_line() -> None:
     with sharing_workers(), pytest.raises(WorkerError) as raised:
         list(map_in_chunks(dies_in_a_worker, list(range(4000)), DEFAULT_LIMITS, None, 2, 250))
-    # Run by pytest (a module, not a script): no word of a script's guard.
+    # The worker had started (it ran its task): it was killed, whatever the main module.
     assert str(raised.value) == (
         "stopped while loading article files: "
         "a worker process ended abruptly (killed, or out of memory)"
