@@ -568,6 +568,23 @@ def test_the_readme_library_example_as_a_script_builds_a_large_corpus(
     assert atom.entries and not atom.bozo
 
 
+#: what a script that runs aggregator when imported is told to do
+GUARD = 'run it under `if __name__ == "__main__":`'
+
+
+def refused_in_workers(done: subprocess.CompletedProcess[str], failed: str) -> str:
+    """The last line of a script that ran aggregator when imported, and failed: before it,
+    one line from each worker that started (one per core but the script's), each of
+    which refused to run aggregator again."""
+    assert done.returncode == 1
+    *workers, last = done.stderr.splitlines()
+    assert workers and set(workers) == {
+        f"{failed}: aggregator was run by a worker process as it started "
+        f"(it imports the main module): {GUARD}"
+    }, done.stderr
+    return last
+
+
 @pytest.mark.e2e
 def test_a_script_that_builds_when_imported_stops_with_one_line_each(
     tmp_path: Path, large_seeds: Path
@@ -589,23 +606,6 @@ def test_a_script_that_builds_when_imported_stops_with_one_line_each(
         f"started; if {tmp_path / 'build.py'} runs aggregator when imported, {GUARD}"
     )
     assert not (tmp_path / "public" / "all.atom").exists()  # no feed half written
-
-
-#: what a script that runs aggregator when imported is told to do
-GUARD = 'run it under `if __name__ == "__main__":`'
-
-
-def refused_in_workers(done: subprocess.CompletedProcess[str], failed: str) -> str:
-    """The last line of a script that ran aggregator when imported, and failed: before it,
-    one line from each worker that started (one per core but the script's), each of
-    which refused to run aggregator again."""
-    assert done.returncode == 1
-    *workers, last = done.stderr.splitlines()
-    assert workers and set(workers) == {
-        f"{failed}: aggregator was run by a worker process as it started "
-        f"(it imports the main module): {GUARD}"
-    }, done.stderr
-    return last
 
 
 @pytest.mark.e2e

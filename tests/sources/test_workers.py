@@ -119,14 +119,15 @@ def test_a_step_stopped_returns_once_its_workers_task_in_hand_is_over(tmp_path: 
         workers.close()
 
 
+#: the stop request of `counted`'s step
+STOP = threading.Event()
+
+
 def counted(items: list[int], _limits: Limits) -> list[int]:
     """Each item; the run is asked to stop after item 2 (run here)."""
     if items[0] == 2:
         STOP.set()
     return items
-
-
-STOP = threading.Event()
 
 
 def test_tasks_run_here_stop_after_the_item_in_hand() -> None:
