@@ -28,6 +28,7 @@ cold build gives. A step may skip work an empty state makes pointless, and says 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import threading
 from collections import Counter
@@ -82,6 +83,7 @@ from aggregator.progress import Progress
 from aggregator.publishing.output import Output
 from aggregator.publishing.publish import ALL
 from aggregator.publishing.publish import HEADLINES
+from aggregator.publishing.publish import AheadFeed
 from aggregator.publishing.publish import FeedPlan
 from aggregator.publishing.publish import Publisher
 from aggregator.publishing.publish import Shown
@@ -661,11 +663,14 @@ class Run:
         def write(plan: FeedPlan) -> Listing | None:
             known = feeds.get(plan.key)
             if renders(plan):
-                found = ahead.pop(plan.key) if plan.key in ahead else entries(plan)
-                if found is None:
-                    return None
                 start = len(publisher.results)
-                listing = publisher.publish(plan.spec, found, plan.limit)
+                if publisher.renders_ahead(plan.spec):
+                    listing = publisher.publish_ahead(plan.spec)
+                else:
+                    found = entries(plan)
+                    if found is None:
+                        return None
+                    listing = publisher.publish(plan.spec, found, plan.limit)
                 records[plan.key] = feed_record(plan.name, publisher.results[start:], listing)
                 return listing
             assert known is not None
@@ -677,15 +682,15 @@ class Run:
 
         live = [k for k in names if k in touched or k in feeds]
         plans = feed_plans(self.config, names, live)
-        # The entries of every feed to render, for the workers to render side by side
-        # (without them, each feed's are read when it is written: few held at once).
-        ahead: dict[str, list[Article] | None] = {}
+        # The feeds to render, for the workers to render side by side, each read as it
+        # is handed out (a feed with no members is retired: not rendered).
+        ahead: list[AheadFeed] = []
         if workers_running():
-            ahead = {plan.key: entries(plan) for plan in plans if renders(plan)}
-        publisher.render_ahead(
-            [(p.spec, found, p.limit) for p in plans if (found := ahead.get(p.key)) is not None],
-            self.cancel,
-        )
+            for plan in plans:
+                if renders(plan) and (top := self.store.inc_top(plan.key, plan.limit)):
+                    load = functools.partial(self._entries, top)
+                    ahead.append(AheadFeed(plan.spec, plan.limit, len(top), load))
+        publisher.render_ahead(ahead, self.cancel)
         try:
             return records, publish_plans(publisher, plans, write, names.values(), self.progress)
         finally:

@@ -133,57 +133,78 @@ class Publisher:
         self.rendered = rendered
         self.limits = limits
         self.results: list[FeedResult] = []
-        #: the feeds `render_ahead` prepared, by spec, until `publish` writes them
+        #: the feeds `render_ahead` hands to the workers, by spec
+        self._feeds: dict[FeedSpec, AheadFeed] = {}
+        #: of those, the feeds handed out (read and prepared), until published
         self._ahead: dict[FeedSpec, _Prepared] = {}
-        #: the feeds rendered ahead and their documents, as the workers hand them on
-        self._pending: Iterator[tuple[_Prepared, list[bytes]]] | None = None
+        #: the feeds handed out and their documents, as the workers hand them on
+        self._pending: Iterator[tuple[FeedSpec, list[bytes]]] | None = None
         self._renders: Generator[list[bytes], None, None] | None = None
 
     def render_ahead(
-        self,
-        feeds: Sequence[tuple[FeedSpec, list[Article], int]],
-        cancel: threading.Event | None = None,
+        self, feeds: Sequence[AheadFeed], cancel: threading.Event | None = None
     ) -> None:
-        """Render the feeds about to be published (each spec, its articles and its
-        limit, as `publish` will be given them) on the worker processes the build
-        runs, side by side: `publish` writes their documents as they are. Only when
-        the processes are running and the feeds hold PARALLEL_ENTRIES entries or more
-        to render; else `publish` renders each feed itself."""
-        if not workers_running():
+        """Render the feeds about to be published, in this order, on the worker
+        processes the build runs, side by side: `publish_ahead` writes their documents
+        as they are. Each feed's articles are read as its rendering is handed out, so
+        a few feeds' entries are held at once, not every feed's. Only when the
+        processes are running and the feeds hold PARALLEL_ENTRIES entries or more;
+        else none is taken (`renders_ahead`), and `publish` renders each feed here."""
+        if not workers_running() or sum(feed.size for feed in feeds) < PARALLEL_ENTRIES:
             return
-        prepared = [self._prepare(spec, articles, limit) for spec, articles, limit in feeds]
-        # `publish` takes each feed as prepared here, rendered ahead or not.
-        self._ahead = {p.spec: p for p in prepared}
-        due = [p for p in prepared if p.fresh is None]
-        if sum(len(p.entries) for p in due) < PARALLEL_ENTRIES:
-            return
-        for each in due:
-            each.due = True
+        self._feeds = {feed.spec: feed for feed in feeds}
         site = self.site
-        tasks = [(p.spec, site, p.entries) for p in due]
-        # Taken as `publish` needs them: the feeds are written while the next render.
-        self._renders = map_in_processes(render_feeds, tasks, cancel, "rendering feeds")
-        self._pending = zip(due, self._renders, strict=True)
 
-    def stop_ahead(self) -> None:
-        """Let go of the feeds rendered ahead that were not published (the worker
-        processes stop rendering them)."""
-        self._ahead = {}
-        self._pending = None
-        if self._renders is not None:
-            self._renders.close()  # the tasks not started are cancelled
-            self._renders = None
+        def ready(task: _RenderTask) -> _RenderTask:
+            spec = task[0]
+            feed = self._feeds[spec]
+            prepared = self._ahead[spec] = self._prepare(spec, feed.load(), feed.limit)
+            if prepared.fresh is not None:
+                return spec, site, None  # the files hold it: nothing to render
+            prepared.due = True
+            return spec, site, prepared.entries
 
-    def _documents(self, prepared: _Prepared) -> list[bytes] | None:
-        """The documents of a feed rendered ahead, once the workers hand them on."""
-        while prepared.due and prepared.documents is None and self._pending is not None:
+        tasks: list[_RenderTask] = [(feed.spec, site, None) for feed in feeds]
+        # Taken as `publish_ahead` needs them: the feeds are written while the next render.
+        self._renders = map_in_processes(
+            render_feeds, tasks, cancel, "rendering feeds", ready=ready
+        )
+        self._pending = zip([feed.spec for feed in feeds], self._renders, strict=True)
+
+    def renders_ahead(self, spec: FeedSpec) -> bool:
+        """Whether `render_ahead` took the feed: `publish_ahead` writes it."""
+        return spec in self._feeds
+
+    def publish_ahead(self, spec: FeedSpec) -> Listing | None:
+        """`publish` of a feed `render_ahead` took, as read when it was handed out."""
+        prepared = self._ahead.get(spec)
+        while self._pending is not None and (
+            prepared is None or (prepared.due and prepared.documents is None)
+        ):
+            # The results come in order: the next is this feed's, or a feed's before it.
             found = next(self._pending, None)
             if found is None:
                 self._pending = None
                 break
             each, documents = found
-            each.documents = documents
-        return prepared.documents
+            if each == spec:
+                prepared = self._ahead[spec]
+                prepared.documents = documents
+        prepared = self._ahead.pop(spec, None)
+        if prepared is None:  # not handed out (the rendering stopped): read here
+            feed = self._feeds[spec]
+            prepared = self._prepare(spec, feed.load(), feed.limit)
+        return self._publish(prepared)
+
+    def stop_ahead(self) -> None:
+        """Let go of the feeds rendered ahead that were not published (the worker
+        processes stop rendering them)."""
+        self._feeds = {}
+        self._ahead = {}
+        self._pending = None
+        if self._renders is not None:
+            self._renders.close()  # the tasks not started are cancelled
+            self._renders = None
 
     def _prepare(self, spec: FeedSpec, articles: list[Article], limit: int) -> _Prepared:
         chosen = articles[: min(limit, self.limits.feed_entries)]
@@ -193,15 +214,16 @@ class Publisher:
         slices = {self.rendered.fresh(spec.path(fmt), keys[fmt]) for fmt in FORMATS}
         # Every file holds what these very inputs render to: nothing to do.
         fresh = next(iter(slices)) if len(slices) == 1 else None
-        return _Prepared(spec, articles, entries, keys, fresh)
+        return _Prepared(spec, entries, keys, fresh)
 
     def publish(self, spec: FeedSpec, articles: list[Article], limit: int) -> Listing | None:
         """Write one feed of the first `limit` of `articles` (newest first) in every
         format (a listing for the pages), or retire it."""
+        return self._publish(self._prepare(spec, articles, limit))
+
+    def _publish(self, prepared: _Prepared) -> Listing | None:
         output, site, rendered = self.output, self.site, self.rendered
-        prepared = self._ahead.pop(spec, None)
-        if prepared is None or prepared.articles is not articles:
-            prepared = self._prepare(spec, articles, limit)
+        spec = prepared.spec
         entries: Sequence[Article] = prepared.entries
         keys, fresh = prepared.keys, prepared.fresh
         changed = dict.fromkeys(FORMATS, False)
@@ -210,7 +232,7 @@ class Publisher:
             first = fresh[0]
         else:
             whole = prepared.entries
-            ahead = self._documents(prepared)
+            ahead = prepared.documents
 
             def documents_of(some: Sequence[Article]) -> list[bytes]:
                 if ahead is not None and len(some) == len(whole):
@@ -244,6 +266,22 @@ class Publisher:
         return write_pages(self.output, self.site, everything, listings)
 
 
+@dataclass(frozen=True, slots=True)
+class AheadFeed:
+    """A feed `Publisher.render_ahead` may render on the workers: its spec and limit,
+    how many entries it holds (at most `limit`), and how to read its articles (newest
+    first, as `publish` takes them; read in the build's thread when handed out)."""
+
+    spec: FeedSpec
+    limit: int
+    size: int
+    load: Callable[[], list[Article]]
+
+
+#: a feed to render on a worker: its spec, the site, its entries (None: none to render)
+_RenderTask = tuple[FeedSpec, Site, list[Article] | None]
+
+
 @dataclass(slots=True)
 class _Prepared:
     """A feed about to be published: its entries as shown, the keys of their renderings
@@ -251,8 +289,6 @@ class _Prepared:
     documents rendered ahead (None: render them when written)."""
 
     spec: FeedSpec
-    #: as given to `render_ahead`: `publish` takes this preparation for these only
-    articles: list[Article]
     entries: list[Article]
     keys: dict[FeedFormat, str]
     fresh: tuple[int, int] | None

@@ -156,11 +156,15 @@ def render(fmt: FeedFormat, spec: FeedSpec, site: Site, entries: Sequence[Articl
 
 
 def render_feeds(
-    feeds: list[tuple[FeedSpec, Site, list[Article]]], _limits: object = None
+    feeds: list[tuple[FeedSpec, Site, list[Article] | None]], _limits: object = None
 ) -> list[list[bytes]]:
-    """`render` of each feed in every format, in FORMATS order (in a worker process:
-    see `publish.Publisher.render_ahead`)."""
-    return [[render(fmt, spec, site, entries) for fmt in FORMATS] for spec, site, entries in feeds]
+    """`render` of each feed in every format, in FORMATS order; no document for a feed
+    without entries to render (None) (in a worker process: see
+    `publish.Publisher.render_ahead`)."""
+    return [
+        [render(fmt, spec, site, entries) for fmt in FORMATS] if entries is not None else []
+        for spec, site, entries in feeds
+    ]
 
 
 #: where each entry of a feed ends, per format: lxml writes one element a line (an

@@ -228,19 +228,22 @@ def map_in_processes(
     cancel: threading.Event | None,
     doing: str,
     workers: int | None = None,
+    ready: Callable[[_T], _T] | None = None,
 ) -> Generator[_R, None, None]:
     """`work([item], limits)` over `items` (each a large task), results in order, on
     `workers` cores (default: every core) as `map_in_chunks` runs them; here, with one
     core or one item. `doing` names the work in the `Cancelled` raised when
-    `cancel` is set."""
+    `cancel` is set. `ready(item)`, when given, is the item as the task takes it, made
+    in this thread as the task is handed out (each item's data is read only then: a
+    few tasks' are held at once, not every item's)."""
     workers = workers if workers is not None else (os.cpu_count() or 1)
     if workers > 1 and len(items) > 1:
-        yield from _in_pool(work, items, DEFAULT_LIMITS, cancel, workers, 1, doing)
+        yield from _in_pool(work, items, DEFAULT_LIMITS, cancel, workers, 1, doing, ready=ready)
         return
     for item in items:
         if cancel is not None and cancel.is_set():
             raise Cancelled(f"stopped while {doing}")
-        yield from work([item], DEFAULT_LIMITS)
+        yield from work([ready(item) if ready is not None else item], DEFAULT_LIMITS)
 
 
 #: how often a wait for a worker's results looks at the stop request
@@ -278,10 +281,12 @@ class Workers:
         chunk: int,
         doing: str,
         progress: Callable[[int], None] | None = None,
+        ready: Callable[[_T], _T] | None = None,
     ) -> Iterator[_R]:
         """`work(some, limits)` over `items`, `chunk` items a task, results in order;
         `progress` hears the number of items of each task once its results are handed
-        on (one call a task: nothing per item)."""
+        on (one call a task: nothing per item); `ready` makes each item of a task as
+        the task is handed out (see `map_in_processes`)."""
         refuse_when_starting_as_worker()
         processes = self.count - 1
         if self._pool is None:
@@ -313,10 +318,14 @@ class Workers:
         queued = 0  # workers' tasks in `tasks`
         held = 2 * self.count
 
+        def take() -> list[_T]:
+            part = parts.pop()
+            return part if ready is None else [ready(item) for item in part]
+
         def submit() -> None:
             nonlocal queued
             while len(parts) > 1 and queued < processes * (1 + (len(parts) > held)):
-                tasks.append(pool.submit(_work_until_stopped, work, parts.pop(), limits, number))
+                tasks.append(pool.submit(_work_until_stopped, work, take(), limits, number))
                 queued += 1
 
         handed = 0  # items whose results are handed on: tasks end in order
@@ -327,7 +336,7 @@ class Workers:
                 waiting = front is None or (isinstance(front, Future) and not front.done())
                 if waiting and parts and len(tasks) < held:
                     # Waiting for a worker (or for nothing): run the next task here.
-                    tasks.append(_here(work, parts.pop(), limits, cancel, doing))
+                    tasks.append(_here(work, take(), limits, cancel, doing))
                     submit()
                     continue
                 if isinstance(front, Future):
@@ -406,14 +415,15 @@ def _in_pool(
     chunk: int,
     doing: str = "loading article files",
     progress: Callable[[int], None] | None = None,
+    ready: Callable[[_T], _T] | None = None,
 ) -> Iterator[_R]:
     shared = _SHARED.get()
     if shared is not None and shared.count == workers:
-        yield from shared.map(work, items, limits, cancel, chunk, doing, progress)
+        yield from shared.map(work, items, limits, cancel, chunk, doing, progress, ready)
         return
     own = Workers(workers)
     try:
-        yield from own.map(work, items, limits, cancel, chunk, doing, progress)
+        yield from own.map(work, items, limits, cancel, chunk, doing, progress, ready)
     finally:
         own.close()
 

@@ -17,6 +17,7 @@ from conftest import NOW
 from conftest import write_article
 
 from aggregator.config import Config
+from aggregator.engine import run
 from aggregator.engine.pipeline import build
 from aggregator.limits import Limits
 from aggregator.model import Article
@@ -329,6 +330,103 @@ def test_feeds_too_few_to_render_on_the_workers_are_prepared_once(
         (f.path, f.entries) for f in serial.feeds
     ]
     assert prepared and len(prepared) == len(set(prepared))
+
+
+@pytest.mark.e2e
+def test_feeds_rendered_on_the_workers_are_read_a_few_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each feed rendered on the worker processes has its entries read as its rendering
+    is handed out: a few feeds' entries are held at once, not every feed's (25 here)."""
+    source = tmp_path / "src"
+    for n in range(1, 61):
+        write_article(source, f"{n:03}.md", n=n, topics=[f"Topic {n % 24}", "Shared"])
+    age(source)
+    serial = build(config(source, tmp_path / "one"), now=NOW)
+    assert len(serial.feeds) == 3 * 26
+    monkeypatch.setattr(loader, "PARALLEL_MIN_FILES", 10)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(publish, "PARALLEL_ENTRIES", 1)
+    read = written = most = 0
+    entries = run.Run._entries
+    publish_ahead = publish.Publisher.publish_ahead
+
+    def reading(self: run.Run, top: Any) -> Any:
+        nonlocal read, most
+        read += 1
+        most = max(most, read - written)
+        return entries(self, top)
+
+    def writing(self: publish.Publisher, spec: FeedSpec) -> Any:
+        nonlocal written
+        listing = publish_ahead(self, spec)
+        written += 1
+        return listing
+
+    monkeypatch.setattr(run.Run, "_entries", reading)
+    monkeypatch.setattr(publish.Publisher, "publish_ahead", writing)
+    parallel = build(config(source, tmp_path / "two"), now=NOW)
+    assert outputs(tmp_path / "one") == outputs(tmp_path / "two")
+    assert [(f.path, f.entries) for f in parallel.feeds] == [
+        (f.path, f.entries) for f in serial.feeds
+    ]
+    assert read == written == 26  # every feed rendered ahead, each read once
+    # The tasks a step holds (two per core), and the feed being written.
+    assert most <= 2 * 2 + 1, most
+
+
+@pytest.mark.e2e
+def test_feeds_handed_to_the_workers_that_the_files_hold_already_are_not_rendered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Old articles edited (enough to start the workers): their feeds' members change,
+    but not the entries shown. The feeds are handed out, found fresh and left as they
+    are, rendered neither on the workers nor here, as a cold build would write them."""
+    source = tmp_path / "src"
+    corpus(source, 40)
+    monkeypatch.setattr(loader, "PARALLEL_MIN_FILES", 10)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(publish, "PARALLEL_ENTRIES", 1)
+    target = replace(config(source, tmp_path / "inc"), limit=5)
+    build(target, now=NOW)
+    for n in range(1, 13):  # the oldest: in no feed's first five
+        write_article(source, f"{n:03}.md", n=n, title=f"Story {n} told again",
+                      topics=[TOPICS[n % 4], TOPICS[(n + 1) % 4]])  # fmt: skip
+    age(source)
+    cold = build(replace(target, output=tmp_path / "cold", state=tmp_path / "cold.sqlite"), now=NOW)
+    rendered: list[tuple[str, int]] = []
+    render = publish.render
+
+    def counted(fmt: FeedFormat, spec: FeedSpec, site: Site, entries: Sequence[Article]) -> bytes:
+        rendered.append((spec.path(fmt), len(entries)))
+        return render(fmt, spec, site, entries)
+
+    fresh: list[bool] = []
+    prepare = publish.Publisher._prepare
+
+    def prepared(self: publish.Publisher, *args: Any) -> Any:
+        found = prepare(self, *args)
+        fresh.append(found.fresh is not None)
+        return found
+
+    handed: list[FeedSpec] = []
+    publish_ahead = publish.Publisher.publish_ahead
+
+    def writing(self: publish.Publisher, spec: FeedSpec) -> Any:
+        handed.append(spec)
+        return publish_ahead(self, spec)
+
+    monkeypatch.setattr(publish, "render", counted)
+    monkeypatch.setattr(publish.Publisher, "_prepare", prepared)
+    monkeypatch.setattr(publish.Publisher, "publish_ahead", writing)
+    report = build(target, now=NOW)
+    assert outputs(tmp_path / "inc") == outputs(tmp_path / "cold")
+    assert [(f.path, f.entries) for f in report.feeds] == [(f.path, f.entries) for f in cold.feeds]
+    assert not any(f.changed for f in report.feeds)
+    # Every feed went to the workers (the all-topics feed and the four topics'), and
+    # each was found fresh as it was handed out: nothing to render, there or here.
+    assert len(handed) == 5 and len(fresh) == 5 and all(fresh), (handed, fresh)
+    assert rendered == []
 
 
 def test_a_feed_cut_to_its_size_limit_is_kept_as_is_by_a_rebuild(tmp_path: Path) -> None:

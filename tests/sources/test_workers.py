@@ -53,6 +53,29 @@ def test_the_steps_of_a_run_share_its_worker_processes() -> None:
     assert not {pid for _, pid in third} & (parse - {here})
 
 
+def test_items_are_made_ready_as_their_tasks_are_handed_out() -> None:
+    """`ready` makes each item in this thread as its task is handed out, in order and
+    once: a few ahead of the results handed on, not every item at the start."""
+    made: list[int] = []
+    here = threading.get_ident()
+
+    def ready(item: int) -> int:
+        assert threading.get_ident() == here
+        made.append(item)
+        return item * 10
+
+    got: list[int] = []
+    most = 0
+    with sharing_workers() as workers:
+        for item, _pid in map_in_processes(process_of, list(range(40)), None, "x", ready=ready):
+            got.append(item)
+            most = max(most, len(made) - len(got))
+    assert got == [item * 10 for item in range(40)]
+    assert made == list(range(40))
+    # At most the tasks a step holds (two per core) are made ahead of the results.
+    assert most <= 2 * workers.count, most
+
+
 def sleepy(items: list[float], _limits: Limits) -> list[tuple[float, int]]:
     """Each item with the process that saw it, after sleeping that many seconds."""
     time.sleep(items[0])
