@@ -32,6 +32,7 @@ import functools
 import json
 import threading
 from collections import Counter
+from collections.abc import Callable
 from collections.abc import Collection
 from collections.abc import Container
 from collections.abc import Iterable
@@ -121,6 +122,7 @@ from aggregator.stories.similar import Pair
 from aggregator.stories.similar import ZoneWork
 from aggregator.stories.similar import find_zone_works
 from aggregator.stories.similar import find_zones
+from aggregator.stories.similar import fingerprint
 from aggregator.stories.similar import group_periods
 from aggregator.stories.similar import period_length
 from aggregator.stories.similar import period_of
@@ -256,13 +258,17 @@ class Run:
             keys = {str(k) for (k,) in store.inc_rows("inc_key", "path", gone, "key")}
             keys.update(k for a in self.fresh.values() for k in a.keys)
         before = {str(k) for (k,) in store.inc_rows("inc_key", "key", keys, "key")}
-        self._replace_articles(gone)
+        replace = functools.cache(functools.partial(self._replace_articles, gone))
+        if not self.cold:  # the zones read the articles' rows
+            replace()
         after = {str(k) for (k,) in store.inc_rows("inc_key", "key", keys, "key")}
         # 2. similar pairs; 3. stories; 4. topic settings, filters, links
         seeds = set(self.fresh) | (self.found.rejudge - set(gone))
         # Articles judged again (age, link results): their entries may show otherwise.
         judged = set(self.found.rejudge)
-        seeds |= self._refresh_zones({int(row[1]) for row in old_rows.values()})
+        # From an empty state, the rows go in while the workers find the first zones.
+        seeds |= self._refresh_zones({int(row[1]) for row in old_rows.values()}, replace)
+        replace()
         old_stories = {str(row[4]) for row in old_rows.values()}
         while True:
             components, old_ids = self._components(seeds, old_stories)
@@ -358,9 +364,10 @@ class Run:
         store.inc_insert("inc_art", article_rows(fresh, length, str))
         store.inc_insert("inc_key", key_rows(fresh))
 
-    def _refresh_zones(self, old_periods: set[int]) -> set[str]:
+    def _refresh_zones(self, old_periods: set[int], beside: Callable[[], object]) -> set[str]:
         """Find the pairs of the zones of changed periods again; the paths of the pairs
-        that appeared, went or changed score."""
+        that appeared, went or changed score. `beside` is run once in this thread while
+        the workers find the first zones (or first, when there are none to find)."""
         settings = self.config.dedupe
         if not settings.similar_title:
             return set()
@@ -369,17 +376,32 @@ class Run:
         changed = old_periods | {period_of(a.published_at, length) for a in self.fresh.values()}
         wanted = {p + d for p in changed for d in (-1, 0, 1)}
         items: list[Item] = []
-        for path, _period, stamp, digest, _story in store.inc_rows("inc_art", "period", wanted):
-            fresh = self.fresh.get(path)
+        rows: Iterable[tuple[str, datetime, object, Article | None]]
+        if self.cold:  # every article is fresh: its row is not there yet (see `beside`)
+            rows = ((a.path, a.published_at, None, a) for a in self.fresh.values())
+        else:
+            rows = (
+                (str(path), datetime.fromisoformat(stamp), digest, self.fresh.get(path))
+                for path, _period, stamp, digest, _story in store.inc_rows(
+                    "inc_art", "period", wanted
+                )
+            )
+        for path, when, digest, fresh in rows:
             prints = fresh.fingerprint if fresh is not None else None
-            if prints is None:
+            if prints is None:  # its words are read when its zone is found again
+                if digest is None:  # as `article_rows` makes it
+                    digest = fingerprint(fresh).digest if fresh is not None else ""
                 prints = Fingerprint((), (), (), (), str(digest), complete=False)
-            items.append(Item(str(path), datetime.fromisoformat(stamp), prints))
+            items.append(Item(path, when, prints))
         periods = group_periods(items, settings.window)
         zones = sorted({2 * p + d for p in changed for d in (-1, 0, 1)})
         present = [z for z in zones if z // 2 in periods and (z % 2 == 0 or z // 2 + 1 in periods)]
         cache = StoredPairs(self.store, settings)
         limits = self.config.limits
+
+        def find(works: list[ZoneWork]) -> Iterable[dict[int, list[Pair]]]:
+            return self._find_zones(works, beside)
+
         found = zone_pairs(
             items,
             periods,
@@ -388,7 +410,7 @@ class Run:
             settings.window,
             cache,
             lambda some: load_words(store, limits, some),
-            zones_told(self.progress, self._find_zones) or self._find_zones,
+            zones_told(self.progress, find) or find,
         )
         # From an empty state every zone was found again: the others are gone.
         cache.save(within=None if self.cold else zones)
@@ -401,10 +423,15 @@ class Run:
             ends.update((str(a), str(b)))
         return ends
 
-    def _find_zones(self, works: list[ZoneWork]) -> Iterable[dict[int, list[Pair]]]:
+    def _find_zones(
+        self, works: list[ZoneWork], beside: Callable[[], object]
+    ) -> Iterable[dict[int, list[Pair]]]:
         if sum(len(work.paths) for work in works) < PARALLEL_ZONE_ARTICLES:
+            beside()
             return map(find_zones, works)
-        return map_in_processes(find_zone_works, works, self.cancel, "finding similar stories")
+        return map_in_processes(
+            find_zone_works, works, self.cancel, "finding similar stories", beside=beside
+        )
 
     def _components(
         self, seeds: set[str], old_stories: set[str]

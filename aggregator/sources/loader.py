@@ -229,17 +229,24 @@ def map_in_processes(
     doing: str,
     workers: int | None = None,
     ready: Callable[[_T], _T] | None = None,
+    beside: Callable[[], object] | None = None,
 ) -> Generator[_R, None, None]:
     """`work([item], limits)` over `items` (each a large task), results in order, on
     `workers` cores (default: every core) as `map_in_chunks` runs them; here, with one
     core or one item. `doing` names the work in the `Cancelled` raised when
     `cancel` is set. `ready(item)`, when given, is the item as the task takes it, made
     in this thread as the task is handed out (each item's data is read only then: a
-    few tasks' are held at once, not every item's)."""
+    few tasks' are held at once, not every item's). `beside()`, when given, is run
+    once in this thread as the first tasks are handed out, before it runs any (other
+    work of the build, done while the workers start on theirs)."""
     workers = workers if workers is not None else (os.cpu_count() or 1)
     if workers > 1 and len(items) > 1:
-        yield from _in_pool(work, items, DEFAULT_LIMITS, cancel, workers, 1, doing, ready=ready)
+        yield from _in_pool(
+            work, items, DEFAULT_LIMITS, cancel, workers, 1, doing, ready=ready, beside=beside
+        )
         return
+    if beside is not None:
+        beside()
     for item in items:
         if cancel is not None and cancel.is_set():
             raise Cancelled(f"stopped while {doing}")
@@ -282,11 +289,13 @@ class Workers:
         doing: str,
         progress: Callable[[int], None] | None = None,
         ready: Callable[[_T], _T] | None = None,
+        beside: Callable[[], object] | None = None,
     ) -> Iterator[_R]:
         """`work(some, limits)` over `items`, `chunk` items a task, results in order;
         `progress` hears the number of items of each task once its results are handed
         on (one call a task: nothing per item); `ready` makes each item of a task as
-        the task is handed out (see `map_in_processes`)."""
+        the task is handed out, and `beside` runs once the first tasks are (see
+        `map_in_processes`)."""
         refuse_when_starting_as_worker()
         processes = self.count - 1
         if self._pool is None:
@@ -331,6 +340,8 @@ class Workers:
         handed = 0  # items whose results are handed on: tasks end in order
         try:
             submit()
+            if beside is not None:
+                beside()
             while tasks or parts:
                 front = tasks[0] if tasks else None
                 waiting = front is None or (isinstance(front, Future) and not front.done())
@@ -416,14 +427,15 @@ def _in_pool(
     doing: str = "loading article files",
     progress: Callable[[int], None] | None = None,
     ready: Callable[[_T], _T] | None = None,
+    beside: Callable[[], object] | None = None,
 ) -> Iterator[_R]:
     shared = _SHARED.get()
     if shared is not None and shared.count == workers:
-        yield from shared.map(work, items, limits, cancel, chunk, doing, progress, ready)
+        yield from shared.map(work, items, limits, cancel, chunk, doing, progress, ready, beside)
         return
     own = Workers(workers)
     try:
-        yield from own.map(work, items, limits, cancel, chunk, doing, progress, ready)
+        yield from own.map(work, items, limits, cancel, chunk, doing, progress, ready, beside)
     finally:
         own.close()
 

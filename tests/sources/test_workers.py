@@ -76,6 +76,32 @@ def test_items_are_made_ready_as_their_tasks_are_handed_out() -> None:
     assert most <= 2 * workers.count, most
 
 
+def mark(items: list[str], _limits: Limits) -> list[int]:
+    """Create each item's file (runs in a worker): its task has started."""
+    for item in items:
+        Path(item).touch()
+    return [os.getpid() for _ in items]
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs a worker process")
+def test_work_beside_runs_once_here_while_a_worker_runs_the_first_task(tmp_path: Path) -> None:
+    items = [str(tmp_path / f"{n}") for n in range(6)]
+    calls: list[int] = []
+
+    def beside() -> None:
+        calls.append(threading.get_ident())
+        deadline = time.monotonic() + 60
+        while not Path(items[0]).exists():  # the first task is a worker's, under way
+            assert time.monotonic() < deadline, "no worker ran the first task meanwhile"
+            time.sleep(0.01)
+
+    with sharing_workers():
+        pids = list(map_in_processes(mark, items, None, "x", beside=beside))
+    assert calls == [threading.get_ident()]
+    assert pids[0] != os.getpid()
+    assert all(Path(item).exists() for item in items)
+
+
 def sleepy(items: list[float], _limits: Limits) -> list[tuple[float, int]]:
     """Each item with the process that saw it, after sleeping that many seconds."""
     time.sleep(items[0])

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib.util
+import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 from types import ModuleType
@@ -104,3 +106,12 @@ def test_a_cold_build_that_finds_zones_on_every_core_writes_the_same_feeds(
             assert (tmp_path / "here" / name).read_bytes() == (
                 tmp_path / "there" / name
             ).read_bytes(), name
+    # The state the next build starts from is the same: the articles' rows went in
+    # while the workers found the zones (there), or before (here).
+    for table in ("inc_art", "inc_key", "inc_pair", "inc_story", "inc_member", "inc_rel"):
+        assert _rows(tmp_path / "here.sqlite", table) == _rows(tmp_path / "there.sqlite", table)
+
+
+def _rows(state: Path, table: str) -> list[tuple[object, ...]]:
+    with contextlib.closing(sqlite3.connect(state)) as db:
+        return sorted(db.execute(f"SELECT * FROM {table}").fetchall())
