@@ -682,7 +682,9 @@ class Run:
             return plan.key in touched or known is None or known.name != plan.name
 
         def entries(plan: FeedPlan) -> list[Article] | None:
-            top = self.store.inc_top(plan.key, plan.limit)
+            top = tops.pop(plan.key, None)
+            if top is None:
+                top = self.store.inc_top(plan.key, plan.limit)
             if not top and plan.key != ALL:
                 return None  # no members: retired after the feeds
             return self._entries(top)
@@ -712,11 +714,13 @@ class Run:
         # The feeds to render, for the workers to render side by side, each read as it
         # is handed out (a feed with no members is retired: not rendered).
         ahead: list[AheadFeed] = []
+        tops: dict[str, list[tuple[str, str]]] = {}  # (for the feeds not taken)
         if workers_running():
             for plan in plans:
                 if renders(plan) and (top := self.store.inc_top(plan.key, plan.limit)):
                     load = functools.partial(self._entries, top)
                     ahead.append(AheadFeed(plan.spec, plan.limit, len(top), load))
+                    tops[plan.key] = top
         publisher.render_ahead(ahead, self.cancel)
         try:
             return records, publish_plans(publisher, plans, write, names.values(), self.progress)

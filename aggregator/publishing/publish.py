@@ -187,9 +187,11 @@ class Publisher:
                 self._pending = None
                 break
             each, documents = found
+            held = self._ahead.get(each)  # (a feed's before this one: not published yet)
+            if held is not None:
+                held.documents = documents
             if each == spec:
-                prepared = self._ahead[spec]
-                prepared.documents = documents
+                prepared = held
         prepared = self._ahead.pop(spec, None)
         if prepared is None:  # not handed out (the rendering stopped): read here
             feed = self._feeds[spec]

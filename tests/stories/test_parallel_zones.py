@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import importlib.util
+import shutil
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 from conftest import ROOT
@@ -16,6 +18,7 @@ from conftest import ROOT
 from aggregator import build
 from aggregator.config import Config
 from aggregator.engine import run
+from aggregator.engine import tables
 from aggregator.sources.loader import load_all
 from aggregator.sources.loader import map_in_processes
 from aggregator.stories import similar
@@ -108,8 +111,57 @@ def test_a_cold_build_that_finds_zones_on_every_core_writes_the_same_feeds(
             ).read_bytes(), name
     # The state the next build starts from is the same: the articles' rows went in
     # while the workers found the zones (there), or before (here).
-    for table in ("inc_art", "inc_key", "inc_pair", "inc_story", "inc_member", "inc_rel"):
+    for table in _TABLES:
         assert _rows(tmp_path / "here.sqlite", table) == _rows(tmp_path / "there.sqlite", table)
+
+
+@pytest.mark.e2e
+def test_a_cold_build_leaves_the_state_a_build_of_the_same_files_as_changes_does(
+    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cold build finds the zones from the articles it holds while their rows go in;
+    a build from a state that knew one file reads the rows of the others back, once
+    written. Both leave the same state and the same feeds, zones found on the workers."""
+    source = tmp_path / "src"
+    shutil.copytree(corpus, source)
+    files = sorted(source.rglob("*.md"))
+    aside = tmp_path / "aside"
+    for path in files[1:]:
+        (aside / path.relative_to(source)).parent.mkdir(parents=True, exist_ok=True)
+        path.rename(aside / path.relative_to(source))
+    config = Config(sources=(source,), output=tmp_path / "inc", links="off")
+    config = dataclasses.replace(config, state=tmp_path / "inc.sqlite")
+    build(config)
+    for path in files[1:]:
+        (aside / path.relative_to(source)).rename(path)
+    monkeypatch.setattr(run, "PARALLEL_ZONE_ARTICLES", 0)
+    monkeypatch.setattr(similar, "_PART_ARTICLES", 300)
+    monkeypatch.setattr(tables, "MAX_SHARE", 1.0)  # not built cold for the many changes
+    found: list[bool] = []
+    refresh = run.Run._refresh_zones
+
+    def seen(self: run.Run, *args: Any) -> Any:
+        found.append(self.cold)
+        return refresh(self, *args)
+
+    monkeypatch.setattr(run.Run, "_refresh_zones", seen)
+    changed = build(config)
+    cold = build(
+        dataclasses.replace(config, output=tmp_path / "cold", state=tmp_path / "cold.sqlite")
+    )
+    assert found == [False, True]
+    assert changed.duplicates and changed.duplicates == cold.duplicates
+    assert _files(tmp_path / "inc") == _files(tmp_path / "cold")
+    for table in _TABLES:
+        assert _rows(tmp_path / "inc.sqlite", table) == _rows(tmp_path / "cold.sqlite", table)
+
+
+#: the engine's tables a build leaves for the next
+_TABLES = ("inc_art", "inc_key", "inc_pair", "inc_story", "inc_member", "inc_rel")
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
 
 def _rows(state: Path, table: str) -> list[tuple[object, ...]]:
