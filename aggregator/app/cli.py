@@ -69,6 +69,7 @@ from aggregator.publishing.layout import Layout
 from aggregator.publishing.layout import check_layout
 from aggregator.publishing.output import write_atomic
 from aggregator.rendering.reportpage import render_report
+from aggregator.sources.loader import no_collection_at_exit
 from aggregator.version import __version__
 
 # The daemon (APScheduler) and the HTTP server (waitress) are imported by the commands
@@ -87,6 +88,7 @@ EXIT_INVALID = 1
 def main(argv: Sequence[str] | None = None, *, stop: threading.Event | None = None) -> int:
     """The command line; returns the exit code. `stop` ends `run` and `serve` when set,
     as SIGTERM does (set before the call, they check everything and start nothing)."""
+    no_collection_at_exit()
     parser = _parser()
     args = parser.parse_args(argv)
     stop = stop if stop is not None else threading.Event()

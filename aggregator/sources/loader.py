@@ -9,6 +9,7 @@ for a bad file: every problem becomes one `LoadError(path, line, reason)`.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import dataclasses
 import fnmatch
@@ -518,6 +519,23 @@ def _worker_started(stopped: Any, started: Any) -> None:
     _stopped_maps = stopped
     started.value = 1
     quiet_on_interrupt()
+    no_collection_at_exit()  # the pool waits for its workers to end
+
+
+def no_collection_at_exit() -> None:
+    """No last pass of the cyclic garbage collector when this process exits: it would
+    walk every object the process holds, all of which go with the process anyway (about
+    0.45 s after a cold build of 100,000 files, 0.15 s at 20,000). Modules are still
+    torn down and `atexit` handlers run; only objects in reference cycles are left to
+    the end of the process, as `os._exit` leaves every object. (For the processes of
+    the command and its workers, not for a program that imports aggregator.)"""
+    global _exit_registered
+    if not _exit_registered:
+        _exit_registered = True
+        atexit.register(gc.freeze)  # run before the last pass, which skips what is frozen
+
+
+_exit_registered = False
 
 
 def quiet_on_interrupt() -> None:

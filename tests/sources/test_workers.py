@@ -268,6 +268,65 @@ def test_a_step_cut_short_as_its_worker_dies_starting_ends(tmp_path: Path) -> No
     assert "Traceback" not in done.stderr, done.stderr
 
 
+_CYCLES = """\
+import gc, os, sys
+gc.disable()  # (here and in the worker) no pass but the last, at exit
+from aggregator.sources import loader
+
+class Cycle:
+    def __del__(self):
+        os.write(2, f"collected in {'a worker' if __name__ != '__main__' else 'main'}\\n".encode())
+
+def leave(items, _limits):
+    cycle = Cycle()
+    cycle.me = cycle  # unreachable once this returns: only a pass of the collector frees it
+    return items
+
+if __name__ == "__main__":
+    if sys.argv[1] == "command":
+        from aggregator.app.cli import main
+        main(["init", sys.argv[2]])
+    workers = loader.Workers(2)
+    assert [i for i in workers.map(leave, [1, 2, 3, 4], loader.DEFAULT_LIMITS, None, 1, "x")]
+    workers.close()
+    leave([], None)
+    print("done")
+"""
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs a worker process")
+def test_the_command_and_its_workers_leave_their_objects_to_their_exit(tmp_path: Path) -> None:
+    """At exit, the command's process and its workers make no last pass of the garbage
+    collector over every object they hold (about 0.45 s after a cold build of 100,000
+    files): an unreachable cycle is left to the end of the process. A program that
+    imports aggregator without running the command keeps its own last pass."""
+    from conftest import ROOT
+
+    script = tmp_path / "cycles.py"
+    script.write_text(_CYCLES, encoding="utf-8")
+
+    def run(how: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, str(script), how, str(tmp_path / how)],
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    command = run("command")
+    assert command.stdout.endswith("done\n"), command.stderr
+    assert "collected" not in command.stderr, command.stderr
+    library = run("library")
+    assert library.stdout.endswith("done\n"), library.stderr
+    # The worker's cycle goes with it (one task at least is the worker's); the program's
+    # own last pass collects its own.
+    assert library.stderr.splitlines(), library.stderr
+    assert set(library.stderr.splitlines()) == {"collected in main"}, library.stderr
+
+
 def dies_in_a_worker(items: list[int], _limits: Limits) -> list[int]:
     """Each item, but a worker process running it ends abruptly (as when killed)."""
     if multiprocessing.parent_process() is not None:
