@@ -58,6 +58,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 from typing import Any
 
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
@@ -210,7 +211,12 @@ class Daemon:
         self._term = 0
         #: set to stop a follower's link checks (by a stop, or after one interval)
         self._helping: Drain | None = None
-        self.scheduler = BackgroundScheduler(timezone=UTC)
+        # One thread for the one job: the default pool of ten started another thread
+        # whenever a run was handed over while the last one's thread was still ending
+        # (a busy machine), and kept it.
+        self.scheduler = BackgroundScheduler(
+            timezone=UTC, executors={"default": ThreadPoolExecutor(max_workers=1)}
+        )
         self.server: Server | None = None
         #: the server's application; its `root` is the folder served
         self.app: FeedApp | None = None
