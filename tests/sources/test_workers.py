@@ -224,11 +224,25 @@ def test_a_worker_that_ended_as_it_started_names_the_main_module_it_imports(
 
 
 @pytest.mark.e2e
+def run_script(script: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run a Python script, in its folder, in a process that imports this aggregator."""
+    from conftest import ROOT
+
+    return subprocess.run(
+        [sys.executable, str(script), *args],
+        cwd=script.parent,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 def test_a_step_cut_short_as_its_worker_dies_starting_ends(tmp_path: Path) -> None:
     """Python 3.11's pool never marks a cancelled task done once its worker is gone:
     the step waited for it for ever. Its worker ends as it starts (killed while the
     main module is imported), and the step is stopped meanwhile."""
-    from conftest import ROOT
 
     script = tmp_path / "cut.py"
     script.write_text(
@@ -253,15 +267,7 @@ def test_a_step_cut_short_as_its_worker_dies_starting_ends(tmp_path: Path) -> No
         "    print('closed')\n",
         encoding="utf-8",
     )
-    done = subprocess.run(
-        [sys.executable, str(script)],
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_script(script)
     assert done.stdout.splitlines() == ["stopped while testing", "closed"], done.stderr
     # Nothing else: no traceback of the pool's own thread (a cancelled task, its worker
     # gone, failed it).
@@ -300,21 +306,11 @@ def test_the_command_and_its_workers_leave_their_objects_to_their_exit(tmp_path:
     collector over every object they hold (about 0.45 s after a cold build of 100,000
     files): an unreachable cycle is left to the end of the process. A program that
     imports aggregator without running the command keeps its own last pass."""
-    from conftest import ROOT
-
     script = tmp_path / "cycles.py"
     script.write_text(_CYCLES, encoding="utf-8")
 
     def run(how: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, str(script), how, str(tmp_path / how)],
-            cwd=tmp_path,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        return run_script(script, how, str(tmp_path / how))
 
     command = run("command")
     assert command.stdout.endswith("done\n"), command.stderr
