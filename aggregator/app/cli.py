@@ -85,10 +85,17 @@ EXIT_INVALID_FILES = 3
 EXIT_INVALID = 1
 
 
+def command(argv: Sequence[str] | None = None) -> int:
+    """The `aggregator` command as its own process runs it (the console script and
+    `python -m aggregator`): `main`, and an exit without a last pass of the garbage
+    collector (`loader.no_collection_at_exit`), here and in the workers it starts."""
+    no_collection_at_exit()
+    return main(argv)
+
+
 def main(argv: Sequence[str] | None = None, *, stop: threading.Event | None = None) -> int:
     """The command line; returns the exit code. `stop` ends `run` and `serve` when set,
     as SIGTERM does (set before the call, they check everything and start nothing)."""
-    no_collection_at_exit()
     parser = _parser()
     args = parser.parse_args(argv)
     stop = stop if stop is not None else threading.Event()
