@@ -794,7 +794,7 @@ class Run:
             story_of = {str(survivor): str(story) for story, survivor in rows}
             latest = self._entries([(p, story_of[p]) for p in paths if p in story_of])
             when = datetime.fromisoformat(updated)
-            found = Listing(spec, count, when, tuple(map(publisher.shown, latest))[:HEADLINES])
+            found = Listing(spec, count, when, tuple(publisher.shown.all(latest))[:HEADLINES])
             if len(_LISTINGS) >= _LISTINGS_KEPT:
                 _LISTINGS.clear()
             _LISTINGS[key] = found
@@ -965,8 +965,8 @@ _LISTINGS_KEPT = 4096
 
 
 class _Corpus:
-    """The canonical URLs of the corpus (a Container): those of the stories formed
-    now (`known`), and the others as the state file holds them; `complete` when
+    """The canonical URLs of the corpus (a `publish.CorpusUrls`): those of the stories
+    formed now (`known`), and the others as the state file holds them; `complete` when
     `known` is all of them (a cold build)."""
 
     def __init__(self, store: StateStore, known: Container[str], *, complete: bool) -> None:
@@ -983,8 +983,19 @@ class _Corpus:
         if self.complete:
             return False
         if key not in self.found:
-            self.found[key] = bool(self.store.inc_rows("inc_key", "key", [key], "path"))
+            self.learn([key])
         return self.found[key]
+
+    def learn(self, keys: Iterable[str]) -> None:
+        """Ask the state file at once about the keys `in` will be asked about (a query
+        for each 500, not one for each: a feed's entries give hundreds)."""
+        if self.complete:
+            return
+        unknown = {key for key in keys if key not in self.known and key not in self.found}
+        if unknown:
+            held = {str(k) for (k,) in self.store.inc_rows("inc_key", "key", unknown, "key")}
+            for key in unknown:
+                self.found[key] = key in held
 
 
 def _patched(rows: list[list[Any]], gone: set[str], added: list[list[Any]]) -> list[list[Any]]:

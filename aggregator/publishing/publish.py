@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from collections.abc import Iterator
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from aggregator.config import Config
 from aggregator.limits import Limits
@@ -210,7 +211,7 @@ class Publisher:
 
     def _prepare(self, spec: FeedSpec, articles: list[Article], limit: int) -> _Prepared:
         chosen = articles[: min(limit, self.limits.feed_entries)]
-        entries = [self.shown(a) for a in chosen]
+        entries = self.shown.all(chosen)
         assert not any(a.light for a in entries), "an entry is rendered with its body"
         keys = {fmt: self.rendered.key(fmt, spec, self.site, entries) for fmt in FORMATS}
         slices = {self.rendered.fresh(spec.path(fmt), keys[fmt]) for fmt in FORMATS}
@@ -308,6 +309,13 @@ def _prefix_sizes(documents: Sequence[bytes]) -> list[int] | None:
     return [max(each) for each in zip(*sizes, strict=True)]
 
 
+class CorpusUrls(Container[str], Protocol):
+    """The canonical URLs of the stories of the corpus, as `Shown` asks about them."""
+
+    def learn(self, keys: Iterable[str]) -> None:
+        """Look up these keys at once: `in` will be asked about them."""
+
+
 class Shown:
     """An entry as it is shown (given with its body): without related stubs to stories
     in the corpus (done for the few articles rendered, not for every one), and without
@@ -318,7 +326,7 @@ class Shown:
 
     def __init__(
         self,
-        corpus_urls: Container[str],
+        corpus_urls: CorpusUrls,
         settings: LinkCheckSettings,
     ) -> None:
         self.corpus_urls = corpus_urls
@@ -326,11 +334,25 @@ class Shown:
         self.done: dict[str, Article] = {}
         self.related: dict[str, tuple[str, ...]] = {}
 
+    def all(self, articles: Sequence[Article]) -> list[Article]:
+        """Each article as shown, the corpus asked about all their related coverage at
+        once (`CorpusUrls.learn`)."""
+        self.corpus_urls.learn(
+            key for a in articles if a.path not in self.done for key in self._keys(a)
+        )
+        return [self(a) for a in articles]
+
+    def _keys(self, article: Article) -> tuple[str, ...]:
+        keys = self.related.get(article.path)
+        if keys is None:
+            keys = self.related[article.path] = related_keys(article)
+        return keys
+
     def __call__(self, article: Article) -> Article:
         found = self.done.get(article.path)
         if found is None:
             whole = article
-            keys = self.related[article.path] = related_keys(whole)
+            keys = self._keys(whole)
             related = tuple(
                 s
                 for s, key in zip(whole.related, keys, strict=True)

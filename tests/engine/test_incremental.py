@@ -426,6 +426,52 @@ def test_feeds_handed_to_the_workers_that_the_files_hold_already_are_not_rendere
     assert rendered == []
 
 
+def test_a_rebuild_asks_the_state_about_related_coverage_once_per_feed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Related coverage that points at a story of the corpus is not shown. A rebuild
+    asks the state file which of the related URLs of a feed's entries are stories of the
+    corpus in one go for each feed, not once for each URL (hundreds at 100k files), and
+    shows the same feeds as a cold build."""
+    source = tmp_path / "src"
+    for n in range(1, 31):
+        related = [
+            {"title": f"Coverage {n}-{k}", "webUrl": f"https://other.example/{n}/{k}"}
+            for k in range(8)
+        ]
+        # One related story of each is in the corpus (another file's link).
+        related.append(
+            {"title": "In the corpus", "webUrl": f"https://news.example.com/story-{n % 30 + 1}"}
+        )
+        write_article(source, f"{n:03}.md", n=n, topics=[TOPICS[n % 4]], related=related)
+    age(source)
+    target = config(source, tmp_path / "inc")
+    build(target, now=NOW)
+    edited = write_article(source, "007.md", n=7, title="Story 7 told again", topics=[TOPICS[3]])
+    os.utime(edited, (time.time() - 30, time.time() - 30))  # the others as they were
+    asked: list[int] = []
+    inc_rows = Store.inc_rows
+
+    def counted(self: Store, table: str, column: str, keys: Any, *args: Any) -> Any:
+        if (table, column) == ("inc_key", "key"):
+            asked.append(len(list(keys)))
+        return inc_rows(self, table, column, keys, *args)
+
+    monkeypatch.setattr(Store, "inc_rows", counted)
+    report = build(target, now=NOW)
+    monkeypatch.undo()
+    cold = build(replace(target, output=tmp_path / "cold", state=tmp_path / "cold.sqlite"), now=NOW)
+    assert outputs(tmp_path / "inc") == outputs(tmp_path / "cold")
+    assert [(f.path, f.entries) for f in report.feeds] == [(f.path, f.entries) for f in cold.feeds]
+    feed = (tmp_path / "inc" / "all.rss").read_text(encoding="utf-8")
+    assert "https://other.example/" in feed and "In the corpus" not in feed
+    # At most once per feed listed or written (five feeds, in three formats each), and
+    # then for many URLs at once.
+    feeds = len(report.feeds) // 3
+    assert 0 < len(asked) <= feeds + 2, asked
+    assert max(asked) >= 8, asked
+
+
 def test_a_feed_cut_to_its_size_limit_is_kept_as_is_by_a_rebuild(tmp_path: Path) -> None:
     source = tmp_path / "src"
     corpus(source)
