@@ -1219,6 +1219,8 @@ def test_two_daemons_one_leads_and_a_killed_leader_is_replaced_within_two_interv
     follower.wait_for(r"follower: .* leads; this daemon builds nothing")
     assert role_of(leader) == "leader"
     assert role_of(follower) == "follower"
+    # Its health is its first run's, once that run is over (it takes the role first).
+    follower.wait_for(r"run ok in .* as a follower")
     status, body = health(follower.port)
     assert status == 200 and body["status"] == "ok"
     wait_until(lambda: len(served_entries(leader.port) or []) == 3, what="the leader's feed")
