@@ -60,6 +60,12 @@ class _Components:
             i = self.parent[i]
         return i
 
+    def copy(self) -> _Components:
+        """The same sets, to join further without changing these."""
+        copied = _Components(0)
+        copied.parent = self.parent.copy()
+        return copied
+
     def union(self, a: int, b: int) -> None:
         a, b = self.find(a), self.find(b)
         if a != b:
@@ -152,14 +158,14 @@ def find_stories(
     count = len(articles)
     keys = [a.keys or url_keys(a) for a in articles]
     by_url = _Components(count)
-    owner: dict[str, int] = {}
+    owner: dict[str, int] = {}  # the first file of each URL
     if settings.same_url:
         for index, article_keys in enumerate(keys):
             for key in article_keys:
-                by_url.union(index, owner.setdefault(key, index))
-    stories = _Components(count)
-    for index in range(count):
-        stories.union(index, by_url.find(index))
+                first = owner.setdefault(key, index)
+                if first != index:  # most keys are one file's: no union to make
+                    by_url.union(index, first)
+    stories = by_url.copy()  # what shares a URL, then more
     best_score: dict[int, float] = {}
     zones: dict[int, list[Pair]] = {}
     if settings.similar_title:
@@ -175,22 +181,34 @@ def find_stories(
             for end in (by_url.find(a), by_url.find(b)):
                 best_score[end] = max(best_score.get(end, 0.0), value)
 
+    # Each story's members in input order, by its root (its first member): roots come
+    # in input order, so the stories do too.
     clusters: dict[int, list[int]] = {}
+    parent, find = stories.parent, stories.find
     for index in range(count):
-        clusters.setdefault(stories.find(index), []).append(index)
+        root = index if parent[index] == index else find(index)
+        found_members = clusters.get(root)
+        if found_members is None:
+            clusters[root] = [index]
+        else:
+            found_members.append(index)
 
-    corpus_urls = frozenset(key for article_keys in keys for key in article_keys)
-    kept: list[tuple[int, Article, tuple[str, ...]]] = []
+    corpus_urls = frozenset(
+        owner if settings.same_url else (key for article_keys in keys for key in article_keys)
+    )
+    kept: list[Article] = []
+    members_of: list[tuple[str, ...]] = []
     duplicates: list[Duplicate] = []
-    for first, members in clusters.items():
-        ordered = (
-            members
-            if len(members) == 1
-            else sorted(members, key=lambda i: survivor_key(articles[i]))
-        )
+    for members in clusters.values():
+        if len(members) == 1:  # most stories: one file
+            survivor = articles[members[0]]
+            kept.append(survivor)
+            members_of.append((survivor.path,))
+            continue
+        ordered = sorted(members, key=lambda i: survivor_key(articles[i]))
         survivor_index = ordered[0]
         survivor = articles[survivor_index]
-        topics = _union_topics(articles[i] for i in ordered) if ordered[1:] else survivor.topics
+        topics = _union_topics(articles[i] for i in ordered)
         if topics != survivor.topics:
             survivor = dataclasses.replace(survivor, topics=topics)
         copies = []
@@ -200,20 +218,19 @@ def find_stories(
             else:
                 value = round(best_score.get(by_url.find(index), 0.0), 3)
                 copies.append(DroppedCopy(articles[index].path, SIMILAR_TITLE, value))
-        if copies:
-            duplicates.append(
-                Duplicate(
-                    kept=survivor.path,
-                    dropped=tuple(c.path for c in copies),
-                    reason=SAME_URL if all(c.reason == SAME_URL for c in copies) else SIMILAR_TITLE,
-                    score=min(c.score for c in copies),
-                    copies=tuple(copies),
-                )
+        duplicates.append(
+            Duplicate(
+                kept=survivor.path,
+                dropped=tuple(c.path for c in copies),
+                reason=SAME_URL if all(c.reason == SAME_URL for c in copies) else SIMILAR_TITLE,
+                score=min(c.score for c in copies),
+                copies=tuple(copies),
             )
-        kept.append((first, survivor, tuple(articles[i].path for i in members)))
-    kept.sort(key=lambda story: story[0])
+        )
+        kept.append(survivor)
+        members_of.append(tuple(articles[i].path for i in members))
     duplicates.sort(key=lambda d: d.kept)
-    return Stories([a for _, a, _ in kept], duplicates, corpus_urls, [m for _, _, m in kept], zones)
+    return Stories(kept, duplicates, corpus_urls, members_of, zones)
 
 
 def _union_topics(ordered: Iterable[Article]) -> tuple[str, ...]:
