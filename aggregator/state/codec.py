@@ -177,12 +177,20 @@ def story_json(article: Article, passed: tuple[str, ...] | None, found: Article)
     return json.dumps(data, ensure_ascii=False)
 
 
-@functools.lru_cache(maxsize=4096)
 def _story_text(topics: tuple[str, ...], passed: tuple[str, ...] | None) -> str:
-    """`story_json` of a story whose images are all kept: the same few topic sets and
-    feeds recur across a corpus's stories, each written once."""
-    data = {"topics": list(topics), "kept": passed is not None, "feeds": list(passed or ())}
-    return json.dumps(data, ensure_ascii=False)
+    """`story_json` of a story whose images are all kept, as `json.dumps` writes it: of
+    the names of its topics and feeds, each written once (a corpus's stories share a few
+    hundred names, in more combinations than a cache of whole texts would hold)."""
+    kept = "false" if passed is None else "true"
+    return (
+        f'{{"topics": [{", ".join(map(_json_name, topics))}], "kept": {kept}, '
+        f'"feeds": [{", ".join(map(_json_name, passed or ()))}]}}'
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _json_name(name: str) -> str:
+    return json.dumps(name, ensure_ascii=False)
 
 
 def story_from_row(row: Sequence[Any]) -> StoredStory:

@@ -95,3 +95,23 @@ def test_a_story_keeps_its_topics_feeds_and_the_images_its_entry_shows(tmp_path:
             passed or (),
             None,
         )
+
+
+def test_a_story_text_is_the_json_an_earlier_build_wrote(tmp_path: Path) -> None:
+    # A story formed again as it was is told by its text: the text written now must be
+    # the one `json.dumps` wrote before, byte for byte, whatever its names hold.
+    found = load_file(write_article(tmp_path, "a.md"))
+    assert isinstance(found, Article)
+    names = ["AI", 'say "hi"', "back\\slash", "tab\there", "é ü 😀", "line\u2028sep", "x\x01"]
+    for topics, passed in [
+        (tuple(names), tuple(names[::2])),
+        (tuple(names[1:3]), None),
+        ((), ()),
+        (("AI",), None),
+    ]:
+        article = dataclasses.replace(found, topics=topics)
+        expected = json.dumps(
+            {"topics": list(topics), "kept": passed is not None, "feeds": list(passed or ())},
+            ensure_ascii=False,
+        )
+        assert story_json(article, passed, article) == expected
