@@ -594,11 +594,17 @@ class Run:
         # changes no feed.
         was = {str(row[0]): (str(row[1]), str(row[2])) for row in rows}
         stories = [(s, a.path, story_json(a, p, f)) for s, a, p, f in new]
-        same = {
-            s
-            for s, path, text in stories
-            if was.get(s) == (path, text) and path not in self.fresh and path not in judged_again
-        }
+        same = (
+            {
+                s
+                for s, path, text in stories
+                if was.get(s) == (path, text)
+                and path not in self.fresh
+                and path not in judged_again
+            }
+            if was
+            else set()
+        )
         touched: set[str] = set()
         for story in old:
             if story.kept and story.story not in same:
@@ -607,10 +613,9 @@ class Run:
         self._delete("inc_story", "story", old_ids)
         members: list[tuple[object, ...]] = []
         for first, article, passed, _found in new:
-            rows_of = member_rows(first, article, passed)
-            members.extend(rows_of)
-            if first not in same:
-                touched.update(str(row[0]) for row in rows_of)
+            members.extend(member_rows(first, article, passed))
+        # (feed, rank, entry, path, story) each
+        touched.update({str(row[0]) for row in members if row[4] not in same})
         store.inc_insert("inc_member", members)
         store.inc_insert("inc_story", stories)
         if self.judged.links is not None:
