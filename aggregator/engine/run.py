@@ -226,6 +226,9 @@ class Run:
         self.digests: dict[str, str] = {}
         #: each survivor of the stories formed now, as it is published
         self.published: dict[str, Article] = {}
+        #: in a cold build, every similar pair (`_refresh_zones` found them all): the
+        #: stories are formed from these, not from the rows read back
+        self.pairs: list[Pair] | None = None
 
     def publish(
         self, output: Output, site: Site, rendered: RenderCache, known: Identities
@@ -415,6 +418,8 @@ class Run:
         # From an empty state every zone was found again: the others are gone.
         cache.save(within=None if self.cold else zones)
         new = {(z, a, b, s) for z, pairs in found.items() for a, b, s in pairs}
+        if self.cold:
+            self.pairs = [(a, b, s) for _zone, a, b, s in sorted(new)]
         old = {tuple(row) for row in store.inc_rows("inc_pair", "zone", zones)}
         self._delete("inc_pair", "zone", zones)
         store.inc_insert("inc_pair", sorted(new))
@@ -484,6 +489,8 @@ class Run:
         if not self.config.dedupe.similar_title:
             return []
         inside = set(nodes)
+        if self.pairs is not None:
+            return [(a, b, s) for a, b, s in self.pairs if a in inside and b in inside]
         rows = self.store.inc_rows("inc_pair", "a", nodes, "a, b, score")
         return [(str(a), str(b), float(s)) for a, b, s in rows if b in inside]
 
