@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from aggregator.config import Config
+from aggregator.model import DROPPED
 from aggregator.model import BuildReport
 from aggregator.model import FeedResult
 from aggregator.model import LinkSummary
@@ -30,6 +31,7 @@ from aggregator.model import LoadWarning
 from aggregator.model import PageResult
 from aggregator.model import Rows
 from aggregator.model import counted
+from aggregator.model import exclusion_tally_key
 from aggregator.model import tally
 from aggregator.publishing.output import Output
 from aggregator.state.codec import duplicate_from_row
@@ -161,7 +163,6 @@ def patch_list(
     `clear_lists`), rewriting only the chunks they are in; how many rows it gained, and
     how its tally (`model.tally`) changed."""
     length = int(store.meta(_LENGTH) or "0")
-    make = _MAKE[kind]
     removed: list[list[Any]] = []
     new: dict[str, list[list[Any]]] = {}
     for row in added:
@@ -177,9 +178,17 @@ def patch_list(
             store.set_meta(key, json.dumps(kept, ensure_ascii=False))
         else:
             store.delete_meta(key)
-    change = tally(kind, [make(row) for row in added])
-    change.subtract(tally(kind, [make(row) for row in removed]))
+    change = _row_tally(kind, added)
+    change.subtract(_row_tally(kind, removed))
     return len(added) - len(removed), change
+
+
+def _row_tally(kind: str, rows: Sequence[list[Any]]) -> Counter[str]:
+    """`model.tally` of kept rows (`codec.duplicate_row`, `codec.exclusion_row`), read
+    from the rows: a cold build keeps tens of thousands, each an object otherwise."""
+    if kind == "duplicates":
+        return Counter({DROPPED: sum(len(copies) for _kept, _reason, _score, copies in rows)})
+    return Counter(exclusion_tally_key(code, topic) for _path, code, _reason, topic in rows)
 
 
 def patched_tally(

@@ -7,6 +7,8 @@ import random
 from pathlib import Path
 from typing import Any
 
+from aggregator.model import tally
+from aggregator.state.codec import exclusion_from_row
 from aggregator.state.lastbuild import clear_lists
 from aggregator.state.lastbuild import patch_list
 from aggregator.state.store import Store
@@ -48,3 +50,27 @@ def test_a_list_in_many_chunks_is_patched_row_for_row(tmp_path: Path) -> None:
         assert change == {"dropped": dropped}
         assert kept(store, "duplicates") == expected
         assert kept(store, "excluded") == []
+
+
+def test_the_tally_of_exclusions_follows_their_codes_and_topics(tmp_path: Path) -> None:
+    # An article left out of one topic's feed counts apart from one left out of all.
+    paths = [f"/corpus/{n:04}.md" for n in range(40)]
+    codes = ["quality", "unpublished", "dead-link", "max-age"]
+    rows = [
+        [path, codes[n % 4], f"reason {n}", "AI" if n % 3 == 0 else None]
+        for n, path in enumerate(paths)
+    ]
+    with Store(tmp_path / "state.sqlite") as store:
+        clear_lists(store, paths)
+        gained, change = patch_list(store, "excluded", set(), rows)
+        assert gained == len(rows)
+        assert change == tally("excluded", [exclusion_from_row(row) for row in rows])
+        assert change["quality"] == 6 and change["topic quality"] == 4
+
+        gone = {row[0] for row in rows[:10]}
+        added = [[path, "dead-link", "HTTP 404", None] for path in sorted(gone)[:3]]
+        gained, change = patch_list(store, "excluded", gone, added)
+        assert gained == 3 - 10
+        whole = tally("excluded", [exclusion_from_row(row) for row in kept(store, "excluded")])
+        before = tally("excluded", [exclusion_from_row(row) for row in rows])
+        assert before + change == whole
