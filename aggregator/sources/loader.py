@@ -337,7 +337,11 @@ class Workers:
         def submit() -> None:
             nonlocal queued
             while len(parts) > 1 and queued < processes * (1 + (len(parts) > held)):
-                tasks.append(pool.submit(_work_until_stopped, work, take(), limits, number))
+                part = take()
+                # A submit may start a worker: it starts with a Ctrl-C held back.
+                with _interrupts_held():
+                    task = pool.submit(_work_until_stopped, work, part, limits, number)
+                tasks.append(task)
                 queued += 1
 
         handed = 0  # items whose results are handed on: tasks end in order
@@ -547,6 +551,22 @@ def no_collection_at_exit() -> None:
 _exit_registered = False
 
 
+@contextlib.contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """SIGINT held back in this thread within (delivered once it ends, if it came), and
+    in any process started within, until it lets it in (`quiet_on_interrupt`): a worker
+    takes a while to start (it imports what it runs), and a Ctrl-C meanwhile, which a
+    terminal sends to every process of the group, would end it with a traceback."""
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: no signal masks
+        yield
+        return
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
 def quiet_on_interrupt() -> None:
     """In a worker process: a Ctrl-C is the parent's to handle (a terminal sends it to
     every process of the group); the worker goes on until the parent stops it, and
@@ -554,6 +574,8 @@ def quiet_on_interrupt() -> None:
     process that started it is gone, however it went (SIGKILL runs no clean-up, and a
     pool's worker would wait for work forever, and keep its forkserver alive)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):  # started with SIGINT held back: now ignored
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     parent = multiprocessing.parent_process()
     if parent is not None:
         threading.Thread(target=_end_with, args=(parent,), name="parent watch", daemon=True).start()

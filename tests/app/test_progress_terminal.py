@@ -264,6 +264,59 @@ def test_ctrl_c_leaves_neither_the_bar_nor_a_traceback(generated: Path, tmp_path
     assert not any(line.startswith(tuple(LABELS.values())) for line in screen), screen
 
 
+def _starting_worker(pid: int) -> bool:
+    """Whether process `pid` has a worker process (multiprocessing's `spawn`) that is
+    past Python's start, which makes a Ctrl-C raise KeyboardInterrupt (SIGINT is among
+    the signals it catches: `SigCgt`), and not yet at its pool's initializer, which
+    ignores it."""
+    sigint = 1 << (signal.SIGINT - 1)
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:  # the thread ended
+            continue
+        for child in children:
+            try:
+                command = Path(f"/proc/{child}/cmdline").read_bytes()
+                status = Path(f"/proc/{child}/status").read_text()
+            except OSError:
+                continue
+            fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
+            if b"spawn_main" in command and int(fields.get("SigCgt", "0"), 16) & sigint:
+                return True
+    return False
+
+
+@pytest.mark.skipif(
+    not Path("/proc/self/task").is_dir() or (os.cpu_count() or 1) < 2,
+    reason="needs Linux's /proc and two cores (a build starts workers on a second core)",
+)
+def test_ctrl_c_while_a_worker_starts_leaves_no_traceback(generated: Path, tmp_path: Path) -> None:
+    """A worker takes a while to start (it imports what it runs); a Ctrl-C to the group
+    meanwhile must not end it with a traceback of its own."""
+    command = ["build", "--source", str(generated), "--output", "out", "--links", "off"]
+    build = subprocess.Popen(
+        [sys.executable, "-m", "aggregator", *command, "--no-progress"],
+        cwd=tmp_path,
+        env=offline_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        while not _starting_worker(build.pid):
+            assert build.poll() is None, build.communicate()
+        os.killpg(build.pid, signal.SIGINT)  # as a terminal sends it
+        out, err = build.communicate(timeout=120)
+    finally:
+        if build.poll() is None:
+            build.kill()
+            build.wait()
+    assert build.returncode == 130, (out, err)
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+
+
 def test_sigterm_erases_the_bar_and_still_ends_the_command(generated: Path, tmp_path: Path) -> None:
     shell = PtyProcess(
         ["build", "--source", str(generated), "--output", "out", "--links", "off"],
