@@ -218,6 +218,26 @@ def test_related_stubs_to_stories_in_the_corpus_are_not_repeated(tmp_path: Path)
     assert "Its own AMP page" not in content
 
 
+@pytest.mark.parametrize("same_url", [True, False])
+def test_related_stubs_to_the_corpus_go_whether_or_not_urls_make_one_story(
+    tmp_path: Path, same_url: bool
+) -> None:
+    # Which URLs are stories of the corpus does not depend on URLs making one story.
+    write_article(
+        tmp_path,
+        "a.md",
+        n=1,
+        related=[
+            {"title": "Story two elsewhere", "webUrl": "https://www.news.example.com/story-2"},
+            {"title": "Not in the corpus", "webUrl": "https://elsewhere.example.net/x"},
+        ],
+    )
+    write_article(tmp_path, "b.md", n=2, title="A different story entirely", excerpt="No.")
+    kept, _ = dedupe(load(tmp_path), DedupeSettings(same_url=same_url))
+    first = next(a for a in kept if Path(a.path).name == "a.md")
+    assert [stub.title for stub in first.related] == ["Not in the corpus"]
+
+
 @pytest.mark.e2e
 def test_dedupe_settings_from_the_config_file_reach_the_build(tmp_path: Path) -> None:
     source = tmp_path / "articles"
