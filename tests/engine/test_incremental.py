@@ -218,6 +218,51 @@ def test_only_feeds_whose_entries_changed_are_rendered(
     assert [(f.path, f.entries) for f in report.feeds] == [(f.path, f.entries) for f in cold.feeds]
 
 
+def test_a_story_formed_again_as_it_was_renders_no_feed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "src"
+    corpus(source)
+    # A copy of 004.md (its URL, its topics, a lower quality): dropped, 004.md kept.
+    copy = dict(n=4, title="Four, syndicated", topics=["AI", "Robots"], quality=50)
+    write_article(source, "004.md", n=4, topics=["AI", "Robots"])
+    write_article(source, "004-copy.md", **copy)
+    age(source)
+    target = config(source, tmp_path / "out")
+    first = build(target, now=NOW)
+    assert [d.dropped for d in first.duplicates] == [(str(source / "004-copy.md"),)]
+    rendered: list[str] = []
+    real_render = publish.render
+
+    def spy(fmt: FeedFormat, spec: FeedSpec, site: Site, entries: Sequence[Article]) -> bytes:
+        rendered.append(spec.path(fmt))
+        return real_render(fmt, spec, site, entries)
+
+    monkeypatch.setattr(publish, "render", spy)
+    # A feed the build takes as changed is published again (rendered, or found to be
+    # what its files hold already); the others are kept as the last build left them.
+    published: list[str] = []
+    real_publish = publish.Publisher.publish
+
+    def publishing(
+        self: publish.Publisher, spec: FeedSpec, articles: list[Article], limit: int
+    ) -> publish.Listing | None:
+        published.append(spec.path("rss"))
+        return real_publish(self, spec, articles, limit)
+
+    monkeypatch.setattr(publish.Publisher, "publish", publishing)
+    # The copy changes, and its story is formed again: the same survivor, topics, feeds.
+    edited = write_article(source, "004-copy.md", **{**copy, "quality": 40})
+    when = time.time() - 60  # older than the racy window, as `age` makes every file
+    os.utime(edited, (when, when))
+    report = build(target, now=NOW)
+    assert report.mode == "incremental" and report.changed_files == 1
+    assert rendered == [] and published == []
+    assert not any(f.changed for f in report.feeds)
+    build(config(source, tmp_path / "cold"), now=NOW)
+    assert outputs(tmp_path / "out") == outputs(tmp_path / "cold")
+
+
 def test_a_feed_edited_by_hand_is_rendered_again_though_its_entries_did_not_change(
     tmp_path: Path,
 ) -> None:
