@@ -479,10 +479,11 @@ def worker_ended(*, started: bool) -> str:
         spec = getattr(main, "__spec__", None)
         name = getattr(spec, "name", None) if spec is not None else getattr(main, "__file__", None)
         # The `aggregator` command's own script (pip's, which runs the command's
-        # `command`, or `main` when installed by a version before it, only when run) is
-        # not to blame.
+        # `command`, or `cli`'s `command` or `main` when installed by a version before
+        # it, only when run) is not to blame.
         ours = any(
-            getattr(getattr(main, entry, None), "__module__", None) == "aggregator.app.cli"
+            getattr(getattr(main, entry, None), "__module__", None)
+            in ("aggregator.__main__", "aggregator.app.cli")
             for entry in ("command", "main")
         )
         if name and name != "__main__" and not name.endswith(".__main__") and not ours:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from conftest import OFFLINE
 from conftest import ROOT
 from conftest import answering
@@ -315,6 +316,53 @@ def test_ctrl_c_while_a_worker_starts_leaves_no_traceback(generated: Path, tmp_p
             build.wait()
     assert build.returncode == 130, (out, err)
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+
+
+def _importing_yaml(pid: int) -> bool:
+    """Whether process `pid` has loaded PyYAML's C extension: the command is then part
+    way through importing its modules (many more follow: feedgen, lxml, requests)."""
+    try:
+        return "/_yaml." in Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return False
+
+
+_SCRIPT = Path(sys.executable).parent / "aggregator"
+
+
+@pytest.mark.skipif(
+    not Path("/proc/self/maps").is_file(), reason="needs Linux's /proc to see the imports"
+)
+@pytest.mark.parametrize(
+    "command", [[sys.executable, "-m", "aggregator"], [str(_SCRIPT)]], ids=["-m", "script"]
+)
+def test_ctrl_c_while_the_command_imports_leaves_no_traceback(
+    tmp_path: Path, command: list[str]
+) -> None:
+    if not Path(command[0]).is_file():
+        pytest.skip(f"no console script at {command[0]} (the package is not installed)")
+    if not yaml.__with_libyaml__:
+        pytest.skip("PyYAML without its C extension: no import to see the command at")
+    build = subprocess.Popen(
+        [*command, "build", "--source", str(tmp_path), "--output", "out", "--links", "off"],
+        cwd=tmp_path,
+        env=offline_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        while not _importing_yaml(build.pid):
+            assert build.poll() is None, build.communicate()
+        os.killpg(build.pid, signal.SIGINT)  # as a terminal sends it
+        out, err = build.communicate(timeout=120)
+    finally:
+        if build.poll() is None:
+            build.kill()
+            build.wait()
+    assert build.returncode == 130, (out, err)
+    assert err == "" and out == ""
 
 
 def test_sigterm_erases_the_bar_and_still_ends_the_command(generated: Path, tmp_path: Path) -> None:

@@ -195,6 +195,7 @@ def test_tasks_run_here_stop_after_the_item_in_hand() -> None:
         ("newsroom.__main__", "/x/newsroom/__main__.py", " (killed, or out of memory)"),
         (None, None, " (killed, or out of memory)"),  # python -c
         ("aggregator", "/venv/bin/aggregator", " (killed, or out of memory)"),  # the command
+        ("aggregator.app.cli", "/venv/bin/aggregator", " (killed, or out of memory)"),  # before
     ],
 )
 def test_a_worker_that_ended_as_it_started_names_the_main_module_it_imports(
@@ -209,10 +210,15 @@ def test_a_worker_that_ended_as_it_started_names_the_main_module_it_imports(
         main.__file__ = file
     if spec == "aggregator":
         # pip's script for the command: the command's entry point, run only when run
-        from aggregator.app.cli import command
+        from aggregator.__main__ import command
 
         main.__spec__ = None
         main.command = command  # type: ignore[attr-defined]
+    if spec == "aggregator.app.cli":  # the script an earlier version installed
+        from aggregator.app.cli import command as earlier
+
+        main.__spec__ = None
+        main.command = earlier  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "__main__", main)
     assert loader.worker_ended(started=False).startswith(
         "a worker process ended as it started" + said
