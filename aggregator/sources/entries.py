@@ -228,7 +228,10 @@ class FeedReader:
             name="aggregator feed parser",
             daemon=True,
         )
-        process.start()
+        from aggregator.sources.loader import interrupts_held
+
+        with interrupts_held():  # a Ctrl-C while it starts is not its to tell
+            process.start()
         theirs.close()
         self._process, self._conn = process, ours
         if not self._wait(_START_SECONDS):
@@ -278,13 +281,13 @@ class FeedReader:
 def _serve(conn: Any, memory: int, seconds: float) -> None:
     """A feed parser's worker: reads documents sent on `conn` until it gets None, each
     within `seconds` of processor time too (`_cpu_budget`)."""
+    from aggregator.sources.loader import quiet_on_interrupt
+
+    quiet_on_interrupt()  # started with SIGINT held back (`interrupts_held`)
+
     import xml.sax.expatreader  # noqa: F401 - feedparser's XML parser, loaded when first used
 
     import feedparser  # noqa: F401 - loaded before the memory limit is set
-
-    from aggregator.sources.loader import quiet_on_interrupt
-
-    quiet_on_interrupt()
 
     # Past this, a failure is taken for the limit's: C code short of memory (expat, say)
     # does not always raise MemoryError.

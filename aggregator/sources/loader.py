@@ -339,7 +339,7 @@ class Workers:
             while len(parts) > 1 and queued < processes * (1 + (len(parts) > held)):
                 part = take()
                 # A submit may start a worker: it starts with a Ctrl-C held back.
-                with _interrupts_held():
+                with interrupts_held():
                     task = pool.submit(_work_until_stopped, work, part, limits, number)
                 tasks.append(task)
                 queued += 1
@@ -384,11 +384,13 @@ class Workers:
         finally:
             # A no-op after the last task; cut short, the tasks left end at once (each
             # looks at `_stopped` before its first item), and none is left running
-            # when the map returns. None is cancelled: Python 3.11's pool, a worker
-            # gone, fails on a cancelled task (a traceback of its own thread on the
-            # screen), and its wait for it never returns.
+            # when the map returns. None is cancelled here: Python 3.11's pool, a
+            # worker gone, fails on a cancelled task (a traceback of its own thread on
+            # the screen), and its wait for it never returns. A task `close` cancelled
+            # (the map closed after the pool, as an exception unwinds) never ends: not
+            # waited for.
             self._stopped.value = number
-            wait([task for task in tasks if isinstance(task, Future)])
+            wait([task for task in tasks if isinstance(task, Future) and not task.cancelled()])
 
     @property
     def running(self) -> bool:
@@ -553,7 +555,7 @@ _exit_registered = False
 
 
 @contextlib.contextmanager
-def _interrupts_held() -> Iterator[None]:
+def interrupts_held() -> Iterator[None]:
     """SIGINT held back in this thread within (delivered once it ends, if it came), and
     in any process started within, until it lets it in (`quiet_on_interrupt`): a worker
     takes a while to start (it imports what it runs), and a Ctrl-C meanwhile, which a
@@ -561,6 +563,11 @@ def _interrupts_held() -> Iterator[None]:
     if not hasattr(signal, "pthread_sigmask"):  # Windows: no signal masks
         yield
         return
+    # multiprocessing's resource tracker, when it starts, lets SIGINT in again in the
+    # thread that starts it: started first if it must be (a worker's start needs it).
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
     held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         yield

@@ -315,7 +315,63 @@ def test_ctrl_c_while_a_worker_starts_leaves_no_traceback(generated: Path, tmp_p
             build.kill()
             build.wait()
     assert build.returncode == 130, (out, err)
-    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    for told in ("Traceback", "KeyboardInterrupt", "Fatal Python error"):
+        assert told not in err, err
+
+
+_RSS = (
+    b'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Blog</title>'
+    b"<link>http://127.0.0.1/</link><description>A blog</description><item><title>A post"
+    b"</title><link>http://127.0.0.1/post</link><guid>http://127.0.0.1/post</guid>"
+    b"<pubDate>Mon, 01 Mar 2021 12:00:00 GMT</pubDate></item></channel></rss>"
+)
+
+
+class _Feed(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/rss+xml")
+        self.send_header("Content-Length", str(len(_RSS)))
+        self.end_headers()
+        self.wfile.write(_RSS)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux's /proc")
+def test_ctrl_c_while_the_feed_parser_starts_leaves_no_traceback(tmp_path: Path) -> None:
+    """Remote feeds are read in a process of their own: a Ctrl-C while it starts is the
+    command's to tell, as for the parse workers."""
+    write_article(tmp_path / "src", "01.md", n=1)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Feed)
+    server.daemon_threads = True
+    feed = f"http://127.0.0.1:{server.server_address[1]}/feed.xml"
+    command = ["build", "--source", "src", "--output", "out", "--links", "off", "--feed", feed]
+    with answering(server):
+        build = subprocess.Popen(
+            [sys.executable, "-m", "aggregator", *command, "--allow-private-links"],
+            cwd=tmp_path,
+            env=offline_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            while not _starting_worker(build.pid):
+                assert build.poll() is None, build.communicate()
+            os.killpg(build.pid, signal.SIGINT)  # as a terminal sends it
+            out, err = build.communicate(timeout=120)
+        finally:
+            if build.poll() is None:
+                build.kill()
+                build.wait()
+    assert build.returncode == 130, (out, err)
+    for told in ("Traceback", "KeyboardInterrupt", "Fatal Python error"):
+        assert told not in err, err
 
 
 def _importing_yaml(pid: int) -> bool:

@@ -230,7 +230,7 @@ def test_a_worker_that_ended_as_it_started_names_the_main_module_it_imports(
 
 
 @pytest.mark.e2e
-def run_script(script: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def run_script(script: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run a Python script, in its folder, in a process that imports this aggregator."""
     from conftest import ROOT
 
@@ -240,9 +240,37 @@ def run_script(script: Path, *args: str) -> subprocess.CompletedProcess[str]:
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         check=False,
     )
+
+
+def test_a_step_left_as_its_workers_close_ends(tmp_path: Path) -> None:
+    """A Ctrl-C (any exception) while the build works on a step's result: the workers
+    are closed as it unwinds (`sharing_workers`), their waiting tasks cancelled, before
+    the step's map is, and the map waited for ever for a task that would never run."""
+    script = tmp_path / "left.py"
+    script.write_text(
+        "import sys, time\n"
+        "from aggregator.sources.loader import DEFAULT_LIMITS, Workers\n"
+        "def slow(items, limits):\n"
+        "    time.sleep(0.2)\n"
+        "    return list(items)\n"
+        "if __name__ == '__main__':\n"
+        "    workers = Workers(2)\n"
+        "    try:\n"
+        "        step = workers.map(slow, list(range(40)), DEFAULT_LIMITS, None, 1, 'testing')\n"
+        "        next(step)\n"
+        "        raise KeyboardInterrupt\n"
+        "    except KeyboardInterrupt:\n"
+        "        workers.close()  # the step is still held, by this frame\n"
+        "        del step\n"
+        "    print('ended')\n",
+        encoding="utf-8",
+    )
+    done = run_script(script, timeout=60)  # about a second: a hang is a failure
+    assert done.returncode == 0 and done.stdout == "ended\n", done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
 
 
 def test_a_step_cut_short_as_its_worker_dies_starting_ends(tmp_path: Path) -> None:
