@@ -399,6 +399,9 @@ class Workers:
 
     def close(self) -> None:
         if self._pool is not None:
+            # A map still in hand (closed after the workers, as an error unwinds): its
+            # tasks stop after the item in hand, as when the map itself is stopped.
+            self._stopped.value = self._maps
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
