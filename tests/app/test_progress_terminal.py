@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from http.server import ThreadingHTTPServer
@@ -265,6 +266,34 @@ def test_ctrl_c_leaves_neither_the_bar_nor_a_traceback(generated: Path, tmp_path
     assert not any(line.startswith(tuple(LABELS.values())) for line in screen), screen
 
 
+def _interrupted(args: list[str], cwd: Path, ready: Callable[[int], bool]) -> tuple[int, str, str]:
+    """Start `args` in a session of its own, send its group a Ctrl-C (SIGINT, as a
+    terminal does) once `ready(pid)`, and wait for it: exit code, stdout, stderr."""
+    process = subprocess.Popen(
+        args,
+        cwd=cwd,
+        env=offline_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        while not ready(process.pid):
+            assert process.poll() is None, process.communicate()
+        os.killpg(process.pid, signal.SIGINT)
+        out, err = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    return process.returncode, out, err
+
+
+def _quiet(err: str) -> bool:
+    return not any(t in err for t in ("Traceback", "KeyboardInterrupt", "Fatal Python error"))
+
+
 def _starting_worker(pid: int) -> bool:
     """Whether process `pid` has a worker process (multiprocessing's `spawn`) that is
     past Python's start, which makes a Ctrl-C raise KeyboardInterrupt (SIGINT is among
@@ -296,27 +325,10 @@ def test_ctrl_c_while_a_worker_starts_leaves_no_traceback(generated: Path, tmp_p
     """A worker takes a while to start (it imports what it runs); a Ctrl-C to the group
     meanwhile must not end it with a traceback of its own."""
     command = ["build", "--source", str(generated), "--output", "out", "--links", "off"]
-    build = subprocess.Popen(
-        [sys.executable, "-m", "aggregator", *command, "--no-progress"],
-        cwd=tmp_path,
-        env=offline_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        while not _starting_worker(build.pid):
-            assert build.poll() is None, build.communicate()
-        os.killpg(build.pid, signal.SIGINT)  # as a terminal sends it
-        out, err = build.communicate(timeout=120)
-    finally:
-        if build.poll() is None:
-            build.kill()
-            build.wait()
-    assert build.returncode == 130, (out, err)
-    for told in ("Traceback", "KeyboardInterrupt", "Fatal Python error"):
-        assert told not in err, err
+    args = [sys.executable, "-m", "aggregator", *command, "--no-progress"]
+    code, out, err = _interrupted(args, tmp_path, _starting_worker)
+    assert code == 130, (out, err)
+    assert _quiet(err), err
 
 
 _RSS = (
@@ -351,27 +363,10 @@ def test_ctrl_c_while_the_feed_parser_starts_leaves_no_traceback(tmp_path: Path)
     feed = f"http://127.0.0.1:{server.server_address[1]}/feed.xml"
     command = ["build", "--source", "src", "--output", "out", "--links", "off", "--feed", feed]
     with answering(server):
-        build = subprocess.Popen(
-            [sys.executable, "-m", "aggregator", *command, "--allow-private-links"],
-            cwd=tmp_path,
-            env=offline_env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        )
-        try:
-            while not _starting_worker(build.pid):
-                assert build.poll() is None, build.communicate()
-            os.killpg(build.pid, signal.SIGINT)  # as a terminal sends it
-            out, err = build.communicate(timeout=120)
-        finally:
-            if build.poll() is None:
-                build.kill()
-                build.wait()
-    assert build.returncode == 130, (out, err)
-    for told in ("Traceback", "KeyboardInterrupt", "Fatal Python error"):
-        assert told not in err, err
+        args = [sys.executable, "-m", "aggregator", *command, "--allow-private-links"]
+        code, out, err = _interrupted(args, tmp_path, _starting_worker)
+    assert code == 130, (out, err)
+    assert _quiet(err), err
 
 
 def _importing_yaml(pid: int) -> bool:
@@ -399,25 +394,9 @@ def test_ctrl_c_while_the_command_imports_leaves_no_traceback(
         pytest.skip(f"no console script at {command[0]} (the package is not installed)")
     if not yaml.__with_libyaml__:
         pytest.skip("PyYAML without its C extension: no import to see the command at")
-    build = subprocess.Popen(
-        [*command, "build", "--source", str(tmp_path), "--output", "out", "--links", "off"],
-        cwd=tmp_path,
-        env=offline_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        while not _importing_yaml(build.pid):
-            assert build.poll() is None, build.communicate()
-        os.killpg(build.pid, signal.SIGINT)  # as a terminal sends it
-        out, err = build.communicate(timeout=120)
-    finally:
-        if build.poll() is None:
-            build.kill()
-            build.wait()
-    assert build.returncode == 130, (out, err)
+    args = [*command, "build", "--source", str(tmp_path), "--output", "out", "--links", "off"]
+    code, out, err = _interrupted(args, tmp_path, _importing_yaml)
+    assert code == 130, (out, err)
     assert err == "" and out == ""
 
 

@@ -188,13 +188,8 @@ def test_an_edited_output_file_or_config_is_not_skipped(tmp_path: Path) -> None:
     assert all(f.changed for f in renamed.feeds)
 
 
-def test_only_feeds_whose_entries_changed_are_rendered(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    source = tmp_path / "src"
-    corpus(source)
-    target = config(source, tmp_path / "out")
-    build(target, now=NOW)
+def renders_seen(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The paths of the feed files rendered from now on, as they are."""
     rendered: list[str] = []
     real_render = publish.render
 
@@ -203,6 +198,17 @@ def test_only_feeds_whose_entries_changed_are_rendered(
         return real_render(fmt, spec, site, entries)
 
     monkeypatch.setattr(publish, "render", spy)
+    return rendered
+
+
+def test_only_feeds_whose_entries_changed_are_rendered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "src"
+    corpus(source)
+    target = config(source, tmp_path / "out")
+    build(target, now=NOW)
+    rendered = renders_seen(monkeypatch)
     # 004.md is in "AI" and "Robots" only (see corpus()).
     write_article(source, "004.md", n=4, title="Four, edited", topics=["AI", "Robots"])
     age(source)
@@ -231,14 +237,7 @@ def test_a_story_formed_again_as_it_was_renders_no_feed(
     target = config(source, tmp_path / "out")
     first = build(target, now=NOW)
     assert [d.dropped for d in first.duplicates] == [(str(source / "004-copy.md"),)]
-    rendered: list[str] = []
-    real_render = publish.render
-
-    def spy(fmt: FeedFormat, spec: FeedSpec, site: Site, entries: Sequence[Article]) -> bytes:
-        rendered.append(spec.path(fmt))
-        return real_render(fmt, spec, site, entries)
-
-    monkeypatch.setattr(publish, "render", spy)
+    rendered = renders_seen(monkeypatch)
     # A feed the build takes as changed is published again (rendered, or found to be
     # what its files hold already); the others are kept as the last build left them.
     published: list[str] = []
