@@ -9,15 +9,18 @@ wraps it.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import re
 import select
+import signal
 import struct
 import subprocess
 import sys
 import termios
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 ERASE_LINE = "\x1b[K"
@@ -80,6 +83,22 @@ def _window(fd: int, rows: int, columns: int) -> None:
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
 
 
+@contextlib.contextmanager
+def interruptible() -> Iterator[None]:
+    """Within, the processes started get SIGINT at its default, as from a terminal, even
+    when this one ignores it: a shell without job control starts its background
+    commands so (`pytest &` in a script), and an ignored signal stays ignored across
+    `exec`, where a handler does not."""
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        yield
+        return
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class PtyProcess:
     """`python -m aggregator ARGS` with stdin, stdout and stderr on one pseudo-terminal
     of `columns` columns; `output` is everything it wrote there."""
@@ -90,16 +109,17 @@ class PtyProcess:
         master, slave = os.openpty()
         _window(slave, 24, columns)
         self.columns = columns
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "aggregator", *args],
-            cwd=cwd,
-            env=env,
-            stdin=slave,
-            stdout=slave,
-            stderr=slave,
-            close_fds=True,
-            start_new_session=True,  # the pty is its controlling terminal
-        )
+        with interruptible():  # a Ctrl-C on the terminal reaches it
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "aggregator", *args],
+                cwd=cwd,
+                env=env,
+                stdin=slave,
+                stdout=slave,
+                stderr=slave,
+                close_fds=True,
+                start_new_session=True,  # the pty is its controlling terminal
+            )
         os.close(slave)
         self.master = master
         self.data = b""

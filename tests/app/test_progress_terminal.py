@@ -30,6 +30,7 @@ from conftest import write_article
 from terminal import PtyProcess
 from terminal import Screen
 from terminal import drawn
+from terminal import interruptible
 
 from aggregator.app.progress import LABELS
 
@@ -269,15 +270,16 @@ def test_ctrl_c_leaves_neither_the_bar_nor_a_traceback(generated: Path, tmp_path
 def _interrupted(args: list[str], cwd: Path, ready: Callable[[int], bool]) -> tuple[int, str, str]:
     """Start `args` in a session of its own, send its group a Ctrl-C (SIGINT, as a
     terminal does) once `ready(pid)`, and wait for it: exit code, stdout, stderr."""
-    process = subprocess.Popen(
-        args,
-        cwd=cwd,
-        env=offline_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    with interruptible():
+        process = subprocess.Popen(
+            args,
+            cwd=cwd,
+            env=offline_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
     try:
         while not ready(process.pid):
             assert process.poll() is None, process.communicate()
