@@ -146,8 +146,9 @@ def test_a_stuck_worker_leaves_this_thread_few_tasks_ahead_of_it() -> None:
 
 
 def marked(items: list[str], _limits: Limits) -> list[str]:
-    """Each item, a file written once a second after a worker took it."""
+    """Each item, a file: "taken" as a worker takes it, "done" a second later."""
     if multiprocessing.parent_process() is not None:
+        Path(items[0]).write_text("taken", encoding="utf-8")
         time.sleep(1.0)
         Path(items[0]).write_text("done", encoding="utf-8")
     return items
@@ -158,9 +159,15 @@ def test_a_step_stopped_returns_once_its_workers_task_in_hand_is_over(tmp_path: 
     that task is over, so no worker is busy with it when the next step starts."""
     cancel = threading.Event()
     marks = [str(tmp_path / f"{n}.done") for n in range(3)]
+
+    def stop_once_taken() -> None:  # however long the worker takes to start
+        while not Path(marks[0]).exists():
+            time.sleep(0.01)
+        cancel.set()
+
     workers = loader.Workers(2)
     try:
-        threading.Timer(0.2, cancel.set).start()
+        threading.Thread(target=stop_once_taken, daemon=True).start()
         with pytest.raises(Cancelled):
             list(workers.map(marked, marks, DEFAULT_LIMITS, cancel, 1, "testing"))
         assert Path(marks[0]).read_text(encoding="utf-8") == "done"
