@@ -418,11 +418,12 @@ class Run:
         # From an empty state every zone was found again: the others are gone.
         cache.save(within=None if self.cold else zones)
         new = {(z, a, b, s) for z, pairs in found.items() for a, b, s in pairs}
+        pair_rows = sorted(new)
         if self.cold:
-            self.pairs = [(a, b, s) for _zone, a, b, s in sorted(new)]
+            self.pairs = [(a, b, s) for _zone, a, b, s in pair_rows]
         old = {tuple(row) for row in store.inc_rows("inc_pair", "zone", zones)}
         self._delete("inc_pair", "zone", zones)
-        store.inc_insert("inc_pair", sorted(new))
+        store.inc_insert("inc_pair", pair_rows)
         ends: set[str] = set()
         for _zone, a, b, _score in new ^ old:
             ends.update((str(a), str(b)))
