@@ -8,6 +8,7 @@ text: whatever the shortcut says, the result is ftfy's.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -114,3 +115,15 @@ def test_what_the_shortcut_keeps_ftfy_keeps(value: str) -> None:
     # The shortcut is taken often on plain Unicode text: this exercises it.
     if text._kept_by_ftfy(value):
         assert ftfy.fix_text(value, config=text._FTFY) == value
+
+
+# Every character Python (and `\s`) takes for whitespace, and some that are not.
+_SPACES = "".join(c for c in map(chr, range(0x3001)) if c.isspace())
+
+
+@given(value=st.text(st.sampled_from([*_SPACES, *"ab\u200b\ufeff"]), max_size=12))
+@settings(max_examples=2000, derandomize=True)
+def test_one_line_makes_each_run_of_whitespace_one_space(value: str) -> None:
+    # The shortcut (no substitution when there is nothing to change) changes nothing.
+    assert text.one_line(value) == " ".join(value.split())
+    assert text.one_line(value) == re.sub(r"\s+", " ", value).strip()
