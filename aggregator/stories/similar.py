@@ -246,6 +246,8 @@ def _base(word: str) -> str:
 
 
 def _fold(text: str) -> str:
+    if text.isascii():  # NFKC keeps ASCII as it is; of `_FOLD`, only "`" is ASCII
+        return text.replace("`", "'")
     if "\u00e2\u20ac" in text:
         for bad, good in _MOJIBAKE:
             text = text.replace(bad, good)

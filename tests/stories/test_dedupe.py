@@ -6,6 +6,7 @@ import os
 import random
 import shutil
 import time
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC
@@ -21,6 +22,9 @@ from conftest import NOW
 from conftest import SEEDS
 from conftest import run_cli
 from conftest import write_article
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
 from labelled import Labelled
 from labelled import build_labelled_corpus
 
@@ -363,3 +367,22 @@ def test_a_rebuild_finds_similar_pairs_only_in_the_changed_period(
     assert [Path(p).name for d in changed.duplicates for p in d.dropped] == ["copy.md"]
     cold = build(replace(config, output=tmp_path / "cold", state=tmp_path / "cold.db"), now=NOW)
     assert cold.duplicates == changed.duplicates
+
+
+@given(
+    st.lists(
+        st.sampled_from(
+            [*"ab A.'`-\"", "\u2019", "\u201c", "\u2014", "\ufb01", "\u00e2\u20ac\u2122"]
+        )
+    ).map("".join)
+)
+@settings(max_examples=1000, derandomize=True)
+def test_titles_fold_to_one_form_of_quotes_dashes_and_compatibility_characters(
+    text: str,
+) -> None:
+    # An ASCII text is not normalised or translated (nothing would change but "`").
+    expected = text
+    for bad, good in similar._MOJIBAKE:
+        expected = expected.replace(bad, good)
+    expected = unicodedata.normalize("NFKC", expected).translate(similar._FOLD)
+    assert similar._fold(text) == expected
