@@ -25,7 +25,10 @@ from aggregator.config import parse_size
 from aggregator.errors import ConfigError
 from aggregator.limits import Limits
 from aggregator.limits import fit_feed
+from aggregator.model import LoadError
+from aggregator.sources import loader
 from aggregator.sources.loader import load_all
+from aggregator.sources.loader import load_file
 from aggregator.sources.text import truncate
 
 
@@ -179,6 +182,24 @@ def test_a_fifo_or_a_device_among_the_sources_is_reported_not_read(tmp_path: Pat
         ("articles/zero.md", "not a regular file"),
     }
     assert [e.link for e in feed(tmp_path).entries] == ["https://news.example.com/story-1"]
+
+
+#: a file whose size (0) is not its length, read in parts of about 4 KB each
+_UNSIZED = Path("/proc/kallsyms")
+
+
+@pytest.mark.skipif(not os.access(_UNSIZED, os.R_OK), reason="no /proc/kallsyms to read")
+def test_a_file_longer_than_its_size_is_read_whole_or_up_to_its_cap(tmp_path: Path) -> None:
+    # Its size says 0; it holds megabytes, and each read gives a few KB of them.
+    assert _UNSIZED.stat().st_size == 0
+    whole = _UNSIZED.read_bytes()
+    assert len(whole) > 100_000
+    assert loader._read(_UNSIZED, len(whole) + 1) == whole
+    # Over the cap: reading stops one byte past it, and the file is reported.
+    (tmp_path / "symbols.md").symlink_to(_UNSIZED)
+    found = load_file(tmp_path / "symbols.md", Limits(file_size=10_000))
+    assert isinstance(found, LoadError)
+    assert found.reason == "file is 10,001 bytes, over the limit of 10,000 (limits: file_size)"
 
 
 @pytest.mark.e2e
