@@ -84,8 +84,6 @@ _PREFIX = re.compile(
 #: no digit: "| April 6, 2021" is part of the headline)
 _SUFFIX = re.compile(r"\s+[-|:]\s+([^-|:\d]+)$")
 _SUFFIX_WORDS = 4
-#: a title cut short: the ellipsis (after NFKC, "..."), maybe followed by a suffix
-_ELLIPSIS = re.compile(r"\s*\.\.\.+\s*$")
 #: where a subtitle starts: "Title: subtitle", "Title - subtitle", "Title | subtitle"
 _SUBTITLE = re.compile(r":\s|\s[-|]\s")
 #: a cut title keeps at least this many words, the last maybe cut in two (it ends in
@@ -135,8 +133,9 @@ def fingerprint(article: Article) -> Fingerprint:
     """What near-duplicate detection reads of one article: its word sets, as sorted
     tuples (compact to keep and to cache; sets are made only for compared pairs)."""
     words, head, cut, start = _title_parts(article.title)
-    excerpt_text = _words(article.excerpt)
-    if excerpt_text and _ELLIPSIS.search(_fold(article.excerpt)):
+    folded = _fold(article.excerpt)
+    excerpt_text = _words(folded.casefold(), folded=True)
+    if excerpt_text and _without_ellipsis(folded) is not None:
         del excerpt_text[-1]  # an excerpt cut short: its last word maybe cut in two
     excerpt = {_stem(w) for w in excerpt_text if w not in _STOP_WORDS}
     title = tuple(sorted(words))
@@ -201,9 +200,9 @@ def _title_parts(title: str) -> tuple[frozenset[str], frozenset[str], bool, tupl
             break
         text = text[: suffix.start()]
     cut = False
-    ellipsis = _ELLIPSIS.search(text)
-    if ellipsis:
-        text = text[: ellipsis.start()]
+    kept = _without_ellipsis(text)
+    if kept is not None:
+        text = kept
         cut = True
     words = _title_sequence(text)
     stub = ""
@@ -221,6 +220,13 @@ def _title_parts(title: str) -> tuple[frozenset[str], frozenset[str], bool, tupl
     counted = frozenset(_counted(words)) | ({stub} if stub else set())
     start = tuple(words[:MIN_ALONE_WORDS])
     return counted, frozenset(_counted(head)), cut, start
+
+
+def _without_ellipsis(text: str) -> str | None:
+    """`text` before the ellipsis it ends with (after NFKC, "..." or more dots, maybe
+    with whitespace around): a title or excerpt cut short; None when there is none."""
+    end = text.rstrip()
+    return end.rstrip(".").rstrip() if end.endswith("...") else None
 
 
 def _title_sequence(text: str) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import shutil
 import time
 import unicodedata
@@ -386,3 +387,15 @@ def test_titles_fold_to_one_form_of_quotes_dashes_and_compatibility_characters(
         expected = expected.replace(bad, good)
     expected = unicodedata.normalize("NFKC", expected).translate(similar._FOLD)
     assert similar._fold(text) == expected
+
+
+@given(
+    st.lists(st.sampled_from([" ", ".", "a", "\n", "\t", "\u00a0", "\u2003", "\u2026"])).map(
+        "".join
+    )
+)
+@settings(max_examples=2000, derandomize=True)
+def test_a_text_cut_short_is_told_by_the_ellipsis_it_ends_with(text: str) -> None:
+    # What the pattern of an ellipsis at the end finds: the text before it, or nothing.
+    found = re.search(r"\s*\.\.\.+\s*$", text)
+    assert similar._without_ellipsis(text) == (None if found is None else text[: found.start()])
