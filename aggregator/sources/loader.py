@@ -1135,13 +1135,15 @@ def _links(
         if value is None:
             continue
         found: str | None = None
+        # The error is made only for a URL that is not the link (it looks up the line)
         if isinstance(value, str) and _too_long(value, limit):
             size = len(value.strip())
             error = invalid(key, f"{size:,} characters, over the limit of {limit:,}")
         else:
             found = web_uri(value) if isinstance(value, str) else None
-            error = invalid(key, f"must be an absolute http(s) URL, got {_short(value)}")
-            if found is not None and len(found) > limit:
+            if found is None:
+                error = invalid(key, f"must be an absolute http(s) URL, got {_short(value)}")
+            elif len(found) > limit:
                 error = invalid(key, f"{len(found):,} characters, over the limit of {limit:,}")
                 found = None
         if found is None:
