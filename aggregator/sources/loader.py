@@ -981,13 +981,13 @@ class _Fields:
         self,
         value: str,
         limit: int,
-        label: str = "",
         key: str = "",
         item: int | None = None,
+        part: str = "",
         limit_name: str = "title_length",
     ) -> str:
-        """`value` as clean text cut to `limit`; a cut is a warning on `label` when
-        given (at the line of `key`, list item `item`)."""
+        """`value` as clean text cut to `limit`; a cut is a warning when `key` is given,
+        on `_label(key, item, part)` at the line of `key` (list item `item`)."""
         found = self._texts.get((value, limit))
         if found is None:
             found = _CLEANED.get((value, limit))
@@ -1001,14 +1001,14 @@ class _Fields:
                         _cleaned_size = len(value) + len(found[0])
                     _CLEANED[(value, limit)] = found
             self._texts[(value, limit)] = found
-        if found[1] and label:
-            reason = f"{label}: cut to {limit:,} characters (limits: {limit_name})"
-            self.warn(key or label, reason, item)
+        if found[1] and key:
+            label = _label(key, item, part)
+            self.warn(key, f"{label}: cut to {limit:,} characters (limits: {limit_name})", item)
         return found[0]
 
-    def line(self, value: str, label: str = "", key: str = "", item: int | None = None) -> str:
+    def line(self, value: str, key: str = "", item: int | None = None, part: str = "") -> str:
         """Plain text of a short field (a name, a caption), cut like a title."""
-        return self.text(value, self.limits.title_length, label, key, item)
+        return self.text(value, self.limits.title_length, key, item, part)
 
     def url(self, value: Any) -> str | None:
         """An optional URL (an image, another form of the story) as a clean URI, or None
@@ -1033,6 +1033,12 @@ class _Fields:
         if _too_long(value, limit) or web_uri(value) is not None:
             return f"has a URL over the limit of {limit:,} characters (limits: url_length)"
         return f"has no absolute http(s) URL: {_short(value)}"
+
+
+def _label(key: str, item: int | None = None, part: str = "") -> str:
+    """What a warning names: a top-level key or an item of its list, and a part of it
+    (`related: item 3: title`); made only for a warning (most files have none)."""
+    return f"{key}{part}" if item is None else f"{key}: item {item + 1}{part}"
 
 
 def _too_long(url: str, limit: int) -> bool:
@@ -1198,25 +1204,24 @@ def _stub_datetime(value: Any) -> datetime | None:
 def _provider(
     value: Any, fields: _Fields, key: str = "provider", item: int | None = None
 ) -> Provider | None:
-    label = key if item is None else f"{key}: item {item + 1}: provider"
+    part = "" if item is None else ": provider"  # of a related stub: `related: item 3: provider`
     if value is None:
         return None
     if not isinstance(value, dict):
-        fields.warn(
-            key, f"{label}: must be a mapping with a name, not {kind(value)}: ignored", item
-        )
+        reason = f"must be a mapping with a name, not {kind(value)}: ignored"
+        fields.warn(key, f"{_label(key, item, part)}: {reason}", item)
         return None
     name, domain = value.get("name"), value.get("domain")
     domain = fields.line(domain) if isinstance(domain, str) and domain.strip() else None
     if isinstance(name, str) and name.strip():
-        name = fields.line(name, f"{label}: name", key, item)
+        name = fields.line(name, key, item, f"{part}: name")
     else:
         name = None
     if not name and not domain:
-        fields.warn(key, f"{label}: has no name or domain: ignored", item)
+        fields.warn(key, f"{_label(key, item, part)}: has no name or domain: ignored", item)
         return None
     if not name:
-        fields.warn(key, f"{label}: has no name: its domain is shown", item)
+        fields.warn(key, f"{_label(key, item, part)}: has no name: its domain is shown", item)
     return Provider(name=name or domain or "", domain=domain)
 
 
@@ -1236,7 +1241,7 @@ def _topics(value: Any, invalid: Any, fields: _Fields) -> tuple[str, ...]:
             reason = f"topics: item {index + 1} is {kind(item)}, not a name: dropped"
             fields.warn("topics", reason, index)
             continue
-        name = " ".join(fields.line(item, f"topics: item {index + 1}", "topics", index).split())
+        name = " ".join(fields.line(item, "topics", index).split())
         if not name:
             fields.warn("topics", f"topics: item {index + 1} is empty: dropped", index)
             continue
@@ -1264,21 +1269,17 @@ def _images(value: Any, fields: _Fields) -> tuple[Image, ...]:
         if len(images) >= limit:
             looked = index
             break  # the first ones are the article's own; the rest is never shown
-        number = f"images: item {index + 1}"
         if not isinstance(item, dict):
-            fields.warn("images", f"{number} is {kind(item)}, not a mapping: dropped", index)
+            reason = f"{_label('images', index)} is {kind(item)}, not a mapping: dropped"
+            fields.warn("images", reason, index)
             continue
         url = fields.url(item.get("url"))
         if url is None:
             problem = fields.url_problem(item.get("url"))
-            fields.warn("images", f"{number} {problem}: dropped", index)
+            fields.warn("images", f"{_label('images', index)} {problem}: dropped", index)
             continue
         title = item.get("title")
-        caption = (
-            fields.line(title, f"{number}: title", "images", index)
-            if isinstance(title, str)
-            else ""
-        )
+        caption = fields.line(title, "images", index, ": title") if isinstance(title, str) else ""
         images.append(
             Image(
                 url=url,
@@ -1309,31 +1310,28 @@ def _related(value: Any, fields: _Fields) -> tuple[RelatedStub, ...]:
         if len(stubs) >= limit:
             looked = index
             break
-        number = f"related: item {index + 1}"
         # A stub that cannot be shown is left out; the article is still good.
         if not isinstance(item, dict):
-            fields.warn("related", f"{number} is {kind(item)}, not a mapping: dropped", index)
+            reason = f"{_label('related', index)} is {kind(item)}, not a mapping: dropped"
+            fields.warn("related", reason, index)
             continue
         if not isinstance(item.get("title"), str):
-            fields.warn("related", f"{number} has no title: dropped", index)
+            fields.warn("related", f"{_label('related', index)} has no title: dropped", index)
             continue
         link = fields.url(item.get("webUrl")) or fields.url(item.get("originalUrl"))
         if link is None:
-            fields.warn(
-                "related", f"{number} has no usable link (webUrl or originalUrl): dropped", index
-            )
+            reason = "has no usable link (webUrl or originalUrl): dropped"
+            fields.warn("related", f"{_label('related', index)} {reason}", index)
             continue
-        title = fields.line(item["title"], f"{number}: title", "related", index)
+        title = fields.line(item["title"], "related", index, ": title")
         if not title:
-            fields.warn("related", f"{number} has an empty title: dropped", index)
+            fields.warn("related", f"{_label('related', index)} has an empty title: dropped", index)
             continue
         when = item.get("publishedDateTime")
         published_at = _stub_datetime(when)
         if when is not None and published_at is None:
-            reason = (
-                f"{number}: publishedDateTime is not a usable date-time: {_short(when)}: ignored"
-            )
-            fields.warn("related", reason, index)
+            reason = f"publishedDateTime is not a usable date-time: {_short(when)}: ignored"
+            fields.warn("related", f"{_label('related', index)}: {reason}", index)
         stubs.append(
             RelatedStub(
                 title=title,

@@ -95,6 +95,26 @@ CASES = [
          "ampWebUrl: has no absolute http(s) URL: 'not a url': ignored"),
     Case("provider-nameless.md", {"n": 17, "provider": {"domain": "example.com"}},
          "provider:", "provider: has no name: its domain is shown"),
+    # A text cut in a list item, or in a related story's provider, is named by its item.
+    Case("topic-cut.md", {"n": 21, "topics": ["AI", LONG_TITLE]}, "- 'Story number",
+         "topics: item 2: cut to 60 characters (limits: title_length)"),
+    Case("image-title-cut.md",
+         {"n": 22, "images": [{"url": "https://img.example.com/22.jpg", "title": LONG_TITLE}]},
+         "- url:", "images: item 1: title: cut to 60 characters (limits: title_length)"),
+    Case("provider-name-cut.md", {"n": 23, "provider": {"name": LONG_TITLE}}, "provider:",
+         "provider: name: cut to 60 characters (limits: title_length)"),
+    Case("related-title-cut.md",
+         {"n": 24, "related": [{"title": LONG_TITLE, "webUrl": "https://other.example/24"}]},
+         "- title:", "related: item 1: title: cut to 60 characters (limits: title_length)"),
+    Case("related-provider-name-cut.md",
+         {"n": 25, "related": [{"title": "Other coverage", "webUrl": "https://other.example/25",
+                                "provider": {"name": LONG_TITLE}}]},
+         "- title:",
+         "related: item 1: provider: name: cut to 60 characters (limits: title_length)"),
+    Case("related-provider-nameless.md",
+         {"n": 26, "related": [{"title": "Other coverage", "webUrl": "https://other.example/26",
+                                "provider": {"domain": "other.example"}}]},
+         "- title:", "related: item 1: provider: has no name: its domain is shown"),
 ]  # fmt: skip
 
 
