@@ -18,7 +18,6 @@ ftfy's own.
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections.abc import Callable
 from typing import Any
@@ -26,15 +25,9 @@ from typing import Any
 from ftfy.badness import BADNESS_RE
 from ftfy.badness import is_bad as ftfy_is_bad
 
-# `re`'s own parser and opcodes: private, so anything unexpected in them (another
-# Python) leaves ftfy's `is_bad` in place
-_parser: Any
-_codes: Any
-try:
-    _parser = importlib.import_module("re._parser")
-    _codes = importlib.import_module("re._constants")
-except ImportError:  # pragma: no cover - Python before 3.11
-    _parser = _codes = None
+from aggregator.sources.patterns import codes as _codes
+from aggregator.sources.patterns import longest_match
+from aggregator.sources.patterns import parsed
 
 
 def _chars(item: tuple[Any, Any]) -> frozenset[str] | None:
@@ -84,13 +77,13 @@ def _windows_hold(items: list[tuple[Any, Any]]) -> bool:
 def _marks(pattern: re.Pattern[str]) -> tuple[re.Pattern[str], int] | None:
     """A class of characters one of which every match of `pattern` holds, and the
     longest match; None when `pattern` is not of the form that makes windows exact."""
-    if _parser is None or pattern.flags & (re.IGNORECASE | re.MULTILINE):
+    found = parsed(pattern)
+    longest = longest_match(pattern)
+    if found is None or longest is None or pattern.flags & (re.IGNORECASE | re.MULTILINE):
         return None
     try:
-        parsed = _parser.parse(pattern.pattern, pattern.flags)
-        longest = parsed.getwidth()[1]
-        items = list(parsed.data)
-        if longest >= _codes.MAXREPEAT or not _windows_hold(items):
+        items = list(found.data)
+        if not _windows_hold(items):
             return None
         branches = items[0][1][1] if len(items) == 1 and items[0][0] is _codes.BRANCH else [items]
         marks: set[str] = set()

@@ -207,7 +207,9 @@ _NEVER_PLAIN = frozenset(
 )  # fmt: skip
 #: integers with fewer digits than PyYAML's longest (longer ones it reads as text)
 _INT_BOUND = 10 ** (yamlload.MAX_INT_LENGTH - 1)
-_TYPED_FIRST = yamlload.TYPED_FIRST
+#: the longest plain scalar of each first character that PyYAML may read as another
+#: type than a string (none of another first character)
+_TYPED_LONGEST = yamlload.TYPED_LONGEST
 _STR = yamlload.STR
 _TIMESTAMP = yamlload.TIMESTAMP
 #: short strings known to be strings as PyYAML reads plain scalars (keys, mostly: the
@@ -232,7 +234,7 @@ class _Check:
         root = [data]
         stack: list[Any] = [root]
         integers = floats = False
-        known, typed_first, string = _KNOWN, _TYPED_FIRST, self.string
+        known, typed, string = _KNOWN, _TYPED_LONGEST, self.string
         while stack:
             node = stack.pop()
             if type(node) is list:
@@ -242,7 +244,11 @@ class _Check:
                 for key in node:
                     kind = type(key)
                     if kind is str:
-                        if key[:1] in typed_first and key not in known and string(key) is not key:
+                        if (
+                            len(key) <= typed.get(key[:1], -1)
+                            and key not in known
+                            and string(key) is not key
+                        ):
                             raise Refused(f"a key PyYAML reads as a date: {key!r}")
                     elif kind is int:
                         integers = True
@@ -255,7 +261,7 @@ class _Check:
             for at, item in items:
                 kind = type(item)
                 if kind is str:
-                    if item[:1] in typed_first and item not in known:
+                    if len(item) <= typed.get(item[:1], -1) and item not in known:
                         node[at] = string(item)
                 elif kind is dict or kind is list:
                     stack.append(item)

@@ -14,6 +14,7 @@ collection used as a key), which then builds it or reports it exactly as
 from __future__ import annotations
 
 import re
+import sys
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +23,8 @@ from yaml.nodes import MappingNode
 from yaml.nodes import Node
 from yaml.nodes import ScalarNode
 from yaml.nodes import SequenceNode
+
+from aggregator.sources.patterns import longest_matched
 
 _BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -79,6 +82,19 @@ _RESOLVERS = {
 #: (null, a boolean, a number, a date, a merge or value key); any other one is a string,
 #: as the safe loader has no resolver for any first character
 TYPED_FIRST = frozenset(_RESOLVERS)
+
+
+def _longest_typed(resolvers: list[tuple[str, re.Pattern[str]]]) -> int:
+    """The longest plain scalar one of `resolvers` can type (a boolean is at most five
+    characters); any number when one has no bound (numbers, dates)."""
+    bounds = [longest_matched(pattern) for _tag, pattern in resolvers]
+    return sys.maxsize if None in bounds else max(b for b in bounds if b is not None)
+
+
+#: per first character of `TYPED_FIRST`, the longest plain scalar it may start that is
+#: something else than a string: a longer one is a string (most titles and names start
+#: with one of "yYnNtTfFoO", the booleans' and null's first letters)
+TYPED_LONGEST = {char: _longest_typed(resolvers) for char, resolvers in _RESOLVERS.items()}
 #: the most common timestamp, which `datetime.fromisoformat` reads as PyYAML does (hours
 #: past 23 are left to PyYAML)
 _UTC_SECONDS = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T(?:[01][0-9]|2[0-3]):[0-9]{2}:[0-9]{2}Z")

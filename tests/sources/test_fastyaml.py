@@ -11,6 +11,7 @@ fuzzed YAML full of the forms YAML 1.1 and 1.2 read differently.
 from __future__ import annotations
 
 import importlib.util
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ import yaml
 from conftest import CORPUS
 from conftest import ROOT
 from conftest import SEEDS
+from hypothesis import example
 from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -34,6 +36,7 @@ from strategies import yaml_values
 from aggregator.limits import DEFAULT_LIMITS
 from aggregator.limits import Limits
 from aggregator.sources import fastyaml
+from aggregator.sources import patterns
 from aggregator.sources import yamlload
 from aggregator.sources.loader import _front_matter
 from aggregator.sources.loader import load_file
@@ -419,6 +422,51 @@ def test_a_plain_scalar_is_typed_as_pyyaml_types_it(value: str) -> None:
         loader.dispose()
     if yamlload.plain_tag(value) == yamlload.TIMESTAMP:
         assert typed(yamlload.timestamp(value)) == typed(yamlload.load(value))
+
+
+_TYPED_WORDS = ("yes", "No", "TRUE", "false", "On", "off", "null", "Null", "~", "<<", "=", "y")
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    st.one_of(
+        st.lists(st.sampled_from([*_TYPED_WORDS, "s", "e", "\n", " ", "1", "."])).map("".join),
+        st.text(st.sampled_from("yYnNtTfFoOeEsSuUlLrRaA~<=!&*\n 1."), max_size=8),
+    )
+)
+@example("False\n")  # "$" lets a line break go at the end
+@example("Nothing more")
+def test_a_string_longer_than_its_first_character_types_is_a_string(value: str) -> None:
+    """The fast path reads a string past `TYPED_LONGEST` of its first character as a
+    string without asking the resolvers: none of them types a string that long."""
+    loader = yamlload.SafeLoader("")
+    try:
+        tag = loader.resolve(yaml.ScalarNode, value, (True, False))
+    finally:
+        loader.dispose()
+    longest = yamlload.TYPED_LONGEST.get(value[:1])
+    if longest is None or len(value) > longest:
+        assert tag == yamlload.STR
+    # A bound is read only for the resolvers of words and signs, all anchored with "$".
+    assert {c for c, n in yamlload.TYPED_LONGEST.items() if n < 10} >= set("yYnNtTfFoO~<=")
+
+
+@pytest.mark.parametrize(
+    ("pattern", "longest"),
+    [
+        (r"^(?:yes|no)$", 4),  # three characters and a line break
+        (r"^(?:yes|no)", None),  # a longer string may start with a match
+        (r"^[0-9]+$", None),  # no bound
+        (r"(?m)^(?:yes|no)$", None),  # "$" at any line break
+        (r"^(?:~|null|)$", 5),
+    ],
+)
+def test_the_longest_string_a_pattern_matches_is_read_from_it(
+    pattern: str, longest: int | None
+) -> None:
+    assert patterns.longest_matched(re.compile(pattern)) == longest
+    if longest is not None:
+        assert re.compile(pattern).match("x" * longest) is None
 
 
 # --- limits and the PyYAML-only path ----------------------------------------------------
