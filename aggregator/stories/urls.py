@@ -152,9 +152,9 @@ def canonical_url(url: str) -> str:
 
 #: an http(s) URL with a lower-case host name (no port, no userinfo, no trailing dot)
 #: and a path of characters `_canonical` keeps as they are (no escape), without query
-#: or fragment
+#: or fragment; each label and segment taken whole (possessive, as in `_PLAIN_URI`)
 _PLAIN_PAGE = re.compile(
-    r"https?://([a-z0-9-]+(?:\.[a-z0-9-]+)*)((?:/[A-Za-z0-9._~!$&'()*+,;=:@-]*)*)"
+    r"https?://([a-z0-9-]++(?:\.[a-z0-9-]++)*+)((?:/[A-Za-z0-9._~!$&'()*+,;=:@-]*+)*+)"
 )
 
 
