@@ -239,18 +239,33 @@ def vet_static(
     they mean and never looked up: a public one is a `Target` at once.
     """
 
-    plain = _PLAIN_URL.fullmatch(url)
+    plain = _plain(url, allow_private, ports)
     if plain is not None:
-        scheme, host, last = plain.groups()
-        port = _DEFAULT_PORTS[scheme]
-        if (
-            (allow_private or port in ports)
-            and not _NUMERIC_LABEL.fullmatch(last)
-            and last != "localhost"
-            and not idna_too_long(host)
-        ):
-            return Lookup(url, scheme, host, port)
+        return Lookup(url, *plain)
     return _vet_read(url, allow_private, ports)
+
+
+def looked_up_plainly(url: str, allow_private: bool, ports: frozenset[int]) -> bool:
+    """Whether `vet_static` makes `url` a `Lookup` from `_PLAIN_URL` alone (the common
+    URL: nothing refused), told without making the `Lookup`."""
+    return _plain(url, allow_private, ports) is not None
+
+
+def _plain(url: str, allow_private: bool, ports: frozenset[int]) -> tuple[str, str, int] | None:
+    """The scheme, host and port of a URL `_PLAIN_URL` finds allowed; None for any other."""
+    plain = _PLAIN_URL.fullmatch(url)
+    if plain is None:
+        return None
+    scheme, host, last = plain.groups()
+    port = _DEFAULT_PORTS[scheme]
+    if (
+        (allow_private or port in ports)
+        and not _NUMERIC_LABEL.fullmatch(last)
+        and last != "localhost"
+        and not idna_too_long(host)
+    ):
+        return scheme, host, port
+    return None
 
 
 def _vet_read(url: str, allow_private: bool, ports: frozenset[int]) -> Target | Refusal | Lookup:

@@ -16,6 +16,7 @@ from aggregator.links.netguard import Lookup
 from aggregator.links.netguard import Refusal
 from aggregator.links.netguard import Target
 from aggregator.links.netguard import is_public
+from aggregator.links.netguard import looked_up_plainly
 from aggregator.links.netguard import points_inside
 from aggregator.links.netguard import system_resolver
 from aggregator.links.netguard import vet
@@ -572,11 +573,19 @@ def test_the_fast_reading_of_a_plain_url_gives_what_reading_it_whole_gives() -> 
         (True, frozenset({80, 443})),
         (False, frozenset({443})),
     ]
-    seen = 0
+    seen = plainly = 0
     for prefix, host, port, tail in product(prefixes, hosts, ports, tails):
         url = f"{prefix}{host}{port}{tail}"
         for allow_private, allowed in settings:
             fast = vet_static(url, allow_private=allow_private, ports=allowed)
             assert fast == _vet_read(url, allow_private, allowed), (url, allow_private, allowed)
             seen += isinstance(fast, Lookup)
+            # What the link policy asks first, to skip making the `Lookup`: never for a
+            # URL refused, nor for one the whole reading finds something else in.
+            if looked_up_plainly(url, allow_private, allowed):
+                assert isinstance(fast, Lookup) and fast == Lookup(
+                    url, fast.scheme, fast.host, fast.port
+                )
+                plainly += 1
     assert seen > 1000  # the fast reading was taken, not only refused
+    assert plainly > 100  # and so was the shortcut of the link policy
