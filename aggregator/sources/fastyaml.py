@@ -245,8 +245,9 @@ class _Check:
                     kind = type(key)
                     if kind is str:
                         if (
-                            len(key) <= typed.get(key[:1], -1)
+                            key[:1] in typed
                             and key not in known
+                            and len(key) <= typed[key[:1]]
                             and string(key) is not key
                         ):
                             raise Refused(f"a key PyYAML reads as a date: {key!r}")
@@ -261,7 +262,7 @@ class _Check:
             for at, item in items:
                 kind = type(item)
                 if kind is str:
-                    if len(item) <= typed.get(item[:1], -1) and item not in known:
+                    if item[:1] in typed and item not in known and len(item) <= typed[item[:1]]:
                         node[at] = string(item)
                 elif kind is dict or kind is list:
                     stack.append(item)
