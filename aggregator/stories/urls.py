@@ -215,7 +215,7 @@ def _canonical_query(query: str) -> str:
 
 
 def _normalise_escapes(text: str) -> str:
-    return _ESCAPE.sub(_escape_replacement, text)
+    return _ESCAPE.sub(_escape_replacement, text) if "%" in text else text
 
 
 def _escape_replacement(match: re.Match[str]) -> str:
