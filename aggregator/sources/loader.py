@@ -704,15 +704,16 @@ def _read(path: Path, limit: int) -> bytes:
         size = info.st_size
         if size > limit:
             raise _Invalid(_too_big(size, limit))
-        # As much as the file holds (a read allocates what it asks for, and the cap can
-        # be a terabyte), and one byte more to see whether it grew since fstat; read
-        # from the descriptor (no file object: a third of the time for a small file),
-        # until the end of the file, as a read may return less than it was asked for.
+        # As much as the file holds, and one byte more to see whether it grew since
+        # fstat; read from the descriptor (no file object: a third of the time for a
+        # small file), until the end of the file, as a read may return less than it was
+        # asked for, in parts of at most `_READ_PART` (a read allocates what it asks
+        # for, and the cap can be a terabyte).
         parts: list[bytes] = []
         got = 0
         wanted = size + 1
         while got < wanted:
-            part = os.read(fd, wanted - got)
+            part = os.read(fd, min(wanted - got, _READ_PART))
             if not part:
                 break
             parts.append(part)
@@ -725,6 +726,10 @@ def _read(path: Path, limit: int) -> bytes:
     if len(raw) > limit:  # it grew since fstat
         raise _Invalid(_too_big(len(raw), limit))
     return raw
+
+
+#: the most one read of a file asks for (an article file is some KB: one read)
+_READ_PART = 1 << 20
 
 
 def _too_big(size: int, limit: int) -> str:
