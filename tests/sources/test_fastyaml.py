@@ -452,21 +452,25 @@ def test_a_string_longer_than_its_first_character_types_is_a_string(value: str) 
 
 
 @pytest.mark.parametrize(
-    ("pattern", "longest"),
+    ("pattern", "longest", "longest_matched"),
     [
-        (r"^(?:yes|no)$", 4),  # three characters and a line break
-        (r"^(?:yes|no)", None),  # a longer string may start with a match
-        (r"^[0-9]+$", None),  # no bound
-        (r"(?m)^(?:yes|no)$", None),  # "$" at any line break
-        (r"^(?:~|null|)$", 5),
+        (r"^(?:yes|no)$", 4, "yes\n"),  # three characters and a line break
+        (r"^(?:yes|no)", None, "yesterday"),  # a longer string may start with a match
+        (r"^[0-9]+$", None, "1" * 100),  # no bound
+        (r"(?m)^(?:yes|no)$", None, "no\nlonger"),  # "$" at any line break
+        (r"^(?:~|null|)$", 5, "null\n"),
     ],
 )
 def test_the_longest_string_a_pattern_matches_is_read_from_it(
-    pattern: str, longest: int | None
+    pattern: str, longest: int | None, longest_matched: str
 ) -> None:
-    assert patterns.longest_matched(re.compile(pattern)) == longest
+    compiled = re.compile(pattern)
+    assert patterns.longest_matched(compiled) == longest
+    # The bound is reached (not too small), or a string past any bound is matched.
+    assert compiled.match(longest_matched)
     if longest is not None:
-        assert re.compile(pattern).match("x" * longest) is None
+        assert len(longest_matched) == longest
+        assert not compiled.match(longest_matched + "x")
 
 
 # --- limits and the PyYAML-only path ----------------------------------------------------

@@ -399,3 +399,33 @@ def test_a_text_cut_short_is_told_by_the_ellipsis_it_ends_with(text: str) -> Non
     # What the pattern of an ellipsis at the end finds: the text before it, or nothing.
     found = re.search(r"\s*\.\.\.+\s*$", text)
     assert similar._without_ellipsis(text) == (None if found is None else text[: found.start()])
+
+
+def _excerpt_words(excerpt: str) -> tuple[str, ...]:
+    article = Article(
+        path="a.md",
+        title="A title of several words",
+        excerpt=excerpt,
+        published_at=NOW,
+        link="https://example.com/a",
+        urls=("https://example.com/a",),
+        kind="article",
+        quality=50,
+        published=True,
+        provider=None,
+        topics=(),
+        images=(),
+        related=(),
+    )
+    return similar.fingerprint(article).excerpt
+
+
+def test_an_excerpt_is_compared_by_its_folded_words_and_cut_short_without_its_last() -> None:
+    # Case and compatibility forms do not tell two excerpts apart.
+    whole = _excerpt_words("Apple launches new phones in Berlin")
+    assert whole == _excerpt_words("APPLE Launches NEW Phones in \uff22erlin")
+    assert "berlin" in whole
+    # An excerpt cut short ("...", "\u2026", which NFKC makes "...") may end in half a
+    # word: that word is left out, and only then.
+    for cut in ("Apple launches new phones in Ber...", "Apple launches new phones in Ber\u2026"):
+        assert _excerpt_words(cut) == tuple(sorted(set(whole) - {"berlin"}))

@@ -144,6 +144,9 @@ written_urls = st.builds(
 @example("https://example.com/a?#")
 @example("http://example.com?x=1")  # a query straight after the host
 @example("https://example.com/a%zz")  # a stray percent is escaped
+@example("https://example.com/a%9")  # half an escape: the percent is escaped
+@example("https://example.com/%41%4?q=%4#%")
+@example("https://example.com/%41?q=%2F#%e9")  # whole escapes are kept
 @example("https://example.com/a b")
 @example("https://example.com/[x]")
 @example("https://example.com:99999/")  # no such port
