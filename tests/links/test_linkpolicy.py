@@ -249,3 +249,25 @@ def test_ports_given_as_a_set_by_a_library_caller_are_honoured() -> None:
     refusal = lp.refused_offline("http://example.com:9000/a", settings)
     assert refusal is not None and "port" in refusal.reason
     assert lp.refused_offline("http://localhost/x", settings) is not None
+
+
+@pytest.mark.parametrize(
+    ("url", "ports", "allow_private", "refused"),
+    [
+        # A plain URL on a default port the settings do not allow is refused offline
+        ("http://example.com/a", frozenset({443}), False, "port 80 is not allowed (allowed: 443)"),
+        ("https://example.com/a", frozenset({8443}), False, "port 443 is not allowed"),
+        # unless private links are allowed, which lifts the port rule too
+        ("http://example.com/a", frozenset({443}), True, None),
+        ("https://example.com/a", frozenset({443}), False, None),
+    ],
+)
+def test_a_plain_url_is_refused_offline_by_the_ports_of_its_settings(
+    url: str, ports: frozenset[int], allow_private: bool, refused: str | None
+) -> None:
+    settings = lp.LinkCheckSettings(ports=ports, allow_private=allow_private)
+    refusal = lp.refused_offline(url, settings)
+    if refused is None:
+        assert refusal is None
+    else:
+        assert refusal is not None and refusal.reason.startswith(refused)

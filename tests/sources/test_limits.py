@@ -184,6 +184,29 @@ def test_a_fifo_or_a_device_among_the_sources_is_reported_not_read(tmp_path: Pat
     assert [e.link for e in feed(tmp_path).entries] == ["https://news.example.com/story-1"]
 
 
+def test_a_read_asks_for_at_most_a_mebibyte_whatever_the_cap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A file that grows after its size was read is read on up to the cap: a cap of a
+    # TiB must not become a read of a TiB (its buffer is allocated whole).
+    asked: list[int] = []
+    read = os.read
+
+    def reading(fd: int, size: int) -> bytes:
+        asked.append(size)
+        return read(fd, size)
+
+    path = tmp_path / "big.md"
+    path.write_bytes(b"x" * (3 << 20))
+    monkeypatch.setattr(os, "read", reading)
+    assert loader._read(path, 1 << 40) == b"x" * (3 << 20)
+    assert asked and max(asked) == 1 << 20
+    if os.access(_UNSIZED, os.R_OK):  # its size says 0: it "grows" as it is read
+        asked.clear()
+        assert len(loader._read(_UNSIZED, 1 << 40)) > 100_000
+        assert max(asked) <= 1 << 20
+
+
 def test_a_folder_named_like_an_article_is_reported_not_read(tmp_path: Path) -> None:
     (tmp_path / "folder.md").mkdir()
     (tmp_path / "link.md").symlink_to(tmp_path / "folder.md")
