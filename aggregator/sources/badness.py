@@ -26,7 +26,7 @@ from ftfy.badness import BADNESS_RE
 from ftfy.badness import is_bad as ftfy_is_bad
 
 from aggregator.sources.patterns import codes as _codes
-from aggregator.sources.patterns import longest_match
+from aggregator.sources.patterns import longest_of
 from aggregator.sources.patterns import parsed
 
 
@@ -78,7 +78,7 @@ def _marks(pattern: re.Pattern[str]) -> tuple[re.Pattern[str], int] | None:
     """A class of characters one of which every match of `pattern` holds, and the
     longest match; None when `pattern` is not of the form that makes windows exact."""
     found = parsed(pattern)
-    longest = longest_match(pattern)
+    longest = longest_of(found)
     if found is None or longest is None or pattern.flags & (re.IGNORECASE | re.MULTILINE):
         return None
     try:

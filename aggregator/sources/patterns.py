@@ -7,6 +7,7 @@ callers then do without what they would have skipped.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import re
 from typing import Any
@@ -30,25 +31,25 @@ def parsed(pattern: re.Pattern[str]) -> Any | None:
         return None
 
 
-def longest_match(pattern: re.Pattern[str]) -> int | None:
-    """The most characters a match of `pattern` can span (a look-ahead aside), or
-    None when there is no bound (a repeat without one) or it cannot be read."""
-    found = parsed(pattern)
-    if found is None:
+def longest_of(tree: Any | None) -> int | None:
+    """The most characters a match of a pattern `parsed` gave can span (a look-ahead
+    aside), or None when there is no bound (a repeat without one) or it cannot be read."""
+    if tree is None:
         return None
     try:
-        longest = int(found.getwidth()[1])
+        longest = int(tree.getwidth()[1])
     except Exception:  # another `re` than the one this reads
         return None
     return longest if longest < codes.MAXREPEAT else None
 
 
+@functools.cache  # the resolvers of several first characters share their patterns
 def longest_matched(pattern: re.Pattern[str]) -> int | None:
     """The longest string `pattern.match` accepts, for a pattern that ends with "$":
     its longest match, and a line break "$" lets it leave at the end. None when it does
     not end with "$" (a longer string may start with a match) or has no bound."""
     found = parsed(pattern)
-    longest = longest_match(pattern)
+    longest = longest_of(found)
     if found is None or longest is None or pattern.flags & re.MULTILINE:
         return None
     try:

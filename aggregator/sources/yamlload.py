@@ -78,10 +78,6 @@ _ANY_FIRST = _IMPLICIT.get(None, [])
 _RESOLVERS = {
     char: resolvers + _ANY_FIRST for char, resolvers in _IMPLICIT.items() if char is not None
 }
-#: the first characters of the plain scalars that can be something else than a string
-#: (null, a boolean, a number, a date, a merge or value key); any other one is a string,
-#: as the safe loader has no resolver for any first character
-TYPED_FIRST = frozenset(_RESOLVERS)
 
 
 def _longest_typed(resolvers: list[tuple[str, re.Pattern[str]]]) -> int:
@@ -91,9 +87,11 @@ def _longest_typed(resolvers: list[tuple[str, re.Pattern[str]]]) -> int:
     return sys.maxsize if None in bounds else max(b for b in bounds if b is not None)
 
 
-#: per first character of `TYPED_FIRST`, the longest plain scalar it may start that is
-#: something else than a string: a longer one is a string (most titles and names start
-#: with one of "yYnNtTfFoO", the booleans' and null's first letters)
+#: the first characters of the plain scalars that can be something else than a string
+#: (null, a boolean, a number, a date, a merge or value key; any other one is a string,
+#: as the safe loader has no resolver for any first character), each with the longest
+#: such scalar it may start: a longer one is a string (most titles and names start with
+#: one of "yYnNtTfFoO", the booleans' and null's first letters)
 TYPED_LONGEST = {char: _longest_typed(resolvers) for char, resolvers in _RESOLVERS.items()}
 #: the most common timestamp, which `datetime.fromisoformat` reads as PyYAML does (hours
 #: past 23 are left to PyYAML)
