@@ -33,7 +33,7 @@ from typing import Final
 from aggregator.links.netguard import Lookup
 from aggregator.links.netguard import Refusal
 from aggregator.links.netguard import is_public
-from aggregator.links.netguard import looked_up_plainly
+from aggregator.links.netguard import static_refusal
 from aggregator.links.netguard import vet_static
 from aggregator.model import LinkClass
 from aggregator.model import LinkResult
@@ -253,10 +253,7 @@ def refused_offline(url: str, settings: LinkCheckSettings) -> Refusal | None:
 def _refused_offline(url: str, allow_private: bool, ports: frozenset[int]) -> Refusal | None:
     # Asked for every URL of every entry each feed renders: a build that renders a few
     # feeds asks again for the same thousands of URLs.
-    if looked_up_plainly(url, allow_private, ports):  # most: no `Lookup` made to drop
-        return None
-    verdict = vet_static(url, allow_private=allow_private, ports=ports)
-    return verdict if isinstance(verdict, Refusal) else None
+    return static_refusal(url, allow_private, ports)
 
 
 def refused_result(

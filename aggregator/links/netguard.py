@@ -245,10 +245,13 @@ def vet_static(
     return _vet_read(url, allow_private, ports)
 
 
-def looked_up_plainly(url: str, allow_private: bool, ports: frozenset[int]) -> bool:
-    """Whether `vet_static` makes `url` a `Lookup` from `_PLAIN_URL` alone (the common
-    URL: nothing refused), told without making the `Lookup`."""
-    return _plain(url, allow_private, ports) is not None
+def static_refusal(url: str, allow_private: bool, ports: frozenset[int]) -> Refusal | None:
+    """`vet_static`'s verdict when it is a `Refusal`, else None: a common URL
+    (`_PLAIN_URL`) is told allowed without making the `Lookup` nobody reads."""
+    if _plain(url, allow_private, ports) is not None:
+        return None
+    verdict = _vet_read(url, allow_private, ports)
+    return verdict if isinstance(verdict, Refusal) else None
 
 
 def _plain(url: str, allow_private: bool, ports: frozenset[int]) -> tuple[str, str, int] | None:

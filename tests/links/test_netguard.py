@@ -16,8 +16,8 @@ from aggregator.links.netguard import Lookup
 from aggregator.links.netguard import Refusal
 from aggregator.links.netguard import Target
 from aggregator.links.netguard import is_public
-from aggregator.links.netguard import looked_up_plainly
 from aggregator.links.netguard import points_inside
+from aggregator.links.netguard import static_refusal
 from aggregator.links.netguard import system_resolver
 from aggregator.links.netguard import vet
 from aggregator.links.netguard import vet_static
@@ -546,6 +546,7 @@ def test_the_fast_reading_of_a_plain_url_gives_what_reading_it_whole_gives() -> 
     settings on both sides of each rule."""
     from itertools import product
 
+    from aggregator.links.netguard import _PLAIN_URL
     from aggregator.links.netguard import _vet_read
 
     label = "a" * 63
@@ -580,12 +581,10 @@ def test_the_fast_reading_of_a_plain_url_gives_what_reading_it_whole_gives() -> 
             fast = vet_static(url, allow_private=allow_private, ports=allowed)
             assert fast == _vet_read(url, allow_private, allowed), (url, allow_private, allowed)
             seen += isinstance(fast, Lookup)
-            # What the link policy asks first, to skip making the `Lookup`: never for a
-            # URL refused, nor for one the whole reading finds something else in.
-            if looked_up_plainly(url, allow_private, allowed):
-                assert isinstance(fast, Lookup) and fast == Lookup(
-                    url, fast.scheme, fast.host, fast.port
-                )
-                plainly += 1
+            # What the link policy asks, without the `Lookup` of a plain URL: the same
+            # refusal, and None for anything else.
+            refusal = static_refusal(url, allow_private, allowed)
+            assert refusal == (fast if isinstance(fast, Refusal) else None)
+            plainly += refusal is None and _PLAIN_URL.fullmatch(url) is not None
     assert seen > 1000  # the fast reading was taken, not only refused
     assert plainly > 100  # and so was the shortcut of the link policy
