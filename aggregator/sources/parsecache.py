@@ -188,9 +188,18 @@ def _load(
         identities = stat_files(keys)
     results: dict[str, Article | LoadError] = {}
     cached = store.iter_parsed(full=not light, paths=None if whole else keys)
+    # `whole`: the rows of files not among the paths (gone), found as every row is read
+    # (none in a cold build: no other read of every path)
+    listed: set[str] | None = None
+    gone: list[str] = []
     for key, identity, head, words, body in cached:
         if identities.get(key) == identity:
             results[key] = decode(head, words, body)  # both None when light
+        elif whole:
+            if listed is None:
+                listed = set(keys)
+            if key not in listed:
+                gone.append(key)
     stale = [key for key in keys if key not in results]
     loaded = Loaded()
     # File times are the file system's: compare them with the real clock, not the
@@ -218,9 +227,7 @@ def _load(
             rows = []
     store.save_parsed(rows)
     forget_cleaned()
-    store.forget_parsed(unknown)
-    if whole:
-        store.forget_parsed_except(keys)
+    store.forget_parsed(unknown + gone)
     ordered = [results[key] for key in keys]
     loaded.articles = [r for r in ordered if isinstance(r, Article)]
     loaded.errors = [r for r in ordered if isinstance(r, LoadError)]

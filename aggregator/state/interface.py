@@ -86,10 +86,6 @@ class StateStore(Protocol):
 
     def save_parsed(self, rows: Iterable[tuple[str, int, int, str, str, str]]) -> None: ...
 
-    def forget_parsed_except(self, paths: Iterable[str]) -> None:
-        """Drop the cached results of files that are gone."""
-        ...
-
     def clear_parsed(self) -> None: ...
 
     def zone(self, zone: int) -> tuple[str, str] | None:

@@ -481,14 +481,6 @@ class PgStore:
     def save_parsed(self, rows: Iterable[tuple[str, int, int, str, str, str]]) -> None:
         self._write(_upsert("parsed"), list(rows))
 
-    def forget_parsed_except(self, paths: Iterable[str]) -> None:
-        """Drop the cached results of files that are gone."""
-        keep = set(paths)
-        known = self._all("SELECT path FROM parsed")
-        gone = [(p,) for (p,) in known if p not in keep]
-        if gone:
-            self._write("DELETE FROM parsed WHERE path = %s", gone)
-
     def forget_parsed(self, paths: Iterable[str]) -> None:
         self._write("DELETE FROM parsed WHERE path = %s", [(p,) for p in paths])
 

@@ -434,15 +434,6 @@ class Store:
     def save_parsed(self, rows: Iterable[tuple[str, int, int, str, str, str]]) -> None:
         self._write("INSERT OR REPLACE INTO parsed VALUES (?, ?, ?, ?, ?, ?)", list(rows))
 
-    def forget_parsed_except(self, paths: Iterable[str]) -> None:
-        """Drop the cached results of files that are gone."""
-        keep = set(paths)
-        with self._guard("cannot read state"):
-            known = self._db.execute("SELECT path FROM parsed").fetchall()
-        gone = [(p,) for (p,) in known if p not in keep]
-        if gone:
-            self._write("DELETE FROM parsed WHERE path = ?", gone)
-
     def clear_parsed(self) -> None:
         self._write("DELETE FROM parsed", [()])
 

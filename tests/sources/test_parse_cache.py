@@ -107,3 +107,32 @@ def test_parsing_files_keeps_none_of_their_own_urls_in_the_url_cache(tmp_path: P
         keys[Path(path).stem] = article.keys
     assert keys["7"] == ("https://news.example.com/story-7?a=1&b=2",)
     assert len({k for found in keys.values() for k in found}) == 200
+
+
+@pytest.mark.parametrize("light", [True, False])
+def test_the_cache_lets_go_of_the_rows_of_files_gone_when_it_reads_every_file(
+    tmp_path: Path, light: bool
+) -> None:
+    """A load of the whole corpus drops the rows of files no longer among it (deleted,
+    renamed); a load of some files keeps the others' rows. Rows of unchanged files are
+    read from the cache, of changed ones written again."""
+    source = tmp_path / "src"
+    paths = [str(write_article(source, f"{n}.md", n=n, title=f"Story {n}")) for n in range(5)]
+    load = parsecache.load_light if light else parsecache.load_cached
+    with Store(tmp_path / "state.sqlite") as store:
+
+        def cached() -> list[str]:
+            return sorted(path for path, *_ in store.iter_parsed())
+
+        load(paths, store, workers=1)
+        assert cached() == sorted(paths)
+        Path(paths[0]).unlink()
+        renamed = str(Path(paths[1]).rename(source / "renamed.md"))
+        # some files only: the rows of the others stay
+        load([paths[2]], store, workers=1, whole=False)
+        assert cached() == sorted(paths)
+        now = [renamed, *paths[2:]]
+        load(now, store, workers=1)
+        assert cached() == sorted(now)
+        load(now, store, workers=1)  # nothing gone: every row stays
+        assert cached() == sorted(now)
