@@ -362,9 +362,13 @@ def _generator_version() -> str:
     return hashlib.sha256(Path(corpus.__file__).read_bytes()).hexdigest()[:16]
 
 
-def prepare_corpus(folder: Path, n: int, seed: int) -> tuple[float | None, bool]:
-    """Generate the corpus in `folder`, or reuse the one there; (seconds, reused)."""
-    wanted = f"n={n} seed={seed} generator={_generator_version()}\n"
+def prepare_corpus(
+    folder: Path, n: int, seed: int, common: bool = False
+) -> tuple[float | None, bool]:
+    """Generate the corpus in `folder`, or reuse the one there; (seconds, reused).
+    `common`: titles of common words only (`corpus.generate`)."""
+    kind = " common" if common else ""
+    wanted = f"n={n} seed={seed}{kind} generator={_generator_version()}\n"
     marker = folder / MARKER
     if marker.is_file():
         if marker.read_text() != wanted:
@@ -376,7 +380,7 @@ def prepare_corpus(folder: Path, n: int, seed: int) -> tuple[float | None, bool]
     if folder.exists() and any(folder.iterdir()):
         raise BenchError(f"{folder} is not empty and holds no generated corpus")
     started = time.perf_counter()
-    corpus.generate(folder, n, seed)
+    corpus.generate(folder, n, seed, common=common)
     elapsed = time.perf_counter() - started
     marker.write_text(wanted)
     return elapsed, False
@@ -652,6 +656,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=_positive, default=10_000, help="files (default: 10000)")
     parser.add_argument("--seed", type=int, default=1, help="corpus seed (default: 1)")
     parser.add_argument(
+        "--common",
+        action="store_true",
+        help="titles of common words only, as in a corpus on one subject (near-duplicate "
+        "detection weighs the most candidates)",
+    )
+    parser.add_argument(
         "--keep", type=Path, metavar="DIR", help="generate the corpus here, or reuse it"
     )
     parser.add_argument(
@@ -693,12 +703,14 @@ def main(argv: list[str] | None = None) -> int:
                 print("error: this `aggregator build` has no --workers option", file=sys.stderr)
                 return 2
         pristine = args.keep.resolve() if args.keep else temp / "pristine"
-        generated, reused = prepare_corpus(pristine, args.n, args.seed)
+        generated, reused = prepare_corpus(pristine, args.n, args.seed, args.common)
         files = corpus_files(pristine)
         size = sum(p.stat().st_size for p in files)
         how = "reused" if reused else f"generated in {generated:.1f} s"
+        kind = ", titles of common words" if args.common else ""
         print(
-            f"corpus: {len(files)} files, {size / 1e6:.1f} MB, seed {args.seed}, {how} ({pristine})"
+            f"corpus: {len(files)} files, {size / 1e6:.1f} MB, seed {args.seed}{kind}, {how} "
+            f"({pristine})"
         )
         print(
             f"measuring: python -m aggregator from {ROOT} ({sys.executable}, "

@@ -34,6 +34,11 @@ syndicated near-duplicates (another outlet and URL, the title with a word added,
 the same excerpt, published minutes to hours later). About 30% of the files have
 CRLF line endings.
 
+With `common` (`--common`), the titles' companies come from the 20 most common names
+only, never a made-up one: titles share many more words within days, as in a corpus
+on one subject (a product's news, say), the case that makes near-duplicate detection
+consider the most candidates. Everything else is drawn the same way.
+
 Files are made in chunks of `CHUNK` consecutive files, each from its own seeded
 random generator, so chunks are written in parallel (`processes`) and the output
 does not depend on how many processes wrote it. Text is built with string
@@ -41,7 +46,7 @@ formatting, not a YAML dumper: 100,000 files take seconds.
 
 Run it from the project root:
 
-    python bench/corpus.py FOLDER N [--seed S] [--processes P]
+    python bench/corpus.py FOLDER N [--seed S] [--common] [--processes P]
 """
 
 from __future__ import annotations
@@ -149,6 +154,8 @@ _SYLLABLES_B = [
     "ion", "ara", "etic", "ly", "ora", "ex", "ium", "oni", "ava", "eon", "ist", "ent",
     "ify", "ova", "ux", "ami", "ero", "ith", "yx", "adel",
 ]  # fmt: skip
+#: the companies of titles in a `common` corpus
+_COMMON = _COMPANIES[:20]
 _SUFFIXES = ["", "", "", " AI", " Labs", " Robotics", " Health", " Systems", " Data"]
 _VERBS = [
     ("launches", "launch"), ("unveils", "unveil"), ("delays", "delay"), ("expands", "expand"),
@@ -309,16 +316,19 @@ class _Story:
 class _Chunk:
     """The files of one chunk, from their own random generator."""
 
-    def __init__(self, seed: int, chunk: int, n: int) -> None:
+    def __init__(self, seed: int, chunk: int, n: int, common: bool = False) -> None:
         self.rng = random.Random(seed * 1_000_003 + chunk)
         self.chunk = chunk
         self.n = n
+        self.common = common
         self.recent: deque[_Story] = deque(maxlen=_RECENT)
 
     # -- text -------------------------------------------------------------------------
 
     def _org(self) -> str:
         rng = self.rng
+        if self.common:
+            return rng.choice(_COMMON)
         if rng.random() < 0.55:
             return rng.choice(_COMPANIES)
         return rng.choice(_SYLLABLES_A) + rng.choice(_SYLLABLES_B) + rng.choice(_SUFFIXES)
@@ -660,12 +670,12 @@ def _slug(title: str) -> str:
     return _NOT_SLUG.sub("-", title.lower()).strip("-") or "story"
 
 
-def _write_chunk(job: tuple[str, int, int, int]) -> int:
-    folder, n, seed, chunk = job
+def _write_chunk(job: tuple[str, int, int, int, bool]) -> int:
+    folder, n, seed, chunk, common = job
     first, last = chunk * CHUNK, min(n, (chunk + 1) * CHUNK)
     made: set[str] = set()
     size = 0
-    for name, data in _Chunk(seed, chunk, n).files(first, last):
+    for name, data in _Chunk(seed, chunk, n, common).files(first, last):
         parent = name[:7]
         if parent not in made:
             os.makedirs(os.path.join(folder, parent), exist_ok=True)
@@ -676,8 +686,16 @@ def _write_chunk(job: tuple[str, int, int, int]) -> int:
     return size
 
 
-def generate(folder: str | Path, n: int, seed: int = 1, *, processes: int | None = None) -> None:
-    """Write `n` article files under `folder` (created if needed), deterministically.
+def generate(
+    folder: str | Path,
+    n: int,
+    seed: int = 1,
+    *,
+    processes: int | None = None,
+    common: bool = False,
+) -> None:
+    """Write `n` article files under `folder` (created if needed), deterministically;
+    with `common`, titles of common words only (see the module's docstring).
 
     `processes`: how many processes write chunks in parallel (default: one per CPU
     for more than one chunk); the files are the same for any value.
@@ -685,7 +703,7 @@ def generate(folder: str | Path, n: int, seed: int = 1, *, processes: int | None
     if n < 0:
         raise ValueError(f"n must be 0 or more, got {n}")
     os.makedirs(folder, exist_ok=True)
-    jobs = [(os.fspath(folder), n, seed, chunk) for chunk in range(-(-n // CHUNK))]
+    jobs = [(os.fspath(folder), n, seed, chunk, common) for chunk in range(-(-n // CHUNK))]
     workers = min(len(jobs), processes or os.cpu_count() or 1)
     if workers <= 1:
         for job in jobs:
@@ -704,11 +722,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("n", type=int, metavar="N")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--processes", type=int, default=None, help="default: one per CPU")
+    parser.add_argument(
+        "--common", action="store_true", help="titles of common words only (one subject)"
+    )
     args = parser.parse_args(argv)
     if args.n < 0:
         parser.error("N must be 0 or more")
     started = time.perf_counter()
-    generate(args.folder, args.n, args.seed, processes=args.processes)
+    generate(args.folder, args.n, args.seed, processes=args.processes, common=args.common)
     elapsed = time.perf_counter() - started
     size = sum(entry.stat().st_size for entry in args.folder.rglob("*.md") if entry.is_file())
     print(

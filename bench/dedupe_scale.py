@@ -46,9 +46,7 @@ class _Dated:
 
 
 def articles(n: int, common: bool, seed: int = 1) -> list[_Dated]:
-    chunk = corpus._Chunk(seed, 0, n)
-    if common:
-        chunk._org = lambda: chunk.rng.choice(corpus._COMPANIES[:20])  # type: ignore[method-assign]
+    chunk = corpus._Chunk(seed, 0, n, common)
     rng = random.Random(seed)
     found = []
     for i in range(n):
