@@ -424,6 +424,39 @@ def test_a_plain_scalar_is_typed_as_pyyaml_types_it(value: str) -> None:
         assert typed(yamlload.timestamp(value)) == typed(yamlload.load(value))
 
 
+#: `fastyaml._ODD_NUMBER` as first written: tried at every character of the text
+_ODD_NUMBER_PLAIN = re.compile(r"(?<![^ \n])[-+]?(?:\.|0[0-9_xXoObB]|[0-9.]*(?:_|[0-9.][eE]))")
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.text(st.sampled_from(" \n-+._0123456789eExXoObBa:'\""), max_size=16))
+@example(" 1_0")
+@example("-.5")
+@example("+0x1F")
+@example("a 1e3")
+@example("x-1e3")
+@example("0e")
+def test_the_odd_number_pattern_finds_what_its_plain_form_finds(value: str) -> None:
+    """`_ODD_NUMBER` starts with a token's first character so that a search skips the
+    others; it finds an odd number in a text (which `_Check` reads with a line break in
+    front) exactly when its plain form does."""
+    text = "\n" + value
+    assert bool(fastyaml._ODD_NUMBER.search(text)) == bool(_ODD_NUMBER_PLAIN.search(text))
+
+
+def test_a_float_takes_the_fast_path_unless_a_number_may_read_otherwise() -> None:
+    assert fastyaml.fast_load("score: 0.5\ntitle: Version 2.0 of x_y\n") == {
+        "score": 0.5,
+        "title": "Version 2.0 of x_y",
+    }
+    # (the text is read whole: a word of a title that could be such a number counts too)
+    odd = ("score: 0.5\nother: 1e3\n", "score: 0.5\nother: .5\n", "score: 0.5\nt: A 1_000\n")
+    for text in odd:
+        with pytest.raises(fastyaml.Refused):
+            fastyaml.fast_load(text)
+        assert fastyaml.load(text) == yaml.safe_load(text)
+
+
 _TYPED_WORDS = ("yes", "No", "TRUE", "false", "On", "off", "null", "Null", "~", "<<", "=", "y")
 
 
