@@ -228,6 +228,10 @@ _TIMESTAMP = yamlload.TIMESTAMP
 _KNOWN: set[str] = set()
 _KNOWN_SIZE = 4096
 _KNOWN_LENGTH = 40
+#: short keys that passed `_Check`'s look at a key (strings PyYAML reads as the same
+#: string, which depends on the string alone), so that a mapping whose keys are all
+#: among them (the same few in every file) is passed at once; cleared when full
+_KEYS: set[str] = set()
 
 
 class _Check:
@@ -245,14 +249,14 @@ class _Check:
         root = [data]
         stack: list[Any] = [root]
         integers = floats = False
-        known, typed, string = _KNOWN, _TYPED_LONGEST, self.string
+        known, typed, string, passed = _KNOWN, _TYPED_LONGEST, self.string, _KEYS
         while stack:
             node = stack.pop()
             if type(node) is list:
                 items: Any = enumerate(node)
             else:
                 items = node.items()
-                for key in node:
+                for key in () if passed.issuperset(node) else node:
                     kind = type(key)
                     if kind is str:
                         if (
@@ -262,6 +266,10 @@ class _Check:
                             and string(key) is not key
                         ):
                             raise Refused(f"a key PyYAML reads as a date: {key!r}")
+                        if len(key) <= _KNOWN_LENGTH:
+                            if len(passed) >= _KNOWN_SIZE:
+                                passed.clear()
+                            passed.add(key)
                     elif kind is int:
                         integers = True
                         if not -_INT_BOUND < key < _INT_BOUND:

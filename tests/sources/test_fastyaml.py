@@ -457,6 +457,27 @@ def test_a_float_takes_the_fast_path_unless_a_number_may_read_otherwise() -> Non
         assert fastyaml.load(text) == yaml.safe_load(text)
 
 
+def test_keys_passed_before_are_passed_at_once_and_new_ones_still_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(fastyaml, "_KEYS", set())
+    monkeypatch.setattr(fastyaml, "_KNOWN_SIZE", 4)
+    long_key = "k" * (fastyaml._KNOWN_LENGTH + 1)
+    assert fastyaml.fast_load(f"title: a\nname: b\n{long_key}: c\n") == {
+        "title": "a",
+        "name": "b",
+        long_key: "c",
+    }
+    assert sorted(fastyaml._KEYS) == ["name", "title"]  # a long key is not kept
+    # a mapping of the keys passed, and one more that PyYAML reads as another type
+    for text in ("title: a\nname: b\nyes: 1\n", "title: a\nname: b\n2020-01-01: 1\n"):
+        with pytest.raises(fastyaml.Refused):
+            fastyaml.fast_load(text)
+        assert typed(fastyaml.load(text)) == typed(yaml.safe_load(text))
+    fastyaml.fast_load("a: 1\nb: 2\nc: 3\n")
+    assert len(fastyaml._KEYS) <= 4  # cleared when full
+
+
 _TYPED_WORDS = ("yes", "No", "TRUE", "false", "On", "off", "null", "Null", "~", "<<", "=", "y")
 
 
