@@ -32,17 +32,9 @@ class StoredPairs:
             store.set_meta(_FORM, form)
         self.new: list[tuple[int, str, str]] = []
         self.used: set[int] = set()
-        #: the zones stored, read at the first `get`: a zone not among them is not asked
-        #: for (a cold build asks for every zone, a thousand at 100,000 articles, of a
-        #: table that mostly holds none)
-        self._stored: set[int] | None = None
 
     def get(self, zone: int, digest: str) -> list[Pair] | None:
         self.used.add(zone)
-        if self._stored is None:
-            self._stored = self.store.zones()
-        if zone not in self._stored:
-            return None
         row = self.store.zone(zone)
         if row is None or row[0] != digest:
             return None
