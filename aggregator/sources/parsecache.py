@@ -193,13 +193,14 @@ def _load(
     listed: set[str] | None = None
     gone: list[str] = []
     for key, identity, head, words, body in cached:
-        if identities.get(key) == identity:
-            results[key] = decode(head, words, body)  # both None when light
-        elif whole:
+        if whole:
             if listed is None:
                 listed = set(keys)
             if key not in listed:
                 gone.append(key)
+                continue
+        if identities.get(key) == identity:
+            results[key] = decode(head, words, body)  # both None when light
     stale = [key for key in keys if key not in results]
     loaded = Loaded()
     # File times are the file system's: compare them with the real clock, not the

@@ -136,3 +136,8 @@ def test_the_cache_lets_go_of_the_rows_of_files_gone_when_it_reads_every_file(
         assert cached() == sorted(now)
         load(now, store, workers=1)  # nothing gone: every row stays
         assert cached() == sorted(now)
+        # identities of more files than the paths (still there, unchanged): a whole
+        # load of some of them drops the others' rows all the same
+        known = parsecache.stat_files(now)
+        load(now[:1], store, workers=1, identities=known)
+        assert cached() == now[:1]
