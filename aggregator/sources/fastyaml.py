@@ -136,8 +136,8 @@ _LEADING_ZERO = re.compile(r"0[0-9_xXoObB](?:(?<![^ \n]0.)|(?<=[-+]0.)(?<![^ \n]
 #: does, but starts with the token's first character, so that a search skips every other
 #: character at once instead of trying the pattern there (a third of the time; the
 #: other form tried each of the text's characters: 80 us for a file of 6 KB). After
-#: that character: ".5" and "_1" match, "0" is followed by a prefix or digit or reads
-#: on to "_" or an exponent, another digit reads on to those, a sign starts it all.
+#: that character: a "." or "_" matches at once, "0" is followed by a prefix or digit or
+#: reads on to "_" or an exponent, another digit reads on to those, a sign starts it all.
 _ODD_NUMBER = re.compile(
     r"[-+._0-9](?<![^ \n].)"
     r"(?:(?<=[._])"

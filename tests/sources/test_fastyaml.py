@@ -429,19 +429,38 @@ _ODD_NUMBER_PLAIN = re.compile(r"(?<![^ \n])[-+]?(?:\.|0[0-9_xXoObB]|[0-9.]*(?:_
 
 
 @settings(max_examples=3000, deadline=None)
-@given(st.text(st.sampled_from(" \n-+._0123456789eExXoObBa:'\""), max_size=16))
+@given(st.text(st.sampled_from(" \n-+._0123456789eExXoObBa:'\"\u00e9\u0661"), max_size=24))
 @example(" 1_0")
 @example("-.5")
 @example("+0x1F")
 @example("a 1e3")
 @example("x-1e3")
 @example("0e")
+@example("-1.5e3")
+@example("0.5e3")
+@example("+1.e5")
+@example("0.e")
 def test_the_odd_number_pattern_finds_what_its_plain_form_finds(value: str) -> None:
     """`_ODD_NUMBER` starts with a token's first character so that a search skips the
     others; it finds an odd number in a text (which `_Check` reads with a line break in
     front) exactly when its plain form does."""
     text = "\n" + value
     assert bool(fastyaml._ODD_NUMBER.search(text)) == bool(_ODD_NUMBER_PLAIN.search(text))
+
+
+def test_the_odd_number_pattern_agrees_on_every_short_text() -> None:
+    """Every text of up to five characters of those the patterns tell apart (what
+    random texts rarely draw: `-1.5e3`, `0.5e3`, `+1.e5` take their own branches)."""
+    texts = [""]
+    for _ in range(5):
+        texts += [t + c for t in texts if len(t) == len(texts[-1]) for c in " -+.015eEx_"]
+    assert len(texts) > 170_000
+    differ = [
+        t
+        for t in texts
+        if bool(fastyaml._ODD_NUMBER.search("\n" + t)) != bool(_ODD_NUMBER_PLAIN.search("\n" + t))
+    ]
+    assert differ == []
 
 
 def test_a_float_takes_the_fast_path_unless_a_number_may_read_otherwise() -> None:
