@@ -27,8 +27,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "bench"), str(ROOT / "tests")]
 
 from build import corpus_files  # noqa: E402
+from build import corpus_options  # noqa: E402
 from build import machine  # noqa: E402
-from build import prepare_corpus  # noqa: E402
+from build import prepared  # noqa: E402
 
 
 @contextlib.contextmanager
@@ -79,14 +80,11 @@ def timed(argv: list[str], cwd: Path, env: dict[str, str]) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n", type=int, default=10_000, help="files (default: 10000)")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--keep", type=Path, metavar="DIR", help="generate the corpus here")
+    corpus_options(parser, 10_000)
     args = parser.parse_args(argv)
     print(machine())
     work = Path(tempfile.mkdtemp(prefix="aggregator-backends-"))
-    pristine = args.keep.resolve() if args.keep else work / "pristine"
-    prepare_corpus(pristine, args.n, args.seed)
+    pristine, _how = prepared(args, work)
     files = corpus_files(pristine)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     rows: list[tuple[str, float, float]] = []

@@ -386,6 +386,39 @@ def prepare_corpus(
     return elapsed, False
 
 
+#: what `--common` asks of the generated corpus (`corpus.generate`)
+COMMON_HELP = (
+    "titles that name only 20 well-known companies, never a made-up one, as in a corpus on "
+    "one subject (near-duplicate detection weighs the most candidates)"
+)
+
+
+def corpus_options(
+    parser: argparse.ArgumentParser,
+    default_n: int,
+    keep_help: str = "generate the corpus here, or reuse it",
+) -> None:
+    """The options of the generated corpus every benchmark takes: --n, --seed, --common,
+    --keep (`prepared` makes or finds the corpus they ask for)."""
+    parser.add_argument(
+        "--n", type=_positive, default=default_n, help=f"files (default: {default_n})"
+    )
+    parser.add_argument("--seed", type=int, default=1, help="corpus seed (default: 1)")
+    parser.add_argument("--common", action="store_true", help=COMMON_HELP)
+    parser.add_argument("--keep", type=Path, metavar="DIR", help=keep_help)
+
+
+def prepared(args: argparse.Namespace, temp: Path) -> tuple[Path, str]:
+    """The corpus `corpus_options` asked for, generated in `--keep` (or under `temp`)
+    or reused from there: its folder, and what it is and how it came, for the output
+    ("seed 1, titles of common words, generated in 1.1 s")."""
+    pristine = args.keep.resolve() if args.keep else temp / "pristine"
+    generated, reused = prepare_corpus(pristine, args.n, args.seed, args.common)
+    how = "reused" if reused else f"generated in {generated:.1f} s"
+    kind = ", titles of common words" if args.common else ""
+    return pristine, f"seed {args.seed}{kind}, {how}"
+
+
 def parse_floor(folder: Path) -> tuple[float, int]:
     """Seconds to find, read and YAML-load the front matter of every file; files."""
     started = time.perf_counter()
@@ -653,17 +686,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Time `aggregator build` on a generated corpus: cold, warm, incremental."
     )
-    parser.add_argument("--n", type=_positive, default=10_000, help="files (default: 10000)")
-    parser.add_argument("--seed", type=int, default=1, help="corpus seed (default: 1)")
-    parser.add_argument(
-        "--common",
-        action="store_true",
-        help="titles of common words only, as in a corpus on one subject (near-duplicate "
-        "detection weighs the most candidates)",
-    )
-    parser.add_argument(
-        "--keep", type=Path, metavar="DIR", help="generate the corpus here, or reuse it"
-    )
+    corpus_options(parser, 10_000)
     parser.add_argument(
         "--links",
         choices=("off", "on", "both"),
@@ -702,16 +725,10 @@ def main(argv: list[str] | None = None) -> int:
             if "--workers" not in help_text:
                 print("error: this `aggregator build` has no --workers option", file=sys.stderr)
                 return 2
-        pristine = args.keep.resolve() if args.keep else temp / "pristine"
-        generated, reused = prepare_corpus(pristine, args.n, args.seed, args.common)
+        pristine, how = prepared(args, temp)
         files = corpus_files(pristine)
         size = sum(p.stat().st_size for p in files)
-        how = "reused" if reused else f"generated in {generated:.1f} s"
-        kind = ", titles of common words" if args.common else ""
-        print(
-            f"corpus: {len(files)} files, {size / 1e6:.1f} MB, seed {args.seed}{kind}, {how} "
-            f"({pristine})"
-        )
+        print(f"corpus: {len(files)} files, {size / 1e6:.1f} MB, {how} ({pristine})")
         print(
             f"measuring: python -m aggregator from {ROOT} ({sys.executable}, "
             f"PYTHONHASHSEED={HASH_SEED}, -q)"

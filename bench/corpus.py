@@ -34,10 +34,12 @@ syndicated near-duplicates (another outlet and URL, the title with a word added,
 the same excerpt, published minutes to hours later). About 30% of the files have
 CRLF line endings.
 
-With `common` (`--common`), the titles' companies come from the 20 most common names
-only, never a made-up one: titles share many more words within days, as in a corpus
-on one subject (a product's news, say), the case that makes near-duplicate detection
-consider the most candidates. Everything else is drawn the same way.
+With `common` (`--common`), the titles' companies are the first 20 of its list (the best
+known: Microsoft, Google, Amazon...), never a made-up one (the usual corpus names one of
+its 52 companies in about half of its titles, a made-up startup in the others): titles
+share many more words within days, as in a corpus on one subject (a product's news,
+say), the case that makes near-duplicate detection consider the most candidates.
+Everything else is drawn the same way.
 
 Files are made in chunks of `CHUNK` consecutive files, each from its own seeded
 random generator, so chunks are written in parallel (`processes`) and the output
@@ -154,7 +156,7 @@ _SYLLABLES_B = [
     "ion", "ara", "etic", "ly", "ora", "ex", "ium", "oni", "ava", "eon", "ist", "ent",
     "ify", "ova", "ux", "ami", "ero", "ith", "yx", "adel",
 ]  # fmt: skip
-#: the companies of titles in a `common` corpus
+#: the companies of titles in a `common` corpus: the first 20, the best known
 _COMMON = _COMPANIES[:20]
 _SUFFIXES = ["", "", "", " AI", " Labs", " Robotics", " Health", " Systems", " Data"]
 _VERBS = [
@@ -723,7 +725,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--processes", type=int, default=None, help="default: one per CPU")
     parser.add_argument(
-        "--common", action="store_true", help="titles of common words only (one subject)"
+        "--common",
+        action="store_true",
+        help="titles that name only 20 well-known companies, never a made-up one",
     )
     args = parser.parse_args(argv)
     if args.n < 0:

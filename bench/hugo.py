@@ -325,16 +325,13 @@ def interleaved(
 
 def benchmark(args: argparse.Namespace, binary: Path, temp: Path) -> int:
     """Prepare the corpus and the site, run both scenarios, print the tables."""
-    pristine = args.keep.resolve() if args.keep else temp / "pristine"
-    generated, reused = bench.prepare_corpus(pristine, args.n, args.seed, args.common)
+    pristine, how = bench.prepared(args, temp)
     source = temp / "corpus"
     shutil.copytree(pristine, source, ignore=shutil.ignore_patterns(bench.MARKER))
     files = bench.corpus_files(source)
     count = len(files)
     size = sum(p.stat().st_size for p in files)
-    how = "reused" if reused else f"generated in {generated:.1f} s"
-    kind = ", titles of common words" if args.common else ""
-    print(f"corpus: {count} files, {size / 1e6:.1f} MB, seed {args.seed}{kind}, {how} ({pristine})")
+    print(f"corpus: {count} files, {size / 1e6:.1f} MB, {how} ({pristine})")
     site = hugo_site(temp / "site", source, args.hugo_pages)
     what = "feeds and a page per article" if args.hugo_pages else "feeds only"
     print(
@@ -419,17 +416,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Time `aggregator build` against Hugo on one generated corpus."
     )
-    parser.add_argument("--n", type=bench._positive, default=20_000, help="files (default: 20000)")
-    parser.add_argument("--seed", type=int, default=1, help="corpus seed (default: 1)")
-    parser.add_argument(
-        "--common",
-        action="store_true",
-        help="titles of common words only, as in a corpus on one subject (near-duplicate "
-        "detection weighs the most candidates)",
-    )
-    parser.add_argument(
-        "--keep", type=Path, metavar="DIR", help="generate the corpus here, or reuse it"
-    )
+    bench.corpus_options(parser, 20_000)
     parser.add_argument(
         "--runs", type=bench._positive, default=2, help="runs of each, per scenario (default: 2)"
     )

@@ -189,11 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Time `aggregator run --watch --serve`: a file landing to the feed served."
     )
-    parser.add_argument("--n", type=bench._positive, default=10_000, help="files (default: 10000)")
-    parser.add_argument("--seed", type=int, default=1, help="corpus seed (default: 1)")
-    parser.add_argument(
-        "--keep", type=Path, metavar="DIR", help="generate the corpus here, or reuse it (read only)"
-    )
+    bench.corpus_options(parser, 10_000, "generate the corpus here, or reuse it (read only)")
     parser.add_argument("--rounds", type=bench._positive, default=7, help="edits (default: 7)")
     parser.add_argument(
         "--poll", type=float, default=0.005, help="seconds between polls (default: 0.005)"
@@ -227,9 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     daemon: Daemon | None = None
     farm: bench.farms.Farm | None = None
     try:
-        pristine = args.keep.resolve() if args.keep else temp / "pristine"
-        generated, reused = bench.prepare_corpus(pristine, args.n, args.seed)
-        how = "reused" if reused else f"generated in {generated:.1f} s"
+        pristine, how = bench.prepared(args, temp)
         work = temp / "work"
         started = time.perf_counter()
         links = ["--links", "off"]
@@ -247,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.copytree(pristine, work, ignore=shutil.ignore_patterns(bench.MARKER))
         files = bench.corpus_files(work)
         print(
-            f"corpus: {len(files)} files, seed {args.seed}, {how} ({pristine}), "
+            f"corpus: {len(files)} files, {how} ({pristine}), "
             f"copied in {time.perf_counter() - started:.1f} s"
             + (
                 f", {moved} URLs moved onto a farm of {args.farm_hosts} servers "

@@ -781,8 +781,8 @@ def _front_matter(text: str, plain_yaml: bool) -> tuple[str, int]:
 def _end_line(text: str, start: int) -> re.Match[str] | None:
     """`_END.search(text, start + 1)`, where `text[start]` is a line break: only the
     lines that start "---" or "..." are matched (`_END` would be tried at every line),
-    found in one search (a search for each of the two reads a text of non-ASCII
-    characters twice, and slower: 2.7 us against 6.5 us for 5.5 KB)."""
+    found in one search (a `str.find` for each of the two reads a text of non-ASCII
+    characters twice, and slower: the searches take 2.7 us against 6.5 us for 5.5 KB)."""
     for line in _END_START.finditer(text, start):
         end = _END.match(text, line.start() + 1)
         if end is not None:
