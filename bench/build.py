@@ -386,10 +386,10 @@ def prepare_corpus(
     return elapsed, False
 
 
-#: what `--common` asks of the generated corpus (`corpus.generate`)
+#: what `--common` asks of the generated corpus (`corpus.generate`), and why
 COMMON_HELP = (
-    "titles that name only 20 well-known companies, never a made-up one, as in a corpus on "
-    "one subject (near-duplicate detection weighs the most candidates)"
+    f"{corpus.COMMON_HELP}, as in a corpus on one subject (near-duplicate detection weighs "
+    "the most candidates)"
 )
 
 

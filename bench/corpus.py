@@ -158,6 +158,8 @@ _SYLLABLES_B = [
 ]  # fmt: skip
 #: the companies of titles in a `common` corpus: the first 20, the best known
 _COMMON = _COMPANIES[:20]
+#: what `--common` asks for (also the benchmarks' option: `build.corpus_options`)
+COMMON_HELP = "titles that name only 20 well-known companies, never a made-up one"
 _SUFFIXES = ["", "", "", " AI", " Labs", " Robotics", " Health", " Systems", " Data"]
 _VERBS = [
     ("launches", "launch"), ("unveils", "unveil"), ("delays", "delay"), ("expands", "expand"),
@@ -724,11 +726,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("n", type=int, metavar="N")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--processes", type=int, default=None, help="default: one per CPU")
-    parser.add_argument(
-        "--common",
-        action="store_true",
-        help="titles that name only 20 well-known companies, never a made-up one",
-    )
+    parser.add_argument("--common", action="store_true", help=COMMON_HELP)
     args = parser.parse_args(argv)
     if args.n < 0:
         parser.error("N must be 0 or more")
