@@ -12,8 +12,8 @@ differ is found in three steps:
 - before parsing, a scan of the text refuses characters PyYAML refuses or reads as line
   breaks (controls, tabs, NEL, U+2028/9, a BOM, a lone CR, surrogates); surrogate and
   `\\U` escapes; at a line start, `---` or `...` (several documents), a value with no key
-  (`: x`, a null key to yaml-rs) or a deep indent (deep nesting: PyYAML fails on it by
-  recursion, yaml-rs crashes the process); and where a node starts, tags (`!!binary`,
+  (`: x`, a null key to yaml-rs) or a deep indent (deep nesting: yaml-rs crashes the
+  process on tens of thousands of levels); and where a node starts, tags (`!!binary`,
   `!foo`), anchors and aliases (PyYAML shares one object for an alias, yaml-rs copies it;
   the loader's alias limits are PyYAML's), flow collections, block scalars, directives and
   reserved characters;
@@ -112,10 +112,9 @@ _LONE_CR = re.compile(r"\r(?!\n|\Z)")
 _ESCAPE = re.compile(r"\\(?:U|u[dD][89a-fA-F])")
 #: the longest run of spaces and block indicators a line may start with: every level of
 #: block nesting takes at most two of them (as in the loader's depth bound; flow
-#: collections are refused), so documents have at most 2 * 32 + 2 levels. PyYAML builds
-#: nested nodes by recursion (a RecursionError near 500 levels, a ScannerError at 1000)
-#: and yaml-rs crashes the process on tens of thousands: a deeper document goes to PyYAML
-#: (and the loader's yaml_depth limit holds before either)
+#: collections are refused), so documents have at most 2 * 32 + 2 levels. yaml-rs
+#: crashes the process on tens of thousands: a deeper document goes to PyYAML (libyaml
+#: refuses 1000 levels; the loader's yaml_depth limit holds before either)
 _MAX_LEAD = 32
 #: at a line start: a document marker (PyYAML reads one document), a value with no key
 #: (PyYAML refuses it, yaml-rs reads a null key), or a deep indent

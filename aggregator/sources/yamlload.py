@@ -135,7 +135,12 @@ def load(source: str) -> Any:
             return None
         try:
             return _build(node, loader, {})
-        except _Other:
+        except Exception:
+            # `_Other`, a node only PyYAML's constructor builds; or an error: a typed
+            # scalar no constructor can build (`!!int abc`), which PyYAML may meet after
+            # another (it builds the items of nested collections last), or nesting past
+            # the recursion limit (PyYAML builds collections without recursion). Its
+            # constructor gives the value, or the error it meets first, as `yaml.load`.
             return loader.construct_document(node)
     finally:
         loader.dispose()

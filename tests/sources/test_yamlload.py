@@ -64,6 +64,18 @@ DOCUMENTS = [
     "a: [1, 2",
     "- - - x",
     "a: 1\na: 2",
+    # values no constructor can build: the first PyYAML meets (nested items last) is the error
+    "a:\n  - !!bool foo\nb: !!int bar",
+    "- [!!int x]\n- !!float y",
+    "a: {b: !!null x, c: [!!bool y]}\nd: !!timestamp z\ne: !!int w",
+    "a: !!int",
+    "a: !!int ''",
+    "a: !!int +",
+    "a: !!float _",
+    # nesting past Python's recursion limit, which PyYAML builds without recursion
+    "- " * 600 + "x",
+    "[" * 600 + "]" * 600,
+    "a:\n" + "".join(" " * (2 * i + 2) + f"k{i}:\n" for i in range(600)) + " " * 1202 + "v",
 ]
 
 
