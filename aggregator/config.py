@@ -551,11 +551,12 @@ def read_config(path: Path | None) -> ConfigFile:
             line = text.count("\n", 0, exc.position) + 1
         problem = (getattr(exc, "problem", None) or str(exc)).splitlines()[0]
         raise ConfigError(f"{path}:{line}: invalid YAML: {problem}") from exc
-    except (ValueError, OverflowError, RecursionError) as exc:
-        # A value no Python object holds: an integer of more than 4300 digits, a
-        # document nested past the parser's stack.
-        reason = str(exc).split("\n")[0] or type(exc).__name__
-        raise ConfigError(f"{path}:1: invalid YAML: {reason}") from exc
+    except yamlload.VALUE_ERRORS as exc:
+        # A typed scalar no Python object holds: `!!bool maybe`, an integer of more
+        # than 4300 digits.
+        raise ConfigError(f"{path}:1: invalid YAML value: {yamlload.value_problem(exc)}") from exc
+    except RecursionError as exc:  # a document nested past the parser's stack
+        raise ConfigError(f"{path}:1: invalid YAML: nested too deeply") from exc
     if data is None:
         return ConfigFile(Config(), path)
     if not isinstance(data, dict):

@@ -353,6 +353,6 @@ def _string(text: str, *, flow: bool) -> str:
     plain = f"k: [{text}]" if flow else f"k: {text}"
     try:
         read = yamlload.load(plain)
-    except (yaml.YAMLError, ValueError):
+    except (yaml.YAMLError, *yamlload.VALUE_ERRORS):  # `!!bool maybe` is no boolean
         read = None
     return text if read == {"k": [text] if flow else text} else json.dumps(text)

@@ -814,9 +814,9 @@ def _parse_yaml(source: str, offset: int, limits: Limits) -> Any:
         raise _Invalid(f"invalid YAML: {detail}", _mark_line(exc, offset, source)) from None
     except RecursionError:
         raise _Invalid("YAML nested too deeply", offset + 1) from None
-    except (ValueError, TypeError, KeyError, OverflowError) as exc:
+    except yamlload.VALUE_ERRORS as exc:
         # A typed scalar PyYAML cannot build, such as `!!int abc`.
-        raise _Invalid(f"invalid YAML value: {exc}", offset + 1) from None
+        raise _Invalid(f"invalid YAML value: {yamlload.value_problem(exc)}", offset + 1) from None
 
 
 def _depth_bound(source: str) -> int:

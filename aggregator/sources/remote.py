@@ -54,6 +54,7 @@ from aggregator.model import FeedState
 from aggregator.model import LoadError
 from aggregator.model import LoadWarning
 from aggregator.model import SkippedEntry
+from aggregator.sources import yamlload
 from aggregator.sources.entries import Entry
 from aggregator.sources.entries import FeedReader
 from aggregator.sources.entries import RemoteFeed
@@ -428,6 +429,6 @@ def _entry_id(path: Path) -> str | None:
         return None
     try:
         value = yaml.safe_load(found.group(1))
-    except yaml.YAMLError:
+    except (yaml.YAMLError, *yamlload.VALUE_ERRORS):  # written by hand, say
         return None
     return str(value) if value is not None else None

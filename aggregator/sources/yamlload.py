@@ -122,6 +122,22 @@ def timestamp(value: str) -> Any:
     return _timestamp(_CONSTRUCTOR, yaml.ScalarNode(_TIMESTAMP, value))
 
 
+#: what PyYAML's safe constructor raises on a typed scalar it cannot build: `!!int abc`,
+#: `!!bool maybe` (a KeyError), `!!float _` (an IndexError: no digit), an integer of
+#: more digits than Python converts
+VALUE_ERRORS = (ValueError, TypeError, KeyError, IndexError, OverflowError)
+
+
+def value_problem(error: Exception) -> str:
+    """What is wrong with a typed scalar that PyYAML's constructor could not build (one
+    of `VALUE_ERRORS`), on one line."""
+    if isinstance(error, KeyError):  # the words `!!bool` reads are a table's keys
+        return f"not a boolean: {error}"
+    if isinstance(error, IndexError):  # `!!int` or `!!float` reads the first character
+        return "a number tag on a value with no digit"
+    return str(error).split("\n")[0] or type(error).__name__
+
+
 class _Other(Exception):
     """A node `_build` leaves to PyYAML's constructor."""
 

@@ -85,6 +85,32 @@ def test_config_values_out_of_range_are_one_line_naming_the_key(
 
 
 @pytest.mark.e2e
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("interval: !!bool maybe\n", ["not a boolean: 'maybe'"]),
+        ("interval: !!int\n", ["a number tag on a value with no digit"]),
+        ("limit: !!float _\n", ["a number tag on a value with no digit"]),
+        ("limit: !!int abc\n", ["invalid literal for int()"]),
+        # the first value PyYAML cannot build, in its order (nested items last)
+        ("topics:\n  x: [!!bool no-way]\nlimit: !!int abc\n", ["invalid literal for int()"]),
+    ],
+    ids=["bool", "empty-int", "float-underscore", "int", "order"],
+)
+def test_a_typed_value_no_constructor_builds_is_one_line(
+    folder: Path, text: str, words: list[str]
+) -> None:
+    conf = write_conf(folder, text)
+    one_line(
+        run_cli("build", "--config", conf, cwd=folder),
+        2,
+        "conf.yaml:1: invalid YAML value: ",
+        *words,
+    )
+    assert not (folder / "out").exists()
+
+
+@pytest.mark.e2e
 def test_a_cron_build_accepts_run_refuses_too(folder: Path) -> None:
     conf = write_conf(folder, 'cron: "99 99 * * *"\n')
     one_line(run_cli("run", "--config", conf, cwd=folder), 2, "conf.yaml:4: cron: ")

@@ -22,6 +22,7 @@ from conftest import SEEDS
 from conftest import run_cli
 
 from aggregator import config as config_module
+from aggregator.app.scaffold import _yaml
 from aggregator.app.scaffold import scaffold_text
 from aggregator.app.scaffold import write_scaffold
 from aggregator.config import Config
@@ -188,6 +189,14 @@ def test_add_feed_adds_to_the_scaffold(tmp_path: Path) -> None:
     after = read_config(path).config
     assert [feed.url for feed in after.feeds] == ["https://blog.example.com/feed.xml"]
     assert dataclasses.replace(after, feeds=()) == before
+
+
+@pytest.mark.parametrize(
+    "text", ["plain words", "on", "*.md", "a: b", "!!bool maybe", "!!int", "!!float _", "- x"]
+)
+def test_a_string_is_written_as_yaml_that_reads_back_as_it(text: str) -> None:
+    assert yaml.safe_load(f"k: {_yaml(text)}") == {"k": text}
+    assert yaml.safe_load(f"k: [{_yaml(text, flow=True)}]") == {"k": [text]}
 
 
 # --- the real command ----------------------------------------------------------------

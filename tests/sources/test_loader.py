@@ -265,6 +265,23 @@ def _broken_files(marker: Path) -> list[Broken]:
             (6,),
             ("invalid yaml",),
         ),
+        # a number tag on a value with no digit: PyYAML's constructor fails on it with an
+        # IndexError, reported as the bad value it is
+        Broken("empty-int.md", fm(*BASE, "quality: !!int"), (2,), ("invalid yaml value", "digit")),
+        Broken(
+            "underscore-float.md",
+            fm(*BASE, "score: !!float _"),
+            (2,),
+            ("invalid yaml value", "digit"),
+        ),
+        # two values no constructor can build: the one PyYAML meets first is reported (it
+        # builds the items of nested collections last)
+        Broken(
+            "two-bad-tags.md",
+            fm(*BASE, "topics:", "  - !!bool maybe", "quality: !!int high"),
+            (2,),
+            ("invalid yaml value", "high"),
+        ),
         Broken(
             "bad-indent.md",
             fm(*BASE, "provider:", "  name: Example", " domain: example.com"),

@@ -1211,3 +1211,29 @@ def _state(pid: int) -> str:
     except OSError:
         return ""
     return next((line.split()[1] for line in status.splitlines() if line.startswith("State:")), "")
+
+
+@pytest.mark.parametrize(
+    ("line", "named"),
+    [
+        ("  entryId: urn:blog:7", "urn:blog:7"),
+        # an id no YAML constructor builds (an entry file edited by hand): the file's name
+        ("  entryId: !!bool maybe", "7"),
+        ("  entryId: !!int", "7"),
+        ("  entryId: [unclosed", "7"),
+    ],
+)
+def test_a_report_of_an_entry_file_names_its_feed_and_entry(
+    tmp_path: Path, line: str, named: str
+) -> None:
+    from aggregator.model import LoadError
+    from aggregator.sources.remote import folder_name
+    from aggregator.sources.remote import shown_entries
+
+    url = "https://blog.example/feed.xml"
+    config = config_for(tmp_path, FeedSource(url))
+    path = config.entries_path / folder_name(url) / "7.md"
+    path.parent.mkdir(parents=True)
+    path.write_text(f"---\ntitle: [broken\nfeed:\n{line}\n---\n", encoding="utf-8")
+    (shown,) = shown_entries(config, [LoadError(str(path), 2, "invalid YAML: x")])
+    assert str(shown) == f"{url}:1: entry {named}: invalid YAML: x"
