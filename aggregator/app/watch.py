@@ -175,6 +175,8 @@ class Warm:
         #: the local article files, sorted as the walk sorts them
         self._paths: list[str] = []
         self._identities: dict[str, tuple[int, int]] = {}
+        #: which folder each source folder was when it was walked (see `_identity`)
+        self._folders: dict[str, tuple[int, int] | None] = {}
         #: whether the last `find` walked every folder
         self.walked = False
 
@@ -198,7 +200,9 @@ class Warm:
             if config.remote_sources:
                 self._forget()
                 return find_files(config)
-            if not walk and self._follow(sorted(touched), rules):
+            # A source folder moved away and another put in its place (or a link to a
+            # folder pointed at another) sends no event of its files: walked again.
+            if not walk and not self._replaced(rules) and self._follow(sorted(touched), rules):
                 return self._found(config, list(self._paths), self._identities)
             return self._walk(config, rules)
         except BaseException:
@@ -209,16 +213,23 @@ class Warm:
         self._rules = None
         self._paths = []
         self._identities = {}
+        self._folders = {}
         self.walked = True
+
+    def _replaced(self, rules: Rules) -> bool:
+        """Whether a source folder is another folder than the one walked, or none."""
+        return any(_identity(source) != self._folders.get(source) for source in rules.sources)
 
     def _walk(self, config: Config, rules: Rules) -> tuple[Found, dict[str, tuple[int, int]]]:
         """Every folder walked, every file stat'ed; kept when it can be followed."""
         self._forget()
         sources = list(config.sources)
+        folders = {source: _identity(source) for source in rules.sources}  # before the walk
         listed, misnamed = split_names(find_paths(sources, config.patterns))
         identities = stat_files(listed)
         if not misnamed and (len(sources) == 1 or _apart(sources, listed)):
             self._paths, self._identities, self._rules = listed, identities, rules
+            self._folders = folders
             listed = list(listed)
         return self._found(config, listed, identities, misnamed)
 
@@ -471,6 +482,11 @@ _KINDS = (
 _DONE = ("FileClosedEvent", "FileDeletedEvent", "FileMovedEvent", "FileCreatedEvent")
 #: why a folder is not watched when watchdog cannot be imported (no retry helps)
 _NO_WATCHDOG = "watchdog cannot be imported"
+#: seconds between two looks at which folder each source folder is: one moved away (or
+#: removed) and another put in its place sends no event, as the watch follows the old one
+FOLDER_CHECK = 1.0
+#: why a source folder that was watched is not any more
+_GONE = "the folder was removed or moved"
 
 
 #: watchdog's observers: an overflow of the kernel's event queue is told only here
@@ -506,7 +522,11 @@ class Watcher:
         #: every watch scheduled (one ended with its folder too), and the folder's identity
         self._watches: dict[str, ObservedWatch] = {}
         self._folders: dict[str, tuple[int, int] | None] = {}
+        #: which folder each source folder was at the last look (`check_folders`)
+        self._present: dict[str, tuple[int, int] | None] = {}
         self._overflow = _Overflow(self)
+        self._stopped = threading.Event()
+        self._looking: threading.Thread | None = None
 
     def watch(self, config: Config) -> None:
         """Watch the source folders of `config` (and no other): those it cannot are
@@ -518,6 +538,7 @@ class Watcher:
             self.watched = {}
             self._watches = {}
             self._folders = {}
+            self._present = {source: _identity(source) for source in rules.sources}
             self.unwatched = {u: "object storage sends no events" for u in config.remote_sources}
         try:
             from watchdog.observers import Observer
@@ -532,6 +553,11 @@ class Watcher:
             _WATCHDOG_LOG.addHandler(self._overflow)
             for source in rules.sources:
                 self._schedule(source)
+            self._stopped = threading.Event()
+            self._looking = threading.Thread(
+                target=self._look, args=(self._stopped,), name="aggregator-folders", daemon=True
+            )
+            self._looking.start()
         with self._lock:
             unwatched = dict(self.unwatched)
             watched = list(self.watched)
@@ -576,7 +602,51 @@ class Watcher:
         for source in self._sources():
             self.rebuilds.saw(source, done=True)
 
+    def _look(self, stopped: threading.Event) -> None:
+        while not stopped.wait(FOLDER_CHECK):
+            try:
+                self.check_folders()
+            except Exception:  # the thread must go on
+                log.exception("the source folders could not be looked at")
+
+    def check_folders(self) -> None:
+        """Act on each source folder that is another folder than at the last look: one
+        put where another was (moved away, or removed, then made again; a link pointed
+        at another folder) is watched again and walked by a build that starts now; one
+        moved away or removed is no longer watched (its old watch would follow it and
+        tell its files as the source's)."""
+        if self._observer is None:
+            return
+        changed: list[tuple[str, tuple[int, int] | None]] = []
+        with self._lock:
+            for source in self._sources():
+                now = _identity(source)
+                # A folder removed, then made again, may get the inode it had: its
+                # removal was told by its watch (`_removed`).
+                back = now is not None and self.unwatched.get(source) == _GONE
+                if now != self._present.get(source) or back:
+                    self._present[source] = now
+                    changed.append((source, now))
+        for source, now in changed:
+            if now is None:
+                self._unschedule(source)
+                if source in self.watched:
+                    self._removed(source)
+                continue
+            if self._schedule(source):
+                log.info(
+                    "watching %s for changes again",
+                    source,
+                    extra={"event": "watch", "status": "watching", "folders": [source]},
+                )
+            self.warm.rewalk()
+            self.rebuilds.saw(source, done=True)
+
     def close(self) -> None:
+        self._stopped.set()
+        looking, self._looking = self._looking, None
+        if looking is not None and looking is not threading.current_thread():
+            looking.join()
         _WATCHDOG_LOG.removeHandler(self._overflow)
         observer, self._observer = self._observer, None
         if observer is not None:
@@ -586,19 +656,30 @@ class Watcher:
     def _sources(self) -> tuple[str, ...]:
         return self._rules.sources if self._rules is not None else ()
 
+    def _unschedule(self, source: str) -> None:
+        observer = self._observer
+        with self._lock:
+            old = self._watches.pop(source, None)
+        if old is not None and observer is not None:
+            with contextlib.suppress(KeyError, OSError):
+                observer.unschedule(old)
+
     def _schedule(self, source: str) -> bool:
         observer = self._observer
         if observer is None:
             return False
         with self._lock:
             self.watched.pop(source, None)
-            old = self._watches.pop(source, None)
-        if old is not None:
-            with contextlib.suppress(KeyError, OSError):
-                observer.unschedule(old)
+        self._unschedule(source)
+        # A source given by a link to its folder: the folder is watched (a watch on
+        # the link itself tells nothing of the files), its events told by the link.
+        real = os.path.realpath(source) if os.path.islink(source) else None
         try:
             watch = observer.schedule(
-                _handler(self, source), source, recursive=True, event_filter=_event_kinds()
+                _handler(self, source, real),
+                real or source,
+                recursive=True,
+                event_filter=_event_kinds(),
             )
         except OSError as exc:
             with self._lock:
@@ -613,8 +694,9 @@ class Watcher:
             self.unwatched.pop(source, None)
         return True
 
-    def seen(self, event: FileSystemEvent, source: str) -> None:
-        """One event of the observer of `source` (in the observer's thread)."""
+    def seen(self, event: FileSystemEvent, source: str, real: str | None = None) -> None:
+        """One event of the observer of `source` (in the observer's thread), which
+        watches the folder `real` when `source` is a link to it."""
         rules = self._rules
         kind = type(event).__name__
         if rules is None or kind == "DirModifiedEvent":
@@ -622,7 +704,7 @@ class Watcher:
         for side, raw in enumerate((event.src_path, event.dest_path)):
             if not raw:
                 continue
-            path = walk_form(source, os.fsdecode(raw))
+            path = walk_form(source, linked_form(source, real, os.fsdecode(raw)))
             if path in rules.sources:
                 if kind in ("DirDeletedEvent", "DirMovedEvent") and path == source:
                     self._removed(source)
@@ -649,8 +731,8 @@ class Watcher:
         self.warm.touched([source])
         with self._lock:
             self.watched.pop(source, None)
-            self.unwatched[source] = "the folder was removed or moved"
-        _not_watching(source, "the folder was removed or moved")
+            self.unwatched[source] = _GONE
+        _not_watching(source, _GONE)
 
 
 def _identity(folder: str) -> tuple[int, int] | None:
@@ -686,7 +768,19 @@ def _reason(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
-def _handler(watcher: Watcher, source: str) -> FileSystemEventHandler:
+def linked_form(source: str, real: str | None, path: str) -> str:
+    """An event's `path` in the folder `real` a link `source` points to, as under the
+    link (`path` itself when there is no link)."""
+    if real is None:
+        return path
+    if path == real:
+        return source
+    if path.startswith(_prefix(real)):
+        return _prefix(source) + path[len(_prefix(real)) :]
+    return path
+
+
+def _handler(watcher: Watcher, source: str, real: str | None) -> FileSystemEventHandler:
     """What the observer of one source folder calls (watchdog is imported only when
     watching)."""
     from watchdog.events import FileSystemEventHandler
@@ -694,7 +788,7 @@ def _handler(watcher: Watcher, source: str) -> FileSystemEventHandler:
     class Handler(FileSystemEventHandler):
         def dispatch(self, event: FileSystemEvent) -> None:
             try:
-                watcher.seen(event, source)
+                watcher.seen(event, source, real)
             except Exception:  # the observer's thread must go on
                 log.exception("a file system event could not be handled")
 

@@ -556,6 +556,90 @@ def test_a_source_folder_removed_or_replaced_is_watched_again_by_the_next_retry(
     recorder.wait_file(src / "m.md")
 
 
+def test_a_build_walks_again_when_a_source_folder_is_another_folder_now(
+    tmp_path: Path,
+) -> None:
+    """Moved away and replaced: no event names the files of either folder, or only the
+    old one's (its watch follows it), so the files kept are not followed but walked."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("a.md", "b.md"):
+        (src / name).write_text(name, encoding="utf-8")
+    config = config_of(tmp_path)
+    warm = Warm()
+    warm.find(config)
+    os.replace(src, tmp_path / "old")
+    src.mkdir()
+    (src / "c.md").write_text("c", encoding="utf-8")
+    warm.touched([str(src / "a.md")])  # an event of the old folder, told by its old path
+    same_as_a_walk(warm, config)
+    assert warm.walked
+
+
+@pytest.mark.e2e
+def test_a_source_folder_moved_away_and_replaced_is_watched_and_walked_at_once(
+    watched: tuple[Path, Watcher, Recorder],
+) -> None:
+    """No scheduled run needed: the folders are looked at every FOLDER_CHECK seconds."""
+    src, watcher, recorder = watched
+    old = src.parent / "old"
+    os.replace(src, old)
+    src.mkdir()
+    (src / "m.md").write_text("m", encoding="utf-8")
+    recorder.wait_file(src / "m.md")  # and each build lists what a walk lists
+    builds = len(recorder.builds)
+    (old / "a.md").write_text("the old folder, out of the source now", encoding="utf-8")
+    (src / "n.md").write_text("n", encoding="utf-8")
+    recorder.wait_file(src / "n.md")
+    assert not any(str(old) in path for path in recorder.files)
+    assert len(recorder.builds) > builds
+    # Removed, then made again where it was.
+    shutil.rmtree(src)
+    wait_for(lambda: str(src) in watcher.unwatched)
+    src.mkdir()
+    (src / "o.md").write_text("o", encoding="utf-8")
+    recorder.wait_file(src / "o.md")
+    wait_for(lambda: list(watcher.watched) == [str(src)])
+    (src / "p.md").write_text("p", encoding="utf-8")  # heard by the new watch
+    recorder.wait_file(src / "p.md")
+
+
+@pytest.mark.e2e
+def test_a_source_folder_given_by_a_link_is_watched_and_followed_when_the_link_moves(
+    tmp_path: Path,
+) -> None:
+    """The folder the link points to is watched (a watch on the link itself hears
+    nothing), its files told by the link's path, as the walk lists them; the link
+    pointed at another folder (a deployment switching folders) is walked at once."""
+    first, second = tmp_path / "v1", tmp_path / "v2"
+    first.mkdir()
+    second.mkdir()
+    (first / "a.md").write_text("a", encoding="utf-8")
+    (second / "b.md").write_text("b", encoding="utf-8")
+    src = tmp_path / "src"
+    src.symlink_to(first, target_is_directory=True)
+    config = config_of(tmp_path)
+    warm = Warm()
+    warm.find(config)
+    recorder = Recorder(warm, config)
+    watcher = Watcher(warm, recorder.rebuilds)
+    watcher.watch(config)
+    try:
+        assert list(watcher.watched) == [str(src)]
+        (first / "c.md").write_text("c", encoding="utf-8")
+        recorder.wait_file(src / "c.md")
+        switch = tmp_path / "switch"
+        switch.symlink_to(second, target_is_directory=True)
+        os.replace(switch, src)  # as `ln -sfn v2 src` does
+        recorder.wait_file(src / "b.md")
+        assert str(src / "a.md") not in recorder.files
+        (second / "d.md").write_text("d", encoding="utf-8")
+        recorder.wait_file(src / "d.md")
+    finally:
+        watcher.close()
+        recorder.rebuilds.stop()
+
+
 def wait_for(check: Callable[[], bool]) -> None:
     deadline = time.monotonic() + PATIENCE
     while not check():

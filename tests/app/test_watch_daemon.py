@@ -95,6 +95,34 @@ def test_new_edited_and_deleted_files_are_served_without_the_schedule(
     assert daemon.stop() == 0
 
 
+def test_a_source_folder_moved_away_and_replaced_is_served_and_the_old_one_forgotten(
+    setup: Setup,  # noqa: F811
+    start: Callable[[list[str]], Daemon],  # noqa: F811
+) -> None:
+    """No event tells of the folder moved away, and its watch follows it: the files of
+    the new folder are served without the schedule, and a write in the old one (out
+    of the source now) empties no feed."""
+    daemon = start(setup.run_args("--watch", interval="1h"))
+    port = daemon.port
+    daemon.wait_runs(1, after=0)
+    old = setup.tmp / "src.old"
+    os.replace(setup.src, old)
+    setup.src.mkdir()
+    add_article(setup.src, "a9.md", n=9)
+    wait_until(lambda: served_entries(port) == [story(9)], what="the new folder's file served")
+    (old / "a1.md").write_text(
+        front_matter(article_fields(n=1, title="Out of the source")), encoding="utf-8"
+    )
+    add_article(setup.src, "a10.md", n=10)
+    wait_until(
+        lambda: sorted(served_entries(port) or []) == sorted([story(9), story(10)]),
+        what="the second file of the new folder served",
+    )
+    assert "Out of the source" not in served_titles(port).values()
+    assert not [line for line in daemon.run_lines() if "run failed" in line]
+    assert daemon.stop() == 0
+
+
 def test_a_burst_of_files_gives_one_or_two_builds(
     setup: Setup,  # noqa: F811
     start: Callable[[list[str]], Daemon],  # noqa: F811
@@ -145,7 +173,8 @@ def test_a_source_that_cannot_be_watched_is_left_to_the_schedule(
     os.replace(staging, src)
     mark = daemon.mark()
     wait_until(lambda: served_entries(port) == [story(1)], what="the file served")
-    # The schedule watched the folder again, then built it.
+    # Watched again (the folders are looked at every second, and by each scheduled
+    # run), then built.
     daemon.wait_for(SCHEDULED_RUN, after=mark)
     daemon.wait_for(rf"watching {re.escape(str(src))} for changes again")
     mark = daemon.mark()
