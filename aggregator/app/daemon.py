@@ -524,6 +524,9 @@ class Daemon:
             log.error("config not reloaded, keeping the old one: %s", exc)
             return
         moved = real(config.output) != real(self.config.output)
+        # What the feeds are made of changed (sources, topics, filters...): a run now,
+        # not at the next time of the schedule (an hour away, say).
+        remade = moved or config.output_key() != self.config.output_key()
         if str(config.state_location) != str(self.config.state_location):
             self.leadership.close()  # another state: the lead is asked for there
             self.leadership = open_leadership(config.state_location)
@@ -534,14 +537,14 @@ class Daemon:
         self.scheduler.reschedule_job("build", trigger=self.trigger)
         self._watch()
         log.info("config reloaded; running every %s", _describe(config))
-        if moved:
-            # Readers keep the old folder's feeds until a run has written the new one.
+        if remade:
             self.scheduler.modify_job("build", next_run_time=utcnow())
-            if self.app is not None:
-                log.info(
-                    "output moved to %s: serving it from the first run that completes there",
-                    config.output,
-                )
+        if moved and self.app is not None:
+            # Readers keep the old folder's feeds until a run has written the new one.
+            log.info(
+                "output moved to %s: serving it from the first run that completes there",
+                config.output,
+            )
 
     def stop(self) -> None:
         self.stopping.set()

@@ -684,6 +684,36 @@ def test_sighup_reloads_the_config_and_keeps_it_when_invalid(
     assert daemon.stop() == 0
 
 
+def test_sighup_that_changes_the_feeds_runs_at_once_and_one_that_does_not_waits(
+    setup: Setup, start: Callable[[list[str]], Daemon]
+) -> None:
+    """An hour between runs: a reload that changes what the feeds are made of (here the
+    source folders) runs now; one that changes only the schedule starts no run."""
+    other = setup.tmp / "other"
+    write_article(other, "o1.md", n=41, webUrl="https://news.example.com/other-41")
+    conf = setup.tmp / "conf.yaml"
+    conf.write_text(f"sources: [{setup.src}]\ninterval: 1h\n", encoding="utf-8")
+    args = ["run", "--config", str(conf), "--output", str(setup.out), "--links", "off"]
+    daemon = start([*args, "--serve", "127.0.0.1:0"])
+    daemon.wait_runs(1, after=0)
+    assert "https://news.example.com/other-41" not in (served_entries(daemon.port) or [])
+
+    mark = daemon.mark()
+    conf.write_text(f"sources: [{setup.src}, {other}]\ninterval: 1h\n", encoding="utf-8")
+    daemon.send(signal.SIGHUP)
+    daemon.wait_for(r"config reloaded", after=mark)
+    daemon.wait_runs(1, after=mark)
+    assert "https://news.example.com/other-41" in (served_entries(daemon.port) or [])
+
+    mark = daemon.mark()
+    conf.write_text(f"sources: [{setup.src}, {other}]\ninterval: 2h\n", encoding="utf-8")
+    daemon.send(signal.SIGHUP)
+    index = daemon.wait_for(r"config reloaded", after=mark)
+    assert "7200 s" in daemon.lines[index], daemon.lines[index]
+    assert daemon.stop() == 0
+    assert not [line for line in daemon.lines[mark:] if " run ok " in f" {line} "]
+
+
 def served_title(port: int, path: str = "/all.rss") -> str | None:
     """The title of a served feed, or None when it is not there."""
     answer = http_get(port, path)
