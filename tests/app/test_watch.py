@@ -4,6 +4,7 @@ folders in tmp_path. The daemon with `--watch` for real is in test_watch_daemon.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -380,20 +381,28 @@ class Recorder:
             raise self.failure
 
 
-@pytest.fixture
-def watched(tmp_path: Path) -> Iterator[tuple[Path, Watcher, Recorder]]:
-    src = tmp_path / "src"
-    src.mkdir()
-    (src / "a.md").write_text("a", encoding="utf-8")
-    config = config_of(tmp_path)
+@contextlib.contextmanager
+def watching(config: Config) -> Iterator[tuple[Watcher, Recorder]]:
+    """The real observer on the source folders of `config`, its builds recorded."""
     warm = Warm()
     warm.find(config)
     recorder = Recorder(warm, config)
     watcher = Watcher(warm, recorder.rebuilds)
     watcher.watch(config)
-    yield src, watcher, recorder
-    watcher.close()
-    recorder.rebuilds.stop()
+    try:
+        yield watcher, recorder
+    finally:
+        watcher.close()
+        recorder.rebuilds.stop()
+
+
+@pytest.fixture
+def watched(tmp_path: Path) -> Iterator[tuple[Path, Watcher, Recorder]]:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.md").write_text("a", encoding="utf-8")
+    with watching(config_of(tmp_path)) as (watcher, recorder):
+        yield src, watcher, recorder
 
 
 @pytest.mark.e2e
@@ -618,13 +627,7 @@ def test_a_source_folder_given_by_a_link_is_watched_and_followed_when_the_link_m
     (second / "b.md").write_text("b", encoding="utf-8")
     src = tmp_path / "src"
     src.symlink_to(first, target_is_directory=True)
-    config = config_of(tmp_path)
-    warm = Warm()
-    warm.find(config)
-    recorder = Recorder(warm, config)
-    watcher = Watcher(warm, recorder.rebuilds)
-    watcher.watch(config)
-    try:
+    with watching(config_of(tmp_path)) as (watcher, recorder):
         assert list(watcher.watched) == [str(src)]
         (first / "c.md").write_text("c", encoding="utf-8")
         recorder.wait_file(src / "c.md")
@@ -635,9 +638,6 @@ def test_a_source_folder_given_by_a_link_is_watched_and_followed_when_the_link_m
         assert str(src / "a.md") not in recorder.files
         (second / "d.md").write_text("d", encoding="utf-8")
         recorder.wait_file(src / "d.md")
-    finally:
-        watcher.close()
-        recorder.rebuilds.stop()
 
 
 def wait_for(check: Callable[[], bool]) -> None:
