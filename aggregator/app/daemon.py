@@ -9,9 +9,10 @@ goes on: one bad cycle never ends the daemon.
 
 A reload is the config loaded and checked as at the start; one that fails (a broken
 file, a private file inside the new output folder) is logged and the old config
-kept. A reload that moves the output folder starts a run at once, and the server
-serves the new folder from the first run that completes there (until then, the
-old folder's feeds).
+kept. A reload that changes what the feeds are made of (`Config.output_key`) starts a
+run at once (or, during a scheduled run, once more after it); one that moves the output
+folder too, and the server serves the new folder from the first run that completes
+there (until then, the old folder's feeds).
 
 With `watch` (`--watch`, `watch: true`), file-system events on the local source
 folders start a build too (`app.watch`): a burst of events settles for a moment, then
@@ -222,6 +223,9 @@ class Daemon:
         self.app: FeedApp | None = None
         #: held by each run, scheduled or started by events: one at a time
         self._building = threading.Lock()
+        #: a reload changed what the feeds are made of: the scheduled run in progress,
+        #: which read the old config, runs once more (the scheduler skips a second one)
+        self._rerun = False
         #: what is kept of the article files between runs, while watching
         self.warm = Warm()
         self.watcher: Watcher | None = None
@@ -242,8 +246,12 @@ class Daemon:
         if self.watcher is not None:
             self.watcher.retry()
         with self._building:
-            self.warm.rewalk()
-            return self._run(None)
+            while True:
+                self._rerun = False
+                self.warm.rewalk()
+                report = self._run(None)
+                if not self._rerun or self.stopping.is_set():
+                    return report
 
     def run_watched(self, burst: Burst) -> BuildReport | None:
         """A run for a burst of events: as `run_once`, but only the paths they named
@@ -538,6 +546,7 @@ class Daemon:
         self._watch()
         log.info("config reloaded; running every %s", _describe(config))
         if remade:
+            self._rerun = True
             self.scheduler.modify_job("build", next_run_time=utcnow())
         if moved and self.app is not None:
             # Readers keep the old folder's feeds until a run has written the new one.

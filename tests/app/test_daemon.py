@@ -700,9 +700,11 @@ def test_sighup_that_changes_the_feeds_runs_at_once_and_one_that_does_not_waits(
 
     mark = daemon.mark()
     conf.write_text(f"sources: [{setup.src}, {other}]\ninterval: 1h\n", encoding="utf-8")
+    sent = time.monotonic()
     daemon.send(signal.SIGHUP)
     daemon.wait_for(r"config reloaded", after=mark)
     daemon.wait_runs(1, after=mark)
+    took = time.monotonic() - sent
     assert "https://news.example.com/other-41" in (served_entries(daemon.port) or [])
 
     mark = daemon.mark()
@@ -710,8 +712,26 @@ def test_sighup_that_changes_the_feeds_runs_at_once_and_one_that_does_not_waits(
     daemon.send(signal.SIGHUP)
     index = daemon.wait_for(r"config reloaded", after=mark)
     assert "7200 s" in daemon.lines[index], daemon.lines[index]
+    time.sleep(5 * took)  # five times what the run after the first reload took to come
     assert daemon.stop() == 0
     assert not [line for line in daemon.lines[mark:] if " run ok " in f" {line} "]
+
+
+def test_sighup_during_a_scheduled_run_runs_once_more_after_it(
+    setup: Setup, start: Callable[[list[str]], Daemon]
+) -> None:
+    """The run in progress read the old config, and the scheduler skips a second one
+    meanwhile: the new config is run right after it, not an hour later."""
+    write_many(setup.src, 3000)
+    conf = setup.tmp / "conf.yaml"
+    conf.write_text(f"sources: [{setup.src}]\ntitle: One\n", encoding="utf-8")
+    args = ["run", "--config", str(conf), "--output", str(setup.out), "--links", "off"]
+    daemon = start([*args, "--interval", "1h", "--serve", "127.0.0.1:0"])
+    daemon.wait_for(r"leader: this daemon builds and publishes")
+    conf.write_text(f"sources: [{setup.src}]\ntitle: Two\n", encoding="utf-8")
+    daemon.send(signal.SIGHUP)  # while the first run reads the files, mostly
+    wait_until(lambda: served_title(daemon.port) == "Two: all topics", what="the new title served")
+    assert daemon.stop() == 0
 
 
 def served_title(port: int, path: str = "/all.rss") -> str | None:
