@@ -552,8 +552,7 @@ def read_config(path: Path | None) -> ConfigFile:
         problem = (getattr(exc, "problem", None) or str(exc)).splitlines()[0]
         raise ConfigError(f"{path}:{line}: invalid YAML: {problem}") from exc
     except yamlload.VALUE_ERRORS as exc:
-        # A typed scalar no Python object holds: `!!bool maybe`, an integer of more
-        # than 4300 digits.
+        # A typed scalar no Python object holds: `!!bool maybe`, `!!int` with no digit.
         raise ConfigError(f"{path}:1: invalid YAML value: {yamlload.value_problem(exc)}") from exc
     except RecursionError as exc:  # a document nested past the parser's stack
         raise ConfigError(f"{path}:1: invalid YAML: nested too deeply") from exc

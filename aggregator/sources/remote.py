@@ -428,7 +428,7 @@ def _entry_id(path: Path) -> str | None:
     if found is None:
         return None
     try:
-        value = yaml.safe_load(found.group(1))
-    except (yaml.YAMLError, *yamlload.VALUE_ERRORS):  # written by hand, say
+        value = yamlload.load(found.group(1))
+    except (yaml.YAMLError, RecursionError, *yamlload.VALUE_ERRORS):  # written by hand, say
         return None
     return str(value) if value is not None else None

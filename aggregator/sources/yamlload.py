@@ -123,8 +123,7 @@ def timestamp(value: str) -> Any:
 
 
 #: what PyYAML's safe constructor raises on a typed scalar it cannot build: `!!int abc`,
-#: `!!bool maybe` (a KeyError), `!!float _` (an IndexError: no digit), an integer of
-#: more digits than Python converts
+#: `!!bool maybe` (a KeyError), `!!float _` (an IndexError: no digit), `!!float 1e999x`
 VALUE_ERRORS = (ValueError, TypeError, KeyError, IndexError, OverflowError)
 
 

@@ -1221,6 +1221,8 @@ def _state(pid: int) -> str:
         ("  entryId: !!bool maybe", "7"),
         ("  entryId: !!int", "7"),
         ("  entryId: [unclosed", "7"),
+        ("  entryId: !!timestamp nope", "nope"),
+        ("  entryId: " + "[" * 2000 + "]" * 2000, "7"),
     ],
 )
 def test_a_report_of_an_entry_file_names_its_feed_and_entry(
