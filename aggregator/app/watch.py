@@ -8,7 +8,8 @@
 - `Watcher` puts a watchdog observer on every local source folder (recursive) and
   hands what it sees to `Warm` and to `Rebuilds`. A folder it cannot watch (object
   storage, missing, the inotify limit reached, watchdog not importable) is logged
-  once with the reason and left to the schedule.
+  once with the reason and left to the schedule (one missing or removed is watched
+  again within a second of being there: `check_folders`).
 - `Rebuilds` is the thread that waits for events, lets a burst settle (`wait_left`)
   and calls the daemon's build: one build per burst, and exactly one more when
   events arrive while a build runs.
@@ -157,8 +158,9 @@ class Warm:
     """The local article files of the last build and their identities, kept between
     builds (see the module docstring); `find` is a `pipeline.FindFiles`.
 
-    `find` walks everything, as `inputs.find` does, the first time, after `rewalk`, or
-    when the config's sources or patterns changed; otherwise it stats only the paths
+    `find` walks everything, as `inputs.find` does, the first time, after `rewalk`, when
+    the config's sources or patterns changed, or when a source folder is another folder
+    than the one walked (moved away and replaced); otherwise it stats only the paths
     `touched` since the last `find` (a folder: everything under it, walked again).
     It keeps nothing, and every build walks, for a config whose files it cannot follow
     by their paths alone: object-storage sources (read through mirrors a build syncs),
@@ -527,6 +529,8 @@ class Watcher:
         self._overflow = _Overflow(self)
         self._stopped = threading.Event()
         self._looking: threading.Thread | None = None
+        #: held while folders are watched again (by `check_folders` or `retry`)
+        self._rewatching = threading.Lock()
 
     def watch(self, config: Config) -> None:
         """Watch the source folders of `config` (and no other): those it cannot are
@@ -574,20 +578,24 @@ class Watcher:
         """Watch again the local folders that could not be watched, were removed, or
         were replaced by another folder of the same name (whose events the old watch,
         which follows the old folder, never sees)."""
-        with self._lock:
-            again = [
-                f
-                for f in self._sources()
-                if f in self.unwatched and not self.unwatched[f].startswith(_NO_WATCHDOG)
-            ]
-            again += [f for f in self.watched if _identity(f) != self._folders.get(f)]
-        for folder in again:
-            if self._schedule(folder):
-                log.info(
-                    "watching %s for changes again",
-                    folder,
-                    extra={"event": "watch", "status": "watching", "folders": [folder]},
-                )
+        with self._rewatching:
+            found = {source: _identity(source) for source in self._sources()}
+            with self._lock:
+                again = [
+                    f
+                    for f in self._sources()
+                    if f in self.unwatched and not self.unwatched[f].startswith(_NO_WATCHDOG)
+                ]
+                again += [f for f in self.watched if found.get(f) != self._folders.get(f)]
+                for folder in again:  # what `check_folders` need not do again
+                    self._present[folder] = found.get(folder)
+            for folder in again:
+                if self._schedule(folder):
+                    log.info(
+                        "watching %s for changes again",
+                        folder,
+                        extra={"event": "watch", "status": "watching", "folders": [folder]},
+                    )
 
     def overflowed(self) -> None:
         """The kernel dropped events (its queue overflowed: a checkout or a copy of many
@@ -617,16 +625,22 @@ class Watcher:
         tell its files as the source's)."""
         if self._observer is None:
             return
-        changed: list[tuple[str, tuple[int, int] | None]] = []
-        with self._lock:
-            for source in self._sources():
-                now = _identity(source)
-                # A folder removed, then made again, may get the inode it had: its
-                # removal was told by its watch (`_removed`).
-                back = now is not None and self.unwatched.get(source) == _GONE
-                if now != self._present.get(source) or back:
-                    self._present[source] = now
-                    changed.append((source, now))
+        with self._rewatching:
+            # (each `stat` outside the lock the observer's thread takes: a folder on a
+            # hung network mount holds up this thread only)
+            found = [(source, _identity(source)) for source in self._sources()]
+            changed: list[tuple[str, tuple[int, int] | None]] = []
+            with self._lock:
+                for source, now in found:
+                    # A folder removed, then made again, may get the inode it had: its
+                    # removal was told by its watch (`_removed`).
+                    back = now is not None and self.unwatched.get(source) == _GONE
+                    if now != self._present.get(source) or back:
+                        self._present[source] = now
+                        changed.append((source, now))
+            self._act(changed)
+
+    def _act(self, changed: list[tuple[str, tuple[int, int] | None]]) -> None:
         for source, now in changed:
             if now is None:
                 self._unschedule(source)
@@ -646,7 +660,7 @@ class Watcher:
         self._stopped.set()
         looking, self._looking = self._looking, None
         if looking is not None and looking is not threading.current_thread():
-            looking.join()
+            looking.join(timeout=2 * FOLDER_CHECK)  # not past a `stat` a dead mount holds
         _WATCHDOG_LOG.removeHandler(self._overflow)
         observer, self._observer = self._observer, None
         if observer is not None:
