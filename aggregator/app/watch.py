@@ -521,10 +521,10 @@ class Watcher:
         #: the folders watched, and those that are not, with the reason
         self.watched: dict[str, ObservedWatch] = {}
         self.unwatched: dict[str, str] = {}
-        #: every watch scheduled (one ended with its folder too), and the folder's identity
+        #: every watch scheduled (one ended with its folder too)
         self._watches: dict[str, ObservedWatch] = {}
-        self._folders: dict[str, tuple[int, int] | None] = {}
-        #: which folder each source folder was at the last look (`check_folders`)
+        #: which folder each source folder was when last watched or looked at
+        #: (`check_folders`)
         self._present: dict[str, tuple[int, int] | None] = {}
         self._overflow = _Overflow(self)
         self._stopped = threading.Event()
@@ -541,7 +541,6 @@ class Watcher:
             self._rules = rules
             self.watched = {}
             self._watches = {}
-            self._folders = {}
             self._present = {source: _identity(source) for source in rules.sources}
             self.unwatched = {u: "object storage sends no events" for u in config.remote_sources}
         try:
@@ -575,20 +574,16 @@ class Watcher:
             )
 
     def retry(self) -> None:
-        """Watch again the local folders that could not be watched, were removed, or
-        were replaced by another folder of the same name (whose events the old watch,
-        which follows the old folder, never sees)."""
+        """Watch again the local folders that could not be watched or were removed, then
+        look at the others (`check_folders`: one replaced by another folder of the same
+        name, whose events the old watch, which follows the old folder, never sees)."""
         with self._rewatching:
-            found = {source: _identity(source) for source in self._sources()}
             with self._lock:
                 again = [
                     f
                     for f in self._sources()
                     if f in self.unwatched and not self.unwatched[f].startswith(_NO_WATCHDOG)
                 ]
-                again += [f for f in self.watched if found.get(f) != self._folders.get(f)]
-                for folder in again:  # what `check_folders` need not do again
-                    self._present[folder] = found.get(folder)
             for folder in again:
                 if self._schedule(folder):
                     log.info(
@@ -596,6 +591,7 @@ class Watcher:
                         folder,
                         extra={"event": "watch", "status": "watching", "folders": [folder]},
                     )
+        self.check_folders()
 
     def overflowed(self) -> None:
         """The kernel dropped events (its queue overflowed: a checkout or a copy of many
@@ -704,7 +700,7 @@ class Watcher:
             return False
         with self._lock:
             self.watched[source] = self._watches[source] = watch
-            self._folders[source] = _identity(source)
+            self._present[source] = _identity(source)
             self.unwatched.pop(source, None)
         return True
 
