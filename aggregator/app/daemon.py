@@ -534,7 +534,7 @@ class Daemon:
         moved = real(config.output) != real(self.config.output)
         # What the feeds are made of changed (sources, topics, filters...): a run now,
         # not at the next time of the schedule (an hour away, say).
-        remade = moved or config.output_key() != self.config.output_key()
+        remade = config.output_key() != self.config.output_key()  # `output:` is in it
         if str(config.state_location) != str(self.config.state_location):
             self.leadership.close()  # another state: the lead is asked for there
             self.leadership = open_leadership(config.state_location)
