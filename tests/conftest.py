@@ -12,6 +12,7 @@ import sys
 import threading
 from collections.abc import Callable
 from collections.abc import Iterator
+from collections.abc import Sequence
 from datetime import UTC
 from datetime import datetime
 from pathlib import Path
@@ -121,8 +122,10 @@ def run_cli(
     cwd: Path | None = None,
     hosts: dict[str, str] | None = None,
     exact: bool = False,
+    wrapper: Sequence[str] = (),
 ) -> subprocess.CompletedProcess[str]:
-    """Run the real `aggregator` command (as `python -m aggregator`) in a subprocess.
+    """Run the real `aggregator` command (as `python -m aggregator`) in a subprocess
+    (through the command `wrapper`, when given: `setpriv ...`).
 
     Tests never reach the network: a `build` runs with `--links off` unless the test
     passes `--links` itself (and then checks links on 127.0.0.x only), or asks for
@@ -139,7 +142,7 @@ def run_cli(
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(OFFLINE), env.get("PYTHONPATH", "")) if p)
     env["AGGREGATOR_TEST_HOSTS"] = ",".join(f"{k}={v}" for k, v in (hosts or {}).items())
     return subprocess.run(
-        [sys.executable, "-m", "aggregator", *words],
+        [*wrapper, sys.executable, "-m", "aggregator", *words],
         cwd=cwd,
         env=env,
         capture_output=True,

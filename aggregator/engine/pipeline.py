@@ -140,7 +140,9 @@ def build(
             report = engine.complete(published)
         rendered.save()  # once the files are in place: it records their size and mtime
         fresh_until = report.links.fresh_until if report.links is not None else None
-        remember(store, output, digest, report, fresh_until)
+        # A file that could not be read is read again by the next build (it may be
+        # readable then with the same size and mtime): no report to repeat.
+        remember(store, output, None if engine.unread else digest, report, fresh_until)
         tables.seal(store, config)
         if activity:
             report = _with_activity(report, store, now)

@@ -224,6 +224,9 @@ class Run:
         self.errors: tuple[LoadError, ...] = ()
         #: content digests of the files loaded now that were written just now
         self.digests: dict[str, str] = {}
+        #: files whose bytes could not be read (see `Identities.unread`): the next
+        #: build reads them again and repeats no report
+        self.unread: set[str] = set()
         #: each survivor of the stories formed now, as it is published
         self.published: dict[str, Article] = {}
         #: in a cold build, every similar pair (`_refresh_zones` found them all): the
@@ -310,7 +313,8 @@ class Run:
         self._save_related(published.shown)
         self.links_seen = links_settled(self.store, self.links_mark, self.judged.links is not None)
         published.known.digests.update(self.digests)
-        finish(self.store, self.now, published.known, published.spellings, published.records)
+        known = published.known.unread(self.unread)
+        finish(self.store, self.now, known, published.spellings, published.records)
         report = self._report(
             published.gone,
             published.replaced,
@@ -342,6 +346,7 @@ class Run:
         self.bodies = loaded.bodies
         self.errors = loaded.errors
         self.digests = loaded.digests
+        self.unread = set(loaded.unread)
         self.store.forget_parsed(found.deleted)
         return [*found.changed, *found.deleted]
 

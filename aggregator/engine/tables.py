@@ -31,6 +31,7 @@ import functools
 import json
 from collections import Counter
 from collections.abc import Callable
+from collections.abc import Collection
 from collections.abc import Iterable
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -148,6 +149,16 @@ class Identities:
     def text(self) -> str:
         """All of it, in one text (for `lastbuild.signature`)."""
         return f"{self.paths_digest}\n{self.numbers}"
+
+    def unread(self, paths: Collection[str]) -> Identities:
+        """These identities with `paths` (files whose bytes could not be read, though
+        their size and mtime could) at size -1: changed next time, whatever their size
+        and mtime then (a file made readable keeps both)."""
+        if not paths:
+            return self
+        numbers = zip(self.paths, self.sizes, strict=True)
+        sizes = [-1 if path in paths else size for path, size in numbers]
+        return Identities(self.paths, sizes, self.times, False, self.digests)
 
 
 def identities_of(paths: Sequence[str], identities: dict[str, tuple[int, int]]) -> Identities:

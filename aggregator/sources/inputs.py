@@ -73,6 +73,8 @@ class Inputs:
     bodies: dict[str, str] = field(default_factory=dict)
     #: of a cached load: content digests of files parsed now that were written just now
     digests: dict[str, str] = field(default_factory=dict)
+    #: of a cached load: the files whose bytes could not be read (each build reads them)
+    unread: list[str] = field(default_factory=list)
 
     @property
     def warnings(self) -> tuple[LoadWarning, ...]:
@@ -148,7 +150,7 @@ def load(
         errors = [r for r in results if isinstance(r, LoadError)]
         return Inputs(found, articles, (*known, *errors))
     if not light:
-        articles, errors, digests = load_cached(
+        loaded = load_cached(
             found.paths,
             store,
             cancel,
@@ -157,11 +159,18 @@ def load(
             whole=whole,
             progress=progress,
         )
-        return Inputs(found, articles, (*known, *errors), digests=digests)
-    loaded = load_light(
-        found.paths, store, cancel, limits, identities=identities, whole=whole, progress=progress
-    )
-    return Inputs(found, loaded.articles, (*known, *loaded.errors), loaded.bodies, loaded.digests)
+    else:
+        loaded = load_light(
+            found.paths,
+            store,
+            cancel,
+            limits,
+            identities=identities,
+            whole=whole,
+            progress=progress,
+        )
+    failed = (*known, *loaded.errors)
+    return Inputs(found, loaded.articles, failed, loaded.bodies, loaded.digests, loaded.unread)
 
 
 def load_keyed(paths: list[str], limits: Limits) -> list[Article | LoadError]:

@@ -66,18 +66,17 @@ def load_cached(
     identities: Mapping[str, tuple[int, int]] | None = None,
     whole: bool = True,
     progress: Progress | None = None,
-) -> tuple[list[Article], list[LoadError], dict[str, str]]:
+) -> Loaded:
     """Like `loader.load_all`, parsing only the files that changed since they were cached.
 
     Files are parsed on `workers` processes (default: one per core) when there are
     many; each result is encoded where it is parsed, dedupe keys and fingerprint
     included, and decoded here as the cached rows are: one code path, and memory
     stays near what the articles themselves take (rows are written in batches).
-    Also the content digests of the files parsed now that were written just now.
-    See `load_light` for `identities`, `whole` and `progress`.
+    See `load_light` for `identities`, `whole` and `progress` (and `Loaded` for what else
+    it tells).
     """
-    loaded = _load(paths, store, cancel, limits, workers, False, identities, whole, progress)
-    return loaded.articles, loaded.errors, loaded.digests
+    return _load(paths, store, cancel, limits, workers, False, identities, whole, progress)
 
 
 def load_light(
@@ -123,6 +122,8 @@ class Loaded:
         self.bodies: dict[str, str] = {}
         #: content digests of files parsed now that were written just now
         self.digests: dict[str, str] = {}
+        #: files whose bytes could not be read (no row is kept: see `load_light`)
+        self.unread: list[str] = []
 
 
 #: complete fingerprints `load_words` read lately, by path and digest: a daemon's
@@ -214,8 +215,12 @@ def _load(
         # Parsed now: complete words (near-duplicate detection reads them all).
         results[key] = decode(head, words, None if light else body)
         known = identities.get(key)
-        if known is None:  # no identity to cache it under: its old row is stale
-            unknown.append(key)
+        if digest is None:
+            # Its bytes could not be read (permissions, a FIFO, a socket): no row, and
+            # it is read again next time, when its size and mtime may be the same.
+            loaded.unread.append(key)
+        if known is None or digest is None:  # no identity to cache it under, or no
+            unknown.append(key)  # bytes: its old row is stale
             if light:
                 loaded.bodies[key] = body
             continue

@@ -4,7 +4,9 @@ history, and settings that change no output rebuild nothing."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import sqlite3
 import time
 from dataclasses import replace
@@ -13,8 +15,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import feedparser
 import pytest
 from conftest import NOW
+from conftest import run_cli
 from conftest import write_article
 from farm import Farm
 from test_rebuild import Corpus
@@ -400,3 +404,59 @@ def test_a_feed_rendered_again_is_listed_anew_on_the_index_page_when_kept_after(
     assert "New headline about robots" in index and "Old headline" not in index
     cold_folder, _ = cold_build_beside(config, tmp_path, when)
     assert outputs(config.output) == outputs(cold_folder)
+
+
+def _unprivileged() -> list[str]:
+    """A command prefix under which file permissions hold: none for a user other than
+    root; for root, `setpriv` without the capabilities that bypass them."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root without setpriv: no file can be made unreadable")
+    drop = "-dac_override,-dac_read_search"
+    return [setpriv, "--bounding-set", drop, "--inh-caps", drop]
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("then", ["nothing else", "another file", "output removed"])
+def test_a_file_made_readable_is_read_though_its_size_and_mtime_are_the_same(
+    tmp_path: Path, then: str
+) -> None:
+    """`chmod` changes neither size nor mtime: a file that could not be read is read
+    again by the next build, whether it repeats the last report (nothing else changed),
+    is incremental or is cold with the parse cache of the state file."""
+    wrapper = _unprivileged()
+    articles = tmp_path / "articles"
+    write_article(articles, "open.md", n=1)
+    locked = write_article(articles, "locked.md", n=2)
+    old = time.time() - 60
+    for path in articles.iterdir():
+        os.utime(path, (old, old))
+    locked.chmod(0)
+
+    def built() -> tuple[list[tuple[str, str]], list[str]]:
+        done = run_cli(
+            "build",
+            *("--source", "articles", "--output", "out", "--report", "report.json"),
+            cwd=tmp_path,
+            wrapper=wrapper,
+        )
+        assert done.returncode == 0, done.stderr
+        report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
+        atom = feedparser.parse((tmp_path / "out" / "all.atom").read_bytes())
+        errors = [(e["path"], e["reason"]) for e in report["errors"]]
+        return errors, sorted(entry.link for entry in atom.entries)
+
+    one = ["https://news.example.com/story-1"]
+    both = [*one, "https://news.example.com/story-2"]
+    assert built() == ([("articles/locked.md", "cannot read file: Permission denied")], one)
+    identity = (locked.stat().st_size, locked.stat().st_mtime_ns)
+    locked.chmod(0o644)
+    assert (locked.stat().st_size, locked.stat().st_mtime_ns) == identity
+    if then == "another file":
+        write_article(articles, "new.md", n=3)
+        both.append("https://news.example.com/story-3")
+    elif then == "output removed":
+        shutil.rmtree(tmp_path / "out")
+    assert built() == ([], both)
