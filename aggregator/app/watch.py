@@ -28,6 +28,7 @@ import fnmatch
 import logging
 import os
 import re
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -161,7 +162,8 @@ class Warm:
     `find` walks everything, as `inputs.find` does, the first time, after `rewalk`, when
     the config's sources or patterns changed, or when a source folder is another folder
     than the one walked (moved away and replaced); otherwise it stats only the paths
-    `touched` since the last `find` (a folder: everything under it, walked again).
+    `touched` since the last `find` (a folder: everything under it, walked again), the
+    other names of the files they name, and every link kept (see `_Names`).
     It keeps nothing, and every build walks, for a config whose files it cannot follow
     by their paths alone: object-storage sources (read through mirrors a build syncs),
     a file whose name is not UTF-8, or several sources whose files could be listed
@@ -179,6 +181,8 @@ class Warm:
         self._identities: dict[str, tuple[int, int]] = {}
         #: which folder each source folder was when it was walked (see `_identity`)
         self._folders: dict[str, tuple[int, int] | None] = {}
+        #: the files kept that have other names among them (see `_Names`)
+        self._names = _Names()
         #: whether the last `find` walked every folder
         self.walked = False
 
@@ -216,6 +220,7 @@ class Warm:
         self._paths = []
         self._identities = {}
         self._folders = {}
+        self._names = _Names()
         self.walked = True
 
     def _replaced(self, rules: Rules) -> bool:
@@ -228,17 +233,21 @@ class Warm:
         sources = list(config.sources)
         folders = {source: _identity(source) for source in rules.sources}  # before the walk
         listed, misnamed = split_names(find_paths(sources, config.patterns))
-        identities = stat_files(listed)
+        names = _Names()
+        identities = names.stat(listed)
         if not misnamed and (len(sources) == 1 or _apart(sources, listed)):
             self._paths, self._identities, self._rules = listed, identities, rules
-            self._folders = folders
+            self._folders, self._names = folders, names
             listed = list(listed)
         return self._found(config, listed, identities, misnamed)
 
     def _follow(self, touched: list[str], rules: Rules) -> bool:
-        """Bring the files kept up to date with the paths touched; False when only a
-        walk can (a source folder itself touched, a name that is not UTF-8, a link
-        among several sources)."""
+        """Bring the files kept up to date with the paths touched (and the other names
+        of the files they name); False when only a walk can (a source folder itself
+        touched, a name that is not UTF-8, a link among several sources, a file that
+        has other names now)."""
+        names = self._names
+        touched = names.with_mates(touched)
         several = len(rules.sources) > 1
         walked = "\0"  # the last folder walked: what is under it is known (paths are sorted)
         gone: list[str] = []  # each goes, and every file under it
@@ -257,15 +266,16 @@ class Warm:
                         found = find_paths([Path(path)], rules.patterns)
                     except ConfigError:  # gone since
                         continue
-                    if not _addable(found, several):
+                    if not _addable(found, several) or not all(map(names.known, found)):
                         return False
                     added += found
                     walked = _prefix(path)
             elif rules.article(path) and os.path.lexists(path):
-                if not _addable([path], several):
+                if not _addable([path], several) or not names.known(path):
                     return False
                 added.append(path)
         self._change(gone, added)
+        names.restat(self._identities)
         self.walked = False
         return True
 
@@ -295,6 +305,7 @@ class Warm:
                 kept += paths[at:first]
                 for path in paths[first:last]:
                     identities.pop(path, None)
+                    self._names.drop(path)
                 at = last
             kept += paths[at:]
             paths = kept
@@ -303,7 +314,7 @@ class Warm:
             paths = paths + new
             paths.sort()  # two sorted runs: one merge
         self._paths = paths
-        identities.update(stat_files(added))
+        identities.update(self._names.stat(added))
 
     def _found(
         self,
@@ -323,6 +334,99 @@ class Warm:
         paths += entries
         paths.sort()  # two sorted runs: one merge
         return Found(paths, (*misnamed, *more)), identities
+
+
+class _Names:
+    """The files kept that have other names: a symbolic link (to a file anywhere), hard
+    links. An event names one name of a file (the one written, or the file a link
+    points to), so `Warm` looks again at every link (`restat`) and at every hard link
+    of a file an event names (`with_mates`). `stat` gives the identities of files and
+    finds their names; a file that has a hard link it did not find (one made since) is
+    not `known`, and `Warm` walks.
+    """
+
+    def __init__(self) -> None:
+        #: the names kept that are symbolic links
+        self._links: set[str] = set()
+        #: (device, inode, link count) of each name kept of a file that has hard links
+        self._hard: dict[str, tuple[int, int, int]] = {}
+        #: each name kept of a file that has several, with all of them (sorted)
+        self._mates: dict[str, tuple[str, ...]] = {}
+        #: the names of `_mates`, sorted (to find those under a folder)
+        self._sorted: list[str] = []
+
+    def stat(self, paths: Iterable[str]) -> dict[str, tuple[int, int]]:
+        """`stat_files` of `paths` (a `stat` each; one more for a link), and their names."""
+        identities: dict[str, tuple[int, int]] = {}
+        links, hard = self._links, self._hard
+        grown = False
+        for path in paths:
+            try:
+                info = os.lstat(path)
+                if stat.S_ISLNK(info.st_mode):
+                    links.add(path)
+                    info = os.stat(path)
+            except OSError:
+                continue
+            identities[path] = (info.st_size, info.st_mtime_ns)
+            if info.st_nlink > 1:
+                hard[path] = (info.st_dev, info.st_ino, info.st_nlink)
+                grown = True
+        if grown:
+            self._group()
+        return identities
+
+    def drop(self, path: str) -> None:
+        """`path` is no longer kept."""
+        self._links.discard(path)
+        self._hard.pop(path, None)
+
+    def _group(self) -> None:
+        groups: dict[tuple[int, int], list[str]] = {}
+        for path, (device, inode, _) in self._hard.items():
+            groups.setdefault((device, inode), []).append(path)
+        self._mates = {
+            path: tuple(sorted(names))
+            for names in groups.values()
+            if len(names) > 1
+            for path in names
+        }
+        self._sorted = sorted(self._mates)
+
+    def known(self, path: str) -> bool:
+        """Whether every hard link of the file at `path` was found (or it has none)."""
+        try:
+            info = os.stat(path)
+        except OSError:
+            return True  # gone, or a link to nothing: nothing to find
+        if info.st_nlink < 2:
+            return True
+        return self._hard.get(path) == (info.st_dev, info.st_ino, info.st_nlink)
+
+    def with_mates(self, touched: list[str]) -> list[str]:
+        """The paths `touched` (sorted), with every other name of a file they name or
+        hold (a folder)."""
+        if not self._mates:
+            return touched
+        more = set(touched)
+        for path in touched:
+            inside = _prefix(path)
+            first = bisect.bisect_left(self._sorted, inside)
+            last = bisect.bisect_left(self._sorted, inside[:-1] + chr(ord(inside[-1]) + 1))
+            for name in (path, *self._sorted[first:last]):
+                more.update(self._mates.get(name, ()))
+        return sorted(more)
+
+    def restat(self, identities: dict[str, tuple[int, int]]) -> None:
+        """Look again at every link kept: the file it points to may have changed (an
+        event names that file, or none: it may be elsewhere)."""
+        for path in self._links:
+            try:
+                info = os.stat(path)
+            except OSError:
+                identities.pop(path, None)
+                continue
+            identities[path] = (info.st_size, info.st_mtime_ns)
 
 
 def _addable(paths: list[str], several: bool) -> bool:
@@ -745,13 +849,14 @@ class Watcher:
         _not_watching(source, _GONE)
 
 
-def _identity(folder: str) -> tuple[int, int] | None:
-    """Which folder is at `folder` now (device, inode), or None when none is."""
+def _identity(path: str) -> tuple[int, int] | None:
+    """Which folder or file is at `path` now, through links (device, inode), or None
+    when none is."""
     try:
-        stat = os.stat(folder)
+        info = os.stat(path)
     except OSError:
         return None
-    return stat.st_dev, stat.st_ino
+    return info.st_dev, info.st_ino
 
 
 def _not_watching(where: str, reason: str) -> None:

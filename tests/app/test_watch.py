@@ -213,6 +213,25 @@ OPS = st.one_of(
     st.tuples(st.just("rmtree"), st.sampled_from(FOLDERS), st.just(0)),
     st.tuples(st.just("move"), st.sampled_from(FOLDERS), st.sampled_from(("x", "sub/y"))),
 )
+#: ... and links to files among them (written through, made before their target, left
+#: dangling, moved with a folder)
+LINKS = st.one_of(
+    OPS,
+    st.tuples(
+        st.sampled_from(("symlink", "hardlink")), st.sampled_from(NAMES), st.sampled_from(NAMES)
+    ),
+)
+
+
+def _read(name: str) -> bool:
+    """Whether a build reads the file `name` of NAMES."""
+    return name.endswith(".md") and not any(part.startswith(".") for part in name.split("/"))
+
+
+def _made(src: Path, path: Path) -> list[str]:
+    """Make the folders of `path` under `src`; the paths events would name."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return [str(src / f) for f in reversed(path.relative_to(src).parents) if f.parts]
 
 
 def apply(src: Path, op: tuple[str, str, object]) -> list[str]:
@@ -220,10 +239,29 @@ def apply(src: Path, op: tuple[str, str, object]) -> list[str]:
     kind, name, arg = op
     path = src / name
     if kind == "write":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("---\ntitle: x\n---\n" + "y" * int(str(arg)) * 7, encoding="utf-8")
-        folders = [src / f for f in reversed(path.relative_to(src).parents) if f.parts]
-        return [*map(str, folders), str(path)]
+        # Through a link: the kernel names the file written, not the link.
+        path = Path(os.path.realpath(path))
+        if not path.is_relative_to(os.path.realpath(src)):
+            return []  # a link out of the folders: no event can tell it
+        path = src / path.relative_to(os.path.realpath(src))
+        folders = _made(src, path)
+        try:
+            path.write_text("---\ntitle: x\n---\n" + "y" * int(str(arg)) * 7, encoding="utf-8")
+        except OSError:  # a loop of links
+            return []
+        return [*folders, str(path)]
+    if kind in ("symlink", "hardlink"):
+        target = src / str(arg)
+        if os.path.lexists(path) or (kind == "hardlink" and not target.is_file()):
+            return []
+        if kind == "hardlink" and not (_read(name) and _read(str(arg))):
+            return []  # written under a name no build reads, it changes with no event
+        folders = _made(src, path)
+        if kind == "symlink":
+            path.symlink_to(os.path.relpath(target, path.parent))
+        else:
+            os.link(target, path)
+        return [*folders, str(path)]
     if kind == "delete":
         path.unlink(missing_ok=True)
         return [str(path)]
@@ -262,6 +300,26 @@ def test_what_is_kept_is_what_a_walk_finds_after_any_changes(
         warm.rewalk()
         same_as_a_walk(warm, config)
         assert warm.walked
+
+
+@pytest.mark.e2e
+@settings(max_examples=200)
+@given(st.lists(st.lists(LINKS, min_size=1, max_size=8), min_size=1, max_size=6))
+def test_what_is_kept_is_what_a_walk_finds_with_links_among_the_files(
+    bursts: list[list[tuple[str, str, object]]],
+) -> None:
+    """A file with other names (a symbolic link to it, hard links) changes under each
+    of them, though the events name one: what is kept is still what a walk finds."""
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        src = root / "src"
+        src.mkdir()
+        config = config_of(root)
+        warm = Warm()
+        same_as_a_walk(warm, config)
+        for burst in bursts:
+            warm.touched([path for op in burst for path in apply(src, op)])
+            same_as_a_walk(warm, config)
 
 
 def test_a_checkout_of_thousands_of_files_is_followed_as_a_walk_finds_it(tmp_path: Path) -> None:
@@ -637,6 +695,32 @@ def test_a_source_folder_given_by_a_link_is_watched_and_followed_when_the_link_m
         assert str(src / "a.md") not in recorder.files
         (second / "d.md").write_text("d", encoding="utf-8")
         recorder.wait_file(src / "d.md")
+
+
+@pytest.mark.e2e
+def test_a_file_with_other_names_is_looked_at_again_under_each(tmp_path: Path) -> None:
+    """An event names one name of a file written (here `a.md`): its link and hard link
+    in the folders change too, and a link to a file elsewhere (no event at all) is
+    looked at again by the next build. Each build lists what a walk lists."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.md").write_text("a", encoding="utf-8")
+    (src / "alias.md").symlink_to("a.md")
+    os.link(src / "a.md", src / "hard.md")
+    elsewhere = tmp_path / "elsewhere.md"
+    elsewhere.write_text("e", encoding="utf-8")
+    (src / "out.md").symlink_to(elsewhere)
+    with watching(config_of(tmp_path)) as (_, recorder):
+        with (src / "alias.md").open("a", encoding="utf-8") as file:
+            file.write(", longer now")  # through the link: the event names a.md
+        recorder.wait(1)
+        elsewhere.write_text("elsewhere, longer now", encoding="utf-8")
+        os.link(src / "a.md", src / "sub-hard.md")  # a name the walk did not find
+        recorder.wait_file(src / "sub-hard.md")
+        with (src / "hard.md").open("a", encoding="utf-8") as file:
+            file.write(", and longer")
+        (src / "b.md").write_text("b", encoding="utf-8")
+        recorder.wait_file(src / "b.md")
 
 
 def wait_for(check: Callable[[], bool]) -> None:
