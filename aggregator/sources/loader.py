@@ -638,6 +638,11 @@ def load_chunk(paths: list[Path], limits: Limits = DEFAULT_LIMITS) -> list[Artic
     return [load_file(path, limits) for path in paths]
 
 
+#: the digest `load_file_digest` gives a file not read for what its type or size tell
+#: (not a regular file, over the size limit): its size and mtime tell the same next time
+NOT_READ = ""
+
+
 def load_file(path: Path, limits: Limits = DEFAULT_LIMITS) -> Article | LoadError:
     """Read one article file."""
     return _load_bytes(path, limits)[0]
@@ -646,14 +651,22 @@ def load_file(path: Path, limits: Limits = DEFAULT_LIMITS) -> Article | LoadErro
 def load_file_digest(
     path: Path, limits: Limits = DEFAULT_LIMITS
 ) -> tuple[Article | LoadError, str | None]:
-    """Read one article file; also the `content_digest` of the bytes read (None when
-    none could be read)."""
+    """Read one article file; also the `content_digest` of the bytes read: `NOT_READ`
+    when its type or size kept it from being read, None when it could not be read
+    (permissions, I/O: what its size and mtime do not tell)."""
     result, raw = _load_bytes(path, limits)
-    return result, content_digest(raw) if raw is not None else None
+    if isinstance(raw, bytes):
+        return result, content_digest(raw)
+    return result, None if raw is _FAILED else NOT_READ
 
 
-def _load_bytes(path: Path, limits: Limits) -> tuple[Article | LoadError, bytes | None]:
-    """One article file's result, and its bytes when they could be read."""
+#: `_load_bytes`'s word for a file that could not be opened or read (an OSError)
+_FAILED = object()
+
+
+def _load_bytes(path: Path, limits: Limits) -> tuple[Article | LoadError, bytes | object]:
+    """One article file's result, and its bytes when they could be read (else None, or
+    `_FAILED` when an OSError kept them)."""
     display = str(path)
     plain_yaml = path.suffix.lower() in _PLAIN_YAML_SUFFIXES
     raw = None
@@ -661,7 +674,7 @@ def _load_bytes(path: Path, limits: Limits) -> tuple[Article | LoadError, bytes 
         raw = _read(path, limits.file_size)
         return parse_article(raw, display, plain_yaml=plain_yaml, limits=limits), raw
     except OSError as exc:
-        return LoadError(display, 1, f"cannot read file: {exc.strerror or exc}"), None
+        return LoadError(display, 1, f"cannot read file: {exc.strerror or exc}"), _FAILED
     except _Invalid as exc:
         return LoadError(display, exc.line, exc.reason), raw
     except Exception as exc:

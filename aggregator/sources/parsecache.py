@@ -216,8 +216,8 @@ def _load(
         results[key] = decode(head, words, None if light else body)
         known = identities.get(key)
         if digest is None:
-            # Its bytes could not be read (permissions, a FIFO, a socket): no row, and
-            # it is read again next time, when its size and mtime may be the same.
+            # Its bytes could not be read (permissions, I/O): no row, and it is read
+            # again next time, when its size and mtime may be the same.
             loaded.unread.append(key)
         if known is None or digest is None:  # no identity to cache it under, or no
             unknown.append(key)  # bytes: its old row is stale
@@ -226,7 +226,7 @@ def _load(
             continue
         size = cached_size(known[0], known[1], racy)
         rows.append((key, size, known[1], head, words, body))
-        if size == RACY_SIZE and digest is not None:
+        if size == RACY_SIZE and digest:  # not None nor NOT_READ
             loaded.digests[key] = digest
         if len(rows) >= _BATCH:
             store.save_parsed(rows)

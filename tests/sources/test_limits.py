@@ -184,6 +184,24 @@ def test_a_fifo_or_a_device_among_the_sources_is_reported_not_read(tmp_path: Pat
     assert [e.link for e in feed(tmp_path).entries] == ["https://news.example.com/story-1"]
 
 
+@pytest.mark.e2e
+def test_files_refused_for_their_type_or_size_leave_an_unchanged_build_unchanged(
+    tmp_path: Path,
+) -> None:
+    """Their size and mtime tell the same next time (a file that could not be read is
+    read again by every build: see test_rebuild_edges.py)."""
+    articles = tmp_path / "articles"
+    write_article(articles, "good.md", n=1)
+    write_article(articles, "big.md", n=2, excerpt="x" * 40_000)
+    os.mkfifo(articles / "pipe.md")
+    for path in articles.iterdir():  # old enough to be told by size and mtime
+        os.utime(path, (1_600_000_000, 1_600_000_000))
+    builds = [build(tmp_path, "  file_size: 20KB\n")[1] for _ in range(2)]
+    assert [r["counts"]["build"] for r in builds] == ["full", "unchanged"]
+    assert builds[0]["errors"] == builds[1]["errors"]
+    assert {e["path"] for e in builds[1]["errors"]} == {"articles/big.md", "articles/pipe.md"}
+
+
 def test_a_read_asks_for_at_most_a_mebibyte_whatever_the_cap(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
