@@ -832,8 +832,11 @@ class Watcher:
             if not rules.article(path):
                 continue
             self.warm.touched([path])
-            if kind == "FileAttribEvent" or _LEFTOVER.search(os.path.basename(path)):
+            if _LEFTOVER.search(os.path.basename(path)):
                 continue  # kept up to date, but nothing to build for
+            if kind == "FileAttribEvent":  # a chmod may make it readable, or not
+                self.rebuilds.saw(path)
+                continue
             writing = kind == "FileModifiedEvent"
             # A file renamed away is gone, as a deleted one is: only where it lands is whole.
             whole = kind == "FileMovedEvent" and side == 1

@@ -550,6 +550,15 @@ def test_files_a_build_does_not_read_start_no_build(
     assert recorder.builds == [1]
 
 
+@pytest.mark.e2e
+def test_a_chmod_starts_a_build(watched: tuple[Path, Watcher, Recorder]) -> None:
+    """Neither size nor mtime changes, but a file that could not be read may be readable
+    now (the build reads it again: see test_rebuild_edges.py)."""
+    src, _watcher, recorder = watched
+    (src / "a.md").chmod(0o600)
+    recorder.wait(1)
+
+
 def test_a_folder_that_cannot_be_watched_is_logged_with_the_reason(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
