@@ -238,6 +238,9 @@ class Warm:
         if not misnamed and (len(sources) == 1 or _apart(sources, listed)):
             self._paths, self._identities, self._rules = listed, identities, rules
             self._folders, self._names = folders, names
+            if len(sources) == 1:  # (several: no link, see `_apart`)
+                names.aim(rules.sources[0], listed)
+            names.complete = True  # every name found now
             listed = list(listed)
         return self._found(config, listed, identities, misnamed)
 
@@ -247,7 +250,9 @@ class Warm:
         touched, a name that is not UTF-8, a link among several sources, a file that
         has other names now)."""
         names = self._names
-        touched = names.with_mates(touched)
+        if names.relinked(touched):
+            return False
+        touched = names.with_mates(touched, self._paths)
         several = len(rules.sources) > 1
         walked = "\0"  # the last folder walked: what is under it is known (paths are sorted)
         gone: list[str] = []  # each goes, and every file under it
@@ -266,16 +271,17 @@ class Warm:
                         found = find_paths([Path(path)], rules.patterns)
                     except ConfigError:  # gone since
                         continue
-                    if not _addable(found, several) or not all(map(names.known, found)):
+                    if not _addable(found, several):
                         return False
                     added += found
                     walked = _prefix(path)
             elif rules.article(path) and os.path.lexists(path):
-                if not _addable([path], several) or not names.known(path):
+                if not _addable([path], several):
                     return False
                 added.append(path)
         self._change(gone, added)
-        names.restat(self._identities)
+        if not names.complete or not names.restat(self._identities):
+            return False  # a hard link made since the walk, a link to a folder now
         self.walked = False
         return True
 
@@ -337,96 +343,147 @@ class Warm:
 
 
 class _Names:
-    """The files kept that have other names: a symbolic link (to a file anywhere), hard
-    links. An event names one name of a file (the one written, or the file a link
-    points to), so `Warm` looks again at every link (`restat`) and at every hard link
-    of a file an event names (`with_mates`). `stat` gives the identities of files and
-    finds their names; a file that has a hard link it did not find (one made since) is
-    not `known`, and `Warm` walks.
+    """The files kept that have other names: hard links, and symbolic links. An event
+    names one name of a file (the one written; for a link, the file it points to), so
+    `Warm` looks again at every other name of a file an event names (`with_mates`):
+    its hard links, the links to it. A link to a file that is not kept (elsewhere,
+    not an article file) is looked at again at every build (`restat`): no event may
+    come. `stat` gives the identities of files and finds their names; when it finds
+    a link or a hard link that was not there when its paths were last stat'ed (one
+    made since), a link to a folder, the names are not `complete` and `Warm` walks.
     """
 
     def __init__(self) -> None:
         #: the names kept that are symbolic links
         self._links: set[str] = set()
+        #: ... of those, the links to no file kept, by `aim`: looked at at every build
+        self._loose: set[str] = set()
+        #: ... and the others, by the file kept they point to
+        self._aimed: dict[str, set[str]] = {}
         #: (device, inode, link count) of each name kept of a file that has hard links
         self._hard: dict[str, tuple[int, int, int]] = {}
-        #: each name kept of a file that has several, with all of them (sorted)
-        self._mates: dict[str, tuple[str, ...]] = {}
-        #: the names of `_mates`, sorted (to find those under a folder)
-        self._sorted: list[str] = []
+        #: the first name kept of each such file, and all of them when there are several
+        self._first: dict[tuple[int, int], str] = {}
+        self._shared: dict[tuple[int, int], set[str]] = {}
+        #: what `drop` forgot since `stat` last looked (see `complete`): hard links, links
+        self._dropped: dict[str, tuple[int, int, int]] = {}
+        self._unlinked: set[str] = set()
+        #: every name `stat` found was there before, and no link points at a folder
+        self.complete = True
 
     def stat(self, paths: Iterable[str]) -> dict[str, tuple[int, int]]:
         """`stat_files` of `paths` (a `stat` each; one more for a link), and their names."""
         identities: dict[str, tuple[int, int]] = {}
-        links, hard = self._links, self._hard
-        grown = False
+        links, hard, dropped = self._links, self._hard, self._dropped
         for path in paths:
             try:
                 info = os.lstat(path)
                 if stat.S_ISLNK(info.st_mode):
                     links.add(path)
+                    if path not in self._unlinked:
+                        self.complete = False  # a link made since: aimed by a walk
                     info = os.stat(path)
             except OSError:
                 continue
+            if stat.S_ISDIR(info.st_mode):
+                self.complete = False  # a link to a folder: a walk does not list it
             identities[path] = (info.st_size, info.st_mtime_ns)
             if info.st_nlink > 1:
-                hard[path] = (info.st_dev, info.st_ino, info.st_nlink)
-                grown = True
-        if grown:
-            self._group()
+                key = (info.st_dev, info.st_ino, info.st_nlink)
+                hard[path] = key
+                self._share(key[:2], path)
+                if dropped.get(path) != key:
+                    self.complete = False
+        dropped.clear()
+        self._unlinked.clear()
         return identities
 
+    def _share(self, inode: tuple[int, int], path: str) -> None:
+        first = self._first.setdefault(inode, path)
+        if first != path:
+            self._shared.setdefault(inode, {first}).add(path)
+
     def drop(self, path: str) -> None:
-        """`path` is no longer kept."""
-        self._links.discard(path)
-        self._hard.pop(path, None)
+        """`path` is no longer kept (or is stat'ed again)."""
+        if path in self._links:
+            self._links.discard(path)
+            self._unlinked.add(path)
+        key = self._hard.pop(path, None)
+        if key is None:
+            return
+        self._dropped[path] = key
+        inode = key[:2]
+        names = self._shared.get(inode)
+        if names is None:
+            del self._first[inode]
+            return
+        names.discard(path)
+        self._first[inode] = next(iter(names))
+        if len(names) < 2:
+            del self._shared[inode]
 
-    def _group(self) -> None:
-        groups: dict[tuple[int, int], list[str]] = {}
-        for path, (device, inode, _) in self._hard.items():
-            groups.setdefault((device, inode), []).append(path)
-        self._mates = {
-            path: tuple(sorted(names))
-            for names in groups.values()
-            if len(names) > 1
-            for path in names
-        }
-        self._sorted = sorted(self._mates)
+    def aim(self, source: str, kept: list[str]) -> None:
+        """Sort the links kept of the one source folder `source`: those to a file kept
+        (in `kept`, sorted), by that file, and the others (`_loose`)."""
+        real = _prefix(os.path.realpath(source))
+        form = "" if source == "." else _prefix(source)
+        for link in self._links:
+            # The file its words name (no `realpath`: a system call per folder of the
+            # way), when it is that file (a link out of the folders, or through a link
+            # to a folder, or to another link, is loose: looked at at every build).
+            try:
+                aimed = os.path.normpath(os.path.join(os.path.dirname(link), os.readlink(link)))
+                if aimed.startswith(real):
+                    aimed = form + aimed[len(real) :]
+                if (
+                    aimed != link
+                    and aimed not in self._links
+                    and _holds(kept, aimed)
+                    and os.path.samefile(link, aimed)
+                ):
+                    self._aimed.setdefault(aimed, set()).add(link)
+                    continue
+            except OSError:
+                pass
+            self._loose.add(link)
 
-    def known(self, path: str) -> bool:
-        """Whether every hard link of the file at `path` was found (or it has none)."""
-        try:
-            info = os.stat(path)
-        except OSError:
-            return True  # gone, or a link to nothing: nothing to find
-        if info.st_nlink < 2:
-            return True
-        return self._hard.get(path) == (info.st_dev, info.st_ino, info.st_nlink)
+    def relinked(self, touched: list[str]) -> bool:
+        """Whether an event named a link kept: made, moved, removed or pointed at
+        another file (a write through a link names the file written)."""
+        return bool(self._links) and not self._links.isdisjoint(touched)
 
-    def with_mates(self, touched: list[str]) -> list[str]:
+    def with_mates(self, touched: list[str], kept: list[str]) -> list[str]:
         """The paths `touched` (sorted), with every other name of a file they name or
-        hold (a folder)."""
-        if not self._mates:
+        hold (a folder), of those `kept` (sorted)."""
+        if not self._shared and not self._aimed:
             return touched
         more = set(touched)
+        hard, shared, aimed = self._hard, self._shared, self._aimed
         for path in touched:
             inside = _prefix(path)
-            first = bisect.bisect_left(self._sorted, inside)
-            last = bisect.bisect_left(self._sorted, inside[:-1] + chr(ord(inside[-1]) + 1))
-            for name in (path, *self._sorted[first:last]):
-                more.update(self._mates.get(name, ()))
+            first = bisect.bisect_left(kept, inside)
+            last = bisect.bisect_left(kept, inside[:-1] + chr(ord(inside[-1]) + 1))
+            for name in (path, *kept[first:last]):
+                key = hard.get(name)
+                if key is not None:
+                    more.update(shared.get(key[:2], ()))
+                more.update(aimed.get(name, ()))
         return sorted(more)
 
-    def restat(self, identities: dict[str, tuple[int, int]]) -> None:
-        """Look again at every link kept: the file it points to may have changed (an
-        event names that file, or none: it may be elsewhere)."""
-        for path in self._links:
+    def restat(self, identities: dict[str, tuple[int, int]]) -> bool:
+        """Look again at every link to no file kept (it may point out of the folders,
+        where no event is heard). False when one points at a folder now (a walk does
+        not list it)."""
+        for path in self._loose:
             try:
                 info = os.stat(path)
             except OSError:
                 identities.pop(path, None)
                 continue
+            if stat.S_ISDIR(info.st_mode):
+                return False
             identities[path] = (info.st_size, info.st_mtime_ns)
+        return True
 
 
 def _addable(paths: list[str], several: bool) -> bool:

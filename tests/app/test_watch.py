@@ -218,7 +218,9 @@ OPS = st.one_of(
 LINKS = st.one_of(
     OPS,
     st.tuples(
-        st.sampled_from(("symlink", "hardlink")), st.sampled_from(NAMES), st.sampled_from(NAMES)
+        st.sampled_from(("symlink", "hardlink", "relink")),
+        st.sampled_from(NAMES),
+        st.sampled_from(NAMES),
     ),
 )
 
@@ -250,6 +252,13 @@ def apply(src: Path, op: tuple[str, str, object]) -> list[str]:
         except OSError:  # a loop of links
             return []
         return [*folders, str(path)]
+    if kind == "relink":  # `ln -sfn`: a new link renamed over the old one
+        if not path.is_symlink():
+            return []
+        new = path.with_name(".new-link")
+        new.symlink_to(os.path.relpath(src / str(arg), path.parent))
+        os.replace(new, path)
+        return [str(path)]
     if kind in ("symlink", "hardlink"):
         target = src / str(arg)
         if os.path.lexists(path) or (kind == "hardlink" and not target.is_file()):
@@ -300,6 +309,82 @@ def test_what_is_kept_is_what_a_walk_finds_after_any_changes(
         warm.rewalk()
         same_as_a_walk(warm, config)
         assert warm.walked
+
+
+#: changes among files with other names, a burst each, and whether the last walks
+LINKED = {
+    "a file written, a link to it kept": (
+        [[("write", "b.md", 1), ("symlink", "a.md", "b.md")], [("write", "b.md", 2)]],
+        False,
+    ),
+    "a link pointed at another file (`ln -sfn`)": (
+        [
+            [("write", "b.md", 1), ("write", "other/h.md", 1), ("symlink", "a.md", "b.md")],
+            [("relink", "a.md", "other/h.md")],
+            [("write", "other/h.md", 2)],
+        ],
+        False,
+    ),
+    "a file written, its hard link kept": (
+        [[("write", "a.md", 1), ("hardlink", "b.md", "a.md")], [("write", "a.md", 2)]],
+        False,
+    ),
+    "a hard link made since the walk": (
+        [[("write", "a.md", 1)], [("hardlink", "b.md", "a.md")]],
+        True,
+    ),
+    "a folder moved, a link to a file in it kept": (
+        [
+            [("write", "sub/d.md", 1), ("symlink", "a.md", "sub/d.md")],
+            [("move", "sub", "x")],
+        ],
+        False,
+    ),
+}
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("case", LINKED)
+def test_what_is_kept_is_what_a_walk_finds_for_each_change_of_a_linked_file(
+    tmp_path: Path, case: str
+) -> None:
+    bursts, walks = LINKED[case]
+    src = tmp_path / "src"
+    src.mkdir()
+    config = config_of(tmp_path)
+    warm = Warm()
+    same_as_a_walk(warm, config)
+    for burst in bursts:
+        touched = [path for op in burst for path in apply(src, op)]
+        assert touched
+        warm.touched(touched)
+        same_as_a_walk(warm, config)
+    assert warm.walked == walks
+
+
+@pytest.mark.e2e
+def test_a_link_out_of_the_folders_to_a_file_that_becomes_a_folder_is_walked(
+    tmp_path: Path,
+) -> None:
+    src, outside = tmp_path / "src", tmp_path / "outside"
+    src.mkdir()
+    outside.mkdir()
+    (outside / "t.md").write_text("t", encoding="utf-8")
+    (src / "l.md").symlink_to(outside / "t.md")
+    (src / "x.md").write_text("x", encoding="utf-8")
+    config = config_of(tmp_path)
+    warm = Warm()
+    same_as_a_walk(warm, config)
+    (outside / "t.md").write_text("t, longer", encoding="utf-8")  # no event
+    (src / "x.md").write_text("x, longer", encoding="utf-8")
+    warm.touched([str(src / "x.md")])
+    same_as_a_walk(warm, config)
+    assert not warm.walked
+    (outside / "t.md").unlink()
+    (outside / "t.md").mkdir()  # a walk does not list the link now
+    warm.touched([str(src / "x.md")])
+    same_as_a_walk(warm, config)
+    assert warm.walked
 
 
 @pytest.mark.e2e
