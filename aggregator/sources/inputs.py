@@ -149,26 +149,16 @@ def load(
         articles = [r for r in results if isinstance(r, Article)]
         errors = [r for r in results if isinstance(r, LoadError)]
         return Inputs(found, articles, (*known, *errors))
-    if not light:
-        loaded = load_cached(
-            found.paths,
-            store,
-            cancel,
-            limits,
-            identities=identities,
-            whole=whole,
-            progress=progress,
-        )
-    else:
-        loaded = load_light(
-            found.paths,
-            store,
-            cancel,
-            limits,
-            identities=identities,
-            whole=whole,
-            progress=progress,
-        )
+    load = load_light if light else load_cached
+    loaded = load(
+        found.paths,
+        store,
+        cancel,
+        limits,
+        identities=identities,
+        whole=whole,
+        progress=progress,
+    )
     failed = (*known, *loaded.errors)
     return Inputs(found, loaded.articles, failed, loaded.bodies, loaded.digests, loaded.unread)
 

@@ -295,20 +295,28 @@ def test_what_is_kept_is_what_a_walk_finds_after_any_changes(
     """Changes one at a time or many before a build (the paths touched are followed
     together): what is kept is what a walk finds."""
     with tempfile.TemporaryDirectory() as folder:
-        root = Path(folder)
-        src = root / "src"
-        src.mkdir()
-        config = config_of(root)
-        warm = Warm()
-        same_as_a_walk(warm, config)
-        assert warm.walked
-        for burst in bursts:
-            warm.touched([path for op in burst for path in apply(src, op)])
-            same_as_a_walk(warm, config)
-            assert not warm.walked  # from the paths named only
+        warm, config = followed(Path(folder), bursts, walks=False)
         warm.rewalk()
         same_as_a_walk(warm, config)
         assert warm.walked
+
+
+def followed(
+    root: Path, bursts: list[list[tuple[str, str, object]]], walks: bool | None = None
+) -> tuple[Warm, Config]:
+    """Each burst done in `root`/src and told to a `Warm`, which keeps what a walk finds
+    after each; whether each burst `walks` (None: either)."""
+    src = root / "src"
+    src.mkdir()
+    config = config_of(root)
+    warm = Warm()
+    same_as_a_walk(warm, config)
+    assert warm.walked
+    for burst in bursts:
+        warm.touched([path for op in burst for path in apply(src, op)])
+        same_as_a_walk(warm, config)
+        assert walks is None or warm.walked == walks
+    return warm, config
 
 
 #: changes among files with other names, a burst each, and whether the last walks
@@ -349,16 +357,7 @@ def test_what_is_kept_is_what_a_walk_finds_for_each_change_of_a_linked_file(
     tmp_path: Path, case: str
 ) -> None:
     bursts, walks = LINKED[case]
-    src = tmp_path / "src"
-    src.mkdir()
-    config = config_of(tmp_path)
-    warm = Warm()
-    same_as_a_walk(warm, config)
-    for burst in bursts:
-        touched = [path for op in burst for path in apply(src, op)]
-        assert touched
-        warm.touched(touched)
-        same_as_a_walk(warm, config)
+    warm, _ = followed(tmp_path, bursts)
     assert warm.walked == walks
 
 
@@ -396,15 +395,7 @@ def test_what_is_kept_is_what_a_walk_finds_with_links_among_the_files(
     """A file with other names (a symbolic link to it, hard links) changes under each
     of them, though the events name one: what is kept is still what a walk finds."""
     with tempfile.TemporaryDirectory() as folder:
-        root = Path(folder)
-        src = root / "src"
-        src.mkdir()
-        config = config_of(root)
-        warm = Warm()
-        same_as_a_walk(warm, config)
-        for burst in bursts:
-            warm.touched([path for op in burst for path in apply(src, op)])
-            same_as_a_walk(warm, config)
+        followed(Path(folder), bursts)
 
 
 def test_a_checkout_of_thousands_of_files_is_followed_as_a_walk_finds_it(tmp_path: Path) -> None:
