@@ -250,8 +250,6 @@ class Warm:
         touched, a name that is not UTF-8, a link among several sources, a file that
         has other names now)."""
         names = self._names
-        if names.relinked(touched):
-            return False
         touched = names.with_mates(touched, self._paths)
         several = len(rules.sources) > 1
         walked = "\0"  # the last folder walked: what is under it is known (paths are sorted)
@@ -274,7 +272,7 @@ class Warm:
                     if not _addable(found, several):
                         return False
                     added += found
-                    walked = _prefix(path)
+                walked = _prefix(path)  # nothing under a linked folder is listed
             elif rules.article(path) and os.path.lexists(path):
                 if not _addable([path], several):
                     return False
@@ -348,9 +346,12 @@ class _Names:
     `Warm` looks again at every other name of a file an event names (`with_mates`):
     its hard links, the links to it. A link to a file that is not kept (elsewhere,
     not an article file) is looked at again at every build (`restat`): no event may
-    come. `stat` gives the identities of files and finds their names; when it finds
-    a link or a hard link that was not there when its paths were last stat'ed (one
-    made since), a link to a folder, the names are not `complete` and `Warm` walks.
+    come; so is a link whose file went (its path may lead to a file again through a
+    folder made a link, with no event), unless that file is back in the same build.
+    `stat` gives the identities of files and finds their names; when it finds a link
+    or a hard link that was not there when its paths were last stat'ed (one made
+    since, or a link whose words changed), or a link to a folder, the names are not
+    `complete` and `Warm` walks.
     """
 
     def __init__(self) -> None:
@@ -365,9 +366,12 @@ class _Names:
         #: the first name kept of each such file, and all of them when there are several
         self._first: dict[tuple[int, int], str] = {}
         self._shared: dict[tuple[int, int], set[str]] = {}
+        #: the words of each link kept (`readlink`)
+        self._words: dict[str, str] = {}
         #: what `drop` forgot since `stat` last looked (see `complete`): hard links, links
         self._dropped: dict[str, tuple[int, int, int]] = {}
-        self._unlinked: set[str] = set()
+        self._unlinked: dict[str, str] = {}
+        self._unaimed: dict[str, set[str]] = {}
         #: every name `stat` found was there before, and no link points at a folder
         self.complete = True
 
@@ -379,10 +383,15 @@ class _Names:
             try:
                 info = os.lstat(path)
                 if stat.S_ISLNK(info.st_mode):
+                    words = os.readlink(path)
                     links.add(path)
-                    if path not in self._unlinked:
+                    self._words[path] = words
+                    if self._unlinked.get(path) != words:
                         self.complete = False  # a link made since: aimed by a walk
                     info = os.stat(path)
+                elif path in self._unaimed:  # the links to it still point to it
+                    back = self._aimed[path] = self._unaimed.pop(path)
+                    self._loose -= back
             except OSError:
                 continue
             if stat.S_ISDIR(info.st_mode):
@@ -396,6 +405,7 @@ class _Names:
                     self.complete = False
         dropped.clear()
         self._unlinked.clear()
+        self._unaimed.clear()
         return identities
 
     def _share(self, inode: tuple[int, int], path: str) -> None:
@@ -407,7 +417,13 @@ class _Names:
         """`path` is no longer kept (or is stat'ed again)."""
         if path in self._links:
             self._links.discard(path)
-            self._unlinked.add(path)
+            self._unlinked[path] = self._words.pop(path, "")
+        # The links to it are loose unless it is stat'ed again (its path could lead to
+        # a file again with no event: a folder of the way made a link to another).
+        aimed = self._aimed.pop(path, None)
+        if aimed is not None:
+            self._unaimed[path] = aimed
+            self._loose |= aimed
         key = self._hard.pop(path, None)
         if key is None:
             return
@@ -428,11 +444,17 @@ class _Names:
         real = _prefix(os.path.realpath(source))
         form = "" if source == "." else _prefix(source)
         for link in self._links:
-            # The file its words name (no `realpath`: a system call per folder of the
-            # way), when it is that file (a link out of the folders, or through a link
-            # to a folder, or to another link, is loose: looked at at every build).
+            # The file its words name, when it is that file (a link out of the folders,
+            # or through a link to a folder, or to another link, is loose: looked at at
+            # every build). Words are joined as they are (a `realpath` costs a system
+            # call per folder of the way), but for a `..`: after a linked folder, it
+            # leads where the link leads, not back.
+            words = self._words[link]
             try:
-                aimed = os.path.normpath(os.path.join(os.path.dirname(link), os.readlink(link)))
+                if ".." in words.split(os.sep):
+                    aimed = os.path.realpath(link)
+                else:
+                    aimed = os.path.normpath(os.path.join(os.path.dirname(link), words))
                 if aimed.startswith(real):
                     aimed = form + aimed[len(real) :]
                 if (
@@ -446,11 +468,6 @@ class _Names:
             except OSError:
                 pass
             self._loose.add(link)
-
-    def relinked(self, touched: list[str]) -> bool:
-        """Whether an event named a link kept: made, moved, removed or pointed at
-        another file (a write through a link names the file written)."""
-        return bool(self._links) and not self._links.isdisjoint(touched)
 
     def with_mates(self, touched: list[str], kept: list[str]) -> list[str]:
         """The paths `touched` (sorted), with every other name of a file they name or

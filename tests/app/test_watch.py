@@ -386,6 +386,117 @@ def test_a_link_out_of_the_folders_to_a_file_that_becomes_a_folder_is_walked(
     assert warm.walked
 
 
+def _write(path: Path, size: int = 1) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("---\ntitle: x\n---\n" + "y" * size, encoding="utf-8")
+
+
+@pytest.mark.e2e
+def test_a_link_whose_file_went_is_followed_when_a_folder_link_leads_to_one_again(
+    tmp_path: Path,
+) -> None:
+    """`sub` removed (the link `a.md -> sub/b.md` leads nowhere), then made a link to
+    another folder that holds a `b.md`: no event names `sub/b.md` (a walk does not go
+    into a linked folder), and the link leads to a file again."""
+    src = tmp_path / "src"
+    _write(src / "sub" / "b.md")
+    (src / "a.md").symlink_to("sub/b.md")
+    _write(src / "x.md")
+    _write(tmp_path / "elsewhere" / "b.md", 3)
+    config = config_of(tmp_path)
+    warm = Warm()
+    same_as_a_walk(warm, config)
+    shutil.rmtree(src / "sub")
+    warm.touched([str(src / "sub" / "b.md"), str(src / "sub")])
+    same_as_a_walk(warm, config)
+    (src / "sub").symlink_to(tmp_path / "elsewhere")
+    _write(src / "x.md", 9)
+    warm.touched([str(src / "x.md")])  # the link `sub` is no article: not told
+    same_as_a_walk(warm, config)
+    _write(tmp_path / "elsewhere" / "b.md", 40)
+    warm.touched([str(src / "x.md")])
+    same_as_a_walk(warm, config)
+
+
+@pytest.mark.e2e
+def test_a_link_to_a_file_of_a_folder_swapped_for_another_is_followed(tmp_path: Path) -> None:
+    """`sub` (holding `b.md`, which `a.md` links to) moved out and another `sub` holding
+    another `b.md` moved in, one event naming `sub`."""
+    src = tmp_path / "src"
+    _write(src / "sub" / "b.md")
+    (src / "a.md").symlink_to("sub/b.md")
+    _write(tmp_path / "new" / "b.md", 30)
+    config = config_of(tmp_path)
+    warm = Warm()
+    same_as_a_walk(warm, config)
+    os.rename(src / "sub", tmp_path / "old")
+    os.rename(tmp_path / "new", src / "sub")
+    warm.touched([str(src / "sub")])
+    same_as_a_walk(warm, config)
+
+
+@pytest.mark.e2e
+def test_a_link_whose_way_goes_back_after_a_linked_folder_is_followed(tmp_path: Path) -> None:
+    """`a.md -> d/../b.md` with `d -> x/y` leads to `x/b.md`, not `b.md` (here a hard
+    link of it, until an editor saves `x/b.md` as a new file)."""
+    src = tmp_path / "src"
+    _write(src / "b.md")
+    (src / "x" / "y").mkdir(parents=True)
+    os.link(src / "b.md", src / "x" / "b.md")
+    (src / "d").symlink_to("x/y")
+    (src / "a.md").symlink_to("d/../b.md")
+    config = config_of(tmp_path)
+    warm = Warm()
+    same_as_a_walk(warm, config)
+    _write(src / "x" / "b.md.tmp", 6)
+    os.replace(src / "x" / "b.md.tmp", src / "x" / "b.md")
+    warm.touched([str(src / "x" / "b.md")])
+    same_as_a_walk(warm, config)
+    _write(src / "x" / "b.md", 60)
+    warm.touched([str(src / "x" / "b.md")])
+    same_as_a_walk(warm, config)
+
+
+@pytest.mark.e2e
+def test_files_under_a_folder_replaced_by_a_link_are_not_kept(tmp_path: Path) -> None:
+    """`rm -rf sub; ln -s ../elsewhere sub` in one burst: the walk does not go into the
+    linked folder, so `sub/b.md` is listed no more, though it is there through it."""
+    src = tmp_path / "src"
+    _write(src / "sub" / "b.md")
+    _write(src / "x.md")
+    _write(tmp_path / "elsewhere" / "b.md", 3)
+    config = config_of(tmp_path)
+    warm = Warm()
+    same_as_a_walk(warm, config)
+    shutil.rmtree(src / "sub")
+    (src / "sub").symlink_to(tmp_path / "elsewhere")
+    warm.touched([str(src / "sub" / "b.md"), str(src / "sub")])
+    same_as_a_walk(warm, config)
+
+
+@pytest.mark.e2e
+def test_a_folder_of_links_swapped_for_one_with_links_of_the_same_names(tmp_path: Path) -> None:
+    """`sub/a.md -> ../b.md` moved out and a `sub` moved in whose `a.md -> ../c.md`, one
+    event naming `sub`: the new link is not taken for the old one."""
+    src = tmp_path / "src"
+    _write(src / "b.md")
+    _write(src / "c.md")
+    _write(src / "sub" / "keep.md")
+    (src / "sub" / "a.md").symlink_to("../b.md")
+    (tmp_path / "new").mkdir()
+    (tmp_path / "new" / "a.md").symlink_to("../c.md")
+    config = config_of(tmp_path)
+    warm = Warm()
+    same_as_a_walk(warm, config)
+    os.rename(src / "sub", tmp_path / "old")
+    os.rename(tmp_path / "new", src / "sub")
+    warm.touched([str(src / "sub")])
+    same_as_a_walk(warm, config)
+    _write(src / "c.md", 50)
+    warm.touched([str(src / "c.md")])
+    same_as_a_walk(warm, config)
+
+
 @pytest.mark.e2e
 @settings(max_examples=200)
 @given(st.lists(st.lists(LINKS, min_size=1, max_size=8), min_size=1, max_size=6))
