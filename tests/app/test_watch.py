@@ -361,6 +361,20 @@ def test_what_is_kept_is_what_a_walk_finds_for_each_change_of_a_linked_file(
     assert warm.walked == walks
 
 
+class Kept:
+    """A `Warm` of the folder `src` under `root`, checked against a walk at each step."""
+
+    def __init__(self, root: Path) -> None:
+        self.config = config_of(root)
+        self.warm = Warm()
+        self.check()
+
+    def check(self, *touched: Path) -> None:
+        """The paths events named since are `touched`: what is kept is what a walk finds."""
+        self.warm.touched([str(path) for path in touched])
+        same_as_a_walk(self.warm, self.config)
+
+
 @pytest.mark.e2e
 def test_a_link_out_of_the_folders_to_a_file_that_becomes_a_folder_is_walked(
     tmp_path: Path,
@@ -371,19 +385,15 @@ def test_a_link_out_of_the_folders_to_a_file_that_becomes_a_folder_is_walked(
     (outside / "t.md").write_text("t", encoding="utf-8")
     (src / "l.md").symlink_to(outside / "t.md")
     (src / "x.md").write_text("x", encoding="utf-8")
-    config = config_of(tmp_path)
-    warm = Warm()
-    same_as_a_walk(warm, config)
+    kept = Kept(tmp_path)
     (outside / "t.md").write_text("t, longer", encoding="utf-8")  # no event
     (src / "x.md").write_text("x, longer", encoding="utf-8")
-    warm.touched([str(src / "x.md")])
-    same_as_a_walk(warm, config)
-    assert not warm.walked
+    kept.check(src / "x.md")
+    assert not kept.warm.walked
     (outside / "t.md").unlink()
     (outside / "t.md").mkdir()  # a walk does not list the link now
-    warm.touched([str(src / "x.md")])
-    same_as_a_walk(warm, config)
-    assert warm.walked
+    kept.check(src / "x.md")
+    assert kept.warm.walked
 
 
 def _write(path: Path, size: int = 1) -> None:
@@ -403,19 +413,14 @@ def test_a_link_whose_file_went_is_followed_when_a_folder_link_leads_to_one_agai
     (src / "a.md").symlink_to("sub/b.md")
     _write(src / "x.md")
     _write(tmp_path / "elsewhere" / "b.md", 3)
-    config = config_of(tmp_path)
-    warm = Warm()
-    same_as_a_walk(warm, config)
+    kept = Kept(tmp_path)
     shutil.rmtree(src / "sub")
-    warm.touched([str(src / "sub" / "b.md"), str(src / "sub")])
-    same_as_a_walk(warm, config)
+    kept.check(src / "sub" / "b.md", src / "sub")
     (src / "sub").symlink_to(tmp_path / "elsewhere")
     _write(src / "x.md", 9)
-    warm.touched([str(src / "x.md")])  # the link `sub` is no article: not told
-    same_as_a_walk(warm, config)
+    kept.check(src / "x.md")  # the link `sub` is no article: not told
     _write(tmp_path / "elsewhere" / "b.md", 40)
-    warm.touched([str(src / "x.md")])
-    same_as_a_walk(warm, config)
+    kept.check(src / "x.md")
 
 
 @pytest.mark.e2e
@@ -426,13 +431,10 @@ def test_a_link_to_a_file_of_a_folder_swapped_for_another_is_followed(tmp_path: 
     _write(src / "sub" / "b.md")
     (src / "a.md").symlink_to("sub/b.md")
     _write(tmp_path / "new" / "b.md", 30)
-    config = config_of(tmp_path)
-    warm = Warm()
-    same_as_a_walk(warm, config)
+    kept = Kept(tmp_path)
     os.rename(src / "sub", tmp_path / "old")
     os.rename(tmp_path / "new", src / "sub")
-    warm.touched([str(src / "sub")])
-    same_as_a_walk(warm, config)
+    kept.check(src / "sub")
 
 
 @pytest.mark.e2e
@@ -445,16 +447,12 @@ def test_a_link_whose_way_goes_back_after_a_linked_folder_is_followed(tmp_path: 
     os.link(src / "b.md", src / "x" / "b.md")
     (src / "d").symlink_to("x/y")
     (src / "a.md").symlink_to("d/../b.md")
-    config = config_of(tmp_path)
-    warm = Warm()
-    same_as_a_walk(warm, config)
+    kept = Kept(tmp_path)
     _write(src / "x" / "b.md.tmp", 6)
     os.replace(src / "x" / "b.md.tmp", src / "x" / "b.md")
-    warm.touched([str(src / "x" / "b.md")])
-    same_as_a_walk(warm, config)
+    kept.check(src / "x" / "b.md")
     _write(src / "x" / "b.md", 60)
-    warm.touched([str(src / "x" / "b.md")])
-    same_as_a_walk(warm, config)
+    kept.check(src / "x" / "b.md")
 
 
 @pytest.mark.e2e
@@ -465,13 +463,10 @@ def test_files_under_a_folder_replaced_by_a_link_are_not_kept(tmp_path: Path) ->
     _write(src / "sub" / "b.md")
     _write(src / "x.md")
     _write(tmp_path / "elsewhere" / "b.md", 3)
-    config = config_of(tmp_path)
-    warm = Warm()
-    same_as_a_walk(warm, config)
+    kept = Kept(tmp_path)
     shutil.rmtree(src / "sub")
     (src / "sub").symlink_to(tmp_path / "elsewhere")
-    warm.touched([str(src / "sub" / "b.md"), str(src / "sub")])
-    same_as_a_walk(warm, config)
+    kept.check(src / "sub" / "b.md", src / "sub")
 
 
 @pytest.mark.e2e
@@ -485,16 +480,12 @@ def test_a_folder_of_links_swapped_for_one_with_links_of_the_same_names(tmp_path
     (src / "sub" / "a.md").symlink_to("../b.md")
     (tmp_path / "new").mkdir()
     (tmp_path / "new" / "a.md").symlink_to("../c.md")
-    config = config_of(tmp_path)
-    warm = Warm()
-    same_as_a_walk(warm, config)
+    kept = Kept(tmp_path)
     os.rename(src / "sub", tmp_path / "old")
     os.rename(tmp_path / "new", src / "sub")
-    warm.touched([str(src / "sub")])
-    same_as_a_walk(warm, config)
+    kept.check(src / "sub")
     _write(src / "c.md", 50)
-    warm.touched([str(src / "c.md")])
-    same_as_a_walk(warm, config)
+    kept.check(src / "c.md")
 
 
 @pytest.mark.e2e
