@@ -163,7 +163,10 @@ class Warm:
     the config's sources or patterns changed, or when a source folder is another folder
     than the one walked (moved away and replaced); otherwise it stats only the paths
     `touched` since the last `find` (a folder: everything under it, walked again), the
-    other names of the files they name, and every link kept (see `_Names`).
+    other names of the files they name, and the links to files not kept (see `_Names`).
+    A walk gives each file whose ctime is after `since` (the last build took the
+    identities then) as `stat_files` does (size -1: read again); a build started by
+    events looks at no ctime (an event tells a `chmod`, a file renamed over another).
     It keeps nothing, and every build walks, for a config whose files it cannot follow
     by their paths alone: object-storage sources (read through mirrors a build syncs),
     a file whose name is not UTF-8, or several sources whose files could be listed
@@ -196,7 +199,9 @@ class Warm:
         with self._lock:
             self._rewalk = True
 
-    def find(self, config: Config) -> tuple[Found, dict[str, tuple[int, int]]]:
+    def find(
+        self, config: Config, since: int | None = None
+    ) -> tuple[Found, dict[str, tuple[int, int]]]:
         rules = Rules.of(config)
         with self._lock:
             touched, self._touched = self._touched, set()
@@ -205,12 +210,12 @@ class Warm:
         try:
             if config.remote_sources:
                 self._forget()
-                return find_files(config)
+                return find_files(config, since)
             # A source folder moved away and another put in its place (or a link to a
             # folder pointed at another) sends no event of its files: walked again.
             if not walk and not self._replaced(rules) and self._follow(sorted(touched), rules):
                 return self._found(config, list(self._paths), self._identities)
-            return self._walk(config, rules)
+            return self._walk(config, rules, since)
         except BaseException:
             self.rewalk()
             raise
@@ -227,14 +232,21 @@ class Warm:
         """Whether a source folder is another folder than the one walked, or none."""
         return any(_identity(source) != self._folders.get(source) for source in rules.sources)
 
-    def _walk(self, config: Config, rules: Rules) -> tuple[Found, dict[str, tuple[int, int]]]:
-        """Every folder walked, every file stat'ed; kept when it can be followed."""
+    def _walk(
+        self, config: Config, rules: Rules, since: int | None
+    ) -> tuple[Found, dict[str, tuple[int, int]]]:
+        """Every folder walked, every file stat'ed; kept when it can be followed. Files
+        whose ctime is after `since` are given as `stat_files` gives them (size -1)
+        but kept with their size: a build started by events reads them once."""
         self._forget()
         sources = list(config.sources)
         folders = {source: _identity(source) for source in rules.sources}  # before the walk
         listed, misnamed = split_names(find_paths(sources, config.patterns))
         names = _Names()
-        identities = names.stat(listed)
+        identities = names.stat(listed, since)
+        given = identities
+        if names.fresh:
+            given = {**identities, **{p: (-1, identities[p][1]) for p in names.fresh}}
         if not misnamed and (len(sources) == 1 or _apart(sources, listed)):
             self._paths, self._identities, self._rules = listed, identities, rules
             self._folders, self._names = folders, names
@@ -242,7 +254,7 @@ class Warm:
                 names.aim(rules.sources[0], listed)
             names.complete = True  # every name found now
             listed = list(listed)
-        return self._found(config, listed, identities, misnamed)
+        return self._found(config, listed, given, misnamed)
 
     def _follow(self, touched: list[str], rules: Rules) -> bool:
         """Bring the files kept up to date with the paths touched (and the other names
@@ -374,11 +386,16 @@ class _Names:
         self._unaimed: dict[str, set[str]] = {}
         #: every name `stat` found was there before, and no link points at a folder
         self.complete = True
+        #: the files of the last `stat` whose ctime was after its `since`
+        self.fresh: list[str] = []
 
-    def stat(self, paths: Iterable[str]) -> dict[str, tuple[int, int]]:
-        """`stat_files` of `paths` (a `stat` each; one more for a link), and their names."""
+    def stat(self, paths: Iterable[str], since: int | None = None) -> dict[str, tuple[int, int]]:
+        """`stat_files` of `paths` (a `stat` each; one more for a link), and their names;
+        the files whose ctime is after `since` in `fresh` (see `stat_files`)."""
         identities: dict[str, tuple[int, int]] = {}
         links, hard, dropped = self._links, self._hard, self._dropped
+        late = since if since is not None else 1 << 63
+        self.fresh = fresh = []
         for path in paths:
             try:
                 info = os.lstat(path)
@@ -397,6 +414,8 @@ class _Names:
             if stat.S_ISDIR(info.st_mode):
                 self.complete = False  # a link to a folder: a walk does not list it
             identities[path] = (info.st_size, info.st_mtime_ns)
+            if info.st_ctime_ns > late:
+                fresh.append(path)
             if info.st_nlink > 1:
                 key = (info.st_dev, info.st_ino, info.st_nlink)
                 hard[path] = key

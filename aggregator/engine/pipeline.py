@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from typing import TypeAlias
 
+from aggregator.clock import stamp_ns
 from aggregator.config import Config
 from aggregator.engine import tables
 from aggregator.engine.run import Run
@@ -58,16 +59,22 @@ if TYPE_CHECKING:
 
 __all__ = ["FindFiles", "build", "check_links", "collector_paused"]
 
-#: how a build finds its article files and their identities (`stat_files`): `find_files`
-#: (every folder walked, every file stat'ed), or what a long-running process kept of them
-#: (`app.watch.Warm.find`). The identities are read, never changed, by the build.
-FindFiles: TypeAlias = Callable[[Config], tuple[inputs.Found, dict[str, tuple[int, int]]]]
+#: how a build finds its article files and their identities (`stat_files`, given when
+#: the last build took them): `find_files` (every folder walked, every file stat'ed), or
+#: what a long-running process kept of them (`app.watch.Warm.find`). The identities are
+#: read, never changed, by the build.
+FindFiles: TypeAlias = Callable[
+    [Config, "int | None"], tuple[inputs.Found, dict[str, tuple[int, int]]]
+]
 
 
-def find_files(config: Config) -> tuple[inputs.Found, dict[str, tuple[int, int]]]:
-    """The article files of `config` (`inputs.find`) and the identity of each."""
+def find_files(
+    config: Config, since: int | None = None
+) -> tuple[inputs.Found, dict[str, tuple[int, int]]]:
+    """The article files of `config` (`inputs.find`) and the identity of each (see
+    `stat_files` for `since`)."""
     files = inputs.find(config)  # the plan every command shares (see sources/inputs.py)
-    return files, stat_files(files.paths)
+    return files, stat_files(files.paths, since)
 
 
 def build(
@@ -101,8 +108,9 @@ def build(
             store = stack.enter_context(open_store(config.state_location))
         # Remote feeds first: their entries are files among the others.
         sources = remote.sync(config, now, store, session=session, resolver=resolver, cancel=cancel)
-        files, identities = find(config)
-        known = tables.identities_of(files.paths, identities)
+        stated = stamp_ns()  # a file changed after this has a ctime after it, or at it
+        files, identities = find(config, tables.stated(store))
+        known = tables.identities_of(files.paths, identities, stated)
         # A misnamed file is not among the paths: no fast path while one is there.
         settled = known.settled and not files.misnamed
         digest = signature(config, known.text, settled)

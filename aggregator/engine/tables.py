@@ -88,6 +88,9 @@ FEEDS = "inc_feeds"
 MAX_SHARE = 0.05
 #: the clock of the last build (`max_age` counts back from it)
 CLOCK = "inc_clock"
+#: when the last build took the identities of its files (`clock.stamp_ns`; see
+#: `parsecache.stat_files`)
+STATED = "inc_stated"
 #: `LINK_WRITES` when every link row (`inc_link`) last agreed with the result it names:
 #: while the count is the same, no result was replaced since (see `links_settled`)
 LINKS_SEEN = "inc_links_seen"
@@ -129,6 +132,8 @@ class Identities:
     settled: bool
     #: content digests of files of size -1, as the build read them (filled in by it)
     digests: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: when they were taken (`clock.stamp_ns` just before), when known
+    stated: int | None = None
 
     @functools.cached_property
     def paths_digest(self) -> str:
@@ -158,11 +163,14 @@ class Identities:
             return self
         numbers = zip(self.paths, self.sizes, strict=True)
         sizes = [-1 if path in paths else size for path, size in numbers]
-        return Identities(self.paths, sizes, self.times, False, self.digests)
+        return Identities(self.paths, sizes, self.times, False, self.digests, self.stated)
 
 
-def identities_of(paths: Sequence[str], identities: dict[str, tuple[int, int]]) -> Identities:
-    """See `Identities` (`identities`: as `parsecache.stat_files` gives them)."""
+def identities_of(
+    paths: Sequence[str], identities: dict[str, tuple[int, int]], stated: int | None = None
+) -> Identities:
+    """See `Identities` (`identities`: as `parsecache.stat_files` gives them, taken at
+    `stated`)."""
     racy = wall_ns() - RACY_SECONDS * 1_000_000_000
     try:  # (in C: a daemon does this for 100,000 files in each build)
         found = list(map(identities.__getitem__, paths))
@@ -173,7 +181,15 @@ def identities_of(paths: Sequence[str], identities: dict[str, tuple[int, int]]) 
     settled = min(sizes, default=0) >= 0 and max(times, default=0) < racy
     if not settled:
         sizes = [-1 if size < 0 or mtime >= racy else size for size, mtime in found]
-    return Identities(paths, sizes, times, settled)
+    return Identities(paths, sizes, times, settled, stated=stated)
+
+
+def stated(store: StateStore) -> int | None:
+    """When the last build took the identities of its files (see `STATED`), if known."""
+    try:
+        return int(store.meta(STATED) or "")
+    except ValueError:
+        return None
 
 
 #: the last list of paths `Identities.paths_digest` was made of, and its digest: a
@@ -485,6 +501,8 @@ def finish(
         store.set_meta(PATHS, json.dumps(list(files.paths), ensure_ascii=False))
         store.set_meta(PATHS_DIGEST, files.paths_digest)
     store.set_meta(FILES, files.numbers)
+    if files.stated is not None:
+        store.set_meta(STATED, str(files.stated))
     global _kept_numbers
     _kept_numbers = (files.numbers, [files.sizes, files.times])
     racy = {}

@@ -99,15 +99,22 @@ def load_light(
     return _load(paths, store, cancel, limits, workers, True, identities, whole, progress)
 
 
-def stat_files(paths: Iterable[str]) -> dict[str, tuple[int, int]]:
-    """(size, mtime_ns) of each file that can be read: its identity in the cache."""
+def stat_files(paths: Iterable[str], since: int | None = None) -> dict[str, tuple[int, int]]:
+    """(size, mtime_ns) of each file that can be read: its identity in the cache.
+
+    `since`: when the last build took the identities (`clock.stamp_ns`). A file whose
+    ctime is after it changed since in a way its size and mtime may not tell (`chmod`,
+    another file of the same size and mtime renamed over it, `cp -p`): its size is given
+    as -1, so that it is read again (as a file too new to be told apart). (A change in
+    the clock tick of `since` itself, after it, is not seen: a tick is a few ms.)"""
     identities: dict[str, tuple[int, int]] = {}
+    late = since if since is not None else 1 << 63
     for path in paths:
         try:
             stat = os.stat(path)
         except OSError:
             continue
-        identities[path] = (stat.st_size, stat.st_mtime_ns)
+        identities[path] = (stat.st_size if stat.st_ctime_ns <= late else -1, stat.st_mtime_ns)
     return identities
 
 
@@ -200,7 +207,7 @@ def _load(
             if key not in listed:
                 gone.append(key)
                 continue
-        if identities.get(key) == identity:
+        if identities.get(key) == identity and identity[0] >= 0:  # not RACY_SIZE
             results[key] = decode(head, words, body)  # both None when light
     stale = [key for key in keys if key not in results]
     loaded = Loaded()

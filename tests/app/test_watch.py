@@ -500,6 +500,29 @@ def test_what_is_kept_is_what_a_walk_finds_with_links_among_the_files(
         followed(Path(folder), bursts)
 
 
+def test_a_walk_gives_files_changed_since_the_last_build_as_stat_files_does(
+    tmp_path: Path,
+) -> None:
+    """A file whose ctime is after `since` (a `chmod` while the daemon was down)
+    is read again by the first build (size -1), and told by its identity after."""
+    src = tmp_path / "src"
+    _write(src / "a.md")
+    _write(src / "b.md")
+    os.utime(src / "a.md", (1_600_000_000, 1_600_000_000))
+    since = (src / "a.md").stat().st_ctime_ns
+    while (src / "b.md").stat().st_ctime_ns <= since:  # the file system's clock ticks
+        time.sleep(0.001)
+        (src / "b.md").chmod(0o600 if (src / "b.md").stat().st_mode & 0o044 else 0o644)
+    config = config_of(tmp_path)
+    warm = Warm()
+    _, identities = warm.find(config, since)
+    _, stated = find_files(config, since)
+    assert identities == stated
+    assert identities[str(src / "b.md")][0] == -1 and identities[str(src / "a.md")][0] > 0
+    warm.touched([str(src / "a.md")])
+    same_as_a_walk(warm, config)  # b.md as it is, not read again
+
+
 def test_a_checkout_of_thousands_of_files_is_followed_as_a_walk_finds_it(tmp_path: Path) -> None:
     src = tmp_path / "src"
     for n in range(3000):

@@ -26,6 +26,7 @@ from test_rebuild import cold_build_beside
 from test_rebuild import outputs
 from test_rebuild import without_requests
 
+from aggregator.clock import stamp_ns
 from aggregator.config import Config
 from aggregator.engine.pipeline import build
 from aggregator.links import linkcheck
@@ -327,8 +328,8 @@ def test_a_file_missing_when_stated_but_read_after_shows_the_body_read_now(
             os.utime(source / f"{number:03}.md", (old + 30, old + 30))
         real = pipeline.stat_files
 
-        def stat_files(paths: list[str]) -> dict[str, tuple[int, int]]:
-            found = real(paths)
+        def stat_files(paths: list[str], since: int | None = None) -> dict[str, tuple[int, int]]:
+            found = real(paths, since)
             found.pop(str(source / "030.md"), None)  # missing at that moment
             return found
 
@@ -418,8 +419,45 @@ def _unprivileged() -> list[str]:
     return [setpriv, "--bounding-set", drop, "--inh-caps", drop]
 
 
+#: what else happens before the next build: nothing (it repeats the last report), a new
+#: file (an incremental build), the output removed (a cold build with the parse cache)
+THEN = ["nothing else", "another file", "output removed"]
+
+
+def _built(tmp_path: Path, wrapper: list[str]) -> tuple[list[tuple[str, str]], list[str]]:
+    """Build articles/ into out/: the errors reported, and the links of the feed."""
+    done = run_cli(
+        "build",
+        *("--source", "articles", "--output", "out", "--report", "report.json"),
+        cwd=tmp_path,
+        wrapper=wrapper,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
+    atom = feedparser.parse((tmp_path / "out" / "all.atom").read_bytes())
+    errors = [(e["path"], e["reason"]) for e in report["errors"]]
+    return errors, sorted(entry.link for entry in atom.entries)
+
+
+def _then(tmp_path: Path, then: str) -> list[str]:
+    """Do `then` (see THEN); the links it adds to the feed."""
+    if then == "another file":
+        write_article(tmp_path / "articles", "new.md", n=3)
+        return ["https://news.example.com/story-3"]
+    if then == "output removed":
+        shutil.rmtree(tmp_path / "out")
+    return []
+
+
+def _aged(folder: Path) -> None:
+    """Every file of `folder` last written a minute ago: told by its size and mtime."""
+    old = time.time() - 60
+    for path in folder.iterdir():
+        os.utime(path, (old, old))
+
+
 @pytest.mark.e2e
-@pytest.mark.parametrize("then", ["nothing else", "another file", "output removed"])
+@pytest.mark.parametrize("then", THEN)
 def test_a_file_made_readable_is_read_though_its_size_and_mtime_are_the_same(
     tmp_path: Path, then: str
 ) -> None:
@@ -430,33 +468,69 @@ def test_a_file_made_readable_is_read_though_its_size_and_mtime_are_the_same(
     articles = tmp_path / "articles"
     write_article(articles, "open.md", n=1)
     locked = write_article(articles, "locked.md", n=2)
-    old = time.time() - 60
-    for path in articles.iterdir():
-        os.utime(path, (old, old))
+    _aged(articles)
     locked.chmod(0)
-
-    def built() -> tuple[list[tuple[str, str]], list[str]]:
-        done = run_cli(
-            "build",
-            *("--source", "articles", "--output", "out", "--report", "report.json"),
-            cwd=tmp_path,
-            wrapper=wrapper,
-        )
-        assert done.returncode == 0, done.stderr
-        report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
-        atom = feedparser.parse((tmp_path / "out" / "all.atom").read_bytes())
-        errors = [(e["path"], e["reason"]) for e in report["errors"]]
-        return errors, sorted(entry.link for entry in atom.entries)
-
     one = ["https://news.example.com/story-1"]
     both = [*one, "https://news.example.com/story-2"]
-    assert built() == ([("articles/locked.md", "cannot read file: Permission denied")], one)
+    denied = [("articles/locked.md", "cannot read file: Permission denied")]
+    assert _built(tmp_path, wrapper) == (denied, one)
     identity = (locked.stat().st_size, locked.stat().st_mtime_ns)
     locked.chmod(0o644)
     assert (locked.stat().st_size, locked.stat().st_mtime_ns) == identity
-    if then == "another file":
-        write_article(articles, "new.md", n=3)
-        both.append("https://news.example.com/story-3")
-    elif then == "output removed":
-        shutil.rmtree(tmp_path / "out")
-    assert built() == ([], both)
+    both += _then(tmp_path, then)
+    assert _built(tmp_path, wrapper) == ([], sorted(both))
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("then", THEN)
+def test_a_file_made_unreadable_is_reported_though_its_size_and_mtime_are_the_same(
+    tmp_path: Path, then: str
+) -> None:
+    """... and a file the parse cache holds, made unreadable, is not published from it."""
+    wrapper = _unprivileged()
+    articles = tmp_path / "articles"
+    write_article(articles, "open.md", n=1)
+    locked = write_article(articles, "locked.md", n=2)
+    _aged(articles)
+    one = ["https://news.example.com/story-1"]
+    assert _built(tmp_path, wrapper) == ([], [*one, "https://news.example.com/story-2"])
+    locked.chmod(0)
+    one += _then(tmp_path, then)
+    denied = [("articles/locked.md", "cannot read file: Permission denied")]
+    assert _built(tmp_path, wrapper) == (denied, sorted(one))
+
+
+def test_a_file_changed_after_the_stamp_a_build_keeps_has_a_ctime_after_it_or_at_it(
+    tmp_path: Path,
+) -> None:
+    """What a build's `since` relies on (the wall clock runs up to a tick ahead of the
+    one file times are stamped with)."""
+    path = tmp_path / "a.md"
+    path.write_text("a", encoding="utf-8")
+    for mode in [0o600, 0o644] * 100:
+        stamp = stamp_ns()
+        path.chmod(mode)
+        assert path.stat().st_ctime_ns >= stamp
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("then", THEN)
+def test_a_file_replaced_by_one_of_the_same_size_and_mtime_is_read(
+    tmp_path: Path, then: str
+) -> None:
+    """Another file renamed over it with the same size and mtime (`cp -p`, `touch -r`,
+    an archive unpacked): a build reads the new one."""
+    articles = tmp_path / "articles"
+    write_article(articles, "open.md", n=1)
+    story = write_article(articles, "story.md", n=2, title="The old title")
+    _aged(articles)
+    assert _built(tmp_path, [])[0] == []
+    new = write_article(tmp_path, "new.md", n=2, title="The new title")
+    before = story.stat()
+    assert new.stat().st_size == before.st_size
+    os.utime(new, ns=(before.st_atime_ns, before.st_mtime_ns))
+    os.replace(new, story)
+    _then(tmp_path, then)
+    assert _built(tmp_path, [])[0] == []
+    feed = (tmp_path / "out" / "all.atom").read_text(encoding="utf-8")
+    assert "The new title" in feed and "The old title" not in feed
