@@ -5,15 +5,12 @@
 and a caller or a test passes its own instead; nothing else calls `datetime.now`.
 `wall_ns` is the real clock for comparing with times others recorded by it (file
 modification times, waitress's idle timers), which a logical `now` set to another
-time would get wrong; `stamp_ns` is that clock as file times are stamped. Monotonic
-timers for timeouts and pacing (`time.monotonic`) are not the time of day and are read
-where they are used.
+time would get wrong. Monotonic timers for timeouts and pacing (`time.monotonic`) are
+not the time of day and are read where they are used.
 """
 
 from __future__ import annotations
 
-import contextlib
-import sys
 import time
 from collections.abc import Callable
 from datetime import UTC
@@ -30,18 +27,4 @@ def utcnow() -> datetime:
 
 def wall_ns() -> int:
     """The real time of day in nanoseconds since the epoch, as file times count it."""
-    return time.time_ns()
-
-
-#: Linux's CLOCK_REALTIME_COARSE (Python names no constant for it)
-_COARSE = 5
-
-
-def stamp_ns() -> int:
-    """The time of day as a file changed now is stamped (ns since the epoch): Linux
-    stamps file times from its coarse clock, up to a clock tick behind `wall_ns`, so
-    that a file changed after this call has a ctime at least this."""
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError):
-            return time.clock_gettime_ns(_COARSE)
     return time.time_ns()

@@ -165,8 +165,8 @@ class Warm:
     `touched` since the last `find` (a folder: everything under it, walked again), the
     other names of the files they name, and the links to files not kept (see `_Names`).
     A walk gives each file whose ctime is after `since` (the last build took the
-    identities then) as `stat_files` does (size -1: read again); a build started by
-    events looks at no ctime (an event tells a `chmod`, a file renamed over another).
+    identities then) as `fresh`, as `find_files` does; a build started by events looks
+    at no ctime (an event tells a `chmod`, a file renamed over another).
     It keeps nothing, and every build walks, for a config whose files it cannot follow
     by their paths alone: object-storage sources (read through mirrors a build syncs),
     a file whose name is not UTF-8, or several sources whose files could be listed
@@ -236,17 +236,13 @@ class Warm:
         self, config: Config, rules: Rules, since: int | None
     ) -> tuple[Found, dict[str, tuple[int, int]]]:
         """Every folder walked, every file stat'ed; kept when it can be followed. Files
-        whose ctime is after `since` are given as `stat_files` gives them (size -1)
-        but kept with their size: a build started by events reads them once."""
+        whose ctime is after `since` are `fresh` (see `stat_files`)."""
         self._forget()
         sources = list(config.sources)
         folders = {source: _identity(source) for source in rules.sources}  # before the walk
         listed, misnamed = split_names(find_paths(sources, config.patterns))
         names = _Names()
         identities = names.stat(listed, since)
-        given = identities
-        if names.fresh:
-            given = {**identities, **{p: (-1, identities[p][1]) for p in names.fresh}}
         if not misnamed and (len(sources) == 1 or _apart(sources, listed)):
             self._paths, self._identities, self._rules = listed, identities, rules
             self._folders, self._names = folders, names
@@ -254,7 +250,7 @@ class Warm:
                 names.aim(rules.sources[0], listed)
             names.complete = True  # every name found now
             listed = list(listed)
-        return self._found(config, listed, given, misnamed)
+        return self._found(config, listed, identities, misnamed, frozenset(names.fresh))
 
     def _follow(self, touched: list[str], rules: Rules) -> bool:
         """Bring the files kept up to date with the paths touched (and the other names
@@ -338,18 +334,19 @@ class Warm:
         paths: list[str],
         identities: dict[str, tuple[int, int]],
         misnamed: Sequence[LoadError] = (),
+        fresh: frozenset[str] = frozenset(),
     ) -> tuple[Found, dict[str, tuple[int, int]]]:
         """What `find_files` gives for the local `paths`: with the remote feeds' entries.
         The identities kept are given as they are, not copied: a build only reads them,
         and they change in the next `find` only."""
         folders = entry_folders(config)
         if not folders:
-            return Found(paths, tuple(misnamed)), identities
+            return Found(paths, tuple(misnamed), fresh=fresh), identities
         entries, more = split_names(find_paths(folders, (ENTRY_PATTERN,)))
         identities = {**identities, **stat_files(entries)}
         paths += entries
         paths.sort()  # two sorted runs: one merge
-        return Found(paths, (*misnamed, *more)), identities
+        return Found(paths, (*misnamed, *more), fresh=fresh), identities
 
 
 class _Names:

@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from typing import TypeAlias
 
-from aggregator.clock import stamp_ns
+from aggregator.clock import wall_ns
 from aggregator.config import Config
 from aggregator.engine import tables
 from aggregator.engine.run import Run
@@ -74,7 +74,11 @@ def find_files(
     """The article files of `config` (`inputs.find`) and the identity of each (see
     `stat_files` for `since`)."""
     files = inputs.find(config)  # the plan every command shares (see sources/inputs.py)
-    return files, stat_files(files.paths, since)
+    fresh: set[str] = set()
+    identities = stat_files(files.paths, since, fresh)
+    if fresh:
+        files = dataclasses.replace(files, fresh=frozenset(fresh))
+    return files, identities
 
 
 def build(
@@ -108,18 +112,20 @@ def build(
             store = stack.enter_context(open_store(config.state_location))
         # Remote feeds first: their entries are files among the others.
         sources = remote.sync(config, now, store, session=session, resolver=resolver, cancel=cancel)
-        stated = stamp_ns()  # a file changed after this has a ctime after it, or at it
+        stated = wall_ns()  # a file changed before this has a ctime at it or before
         files, identities = find(config, tables.stated(store))
         known = tables.identities_of(files.paths, identities, stated)
         # A misnamed file is not among the paths: no fast path while one is there.
         settled = known.settled and not files.misnamed
+        # (kept for the next build; this one repeats no report while a file is `fresh`)
         digest = signature(config, known.text, settled)
         # An article that aged out since is a change (`max_age`), as an edit is.
         aged = tables.aged_out(store, config, now)
         replayed = None
         if aged == set():
             seen = tables.LinkMark.now(store).seen
-            replayed = replay(store, config, output, digest, now, links_seen=seen)
+            asked = None if files.fresh else digest
+            replayed = replay(store, config, output, asked, now, links_seen=seen)
         if replayed is not None:
             # Nothing changed: the same bytes are already in place.
             if activity:
@@ -127,7 +133,7 @@ def build(
             return dataclasses.replace(replayed, sources=sources)
         found = None
         if not files.misnamed and outputs_intact(store, output):
-            found = tables.changes(store, config, known, now)
+            found = tables.changes(store, config, known, now, files.fresh)
         if found is None:
             found = tables.everything(files.paths)
         rendered = RenderCache(store, output, config)

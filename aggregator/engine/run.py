@@ -332,7 +332,7 @@ class Run:
         are many); the paths whose rows must go."""
         found = self.found
         loaded = inputs.load(
-            inputs.Found(found.changed),
+            inputs.Found(found.changed, fresh=self.files.fresh),
             self.config.limits,
             store=self.store,
             # The link step reads images: with links checked, articles come whole.

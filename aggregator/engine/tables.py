@@ -88,7 +88,7 @@ FEEDS = "inc_feeds"
 MAX_SHARE = 0.05
 #: the clock of the last build (`max_age` counts back from it)
 CLOCK = "inc_clock"
-#: when the last build took the identities of its files (`clock.stamp_ns`; see
+#: when the last build took the identities of its files (`clock.wall_ns`; see
 #: `parsecache.stat_files`)
 STATED = "inc_stated"
 #: `LINK_WRITES` when every link row (`inc_link`) last agreed with the result it names:
@@ -132,7 +132,7 @@ class Identities:
     settled: bool
     #: content digests of files of size -1, as the build read them (filled in by it)
     digests: dict[str, str] = dataclasses.field(default_factory=dict)
-    #: when they were taken (`clock.stamp_ns` just before), when known
+    #: when they were taken (`clock.wall_ns` just before), when known
     stated: int | None = None
 
     @functools.cached_property
@@ -262,10 +262,16 @@ def everything(paths: Sequence[str]) -> Changes:
     return Changes(list(paths), [], cold=True)
 
 
-def changes(store: StateStore, config: Config, now: Identities, when: datetime) -> Changes | None:
-    """The files changed and deleted since the last build, and the articles to judge
-    again at `when`, when the tables hold it and this build can be incremental; else
-    None."""
+def changes(
+    store: StateStore,
+    config: Config,
+    now: Identities,
+    when: datetime,
+    fresh: Collection[str] = (),
+) -> Changes | None:
+    """The files changed and deleted since the last build (`fresh` ones too, whatever
+    their size and mtime: see `parsecache.stat_files`), and the articles to judge again
+    at `when`, when the tables hold it and this build can be incremental; else None."""
     if store.meta(FORM) != form(config):
         return None
     previous = last_report(store)
@@ -290,6 +296,8 @@ def changes(store: StateStore, config: Config, now: Identities, when: datetime) 
         return None
     try:
         changed, deleted = _compare(old_paths, old_sizes, old_times, now)
+        if fresh:
+            changed = sorted({*changed, *fresh})
         racy: dict[str, str] = json.loads(store.meta(RACY) or "{}")
     except (TypeError, ValueError):
         return None  # not what this version writes

@@ -53,6 +53,9 @@ class Found:
     misnamed: tuple[LoadError, ...] = ()
     #: paths asked for that do not exist (`validate` only)
     missing: tuple[LoadError, ...] = ()
+    #: files changed since the last build took their identities in a way their size and
+    #: mtime may not tell (see `parsecache.stat_files`): read again, never from the cache
+    fresh: frozenset[str] = frozenset()
 
     @property
     def files(self) -> int:
@@ -158,6 +161,7 @@ def load(
         identities=identities,
         whole=whole,
         progress=progress,
+        fresh=found.fresh,
     )
     failed = (*known, *loaded.errors)
     return Inputs(found, loaded.articles, failed, loaded.bodies, loaded.digests, loaded.unread)

@@ -17,6 +17,7 @@ import json
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Container
 from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence
@@ -66,6 +67,7 @@ def load_cached(
     identities: Mapping[str, tuple[int, int]] | None = None,
     whole: bool = True,
     progress: Progress | None = None,
+    fresh: Container[str] = (),
 ) -> Loaded:
     """Like `loader.load_all`, parsing only the files that changed since they were cached.
 
@@ -76,7 +78,7 @@ def load_cached(
     See `load_light` for `identities`, `whole` and `progress` (and `Loaded` for what else
     it tells).
     """
-    return _load(paths, store, cancel, limits, workers, False, identities, whole, progress)
+    return _load(paths, store, cancel, limits, workers, False, identities, whole, progress, fresh)
 
 
 def load_light(
@@ -88,6 +90,7 @@ def load_light(
     identities: Mapping[str, tuple[int, int]] | None = None,
     whole: bool = True,
     progress: Progress | None = None,
+    fresh: Container[str] = (),
 ) -> Loaded:
     """`load_cached` without what only rendering reads (excerpt, images, related
     coverage): a build holds every article but renders few, and reads their bodies back
@@ -95,26 +98,32 @@ def load_light(
     `identities` are those `stat_files` gave, when known. `whole`: `paths` are every
     file of the corpus (the rows of other files are dropped); else some of them (the
     rows of the others stay). `progress` hears the phase "read": the files taken from
-    the cache at once, then those parsed, as the workers hand them back."""
-    return _load(paths, store, cancel, limits, workers, True, identities, whole, progress)
+    the cache at once, then those parsed, as the workers hand them back. The files
+    `fresh` (see `stat_files`) are parsed, whatever the cache holds."""
+    return _load(paths, store, cancel, limits, workers, True, identities, whole, progress, fresh)
 
 
-def stat_files(paths: Iterable[str], since: int | None = None) -> dict[str, tuple[int, int]]:
+def stat_files(
+    paths: Iterable[str], since: int | None = None, fresh: set[str] | None = None
+) -> dict[str, tuple[int, int]]:
     """(size, mtime_ns) of each file that can be read: its identity in the cache.
 
-    `since`: when the last build took the identities (`clock.stamp_ns`). A file whose
+    `since`: when the last build took the identities (`clock.wall_ns`). A file whose
     ctime is after it changed since in a way its size and mtime may not tell (`chmod`,
-    another file of the same size and mtime renamed over it, `cp -p`): its size is given
-    as -1, so that it is read again (as a file too new to be told apart). (A change in
-    the clock tick of `since` itself, after it, is not seen: a tick is a few ms.)"""
+    another file of the same size and mtime renamed over it, `cp -p`): it is put in
+    `fresh`, to be read again. (File times may be stamped from a clock a tick behind the
+    wall clock: a change within a tick after `since` may not be seen; a tick is a few
+    milliseconds.)"""
     identities: dict[str, tuple[int, int]] = {}
-    late = since if since is not None else 1 << 63
+    late = 1 << 63 if since is None or fresh is None else since
     for path in paths:
         try:
             stat = os.stat(path)
         except OSError:
             continue
-        identities[path] = (stat.st_size if stat.st_ctime_ns <= late else -1, stat.st_mtime_ns)
+        identities[path] = (stat.st_size, stat.st_mtime_ns)
+        if stat.st_ctime_ns > late and fresh is not None:
+            fresh.add(path)
     return identities
 
 
@@ -186,6 +195,7 @@ def _load(
     identities: Mapping[str, tuple[int, int]] | None,
     whole: bool,
     progress: Progress | None = None,
+    fresh: Container[str] = (),
 ) -> Loaded:
     form = cache_form(limits)
     if store.meta("parse_format") != form:
@@ -207,7 +217,7 @@ def _load(
             if key not in listed:
                 gone.append(key)
                 continue
-        if identities.get(key) == identity and identity[0] >= 0:  # not RACY_SIZE
+        if identities.get(key) == identity and key not in fresh:
             results[key] = decode(head, words, body)  # both None when light
     stale = [key for key in keys if key not in results]
     loaded = Loaded()

@@ -504,7 +504,7 @@ def test_a_walk_gives_files_changed_since_the_last_build_as_stat_files_does(
     tmp_path: Path,
 ) -> None:
     """A file whose ctime is after `since` (a `chmod` while the daemon was down)
-    is read again by the first build (size -1), and told by its identity after."""
+    is read again by the first build (`fresh`), and told by its identity after."""
     src = tmp_path / "src"
     _write(src / "a.md")
     _write(src / "b.md")
@@ -515,12 +515,12 @@ def test_a_walk_gives_files_changed_since_the_last_build_as_stat_files_does(
         (src / "b.md").chmod(0o600 if (src / "b.md").stat().st_mode & 0o044 else 0o644)
     config = config_of(tmp_path)
     warm = Warm()
-    _, identities = warm.find(config, since)
-    _, stated = find_files(config, since)
-    assert identities == stated
-    assert identities[str(src / "b.md")][0] == -1 and identities[str(src / "a.md")][0] > 0
+    kept, identities = warm.find(config, since)
+    walked, stated = find_files(config, since)
+    assert (kept, identities) == (walked, stated)
+    assert kept.fresh == {str(src / "b.md")}
     warm.touched([str(src / "a.md")])
-    same_as_a_walk(warm, config)  # b.md as it is, not read again
+    assert not warm.find(config, since)[0].fresh  # told by events from now on
 
 
 def test_a_checkout_of_thousands_of_files_is_followed_as_a_walk_finds_it(tmp_path: Path) -> None:

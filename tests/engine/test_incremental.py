@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -80,24 +81,34 @@ def test_incremental_result_equals_a_cold_build_after_edits_deletes_renames(
     assert any("011.md" in e.path for e in incremental.errors)
 
 
-def test_a_rebuild_reads_unchanged_files_from_the_cache(tmp_path: Path) -> None:
+def test_a_rebuild_reads_unchanged_files_from_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     source = tmp_path / "src"
     corpus(source, 5)
     target = config(source, tmp_path / "out")
     build(target, now=NOW)
-    # Same size, same mtime, other bytes: only a cache hit can still see the old title.
+    parsed: list[str] = []
+    real = parsecache.load_file_digest
+
+    def parse(path: Path, limits: Limits) -> Any:
+        parsed.append(path.name)
+        return real(path, limits)
+
+    monkeypatch.setattr(parsecache, "load_file_digest", parse)
+    shutil.rmtree(target.output)  # every file is read again: from the cache
+    assert build(target, now=NOW).mode == "full"
+    assert parsed == []
+    # Same size, same mtime, other bytes (`touch -r`, `cp -p`): its ctime tells.
     path = source / "002.md"
     stat = path.stat()
     text = path.read_text(encoding="utf-8")
     path.write_text(text.replace("Story number 2", "Story NUMBER 2"), encoding="utf-8")
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-    report = build(target, now=NOW)
-    assert not any(f.changed for f in report.feeds)
-    assert "Story number 2" in (tmp_path / "out/all.rss").read_text(encoding="utf-8")
-    # A changed mtime is a changed file.
-    os.utime(path, (time.time() - 30, time.time() - 30))
-    build(target, now=NOW)
+    assert build(target, now=NOW).mode == "incremental"
+    assert parsed == ["002.md"]
     assert "Story NUMBER 2" in (tmp_path / "out/all.rss").read_text(encoding="utf-8")
+    assert build(target, now=NOW).mode == "unchanged"
 
 
 def test_a_file_written_just_now_is_not_trusted_to_the_cache(tmp_path: Path) -> None:
