@@ -164,9 +164,10 @@ class Warm:
     than the one walked (moved away and replaced); otherwise it stats only the paths
     `touched` since the last `find` (a folder: everything under it, walked again), the
     other names of the files they name, and the links to files not kept (see `_Names`).
-    A walk gives each file whose ctime is after `since` (the last build took the
-    identities then) as `fresh`, as `find_files` does; a build started by events looks
-    at no ctime (an event tells a `chmod`, a file renamed over another).
+    Each file whose ctime is after `since` (the last build took the identities then),
+    when it was last stat'ed, is `fresh`, as `find_files` gives it (a `chmod`, a file
+    renamed over another with the same size and mtime), until a build completes after
+    it.
     It keeps nothing, and every build walks, for a config whose files it cannot follow
     by their paths alone: object-storage sources (read through mirrors a build syncs),
     a file whose name is not UTF-8, or several sources whose files could be listed
@@ -213,8 +214,13 @@ class Warm:
                 return find_files(config, since)
             # A source folder moved away and another put in its place (or a link to a
             # folder pointed at another) sends no event of its files: walked again.
-            if not walk and not self._replaced(rules) and self._follow(sorted(touched), rules):
-                return self._found(config, list(self._paths), self._identities)
+            if (
+                not walk
+                and not self._replaced(rules)
+                and self._follow(sorted(touched), rules, since)
+            ):
+                fresh = self._names.fresh(since)
+                return self._found(config, list(self._paths), self._identities, fresh=fresh)
             return self._walk(config, rules, since)
         except BaseException:
             self.rewalk()
@@ -235,8 +241,7 @@ class Warm:
     def _walk(
         self, config: Config, rules: Rules, since: int | None
     ) -> tuple[Found, dict[str, tuple[int, int]]]:
-        """Every folder walked, every file stat'ed; kept when it can be followed. Files
-        whose ctime is after `since` are `fresh` (see `stat_files`)."""
+        """Every folder walked, every file stat'ed; kept when it can be followed."""
         self._forget()
         sources = list(config.sources)
         folders = {source: _identity(source) for source in rules.sources}  # before the walk
@@ -250,9 +255,9 @@ class Warm:
                 names.aim(rules.sources[0], listed)
             names.complete = True  # every name found now
             listed = list(listed)
-        return self._found(config, listed, identities, misnamed, frozenset(names.fresh))
+        return self._found(config, listed, identities, misnamed, names.fresh(since))
 
-    def _follow(self, touched: list[str], rules: Rules) -> bool:
+    def _follow(self, touched: list[str], rules: Rules, since: int | None) -> bool:
         """Bring the files kept up to date with the paths touched (and the other names
         of the files they name); False when only a walk can (a source folder itself
         touched, a name that is not UTF-8, a link among several sources, a file that
@@ -285,13 +290,13 @@ class Warm:
                 if not _addable([path], several):
                     return False
                 added.append(path)
-        self._change(gone, added)
-        if not names.complete or not names.restat(self._identities):
+        self._change(gone, added, since)
+        if not names.complete or not names.restat(self._identities, since):
             return False  # a hard link made since the walk, a link to a folder now
         self.walked = False
         return True
 
-    def _change(self, gone: list[str], added: list[str]) -> None:
+    def _change(self, gone: list[str], added: list[str], since: int | None = None) -> None:
         """Forget each path of `gone` (sorted) and every file under it, then keep the
         files `added` (none of them under another path of `gone` than its own): in
         time linear in the files kept, whatever the number touched (a checkout of
@@ -326,7 +331,7 @@ class Warm:
             paths = paths + new
             paths.sort()  # two sorted runs: one merge
         self._paths = paths
-        identities.update(self._names.stat(added))
+        identities.update(self._names.stat(added, since))
 
     def _found(
         self,
@@ -383,16 +388,17 @@ class _Names:
         self._unaimed: dict[str, set[str]] = {}
         #: every name `stat` found was there before, and no link points at a folder
         self.complete = True
-        #: the files of the last `stat` whose ctime was after its `since`
-        self.fresh: list[str] = []
+        #: the ctime of each file kept whose ctime was after the `since` it was stat'ed
+        #: with (see `fresh`)
+        self._ctimes: dict[str, int] = {}
 
     def stat(self, paths: Iterable[str], since: int | None = None) -> dict[str, tuple[int, int]]:
         """`stat_files` of `paths` (a `stat` each; one more for a link), and their names;
-        the files whose ctime is after `since` in `fresh` (see `stat_files`)."""
+        the ctimes after `since` (see `fresh`)."""
         identities: dict[str, tuple[int, int]] = {}
         links, hard, dropped = self._links, self._hard, self._dropped
         late = since if since is not None else 1 << 63
-        self.fresh = fresh = []
+        ctimes = self._ctimes
         for path in paths:
             try:
                 info = os.lstat(path)
@@ -412,7 +418,7 @@ class _Names:
                 self.complete = False  # a link to a folder: a walk does not list it
             identities[path] = (info.st_size, info.st_mtime_ns)
             if info.st_ctime_ns > late:
-                fresh.append(path)
+                ctimes[path] = info.st_ctime_ns
             if info.st_nlink > 1:
                 key = (info.st_dev, info.st_ino, info.st_nlink)
                 hard[path] = key
@@ -431,6 +437,7 @@ class _Names:
 
     def drop(self, path: str) -> None:
         """`path` is no longer kept (or is stat'ed again)."""
+        self._ctimes.pop(path, None)
         if path in self._links:
             self._links.discard(path)
             self._unlinked[path] = self._words.pop(path, "")
@@ -503,10 +510,11 @@ class _Names:
                 more.update(aimed.get(name, ()))
         return sorted(more)
 
-    def restat(self, identities: dict[str, tuple[int, int]]) -> bool:
+    def restat(self, identities: dict[str, tuple[int, int]], since: int | None = None) -> bool:
         """Look again at every link to no file kept (it may point out of the folders,
         where no event is heard). False when one points at a folder now (a walk does
         not list it)."""
+        late = since if since is not None else 1 << 63
         for path in self._loose:
             try:
                 info = os.stat(path)
@@ -516,7 +524,19 @@ class _Names:
             if stat.S_ISDIR(info.st_mode):
                 return False
             identities[path] = (info.st_size, info.st_mtime_ns)
+            if info.st_ctime_ns > late:
+                self._ctimes[path] = info.st_ctime_ns
         return True
+
+    def fresh(self, since: int | None) -> frozenset[str]:
+        """The files whose ctime, when last stat'ed, was after `since` (see `stat_files`):
+        changed since the last build in a way their size and mtime may not tell. One
+        stays fresh until a build completes after it (`since` passes its ctime), should
+        the build it was given to fail."""
+        if since is None or not self._ctimes:
+            return frozenset()
+        ctimes = self._ctimes = {p: c for p, c in self._ctimes.items() if c > since}
+        return frozenset(ctimes)
 
 
 def _addable(paths: list[str], several: bool) -> bool:

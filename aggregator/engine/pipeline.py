@@ -64,7 +64,7 @@ __all__ = ["FindFiles", "build", "check_links", "collector_paused"]
 #: what a long-running process kept of them (`app.watch.Warm.find`). The identities are
 #: read, never changed, by the build.
 FindFiles: TypeAlias = Callable[
-    [Config, "int | None"], tuple[inputs.Found, dict[str, tuple[int, int]]]
+    [Config, int | None], tuple[inputs.Found, dict[str, tuple[int, int]]]
 ]
 
 
@@ -112,7 +112,9 @@ def build(
             store = stack.enter_context(open_store(config.state_location))
         # Remote feeds first: their entries are files among the others.
         sources = remote.sync(config, now, store, session=session, resolver=resolver, cancel=cancel)
-        stated = wall_ns()  # a file changed before this has a ctime at it or before
+        # A file changed after this has a later ctime (but within a tick of the clock
+        # file times are stamped with, a few ms), and one changed before does not.
+        stated = wall_ns()
         files, identities = find(config, tables.stated(store))
         known = tables.identities_of(files.paths, identities, stated)
         # A misnamed file is not among the paths: no fast path while one is there.

@@ -500,27 +500,39 @@ def test_what_is_kept_is_what_a_walk_finds_with_links_among_the_files(
         followed(Path(folder), bursts)
 
 
-def test_a_walk_gives_files_changed_since_the_last_build_as_stat_files_does(
+def _changed_after(path: Path, since: int) -> None:
+    """`chmod` `path` (size and mtime stay) until its ctime is after `since` (the file
+    system's clock ticks)."""
+    while path.stat().st_ctime_ns <= since:
+        path.chmod(0o600 if path.stat().st_mode & 0o044 else 0o644)
+        time.sleep(0.001)
+
+
+def test_files_changed_since_the_last_build_are_fresh_until_a_build_passes_them(
     tmp_path: Path,
 ) -> None:
-    """A file whose ctime is after `since` (a `chmod` while the daemon was down)
-    is read again by the first build (`fresh`), and told by its identity after."""
+    """A file whose ctime is after `since` is `fresh` as `find_files` gives it, whether
+    the walk or an event finds it (a `chmod`: its size and mtime stay), until `since`
+    passes its ctime: a build completed after it (one that failed does not)."""
     src = tmp_path / "src"
     _write(src / "a.md")
     _write(src / "b.md")
-    os.utime(src / "a.md", (1_600_000_000, 1_600_000_000))
-    since = (src / "a.md").stat().st_ctime_ns
-    while (src / "b.md").stat().st_ctime_ns <= since:  # the file system's clock ticks
-        time.sleep(0.001)
-        (src / "b.md").chmod(0o600 if (src / "b.md").stat().st_mode & 0o044 else 0o644)
     config = config_of(tmp_path)
+    since = (src / "a.md").stat().st_ctime_ns
+    _changed_after(src / "b.md", since)
     warm = Warm()
     kept, identities = warm.find(config, since)
-    walked, stated = find_files(config, since)
-    assert (kept, identities) == (walked, stated)
+    assert (kept, identities) == find_files(config, since)
     assert kept.fresh == {str(src / "b.md")}
+    warm.touched([str(src / "a.md")])  # the build given b.md failed: `since` is as it was
+    assert warm.find(config, since)[0].fresh == {str(src / "b.md")}
+    later = (src / "b.md").stat().st_ctime_ns
+    assert not warm.find(config, later)[0].fresh
+    _changed_after(src / "a.md", later)
     warm.touched([str(src / "a.md")])
-    assert not warm.find(config, since)[0].fresh  # told by events from now on
+    kept, _ = warm.find(config, later)
+    assert not warm.walked
+    assert kept.fresh == {str(src / "a.md")}
 
 
 def test_a_checkout_of_thousands_of_files_is_followed_as_a_walk_finds_it(tmp_path: Path) -> None:

@@ -109,6 +109,12 @@ def test_a_rebuild_reads_unchanged_files_from_the_cache(
     assert parsed == ["002.md"]
     assert "Story NUMBER 2" in (tmp_path / "out/all.rss").read_text(encoding="utf-8")
     assert build(target, now=NOW).mode == "unchanged"
+    # A changed mtime is a changed file.
+    path.write_text(text.replace("Story number 2", "Story Number 2"), encoding="utf-8")
+    os.utime(path, (time.time() - 30, time.time() - 30))
+    assert build(target, now=NOW).mode == "incremental"
+    assert parsed[-1] == "002.md"
+    assert "Story Number 2" in (tmp_path / "out/all.rss").read_text(encoding="utf-8")
 
 
 def test_a_file_written_just_now_is_not_trusted_to_the_cache(tmp_path: Path) -> None:

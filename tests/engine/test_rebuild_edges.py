@@ -536,3 +536,31 @@ def test_a_file_replaced_by_one_of_the_same_size_and_mtime_is_read(
     assert _built(tmp_path, [])[0] == []
     feed = (tmp_path / "out" / "all.atom").read_text(encoding="utf-8")
     assert "The new title" in feed and "The old title" not in feed
+
+
+def test_the_daemon_reads_a_file_replaced_by_one_of_the_same_size_and_mtime(
+    tmp_path: Path,
+) -> None:
+    """As the command does (above), a daemon that follows events: the event names the
+    file, its size and mtime are the same; and a command build after it on the same
+    state file reads it no more (it was read)."""
+    from aggregator.app.watch import Warm
+
+    articles = tmp_path / "articles"
+    write_article(articles, "open.md", n=1)
+    story = write_article(articles, "story.md", n=2, title="The old title")
+    _aged(articles)
+    config = Config(sources=(articles,), output=tmp_path / "out", links="off")
+    warm = Warm()
+    with Store(tmp_path / "state.sqlite") as store:
+        build(config, now=NOW, store=store, find=warm.find)
+        new = write_article(tmp_path, "new.md", n=2, title="The new title")
+        before = story.stat()
+        os.utime(new, ns=(before.st_atime_ns, before.st_mtime_ns))
+        os.replace(new, story)
+        warm.touched([str(story)])
+        assert build(config, now=NOW, store=store, find=warm.find).mode == "incremental"
+        assert not warm.walked
+        feed = (tmp_path / "out" / "all.atom").read_text(encoding="utf-8")
+        assert "The new title" in feed and "The old title" not in feed
+        assert build(config, now=NOW, store=store).mode == "unchanged"
