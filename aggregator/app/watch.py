@@ -245,7 +245,9 @@ class Warm:
         self._forget()
         sources = list(config.sources)
         folders = {source: _identity(source) for source in rules.sources}  # before the walk
-        listed, misnamed = split_names(find_paths(sources, config.patterns))
+        unread: list[LoadError] = []
+        listed, misnamed = split_names(find_paths(sources, config.patterns, unread))
+        misnamed += unread  # (a folder that cannot be listed: walked at every build)
         names = _Names()
         identities = names.stat(listed, since)
         if not misnamed and (len(sources) == 1 or _apart(sources, listed)):
@@ -278,11 +280,12 @@ class Warm:
                 continue
             if os.path.isdir(path):
                 if not os.path.islink(path):  # the walk does not go into linked folders
+                    unread: list[LoadError] = []
                     try:
-                        found = find_paths([Path(path)], rules.patterns)
+                        found = find_paths([Path(path)], rules.patterns, unread)
                     except ConfigError:  # gone since
                         continue
-                    if not _addable(found, several):
+                    if unread or not _addable(found, several):
                         return False
                     added += found
                 walked = _prefix(path)  # nothing under a linked folder is listed
@@ -688,6 +691,7 @@ _KINDS = (
     "FileDeletedEvent",
     "FileMovedEvent",
     "FileAttribEvent",
+    "DirAttribEvent",
     "DirCreatedEvent",
     "DirDeletedEvent",
     "DirMovedEvent",

@@ -49,7 +49,8 @@ class Found:
     #: files to load, in the order of their sources, then of their paths
     paths: list[str]
     #: files found that cannot be loaded: their names are not UTF-8 (`loader.split_names`),
-    #: or a bucket's objects cannot be mirrored (`mirror.sync`)
+    #: a bucket's objects cannot be mirrored (`mirror.sync`), or a folder that cannot be
+    #: listed (`loader.find_paths`)
     misnamed: tuple[LoadError, ...] = ()
     #: paths asked for that do not exist (`validate` only)
     missing: tuple[LoadError, ...] = ()
@@ -96,12 +97,13 @@ def find(config: Config) -> Found:
     if config.remote_sources:
         refused = sync_sources(config)
         mirrors = mirror_folders(config)
-    listed = find_paths([*config.sources, *mirrors], config.patterns)
+    unread: list[LoadError] = []
+    listed = find_paths([*config.sources, *mirrors], config.patterns, unread)
     folders = entry_folders(config)
     if folders:
         listed = sorted([*listed, *find_paths(folders, (ENTRY_PATTERN,))])
     paths, misnamed = split_names(listed)
-    return Found(paths, (*refused, *misnamed))
+    return Found(paths, (*refused, *unread, *misnamed))
 
 
 def find_given(paths: Sequence[Path], patterns: Sequence[str]) -> Found:
@@ -111,9 +113,10 @@ def find_given(paths: Sequence[Path], patterns: Sequence[str]) -> Found:
     listed: list[str] = []
     seen: set[str] = set()
     missing: list[LoadError] = []
+    unread: list[LoadError] = []
     for path in paths:
         if path.is_dir():
-            found = find_paths([path], patterns)
+            found = find_paths([path], patterns, unread)
         elif path.exists():
             found = [str(path)]
         else:
@@ -125,7 +128,7 @@ def find_given(paths: Sequence[Path], patterns: Sequence[str]) -> Found:
                 seen.add(key)
                 listed.append(file)
     good, misnamed = split_names(listed)
-    return Found(good, tuple(misnamed), tuple(missing))
+    return Found(good, (*unread, *misnamed), tuple(missing))
 
 
 def load(

@@ -107,13 +107,16 @@ def check_sources(sources: Sequence[Path]) -> None:
             raise ConfigError(f"{source}: source folder not found")
 
 
-def find_paths(sources: Sequence[Path], patterns: Sequence[str]) -> list[str]:
-    """`find_files` as strings: no Path object per file, for corpora of many files."""
+def find_paths(
+    sources: Sequence[Path], patterns: Sequence[str], unread: list[LoadError] | None = None
+) -> list[str]:
+    """`find_files` as strings: no Path object per file, for corpora of many files.
+    A folder that cannot be listed (permissions) is reported in `unread`, when given."""
     check_sources(sources)
     found: list[str] = []
     seen: set[str] = set()
     for source in sources:
-        for path in sorted(_walk(str(source), patterns)):
+        for path in sorted(_walk(str(source), patterns, unread)):
             # Resolving every path costs a system call per file; one folder cannot
             # list a file twice, so only several sources need it.
             key = os.path.realpath(path) if len(sources) > 1 else path
@@ -156,12 +159,22 @@ def split_names(paths: Sequence[_P]) -> tuple[list[_P], list[LoadError]]:
     return good, errors
 
 
-def _walk(source: str, patterns: Sequence[str]) -> Iterator[str]:
+def _walk(
+    source: str, patterns: Sequence[str], unread: list[LoadError] | None = None
+) -> Iterator[str]:
     match = re.compile("|".join(fnmatch.translate(p) for p in patterns)).match
     # Paths as pathlib writes them: Path(".", "a.md") is "a.md".
     cut = 2 if source == "." else 0
     normcase = os.path.normcase
-    for folder, dirs, files in os.walk(source):
+
+    def refused(exc: OSError) -> None:
+        # One that went between the listing of its parent and its own is no error.
+        if unread is not None and not isinstance(exc, FileNotFoundError):
+            where = str(exc.filename or source)
+            reason = f"cannot read folder: {exc.strerror or exc}"
+            unread.append(LoadError(where[cut:] if where.startswith("./") else where, 1, reason))
+
+    for folder, dirs, files in os.walk(source, onerror=refused):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         # os.path.join, without a call per file
         prefix = folder if folder.endswith(os.sep) else folder + os.sep

@@ -772,6 +772,16 @@ def test_a_chmod_starts_a_build(watched: tuple[Path, Watcher, Recorder]) -> None
     recorder.wait(1)
 
 
+@pytest.mark.e2e
+def test_a_chmod_of_a_folder_starts_a_build(tmp_path: Path) -> None:
+    """Its files may be listed now, or no more."""
+    src = tmp_path / "src"
+    _write(src / "sub" / "a.md")
+    with watching(config_of(tmp_path)) as (_, recorder):
+        (src / "sub").chmod(0o700)
+        recorder.wait(1)
+
+
 def test_a_folder_that_cannot_be_watched_is_logged_with_the_reason(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -484,6 +484,26 @@ def test_a_file_made_readable_is_read_though_its_size_and_mtime_are_the_same(
 
 
 @pytest.mark.e2e
+def test_a_folder_that_cannot_be_listed_is_reported_and_its_files_come_back(
+    tmp_path: Path,
+) -> None:
+    wrapper = _unprivileged()
+    articles = tmp_path / "articles"
+    write_article(articles, "open.md", n=1)
+    write_article(articles / "sub", "inside.md", n=2)
+    _aged(articles)
+    one = ["https://news.example.com/story-1"]
+    both = [*one, "https://news.example.com/story-2"]
+    assert _built(tmp_path, wrapper) == ([], both)
+    (articles / "sub").chmod(0)
+    refused = [("articles/sub", "cannot read folder: Permission denied")]
+    assert _built(tmp_path, wrapper) == (refused, one)
+    assert _built(tmp_path, wrapper) == (refused, one)  # (no report repeated over it)
+    (articles / "sub").chmod(0o755)
+    assert _built(tmp_path, wrapper) == ([], both)
+
+
+@pytest.mark.e2e
 @pytest.mark.parametrize("then", THEN)
 def test_a_file_made_unreadable_is_reported_though_its_size_and_mtime_are_the_same(
     tmp_path: Path, then: str
