@@ -115,15 +115,16 @@ def stat_files(
     wall clock: a change within a tick after `since` may not be seen; a tick is a few
     milliseconds.)"""
     identities: dict[str, tuple[int, int]] = {}
-    late = 1 << 63 if since is None or fresh is None else since
+    late = since if since is not None else 1 << 63
+    changed = fresh if fresh is not None else set()
     for path in paths:
         try:
             stat = os.stat(path)
         except OSError:
             continue
         identities[path] = (stat.st_size, stat.st_mtime_ns)
-        if stat.st_ctime_ns > late and fresh is not None:
-            fresh.add(path)
+        if stat.st_ctime_ns > late:
+            changed.add(path)
     return identities
 
 
