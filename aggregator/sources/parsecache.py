@@ -225,7 +225,7 @@ def _load(
     # File times are the file system's: compare them with the real clock, not the
     # build's logical clock (`now`), which tests and replays set to other times.
     racy = wall_ns() - RACY_SECONDS * 1_000_000_000
-    rows: list[tuple[str, int, int, str, str, str]] = []
+    rows: list[tuple[str, int, int, str, str, str, str]] = []
     unknown: list[str] = []
     parsed = counting(progress, "read", len(keys), len(keys) - len(stale))
     chunks = map_in_chunks(parse_chunk, stale, limits, cancel, workers, _CHUNK, parsed)
@@ -243,7 +243,7 @@ def _load(
                 loaded.bodies[key] = body
             continue
         size = cached_size(known[0], known[1], racy)
-        rows.append((key, size, known[1], head, words, body))
+        rows.append((key, size, known[1], head, words, body, digest))
         if size == RACY_SIZE and digest:  # not None nor NOT_READ
             loaded.digests[key] = digest
         if len(rows) >= _BATCH:

@@ -73,7 +73,7 @@ _COLUMNS = {
         "url", "class", "status", "reason", "final_url", "checked_at", "next_check_at",
         "failures", "broken_since",
     ),
-    "parsed": ("path", "size", "mtime_ns", "head", "words", "body"),
+    "parsed": ("path", "size", "mtime_ns", "head", "words", "body", "digest"),
     "simzone": ("zone", "digest", "pairs"),
     "meta": ("key", "value"),
     "ping": ("url", "since"),
@@ -237,8 +237,15 @@ _SCHEMA_5 = """
 CREATE INDEX inc_link_unstamped ON inc_link (key) WHERE stamp = '' AND verdict = '';
 CREATE INDEX link_next_check ON link (next_check_at);
 """
+# Version 6: the content digest of each parsed file (`parsed_digests`; the SQLite
+# store's schema 10): '' for the rows of older versions, which match no file.
+_SCHEMA_6 = """
+ALTER TABLE parsed ADD COLUMN digest text NOT NULL DEFAULT '';
+"""
 #: the statements that bring a database from the version before each to it
-_MIGRATIONS = {1: _SCHEMA_1, 2: _SCHEMA_2, 3: _SCHEMA_3, 4: _SCHEMA_4, 5: _SCHEMA_5}
+_MIGRATIONS = {
+    1: _SCHEMA_1, 2: _SCHEMA_2, 3: _SCHEMA_3, 4: _SCHEMA_4, 5: _SCHEMA_5, 6: _SCHEMA_6
+}  # fmt: skip
 SCHEMA_VERSION = max(_MIGRATIONS)
 
 
@@ -478,7 +485,13 @@ class PgStore:
         rows = self._select_in("SELECT path, head, body FROM parsed WHERE path = ANY(%s)", paths)
         return {str(path): (str(head), str(body)) for path, head, body in rows}
 
-    def save_parsed(self, rows: Iterable[tuple[str, int, int, str, str, str]]) -> None:
+    def parsed_digests(self, paths: Iterable[str]) -> dict[str, tuple[tuple[int, int], str]]:
+        rows = self._select_in(
+            "SELECT path, size, mtime_ns, digest FROM parsed WHERE path = ANY(%s)", paths
+        )
+        return {str(p): ((int(size), int(mtime)), str(digest)) for p, size, mtime, digest in rows}
+
+    def save_parsed(self, rows: Iterable[tuple[str, int, int, str, str, str, str]]) -> None:
         self._write(_upsert("parsed"), list(rows))
 
     def forget_parsed(self, paths: Iterable[str]) -> None:

@@ -45,13 +45,15 @@ from aggregator.state.interface import LINK_WRITES
 from aggregator.state.leases import LocalLeases
 
 log = logging.getLogger("aggregator.state.store")
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 #: the version that laid the parse cache out as now: an older file's cache is dropped
 _OLD_PARSED = 5
-#: columns added to tables of older versions (version 8: entry texts, ttl, max-age)
+#: columns added to tables of older versions (version 8: entry texts, ttl, max-age;
+#: version 10: the content digest of a parsed file)
 _ADDED_COLUMNS = {
     "feed": ("ttl INTEGER", "max_age REAL"),
     "feed_entry": ("text TEXT NOT NULL DEFAULT ''", "digest TEXT NOT NULL DEFAULT ''"),
+    "parsed": ("digest TEXT NOT NULL DEFAULT ''",),
 }
 #: seconds to wait for another process's lock on the file
 BUSY_TIMEOUT = 10.0
@@ -79,7 +81,8 @@ CREATE TABLE IF NOT EXISTS parsed (
     mtime_ns INTEGER NOT NULL,
     head TEXT NOT NULL,            -- the loader's result as JSON, but for ...
     words TEXT NOT NULL,           -- ... the word sets near-duplicate detection reads ...
-    body TEXT NOT NULL             -- ... and what only rendering reads (codec.encode)
+    body TEXT NOT NULL,            -- ... and what only rendering reads (codec.encode)
+    digest TEXT NOT NULL DEFAULT '' -- of the bytes parsed (loader.content_digest); '' unknown
 );
 CREATE TABLE IF NOT EXISTS simzone (
     zone INTEGER PRIMARY KEY,      -- a period or a boundary of two (similar.similar_pairs)
@@ -431,8 +434,16 @@ class Store:
         rows = self._select_in("SELECT path, words FROM parsed WHERE path IN ({})", paths)
         return {str(path): str(words) for path, words in rows}
 
-    def save_parsed(self, rows: Iterable[tuple[str, int, int, str, str, str]]) -> None:
-        self._write("INSERT OR REPLACE INTO parsed VALUES (?, ?, ?, ?, ?, ?)", list(rows))
+    def parsed_digests(self, paths: Iterable[str]) -> dict[str, tuple[tuple[int, int], str]]:
+        """The identity and content digest of these paths' cached parse results (those
+        cached): ((size, mtime_ns), digest), the digest '' when not known."""
+        rows = self._select_in(
+            "SELECT path, size, mtime_ns, digest FROM parsed WHERE path IN ({})", paths
+        )
+        return {str(p): ((int(size), int(mtime)), str(digest)) for p, size, mtime, digest in rows}
+
+    def save_parsed(self, rows: Iterable[tuple[str, int, int, str, str, str, str]]) -> None:
+        self._write("INSERT OR REPLACE INTO parsed VALUES (?, ?, ?, ?, ?, ?, ?)", list(rows))
 
     def clear_parsed(self) -> None:
         self._write("DELETE FROM parsed", [()])

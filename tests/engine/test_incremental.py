@@ -166,7 +166,7 @@ def test_a_new_cache_format_drops_the_old_cache(tmp_path: Path) -> None:
     with Store(target.state_path) as store:
         store.set_meta("parse_format", "0/old")
         stale = '["error", "x", 1, "stale"]'
-        store.save_parsed([(str(source / "001.md"), 1, 1, stale, "null", "null")])
+        store.save_parsed([(str(source / "001.md"), 1, 1, stale, "null", "null", "")])
     age(source, 120)  # a changed corpus, so the build is not skipped altogether
     report = build(target, now=NOW)
     assert report.errors == ()

@@ -85,12 +85,13 @@ def session(store: StateStore) -> list[Any]:
     seen += [store.link("https://e.com/ok"), sorted(store.links(["https://e.com/Ok", "x"]))]
     seen += [store.meta(LINK_WRITES), store.links_saved]
 
-    rows = [(f"src/{p}.md", 10 + n, 2**61 + n, f"h{n}", f"w{n}", f"b{n}")
+    rows = [(f"src/{p}.md", 10 + n, 2**61 + n, f"h{n}", f"w{n}", f"b{n}", f"d{n}")
             for n, p in enumerate(["b", "A", "a"])]  # fmt: skip
     store.save_parsed(rows)
-    store.save_parsed([("src/a.md", 99, 1, "h", "w", "b")])
+    store.save_parsed([("src/a.md", 99, 1, "h", "w", "b", "")])
     seen += [
         store.parsed(["src/a.md", "src/none.md"]),
+        store.parsed_digests(["src/a.md", "src/b.md", "src/none.md"]),
         sorted(store.iter_parsed()),
         sorted(store.iter_parsed(full=True, paths=["src/b.md"])),
         store.parsed_words(["src/A.md"]),
@@ -233,12 +234,17 @@ def test_an_older_schema_is_migrated_in_place(pg_url: str) -> None:
         conn.execute("INSERT INTO meta VALUES ('kept', 'yes')")
         conn.execute("INSERT INTO inc_link VALUES ('u', 'a.md', '', 'excluded', '{}')")
         conn.execute("INSERT INTO inc_link VALUES ('v', 'a.md', '', 'dropped', '[]')")
+        conn.execute("INSERT INTO parsed VALUES ('a.md', 1, 2, 'h', 'w', 'b')")
         assert pgstore.schema_version(conn) == 1
     with PgStore(pg_url) as store:
         assert store.meta("kept") == "yes"
         assert store.inc_link_verdicts() == [("a.md", "excluded", "{}"), ("a.md", "dropped", "[]")]
+        # version 6: the parse cache keeps each file's digest ('' for older rows)
+        assert store.parsed_digests(["a.md"]) == {"a.md": ((1, 2), "")}
+        store.save_parsed([("b.md", 3, 4, "h", "w", "b", "e")])
+        assert store.parsed_digests(["b.md"]) == {"b.md": ((3, 4), "e")}
     with psycopg.connect(pg_url) as conn:
-        assert pgstore.schema_version(conn) == pgstore.SCHEMA_VERSION == 5
+        assert pgstore.schema_version(conn) == pgstore.SCHEMA_VERSION == 6
         # version 5: what an incremental build judges again is found by index
         names = {row[0] for row in conn.execute("SELECT indexname FROM pg_indexes")}
         assert {"inc_link_unstamped", "link_next_check"} <= names

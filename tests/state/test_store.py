@@ -108,7 +108,7 @@ def test_a_new_file_has_large_pages_and_an_older_file_keeps_its_own(tmp_path: Pa
     db.execute("CREATE TABLE t (x)")
     db.close()
     with Store(old) as store:
-        store.save_parsed([("a.md", 1, 2, '["error", "a.md", 1, "bad"]', "null", "null")])
+        store.save_parsed([("a.md", 1, 2, '["error", "a.md", 1, "bad"]', "null", "null", "")])
         assert [row[0] for row in store.iter_parsed()] == ["a.md"]
     with sqlite3.connect(old) as db:
         assert db.execute("PRAGMA page_size").fetchone()[0] == 4096
@@ -223,10 +223,30 @@ def test_a_state_file_of_version_7_gains_the_entry_texts(tmp_path: Path) -> None
         store.save_feed_state(FeedState(feed, ttl=5))
         assert store.feed_states()[feed].ttl == 5
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 9
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 10
         # version 9: what an incremental build judges again is found by index
         names = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
         assert {"inc_link_unstamped", "link_next_check"} <= names
+
+
+def test_a_state_file_of_version_9_keeps_its_parse_cache_and_gains_digests(
+    tmp_path: Path,
+) -> None:
+    """Version 10 keeps the content digest of each parsed file: the rows of an older
+    file stay, with no digest known (''), and new rows keep theirs."""
+    path = tmp_path / "s.sqlite"
+    with Store(path) as store:
+        store.save_parsed([("a.md", 1, 2, '["error", "a.md", 1, "bad"]', "null", "null", "d")])
+    db = sqlite3.connect(path)  # the parse cache as version 9 laid it out
+    db.executescript("ALTER TABLE parsed DROP COLUMN digest; PRAGMA user_version = 9;")
+    db.close()
+    with Store(path) as store:
+        assert [row[0] for row in store.iter_parsed()] == ["a.md"]
+        assert store.parsed_digests(["a.md", "b.md"]) == {"a.md": ((1, 2), "")}
+        store.save_parsed([("b.md", 3, 4, '["error", "b.md", 1, "bad"]', "null", "null", "e")])
+        assert store.parsed_digests(["b.md"]) == {"b.md": ((3, 4), "e")}
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
 def test_the_links_to_judge_again_are_found_by_key_and_by_index(tmp_path: Path) -> None:
