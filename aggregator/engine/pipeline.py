@@ -46,6 +46,7 @@ from aggregator.sources import remote
 from aggregator.sources.loader import check_sources
 from aggregator.sources.loader import collector_paused
 from aggregator.sources.loader import sharing_workers
+from aggregator.sources.parsecache import settle
 from aggregator.sources.parsecache import stat_files
 from aggregator.state.interface import StateStore
 from aggregator.state.interface import open_store
@@ -116,6 +117,12 @@ def build(
         # file times are stamped with, a few ms), and one changed before does not.
         stated = wall_ns()
         files, identities = find(config, tables.stated(store))
+        # Of the files whose ctime moved, those with the bytes they were parsed from
+        # are unchanged (a `chmod -R` is one read of each, not a parse).
+        touched = bool(files.fresh)
+        if touched:
+            fresh = settle(store, files.fresh, identities, config.limits)
+            files = dataclasses.replace(files, fresh=fresh)
         known = tables.identities_of(files.paths, identities, stated)
         # A misnamed file is not among the paths: no fast path while one is there.
         settled = known.settled and not files.misnamed
@@ -130,6 +137,8 @@ def build(
             replayed = replay(store, config, output, asked, now, links_seen=seen)
         if replayed is not None:
             # Nothing changed: the same bytes are already in place.
+            if touched:  # every file was looked at as it was at `stated`
+                tables.restamp(store, stated)
             if activity:
                 replayed = _with_activity(replayed, store, now)
             return dataclasses.replace(replayed, sources=sources)

@@ -192,6 +192,13 @@ def stated(store: StateStore) -> int | None:
         return None
 
 
+def restamp(store: StateStore, stated: int) -> None:
+    """Keep `stated` as when the identities were taken, by a build that repeats the
+    last report after it read the files whose ctime moved (`parsecache.settle`): they
+    are not read again by the next build."""
+    store.set_meta(STATED, str(stated))
+
+
 #: the last list of paths `Identities.paths_digest` was made of, and its digest: a
 #: daemon's next build lists the same paths, or compares with these (`changes`) without
 #: parsing the JSON of 100,000 paths (the list is read, never changed)

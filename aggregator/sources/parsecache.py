@@ -17,6 +17,7 @@ import json
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Collection
 from collections.abc import Container
 from collections.abc import Iterable
 from collections.abc import Mapping
@@ -31,6 +32,7 @@ from aggregator.model import Fingerprint
 from aggregator.model import LoadError
 from aggregator.progress import Progress
 from aggregator.progress import counting
+from aggregator.sources.loader import file_digest
 from aggregator.sources.loader import forget_cleaned
 from aggregator.sources.loader import load_file
 from aggregator.sources.loader import load_file_digest
@@ -126,6 +128,35 @@ def stat_files(
         if stat.st_ctime_ns > late:
             changed.add(path)
     return identities
+
+
+def settle(
+    store: StateStore,
+    fresh: Collection[str],
+    identities: Mapping[str, tuple[int, int]],
+    limits: Limits,
+) -> frozenset[str]:
+    """The files of `fresh` (see `stat_files`) that may hold other bytes than their
+    cached row was parsed from. A file whose size and mtime are its row's, and whose
+    content digest is too, does not (a `chmod`, `chown -R`, a `cp -a` of the same
+    bytes changed its ctime only): it is read and hashed, not parsed. (A row is kept by
+    the build that parsed its bytes, and a build that stops before it completes leaves
+    the next one cold: the rows of a complete build's tables hold what they were built
+    from.)"""
+    if not fresh or store.meta("parse_format") != cache_form(limits):
+        return frozenset(fresh)
+    rows = store.parsed_digests(fresh)
+    still: set[str] = set()
+    for path in fresh:
+        row = rows.get(path)
+        if (
+            row is None
+            or not row[1]  # not known (an older row), or its bytes were not read
+            or row[0] != identities.get(path)
+            or file_digest(Path(path), limits) != row[1]
+        ):
+            still.add(path)
+    return frozenset(still)
 
 
 class Loaded:

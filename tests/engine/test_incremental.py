@@ -117,6 +117,96 @@ def test_a_rebuild_reads_unchanged_files_from_the_cache(
     assert "Story Number 2" in (tmp_path / "out/all.rss").read_text(encoding="utf-8")
 
 
+def _counted(monkeypatch: pytest.MonkeyPatch, name: str) -> list[str]:
+    """The names of the files `parsecache.<name>` is called with from now on."""
+    seen: list[str] = []
+    real = getattr(parsecache, name)
+
+    def counted(path: Path, limits: Limits) -> Any:
+        seen.append(path.name)
+        return real(path, limits)
+
+    monkeypatch.setattr(parsecache, name, counted)
+    return seen
+
+
+def _touch_metadata(paths: Sequence[Path]) -> None:
+    """Change each file's ctime only, as `chmod -R` or `chown -R` do."""
+    for path in paths:
+        path.chmod(0o640)
+        path.chmod(0o644)
+
+
+def test_files_whose_metadata_alone_changed_are_read_not_parsed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A `chmod -R` changes every file's ctime: each file is read and its digest compared
+    with its cached row's, none is parsed, the last report is repeated, and the build
+    after reads none of them again. A file whose bytes changed with them is parsed."""
+    source = tmp_path / "src"
+    corpus(source, 6)
+    target = config(source, tmp_path / "out")
+    first = build(target, now=NOW)
+    before = outputs(target.output)
+    parsed = _counted(monkeypatch, "load_file_digest")
+    hashed = _counted(monkeypatch, "file_digest")
+    files = sorted(source.glob("*.md"))
+    _touch_metadata(files)
+    again = build(target, now=NOW)
+    assert (again.mode, parsed, sorted(hashed)) == ("unchanged", [], [p.name for p in files])
+    assert again.published == first.published == 6
+    assert outputs(target.output) == before
+    hashed.clear()
+    assert build(target, now=NOW).mode == "unchanged"
+    assert hashed == []  # their ctimes are before the stamp the last build kept
+    # Every file's ctime moves, one file's bytes with it (same size and mtime).
+    path = source / "004.md"
+    stat = path.stat()
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("Story number 4", "Story NUMBER 4"), encoding="utf-8")
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    _touch_metadata(files)
+    assert build(target, now=NOW).mode == "incremental"
+    assert parsed == ["004.md"]
+    assert "Story NUMBER 4" in (target.output / "all.rss").read_text(encoding="utf-8")
+    # Without the output, a cold build takes every row whose bytes are the file's.
+    parsed.clear()
+    _touch_metadata(files)
+    shutil.rmtree(target.output)
+    cold = build(target, now=NOW)
+    assert (cold.mode, parsed, cold.published) == ("full", [], 6)
+    assert "Story NUMBER 4" in (target.output / "all.rss").read_text(encoding="utf-8")
+
+
+def test_bytes_parsed_by_a_build_that_stopped_are_built_by_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A build that stops after it parsed a file (its row holds the new bytes) leaves
+    the tables unsealed: the next build, finding the file's bytes are its row's, is
+    cold and publishes them, though the file is not parsed again."""
+    source = tmp_path / "src"
+    corpus(source, 6)
+    target = config(source, tmp_path / "out")
+    build(target, now=NOW)
+    path = source / "003.md"
+    stat = path.stat()
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("Story number 3", "Story NUMBER 3"), encoding="utf-8")
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # same size, same mtime
+
+    def stopped(self: run.Run, *args: object) -> set[str]:
+        raise RuntimeError("stopped after the files were parsed")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(run.Run, "_refresh_zones", stopped)
+        with pytest.raises(RuntimeError, match="stopped after the files were parsed"):
+            build(target, now=NOW)
+    parsed = _counted(monkeypatch, "load_file_digest")
+    report = build(target, now=NOW)
+    assert (report.mode, parsed) == ("full", [])
+    assert "Story NUMBER 3" in (target.output / "all.rss").read_text(encoding="utf-8")
+
+
 def test_a_file_written_just_now_is_not_trusted_to_the_cache(tmp_path: Path) -> None:
     source = tmp_path / "src"
     corpus(source, 3)

@@ -584,3 +584,37 @@ def test_the_daemon_reads_a_file_replaced_by_one_of_the_same_size_and_mtime(
         feed = (tmp_path / "out" / "all.atom").read_text(encoding="utf-8")
         assert "The new title" in feed and "The old title" not in feed
         assert build(config, now=NOW, store=store).mode == "unchanged"
+
+
+def test_the_daemon_takes_a_file_chmodded_with_the_same_bytes_as_unchanged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A `chmod` an event names: the daemon's build reads the file, finds the bytes its
+    cached row was parsed from and repeats the last report; neither its next build nor
+    a command build after it reads the file again."""
+    from aggregator.app.watch import Warm
+    from aggregator.sources import parsecache
+
+    articles = tmp_path / "articles"
+    write_article(articles, "open.md", n=1)
+    story = write_article(articles, "story.md", n=2, title="The title")
+    _aged(articles)
+    config = Config(sources=(articles,), output=tmp_path / "out", links="off")
+    warm = Warm()
+    hashed: list[str] = []
+    real = parsecache.file_digest
+
+    def counted(path: Path, limits: Any) -> str | None:
+        hashed.append(path.name)
+        return real(path, limits)
+
+    monkeypatch.setattr(parsecache, "file_digest", counted)
+    with Store(tmp_path / "state.sqlite") as store:
+        first = build(config, now=NOW, store=store, find=warm.find)
+        story.chmod(0o600)
+        warm.touched([str(story)])
+        again = build(config, now=NOW, store=store, find=warm.find)
+        assert (again.mode, again.published, hashed) == ("unchanged", first.published, ["story.md"])
+        assert build(config, now=NOW, store=store, find=warm.find).mode == "unchanged"
+        assert build(config, now=NOW, store=store).mode == "unchanged"
+        assert hashed == ["story.md"]
