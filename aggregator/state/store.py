@@ -443,7 +443,12 @@ class Store:
         return {str(p): ((int(size), int(mtime)), str(digest)) for p, size, mtime, digest in rows}
 
     def save_parsed(self, rows: Iterable[tuple[str, int, int, str, str, str, str]]) -> None:
-        self._write("INSERT OR REPLACE INTO parsed VALUES (?, ?, ?, ?, ?, ?, ?)", list(rows))
+        # The columns named: a file a later version adds a column to stays writable.
+        self._write(
+            "INSERT OR REPLACE INTO parsed (path, size, mtime_ns, head, words, body, digest) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            list(rows),
+        )
 
     def clear_parsed(self) -> None:
         self._write("DELETE FROM parsed", [()])
