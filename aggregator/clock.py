@@ -28,3 +28,16 @@ def utcnow() -> datetime:
 def wall_ns() -> int:
     """The real time of day in nanoseconds since the epoch, as file times count it."""
     return time.time_ns()
+
+
+#: how far behind the wall clock a file's ctime may be stamped: file systems take it
+#: from a coarse clock that lags by up to a tick (1 to 10 ms)
+CTIME_LAG_NS = 20_000_000
+
+
+def stamp_ns() -> int:
+    """When to say files were looked at, taken before they are: the wall clock less
+    `CTIME_LAG_NS`, so that a file changed after this returns (its ctime stamped by a
+    clock a tick behind) still has a later ctime. A file changed just before is taken
+    as changed once more (see `parsecache.settle`: read and hashed)."""
+    return time.time_ns() - CTIME_LAG_NS

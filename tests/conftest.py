@@ -117,6 +117,22 @@ def write_article(folder: Path, name: str, **overrides: Any) -> Path:
     return path
 
 
+def files_read(monkeypatch: pytest.MonkeyPatch, name: str) -> list[str]:
+    """The names of the files `aggregator.sources.parsecache.<name>` (`load_file_digest`:
+    parsed; `file_digest`: read and hashed) is called with from now on."""
+    from aggregator.sources import parsecache
+
+    seen: list[str] = []
+    real = getattr(parsecache, name)
+
+    def counted(path: Path, limits: Any) -> Any:
+        seen.append(path.name)
+        return real(path, limits)
+
+    monkeypatch.setattr(parsecache, name, counted)
+    return seen
+
+
 def run_cli(
     *args: str | Path,
     cwd: Path | None = None,

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
 
+from aggregator.clock import stamp_ns
 from aggregator.config import Config
 from aggregator.engine.pipeline import find_files
 from aggregator.errors import ConfigError
@@ -167,7 +168,10 @@ class Warm:
     Each file whose ctime is after `since` (the last build took the identities then),
     when it was last stat'ed, is `fresh`, as `find_files` gives it (a `chmod`, a file
     renamed over another with the same size and mtime), until a build completes after
-    it.
+    it. A find that follows events gives when its walk began as `Found.stated`: the
+    build keeps that as when it took the identities, not its own start, so that a file
+    changed since the walk with no event (a network file system, a folder past the
+    inotify limit) is still read by the next walk and by the command.
     It keeps nothing, and every build walks, for a config whose files it cannot follow
     by their paths alone: object-storage sources (read through mirrors a build syncs),
     a file whose name is not UTF-8, or several sources whose files could be listed
@@ -189,6 +193,9 @@ class Warm:
         self._names = _Names()
         #: whether the last `find` walked every folder
         self.walked = False
+        #: when the walk kept began (`clock.stamp_ns`): a find that follows events took
+        #: the identities of the files no event named then (`Found.stated`)
+        self._stated: int | None = None
 
     def touched(self, paths: Iterable[str]) -> None:
         """Paths (files or folders, as the walk writes them) that may have changed."""
@@ -220,7 +227,8 @@ class Warm:
                 and self._follow(sorted(touched), rules, since)
             ):
                 fresh = self._names.fresh(since)
-                return self._found(config, list(self._paths), self._identities, fresh=fresh)
+                paths, identities = list(self._paths), self._identities
+                return self._found(config, paths, identities, fresh=fresh, stated=self._stated)
             return self._walk(config, rules, since)
         except BaseException:
             self.rewalk()
@@ -228,6 +236,7 @@ class Warm:
 
     def _forget(self) -> None:
         self._rules = None
+        self._stated = None
         self._paths = []
         self._identities = {}
         self._folders = {}
@@ -243,6 +252,7 @@ class Warm:
     ) -> tuple[Found, dict[str, tuple[int, int]]]:
         """Every folder walked, every file stat'ed; kept when it can be followed."""
         self._forget()
+        stated = stamp_ns()
         sources = list(config.sources)
         folders = {source: _identity(source) for source in rules.sources}  # before the walk
         unread: list[LoadError] = []
@@ -252,7 +262,7 @@ class Warm:
         identities = names.stat(listed, since)
         if not misnamed and (len(sources) == 1 or _apart(sources, listed)):
             self._paths, self._identities, self._rules = listed, identities, rules
-            self._folders, self._names = folders, names
+            self._folders, self._names, self._stated = folders, names, stated
             if len(sources) == 1:  # (several: no link, see `_apart`)
                 names.aim(rules.sources[0], listed)
             names.complete = True  # every name found now
@@ -343,18 +353,19 @@ class Warm:
         identities: dict[str, tuple[int, int]],
         misnamed: Sequence[LoadError] = (),
         fresh: frozenset[str] = frozenset(),
+        stated: int | None = None,
     ) -> tuple[Found, dict[str, tuple[int, int]]]:
         """What `find_files` gives for the local `paths`: with the remote feeds' entries.
         The identities kept are given as they are, not copied: a build only reads them,
         and they change in the next `find` only."""
         folders = entry_folders(config)
         if not folders:
-            return Found(paths, tuple(misnamed), fresh=fresh), identities
+            return Found(paths, tuple(misnamed), fresh=fresh, stated=stated), identities
         entries, more = split_names(find_paths(folders, (ENTRY_PATTERN,)))
         identities = {**identities, **stat_files(entries)}
         paths += entries
         paths.sort()  # two sorted runs: one merge
-        return Found(paths, (*misnamed, *more), fresh=fresh), identities
+        return Found(paths, (*misnamed, *more), fresh=fresh, stated=stated), identities
 
 
 class _Names:

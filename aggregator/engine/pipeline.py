@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from typing import TypeAlias
 
-from aggregator.clock import wall_ns
+from aggregator.clock import stamp_ns
 from aggregator.config import Config
 from aggregator.engine import tables
 from aggregator.engine.run import Run
@@ -113,10 +113,11 @@ def build(
             store = stack.enter_context(open_store(config.state_location))
         # Remote feeds first: their entries are files among the others.
         sources = remote.sync(config, now, store, session=session, resolver=resolver, cancel=cancel)
-        # A file changed after this has a later ctime (but within a tick of the clock
-        # file times are stamped with, a few ms), and one changed before does not.
-        stated = wall_ns()
+        # A file changed after this has a later ctime.
+        stated = stamp_ns()
         files, identities = find(config, tables.stated(store))
+        if files.stated is not None:  # some identities were taken before (a daemon's)
+            stated = min(stated, files.stated)
         # Of the files whose ctime moved, those with the bytes they were parsed from
         # are unchanged (a `chmod -R` is one read of each, not a parse).
         touched = bool(files.fresh)

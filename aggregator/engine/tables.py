@@ -88,7 +88,7 @@ FEEDS = "inc_feeds"
 MAX_SHARE = 0.05
 #: the clock of the last build (`max_age` counts back from it)
 CLOCK = "inc_clock"
-#: when the last build took the identities of its files (`clock.wall_ns`; see
+#: when the last build took the identities of its files (`clock.stamp_ns`; see
 #: `parsecache.stat_files`)
 STATED = "inc_stated"
 #: `LINK_WRITES` when every link row (`inc_link`) last agreed with the result it names:
@@ -132,7 +132,7 @@ class Identities:
     settled: bool
     #: content digests of files of size -1, as the build read them (filled in by it)
     digests: dict[str, str] = dataclasses.field(default_factory=dict)
-    #: when they were taken (`clock.wall_ns` just before), when known
+    #: when they were taken (`clock.stamp_ns` just before), when known
     stated: int | None = None
 
     @functools.cached_property

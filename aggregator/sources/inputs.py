@@ -57,6 +57,10 @@ class Found:
     #: files changed since the last build took their identities in a way their size and
     #: mtime may not tell (see `parsecache.stat_files`): read again, never from the cache
     fresh: frozenset[str] = frozenset()
+    #: when the identities of files this find did not stat were taken (`clock.stamp_ns`
+    #: before): a daemon's walk, which a find that follows events keeps; None when every
+    #: file was stat'ed by it
+    stated: int | None = None
 
     @property
     def files(self) -> int:

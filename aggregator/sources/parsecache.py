@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from pathlib import Path
+from stat import S_ISLNK
 
 from aggregator.clock import wall_ns
 from aggregator.limits import DEFAULT_LIMITS
@@ -110,22 +111,25 @@ def stat_files(
 ) -> dict[str, tuple[int, int]]:
     """(size, mtime_ns) of each file that can be read: its identity in the cache.
 
-    `since`: when the last build took the identities (`clock.wall_ns`). A file whose
+    `since`: when the last build took the identities (`clock.stamp_ns`). A file whose
     ctime is after it changed since in a way its size and mtime may not tell (`chmod`,
     another file of the same size and mtime renamed over it, `cp -p`): it is put in
-    `fresh`, to be read again. (File times may be stamped from a clock a tick behind the
-    wall clock: a change within a tick after `since` may not be seen; a tick is a few
-    milliseconds.)"""
+    `fresh`, to be read again (see `settle`); a symbolic link, when its own ctime or its
+    file's is (pointed at another file)."""
     identities: dict[str, tuple[int, int]] = {}
     late = since if since is not None else 1 << 63
     changed = fresh if fresh is not None else set()
     for path in paths:
         try:
-            stat = os.stat(path)
+            info = os.lstat(path)
+            ctime = info.st_ctime_ns
+            if S_ISLNK(info.st_mode):  # its file's identity; its own ctime if re-pointed
+                info = os.stat(path)
+                ctime = max(ctime, info.st_ctime_ns)
         except OSError:
             continue
-        identities[path] = (stat.st_size, stat.st_mtime_ns)
-        if stat.st_ctime_ns > late:
+        identities[path] = (info.st_size, info.st_mtime_ns)
+        if ctime > late:
             changed.add(path)
     return identities
 
@@ -152,7 +156,9 @@ def settle(
         if (
             row is None
             or not row[1]  # not known (an older row), or its bytes were not read
-            or row[0] != identities.get(path)
+            # (a file whose size or mtime moved is changed anyway: not hashed; one
+            # written just before its row was, told by its digest, is: `RACY_SIZE`)
+            or (row[0] != identities.get(path) and row[0][0] != RACY_SIZE)
             or file_digest(Path(path), limits) != row[1]
         ):
             still.add(path)

@@ -16,8 +16,10 @@ from typing import Any
 import feedparser
 import pytest
 from conftest import NOW
+from conftest import files_read
 from conftest import write_article
 
+from aggregator.clock import CTIME_LAG_NS
 from aggregator.config import Config
 from aggregator.engine import run
 from aggregator.engine.pipeline import build
@@ -88,14 +90,7 @@ def test_a_rebuild_reads_unchanged_files_from_the_cache(
     corpus(source, 5)
     target = config(source, tmp_path / "out")
     build(target, now=NOW)
-    parsed: list[str] = []
-    real = parsecache.load_file_digest
-
-    def parse(path: Path, limits: Limits) -> Any:
-        parsed.append(path.name)
-        return real(path, limits)
-
-    monkeypatch.setattr(parsecache, "load_file_digest", parse)
+    parsed = files_read(monkeypatch, "load_file_digest")
     shutil.rmtree(target.output)  # every file is read again: from the cache
     assert build(target, now=NOW).mode == "full"
     assert parsed == []
@@ -117,24 +112,14 @@ def test_a_rebuild_reads_unchanged_files_from_the_cache(
     assert "Story Number 2" in (tmp_path / "out/all.rss").read_text(encoding="utf-8")
 
 
-def _counted(monkeypatch: pytest.MonkeyPatch, name: str) -> list[str]:
-    """The names of the files `parsecache.<name>` is called with from now on."""
-    seen: list[str] = []
-    real = getattr(parsecache, name)
-
-    def counted(path: Path, limits: Limits) -> Any:
-        seen.append(path.name)
-        return real(path, limits)
-
-    monkeypatch.setattr(parsecache, name, counted)
-    return seen
-
-
 def _touch_metadata(paths: Sequence[Path]) -> None:
-    """Change each file's ctime only, as `chmod -R` or `chown -R` do."""
+    """Change each file's ctime only, as `chmod -R` or `chown -R` do (and wait out the
+    lag of file times, `clock.CTIME_LAG_NS`: a build that starts within it reads them
+    once more)."""
     for path in paths:
         path.chmod(0o640)
         path.chmod(0o644)
+    time.sleep(CTIME_LAG_NS / 1e9)
 
 
 def test_files_whose_metadata_alone_changed_are_read_not_parsed(
@@ -148,8 +133,8 @@ def test_files_whose_metadata_alone_changed_are_read_not_parsed(
     target = config(source, tmp_path / "out")
     first = build(target, now=NOW)
     before = outputs(target.output)
-    parsed = _counted(monkeypatch, "load_file_digest")
-    hashed = _counted(monkeypatch, "file_digest")
+    parsed = files_read(monkeypatch, "load_file_digest")
+    hashed = files_read(monkeypatch, "file_digest")
     files = sorted(source.glob("*.md"))
     _touch_metadata(files)
     again = build(target, now=NOW)
@@ -201,7 +186,7 @@ def test_bytes_parsed_by_a_build_that_stopped_are_built_by_the_next(
         patched.setattr(run.Run, "_refresh_zones", stopped)
         with pytest.raises(RuntimeError, match="stopped after the files were parsed"):
             build(target, now=NOW)
-    parsed = _counted(monkeypatch, "load_file_digest")
+    parsed = files_read(monkeypatch, "load_file_digest")
     report = build(target, now=NOW)
     assert (report.mode, parsed) == ("full", [])
     assert "Story NUMBER 3" in (target.output / "all.rss").read_text(encoding="utf-8")

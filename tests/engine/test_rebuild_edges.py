@@ -18,6 +18,7 @@ from typing import Any
 import feedparser
 import pytest
 from conftest import NOW
+from conftest import files_read
 from conftest import run_cli
 from conftest import write_article
 from farm import Farm
@@ -26,6 +27,7 @@ from test_rebuild import cold_build_beside
 from test_rebuild import outputs
 from test_rebuild import without_requests
 
+from aggregator.clock import CTIME_LAG_NS
 from aggregator.clock import wall_ns
 from aggregator.config import Config
 from aggregator.engine.pipeline import build
@@ -589,32 +591,128 @@ def test_the_daemon_reads_a_file_replaced_by_one_of_the_same_size_and_mtime(
 def test_the_daemon_takes_a_file_chmodded_with_the_same_bytes_as_unchanged(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A `chmod` an event names: the daemon's build reads the file, finds the bytes its
-    cached row was parsed from and repeats the last report; neither its next build nor
-    a command build after it reads the file again."""
+    """A `chmod` an event names: the daemon's builds read the file, find the bytes its
+    cached row was parsed from and repeat the last report, never parse it; it is read
+    by every build until the daemon walks again (a build that follows events keeps when
+    the walk began), then by none, nor by the command."""
     from aggregator.app.watch import Warm
-    from aggregator.sources import parsecache
 
     articles = tmp_path / "articles"
     write_article(articles, "open.md", n=1)
     story = write_article(articles, "story.md", n=2, title="The title")
     _aged(articles)
+    time.sleep(CTIME_LAG_NS / 1e9)  # (their ctimes before the first build's stamp)
     config = Config(sources=(articles,), output=tmp_path / "out", links="off")
     warm = Warm()
-    hashed: list[str] = []
-    real = parsecache.file_digest
-
-    def counted(path: Path, limits: Any) -> str | None:
-        hashed.append(path.name)
-        return real(path, limits)
-
-    monkeypatch.setattr(parsecache, "file_digest", counted)
+    hashed = files_read(monkeypatch, "file_digest")
+    parsed = files_read(monkeypatch, "load_file_digest")
     with Store(tmp_path / "state.sqlite") as store:
+
+        def built(**find: Any) -> str:
+            return build(config, now=NOW, store=store, **find).mode
+
         first = build(config, now=NOW, store=store, find=warm.find)
+        parsed.clear()
         story.chmod(0o600)
         warm.touched([str(story)])
+        time.sleep(CTIME_LAG_NS / 1e9)
         again = build(config, now=NOW, store=store, find=warm.find)
         assert (again.mode, again.published, hashed) == ("unchanged", first.published, ["story.md"])
+        assert built(find=warm.find) == "unchanged"
+        assert hashed == ["story.md"] * 2
+        warm.rewalk()
+        assert built(find=warm.find) == "unchanged"
+        assert warm.walked and hashed == ["story.md"] * 3
+        assert built(find=warm.find) == built() == "unchanged"
+        assert (hashed, parsed) == (["story.md"] * 3, [])
+
+
+@pytest.mark.parametrize("then", ["the daemon walks", "the command builds"])
+def test_a_change_no_event_told_the_daemon_is_read_by_its_next_walk_or_the_command(
+    tmp_path: Path, then: str
+) -> None:
+    """A build the daemon starts on events stats the files they name only: one replaced
+    with the same size and mtime and no event (a network file system, a folder past the
+    inotify limit) is not seen by it, and must not be hidden from what looks at every
+    file after it: the build keeps when the daemon's walk began, not its own start."""
+    from aggregator.app.watch import Warm
+
+    articles = tmp_path / "articles"
+    write_article(articles, "open.md", n=1)
+    story = write_article(articles, "story.md", n=2, title="The old title")
+    _aged(articles)
+    config = Config(sources=(articles,), output=tmp_path / "out", links="off")
+    warm = Warm()
+    with Store(tmp_path / "state.sqlite") as store:
+        build(config, now=NOW, store=store, find=warm.find)
+        new = write_article(tmp_path, "new.md", n=2, title="The new title")
+        before = story.stat()
+        os.utime(new, ns=(before.st_atime_ns, before.st_mtime_ns))
+        os.replace(new, story)  # no event
+        (articles / "open.md").chmod(0o600)
+        warm.touched([str(articles / "open.md")])
+        time.sleep(CTIME_LAG_NS / 1e9)  # (the changes before the next build's stamp)
         assert build(config, now=NOW, store=store, find=warm.find).mode == "unchanged"
-        assert build(config, now=NOW, store=store).mode == "unchanged"
-        assert hashed == ["story.md"]
+        assert not warm.walked
+        if then == "the daemon walks":
+            warm.rewalk()
+            report = build(config, now=NOW, store=store, find=warm.find)
+            assert warm.walked
+        else:
+            report = build(config, now=NOW, store=store)
+        assert report.mode == "incremental"
+        feed = (tmp_path / "out" / "all.atom").read_text(encoding="utf-8")
+        assert "The new title" in feed and "The old title" not in feed
+
+
+def test_a_link_pointed_at_another_file_of_the_same_size_and_mtime_is_read(
+    tmp_path: Path,
+) -> None:
+    """An article file that is a symbolic link, pointed at another release of the file
+    (`ln -sfn`, atomically): the files' size and mtime are the same, the link's ctime
+    tells."""
+    articles = tmp_path / "articles"
+    write_article(articles, "open.md", n=1)
+    one = write_article(tmp_path / "releases", "one.txt", n=2, title="Version AAA")
+    two = write_article(tmp_path / "releases", "two.txt", n=2, title="Version BBB")
+    (articles / "story.md").symlink_to(one)
+    _aged(articles)
+    _aged(tmp_path / "releases")
+    time.sleep(CTIME_LAG_NS / 1e9)  # (their ctimes before the first build's stamp)
+    config = Config(sources=(articles,), output=tmp_path / "out", links="off")
+    with Store(tmp_path / "state.sqlite") as store:
+        build(config, now=NOW, store=store)
+        assert "Version AAA" in (tmp_path / "out" / "all.atom").read_text(encoding="utf-8")
+        (articles / "next.md").symlink_to(two)
+        os.replace(articles / "next.md", articles / "story.md")
+        assert build(config, now=NOW, store=store).mode == "incremental"
+    feed = (tmp_path / "out" / "all.atom").read_text(encoding="utf-8")
+    assert "Version BBB" in feed and "Version AAA" not in feed
+
+
+def test_the_daemon_repeats_its_report_once_a_file_written_just_before_a_build_settles(
+    tmp_path: Path,
+) -> None:
+    """A file written just before the build that read it (cached under no identity,
+    told by its digest: `RACY_SIZE`) has a ctime after the daemon's walk until the next
+    walk: its bytes, the same as its row's, let the builds events start repeat the
+    last report once it has settled, as the command's do."""
+    from aggregator.app.watch import Warm
+    from aggregator.sources.parsecache import RACY_SECONDS
+
+    articles = tmp_path / "articles"
+    write_article(articles, "open.md", n=1)
+    _aged(articles)
+    time.sleep(CTIME_LAG_NS / 1e9)  # (their ctimes before the first build's stamp)
+    config = Config(sources=(articles,), output=tmp_path / "out", links="off")
+    warm = Warm()
+    with Store(tmp_path / "state.sqlite") as store:
+        build(config, now=NOW, store=store, find=warm.find)
+        write_article(articles, "new.md", n=2, title="Written just now")
+        warm.touched([str(articles / "new.md")])
+        assert build(config, now=NOW, store=store, find=warm.find).mode == "incremental"
+        time.sleep(RACY_SECONDS + CTIME_LAG_NS / 1e9)
+        # (its size and mtime kept now: no longer told by its digest)
+        assert build(config, now=NOW, store=store, find=warm.find).mode == "incremental"
+        report = build(config, now=NOW, store=store, find=warm.find)
+        assert (report.mode, report.published, warm.walked) == ("unchanged", 2, False)
