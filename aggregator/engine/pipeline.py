@@ -122,7 +122,7 @@ def build(
         # are unchanged (a `chmod -R` is one read of each, not a parse).
         touched = bool(files.fresh)
         if touched:
-            fresh = settle(store, files.fresh, identities, config.limits)
+            fresh = settle(store, files.fresh, identities, config.limits, cancel)
             files = dataclasses.replace(files, fresh=fresh)
         known = tables.identities_of(files.paths, identities, stated)
         # A misnamed file is not among the paths: no fast path while one is there.

@@ -26,6 +26,7 @@ from pathlib import Path
 from stat import S_ISLNK
 
 from aggregator.clock import wall_ns
+from aggregator.errors import Cancelled
 from aggregator.limits import DEFAULT_LIMITS
 from aggregator.limits import Limits
 from aggregator.model import Article
@@ -139,6 +140,7 @@ def settle(
     fresh: Collection[str],
     identities: Mapping[str, tuple[int, int]],
     limits: Limits,
+    cancel: threading.Event | None = None,
 ) -> frozenset[str]:
     """The files of `fresh` (see `stat_files`) that may hold other bytes than their
     cached row was parsed from. A file whose size and mtime are its row's, and whose
@@ -146,12 +148,14 @@ def settle(
     bytes changed its ctime only): it is read and hashed, not parsed. (A row is kept by
     the build that parsed its bytes, and a build that stops before it completes leaves
     the next one cold: the rows of a complete build's tables hold what they were built
-    from.)"""
+    from.) Stops with `Cancelled` soon after `cancel` is set."""
     if not fresh or store.meta("parse_format") != cache_form(limits):
         return frozenset(fresh)
     rows = store.parsed_digests(fresh)
     still: set[str] = set()
-    for path in fresh:
+    for done, path in enumerate(fresh):
+        if done % _CHUNK == 0 and cancel is not None and cancel.is_set():
+            raise Cancelled("stopped while reading article files")
         row = rows.get(path)
         if (
             row is None
