@@ -25,6 +25,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import fnmatch
+import functools
 import logging
 import os
 import re
@@ -171,7 +172,8 @@ class Warm:
     it. A find that follows events gives when its walk began as `Found.stated`: the
     build keeps that as when it took the identities, not its own start, so that a file
     changed since the walk with no event (a network file system, a folder past the
-    inotify limit) is still read by the next walk and by the command.
+    inotify limit) is still read by the next walk and by the command; a fresh file a
+    build completed with is not fresh again until its ctime moves (`Found.completed`).
     It keeps nothing, and every build walks, for a config whose files it cannot follow
     by their paths alone: object-storage sources (read through mirrors a build syncs),
     a file whose name is not UTF-8, or several sources whose files could be listed
@@ -352,20 +354,24 @@ class Warm:
         paths: list[str],
         identities: dict[str, tuple[int, int]],
         misnamed: Sequence[LoadError] = (),
-        fresh: frozenset[str] = frozenset(),
+        fresh: dict[str, int] | None = None,
         stated: int | None = None,
     ) -> tuple[Found, dict[str, tuple[int, int]]]:
         """What `find_files` gives for the local `paths`: with the remote feeds' entries.
         The identities kept are given as they are, not copied: a build only reads them,
-        and they change in the next `find` only."""
+        and they change in the next `find` only. The `fresh` files (and their ctimes)
+        are kept as read once the build completes (`Found.completed`)."""
+        given = frozenset(fresh or ())
+        completed = functools.partial(self._names.taken, fresh) if fresh else None
         folders = entry_folders(config)
-        if not folders:
-            return Found(paths, tuple(misnamed), fresh=fresh, stated=stated), identities
-        entries, more = split_names(find_paths(folders, (ENTRY_PATTERN,)))
-        identities = {**identities, **stat_files(entries)}
-        paths += entries
-        paths.sort()  # two sorted runs: one merge
-        return Found(paths, (*misnamed, *more), fresh=fresh, stated=stated), identities
+        if folders:
+            entries, more = split_names(find_paths(folders, (ENTRY_PATTERN,)))
+            identities = {**identities, **stat_files(entries)}
+            paths += entries
+            paths.sort()  # two sorted runs: one merge
+            misnamed = (*misnamed, *more)
+        found = Found(paths, tuple(misnamed), fresh=given, stated=stated, completed=completed)
+        return found, identities
 
 
 class _Names:
@@ -405,6 +411,8 @@ class _Names:
         #: the ctime of each file kept whose ctime was after the `since` it was stat'ed
         #: with (see `fresh`)
         self._ctimes: dict[str, int] = {}
+        #: of those, the ctimes a build that completed was given them with (`taken`)
+        self._taken: dict[str, int] = {}
 
     def stat(self, paths: Iterable[str], since: int | None = None) -> dict[str, tuple[int, int]]:
         """`stat_files` of `paths` (a `stat` each; one more for a link), and their names;
@@ -416,6 +424,7 @@ class _Names:
         for path in paths:
             try:
                 info = os.lstat(path)
+                ctime = info.st_ctime_ns
                 if stat.S_ISLNK(info.st_mode):
                     words = os.readlink(path)
                     links.add(path)
@@ -423,6 +432,9 @@ class _Names:
                     if self._unlinked.get(path) != words:
                         self.complete = False  # a link made since: aimed by a walk
                     info = os.stat(path)
+                    # (its own ctime tells it was pointed at another file, as in
+                    # `stat_files`)
+                    ctime = max(ctime, info.st_ctime_ns)
                 elif path in self._unaimed:  # the links to it still point to it
                     back = self._aimed[path] = self._unaimed.pop(path)
                     self._loose -= back
@@ -431,8 +443,8 @@ class _Names:
             if stat.S_ISDIR(info.st_mode):
                 self.complete = False  # a link to a folder: a walk does not list it
             identities[path] = (info.st_size, info.st_mtime_ns)
-            if info.st_ctime_ns > late:
-                ctimes[path] = info.st_ctime_ns
+            if ctime > late:
+                ctimes[path] = ctime
             if info.st_nlink > 1:
                 key = (info.st_dev, info.st_ino, info.st_nlink)
                 hard[path] = key
@@ -452,6 +464,7 @@ class _Names:
     def drop(self, path: str) -> None:
         """`path` is no longer kept (or is stat'ed again)."""
         self._ctimes.pop(path, None)
+        self._taken.pop(path, None)
         if path in self._links:
             self._links.discard(path)
             self._unlinked[path] = self._words.pop(path, "")
@@ -542,15 +555,22 @@ class _Names:
                 self._ctimes[path] = info.st_ctime_ns
         return True
 
-    def fresh(self, since: int | None) -> frozenset[str]:
-        """The files whose ctime, when last stat'ed, was after `since` (see `stat_files`):
-        changed since the last build in a way their size and mtime may not tell. One
-        stays fresh until a build completes after it (`since` passes its ctime), should
-        the build it was given to fail."""
+    def fresh(self, since: int | None) -> dict[str, int]:
+        """The files whose ctime, when last stat'ed, was after `since` (see `stat_files`),
+        and those ctimes: changed since the last build in a way their size and mtime may
+        not tell. One stays fresh until a build completes after it (`since` passes its
+        ctime), should the build it was given to fail, or until a build given it with
+        that ctime completes (`taken`: a build that follows events keeps the walk's
+        `since`)."""
         if since is None or not self._ctimes:
-            return frozenset()
+            return {}
         ctimes = self._ctimes = {p: c for p, c in self._ctimes.items() if c > since}
-        return frozenset(ctimes)
+        taken = self._taken = {p: c for p, c in self._taken.items() if ctimes.get(p) == c}
+        return {p: c for p, c in ctimes.items() if taken.get(p) != c}
+
+    def taken(self, given: dict[str, int]) -> None:
+        """A build given these files as fresh (`fresh`) completed: they were read then."""
+        self._taken.update(given)
 
 
 def _addable(paths: list[str], several: bool) -> bool:

@@ -140,6 +140,8 @@ def build(
             # Nothing changed: the same bytes are already in place.
             if touched:  # every file was looked at as it was at `stated`
                 tables.restamp(store, stated)
+            if files.completed is not None:
+                files.completed()
             if activity:
                 replayed = _with_activity(replayed, store, now)
             return dataclasses.replace(replayed, sources=sources)
@@ -170,6 +172,8 @@ def build(
         # readable then with the same size and mtime): no report to repeat.
         remember(store, output, None if engine.unread else digest, report, fresh_until)
         tables.seal(store, config)
+        if files.completed is not None:
+            files.completed()
         if activity:
             report = _with_activity(report, store, now)
         return dataclasses.replace(report, sources=sources)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -61,6 +62,9 @@ class Found:
     #: before): a daemon's walk, which a find that follows events keeps; None when every
     #: file was stat'ed by it
     stated: int | None = None
+    #: called by a build that completed (or repeated the last report) with these files:
+    #: a daemon's `Warm` keeps that its `fresh` ones were read
+    completed: Callable[[], object] | None = field(default=None, compare=False)
 
     @property
     def files(self) -> int:

@@ -31,6 +31,7 @@ from aggregator.clock import CTIME_LAG_NS
 from aggregator.clock import wall_ns
 from aggregator.config import Config
 from aggregator.engine.pipeline import build
+from aggregator.limits import Limits
 from aggregator.links import linkcheck
 from aggregator.links.linkpolicy import Freshness
 from aggregator.links.linkpolicy import LinkCheckSettings
@@ -591,10 +592,11 @@ def test_the_daemon_reads_a_file_replaced_by_one_of_the_same_size_and_mtime(
 def test_the_daemon_takes_a_file_chmodded_with_the_same_bytes_as_unchanged(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A `chmod` an event names: the daemon's builds read the file, find the bytes its
-    cached row was parsed from and repeat the last report, never parse it; it is read
-    by every build until the daemon walks again (a build that follows events keeps when
-    the walk began), then by none, nor by the command."""
+    """A `chmod` an event names: the daemon's build reads the file, finds the bytes its
+    cached row was parsed from and repeats the last report, never parses it; the next
+    builds events start do not read it again (though they keep when the walk began, as
+    they stat only what events name), the next walk does once (its ctime is after the
+    walk before), then no build does, nor the command."""
     from aggregator.app.watch import Warm
 
     articles = tmp_path / "articles"
@@ -618,13 +620,17 @@ def test_the_daemon_takes_a_file_chmodded_with_the_same_bytes_as_unchanged(
         time.sleep(CTIME_LAG_NS / 1e9)
         again = build(config, now=NOW, store=store, find=warm.find)
         assert (again.mode, again.published, hashed) == ("unchanged", first.published, ["story.md"])
+        (articles / "open.md").chmod(0o600)
+        warm.touched([str(articles / "open.md")])
+        time.sleep(CTIME_LAG_NS / 1e9)
         assert built(find=warm.find) == "unchanged"
-        assert hashed == ["story.md"] * 2
+        assert hashed == ["story.md", "open.md"]
         warm.rewalk()
         assert built(find=warm.find) == "unchanged"
-        assert warm.walked and hashed == ["story.md"] * 3
+        assert warm.walked and sorted(hashed) == ["open.md", "open.md", "story.md", "story.md"]
+        hashed.clear()
         assert built(find=warm.find) == built() == "unchanged"
-        assert (hashed, parsed) == (["story.md"] * 3, [])
+        assert (hashed, parsed) == ([], [])
 
 
 @pytest.mark.parametrize("then", ["the daemon walks", "the command builds"])
@@ -716,3 +722,71 @@ def test_the_daemon_repeats_its_report_once_a_file_written_just_before_a_build_s
         assert build(config, now=NOW, store=store, find=warm.find).mode == "incremental"
         report = build(config, now=NOW, store=store, find=warm.find)
         assert (report.mode, report.published, warm.walked) == ("unchanged", 2, False)
+
+
+def test_the_daemon_reads_a_link_pointed_at_another_file_of_the_same_size_and_mtime(
+    tmp_path: Path,
+) -> None:
+    """As the command does (above), the daemon: the event names the link, whose file
+    has the same size and mtime as the last; its walk stats the link's file, the link's
+    own ctime tells."""
+    from aggregator.app.watch import Warm
+
+    articles = tmp_path / "articles"
+    write_article(articles, "open.md", n=1)
+    one = write_article(tmp_path / "releases", "one.txt", n=2, title="Version AAA")
+    two = write_article(tmp_path / "releases", "two.txt", n=2, title="Version BBB")
+    (articles / "story.md").symlink_to(one)
+    _aged(articles)
+    _aged(tmp_path / "releases")
+    time.sleep(CTIME_LAG_NS / 1e9)  # (their ctimes before the first build's stamp)
+    config = Config(sources=(articles,), output=tmp_path / "out", links="off")
+    warm = Warm()
+    with Store(tmp_path / "state.sqlite") as store:
+        build(config, now=NOW, store=store, find=warm.find)
+        (articles / "next.md").symlink_to(two)
+        os.replace(articles / "next.md", articles / "story.md")
+        warm.touched([str(articles / "next.md"), str(articles / "story.md")])
+        assert build(config, now=NOW, store=store, find=warm.find).mode == "incremental"
+        feed = (tmp_path / "out" / "all.atom").read_text(encoding="utf-8")
+        assert "Version BBB" in feed and "Version AAA" not in feed
+        assert build(config, now=NOW, store=store, find=warm.find).mode == "unchanged"
+
+
+def test_the_daemon_reads_a_file_it_refuses_to_read_once_after_a_chmod(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file over `file_size` (its row holds no digest: its bytes are not read) that
+    an event names after a `chmod`: the build reports it again, and the builds events
+    start after it repeat their report, not the file's."""
+    from aggregator.app.watch import Warm
+
+    articles = tmp_path / "articles"
+    write_article(articles, "open.md", n=1)
+    big = write_article(articles, "big.md", n=2, excerpt="x" * 3000)
+    _aged(articles)
+    time.sleep(CTIME_LAG_NS / 1e9)  # (their ctimes before the first build's stamp)
+    config = Config(
+        sources=(articles,),
+        output=tmp_path / "out",
+        links="off",
+        limits=Limits(file_size=2000),
+    )
+    warm = Warm()
+    parsed = files_read(monkeypatch, "load_file_digest")
+    with Store(tmp_path / "state.sqlite") as store:
+        first = build(config, now=NOW, store=store, find=warm.find)
+        assert [e.path for e in first.errors] == [str(big)]
+        big.chmod(0o600)
+        warm.touched([str(big)])
+        time.sleep(CTIME_LAG_NS / 1e9)
+        again = build(config, now=NOW, store=store, find=warm.find)
+        assert ([str(e) for e in again.errors], parsed[-1:]) == (
+            [str(e) for e in first.errors],
+            ["big.md"],
+        )
+        parsed.clear()
+        (articles / "open.md").chmod(0o600)
+        warm.touched([str(articles / "open.md")])
+        report = build(config, now=NOW, store=store, find=warm.find)
+        assert (report.mode, parsed) == ("unchanged", [])
