@@ -195,6 +195,8 @@ class Warm:
         self._names = _Names()
         #: whether the last `find` walked every folder
         self.walked = False
+        #: when the last `find` began (`clock.stamp_ns`)
+        self._began = 0
         #: when the walk kept began (`clock.stamp_ns`): a find that follows events took
         #: the identities of the files no event named then (`Found.stated`)
         self._stated: int | None = None
@@ -213,6 +215,9 @@ class Warm:
         self, config: Config, since: int | None = None
     ) -> tuple[Found, dict[str, tuple[int, int]]]:
         rules = Rules.of(config)
+        # A file whose ctime is after this may have changed again once it was read, its
+        # ctime the same (stamped from a coarse clock): kept fresh (see `_found`).
+        self._began = stamp_ns()
         with self._lock:
             touched, self._touched = self._touched, set()
             walk = self._rewalk or rules != self._rules
@@ -362,7 +367,8 @@ class Warm:
         and they change in the next `find` only. The `fresh` files (and their ctimes)
         are kept as read once the build completes (`Found.completed`)."""
         given = frozenset(fresh or ())
-        completed = functools.partial(self._names.taken, fresh) if fresh else None
+        read = {p: c for p, c in (fresh or {}).items() if c <= self._began}
+        completed = functools.partial(self._names.taken, read) if read else None
         folders = entry_folders(config)
         if folders:
             entries, more = split_names(find_paths(folders, (ENTRY_PATTERN,)))

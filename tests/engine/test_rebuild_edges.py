@@ -790,3 +790,34 @@ def test_the_daemon_reads_a_file_it_refuses_to_read_once_after_a_chmod(
         warm.touched([str(articles / "open.md")])
         report = build(config, now=NOW, store=store, find=warm.find)
         assert (report.mode, parsed) == ("unchanged", [])
+
+
+def test_a_file_changed_within_the_ctime_lag_before_a_build_is_read_by_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once a build read a fresh file, the daemon does not give it again with the same
+    ctime; but a ctime after the build began (less the lag of file times) may stand for
+    a later change as well (stamped by a coarse clock): that file is read again."""
+    from aggregator.app import watch
+
+    articles = tmp_path / "articles"
+    write_article(articles, "open.md", n=1)
+    story = write_article(articles, "story.md", n=2, title="The title")
+    _aged(articles)
+    time.sleep(CTIME_LAG_NS / 1e9)  # (their ctimes before the first build's stamp)
+    config = Config(sources=(articles,), output=tmp_path / "out", links="off")
+    warm = watch.Warm()
+    hashed = files_read(monkeypatch, "file_digest")
+    with Store(tmp_path / "state.sqlite") as store:
+        build(config, now=NOW, store=store, find=warm.find)
+        story.chmod(0o600)
+        warm.touched([str(story)])
+        changed = story.stat().st_ctime_ns
+        with monkeypatch.context() as patched:  # the build began within the lag after it
+            patched.setattr(watch, "stamp_ns", lambda: changed - 1)
+            assert build(config, now=NOW, store=store, find=warm.find).mode == "unchanged"
+        time.sleep(CTIME_LAG_NS / 1e9)  # (now the change is before the next build)
+        assert build(config, now=NOW, store=store, find=warm.find).mode == "unchanged"
+        assert hashed == ["story.md", "story.md"]
+        assert build(config, now=NOW, store=store, find=warm.find).mode == "unchanged"
+        assert hashed == ["story.md", "story.md"]
