@@ -538,6 +538,27 @@ def test_a_file_changed_before_the_stamp_a_build_keeps_has_a_ctime_at_it_or_befo
         assert path.stat().st_ctime_ns <= wall_ns()
 
 
+def _two_articles(tmp_path: Path, title: str) -> tuple[Path, Path, Config]:
+    """`articles/open.md` and `articles/story.md` (titled `title`), last written a
+    minute ago and before the next build's stamp; the folder, the story and a config."""
+    articles = tmp_path / "articles"
+    write_article(articles, "open.md", n=1)
+    story = write_article(articles, "story.md", n=2, title=title)
+    _aged(articles)
+    time.sleep(CTIME_LAG_NS / 1e9)  # (their ctimes before the first build's stamp)
+    return articles, story, Config(sources=(articles,), output=tmp_path / "out", links="off")
+
+
+def _replaced(story: Path, spare: Path) -> None:
+    """Another file of the same size and mtime (`spare`: a folder out of the sources)
+    renamed over `story`, its title now "The new title" (was "The old title")."""
+    new = write_article(spare, "new.md", n=2, title="The new title")
+    before = story.stat()
+    assert new.stat().st_size == before.st_size
+    os.utime(new, ns=(before.st_atime_ns, before.st_mtime_ns))
+    os.replace(new, story)
+
+
 @pytest.mark.e2e
 @pytest.mark.parametrize("then", THEN)
 def test_a_file_replaced_by_one_of_the_same_size_and_mtime_is_read(
@@ -550,11 +571,7 @@ def test_a_file_replaced_by_one_of_the_same_size_and_mtime_is_read(
     story = write_article(articles, "story.md", n=2, title="The old title")
     _aged(articles)
     assert _built(tmp_path, [])[0] == []
-    new = write_article(tmp_path, "new.md", n=2, title="The new title")
-    before = story.stat()
-    assert new.stat().st_size == before.st_size
-    os.utime(new, ns=(before.st_atime_ns, before.st_mtime_ns))
-    os.replace(new, story)
+    _replaced(story, tmp_path)
     _then(tmp_path, then)
     assert _built(tmp_path, [])[0] == []
     feed = (tmp_path / "out" / "all.atom").read_text(encoding="utf-8")
@@ -569,18 +586,11 @@ def test_the_daemon_reads_a_file_replaced_by_one_of_the_same_size_and_mtime(
     state file reads it no more (it was read)."""
     from aggregator.app.watch import Warm
 
-    articles = tmp_path / "articles"
-    write_article(articles, "open.md", n=1)
-    story = write_article(articles, "story.md", n=2, title="The old title")
-    _aged(articles)
-    config = Config(sources=(articles,), output=tmp_path / "out", links="off")
+    _, story, config = _two_articles(tmp_path, "The old title")
     warm = Warm()
     with Store(tmp_path / "state.sqlite") as store:
         build(config, now=NOW, store=store, find=warm.find)
-        new = write_article(tmp_path, "new.md", n=2, title="The new title")
-        before = story.stat()
-        os.utime(new, ns=(before.st_atime_ns, before.st_mtime_ns))
-        os.replace(new, story)
+        _replaced(story, tmp_path)
         warm.touched([str(story)])
         assert build(config, now=NOW, store=store, find=warm.find).mode == "incremental"
         assert not warm.walked
@@ -599,12 +609,7 @@ def test_the_daemon_takes_a_file_chmodded_with_the_same_bytes_as_unchanged(
     walk before), then no build does, nor the command."""
     from aggregator.app.watch import Warm
 
-    articles = tmp_path / "articles"
-    write_article(articles, "open.md", n=1)
-    story = write_article(articles, "story.md", n=2, title="The title")
-    _aged(articles)
-    time.sleep(CTIME_LAG_NS / 1e9)  # (their ctimes before the first build's stamp)
-    config = Config(sources=(articles,), output=tmp_path / "out", links="off")
+    articles, story, config = _two_articles(tmp_path, "The title")
     warm = Warm()
     hashed = files_read(monkeypatch, "file_digest")
     parsed = files_read(monkeypatch, "load_file_digest")
@@ -643,18 +648,11 @@ def test_a_change_no_event_told_the_daemon_is_read_by_its_next_walk_or_the_comma
     file after it: the build keeps when the daemon's walk began, not its own start."""
     from aggregator.app.watch import Warm
 
-    articles = tmp_path / "articles"
-    write_article(articles, "open.md", n=1)
-    story = write_article(articles, "story.md", n=2, title="The old title")
-    _aged(articles)
-    config = Config(sources=(articles,), output=tmp_path / "out", links="off")
+    articles, story, config = _two_articles(tmp_path, "The old title")
     warm = Warm()
     with Store(tmp_path / "state.sqlite") as store:
         build(config, now=NOW, store=store, find=warm.find)
-        new = write_article(tmp_path, "new.md", n=2, title="The new title")
-        before = story.stat()
-        os.utime(new, ns=(before.st_atime_ns, before.st_mtime_ns))
-        os.replace(new, story)  # no event
+        _replaced(story, tmp_path)  # no event
         (articles / "open.md").chmod(0o600)
         warm.touched([str(articles / "open.md")])
         time.sleep(CTIME_LAG_NS / 1e9)  # (the changes before the next build's stamp)
@@ -669,31 +667,6 @@ def test_a_change_no_event_told_the_daemon_is_read_by_its_next_walk_or_the_comma
         assert report.mode == "incremental"
         feed = (tmp_path / "out" / "all.atom").read_text(encoding="utf-8")
         assert "The new title" in feed and "The old title" not in feed
-
-
-def test_a_link_pointed_at_another_file_of_the_same_size_and_mtime_is_read(
-    tmp_path: Path,
-) -> None:
-    """An article file that is a symbolic link, pointed at another release of the file
-    (`ln -sfn`, atomically): the files' size and mtime are the same, the link's ctime
-    tells."""
-    articles = tmp_path / "articles"
-    write_article(articles, "open.md", n=1)
-    one = write_article(tmp_path / "releases", "one.txt", n=2, title="Version AAA")
-    two = write_article(tmp_path / "releases", "two.txt", n=2, title="Version BBB")
-    (articles / "story.md").symlink_to(one)
-    _aged(articles)
-    _aged(tmp_path / "releases")
-    time.sleep(CTIME_LAG_NS / 1e9)  # (their ctimes before the first build's stamp)
-    config = Config(sources=(articles,), output=tmp_path / "out", links="off")
-    with Store(tmp_path / "state.sqlite") as store:
-        build(config, now=NOW, store=store)
-        assert "Version AAA" in (tmp_path / "out" / "all.atom").read_text(encoding="utf-8")
-        (articles / "next.md").symlink_to(two)
-        os.replace(articles / "next.md", articles / "story.md")
-        assert build(config, now=NOW, store=store).mode == "incremental"
-    feed = (tmp_path / "out" / "all.atom").read_text(encoding="utf-8")
-    assert "Version BBB" in feed and "Version AAA" not in feed
 
 
 def test_the_daemon_repeats_its_report_once_a_file_written_just_before_a_build_settles(
@@ -724,12 +697,14 @@ def test_the_daemon_repeats_its_report_once_a_file_written_just_before_a_build_s
         assert (report.mode, report.published, warm.walked) == ("unchanged", 2, False)
 
 
-def test_the_daemon_reads_a_link_pointed_at_another_file_of_the_same_size_and_mtime(
-    tmp_path: Path,
+@pytest.mark.parametrize("daemon", [False, True], ids=["command", "daemon"])
+def test_a_link_pointed_at_another_file_of_the_same_size_and_mtime_is_read(
+    tmp_path: Path, daemon: bool
 ) -> None:
-    """As the command does (above), the daemon: the event names the link, whose file
-    has the same size and mtime as the last; its walk stats the link's file, the link's
-    own ctime tells."""
+    """An article file that is a symbolic link, pointed at another release of the file
+    (`ln -sfn`, atomically): the files' size and mtime are the same, the link's ctime
+    tells, to the command and to the daemon (the event names the link; its walk stats
+    the link's file)."""
     from aggregator.app.watch import Warm
 
     articles = tmp_path / "articles"
@@ -742,15 +717,17 @@ def test_the_daemon_reads_a_link_pointed_at_another_file_of_the_same_size_and_mt
     time.sleep(CTIME_LAG_NS / 1e9)  # (their ctimes before the first build's stamp)
     config = Config(sources=(articles,), output=tmp_path / "out", links="off")
     warm = Warm()
+    find = {"find": warm.find} if daemon else {}
     with Store(tmp_path / "state.sqlite") as store:
-        build(config, now=NOW, store=store, find=warm.find)
+        build(config, now=NOW, store=store, **find)
+        assert "Version AAA" in (tmp_path / "out" / "all.atom").read_text(encoding="utf-8")
         (articles / "next.md").symlink_to(two)
         os.replace(articles / "next.md", articles / "story.md")
         warm.touched([str(articles / "next.md"), str(articles / "story.md")])
-        assert build(config, now=NOW, store=store, find=warm.find).mode == "incremental"
+        assert build(config, now=NOW, store=store, **find).mode == "incremental"
         feed = (tmp_path / "out" / "all.atom").read_text(encoding="utf-8")
         assert "Version BBB" in feed and "Version AAA" not in feed
-        assert build(config, now=NOW, store=store, find=warm.find).mode == "unchanged"
+        assert build(config, now=NOW, store=store, **find).mode == "unchanged"
 
 
 def test_the_daemon_reads_a_file_it_refuses_to_read_once_after_a_chmod(
@@ -800,12 +777,7 @@ def test_a_file_changed_within_the_ctime_lag_before_a_build_is_read_by_the_next(
     a later change as well (stamped by a coarse clock): that file is read again."""
     from aggregator.app import watch
 
-    articles = tmp_path / "articles"
-    write_article(articles, "open.md", n=1)
-    story = write_article(articles, "story.md", n=2, title="The title")
-    _aged(articles)
-    time.sleep(CTIME_LAG_NS / 1e9)  # (their ctimes before the first build's stamp)
-    config = Config(sources=(articles,), output=tmp_path / "out", links="off")
+    _, story, config = _two_articles(tmp_path, "The title")
     warm = watch.Warm()
     hashed = files_read(monkeypatch, "file_digest")
     with Store(tmp_path / "state.sqlite") as store:
