@@ -14,6 +14,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -21,6 +22,7 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
+from types import FrameType
 from typing import Any
 from typing import TextIO
 from urllib.parse import urlsplit
@@ -88,9 +90,30 @@ EXIT_INVALID = 1
 def command(argv: Sequence[str] | None = None) -> int:
     """The `aggregator` command as its own process runs it (the console script and
     `python -m aggregator`): `main`, and an exit without a last pass of the garbage
-    collector (`loader.no_collection_at_exit`), here and in the workers it starts."""
+    collector (`loader.no_collection_at_exit`), here and in the workers it starts.
+
+    A SIGTERM (`timeout`, `kill`, a service manager) unwinds what runs as a Ctrl-C does
+    (the files of a batch not in place removed, the worker processes stopped, the bar
+    erased), then ends the process by the signal, as its default would have; `run` and
+    `serve` set their own handlers while they run (they stop cleanly and end with 0)."""
     no_collection_at_exit()
-    return main(argv)
+    received: list[int] = []
+
+    def interrupt(number: int, frame: FrameType | None) -> None:
+        received.append(number)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        code = main(argv)
+    except KeyboardInterrupt:
+        code = 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if received:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+    return code
 
 
 def main(argv: Sequence[str] | None = None, *, stop: threading.Event | None = None) -> int:

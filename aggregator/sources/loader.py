@@ -572,12 +572,18 @@ def no_collection_at_exit() -> None:
 _exit_registered = False
 
 
+#: the signals `interrupts_held` holds back
+_HELD = {signal.SIGINT, signal.SIGTERM}
+
+
 @contextlib.contextmanager
 def interrupts_held() -> Iterator[None]:
-    """SIGINT held back in this thread within (delivered once it ends, if it came), and
-    in any process started within, until it lets it in (`quiet_on_interrupt`): a worker
-    takes a while to start (it imports what it runs), and a Ctrl-C meanwhile, which a
-    terminal sends to every process of the group, would end it with a traceback."""
+    """SIGINT and SIGTERM held back in this thread within (delivered once it ends, if
+    one came), and in any process started within, until it lets them in
+    (`quiet_on_interrupt`): a worker takes a while to start (it imports what it runs),
+    and a Ctrl-C meanwhile, which a terminal sends to every process of the group, would
+    end it with a traceback; and the command, which a SIGTERM unwinds as a Ctrl-C
+    (`cli.command`), cannot stop its pool while the pool starts its thread."""
     if not hasattr(signal, "pthread_sigmask"):  # Windows: no signal masks
         yield
         return
@@ -586,7 +592,7 @@ def interrupts_held() -> Iterator[None]:
     from multiprocessing import resource_tracker
 
     resource_tracker.ensure_running()
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
     try:
         yield
     finally:
@@ -600,8 +606,8 @@ def quiet_on_interrupt() -> None:
     process that started it is gone, however it went (SIGKILL runs no clean-up, and a
     pool's worker would wait for work forever, and keep its forkserver alive)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if hasattr(signal, "pthread_sigmask"):  # started with SIGINT held back: now ignored
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    if hasattr(signal, "pthread_sigmask"):  # started with both held back: SIGINT now
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)  # ignored, SIGTERM its default
     parent = multiprocessing.parent_process()
     if parent is not None:
         threading.Thread(target=_end_with, args=(parent,), name="parent watch", daemon=True).start()

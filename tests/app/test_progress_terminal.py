@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
@@ -267,9 +268,12 @@ def test_ctrl_c_leaves_neither_the_bar_nor_a_traceback(generated: Path, tmp_path
     assert not any(line.startswith(tuple(LABELS.values())) for line in screen), screen
 
 
-def _interrupted(args: list[str], cwd: Path, ready: Callable[[int], bool]) -> tuple[int, str, str]:
+def _interrupted(
+    args: list[str], cwd: Path, ready: Callable[[int], bool], number: int = signal.SIGINT
+) -> tuple[int, str, str]:
     """Start `args` in a session of its own, send its group a Ctrl-C (SIGINT, as a
-    terminal does) once `ready(pid)`, and wait for it: exit code, stdout, stderr."""
+    terminal does) once `ready(pid)`, and wait for it: exit code, stdout, stderr. Any
+    other signal `number` is sent to the command's process alone, as `kill` does."""
     with interruptible():
         process = subprocess.Popen(
             args,
@@ -283,13 +287,62 @@ def _interrupted(args: list[str], cwd: Path, ready: Callable[[int], bool]) -> tu
     try:
         while not ready(process.pid):
             assert process.poll() is None, process.communicate()
-        os.killpg(process.pid, signal.SIGINT)
+        if number == signal.SIGINT:
+            os.killpg(process.pid, number)
+        else:
+            process.send_signal(number)
         out, err = process.communicate(timeout=120)
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
     return process.returncode, out, err
+
+
+def _running_in(group: int) -> list[str]:
+    """The processes of the session `group` that still run (the workers a command
+    started; one that ended and that no parent waited for, a zombie, does not run)."""
+    running = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # it ended
+            continue
+        if int(fields[2]) == group and fields[0] != "Z":
+            command = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ")
+            running.append(f"{stat.parent.name}: {command.decode(errors='replace')}")
+    return running
+
+
+@pytest.mark.skipif(
+    not Path("/proc/self/task").is_dir() or (os.cpu_count() or 1) < 2,
+    reason="needs Linux's /proc and two cores (a build starts workers on a second core)",
+)
+def test_sigterm_to_the_command_alone_stops_its_workers_and_says_nothing(
+    generated: Path, tmp_path: Path
+) -> None:
+    """`kill PID` (or `timeout`, a service manager) while the workers parse: the command
+    stops them and ends by the signal, as its default does, with nothing printed (no
+    warning of semaphores the dead command leaked) and no process left behind."""
+    command = ["build", "--source", str(generated), "--output", "out", "--links", "off"]
+    args = [sys.executable, "-m", "aggregator", *command, "--no-progress"]
+    pids: list[int] = []
+
+    def parsing(pid: int) -> bool:
+        pids.append(pid)
+        return _starting_worker(pid)
+
+    started = time.monotonic()
+    code, out, err = _interrupted(args, tmp_path, parsing, signal.SIGTERM)
+    took = time.monotonic() - started
+    assert (code, out, err) == (-signal.SIGTERM, "", "")
+    # The workers are waited for; multiprocessing's resource tracker ends once its
+    # pipe closes, within a small part of what the command took (measured).
+    deadline = time.monotonic() + 10 * took
+    while (left := _running_in(pids[0])) and time.monotonic() < deadline:
+        time.sleep(took / 100)
+    assert left == []
+    assert not list((tmp_path / "out").rglob(".aggregator-*"))
 
 
 def _quiet(err: str) -> bool:
