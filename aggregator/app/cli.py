@@ -98,15 +98,19 @@ def command(argv: Sequence[str] | None = None) -> int:
     `serve` set their own handlers while they run (they stop cleanly and end with 0)."""
     no_collection_at_exit()
     received: list[int] = []
+    unwinding = [True]  # a SIGTERM unwinds what runs (once main returned: nothing)
 
     def interrupt(number: int, frame: FrameType | None) -> None:
         received.append(number)
-        raise KeyboardInterrupt
+        if unwinding[0] and len(received) == 1:  # (a second one: unwinding already)
+            raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, interrupt)
     try:
         code = main(argv)
+        unwinding[0] = False
     except KeyboardInterrupt:
+        unwinding[0] = False
         code = 130
     finally:
         signal.signal(signal.SIGTERM, previous)

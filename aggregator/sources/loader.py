@@ -600,14 +600,18 @@ def interrupts_held() -> Iterator[None]:
 
 
 def quiet_on_interrupt() -> None:
-    """In a worker process: a Ctrl-C is the parent's to handle (a terminal sends it to
-    every process of the group); the worker goes on until the parent stops it, and
-    writes no traceback of its own over the screen. And the worker ends soon after the
-    process that started it is gone, however it went (SIGKILL runs no clean-up, and a
-    pool's worker would wait for work forever, and keep its forkserver alive)."""
+    """In a worker process: a Ctrl-C or a SIGTERM is the parent's to handle (a terminal
+    sends a Ctrl-C to every process of the group, `timeout` a SIGTERM); the worker goes
+    on until the parent stops it, and writes no traceback of its own over the screen.
+    And the worker ends soon after the process that started it is gone, however it went
+    (SIGKILL runs no clean-up, and a pool's worker would wait for work forever, and keep
+    its forkserver alive)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if hasattr(signal, "pthread_sigmask"):  # started with both held back: SIGINT now
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)  # ignored, SIGTERM its default
+    # A SIGTERM to the group (`timeout`, a service manager) too: a worker killed while
+    # it writes its results would leave the pool waiting for the rest of them forever.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):  # started with both held back: now ignored
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)
     parent = multiprocessing.parent_process()
     if parent is not None:
         threading.Thread(target=_end_with, args=(parent,), name="parent watch", daemon=True).start()

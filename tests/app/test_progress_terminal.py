@@ -10,6 +10,7 @@ server on 127.0.0.1.
 from __future__ import annotations
 
 import os
+import platform
 import signal
 import subprocess
 import sys
@@ -297,6 +298,69 @@ def _interrupted(
             process.kill()
             process.wait()
     return process.returncode, out, err
+
+
+#: the number of write(2) in /proc/PID/syscall, by machine
+_WRITE = {"x86_64": 1, "aarch64": 64}
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:  # the thread ended
+            continue
+    return found
+
+
+@pytest.mark.skipif(
+    platform.machine() not in _WRITE or (os.cpu_count() or 1) < 2,
+    reason="needs Linux's /proc on x86_64 or aarch64, and two cores (workers)",
+)
+def test_sigterm_to_the_group_while_a_worker_hands_its_results_back_ends_the_command(
+    generated: Path, tmp_path: Path
+) -> None:
+    """`timeout` and service managers send SIGTERM to every process of the group: a
+    worker killed halfway through writing its results left the command waiting for the
+    rest of them forever. The workers leave the signal to the command."""
+    args = [sys.executable, "-m", "aggregator", "build", "--source", str(generated)]
+    args += ["--output", "out", "--links", "off", "--no-progress"]
+    write = str(_WRITE[platform.machine()])
+
+    def writing(pid: int) -> bool:
+        for child in _children(pid):
+            try:
+                if (Path(f"/proc/{child}/syscall").read_text().split() or [""])[0] == write:
+                    return True
+            except OSError:
+                continue
+        return False
+
+    started = time.monotonic()
+    with interruptible():
+        process = subprocess.Popen(
+            args,
+            cwd=tmp_path,
+            env=offline_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+    try:
+        while process.poll() is None and not writing(process.pid):
+            pass
+        took = time.monotonic() - started
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+        # (a hang is told from a slow end by 20 times what the command took so far)
+        out, err = process.communicate(timeout=20 * took)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert (process.returncode, out, err) == (-signal.SIGTERM, "", "")
 
 
 def _running_in(group: int) -> list[str]:
