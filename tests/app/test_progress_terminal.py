@@ -270,11 +270,16 @@ def test_ctrl_c_leaves_neither_the_bar_nor_a_traceback(generated: Path, tmp_path
 
 
 def _interrupted(
-    args: list[str], cwd: Path, ready: Callable[[int], bool], number: int = signal.SIGINT
+    args: list[str],
+    cwd: Path,
+    ready: Callable[[int], bool],
+    number: int = signal.SIGINT,
+    group: bool | None = None,
 ) -> tuple[int, str, str]:
     """Start `args` in a session of its own, send its group a Ctrl-C (SIGINT, as a
     terminal does) once `ready(pid)`, and wait for it: exit code, stdout, stderr. Any
-    other signal `number` is sent to the command's process alone, as `kill` does."""
+    other signal `number` is sent to the command's process alone, as `kill` does, or
+    to its `group` (as `timeout` does)."""
     with interruptible():
         process = subprocess.Popen(
             args,
@@ -288,7 +293,7 @@ def _interrupted(
     try:
         while not ready(process.pid):
             assert process.poll() is None, process.communicate()
-        if number == signal.SIGINT:
+        if group or (group is None and number == signal.SIGINT):
             os.killpg(process.pid, number)
         else:
             process.send_signal(number)
@@ -324,8 +329,8 @@ def test_sigterm_to_the_group_while_a_worker_hands_its_results_back_ends_the_com
     """`timeout` and service managers send SIGTERM to every process of the group: a
     worker killed halfway through writing its results left the command waiting for the
     rest of them forever. The workers leave the signal to the command."""
-    args = [sys.executable, "-m", "aggregator", "build", "--source", str(generated)]
-    args += ["--output", "out", "--links", "off", "--no-progress"]
+    command = ["build", "--source", str(generated), "--output", "out", "--links", "off"]
+    args = [sys.executable, "-m", "aggregator", *command, "--no-progress"]
     write = str(_WRITE[platform.machine()])
 
     def writing(pid: int) -> bool:
@@ -337,30 +342,8 @@ def test_sigterm_to_the_group_while_a_worker_hands_its_results_back_ends_the_com
                 continue
         return False
 
-    started = time.monotonic()
-    with interruptible():
-        process = subprocess.Popen(
-            args,
-            cwd=tmp_path,
-            env=offline_env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        )
-    try:
-        while process.poll() is None and not writing(process.pid):
-            pass
-        took = time.monotonic() - started
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-        # (a hang is told from a slow end by 20 times what the command took so far)
-        out, err = process.communicate(timeout=20 * took)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    assert (process.returncode, out, err) == (-signal.SIGTERM, "", "")
+    code, out, err = _interrupted(args, tmp_path, writing, signal.SIGTERM, group=True)
+    assert (code, out, err) == (-signal.SIGTERM, "", "")
 
 
 def _running_in(group: int) -> list[str]:
