@@ -193,9 +193,9 @@ def stated(store: StateStore) -> int | None:
 
 
 def restamp(store: StateStore, stated: int) -> None:
-    """Keep `stated` as when the identities were taken, by a build that repeats the
-    last report after it read the files whose ctime moved (`parsecache.settle`): they
-    are not read again by the next build."""
+    """Keep `stated` as when the identities were taken: by a build that completes
+    (`finish`), or that repeats the last report after it read the files whose ctime
+    moved (`parsecache.settle`): they are not read again by the next build."""
     store.set_meta(STATED, str(stated))
 
 
@@ -517,7 +517,7 @@ def finish(
         store.set_meta(PATHS_DIGEST, files.paths_digest)
     store.set_meta(FILES, files.numbers)
     if files.stated is not None:
-        store.set_meta(STATED, str(files.stated))
+        restamp(store, files.stated)
     global _kept_numbers
     _kept_numbers = (files.numbers, [files.sizes, files.times])
     racy = {}
