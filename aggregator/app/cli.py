@@ -97,20 +97,21 @@ def command(argv: Sequence[str] | None = None) -> int:
     erased), then ends the process by the signal, as its default would have; `run` and
     `serve` set their own handlers while they run (they stop cleanly and end with 0)."""
     no_collection_at_exit()
-    received: list[int] = []
-    unwinding = [True]  # a SIGTERM unwinds what runs (once main returned: nothing)
+    received = False
+    running = True  # a SIGTERM unwinds what runs; once main returned, nothing is left
 
     def interrupt(number: int, frame: FrameType | None) -> None:
-        received.append(number)
-        if unwinding[0] and len(received) == 1:  # (a second one: unwinding already)
+        nonlocal received
+        first, received = not received, True
+        if running and first:  # (a second one: unwinding already)
             raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, interrupt)
     try:
         code = main(argv)
-        unwinding[0] = False
+        running = False
     except KeyboardInterrupt:
-        unwinding[0] = False
+        running = False
         code = 130
     finally:
         signal.signal(signal.SIGTERM, previous)
