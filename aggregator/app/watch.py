@@ -50,6 +50,7 @@ from aggregator.publishing.layout import real
 from aggregator.sources.inputs import Found
 from aggregator.sources.loader import find_paths
 from aggregator.sources.loader import split_names
+from aggregator.sources.parsecache import folder_of
 from aggregator.sources.parsecache import stat_files
 from aggregator.sources.remote import ENTRY_PATTERN
 from aggregator.sources.remote import entry_folders
@@ -193,6 +194,8 @@ class Warm:
         self._folders: dict[str, tuple[int, int] | None] = {}
         #: the files kept that have other names among them (see `_Names`)
         self._names = _Names()
+        #: the folders of the files kept (`folder_of`), and of some gone since the walk
+        self._holding: set[str] = set()
         #: whether the last `find` walked every folder
         self.walked = False
         #: when the last `find` began (`clock.stamp_ns`)
@@ -235,7 +238,9 @@ class Warm:
             ):
                 fresh = self._names.fresh(since)
                 paths, identities = list(self._paths), self._identities
-                return self._found(config, paths, identities, fresh=fresh, stated=self._stated)
+                return self._found(
+                    config, paths, identities, fresh=fresh, stated=self._stated, kept=True
+                )
             return self._walk(config, rules, since)
         except BaseException:
             self.rewalk()
@@ -248,6 +253,7 @@ class Warm:
         self._identities = {}
         self._folders = {}
         self._names = _Names()
+        self._holding = set()
         self.walked = True
 
     def _replaced(self, rules: Rules) -> bool:
@@ -263,18 +269,21 @@ class Warm:
         sources = list(config.sources)
         folders = {source: _identity(source) for source in rules.sources}  # before the walk
         unread: list[LoadError] = []
-        listed, misnamed = split_names(find_paths(sources, config.patterns, unread))
+        holding: set[str] = set()
+        listed, misnamed = split_names(find_paths(sources, config.patterns, unread, holding))
         misnamed += unread  # (a folder that cannot be listed: walked at every build)
         names = _Names()
         identities = names.stat(listed, since)
-        if not misnamed and (len(sources) == 1 or _apart(sources, listed)):
+        kept = not misnamed and (len(sources) == 1 or _apart(sources, listed))
+        if kept:
             self._paths, self._identities, self._rules = listed, identities, rules
             self._folders, self._names, self._stated = folders, names, stated
+            self._holding = holding
             if len(sources) == 1:  # (several: no link, see `_apart`)
                 names.aim(rules.sources[0], listed)
             names.complete = True  # every name found now
             listed = list(listed)
-        return self._found(config, listed, identities, misnamed, names.fresh(since))
+        return self._found(config, listed, identities, misnamed, names.fresh(since), kept=kept)
 
     def _follow(self, touched: list[str], rules: Rules, since: int | None) -> bool:
         """Bring the files kept up to date with the paths touched (and the other names
@@ -350,6 +359,7 @@ class Warm:
         if new:
             paths = paths + new
             paths.sort()  # two sorted runs: one merge
+            self._holding.update(folder_of(path) for path in new)
         self._paths = paths
         identities.update(self._names.stat(added, since))
 
@@ -361,14 +371,17 @@ class Warm:
         misnamed: Sequence[LoadError] = (),
         fresh: dict[str, int] | None = None,
         stated: int | None = None,
+        kept: bool = False,
     ) -> tuple[Found, dict[str, tuple[int, int]]]:
         """What `find_files` gives for the local `paths`: with the remote feeds' entries.
         The identities kept are given as they are, not copied: a build only reads them,
         and they change in the next `find` only. The `fresh` files (and their ctimes)
-        are kept as read once the build completes (`Found.completed`)."""
+        are kept as read once the build completes (`Found.completed`). `kept`: the
+        paths are those kept, and so are their folders."""
         given = frozenset(fresh or ())
         read = {p: c for p, c in (fresh or {}).items() if c <= self._began}
         completed = functools.partial(self._names.taken, read) if read else None
+        holding = set(self._holding) if kept else None
         folders = entry_folders(config)
         if folders:
             entries, more = split_names(find_paths(folders, (ENTRY_PATTERN,)))
@@ -376,7 +389,11 @@ class Warm:
             paths += entries
             paths.sort()  # two sorted runs: one merge
             misnamed = (*misnamed, *more)
-        found = Found(paths, tuple(misnamed), fresh=given, stated=stated, completed=completed)
+            if holding is not None:
+                holding.update(folder_of(path) for path in entries)
+        found = Found(
+            paths, tuple(misnamed), fresh=given, stated=stated, completed=completed, folders=holding
+        )
         return found, identities
 
 

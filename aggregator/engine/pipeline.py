@@ -46,6 +46,7 @@ from aggregator.sources import remote
 from aggregator.sources.loader import check_sources
 from aggregator.sources.loader import collector_paused
 from aggregator.sources.loader import sharing_workers
+from aggregator.sources.parsecache import folder_identities
 from aggregator.sources.parsecache import settle
 from aggregator.sources.parsecache import stat_files
 from aggregator.state.interface import StateStore
@@ -118,6 +119,13 @@ def build(
         files, identities = find(config, tables.stated(store))
         if files.stated is not None:  # some identities were taken before (a daemon's)
             stated = min(stated, files.stated)
+        # The files of a folder swapped for another since are read again (their ctimes
+        # may be older than the last build, their sizes and mtimes the same).
+        folders = folder_identities(files.paths, files.folders)
+        kept_folders = tables.kept_folders(store)
+        moved = tables.moved(files.paths, folders, kept_folders)
+        if moved:
+            files = dataclasses.replace(files, fresh=files.fresh | moved)
         # Of the files whose ctime moved, those with the bytes they were parsed from
         # are unchanged (a `chmod -R` is one read of each, not a parse).
         touched = bool(files.fresh)
@@ -140,6 +148,7 @@ def build(
             # Nothing changed: the same bytes are already in place.
             if touched:  # every file was looked at as it was at `stated`
                 tables.restamp(store, stated)
+            tables.keep_folders(store, folders, kept_folders)
             if files.completed is not None:
                 files.completed()
             if activity:
@@ -166,6 +175,7 @@ def build(
                 published = engine.publish(output, site, rendered, known)
             # The files are in place (and served): the rest is for the next build.
             report = engine.complete(published)
+            tables.keep_folders(store, folders, kept_folders)
         rendered.save()  # once the files are in place: it records their size and mtime
         fresh_until = report.links.fresh_until if report.links is not None else None
         # A file that could not be read is read again by the next build (it may be

@@ -60,6 +60,7 @@ from aggregator.rendering.pages import Listing
 from aggregator.sources.loader import file_digest
 from aggregator.sources.parsecache import RACY_SECONDS
 from aggregator.sources.parsecache import cache_form
+from aggregator.sources.parsecache import folder_of
 from aggregator.state.codec import link_row
 from aggregator.state.codec import link_stamp
 from aggregator.state.interface import LINK_WRITES
@@ -91,6 +92,9 @@ CLOCK = "inc_clock"
 #: when the last build took the identities of its files (`clock.stamp_ns`; see
 #: `parsecache.stat_files`)
 STATED = "inc_stated"
+#: the inode number of each folder of the last build's files (see
+#: `parsecache.folder_identities`): JSON {folder: number}
+FOLDERS = "inc_folders"
 #: `LINK_WRITES` when every link row (`inc_link`) last agreed with the result it names:
 #: while the count is the same, no result was replaced since (see `links_settled`)
 LINKS_SEEN = "inc_links_seen"
@@ -197,6 +201,34 @@ def restamp(store: StateStore, stated: int) -> None:
     (`finish`), or that repeats the last report after it read the files whose ctime
     moved (`parsecache.settle`): they are not read again by the next build."""
     store.set_meta(STATED, str(stated))
+
+
+def kept_folders(store: StateStore) -> dict[str, int]:
+    """The folders of the last build's files and their inode numbers (see `FOLDERS`);
+    none when no build kept them (a state file of an older version)."""
+    try:
+        kept = json.loads(store.meta(FOLDERS) or "{}")
+    except ValueError:
+        return {}
+    return kept if isinstance(kept, dict) else {}
+
+
+def moved(paths: Sequence[str], folders: dict[str, int], kept: dict[str, int]) -> set[str]:
+    """The files of `paths` in a folder that is another than the last build's of that
+    name (`folders` now, `kept` then: see `parsecache.folder_identities`). They may be
+    other files of the same sizes and mtimes, their ctimes older than the last build:
+    they are `fresh`, read again (and parsed only when their bytes are others)."""
+    other = {name for name, number in folders.items() if kept.get(name, number) != number}
+    if not other:
+        return set()
+    return {path for path in paths if folder_of(path) in other}
+
+
+def keep_folders(store: StateStore, folders: dict[str, int], kept: dict[str, int]) -> None:
+    """Keep `folders` for the next build (`kept`: as it was read), once this build looked
+    at every file of the folders `moved` found."""
+    if folders != kept:
+        store.set_meta(FOLDERS, json.dumps(folders, ensure_ascii=False, sort_keys=True))
 
 
 #: the last list of paths `Identities.paths_digest` was made of, and its digest: a

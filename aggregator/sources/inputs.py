@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
+from collections.abc import Collection
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -65,6 +66,9 @@ class Found:
     #: called by a build that completed (or repeated the last report) with these files:
     #: a daemon's `Warm` keeps that its `fresh` ones were read
     completed: Callable[[], object] | None = field(default=None, compare=False)
+    #: the folders of `paths` (`parsecache.folder_of`; some may hold none of them now),
+    #: when the finder kept them (a daemon's `Warm`); None: found from `paths`
+    folders: Collection[str] | None = field(default=None, compare=False)
 
     @property
     def files(self) -> int:
@@ -106,12 +110,13 @@ def find(config: Config) -> Found:
         refused = sync_sources(config)
         mirrors = mirror_folders(config)
     unread: list[LoadError] = []
-    listed = find_paths([*config.sources, *mirrors], config.patterns, unread)
+    holding: set[str] = set()
+    listed = find_paths([*config.sources, *mirrors], config.patterns, unread, holding)
     folders = entry_folders(config)
     if folders:
-        listed = sorted([*listed, *find_paths(folders, (ENTRY_PATTERN,))])
+        listed = sorted([*listed, *find_paths(folders, (ENTRY_PATTERN,), folders=holding)])
     paths, misnamed = split_names(listed)
-    return Found(paths, (*refused, *unread, *misnamed))
+    return Found(paths, (*refused, *unread, *misnamed), folders=holding)
 
 
 def find_given(paths: Sequence[Path], patterns: Sequence[str]) -> Found:

@@ -108,15 +108,20 @@ def check_sources(sources: Sequence[Path]) -> None:
 
 
 def find_paths(
-    sources: Sequence[Path], patterns: Sequence[str], unread: list[LoadError] | None = None
+    sources: Sequence[Path],
+    patterns: Sequence[str],
+    unread: list[LoadError] | None = None,
+    folders: set[str] | None = None,
 ) -> list[str]:
     """`find_files` as strings: no Path object per file, for corpora of many files.
-    A folder that cannot be listed (permissions) is reported in `unread`, when given."""
+    A folder that cannot be listed (permissions) is reported in `unread`, when given;
+    each folder that holds a file found is added to `folders`, when given, as the paths
+    write it (`parsecache.folder_of`)."""
     check_sources(sources)
     found: list[str] = []
     seen: set[str] = set()
     for source in sources:
-        for path in sorted(_walk(str(source), patterns, unread)):
+        for path in sorted(_walk(str(source), patterns, unread, folders)):
             # Resolving every path costs a system call per file; one folder cannot
             # list a file twice, so only several sources need it.
             key = os.path.realpath(path) if len(sources) > 1 else path
@@ -160,7 +165,10 @@ def split_names(paths: Sequence[_P]) -> tuple[list[_P], list[LoadError]]:
 
 
 def _walk(
-    source: str, patterns: Sequence[str], unread: list[LoadError] | None = None
+    source: str,
+    patterns: Sequence[str],
+    unread: list[LoadError] | None = None,
+    folders: set[str] | None = None,
 ) -> Iterator[str]:
     match = re.compile("|".join(fnmatch.translate(p) for p in patterns)).match
     # Paths as pathlib writes them: Path(".", "a.md") is "a.md".
@@ -178,9 +186,13 @@ def _walk(
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         # os.path.join, without a call per file
         prefix = folder if folder.endswith(os.sep) else folder + os.sep
+        held = False
         for name in files:
             if not name.startswith(".") and match(normcase(name)):
+                held = True
                 yield (prefix + name)[cut:]
+        if held and folders is not None:
+            folders.add(prefix[cut:][:-1])
 
 
 #: below this many files, starting worker processes costs more than it saves

@@ -135,6 +135,35 @@ def stat_files(
     return identities
 
 
+def folder_of(path: str) -> str:
+    """The folder of a file as the walk writes it (`loader.find_paths`): its path up to
+    the last separator ("" for a file of the working folder)."""
+    return path.rpartition(os.sep)[0]
+
+
+def folder_identities(paths: Sequence[str], names: Collection[str] | None = None) -> dict[str, int]:
+    """The inode number of each folder that holds one of `paths` (`names`, when known:
+    see `folder_of`), a link to a folder followed; a folder that cannot be stat'ed is
+    left out.
+
+    A folder swapped for another (a copy renamed over it, a link to a release pointed
+    at the next, `rsync -a` into a new folder) may hold files of the same names, sizes
+    and mtimes whose ctimes are older than the last build: the folder's inode number
+    tells (both folders existed at once, so the numbers differ). The device is not
+    compared: it moves when a file system is mounted again (a new container), and a
+    build after each would read every file."""
+    if names is None:
+        separator = os.sep
+        names = {path.rpartition(separator)[0] for path in paths}  # (`folder_of`)
+    identities: dict[str, int] = {}
+    for name in sorted(names):
+        try:
+            identities[name] = os.stat(name or os.curdir).st_ino
+        except OSError:  # gone since the walk
+            continue
+    return identities
+
+
 def settle(
     store: StateStore,
     fresh: Collection[str],

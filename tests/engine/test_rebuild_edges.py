@@ -730,6 +730,102 @@ def test_a_link_pointed_at_another_file_of_the_same_size_and_mtime_is_read(
         assert build(config, now=NOW, store=store, **find).mode == "unchanged"
 
 
+def _releases(tmp_path: Path, *titles: str) -> list[Path]:
+    """A folder per title under `releases/`, each holding `open.md` and `story.md`
+    (titled so: titles of one length), the same sizes and mtimes in each, last written
+    a minute ago and before the next build's stamp."""
+    folders = []
+    for n, title in enumerate(titles):
+        folder = tmp_path / "releases" / f"r{n}"
+        write_article(folder, "open.md", n=1)
+        write_article(folder, "story.md", n=2, title=title)
+        _aged(folder)
+        for name in ("open.md", "story.md"):
+            first = (tmp_path / "releases" / "r0" / name).stat()
+            assert (folder / name).stat().st_size == first.st_size
+            os.utime(folder / name, ns=(first.st_atime_ns, first.st_mtime_ns))
+        folders.append(folder)
+    time.sleep(CTIME_LAG_NS / 1e9)  # (their ctimes before the first build's stamp)
+    return folders
+
+
+@pytest.mark.parametrize("daemon", [False, True], ids=["command", "daemon"])
+@pytest.mark.parametrize("swap", ["folder renamed over", "folder come since", "source linked"])
+def test_a_folder_swapped_for_one_with_files_of_the_same_sizes_and_mtimes_is_read(
+    tmp_path: Path, daemon: bool, swap: str
+) -> None:
+    """A folder of the corpus swapped for another made before the last build (a release
+    renamed into place, a link to the release pointed at the next: `ln -sfn`): each
+    file has the same name, size and mtime and an older ctime, the folder tells; read
+    by the command and by the daemon (the event names the folder, or the source is
+    another folder), then by neither. Also a folder that came after the daemon's walk."""
+    from aggregator.app.watch import Warm
+
+    old, new = _releases(tmp_path, "Version AAA", "Version BBB")
+    articles = tmp_path / "articles"
+    if swap == "source linked":
+        articles.symlink_to(old, target_is_directory=True)
+    else:
+        articles.mkdir()
+        if swap == "folder renamed over":
+            os.rename(old, articles / "2020")
+    config = Config(sources=(articles,), output=tmp_path / "out", links="off")
+    warm = Warm()
+    find = {"find": warm.find} if daemon else {}
+    with Store(tmp_path / "state.sqlite") as store:
+        build(config, now=NOW, store=store, **find)
+        if swap == "folder come since":
+            os.rename(old, articles / "2020")
+            warm.touched([str(articles / "2020")])
+            build(config, now=NOW, store=store, **find)
+            assert not warm.walked
+        assert "Version AAA" in (tmp_path / "out" / "all.atom").read_text(encoding="utf-8")
+        if swap == "source linked":
+            (tmp_path / "next").symlink_to(new, target_is_directory=True)
+            os.replace(tmp_path / "next", articles)
+        else:
+            os.rename(articles / "2020", tmp_path / "aside")
+            os.rename(new, articles / "2020")
+            warm.touched([str(articles / "2020")])
+        assert build(config, now=NOW, store=store, **find).mode == "incremental"
+        feed = (tmp_path / "out" / "all.atom").read_text(encoding="utf-8")
+        assert "Version BBB" in feed and "Version AAA" not in feed
+        assert build(config, now=NOW, store=store, **find).mode == "unchanged"
+        assert build(config, now=NOW, store=store).mode == "unchanged"
+
+
+def test_a_folder_swapped_for_a_copy_of_the_same_bytes_is_hashed_not_parsed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A copy of the same bytes put in place of the folder (`cp -a`, then renamed over):
+    its files are read and hashed once, none parsed, and the last report repeated; and
+    a state file an older version kept (no folders known) has none of its files read."""
+    old, copy = _releases(tmp_path, "Version AAA", "Version AAA")
+    articles = tmp_path / "articles"
+    articles.mkdir()
+    os.rename(old, articles / "2020")
+    config = Config(sources=(articles,), output=tmp_path / "out", links="off")
+    hashed = files_read(monkeypatch, "file_digest")
+    parsed = files_read(monkeypatch, "load_file_digest")
+    with Store(tmp_path / "state.sqlite") as store:
+        first = build(config, now=NOW, store=store)
+        assert sorted(parsed) == ["open.md", "story.md"]
+        parsed.clear()
+        os.rename(articles / "2020", tmp_path / "aside")
+        os.rename(copy, articles / "2020")
+        again = build(config, now=NOW, store=store)
+        assert (again.mode, again.published) == ("unchanged", first.published)
+        assert (sorted(hashed), parsed) == (["open.md", "story.md"], [])
+        hashed.clear()
+        assert build(config, now=NOW, store=store).mode == "unchanged"
+        store.set_meta("inc_folders", "")  # as an older version left it
+        assert build(config, now=NOW, store=store).mode == "unchanged"
+        assert (hashed, parsed) == ([], [])
+        assert json.loads(store.meta("inc_folders") or "") == {
+            str(articles / "2020"): (articles / "2020").stat().st_ino
+        }
+
+
 def test_the_daemon_reads_a_file_it_refuses_to_read_once_after_a_chmod(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -144,3 +144,34 @@ def test_the_cache_lets_go_of_the_rows_of_files_gone_when_it_reads_every_file(
         known = parsecache.stat_files(now)
         load(now[:1], store, workers=1, identities=known)
         assert cached() == now[:1]
+
+
+@pytest.mark.parametrize("form", ["relative", "absolute", "working folder"])
+def test_the_walk_names_the_folders_of_its_files_as_their_paths_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, form: str
+) -> None:
+    """The folders the walk gives (which the command and the daemon keep of each build)
+    are those found from the paths, whatever form the source folder is written in: a
+    folder is compared with the last build's by that name."""
+    from aggregator.sources.loader import find_paths
+
+    monkeypatch.chdir(tmp_path)
+    write_article(tmp_path / "articles", "a.md", n=1)
+    write_article(tmp_path / "articles" / "2020" / "05", "b.md", n=2)
+    write_article(tmp_path / "articles" / "2021", "c.md", n=3)
+    (tmp_path / "articles" / "empty").mkdir()
+    (tmp_path / "articles" / "notes").mkdir()
+    (tmp_path / "articles" / "notes" / "todo.txt").write_text("not an article", encoding="utf-8")
+    source = {
+        "relative": "articles",
+        "absolute": str(tmp_path / "articles"),
+        "working folder": ".",
+    }[form]
+    if form == "working folder":
+        monkeypatch.chdir(tmp_path / "articles")
+    folders: set[str] = set()
+    paths = find_paths([Path(source)], ["*.md"], folders=folders)
+    assert len(paths) == 3
+    assert folders == {parsecache.folder_of(path) for path in paths}
+    assert sorted(parsecache.folder_identities(paths)) == sorted(folders)
+    assert parsecache.folder_identities(paths, folders) == parsecache.folder_identities(paths)
