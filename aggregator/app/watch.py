@@ -49,6 +49,7 @@ from aggregator.model import LoadError
 from aggregator.publishing.layout import real
 from aggregator.sources.inputs import Found
 from aggregator.sources.loader import find_paths
+from aggregator.sources.loader import inode
 from aggregator.sources.loader import split_names
 from aggregator.sources.parsecache import folder_of
 from aggregator.sources.parsecache import stat_files
@@ -194,8 +195,9 @@ class Warm:
         self._folders: dict[str, tuple[int, int] | None] = {}
         #: the files kept that have other names among them (see `_Names`)
         self._names = _Names()
-        #: the folders of the files kept (`folder_of`), and of some gone since the walk
-        self._holding: set[str] = set()
+        #: the inode number of each folder of the files kept (see `find_paths`), and of
+        #: some that hold none since the walk
+        self._holding: dict[str, int] = {}
         #: whether the last `find` walked every folder
         self.walked = False
         #: when the last `find` began (`clock.stamp_ns`)
@@ -238,8 +240,9 @@ class Warm:
             ):
                 fresh = self._names.fresh(since)
                 paths, identities = list(self._paths), self._identities
+                folders = self._holding
                 return self._found(
-                    config, paths, identities, fresh=fresh, stated=self._stated, kept=True
+                    config, paths, identities, (), fresh, self._stated, holding=folders
                 )
             return self._walk(config, rules, since)
         except BaseException:
@@ -253,7 +256,7 @@ class Warm:
         self._identities = {}
         self._folders = {}
         self._names = _Names()
-        self._holding = set()
+        self._holding = {}
         self.walked = True
 
     def _replaced(self, rules: Rules) -> bool:
@@ -269,7 +272,7 @@ class Warm:
         sources = list(config.sources)
         folders = {source: _identity(source) for source in rules.sources}  # before the walk
         unread: list[LoadError] = []
-        holding: set[str] = set()
+        holding: dict[str, int] = {}
         listed, misnamed = split_names(find_paths(sources, config.patterns, unread, holding))
         misnamed += unread  # (a folder that cannot be listed: walked at every build)
         names = _Names()
@@ -283,7 +286,8 @@ class Warm:
                 names.aim(rules.sources[0], listed)
             names.complete = True  # every name found now
             listed = list(listed)
-        return self._found(config, listed, identities, misnamed, names.fresh(since), kept=kept)
+        fresh = names.fresh(since)
+        return self._found(config, listed, identities, misnamed, fresh, holding=holding)
 
     def _follow(self, touched: list[str], rules: Rules, since: int | None) -> bool:
         """Bring the files kept up to date with the paths touched (and the other names
@@ -296,6 +300,7 @@ class Warm:
         walked = "\0"  # the last folder walked: what is under it is known (paths are sorted)
         gone: list[str] = []  # each goes, and every file under it
         added: list[str] = []
+        folders: dict[str, int] = {}  # of the files added (see `find_paths`)
         for path in touched:
             if path in rules.sources:
                 return False  # a source folder itself came or went
@@ -308,7 +313,7 @@ class Warm:
                 if not os.path.islink(path):  # the walk does not go into linked folders
                     unread: list[LoadError] = []
                     try:
-                        found = find_paths([Path(path)], rules.patterns, unread)
+                        found = find_paths([Path(path)], rules.patterns, unread, folders)
                     except ConfigError:  # gone since
                         continue
                     if unread or not _addable(found, several):
@@ -320,6 +325,17 @@ class Warm:
                     return False
                 added.append(path)
         self._change(gone, added, since)
+        # A file added by its own event in a folder that held none: its number (a folder
+        # that went keeps its own until the next walk: it is compared with itself).
+        for path in added:
+            folder = folder_of(path)
+            if folder not in folders and folder not in self._holding:
+                folders[folder] = inode(folder)
+        # Another mapping when one moved, never this one changed: a build compares the
+        # mapping it is given with what it kept only once (`tables.moved`).
+        changed = {name: n for name, n in folders.items() if self._holding.get(name) != n}
+        if changed:
+            self._holding = {**self._holding, **changed}
         if not names.complete or not names.restat(self._identities, since):
             return False  # a hard link made since the walk, a link to a folder now
         self.walked = False
@@ -359,7 +375,6 @@ class Warm:
         if new:
             paths = paths + new
             paths.sort()  # two sorted runs: one merge
-            self._holding.update(folder_of(path) for path in new)
         self._paths = paths
         identities.update(self._names.stat(added, since))
 
@@ -371,26 +386,24 @@ class Warm:
         misnamed: Sequence[LoadError] = (),
         fresh: dict[str, int] | None = None,
         stated: int | None = None,
-        kept: bool = False,
+        holding: dict[str, int] | None = None,
     ) -> tuple[Found, dict[str, tuple[int, int]]]:
         """What `find_files` gives for the local `paths`: with the remote feeds' entries.
         The identities kept are given as they are, not copied: a build only reads them,
-        and they change in the next `find` only. The `fresh` files (and their ctimes)
-        are kept as read once the build completes (`Found.completed`). `kept`: the
-        paths are those kept, and so are their folders."""
+        and they change in the next `find` only (so are `holding`, the inode numbers of
+        the folders of `paths`: see `find_paths`). The `fresh` files (and their ctimes)
+        are kept as read once the build completes (`Found.completed`)."""
         given = frozenset(fresh or ())
         read = {p: c for p, c in (fresh or {}).items() if c <= self._began}
         completed = functools.partial(self._names.taken, read) if read else None
-        holding = set(self._holding) if kept else None
         folders = entry_folders(config)
         if folders:
-            entries, more = split_names(find_paths(folders, (ENTRY_PATTERN,)))
+            holding = dict(holding) if holding is not None else None
+            entries, more = split_names(find_paths(folders, (ENTRY_PATTERN,), folders=holding))
             identities = {**identities, **stat_files(entries)}
             paths += entries
             paths.sort()  # two sorted runs: one merge
             misnamed = (*misnamed, *more)
-            if holding is not None:
-                holding.update(folder_of(path) for path in entries)
         found = Found(
             paths, tuple(misnamed), fresh=given, stated=stated, completed=completed, folders=holding
         )

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import threading
 from collections.abc import Callable
 from datetime import datetime
@@ -116,14 +117,18 @@ def build(
         sources = remote.sync(config, now, store, session=session, resolver=resolver, cancel=cancel)
         # A file changed after this has a later ctime.
         stated = stamp_ns()
-        files, identities = find(config, tables.stated(store))
+        since = tables.stated(store)
+        files, identities = find(config, since)
         if files.stated is not None:  # some identities were taken before (a daemon's)
             stated = min(stated, files.stated)
         # The files of a folder swapped for another since are read again (their ctimes
         # may be older than the last build, their sizes and mtimes the same).
-        folders = folder_identities(files.paths, files.folders)
+        folders = files.folders
+        if folders is None:
+            folders = folder_identities(files.paths)
         kept_folders = tables.kept_folders(store)
-        moved = tables.moved(files.paths, folders, kept_folders)
+        roots = functools.partial(inputs.roots, config)
+        moved = tables.moved(files.paths, folders, kept_folders, since, roots)
         if moved:
             files = dataclasses.replace(files, fresh=files.fresh | moved)
         # Of the files whose ctime moved, those with the bytes they were parsed from

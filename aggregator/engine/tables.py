@@ -29,10 +29,12 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import os
 from collections import Counter
 from collections.abc import Callable
 from collections.abc import Collection
 from collections.abc import Iterable
+from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC
@@ -61,6 +63,7 @@ from aggregator.sources.loader import file_digest
 from aggregator.sources.parsecache import RACY_SECONDS
 from aggregator.sources.parsecache import cache_form
 from aggregator.sources.parsecache import folder_of
+from aggregator.sources.parsecache import swapped_in
 from aggregator.state.codec import link_row
 from aggregator.state.codec import link_stamp
 from aggregator.state.interface import LINK_WRITES
@@ -203,32 +206,63 @@ def restamp(store: StateStore, stated: int) -> None:
     store.set_meta(STATED, str(stated))
 
 
-def kept_folders(store: StateStore) -> dict[str, int]:
+def kept_folders(store: StateStore) -> Mapping[str, int]:
     """The folders of the last build's files and their inode numbers (see `FOLDERS`);
     none when no build kept them (a state file of an older version)."""
-    try:
-        kept = json.loads(store.meta(FOLDERS) or "{}")
-    except ValueError:
-        return {}
-    return kept if isinstance(kept, dict) else {}
+    global _kept
+    text = store.meta(FOLDERS) or "{}"
+    if text != _kept[0]:  # (a daemon's builds read the same, of 100,000 folders maybe)
+        try:
+            kept = json.loads(text)
+        except ValueError:
+            kept = {}
+        _kept = (text, kept if isinstance(kept, dict) else {})
+    return _kept[1]
 
 
-def moved(paths: Sequence[str], folders: dict[str, int], kept: dict[str, int]) -> set[str]:
-    """The files of `paths` in a folder that is another than the last build's of that
-    name (`folders` now, `kept` then: see `parsecache.folder_identities`). They may be
-    other files of the same sizes and mtimes, their ctimes older than the last build:
-    they are `fresh`, read again (and parsed only when their bytes are others)."""
-    other = {name for name, number in folders.items() if kept.get(name, number) != number}
-    if not other:
+#: the text of `FOLDERS` read or written last, and its folders
+_kept: tuple[str, dict[str, int]] = ("{}", {})
+#: folders found the same as the kept ones (`moved`), both as given: a daemon gives
+#: the same mapping, never changed, build after build (a change makes another)
+_agreed: tuple[Mapping[str, int], Mapping[str, int]] | tuple[None, None] = (None, None)
+
+
+def moved(
+    paths: Sequence[str],
+    folders: Mapping[str, int],
+    kept: Mapping[str, int],
+    since: int | None,
+    roots: Callable[[], Collection[str]],
+) -> set[str]:
+    """The files of `paths` in a folder swapped for another since the last build took
+    the identities (`since`): its inode number (`folders` now, `kept` then: see
+    `loader.find_paths`) moved, and `parsecache.swapped_in` says it was put in place
+    (`roots`: the source folders). They may be other files of the same sizes and mtimes,
+    their ctimes older than the last build: they are `fresh`, read again (and parsed
+    only when their bytes are others)."""
+    global _agreed
+    if folders is _agreed[0] and kept is _agreed[1]:  # (found the same before)
         return set()
-    return {path for path in paths if folder_of(path) in other}
+    other = [name for name, number in folders.items() if kept.get(name, number) != number]
+    if not other and len(folders) == len(kept):
+        _agreed = (folders, kept)
+    if not other or since is None:
+        return set()
+    where = {os.path.abspath(root) for root in roots()}
+    swapped = {name for name in other if swapped_in(name, where, since)}
+    if not swapped:
+        return set()
+    return {path for path in paths if folder_of(path) in swapped}
 
 
-def keep_folders(store: StateStore, folders: dict[str, int], kept: dict[str, int]) -> None:
+def keep_folders(store: StateStore, folders: Mapping[str, int], kept: Mapping[str, int]) -> None:
     """Keep `folders` for the next build (`kept`: as it was read), once this build looked
     at every file of the folders `moved` found."""
-    if folders != kept:
-        store.set_meta(FOLDERS, json.dumps(folders, ensure_ascii=False, sort_keys=True))
+    global _kept, _agreed
+    if not (folders is _agreed[0] and kept is _agreed[1]) and folders != kept:
+        text = json.dumps(folders, ensure_ascii=False, sort_keys=True)
+        store.set_meta(FOLDERS, text)
+        _kept = (text, dict(folders))
 
 
 #: the last list of paths `Identities.paths_digest` was made of, and its digest: a

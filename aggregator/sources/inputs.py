@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from collections.abc import Collection
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -66,9 +65,9 @@ class Found:
     #: called by a build that completed (or repeated the last report) with these files:
     #: a daemon's `Warm` keeps that its `fresh` ones were read
     completed: Callable[[], object] | None = field(default=None, compare=False)
-    #: the folders of `paths` (`parsecache.folder_of`; some may hold none of them now),
-    #: when the finder kept them (a daemon's `Warm`); None: found from `paths`
-    folders: Collection[str] | None = field(default=None, compare=False)
+    #: the inode number of each folder of `paths` (see `loader.find_paths`; some may
+    #: hold none of them now); None: stat'ed by the build (a finder that keeps none)
+    folders: Mapping[str, int] | None = field(default=None, compare=False)
 
     @property
     def files(self) -> int:
@@ -110,13 +109,20 @@ def find(config: Config) -> Found:
         refused = sync_sources(config)
         mirrors = mirror_folders(config)
     unread: list[LoadError] = []
-    holding: set[str] = set()
+    holding: dict[str, int] = {}
     listed = find_paths([*config.sources, *mirrors], config.patterns, unread, holding)
     folders = entry_folders(config)
     if folders:
         listed = sorted([*listed, *find_paths(folders, (ENTRY_PATTERN,), folders=holding)])
     paths, misnamed = split_names(listed)
     return Found(paths, (*refused, *unread, *misnamed), folders=holding)
+
+
+def roots(config: Config) -> list[str]:
+    """The folders `find` walks: the sources, the mirrors of buckets, the entries of
+    remote feeds."""
+    mirrors = mirror_folders(config) if config.remote_sources else []
+    return [str(folder) for folder in [*config.sources, *mirrors, *entry_folders(config)]]
 
 
 def find_given(paths: Sequence[Path], patterns: Sequence[str]) -> Found:

@@ -111,12 +111,14 @@ def find_paths(
     sources: Sequence[Path],
     patterns: Sequence[str],
     unread: list[LoadError] | None = None,
-    folders: set[str] | None = None,
+    folders: dict[str, int] | None = None,
 ) -> list[str]:
     """`find_files` as strings: no Path object per file, for corpora of many files.
-    A folder that cannot be listed (permissions) is reported in `unread`, when given;
-    each folder that holds a file found is added to `folders`, when given, as the paths
-    write it (`parsecache.folder_of`)."""
+    A folder that cannot be listed (permissions) is reported in `unread`, when given.
+    `folders`, when given, gets the inode number of each folder that holds a file
+    found, by its name as the paths write it (`parsecache.folder_of`; one whose name is
+    not UTF-8 left out): as its parent lists it, a source's stat'ed (-1 when it cannot
+    be), before the folder is listed. (See `parsecache.folder_identities`.)"""
     check_sources(sources)
     found: list[str] = []
     seen: set[str] = set()
@@ -151,16 +153,11 @@ def split_names(paths: Sequence[_P]) -> tuple[list[_P], list[LoadError]]:
     errors: list[LoadError] = []
     for path in paths:
         text = str(path)
-        if text.isascii():
+        if text.isascii() or _utf8(text):
             good.append(path)
             continue
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            shown = os.fsencode(text).decode("utf-8", "backslashreplace")
-            errors.append(LoadError(shown, 1, "file name is not UTF-8: rename the file"))
-            continue
-        good.append(path)
+        shown = os.fsencode(text).decode("utf-8", "backslashreplace")
+        errors.append(LoadError(shown, 1, "file name is not UTF-8: rename the file"))
     return good, errors
 
 
@@ -168,8 +165,12 @@ def _walk(
     source: str,
     patterns: Sequence[str],
     unread: list[LoadError] | None = None,
-    folders: set[str] | None = None,
+    folders: dict[str, int] | None = None,
 ) -> Iterator[str]:
+    """The files under `source` whose names match `patterns`, as `os.walk` finds them
+    (folders and files whose names start with "." skipped, links to folders not
+    followed); the inode number of each folder that holds one of them in `folders`
+    (see `find_paths`)."""
     match = re.compile("|".join(fnmatch.translate(p) for p in patterns)).match
     # Paths as pathlib writes them: Path(".", "a.md") is "a.md".
     cut = 2 if source == "." else 0
@@ -182,17 +183,56 @@ def _walk(
             reason = f"cannot read folder: {exc.strerror or exc}"
             unread.append(LoadError(where[cut:] if where.startswith("./") else where, 1, reason))
 
-    for folder, dirs, files in os.walk(source, onerror=refused):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
+    # Each folder with its inode number as its parent lists it (no system call); the
+    # source's, stat'ed before it is listed (a link to a folder followed).
+    stack: list[tuple[str, int]] = [(source, inode(source) if folders is not None else -1)]
+    while stack:
+        folder, number = stack.pop()
+        names: list[str] = []
+        below: list[tuple[str, int]] = []
+        try:
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    name = entry.name
+                    try:
+                        is_folder = entry.is_dir()
+                    except OSError:
+                        is_folder = False
+                    if not is_folder:
+                        names.append(name)
+                    elif not name.startswith(".") and not entry.is_symlink():
+                        below.append((entry.path, entry.inode()))
+        except OSError as exc:  # as `os.walk`: nothing of a folder not listed whole
+            refused(exc)
+            continue
+        stack.extend(reversed(below))
         # os.path.join, without a call per file
         prefix = folder if folder.endswith(os.sep) else folder + os.sep
         held = False
-        for name in files:
+        for name in names:
             if not name.startswith(".") and match(normcase(name)):
                 held = True
                 yield (prefix + name)[cut:]
         if held and folders is not None:
-            folders.add(prefix[cut:][:-1])
+            named = prefix[cut:][:-1]
+            if named.isascii() or _utf8(named):  # (else its files are not loaded)
+                folders[named] = number
+
+
+def inode(folder: str) -> int:
+    """A folder's inode number (a link followed), -1 when it cannot be stat'ed."""
+    try:
+        return os.stat(folder).st_ino
+    except OSError:
+        return -1
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 #: below this many files, starting worker processes costs more than it saves

@@ -141,27 +141,50 @@ def folder_of(path: str) -> str:
     return path.rpartition(os.sep)[0]
 
 
-def folder_identities(paths: Sequence[str], names: Collection[str] | None = None) -> dict[str, int]:
-    """The inode number of each folder that holds one of `paths` (`names`, when known:
-    see `folder_of`), a link to a folder followed; a folder that cannot be stat'ed is
-    left out.
-
-    A folder swapped for another (a copy renamed over it, a link to a release pointed
-    at the next, `rsync -a` into a new folder) may hold files of the same names, sizes
-    and mtimes whose ctimes are older than the last build: the folder's inode number
-    tells (both folders existed at once, so the numbers differ). The device is not
-    compared: it moves when a file system is mounted again (a new container), and a
-    build after each would read every file."""
-    if names is None:
-        separator = os.sep
-        names = {path.rpartition(separator)[0] for path in paths}  # (`folder_of`)
+def folder_identities(paths: Sequence[str]) -> dict[str, int]:
+    """The inode number of each folder that holds one of `paths` (by `folder_of`), a link
+    to a folder followed, -1 when it cannot be stat'ed: what `loader.find_paths` gives,
+    for a finder that keeps none."""
+    separator = os.sep
+    names = {path.rpartition(separator)[0] for path in paths}  # (`folder_of`)
     identities: dict[str, int] = {}
     for name in sorted(names):
         try:
             identities[name] = os.stat(name or os.curdir).st_ino
-        except OSError:  # gone since the walk
-            continue
+        except OSError:
+            identities[name] = -1
     return identities
+
+
+def swapped_in(folder: str, roots: Collection[str], since: int) -> bool:
+    """Whether `folder` (as the paths write it), whose inode number is another than the
+    last build's, is another folder put in its place since `since` (`clock.stamp_ns`),
+    which may hold files of the same names, sizes and mtimes as the one before, their
+    ctimes older: renamed into place, or below a folder that was, up to its source
+    folder (a folder's ctime moves when it is renamed), or reached through a link made
+    or pointed elsewhere since (`ln -sfn`), in the source or above it. `roots`: the
+    source folders, absolute. A folder whose number moved by itself (some file systems
+    number folders anew when they are mounted again or leave the memory) is not, but
+    when a folder between it and its source changed since (a file added)."""
+    path = os.path.abspath(folder or os.curdir)
+    inside = True  # at or below a source folder: its own ctime tells, not only a link's
+    while True:
+        try:
+            info = os.lstat(path)
+            ctime = info.st_ctime_ns
+            link = S_ISLNK(info.st_mode)
+            if link:  # pointed elsewhere, or its folder renamed into place
+                ctime = max(ctime, os.stat(path).st_ctime_ns)
+        except OSError:  # gone since the walk: its files are read (and not found)
+            return True
+        if ctime > since and (inside or link):
+            return True
+        if path in roots:
+            inside = False
+        parent = os.path.dirname(path)
+        if parent == path:
+            return False
+        path = parent
 
 
 def settle(

@@ -730,41 +730,61 @@ def test_a_link_pointed_at_another_file_of_the_same_size_and_mtime_is_read(
         assert build(config, now=NOW, store=store, **find).mode == "unchanged"
 
 
-def _releases(tmp_path: Path, *titles: str) -> list[Path]:
+def _releases(tmp_path: Path, below: str, *titles: str) -> list[Path]:
     """A folder per title under `releases/`, each holding `open.md` and `story.md`
-    (titled so: titles of one length), the same sizes and mtimes in each, last written
-    a minute ago and before the next build's stamp."""
+    (titled so: titles of one length) in its folder `below` ("" for itself), the same
+    sizes and mtimes in each, last written a minute ago and before the next build's
+    stamp."""
     folders = []
     for n, title in enumerate(titles):
         folder = tmp_path / "releases" / f"r{n}"
-        write_article(folder, "open.md", n=1)
-        write_article(folder, "story.md", n=2, title=title)
-        _aged(folder)
+        write_article(folder / below, "open.md", n=1)
+        write_article(folder / below, "story.md", n=2, title=title)
+        _aged(folder / below)
         for name in ("open.md", "story.md"):
-            first = (tmp_path / "releases" / "r0" / name).stat()
-            assert (folder / name).stat().st_size == first.st_size
-            os.utime(folder / name, ns=(first.st_atime_ns, first.st_mtime_ns))
+            first = (tmp_path / "releases" / "r0" / below / name).stat()
+            assert (folder / below / name).stat().st_size == first.st_size
+            os.utime(folder / below / name, ns=(first.st_atime_ns, first.st_mtime_ns))
         folders.append(folder)
     time.sleep(CTIME_LAG_NS / 1e9)  # (their ctimes before the first build's stamp)
     return folders
 
 
+#: how a folder of the corpus is swapped for another release: `articles/2020` renamed
+#: over (there from the start, or come after the daemon's walk), the source a link
+#: pointed at the next release (`ln -sfn`), the source a link to a folder renamed over,
+#: the source itself renamed over (its files two folders down)
+SWAPS = [
+    "folder renamed over",
+    "folder come since",
+    "source linked",
+    "source's folder renamed over",
+    "source renamed over",
+]
+
+
 @pytest.mark.parametrize("daemon", [False, True], ids=["command", "daemon"])
-@pytest.mark.parametrize("swap", ["folder renamed over", "folder come since", "source linked"])
+@pytest.mark.parametrize("swap", SWAPS)
 def test_a_folder_swapped_for_one_with_files_of_the_same_sizes_and_mtimes_is_read(
     tmp_path: Path, daemon: bool, swap: str
 ) -> None:
-    """A folder of the corpus swapped for another made before the last build (a release
-    renamed into place, a link to the release pointed at the next: `ln -sfn`): each
-    file has the same name, size and mtime and an older ctime, the folder tells; read
-    by the command and by the daemon (the event names the folder, or the source is
-    another folder), then by neither. Also a folder that came after the daemon's walk."""
+    """A folder of the corpus swapped for another made before the last build (see
+    `SWAPS`): each file has the same name, size and mtime and an older ctime, the
+    folder tells (its inode number, its ctime or a link's); read by the command and by
+    the daemon (the event names the folder, or the source is another folder), then by
+    neither."""
     from aggregator.app.watch import Warm
 
-    old, new = _releases(tmp_path, "Version AAA", "Version BBB")
-    articles = tmp_path / "articles"
+    below = "2020/05" if swap == "source renamed over" else ""
+    old, new = _releases(tmp_path, below, "Version AAA", "Version BBB")
+    articles, current = tmp_path / "articles", tmp_path / "current"
     if swap == "source linked":
         articles.symlink_to(old, target_is_directory=True)
+    elif swap == "source's folder renamed over":
+        os.rename(old, current)
+        articles.symlink_to(current, target_is_directory=True)
+    elif swap == "source renamed over":
+        os.rename(old, articles)
     else:
         articles.mkdir()
         if swap == "folder renamed over":
@@ -783,6 +803,12 @@ def test_a_folder_swapped_for_one_with_files_of_the_same_sizes_and_mtimes_is_rea
         if swap == "source linked":
             (tmp_path / "next").symlink_to(new, target_is_directory=True)
             os.replace(tmp_path / "next", articles)
+        elif swap == "source's folder renamed over":
+            os.rename(current, tmp_path / "aside")
+            os.rename(new, current)
+        elif swap == "source renamed over":
+            os.rename(articles, tmp_path / "aside")
+            os.rename(new, articles)
         else:
             os.rename(articles / "2020", tmp_path / "aside")
             os.rename(new, articles / "2020")
@@ -794,13 +820,120 @@ def test_a_folder_swapped_for_one_with_files_of_the_same_sizes_and_mtimes_is_rea
         assert build(config, now=NOW, store=store).mode == "unchanged"
 
 
+@pytest.mark.parametrize("then", ["the daemon walks", "the command builds"])
+def test_a_folder_swapped_with_no_event_is_read_by_the_daemons_next_walk_or_the_command(
+    tmp_path: Path, then: str
+) -> None:
+    """A folder swapped where no event tells the daemon (a network file system): its
+    builds on events do not see it, the next walk does, or the command."""
+    from aggregator.app.watch import Warm
+
+    old, new = _releases(tmp_path, "", "Version AAA", "Version BBB")
+    articles = tmp_path / "articles"
+    articles.mkdir()
+    os.rename(old, articles / "2020")
+    write_article(articles, "other.md", n=3)
+    _aged(articles)
+    time.sleep(CTIME_LAG_NS / 1e9)  # (their ctimes before the first build's stamp)
+    config = Config(sources=(articles,), output=tmp_path / "out", links="off")
+    warm = Warm()
+    with Store(tmp_path / "state.sqlite") as store:
+        build(config, now=NOW, store=store, find=warm.find)
+        os.rename(articles / "2020", tmp_path / "aside")
+        os.rename(new, articles / "2020")
+        warm.touched([str(articles / "other.md")])  # an event of another file
+        assert build(config, now=NOW, store=store, find=warm.find).mode == "unchanged"
+        assert not warm.walked
+        if then == "the daemon walks":
+            warm.rewalk()
+            report = build(config, now=NOW, store=store, find=warm.find)
+            assert warm.walked
+        else:
+            report = build(config, now=NOW, store=store)
+        assert report.mode == "incremental"
+    feed = (tmp_path / "out" / "all.atom").read_text(encoding="utf-8")
+    assert "Version BBB" in feed and "Version AAA" not in feed
+
+
+def test_a_folder_moved_away_while_a_build_reads_then_replaced_is_read(tmp_path: Path) -> None:
+    """A folder moved away just after the build walked it (its files not read: their
+    sizes and mtimes were the last build's), then another put in its place: the folder
+    the walk listed is the one kept, so the next build tells the new one."""
+    from aggregator.engine.pipeline import find_files
+
+    old, new = _releases(tmp_path, "", "Version AAA", "Version BBB")
+    articles = tmp_path / "articles"
+    articles.mkdir()
+    os.rename(old, articles / "2020")
+    config = Config(sources=(articles,), output=tmp_path / "out", links="off")
+
+    def moved_away(config: Config, since: int | None) -> Any:
+        found = find_files(config, since)
+        os.rename(articles / "2020", tmp_path / "aside")
+        return found
+
+    with Store(tmp_path / "state.sqlite") as store:
+        build(config, now=NOW, store=store)
+        assert build(config, now=NOW, store=store, find=moved_away).mode == "unchanged"
+        os.rename(new, articles / "2020")
+        build(config, now=NOW, store=store)
+    feed = (tmp_path / "out" / "all.atom").read_text(encoding="utf-8")
+    assert "Version BBB" in feed and "Version AAA" not in feed
+
+
+def test_folders_numbered_anew_by_the_file_system_are_not_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Some file systems number folders anew when mounted again or evicted from memory
+    (an overlay whose layers are on two file systems, FUSE): a folder whose number moved
+    and that was not put in place since (its ctime, and its parents' up to the source,
+    older than the last build) has none of its files read."""
+    (old,) = _releases(tmp_path, "2020/05", "Version AAA")
+    articles = tmp_path / "articles"
+    os.rename(old, articles)
+    time.sleep(CTIME_LAG_NS / 1e9)  # (the rename before the first build's stamp)
+    config = Config(sources=(articles,), output=tmp_path / "out", links="off")
+    hashed = files_read(monkeypatch, "file_digest")
+    parsed = files_read(monkeypatch, "load_file_digest")
+    with Store(tmp_path / "state.sqlite") as store:
+        build(config, now=NOW, store=store)
+        parsed.clear()
+        kept = json.loads(store.meta("inc_folders") or "")
+        assert list(kept) == [str(articles / "2020" / "05")]
+        store.set_meta("inc_folders", json.dumps({name: n + 1 for name, n in kept.items()}))
+        assert build(config, now=NOW, store=store).mode == "unchanged"
+        assert (hashed, parsed) == ([], [])
+        assert json.loads(store.meta("inc_folders") or "") == kept
+
+
+def test_a_folder_whose_name_is_not_utf8_is_reported_not_kept(tmp_path: Path) -> None:
+    """A folder whose name is not UTF-8: its files are reported (not loaded), build
+    after build, and the folder is not among those kept (the state file holds UTF-8)."""
+    articles = tmp_path / "articles"
+    write_article(articles, "open.md", n=1)
+    bad = os.fsencode(articles) + b"/bad-\xff"
+    os.mkdir(bad)
+    os.rename(write_article(tmp_path / "spare", "story.md", n=2), bad + b"/story.md")
+    config = Config(sources=(articles,), output=tmp_path / "out", links="off")
+    with Store(tmp_path / "state.sqlite") as store:
+        for _ in range(2):
+            report = build(config, now=NOW, store=store)
+            assert [(e.path, e.reason) for e in report.errors] == [
+                (f"{articles}/bad-\\xff/story.md", "file name is not UTF-8: rename the file")
+            ]
+            assert report.published == 1
+        assert json.loads(store.meta("inc_folders") or "") == {
+            str(articles): articles.stat().st_ino
+        }
+
+
 def test_a_folder_swapped_for_a_copy_of_the_same_bytes_is_hashed_not_parsed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A copy of the same bytes put in place of the folder (`cp -a`, then renamed over):
     its files are read and hashed once, none parsed, and the last report repeated; and
     a state file an older version kept (no folders known) has none of its files read."""
-    old, copy = _releases(tmp_path, "Version AAA", "Version AAA")
+    old, copy = _releases(tmp_path, "", "Version AAA", "Version AAA")
     articles = tmp_path / "articles"
     articles.mkdir()
     os.rename(old, articles / "2020")
