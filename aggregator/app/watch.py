@@ -325,17 +325,21 @@ class Warm:
                     return False
                 added.append(path)
         self._change(gone, added, since)
-        # A file added by its own event in a folder that held none: its number (a folder
-        # that went keeps its own until the next walk: it is compared with itself).
+        # A file added by its own event in a folder that held none: its number.
         for path in added:
             folder = folder_of(path)
             if folder not in folders and folder not in self._holding:
                 folders[folder] = inode(folder)
         # Another mapping when one moved, never this one changed: a build compares the
-        # mapping it is given with what it kept only once (`tables.moved`).
+        # mapping it is given with what it kept only once (`tables.moved`). A folder an
+        # event names as gone goes (others that hold no file now: at the next walk).
         changed = {name: n for name, n in folders.items() if self._holding.get(name) != n}
-        if changed:
-            self._holding = {**self._holding, **changed}
+        went = [path for path in gone if path in self._holding and path not in folders]
+        if changed or went:
+            holding = {**self._holding, **changed}
+            for path in went:
+                del holding[path]
+            self._holding = holding
         if not names.complete or not names.restat(self._identities, since):
             return False  # a hard link made since the walk, a link to a folder now
         self.walked = False

@@ -244,7 +244,7 @@ def moved(
     if folders is _agreed[0] and kept is _agreed[1]:  # (found the same before)
         return set()
     other = [name for name, number in folders.items() if kept.get(name, number) != number]
-    if not other and len(folders) == len(kept):
+    if not other and folders == kept:
         _agreed = (folders, kept)
     if not other or since is None:
         return set()

@@ -220,9 +220,10 @@ def _walk(
 
 
 def inode(folder: str) -> int:
-    """A folder's inode number (a link followed), -1 when it cannot be stat'ed."""
+    """A folder's inode number (a link followed; "": the working folder's), -1 when it
+    cannot be stat'ed."""
     try:
-        return os.stat(folder).st_ino
+        return os.stat(folder or os.curdir).st_ino
     except OSError:
         return -1
 

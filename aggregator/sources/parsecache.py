@@ -160,24 +160,27 @@ def swapped_in(folder: str, roots: Collection[str], since: int) -> bool:
     """Whether `folder` (as the paths write it), whose inode number is another than the
     last build's, is another folder put in its place since `since` (`clock.stamp_ns`),
     which may hold files of the same names, sizes and mtimes as the one before, their
-    ctimes older: renamed into place, or below a folder that was, up to its source
-    folder (a folder's ctime moves when it is renamed), or reached through a link made
-    or pointed elsewhere since (`ln -sfn`), in the source or above it. `roots`: the
-    source folders, absolute. A folder whose number moved by itself (some file systems
-    number folders anew when they are mounted again or leave the memory) is not, but
-    when a folder between it and its source changed since (a file added)."""
+    ctimes older. A folder's ctime moves when it is renamed: one renamed into place, or
+    below one that was up to its source folder (`roots`: the source folders, absolute),
+    has a later ctime; so has a link made or pointed elsewhere since (`ln -sfn`), or
+    whose folder was renamed into place, anywhere on its path. Above its source, a
+    folder counts when renamed into place with its entries as they were (its mtime
+    older: the folder the state file or the output is in changes at every build). A
+    folder whose number moved by itself (some file systems number folders anew when
+    they are mounted again or leave the memory) is not, but when a folder between it
+    and its source changed since (a file added)."""
     path = os.path.abspath(folder or os.curdir)
-    inside = True  # at or below a source folder: its own ctime tells, not only a link's
+    inside = True  # at or below a source folder
     while True:
         try:
             info = os.lstat(path)
             ctime = info.st_ctime_ns
-            link = S_ISLNK(info.st_mode)
-            if link:  # pointed elsewhere, or its folder renamed into place
-                ctime = max(ctime, os.stat(path).st_ctime_ns)
+            if S_ISLNK(info.st_mode):  # pointed elsewhere, or its folder renamed into place
+                if max(ctime, os.stat(path).st_ctime_ns) > since:
+                    return True
+            elif ctime > since and (inside or info.st_mtime_ns <= since):
+                return True
         except OSError:  # gone since the walk: its files are read (and not found)
-            return True
-        if ctime > since and (inside or link):
             return True
         if path in roots:
             inside = False

@@ -753,13 +753,16 @@ def _releases(tmp_path: Path, below: str, *titles: str) -> list[Path]:
 #: how a folder of the corpus is swapped for another release: `articles/2020` renamed
 #: over (there from the start, or come after the daemon's walk), the source a link
 #: pointed at the next release (`ln -sfn`), the source a link to a folder renamed over,
-#: the source itself renamed over (its files two folders down)
+#: the source itself renamed over (its files two folders down), the folder the source
+#: is in renamed over (`mv site-new site`), a link above the source pointed elsewhere
 SWAPS = [
     "folder renamed over",
     "folder come since",
     "source linked",
     "source's folder renamed over",
     "source renamed over",
+    "parent renamed over",
+    "link above the source",
 ]
 
 
@@ -770,13 +773,14 @@ def test_a_folder_swapped_for_one_with_files_of_the_same_sizes_and_mtimes_is_rea
 ) -> None:
     """A folder of the corpus swapped for another made before the last build (see
     `SWAPS`): each file has the same name, size and mtime and an older ctime, the
-    folder tells (its inode number, its ctime or a link's); read by the command and by
-    the daemon (the event names the folder, or the source is another folder), then by
-    neither."""
+    folder tells (its inode number, and its ctime, a folder's above it or a link's);
+    read by the command and by the daemon (the event names the folder, or the source
+    is another folder), then by neither."""
     from aggregator.app.watch import Warm
 
-    below = "2020/05" if swap == "source renamed over" else ""
-    old, new = _releases(tmp_path, below, "Version AAA", "Version BBB")
+    below = {"source renamed over": "2020/05", "parent renamed over": "articles"}
+    below["link above the source"] = "articles"
+    old, new = _releases(tmp_path, below.get(swap, ""), "Version AAA", "Version BBB")
     articles, current = tmp_path / "articles", tmp_path / "current"
     if swap == "source linked":
         articles.symlink_to(old, target_is_directory=True)
@@ -785,10 +789,17 @@ def test_a_folder_swapped_for_one_with_files_of_the_same_sizes_and_mtimes_is_rea
         articles.symlink_to(current, target_is_directory=True)
     elif swap == "source renamed over":
         os.rename(old, articles)
+    elif swap == "parent renamed over":
+        os.rename(old, tmp_path / "site")
+        articles = tmp_path / "site" / "articles"
+    elif swap == "link above the source":
+        current.symlink_to(old, target_is_directory=True)
+        articles = current / "articles"
     else:
         articles.mkdir()
         if swap == "folder renamed over":
             os.rename(old, articles / "2020")
+    time.sleep(CTIME_LAG_NS / 1e9)  # (links and renames before the first build's stamp)
     config = Config(sources=(articles,), output=tmp_path / "out", links="off")
     warm = Warm()
     find = {"find": warm.find} if daemon else {}
@@ -800,15 +811,17 @@ def test_a_folder_swapped_for_one_with_files_of_the_same_sizes_and_mtimes_is_rea
             build(config, now=NOW, store=store, **find)
             assert not warm.walked
         assert "Version AAA" in (tmp_path / "out" / "all.atom").read_text(encoding="utf-8")
-        if swap == "source linked":
+        if swap in ("source linked", "link above the source"):
+            link = articles if swap == "source linked" else current
             (tmp_path / "next").symlink_to(new, target_is_directory=True)
-            os.replace(tmp_path / "next", articles)
+            os.replace(tmp_path / "next", link)
         elif swap == "source's folder renamed over":
             os.rename(current, tmp_path / "aside")
             os.rename(new, current)
-        elif swap == "source renamed over":
-            os.rename(articles, tmp_path / "aside")
-            os.rename(new, articles)
+        elif swap in ("source renamed over", "parent renamed over"):
+            top = tmp_path / ("articles" if swap == "source renamed over" else "site")
+            os.rename(top, tmp_path / "aside")
+            os.rename(new, top)
         else:
             os.rename(articles / "2020", tmp_path / "aside")
             os.rename(new, articles / "2020")
@@ -818,6 +831,56 @@ def test_a_folder_swapped_for_one_with_files_of_the_same_sizes_and_mtimes_is_rea
         assert "Version BBB" in feed and "Version AAA" not in feed
         assert build(config, now=NOW, store=store, **find).mode == "unchanged"
         assert build(config, now=NOW, store=store).mode == "unchanged"
+
+
+def test_a_folder_renamed_then_swapped_is_read(tmp_path: Path) -> None:
+    """A folder renamed (as many folders as before, under other names), then swapped:
+    the build after the rename keeps the folders under their new names."""
+    old, new = _releases(tmp_path, "", "Version AAA", "Version BBB")
+    articles = tmp_path / "articles"
+    articles.mkdir()
+    os.rename(old, articles / "2019")
+    time.sleep(CTIME_LAG_NS / 1e9)  # (the rename before the first build's stamp)
+    config = Config(sources=(articles,), output=tmp_path / "out", links="off")
+    with Store(tmp_path / "state.sqlite") as store:
+        build(config, now=NOW, store=store)
+        os.rename(articles / "2019", articles / "2021")
+        build(config, now=NOW, store=store)
+        os.rename(articles / "2021", tmp_path / "aside")
+        os.rename(new, articles / "2021")
+        build(config, now=NOW, store=store)
+    feed = (tmp_path / "out" / "all.atom").read_text(encoding="utf-8")
+    assert "Version BBB" in feed and "Version AAA" not in feed
+
+
+def test_the_daemon_numbers_the_folder_of_a_file_an_event_adds(tmp_path: Path) -> None:
+    """A file an event names, added to a folder that held no article file: the daemon
+    keeps that folder's number, so a swap of the folder after it is read."""
+    from aggregator.app.watch import Warm
+
+    old, new = _releases(tmp_path, "", "Version AAA", "Version BBB")
+    articles = tmp_path / "articles"
+    write_article(articles, "open.md", n=3)
+    (articles / "2021").mkdir()
+    (articles / "2021" / "notes.json").write_text("{}", encoding="utf-8")
+    _aged(articles)
+    time.sleep(CTIME_LAG_NS / 1e9)  # (their ctimes before the first build's stamp)
+    config = Config(sources=(articles,), output=tmp_path / "out", links="off")
+    warm = Warm()
+    with Store(tmp_path / "state.sqlite") as store:
+        build(config, now=NOW, store=store, find=warm.find)
+        os.rename(old / "story.md", articles / "2021" / "story.md")
+        warm.touched([str(articles / "2021" / "story.md")])
+        build(config, now=NOW, store=store, find=warm.find)
+        assert "Version AAA" in (tmp_path / "out" / "all.atom").read_text(encoding="utf-8")
+        (new / "open.md").unlink()
+        os.rename(articles / "2021", tmp_path / "aside")
+        os.rename(new, articles / "2021")
+        warm.touched([str(articles / "2021")])
+        assert build(config, now=NOW, store=store, find=warm.find).mode == "incremental"
+        assert not warm.walked
+    feed = (tmp_path / "out" / "all.atom").read_text(encoding="utf-8")
+    assert "Version BBB" in feed and "Version AAA" not in feed
 
 
 @pytest.mark.parametrize("then", ["the daemon walks", "the command builds"])
