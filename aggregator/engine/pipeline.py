@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 import threading
 from collections.abc import Callable
 from datetime import datetime
@@ -127,8 +126,7 @@ def build(
         if folders is None:
             folders = folder_identities(files.paths)
         kept_folders = tables.kept_folders(store)
-        roots = functools.partial(inputs.roots, config)
-        moved = tables.moved(files.paths, folders, kept_folders, since, roots)
+        moved = tables.moved(files.paths, folders, kept_folders, since)
         if moved:
             files = dataclasses.replace(files, fresh=files.fresh | moved)
         # Of the files whose ctime moved, those with the bytes they were parsed from

@@ -59,6 +59,7 @@ from aggregator.model import TopicActivity
 from aggregator.publishing.publish import ALL
 from aggregator.publishing.publish import feed_order
 from aggregator.rendering.pages import Listing
+from aggregator.sources.loader import SOURCE_MARK
 from aggregator.sources.loader import file_digest
 from aggregator.sources.parsecache import RACY_SECONDS
 from aggregator.sources.parsecache import cache_form
@@ -232,14 +233,15 @@ def moved(
     folders: Mapping[str, int],
     kept: Mapping[str, int],
     since: int | None,
-    roots: Callable[[], Collection[str]],
 ) -> set[str]:
     """The files of `paths` in a folder swapped for another since the last build took
-    the identities (`since`): its inode number (`folders` now, `kept` then: see
-    `loader.find_paths`) moved, and `parsecache.swapped_in` says it was put in place
-    (`roots`: the source folders). They may be other files of the same sizes and mtimes,
-    their ctimes older than the last build: they are `fresh`, read again (and parsed
-    only when their bytes are others)."""
+    the identities (`since`), as the inode numbers of folders tell (`folders` now,
+    `kept` then: see `loader.find_paths`). They may be other files of the same sizes
+    and mtimes, their ctimes older than the last build: they are `fresh`, read again
+    (and parsed only when their bytes are others). Every file of a source one of whose
+    real path's folders has another number (the source, or a folder above it, renamed
+    over; a link on its path pointed elsewhere); the files of a folder below a source
+    whose number moved and that was put in place since (`parsecache.swapped_in`)."""
     global _agreed
     if folders is _agreed[0] and kept is _agreed[1]:  # (found the same before)
         return set()
@@ -248,11 +250,21 @@ def moved(
         _agreed = (folders, kept)
     if not other or since is None:
         return set()
-    where = {os.path.abspath(root) for root in roots()}
-    swapped = {name for name in other if swapped_in(name, where, since)}
-    if not swapped:
-        return set()
-    return {path for path in paths if folder_of(path) in swapped}
+    mark = SOURCE_MARK
+    sources = {name.split(mark)[1] for name in folders if name.startswith(mark)}
+    swapped = {name.split(mark)[1] for name in other if name.startswith(mark)}
+    where = {os.path.abspath(source or os.curdir) for source in sources}
+    below = {name for name in other if not name.startswith(mark)} - swapped
+    found = {path for path in paths if _under(path, swapped)} if swapped else set()
+    inside = {name for name in below if swapped_in(name, where, since)}
+    if inside:
+        found.update(path for path in paths if folder_of(path) in inside)
+    return found
+
+
+def _under(path: str, sources: Collection[str]) -> bool:
+    """Whether `path` is under one of these sources (as the paths write them)."""
+    return any(not source or path.startswith(source + os.sep) for source in sources)
 
 
 def keep_folders(store: StateStore, folders: Mapping[str, int], kept: Mapping[str, int]) -> None:

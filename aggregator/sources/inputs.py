@@ -118,13 +118,6 @@ def find(config: Config) -> Found:
     return Found(paths, (*refused, *unread, *misnamed), folders=holding)
 
 
-def roots(config: Config) -> list[str]:
-    """The folders `find` walks: the sources, the mirrors of buckets, the entries of
-    remote feeds."""
-    mirrors = mirror_folders(config) if config.remote_sources else []
-    return [str(folder) for folder in [*config.sources, *mirrors, *entry_folders(config)]]
-
-
 def find_given(paths: Sequence[Path], patterns: Sequence[str]) -> Found:
     """The article files among `paths`, as `validate` is handed them: a folder is
     searched as a source folder is; a file named on its own is taken whatever its name

@@ -107,6 +107,11 @@ def check_sources(sources: Sequence[Path]) -> None:
             raise ConfigError(f"{source}: source folder not found")
 
 
+#: starts (and splits) the name under which `find_paths` gives the inode number of a folder
+#: of a source's real path: no path holds it
+SOURCE_MARK = "\0"
+
+
 def find_paths(
     sources: Sequence[Path],
     patterns: Sequence[str],
@@ -118,7 +123,9 @@ def find_paths(
     `folders`, when given, gets the inode number of each folder that holds a file
     found, by its name as the paths write it (`parsecache.folder_of`; one whose name is
     not UTF-8 left out): as its parent lists it, a source's stat'ed (-1 when it cannot
-    be), before the folder is listed. (See `parsecache.folder_identities`.)"""
+    be), before the folder is listed; and, under `SOURCE_MARK`, the source's name,
+    `SOURCE_MARK` and a depth, those of the folders of each source's real path (see
+    `tables.moved`)."""
     check_sources(sources)
     found: list[str] = []
     seen: set[str] = set()
@@ -184,8 +191,16 @@ def _walk(
             unread.append(LoadError(where[cut:] if where.startswith("./") else where, 1, reason))
 
     # Each folder with its inode number as its parent lists it (no system call); the
-    # source's, stat'ed before it is listed (a link to a folder followed).
-    stack: list[tuple[str, int]] = [(source, inode(source) if folders is not None else -1)]
+    # source's, stat'ed before it is listed (a link to a folder followed), and those of
+    # the folders of its real path, from the root of the file system.
+    root = -1
+    if folders is not None:
+        root = inode(source)
+        named = (source if source.endswith(os.sep) else source + os.sep)[cut:][:-1]
+        if named.isascii() or _utf8(named):
+            for depth, number in enumerate(_real_path_inodes(source)):
+                folders[f"{SOURCE_MARK}{named}{SOURCE_MARK}{depth}"] = number
+    stack: list[tuple[str, int]] = [(source, root)]
     while stack:
         folder, number = stack.pop()
         names: list[str] = []
@@ -217,6 +232,33 @@ def _walk(
             named = prefix[cut:][:-1]
             if named.isascii() or _utf8(named):  # (else its files are not loaded)
                 folders[named] = number
+
+
+def _real_path_inodes(source: str) -> list[int]:
+    """The inode numbers of the folders of `source`'s real path (links resolved), from
+    the root of the file system down."""
+    numbers: list[int] = []
+    path = os.path.realpath(source)
+    while True:
+        numbers.append(inode(path))
+        parent = os.path.dirname(path)
+        if parent == path:
+            return numbers[::-1]
+        path = parent
+
+
+def listed_inode(folder: str) -> int:
+    """A folder's inode number as its parent lists it (as the walk numbers the folders
+    below a source: at a mount point, not the number `stat` gives), -1 when not found."""
+    parent, _, name = folder.rpartition(os.sep)
+    try:
+        with os.scandir(parent or os.curdir) as entries:
+            for entry in entries:
+                if entry.name == name:
+                    return entry.inode()
+    except OSError:
+        pass
+    return -1
 
 
 def inode(folder: str) -> int:

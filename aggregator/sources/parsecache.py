@@ -157,35 +157,23 @@ def folder_identities(paths: Sequence[str]) -> dict[str, int]:
 
 
 def swapped_in(folder: str, roots: Collection[str], since: int) -> bool:
-    """Whether `folder` (as the paths write it), whose inode number is another than the
-    last build's, is another folder put in its place since `since` (`clock.stamp_ns`),
-    which may hold files of the same names, sizes and mtimes as the one before, their
-    ctimes older. A folder's ctime moves when it is renamed: one renamed into place, or
-    below one that was up to its source folder (`roots`: the source folders, absolute),
-    has a later ctime; so has a link made or pointed elsewhere since (`ln -sfn`), or
-    whose folder was renamed into place, anywhere on its path. Above its source, a
-    folder counts when renamed into place with its entries as they were (its mtime
-    older: the folder the state file or the output is in changes at every build). A
-    folder whose number moved by itself (some file systems number folders anew when
-    they are mounted again or leave the memory) is not, but when a folder between it
-    and its source changed since (a file added)."""
+    """Whether `folder` (as the paths write it), a folder of a source whose inode number
+    is another than the last build's, is another folder put in its place since `since`
+    (`clock.stamp_ns`), which may hold files of the same names, sizes and mtimes as the
+    one before, their ctimes older: a folder's ctime moves when it is renamed, so one
+    renamed into place, or below one that was up to its source (`roots`: the sources,
+    absolute), has a later ctime. A folder whose number moved by itself (some file
+    systems number folders anew when they are mounted again or leave the memory) is
+    not, but when a folder between it and its source changed since (a file added)."""
     path = os.path.abspath(folder or os.curdir)
-    inside = True  # at or below a source folder
     while True:
         try:
-            info = os.lstat(path)
-            ctime = info.st_ctime_ns
-            if S_ISLNK(info.st_mode):  # pointed elsewhere, or its folder renamed into place
-                if max(ctime, os.stat(path).st_ctime_ns) > since:
-                    return True
-            elif ctime > since and (inside or info.st_mtime_ns <= since):
+            if os.stat(path).st_ctime_ns > since:
                 return True
         except OSError:  # gone since the walk: its files are read (and not found)
             return True
-        if path in roots:
-            inside = False
         parent = os.path.dirname(path)
-        if parent == path:
+        if path in roots or parent == path:
             return False
         path = parent
 

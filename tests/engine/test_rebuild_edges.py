@@ -730,6 +730,13 @@ def test_a_link_pointed_at_another_file_of_the_same_size_and_mtime_is_read(
         assert build(config, now=NOW, store=store, **find).mode == "unchanged"
 
 
+def _kept_folders(store: Store) -> dict[str, int]:
+    """The folders holding article files the last build kept, and their numbers (not
+    those of the folders of the sources' real paths)."""
+    kept = json.loads(store.meta("inc_folders") or "")
+    return {name: n for name, n in kept.items() if not name.startswith("\0")}
+
+
 def _releases(tmp_path: Path, below: str, *titles: str) -> list[Path]:
     """A folder per title under `releases/`, each holding `open.md` and `story.md`
     (titled so: titles of one length) in its folder `below` ("" for itself), the same
@@ -751,18 +758,24 @@ def _releases(tmp_path: Path, below: str, *titles: str) -> list[Path]:
 
 
 #: how a folder of the corpus is swapped for another release: `articles/2020` renamed
-#: over (there from the start, or come after the daemon's walk), the source a link
+#: over (there from the start, its files in it or a folder down, or come after the
+#: daemon's walk), the source a link
 #: pointed at the next release (`ln -sfn`), the source a link to a folder renamed over,
 #: the source itself renamed over (its files two folders down), the folder the source
-#: is in renamed over (`mv site-new site`), a link above the source pointed elsewhere
+#: is in renamed over (`mv site-new site`), a link above the source pointed elsewhere,
+#: the source a link to a folder whose parent is renamed over, or reached through a link
+#: pointed elsewhere
 SWAPS = [
     "folder renamed over",
+    "folder renamed over, its files below",
     "folder come since",
     "source linked",
     "source's folder renamed over",
     "source renamed over",
     "parent renamed over",
     "link above the source",
+    "link into a folder renamed over",
+    "link through a link",
 ]
 
 
@@ -778,8 +791,9 @@ def test_a_folder_swapped_for_one_with_files_of_the_same_sizes_and_mtimes_is_rea
     is another folder), then by neither."""
     from aggregator.app.watch import Warm
 
-    below = {"source renamed over": "2020/05", "parent renamed over": "articles"}
-    below["link above the source"] = "articles"
+    below = {"source renamed over": "2020/05", "folder renamed over, its files below": "05"}
+    for each in SWAPS[6:]:
+        below[each] = "articles"
     old, new = _releases(tmp_path, below.get(swap, ""), "Version AAA", "Version BBB")
     articles, current = tmp_path / "articles", tmp_path / "current"
     if swap == "source linked":
@@ -795,9 +809,15 @@ def test_a_folder_swapped_for_one_with_files_of_the_same_sizes_and_mtimes_is_rea
     elif swap == "link above the source":
         current.symlink_to(old, target_is_directory=True)
         articles = current / "articles"
+    elif swap == "link into a folder renamed over":
+        os.rename(old, tmp_path / "site")
+        articles.symlink_to(tmp_path / "site" / "articles", target_is_directory=True)
+    elif swap == "link through a link":
+        current.symlink_to(old, target_is_directory=True)
+        articles.symlink_to(current / "articles", target_is_directory=True)
     else:
         articles.mkdir()
-        if swap == "folder renamed over":
+        if swap.startswith("folder renamed over"):
             os.rename(old, articles / "2020")
     time.sleep(CTIME_LAG_NS / 1e9)  # (links and renames before the first build's stamp)
     config = Config(sources=(articles,), output=tmp_path / "out", links="off")
@@ -811,14 +831,18 @@ def test_a_folder_swapped_for_one_with_files_of_the_same_sizes_and_mtimes_is_rea
             build(config, now=NOW, store=store, **find)
             assert not warm.walked
         assert "Version AAA" in (tmp_path / "out" / "all.atom").read_text(encoding="utf-8")
-        if swap in ("source linked", "link above the source"):
+        if swap in ("source linked", "link above the source", "link through a link"):
             link = articles if swap == "source linked" else current
             (tmp_path / "next").symlink_to(new, target_is_directory=True)
             os.replace(tmp_path / "next", link)
         elif swap == "source's folder renamed over":
             os.rename(current, tmp_path / "aside")
             os.rename(new, current)
-        elif swap in ("source renamed over", "parent renamed over"):
+        elif swap in (
+            "source renamed over",
+            "parent renamed over",
+            "link into a folder renamed over",
+        ):
             top = tmp_path / ("articles" if swap == "source renamed over" else "site")
             os.rename(top, tmp_path / "aside")
             os.rename(new, top)
@@ -831,6 +855,27 @@ def test_a_folder_swapped_for_one_with_files_of_the_same_sizes_and_mtimes_is_rea
         assert "Version BBB" in feed and "Version AAA" not in feed
         assert build(config, now=NOW, store=store, **find).mode == "unchanged"
         assert build(config, now=NOW, store=store).mode == "unchanged"
+
+
+def test_a_folder_above_the_source_renamed_over_with_the_output_in_it_is_read(
+    tmp_path: Path,
+) -> None:
+    """`mv site-new site`, the source `site/articles` and the output `site/out`: the
+    folder above the source renamed over has had entries added since (the output), yet
+    its number tells."""
+    old, new = _releases(tmp_path, "articles", "Version AAA", "Version BBB")
+    site = tmp_path / "site"
+    os.rename(old, site)
+    time.sleep(CTIME_LAG_NS / 1e9)  # (the rename before the first build's stamp)
+    config = Config(sources=(site / "articles",), output=site / "out", links="off")
+    with Store(tmp_path / "state.sqlite") as store:
+        build(config, now=NOW, store=store)
+        os.rename(site, tmp_path / "aside")
+        os.rename(new, site)
+        (site / "DEPLOYED").write_text("r1", encoding="utf-8")
+        build(config, now=NOW, store=store)
+    feed = (site / "out" / "all.atom").read_text(encoding="utf-8")
+    assert "Version BBB" in feed and "Version AAA" not in feed
 
 
 def test_a_folder_renamed_then_swapped_is_read(tmp_path: Path) -> None:
@@ -948,9 +993,10 @@ def test_folders_numbered_anew_by_the_file_system_are_not_read_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Some file systems number folders anew when mounted again or evicted from memory
-    (an overlay whose layers are on two file systems, FUSE): a folder whose number moved
-    and that was not put in place since (its ctime, and its parents' up to the source,
-    older than the last build) has none of its files read."""
+    (an overlay whose layers are on two file systems, FUSE), one mounted in a source
+    say: a folder below the source whose number moved and that was not put in place
+    since (its ctime, and its parents' up to the source, older than the last build) has
+    none of its files read."""
     (old,) = _releases(tmp_path, "2020/05", "Version AAA")
     articles = tmp_path / "articles"
     os.rename(old, articles)
@@ -962,8 +1008,9 @@ def test_folders_numbered_anew_by_the_file_system_are_not_read_again(
         build(config, now=NOW, store=store)
         parsed.clear()
         kept = json.loads(store.meta("inc_folders") or "")
-        assert list(kept) == [str(articles / "2020" / "05")]
-        store.set_meta("inc_folders", json.dumps({name: n + 1 for name, n in kept.items()}))
+        assert list(_kept_folders(store)) == [str(articles / "2020" / "05")]
+        anew = {name: n + (not name.startswith("\0")) for name, n in kept.items()}
+        store.set_meta("inc_folders", json.dumps(anew))
         assert build(config, now=NOW, store=store).mode == "unchanged"
         assert (hashed, parsed) == ([], [])
         assert json.loads(store.meta("inc_folders") or "") == kept
@@ -985,9 +1032,7 @@ def test_a_folder_whose_name_is_not_utf8_is_reported_not_kept(tmp_path: Path) ->
                 (f"{articles}/bad-\\xff/story.md", "file name is not UTF-8: rename the file")
             ]
             assert report.published == 1
-        assert json.loads(store.meta("inc_folders") or "") == {
-            str(articles): articles.stat().st_ino
-        }
+        assert _kept_folders(store) == {str(articles): articles.stat().st_ino}
 
 
 def test_a_folder_swapped_for_a_copy_of_the_same_bytes_is_hashed_not_parsed(
@@ -1017,9 +1062,7 @@ def test_a_folder_swapped_for_a_copy_of_the_same_bytes_is_hashed_not_parsed(
         store.set_meta("inc_folders", "")  # as an older version left it
         assert build(config, now=NOW, store=store).mode == "unchanged"
         assert (hashed, parsed) == ([], [])
-        assert json.loads(store.meta("inc_folders") or "") == {
-            str(articles / "2020"): (articles / "2020").stat().st_ino
-        }
+        assert _kept_folders(store) == {str(articles / "2020"): (articles / "2020").stat().st_ino}
 
 
 def test_the_daemon_reads_a_file_it_refuses_to_read_once_after_a_chmod(

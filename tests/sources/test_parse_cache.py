@@ -153,6 +153,7 @@ def test_the_walk_names_the_folders_of_its_files_as_their_paths_do(
     """The folders the walk gives (which the command and the daemon keep of each build)
     are those found from the paths, whatever form the source folder is written in: a
     folder is compared with the last build's by that name."""
+    from aggregator.sources.loader import SOURCE_MARK
     from aggregator.sources.loader import find_paths
 
     monkeypatch.chdir(tmp_path)
@@ -169,9 +170,17 @@ def test_the_walk_names_the_folders_of_its_files_as_their_paths_do(
     }[form]
     if form == "working folder":
         monkeypatch.chdir(tmp_path / "articles")
-    folders: dict[str, int] = {}
-    paths = find_paths([Path(source)], ["*.md"], folders=folders)
+    found: dict[str, int] = {}
+    paths = find_paths([Path(source)], ["*.md"], folders=found)
     assert len(paths) == 3
+    folders = {name: n for name, n in found.items() if not name.startswith(SOURCE_MARK)}
     assert set(folders) == {parsecache.folder_of(path) for path in paths}
     # (as the parent lists it, or stat'ed: the same number here)
     assert parsecache.folder_identities(paths) == folders
+    # and the folders of the source's real path, from the root of the file system down
+    named = "" if source == "." else source
+    real = Path(source).resolve()
+    depths = range(len(real.parts))
+    numbers = [found[f"{SOURCE_MARK}{named}{SOURCE_MARK}{depth}"] for depth in depths]
+    assert numbers == [os.stat(folder).st_ino for folder in [*reversed(real.parents), real]]
+    assert len(found) == len(folders) + len(real.parts)
