@@ -51,7 +51,7 @@ from aggregator.sources.inputs import Found
 from aggregator.sources.loader import SOURCE_MARK
 from aggregator.sources.loader import find_paths
 from aggregator.sources.loader import inode
-from aggregator.sources.loader import listed_inode
+from aggregator.sources.loader import listed_inodes
 from aggregator.sources.loader import split_names
 from aggregator.sources.parsecache import folder_of
 from aggregator.sources.parsecache import stat_files
@@ -331,15 +331,17 @@ class Warm:
         # it (at a mount point `stat` gives another number); it is no source.
         for name in [name for name in folders if name.startswith(SOURCE_MARK)]:
             del folders[name]
-        for name in folders.keys() & touched:
-            folders[name] = listed_inode(name)
+        listed = set(folders.keys() & touched)
         # A file added by its own event in a folder that held none: its number (a
         # source's, stat'ed, as the walk numbers it).
         for path in added:
             folder = folder_of(path)
             if folder not in folders and folder not in self._holding:
-                source = folder in rules.sources or folder == ""
-                folders[folder] = inode(folder) if source else listed_inode(folder)
+                if folder in rules.sources or folder == "":
+                    folders[folder] = inode(folder)
+                else:
+                    listed.add(folder)
+        folders.update(listed_inodes(listed))
         # Another mapping when one moved, never this one changed: a build compares the
         # mapping it is given with what it kept only once (`tables.moved`). A folder an
         # event names as gone goes (others that hold no file now: at the next walk).

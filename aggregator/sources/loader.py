@@ -124,8 +124,8 @@ def find_paths(
     found, by its name as the paths write it (`parsecache.folder_of`; one whose name is
     not UTF-8 left out): as its parent lists it, a source's stat'ed (-1 when it cannot
     be), before the folder is listed; and, under `SOURCE_MARK`, the source's name,
-    `SOURCE_MARK` and a depth, those of the folders of each source's real path (see
-    `tables.moved`)."""
+    `SOURCE_MARK` and a depth, those of the folders of each source's real path below its
+    mount point (under no depth: how many; see `tables.moved`)."""
     check_sources(sources)
     found: list[str] = []
     seen: set[str] = set()
@@ -198,8 +198,11 @@ def _walk(
         root = inode(source)
         named = (source if source.endswith(os.sep) else source + os.sep)[cut:][:-1]
         if named.isascii() or _utf8(named):
-            for depth, number in enumerate(_real_path_inodes(source)):
+            numbers = _real_path_inodes(source)
+            for depth, number in enumerate(numbers):
                 folders[f"{SOURCE_MARK}{named}{SOURCE_MARK}{depth}"] = number
+            # (and how many: a link pointed into its folder's folder, or out of it)
+            folders[f"{SOURCE_MARK}{named}{SOURCE_MARK}"] = len(numbers)
     stack: list[tuple[str, int]] = [(source, root)]
     while stack:
         folder, number = stack.pop()
@@ -235,30 +238,37 @@ def _walk(
 
 
 def _real_path_inodes(source: str) -> list[int]:
-    """The inode numbers of the folders of `source`'s real path (links resolved), from
-    the root of the file system down."""
+    """The inode numbers of the folders of `source`'s real path (links resolved) below
+    the mount point it is in, from there down. (A mount point's number may move when it
+    is mounted again: the root of a container's file system has the number of its own
+    folder on the host.)"""
     numbers: list[int] = []
     path = os.path.realpath(source)
-    while True:
+    while not os.path.ismount(path):
         numbers.append(inode(path))
         parent = os.path.dirname(path)
         if parent == path:
-            return numbers[::-1]
+            break
         path = parent
+    return numbers[::-1]
 
 
-def listed_inode(folder: str) -> int:
-    """A folder's inode number as its parent lists it (as the walk numbers the folders
-    below a source: at a mount point, not the number `stat` gives), -1 when not found."""
-    parent, _, name = folder.rpartition(os.sep)
-    try:
-        with os.scandir(parent or os.curdir) as entries:
+def listed_inodes(folders: Iterable[str]) -> dict[str, int]:
+    """The inode number of each folder as its parent lists it (as the walk numbers the
+    folders below a source: at a mount point, not the number `stat` gives; one listing
+    of each parent), -1 for one not found."""
+    folders = list(folders)
+    wanted: dict[str, dict[str, str]] = {}
+    for folder in folders:
+        parent, _, name = folder.rpartition(os.sep)
+        wanted.setdefault(parent, {})[name] = folder
+    numbers = dict.fromkeys(folders, -1)
+    for parent, names in wanted.items():
+        with contextlib.suppress(OSError), os.scandir(parent or os.curdir) as entries:
             for entry in entries:
-                if entry.name == name:
-                    return entry.inode()
-    except OSError:
-        pass
-    return -1
+                if entry.name in names:
+                    numbers[names[entry.name]] = entry.inode()
+    return numbers
 
 
 def inode(folder: str) -> int:

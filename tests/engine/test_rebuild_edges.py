@@ -857,6 +857,60 @@ def test_a_folder_swapped_for_one_with_files_of_the_same_sizes_and_mtimes_is_rea
         assert build(config, now=NOW, store=store).mode == "unchanged"
 
 
+@pytest.mark.parametrize("daemon", [False, True], ids=["command", "daemon"])
+@pytest.mark.parametrize("way", ["into", "out of"])
+def test_a_source_link_pointed_into_its_folders_folder_or_out_is_read(
+    tmp_path: Path, daemon: bool, way: str
+) -> None:
+    """The source a link pointed at a folder inside the folder it pointed at, or back
+    out (its real path one folder longer or shorter, the folders they share the same):
+    `story.md` is another file of the same size and mtime, read (out: the file inside
+    that had its name removed)."""
+    from aggregator.app.watch import Warm
+
+    old, new = _releases(tmp_path, "", "Version AAA", "Version BBB")
+    os.rename(new, old / "inner")
+    articles = tmp_path / "articles"
+    first, then = (old, old / "inner") if way == "into" else (old / "inner", old)
+    articles.symlink_to(first, target_is_directory=True)
+    time.sleep(CTIME_LAG_NS / 1e9)  # (the link before the first build's stamp)
+    config = Config(sources=(articles,), output=tmp_path / "out", links="off")
+    find = {"find": Warm().find} if daemon else {}
+    with Store(tmp_path / "state.sqlite") as store:
+        build(config, now=NOW, store=store, **find)
+        (tmp_path / "next").symlink_to(then, target_is_directory=True)
+        os.replace(tmp_path / "next", articles)
+        if way == "out of":  # (else the same story, by its URL, as `story.md`)
+            (old / "inner" / "story.md").unlink()
+        build(config, now=NOW, store=store, **find)
+    feed = (tmp_path / "out" / "all.atom").read_text(encoding="utf-8")
+    shown, gone = ("BBB", "AAA") if way == "into" else ("AAA", "BBB")
+    assert f"Version {shown}" in feed and f"Version {gone}" not in feed
+
+
+def test_a_swap_in_one_source_reads_no_file_of_another(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two sources, one a link pointed at the next release: its files are read again,
+    not those of the other source."""
+    old, new = _releases(tmp_path, "", "Version AAA", "Version BBB")
+    articles, notes = tmp_path / "articles", tmp_path / "notes"
+    articles.symlink_to(old, target_is_directory=True)
+    write_article(notes, "note.md", n=7)
+    _aged(notes)
+    time.sleep(CTIME_LAG_NS / 1e9)  # (before the first build's stamp)
+    config = Config(sources=(articles, notes), output=tmp_path / "out", links="off")
+    hashed = files_read(monkeypatch, "file_digest")
+    with Store(tmp_path / "state.sqlite") as store:
+        build(config, now=NOW, store=store)
+        (tmp_path / "next").symlink_to(new, target_is_directory=True)
+        os.replace(tmp_path / "next", articles)
+        assert build(config, now=NOW, store=store).mode == "incremental"
+    assert sorted(hashed) == ["open.md", "story.md"]
+    feed = (tmp_path / "out" / "all.atom").read_text(encoding="utf-8")
+    assert "Version BBB" in feed and "Version AAA" not in feed
+
+
 def test_a_folder_above_the_source_renamed_over_with_the_output_in_it_is_read(
     tmp_path: Path,
 ) -> None:

@@ -177,10 +177,28 @@ def test_the_walk_names_the_folders_of_its_files_as_their_paths_do(
     assert set(folders) == {parsecache.folder_of(path) for path in paths}
     # (as the parent lists it, or stat'ed: the same number here)
     assert parsecache.folder_identities(paths) == folders
-    # and the folders of the source's real path, from the root of the file system down
+    # and the folders of the source's real path below its mount point, and how many
     named = "" if source == "." else source
     real = Path(source).resolve()
-    depths = range(len(real.parts))
-    numbers = [found[f"{SOURCE_MARK}{named}{SOURCE_MARK}{depth}"] for depth in depths]
-    assert numbers == [os.stat(folder).st_ino for folder in [*reversed(real.parents), real]]
-    assert len(found) == len(folders) + len(real.parts)
+    below = []
+    for folder in [real, *real.parents]:
+        if os.path.ismount(folder):
+            break
+        below.append(folder)
+    below.reverse()
+    numbers = [found[f"{SOURCE_MARK}{named}{SOURCE_MARK}{depth}"] for depth in range(len(below))]
+    assert numbers == [os.stat(folder).st_ino for folder in below]
+    assert found[f"{SOURCE_MARK}{named}{SOURCE_MARK}"] == len(below) > 0
+    assert len(found) == len(folders) + len(below) + 1
+
+
+def test_folders_are_numbered_as_their_parents_list_them(tmp_path: Path) -> None:
+    """`listed_inodes` (the daemon's, for the folders it lists again) gives the numbers
+    the walk gives: here, as `stat` does; -1 for a folder that is not there."""
+    from aggregator.sources.loader import listed_inodes
+
+    for name in ("a", "b", "a/c"):
+        (tmp_path / name).mkdir()
+    folders = [str(tmp_path / name) for name in ("a", "b", "a/c", "gone")]
+    expected = [os.stat(folder).st_ino for folder in folders[:3]] + [-1]
+    assert listed_inodes(folders) == dict(zip(folders, expected, strict=True))
