@@ -638,6 +638,19 @@ def test_the_daemon_takes_a_file_chmodded_with_the_same_bytes_as_unchanged(
         assert (hashed, parsed) == ([], [])
 
 
+def _after_a_build_on_events(config: Config, store: Store, warm: Any, then: str) -> BuildReport:
+    """A build the daemon starts on events, which sees no change (none named), then
+    what must see it: the daemon's next walk, or the command."""
+    assert build(config, now=NOW, store=store, find=warm.find).mode == "unchanged"
+    assert not warm.walked
+    if then == "the command builds":
+        return build(config, now=NOW, store=store)
+    warm.rewalk()
+    report = build(config, now=NOW, store=store, find=warm.find)
+    assert warm.walked
+    return report
+
+
 @pytest.mark.parametrize("then", ["the daemon walks", "the command builds"])
 def test_a_change_no_event_told_the_daemon_is_read_by_its_next_walk_or_the_command(
     tmp_path: Path, then: str
@@ -656,15 +669,7 @@ def test_a_change_no_event_told_the_daemon_is_read_by_its_next_walk_or_the_comma
         (articles / "open.md").chmod(0o600)
         warm.touched([str(articles / "open.md")])
         time.sleep(CTIME_LAG_NS / 1e9)  # (the changes before the next build's stamp)
-        assert build(config, now=NOW, store=store, find=warm.find).mode == "unchanged"
-        assert not warm.walked
-        if then == "the daemon walks":
-            warm.rewalk()
-            report = build(config, now=NOW, store=store, find=warm.find)
-            assert warm.walked
-        else:
-            report = build(config, now=NOW, store=store)
-        assert report.mode == "incremental"
+        assert _after_a_build_on_events(config, store, warm, then).mode == "incremental"
         feed = (tmp_path / "out" / "all.atom").read_text(encoding="utf-8")
         assert "The new title" in feed and "The old title" not in feed
 
@@ -1004,15 +1009,7 @@ def test_a_folder_swapped_with_no_event_is_read_by_the_daemons_next_walk_or_the_
         os.rename(articles / "2020", tmp_path / "aside")
         os.rename(new, articles / "2020")
         warm.touched([str(articles / "other.md")])  # an event of another file
-        assert build(config, now=NOW, store=store, find=warm.find).mode == "unchanged"
-        assert not warm.walked
-        if then == "the daemon walks":
-            warm.rewalk()
-            report = build(config, now=NOW, store=store, find=warm.find)
-            assert warm.walked
-        else:
-            report = build(config, now=NOW, store=store)
-        assert report.mode == "incremental"
+        assert _after_a_build_on_events(config, store, warm, then).mode == "incremental"
     feed = (tmp_path / "out" / "all.atom").read_text(encoding="utf-8")
     assert "Version BBB" in feed and "Version AAA" not in feed
 
