@@ -96,8 +96,8 @@ CLOCK = "inc_clock"
 #: when the last build took the identities of its files (`clock.stamp_ns`; see
 #: `parsecache.stat_files`)
 STATED = "inc_stated"
-#: the inode number of each folder of the last build's files (see
-#: `parsecache.folder_identities`): JSON {folder: number}
+#: the inode numbers of the folders of the last build's files and of its sources' real
+#: paths, as `loader.find_paths` gives them: JSON {name: number}
 FOLDERS = "inc_folders"
 #: `LINK_WRITES` when every link row (`inc_link`) last agreed with the result it names:
 #: while the count is the same, no result was replaced since (see `links_settled`)

@@ -192,7 +192,7 @@ def _walk(
 
     # Each folder with its inode number as its parent lists it (no system call); the
     # source's, stat'ed before it is listed (a link to a folder followed), and those of
-    # the folders of its real path, from the root of the file system.
+    # the folders of its real path below its mount point.
     root = -1
     if folders is not None:
         root = inode(source)

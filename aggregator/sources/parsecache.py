@@ -36,6 +36,7 @@ from aggregator.progress import Progress
 from aggregator.progress import counting
 from aggregator.sources.loader import file_digest
 from aggregator.sources.loader import forget_cleaned
+from aggregator.sources.loader import inode
 from aggregator.sources.loader import load_file
 from aggregator.sources.loader import load_file_digest
 from aggregator.sources.loader import map_in_chunks
@@ -145,15 +146,7 @@ def folder_identities(paths: Sequence[str]) -> dict[str, int]:
     """The inode number of each folder that holds one of `paths` (by `folder_of`), a link
     to a folder followed, -1 when it cannot be stat'ed: what `loader.find_paths` gives,
     for a finder that keeps none."""
-    separator = os.sep
-    names = {path.rpartition(separator)[0] for path in paths}  # (`folder_of`)
-    identities: dict[str, int] = {}
-    for name in sorted(names):
-        try:
-            identities[name] = os.stat(name or os.curdir).st_ino
-        except OSError:
-            identities[name] = -1
-    return identities
+    return {name: inode(name) for name in {folder_of(path) for path in paths}}
 
 
 def swapped_in(folder: str, roots: Collection[str], since: int) -> bool:
