@@ -145,8 +145,11 @@ _ODD_NUMBER = re.compile(
     r"|(?<=[-+])(?:\.|0[0-9_xXoObB]|[0-9.]*(?:_|[0-9.][eE])))"
 )
 #: a quoted string that may start like a date: a year and a dash, or an escape early on
+#: (a digit or a backslash after the quote is looked at first: most quotes have neither,
+#: and the look-behinds are not tried for them)
 _QUOTED_DATE = {
-    quote: re.compile(quote + _NODE_START + r"(?:[0-9]{4}-|[0-9]{0,4}\\)") for quote in "\"'"
+    quote: re.compile(quote + r"(?=[0-9\\])" + _NODE_START + r"(?:[0-9]{4}-|[0-9]{0,4}\\)")
+    for quote in "\"'"
 }
 _DIGITS = frozenset("0123456789+-")
 
