@@ -125,8 +125,8 @@ def files_read(monkeypatch: pytest.MonkeyPatch, name: str) -> list[str]:
     seen: list[str] = []
     real = getattr(parsecache, name)
 
-    def counted(path: Path, limits: Any) -> Any:
-        seen.append(path.name)
+    def counted(path: str | Path, limits: Any) -> Any:
+        seen.append(Path(path).name)
         return real(path, limits)
 
     monkeypatch.setattr(parsecache, name, counted)

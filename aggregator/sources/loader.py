@@ -38,6 +38,7 @@ from datetime import UTC
 from datetime import date
 from datetime import datetime
 from pathlib import Path
+from pathlib import PurePath
 from typing import Any
 from typing import TypeVar
 
@@ -777,7 +778,7 @@ def load_file(path: Path, limits: Limits = DEFAULT_LIMITS) -> Article | LoadErro
 
 
 def load_file_digest(
-    path: Path, limits: Limits = DEFAULT_LIMITS
+    path: str | Path, limits: Limits = DEFAULT_LIMITS
 ) -> tuple[Article | LoadError, str | None]:
     """Read one article file; also the `content_digest` of the bytes read: `NOT_READ`
     when its type or size kept it from being read, None when it could not be read
@@ -792,11 +793,11 @@ def load_file_digest(
 _FAILED = object()
 
 
-def _load_bytes(path: Path, limits: Limits) -> tuple[Article | LoadError, bytes | object]:
+def _load_bytes(path: str | Path, limits: Limits) -> tuple[Article | LoadError, bytes | object]:
     """One article file's result, and its bytes when they could be read (else None, or
     `_FAILED` when an OSError kept them)."""
-    display = str(path)
-    plain_yaml = path.suffix.lower() in _PLAIN_YAML_SUFFIXES
+    display = os.fspath(path)
+    plain_yaml = _suffix(display).lower() in _PLAIN_YAML_SUFFIXES
     raw = None
     try:
         raw = _read(path, limits.file_size)
@@ -809,6 +810,15 @@ def _load_bytes(path: Path, limits: Limits) -> tuple[Article | LoadError, bytes 
         # Every problem known is an _Invalid with its own words; this is one not
         # foreseen (a YAML construct PyYAML fails on in its own way): still a report.
         return unforeseen(display, exc), raw
+
+
+def _suffix(path: str) -> str:
+    """`PurePath(path).suffix`, without making a path object for each file of a build."""
+    name = path.rpartition(os.sep)[2]
+    if name in ("", ".", ".."):  # not a file's path as the walk writes them
+        return PurePath(path).suffix
+    dot = name.rfind(".")
+    return name[dot:] if 0 < dot < len(name) - 1 else ""
 
 
 def unforeseen(path: str, exc: Exception) -> LoadError:
@@ -832,7 +842,7 @@ def content_digest(raw: bytes) -> str:
     return hashlib.blake2b(raw, digest_size=16).hexdigest()
 
 
-def _read(path: Path, limit: int) -> bytes:
+def _read(path: str | Path, limit: int) -> bytes:
     """The bytes of a regular file of at most `limit` bytes; raises _Invalid or OSError.
 
     Opened without blocking and checked before reading: a FIFO or a device (a

@@ -355,7 +355,7 @@ def parse_chunk(
     the content read) each."""
     results: list[tuple[str, Encoded, str | None]] = []
     for path in paths:
-        result, digest = load_file_digest(Path(path), limits)
+        result, digest = load_file_digest(path, limits)
         results.append((path, encode(keyed(result)), digest))
     return results
 

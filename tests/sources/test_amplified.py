@@ -456,8 +456,8 @@ def test_an_incremental_build_stops_after_the_changed_file_in_hand(
     parsed: list[str] = []
     real = parsecache.load_file_digest
 
-    def parse(path: Path, limits: Limits) -> Any:
-        parsed.append(path.name)
+    def parse(path: str | Path, limits: Limits) -> Any:
+        parsed.append(Path(path).name)
         stop.set()  # the stop arrives while the first changed file is read
         return real(path, limits)
 

@@ -431,6 +431,28 @@ def test_plain_yaml_in_a_md_file_is_not_an_article(tmp_path: Path) -> None:
     assert "front matter" in error.reason
 
 
+@pytest.mark.parametrize(
+    ("name", "plain"),
+    [
+        ("UPPER.YAML", True),
+        ("v1.2/story.Yml", True),
+        ("story.draft.yaml", True),
+        ("v1.yaml/story", False),
+        ("story.yaml.md", False),
+        ("story.yaml.", False),
+        ("yaml", False),
+    ],
+)
+def test_plain_yaml_is_told_by_the_file_name_suffix(tmp_path: Path, name: str, plain: bool) -> None:
+    # Plain YAML (no `---` lines) is read from a file whose name ends in .yaml or .yml,
+    # in any case, whatever its folders are named; any other name needs front matter.
+    path = write_bytes(tmp_path, name, ("\n".join(BASE) + "\n").encode())
+    if plain:
+        assert load_one(path).title == "A good title"
+    else:
+        assert "front matter" in error_for(path).reason
+
+
 def test_errors_in_crlf_and_bom_files_report_the_right_line(tmp_path: Path) -> None:
     data = b"\xef\xbb\xbf" + fm(*BASE, "category: news", 'quality: "high"').replace(b"\n", b"\r\n")
     error = error_for(write_bytes(tmp_path, "crlf-bom.md", data))
