@@ -95,6 +95,7 @@ from aggregator.objectstore.mirror import sync_sources
 from aggregator.publishing.layout import real
 from aggregator.rendering.reportpage import render_report
 from aggregator.state.interface import open_leadership
+from aggregator.stories.similar import keep_sweeps
 
 if TYPE_CHECKING:
     import requests
@@ -492,6 +493,9 @@ class Daemon:
             self.server = listen(self.app, host, port).start()
             log.info("serving %s on http://%s:%d/", self.config.output, host, self.server.port)
         self._watch()  # before the first run: what changes while it runs is seen
+        # Each build after an edit finds the zones around it again: what the last sweep
+        # of a zone made of its articles is kept for them.
+        keep_sweeps()
         self.scheduler.add_job(
             self.run_once,
             self.trigger,
@@ -562,6 +566,7 @@ class Daemon:
             helping.cut()  # shutting down: requests in flight are cut short
         self._unwatch()
         self.scheduler.shutdown(wait=True)
+        keep_sweeps(False)
         self.leadership.close()
         if self.server is not None:
             self.server.close()

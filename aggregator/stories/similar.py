@@ -322,6 +322,8 @@ class Weights:
     ) -> None:
         total = documents + 1
         self.idf = {word: math.log(1 + total / count) for word, count in frequency.items()}
+        #: the articles they were made from
+        self.documents = documents
         #: words that tell announcements apart here (see `distinguishing`)
         self.distinct = distinct | DISTINGUISHING
         self._order: dict[str, tuple[float, str]] | None = None
@@ -989,7 +991,8 @@ def find_zones(work: ZoneWork) -> dict[int, list[Pair]]:
         members = periods[period]
         if zone % 2 == 0:
             weight = Weights(frequency(period), len(members), distinguishing(slots_of(period)))
-            got = _Sweep(work, weight, micros).pairs(members)
+            sweep = _Sweep(work, weight, micros, zone)
+            got = sweep.pairs(members)
         else:
             following = periods[period + 1]
             weight = Weights(
@@ -1000,7 +1003,9 @@ def find_zones(work: ZoneWork) -> dict[int, list[Pair]]:
             start = _EPOCH + (period + 1) * length
             edge = [i for i in members if times[i] >= start - window]
             edge += [i for i in following if times[i] <= start + window]
-            got = _Sweep(work, weight, micros).pairs(edge, across=frozenset(members))
+            sweep = _Sweep(work, weight, micros, zone)
+            got = sweep.pairs(edge, across=frozenset(members))
+        sweep.keep()
         found[zone] = [(work.paths[i], work.paths[j], value) for i, j, value in got]
     return found
 
@@ -1154,10 +1159,46 @@ def _digest(articles: Sequence[Dated], prints: Sequence[Fingerprint], members: l
     return digest.hexdigest()
 
 
+class _Made:
+    """What a sweep made of one article's fingerprint: its keys and sets, which depend on
+    its words' weights alone (see `keep_sweeps`)."""
+
+    __slots__ = ("excerpt_keys", "item", "keys", "sets")
+
+    def __init__(self, item: Fingerprint) -> None:
+        self.item = item
+        self.keys: _Keys | None = None
+        self.excerpt_keys: _Keys | None = None
+        self.sets: _Sets | None = None
+
+
+#: what the last sweep of some zones made of their articles, by zone (its number,
+#: threshold and window): the weights it had (their words and articles) and what it made,
+#: by fingerprint digest; while `keep_sweeps` is on (else None)
+_KEPT: dict[tuple[int, float, timedelta], tuple[Weights, dict[str, _Made]]] | None = None
+#: the zones kept: a daemon's build on an event finds the (at most three) zones around
+#: the files it names again
+_KEPT_ZONES = 6
+
+
+def keep_sweeps(on: bool = True) -> None:
+    """Keep, in this process, what the last sweep of each zone made of its articles'
+    fingerprints (their keys and sets, which depend on their words' weights alone), for
+    the next sweep of the zone: a process that finds a zone again after an edit in it
+    (a daemon) makes them again only for the articles with a word whose weight moved
+    (one the edit added or took away); for all of them when the zone gained or lost an
+    article (every weight moves). The pairs found are the same either way. Off by
+    default: a build that finds each zone once would only keep them."""
+    global _KEPT
+    _KEPT = {} if on else None
+
+
 class _Sweep:
     """Candidate pairs of some articles under one set of word weights."""
 
-    def __init__(self, work: ZoneWork, weight: Weights, times: list[int]) -> None:
+    def __init__(
+        self, work: ZoneWork, weight: Weights, times: list[int], zone: int | None = None
+    ) -> None:
         self.work = work
         #: in microseconds since the epoch: compared far more often than datetimes are
         self.times = times
@@ -1174,6 +1215,51 @@ class _Sweep:
         self._excerpts_from: int | None = None
         self._excerpts: defaultdict[str, deque[int]] = defaultdict(deque)
         self._rare_excerpts: defaultdict[str, deque[int]] = defaultdict(deque)
+        # What the last sweep of this zone made that this one may take (`keep_sweeps`):
+        # for the articles with none of the words whose weights moved since; and what
+        # this one makes, kept for the next.
+        self._zone = None if _KEPT is None or zone is None else (zone, work.threshold, work.window)
+        self._last: dict[str, _Made] = {}
+        self._moved: frozenset[str] | set[str] = frozenset()
+        self._made: dict[int, _Made] | None = None
+        if self._zone is not None and _KEPT is not None:
+            self._made = {}
+            kept = _KEPT.pop(self._zone, None)
+            if kept is not None and kept[0].documents == weight.documents:
+                before, now = kept[0].idf, weight.idf
+                moved = {word for word, value in now.items() if before.get(word) != value}
+                self._moved = moved | (before.keys() - now.keys())
+                self._last = kept[1]
+
+    def keep(self) -> None:
+        """Keep what this sweep made for the next sweep of its zone (`keep_sweeps`)."""
+        if _KEPT is None or self._zone is None or self._made is None:
+            return
+        while len(_KEPT) >= _KEPT_ZONES:
+            del _KEPT[next(iter(_KEPT))]  # the zone kept longest ago
+        made = {made.item.digest: made for made in self._made.values()}
+        _KEPT[self._zone] = (self.weight, made)
+
+    def _made_of(self, i: int) -> _Made | None:
+        """What this sweep makes of article `i` (None when nothing is kept), begun with
+        what the last sweep of the zone made of the same fingerprint when none of its
+        words weighs otherwise now."""
+        if self._made is None:
+            return None
+        made = self._made.get(i)
+        if made is None:
+            item = self.prints[i]
+            made = self._last.get(item.digest)
+            moved = self._moved
+            if (
+                made is None
+                or not (made.item is item or made.item == item)
+                or not moved.isdisjoint(item.title)
+                or not moved.isdisjoint(item.excerpt)
+            ):
+                made = _Made(item)
+            self._made[i] = made
+        return made
 
     def _total(self, i: int) -> float:
         found = self.totals.get(i)
@@ -1184,25 +1270,37 @@ class _Sweep:
     def _keys_of(self, i: int) -> _Keys:
         found = self._keys.get(i)
         if found is None:
-            found = self._keys[i] = _Keys.of_title(
-                self.prints[i], self.weight, self._total(i), self.threshold
-            )
+            made = self._made_of(i)
+            found = made.keys if made is not None else None
+            if found is None:
+                found = _Keys.of_title(self.prints[i], self.weight, self._total(i), self.threshold)
+                if made is not None:
+                    made.keys = found
+            self._keys[i] = found
         return found
 
     def _excerpt_keys_of(self, i: int) -> _Keys:
         found = self._excerpt_keys.get(i)
         if found is None:
-            found = self._excerpt_keys[i] = _Keys.of_excerpt(
-                self.prints[i], self.weight, self.threshold
-            )
+            made = self._made_of(i)
+            found = made.excerpt_keys if made is not None else None
+            if found is None:
+                found = _Keys.of_excerpt(self.prints[i], self.weight, self.threshold)
+                if made is not None:
+                    made.excerpt_keys = found
+            self._excerpt_keys[i] = found
         return found
 
     def _of(self, i: int) -> _Sets:
         found = self._sets.get(i)
         if found is None:
-            found = self._sets[i] = _Sets.of(
-                self.prints[i], self._keys_of(i), self._excerpt_keys_of(i)
-            )
+            made = self._made_of(i)
+            found = made.sets if made is not None else None
+            if found is None:
+                found = _Sets.of(self.prints[i], self._keys_of(i), self._excerpt_keys_of(i))
+                if made is not None:
+                    made.sets = found
+            self._sets[i] = found
         return found
 
     def _index_excerpt(self, i: int) -> None:
