@@ -6,24 +6,31 @@ The helpers are test_daemon.py's."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
+from types import ModuleType
 
 import feedparser
 import pytest
 from conftest import ROOT
 from conftest import article_fields
 from conftest import front_matter
+from conftest import run_cli
 from conftest import write_article
 from test_daemon import PATIENCE
 from test_daemon import Daemon
 from test_daemon import Setup
 from test_daemon import add_article
+from test_daemon import feed_files
 from test_daemon import http_get
 from test_daemon import json_lines
 from test_daemon import served_entries
@@ -152,6 +159,74 @@ def test_a_burst_of_files_gives_one_or_two_builds(
     assert all(0 <= r["waited_s"] < HOUR for r in runs), runs
     assert sum(r["changes"] for r in runs) == count
     assert runs[-1]["published"] == 3 + count
+
+
+def test_after_edits_the_daemon_serves_the_feeds_a_cold_build_writes(
+    tmp_path: Path,
+    start: Callable[[list[str]], Daemon],  # noqa: F811
+) -> None:
+    """The daemon keeps what it made of each near-duplicate zone's articles between its
+    builds (`similar.keep_sweeps`): after an edit that makes a story a copy of another,
+    one that takes it apart again and a new copy, its feeds are a cold build's."""
+    src = tmp_path / "src"
+    _bench_corpus().generate(src, 300, processes=1, common=True)  # titles of common words
+    when = datetime(2021, 12, 31, 20, 0, tzinfo=UTC)  # the corpus's newest days
+    first = "Microsoft and Google open an AI chip lab in Seattle"
+    told = "The two companies said on Friday they would share the cost of the lab."
+    own = "Amazon said on Friday it would cut prices for its cloud storage in Europe."
+
+    def story_file(name: str, number: int, title: str, excerpt: str, minutes: int) -> None:
+        fields = article_fields(
+            n=number,
+            title=title,
+            excerpt=excerpt,
+            publishedDateTime=when + timedelta(minutes=minutes),
+            webUrl=f"https://news{number}.example.com/{name}",
+        )
+        staged = tmp_path / f"{name}.tmp"
+        staged.write_text(front_matter(fields), encoding="utf-8")
+        os.replace(staged, src / "2021" / "12" / f"{name}.md")  # each lands whole
+
+    story_file("a", 1, first, told, 0)
+    story_file("b", 2, "Amazon cuts cloud storage prices in Europe", own, 30)
+    out = tmp_path / "out"
+    args = ["run", "--source", str(src), "--output", str(out), "--links", "off"]
+    daemon = start([*args, "--interval", "1h", "--watch", "--serve", "127.0.0.1:0"])
+    daemon.wait_runs(1, after=0)
+    port = daemon.port
+    linked = "https://news2.example.com/b"
+    assert linked in (served_entries(port) or [])
+    # b becomes a copy of a (a word added to its title, the same excerpt): one story...
+    mark = daemon.mark()
+    story_file("b", 2, first + " today", told, 30)
+    wait_until(lambda: linked not in (served_entries(port) or []), what="b merged into a")
+    daemon.wait_for(WATCH_RUN, after=mark)
+    # ...then its own story again, with a word no other title has; then a new copy of a.
+    for name, number, title, excerpt in (
+        ("b", 2, "Amazon cuts cloud storage prices in Europe Zyxwvut", own),
+        ("c", 3, first + " | Reuters", told),
+    ):
+        mark = daemon.mark()
+        story_file(name, number, title, excerpt, 45)
+        daemon.wait_for(WATCH_RUN, after=mark)
+    assert linked in (served_entries(port) or [])
+    assert "https://news3.example.com/c" not in (served_entries(port) or [])
+    assert not [line for line in daemon.run_lines() if "run failed" in line]
+    assert daemon.stop() == 0
+    cold = tmp_path / "cold"
+    done = run_cli("build", "--source", src, "--output", cold, "--state", tmp_path / "c.sqlite")
+    assert done.returncode == 0, done.stderr
+    served, built = feed_files(out), feed_files(cold)
+    assert served.keys() == built.keys()
+    assert [name for name in served if served[name] != built[name]] == []
+
+
+def _bench_corpus() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_corpus", ROOT / "bench" / "corpus.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def test_a_source_that_cannot_be_watched_is_left_to_the_schedule(
