@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import ipaddress
 import os
 import socket
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 from datetime import UTC
 from datetime import datetime
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import hypothesis
@@ -115,6 +117,16 @@ def write_article(folder: Path, name: str, **overrides: Any) -> Path:
     path = folder / name
     path.write_text(front_matter(article_fields(**overrides)), encoding="utf-8")
     return path
+
+
+def bench_module(name: str) -> ModuleType:
+    """`bench/NAME.py` as a module (the benchmarks are scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "bench" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
 
 
 def files_read(monkeypatch: pytest.MonkeyPatch, name: str) -> list[str]:

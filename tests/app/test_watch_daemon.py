@@ -6,7 +6,6 @@ The helpers are test_daemon.py's."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import subprocess
@@ -17,12 +16,12 @@ from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
 from pathlib import Path
-from types import ModuleType
 
 import feedparser
 import pytest
 from conftest import ROOT
 from conftest import article_fields
+from conftest import bench_module
 from conftest import front_matter
 from conftest import run_cli
 from conftest import write_article
@@ -169,7 +168,7 @@ def test_after_edits_the_daemon_serves_the_feeds_a_cold_build_writes(
     builds (`similar.keep_sweeps`): after an edit that makes a story a copy of another,
     one that takes it apart again and a new copy, its feeds are a cold build's."""
     src = tmp_path / "src"
-    _bench_corpus().generate(src, 300, processes=1, common=True)  # titles of common words
+    bench_module("corpus").generate(src, 300, processes=1, common=True)  # titles of common words
     when = datetime(2021, 12, 31, 20, 0, tzinfo=UTC)  # the corpus's newest days
     first = "Microsoft and Google open an AI chip lab in Seattle"
     told = "The two companies said on Friday they would share the cost of the lab."
@@ -219,14 +218,6 @@ def test_after_edits_the_daemon_serves_the_feeds_a_cold_build_writes(
     served, built = feed_files(out), feed_files(cold)
     assert served.keys() == built.keys()
     assert [name for name in served if served[name] != built[name]] == []
-
-
-def _bench_corpus() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_corpus", ROOT / "bench" / "corpus.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_a_source_that_cannot_be_watched_is_left_to_the_schedule(

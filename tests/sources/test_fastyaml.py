@@ -10,7 +10,6 @@ fuzzed YAML full of the forms YAML 1.1 and 1.2 read differently.
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import subprocess
 import sys
@@ -22,8 +21,8 @@ from typing import Any
 import pytest
 import yaml
 from conftest import CORPUS
-from conftest import ROOT
 from conftest import SEEDS
+from conftest import bench_module
 from hypothesis import example
 from hypothesis import given
 from hypothesis import settings
@@ -158,17 +157,9 @@ def test_every_real_file_loads_as_without_yaml_rs(variant: str, tmp_path: Path) 
         assert load_file(copy) == expected
 
 
-def _bench_corpus() -> Any:
-    spec = importlib.util.spec_from_file_location("corpus", ROOT / "bench" / "corpus.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.e2e
 def test_generated_front_matter_takes_the_fast_path(tmp_path: Path) -> None:
-    _bench_corpus().generate(tmp_path, 400, seed=7, processes=1)
+    bench_module("corpus").generate(tmp_path, 400, seed=7, processes=1)
     paths = sorted(tmp_path.rglob("*.md"))
     assert len(paths) == 400
     fast = sum(same_as_pyyaml(front(path.read_bytes())) for path in paths)

@@ -3,20 +3,17 @@ announcements that differ in a distinguishing word are not (issue 21)."""
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import random
-import sys
 from collections.abc import Callable
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
-from types import ModuleType
 
 import pytest
 from conftest import CORPUS
-from conftest import ROOT
 from conftest import SEEDS
+from conftest import bench_module
 
 from aggregator.model import Article
 from aggregator.stories.dedupe import find_stories
@@ -219,24 +216,15 @@ def test_stories_do_not_depend_on_the_order_of_the_files() -> None:
 
 def test_the_related_coverage_of_the_seeds_is_each_its_own_story() -> None:
     """27 real headlines of one event by many outlets, each its own article."""
-    bench = _bench()
+    bench = bench_module("dedupe_real")
     stubs = bench.seed_items(SEEDS, stubs=True, articles=False)
     assert len(stubs) == 27
     files = [article(n, s.title, s.excerpt, when=s.when) for n, s in enumerate(stubs)]
     assert len(find_stories(files).kept) == 27
 
 
-def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("dedupe_real", ROOT / "bench" / "dedupe_real.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_the_real_headline_benchmark_meets_its_targets_on_the_seeds() -> None:
-    bench = _bench()
+    bench = bench_module("dedupe_real")
     results = bench.measure(bench.seed_items(SEEDS), seed=1)
     recall, merged = bench.totals(results)
     assert sum(t.total for t in results.copies.values()) >= 150
@@ -250,7 +238,7 @@ def test_the_real_headline_benchmark_meets_its_targets_on_the_seeds() -> None:
 def test_the_real_headline_benchmark_meets_its_targets_on_the_power_apps_corpus() -> None:
     if not CORPUS.is_dir():
         pytest.skip(f"the power-apps corpus is not at {CORPUS} (it is not part of the project)")
-    bench = _bench()
+    bench = bench_module("dedupe_real")
     results = bench.measure(bench.seed_items(SEEDS) + bench.corpus_items(CORPUS), seed=1)
     recall, merged = bench.totals(results)
     assert recall >= bench.MIN_COPY_RECALL

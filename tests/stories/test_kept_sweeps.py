@@ -4,12 +4,10 @@ pairs a fresh sweep finds, after edits, additions and removals in the zones."""
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 from collections.abc import Iterator
-from types import ModuleType
 
 import pytest
-from conftest import ROOT
+from conftest import bench_module
 
 from aggregator.model import Article
 from aggregator.sources.loader import load_all
@@ -23,19 +21,11 @@ from aggregator.stories.similar import zone_pairs
 from aggregator.stories.similar import zones_of
 
 
-def _bench_corpus() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_corpus", ROOT / "bench" / "corpus.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def articles(tmp_path_factory: pytest.TempPathFactory) -> list[Article]:
     """Some months of articles whose titles share common words, with syndicated copies."""
     folder = tmp_path_factory.mktemp("corpus")
-    _bench_corpus().generate(folder, 900, processes=1, common=True)
+    bench_module("corpus").generate(folder, 900, processes=1, common=True)
     loaded, errors = load_all(sorted(folder.rglob("*.md")), workers=1)
     assert not errors
     return [with_keys(a) for a in loaded]

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import importlib.util
 import shutil
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
-from conftest import ROOT
+from conftest import bench_module
 
 from aggregator import build
 from aggregator.config import Config
@@ -31,19 +29,11 @@ from aggregator.stories.similar import zone_pairs
 from aggregator.stories.similar import zones_of
 
 
-def _bench_corpus() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_corpus", ROOT / "bench" / "corpus.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A generated corpus of some months, with syndicated copies in it."""
     folder = tmp_path_factory.mktemp("corpus")
-    _bench_corpus().generate(folder, 1500, processes=1)
+    bench_module("corpus").generate(folder, 1500, processes=1)
     return folder
 
 
