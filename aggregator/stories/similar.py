@@ -35,6 +35,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import threading
 import unicodedata
 from collections import Counter
 from collections import defaultdict
@@ -986,12 +987,13 @@ def find_zones(work: ZoneWork) -> dict[int, list[Pair]]:
 
     found: dict[int, list[Pair]] = {}
     micros = [(t - _EPOCH) // _MICROSECOND for t in times]
+    kept = len(work.zones) <= _KEPT_ZONES  # else the last would push the first out
     for zone in work.zones:
         period = zone // 2
         members = periods[period]
         if zone % 2 == 0:
             weight = Weights(frequency(period), len(members), distinguishing(slots_of(period)))
-            sweep = _Sweep(work, weight, micros, zone)
+            sweep = _Sweep(work, weight, micros, zone if kept else None)
             got = sweep.pairs(members)
         else:
             following = periods[period + 1]
@@ -1003,7 +1005,7 @@ def find_zones(work: ZoneWork) -> dict[int, list[Pair]]:
             start = _EPOCH + (period + 1) * length
             edge = [i for i in members if times[i] >= start - window]
             edge += [i for i in following if times[i] <= start + window]
-            sweep = _Sweep(work, weight, micros, zone)
+            sweep = _Sweep(work, weight, micros, zone if kept else None)
             got = sweep.pairs(edge, across=frozenset(members))
         sweep.keep()
         found[zone] = [(work.paths[i], work.paths[j], value) for i, j, value in got]
@@ -1160,37 +1162,40 @@ def _digest(articles: Sequence[Dated], prints: Sequence[Fingerprint], members: l
 
 
 class _Made:
-    """What a sweep made of one article's fingerprint: its keys and sets, which depend on
-    its words' weights alone (see `keep_sweeps`)."""
+    """The keys a sweep made of one article's fingerprint, which depend on its words'
+    weights alone (see `keep_sweeps`). (Not its sets: five times the memory, for a fifth
+    of the time.)"""
 
-    __slots__ = ("excerpt_keys", "item", "keys", "sets")
+    __slots__ = ("excerpt_keys", "item", "keys")
 
     def __init__(self, item: Fingerprint) -> None:
         self.item = item
         self.keys: _Keys | None = None
         self.excerpt_keys: _Keys | None = None
-        self.sets: _Sets | None = None
 
 
 #: what the last sweep of some zones made of their articles, by zone (its number,
 #: threshold and window): the weights it had (their words and articles) and what it made,
-#: by fingerprint digest; while `keep_sweeps` is on (else None)
+#: by fingerprint digest; while `keep_sweeps` is on (else None). About 1 KB an article.
 _KEPT: dict[tuple[int, float, timedelta], tuple[Weights, dict[str, _Made]]] | None = None
 #: the zones kept: a daemon's build on an event finds the (at most three) zones around
-#: the files it names again
+#: the files it names again; a work of more zones (a cold build) keeps none
 _KEPT_ZONES = 6
+#: held while `_KEPT` is read or changed (builds of two threads may sweep at once)
+_KEPT_LOCK = threading.Lock()
 
 
 def keep_sweeps(on: bool = True) -> None:
     """Keep, in this process, what the last sweep of each zone made of its articles'
-    fingerprints (their keys and sets, which depend on their words' weights alone), for
-    the next sweep of the zone: a process that finds a zone again after an edit in it
-    (a daemon) makes them again only for the articles with a word whose weight moved
-    (one the edit added or took away); for all of them when the zone gained or lost an
-    article (every weight moves). The pairs found are the same either way. Off by
-    default: a build that finds each zone once would only keep them."""
+    fingerprints (their keys, which depend on their words' weights alone), for the next
+    sweep of the zone: a process that finds a zone again after an edit in it (a daemon)
+    makes them again only for the articles with a word whose weight moved (one the edit
+    added or took away); for all of them when the zone gained or lost an article (every
+    weight moves). The pairs found are the same either way. Off by default: a build that
+    finds each zone once would only keep them."""
     global _KEPT
-    _KEPT = {} if on else None
+    with _KEPT_LOCK:
+        _KEPT = {} if on else None
 
 
 class _Sweep:
@@ -1218,13 +1223,17 @@ class _Sweep:
         # What the last sweep of this zone made that this one may take (`keep_sweeps`):
         # for the articles with none of the words whose weights moved since; and what
         # this one makes, kept for the next.
-        self._zone = None if _KEPT is None or zone is None else (zone, work.threshold, work.window)
+        self._zone = None if zone is None else (zone, work.threshold, work.window)
         self._last: dict[str, _Made] = {}
         self._moved: frozenset[str] | set[str] = frozenset()
         self._made: dict[int, _Made] | None = None
-        if self._zone is not None and _KEPT is not None:
+        kept = None
+        with _KEPT_LOCK:
+            self._kept = _KEPT if self._zone is not None else None
+            if self._kept is not None and self._zone is not None:
+                kept = self._kept.pop(self._zone, None)
+        if self._kept is not None:
             self._made = {}
-            kept = _KEPT.pop(self._zone, None)
             if kept is not None and kept[0].documents == weight.documents:
                 before, now = kept[0].idf, weight.idf
                 moved = {word for word, value in now.items() if before.get(word) != value}
@@ -1233,12 +1242,14 @@ class _Sweep:
 
     def keep(self) -> None:
         """Keep what this sweep made for the next sweep of its zone (`keep_sweeps`)."""
-        if _KEPT is None or self._zone is None or self._made is None:
+        kept = self._kept
+        if kept is None or self._zone is None or self._made is None:
             return
-        while len(_KEPT) >= _KEPT_ZONES:
-            del _KEPT[next(iter(_KEPT))]  # the zone kept longest ago
         made = {made.item.digest: made for made in self._made.values()}
-        _KEPT[self._zone] = (self.weight, made)
+        with _KEPT_LOCK:
+            while len(kept) >= _KEPT_ZONES:
+                del kept[next(iter(kept))]  # the zone kept longest ago
+            kept[self._zone] = (self.weight, made)
 
     def _made_of(self, i: int) -> _Made | None:
         """What this sweep makes of article `i` (None when nothing is kept), begun with
@@ -1294,13 +1305,9 @@ class _Sweep:
     def _of(self, i: int) -> _Sets:
         found = self._sets.get(i)
         if found is None:
-            made = self._made_of(i)
-            found = made.sets if made is not None else None
-            if found is None:
-                found = _Sets.of(self.prints[i], self._keys_of(i), self._excerpt_keys_of(i))
-                if made is not None:
-                    made.sets = found
-            self._sets[i] = found
+            found = self._sets[i] = _Sets.of(
+                self.prints[i], self._keys_of(i), self._excerpt_keys_of(i)
+            )
         return found
 
     def _index_excerpt(self, i: int) -> None:

@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from conftest import bench_module
+from conftest import write_article
 
+from aggregator.app.daemon import Daemon
+from aggregator.config import Config
 from aggregator.model import Article
 from aggregator.sources.loader import load_all
 from aggregator.stories import similar
@@ -22,13 +27,25 @@ from aggregator.stories.similar import zones_of
 
 
 @pytest.fixture(scope="module")
-def articles(tmp_path_factory: pytest.TempPathFactory) -> list[Article]:
-    """Some months of articles whose titles share common words, with syndicated copies."""
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> list[Article]:
+    """Three years of articles whose titles share common words, with syndicated copies."""
     folder = tmp_path_factory.mktemp("corpus")
     bench_module("corpus").generate(folder, 900, processes=1, common=True)
     loaded, errors = load_all(sorted(folder.rglob("*.md")), workers=1)
     assert not errors
     return [with_keys(a) for a in loaded]
+
+
+@pytest.fixture(scope="module")
+def articles(corpus: list[Article]) -> list[Article]:
+    """The corpus in its last 50 days (two periods, three zones: what a daemon finds
+    again after an edit), in the same order."""
+    end = max(a.published_at for a in corpus)
+    start = min(a.published_at for a in corpus)
+    return [
+        dataclasses.replace(a, published_at=end - (end - a.published_at) * 50 / (end - start).days)
+        for a in corpus
+    ]
 
 
 @pytest.fixture
@@ -40,31 +57,16 @@ def kept() -> Iterator[None]:
         similar.keep_sweeps(False)
 
 
-class _Zones:
-    """The pairs of each zone by its articles' digest, as a build keeps them: a zone
-    whose articles did not change is not swept again."""
-
-    def __init__(self) -> None:
-        self.kept: dict[tuple[int, str], list[Pair]] = {}
-
-    def get(self, zone: int, digest: str) -> list[Pair] | None:
-        return self.kept.get((zone, digest))
-
-    def put(self, zone: int, digest: str, pairs: list[Pair]) -> None:
-        self.kept[(zone, digest)] = pairs
-
-
-def _pairs(articles: list[Article], zones: _Zones | None = None) -> dict[int, list[Pair]]:
+def _pairs(articles: list[Article], threshold: float = DEFAULT_THRESHOLD) -> dict[int, list[Pair]]:
     periods = group_periods(articles, DEFAULT_WINDOW)
-    every = zones_of(periods)
-    return zone_pairs(articles, periods, every, DEFAULT_THRESHOLD, DEFAULT_WINDOW, zones)
+    return zone_pairs(articles, periods, zones_of(periods), threshold, DEFAULT_WINDOW)
 
 
-def _fresh(articles: list[Article]) -> dict[int, list[Pair]]:
+def _fresh(articles: list[Article], threshold: float = DEFAULT_THRESHOLD) -> dict[int, list[Pair]]:
     saved = similar._KEPT
     similar.keep_sweeps(False)
     try:
-        return _pairs(articles)
+        return _pairs(articles, threshold)
     finally:
         similar._KEPT = saved
 
@@ -73,86 +75,154 @@ def _retitled(article: Article, title: str) -> Article:
     return with_keys(dataclasses.replace(article, title=title))
 
 
+def _sharing(articles: list[Article], first: int, second: int) -> None:
+    """Gives article `second` the fingerprint digest of article `first` (their words
+    differ): what a digest collision would do."""
+    one, two = articles[first].fingerprint, articles[second].fingerprint
+    assert one is not None and two is not None and one.title != two.title
+    print_ = dataclasses.replace(two, digest=one.digest)
+    articles[second] = dataclasses.replace(articles[second], fingerprint=print_)
+
+
 def _made_as_fresh() -> int:
-    """Checks that every kept article's keys and sets are what its zone's weights make
-    of it now, and returns how many were checked."""
+    """Checks that every kept article's keys are what its zone's weights make of it now,
+    and returns how many were checked."""
     assert similar._KEPT
     checked = 0
     for (_zone, threshold, _window), (weight, made) in similar._KEPT.items():
         for entry in made.values():
             item = entry.item
             keys = similar._Keys.of_title(item, weight, weight.total(item.title), threshold)
-            excerpt = similar._Keys.of_excerpt(item, weight, threshold)
             assert entry.keys in (None, keys)
-            assert entry.excerpt_keys in (None, excerpt)
-            assert entry.sets in (None, similar._Sets.of(item, keys, excerpt))
+            assert entry.excerpt_keys in (None, similar._Keys.of_excerpt(item, weight, threshold))
             checked += 1
     return checked
 
 
 @pytest.mark.usefixtures("kept")
+@pytest.mark.parametrize("digests", ["digests", "a digest shared"])
 def test_sweeps_that_take_what_the_last_made_find_the_pairs_of_fresh_ones(
-    articles: list[Article],
+    articles: list[Article], digests: str
 ) -> None:
-    zones = _Zones()
-    first = _pairs(articles, zones)
+    by_date = sorted(range(len(articles)), key=lambda i: articles[i].published_at)
+    newest = by_date[-1]
+    shared: tuple[int, int] | None = None
+    if digests == "a digest shared":
+        # An article of a pair swept before another takes that one's digest: it must
+        # not take what the last sweep made of the other (they are told apart by their
+        # words too), or its pair is lost.
+        paths = {a.path: i for i, a in enumerate(articles)}
+        last = max(_pairs(articles).items())[1]
+        pair = next(
+            (paths[a], paths[b])
+            for a, b, _score in last
+            if articles[paths[a]].title != articles[paths[b]].title  # found by their keys
+        )
+        first_of_pair = min(pair, key=by_date.index)
+        later = by_date[by_date.index(first_of_pair) + 1 :]
+        paired = {paths[p] for a, b, _score in last for p in (a, b)}
+        shared = (next(i for i in later if i not in paired and i != newest), first_of_pair)
+        articles = list(articles)
+        _sharing(articles, *shared)
+    first = _pairs(articles)
+    assert len(first) == 3
     assert first == _fresh(articles)
     assert sum(map(len, first.values())) > 10  # the copies were found
-    newest = max(range(len(articles)), key=lambda i: articles[i].published_at)
     other = articles[len(articles) // 2]
-    steps: list[tuple[str, list[Article]]] = []
+    steps: list[tuple[str, list[Article], float]] = []
     now = list(articles)
+
+    def step(what: str, threshold: float = DEFAULT_THRESHOLD) -> None:
+        if shared is not None:
+            _sharing(now, *shared)
+        steps.append((what, list(now), threshold))
+
     # A word added to a title, one shared by many other titles (their weights move)...
     now[newest] = _retitled(now[newest], now[newest].title + " Microsoft")
-    steps.append(("a common word added", list(now)))
+    step("a common word added")
     # ...taken away again, a rare word in its place...
     now[newest] = _retitled(now[newest], articles[newest].title + " Zyxwvut")
-    steps.append(("a rare word instead", list(now)))
+    step("a rare word instead")
     # ...the title of another article's syndicated copy: a new pair...
     now[newest] = _retitled(now[newest], other.title)
-    steps.append(("another story's title", list(now)))
-    # ...an edit that changes no word, a new article, an article gone.
+    step("another story's title")
+    # ...an edit that changes no word, other thresholds, a new article, an article gone.
     now[newest] = dataclasses.replace(now[newest], quality=1)
-    steps.append(("no word changed", list(now)))
+    step("no word changed")
+    step("a higher threshold", 0.9)
+    step("a lower threshold", 0.3)
+    step("the threshold back")
     now.append(dataclasses.replace(_retitled(other, other.title + " again"), path="new.md"))
-    steps.append(("an article added", list(now)))
+    step("an article added")
     del now[len(now) // 3]
-    steps.append(("an article removed", list(now)))
-    for what, state in steps:
-        assert _pairs(state, zones) == _fresh(state), what
-        assert _made_as_fresh() > 20, what
+    step("an article removed")
+    for what, state, threshold in steps:
+        assert _pairs(state, threshold) == _fresh(state, threshold), what
+        assert _made_as_fresh() > 100, what
 
 
 @pytest.mark.usefixtures("kept")
 def test_a_sweep_after_an_edit_makes_again_only_what_the_moved_weights_change(
     articles: list[Article], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    made: list[str] = []  # the fingerprints whose title keys a sweep made
-    of_title = similar._Keys.of_title
+    made: dict[str, list[str]] = {"title": [], "excerpt": []}  # fingerprints keyed
+    of_title, of_excerpt = similar._Keys.of_title, similar._Keys.of_excerpt
 
-    def counted(
-        item: similar.Fingerprint, weight: similar.Weights, total: float, threshold: float
-    ) -> object:
-        made.append(item.digest)
-        return of_title(item, weight, total, threshold)
+    def titled(item: similar.Fingerprint, weight: similar.Weights, *rest: float) -> object:
+        made["title"].append(item.digest)
+        return of_title(item, weight, *rest)
 
-    monkeypatch.setattr(similar._Keys, "of_title", staticmethod(counted))
-    zones = _Zones()
-    _pairs(articles, zones)
+    def excerpted(item: similar.Fingerprint, weight: similar.Weights, *rest: float) -> object:
+        made["excerpt"].append(item.digest)
+        return of_excerpt(item, weight, *rest)
+
+    monkeypatch.setattr(similar._Keys, "of_title", staticmethod(titled))
+    monkeypatch.setattr(similar._Keys, "of_excerpt", staticmethod(excerpted))
     newest = max(range(len(articles)), key=lambda i: articles[i].published_at)
     edited = list(articles)
+    _pairs(edited)
     edited[newest] = _retitled(edited[newest], articles[newest].title + " Zyxwvut")
-    unkept = _Zones()
-    unkept.kept = dict(zones.kept)
-    made.clear()
-    kept_pairs = _pairs(edited, zones)
-    taken = list(made)
-    made.clear()
-    similar.keep_sweeps(False)
-    assert _pairs(edited, unkept) == kept_pairs
-    # Both swept the edited article's zones only; the sweep that took what the last
-    # made of them made again the edited article's keys and those of the articles
-    # sharing a word it gained or lost (their weights moved), not the others'.
+    for keys in made.values():
+        keys.clear()
+    kept_pairs = _pairs(edited)
+    taken = {part: list(keys) for part, keys in made.items()}
+    for keys in made.values():
+        keys.clear()
+    assert _fresh(edited) == kept_pairs
+    # The sweep that took what the last made made again the edited article's keys and
+    # those of the articles sharing a word it gained or lost (their weights moved).
     assert edited[newest].fingerprint is not None
-    assert edited[newest].fingerprint.digest in taken
-    assert 0 < len(taken) < len(made) / 2
+    assert edited[newest].fingerprint.digest in taken["title"]
+    assert 0 < len(taken["title"]) < len(made["title"]) / 2
+    assert len(taken["excerpt"]) < len(made["excerpt"]) / 2
+
+
+@pytest.mark.usefixtures("kept")
+def test_the_zones_kept_are_the_last_few_and_a_cold_build_keeps_none(
+    corpus: list[Article],
+) -> None:
+    periods = group_periods(corpus, DEFAULT_WINDOW)
+    zones = zones_of(periods)
+    assert len(zones) > similar._KEPT_ZONES
+    # Found all at once (a cold build): none kept, the last would push the first out.
+    zone_pairs(corpus, periods, zones, DEFAULT_THRESHOLD, DEFAULT_WINDOW)
+    assert similar._KEPT == {}
+    # Found a few at a time (a daemon's builds, each after an edit): the last ones.
+    for zone in zones:
+        zone_pairs(corpus, periods, [zone], DEFAULT_THRESHOLD, DEFAULT_WINDOW)
+    kept = [zone for zone, _threshold, _window in similar._KEPT]
+    assert kept == zones[-similar._KEPT_ZONES :]
+
+
+def test_the_daemon_keeps_its_sweeps_while_it_runs(tmp_path: Path) -> None:
+    write_article(tmp_path / "src", "a.md", n=1)
+    config = Config(sources=(tmp_path / "src",), output=tmp_path / "out", links="off")
+    daemon = Daemon(lambda: config, serve=None)
+    assert similar._KEPT is None
+    daemon.start()
+    try:
+        assert similar._KEPT is not None
+    finally:
+        daemon.stop()
+    assert similar._KEPT is None
+    assert timedelta(0) < DEFAULT_WINDOW
