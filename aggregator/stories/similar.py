@@ -1226,24 +1226,22 @@ class _Sweep:
         self._zone = None if zone is None else (zone, work.threshold, work.window)
         self._last: dict[str, _Made] = {}
         self._moved: frozenset[str] | set[str] = frozenset()
-        self._made: dict[int, _Made] | None = None
+        self._made: dict[int, _Made] = {}
         kept = None
         with _KEPT_LOCK:
             self._kept = _KEPT if self._zone is not None else None
             if self._kept is not None and self._zone is not None:
                 kept = self._kept.pop(self._zone, None)
-        if self._kept is not None:
-            self._made = {}
-            if kept is not None and kept[0].documents == weight.documents:
-                before, now = kept[0].idf, weight.idf
-                moved = {word for word, value in now.items() if before.get(word) != value}
-                self._moved = moved | (before.keys() - now.keys())
-                self._last = kept[1]
+        if kept is not None and kept[0].documents == weight.documents:
+            before, now = kept[0].idf, weight.idf
+            moved = {word for word, value in now.items() if before.get(word) != value}
+            self._moved = moved | (before.keys() - now.keys())
+            self._last = kept[1]
 
     def keep(self) -> None:
         """Keep what this sweep made for the next sweep of its zone (`keep_sweeps`)."""
         kept = self._kept
-        if kept is None or self._zone is None or self._made is None:
+        if kept is None or self._zone is None:
             return
         made = {made.item.digest: made for made in self._made.values()}
         with _KEPT_LOCK:
@@ -1255,7 +1253,7 @@ class _Sweep:
         """What this sweep makes of article `i` (None when nothing is kept), begun with
         what the last sweep of the zone made of the same fingerprint when none of its
         words weighs otherwise now."""
-        if self._made is None:
+        if self._kept is None:
             return None
         made = self._made.get(i)
         if made is None:
