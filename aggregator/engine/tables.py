@@ -30,6 +30,7 @@ import dataclasses
 import functools
 import json
 import os
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from collections.abc import Collection
@@ -87,6 +88,15 @@ FILES = "inc_files"
 RACY = "inc_racy"
 PATHS = "inc_paths"
 PATHS_DIGEST = "inc_paths_digest"
+#: the last build's files as a change of the base (`PATHS` and `FILES`, aligned):
+#: JSON [token, gone, set], `gone` paths of the base that are not among them (and maybe
+#: others), `set` [path, size, mtime] of each file whose identity is not the base's or
+#: that is not in it; the token is new at each write. "" while a base is written; none
+#: in a state an earlier version kept (its base is the last build's files). A build
+#: writes the base again only when the change grows past `_DELTA_SHARE` of the files:
+#: a daemon's build after a file landed writes a few lines, not the 10 MB of 100,000
+#: paths and identities.
+DELTA = "inc_files_delta"
 SPELLINGS = "inc_spellings"
 FEEDS = "inc_feeds"
 #: an incremental build takes at most this share of the files as changed
@@ -369,18 +379,13 @@ def changes(
     if store.meta("parse_format") != cache_form(config.limits):
         return None
     try:
-        old_sizes, old_times = _parsed_numbers(store.meta(FILES) or "null")
-        listed = store.meta(PATHS_DIGEST)
-        if listed and listed == _listed[1]:  # paths this process has the digest of
-            old_paths = _listed[0]
-        elif listed == now.paths_digest:
-            old_paths = list(now.paths)
-        else:
-            old_paths = json.loads(store.meta(PATHS) or "null")
+        last = _last_files(store, now)
     except (TypeError, ValueError):
         return None
+    if last is None:
+        return None
     try:
-        changed, deleted = _compare(old_paths, old_sizes, old_times, now)
+        changed, deleted = _compare(last.paths, last.sizes, last.times, now)
         if fresh:
             changed = sorted({*changed, *fresh})
         racy: dict[str, str] = json.loads(store.meta(RACY) or "{}")
@@ -443,6 +448,105 @@ def _parsed_numbers(text: str) -> Any:
     return _kept_numbers[1]
 
 
+#: a `DELTA` of more entries than this share of the files (and than `_DELTA_MIN`) is
+#: folded into a base written anew
+_DELTA_SHARE = 1 / 64
+_DELTA_MIN = 256
+
+
+@dataclass(frozen=True, slots=True)
+class _Files:
+    """The files of the last build, their identities in the order of their paths
+    (read, never changed), and how they differ from the base (see `DELTA`)."""
+
+    token: str
+    paths: Sequence[str]
+    sizes: Sequence[int]
+    times: Sequence[int]
+    gone: frozenset[str]
+    changed: Mapping[str, tuple[int, int]]
+
+
+#: the files the last build this process kept or read left: a daemon's next build
+#: compares with them and writes its change of the base without reading either
+_last: _Files | None = None
+
+
+def _last_files(store: StateStore, now: Identities) -> _Files | None:
+    """The files of the last build (`_last` when the state holds what this process
+    kept or read last); None while a base is written. Raises ValueError or TypeError
+    for what this version does not write."""
+    global _last
+    text = store.meta(DELTA)
+    if text == "":
+        return None
+    token, gone, changed = _delta(text)
+    last = _last
+    if last is not None and last.token == token and token:
+        return last
+    old_sizes, old_times = _parsed_numbers(store.meta(FILES) or "null")
+    listed = store.meta(PATHS_DIGEST)
+    if listed and listed == _listed[1]:  # paths this process has the digest of
+        old_paths = _listed[0]
+    elif listed == now.paths_digest:
+        old_paths = list(now.paths)
+    else:
+        old_paths = json.loads(store.meta(PATHS) or "null")
+    if not (
+        isinstance(old_paths, list)
+        and isinstance(old_sizes, list)
+        and isinstance(old_times, list)
+        and len(old_paths) == len(old_sizes) == len(old_times)
+    ):
+        raise ValueError("not as many numbers as paths")
+    paths, sizes, times = _applied(old_paths, old_sizes, old_times, gone, changed)
+    _last = _Files(token, paths, sizes, times, gone, changed)
+    return _last
+
+
+def _delta(text: str | None) -> tuple[str, frozenset[str], dict[str, tuple[int, int]]]:
+    """A `DELTA` text's token, gone paths and changed identities (none: an empty change
+    of no token, as an earlier version's state)."""
+    if text is None:
+        return "", frozenset(), {}
+    token, gone, changed = json.loads(text)
+    found = {str(path): (int(size), int(mtime)) for path, size, mtime in changed}
+    return str(token), frozenset(map(str, gone)), found
+
+
+def _applied(
+    paths: list[str],
+    sizes: list[int],
+    times: list[int],
+    gone: frozenset[str],
+    changed: Mapping[str, tuple[int, int]],
+) -> tuple[list[str], list[int], list[int]]:
+    """The base's files (`paths`, `sizes`, `times`) less `gone`, with the identities
+    `changed` (a path not among them added, in the order of the paths: sorted)."""
+    if not gone and not changed:
+        return paths, sizes, times
+    at = {path: i for i, path in enumerate(paths)}
+    sizes, times = list(sizes), list(times)
+    added: list[tuple[str, int, int]] = []
+    for path, (size, mtime) in changed.items():
+        i = at.get(path)
+        if i is None:
+            added.append((path, size, mtime))
+        else:
+            sizes[i], times[i] = size, mtime
+    if not gone.isdisjoint(at):
+        kept = [i for i, path in enumerate(paths) if path not in gone]
+        paths = [paths[i] for i in kept]
+        sizes = [sizes[i] for i in kept]
+        times = [times[i] for i in kept]
+    if added:
+        rows = sorted([*zip(paths, sizes, times, strict=True), *added])
+        paths = [row[0] for row in rows]
+        sizes = [row[1] for row in rows]
+        times = [row[2] for row in rows]
+    return paths, sizes, times
+
+
 #: at most this many files between the runs the old and new lists of paths agree on
 #: are compared by name (see `_compare`)
 _FEW = 64
@@ -463,34 +567,50 @@ def _common(old: Sequence[str], new: Sequence[str]) -> int:
 
 
 def _compare(
-    old_paths: list[str], old_sizes: list[int], old_times: list[int], now: Identities
+    old_paths: Sequence[str], old_sizes: Sequence[int], old_times: Sequence[int], now: Identities
 ) -> tuple[list[str], list[str]]:
+    """The files of `now` changed since the old ones (a new file, another identity,
+    size -1), and the old files deleted."""
+    changed, deleted = _compare_at(old_paths, old_sizes, old_times, now)
+    return [now.paths[i] for i in changed], deleted
+
+
+def _compare_at(
+    old_paths: Sequence[str],
+    old_sizes: Sequence[int],
+    old_times: Sequence[int],
+    now: Identities,
+    untold: bool = True,
+) -> tuple[list[int], list[str]]:
+    """`_compare`, the changed files by their index in `now`; with `untold` False, a
+    file of size -1 is changed only when its identity is not the old one."""
     new_paths, new_sizes, new_times = now.paths, now.sizes, now.times
     if old_paths == new_paths:
         if len(old_sizes) != len(new_sizes) or len(old_times) != len(new_times):
             raise ValueError("not as many numbers as paths")
         # Runs of files compared as lists (in C), only a run that differs file by file:
         # one change among 100,000 files costs a hundred comparisons, not 100,000.
-        changed: list[str] = []
+        changed: list[int] = []
         for start in range(0, len(new_paths), _RUN):
             end = start + _RUN
             if (
                 new_sizes[start:end] == old_sizes[start:end]
                 and new_times[start:end] == old_times[start:end]
-                and (now.settled or min(new_sizes[start:end]) >= 0)
+                and (now.settled or not untold or min(new_sizes[start:end]) >= 0)
             ):
                 continue
             changed.extend(
-                path
-                for path, a, b, c, d in zip(
-                    new_paths[start:end],
-                    new_sizes[start:end],
-                    old_sizes[start:end],
-                    new_times[start:end],
-                    old_times[start:end],
-                    strict=True,
+                start + n
+                for n, (a, b, c, d) in enumerate(
+                    zip(
+                        new_sizes[start:end],
+                        old_sizes[start:end],
+                        new_times[start:end],
+                        old_times[start:end],
+                        strict=True,
+                    )
                 )
-                if a != b or c != d or a < 0
+                if a != b or c != d or (untold and a < 0)
             )
         deleted: list[str] = []
     else:
@@ -504,17 +624,20 @@ def _compare(
         old_end, new_end = len(old_paths) - tail, len(new_paths) - tail
         if (old_end - head) + (new_end - head) <= _FEW:
 
-            def run(a: int, b: int, c: int, d: int) -> list[str]:
+            def run(a: int, b: int, c: int, d: int) -> list[int]:
                 files = Identities(new_paths[c:d], new_sizes[c:d], new_times[c:d], now.settled)
-                return _compare(old_paths[a:b], old_sizes[a:b], old_times[a:b], files)[0]
+                found = _compare_at(old_paths[a:b], old_sizes[a:b], old_times[a:b], files, untold)[
+                    0
+                ]
+                return [c + i for i in found]
 
             before = old_paths[head:old_end], old_sizes[head:old_end], old_times[head:old_end]
             after = new_paths[head:new_end], new_sizes[head:new_end], new_times[head:new_end]
             old = {path: (size, mtime) for path, size, mtime in zip(*before, strict=True)}
             middle = [
-                path
-                for path, size, mtime in zip(*after, strict=True)
-                if size < 0 or old.get(path) != (size, mtime)
+                head + n
+                for n, (path, size, mtime) in enumerate(zip(*after, strict=True))
+                if (untold and size < 0) or old.get(path) != (size, mtime)
             ]
             present = set(after[0])
             changed = run(0, head, 0, head) + middle
@@ -522,9 +645,11 @@ def _compare(
             return changed, [path for path in before[0] if path not in present]
         old = {p: (s, t) for p, s, t in zip(old_paths, old_sizes, old_times, strict=True)}
         changed = [
-            path
-            for path, size, mtime in zip(new_paths, new_sizes, new_times, strict=True)
-            if size < 0 or old.get(path) != (size, mtime)
+            n
+            for n, (path, size, mtime) in enumerate(
+                zip(new_paths, new_sizes, new_times, strict=True)
+            )
+            if (untold and size < 0) or old.get(path) != (size, mtime)
         ]
         present = set(new_paths)
         deleted = [path for path in old_paths if path not in present]
@@ -589,15 +714,9 @@ def finish(
     store.set_meta(CLOCK, now.isoformat())
     store.set_meta(SPELLINGS, json.dumps(spellings, ensure_ascii=False, sort_keys=True))
     store.set_meta(FEEDS, json.dumps({k: f.json() for k, f in feeds.items()}, ensure_ascii=False))
-    if store.meta(PATHS_DIGEST) != files.paths_digest:
-        store.set_meta(PATHS_DIGEST, "")
-        store.set_meta(PATHS, json.dumps(list(files.paths), ensure_ascii=False))
-        store.set_meta(PATHS_DIGEST, files.paths_digest)
-    store.set_meta(FILES, files.numbers)
+    _keep_files(store, files)
     if files.stated is not None:
         restamp(store, files.stated)
-    global _kept_numbers
-    _kept_numbers = (files.numbers, [files.sizes, files.times])
     racy = {}
     if files.digests:  # most builds read no file written in the last seconds
         racy = {
@@ -606,6 +725,47 @@ def finish(
             if size < 0 and path in files.digests
         }
     store.set_meta(RACY, json.dumps(racy, ensure_ascii=False))
+
+
+def _keep_files(store: StateStore, files: Identities) -> None:
+    """Keep the files of this build for the next (`changes`): as a change of the base
+    (`DELTA`) when the state holds the files this process kept or read last and the
+    change stays small, else as a new base."""
+    global _last, _kept_numbers
+    token = uuid.uuid4().hex
+    paths, sizes, times = files.paths, files.sizes, files.times
+    last = _last
+    try:
+        stored = _delta(store.meta(DELTA))[0]
+    except (TypeError, ValueError):
+        stored = ""
+    if last is not None and last.token and last.token == stored:
+        changed, deleted = _compare_at(last.paths, last.sizes, last.times, files, untold=False)
+        gone = set(last.gone).union(deleted)
+        told = dict(last.changed)
+        for path in deleted:
+            told.pop(path, None)
+        for i in changed:
+            gone.discard(paths[i])
+            told[paths[i]] = (sizes[i], times[i])
+        if len(gone) + len(told) <= max(_DELTA_MIN, _DELTA_SHARE * len(paths)):
+            store.set_meta(DELTA, _delta_text(token, gone, told))
+            _last = _Files(token, paths, sizes, times, frozenset(gone), told)
+            return
+    store.set_meta(DELTA, "")  # (until the base is whole)
+    if store.meta(PATHS_DIGEST) != files.paths_digest:
+        store.set_meta(PATHS_DIGEST, "")
+        store.set_meta(PATHS, json.dumps(list(paths), ensure_ascii=False))
+        store.set_meta(PATHS_DIGEST, files.paths_digest)
+    store.set_meta(FILES, files.numbers)
+    _kept_numbers = (files.numbers, [sizes, times])
+    store.set_meta(DELTA, _delta_text(token, (), {}))
+    _last = _Files(token, paths, sizes, times, frozenset(), {})
+
+
+def _delta_text(token: str, gone: Iterable[str], changed: Mapping[str, tuple[int, int]]) -> str:
+    rows = [[path, size, mtime] for path, (size, mtime) in sorted(changed.items())]
+    return json.dumps([token, sorted(gone), rows], ensure_ascii=False)
 
 
 def empty(store: StateStore) -> None:

@@ -4,22 +4,31 @@ edited or reordered."""
 
 from __future__ import annotations
 
+import json
 import random
+from pathlib import Path
 
 import pytest
 
+from aggregator.engine import tables
 from aggregator.engine.tables import Identities
 from aggregator.engine.tables import _compare
+from aggregator.state.interface import StateStore
+from aggregator.state.interface import open_store
 
 
 def _by_name(
-    old_paths: list[str], old_sizes: list[int], old_times: list[int], now: Identities
+    old_paths: list[str],
+    old_sizes: list[int],
+    old_times: list[int],
+    now: Identities,
+    untold: bool = True,
 ) -> tuple[list[str], list[str]]:
     old = {p: (s, t) for p, s, t in zip(old_paths, old_sizes, old_times, strict=True)}
     changed = [
         path
         for path, size, mtime in zip(now.paths, now.sizes, now.times, strict=True)
-        if size < 0 or old.get(path) != (size, mtime)
+        if (untold and size < 0) or old.get(path) != (size, mtime)
     ]
     present = set(now.paths)
     return changed, [path for path in old_paths if path not in present]
@@ -54,3 +63,150 @@ def test_changes_are_those_found_by_comparing_every_file_by_name(seed: int) -> N
         [p for p, _, _ in new], [s for _, s, _ in new], [t for _, _, t in new], settled
     )
     assert _compare(paths, sizes, times, now) == _by_name(paths, sizes, times, now)
+    # the files whose identity is not the old one (what a build keeps: see `DELTA`)
+    changed, deleted = tables._compare_at(paths, sizes, times, now, untold=False)
+    assert ([now.paths[i] for i in changed], deleted) == _by_name(
+        paths, sizes, times, now, untold=False
+    )
+
+
+def _step(rng: random.Random, files: dict[str, tuple[int, int]], gone: list[str]) -> None:
+    """Change `files` as a corpus changes between two builds: one file landing, edited or
+    deleted, one deleted before coming back, one too new to tell apart, or many at once
+    (a checkout)."""
+    for _ in range(1 if rng.random() < 0.8 else rng.randrange(2, 400)):
+        what = rng.randrange(6)
+        if what == 0 or not files:  # a file landing
+            files[f"src/{rng.randrange(10**6):07}.md"] = (
+                rng.randrange(100, 9000),
+                rng.randrange(10**18),
+            )
+        elif what == 1:  # deleted
+            path = rng.choice(sorted(files))
+            gone.append(path)
+            del files[path]
+        elif what == 2 and gone:  # back again
+            files[gone.pop()] = (rng.randrange(100, 9000), rng.randrange(10**18))
+        elif what == 3:  # too new to tell apart (then told, as the next build sees it)
+            path = rng.choice(sorted(files))
+            files[path] = (-1, files[path][1])
+        else:  # edited
+            path = rng.choice(sorted(files))
+            files[path] = (files[path][0] + rng.randrange(-5, 5), files[path][1] + 1)
+
+
+def _identities(files: dict[str, tuple[int, int]]) -> Identities:
+    paths = sorted(files)
+    sizes = [files[p][0] for p in paths]
+    times = [files[p][1] for p in paths]
+    return Identities(paths, sizes, times, min(sizes, default=0) >= 0)
+
+
+def _read_back(store: StateStore, now: Identities) -> dict[str, tuple[int, int]]:
+    last = tables._last_files(store, now)
+    assert last is not None
+    assert list(last.paths) == sorted(last.paths)  # in the order of the paths, as listed
+    return {p: (s, t) for p, s, t in zip(last.paths, last.sizes, last.times, strict=True)}
+
+
+def _as_another_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Forget what this process kept of the state: the next read is another process's."""
+    monkeypatch.setattr(tables, "_last", None)
+    monkeypatch.setattr(tables, "_kept_numbers", ("null", None))
+    monkeypatch.setattr(tables, "_listed", ([], ""))
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_the_files_a_build_keeps_are_those_the_next_build_reads_in_any_process(
+    seed: int, state_at: Path | str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a build keeps of its files is read back as they were, by the same process
+    and by another, after any changes: as a change of the base (a file that changed is
+    a line; the others are not written again), the base written anew only when that
+    change grew past its limit."""
+    rng = random.Random(seed)
+    files = {
+        f"src/{n:07}.md": (rng.randrange(100, 9000), rng.randrange(10**18))
+        for n in range(rng.randrange(0, 3000))
+    }
+    gone: list[str] = []
+    rebased = 0
+    with open_store(state_at) as store:
+        tables._keep_files(store, _identities(files))
+        for _ in range(60):
+            previous = dict(files)
+            _step(rng, files, gone)
+            now = _identities(files)
+            base = store.meta(tables.FILES), store.meta(tables.PATHS)
+            token, told_gone, told = json.loads(store.meta(tables.DELTA) or "")
+            # what the change of the base grows to: the files gone since it and those
+            # whose identity was told since
+            deleted = previous.keys() - files.keys()
+            changed = {p for p, told_as in files.items() if previous.get(p) != told_as}
+            grown_gone = (set(told_gone) | deleted) - changed
+            grown = ({row[0] for row in told} - deleted) | changed
+            tables._keep_files(store, now)
+            delta = json.loads(store.meta(tables.DELTA) or "")
+            assert delta[0] != token  # a new token each time
+            if len(grown_gone) + len(grown) > max(
+                tables._DELTA_MIN, tables._DELTA_SHARE * len(files)
+            ):
+                rebased += 1
+                assert delta[1:] == [[], []]
+            else:
+                assert set(delta[1]) == grown_gone
+                assert {row[0]: (row[1], row[2]) for row in delta[2]} == {
+                    p: files[p] for p in grown
+                }
+                assert (store.meta(tables.FILES), store.meta(tables.PATHS)) == base
+            assert _read_back(store, now) == files
+            if rng.random() < 0.3:
+                _as_another_process(monkeypatch)
+                assert _read_back(store, now) == files
+    assert rebased < 60
+
+
+def test_a_state_an_earlier_version_kept_is_read_as_its_base(tmp_path: Path) -> None:
+    """A state without a change of the base (an earlier version's): its base is the last
+    build's files; a base being written (a build stopped then) is no files at all."""
+    files = {"src/a.md": (10, 1), "src/b.md": (20, 2)}
+    with open_store(tmp_path / "state.sqlite") as store:
+        tables._keep_files(store, _identities(files))
+        store.delete_meta(tables.DELTA)
+        files["src/c.md"] = (30, 3)
+        now = _identities(files)
+        assert _read_back(store, now) == {"src/a.md": (10, 1), "src/b.md": (20, 2)}
+        tables._keep_files(store, now)
+        assert _read_back(store, now) == files
+        store.set_meta(tables.DELTA, "")
+        assert tables._last_files(store, now) is None
+
+
+def test_files_another_process_kept_since_are_read_from_the_state(
+    state_at: Path | str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process that kept the files of a build does not take them for the last build's
+    once another process (a command run beside a daemon) kept its own since."""
+    files = {f"src/{n:03}.md": (n, n) for n in range(50)}
+    with open_store(state_at) as store:
+        tables._keep_files(store, _identities(files))
+        mine = (tables._last, tables._kept_numbers, tables._listed)
+        _as_another_process(monkeypatch)  # another one reads, and keeps its build's
+        files["src/new.md"] = (7, 7)
+        del files["src/003.md"]
+        files["src/010.md"] = (1, 2)
+        now = _identities(files)
+        assert _read_back(store, now) != files
+        tables._keep_files(store, now)
+        # back in the first process: it reads what the other kept
+        monkeypatch.setattr(tables, "_last", mine[0])
+        monkeypatch.setattr(tables, "_kept_numbers", mine[1])
+        monkeypatch.setattr(tables, "_listed", mine[2])
+        assert _read_back(store, now) == files
+        # and keeps its next build's as a change of what it read
+        files["src/011.md"] = (5, 5)
+        now = _identities(files)
+        monkeypatch.setattr(tables, "_last", mine[0])
+        tables._keep_files(store, now)
+        _as_another_process(monkeypatch)
+        assert _read_back(store, now) == files

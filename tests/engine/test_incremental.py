@@ -17,6 +17,7 @@ import feedparser
 import pytest
 from conftest import NOW
 from conftest import files_read
+from conftest import run_cli
 from conftest import write_article
 
 from aggregator.clock import CTIME_LAG_NS
@@ -81,6 +82,48 @@ def test_incremental_result_equals_a_cold_build_after_edits_deletes_renames(
     assert [str(e) for e in incremental.errors] == [str(e) for e in cold.errors]
     assert incremental.published == cold.published
     assert any("011.md" in e.path for e in incremental.errors)
+
+
+def _written(path: Path, seconds: float = 30) -> None:
+    """A file written `seconds` ago (out of the racy window), as an editor's save is."""
+    when = time.time() - seconds
+    os.utime(path, (when, when))
+
+
+@pytest.mark.e2e
+def test_builds_in_a_process_and_the_command_beside_read_only_what_changed_since_either(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Builds in one process (a daemon's) keep their files as a change of those the
+    first kept; the command run beside, then the process again, each read only the
+    files changed since the other's build, and write the feeds a cold build writes."""
+    source = tmp_path / "src"
+    corpus(source)
+    target = config(source, tmp_path / "inc")
+    build(target, now=NOW)
+    parsed = files_read(monkeypatch, "load_file_digest")
+    _written(write_article(source, "005.md", n=5, title="Five, edited", topics=["Robots"]))
+    _written(write_article(source, "100.md", n=31, title="A story that landed", topics=["AI"]))
+    (source / "007.md").unlink()
+    assert build(target, now=NOW + timedelta(minutes=1)).mode == "incremental"
+    assert sorted(parsed) == ["005.md", "100.md"]
+    # the command, in another process
+    _written(write_article(source, "012.md", n=12, title="Twelve, edited", topics=["AI"]))
+    done = run_cli("build", "--source", source, "--output", target.output, "--links", "off")
+    assert done.returncode == 0, done.stderr
+    assert "incremental build: 1 file changed" in done.stdout + done.stderr
+    cold = config(source, tmp_path / "cold1")
+    build(cold, now=NOW + timedelta(minutes=1))
+    assert outputs(target.output) == outputs(cold.output)
+    # this process again, after the command's build
+    parsed.clear()
+    _written(write_article(source, "013.md", n=13, title="Thirteen, edited", topics=["AI"]))
+    (source / "100.md").unlink()
+    assert build(target, now=NOW + timedelta(minutes=2)).mode == "incremental"
+    assert parsed == ["013.md"]
+    cold = config(source, tmp_path / "cold2")
+    build(cold, now=NOW + timedelta(minutes=2))
+    assert outputs(target.output) == outputs(cold.output)
 
 
 def test_a_rebuild_reads_unchanged_files_from_the_cache(
