@@ -566,6 +566,51 @@ def _common(old: Sequence[str], new: Sequence[str]) -> int:
     return shortest
 
 
+def _common_tail(old: Sequence[str], new: Sequence[str], most: int) -> int:
+    """How many paths the two lists end with alike, at most `most`: as `_common`."""
+    alike = 0
+    while alike < most:
+        size = min(_RUN, most - alike)
+        a = old[len(old) - alike - size : len(old) - alike]
+        b = new[len(new) - alike - size : len(new) - alike]
+        if a != b:
+            return alike + next(
+                n for n, (x, y) in enumerate(zip(a[::-1], b[::-1], strict=True)) if x != y
+            )
+        alike += size
+    return alike
+
+
+def _aligned(
+    old: tuple[Sequence[int], Sequence[int], int],
+    new: tuple[Sequence[int], Sequence[int], int],
+    count: int,
+    untold: bool,
+    settled: bool,
+) -> list[int]:
+    """Of `count` files listed alike from an index of the old (sizes, times, index) and
+    of the new, the indices in the new of those whose identity differs (or of size -1,
+    with `untold`). Runs of files compared as lists (in C), only a run that differs file
+    by file: one change among 100,000 files costs a hundred comparisons, not 100,000."""
+    old_sizes, old_times, o = old
+    new_sizes, new_times, n = new
+    changed: list[int] = []
+    for start in range(0, count, _RUN):
+        end = min(start + _RUN, count)
+        sizes = new_sizes[n + start : n + end]
+        times = new_times[n + start : n + end]
+        was_sizes = old_sizes[o + start : o + end]
+        was_times = old_times[o + start : o + end]
+        if sizes == was_sizes and times == was_times and (settled or not untold or min(sizes) >= 0):
+            continue
+        changed.extend(
+            n + start + k
+            for k, (a, b, c, d) in enumerate(zip(sizes, was_sizes, times, was_times, strict=True))
+            if a != b or c != d or (untold and a < 0)
+        )
+    return changed
+
+
 def _compare(
     old_paths: Sequence[str], old_sizes: Sequence[int], old_times: Sequence[int], now: Identities
 ) -> tuple[list[str], list[str]]:
@@ -585,75 +630,40 @@ def _compare_at(
     """`_compare`, the changed files by their index in `now`; with `untold` False, a
     file of size -1 is changed only when its identity is not the old one."""
     new_paths, new_sizes, new_times = now.paths, now.sizes, now.times
+    if len(old_sizes) != len(old_paths) or len(old_times) != len(old_paths):
+        raise ValueError("not as many numbers as paths")
+    old = (old_sizes, old_times, 0)
     if old_paths == new_paths:
-        if len(old_sizes) != len(new_sizes) or len(old_times) != len(new_times):
-            raise ValueError("not as many numbers as paths")
-        # Runs of files compared as lists (in C), only a run that differs file by file:
-        # one change among 100,000 files costs a hundred comparisons, not 100,000.
-        changed: list[int] = []
-        for start in range(0, len(new_paths), _RUN):
-            end = start + _RUN
-            if (
-                new_sizes[start:end] == old_sizes[start:end]
-                and new_times[start:end] == old_times[start:end]
-                and (now.settled or not untold or min(new_sizes[start:end]) >= 0)
-            ):
-                continue
-            changed.extend(
-                start + n
-                for n, (a, b, c, d) in enumerate(
-                    zip(
-                        new_sizes[start:end],
-                        old_sizes[start:end],
-                        new_times[start:end],
-                        old_times[start:end],
-                        strict=True,
-                    )
-                )
-                if a != b or c != d or (untold and a < 0)
-            )
-        deleted: list[str] = []
-    else:
-        if len(old_sizes) != len(old_paths) or len(old_times) != len(old_paths):
-            raise ValueError("not as many numbers as paths")
-        # Files added or deleted in one place (one file landing, a folder moved out):
-        # the lists agree up to it and after it. Those two runs are compared as above;
-        # only what lies between is compared by name.
-        head = _common(old_paths, new_paths)
-        tail = _common(old_paths[head:][::-1], new_paths[head:][::-1])
-        old_end, new_end = len(old_paths) - tail, len(new_paths) - tail
-        if (old_end - head) + (new_end - head) <= _FEW:
-
-            def run(a: int, b: int, c: int, d: int) -> list[int]:
-                files = Identities(new_paths[c:d], new_sizes[c:d], new_times[c:d], now.settled)
-                found = _compare_at(old_paths[a:b], old_sizes[a:b], old_times[a:b], files, untold)[
-                    0
-                ]
-                return [c + i for i in found]
-
-            before = old_paths[head:old_end], old_sizes[head:old_end], old_times[head:old_end]
-            after = new_paths[head:new_end], new_sizes[head:new_end], new_times[head:new_end]
-            old = {path: (size, mtime) for path, size, mtime in zip(*before, strict=True)}
-            middle = [
-                head + n
-                for n, (path, size, mtime) in enumerate(zip(*after, strict=True))
-                if (untold and size < 0) or old.get(path) != (size, mtime)
-            ]
-            present = set(after[0])
-            changed = run(0, head, 0, head) + middle
-            changed += run(old_end, len(old_paths), new_end, len(new_paths))
-            return changed, [path for path in before[0] if path not in present]
-        old = {p: (s, t) for p, s, t in zip(old_paths, old_sizes, old_times, strict=True)}
-        changed = [
-            n
-            for n, (path, size, mtime) in enumerate(
-                zip(new_paths, new_sizes, new_times, strict=True)
-            )
-            if (untold and size < 0) or old.get(path) != (size, mtime)
+        return _aligned(old, (new_sizes, new_times, 0), len(new_paths), untold, now.settled), []
+    # Files added or deleted in one place (one file landing, a folder moved out): the
+    # lists agree up to it and after it. Those two runs are compared as above; only
+    # what lies between is compared by name.
+    head = _common(old_paths, new_paths)
+    tail = _common_tail(old_paths, new_paths, min(len(old_paths), len(new_paths)) - head)
+    old_end, new_end = len(old_paths) - tail, len(new_paths) - tail
+    if (old_end - head) + (new_end - head) <= _FEW:
+        before = old_paths[head:old_end], old_sizes[head:old_end], old_times[head:old_end]
+        after = new_paths[head:new_end], new_sizes[head:new_end], new_times[head:new_end]
+        told = {path: (size, mtime) for path, size, mtime in zip(*before, strict=True)}
+        middle = [
+            head + n
+            for n, (path, size, mtime) in enumerate(zip(*after, strict=True))
+            if (untold and size < 0) or told.get(path) != (size, mtime)
         ]
-        present = set(new_paths)
-        deleted = [path for path in old_paths if path not in present]
-    return changed, deleted
+        present = set(after[0])
+        changed = _aligned(old, (new_sizes, new_times, 0), head, untold, now.settled)
+        changed += middle
+        new = (new_sizes, new_times, new_end)
+        changed += _aligned((old_sizes, old_times, old_end), new, tail, untold, now.settled)
+        return changed, [path for path in before[0] if path not in present]
+    told = {p: (s, t) for p, s, t in zip(old_paths, old_sizes, old_times, strict=True)}
+    changed = [
+        n
+        for n, (path, size, mtime) in enumerate(zip(new_paths, new_sizes, new_times, strict=True))
+        if (untold and size < 0) or told.get(path) != (size, mtime)
+    ]
+    present = set(new_paths)
+    return changed, [path for path in old_paths if path not in present]
 
 
 def _settled(
