@@ -193,6 +193,9 @@ class Warm:
         #: the local article files, sorted as the walk sorts them
         self._paths: list[str] = []
         self._identities: dict[str, tuple[int, int]] = {}
+        #: the size and mtime of each of them, in their order (see `Found.numbers`)
+        self._sizes: list[int] = []
+        self._times: list[int] = []
         #: which folder each source folder was when it was walked (see `_identity`)
         self._folders: dict[str, tuple[int, int] | None] = {}
         #: the files kept that have other names among them (see `_Names`)
@@ -243,8 +246,9 @@ class Warm:
                 fresh = self._names.fresh(since)
                 paths, identities = list(self._paths), self._identities
                 folders = self._holding
+                numbers = list(self._sizes), list(self._times)
                 return self._found(
-                    config, paths, identities, (), fresh, self._stated, holding=folders
+                    config, paths, identities, (), fresh, self._stated, folders, numbers
                 )
             return self._walk(config, rules, since)
         except BaseException:
@@ -256,6 +260,7 @@ class Warm:
         self._stated = None
         self._paths = []
         self._identities = {}
+        self._sizes, self._times = [], []
         self._folders = {}
         self._names = _Names()
         self._holding = {}
@@ -280,8 +285,11 @@ class Warm:
         names = _Names()
         identities = names.stat(listed, since)
         kept = not misnamed and (len(sources) == 1 or _apart(sources, listed))
+        numbers = None
         if kept:
             self._paths, self._identities, self._rules = listed, identities, rules
+            self._numbered()
+            numbers = list(self._sizes), list(self._times)
             self._folders, self._names, self._stated = folders, names, stated
             self._holding = holding
             if len(sources) == 1:  # (several: no link, see `_apart`)
@@ -289,7 +297,9 @@ class Warm:
             names.complete = True  # every name found now
             listed = list(listed)
         fresh = names.fresh(since)
-        return self._found(config, listed, identities, misnamed, fresh, holding=holding)
+        return self._found(
+            config, listed, identities, misnamed, fresh, holding=holding, numbers=numbers
+        )
 
     def _follow(self, touched: list[str], rules: Rules, since: int | None) -> bool:
         """Bring the files kept up to date with the paths touched (and the other names
@@ -354,8 +364,25 @@ class Warm:
             self._holding = holding
         if not names.complete or not names.restat(self._identities, since):
             return False  # a hard link made since the walk, a link to a folder now
+        self._renumber(names.loose)
         self.walked = False
         return True
+
+    def _numbered(self) -> None:
+        """The sizes and mtimes of every file kept, looked up (after a walk, or when
+        many files came at once)."""
+        get, missing = self._identities.get, (-1, 0)
+        found = [get(path, missing) for path in self._paths]
+        self._sizes = [size for size, _ in found]
+        self._times = [mtime for _, mtime in found]
+
+    def _renumber(self, paths: Iterable[str]) -> None:
+        """The sizes and mtimes of these files kept, looked up again."""
+        kept, sizes, times = self._paths, self._sizes, self._times
+        for path in paths:
+            at = bisect.bisect_left(kept, path)
+            if at < len(kept) and kept[at] == path:
+                sizes[at], times[at] = self._identities.get(path, (-1, 0))
 
     def _change(self, gone: list[str], added: list[str], since: int | None = None) -> None:
         """Forget each path of `gone` (sorted) and every file under it, then keep the
@@ -363,6 +390,7 @@ class Warm:
         time linear in the files kept, whatever the number touched (a checkout of
         thousands of files into a corpus of a million)."""
         paths, identities = self._paths, self._identities
+        sizes, times = self._sizes, self._times
         cuts: list[tuple[int, int]] = []
         for path in gone:
             start = bisect.bisect_left(paths, path)
@@ -375,24 +403,41 @@ class Warm:
                 cuts.append((first, last))
         if cuts:
             kept: list[str] = []
+            kept_sizes: list[int] = []
+            kept_times: list[int] = []
             at = 0
             for first, last in sorted(cuts):
                 first = max(first, at)
                 if first >= last:
                     continue
                 kept += paths[at:first]
+                kept_sizes += sizes[at:first]
+                kept_times += times[at:first]
                 for path in paths[first:last]:
                     identities.pop(path, None)
                     self._names.drop(path)
                 at = last
             kept += paths[at:]
-            paths = kept
+            kept_sizes += sizes[at:]
+            kept_times += times[at:]
+            paths, sizes, times = kept, kept_sizes, kept_times
         new = [path for path in sorted(set(added)) if not _holds(paths, path)]
-        if new:
+        many = len(new) > _FEW_NEW
+        if many:
             paths = paths + new
             paths.sort()  # two sorted runs: one merge
-        self._paths = paths
+        else:
+            for path in new:  # each in its place (a memmove each, in C)
+                at = bisect.bisect_left(paths, path)
+                paths.insert(at, path)
+                sizes.insert(at, -1)
+                times.insert(at, 0)
+        self._paths, self._sizes, self._times = paths, sizes, times
         identities.update(self._names.stat(added, since))
+        if many:
+            self._numbered()
+        else:
+            self._renumber(added)
 
     def _found(
         self,
@@ -403,6 +448,7 @@ class Warm:
         fresh: dict[str, int] | None = None,
         stated: int | None = None,
         holding: dict[str, int] | None = None,
+        numbers: tuple[list[int], list[int]] | None = None,
     ) -> tuple[Found, dict[str, tuple[int, int]]]:
         """What `find_files` gives for the local `paths`: with the remote feeds' entries.
         The identities kept are given as they are, not copied: a build only reads them,
@@ -420,8 +466,15 @@ class Warm:
             paths += entries
             paths.sort()  # two sorted runs: one merge
             misnamed = (*misnamed, *more)
+            numbers = None  # (looked up by the build)
         found = Found(
-            paths, tuple(misnamed), fresh=given, stated=stated, completed=completed, folders=holding
+            paths,
+            tuple(misnamed),
+            fresh=given,
+            stated=stated,
+            completed=completed,
+            folders=holding,
+            numbers=numbers,
         )
         return found, identities
 
@@ -589,6 +642,11 @@ class _Names:
                 more.update(aimed.get(name, ()))
         return sorted(more)
 
+    @property
+    def loose(self) -> set[str]:
+        """The links to no file kept, which `restat` looks at."""
+        return self._loose
+
     def restat(self, identities: dict[str, tuple[int, int]], since: int | None = None) -> bool:
         """Look again at every link to no file kept (it may point out of the folders,
         where no event is heard). False when one points at a folder now (a walk does
@@ -623,6 +681,10 @@ class _Names:
     def taken(self, given: dict[str, int]) -> None:
         """A build given these files as fresh (`fresh`) completed: they were read then."""
         self._taken.update(given)
+
+
+#: files added at once up to this many are put in their places one by one (`Warm._change`)
+_FEW_NEW = 64
 
 
 def _addable(paths: list[str], several: bool) -> bool:

@@ -135,7 +135,7 @@ def build(
         if touched:
             fresh = settle(store, files.fresh, identities, config.limits, cancel)
             files = dataclasses.replace(files, fresh=fresh)
-        known = tables.identities_of(files.paths, identities, stated)
+        known = tables.identities_of(files.paths, identities, stated, files.numbers)
         # A misnamed file is not among the paths: no fast path while one is there.
         settled = known.settled and not files.misnamed
         # (kept for the next build; this one repeats no report while a file is `fresh`)

@@ -185,21 +185,49 @@ class Identities:
 
 
 def identities_of(
-    paths: Sequence[str], identities: dict[str, tuple[int, int]], stated: int | None = None
+    paths: Sequence[str],
+    identities: dict[str, tuple[int, int]],
+    stated: int | None = None,
+    numbers: tuple[list[int], list[int]] | None = None,
 ) -> Identities:
     """See `Identities` (`identities`: as `parsecache.stat_files` gives them, taken at
-    `stated`)."""
+    `stated`; `numbers`: the sizes and mtimes of `paths` when the finder kept them, see
+    `Found.numbers`, taken as they are)."""
     racy = wall_ns() - RACY_SECONDS * 1_000_000_000
-    try:  # (in C: a daemon does this for 100,000 files in each build)
-        found = list(map(identities.__getitem__, paths))
-    except KeyError:  # a file that could not be read
-        found = [identities.get(path, (-1, 0)) for path in paths]
-    sizes = list(map(itemgetter(0), found))
-    times = list(map(itemgetter(1), found))
+    if numbers is not None:
+        sizes, times = numbers
+    else:
+        try:  # (in C: a daemon does this for 100,000 files in each build)
+            found = list(map(identities.__getitem__, paths))
+        except KeyError:  # a file that could not be read
+            found = [identities.get(path, (-1, 0)) for path in paths]
+        sizes = list(map(itemgetter(0), found))
+        times = list(map(itemgetter(1), found))
     settled = min(sizes, default=0) >= 0 and max(times, default=0) < racy
     if not settled:
-        sizes = [-1 if size < 0 or mtime >= racy else size for size, mtime in found]
+        sizes = _unsettled(sizes, times, racy)
     return Identities(paths, sizes, times, settled, stated=stated)
+
+
+def _unsettled(sizes: list[int], times: list[int], racy: int) -> list[int]:
+    """`sizes` with -1 for each file of size below 0 or modified at or after `racy`:
+    runs of files looked at as lists (in C), then the runs within a run that holds
+    one, then its files (the files of a daemon's build are settled but the few just
+    written)."""
+    sizes = list(sizes)
+
+    def scan(low: int, high: int, run: int) -> None:
+        for start in range(low, high, run):
+            end = min(start + run, high)
+            if min(sizes[start:end]) >= 0 and max(times[start:end]) < racy:
+                continue
+            if run > 1:
+                scan(start, end, run // 100)
+            else:
+                sizes[start] = -1
+
+    scan(0, len(sizes), 10_000)
+    return sizes
 
 
 def stated(store: StateStore) -> int | None:

@@ -36,6 +36,7 @@ from aggregator.config import Config
 from aggregator.config import load_config
 from aggregator.engine.pipeline import find_files
 from aggregator.errors import ConfigError
+from aggregator.sources.inputs import Found
 
 #: a guard against waiting forever, never a measure of speed
 PATIENCE = 300.0
@@ -45,13 +46,20 @@ def config_of(root: Path, *sources: str) -> Config:
     return Config(sources=tuple(root / s for s in sources or ("src",)), output=root / "out")
 
 
-def same_as_a_walk(warm: Warm, config: Config) -> None:
+def same_as_a_walk(warm: Warm, config: Config) -> Found:
     """What `warm` gives is what walking every folder and stat-ing every file gives."""
     found, identities = warm.find(config)
     walked, stated = find_files(config)
     assert found.paths == walked.paths
     assert found.misnamed == walked.misnamed
     assert {p: identities.get(p) for p in found.paths} == {p: stated.get(p) for p in walked.paths}
+    # ... and the sizes and mtimes it keeps in their order, as the build takes them
+    # (none when it keeps nothing: several sources a link joins, say)
+    if found.numbers is not None:
+        sizes, times = found.numbers
+        told = list(zip(sizes, times, strict=True))
+        assert told == [stated.get(p, (-1, 0)) for p in walked.paths]
+    return found
 
 
 # --- when a burst is over ------------------------------------------------------------
@@ -314,7 +322,7 @@ def followed(
     assert warm.walked
     for burst in bursts:
         warm.touched([path for op in burst for path in apply(src, op)])
-        same_as_a_walk(warm, config)
+        assert same_as_a_walk(warm, config).numbers is not None  # one source: kept
         assert walks is None or warm.walked == walks
     return warm, config
 

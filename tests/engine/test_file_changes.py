@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from aggregator.clock import wall_ns
 from aggregator.engine import tables
 from aggregator.engine.tables import Identities
 from aggregator.engine.tables import _compare
@@ -210,3 +211,30 @@ def test_files_another_process_kept_since_are_read_from_the_state(
         tables._keep_files(store, now)
         _as_another_process(monkeypatch)
         assert _read_back(store, now) == files
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_files_too_new_to_tell_apart_are_told_by_size_minus_one(seed: int) -> None:
+    """Of the identities of a build's files, those of files written within the racy
+    window (or that could not be read) have size -1, whichever way they come: looked
+    up, or as a daemon keeps them in order."""
+    rng = random.Random(seed)
+    count = rng.choice([0, 1, 99, 100, 101, 10_000, rng.randrange(1, 40_000)])
+    late = wall_ns() + 3600 * 10**9  # after the racy window's start, however long this takes
+    files = {
+        f"src/{n:06}.md": (
+            rng.choice([-1, -2, 0, 5, rng.randrange(10**6)]) if rng.random() < 0.01 else 5,
+            late if rng.random() < rng.choice([0, 0.0001, 0.01, 0.5]) else rng.randrange(10**18),
+        )
+        for n in range(count)
+    }
+    paths = sorted(files)
+    expected = [-1 if s < 0 or t >= late else s for s, t in (files[p] for p in paths)]
+    looked_up = tables.identities_of(paths, files)
+    kept = tables.identities_of(
+        paths, files, None, ([files[p][0] for p in paths], [files[p][1] for p in paths])
+    )
+    for known in (looked_up, kept):
+        assert known.sizes == expected
+        assert known.times == [files[p][1] for p in paths]
+        assert known.settled == (min(expected, default=0) >= 0)
