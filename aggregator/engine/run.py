@@ -845,7 +845,7 @@ class Run:
             + sum(p is not None for _, _, p, _ in new)
         )
         # Of the files of this build (not the misnamed files of the last).
-        present = set(self.files.paths)
+        present = functools.cache(lambda: set(self.files.paths))  # (when a row asks)
         for kind, rows in (
             ("errors", [[e.path, e.line, e.reason] for e in self.errors]),
             (
@@ -853,7 +853,7 @@ class Run:
                 [[w.path, w.line, w.reason] for a in self.fresh.values() for w in a.warnings],
             ),
         ):
-            listed = [row for row in previous[kind] if row[0] in present]
+            listed = [row for row in previous[kind] if row[0] in present()]
             report[kind] = _patched(listed, gone_paths, rows)
         survivors = {s.survivor for s in old}
         for kind, rows in (("duplicates", duplicates), ("excluded", excluded)):

@@ -26,6 +26,7 @@ build's report is kept (`seal`).
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import functools
 import json
@@ -755,13 +756,15 @@ def finish(
     _keep_files(store, files)
     if files.stated is not None:
         restamp(store, files.stated)
+    # The digests of the files of size -1 (most builds read none written in the last
+    # seconds; a daemon's, the few just written): each found among the paths, which are
+    # sorted (one not found is read again by the next build).
     racy = {}
-    if files.digests:  # most builds read no file written in the last seconds
-        racy = {
-            path: files.digests[path]
-            for path, size in zip(files.paths, files.sizes, strict=True)
-            if size < 0 and path in files.digests
-        }
+    paths, sizes = files.paths, files.sizes
+    for path in sorted(files.digests):
+        at = bisect.bisect_left(paths, path)
+        if at < len(paths) and paths[at] == path and sizes[at] < 0:
+            racy[path] = files.digests[path]
     store.set_meta(RACY, json.dumps(racy, ensure_ascii=False))
 
 
