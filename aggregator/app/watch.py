@@ -463,8 +463,7 @@ class Warm:
             holding = dict(holding) if holding is not None else None
             entries, more = split_names(find_paths(folders, (ENTRY_PATTERN,), folders=holding))
             identities = {**identities, **stat_files(entries)}
-            paths += entries
-            paths.sort()  # two sorted runs: one merge
+            paths = sorted({*paths, *entries})  # (once each, as `inputs.find` lists them)
             misnamed = (*misnamed, *more)
             numbers = None  # (looked up by the build)
         found = Found(

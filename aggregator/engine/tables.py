@@ -126,10 +126,16 @@ _REPORT_KEYS = {
 }  # fmt: skip
 
 
+#: the layout of the tables and meta rows a build keeps: one that reads another's is
+#: a cold build (an earlier one reads `PATHS` and `FILES` as the last build's files,
+#: where they are the base of `DELTA` now)
+LAYOUT = "2: files as a change of a base"
+
+
 def form(config: Config) -> str:
-    """What the tables belong to: this version and the settings they depend on (not
-    those only rendering reads: see `rendering`)."""
-    return sha256(f"{__version__}\n{config.tables_key()}\n".encode()).hexdigest()
+    """What the tables belong to: this version, their layout and the settings they
+    depend on (not those only rendering reads: see `rendering`)."""
+    return sha256(f"{__version__}\n{LAYOUT}\n{config.tables_key()}\n".encode()).hexdigest()
 
 
 def rendering(config: Config) -> str:
@@ -254,7 +260,7 @@ def kept_folders(store: StateStore) -> Mapping[str, int]:
     if text != _kept[0]:  # (a daemon's builds read the same, of 100,000 folders maybe)
         try:
             kept = json.loads(text)
-        except ValueError:
+        except _DAMAGED:
             kept = {}
         _kept = (text, kept if isinstance(kept, dict) else {})
     return _kept[1]
@@ -409,7 +415,7 @@ def changes(
         return None
     try:
         last = _last_files(store, now)
-    except (TypeError, ValueError):
+    except _DAMAGED:
         return None
     if last is None:
         return None
@@ -418,7 +424,7 @@ def changes(
         if fresh:
             changed = sorted({*changed, *fresh})
         racy: dict[str, str] = json.loads(store.meta(RACY) or "{}")
-    except (TypeError, ValueError):
+    except _DAMAGED:
         return None  # not what this version writes
     if racy:
         changed = _settled(changed, racy, now, config)
@@ -462,6 +468,11 @@ def _rejudge(store: StateStore, config: Config, when: datetime, seen: bool) -> s
 
 #: files compared at once by `_compare`
 _RUN = 1000
+
+
+#: what reading a meta text this version did not write may raise (JSON of numbers too
+#: big for an int, or nested too deep; values of other types or shapes)
+_DAMAGED = (TypeError, ValueError, OverflowError, RecursionError)
 
 
 #: the last `FILES` text kept or read, parsed: a daemon's next build compares with it
@@ -684,7 +695,9 @@ def _compare_at(
         changed += middle
         new = (new_sizes, new_times, new_end)
         changed += _aligned((old_sizes, old_times, old_end), new, tail, untold, now.settled)
-        return changed, [path for path in before[0] if path not in present]
+        # (one listed twice in the old files is among the new ones elsewhere)
+        gone = [path for path in before[0] if path not in present and path not in new_paths]
+        return changed, gone
     told = {p: (s, t) for p, s, t in zip(old_paths, old_sizes, old_times, strict=True)}
     changed = [
         n
@@ -778,7 +791,7 @@ def _keep_files(store: StateStore, files: Identities) -> None:
     last = _last
     try:
         stored = _delta(store.meta(DELTA))[0]
-    except (TypeError, ValueError):
+    except _DAMAGED:
         stored = ""
     if last is not None and last.token and last.token == stored:
         changed, deleted = _compare_at(last.paths, last.sizes, last.times, files, untold=False)

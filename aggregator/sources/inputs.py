@@ -118,7 +118,8 @@ def find(config: Config) -> Found:
     listed = find_paths([*config.sources, *mirrors], config.patterns, unread, holding)
     folders = entry_folders(config)
     if folders:
-        listed = sorted([*listed, *find_paths(folders, (ENTRY_PATTERN,), folders=holding)])
+        # (once each: an entries folder under a source folder is walked by both)
+        listed = sorted({*listed, *find_paths(folders, (ENTRY_PATTERN,), folders=holding)})
     paths, misnamed = split_names(listed)
     return Found(paths, (*refused, *unread, *misnamed), folders=holding)
 

@@ -5,17 +5,25 @@ edited or reordered."""
 from __future__ import annotations
 
 import json
+import os
 import random
+import time
+from hashlib import sha256
 from pathlib import Path
 
 import pytest
+from conftest import NOW
+from conftest import write_article
 
 from aggregator.clock import wall_ns
+from aggregator.config import Config
 from aggregator.engine import tables
+from aggregator.engine.pipeline import build
 from aggregator.engine.tables import Identities
 from aggregator.engine.tables import _compare
 from aggregator.state.interface import StateStore
 from aggregator.state.interface import open_store
+from aggregator.version import __version__
 
 
 def _by_name(
@@ -229,12 +237,74 @@ def test_files_too_new_to_tell_apart_are_told_by_size_minus_one(seed: int) -> No
         for n in range(count)
     }
     paths = sorted(files)
+    stated = dict(files)
+    if paths and rng.random() < 0.5:  # one that could not be stat'ed: none found
+        unread = rng.choice(paths)
+        del stated[unread]
+        files[unread] = (-1, 0)
     expected = [-1 if s < 0 or t >= late else s for s, t in (files[p] for p in paths)]
-    looked_up = tables.identities_of(paths, files)
+    looked_up = tables.identities_of(paths, stated)
     kept = tables.identities_of(
-        paths, files, None, ([files[p][0] for p in paths], [files[p][1] for p in paths])
+        paths, stated, None, ([files[p][0] for p in paths], [files[p][1] for p in paths])
     )
     for known in (looked_up, kept):
         assert known.sizes == expected
         assert known.times == [files[p][1] for p in paths]
         assert known.settled == (min(expected, default=0) >= 0)
+
+
+def test_a_path_listed_twice_is_not_deleted_while_listed_once() -> None:
+    """Old files that list a path twice (a finder that listed it twice) and new files
+    that list it once: it is not deleted; listed nowhere, it is (each time listed)."""
+    old = ["a", "p", "p", "z"]
+    for new, deleted in ((["a", "p", "z"], []), (["a", "z"], ["p", "p"])):
+        now = Identities(new, [1] * len(new), [1] * len(new), True)
+        assert _compare(old, [1] * 4, [1] * 4, now) == ([], deleted)
+        assert _by_name(old, [1] * 4, [1] * 4, now) == ([], deleted)
+
+
+@pytest.mark.parametrize(
+    "damaged",
+    ["Infinity", '["t", [], [["src/001.md", 1e400, 1]]]', "[" * 100_000, '["t", 5, []]', "5"],
+)
+def test_a_damaged_change_of_the_base_makes_one_cold_build(tmp_path: Path, damaged: str) -> None:
+    """A state whose change of the base cannot be read (damaged by hand or by a disk):
+    the build starts from an empty state, as for any state it cannot read, and the
+    next is incremental again."""
+    source = tmp_path / "src"
+    for n in range(1, 6):
+        write_article(source, f"{n:03}.md", n=n)
+    _age(source)
+    config = Config(sources=(source,), output=tmp_path / "out", links="off")
+    build(config, now=NOW)
+    with open_store(config.state_location) as store:
+        store.set_meta(tables.DELTA, damaged)
+    write_article(source, "002.md", n=2, title="Two, edited")
+    _age(source)
+    assert build(config, now=NOW).mode == "full"
+    write_article(source, "003.md", n=3, title="Three, edited")
+    _age(source)
+    assert build(config, now=NOW).mode == "incremental"
+
+
+def _age(folder: Path) -> None:
+    when = time.time() - 60 - time.monotonic() % 1  # another mtime at each call
+    for path in folder.rglob("*.md"):
+        os.utime(path, (when, when))
+
+
+def test_a_state_the_earlier_layout_kept_is_built_cold(tmp_path: Path) -> None:
+    """The earlier layout read `PATHS` and `FILES` as the last build's files: a state of
+    either layout is built cold by a version of the other (its tables' form differs)."""
+    source = tmp_path / "src"
+    write_article(source, "001.md", n=1)
+    _age(source)
+    config = Config(sources=(source,), output=tmp_path / "out", links="off")
+    earlier = sha256(f"{__version__}\n{config.tables_key()}\n".encode()).hexdigest()
+    assert tables.form(config) != earlier
+    build(config, now=NOW)
+    with open_store(config.state_location) as store:
+        store.set_meta(tables.FORM, earlier)
+    write_article(source, "001.md", n=1, title="One, edited")
+    _age(source)
+    assert build(config, now=NOW).mode == "full"

@@ -30,6 +30,7 @@ from lxml import etree
 from w3c import needs_validator
 from w3c import validate_folder
 
+from aggregator.app.watch import Warm
 from aggregator.config import Config
 from aggregator.config import FeedSource
 from aggregator.config import config_from_mapping
@@ -38,10 +39,12 @@ from aggregator.errors import FeedError
 from aggregator.links.linkpolicy import LinkCheckSettings
 from aggregator.model import BuildReport
 from aggregator.model import FeedState
+from aggregator.sources import inputs
 from aggregator.sources.discover import _with_feed
 from aggregator.sources.discover import alternates
 from aggregator.sources.entries import FeedReader
 from aggregator.sources.entries import read_feed
+from aggregator.sources.remote import folder_name
 
 XML = etree.XMLParser(resolve_entities=False, no_network=True)
 #: words for titles no two of which are alike
@@ -1239,3 +1242,21 @@ def test_a_report_of_an_entry_file_names_its_feed_and_entry(
     path.write_text(f"---\ntitle: [broken\nfeed:\n{line}\n---\n", encoding="utf-8")
     (shown,) = shown_entries(config, [LoadError(str(path), 2, "invalid YAML: x")])
     assert str(shown) == f"{url}:1: entry {named}: invalid YAML: x"
+
+
+def test_entries_kept_inside_a_source_folder_are_listed_once(tmp_path: Path) -> None:
+    """The state file (so the feeds' entries) inside a source folder: an entry is one
+    file of the build, listed once by the command's walk and by the daemon's."""
+    url = "https://news.example.com/feed.xml"
+    config = config_for(
+        tmp_path, FeedSource(url), state=tmp_path / "articles" / "state" / "state.sqlite"
+    )
+    entry = config.entries_path / folder_name(url) / "entry.md"
+    entry.parent.mkdir(parents=True)
+    entry.write_text("---\ntitle: x\n---\n", encoding="utf-8")
+    write_article(config.sources[0], "own.md")
+    found = inputs.find(config)
+    assert sorted(Path(p).name for p in found.paths) == ["entry.md", "own.md"]
+    kept, identities = Warm().find(config)
+    assert kept.paths == found.paths
+    assert set(identities) >= set(found.paths)
