@@ -271,40 +271,39 @@ def test_a_damaged_change_of_the_base_makes_one_cold_build(tmp_path: Path, damag
     """A state whose change of the base cannot be read (damaged by hand or by a disk):
     the build starts from an empty state, as for any state it cannot read, and the
     next is incremental again."""
-    source = tmp_path / "src"
-    for n in range(1, 6):
-        write_article(source, f"{n:03}.md", n=n)
-    _age(source)
-    config = Config(sources=(source,), output=tmp_path / "out", links="off")
-    build(config, now=NOW)
-    with open_store(config.state_location) as store:
-        store.set_meta(tables.DELTA, damaged)
-    write_article(source, "002.md", n=2, title="Two, edited")
-    _age(source)
+    config = _edited_after(tmp_path, tables.DELTA, damaged)
     assert build(config, now=NOW).mode == "full"
-    write_article(source, "003.md", n=3, title="Three, edited")
-    _age(source)
+    _aged(write_article(config.sources[0], "003.md", n=3, title="Three, edited"))
     assert build(config, now=NOW).mode == "incremental"
-
-
-def _age(folder: Path) -> None:
-    when = time.time() - 60 - time.monotonic() % 1  # another mtime at each call
-    for path in folder.rglob("*.md"):
-        os.utime(path, (when, when))
 
 
 def test_a_state_the_earlier_layout_kept_is_built_cold(tmp_path: Path) -> None:
     """The earlier layout read `PATHS` and `FILES` as the last build's files: a state of
     either layout is built cold by a version of the other (its tables' form differs)."""
-    source = tmp_path / "src"
-    write_article(source, "001.md", n=1)
-    _age(source)
-    config = Config(sources=(source,), output=tmp_path / "out", links="off")
+    config = _config(tmp_path)
     earlier = sha256(f"{__version__}\n{config.tables_key()}\n".encode()).hexdigest()
     assert tables.form(config) != earlier
+    assert build(_edited_after(tmp_path, tables.FORM, earlier), now=NOW).mode == "full"
+
+
+def _config(tmp_path: Path) -> Config:
+    return Config(sources=(tmp_path / "src",), output=tmp_path / "out", links="off")
+
+
+def _edited_after(tmp_path: Path, key: str, text: str) -> Config:
+    """The config of five files built once, then a meta row of the state set to `text`
+    and a file edited."""
+    config = _config(tmp_path)
+    for n in range(1, 6):
+        _aged(write_article(config.sources[0], f"{n:03}.md", n=n))
     build(config, now=NOW)
     with open_store(config.state_location) as store:
-        store.set_meta(tables.FORM, earlier)
-    write_article(source, "001.md", n=1, title="One, edited")
-    _age(source)
-    assert build(config, now=NOW).mode == "full"
+        store.set_meta(key, text)
+    _aged(write_article(config.sources[0], "002.md", n=2, title="Two, edited"))
+    return config
+
+
+def _aged(path: Path) -> None:
+    """A file written a minute ago (out of the racy window), at another mtime each time."""
+    when = time.time() - 60 - time.monotonic() % 1
+    os.utime(path, (when, when))
