@@ -475,8 +475,8 @@ _RUN = 1000
 _DAMAGED = (TypeError, ValueError, OverflowError, RecursionError)
 
 
-#: the last `FILES` text kept or read, parsed: a daemon's next build compares with it
-#: without parsing the JSON of 100,000 sizes and mtimes again (read, never changed)
+#: the last `FILES` text (the base of `DELTA`) kept or read, parsed: not parsed again
+#: while it is the same (read, never changed)
 _kept_numbers: tuple[str, Any] = ("null", None)
 
 
@@ -497,9 +497,10 @@ _DELTA_MIN = 256
 @dataclass(frozen=True, slots=True)
 class _Files:
     """The files of the last build, their identities in the order of their paths
-    (read, never changed), and how they differ from the base (see `DELTA`)."""
+    (read, never changed), and how they differ from the base (see `DELTA`): the
+    `DELTA` text that says so, as kept or read."""
 
-    token: str
+    text: str | None
     paths: Sequence[str]
     sizes: Sequence[int]
     times: Sequence[int]
@@ -520,10 +521,10 @@ def _last_files(store: StateStore, now: Identities) -> _Files | None:
     text = store.meta(DELTA)
     if text == "":
         return None
-    token, gone, changed = _delta(text)
     last = _last
-    if last is not None and last.token == token and token:
+    if last is not None and last.text and last.text == text:
         return last
+    gone, changed = _delta(text)
     old_sizes, old_times = _parsed_numbers(store.meta(FILES) or "null")
     listed = store.meta(PATHS_DIGEST)
     if listed and listed == _listed[1]:  # paths this process has the digest of
@@ -540,18 +541,18 @@ def _last_files(store: StateStore, now: Identities) -> _Files | None:
     ):
         raise ValueError("not as many numbers as paths")
     paths, sizes, times = _applied(old_paths, old_sizes, old_times, gone, changed)
-    _last = _Files(token, paths, sizes, times, gone, changed)
+    _last = _Files(text, paths, sizes, times, gone, changed)
     return _last
 
 
-def _delta(text: str | None) -> tuple[str, frozenset[str], dict[str, tuple[int, int]]]:
-    """A `DELTA` text's token, gone paths and changed identities (none: an empty change
-    of no token, as an earlier version's state)."""
+def _delta(text: str | None) -> tuple[frozenset[str], dict[str, tuple[int, int]]]:
+    """A `DELTA` text's gone paths and changed identities (none: an empty change, as an
+    earlier version's state)."""
     if text is None:
-        return "", frozenset(), {}
-    token, gone, changed = json.loads(text)
+        return frozenset(), {}
+    _token, gone, changed = json.loads(text)
     found = {str(path): (int(size), int(mtime)) for path, size, mtime in changed}
-    return str(token), frozenset(map(str, gone)), found
+    return frozenset(map(str, gone)), found
 
 
 def _applied(
@@ -793,14 +794,10 @@ def _keep_files(store: StateStore, files: Identities) -> None:
     (`DELTA`) when the state holds the files this process kept or read last and the
     change stays small, else as a new base."""
     global _last, _kept_numbers
-    token = uuid.uuid4().hex
+    token = uuid.uuid4().hex  # (no two texts alike: see `_last_files`)
     paths, sizes, times = files.paths, files.sizes, files.times
     last = _last
-    try:
-        stored = _delta(store.meta(DELTA))[0]
-    except _DAMAGED:
-        stored = ""
-    if last is not None and last.token and last.token == stored:
+    if last is not None and last.text and last.text == store.meta(DELTA):
         changed, deleted = _compare_at(last.paths, last.sizes, last.times, files, untold=False)
         gone = set(last.gone).union(deleted)
         told = dict(last.changed)
@@ -810,8 +807,9 @@ def _keep_files(store: StateStore, files: Identities) -> None:
             gone.discard(paths[i])
             told[paths[i]] = (sizes[i], times[i])
         if len(gone) + len(told) <= max(_DELTA_MIN, _DELTA_SHARE * len(paths)):
-            store.set_meta(DELTA, _delta_text(token, gone, told))
-            _last = _Files(token, paths, sizes, times, frozenset(gone), told)
+            text = _delta_text(token, gone, told)
+            store.set_meta(DELTA, text)
+            _last = _Files(text, paths, sizes, times, frozenset(gone), told)
             return
     store.set_meta(DELTA, "")  # (until the base is whole)
     if store.meta(PATHS_DIGEST) != files.paths_digest:
@@ -820,8 +818,9 @@ def _keep_files(store: StateStore, files: Identities) -> None:
         store.set_meta(PATHS_DIGEST, files.paths_digest)
     store.set_meta(FILES, files.numbers)
     _kept_numbers = (files.numbers, [sizes, times])
-    store.set_meta(DELTA, _delta_text(token, (), {}))
-    _last = _Files(token, paths, sizes, times, frozenset(), {})
+    text = _delta_text(token, (), {})
+    store.set_meta(DELTA, text)
+    _last = _Files(text, paths, sizes, times, frozenset(), {})
 
 
 def _delta_text(token: str, gone: Iterable[str], changed: Mapping[str, tuple[int, int]]) -> str:
