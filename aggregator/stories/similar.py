@@ -323,6 +323,8 @@ class Weights:
     ) -> None:
         total = documents + 1
         self.idf = {word: math.log(1 + total / count) for word, count in frequency.items()}
+        #: how often each word is in those articles (not copied: never changed)
+        self.frequency = frequency
         #: the articles they were made from
         self.documents = documents
         #: words that tell announcements apart here (see `distinguishing`)
@@ -512,27 +514,54 @@ class _Keys:
     title at the threshold (`_Sets.title_prefix`) and at `_text_floor`
     (`_Sets.text_prefix`), and its rarest title word; or the rarest of its excerpt at
     `_excerpt_floor` and at `_swapped_floor` (`_Sets.excerpt_prefix`,
-    `_Sets.excerpt_tight`). With the title's or the excerpt's weight."""
+    `_Sets.excerpt_tight`). With the title's or the excerpt's weight.
+
+    Made under weights of `made_at` articles, the prefixes stay the same under weights
+    of other articles whose counts of these words are the same, while every word's
+    weight moves by less than `tolerance` (see `_prefixes`); `at` is the number of
+    articles `total` was summed under."""
 
     first: list[str]
     second: list[str]
     total: float
     rarest: str = ""
+    made_at: int = field(default=-1, compare=False)
+    tolerance: float = field(default=0.0, compare=False)
+    at: int = field(default=-1, compare=False)
 
     @classmethod
     def of_title(
         cls, item: Fingerprint, weight: Weights, title_total: float, threshold: float
     ) -> _Keys:
         needed = (threshold * title_total, _text_floor(threshold) * title_total)
-        ordered, (first, second) = _prefixes(item.title, weight, *needed)
-        return cls(first, second, title_total, ordered[0] if ordered else "")
+        ordered, (first, second), tolerance = _prefixes(item.title, weight, *needed)
+        rarest = ordered[0] if ordered else ""
+        made_at = weight.documents
+        return cls(first, second, title_total, rarest, made_at, tolerance, made_at)
 
     @classmethod
     def of_excerpt(cls, item: Fingerprint, weight: Weights, threshold: float) -> _Keys:
         total = weight.total(item.excerpt)
         needed = (_excerpt_floor(threshold) * total, _swapped_floor(threshold) * total)
-        _, (rarest, tight) = _prefixes(item.excerpt, weight, *needed)
-        return cls(rarest, tight, total)
+        _, (rarest, tight), tolerance = _prefixes(item.excerpt, weight, *needed)
+        made_at = weight.documents
+        return cls(rarest, tight, total, "", made_at, tolerance, made_at)
+
+    def under(self, weight: Weights, total: Callable[[], float]) -> _Keys | None:
+        """These keys under `weight`, which counts each of their words as often as the
+        weights they were made under (`total` sums them under `weight`); None when the
+        prefixes may differ under it."""
+        documents = weight.documents
+        if documents == self.at:
+            return self
+        if (
+            max(documents, self.made_at) > _ORDER_KEPT
+            or _moved_by(documents, self.made_at) >= self.tolerance
+        ):
+            return None
+        return _Keys(
+            self.first, self.second, total(), self.rarest, self.made_at, self.tolerance, documents
+        )
 
 
 def _text_floor(threshold: float) -> float:
@@ -671,12 +700,21 @@ def _score(a: _Sets, b: _Sets, weight: Weights, at_least: float) -> float:
 
 def _prefixes(
     words: Sequence[str], weight: Weights, *needed: float
-) -> tuple[list[str], list[list[str]]]:
+) -> tuple[list[str], list[list[str]], float]:
     """`words`, rarest first, and for each of `needed` the rarest of them up to where the
-    rest weigh less than it (a prefix).
+    rest weigh less than it (a prefix); and how far every word's weight may move for
+    those prefixes to stay the same (see below).
 
     Two titles whose weighted Jaccard similarity reaches a floor share a word in their
     prefixes at that floor (the rarest shared word), so probing prefixes misses no pair.
+
+    Under the weights of a period with another number of articles, words counted as
+    often keep their order (a weight falls as its count grows, whatever the number:
+    `_ORDER_KEPT`), and each weight moves by at most `_moved_by`; a prefix stays the
+    same while the sum of the rest, less its floor (`needed`, a share of the words'
+    summed weights), keeps its sign where the prefix ends: the tolerance is the margin
+    there over how much that difference can move per unit of a word's move, less room
+    for rounding.
     """
     idf = weight.idf
     try:
@@ -685,24 +723,58 @@ def _prefixes(
     except KeyError:  # words these weights were not made from weigh nothing
         ordered = sorted(words, key=lambda w: (-idf.get(w, 0.0), w))
         values = [idf.get(w, 0.0) for w in ordered]
+        return ordered, [_prefix(ordered, values, sum(values), f)[0] for f in needed], 0.0
     total = sum(values)
     found = []
+    tolerance = math.inf
+    count = len(values)
     for floor in needed:
-        # The sum, less what was taken, may round below a total exactly at `floor`.
-        floor -= _SLACK * total
-        remaining = total
-        taken = 0
-        for value in values:
-            if remaining < floor:
-                break
-            remaining -= value
-            taken += 1
-        found.append(ordered[:taken])
-    return ordered, found
+        prefix, margin = _prefix(ordered, values, total, floor)
+        found.append(prefix)
+        if count:
+            # The rest, the words' sum and the floor each move by at most `count`
+            # times a word's move; the sums here and those made under the other
+            # weights each round by a few units of the last place per word.
+            share = abs(floor) / total + _SLACK
+            room = _ROUNDING * (count + 1) * (total + abs(floor))
+            tolerance = min(tolerance, (margin - room) / (count * (1 + share)))
+    return ordered, found, tolerance
+
+
+def _prefix(
+    ordered: list[str], values: list[float], total: float, floor: float
+) -> tuple[list[str], float]:
+    """The rarest of `ordered` (weighing `values`) up to where the rest weigh less than
+    `floor`, and by how much the rest passed or missed `floor` where the prefix ends."""
+    # The sum, less what was taken, may round below a total exactly at `floor`.
+    floor -= _SLACK * total
+    remaining = total
+    before = math.inf  # the rest before the last word taken, less the floor
+    taken = 0
+    for value in values:
+        if remaining < floor:
+            return ordered[:taken], min(before, floor - remaining)
+        before = remaining - floor
+        remaining -= value
+        taken += 1
+    return ordered[:taken], before
+
+
+def _moved_by(documents: int, made_at: int) -> float:
+    """How far a word's weight, whose count is the same, may move between weights of
+    `made_at` and of `documents` articles: log(1 + (n + 1) / count) moves the most for a
+    count of one (with some room for rounding)."""
+    return abs(math.log((documents + 2) / (made_at + 2))) * (1 + _SLACK)
 
 
 #: rounding allowed for in `_prefixes`, relative to the weights it sums
 _SLACK = 1e-9
+#: rounding allowed for in a prefix's tolerance, per word, relative to the sums
+_ROUNDING = 1e-12
+#: up to this many articles, weights of different counts are never equal (the weights
+#: of counts c and c + 1 differ by more than 1e-12 of themselves): words counted as often
+#: keep their order under weights of another number of articles
+_ORDER_KEPT = 1_000_000
 
 #: a pair of articles (by path) that are one story, and their score
 Pair = tuple[str, str, float]
@@ -1163,8 +1235,8 @@ def _digest(articles: Sequence[Dated], prints: Sequence[Fingerprint], members: l
 
 class _Made:
     """The keys a sweep made of one article's fingerprint, which depend on its words'
-    weights alone (see `keep_sweeps`). (Not its sets: five times the memory, for a fifth
-    of the time.)"""
+    weights alone (see `keep_sweeps`, `_Keys.under`). (Not its sets: five times the
+    memory, for a fifth of the time.)"""
 
     __slots__ = ("excerpt_keys", "item", "keys")
 
@@ -1189,10 +1261,11 @@ def keep_sweeps(on: bool = True) -> None:
     """Keep, in this process, what the last sweep of each zone made of its articles'
     fingerprints (their keys, which depend on their words' weights alone), for the next
     sweep of the zone: a process that finds a zone again after an edit in it (a daemon)
-    makes them again only for the articles with a word whose weight moved (one the edit
-    added or took away); for all of them when the zone gained or lost an article (every
-    weight moves). The pairs found are the same either way. Off by default: a build that
-    finds each zone once would only keep them."""
+    makes them again only for the articles with a word whose count moved (one the edit
+    added or took away). When the zone gained or lost an article every weight moves, a
+    little: keys whose prefixes cannot change by that much (`_Keys.under`) are taken
+    too, with their sums of weights made again. The pairs found are the same either way.
+    Off by default: a build that finds each zone once would only keep them."""
     global _KEPT
     with _KEPT_LOCK:
         _KEPT = {} if on else None
@@ -1221,7 +1294,7 @@ class _Sweep:
         self._excerpts: defaultdict[str, deque[int]] = defaultdict(deque)
         self._rare_excerpts: defaultdict[str, deque[int]] = defaultdict(deque)
         # What the last sweep of this zone made that this one may take (`keep_sweeps`):
-        # for the articles with none of the words whose weights moved since; and what
+        # for the articles with none of the words whose counts moved since; and what
         # this one makes, kept for the next.
         self._zone = None if zone is None else (zone, work.threshold, work.window)
         self._last: dict[str, _Made] = {}
@@ -1232,9 +1305,9 @@ class _Sweep:
             self._kept = _KEPT if self._zone is not None else None
             if self._kept is not None and self._zone is not None:
                 kept = self._kept.pop(self._zone, None)
-        if kept is not None and kept[0].documents == weight.documents:
-            before, now = kept[0].idf, weight.idf
-            moved = {word for word, value in now.items() if before.get(word) != value}
+        if kept is not None:
+            before, now = kept[0].frequency, weight.frequency
+            moved = {word for word, count in now.items() if before.get(word) != count}
             self._moved = moved | (before.keys() - now.keys())
             self._last = kept[1]
 
@@ -1281,10 +1354,12 @@ class _Sweep:
         if found is None:
             made = self._made_of(i)
             found = made.keys if made is not None else None
+            if found is not None:
+                found = found.under(self.weight, lambda: self._total(i))
             if found is None:
                 found = _Keys.of_title(self.prints[i], self.weight, self._total(i), self.threshold)
-                if made is not None:
-                    made.keys = found
+            if made is not None:
+                made.keys = found
             self._keys[i] = found
         return found
 
@@ -1293,10 +1368,12 @@ class _Sweep:
         if found is None:
             made = self._made_of(i)
             found = made.excerpt_keys if made is not None else None
+            if found is not None:
+                found = found.under(self.weight, lambda: self.weight.total(self.prints[i].excerpt))
             if found is None:
                 found = _Keys.of_excerpt(self.prints[i], self.weight, self.threshold)
-                if made is not None:
-                    made.excerpt_keys = found
+            if made is not None:
+                made.excerpt_keys = found
             self._excerpt_keys[i] = found
         return found
 
