@@ -514,54 +514,74 @@ class _Keys:
     title at the threshold (`_Sets.title_prefix`) and at `_text_floor`
     (`_Sets.text_prefix`), and its rarest title word; or the rarest of its excerpt at
     `_excerpt_floor` and at `_swapped_floor` (`_Sets.excerpt_prefix`,
-    `_Sets.excerpt_tight`). With the title's or the excerpt's weight.
-
-    Made under weights of `made_at` articles, the prefixes stay the same under weights
-    of other articles whose counts of these words are the same, while every word's
-    weight moves by less than `tolerance` (see `_prefixes`); `at` is the number of
-    articles `total` was summed under."""
+    `_Sets.excerpt_tight`). With the title's or the excerpt's weight."""
 
     first: list[str]
     second: list[str]
     total: float
     rarest: str = ""
-    made_at: int = field(default=-1, compare=False)
-    tolerance: float = field(default=0.0, compare=False)
-    at: int = field(default=-1, compare=False)
 
     @classmethod
     def of_title(
         cls, item: Fingerprint, weight: Weights, title_total: float, threshold: float
     ) -> _Keys:
-        needed = (threshold * title_total, _text_floor(threshold) * title_total)
-        ordered, (first, second), tolerance = _prefixes(item.title, weight, *needed)
-        rarest = ordered[0] if ordered else ""
-        made_at = weight.documents
-        return cls(first, second, title_total, rarest, made_at, tolerance, made_at)
+        ordered, (first, second) = _prefixes(
+            item.title, weight, *_title_floors(threshold, title_total)
+        )
+        return cls(first, second, title_total, ordered[0] if ordered else "")
 
     @classmethod
     def of_excerpt(cls, item: Fingerprint, weight: Weights, threshold: float) -> _Keys:
         total = weight.total(item.excerpt)
-        needed = (_excerpt_floor(threshold) * total, _swapped_floor(threshold) * total)
-        _, (rarest, tight), tolerance = _prefixes(item.excerpt, weight, *needed)
-        made_at = weight.documents
-        return cls(rarest, tight, total, "", made_at, tolerance, made_at)
+        _, (rarest, tight) = _prefixes(item.excerpt, weight, *_excerpt_floors(threshold, total))
+        return cls(rarest, tight, total)
+
+
+def _title_floors(threshold: float, total: float) -> tuple[float, float]:
+    """The weights a title's prefixes leave less than: at the threshold and at
+    `_text_floor`, of the title's summed weight `total`."""
+    return threshold * total, _text_floor(threshold) * total
+
+
+def _excerpt_floors(threshold: float, total: float) -> tuple[float, float]:
+    """The weights an excerpt's prefixes leave less than: at `_excerpt_floor` and at
+    `_swapped_floor`, of the excerpt's summed weight `total`."""
+    return _excerpt_floor(threshold) * total, _swapped_floor(threshold) * total
+
+
+class _Kept:
+    """Keys a sweep made under some weights, for the next sweep of the zone (see
+    `keep_sweeps`): under weights of another number of articles that count each of
+    their words as often, the prefixes stay the same while every word's weight moves
+    by less than `tolerance` (`_tolerance`), and only their summed weight is made
+    again."""
+
+    __slots__ = ("at", "keys", "made_at", "tolerance")
+
+    def __init__(self, keys: _Keys, made_at: int, tolerance: float) -> None:
+        #: the keys under the last weights they were taken under, of `at` articles
+        self.keys = keys
+        self.at = made_at
+        #: the number of articles of the weights the prefixes were made under
+        self.made_at = made_at
+        self.tolerance = tolerance
 
     def under(self, weight: Weights, total: Callable[[], float]) -> _Keys | None:
-        """These keys under `weight`, which counts each of their words as often as the
-        weights they were made under (`total` sums them under `weight`); None when the
-        prefixes may differ under it."""
+        """The keys under `weight`, which counts each of their words as often as those
+        they were made under (`total` sums their words under it); None when the
+        prefixes may differ."""
         documents = weight.documents
         if documents == self.at:
-            return self
+            return self.keys
         if (
             max(documents, self.made_at) > _ORDER_KEPT
             or _moved_by(documents, self.made_at) >= self.tolerance
         ):
             return None
-        return _Keys(
-            self.first, self.second, total(), self.rarest, self.made_at, self.tolerance, documents
-        )
+        keys = self.keys
+        self.keys = _Keys(keys.first, keys.second, total(), keys.rarest)
+        self.at = documents
+        return self.keys
 
 
 def _text_floor(threshold: float) -> float:
@@ -700,21 +720,12 @@ def _score(a: _Sets, b: _Sets, weight: Weights, at_least: float) -> float:
 
 def _prefixes(
     words: Sequence[str], weight: Weights, *needed: float
-) -> tuple[list[str], list[list[str]], float]:
+) -> tuple[list[str], list[list[str]]]:
     """`words`, rarest first, and for each of `needed` the rarest of them up to where the
-    rest weigh less than it (a prefix); and how far every word's weight may move for
-    those prefixes to stay the same (see below).
+    rest weigh less than it (a prefix).
 
     Two titles whose weighted Jaccard similarity reaches a floor share a word in their
     prefixes at that floor (the rarest shared word), so probing prefixes misses no pair.
-
-    Under the weights of a period with another number of articles, words counted as
-    often keep their order (a weight falls as its count grows, whatever the number:
-    `_ORDER_KEPT`), and each weight moves by at most `_moved_by`; a prefix stays the
-    same while the sum of the rest, less its floor (`needed`, a share of the words'
-    summed weights), keeps its sign where the prefix ends: the tolerance is the margin
-    there over how much that difference can move per unit of a word's move, less room
-    for rounding.
     """
     idf = weight.idf
     try:
@@ -723,41 +734,59 @@ def _prefixes(
     except KeyError:  # words these weights were not made from weigh nothing
         ordered = sorted(words, key=lambda w: (-idf.get(w, 0.0), w))
         values = [idf.get(w, 0.0) for w in ordered]
-        return ordered, [_prefix(ordered, values, sum(values), f)[0] for f in needed], 0.0
     total = sum(values)
     found = []
-    tolerance = math.inf
-    count = len(values)
     for floor in needed:
-        prefix, margin = _prefix(ordered, values, total, floor)
-        found.append(prefix)
-        if count:
-            # The rest, the words' sum and the floor each move by at most `count`
-            # times a word's move; the sums here and those made under the other
-            # weights each round by a few units of the last place per word.
-            share = abs(floor) / total + _SLACK
-            room = _ROUNDING * (count + 1) * (total + abs(floor))
-            tolerance = min(tolerance, (margin - room) / (count * (1 + share)))
-    return ordered, found, tolerance
+        # The sum, less what was taken, may round below a total exactly at `floor`.
+        floor -= _SLACK * total
+        remaining = total
+        taken = 0
+        for value in values:
+            if remaining < floor:
+                break
+            remaining -= value
+            taken += 1
+        found.append(ordered[:taken])
+    return ordered, found
 
 
-def _prefix(
-    ordered: list[str], values: list[float], total: float, floor: float
-) -> tuple[list[str], float]:
-    """The rarest of `ordered` (weighing `values`) up to where the rest weigh less than
-    `floor`, and by how much the rest passed or missed `floor` where the prefix ends."""
-    # The sum, less what was taken, may round below a total exactly at `floor`.
-    floor -= _SLACK * total
-    remaining = total
-    before = math.inf  # the rest before the last word taken, less the floor
-    taken = 0
-    for value in values:
-        if remaining < floor:
-            return ordered[:taken], min(before, floor - remaining)
-        before = remaining - floor
-        remaining -= value
-        taken += 1
-    return ordered[:taken], before
+def _tolerance(words: Sequence[str], weight: Weights, *needed: float) -> float:
+    """How far every word's weight may move for the prefixes `_prefixes` makes of these
+    arguments to stay the same.
+
+    Under the weights of a period with another number of articles, words counted as
+    often keep their order (a weight falls as its count grows, whatever the number:
+    `_ORDER_KEPT`), and each weight moves by at most `_moved_by`; a prefix stays the
+    same while the sum of the rest, less its floor (`needed`, a share of the words'
+    summed weights), keeps its sign where the prefix ends: the tolerance is the margin
+    there over how much that difference can move per unit of a word's move (the rest,
+    the words' sum and the floor each by at most the number of words times it), less
+    room for rounding (the sums here and those under the other weights each round by a
+    few units of the last place per word). 0.0 for words the weights were not made
+    from."""
+    try:
+        values = sorted(map(weight.idf.__getitem__, words), reverse=True)
+    except KeyError:
+        return 0.0
+    count = len(values)
+    if not count:
+        return math.inf
+    total = sum(values)
+    tolerance = math.inf
+    for needed_ in needed:
+        floor = needed_ - _SLACK * total  # as `_prefixes` takes it
+        remaining = total
+        margin = math.inf  # the rest before the last word taken, less the floor
+        for value in values:
+            if remaining < floor:
+                margin = min(margin, floor - remaining)
+                break
+            margin = remaining - floor
+            remaining -= value
+        share = abs(needed_) / total + _SLACK
+        room = _ROUNDING * (count + 1) * (total + abs(needed_))
+        tolerance = min(tolerance, (margin - room) / (count * (1 + share)))
+    return tolerance
 
 
 def _moved_by(documents: int, made_at: int) -> float:
@@ -1235,15 +1264,15 @@ def _digest(articles: Sequence[Dated], prints: Sequence[Fingerprint], members: l
 
 class _Made:
     """The keys a sweep made of one article's fingerprint, which depend on its words'
-    weights alone (see `keep_sweeps`, `_Keys.under`). (Not its sets: five times the
+    weights alone (see `keep_sweeps`, `_Kept`). (Not its sets: five times the
     memory, for a fifth of the time.)"""
 
     __slots__ = ("excerpt_keys", "item", "keys")
 
     def __init__(self, item: Fingerprint) -> None:
         self.item = item
-        self.keys: _Keys | None = None
-        self.excerpt_keys: _Keys | None = None
+        self.keys: _Kept | None = None
+        self.excerpt_keys: _Kept | None = None
 
 
 #: what the last sweep of some zones made of their articles, by zone (its number,
@@ -1263,7 +1292,7 @@ def keep_sweeps(on: bool = True) -> None:
     sweep of the zone: a process that finds a zone again after an edit in it (a daemon)
     makes them again only for the articles with a word whose count moved (one the edit
     added or took away). When the zone gained or lost an article every weight moves, a
-    little: keys whose prefixes cannot change by that much (`_Keys.under`) are taken
+    little: keys whose prefixes cannot change by that much (`_Kept`) are taken
     too, with their sums of weights made again. The pairs found are the same either way.
     Off by default: a build that finds each zone once would only keep them."""
     global _KEPT
@@ -1353,13 +1382,15 @@ class _Sweep:
         found = self._keys.get(i)
         if found is None:
             made = self._made_of(i)
-            found = made.keys if made is not None else None
-            if found is not None:
-                found = found.under(self.weight, lambda: self._total(i))
+            kept = made.keys if made is not None else None
+            found = kept.under(self.weight, lambda: self._total(i)) if kept is not None else None
             if found is None:
-                found = _Keys.of_title(self.prints[i], self.weight, self._total(i), self.threshold)
-            if made is not None:
-                made.keys = found
+                item, total = self.prints[i], self._total(i)
+                found = _Keys.of_title(item, self.weight, total, self.threshold)
+                if made is not None:
+                    floors = _title_floors(self.threshold, total)
+                    tolerance = _tolerance(item.title, self.weight, *floors)
+                    made.keys = _Kept(found, self.weight.documents, tolerance)
             self._keys[i] = found
         return found
 
@@ -1367,13 +1398,19 @@ class _Sweep:
         found = self._excerpt_keys.get(i)
         if found is None:
             made = self._made_of(i)
-            found = made.excerpt_keys if made is not None else None
-            if found is not None:
-                found = found.under(self.weight, lambda: self.weight.total(self.prints[i].excerpt))
+            kept = made.excerpt_keys if made is not None else None
+            item = self.prints[i]
+            found = (
+                kept.under(self.weight, lambda: self.weight.total(item.excerpt))
+                if kept is not None
+                else None
+            )
             if found is None:
-                found = _Keys.of_excerpt(self.prints[i], self.weight, self.threshold)
-            if made is not None:
-                made.excerpt_keys = found
+                found = _Keys.of_excerpt(item, self.weight, self.threshold)
+                if made is not None:
+                    floors = _excerpt_floors(self.threshold, found.total)
+                    tolerance = _tolerance(item.excerpt, self.weight, *floors)
+                    made.excerpt_keys = _Kept(found, self.weight.documents, tolerance)
             self._excerpt_keys[i] = found
         return found
 

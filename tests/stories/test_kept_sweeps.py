@@ -95,9 +95,12 @@ def _made_as_fresh() -> int:
     for (_zone, threshold, _window), (weight, made) in similar._KEPT.items():
         for entry in made.values():
             item = entry.item
-            keys = similar._Keys.of_title(item, weight, weight.total(item.title), threshold)
-            assert entry.keys in (None, keys)
-            assert entry.excerpt_keys in (None, similar._Keys.of_excerpt(item, weight, threshold))
+            if entry.keys is not None:
+                keys = similar._Keys.of_title(item, weight, weight.total(item.title), threshold)
+                assert entry.keys.under(weight, lambda: weight.total(item.title)) == keys  # noqa: B023
+            if entry.excerpt_keys is not None:
+                keys = similar._Keys.of_excerpt(item, weight, threshold)
+                assert entry.excerpt_keys.under(weight, lambda: weight.total(item.excerpt)) == keys  # noqa: B023
             checked += 1
     return checked
 
@@ -343,9 +346,14 @@ def test_keys_taken_under_other_weights_are_those_the_weights_make(seed: int) ->
                 rest = math.fsum(values[rng.randrange(len(values)) :])
                 thresholds.append(rest / total * (1 + rng.choice([-1, 1]) * 1e-6))
             for n, threshold in enumerate(thresholds):
-                made = similar._Keys.of_title(item, before, before.total(item.title), threshold)
+                total = before.total(item.title)
+                made = similar._Keys.of_title(item, before, total, threshold)
+                floors = similar._title_floors(threshold, total)
+                kept = similar._Kept(
+                    made, before.documents, similar._tolerance(item.title, before, *floors)
+                )
                 wanted = similar._Keys.of_title(item, after, after.total(item.title), threshold)
-                got = made.under(after, lambda: after.total(item.title))  # noqa: B023
+                got = kept.under(after, lambda: after.total(item.title))  # noqa: B023
                 if (made.first, made.second) != (wanted.first, wanted.second):
                     moved += 1
                 if got is None:
@@ -358,11 +366,24 @@ def test_keys_taken_under_other_weights_are_those_the_weights_make(seed: int) ->
                     wanted.rarest,
                 )
                 assert got.total == wanted.total
-                assert got.under(after, lambda: 0.0) is got  # its sum holds there
+                # Its sum is kept for those weights, and made again for others.
+                assert kept.under(after, lambda: 0.0) is got
+                assert kept.under(before, lambda: before.total(item.title)) == made  # noqa: B023
             made = similar._Keys.of_excerpt(item, before, 0.75)
-            wanted = similar._Keys.of_excerpt(item, after, 0.75)
-            got = made.under(after, lambda: after.total(item.excerpt))  # noqa: B023
-            assert got is None or got == wanted
+            floors = similar._excerpt_floors(0.75, made.total)
+            tolerance = similar._tolerance(item.excerpt, before, *floors)
+            got = similar._Kept(made, before.documents, tolerance).under(
+                after,
+                lambda: after.total(item.excerpt),  # noqa: B023
+            )
+            assert got is None or got == similar._Keys.of_excerpt(item, after, 0.75)
+    # Words the weights were not made from, and periods past the size up to which words
+    # counted as often keep their order: never taken.
+    assert similar._tolerance(("w1", "unknown"), before, 0.5) == 0.0
+    huge = similar.Weights(counts, similar._ORDER_KEPT + 1)
+    keys = similar._Keys.of_title(items[0], huge, huge.total(items[0].title), 0.5)
+    kept = similar._Kept(keys, huge.documents, math.inf)
+    assert kept.under(similar.Weights(counts, huge.documents + 1), lambda: 0.0) is None
     # Prefixes that the move changed were met (and refused); with one article more, keys
     # at random thresholds are taken nearly always.
     assert moved > 100
