@@ -323,8 +323,6 @@ class Weights:
     ) -> None:
         total = documents + 1
         self.idf = {word: math.log(1 + total / count) for word, count in frequency.items()}
-        #: how often each word is in those articles (not copied: never changed)
-        self.frequency = frequency
         #: the articles they were made from
         self.documents = documents
         #: words that tell announcements apart here (see `distinguishing`)
@@ -525,63 +523,16 @@ class _Keys:
     def of_title(
         cls, item: Fingerprint, weight: Weights, title_total: float, threshold: float
     ) -> _Keys:
-        ordered, (first, second) = _prefixes(
-            item.title, weight, *_title_floors(threshold, title_total)
-        )
+        needed = (threshold * title_total, _text_floor(threshold) * title_total)
+        ordered, (first, second) = _prefixes(item.title, weight, *needed)
         return cls(first, second, title_total, ordered[0] if ordered else "")
 
     @classmethod
     def of_excerpt(cls, item: Fingerprint, weight: Weights, threshold: float) -> _Keys:
         total = weight.total(item.excerpt)
-        _, (rarest, tight) = _prefixes(item.excerpt, weight, *_excerpt_floors(threshold, total))
+        needed = (_excerpt_floor(threshold) * total, _swapped_floor(threshold) * total)
+        _, (rarest, tight) = _prefixes(item.excerpt, weight, *needed)
         return cls(rarest, tight, total)
-
-
-def _title_floors(threshold: float, total: float) -> tuple[float, float]:
-    """The weights a title's prefixes leave less than: at the threshold and at
-    `_text_floor`, of the title's summed weight `total`."""
-    return threshold * total, _text_floor(threshold) * total
-
-
-def _excerpt_floors(threshold: float, total: float) -> tuple[float, float]:
-    """The weights an excerpt's prefixes leave less than: at `_excerpt_floor` and at
-    `_swapped_floor`, of the excerpt's summed weight `total`."""
-    return _excerpt_floor(threshold) * total, _swapped_floor(threshold) * total
-
-
-class _Kept:
-    """Keys a sweep made under some weights, for the next sweep of the zone (see
-    `keep_sweeps`): under weights of another number of articles that count each of
-    their words as often, the prefixes stay the same while every word's weight moves
-    by less than `tolerance` (`_tolerance`), and only their summed weight is made
-    again."""
-
-    __slots__ = ("at", "keys", "made_at", "tolerance")
-
-    def __init__(self, keys: _Keys, made_at: int, tolerance: float) -> None:
-        #: the keys under the last weights they were taken under, of `at` articles
-        self.keys = keys
-        self.at = made_at
-        #: the number of articles of the weights the prefixes were made under
-        self.made_at = made_at
-        self.tolerance = tolerance
-
-    def under(self, weight: Weights, total: Callable[[], float]) -> _Keys | None:
-        """The keys under `weight`, which counts each of their words as often as those
-        they were made under (`total` sums their words under it); None when the
-        prefixes may differ."""
-        documents = weight.documents
-        if documents == self.at:
-            return self.keys
-        if (
-            max(documents, self.made_at) > _ORDER_KEPT
-            or _moved_by(documents, self.made_at) >= self.tolerance
-        ):
-            return None
-        keys = self.keys
-        self.keys = _Keys(keys.first, keys.second, total(), keys.rarest)
-        self.at = documents
-        return self.keys
 
 
 def _text_floor(threshold: float) -> float:
@@ -750,60 +701,8 @@ def _prefixes(
     return ordered, found
 
 
-def _tolerance(words: Sequence[str], weight: Weights, *needed: float) -> float:
-    """How far every word's weight may move for the prefixes `_prefixes` makes of these
-    arguments to stay the same.
-
-    Under the weights of a period with another number of articles, words counted as
-    often keep their order (a weight falls as its count grows, whatever the number:
-    `_ORDER_KEPT`), and each weight moves by at most `_moved_by`; a prefix stays the
-    same while the sum of the rest, less its floor (`needed`, a share of the words'
-    summed weights), keeps its sign where the prefix ends: the tolerance is the margin
-    there over how much that difference can move per unit of a word's move (the rest,
-    the words' sum and the floor each by at most the number of words times it), less
-    room for rounding (the sums here and those under the other weights each round by a
-    few units of the last place per word). 0.0 for words the weights were not made
-    from."""
-    try:
-        values = sorted(map(weight.idf.__getitem__, words), reverse=True)
-    except KeyError:
-        return 0.0
-    count = len(values)
-    if not count:
-        return math.inf
-    total = sum(values)
-    tolerance = math.inf
-    for needed_ in needed:
-        floor = needed_ - _SLACK * total  # as `_prefixes` takes it
-        remaining = total
-        margin = math.inf  # the rest before the last word taken, less the floor
-        for value in values:
-            if remaining < floor:
-                margin = min(margin, floor - remaining)
-                break
-            margin = remaining - floor
-            remaining -= value
-        share = abs(needed_) / total + _SLACK
-        room = _ROUNDING * (count + 1) * (total + abs(needed_))
-        tolerance = min(tolerance, (margin - room) / (count * (1 + share)))
-    return tolerance
-
-
-def _moved_by(documents: int, made_at: int) -> float:
-    """How far a word's weight, whose count is the same, may move between weights of
-    `made_at` and of `documents` articles: log(1 + (n + 1) / count) moves the most for a
-    count of one (with some room for rounding)."""
-    return abs(math.log((documents + 2) / (made_at + 2))) * (1 + _SLACK)
-
-
 #: rounding allowed for in `_prefixes`, relative to the weights it sums
 _SLACK = 1e-9
-#: rounding allowed for in a prefix's tolerance, per word, relative to the sums
-_ROUNDING = 1e-12
-#: up to this many articles, weights of different counts are never equal (the weights
-#: of counts c and c + 1 differ by more than 1e-12 of themselves): words counted as often
-#: keep their order under weights of another number of articles
-_ORDER_KEPT = 1_000_000
 
 #: a pair of articles (by path) that are one story, and their score
 Pair = tuple[str, str, float]
@@ -1264,15 +1163,15 @@ def _digest(articles: Sequence[Dated], prints: Sequence[Fingerprint], members: l
 
 class _Made:
     """The keys a sweep made of one article's fingerprint, which depend on its words'
-    weights alone (see `keep_sweeps`, `_Kept`). (Not its sets: five times the
-    memory, for a fifth of the time.)"""
+    weights alone (see `keep_sweeps`). (Not its sets: five times the memory, for a fifth
+    of the time.)"""
 
     __slots__ = ("excerpt_keys", "item", "keys")
 
     def __init__(self, item: Fingerprint) -> None:
         self.item = item
-        self.keys: _Kept | None = None
-        self.excerpt_keys: _Kept | None = None
+        self.keys: _Keys | None = None
+        self.excerpt_keys: _Keys | None = None
 
 
 #: what the last sweep of some zones made of their articles, by zone (its number,
@@ -1290,11 +1189,10 @@ def keep_sweeps(on: bool = True) -> None:
     """Keep, in this process, what the last sweep of each zone made of its articles'
     fingerprints (their keys, which depend on their words' weights alone), for the next
     sweep of the zone: a process that finds a zone again after an edit in it (a daemon)
-    makes them again only for the articles with a word whose count moved (one the edit
-    added or took away). When the zone gained or lost an article every weight moves, a
-    little: keys whose prefixes cannot change by that much (`_Kept`) are taken
-    too, with their sums of weights made again. The pairs found are the same either way.
-    Off by default: a build that finds each zone once would only keep them."""
+    makes them again only for the articles with a word whose weight moved (one the edit
+    added or took away); for all of them when the zone gained or lost an article (every
+    weight moves). The pairs found are the same either way. Off by default: a build that
+    finds each zone once would only keep them."""
     global _KEPT
     with _KEPT_LOCK:
         _KEPT = {} if on else None
@@ -1323,7 +1221,7 @@ class _Sweep:
         self._excerpts: defaultdict[str, deque[int]] = defaultdict(deque)
         self._rare_excerpts: defaultdict[str, deque[int]] = defaultdict(deque)
         # What the last sweep of this zone made that this one may take (`keep_sweeps`):
-        # for the articles with none of the words whose counts moved since; and what
+        # for the articles with none of the words whose weights moved since; and what
         # this one makes, kept for the next.
         self._zone = None if zone is None else (zone, work.threshold, work.window)
         self._last: dict[str, _Made] = {}
@@ -1334,9 +1232,9 @@ class _Sweep:
             self._kept = _KEPT if self._zone is not None else None
             if self._kept is not None and self._zone is not None:
                 kept = self._kept.pop(self._zone, None)
-        if kept is not None:
-            before, now = kept[0].frequency, weight.frequency
-            moved = {word for word, count in now.items() if before.get(word) != count}
+        if kept is not None and kept[0].documents == weight.documents:
+            before, now = kept[0].idf, weight.idf
+            moved = {word for word, value in now.items() if before.get(word) != value}
             self._moved = moved | (before.keys() - now.keys())
             self._last = kept[1]
 
@@ -1382,15 +1280,11 @@ class _Sweep:
         found = self._keys.get(i)
         if found is None:
             made = self._made_of(i)
-            kept = made.keys if made is not None else None
-            found = kept.under(self.weight, lambda: self._total(i)) if kept is not None else None
+            found = made.keys if made is not None else None
             if found is None:
-                item, total = self.prints[i], self._total(i)
-                found = _Keys.of_title(item, self.weight, total, self.threshold)
+                found = _Keys.of_title(self.prints[i], self.weight, self._total(i), self.threshold)
                 if made is not None:
-                    floors = _title_floors(self.threshold, total)
-                    tolerance = _tolerance(item.title, self.weight, *floors)
-                    made.keys = _Kept(found, self.weight.documents, tolerance)
+                    made.keys = found
             self._keys[i] = found
         return found
 
@@ -1398,19 +1292,11 @@ class _Sweep:
         found = self._excerpt_keys.get(i)
         if found is None:
             made = self._made_of(i)
-            kept = made.excerpt_keys if made is not None else None
-            item = self.prints[i]
-            found = (
-                kept.under(self.weight, lambda: self.weight.total(item.excerpt))
-                if kept is not None
-                else None
-            )
+            found = made.excerpt_keys if made is not None else None
             if found is None:
-                found = _Keys.of_excerpt(item, self.weight, self.threshold)
+                found = _Keys.of_excerpt(self.prints[i], self.weight, self.threshold)
                 if made is not None:
-                    floors = _excerpt_floors(self.threshold, found.total)
-                    tolerance = _tolerance(item.excerpt, self.weight, *floors)
-                    made.excerpt_keys = _Kept(found, self.weight.documents, tolerance)
+                    made.excerpt_keys = found
             self._excerpt_keys[i] = found
         return found
 
