@@ -37,6 +37,7 @@ from contextvars import ContextVar
 from datetime import UTC
 from datetime import date
 from datetime import datetime
+from multiprocessing.connection import Connection
 from pathlib import Path
 from pathlib import PurePath
 from typing import Any
@@ -528,6 +529,152 @@ class Workers:
 
 
 _SHARED: ContextVar[Workers | None] = ContextVar("aggregator_workers", default=None)
+
+
+class Helper:
+    """A process kept for a long-running program's small parallel tasks (a daemon's
+    build after an edit: `similar.find_zones` sweeps a large period in two parts at
+    once), started on first use and ready from the next: a build does not wait for it
+    to start. One build at a time has it; another runs its tasks in its own thread.
+    Its tasks go down a pipe of their own, written by this thread before it runs its
+    part: a pool's would wait for its threads to get a turn at the GIL meanwhile."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._process: multiprocessing.process.BaseProcess | None = None
+        self._pipe: Connection | None = None
+
+    def map(
+        self,
+        work: Callable[[list[_T], Limits], list[_R]],
+        items: list[_T],
+        cancel: threading.Event | None,
+        doing: str,
+    ) -> list[_R]:
+        """`work(some, limits)` over `items`, results in order: all but the last on the
+        helper process while this thread runs the last; all of them here while it
+        starts, when another build has it, or when it ended (started again at the next
+        call). Stops with `Cancelled` when `cancel` is set (the helper is ended: its
+        result is nobody's)."""
+        if len(items) > 1 and self._lock.acquire(blocking=False):
+            try:
+                pipe = self._pipe
+                if pipe is None:
+                    self._start()
+                else:
+                    try:
+                        pipe.send((work, items[:-1]))
+                    except (OSError, ValueError):
+                        self._end()  # gone: started again at the next call
+                    else:
+                        try:
+                            last = _here(work, items[-1:], DEFAULT_LIMITS, cancel, doing)
+                        except BaseException:
+                            self._end()  # its answer is nobody's
+                            raise
+                        first = self._answer(pipe, cancel, doing)
+                        if first is None:  # it ended (killed): done here after all
+                            first = _here(work, items[:-1], DEFAULT_LIMITS, cancel, doing)
+                        return [*first, *last]
+            finally:
+                self._lock.release()
+        return _here(work, items, DEFAULT_LIMITS, cancel, doing)
+
+    def _answer(
+        self, pipe: Connection, cancel: threading.Event | None, doing: str
+    ) -> list[Any] | None:
+        """The results of the task sent down `pipe`; None when the helper ended
+        before it answered (it is started again at the next call)."""
+        try:
+            while not pipe.poll(_POLL_SECONDS):
+                if cancel is not None and cancel.is_set():
+                    self._end()
+                    raise Cancelled(f"stopped while {doing}")
+            done, value = pipe.recv()
+        except (OSError, EOFError):
+            self._end()
+            return None
+        if not done:
+            raise value
+        return list(value)
+
+    def _start(self) -> None:
+        refuse_when_starting_as_worker()
+        context = multiprocessing.get_context("spawn")
+        mine, its = context.Pipe()
+        process = context.Process(target=_help, args=(its,), name="aggregator helper")
+        process.daemon = True  # ended at exit, as a pool's workers are
+        with interrupts_held():  # until it ignores them (`quiet_on_interrupt`)
+            process.start()
+        its.close()
+        self._process, self._pipe = process, mine
+        # Ended before multiprocessing's own exit handler (run after this one), which
+        # would wait for it: it ignores the SIGTERM that handler sends.
+        atexit.register(self._at_exit)
+
+    def _end(self) -> None:
+        process, pipe = self._process, self._pipe
+        self._process = self._pipe = None
+        if pipe is not None:
+            pipe.close()  # it reads the end of the pipe, and returns
+        if process is not None:
+            process.join(_POLL_SECONDS)
+            if process.is_alive():
+                process.kill()  # in the middle of a task (it ignores SIGTERM)
+                process.join()
+
+    def close(self) -> None:
+        with self._lock:
+            self._end()
+        atexit.unregister(self._at_exit)
+
+    def _at_exit(self) -> None:
+        held = self._lock.acquire(timeout=1)  # a build of a daemon thread may have it
+        try:
+            self._end()
+        finally:
+            if held:
+                self._lock.release()
+
+
+def _help(pipe: Connection) -> None:
+    """A helper process (`Helper`): runs each task it reads, until the pipe closes."""
+    quiet_on_interrupt()
+    while True:
+        try:
+            work, items = pipe.recv()
+        except (EOFError, OSError):
+            return
+        try:
+            with collector_paused():
+                answer: tuple[bool, Any] = (True, work(items, DEFAULT_LIMITS))
+        except Exception as exc:  # raised where the task was asked for
+            answer = (False, exc)
+        try:
+            pipe.send(answer)
+        except (OSError, ValueError):
+            return
+
+
+#: the helper process kept while `keep_helper` is on (a daemon's)
+_HELPER: Helper | None = None
+_HELPER_LOCK = threading.Lock()
+
+
+def keep_helper(on: bool = True) -> None:
+    """Keep a `Helper` process in this process (off: end it), for `helper`."""
+    global _HELPER
+    with _HELPER_LOCK:
+        if on and _HELPER is not None:
+            return
+        helper, _HELPER = _HELPER, (Helper() if on and (os.cpu_count() or 1) > 1 else None)
+    if helper is not None:
+        helper.close()
+
+
+def helper() -> Helper | None:
+    """The helper process kept (`keep_helper`), if any."""
+    return _HELPER
 
 
 @contextlib.contextmanager

@@ -1,0 +1,218 @@
+"""The helper process a daemon keeps for the parts of its sweeps (`loader.Helper`)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+
+from aggregator.errors import Cancelled
+from aggregator.limits import Limits
+from aggregator.sources import loader
+from aggregator.sources.loader import Helper
+
+
+def process_of(items: list[int], _limits: Limits) -> list[tuple[int, int]]:
+    """Each item with the process that saw it."""
+    return [(item, os.getpid()) for item in items]
+
+
+def fails_there(items: list[int], _limits: Limits) -> list[int]:
+    """The items, but in another process (the helper) an error."""
+    if multiprocessing.parent_process() is not None:
+        raise ValueError(f"no good: {items}")
+    return items
+
+
+def waits(items: list[float], _limits: Limits) -> list[float]:
+    for seconds in items:
+        time.sleep(seconds)
+    return items
+
+
+@pytest.fixture
+def helper() -> Iterator[Helper]:
+    kept = Helper()
+    try:
+        yield kept
+    finally:
+        kept.close()
+
+
+def _started(helper: Helper) -> int:
+    """Starts `helper` (its first map runs here) and returns its process id once it
+    answers."""
+    assert helper.map(process_of, [1, 2], None, "testing") == [(1, os.getpid()), (2, os.getpid())]
+    (_, there), (_, here) = helper.map(process_of, [3, 4], None, "testing")
+    assert here == os.getpid() and there != here
+    return there
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie (exited, not yet reaped by its parent) is as good as gone.
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def test_the_first_items_run_on_the_helper_and_the_last_here_in_order(helper: Helper) -> None:
+    there = _started(helper)
+    found = helper.map(process_of, [5, 6, 7], None, "testing")
+    assert [item for item, _ in found] == [5, 6, 7]
+    assert [pid for _, pid in found] == [there, there, os.getpid()]
+    # One item: nothing to share.
+    assert helper.map(process_of, [8], None, "testing") == [(8, os.getpid())]
+
+
+def test_an_error_of_a_task_on_the_helper_is_raised_here(helper: Helper) -> None:
+    there = _started(helper)
+    with pytest.raises(ValueError, match=r"no good: \[1\]"):
+        helper.map(fails_there, [1, 2], None, "testing")
+    # The helper goes on.
+    assert helper.map(process_of, [1, 2], None, "testing")[0] == (1, there)
+
+
+def test_a_helper_killed_leaves_its_task_to_this_thread_and_a_new_one_starts(
+    helper: Helper,
+) -> None:
+    there = _started(helper)
+    os.kill(there, signal.SIGKILL)
+    while _alive(there):
+        time.sleep(0.01)
+    # Killed as it waits: its part is run here, and the next call starts another.
+    assert helper.map(process_of, [1, 2], None, "testing") == [(1, os.getpid()), (2, os.getpid())]
+    assert _started(helper) != there
+
+
+def waits_in(items: list[float], _limits: Limits) -> list[tuple[float, int]]:
+    """Each item after as many seconds, with the process that saw it."""
+    waits(items, _limits)
+    return [(seconds, os.getpid()) for seconds in items]
+
+
+def test_a_helper_killed_in_its_task_leaves_it_to_this_thread(helper: Helper) -> None:
+    there = _started(helper)
+    # The helper's item takes longer than this thread's: killed in the middle of it.
+    threading.Timer(0.3, os.kill, (there, signal.SIGKILL)).start()
+    assert helper.map(waits_in, [2.0, 0.0], None, "testing") == [
+        (2.0, os.getpid()),
+        (0.0, os.getpid()),
+    ]
+
+
+def test_a_stop_while_the_helper_works_ends_it_and_raises_cancelled(helper: Helper) -> None:
+    there = _started(helper)
+    cancel = threading.Event()
+    threading.Timer(0.2, cancel.set).start()
+    started = time.monotonic()
+    with pytest.raises(Cancelled, match="stopped while testing"):
+        helper.map(waits, [60.0, 0.0], cancel, "testing")
+    assert time.monotonic() - started < 30
+    while _alive(there):  # ended, not left to finish a task nobody reads
+        time.sleep(0.01)
+    # The next call starts another: no answer of the old task is read for it.
+    assert _started(helper) != there
+
+
+def test_a_stop_before_this_threads_part_ends_the_helper_with_its_answer_unread(
+    helper: Helper,
+) -> None:
+    there = _started(helper)
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(Cancelled):
+        helper.map(process_of, [1, 2], cancel, "testing")
+    while _alive(there):
+        time.sleep(0.01)
+    assert helper.map(process_of, [3, 4], None, "testing") == [(3, os.getpid()), (4, os.getpid())]
+    (_, there), (_, here) = helper.map(process_of, [5, 6], None, "testing")
+    assert (there, here) != (os.getpid(), os.getpid())
+
+
+def test_another_thread_runs_its_items_itself_while_one_has_the_helper(helper: Helper) -> None:
+    _started(helper)
+    found: list[list[float]] = []
+    busy = threading.Thread(target=lambda: found.append(helper.map(waits, [1.0, 0.0], None, "t")))
+    busy.start()
+    time.sleep(0.2)
+    assert helper.map(process_of, [1, 2], None, "testing") == [(1, os.getpid()), (2, os.getpid())]
+    busy.join()
+    assert found == [[1.0, 0.0]]
+
+
+def test_close_ends_the_helper(helper: Helper) -> None:
+    there = _started(helper)
+    helper.close()
+    while _alive(there):
+        time.sleep(0.01)
+
+
+_KEPT_AT_EXIT = """
+import os
+from aggregator.sources import loader
+
+def process_of(items, _limits):
+    return [(item, os.getpid()) for item in items]
+
+if __name__ == "__main__":
+    loader.keep_helper()
+    kept = loader.helper()
+    kept.map(process_of, [1, 2], None, "testing")
+    while True:
+        (_, there), _ = kept.map(process_of, [1, 2], None, "testing")
+        if there != os.getpid():
+            break
+    print(there, flush=True)
+"""
+
+
+@pytest.mark.e2e
+def test_a_program_that_keeps_a_helper_exits_and_the_helper_with_it(tmp_path: Path) -> None:
+    """The helper ignores SIGTERM (a Ctrl-C or a `timeout` is its parent's to handle),
+    which multiprocessing sends its daemonic processes at exit before it waits for
+    them: the helper is ended first, and the program exits."""
+    script = tmp_path / "keeps.py"
+    script.write_text(_KEPT_AT_EXIT, encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    there = int(done.stdout)
+    started = time.monotonic()
+    while _alive(there):
+        assert time.monotonic() - started < 60, "the helper outlived its program"
+        time.sleep(0.05)
+
+
+def test_keep_helper_keeps_one_and_ends_it_when_off() -> None:
+    loader.keep_helper()
+    try:
+        kept = loader.helper()
+        assert kept is not None
+        loader.keep_helper()
+        assert loader.helper() is kept
+        there = _started(kept)
+    finally:
+        loader.keep_helper(False)
+    assert loader.helper() is None
+    while _alive(there):
+        time.sleep(0.01)
