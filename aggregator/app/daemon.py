@@ -94,6 +94,7 @@ from aggregator.objectstore import upload
 from aggregator.objectstore.mirror import sync_sources
 from aggregator.publishing.layout import real
 from aggregator.rendering.reportpage import render_report
+from aggregator.sources.loader import keep_helper
 from aggregator.state.interface import open_leadership
 from aggregator.stories.similar import keep_sweeps
 
@@ -496,6 +497,8 @@ class Daemon:
         # Each build after an edit finds the zones around it again: what the last sweep
         # of a zone made of its articles is kept for them.
         keep_sweeps()
+        # A period of many articles is swept in two parts at once, one on a helper.
+        keep_helper()
         self.scheduler.add_job(
             self.run_once,
             self.trigger,
@@ -567,6 +570,7 @@ class Daemon:
         self._unwatch()
         self.scheduler.shutdown(wait=True)
         keep_sweeps(False)
+        keep_helper(False)
         self.leadership.close()
         if self.server is not None:
             self.server.close()

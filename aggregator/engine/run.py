@@ -97,6 +97,7 @@ from aggregator.rendering.feeds import Site
 from aggregator.rendering.pages import Listing
 from aggregator.rendering.rendercache import RenderCache
 from aggregator.sources import inputs
+from aggregator.sources.loader import helper
 from aggregator.sources.loader import load_file
 from aggregator.sources.loader import map_in_processes
 from aggregator.sources.loader import workers_running
@@ -119,6 +120,7 @@ from aggregator.state.lastbuild import report_from_json
 from aggregator.stories.dedupe import find_stories
 from aggregator.stories.paircache import StoredPairs
 from aggregator.stories.similar import Pair
+from aggregator.stories.similar import SweepPart
 from aggregator.stories.similar import ZoneWork
 from aggregator.stories.similar import find_zone_works
 from aggregator.stories.similar import find_zones
@@ -126,6 +128,7 @@ from aggregator.stories.similar import fingerprint
 from aggregator.stories.similar import group_periods
 from aggregator.stories.similar import period_length
 from aggregator.stories.similar import period_of
+from aggregator.stories.similar import sweep_parts
 from aggregator.stories.similar import zone_pairs
 from aggregator.stories.topics import topic_key
 from aggregator.stories.urls import canonical_url
@@ -439,7 +442,15 @@ class Run:
     ) -> Iterable[dict[int, list[Pair]]]:
         if sum(len(work.paths) for work in works) < PARALLEL_ZONE_ARTICLES:
             beside()
-            return map(find_zones, works)
+            kept = helper()
+            if kept is None:
+                return map(find_zones, works)
+            cancel = self.cancel
+
+            def split(parts: list[SweepPart]) -> list[list[tuple[int, int, float]]]:
+                return kept.map(sweep_parts, parts, cancel, "finding similar stories")
+
+            return (find_zones(work, split) for work in works)
         return map_in_processes(
             find_zone_works, works, self.cancel, "finding similar stories", beside=beside
         )

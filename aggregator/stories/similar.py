@@ -32,6 +32,7 @@ an article changed.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import math
 import re
@@ -322,6 +323,8 @@ class Weights:
         self, frequency: Counter[str], documents: int, distinct: frozenset[str] = frozenset()
     ) -> None:
         total = documents + 1
+        #: what they were made from (see `SweepPart`)
+        self.counts = frequency
         self.idf = {word: math.log(1 + total / count) for word, count in frequency.items()}
         #: the articles they were made from
         self.documents = documents
@@ -968,8 +971,10 @@ def find_zone_works(works: list[ZoneWork], _limits: object) -> list[dict[int, li
     return [find_zones(work) for work in works]
 
 
-def find_zones(work: ZoneWork) -> dict[int, list[Pair]]:
-    """The pairs of each zone of `work`."""
+def find_zones(work: ZoneWork, split: Split | None = None) -> dict[int, list[Pair]]:
+    """The pairs of each zone of `work`; with `split`, the zone of a period of at least
+    `SPLIT_ARTICLES` articles is swept in two parts that `split` runs at once (one on
+    another process, say: see `_split`)."""
     periods, times, window = work.periods, work.times, work.window
     length = period_length(window)
     counts: dict[int, Counter[str]] = {}
@@ -993,6 +998,12 @@ def find_zones(work: ZoneWork) -> dict[int, list[Pair]]:
         members = periods[period]
         if zone % 2 == 0:
             weight = Weights(frequency(period), len(members), distinguishing(slots_of(period)))
+            if split is not None and len(members) >= SPLIT_ARTICLES:
+                found[zone] = [
+                    (work.paths[i], work.paths[j], value)
+                    for i, j, value in _split(work, zone, members, weight, micros, kept, split)
+                ]
+                continue
             sweep = _Sweep(work, weight, micros, zone if kept else None)
             got = sweep.pairs(members)
         else:
@@ -1009,6 +1020,115 @@ def find_zones(work: ZoneWork) -> dict[int, list[Pair]]:
             got = sweep.pairs(edge, across=frozenset(members))
         sweep.keep()
         found[zone] = [(work.paths[i], work.paths[j], value) for i, j, value in got]
+    return found
+
+
+#: a period of this many articles or more is swept in two parts at once, when a
+#: `find_zones` is given a way to (a daemon's helper process: a new file's period,
+#: about 3,000 articles at 100,000 files, is most of its build)
+SPLIT_ARTICLES = 1_000
+
+
+@dataclass(frozen=True, slots=True)
+class SweepPart:
+    """Part of the sweep of one zone (`_Sweep.pairs` over `order`, probed from
+    `probed_from`), with all it reads: the fingerprints and times (in microseconds) of
+    the articles of `order`, by their index in a work of `size` articles, and the
+    zone's weights (their counts, articles and distinguishing words)."""
+
+    zone: int
+    order: list[int]
+    probed_from: int
+    prints: list[Fingerprint]
+    times: list[int]
+    size: int
+    counts: Counter[str]
+    documents: int
+    distinct: frozenset[str]
+    threshold: float
+    window: timedelta
+    #: whether the sweep keeps what it makes (`keep_sweeps`), where it runs
+    keep: bool
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # As `ZoneWork`: plain tuples pickle about five times faster.
+        prints = [
+            (p.title, p.numbers, p.excerpt, p.excerpt_numbers, p.digest, p.head, p.cut, p.start)
+            for p in self.prints
+        ]
+        return _sweep_part, (
+            self.zone, self.order, self.probed_from, prints, self.times, self.size,
+            self.counts, self.documents, self.distinct, self.threshold, self.window, self.keep,
+        )  # fmt: skip
+
+
+def _sweep_part(
+    zone: int,
+    order: list[int],
+    probed_from: int,
+    prints: list[tuple[Any, ...]],
+    *rest: Any,
+) -> SweepPart:
+    made = [
+        Fingerprint(p[0], p[1], p[2], p[3], p[4], head=p[5], cut=p[6], start=p[7]) for p in prints
+    ]
+    return SweepPart(zone, order, probed_from, made, *rest)
+
+
+#: runs the parts of a sweep, one result each, in order (see `find_zones`)
+Split = Callable[[list[SweepPart]], Iterable[list[tuple[int, int, float]]]]
+
+
+def _split(
+    work: ZoneWork,
+    zone: int,
+    members: list[int],
+    weight: Weights,
+    micros: list[int],
+    kept: bool,
+    split: Split,
+) -> list[tuple[int, int, float]]:
+    """The pairs of a period's zone (`members`, by date), as one sweep finds them, in
+    the same order, from two parts that `split` runs: the pairs of the articles of the
+    first half, and those of a later one, its sweep begun a `window` before them (no
+    pair is further apart). Each part makes its own keys: half of the articles each,
+    and those of the window before the second half."""
+    middle = len(members) // 2
+    span = work.window // _MICROSECOND
+    start = micros[members[middle]] - span
+    begin = bisect.bisect_left(members, start, hi=middle, key=micros.__getitem__)
+    keep = kept and _KEPT is not None
+
+    def part(order: list[int], probed_from: int) -> SweepPart:
+        return SweepPart(
+            zone, order, probed_from, [work.prints[i] for i in order],
+            [micros[i] for i in order], len(work.prints), weight.counts, weight.documents,
+            weight.distinct, work.threshold, work.window, keep,
+        )  # fmt: skip
+
+    first, second = split([part(members[:middle], 0), part(members[begin:], middle - begin)])
+    return [*first, *second]
+
+
+def sweep_parts(parts: list[SweepPart], _limits: object) -> list[list[tuple[int, int, float]]]:
+    """The pairs of each of `parts` (by the articles' indexes in their work): the task a
+    helper process runs (see `find_zones`)."""
+    return [_swept(part) for part in parts]
+
+
+def _swept(part: SweepPart) -> list[tuple[int, int, float]]:
+    if part.keep and _KEPT is None:
+        keep_sweeps()  # a helper process: what it makes is kept as where it was asked
+    prints: list[Any] = [None] * part.size
+    times = [0] * part.size
+    for i, item, when in zip(part.order, part.prints, part.times, strict=True):
+        prints[i] = item
+        times[i] = when
+    work = ZoneWork((part.zone,), {}, [], [], prints, part.threshold, part.window)
+    weight = Weights(part.counts, part.documents, part.distinct)
+    sweep = _Sweep(work, weight, times, part.zone if part.keep else None)
+    found = sweep.pairs(part.order, probed_from=part.probed_from)
+    sweep.keep()
     return found
 
 
@@ -1353,10 +1473,12 @@ class _Sweep:
         }
 
     def pairs(
-        self, order: Sequence[int], across: frozenset[int] | None = None
+        self, order: Sequence[int], across: frozenset[int] | None = None, probed_from: int = 0
     ) -> list[tuple[int, int, float]]:
         """Pairs among `order` (sorted by date, then path) that are one story; with
-        `across`, only pairs of one article in it and one not."""
+        `across`, only pairs of one article in it and one not. The articles before
+        `probed_from` in `order` are only indexed: the pairs found are those of a later
+        one (the earlier ones' among themselves are another sweep's, see `_split`)."""
         times = self.times
         threshold = self.threshold
         span = self.work.window // _MICROSECOND
@@ -1393,7 +1515,8 @@ class _Sweep:
         recent: deque[int] = deque()  # articles whose sets may be kept, oldest first
         found: list[tuple[int, int, float]] = []
         idf = weight.idf
-        for i in order:
+        for position, i in enumerate(order):
+            probed = position >= probed_from
             oldest = times[i] - span
             while recent and times[recent[0]] < oldest:
                 gone = recent.popleft()
@@ -1414,7 +1537,7 @@ class _Sweep:
                     by_words: set[int] = set()
                     for word in keys.second:
                         _take(texts, word, oldest, times, by_words).append(i)
-                    if by_words and sift:
+                    if by_words and sift and probed:
                         by_words = self._overlapping(i, by_words)
                     candidates |= by_words
                 elif sift:
@@ -1446,6 +1569,8 @@ class _Sweep:
                 rarest.setdefault(keys.rarest, deque()).append(i)
             for word in item.title:
                 every[word].append(i)
+            if not probed:
+                continue
             candidates.discard(i)
             if across is not None:
                 side = i in across

@@ -1,27 +1,39 @@
 """A process that keeps what its sweeps made (a daemon: `similar.keep_sweeps`) finds the
-pairs a fresh sweep finds, after edits, additions and removals in the zones."""
+pairs a fresh sweep finds, after edits, additions and removals in the zones; and so does
+one that sweeps a large period in two parts at once, one on a helper process (a daemon:
+`loader.keep_helper`)."""
 
 from __future__ import annotations
 
 import dataclasses
+import os
+import pickle
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from conftest import bench_module
+from conftest import run_cli
 from conftest import write_article
 
 from aggregator.app.daemon import Daemon
 from aggregator.config import Config
 from aggregator.model import Article
+from aggregator.sources import loader
+from aggregator.sources.loader import Helper
 from aggregator.sources.loader import load_all
 from aggregator.stories import similar
 from aggregator.stories.dedupe import with_keys
 from aggregator.stories.similar import DEFAULT_THRESHOLD
 from aggregator.stories.similar import DEFAULT_WINDOW
 from aggregator.stories.similar import Pair
+from aggregator.stories.similar import Split
+from aggregator.stories.similar import SweepPart
+from aggregator.stories.similar import ZoneWork
+from aggregator.stories.similar import find_zones
 from aggregator.stories.similar import group_periods
+from aggregator.stories.similar import sweep_parts
 from aggregator.stories.similar import zone_pairs
 from aggregator.stories.similar import zones_of
 
@@ -57,9 +69,16 @@ def kept() -> Iterator[None]:
         similar.keep_sweeps(False)
 
 
-def _pairs(articles: list[Article], threshold: float = DEFAULT_THRESHOLD) -> dict[int, list[Pair]]:
+def _pairs(
+    articles: list[Article], threshold: float = DEFAULT_THRESHOLD, split: Split | None = None
+) -> dict[int, list[Pair]]:
     periods = group_periods(articles, DEFAULT_WINDOW)
-    return zone_pairs(articles, periods, zones_of(periods), threshold, DEFAULT_WINDOW)
+
+    def runner(works: list[ZoneWork]) -> Iterator[dict[int, list[Pair]]]:
+        return (find_zones(work, split) for work in works)
+
+    zones = zones_of(periods)
+    return zone_pairs(articles, periods, zones, threshold, DEFAULT_WINDOW, runner=runner)
 
 
 def _fresh(articles: list[Article], threshold: float = DEFAULT_THRESHOLD) -> dict[int, list[Pair]]:
@@ -219,12 +238,16 @@ def test_the_daemon_keeps_its_sweeps_while_it_runs(tmp_path: Path) -> None:
     config = Config(sources=(tmp_path / "src",), output=tmp_path / "out", links="off")
     daemon = Daemon(lambda: config, serve=None)
     assert similar._KEPT is None
+    assert loader.helper() is None
     daemon.start()
     try:
         assert similar._KEPT is not None
+        # A helper process for the parts of large sweeps, where there are cores for it.
+        assert (loader.helper() is not None) == ((os.cpu_count() or 1) > 1)
     finally:
         daemon.stop()
     assert similar._KEPT is None
+    assert loader.helper() is None
     assert timedelta(0) < DEFAULT_WINDOW
 
 
@@ -248,3 +271,132 @@ def test_sweeps_taking_turns_with_articles_landing_and_leaving_find_fresh_pairs(
             )
         assert _pairs(now) == _fresh(now), step
         assert _made_as_fresh() > 100, step
+
+
+def _through_pickle(parts: list[SweepPart]) -> list[list[tuple[int, int, float]]]:
+    """Runs the parts of a sweep as another process does: each sent as it would be."""
+    return sweep_parts(pickle.loads(pickle.dumps(parts)), None)
+
+
+@pytest.mark.parametrize("threshold", [DEFAULT_THRESHOLD, 0.95, 0.5, 0.3, 0.05])
+def test_a_period_swept_in_two_parts_gives_the_pairs_of_one_sweep_in_its_order(
+    corpus: list[Article],
+    articles: list[Article],
+    threshold: float,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every route a pair is found by (the thresholds) gives the same pairs in the same
+    order: over two periods of about 450 articles and over three years of about 25 a
+    period, each period of 20 or more swept in two parts."""
+    monkeypatch.setattr(similar, "SPLIT_ARTICLES", 20)
+    split: list[int] = []
+
+    def counted(parts: list[SweepPart]) -> list[list[tuple[int, int, float]]]:
+        split.append(len(parts))
+        return _through_pickle(parts)
+
+    for each in (articles, corpus):
+        whole = _pairs(each, threshold)
+        assert _pairs(each, threshold, counted) == whole
+        assert sum(map(len, whole.values())) > 10
+    assert set(split) == {2}
+    large = [
+        members
+        for each in (articles, corpus)
+        for members in group_periods(each, DEFAULT_WINDOW).values()
+        if len(members) >= 20
+    ]
+    assert len(split) == len(large) > 20
+
+
+@pytest.fixture
+def helper() -> Iterator[Helper]:
+    kept = Helper()
+    try:
+        yield kept
+    finally:
+        kept.close()
+
+
+@pytest.mark.usefixtures("kept")
+def test_sweeps_in_two_parts_on_a_helper_find_fresh_pairs_as_articles_change(
+    articles: list[Article], helper: Helper, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A daemon's builds: each part keeps what it made where it ran (here, or in the
+    helper process), and takes it at the next sweep of the zone."""
+    monkeypatch.setattr(similar, "SPLIT_ARTICLES", 100)
+    sent: list[bool] = []
+
+    def split(parts: list[SweepPart]) -> list[list[tuple[int, int, float]]]:
+        sent.append(helper._pipe is not None)  # started by the first: sent from then on
+        return helper.map(sweep_parts, parts, None, "testing")
+
+    by_date = sorted(articles, key=lambda a: a.published_at)
+    now = list(articles)
+    assert _pairs(now, split=split) == _fresh(now)
+    newest = articles.index(by_date[-1])
+    for step in range(8):
+        if step % 4 == 3:
+            now.remove(by_date[-step])
+        elif step % 2:
+            now[newest] = _retitled(now[newest], f"{articles[newest].title} edit {step}")
+        else:
+            source = by_date[-1 - step]
+            now.append(
+                dataclasses.replace(
+                    _retitled(source, f"{source.title} update {step}"), path=f"landed-{step}.md"
+                )
+            )
+        assert _pairs(now, split=split) == _fresh(now), step
+    assert sent[0] is False and all(sent[1:]) and len(sent) > 8
+
+
+def _feeds(out: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(out).as_posix(): p.read_bytes()
+        for p in sorted(out.rglob("*"))
+        if p.is_file() and p.suffix in (".rss", ".atom", ".json", ".opml", ".html")
+    }
+
+
+@pytest.mark.e2e
+def test_a_daemons_builds_with_a_helper_write_what_cold_builds_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The builds a daemon runs on events (`Warm`), with its sweeps kept and large
+    periods swept in two parts, one on its helper (every period here, at 5 articles):
+    after each edit or new file, the feeds, pages and OPML of a cold build."""
+    from aggregator.app.watch import Warm
+    from aggregator.clock import utcnow
+    from aggregator.engine.pipeline import build
+
+    monkeypatch.setattr(similar, "SPLIT_ARTICLES", 5)
+    src = tmp_path / "src"
+    bench_module("corpus").generate(src, 300, processes=1, common=True)
+    newest = max(src.rglob("*.md"), key=lambda p: p.name)  # named by date first
+    original = newest.read_text(encoding="utf-8")
+    title = next(line for line in original.splitlines() if line.startswith("title: "))
+    config = Config(sources=(src,), output=tmp_path / "out", links="off")
+    warm = Warm()
+    similar.keep_sweeps()
+    loader.keep_helper()
+    try:
+        build(config, now=utcnow(), find=warm.find)
+        for step in range(5):
+            changed = newest if step % 2 else newest.with_name(f"landed-{step}.md")
+            # A word added to the newest title, or a new copy of it with a word changed.
+            retitled = title[:-1] + (f' update {step}"' if step % 2 else f' landed {step}"')
+            changed.write_text(original.replace(title, retitled), encoding="utf-8")
+            warm.touched([str(changed)])
+            assert build(config, now=utcnow(), find=warm.find).mode == "incremental"
+            # The command's build: no sweep kept, no helper.
+            cold = tmp_path / f"cold{step}"
+            words = ["--links", "off", "--state", tmp_path / f"cold{step}.sqlite"]
+            done = run_cli("build", "--source", src, "--output", cold, *words)
+            assert done.returncode == 0, done.stderr
+            assert _feeds(config.output) == _feeds(cold), step
+        kept = loader.helper()
+        assert kept is not None and kept._pipe is not None  # started, and sent parts
+    finally:
+        loader.keep_helper(False)
+        similar.keep_sweeps(False)
