@@ -212,6 +212,18 @@ def cli() -> Callable[..., subprocess.CompletedProcess[str]]:
 
 
 @pytest.fixture
+def helper() -> Iterator[Any]:
+    """A `loader.Helper` of its own (its process started by its first map), ended after."""
+    from aggregator.sources.loader import Helper
+
+    kept = Helper()
+    try:
+        yield kept
+    finally:
+        kept.close()
+
+
+@pytest.fixture
 def corpus() -> Path:
     if not CORPUS.is_dir():
         pytest.skip(f"the power-apps corpus is not beside the project ({CORPUS} is absent)")

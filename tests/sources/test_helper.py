@@ -9,7 +9,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,15 +36,6 @@ def waits(items: list[float], _limits: Limits) -> list[float]:
     for seconds in items:
         time.sleep(seconds)
     return items
-
-
-@pytest.fixture
-def helper() -> Iterator[Helper]:
-    kept = Helper()
-    try:
-        yield kept
-    finally:
-        kept.close()
 
 
 def _started(helper: Helper) -> int:

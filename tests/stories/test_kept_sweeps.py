@@ -309,15 +309,6 @@ def test_a_period_swept_in_two_parts_gives_the_pairs_of_one_sweep_in_its_order(
     assert len(split) == len(large) > 20
 
 
-@pytest.fixture
-def helper() -> Iterator[Helper]:
-    kept = Helper()
-    try:
-        yield kept
-    finally:
-        kept.close()
-
-
 @pytest.mark.usefixtures("kept")
 def test_sweeps_in_two_parts_on_a_helper_find_fresh_pairs_as_articles_change(
     articles: list[Article], helper: Helper, monkeypatch: pytest.MonkeyPatch
