@@ -543,6 +543,7 @@ class Helper:
         self._lock = threading.Lock()
         self._process: multiprocessing.process.BaseProcess | None = None
         self._pipe: Connection | None = None
+        self._closed = False
 
     def map(
         self,
@@ -553,64 +554,86 @@ class Helper:
     ) -> list[_R]:
         """`work(some, limits)` over `items`, results in order: all but the last on the
         helper process while this thread runs the last; all of them here while it
-        starts, when another build has it, or when it ended (started again at the next
-        call). Stops with `Cancelled` when `cancel` is set (the helper is ended: its
-        result is nobody's)."""
+        starts (or when it cannot), when another build has it, when it ended (started
+        again at the next call) or could not send its answer, and once closed. An
+        error of the task is raised here. Stops with `Cancelled` when `cancel` is set;
+        whatever stops this thread before the helper answers (a `Cancelled`, a Ctrl-C)
+        ends the helper: no answer is ever read for a task other than its own."""
         if len(items) > 1 and self._lock.acquire(blocking=False):
             try:
-                pipe = self._pipe
-                if pipe is None:
+                if self._closed:
+                    pass
+                elif self._pipe is None:
                     self._start()
                 else:
-                    try:
-                        pipe.send((work, items[:-1]))
-                    except (OSError, ValueError):
-                        self._end()  # gone: started again at the next call
-                    else:
-                        try:
-                            last = _here(work, items[-1:], DEFAULT_LIMITS, cancel, doing)
-                        except BaseException:
-                            self._end()  # its answer is nobody's
-                            raise
-                        first = self._answer(pipe, cancel, doing)
-                        if first is None:  # it ended (killed): done here after all
-                            first = _here(work, items[:-1], DEFAULT_LIMITS, cancel, doing)
-                        return [*first, *last]
+                    answer = self._shared(self._pipe, work, items, cancel, doing)
+                    if answer is not None:
+                        return answer
             finally:
                 self._lock.release()
         return _here(work, items, DEFAULT_LIMITS, cancel, doing)
 
-    def _answer(
-        self, pipe: Connection, cancel: threading.Event | None, doing: str
-    ) -> list[Any] | None:
-        """The results of the task sent down `pipe`; None when the helper ended
-        before it answered (it is started again at the next call)."""
+    def _shared(
+        self,
+        pipe: Connection,
+        work: Callable[[list[_T], Limits], list[_R]],
+        items: list[_T],
+        cancel: threading.Event | None,
+        doing: str,
+    ) -> list[_R] | None:
+        """`map`'s results, all but the last items' from the helper; None when it has
+        none for them (it ended, or could not send them)."""
         try:
-            while not pipe.poll(_POLL_SECONDS):
-                if cancel is not None and cancel.is_set():
-                    self._end()
-                    raise Cancelled(f"stopped while {doing}")
-            done, value = pipe.recv()
-        except (OSError, EOFError):
+            pipe.send((work, items[:-1]))
+        except (OSError, ValueError):
+            self._end()  # gone: started again at the next call
+            return None
+        except BaseException:  # a Ctrl-C in the middle of the message, say
             self._end()
+            raise
+        try:
+            last = _here(work, items[-1:], DEFAULT_LIMITS, cancel, doing)
+            try:
+                while not pipe.poll(_POLL_SECONDS):
+                    if cancel is not None and cancel.is_set():
+                        raise Cancelled(f"stopped while {doing}")
+                done, value = pipe.recv()
+            except (OSError, EOFError):  # it ended (killed)
+                self._end()
+                return None
+        except BaseException:  # its answer is nobody's
+            self._end()
+            raise
+        if done is None:  # an answer it could not send
             return None
         if not done:
             raise value
-        return list(value)
+        return [*value, *last]
 
     def _start(self) -> None:
-        refuse_when_starting_as_worker()
+        """Start the helper process, or leave it stopped when it cannot be (the tasks
+        run here: one process can do them all)."""
+        if starting_as_worker():
+            return
         context = multiprocessing.get_context("spawn")
         mine, its = context.Pipe()
         process = context.Process(target=_help, args=(its,), name="aggregator helper")
         process.daemon = True  # ended at exit, as a pool's workers are
-        with interrupts_held():  # until it ignores them (`quiet_on_interrupt`)
-            process.start()
-        its.close()
-        self._process, self._pipe = process, mine
-        # Ended before multiprocessing's own exit handler (run after this one), which
-        # would wait for it: it ignores the SIGTERM that handler sends.
-        atexit.register(self._at_exit)
+        # A Ctrl-C held back until it ignores them (`quiet_on_interrupt`), and until
+        # it is known here: one that came meanwhile ends it as this thread unwinds.
+        with interrupts_held():
+            try:
+                process.start()
+            except Exception:  # too many processes, out of memory
+                mine.close()
+                its.close()
+                return
+            its.close()
+            self._process, self._pipe = process, mine
+            # Ended before multiprocessing's own exit handler (run after this one),
+            # which would wait for it: it ignores the SIGTERM that handler sends.
+            atexit.unregister(self._at_exit)
+            atexit.register(self._at_exit)
 
     def _end(self) -> None:
         process, pipe = self._process, self._pipe
@@ -624,7 +647,9 @@ class Helper:
                 process.join()
 
     def close(self) -> None:
+        """End the helper; the tasks of a later `map` run here."""
         with self._lock:
+            self._closed = True
             self._end()
         atexit.unregister(self._at_exit)
 
@@ -647,13 +672,15 @@ def _help(pipe: Connection) -> None:
             return
         try:
             with collector_paused():
-                answer: tuple[bool, Any] = (True, work(items, DEFAULT_LIMITS))
+                answer: tuple[bool | None, Any] = (True, work(items, DEFAULT_LIMITS))
         except Exception as exc:  # raised where the task was asked for
             answer = (False, exc)
         try:
             pipe.send(answer)
-        except (OSError, ValueError):
+        except OSError:
             return
+        except Exception:  # a result or an error that does not pickle: run it there
+            pipe.send((None, None))
 
 
 #: the helper process kept while `keep_helper` is on (a daemon's)

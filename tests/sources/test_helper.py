@@ -60,6 +60,14 @@ def _alive(pid: int) -> bool:
         return True
 
 
+def _gone(pid: int) -> None:
+    """Waits for process `pid` to end (a minute at most: it is being ended)."""
+    started = time.monotonic()
+    while _alive(pid):
+        assert time.monotonic() - started < 60, f"process {pid} is still running"
+        time.sleep(0.01)
+
+
 def test_the_first_items_run_on_the_helper_and_the_last_here_in_order(helper: Helper) -> None:
     there = _started(helper)
     found = helper.map(process_of, [5, 6, 7], None, "testing")
@@ -82,8 +90,7 @@ def test_a_helper_killed_leaves_its_task_to_this_thread_and_a_new_one_starts(
 ) -> None:
     there = _started(helper)
     os.kill(there, signal.SIGKILL)
-    while _alive(there):
-        time.sleep(0.01)
+    _gone(there)
     # Killed as it waits: its part is run here, and the next call starts another.
     assert helper.map(process_of, [1, 2], None, "testing") == [(1, os.getpid()), (2, os.getpid())]
     assert _started(helper) != there
@@ -113,8 +120,7 @@ def test_a_stop_while_the_helper_works_ends_it_and_raises_cancelled(helper: Help
     with pytest.raises(Cancelled, match="stopped while testing"):
         helper.map(waits, [60.0, 0.0], cancel, "testing")
     assert time.monotonic() - started < 30
-    while _alive(there):  # ended, not left to finish a task nobody reads
-        time.sleep(0.01)
+    _gone(there)  # ended, not left to finish a task nobody reads
     # The next call starts another: no answer of the old task is read for it.
     assert _started(helper) != there
 
@@ -127,8 +133,7 @@ def test_a_stop_before_this_threads_part_ends_the_helper_with_its_answer_unread(
     cancel.set()
     with pytest.raises(Cancelled):
         helper.map(process_of, [1, 2], cancel, "testing")
-    while _alive(there):
-        time.sleep(0.01)
+    _gone(there)
     assert helper.map(process_of, [3, 4], None, "testing") == [(3, os.getpid()), (4, os.getpid())]
     (_, there), (_, here) = helper.map(process_of, [5, 6], None, "testing")
     assert (there, here) != (os.getpid(), os.getpid())
@@ -148,8 +153,7 @@ def test_another_thread_runs_its_items_itself_while_one_has_the_helper(helper: H
 def test_close_ends_the_helper(helper: Helper) -> None:
     there = _started(helper)
     helper.close()
-    while _alive(there):
-        time.sleep(0.01)
+    _gone(there)
 
 
 _KEPT_AT_EXIT = """
@@ -204,5 +208,74 @@ def test_keep_helper_keeps_one_and_ends_it_when_off() -> None:
     finally:
         loader.keep_helper(False)
     assert loader.helper() is None
-    while _alive(there):
-        time.sleep(0.01)
+    _gone(there)
+
+
+class Interrupted(BaseException):
+    """What a signal handler raises in the middle of a wait (as a Ctrl-C does)."""
+
+
+def test_an_interrupt_while_the_helper_works_ends_it_and_no_answer_is_read_twice(
+    helper: Helper,
+) -> None:
+    """A program that goes on after an interrupt: its next task's answer is its own,
+    not the one the helper was still working on."""
+    there = _started(helper)
+
+    def interrupt(_signal: int, _frame: object) -> None:
+        raise Interrupted
+
+    previous = signal.signal(signal.SIGUSR1, interrupt)
+    try:
+        threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGUSR1)).start()
+        with pytest.raises(Interrupted):
+            helper.map(waits_in, [2.0, 0.0], None, "testing")
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+    _gone(there)
+    assert _started(helper) != there
+    assert helper.map(process_of, [7, 8], None, "testing")[0][0] == 7
+
+
+def test_a_closed_helper_runs_its_tasks_here(helper: Helper) -> None:
+    there = _started(helper)
+    helper.close()
+    for _ in range(2):  # and starts no process again
+        assert helper.map(process_of, [1, 2], None, "testing") == [
+            (1, os.getpid()),
+            (2, os.getpid()),
+        ]
+    assert not _alive(there)
+    assert [c for c in multiprocessing.active_children() if c.name == "aggregator helper"] == []
+
+
+def test_a_helper_that_cannot_start_leaves_the_tasks_here(
+    helper: Helper, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refused(_process: object) -> None:
+        raise BlockingIOError(11, "Resource temporarily unavailable")  # fork: EAGAIN
+
+    monkeypatch.setattr(multiprocessing.get_context("spawn").Process, "start", refused)
+    for _ in range(3):
+        assert helper.map(process_of, [1, 2], None, "testing") == [
+            (1, os.getpid()),
+            (2, os.getpid()),
+        ]
+
+
+def unpicklable_there(items: list[int], _limits: Limits) -> list[object]:
+    """The items, but in another process (the helper) something that does not pickle."""
+    if multiprocessing.parent_process() is not None:
+        return [threading.Lock() for _ in items]
+    return [(item, os.getpid()) for item in items]
+
+
+def test_an_answer_that_does_not_pickle_is_made_here_and_the_helper_goes_on(
+    helper: Helper,
+) -> None:
+    there = _started(helper)
+    assert helper.map(unpicklable_there, [1, 2], None, "testing") == [
+        (1, os.getpid()),
+        (2, os.getpid()),
+    ]
+    assert helper.map(process_of, [3, 4], None, "testing")[0] == (3, there)
