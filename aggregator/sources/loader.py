@@ -38,6 +38,7 @@ from datetime import UTC
 from datetime import date
 from datetime import datetime
 from multiprocessing.connection import Connection
+from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
 from pathlib import PurePath
 from typing import Any
@@ -582,9 +583,13 @@ class Helper:
         doing: str,
     ) -> list[_R] | None:
         """`map`'s results, all but the last items' from the helper; None when it has
-        none for them (it ended, or could not send them)."""
+        none for them (it ended, or the task or its answer does not pickle)."""
         try:
-            pipe.send((work, items[:-1]))
+            task = ForkingPickler.dumps((work, items[:-1]))
+        except Exception:  # as `Connection.send` would raise, before a byte is sent
+            return None
+        try:
+            pipe.send_bytes(task)
         except (OSError, ValueError):
             self._end()  # gone: started again at the next call
             return None

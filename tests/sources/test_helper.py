@@ -279,3 +279,13 @@ def test_an_answer_that_does_not_pickle_is_made_here_and_the_helper_goes_on(
         (2, os.getpid()),
     ]
     assert helper.map(process_of, [3, 4], None, "testing")[0] == (3, there)
+
+
+def test_a_task_that_does_not_pickle_runs_here_and_the_helper_goes_on(helper: Helper) -> None:
+    there = _started(helper)
+    lock = threading.Lock()  # (a lock does not pickle)
+    assert helper.map(process_of, [lock, 2], None, "testing") == [
+        (lock, os.getpid()),
+        (2, os.getpid()),
+    ]
+    assert helper.map(process_of, [3, 4], None, "testing")[0] == (3, there)
