@@ -94,8 +94,10 @@ from aggregator.objectstore import upload
 from aggregator.objectstore.mirror import sync_sources
 from aggregator.publishing.layout import real
 from aggregator.rendering.reportpage import render_report
+from aggregator.sources.loader import helper
 from aggregator.sources.loader import keep_helper
 from aggregator.state.interface import open_leadership
+from aggregator.stories import similar
 from aggregator.stories.similar import keep_sweeps
 
 if TYPE_CHECKING:
@@ -357,6 +359,11 @@ class Daemon:
             },
         )
         gc.collect()  # what the build left, now that its feeds are served
+        kept = helper()
+        if kept is not None and report.loaded >= similar.SPLIT_ARTICLES:
+            # Articles enough for a period the sweeps split: the helper is started now,
+            # not by the first build after an edit there (which sweeps it whole).
+            kept.start()
         return report
 
     def _keep_report(self, report: BuildReport | None, config: Config) -> None:

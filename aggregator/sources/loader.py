@@ -615,6 +615,13 @@ class Helper:
             raise value
         return [*value, *last]
 
+    def start(self) -> None:
+        """Start the helper process now, unless it runs or was closed: the first task
+        that needs it will not run whole here while it starts."""
+        with self._lock:
+            if not self._closed and self._pipe is None:
+                self._start()
+
     def _start(self) -> None:
         """Start the helper process, or leave it stopped when it cannot be (the tasks
         run here: one process can do them all)."""

@@ -391,3 +391,33 @@ def test_a_daemons_builds_with_a_helper_write_what_cold_builds_write(
     finally:
         loader.keep_helper(False)
         similar.keep_sweeps(False)
+
+
+def test_the_daemon_starts_its_helper_after_a_run_over_articles_enough_to_split(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not at the first build after an edit (which would sweep the period whole while
+    the helper starts), and only for a corpus that may hold a period to split."""
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("one core: no helper")
+    monkeypatch.setattr(similar, "SPLIT_ARTICLES", 4)
+    for n in range(3):
+        write_article(tmp_path / "src", f"a{n}.md", n=n)
+    config = Config(sources=(tmp_path / "src",), output=tmp_path / "out", links="off")
+    daemon = Daemon(lambda: config, serve=None)
+    loader.keep_helper()
+    try:
+        kept = loader.helper()
+        assert kept is not None
+        report = daemon.run_once()
+        assert report is not None and report.loaded == 3
+        assert kept._pipe is None  # three articles: no period of four to split
+        write_article(tmp_path / "src", "a3.md", n=3)
+        report = daemon.run_once()
+        assert report is not None and report.loaded == 4
+        assert kept._pipe is not None
+        report = daemon.run_once()  # nothing changed: the report counts them all
+        assert report is not None and report.loaded == 4
+    finally:
+        loader.keep_helper(False)
+        daemon.leadership.close()
