@@ -999,13 +999,11 @@ def find_zones(work: ZoneWork, split: Split | None = None) -> dict[int, list[Pai
         if zone % 2 == 0:
             weight = Weights(frequency(period), len(members), distinguishing(slots_of(period)))
             if split is not None and len(members) >= SPLIT_ARTICLES:
-                found[zone] = [
-                    (work.paths[i], work.paths[j], value)
-                    for i, j, value in _split(work, zone, members, weight, micros, kept, split)
-                ]
-                continue
-            sweep = _Sweep(work, weight, micros, zone if kept else None)
-            got = sweep.pairs(members)
+                got = _split(work, zone, members, weight, micros, kept, split)
+            else:
+                sweep = _Sweep(work, weight, micros, zone if kept else None)
+                got = sweep.pairs(members)
+                sweep.keep()
         else:
             following = periods[period + 1]
             weight = Weights(
@@ -1018,7 +1016,7 @@ def find_zones(work: ZoneWork, split: Split | None = None) -> dict[int, list[Pai
             edge += [i for i in following if times[i] <= start + window]
             sweep = _Sweep(work, weight, micros, zone if kept else None)
             got = sweep.pairs(edge, across=frozenset(members))
-        sweep.keep()
+            sweep.keep()
         found[zone] = [(work.paths[i], work.paths[j], value) for i, j, value in got]
     return found
 
