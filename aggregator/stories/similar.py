@@ -885,13 +885,23 @@ class ZoneWork:
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         # Sent to another process as plain tuples and numbers, which pickle about five
         # times faster than the dataclasses and datetimes they stand for.
-        prints = [
-            (p.title, p.numbers, p.excerpt, p.excerpt_numbers, p.digest, p.head, p.cut, p.start)
-            for p in self.prints
-        ]
         times = [(t - _EPOCH) // _MICROSECOND for t in self.times]
-        fields = (self.zones, self.periods, self.paths, times, prints)
+        fields = (self.zones, self.periods, self.paths, times, _plain(self.prints))
         return _zone_work, (*fields, self.threshold, self.window, self.digests)
+
+
+def _plain(prints: list[Fingerprint]) -> list[tuple[Any, ...]]:
+    """Fingerprints as tuples, to be sent to another process (`_unplain` there)."""
+    return [
+        (p.title, p.numbers, p.excerpt, p.excerpt_numbers, p.digest, p.head, p.cut, p.start)
+        for p in prints
+    ]
+
+
+def _unplain(prints: list[tuple[Any, ...]]) -> list[Fingerprint]:
+    return [
+        Fingerprint(p[0], p[1], p[2], p[3], p[4], head=p[5], cut=p[6], start=p[7]) for p in prints
+    ]
 
 
 def _zone_work(
@@ -909,10 +919,7 @@ def _zone_work(
         periods,
         paths,
         [_EPOCH + t * _MICROSECOND for t in times],
-        [
-            Fingerprint(p[0], p[1], p[2], p[3], p[4], head=p[5], cut=p[6], start=p[7])
-            for p in prints
-        ],
+        _unplain(prints),
         threshold,
         window,
         digests,
@@ -1050,12 +1057,8 @@ class SweepPart:
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         # As `ZoneWork`: plain tuples pickle about five times faster.
-        prints = [
-            (p.title, p.numbers, p.excerpt, p.excerpt_numbers, p.digest, p.head, p.cut, p.start)
-            for p in self.prints
-        ]
         return _sweep_part, (
-            self.zone, self.order, self.probed_from, prints, self.times, self.size,
+            self.zone, self.order, self.probed_from, _plain(self.prints), self.times, self.size,
             self.counts, self.documents, self.distinct, self.threshold, self.window, self.keep,
         )  # fmt: skip
 
@@ -1067,10 +1070,7 @@ def _sweep_part(
     prints: list[tuple[Any, ...]],
     *rest: Any,
 ) -> SweepPart:
-    made = [
-        Fingerprint(p[0], p[1], p[2], p[3], p[4], head=p[5], cut=p[6], start=p[7]) for p in prints
-    ]
-    return SweepPart(zone, order, probed_from, made, *rest)
+    return SweepPart(zone, order, probed_from, _unplain(prints), *rest)
 
 
 #: runs the parts of a sweep, one result each, in order (see `find_zones`)
