@@ -562,10 +562,9 @@ class Helper:
         ends the helper: no answer is ever read for a task other than its own."""
         if len(items) > 1 and self._lock.acquire(blocking=False):
             try:
-                if self._closed:
-                    pass
-                elif self._pipe is None:
-                    self._start()
+                if self._pipe is None:
+                    if not self._closed:
+                        self._start()
                 else:
                     answer = self._shared(self._pipe, work, items, cancel, doing)
                     if answer is not None:
