@@ -96,19 +96,31 @@ def test_a_helper_killed_leaves_its_task_to_this_thread_and_a_new_one_starts(
     assert _started(helper) != there
 
 
-def waits_in(items: list[float], _limits: Limits) -> list[tuple[float, int]]:
-    """Each item after as many seconds, with the process that saw it."""
-    waits(items, _limits)
-    return [(seconds, os.getpid()) for seconds in items]
+def gated(items: list[str], _limits: Limits) -> list[tuple[str, int]]:
+    """Each item (a path, or "" for none) once that file is there (a minute at most),
+    with the process that saw it."""
+    for path in items:
+        deadline = time.monotonic() + 60
+        while path and not os.path.exists(path) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    return [(path, os.getpid()) for path in items]
 
 
-def test_a_helper_killed_in_its_task_leaves_it_to_this_thread(helper: Helper) -> None:
+def test_a_helper_killed_in_its_task_leaves_it_to_this_thread(
+    helper: Helper, tmp_path: Path
+) -> None:
     there = _started(helper)
-    # The helper's item takes longer than this thread's: killed in the middle of it.
-    threading.Timer(0.3, os.kill, (there, signal.SIGKILL)).start()
-    assert helper.map(waits_in, [2.0, 0.0], None, "testing") == [
-        (2.0, os.getpid()),
-        (0.0, os.getpid()),
+    gate = tmp_path / "open"
+
+    def kill() -> None:
+        os.kill(there, signal.SIGKILL)
+        gate.touch()  # (for the item run here again)
+
+    # The helper's item waits for the gate: killed in the middle of it.
+    threading.Timer(0.3, kill).start()
+    assert helper.map(gated, [str(gate), ""], None, "testing") == [
+        (str(gate), os.getpid()),
+        ("", os.getpid()),
     ]
 
 
@@ -139,15 +151,23 @@ def test_a_stop_before_this_threads_part_ends_the_helper_with_its_answer_unread(
     assert (there, here) != (os.getpid(), os.getpid())
 
 
-def test_another_thread_runs_its_items_itself_while_one_has_the_helper(helper: Helper) -> None:
-    _started(helper)
-    found: list[list[float]] = []
-    busy = threading.Thread(target=lambda: found.append(helper.map(waits, [1.0, 0.0], None, "t")))
+def test_another_thread_runs_its_items_itself_while_one_has_the_helper(
+    helper: Helper, tmp_path: Path
+) -> None:
+    there = _started(helper)
+    gate = tmp_path / "open"
+    found: list[list[tuple[str, int]]] = []
+    task = [str(gate), ""]
+    busy = threading.Thread(target=lambda: found.append(helper.map(gated, task, None, "t")))
     busy.start()
-    time.sleep(0.2)
+    deadline = time.monotonic() + 60
+    while not helper._lock.locked():  # the busy thread has the helper until the gate opens
+        assert time.monotonic() < deadline, "the busy thread never took the helper"
+        time.sleep(0.01)
     assert helper.map(process_of, [1, 2], None, "testing") == [(1, os.getpid()), (2, os.getpid())]
+    gate.touch()
     busy.join()
-    assert found == [[1.0, 0.0]]
+    assert found == [[(str(gate), there), ("", os.getpid())]]
 
 
 def test_close_ends_the_helper(helper: Helper) -> None:
@@ -216,7 +236,7 @@ class Interrupted(BaseException):
 
 
 def test_an_interrupt_while_the_helper_works_ends_it_and_no_answer_is_read_twice(
-    helper: Helper,
+    helper: Helper, tmp_path: Path
 ) -> None:
     """A program that goes on after an interrupt: its next task's answer is its own,
     not the one the helper was still working on."""
@@ -229,7 +249,7 @@ def test_an_interrupt_while_the_helper_works_ends_it_and_no_answer_is_read_twice
     try:
         threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGUSR1)).start()
         with pytest.raises(Interrupted):
-            helper.map(waits_in, [2.0, 0.0], None, "testing")
+            helper.map(gated, [str(tmp_path / "never"), ""], None, "testing")
     finally:
         signal.signal(signal.SIGUSR1, previous)
     _gone(there)
