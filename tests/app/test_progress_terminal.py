@@ -502,6 +502,53 @@ def test_ctrl_c_while_the_command_imports_leaves_no_traceback(
     assert err == "" and out == ""
 
 
+#: a `python -m` module: the real entry point (`aggregator.__main__.command`) around a
+#: command whose Ctrl-C lands in code run from a string, as one does while a module that
+#: defines dataclasses is imported (`dataclasses` makes their methods with `exec`)
+_IN_A_STRING = """
+import sys
+import aggregator.app.cli as cli
+from aggregator.__main__ import command
+
+def stop():
+    raise KeyboardInterrupt
+
+def interrupted(argv=None):
+    try:
+        {how}("stop()", {{"stop": stop}})
+    except KeyboardInterrupt:
+        if sys.argv[1] == "handled":
+            return 0  # a command that ends well once it took the Ctrl-C
+        raise
+    return 3
+
+cli.command = interrupted
+raise SystemExit(command())
+"""
+
+
+@pytest.mark.parametrize("how", ["exec", "eval"])
+@pytest.mark.parametrize(("outcome", "expected"), [("raised", 130), ("handled", 0)])
+def test_a_ctrl_c_caught_in_code_run_from_a_string_keeps_the_exit_code(
+    tmp_path: Path, how: str, outcome: str, expected: int
+) -> None:
+    """CPython marks a KeyboardInterrupt that ends code run from a string as unhandled,
+    even when it is caught, and `python -m` then ended the command by SIGINT (-2) as it
+    exited: a Ctrl-C while the command imported a module of dataclasses."""
+    (tmp_path / "in_a_string.py").write_text(_IN_A_STRING.format(how=how))
+    env = offline_env()
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), env["PYTHONPATH"]])
+    done = subprocess.run(
+        [sys.executable, "-m", "in_a_string", outcome],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (expected, "", "")
+
+
 def test_sigterm_erases_the_bar_and_still_ends_the_command(generated: Path, tmp_path: Path) -> None:
     shell = PtyProcess(
         ["build", "--source", str(generated), "--output", "out", "--links", "off"],
