@@ -3,10 +3,19 @@ script's entry point."""
 
 from __future__ import annotations
 
+import _thread
+import contextlib
+import signal
+import sys
+import threading
+from collections.abc import Callable
+
 
 def command() -> int:
     """The `aggregator` command (`cli.command`). It imports most of the package first:
     a Ctrl-C meanwhile ends it as one later does, with 130 and no traceback."""
+    unraisable = sys.unraisablehook
+    sys.unraisablehook = _LostInterrupts(unraisable)
     try:
         from aggregator.app.cli import command as run
 
@@ -14,7 +23,37 @@ def command() -> int:
     except KeyboardInterrupt:
         return 130
     finally:
+        sys.unraisablehook = unraisable
         _forget_caught_interrupt()
+
+
+class _LostInterrupts:
+    """An unraisable-exception hook for a KeyboardInterrupt Python could not raise where
+    the Ctrl-C landed (in a finalizer or a weak reference's callback, as while a module
+    is imported): it wrote "Exception ignored in ..." with a traceback and went on as if
+    none came. The Ctrl-C is sent to the main thread again, from a thread of its own
+    (the hook's caller cannot raise it), and taken as any other; any other exception
+    goes to `previous`."""
+
+    def __init__(self, previous: Callable[[sys.UnraisableHookArgs], object]) -> None:
+        self.previous = previous
+
+    def __call__(self, unraisable: sys.UnraisableHookArgs) -> None:
+        if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+            self.previous(unraisable)
+        elif callable(signal.getsignal(signal.SIGINT)):
+            # (Else Ctrl-Cs are ignored, a background job's: it came from a SIGTERM,
+            # which `cli.command` ends the process with once it unwound.) Not a
+            # `threading.Thread`, whose start waits for the thread here: the Ctrl-C
+            # would land in this hook again. The thread runs once this one lets go of
+            # the GIL, out of the hook by then (else it comes here again).
+            _thread.start_new_thread(_interrupt_again, (threading.main_thread().ident,))
+
+
+def _interrupt_again(main: int | None) -> None:
+    if main is not None:
+        with contextlib.suppress(OSError):  # (ended meanwhile)
+            signal.pthread_kill(main, signal.SIGINT)
 
 
 def _forget_caught_interrupt() -> None:

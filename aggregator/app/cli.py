@@ -19,7 +19,6 @@ import signal
 import sys
 import threading
 from collections import Counter
-from collections.abc import Callable
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -108,40 +107,18 @@ def command(argv: Sequence[str] | None = None) -> int:
             raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, interrupt)
-    unraisable = sys.unraisablehook
-    sys.unraisablehook = lost = _LostInterrupts(unraisable)
     try:
         code = main(argv)
         running = False
-        if lost.lost:  # a Ctrl-C Python could not raise: the command ends as it would have
-            code = 130
     except KeyboardInterrupt:
         running = False
         code = 130
     finally:
         signal.signal(signal.SIGTERM, previous)
-        sys.unraisablehook = unraisable
     if received:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGTERM)
     return code
-
-
-class _LostInterrupts:
-    """An unraisable-exception hook that keeps a KeyboardInterrupt Python could not
-    raise (a Ctrl-C that came while a finalizer or a weak reference's callback ran, as
-    during an import: Python wrote "Exception ignored in ..." and went on as if none
-    came), and hands any other to `previous`."""
-
-    def __init__(self, previous: Callable[[sys.UnraisableHookArgs], object]) -> None:
-        self.previous = previous
-        self.lost = False
-
-    def __call__(self, unraisable: sys.UnraisableHookArgs) -> None:
-        if isinstance(unraisable.exc_value, KeyboardInterrupt):
-            self.lost = True
-        else:
-            self.previous(unraisable)
 
 
 def main(argv: Sequence[str] | None = None, *, stop: threading.Event | None = None) -> int:
