@@ -8,23 +8,37 @@ import contextlib
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 
 
 def command() -> int:
     """The `aggregator` command (`cli.command`). It imports most of the package first:
     a Ctrl-C meanwhile ends it as one later does, with 130 and no traceback."""
-    unraisable = sys.unraisablehook
-    sys.unraisablehook = _LostInterrupts(unraisable)
+    lost = _LostInterrupts(sys.unraisablehook)
+    sys.unraisablehook = lost
+    code = 130
     try:
         from aggregator.app.cli import command as run
 
-        return run()
+        code = run()
     except KeyboardInterrupt:
-        return 130
+        code = 130
     finally:
-        sys.unraisablehook = unraisable
+        while True:  # (one more Ctrl-C, sent again, at most: see `_LostInterrupts.close`)
+            try:
+                if lost.close():
+                    code = 130
+                break
+            except KeyboardInterrupt:
+                code = 130
+        sys.unraisablehook = lost.previous
         _forget_caught_interrupt()
+    return code
+
+
+#: seconds `_LostInterrupts` waits before it sends a lost Ctrl-C again
+_AGAIN_AFTER = 0.001
 
 
 class _LostInterrupts:
@@ -32,28 +46,54 @@ class _LostInterrupts:
     the Ctrl-C landed (in a finalizer or a weak reference's callback, as while a module
     is imported): it wrote "Exception ignored in ..." with a traceback and went on as if
     none came. The Ctrl-C is sent to the main thread again, from a thread of its own
-    (the hook's caller cannot raise it), and taken as any other; any other exception
-    goes to `previous`."""
+    (the hook's caller cannot raise it), and taken as any other, until `close`; any
+    other exception goes to `previous`."""
 
     def __init__(self, previous: Callable[[sys.UnraisableHookArgs], object]) -> None:
         self.previous = previous
+        #: one item for each Ctrl-C lost, and for each sent again (appends: no lock in
+        #: the hook, which may run while this thread holds `_lock`)
+        self._lost: list[None] = []
+        self._sent: list[None] = []
+        self._lock = threading.Lock()
+        self._closed = False
 
     def __call__(self, unraisable: sys.UnraisableHookArgs) -> None:
         if not isinstance(unraisable.exc_value, KeyboardInterrupt):
             self.previous(unraisable)
         elif callable(signal.getsignal(signal.SIGINT)):
             # (Else Ctrl-Cs are ignored, a background job's: it came from a SIGTERM,
-            # which `cli.command` ends the process with once it unwound.) Not a
+            # which `cli.command` ends the process with once `main` returns.) Not a
             # `threading.Thread`, whose start waits for the thread here: the Ctrl-C
             # would land in this hook again. The thread runs once this one lets go of
             # the GIL, out of the hook by then (else it comes here again).
-            _thread.start_new_thread(_interrupt_again, (threading.main_thread().ident,))
+            self._lost.append(None)
+            _thread.start_new_thread(self._again, (threading.main_thread().ident,))
 
+    def _again(self, main: int | None) -> None:
+        # Not at once: this thread runs as the main one lets go of the GIL, often to
+        # block in a system call, and a signal that lands as it enters one is only
+        # taken once it returns (CPython's own race: a Ctrl-C typed then waits too).
+        time.sleep(_AGAIN_AFTER)
+        with self._lock:
+            if self._closed or main is None:
+                return
+            with contextlib.suppress(OSError):  # (ended meanwhile)
+                signal.pthread_kill(main, signal.SIGINT)
+                self._sent.append(None)
 
-def _interrupt_again(main: int | None) -> None:
-    if main is not None:
-        with contextlib.suppress(OSError):  # (ended meanwhile)
-            signal.pthread_kill(main, signal.SIGINT)
+    def close(self) -> bool:
+        """No Ctrl-C is sent again from now on. Whether one was lost that the command
+        did not take: one not sent again yet, or one sent that lands here, in the main
+        thread (which a KeyboardInterrupt may also leave before this returns)."""
+        try:
+            with self._lock:
+                self._closed = True
+            if self._sent:
+                time.sleep(0)  # a SIGINT sent to this thread is delivered by now
+        except KeyboardInterrupt:
+            return True
+        return len(self._lost) > len(self._sent)
 
 
 def _forget_caught_interrupt() -> None:
