@@ -502,6 +502,21 @@ def test_ctrl_c_while_the_command_imports_leaves_no_traceback(
     assert err == "" and out == ""
 
 
+def _run_module(folder: Path, name: str, text: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m NAME ARGS` for a module of `text` written in `folder`, run there."""
+    (folder / f"{name}.py").write_text(text)
+    env = offline_env()
+    env["PYTHONPATH"] = os.pathsep.join([str(folder), env["PYTHONPATH"]])
+    return subprocess.run(
+        [sys.executable, "-m", name, *args],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
 #: a `python -m` module: the real entry point (`aggregator.__main__.command`) around a
 #: command whose Ctrl-C lands in code run from a string, as one does while a module that
 #: defines dataclasses is imported (`dataclasses` makes their methods with `exec`)
@@ -535,17 +550,7 @@ def test_a_ctrl_c_caught_in_code_run_from_a_string_keeps_the_exit_code(
     """CPython marks a KeyboardInterrupt that ends code run from a string as unhandled,
     even when it is caught, and `python -m` then ended the command by SIGINT (-2) as it
     exited: a Ctrl-C while the command imported a module of dataclasses."""
-    (tmp_path / "in_a_string.py").write_text(_IN_A_STRING.format(how=how))
-    env = offline_env()
-    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), env["PYTHONPATH"]])
-    done = subprocess.run(
-        [sys.executable, "-m", "in_a_string", outcome],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = _run_module(tmp_path, "in_a_string", _IN_A_STRING.format(how=how), outcome)
     assert (done.returncode, done.stdout, done.stderr) == (expected, "", "")
 
 
@@ -582,17 +587,7 @@ def test_a_ctrl_c_python_cannot_raise_where_it_comes_still_stops_the_command(
     ignored in ..." with a traceback, and the command went on as if no Ctrl-C came (for
     `run` or `serve` before their handlers are set: for ever). It is taken again at
     once, also when the command ends meanwhile (`ending`)."""
-    (tmp_path / "in_a_finalizer.py").write_text(_IN_A_FINALIZER)
-    env = offline_env()
-    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), env["PYTHONPATH"]])
-    done = subprocess.run(
-        [sys.executable, "-m", "in_a_finalizer", rest],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = _run_module(tmp_path, "in_a_finalizer", _IN_A_FINALIZER, rest)
     assert (done.returncode, done.stderr) == (130, "")
     # Stopped where it was: a command that ends meanwhile may have finished.
     assert done.stdout in (("",) if rest == "600" else ("", "finished\n"))
