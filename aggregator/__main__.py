@@ -18,22 +18,27 @@ def command() -> int:
     lost = _LostInterrupts(sys.unraisablehook)
     sys.unraisablehook = lost
     code = 130
+    ended: SystemExit | None = None
     try:
         from aggregator.app.cli import command as run
 
         code = run()
     except KeyboardInterrupt:
         code = 130
+    except SystemExit as exc:  # argparse's: a usage error, --help, --version
+        ended = exc
     finally:
         while True:  # (one more Ctrl-C, sent again, at most: see `_LostInterrupts.close`)
             try:
                 if lost.close():
-                    code = 130
+                    code, ended = 130, None
                 break
             except KeyboardInterrupt:
-                code = 130
+                code, ended = 130, None
         sys.unraisablehook = lost.previous
         _forget_caught_interrupt()
+    if ended is not None:
+        raise ended
     return code
 
 
@@ -61,14 +66,18 @@ class _LostInterrupts:
     def __call__(self, unraisable: sys.UnraisableHookArgs) -> None:
         if not isinstance(unraisable.exc_value, KeyboardInterrupt):
             self.previous(unraisable)
-        elif callable(signal.getsignal(signal.SIGINT)):
-            # (Else Ctrl-Cs are ignored, a background job's: it came from a SIGTERM,
-            # which `cli.command` ends the process with once `main` returns.) Not a
-            # `threading.Thread`, whose start waits for the thread here: the Ctrl-C
-            # would land in this hook again. The thread runs once this one lets go of
-            # the GIL, out of the hook by then (else it comes here again).
-            self._lost.append(None)
-            _thread.start_new_thread(self._again, (threading.main_thread().ident,))
+            return
+        try:
+            if callable(signal.getsignal(signal.SIGINT)):
+                # (Else Ctrl-Cs are ignored, a background job's: it came from a SIGTERM,
+                # which `cli.command` ends the process with once `main` returns.) Not a
+                # `threading.Thread`, whose start waits for the thread here: the Ctrl-C
+                # would land in this hook again. The thread runs once this one lets go
+                # of the GIL, out of the hook by then (else it comes here again).
+                self._lost.append(None)
+                _thread.start_new_thread(self._again, (threading.main_thread().ident,))
+        except KeyboardInterrupt:  # one more came meanwhile, lost here as well
+            self(unraisable)
 
     def _again(self, main: int | None) -> None:
         # Not at once: this thread runs as the main one lets go of the GIL, often to
@@ -87,8 +96,9 @@ class _LostInterrupts:
         did not take: one not sent again yet, or one sent that lands here, in the main
         thread (which a KeyboardInterrupt may also leave before this returns)."""
         try:
+            self._closed = True  # (before the lock: a Ctrl-C sent may interrupt its wait)
             with self._lock:
-                self._closed = True
+                pass  # a Ctrl-C being sent is sent
             if self._sent:
                 time.sleep(0)  # a SIGINT sent to this thread is delivered by now
         except KeyboardInterrupt:

@@ -558,7 +558,7 @@ def test_a_ctrl_c_caught_in_code_run_from_a_string_keeps_the_exit_code(
 #: `cli.command`) around a `main` during which a Ctrl-C lands in a finalizer, as one
 #: may in a weak reference's callback while a module is imported
 _IN_A_FINALIZER = """
-import sys, time
+import os, signal, sys, time
 import aggregator.app.cli as cli
 from aggregator.__main__ import command
 
@@ -567,7 +567,16 @@ class Dropped:
         raise KeyboardInterrupt
 
 def main(argv=None, **_):
+    if sys.argv[2] == "twice":  # another Ctrl-C comes as the first is taken in again
+        getsignal = signal.getsignal
+        def second(number):
+            signal.getsignal = getsignal
+            os.kill(os.getpid(), signal.SIGINT)
+            return getsignal(number)
+        signal.getsignal = second
     Dropped()  # gone at once: its Ctrl-C cannot be raised where it came
+    if sys.argv[2] == "usage":
+        raise SystemExit(2)  # as argparse ends a command line it cannot read
     end = time.monotonic() + float(sys.argv[1])
     while time.monotonic() < end:  # the rest of the command, waiting a step at a time
         time.sleep(0.05)
@@ -579,18 +588,23 @@ raise SystemExit(command())
 """
 
 
-@pytest.mark.parametrize("rest", ["600", "0"], ids=["long", "ending"])
+@pytest.mark.parametrize(
+    ("rest", "then"),
+    [("600", "-"), ("0", "-"), ("600", "twice"), ("600", "usage")],
+    ids=["long", "ending", "twice", "usage"],
+)
 def test_a_ctrl_c_python_cannot_raise_where_it_comes_still_stops_the_command(
-    tmp_path: Path, rest: str
+    tmp_path: Path, rest: str, then: str
 ) -> None:
     """Python cannot raise a KeyboardInterrupt in a finalizer: it wrote "Exception
     ignored in ..." with a traceback, and the command went on as if no Ctrl-C came (for
     `run` or `serve` before their handlers are set: for ever). It is taken again at
-    once, also when the command ends meanwhile (`ending`)."""
-    done = _run_module(tmp_path, "in_a_finalizer", _IN_A_FINALIZER, rest)
+    once, also when the command ends meanwhile (`ending`, and `usage`: by argparse's
+    SystemExit), or when another Ctrl-C comes as it is (`twice`)."""
+    done = _run_module(tmp_path, "in_a_finalizer", _IN_A_FINALIZER, rest, then)
     assert (done.returncode, done.stderr) == (130, "")
     # Stopped where it was: a command that ends meanwhile may have finished.
-    assert done.stdout in (("",) if rest == "600" else ("", "finished\n"))
+    assert done.stdout in (("",) if rest != "0" else ("", "finished\n"))
 
 
 def test_sigterm_erases_the_bar_and_still_ends_the_command(generated: Path, tmp_path: Path) -> None:
