@@ -17,7 +17,6 @@ def command() -> int:
     a Ctrl-C meanwhile ends it as one later does, with 130 and no traceback."""
     lost = _LostInterrupts(sys.unraisablehook)
     sys.unraisablehook = lost
-    code = 130
     ended: SystemExit | None = None
     try:
         from aggregator.app.cli import command as run
