@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import compileall
 import contextlib
 import importlib.util
 import ipaddress
@@ -29,6 +30,8 @@ from s3server import REQUIRE as REQUIRE_S3
 from s3server import S3Server
 from s3server import running
 
+import aggregator
+
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 OFFLINE = Path(__file__).resolve().parent / "offline"
@@ -48,6 +51,17 @@ _current: list[pytest.Item] = []
 #: fixtures that start a server of their own (PostgreSQL, an S3 gateway): a test that
 #: uses one is end-to-end, whatever its module says
 _SERVERS = frozenset({"pg_server", "s3server"})
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # The tests start the `aggregator` command as a process of its own hundreds of times,
+    # and builds start worker processes: where bytecode is not written
+    # (PYTHONDONTWRITEBYTECODE, as on a CI machine), each would compile the modules it
+    # imports again (a few tenths of a second each). The package is compiled once here,
+    # as pip compiles one it installs (best effort: a folder that cannot be written is
+    # left as it is).
+    if sys.dont_write_bytecode:
+        compileall.compile_dir(Path(aggregator.__file__).parent, quiet=2)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
