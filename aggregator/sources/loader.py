@@ -616,8 +616,11 @@ class Helper:
 
     def start(self) -> None:
         """Start the helper process now, unless it runs or was closed: the first task
-        that needs it will not run whole here while it starts."""
+        that needs it will not run whole here while it starts. One that ended while it
+        waited (killed) is reaped and replaced: the next task does not find it gone."""
         with self._lock:
+            if self._process is not None and not self._process.is_alive():
+                self._end()
             if not self._closed and self._pipe is None:
                 self._start()
 

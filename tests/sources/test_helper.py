@@ -96,6 +96,19 @@ def test_a_helper_killed_leaves_its_task_to_this_thread_and_a_new_one_starts(
     assert _started(helper) != there
 
 
+def test_a_helper_killed_while_it_waits_is_reaped_and_replaced_by_start(helper: Helper) -> None:
+    there = _started(helper)
+    os.kill(there, signal.SIGKILL)
+    _gone(there)  # (exited: a zombie until its parent reaps it)
+    helper.start()  # as a daemon does after each build
+    with pytest.raises(ChildProcessError):  # reaped: no zombie is left
+        os.waitpid(there, os.WNOHANG)
+    # Another is ready: the next task's first items run on it, not here.
+    (_, first), (_, last) = helper.map(process_of, [1, 2], None, "testing")
+    assert last == os.getpid()
+    assert first not in (there, os.getpid())
+
+
 def gated(items: list[str], _limits: Limits) -> list[tuple[str, int]]:
     """Each item (a path, or "" for none) once that file is there (a minute at most),
     with the process that saw it."""
