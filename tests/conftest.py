@@ -7,6 +7,7 @@ import contextlib
 import importlib.util
 import ipaddress
 import os
+import py_compile
 import socket
 import socketserver
 import subprocess
@@ -59,9 +60,15 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     # (PYTHONDONTWRITEBYTECODE, as on a CI machine), each would compile the modules it
     # imports again (a few tenths of a second each). The package is compiled once here,
     # as pip compiles one it installs (best effort: a folder that cannot be written is
-    # left as it is).
+    # left as it is). Checked against a hash of the source at each import, not its mtime
+    # and size: a file saved as it is compiled would otherwise leave its old code under
+    # its new mtime, taken as current by every later import.
     if sys.dont_write_bytecode:
-        compileall.compile_dir(Path(aggregator.__file__).parent, quiet=2)
+        compileall.compile_dir(
+            Path(aggregator.__file__).parent,
+            quiet=2,
+            invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH,
+        )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

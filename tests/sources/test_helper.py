@@ -99,8 +99,12 @@ def test_a_helper_killed_leaves_its_task_to_this_thread_and_a_new_one_starts(
 def test_a_helper_killed_while_it_waits_is_reaped_and_replaced_by_start(helper: Helper) -> None:
     there = _started(helper)
     os.kill(there, signal.SIGKILL)
-    _gone(there)  # (exited: a zombie until its parent reaps it)
-    helper.start()  # as a daemon does after each build
+    # Ended and ready to be reaped (its main thread is a zombie before its others end).
+    deadline = time.monotonic() + 60
+    while os.waitid(os.P_PID, there, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
+        assert time.monotonic() < deadline, f"process {there} is still running"
+        time.sleep(0.001)
+    helper.start()  # as a daemon does after a build
     with pytest.raises(ChildProcessError):  # reaped: no zombie is left
         os.waitpid(there, os.WNOHANG)
     # Another is ready: the next task's first items run on it, not here.
