@@ -40,6 +40,7 @@ from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
@@ -276,7 +277,7 @@ class Run:
         # Articles judged again (age, link results): their entries may show otherwise.
         judged = set(self.found.rejudge)
         # From an empty state, the rows go in while the workers find the first zones.
-        seeds |= self._refresh_zones({int(row[1]) for row in old_rows.values()}, replace)
+        seeds |= self._refresh_zones(old_rows, replace)
         replace()
         old_stories = {str(row[4]) for row in old_rows.values()}
         while True:
@@ -375,16 +376,22 @@ class Run:
         store.inc_insert("inc_art", article_rows(fresh, length, str))
         store.inc_insert("inc_key", key_rows(fresh))
 
-    def _refresh_zones(self, old_periods: set[int], beside: Callable[[], object]) -> set[str]:
-        """Find the pairs of the zones of changed periods again; the paths of the pairs
-        that appeared, went or changed score. `beside` is run once in this thread while
-        the workers find the first zones (or first, when there are none to find)."""
+    def _refresh_zones(
+        self, old_rows: dict[str, tuple[Any, ...]], beside: Callable[[], object]
+    ) -> set[str]:
+        """Find the pairs of the zones of changed periods again (`old_rows`: the `inc_art`
+        rows of the files that changed or went); the paths of the pairs that appeared,
+        went or changed score. `beside` is run once in this thread while the workers
+        find the first zones (or first, when there are none to find)."""
         settings = self.config.dedupe
         if not settings.similar_title:
             return set()
         store = self.store
         length = period_length(settings.window)
-        changed = old_periods | {period_of(a.published_at, length) for a in self.fresh.values()}
+        changed = _moved_periods(old_rows, self.fresh, length)
+        if not changed:  # no pair can have changed
+            beside()
+            return set()
         wanted = {p + d for p in changed for d in (-1, 0, 1)}
         items: list[Item] = []
         rows: Iterable[tuple[str, datetime, object, Article | None]]
@@ -1025,6 +1032,29 @@ class _Corpus:
             held = {str(k) for (k,) in self.store.inc_rows("inc_key", "key", unknown, "key")}
             for key in unknown:
                 self.found[key] = key in held
+
+
+def _moved_periods(
+    old_rows: dict[str, tuple[Any, ...]], fresh: dict[str, Article], length: timedelta
+) -> set[int]:
+    """The periods whose articles changed as near-duplicate detection reads them: one
+    came, went, or has another date or other words (the digest of its fingerprint)
+    than its row (`inc_art`: path, period, date, digest, story). An edit of anything
+    else (quality, topics, flags, links, images) changes no pair: its zones stand."""
+    changed: set[int] = set()
+    for path, row in old_rows.items():
+        was = (int(row[1]), str(row[2]), str(row[3]))
+        article = fresh.get(path)
+        if article is None:
+            changed.add(was[0])
+            continue
+        (now,) = article_rows([article], length, str)
+        if now[1:4] != was:
+            changed.update((was[0], period_of(article.published_at, length)))
+    changed.update(
+        period_of(a.published_at, length) for path, a in fresh.items() if path not in old_rows
+    )
+    return changed
 
 
 def _patched(rows: list[list[Any]], gone: set[str], added: list[list[Any]]) -> list[list[Any]]:

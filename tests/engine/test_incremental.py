@@ -9,6 +9,7 @@ import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import datetime
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import feedparser
 import pytest
 from conftest import NOW
+from conftest import article_fields
 from conftest import files_read
 from conftest import run_cli
 from conftest import write_article
@@ -36,6 +38,8 @@ from aggregator.state.codec import decode
 from aggregator.state.codec import encode
 from aggregator.state.store import Store
 from aggregator.stories import dedupe
+from aggregator.stories.similar import period_length
+from aggregator.stories.similar import period_of
 
 TOPICS = ["AI", "Robots", "C++", "Künstliche Intelligenz"]
 
@@ -416,6 +420,97 @@ def test_a_story_formed_again_as_it_was_renders_no_feed(
     assert report.mode == "incremental" and report.changed_files == 1
     assert rendered == [] and published == []
     assert not any(f.changed for f in report.feeds)
+    build(config(source, tmp_path / "cold"), now=NOW)
+    assert outputs(tmp_path / "out") == outputs(tmp_path / "cold")
+
+
+def zones_asked(monkeypatch: pytest.MonkeyPatch) -> list[list[int]]:
+    """The near-duplicate zones each build asks for from now on (found again, or read
+    from the pairs the state keeps), one list a build that asks."""
+    asked: list[list[int]] = []
+    real = run.zone_pairs
+
+    def spy(articles: Any, periods: Any, zones: Any, *args: Any) -> Any:
+        asked.append(list(zones))
+        return real(articles, periods, zones, *args)
+
+    monkeypatch.setattr(run, "zone_pairs", spy)
+    return asked
+
+
+def _aged(path: Path) -> None:
+    """`path` older than the racy window (as `age` makes every file): a change of it."""
+    when = time.time() - 60
+    os.utime(path, (when, when))
+
+
+def zone_of(when: datetime) -> int:
+    """The zone of the period an article published at `when` is in (the default window)."""
+    return 2 * period_of(when, period_length(dedupe.DedupeSettings().window))
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        {"quality": 30},
+        {"topics": ["Robots"]},
+        {"published": False},
+        {"webUrl": "https://elsewhere.example.org/four"},
+        {"images": None},
+        {"provider": {"name": "Other News", "domain": "other.example"}},
+    ],
+    ids=["quality", "topics", "published", "url", "images", "provider"],
+)
+def test_an_edit_that_leaves_the_date_and_words_finds_no_zone_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit: dict[str, Any]
+) -> None:
+    source = tmp_path / "src"
+    corpus(source)
+    target = config(source, tmp_path / "out")
+    build(target, now=NOW)
+    asked = zones_asked(monkeypatch)
+    _aged(write_article(source, "004.md", n=4, **{"topics": ["AI", "Robots"], **edit}))
+    report = build(target, now=NOW)
+    assert report.mode == "incremental" and report.changed_files == 1
+    assert asked == []  # no similar pair can have changed
+    build(config(source, tmp_path / "cold"), now=NOW)
+    assert outputs(tmp_path / "out") == outputs(tmp_path / "cold")
+
+
+def test_an_edit_of_the_date_or_words_finds_the_zones_of_its_periods_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "src"
+    corpus(source)
+    target = config(source, tmp_path / "out")
+    build(target, now=NOW)
+    asked = zones_asked(monkeypatch)
+    four = article_fields(n=4)["publishedDateTime"]
+    later = four + timedelta(days=120)  # in another period
+    edits: list[tuple[dict[str, Any], set[int]]] = [
+        ({"title": "Four, edited"}, {zone_of(four)}),
+        ({"excerpt": "Another excerpt of four."}, {zone_of(four)}),
+        ({"publishedDateTime": four + timedelta(hours=1)}, {zone_of(four)}),
+        ({"publishedDateTime": later}, {zone_of(four), zone_of(later)}),
+    ]
+    for edit, zones in edits:
+        asked.clear()
+        _aged(write_article(source, "004.md", n=4, topics=["AI", "Robots"], **edit))
+        assert build(target, now=NOW).mode == "incremental"
+        (found,) = asked
+        assert zones <= set(found), edit
+        build(config(source, tmp_path / "cold"), now=NOW)
+        assert outputs(tmp_path / "out") == outputs(tmp_path / "cold"), edit
+        shutil.rmtree(tmp_path / "cold")
+        (tmp_path / ".cold-state.sqlite").unlink()
+    # A file that went, and one that came (in periods that keep other articles).
+    asked.clear()
+    (source / "005.md").unlink()
+    _aged(write_article(source, "200.md", n=9, title="Its own", webUrl="https://n.example/200"))
+    assert build(target, now=NOW).mode == "incremental"
+    (found,) = asked
+    went, came = (article_fields(n=n)["publishedDateTime"] for n in (5, 9))
+    assert {zone_of(went), zone_of(came)} <= set(found)
     build(config(source, tmp_path / "cold"), now=NOW)
     assert outputs(tmp_path / "out") == outputs(tmp_path / "cold")
 
