@@ -389,7 +389,7 @@ class Run:
         store = self.store
         length = period_length(settings.window)
         changed = _moved_periods(old_rows, self.fresh, length)
-        if not changed:  # no pair can have changed
+        if not changed and not self.cold:  # no pair can have changed
             beside()
             return set()
         wanted = {p + d for p in changed for d in (-1, 0, 1)}
