@@ -67,6 +67,15 @@ def config(source: Path, output: Path) -> Config:
     return Config(sources=(source,), output=output, links="off")
 
 
+def built(tmp_path: Path) -> tuple[Path, Config]:
+    """`corpus` in tmp_path/src, built into tmp_path/out: the folder and the config."""
+    source = tmp_path / "src"
+    corpus(source)
+    target = config(source, tmp_path / "out")
+    build(target, now=NOW)
+    return source, target
+
+
 def test_incremental_result_equals_a_cold_build_after_edits_deletes_renames(
     tmp_path: Path,
 ) -> None:
@@ -366,10 +375,7 @@ def renders_seen(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def test_only_feeds_whose_entries_changed_are_rendered(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    source = tmp_path / "src"
-    corpus(source)
-    target = config(source, tmp_path / "out")
-    build(target, now=NOW)
+    source, target = built(tmp_path)
     rendered = renders_seen(monkeypatch)
     # 004.md is in "AI" and "Robots" only (see corpus()).
     write_article(source, "004.md", n=4, title="Four, edited", topics=["AI", "Robots"])
@@ -464,10 +470,7 @@ def zone_of(when: datetime) -> int:
 def test_an_edit_that_leaves_the_date_and_words_finds_no_zone_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit: dict[str, Any]
 ) -> None:
-    source = tmp_path / "src"
-    corpus(source)
-    target = config(source, tmp_path / "out")
-    build(target, now=NOW)
+    source, target = built(tmp_path)
     asked = zones_asked(monkeypatch)
     _aged(write_article(source, "004.md", n=4, **{"topics": ["AI", "Robots"], **edit}))
     report = build(target, now=NOW)
@@ -480,10 +483,7 @@ def test_an_edit_that_leaves_the_date_and_words_finds_no_zone_again(
 def test_an_edit_of_the_date_or_words_finds_the_zones_of_its_periods_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    source = tmp_path / "src"
-    corpus(source)
-    target = config(source, tmp_path / "out")
-    build(target, now=NOW)
+    source, target = built(tmp_path)
     asked = zones_asked(monkeypatch)
     four = article_fields(n=4)["publishedDateTime"]
     later = four + timedelta(days=120)  # in another period
@@ -518,10 +518,7 @@ def test_an_edit_of_the_date_or_words_finds_the_zones_of_its_periods_again(
 def test_a_feed_edited_by_hand_is_rendered_again_though_its_entries_did_not_change(
     tmp_path: Path,
 ) -> None:
-    source = tmp_path / "src"
-    corpus(source)
-    target = config(source, tmp_path / "out")
-    build(target, now=NOW)
+    source, target = built(tmp_path)
     feed = next((tmp_path / "out/topics").glob("c-plus-plus*.rss"))
     good = feed.read_bytes()
     feed.write_bytes(good.replace(b"Story number", b"Story NUMBER"))  # same size
