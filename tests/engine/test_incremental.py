@@ -444,12 +444,6 @@ def zones_asked(monkeypatch: pytest.MonkeyPatch) -> list[list[int]]:
     return asked
 
 
-def _aged(path: Path) -> None:
-    """`path` older than the racy window (as `age` makes every file): a change of it."""
-    when = time.time() - 60
-    os.utime(path, (when, when))
-
-
 def zone_of(when: datetime) -> int:
     """The zone of the period an article published at `when` is in (the default window)."""
     return 2 * period_of(when, period_length(dedupe.DedupeSettings().window))
@@ -472,7 +466,7 @@ def test_an_edit_that_leaves_the_date_and_words_finds_no_zone_again(
 ) -> None:
     source, target = built(tmp_path)
     asked = zones_asked(monkeypatch)
-    _aged(write_article(source, "004.md", n=4, **{"topics": ["AI", "Robots"], **edit}))
+    _written(write_article(source, "004.md", n=4, **{"topics": ["AI", "Robots"], **edit}))
     report = build(target, now=NOW)
     assert report.mode == "incremental" and report.changed_files == 1
     assert asked == []  # no similar pair can have changed
@@ -495,7 +489,7 @@ def test_an_edit_of_the_date_or_words_finds_the_zones_of_its_periods_again(
     ]
     for edit, zones in edits:
         asked.clear()
-        _aged(write_article(source, "004.md", n=4, topics=["AI", "Robots"], **edit))
+        _written(write_article(source, "004.md", n=4, topics=["AI", "Robots"], **edit))
         assert build(target, now=NOW).mode == "incremental"
         (found,) = asked
         assert zones <= set(found), edit
@@ -506,7 +500,7 @@ def test_an_edit_of_the_date_or_words_finds_the_zones_of_its_periods_again(
     # A file that went, and one that came (in periods that keep other articles).
     asked.clear()
     (source / "005.md").unlink()
-    _aged(write_article(source, "200.md", n=9, title="Its own", webUrl="https://n.example/200"))
+    _written(write_article(source, "200.md", n=9, title="Its own", webUrl="https://n.example/200"))
     assert build(target, now=NOW).mode == "incremental"
     (found,) = asked
     went, came = (article_fields(n=n)["publishedDateTime"] for n in (5, 9))
