@@ -454,8 +454,11 @@ class Run:
                 return map(find_zones, works)
             cancel = self.cancel
 
-            def split(parts: list[SweepPart]) -> list[list[tuple[int, int, float]]]:
-                return kept.map(sweep_parts, parts, cancel, "finding similar stories")
+            def split(
+                away: list[SweepPart], here: list[SweepPart]
+            ) -> list[list[tuple[int, int, float]]]:
+                parts = [*away, *here]
+                return kept.map(sweep_parts, parts, cancel, "finding similar stories", len(here))
 
             return (find_zones(work, split) for work in works)
         return map_in_processes(

@@ -552,21 +552,25 @@ class Helper:
         items: list[_T],
         cancel: threading.Event | None,
         doing: str,
+        here: int = 1,
     ) -> list[_R]:
-        """`work(some, limits)` over `items`, results in order: all but the last on the
-        helper process while this thread runs the last; all of them here while it
-        starts (or when it cannot), when another build has it, when it ended (started
-        again at the next call) or could not send its answer, and once closed. An
-        error of the task is raised here. Stops with `Cancelled` when `cancel` is set;
-        whatever stops this thread before the helper answers (a `Cancelled`, a Ctrl-C)
-        ends the helper: no answer is ever read for a task other than its own."""
-        if len(items) > 1 and self._lock.acquire(blocking=False):
+        """`work(some, limits)` over `items`, results in order: all but the last `here`
+        (at least one) on the helper process while this thread runs those; all of them
+        here while it starts (or when it cannot), when another build has it, when it
+        ended (started again at the next call) or could not send its answer, and once
+        closed. An error of the task is raised here. Stops with `Cancelled` when
+        `cancel` is set; whatever stops this thread before the helper answers (a
+        `Cancelled`, a Ctrl-C) ends the helper: no answer is ever read for a task other
+        than its own."""
+        if here < 1:
+            raise ValueError(f"at least one item runs here, not {here}")
+        if len(items) > here and self._lock.acquire(blocking=False):
             try:
                 if self._pipe is None:
                     if not self._closed:
                         self._start()
                 else:
-                    answer = self._shared(self._pipe, work, items, cancel, doing)
+                    answer = self._shared(self._pipe, work, items, here, cancel, doing)
                     if answer is not None:
                         return answer
             finally:
@@ -578,13 +582,14 @@ class Helper:
         pipe: Connection,
         work: Callable[[list[_T], Limits], list[_R]],
         items: list[_T],
+        here: int,
         cancel: threading.Event | None,
         doing: str,
     ) -> list[_R] | None:
-        """`map`'s results, all but the last items' from the helper; None when it has
-        none for them (it ended, or the task or its answer does not pickle)."""
+        """`map`'s results, all but the last `here` items' from the helper; None when it
+        has none for them (it ended, or the task or its answer does not pickle)."""
         try:
-            task = ForkingPickler.dumps((work, items[:-1]))
+            task = ForkingPickler.dumps((work, items[:-here]))
         except Exception:  # as `Connection.send` would raise, before a byte is sent
             return None
         try:
@@ -596,7 +601,7 @@ class Helper:
             self._end()
             raise
         try:
-            last = _here(work, items[-1:], DEFAULT_LIMITS, cancel, doing)
+            last = _here(work, items[-here:], DEFAULT_LIMITS, cancel, doing)
             try:
                 while not pipe.poll(_POLL_SECONDS):
                     if cancel is not None and cancel.is_set():

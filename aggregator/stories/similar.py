@@ -980,8 +980,9 @@ def find_zone_works(works: list[ZoneWork], _limits: object) -> list[dict[int, li
 
 def find_zones(work: ZoneWork, split: Split | None = None) -> dict[int, list[Pair]]:
     """The pairs of each zone of `work`; with `split`, the zone of a period of at least
-    `SPLIT_ARTICLES` articles is swept in two parts that `split` runs at once (one on
-    another process, say: see `_split`)."""
+    `SPLIT_ARTICLES` articles is swept in two parts, one of which `split` may run on
+    another process while this one sweeps the other and the work's other zones (see
+    `_split`)."""
     periods, times, window = work.periods, work.times, work.window
     length = period_length(window)
     counts: dict[int, Counter[str]] = {}
@@ -997,20 +998,15 @@ def find_zones(work: ZoneWork, split: Split | None = None) -> dict[int, list[Pai
             learned[period] = _learned(work, period)[1]
         return learned[period]
 
-    found: dict[int, list[Pair]] = {}
-    micros = [(t - _EPOCH) // _MICROSECOND for t in times]
-    kept = len(work.zones) <= _KEPT_ZONES  # else the last would push the first out
+    # Each zone's sweep: its weights, the articles it sweeps (by date), and with those
+    # of a boundary, the articles of its first period (a pair has one on each side).
+    sweeps: list[tuple[int, Weights, list[int], frozenset[int] | None]] = []
     for zone in work.zones:
         period = zone // 2
         members = periods[period]
         if zone % 2 == 0:
             weight = Weights(frequency(period), len(members), distinguishing(slots_of(period)))
-            if split is not None and len(members) >= SPLIT_ARTICLES:
-                got = _split(work, zone, members, weight, micros, kept, split)
-            else:
-                sweep = _Sweep(work, weight, micros, zone if kept else None)
-                got = sweep.pairs(members)
-                sweep.keep()
+            sweeps.append((zone, weight, members, None))
         else:
             following = periods[period + 1]
             weight = Weights(
@@ -1021,11 +1017,26 @@ def find_zones(work: ZoneWork, split: Split | None = None) -> dict[int, list[Pai
             start = _EPOCH + (period + 1) * length
             edge = [i for i in members if times[i] >= start - window]
             edge += [i for i in following if times[i] <= start + window]
+            sweeps.append((zone, weight, edge, frozenset(members)))
+    micros = [(t - _EPOCH) // _MICROSECOND for t in times]
+    kept = len(work.zones) <= _KEPT_ZONES  # else the last would push the first out
+    large = [
+        zone
+        for zone, _weight, order, across in sweeps
+        if split is not None and across is None and len(order) >= SPLIT_ARTICLES
+    ]
+    if split is not None and large:
+        got = _split(work, sweeps, set(large), micros, kept, split)
+    else:
+        got = []
+        for zone, weight, order, across in sweeps:
             sweep = _Sweep(work, weight, micros, zone if kept else None)
-            got = sweep.pairs(edge, across=frozenset(members))
+            got.append(sweep.pairs(order, across=across))
             sweep.keep()
-        found[zone] = [(work.paths[i], work.paths[j], value) for i, j, value in got]
-    return found
+    return {
+        zone: [(work.paths[i], work.paths[j], value) for i, j, value in pairs]
+        for (zone, _weight, _order, _across), pairs in zip(sweeps, got, strict=True)
+    }
 
 
 #: a period of this many articles or more is swept in two parts at once, when a
@@ -1037,9 +1048,10 @@ SPLIT_ARTICLES = 1_000
 @dataclass(frozen=True, slots=True)
 class SweepPart:
     """Part of the sweep of one zone (`_Sweep.pairs` over `order`, probed from
-    `probed_from`), with all it reads: the fingerprints and times (in microseconds) of
-    the articles of `order`, by their index in a work of `size` articles, and the
-    zone's weights (their counts, articles and distinguishing words)."""
+    `probed_from`; with `across`, only pairs of one article in it and one not), with
+    all it reads: the fingerprints and times (in microseconds) of the articles of
+    `order`, by their index in a work of `size` articles, and the zone's weights (their
+    counts, articles and distinguishing words)."""
 
     zone: int
     order: list[int]
@@ -1054,12 +1066,17 @@ class SweepPart:
     window: timedelta
     #: whether the sweep keeps what it makes (`keep_sweeps`), where it runs
     keep: bool
+    across: frozenset[int] | None = None
+    #: the weights made of the counts, where they were made (not sent: another process
+    #: makes them again)
+    weight: Weights | None = field(default=None, compare=False, repr=False)
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         # As `ZoneWork`: plain tuples pickle about five times faster.
         return _sweep_part, (
             self.zone, self.order, self.probed_from, _plain(self.prints), self.times, self.size,
             self.counts, self.documents, self.distinct, self.threshold, self.window, self.keep,
+            self.across,
         )  # fmt: skip
 
 
@@ -1073,39 +1090,77 @@ def _sweep_part(
     return SweepPart(zone, order, probed_from, _unplain(prints), *rest)
 
 
-#: runs the parts of a sweep, one result each, in order (see `find_zones`)
-Split = Callable[[list[SweepPart]], Iterable[list[tuple[int, int, float]]]]
+#: runs the parts of sweeps, one result each, in order: those that another process may
+#: run, and those to run here meanwhile (see `find_zones`)
+Split = Callable[[list[SweepPart], list[SweepPart]], Iterable[list[tuple[int, int, float]]]]
 
 
 def _split(
     work: ZoneWork,
-    zone: int,
-    members: list[int],
-    weight: Weights,
+    sweeps: list[tuple[int, Weights, list[int], frozenset[int] | None]],
+    large: set[int],
     micros: list[int],
     kept: bool,
     split: Split,
-) -> list[tuple[int, int, float]]:
-    """The pairs of a period's zone (`members`, by date), as one sweep finds them, in
-    the same order, from two parts that `split` runs: the pairs of the articles of the
-    first half, and those of a later one, its sweep begun a `window` before them (no
-    pair is further apart). Each part makes its own keys: half of the articles each,
-    and those of the window before the second half."""
-    middle = len(members) // 2
+) -> list[list[tuple[int, int, float]]]:
+    """The pairs of each of `sweeps` (zone, weights, articles by date, and the first
+    period's of a boundary), each as one sweep finds them, in the same order. The
+    zone of a period in `large` is swept in two parts: the pairs of its first
+    articles, and those of the later ones, their sweep begun a `window` before them
+    (no pair is further apart), each part making its own keys. `split` may run the
+    first parts and the work's other zones on another process while this one runs the
+    later parts: the first parts are cut so that both sides sweep about as many
+    articles (a sweep's time goes with the articles it reads)."""
     span = work.window // _MICROSECOND
-    start = micros[members[middle]] - span
-    begin = bisect.bisect_left(members, start, hi=middle, key=micros.__getitem__)
     keep = kept and _KEPT is not None
 
-    def part(order: list[int], probed_from: int) -> SweepPart:
+    def part(
+        zone: int,
+        weight: Weights,
+        order: list[int],
+        probed_from: int = 0,
+        across: frozenset[int] | None = None,
+    ) -> SweepPart:
         return SweepPart(
             zone, order, probed_from, [work.prints[i] for i in order],
             [micros[i] for i in order], len(work.prints), weight.counts, weight.documents,
-            weight.distinct, work.threshold, work.window, keep,
+            weight.distinct, work.threshold, work.window, keep, across, weight,
         )  # fmt: skip
 
-    first, second = split([part(members[:middle], 0), part(members[begin:], middle - begin)])
-    return [*first, *second]
+    def begin(order: list[int], middle: int) -> int:
+        """Where the sweep of the articles from `middle` on begins."""
+        start = micros[order[middle]] - span
+        return bisect.bisect_left(order, start, hi=middle, key=micros.__getitem__)
+
+    others = sum(len(order) for zone, _w, order, _a in sweeps if zone not in large)
+    sizes = sum(len(order) for zone, _w, order, _a in sweeps if zone in large)
+    away: list[SweepPart] = []
+    here: list[SweepPart] = []
+    firsts: dict[int, SweepPart] = {}
+    for zone, weight, order, across in sweeps:
+        if zone in large:
+            # Half of the articles, less this period's share of the other zones', and
+            # plus half of those the later part reads again.
+            share = others * len(order) / sizes
+            half = len(order) // 2
+            again = half - begin(order, half)
+            middle = min(max(round((len(order) + again - share) / 2), 1), len(order) - 1)
+            firsts[zone] = part(zone, weight, order[:middle])
+            start = begin(order, middle)
+            here.append(part(zone, weight, order[start:], middle - start))
+        else:
+            away.append(part(zone, weight, order, across=across))
+    away[:0] = firsts.values()
+    results = iter(split(away, here))
+    first_pairs = {zone: next(results) for zone in firsts}
+    other_pairs = [next(results) for _ in range(len(away) - len(firsts))]
+    found = []
+    for zone, _weight, _order, _across in sweeps:
+        if zone in large:
+            found.append([*first_pairs[zone], *next(results)])
+        else:
+            found.append(other_pairs.pop(0))
+    return found
 
 
 def sweep_parts(parts: list[SweepPart], _limits: object) -> list[list[tuple[int, int, float]]]:
@@ -1123,9 +1178,11 @@ def _swept(part: SweepPart) -> list[tuple[int, int, float]]:
         prints[i] = item
         times[i] = when
     work = ZoneWork((part.zone,), {}, [], [], prints, part.threshold, part.window)
-    weight = Weights(part.counts, part.documents, part.distinct)
+    weight = part.weight
+    if weight is None:
+        weight = Weights(part.counts, part.documents, part.distinct)
     sweep = _Sweep(work, weight, times, part.zone if part.keep else None)
-    found = sweep.pairs(part.order, probed_from=part.probed_from)
+    found = sweep.pairs(part.order, part.across, part.probed_from)
     sweep.keep()
     return found
 

@@ -77,6 +77,19 @@ def test_the_first_items_run_on_the_helper_and_the_last_here_in_order(helper: He
     assert helper.map(process_of, [8], None, "testing") == [(8, os.getpid())]
 
 
+def test_the_last_items_asked_to_run_here_run_here_the_others_on_the_helper(
+    helper: Helper,
+) -> None:
+    there = _started(helper)
+    found = helper.map(process_of, [1, 2, 3, 4, 5], None, "testing", here=3)
+    assert found == [(1, there), (2, there), (3, os.getpid()), (4, os.getpid()), (5, os.getpid())]
+    # All of them here: nothing to share.
+    found = helper.map(process_of, [6, 7], None, "testing", here=2)
+    assert found == [(6, os.getpid()), (7, os.getpid())]
+    with pytest.raises(ValueError, match="at least one"):
+        helper.map(process_of, [8, 9], None, "testing", here=0)
+
+
 def test_an_error_of_a_task_on_the_helper_is_raised_here(helper: Helper) -> None:
     there = _started(helper)
     with pytest.raises(ValueError, match=r"no good: \[1\]"):

@@ -273,9 +273,12 @@ def test_sweeps_taking_turns_with_articles_landing_and_leaving_find_fresh_pairs(
         assert _made_as_fresh() > 100, step
 
 
-def _through_pickle(parts: list[SweepPart]) -> list[list[tuple[int, int, float]]]:
-    """Runs the parts of a sweep as another process does: each sent as it would be."""
-    return sweep_parts(pickle.loads(pickle.dumps(parts)), None)
+def _through_pickle(
+    away: list[SweepPart], here: list[SweepPart]
+) -> list[list[tuple[int, int, float]]]:
+    """Runs the parts of sweeps as a helper and this process do: those for another
+    process each sent as it would be, the others as they are."""
+    return [*sweep_parts(pickle.loads(pickle.dumps(away)), None), *sweep_parts(here, None)]
 
 
 @pytest.mark.parametrize("threshold", [DEFAULT_THRESHOLD, 0.95, 0.5, 0.3, 0.05])
@@ -287,26 +290,40 @@ def test_a_period_swept_in_two_parts_gives_the_pairs_of_one_sweep_in_its_order(
 ) -> None:
     """Every route a pair is found by (the thresholds) gives the same pairs in the same
     order: over two periods of about 450 articles and over three years of about 25 a
-    period, each period of 20 or more swept in two parts."""
+    period, each period of 20 or more swept in two parts, the first half of each sent
+    away, every other zone of its work swept here meanwhile."""
     monkeypatch.setattr(similar, "SPLIT_ARTICLES", 20)
-    split: list[int] = []
+    sent: list[tuple[int, int]] = []  # (zone, articles probed in its two parts)
+    others: list[int] = []  # zones swept whole
+    sides: list[tuple[int, int]] = []  # articles each side reads, for each call
 
-    def counted(parts: list[SweepPart]) -> list[list[tuple[int, int, float]]]:
-        split.append(len(parts))
-        return _through_pickle(parts)
+    def counted(away: list[SweepPart], here: list[SweepPart]) -> list[list[tuple[int, int, float]]]:
+        for second in here:
+            (first,) = [p for p in away if p.zone == second.zone]
+            assert first.order[-1] < second.order[second.probed_from]
+            sent.append((first.zone, len(first.order) + len(second.order) - second.probed_from))
+        others.extend(p.zone for p in away if p.zone not in {p.zone for p in here})
+        sides.append((sum(len(p.order) for p in away), sum(len(p.order) for p in here)))
+        return _through_pickle(away, here)
 
     for each in (articles, corpus):
         whole = _pairs(each, threshold)
         assert _pairs(each, threshold, counted) == whole
         assert sum(map(len, whole.values())) > 10
-    assert set(split) == {2}
     large = [
-        members
+        (2 * period, len(members))
         for each in (articles, corpus)
-        for members in group_periods(each, DEFAULT_WINDOW).values()
+        for period, members in group_periods(each, DEFAULT_WINDOW).items()
         if len(members) >= 20
     ]
-    assert len(split) == len(large) > 20
+    assert sorted(sent) == sorted(large)  # each large period's articles, in two parts
+    assert len(large) > 20
+    # every boundary, and every period too small to split, swept whole
+    assert len([z for z in others if z % 2]) > 20 and any(z % 2 == 0 for z in others)
+    # the two periods of the last days and their boundary: both sides read about as
+    # many articles
+    away, here = sides[0]
+    assert abs(away - here) < (away + here) / 10, sides[0]
 
 
 @pytest.mark.usefixtures("kept")
@@ -318,9 +335,9 @@ def test_sweeps_in_two_parts_on_a_helper_find_fresh_pairs_as_articles_change(
     monkeypatch.setattr(similar, "SPLIT_ARTICLES", 100)
     sent: list[bool] = []
 
-    def split(parts: list[SweepPart]) -> list[list[tuple[int, int, float]]]:
+    def split(away: list[SweepPart], here: list[SweepPart]) -> list[list[tuple[int, int, float]]]:
         sent.append(helper._pipe is not None)  # started by the first: sent from then on
-        return helper.map(sweep_parts, parts, None, "testing")
+        return helper.map(sweep_parts, [*away, *here], None, "testing", len(here))
 
     by_date = sorted(articles, key=lambda a: a.published_at)
     now = list(articles)
