@@ -20,7 +20,9 @@ import html
 import mimetypes
 import posixpath
 import re
+import threading
 import xml.etree.ElementTree as ElementTree
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC
@@ -141,10 +143,49 @@ def entry_dates(entries: Sequence[Article]) -> dict[datetime, Article]:
 
 
 def render(fmt: FeedFormat, spec: FeedSpec, site: Site, entries: Sequence[Article]) -> bytes:
-    """A feed of `entries` (already sorted and limited); `updated` is the newest entry."""
+    """A feed of `entries` (already sorted and limited); `updated` is the newest entry.
+
+    An entry's bytes depend on its article, its `updated` date, the format and the
+    spec's content mode alone, and the document's head and end on the spec, the site
+    and the newest date: the entries rendered lately are kept (`_ENTRIES`), and a feed
+    that holds them is their bytes between the head and end of a document of the
+    others (a daemon's feed after a new file: one entry rendered, not fifty)."""
     if not entries:
         raise ValueError("render() needs entries; use render_empty() for an empty feed")
     updates = entry_dates(entries)
+    keys = [(fmt, spec.content, updated, article) for updated, article in updates.items()]
+    with _ENTRIES_LOCK:
+        known = [_ENTRIES.get(key) for key in keys]
+    newest = max(updates)
+    wanted = {key[2]: key[3] for key, got in zip(keys, known, strict=True) if got is None}
+    whole = len(wanted) == len(updates)
+    wanted.setdefault(newest, updates[newest])  # the document's date is its newest entry's
+    document = _document(fmt, spec, site, wanted)
+    parts = _entry_parts(fmt, document, len(wanted))
+    if parts is None:  # entries not told apart (none known to happen): the whole feed
+        return document if whole else _document(fmt, spec, site, updates)
+    head, made, end = parts
+    with _ENTRIES_LOCK:
+        for updated, data in zip(wanted, made, strict=True):
+            key = (fmt, spec.content, updated, wanted[updated])
+            _ENTRIES[key] = data
+            _ENTRIES.move_to_end(key)
+        for key, got in zip(keys, known, strict=True):
+            if got is not None and key in _ENTRIES:
+                _ENTRIES.move_to_end(key)
+        while len(_ENTRIES) > _ENTRIES_KEPT:
+            _ENTRIES.popitem(last=False)
+    if whole:
+        return document
+    by_date = dict(zip(wanted, made, strict=True))
+    bodies = [got or by_date[key[2]] for key, got in zip(keys, known, strict=True)]
+    return head + _ENTRY_SEPARATORS[fmt].join(bodies) + end
+
+
+def _document(
+    fmt: FeedFormat, spec: FeedSpec, site: Site, updates: dict[datetime, Article]
+) -> bytes:
+    """The feed of these entries (by `updated` date, in order) rendered whole."""
     if fmt == "json":
         from aggregator.rendering import jsonfeed  # it builds on this module: not at the top
 
@@ -153,6 +194,46 @@ def render(fmt: FeedFormat, spec: FeedSpec, site: Site, entries: Sequence[Articl
     for updated, article in updates.items():
         _add_entry(generator, article, updated, spec.content, fmt)
     return _serialise(generator, fmt, spec)
+
+
+def _entry_parts(
+    fmt: FeedFormat, data: bytes, count: int
+) -> tuple[bytes, list[bytes], bytes] | None:
+    """A document of `count` entries cut into its head, each entry's bytes and its end
+    (the document is the head, the entries joined by `_ENTRY_SEPARATORS`, and the end);
+    None when it does not read as so many entries."""
+    found = _ENTRY_STARTS[fmt].search(data)
+    if found is None:
+        return None
+    start = found.end()
+    ends = [match.end() for match in _ENTRY_ENDS[fmt].finditer(data, start)]
+    if len(ends) != count:
+        return None
+    separator = _ENTRY_SEPARATORS[fmt]
+    made = []
+    for end in ends:
+        made.append(data[start:end])
+        start = end + len(separator)
+    last = ends[-1]
+    if separator and data[last : last + len(separator)] == separator:
+        return None  # (another entry after the last end: not this document's form)
+    return data[: found.end()], made, data[last:]
+
+
+#: where the first entry of a document starts (after the feed-level elements, whose
+#: lists a JSON Feed writes as it writes items)
+_ENTRY_STARTS: dict[FeedFormat, re.Pattern[bytes]] = {
+    "rss": re.compile(rb"\n(?=    <item>\n)"),
+    "atom": re.compile(rb"\n(?=  <entry>\n)"),
+    "json": re.compile(rb'\n  "items": \[\n'),
+}
+#: what comes between two entries besides their own bytes
+_ENTRY_SEPARATORS: dict[FeedFormat, bytes] = {"rss": b"", "atom": b"", "json": b",\n"}
+#: the bytes of the entries rendered lately (`render`), by format, content mode,
+#: `updated` date and article, the last used last; a few KB each
+_ENTRIES: OrderedDict[tuple[FeedFormat, ContentMode, datetime, Article], bytes] = OrderedDict()
+_ENTRIES_KEPT = 1_000
+_ENTRIES_LOCK = threading.Lock()
 
 
 def render_feeds(

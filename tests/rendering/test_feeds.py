@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import html
 import json
+import random
 import re
+from collections import OrderedDict
 from datetime import UTC
 from datetime import datetime
 from pathlib import Path
@@ -24,9 +26,17 @@ from aggregator.config import Config
 from aggregator.engine.pipeline import build
 from aggregator.links.linkpolicy import LinkCheckSettings
 from aggregator.model import Article
+from aggregator.model import FeedFormat
 from aggregator.publishing.output import Output
+from aggregator.publishing.publish import feed_order
+from aggregator.rendering import feeds
+from aggregator.rendering.feeds import FORMATS
+from aggregator.rendering.feeds import FeedSpec
+from aggregator.rendering.feeds import Site
+from aggregator.rendering.feeds import entry_dates
 from aggregator.rendering.feeds import entry_updated
 from aggregator.sources.loader import load_file
+from aggregator.stories.dedupe import with_keys
 
 SEED_TITLES = {
     "000": "Dozens of advocacy groups push for Congress to ban facial recognition technology",
@@ -375,3 +385,53 @@ def test_varied_corpus_is_read_alike_in_both_formats(tmp_path: Path) -> None:
     assert "https://youtube.com/watch?v=abc&t=1" in links
     images = [enc.href for e in rss.entries for enc in e.get("enclosures", [])]
     assert "https://img.example.com/a%20b/%C3%BC.jpg" in images
+
+
+def test_a_feed_of_entries_rendered_before_has_the_bytes_of_one_rendered_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Feeds of overlapping entries in turn (entries newer, older and between those
+    rendered before, shared publish times, both content modes, every format, with and
+    without feed images): each has the bytes of the same feed rendered whole, whatever
+    was rendered before it, though most of its entries are not rendered again."""
+    source = tmp_path / "src"
+    write_varied_corpus(source)
+    same = datetime(2022, 3, 1, 8, 0, tzinfo=UTC)  # updated dates a microsecond apart
+    for n in range(6):
+        write_article(source, f"same-{n}.md", n=100 + n, publishedDateTime=same)
+    loaded = [load_file(p) for p in sorted(source.glob("*.md")) + sorted(SEEDS.glob("*.md"))]
+    articles = [with_keys(a) for a in loaded if isinstance(a, Article)]
+    assert len(articles) > 20
+    site = Site("https://feeds.example.com/", "Site", "About", "en")
+    specs = [
+        FeedSpec(None, "all", "All", "Every topic", "https://feeds.example.com/"),
+        FeedSpec(
+            "AI", "topics/ai", "AI", "On AI", "https://feeds.example.com/#ai", content="excerpt"
+        ),
+        FeedSpec(
+            "C++", "topics/c", "C & C++ <news>", "On C", "https://feeds.example.com/#c",
+            icon="https://feeds.example.com/icon.png", logo="https://feeds.example.com/logo.png",
+        ),
+    ]  # fmt: skip
+    whole = feeds._document
+    rendered: list[int] = []
+
+    def counted(
+        fmt: FeedFormat, spec: FeedSpec, site: Site, updates: dict[datetime, Article]
+    ) -> bytes:
+        rendered.append(len(updates))
+        return whole(fmt, spec, site, updates)
+
+    monkeypatch.setattr(feeds, "_document", counted)
+    monkeypatch.setattr(feeds, "_ENTRIES", OrderedDict())
+    chosen = random.Random(19)
+    asked = 0
+    for _ in range(60):
+        entries = chosen.sample(articles, chosen.randint(1, len(articles)))
+        entries.sort(key=feed_order)
+        spec = chosen.choice(specs)
+        for fmt in FORMATS:
+            data = feeds.render(fmt, spec, site, entries)
+            assert data == whole(fmt, spec, site, entry_dates(entries)), (fmt, spec.stem)
+            asked += len(entries)
+    assert sum(rendered) < asked / 3
