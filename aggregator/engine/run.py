@@ -36,6 +36,7 @@ from collections.abc import Callable
 from collections.abc import Collection
 from collections.abc import Container
 from collections.abc import Iterable
+from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -398,12 +399,7 @@ class Run:
         if self.cold:  # every article is fresh: its row is not there yet (see `beside`)
             rows = ((a.path, a.published_at, None, a) for a in self.fresh.values())
         else:
-            rows = (
-                (str(path), datetime.fromisoformat(stamp), digest, self.fresh.get(path))
-                for path, _period, stamp, digest, _story in store.inc_rows(
-                    "inc_art", "period", wanted
-                )
-            )
+            rows = self._zone_items(store.inc_rows("inc_art", "period", wanted), items)
         for path, when, digest, fresh in rows:
             prints = fresh.fingerprint if fresh is not None else None
             if prints is None:  # its words are read when its zone is found again
@@ -443,6 +439,28 @@ class Run:
         for _zone, a, b, _score in new ^ old:
             ends.update((str(a), str(b)))
         return ends
+
+    def _zone_items(
+        self, rows: Iterable[Sequence[Any]], items: list[Item]
+    ) -> Iterator[tuple[str, datetime, object, Article | None]]:
+        """The `inc_art` rows of articles not loaded now as items, into `items` (each
+        made once from the same row: a daemon reads the rows of the same periods again
+        and again); those of articles loaded now, as (path, date, digest, article)."""
+        made = _ZONE_ITEMS
+        if len(made) > _ZONE_ITEMS_KEPT:
+            made.clear()
+        for path, _period, stamp, digest, _story in rows:
+            fresh = self.fresh.get(path)
+            if fresh is not None:
+                yield str(path), datetime.fromisoformat(stamp), digest, fresh
+                continue
+            key = (path, stamp, digest)
+            item = made.get(key)
+            if item is None:
+                text = "" if digest is None else str(digest)  # as `article_rows` makes it
+                prints = Fingerprint((), (), (), (), text, complete=False)
+                item = made[key] = Item(str(path), datetime.fromisoformat(stamp), prints)
+            items.append(item)
 
     def _find_zones(
         self, works: list[ZoneWork], beside: Callable[[], object]
@@ -999,6 +1017,10 @@ def _link_summary(
 
 
 #: listings of kept feeds (see `Run._listing`)
+#: the items of the zones' rows lately read, by path, date and fingerprint digest: read
+#: only, never changed (see `Run._zone_items`)
+_ZONE_ITEMS: dict[tuple[Any, ...], Item] = {}
+_ZONE_ITEMS_KEPT = 50_000
 _LISTINGS: dict[tuple[Any, ...], Listing] = {}
 _LISTINGS_KEPT = 4096
 
