@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import json
 import threading
 from collections import Counter
@@ -708,12 +709,13 @@ class Run:
     def _spellings(self, old: list[StoredStory], new: list[Article]) -> dict[str, Counter[str]]:
         data = json.loads(self.store.meta(SPELLINGS) or "{}")
         spellings = {key: Counter(counts) for key, counts in data.items()}
-        for story in old:
-            for topic in story.topics:
-                spellings[topic_key(topic)][topic] -= 1
-        for article in new:
-            for topic in article.topics:
-                spellings.setdefault(topic_key(topic), Counter())[topic] += 1
+        # Counted by name first (in C: a cold build's are every article's), then by key.
+        gone = Counter(itertools.chain.from_iterable(story.topics for story in old))
+        came = Counter(itertools.chain.from_iterable(article.topics for article in new))
+        for topic, count in gone.items():
+            spellings[topic_key(topic)][topic] -= count
+        for topic, count in came.items():
+            spellings.setdefault(topic_key(topic), Counter())[topic] += count
         for key in list(spellings):
             counter = spellings[key]
             for name in [n for n, count in counter.items() if count <= 0]:
