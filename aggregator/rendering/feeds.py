@@ -153,11 +153,14 @@ def render(fmt: FeedFormat, spec: FeedSpec, site: Site, entries: Sequence[Articl
     if not entries:
         raise ValueError("render() needs entries; use render_empty() for an empty feed")
     updates = entry_dates(entries)
-    keys = [(fmt, spec.content, updated, article) for updated, article in updates.items()]
+    keys = [
+        (fmt, spec.content, updated, _offsets(article), article)
+        for updated, article in updates.items()
+    ]
     with _ENTRIES_LOCK:
         known = [_ENTRIES.get(key) for key in keys]
     newest = max(updates)
-    wanted = {key[2]: key[3] for key, got in zip(keys, known, strict=True) if got is None}
+    wanted = {key[2]: key[4] for key, got in zip(keys, known, strict=True) if got is None}
     whole = len(wanted) == len(updates)
     wanted.setdefault(newest, updates[newest])  # the document's date is its newest entry's
     document = _document(fmt, spec, site, wanted)
@@ -166,15 +169,12 @@ def render(fmt: FeedFormat, spec: FeedSpec, site: Site, entries: Sequence[Articl
         return document if whole else _document(fmt, spec, site, updates)
     head, made, end = parts
     with _ENTRIES_LOCK:
-        for updated, data in zip(wanted, made, strict=True):
-            key = (fmt, spec.content, updated, wanted[updated])
-            _ENTRIES[key] = data
-            _ENTRIES.move_to_end(key)
         for key, got in zip(keys, known, strict=True):
             if got is not None and key in _ENTRIES:
                 _ENTRIES.move_to_end(key)
-        while len(_ENTRIES) > _ENTRIES_KEPT:
-            _ENTRIES.popitem(last=False)
+        for updated, data in zip(wanted, made, strict=True):
+            article = wanted[updated]
+            _keep_entry((fmt, spec.content, updated, _offsets(article), article), data)
     if whole:
         return document
     by_date = dict(zip(wanted, made, strict=True))
@@ -229,10 +229,43 @@ _ENTRY_STARTS: dict[FeedFormat, re.Pattern[bytes]] = {
 }
 #: what comes between two entries besides their own bytes
 _ENTRY_SEPARATORS: dict[FeedFormat, bytes] = {"rss": b"", "atom": b"", "json": b",\n"}
-#: the bytes of the entries rendered lately (`render`), by format, content mode,
-#: `updated` date and article, the last used last; a few KB each
-_ENTRIES: OrderedDict[tuple[FeedFormat, ContentMode, datetime, Article], bytes] = OrderedDict()
-_ENTRIES_KEPT = 1_000
+
+
+def _offsets(article: Article) -> tuple[timedelta | None, ...]:
+    """The UTC offsets of an article's dates, which are written as they are given: two
+    articles equal as dataclasses (their dates the same instants) may give them in
+    other offsets, and render otherwise."""
+    related = (r.published_at.utcoffset() if r.published_at else None for r in article.related)
+    return (article.published_at.utcoffset(), *related)
+
+
+def _keep_entry(key: _EntryKey, data: bytes) -> None:
+    """Keep an entry's bytes (with `_ENTRIES_LOCK` held), the entries used longest ago
+    dropped while the kept bytes are over `_ENTRIES_BYTES`; none larger than
+    `_ENTRY_KEPT_BYTES` (rendered again each time)."""
+    global _entries_bytes
+    if len(data) > _ENTRY_KEPT_BYTES:
+        return
+    old = _ENTRIES.pop(key, None)
+    if old is not None:
+        _entries_bytes -= len(old)
+    _ENTRIES[key] = data
+    _entries_bytes += len(data)
+    while _entries_bytes > _ENTRIES_BYTES:
+        _, dropped = _ENTRIES.popitem(last=False)
+        _entries_bytes -= len(dropped)
+
+
+#: an entry kept: its format, content mode, `updated` date, the offsets of its dates
+#: (`_offsets`) and article
+_EntryKey = tuple[FeedFormat, ContentMode, datetime, tuple[timedelta | None, ...], Article]
+#: the bytes of the entries rendered lately (`render`), the last used last: a few KB
+#: each, at most `_ENTRIES_BYTES` in all (a few thousand entries: every feed a daemon's
+#: build renders after one file, at the default limit)
+_ENTRIES: OrderedDict[_EntryKey, bytes] = OrderedDict()
+_ENTRIES_BYTES = 8 << 20
+_ENTRY_KEPT_BYTES = 64 << 10
+_entries_bytes = 0
 _ENTRIES_LOCK = threading.Lock()
 
 
@@ -454,11 +487,16 @@ def _character_data(data: bytes) -> bytes:
     return _PLAIN_ELEMENTS.sub(_hex_references, head + item + rest)
 
 
-@functools.lru_cache(maxsize=128)
 def content_html(article: Article) -> str:
     """The HTML body of an entry, built only from escaped plain text and checked URLs.
-    Kept for the last few articles: each is rendered in three formats, and in the
-    all-topics feed and each of its topics' feeds."""
+    Kept for the last few articles (and the offsets of their dates, which the body
+    writes): each is rendered in three formats, and in the all-topics feed and each of
+    its topics' feeds."""
+    return _content_html(article, _offsets(article))
+
+
+@functools.lru_cache(maxsize=128)
+def _content_html(article: Article, _offsets: tuple[timedelta | None, ...]) -> str:
     esc, text = html.escape, _text
     parts: list[str] = []
     if article.images:

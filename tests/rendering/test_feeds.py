@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import random
@@ -9,6 +10,8 @@ import re
 from collections import OrderedDict
 from datetime import UTC
 from datetime import datetime
+from datetime import timedelta
+from datetime import timezone
 from pathlib import Path
 
 import feedparser
@@ -435,3 +438,64 @@ def test_a_feed_of_entries_rendered_before_has_the_bytes_of_one_rendered_whole(
             assert data == whole(fmt, spec, site, entry_dates(entries)), (fmt, spec.stem)
             asked += len(entries)
     assert sum(rendered) < asked / 3
+
+
+def test_an_article_given_at_the_same_instants_in_another_offset_renders_its_own_dates() -> None:
+    """Two articles equal as values (their dates the same instants) but for the offsets
+    of their dates, which the feeds write as given: each renders its own, whichever was
+    rendered first (entries and content bodies are kept between renders)."""
+    loaded = load_file(next(SEEDS.glob("001_*")))
+    assert isinstance(loaded, Article) and any(r.published_at for r in loaded.related)
+    article = with_keys(loaded)
+    east = timezone(timedelta(hours=2))
+    shifted = dataclasses.replace(
+        article,
+        published_at=article.published_at.astimezone(east),
+        related=tuple(
+            dataclasses.replace(r, published_at=r.published_at.astimezone(east))
+            if r.published_at
+            else r
+            for r in article.related
+        ),
+    )
+    assert shifted == article
+    site = Site("https://feeds.example.com/", "Site", "About", "en")
+    spec = FeedSpec(None, "all", "All", "Every topic", "https://feeds.example.com/")
+    for fmt in FORMATS:
+        first = feeds.render(fmt, spec, site, [article])
+        second = feeds.render(fmt, spec, site, [shifted])
+        assert second != first
+        assert b"+02:00" in second or b"+0200" in second
+        feeds._content_html.cache_clear()
+        assert second == feeds._document(fmt, spec, site, entry_dates([shifted]))
+
+
+def test_the_entries_kept_between_renders_stay_within_their_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Entries are kept up to a budget of bytes, the ones used longest ago dropped first,
+    and an entry too large to keep is rendered again: the feeds are the same."""
+    source = tmp_path / "src"
+    write_varied_corpus(source)
+    write_article(source, "long.md", n=200, excerpt="word " * 3000)
+    loaded = [load_file(p) for p in sorted(source.glob("*.md"))]
+    articles = [with_keys(a) for a in loaded if isinstance(a, Article)]
+    articles.sort(key=feed_order)
+    site = Site("https://feeds.example.com/", "Site", "About", "en")
+    spec = FeedSpec(None, "all", "All", "Every topic", "https://feeds.example.com/")
+    monkeypatch.setattr(feeds, "_ENTRIES", OrderedDict())
+    monkeypatch.setattr(feeds, "_entries_bytes", 0)
+    monkeypatch.setattr(feeds, "_ENTRIES_BYTES", 12_000)
+    monkeypatch.setattr(feeds, "_ENTRY_KEPT_BYTES", 10_000)
+    (long,) = [a for a in articles if a.path.endswith("long.md")]
+    others = [a for a in articles if a is not long]
+    for start in range(len(others)):
+        entries = sorted([long, *others[start : start + 4 + start % 7]], key=feed_order)
+        for fmt in FORMATS:
+            data = feeds.render(fmt, spec, site, entries)
+            assert data == feeds._document(fmt, spec, site, entry_dates(entries))
+            kept = sum(map(len, feeds._ENTRIES.values()))
+            assert kept == feeds._entries_bytes <= 12_000
+            assert feeds._ENTRIES and max(map(len, feeds._ENTRIES.values())) <= 10_000
+    for fmt in FORMATS:  # the long entry was never kept
+        assert len(feeds._document(fmt, spec, site, entry_dates([long]))) > 15_000
