@@ -448,8 +448,6 @@ class Run:
         made once from the same row: a daemon reads the rows of the same periods again
         and again); those of articles loaded now, as (path, date, digest, article)."""
         made = _ZONE_ITEMS
-        if len(made) > _ZONE_ITEMS_KEPT:
-            made.clear()
         for path, _period, stamp, digest, _story in rows:
             fresh = self.fresh.get(path)
             if fresh is not None:
@@ -460,6 +458,8 @@ class Run:
             if item is None:
                 text = "" if digest is None else str(digest)  # as `article_rows` makes it
                 prints = Fingerprint((), (), (), (), text, complete=False)
+                if len(made) >= _ZONE_ITEMS_KEPT:
+                    made.clear()
                 item = made[key] = Item(str(path), datetime.fromisoformat(stamp), prints)
             items.append(item)
 
@@ -1020,9 +1020,10 @@ def _link_summary(
 
 #: listings of kept feeds (see `Run._listing`)
 #: the items of the zones' rows lately read, by path, date and fingerprint digest: read
-#: only, never changed (see `Run._zone_items`)
+#: only, never changed (see `Run._zone_items`); at most `_ZONE_ITEMS_KEPT` (about 600
+#: bytes each), all dropped when full
 _ZONE_ITEMS: dict[tuple[Any, ...], Item] = {}
-_ZONE_ITEMS_KEPT = 50_000
+_ZONE_ITEMS_KEPT = 20_000
 _LISTINGS: dict[tuple[Any, ...], Listing] = {}
 _LISTINGS_KEPT = 4096
 

@@ -809,3 +809,28 @@ def test_a_misnamed_file_removed_leaves_no_error_behind(tmp_path: Path) -> None:
     with Store(tmp_path / "cold.sqlite") as store:
         cold = build(replace(settings, output=tmp_path / "cold"), now=NOW, store=store)
     assert (after.published, list(after.errors)) == (cold.published, list(cold.errors))
+
+
+def test_a_process_makes_the_items_of_the_zones_rows_once_and_keeps_a_bounded_number(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A daemon's builds find the same periods' zones again: the items of their rows are
+    made by the first and taken by the next (the same objects), at most
+    `_ZONE_ITEMS_KEPT` of them kept; the feeds are a cold build's either way."""
+    source, target = built(tmp_path)
+    monkeypatch.setattr(run, "_ZONE_ITEMS", {})
+    made: list[dict[Any, Any]] = []
+    for title in ["Four, edited", "Four, edited again"]:
+        _written(write_article(source, "004.md", n=4, topics=["AI", "Robots"], title=title))
+        assert build(target, now=NOW).mode == "incremental"
+        made.append(dict(run._ZONE_ITEMS))
+    first, second = made
+    assert len(first) > 5  # the other articles of its periods (its own is loaded now)
+    assert all(second[key] is item for key, item in first.items())
+    monkeypatch.setattr(run, "_ZONE_ITEMS_KEPT", 3)
+    monkeypatch.setattr(run, "_ZONE_ITEMS", {})
+    _written(write_article(source, "004.md", n=4, topics=["AI", "Robots"], title="Four, third"))
+    assert build(target, now=NOW).mode == "incremental"
+    assert 0 < len(run._ZONE_ITEMS) <= 3
+    build(config(source, tmp_path / "cold"), now=NOW)
+    assert outputs(tmp_path / "out") == outputs(tmp_path / "cold")
