@@ -23,6 +23,7 @@ import re
 import threading
 import xml.etree.ElementTree as ElementTree
 from collections import OrderedDict
+from collections.abc import Iterable
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC
@@ -157,8 +158,7 @@ def render(fmt: FeedFormat, spec: FeedSpec, site: Site, entries: Sequence[Articl
         (fmt, spec.content, updated, _offsets(article), article)
         for updated, article in updates.items()
     ]
-    with _ENTRIES_LOCK:
-        known = [_ENTRIES.get(key) for key in keys]
+    known = _ENTRIES.get(keys)
     newest = max(updates)
     wanted = {key[2]: key[4] for key, got in zip(keys, known, strict=True) if got is None}
     whole = len(wanted) == len(updates)
@@ -168,13 +168,10 @@ def render(fmt: FeedFormat, spec: FeedSpec, site: Site, entries: Sequence[Articl
     if parts is None:  # entries not told apart (none known to happen): the whole feed
         return document if whole else _document(fmt, spec, site, updates)
     head, made, end = parts
-    with _ENTRIES_LOCK:
-        for key, got in zip(keys, known, strict=True):
-            if got is not None and key in _ENTRIES:
-                _ENTRIES.move_to_end(key)
-        for updated, data in zip(wanted, made, strict=True):
-            article = wanted[updated]
-            _keep_entry((fmt, spec.content, updated, _offsets(article), article), data)
+    _ENTRIES.keep(
+        ((fmt, spec.content, updated, _offsets(article), article), data)
+        for (updated, article), data in zip(wanted.items(), made, strict=True)
+    )
     if whole:
         return document
     by_date = dict(zip(wanted, made, strict=True))
@@ -239,34 +236,51 @@ def _offsets(article: Article) -> tuple[timedelta | None, ...]:
     return (article.published_at.utcoffset(), *related)
 
 
-def _keep_entry(key: _EntryKey, data: bytes) -> None:
-    """Keep an entry's bytes (with `_ENTRIES_LOCK` held), the entries used longest ago
-    dropped while the kept bytes are over `_ENTRIES_BYTES`; none larger than
-    `_ENTRY_KEPT_BYTES` (rendered again each time)."""
-    global _entries_bytes
-    if len(data) > _ENTRY_KEPT_BYTES:
-        return
-    old = _ENTRIES.pop(key, None)
-    if old is not None:
-        _entries_bytes -= len(old)
-    _ENTRIES[key] = data
-    _entries_bytes += len(data)
-    while _entries_bytes > _ENTRIES_BYTES:
-        _, dropped = _ENTRIES.popitem(last=False)
-        _entries_bytes -= len(dropped)
-
-
 #: an entry kept: its format, content mode, `updated` date, the offsets of its dates
 #: (`_offsets`) and article
 _EntryKey = tuple[FeedFormat, ContentMode, datetime, tuple[timedelta | None, ...], Article]
-#: the bytes of the entries rendered lately (`render`), the last used last: a few KB
-#: each, at most `_ENTRIES_BYTES` in all (a few thousand entries: every feed a daemon's
-#: build renders after one file, at the default limit)
-_ENTRIES: OrderedDict[_EntryKey, bytes] = OrderedDict()
-_ENTRIES_BYTES = 8 << 20
-_ENTRY_KEPT_BYTES = 64 << 10
-_entries_bytes = 0
-_ENTRIES_LOCK = threading.Lock()
+
+
+class _Kept:
+    """The bytes of the entries rendered lately (see `render`), the entries used
+    longest ago dropped first while they are over `budget` bytes in all; none larger
+    than `largest` (rendered again each time). Any thread may use it."""
+
+    def __init__(self, budget: int, largest: int) -> None:
+        self.budget = budget
+        self.largest = largest
+        self.entries: OrderedDict[_EntryKey, bytes] = OrderedDict()
+        #: the bytes of `entries`
+        self.size = 0
+        self._lock = threading.Lock()
+
+    def get(self, keys: Sequence[_EntryKey]) -> list[bytes | None]:
+        """The bytes kept of each entry (None: not kept), each now the last used."""
+        with self._lock:
+            found = [self.entries.get(key) for key in keys]
+            for key, data in zip(keys, found, strict=True):
+                if data is not None:
+                    self.entries.move_to_end(key)
+        return found
+
+    def keep(self, entries: Iterable[tuple[_EntryKey, bytes]]) -> None:
+        with self._lock:
+            for key, data in entries:
+                if len(data) > self.largest:
+                    continue
+                old = self.entries.pop(key, None)
+                if old is not None:
+                    self.size -= len(old)
+                self.entries[key] = data
+                self.size += len(data)
+                while self.size > self.budget:
+                    _, dropped = self.entries.popitem(last=False)
+                    self.size -= len(dropped)
+
+
+#: the entries kept: a few KB each, 8 MB in all (a few thousand entries: every feed a
+#: daemon's build renders after one file, at the default limit)
+_ENTRIES = _Kept(8 << 20, 64 << 10)
 
 
 def render_feeds(
