@@ -243,12 +243,14 @@ _EntryKey = tuple[FeedFormat, ContentMode, datetime, tuple[timedelta | None, ...
 
 class _Kept:
     """The bytes of the entries rendered lately (see `render`), the entries used
-    longest ago dropped first while they are over `budget` bytes in all; none larger
-    than `largest` (rendered again each time). Any thread may use it."""
+    longest ago dropped first while they are over `budget` bytes in all or more than
+    `most` (each holds its article too); none larger than `largest` (rendered again
+    each time). Any thread may use it."""
 
-    def __init__(self, budget: int, largest: int) -> None:
+    def __init__(self, budget: int, largest: int, most: int = 4_000) -> None:
         self.budget = budget
         self.largest = largest
+        self.most = most
         self.entries: OrderedDict[_EntryKey, bytes] = OrderedDict()
         #: the bytes of `entries`
         self.size = 0
@@ -273,12 +275,12 @@ class _Kept:
                     self.size -= len(old)
                 self.entries[key] = data
                 self.size += len(data)
-                while self.size > self.budget:
+                while self.size > self.budget or len(self.entries) > self.most:
                     _, dropped = self.entries.popitem(last=False)
                     self.size -= len(dropped)
 
 
-#: the entries kept: a few KB each, 8 MB in all (a few thousand entries: every feed a
+#: the entries kept: a few KB each, 8 MB and 4,000 entries at most (every feed a
 #: daemon's build renders after one file, at the default limit)
 _ENTRIES = _Kept(8 << 20, 64 << 10)
 

@@ -481,8 +481,9 @@ def test_an_article_given_at_the_same_instants_in_another_offset_renders_its_own
 def test_the_entries_kept_between_renders_stay_within_their_bytes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Entries are kept up to a budget of bytes, the ones used longest ago dropped first,
-    and an entry too large to keep is rendered again: the feeds are the same."""
+    """Entries are kept up to a budget of bytes and a number, the ones used longest ago
+    dropped first, and an entry too large to keep is rendered again: the feeds are the
+    same."""
     source = tmp_path / "src"
     write_varied_corpus(source)
     write_article(source, "long.md", n=200, excerpt="word " * 3000)
@@ -491,7 +492,7 @@ def test_the_entries_kept_between_renders_stay_within_their_bytes(
     articles.sort(key=feed_order)
     site = Site("https://feeds.example.com/", "Site", "About", "en")
     spec = FeedSpec(None, "all", "All", "Every topic", "https://feeds.example.com/")
-    kept = feeds._Kept(12_000, 10_000)
+    kept = feeds._Kept(12_000, 10_000, most=9)
     monkeypatch.setattr(feeds, "_ENTRIES", kept)
     (long,) = [a for a in articles if a.path.endswith("long.md")]
     others = [a for a in articles if a is not long]
@@ -501,6 +502,7 @@ def test_the_entries_kept_between_renders_stay_within_their_bytes(
             data = feeds.render(fmt, spec, site, entries)
             assert data == feeds._document(fmt, spec, site, entry_dates(entries))
             assert sum(map(len, kept.entries.values())) == kept.size <= 12_000
+            assert len(kept.entries) <= 9
             assert kept.entries and max(map(len, kept.entries.values())) <= 10_000
     for fmt in FORMATS:  # the long entry was never kept
         assert len(feeds._document(fmt, spec, site, entry_dates([long]))) > 15_000
