@@ -445,16 +445,24 @@ def _taking_turns(
         for second in periods[i + 1 :]:
             keys.update(first.once.keys() & second.once.keys())
     for key in keys:
-        words: Counter[str] = Counter()
+        # A slot of one period alone is its counts as they are (most of them): only
+        # those of several are added up, in counts of their own.
+        words: Mapping[str, int] | None = None
+        added: Counter[str] | None = None
         for period in periods:
-            counted = period.more.get(key)
-            if counted is not None:
-                words.update(counted)
-            else:
+            counted: Mapping[str, int] | None = period.more.get(key)
+            if counted is None:
                 word = period.once.get(key)
-                if word is not None:
-                    words[word] += 1
-        if len(words) > 1:
+                if word is None:
+                    continue
+                counted = {word: 1}
+            if words is None:
+                words = counted
+                continue
+            if added is None:
+                added = words = Counter(words)
+            added.update(counted)
+        if words is not None and len(words) > 1:
             yield words, titles
 
 

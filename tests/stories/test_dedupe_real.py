@@ -16,6 +16,7 @@ from conftest import SEEDS
 from conftest import bench_module
 
 from aggregator.model import Article
+from aggregator.model import Fingerprint
 from aggregator.stories.dedupe import find_stories
 from aggregator.stories.similar import distinguishing
 from aggregator.stories.similar import fingerprint
@@ -192,6 +193,16 @@ def test_distinguishing_words_are_learned_from_titles_that_take_turns() -> None:
     assert not {"istm", "itsm", "power", "open", "oslo", "2021"} & learned
     # Learned per period and merged for a boundary: the same words from both halves.
     assert distinguishing(slots(prints[::2]), slots(prints[1::2])) == learned
+    # However the titles fall into two or three periods (a slot filled in one of them,
+    # in several, once or more often in each).
+    chosen = random.Random(5)
+    for _ in range(200):
+        parts: list[list[Fingerprint]] = [[] for _ in range(chosen.choice([2, 3]))]
+        for item in prints * 2:
+            if chosen.random() < 0.7:
+                chosen.choice(parts).append(item)
+        together = slots(itertools.chain.from_iterable(parts))
+        assert distinguishing(*map(slots, parts)) == distinguishing(together)
 
 
 def test_stories_do_not_depend_on_the_order_of_the_files() -> None:
