@@ -1018,12 +1018,12 @@ def _link_summary(
     )
 
 
-#: listings of kept feeds (see `Run._listing`)
 #: the items of the zones' rows lately read, by path, date and fingerprint digest: read
 #: only, never changed (see `Run._zone_items`); at most `_ZONE_ITEMS_KEPT` (about 600
 #: bytes each), all dropped when full
 _ZONE_ITEMS: dict[tuple[Any, ...], Item] = {}
 _ZONE_ITEMS_KEPT = 20_000
+#: listings of kept feeds (see `Run._listing`)
 _LISTINGS: dict[tuple[Any, ...], Listing] = {}
 _LISTINGS_KEPT = 4096
 

@@ -159,19 +159,18 @@ def render(fmt: FeedFormat, spec: FeedSpec, site: Site, entries: Sequence[Articl
         for updated, article in updates.items()
     ]
     known = _ENTRIES.get(keys)
-    newest = max(updates)
-    wanted = {key[2]: key[4] for key, got in zip(keys, known, strict=True) if got is None}
+    # The entries to render, by date: those not kept, and the newest (its date is the
+    # document's).
+    wanted = {key[2]: key for key, got in zip(keys, known, strict=True) if got is None}
     whole = len(wanted) == len(updates)
-    wanted.setdefault(newest, updates[newest])  # the document's date is its newest entry's
-    document = _document(fmt, spec, site, wanted)
+    newest = max(keys, key=lambda key: key[2])
+    wanted.setdefault(newest[2], newest)
+    document = _document(fmt, spec, site, {date: key[4] for date, key in wanted.items()})
     parts = _entry_parts(fmt, document, len(wanted))
     if parts is None:  # entries not told apart (none known to happen): the whole feed
         return document if whole else _document(fmt, spec, site, updates)
     head, made, end = parts
-    _ENTRIES.keep(
-        ((fmt, spec.content, updated, _offsets(article), article), data)
-        for (updated, article), data in zip(wanted.items(), made, strict=True)
-    )
+    _ENTRIES.keep(zip(wanted.values(), made, strict=True))
     if whole:
         return document
     by_date = dict(zip(wanted, made, strict=True))

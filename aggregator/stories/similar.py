@@ -1161,14 +1161,11 @@ def _split(
     away[:0] = firsts.values()
     results = iter(split(away, here))
     first_pairs = {zone: next(results) for zone in firsts}
-    other_pairs = [next(results) for _ in range(len(away) - len(firsts))]
-    found = []
-    for zone, _weight, _order, _across in sweeps:
-        if zone in large:
-            found.append([*first_pairs[zone], *next(results)])
-        else:
-            found.append(other_pairs.pop(0))
-    return found
+    other_pairs = iter([next(results) for _ in range(len(away) - len(firsts))])
+    return [
+        [*first_pairs[zone], *next(results)] if zone in large else next(other_pairs)
+        for zone, _weight, _order, _across in sweeps
+    ]
 
 
 def sweep_parts(parts: list[SweepPart], _limits: object) -> list[list[tuple[int, int, float]]]:
