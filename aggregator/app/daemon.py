@@ -93,6 +93,7 @@ from aggregator.model import left_out
 from aggregator.objectstore import upload
 from aggregator.objectstore.mirror import sync_sources
 from aggregator.publishing.layout import real
+from aggregator.rendering.feeds import keep_entries
 from aggregator.rendering.reportpage import render_report
 from aggregator.sources.loader import helper
 from aggregator.sources.loader import keep_helper
@@ -506,6 +507,9 @@ class Daemon:
         keep_sweeps()
         # A period of many articles is swept in two parts at once, one on a helper.
         keep_helper()
+        # Each build after an edit renders the feeds of its file again: their other
+        # entries are kept as they were rendered.
+        keep_entries()
         self.scheduler.add_job(
             self.run_once,
             self.trigger,

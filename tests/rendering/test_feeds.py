@@ -401,7 +401,7 @@ def test_a_feed_of_entries_rendered_before_has_the_bytes_of_one_rendered_whole(
     same = datetime(2022, 3, 1, 8, 0, tzinfo=UTC)  # updated dates a microsecond apart
     for n in range(6):
         write_article(source, f"same-{n}.md", n=100 + n, publishedDateTime=same)
-    loaded = [load_file(p) for p in sorted(source.glob("*.md")) + sorted(SEEDS.glob("*.md"))]
+    loaded = [load_file(p) for p in sorted(source.glob("*.md")) + sorted(SEEDS.glob("*.txt"))]
     articles = [with_keys(a) for a in loaded if isinstance(a, Article)]
     assert len(articles) > 20
     site = Site("https://feeds.example.com/", "Site", "About", "en")
@@ -506,3 +506,34 @@ def test_the_entries_kept_between_renders_stay_within_their_bytes(
             assert kept.entries and max(map(len, kept.entries.values())) <= 10_000
     for fmt in FORMATS:  # the long entry was never kept
         assert len(feeds._document(fmt, spec, site, entry_dates([long]))) > 15_000
+
+
+def test_entries_are_kept_only_in_a_process_that_asks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A build renders each feed once: nothing is kept unless the process asks (a daemon
+    does), and then a feed rendered again renders only what it has not rendered."""
+    articles = [with_keys(a) for a in map(load_file, sorted(SEEDS.glob("*.txt")))]
+    articles = sorted((a for a in articles if isinstance(a, Article)), key=feed_order)
+    site = Site("https://feeds.example.com/", "Site", "About", "en")
+    spec = FeedSpec(None, "all", "All", "Every topic", "https://feeds.example.com/")
+    whole = feeds._document
+    rendered: list[int] = []
+
+    def counted(
+        fmt: FeedFormat, spec: FeedSpec, site: Site, updates: dict[datetime, Article]
+    ) -> bytes:
+        rendered.append(len(updates))
+        return whole(fmt, spec, site, updates)
+
+    monkeypatch.setattr(feeds, "_document", counted)
+    monkeypatch.setattr(feeds, "_ENTRIES", None)
+    for _ in range(2):
+        feeds.render("atom", spec, site, articles)
+    assert rendered == [len(articles)] * 2 and feeds._ENTRIES is None
+    rendered.clear()
+    feeds.keep_entries()
+    for _ in range(2):
+        data = feeds.render("atom", spec, site, articles)
+    assert rendered == [len(articles), 1]  # the second time, the newest for the head
+    assert data == whole("atom", spec, site, entry_dates(articles))
+    feeds.keep_entries(False)
+    assert feeds._ENTRIES is None
