@@ -389,6 +389,22 @@ def test_varied_corpus_is_read_alike_in_both_formats(tmp_path: Path) -> None:
     assert "https://img.example.com/a%20b/%C3%BC.jpg" in images
 
 
+def documents_rendered(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many entries each document rendered whole from now on holds (`feeds.render`
+    renders those it does not keep)."""
+    whole = feeds._document
+    rendered: list[int] = []
+
+    def counted(
+        fmt: FeedFormat, spec: FeedSpec, site: Site, updates: dict[datetime, Article]
+    ) -> bytes:
+        rendered.append(len(updates))
+        return whole(fmt, spec, site, updates)
+
+    monkeypatch.setattr(feeds, "_document", counted)
+    return rendered
+
+
 def test_a_feed_of_entries_rendered_before_has_the_bytes_of_one_rendered_whole(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -416,15 +432,7 @@ def test_a_feed_of_entries_rendered_before_has_the_bytes_of_one_rendered_whole(
         ),
     ]  # fmt: skip
     whole = feeds._document
-    rendered: list[int] = []
-
-    def counted(
-        fmt: FeedFormat, spec: FeedSpec, site: Site, updates: dict[datetime, Article]
-    ) -> bytes:
-        rendered.append(len(updates))
-        return whole(fmt, spec, site, updates)
-
-    monkeypatch.setattr(feeds, "_document", counted)
+    rendered = documents_rendered(monkeypatch)
     monkeypatch.setattr(feeds, "_ENTRIES", feeds._Kept(8 << 20, 64 << 10))
     chosen = random.Random(19)
     asked = 0
@@ -516,15 +524,7 @@ def test_entries_are_kept_only_in_a_process_that_asks(monkeypatch: pytest.Monkey
     site = Site("https://feeds.example.com/", "Site", "About", "en")
     spec = FeedSpec(None, "all", "All", "Every topic", "https://feeds.example.com/")
     whole = feeds._document
-    rendered: list[int] = []
-
-    def counted(
-        fmt: FeedFormat, spec: FeedSpec, site: Site, updates: dict[datetime, Article]
-    ) -> bytes:
-        rendered.append(len(updates))
-        return whole(fmt, spec, site, updates)
-
-    monkeypatch.setattr(feeds, "_document", counted)
+    rendered = documents_rendered(monkeypatch)
     monkeypatch.setattr(feeds, "_ENTRIES", None)
     for _ in range(2):
         feeds.render("atom", spec, site, articles)
