@@ -37,7 +37,6 @@ from collections.abc import Callable
 from collections.abc import Collection
 from collections.abc import Container
 from collections.abc import Iterable
-from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -396,18 +395,15 @@ class Run:
             return set()
         wanted = {p + d for p in changed for d in (-1, 0, 1)}
         items: list[Item] = []
-        rows: Iterable[tuple[str, datetime, object, Article | None]]
         if self.cold:  # every article is fresh: its row is not there yet (see `beside`)
-            rows = ((a.path, a.published_at, None, a) for a in self.fresh.values())
+            items = [_fresh_item(a, a.published_at, None) for a in self.fresh.values()]
         else:
-            rows = self._zone_items(store.inc_rows("inc_art", "period", wanted), items)
-        for path, when, digest, fresh in rows:
-            prints = fresh.fingerprint if fresh is not None else None
-            if prints is None:  # its words are read when its zone is found again
-                if digest is None:  # as `article_rows` makes it
-                    digest = fingerprint(fresh).digest if fresh is not None else ""
-                prints = Fingerprint((), (), (), (), str(digest), complete=False)
-            items.append(Item(path, when, prints))
+            for path, _period, stamp, digest, _story in store.inc_rows("inc_art", "period", wanted):
+                article = self.fresh.get(path)
+                if article is None:
+                    items.append(_row_item(path, stamp, digest))
+                else:
+                    items.append(_fresh_item(article, datetime.fromisoformat(stamp), digest))
         periods = group_periods(items, settings.window)
         zones = sorted({2 * p + d for p in changed for d in (-1, 0, 1)})
         present = [z for z in zones if z // 2 in periods and (z % 2 == 0 or z // 2 + 1 in periods)]
@@ -440,28 +436,6 @@ class Run:
         for _zone, a, b, _score in new ^ old:
             ends.update((str(a), str(b)))
         return ends
-
-    def _zone_items(
-        self, rows: Iterable[Sequence[Any]], items: list[Item]
-    ) -> Iterator[tuple[str, datetime, object, Article | None]]:
-        """The `inc_art` rows of articles not loaded now as items, into `items` (each
-        made once from the same row: a daemon reads the rows of the same periods again
-        and again); those of articles loaded now, as (path, date, digest, article)."""
-        made = _ZONE_ITEMS
-        for path, _period, stamp, digest, _story in rows:
-            fresh = self.fresh.get(path)
-            if fresh is not None:
-                yield str(path), datetime.fromisoformat(stamp), digest, fresh
-                continue
-            key = (path, stamp, digest)
-            item = made.get(key)
-            if item is None:
-                text = "" if digest is None else str(digest)  # as `article_rows` makes it
-                prints = Fingerprint((), (), (), (), text, complete=False)
-                if len(made) >= _ZONE_ITEMS_KEPT:
-                    made.clear()
-                item = made[key] = Item(str(path), datetime.fromisoformat(stamp), prints)
-            items.append(item)
 
     def _find_zones(
         self, works: list[ZoneWork], beside: Callable[[], object]
@@ -1019,8 +993,8 @@ def _link_summary(
 
 
 #: the items of the zones' rows lately read, by path, date and fingerprint digest: read
-#: only, never changed (see `Run._zone_items`); at most `_ZONE_ITEMS_KEPT` (about 600
-#: bytes each), all dropped when full
+#: only, never changed (see `_row_item`); at most `_ZONE_ITEMS_KEPT` (about 600 bytes
+#: each), all dropped when full
 _ZONE_ITEMS: dict[tuple[Any, ...], Item] = {}
 _ZONE_ITEMS_KEPT = 20_000
 #: listings of kept feeds (see `Run._listing`)
@@ -1060,6 +1034,30 @@ class _Corpus:
             held = {str(k) for (k,) in self.store.inc_rows("inc_key", "key", unknown, "key")}
             for key in unknown:
                 self.found[key] = key in held
+
+
+def _fresh_item(article: Article, when: datetime, digest: object) -> Item:
+    """An article loaded now as near-duplicate detection reads it (its row's date)."""
+    prints = article.fingerprint
+    if prints is None:  # its words are read when its zone is found again
+        text = fingerprint(article).digest if digest is None else str(digest)
+        prints = Fingerprint((), (), (), (), text, complete=False)
+    return Item(article.path, when, prints)
+
+
+def _row_item(path: object, stamp: str, digest: object) -> Item:
+    """The item of an `inc_art` row of an article not loaded now: its words are read when
+    its zone is found again. Made once from the same row (a daemon reads the rows of the
+    same periods again and again)."""
+    key = (path, stamp, digest)
+    item = _ZONE_ITEMS.get(key)
+    if item is None:
+        text = "" if digest is None else str(digest)  # as `article_rows` makes it
+        prints = Fingerprint((), (), (), (), text, complete=False)
+        if len(_ZONE_ITEMS) >= _ZONE_ITEMS_KEPT:
+            _ZONE_ITEMS.clear()
+        item = _ZONE_ITEMS[key] = Item(str(path), datetime.fromisoformat(stamp), prints)
+    return item
 
 
 def _moved_periods(
