@@ -214,10 +214,7 @@ def _entry_parts(
     for end in ends:
         made.append(data[start:end])
         start = end + len(separator)
-    last = ends[-1]
-    if separator and data[last : last + len(separator)] == separator:
-        return None  # (another entry after the last end: not this document's form)
-    return data[: found.end()], made, data[last:]
+    return data[: found.end()], made, data[ends[-1] :]
 
 
 #: where the first entry of a document starts (after the feed-level elements, whose
