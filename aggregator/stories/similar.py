@@ -988,8 +988,8 @@ def find_zone_works(works: list[ZoneWork], _limits: object) -> list[dict[int, li
 
 def find_zones(work: ZoneWork, split: Split | None = None) -> dict[int, list[Pair]]:
     """The pairs of each zone of `work`; with `split`, the zone of a period of at least
-    `SPLIT_ARTICLES` articles is swept in two parts, one of which `split` may run on
-    another process while this one sweeps the other and the work's other zones (see
+    `SPLIT_ARTICLES` articles is swept in two parts: `split` may run the first, with the
+    work's other zones, on another process while this one sweeps the second (see
     `_split`)."""
     periods, times, window = work.periods, work.times, work.window
     length = period_length(window)
