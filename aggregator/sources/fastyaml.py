@@ -116,6 +116,10 @@ _ESCAPE = re.compile(r"\\(?:U|u[dD][89a-fA-F])")
 #: crashes the process on tens of thousands: a deeper document goes to PyYAML (libyaml
 #: refuses 1000 levels; the loader's yaml_depth limit holds before either)
 _MAX_LEAD = 32
+#: the deepest nesting of a document the fast path reads: it has no flow collection, and
+#: each block level takes at most two characters of a line's lead (see
+#: `loader._depth_bound`)
+MAX_DEPTH = 2 * _MAX_LEAD + 2
 #: at a line start: a document marker (PyYAML reads one document), a value with no key
 #: (PyYAML refuses it, yaml-rs reads a null key), or a deep indent
 _LINE_START = re.compile(

@@ -547,6 +547,9 @@ def test_the_longest_string_a_pattern_matches_is_read_from_it(
         ("- " * 150 + "x", DEFAULT_LIMITS),
         ("- " * 600 + "x", Limits(yaml_depth=1000)),
         ("".join("  " * i + "-\n" for i in range(600)) + "  " * 600 + "x", Limits(yaml_depth=1000)),
+        # Within what the fast path reads (a lead of one space a level), under a low cap.
+        ("".join(" " * i + "k:\n" for i in range(15)) + " " * 15 + "x", Limits(yaml_depth=10)),
+        ("- " * 12 + "x", Limits(yaml_depth=8)),
         ("a:\n" + "".join(f"  - {i}\n" for i in range(300)), Limits(yaml_nodes=200)),
         ("a: &a [x, x, x, x]\nb: &b [*a, *a, *a, *a]\nc: [*b, *b, *b, *b]", Limits(yaml_nodes=50)),
         ("a: &a " + "x" * 1000 + "\nb: [" + "*a, " * 100 + "]", Limits(yaml_size=50_000)),
@@ -558,6 +561,48 @@ def test_the_limits_hold_on_both_paths(text: str, limits: Limits) -> None:
         expected = article_outcome(raw, limits=limits)
     assert expected[0] == "problem"
     assert article_outcome(raw, limits=limits) == expected
+
+
+def _depth(value: Any) -> int:
+    """The nesting of collections of a loaded value, as the loader's limit counts it."""
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    return 0
+
+
+@pytest.mark.parametrize(
+    "nested",
+    [
+        # a mapping a level, one space further each
+        lambda n: "".join(" " * i + "k:\n" for i in range(n)) + " " * n + "x: 1\n",
+        # a list of a mapping a level (two levels each two spaces)
+        lambda n: "".join("  " * i + "- k:\n" for i in range(n)) + "  " * n + "x: 1\n",
+        # a key's list at its own column, then the same
+        lambda n: "k:\n" + "".join("  " * i + "- k:\n" for i in range(n)) + "  " * n + "x: 1\n",
+    ],
+)
+def test_what_the_fast_path_reads_is_nested_at_most_its_max_depth(nested: Any) -> None:
+    """The loader reads a document straight through the fast path, with no look at its
+    depth first, when the cap (`yaml_depth`) is at least `fastyaml.MAX_DEPTH`: the
+    deepest documents of each shape the fast path reads are nested no deeper; the next
+    level is refused (left to PyYAML, behind the depth look)."""
+    deepest = None
+    for levels in range(1, 200):
+        text = nested(levels)
+        try:
+            value = fastyaml.fast_load(text)
+        except fastyaml.Refused:
+            break
+        assert value == yamlload.load(text)
+        deepest = _depth(value)
+    assert deepest is not None and 2 < deepest <= fastyaml.MAX_DEPTH
+    lead = (fastyaml.MAX_DEPTH - 2) // 2  # the longest lead of a line it reads
+    compact = "- " * (lead // 2) + "x"  # two characters a level
+    assert _depth(fastyaml.fast_load(compact)) == lead // 2
+    with pytest.raises(fastyaml.Refused, match="deep indent"):
+        fastyaml.fast_load("- " + compact)
 
 
 def test_without_yaml_rs_every_file_loads_with_pyyaml() -> None:
