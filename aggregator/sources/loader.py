@@ -23,6 +23,7 @@ import signal
 import stat
 import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from collections.abc import Generator
@@ -448,24 +449,58 @@ class Workers:
         # `held` are left (one waiting while it runs the other: this thread submits
         # between its own tasks), then one: a task given to a worker cannot be taken
         # back, and the last ones, large tasks among them, are shared with this thread
-        # as they come. The very last is always this thread's, or the next one free.
+        # as they come. The very last is always this thread's, or the next one free;
+        # but as this thread starts a task while the worker's it waits for is likely
+        # to end within half a task (`ending`), each worker is handed the one after
+        # it too, the last among them: else the worker would wait for this thread's
+        # task to end before it gets the next (a second of the zones of 100,000 files).
         tasks: deque[Future[list[_R]] | list[_R]] = deque()
         queued = 0  # workers' tasks in `tasks`
         held = 2 * self.count
+        # When each worker's task was handed out and when it ended, by its number in
+        # the order handed out (never the future itself: it keeps the task's results);
+        # how many were popped; how long this thread's tasks took.
+        sent: list[float] = []
+        ended: dict[int, float] = {}
+        popped = 0
+        took: list[float] = []
 
         def take() -> list[_T]:
             part = parts.pop()
             return part if ready is None else [ready(item) for item in part]
 
-        def submit() -> None:
+        def submit(ahead: bool = False) -> None:
             nonlocal queued
-            while len(parts) > 1 and queued < processes * (1 + (len(parts) > held)):
+            # With `ahead`, up to two for each worker, those under way among them.
+            due = sum(1 for t in tasks if isinstance(t, Future) and not t.done()) if ahead else 0
+            while (
+                (parts and due < 2 * processes)
+                if ahead
+                else (len(parts) > 1 and queued < processes * (1 + (len(parts) > held)))
+            ):
                 part = take()
                 # A submit may start a worker: it starts with a Ctrl-C held back.
                 with interrupts_held():
                     task = pool.submit(_work_until_stopped, work, part, limits, number)
+                task.add_done_callback(functools.partial(_note_end, ended, len(sent)))
+                sent.append(time.monotonic())
                 tasks.append(task)
                 queued += 1
+                due += 1
+
+        def ending() -> bool:
+            """Whether the first worker's task not popped has run for half of what this
+            thread's took (it began when handed out, or once the task `processes`
+            before it ended)."""
+            if not took:
+                return False
+            began = sent[popped]
+            if popped >= processes:
+                before = ended.get(popped - processes)
+                if before is None:
+                    return False
+                began = max(began, before)
+            return time.monotonic() - began >= sum(took) / len(took) / 2
 
         handed = 0  # items whose results are handed on: tasks end in order
         try:
@@ -476,8 +511,17 @@ class Workers:
                 front = tasks[0] if tasks else None
                 waiting = front is None or (isinstance(front, Future) and not front.done())
                 if waiting and parts and len(tasks) < held:
-                    # Waiting for a worker (or for nothing): run the next task here.
-                    tasks.append(_here(work, take(), limits, cancel, doing))
+                    # Waiting for a worker (or for nothing): run the next task here, its
+                    # results in its place among the tasks.
+                    ahead = isinstance(front, Future) and ending()
+                    mine: list[_R] = []
+                    tasks.append(mine)
+                    part = take()
+                    if ahead:
+                        submit(ahead=True)
+                    start = time.monotonic()
+                    mine.extend(_here(work, part, limits, cancel, doing))
+                    took.append(time.monotonic() - start)
                     submit()
                     continue
                 if isinstance(front, Future):
@@ -485,6 +529,7 @@ class Workers:
                     results = _result(front, cancel, doing)
                     tasks.popleft()
                     queued -= 1
+                    popped += 1
                     submit()
                 else:
                     assert front is not None  # else `waiting`, and run here
@@ -812,6 +857,11 @@ def worker_ended(*, started: bool) -> str:
             )
         return "a worker process ended as it started (killed, or out of memory)"
     return "a worker process ended abruptly (killed, or out of memory)"
+
+
+def _note_end(ended: dict[int, float], number: int, _task: object) -> None:
+    """Keep when task `number` of a map ended (a done callback of its future)."""
+    ended.setdefault(number, time.monotonic())
 
 
 def _here(

@@ -121,6 +121,25 @@ def test_large_tasks_run_on_every_core_the_calling_process_among_them() -> None:
     assert here == [os.getpid()] * 2 and worker != os.getpid()
 
 
+def test_a_worker_about_to_end_its_task_is_handed_the_next_before_this_process_starts_one() -> None:
+    """Six tasks of 1.2 s but the third (0.6 s), on two cores, the first two handed to
+    the worker at once: this process runs the third, then the fourth. As it then starts
+    the fifth, the worker is halfway through the second, so the worker is handed the
+    sixth at once, behind it. (Before, the worker got a task only between this
+    process's own: it sat idle while this process ran the sixth.)"""
+    workers = loader.Workers(2)
+    try:
+        # The worker started (the first of two tasks is a worker's).
+        list(workers.map(sleepy, [0.0, 0.0], DEFAULT_LIMITS, None, 1, "starting"))
+        times = [1.2, 1.2, 0.6, 1.2, 1.2, 1.2]
+        done = list(workers.map(sleepy, times, DEFAULT_LIMITS, None, 1, "testing"))
+    finally:
+        workers.close()
+    assert [item for item, _ in done] == times  # in order
+    ran = ["here" if pid == os.getpid() else "worker" for _, pid in done]
+    assert ran == ["worker", "worker", "here", "here", "here", "worker"]
+
+
 def stuck_in_a_worker(items: list[int], _limits: Limits) -> list[tuple[int, bool, float]]:
     """Each item, whether a worker ran it, and when it was done; a worker's first item
     takes a second (a hostile file, say)."""
