@@ -443,9 +443,10 @@ class Workers:
         parts = [items[i : i + chunk] for i in range(0, len(items), chunk)]
         parts.reverse()  # popped from the end, in order
         # The tasks in order, each a worker's future or the results of one run here,
-        # `held` at most: a consumer slower than the workers (a busy machine), or
-        # workers slower than this thread (still starting), would otherwise have every
-        # task's results held at once. Two tasks for each worker while more than
+        # `held` at most (and one for each worker handed a task ahead, below): a
+        # consumer slower than the workers (a busy machine), or workers slower than
+        # this thread (still starting), would otherwise have every task's results held
+        # at once. Two tasks for each worker while more than
         # `held` are left (one waiting while it runs the other: this thread submits
         # between its own tasks), then one: a task given to a worker cannot be taken
         # back, and the last ones, large tasks among them, are shared with this thread
@@ -471,10 +472,12 @@ class Workers:
 
         def submit(ahead: bool = False) -> None:
             nonlocal queued
-            # With `ahead`, up to two for each worker, those under way among them.
+            # With `ahead`, up to two for each worker, those under way among them, and
+            # one task for each worker past `held` at most (this thread's own tasks wait
+            # behind the worker's it waits for: `held` may be full of them).
             due = sum(1 for t in tasks if isinstance(t, Future) and not t.done()) if ahead else 0
             while (
-                (parts and due < 2 * processes)
+                (parts and due < 2 * processes and len(tasks) < held + processes)
                 if ahead
                 else (len(parts) > 1 and queued < processes * (1 + (len(parts) > held)))
             ):

@@ -659,8 +659,9 @@ def test_feeds_rendered_on_the_workers_are_read_a_few_at_a_time(
         (f.path, f.entries) for f in serial.feeds
     ]
     assert read == written == 26  # every feed rendered ahead, each read once
-    # The tasks a step holds (two per core), and the feed being written.
-    assert most <= 2 * 2 + 1, most
+    # The tasks a step holds (two per core, and one the worker is handed ahead of them
+    # when it is about to end its task), and the feed being written.
+    assert most <= 2 * 2 + 1 + 1, most
 
 
 @pytest.mark.e2e

@@ -72,8 +72,9 @@ def test_items_are_made_ready_as_their_tasks_are_handed_out() -> None:
             most = max(most, len(made) - len(got))
     assert got == [item * 10 for item in range(40)]
     assert made == list(range(40))
-    # At most the tasks a step holds (two per core) are made ahead of the results.
-    assert most <= 2 * workers.count, most
+    # At most the tasks a step holds (two per core, and one a worker is handed ahead of
+    # them when it is about to end its task) are made ahead of the results.
+    assert most <= 2 * workers.count + workers.count - 1, most
 
 
 def mark(items: list[str], _limits: Limits) -> list[int]:
