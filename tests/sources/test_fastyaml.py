@@ -581,6 +581,11 @@ def _depth(value: Any) -> int:
         lambda n: "".join("  " * i + "- k:\n" for i in range(n)) + "  " * n + "x: 1\n",
         # a key's list at its own column, then the same
         lambda n: "k:\n" + "".join("  " * i + "- k:\n" for i in range(n)) + "  " * n + "x: 1\n",
+        # a key's list at its own column, its item a mapping one space further: two
+        # levels a column, the deepest the fast path reads (65)
+        lambda n: (
+            "".join(" " * i + "k:\n" + " " * i + "-\n" for i in range(n)) + " " * n + "x: 1\n"
+        ),
     ],
 )
 def test_what_the_fast_path_reads_is_nested_at_most_its_max_depth(nested: Any) -> None:
