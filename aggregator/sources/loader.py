@@ -455,16 +455,18 @@ class Workers:
         # to end within half a task (`ending`), each worker is handed the one after
         # it too, the last among them: else the worker would wait for this thread's
         # task to end before it gets the next (a second of the zones of 100,000 files).
+        # Not behind a worker's task that runs longer than this thread's take: its end
+        # is not known (a hostile file, a large zone).
         tasks: deque[Future[list[_R]] | list[_R]] = deque()
         queued = 0  # workers' tasks in `tasks`
         held = 2 * self.count
         # When each worker's task was handed out and when it ended, by its number in
         # the order handed out (never the future itself: it keeps the task's results);
-        # how many were popped; how long this thread's tasks took.
+        # how many were popped; the seconds this thread's tasks took, and how many.
         sent: list[float] = []
         ended: dict[int, float] = {}
         popped = 0
-        took: list[float] = []
+        spent, runs = 0.0, 0
 
         def take() -> list[_T]:
             part = parts.pop()
@@ -492,10 +494,12 @@ class Workers:
                 due += 1
 
         def ending() -> bool:
-            """Whether the first worker's task not popped has run for half of what this
-            thread's took (it began when handed out, or once the task `processes`
-            before it ended)."""
-            if not took:
+            """Whether the first worker's task not popped is likely to end within half
+            of one of this thread's tasks: it has run for half to five fourths of what
+            this thread's took on average, two or more of them (past that, it is a
+            longer task, of a length not known). It began when handed out, or once the
+            task `processes` before it ended."""
+            if runs < 2:
                 return False
             began = sent[popped]
             if popped >= processes:
@@ -503,7 +507,8 @@ class Workers:
                 if before is None:
                     return False
                 began = max(began, before)
-            return time.monotonic() - began >= sum(took) / len(took) / 2
+            mean = spent / runs
+            return mean / 2 <= time.monotonic() - began <= mean * 5 / 4
 
         handed = 0  # items whose results are handed on: tasks end in order
         try:
@@ -524,7 +529,8 @@ class Workers:
                         submit(ahead=True)
                     start = time.monotonic()
                     mine.extend(_here(work, part, limits, cancel, doing))
-                    took.append(time.monotonic() - start)
+                    spent += time.monotonic() - start
+                    runs += 1
                     submit()
                     continue
                 if isinstance(front, Future):
