@@ -446,17 +446,17 @@ class Workers:
         # `held` at most (and one for each worker handed a task ahead, below): a
         # consumer slower than the workers (a busy machine), or workers slower than
         # this thread (still starting), would otherwise have every task's results held
-        # at once. Two tasks for each worker while more than
-        # `held` are left (one waiting while it runs the other: this thread submits
-        # between its own tasks), then one: a task given to a worker cannot be taken
-        # back, and the last ones, large tasks among them, are shared with this thread
-        # as they come. The very last is always this thread's, or the next one free;
-        # but as this thread starts a task while the worker's it waits for is likely
-        # to end within half a task (`ending`), each worker is handed the one after
-        # it too, the last among them: else the worker would wait for this thread's
-        # task to end before it gets the next (a second of the zones of 100,000 files).
-        # Not behind a worker's task that runs longer than this thread's take: its end
-        # is not known (a hostile file, a large zone).
+        # at once. Two tasks for each worker while more than `held` are left (one
+        # waiting while it runs the other: this thread submits between its own tasks),
+        # then one: a task given to a worker cannot be taken back, and the last ones,
+        # large tasks among them, are shared with this thread as they come. The very
+        # last is always this thread's, or the next one free; but as this thread starts
+        # a task while the worker's it waits for is likely to end within half a task
+        # (`ending`), each worker is handed the one after it too, the last among them:
+        # else the worker would wait for this thread's task to end before it gets the
+        # next (a second of the zones of 100,000 files). Not behind a worker's task
+        # that runs longer than this thread's take: its end is not known (a hostile
+        # file, a large zone).
         tasks: deque[Future[list[_R]] | list[_R]] = deque()
         queued = 0  # workers' tasks in `tasks`
         held = 2 * self.count
@@ -1199,7 +1199,7 @@ def _parse_yaml(source: str, offset: int, limits: Limits) -> Any:
     few_nodes = 2 * len(source) + 2 <= limits.yaml_nodes
     # What the fast path reads has no alias and is nested at most `fastyaml.MAX_DEPTH`
     # deep: within these limits it is read first, and only what it refuses is looked at
-    # (a tenth of the parse of a file of 5 KB went to the look).
+    # (the look took 12 us of the 165 us a file of 5.5 KB took to read).
     direct = few_nodes and depth >= fastyaml.MAX_DEPTH
     try:
         if direct:
