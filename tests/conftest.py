@@ -8,6 +8,7 @@ import importlib.util
 import ipaddress
 import os
 import py_compile
+import signal
 import socket
 import socketserver
 import subprocess
@@ -19,6 +20,7 @@ from collections.abc import Sequence
 from datetime import UTC
 from datetime import datetime
 from pathlib import Path
+from types import FrameType
 from types import ModuleType
 from typing import Any
 
@@ -52,6 +54,35 @@ _current: list[pytest.Item] = []
 #: fixtures that start a server of their own (PostgreSQL, an S3 gateway): a test that
 #: uses one is end-to-end, whatever its module says
 _SERVERS = frozenset({"pg_server", "s3server"})
+
+
+#: whether a SIGTERM came (see `pytest_configure`)
+_terminated: list[int] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A session ended by SIGTERM (`timeout`, `kill`, a CI job's time limit) unwinds as
+    # one stopped by Ctrl-C does: the servers it started (PostgreSQL, the S3 gateway,
+    # daemons) are stopped by their fixtures, not left running with their folders; then
+    # it ends by the signal, as its default would have (`pytest_unconfigure`). A second
+    # SIGTERM does not cut that short. (A handler is not inherited across exec: the
+    # commands the tests start keep the default.)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _interrupt(number: int, frame: FrameType | None) -> None:
+    if not _terminated:
+        _terminated.append(number)
+        raise KeyboardInterrupt(f"stopped by signal {number} (SIGTERM)")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _terminated and threading.current_thread() is threading.main_thread():
+        sys.stdout.flush()  # (what a signal's end would not write)
+        sys.stderr.flush()
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -1,0 +1,109 @@
+"""The servers a test session starts for itself (PostgreSQL for the state tests, the S3
+gateway for the object-storage ones: tests/conftest.py) end with it, even when it is
+ended by SIGTERM (`timeout`, `kill`, a CI job's time limit): they are not left running
+beside the next session, nor their folders in /tmp. Run as a user runs the suite:
+pytest in a subprocess, with the project's conftest."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pg
+import pytest
+from conftest import ROOT
+from s3server import REQUIRE as REQUIRE_S3
+
+#: a test that holds both servers until it is stopped, and says where they are
+HOLDING = """
+import json
+import time
+
+
+def test_hold(pg_server, s3server):
+    pid = (pg_server.root / "data" / "postmaster.pid").read_text().split()[0]
+    found = {"root": str(pg_server.root), "postgres": int(pid), "weed": s3server.proc.pid}
+    print("SERVERS " + json.dumps(found), flush=True)
+    time.sleep(3600)
+"""
+#: seconds the servers may take to start, and the session to end: guards, not measures
+PATIENCE = 180.0
+
+
+def _running(pid: int) -> bool:
+    """Whether process `pid` runs (a zombie, ended but not reaped, does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc: whether it can be signalled
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+@pytest.mark.e2e
+def test_a_session_ended_by_sigterm_stops_its_servers(tmp_path: Path) -> None:
+    test = tmp_path / "test_hold.py"
+    test.write_text(HOLDING)
+    command = [
+        sys.executable, "-m", "pytest", "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(ROOT),
+        "-p", "conftest", "-p", "no:cacheprovider", "-q", "-s", str(test),
+    ]  # fmt: skip
+    servers: dict[str, object] = {}
+    said: list[str] = []
+    with subprocess.Popen(
+        command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as session:
+        try:
+            _stop_holding(session, servers, said)
+        finally:
+            if session.poll() is None:
+                session.kill()
+                session.wait()
+            for name in ("postgres", "weed"):  # what a failure would leave: not left
+                if name in servers and _running(int(str(servers[name]))):
+                    os.kill(int(str(servers[name])), signal.SIGKILL)
+            if "root" in servers:
+                shutil.rmtree(str(servers["root"]), ignore_errors=True)
+
+
+def _stop_holding(
+    session: subprocess.Popen[str], servers: dict[str, object], said: list[str]
+) -> None:
+    """Wait for the session's servers, SIGTERM it, check that it stopped them."""
+    assert session.stdout is not None
+    deadline = time.monotonic() + PATIENCE
+    for line in session.stdout:
+        said.append(line)
+        if line.startswith("SERVERS "):
+            servers.update(json.loads(line.removeprefix("SERVERS ")))
+            break
+        assert time.monotonic() < deadline, "".join(said)
+    if not servers:  # it ended: no server could start here
+        session.wait(PATIENCE)
+        text = "".join(said)
+        required = os.environ.get(pg.REQUIRE) or os.environ.get(REQUIRE_S3)
+        if "skipped" in text and not required:
+            pytest.skip("no PostgreSQL or S3 server can run here:\n" + text)
+        pytest.fail("the session ended before its servers started:\n" + text)
+    assert _running(int(str(servers["postgres"]))) and _running(int(str(servers["weed"])))
+    session.send_signal(signal.SIGTERM)
+    said.extend(session.stdout)
+    session.wait(PATIENCE)
+    text = "".join(said)
+    # Ended by the signal, as its default would have, once its fixtures ended.
+    assert session.returncode == -signal.SIGTERM, text
+    assert "KeyboardInterrupt: stopped by signal 15 (SIGTERM)" in text
+    assert not _running(int(str(servers["postgres"]))), text
+    assert not _running(int(str(servers["weed"]))), text
+    assert not Path(str(servers["root"])).exists(), text
