@@ -73,6 +73,7 @@ from aggregator.state.interface import LINK_WRITES
 from aggregator.state.interface import StateStore
 from aggregator.state.lastbuild import last_report
 from aggregator.stories.dedupe import url_keys
+from aggregator.stories.similar import SCORING
 from aggregator.stories.similar import fingerprint
 from aggregator.stories.similar import period_of
 from aggregator.stories.topics import topic_key
@@ -133,9 +134,10 @@ LAYOUT = "2: files as a change of a base"
 
 
 def form(config: Config) -> str:
-    """What the tables belong to: this version, their layout and the settings they
-    depend on (not those only rendering reads: see `rendering`)."""
-    return sha256(f"{__version__}\n{LAYOUT}\n{config.tables_key()}\n".encode()).hexdigest()
+    """What the tables belong to: this version, their layout, how pairs are scored and
+    the settings they depend on (not those only rendering reads: see `rendering`)."""
+    text = f"{__version__}\n{LAYOUT}\n{SCORING}\n{config.tables_key()}\n"
+    return sha256(text.encode()).hexdigest()
 
 
 def rendering(config: Config) -> str:

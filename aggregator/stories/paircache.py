@@ -15,6 +15,7 @@ from typing import Any
 
 from aggregator.state.interface import StateStore
 from aggregator.stories.dedupe import DedupeSettings
+from aggregator.stories.similar import SCORING
 from aggregator.stories.similar import Pair
 from aggregator.version import __version__
 
@@ -26,7 +27,9 @@ class StoredPairs:
 
     def __init__(self, store: StateStore, settings: DedupeSettings) -> None:
         self.store = store
-        form = f"2/{__version__} {settings.threshold!r} {settings.window.total_seconds()!r}"
+        form = (
+            f"2/{__version__}/{SCORING} {settings.threshold!r} {settings.window.total_seconds()!r}"
+        )
         if store.meta(_FORM) != form:
             store.clear_zones()
             store.set_meta(_FORM, form)

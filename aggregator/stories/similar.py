@@ -315,19 +315,45 @@ NEAR_IDENTICAL = 0.9
 PARTIAL_EXCERPT = 0.8
 
 
+def articles_weighed(documents: int) -> int:
+    """The count of articles the weights of a period of `documents` articles are taken
+    over: `documents` + 1, rounded up to a step of 1/64 to 1/32 of it (exact below 64).
+    A daemon's build after a new file finds its period's pairs again: were every
+    word's weight to move with the count, it would make every article's keys again
+    (`keep_sweeps`) and move the score of every pair, whose stories would then be
+    written again; in steps, only the articles with a word of the new one are, until
+    the count moves a step. A weight moves by less than 3% in a step."""
+    total = documents + 1
+    step = 1 << max(0, total.bit_length() - _WEIGHT_STEP_BITS)
+    return -(-total // step) * step
+
+
+#: `articles_weighed` rounds to a step of a 2 ** (bits - 1)th of the count at most
+_WEIGHT_STEP_BITS = 6
+#: how pairs are scored, in the forms of what keeps pairs and their scores (the tables of
+#: the state, `paircache`): those scored otherwise by an earlier version are found again
+SCORING = "1: weights over a count of articles in steps"
+
+
 class Weights:
     """Inverse document frequency of words over the articles of a period: a shared
-    rare word (a name, a product) says more than a shared common one ("new", "said")."""
+    rare word (a name, a product) says more than a shared common one ("new", "said").
+
+    The count of articles it is taken over moves in steps (`articles_weighed`), so
+    that an article more or less moves the weights of its own words alone (most of
+    the time), not those of every word of the period."""
 
     def __init__(
         self, frequency: Counter[str], documents: int, distinct: frozenset[str] = frozenset()
     ) -> None:
-        total = documents + 1
+        total = articles_weighed(documents)
         #: what they were made from (see `SweepPart`)
         self.counts = frequency
         self.idf = {word: math.log(1 + total / count) for word, count in frequency.items()}
         #: the articles they were made from
         self.documents = documents
+        #: the count of articles the weights are taken over (see `articles_weighed`)
+        self.weighed = total
         #: words that tell announcements apart here (see `distinguishing`)
         self.distinct = distinct | DISTINGUISHING
         self._order: dict[str, tuple[float, str]] | None = None
@@ -1370,9 +1396,10 @@ def keep_sweeps(on: bool = True) -> None:
     fingerprints (their keys, which depend on their words' weights alone), for the next
     sweep of the zone: a process that finds a zone again after an edit in it (a daemon)
     makes them again only for the articles with a word whose weight moved (one the edit
-    added or took away); for all of them when the zone gained or lost an article (every
-    weight moves). The pairs found are the same either way. Off by default: a build that
-    finds each zone once would only keep them."""
+    or the new article added or took away); for all of them when the count of articles
+    the weights are taken over moved a step (`articles_weighed`: every weight moves).
+    The pairs found are the same either way. Off by default: a build that finds each
+    zone once would only keep them."""
     global _KEPT
     with _KEPT_LOCK:
         _KEPT = {} if on else None
@@ -1412,7 +1439,7 @@ class _Sweep:
             self._kept = _KEPT if self._zone is not None else None
             if self._kept is not None and self._zone is not None:
                 kept = self._kept.pop(self._zone, None)
-        if kept is not None and kept[0].documents == weight.documents:
+        if kept is not None and kept[0].weighed == weight.weighed:
             before, now = kept[0].idf, weight.idf
             moved = {word for word, value in now.items() if before.get(word) != value}
             self._moved = moved | (before.keys() - now.keys())

@@ -286,6 +286,17 @@ def test_a_state_the_earlier_layout_kept_is_built_cold(tmp_path: Path) -> None:
     assert build(_edited_after(tmp_path, tables.FORM, earlier), now=NOW).mode == "full"
 
 
+def test_a_state_whose_pairs_were_scored_otherwise_is_built_cold(tmp_path: Path) -> None:
+    """Pairs kept with their scores by a version that scored them otherwise (the
+    weights of a period taken over the exact count of its articles) are found again:
+    the state's tables are of another form, and the build is a cold one."""
+    config = _config(tmp_path)
+    text = f"{__version__}\n{tables.LAYOUT}\n{config.tables_key()}\n"
+    earlier = sha256(text.encode()).hexdigest()
+    assert tables.form(config) != earlier
+    assert build(_edited_after(tmp_path, tables.FORM, earlier), now=NOW).mode == "full"
+
+
 def _config(tmp_path: Path) -> Config:
     return Config(sources=(tmp_path / "src",), output=tmp_path / "out", links="off")
 

@@ -216,6 +216,103 @@ def test_a_sweep_after_an_edit_makes_again_only_what_the_moved_weights_change(
     assert len(taken["excerpt"]) < len(made["excerpt"]) / 2
 
 
+#: words of no other article
+_RARE = "Qwertzuiop Yxcvbnm Plokijuh Mnbvcxyl Lkjhgfdsa Poiuytrewq Zxcvbnmasd Qazwsxedc"
+
+
+def _with_a_new_article(articles: list[Article], words: str) -> tuple[list[Article], Article]:
+    """`articles` and one more in the newest period, where the counts of articles the
+    weights of its zones are taken over stay in their steps (articles of the period
+    taken out first while one more would move one): with `words` "rare", words no other
+    article has; with "common", the first words of the title of the newest one too."""
+    kept = list(articles)
+    while True:
+        periods = group_periods(kept, DEFAULT_WINDOW)
+        last = max(periods)
+        # (the period alone, and with the one before: the zone across them)
+        counts = [len(periods[last]), len(periods[last]) + len(periods.get(last - 1, []))]
+        if all(similar.articles_weighed(c) == similar.articles_weighed(c + 1) for c in counts):
+            break
+        del kept[min(periods[last])]
+    source = max(kept, key=lambda a: a.published_at)
+    title = _RARE[:30] if words == "rare" else " ".join(source.title.split()[:3]) + " Qwertzuiop"
+    added = dataclasses.replace(source, path="landed.md", title=title, excerpt=_RARE + ".")
+    return kept, with_keys(added)
+
+
+def _scores(
+    found: dict[int, list[Pair]], articles: list[Article], apart: frozenset[str] = frozenset()
+) -> dict[tuple[str, str], float]:
+    """The score of each pair found, but those of an article with one of the words
+    `apart` in its fingerprint."""
+    words = {}
+    for article in articles:
+        assert article.fingerprint is not None
+        words[article.path] = {*article.fingerprint.title, *article.fingerprint.excerpt}
+    return {
+        (a, b): score
+        for pairs in found.values()
+        for a, b, score in pairs
+        if apart.isdisjoint(words[a]) and apart.isdisjoint(words[b])
+    }
+
+
+@pytest.mark.parametrize("words", ["rare", "common"])
+def test_an_article_more_moves_the_weights_of_its_own_words_alone(
+    articles: list[Article], words: str
+) -> None:
+    kept, added = _with_a_new_article(articles, words)
+    assert added.fingerprint is not None
+    apart = frozenset({*added.fingerprint.title, *added.fingerprint.excerpt})
+    both = [*kept, added]
+    before, after = _fresh(kept), _fresh(both)
+    # The pairs of the articles with none of its words are the same, with the same
+    # scores to the last bit: no story of theirs need be written again.
+    same = _scores(after, both, apart)
+    assert same == _scores(before, kept, apart)
+    assert len(same) > 10
+    if words == "rare":  # every pair
+        assert same == _scores(after, both)
+    else:  # not those with its words: their weights moved
+        assert _scores(after, both) != _scores(before, kept)
+
+
+@pytest.mark.usefixtures("kept")
+@pytest.mark.parametrize("words", ["rare", "common"])
+def test_a_sweep_after_a_new_article_makes_again_only_the_keys_its_words_move(
+    articles: list[Article], monkeypatch: pytest.MonkeyPatch, words: str
+) -> None:
+    made: list[str] = []  # fingerprints keyed, by title and by excerpt
+    of_title, of_excerpt = similar._Keys.of_title, similar._Keys.of_excerpt
+
+    def titled(item: similar.Fingerprint, weight: similar.Weights, *rest: float) -> object:
+        made.append(item.digest)
+        return of_title(item, weight, *rest)
+
+    def excerpted(item: similar.Fingerprint, weight: similar.Weights, *rest: float) -> object:
+        made.append(item.digest)
+        return of_excerpt(item, weight, *rest)
+
+    monkeypatch.setattr(similar._Keys, "of_title", staticmethod(titled))
+    monkeypatch.setattr(similar._Keys, "of_excerpt", staticmethod(excerpted))
+    kept, added = _with_a_new_article(articles, words)
+    _pairs(kept)
+    swept = len(made)
+    made.clear()
+    found = _pairs([*kept, added])
+    taken = list(made)
+    assert found == _fresh([*kept, added])
+    assert _made_as_fresh() > 100
+    # The keys of the new article, and of the articles sharing its words (their weights
+    # moved): not every article's, as when every weight moved with the count.
+    assert added.fingerprint is not None
+    if words == "rare":
+        assert set(taken) == {added.fingerprint.digest}
+    else:
+        assert added.fingerprint.digest in taken
+        assert len(taken) < swept / 4, (len(taken), swept)
+
+
 @pytest.mark.usefixtures("kept")
 def test_the_zones_kept_are_the_last_few_and_a_cold_build_keeps_none(
     corpus: list[Article],

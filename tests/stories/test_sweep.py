@@ -11,6 +11,7 @@ too."""
 from __future__ import annotations
 
 import random
+from collections import Counter
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
@@ -307,3 +308,21 @@ def test_a_process_keeps_what_it_learned_of_a_few_periods_only() -> None:
         < len(group_periods(articles, DEFAULT_WINDOW))
     )
     assert len(similar._LEARNED) <= similar._LEARNED_KEPT
+
+
+def test_the_count_of_articles_weights_are_taken_over_moves_in_small_steps() -> None:
+    # One more than the articles, exactly, in a small period...
+    assert [similar.articles_weighed(n) for n in range(64)] == list(range(1, 65))
+    taken: Counter[int] = Counter()
+    last = 0
+    for documents in range(200_000):
+        weighed = similar.articles_weighed(documents)
+        # ...at most 1/32 over it in a larger one, never under, never back...
+        assert documents + 1 <= weighed < documents + 1 + max(1, (documents + 1) / 32)
+        assert weighed >= last
+        last = weighed
+        if 4096 <= documents < 8192:
+            taken[weighed] += 1
+    # ...and in steps: from 4,096 to 8,191, 32 steps of 128 (1/32 to 1/64 of them).
+    assert sorted(taken) == list(range(4096 + 128, 8192 + 1, 128))
+    assert set(taken.values()) == {128}
