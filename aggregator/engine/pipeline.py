@@ -143,7 +143,7 @@ def build(
         # An article that aged out since is a change (`max_age`), as an edit is.
         aged = tables.aged_out(store, config, now)
         replayed = None
-        if aged == set():
+        if aged == set() and tables.current(store, config):
             seen = tables.LinkMark.now(store).seen
             asked = None if files.fresh else digest
             replayed = replay(store, config, output, asked, now, links_seen=seen)

@@ -394,6 +394,13 @@ def everything(paths: Sequence[str]) -> Changes:
     return Changes(list(paths), [], cold=True)
 
 
+def current(store: StateStore, config: Config) -> bool:
+    """Whether the tables are of this version's form (`form`): only then may a build be
+    incremental (`changes`), or repeat the last report when no file changed (a version
+    that scores pairs otherwise builds them again even then)."""
+    return store.meta(FORM) == form(config)
+
+
 def changes(
     store: StateStore,
     config: Config,
@@ -404,7 +411,7 @@ def changes(
     """The files changed and deleted since the last build (`fresh` ones too, whatever
     their size and mtime: see `parsecache.stat_files`), and the articles to judge again
     at `when`, when the tables hold it and this build can be incremental; else None."""
-    if store.meta(FORM) != form(config):
+    if not current(store, config):
         return None
     previous = last_report(store)
     if previous is None or not previous.keys() >= _REPORT_KEYS:

@@ -297,6 +297,22 @@ def test_a_state_whose_pairs_were_scored_otherwise_is_built_cold(tmp_path: Path)
     assert build(_edited_after(tmp_path, tables.FORM, earlier), now=NOW).mode == "full"
 
 
+def test_a_state_of_another_form_is_built_cold_even_with_no_file_changed(
+    tmp_path: Path,
+) -> None:
+    """With no file changed, a build repeats the last report: not when the tables are
+    of another form (another layout, pairs scored otherwise), which are built again."""
+    config = _config(tmp_path)
+    for n in range(1, 6):
+        _aged(write_article(config.sources[0], f"{n:03}.md", n=n))
+    build(config, now=NOW)
+    assert build(config, now=NOW).mode == "unchanged"
+    with open_store(config.state_location) as store:
+        store.set_meta(tables.FORM, "an earlier form")
+    assert build(config, now=NOW).mode == "full"
+    assert build(config, now=NOW).mode == "unchanged"
+
+
 def _config(tmp_path: Path) -> Config:
     return Config(sources=(tmp_path / "src",), output=tmp_path / "out", links="off")
 
