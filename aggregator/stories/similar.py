@@ -317,31 +317,36 @@ PARTIAL_EXCERPT = 0.8
 
 def articles_weighed(documents: int) -> int:
     """The count of articles the weights of a period of `documents` articles are taken
-    over: `documents` + 1, rounded up to a step of 1/64 to 1/32 of it (exact below 64).
-    A daemon's build after a new file finds its period's pairs again: were every
-    word's weight to move with the count, it would make every article's keys again
-    (`keep_sweeps`) and move the score of every pair, whose stories would then be
-    written again; in steps, only the articles with a word of the new one are, until
-    the count moves a step. A weight moves by less than 3% in a step."""
-    total = documents + 1
-    step = 1 << max(0, total.bit_length() - _WEIGHT_STEP_BITS)
-    return -(-total // step) * step
+    over: `documents` + 1, `in_steps`."""
+    return in_steps(documents + 1)
 
 
-#: `articles_weighed` rounds to a step of a 2 ** (bits - 1)th of the count at most
+def in_steps(count: int) -> int:
+    """`count` rounded up to a step of 1/64 to 1/32 of it (exact up to 64): what the
+    weights of a period take its counts of articles and of the articles of each word
+    as (see `Weights`)."""
+    step = 1 << max(0, count.bit_length() - _WEIGHT_STEP_BITS)
+    return -(-count // step) * step
+
+
+#: `in_steps` rounds to a step of a 2 ** (bits - 1)th of the count at most
 _WEIGHT_STEP_BITS = 6
 #: how pairs are scored, in the forms of what keeps pairs and their scores (the tables of
 #: the state, `paircache`): those scored otherwise by an earlier version are found again
-SCORING = "1: weights over a count of articles in steps"
+SCORING = "2: weights over counts in steps"
 
 
 class Weights:
     """Inverse document frequency of words over the articles of a period: a shared
     rare word (a name, a product) says more than a shared common one ("new", "said").
 
-    The count of articles it is taken over moves in steps (`articles_weighed`), so
-    that an article more or less moves the weights of its own words alone (most of
-    the time), not those of every word of the period."""
+    The counts it is taken from, of the period's articles and of those with each word,
+    move in steps (`in_steps`): an article more or less moves the weights of its rarer
+    words alone, and of a common one only when its count crosses a step. Were every
+    weight to move with the count of articles, a daemon's build after a new file would
+    make the keys of every article of its zones again (`keep_sweeps`) and move the
+    score of every pair, whose stories it would then write again. A count is rounded up
+    by less than 1/32 of it."""
 
     def __init__(
         self, frequency: Counter[str], documents: int, distinct: frozenset[str] = frozenset()
@@ -349,7 +354,9 @@ class Weights:
         total = articles_weighed(documents)
         #: what they were made from (see `SweepPart`)
         self.counts = frequency
-        self.idf = {word: math.log(1 + total / count) for word, count in frequency.items()}
+        # (words share few counts: each count's weight is worked out once)
+        by_count = {count: math.log(1 + total / in_steps(count)) for count in {*frequency.values()}}
+        self.idf = {word: by_count[count] for word, count in frequency.items()}
         #: the articles they were made from
         self.documents = documents
         #: the count of articles the weights are taken over (see `articles_weighed`)

@@ -310,19 +310,31 @@ def test_a_process_keeps_what_it_learned_of_a_few_periods_only() -> None:
     assert len(similar._LEARNED) <= similar._LEARNED_KEPT
 
 
-def test_the_count_of_articles_weights_are_taken_over_moves_in_small_steps() -> None:
-    # One more than the articles, exactly, in a small period...
+def test_the_counts_weights_are_taken_from_move_in_small_steps() -> None:
+    # Exact for small counts (an article more than the period's: `articles_weighed`)...
+    assert [similar.in_steps(n) for n in range(65)] == list(range(65))
     assert [similar.articles_weighed(n) for n in range(64)] == list(range(1, 65))
     taken: Counter[int] = Counter()
     last = 0
-    for documents in range(200_000):
-        weighed = similar.articles_weighed(documents)
-        # ...at most 1/32 over it in a larger one, never under, never back...
-        assert documents + 1 <= weighed < documents + 1 + max(1, (documents + 1) / 32)
-        assert weighed >= last
-        last = weighed
-        if 4096 <= documents < 8192:
-            taken[weighed] += 1
-    # ...and in steps: from 4,096 to 8,191, 32 steps of 128 (1/32 to 1/64 of them).
+    for count in range(1, 200_000):
+        stepped = similar.in_steps(count)
+        assert similar.articles_weighed(count - 1) == stepped
+        # ...less than 1/32 over a larger one, never under, never back...
+        assert count <= stepped < count + max(1, count / 32)
+        assert stepped >= last
+        last = stepped
+        if 4096 < count <= 8192:
+            taken[stepped] += 1
+    # ...and in steps: from 4,097 to 8,192, 32 steps of 128 (1/32 to 1/64 of them).
     assert sorted(taken) == list(range(4096 + 128, 8192 + 1, 128))
     assert set(taken.values()) == {128}
+
+
+def test_an_article_more_moves_a_common_words_weight_only_across_a_step() -> None:
+    counts = Counter({"common": 1000, "other": 1008, "rare": 3})
+    before = similar.Weights(counts, 3000)
+    after = similar.Weights(counts + Counter(["common", "other", "rare", "new"]), 3001)
+    assert after.idf["common"] == before.idf["common"]  # 1,001 in the step of 1,008
+    assert after.idf["other"] < before.idf["other"]  # 1,009: the next step, 1,024
+    assert after.idf["rare"] < before.idf["rare"]  # 4: exact
+    assert after.idf["new"] > after.idf["rare"] > after.idf["other"]
