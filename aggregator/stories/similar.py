@@ -1402,9 +1402,10 @@ def keep_sweeps(on: bool = True) -> None:
     """Keep, in this process, what the last sweep of each zone made of its articles'
     fingerprints (their keys, which depend on their words' weights alone), for the next
     sweep of the zone: a process that finds a zone again after an edit in it (a daemon)
-    makes them again only for the articles with a word whose weight moved (one the edit
-    or the new article added or took away); for all of them when the count of articles
-    the weights are taken over moved a step (`articles_weighed`: every weight moves).
+    makes them again only for the articles with a word whose weight moved (a rarer one
+    the edit or the new article added or took away, or one whose count crossed a step:
+    `in_steps`); for all of them when the count of articles the weights are taken over
+    crossed a step (`articles_weighed`: every weight moves).
     The pairs found are the same either way. Off by default: a build that finds each
     zone once would only keep them."""
     global _KEPT
