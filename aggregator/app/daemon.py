@@ -80,6 +80,7 @@ from aggregator.config import Config
 from aggregator.engine.pipeline import FindFiles
 from aggregator.engine.pipeline import collector_paused
 from aggregator.engine.pipeline import find_files
+from aggregator.engine.run import warm_zones
 from aggregator.errors import AggregatorError
 from aggregator.errors import Cancelled
 from aggregator.errors import LeadLost
@@ -365,7 +366,20 @@ class Daemon:
             # Articles enough for a period the sweeps split: the helper is started now,
             # not by the first build after an edit there (which sweeps it whole).
             kept.start()
+        if report.mode == "full":
+            self._warm(config)
         return report
+
+    def _warm(self, config: Config) -> None:
+        """After a full build, the zones where files land found again in this process
+        (`engine.run.warm_zones`): the next build after an event there finds them warm.
+        A failure only leaves that build to do it, as before."""
+        try:
+            warm_zones(config, self.stopping)
+        except Cancelled:
+            pass
+        except Exception:  # (a state file gone meanwhile, say): the next build reports it
+            log.debug("the zones of the newest articles were not found again", exc_info=True)
 
     def _keep_report(self, report: BuildReport | None, config: Config) -> None:
         with self._report_lock:

@@ -64,6 +64,7 @@ from aggregator.engine.tables import Identities
 from aggregator.engine.tables import Item
 from aggregator.engine.tables import LinkMark
 from aggregator.engine.tables import article_rows
+from aggregator.engine.tables import current
 from aggregator.engine.tables import empty
 from aggregator.engine.tables import feed_record
 from aggregator.engine.tables import finish
@@ -114,6 +115,7 @@ from aggregator.state.codec import story_from_row
 from aggregator.state.codec import story_json
 from aggregator.state.codec import with_body
 from aggregator.state.interface import StateStore
+from aggregator.state.interface import open_store
 from aggregator.state.lastbuild import clear_lists
 from aggregator.state.lastbuild import forget
 from aggregator.state.lastbuild import patch_list
@@ -131,6 +133,7 @@ from aggregator.stories.similar import group_periods
 from aggregator.stories.similar import period_length
 from aggregator.stories.similar import period_of
 from aggregator.stories.similar import sweep_parts
+from aggregator.stories.similar import sweeps_kept
 from aggregator.stories.similar import zone_pairs
 from aggregator.stories.topics import topic_key
 from aggregator.stories.urls import canonical_url
@@ -442,18 +445,7 @@ class Run:
     ) -> Iterable[dict[int, list[Pair]]]:
         if sum(len(work.paths) for work in works) < PARALLEL_ZONE_ARTICLES:
             beside()
-            kept = helper()
-            if kept is None:
-                return map(find_zones, works)
-            cancel = self.cancel
-
-            def split(
-                away: list[SweepPart], here: list[SweepPart]
-            ) -> list[list[tuple[int, int, float]]]:
-                parts = [*away, *here]
-                return kept.map(sweep_parts, parts, cancel, "finding similar stories", len(here))
-
-            return (find_zones(work, split) for work in works)
+            return _found_here(works, self.cancel)
         return map_in_processes(
             find_zone_works, works, self.cancel, "finding similar stories", beside=beside
         )
@@ -1034,6 +1026,65 @@ class _Corpus:
             held = {str(k) for (k,) in self.store.inc_rows("inc_key", "key", unknown, "key")}
             for key in unknown:
                 self.found[key] = key in held
+
+
+def _found_here(
+    works: list[ZoneWork], cancel: threading.Event | None
+) -> Iterable[dict[int, list[Pair]]]:
+    """The pairs of the zones of `works` found in this process, a large period's in two
+    parts at once, one on the helper process when one is kept (`loader.keep_helper`)."""
+    kept = helper()
+    if kept is None:
+        return map(find_zones, works)
+
+    def split(away: list[SweepPart], here: list[SweepPart]) -> list[list[tuple[int, int, float]]]:
+        parts = [*away, *here]
+        return kept.map(sweep_parts, parts, cancel, "finding similar stories", len(here))
+
+    return (find_zones(work, split) for work in works)
+
+
+def warm_zones(config: Config, cancel: threading.Event | None = None) -> None:
+    """Find again the zones around the newest article published, keeping what their
+    sweeps make (`similar.keep_sweeps`, on the helper process too) and the rows and
+    words they read, the pairs found left as the state has them. A daemon does it
+    after a full build, whose zones were found on the workers (nothing of them kept
+    here), so that its first build after a file lands there, where new stories land,
+    finds them as warm as after a build of its own. Nothing to do where sweeps are not
+    kept, for a state of another form, or for zones so large that builds find them on
+    the workers."""
+    settings = config.dedupe
+    if not settings.similar_title or not sweeps_kept():
+        return
+    with open_store(config.state_location) as store:
+        if not current(store, config):
+            return
+        newest = store.inc_top(ALL, 1)
+        rows = store.inc_rows("inc_art", "path", [path for path, _ in newest], "period")
+        if not rows:
+            return
+        period = int(rows[0][0])
+        wanted = {period + d for d in (-1, 0, 1)}
+        items = [
+            _row_item(path, stamp, digest)
+            for path, _period, stamp, digest, _story in store.inc_rows("inc_art", "period", wanted)
+        ]
+        periods = group_periods(items, settings.window)
+        zones = [2 * period + d for d in (-1, 0, 1)]
+        present = [z for z in zones if z // 2 in periods and (z % 2 == 0 or z // 2 + 1 in periods)]
+        if sum(len(periods[p]) for p in wanted if p in periods) >= PARALLEL_ZONE_ARTICLES:
+            return
+        limits = config.limits
+        zone_pairs(
+            items,
+            periods,
+            present,
+            settings.threshold,
+            settings.window,
+            None,
+            lambda some: load_words(store, limits, some),
+            lambda works: _found_here(works, cancel),
+        )
 
 
 def _fresh_item(article: Article, when: datetime, digest: object) -> Item:

@@ -1398,6 +1398,11 @@ _KEPT_ZONES = 6
 _KEPT_LOCK = threading.Lock()
 
 
+def sweeps_kept() -> bool:
+    """Whether `keep_sweeps` is on in this process."""
+    return _KEPT is not None
+
+
 def keep_sweeps(on: bool = True) -> None:
     """Keep, in this process, what the last sweep of each zone made of its articles'
     fingerprints (their keys, which depend on their words' weights alone), for the next

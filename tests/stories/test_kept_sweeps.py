@@ -513,6 +513,50 @@ def test_a_daemons_builds_with_a_helper_write_what_cold_builds_write(
         similar.keep_sweeps(False)
 
 
+def test_after_a_full_run_the_daemon_finds_the_newest_zones_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full build finds its zones on the workers (or keeps none of them): the daemon
+    then finds the zones around the newest article again, keeping what their sweeps
+    make, so that its first build after an edit there makes again only the keys whose
+    words' weights moved, as later builds do (`engine.run.warm_zones`)."""
+    src = tmp_path / "src"
+    bench_module("corpus").generate(src, 600, processes=1, common=True)
+    _within_days(src, 300)  # ten periods: more zones than sweeps keep (a cold build's)
+    config = Config(sources=(src,), output=tmp_path / "out", links="off")
+    daemon = Daemon(lambda: config, serve=None)
+    similar.keep_sweeps()
+    try:
+        report = daemon.run_once()
+        assert report is not None and report.mode == "full"
+        assert similar._KEPT, "no zone found again"
+        kept = sum(len(made) for _weights, made in similar._KEPT.values())
+        assert kept > 30 and _made_as_fresh() == kept, kept  # as a sweep makes them now
+        made: list[str] = []
+        of_title, of_excerpt = similar._Keys.of_title, similar._Keys.of_excerpt
+
+        def titled(item: similar.Fingerprint, weight: similar.Weights, *rest: float) -> object:
+            made.append(item.digest)
+            return of_title(item, weight, *rest)
+
+        def excerpted(item: similar.Fingerprint, weight: similar.Weights, *rest: float) -> object:
+            made.append(item.digest)
+            return of_excerpt(item, weight, *rest)
+
+        monkeypatch.setattr(similar._Keys, "of_title", staticmethod(titled))
+        monkeypatch.setattr(similar._Keys, "of_excerpt", staticmethod(excerpted))
+        newest = max(src.rglob("*.md"), key=lambda p: p.name)  # named by date first
+        text = newest.read_text(encoding="utf-8")
+        title = next(line for line in text.splitlines() if line.startswith("title: "))
+        newest.write_text(text.replace(title, title[:-1] + ' Zyxwvut"'), encoding="utf-8")
+        report = daemon.run_once()
+        assert report is not None and report.mode == "incremental"
+        assert 0 < len(made) < kept / 2, (len(made), kept)
+    finally:
+        similar.keep_sweeps(False)
+        daemon.leadership.close()
+
+
 def _within_days(folder: Path, days: int) -> None:
     """The articles of the files under `folder` published within their last `days`
     days, in the same order (their related coverage's dates as they were)."""
