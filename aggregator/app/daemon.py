@@ -94,6 +94,7 @@ from aggregator.model import left_out
 from aggregator.objectstore import upload
 from aggregator.objectstore.mirror import sync_sources
 from aggregator.publishing.layout import real
+from aggregator.publishing.lock import OutputLock
 from aggregator.rendering.feeds import keep_entries
 from aggregator.rendering.reportpage import render_report
 from aggregator.sources.loader import helper
@@ -229,6 +230,8 @@ class Daemon:
         self.app: FeedApp | None = None
         #: held by each run, scheduled or started by events: one at a time
         self._building = threading.Lock()
+        #: whether the zones of the newest articles were found again (`_warm`)
+        self._warmed = False
         #: a reload changed what the feeds are made of: the scheduled run in progress,
         #: which read the old config, runs once more (the scheduler skips a second one)
         self._rerun = False
@@ -366,20 +369,30 @@ class Daemon:
             # Articles enough for a period the sweeps split: the helper is started now,
             # not by the first build after an edit there (which sweeps it whole).
             kept.start()
-        if report.mode == "full":
+        if report.mode == "full" or not self._warmed:
             self._warm(config)
         return report
 
     def _warm(self, config: Config) -> None:
-        """After a full build, the zones where files land found again in this process
-        (`engine.run.warm_zones`): the next build after an event there finds them warm.
-        A failure only leaves that build to do it, as before."""
+        """After this process's first build (a restart over its state is not a full
+        one) and after each full build, whose zones were found on the workers, the zones
+        where files land found again in this process (`engine.run.warm_zones`), under the
+        output lock when it is free (else not now): the next build after an event there
+        finds them warm. A failure only leaves that build to do it, as before."""
+        lock = OutputLock(config.output, wait=0)
+        try:
+            lock.acquire(cancel=self.stopping)
+        except AggregatorError:  # another writer holds it: the next build reads on its own
+            return
         try:
             warm_zones(config, self.stopping)
+            self._warmed = True
         except Cancelled:
             pass
         except Exception:  # (a state file gone meanwhile, say): the next build reports it
             log.debug("the zones of the newest articles were not found again", exc_info=True)
+        finally:
+            lock.release()
 
     def _keep_report(self, report: BuildReport | None, config: Config) -> None:
         with self._report_lock:

@@ -37,6 +37,7 @@ from collections.abc import Callable
 from collections.abc import Collection
 from collections.abc import Container
 from collections.abc import Iterable
+from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -116,6 +117,7 @@ from aggregator.state.codec import story_json
 from aggregator.state.codec import with_body
 from aggregator.state.interface import StateStore
 from aggregator.state.interface import open_store
+from aggregator.state.interface import store_exists
 from aggregator.state.lastbuild import clear_lists
 from aggregator.state.lastbuild import forget
 from aggregator.state.lastbuild import patch_list
@@ -124,6 +126,7 @@ from aggregator.state.lastbuild import report_from_json
 from aggregator.stories.dedupe import find_stories
 from aggregator.stories.paircache import StoredPairs
 from aggregator.stories.similar import Pair
+from aggregator.stories.similar import Split
 from aggregator.stories.similar import SweepPart
 from aggregator.stories.similar import ZoneWork
 from aggregator.stories.similar import find_zone_works
@@ -1030,18 +1033,22 @@ class _Corpus:
 
 def _found_here(
     works: list[ZoneWork], cancel: threading.Event | None
-) -> Iterable[dict[int, list[Pair]]]:
+) -> Iterator[dict[int, list[Pair]]]:
     """The pairs of the zones of `works` found in this process, a large period's in two
     parts at once, one on the helper process when one is kept (`loader.keep_helper`)."""
     kept = helper()
-    if kept is None:
-        return map(find_zones, works)
+    split: Split | None = None
+    if kept is not None:
 
-    def split(away: list[SweepPart], here: list[SweepPart]) -> list[list[tuple[int, int, float]]]:
-        parts = [*away, *here]
-        return kept.map(sweep_parts, parts, cancel, "finding similar stories", len(here))
+        def split(
+            away: list[SweepPart], here: list[SweepPart]
+        ) -> list[list[tuple[int, int, float]]]:
+            parts = [*away, *here]
+            return kept.map(sweep_parts, parts, cancel, "finding similar stories", len(here))
 
-    return (find_zones(work, split) for work in works)
+    for work in works:
+        stop_if(cancel)  # (between zones: a sweep here checks nothing)
+        yield find_zones(work, split)
 
 
 def warm_zones(config: Config, cancel: threading.Event | None = None) -> None:
@@ -1056,6 +1063,9 @@ def warm_zones(config: Config, cancel: threading.Event | None = None) -> None:
     settings = config.dedupe
     if not settings.similar_title or not sweeps_kept():
         return
+    if not store_exists(config.state_location):
+        return  # (none to read: opening it would make one)
+    stop_if(cancel)
     with open_store(config.state_location) as store:
         if not current(store, config):
             return
@@ -1074,6 +1084,7 @@ def warm_zones(config: Config, cancel: threading.Event | None = None) -> None:
         present = [z for z in zones if z // 2 in periods and (z % 2 == 0 or z // 2 + 1 in periods)]
         if sum(len(periods[p]) for p in wanted if p in periods) >= PARALLEL_ZONE_ARTICLES:
             return
+        stop_if(cancel)
         limits = config.limits
         zone_pairs(
             items,

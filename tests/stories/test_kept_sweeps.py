@@ -479,6 +479,7 @@ def test_a_daemons_builds_with_a_helper_write_what_cold_builds_write(
     from aggregator.app.watch import Warm
     from aggregator.clock import utcnow
     from aggregator.engine.pipeline import build
+    from aggregator.engine.run import warm_zones
 
     monkeypatch.setattr(similar, "SPLIT_ARTICLES", 5)
     src = tmp_path / "src"
@@ -493,6 +494,12 @@ def test_a_daemons_builds_with_a_helper_write_what_cold_builds_write(
     loader.keep_helper()
     try:
         build(config, now=utcnow(), find=warm.find)
+        # As a daemon does after a full build: the newest zones found again, in part on
+        # the helper (started first).
+        helper = loader.helper()
+        assert helper is not None
+        helper.start()
+        warm_zones(config)
         for step in range(5):
             changed = newest if step % 2 else newest.with_name(f"landed-{step}.md")
             # A word added to the newest title, or a new copy of it with a word changed.
@@ -552,9 +559,29 @@ def test_after_a_full_run_the_daemon_finds_the_newest_zones_again(
         report = daemon.run_once()
         assert report is not None and report.mode == "incremental"
         assert 0 < len(made) < kept / 2, (len(made), kept)
+        # A daemon started again over the state: its first build is not a full one,
+        # and it finds them again after it too.
+        daemon.leadership.close()
+        similar.keep_sweeps(False)
+        similar.keep_sweeps()
+        daemon = Daemon(lambda: config, serve=None)
+        report = daemon.run_once()
+        assert report is not None and report.mode != "full"
+        assert similar._KEPT and _made_as_fresh() > 30
     finally:
         similar.keep_sweeps(False)
         daemon.leadership.close()
+
+
+@pytest.mark.usefixtures("kept")
+def test_finding_the_newest_zones_again_makes_no_state(tmp_path: Path) -> None:
+    """Where there is no state yet (it went since the build), nothing is read or made."""
+    from aggregator.engine.run import warm_zones
+
+    config = Config(sources=(tmp_path,), output=tmp_path / "out", links="off")
+    warm_zones(config)
+    assert not Path(config.state_location).exists()
+    assert similar._KEPT == {}
 
 
 def _within_days(folder: Path, days: int) -> None:
