@@ -280,12 +280,10 @@ def test_an_article_more_moves_the_weights_of_its_own_words_alone(
         assert same == _scores(after, both)
 
 
-@pytest.mark.usefixtures("kept")
-@pytest.mark.parametrize("words", ["rare", "common"])
-def test_a_sweep_after_a_new_article_makes_again_only_the_keys_its_words_move(
-    articles: list[Article], monkeypatch: pytest.MonkeyPatch, words: str
-) -> None:
-    made: list[str] = []  # fingerprints keyed, by title and by excerpt
+def _keyed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The digests of the fingerprints whose keys are made from now on (by title and by
+    excerpt), in order."""
+    made: list[str] = []
     of_title, of_excerpt = similar._Keys.of_title, similar._Keys.of_excerpt
 
     def titled(item: similar.Fingerprint, weight: similar.Weights, *rest: float) -> object:
@@ -298,6 +296,15 @@ def test_a_sweep_after_a_new_article_makes_again_only_the_keys_its_words_move(
 
     monkeypatch.setattr(similar._Keys, "of_title", staticmethod(titled))
     monkeypatch.setattr(similar._Keys, "of_excerpt", staticmethod(excerpted))
+    return made
+
+
+@pytest.mark.usefixtures("kept")
+@pytest.mark.parametrize("words", ["rare", "common"])
+def test_a_sweep_after_a_new_article_makes_again_only_the_keys_its_words_move(
+    articles: list[Article], monkeypatch: pytest.MonkeyPatch, words: str
+) -> None:
+    made = _keyed(monkeypatch)
     kept, added = _with_a_new_article(articles, words)
     _pairs(kept)
     swept = len(made)
@@ -539,19 +546,7 @@ def test_after_a_full_run_the_daemon_finds_the_newest_zones_again(
         assert similar._KEPT, "no zone found again"
         kept = sum(len(made) for _weights, made in similar._KEPT.values())
         assert kept > 30 and _made_as_fresh() == kept, kept  # as a sweep makes them now
-        made: list[str] = []
-        of_title, of_excerpt = similar._Keys.of_title, similar._Keys.of_excerpt
-
-        def titled(item: similar.Fingerprint, weight: similar.Weights, *rest: float) -> object:
-            made.append(item.digest)
-            return of_title(item, weight, *rest)
-
-        def excerpted(item: similar.Fingerprint, weight: similar.Weights, *rest: float) -> object:
-            made.append(item.digest)
-            return of_excerpt(item, weight, *rest)
-
-        monkeypatch.setattr(similar._Keys, "of_title", staticmethod(titled))
-        monkeypatch.setattr(similar._Keys, "of_excerpt", staticmethod(excerpted))
+        made = _keyed(monkeypatch)
         newest = max(src.rglob("*.md"), key=lambda p: p.name)  # named by date first
         text = newest.read_text(encoding="utf-8")
         title = next(line for line in text.splitlines() if line.startswith("title: "))
