@@ -411,8 +411,8 @@ class Run:
                 else:
                     items.append(_fresh_item(article, datetime.fromisoformat(stamp), digest))
         periods = group_periods(items, settings.window)
-        zones = sorted({2 * p + d for p in changed for d in (-1, 0, 1)})
-        present = [z for z in zones if z // 2 in periods and (z % 2 == 0 or z // 2 + 1 in periods)]
+        zones = _zones_around(changed)
+        present = _present(zones, periods)
         cache = StoredPairs(self.store, settings)
         limits = self.config.limits
 
@@ -1031,6 +1031,17 @@ class _Corpus:
                 self.found[key] = key in held
 
 
+def _zones_around(changed: Iterable[int]) -> list[int]:
+    """The zones a change in these periods moves: each period's, and the zones across it
+    and each period beside it."""
+    return sorted({2 * p + d for p in changed for d in (-1, 0, 1)})
+
+
+def _present(zones: Iterable[int], periods: Container[int]) -> list[int]:
+    """Those of `zones` whose periods hold articles (both, for a zone across two)."""
+    return [z for z in zones if z // 2 in periods and (z % 2 == 0 or z // 2 + 1 in periods)]
+
+
 def _found_here(
     works: list[ZoneWork], cancel: threading.Event | None
 ) -> Iterator[dict[int, list[Pair]]]:
@@ -1080,8 +1091,7 @@ def warm_zones(config: Config, cancel: threading.Event | None = None) -> None:
             for path, _period, stamp, digest, _story in store.inc_rows("inc_art", "period", wanted)
         ]
         periods = group_periods(items, settings.window)
-        zones = [2 * period + d for d in (-1, 0, 1)]
-        present = [z for z in zones if z // 2 in periods and (z % 2 == 0 or z // 2 + 1 in periods)]
+        present = _present(_zones_around([period]), periods)
         if sum(len(periods[p]) for p in wanted if p in periods) >= PARALLEL_ZONE_ARTICLES:
             return
         stop_if(cancel)
