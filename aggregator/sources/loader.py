@@ -355,6 +355,7 @@ def map_in_processes(
     workers: int | None = None,
     ready: Callable[[_T], _T] | None = None,
     beside: Callable[[], object] | None = None,
+    steps: Iterator[object] | None = None,
 ) -> Generator[_R, None, None]:
     """`work([item], limits)` over `items` (each a large task), results in order, on
     `workers` cores (default: every core) as `map_in_chunks` runs them; here, with one
@@ -363,12 +364,17 @@ def map_in_processes(
     in this thread as the task is handed out (each item's data is read only then: a
     few tasks' are held at once, not every item's). `beside()`, when given, is run
     once in this thread as the first tasks are handed out, before it runs any (other
-    work of the build, done while the workers start on theirs)."""
+    work of the build, done while the workers start on theirs). `steps`, when given,
+    is other work in short steps: this thread takes the next step whenever it would
+    wait for a worker's result, before it runs tasks of its own (work of the build
+    the workers' tasks do not wait for); the steps left when the map ends (all of
+    them without workers) are the caller's to take."""
     workers = workers if workers is not None else (os.cpu_count() or 1)
     if workers > 1 and len(items) > 1:
         yield from _in_pool(
-            work, items, DEFAULT_LIMITS, cancel, workers, 1, doing, ready=ready, beside=beside
-        )
+            work, items, DEFAULT_LIMITS, cancel, workers, 1, doing,
+            ready=ready, beside=beside, steps=steps,
+        )  # fmt: skip
         return
     if beside is not None:
         beside()
@@ -378,6 +384,8 @@ def map_in_processes(
         yield from work([ready(item) if ready is not None else item], DEFAULT_LIMITS)
 
 
+#: what `next` gives for steps (`map_in_processes`) that are all taken
+_NO_STEP = object()
 #: how often a wait for a worker's results looks at the stop request
 _POLL_SECONDS = 0.1
 #: in a worker process: the number of the last map asked to stop (see `Workers.map`)
@@ -415,11 +423,13 @@ class Workers:
         progress: Callable[[int], None] | None = None,
         ready: Callable[[_T], _T] | None = None,
         beside: Callable[[], object] | None = None,
+        steps: Iterator[object] | None = None,
     ) -> Iterator[_R]:
         """`work(some, limits)` over `items`, `chunk` items a task, results in order;
         `progress` hears the number of items of each task once its results are handed
         on (one call a task: nothing per item); `ready` makes each item of a task as
-        the task is handed out, and `beside` runs once the first tasks are (see
+        the task is handed out, `beside` runs once the first tasks are, and the
+        `steps` are taken while a worker's result is waited for (see
         `map_in_processes`)."""
         refuse_when_starting_as_worker()
         processes = self.count - 1
@@ -518,6 +528,15 @@ class Workers:
             while tasks or parts:
                 front = tasks[0] if tasks else None
                 waiting = front is None or (isinstance(front, Future) and not front.done())
+                if waiting and steps is not None and isinstance(front, Future):
+                    # A worker's result is due: a step of the other work meanwhile, the
+                    # workers handed what keeps them busy through it.
+                    if cancel is not None and cancel.is_set():
+                        raise Cancelled(f"stopped while {doing}")
+                    submit(ahead=True)
+                    if next(steps, _NO_STEP) is _NO_STEP:
+                        steps = None
+                    continue
                 if waiting and parts and len(tasks) < held:
                     # Waiting for a worker (or for nothing): run the next task here, its
                     # results in its place among the tasks.
@@ -808,14 +827,19 @@ def _in_pool(
     progress: Callable[[int], None] | None = None,
     ready: Callable[[_T], _T] | None = None,
     beside: Callable[[], object] | None = None,
+    steps: Iterator[object] | None = None,
 ) -> Iterator[_R]:
     shared = _SHARED.get()
     if shared is not None and shared.count == workers:
-        yield from shared.map(work, items, limits, cancel, chunk, doing, progress, ready, beside)
+        yield from shared.map(
+            work, items, limits, cancel, chunk, doing, progress, ready, beside, steps
+        )
         return
     own = Workers(workers)
     try:
-        yield from own.map(work, items, limits, cancel, chunk, doing, progress, ready, beside)
+        yield from own.map(
+            work, items, limits, cancel, chunk, doing, progress, ready, beside, steps
+        )
     finally:
         own.close()
 

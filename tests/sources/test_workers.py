@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import gc
+import itertools
 import multiprocessing
 import os
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -101,6 +103,45 @@ def test_work_beside_runs_once_here_while_a_worker_runs_the_first_task(tmp_path:
     assert calls == [threading.get_ident()]
     assert pids[0] != os.getpid()
     assert all(Path(item).exists() for item in items)
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs a worker process")
+def test_steps_are_taken_here_while_a_worker_runs_and_those_left_are_the_callers() -> None:
+    """Other work in steps (a cold build's state writes, while its feeds render): this
+    thread takes the next step whenever a worker's result is due, and runs no task of
+    its own while steps are left; the results come in order; the steps left when the
+    map ends stay for the caller. Steps that end first leave the tasks as ever."""
+    here = threading.get_ident()
+    taken: list[int] = []
+
+    def steps(count: int | None) -> Iterator[None]:
+        for n in itertools.count() if count is None else range(count):
+            assert threading.get_ident() == here
+            taken.append(n)
+            time.sleep(0.002)  # a few thousand rows written, say
+            yield
+
+    endless = steps(None)
+    with sharing_workers():
+        done = list(map_in_processes(sleepy, [0.2, 0.1, 0.1, 0.1], None, "x", steps=endless))
+        assert [item for item, _ in done] == [0.2, 0.1, 0.1, 0.1]
+        assert os.getpid() not in {pid for _, pid in done}, "a task ran here, steps left"
+        assert taken, "no step was taken while the worker ran"
+        count = len(taken)
+        next(endless)  # the caller's: the next one
+        assert taken[count:] == [count]
+
+        taken.clear()
+        done = list(map_in_processes(sleepy, [0.2, 0.1, 0.1, 0.1], None, "x", steps=steps(3)))
+        assert [item for item, _ in done] == [0.2, 0.1, 0.1, 0.1]
+        assert taken == [0, 1, 2]
+    # Without worker processes, no step is taken: all are the caller's.
+    taken.clear()
+    alone = steps(2)
+    done = list(map_in_processes(sleepy, [0.0, 0.0], None, "x", workers=1, steps=alone))
+    assert [pid for _, pid in done] == [os.getpid()] * 2
+    assert taken == []
+    assert len(list(alone)) == 2
 
 
 def sleepy(items: list[float], _limits: Limits) -> list[tuple[float, int]]:
