@@ -123,6 +123,12 @@ class StateStore(Protocol):
 
     def inc_fill(self, rows: dict[str, Sequence[tuple[object, ...]]]) -> None: ...
 
+    def inc_fill_steps(self, rows: dict[str, Sequence[tuple[object, ...]]]) -> Iterator[None]:
+        """`inc_fill` in steps, taken one at a time (other work between them), in one
+        transaction that the last step commits; closed before the end, nothing is
+        written. Nothing else may write to the state until the steps end."""
+        ...
+
     def inc_top(self, feed: str, limit: int) -> list[tuple[str, str]]:
         """The first `limit` (path, story) of a feed, in its order."""
         ...

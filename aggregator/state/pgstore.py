@@ -558,6 +558,13 @@ class PgStore:
                     for row in table_rows:
                         copy.write_row(row)
 
+    def inc_fill_steps(self, rows: dict[str, Sequence[tuple[object, ...]]]) -> Iterator[None]:
+        """`inc_fill` as its last step (the server makes the indexes, in its own
+        process): a first step does nothing, so that closing the steps before the end
+        writes nothing, as `Store.inc_fill_steps`."""
+        yield
+        self.inc_fill(rows)
+
     def inc_top(self, feed: str, limit: int) -> list[tuple[str, str]]:
         """The first `limit` (path, story) of a feed, in its order."""
         rows = self._all(

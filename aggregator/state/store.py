@@ -63,6 +63,8 @@ _BUSY_CODES = frozenset({5, 6})  # SQLITE_BUSY, SQLITE_LOCKED
 #: a write of this many rows or more into an engine table rebuilds its indexes after
 #: the rows when the table held fewer (`Store._bulk`)
 _BULK_ROWS = 5000
+#: the rows of one step of `Store.inc_fill_steps` (some milliseconds)
+_STEP_ROWS = 4000
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS link (
     url TEXT PRIMARY KEY,          -- canonical URL (urls.canonical_url)
@@ -501,6 +503,14 @@ class Store:
     def inc_fill(self, rows: dict[str, Sequence[tuple[object, ...]]]) -> None:
         """Replace every row of these tables, in one transaction; the indexes are made
         after the rows (much faster than keeping them up to date row by row)."""
+        for _ in self.inc_fill_steps(rows):
+            pass
+
+    def inc_fill_steps(self, rows: dict[str, Sequence[tuple[object, ...]]]) -> Iterator[None]:
+        """`inc_fill` in steps of some thousand rows or one index each, taken one at a
+        time (a build renders feeds between them), in one transaction: the last step
+        commits it; closed before, it is rolled back. Nothing else may write to the
+        state until the steps end."""
         with self._writing():
             indexes = self._db.execute(
                 "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
@@ -513,8 +523,14 @@ class Store:
             for table, table_rows in rows.items():
                 self._db.execute(f"DELETE FROM {table}")
                 marks = ", ".join("?" * len(_INC_TABLES[table]))
-                self._db.executemany(f"INSERT INTO {table} VALUES ({marks})", table_rows)
+                for start in range(0, len(table_rows), _STEP_ROWS):
+                    yield
+                    self._db.executemany(
+                        f"INSERT INTO {table} VALUES ({marks})",
+                        table_rows[start : start + _STEP_ROWS],
+                    )
             for _name, sql in indexes:
+                yield
                 self._db.execute(sql)
 
     def inc_top(self, feed: str, limit: int) -> list[tuple[str, str]]:

@@ -88,6 +88,52 @@ def test_a_write_that_fails_part_way_leaves_nothing_of_it(state_at: Path | str) 
         assert store.inc_rows("inc_art", "path", ["a.md", "b.md"]) == after
 
 
+def test_a_fill_in_steps_is_seen_whole_at_its_last_step_and_not_at_all_when_closed(
+    state_at: Path | str,
+) -> None:
+    """`inc_fill_steps` (a cold build's rows, written between the feeds it renders):
+    a reader sees the rows of before until the last step is taken, then every new one,
+    in feed order; steps closed part way leave the rows of before (and, in a SQLite
+    file, every index), and the next write goes through."""
+    before = [("", -1.0, "id-old", "old.md", "old.md")]
+    members = [("", -float(n % 7), f"id-{n:05}", f"{n:05}.md", f"s{n:05}") for n in range(9000)]
+    stories = [(f"s{n:05}", f"{n:05}.md", "{}") for n in range(9000)]
+    new = {"inc_member": members, "inc_story": stories}
+    old_top = [("old.md", "old.md")]
+    with open_store(state_at) as store, open_store(state_at) as reader:
+        store.inc_fill({"inc_member": before, "inc_story": []})
+        indexes = _sqlite_indexes(state_at)
+        steps = store.inc_fill_steps(new)
+        # A SQLite file's first steps drop the indexes and write rows; a database's
+        # first does nothing (the server does the work in the last).
+        for _ in range(3 if isinstance(state_at, Path) else 1):
+            next(steps)
+        assert reader.inc_top("", 5) == old_top
+        steps.close()
+        assert store.inc_top("", 5) == reader.inc_top("", 5) == old_top
+        assert _sqlite_indexes(state_at) == indexes
+
+        taken = 0
+        for _ in store.inc_fill_steps(new):
+            taken += 1
+            assert reader.inc_top("", 5) == old_top
+        # In a SQLite file, some thousand rows a step.
+        rows = len(members) + len(stories)
+        assert taken >= (rows // 5000 if isinstance(state_at, Path) else 1)
+        first = sorted(members, key=lambda row: (row[1], row[2], row[3]))[:4]
+        assert reader.inc_top("", 4) == [(str(row[3]), str(row[4])) for row in first]
+        assert reader.inc_rows("inc_story", "story", ["s00042"]) == [("s00042", "00042.md", "{}")]
+        assert reader.inc_rows("inc_member", "path", ["old.md"]) == []
+        assert _sqlite_indexes(state_at) == indexes
+        store.inc_insert("inc_story", [("s", "s", "{}")])  # the next write goes through
+        assert reader.inc_rows("inc_story", "story", ["s"]) == [("s", "s", "{}")]
+
+
+def _sqlite_indexes(state_at: Path | str) -> set[tuple[str, str]] | None:
+    """A SQLite state file's indexes (`_indexes`); None for a database."""
+    return _indexes(state_at) if isinstance(state_at, Path) else None
+
+
 def test_the_file_is_in_wal_mode(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite"
     Store(path).close()
