@@ -29,13 +29,16 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import heapq
 import itertools
 import json
+import operator
 import threading
 from collections import Counter
 from collections.abc import Callable
 from collections.abc import Collection
 from collections.abc import Container
+from collections.abc import Generator
 from collections.abc import Iterable
 from collections.abc import Iterator
 from collections.abc import Mapping
@@ -46,6 +49,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
+from typing import TypeVar
 
 from aggregator.config import Config
 from aggregator.engine.stages import Judged
@@ -74,6 +78,7 @@ from aggregator.engine.tables import link_rows
 from aggregator.engine.tables import links_settled
 from aggregator.engine.tables import member_rows
 from aggregator.engine.tables import rendering
+from aggregator.errors import Cancelled
 from aggregator.links.articles import checked_urls
 from aggregator.links.netguard import Resolver
 from aggregator.model import Article
@@ -167,6 +172,9 @@ PARALLEL_ZONE_ARTICLES = 20_000
 #: a link step that judged more URLs than this has the link rows of every URL compared
 #: with their results (one scan), not those of its URLs (by key)
 _FEW_KEYS = 5_000
+#: the rows of a step of the writes a cold build takes while its feeds render
+_STEP_ROWS = 4_000
+_Row = TypeVar("_Row")
 #: files read at once to find whether a URL is still given in a checked form
 _READ_AT_ONCE = 64
 
@@ -243,6 +251,9 @@ class Run:
         #: in a cold build, every similar pair (`_refresh_zones` found them all): the
         #: stories are formed from these, not from the rows read back
         self.pairs: list[Pair] | None = None
+        #: in a cold build, the `inc_member` rows by feed: the feeds are rendered from
+        #: these while the rows go in (`_keep_stories`)
+        self.members: dict[str, list[tuple[object, ...]]] | None = None
 
     def publish(
         self, output: Output, site: Site, rendered: RenderCache, known: Identities
@@ -299,7 +310,7 @@ class Run:
             if not more:
                 break
             seeds |= more
-        old, touched = self._keep_stories(old_ids, new, components, gone, judged)
+        old, touched, behind = self._keep_stories(old_ids, new, components, gone, judged)
         if rerender:
             touched.update(kept_feeds)
         shows = store.inc_rows("inc_rel", "key", before ^ after, "path")
@@ -311,7 +322,15 @@ class Run:
         corpus = _Corpus(store, self.stories.corpus_urls, complete=self.cold)
         shown = Shown(corpus, self.config.link_check)
         publisher = Publisher(output, site, shown, rendered, self.config.limits)
-        records, pages = self._publish(publisher, display_names(spellings), touched, kept_feeds)
+        try:
+            records, pages = self._publish(
+                publisher, display_names(spellings), touched, kept_feeds, behind
+            )
+            for _ in behind:  # what the rendering left
+                if self.cancel is not None and self.cancel.is_set():
+                    raise Cancelled("stopped while writing the state")
+        finally:
+            behind.close()  # (stopped before its end: nothing of it written)
         return Published(
             known, spellings, records, shown, tuple(publisher.results), tuple(pages),
             gone, len(old_rows), old, new, duplicates, excluded,
@@ -604,10 +623,12 @@ class Run:
         components: dict[str, list[str]],
         gone: list[str],
         judged_again: set[str],
-    ) -> tuple[list[StoredStory], set[str]]:
+    ) -> tuple[list[StoredStory], set[str], Generator[None, None, None]]:
         """Replace the rows of the stories formed again (`old_ids`) by those of the
-        stories formed now (`new`); the stories replaced, and the feeds whose members
-        change."""
+        stories formed now (`new`); the stories replaced, the feeds whose members
+        change, and the writes left to do, in steps: in a cold build, all of them (they
+        go in while the feeds render: `_publish`, which reads the members from
+        `members` meanwhile), else none."""
         store = self.store
         rows = store.inc_rows("inc_story", "story", old_ids)
         old = [story_from_row(row) for row in rows]
@@ -638,6 +659,29 @@ class Run:
             members.extend(member_rows(first, article, passed))
         # (feed, rank, entry, path, story) each
         touched.update({str(row[0]) for row in members if row[4] not in same})
+        # A file read now is its own story until then (`_replace_articles`): the first
+        # file of each story, most of a cold build's, is so already.
+        fresh = self.fresh
+        story_rows = [
+            (s, p) for s, paths in components.items() for p in paths if s != p or p not in fresh
+        ]
+        if self.cold:  # the tables are empty: filled (`inc_fill`) in steps
+            fill: dict[str, Sequence[tuple[object, ...]]] = {
+                "inc_member": members,
+                "inc_story": stories,
+            }
+            if self.judged.links is not None:
+                links = fill["inc_link"] = link_rows(self.judged.links)
+                if self.link_counts is not None:
+                    self.link_counts.note(str(row[0]) for row in links)
+            self.members = {}
+            for row in members:
+                self.members.setdefault(str(row[0]), []).append(row)
+            return (
+                old,
+                touched,
+                _steps(store.inc_fill_steps(fill), _in_steps(store.inc_update_story, story_rows)),
+            )
         store.inc_insert("inc_member", members)
         store.inc_insert("inc_story", stories)
         if self.judged.links is not None:
@@ -650,13 +694,8 @@ class Run:
                 self.link_counts.note(str(row[0]) for row in added)
             self._delete("inc_link", "path", judged)
             store.inc_insert("inc_link", added)
-        # A file read now is its own story until then (`_replace_articles`): the first
-        # file of each story, most of a cold build's, is so already.
-        fresh = self.fresh
-        store.inc_update_story(
-            [(s, p) for s, paths in components.items() for p in paths if s != p or p not in fresh]
-        )
-        return old, touched
+        store.inc_update_story(story_rows)
+        return old, touched, _steps()
 
     def _relinked(self, gone: set[str]) -> set[str]:
         """The articles judged by a link result the link step just replaced (none with
@@ -699,10 +738,12 @@ class Run:
         names: dict[str, str],
         touched: set[str],
         feeds: dict[str, FeedRecord],
+        behind: Iterator[None],
     ) -> tuple[dict[str, FeedRecord], list[PageResult]]:
         """Render the feeds whose members or names changed (`touched`) as
         `publish.feed_plans` plans them, keep the others as the last build left them
-        (`feeds`), then the pages; the record of every feed, and the pages."""
+        (`feeds`), then the pages; the record of every feed, and the pages. The steps
+        of `behind` (writes to the state) are taken while the workers render."""
         records: dict[str, FeedRecord] = {}
 
         def renders(plan: FeedPlan) -> bool:
@@ -712,7 +753,7 @@ class Run:
         def entries(plan: FeedPlan) -> list[Article] | None:
             top = tops.pop(plan.key, None)
             if top is None:
-                top = self.store.inc_top(plan.key, plan.limit)
+                top = self._top(plan.key, plan.limit)
             if not top and plan.key != ALL:
                 return None  # no members: retired after the feeds
             return self._entries(top)
@@ -745,15 +786,23 @@ class Run:
         tops: dict[str, list[tuple[str, str]]] = {}  # (for the feeds not taken)
         if workers_running():
             for plan in plans:
-                if renders(plan) and (top := self.store.inc_top(plan.key, plan.limit)):
+                if renders(plan) and (top := self._top(plan.key, plan.limit)):
                     load = functools.partial(self._entries, top)
                     ahead.append(AheadFeed(plan.spec, plan.limit, len(top), load))
                     tops[plan.key] = top
-        publisher.render_ahead(ahead, self.cancel)
+        publisher.render_ahead(ahead, self.cancel, behind)
         try:
             return records, publish_plans(publisher, plans, write, names.values(), self.progress)
         finally:
             publisher.stop_ahead()
+
+    def _top(self, feed: str, limit: int) -> list[tuple[str, str]]:
+        """The first `limit` (path, story) of a feed, in its order: as
+        `StateStore.inc_top` reads them, from `members` while they go in."""
+        if self.members is None:
+            return self.store.inc_top(feed, limit)
+        rows = heapq.nsmallest(limit, self.members.get(feed, ()), key=_FEED_ORDER)
+        return [(str(row[3]), str(row[4])) for row in rows]
 
     def _entries(self, top: list[tuple[str, str]]) -> list[Article]:
         """The entries of a feed (path and story each, in feed order): each survivor
@@ -1029,6 +1078,24 @@ class _Corpus:
             held = {str(k) for (k,) in self.store.inc_rows("inc_key", "key", unknown, "key")}
             for key in unknown:
                 self.found[key] = key in held
+
+
+#: the order of a feed's `inc_member` rows: rank, entry, path (`StateStore.inc_top`'s)
+_FEED_ORDER = operator.itemgetter(1, 2, 3)
+
+
+def _in_steps(write: Callable[[Sequence[_Row]], None], rows: Sequence[_Row]) -> Iterator[None]:
+    """`write` of the rows, some thousand a step (each its own transaction)."""
+    for start in range(0, len(rows), _STEP_ROWS):
+        yield
+        write(rows[start : start + _STEP_ROWS])
+
+
+def _steps(*parts: Iterable[None]) -> Generator[None, None, None]:
+    """The steps of each part in turn; closed, it closes the part it is in the middle
+    of (a store's steps roll back what they began)."""
+    for part in parts:
+        yield from part
 
 
 def _zones_around(changed: Iterable[int]) -> list[int]:

@@ -143,14 +143,19 @@ class Publisher:
         self._renders: Generator[list[bytes], None, None] | None = None
 
     def render_ahead(
-        self, feeds: Sequence[AheadFeed], cancel: threading.Event | None = None
+        self,
+        feeds: Sequence[AheadFeed],
+        cancel: threading.Event | None = None,
+        steps: Iterator[object] | None = None,
     ) -> None:
         """Render the feeds about to be published, in this order, on the worker
         processes the build runs, side by side: `publish_ahead` writes their documents
         as they are. Each feed's articles are read as its rendering is handed out, so
         a few feeds' entries are held at once, not every feed's. Only when the
         processes are running and the feeds hold PARALLEL_ENTRIES entries or more;
-        else none is taken (`renders_ahead`), and `publish` renders each feed here."""
+        else none is taken (`renders_ahead`), and `publish` renders each feed here.
+        The `steps` (other work of the build) are taken while the workers render, as
+        `map_in_processes` takes them: those left are the caller's."""
         if not workers_running() or sum(feed.size for feed in feeds) < PARALLEL_ENTRIES:
             return
         self._feeds = {feed.spec: feed for feed in feeds}
@@ -168,7 +173,7 @@ class Publisher:
         tasks: list[_RenderTask] = [(feed.spec, site, None) for feed in feeds]
         # Taken as `publish_ahead` needs them: the feeds are written while the next render.
         self._renders = map_in_processes(
-            render_feeds, tasks, cancel, "rendering feeds", ready=ready
+            render_feeds, tasks, cancel, "rendering feeds", ready=ready, steps=steps
         )
         self._pending = zip([feed.spec for feed in feeds], self._renders, strict=True)
 

@@ -6,9 +6,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
 from pathlib import Path
@@ -40,6 +43,7 @@ from aggregator.state.store import Store
 from aggregator.stories import dedupe
 from aggregator.stories.similar import period_length
 from aggregator.stories.similar import period_of
+from aggregator.stories.topics import topic_key
 
 TOPICS = ["AI", "Robots", "C++", "Künstliche Intelligenz"]
 
@@ -588,6 +592,118 @@ def test_rendering_on_the_worker_processes_gives_the_same_feeds(
         assert here, "no feed was cut"
         for path, count in here:
             assert count < held[path] and cut[path] < held[path], (path, count, held[path])
+
+
+@pytest.mark.e2e
+def test_a_cold_builds_rows_go_in_as_its_feeds_render_which_hold_the_order_the_rows_give(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cold build writes its stories' rows while the worker processes render its
+    feeds, which are read from the rows in hand: none is in the state when the
+    rendering starts. The feeds hold the first entries of each feed as the state gives
+    them (`inc_top`), in that order (the newest share a publish time, told apart by entry
+    id: their URLs in the reverse order of their files); the rows are those of a build
+    without workers, and the next build of an edit writes what a cold build writes."""
+    source = tmp_path / "src"
+    when = datetime(2021, 3, 30, 12, 0, tzinfo=UTC)  # the newest
+    for n in range(1, 41):
+        write_article(
+            source, f"{n:03}.md", n=n, topics=[TOPICS[n % 4], TOPICS[(n + 1) % 4]],
+            webUrl=f"https://news.example.com/{100 - n:03}-{n}",
+            **({"publishedDateTime": when} if n <= 10 else {}),
+        )  # fmt: skip
+    age(source)
+
+    def target(name: str) -> Config:
+        return replace(config(source, tmp_path / name), limit=6)
+
+    serial = build(target("one"), now=NOW)
+    monkeypatch.setattr(loader, "PARALLEL_MIN_FILES", 10)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(publish, "PARALLEL_ENTRIES", 1)
+    state = tmp_path / ".two-state.sqlite"
+    held: list[tuple[bool, int]] = []  # steps handed to the rendering; members held then
+    handing = publish.map_in_processes
+
+    def handed(*args: Any, steps: Any = None, **kw: Any) -> Any:
+        with sqlite3.connect(state) as db:
+            (count,) = db.execute("SELECT count(*) FROM inc_member").fetchone()
+        held.append((steps is not None, count))
+        return handing(*args, steps=steps, **kw)
+
+    monkeypatch.setattr(publish, "map_in_processes", handed)
+    parallel = build(target("two"), now=NOW)
+    assert held == [(True, 0)]
+    assert outputs(tmp_path / "one") == outputs(tmp_path / "two")
+    assert [(f.path, f.entries) for f in parallel.feeds] == [
+        (f.path, f.entries) for f in serial.feeds
+    ]
+    rows = {}
+    for name in ("one", "two"):
+        with Store(tmp_path / f".{name}-state.sqlite") as store:
+            tables = ["inc_member", "inc_story", "inc_art", "inc_key"]
+            rows[name] = [sorted(store.inc_rows(t, "path" if t != "inc_story" else "survivor",
+                                                [str(p) for p in source.glob("*.md")]))
+                          for t in tables]  # fmt: skip
+            for result in parallel.feeds:
+                if result.format != "json":
+                    continue
+                document = json.loads((tmp_path / name / result.path).read_text("utf-8"))
+                key = "" if result.topic is None else topic_key(result.topic)
+                paths = [path for path, _story in store.inc_top(key, 6)]
+                titles = [article_fields(n=int(Path(p).stem))["title"] for p in paths]
+                assert [item["title"] for item in document["items"]] == titles, result.path
+    assert rows["one"] == rows["two"] and all(rows["one"])
+    edited = write_article(source, "005.md", n=5, title="Story five again", topics=["Robots"])
+    when_edited = time.time() - 60  # older than the racy window, as in `age`
+    os.utime(edited, (when_edited, when_edited))
+    again = build(target("two"), now=NOW)
+    build(replace(target("cold"), state=tmp_path / "cold.sqlite"), now=NOW)
+    assert again.mode == "incremental"
+    assert outputs(tmp_path / "two") == outputs(tmp_path / "cold")
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("workers", [False, True])
+def test_a_cold_build_stopped_as_its_rows_go_in_leaves_none_and_the_next_build_is_cold(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: bool
+) -> None:
+    """Asked to stop while its stories' rows go in (as the feeds render on the worker
+    processes, or after them here), a cold build stops between two steps: none of the
+    rows is kept, and the next build is a cold one that writes what an uninterrupted
+    build writes."""
+    from aggregator.errors import Cancelled
+
+    source = tmp_path / "src"
+    corpus(source, 40)
+    whole = build(config(source, tmp_path / "whole"), now=NOW)
+    if workers:
+        monkeypatch.setattr(loader, "PARALLEL_MIN_FILES", 10)
+        monkeypatch.setattr(os, "cpu_count", lambda: 2)
+        monkeypatch.setattr(publish, "PARALLEL_ENTRIES", 1)
+    stop = threading.Event()
+    steps = run._steps
+    taken = 0
+
+    def stopping(*parts: Any) -> Any:
+        nonlocal taken
+        for _ in steps(*parts):
+            taken += 1
+            if taken == 2:
+                stop.set()
+            yield
+
+    monkeypatch.setattr(run, "_steps", stopping)
+    target = config(source, tmp_path / "out")
+    with pytest.raises(Cancelled):
+        build(target, now=NOW, cancel=stop)
+    assert taken == 2
+    with Store(target.state_path) as store:
+        assert store.inc_top("", 100) == []
+    monkeypatch.setattr(run, "_steps", steps)
+    again = build(target, now=NOW)
+    assert again.mode == "full" and again.published == whole.published
+    assert outputs(tmp_path / "out") == outputs(tmp_path / "whole")
 
 
 @pytest.mark.e2e
