@@ -528,9 +528,10 @@ class Workers:
             while tasks or parts:
                 front = tasks[0] if tasks else None
                 waiting = front is None or (isinstance(front, Future) and not front.done())
-                if waiting and steps is not None and isinstance(front, Future):
-                    # A worker's result is due: a step of the other work meanwhile, the
-                    # workers handed what keeps them busy through it.
+                if waiting and steps is not None:
+                    # A worker's result is due (or none is, every one handed on: the next
+                    # parts are handed out, the last among them): a step of the other
+                    # work meanwhile, the workers handed what keeps them busy through it.
                     if cancel is not None and cancel.is_set():
                         raise Cancelled(f"stopped while {doing}")
                     submit(ahead=True)
