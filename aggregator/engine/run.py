@@ -326,11 +326,14 @@ class Run:
             records, pages = self._publish(
                 publisher, display_names(spellings), touched, kept_feeds, behind
             )
-            for _ in behind:  # what the rendering left
+            for _ in behind or ():  # what the rendering left
                 if self.cancel is not None and self.cancel.is_set():
                     raise Cancelled("stopped while writing the state")
         finally:
-            behind.close()  # (stopped before its end: nothing of it written)
+            if behind is not None:
+                # Stopped part way through the fill, it is rolled back (the tables are
+                # not sealed either way: the next build is cold).
+                behind.close()
         return Published(
             known, spellings, records, shown, tuple(publisher.results), tuple(pages),
             gone, len(old_rows), old, new, duplicates, excluded,
@@ -623,12 +626,12 @@ class Run:
         components: dict[str, list[str]],
         gone: list[str],
         judged_again: set[str],
-    ) -> tuple[list[StoredStory], set[str], Generator[None, None, None]]:
+    ) -> tuple[list[StoredStory], set[str], Generator[None, None, None] | None]:
         """Replace the rows of the stories formed again (`old_ids`) by those of the
         stories formed now (`new`); the stories replaced, the feeds whose members
-        change, and the writes left to do, in steps: in a cold build, all of them (they
-        go in while the feeds render: `_publish`, which reads the members from
-        `members` meanwhile), else none."""
+        change, and, in a cold build, the writes left to do, in steps (all of them: they
+        go in while the feeds render, `_publish`, which reads the members from `members`
+        meanwhile), else None."""
         store = self.store
         rows = store.inc_rows("inc_story", "story", old_ids)
         old = [story_from_row(row) for row in rows]
@@ -695,7 +698,7 @@ class Run:
             self._delete("inc_link", "path", judged)
             store.inc_insert("inc_link", added)
         store.inc_update_story(story_rows)
-        return old, touched, _steps()
+        return old, touched, None
 
     def _relinked(self, gone: set[str]) -> set[str]:
         """The articles judged by a link result the link step just replaced (none with
@@ -738,12 +741,13 @@ class Run:
         names: dict[str, str],
         touched: set[str],
         feeds: dict[str, FeedRecord],
-        behind: Iterator[None],
+        behind: Iterator[None] | None,
     ) -> tuple[dict[str, FeedRecord], list[PageResult]]:
         """Render the feeds whose members or names changed (`touched`) as
         `publish.feed_plans` plans them, keep the others as the last build left them
         (`feeds`), then the pages; the record of every feed, and the pages. The steps
-        of `behind` (writes to the state) are taken while the workers render."""
+        of `behind` (writes to the state), when given, are taken while the workers
+        render."""
         records: dict[str, FeedRecord] = {}
 
         def renders(plan: FeedPlan) -> bool:

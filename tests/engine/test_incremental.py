@@ -603,7 +603,7 @@ def test_a_cold_builds_rows_go_in_as_its_feeds_render_which_hold_the_order_the_r
     rendering starts. The feeds hold the first entries of each feed as the state gives
     them (`inc_top`), in that order (the newest share a publish time, told apart by entry
     id: their URLs in the reverse order of their files); the rows are those of a build
-    without workers, and the next build of an edit writes what a cold build writes."""
+    without workers, and the next build of edits writes what a cold build writes."""
     source = tmp_path / "src"
     when = datetime(2021, 3, 30, 12, 0, tzinfo=UTC)  # the newest
     for n in range(1, 41):
@@ -654,12 +654,17 @@ def test_a_cold_builds_rows_go_in_as_its_feeds_render_which_hold_the_order_the_r
                 titles = [article_fields(n=int(Path(p).stem))["title"] for p in paths]
                 assert [item["title"] for item in document["items"]] == titles, result.path
     assert rows["one"] == rows["two"] and all(rows["one"])
-    edited = write_article(source, "005.md", n=5, title="Story five again", topics=["Robots"])
+    # Edits enough to start the workers: an incremental build renders on them, with
+    # no writes to take meanwhile (it made its own), as before.
     when_edited = time.time() - 60  # older than the racy window, as in `age`
-    os.utime(edited, (when_edited, when_edited))
+    for n in range(29, 41):
+        edited = write_article(source, f"{n:03}.md", n=n, title=f"Story {n} told again",
+                               topics=[TOPICS[n % 4]])  # fmt: skip
+        os.utime(edited, (when_edited, when_edited))
     again = build(target("two"), now=NOW)
-    build(replace(target("cold"), state=tmp_path / "cold.sqlite"), now=NOW)
     assert again.mode == "incremental"
+    assert [steps for steps, _members in held] == [True, False] and held[1][1] > 0
+    build(replace(target("cold"), state=tmp_path / "cold.sqlite"), now=NOW)
     assert outputs(tmp_path / "two") == outputs(tmp_path / "cold")
 
 
@@ -670,8 +675,8 @@ def test_a_cold_build_stopped_as_its_rows_go_in_leaves_none_and_the_next_build_i
 ) -> None:
     """Asked to stop while its stories' rows go in (as the feeds render on the worker
     processes, or after them here), a cold build stops between two steps: none of the
-    rows is kept, and the next build is a cold one that writes what an uninterrupted
-    build writes."""
+    rows is kept (the fill is rolled back), and the next build is a cold one that
+    writes what an uninterrupted build writes."""
     from aggregator.errors import Cancelled
 
     source = tmp_path / "src"
