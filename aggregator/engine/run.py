@@ -49,7 +49,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
-from typing import TypeVar
 
 from aggregator.config import Config
 from aggregator.engine.stages import Judged
@@ -172,9 +171,6 @@ PARALLEL_ZONE_ARTICLES = 20_000
 #: a link step that judged more URLs than this has the link rows of every URL compared
 #: with their results (one scan), not those of its URLs (by key)
 _FEW_KEYS = 5_000
-#: the rows of a step of the writes a cold build takes while its feeds render
-_STEP_ROWS = 4_000
-_Row = TypeVar("_Row")
 #: files read at once to find whether a URL is still given in a checked form
 _READ_AT_ONCE = 64
 
@@ -673,18 +669,13 @@ class Run:
                 "inc_member": members,
                 "inc_story": stories,
             }
-            if self.judged.links is not None:
-                links = fill["inc_link"] = link_rows(self.judged.links)
-                if self.link_counts is not None:
-                    self.link_counts.note(str(row[0]) for row in links)
+            if self.judged.links is not None:  # (no link counts are carried over)
+                fill["inc_link"] = link_rows(self.judged.links)
             self.members = {}
             for row in members:
                 self.members.setdefault(str(row[0]), []).append(row)
-            return (
-                old,
-                touched,
-                _steps(store.inc_fill_steps(fill), _in_steps(store.inc_update_story, story_rows)),
-            )
+            update = functools.partial(store.inc_update_story, story_rows)
+            return old, touched, _steps(store.inc_fill_steps(fill), update)
         store.inc_insert("inc_member", members)
         store.inc_insert("inc_story", stories)
         if self.judged.links is not None:
@@ -1088,18 +1079,13 @@ class _Corpus:
 _FEED_ORDER = operator.itemgetter(1, 2, 3)
 
 
-def _in_steps(write: Callable[[Sequence[_Row]], None], rows: Sequence[_Row]) -> Iterator[None]:
-    """`write` of the rows, some thousand a step (each its own transaction)."""
-    for start in range(0, len(rows), _STEP_ROWS):
+def _steps(fill: Iterable[None], *then: Callable[[], object]) -> Generator[None, None, None]:
+    """The steps of `fill`, then each of `then` a step; closed in the middle of `fill`,
+    it closes it (a store's steps roll back what they began)."""
+    yield from fill
+    for write in then:
         yield
-        write(rows[start : start + _STEP_ROWS])
-
-
-def _steps(*parts: Iterable[None]) -> Generator[None, None, None]:
-    """The steps of each part in turn; closed, it closes the part it is in the middle
-    of (a store's steps roll back what they began)."""
-    for part in parts:
-        yield from part
+        write()
 
 
 def _zones_around(changed: Iterable[int]) -> list[int]:
