@@ -55,6 +55,7 @@ from aggregator.config import state_location
 from aggregator.config import with_overrides
 from aggregator.errors import AggregatorError
 from aggregator.errors import ConfigError
+from aggregator.fastjson import indented
 from aggregator.library import DEFAULT_WAIT
 from aggregator.library import add_feed
 from aggregator.library import build
@@ -932,7 +933,7 @@ def report_file(path: Path, report: BuildReport, config: Config) -> bytes:
     """What `--report path` writes: the HTML page for an .html file, else the JSON."""
     if path.suffix.lower() in HTML_SUFFIXES:
         return render_report(report, site_title=config.title)
-    return (json.dumps(report_json(report), indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    return indented(report_json(report))
 
 
 def report_json(report: BuildReport) -> dict[str, Any]:

@@ -5,8 +5,8 @@ an item's `id` is the Atom id / RSS guid, `date_published` and `date_modified` a
 the Atom `published` and `updated` written the same way, `image` is the image of
 `media:content` and the enclosure, `content_html` is the Atom content. Pure: the
 objects are built in a fixed key order (the spec's, `version` first, which some
-readers sniff for) and serialised by the stdlib, so the same input gives the same
-bytes.
+readers sniff for) and serialised as `json.dumps(indent=2)` writes them, so the same
+input gives the same bytes, with orjson or without (`fastjson.indented`).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from aggregator.fastjson import indented
 from aggregator.model import Article
 from aggregator.rendering.feeds import FeedSpec
 from aggregator.rendering.feeds import Site
@@ -49,8 +50,7 @@ def render(spec: FeedSpec, site: Site, entries: Mapping[datetime, Article]) -> b
     if site.hub:
         feed["hubs"] = [{"type": "WebSub", "url": site.hub}]
     feed["items"] = [_item(article, updated, spec) for updated, article in entries.items()]
-    text = json.dumps(feed, ensure_ascii=False, indent=2, allow_nan=False)
-    return (text + "\n").encode("utf-8")
+    return indented(feed)  # (it holds no number: the same bytes with orjson or without)
 
 
 def _item(article: Article, updated: datetime, spec: FeedSpec) -> dict[str, Any]:

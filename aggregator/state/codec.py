@@ -20,6 +20,7 @@ from typing import Any
 from typing import cast
 from typing import get_args
 
+from aggregator.fastjson import ORJSON
 from aggregator.model import Article
 from aggregator.model import DroppedCopy
 from aggregator.model import Duplicate
@@ -291,17 +292,8 @@ def encode(result: Article | LoadError) -> Encoded:
     return _to_json(head), _to_json(words), _to_json(body)
 
 
-def _import_orjson() -> Any | None:
-    """orjson (the `fast` extra), which writes JSON about six times faster than `json`;
-    None when it is not installed."""
-    try:
-        import orjson
-    except ImportError:
-        return None
-    return orjson
-
-
-_ORJSON = _import_orjson()
+#: orjson, when installed (a name of this module's: the tests take it away)
+_ORJSON = ORJSON
 #: `json.dumps(value, ensure_ascii=False)`, without making an encoder for each call
 _json_text = json.JSONEncoder(ensure_ascii=False).encode
 

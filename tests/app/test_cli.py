@@ -20,7 +20,9 @@ from typing import Any
 import feedparser
 import pytest
 import yaml
+from conftest import NOW
 from conftest import article_fields
+from conftest import corpus_source
 from conftest import front_matter
 from conftest import run_cli
 from conftest import write_article
@@ -680,3 +682,33 @@ def test_real_corpus_builds_valid_feeds(tmp_path: Path, corpus: Path) -> None:
             continue
         parsed = parse_feed(tmp_path / "out" / feed["path"])
         assert len(parsed.entries) == feed["entries"]
+
+
+def test_a_json_report_holds_the_same_values_with_orjson_or_without(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # orjson (the `fast` extra, which the tests install) writes the JSON report, indented
+    # as `json.dumps(indent=2)` indents it; without it the stdlib writes the same values.
+    from aggregator import fastjson
+    from aggregator.app.cli import report_file
+    from aggregator.config import Config
+    from aggregator.engine.pipeline import build as build_feeds
+
+    source = corpus_source("varied", tmp_path)
+    # a copy under the same URL, another under a title a word longer, a low one
+    write_article(source, "copy.md", n=40, title="Robots learn to sort parcels")
+    write_article(source, "same-url.md", n=41, webUrl="https://news.example.com/story-40")
+    write_article(source, "retitled.md", n=42, title="Robots learn to sort parcels fast")
+    write_article(source, "low.md", n=43, quality=5)
+    config = Config(sources=(source,), output=tmp_path / "out", links="off")
+    report = build_feeds(config, now=NOW)
+    assert fastjson.ORJSON is not None
+    fast = report_file(tmp_path / "report.json", report, config)
+    monkeypatch.setattr(fastjson, "ORJSON", None)
+    plain = report_file(tmp_path / "report.json", report, config)
+    assert fast.startswith(b'{\n  "') and fast.endswith(b"\n}\n")
+    assert json.loads(fast) == json.loads(plain)
+    data = json.loads(fast)
+    (story,) = data["duplicates"]  # a float among the values: the similar title's score
+    assert len(story["dropped"]) == 2 and isinstance(story["score"], float)
+    assert data["excluded"] and data["feeds"]

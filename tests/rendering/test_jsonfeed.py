@@ -6,6 +6,7 @@ import gzip
 import http.client
 import json
 import re
+import shutil
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,12 @@ from conftest import corpus_source
 from conftest import write_article
 from feedcheck import json_feed_problems
 
+from aggregator import fastjson
 from aggregator.app.server import FeedApp
 from aggregator.app.server import Server
 from aggregator.config import Config
 from aggregator.engine.pipeline import build
+from aggregator.fastjson import ORJSON
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 MEDIA = "{http://search.yahoo.com/mrss/}"
@@ -171,6 +174,58 @@ def test_retired_and_empty_json_feeds_stay_valid(tmp_path: Path) -> None:
     again = build(config, now=NOW)
     assert not any(f.changed for f in again.feeds if f.format == "json")
     assert load(tmp_path / "out/topics/robots.json")["items"] == []
+
+
+def test_a_json_feed_is_the_same_bytes_with_orjson_or_without(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # orjson (the `fast` extra, which the tests install) writes the feeds when it is
+    # installed; the stdlib otherwise. A user who adds or drops the extra gets the same
+    # files: nothing is rewritten, no reader sees an entry change.
+    assert fastjson.ORJSON is not None
+    source = tmp_path / "src"
+    shutil.copytree(corpus_source("seeds", tmp_path), source)
+    odd = [
+        'Quotes " and \\ backslashes / slashes',
+        "Line\u2028and paragraph\u2029separators, \u00a0no-break space",
+        "Emoji \U0001f600, CJK \u4e2d\u6587, RTL \u05e9\u05dc\u05d5\u05dd \u200f",
+        "Tab\tand &amp; <b>markup</b> &#x1F600;",
+    ]
+    for n, title in enumerate(odd, 1):
+        write_article(source, f"odd-{n}.md", n=n, title=title, excerpt=title * 3)
+    written = {}
+    for name in ("fast", "plain"):
+        if name == "plain":
+            monkeypatch.setattr(fastjson, "ORJSON", None)
+        output = tmp_path / name
+        config = Config(sources=(source,), output=output, base_url=BASE, links="off")
+        build(config, now=NOW)
+        written[name] = {p.relative_to(output): p.read_bytes() for p in json_feeds(output)}
+    assert len(written["fast"]) >= 3 and written["fast"] == written["plain"]
+    titles = {item["title"] for item in load(tmp_path / "fast" / "all.json")["items"]}
+    assert "Emoji \U0001f600, CJK \u4e2d\u6587, RTL \u05e9\u05dc\u05d5\u05dd \u200f" in titles
+
+
+def test_orjson_writes_every_character_and_nesting_as_json_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    values: list[Any] = [{}, [], {"a": []}, {"a": {}}, [[], [[]], {"x": [{"y": []}]}]]
+    # every code point but the surrogates, in keys and values, 512 to a string
+    for start in range(0, 0x110000, 512):
+        text = "".join(chr(c) for c in range(start, start + 512) if not 0xD800 <= c <= 0xDFFF)
+        values.append({"k" + text: [text, {text: ""}], "": [text[:1]]})
+    fast = [fastjson.indented(v) for v in values]
+    monkeypatch.setattr(fastjson, "ORJSON", None)
+    plain = [fastjson.indented(v) for v in values]
+    nested = b'[\n  [],\n  [\n    []\n  ],\n  {\n    "x": [\n      {\n        "y": []\n'
+    assert plain[4] == nested + b"      }\n    ]\n  }\n]\n"
+    for value, a, b in zip(values, fast, plain, strict=True):
+        assert a == b, repr(value)[:200]
+    # a lone surrogate is refused by both, as it was before
+    for orjson in (None, ORJSON):
+        monkeypatch.setattr(fastjson, "ORJSON", orjson)
+        with pytest.raises(UnicodeEncodeError):
+            fastjson.indented({"title": "lone \ud800"})
 
 
 def test_the_schema_catches_what_breaks_the_specification() -> None:
