@@ -91,7 +91,6 @@ from aggregator.model import PageResult
 from aggregator.progress import Progress
 from aggregator.publishing.output import Output
 from aggregator.publishing.publish import ALL
-from aggregator.publishing.publish import HEADLINES
 from aggregator.publishing.publish import AheadFeed
 from aggregator.publishing.publish import FeedPlan
 from aggregator.publishing.publish import Publisher
@@ -99,9 +98,9 @@ from aggregator.publishing.publish import Shown
 from aggregator.publishing.publish import display_names
 from aggregator.publishing.publish import feed_plans
 from aggregator.publishing.publish import publish_plans
-from aggregator.rendering.feeds import FORMATS
 from aggregator.rendering.feeds import FeedSpec
 from aggregator.rendering.feeds import Site
+from aggregator.rendering.pages import Headline
 from aggregator.rendering.pages import Listing
 from aggregator.rendering.rendercache import RenderCache
 from aggregator.sources import inputs
@@ -771,7 +770,7 @@ class Run:
             for topic, fmt, path, count in known.results:
                 publisher.results.append(FeedResult(topic, fmt, path, count, False))
                 publisher.rendered.keep(path)
-            return self._listing(plan.spec, known, publisher)
+            return self._listing(plan.spec, known)
 
         live = [k for k in names if k in touched or k in feeds]
         plans = feed_plans(self.config, names, live)
@@ -849,28 +848,15 @@ class Run:
         again = keyed(load_file(Path(path), self.config.limits))
         return again if isinstance(again, Article) else None
 
-    def _listing(self, spec: FeedSpec, known: FeedRecord, publisher: Publisher) -> Listing | None:
-        """The listing (for the pages) of a feed kept as the last build left it. This
-        process keeps it for the next build, by what the feed's files were rendered
-        from (`RenderCache`: a digest of every entry as rendered) and their size and
-        mtime: a feed rendered again since, here or by another process, is listed anew."""
+    def _listing(self, spec: FeedSpec, known: FeedRecord) -> Listing | None:
+        """The listing (for the pages) of a feed kept as the last build left it, as that
+        build (or the one before it that rendered the feed) listed it: a feed is kept
+        only while its entries are the same (`RenderCache`), so are its headlines."""
         if known.listing is None:
             return None
-        count, updated, paths = known.listing
-        rendered = [repr(publisher.rendered.old.get(spec.path(fmt))) for fmt in FORMATS]
-        where = (self.config.state_location, str(self.config.output), *rendered)
-        key: tuple[Any, ...] = (*where, spec, count, updated, *paths)
-        found = _LISTINGS.get(key)
-        if found is None:
-            rows = self.store.inc_rows("inc_story", "survivor", paths, "story, survivor")
-            story_of = {str(survivor): str(story) for story, survivor in rows}
-            latest = self._entries([(p, story_of[p]) for p in paths if p in story_of])
-            when = datetime.fromisoformat(updated)
-            found = Listing(spec, count, when, tuple(publisher.shown.all(latest))[:HEADLINES])
-            if len(_LISTINGS) >= _LISTINGS_KEPT:
-                _LISTINGS.clear()
-            _LISTINGS[key] = found
-        return found
+        count, updated, headlines = known.listing
+        latest = tuple(Headline.from_row(row) for row in headlines)
+        return Listing(spec, count, datetime.fromisoformat(updated), latest)
 
     def _save_related(self, shown: Shown) -> None:
         # The rows of an unchanged file stand: its related coverage is the same.
@@ -1036,9 +1022,6 @@ def _link_summary(
 #: each), all dropped when full
 _ZONE_ITEMS: dict[tuple[Any, ...], Item] = {}
 _ZONE_ITEMS_KEPT = 20_000
-#: listings of kept feeds (see `Run._listing`)
-_LISTINGS: dict[tuple[Any, ...], Listing] = {}
-_LISTINGS_KEPT = 4096
 
 
 class _Corpus:

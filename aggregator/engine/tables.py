@@ -128,9 +128,10 @@ _REPORT_KEYS = {
 
 
 #: the layout of the tables and meta rows a build keeps: one that reads another's is
-#: a cold build (an earlier one reads `PATHS` and `FILES` as the last build's files,
-#: where they are the base of `DELTA` now)
-LAYOUT = "2: files as a change of a base"
+#: a cold build (2: `PATHS` and `FILES` are the base of `DELTA`, where an earlier one
+#: reads them as the last build's files; 3: a feed's record holds its headlines, where
+#: 2 holds their paths)
+LAYOUT = "3: feeds with their headlines"
 
 
 def form(config: Config) -> str:
@@ -756,7 +757,8 @@ class FeedRecord:
     name: str | None
     #: (topic, format, path, entries) per result
     results: list[list[Any]]
-    #: (entries, newest date, the paths of the headlines), None when retired
+    #: (entries, newest date, the headlines as `pages.Headline.row` writes them), None
+    #: when retired: the feed as the index page lists it, while it is kept as it is
     listing: list[Any] | None
 
     def json(self) -> list[Any]:
@@ -768,8 +770,8 @@ def feed_record(
 ) -> FeedRecord:
     shown = None
     if listing is not None:
-        paths = [a.path for a in listing.latest]
-        shown = [listing.entries, listing.updated.isoformat(), paths]
+        headlines = [headline.row() for headline in listing.latest]
+        shown = [listing.entries, listing.updated.isoformat(), headlines]
     return FeedRecord(name, [[r.topic, r.format, r.path, r.entries] for r in results], shown)
 
 

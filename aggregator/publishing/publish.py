@@ -46,6 +46,7 @@ from aggregator.rendering.pages import INDEX
 from aggregator.rendering.pages import OPML_ALL
 from aggregator.rendering.pages import OPML_PER_FORMAT
 from aggregator.rendering.pages import Listing
+from aggregator.rendering.pages import headline
 from aggregator.rendering.pages import render_index
 from aggregator.rendering.pages import render_opml
 from aggregator.rendering.rendercache import RenderCache
@@ -263,7 +264,8 @@ class Publisher:
             path = spec.path(fmt)
             rendered.wrote(path, keys[fmt], (first, len(entries)))
             self.results.append(FeedResult(spec.topic, fmt, path, len(entries), changed[fmt]))
-        return Listing(spec, len(entries), entries[0].published_at, tuple(entries[:HEADLINES]))
+        latest = tuple(headline(article) for article in entries[:HEADLINES])
+        return Listing(spec, len(entries), entries[0].published_at, latest)
 
     def finish(
         self, names: Iterable[str], everything: Listing | None, listings: Sequence[Listing]

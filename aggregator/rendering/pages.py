@@ -29,6 +29,43 @@ INDEX = "index.html"
 
 
 @dataclass(frozen=True, slots=True)
+class Headline:
+    """An entry as the index page shows it under its feed: all it reads of the article
+    (kept with the feed in the state file, see `engine.tables.FeedRecord`, so that a
+    feed kept as it is is listed without its articles)."""
+
+    title: str
+    link: str
+    published_at: datetime
+    #: the provider's name
+    source: str | None
+    #: the picture beside it: its URL and its text (the image's title, else the title)
+    image: tuple[str, str] | None
+
+    def row(self) -> list[str | None]:
+        """As JSON keeps it (`from_row` reads it back)."""
+        url, text = self.image or (None, None)
+        return [self.title, self.link, self.published_at.isoformat(), self.source, url, text]
+
+    @classmethod
+    def from_row(cls, row: Sequence[str | None]) -> Headline:
+        title, link, when, source, url, text = row
+        assert title is not None and link is not None and when is not None
+        image = (url, text) if url is not None and text is not None else None
+        return cls(title, link, datetime.fromisoformat(when), source, image)
+
+
+def headline(article: Article) -> Headline:
+    """The headline of an article as published (with the images it shows)."""
+    image = None
+    if article.images:
+        first = article.images[0]
+        image = (first.url, first.title or article.title)
+    source = article.provider.name if article.provider else None
+    return Headline(article.title, article.link, article.published_at, source, image)
+
+
+@dataclass(frozen=True, slots=True)
 class Listing:
     """One feed as the index page and the OPML show it."""
 
@@ -36,7 +73,7 @@ class Listing:
     entries: int
     updated: datetime
     #: the newest few entries, newest first
-    latest: tuple[Article, ...]
+    latest: tuple[Headline, ...]
 
 
 def render_opml(
@@ -260,31 +297,31 @@ def _topic_item(site: Site, item: Listing, formats: Sequence[SubscribeFormat]) -
         f'<p class="meta">{_count_and_date(item)}</p>',
         f'<ol class="latest" aria-label="Latest in {esc(name)}">',
     ]
-    lines += [_headline(article) for article in item.latest]
+    lines += [_headline(headline) for headline in item.latest]
     lines.append("</ol>")
     lines.append(_subscribe_row([_subscribe_link(site, item, fmt, name) for fmt in formats]))
     lines.append("</li>")
     return "\n".join(lines)
 
 
-def _headline(article: Article) -> str:
+def _headline(item: Headline) -> str:
     esc = html.escape
-    link = esc(article.link)
+    link = esc(item.link)
     parts = []
-    if article.images:
-        image = article.images[0]
+    if item.image is not None:
+        url, text = item.image
         # The picture links to the story too, but only for the mouse: the headline
         # beside it is the one link screen readers and the keyboard meet.
         parts.append(
             f'<a class="thumb" href="{link}" tabindex="-1" aria-hidden="true">'
-            f'<img src="{esc(image.url)}" alt="{esc(image.title or article.title)}" '
+            f'<img src="{esc(url)}" alt="{esc(text)}" '
             f'width="{THUMB_WIDTH}" height="{THUMB_HEIGHT}" loading="lazy" decoding="async"></a>'
         )
-    parts.append(f'<a class="headline" href="{link}">{esc(article.title)}</a>')
-    source = [esc(article.provider.name)] if article.provider else []
-    source.append(_time(article.published_at))
+    parts.append(f'<a class="headline" href="{link}">{esc(item.title)}</a>')
+    source = [esc(item.source)] if item.source is not None else []
+    source.append(_time(item.published_at))
     parts.append(f'<span class="source">{", ".join(source)}</span>')
-    css = "" if article.images else ' class="text"'
+    css = "" if item.image is not None else ' class="text"'
     return f"<li{css}>{''.join(parts)}</li>"
 
 

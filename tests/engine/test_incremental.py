@@ -396,6 +396,50 @@ def test_only_feeds_whose_entries_changed_are_rendered(
     assert [(f.path, f.entries) for f in report.feeds] == [(f.path, f.entries) for f in cold.feeds]
 
 
+def test_a_feed_kept_as_it_is_is_listed_by_its_record_with_what_a_cold_build_shows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The index page lists a feed kept as it is by the headlines its record holds (the
+    state keeps them with the feed): none of its articles is read again, and the page
+    is the cold build's byte for byte, after an edit that changes only what a headline
+    shows (an image's text) and after a new title."""
+    source = tmp_path / "src"
+    words = ["Lunar", "Harbour", "Quantum", "Orchard", "Glacier", "Violin", "Desert", "Copper"]
+    for n, word in enumerate(words, 1):
+        topic = "Space" if n % 2 else "Music"
+        write_article(source, f"{n}.md", n=n, title=f"{word} {topic.lower()} news", topics=[topic])
+    age(source)
+    target = config(source, tmp_path / "out")
+    build(target, now=NOW)
+    read: list[list[str]] = []
+    entries = run.Run._entries
+
+    def reading(self: run.Run, top: list[tuple[str, str]]) -> list[Article]:
+        read.append([Path(path).name for path, _ in top])
+        return entries(self, top)
+
+    monkeypatch.setattr(run.Run, "_entries", reading)
+    # 8.md, the newest of "Music", shows another text for its picture, and nothing else
+    # changes: "Music" and "all" are read and written, "Space" is kept and not read.
+    image = {"url": "https://img.example.com/8.jpg", "width": 800, "height": 450}
+    _written(write_article(source, "8.md", n=8, title="Copper music news", topics=["Music"],
+                           images=[{**image, "title": "A copper horn"}]))  # fmt: skip
+    report = build(target, now=NOW)
+    assert sorted({f.topic or "" for f in report.feeds if f.changed}) == ["", "Music"]
+    assert len(read) == 2 and all("8.md" in names for names in read), read
+    # the newest of "Space" has a new title
+    _written(
+        write_article(source, "7.md", n=7, title="Desert space news, told again", topics=["Space"])
+    )
+    build(target, now=NOW)
+    monkeypatch.undo()
+    build(config(source, tmp_path / "cold"), now=NOW)
+    assert outputs(tmp_path / "out") == outputs(tmp_path / "cold")
+    page = (tmp_path / "out" / "index.html").read_text(encoding="utf-8")
+    assert page.count('<a class="headline"') == 3 * 2  # three under each topic
+    assert 'alt="A copper horn"' in page and ">Desert space news, told again</a>" in page
+
+
 def test_a_story_formed_again_as_it_was_renders_no_feed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

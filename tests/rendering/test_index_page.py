@@ -43,12 +43,14 @@ from conftest import article_fields
 from conftest import front_matter
 from conftest import run_cli
 
+from aggregator.model import Article
 from aggregator.rendering.feeds import FeedSpec
 from aggregator.rendering.feeds import Site
 from aggregator.rendering.pages import _STYLE
 from aggregator.rendering.pages import SUBSCRIBE_FORMATS
 from aggregator.rendering.pages import Listing
 from aggregator.rendering.pages import SubscribeFormat
+from aggregator.rendering.pages import headline
 from aggregator.rendering.pages import render_index
 from aggregator.sources.loader import parse_article
 
@@ -358,7 +360,8 @@ def _listing(topic: str, slug: str, title: str) -> Listing:
     article = parse_article(
         front_matter(article_fields(title=title, publishedDateTime=when)).encode(), "a.md"
     )
-    return Listing(spec, 1, when, (article,))
+    assert isinstance(article, Article)
+    return Listing(spec, 1, when, (headline(article),))
 
 
 def test_render_index_escapes_everything_and_is_byte_stable() -> None:
