@@ -25,10 +25,11 @@ def indented(value: Any) -> bytes:
     (1.7 ms for a feed of 50 items, 70 ms for the report of 20,000 files); orjson, when
     installed, writes the same bytes in a twentieth of the time for strings, booleans,
     None, integers of up to 64 bits, lists and mappings with string keys. A float is
-    the same number, its exponent written without a "+" or a leading zero (1e-5, not
-    1e-05), and a non-finite one null (valid JSON, where `json` writes NaN). What orjson
-    refuses (a lone surrogate, a larger integer) goes to `json`, which raises for a lone
-    surrogate too as it is encoded."""
+    the same number, maybe written otherwise (1e-05 as 0.00001), and a non-finite one
+    null (valid JSON, where `json` writes NaN). Give it only what `json` writes: orjson
+    also writes dates and dataclasses, which `json` refuses. What orjson refuses (a lone
+    surrogate, a larger integer) goes to `json`, which raises for a lone surrogate too
+    as it is encoded."""
     orjson = ORJSON
     if orjson is not None:
         try:

@@ -849,9 +849,10 @@ class Run:
         return again if isinstance(again, Article) else None
 
     def _listing(self, spec: FeedSpec, known: FeedRecord) -> Listing | None:
-        """The listing (for the pages) of a feed kept as the last build left it, as that
-        build (or the one before it that rendered the feed) listed it: a feed is kept
-        only while its entries are the same (`RenderCache`), so are its headlines."""
+        """The listing (for the pages) of a feed kept as the last build left it, as the
+        build that last rendered it listed it: a feed is kept only while nothing it shows
+        changed (no story of it is `touched`, see `_keep_stories`), its files and its
+        headlines alike."""
         if known.listing is None:
             return None
         count, updated, headlines = known.listing
