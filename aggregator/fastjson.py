@@ -1,6 +1,7 @@
 """orjson (the `fast` extra), which writes JSON several times faster than `json`: the
-module when it is installed, else None (everything works without it), and indented JSON
-written by it when it can be."""
+module when it is installed, else None (everything works without it), and compact and
+indented JSON written by it when it can be (the one switch: the tests take `ORJSON`
+away to write as without it)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,24 @@ def _import_orjson() -> Any | None:
 
 
 ORJSON: Any | None = _import_orjson()
+
+
+#: `json.dumps(value, ensure_ascii=False)`, without making an encoder for each call
+_json_text = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def compact(value: Any) -> str:
+    """A JSON text of `value` that `json.loads` reads back as `value`: orjson's compact
+    one when it is installed, else `json.dumps`'s. What orjson refuses (a lone
+    surrogate, an integer past 64 bits) `json` writes. Read the texts with `json`, which
+    reads both (orjson would read an integer past 64 bits as a float)."""
+    orjson = ORJSON
+    if orjson is not None:
+        try:
+            return str(orjson.dumps(value), "utf-8")
+        except TypeError:
+            pass
+    return _json_text(value)
 
 
 def indented(value: Any) -> bytes:

@@ -20,7 +20,7 @@ from typing import Any
 from typing import cast
 from typing import get_args
 
-from aggregator.fastjson import ORJSON
+from aggregator.fastjson import compact
 from aggregator.model import Article
 from aggregator.model import DroppedCopy
 from aggregator.model import Duplicate
@@ -292,24 +292,8 @@ def encode(result: Article | LoadError) -> Encoded:
     return _to_json(head), _to_json(words), _to_json(body)
 
 
-#: orjson, when installed (a name of this module's: the tests take it away)
-_ORJSON = ORJSON
-#: `json.dumps(value, ensure_ascii=False)`, without making an encoder for each call
-_json_text = json.JSONEncoder(ensure_ascii=False).encode
-
-
-def _to_json(value: Any) -> str:
-    """A JSON text of `value` that `json.loads` reads back as `value`: orjson's compact
-    one when it is installed (a cold build writes three for every file: 13 us a file with
-    `json`, 2 us with orjson), else `json.dumps`'s. What orjson refuses (a lone
-    surrogate, an integer past 64 bits) `json` writes. Texts are read with `json`, which
-    reads both (orjson would read an integer past 64 bits as a float)."""
-    if _ORJSON is not None:
-        try:
-            return str(_ORJSON.dumps(value), "utf-8")
-        except TypeError:
-            pass
-    return _json_text(value)
+#: a cold build writes three for every file (13 us a file with `json`, 2 us with orjson)
+_to_json = compact
 
 
 def decode(head: str, words: str | None = None, body: str | None = None) -> Article | LoadError:

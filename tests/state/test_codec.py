@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import write_article
 
+from aggregator import fastjson
 from aggregator.model import Article
 from aggregator.model import DroppedCopy
 from aggregator.model import Duplicate
@@ -152,10 +153,10 @@ def test_a_parsed_article_reads_back_as_it_was_written_with_orjson_or_without(
 ) -> None:
     articles = _articles(tmp_path)
     # The `fast` extra (the tests install it) writes the texts with orjson: compact.
-    assert codec._ORJSON is not None
+    assert fastjson.ORJSON is not None
     fast = [codec.encode(a) for a in articles]
     assert all(", " not in words for _head, words, _body in fast)
-    monkeypatch.setattr(codec, "_ORJSON", None)
+    monkeypatch.setattr(fastjson, "ORJSON", None)
     plain = [codec.encode(a) for a in articles]
     assert all(", " in words for _head, words, _body in plain)
     for article, texts in [*zip(articles, fast, strict=True), *zip(articles, plain, strict=True)]:
