@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import threading
 from collections.abc import Callable
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 from typing import TypeAlias
@@ -36,6 +38,7 @@ from aggregator.links.articles import CheckedLinks
 from aggregator.links.articles import check_article_links
 from aggregator.links.netguard import Resolver
 from aggregator.model import BuildReport
+from aggregator.model import LoadError
 from aggregator.progress import Progress
 from aggregator.progress import links_of
 from aggregator.publishing.output import Output
@@ -136,10 +139,10 @@ def build(
             fresh = settle(store, files.fresh, identities, config.limits, cancel)
             files = dataclasses.replace(files, fresh=fresh)
         known = tables.identities_of(files.paths, identities, stated, files.numbers)
-        # A misnamed file is not among the paths: no fast path while one is there.
-        settled = known.settled and not files.misnamed
-        # (kept for the next build; this one repeats no report while a file is `fresh`)
-        digest = signature(config, known.text, settled)
+        # A misnamed file is not among the paths: what is reported of them is part of
+        # the inputs (kept for the next build; this one repeats no report while a file
+        # is `fresh`).
+        digest = signature(config, lambda: _inputs_text(known, files.misnamed), known.settled)
         # An article that aged out since is a change (`max_age`), as an edit is.
         aged = tables.aged_out(store, config, now)
         replayed = None
@@ -158,7 +161,7 @@ def build(
                 replayed = _with_activity(replayed, store, now)
             return dataclasses.replace(replayed, sources=sources)
         found = None
-        if not files.misnamed and outputs_intact(store, output):
+        if outputs_intact(store, output):
             found = tables.changes(store, config, known, now, files.fresh)
         if found is None:
             found = tables.everything(files.paths)
@@ -190,6 +193,15 @@ def build(
         if activity:
             report = _with_activity(report, store, now)
         return dataclasses.replace(report, sources=sources)
+
+
+def _inputs_text(known: tables.Identities, misnamed: Sequence[LoadError]) -> str:
+    """The identities of the files found and what is reported of those left out (a
+    name that is not UTF-8, a folder that cannot be listed), for `signature`."""
+    if not misnamed:
+        return known.text()
+    left_out = [[error.path, error.line, error.reason] for error in misnamed]
+    return f"{known.text()}\n{json.dumps(left_out)}"
 
 
 def _with_activity(report: BuildReport, store: StateStore, now: datetime) -> BuildReport:

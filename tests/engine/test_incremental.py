@@ -977,6 +977,58 @@ def test_a_misnamed_file_removed_leaves_no_error_behind(tmp_path: Path) -> None:
     assert (after.published, list(after.errors)) == (cold.published, list(cold.errors))
 
 
+def test_a_misnamed_file_keeps_builds_incremental_and_its_error_reported(
+    tmp_path: Path,
+) -> None:
+    """A file whose name is not UTF-8 is left out and reported by every build, and the
+    builds beside it stay incremental (one edit is not a whole build again): each gives
+    the bytes and the report a cold build gives; an unchanged corpus repeats the last
+    report, and another misnamed file is not an unchanged corpus."""
+    source, output = tmp_path / "articles", tmp_path / "out"
+    corpus(source, 12)
+    bad = os.fsencode(source) + b"/bad-\xff-name.md"
+    os.rename(source / "012.md", bad)
+    settings = config(source, output)
+    reason = "file name is not UTF-8: rename the file"
+
+    def cold(name: str) -> Any:
+        with Store(tmp_path / f"{name}.sqlite") as store:
+            report = build(replace(settings, output=tmp_path / name), now=NOW, store=store)
+        assert outputs(output) == outputs(tmp_path / name)
+        return report
+
+    with Store(tmp_path / "state.sqlite") as store:
+        first = build(settings, now=NOW, store=store)
+        assert first.mode == "full"
+        shown = f"{source}/bad-\\xff-name.md"  # (the name's bytes escaped)
+        assert [(e.path, e.reason) for e in first.errors] == [(shown, reason)]
+        _written(write_article(source, "005.md", n=5, title="Five, edited", topics=["AI"]))
+        edited = build(settings, now=NOW, store=store)
+        assert (edited.mode, edited.changed_files) == ("incremental", 1)
+        assert [e.reason for e in edited.errors] == [reason]
+        assert "Five, edited" in (output / "all.rss").read_text(encoding="utf-8")
+        expected = cold("cold-1")
+        assert list(edited.errors) == list(expected.errors)
+        assert (edited.loaded, edited.published) == (expected.loaded, expected.published)
+        again = build(settings, now=NOW, store=store)
+        assert again.mode == "unchanged"
+        assert list(again.errors) == list(edited.errors)
+        # A second misnamed file, nothing else: reported, not the last report repeated.
+        other = os.fsencode(source) + b"/other-\xfe.md"
+        with open(other, "wb") as handle:
+            handle.write(b"---\ntitle: x\n---\n")
+        more = build(settings, now=NOW, store=store)
+        assert more.mode == "incremental"
+        assert sorted(e.path for e in more.errors) == [shown, f"{source}/other-\\xfe.md"]
+        # Renamed to a name that can be read: an article like any other.
+        os.unlink(other)
+        os.rename(bad, source / "012.md")
+        renamed = build(settings, now=NOW, store=store)
+        assert (renamed.mode, list(renamed.errors)) == ("incremental", [])
+    expected = cold("cold-2")
+    assert (renamed.loaded, renamed.published) == (expected.loaded, expected.published) == (12, 12)
+
+
 def test_a_process_makes_the_items_of_the_zones_rows_once_and_keeps_a_bounded_number(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
