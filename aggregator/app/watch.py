@@ -52,6 +52,8 @@ from aggregator.sources.loader import SOURCE_MARK
 from aggregator.sources.loader import find_paths
 from aggregator.sources.loader import inode
 from aggregator.sources.loader import listed_inodes
+from aggregator.sources.loader import name_errors
+from aggregator.sources.loader import sort_names
 from aggregator.sources.loader import split_names
 from aggregator.sources.parsecache import folder_of
 from aggregator.sources.parsecache import stat_files
@@ -180,8 +182,9 @@ class Warm:
     build completed with is not fresh again until its ctime moves (`Found.completed`).
     It keeps nothing, and every build walks, for a config whose files it cannot follow
     by their paths alone: object-storage sources (read through mirrors a build syncs),
-    a file whose name is not UTF-8, or several sources whose files could be listed
-    twice (folders inside one another, a file linked from one into another).
+    a folder that cannot be listed, or several sources whose files could be listed
+    twice (folders inside one another, a file linked from one into another). Files
+    whose names are not UTF-8 are kept apart, to be reported at each build.
     `touched` and `rewalk` may be called from any thread while a build runs.
     """
 
@@ -192,6 +195,8 @@ class Warm:
         self._rules: Rules | None = None
         #: the local article files, sorted as the walk sorts them
         self._paths: list[str] = []
+        #: ... and those whose names are not UTF-8 (each reported, none read)
+        self._misnamed: list[str] = []
         self._identities: dict[str, tuple[int, int]] = {}
         #: the size and mtime of each of them, in their order (see `Found.numbers`)
         self._sizes: list[int] = []
@@ -247,8 +252,9 @@ class Warm:
                 paths, identities = list(self._paths), self._identities
                 folders = self._holding
                 numbers = list(self._sizes), list(self._times)
+                misnamed = name_errors(self._misnamed)
                 return self._found(
-                    config, paths, identities, (), fresh, self._stated, folders, numbers
+                    config, paths, identities, misnamed, fresh, self._stated, folders, numbers
                 )
             return self._walk(config, rules, since)
         except BaseException:
@@ -259,6 +265,7 @@ class Warm:
         self._rules = None
         self._stated = None
         self._paths = []
+        self._misnamed = []
         self._identities = {}
         self._sizes, self._times = [], []
         self._folders = {}
@@ -280,14 +287,15 @@ class Warm:
         folders = {source: _identity(source) for source in rules.sources}  # before the walk
         unread: list[LoadError] = []
         holding: dict[str, int] = {}
-        listed, misnamed = split_names(find_paths(sources, config.patterns, unread, holding))
-        misnamed += unread  # (a folder that cannot be listed: walked at every build)
+        listed, misnamed = sort_names(find_paths(sources, config.patterns, unread, holding))
         names = _Names()
         identities = names.stat(listed, since)
-        kept = not misnamed and (len(sources) == 1 or _apart(sources, listed))
+        # (a folder that cannot be listed: walked at every build)
+        kept = not unread and (len(sources) == 1 or _apart(sources, listed))
         numbers = None
         if kept:
             self._paths, self._identities, self._rules = listed, identities, rules
+            self._misnamed = misnamed
             self._numbered()
             numbers = list(self._sizes), list(self._times)
             self._folders, self._names, self._stated = folders, names, stated
@@ -297,21 +305,23 @@ class Warm:
             names.complete = True  # every name found now
             listed = list(listed)
         fresh = names.fresh(since)
+        errors = (*unread, *name_errors(misnamed))  # (in the order `inputs.find` gives)
         return self._found(
-            config, listed, identities, misnamed, fresh, holding=holding, numbers=numbers
+            config, listed, identities, errors, fresh, holding=holding, numbers=numbers
         )
 
     def _follow(self, touched: list[str], rules: Rules, since: int | None) -> bool:
         """Bring the files kept up to date with the paths touched (and the other names
         of the files they name); False when only a walk can (a source folder itself
-        touched, a name that is not UTF-8, a link among several sources, a file that
-        has other names now)."""
+        touched, a folder that cannot be listed, a link among several sources, a file
+        that has other names now)."""
         names = self._names
         touched = names.with_mates(touched, self._paths)
         several = len(rules.sources) > 1
         walked = "\0"  # the last folder walked: what is under it is known (paths are sorted)
         gone: list[str] = []  # each goes, and every file under it
         added: list[str] = []
+        misnamed: list[str] = []  # added, whose names are not UTF-8
         folders: dict[str, int] = {}  # of the files added (see `find_paths`)
         for path in touched:
             if path in rules.sources:
@@ -330,13 +340,19 @@ class Warm:
                         continue
                     if unread or not _addable(found, several):
                         return False
-                    added += found
+                    good, bad = sort_names(found)
+                    added += good
+                    misnamed += bad
                 walked = _prefix(path)  # nothing under a linked folder is listed
             elif rules.article(path) and os.path.lexists(path):
                 if not _addable([path], several):
                     return False
-                added.append(path)
+                if sort_names([path])[0]:
+                    added.append(path)
+                else:
+                    misnamed.append(path)
         self._change(gone, added, since)
+        self._misnamed = _changed(self._misnamed, gone, misnamed)
         # A folder walked again is numbered as the walk numbers it, as its parent lists
         # it (at a mount point `stat` gives another number); it is no source.
         for name in [name for name in folders if name.startswith(SOURCE_MARK)]:
@@ -687,10 +703,28 @@ _FEW_NEW = 64
 
 
 def _addable(paths: list[str], several: bool) -> bool:
-    """Whether files found can be kept as they are: every name UTF-8, and no link to a
-    file when there are several sources (one file could be listed twice)."""
-    good, misnamed = split_names(paths)
-    return not misnamed and not (several and any(os.path.islink(p) for p in good))
+    """Whether files found can be kept as they are: no link to a file when there are
+    several sources (one file could be listed twice)."""
+    return not (several and any(os.path.islink(p) for p in paths))
+
+
+def _changed(kept: list[str], gone: list[str], added: list[str]) -> list[str]:
+    """The sorted paths `kept` less each path of `gone` and every path under it, with
+    the paths `added`: what `Warm._change` does of the files, for the few whose names
+    are not UTF-8."""
+    if not kept and not added:
+        return kept
+    dropped: set[int] = set()
+    for path in gone:
+        at = bisect.bisect_left(kept, path)
+        if at < len(kept) and kept[at] == path:
+            dropped.add(at)
+        inside = _prefix(path)
+        first = bisect.bisect_left(kept, inside)
+        last = bisect.bisect_left(kept, inside[:-1] + chr(ord(inside[-1]) + 1))
+        dropped.update(range(first, last))
+    left = [path for at, path in enumerate(kept) if at not in dropped]
+    return sorted({*left, *added})
 
 
 def _holds(paths: list[str], path: str) -> bool:

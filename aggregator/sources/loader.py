@@ -160,16 +160,34 @@ def split_names(paths: Sequence[_P]) -> tuple[list[_P], list[LoadError]]:
     printed in a UTF-8 report, log or JSON nor stored in the state file, so such a
     file is reported under a readable form of its name (`bad-\\xff.md`), not loaded.
     """
+    good, misnamed = sort_names(paths)
+    return good, name_errors(misnamed)
+
+
+def sort_names(paths: Sequence[_P]) -> tuple[list[_P], list[_P]]:
+    """The files whose names are UTF-8, and the others, each in their order (see
+    `split_names`)."""
     good: list[_P] = []
-    errors: list[LoadError] = []
+    misnamed: list[_P] = []
     for path in paths:
         text = str(path)
         if text.isascii() or _utf8(text):
             good.append(path)
-            continue
-        shown = os.fsencode(text).decode("utf-8", "backslashreplace")
-        errors.append(LoadError(shown, 1, "file name is not UTF-8: rename the file"))
-    return good, errors
+        else:
+            misnamed.append(path)
+    return good, misnamed
+
+
+def name_errors(misnamed: Iterable[_P]) -> list[LoadError]:
+    """The error of each file whose name is not UTF-8 (see `split_names`)."""
+    return [
+        LoadError(
+            os.fsencode(str(path)).decode("utf-8", "backslashreplace"),
+            1,
+            "file name is not UTF-8: rename the file",
+        )
+        for path in misnamed
+    ]
 
 
 def _walk(

@@ -213,8 +213,12 @@ NAMES = (
     "sub/.dot/f.md",
     ".dotdir/g.md",
     "other/h.md",
+    # names that are not UTF-8 (the bytes 0xff and 0xfe): reported, never read
+    "bad-\udcff.md",
+    "sub/deep/\udcfe.md",
+    "\udcfe-dir/j.md",
 )
-FOLDERS = ("sub", "sub/deep", "other", ".dotdir")
+FOLDERS = ("sub", "sub/deep", "other", ".dotdir", "\udcfe-dir")
 OPS = st.one_of(
     st.tuples(st.just("write"), st.sampled_from(NAMES), st.integers(1, 3)),
     st.tuples(st.just("delete"), st.sampled_from(NAMES), st.just(0)),
@@ -235,7 +239,8 @@ LINKS = st.one_of(
 
 def _read(name: str) -> bool:
     """Whether a build reads the file `name` of NAMES."""
-    return name.endswith(".md") and not any(part.startswith(".") for part in name.split("/"))
+    parts = name.split("/")
+    return name.endswith(".md") and name.isprintable() and not any(p[:1] == "." for p in parts)
 
 
 def _made(src: Path, path: Path) -> list[str]:
@@ -381,6 +386,45 @@ class Kept:
         """The paths events named since are `touched`: what is kept is what a walk finds."""
         self.warm.touched([str(path) for path in touched])
         same_as_a_walk(self.warm, self.config)
+
+
+@pytest.mark.e2e
+def test_files_whose_names_are_not_utf8_are_followed_and_reported_without_a_walk(
+    tmp_path: Path,
+) -> None:
+    """A daemon beside a file it cannot name keeps following events (one file saved is
+    no walk of every folder) and reports that file at every build, as a walk would."""
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    (src / "a.md").write_text("a", encoding="utf-8")
+    bad = Path(os.fsdecode(os.fsencode(src) + b"/bad-\xff.md"))
+    bad.write_text("not read", encoding="utf-8")
+    kept = Kept(tmp_path)
+    shown = f"{src}/bad-\\xff.md"
+    (src / "a.md").write_text("a, saved", encoding="utf-8")
+    kept.check(src / "a.md")
+    assert not kept.warm.walked
+    found, _ = kept.warm.find(kept.config)
+    assert [(e.path, e.reason) for e in found.misnamed] == [
+        (shown, "file name is not UTF-8: rename the file")
+    ]
+    # Another in a new folder, then the first renamed to a name that can be read.
+    other = Path(os.fsdecode(os.fsencode(src) + b"/sub/\xfe/c.md"))
+    other.parent.mkdir()
+    other.write_text("c", encoding="utf-8")
+    kept.check(other.parent, other)
+    assert not kept.warm.walked
+    assert len(kept.warm.find(kept.config)[0].misnamed) == 2
+    bad.rename(src / "b.md")
+    kept.check(bad, src / "b.md")
+    assert not kept.warm.walked
+    found, _ = kept.warm.find(kept.config)
+    assert found.paths == [str(src / "a.md"), str(src / "b.md")]
+    assert [e.path for e in found.misnamed] == [f"{src}/sub/\\xfe/c.md"]
+    shutil.rmtree(src / "sub")
+    kept.check(other, other.parent, src / "sub")
+    assert not kept.warm.walked
+    assert kept.warm.find(kept.config)[0].misnamed == ()
 
 
 @pytest.mark.e2e
