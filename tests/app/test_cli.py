@@ -7,6 +7,8 @@ paths in messages and reports are the short relative ones (`articles/a.md`).
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import re
 import shutil
@@ -28,6 +30,7 @@ from conftest import run_cli
 from conftest import write_article
 
 from aggregator import __version__
+from aggregator.app.cli import main
 
 pytestmark = pytest.mark.e2e
 
@@ -117,7 +120,14 @@ def write_clean_corpus(root: Path) -> None:
 def test_version_prints_the_package_version(tmp_path: Path) -> None:
     result = run_cli("--version", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == f"aggregator {__version__}"
+    assert result.stdout == f"aggregator {__version__}\n"
+    # ... as the parser of the commands prints it, which `--version` alone skips
+    imports = run_cli("--version", wrapper=["env", "PYTHONPROFILEIMPORTTIME=1"]).stderr
+    assert "aggregator.version" in imports
+    assert "aggregator.app.cli" not in imports
+    with pytest.raises(SystemExit) as ended, contextlib.redirect_stdout(io.StringIO()) as out:
+        main(["--version"])
+    assert (ended.value.code, out.getvalue()) == (0, result.stdout)
 
 
 def test_build_help_lists_every_option(tmp_path: Path) -> None:
