@@ -104,6 +104,7 @@ from aggregator.rendering.pages import Headline
 from aggregator.rendering.pages import Listing
 from aggregator.rendering.rendercache import RenderCache
 from aggregator.sources import inputs
+from aggregator.sources.loader import NAME_NOT_UTF8
 from aggregator.sources.loader import helper
 from aggregator.sources.loader import load_file
 from aggregator.sources.loader import map_in_processes
@@ -885,7 +886,8 @@ class Run:
             - sum(s.kept for s in old)
             + sum(p is not None for _, _, p, _ in new)
         )
-        # Of the files of this build (not the misnamed files of the last).
+        # Of the files of this build (not the misnamed files of the last, one of which
+        # may be shown as the name of a file of this build: `bad-\\xff.md`).
         present = functools.cache(lambda: set(self.files.paths))  # (when a row asks)
         for kind, rows in (
             ("errors", [[e.path, e.line, e.reason] for e in self.errors]),
@@ -894,7 +896,9 @@ class Run:
                 [[w.path, w.line, w.reason] for a in self.fresh.values() for w in a.warnings],
             ),
         ):
-            listed = [row for row in previous[kind] if row[0] in present()]
+            listed = [
+                row for row in previous[kind] if row[0] in present() and row[2] != NAME_NOT_UTF8
+            ]
             report[kind] = _patched(listed, gone_paths, rows)
         survivors = {s.survivor for s in old}
         for kind, rows in (("duplicates", duplicates), ("excluded", excluded)):

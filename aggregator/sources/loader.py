@@ -178,14 +178,14 @@ def sort_names(paths: Sequence[_P]) -> tuple[list[_P], list[_P]]:
     return good, misnamed
 
 
+#: the reason given for a file whose name is not UTF-8 (see `split_names`)
+NAME_NOT_UTF8 = "file name is not UTF-8: rename the file"
+
+
 def name_errors(misnamed: Iterable[_P]) -> list[LoadError]:
     """The error of each file whose name is not UTF-8 (see `split_names`)."""
     return [
-        LoadError(
-            os.fsencode(str(path)).decode("utf-8", "backslashreplace"),
-            1,
-            "file name is not UTF-8: rename the file",
-        )
+        LoadError(os.fsencode(str(path)).decode("utf-8", "backslashreplace"), 1, NAME_NOT_UTF8)
         for path in misnamed
     ]
 

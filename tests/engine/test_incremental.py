@@ -1029,6 +1029,35 @@ def test_a_misnamed_file_keeps_builds_incremental_and_its_error_reported(
     assert (renamed.loaded, renamed.published) == (expected.loaded, expected.published) == (12, 12)
 
 
+def test_a_misnamed_file_shown_under_the_name_of_another_is_reported_once(
+    tmp_path: Path,
+) -> None:
+    """A file named by the bytes `bad-\\xff` and one named by the characters that show
+    them: each incremental build reports the first once (never again with each build)
+    and keeps what is reported of the second, as a cold build does."""
+    source, output = tmp_path / "articles", tmp_path / "out"
+    corpus(source, 6)
+    os.rename(source / "006.md", os.fsencode(source) + b"/bad-\xff-name.md")
+    shown = source / "bad-\\xff-name.md"  # (a backslash, then "xff")
+    shown.write_text("---\ntitle: [unclosed\n---\n", encoding="utf-8")
+    _written(shown)
+    settings = config(source, output)
+    with Store(tmp_path / "state.sqlite") as store:
+        first = build(settings, now=NOW, store=store)
+        for n in (1, 2):
+            _written(write_article(source, "005.md", n=5, title=f"Five, edit {n}"))
+            edited = build(settings, now=NOW, store=store)
+            assert (edited.mode, edited.changed_files) == ("incremental", 1)
+            assert list(edited.errors) == list(first.errors)
+    with Store(tmp_path / "cold.sqlite") as store:
+        cold = build(replace(settings, output=tmp_path / "cold"), now=NOW, store=store)
+    assert list(edited.errors) == list(cold.errors)
+    assert [(e.path, e.reason.startswith("file name")) for e in cold.errors] == [
+        (str(shown), True),
+        (str(shown), False),
+    ]
+
+
 def test_a_process_makes_the_items_of_the_zones_rows_once_and_keeps_a_bounded_number(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
