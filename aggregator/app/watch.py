@@ -291,7 +291,7 @@ class Warm:
         names = _Names()
         identities = names.stat(listed, since)
         # (a folder that cannot be listed: walked at every build)
-        kept = not unread and (len(sources) == 1 or _apart(sources, listed))
+        kept = not unread and (len(sources) == 1 or _apart(sources, [*listed, *misnamed]))
         numbers = None
         if kept:
             self._paths, self._identities, self._rules = listed, identities, rules
@@ -314,7 +314,7 @@ class Warm:
         """Bring the files kept up to date with the paths touched (and the other names
         of the files they name); False when only a walk can (a source folder itself
         touched, a folder that cannot be listed, a link among several sources, a file
-        that has other names now)."""
+        that has other names now, one of them not UTF-8)."""
         names = self._names
         touched = names.with_mates(touched, self._paths)
         several = len(rules.sources) > 1
@@ -341,6 +341,8 @@ class Warm:
                     if unread or not _addable(found, several):
                         return False
                     good, bad = sort_names(found)
+                    if any(_hard_linked(p) for p in bad):
+                        return False
                     added += good
                     misnamed += bad
                 walked = _prefix(path)  # nothing under a linked folder is listed
@@ -349,6 +351,8 @@ class Warm:
                     return False
                 if sort_names([path])[0]:
                     added.append(path)
+                elif _hard_linked(path):
+                    return False
                 else:
                     misnamed.append(path)
         self._change(gone, added, since)
@@ -706,6 +710,16 @@ def _addable(paths: list[str], several: bool) -> bool:
     """Whether files found can be kept as they are: no link to a file when there are
     several sources (one file could be listed twice)."""
     return not (several and any(os.path.islink(p) for p in paths))
+
+
+def _hard_linked(path: str) -> bool:
+    """Whether the file `path` has other names: one whose name is not UTF-8 is not
+    stat'ed with the files kept (`_Names`), so a change saved through it would change
+    another file kept with no event of that one."""
+    try:
+        return os.lstat(path).st_nlink > 1
+    except OSError:
+        return False
 
 
 def _changed(kept: list[str], gone: list[str], added: list[str]) -> list[str]:

@@ -243,6 +243,11 @@ def _read(name: str) -> bool:
     return name.endswith(".md") and name.isprintable() and not any(p[:1] == "." for p in parts)
 
 
+def _heard(name: str) -> bool:
+    """Whether an event of the file `name` of NAMES is heard (one not read included)."""
+    return name.endswith(".md") and not any(p[:1] == "." for p in name.split("/"))
+
+
 def _made(src: Path, path: Path) -> list[str]:
     """Make the folders of `path` under `src`; the paths events would name."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -276,8 +281,8 @@ def apply(src: Path, op: tuple[str, str, object]) -> list[str]:
         target = src / str(arg)
         if os.path.lexists(path) or (kind == "hardlink" and not target.is_file()):
             return []
-        if kind == "hardlink" and not (_read(name) and _read(str(arg))):
-            return []  # written under a name no build reads, it changes with no event
+        if kind == "hardlink" and not (_heard(name) and _heard(str(arg))):
+            return []  # written under a name no event is heard of, it changes unheard
         folders = _made(src, path)
         if kind == "symlink":
             path.symlink_to(os.path.relpath(target, path.parent))
@@ -353,6 +358,27 @@ LINKED = {
     "a hard link made since the walk": (
         [[("write", "a.md", 1)], [("hardlink", "b.md", "a.md")]],
         True,
+    ),
+    "a file written through its hard link whose name is not UTF-8": (
+        [
+            [("write", "a.md", 1), ("hardlink", "bad-\udcff.md", "a.md")],
+            [("write", "bad-\udcff.md", 2)],
+        ],
+        True,
+    ),
+    "a file whose name is not UTF-8 written, its hard link kept": (
+        [
+            [("write", "\udcfe-dir/j.md", 1), ("hardlink", "sub/d.md", "\udcfe-dir/j.md")],
+            [("write", "\udcfe-dir/j.md", 2)],
+        ],
+        True,
+    ),
+    "a file written, its hard link whose name is not UTF-8 kept": (
+        [
+            [("write", "a.md", 1), ("hardlink", "sub/deep/\udcfe.md", "a.md")],
+            [("write", "a.md", 2)],
+        ],
+        False,
     ),
     "a folder moved, a link to a file in it kept": (
         [
@@ -649,6 +675,25 @@ def test_a_file_linked_from_one_source_into_another_is_listed_once(tmp_path: Pat
     (tmp_path / "more" / "b.md").write_text("b, longer", encoding="utf-8")
     warm.touched([str(tmp_path / "more" / "b.md")])
     same_as_a_walk(warm, config)
+
+
+def test_a_file_linked_into_another_source_under_a_name_not_utf8_is_walked(
+    tmp_path: Path,
+) -> None:
+    """A link whose name is not UTF-8 lists a file of another source too (it is listed
+    once, by its real path): several sources such a link joins are walked."""
+    (tmp_path / "src").mkdir()
+    (tmp_path / "more").mkdir()
+    (tmp_path / "more" / "b.md").write_text("b", encoding="utf-8")
+    link = Path(os.fsdecode(os.fsencode(tmp_path) + b"/src/bad-\xff.md"))
+    link.symlink_to(tmp_path / "more" / "b.md")
+    config = config_of(tmp_path, "src", "more")
+    warm = Warm()
+    same_as_a_walk(warm, config)
+    link.unlink()
+    warm.touched([str(link)])
+    same_as_a_walk(warm, config)
+    assert warm.walked
 
 
 def test_the_output_folder_and_state_file_inside_a_source_are_never_inputs(
