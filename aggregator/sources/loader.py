@@ -99,7 +99,8 @@ def find_files(sources: Sequence[Path], patterns: Sequence[str]) -> list[Path]:
 
     Order: by path, whatever the order of the sources. Hidden files and folders
     (a leading dot, such as `.git`) are skipped. A file found twice through
-    overlapping sources is listed once (under the first source that has it).
+    overlapping sources is listed once (under the first source that has it; a name
+    that is not UTF-8, reported and never read, takes the place of no other).
     """
     return [Path(path) for path in find_paths(sources, patterns)]
 
@@ -136,8 +137,14 @@ def find_paths(
     for source in sources:
         for path in sorted(_walk(str(source), patterns, unread, folders)):
             # Resolving every path costs a system call per file; one folder cannot
-            # list a file twice, so only several sources need it.
-            key = os.path.realpath(path) if len(sources) > 1 else path
+            # list a file twice, so only several sources need it. A name that is not
+            # UTF-8 (reported, never read: see `split_names`) hides no file that can be
+            # read, a link to one in another source say: such names are kept apart.
+            key = path
+            if len(sources) > 1:
+                key = os.path.realpath(path)
+                if not (path.isascii() or _utf8(path)):
+                    key = "\0" + key  # (no path holds it)
             if key not in seen:
                 seen.add(key)
                 found.append(path)

@@ -8,6 +8,7 @@ the good files around it from loading.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -140,6 +141,22 @@ def test_find_files_lists_a_file_once_when_sources_overlap(tmp_path: Path) -> No
     found = find_files([tmp_path, tmp_path / "sub"], DEFAULT_PATTERNS)
 
     assert found == [inner, top]
+
+
+def test_find_files_a_name_not_utf8_hides_no_file_of_another_source(tmp_path: Path) -> None:
+    """A link whose name is not UTF-8 (reported, never read) to a file of another
+    source leaves that file listed under its own name; one such name found through
+    overlapping sources is listed once."""
+    real = write_bytes(tmp_path / "more", "b.md", b"x")
+    link = Path(os.fsdecode(os.fsencode(tmp_path) + b"/src/bad-\xff.md"))
+    link.parent.mkdir()
+    link.symlink_to(real)
+    inner = Path(os.fsdecode(os.fsencode(tmp_path) + b"/src/sub/\xfe.md"))
+    inner.parent.mkdir()
+    inner.write_bytes(b"x")
+
+    sources = [tmp_path / "src", tmp_path / "more", tmp_path / "src" / "sub"]
+    assert find_files(sources, DEFAULT_PATTERNS) == [real, link, inner]
 
 
 def test_find_files_reports_a_missing_source_folder(tmp_path: Path) -> None:
