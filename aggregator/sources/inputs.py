@@ -10,7 +10,6 @@ a file is read differs (from the parse cache or not), never what it becomes.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable
 from collections.abc import Mapping
@@ -28,6 +27,7 @@ from aggregator.objectstore.mirror import mirror_folders
 from aggregator.objectstore.mirror import sync_sources
 from aggregator.progress import Progress
 from aggregator.progress import counting
+from aggregator.sources.loader import file_key
 from aggregator.sources.loader import find_paths
 from aggregator.sources.loader import load_file
 from aggregator.sources.loader import map_in_chunks
@@ -141,7 +141,7 @@ def find_given(paths: Sequence[Path], patterns: Sequence[str]) -> Found:
             missing.append(LoadError(str(path), 1, "no such file or folder"))
             continue
         for file in found:
-            key = os.path.realpath(file)
+            key = file_key(file)
             if key not in seen:
                 seen.add(key)
                 listed.append(file)

@@ -137,14 +137,8 @@ def find_paths(
     for source in sources:
         for path in sorted(_walk(str(source), patterns, unread, folders)):
             # Resolving every path costs a system call per file; one folder cannot
-            # list a file twice, so only several sources need it. A name that is not
-            # UTF-8 (reported, never read: see `split_names`) hides no file that can be
-            # read, a link to one in another source say: such names are kept apart.
-            key = path
-            if len(sources) > 1:
-                key = os.path.realpath(path)
-                if not (path.isascii() or _utf8(path)):
-                    key = "\0" + key  # (no path holds it)
+            # list a file twice, so only several sources need it.
+            key = file_key(path) if len(sources) > 1 else path
             if key not in seen:
                 seen.add(key)
                 found.append(path)
@@ -153,6 +147,14 @@ def find_paths(
         # one folder (incremental builds rely on it).
         found.sort()
     return found
+
+
+def file_key(path: str) -> str:
+    """What tells the files found twice (through overlapping sources, a link): the real
+    path; a name that is not UTF-8 (reported, never read: see `split_names`) is told
+    apart from the others, so it hides no file that can be read (a link to one, say)."""
+    key = os.path.realpath(path)
+    return key if path.isascii() or _utf8(path) else "\0" + key  # (no path holds it)
 
 
 _P = TypeVar("_P", str, Path)

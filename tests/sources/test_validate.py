@@ -4,6 +4,7 @@ and nothing is written."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -153,6 +154,26 @@ def test_validate_checks_files_named_on_the_command_line(tmp_path: Path) -> None
         "missing.md:1: no such file or folder",
         "1 article file checked: 1 with problems",
     ]
+
+
+@pytest.mark.e2e
+def test_validate_a_link_whose_name_is_not_utf8_hides_no_file(tmp_path: Path) -> None:
+    """A link whose name is not UTF-8 to a file of another folder named: the link is
+    reported (its name cannot be read) and the file checked, in either order."""
+    bad = "---\ntitle: [\n---\n"
+    target = write(tmp_path / "more", "b.md", bad)
+    (tmp_path / "src").mkdir()
+    os.symlink(target, os.fsencode(tmp_path / "src") + b"/bad-\xff.md")
+    expected = [
+        f"more/b.md:{line_of(bad, 'title: [')}: invalid YAML: "
+        "did not find expected node content (while parsing a flow node)",
+        "src/bad-\\xff.md:1: file name is not UTF-8: rename the file",
+    ]
+    for folders in (("src", "more"), ("more", "src")):
+        result = run_cli("validate", *folders, cwd=tmp_path)
+        *problems, summary = result.stdout.splitlines()
+        assert (result.returncode, sorted(problems)) == (1, expected)
+        assert summary == "2 article files checked: 2 with problems"
 
 
 @pytest.mark.e2e
