@@ -184,7 +184,8 @@ class Warm:
     by their paths alone: object-storage sources (read through mirrors a build syncs),
     a folder that cannot be listed, or several sources whose files could be listed
     twice (folders inside one another, a file linked from one into another). Files
-    whose names are not UTF-8 are kept apart, to be reported at each build.
+    whose names are not UTF-8 are kept apart, to be reported at each build (walked
+    when an event names one that is a link or has other names: see `_linked`).
     `touched` and `rewalk` may be called from any thread while a build runs.
     """
 
@@ -197,6 +198,8 @@ class Warm:
         self._paths: list[str] = []
         #: ... and those whose names are not UTF-8 (each reported, none read)
         self._misnamed: list[str] = []
+        #: ... of which those that are links or have other names (see `_linked`)
+        self._linked: set[str] = set()
         self._identities: dict[str, tuple[int, int]] = {}
         #: the size and mtime of each of them, in their order (see `Found.numbers`)
         self._sizes: list[int] = []
@@ -266,6 +269,7 @@ class Warm:
         self._stated = None
         self._paths = []
         self._misnamed = []
+        self._linked = set()
         self._identities = {}
         self._sizes, self._times = [], []
         self._folders = {}
@@ -296,6 +300,7 @@ class Warm:
         if kept:
             self._paths, self._identities, self._rules = listed, identities, rules
             self._misnamed = misnamed
+            self._linked = {path for path in misnamed if _linked(path)}
             self._numbered()
             numbers = list(self._sizes), list(self._times)
             self._folders, self._names, self._stated = folders, names, stated
@@ -314,7 +319,8 @@ class Warm:
         """Bring the files kept up to date with the paths touched (and the other names
         of the files they name); False when only a walk can (a source folder itself
         touched, a folder that cannot be listed, a link among several sources, a file
-        that has other names now, one of them not UTF-8)."""
+        that has other names now; one whose name is not UTF-8 that is a link or has
+        other names, see `_linked`)."""
         names = self._names
         touched = names.with_mates(touched, self._paths)
         several = len(rules.sources) > 1
@@ -323,9 +329,12 @@ class Warm:
         added: list[str] = []
         misnamed: list[str] = []  # added, whose names are not UTF-8
         folders: dict[str, int] = {}  # of the files added (see `find_paths`)
+        linked = self._linked
         for path in touched:
             if path in rules.sources:
                 return False  # a source folder itself came or went
+            if linked and any(p == path or p.startswith(_prefix(path)) for p in linked):
+                return False
             if rules.source_of(path) is None or path.startswith(walked):
                 continue
             gone.append(path)
@@ -341,7 +350,7 @@ class Warm:
                     if unread or not _addable(found, several):
                         return False
                     good, bad = sort_names(found)
-                    if any(_hard_linked(p) for p in bad):
+                    if any(_linked(p) for p in bad):
                         return False
                     added += good
                     misnamed += bad
@@ -351,10 +360,13 @@ class Warm:
                     return False
                 if sort_names([path])[0]:
                     added.append(path)
-                elif _hard_linked(path):
+                elif _linked(path):
                     return False
                 else:
                     misnamed.append(path)
+        # (a link whose target became a folder is no file to a walk)
+        if any(os.path.isdir(path) for path in linked):
+            return False
         self._change(gone, added, since)
         self._misnamed = _changed(self._misnamed, gone, misnamed)
         # A folder walked again is numbered as the walk numbers it, as its parent lists
@@ -712,14 +724,17 @@ def _addable(paths: list[str], several: bool) -> bool:
     return not (several and any(os.path.islink(p) for p in paths))
 
 
-def _hard_linked(path: str) -> bool:
-    """Whether the file `path` has other names: one whose name is not UTF-8 is not
-    stat'ed with the files kept (`_Names`), so a change saved through it would change
-    another file kept with no event of that one."""
+def _linked(path: str) -> bool:
+    """Whether the file `path` is a link or has other names. One whose name is not UTF-8
+    is not stat'ed with the files kept (`_Names`): a change saved through it would
+    change another file kept with no event of that one, and a link's target may become
+    a folder (no file to a walk) with no event of it. Kept, such a file is followed only
+    while no event names it, and while none of the links is to a folder."""
     try:
-        return os.lstat(path).st_nlink > 1
+        info = os.lstat(path)
     except OSError:
         return False
+    return stat.S_ISLNK(info.st_mode) or info.st_nlink > 1
 
 
 def _changed(kept: list[str], gone: list[str], added: list[str]) -> list[str]:

@@ -453,6 +453,95 @@ def test_files_whose_names_are_not_utf8_are_followed_and_reported_without_a_walk
     assert kept.warm.find(kept.config)[0].misnamed == ()
 
 
+def _bytes_path(base: Path, name: bytes) -> Path:
+    return Path(os.fsdecode(os.fsencode(base) + b"/" + name))
+
+
+def _through_and_removed(src: Path) -> list[Path]:
+    """A change saved through a hard link whose name is not UTF-8, the link removed."""
+    bad = _bytes_path(src, b"bad-\xff.md")
+    _write(bad, 50)
+    bad.unlink()
+    return [bad]
+
+
+def _through_and_moved_out(src: Path) -> list[Path]:
+    bad = _bytes_path(src, b"bad-\xff.md")
+    _write(bad, 50)
+    os.rename(bad, src.parent / "elsewhere.md")
+    return [bad]
+
+
+def _through_and_replaced(src: Path) -> list[Path]:
+    bad, new = _bytes_path(src, b"bad-\xff.md"), _bytes_path(src, b"bad-\xff.md~")
+    _write(bad, 50)
+    _write(new, 3)
+    os.replace(new, bad)  # a file of its own now
+    return [bad, new]
+
+
+def _folder_through_and_removed(src: Path) -> list[Path]:
+    folder = _bytes_path(src, b"\xfe-dir")
+    _write(folder / "j.md", 50)
+    shutil.rmtree(folder)
+    return [folder / "j.md", folder]
+
+
+def _target_made_a_folder(src: Path) -> list[Path]:
+    (src / "a.md").unlink()
+    (src / "a.md").mkdir()  # the link leads to a folder: no file to a walk
+    return [src / "a.md"]
+
+
+def _outside_target_made_a_folder(src: Path) -> list[Path]:
+    outside = src.parent / "outside.md"
+    outside.unlink()
+    outside.mkdir()  # no event: out of the folders
+    _write(src / "c.md", 2)
+    return [src / "c.md"]
+
+
+#: changes of a file whose name is not UTF-8 and that is a link or has another name, as
+#: made before the daemon's walk (a hard link of `a.md`, a link to `a.md`, or a link out
+#: of the folders), and as made since
+MISNAMED_MATES = {
+    "written through, removed": ("hard", _through_and_removed),
+    "written through, moved out": ("hard", _through_and_moved_out),
+    "written through, replaced by a file": ("hard", _through_and_replaced),
+    "written through in a folder, the folder removed": (
+        "hard in folder",
+        _folder_through_and_removed,
+    ),
+    "the target made a folder": ("link", _target_made_a_folder),
+    "the target out of the folders made a folder": ("link out", _outside_target_made_a_folder),
+}
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("case", MISNAMED_MATES)
+def test_a_file_whose_name_is_not_utf8_with_other_names_is_walked_when_it_may_have_changed(
+    tmp_path: Path, case: str
+) -> None:
+    """Such a name is not stat'ed with the files kept: a change saved through it, or a
+    link's target become a folder, is seen by a walk, as the command sees it."""
+    src = tmp_path / "src"
+    _write(src / "a.md", 1)
+    made, change = MISNAMED_MATES[case]
+    if made == "hard":
+        os.link(src / "a.md", _bytes_path(src, b"bad-\xff.md"))
+    elif made == "hard in folder":
+        _bytes_path(src, b"\xfe-dir").mkdir()
+        os.link(src / "a.md", _bytes_path(src, b"\xfe-dir/j.md"))
+    elif made == "link":
+        _bytes_path(src, b"bad-\xff.md").symlink_to("a.md")
+    else:
+        _write(tmp_path / "outside.md", 1)
+        _bytes_path(src, b"bad-\xff.md").symlink_to(tmp_path / "outside.md")
+    kept = Kept(tmp_path)
+    kept.check(*change(src))
+    assert kept.warm.walked
+
+
 @pytest.mark.e2e
 def test_a_link_out_of_the_folders_to_a_file_that_becomes_a_folder_is_walked(
     tmp_path: Path,
