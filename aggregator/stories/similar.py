@@ -1061,23 +1061,153 @@ def find_zones(work: ZoneWork, split: Split | None = None) -> dict[int, list[Pai
             sweeps.append((zone, weight, edge, frozenset(members)))
     micros = [(t - _EPOCH) // _MICROSECOND for t in times]
     kept = len(work.zones) <= _KEPT_ZONES  # else the last would push the first out
+    # A period swept lately, a few of its articles changed since: their pairs alone.
+    again: dict[int, list[tuple[int, int, float]]] = {}
+    if kept and _KEPT is not None:
+        for zone, weight, order, across in sweeps:
+            if across is None:
+                found = _swept_again(work, zone, weight, order, micros)
+                if found is not None:
+                    again[zone] = found
+    rest = [sweep for sweep in sweeps if sweep[0] not in again]
     large = [
         zone
-        for zone, _weight, order, across in sweeps
+        for zone, _weight, order, across in rest
         if split is not None and across is None and len(order) >= SPLIT_ARTICLES
     ]
     if split is not None and large:
-        got = _split(work, sweeps, set(large), micros, kept, split)
+        got = _split(work, rest, set(large), micros, kept, split)
     else:
         got = []
-        for zone, weight, order, across in sweeps:
+        for zone, weight, order, across in rest:
             sweep = _Sweep(work, weight, micros, zone if kept else None)
             got.append(sweep.pairs(order, across=across))
             sweep.keep()
-    return {
-        zone: [(work.paths[i], work.paths[j], value) for i, j, value in pairs]
-        for (zone, _weight, _order, _across), pairs in zip(sweeps, got, strict=True)
+    again.update(zip([zone for zone, _weight, _order, _across in rest], got, strict=True))
+    paths = work.paths
+    found_zones = {
+        zone: [(paths[i], paths[j], value) for i, j, value in again[zone]]
+        for zone, _weight, _order, _across in sweeps
     }
+    if kept and _KEPT is not None:
+        for zone, weight, order, across in sweeps:
+            if across is None:
+                swept = {paths[i]: (micros[i], work.prints[i]) for i in order}
+                _keep_swept((zone, work.threshold, work.window), weight, swept, found_zones[zone])
+    return found_zones
+
+
+@dataclass(frozen=True, slots=True)
+class _Swept:
+    """A period's zone as it was last swept (see `_swept_again`): its weights, its
+    articles (by path: the time in microseconds and the fingerprint) and its pairs."""
+
+    weight: Weights
+    members: dict[str, tuple[int, Fingerprint]]
+    pairs: list[Pair]
+
+
+#: the period zones swept lately (at most `_KEPT_ZONES`, by zone, threshold and window,
+#: as `_KEPT`), while `keep_sweeps` is on
+_SWEPT: dict[tuple[int, float, timedelta], _Swept] = {}
+#: a sweep again scores at most this many pairs an article of the zone (those of the
+#: articles changed, each with every other within the window), or sweeps it whole
+_PAIRS_AGAIN = 4
+
+
+def _keep_swept(
+    key: tuple[int, float, timedelta],
+    weight: Weights,
+    members: dict[str, tuple[int, Fingerprint]],
+    pairs: list[Pair],
+) -> None:
+    with _KEPT_LOCK:
+        _SWEPT.pop(key, None)
+        while len(_SWEPT) >= _KEPT_ZONES:
+            del _SWEPT[next(iter(_SWEPT))]  # the zone swept longest ago
+        _SWEPT[key] = _Swept(weight, members, pairs)
+
+
+def _swept_again(
+    work: ZoneWork, zone: int, weight: Weights, order: list[int], micros: list[int]
+) -> list[tuple[int, int, float]] | None:
+    """The pairs of a period's zone (its articles in `order`, by date) as a sweep finds
+    them, in its order, from those of its last sweep (`_SWEPT`) when few of its articles
+    changed since; None when there is no last sweep to start from, or many changed.
+
+    A pair's score depends on its two articles and on the weights of their words alone
+    (and on the words that tell announcements apart, the same here). So the pairs of
+    the articles that stayed, none of whose words weighs otherwise now, are the last
+    sweep's; those of the others (changed, new, or with a word whose weight moved) are
+    found by scoring each against every article within the window, as the sweep scores
+    the pairs its words lead it to (it finds every pair that reaches the threshold)."""
+    with _KEPT_LOCK:
+        last = _SWEPT.get((zone, work.threshold, work.window))
+    if (
+        last is None
+        or last.weight.weighed != weight.weighed
+        or last.weight.distinct != weight.distinct
+    ):
+        return None
+    before, now = last.weight.idf, weight.idf
+    moved = {word for word, value in now.items() if before.get(word) != value}
+    moved.update(before.keys() - now.keys())
+    prints, paths, members = work.prints, work.paths, last.members
+    touched: list[int] = []  # positions in `order`
+    for position, i in enumerate(order):
+        item = prints[i]
+        known = members.get(paths[i])
+        if (
+            known is None
+            or known[0] != micros[i]
+            or not (known[1] is item or known[1] == item)
+            or not moved.isdisjoint(item.title)
+            or not moved.isdisjoint(item.excerpt)
+        ):
+            touched.append(position)
+    # Each pair of a touched article and one within the window, as (earlier, later).
+    span = work.window // _MICROSECOND
+    scored: set[tuple[int, int]] = set()
+    for position in touched:
+        i = order[position]
+        if not prints[i].title:
+            continue  # scores nothing (see `_score`)
+        left = position - 1
+        while left >= 0 and micros[order[left]] >= micros[i] - span:
+            scored.add((order[left], i))
+            left -= 1
+        right = position + 1
+        while right < len(order) and micros[order[right]] - span <= micros[i]:
+            scored.add((i, order[right]))
+            right += 1
+        if len(scored) > len(order) * _PAIRS_AGAIN:
+            return None  # (a sweep scores fewer)
+    at = {paths[i]: i for i in order}
+    out = {paths[order[position]] for position in touched}
+    out.update(path for path in members if path not in at)
+    found = [
+        (min(at[a], at[b]), max(at[a], at[b]), value)
+        for a, b, value in last.pairs
+        if a not in out and b not in out
+    ]
+    threshold = work.threshold
+    sift = _excerpt_floor(threshold) > 0
+    swapped = threshold <= SUBSTITUTION_FACTOR
+    titled = _text_floor(threshold) > 0
+    sweep = _Sweep(work, weight, micros, zone)
+    for earlier, later in scored:
+        if not prints[earlier].title:
+            continue
+        sets, other = sweep._of(later), sweep._of(earlier)
+        if sift and not _may_reach(sets, other, swapped, titled):
+            continue
+        value = _score(sets, other, weight, threshold)
+        if value >= threshold:
+            found.append((earlier, later, value))
+    sweep.keep({prints[i].digest for i in order})
+    # (a sweep finds them by the later article, then the earlier one)
+    found.sort(key=lambda pair: (pair[1], pair[0]))
+    return found
 
 
 #: a period of this many articles or more is swept in two parts at once, when a
@@ -1416,6 +1546,7 @@ def keep_sweeps(on: bool = True) -> None:
     global _KEPT
     with _KEPT_LOCK:
         _KEPT = {} if on else None
+        _SWEPT.clear()
 
 
 class _Sweep:
@@ -1458,12 +1589,27 @@ class _Sweep:
             self._moved = moved | (before.keys() - now.keys())
             self._last = kept[1]
 
-    def keep(self) -> None:
-        """Keep what this sweep made for the next sweep of its zone (`keep_sweeps`)."""
+    def keep(self, present: set[str] | None = None) -> None:
+        """Keep what this sweep made for the next sweep of its zone (`keep_sweeps`);
+        with the fingerprint digests of the articles `present` in the zone, also what
+        the last sweep made of those this one did not look at (`_swept_again`), none
+        of whose words weighs otherwise now."""
         kept = self._kept
         if kept is None or self._zone is None:
             return
         made = {made.item.digest: made for made in self._made.values()}
+        if present is not None:
+            moved = self._moved
+            made = {
+                **{
+                    digest: entry
+                    for digest, entry in self._last.items()
+                    if digest in present
+                    and moved.isdisjoint(entry.item.title)
+                    and moved.isdisjoint(entry.item.excerpt)
+                },
+                **made,
+            }
         with _KEPT_LOCK:
             while len(kept) >= _KEPT_ZONES:
                 del kept[next(iter(kept))]  # the zone kept longest ago

@@ -8,11 +8,13 @@ from __future__ import annotations
 import dataclasses
 import os
 import pickle
+import random
 import re
 from collections.abc import Iterator
 from datetime import datetime
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import bench_module
@@ -84,12 +86,13 @@ def _pairs(
 
 
 def _fresh(articles: list[Article], threshold: float = DEFAULT_THRESHOLD) -> dict[int, list[Pair]]:
-    saved = similar._KEPT
+    saved, swept = similar._KEPT, dict(similar._SWEPT)
     similar.keep_sweeps(False)
     try:
         return _pairs(articles, threshold)
     finally:
         similar._KEPT = saved
+        similar._SWEPT.update(swept)
 
 
 def _retitled(article: Article, title: str) -> Article:
@@ -317,7 +320,17 @@ def test_a_sweep_after_a_new_article_makes_again_only_the_keys_its_words_move(
     # moved): not every article's, as when every weight moved with the count.
     assert added.fingerprint is not None
     if words == "rare":
-        assert set(taken) == {added.fingerprint.digest}
+        # Its pairs alone are found again (see `similar._swept_again`): the keys of the
+        # articles within the window whose keys the last sweep did not need may be
+        # made, to score them against it; no other article's.
+        near = {
+            a.fingerprint.digest
+            for a in kept
+            if a.fingerprint is not None
+            and abs(a.published_at - added.published_at) <= DEFAULT_WINDOW
+        }
+        assert added.fingerprint.digest in taken
+        assert set(taken) <= near | {added.fingerprint.digest}
     else:
         assert added.fingerprint.digest in taken
         assert len(taken) < swept / 4, (len(taken), swept)
@@ -380,6 +393,56 @@ def test_sweeps_taking_turns_with_articles_landing_and_leaving_find_fresh_pairs(
         assert _made_as_fresh() > 100, step
 
 
+@pytest.mark.usefixtures("kept")
+@pytest.mark.parametrize("threshold", [DEFAULT_THRESHOLD, 0.5, 0.3, 0.95])
+@pytest.mark.parametrize("seed", range(3))
+def test_a_period_swept_again_after_a_few_changes_gives_the_pairs_of_a_fresh_sweep(
+    articles: list[Article], monkeypatch: pytest.MonkeyPatch, threshold: float, seed: int
+) -> None:
+    """A daemon's builds after a few changes find again only the pairs of the articles
+    changed and of those with a word whose weight moved: the pairs, their scores and
+    their order are a fresh sweep's, through edits (to another article's title, to a
+    copy of another's, to words of its own), new and removed articles and moved dates."""
+    again: list[bool] = []
+    swept_again = similar._swept_again
+
+    def counted(*args: Any) -> Any:
+        found = swept_again(*args)
+        again.append(found is not None)
+        return found
+
+    monkeypatch.setattr(similar, "_swept_again", counted)
+    chosen = random.Random(seed)
+    now = sorted(articles, key=lambda a: a.published_at)
+    newest = now[-1].published_at
+    words = [w for a in now[-200:] for w in a.title.split()]
+    _pairs(now, threshold)
+    for step in range(16):
+        recent = [i for i, a in enumerate(now) if newest - a.published_at < timedelta(days=12)]
+        at = chosen.choice(recent)
+        change = step % 5
+        if change == 0:  # another article's title, as a syndicated copy has
+            now[at] = _retitled(now[at], now[chosen.choice(recent)].title)
+        elif change == 1:  # a word swapped, added or dropped
+            title = now[at].title.split()
+            title[chosen.randrange(len(title))] = chosen.choice(words)
+            now[at] = _retitled(now[at], " ".join(title))
+        elif change == 2:  # a new article, a copy of another's with a word more
+            source = now[at]
+            title = f"{source.title} {chosen.choice(words)}"
+            now.append(dataclasses.replace(_retitled(source, title), path=f"new-{step}.md"))
+        elif change == 3:
+            del now[at]
+        else:  # published a few hours later
+            hours = timedelta(hours=chosen.randint(1, 30))
+            now[at] = dataclasses.replace(now[at], published_at=now[at].published_at + hours)
+        assert _pairs(now, threshold) == _fresh(now, threshold), step
+        assert _made_as_fresh() > 100, step
+    # Most zones were found again from their last sweep (a new article may move the
+    # count of those the weights are taken over: then every weight, and a sweep).
+    assert sum(again) > len(again) / 2, again
+
+
 def _through_pickle(
     away: list[SweepPart], here: list[SweepPart]
 ) -> list[list[tuple[int, int, float]]]:
@@ -440,6 +503,9 @@ def test_sweeps_in_two_parts_on_a_helper_find_fresh_pairs_as_articles_change(
     """A daemon's builds: each part keeps what it made where it ran (here, or in the
     helper process), and takes it at the next sweep of the zone."""
     monkeypatch.setattr(similar, "SPLIT_ARTICLES", 100)
+    # Each zone swept whole, in parts (not found again from its last sweep: see
+    # `test_a_period_swept_again_after_a_few_changes_gives_the_pairs_of_a_fresh_sweep`).
+    monkeypatch.setattr(similar, "_swept_again", lambda *_args: None)
     sent: list[bool] = []
 
     def split(away: list[SweepPart], here: list[SweepPart]) -> list[list[tuple[int, int, float]]]:
