@@ -291,11 +291,14 @@ class Warm:
         folders = {source: _identity(source) for source in rules.sources}  # before the walk
         unread: list[LoadError] = []
         holding: dict[str, int] = {}
-        listed, misnamed = sort_names(find_paths(sources, config.patterns, unread, holding))
+        twice: list[str] = []
+        found = find_paths(sources, config.patterns, unread, holding, twice)
+        listed, misnamed = sort_names(found)
         names = _Names()
         identities = names.stat(listed, since)
-        # (a folder that cannot be listed: walked at every build)
-        kept = not unread and (len(sources) == 1 or _apart(sources, [*listed, *misnamed]))
+        # (a folder that cannot be listed: walked at every build; a link not listed, its
+        # file found first: see `_apart`)
+        kept = not unread and (len(sources) == 1 or (not twice and _apart(sources, found)))
         numbers = None
         if kept:
             self._paths, self._identities, self._rules = listed, identities, rules

@@ -122,9 +122,11 @@ def find_paths(
     patterns: Sequence[str],
     unread: list[LoadError] | None = None,
     folders: dict[str, int] | None = None,
+    twice: list[str] | None = None,
 ) -> list[str]:
     """`find_files` as strings: no Path object per file, for corpora of many files.
-    A folder that cannot be listed (permissions) is reported in `unread`, when given.
+    A folder that cannot be listed (permissions) is reported in `unread`, when given;
+    a path not listed as its file was found already (`file_key`) in `twice`.
     `folders`, when given, gets the inode number of each folder that holds a file
     found, by its name as the paths write it (`parsecache.folder_of`; one whose name is
     not UTF-8 left out): as its parent lists it, a source's stat'ed (-1 when it cannot
@@ -142,6 +144,8 @@ def find_paths(
             if key not in seen:
                 seen.add(key)
                 found.append(path)
+            elif twice is not None:
+                twice.append(path)
     if len(sources) > 1:
         # One order whatever the order of the sources: that of the paths, as within
         # one folder (incremental builds rely on it).

@@ -766,6 +766,24 @@ def test_a_file_linked_from_one_source_into_another_is_listed_once(tmp_path: Pat
     same_as_a_walk(warm, config)
 
 
+def test_a_link_listed_after_its_own_file_among_several_sources_is_walked(
+    tmp_path: Path,
+) -> None:
+    """Several sources list a file once, by the first of its names: a link listed after
+    its file is no path kept, yet a walk lists it once the file goes (a dangling link)."""
+    src = tmp_path / "src"
+    _write(src / "a.md")
+    (tmp_path / "more").mkdir()
+    (src / "b.md").symlink_to("a.md")
+    config = config_of(tmp_path, "src", "more")
+    warm = Warm()
+    assert same_as_a_walk(warm, config).paths == [str(src / "a.md")]
+    (src / "a.md").unlink()
+    warm.touched([str(src / "a.md")])
+    assert same_as_a_walk(warm, config).paths == [str(src / "b.md")]
+    assert warm.walked
+
+
 def test_a_file_linked_into_another_source_under_a_name_not_utf8_is_walked(
     tmp_path: Path,
 ) -> None:
