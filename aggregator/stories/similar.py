@@ -1112,7 +1112,7 @@ class _Swept:
 _SWEPT: dict[tuple[int, float, timedelta], _Swept] = {}
 #: a sweep again scores at most this many pairs an article of the zone (those of the
 #: articles changed, each with every other within the window), or sweeps it whole
-_PAIRS_AGAIN = 4
+_PAIRS_AGAIN = 2
 
 
 def _keep_swept(

@@ -443,6 +443,45 @@ def test_a_period_swept_again_after_a_few_changes_gives_the_pairs_of_a_fresh_swe
     assert sum(again) > len(again) / 2, again
 
 
+@pytest.mark.usefixtures("kept")
+@pytest.mark.parametrize("edited", ["earlier", "later"])
+def test_a_period_swept_again_finds_the_pairs_a_window_apart(
+    articles: list[Article], monkeypatch: pytest.MonkeyPatch, edited: str
+) -> None:
+    """A copy published exactly a window after its article is one story with it (the
+    window's ends are in it): found again when either of them is edited."""
+    again: list[bool] = []
+    swept_again = similar._swept_again
+
+    def counted(*args: Any) -> Any:
+        found = swept_again(*args)
+        again.append(found is not None)
+        return found
+
+    monkeypatch.setattr(similar, "_swept_again", counted)
+    length = similar.period_length(DEFAULT_WINDOW)
+    now = sorted(articles, key=lambda a: a.published_at)
+    at = next(
+        i
+        for i in range(len(now) - 1, 0, -1)
+        if similar.period_of(now[i].published_at, length)
+        == similar.period_of(now[i].published_at + DEFAULT_WINDOW, length)
+        == similar.period_of(now[-1].published_at, length)
+    )
+    source = now[at]
+    copy = dataclasses.replace(
+        source, path="copy.md", published_at=source.published_at + DEFAULT_WINDOW
+    )
+    now.append(copy)
+    _pairs(now)
+    where = at if edited == "earlier" else len(now) - 1
+    now[where] = _retitled(now[where], f"{now[where].title} Zyxwvut")
+    found = _pairs(now)
+    assert found == _fresh(now)
+    assert any({a, b} == {source.path, copy.path} for pairs in found.values() for a, b, _ in pairs)
+    assert True in again
+
+
 def _through_pickle(
     away: list[SweepPart], here: list[SweepPart]
 ) -> list[list[tuple[int, int, float]]]:
