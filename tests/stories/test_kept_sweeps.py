@@ -393,25 +393,31 @@ def test_sweeps_taking_turns_with_articles_landing_and_leaving_find_fresh_pairs(
         assert _made_as_fresh() > 100, step
 
 
+@pytest.fixture
+def again(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Whether each period zone was found again from its last sweep (`_swept_again`)."""
+    found_again: list[bool] = []
+    swept_again = similar._swept_again
+
+    def counted(*args: Any) -> Any:
+        found = swept_again(*args)
+        found_again.append(found is not None)
+        return found
+
+    monkeypatch.setattr(similar, "_swept_again", counted)
+    return found_again
+
+
 @pytest.mark.usefixtures("kept")
 @pytest.mark.parametrize("threshold", [DEFAULT_THRESHOLD, 0.5, 0.3, 0.95])
 @pytest.mark.parametrize("seed", range(3))
 def test_a_period_swept_again_after_a_few_changes_gives_the_pairs_of_a_fresh_sweep(
-    articles: list[Article], monkeypatch: pytest.MonkeyPatch, threshold: float, seed: int
+    articles: list[Article], again: list[bool], threshold: float, seed: int
 ) -> None:
     """A daemon's builds after a few changes find again only the pairs of the articles
     changed and of those with a word whose weight moved: the pairs, their scores and
     their order are a fresh sweep's, through edits (to another article's title, to a
     copy of another's, to words of its own), new and removed articles and moved dates."""
-    again: list[bool] = []
-    swept_again = similar._swept_again
-
-    def counted(*args: Any) -> Any:
-        found = swept_again(*args)
-        again.append(found is not None)
-        return found
-
-    monkeypatch.setattr(similar, "_swept_again", counted)
     chosen = random.Random(seed)
     now = sorted(articles, key=lambda a: a.published_at)
     newest = now[-1].published_at
@@ -446,19 +452,10 @@ def test_a_period_swept_again_after_a_few_changes_gives_the_pairs_of_a_fresh_swe
 @pytest.mark.usefixtures("kept")
 @pytest.mark.parametrize("edited", ["earlier", "later"])
 def test_a_period_swept_again_finds_the_pairs_a_window_apart(
-    articles: list[Article], monkeypatch: pytest.MonkeyPatch, edited: str
+    articles: list[Article], again: list[bool], edited: str
 ) -> None:
     """A copy published exactly a window after its article is one story with it (the
     window's ends are in it): found again when either of them is edited."""
-    again: list[bool] = []
-    swept_again = similar._swept_again
-
-    def counted(*args: Any) -> Any:
-        found = swept_again(*args)
-        again.append(found is not None)
-        return found
-
-    monkeypatch.setattr(similar, "_swept_again", counted)
     length = similar.period_length(DEFAULT_WINDOW)
     now = sorted(articles, key=lambda a: a.published_at)
     at = next(
