@@ -1093,7 +1093,9 @@ def find_zones(work: ZoneWork, split: Split | None = None) -> dict[int, list[Pai
         for zone, weight, order, across in sweeps:
             if across is None:
                 swept = {paths[i]: (micros[i], work.prints[i]) for i in order}
-                _keep_swept((zone, work.threshold, work.window), weight, swept, found_zones[zone])
+                if len(swept) == len(order):  # (articles told apart by their paths)
+                    key = (zone, work.threshold, work.window)
+                    _keep_swept(key, weight, swept, found_zones[zone])
     return found_zones
 
 
@@ -1183,6 +1185,8 @@ def _swept_again(
         if len(scored) > len(order) * _PAIRS_AGAIN:
             return None  # (a sweep scores fewer)
     at = {paths[i]: i for i in order}
+    if len(at) < len(order):
+        return None  # two articles of one path: not told apart
     out = {paths[order[position]] for position in touched}
     out.update(path for path in members if path not in at)
     found = [
