@@ -1112,8 +1112,8 @@ class _Swept:
 #: the period zones swept lately (at most `_KEPT_ZONES`, by zone, threshold and window,
 #: as `_KEPT`), while `keep_sweeps` is on
 _SWEPT: dict[tuple[int, float, timedelta], _Swept] = {}
-#: a sweep again scores at most this many pairs an article of the zone (those of the
-#: articles changed, each with every other within the window), or sweeps it whole
+#: a sweep again looks at most at this many pairs an article of the zone (those of the
+#: articles changed, see `_swept_again`), or sweeps it whole
 _PAIRS_AGAIN = 2
 
 
@@ -1141,8 +1141,10 @@ def _swept_again(
     (and on the words that tell announcements apart, the same here). So the pairs of
     the articles that stayed, none of whose words weighs otherwise now, are the last
     sweep's; those of the others (changed, new, or with a word whose weight moved) are
-    found by scoring each against every article within the window, as the sweep scores
-    the pairs its words lead it to (it finds every pair that reaches the threshold)."""
+    found by looking each up by its words among the articles within its window, as the
+    sweep would (`_touching`), or at a threshold so low that titles of one story need
+    not share a word, by scoring it with every one of them; then scored as the sweep
+    scores the pairs its words lead it to (it finds every pair reaching the threshold)."""
     with _KEPT_LOCK:
         last = _SWEPT.get((zone, work.threshold, work.window))
     if (
@@ -1167,26 +1169,25 @@ def _swept_again(
             or not moved.isdisjoint(item.excerpt)
         ):
             touched.append(position)
-    # Each pair of a touched article and one within the window, as (earlier, later).
-    span = work.window // _MICROSECOND
-    scored: set[tuple[int, int]] = set()
-    for position in touched:
-        i = order[position]
-        if not prints[i].title:
-            continue  # scores nothing (see `_score`)
-        left = position - 1
-        while left >= 0 and micros[order[left]] >= micros[i] - span:
-            scored.add((order[left], i))
-            left -= 1
-        right = position + 1
-        while right < len(order) and micros[order[right]] - span <= micros[i]:
-            scored.add((i, order[right]))
-            right += 1
-        if len(scored) > len(order) * _PAIRS_AGAIN:
-            return None  # (a sweep scores fewer)
     at = {paths[i]: i for i in order}
     if len(at) < len(order):
         return None  # two articles of one path: not told apart
+    threshold = work.threshold
+    sift = _excerpt_floor(threshold) > 0
+    swapped = threshold <= SUBSTITUTION_FACTOR
+    titled = _text_floor(threshold) > 0
+    sweep = _Sweep(work, weight, micros, zone)
+    present = {prints[i].digest for i in order}
+    times = [micros[i] for i in order]
+    span = work.window // _MICROSECOND
+    limit = len(order) * _PAIRS_AGAIN  # (a sweep scores fewer)
+    if titled:
+        scored = _touching(sweep, order, touched, times, span, limit)
+    else:
+        scored = _within_window(prints, order, touched, times, span, limit)
+    if scored is None:
+        sweep.keep(present)  # (for the sweep of the whole zone, which takes it)
+        return None
     out = {paths[order[position]] for position in touched}
     out.update(path for path in members if path not in at)
     found = [
@@ -1194,11 +1195,6 @@ def _swept_again(
         for a, b, value in last.pairs
         if a not in out and b not in out
     ]
-    threshold = work.threshold
-    sift = _excerpt_floor(threshold) > 0
-    swapped = threshold <= SUBSTITUTION_FACTOR
-    titled = _text_floor(threshold) > 0
-    sweep = _Sweep(work, weight, micros, zone)
     for earlier, later in scored:
         if not prints[earlier].title:
             continue
@@ -1208,10 +1204,122 @@ def _swept_again(
         value = _score(sets, other, weight, threshold)
         if value >= threshold:
             found.append((earlier, later, value))
-    sweep.keep({prints[i].digest for i in order})
+    sweep.keep(present)
     # (a sweep finds them by the later article, then the earlier one)
     found.sort(key=lambda pair: (pair[1], pair[0]))
     return found
+
+
+def _windows(positions: list[int], times: list[int], span: int) -> list[tuple[int, int]]:
+    """Of each of `positions` (in a zone's `order`, whose articles' `times` those are),
+    the positions of the articles within the window of it: from the first to before
+    the last (its ends are in it, as in a sweep)."""
+    return [
+        (
+            bisect.bisect_left(times, times[position] - span),
+            bisect.bisect_right(times, times[position] + span),
+        )
+        for position in positions
+    ]
+
+
+def _within_window(
+    prints: list[Fingerprint],
+    order: list[int],
+    touched: list[int],
+    times: list[int],
+    span: int,
+    limit: int,
+) -> set[tuple[int, int]] | None:
+    """Each pair of an article at one of the `touched` positions of `order` and one
+    within the window, as (earlier, later) articles; None when more than `limit`."""
+    scored: set[tuple[int, int]] = set()
+    for position, (start, end) in zip(touched, _windows(touched, times, span), strict=True):
+        i = order[position]
+        if not prints[i].title:
+            continue  # scores nothing (see `_score`)
+        scored.update((order[q], i) for q in range(start, position))
+        scored.update((i, order[q]) for q in range(position + 1, end))
+        if len(scored) > limit:
+            return None
+    return scored
+
+
+def _touching(
+    sweep: _Sweep,
+    order: list[int],
+    touched: list[int],
+    times: list[int],
+    span: int,
+    limit: int,
+) -> set[tuple[int, int]] | None:
+    """The pairs a sweep of `order` (at a threshold where titles of one story share a
+    word: `_text_floor` above zero) would score of an article at one of the `touched`
+    positions and one within its window, as (earlier, later) articles; None when more
+    than `limit`.
+
+    A sweep finds a pair, its later article looking up the words of the earlier ones,
+    when (see `_Sweep.pairs`) their titles or heads are the same or one's is the
+    other's head, the rarest title word of one (of the words kept of a cut title) is in
+    the other's title, or, with both excerpts, their titles share a word of their
+    `text_prefix`. Each of these is the same whichever is the later: the articles
+    within the windows of those touched are indexed so, and each touched one looks up
+    its own."""
+    windows = _windows(touched, times, span)
+    indexed: set[int] = set()
+    for start, end in windows:
+        indexed.update(range(start, end))
+    prints, idf = sweep.prints, sweep.weight.idf
+    every: defaultdict[str, list[int]] = defaultdict(list)
+    leads: defaultdict[str, list[int]] = defaultdict(list)
+    texts: defaultdict[str, list[int]] = defaultdict(list)
+    titles: defaultdict[tuple[str, ...], list[int]] = defaultdict(list)
+    heads: defaultdict[tuple[str, ...], list[int]] = defaultdict(list)
+    lead_of: dict[int, str] = {}
+    for position in sorted(indexed):
+        item = prints[order[position]]
+        if not item.title:
+            continue  # scores nothing (see `_score`)
+        keys = sweep._keys_of(order[position])
+        lead = lead_of[position] = _cut_lead(item, idf) if item.cut else keys.rarest
+        leads[lead].append(position)
+        for word in item.title:
+            every[word].append(position)
+        if len(item.excerpt) >= MIN_EXCERPT_WORDS:
+            for word in keys.second:
+                texts[word].append(position)
+        titles[item.title].append(position)
+        if item.head:
+            heads[item.head].append(position)
+    scored: set[tuple[int, int]] = set()
+    for position, (start, end) in zip(touched, windows, strict=True):
+        i = order[position]
+        item = prints[i]
+        if not item.title:
+            continue
+        found: set[int] = set(every.get(lead_of[position], ()))
+        for word in item.title:
+            found.update(leads.get(word, ()))
+        if len(item.excerpt) >= MIN_EXCERPT_WORDS:
+            for word in sweep._keys_of(i).second:
+                found.update(texts.get(word, ()))
+        for shape in (item.title, item.head) if item.head else (item.title,):
+            found.update(titles.get(shape, ()))
+            found.update(heads.get(shape, ()))
+        for other in found:
+            if start <= other < end and other != position:
+                earlier, later = sorted((other, position))
+                scored.add((order[earlier], order[later]))
+        if len(scored) > limit:
+            return None
+    return scored
+
+
+def _cut_lead(item: Fingerprint, idf: Mapping[str, float]) -> str:
+    """The rarest word kept of a cut title (not the last, maybe cut in two): a cut title
+    is looked up, and indexed, by it (see `_Sweep.pairs`)."""
+    kept = [w for w in item.title if not w.endswith(ELLIPSIS)] or item.title
+    return min(kept, key=lambda w: (-idf.get(w, 0.0), w))
 
 
 #: a period of this many articles or more is swept in two parts at once, when a
@@ -1810,8 +1918,7 @@ class _Sweep:
                 if word in cuts:
                     _take(cuts, word, oldest, times, candidates)
             if item.cut:
-                kept = [w for w in item.title if not w.endswith(ELLIPSIS)] or item.title
-                first = min(kept, key=lambda w: (-idf.get(w, 0.0), w))
+                first = _cut_lead(item, idf)
                 _take(every, first, oldest, times, candidates)
                 cuts.setdefault(first, deque()).append(i)
             else:

@@ -10,6 +10,7 @@ import os
 import pickle
 import random
 import re
+from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
 from datetime import timedelta
@@ -448,6 +449,154 @@ def test_a_period_swept_again_after_a_few_changes_gives_the_pairs_of_a_fresh_swe
     # Most zones were found again from their last sweep (a new article may move the
     # count of those the weights are taken over: then every weight, and a sweep).
     assert sum(found for _zone, found in again) > len(again) / 2, again
+
+
+@pytest.mark.usefixtures("kept")
+@pytest.mark.parametrize("threshold", [DEFAULT_THRESHOLD, 0.7, 0.9])
+@pytest.mark.parametrize("seed", range(3))
+def test_a_period_found_again_by_its_words_gives_the_pairs_of_a_fresh_sweep(
+    articles: list[Article],
+    again: list[tuple[int, bool]],
+    threshold: float,
+    seed: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """At thresholds where titles of one story share a word, the articles changed are
+    looked up by their words among those within the window: every route by which a
+    sweep finds a pair (a title cut short, a title with a subtitle or without it, a
+    word swapped, an excerpt of the same words) gives a fresh sweep's pairs, through
+    edits that move the weights of many articles (a number word, an excerpt word).
+    (The periods here are small: most of their words move with an edit, so a period is
+    found again however many pairs that takes, to check them all.)"""
+    monkeypatch.setattr(similar, "_PAIRS_AGAIN", 1_000_000)
+    chosen = random.Random(seed)
+    now = sorted(articles, key=lambda a: a.published_at)
+    newest = now[-1].published_at
+    words = [w for a in now[-200:] for w in a.title.split()]
+    excerpt_words = [w for a in now[-200:] for w in a.excerpt.split()]
+    _pairs(now, threshold)
+    for step in range(14):
+        recent = [i for i, a in enumerate(now) if newest - a.published_at < timedelta(days=12)]
+        at, source = chosen.choice(recent), now[chosen.choice(recent)]
+        change = step % 7
+        if change == 0:  # a copy of another's title cut short, as a feed cuts it
+            kept = source.title.split()[: chosen.randint(4, 6)]
+            title = " ".join([*kept[:-1], kept[-1][: chosen.randint(1, len(kept[-1]))]])
+            now[at] = _retitled(now[at], f"{title}\u2026")
+        elif change == 1:  # another's title with a subtitle
+            now[at] = _retitled(now[at], f"{source.title}: {' '.join(chosen.sample(words, 3))}")
+        elif change == 2:  # the head of a title with a subtitle, alone
+            head = next((a.title.split(": ")[0] for a in now if ": " in a.title), source.title)
+            now[at] = _retitled(now[at], head)
+        elif change == 3:  # a number word: it moves the weights of the titles holding it
+            now[at] = _retitled(now[at], f"{now[at].title} note {chosen.randint(1, 9)}")
+        elif change == 4:  # another's excerpt with a word more
+            excerpt = f"{source.excerpt} {chosen.choice(excerpt_words)}"
+            now[at] = with_keys(dataclasses.replace(now[at], excerpt=excerpt))
+        elif change == 5:  # a word swapped
+            title = now[at].title.split()
+            title[chosen.randrange(len(title))] = chosen.choice(words)
+            now[at] = _retitled(now[at], " ".join(title))
+        else:  # another's title and excerpt
+            now[at] = with_keys(
+                dataclasses.replace(now[at], title=source.title, excerpt=source.excerpt)
+            )
+        assert _pairs(now, threshold) == _fresh(now, threshold), step
+    # The newest period's zone was found again after most edits (not swept whole).
+    newest_zone = 2 * max(group_periods(now, DEFAULT_WINDOW))
+    found = [found for zone, found in again if zone == newest_zone]
+    assert sum(found) >= 10, found
+
+
+def _with_copies(now: list[Article], chosen: random.Random) -> list[tuple[str, str]]:
+    """Adds to `now` copies of some of its newest articles, published a few hours
+    later, one for each way a sweep finds a pair: a title cut short, a title with a
+    subtitle, the head of one alone, the same title (each without an excerpt), the
+    rarest title word swapped (with the same excerpt). The paths of each article and
+    its copy."""
+    copies: list[tuple[str, str]] = []
+    for n, at in enumerate(chosen.sample(range(len(now) - 150, len(now)), 25)):
+        source = now[at]
+        words = source.title.split()
+        kind = n % 5
+        if kind == 0:
+            kept = words[: max(4, len(words) - 2)]
+            title = " ".join([*kept[:-1], kept[-1][: chosen.randint(1, len(kept[-1]))]]) + "\u2026"
+        elif kind == 1:
+            title = f"{source.title}: a closer look"
+        elif kind == 2:
+            title = source.title
+            source = now[at] = _retitled(source, f"{source.title}: what it means")
+        elif kind == 3:
+            rarest = max(words, key=len)
+            title = " ".join("Zyxwvut" if w == rarest else w for w in words)
+        else:
+            title = source.title
+        copy = dataclasses.replace(
+            _retitled(source, title),
+            path=f"copy-{n}.md",
+            published_at=source.published_at + timedelta(hours=chosen.randint(0, 60)),
+        )
+        if kind != 3:  # (found by their titles alone)
+            copy = with_keys(dataclasses.replace(copy, excerpt=""))
+        now.append(copy)
+        copies.append((source.path, copy.path))
+    return copies
+
+
+@pytest.mark.usefixtures("kept")
+@pytest.mark.parametrize("threshold", [0.7, DEFAULT_THRESHOLD, 0.9])
+@pytest.mark.parametrize("seed", range(2))
+def test_the_articles_looked_up_again_find_every_pair_of_theirs_a_sweep_finds(
+    articles: list[Article], again: list[tuple[int, bool]], threshold: float, seed: int
+) -> None:
+    """Articles published a microsecond later (no word of the period weighs otherwise)
+    are the only ones looked up again: each pair of one of them with one not (a copy
+    and its article, by each way a sweep finds a pair, either of them looked up) is
+    found, as a fresh sweep finds it."""
+    chosen = random.Random(seed)
+    now = sorted(articles, key=lambda a: a.published_at)
+    copies = _with_copies(now, chosen)
+    paths = [a.path for a in now]
+    before = _pairs(now, threshold)
+    pairs = {frozenset((a, b)) for found in before.values() for a, b, _ in found}
+    assert sum(frozenset(pair) in pairs for pair in copies) >= 15, threshold
+    for step in range(6):
+        for pair in chosen.sample(copies, 4):
+            at = paths.index(chosen.choice(pair))
+            now[at] = dataclasses.replace(
+                now[at], published_at=now[at].published_at + timedelta(microseconds=1)
+            )
+        assert _pairs(now, threshold) == _fresh(now, threshold), step
+    newest = 2 * max(group_periods(now, DEFAULT_WINDOW))
+    assert [found for zone, found in again if zone == newest][1:] == [True] * 6
+
+
+@pytest.mark.usefixtures("kept")
+def test_an_edit_moving_the_weights_of_many_articles_is_found_again(
+    articles: list[Article], again: list[tuple[int, bool]]
+) -> None:
+    """A word that many titles of the period hold, added to the newest title and taken
+    off again, moves the weight of the word in all of them: their pairs are looked up
+    again (more than scoring each with every article in its window would take), the
+    period is not swept whole, and the pairs are a fresh sweep's."""
+    now = sorted(articles, key=lambda a: a.published_at)
+    periods = group_periods(now, DEFAULT_WINDOW)
+    last = max(periods)
+    held = Counter(w for i in periods[last] for w in set(now[i].title.lower().split()))
+    newest = now[-1]
+    # (a word whose count moves its weight: counts are exact below 64)
+    word = max(
+        (w for w, n in held.items() if n < 60 and w.isalpha() and w not in newest.title.lower()),
+        key=held.__getitem__,
+    )
+    assert held[word] >= 20, held.most_common()
+    _pairs(now)
+    for step in range(6):
+        title = f"{newest.title} {word}" if step % 2 == 0 else newest.title
+        now[-1] = _retitled(newest, title)
+        assert _pairs(now) == _fresh(now), step
+    assert [found for zone, found in again if zone == 2 * last][1:] == [True] * 6
 
 
 @pytest.mark.usefixtures("kept")
