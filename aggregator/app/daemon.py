@@ -458,6 +458,10 @@ class Daemon:
             )
         else:
             self._keep_report(None, self.config)  # the leader's builds are the news now
+            # A follower builds nothing, so collects nothing after builds: what its
+            # builds as the leader kept is the collector's again (see `_collect`).
+            gc.unfreeze()
+            self._collections = 0
             helps = "; it helps check links" if self.config.links == "on" else ""
             log.info(
                 "follower: %s leads; this daemon builds nothing while it does%s",
@@ -633,12 +637,14 @@ class Daemon:
         helping = self._helping
         if helping is not None:
             helping.cut()  # shutting down: requests in flight are cut short
-        self._unwatch()
-        self.scheduler.shutdown(wait=True)
+        try:
+            self._unwatch()
+            self.scheduler.shutdown(wait=True)
+        finally:
+            self._freezing = False
+            gc.unfreeze()  # (see `_collect`)
         keep_sweeps(False)
         keep_helper(False)
-        self._freezing = False
-        gc.unfreeze()  # (see `_collect`)
         self.leadership.close()
         if self.server is not None:
             self.server.close()

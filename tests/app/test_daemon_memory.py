@@ -10,6 +10,7 @@ import weakref
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from conftest import write_article
 
 from aggregator.app.daemon import Daemon
@@ -28,6 +29,15 @@ class _Node:
         self.itself = self
 
 
+def _first_build(daemon: Daemon) -> None:
+    """Waits for the daemon's first build, scheduled at its start, and its collection."""
+    deadline = time.monotonic() + PATIENCE
+    while daemon.health.last_status != "ok" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    with daemon._building:  # (the first build is over, its collection too)
+        pass
+
+
 def test_a_cycle_dropped_between_watched_builds_is_freed_by_the_next_scheduled_one(
     tmp_path: Path,
 ) -> None:
@@ -38,16 +48,13 @@ def test_a_cycle_dropped_between_watched_builds_is_freed_by_the_next_scheduled_o
     daemon = Daemon(lambda: config, serve=None)
     daemon.start()  # (its first build, scheduled, runs at once; the next in an hour)
     try:
-        deadline = time.monotonic() + PATIENCE
-        while daemon.health.last_status != "ok" and time.monotonic() < deadline:
-            time.sleep(0.01)
-        with daemon._building:  # (the first build is over, its collection too)
-            pass
+        _first_build(daemon)
         assert gc.get_freeze_count() > 0  # what the daemon keeps
         kept = _Node()
         dropped = weakref.ref(kept)
         write_article(tmp_path / "src", "b.md", n=2)
         assert daemon.run_watched(Burst(1, 0.0)) is not None  # (freezes `kept`)
+        assert gc.isenabled()
         del kept
         write_article(tmp_path / "src", "c.md", n=3)
         assert daemon.run_watched(Burst(1, 0.0)) is not None
@@ -73,3 +80,31 @@ def test_a_daemon_not_started_freezes_nothing(tmp_path: Path) -> None:
     del kept
     gc.collect()
     assert dropped() is None
+
+
+def test_a_daemon_that_stops_leading_leaves_nothing_frozen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A follower builds nothing (the leader does), so it collects nothing after
+    builds: what it froze as the leader is the collector's again."""
+    write_article(tmp_path / "src", "a.md", n=1)
+    config = Config(
+        sources=(tmp_path / "src",), output=tmp_path / "out", links="off", interval=HOUR
+    )
+    daemon = Daemon(lambda: config, serve=None)
+    daemon.start()
+    try:
+        _first_build(daemon)
+        kept = _Node()
+        dropped = weakref.ref(kept)
+        assert daemon.run_watched(Burst(1, 0.0)) is not None  # (freezes `kept`)
+        assert gc.isenabled() and gc.get_freeze_count() > 0
+        del kept
+        monkeypatch.setattr(daemon.leadership, "lead", lambda: False)  # another leads
+        assert daemon.run_once() is None
+        assert daemon.health.role == "follower"
+        assert gc.get_freeze_count() == 0
+        gc.collect()
+        assert dropped() is None
+    finally:
+        daemon.stop()
