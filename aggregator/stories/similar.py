@@ -1065,10 +1065,9 @@ def find_zones(work: ZoneWork, split: Split | None = None) -> dict[int, list[Pai
     again: dict[int, list[tuple[int, int, float]]] = {}
     if kept and _KEPT is not None:
         for zone, weight, order, across in sweeps:
-            if across is None:
-                found = _swept_again(work, zone, weight, order, micros)
-                if found is not None:
-                    again[zone] = found
+            found = _swept_again(work, zone, weight, order, micros, across)
+            if found is not None:
+                again[zone] = found
     rest = [sweep for sweep in sweeps if sweep[0] not in again]
     large = [
         zone
@@ -1090,26 +1089,26 @@ def find_zones(work: ZoneWork, split: Split | None = None) -> dict[int, list[Pai
         for zone, _weight, _order, _across in sweeps
     }
     if kept and _KEPT is not None:
-        for zone, weight, order, across in sweeps:
-            if across is None:
-                swept = {paths[i]: (micros[i], work.prints[i]) for i in order}
-                if len(swept) == len(order):  # (articles told apart by their paths)
-                    key = (zone, work.threshold, work.window)
-                    _keep_swept(key, weight, swept, found_zones[zone])
+        for zone, weight, order, _across in sweeps:
+            swept = {paths[i]: (micros[i], work.prints[i]) for i in order}
+            if len(swept) == len(order):  # (articles told apart by their paths)
+                key = (zone, work.threshold, work.window)
+                _keep_swept(key, weight, swept, found_zones[zone])
     return found_zones
 
 
 @dataclass(frozen=True, slots=True)
 class _Swept:
-    """A period's zone as it was last swept (see `_swept_again`): its weights, its
-    articles (by path: the time in microseconds and the fingerprint) and its pairs."""
+    """A zone (a period's or a boundary's) as it was last swept (see `_swept_again`):
+    its weights, its articles (by path: the time in microseconds and the fingerprint)
+    and its pairs."""
 
     weight: Weights
     members: dict[str, tuple[int, Fingerprint]]
     pairs: list[Pair]
 
 
-#: the period zones swept lately (at most `_KEPT_ZONES`, by zone, threshold and window,
+#: the zones swept lately (at most `_KEPT_ZONES`, by zone, threshold and window,
 #: as `_KEPT`), while `keep_sweeps` is on
 _SWEPT: dict[tuple[int, float, timedelta], _Swept] = {}
 #: a sweep again looks at most at this many pairs an article of the zone (those of the
@@ -1131,11 +1130,17 @@ def _keep_swept(
 
 
 def _swept_again(
-    work: ZoneWork, zone: int, weight: Weights, order: list[int], micros: list[int]
+    work: ZoneWork,
+    zone: int,
+    weight: Weights,
+    order: list[int],
+    micros: list[int],
+    across: frozenset[int] | None = None,
 ) -> list[tuple[int, int, float]] | None:
-    """The pairs of a period's zone (its articles in `order`, by date) as a sweep finds
-    them, in its order, from those of its last sweep (`_SWEPT`) when few of its articles
-    changed since; None when there is no last sweep to start from, or many changed.
+    """The pairs of a zone (its articles in `order`, by date; of a boundary, those of
+    one article in `across` and one not) as a sweep finds them, in its order, from those
+    of its last sweep (`_SWEPT`) when few of its articles changed since; None when there
+    is no last sweep to start from, or many changed.
 
     A pair's score depends on its two articles and on the weights of their words alone
     (and on the words that tell announcements apart, the same here). So the pairs of
@@ -1188,6 +1193,8 @@ def _swept_again(
     if scored is None:
         sweep.keep(present)  # (for the sweep of the whole zone, which takes it)
         return None
+    if across is not None:
+        scored = {(a, b) for a, b in scored if (a in across) != (b in across)}
     out = {paths[order[position]] for position in touched}
     out.update(path for path in members if path not in at)
     found = [
