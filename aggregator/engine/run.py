@@ -33,8 +33,10 @@ import heapq
 import itertools
 import json
 import operator
+import secrets
 import threading
 from collections import Counter
+from collections import OrderedDict
 from collections.abc import Callable
 from collections.abc import Collection
 from collections.abc import Container
@@ -51,6 +53,7 @@ from typing import TYPE_CHECKING
 from typing import Any
 
 from aggregator.config import Config
+from aggregator.engine import zonerows
 from aggregator.engine.stages import Judged
 from aggregator.engine.stages import checks_links
 from aggregator.engine.stages import judge
@@ -129,6 +132,7 @@ from aggregator.state.lastbuild import patched_tally
 from aggregator.state.lastbuild import report_from_json
 from aggregator.stories.dedupe import find_stories
 from aggregator.stories.paircache import StoredPairs
+from aggregator.stories.similar import Dated
 from aggregator.stories.similar import Pair
 from aggregator.stories.similar import Split
 from aggregator.stories.similar import SweepPart
@@ -258,6 +262,9 @@ class Run:
         the files land when it ends); what `complete` makes the report of."""
         store = self.store
         store.set_meta(FORM, "")  # until every table is consistent again
+        # Whose periods this process kept may be read from memory (`zonerows`).
+        self.generation = (store.meta(zonerows.GENERATION), secrets.token_hex(8))
+        store.set_meta(zonerows.GENERATION, self.generation[1])
         forget(store)  # and the last report, until the new one is kept
         if self.cold:
             empty(store)
@@ -414,28 +421,42 @@ class Run:
         store = self.store
         length = period_length(settings.window)
         changed = _moved_periods(old_rows, self.fresh, length)
+        kept = OrderedDict[int, zonerows.Period]()
+        if not self.cold:
+            kept = zonerows.take(self.generation[0], settings.window)
         if not changed and not self.cold:  # no pair can have changed
+            zonerows.keep(self.generation[1], settings.window, kept)  # nor a period
             beside()
             return set()
         wanted = {p + d for p in changed for d in (-1, 0, 1)}
         items: list[Item] = []
+        digests: dict[int, str] = {}
         if self.cold:  # every article is fresh: its row is not there yet (see `beside`)
             items = [_fresh_item(a, a.published_at, None) for a in self.fresh.values()]
+            periods = group_periods(items, settings.window)
         else:
-            for path, _period, stamp, digest, _story in store.inc_rows("inc_art", "period", wanted):
-                article = self.fresh.get(path)
-                if article is None:
-                    items.append(_row_item(path, stamp, digest))
-                else:
-                    items.append(_fresh_item(article, datetime.fromisoformat(stamp), digest))
-        periods = group_periods(items, settings.window)
+            read = self._zone_periods(kept, wanted, old_rows, length)
+            periods = {}
+            for number in sorted(read):
+                period = read[number]
+                if period.items:
+                    start = len(items)
+                    items.extend(period.items)
+                    periods[number] = list(range(start, len(items)))
+                    digests[number] = period.digest
         zones = _zones_around(changed)
         present = _present(zones, periods)
         cache = StoredPairs(self.store, settings)
         limits = self.config.limits
+        loaded: dict[str, Fingerprint] = {}
 
         def find(works: list[ZoneWork]) -> Iterable[dict[int, list[Pair]]]:
             return self._find_zones(works, beside)
+
+        def words(some: Sequence[Dated]) -> list[Fingerprint]:
+            prints = load_words(store, limits, some)
+            loaded.update(zip((a.path for a in some), prints, strict=True))
+            return prints
 
         found = zone_pairs(
             items,
@@ -444,9 +465,18 @@ class Run:
             settings.threshold,
             settings.window,
             cache,
-            lambda some: load_words(store, limits, some),
+            words,
             zones_told(self.progress, find) or find,
+            digests,
         )
+        if not self.cold:
+            for number in wanted:
+                period = read[number]
+                if any(item.path in loaded for item in period.items):
+                    period.items = [_complete(item, loaded) for item in period.items]
+                kept[number] = period
+                kept.move_to_end(number)
+            zonerows.keep(self.generation[1], settings.window, kept)
         # From an empty state every zone was found again: the others are gone.
         cache.save(within=None if self.cold else zones)
         new = {(z, a, b, s) for z, pairs in found.items() for a, b, s in pairs}
@@ -460,6 +490,46 @@ class Run:
         for _zone, a, b, _score in new ^ old:
             ends.update((str(a), str(b)))
         return ends
+
+    def _zone_periods(
+        self,
+        kept: Mapping[int, zonerows.Period],
+        wanted: set[int],
+        old_rows: dict[str, tuple[Any, ...]],
+        length: timedelta,
+    ) -> dict[int, zonerows.Period]:
+        """The `wanted` periods as the state now has them (this build's rows in): those
+        kept by the last build of this state brought up to date with this build's
+        changes, the others read."""
+        gone = set(old_rows)
+        moved = {int(row[1]) for row in old_rows.values()}
+        added: dict[int, list[Item]] = {}
+        for fresh in self.fresh.values():
+            stamp = fresh.published_at.isoformat()  # as its row has it (`article_rows`)
+            digest = (fresh.fingerprint or fingerprint(fresh)).digest
+            item = _fresh_item(fresh, datetime.fromisoformat(stamp), digest)
+            added.setdefault(period_of(fresh.published_at, length), []).append(item)
+        found: dict[int, zonerows.Period] = {}
+        for number in wanted:
+            period = kept.get(number)
+            if period is not None and (number in moved or number in added):
+                period = zonerows.changed(period, gone, added.get(number, ()))
+            if period is not None:
+                found[number] = period
+        missing = wanted - found.keys()
+        if missing:
+            rows: dict[int, list[Item]] = {number: [] for number in missing}
+            for path, number, stamp, digest, _story in self.store.inc_rows(
+                "inc_art", "period", missing
+            ):
+                article = self.fresh.get(path)
+                if article is None:
+                    item = _row_item(path, stamp, digest)
+                else:
+                    item = _fresh_item(article, datetime.fromisoformat(stamp), digest)
+                rows[int(number)].append(item)
+            found.update((number, zonerows.Period.of(items)) for number, items in rows.items())
+        return found
 
     def _find_zones(
         self, works: list[ZoneWork], beside: Callable[[], object]
@@ -1123,6 +1193,8 @@ def warm_zones(config: Config, cancel: threading.Event | None = None) -> None:
         return  # (none to read: opening it would make one)
     stop_if(cancel)
     with open_store(config.state_location) as store:
+        # (The token first: rows of a later build are never kept under an earlier one.)
+        token = store.meta(zonerows.GENERATION)
         if not current(store, config):
             return
         newest = store.inc_top(ALL, 1)
@@ -1136,6 +1208,16 @@ def warm_zones(config: Config, cancel: threading.Event | None = None) -> None:
             for path, _period, stamp, digest, _story in store.inc_rows("inc_art", "period", wanted)
         ]
         periods = group_periods(items, settings.window)
+        if (
+            token is not None
+            and store.meta(zonerows.GENERATION) == token
+            and current(store, config)
+        ):
+            # The next build of this state reads these periods from memory.
+            kept = OrderedDict[int, zonerows.Period]()
+            for number in sorted(wanted):
+                kept[number] = zonerows.Period.of([items[i] for i in periods.get(number, ())])
+            zonerows.keep(token, settings.window, kept)
         present = _present(_zones_around([period]), periods)
         if sum(len(periods[p]) for p in wanted if p in periods) >= PARALLEL_ZONE_ARTICLES:
             return
@@ -1175,6 +1257,14 @@ def _row_item(path: object, stamp: str, digest: object) -> Item:
             _ZONE_ITEMS.clear()
         item = _ZONE_ITEMS[key] = Item(str(path), datetime.fromisoformat(stamp), prints)
     return item
+
+
+def _complete(item: Item, loaded: Mapping[str, Fingerprint]) -> Item:
+    """The item with the words loaded for it (when of its fingerprint)."""
+    prints = loaded.get(item.path)
+    if prints is None or item.fingerprint is None or prints.digest != item.fingerprint.digest:
+        return item
+    return Item(item.path, item.published_at, prints)
 
 
 def _moved_periods(

@@ -859,21 +859,23 @@ def zone_pairs(
     cache: PairCache | None = None,
     words: Words | None = None,
     runner: Runner | None = None,
+    digests: Mapping[int, str] | None = None,
 ) -> dict[int, list[Pair]]:
     """The pairs of each of `zones`; `periods` holds every article (by index in
-    `articles`, sorted by `group_periods`) of each period those zones lie in.
+    `articles`, sorted by `group_periods`) of each period those zones lie in, and
+    `digests` those of its periods whose `period_digest` the caller knows.
 
     The zones not in `cache` are found by `find_zones`, here or, through `runner`, in
     parts (`ZoneWork`s of neighbouring zones, each with the articles it reads) that
     it may hand to other processes: each zone is found from its periods alone, so the
     pairs are the same either way."""
     prints = [_print_of(a) for a in articles]
-    digests: dict[int, str] = {}
+    known: dict[int, str] = dict(digests or {})
 
     def digest_of(period: int) -> str:
-        if period not in digests:
-            digests[period] = _digest(articles, prints, periods[period])
-        return digests[period]
+        if period not in known:
+            known[period] = _digest(articles, prints, periods[period])
+        return known[period]
 
     found: dict[int, list[Pair]] = {}
     todo: dict[int, str] = {}  # zone -> digest
@@ -898,7 +900,7 @@ def zone_pairs(
         for i, loaded in zip(partial, words([articles[i] for i in partial]), strict=True):
             prints[i] = loaded
     parts = _parts(sorted(todo), periods) if runner is not None else [sorted(todo)]
-    works = [_work(part, articles, prints, periods, threshold, window, digests) for part in parts]
+    works = [_work(part, articles, prints, periods, threshold, window, known) for part in parts]
     for zone_found in runner(works) if runner is not None else map(find_zones, works):
         found.update(zone_found)
     if cache is not None:
@@ -1615,7 +1617,15 @@ def _print_of(article: Dated) -> Fingerprint:
     raise ValueError(f"{article.path}: no fingerprint")
 
 
-def _digest(articles: Sequence[Dated], prints: Sequence[Fingerprint], members: list[int]) -> str:
+def period_digest(articles: Sequence[Dated]) -> str:
+    """The digest `zone_pairs` makes of a period of these articles (in this order: that
+    of `group_periods`), for a caller that knows it before its next build."""
+    return _digest(articles, [_print_of(a) for a in articles], range(len(articles)))
+
+
+def _digest(
+    articles: Sequence[Dated], prints: Sequence[Fingerprint], members: Iterable[int]
+) -> str:
     digest = hashlib.blake2b(digest_size=16)
     for i in members:
         line = f"{articles[i].path}\0{articles[i].published_at.isoformat()}\0{prints[i].digest}\n"
