@@ -182,9 +182,11 @@ class Output:
         base = self.root / folder
         if not base.is_dir():
             return []
-        return sorted(
-            f"{folder}/{p.name}" for p in base.iterdir() if p.is_file() and p.name.endswith(suffix)
-        )
+        # (`scandir`: the kind of each entry comes with its name, no `stat` per file:
+        # a daemon's build lists the topic feeds in every format)
+        with os.scandir(base) as entries:
+            names = [e.name for e in entries if e.name.endswith(suffix) and e.is_file()]
+        return sorted(f"{folder}/{name}" for name in names)
 
 
 def _reason(exc: OSError) -> str:
