@@ -148,21 +148,32 @@ def test_a_process_reads_the_periods_of_its_zones_once_and_builds_what_a_cold_bu
     assert period_reads == [*expected, 0]
 
 
+def _edited_once(tmp_path: Path, reads: list[int]) -> tuple[Path, Config, BuildReport]:
+    """The corpus built cold, then story 4 edited and built by this process: the
+    source folder, the config and that build's report."""
+    source = tmp_path / "src"
+    _corpus(source)
+    target = _config(source, tmp_path / "out")
+    build(target, now=NOW)
+    _written(write_article(source, "004.md", n=4, topics=[TOPICS[0]], title="Four, edited"))
+    return source, target, _build(target, reads)
+
+
+def _syndicated_five(source: Path) -> None:
+    """A copy of story 5 under another title and URL, in its period: a duplicate."""
+    copy = {"title": "Story number 5 - Other Wire", "quality": 50}
+    _written(write_article(source, "300.md", n=5, webUrl="https://wire.example.org/5", **copy))
+
+
 @pytest.mark.e2e
 def test_a_build_of_the_state_by_another_process_has_the_next_build_read_the_rows_again(
     tmp_path: Path, period_reads: list[int]
 ) -> None:
     """What the process kept is not the state any more once the command built it: the
     process's next build reads the periods again and finds the pair the command made."""
-    source = tmp_path / "src"
-    _corpus(source)
-    target = _config(source, tmp_path / "out")
-    build(target, now=NOW)
-    _written(write_article(source, "004.md", n=4, topics=[TOPICS[0]], title="Four, edited"))
-    first = _build(target, period_reads)
+    source, target, first = _edited_once(tmp_path, period_reads)
     # The command (another process) adds a syndicated copy of story 5 in that period.
-    copy = {"title": "Story number 5 - Other Wire", "quality": 50}
-    _written(write_article(source, "300.md", n=5, webUrl="https://wire.example.org/5", **copy))
+    _syndicated_five(source)
     done = run_cli("build", "--source", source, "--output", target.output, "--links", "off")
     assert done.returncode == 0, done.stderr
     # This process edits another article of the same period.
@@ -180,12 +191,7 @@ def test_a_failed_build_leaves_nothing_kept_for_the_builds_after_it(
     """A build that fails once its zones were found leaves the state to a cold build
     (which keeps no period); the build after that reads the periods again and finds
     the pair the cold build found, not what the failed build had kept."""
-    source = tmp_path / "src"
-    _corpus(source)
-    target = _config(source, tmp_path / "out")
-    build(target, now=NOW)
-    _written(write_article(source, "004.md", n=4, topics=[TOPICS[0]], title="Four, edited"))
-    first = _build(target, period_reads)
+    source, target, first = _edited_once(tmp_path, period_reads)
 
     def failing(*args: Any, **kwargs: Any) -> Any:
         raise OSError("disk full")
@@ -196,8 +202,7 @@ def test_a_failed_build_leaves_nothing_kept_for_the_builds_after_it(
         period_reads.append(0)
         with pytest.raises(OSError, match="disk full"):
             build(target, now=NOW)
-    copy = {"title": "Story number 5 - Other Wire", "quality": 50}
-    _written(write_article(source, "300.md", n=5, webUrl="https://wire.example.org/5", **copy))
+    _syndicated_five(source)
     period_reads.append(0)
     assert build(target, now=NOW).mode == "full"
     _written(write_article(source, "004.md", n=4, topics=[TOPICS[0]], title="Four, again"))
