@@ -130,8 +130,10 @@ _REPORT_KEYS = {
 #: the layout of the tables and meta rows a build keeps: one that reads another's is
 #: a cold build (2: `PATHS` and `FILES` are the base of `DELTA`, where an earlier one
 #: reads them as the last build's files; 3: a feed's record holds its headlines, where
-#: 2 holds their paths)
-LAYOUT = "3: feeds with their headlines"
+#: 2 holds their paths; 4: every build writes a new `zonerows.GENERATION` as it starts,
+#: which 3 does not: a process would take for the state's periods what it kept before
+#: a build of an earlier version)
+LAYOUT = "4: a token for each build"
 
 
 def form(config: Config) -> str:

@@ -23,6 +23,7 @@ from aggregator.engine.tables import Identities
 from aggregator.engine.tables import _compare
 from aggregator.state.interface import StateStore
 from aggregator.state.interface import open_store
+from aggregator.stories.similar import SCORING
 from aggregator.version import __version__
 
 
@@ -282,6 +283,19 @@ def test_a_state_the_earlier_layout_kept_is_built_cold(tmp_path: Path) -> None:
     either layout is built cold by a version of the other (its tables' form differs)."""
     config = _config(tmp_path)
     earlier = sha256(f"{__version__}\n{config.tables_key()}\n".encode()).hexdigest()
+    assert tables.form(config) != earlier
+    assert build(_edited_after(tmp_path, tables.FORM, earlier), now=NOW).mode == "full"
+
+
+def test_a_state_kept_by_a_version_that_writes_no_build_token_is_built_cold(
+    tmp_path: Path,
+) -> None:
+    """A version that wrote no token as each build started (`zonerows.GENERATION`, layout
+    3) would leave a process's kept periods looking current after its build: the state
+    of either is built cold by the other."""
+    config = _config(tmp_path)
+    text = f"{__version__}\n3: feeds with their headlines\n{SCORING}\n{config.tables_key()}\n"
+    earlier = sha256(text.encode()).hexdigest()
     assert tables.form(config) != earlier
     assert build(_edited_after(tmp_path, tables.FORM, earlier), now=NOW).mode == "full"
 
