@@ -4,11 +4,15 @@ feeds a cold build gives; after any other build of the state it reads the rows a
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import sqlite3
 import time
+from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
+from datetime import timezone
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +26,15 @@ from aggregator.config import Config
 from aggregator.engine import run
 from aggregator.engine import zonerows
 from aggregator.engine.pipeline import build
+from aggregator.engine.run import warm_zones
+from aggregator.engine.tables import Item
 from aggregator.model import BuildReport
+from aggregator.model import Fingerprint
 from aggregator.state.store import Store
+from aggregator.stories import similar
 from aggregator.stories.dedupe import DedupeSettings
+from aggregator.stories.similar import group_periods
+from aggregator.stories.similar import period_digest
 from aggregator.stories.similar import period_length
 from aggregator.stories.similar import period_of
 
@@ -102,7 +112,7 @@ def test_a_process_reads_the_periods_of_its_zones_once_and_builds_what_a_cold_bu
     target = _config(source, tmp_path / "out")
     build(target, now=NOW)
     four = article_fields(n=4)["publishedDateTime"]
-    edits: list[tuple[str, dict[str, Any]]] = [
+    edits: list[tuple[str, dict[str, Any] | None]] = [
         ("004.md", {"n": 4, "title": "Four, edited"}),  # its periods read
         ("004.md", {"n": 4, "title": "Four, edited again"}),  # from memory
         ("004.md", {"n": 4, "excerpt": "Another excerpt of four."}),
@@ -111,22 +121,24 @@ def test_a_process_reads_the_periods_of_its_zones_once_and_builds_what_a_cold_bu
         # Story 5 syndicated under another title, in the same period: a duplicate.
         ("300.md", {"n": 5, "title": "Story number 5 - Other Wire", "quality": 50,
                     "webUrl": "https://wire.example.org/five"}),
+        ("003.md", None),  # deleted: its period only loses an article
         ("008.md", {"n": 8, "publishedDateTime": four + timedelta(days=200)}),  # moved away
         ("008.md", {"n": 8, "title": "Eight, far away"}),
+        ("300.md", None),  # the copy deleted: story 5 alone again
     ]  # fmt: skip
     duplicates = []
     dates = {f"{n:03}.md": article_fields(n=n)["publishedDateTime"] for n in range(1, 31)}
     kept: set[int] = set()  # the periods the process knows
     expected = []  # the periods each build reads: those around a change it does not know
     for name, edit in edits:
-        _written(write_article(source, name, topics=[TOPICS[0]], **edit))
-        was, now = (
-            dates.get(name),
-            edit.get("publishedDateTime", article_fields(**edit)["publishedDateTime"]),
-        )
-        dates[name] = now
+        was, now = dates.pop(name, None), None
+        if edit is None:
+            (source / name).unlink()
+        else:
+            _written(write_article(source, name, topics=[TOPICS[0]], **edit))
+            now = dates[name] = article_fields(**edit)["publishedDateTime"]
         moved = {_period(when) for when in (was, now) if when is not None}
-        if edit.keys() <= {"n", "quality"}:
+        if edit is not None and edit.keys() <= {"n", "quality"}:
             moved = set()  # no zone to find again
         wanted = {p + d for p in moved for d in (-1, 0, 1)}
         expected.append(len(wanted - kept))
@@ -134,18 +146,21 @@ def test_a_process_reads_the_periods_of_its_zones_once_and_builds_what_a_cold_bu
         report = _build(target, period_reads)
         cold, cold_report = _cold(source, tmp_path)
         assert _outputs(tmp_path / "out") == cold, (name, edit)
+        assert _pairs(tmp_path / ".out-state.sqlite") == _pairs(tmp_path / ".cold-state.sqlite")
         assert report.published == cold_report.published
         duplicates.append(len(report.duplicates))
-    (source / "300.md").unlink()
-    (source / "012.md").unlink()
-    report = _build(target, period_reads)
-    assert _outputs(tmp_path / "out") == _cold(source, tmp_path)[0]
     # The syndicated copy was dropped as a duplicate while it was there.
-    assert duplicates[5] == duplicates[4] + 1 and len(report.duplicates) == duplicates[4]
+    assert duplicates[5:9] == [duplicates[4] + 1] * 4 and duplicates[9] == duplicates[4]
     # The first edit read the periods of its zones (three), the next ones none but
     # those they moved to (three more, for the article dated 200 days later).
-    assert expected[:2] == [3, 0] and expected[6] == 3
-    assert period_reads == [*expected, 0]
+    assert expected[:2] == [3, 0] and expected[7] == 3
+    assert period_reads == expected
+
+
+def _pairs(state: Path) -> list[tuple[Any, ...]]:
+    """The similar pairs a state file keeps (zone, paths, score), in order."""
+    with contextlib.closing(sqlite3.connect(state)) as db:
+        return db.execute("SELECT zone, a, b, score FROM inc_pair ORDER BY 1, 2, 3").fetchall()
 
 
 def _edited_once(tmp_path: Path, reads: list[int]) -> tuple[Path, Config, BuildReport]:
@@ -211,3 +226,63 @@ def test_a_failed_build_leaves_nothing_kept_for_the_builds_after_it(
     assert _outputs(tmp_path / "out") == cold
     assert len(report.duplicates) == len(cold_report.duplicates) == len(first.duplicates) + 1
     assert period_reads == [3, 1, 0, 3]  # the failed build read one more; a cold one none
+
+
+def test_a_kept_period_reads_as_its_rows_grouped_by_date_then_path() -> None:
+    """The order and digest of a period made from items in any order (an edited
+    article last, the same instant in two time zones) are `group_periods`' and
+    `zone_pairs`' (which sweeps by date, and finds the pairs it keeps by digest)."""
+    length = period_length(DedupeSettings().window)
+    start = (
+        datetime(1970, 1, 1, tzinfo=UTC)
+        + period_of(datetime(2021, 3, 5, tzinfo=UTC), length) * length
+    )
+    noon = start + timedelta(days=3, hours=12)  # (every item in the same period)
+    later = noon.astimezone(timezone(timedelta(hours=2)))  # the same instant
+    prints = [Fingerprint((), (), (), (), f"{n:016x}", complete=False) for n in range(5)]
+    items = [
+        Item("src/b.md", noon, prints[0]),
+        Item("src/e.md", noon + timedelta(days=2), prints[1]),
+        Item("src/a.md", later, prints[2]),
+        Item("src/d.md", noon - timedelta(hours=1), prints[3]),
+        Item("src/c.md", noon + timedelta(minutes=1), prints[4]),
+    ]
+    (members,) = group_periods(items, DedupeSettings().window).values()
+    grouped = [items[i] for i in members]
+    assert [item.path for item in grouped] == [
+        "src/d.md",
+        "src/a.md",
+        "src/b.md",
+        "src/c.md",
+        "src/e.md",
+    ]
+    for order in (items, items[::-1], items[2:] + items[:2]):
+        period = zonerows.Period.of(list(order))
+        assert period.items == grouped
+        assert period.digest == period_digest(grouped)
+
+
+def test_a_daemon_seeds_the_periods_of_the_newest_article_after_a_full_build(
+    tmp_path: Path, period_reads: list[int]
+) -> None:
+    """After a full build the daemon finds the zones of the newest article again
+    (`warm_zones`), keeping its periods: its next build there reads none, and builds what
+    a cold build does."""
+    source = tmp_path / "src"
+    _corpus(source)
+    target = _config(source, tmp_path / "out")
+    similar.keep_sweeps()
+    try:
+        build(target, now=NOW)
+        period_reads.append(0)
+        warm_zones(target)
+        assert period_reads == [3]  # the periods around the newest article, read once
+        newest = max(range(1, 31), key=lambda n: article_fields(n=n)["publishedDateTime"])
+        name = f"{newest:03}.md"
+        _written(write_article(source, name, n=newest, topics=[TOPICS[0]], title="Newest, edited"))
+        _build(target, period_reads)
+        assert period_reads == [3, 0]
+        assert _outputs(tmp_path / "out") == _cold(source, tmp_path)[0]
+        assert _pairs(tmp_path / ".out-state.sqlite") == _pairs(tmp_path / ".cold-state.sqlite")
+    finally:
+        similar.keep_sweeps(False)
