@@ -235,6 +235,8 @@ class Run:
         #: requests the link step sent, and whether it found the network down
         self.requested = 0
         self.network_down = False
+        #: the state's token before this build and this build's (see `zonerows`)
+        self.generation: tuple[str | None, str] = (None, "")
         #: the articles loaded now, by path
         self.fresh: dict[str, Article] = {}
         #: bodies of the articles loaded now that are not in the parse cache
