@@ -37,6 +37,7 @@ from aggregator.rendering.feeds import FORMATS
 from aggregator.rendering.feeds import FeedSpec
 from aggregator.rendering.feeds import Site
 from aggregator.rendering.feeds import entry_id
+from aggregator.rendering.feeds import keep_rendered
 from aggregator.rendering.feeds import prefix_sizes
 from aggregator.rendering.feeds import read_feed_header
 from aggregator.rendering.feeds import render
@@ -245,6 +246,7 @@ class Publisher:
 
             def documents_of(some: Sequence[Article]) -> list[bytes]:
                 if ahead is not None and len(some) == len(whole):
+                    keep_rendered(spec, some, ahead)  # (for a daemon's next build)
                     return ahead  # all the entries: rendered ahead
                 return [render(fmt, spec, site, some) for fmt in FORMATS]
 

@@ -300,6 +300,25 @@ def keep_entries(on: bool = True) -> None:
             _ENTRIES = _Kept(8 << 20, 64 << 10)
 
 
+def keep_rendered(spec: FeedSpec, entries: Sequence[Article], documents: Sequence[bytes]) -> None:
+    """Keep the entries of a feed's documents rendered in another process (every format,
+    in FORMATS order, as `render_feeds` makes them), as `render` keeps those it renders,
+    while `keep_entries` is on: a daemon's next build after its full one, whose feeds
+    the workers rendered, renders only the entries that changed."""
+    kept = _ENTRIES
+    if kept is None or not entries:
+        return
+    updates = entry_dates(entries)
+    for fmt, document in zip(FORMATS, documents, strict=True):
+        parts = _entry_parts(fmt, document, len(updates))
+        if parts is not None:
+            keys = [
+                (fmt, spec.content, updated, _offsets(article), article)
+                for updated, article in updates.items()
+            ]
+            kept.keep(zip(keys, parts[1], strict=True))
+
+
 def render_feeds(
     feeds: list[tuple[FeedSpec, Site, list[Article] | None]], _limits: object = None
 ) -> list[list[bytes]]:

@@ -34,6 +34,7 @@ from aggregator.limits import Limits
 from aggregator.model import Article
 from aggregator.model import FeedFormat
 from aggregator.publishing import publish
+from aggregator.rendering import feeds
 from aggregator.rendering.feeds import FeedSpec
 from aggregator.rendering.feeds import Site
 from aggregator.sources import loader
@@ -640,6 +641,41 @@ def test_rendering_on_the_worker_processes_gives_the_same_feeds(
 
 
 @pytest.mark.e2e
+def test_entries_the_workers_rendered_are_kept_for_a_daemons_next_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With entries kept (a daemon's `keep_entries`), the feeds the worker processes
+    rendered in a full build are kept entry by entry here too: the next build after an
+    edit renders the edited entry (and each feed's newest), not every entry of the feeds
+    it touches; the feeds are a cold build's."""
+    source = tmp_path / "src"
+    corpus(source, 40)
+    monkeypatch.setattr(loader, "PARALLEL_MIN_FILES", 10)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(publish, "PARALLEL_ENTRIES", 1)
+    rendered: list[int] = []
+    document = feeds._document
+
+    def counted(fmt: FeedFormat, spec: FeedSpec, site: Site, updates: Any) -> bytes:
+        rendered.append(len(updates))
+        return document(fmt, spec, site, updates)
+
+    monkeypatch.setattr(feeds, "_document", counted)
+    feeds.keep_entries()
+    try:
+        target = config(source, tmp_path / "out")
+        build(target, now=NOW)  # (this process renders a feed when it would wait)
+        rendered.clear()
+        _written(write_article(source, "004.md", n=4, topics=["AI", "Robots"], title="Four, ed"))
+        assert build(target, now=NOW).mode == "incremental"
+    finally:
+        feeds.keep_entries(False)
+    # all, AI and Robots, in three formats: the edited entry and maybe the newest
+    assert len(rendered) == 9 and max(rendered) <= 2, rendered
+    build(config(source, tmp_path / "cold"), now=NOW)
+    assert outputs(tmp_path / "out") == outputs(tmp_path / "cold")
+
+
 def test_a_cold_builds_rows_go_in_as_its_feeds_render_which_hold_the_order_the_rows_give(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

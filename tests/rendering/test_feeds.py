@@ -537,3 +537,33 @@ def test_entries_are_kept_only_in_a_process_that_asks(monkeypatch: pytest.Monkey
     assert data == whole("atom", spec, site, entry_dates(articles))
     feeds.keep_entries(False)
     assert feeds._ENTRIES is None
+
+
+def test_entries_of_documents_rendered_elsewhere_are_kept_as_if_rendered_here(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The documents of a feed a worker process rendered (entries not kept there) are
+    kept entry by entry here (`keep_rendered`): rendering the feed again here renders
+    only its newest entry, an edited one too, and gives the bytes of a whole rendering."""
+    articles = [with_keys(a) for a in map(load_file, sorted(SEEDS.glob("*.txt")))]
+    articles = sorted((a for a in articles if isinstance(a, Article)), key=feed_order)
+    site = Site("https://feeds.example.com/", "Site", "About", "en")
+    spec = FeedSpec(None, "all", "All", "Every topic", "https://feeds.example.com/")
+    whole = feeds._document
+    monkeypatch.setattr(feeds, "_ENTRIES", None)
+    (documents,) = feeds.render_feeds([(spec, site, articles)])  # as on a worker
+    rendered = documents_rendered(monkeypatch)
+    feeds.keep_entries()
+    try:
+        feeds.keep_rendered(spec, articles, documents)
+        for fmt, document in zip(FORMATS, documents, strict=True):
+            assert feeds.render(fmt, spec, site, articles) == document
+        assert rendered == [1, 1, 1]  # the newest of each format, for the head
+        rendered.clear()
+        edited = [*articles[:-1], dataclasses.replace(articles[-1], title="Edited")]
+        for fmt in FORMATS:
+            data = feeds.render(fmt, spec, site, edited)
+            assert data == whole(fmt, spec, site, entry_dates(edited))
+        assert max(rendered) <= 2 and len(rendered) == 3
+    finally:
+        feeds.keep_entries(False)
