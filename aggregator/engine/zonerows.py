@@ -26,6 +26,9 @@ GENERATION = "inc_generation"
 #: periods kept at most (the most lately used): a daemon's builds land where new
 #: stories land, in the newest few
 KEPT_PERIODS = 8
+#: articles kept at most in all (about 1 KB each with their words): the periods used
+#: longest ago go first, and a period larger than this alone is not kept
+KEPT_ITEMS = 30_000
 
 
 @dataclass(slots=True)
@@ -65,8 +68,9 @@ def take(token: str | None, window: timedelta) -> OrderedDict[int, Period]:
 def keep(token: str, window: timedelta, periods: OrderedDict[int, Period]) -> None:
     """Keep `periods` for the next build of the state whose token is `token`."""
     global _KEPT
-    while len(periods) > KEPT_PERIODS:
-        periods.popitem(last=False)
+    count = sum(len(period.items) for period in periods.values())
+    while periods and (len(periods) > KEPT_PERIODS or count > KEPT_ITEMS):
+        count -= len(periods.popitem(last=False)[1].items)
     with _LOCK:
         _KEPT = (token, window, periods)
 

@@ -286,3 +286,28 @@ def test_a_daemon_seeds_the_periods_of_the_newest_article_after_a_full_build(
         assert _pairs(tmp_path / ".out-state.sqlite") == _pairs(tmp_path / ".cold-state.sqlite")
     finally:
         similar.keep_sweeps(False)
+
+
+def test_the_periods_kept_hold_a_bounded_number_of_articles(
+    tmp_path: Path, period_reads: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At most `KEPT_ITEMS` articles are kept, the periods used longest ago dropped
+    first (one larger than that alone too): the next build reads those again, and
+    builds what a cold build does."""
+    source, target, _first = _edited_once(tmp_path, period_reads)
+    window = DedupeSettings().window
+    kept = zonerows.take(_token(tmp_path), window)
+    sizes = [len(period.items) for period in kept.values()]  # the last used last
+    assert len(sizes) == 3 and sum(sizes) == 30
+    monkeypatch.setattr(zonerows, "KEPT_ITEMS", sizes[-1] + sizes[-2] - 1)
+    zonerows.keep(_token(tmp_path) or "", window, kept)
+    assert list(kept.values()) and [len(p.items) for p in kept.values()] == sizes[2:]
+    _written(write_article(source, "004.md", n=4, topics=[TOPICS[0]], title="Four, again"))
+    _build(target, period_reads)
+    assert period_reads == [3, 2]
+    assert _outputs(tmp_path / "out") == _cold(source, tmp_path)[0]
+
+
+def _token(tmp_path: Path) -> str | None:
+    with Store(tmp_path / ".out-state.sqlite") as store:
+        return store.meta(zonerows.GENERATION)
