@@ -437,25 +437,37 @@ class Warm:
             if first < last:
                 cuts.append((first, last))
         if cuts:
-            kept: list[str] = []
-            kept_sizes: list[int] = []
-            kept_times: list[int] = []
+            spans: list[tuple[int, int]] = []  # apart, in order
             at = 0
             for first, last in sorted(cuts):
                 first = max(first, at)
                 if first >= last:
                     continue
-                kept += paths[at:first]
-                kept_sizes += sizes[at:first]
-                kept_times += times[at:first]
+                spans.append((first, last))
                 for path in paths[first:last]:
                     identities.pop(path, None)
                     self._names.drop(path)
                 at = last
-            kept += paths[at:]
-            kept_sizes += sizes[at:]
-            kept_times += times[at:]
-            paths, sizes, times = kept, kept_sizes, kept_times
+            if len(spans) <= _FEW_NEW:
+                # In place, from the end (a memmove each, in C): an edited file is cut
+                # and added again, and the lists hold every file (the builds have
+                # copies of them).
+                for first, last in reversed(spans):
+                    del paths[first:last], sizes[first:last], times[first:last]
+            else:
+                kept: list[str] = []
+                kept_sizes: list[int] = []
+                kept_times: list[int] = []
+                at = 0
+                for first, last in spans:
+                    kept += paths[at:first]
+                    kept_sizes += sizes[at:first]
+                    kept_times += times[at:first]
+                    at = last
+                kept += paths[at:]
+                kept_sizes += sizes[at:]
+                kept_times += times[at:]
+                paths, sizes, times = kept, kept_sizes, kept_times
         new = [path for path in sorted(set(added)) if not _holds(paths, path)]
         many = len(new) > _FEW_NEW
         if many:

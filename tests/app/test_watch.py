@@ -731,6 +731,34 @@ def test_a_checkout_of_thousands_of_files_is_followed_as_a_walk_finds_it(tmp_pat
     assert not warm.walked
 
 
+@pytest.mark.parametrize("deleted", [5, 100])
+def test_files_deleted_few_or_many_and_a_few_edited_keep_their_sizes_in_order(
+    tmp_path: Path, deleted: int
+) -> None:
+    """Files deleted here and there (each cut from what is kept: in place when few, the
+    lists made again when many) and a few edited: the sizes and mtimes kept stay with
+    their files, as a walk finds them."""
+    src = tmp_path / "src"
+    for n in range(300):
+        _write(src / f"{n % 3}" / f"{n:03}.md", size=n + 1)
+    config = config_of(tmp_path)
+    warm = Warm()
+    same_as_a_walk(warm, config)
+    touched = []
+    for n in range(1, 300, 300 // deleted)[:deleted]:
+        path = src / f"{n % 3}" / f"{n:03}.md"
+        path.unlink()
+        touched.append(str(path))
+    for n in (0, 150, 299):  # (none of them deleted)
+        path = src / f"{n % 3}" / f"{n:03}.md"
+        _write(path, size=1000 + n)
+        touched.append(str(path))
+    warm.touched(touched)
+    found = same_as_a_walk(warm, config)
+    assert found.numbers is not None and not warm.walked
+    assert len(found.paths) == 300 - deleted
+
+
 def test_a_walk_when_the_sources_change_or_a_source_folder_goes(tmp_path: Path) -> None:
     (tmp_path / "src").mkdir()
     (tmp_path / "more").mkdir()
