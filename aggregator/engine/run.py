@@ -472,7 +472,8 @@ class Run:
             digests,
         )
         if not self.cold:
-            for number in wanted:
+            # The changed periods last: the last to go when too many are kept.
+            for number in sorted(wanted, key=lambda n: (n in changed, n)):
                 period = read[number]
                 if any(item.path in loaded for item in period.items):
                     period.items = [_complete(item, loaded) for item in period.items]
@@ -1217,7 +1218,7 @@ def warm_zones(config: Config, cancel: threading.Event | None = None) -> None:
         ):
             # The next build of this state reads these periods from memory.
             kept = OrderedDict[int, zonerows.Period]()
-            for number in sorted(wanted):
+            for number in sorted(wanted, key=lambda n: (n == period, n)):  # its own last
                 kept[number] = zonerows.Period.of([items[i] for i in periods.get(number, ())])
             zonerows.keep(token, settings.window, kept)
         present = _present(_zones_around([period]), periods)
