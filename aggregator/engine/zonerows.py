@@ -12,6 +12,7 @@ changed up to date and keeps them again under its own token.
 
 from __future__ import annotations
 
+import bisect
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from aggregator.engine.tables import Item
+from aggregator.stories.similar import digest_line
 from aggregator.stories.similar import period_digest
 
 #: the meta key of the token a build writes as it starts (see the module docstring)
@@ -34,15 +36,18 @@ KEPT_ITEMS = 30_000
 @dataclass(slots=True)
 class Period:
     """One period's articles as the zones read them: by date, then path (the order of
-    `similar.group_periods`), and the digest `similar.zone_pairs` would make of them."""
+    `similar.group_periods`), what each adds to the period's digest and the digest
+    `similar.zone_pairs` would make of them."""
 
     items: list[Item]
+    lines: list[bytes]
     digest: str
 
     @classmethod
     def of(cls, items: list[Item]) -> Period:
         items.sort(key=_order)
-        return cls(items, period_digest(items) if items else "")
+        lines = [digest_line(item) for item in items]
+        return cls(items, lines, period_digest(lines) if items else "")
 
 
 def _order(item: Item) -> tuple[object, str]:
@@ -83,7 +88,13 @@ def drop() -> None:
 
 
 def changed(period: Period, gone: set[str], added: Iterable[Item]) -> Period:
-    """`period` without the articles of `gone` paths, with `added`."""
-    items = [item for item in period.items if item.path not in gone]
-    items.extend(added)
-    return Period.of(items)
+    """`period` without the articles of `gone` paths, with `added` (each put in its
+    place: the lines of the others are not made again)."""
+    kept = [at for at, item in enumerate(period.items) if item.path not in gone]
+    items = [period.items[at] for at in kept]
+    lines = [period.lines[at] for at in kept]
+    for item in added:
+        at = bisect.bisect(items, _order(item), key=_order)
+        items.insert(at, item)
+        lines.insert(at, digest_line(item))
+    return Period(items, lines, period_digest(lines) if items else "")

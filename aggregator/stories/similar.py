@@ -1617,20 +1617,28 @@ def _print_of(article: Dated) -> Fingerprint:
     raise ValueError(f"{article.path}: no fingerprint")
 
 
-def period_digest(articles: Sequence[Dated]) -> str:
-    """The digest `zone_pairs` makes of a period of these articles (in this order: that
-    of `group_periods`), for a caller that knows it before its next build."""
-    return _digest(articles, [_print_of(a) for a in articles], range(len(articles)))
+def period_digest(lines: Iterable[bytes]) -> str:
+    """The digest `zone_pairs` makes of a period of articles from their `digest_line`s
+    (in the order of `group_periods`), for a caller that knows it before its next
+    build."""
+    return hashlib.blake2b(b"".join(lines), digest_size=16).hexdigest()
+
+
+def digest_line(article: Dated) -> bytes:
+    """What an article of a period adds to the period's digest (`period_digest`)."""
+    prints = _print_of(article)
+    return _line(article, prints)
+
+
+def _line(article: Dated, prints: Fingerprint) -> bytes:
+    line = f"{article.path}\0{article.published_at.isoformat()}\0{prints.digest}\n"
+    return line.encode("utf-8", "surrogatepass")
 
 
 def _digest(
     articles: Sequence[Dated], prints: Sequence[Fingerprint], members: Iterable[int]
 ) -> str:
-    digest = hashlib.blake2b(digest_size=16)
-    for i in members:
-        line = f"{articles[i].path}\0{articles[i].published_at.isoformat()}\0{prints[i].digest}\n"
-        digest.update(line.encode("utf-8", "surrogatepass"))
-    return digest.hexdigest()
+    return period_digest(_line(articles[i], prints[i]) for i in members)
 
 
 class _Made:

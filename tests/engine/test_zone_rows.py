@@ -33,6 +33,7 @@ from aggregator.model import Fingerprint
 from aggregator.state.store import Store
 from aggregator.stories import similar
 from aggregator.stories.dedupe import DedupeSettings
+from aggregator.stories.similar import digest_line
 from aggregator.stories.similar import group_periods
 from aggregator.stories.similar import period_digest
 from aggregator.stories.similar import period_length
@@ -259,7 +260,8 @@ def test_a_kept_period_reads_as_its_rows_grouped_by_date_then_path() -> None:
     for order in (items, items[::-1], items[2:] + items[:2]):
         period = zonerows.Period.of(list(order))
         assert period.items == grouped
-        assert period.digest == period_digest(grouped)
+        assert period.digest == period_digest(map(digest_line, grouped))
+        assert period.digest == zonerows.changed(period, {"src/c.md"}, [items[4]]).digest
 
 
 def test_a_daemon_seeds_the_periods_of_the_newest_article_after_a_full_build(
