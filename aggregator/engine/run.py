@@ -51,6 +51,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
+from typing import cast
 
 from aggregator.config import Config
 from aggregator.engine import zonerows
@@ -507,11 +508,9 @@ class Run:
         gone = set(old_rows)
         moved = {int(row[1]) for row in old_rows.values()}
         added: dict[int, list[Item]] = {}
-        for fresh in self.fresh.values():
-            stamp = fresh.published_at.isoformat()  # as its row has it (`article_rows`)
-            digest = (fresh.fingerprint or fingerprint(fresh)).digest
-            item = _fresh_item(fresh, datetime.fromisoformat(stamp), digest)
-            added.setdefault(period_of(fresh.published_at, length), []).append(item)
+        for path, number, stamp, digest, _story in article_rows(self.fresh.values(), length, str):
+            item = _fresh_item(self.fresh[str(path)], datetime.fromisoformat(str(stamp)), digest)
+            added.setdefault(cast(int, number), []).append(item)
         found: dict[int, zonerows.Period] = {}
         for number in wanted:
             period = kept.get(number)
