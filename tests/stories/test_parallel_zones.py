@@ -157,3 +157,29 @@ def _files(folder: Path) -> dict[str, bytes]:
 def _rows(state: Path, table: str) -> list[tuple[object, ...]]:
     with contextlib.closing(sqlite3.connect(state)) as db:
         return sorted(db.execute(f"SELECT * FROM {table}").fetchall())
+
+
+@pytest.mark.parametrize("per_period", [2_800, 560, 90])
+def test_the_zones_go_in_parts_of_neighbours_that_shrink_toward_the_end(per_period: int) -> None:
+    """Every zone is in one part, parts are runs of neighbours, and the last parts are
+    short: the process that takes the last one does not leave the other waiting for a
+    part of 10,000 articles (seconds at 100,000 files)."""
+    count = 36  # three years of monthly periods
+    periods = {p: list(range(p * per_period, (p + 1) * per_period)) for p in range(count)}
+    zones = zones_of(periods)
+    parts = similar._parts(zones, periods)
+    assert [zone for part in parts for zone in part] == zones
+    sizes = [sum(per_period for zone in part if zone % 2 == 0) for part in parts]
+    total = per_period * count
+    floor = max(similar._PART_FLOOR, per_period)
+    # None is over the cap by more than the period that reached it.
+    assert max(sizes) < similar._PART_ARTICLES + per_period
+    # Each is at most a `_PART_SHARE`th of what was left at its start (itself with it),
+    # or the floor, by less than one period; so they never grow.
+    for at, size in enumerate(sizes):
+        left = total - sum(sizes[:at])
+        assert size < max(left / similar._PART_SHARE, floor) + per_period
+    assert sizes == sorted(sizes, reverse=True)
+    assert sizes[-1] <= floor + per_period
+    if total > 4 * similar._PART_ARTICLES:
+        assert sizes[-1] < similar._PART_ARTICLES / 2 < sizes[0]
