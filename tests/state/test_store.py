@@ -4,7 +4,10 @@ run once per backend (`state_at`: a SQLite file, a PostgreSQL database)."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+import threading
+import time
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
@@ -337,3 +340,46 @@ def test_the_links_to_judge_again_are_found_by_key_and_by_index(tmp_path: Path) 
         assert store.inc_relink(None, ["https://e.com/replaced"]) == {"replaced.md"}
         assert store.inc_relink(None, ["https://e.com/fresh", "https://e.com/due"]) == set()
         assert store.inc_relink(later, ["https://e.com/none"]) == {"none.md"}
+
+
+def _checkpointers() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "state checkpoint"]
+
+
+def _parsed_rows(start: int, count: int) -> list[tuple[str, int, int, str, str, str, str]]:
+    body = '["x", "' + "words " * 200 + '"]'  # about 1 KB a row, as a cached parse is more
+    return [
+        (f"{n:06}.md", n, n, '["article"]', "null", body, "") for n in range(start, start + count)
+    ]
+
+
+def test_a_large_build_s_log_is_copied_into_the_file_beside_its_writes(tmp_path: Path) -> None:
+    """Once a connection wrote thousands of rows, each commit is copied from the
+    write-ahead log into the file by a thread of its own (the writer's own checkpoint
+    waits for 128 MB of log): the file holds the rows while the store is still open, a
+    reader sees every one, and closing leaves no log behind."""
+    path = tmp_path / "s.sqlite"
+    wal = Path(f"{path}-wal")
+    with Store(path) as store:
+        for start in range(0, 6_000, 500):  # 6 MB in 12 transactions
+            store.save_parsed(_parsed_rows(start, 500))
+        assert len(_checkpointers()) == 1
+        deadline = time.monotonic() + 60  # the copy runs beside: wait for it, boundedly
+        while path.stat().st_size < 6_000_000 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert path.stat().st_size >= 6_000_000  # in the file itself, not only the log
+        with contextlib.closing(sqlite3.connect(path)) as reader:
+            assert reader.execute("SELECT count(*) FROM parsed").fetchone()[0] == 6_000
+        store.save_parsed(_parsed_rows(6_000, 1))  # the store writes on as before
+    assert not _checkpointers()
+    assert not wal.exists()
+    with contextlib.closing(sqlite3.connect(path)) as reader:
+        assert reader.execute("SELECT count(*) FROM parsed").fetchone()[0] == 6_001
+
+
+def test_a_store_that_writes_little_checkpoints_as_it_commits(tmp_path: Path) -> None:
+    """A daemon's build of one file, a link check: no thread for so few rows."""
+    with Store(tmp_path / "s.sqlite") as store:
+        store.save_parsed(_parsed_rows(0, 50))
+        store.save_links([result(f"https://example.com/{n}") for n in range(50)])
+        assert not _checkpointers()
