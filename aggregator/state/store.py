@@ -23,6 +23,7 @@ import socket
 import sqlite3
 import threading
 import uuid
+import weakref
 from collections.abc import Collection
 from collections.abc import Iterable
 from collections.abc import Iterator
@@ -288,12 +289,13 @@ class Store:
         """One write transaction, its SQLite errors as in `_guard`. The connection is in
         autocommit mode (`isolation_level=None`), where `with connection:` begins
         nothing: without BEGIN every statement would be a transaction of its own."""
-        with self._guard("cannot write state"), _transaction(self._db):
-            yield
-        if self._copier is not None:
-            self._copier.written()
-        elif self._db.total_changes >= _COPIER_ROWS and str(self.path) != ":memory:":
-            self._copier = _Checkpointer(self._db, str(self.path))
+        with self._guard("cannot write state"):
+            with _transaction(self._db):
+                yield
+            if self._copier is not None:
+                self._copier.written()
+            elif self._db.total_changes >= _COPIER_ROWS:
+                self._copier = _Checkpointer.start(self, self._db)
 
     @staticmethod
     def _connect(path: Path | str, timeout: float = BUSY_TIMEOUT) -> sqlite3.Connection:
@@ -334,9 +336,11 @@ class Store:
 
     def close(self) -> None:
         copier, self._copier = self._copier, None
-        if copier is not None:
-            copier.stop()
-        self._db.close()
+        try:
+            if copier is not None:
+                copier.stop()
+        finally:
+            self._db.close()
 
     def __enter__(self) -> Store:
         return self
@@ -801,54 +805,108 @@ class _Checkpointer:
     build of 20,000 files, 4 s at 100,000, on one core that parses or renders). Here the
     copy runs beside it, each time a transaction commits (at most one at a time: those
     that commit meanwhile are copied by the next). It takes no lock a writer waits for
-    (`PASSIVE`), and SQLite lets go of the GIL while it runs. The connection's own
-    checkpoint stays, past many more pages, for a log this thread cannot keep up with."""
+    (`PASSIVE`), and SQLite lets go of the GIL while it runs.
+
+    SQLite starts the log again only at a transaction that finds all of it copied: with
+    commits one after the other, a copy always under way, it would grow with all that
+    is written. So once a copy finds `_LOG_PAGES` pages in it, the writer waits for the
+    copy under way and copies the rest itself, at its next commit. Should the thread
+    fail, the writer checkpoints as it commits again."""
 
     def __init__(self, db: sqlite3.Connection, path: str) -> None:
-        db.execute(f"PRAGMA wal_autocheckpoint={_WRITER_CHECKPOINT_PAGES}")
+        #: the writer's connection: used by `written`, in the writer's thread, alone
+        self._db = db
         self._path = path
         self._wake = threading.Event()
+        #: held by whichever copies
+        self._copying = threading.Lock()
         self._stopping = False
+        #: the pages in the log at the end of the last copy; -1 once the thread failed
+        self._pages = 0
         self._thread = threading.Thread(target=self._run, name="state checkpoint", daemon=True)
-        self._thread.start()
-        self.written()
+
+    @classmethod
+    def start(cls, store: object, db: sqlite3.Connection) -> _Checkpointer | None:
+        """A checkpointer of `db` (the connection of `store`), started; None for a
+        database with no file of its own."""
+        rows = db.execute("PRAGMA database_list").fetchall()
+        path = next((str(row[2]) for row in rows if row[1] == "main"), "")
+        if not path:  # in memory: no log
+            return None
+        copier = cls(db, path)  # (the absolute path: a later chdir changes nothing)
+        db.execute(f"PRAGMA wal_autocheckpoint={_WRITER_CHECKPOINT_PAGES}")
+        try:
+            copier._thread.start()
+        except RuntimeError:  # no thread to be had: the writer checkpoints as before
+            db.execute(f"PRAGMA wal_autocheckpoint={_DEFAULT_CHECKPOINT_PAGES}")
+            return None
+        # A store let go of without `close`: the thread ends (and its connection with it).
+        weakref.finalize(store, copier.halt)
+        copier.written()
+        return copier
 
     def written(self) -> None:
-        """A transaction committed: copy it."""
+        """A transaction committed (called in the writer's thread): copy it."""
+        pages = self._pages
+        if pages < 0:  # the thread failed: checkpoint as before
+            self._pages = 0
+            self._db.execute(f"PRAGMA wal_autocheckpoint={_DEFAULT_CHECKPOINT_PAGES}")
+        elif pages >= _LOG_PAGES:
+            with self._copying:  # after the copy under way
+                self._pages = 0
+                self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        else:
+            self._wake.set()
+
+    def halt(self) -> None:
+        """Have the thread end, after the copy under way."""
+        self._stopping = True
         self._wake.set()
 
     def stop(self) -> None:
-        """Stop the thread, after the copy under way (the last connection to close
-        copies the rest)."""
-        self._stopping = True
-        self._wake.set()
-        self._thread.join()
+        """`halt`, and wait for the thread to end (the last connection to close copies
+        what is left)."""
+        self.halt()
+        if self._thread.ident is not None:
+            self._thread.join()
 
     def _run(self) -> None:
         try:
             db = sqlite3.connect(self._path, timeout=0, isolation_level=None)
-        except sqlite3.Error:
-            return  # the writer's own checkpoints do it
+        except sqlite3.Error as exc:
+            self._failed(exc)
+            return
         try:
             db.execute("PRAGMA synchronous=NORMAL")
             while True:
                 self._wake.wait()
+                self._wake.clear()  # before the look: a `halt` now is seen at once
                 if self._stopping:
                     return
-                self._wake.clear()
-                db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-        except sqlite3.Error as exc:  # (a full disk): the writer's own checkpoints do it
-            log.debug("%s: checkpoint beside the writes stopped: %s", self._path, exc)
+                with self._copying:
+                    row = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                self._pages = max(int(row[1]), 0) if row else 0
+        except sqlite3.Error as exc:  # (a full disk)
+            self._failed(exc)
         finally:
             db.close()
+
+    def _failed(self, exc: sqlite3.Error) -> None:
+        log.debug("%s: checkpoints beside the writes stopped: %s", self._path, exc)
+        self._pages = -1
 
 
 #: rows a connection writes before its checkpoints run beside it (`_Checkpointer`): a
 #: build of some thousand files, not a daemon's build of a few
 _COPIER_ROWS = 2_000
-#: the log's pages past which a connection checkpointed beside it still checkpoints
-#: itself (128 MB of 16 KB pages)
+#: pages of log (32 MB of 16 KB pages) past which the writer of a `_Checkpointer` copies
+#: the rest itself, so that the log starts again
+_LOG_PAGES = 2_000
+#: the log's pages past which a connection checkpointed beside it still checkpoints at
+#: a commit, as SQLite does (should the thread not keep up at all)
 _WRITER_CHECKPOINT_PAGES = 8_000
+#: SQLite's own
+_DEFAULT_CHECKPOINT_PAGES = 1_000
 
 
 #: the page size of a new state file, in bytes

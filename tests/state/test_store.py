@@ -5,6 +5,7 @@ run once per backend (`state_at`: a SQLite file, a PostgreSQL database)."""
 from __future__ import annotations
 
 import contextlib
+import gc
 import sqlite3
 import threading
 import time
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from aggregator.model import LinkResult
+from aggregator.state import store as store_module
 from aggregator.state.codec import link_stamp
 from aggregator.state.interface import LINK_WRITES
 from aggregator.state.interface import open_store
@@ -375,6 +377,58 @@ def test_a_large_build_s_log_is_copied_into_the_file_beside_its_writes(tmp_path:
     assert not wal.exists()
     with contextlib.closing(sqlite3.connect(path)) as reader:
         assert reader.execute("SELECT count(*) FROM parsed").fetchone()[0] == 6_001
+
+
+def test_commits_one_after_the_other_keep_the_log_short(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite starts the log again only at a transaction that finds all of it copied;
+    with a copy always under way, the writer copies the rest itself once the log is
+    long: the log file never holds much more than that."""
+    monkeypatch.setattr(store_module, "_LOG_PAGES", 200)  # 3.2 MB of 16 KB pages
+    path = tmp_path / "s.sqlite"
+    wal = Path(f"{path}-wal")
+    largest = 0
+    with Store(path) as store:
+        for start in range(0, 60_000, 500):  # 72 MB in 120 transactions, no pause
+            store.save_parsed(_parsed_rows(start, 500))
+            largest = max(largest, wal.stat().st_size)
+    # The limit, and what came in while a copy found it reached (about 9 MB here): far
+    # from all that was written, as when the writer did not copy the rest itself.
+    assert largest < 24_000_000, largest
+    with contextlib.closing(sqlite3.connect(path)) as reader:
+        assert reader.execute("SELECT count(*) FROM parsed").fetchone()[0] == 60_000
+
+
+def test_a_store_let_go_of_without_closing_ends_its_checkpoint_thread(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.sqlite")
+    store.save_parsed(_parsed_rows(0, 2_500))
+    assert len(_checkpointers()) == 1
+    del store
+    gc.collect()
+    deadline = time.monotonic() + 60
+    while _checkpointers() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not _checkpointers()
+
+
+def test_the_copy_goes_to_the_file_opened_whatever_the_working_folder_becomes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, then = tmp_path / "first", tmp_path / "then"
+    first.mkdir()
+    then.mkdir()
+    monkeypatch.chdir(first)
+    with Store("state.sqlite") as store:
+        monkeypatch.chdir(then)
+        store.save_parsed(_parsed_rows(0, 2_500))
+        deadline = time.monotonic() + 60
+        while (first / "state.sqlite").stat().st_size < 2_500_000:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    assert list(then.iterdir()) == []
+    with contextlib.closing(sqlite3.connect(first / "state.sqlite")) as reader:
+        assert reader.execute("SELECT count(*) FROM parsed").fetchone()[0] == 2_500
 
 
 def test_a_store_that_writes_little_checkpoints_as_it_commits(tmp_path: Path) -> None:
