@@ -536,7 +536,8 @@ class Run:
     def _find_zones(
         self, works: list[ZoneWork], beside: Callable[[], object]
     ) -> Iterable[dict[int, list[Pair]]]:
-        if sum(len(work.paths) for work in works) < PARALLEL_ZONE_ARTICLES:
+        # The articles, each once (a part also carries the period before its first zone).
+        if len({path for work in works for path in work.paths}) < PARALLEL_ZONE_ARTICLES:
             beside()
             return _found_here(works, self.cancel)
         return map_in_processes(

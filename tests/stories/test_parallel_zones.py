@@ -183,3 +183,29 @@ def test_the_zones_go_in_parts_of_neighbours_that_shrink_toward_the_end(per_peri
     assert sizes[-1] <= floor + per_period
     if total > 4 * similar._PART_ARTICLES:
         assert sizes[-1] < similar._PART_ARTICLES / 2 < sizes[0]
+
+
+def test_zones_of_fewer_articles_than_the_bar_are_found_here_however_many_parts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each part carries the period before its first zone too: the articles counted
+    against `PARALLEL_ZONE_ARTICLES` are the distinct ones, not the parts' sum."""
+    when = similar._EPOCH
+
+    def work(first: int, last: int) -> ZoneWork:
+        paths = [f"{n}.md" for n in range(first, last)]
+        return ZoneWork((0,), {0: list(range(len(paths)))}, paths, [when] * len(paths),
+                        [], DEFAULT_THRESHOLD, DEFAULT_WINDOW)  # fmt: skip
+
+    used: list[str] = []
+    monkeypatch.setattr(run, "_found_here", lambda works, cancel: used.append("here") or [])
+    monkeypatch.setattr(
+        run, "map_in_processes", lambda *args, **kw: used.append("processes") or iter([])
+    )
+    bar = run.PARALLEL_ZONE_ARTICLES
+    fake = dataclasses.make_dataclass("FakeRun", [("cancel", object)])(None)
+    overlapping = [work(0, bar // 2 + 2_000), work(bar // 2 - 2_000, bar - 1)]  # sum > bar
+    run.Run._find_zones(fake, overlapping, lambda: None)  # type: ignore[arg-type]
+    assert used == ["here"]
+    run.Run._find_zones(fake, [work(0, bar // 2), work(bar // 2, bar)], lambda: None)  # type: ignore[arg-type]
+    assert used == ["here", "processes"]
