@@ -854,7 +854,10 @@ class _Checkpointer:
         elif pages >= _LOG_PAGES:
             with self._copying:  # after the copy under way
                 self._pages = 0
-                self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                try:
+                    self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error as exc:  # as SQLite's own at a commit: not the write's
+                    log.debug("%s: checkpoint after a commit failed: %s", self._path, exc)
         else:
             self._wake.set()
 
@@ -885,7 +888,7 @@ class _Checkpointer:
                     return
                 with self._copying:
                     row = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                self._pages = max(int(row[1]), 0) if row else 0
+                    self._pages = max(int(row[1]), 0) if row else 0
         except sqlite3.Error as exc:  # (a full disk)
             self._failed(exc)
         finally:
