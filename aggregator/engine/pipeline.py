@@ -45,10 +45,13 @@ from aggregator.publishing.output import Output
 from aggregator.rendering.feeds import Site
 from aggregator.rendering.rendercache import RenderCache
 from aggregator.sources import inputs
+from aggregator.sources import loader
 from aggregator.sources import remote
 from aggregator.sources.loader import check_sources
 from aggregator.sources.loader import collector_paused
+from aggregator.sources.loader import drop_workers_ahead
 from aggregator.sources.loader import sharing_workers
+from aggregator.sources.loader import start_workers_ahead
 from aggregator.sources.parsecache import folder_identities
 from aggregator.sources.parsecache import settle
 from aggregator.sources.parsecache import stat_files
@@ -79,6 +82,9 @@ def find_files(
     """The article files of `config` (`inputs.find`) and the identity of each (see
     `stat_files` for `since`)."""
     files = inputs.find(config)  # the plan every command shares (see sources/inputs.py)
+    if since is None and len(files.paths) >= loader.PARALLEL_MIN_FILES:
+        # A first build parses every file: its workers start as it reads the rest.
+        start_workers_ahead()
     fresh: set[str] = set()
     identities = stat_files(files.paths, since, fresh)
     if fresh:
@@ -115,6 +121,7 @@ def build(
     with contextlib.ExitStack() as stack:
         if store is None:
             store = stack.enter_context(open_store(config.state_location))
+        stack.callback(drop_workers_ahead)  # (started by `find`, not taken: closed)
         # Remote feeds first: their entries are files among the others.
         sources = remote.sync(config, now, store, session=session, resolver=resolver, cancel=cancel)
         # A file changed after this has a later ctime.
@@ -227,6 +234,7 @@ def check_links(
     with contextlib.ExitStack() as stack:
         if store is None:
             store = stack.enter_context(open_store(config.state_location))
+        stack.callback(drop_workers_ahead)  # (started by `find`, not taken: closed)
         checked = check_article_links(
             candidates, config, now, store, resolver, links_of(progress), cancel, session=session
         )

@@ -464,21 +464,7 @@ class Workers:
         `map_in_processes`)."""
         refuse_when_starting_as_worker()
         processes = self.count - 1
-        if self._pool is None:
-            context = multiprocessing.get_context("spawn")
-            # Each worker looks at this between two items, so a stop does not wait for
-            # the rest of a chunk (with a hostile file, minutes): only for the item in hand.
-            self._stopped = context.Value("q", 0, lock=False)
-            self._started = context.Value("b", 0, lock=False)
-            self._pool = ProcessPoolExecutor(
-                processes,
-                mp_context=context,
-                initializer=_worker_started,
-                # The command's workers exit as it does; a program's keep their own exit
-                # (they import its main module).
-                initargs=(self._stopped, self._started, _exit_registered),
-            )
-        pool = self._pool
+        pool = self._made_pool()
         self._maps += 1
         number = self._maps
         parts = [items[i : i + chunk] for i in range(0, len(items), chunk)]
@@ -619,6 +605,32 @@ class Workers:
             # waited for.
             self._stopped.value = number
             wait([task for task in tasks if isinstance(task, Future) and not task.cancelled()])
+
+    def _made_pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            context = multiprocessing.get_context("spawn")
+            # Each worker looks at this between two items, so a stop does not wait for
+            # the rest of a chunk (with a hostile file, minutes): only for the item in hand.
+            self._stopped = context.Value("q", 0, lock=False)
+            self._started = context.Value("b", 0, lock=False)
+            self._pool = ProcessPoolExecutor(
+                self.count - 1,
+                mp_context=context,
+                initializer=_worker_started,
+                # The command's workers exit as it does; a program's keep their own exit
+                # (they import its main module).
+                initargs=(self._stopped, self._started, _exit_registered),
+            )
+        return self._pool
+
+    def start(self) -> None:
+        """Start the processes now, ahead of the first map: they start (import) while
+        this thread does other work."""
+        refuse_when_starting_as_worker()
+        if self._pool is None and self.count > 1:
+            pool = self._made_pool()
+            with interrupts_held():  # (as a map's first submit: it starts them)
+                pool.submit(_nothing)
 
     @property
     def running(self) -> bool:
@@ -828,11 +840,44 @@ def helper() -> Helper | None:
     return _HELPER
 
 
+def _nothing() -> None:
+    """The task that starts the processes of a `Workers` (see `Workers.start`)."""
+
+
+#: a `Workers` started ahead of `sharing_workers` (`start_workers_ahead`), in this thread
+_AHEAD: ContextVar[Workers | None] = ContextVar("aggregator_workers_ahead", default=None)
+
+
+def start_workers_ahead() -> None:
+    """Start the processes the next `sharing_workers` of this thread shares, now: a
+    first build whose walk found enough files to parse them on every core starts them
+    before it reads its state and `stat`s every file, which their start (about half a
+    second of imports) overlaps. `drop_workers_ahead` closes them when no
+    `sharing_workers` took them."""
+    if _AHEAD.get() is None and (os.cpu_count() or 1) > 1:
+        workers = Workers(os.cpu_count() or 1)
+        workers.start()
+        _AHEAD.set(workers)
+
+
+def drop_workers_ahead() -> None:
+    """Close the processes `start_workers_ahead` started, unless taken."""
+    workers = _AHEAD.get()
+    if workers is not None:
+        _AHEAD.set(None)
+        workers.close()
+
+
 @contextlib.contextmanager
 def sharing_workers() -> Iterator[Workers]:
     """Within: the parallel steps that run on every core share one `Workers` (in this
-    thread), closed at the end."""
-    workers = Workers(os.cpu_count() or 1)
+    thread), closed at the end: those started ahead (`start_workers_ahead`), if any."""
+    ahead = _AHEAD.get()
+    _AHEAD.set(None)
+    count = os.cpu_count() or 1
+    workers = ahead if ahead is not None and ahead.count == count else Workers(count)
+    if ahead is not None and ahead is not workers:
+        ahead.close()
     token = _SHARED.set(workers)
     try:
         yield workers

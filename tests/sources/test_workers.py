@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import itertools
 import multiprocessing
@@ -626,3 +627,66 @@ def test_a_build_killed_with_sigkill_leaves_no_worker_behind(tmp_path: Path) -> 
         # As long again as the build took to start its workers, and a margin.
         assert time.monotonic() - killed < 10 + took, f"still running: {left}"
         time.sleep(0.05)
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs a worker process")
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc to find the processes")
+def test_workers_started_ahead_are_those_the_run_shares_then_closed() -> None:
+    loader.start_workers_ahead()
+    ahead = _workers()
+    assert len(ahead) == (os.cpu_count() or 1) - 1  # started before any step asked
+    with sharing_workers():
+        seen = list(map_in_chunks(process_of, list(range(4000)), DEFAULT_LIMITS, None, None, 250))
+        assert _workers() == ahead  # no other process
+    assert {pid for _, pid in seen} - {os.getpid()} <= ahead
+    assert not _workers()
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs a worker process")
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc to find the processes")
+def test_workers_started_ahead_that_no_run_took_are_closed() -> None:
+    loader.start_workers_ahead()
+    assert _workers()
+    loader.drop_workers_ahead()
+    assert not _workers()
+    with sharing_workers():  # a later run starts its own when a step needs them
+        assert not _workers()
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs a worker process")
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc to find the processes")
+def test_a_first_build_of_many_files_starts_its_workers_before_it_stats_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Their start (imports) overlaps the `stat` of every file and the state's reads; a
+    later build, which parses the changes only, and a first build of few files start
+    none ahead."""
+    from conftest import bench_module
+
+    from aggregator import build
+    from aggregator.config import Config
+    from aggregator.engine import pipeline
+
+    bench_module("corpus").generate(tmp_path / "src", 60, seed=3, processes=1)
+    monkeypatch.setattr(loader, "PARALLEL_MIN_FILES", 50)
+    started: list[int] = []
+    stat_files = pipeline.stat_files
+
+    def stats(*args: object) -> object:
+        started.append(len(_workers()))
+        return stat_files(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pipeline, "stat_files", stats)
+    config = Config(sources=(tmp_path / "src",), output=tmp_path / "out", links="off")
+    config = dataclasses.replace(config, state=tmp_path / "state.sqlite")
+    first = build(config)
+    assert first.loaded == 60 and not first.errors
+    (tmp_path / "src" / "new.md").write_bytes(next((tmp_path / "src").rglob("*.md")).read_bytes())
+    build(config)
+    assert started == [(os.cpu_count() or 1) - 1, 0]
+    assert not _workers()
+    monkeypatch.setattr(loader, "PARALLEL_MIN_FILES", 100)
+    started.clear()
+    build(dataclasses.replace(config, output=tmp_path / "out2", state=tmp_path / "two.sqlite"))
+    assert started == [0]
