@@ -234,7 +234,6 @@ def check_links(
     with contextlib.ExitStack() as stack:
         if store is None:
             store = stack.enter_context(open_store(config.state_location))
-        stack.callback(drop_workers_ahead)  # (started by `find`, not taken: closed)
         checked = check_article_links(
             candidates, config, now, store, resolver, links_of(progress), cancel, session=session
         )

@@ -629,8 +629,10 @@ class Workers:
         refuse_when_starting_as_worker()
         if self._pool is None and self.count > 1:
             pool = self._made_pool()
-            with interrupts_held():  # (as a map's first submit: it starts them)
-                pool.submit(_nothing)
+            # A submit starts a process when none is idle (as a map's submits do).
+            with interrupts_held():
+                for _ in range(self.count - 1):
+                    pool.submit(_nothing)
 
     @property
     def running(self) -> bool:
@@ -856,8 +858,8 @@ def start_workers_ahead() -> None:
     `sharing_workers` took them."""
     if _AHEAD.get() is None and (os.cpu_count() or 1) > 1:
         workers = Workers(os.cpu_count() or 1)
+        _AHEAD.set(workers)  # first: a Ctrl-C let through as they start leaves them known
         workers.start()
-        _AHEAD.set(workers)
 
 
 def drop_workers_ahead() -> None:

@@ -633,11 +633,16 @@ def test_a_build_killed_with_sigkill_leaves_no_worker_behind(tmp_path: Path) -> 
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc to find the processes")
 def test_workers_started_ahead_are_those_the_run_shares_then_closed() -> None:
     loader.start_workers_ahead()
-    ahead = _workers()
-    assert len(ahead) == (os.cpu_count() or 1) - 1  # started before any step asked
-    with sharing_workers():
-        seen = list(map_in_chunks(process_of, list(range(4000)), DEFAULT_LIMITS, None, None, 250))
-        assert _workers() == ahead  # no other process
+    try:
+        ahead = _workers()
+        assert len(ahead) == (os.cpu_count() or 1) - 1  # started before any step asked
+        with sharing_workers():
+            seen = list(
+                map_in_chunks(process_of, list(range(4000)), DEFAULT_LIMITS, None, None, 250)
+            )
+            assert _workers() == ahead  # no other process
+    finally:
+        loader.drop_workers_ahead()  # (when the run did not take them)
     assert {pid for _, pid in seen} - {os.getpid()} <= ahead
     assert not _workers()
 
@@ -646,8 +651,10 @@ def test_workers_started_ahead_are_those_the_run_shares_then_closed() -> None:
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc to find the processes")
 def test_workers_started_ahead_that_no_run_took_are_closed() -> None:
     loader.start_workers_ahead()
-    assert _workers()
-    loader.drop_workers_ahead()
+    try:
+        assert len(_workers()) == (os.cpu_count() or 1) - 1
+    finally:
+        loader.drop_workers_ahead()
     assert not _workers()
     with sharing_workers():  # a later run starts its own when a step needs them
         assert not _workers()
@@ -690,3 +697,16 @@ def test_a_first_build_of_many_files_starts_its_workers_before_it_stats_them(
     started.clear()
     build(dataclasses.replace(config, output=tmp_path / "out2", state=tmp_path / "two.sqlite"))
     assert started == [0]
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc to find the processes")
+def test_workers_started_ahead_are_as_many_as_their_count_says() -> None:
+    """A pool of the `spawn` kind starts a process at a submit that finds none idle: one
+    task each, not one in all (a machine of more cores than this one's)."""
+    workers = loader.Workers(4)
+    try:
+        workers.start()
+        assert len(_workers()) == 3
+    finally:
+        workers.close()
+    assert not _workers()
