@@ -874,12 +874,8 @@ def drop_workers_ahead() -> None:
 def sharing_workers() -> Iterator[Workers]:
     """Within: the parallel steps that run on every core share one `Workers` (in this
     thread), closed at the end: those started ahead (`start_workers_ahead`), if any."""
-    ahead = _AHEAD.get()
+    workers = _AHEAD.get() or Workers(os.cpu_count() or 1)  # (ahead: of the same count)
     _AHEAD.set(None)
-    count = os.cpu_count() or 1
-    workers = ahead if ahead is not None and ahead.count == count else Workers(count)
-    if ahead is not None and ahead is not workers:
-        ahead.close()
     token = _SHARED.set(workers)
     try:
         yield workers
