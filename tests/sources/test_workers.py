@@ -710,3 +710,37 @@ def test_workers_started_ahead_are_as_many_as_their_count_says() -> None:
     finally:
         workers.close()
     assert not _workers()
+
+
+def test_the_last_tasks_of_a_step_shrink_so_the_processes_end_together() -> None:
+    """Tasks of 250 items while two for each process are left, then smaller ones, each
+    a fourth of what is left on two processes (an eighth of a task at least): the
+    worker no longer waits most of a task's time for this process's last one. Every
+    item is seen once, in order, and progress hears each task's items."""
+    items = list(range(5000))
+    heard: list[int] = []
+    workers = loader.Workers(2)
+    try:
+        done = list(workers.map(process_of, items, DEFAULT_LIMITS, None, 250, "t", heard.append))
+    finally:
+        workers.close()
+    assert [item for item, _ in done] == items
+    assert sum(heard) == len(items)
+    full = (len(items) - 1000) // 250 + 1  # the last of them leaves fewer than 1,000
+    assert heard[:full] == [250] * full
+    tail = heard[full:]
+    assert tail[:5] == [187, 140, 105, 79, 59]  # a fourth of what is left
+    assert all(size >= 31 for size in tail[:-1]) and tail == sorted(tail, reverse=True)
+    assert sum(tail) == len(items) - 250 * full
+
+
+def test_a_step_of_fewer_items_than_a_task_is_one_task() -> None:
+    heard: list[int] = []
+    workers = loader.Workers(2)
+    try:
+        done = list(
+            workers.map(process_of, list(range(7)), DEFAULT_LIMITS, None, 250, "t", heard.append)
+        )
+    finally:
+        workers.close()
+    assert [item for item, _ in done] == list(range(7)) and heard == [7]
