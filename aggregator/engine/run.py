@@ -423,21 +423,22 @@ class Run:
             return set()
         store = self.store
         length = period_length(settings.window)
-        changed = _moved_periods(old_rows, self.fresh, length)
         kept = OrderedDict[int, zonerows.Period]()
-        if not self.cold:
-            kept = zonerows.take(self.generation[0], settings.window)
-        if not changed and not self.cold:  # no pair can have changed
-            zonerows.keep(self.generation[1], settings.window, kept)  # nor a period
-            beside()
-            return set()
-        wanted = {p + d for p in changed for d in (-1, 0, 1)}
         items: list[Item] = []
         digests: dict[int, str] = {}
         if self.cold:  # every article is fresh: its row is not there yet (see `beside`)
             items = [_fresh_item(a, a.published_at, None) for a in self.fresh.values()]
             periods = group_periods(items, settings.window)
+            changed = set(periods)  # (what `_moved_periods` finds, one article at a time)
         else:
+            changed = _moved_periods(old_rows, self.fresh, length)
+            kept = zonerows.take(self.generation[0], settings.window)
+            if not changed:  # no pair can have changed
+                zonerows.keep(self.generation[1], settings.window, kept)  # nor a period
+                beside()
+                return set()
+        wanted = {p + d for p in changed for d in (-1, 0, 1)}
+        if not self.cold:
             read = self._zone_periods(kept, wanted, old_rows, length)
             periods = {}
             for number in sorted(read):
