@@ -824,8 +824,13 @@ class _Checkpointer:
         #: held by whichever copies
         self._copying = threading.Lock()
         self._stopping = False
-        #: the pages in the log at the end of the last copy; -1 once the thread failed
+        #: the pages in the log at the end of the last copy
         self._pages = 0
+        #: set by the thread once it stopped on an error (a flag of its own, which only
+        #: the thread sets: the writer's reset of `_pages` cannot lose it)
+        self._failed = False
+        #: whether the writer took its own checkpoints back after that
+        self._given_back = False
         self._thread = threading.Thread(target=self._run, name="state checkpoint", daemon=True)
 
     @classmethod
@@ -850,12 +855,12 @@ class _Checkpointer:
 
     def written(self) -> None:
         """A transaction committed (called in the writer's thread): copy it."""
-        pages = self._pages
-        if pages < 0:  # the thread failed: checkpoint as before
-            self._pages = 0
-            self._db.execute(f"PRAGMA wal_autocheckpoint={_DEFAULT_CHECKPOINT_PAGES}")
-        elif pages >= _LOG_PAGES:
-            with self._copying:  # after the copy under way
+        if self._failed:  # the thread failed: checkpoint as before
+            if not self._given_back:
+                self._given_back = True
+                self._db.execute(f"PRAGMA wal_autocheckpoint={_DEFAULT_CHECKPOINT_PAGES}")
+        elif self._pages >= _LOG_PAGES:
+            with self._copying:  # after the copy under way (which may fail: see above)
                 self._pages = 0
                 try:
                     self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
@@ -880,7 +885,7 @@ class _Checkpointer:
         try:
             db = sqlite3.connect(self._path, timeout=0, isolation_level=None)
         except sqlite3.Error as exc:
-            self._failed(exc)
+            self._fail(exc)
             return
         try:
             db.execute("PRAGMA synchronous=NORMAL")
@@ -890,16 +895,21 @@ class _Checkpointer:
                 if self._stopping:
                     return
                 with self._copying:
-                    row = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                    self._pages = max(int(row[1]), 0) if row else 0
-        except sqlite3.Error as exc:  # (a full disk)
-            self._failed(exc)
+                    self._pages = self._copy(db)
+        except Exception as exc:  # (a full disk): whatever it is, the writer copies again
+            self._fail(exc)
         finally:
             db.close()
 
-    def _failed(self, exc: sqlite3.Error) -> None:
+    @staticmethod
+    def _copy(db: sqlite3.Connection) -> int:
+        """Copy what it can of the log into the file; the pages the log holds."""
+        row = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        return max(int(row[1]), 0) if row else 0
+
+    def _fail(self, exc: Exception) -> None:
         log.debug("%s: checkpoints beside the writes stopped: %s", self._path, exc)
-        self._pages = -1
+        self._failed = True
 
 
 #: rows a connection writes before its checkpoints run beside it (`_Checkpointer`): a

@@ -427,6 +427,55 @@ def test_a_large_transaction_is_copied_by_the_thread_not_at_its_commit(tmp_path:
         assert reader.execute("SELECT count(*) FROM parsed").fetchone()[0] == 22_500
 
 
+def test_a_thread_that_fails_while_the_writer_waits_for_its_copy_gives_back_the_checkpoints(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The thread's copy fails (a full disk) while the writer waits for it, the log
+    being long: the writer checkpoints as it commits again, and the log stays short
+    however much is written after (it once grew with all of it: the failure was lost)."""
+    in_first, go_first = threading.Event(), threading.Event()
+    in_second, go_second = threading.Event(), threading.Event()
+    calls: list[int] = []
+
+    def copy(db: sqlite3.Connection) -> int:
+        calls.append(1)
+        if len(calls) == 1:  # a copy that finds the log long ...
+            in_first.set()
+            assert go_first.wait(60)
+            db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            return store_module._LOG_PAGES
+        in_second.set()  # ... then one that fails while the writer waits for it
+        assert go_second.wait(60)
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(store_module._Checkpointer, "_copy", staticmethod(copy))
+    path = tmp_path / "s.sqlite"
+    wal = Path(f"{path}-wal")
+    with Store(path) as store:
+        store.save_parsed(_parsed_rows(0, 2_500))  # the thread starts, and copies
+        assert in_first.wait(60)
+        store.save_parsed(_parsed_rows(2_500, 1))  # commits during the copy: another
+        go_first.set()
+        assert in_second.wait(60)
+        # The writer's next commit waits for that copy; it fails meanwhile.
+        threading.Timer(0.3, go_second.set).start()
+        store.save_parsed(_parsed_rows(2_501, 1))
+        assert go_second.is_set()
+        deadline = time.monotonic() + 60
+        while _checkpointers() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not _checkpointers()
+        largest = 0
+        for start in range(10_000, 50_000, 500):  # 48 MB in 80 transactions
+            store.save_parsed(_parsed_rows(start, 500))
+            largest = max(largest, wal.stat().st_size)
+        assert store._db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1_000
+        assert largest < 24_000_000, largest  # SQLite's own 1,000 pages, and a commit
+    assert len(calls) == 2
+    with contextlib.closing(sqlite3.connect(path)) as reader:
+        assert reader.execute("SELECT count(*) FROM parsed").fetchone()[0] == 2_502 + 40_000
+
+
 def test_a_store_let_go_of_without_closing_ends_its_checkpoint_thread(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.sqlite")
     store.save_parsed(_parsed_rows(0, 2_500))
