@@ -900,6 +900,8 @@ def _parts(items: list[_T], chunk: int, count: int) -> list[list[_T]]:
     processes end their last parts close to each other, not a whole part apart (the
     worker sat idle for most of a part, 0.3 s, at the end of the parse of 20,000 files,
     while this process read its last one)."""
+    if chunk < 1:  # (parts of none would never end)
+        raise ValueError(f"parts of {chunk} items")
     parts: list[list[_T]] = []
     start, end = 0, len(items)
     tail = 2 * count * chunk

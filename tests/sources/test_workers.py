@@ -744,3 +744,8 @@ def test_a_step_of_fewer_items_than_a_task_is_one_task() -> None:
     finally:
         workers.close()
     assert [item for item, _ in done] == list(range(7)) and heard == [7]
+
+
+def test_parts_of_no_items_each_are_refused() -> None:
+    with pytest.raises(ValueError, match="parts of 0 items"):
+        loader._parts(list(range(10)), 0, 2)
