@@ -14,13 +14,18 @@ from collections.abc import Callable
 
 def command() -> int:
     """The `aggregator` command (`cli.command`). It imports most of the package first:
-    a Ctrl-C meanwhile ends it as one later does, with 130 and no traceback."""
+    a Ctrl-C meanwhile ends it as one later does, with 130 and no traceback. What it
+    writes to a reader that is gone (a closed pipe) is lost, never a traceback: the
+    command's own writes go on with its work (`progress.write_out`); one from elsewhere
+    (argparse's help) ends it with 141, as SIGPIPE ends other commands."""
     if sys.argv[1:] == ["--version"]:
         # What argparse prints (`cli._parser`), without importing every command first:
         # a tenth of the time (tools that ask for the version ask often).
         from aggregator.version import __version__
 
-        print(f"aggregator {__version__}")
+        with contextlib.suppress(BrokenPipeError):  # (lost: see above)
+            print(f"aggregator {__version__}")
+        _flush()
         return 0
     lost = _LostInterrupts(sys.unraisablehook)
     sys.unraisablehook = lost
@@ -29,8 +34,12 @@ def command() -> int:
         from aggregator.app.cli import command as run
 
         code = run()
+        _flush()
     except KeyboardInterrupt:
         code = 130
+    except BrokenPipeError:
+        _flush(gone=True)
+        code = 128 + signal.SIGPIPE
     except SystemExit as exc:  # argparse's: a usage error, --help, --version
         ended = exc
     finally:
@@ -46,6 +55,23 @@ def command() -> int:
     if ended is not None:
         raise ended
     return code
+
+
+def _flush(*, gone: bool = False) -> None:
+    """Flush stdout and stderr, each dropped when its reader is gone (`progress.drop`),
+    both with `gone` (a write to one failed, which may have left nothing to flush):
+    nothing is left for the exit's flush to fail on."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BrokenPipeError:
+            pass
+        else:
+            if not gone:
+                continue
+        from aggregator.app.progress import drop  # (only then: --version imports little)
+
+        drop(stream)
 
 
 #: seconds `_LostInterrupts` waits before it sends a lost Ctrl-C again

@@ -36,6 +36,7 @@ from aggregator.app.progress import ONLY_LINKS
 from aggregator.app.progress import Bar
 from aggregator.app.progress import choose as progress_display
 from aggregator.app.progress import showing
+from aggregator.app.progress import write_out
 from aggregator.app.scaffold import write_scaffold
 from aggregator.clock import utcnow
 from aggregator.config import DEFAULT_CONFIG_NAME
@@ -148,7 +149,7 @@ def main(argv: Sequence[str] | None = None, *, stop: threading.Event | None = No
         if args.command == "init":
             return _init(args)
     except AggregatorError as exc:
-        print(f"aggregator: error: {one_line(str(exc))}", file=sys.stderr)
+        say(f"aggregator: error: {one_line(str(exc))}", file=sys.stderr)
         return exit_code(exc)
     except KeyboardInterrupt:
         return 130
@@ -176,8 +177,15 @@ def one_line(text: str) -> str:
 
 def say(text: object, *, file: TextIO | None = None) -> None:
     """Print `text`, each of its lines `one_line`: a name or path from a file never puts
-    a control character (a cursor move, a bidi override) on the terminal."""
-    print("\n".join(one_line(line) for line in str(text).split("\n")), file=file)
+    a control character (a cursor move, a bidi override) on the terminal. To a reader
+    that is gone (a closed pipe) nothing, and the command goes on (`write_out`)."""
+    lines = "\n".join(one_line(line) for line in str(text).split("\n"))
+    write_out(file if file is not None else sys.stdout, lines + "\n")
+
+
+def show(text: str) -> None:
+    """Print `text` (JSON, a listing) as it is on stdout, as `say` does otherwise."""
+    write_out(sys.stdout, text + "\n")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -770,7 +778,7 @@ def _topics(args: argparse.Namespace) -> int:
     _not_fetched(config)
     view = overview(config, utcnow())
     if args.json:
-        print(json.dumps(to_json(view), indent=2, ensure_ascii=False))
+        show(json.dumps(to_json(view), indent=2, ensure_ascii=False))
     else:
         say(render_text(view))
     return EXIT_OK
@@ -780,7 +788,7 @@ def _feeds(args: argparse.Namespace) -> int:
     states = feed_states(config_from_args(args))
     if args.json:
         data = {"feeds": [feedlist.feed_json(state) for state in states]}
-        print(json.dumps(data, indent=2, ensure_ascii=False))
+        show(json.dumps(data, indent=2, ensure_ascii=False))
     else:
         say(feedlist.render(states))
     return EXIT_OK
@@ -801,7 +809,7 @@ def _add_feed(args: argparse.Namespace) -> int:
 
 def _init(args: argparse.Namespace) -> int:
     path = write_scaffold(args.folder)
-    print(f"wrote {one_line(str(path))}: every setting at its default, each with a comment")
+    say(f"wrote {one_line(str(path))}: every setting at its default, each with a comment")
     return EXIT_OK
 
 
@@ -827,7 +835,7 @@ def _check_links(args: argparse.Namespace) -> int:
                 for key in sorted(results)
             ],
         }
-        print(json.dumps(data, indent=2, ensure_ascii=False))
+        show(json.dumps(data, indent=2, ensure_ascii=False))
         return EXIT_OK
     for error in checked.errors:
         say(error, file=sys.stderr)

@@ -288,10 +288,37 @@ def choose(
         return None
 
     def line(text: str) -> None:
-        stream.write(text + "\n")
-        stream.flush()
+        write_out(stream, text + "\n", flush=True)
 
     return Lines(write or line, phases)
+
+
+def write_out(stream: TextIO, text: str, *, flush: bool = False) -> None:
+    """Write `text` to `stream` (then flush it, with `flush`). When its reader is gone
+    (a closed pipe: `aggregator build --progress 2>&1 | head -1`), the command goes on
+    with its work: the stream is pointed at the null device (`drop`) and what is
+    written to it from then on is lost, never raised."""
+    try:
+        stream.write(text)
+        if flush:
+            stream.flush()
+    except BrokenPipeError:
+        drop(stream)
+
+
+def drop(stream: TextIO) -> None:
+    """Point `stream`'s file at the null device: its reader is gone. What it held
+    unwritten, and what comes after, go there, so that no later write or flush (nor
+    the one at exit) raises. A stream of no file (a test's) is left as it is."""
+    try:
+        number = stream.fileno()
+    except (OSError, ValueError):  # (io.UnsupportedOperation is both)
+        return
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, number)
+    finally:
+        os.close(null)
 
 
 @contextlib.contextmanager

@@ -1,0 +1,140 @@
+"""The real `aggregator` command writing to a reader that is gone: a pipe whose read end
+is closed (`aggregator build --progress 2>&1 | head -1`, a pager quit early). What it
+writes there is lost; its work is not, and no traceback comes out."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import OFFLINE
+from conftest import require_e2e
+from conftest import write_article
+
+pytestmark = pytest.mark.e2e
+
+
+def run_closed(*args: str | Path, closed: str, cwd: Path) -> tuple[int, str, str]:
+    """Run the command with `closed` ("stdout" or "stderr") a pipe no one reads (its
+    read end closed before the command starts: every write to it fails with EPIPE):
+    the exit code, and what came out on the other stream (the closed one's is "")."""
+    require_e2e("the real aggregator command")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(OFFLINE), env.get("PYTHONPATH", "")) if p)
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        streams = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, closed: write}
+        done = subprocess.run(
+            [sys.executable, "-m", "aggregator", *map(str, args)],
+            cwd=cwd,
+            env=env,
+            text=True,
+            timeout=120,
+            check=False,
+            **streams,
+        )
+    finally:
+        os.close(write)
+    return done.returncode, done.stdout or "", done.stderr or ""
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    for n in range(1, 7):
+        write_article(tmp_path / "src", f"{n:02}.md", n=n, images=None)
+    (tmp_path / "src" / "broken.md").write_text("---\ntitle: [unclosed\n---\n", encoding="utf-8")
+    return tmp_path / "src"
+
+
+def build_args(corpus: Path, *more: str) -> list[str]:
+    return ["build", "--source", str(corpus), "--output", "out", "--links", "off", *more]
+
+
+def test_a_build_whose_progress_reader_is_gone_builds_and_keeps_its_state(
+    tmp_path: Path, corpus: Path
+) -> None:
+    # Progress and the invalid file's line go to stderr, gone from the start.
+    args = build_args(corpus, "--progress", "--strict", "--report", "report.json")
+    code, out, _err = run_closed(*args, closed="stderr", cwd=tmp_path)
+    assert code == 3  # --strict with an invalid file, as ever
+    assert "published 6 articles" in out
+    assert "full build" in out
+    report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
+    assert [Path(e["path"]).name for e in report["errors"]] == ["broken.md"]
+    assert (tmp_path / "out" / "index.html").exists()
+    # The state was kept: the next build reads the one file that changed.
+    write_article(corpus, "07.md", n=7, images=None)
+    code, out, _err = run_closed(*build_args(corpus), closed="stderr", cwd=tmp_path)
+    assert code == 0
+    assert "incremental build: 1 file changed" in out
+
+
+def test_a_build_whose_summary_reader_is_gone_writes_its_report_and_no_traceback(
+    tmp_path: Path, corpus: Path
+) -> None:
+    args = build_args(corpus, "--progress", "--report", "report.json")
+    code, _out, err = run_closed(*args, closed="stdout", cwd=tmp_path)
+    assert code == 0
+    assert "Traceback" not in err
+    assert "BrokenPipe" not in err
+    lines = err.splitlines()
+    assert any(line.startswith(str(corpus / "broken.md")) for line in lines), err
+    assert "writing feeds" in err  # the progress, on its own stream, went on
+    report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
+    assert report["counts"]["published"] == 6
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["topics", "--source", "src", "--json"],
+        ["topics", "--source", "src"],
+        ["feeds", "--json"],
+        ["init", "site"],
+        ["--version"],
+        ["build", "--help"],
+    ],
+    ids=" ".join,
+)
+def test_the_other_commands_lose_only_their_output(
+    tmp_path: Path, corpus: Path, args: list[str]
+) -> None:
+    code, _out, err = run_closed(*args, closed="stdout", cwd=tmp_path)
+    assert (code, err) == (0, "")
+    if args[0] == "init":
+        assert (tmp_path / "site" / "aggregator.yaml").exists()
+
+
+def test_a_write_of_no_command_of_its_own_to_a_reader_that_is_gone_ends_as_sigpipe_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Whatever writes to stdout unguarded (a library's print): 128 + SIGPIPE, no traceback.
+    from aggregator import __main__ as entry
+    from aggregator.app import cli
+
+    read, write = os.pipe()
+    os.close(read)
+    gone = os.fdopen(write, "w", encoding="utf-8")
+    monkeypatch.setattr(sys, "stdout", gone)
+    errors = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", errors)
+    monkeypatch.setattr(sys, "argv", ["aggregator", "topics"])
+
+    def unguarded() -> int:
+        print("x" * 100_000)  # (more than a buffer: written at once)
+        return 0
+
+    monkeypatch.setattr(cli, "command", unguarded)
+    try:
+        assert entry.command() == 141
+        gone.write("more")
+        gone.flush()  # the null device now: nothing raises at exit either
+    finally:
+        gone.close()
+    assert errors.getvalue() == ""
