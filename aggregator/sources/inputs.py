@@ -31,6 +31,7 @@ from aggregator.sources.loader import file_key
 from aggregator.sources.loader import find_paths
 from aggregator.sources.loader import load_file
 from aggregator.sources.loader import map_in_chunks
+from aggregator.sources.loader import read_ahead
 from aggregator.sources.loader import split_names
 from aggregator.sources.parsecache import keyed
 from aggregator.sources.parsecache import load_cached
@@ -169,7 +170,11 @@ def load(
     known = (*found.missing, *found.misnamed)
     if store is None:
         read = counting(progress, "read", len(found.paths))
-        results = list(map_in_chunks(load_keyed, found.paths, limits, cancel, None, _CHUNK, read))
+        results = list(
+            map_in_chunks(
+                load_keyed, found.paths, limits, cancel, None, _CHUNK, read, prepare=read_ahead
+            )
+        )
         articles = [r for r in results if isinstance(r, Article)]
         errors = [r for r in results if isinstance(r, LoadError)]
         return Inputs(found, articles, (*known, *errors))

@@ -40,6 +40,7 @@ from aggregator.sources.loader import inode
 from aggregator.sources.loader import load_file
 from aggregator.sources.loader import load_file_digest
 from aggregator.sources.loader import map_in_chunks
+from aggregator.sources.loader import read_ahead
 from aggregator.sources.loader import unforeseen
 from aggregator.state.codec import Encoded
 from aggregator.state.codec import decode
@@ -305,7 +306,9 @@ def _load(
     rows: list[tuple[str, int, int, str, str, str, str]] = []
     unknown: list[str] = []
     parsed = counting(progress, "read", len(keys), len(keys) - len(stale))
-    chunks = map_in_chunks(parse_chunk, stale, limits, cancel, workers, _CHUNK, parsed)
+    chunks = map_in_chunks(
+        parse_chunk, stale, limits, cancel, workers, _CHUNK, parsed, prepare=read_ahead
+    )
     for key, (head, words, body), digest in chunks:
         # Parsed now: complete words (near-duplicate detection reads them all).
         results[key] = decode(head, words, None if light else body)

@@ -8,8 +8,12 @@ feeds hold at most `feed_entries` entries and drop their oldest until they fit
 
 from __future__ import annotations
 
+import ctypes
 import json
+import mmap
 import os
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -446,3 +450,75 @@ def test_predicted_feed_sizes_are_the_sizes_of_the_rendered_feeds(tmp_path: Path
             predicted = prefix_sizes(fmt, render(fmt, spec, site, entries))
             real = [len(render(fmt, spec, site, entries[:k])) for k in range(1, len(entries) + 1)]
             assert predicted == real, (fmt, content)
+
+
+def test_reading_ahead_passes_over_what_is_not_a_file_it_may_read(tmp_path: Path) -> None:
+    # Asked for as a task's files: it must neither wait nor fail on any of them (the
+    # parse reports each, as above).
+    os.mkfifo(tmp_path / "pipe.md")  # opened for reading, it would wait for a writer
+    (tmp_path / "zero.md").symlink_to("/dev/zero")
+    (tmp_path / "empty.md").write_bytes(b"")
+    (tmp_path / "folder.md").mkdir()
+    names = ["pipe.md", "missing.md", "zero.md", "empty.md", "folder.md"]
+    for first in names:  # each one first: the one looked at to tell whether to ask
+        paths = [tmp_path / first, *(tmp_path / n for n in names if n != first)]
+        loader.read_ahead(paths)
+        loader.read_ahead([str(path) for path in paths])
+    loader.read_ahead([])
+
+
+def _resident(path: Path) -> bool:
+    """Whether every page of the file is in memory, as mincore(2) tells of a mapping of
+    it: an observer that reads nothing (a read that never waits would start reading a
+    file that is not there). A private mapping: ctypes needs a writable buffer."""
+    size = path.stat().st_size
+    pages = -(-size // mmap.PAGESIZE)
+    vector = (ctypes.c_ubyte * pages)()
+    with path.open("rb") as file, mmap.mmap(file.fileno(), size, access=mmap.ACCESS_COPY) as m:
+        start = ctypes.c_char.from_buffer(m)
+        try:
+            if _LIBC.mincore(ctypes.c_void_p(ctypes.addressof(start)), size, vector) != 0:
+                raise OSError(ctypes.get_errno(), "mincore")
+        finally:
+            del start
+    return all(page & 1 for page in vector)
+
+
+_LIBC = ctypes.CDLL(None, use_errno=True)
+
+
+def _evicted(path: Path) -> bool:
+    """Drop the file's pages from memory (they are written: clean); whether they went.
+    A few tries: a page the kernel still holds in a batch of another core stays."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        for _ in range(50):
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            if not _resident(path):
+                return True
+            time.sleep(0.001)
+    finally:
+        os.close(fd)
+    return False
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="needs Linux: advice (posix_fadvise), mincore"
+)
+def test_files_not_in_memory_are_asked_for_at_once(tmp_path: Path) -> None:
+    paths = [write_article(tmp_path, f"{n}.md", n=n) for n in range(20)]
+    assert all(_resident(path) for path in paths)  # just written
+    if not all(_evicted(path) for path in paths):
+        pytest.skip(f"the file system of {tmp_path} keeps its files in memory (tmpfs)")
+    # The kernel reads them in the background: each comes in, none of them read here.
+    started = time.monotonic()
+    loader.read_ahead(paths)
+    while not all(_resident(path) for path in paths):
+        assert time.monotonic() - started < 60, "files asked for never came into memory"
+        time.sleep(0.001)
+    took = time.monotonic() - started
+    # Not by themselves: left alone five times as long, they stay out.
+    assert all(_evicted(path) for path in paths)
+    time.sleep(5 * took)
+    assert not any(_resident(path) for path in paths)

@@ -749,3 +749,30 @@ def test_a_step_of_fewer_items_than_a_task_is_one_task() -> None:
 def test_parts_of_no_items_each_are_refused() -> None:
     with pytest.raises(ValueError, match="parts of 0 items"):
         loader._parts(list(range(10)), 0, 2)
+
+
+#: in each process: the items `prepared` was given (a worker keeps its own)
+_PREPARED: set[int] = set()
+
+
+def prepared(items: list[int]) -> None:
+    _PREPARED.update(items)
+
+
+def seen_prepared(items: list[int], _limits: Limits) -> list[tuple[int, int, bool]]:
+    """Each item, the process that ran it, and whether `prepared` had it there first."""
+    return [(item, os.getpid(), item in _PREPARED) for item in items]
+
+
+@pytest.mark.parametrize("count", [PARALLEL_MIN_FILES // 2, 4 * PARALLEL_MIN_FILES])
+def test_each_task_is_prepared_where_it_runs_before_its_items(count: int) -> None:
+    # (`read_ahead` asks for a task's files so: in the process that reads them.)
+    _PREPARED.clear()
+    items = list(range(count))
+    results = list(
+        map_in_chunks(seen_prepared, items, DEFAULT_LIMITS, None, 2, 250, prepare=prepared)
+    )
+    assert [item for item, _pid, _first in results] == items
+    assert all(first for _item, _pid, first in results)
+    if count >= PARALLEL_MIN_FILES:  # some ran on the worker, prepared there
+        assert {pid for _item, pid, _first in results} - {os.getpid()}
