@@ -10,14 +10,17 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from collections.abc import Sequence
+from typing import TextIO
 
 
 def command() -> int:
     """The `aggregator` command (`cli.command`). It imports most of the package first:
     a Ctrl-C meanwhile ends it as one later does, with 130 and no traceback. What it
     writes to a reader that is gone (a closed pipe) is lost, never a traceback: the
-    command's own writes go on with its work (`progress.write_out`); one from elsewhere
-    (argparse's help) ends it with 141, as SIGPIPE ends other commands."""
+    command's own writes go on with its work (`progress.write_out`); a write from
+    elsewhere to stdout or stderr so gone ends it with 141, as SIGPIPE ends other
+    commands. Stdout and stderr are flushed before it returns (`_flushed`)."""
     if sys.argv[1:] == ["--version"]:
         # What argparse prints (`cli._parser`), without importing every command first:
         # a tenth of the time (tools that ask for the version ask often).
@@ -25,21 +28,22 @@ def command() -> int:
 
         with contextlib.suppress(BrokenPipeError):  # (lost: see above)
             print(f"aggregator {__version__}")
-        _flush()
-        return 0
+        return _flushed(0)
     lost = _LostInterrupts(sys.unraisablehook)
     sys.unraisablehook = lost
     ended: SystemExit | None = None
+    gone: list[TextIO] = []
     try:
         from aggregator.app.cli import command as run
 
         code = run()
-        _flush()
     except KeyboardInterrupt:
         code = 130
     except BrokenPipeError:
-        _flush(gone=True)
-        code = 128 + signal.SIGPIPE
+        gone = _gone()
+        if not gone:  # another pipe than the command's output: an error as any other
+            raise
+        code = _SIGPIPE_EXIT
     except SystemExit as exc:  # argparse's: a usage error, --help, --version
         ended = exc
     finally:
@@ -53,25 +57,68 @@ def command() -> int:
         sys.unraisablehook = lost.previous
         _forget_caught_interrupt()
     if ended is not None:
+        if _flushed(0) != 0 and ended.code in (0, None):
+            return 1  # (--help to a full disk)
         raise ended
+    return _flushed(code, gone)
+
+
+#: the exit code of a command ended by a write to a reader that is gone (128 + SIGPIPE)
+_SIGPIPE_EXIT = 141
+
+
+def _gone() -> list[TextIO]:
+    """Stdout and stderr, those whose reader is gone: a pipe whose read end is closed
+    polls as an error. Both where that cannot be told (no `poll`); never one of no
+    file (a test's)."""
+    numbered: dict[int, TextIO] = {}
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            numbered[stream.fileno()] = stream
+        except (AttributeError, OSError, ValueError):  # (io.UnsupportedOperation)
+            continue
+    try:
+        import select
+
+        poll = select.poll()
+    except (ImportError, AttributeError):
+        return list(numbered.values())
+    for number in numbered:
+        poll.register(number, select.POLLOUT)
+    failed = select.POLLERR | select.POLLHUP
+    return [numbered[number] for number, events in poll.poll(0) if events & failed]
+
+
+def _flushed(code: int, gone: Sequence[TextIO] = ()) -> int:
+    """Flush stdout and stderr; the exit code. One whose reader is gone, or in `gone`
+    (its failed write may have left nothing to flush), is pointed at the null device
+    (`progress.drop`): nothing is left for the exit's flush to fail on. One that
+    cannot be written otherwise (a full disk) is dropped too, with one line on stderr,
+    and a command that had not failed fails (1)."""
+    for name, stream in (("stdout", sys.stdout), ("stderr", sys.stderr)):
+        if stream is None:  # (started with it closed: `>&-`)
+            continue
+        try:
+            stream.flush()
+            if stream not in gone:
+                continue
+        except BrokenPipeError:
+            pass
+        except OSError as exc:
+            _drop(stream)
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                sys.stderr.write(f"aggregator: error: cannot write {name}: {exc.strerror}\n")
+                sys.stderr.flush()
+            code = code or 1
+            continue
+        _drop(stream)
     return code
 
 
-def _flush(*, gone: bool = False) -> None:
-    """Flush stdout and stderr, each dropped when its reader is gone (`progress.drop`),
-    both with `gone` (a write to one failed, which may have left nothing to flush):
-    nothing is left for the exit's flush to fail on."""
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except BrokenPipeError:
-            pass
-        else:
-            if not gone:
-                continue
-        from aggregator.app.progress import drop  # (only then: --version imports little)
+def _drop(stream: TextIO) -> None:
+    from aggregator.app.progress import drop  # (only then: --version imports little)
 
-        drop(stream)
+    drop(stream)
 
 
 #: seconds `_LostInterrupts` waits before it sends a lost Ctrl-C again

@@ -297,7 +297,10 @@ def write_out(stream: TextIO, text: str, *, flush: bool = False) -> None:
     """Write `text` to `stream` (then flush it, with `flush`). When its reader is gone
     (a closed pipe: `aggregator build --progress 2>&1 | head -1`), the command goes on
     with its work: the stream is pointed at the null device (`drop`) and what is
-    written to it from then on is lost, never raised."""
+    written to it from then on is lost, never raised. No stream (None: the command
+    was started with the descriptor closed, `>&-`): nothing is written."""
+    if stream is None:
+        return
     try:
         stream.write(text)
         if flush:

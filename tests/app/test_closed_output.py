@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import OFFLINE
@@ -26,6 +27,7 @@ def run_closed(*args: str | Path, closed: str, cwd: Path) -> tuple[int, str, str
     require_e2e("the real aggregator command")
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(OFFLINE), env.get("PYTHONPATH", "")) if p)
+    env.pop("PYTHONUNBUFFERED", None)  # as a user runs it: stdout buffered in a pipe
     read, write = os.pipe()
     os.close(read)
     try:
@@ -138,3 +140,82 @@ def test_a_write_of_no_command_of_its_own_to_a_reader_that_is_gone_ends_as_sigpi
     finally:
         gone.close()
     assert errors.getvalue() == ""
+
+
+def _command(
+    *args: str | Path, cwd: Path, before: list[str] | None = None, **streams: Any
+) -> subprocess.CompletedProcess[str]:
+    """The command with `args` (after `before`: the interpreter and module by default)."""
+    require_e2e("the real aggregator command")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(OFFLINE), env.get("PYTHONPATH", "")) if p)
+    env.pop("PYTHONUNBUFFERED", None)  # as a user runs it: stdout buffered off a terminal
+    start = before if before is not None else [sys.executable, "-m", "aggregator"]
+    return subprocess.run(
+        [*start, *map(str, args)],
+        cwd=cwd,
+        env=env,
+        text=True,
+        timeout=120,
+        check=False,
+        **streams,
+    )
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+@pytest.mark.parametrize(
+    "args", [["--version"], ["init", "site"], ["build", "--help"]], ids=" ".join
+)
+def test_output_to_a_full_disk_is_one_line_and_a_failure(tmp_path: Path, args: list[str]) -> None:
+    with open("/dev/full", "w", encoding="utf-8") as full:
+        done = _command(*args, cwd=tmp_path, stdout=full, stderr=subprocess.PIPE)
+    assert done.returncode == 1
+    assert done.stderr == "aggregator: error: cannot write stdout: No space left on device\n"
+
+
+@pytest.mark.parametrize("args", [["--version"], ["init", "site"]], ids=" ".join)
+def test_a_command_started_with_stdout_closed_does_its_work(
+    tmp_path: Path, args: list[str]
+) -> None:
+    # `aggregator init site >&-`: no stdout at all (Python's is None).
+    shell = ["sh", "-c", 'exec "$@" >&-', "sh", sys.executable, "-m", "aggregator"]
+    done = _command(*args, cwd=tmp_path, capture_output=True, before=shell)
+    assert (done.returncode, done.stderr) == (0, "")
+    if args[0] == "init":
+        assert (tmp_path / "site" / "aggregator.yaml").exists()
+
+
+def test_a_broken_pipe_of_something_else_is_an_error_not_a_gone_reader(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A pipe to a process that died (not stdout nor stderr): raised as any other error,
+    # stdout left as it is.
+    from aggregator import __main__ as entry
+    from aggregator.app import cli
+
+    read, write = os.pipe()
+    out = os.fdopen(write, "w", encoding="utf-8")
+    monkeypatch.setattr(sys, "stdout", out)
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    monkeypatch.setattr(sys, "argv", ["aggregator", "topics"])
+
+    def failing() -> int:
+        print("before")
+        other_read, other_write = os.pipe()
+        os.close(other_read)
+        try:
+            os.write(other_write, b"x")
+        finally:
+            os.close(other_write)
+        return 0
+
+    monkeypatch.setattr(cli, "command", failing)
+    try:
+        with pytest.raises(BrokenPipeError):
+            entry.command()
+        out.write("after\n")
+        out.flush()
+    finally:
+        out.close()
+    with os.fdopen(read, encoding="utf-8") as got:
+        assert got.read() == "before\nafter\n"
