@@ -1020,7 +1020,7 @@ def _here(
     (`prepare(items)` first, when given); stops with `Cancelled` when `cancel` is set,
     after the item in hand."""
     results: list[_R] = []
-    if prepare is not None:
+    if prepare is not None and not (cancel is not None and cancel.is_set()):
         prepare(items)
     with collector_paused():
         for item in items:
@@ -1129,7 +1129,7 @@ def _work_until_stopped(
     """`work` over `items` one at a time (in a worker; `prepare(items)` first, when
     given), ending early when map `number` was asked to stop."""
     results: list[_R] = []
-    if prepare is not None:
+    if prepare is not None and not (_stopped_maps is not None and _stopped_maps.value >= number):
         prepare(items)
     with collector_paused():
         for item in items:
@@ -1255,7 +1255,7 @@ def read_ahead(paths: Sequence[str | Path]) -> None:
     for path in paths:
         try:
             fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
-        except OSError:
+        except (OSError, ValueError):  # (a NUL in the name)
             continue
         try:
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)

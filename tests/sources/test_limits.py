@@ -13,6 +13,7 @@ import json
 import mmap
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -454,17 +455,34 @@ def test_predicted_feed_sizes_are_the_sizes_of_the_rendered_feeds(tmp_path: Path
 
 def test_reading_ahead_passes_over_what_is_not_a_file_it_may_read(tmp_path: Path) -> None:
     # Asked for as a task's files: it must neither wait nor fail on any of them (the
-    # parse reports each, as above).
+    # parse reports each, as above), nor keep any open.
     os.mkfifo(tmp_path / "pipe.md")  # opened for reading, it would wait for a writer
     (tmp_path / "zero.md").symlink_to("/dev/zero")
     (tmp_path / "empty.md").write_bytes(b"")
     (tmp_path / "folder.md").mkdir()
     names = ["pipe.md", "missing.md", "zero.md", "empty.md", "folder.md"]
-    for first in names:  # each one first: the one looked at to tell whether to ask
-        paths = [tmp_path / first, *(tmp_path / n for n in names if n != first)]
-        loader.read_ahead(paths)
-        loader.read_ahead([str(path) for path in paths])
-    loader.read_ahead([])
+    paths = [*(tmp_path / name for name in names), str(tmp_path / "nul\x00.md")]
+    fds = _open_fds()
+    done = threading.Event()
+    thread = threading.Thread(target=lambda: (loader.read_ahead(paths), done.set()))
+    thread.start()
+    thread.join(60)  # (a wait would be forever: only then does this give up)
+    assert done.is_set(), "read_ahead waited on one of them"
+    assert _open_fds() == fds
+    results, errors = loader.load_all([Path(str(p)) for p in paths], workers=1)
+    assert not results
+    assert {Path(e.path).name: e.reason for e in errors}.keys() == {
+        *names,
+        "nul\x00.md",
+    }
+
+
+def _open_fds() -> set[str] | None:
+    """This process's open file descriptors (Linux), None where they cannot be listed."""
+    try:
+        return set(os.listdir("/proc/self/fd"))
+    except OSError:
+        return None
 
 
 def _resident(path: Path) -> bool:

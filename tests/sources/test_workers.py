@@ -776,3 +776,15 @@ def test_each_task_is_prepared_where_it_runs_before_its_items(count: int) -> Non
     assert all(first for _item, _pid, first in results)
     if count >= PARALLEL_MIN_FILES:  # some ran on the worker, prepared there
         assert {pid for _item, pid, _first in results} - {os.getpid()}
+
+
+def test_a_stopped_map_prepares_nothing_more() -> None:
+    # (Reading ahead a task's files after the stop would only delay the stop.)
+    _PREPARED.clear()
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(Cancelled):
+        list(map_in_chunks(seen_prepared, [1, 2], DEFAULT_LIMITS, cancel, 1, 2, prepare=prepared))
+    with pytest.raises(Cancelled):
+        loader._here(seen_prepared, [4, 5], DEFAULT_LIMITS, cancel, "testing", prepared)
+    assert not _PREPARED
