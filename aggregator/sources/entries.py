@@ -198,7 +198,12 @@ class FeedReader:
         self.costly = False
         if self._process is None:
             self._start()
-        self._conn.send((body, url, content_type))
+        try:
+            self._conn.send((body, url, content_type))
+        except OSError:  # it ended since the last read (killed): a fresh one reads this
+            self._stop()
+            self._start()
+            self._conn.send((body, url, content_type))
         if not self._wait(self.seconds):
             self._stop()
             self.costly = True

@@ -887,6 +887,18 @@ def test_a_document_that_needs_too_much_memory_is_refused_and_the_next_is_read()
 
 
 @pytest.mark.e2e
+def test_a_parser_that_ended_between_two_documents_is_started_again_for_the_next() -> None:
+    # Killed while idle (out of memory, by hand): the next document is not its fault.
+    with FeedReader(120) as reader:
+        assert len(reader.read(rss(item(1)), "https://blog.example/feed").entries) == 1
+        process = reader._process
+        process.kill()
+        process.join()
+        assert len(reader.read(rss(item(2)), "https://blog.example/feed").entries) == 1
+        assert reader._process is not process
+
+
+@pytest.mark.e2e
 def test_a_feed_asking_to_wait_is_not_waited_for_but_asked_again_later(
     server: FeedServer, tmp_path: Path, cli: Any
 ) -> None:
