@@ -112,6 +112,13 @@ def _flushed(code: int, gone: Sequence[TextIO] = ()) -> int:
             code = code or 1
             continue
         _drop(stream)
+    progress = sys.modules.get("aggregator.app.progress")  # (imported by every command)
+    failed: list[str] = getattr(progress, "FAILED_WRITES", [])
+    if failed:  # what the command wrote on went nowhere: it failed
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            sys.stderr.write(f"aggregator: error: {failed[0]}\n")
+            sys.stderr.flush()
+        code = code or 1
     return code
 
 

@@ -27,6 +27,7 @@ import math
 import os
 import shutil
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -287,19 +288,38 @@ def choose(
     if not phases:
         return None
 
+    failed: list[OSError | ValueError] = []
+
     def line(text: str) -> None:
-        write_out(stream, text + "\n", flush=True)
+        if failed:
+            return
+        try:
+            write_out(stream, text + "\n", flush=True, needed=False)
+        except (OSError, ValueError) as exc:  # a full disk, say: the run goes on (as `Bar`)
+            failed.append(exc)
+            _unwritable(stream, exc)
 
     return Lines(write or line, phases)
 
 
-def write_out(stream: TextIO, text: str, *, flush: bool = False) -> None:
+def write_out(
+    stream: TextIO | None, text: str, *, flush: bool = False, needed: bool = True
+) -> None:
     """Write `text` to `stream` (then flush it, with `flush`). When its reader is gone
     (a closed pipe: `aggregator build --progress 2>&1 | head -1`), the command goes on
     with its work: the stream is pointed at the null device (`drop`) and what is
-    written to it from then on is lost, never raised. No stream (None: the command
-    was started with the descriptor closed, `>&-`): nothing is written."""
+    written to it from then on is lost, never raised. When it cannot be written
+    otherwise (a full disk), the command goes on too, the stream dropped so, but what
+    is `needed` (not progress, whose writer is told by the error and stops) and lost
+    so, then or later, is noted in `FAILED_WRITES`: the command fails at its end
+    (`__main__`). No stream (None: the command was started with the descriptor
+    closed, `>&-`): nothing is written."""
     if stream is None:
+        return
+    failure = _UNWRITABLE.get(id(stream))
+    if failure is not None:
+        if needed:
+            FAILED_WRITES.append(failure)
         return
     try:
         stream.write(text)
@@ -307,6 +327,32 @@ def write_out(stream: TextIO, text: str, *, flush: bool = False) -> None:
             stream.flush()
     except BrokenPipeError:
         drop(stream)
+    except OSError as exc:
+        _unwritable(stream, exc)
+        if not needed:
+            raise
+        FAILED_WRITES.append(_UNWRITABLE[id(stream)])
+
+
+#: what `needed` output could not be written (see `write_out`), as the command's last
+#: line says it (when its stderr can still take it)
+FAILED_WRITES: list[str] = []
+#: the streams that could not be written (by id), each dropped, and why
+_UNWRITABLE: dict[int, str] = {}
+
+
+def _unwritable(stream: TextIO, exc: OSError | ValueError) -> None:
+    """`stream` cannot be written (not for a reader gone): dropped, and why noted."""
+    drop(stream)
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    _UNWRITABLE.setdefault(id(stream), f"cannot write {_name(stream)}: {reason}")
+
+
+def _name(stream: TextIO) -> str:
+    for name in ("stdout", "stderr"):
+        if stream is getattr(sys, name, None) or stream is getattr(sys, f"__{name}__", None):
+            return name
+    return str(getattr(stream, "name", "output"))
 
 
 def drop(stream: TextIO) -> None:

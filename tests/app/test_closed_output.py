@@ -219,3 +219,37 @@ def test_a_broken_pipe_of_something_else_is_an_error_not_a_gone_reader(
         out.close()
     with os.fdopen(read, encoding="utf-8") as got:
         assert got.read() == "before\nafter\n"
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+def test_progress_that_cannot_be_written_stops_the_progress_not_the_build(
+    tmp_path: Path, corpus: Path
+) -> None:
+    args = build_args(corpus, "--progress", "--report", "report.json")
+    with open("/dev/full", "w", encoding="utf-8") as full:
+        done = _command(*args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=full)
+    assert "published 6 articles" in done.stdout
+    assert (tmp_path / "out" / "index.html").exists()
+    report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
+    assert [Path(e["path"]).name for e in report["errors"]] == ["broken.md"]
+    # The line naming the invalid file went nowhere: the command says it failed.
+    assert done.returncode == 1
+    (corpus / "broken.md").unlink()  # none to name: only progress was lost
+    with open("/dev/full", "w", encoding="utf-8") as full:
+        done = _command(*args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=full)
+    assert done.returncode == 0
+    assert "incremental build: 1 file changed" in done.stdout
+
+
+def test_an_error_line_lost_to_a_full_stdout_is_said_on_stderr(
+    tmp_path: Path, corpus: Path
+) -> None:
+    if not Path("/dev/full").exists():
+        pytest.skip("needs /dev/full (Linux)")
+    with open("/dev/full", "w", encoding="utf-8") as full:
+        done = _command(*build_args(corpus), cwd=tmp_path, stdout=full, stderr=subprocess.PIPE)
+    assert done.returncode == 1
+    lines = done.stderr.splitlines()
+    assert lines[-1] == "aggregator: error: cannot write stdout: No space left on device"
+    assert lines[0].startswith(str(corpus / "broken.md"))
+    assert (tmp_path / "out" / "index.html").exists()
