@@ -26,8 +26,14 @@ def command() -> int:
         # a tenth of the time (tools that ask for the version ask often).
         from aggregator.version import __version__
 
-        with contextlib.suppress(BrokenPipeError):  # (lost: see above)
+        try:
             print(f"aggregator {__version__}")
+        except BrokenPipeError:
+            pass  # (lost: see above)
+        except OSError as exc:  # unbuffered (PYTHONUNBUFFERED) to a full disk
+            _drop(sys.stdout)
+            _error(f"cannot write stdout: {exc.strerror or exc}")
+            return 1
         return _flushed(0)
     lost = _LostInterrupts(sys.unraisablehook)
     sys.unraisablehook = lost
@@ -63,6 +69,13 @@ def command() -> int:
     return _flushed(code, gone)
 
 
+def _error(text: str) -> None:
+    """One line on stderr, when it can take it."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        sys.stderr.write(f"aggregator: error: {text}\n")
+        sys.stderr.flush()
+
+
 #: the exit code of a command ended by a write to a reader that is gone (128 + SIGPIPE)
 _SIGPIPE_EXIT = 141
 
@@ -94,7 +107,19 @@ def _flushed(code: int, gone: Sequence[TextIO] = ()) -> int:
     (its failed write may have left nothing to flush), is pointed at the null device
     (`progress.drop`): nothing is left for the exit's flush to fail on. One that
     cannot be written otherwise (a full disk) is dropped too, with one line on stderr,
-    and a command that had not failed fails (1)."""
+    and a command that had not failed fails (1), as when output it wrote before could
+    not be written (`progress.output_failed`). A Ctrl-C while a flush waits (a pager
+    that reads nothing) drops both: 130."""
+    try:
+        return _flush(code, gone)
+    except KeyboardInterrupt:
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:
+                _drop(stream)
+        return 130
+
+
+def _flush(code: int, gone: Sequence[TextIO]) -> int:
     for name, stream in (("stdout", sys.stdout), ("stderr", sys.stderr)):
         if stream is None:  # (started with it closed: `>&-`)
             continue
@@ -106,18 +131,14 @@ def _flushed(code: int, gone: Sequence[TextIO] = ()) -> int:
             pass
         except OSError as exc:
             _drop(stream)
-            with contextlib.suppress(OSError, ValueError, AttributeError):
-                sys.stderr.write(f"aggregator: error: cannot write {name}: {exc.strerror}\n")
-                sys.stderr.flush()
+            _error(f"cannot write {name}: {exc.strerror or exc}")
             code = code or 1
             continue
         _drop(stream)
     progress = sys.modules.get("aggregator.app.progress")  # (imported by every command)
-    failed: list[str] = getattr(progress, "FAILED_WRITES", [])
-    if failed:  # what the command wrote on went nowhere: it failed
-        with contextlib.suppress(OSError, ValueError, AttributeError):
-            sys.stderr.write(f"aggregator: error: {failed[0]}\n")
-            sys.stderr.flush()
+    failed = progress.output_failed() if progress is not None else None
+    if failed is not None:  # what the command wrote went nowhere: it failed
+        _error(failed)
         code = code or 1
     return code
 

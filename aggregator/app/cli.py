@@ -23,8 +23,10 @@ from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 from typing import Any
 from typing import TextIO
+from typing import cast
 from urllib.parse import urlsplit
 
 from aggregator.app import feedlist
@@ -35,6 +37,8 @@ from aggregator.app.overview import to_json
 from aggregator.app.progress import ONLY_LINKS
 from aggregator.app.progress import Bar
 from aggregator.app.progress import choose as progress_display
+from aggregator.app.progress import output_failed
+from aggregator.app.progress import output_fresh
 from aggregator.app.progress import showing
 from aggregator.app.progress import write_out
 from aggregator.app.scaffold import write_scaffold
@@ -75,6 +79,9 @@ from aggregator.publishing.output import write_atomic
 from aggregator.rendering.reportpage import render_report
 from aggregator.sources.loader import no_collection_at_exit
 from aggregator.version import __version__
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
 
 # The daemon (APScheduler) and the HTTP server (waitress) are imported by the commands
 # that use them: `build` starts faster without them.
@@ -125,7 +132,14 @@ def command(argv: Sequence[str] | None = None) -> int:
 
 def main(argv: Sequence[str] | None = None, *, stop: threading.Event | None = None) -> int:
     """The command line; returns the exit code. `stop` ends `run` and `serve` when set,
-    as SIGTERM does (set before the call, they check everything and start nothing)."""
+    as SIGTERM does (set before the call, they check everything and start nothing).
+    Output that could not be written (`write_out`: a full disk) makes it 1 at least."""
+    output_fresh()
+    code = _command(argv, stop)
+    return (code or EXIT_FATAL) if output_failed() is not None else code
+
+
+def _command(argv: Sequence[str] | None, stop: threading.Event | None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     stop = stop if stop is not None else threading.Event()
@@ -149,7 +163,7 @@ def main(argv: Sequence[str] | None = None, *, stop: threading.Event | None = No
         if args.command == "init":
             return _init(args)
     except AggregatorError as exc:
-        say(f"aggregator: error: {one_line(str(exc))}", file=sys.stderr)
+        say(f"aggregator: error: {one_line(str(exc))}", err=True)
         return exit_code(exc)
     except KeyboardInterrupt:
         return 130
@@ -175,12 +189,13 @@ def one_line(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
-def say(text: object, *, file: TextIO | None = None) -> None:
-    """Print `text`, each of its lines `one_line`: a name or path from a file never puts
-    a control character (a cursor move, a bidi override) on the terminal. To a reader
-    that is gone (a closed pipe) nothing, and the command goes on (`write_out`)."""
+def say(text: object, *, err: bool = False) -> None:
+    """Print `text` on stdout (stderr with `err`), each of its lines `one_line`: a name
+    or path from a file never puts a control character (a cursor move, a bidi override)
+    on the terminal. To a reader that is gone (a closed pipe) nothing, and the command
+    goes on (`write_out`); nothing either where the stream is closed (`>&-`, `2>&-`)."""
     lines = "\n".join(one_line(line) for line in str(text).split("\n"))
-    write_out(file if file is not None else sys.stdout, lines + "\n")
+    write_out(sys.stderr if err else sys.stdout, lines + "\n")
 
 
 def show(text: str) -> None:
@@ -188,8 +203,18 @@ def show(text: str) -> None:
     write_out(sys.stdout, text + "\n")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, its help and usage written as the command's other output
+    (`write_out`): one that cannot be written makes the command fail (argparse drops
+    the error)."""
+
+    def _print_message(self, message: str, file: SupportsWrite[str] | None = None) -> None:
+        if message:  # (argparse's own: stdout or stderr, TextIO)
+            write_out(cast(TextIO, file) if file is not None else sys.stderr, message)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="aggregator",
         description="Publish curated article files as per-topic RSS, Atom and JSON feeds.",
     )
@@ -657,11 +682,11 @@ def _build(args: argparse.Namespace) -> int:
     with showing(progress_display(sys.stderr, asked)) as progress:
         report = build(config, wait=wait, progress=progress, activity=args.report is not None)
     for error in report.errors:
-        say(error, file=sys.stderr)
+        say(error, err=True)
     for warning in report.warnings:
-        say(warning, file=sys.stderr)
+        say(warning, err=True)
     for line in feedlist.problem_lines(report.sources):
-        say(line, file=sys.stderr)
+        say(line, err=True)
     if not args.quiet:
         say(summary(report, config, verbose=args.verbose))
     if args.report is not None:
@@ -670,7 +695,7 @@ def _build(args: argparse.Namespace) -> int:
         except OSError as exc:
             say(
                 f"aggregator: error: {args.report}: cannot write report: {exc.strerror or exc}",
-                file=sys.stderr,
+                err=True,
             )
             return EXIT_FATAL
     if args.strict and report.errors:
@@ -769,7 +794,7 @@ def _not_fetched(config: Config) -> None:
             say(
                 f"aggregator: warning: {state.url}: not fetched yet, so none of its entries "
                 "is counted: `aggregator build` fetches it",
-                file=sys.stderr,
+                err=True,
             )
 
 
@@ -838,9 +863,9 @@ def _check_links(args: argparse.Namespace) -> int:
         show(json.dumps(data, indent=2, ensure_ascii=False))
         return EXIT_OK
     for error in checked.errors:
-        say(error, file=sys.stderr)
+        say(error, err=True)
     for warning in checked.warnings:
-        say(warning, file=sys.stderr)
+        say(warning, err=True)
     summary_ = checked.summary
     say(_links_line(summary_))
     hosts: dict[str, Counter[str]] = {}

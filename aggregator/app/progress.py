@@ -30,6 +30,7 @@ import signal
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from collections.abc import Collection
 from collections.abc import Iterator
@@ -297,7 +298,8 @@ def choose(
             write_out(stream, text + "\n", flush=True, needed=False)
         except (OSError, ValueError) as exc:  # a full disk, say: the run goes on (as `Bar`)
             failed.append(exc)
-            _unwritable(stream, exc)
+            _unwritable.setdefault(stream, f"cannot write {_name(stream)}: {_reason(exc)}")
+            drop(stream)
 
     return Lines(write or line, phases)
 
@@ -311,15 +313,14 @@ def write_out(
     written to it from then on is lost, never raised. When it cannot be written
     otherwise (a full disk), the command goes on too, the stream dropped so, but what
     is `needed` (not progress, whose writer is told by the error and stops) and lost
-    so, then or later, is noted in `FAILED_WRITES`: the command fails at its end
-    (`__main__`). No stream (None: the command was started with the descriptor
-    closed, `>&-`): nothing is written."""
+    so, then or later, fails the command at its end (`output_failed`). No stream
+    (None: the command was started with the descriptor closed, `>&-`): nothing."""
     if stream is None:
         return
-    failure = _UNWRITABLE.get(id(stream))
+    failure = _unwritable.get(stream)
     if failure is not None:
         if needed:
-            FAILED_WRITES.append(failure)
+            _lost.append(failure)
         return
     try:
         stream.write(text)
@@ -328,24 +329,33 @@ def write_out(
     except BrokenPipeError:
         drop(stream)
     except OSError as exc:
-        _unwritable(stream, exc)
+        failure = _unwritable.setdefault(stream, f"cannot write {_name(stream)}: {_reason(exc)}")
+        drop(stream)
         if not needed:
             raise
-        FAILED_WRITES.append(_UNWRITABLE[id(stream)])
+        _lost.append(failure)
 
 
-#: what `needed` output could not be written (see `write_out`), as the command's last
-#: line says it (when its stderr can still take it)
-FAILED_WRITES: list[str] = []
-#: the streams that could not be written (by id), each dropped, and why
-_UNWRITABLE: dict[int, str] = {}
+def output_fresh() -> None:
+    """Forget what output could not be written: a command begins (`cli.main`)."""
+    _lost.clear()
+    _unwritable.clear()
 
 
-def _unwritable(stream: TextIO, exc: OSError | ValueError) -> None:
-    """`stream` cannot be written (not for a reader gone): dropped, and why noted."""
-    drop(stream)
-    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-    _UNWRITABLE.setdefault(id(stream), f"cannot write {_name(stream)}: {reason}")
+def output_failed() -> str | None:
+    """Why `needed` output of the command could not be written (`write_out`), if any
+    could not: the first reason, as the command's last line says it."""
+    return _lost[0] if _lost else None
+
+
+#: the reasons `needed` output was lost since `output_fresh`
+_lost: list[str] = []
+#: the streams that could not be written (not for a reader gone), each dropped, and why
+_unwritable: weakref.WeakKeyDictionary[TextIO, str] = weakref.WeakKeyDictionary()
+
+
+def _reason(exc: OSError | ValueError) -> str:
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
 
 
 def _name(stream: TextIO) -> str:
@@ -358,14 +368,17 @@ def _name(stream: TextIO) -> str:
 def drop(stream: TextIO) -> None:
     """Point `stream`'s file at the null device: its reader is gone. What it held
     unwritten, and what comes after, go there, so that no later write or flush (nor
-    the one at exit) raises. A stream of no file (a test's) is left as it is."""
+    the one at exit) raises. A stream of no file (a test's) is left as it is, and so
+    is one where the null device cannot be opened."""
     try:
         number = stream.fileno()
+        null = os.open(os.devnull, os.O_WRONLY)
     except (OSError, ValueError):  # (io.UnsupportedOperation is both)
         return
-    null = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(null, number)
+    except OSError:
+        pass
     finally:
         os.close(null)
 

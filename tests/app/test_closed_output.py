@@ -20,7 +20,9 @@ from conftest import write_article
 pytestmark = pytest.mark.e2e
 
 
-def run_closed(*args: str | Path, closed: str, cwd: Path) -> tuple[int, str, str]:
+def run_closed(
+    *args: str | Path, closed: str, cwd: Path, unbuffered: bool = False
+) -> tuple[int, str, str]:
     """Run the command with `closed` ("stdout" or "stderr") a pipe no one reads (its
     read end closed before the command starts: every write to it fails with EPIPE):
     the exit code, and what came out on the other stream (the closed one's is "")."""
@@ -28,6 +30,8 @@ def run_closed(*args: str | Path, closed: str, cwd: Path) -> tuple[int, str, str
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(OFFLINE), env.get("PYTHONPATH", "")) if p)
     env.pop("PYTHONUNBUFFERED", None)  # as a user runs it: stdout buffered in a pipe
+    if unbuffered:  # (as many containers run it)
+        env["PYTHONUNBUFFERED"] = "1"
     read, write = os.pipe()
     os.close(read)
     try:
@@ -104,10 +108,11 @@ def test_a_build_whose_summary_reader_is_gone_writes_its_report_and_no_traceback
     ],
     ids=" ".join,
 )
+@pytest.mark.parametrize("unbuffered", [False, True], ids=["buffered", "unbuffered"])
 def test_the_other_commands_lose_only_their_output(
-    tmp_path: Path, corpus: Path, args: list[str]
+    tmp_path: Path, corpus: Path, args: list[str], unbuffered: bool
 ) -> None:
-    code, _out, err = run_closed(*args, closed="stdout", cwd=tmp_path)
+    code, _out, err = run_closed(*args, closed="stdout", cwd=tmp_path, unbuffered=unbuffered)
     assert (code, err) == (0, "")
     if args[0] == "init":
         assert (tmp_path / "site" / "aggregator.yaml").exists()
@@ -143,13 +148,19 @@ def test_a_write_of_no_command_of_its_own_to_a_reader_that_is_gone_ends_as_sigpi
 
 
 def _command(
-    *args: str | Path, cwd: Path, before: list[str] | None = None, **streams: Any
+    *args: str | Path,
+    cwd: Path,
+    before: list[str] | None = None,
+    unbuffered: bool = False,
+    **streams: Any,
 ) -> subprocess.CompletedProcess[str]:
     """The command with `args` (after `before`: the interpreter and module by default)."""
     require_e2e("the real aggregator command")
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(OFFLINE), env.get("PYTHONPATH", "")) if p)
     env.pop("PYTHONUNBUFFERED", None)  # as a user runs it: stdout buffered off a terminal
+    if unbuffered:
+        env["PYTHONUNBUFFERED"] = "1"
     start = before if before is not None else [sys.executable, "-m", "aggregator"]
     return subprocess.run(
         [*start, *map(str, args)],
@@ -166,9 +177,14 @@ def _command(
 @pytest.mark.parametrize(
     "args", [["--version"], ["init", "site"], ["build", "--help"]], ids=" ".join
 )
-def test_output_to_a_full_disk_is_one_line_and_a_failure(tmp_path: Path, args: list[str]) -> None:
+@pytest.mark.parametrize("unbuffered", [False, True], ids=["buffered", "unbuffered"])
+def test_output_to_a_full_disk_is_one_line_and_a_failure(
+    tmp_path: Path, args: list[str], unbuffered: bool
+) -> None:
     with open("/dev/full", "w", encoding="utf-8") as full:
-        done = _command(*args, cwd=tmp_path, stdout=full, stderr=subprocess.PIPE)
+        done = _command(
+            *args, cwd=tmp_path, stdout=full, stderr=subprocess.PIPE, unbuffered=unbuffered
+        )
     assert done.returncode == 1
     assert done.stderr == "aggregator: error: cannot write stdout: No space left on device\n"
 
@@ -253,3 +269,50 @@ def test_an_error_line_lost_to_a_full_stdout_is_said_on_stderr(
     assert lines[-1] == "aggregator: error: cannot write stdout: No space left on device"
     assert lines[0].startswith(str(corpus / "broken.md"))
     assert (tmp_path / "out" / "index.html").exists()
+
+
+def test_a_build_with_stderr_closed_says_nothing_there_and_nothing_on_stdout(
+    tmp_path: Path, corpus: Path
+) -> None:
+    # `2>&-`: the invalid file's line has nowhere to go; it never lands on stdout.
+    shell = ["sh", "-c", 'exec "$@" 2>&-', "sh", sys.executable, "-m", "aggregator"]
+    done = _command(*build_args(corpus), cwd=tmp_path, capture_output=True, before=shell)
+    assert done.returncode == 0
+    assert "broken.md" not in done.stdout
+    assert done.stdout.splitlines()[0].startswith("loaded 6 articles, 1 invalid files")
+
+
+def test_after_a_write_to_a_gone_reader_later_writes_are_lost_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The stream is dropped: a later write from anywhere (a library's print) raises not.
+    from aggregator.app import cli
+
+    read, write = os.pipe()
+    os.close(read)
+    with os.fdopen(write, "w", encoding="utf-8") as gone:
+        monkeypatch.setattr(sys, "stdout", gone)
+        cli.say("x" * 100_000)
+        print("y" * 100_000)
+        gone.flush()
+
+
+class _Full(io.StringIO):
+    """A stream on a full disk."""
+
+    def write(self, text: str) -> int:
+        raise OSError(28, "No space left on device")
+
+
+def test_output_lost_by_one_command_does_not_fail_the_next(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # In one process (the library's user, a test): each command is judged on its own.
+    from aggregator.app import cli
+
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    monkeypatch.setattr(sys, "stdout", _Full())
+    assert cli.main(["init", str(tmp_path / "a")]) == 1
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    assert cli.main(["init", str(tmp_path / "b")]) == 0
+    assert sys.stdout.getvalue().startswith("wrote ")
