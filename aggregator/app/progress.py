@@ -289,17 +289,8 @@ def choose(
     if not phases:
         return None
 
-    failed: list[OSError | ValueError] = []
-
     def line(text: str) -> None:
-        if failed:
-            return
-        try:
-            write_out(stream, text + "\n", flush=True, needed=False)
-        except (OSError, ValueError) as exc:  # a full disk, say: the run goes on (as `Bar`)
-            failed.append(exc)
-            _unwritable.setdefault(stream, f"cannot write {_name(stream)}: {_reason(exc)}")
-            drop(stream)
+        write_out(stream, text + "\n", flush=True, needed=False)
 
     return Lines(write or line, phases)
 
@@ -312,7 +303,7 @@ def write_out(
     with its work: the stream is pointed at the null device (`drop`) and what is
     written to it from then on is lost, never raised. When it cannot be written
     otherwise (a full disk), the command goes on too, the stream dropped so, but what
-    is `needed` (not progress, whose writer is told by the error and stops) and lost
+    is `needed` (not progress: the run goes on without it, as `Bar` does) and lost
     so, then or later, fails the command at its end (`output_failed`). No stream
     (None: the command was started with the descriptor closed, `>&-`): nothing."""
     if stream is None:
@@ -331,9 +322,8 @@ def write_out(
     except OSError as exc:
         failure = _unwritable.setdefault(stream, f"cannot write {_name(stream)}: {_reason(exc)}")
         drop(stream)
-        if not needed:
-            raise
-        _lost.append(failure)
+        if needed:
+            _lost.append(failure)
 
 
 def output_fresh() -> None:
@@ -354,8 +344,8 @@ _lost: list[str] = []
 _unwritable: weakref.WeakKeyDictionary[TextIO, str] = weakref.WeakKeyDictionary()
 
 
-def _reason(exc: OSError | ValueError) -> str:
-    return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc)
 
 
 def _name(stream: TextIO) -> str:
