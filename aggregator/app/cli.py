@@ -37,6 +37,8 @@ from aggregator.app.overview import to_json
 from aggregator.app.progress import ONLY_LINKS
 from aggregator.app.progress import Bar
 from aggregator.app.progress import choose as progress_display
+from aggregator.app.progress import lines_text
+from aggregator.app.progress import one_line
 from aggregator.app.progress import output_failed
 from aggregator.app.progress import output_fresh
 from aggregator.app.progress import showing
@@ -163,7 +165,7 @@ def _command(argv: Sequence[str] | None, stop: threading.Event | None) -> int:
         if args.command == "init":
             return _init(args)
     except AggregatorError as exc:
-        say(f"aggregator: error: {one_line(str(exc))}", err=True)
+        say(f"aggregator: error: {exc}", err=True)
         return exit_code(exc)
     except KeyboardInterrupt:
         return 130
@@ -183,23 +185,18 @@ def exit_code(error: AggregatorError) -> int:
     return EXIT_FATAL
 
 
-def one_line(text: str) -> str:
-    """`text` with every character that does not print escaped (line breaks, controls):
-    one line, whatever a path or name in it holds."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-
-
 def say(text: object, *, err: bool = False) -> None:
-    """Print `text` on stdout (stderr with `err`), each of its lines `one_line`: a name
-    or path from a file never puts a control character (a cursor move, a bidi override)
-    on the terminal. To a reader that is gone (a closed pipe) nothing, and the command
-    goes on (`write_out`); nothing either where the stream is closed (`>&-`, `2>&-`)."""
-    lines = "\n".join(one_line(line) for line in str(text).split("\n"))
-    write_out(sys.stderr if err else sys.stdout, lines + "\n")
+    """Print `text` as one line on stdout (stderr with `err`), `one_line`: a name or
+    path from a file never puts a line break or a control character (a cursor move, a
+    bidi override) on the terminal. To a reader that is gone (a closed pipe) nothing,
+    and the command goes on (`write_out`); nothing either where the stream is closed
+    (`>&-`, `2>&-`). Text of several lines is made with `lines_text` and `show`n."""
+    write_out(sys.stderr if err else sys.stdout, one_line(str(text)) + "\n")
 
 
 def show(text: str) -> None:
-    """Print `text` (JSON, a listing) as it is on stdout, as `say` does otherwise."""
+    """Print `text` (JSON, or lines made with `lines_text`) as it is on stdout, as `say`
+    does otherwise."""
     write_out(sys.stdout, text + "\n")
 
 
@@ -688,7 +685,7 @@ def _build(args: argparse.Namespace) -> int:
     for line in feedlist.problem_lines(report.sources):
         say(line, err=True)
     if not args.quiet:
-        say(summary(report, config, verbose=args.verbose))
+        show(summary(report, config, verbose=args.verbose))
     if args.report is not None:
         try:
             write_atomic(args.report, report_file(args.report, report, config))
@@ -805,7 +802,7 @@ def _topics(args: argparse.Namespace) -> int:
     if args.json:
         show(json.dumps(to_json(view), indent=2, ensure_ascii=False))
     else:
-        say(render_text(view))
+        show(render_text(view))
     return EXIT_OK
 
 
@@ -815,7 +812,7 @@ def _feeds(args: argparse.Namespace) -> int:
         data = {"feeds": [feedlist.feed_json(state) for state in states]}
         show(json.dumps(data, indent=2, ensure_ascii=False))
     else:
-        say(feedlist.render(states))
+        show(feedlist.render(states))
     return EXIT_OK
 
 
@@ -834,7 +831,7 @@ def _add_feed(args: argparse.Namespace) -> int:
 
 def _init(args: argparse.Namespace) -> int:
     path = write_scaffold(args.folder)
-    say(f"wrote {one_line(str(path))}: every setting at its default, each with a comment")
+    say(f"wrote {path}: every setting at its default, each with a comment")
     return EXIT_OK
 
 
@@ -946,7 +943,7 @@ def summary(report: BuildReport, config: Config, *, verbose: bool = False) -> st
         for exclusion in report.excluded:
             where = f" from topic {exclusion.topic!r}" if exclusion.topic else ""
             lines.append(f"excluded{where}: {exclusion.path}: {exclusion.reason}")
-    return "\n".join(lines)
+    return lines_text(lines)
 
 
 def _mode_line(report: BuildReport) -> str:

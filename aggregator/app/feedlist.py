@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from aggregator.app.progress import lines_text
 from aggregator.model import FeedState
 
 
@@ -72,7 +73,7 @@ def sources_line(states: Sequence[FeedState]) -> str:
 
 
 def render(states: Sequence[FeedState]) -> str:
-    """`aggregator feeds`: one block per feed."""
+    """`aggregator feeds`: one block per feed, each line `one_line`."""
     if not states:
         return "no remote feeds in the config (add one: aggregator add-feed URL)"
     blocks: list[str] = []
@@ -95,7 +96,7 @@ def render(states: Sequence[FeedState]) -> str:
             lines.append(f"  moved permanently to {state.moved_to}")
         for skipped in state.skipped:
             lines.append(f"  left out: {skipped.title or skipped.id!r}: {skipped.reason}")
-        blocks.append("\n".join(lines))
+        blocks.append(lines_text(lines))
     return "\n\n".join(blocks)
 
 

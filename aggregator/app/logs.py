@@ -11,6 +11,7 @@ from datetime import datetime
 
 from aggregator.app.progress import Bar
 from aggregator.app.progress import Handler
+from aggregator.app.progress import one_line
 
 #: the attributes every LogRecord has; anything else came in `extra=` and is a field
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message"}
@@ -34,6 +35,20 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, ensure_ascii=False, default=str)
 
 
+class TextFormatter(logging.Formatter):
+    """Plain lines: the message `one_line` (a path or title with a line break in it
+    cannot forge a line of its own in the log); a traceback, when one is logged,
+    follows on its own lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        message = record.message
+        record.message = one_line(message)
+        try:
+            return super().formatMessage(record)
+        finally:
+            record.message = message
+
+
 def setup_logging(style: str = "text", *, verbose: bool = False, bar: Bar | None = None) -> None:
     """Log to stderr. Under systemd (JOURNAL_STREAM set) journald stamps the time, so
     plain lines carry only the level and the message. With `bar` (the progress drawn on
@@ -42,9 +57,9 @@ def setup_logging(style: str = "text", *, verbose: bool = False, bar: Bar | None
     if style == "json":
         handler.setFormatter(JsonFormatter())
     elif os.environ.get("JOURNAL_STREAM"):
-        handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+        handler.setFormatter(TextFormatter("%(levelname)s %(message)s"))
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s %(message)s"))
     # On the root logger, so that the libraries' records (APScheduler, waitress) come
     # out in the same format; theirs from WARNING up, ours from INFO (DEBUG if verbose).
     root = logging.getLogger()

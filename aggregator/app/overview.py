@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from aggregator.app.progress import lines_text
 from aggregator.config import Config
 from aggregator.engine.stages import checks_links
 from aggregator.engine.stages import formed
@@ -225,7 +226,7 @@ ALL_TOPICS = "all topics"
 
 def render_text(view: Overview) -> str:
     """The overview as a person reads it on a terminal: a table, the feed URLs, and
-    every article left out, by reason."""
+    every article left out, by reason; each line `one_line`."""
     rows = [*view.topics, view.everything]
     names = [_short(row.topic or ALL_TOPICS) for row in rows]
     width = max(len(name) for name in [*names, "topic"])
@@ -246,7 +247,7 @@ def render_text(view: Overview) -> str:
     if view.warnings:
         lines += ["", f"warnings ({len(view.warnings)}, the articles are published):"]
         lines += [f"  {warning}" for warning in view.warnings]
-    return "\n".join(lines)
+    return lines_text(lines)
 
 
 def _left_out_lines(view: Overview) -> list[str]:

@@ -33,6 +33,7 @@ import time
 import weakref
 from collections.abc import Callable
 from collections.abc import Collection
+from collections.abc import Iterable
 from collections.abc import Iterator
 from types import FrameType
 from typing import TextIO
@@ -293,6 +294,20 @@ def choose(
         write_out(stream, text + "\n", flush=True, needed=False)
 
     return Lines(write or line, phases)
+
+
+def one_line(text: str) -> str:
+    """`text` with every character that does not print escaped (line breaks, controls,
+    bidi overrides): one line on a terminal or in a log, whatever a path, name, title
+    or reason in it holds (a file named "a\\nb.md:1: x" cannot forge a report line)."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def lines_text(lines: Iterable[str]) -> str:
+    """Lines as one text for a terminal, each `one_line` (see `cli.say`)."""
+    return "\n".join(map(one_line, lines))
 
 
 def write_out(

@@ -1217,6 +1217,21 @@ def test_json_logs_one_object_per_line(setup: Setup, start: Callable[[list[str]]
     assert any(record["message"].startswith("serving ") for record in records)
 
 
+def test_a_line_break_in_a_file_name_is_one_log_line(
+    setup: Setup, start: Callable[[list[str]], Daemon]
+) -> None:
+    """The daemon's plain log: each record one line, a file named with a line break
+    in it (an invalid file, logged as a warning) written with the break escaped."""
+    forged = "forged.md:1: injected"
+    (setup.src / f"bad\n{forged}.md").write_text("---\ntitle: [unclosed\n---\n", "utf-8")
+    daemon = start(setup.run_args(serve=False))
+    daemon.wait_runs(1, after=0)
+    assert daemon.stop() == 0
+    lines = daemon.text().splitlines()
+    assert not [line for line in lines if line.startswith(forged)], lines
+    assert [line for line in lines if "WARNING" in line and f"bad\\n{forged}.md:" in line]
+
+
 def test_json_logs_stay_json_when_a_run_outlasts_the_interval(
     setup: Setup, start: Callable[[list[str]], Daemon]
 ) -> None:

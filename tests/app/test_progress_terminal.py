@@ -633,6 +633,44 @@ def test_a_narrow_terminal_still_shows_the_counts(generated: Path, tmp_path: Pat
     assert all(len(line) < 32 for line in drawn(shell.output))
 
 
+#: what follows the line break in the hostile names below: a report line of its own,
+#: were the break written as it is
+FORGED = "forged.md:1: injected"
+
+
+@pytest.mark.parametrize(
+    "command", ["build", "build --verbose", "validate", "topics", "check-links"]
+)
+def test_a_line_break_in_a_file_name_cannot_forge_a_report_line(
+    tmp_path: Path, command: str
+) -> None:
+    """Each file reported is one line, whatever its name holds: a name with a line
+    break in it is written with the break escaped (`\\n`), never as two lines."""
+    source = tmp_path / "src"
+    write_article(source, "fine.md", n=1)
+    (source / f"bad\n{FORGED}.md").write_text("---\ntitle: [unclosed\n---\n", "utf-8")
+    write_article(source, f"off\n{FORGED}-2.md", n=2, published=False)
+    write_article(source, f"low\n{FORGED}-3.md", n=3, quality=1)
+    words = {
+        "build": ["build", "--output", "out", "--links", "off"],
+        "build --verbose": ["build", "--output", "out", "--links", "off", "--verbose"],
+        "validate": ["validate", str(source)],
+        "topics": ["topics"],
+        "check-links": ["check-links"],
+    }[command]
+    if command != "validate":
+        words += ["--source", str(source)]
+    done = run_cli(*words, cwd=tmp_path)
+    out = done.stdout + done.stderr
+    assert done.returncode in (0, 1), out
+    lines = out.splitlines()
+    assert not [line for line in lines if line.startswith(FORGED)], out
+    assert any(f"bad\\n{FORGED}.md:" in line for line in lines), out  # named, escaped
+    if command in ("build --verbose", "topics"):  # the articles left out are listed
+        assert any(f"off\\n{FORGED}-2.md" in line for line in lines), out
+        assert any(f"low\\n{FORGED}-3.md" in line for line in lines), out
+
+
 @pytest.mark.parametrize("command", ["build", "validate", "topics"])
 def test_a_hostile_file_name_writes_no_control_character_to_a_pipe(
     tmp_path: Path, command: str
