@@ -21,6 +21,7 @@ import json
 import logging
 import resource
 import threading
+import time
 from collections.abc import Callable
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -96,7 +97,7 @@ class FeedApp:
         self.root = root
         self.health = health
         self.report = report
-        self._cache: dict[tuple[str, int, int], _Entry] = {}
+        self._cache: dict[tuple[str, int, int, int], _Entry] = {}
         self._lock = threading.Lock()
         #: the report page last served, and its gzipped bytes
         self._report_gzipped: tuple[bytes, bytes] | None = None
@@ -104,7 +105,8 @@ class FeedApp:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
         if method not in ("GET", "HEAD"):
-            return _plain(start_response, "405 Method Not Allowed", [("Allow", "GET, HEAD")])
+            allow = [("Allow", "GET, HEAD")]
+            return _plain(start_response, "405 Method Not Allowed", method, allow)
         path = _wsgi_path(environ.get("PATH_INFO", "/"))
         if path == "/healthz":
             return self._health(start_response, method)
@@ -112,24 +114,26 @@ class FeedApp:
             return self._report(environ, start_response, method)
         file = self._resolve(path)
         if file is None:
-            return _plain(start_response, "404 Not Found")
+            return _plain(start_response, "404 Not Found", method)
         try:
             entry = self._entry(file)
         except OSError:
-            return _plain(start_response, "404 Not Found")
+            return _plain(start_response, "404 Not Found", method)
         # The gzip and plain representations are different bytes: each has its own ETag.
         gzipped = entry.gzipped is not None and _accepts_gzip(environ)
         etag = entry.etag[:-1] + '-gzip"' if gzipped else entry.etag
         # Headers a 304 repeats (RFC 9110 15.4.5), then the ones only a 200 has.
-        headers = [
-            ("ETag", etag),
-            ("Last-Modified", formatdate(entry.mtime, usegmt=True)),
-            ("Cache-Control", CACHE_CONTROL),
-        ]
+        headers = [("ETag", etag), ("Cache-Control", CACHE_CONTROL)]
+        # A date tells versions apart by the second: not while the second the file was
+        # written in lasts, when another version may land in it (RFC 9110 8.8.2.2). A
+        # reader then polls by ETag, or asks for the whole feed again.
+        dated = int(entry.mtime) < int(time.time())
+        if dated:
+            headers.insert(1, ("Last-Modified", formatdate(entry.mtime, usegmt=True)))
         if entry.gzipped is not None:
             headers.append(("Vary", "Accept-Encoding"))
-        if _not_modified(environ, etag, entry.mtime):
-            return _plain(start_response, "304 Not Modified", headers)
+        if _not_modified(environ, etag, entry.mtime if dated else None):
+            return _plain(start_response, "304 Not Modified", method, headers)
         body = entry.gzipped if gzipped and entry.gzipped is not None else entry.data
         headers += [
             ("Content-Type", CONTENT_TYPES.get(file.suffix.lower(), "application/octet-stream")),
@@ -160,7 +164,7 @@ class FeedApp:
     ) -> Iterable[bytes]:
         page = self.report() if self.report is not None else None
         if page is None:
-            return _plain(start_response, "404 Not Found")
+            return _plain(start_response, "404 Not Found", method)
         # Here, not at the top: `aggregator serve`, which has no report, does without it.
         from aggregator.rendering.reportpage import CONTENT_SECURITY_POLICY
 
@@ -200,7 +204,9 @@ class FeedApp:
 
     def _entry(self, file: Path) -> _Entry:
         stat = file.stat()
-        key = (str(file), stat.st_mtime_ns, stat.st_size)
+        # (The inode too: a build replaces a file with a new one, which a coarse clock
+        # can give the same mtime, and an edit can give the same size.)
+        key = (str(file), stat.st_ino, stat.st_mtime_ns, stat.st_size)
         with self._lock:
             entry = self._cache.get(key)
         if entry is not None:
@@ -231,13 +237,15 @@ def _wsgi_path(value: str) -> str:
         return "\x00"
 
 
-def _not_modified(environ: dict[str, Any], etag: str, mtime: float) -> bool:
+def _not_modified(environ: dict[str, Any], etag: str, mtime: float | None) -> bool:
+    """Whether the reader's copy is the file's: by its ETag, or by its date (`mtime`,
+    None when a date cannot tell: see `Last-Modified` above)."""
     match = environ.get("HTTP_IF_NONE_MATCH")
     if match is not None:
         tags = {t.strip().removeprefix("W/") for t in match.split(",")}
         return "*" in tags or etag in tags
     since = environ.get("HTTP_IF_MODIFIED_SINCE")
-    if since:
+    if since and mtime is not None:
         try:
             when = parsedate_to_datetime(since)
         except (TypeError, ValueError):
@@ -247,22 +255,43 @@ def _not_modified(environ: dict[str, Any], etag: str, mtime: float) -> bool:
 
 
 def _accepts_gzip(environ: dict[str, Any]) -> bool:
+    """Whether the reader's Accept-Encoding names gzip with a weight above 0 (RFC 9110
+    12.4.2: `q=0`, `0.`, `0.000`, `Q=0` all refuse it; a weight that is no number too)."""
     for item in environ.get("HTTP_ACCEPT_ENCODING", "").split(","):
-        name, _, params = item.strip().partition(";")
-        if name.strip().lower() == "gzip" and params.replace(" ", "") not in ("q=0", "q=0.0"):
-            return True
+        name, *params = item.split(";")
+        if name.strip().lower() == "gzip":
+            return _weight(params) > 0
     return False
 
 
+def _weight(params: Iterable[str]) -> float:
+    """The `q` of an Accept-Encoding item's parameters: 1 without one, 0 when it is not
+    a weight (`q=abc`, `q=2`, `q=nan`)."""
+    for param in params:
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "q":
+            try:
+                weight = float(value.strip())
+            except ValueError:
+                return 0.0
+            return weight if 0 <= weight <= 1 else 0.0
+    return 1.0
+
+
 def _plain(
-    start_response: StartResponse, status: str, headers: list[tuple[str, str]] | None = None
+    start_response: StartResponse,
+    status: str,
+    method: str,
+    headers: list[tuple[str, str]] | None = None,
 ) -> Iterable[bytes]:
+    """A short answer: the status as its text (no body for a 304, nor for HEAD, which
+    gets the headers a GET would, RFC 9110 9.3.2)."""
     body = b"" if status.startswith("304") else (status + "\n").encode("ascii")
     extra = list(headers or [])
     if not status.startswith("304"):
         extra += [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))]
     start_response(status, extra)
-    return [body]
+    return [b""] if method == "HEAD" else [body]
 
 
 class Server:

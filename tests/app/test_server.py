@@ -124,6 +124,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     (root / ".hidden").mkdir()
     (root / ".hidden" / "feed.rss").write_bytes(SECRET)
     (root / "topics" / ".aggregator-abc.tmp").write_bytes(SECRET)
+    # Built a while ago, as a site is when readers come (a file written in the current
+    # second has no Last-Modified yet: see the tests of it below).
+    built = time.time() - 60
+    for file in root.rglob("*"):
+        os.utime(file, (built, built))
     server = Server(FeedApp(root), "127.0.0.1", 0).start()
     try:
         yield Site(root, outside, server.port, server)
@@ -205,6 +210,41 @@ def test_if_modified_since_equal_to_last_modified_gives_304(site: Site) -> None:
     assert older.body == first.body
 
 
+def test_a_file_of_a_second_not_over_is_told_by_its_etag_not_its_date(site: Site) -> None:
+    """Two builds may write a feed within one second: a reader polling with
+    If-Modified-Since would miss the second one (RFC 9110 8.8.2.2: a date within the
+    second of the change is weak). While the second a file was written in lasts (here:
+    a second to come), it has no Last-Modified and a date never makes it 304."""
+    path = site.root / "topics" / "same-second.rss"
+    source = (site.root / "all.rss").read_bytes()
+    later = int(time.time()) + 3600  # (a second that has not ended)
+    path.write_bytes(source)
+    os.utime(path, (later, later))
+    first = get(site.port, "/topics/same-second.rss")
+    assert first.status == 200 and "last-modified" not in first.headers, first.headers
+    replaced = path.with_name(".aggregator-replaced.tmp")  # as a build replaces it
+    replaced.write_bytes(source.replace(b"Story number", b"Story numero"))
+    os.utime(replaced, (later, later))  # in the same second
+    os.replace(replaced, path)
+    stamp = format_datetime(datetime.fromtimestamp(later, UTC), usegmt=True)
+    asked = get(site.port, "/topics/same-second.rss", If_Modified_Since=stamp)
+    assert asked.status == 200 and b"Story numero" in asked.body
+    assert "last-modified" not in asked.headers
+    # Its ETag tells the versions apart all along.
+    assert asked.headers["etag"] != first.headers["etag"]
+    by_tag = get(site.port, "/topics/same-second.rss", If_None_Match=asked.headers["etag"])
+    assert by_tag.status == 304
+    # Once its second is over, the date is the file's and tells it.
+    over = int(time.time()) - 5
+    os.utime(path, (over, over))
+    dated = get(site.port, "/topics/same-second.rss")
+    assert int(parsedate_to_datetime(dated.headers["last-modified"]).timestamp()) == over
+    since = get(
+        site.port, "/topics/same-second.rss", If_Modified_Since=dated.headers["last-modified"]
+    )
+    assert since.status == 304
+
+
 def test_304_repeats_the_headers_a_200_would_send(site: Site) -> None:
     """RFC 9110 15.4.5: a 304 must carry the ETag, Cache-Control and Vary a 200 would."""
     first = get(site.port, "/all.rss", Accept_Encoding="gzip")
@@ -271,6 +311,33 @@ def test_gzip_when_the_client_accepts_it(site: Site, path: str) -> None:
     assert refused.body == data
 
 
+@pytest.mark.parametrize(
+    ("accepted", "zipped"),
+    [
+        ("gzip;q=0.00", False),
+        ("gzip;q=0.000", False),
+        ("gzip;Q=0", False),
+        ("gzip ; q = 0", False),
+        ("deflate, gzip;q=0., br", False),
+        ("gzip;q=abc", False),
+        ("gzip;q=2", False),
+        ("br", False),
+        ("GZIP", True),
+        ("gzip;q=0.001", True),
+        ("br;q=1, gzip;level=1;q=0.5", True),
+    ],
+)
+def test_gzip_follows_the_weight_the_reader_gives_it(
+    site: Site, accepted: str, zipped: bool
+) -> None:
+    """RFC 9110 12.4.2 and 12.5.3: a weight of 0 in any of its spellings refuses gzip."""
+    answer = get(site.port, "/all.rss", Accept_Encoding=accepted)
+    assert answer.status == 200
+    assert ("content-encoding" in answer.headers) == zipped, answer.headers
+    data = (site.root / "all.rss").read_bytes()
+    assert (gzip.decompress(answer.body) if zipped else answer.body) == data
+
+
 def test_head_gives_the_headers_and_no_body(site: Site) -> None:
     data = (site.root / "all.rss").read_bytes()
     got = get(site.port, "/all.rss")
@@ -286,6 +353,22 @@ def test_head_gives_the_headers_and_no_body(site: Site) -> None:
     assert head_part.startswith(b"HTTP/1.1 200")
     assert f"Content-Length: {len(data)}".encode() in head_part
     assert rest == b""
+
+
+@pytest.mark.parametrize("path", ["/nope.rss", "/../secret.txt", "/.state.sqlite", "/report.html"])
+def test_head_of_a_missing_file_has_no_body_and_keeps_the_connection(site: Site, path: str) -> None:
+    """RFC 9110 9.3.2: no content in an answer to HEAD, a 404 too; the next answer on
+    the same connection starts right after its headers."""
+    pipelined = (
+        f"HEAD {path} HTTP/1.1\r\nHost: x\r\n\r\n"
+        "GET /topics/ai.rss HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    ).encode()
+    raw = raw_request(site.port, pipelined)
+    head, _, rest = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 404"), head
+    assert b"Content-Length: 14" in head  # that of the body a GET gets
+    assert rest.startswith(b"HTTP/1.1 200"), rest[:80]
+    assert rest.endswith((site.root / "topics" / "ai.rss").read_bytes())
 
 
 # --- what may be served --------------------------------------------------------------
