@@ -66,3 +66,29 @@ def setup_logging(style: str = "text", *, verbose: bool = False, bar: Bar | None
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)
     logging.getLogger("aggregator").setLevel(logging.DEBUG if verbose else logging.INFO)
+    # A library's Python warning (watchdog's, say) is a record too: one line, or one
+    # JSON object, not the two raw lines Python writes of it.
+    logging.captureWarnings(True)
+    # waitress says "Task queue depth is N" for every request that waits for a thread:
+    # hundreds of lines under an ordinary burst of readers. Once a minute is enough.
+    queue = logging.getLogger("waitress.queue")
+    queue.filters[:] = [_Seldom(QUEUE_EVERY)]
+
+
+#: the least time between two of waitress's "Task queue depth" warnings, in seconds
+QUEUE_EVERY = 60.0
+
+
+class _Seldom(logging.Filter):
+    """Lets a record through at most once every `every` seconds (the others dropped)."""
+
+    def __init__(self, every: float) -> None:
+        super().__init__()
+        self.every = every
+        self.last: float | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.last is not None and record.created - self.last < self.every:
+            return False
+        self.last = record.created
+        return True
