@@ -422,8 +422,11 @@ class FeedState:
     entries: int = 0
     #: entry files the last fetch wrote (new or changed)
     new: int = 0
-    #: the entries of its last document that became no article
+    #: the entries of its last document that became no article (the first
+    #: `remote.MAX_SKIPPED` of them)
     skipped: tuple[SkippedEntry, ...] = ()
+    #: how many they were (more than `skipped` holds when there were more)
+    skipped_total: int = 0
     #: the RSS `ttl` of its last document (minutes): applied again after a 304
     ttl: int | None = None
     #: the Cache-Control max-age (or Expires) of its last answer with one, in seconds:

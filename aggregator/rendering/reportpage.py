@@ -388,12 +388,15 @@ def _feeds(report: BuildReport) -> list[str]:
     lines = _table(("Feed", "Status", "Articles", "Last error"), rows)
     skipped = [(state, entry) for state in report.sources for entry in state.skipped]
     if skipped:
-        lines.append(f"<h3>Entries that became no article ({len(skipped)})</h3>")
+        total = sum(max(s.skipped_total, len(s.skipped)) for s in report.sources)
+        lines.append(f"<h3>Entries that became no article ({total})</h3>")
         entries = (
             (_link(state.url), _esc(entry.title), _esc(entry.id), _esc(entry.reason))
             for state, entry in skipped
         )
         lines += _table(("Feed", "Title", "Entry", "Reason"), entries)
+        if total > len(skipped):
+            lines.append(f"<p>and {total - len(skipped)} more (the first are listed)</p>")
     return lines
 
 

@@ -187,12 +187,14 @@ def _take(
         new=0,
     )
     if answer.status == 410:
-        return base.replace(error="410 Gone: not fetched again", gone=True, skipped=())
+        return base.replace(
+            error="410 Gone: not fetched again", gone=True, skipped=(), skipped_total=0
+        )
     if answer.status == 304:
         # the document the last fetch read, and what was made of it
         return _with_ttl(base.replace(max_age=fresh), state.ttl, now)
     if answer.error is not None or answer.body is None:
-        failed = base.replace(error=answer.error or "no document", skipped=())
+        failed = base.replace(error=answer.error or "no document", skipped=(), skipped_total=0)
         if answer.etag is not None or answer.last_modified is not None:
             # A document refused whole (too large, a bad gzip stream): a second run
             # asks conditionally, and its 304 keeps the refusal.
@@ -206,7 +208,7 @@ def _take(
     try:
         remote = reader.read(answer.body, answer.final_url, answer.content_type)
     except FeedError as exc:
-        refused = base.replace(error=str(exc), skipped=())
+        refused = base.replace(error=str(exc), skipped=(), skipped_total=0)
         if reader.costly and refused.next_fetch is None:
             # A document that took all the parser's time or memory is not fetched and
             # parsed again at every run (nor is a 304 parsed: it keeps the refusal).
@@ -221,6 +223,7 @@ def _take(
         title=remote.title or state.title,
         new=written,
         skipped=tuple(skipped[:MAX_SKIPPED]),
+        skipped_total=len(skipped),
     )
 
 

@@ -54,7 +54,11 @@ def entry_digest(text: str) -> str:
 
 def feed_row(state: FeedState) -> tuple[object, ...]:
     """A remote feed's state as stored (the `feed` table's columns)."""
-    skipped = [[s.id, s.title, s.reason] for s in state.skipped]
+    entries = [[s.id, s.title, s.reason] for s in state.skipped]
+    # The entries kept, and how many there were when they were more (else the list
+    # alone, as rows were stored before the count was).
+    more = state.skipped_total > len(entries)
+    skipped = {"total": state.skipped_total, "entries": entries} if more else entries
     return (
         state.url,
         state.title,
@@ -79,6 +83,9 @@ def feed_from_row(row: Sequence[Any]) -> FeedState:
         row[:13]
     )
     ttl, max_age = row[13:15]
+    listed = json.loads(skipped or "[]")
+    entries = listed["entries"] if isinstance(listed, dict) else listed
+    total = int(listed["total"]) if isinstance(listed, dict) else len(entries)
     return FeedState(
         url=str(url),
         title=str(title or ""),
@@ -92,7 +99,8 @@ def feed_from_row(row: Sequence[Any]) -> FeedState:
         moved_to=moved,
         gone=bool(gone),
         new=int(new or 0),
-        skipped=tuple(SkippedEntry(*item) for item in json.loads(skipped or "[]")),
+        skipped=tuple(SkippedEntry(*item) for item in entries),
+        skipped_total=max(total, len(entries)),
         ttl=int(ttl) if ttl is not None else None,
         max_age=float(max_age) if max_age is not None else None,
     )

@@ -30,12 +30,16 @@ from lxml import etree
 from w3c import needs_validator
 from w3c import validate_folder
 
+from aggregator.app.feedlist import feed_json
+from aggregator.app.feedlist import problem_lines
+from aggregator.app.feedlist import render as render_feeds
 from aggregator.app.watch import Warm
 from aggregator.config import Config
 from aggregator.config import FeedSource
 from aggregator.config import config_from_mapping
 from aggregator.engine.pipeline import build
 from aggregator.errors import FeedError
+from aggregator.library import feed_states
 from aggregator.links.linkpolicy import LinkCheckSettings
 from aggregator.model import BuildReport
 from aggregator.model import FeedState
@@ -44,6 +48,7 @@ from aggregator.sources.discover import _with_feed
 from aggregator.sources.discover import alternates
 from aggregator.sources.entries import FeedReader
 from aggregator.sources.entries import read_feed
+from aggregator.sources.remote import MAX_SKIPPED
 from aggregator.sources.remote import folder_name
 
 XML = etree.XMLParser(resolve_entities=False, no_network=True)
@@ -754,6 +759,33 @@ def test_odd_documents_publish_what_they_can_and_never_stop_a_build(
     }
     many = next(e for e in parsed.entries if e.title == "Many topics")
     assert len(many.tags) == config.limits.topics
+
+
+@pytest.mark.e2e
+def test_every_entry_left_out_is_counted_beyond_those_listed(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    """A document with more entries left out than are listed (`MAX_SKIPPED`) says how
+    many there were: in the build's line, `aggregator feeds`, the report, and after a
+    304 (the count is kept in the state with the first entries)."""
+    left_out = MAX_SKIPPED + 150
+    bad = [item(n, link="", guid=f"urn:blog:{n}") for n in range(3, 3 + left_out)]
+    server.docs["/many.xml"] = Doc(rss(item(1), item(2), *bad), etag='"v1"')
+    config = config_for(tmp_path, FeedSource(server.url("/many.xml")))
+    for _ in range(2):  # fetched, then answered 304
+        report = build(config, now=NOW)
+        state = only(report)
+        assert len(state.skipped) == MAX_SKIPPED
+        assert state.skipped_total == left_out
+        (line,) = problem_lines(report.sources)
+        assert f": warning: {left_out} entries left out (" in line, line
+        assert {title for title, _ in entries(config.output)} == {"Blog story 1", "Blog story 2"}
+    asked = server.requests("/many.xml")
+    assert [a.get("if-none-match") for a in asked] == [None, '"v1"']  # the second: a 304
+    (kept,) = feed_states(config)
+    assert (len(kept.skipped), kept.skipped_total) == (MAX_SKIPPED, left_out)
+    assert feed_json(kept)["skipped_total"] == left_out
+    assert f"left out: {left_out - MAX_SKIPPED} more" in render_feeds([kept])
 
 
 @needs_validator
