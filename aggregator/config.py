@@ -542,8 +542,9 @@ def read_config(path: Path | None) -> ConfigFile:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise ConfigError(f"{path}: cannot read config: {_os_reason(exc)}") from exc
+    twice: list[yamlload.Twice] = []
     try:
-        data = yamlload.load(text)  # the safe loader; an impossible date is read as text
+        data = yamlload.load(text, twice)  # the safe loader; an impossible date is text
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
@@ -556,6 +557,12 @@ def read_config(path: Path | None) -> ConfigFile:
         raise ConfigError(f"{path}:1: invalid YAML value: {yamlload.value_problem(exc)}") from exc
     except RecursionError as exc:  # a document nested past the parser's stack
         raise ConfigError(f"{path}:1: invalid YAML: nested too deeply") from exc
+    if twice:  # a setting given twice: which one was meant is not ours to guess
+        first, line = (text.count("\n", 0, i) + 1 for i in (twice[0].first, twice[0].last))
+        raise ConfigError(
+            f"{path}:{line}: {_shown(twice[0].key)}: written twice (also line {first}): "
+            "keep the one you mean"
+        )
     if data is None:
         return ConfigFile(Config(), path)
     if not isinstance(data, dict):

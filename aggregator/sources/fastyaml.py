@@ -64,12 +64,13 @@ class Refused(Exception):
     """A document the fast path leaves to PyYAML; the message says why."""
 
 
-def load(source: str) -> Any:
-    """`yamlload.load(source)`: the same value or the same exception, faster."""
+def load(source: str, twice: list[yamlload.Twice] | None = None) -> Any:
+    """`yamlload.load(source, twice)`: the same value or the same exception, faster
+    (yaml-rs refuses a key written twice: such a text is PyYAML's, which finds them)."""
     try:
         return fast_load(source)
     except Refused:
-        return yamlload.load(source)
+        return yamlload.load(source, twice)
 
 
 def fast_load(source: str) -> Any:

@@ -1330,8 +1330,9 @@ def parse_article(
     if not text.strip():
         raise _Invalid("empty file")
     source, offset = _front_matter(text, plain_yaml)
-    data = _parse_yaml(source, offset, limits)
-    return _to_article(data, path, source, offset, limits)
+    twice: list[yamlload.Twice] = []
+    data = _parse_yaml(source, offset, limits, twice)
+    return _to_article(data, path, source, offset, limits, twice)
 
 
 def _front_matter(text: str, plain_yaml: bool) -> tuple[str, int]:
@@ -1368,7 +1369,9 @@ def _end_line(text: str, start: int) -> re.Match[str] | None:
     return None
 
 
-def _parse_yaml(source: str, offset: int, limits: Limits) -> Any:
+def _parse_yaml(
+    source: str, offset: int, limits: Limits, twice: list[yamlload.Twice] | None = None
+) -> Any:
     depth = min(limits.yaml_depth, MAX_YAML_DEPTH)
     # Each character starts at most two nodes (see `_node_bound`).
     few_nodes = 2 * len(source) + 2 <= limits.yaml_nodes
@@ -1389,7 +1392,7 @@ def _parse_yaml(source: str, offset: int, limits: Limits) -> Any:
         ):
             _check_structure(source, offset, depth, limits)
         # PyYAML's safe loader (no tag runs code), or yaml-rs where it gives the same
-        return yamlload.load(source) if direct else fastyaml.load(source)
+        return yamlload.load(source, twice) if direct else fastyaml.load(source, twice)
     except yaml.constructor.ConstructorError as exc:
         line = _mark_line(exc, offset, source)
         tag = re.search(r"tag '([^']*)'", exc.problem or "")
@@ -1542,9 +1545,11 @@ class _Fields:
     (`text.clean_text`).
     """
 
-    __slots__ = ("_items", "_texts", "_urls", "limits", "offset", "source", "warnings")
+    __slots__ = ("_items", "_read", "_texts", "_urls", "limits", "offset", "source", "warnings")
 
-    def __init__(self, limits: Limits, source: str, offset: int) -> None:
+    def __init__(
+        self, limits: Limits, source: str, offset: int, twice: Sequence[yamlload.Twice] = ()
+    ) -> None:
         self.limits = limits
         self.source = source
         self.offset = offset
@@ -1553,17 +1558,26 @@ class _Fields:
         self._texts: dict[tuple[str, int], tuple[str, bool]] = {}
         self._urls: dict[str, str | None] = {}
         self._items: dict[str, list[int]] = {}
+        #: where the top-level keys written twice are read (the last one: PyYAML's)
+        self._read = {t.key: t.last for t in twice if t.top}
+
+    def line_at(self, index: int) -> int:
+        """The file line of a place in the front matter (lines counted at "\n")."""
+        return self.source.count("\n", 0, index) + 1 + self.offset
 
     def line_of(self, key: str, item: int | None = None) -> int:
         """The file line of a top-level key, or of its list's item at index `item`
         (the key's line when the list is not written one item a line)."""
+        read = self._read.get(key)
+        source = self.source if read is None else self.source[read:]
+        start = 0 if read is None else self.line_at(read) - 1 - self.offset
         if item is not None:
             lines = self._items.get(key)
             if lines is None:
-                lines = self._items[key] = lines_of_items(self.source, key)
+                lines = self._items[key] = [start + n for n in lines_of_items(source, key)]
             if item < len(lines):
                 return lines[item] + self.offset
-        return line_of_key(self.source, key) + self.offset
+        return start + line_of_key(source, key) + self.offset
 
     def warn(self, key: str, reason: str, item: int | None = None) -> None:
         self.warnings.append((self.line_of(key, item), reason))
@@ -1639,14 +1653,37 @@ def _too_long(url: str, limit: int) -> bool:
     return len(url) > limit and len(url.strip()) > limit
 
 
-def _to_article(data: Any, path: str, source: str, offset: int, limits: Limits) -> Article:
+#: fields that decide whether an article is syndicated: written twice with two values,
+#: the file is invalid (not ours to guess which one the editor meant)
+_DECIDING = ("published", "quality")
+
+
+def _to_article(
+    data: Any,
+    path: str,
+    source: str,
+    offset: int,
+    limits: Limits,
+    twice: Sequence[yamlload.Twice] = (),
+) -> Article:
     if not isinstance(data, dict):
         raise _Invalid(f"front matter must be a mapping of fields, not {kind(data)}", offset + 1)
+    fields = _Fields(limits, source, offset, twice)
 
     def invalid(key: str, reason: str) -> _Invalid:
-        return _Invalid(f"{key}: {reason}", line_of_key(source, key) + offset)
+        return _Invalid(f"{key}: {reason}", fields.line_of(key))
 
-    fields = _Fields(limits, source, offset)
+    for written in twice:
+        line, first = fields.line_at(written.last), fields.line_at(written.first)
+        if written.top and written.key in _DECIDING and not written.same:
+            raise _Invalid(
+                f"{written.key}: written twice with different values (lines {first} and "
+                f"{line}): keep the one you mean",
+                line,
+            )
+        fields.warnings.append(
+            (line, f"{written.key}: written twice (also line {first}): this one is read")
+        )
     title_value = data.get("title")
     if title_value is None:
         raise _Invalid("missing title", offset + 1)

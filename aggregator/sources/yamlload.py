@@ -17,6 +17,7 @@ import re
 import sys
 from datetime import datetime
 from typing import Any
+from typing import NamedTuple
 
 import yaml
 from yaml.nodes import MappingNode
@@ -141,29 +142,90 @@ class _Other(Exception):
     """A node `_build` leaves to PyYAML's constructor."""
 
 
-def load(source: str) -> Any:
-    """`yaml.load(source, Loader=SafeLoader)`, the same value or the same exception."""
+class Twice(NamedTuple):
+    """A key written twice in one mapping (PyYAML reads the last one, silently)."""
+
+    key: str
+    #: where the first one and the one read start (indexes in the text)
+    first: int
+    last: int
+    #: whether the mapping is the document's own (not one nested in it)
+    top: bool
+    #: whether both values are the same scalar, written alike
+    same: bool
+
+
+def load(source: str, twice: list[Twice] | None = None) -> Any:
+    """`yaml.load(source, Loader=SafeLoader)`, the same value or the same exception;
+    each key written twice in a mapping added to `twice`, when given."""
     loader = SafeLoader(source)
     try:
         node = loader.get_single_node()
         if node is None:
             return None
         try:
-            return _build(node, loader, {})
+            value = _build(node, loader, {}, twice, node)
         except Exception:
             # `_Other`, a node only PyYAML's constructor builds; or an error: a typed
             # scalar no constructor can build (`!!int abc`), which PyYAML may meet after
             # another (it builds the items of nested collections last), or nesting past
             # the recursion limit (PyYAML builds collections without recursion). Its
             # constructor gives the value, or the error it meets first, as `yaml.load`.
+            if twice is not None:  # (before PyYAML merges the `<<` keys into the nodes)
+                twice[:] = _written_twice(node)
             return loader.construct_document(node)
+        if twice is not None:
+            twice.sort(key=lambda t: t.last)
+        return value
     finally:
         loader.dispose()
 
 
-def _build(node: Node, loader: Any, built: dict[int, Any]) -> Any:
+def _twice(mapping: Node, key: str, last: Node, value: Node, top: bool) -> Twice:
+    """The key `key` of `mapping` written again at `last` (with `value`)."""
+    for key_node, value_node in mapping.value:
+        if key_node.__class__ is ScalarNode and key_node.value == key:
+            same = (
+                value_node.__class__ is ScalarNode
+                and value.__class__ is ScalarNode
+                and (value_node.tag, value_node.value) == (value.tag, value.value)
+            )
+            return Twice(key, key_node.start_mark.index, last.start_mark.index, top, same)
+    raise AssertionError(f"{key!r} is not in the mapping")  # (it was seen before)
+
+
+def _written_twice(root: Node) -> list[Twice]:
+    """The keys written twice in the mappings under `root` (plain string keys: a merge
+    key `<<` takes the mapping's own keys over the merged ones, by design)."""
+    found: list[Twice] = []
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, MappingNode):
+            keys: set[str] = set()
+            for key_node, value_node in node.value:
+                if key_node.__class__ is ScalarNode and key_node.tag == _STR:
+                    if key_node.value in keys:
+                        found.append(
+                            _twice(node, key_node.value, key_node, value_node, node is root)
+                        )
+                    keys.add(key_node.value)
+                stack.append(value_node)
+        elif isinstance(node, SequenceNode):
+            stack.extend(node.value)
+    return sorted(found, key=lambda t: t.last)
+
+
+def _build(
+    node: Node, loader: Any, built: dict[int, Any], twice: list[Twice] | None, root: Node
+) -> Any:
     """The value of `node`; `built` holds the collections built so far by node, so an
-    alias is the same object as its anchor (and a recursive one ends), as in PyYAML."""
+    alias is the same object as its anchor (and a recursive one ends), as in PyYAML.
+    Each key written twice in a mapping goes to `twice` (`root`: the document's node)."""
     cls = node.__class__
     if cls is ScalarNode:
         tag = node.tag
@@ -181,15 +243,17 @@ def _build(node: Node, loader: Any, built: dict[int, Any]) -> Any:
         for key_node, value_node in node.value:
             if key_node.__class__ is ScalarNode and key_node.tag == _STR:
                 key = key_node.value
+                if twice is not None and key in mapping:
+                    twice.append(_twice(node, key, key_node, value_node, node is root))
             else:  # merge (`<<`) and value (`=`) keys are PyYAML's, as are unhashable keys
-                key = _build(key_node, loader, built)
+                key = _build(key_node, loader, built, twice, root)
                 if isinstance(key, (list, dict)):
                     raise _Other
-            mapping[key] = _build(value_node, loader, built)
+            mapping[key] = _build(value_node, loader, built, twice, root)
         return mapping
     if cls is SequenceNode and node.tag == _SEQ:
         sequence: list[Any] = []
         built[id(node)] = sequence
-        sequence.extend([_build(item, loader, built) for item in node.value])
+        sequence.extend([_build(item, loader, built, twice, root) for item in node.value])
         return sequence
     raise _Other

@@ -88,6 +88,28 @@ def test_config_values_out_of_range_are_one_line_naming_the_key(
 @pytest.mark.parametrize(
     ("text", "words"),
     [
+        ("sources: [elsewhere]\n", ["conf.yaml:4: sources: written twice (also line 1)"]),
+        (
+            "topics:\n  AI:\n    limit: 5\n    limit: 6\n",
+            ["conf.yaml:7: limit: written twice (also line 6)"],
+        ),
+    ],
+    ids=["top", "nested"],
+)
+def test_a_setting_written_twice_is_one_line_naming_both(
+    folder: Path, text: str, words: list[str]
+) -> None:
+    """YAML reads the last of a key written twice and says nothing: a config that
+    does is refused (exit 2), as an unknown key is, rather than run on a guess."""
+    conf = write_conf(folder, text)
+    one_line(run_cli("build", "--config", conf, cwd=folder), 2, *words, "keep the one you mean")
+    assert not (folder / "out").exists()
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
         ("interval: !!bool maybe\n", ["not a boolean: 'maybe'"]),
         ("interval: !!int\n", ["a number tag on a value with no digit"]),
         ("limit: !!float _\n", ["a number tag on a value with no digit"]),

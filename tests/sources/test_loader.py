@@ -27,6 +27,7 @@ from aggregator.config import DEFAULT_PATTERNS
 from aggregator.errors import ConfigError
 from aggregator.model import Article
 from aggregator.model import LoadError
+from aggregator.sources import fastyaml
 from aggregator.sources.loader import find_files
 from aggregator.sources.loader import load_all
 from aggregator.sources.loader import load_file
@@ -483,6 +484,100 @@ def test_non_utf8_byte_after_crlf_lines_reports_its_line(tmp_path: Path) -> None
     error = error_for(write_bytes(tmp_path, "latin1.md", data))
     assert error.line == 5
     assert "UTF-8" in error.reason
+
+
+# --------------------------------------------------------------------------- #
+# keys written twice (PyYAML reads the last one, and says nothing)
+# --------------------------------------------------------------------------- #
+
+
+@pytest.fixture(params=["yaml-rs", "pyyaml"])
+def parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each test of these runs with yaml-rs installed (when it is) and without it."""
+    if request.param == "pyyaml":
+        monkeypatch.setattr(fastyaml, "_loads", None)
+    return str(request.param)
+
+
+@pytest.mark.parametrize(
+    ("lines", "line", "key"),
+    [
+        (["published: false", "quality: 80", "published: true"], 7, "published"),
+        (["quality: 80", "published: true", "quality: 20"], 7, "quality"),
+        (["quality: 80", "published: true", "quality: '80'"], 7, "quality"),  # str, not int
+    ],
+    ids=["published", "quality", "quality-quoted"],
+)
+def test_a_deciding_field_written_twice_with_two_values_makes_the_file_invalid(
+    tmp_path: Path, parser: str, lines: list[str], line: int, key: str
+) -> None:
+    """Whether an article is syndicated is the editor's word: with two, the file is
+    reported (at the one PyYAML would have read), never published on a guess."""
+    error = error_for(write_bytes(tmp_path, "twice.md", fm(*BASE, *lines)))
+    assert error.line == line
+    assert error.reason == (
+        f"{key}: written twice with different values (lines {line - 2} and {line}): "
+        "keep the one you mean"
+    )
+
+
+def test_other_keys_written_twice_are_warnings_and_the_last_is_read(
+    tmp_path: Path, parser: str
+) -> None:
+    data = fm(
+        "title: The first title",  # line 2
+        LINK,
+        WHEN,
+        "quality: 80",
+        "published: true",
+        "quality: 80",  # line 7: the same value, written alike
+        "title: The second title",  # line 8
+        "provider:",
+        "  name: First outlet",  # line 10
+        "  name: Second outlet",  # line 11
+    )
+    article = load_one(write_bytes(tmp_path, "twice.md", data))
+    assert article.title == "The second title"
+    assert article.provider is not None and article.provider.name == "Second outlet"
+    assert [(w.line, w.reason) for w in article.warnings] == [
+        (7, "quality: written twice (also line 5): this one is read"),
+        (8, "title: written twice (also line 2): this one is read"),
+        (11, "name: written twice (also line 10): this one is read"),
+    ]
+
+
+def test_a_problem_in_a_key_written_twice_is_reported_at_the_one_read(
+    tmp_path: Path, parser: str
+) -> None:
+    data = fm(
+        "title: A good title",
+        "webUrl: https://news.example.com/first",
+        WHEN,
+        "topics: [AI]",  # line 5
+        "webUrl: [not, a, url]",  # line 6
+    )
+    error = error_for(write_bytes(tmp_path, "twice.md", data))
+    assert (error.line, error.reason.split(":")[0]) == (6, "webUrl")
+    data = fm(*BASE, "topics: [AI]", "topics:", "  - Robots", "  - 42")  # lines 5, 6-8
+    article = load_one(write_bytes(tmp_path, "items.md", data))
+    assert article.topics == ("Robots",)
+    assert [(w.line, w.reason) for w in article.warnings] == [
+        (6, "topics: written twice (also line 5): this one is read"),
+        (8, "topics: item 2 is an integer, not a name: dropped"),
+    ]
+
+
+def test_a_merge_key_is_no_key_written_twice(tmp_path: Path, parser: str) -> None:
+    data = fm(
+        *BASE,
+        "base: &outlet {name: Shared outlet, domain: shared.example}",
+        "provider:",
+        "  <<: *outlet",
+        "  name: Own outlet",
+    )
+    article = load_one(write_bytes(tmp_path, "merge.md", data))
+    assert article.provider is not None and article.provider.name == "Own outlet"
+    assert article.warnings == ()
 
 
 # --------------------------------------------------------------------------- #
