@@ -66,6 +66,7 @@ def setup_logging(style: str = "text", *, verbose: bool = False, bar: Bar | None
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)
     logging.getLogger("aggregator").setLevel(logging.DEBUG if verbose else logging.INFO)
+    handler.addFilter(_told_otherwise)
     # A library's Python warning (watchdog's, say) is a record too: one line, or one
     # JSON object, not the two raw lines Python writes of it.
     logging.captureWarnings(True)
@@ -73,6 +74,20 @@ def setup_logging(style: str = "text", *, verbose: bool = False, bar: Bar | None
     # hundreds of lines under an ordinary burst of readers. Once a minute is enough.
     queue = logging.getLogger("waitress.queue")
     queue.filters[:] = [_Seldom(QUEUE_EVERY)]
+
+
+#: what watchdog's observers log that the daemon tells its own way, or that is no
+#: news: an overflow of the kernel's event queue (the watcher logs one line of its own,
+#: `watch.Watcher.overflowed`) and an emitter asked for events as it stops
+_WATCHDOG_TOLD = ("queue overflowed", "called when the thread is inactive")
+
+
+def _told_otherwise(record: logging.LogRecord) -> bool:
+    """False for watchdog's records of `_WATCHDOG_TOLD` (the others are logged)."""
+    if not record.name.startswith("watchdog.observers"):
+        return True
+    message = record.getMessage()
+    return not any(told in message for told in _WATCHDOG_TOLD)
 
 
 #: the least time between two of waitress's "Task queue depth" warnings, in seconds

@@ -80,3 +80,21 @@ def test_waitress_queue_depth_warnings_are_rare(logs: pytest.CaptureFixture[str]
         "Task queue depth is 0",
         "Task queue depth is 9",
     ]
+
+
+def test_watchdog_lines_the_daemon_tells_itself_are_not_repeated(
+    logs: pytest.CaptureFixture[str],
+) -> None:
+    """An overflow of the kernel's event queue is one line (the watcher's own), and an
+    emitter asked for events as the daemon stops is no error; watchdog's other records
+    are logged."""
+    setup_logging("text")
+    inotify = logging.getLogger("watchdog.observers.inotify")
+    inotify.warning("Inotify queue overflowed; reconciling recursive watches below %r", "/src")
+    logging.getLogger("watchdog.observers.inotify_c").warning(
+        "Inotify queue overflowed; filesystem events were lost"
+    )
+    inotify.error("InotifyEmitter.queue_events() called when the thread is inactive")
+    inotify.warning("something else went wrong")
+    lines = logs.readouterr().err.splitlines()
+    assert [line.split(" ", 3)[-1] for line in lines] == ["something else went wrong"], lines
