@@ -42,9 +42,8 @@ from aggregator.objectstore.stores import is_url
 from aggregator.objectstore.stores import store_url
 from aggregator.publishing.layout import beside
 from aggregator.sources import yamlload
+from aggregator.sources.yamltext import Marks
 from aggregator.sources.yamltext import kind
-from aggregator.sources.yamltext import line_of_key
-from aggregator.sources.yamltext import line_of_path
 from aggregator.state.location import is_database_url
 from aggregator.state.location import looks_like_url
 from aggregator.state.location import shown
@@ -568,7 +567,8 @@ def read_config(path: Path | None) -> ConfigFile:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}:1: config must be a mapping of keys, got {kind(data)}")
     config = config_from_mapping(data, base=path.parent, origin=str(path), text=text)
-    where = {str(k): f"{path}:{line_of_key(text, str(k))}: {k}" for k in data}
+    marks = Marks(text)
+    where = {str(k): f"{path}:{marks.key(str(k))}: {k}" for k in data}
     return ConfigFile(config, path, MappingProxyType(where))
 
 
@@ -577,8 +577,10 @@ def config_from_mapping(
 ) -> Config:
     """Validate a parsed config mapping; `base` anchors relative paths."""
 
+    marks = Marks(text)
+
     def fail(key: str, reason: str) -> ConfigError:
-        return ConfigError(f"{origin}:{line_of_key(text, key)}: {_shown(key)}: {reason}")
+        return ConfigError(f"{origin}:{marks.key(key)}: {_shown(key)}: {reason}")
 
     values: dict[str, Any] = {}
     for key, value in data.items():
@@ -595,9 +597,7 @@ def config_from_mapping(
         except _NestedError as exc:
             path = (key, *exc.path)
             named = ": ".join(_shown(k) for k in path)
-            raise ConfigError(
-                f"{origin}:{line_of_path(text, path)}: {named}: {exc.reason}"
-            ) from None
+            raise ConfigError(f"{origin}:{marks.path(path)}: {named}: {exc.reason}") from None
         except (TypeError, ValueError) as exc:
             raise fail(key, str(exc)) from None
     return Config(**values)

@@ -64,9 +64,9 @@ from aggregator.sources import yamlload
 from aggregator.sources.text import clean_cut
 from aggregator.sources.text import forget_fixes
 from aggregator.sources.text import truncate
+from aggregator.sources.yamltext import Marks
 from aggregator.sources.yamltext import kind
-from aggregator.sources.yamltext import line_of_key
-from aggregator.sources.yamltext import lines_of_items
+from aggregator.sources.yamltext import lines_at
 from aggregator.stories.urls import web_uri
 
 _PLAIN_YAML_SUFFIXES = (".yaml", ".yml")
@@ -1545,11 +1545,9 @@ class _Fields:
     (`text.clean_text`).
     """
 
-    __slots__ = ("_items", "_read", "_texts", "_urls", "limits", "offset", "source", "warnings")
+    __slots__ = ("_marks", "_texts", "_urls", "limits", "offset", "source", "warnings")
 
-    def __init__(
-        self, limits: Limits, source: str, offset: int, twice: Sequence[yamlload.Twice] = ()
-    ) -> None:
+    def __init__(self, limits: Limits, source: str, offset: int) -> None:
         self.limits = limits
         self.source = source
         self.offset = offset
@@ -1557,27 +1555,16 @@ class _Fields:
         self.warnings: list[tuple[int, str]] = []
         self._texts: dict[tuple[str, int], tuple[str, bool]] = {}
         self._urls: dict[str, str | None] = {}
-        self._items: dict[str, list[int]] = {}
-        #: where the top-level keys written twice are read (the last one: PyYAML's)
-        self._read = {t.key: t.last for t in twice if t.top}
-
-    def line_at(self, index: int) -> int:
-        """The file line of a place in the front matter (lines counted at "\n")."""
-        return self.source.count("\n", 0, index) + 1 + self.offset
+        self._marks = Marks(source)
 
     def line_of(self, key: str, item: int | None = None) -> int:
-        """The file line of a top-level key, or of its list's item at index `item`
-        (the key's line when the list is not written one item a line)."""
-        read = self._read.get(key)
-        source = self.source if read is None else self.source[read:]
-        start = 0 if read is None else self.line_at(read) - 1 - self.offset
+        """The file line of a top-level key (the one read, when it is written twice), or
+        of its list's item at index `item` (the key's line when there is no such item)."""
         if item is not None:
-            lines = self._items.get(key)
-            if lines is None:
-                lines = self._items[key] = [start + n for n in lines_of_items(source, key)]
+            lines = self._marks.items(key)
             if item < len(lines):
                 return lines[item] + self.offset
-        return start + line_of_key(source, key) + self.offset
+        return self._marks.key(key) + self.offset
 
     def warn(self, key: str, reason: str, item: int | None = None) -> None:
         self.warnings.append((self.line_of(key, item), reason))
@@ -1656,6 +1643,30 @@ def _too_long(url: str, limit: int) -> bool:
 #: fields that decide whether an article is syndicated: written twice with two values,
 #: the file is invalid (not ours to guess which one the editor meant)
 _DECIDING = ("published", "quality")
+#: keys written twice told one by one in a file's warnings; the others are counted
+_TWICE_TOLD = 10
+
+
+def _written_twice(twice: Sequence[yamlload.Twice], fields: _Fields) -> None:
+    """Raise _Invalid for a deciding field written twice with two values; a warning
+    for each other key written twice (the first `_TWICE_TOLD`, then how many more)."""
+    deciding = [t for t in twice if t.top and t.key in _DECIDING and not t.same]
+    told = deciding[:1] or twice[:_TWICE_TOLD]
+    # Lines counted in one pass over the text, however many keys there are.
+    at = lines_at({i for t in told for i in (t.first, t.last)}, fields.source)
+    for written in told:
+        line, first = at[written.last] + fields.offset, at[written.first] + fields.offset
+        if deciding:
+            raise _Invalid(
+                f"{written.key}: written twice with different values (lines {first} and "
+                f"{line}): keep the one you mean",
+                line,
+            )
+        fields.warnings.append(
+            (line, f"{written.key}: written twice (also line {first}): this one is read")
+        )
+    if len(twice) > _TWICE_TOLD:
+        fields.warnings.append((line, f"{len(twice) - _TWICE_TOLD:,} more keys written twice"))
 
 
 def _to_article(
@@ -1668,22 +1679,13 @@ def _to_article(
 ) -> Article:
     if not isinstance(data, dict):
         raise _Invalid(f"front matter must be a mapping of fields, not {kind(data)}", offset + 1)
-    fields = _Fields(limits, source, offset, twice)
+    fields = _Fields(limits, source, offset)
 
     def invalid(key: str, reason: str) -> _Invalid:
         return _Invalid(f"{key}: {reason}", fields.line_of(key))
 
-    for written in twice:
-        line, first = fields.line_at(written.last), fields.line_at(written.first)
-        if written.top and written.key in _DECIDING and not written.same:
-            raise _Invalid(
-                f"{written.key}: written twice with different values (lines {first} and "
-                f"{line}): keep the one you mean",
-                line,
-            )
-        fields.warnings.append(
-            (line, f"{written.key}: written twice (also line {first}): this one is read")
-        )
+    if twice:
+        _written_twice(twice, fields)
     title_value = data.get("title")
     if title_value is None:
         raise _Invalid("missing title", offset + 1)

@@ -6,6 +6,13 @@ import re
 from datetime import date
 from datetime import datetime
 
+import yaml
+from yaml.nodes import MappingNode
+from yaml.nodes import ScalarNode
+from yaml.nodes import SequenceNode
+
+from aggregator.sources import yamlload
+
 _KINDS: dict[type, str] = {
     bool: "a boolean",
     int: "an integer",
@@ -76,3 +83,94 @@ def lines_of_items(source: str, key: str) -> list[int]:
         elif len(line) - len(line.lstrip(" \t")) <= len(indent):
             break  # the next key: the list ended
     return found
+
+
+class Marks:
+    """Where a YAML text's top-level keys, and the items of their lists, are, as
+    PyYAML's parser finds them (a key in a flow mapping, after a multi-line string
+    that holds a line looking like it, written twice: the one read), in file lines
+    counted at "\\n". The text is parsed at the first question only (a file with a
+    problem asks; most never do), once; where PyYAML cannot tell (a key a merge key
+    brings, a text it does not read), the lines come from a search of the text
+    (`line_of_key`, `lines_of_items`)."""
+
+    __slots__ = ("_found", "_root", "source")
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        #: each key's index in the text and its list items' (None until asked)
+        self._found: dict[str, tuple[int, list[int]]] | None = None
+        self._root: yaml.Node | None = None
+
+    def path(self, path: tuple[str, ...]) -> int:
+        """1-based line of a nested key (`("topics", "AI", "limit")`): the deepest of
+        them found (the top-level key's line when none is; 1 without it)."""
+        self._marks()
+        node, line = self._root, 0
+        for key in path:
+            if not isinstance(node, MappingNode):
+                break
+            found = None
+            for key_node, value_node in node.value:  # the last of a key written twice
+                if isinstance(key_node, ScalarNode) and key_node.value == key:
+                    found = (key_node, value_node)
+            if found is None:
+                break
+            line, node = self._line(found[0].start_mark.index), found[1]  # (a few keys)
+        return line or line_of_path(self.source, path)
+
+    def key(self, key: str) -> int:
+        """1-based line of a top-level key; 1 when it cannot be found."""
+        found = self._marks().get(key)
+        if found is None:
+            return line_of_key(self.source, key)
+        return found[0]
+
+    def items(self, key: str) -> list[int]:
+        """1-based lines of the items of a top-level key's list, in order ([] when its
+        value is no list)."""
+        found = self._marks().get(key)
+        if found is None:
+            return lines_of_items(self.source, key)
+        return found[1]
+
+    def _line(self, index: int) -> int:
+        return self.source.count("\n", 0, index) + 1
+
+    def _marks(self) -> dict[str, tuple[int, list[int]]]:
+        if self._found is None:
+            self._found = {}
+            try:  # (read already, within the limits: composing it builds no value)
+                node = yaml.compose(self.source, Loader=yamlload.SafeLoader)
+            except (yaml.YAMLError, RecursionError, ValueError):
+                return self._found
+            self._root = node
+            if not isinstance(node, MappingNode):
+                return self._found
+            indexes: dict[str, tuple[int, list[int]]] = {}
+            for key_node, value_node in node.value:  # the last of a key written twice
+                if isinstance(key_node, ScalarNode) and key_node.tag == yamlload.STR:
+                    items = value_node.value if isinstance(value_node, SequenceNode) else []
+                    indexes[key_node.value] = (
+                        key_node.start_mark.index,
+                        [item.start_mark.index for item in items],
+                    )
+            # Lines counted in one pass over the text, however many items there are.
+            lines = lines_at(
+                {i for key, items in indexes.values() for i in (key, *items)}, self.source
+            )
+            self._found = {
+                key: (lines[at], [lines[i] for i in items]) for key, (at, items) in indexes.items()
+            }
+        return self._found
+
+
+def lines_at(indexes: set[int], text: str) -> dict[int, int]:
+    """The 1-based line (counted at "\\n") of each of `indexes` in `text`."""
+    lines: dict[int, int] = {}
+    line, start = 1, 0
+    for index in sorted(indexes):
+        line += text.count("\n", start, index)
+        lines[index] = line
+        start = index
+    return lines

@@ -110,6 +110,27 @@ def test_a_setting_written_twice_is_one_line_naming_both(
 @pytest.mark.parametrize(
     ("text", "words"),
     [
+        # a line inside a quoted string that looks like the key
+        ('description: "first\nmax_age: 1d"\nmax_age: 999999999d\n', ["conf.yaml:6: max_age: "]),
+        # nested, in a flow mapping over several lines
+        (
+            "topics: {AI: {title: Robots,\n  description: d,\n  limit: 0}}\n",
+            ["conf.yaml:6: topics: AI: limit: "],
+        ),
+    ],
+    ids=["in-a-string", "flow"],
+)
+def test_a_config_error_is_at_the_line_of_the_key_yaml_reads(
+    folder: Path, text: str, words: list[str]
+) -> None:
+    conf = write_conf(folder, text)
+    one_line(run_cli("build", "--config", conf, cwd=folder), 2, *words)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
         ("interval: !!bool maybe\n", ["not a boolean: 'maybe'"]),
         ("interval: !!int\n", ["a number tag on a value with no digit"]),
         ("limit: !!float _\n", ["a number tag on a value with no digit"]),

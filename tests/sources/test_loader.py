@@ -567,6 +567,58 @@ def test_a_problem_in_a_key_written_twice_is_reported_at_the_one_read(
     ]
 
 
+@pytest.mark.parametrize(
+    ("lines", "line"),
+    [
+        # a line inside a quoted string that looks like the key
+        (["excerpt: 'first", "quality: 5'", "quality: high"], 7),
+        # a flow mapping, the key on the mapping's third line
+        (
+            [
+                "{title: T, webUrl: 'https://news.example.com/a',",
+                " publishedDateTime: 2021-03-02T12:00:00Z,",
+                " quality: high}",
+            ],
+            4,
+        ),
+        # an explicit key
+        (["? quality", ": high"], 5),
+        # written twice: the one read
+        (["quality: 80", "published: true", "quality: [high]"], 7),
+    ],
+    ids=["in-a-string", "flow", "explicit", "twice"],
+)
+def test_a_problem_is_reported_at_the_line_of_the_key_yaml_reads(
+    tmp_path: Path, parser: str, lines: list[str], line: int
+) -> None:
+    data = fm(*lines) if lines[0].startswith("{") else fm(*BASE, *lines)
+    error = error_for(write_bytes(tmp_path, "where.md", data))
+    assert error.reason.startswith("quality: must be an integer") or "written twice" in (
+        error.reason
+    ), error.reason
+    assert error.line == line, error
+
+
+def test_items_of_a_flow_list_are_reported_at_their_own_lines(tmp_path: Path) -> None:
+    data = fm(*BASE, "topics: [AI,", '  "",', "  42]")  # lines 5 to 7
+    article = load_one(write_bytes(tmp_path, "flow-items.md", data))
+    assert [(w.line, w.reason) for w in article.warnings] == [
+        (6, "topics: item 2 is empty: dropped"),
+        (7, "topics: item 3 is an integer, not a name: dropped"),
+    ]
+
+
+def test_many_keys_written_twice_are_told_ten_then_counted(tmp_path: Path, parser: str) -> None:
+    data = fm(*BASE, *(f"extra{n % 40}: {n}" for n in range(4000)))  # lines 5 to 4004
+    article = load_one(write_bytes(tmp_path, "many.md", data))
+    told = [(w.line, w.reason) for w in article.warnings]
+    assert told[:2] == [
+        (45, "extra0: written twice (also line 5): this one is read"),
+        (46, "extra1: written twice (also line 6): this one is read"),
+    ]
+    assert len(told) == 11 and told[-1][1] == "3,950 more keys written twice"
+
+
 def test_a_merge_key_is_no_key_written_twice(tmp_path: Path, parser: str) -> None:
     data = fm(
         *BASE,
