@@ -458,18 +458,21 @@ def _add_entry(
     entry.published(article.published_at)
     entry.updated(updated)
     entry.pubDate(article.published_at)
+    # Beside HTML content the summary is the excerpt, if any; alone, it is all the
+    # entry's text, and there is always some (`entry_text`).
+    summary = article.excerpt if content == "full" else entry_text(article)
     if fmt == "rss":
         entry.title(open_text(article.title))
-        if article.excerpt:
-            # An RSS description is HTML: the excerpt is text, so it is escaped as HTML
+        if summary:
+            # An RSS description is HTML: the summary is text, so it is escaped as HTML
             # here (and as XML by the serialiser), or `&lt;img&gt;` in a file would
             # reach readers as an image.
-            entry.description(_text(article.excerpt), isSummary=True)
+            entry.description(_text(summary), isSummary=True)
         terms = [open_text(topic) for topic in article.topics]
     else:
         entry.title(article.title)  # Atom text constructs are plain text (type="text")
-        if article.excerpt:
-            entry.summary(article.excerpt)
+        if summary:
+            entry.summary(summary)
         terms = list(article.topics)
     if content == "full":
         entry.content(content_html(article), type="html")
@@ -479,6 +482,14 @@ def _add_entry(
     extension = entry.aggregator
     extension.article = article
     extension.image = article.images[0] if article.images else None
+
+
+def entry_text(article: Article) -> str:
+    """The text of an entry without HTML content (`content: excerpt`): its excerpt, else
+    its title (a file need not have an excerpt). Every format carries it (RSS
+    `description`, Atom `summary`, JSON Feed `content_text`): an entry without any text
+    is what the W3C validator warns of ("Missing textual content")."""
+    return article.excerpt or article.title
 
 
 #: text an HTML reader would take for markup: a tag, an end tag, a comment or

@@ -22,6 +22,7 @@ from aggregator.rendering.feeds import FeedSpec
 from aggregator.rendering.feeds import Site
 from aggregator.rendering.feeds import content_html
 from aggregator.rendering.feeds import entry_id
+from aggregator.rendering.feeds import entry_text
 from aggregator.rendering.feeds import provider_url
 
 VERSION = "https://jsonfeed.org/version/1.1"
@@ -58,9 +59,8 @@ def _item(article: Article, updated: datetime, spec: FeedSpec) -> dict[str, Any]
     if spec.content == "full":
         item["content_html"] = content_html(article)
     else:
-        # An item needs content_html or content_text; the excerpt is the text. A
-        # file without one has its title, which is all there is to say.
-        item["content_text"] = article.excerpt or article.title
+        # An item needs content_html or content_text: the excerpt, else the title.
+        item["content_text"] = entry_text(article)
     if article.excerpt:
         item["summary"] = article.excerpt
     if article.images:

@@ -7,6 +7,7 @@ import html
 import json
 import random
 import re
+import xml.etree.ElementTree as ElementTree
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
@@ -216,6 +217,40 @@ def test_html_from_input_never_reaches_a_reader(tmp_path: Path) -> None:
         assert "Real words" in entry.summary
         assert entry.title == "Title here"
         assert "Other story" in entry.content[0].value
+
+
+ATOM = "{http://www.w3.org/2005/Atom}"
+
+
+def test_an_excerpt_only_entry_without_an_excerpt_has_its_title_as_text(
+    tmp_path: Path,
+) -> None:
+    # The excerpt is optional: an entry of `content: excerpt` without one would carry no
+    # text at all (the W3C validator: "Missing textual content").
+    source = tmp_path / "src"
+    write_article(source, "bare.md", n=1, title="A story told in its title", excerpt=None)
+    write_article(source, "told.md", n=2, title="Another story", excerpt="What happened.")
+    output = tmp_path / "out"
+    build(Config(sources=(source,), output=output, content="excerpt"), now=NOW)
+    for name in ("all", "topics/ai"):
+        atom = ElementTree.parse(output / f"{name}.atom").getroot()
+        summaries = {
+            e.findtext(f"{ATOM}title"): e.findtext(f"{ATOM}summary")
+            for e in atom.iter(f"{ATOM}entry")
+        }
+        assert summaries == {
+            "Another story": "What happened.",
+            "A story told in its title": "A story told in its title",
+        }, name
+        assert not list(atom.iter(f"{ATOM}content")), name
+        rss = ElementTree.parse(output / f"{name}.rss").getroot()
+        descriptions = {i.findtext("title"): i.findtext("description") for i in rss.iter("item")}
+        assert descriptions == {
+            "Another story": "What happened.",
+            "A story told in its title": "A story told in its title",
+        }, name
+        items = json.loads((output / f"{name}.json").read_bytes())["items"]
+        assert {i["title"]: i["content_text"] for i in items} == summaries, name
 
 
 def test_topics_with_symbols_and_non_ascii_get_separate_feeds(tmp_path: Path) -> None:
