@@ -90,7 +90,8 @@ class FeedSpec:
     language: str | None = None
     #: URL of a small square image for the feed (Atom icon, JSON Feed icon and favicon)
     icon: str | None = None
-    #: URL of a wide image for the feed (Atom logo; with the icon, the RSS image)
+    #: URL of a wide image for the feed (Atom logo; with the icon, the RSS image when
+    #: one of them is a format RSS takes: `rss_image`)
     logo: str | None = None
     #: "full": entries carry the HTML content; "excerpt": the excerpt only
     content: ContentMode = "full"
@@ -435,13 +436,27 @@ def _serialise(generator: FeedGenerator, fmt: FeedFormat, spec: FeedSpec) -> byt
         data = generator.atom_str(pretty=True, encoding="UTF-8", xml_declaration=True)
         data = _PERSON_NAMES.sub(_hex_references, data)
     else:
-        if spec.logo or spec.icon:
+        image = next((url for url in (spec.logo, spec.icon) if url and rss_image(url)), None)
+        if image:
             # title and link default to the channel's, as the W3C validator wants
-            generator.image(url=spec.logo or spec.icon)
+            generator.image(url=image)
         data = _character_data(
             generator.rss_str(pretty=True, encoding="UTF-8", xml_declaration=True)
         )
     return bytes(data)
+
+
+#: the extensions of the formats an RSS image may have (RSS 2.0: GIF, JPEG or PNG)
+_RSS_IMAGE_EXTENSIONS = frozenset({".gif", ".jpg", ".jpeg", ".png"})
+
+
+def rss_image(url: str) -> bool:
+    """True when the image at `url` may be an RSS channel's image: a GIF, JPEG or PNG
+    by the extension of its URL's path (in any case), or one whose path has no
+    extension (nothing says what it is). An icon or logo of another format (`.ico`,
+    `.svg`, `.webp`) is fine in Atom and JSON Feed, and left out of RSS."""
+    extension = posixpath.splitext(urlsplit(url).path)[1].lower()
+    return extension in ("", ".") or extension in _RSS_IMAGE_EXTENSIONS
 
 
 def _add_entry(

@@ -26,6 +26,7 @@ from w3c import needs_validator
 from w3c import validate_folder
 
 from aggregator.config import Config
+from aggregator.config import load_config
 from aggregator.engine.pipeline import build
 from aggregator.links.linkpolicy import LinkCheckSettings
 from aggregator.model import Article
@@ -251,6 +252,51 @@ def test_an_excerpt_only_entry_without_an_excerpt_has_its_title_as_text(
         }, name
         items = json.loads((output / f"{name}.json").read_bytes())["items"]
         assert {i["title"]: i["content_text"] for i in items} == summaries, name
+
+
+def test_an_rss_image_is_a_gif_jpeg_or_png(tmp_path: Path) -> None:
+    # RSS 2.0: the channel image is a GIF, JPEG or PNG (the W3C validator: "Image not
+    # in required format"); Atom and JSON Feed take any.
+    source = tmp_path / "src"
+    write_article(source, "a.md", topics=["AI", "Robots", "Chips", "Space"])
+    (tmp_path / "aggregator.yaml").write_text(
+        "sources: [src]\n"
+        "output: out\n"
+        "icon: https://example.org/favicon.ico\n"
+        "logo: https://example.org/wide.SVG\n"
+        "topics:\n"
+        "  Robots:\n"
+        "    logo: https://example.org/robots.webp?v=2\n"
+        "    icon: https://example.org/robots.PNG\n"
+        "  Chips:\n"
+        "    logo: https://example.org/chips.Jpeg\n"
+        "  Space:\n"
+        "    logo: https://example.org/space/logo\n",
+        encoding="utf-8",
+    )
+    build(load_config(tmp_path / "aggregator.yaml"), now=NOW)
+    output = tmp_path / "out"
+    expected = {
+        "all": None,
+        "topics/ai": None,
+        "topics/robots": "https://example.org/robots.PNG",
+        "topics/chips": "https://example.org/chips.Jpeg",
+        "topics/space": "https://example.org/space/logo",
+    }
+    for name, image in expected.items():
+        channel = ElementTree.parse(output / f"{name}.rss").getroot().find("channel")
+        assert channel is not None
+        assert channel.findtext("image/url") == image, name
+        assert len(channel.findall("image")) == (image is not None), name
+    # The icon and logo stay where the format takes any image.
+    atom = ElementTree.parse(output / "topics/ai.atom").getroot()
+    assert atom.findtext(f"{ATOM}icon") == "https://example.org/favicon.ico"
+    assert atom.findtext(f"{ATOM}logo") == "https://example.org/wide.SVG"
+    robots = ElementTree.parse(output / "topics/robots.atom").getroot()
+    assert robots.findtext(f"{ATOM}logo") == "https://example.org/robots.webp?v=2"
+    assert json.loads((output / "all.json").read_bytes())["icon"] == (
+        "https://example.org/favicon.ico"
+    )
 
 
 def test_topics_with_symbols_and_non_ascii_get_separate_feeds(tmp_path: Path) -> None:
