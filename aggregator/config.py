@@ -748,14 +748,24 @@ def _text(value: Any, _base: Path) -> str:
 
 
 def _plain(text: str) -> str:
-    """`text` unless it holds a character feeds cannot carry (XML 1.0 has no control
-    characters but tab and newlines, no U+FFFE or U+FFFF)."""
+    """`text` unless it holds a character feeds cannot carry: XML 1.0 has no control
+    characters but tab and newlines, and HTML takes no noncharacter (`_noncharacter`)."""
     for char in text:
-        if char not in "\t\n\r" and (
-            unicodedata.category(char) in ("Cc", "Cs") or char in "\ufffe\uffff"
-        ):
+        if char in "\t\n\r":
+            continue
+        if unicodedata.category(char) in ("Cc", "Cs"):
             raise ValueError(f"must not hold control characters ({char!r}), got {text!r}")
+        if _noncharacter(char):
+            raise ValueError(f"must not hold noncharacters ({char!r}), got {text!r}")
     return text
+
+
+def _noncharacter(char: str) -> bool:
+    """True for a Unicode noncharacter: U+FDD0 to U+FDEF, and the last two code points
+    of every plane (U+FFFE, U+FFFF, U+1FFFE, ..., U+10FFFF); as `sources.text` removes
+    them from the text of article files."""
+    code = ord(char)
+    return 0xFDD0 <= code <= 0xFDEF or code & 0xFFFE == 0xFFFE
 
 
 def _count(value: Any, _base: Path, most: int = MAX_COUNT) -> int:

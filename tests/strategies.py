@@ -45,6 +45,7 @@ NASTY = (
     "\x00\x01\x08\x0b\x0c\x0e\x1f\x7f"  # C0 controls and DEL: not XML 1.0
     "\x80\x85\x9f"  # C1 controls
     "\ufffe\uffff\ufeff"  # non-characters, BOM
+    "\ufdd0\ufdef\U0001fffe\U0010ffff"  # non-characters XML holds and HTML does not
     "\u200e\u200f\u061c"  # left-to-right, right-to-left, Arabic letter marks
     "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"  # embeddings, overrides, isolates
     "\u200b\u200c\u200d\u2028\u2029"  # zero-width, joiners, line and paragraph separators

@@ -18,8 +18,14 @@ from ftfy.chardata import CONTROL_CHARS
 
 from aggregator.sources.badness import is_bad
 
-# Characters XML 1.0 cannot hold, plus lone surrogates and the non-characters.
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+#: the Unicode noncharacters: U+FDD0 to U+FDEF, and the last two code points of every
+#: plane (U+FFFE, U+FFFF, U+1FFFE, ..., U+10FFFF). HTML calls each a parse error (the
+#: W3C validator: "Invalid HTML"), XML 1.0 cannot hold U+FFFE and U+FFFF; no text needs one.
+_NONCHARACTERS = "\ufdd0-\ufdef" + "".join(
+    chr(plane << 16 | 0xFFFE) + chr(plane << 16 | 0xFFFF) for plane in range(17)
+)
+# Characters XML 1.0 cannot hold, plus lone surrogates and the noncharacters.
+_NOT_XML = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff{_NONCHARACTERS}]")
 # Explicit bidi embeddings, overrides and isolates: left unbalanced in a title they
 # reverse the text after it in a reader's list ("Trojan Source" spoofing). The plain
 # marks (U+200E, U+200F, U+061C) that right-to-left text needs are kept.

@@ -246,6 +246,12 @@ def test_each_duration_holds_its_longest_and_no_more(
         ("topics: {AI: {limit: 1000000001}}", "topics: AI: limit: must be at most"),
         ('title: "A\\x01"', "title: must not hold control characters"),
         ('topics: {"A\\x01": {limit: 1}}', "topics: 'A\\x01': a topic name must not hold"),
+        # Unicode noncharacters: invalid in HTML (U+FFFE and U+FFFF in XML too)
+        ('title: "A\\uFDD0"', "title: must not hold noncharacters ('\\ufdd0')"),
+        ('description: "A\\U0010FFFF"', "description: must not hold noncharacters"),
+        ('topics: {"A\\U0001FFFE": {limit: 1}}', "topics: 'A\\U0001fffe': a topic name must not"),
+        ('topics: {AI: {aliases: ["B\\uFFFF"]}}', "topics: AI: aliases: must not hold noncharac"),
+        ('topics: {AI: {title: "B\\uFDEF"}}', "topics: AI: title: must not hold noncharacters"),
         ("link_check: {user_agent: Bötchen}", "link_check: user_agent must be printable ASCII"),
         ('output: "a\\x00b"', "output: must be a path"),
         ('websub: {hub: "https://hub .example/"}', "websub: hub must not hold spaces"),

@@ -83,13 +83,23 @@ def check_error(error: LoadError, files: dict[str, FuzzFile]) -> None:
     assert "Traceback" not in error.reason
 
 
+#: U+FDD0 to U+FDEF, and the last two code points of every plane
+NONCHARACTER = re.compile(
+    "[\ufdd0-\ufdef"
+    + "".join(chr(p << 16 | 0xFFFE) + chr(p << 16 | 0xFFFF) for p in range(17))
+    + "]"
+)
+
+
 def check_output(out: Path) -> dict[str, Any]:
-    """Every feed parses strictly as XML and without complaint in feedparser."""
+    """Every feed parses strictly as XML and without complaint in feedparser; no file
+    holds a Unicode noncharacter (invalid in HTML)."""
     feeds: dict[str, Any] = {}
     for path in sorted(out.rglob("*")):
         if path.name.startswith(".") or not path.is_file():
             continue
         data = path.read_bytes()
+        assert NONCHARACTER.search(data.decode("utf-8")) is None, path
         if path.suffix in (".rss", ".atom", ".opml"):
             etree.fromstring(data, XML)  # raises on anything not well-formed
         if path.suffix in (".rss", ".atom"):

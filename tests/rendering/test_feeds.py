@@ -299,6 +299,63 @@ def test_an_rss_image_is_a_gif_jpeg_or_png(tmp_path: Path) -> None:
     )
 
 
+#: Unicode noncharacters of each kind: HTML takes none (the W3C validator: "Invalid
+#: HTML"; html5lib: "invalid-codepoint"), XML 1.0 none of the U+FFFE and U+FFFF
+NONCHARACTERS = "\ufdd0\ufdef\ufffe\uffff\U0001fffe\U0001ffff\U0008fffe\U0010fffe\U0010ffff"
+
+
+def noncharacters(text: str) -> list[str]:
+    """The noncharacters in `text`."""
+    return [c for c in text if 0xFDD0 <= ord(c) <= 0xFDEF or ord(c) & 0xFFFE == 0xFFFE]
+
+
+def test_no_noncharacter_reaches_a_feed_or_the_index_page(tmp_path: Path) -> None:
+    def marked(text: str) -> str:
+        return text.replace(" ", f" {NONCHARACTERS}", 1) + NONCHARACTERS
+
+    source = tmp_path / "src"
+    write_article(
+        source,
+        "a.md",
+        title=marked("Noncharacters in a title"),
+        excerpt=marked("And in an excerpt."),
+        provider={"name": marked("Odd News"), "domain": "odd.example.com"},
+        topics=[marked("Odd topic"), "AI"],
+        images=[{"url": "https://img.example.com/1.jpg", "title": marked("A caption")}],
+        related=[
+            {
+                "title": marked("Related story"),
+                "webUrl": "https://other.example.com/a",
+                "provider": {"name": marked("Other News"), "domain": "other.example.com"},
+            }
+        ],
+    )
+    output = tmp_path / "out"
+    build(Config(sources=(source,), output=output, include_unpublished=True), now=NOW)
+    names = ["index.html", "feeds.opml"]
+    names += [p.relative_to(output).as_posix() for p in output.glob("*/*.*")]
+    names += [p.name for p in output.glob("*.rss")] + [p.name for p in output.glob("*.atom")]
+    names += [p.name for p in output.glob("*.json")]
+    assert {"all.rss", "all.atom", "all.json"} <= set(names), names
+    assert len([n for n in names if n.startswith("topics/")]) == 6, names  # 2 topics
+    for name in names:
+        text = (output / name).read_text(encoding="utf-8")
+        assert not noncharacters(text), name
+    # Each text is there without them.
+    atom = (output / "all.atom").read_text(encoding="utf-8")
+    for shown in (
+        "Noncharacters in a title",
+        "And in an excerpt.",
+        "Odd News",
+        "Odd topic",
+        "A caption",
+        "Related story",
+        "Other News",
+    ):
+        assert shown in atom, shown
+    assert "Noncharacters in a title" in (output / "index.html").read_text(encoding="utf-8")
+
+
 def test_topics_with_symbols_and_non_ascii_get_separate_feeds(tmp_path: Path) -> None:
     source = tmp_path / "src"
     names = ["C++", "C#", "C", "Künstliche Intelligenz", "人工知能"]

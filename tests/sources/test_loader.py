@@ -812,6 +812,24 @@ def test_control_characters_are_removed_from_titles(tmp_path: Path) -> None:
     assert not any(ord(c) < 32 or ord(c) == 127 for c in article.title)
 
 
+def test_every_unicode_noncharacter_is_removed_from_text(tmp_path: Path) -> None:
+    # U+FDD0 to U+FDEF and the last two code points of each of the 17 planes: 66 in
+    # all, none of them valid in HTML; the code points beside them are kept.
+    odd = [*range(0xFDD0, 0xFDF0), *(p << 16 | 0xFFFE for p in range(17))]
+    odd += [p << 16 | 0xFFFF for p in range(17)]
+    assert len(odd) == 66
+    kept = "\ufdcf\ufdf0\U0001fffd\U0010fffd"
+    escaped = "".join(f"\\U{c:08X}" for c in odd)  # YAML escapes: raw U+FFFE is not YAML
+    path = write_bytes(
+        tmp_path,
+        "a.md",
+        fm(f'title: "Odd{escaped} title {kept}"', f'excerpt: "An{escaped} excerpt"', LINK, WHEN),
+    )
+    article = load_one(path)
+    assert article.title == f"Odd title {kept}"
+    assert article.excerpt == "An excerpt"
+
+
 def test_html_tags_in_title_are_removed(tmp_path: Path) -> None:
     path = write_bytes(tmp_path, "a.md", fm('title: "<em>Big</em> news &amp; more"', LINK, WHEN))
     assert load_one(path).title == "Big news & more"

@@ -267,6 +267,36 @@ def test_entries_of_a_feed_are_published_with_the_articles(
 
 
 @pytest.mark.e2e
+def test_no_noncharacter_of_a_feed_reaches_the_published_feeds(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    # Unicode noncharacters XML may hold, and HTML may not: the W3C validator finds
+    # "Invalid HTML" in the feeds and the index page that carry one on.
+    odd = "\ufdd0\ufdef\U0001fffe\U0010ffff"
+    document = rss(
+        item(1, title=f"Blog{odd} story", description=f"What{odd} happened.", category=f"AI{odd}"),
+        title=f"A{odd} blog",
+    )
+    server.docs["/feed.xml"] = Doc(document)
+    config = config_for(tmp_path, FeedSource(server.url("/feed.xml")))
+    build(config, now=NOW)
+    written = [p for p in config.output.rglob("*") if p.is_file()]
+    assert len(written) > 5, written
+    for path in written:
+        text = path.read_text(encoding="utf-8")
+        assert not [c for c in text if 0xFDD0 <= ord(c) <= 0xFDEF or ord(c) & 0xFFFE == 0xFFFE], (
+            path
+        )
+    published = json.loads((config.output / "all.json").read_text())["items"][0]
+    assert (published["title"], published["summary"], published["tags"]) == (
+        "Blog story",
+        "What happened.",
+        ["AI"],
+    )
+    assert published["authors"][0]["name"] == "A blog"
+
+
+@pytest.mark.e2e
 def test_a_second_run_sends_conditional_requests_and_rewrites_nothing(
     server: FeedServer, tmp_path: Path
 ) -> None:
