@@ -38,6 +38,7 @@ from contextvars import ContextVar
 from datetime import UTC
 from datetime import date
 from datetime import datetime
+from datetime import timedelta
 from multiprocessing.connection import Connection
 from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
@@ -1701,13 +1702,8 @@ def _to_article(
     if when is None:
         raise _Invalid("missing publishedDateTime", offset + 1)
     published_at = _datetime(when)
-    if published_at is None:
-        raise invalid("publishedDateTime", f"not an ISO 8601 date-time: {_short(when)}")
-    if published_at.year not in YEARS:
-        raise invalid(
-            "publishedDateTime",
-            f"year {published_at.year} is outside {YEARS.start} to {YEARS.stop - 1}",
-        )
+    if isinstance(published_at, str):
+        raise invalid("publishedDateTime", published_at)
 
     # Quality and the published flag decide whether the article is syndicated at all:
     # a value that cannot be read is the editor's to fix, not ours to guess.
@@ -1809,26 +1805,67 @@ def _links(
     return link, tuple(urls)
 
 
-def _datetime(value: Any) -> datetime | None:
+def _datetime(value: Any) -> datetime | str:
+    """`value` (ISO 8601 text, or the date or date-time YAML built) in UTC, or what is
+    wrong with it: not a date-time, or a year outside `YEARS` in UTC. An offset can move
+    a date-time into another year in UTC (1000-01-01T00:30:00+01:00 is in year 999),
+    even out of the years `datetime` holds (0001-01-01T00:00:00+14:00): the reason says
+    so, whether the value was quoted or not."""
     if isinstance(value, str):
+        text = value.strip()
         try:
-            value = datetime.fromisoformat(value.strip())
+            value = datetime.fromisoformat(text)
         except ValueError:
-            return None
+            return _not_a_datetime(value, text)
     if isinstance(value, datetime):
+        offset = value.utcoffset()
+        if offset is None:
+            return _in_years(value.replace(tzinfo=UTC))
         try:
-            return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-        except OverflowError:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
-            return None
+            found = value.astimezone(UTC)
+        except OverflowError:  # before year 1 or after year 9999 in UTC
+            year = value.year - 1 if offset > timedelta(0) else value.year + 1
+        else:
+            if found.year in YEARS or found.year == value.year:
+                return _in_years(found)
+            year = found.year
+        return (
+            f"{_outside(year)} (in UTC: the offset {_offset(offset)} moves it out of year "
+            f"{value.year})"
+        )
     if isinstance(value, date):
-        return datetime(value.year, value.month, value.day, tzinfo=UTC)
-    return None
+        return _in_years(datetime(value.year, value.month, value.day, tzinfo=UTC))
+    return f"not an ISO 8601 date-time: {_short(value)}"
 
 
-def _stub_datetime(value: Any) -> datetime | None:
-    """A related stub's date, or None when it has none that can be shown."""
-    when = _datetime(value)
-    return when if when is not None and when.year in YEARS else None
+def _in_years(when: datetime) -> datetime | str:
+    return when if when.year in YEARS else _outside(when.year)
+
+
+def _outside(year: int) -> str:
+    return f"year {year} is outside {YEARS.start} to {YEARS.stop - 1}"
+
+
+#: the year of an ISO 8601 date `datetime` cannot hold (year 0, which ISO 8601 has)
+_YEAR_ZERO = re.compile(r"0000(?=-)")
+
+
+def _not_a_datetime(value: str, text: str) -> str:
+    """Why `text`, which `datetime.fromisoformat` refuses, is no date-time: its year
+    when only the year is what `datetime` cannot hold (year 0)."""
+    if _YEAR_ZERO.match(text):
+        with contextlib.suppress(ValueError):  # year 0 is a leap year, as 2000 is
+            datetime.fromisoformat("2000" + text[4:])
+            return _outside(0)
+    return f"not an ISO 8601 date-time: {_short(value)}"
+
+
+def _offset(offset: timedelta) -> str:
+    """A UTC offset as ISO 8601 writes it: +14:00, -00:30, +01:00:30."""
+    sign = "-" if offset < timedelta(0) else "+"
+    hours, rest = divmod(abs(offset), timedelta(hours=1))
+    text = f"{sign}{hours:02d}:{str(rest)[2:]}"  # str(rest): 0:MM:SS[.ffffff]
+    return text.removesuffix(":00")
 
 
 def _provider(
@@ -1958,10 +1995,11 @@ def _related(value: Any, fields: _Fields) -> tuple[RelatedStub, ...]:
             fields.warn("related", f"{_label('related', index)} has an empty title: dropped", index)
             continue
         when = item.get("publishedDateTime")
-        published_at = _stub_datetime(when)
-        if when is not None and published_at is None:
-            reason = f"publishedDateTime is not a usable date-time: {_short(when)}: ignored"
+        published_at = None if when is None else _datetime(when)
+        if isinstance(published_at, str):
+            reason = f"publishedDateTime: {published_at}: ignored"
             fields.warn("related", f"{_label('related', index)}: {reason}", index)
+            published_at = None
         stubs.append(
             RelatedStub(
                 title=title,

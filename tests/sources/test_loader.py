@@ -955,6 +955,68 @@ def test_impossible_date_is_a_load_error_and_good_files_still_load(
     assert "publishedDateTime" in errors[0].reason
 
 
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        # The offset moves the instant out of the years a date-time holds at all.
+        (
+            "0001-01-01T00:00:00+14:00",
+            "year 0 is outside 1000 to 8999 (in UTC: the offset +14:00 moves it out of year 1)",
+        ),
+        (
+            "9999-12-31T23:59:59-14:00",
+            "year 10000 is outside 1000 to 8999 (in UTC: the offset -14:00 moves it out of"
+            " year 9999)",
+        ),
+        (
+            "9999-12-31T23:59:59.5-00:00:30",
+            "year 10000 is outside 1000 to 8999 (in UTC: the offset -00:00:30 moves it out of"
+            " year 9999)",
+        ),
+        # ... or out of the years accepted, from one inside them
+        (
+            "1000-01-01T00:30:00+01:00",
+            "year 999 is outside 1000 to 8999 (in UTC: the offset +01:00 moves it out of"
+            " year 1000)",
+        ),
+        # year 0 is an ISO 8601 year: out of range, not unreadable
+        ("0000-01-01T00:00:00Z", "year 0 is outside 1000 to 8999"),
+        ("0000-02-29", "year 0 is outside 1000 to 8999"),
+    ],
+)
+@pytest.mark.parametrize("quote", ["", "'"])
+def test_a_date_out_of_range_says_so_however_it_is_written(
+    tmp_path: Path, value: str, reason: str, quote: str
+) -> None:
+    good = write_article(tmp_path, "good.md")
+    when = f"publishedDateTime: {quote}{value}{quote}"
+    bad = write_bytes(tmp_path, "bad.md", fm(TITLE, LINK, when, "published: true"))
+
+    articles, errors = load_folder(tmp_path)
+
+    assert [a.path for a in articles] == [str(good)]
+    assert [str(e) for e in errors] == [f"{bad}:4: publishedDateTime: {reason}"]
+
+
+@pytest.mark.parametrize("quote", ["", "'"])
+def test_a_related_stub_date_out_of_range_says_so(tmp_path: Path, quote: str) -> None:
+    stub = (
+        "related:",
+        "  - title: Other",
+        "    webUrl: https://o.example.com/",
+        f"    publishedDateTime: {quote}0001-01-01T00:00:00+14:00{quote}",
+    )
+    path = write_bytes(tmp_path, "a.md", fm(*BASE, *stub))
+
+    article = load_one(path)
+
+    assert article.related[0].published_at is None
+    assert [str(w) for w in article.warnings] == [
+        f"{path}:6: warning: related: item 1: publishedDateTime: year 0 is outside 1000 to"
+        " 8999 (in UTC: the offset +14:00 moves it out of year 1): ignored"
+    ]
+
+
 def test_impossible_date_in_a_related_stub_does_not_stop_the_load(tmp_path: Path) -> None:
     bad = write_bytes(
         tmp_path,
