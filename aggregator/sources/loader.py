@@ -1344,6 +1344,7 @@ def _front_matter(text: str, plain_yaml: bool) -> tuple[str, int]:
     """
     first = text.find("\n")
     if not _FENCE.match(text if first < 0 else text[:first]):
+        _lone_cr(text, plain_yaml)
         if plain_yaml:
             return text, 0
         raise _Invalid("no front matter: the file must start with a '---' line")
@@ -1353,9 +1354,35 @@ def _front_matter(text: str, plain_yaml: bool) -> tuple[str, int]:
         if not body.strip():
             raise _Invalid("front matter is empty", 2)
         return body, 1
+    _lone_cr(text, plain_yaml)
     if plain_yaml:
         return text, 0
     raise _Invalid("front matter is not closed by a '---' line", text.rstrip().count("\n") + 1)
+
+
+#: a line end that is a CR alone (classic Mac OS), which line counts and fences miss
+_LONE_CR = re.compile(r"\r(?!\n)")
+
+
+def _lone_cr(text: str, plain_yaml: bool) -> None:
+    """Raise _Invalid at the first lone CR of `text` when its front matter is not found
+    only because its lines end in lone CRs (they would be found with LF line ends).
+    In a `.yaml` file only front matter closed by '---' counts: YAML reads a lone CR
+    as a line break, and a document ended by '...' as the plain YAML it is."""
+    cr = _LONE_CR.search(text)
+    if cr is None:
+        return
+    lines = _LONE_CR.sub("\n", text)
+    first = lines.find("\n")
+    if first < 0 or not _FENCE.match(lines[:first]):
+        return
+    end = _end_line(lines, first)
+    if end is None or (plain_yaml and not end.group().startswith("---")):
+        return
+    raise _Invalid(
+        "line ends that are a lone CR (classic Mac OS): save the file with LF or CRLF line ends",
+        text.count("\n", 0, cr.start()) + 1,
+    )
 
 
 def _end_line(text: str, start: int) -> re.Match[str] | None:

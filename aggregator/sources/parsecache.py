@@ -53,7 +53,7 @@ from aggregator.stories.similar import fingerprint
 from aggregator.version import __version__
 
 #: bump when the loader's results change for the same file (the limits are added to it)
-FORMAT = f"9/{__version__}"
+FORMAT = f"10/{__version__}"
 RACY_SECONDS = 2
 #: the size a file modified within RACY_SECONDS of its parse is cached with: no file
 #: has it, so the row is never taken for the file by its identity

@@ -486,6 +486,33 @@ def test_non_utf8_byte_after_crlf_lines_reports_its_line(tmp_path: Path) -> None
     assert "UTF-8" in error.reason
 
 
+LONE_CR = "line ends that are a lone CR (classic Mac OS): save the file with LF or CRLF line ends"
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "line"),
+    [
+        # every line end a lone CR, from the opening '---' on
+        ("mac.md", fm(*BASE, "published: true").replace(b"\n", b"\r"), 1),
+        ("mac.yaml", fm(*BASE, "published: true").replace(b"\n", b"\r"), 1),
+        ("mac-body.txt", fm(*BASE, body="Body.\n").replace(b"\n", b"\r"), 1),
+        # the first line ends in LF (or CRLF), the others in a lone CR
+        ("mac-after.md", b"---\n" + fm(*BASE)[4:].replace(b"\n", b"\r"), 2),
+        ("mac-after-crlf.md", b"---\r\n" + fm(*BASE)[4:].replace(b"\n", b"\r"), 2),
+    ],
+)
+def test_lone_cr_line_ends_are_reported_as_such(
+    tmp_path: Path, name: str, data: bytes, line: int
+) -> None:
+    good = write_article(tmp_path, "good.md")
+    bad = write_bytes(tmp_path, name, data)
+
+    articles, errors = load_folder(tmp_path)
+
+    assert [a.path for a in articles] == [str(good)]
+    assert [str(e) for e in errors] == [f"{bad}:{line}: {LONE_CR}"]
+
+
 # --------------------------------------------------------------------------- #
 # keys written twice (PyYAML reads the last one, and says nothing)
 # --------------------------------------------------------------------------- #
