@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urljoin
 from urllib.parse import urlsplit
@@ -453,9 +454,11 @@ def _xml_entry(entry: Any, base: str) -> Entry:
 
 def _read_json(body: bytes, url: str) -> RemoteFeed:
     try:
-        data = json.loads(body)
+        data = json.loads(body, parse_int=_json_int)
     except (ValueError, UnicodeDecodeError) as exc:
         raise FeedError(f"not a JSON feed: {_line(str(exc))}") from None
+    except RecursionError:
+        raise FeedError("not a JSON feed: nested too deeply to be read (refused)") from None
     if not isinstance(data, dict):
         raise FeedError("not a JSON feed: not a JSON object")
     items = data.get("items")
@@ -500,6 +503,17 @@ def _json_entry(item: Mapping[str, Any], base: str, feed_author: str) -> Entry:
         author=_json_author(item) or feed_author,
         images=_unique(images),
     )
+
+
+def _json_int(digits: str) -> int | Decimal:
+    """A JSON integer; one written with more digits than Python turns into an int
+    (`sys.get_int_max_str_digits()`, 4,300 by default) as the Decimal it is, read in
+    linear time: a number where a JSON Feed wants text counts as absent, as any number
+    does, and an id written as one is its digits, as a shorter one is."""
+    try:
+        return int(digits)
+    except ValueError:
+        return Decimal(digits)
 
 
 def _json_author(data: Mapping[str, Any]) -> str:

@@ -46,6 +46,7 @@ from aggregator.model import FeedState
 from aggregator.sources import inputs
 from aggregator.sources.discover import _with_feed
 from aggregator.sources.discover import alternates
+from aggregator.sources.discover import discover
 from aggregator.sources.entries import FeedReader
 from aggregator.sources.entries import read_feed
 from aggregator.sources.remote import MAX_SKIPPED
@@ -506,6 +507,55 @@ def test_json_feeds_and_gzip_are_read(server: FeedServer, tmp_path: Path) -> Non
     data = json.loads((config.output / "topics" / "robots.json").read_text())
     assert [i["title"] for i in data["items"]] == ["JSON story"]
     assert data["items"][0]["authors"][0]["name"] == "Ann"
+
+
+@pytest.mark.e2e
+def test_a_json_number_too_long_for_python_costs_no_other_entry(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    """An integer of more digits than Python turns into an int (4,300) is read: an id
+    written as one is its digits, a title is absent (the entry is left out and says so),
+    and every other entry is published."""
+    digits = "1" * 5_000
+    items = [
+        f'{{"id": {digits}, "title": "Numbered", "url": "https://json.example/1"}}',
+        f'{{"id": "j2", "title": {digits}, "url": "https://json.example/2"}}',
+        f'{{"id": "j3", "title": "Dated", "url": "https://json.example/3",'
+        f' "date_published": {digits}}}',
+    ]
+    version = '"version": "https://jsonfeed.org/version/1.1"'
+    document = f'{{{version}, "items": [{",".join(items)}]}}'
+    server.docs["/feed.json"] = Doc(document.encode(), content_type="application/feed+json")
+    config = config_for(tmp_path, FeedSource(server.url("/feed.json")))
+
+    report = build(config, now=NOW)
+
+    assert problem_lines(report.sources) == [
+        f"{server.url('/feed.json')}: warning: 1 entries left out (no title: 'j2')"
+    ]
+    assert sorted(entries(config.output)) == [
+        ("Dated", "https://json.example/3"),
+        ("Numbered", "https://json.example/1"),
+    ]
+
+
+@pytest.mark.e2e
+def test_a_json_feed_holding_a_number_too_long_for_python_is_discovered(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    item = f'{{"id": {"1" * 5_000}, "title": "Numbered", "url": "https://json.example/1"}}'
+    document = f'{{"version": "https://jsonfeed.org/version/1.1", "title": "J", "items": [{item}]}}'
+    server.docs["/feed.json"] = Doc(document.encode(), content_type="application/feed+json")
+
+    found = discover(server.url("/feed.json"), config_for(tmp_path))
+
+    assert (found.url, found.title) == (server.url("/feed.json"), "J")
+
+
+def test_a_json_document_nested_too_deeply_is_refused_in_one_line() -> None:
+    with pytest.raises(FeedError) as refused:
+        read_feed(b"[" * 100_000, "https://json.example/feed.json")
+    assert str(refused.value) == "not a JSON feed: nested too deeply to be read (refused)"
 
 
 @pytest.mark.e2e
