@@ -50,6 +50,7 @@ from aggregator.state.location import shown
 from aggregator.stories.dedupe import DedupeSettings
 from aggregator.stories.similar import PERIOD
 from aggregator.stories.topics import topic_key
+from aggregator.stories.urls import idna_host
 
 DEFAULT_CONFIG_NAME = "aggregator.yaml"
 DEFAULT_PATTERNS = ("*.md", "*.txt", "*.yaml", "*.yml")
@@ -476,9 +477,10 @@ _LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 
 
 def check_host(text: str) -> str:
-    """A host as a URL or `--serve` gives it: a host name (a non-ASCII one is returned
-    in IDNA form), an IPv4 address, or an IPv6 address (bracketed or not; returned
-    without brackets). ValueError when it is none of these."""
+    """A host as a URL or `--serve` gives it: a host name (returned lower-case, a
+    non-ASCII one in IDNA form: `idna_host`), an IPv4 address, or an IPv6 address
+    (bracketed or not; returned without brackets). ValueError when it is none of
+    these."""
     if "%" in text:  # an IPv6 zone (fe80::1%eth0) means nothing beyond this machine
         raise ValueError(f"not a host: {text!r}")
     if text.startswith("[") or text.endswith("]"):
@@ -493,12 +495,10 @@ def check_host(text: str) -> str:
             return str(ipaddress.IPv6Address(text))
         except ValueError:
             raise ValueError(f"not a host: {text!r}") from None
-    name = text.lower()
-    if not name.isascii():
-        try:
-            name = name.encode("idna").decode("ascii")
-        except UnicodeError:
-            raise ValueError(f"not a valid host name: {text!r}") from None
+    try:
+        name = text.lower() if text.isascii() else idna_host(text)
+    except UnicodeError:
+        raise ValueError(f"not a valid host name: {text!r}") from None
     labels = name[:-1].split(".") if name.endswith(".") else name.split(".")
     if labels[-1].isdigit():  # no top-level domain is all digits: an IPv4 address
         try:

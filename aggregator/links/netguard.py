@@ -31,6 +31,7 @@ from typing import Literal
 from urllib.parse import unquote
 from urllib.parse import urlsplit
 
+from aggregator.stories.urls import idna_host
 from aggregator.stories.urls import idna_too_long
 
 #: host, port -> IP address strings; raises `socket.gaierror` when the name fails
@@ -365,15 +366,12 @@ def _ascii_host(raw_host: str) -> str | None:
     is not a valid host name. IDNA comes first: it maps full-width digits and dots
     (U+FF10-U+FF19, U+FF0E) to ASCII, so such a host is 127.0.0.1 to the resolver
     and must be read as a number afterwards, not looked up."""
-    if idna_too_long(raw_host):  # refused before the encoder's quadratic work
-        return None
     try:
         # The codec also refuses empty labels and labels over 63 characters, which
         # getaddrinfo would otherwise raise UnicodeError for.
-        host = raw_host.encode("idna").decode("ascii")
+        host = idna_host(raw_host).removesuffix(".")
     except UnicodeError:
         return None
-    host = host.lower().removesuffix(".")
     return host if _HOST_NAME.fullmatch(host) else None
 
 

@@ -7,6 +7,7 @@ note in the CHANGELOG.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import ipaddress
 import re
@@ -53,7 +54,16 @@ def is_web_url(url: str) -> bool:
         except ValueError:
             return False
         return True
-    return _HOST_NAME.fullmatch(host) is not None
+    # The host as written: `hostname` is lower-cased by str.lower, which makes the
+    # capital I with a dot (İ) an i and a combining dot, no letter.
+    return _HOST_NAME.fullmatch(_written_host(parts.netloc)) is not None
+
+
+def _written_host(netloc: str) -> str:
+    """The host of `netloc` as written, in its own case, as `SplitResult.hostname`
+    reads it (after the last "@", before the first ":"); for a name, not an IPv6
+    literal."""
+    return netloc.rpartition("@")[2].partition(":")[0]
 
 
 _HOST_NAME = re.compile(r"[\w.-]+")
@@ -75,6 +85,21 @@ def idna_too_long(host: str) -> bool:
     return len(host) > 1012 or any(len(label) > IDNA_LABEL_MAX for label in _LABEL_DOTS.split(host))
 
 
+def idna_host(host: str) -> str:
+    """A host name as written, in IDNA ASCII form and lower-case; UnicodeError when
+    IDNA cannot encode it (`idna_too_long`, an empty label, a label over 63
+    characters once encoded, a character IDNA prohibits).
+
+    Host names are case-insensitive: Python's `idna` codec maps the letters of each
+    non-ASCII label to lower case (nameprep: `Bücher` and `BÜCHER` are both
+    `xn--bcher-kva`) and keeps ASCII labels as they are, so its ASCII result is
+    lower-cased after (`News.例え.テスト` is `news.xn--r8jz45g.xn--zckzah`).
+    """
+    if idna_too_long(host):  # refused before the encoder's quadratic work
+        raise UnicodeError("not a host name IDNA encodes")
+    return host.encode("idna").decode("ascii").lower()
+
+
 # Characters a URI may hold as they are; everything else is percent-encoded.
 _URI_SAFE = "/:?#[]@!$&'()*+,;=%~-._"
 _STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
@@ -82,19 +107,19 @@ _STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 def clean_url(url: str) -> str:
     """An http(s) URL from an input file as a valid URI: surrounding space removed,
-    an internationalised host in IDNA form, and spaces, quotes, angle brackets and
-    non-ASCII characters elsewhere percent-encoded (existing escapes are kept)."""
+    an internationalised host in IDNA form (`idna_host`: lower-case, whatever the case
+    it was written in), and spaces, quotes, angle brackets and non-ASCII characters
+    elsewhere percent-encoded (existing escapes are kept)."""
     parts = urlsplit(_STRAY_PERCENT.sub("%25", url.strip()))
     netloc = parts.netloc
-    host = parts.hostname or ""
-    if not host.isascii():
+    userinfo, at, hostinfo = netloc.rpartition("@")
+    host, colon, port = hostinfo.partition(":")
+    if not host.isascii() and not host.startswith("["):  # an IPv6 literal is no name
         try:
-            if ":" in host or idna_too_long(host):  # an IPv6 literal is no name
-                raise UnicodeError("not a host name IDNA encodes")
-            ascii_host = host.encode("idna").decode("ascii")
+            host = idna_host(host)
         except UnicodeError:
-            ascii_host = quote(host, safe="")
-        netloc = netloc.replace(host, ascii_host) if host in netloc else netloc
+            host = quote(host, safe="")
+        netloc = f"{userinfo}{at}{host}{colon}{port}"
     return urlunsplit(
         (
             parts.scheme,
@@ -129,8 +154,9 @@ def web_uri(url: str) -> str | None:
 def canonical_url(url: str) -> str:
     """The canonical form of an http(s) URL: one string for every form of one page.
 
-    - scheme `https` (http and https are one page), host lower-case without a
-      trailing dot, `www.` or an `amp.` prefix; no userinfo, fragment or default port;
+    - scheme `https` (http and https are one page), host lower-case (a non-ASCII
+      name in IDNA form, `idna_host`) without a trailing dot, `www.` or an `amp.`
+      prefix; no userinfo, fragment or default port;
     - AMP forms unwrapped: AMP-cache hosts (`x-com.cdn.ampproject.org/c/s/x.com/a`),
       `/amp/` and `/google-amp/` path segments, `.amp.html` and `.amp` endings, and
       the `amp`, `_amp`, `outputType=amp`, `usqp` query parameters;
@@ -170,7 +196,11 @@ def _canonical(url: str) -> str:
     unwrapped = _unwrap_amp_cache(parts)
     if unwrapped is not None:
         parts = unwrapped
-    host = _without_prefix((parts.hostname or "").rstrip("."))
+    host = parts.hostname or ""
+    if not host.isascii() and ":" not in host:  # a name: in IDNA form, as clean_url writes it
+        with contextlib.suppress(UnicodeError):
+            host = idna_host(_written_host(parts.netloc))
+    host = _without_prefix(host.rstrip("."))
     if ":" in host:  # IPv6 literal
         host = f"[{host}]"
     try:

@@ -416,6 +416,44 @@ def test_report_feeds_and_counts(mixed: MixedRun) -> None:
     assert counts["feeds_unchanged"] == 0
 
 
+def test_an_internationalised_host_in_capitals_is_published_in_idna_form(
+    tmp_path: Path,
+) -> None:
+    articles = tmp_path / "articles"
+    image = {"url": "https://IMG.例え.テスト/ü.PNG", "width": 800, "height": 450}
+    write_article(
+        articles, "b.md", n=1, webUrl="https://Bücher.example/story", images=[image], quality=90
+    )
+    # The same story under the all-lower-case spelling of its host: one story
+    write_article(articles, "c.md", n=2, webUrl="https://bücher.example/story", quality=50)
+    write_article(articles, "d.md", n=3, webUrl="https://News.例え.テスト/story")
+    result = build(
+        tmp_path,
+        *("--source", "articles", "--output", "out", "--report", "report.json"),
+        *("--base-url", "https://Nachrichten.BÜCHER.example/feeds"),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "unsupported link" not in result.stdout + result.stderr
+
+    report = load_json(tmp_path / "report.json")
+    assert report["excluded"] == []
+    assert [(d["kept"], d["dropped"], d["reason"]) for d in report["duplicates"]] == [
+        ("articles/b.md", ["articles/c.md"], "same-url")
+    ]
+    feed = load_json(tmp_path / "out" / "all.json")
+    items = {item["url"]: item for item in feed["items"]}
+    assert set(items) == {
+        "https://xn--bcher-kva.example/story",
+        "https://news.xn--r8jz45g.xn--zckzah/story",
+    }
+    assert items["https://xn--bcher-kva.example/story"]["image"] == (
+        "https://img.xn--r8jz45g.xn--zckzah/%C3%BC.PNG"
+    )
+    assert feed["feed_url"] == "https://nachrichten.xn--bcher-kva.example/feeds/all.json"
+    atom = parse_feed(tmp_path / "out" / "all.atom")
+    assert sorted(entry.link for entry in atom.entries) == sorted(items)
+
+
 def test_kept_duplicate_carries_the_union_of_topics(mixed: MixedRun) -> None:
     out = mixed.root / "out"
     for name in ("all.rss", "all.atom"):

@@ -944,6 +944,30 @@ def test_every_host_failing_means_the_network_is_down(errno: int) -> None:
     assert report.results == {canonical_url(urls[0]): earlier}
 
 
+def test_an_internationalised_host_in_capitals_is_checked_at_its_idna_name(
+    farm: Farm, tag: str, tmp_path: Path
+) -> None:
+    address, port = farm.servers[0].server_address[:2]
+    link = f"http://Bücher.example:{port}/ok?t={tag}"
+    write_article(tmp_path / "articles", "b.md", webUrl=link, images=None)
+    asked: list[str] = []
+
+    def resolver(host: str, port: int) -> list[str]:
+        asked.append(host)
+        return [str(address)]
+
+    report = build(config_for(tmp_path, fast()), now=NOW, resolver=resolver)
+    assert excluded_codes(report) == {}
+    assert report.published == 1
+    assert set(asked) == {"xn--bcher-kva.example"}
+    assert methods(farm, 0, tag) == ["HEAD"]
+    checked = f"http://xn--bcher-kva.example:{port}/ok?t={tag}"
+    with Store(tmp_path / "state.sqlite") as store:
+        results = store.links([canonical_url(checked)])
+    assert [r.klass for r in results.values()] == [lp.OK]
+    assert list(rss_items(tmp_path)) == [checked]
+
+
 def test_a_few_failing_hosts_among_answering_ones_are_not_a_network_down(
     farm: Farm, tag: str
 ) -> None:

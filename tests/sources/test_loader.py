@@ -31,6 +31,7 @@ from aggregator.sources import fastyaml
 from aggregator.sources.loader import find_files
 from aggregator.sources.loader import load_all
 from aggregator.sources.loader import load_file
+from aggregator.stories.urls import canonical_url
 
 TITLE = "title: A good title"
 LINK = "webUrl: https://news.example.com/a-good-story"
@@ -765,6 +766,30 @@ def test_video_with_only_original_url_uses_it_as_link(tmp_path: Path) -> None:
     article = load_one(path)
     assert article.kind == "video"
     assert article.link == "https://www.youtube.com/watch?v=abc123"
+
+
+def test_internationalised_hosts_in_capitals_are_read_in_idna_form(tmp_path: Path) -> None:
+    fields = article_fields(
+        webUrl="https://Bücher.example/story",
+        originalUrl="https://BÜCHER.example/story?utm_source=feed",
+        images=[{"url": "https://IMG.例え.テスト/ü.PNG", "width": 800, "height": 450}],
+        related=[{"title": "Elsewhere", "webUrl": "https://News.例え.テスト/story"}],
+    )
+    path = write_bytes(tmp_path, "b.md", front_matter(fields).encode())
+
+    article = load_one(path)
+
+    assert article.link == "https://xn--bcher-kva.example/story"
+    assert article.urls == (
+        "https://xn--bcher-kva.example/story",
+        "https://xn--bcher-kva.example/story?utm_source=feed",
+    )
+    # one story: the same canonical URL as the all-lower-case spelling
+    assert {canonical_url(u) for u in article.urls} == {
+        canonical_url("https://bücher.example/story")
+    }
+    assert [i.url for i in article.images] == ["https://img.xn--r8jz45g.xn--zckzah/%C3%BC.PNG"]
+    assert [r.link for r in article.related] == ["https://news.xn--r8jz45g.xn--zckzah/story"]
 
 
 def test_original_url_with_a_bad_scheme_is_refused(tmp_path: Path) -> None:

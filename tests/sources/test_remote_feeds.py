@@ -298,6 +298,28 @@ def test_no_noncharacter_of_a_feed_reaches_the_published_feeds(
 
 
 @pytest.mark.e2e
+def test_an_entry_link_with_an_internationalised_host_in_capitals_is_published(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    image = '<media:content url="https://IMG.例え.テスト/ü.PNG" medium="image"/>'
+    server.docs["/feed.xml"] = Doc(
+        rss(
+            item(1, link="https://Bücher.example/story", raw=image),
+            item(2, link="https://News.例え.テスト/story"),
+        )
+    )
+    config = config_for(tmp_path, FeedSource(server.url("/feed.xml")))
+    report = build(config, now=NOW)
+    assert report.excluded == ()
+    assert entries(config.output) == [
+        ("Blog story 1", "https://xn--bcher-kva.example/story"),
+        ("Blog story 2", "https://news.xn--r8jz45g.xn--zckzah/story"),
+    ]
+    first = json.loads((config.output / "all.json").read_text())["items"][0]
+    assert first["image"] == "https://img.xn--r8jz45g.xn--zckzah/%C3%BC.PNG"
+
+
+@pytest.mark.e2e
 def test_a_second_run_sends_conditional_requests_and_rewrites_nothing(
     server: FeedServer, tmp_path: Path
 ) -> None:

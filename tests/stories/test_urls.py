@@ -52,6 +52,20 @@ SAME_PAGE = [
         ],
     ),
     ("https://watoday.com.au/national/x.html", ["https://amp.watoday.com.au/national/x.html"]),
+    (
+        # Hosts are case-insensitive, an internationalised one too (RFC 3986 3.2.2)
+        "https://xn--bcher-kva.example/story",
+        [
+            "https://bücher.example/story",
+            "https://Bücher.example/story",
+            "https://BÜCHER.example/story",
+            "https://WWW.Bücher.example./story/",
+        ],
+    ),
+    (
+        "https://news.xn--r8jz45g.xn--zckzah/story",
+        ["https://News.例え.テスト/story", "https://NEWS.例え.テスト/story"],
+    ),
     ("https://foxnews.com/tech/boston-bans", ["https://www.foxnews.com/tech/boston-bans.amp"]),
     (
         "https://dailymail.co.uk/sciencetech/article-8464719/Boston.html",
@@ -113,7 +127,9 @@ def test_different_pages_stay_different(a: str, b: str) -> None:
 urls = st.builds(
     lambda scheme, host, path, query: f"{scheme}://{host}/{path}{query}",
     st.sampled_from(["http", "https", "HTTPS"]),
-    st.sampled_from(["example.com", "www.Example.com", "amp.news.example.org", "a.b.c.d"]),
+    st.sampled_from(
+        ["example.com", "www.Example.com", "amp.news.example.org", "a.b.c.d", "WWW.Bücher.example"]
+    ),
     st.text(alphabet="abcAB019-_.~%/", max_size=30),
     st.sampled_from(["", "?a=1", "?amp", "?utm_source=x&b=2&a=1", "?x=%41#frag"]),
 )
@@ -131,7 +147,9 @@ def test_canonical_url_is_idempotent(url: str) -> None:
 written_urls = st.builds(
     lambda scheme, host, rest: f"{scheme}{host}{rest}",
     st.sampled_from(["http://", "https://", "HTTP://", "ftp://", " https://", "https:/", ""]),
-    st.sampled_from(["example.com", "A.b-c.org", "", "bücher.example", "[::1]", "x.com:8080"]),
+    st.sampled_from(
+        ["example.com", "A.b-c.org", "", "bücher.example", "BÜCHER.example", "[::1]", "x.com:8080"]
+    ),
     st.lists(st.sampled_from([*"aZ9-._~/:?#@!$&'()*+,;=%[] \t\"<>é", "%41", "%zz"])).map("".join),
 )
 
@@ -162,6 +180,56 @@ def test_clean_url_makes_a_valid_uri() -> None:
         "https://xn--bcher-kva.example/stra%C3%9Fe?q=%C3%A4%20b&x=%25"
     )
     assert clean_url("https://example.com/a%20b") == "https://example.com/a%20b"
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        ("https://Bücher.example/story", "https://xn--bcher-kva.example/story"),
+        ("https://BÜCHER.example/story", "https://xn--bcher-kva.example/story"),
+        ("https://News.例え.テスト/story", "https://news.xn--r8jz45g.xn--zckzah/story"),
+        ("https://IMG.例え.テスト/ü.PNG", "https://img.xn--r8jz45g.xn--zckzah/%C3%BC.PNG"),
+        ("http://Straße.example:8080/a?b=Ä", "http://strasse.example:8080/a?b=%C3%84"),
+        ("https://İstanbul.example/haber", "https://xn--istanbul-o0e.example/haber"),
+        (
+            "https://Bücher.example@Bücher.example/a",
+            "https://B%C3%BCcher.example@xn--bcher-kva.example/a",
+        ),
+    ],
+)
+def test_an_internationalised_host_in_any_case_is_written_in_idna_form(
+    written: str, expected: str
+) -> None:
+    assert web_uri(written) == expected
+
+
+# Internationalised host names in lower case: letters of several scripts, with a case
+# and without (not `ß`: its upper case is the ASCII `SS`, kept as written)
+idn_hosts = (
+    st.lists(
+        st.text(alphabet="abcxyzüéøæłñçάλωжя例え", min_size=1, max_size=12),
+        min_size=1,
+        max_size=3,
+    )
+    .map(lambda labels: ".".join([*labels, "example"]))
+    .filter(lambda host: not host.isascii())
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(idn_hosts, st.lists(st.booleans(), min_size=1, max_size=40))
+@example("bücher.example", [True])
+@example("news.例え.テスト", [True, False])
+def test_a_host_written_in_any_case_is_one_url_and_one_story(
+    host: str, capitals: list[bool]
+) -> None:
+    mixed = "".join(c.upper() if capitals[n % len(capitals)] else c for n, c in enumerate(host))
+    cases = [host, host.upper(), host.title(), mixed]
+    found = {web_uri(f"https://{written}/a-story") for written in cases}
+    # one URL, the host in IDNA form (lower-case ASCII, no escape)
+    assert found == {f"https://{host.encode('idna').decode('ascii')}/a-story"}, cases
+    keys = {canonical_url(f"https://{written}/a-story") for written in cases}
+    assert keys == found
 
 
 @pytest.mark.parametrize(
@@ -221,7 +289,7 @@ near_plain_urls = st.builds(
                 "xn--bcher-kva.de",
             ),
             *("example.com.", "a..b", "user@example.com", "example.com:443", "example.com:8080"),
-            *("[::1]", "a_b.com", "bücher.de", "-a.com", ""),
+            *("[::1]", "a_b.com", "bücher.de", "Bücher.de", "-a.com", ""),
         ]
     ),
     st.lists(
