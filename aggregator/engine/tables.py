@@ -61,6 +61,7 @@ from aggregator.model import TopicActivity
 from aggregator.publishing.publish import ALL
 from aggregator.publishing.publish import feed_order
 from aggregator.rendering.pages import Listing
+from aggregator.sources import parsecache
 from aggregator.sources.loader import SOURCE_MARK
 from aggregator.sources.loader import file_digest
 from aggregator.sources.parsecache import RACY_SECONDS
@@ -137,9 +138,11 @@ LAYOUT = "4: a token for each build"
 
 
 def form(config: Config) -> str:
-    """What the tables belong to: this version, their layout, how pairs are scored and
-    the settings they depend on (not those only rendering reads: see `rendering`)."""
-    text = f"{__version__}\n{LAYOUT}\n{SCORING}\n{config.tables_key()}\n"
+    """What the tables belong to: this version, their layout, how pairs are scored, what
+    the loader makes of a file (`parsecache.FORMAT`: the rows of a file not changed since
+    are of what it made before) and the settings they depend on (not those only
+    rendering reads: see `rendering`)."""
+    text = f"{__version__}\n{LAYOUT}\n{SCORING}\n{parsecache.FORMAT}\n{config.tables_key()}\n"
     return sha256(text.encode()).hexdigest()
 
 

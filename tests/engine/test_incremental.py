@@ -145,6 +145,23 @@ def test_builds_in_a_process_and_the_command_beside_read_only_what_changed_since
     assert outputs(target.output) == outputs(cold.output)
 
 
+def test_a_loader_that_reads_files_otherwise_rebuilds_from_an_empty_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new `parsecache.FORMAT` (the loader makes something else of the same file: a
+    new warning, another canonical URL) parses every file again: the tables, which hold
+    what the old loader made of the files not changed since, are built again too,
+    never mixed with it, and nothing is repeated from the last report."""
+    source, out = tmp_path / "src", tmp_path / "out"
+    write_article(source, "a.md", n=1)
+    age(source)
+    assert build(config(source, out), now=NOW).mode == "full"
+    assert build(config(source, out), now=NOW).mode == "unchanged"
+    monkeypatch.setattr(parsecache, "FORMAT", parsecache.FORMAT + "-next")
+    assert build(config(source, out), now=NOW).mode == "full"
+    assert build(config(source, out), now=NOW).mode == "unchanged"
+
+
 def test_a_rebuild_reads_unchanged_files_from_the_cache(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
