@@ -15,8 +15,10 @@ a change, every story is formed and every feed is written:
    stories (`stages.judge`; one link step checks every due and new URL of them, so
    an outage is told from all at once), and update the tables, the topic spellings
    and the report;
-5. render the feeds whose members or names changed, and those showing related
-   coverage of a URL that entered or left the corpus; the others stay as they are.
+5. render the feeds whose members or names changed (every feed when a topic is
+   shown in another spelling: entries show their topics as their feeds are named),
+   and those showing related coverage of a URL that entered or left the corpus; the
+   others stay as they are.
 
 Each step is the one code for any number of changes (`dedupe.find_stories` on the
 stories formed again, `filters.select` on their survivors, `publish.Publisher` on
@@ -323,15 +325,21 @@ class Run:
         for (feed,) in store.inc_rows("inc_member", "path", [p for (p,) in shows], "feed"):
             touched.add(str(feed))
         # 5. render and publish
-        spellings = self._spellings(old, [a for _, a, _, _ in new])
+        kept_spellings = self._kept_spellings()
+        spellings = _spellings(kept_spellings, old, [a for _, a, _, _ in new])
+        names = display_names(spellings)
+        was = display_names(kept_spellings)
+        if any(names.get(key, name) != name for key, name in was.items()):
+            # Every entry shows its topics as their feeds are named: a topic shown in
+            # another spelling now changes the entries of any feed (an article shows
+            # every topic it has, also those whose feed it is not in).
+            touched.update(kept_feeds)
         stop_if(self.cancel)
         corpus = _Corpus(store, self.stories.corpus_urls, complete=self.cold)
-        shown = Shown(corpus, self.config.link_check)
+        shown = Shown(corpus, self.config.link_check, names)
         publisher = Publisher(output, site, shown, rendered, self.config.limits)
         try:
-            records, pages = self._publish(
-                publisher, display_names(spellings), touched, kept_feeds, behind
-            )
+            records, pages = self._publish(publisher, names, touched, kept_feeds, behind)
             for _ in behind or ():  # what the rendering left
                 if self.cancel is not None and self.cancel.is_set():
                     raise Cancelled("stopped while writing the state")
@@ -782,23 +790,10 @@ class Run:
         keys = judged if len(judged) <= _FEW_KEYS else None
         return self.store.inc_relink(None, keys) - gone
 
-    def _spellings(self, old: list[StoredStory], new: list[Article]) -> dict[str, Counter[str]]:
+    def _kept_spellings(self) -> dict[str, Counter[str]]:
+        """The topic spellings the last build kept (`publish.topic_spellings`)."""
         data = json.loads(self.store.meta(SPELLINGS) or "{}")
-        spellings = {key: Counter(counts) for key, counts in data.items()}
-        # Counted by name first (in C: a cold build's are every article's), then by key.
-        gone = Counter(itertools.chain.from_iterable(story.topics for story in old))
-        came = Counter(itertools.chain.from_iterable(article.topics for article in new))
-        for topic, count in gone.items():
-            spellings[topic_key(topic)][topic] -= count
-        for topic, count in came.items():
-            spellings.setdefault(topic_key(topic), Counter())[topic] += count
-        for key in list(spellings):
-            counter = spellings[key]
-            for name in [n for n, count in counter.items() if count <= 0]:
-                del counter[name]
-            if not counter:
-                del spellings[key]
-        return spellings
+        return {key: Counter(counts) for key, counts in data.items()}
 
     def _publish(
         self,
@@ -1135,6 +1130,28 @@ class _Corpus:
             held = {str(k) for (k,) in self.store.inc_rows("inc_key", "key", unknown, "key")}
             for key in unknown:
                 self.found[key] = key in held
+
+
+def _spellings(
+    kept: Mapping[str, Counter[str]], old: list[StoredStory], new: list[Article]
+) -> dict[str, Counter[str]]:
+    """The topic spellings `kept` by the last build, with the topics of the stories
+    replaced (`old`) taken out and those of the stories formed now (`new`) put in."""
+    spellings = {key: Counter(counts) for key, counts in kept.items()}
+    # Counted by name first (in C: a cold build's are every article's), then by key.
+    gone = Counter(itertools.chain.from_iterable(story.topics for story in old))
+    came = Counter(itertools.chain.from_iterable(article.topics for article in new))
+    for topic, count in gone.items():
+        spellings[topic_key(topic)][topic] -= count
+    for topic, count in came.items():
+        spellings.setdefault(topic_key(topic), Counter())[topic] += count
+    for key in list(spellings):
+        counter = spellings[key]
+        for name in [n for n, count in counter.items() if count <= 0]:
+            del counter[name]
+        if not counter:
+            del spellings[key]
+    return spellings
 
 
 #: the order of a feed's `inc_member` rows: rank, entry, path (`StateStore.inc_top`'s)

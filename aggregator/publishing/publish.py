@@ -16,6 +16,7 @@ from collections.abc import Container
 from collections.abc import Generator
 from collections.abc import Iterable
 from collections.abc import Iterator
+from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -326,20 +327,24 @@ class CorpusUrls(Container[str], Protocol):
 
 
 class Shown:
-    """An entry as it is shown (given with its body): without related stubs to stories
-    in the corpus (done for the few articles rendered, not for every one), and without
-    the images and related stubs whose URL is refused without any lookup or request
-    (`linkpolicy.refused_offline`: a metadata-address image, a loopback link), once
-    per article. Every entry is shown through it, links checked or not. `related`
-    keeps the canonical URLs of the related coverage of each article shown."""
+    """An entry as it is shown (given with its body): its topics in the spellings their
+    feeds are named by (`names`: display name per topic key, `display_names`), without
+    related stubs to stories in the corpus (done for the few articles rendered, not for
+    every one), and without the images and related stubs whose URL is refused without
+    any lookup or request (`linkpolicy.refused_offline`: a metadata-address image, a
+    loopback link), once per article. Every entry is shown through it, links checked or
+    not. `related` keeps the canonical URLs of the related coverage of each article
+    shown."""
 
     def __init__(
         self,
         corpus_urls: CorpusUrls,
         settings: LinkCheckSettings,
+        names: Mapping[str, str],
     ) -> None:
         self.corpus_urls = corpus_urls
         self.settings = settings
+        self.names = names
         self.done: dict[str, Article] = {}
         self.related: dict[str, tuple[str, ...]] = {}
 
@@ -368,9 +373,10 @@ class Shown:
                 if key not in self.corpus_urls and self._allowed(s.link)
             )
             images = tuple(i for i in whole.images if self._allowed(i.url))
+            topics = shown_topics(whole.topics, self.names)
             found = whole
-            if related != whole.related or images != whole.images:
-                found = dataclasses.replace(whole, related=related, images=images)
+            if related != whole.related or images != whole.images or topics != whole.topics:
+                found = dataclasses.replace(whole, related=related, images=images, topics=topics)
             self.done[article.path] = found
         return found
 
@@ -445,6 +451,14 @@ def display_names(spellings: dict[str, Counter[str]]) -> dict[str, str]:
 def topic_names(articles: Sequence[Article]) -> dict[str, str]:
     """Display name per topic key: the most used spelling, then the first in sort order."""
     return display_names(topic_spellings(articles))
+
+
+def shown_topics(topics: Sequence[str], names: Mapping[str, str]) -> tuple[str, ...]:
+    """An article's topics as its entries show them (categories, JSON Feed tags): each
+    in its display name (`names`, by topic key; a topic not among them as it is), in
+    the article's order, once each."""
+    shown = (names.get(topic_key(topic), topic) for topic in topics)
+    return tuple(dict.fromkeys(shown))
 
 
 def all_spec(config: Config) -> FeedSpec:

@@ -459,6 +459,63 @@ def test_a_feed_kept_as_it_is_is_listed_by_its_record_with_what_a_cold_build_sho
     assert 'alt="A copper horn"' in page and ">Desert space news, told again</a>" in page
 
 
+def shown_topics(folder: Path) -> dict[str, tuple[str, dict[str, list[str]]]]:
+    """Per feed file of `folder`: its title, and each entry's categories (RSS, Atom) or
+    tags (JSON Feed) by entry title, as a reader gets them."""
+    found: dict[str, tuple[str, dict[str, list[str]]]] = {}
+    for path in sorted(folder.rglob("*")):
+        name = path.relative_to(folder).as_posix()
+        if path.suffix == ".json":
+            feed = json.loads(path.read_bytes())
+            entries = {item["title"]: item.get("tags", []) for item in feed["items"]}
+            found[name] = (feed["title"], entries)
+        elif path.suffix in (".rss", ".atom"):
+            parsed = feedparser.parse(path.read_bytes())
+            entries = {e.title: [t.term for t in e.get("tags", [])] for e in parsed.entries}
+            found[name] = (parsed.feed.title, entries)
+    return found
+
+
+def test_entries_show_each_topic_as_its_feed_is_named_after_a_file_changes_the_spelling(
+    tmp_path: Path,
+) -> None:
+    """`ai` and `AI` are one topic, shown in its most used spelling: the feed's title and
+    every entry's categories and tags, in every feed it is in. A new file that makes
+    another spelling the most used changes them in the feeds of other topics too, as a
+    cold build writes them."""
+    source = tmp_path / "src"
+    write_article(source, "1.md", n=1, title="One", topics=["ai", "Robots"])
+    write_article(source, "2.md", n=2, title="Two", topics=["AI"])
+    age(source)
+    target = config(source, tmp_path / "out")
+    build(target, now=NOW)
+    # one of each: the first in sort order
+    shown = shown_topics(tmp_path / "out")
+    assert {(name, title) for name, (title, _) in shown.items() if "topics/ai" in name} == {
+        (f"topics/ai.{ext}", "Aggregator: AI") for ext in ("rss", "atom", "json")
+    }
+    for name in ("all", "topics/ai", "topics/robots"):
+        for ext in ("rss", "atom", "json"):
+            entries = shown[f"{name}.{ext}"][1]
+            assert entries["One"] == ["AI", "Robots"], (name, ext)
+            if name != "topics/robots":
+                assert entries["Two"] == ["AI"], (name, ext)
+    # "ai" twice now: the feed of "Robots" gets no new entry, yet "One" shows "ai"
+    _written(write_article(source, "3.md", n=3, title="Three", topics=["ai"]))
+    report = build(target, now=NOW)
+    assert report.mode == "incremental"
+    shown = shown_topics(tmp_path / "out")
+    for ext in ("rss", "atom", "json"):
+        assert shown[f"topics/ai.{ext}"][0] == "Aggregator: ai"
+        assert shown[f"topics/robots.{ext}"][1] == {"One": ["ai", "Robots"]}
+        for name in ("all", "topics/ai"):
+            assert shown[f"{name}.{ext}"][1] == {
+                "Three": ["ai"], "Two": ["ai"], "One": ["ai", "Robots"]
+            }  # fmt: skip
+    build(config(source, tmp_path / "cold"), now=NOW)
+    assert outputs(tmp_path / "out") == outputs(tmp_path / "cold")
+
+
 def test_a_story_formed_again_as_it_was_renders_no_feed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
