@@ -482,7 +482,7 @@ def topic_spec(config: Config, name: str) -> FeedSpec:
         stem=f"{TOPICS_FOLDER}/{slug}",
         title=settings.title or f"{config.title}: {name}",
         description=settings.description or f"The latest {name} news, curated by {config.title}.",
-        page_url=f"{config.base_url}#{slug}",
+        page_url=f"{config.base_url}#{slug}",  # the topic's card on the index page
         language=settings.language,
         icon=settings.icon or config.icon,
         logo=settings.logo or config.logo,

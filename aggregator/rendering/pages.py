@@ -26,6 +26,11 @@ OPML_PER_FORMAT: dict[FeedFormat, str] = {
 #: OPML 2.0 `version` of an outline; OPML names none for JSON Feed, so it has none
 _OPML_VERSIONS: dict[FeedFormat, str] = {"rss": "RSS2", "atom": "ATOM"}
 INDEX = "index.html"
+#: the ids of the index page's own sections: each holds "_", which no topic's slug
+#: holds (`slugs.topic_slug`), so that no topic's card, whose id is its slug (the
+#: fragment its feeds link to), shares one, whatever the topics are called
+EVERYTHING_ID = "every_topic"
+TOPICS_ID = "topic_list"
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,7 +232,7 @@ def render_index(
     head += [f"<style>\n{_STYLE}\n</style>", "</head>", "<body>"]
 
     body = [
-        '<a class="skip" href="#topics">Skip to the topics</a>',
+        f'<a class="skip" href="#{TOPICS_ID}">Skip to the topics</a>',
         '<div class="page">',
         "<header>",
         f"<h1>{esc(site.title)}</h1>",
@@ -242,7 +247,7 @@ def render_index(
         body += ["</ul>", "</nav>"]
     body.append("<main>")
     body += _everything_section(site, everything, formats)
-    body.append('<h2 id="topics">Topics</h2>')
+    body.append(f'<h2 id="{TOPICS_ID}">Topics</h2>')
     if topics:
         body.append('<ul class="topics">')
         body += [_topic_item(site, item, formats) for item in topics]
@@ -267,7 +272,10 @@ def _everything_section(
     site: Site, everything: Listing | None, formats: Sequence[SubscribeFormat]
 ) -> list[str]:
     esc = html.escape
-    lines = ['<section aria-labelledby="everything">', '<h2 id="everything">Every topic</h2>']
+    lines = [
+        f'<section aria-labelledby="{EVERYTHING_ID}">',
+        f'<h2 id="{EVERYTHING_ID}">Every topic</h2>',
+    ]
     if everything is not None:
         lines.append(f'<p class="meta">{_count_and_date(everything)}</p>')
         links = [_subscribe_link(site, everything, fmt, "every topic") for fmt in formats]

@@ -7,7 +7,9 @@ gets a readable part (`topic` when nothing is left of it) plus `--` and a digest
 of the name: `c-plus-plus--1f0c...`, `topic--d6bc...`.
 Plain slugs never contain `--`, so the two kinds cannot meet, and the digest keeps
 `C++`, `C#` and `C` apart. A slug depends on its own name only, so adding a topic
-never renames another's feed.
+never renames another's feed. A slug holds lowercase ASCII letters, digits and `-`
+only: it is also the id of the topic's card on the index page, whose own ids hold
+`_` (`pages.TOPICS_ID`), so that none is a slug.
 """
 
 from __future__ import annotations

@@ -43,6 +43,8 @@ from conftest import article_fields
 from conftest import front_matter
 from conftest import run_cli
 
+from aggregator.config import Config
+from aggregator.engine.pipeline import build
 from aggregator.model import Article
 from aggregator.rendering.feeds import FeedSpec
 from aggregator.rendering.feeds import Site
@@ -400,3 +402,50 @@ def test_subscribe_links_follow_the_list_of_formats() -> None:
         "application/atom+xml",
         "application/feed+json",
     ]
+
+
+def test_every_id_is_unique_and_each_feed_links_to_its_topics_card_whatever_the_names(
+    tmp_path: Path,
+) -> None:
+    """Topics named as the page's own sections ("Topics", "Every topic"): every id on
+    the page is unique, each topic feed's link to the page (RSS and Atom `link`, JSON
+    Feed `home_page_url`) leads to its topic's card, and the skip link and the topic
+    list lead where they say."""
+    source, output = tmp_path / "src", tmp_path / "out"
+    topics = ["Topics", "Everything", "Every Topic", "Main", "Skip"]
+    source.mkdir()
+    for n, (first, second) in enumerate(itertools.pairwise([*topics, "AI"]), 1):
+        text = front_matter(article_fields(n=n, topics=[first, second]))
+        (source / f"{n}.md").write_text(text, encoding="utf-8")
+    config = Config(sources=(source,), output=output, links="off")
+    build(config, now=datetime(2021, 4, 1, tzinfo=UTC))
+    page = parse_html((output / "index.html").read_text(encoding="utf-8"))
+    ids = [node.attrs["id"] for node in page.walk() if "id" in node.attrs]
+    assert len(ids) == len(set(ids)), sorted(ids)
+    by_id = {node.attrs["id"]: node for node in page.walk() if "id" in node.attrs}
+
+    def card(url: str) -> str:
+        """The topic whose card the page URL `url` leads to."""
+        base, _, fragment = url.partition("#")
+        assert base == config.base_url, url
+        node = by_id[fragment]
+        assert node.tag == "li" and "topic" in node.classes(), (url, node.tag)
+        return squash(node.find("h3").text())
+
+    shown = 0
+    for path in sorted((output / "topics").iterdir()):
+        if path.suffix == ".json":
+            feed = json.loads(path.read_bytes())
+            title, link = feed["title"], feed["home_page_url"]
+        else:
+            parsed = feedparser.parse(path.read_bytes())
+            title, link = parsed.feed.title, parsed.feed.link
+        assert f"Aggregator: {card(link)}" == title, path.name
+        shown += 1
+    assert shown == 3 * len([*topics, "AI"])
+    skip = page.find("a", "skip")
+    assert squash(by_id[skip.attrs["href"].removeprefix("#")].text()) == "Topics"
+    for link in page.find("nav").find_all("a"):
+        assert card(config.base_url + link.attrs["href"]) == squash(link.text())
+    section = page.find("section")
+    assert squash(by_id[section.attrs["aria-labelledby"]].text()) == "Every topic"
