@@ -133,8 +133,9 @@ _REPORT_KEYS = {
 #: reads them as the last build's files; 3: a feed's record holds its headlines, where
 #: 2 holds their paths; 4: every build writes a new `zonerows.GENERATION` as it starts,
 #: which 3 does not: a process would take for the state's periods what it kept before
-#: a build of an earlier version)
-LAYOUT = "4: a token for each build"
+#: a build of an earlier version; 5: a feed's members published at the same time are
+#: ordered by the offset of their `updated` date, where 4 orders them by entry id)
+LAYOUT = "5: members published at once ordered by their updated date"
 
 
 def form(config: Config) -> str:

@@ -38,6 +38,7 @@ from aggregator.rendering.feeds import FORMATS
 from aggregator.rendering.feeds import FeedSpec
 from aggregator.rendering.feeds import Site
 from aggregator.rendering.feeds import entry_id
+from aggregator.rendering.feeds import entry_offset
 from aggregator.rendering.feeds import keep_rendered
 from aggregator.rendering.feeds import prefix_sizes
 from aggregator.rendering.feeds import read_feed_header
@@ -121,8 +122,14 @@ def publish_plans(
 
 
 def feed_order(article: Article) -> tuple[float, str, str]:
-    """An article's place in a feed: newest first; ties broken by entry id, then path."""
-    return (-article.published_at.timestamp(), entry_id(article), article.path)
+    """An article's place in a feed: newest first; articles published at the same time
+    by their `updated` date (`feeds.entry_updated`), latest first, then by entry id;
+    then by path. The second part, the place among articles published at the same
+    time, is a string (the offset of `updated` counted down from 999,999, on six
+    digits, then the entry id) that sorts alike in Python and in the state's tables.
+    The feeds' dates follow this order (`feeds.entry_dates`)."""
+    tie = f"{999_999 - entry_offset(article):06d} {entry_id(article)}"
+    return (-article.published_at.timestamp(), tie, article.path)
 
 
 class Publisher:

@@ -121,26 +121,44 @@ def entry_id(article: Article) -> str:
 
 
 def entry_updated(article: Article) -> datetime:
-    """The Atom `updated` of an article: its publish time plus a sub-second offset.
+    """The Atom `updated` of an article: its publish time plus a sub-second offset
+    (`entry_offset`).
 
     Atom readers and the W3C validator expect `updated` to differ between entries,
     but real files often share a publish time to the second. The offset (under one
     second, from a digest of the entry id) makes them differ while depending on the
-    article alone, so an entry's `updated` is the same in every feed and every run.
+    article alone, so an entry's `updated` is the same in every feed and every run
+    (but where publish times a fraction of a second apart would make it rise down a
+    feed: see `entry_dates`); entries published at the same time are listed by it
+    (`publish.feed_order`).
     """
+    return article.published_at + timedelta(microseconds=entry_offset(article))
+
+
+def entry_offset(article: Article) -> int:
+    """The offset of an article's `updated` from its publish time, in microseconds
+    (0 to 999,999): from a digest of its entry id."""
     digest = hashlib.sha256(entry_id(article).encode("utf-8")).digest()
-    return article.published_at + timedelta(microseconds=int.from_bytes(digest[:4]) % 1_000_000)
+    return int.from_bytes(digest[:4]) % 1_000_000
 
 
 def entry_dates(entries: Sequence[Article]) -> dict[datetime, Article]:
-    """Each entry by its `updated` date (`entry_updated`, made unique within the feed),
-    in the order given. Every format takes its dates from here, so they agree."""
+    """Each entry by its `updated` date, in the order given (newest first, as
+    `publish.feed_order` lists them). Every format takes its dates from here, so they
+    agree, and the dates fall as the entries go down the feed: an entry's date is its
+    `entry_updated`, unless that is not before the date of the entry above it (entries
+    published less than a second apart, the later one with the smaller offset; or two
+    offsets alike), where it is one microsecond before that date. So an entry's date
+    depends on the entries above it alone, and a reader that sorts the entries by date
+    finds them in the feed's order."""
     updates: dict[datetime, Article] = {}
+    above: datetime | None = None
     for article in entries:
         updated = entry_updated(article)
-        while updated in updates:  # two digests a whole number of seconds apart: rare
-            updated += timedelta(microseconds=1)
+        if above is not None and updated >= above:
+            updated = above - timedelta(microseconds=1)
         updates[updated] = article
+        above = updated
     return updates
 
 

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import html
+import itertools
 import json
+import os
 import random
 import re
+import time
 import xml.etree.ElementTree as ElementTree
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
 from datetime import timezone
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import feedparser
@@ -172,6 +176,97 @@ def test_entry_updated_depends_on_the_article_only() -> None:
     assert isinstance(article, Article)
     assert entry_updated(article) == entry_updated(article)
     assert 0 <= (entry_updated(article) - article.published_at).total_seconds() < 1
+
+
+def listed_dates(path: Path) -> tuple[datetime | None, list[tuple[str, datetime, datetime]]]:
+    """A feed's date (none in a JSON Feed) and, in the order the feed lists them, each
+    entry's id, published and updated dates as written (RSS: the publish date twice,
+    to the second, and `lastBuildDate`)."""
+    data = path.read_bytes()
+    if path.suffix == ".json":
+        items = json.loads(data)["items"]
+        return None, [
+            (i["id"], *map(datetime.fromisoformat, (i["date_published"], i["date_modified"])))
+            for i in items
+        ]
+    root = ElementTree.fromstring(data)
+    if path.suffix == ".atom":
+        atom = "{http://www.w3.org/2005/Atom}"
+        dates = [
+            (e.findtext(f"{atom}id"), e.findtext(f"{atom}published"), e.findtext(f"{atom}updated"))
+            for e in root.iter(f"{atom}entry")
+        ]
+        updated = datetime.fromisoformat(root.findtext(f"{atom}updated") or "")
+        return updated, [
+            (str(id_), datetime.fromisoformat(str(p)), datetime.fromisoformat(str(u)))
+            for id_, p, u in dates
+        ]
+    items = [(i.findtext("guid"), i.findtext("pubDate")) for i in root.iter("item")]
+    built = parsedate_to_datetime(root.findtext("channel/lastBuildDate") or "")
+    return built, [
+        (str(g), parsedate_to_datetime(str(d)), parsedate_to_datetime(str(d))) for g, d in items
+    ]
+
+
+def test_entries_published_at_once_are_listed_in_the_order_of_their_written_dates(
+    tmp_path: Path,
+) -> None:
+    """Files alike but for their URL and title, published in the same second, and others
+    published fractions of a second apart: in every feed and format, the entries are
+    listed newest first by the dates the feed writes (Atom `updated`, JSON Feed
+    `date_modified`, which fall down the feed; the published dates never rise), alike
+    in every format, with the feed's date the first entry's; an incremental build after
+    one more lands in the same second and another goes writes the cold build's bytes."""
+    source = tmp_path / "src"
+    same = datetime(2021, 2, 8, tzinfo=UTC)
+
+    def write(name: str, when: datetime) -> None:
+        write_article(
+            source, f"{name}.md", n=1, title=f"Story {name}",
+            webUrl=f"https://news.example.com/{name}", publishedDateTime=when,
+            topics=["AI", "Robots"] if name in "aceg" else ["AI"],
+        )  # fmt: skip
+
+    for name in "abcd":
+        write(name, same)
+    for n, name in enumerate("efghijkl", 1):  # a microsecond apart, a second later
+        write(name, same + timedelta(seconds=1, microseconds=n))
+    aged = time.time() - 60  # older than the racy window, as a real corpus's files are
+    for path in source.iterdir():
+        os.utime(path, (aged, aged))
+
+    def check(folder: Path) -> None:
+        for stem in ("all", "topics/ai", "topics/robots"):
+            atom_updated, atom = listed_dates(folder / f"{stem}.atom")
+            rss_updated, rss = listed_dates(folder / f"{stem}.rss")
+            _, jsonfeed = listed_dates(folder / f"{stem}.json")
+            assert atom == jsonfeed, stem
+            assert [e[:2] for e in rss] == [(i, p.replace(microsecond=0)) for i, p, _ in atom]
+            published = [p for _, p, _ in atom]
+            assert published == sorted(published, reverse=True), stem
+            dates = [u for _, _, u in atom]
+            assert all(a > b for a, b in itertools.pairwise(dates)), (stem, atom)
+            assert atom_updated == dates[0]
+            assert rss_updated == dates[0].replace(microsecond=0)
+
+    config = Config(sources=(source,), output=tmp_path / "out", links="off", limit=10)
+    build(config, now=NOW)
+    check(tmp_path / "out")
+    ties = [e for e in listed_dates(tmp_path / "out/all.json")[1] if e[1] == same]
+    assert len(ties) == 2  # the limit cuts through the four published at once
+    write("m", same)
+    (source / "b.md").unlink()
+    os.utime(source / "m.md", (aged, aged))
+    assert build(config, now=NOW).mode == "incremental"
+    check(tmp_path / "out")
+    build(dataclasses.replace(config, output=tmp_path / "cold"), now=NOW)
+    written = {
+        p.relative_to(tmp_path / "out"): p.read_bytes() for p in (tmp_path / "out").rglob("*.*")
+    }
+    cold = {
+        p.relative_to(tmp_path / "cold"): p.read_bytes() for p in (tmp_path / "cold").rglob("*.*")
+    }
+    assert written == cold
 
 
 def test_limit_keeps_the_newest(tmp_path: Path) -> None:
