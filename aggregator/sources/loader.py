@@ -1694,7 +1694,7 @@ def _written_twice(twice: Sequence[yamlload.Twice], fields: _Fields) -> None:
             (line, f"{written.key}: written twice (also line {first}): this one is read")
         )
     if len(twice) > _TWICE_TOLD:
-        fields.warnings.append((line, f"{len(twice) - _TWICE_TOLD:,} more keys written twice"))
+        fields.warnings.append((line, f"{len(twice) - _TWICE_TOLD:,} more keys written again"))
 
 
 def _to_article(

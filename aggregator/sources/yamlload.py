@@ -181,17 +181,27 @@ def load(source: str, twice: list[Twice] | None = None) -> Any:
         loader.dispose()
 
 
-def _twice(mapping: Node, key: str, last: Node, value: Node, top: bool) -> Twice:
-    """The key `key` of `mapping` written again at `last` (with `value`)."""
+def _firsts(mapping: Node) -> dict[str, tuple[Node, Node]]:
+    """The first key node and value node of each plain string key of `mapping`: made
+    once for a mapping with a key written twice (not at each repeat: a key written
+    thousands of times would make the look quadratic)."""
+    firsts: dict[str, tuple[Node, Node]] = {}
     for key_node, value_node in mapping.value:
-        if key_node.__class__ is ScalarNode and key_node.value == key:
-            same = (
-                value_node.__class__ is ScalarNode
-                and value.__class__ is ScalarNode
-                and (value_node.tag, value_node.value) == (value.tag, value.value)
-            )
-            return Twice(key, key_node.start_mark.index, last.start_mark.index, top, same)
-    raise AssertionError(f"{key!r} is not in the mapping")  # (it was seen before)
+        if key_node.__class__ is ScalarNode and key_node.tag == _STR:
+            firsts.setdefault(key_node.value, (key_node, value_node))
+    return firsts
+
+
+def _twice(first: tuple[Node, Node], key: str, last: Node, value: Node, top: bool) -> Twice:
+    """The key `key`, written first as `first` (key and value nodes), written again at
+    `last` (with `value`)."""
+    key_node, value_node = first
+    same = (
+        value_node.__class__ is ScalarNode
+        and value.__class__ is ScalarNode
+        and (value_node.tag, value_node.value) == (value.tag, value.value)
+    )
+    return Twice(key, key_node.start_mark.index, last.start_mark.index, top, same)
 
 
 def _written_twice(root: Node) -> list[Twice]:
@@ -206,14 +216,13 @@ def _written_twice(root: Node) -> list[Twice]:
             continue
         seen.add(id(node))
         if isinstance(node, MappingNode):
-            keys: set[str] = set()
+            firsts: dict[str, tuple[Node, Node]] = {}
             for key_node, value_node in node.value:
                 if key_node.__class__ is ScalarNode and key_node.tag == _STR:
-                    if key_node.value in keys:
-                        found.append(
-                            _twice(node, key_node.value, key_node, value_node, node is root)
-                        )
-                    keys.add(key_node.value)
+                    key = key_node.value
+                    first = firsts.setdefault(key, (key_node, value_node))
+                    if first[0] is not key_node:
+                        found.append(_twice(first, key, key_node, value_node, node is root))
                 stack.append(value_node)
         elif isinstance(node, SequenceNode):
             stack.extend(node.value)
@@ -240,11 +249,16 @@ def _build(
     if cls is MappingNode and node.tag == _MAP:
         mapping: dict[Any, Any] = {}
         built[id(node)] = mapping
+        firsts: dict[str, tuple[Node, Node]] | None = None  # (made at a first repeat)
         for key_node, value_node in node.value:
             if key_node.__class__ is ScalarNode and key_node.tag == _STR:
                 key = key_node.value
                 if twice is not None and key in mapping:
-                    twice.append(_twice(node, key, key_node, value_node, node is root))
+                    if firsts is None:
+                        firsts = _firsts(node)
+                    first = firsts.get(key)
+                    if first is not None and first[0] is not key_node:  # (else: a date's text)
+                        twice.append(_twice(first, key, key_node, value_node, node is root))
             else:  # merge (`<<`) and value (`=`) keys are PyYAML's, as are unhashable keys
                 key = _build(key_node, loader, built, twice, root)
                 if isinstance(key, (list, dict)):
