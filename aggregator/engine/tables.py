@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
 
+from aggregator import version
 from aggregator.clock import wall_ns
 from aggregator.config import Config
 from aggregator.engine.stages import checks_links
@@ -150,7 +151,9 @@ def form(config: Config) -> str:
 def rendering(config: Config) -> str:
     """What the feeds of the last build were rendered with: when it changes, every
     feed is rendered again from the tables as they are."""
-    return sha256(f"{__version__}\n{config.render_key()}\n".encode()).hexdigest()
+    return sha256(
+        f"{__version__}\n{version.RENDERING}\n{config.render_key()}\n".encode()
+    ).hexdigest()
 
 
 @dataclass(frozen=True)

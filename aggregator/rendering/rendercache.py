@@ -17,6 +17,7 @@ import json
 import os
 from collections.abc import Sequence
 
+from aggregator import version
 from aggregator.config import Config
 from aggregator.model import Article
 from aggregator.model import FeedFormat
@@ -35,7 +36,7 @@ class RenderCache:
     def __init__(self, store: StateStore, output: Output, config: Config) -> None:
         self.store = store
         self.output = output
-        self.salt = f"{__version__}\n{config.render_key()}\n"
+        self.salt = f"{__version__}\n{version.RENDERING}\n{config.render_key()}\n"
         try:
             old = json.loads(store.meta(_META) or "{}")
         except ValueError:

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from aggregator import version
 from aggregator.config import Config
 from aggregator.model import DROPPED
 from aggregator.model import BuildReport
@@ -57,7 +58,7 @@ def signature(config: Config, identities: Callable[[], str], settled: bool) -> s
     if not settled:
         return None
     return hashlib.sha256(
-        f"{__version__}\n{config.output_key()}\n{identities()}".encode()
+        f"{__version__}\n{version.RENDERING}\n{config.output_key()}\n{identities()}".encode()
     ).hexdigest()
 
 

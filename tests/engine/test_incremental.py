@@ -25,6 +25,7 @@ from conftest import files_read
 from conftest import run_cli
 from conftest import write_article
 
+from aggregator import version
 from aggregator.clock import CTIME_LAG_NS
 from aggregator.config import Config
 from aggregator.engine import run
@@ -160,6 +161,27 @@ def test_a_loader_that_reads_files_otherwise_rebuilds_from_an_empty_state(
     monkeypatch.setattr(parsecache, "FORMAT", parsecache.FORMAT + "-next")
     assert build(config(source, out), now=NOW).mode == "full"
     assert build(config(source, out), now=NOW).mode == "unchanged"
+
+
+def test_a_renderer_that_writes_other_bytes_renders_every_feed_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fix to the renderers between releases (`version.RENDERING`): the next build,
+    no file changed, writes what a cold build writes, not what the last one rendered
+    (nor does it repeat the last report)."""
+    source, out = tmp_path / "src", tmp_path / "out"
+    for n in range(1, 4):
+        write_article(source, f"{n}.md", n=n)
+    age(source)
+    with monkeypatch.context() as old:  # the renderer before the fix
+        old.setattr(feeds, "GENERATOR_URI", "https://old.example/")
+        old.setattr(version, "RENDERING", version.RENDERING + "-before")
+        build(config(source, out), now=NOW)
+    assert b"https://old.example/" in (out / "all.atom").read_bytes()
+    assert build(config(source, out), now=NOW).mode != "unchanged"
+    cold = tmp_path / "cold"
+    build(Config(sources=(source,), output=cold, links="off", state=tmp_path / "c.sqlite"), now=NOW)
+    assert outputs(out) == outputs(cold)
 
 
 def test_a_rebuild_reads_unchanged_files_from_the_cache(
