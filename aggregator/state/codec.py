@@ -52,13 +52,25 @@ def entry_digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
+#: the reason of the item after a feed's entries left out that says how many there were
+#: in all, when more than those kept (`feed_row`)
+_IN_ALL = " entries left out in all"
+
+
+def _counts(item: Sequence[Any]) -> bool:
+    """Whether a stored item of a feed's entries left out is their count (`feed_row`)."""
+    reason = str(item[2])
+    return item[:2] == ["", ""] and reason.endswith(_IN_ALL) and reason[: -len(_IN_ALL)].isdigit()
+
+
 def feed_row(state: FeedState) -> tuple[object, ...]:
     """A remote feed's state as stored (the `feed` table's columns)."""
-    entries = [[s.id, s.title, s.reason] for s in state.skipped]
-    # The entries kept, and how many there were when they were more (else the list
-    # alone, as rows were stored before the count was).
-    more = state.skipped_total > len(entries)
-    skipped = {"total": state.skipped_total, "entries": entries} if more else entries
+    skipped = [[s.id, s.title, s.reason] for s in state.skipped]
+    if state.skipped_total > len(skipped) or (skipped and _counts(skipped[-1])):
+        # How many there were, as one more item of the same form: a version that does
+        # not know it reads it as an entry left out, and fails on nothing. (Also after
+        # an entry that looks like it, which is then read as the entry it is.)
+        skipped.append(["", "", f"{max(state.skipped_total, len(skipped))}{_IN_ALL}"])
     return (
         state.url,
         state.title,
@@ -83,9 +95,10 @@ def feed_from_row(row: Sequence[Any]) -> FeedState:
         row[:13]
     )
     ttl, max_age = row[13:15]
-    listed = json.loads(skipped or "[]")
-    entries = listed["entries"] if isinstance(listed, dict) else listed
-    total = int(listed["total"]) if isinstance(listed, dict) else len(entries)
+    entries = json.loads(skipped or "[]")
+    total = len(entries)
+    if entries and _counts(entries[-1]):
+        entries, total = entries[:-1], int(str(entries[-1][2]).removesuffix(_IN_ALL))
     return FeedState(
         url=str(url),
         title=str(title or ""),

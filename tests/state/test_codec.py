@@ -22,6 +22,7 @@ from aggregator.model import FeedState
 from aggregator.model import Image
 from aggregator.model import LinkResult
 from aggregator.model import LoadError
+from aggregator.model import SkippedEntry
 from aggregator.sources.loader import load_file
 from aggregator.state import codec
 from aggregator.state.codec import duplicate_from_row
@@ -172,3 +173,31 @@ def test_what_orjson_refuses_is_written_by_json_and_reads_back_exactly(tmp_path:
     back = codec.decode(*texts)
     assert isinstance(back, Article)
     assert (back.title, back.quality, type(back.quality)) == ("lone \ud800 surrogate", 10**20, int)
+
+
+@pytest.mark.parametrize("total", [0, 2, 3, 250])
+def test_a_feed_row_keeps_how_many_entries_were_left_out_in_a_form_every_version_reads(
+    total: int,
+) -> None:
+    """More entries left out than are kept: their count round-trips, and the stored list
+    is still a list of [id, title, reason] items (what a state file or PostgreSQL
+    database shared with an earlier version holds: that version reads every item as an
+    entry, and fails on none)."""
+    kept = tuple(SkippedEntry(f"urn:{n}", f"Title {n}", "no usable link") for n in range(3))
+    state = FeedState(
+        url="https://blog.example/feed.xml",
+        skipped=kept[: min(total, 3)],
+        skipped_total=total,
+    )
+    row = feed_row(state)
+    assert feed_from_row(row) == state
+    stored = json.loads(str(row[12]))
+    assert all(isinstance(item, list) and len(item) == 3 for item in stored), stored
+    assert [SkippedEntry(*item) for item in stored][: len(state.skipped)] == list(state.skipped)
+    # An entry that happens to look like the count is an entry like any other.
+    odd = FeedState(
+        url=state.url,
+        skipped=(SkippedEntry("", "", "7 entries left out in all"),),
+        skipped_total=1,
+    )
+    assert feed_from_row(feed_row(odd)) == odd
