@@ -94,13 +94,16 @@ class Marks:
     brings, a text it does not read), the lines come from a search of the text
     (`line_of_key`, `lines_of_items`)."""
 
-    __slots__ = ("_found", "_root", "source")
+    __slots__ = ("_block", "_found", "_root", "source")
 
     def __init__(self, source: str) -> None:
         self.source = source
         #: each key's index in the text and its list items' (None until asked)
         self._found: dict[str, tuple[int, list[int]]] | None = None
         self._root: yaml.Node | None = None
+        #: whether the document is a block mapping without explicit keys (None: not
+        #: looked at yet): then a key found once by a search is the key
+        self._block: bool | None = None
 
     def path(self, path: tuple[str, ...]) -> int:
         """1-based line of a nested key (`("topics", "AI", "limit")`): the deepest of
@@ -121,6 +124,9 @@ class Marks:
 
     def key(self, key: str) -> int:
         """1-based line of a top-level key; 1 when it cannot be found."""
+        line = self._searched(key)
+        if line is not None:
+            return line
         found = self._marks().get(key)
         if found is None:
             return line_of_key(self.source, key)
@@ -129,10 +135,40 @@ class Marks:
     def items(self, key: str) -> list[int]:
         """1-based lines of the items of a top-level key's list, in order ([] when its
         value is no list)."""
+        if self._searched(key) is not None:
+            lines = lines_of_items(self.source, key)
+            if lines:  # (else a flow list, its items maybe on lines of their own)
+                return lines
         found = self._marks().get(key)
         if found is None:
             return lines_of_items(self.source, key)
         return found[1]
+
+    def _searched(self, key: str) -> int | None:
+        """The line of `key` by a search of the text, when that cannot be another line
+        (what most files with a problem need, without a second parse): the key found at
+        the start of one line only, in a block mapping without explicit keys. Else
+        None: the parser's marks tell (`_marks`)."""
+        if self._found is not None:
+            return None
+        source = self._source_block()
+        if source is None:
+            return None
+        found = _key_starts(source, key)
+        if len(found) != 1:
+            return None
+        return source.count("\n", 0, found[0]) + 1
+
+    def _source_block(self) -> str | None:
+        """The text, when it is a block mapping without explicit keys (no line starts
+        a flow collection or an explicit key); else None."""
+        if self._block is None:
+            source = self.source
+            self._block = not (
+                source.startswith(_FLOW_OR_EXPLICIT)
+                or any("\n" + lead in source for lead in _FLOW_OR_EXPLICIT)
+            )
+        return self.source if self._block else None
 
     def _line(self, index: int) -> int:
         return self.source.count("\n", 0, index) + 1
@@ -163,6 +199,28 @@ class Marks:
                 key: (lines[at], [lines[i] for i in items]) for key, (at, items) in indexes.items()
             }
         return self._found
+
+
+#: what starts a line of a top-level flow collection or an explicit key, where a key
+#: need not start a line
+_FLOW_OR_EXPLICIT = ("{", "[", "?")
+
+
+def _key_starts(source: str, key: str) -> list[int]:
+    """Where lines that start with `key` (plain or quoted) and a colon start: found
+    with `str.find` (a pattern tried at every line would read the whole text at its
+    own pace), each checked with the pattern of `line_of_key`."""
+    pattern = re.compile(rf"""(["']?){re.escape(key)}\1\s*:""")
+    found: list[int] = []
+    for lead in (key, f'"{key}', f"'{key}"):
+        if source.startswith(lead) and pattern.match(source, 0):
+            found.append(0)
+        at = source.find("\n" + lead)
+        while at >= 0:
+            if pattern.match(source, at + 1):
+                found.append(at + 1)
+            at = source.find("\n" + lead, at + 1)
+    return found
 
 
 def lines_at(indexes: set[int], text: str) -> dict[int, int]:

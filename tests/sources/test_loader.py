@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -29,6 +30,7 @@ from aggregator.errors import ConfigError
 from aggregator.model import Article
 from aggregator.model import LoadError
 from aggregator.sources import fastyaml
+from aggregator.sources import yamltext
 from aggregator.sources.loader import find_files
 from aggregator.sources.loader import load_all
 from aggregator.sources.loader import load_file
@@ -626,6 +628,29 @@ def test_a_problem_is_reported_at_the_line_of_the_key_yaml_reads(
         error.reason
     ), error.reason
     assert error.line == line, error
+
+
+def test_a_problem_in_a_plain_block_file_is_found_without_a_second_parse(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The parser's marks are asked for only where a search of the text could name
+    another line (most files with a warning are plain block mappings: one parse)."""
+    composed: list[str] = []
+    compose = yamltext.yaml.compose
+
+    def counted(source: str, Loader: Any) -> Any:
+        composed.append(source)
+        return compose(source, Loader=Loader)
+
+    monkeypatch.setattr(yamltext.yaml, "compose", counted)
+    long_title = "title: " + "A long title " * 40
+    plain = fm(long_title, LINK, WHEN, "topics:", "  - AI", "  - ''", "quality: 80")
+    article = load_one(write_bytes(tmp_path, "plain.md", plain))
+    assert [w.line for w in article.warnings] == [2, 7], article.warnings
+    assert composed == []
+    quoted = fm(*BASE, "excerpt: 'first", "quality: 5'", "quality: high")
+    assert error_for(write_bytes(tmp_path, "quoted.md", quoted)).line == 7
+    assert len(composed) == 1
 
 
 def test_items_of_a_flow_list_are_reported_at_their_own_lines(tmp_path: Path) -> None:
