@@ -1845,6 +1845,8 @@ def _datetime(value: Any) -> datetime | str:
         except ValueError:
             return _not_a_datetime(value, text)
     if isinstance(value, datetime):
+        if value.tzinfo is UTC:  # (most: a "Z" time)
+            return value if value.year in YEARS else _outside(value.year)
         offset = value.utcoffset()
         if offset is None:
             return _in_years(value.replace(tzinfo=UTC))
