@@ -436,6 +436,12 @@ class FeedState:
     def replace(self, **changes: Any) -> FeedState:
         return dataclasses.replace(self, **changes)
 
+    @property
+    def left_out(self) -> int:
+        """How many entries of its last document became no article: `skipped_total`, or
+        the entries listed where a state made without the count has more."""
+        return max(self.skipped_total, len(self.skipped))
+
 
 @dataclass(frozen=True, slots=True)
 class PageResult:

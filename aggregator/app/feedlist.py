@@ -38,7 +38,7 @@ def feed_json(state: FeedState) -> dict[str, Any]:
         "next_fetch": _iso(state.next_fetch),
         "moved_to": state.moved_to,
         "skipped": [{"id": s.id, "title": s.title, "reason": s.reason} for s in state.skipped],
-        "skipped_total": max(state.skipped_total, len(state.skipped)),
+        "skipped_total": state.left_out,
     }
 
 
@@ -54,10 +54,9 @@ def problem_lines(states: Sequence[FeedState]) -> list[str]:
             )
         if state.skipped:
             first = state.skipped[0]
-            total = max(state.skipped_total, len(state.skipped))
-            more = f" and {total - 1} more" if total > 1 else ""
+            more = f" and {state.left_out - 1} more" if state.left_out > 1 else ""
             lines.append(
-                f"{state.url}: warning: {total} entries left out "
+                f"{state.url}: warning: {state.left_out} entries left out "
                 f"({first.reason}: {first.title or first.id!r}{more})"
             )
     return lines
@@ -98,8 +97,8 @@ def render(states: Sequence[FeedState]) -> str:
             lines.append(f"  moved permanently to {state.moved_to}")
         for skipped in state.skipped:
             lines.append(f"  left out: {skipped.title or skipped.id!r}: {skipped.reason}")
-        if state.skipped_total > len(state.skipped):
-            lines.append(f"  left out: {state.skipped_total - len(state.skipped)} more")
+        if state.left_out > len(state.skipped):
+            lines.append(f"  left out: {state.left_out - len(state.skipped)} more")
         blocks.append(lines_text(lines))
     return "\n\n".join(blocks)
 

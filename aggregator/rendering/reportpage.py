@@ -388,7 +388,7 @@ def _feeds(report: BuildReport) -> list[str]:
     lines = _table(("Feed", "Status", "Articles", "Last error"), rows)
     skipped = [(state, entry) for state in report.sources for entry in state.skipped]
     if skipped:
-        total = sum(max(s.skipped_total, len(s.skipped)) for s in report.sources)
+        total = sum(s.left_out for s in report.sources)
         lines.append(f"<h3>Entries that became no article ({total})</h3>")
         entries = (
             (_link(state.url), _esc(entry.title), _esc(entry.id), _esc(entry.reason))

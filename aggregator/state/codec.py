@@ -66,11 +66,11 @@ def _counts(item: Sequence[Any]) -> bool:
 def feed_row(state: FeedState) -> tuple[object, ...]:
     """A remote feed's state as stored (the `feed` table's columns)."""
     skipped = [[s.id, s.title, s.reason] for s in state.skipped]
-    if state.skipped_total > len(skipped) or (skipped and _counts(skipped[-1])):
+    if state.left_out > len(skipped) or (skipped and _counts(skipped[-1])):
         # How many there were, as one more item of the same form: a version that does
         # not know it reads it as an entry left out, and fails on nothing. (Also after
         # an entry that looks like it, which is then read as the entry it is.)
-        skipped.append(["", "", f"{max(state.skipped_total, len(skipped))}{_IN_ALL}"])
+        skipped.append(["", "", f"{state.left_out}{_IN_ALL}"])
     return (
         state.url,
         state.title,
