@@ -44,6 +44,7 @@ from aggregator.publishing.layout import beside
 from aggregator.sources import yamlload
 from aggregator.sources.yamltext import Marks
 from aggregator.sources.yamltext import kind
+from aggregator.sources.yamltext import lines_at
 from aggregator.state.location import is_database_url
 from aggregator.state.location import looks_like_url
 from aggregator.state.location import shown
@@ -557,7 +558,8 @@ def read_config(path: Path | None) -> ConfigFile:
     except RecursionError as exc:  # a document nested past the parser's stack
         raise ConfigError(f"{path}:1: invalid YAML: nested too deeply") from exc
     if twice:  # a setting given twice: which one was meant is not ours to guess
-        first, line = (text.count("\n", 0, i) + 1 for i in (twice[0].first, twice[0].last))
+        lines = lines_at({twice[0].first, twice[0].last}, text)
+        first, line = lines[twice[0].first], lines[twice[0].last]
         raise ConfigError(
             f"{path}:{line}: {_shown(twice[0].key)}: written twice (also line {first}): "
             "keep the one you mean"

@@ -128,7 +128,8 @@ def feed_order(article: Article) -> tuple[float, str, str]:
     time, is a string (the offset of `updated` counted down from 999,999, on six
     digits, then the entry id) that sorts alike in Python and in the state's tables.
     The feeds' dates follow this order (`feeds.entry_dates`)."""
-    tie = f"{999_999 - entry_offset(article):06d} {entry_id(article)}"
+    ident = entry_id(article)
+    tie = f"{999_999 - entry_offset(article, ident):06d} {ident}"
     return (-article.published_at.timestamp(), tie, article.path)
 
 

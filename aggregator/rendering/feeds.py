@@ -135,10 +135,10 @@ def entry_updated(article: Article) -> datetime:
     return article.published_at + timedelta(microseconds=entry_offset(article))
 
 
-def entry_offset(article: Article) -> int:
+def entry_offset(article: Article, ident: str | None = None) -> int:
     """The offset of an article's `updated` from its publish time, in microseconds
-    (0 to 999,999): from a digest of its entry id."""
-    digest = hashlib.sha256(entry_id(article).encode("utf-8")).digest()
+    (0 to 999,999): from a digest of its entry id (`ident`, when the caller has it)."""
+    digest = hashlib.sha256((ident or entry_id(article)).encode("utf-8")).digest()
     return int.from_bytes(digest[:4]) % 1_000_000
 
 

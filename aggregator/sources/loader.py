@@ -1846,7 +1846,7 @@ def _datetime(value: Any) -> datetime | str:
             return _not_a_datetime(value, text)
     if isinstance(value, datetime):
         if value.tzinfo is UTC:  # (most: a "Z" time)
-            return value if value.year in YEARS else _outside(value.year)
+            return _in_years(value)
         offset = value.utcoffset()
         if offset is None:
             return _in_years(value.replace(tzinfo=UTC))

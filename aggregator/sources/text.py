@@ -18,12 +18,10 @@ from ftfy.chardata import CONTROL_CHARS
 
 from aggregator.sources.badness import is_bad
 
-#: the Unicode noncharacters: U+FDD0 to U+FDEF, and the last two code points of every
-#: plane (U+FFFE, U+FFFF, U+1FFFE, ..., U+10FFFF). HTML calls each a parse error (the
-#: W3C validator: "Invalid HTML"), XML 1.0 cannot hold U+FFFE and U+FFFF; no text needs one.
 # Characters XML 1.0 cannot hold, plus lone surrogates and the noncharacters of the
-# first plane (a class of characters of that plane only: one with those of the other
-# planes too took eight times as long on every text)
+# first plane (U+FDD0 to U+FDEF, U+FFFE, U+FFFF: HTML calls each noncharacter a parse
+# error, the W3C validator "Invalid HTML"; no text needs one). A class of characters of
+# that plane only: one with the other planes' noncharacters took eight times as long.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff]")
 #: the characters from the first noncharacter past the first plane on, and the
 #: noncharacters among them: looked for only in a text that holds such a character
