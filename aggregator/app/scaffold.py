@@ -187,7 +187,10 @@ GROUPS: tuple[tuple[str, tuple[Setting, ...]], ...] = (
                 "dedupe",
                 "which copies of a story are one",
                 keys=(
-                    Setting("same_url", "one story when files share a canonical URL"),
+                    Setting(
+                        "same_url",
+                        "one story when files share a canonical URL; false: only their links",
+                    ),
                     Setting("similar_title", "one story when titles and excerpts match"),
                     Setting("threshold", "text score, above 0 up to 1, at which two are one"),
                     Setting("window", "only files published this close can match by text"),

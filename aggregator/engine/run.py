@@ -66,6 +66,7 @@ from aggregator.engine.stages import zones_told
 from aggregator.engine.tables import FEEDS
 from aggregator.engine.tables import FORM
 from aggregator.engine.tables import LINK_COUNTS
+from aggregator.engine.tables import LINK_MARK
 from aggregator.engine.tables import RENDER
 from aggregator.engine.tables import SPELLINGS
 from aggregator.engine.tables import Changes
@@ -292,6 +293,7 @@ class Run:
         keys: set[str] = set()
         if kept_feeds:
             keys = {str(k) for (k,) in store.inc_rows("inc_key", "path", gone, "key")}
+            keys = {k for k in keys if not k.startswith(LINK_MARK)}
             keys.update(k for a in self.fresh.values() for k in a.keys)
         before = {str(k) for (k,) in store.inc_rows("inc_key", "key", keys, "key")}
         replace = functools.cache(functools.partial(self._replace_articles, gone))
@@ -417,7 +419,7 @@ class Run:
         fresh = self.fresh.values()
         # Each its own story until the stories are formed (`inc_update_story`).
         store.inc_insert("inc_art", article_rows(fresh, length, str))
-        store.inc_insert("inc_key", key_rows(fresh))
+        store.inc_insert("inc_key", key_rows(fresh, self.config.dedupe.same_url))
 
     def _refresh_zones(
         self, old_rows: dict[str, tuple[Any, ...]], beside: Callable[[], object]
@@ -578,8 +580,12 @@ class Run:
                 members = store.inc_rows("inc_art", "story", old_ids - asked, "path")
                 step |= {str(p) for (p,) in members}
                 asked |= old_ids
-            if same_url and frontier:
-                keys = store.inc_rows("inc_key", "path", frontier, "key")
+            if frontier:  # without `same_url`, only links make one story (`LINK_MARK`)
+                keys = [
+                    row
+                    for row in store.inc_rows("inc_key", "path", frontier, "key")
+                    if same_url != str(row[0]).startswith(LINK_MARK)
+                ]
                 step |= {
                     str(p)
                     for (p,) in store.inc_rows("inc_key", "key", [k for (k,) in keys], "path")

@@ -74,6 +74,7 @@ from aggregator.state.codec import link_stamp
 from aggregator.state.interface import LINK_WRITES
 from aggregator.state.interface import StateStore
 from aggregator.state.lastbuild import last_report
+from aggregator.stories.dedupe import link_key
 from aggregator.stories.dedupe import url_keys
 from aggregator.stories.similar import SCORING
 from aggregator.stories.similar import fingerprint
@@ -135,8 +136,9 @@ _REPORT_KEYS = {
 #: 2 holds their paths; 4: every build writes a new `zonerows.GENERATION` as it starts,
 #: which 3 does not: a process would take for the state's periods what it kept before
 #: a build of an earlier version; 5: a feed's members published at the same time are
-#: ordered by the offset of their `updated` date, where 4 orders them by entry id)
-LAYOUT = "5: members published at once ordered by their updated date"
+#: ordered by the offset of their `updated` date, where 4 orders them by entry id; 6:
+#: without `same_url`, files of one link are one story, found by `LINK_MARK` keys)
+LAYOUT = "6: files of one link one story whatever same_url"
 
 
 def form(config: Config) -> str:
@@ -910,9 +912,18 @@ def article_rows(
     ]
 
 
-def key_rows(articles: Iterable[Article]) -> list[tuple[object, ...]]:
-    """The `inc_key` rows of articles: each canonical URL it is known by."""
-    return [(k, a.path) for a in articles for k in a.keys or url_keys(a)]
+#: starts the `inc_key` key of an article's link, where only links make one story
+#: (`DedupeSettings.same_url` false); no canonical URL holds a space
+LINK_MARK = "link "
+
+
+def key_rows(articles: Iterable[Article], same_url: bool = True) -> list[tuple[object, ...]]:
+    """The `inc_key` rows of articles: each canonical URL it is known by; without
+    `same_url`, its link's too, marked (`LINK_MARK`): the key that makes one story."""
+    rows: list[tuple[object, ...]] = [(k, a.path) for a in articles for k in a.keys or url_keys(a)]
+    if not same_url:
+        rows.extend((LINK_MARK + link_key(a), a.path) for a in articles)
+    return rows
 
 
 def activity(

@@ -47,6 +47,7 @@ from aggregator.model import ContentMode
 from aggregator.model import FeedFormat
 from aggregator.model import Image
 from aggregator.model import Provider
+from aggregator.stories.dedupe import link_key
 from aggregator.stories.urls import canonical_url
 from aggregator.version import __version__
 
@@ -115,9 +116,7 @@ class Site:
 
 def entry_id(article: Article) -> str:
     """The Atom id / RSS guid of an article: its canonical URL. Never change the format."""
-    if article.keys and article.urls[0] == article.link:
-        return article.keys[0]  # canonical_url(urls[0]), computed when the file was parsed
-    return canonical_url(article.link)
+    return link_key(article)
 
 
 def entry_updated(article: Article) -> datetime:

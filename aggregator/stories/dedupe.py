@@ -77,6 +77,14 @@ def url_keys(article: Article) -> tuple[str, ...]:
     return tuple(dict.fromkeys(_canonical_once(u) for u in article.urls))
 
 
+def link_key(article: Article) -> str:
+    """The canonical form of the article's link: its entry id in the feeds
+    (`feeds.entry_id`), which no two stories share (see `find_stories`)."""
+    if article.keys and article.urls[0] == article.link:
+        return article.keys[0]  # canonical_url(urls[0]), computed when the file was parsed
+    return canonical_url(article.link)
+
+
 #: `canonical_url` without its cache: a file's own URLs are made canonical once, when
 #: it is parsed (a worker that parsed 50,000 files kept 81,000 answers in the cache,
 #: 29 MB, for 14 hits)
@@ -159,12 +167,13 @@ def find_stories(
     keys = [a.keys or url_keys(a) for a in articles]
     by_url = _Components(count)
     owner: dict[str, int] = {}  # the first file of each URL
-    if settings.same_url:
-        for index, article_keys in enumerate(keys):
-            for key in article_keys:
-                first = owner.setdefault(key, index)
-                if first != index:  # most keys are one file's: no union to make
-                    by_url.union(index, first)
+    for index, article_keys in enumerate(keys):
+        # Without `same_url`, files whose links are one are still one story: a feed
+        # entry is known by its link (its id), which two entries cannot share.
+        for key in article_keys if settings.same_url else (link_key(articles[index]),):
+            first = owner.setdefault(key, index)
+            if first != index:  # most keys are one file's: no union to make
+                by_url.union(index, first)
     stories = by_url.copy()  # what shares a URL, then more
     best_score: dict[int, float] = {}
     zones: dict[int, list[Pair]] = {}

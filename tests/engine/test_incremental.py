@@ -104,6 +104,68 @@ def test_incremental_result_equals_a_cold_build_after_edits_deletes_renames(
     assert any("011.md" in e.path for e in incremental.errors)
 
 
+def test_without_same_url_a_file_that_takes_or_leaves_a_link_rebuilds_as_a_cold_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Files of one link are one story in either mode; without `same_url`, only that.
+    formed: list[set[str]] = []
+    real = run.find_stories
+
+    def spy(articles: Sequence[Article], *args: Any, **kwargs: Any) -> Any:
+        formed.append({Path(a.path).name for a in articles})
+        return real(articles, *args, **kwargs)
+
+    monkeypatch.setattr(run, "find_stories", spy)
+    source = tmp_path / "src"
+    corpus(source)
+    shared = "https://vendor.example/page"
+    for n in (3, 4, 5):
+        write_article(source, f"{n:03}.md", n=n, originalUrl=shared, title=f"Alone {n}")
+    age(source)
+    settings = dedupe.DedupeSettings(same_url=False, similar_title=False)
+
+    def both(minutes: int) -> tuple[Any, Any]:
+        """An incremental build and a cold one (a state of its own each time)."""
+        when = NOW + timedelta(minutes=minutes)
+        cold_output = tmp_path / f"cold{minutes}"
+        formed.clear()
+        made = [
+            build(replace(config(source, output), dedupe=settings), now=when)
+            for output in (tmp_path / "inc", cold_output)
+        ]
+        assert outputs(tmp_path / "inc") == outputs(cold_output)
+        return made[0], made[1]
+
+    both(0)
+    steps = [
+        # a new file of another's link (another form of it); an edit to one; and back
+        lambda: write_article(
+            source, "200.md", n=9, webUrl="https://www.news.example.com/story-3/"
+        ),
+        lambda: write_article(source, "006.md", n=6, webUrl="https://news.example.com/story-4"),
+        lambda: write_article(source, "006.md", n=6),
+        lambda: (source / "200.md").unlink(),
+    ]
+    found = []
+    for minutes, step in enumerate(steps, start=1):
+        written = step()
+        if written is not None:
+            _written(written)
+        incremental, cold = both(minutes)
+        assert incremental.mode == "incremental"
+        assert [(d.kept, d.dropped, d.reason) for d in incremental.duplicates] == [
+            (d.kept, d.dropped, d.reason) for d in cold.duplicates
+        ]
+        assert incremental.published == cold.published
+        found.append([(Path(d.kept).name, Path(d.dropped[0]).name) for d in cold.duplicates])
+        # The incremental build formed again only the stories of the files of its links,
+        # not those of the files that share another URL with them.
+        if minutes == 3:
+            assert formed[0] == {"004.md", "006.md"}
+    pair, other = ("003.md", "200.md"), ("004.md", "006.md")
+    assert found == [[pair], [pair, other], [pair], []]
+
+
 def _written(path: Path, seconds: float = 30) -> None:
     """A file written `seconds` ago (out of the racy window), as an editor's save is."""
     when = time.time() - seconds

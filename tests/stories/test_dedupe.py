@@ -33,6 +33,7 @@ from aggregator.config import Config
 from aggregator.engine.pipeline import build
 from aggregator.model import Article
 from aggregator.model import Duplicate
+from aggregator.rendering import feeds
 from aggregator.sources.loader import find_files
 from aggregator.sources.loader import load_all
 from aggregator.stories import similar
@@ -186,8 +187,17 @@ def test_window_setting_limits_text_matches(seeds_and_syndicated_copy: Path) -> 
 
 
 def test_each_method_can_be_switched_off(tmp_path: Path) -> None:
-    write_article(tmp_path, "a.md", n=1, webUrl="https://example.com/story")
-    write_article(tmp_path, "b.md", n=2, webUrl="https://www.example.com/story/?utm_source=x")
+    # a and b share their original URL (in another form), a and c their text
+    write_article(
+        tmp_path, "a.md", n=1, webUrl="https://a.example/s", originalUrl="https://example.com/story"
+    )
+    write_article(
+        tmp_path,
+        "b.md",
+        n=2,
+        webUrl="https://b.example/s",
+        originalUrl="https://www.example.com/story/?utm_source=x",
+    )
     write_article(tmp_path, "c.md", n=1, webUrl="https://other.example.org/copy")
     articles = load(tmp_path)
     assert len(dedupe(articles)[0]) == 1
@@ -196,6 +206,39 @@ def test_each_method_can_be_switched_off(tmp_path: Path) -> None:
     text_only = dedupe(articles, DedupeSettings(same_url=False))
     assert sorted(Path(a.path).name for a in text_only[0]) == ["a.md", "b.md"]
     assert len(dedupe(articles, DedupeSettings(same_url=False, similar_title=False))[0]) == 3
+
+
+def test_files_of_one_link_are_one_story_even_without_same_url(tmp_path: Path) -> None:
+    # A feed entry is known by its link (its id): two entries cannot share one. Without
+    # `same_url`, the other URLs files share (a page all of them cite) make no story.
+    write_article(tmp_path, "a.md", n=1, webUrl="https://example.com/story", quality=70)
+    write_article(tmp_path, "b.md", n=2, webUrl="https://www.example.com/story/?utm_source=x")
+    shared = "https://vendor.example/announcement"
+    write_article(tmp_path, "c.md", n=3, webUrl="https://c.example/3", originalUrl=shared)
+    write_article(tmp_path, "d.md", n=4, webUrl="https://d.example/4", originalUrl=shared)
+    settings = DedupeSettings(same_url=False, similar_title=False)
+    kept, duplicates = dedupe(load(tmp_path), settings)
+    assert sorted(Path(a.path).name for a in kept) == ["b.md", "c.md", "d.md"]
+    assert [
+        (Path(d.kept).name, [Path(p).name for p in d.dropped], d.reason) for d in duplicates
+    ] == [("b.md", ["a.md"], "same-url")]
+    assert len({feeds.entry_id(a) for a in kept}) == 3
+
+
+@pytest.mark.parametrize("same_url", [True, False])
+def test_no_feed_holds_two_entries_of_one_id(tmp_path: Path, same_url: bool) -> None:
+    source = tmp_path / "src"
+    for n, link in enumerate(["https://example.com/x", "https://EXAMPLE.com/x#top"] * 2):
+        write_article(source, f"{n}.md", n=n + 1, webUrl=link, title=f"Unlike headline {n}")
+    settings = DedupeSettings(same_url=same_url, similar_title=False)
+    report = build(
+        Config(sources=(source,), output=tmp_path / "out", links="off", dedupe=settings),
+        now=NOW,
+    )
+    assert report.published == 1
+    for path in (tmp_path / "out").rglob("*.atom"):
+        ids = [e.id for e in feedparser.parse(path.read_bytes()).entries]
+        assert len(ids) == len(set(ids)), path
 
 
 def test_related_stubs_to_stories_in_the_corpus_are_not_repeated(tmp_path: Path) -> None:
