@@ -219,7 +219,10 @@ class _Check:
 
 
 def _host_of(url: str) -> str:
-    return (urlsplit(url).hostname or "").lower()
+    try:
+        return (urlsplit(url).hostname or "").lower()
+    except ValueError:  # a redirect's Location no parser reads (`http://[::1`): vet refuses it
+        return ""
 
 
 class _Watch:
@@ -1169,9 +1172,12 @@ class LinkChecker:
     def _redirect(
         self, check: _Check, answer: _Answer, clock: float, out_of_time: bool
     ) -> float | None:
-        location = urljoin(check.current, answer.headers["location"])
         check.visited.add(canonical_url(check.current))
-        target = canonical_url(location) if location.startswith(("http:", "https:")) else ""
+        try:
+            location = urljoin(check.current, answer.headers["location"])
+            target = canonical_url(location) if location.startswith(("http:", "https:")) else ""
+        except ValueError:  # `http://[::1`: the next hop's vetting refuses it, saying why
+            location, target = answer.headers["location"], ""
         if target in check.visited:
             answer.failure, answer.reason = lp.UNKNOWN, f"redirect loop at {location}"
             return None
@@ -1281,8 +1287,17 @@ class LinkChecker:
         headers = self._headers
         if check.fetch is not None:
             headers = {**self._fetch_headers, **_validators(check.fetch)}
+        # The answer, as it came: requests looks ahead at a redirect's Location even when
+        # not following it, and fails on one it cannot read (`http://[::1`, bytes that
+        # are not UTF-8) after the answer is there; the answer is taken all the same,
+        # and `_redirect` judges its Location.
+        answered: list[requests.Response] = []
         request = requests.Request(
-            check.method, check.current, headers=headers, cookies=check.cookies
+            check.method,
+            check.current,
+            headers=headers,
+            cookies=check.cookies,
+            hooks={"response": [lambda response, **_: answered.append(response)]},
         )
         prepared = session.prepare_request(request)
         default_port = 443 if verdict.scheme == "https" else 80
@@ -1311,6 +1326,14 @@ class LinkChecker:
             if not isinstance(exc, requests.exceptions.RequestException):
                 raise
             return _failure(exc)
+        except ValueError:  # UnicodeDecodeError too
+            if not answered or not answered[-1].is_redirect:
+                raise
+            response = answered[-1]  # a redirect whose Location requests cannot read
+        finally:
+            # No cycle through the hook: the answer is freed (and closed) with its last
+            # reference, as it always was.
+            answered.clear()
         if watch.cut:
             # Cut before the answer was all there: its headers may end where the socket
             # was shut down, and look whole.

@@ -476,6 +476,27 @@ def test_a_relative_location_is_resolved(farm: Farm, tag: str, location: str) ->
     assert (result.klass, result.final_url) == (lp.REDIRECTED, farm.url(0, f"/ok?t={tag}"))
 
 
+@pytest.mark.parametrize(
+    ("location", "reason"),
+    [
+        ("http://[::1", "malformed URL: Invalid IPv6 URL"),
+        ("http://[zz]/", "malformed URL: 'zz' does not appear to be an IPv4 or IPv6 address"),
+        ("http://\u00ff\u00ff.example/", "name does not resolve"),  # not UTF-8 on the wire
+    ],
+)
+def test_a_redirect_to_a_location_no_parser_reads_is_one_result(
+    farm: Farm, tag: str, location: str, reason: str
+) -> None:
+    """requests looks ahead at a redirect's Location even when not following it, and
+    raised on these; the check (and the build around it) went down with it."""
+    url = redirect(farm, 0, location, tag)
+    ok = with_tag(farm, 1, "/ok", tag)
+    report = check([url, ok], resolver=failing_resolver(socket.EAI_NONAME))
+    assert reason in result_of(report, url).reason
+    assert result_of(report, url).klass != lp.OK
+    assert result_of(report, ok).klass == lp.OK
+
+
 def test_a_redirect_to_a_private_address_sends_no_request(farm: Farm, tag: str) -> None:
     """With allow_private off no hop may reach a private address: no farm host sees
     the first request, nor the one the redirect points to."""

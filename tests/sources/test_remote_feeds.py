@@ -407,6 +407,25 @@ def test_hostile_and_broken_feeds_are_one_line_each_and_the_rest_publishes(
 
 
 @pytest.mark.e2e
+def test_a_feed_redirected_to_a_location_no_parser_reads_is_one_line(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    """Such a redirect once stopped the whole build with a traceback (requests reads
+    the Location of an answer it is not asked to follow)."""
+    server.docs["/good.xml"] = Doc(rss(item(1)))
+    server.docs["/bad-v6"] = Doc(b"", status=302, headers={"Location": "http://[::1"})
+    server.docs["/bad-bytes"] = Doc(b"", status=301, headers={"Location": "http://\xff.example/"})
+    paths = ["/bad-v6", "/bad-bytes", "/good.xml"]
+    config = config_for(tmp_path, *(FeedSource(server.url(p)) for p in paths))
+    report = build(config, now=NOW)
+    errors = [s.error for s in report.sources]
+    assert errors[0] == "malformed URL: Invalid IPv6 URL"
+    assert errors[1] is not None and "\n" not in errors[1]
+    assert errors[2] is None
+    assert entries(config.output) == [("Blog story 1", "https://blog.example/story-1")]
+
+
+@pytest.mark.e2e
 def test_a_feed_that_fails_keeps_its_entries_and_old_entries_stay(
     server: FeedServer, tmp_path: Path
 ) -> None:
