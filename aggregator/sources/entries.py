@@ -114,16 +114,57 @@ class RemoteFeed:
 def read_feed(body: bytes, url: str, content_type: str | None = None) -> RemoteFeed:
     """The feed a document fetched from `url` holds; raises FeedError when it holds
     none (not a feed, or refused)."""
+    marked = body.startswith(b"\xef\xbb\xbf")
     body = body.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte order mark
     head = body.lstrip()[:1]
     kind = (content_type or "").split(";")[0].strip().lower()
     if head in (b"{", b"[") or (kind in _JSON_TYPES and head != b"<"):
         return _scrubbed(_read_json(body, url))
+    body, content_type = _in_utf8(body, content_type, marked)
     if _ENTITY.search(body):
         raise FeedError("declares XML entities (refused: a feed needs none)")
     if b"&#" in body:  # a character reference no character can be (feedparser fails on it)
         body = _CHAR_REF.sub(_char_ref, body)
     return _scrubbed(_read_xml(body, url, content_type))
+
+
+#: what the first bytes of an XML document say of its encoding, when they say it
+#: (XML 1.0 appendix F): a byte order mark, or `<?` in UTF-16 or UTF-32 without one
+_SNIFFED = (
+    (b"\x00\x00\xfe\xff", "utf-32-be", 4),
+    (b"\xff\xfe\x00\x00", "utf-32-le", 4),
+    (b"\xfe\xff", "utf-16-be", 2),
+    (b"\xff\xfe", "utf-16-le", 2),
+    (b"\x00\x00\x00<", "utf-32-be", 0),
+    (b"<\x00\x00\x00", "utf-32-le", 0),
+    (b"\x00<\x00?", "utf-16-be", 0),
+    (b"<\x00?\x00", "utf-16-le", 0),
+)
+_CHARSET = re.compile(r";\s*charset\s*=[^;]*", re.IGNORECASE)
+
+
+def _in_utf8(body: bytes, content_type: str | None, marked: bool) -> tuple[bytes, str | None]:
+    """An XML document whose first bytes name its encoding (a byte order mark, or
+    UTF-16 or UTF-32 markup: `marked` when a UTF-8 mark was taken off) in UTF-8, and
+    a content type that says so. Those bytes outweigh the charset of the content
+    type and text/xml's US-ASCII default (RFC 7303 3.2, XML 1.0 appendix F):
+    feedparser follows RFC 3023, which has the content type outweigh the bytes, and
+    read a UTF-16 feed of English text served as `text/xml` (or with `charset=utf-8`)
+    as US-ASCII (or UTF-8): its markup decoded with a NUL between characters, and no
+    feed was found."""
+    if marked:
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            return body, content_type  # no UTF-8 after all: feedparser's guesses
+    else:
+        sniffed = next(((c, n) for mark, c, n in _SNIFFED if body.startswith(mark)), None)
+        if sniffed is None:
+            return body, content_type
+        codec, skip = sniffed
+        text = body[skip:].decode(codec, "replace")  # one bad unit costs one character
+    kind = _CHARSET.sub("", content_type or "").strip() or "application/xml"
+    return text.encode("utf-8"), f"{kind}; charset=utf-8"
 
 
 _CHAR_REF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]{1,8})|([0-9]{1,10}));")

@@ -1157,6 +1157,42 @@ def test_an_oversized_entry_is_cut_as_the_loader_would_and_published(
     )
 
 
+@pytest.mark.parametrize("titles", [["Plain English title"], ["Zürich, 日本語 and ☃"]])
+@pytest.mark.parametrize(
+    "content_type",
+    [None, "text/xml", "application/rss+xml; charset=utf-8", "text/xml; charset=iso-8859-1"],
+)
+@pytest.mark.parametrize(
+    ("encoding", "mark"),
+    [
+        ("utf-16", b""),  # Python's codec writes the byte order mark
+        ("utf-16-be", b"\xfe\xff"),
+        ("utf-16-le", b""),  # no mark: its markup tells
+        ("utf-32", b""),
+        ("utf-8", b"\xef\xbb\xbf"),
+    ],
+)
+def test_a_document_whose_first_bytes_name_its_encoding_is_read_in_it(
+    encoding: str, mark: bytes, content_type: str | None, titles: list[str]
+) -> None:
+    """The byte order mark (or UTF-16 or UTF-32 markup) outweighs a charset the server
+    sends and text/xml's US-ASCII default (RFC 7303): a UTF-16 feed of English titles
+    served as text/xml was read as US-ASCII, NULs between its characters, and refused."""
+    declared = encoding.removesuffix("-be").removesuffix("-le")
+    if encoding == "utf-8":
+        declared = "iso-8859-1"  # a wrong declaration: the mark outweighs it too
+    document = mark + (
+        f'<?xml version="1.0" encoding="{declared}"?><rss version="2.0"><channel><title>B</title>'
+        + "".join(
+            f"<item><title>{t}</title><link>https://e.example/{n}</link></item>"
+            for n, t in enumerate(titles)
+        )
+        + "</channel></rss>"
+    ).encode(encoding)
+    feed = read_feed(document, "https://e.example/feed", content_type)
+    assert [e.title for e in feed.entries] == titles
+
+
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32"])
 def test_a_billion_laughs_in_utf_16_or_32_is_refused(encoding: str) -> None:
     declared = encoding.split("-be")[0]
