@@ -87,16 +87,21 @@ class Entry:
 
     #: the entry's id (guid, Atom id, JSON Feed id); its link when it has none
     id: str
+    #: HTML, or plain text when `title_is_text`
     title: str
     #: absolute http(s) URL of the story; "" when the entry has none usable
     link: str
-    #: HTML or text, as the feed gives it
+    #: HTML, or plain text when `summary_is_text`
     summary: str
     published: datetime | None
     updated: datetime | None
     categories: tuple[str, ...]
     author: str
     images: tuple[Image, ...]
+    #: the title is plain text (an Atom text construct, a JSON Feed title), whose `<`
+    #: and `&` are characters, not markup
+    title_is_text: bool = False
+    summary_is_text: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -441,7 +446,8 @@ def _read_xml(body: bytes, url: str, content_type: str | None) -> RemoteFeed:
         why = f": {_line(str(problem))}" if problem else ""
         raise FeedError(f"not an RSS, Atom or JSON feed{why}")
     feed = parsed.feed
-    entries = tuple(_xml_entry(e, url) for e in parsed.entries)
+    atom = str(parsed.get("version") or "").startswith("atom")
+    entries = tuple(_xml_entry(e, url, atom) for e in parsed.entries)
     return RemoteFeed(
         title=_text(feed.get("title")),
         link=_http(feed.get("link"), url),
@@ -451,7 +457,10 @@ def _read_xml(body: bytes, url: str, content_type: str | None) -> RemoteFeed:
     )
 
 
-def _xml_entry(entry: Any, base: str) -> Entry:
+def _xml_entry(entry: Any, base: str, atom: bool) -> Entry:
+    """An entry of an RSS or Atom document (`atom`): an Atom text construct of type
+    text is plain text; RSS says nothing, and its texts are taken for HTML, as readers
+    take them."""
     link = _http(entry.get("link"), base)
     images: list[Image] = []
     for enclosure in entry.get("enclosures") or ():
@@ -474,10 +483,12 @@ def _xml_entry(entry: Any, base: str) -> Entry:
             )
     author = entry.get("author_detail") or {}
     summary = entry.get("summary") or ""
+    summary_type = (entry.get("summary_detail") or {}).get("type")
     if not summary:
         for content in entry.get("content") or ():
             summary = str(content.get("value") or "")
             if summary:
+                summary_type = content.get("type")
                 break
     return Entry(
         id=_text(entry.get("id")) or link,
@@ -490,6 +501,8 @@ def _xml_entry(entry: Any, base: str) -> Entry:
         categories=tuple(_text(t.get("term") or t.get("label")) for t in entry.get("tags") or ()),
         author=_text(author.get("name") or entry.get("author")),
         images=_unique(images),
+        title_is_text=atom and (entry.get("title_detail") or {}).get("type") == "text/plain",
+        summary_is_text=atom and summary_type == "text/plain",
     )
 
 
@@ -529,9 +542,13 @@ def _json_entry(item: Mapping[str, Any], base: str, feed_author: str) -> Entry:
             "image/"
         ):
             images.append(Image(_http(attachment.get("url"), base)))
-    summary = next(
-        (text for key in ("summary", "content_html", "content_text") if (text := _str(item, key))),
-        "",
+    summary, key = next(
+        (
+            (text, key)
+            for key in ("summary", "content_html", "content_text")
+            if (text := _str(item, key))
+        ),
+        ("", ""),
     )
     return Entry(
         id=_text(item.get("id")) or link,
@@ -543,6 +560,8 @@ def _json_entry(item: Mapping[str, Any], base: str, feed_author: str) -> Entry:
         categories=tuple(_text(t) for t in _list(item.get("tags")) if isinstance(t, str)),
         author=_json_author(item) or feed_author,
         images=_unique(images),
+        title_is_text=True,  # JSON Feed's title, summary and content_text are plain text
+        summary_is_text=key != "content_html",
     )
 
 
@@ -612,19 +631,21 @@ def article_text(
         first_seen,
     )
     named = (clean_cut(t, limits.title_length)[0] for t in [*settings.topics, *entry.categories])
-    topics = [t for t in dict.fromkeys(named) if t][: limits.topics]
+    topics = [_kept(t) for t in dict.fromkeys(named) if t][: limits.topics]
     domain = (urlsplit(entry.link).hostname or urlsplit(feed_url).hostname or "").lower()
     provider = entry.author or feed.title or domain
     usable_images = [i for i in entry.images if i.url and len(i.url) <= limits.url_length]
+    title = _html(entry.title, entry.title_is_text)
+    summary = _html(entry.summary, entry.summary_is_text)
     data: dict[str, Any] = {
-        "title": clean_cut(entry.title, limits.title_length)[0],
-        "excerpt": clean_cut(entry.summary, limits.excerpt_length)[0],
+        "title": _kept(clean_cut(title, limits.title_length)[0]),
+        "excerpt": _kept(clean_cut(summary, limits.excerpt_length)[0]),
         "publishedDateTime": _stamp(when),
         "webUrl": entry.link,
         "type": "article",
         "quality": settings.quality,
         "published": settings.published,
-        "provider": {"name": clean_cut(provider, limits.title_length)[0], "domain": domain},
+        "provider": {"name": _kept(clean_cut(provider, limits.title_length)[0]), "domain": domain},
         "topics": topics,
         "images": [_image_json(i) for i in usable_images[: limits.images]],
         "feed": {
@@ -653,7 +674,7 @@ def usable(entry: Entry, feed_url: str, limits: Limits = DEFAULT_LIMITS) -> str 
     """Why `entry` cannot become an article (None when it can): it needs a title with
     some text and an absolute http(s) link an article file may have (not the feed's
     own URL, which an empty link resolves to)."""
-    if not plain_text(entry.title[: limits.title_length * 4]):
+    if not plain_text(_html(entry.title[: limits.title_length * 4], entry.title_is_text)):
         return "no title"
     if len(entry.link) > limits.url_length:
         return f"a link over the limit of {limits.url_length:,} characters (limits: url_length)"
@@ -664,6 +685,18 @@ def usable(entry: Entry, feed_url: str, limits: Limits = DEFAULT_LIMITS) -> str 
     if not link or entry.link == feed_url:
         return "no usable link (an absolute http or https URL)"
     return None
+
+
+def _html(text: str, plain: bool) -> str:
+    """`text` as HTML: escaped when it is `plain` text."""
+    return text.replace("&", "&amp;").replace("<", "&lt;") if plain else text
+
+
+def _kept(text: str) -> str:
+    """Plain text (cleaned, cut) written so that the loader, which reduces every text of
+    an article file to plain text (entities decoded, tags dropped), finds it as it is:
+    a text that reads `<dialog>` or `&lt;` once decoded is not reduced a second time."""
+    return _html(text, True)
 
 
 def _plausible(when: datetime, first_seen: datetime) -> bool:

@@ -4,6 +4,7 @@ published beside article files, deduplicated with them, kept when a feed fails."
 from __future__ import annotations
 
 import gzip
+import html
 import json
 import os
 import shutil
@@ -423,6 +424,65 @@ def test_a_feed_redirected_to_a_location_no_parser_reads_is_one_line(
     assert errors[1] is not None and "\n" not in errors[1]
     assert errors[2] is None
     assert entries(config.output) == [("Blog story 1", "https://blog.example/story-1")]
+
+
+@pytest.mark.e2e
+def test_a_title_or_summary_that_reads_as_markup_is_published_as_it_reads(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    """An entry's text was reduced to plain text twice (once when its entry file was
+    written, again when the file was loaded), and a text type's `<` and `&` taken for
+    markup: `Using the <dialog> element` was published as `Using the element`."""
+    atom = (
+        '<feed xmlns="http://www.w3.org/2005/Atom"><title>A</title><id>urn:a</id>'
+        "<updated>2026-11-30T00:00:00Z</updated>"
+        + "".join(
+            f'<entry><title type="{kind}">{title}</title><id>urn:a:{n}</id>'
+            f'<link href="https://a.example/{n}"/><updated>2026-11-30T10:00:00Z</updated>'
+            f'<summary type="{kind}">{summary}</summary></entry>'
+            for n, (kind, title, summary) in enumerate(
+                [
+                    ("html", "Why &amp;lt;dialog&amp;gt; helps", "The &amp;lt;b&amp;gt; tag"),
+                    ("text", "Mending &lt;canvas&gt; in Firefox", "Keep &amp;lt; as it is"),
+                ]
+            )
+        )
+        + "</feed>"
+    ).encode()
+    server.docs["/a.atom"] = Doc(atom, content_type="application/atom+xml")
+    jsonfeed = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "items": [
+            {
+                "id": "j",
+                "url": "https://j.example/1",
+                "title": "Tracking <iframe> loads & more",
+                "summary": "A <b> summary",
+                "date_published": "2026-11-30T10:00:00Z",
+            }
+        ],
+    }
+    server.docs["/j.json"] = Doc(json.dumps(jsonfeed).encode(), content_type="application/json")
+    # RSS says nothing of its titles' kind: taken for HTML, as readers take them
+    server.docs["/r.xml"] = Doc(rss(item(1, title="Why &amp;lt;b&amp;gt; is bold")))
+    paths = ["/a.atom", "/j.json", "/r.xml"]
+    config = config_for(tmp_path, *(FeedSource(server.url(p)) for p in paths))
+    report = build(config, now=NOW)
+    assert [s.error for s in report.sources] == [None, None, None]
+    published = json.loads((config.output / "all.json").read_bytes())
+    found = {item["url"]: (item["title"], item["summary"]) for item in published["items"]}
+    assert found == {
+        "https://a.example/0": ("Why <dialog> helps", "The <b> tag"),
+        "https://a.example/1": ("Mending <canvas> in Firefox", "Keep &lt; as it is"),
+        "https://j.example/1": ("Tracking <iframe> loads & more", "A <b> summary"),
+        "https://blog.example/story-1": ("Why <b> is bold", "What happened in story 1."),
+    }
+    atom_feed = feedparser.parse((config.output / "all.atom").read_bytes())
+    shown = {
+        e.link: html.unescape(e.title) if e.title_detail.type == "text/html" else e.title
+        for e in atom_feed.entries
+    }
+    assert shown == {url: title for url, (title, _) in found.items()}
 
 
 @pytest.mark.e2e
