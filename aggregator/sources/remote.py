@@ -111,6 +111,8 @@ def sync(
     known = _remove_others(root, config.feeds, store)
     lost: set[str] = set()
     due: list[FeedSource] = []
+    #: the feeds asked for with no validator: a 304 to them holds no document
+    unconditional: set[str] = set()
     for feed in config.feeds:
         state = known.get(feed.url)
         # The folder is a copy of the entries the state keeps (another daemon sharing
@@ -138,6 +140,8 @@ def sync(
                 requests_.append(FetchRequest(where))  # its entries are gone: ask for all
             else:
                 requests_.append(FetchRequest(where, state.etag, state.last_modified))
+            if requests_[-1].etag is None and requests_[-1].last_modified is None:
+                unconditional.add(feed.url)
         checker = LinkChecker(config.link_check, resolver=resolver, session=session)
         fetched = checker.fetch(
             requests_, max_bytes=config.limits.source_feed_size, cancel=cancel, store=store
@@ -149,7 +153,12 @@ def sync(
             state = known.get(feed.url) or FeedState(feed.url)
             if feed in due:
                 asked = state.moved_to or feed.url
-                state = _take(feed, state, fetched[asked], config, store, now, reader)
+                answer = fetched[asked]
+                if answer.status == 304 and feed.url in unconditional:
+                    answer = dataclasses.replace(
+                        answer, error="304 Not Modified to a request that named no copy"
+                    )
+                state = _take(feed, state, answer, config, store, now, reader)
                 store.save_feed_state(state)
             results.append(counted(state, config))
     return tuple(results)
@@ -190,12 +199,12 @@ def _take(
         return base.replace(
             error="410 Gone: not fetched again", gone=True, skipped=(), skipped_total=0
         )
-    if answer.status == 304:
+    if answer.status == 304 and answer.error is None:
         # the document the last fetch read, and what was made of it
         return _with_ttl(base.replace(max_age=fresh), state.ttl, now)
     if answer.error is not None or answer.body is None:
         failed = base.replace(error=answer.error or "no document", skipped=(), skipped_total=0)
-        if answer.etag is not None or answer.last_modified is not None:
+        if answer.status != 304 and (answer.etag is not None or answer.last_modified is not None):
             # A document refused whole (too large, a bad gzip stream): a second run
             # asks conditionally, and its 304 keeps the refusal.
             failed = failed.replace(etag=answer.etag, last_modified=answer.last_modified)

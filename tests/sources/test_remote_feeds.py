@@ -486,6 +486,28 @@ def test_a_title_or_summary_that_reads_as_markup_is_published_as_it_reads(
 
 
 @pytest.mark.e2e
+def test_a_304_to_a_request_that_named_no_copy_is_a_failure_said_in_one_line(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    """A server that answers 304 to a request with no If-None-Match or
+    If-Modified-Since sends no document: the feed was taken for one that had not
+    changed, and published nothing, with no word, run after run."""
+    server.docs["/304.xml"] = Doc(b"", status=304, etag='"x"')
+    server.docs["/good.xml"] = Doc(rss(item(1)))
+    config = config_for(
+        tmp_path, FeedSource(server.url("/304.xml")), FeedSource(server.url("/good.xml"))
+    )
+    for _ in range(2):
+        report = build(config, now=NOW)
+        failed, good = report.sources
+        assert failed.error == "304 Not Modified to a request that named no copy"
+        assert good.error is None
+        assert problem_lines(report.sources) == [f"{server.url('/304.xml')}: {failed.error}"]
+        assert entries(config.output) == [("Blog story 1", "https://blog.example/story-1")]
+    assert [r.get("if-none-match") for r in server.requests("/304.xml")] == [None, None]
+
+
+@pytest.mark.e2e
 def test_a_feed_that_fails_keeps_its_entries_and_old_entries_stay(
     server: FeedServer, tmp_path: Path
 ) -> None:
