@@ -187,7 +187,10 @@ def _take(
     if answer.status == 304 and fresh is None:
         fresh = state.max_age
     wait = _wait(fresh, answer.retry_after)
-    moved = answer.moved_to if answer.moved_to and answer.moved_to != feed.url else state.moved_to
+    # Permanent redirects back to the configured URL undo a move (the site took it back).
+    moved = state.moved_to
+    if answer.moved_to:
+        moved = None if answer.moved_to == feed.url else answer.moved_to
     base = state.replace(
         checked_at=now,
         status=answer.status,

@@ -586,6 +586,26 @@ def test_gone_feeds_are_not_asked_again_and_moved_feeds_are_followed(
 
 
 @pytest.mark.e2e
+def test_a_move_taken_back_by_the_site_is_forgotten(server: FeedServer, tmp_path: Path) -> None:
+    """A feed moved permanently, whose new address later redirects permanently back to
+    the configured one, was still said to have moved there ("update the config")
+    at every run, and asked for there first."""
+    server.docs["/old.xml"] = Doc(b"", status=308, headers={"Location": "/new.xml"})
+    server.docs["/new.xml"] = Doc(rss(item(1)))
+    config = config_for(tmp_path, FeedSource(server.url("/old.xml")))
+    assert only(build(config, now=NOW)).moved_to == server.url("/new.xml")
+    server.docs["/new.xml"] = Doc(b"", status=308, headers={"Location": "/old.xml"})
+    server.docs["/old.xml"] = Doc(rss(item(1)))
+    back = build(config, now=NOW + timedelta(hours=1))
+    assert only(back).moved_to is None and only(back).error is None
+    assert problem_lines(back.sources) == []
+    build(config, now=NOW + timedelta(hours=2))
+    # the third run asks the configured URL, not the new one first
+    assert [len(server.requests(p)) for p in ("/old.xml", "/new.xml")] == [3, 2]
+    assert entries(config.output) == [("Blog story 1", "https://blog.example/story-1")]
+
+
+@pytest.mark.e2e
 def test_cache_control_and_ttl_put_off_the_next_fetch(server: FeedServer, tmp_path: Path) -> None:
     server.docs["/cached.xml"] = Doc(rss(item(1)), headers={"Cache-Control": "max-age=3600"})
     server.docs["/ttl.xml"] = Doc(rss(item(2), ttl="120"))
