@@ -744,14 +744,24 @@ def _struct(value: time.struct_time | None) -> datetime | None:
 
 
 def _iso(value: object) -> datetime | None:
+    """A JSON Feed date: RFC 3339 (its `t` and `z` in either case), else any form
+    feedparser reads in RSS and Atom (an RFC 822 date, a leap second, ...)."""
     if not isinstance(value, str):
         return None
     try:
-        found = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        found = datetime.fromisoformat(re.sub("[zZ]$", "+00:00", value.strip()).upper())
         if found.tzinfo is None:
             found = found.replace(tzinfo=UTC)
         return found.astimezone(UTC)
     except (ValueError, OverflowError):
+        pass
+    if len(value) > 100:
+        return None  # no date is that long
+    from feedparser.datetimes import _parse_date  # the date parser of RSS and Atom
+
+    try:
+        return _struct(_parse_date(value))
+    except (ValueError, OverflowError, TypeError, IndexError):
         return None
 
 

@@ -652,6 +652,33 @@ def test_json_feeds_and_gzip_are_read(server: FeedServer, tmp_path: Path) -> Non
     assert data["items"][0]["authors"][0]["name"] == "Ann"
 
 
+@pytest.mark.parametrize(
+    ("written", "meant"),
+    [
+        ("2026-11-30t10:00:00z", "2026-11-30T10:00:00+00:00"),  # RFC 3339 allows either case
+        ("2026-11-30T10:00:00z", "2026-11-30T10:00:00+00:00"),
+        ("2026-11-30T10:00:60Z", "2026-11-30T10:01:00+00:00"),  # a leap second
+        ("Mon, 30 Nov 2026 10:00:00 GMT", "2026-11-30T10:00:00+00:00"),  # RSS's form
+        ("2026-11-30T10:00:00.25+05:30", "2026-11-30T04:30:00.250000+00:00"),
+        ("not a date", None),
+        ("Mon, 30 Nov 2026 10:00:00 GMT" + " x" * 60, None),  # too long to be a date
+    ],
+)
+def test_a_json_feed_date_is_read_as_dates_of_rss_and_atom_are(
+    written: str, meant: str | None
+) -> None:
+    """A date the JSON Feed reader did not know (lower-case `z`, a leap second, an
+    RFC 822 date) made the entry dated when first seen: the publish date lost."""
+    document = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "items": [
+            {"id": "1", "url": "https://j.example/1", "title": "T", "date_published": written}
+        ],
+    }
+    [entry] = read_feed(json.dumps(document).encode(), "https://j.example/feed.json").entries
+    assert (entry.published.isoformat() if entry.published else None) == meant
+
+
 @pytest.mark.e2e
 def test_a_json_number_too_long_for_python_costs_no_other_entry(
     server: FeedServer, tmp_path: Path
