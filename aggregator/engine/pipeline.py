@@ -189,7 +189,7 @@ def build(
             # The files are in place (and served): the rest is for the next build.
             report = engine.complete(published)
             tables.keep_folders(store, folders, kept_folders)
-        rendered.save()  # once the files are in place: it records their size and mtime
+        rendered.save()  # once the files are in place: it records their identities
         fresh_until = report.links.fresh_until if report.links is not None else None
         # A file that could not be read is read again by the next build (it may be
         # readable then with the same size and mtime): no report to repeat.

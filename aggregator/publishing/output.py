@@ -97,6 +97,15 @@ def _fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
+def output_identity(stat: os.stat_result) -> tuple[int, int, int]:
+    """What tells a file a build left from one changed since by anything else: its
+    size, mtime and ctime. An edit that keeps the size and puts the mtime back (`cp -p`,
+    `rsync -t`, `touch -r`, a backup restored) still moves the ctime, which no program
+    can set (a `chmod` moves it too: the file is then taken as changed, and written
+    again only where its bytes differ)."""
+    return stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
+
+
 class Output:
     """A folder of generated files, addressed by POSIX paths relative to it."""
 

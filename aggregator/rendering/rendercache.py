@@ -3,10 +3,11 @@
 A feed's key is a digest of everything its bytes come from: the aggregator's
 version, the settings rendering reads (`Config.render_key`), the format, the feed's
 spec and site, and every entry (all of its fields). After a build, the key of each
-feed written is kept in the state file with the size and mtime the file then had.
-The next build skips rendering a feed when its key is the same and its file still
-has that size and mtime (a file edited or replaced by anything else is rendered and
-written again). Rendering is a pure function of those inputs, so a skipped feed
+feed written is kept in the state file with the identity the file then had (its
+size, mtime and ctime: `output.output_identity`). The next build skips rendering a
+feed when its key is the same and its file still has that identity (a file edited or
+replaced by anything else, even to the same size and mtime, is rendered and written
+again). Rendering is a pure function of those inputs, so a skipped feed
 holds the bytes a cold build would write.
 """
 
@@ -22,12 +23,15 @@ from aggregator.config import Config
 from aggregator.model import Article
 from aggregator.model import FeedFormat
 from aggregator.publishing.output import Output
+from aggregator.publishing.output import output_identity
 from aggregator.rendering.feeds import FeedSpec
 from aggregator.rendering.feeds import Site
 from aggregator.state.interface import StateStore
 from aggregator.version import __version__
 
 _META = "rendered"
+#: a kept feed's row: key, first entry, count, and the file's `output_identity`
+_ROW = 6
 
 
 class RenderCache:
@@ -59,7 +63,7 @@ class RenderCache:
         """Which of the entries given `path` holds (first index, count) when it is
         what the last build rendered for this key; else None."""
         known = self.old.get(path)
-        if not isinstance(known, list) or len(known) != 5 or known[0] != key:
+        if not isinstance(known, list) or len(known) != _ROW or known[0] != key:
             return None
         stat = self._stat(path)
         first, count = known[1], known[2]
@@ -77,13 +81,13 @@ class RenderCache:
         """`path` still holds what the last build rendered (an incremental build did not
         look at its feed)."""
         known = self.old.get(path)
-        if isinstance(known, list) and len(known) == 5:
+        if isinstance(known, list) and len(known) == _ROW:
             key, first, count = known[:3]
             if isinstance(key, str) and isinstance(first, int) and isinstance(count, int):
                 self.new[path] = (key, (first, count))
 
     def save(self) -> None:
-        """Keep the keys with the size and mtime each file has now: call it once the
+        """Keep the keys with the identity each file has now: call it once the
         build's files are in place, so a file that never got there is not recorded."""
         kept: dict[str, list[object]] = {}
         for path, (key, (first, count)) in sorted(self.new.items()):
@@ -92,9 +96,9 @@ class RenderCache:
                 kept[path] = [key, first, count, *stat]
         self.store.set_meta(_META, json.dumps(kept, sort_keys=True))
 
-    def _stat(self, path: str) -> tuple[int, int] | None:
+    def _stat(self, path: str) -> tuple[int, int, int] | None:
         try:
             stat = os.stat(self.output.root / path)
         except OSError:
             return None
-        return stat.st_size, stat.st_mtime_ns
+        return output_identity(stat)

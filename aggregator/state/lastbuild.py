@@ -35,6 +35,7 @@ from aggregator.model import counted
 from aggregator.model import exclusion_tally_key
 from aggregator.model import tally
 from aggregator.publishing.output import Output
+from aggregator.publishing.output import output_identity
 from aggregator.state.codec import duplicate_from_row
 from aggregator.state.codec import exclusion_from_row
 from aggregator.state.codec import link_from_row
@@ -99,7 +100,8 @@ def replay(
 
 
 def outputs_intact(store: StateStore, output: Output) -> bool:
-    """Whether every file the last build wrote still has the size and mtime it left."""
+    """Whether every file the last build wrote still has the identity it left
+    (`output_identity`)."""
     try:
         return _intact(json.loads(store.meta(_KEY) or "null"), output)
     except (OSError, ValueError, KeyError, TypeError, IndexError):
@@ -107,9 +109,8 @@ def outputs_intact(store: StateStore, output: Output) -> bool:
 
 
 def _intact(data: Any, output: Output) -> bool:
-    for relative, (size, mtime_ns) in data["files"].items():
-        stat = os.stat(output.root / relative)
-        if (stat.st_size, stat.st_mtime_ns) != (size, mtime_ns):
+    for relative, identity in data["files"].items():
+        if list(output_identity(os.stat(output.root / relative))) != identity:
             return False
     return True
 
@@ -124,13 +125,13 @@ def remember(
     """Keep `report` for the next build with the digest of its inputs; `fresh_until`:
     when the first link result it used is due (None: some is, or none is stored).
     Its long lists are kept as the build goes (`clear_lists`, `patch_list`)."""
-    files: dict[str, tuple[int, int]] = {}
+    files: dict[str, tuple[int, int, int]] = {}
     for relative in [f.path for f in report.feeds] + [p.path for p in report.pages]:
         try:
             stat = os.stat(output.root / relative)
         except OSError:
             continue
-        files[relative] = (stat.st_size, stat.st_mtime_ns)
+        files[relative] = output_identity(stat)
     data = {
         "signature": digest,
         "files": files,

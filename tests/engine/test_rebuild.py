@@ -528,6 +528,42 @@ def test_changes_it_cannot_follow_make_a_full_build(tmp_path: Path) -> None:
     assert build(other, now=NOW).mode == "incremental"
 
 
+def _restored_stat(path: Path, data: bytes) -> None:
+    """Write `data` (the same length as the file) over `path` and put its mtime back, as
+    `cp -p`, `rsync -t` or a restored backup leave a file: only its ctime moved."""
+    stat = path.stat()
+    assert len(data) == stat.st_size
+    path.write_bytes(data)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+@pytest.mark.parametrize("edit", [False, True], ids=["nothing else changed", "a file edited"])
+def test_an_output_file_changed_to_the_same_size_and_mtime_is_written_again(
+    tmp_path: Path, edit: bool
+) -> None:
+    source = tmp_path / "src"
+    corpus = Corpus(source, 5)
+    corpus.create(30)
+    config = Config(
+        sources=(source,), output=tmp_path / "out", state=tmp_path / "s.sqlite", links="off"
+    )
+    build(config, now=NOW)
+    out = tmp_path / "out"
+    # a topic feed, the all-topics feed and the index page, each one byte other
+    changed = [next((out / "topics").glob("*.atom")), out / "all.rss", out / "index.html"]
+    for path in changed:
+        data = bytearray(path.read_bytes())
+        data[len(data) // 2] ^= 1
+        _restored_stat(path, bytes(data))
+    if edit:
+        corpus.edit()
+    build(config, now=NOW)
+    cold = replace(config, output=tmp_path / "cold", state=tmp_path / "cold.sqlite")
+    build(cold, now=NOW)
+    for path in changed:
+        assert path.read_bytes() == (tmp_path / "cold" / path.relative_to(out)).read_bytes()
+
+
 @pytest.mark.parametrize(
     "change",
     [
