@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from aggregator.config import Config
@@ -395,10 +396,9 @@ class Shown:
 def retire(output: Output, site: Site, fmt: FeedFormat, spec: FeedSpec) -> FeedResult:
     """Empty a feed whose topic has no entries left, keeping its title and date."""
     path = spec.path(fmt)
-    old = output.read(path)
-    header = read_feed_header(fmt, old) if old is not None else None
+    header = _retired_header(output, fmt, spec)
     if header is None:
-        # Not a feed we can read: leave it alone rather than guess its date.
+        # No feed of the topic we can read: leave it alone rather than guess its date.
         return FeedResult(spec.topic, fmt, path, 0, False)
     title, updated = header
     # A topic no file mentions any more is known by its old feed's title only.
@@ -408,6 +408,25 @@ def retire(output: Output, site: Site, fmt: FeedFormat, spec: FeedSpec) -> FeedR
     empty = FeedSpec(topic, spec.stem, title, spec.description or title, spec.page_url)
     changed = output.write(path, render_empty(fmt, empty, site, updated))
     return FeedResult(topic, fmt, path, 0, changed)
+
+
+def _retired_header(
+    output: Output, fmt: FeedFormat, spec: FeedSpec
+) -> tuple[str, datetime | None] | None:
+    """The title and date a retired feed keeps: its file's, or, when that file cannot be
+    read as a feed (cut short, edited, replaced by anything else), those of the topic's
+    feed in another format (every format of a topic is written with the same title and
+    date), so that a broken file is mended rather than left as it is."""
+    for source in (fmt, *(other for other in FORMATS if other != fmt)):
+        data = output.read(spec.path(source))
+        header = read_feed_header(source, data) if data is not None else None
+        if header is None:
+            continue
+        title, updated = header
+        if updated is None and fmt != "json":
+            continue  # an emptied JSON Feed has no date to give
+        return title, updated
+    return None
 
 
 def retire_orphans(

@@ -564,6 +564,37 @@ def test_an_output_file_changed_to_the_same_size_and_mtime_is_written_again(
         assert path.read_bytes() == (tmp_path / "cold" / path.relative_to(out)).read_bytes()
 
 
+@pytest.mark.parametrize("ext", ["rss", "atom", "json"])
+def test_a_retired_feed_cut_short_is_mended_from_the_topic_s_other_formats(
+    tmp_path: Path, ext: str
+) -> None:
+    source = tmp_path / "src"
+    write_article(source, "a.md", n=1, topics=["AI"], quality=90)
+    write_article(source, "b.md", n=2, topics=["Robots"], quality=90)
+    config = Config(
+        sources=(source,), output=tmp_path / "out", state=tmp_path / "s.sqlite", links="off"
+    )
+    build(config, now=NOW)
+    write_article(source, "b.md", n=2, topics=["Robots"], quality=90, published=False)
+    build(config, now=NOW)  # Robots has no article left: its feeds are emptied
+    path = tmp_path / "out" / "topics" / f"robots.{ext}"
+    emptied = path.read_bytes()
+    path.write_bytes(emptied[: len(emptied) // 2])  # a copy cut short
+    build(config, now=NOW)
+    mended = path.read_bytes()
+    if ext == "json":
+        assert mended == emptied
+    else:
+        # the title and date of the topic's other feeds (Atom's sub-second offset is
+        # Atom's alone: the date is kept to the second)
+        before, after = feedparser.parse(emptied), feedparser.parse(mended)
+        assert not after.bozo and after.entries == []
+        assert after.feed.title == before.feed.title == "Aggregator: Robots"
+        assert after.feed.updated_parsed == before.feed.updated_parsed
+    build(config, now=NOW)
+    assert path.read_bytes() == mended
+
+
 @pytest.mark.parametrize(
     "change",
     [
