@@ -129,7 +129,7 @@ def build(
     # build would wait for that one's lock, and that one for this worker.
     refuse_when_starting_as_worker()
     now = now if now is not None else utcnow()
-    check_layout(Layout(config.output, config.sources, config.state_path))
+    check_layout(Layout(config.output, config.sources, config.state_path, patterns=config.patterns))
     lock = OutputLock(config.output, wait=wait)
     lock.acquire(cancel=cancel)
     try:

@@ -666,7 +666,9 @@ def config_from_args(args: argparse.Namespace, *, publishing: bool = False) -> C
         report = getattr(args, "report", None)
         if report is not None:
             where["report"] = "--report"
-        layout = Layout(config.output, config.sources, config.state_path, report, loaded.path)
+        layout = Layout(
+            config.output, config.sources, config.state_path, report, loaded.path, config.patterns
+        )
         check_layout(layout, where)
     return config
 

@@ -15,6 +15,7 @@ output reached through a symlink shares its target's lock and state.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 from collections.abc import Mapping
 from collections.abc import Sequence
@@ -55,6 +56,8 @@ class Layout:
     report: Path | None = None
     #: the config file read
     config_file: Path | None = None
+    #: the file name patterns of article files in the source folders
+    patterns: Sequence[str] = ()
 
 
 def problems(layout: Layout) -> list[tuple[str, str]]:
@@ -93,7 +96,31 @@ def problems(layout: Layout) -> list[tuple[str, str]]:
     report, state = layout.report, layout.state
     if report is not None and state is not None and real(report) == real(state):
         found.append(("report", f"{report} is the state file: writing the report would destroy it"))
+    writes = (("state", state, "the state file"), ("report", report, "the report"))
+    for key, written, name in writes:
+        refusal = _read_by_builds(written, name, layout) if written is not None else None
+        if refusal is not None:
+            found.append((key, f"{written} {refusal}"))
     return found
+
+
+def _read_by_builds(path: Path, what: str, layout: Layout) -> str | None:
+    """Why `what` (the state file, the report) may not be written at `path`, a file
+    builds read: the config file, or an article file of a source folder (a state file
+    would move the file aside as a corrupt database, a report would replace it, and
+    builds would read either as an article); None when it is neither."""
+    target = real(path)
+    if layout.config_file is not None and target == real(layout.config_file):
+        return f"is the config file: writing {what} there would destroy it"
+    for source in layout.sources:
+        folder = real(source)
+        named = any(fnmatch.fnmatchcase(target.name, pattern) for pattern in layout.patterns)
+        if named and target != folder and target.is_relative_to(folder):
+            return (
+                f"is named as an article file in the source folder {source}: builds would "
+                f"read {what} as one (and writing it would replace the file there)"
+            )
+    return None
 
 
 def _within(path: Path, folder: Path) -> bool:

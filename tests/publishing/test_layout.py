@@ -10,6 +10,7 @@ with one line naming the key, exit 2, and wrote nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 from pathlib import Path
@@ -104,6 +105,44 @@ def test_symlinks_cannot_hide_the_state_file_or_the_report_in_the_output(site: P
     )
     refused(result, "--report", "door/r.json")
     assert sorted(os.listdir(site / "real")) == ["state.sqlite"]
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(
+    ("extra", "where", "words"),
+    [
+        (["--state", "conf.yaml"], "--state", ["conf.yaml is the config file", "destroy"]),
+        (["--report", "./conf.yaml"], "--report", ["conf.yaml is the config file", "destroy"]),
+        (["--state", "articles/a.md"], "--state", ["named as an article file", "articles"]),
+        (["--report", "articles/b.md"], "--report", ["named as an article file", "articles"]),
+        (["--report", "articles/new.md"], "--report", ["read the report as one"]),
+    ],
+    ids=["state-is-config", "report-is-config", "state-is-article", "report-is-article", "new"],
+)
+def test_the_state_file_and_the_report_may_not_be_a_file_builds_read(
+    site: Path, extra: list[str], where: str, words: list[str]
+) -> None:
+    # A state file there moved the file aside as a corrupt database and put its own in
+    # its place; a report replaced it (and builds read a report in a source as an article).
+    conf = site / "conf.yaml"
+    conf.write_text("limit: 5\n", encoding="utf-8")
+    before = {path: path.read_bytes() for path in site.rglob("*") if path.is_file()}
+    result = run_cli(
+        "build", "--config", "conf.yaml", "--source", "articles", "--output", "out", *extra,
+        cwd=site,
+    )  # fmt: skip
+    refused(result, where, *words)
+    assert {path: path.read_bytes() for path in site.rglob("*") if path.is_file()} == before
+
+
+def test_a_report_beside_the_article_files_under_another_name_is_taken(tmp_path: Path) -> None:
+    source = tmp_path / "articles"
+    layout = Layout(tmp_path / "out", (source,), tmp_path / "s.sqlite", patterns=("*.md",))
+    assert problems(dataclasses.replace(layout, report=source / "report.json")) == []
+    found = problems(dataclasses.replace(layout, report=source / "deep" / "report.md"))
+    assert [key for key, _ in found] == ["report"]
+    found = problems(dataclasses.replace(layout, state=source / "a.md"))
+    assert [key for key, _ in found] == ["state"]
 
 
 @pytest.mark.e2e
