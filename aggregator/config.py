@@ -15,8 +15,10 @@ import re
 import unicodedata
 from collections.abc import Callable
 from collections.abc import Mapping
+from collections.abc import Set
 from dataclasses import dataclass
 from dataclasses import field
+from dataclasses import fields
 from dataclasses import replace
 from datetime import UTC
 from datetime import datetime
@@ -623,7 +625,7 @@ def with_overrides(
         try:
             record = _RECORDS.get(key)
             if record is not None and isinstance(value, record):
-                values[key] = value
+                values[key] = _checked_record(key, value)
             elif key == "topics":
                 values["topics"], values["aliases"] = _topics(value)
             elif key in _LOCATIONS:
@@ -638,6 +640,29 @@ def with_overrides(
     if "interval" in overrides and "cron" not in overrides:
         values["cron"] = None
     return replace(config, **values)
+
+
+def _checked_record(key: str, record: Any) -> Any:
+    """A section given as its record (`LinkCheckSettings(workers=4)`), checked as the
+    file's section is: the record's fields as the file's keys, read by the section's
+    own reader (a record is made without any check: `workers=0` would start no thread,
+    and every link check would wait for one forever)."""
+    values = {f.name: getattr(record, f.name) for f in fields(record)}
+    if isinstance(record, LinkCheckSettings):
+        freshness = values.pop("freshness")
+        if not isinstance(freshness, Freshness):
+            raise TypeError(f"freshness must be a Freshness, got {freshness!r}")
+        values["ports"] = list(record.ports) if isinstance(record.ports, Set) else record.ports
+        for name in ("ok", "broken", "blocked", "transient", "transient_max"):
+            values[f"ttl_{name}"] = getattr(freshness, name)
+        jitter = freshness.jitter
+        if isinstance(jitter, bool) or not isinstance(jitter, int | float) or not 0 <= jitter < 1:
+            raise ValueError(
+                f"freshness: jitter must be a fraction from 0 to below 1, got {jitter!r}"
+            )
+        checked = _link_check(values, Path())
+        return replace(checked, freshness=replace(checked.freshness, jitter=float(jitter)))
+    return _KEYS[key](values, Path())
 
 
 def _as_read(value: Any) -> Any:
@@ -965,10 +990,10 @@ def _dedupe(value: Any, _base: Path) -> DedupeSettings:
         settings = replace(settings, threshold=float(threshold))
     if "window" in value:
         window = value["window"]
-        if isinstance(window, bool) or not isinstance(window, (str, int)):
+        if isinstance(window, bool) or not isinstance(window, (str, int, timedelta)):
             raise TypeError("window must be a duration such as 3d")
         try:
-            settings = replace(settings, window=parse_duration(window, LONGEST_WINDOW))
+            settings = replace(settings, window=_duration(window, LONGEST_WINDOW))
         except ValueError as exc:
             raise ValueError(f"window {exc}") from None
     return settings
@@ -1074,13 +1099,13 @@ def _feeds(value: Any) -> tuple[FeedSource, ...]:
     seen: set[str] = set()
     for number, item in enumerate(value, 1):
         where = (f"item {number}",)
-        if isinstance(item, FeedSource):
-            feed = item
-        else:
-            try:
-                feed = feed_source(item)
-            except (TypeError, ValueError) as exc:
-                raise _NestedError(where, str(exc)) from None
+        if isinstance(item, FeedSource):  # checked as the file's mapping is
+            topics = list(item.topics) if isinstance(item.topics, tuple) else item.topics
+            item = {f.name: getattr(item, f.name) for f in fields(item)} | {"topics": topics}
+        try:
+            feed = feed_source(item)
+        except (TypeError, ValueError) as exc:
+            raise _NestedError(where, str(exc)) from None
         if feed.url in seen:
             raise _NestedError(where, f"{feed.url} is listed twice")
         seen.add(feed.url)

@@ -35,6 +35,9 @@ from conftest import write_article
 from requests.adapters import HTTPAdapter
 
 import aggregator
+from aggregator import DedupeSettings
+from aggregator import Freshness
+from aggregator import LinkCheckSettings
 from aggregator.publishing.lock import OutputLock
 
 # --- a site and a hub on 127.0.0.1 ---------------------------------------------------------
@@ -313,6 +316,50 @@ def test_a_bad_override_is_a_config_error_naming_it(
     with pytest.raises(aggregator.ConfigError) as caught:
         aggregator.load_config(None, **overrides)
     assert str(caught.value).startswith(message), str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        # workers=0 started no thread: every link check of the build waited forever
+        ({"link_check": LinkCheckSettings(workers=0)}, "override: link_check: workers "),
+        ({"link_check": LinkCheckSettings(timeout=-1.0)}, "override: link_check: timeout "),  # type: ignore[arg-type]
+        ({"link_check": LinkCheckSettings(ports=frozenset({0}))}, "override: link_check: ports "),
+        (
+            {"link_check": LinkCheckSettings(freshness=Freshness(ok=timedelta(0)))},
+            "override: link_check: ttl_ok ",
+        ),
+        (
+            {"link_check": LinkCheckSettings(freshness=Freshness(jitter=2.0))},
+            "override: link_check: freshness: jitter ",
+        ),
+        ({"limits": aggregator.Limits(file_size=-1)}, "override: limits: file_size "),
+        ({"limits": aggregator.Limits(yaml_depth=5000)}, "override: limits: yaml_depth "),
+        ({"dedupe": DedupeSettings(threshold=5.0)}, "override: dedupe: threshold "),
+        ({"dedupe": DedupeSettings(window=timedelta(days=99))}, "override: dedupe: window "),
+        ({"feeds": [aggregator.FeedSource("ftp://x/")]}, "override: feeds: item 1: "),
+        (
+            {"feeds": [aggregator.FeedSource("https://x.example/", quality=10**12)]},
+            "override: feeds",
+        ),
+    ],
+)
+def test_a_bad_record_override_is_a_config_error_naming_it(
+    overrides: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(aggregator.ConfigError) as caught:
+        aggregator.load_config(None, **overrides)
+    assert str(caught.value).startswith(message), str(caught.value)
+
+
+def test_a_good_record_override_is_taken_as_the_file_would_give_it() -> None:
+    settings = LinkCheckSettings(workers=4, freshness=Freshness(ok=timedelta(days=2), jitter=0.2))
+    assert aggregator.load_config(None, link_check=settings).link_check == settings
+    dedupe = DedupeSettings(threshold=0.9, window=timedelta(days=2))
+    assert aggregator.load_config(None, dedupe=dedupe).dedupe == dedupe
+    feed = aggregator.FeedSource("https://Feeds.Example/a", topics=("AI",))
+    (read,) = aggregator.load_config(None, feeds=[feed]).feeds
+    assert read == aggregator.FeedSource("https://feeds.example/a", topics=("AI",))
 
 
 def test_a_bad_config_file_is_a_config_error_not_a_yaml_or_os_error(tmp_path: Path) -> None:
