@@ -128,6 +128,7 @@ def build(
     # A script that builds when imported, imported by a worker of its own build: this
     # build would wait for that one's lock, and that one for this worker.
     refuse_when_starting_as_worker()
+    config = _checked(config, "build", now)
     now = now if now is not None else utcnow()
     check_layout(Layout(config.output, config.sources, config.state_path, patterns=config.patterns))
     lock = OutputLock(config.output, wait=wait)
@@ -176,6 +177,7 @@ def check_links(
     `aggregator check-links` prints, and what a daemon that does not lead does to help
     the one that does. Parameters as for `build` (`cancel` stops the checks with
     `Cancelled`; the results known by then are stored)."""
+    config = _checked(config, "check_links", now)
     now = now if now is not None else utcnow()
     with _wrapped():
         checked = pipeline.check_links(
@@ -199,6 +201,7 @@ def feed_states(config: Config) -> tuple[FeedState, ...]:
     """What the state file knows of each remote feed of `config` (in its order), without
     fetching anything: what `aggregator feeds` prints. A feed never fetched has no
     `checked_at`; without a state file, none has."""
+    config = _checked(config, "feed_states")
     with _wrapped():
         if not store_exists(config.state_location):  # asking must not create a state file
             return tuple(remote.counted(FeedState(feed.url), config) for feed in config.feeds)
@@ -232,20 +235,37 @@ def add_feed(
 
 
 def validate(
-    config: Config | None = None, paths: Sequence[str | os.PathLike[str]] = ()
+    config: Config | None = None,
+    paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str] = (),
 ) -> Validation:
     """Check article files as a build reads them, without building: `paths` (files, or
-    folders searched as source folders), or, when none is given, exactly the files a
-    build of `config` reads (its sources, found by the plan every command runs: a
-    missing source folder raises `ConfigError`, as `build` does). `result.ok`, or one
-    `LoadError` per invalid file in `result.errors`."""
-    config = config if config is not None else Config()
+    folders searched as source folders; one path alone is taken as one), or, when none
+    is given, exactly the files a build of `config` reads (its sources, found by the
+    plan every command runs: a missing source folder raises `ConfigError`, as `build`
+    does). `result.ok`, or one `LoadError` per invalid file in `result.errors`."""
+    config = _checked(config if config is not None else Config(), "validate")
+    if isinstance(paths, str | os.PathLike):  # one path, not the characters of its name
+        paths = [paths]
     if not paths:
         found = validate_sources(config)
         return dataclasses.replace(
             found, errors=shown(config, found.errors), warnings=shown(config, found.warnings)
         )
     return validate_paths([Path(p) for p in paths], config.patterns, config.limits)
+
+
+def _checked(config: Config, call: str, now: datetime | None = None) -> Config:
+    """`config`, when it is a `Config` and `now` (given) a `datetime`; else TypeError
+    naming the call and the argument, rather than an AttributeError from deep inside
+    the run (`validate("aggregator.yaml")`: a path is not a config)."""
+    if not isinstance(config, Config):
+        raise TypeError(
+            f"{call}: config must be an aggregator.Config (aggregator.load_config makes "
+            f"one from a file), not {type(config).__name__}"
+        )
+    if now is not None and not isinstance(now, datetime):
+        raise TypeError(f"{call}: now must be a datetime, not {type(now).__name__}")
+    return config
 
 
 @contextlib.contextmanager

@@ -526,6 +526,37 @@ def test_validate_checks_the_configured_sources_or_the_paths_given(tmp_path: Pat
     assert aggregator.validate(config, [tmp_path / "src" / "good.md"]).ok
 
 
+def test_validate_takes_one_path_given_alone_as_one_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A str is a sequence too: each of its characters was checked as a path of its own
+    # ('s': no such file or folder, 'r': ...; an absolute path's '/': the whole disk).
+    write_article(tmp_path / "src", "good.md")
+    monkeypatch.chdir(tmp_path)
+    config = aggregator.load_config(None)
+    for path in ("src", Path("src"), "src/good.md", tmp_path / "src"):
+        result = aggregator.validate(config, path)
+        assert (result.checked, result.errors) == (1, ()), path
+
+
+def test_a_wrong_argument_is_a_type_error_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "aggregator.yaml"
+    path.write_text("links: 'off'\n", encoding="utf-8")
+    config = aggregator.load_config(path)
+    calls = [
+        lambda: aggregator.validate(path),  # type: ignore[arg-type]
+        lambda: aggregator.build(str(path)),  # type: ignore[arg-type]
+        lambda: aggregator.check_links(None),  # type: ignore[arg-type]
+        lambda: aggregator.feed_states(path),  # type: ignore[arg-type]
+    ]
+    for call in calls:
+        with pytest.raises(TypeError, match=r"^\w+: config must be an aggregator.Config"):
+            call()
+    with pytest.raises(TypeError, match=r"^build: now must be a datetime, not str"):
+        aggregator.build(config, now="2021-07-01")  # type: ignore[arg-type]
+    assert not (tmp_path / "feeds").exists()
+
+
 def test_validate_of_a_config_reads_the_files_a_build_reads(tmp_path: Path) -> None:
     # The plan every command runs: a missing source folder is the build's ConfigError,
     # not an invalid file.
