@@ -93,6 +93,10 @@ MAX_COUNT = 1_000_000_000
 MAX_SIZE = 1024**4
 #: The link checker's threads (workers) and requests in flight to one host (per_host).
 MAX_WORKERS = 1000
+#: The bytes of a config file read at most: tens of thousands of feeds fit, and a file
+#: that never ends (`--config /dev/zero`) or a huge value is one line, not a build
+#: that reads until memory runs out or parses for minutes.
+MAX_CONFIG_SIZE = 4 * 1024**2
 
 
 @dataclass(frozen=True, slots=True)
@@ -541,7 +545,14 @@ def read_config(path: Path | None) -> ConfigFile:
             return ConfigFile(Config())
         path = default
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        with path.open("rb") as file:
+            data = file.read(MAX_CONFIG_SIZE + 1)
+        if len(data) > MAX_CONFIG_SIZE:
+            raise ConfigError(
+                f"{path}: cannot read config: over the limit of {MAX_CONFIG_SIZE // 1024**2} MiB "
+                "(is it the config file?)"
+            )
+        text = data.decode("utf-8-sig")
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise ConfigError(f"{path}: cannot read config: {_os_reason(exc)}") from exc
     twice: list[yamlload.Twice] = []

@@ -362,6 +362,21 @@ def test_a_good_record_override_is_taken_as_the_file_would_give_it() -> None:
     assert read == aggregator.FeedSource("https://feeds.example/a", topics=("AI",))
 
 
+def test_a_config_file_is_read_up_to_its_limit(tmp_path: Path) -> None:
+    # Read whole before: `--config /dev/zero` read until the memory ran out, and a
+    # file of a few hundred MB was parsed for minutes. The limit: 4 MiB.
+    path = tmp_path / "aggregator.yaml"
+    line = "# " + "x" * 1021 + "\n"
+    most = 4 * 1024**2
+    text = "limit: 7\n" + line * (most // len(line) - 1)
+    path.write_text(text + "#" * (most - len(text)), encoding="utf-8")
+    assert aggregator.load_config(path).limit == 7  # up to the limit: read
+    with path.open("a", encoding="utf-8") as file:
+        file.write(line)
+    with pytest.raises(aggregator.ConfigError, match=r"aggregator.yaml: cannot read config: over"):
+        aggregator.load_config(path)
+
+
 def test_a_bad_config_file_is_a_config_error_not_a_yaml_or_os_error(tmp_path: Path) -> None:
     broken = tmp_path / "broken.yaml"
     broken.write_text("output: [\n", encoding="utf-8")
