@@ -1427,7 +1427,7 @@ def _failure(exc: requests.exceptions.RequestException) -> _Answer:
     if isinstance(exc, requests.exceptions.Timeout):
         return _Answer(failure=lp.TIMEOUT, reason="read timed out", retry=True)
     if isinstance(exc, requests.exceptions.ConnectionError):
-        text = _short(exc)
+        text = _connection_text(exc)
         refused = "refused" in text.lower() or "unreachable" in text.lower()
         return _Answer(
             failure=lp.UNKNOWN,
@@ -1590,6 +1590,26 @@ class _Confirmation:
         return False
 
 
-def _short(exc: BaseException) -> str:
+def _short(exc: BaseException | str) -> str:
     text = " ".join(str(exc).split())
     return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _connection_text(exc: BaseException) -> str:
+    """What a connection that failed says: the socket's own error (`Connection refused`,
+    `Network is unreachable`) when one is underneath, not the wrappers around it
+    (`_WatchedHTTPPool(host=..., port=1): Max retries exceeded with url: ... (Caused by
+    NewConnectionError(...`), whose cut to 200 characters lost the cause: a refused
+    connection was then retried as a reset one, and said so nowhere."""
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        error = todo.pop(0)
+        if id(error) in seen:
+            continue
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.strerror:
+            return _short(error.strerror)
+        inner = [getattr(error, "reason", None), error.__cause__, error.__context__]
+        todo += [e for e in (*error.args, *inner) if isinstance(e, BaseException)]
+    return _short(exc)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import itertools
+import socket
 import threading
 import time
 import tracemalloc
@@ -437,6 +438,22 @@ def test_a_body_cut_short_is_a_connection_failure(farm: Farm, tag: str) -> None:
     fetched = fetch_one(tagged(farm, 0, "/short?n=1000", tag))
     assert (fetched.status, fetched.body) == (200, None)
     assert fetched.error is not None and fetched.error.startswith("connection failed: ")
+
+
+def test_a_refused_connection_says_so_and_is_not_retried() -> None:
+    # The reason was requests' wrapper text cut to 200 characters, which cut off the
+    # socket's own "Connection refused": the checker then took the refusal for a reset
+    # and retried it, with backoff.
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/{'long/' * 20}feed.xml"
+    fetched = fetch_one(url, fast(retries=2))
+    assert fetched.error == "connection failed: Connection refused"
+    settings = fast(retries=2)
+    answers = LinkChecker(settings)._check_all([_Check(canonical_url(url), url, url)])
+    (answer,) = (a for _, a in answers.values())
+    assert (answer.reason, answer.retry, answer.reset) == (fetched.error, False, False)
 
 
 @pytest.mark.e2e
