@@ -21,6 +21,7 @@ the phases of the engine).
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import logging
 import math
@@ -332,6 +333,12 @@ def write_out(
         stream.write(text)
         if flush:
             stream.flush()
+    except UnicodeEncodeError:
+        # An encoding that cannot hold a character of a name or a title
+        # (PYTHONIOENCODING=ascii, a Latin-1 locale): escaped (`\u00e9`), not a traceback.
+        encoding = getattr(stream, "encoding", None) or "utf-8"
+        text = text.encode(encoding, _ESCAPE).decode(encoding)
+        write_out(stream, text, flush=flush, needed=needed)
     except BrokenPipeError:
         drop(stream)
     except OSError as exc:
@@ -339,6 +346,27 @@ def write_out(
         drop(stream)
         if needed:
             _lost.append(failure)
+
+
+def _escaped(error: UnicodeError) -> tuple[str, int]:
+    """The characters an encoding cannot hold as `\\uXXXX` escapes (a pair of them past
+    U+FFFF): read as the character in a line of text, and valid in JSON, where such
+    characters are only ever inside strings (`topics --json`)."""
+    if not isinstance(error, UnicodeEncodeError):
+        raise error
+    escapes: list[str] = []
+    for char in error.object[error.start : error.end]:
+        code = ord(char)
+        if code > 0xFFFF:
+            code -= 0x10000
+            escapes.append(f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}")
+        else:
+            escapes.append(f"\\u{code:04x}")
+    return "".join(escapes), error.end
+
+
+_ESCAPE = "aggregator.escape"
+codecs.register_error(_ESCAPE, _escaped)
 
 
 def output_fresh() -> None:

@@ -316,3 +316,30 @@ def test_output_lost_by_one_command_does_not_fail_the_next(
     monkeypatch.setattr(sys, "stdout", io.StringIO())
     assert cli.main(["init", str(tmp_path / "b")]) == 0
     assert sys.stdout.getvalue().startswith("wrote ")
+
+
+def test_output_in_an_encoding_that_cannot_hold_a_name_is_escaped(tmp_path: Path) -> None:
+    # A title, topic or file name outside stdout's encoding: escaped, not a traceback.
+    write_article(tmp_path / "in", "caf\u00e9.md", topics=["\u00c9tica \u2603"], published=True)
+    (tmp_path / "in" / "b\u00e4d.md").write_text("---\ntitle: [\n---\n", encoding="utf-8")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(OFFLINE), env.get("PYTHONPATH", "")) if p)
+    env["PYTHONIOENCODING"] = "ascii"
+    for args in (
+        ["validate", "in"],
+        ["topics", "--source", "in"],
+        ["topics", "--source", "in", "--json"],
+    ):
+        require_e2e("the real aggregator command")
+        done = subprocess.run(
+            [sys.executable, "-m", "aggregator", *args],
+            cwd=tmp_path, env=env, capture_output=True, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == (1 if args[0] == "validate" else 0), done
+        assert b"Traceback" not in done.stderr, done.stderr
+        if "--json" in args:
+            data = json.loads(done.stdout)
+            assert "\u00c9tica \u2603" in [t["topic"] for t in data["topics"]]
+            assert "in/b\u00e4d.md" in [e["path"] for e in data["excluded"]]
+        else:
+            assert b"b\\u00e4d.md:2: invalid YAML" in done.stdout, done.stdout

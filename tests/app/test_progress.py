@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import logging
 import os
 from collections.abc import Iterator
@@ -30,6 +31,7 @@ from aggregator.app.progress import Lines
 from aggregator.app.progress import choose
 from aggregator.app.progress import duration
 from aggregator.app.progress import showing
+from aggregator.app.progress import write_out
 from aggregator.progress import Phase
 
 NOW = datetime(2021, 3, 20, 12, 0, tzinfo=UTC)
@@ -387,3 +389,17 @@ def test_an_incremental_build_tells_only_the_files_it_reads(tmp_path: Path, arti
     assert aggregator.build(config, now=NOW, progress=heard).mode == "incremental"
     assert heard.ends("read") == (1, 1)
     check_counts(heard)
+
+
+def test_output_in_an_encoding_that_cannot_hold_a_character_is_escaped() -> None:
+    # PYTHONIOENCODING=ascii, a Latin-1 locale: `validate` and `topics` ended in a
+    # UnicodeEncodeError traceback at the first name or title outside the encoding.
+    text = json.dumps({"topic": "\u00c9tica \u2603 \U0001f600"}, ensure_ascii=False) + "\n"
+    for encoding in ("ascii", "latin-1"):
+        raw = io.BytesIO()
+        stream = io.TextIOWrapper(raw, encoding=encoding)
+        write_out(stream, text)
+        stream.flush()
+        written = raw.getvalue().decode(encoding)
+        assert json.loads(written) == json.loads(text)  # JSON stays JSON
+        assert "\\u2603" in written, written  # a line of text shows the escape
