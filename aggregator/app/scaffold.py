@@ -26,6 +26,7 @@ from aggregator.config import Config
 from aggregator.config import format_duration
 from aggregator.errors import OutputError
 from aggregator.links.linkpolicy import Freshness
+from aggregator.publishing.layout import make_folder
 from aggregator.sources import yamlload
 from aggregator.version import __version__
 
@@ -279,7 +280,7 @@ def write_scaffold(folder: Path) -> Path:
     path = folder / DEFAULT_CONFIG_NAME
     text = scaffold_text()
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        make_folder(folder)
     except OSError as exc:
         raise OutputError(f"{folder}: cannot make the folder: {exc.strerror or exc}") from exc
     try:

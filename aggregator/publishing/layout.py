@@ -15,6 +15,7 @@ output reached through a symlink shares its target's lock and state.
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import os
 from collections.abc import Mapping
@@ -23,6 +24,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aggregator.errors import ConfigError
+
+
+def make_folder(path: Path) -> None:
+    """Make the folder `path` and those above it, as `mkdir -p`. A file where a folder
+    must be (`path` itself or one above it) is NotADirectoryError, "Not a directory":
+    mkdir says "File exists" for it, which reads as if all were there."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as exc:
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), exc.filename) from exc
 
 
 def real(path: Path) -> Path:

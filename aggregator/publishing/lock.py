@@ -21,6 +21,7 @@ from aggregator.errors import Cancelled
 from aggregator.errors import LockBusy as LockBusy  # it lived here; errors has it now
 from aggregator.errors import OutputError
 from aggregator.publishing.layout import beside
+from aggregator.publishing.layout import make_folder
 
 
 def lock_path(output: Path) -> Path:
@@ -48,7 +49,7 @@ class OutputLock:
         """Take the lock, waiting up to `wait` seconds; `Cancelled` if `cancel` is set
         meanwhile, `LockBusy` when the wait runs out."""
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            make_folder(self.path.parent)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
             reason = exc.strerror or str(exc)

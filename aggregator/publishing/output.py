@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from aggregator.errors import OutputError
+from aggregator.publishing.layout import make_folder
 
 _TEMP_PREFIX = ".aggregator-"
 _TEMP_SUFFIX = ".tmp"
@@ -149,7 +150,7 @@ class Output:
         """Create the folder, prove it writable, and clear temp files of a killed run."""
         try:
             # The real path: a symlinked output whose target does not exist yet is made.
-            Path(os.path.realpath(self.root)).mkdir(parents=True, exist_ok=True)
+            make_folder(Path(os.path.realpath(self.root)))
             for stale in self.root.rglob(f"{_TEMP_PREFIX}*{_TEMP_SUFFIX}"):
                 stale.unlink()
             fd, probe = tempfile.mkstemp(prefix=_TEMP_PREFIX, suffix=_TEMP_SUFFIX, dir=self.root)

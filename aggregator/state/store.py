@@ -37,6 +37,7 @@ from typing import Any
 from aggregator.errors import StateError as StateError  # it lived here; errors has it now
 from aggregator.model import FeedState
 from aggregator.model import LinkResult
+from aggregator.publishing.layout import make_folder
 from aggregator.state.codec import entry_digest
 from aggregator.state.codec import feed_from_row
 from aggregator.state.codec import feed_row
@@ -300,7 +301,7 @@ class Store:
     @staticmethod
     def _connect(path: Path | str, timeout: float = BUSY_TIMEOUT) -> sqlite3.Connection:
         if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            make_folder(Path(path).parent)
         db = sqlite3.connect(str(path), timeout=timeout, isolation_level=None)
         try:
             # For a new file: the parse cache's rows (some KB each) fit a page, and are

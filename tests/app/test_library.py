@@ -530,6 +530,28 @@ def test_library_errors_are_aggregator_errors_not_bare_ones(tmp_path: Path, site
     assert aggregator.build(config, now=NOW).published == 2
 
 
+def test_a_file_where_a_folder_must_be_is_said_so(tmp_path: Path) -> None:
+    # mkdir said "File exists" for it, as if the folder were there.
+    from aggregator.app.scaffold import write_scaffold
+
+    write_article(tmp_path / "articles", "a.md")
+    (tmp_path / "file").write_text("not a folder", encoding="utf-8")
+    cases: list[tuple[dict[str, Any], type[aggregator.AggregatorError], str]] = [
+        ({"output": tmp_path / "file"}, aggregator.OutputError, "file: output folder not"),
+        ({"output": tmp_path / "file" / "out"}, aggregator.OutputError, "cannot lock"),
+        ({"state": tmp_path / "file" / "s.sqlite"}, aggregator.StateError, "s.sqlite: cannot"),
+    ]
+    for settings, error, words in cases:
+        config = aggregator.load_config(
+            None, **({"sources": [tmp_path / "articles"], "links": "off"} | settings)
+        )
+        with pytest.raises(error) as caught:
+            aggregator.build(config, now=NOW)
+        assert words in str(caught.value) and str(caught.value).endswith(": Not a directory")
+    with pytest.raises(aggregator.OutputError, match=r"cannot make the folder: Not a directory$"):
+        write_scaffold(tmp_path / "file" / "site")
+
+
 def test_validate_checks_the_configured_sources_or_the_paths_given(tmp_path: Path) -> None:
     write_article(tmp_path / "src", "good.md")
     (tmp_path / "src" / "bad.md").write_text("---\ntitle: [\n---\n", encoding="utf-8")
