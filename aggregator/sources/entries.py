@@ -682,13 +682,10 @@ def _named(names: Iterable[str], limits: Limits) -> list[str]:
 
 
 def _topics(settings: Settings, categories: list[str], limits: Limits) -> list[str]:
-    """The topics of an entry: the feed's, then the entry's own categories (as written),
-    each once as the loader tells topics apart (without case, spaces collapsed): a
-    feed's `AI` and `ai` are no warning about its entry file."""
-    found: dict[str, str] = {}
-    for topic in [*map(_kept, _named(settings.topics, limits)), *categories]:
-        found.setdefault(" ".join(topic.split()).casefold(), topic)
-    return list(found.values())[: limits.topics]
+    """The topics of an entry: the feed's, then the entry's own categories (as written)."""
+    return list(dict.fromkeys([*map(_kept, _named(settings.topics, limits)), *categories]))[
+        : limits.topics
+    ]
 
 
 SETTINGS_LINE = re.compile(r"^  settings: (\S+)$", re.MULTILINE)

@@ -643,22 +643,6 @@ def test_a_feed_s_settings_changed_in_the_config_hold_for_its_kept_entries(
 
 
 @pytest.mark.e2e
-def test_categories_that_differ_in_case_alone_are_one_topic_and_no_warning(
-    server: FeedServer, tmp_path: Path
-) -> None:
-    """The entry file kept both `AI` and `ai`, and every build then warned of the
-    entry's topics, which no one but the feed's site can mend."""
-    server.docs["/feed.xml"] = Doc(
-        rss(item(1, raw="<category>ai</category><category>A  I</category><category> AI</category>"))
-    )
-    config = config_for(tmp_path, FeedSource(server.url("/feed.xml"), topics=("Ai",)))
-    report = build(config, now=NOW)
-    assert list(report.warnings) == []
-    parsed = feedparser.parse((config.output / "all.atom").read_bytes())
-    assert [t.term for t in parsed.entries[0].tags] == ["Ai", "A I"]
-
-
-@pytest.mark.e2e
 def test_cache_control_and_ttl_put_off_the_next_fetch(server: FeedServer, tmp_path: Path) -> None:
     server.docs["/cached.xml"] = Doc(rss(item(1)), headers={"Cache-Control": "max-age=3600"})
     server.docs["/ttl.xml"] = Doc(rss(item(2), ttl="120"))
