@@ -603,15 +603,6 @@ class Settings:
     topics: tuple[str, ...] = ()
     quality: int = 50
     published: bool = True
-    title_filter: str | None = None
-
-    @property
-    def mark(self) -> str:
-        """A digest of the settings, written in each entry file: entries written under
-        other settings are written again (`resettled`)."""
-        data = [list(self.topics), self.quality, self.published, self.title_filter]
-        text = json.dumps(data, ensure_ascii=False)
-        return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:12]
 
 
 def entry_key(identity: str) -> str:
@@ -639,8 +630,8 @@ def article_text(
         (d for d in (entry.published, entry.updated) if d and _plausible(d, first_seen)),
         first_seen,
     )
-    categories = [_kept(t) for t in _named(entry.categories, limits)]
-    topics = _topics(settings, categories, limits)
+    named = (clean_cut(t, limits.title_length)[0] for t in [*settings.topics, *entry.categories])
+    topics = [_kept(t) for t in dict.fromkeys(named) if t][: limits.topics]
     domain = (urlsplit(entry.link).hostname or urlsplit(feed_url).hostname or "").lower()
     provider = entry.author or feed.title or domain
     usable_images = [i for i in entry.images if i.url and len(i.url) <= limits.url_length]
@@ -662,59 +653,12 @@ def article_text(
             "entryId": entry.id,
             "firstSeen": _stamp(first_seen),
             **({"updated": _stamp(entry.updated)} if entry.updated else {}),
-            "categories": categories,
-            "settings": settings.mark,
         },
     }
-    return _dumped(data)
-
-
-def _dumped(data: dict[str, Any]) -> str:
     text = yaml.safe_dump(
         data, allow_unicode=True, sort_keys=False, default_flow_style=False, width=1_000_000
     )
     return f"---\n{text}---\n"
-
-
-def _named(names: Iterable[str], limits: Limits) -> list[str]:
-    """Topic names cleaned and cut as the loader would, once each, none empty."""
-    return [t for t in dict.fromkeys(clean_cut(n, limits.title_length)[0] for n in names) if t]
-
-
-def _topics(settings: Settings, categories: list[str], limits: Limits) -> list[str]:
-    """The topics of an entry: the feed's, then the entry's own categories (as written)."""
-    return list(dict.fromkeys([*map(_kept, _named(settings.topics, limits)), *categories]))[
-        : limits.topics
-    ]
-
-
-SETTINGS_LINE = re.compile(r"^  settings: (\S+)$", re.MULTILINE)
-
-
-def resettled(text: str, settings: Settings, limits: Limits = DEFAULT_LIMITS) -> str | None:
-    """The entry file `text`, written under other settings of its feed, as `settings`
-    make it: their quality, published flag and topics (before the entry's own
-    categories; an entry written before they were kept keeps the topics it had, the
-    feed's new ones put first); None when its title matches their `title_filter`."""
-    try:
-        data = yaml.safe_load(text.removeprefix("---\n").removesuffix("---\n"))
-    except yaml.YAMLError:
-        return text
-    if not isinstance(data, dict) or not isinstance(data.get("feed"), dict):
-        return text
-    title = plain_text(str(data.get("title") or ""))
-    if settings.title_filter and re.search(settings.title_filter, title):
-        return None
-    feed = data["feed"]
-    categories = feed.get("categories")
-    if not isinstance(categories, list):
-        categories = [str(t) for t in data.get("topics") or ()]
-    data["quality"] = settings.quality
-    data["published"] = settings.published
-    data["topics"] = _topics(settings, [str(t) for t in categories], limits)
-    feed["categories"] = categories
-    feed["settings"] = settings.mark
-    return _dumped(data)
 
 
 def _image_json(image: Image) -> dict[str, Any]:

@@ -55,14 +55,12 @@ from aggregator.model import LoadError
 from aggregator.model import LoadWarning
 from aggregator.model import SkippedEntry
 from aggregator.sources import yamlload
-from aggregator.sources.entries import SETTINGS_LINE
 from aggregator.sources.entries import Entry
 from aggregator.sources.entries import FeedReader
 from aggregator.sources.entries import RemoteFeed
 from aggregator.sources.entries import Settings
 from aggregator.sources.entries import article_text
 from aggregator.sources.entries import entry_key
-from aggregator.sources.entries import resettled
 from aggregator.sources.entries import usable
 from aggregator.state.codec import entry_digest
 from aggregator.state.interface import StateStore
@@ -123,8 +121,6 @@ def sync(
         # hold either are asked for again in full, whatever the last answer said of
         # the next fetch.
         whole = restore(root / folder_name(feed.url), feed.url, store)
-        if _resettle(feed, root / folder_name(feed.url), store, config, now):
-            lost.add(feed.url)  # and its document read again whole under the new settings
         if not whole and state is not None and state.fetched_at is not None:
             lost.add(feed.url)
         if state is None or (
@@ -255,7 +251,7 @@ def _write_entries(
     kept first), prune those that left the feed long ago; how many were written, and
     the entries left out."""
     limits = config.limits
-    settings = _settings(feed)
+    settings = Settings(feed.topics, feed.quality, feed.published)
     first_seen = store.feed_entries(feed.url)
     digests = store.feed_entry_digests(feed.url)
     skipped: list[SkippedEntry] = []
@@ -292,45 +288,6 @@ def _write_entries(
         _write_if_changed(folder / f"{key}.md", text.encode("utf-8"))
     _prune(feed, folder, store, set(chosen), first_seen, now, config)
     return len(changed), skipped
-
-
-def _settings(feed: FeedSource) -> Settings:
-    return Settings(feed.topics, feed.quality, feed.published, feed.title_filter)
-
-
-def _resettle(
-    feed: FeedSource, folder: Path, store: StateStore, config: Config, now: datetime
-) -> bool:
-    """Write again the entries of `feed` written under other settings of the config
-    (its topics, quality, published flag, title_filter): the feed may answer 304 for
-    days, and entries that left its window are never in a document again. One entry
-    tells: all are written again at once when the settings change. Whether they
-    had changed."""
-    settings = _settings(feed)
-    keys = sorted(k for k, digest in store.feed_entry_digests(feed.url).items() if digest)
-    if not keys:
-        return False
-    sample = store.feed_entry_texts(feed.url, keys[:1]).get(keys[0], "")
-    found = SETTINGS_LINE.search(sample)
-    if found is not None and found.group(1) == settings.mark:
-        return False
-    first_seen = store.feed_entries(feed.url)
-    changed: list[tuple[str, datetime, str]] = []
-    dropped: list[str] = []
-    for key, text in store.feed_entry_texts(feed.url, keys).items():
-        new = resettled(text, settings, config.limits)
-        if new is None:
-            dropped.append(key)
-        elif new != text:
-            changed.append((key, first_seen.get(key, now), new))  # a kept one keeps its own
-    store.save_feed_entries(feed.url, changed)
-    store.forget_feed_entries(feed.url, dropped)
-    for key in dropped:
-        (folder / f"{key}.md").unlink(missing_ok=True)
-    folder.mkdir(parents=True, exist_ok=True)
-    for key, _seen, text in changed:
-        _write_if_changed(folder / f"{key}.md", text.encode("utf-8"))
-    return True
 
 
 def restore(folder: Path, url: str, store: StateStore) -> bool:

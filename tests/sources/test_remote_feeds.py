@@ -606,43 +606,6 @@ def test_a_move_taken_back_by_the_site_is_forgotten(server: FeedServer, tmp_path
 
 
 @pytest.mark.e2e
-def test_a_feed_s_settings_changed_in_the_config_hold_for_its_kept_entries(
-    server: FeedServer, tmp_path: Path
-) -> None:
-    """A feed's topics, quality, published flag and title_filter were written into its
-    entry files when a document was read: changed in the config, they did nothing
-    while the feed answered 304 (for entries that left its window: ever)."""
-    server.docs["/feed.xml"] = Doc(rss(item(1), item(2)), etag='"v1"')
-    url = server.url("/feed.xml")
-    config = config_for(tmp_path, FeedSource(url, topics=("Otters",)))
-
-    def rebuilt(feed: FeedSource, hours: int) -> BuildReport:
-        return build(replace(config, feeds=(feed,)), now=NOW + timedelta(hours=hours))
-
-    build(config, now=NOW)
-    topics = config.output / "topics"
-    assert len(entries(config.output, "topics/otters.atom")) == 2
-    rebuilt(FeedSource(url, topics=("Beavers",), quality=70), 1)
-    assert len(entries(config.output, "topics/beavers.atom")) == 2
-    assert entries(config.output, "topics/otters.atom") == []  # emptied, as a topic that lost all
-    assert rebuilt(FeedSource(url, published=False), 2).published == 0
-    assert entries(config.output) == []
-    rebuilt(FeedSource(url, title_filter="story 1"), 3)
-    assert [t for t, _ in entries(config.output)] == ["Blog story 2"]
-    rebuilt(FeedSource(url), 4)  # the entry left out comes back: the document is read again
-    assert [t for t, _ in entries(config.output)] == ["Blog story 1", "Blog story 2"]
-    asked = [r.get("if-none-match") for r in server.requests("/feed.xml")]
-    assert asked == [None] * 5  # each change asks for the whole document
-    rebuilt(FeedSource(url), 5)
-    assert server.requests("/feed.xml")[-1].get("if-none-match") == '"v1"'
-    assert sorted(p.name for p in topics.glob("*.atom")) == [
-        "ai.atom",
-        "beavers.atom",
-        "otters.atom",
-    ]
-
-
-@pytest.mark.e2e
 def test_cache_control_and_ttl_put_off_the_next_fetch(server: FeedServer, tmp_path: Path) -> None:
     server.docs["/cached.xml"] = Doc(rss(item(1)), headers={"Cache-Control": "max-age=3600"})
     server.docs["/ttl.xml"] = Doc(rss(item(2), ttl="120"))
