@@ -630,8 +630,13 @@ def article_text(
         (d for d in (entry.published, entry.updated) if d and _plausible(d, first_seen)),
         first_seen,
     )
-    named = (clean_cut(t, limits.title_length)[0] for t in [*settings.topics, *entry.categories])
-    topics = [_kept(t) for t in dict.fromkeys(named) if t][: limits.topics]
+    # Each topic once as the loader tells them apart (without case, spaces collapsed;
+    # the first spelling): an entry's `AI` and `ai` are no warning about its file.
+    named: dict[str, str] = {}
+    for topic in [*settings.topics, *entry.categories]:
+        text = clean_cut(topic, limits.title_length)[0]
+        named.setdefault(" ".join(text.split()).casefold(), text)
+    topics = [_kept(t) for t in named.values() if t][: limits.topics]
     domain = (urlsplit(entry.link).hostname or urlsplit(feed_url).hostname or "").lower()
     provider = entry.author or feed.title or domain
     usable_images = [i for i in entry.images if i.url and len(i.url) <= limits.url_length]

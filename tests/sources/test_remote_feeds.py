@@ -1590,3 +1590,19 @@ def test_entries_kept_inside_a_source_folder_are_listed_once(tmp_path: Path) -> 
     kept, identities = Warm().find(config)
     assert kept.paths == found.paths
     assert set(identities) >= set(found.paths)
+
+
+@pytest.mark.e2e
+def test_categories_that_differ_in_case_alone_are_one_topic_and_no_warning(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    """The entry file kept both `AI` and `ai`, and every build then warned of the
+    entry's topics, which no one but the feed's site can mend."""
+    server.docs["/feed.xml"] = Doc(
+        rss(item(1, raw="<category>ai</category><category>A  I</category><category> AI</category>"))
+    )
+    config = config_for(tmp_path, FeedSource(server.url("/feed.xml"), topics=("Ai",)))
+    report = build(config, now=NOW)
+    assert list(report.warnings) == []
+    parsed = feedparser.parse((config.output / "all.atom").read_bytes())
+    assert [t.term for t in parsed.entries[0].tags] == ["Ai", "A I"]
