@@ -146,6 +146,8 @@ _SNIFFED = (
     (b"<\x00?\x00", "utf-16-le", 0),
 )
 _CHARSET = re.compile(r";\s*charset\s*=[^;]*", re.IGNORECASE)
+#: a charset of two or four bytes a character (`utf-16`, `UTF-32LE`, `ucs-2`)
+_WIDE_CHARSET = re.compile(r";\s*charset\s*=\s*\"?\s*(?:utf-?(?:16|32)|ucs-?[24])", re.IGNORECASE)
 
 
 def _in_utf8(body: bytes, content_type: str | None, marked: bool) -> tuple[bytes, str | None]:
@@ -165,6 +167,11 @@ def _in_utf8(body: bytes, content_type: str | None, marked: bool) -> tuple[bytes
     else:
         sniffed = next(((c, n) for mark, c, n in _SNIFFED if body.startswith(mark)), None)
         if sniffed is None:
+            if content_type and _WIDE_CHARSET.search(content_type):
+                # UTF-16 or UTF-32 would start with a byte order mark or show in the
+                # first bytes (as above): the document's own declaration tells, not a
+                # server's charset that cannot be its encoding.
+                return body, _CHARSET.sub("", content_type).strip()
             return body, content_type
         codec, skip = sniffed
         text = body[skip:].decode(codec, "replace")  # one bad unit costs one character

@@ -1286,6 +1286,33 @@ def test_an_oversized_entry_is_cut_as_the_loader_would_and_published(
     )
 
 
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "text/xml; charset=utf-16",
+        "application/rss+xml; charset=UTF-32LE",
+        'text/xml; charset="ucs-2"',
+    ],
+)
+@pytest.mark.parametrize(
+    ("declaration", "encoding"),
+    [("", "utf-8"), (' encoding="utf-8"', "utf-8"), (' encoding="iso-8859-1"', "iso-8859-1")],
+)
+def test_a_two_or_four_byte_charset_the_first_bytes_deny_gives_way_to_the_document(
+    content_type: str, declaration: str, encoding: str
+) -> None:
+    """A UTF-16 or UTF-32 document starts with a byte order mark or shows in its first
+    bytes (`<` then NULs): a server's charset saying so of one that does not was taken,
+    and a document declaring no encoding (UTF-8) was refused as not well-formed."""
+    document = (
+        f'<?xml version="1.0"{declaration}?><rss version="2.0"><channel><title>B</title>'
+        "<item><title>Zürich café</title><link>https://e.example/1</link></item>"
+        "</channel></rss>"
+    ).encode(encoding)
+    feed = read_feed(document, "https://e.example/feed", content_type)
+    assert [e.title for e in feed.entries] == ["Zürich café"]
+
+
 @pytest.mark.parametrize("titles", [["Plain English title"], ["Zürich, 日本語 and ☃"]])
 @pytest.mark.parametrize(
     "content_type",
