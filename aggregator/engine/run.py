@@ -292,8 +292,8 @@ class Run:
         # in the feeds kept as they are (none in a cold build).
         keys: set[str] = set()
         if kept_feeds:
-            keys = {str(k) for (k,) in store.inc_rows("inc_key", "path", gone, "key")}
-            keys = {k for k in keys if not k.startswith(LINK_MARK)}
+            rows = store.inc_rows("inc_key", "path", gone, "key")
+            keys = {str(k) for (k,) in rows if not str(k).startswith(LINK_MARK)}
             keys.update(k for a in self.fresh.values() for k in a.keys)
         before = {str(k) for (k,) in store.inc_rows("inc_key", "key", keys, "key")}
         replace = functools.cache(functools.partial(self._replace_articles, gone))

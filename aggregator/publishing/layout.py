@@ -123,10 +123,11 @@ def _read_by_builds(path: Path, what: str, layout: Layout) -> str | None:
     target = real(path)
     if layout.config_file is not None and target == real(layout.config_file):
         return f"is the config file: writing {what} there would destroy it"
+    if not any(fnmatch.fnmatchcase(target.name, pattern) for pattern in layout.patterns):
+        return None
     for source in layout.sources:
         folder = real(source)
-        named = any(fnmatch.fnmatchcase(target.name, pattern) for pattern in layout.patterns)
-        if named and target != folder and target.is_relative_to(folder):
+        if target != folder and target.is_relative_to(folder):
             return (
                 f"is named as an article file in the source folder {source}: builds would "
                 f"read {what} as one (and writing it would replace the file there)"
