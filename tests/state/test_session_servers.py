@@ -2,7 +2,8 @@
 gateway for the object-storage ones: tests/conftest.py) end with it, even when it is
 ended by SIGTERM (`timeout`, `kill`, a CI job's time limit): they are not left running
 beside the next session, nor their folders in /tmp. Run as a user runs the suite:
-pytest in a subprocess, with the project's conftest."""
+pytest in a subprocess, with the project's conftest, on every core (pytest-xdist: the
+servers are then a worker's) or in one process (`-n 0`)."""
 
 from __future__ import annotations
 
@@ -21,15 +22,19 @@ from conftest import ROOT
 from s3server import REQUIRE as REQUIRE_S3
 
 #: a test that holds both servers until it is stopped, and says where they are
+#: (in a file beside it: what a worker of pytest-xdist prints goes nowhere)
 HOLDING = """
 import json
 import time
+from pathlib import Path
 
 
 def test_hold(pg_server, s3server):
     pid = (pg_server.root / "data" / "postmaster.pid").read_text().split()[0]
     found = {"root": str(pg_server.root), "postgres": int(pid), "weed": s3server.proc.pid}
-    print("SERVERS " + json.dumps(found), flush=True)
+    said = Path(__file__).with_name("servers.json")
+    said.with_suffix(".part").write_text(json.dumps(found))
+    said.with_suffix(".part").replace(said)
     time.sleep(3600)
 """
 #: seconds the servers may take to start, and the session to end: guards, not measures
@@ -52,12 +57,13 @@ def _running(pid: int) -> bool:
 
 
 @pytest.mark.e2e
-def test_a_session_ended_by_sigterm_stops_its_servers(tmp_path: Path) -> None:
+@pytest.mark.parametrize("cores", [[], ["-n", "0"]], ids=["every core", "one process"])
+def test_a_session_ended_by_sigterm_stops_its_servers(tmp_path: Path, cores: list[str]) -> None:
     test = tmp_path / "test_hold.py"
     test.write_text(HOLDING)
     command = [
         sys.executable, "-m", "pytest", "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(ROOT),
-        "-p", "conftest", "-p", "no:cacheprovider", "-q", "-s", str(test),
+        "-p", "conftest", "-p", "no:cacheprovider", "-q", *cores, str(test),
     ]  # fmt: skip
     servers: dict[str, object] = {}
     said: list[str] = []
@@ -65,7 +71,7 @@ def test_a_session_ended_by_sigterm_stops_its_servers(tmp_path: Path) -> None:
         command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     ) as session:
         try:
-            _stop_holding(session, servers, said)
+            _stop_holding(session, tmp_path / "servers.json", servers, said)
         finally:
             if session.poll() is None:
                 session.kill()
@@ -78,18 +84,19 @@ def test_a_session_ended_by_sigterm_stops_its_servers(tmp_path: Path) -> None:
 
 
 def _stop_holding(
-    session: subprocess.Popen[str], servers: dict[str, object], said: list[str]
+    session: subprocess.Popen[str], told: Path, servers: dict[str, object], said: list[str]
 ) -> None:
-    """Wait for the session's servers, SIGTERM it, check that it stopped them."""
+    """Wait for the session's servers (`told` names them), SIGTERM it, check that it
+    stopped them."""
     assert session.stdout is not None
     deadline = time.monotonic() + PATIENCE
-    for line in session.stdout:
-        said.append(line)
-        if line.startswith("SERVERS "):
-            servers.update(json.loads(line.removeprefix("SERVERS ")))
-            break
-        assert time.monotonic() < deadline, "".join(said)
-    if not servers:  # it ended: no server could start here
+    while not told.exists() and session.poll() is None:
+        assert time.monotonic() < deadline, "the servers never started"
+        time.sleep(0.05)
+    if told.exists():
+        servers.update(json.loads(told.read_text()))
+    else:  # it ended: no server could start here
+        said.extend(session.stdout)
         session.wait(PATIENCE)
         text = "".join(said)
         required = os.environ.get(pg.REQUIRE) or os.environ.get(REQUIRE_S3)
