@@ -610,6 +610,22 @@ class Settings:
     topics: tuple[str, ...] = ()
     quality: int = 50
     published: bool = True
+    title_filter: str | None = None
+
+    def mark(self, limits: Limits = DEFAULT_LIMITS) -> str:
+        """What names these settings in an entry file (its `feed: settings`): a digest of
+        what they make of a kept entry (`settled`), the limits that cut its topics
+        among them. A letter first: YAML never reads it as a number."""
+        data = [
+            list(self.topics),
+            self.quality,
+            self.published,
+            self.title_filter,
+            limits.topics,
+            limits.title_length,
+        ]
+        text = json.dumps(data, ensure_ascii=False)
+        return "s" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 def entry_key(identity: str) -> str:
@@ -637,20 +653,14 @@ def article_text(
         (d for d in (entry.published, entry.updated) if d and _plausible(d, first_seen)),
         first_seen,
     )
-    # Each topic once as the loader tells them apart (without case, spaces collapsed;
-    # the first spelling): an entry's `AI` and `ai` are no warning about its file.
-    named: dict[str, str] = {}
-    for topic in [*settings.topics, *entry.categories]:
-        text = clean_cut(topic, limits.title_length)[0]
-        named.setdefault(" ".join(text.split()).casefold(), text)
-    topics = [_kept(t) for t in named.values() if t][: limits.topics]
+    categories = _categories(entry.categories, limits)
+    topics = _topics(settings, categories, limits)
     domain = (urlsplit(entry.link).hostname or urlsplit(feed_url).hostname or "").lower()
     provider = entry.author or feed.title or domain
     usable_images = [i for i in entry.images if i.url and len(i.url) <= limits.url_length]
-    title = _html(entry.title, entry.title_is_text)
     summary = _html(entry.summary, entry.summary_is_text)
     data: dict[str, Any] = {
-        "title": _kept(clean_cut(title, limits.title_length)[0]),
+        "title": _kept(shown_title(entry, limits)),
         "excerpt": _kept(clean_cut(summary, limits.excerpt_length)[0]),
         "publishedDateTime": _stamp(when),
         "webUrl": entry.link,
@@ -665,12 +675,105 @@ def article_text(
             "entryId": entry.id,
             "firstSeen": _stamp(first_seen),
             **({"updated": _stamp(entry.updated)} if entry.updated else {}),
+            # What `settled` makes the entry again from when the feed's settings change.
+            "categories": categories,
+            "settings": settings.mark(limits),
         },
     }
+    return _dumped(data)
+
+
+def shown_title(entry: Entry, limits: Limits = DEFAULT_LIMITS) -> str:
+    """The title of `entry` as its article shows it: plain text, cleaned and cut."""
+    return clean_cut(_html(entry.title, entry.title_is_text), limits.title_length)[0]
+
+
+def left_out(settings: Settings, title: str) -> bool:
+    """Whether an entry whose title shows as `title` (`shown_title`) is left out by
+    the feed's `title_filter`: matched against what readers would see."""
+    return bool(settings.title_filter and re.search(settings.title_filter, title))
+
+
+def _dumped(data: dict[str, Any]) -> str:
     text = yaml.safe_dump(
         data, allow_unicode=True, sort_keys=False, default_flow_style=False, width=1_000_000
     )
     return f"---\n{text}---\n"
+
+
+def _topic_key(topic: str) -> str:
+    """A topic as the loader tells topics apart: without case, spaces collapsed."""
+    return " ".join(topic.split()).casefold()
+
+
+def _categories(categories: Iterable[str], limits: Limits) -> list[str]:
+    """An entry's own categories, cleaned and cut as the loader would, each once (the
+    first spelling), none empty: the first `limits.topics` (no more can be its topics,
+    whatever the feed's topics before them)."""
+    named: dict[str, str] = {}
+    for category in categories:
+        text = clean_cut(category, limits.title_length)[0]
+        if text and len(named) < limits.topics:
+            named.setdefault(_topic_key(text), text)
+    return list(named.values())
+
+
+def _topics(settings: Settings, categories: Iterable[str], limits: Limits) -> list[str]:
+    """An entry's topics: the feed's, then the entry's own `categories` (as
+    `_categories` gives them), each once as the loader tells them apart (the first
+    spelling: an entry's `AI` and `ai` are no warning about its file)."""
+    named: dict[str, str] = {}
+    for topic in [*(clean_cut(t, limits.title_length)[0] for t in settings.topics), *categories]:
+        if topic:
+            named.setdefault(_topic_key(topic), topic)
+    return [_kept(t) for t in named.values()][: limits.topics]
+
+
+def written_under(text: str) -> str | None:
+    """The `feed: settings` mark of the entry file `text` (None when it names none: an
+    older version wrote it, or it is not an entry file)."""
+    data = _entry_data(text)
+    feed = data.get("feed") if data is not None else None
+    mark = feed.get("settings") if isinstance(feed, dict) else None
+    return mark if isinstance(mark, str) else None
+
+
+def settled(text: str, settings: Settings, limits: Limits = DEFAULT_LIMITS) -> str | None:
+    """The entry file `text`, written under other settings of its feed, as `settings`
+    make it: their quality, published flag and topics (the feed's, then the entry's
+    own categories; one written by a version that kept no categories takes the topics
+    it had as its categories); None when its title matches their `title_filter`.
+    `text` itself when it is no entry file this module wrote."""
+    data = _entry_data(text)
+    feed = data.get("feed") if data is not None else None
+    if data is None or not isinstance(feed, dict):
+        return text
+    if left_out(settings, plain_text(str(data.get("title") or ""))):  # (as written: `_kept`)
+        return None
+    given = feed.get("categories")
+    if isinstance(given, list):
+        categories = _categories([str(c) for c in given], limits)
+    else:  # (its topics as written: `_kept`)
+        had = data.get("topics")
+        had = had if isinstance(had, list) else []
+        categories = _categories([plain_text(str(t)) for t in had], limits)
+    data["quality"] = settings.quality
+    data["published"] = settings.published
+    data["topics"] = _topics(settings, categories, limits)
+    feed["categories"] = categories
+    feed["settings"] = settings.mark(limits)
+    return _dumped(data)
+
+
+def _entry_data(text: str) -> dict[str, Any] | None:
+    """The front matter of an entry file this module wrote (None for another text)."""
+    if not (text.startswith("---\n") and text.endswith("---\n")):
+        return None
+    try:
+        data = yaml.safe_load(text[4:-4])
+    except yaml.YAMLError:
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def _image_json(image: Image) -> dict[str, Any]:

@@ -61,7 +61,11 @@ from aggregator.sources.entries import RemoteFeed
 from aggregator.sources.entries import Settings
 from aggregator.sources.entries import article_text
 from aggregator.sources.entries import entry_key
+from aggregator.sources.entries import left_out
+from aggregator.sources.entries import settled
+from aggregator.sources.entries import shown_title
 from aggregator.sources.entries import usable
+from aggregator.sources.entries import written_under
 from aggregator.state.codec import entry_digest
 from aggregator.state.interface import StateStore
 
@@ -121,6 +125,12 @@ def sync(
         # hold either are asked for again in full, whatever the last answer said of
         # the next fetch.
         whole = restore(root / folder_name(feed.url), feed.url, store)
+        settled_now = _settle(feed, root / folder_name(feed.url), store, config, now)
+        if settled_now and state is not None:
+            # Entries its title_filter left out before may be in the document the
+            # server has: asked for whole when it is next due (not sooner).
+            state = known[feed.url] = state.replace(etag=None, last_modified=None)
+            store.save_feed_state(state)
         if not whole and state is not None and state.fetched_at is not None:
             lost.add(feed.url)
         if state is None or (
@@ -251,7 +261,7 @@ def _write_entries(
     kept first), prune those that left the feed long ago; how many were written, and
     the entries left out."""
     limits = config.limits
-    settings = Settings(feed.topics, feed.quality, feed.published)
+    settings = _settings(feed)
     first_seen = store.feed_entries(feed.url)
     digests = store.feed_entry_digests(feed.url)
     skipped: list[SkippedEntry] = []
@@ -259,7 +269,7 @@ def _write_entries(
     cap = limits.feed_entries
     for entry in remote.entries:
         why = usable(entry, feed.url, limits)
-        if why is None and feed.title_filter and re.search(feed.title_filter, entry.title):
+        if why is None and left_out(settings, shown_title(entry, limits)):
             why = "title matches the feed's title_filter"
         if why is None and len(chosen) >= cap:
             why = f"beyond the first {cap} entries of the document (limits: feed_entries)"
@@ -288,6 +298,50 @@ def _write_entries(
         _write_if_changed(folder / f"{key}.md", text.encode("utf-8"))
     _prune(feed, folder, store, set(chosen), first_seen, now, config)
     return len(changed), skipped
+
+
+def _settings(feed: FeedSource) -> Settings:
+    return Settings(feed.topics, feed.quality, feed.published, feed.title_filter)
+
+
+def _settle(
+    feed: FeedSource, folder: Path, store: StateStore, config: Config, now: datetime
+) -> bool:
+    """Write again, as the config's settings of `feed` make them (its topics, quality,
+    published flag, title_filter), the entries the state keeps that were written
+    under others: the feed may answer 304 for days, and entries that left its document
+    are never in one again. Entries are written under one feed's settings at a time
+    (all again at once when they change, in one transaction), so one of them tells.
+    Whether any was written again or left out (the state's copies first, then the
+    files, as `restore` would)."""
+    settings = _settings(feed)
+    mark = settings.mark(config.limits)
+    keys = sorted(key for key, digest in store.feed_entry_digests(feed.url).items() if digest)
+    if (
+        not keys
+        or written_under(store.feed_entry_texts(feed.url, keys[:1]).get(keys[0], "")) == mark
+    ):
+        return False
+    first_seen = store.feed_entries(feed.url)
+    changed: list[tuple[str, datetime, str]] = []
+    dropped: list[str] = []
+    for key, text in store.feed_entry_texts(feed.url, keys).items():
+        new = settled(text, settings, config.limits)
+        if new is None:
+            dropped.append(key)
+        elif new != text:
+            changed.append((key, first_seen.get(key, now), new))  # (a kept one keeps its own)
+    # Those the title_filter now leaves out go first: the new settings' mark, stored
+    # last, says all is done.
+    store.forget_feed_entries(feed.url, dropped)
+    store.save_feed_entries(feed.url, changed)
+    for key in dropped:
+        (folder / f"{key}.md").unlink(missing_ok=True)
+    if changed:
+        folder.mkdir(parents=True, exist_ok=True)
+    for key, _seen, text in changed:
+        _write_if_changed(folder / f"{key}.md", text.encode("utf-8"))
+    return bool(changed or dropped)
 
 
 def restore(folder: Path, url: str, store: StateStore) -> bool:

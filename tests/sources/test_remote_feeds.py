@@ -7,6 +7,7 @@ import gzip
 import html
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -25,8 +26,11 @@ from typing import Any
 
 import feedparser
 import pytest
+import yaml
 from conftest import NOW
 from conftest import write_article
+from hypothesis import given
+from hypothesis import strategies as st
 from lxml import etree
 from w3c import needs_validator
 from w3c import validate_folder
@@ -41,6 +45,8 @@ from aggregator.config import config_from_mapping
 from aggregator.engine.pipeline import build
 from aggregator.errors import FeedError
 from aggregator.library import feed_states
+from aggregator.limits import DEFAULT_LIMITS
+from aggregator.limits import Limits
 from aggregator.links.linkpolicy import LinkCheckSettings
 from aggregator.model import BuildReport
 from aggregator.model import FeedState
@@ -48,8 +54,15 @@ from aggregator.sources import inputs
 from aggregator.sources.discover import _with_feed
 from aggregator.sources.discover import alternates
 from aggregator.sources.discover import discover
+from aggregator.sources.entries import Entry
 from aggregator.sources.entries import FeedReader
+from aggregator.sources.entries import RemoteFeed
+from aggregator.sources.entries import Settings
+from aggregator.sources.entries import article_text
 from aggregator.sources.entries import read_feed
+from aggregator.sources.entries import settled
+from aggregator.sources.entries import shown_title
+from aggregator.sources.entries import written_under
 from aggregator.sources.remote import MAX_SKIPPED
 from aggregator.sources.remote import folder_name
 
@@ -552,15 +565,18 @@ def test_title_filter_leaves_entries_out_and_says_so(server: FeedServer, tmp_pat
             item(2, title="Sponsored: buy things"),
             item(3, link="ftp://x/"),
             item(4, link="https://blog.example/" + "x" * 20_000),
+            # matched as readers see the title: markup dropped, entities decoded
+            item(5, title="&lt;b&gt;Sponsored&lt;/b&gt; &amp;amp; more"),
         )
     )
-    feed = FeedSource(server.url("/feed.xml"), title_filter=r"(?i)\bsponsored\b")
+    feed = FeedSource(server.url("/feed.xml"), title_filter=r"(?i)^sponsored\b")
     config = config_for(tmp_path, feed)
     report = build(config, now=NOW)
     assert entries(config.output) == [("Blog story 1", "https://blog.example/story-1")]
     reasons = {s.title: s.reason for s in only(report).skipped}
     assert reasons == {
         "Sponsored: buy things": "title matches the feed's title_filter",
+        "<b>Sponsored</b> &amp; more": "title matches the feed's title_filter",
         "Blog story 3": "no usable link (an absolute http or https URL)",
         "Blog story 4": "a link over the limit of 4,096 characters (limits: url_length)",
     }
@@ -1633,3 +1649,151 @@ def test_categories_that_differ_in_case_alone_are_one_topic_and_no_warning(
     assert list(report.warnings) == []
     parsed = feedparser.parse((config.output / "all.atom").read_bytes())
     assert [t.term for t in parsed.entries[0].tags] == ["Ai", "A I"]
+
+
+def _published(out: Path) -> dict[str, list[str]]:
+    """The titles in each feed of `out` (Atom), by feed path; feeds with none left out."""
+    found: dict[str, list[str]] = {}
+    for path in sorted(out.rglob("*.atom")):
+        titles = [title for title, _link in entries(out, str(path.relative_to(out)))]
+        if titles:
+            found[str(path.relative_to(out))] = titles
+    return found
+
+
+@pytest.mark.e2e
+def test_a_feeds_settings_changed_in_the_config_apply_to_its_kept_entries_at_once(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    """The config's topics, quality, published flag and title_filter of a feed hold
+    for every entry kept of it from the next build on, while the feed is not due (its
+    max-age) or would answer 304 (no new document to write them from): what a first
+    build with the new settings publishes. The feed is not asked for sooner than its
+    max-age said; then whole, so that the entries a title_filter left out come back
+    once it is dropped, though the document did not change."""
+    path = "/settings.xml"
+    server.docs[path] = Doc(
+        rss(
+            item(1),
+            item(2, title="Sponsored: a deal", category="ai"),
+            item(3, category="Robots &amp; more"),
+        ),
+        etag='"v1"',
+        headers={"Cache-Control": "max-age=3600"},
+    )
+    url = server.url(path)
+    config = config_for(tmp_path, FeedSource(url, topics=("News",), quality=60))
+    build(config, now=NOW)
+    all_three = ["Blog story 1", "Sponsored: a deal", "Blog story 3"]
+    assert _published(config.output)["topics/news.atom"] == all_three
+
+    def switched(when: timedelta, **settings: Any) -> dict[str, list[str]]:
+        """What a build `when` after the first publishes with these settings."""
+        changed = replace(config, feeds=(FeedSource(url, **settings),))
+        build(changed, now=NOW + when)
+        return _published(changed.output)
+
+    # Not due: nothing asked, the kept entries written again.
+    tech = switched(timedelta(minutes=10), topics=("Tech",), title_filter="(?i)sponsored")
+    assert len(server.requests(path)) == 1
+    robots = next(name for name in tech if name.startswith("topics/robots-and-more"))
+    assert tech == {
+        "all.atom": ["Blog story 1", "Blog story 3"],
+        "topics/ai.atom": ["Blog story 1"],
+        robots: ["Blog story 3"],
+        "topics/tech.atom": ["Blog story 1", "Blog story 3"],
+    }, tech
+    # The entry's own categories after the feed's topics, written as the feed wrote them.
+    texts = [p.read_text(encoding="utf-8") for p in tmp_path.rglob("*.md")]
+    assert sum("topics:\n- Tech\n- Robots &amp; more\n" in text for text in texts) == 1, texts
+    # Not published, or of too low a quality: none published; then all that are kept.
+    assert switched(timedelta(minutes=20), topics=("Tech",), published=False) == {}
+    assert switched(timedelta(minutes=30), topics=("Tech",), quality=10) == {}
+    held = switched(timedelta(minutes=40), topics=("Tech",), quality=90)
+    assert held["all.atom"] == ["Blog story 1", "Blog story 3"], held
+    assert len(server.requests(path)) == 1
+    # Due (the max-age is over): asked for whole, though the ETag is the one it has.
+    final = switched(timedelta(hours=2), topics=("Tech",))
+    asked = server.requests(path)
+    assert len(asked) == 2 and "if-none-match" not in asked[1], asked
+    assert final["all.atom"] == all_three, final
+    fresh = replace(
+        config, output=tmp_path / "fresh" / "out", feeds=(FeedSource(url, topics=("Tech",)),)
+    )
+    build(fresh, now=NOW + timedelta(hours=2))
+    assert final == _published(fresh.output)
+    # Nothing changed since: asked for with its ETag again, at its max-age.
+    switched(timedelta(hours=4), topics=("Tech",))
+    asked = server.requests(path)
+    assert len(asked) == 4 and asked[3].get("if-none-match") == '"v1"', asked
+
+
+_TOPIC = st.lists(
+    st.sampled_from([*"aAbB &<>;é", "&amp;", "<b>", "AI", "ai", "  ", "\u0301"]), max_size=8
+).map("".join)
+_SETTINGS = st.builds(
+    Settings,
+    topics=st.lists(_TOPIC, max_size=4).map(tuple),
+    quality=st.integers(0, 100),
+    published=st.booleans(),
+    title_filter=st.sampled_from([None, "(?i)deal", "zzz"]),
+)
+
+
+@given(
+    categories=st.lists(_TOPIC, max_size=14).map(tuple),
+    title=st.sampled_from(["A deal & more", "Story <b>one</b>", "Plain"]),
+    before=_SETTINGS,
+    after=_SETTINGS,
+    limits=st.sampled_from([DEFAULT_LIMITS, replace(DEFAULT_LIMITS, topics=3, title_length=5)]),
+)
+def test_an_entry_written_again_under_other_settings_is_what_they_write(
+    categories: tuple[str, ...],
+    title: str,
+    before: Settings,
+    after: Settings,
+    limits: Limits,
+) -> None:
+    """An entry file written under a feed's settings, then written again under others
+    when the config changes them (`settled`), is the file the others write from the
+    entry itself (or none, when their title_filter leaves it out)."""
+    entry = Entry(
+        "urn:e:1",
+        title,
+        "https://blog.example/1",
+        "<p>What happened.</p>",
+        NOW,
+        None,
+        categories,
+        "",
+        (),
+    )
+    feed = RemoteFeed("A blog", "https://blog.example/", None, (entry,), "rss20")
+    url = "https://blog.example/feed.xml"
+    text = article_text(entry, feed, url, before, NOW, limits)
+    again = settled(text, after, limits)
+    assert written_under(text) == before.mark(limits)
+    if after.title_filter and re.search(after.title_filter, shown_title(entry, limits)):
+        assert again is None
+    else:
+        assert again == article_text(entry, feed, url, after, NOW, limits)
+        assert again is not None and written_under(again) == after.mark(limits)
+
+
+def test_an_entry_written_before_categories_were_kept_keeps_its_topics() -> None:
+    """An entry file of an older version (no `feed: categories`, no mark) written
+    again: its topics, as they were, after the feed's new ones."""
+    entry = Entry(
+        "urn:e:1", "A story", "https://blog.example/1", "", NOW, None, ("R&D", "AI"), "", ()
+    )
+    feed = RemoteFeed("A blog", "https://blog.example/", None, (entry,), "rss20")
+    text = article_text(entry, feed, "https://blog.example/f", Settings(("News",)), NOW)
+    old = text.replace("  categories:\n  - R&D\n  - AI\n", "")
+    old = old[: old.index("  settings: ")] + "---\n"
+    assert written_under(old) is None
+    again = settled(old, Settings(("Tech", "ai"), quality=70))
+    assert again is not None
+    data = yaml.safe_load(again.strip("-\n"))
+    assert data["topics"] == ["Tech", "ai", "News", "R&amp;D"]
+    assert data["quality"] == 70
+    assert data["feed"]["categories"] == ["News", "R&D", "AI"]
