@@ -13,11 +13,12 @@ import pytest
 from conftest import ROOT
 from s3server import REQUIRE
 
-#: one bucket test, run with s3fs made unimportable (as on a machine without it)
+#: one bucket test, run with s3fs made unimportable (as on a machine without it), in
+#: this one process (`-n 0`: a worker of pytest-xdist would import s3fs as it is)
 SCRIPT = (
     "import sys; sys.modules['s3fs'] = None\n"
     "import pytest\n"
-    "raise SystemExit(pytest.main(['-p', 'no:cacheprovider', '-q', '-rs', "
+    "raise SystemExit(pytest.main(['-p', 'no:cacheprovider', '-q', '-rs', '-n', '0', "
     "'tests/objectstore/test_buckets.py::test_the_cache_control_is_configurable']))\n"
 )
 
