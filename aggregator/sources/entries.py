@@ -612,20 +612,13 @@ class Settings:
     published: bool = True
     title_filter: str | None = None
 
-    def mark(self, limits: Limits = DEFAULT_LIMITS) -> str:
-        """What names these settings in an entry file (its `feed: settings`): a digest of
-        what they make of a kept entry (`settled`), the limits that cut its topics
-        among them. A letter first: YAML never reads it as a number."""
-        data = [
-            list(self.topics),
-            self.quality,
-            self.published,
-            self.title_filter,
-            limits.topics,
-            limits.title_length,
-        ]
+    @property
+    def mark(self) -> str:
+        """A digest of the settings: the state keeps the one its entries were written
+        under (`remote._settle`)."""
+        data = [list(self.topics), self.quality, self.published, self.title_filter]
         text = json.dumps(data, ensure_ascii=False)
-        return "s" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+        return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 def entry_key(identity: str) -> str:
@@ -677,7 +670,6 @@ def article_text(
             **({"updated": _stamp(entry.updated)} if entry.updated else {}),
             # What `settled` makes the entry again from when the feed's settings change.
             "categories": categories,
-            "settings": settings.mark(limits),
         },
     }
     return _dumped(data)
@@ -707,12 +699,16 @@ def _topic_key(topic: str) -> str:
 
 
 def _categories(categories: Iterable[str], limits: Limits) -> list[str]:
-    """An entry's own categories, cleaned and cut as the loader would, each once (the
-    first spelling), none empty: the first `limits.topics` (no more can be its topics,
+    """An entry's own categories, cleaned and cut as the loader would (`_distinct`)."""
+    return _distinct((clean_cut(c, limits.title_length)[0] for c in categories), limits)
+
+
+def _distinct(categories: Iterable[str], limits: Limits) -> list[str]:
+    """Categories as they are, each once as the loader tells topics apart (the first
+    spelling), none empty: the first `limits.topics` (no more can be an entry's topics,
     whatever the feed's topics before them)."""
     named: dict[str, str] = {}
-    for category in categories:
-        text = clean_cut(category, limits.title_length)[0]
+    for text in categories:
         if text and len(named) < limits.topics:
             named.setdefault(_topic_key(text), text)
     return list(named.values())
@@ -729,39 +725,27 @@ def _topics(settings: Settings, categories: Iterable[str], limits: Limits) -> li
     return [_kept(t) for t in named.values()][: limits.topics]
 
 
-def written_under(text: str) -> str | None:
-    """The `feed: settings` mark of the entry file `text` (None when it names none: an
-    older version wrote it, or it is not an entry file)."""
-    data = _entry_data(text)
-    feed = data.get("feed") if data is not None else None
-    mark = feed.get("settings") if isinstance(feed, dict) else None
-    return mark if isinstance(mark, str) else None
-
-
 def settled(text: str, settings: Settings, limits: Limits = DEFAULT_LIMITS) -> str | None:
-    """The entry file `text`, written under other settings of its feed, as `settings`
-    make it: their quality, published flag and topics (the feed's, then the entry's
-    own categories; one written by a version that kept no categories takes the topics
-    it had as its categories); None when its title matches their `title_filter`.
-    `text` itself when it is no entry file this module wrote."""
+    """The entry file `text` as `settings` (its feed's, changed) make it: their
+    quality, published flag and topics (the feed's, then the entry's own categories;
+    one written by a version that kept no categories takes the topics it had as its
+    categories); None when its title matches their `title_filter`. `text` itself when
+    it is no entry file this module wrote. What the limits cut stays as it was cut."""
     data = _entry_data(text)
     feed = data.get("feed") if data is not None else None
     if data is None or not isinstance(feed, dict):
         return text
-    if left_out(settings, plain_text(str(data.get("title") or ""))):  # (as written: `_kept`)
+    if left_out(settings, _unkept(str(data.get("title") or ""))):
         return None
     given = feed.get("categories")
-    if isinstance(given, list):
-        categories = _categories([str(c) for c in given], limits)
-    else:  # (its topics as written: `_kept`)
+    if not isinstance(given, list):
         had = data.get("topics")
-        had = had if isinstance(had, list) else []
-        categories = _categories([plain_text(str(t)) for t in had], limits)
+        given = [_unkept(str(t)) for t in had] if isinstance(had, list) else []
+    categories = _distinct([str(c) for c in given], limits)
     data["quality"] = settings.quality
     data["published"] = settings.published
     data["topics"] = _topics(settings, categories, limits)
     feed["categories"] = categories
-    feed["settings"] = settings.mark(limits)
     return _dumped(data)
 
 
@@ -805,6 +789,11 @@ def usable(entry: Entry, feed_url: str, limits: Limits = DEFAULT_LIMITS) -> str 
 def _html(text: str, plain: bool) -> str:
     """`text` as HTML: escaped when it is `plain` text."""
     return text.replace("&", "&amp;").replace("<", "&lt;") if plain else text
+
+
+def _unkept(text: str) -> str:
+    """The text `_kept` wrote as `text`."""
+    return text.replace("&lt;", "<").replace("&amp;", "&")
 
 
 def _kept(text: str) -> str:

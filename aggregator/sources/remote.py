@@ -65,7 +65,6 @@ from aggregator.sources.entries import left_out
 from aggregator.sources.entries import settled
 from aggregator.sources.entries import shown_title
 from aggregator.sources.entries import usable
-from aggregator.sources.entries import written_under
 from aggregator.state.codec import entry_digest
 from aggregator.state.interface import StateStore
 
@@ -81,6 +80,9 @@ MAX_WAIT = timedelta(days=1)
 COSTLY_WAIT = timedelta(hours=1)
 #: entries left out of one document that the state keeps (with their reasons)
 MAX_SKIPPED = 100
+#: the meta rows (`_settings_key`) of the settings (`Settings.mark`) the state's entries
+#: of each feed were written under: when the config's differ, they are written again
+SETTINGS_KEY = "feed settings "
 #: the pattern of entry files in a feed's folder
 ENTRY_PATTERN = "*.md"
 _SLUG = re.compile(r"[^a-z0-9]+")
@@ -113,6 +115,7 @@ def sync(
     docstring); what is known of each feed, in config order."""
     root = config.entries_path
     known = _remove_others(root, config.feeds, store)
+    marks = dict(store.metas(SETTINGS_KEY))
     lost: set[str] = set()
     due: list[FeedSource] = []
     #: the feeds asked for with no validator: a 304 to them holds no document
@@ -125,12 +128,15 @@ def sync(
         # hold either are asked for again in full, whatever the last answer said of
         # the next fetch.
         whole = restore(root / folder_name(feed.url), feed.url, store)
-        settled_now = _settle(feed, root / folder_name(feed.url), store, config, now)
-        if settled_now and state is not None:
-            # Entries its title_filter left out before may be in the document the
-            # server has: asked for whole when it is next due (not sooner).
-            state = known[feed.url] = state.replace(etag=None, last_modified=None)
-            store.save_feed_state(state)
+        settings = _settings(feed)
+        if marks.get(_settings_key(feed.url)) != settings.mark:
+            if state is not None and (state.etag or state.last_modified):
+                # Entries its title_filter left out before may be in the document the
+                # server has: asked for whole when it is next due (not sooner).
+                state = known[feed.url] = state.replace(etag=None, last_modified=None)
+                store.save_feed_state(state)
+            _settle(feed, root / folder_name(feed.url), store, config, now)
+            store.set_meta(_settings_key(feed.url), settings.mark)  # all done: last
         if not whole and state is not None and state.fetched_at is not None:
             lost.add(feed.url)
         if state is None or (
@@ -304,24 +310,22 @@ def _settings(feed: FeedSource) -> Settings:
     return Settings(feed.topics, feed.quality, feed.published, feed.title_filter)
 
 
+def _settings_key(url: str) -> str:
+    """The meta row of a feed's settings: its URL then a line's end, which no URL holds
+    (so that no key is the start of another's: `delete_metas` takes a prefix)."""
+    return f"{SETTINGS_KEY}{url}\n"
+
+
 def _settle(
     feed: FeedSource, folder: Path, store: StateStore, config: Config, now: datetime
-) -> bool:
-    """Write again, as the config's settings of `feed` make them (its topics, quality,
-    published flag, title_filter), the entries the state keeps that were written
-    under others: the feed may answer 304 for days, and entries that left its document
-    are never in one again. Entries are written under one feed's settings at a time
-    (all again at once when they change, in one transaction), so one of them tells.
-    Whether any was written again or left out (the state's copies first, then the
-    files, as `restore` would)."""
+) -> None:
+    """Write the entries the state keeps of `feed` again as the config's settings of
+    it make them (its topics, quality, published flag, title_filter): the feed may
+    answer 304 for days, and entries that left its document are never in one again.
+    The state's copies first (those the filter now leaves out forgotten, then the
+    others saved), then the files, as `restore` would."""
     settings = _settings(feed)
-    mark = settings.mark(config.limits)
     keys = sorted(key for key, digest in store.feed_entry_digests(feed.url).items() if digest)
-    if (
-        not keys
-        or written_under(store.feed_entry_texts(feed.url, keys[:1]).get(keys[0], "")) == mark
-    ):
-        return False
     first_seen = store.feed_entries(feed.url)
     changed: list[tuple[str, datetime, str]] = []
     dropped: list[str] = []
@@ -331,8 +335,6 @@ def _settle(
             dropped.append(key)
         elif new != text:
             changed.append((key, first_seen.get(key, now), new))  # (a kept one keeps its own)
-    # Those the title_filter now leaves out go first: the new settings' mark, stored
-    # last, says all is done.
     store.forget_feed_entries(feed.url, dropped)
     store.save_feed_entries(feed.url, changed)
     for key in dropped:
@@ -341,7 +343,6 @@ def _settle(
         folder.mkdir(parents=True, exist_ok=True)
     for key, _seen, text in changed:
         _write_if_changed(folder / f"{key}.md", text.encode("utf-8"))
-    return bool(changed or dropped)
 
 
 def restore(folder: Path, url: str, store: StateStore) -> bool:
@@ -459,6 +460,10 @@ def _remove_others(
     configured = {feed.url for feed in feeds}
     known = store.feed_states()
     store.forget_feeds([url for url in known if url not in configured])
+    marked = {_settings_key(url) for url in configured}
+    for key, _mark in store.metas(SETTINGS_KEY):
+        if key not in marked:
+            store.delete_metas(key)
     return {url: state for url, state in known.items() if url in configured}
 
 
