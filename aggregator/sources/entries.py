@@ -614,11 +614,15 @@ class Settings:
 
     @property
     def mark(self) -> str:
-        """A digest of the settings: the state keeps the one its entries were written
-        under (`remote._settle`)."""
+        """A digest of the settings, then one of the title_filter alone: the state keeps
+        the mark its entries were written under (`remote._settle`)."""
         data = [list(self.topics), self.quality, self.published, self.title_filter]
-        text = json.dumps(data, ensure_ascii=False)
-        return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+        return f"{_digest(data)} {_digest(self.title_filter)}"
+
+
+def _digest(data: object) -> str:
+    text = json.dumps(data, ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 def entry_key(identity: str) -> str:
@@ -749,12 +753,17 @@ def settled(text: str, settings: Settings, limits: Limits = DEFAULT_LIMITS) -> s
     return _dumped(data)
 
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _entry_data(text: str) -> dict[str, Any] | None:
     """The front matter of an entry file this module wrote (None for another text)."""
     if not (text.startswith("---\n") and text.endswith("---\n")):
         return None
     try:
-        data = yaml.safe_load(text[4:-4])
+        # (libyaml's loader where there is one: every entry of a feed is read so when its
+        # settings change; it reads what `_dumped` writes as PyYAML's own does)
+        data = yaml.load(text[4:-4], Loader=_LOADER)
     except yaml.YAMLError:
         return None
     return data if isinstance(data, dict) else None

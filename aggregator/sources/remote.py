@@ -49,6 +49,7 @@ import yaml
 
 from aggregator.config import Config
 from aggregator.config import FeedSource
+from aggregator.errors import Cancelled
 from aggregator.errors import FeedError
 from aggregator.model import FeedState
 from aggregator.model import LoadError
@@ -129,13 +130,15 @@ def sync(
         # the next fetch.
         whole = restore(root / folder_name(feed.url), feed.url, store)
         settings = _settings(feed)
-        if marks.get(_settings_key(feed.url)) != settings.mark:
-            if state is not None and (state.etag or state.last_modified):
+        was = marks.get(_settings_key(feed.url))
+        if was != settings.mark:
+            filtered = was is None or was.split(" ")[-1] != settings.mark.split(" ")[-1]
+            if filtered and state is not None and (state.etag or state.last_modified):
                 # Entries its title_filter left out before may be in the document the
                 # server has: asked for whole when it is next due (not sooner).
                 state = known[feed.url] = state.replace(etag=None, last_modified=None)
                 store.save_feed_state(state)
-            _settle(feed, root / folder_name(feed.url), store, config, now)
+            _settle(feed, root / folder_name(feed.url), store, config, now, cancel)
             store.set_meta(_settings_key(feed.url), settings.mark)  # all done: last
         if not whole and state is not None and state.fetched_at is not None:
             lost.add(feed.url)
@@ -317,7 +320,12 @@ def _settings_key(url: str) -> str:
 
 
 def _settle(
-    feed: FeedSource, folder: Path, store: StateStore, config: Config, now: datetime
+    feed: FeedSource,
+    folder: Path,
+    store: StateStore,
+    config: Config,
+    now: datetime,
+    cancel: threading.Event | None,
 ) -> None:
     """Write the entries the state keeps of `feed` again as the config's settings of
     it make them (its topics, quality, published flag, title_filter): the feed may
@@ -330,6 +338,8 @@ def _settle(
     changed: list[tuple[str, datetime, str]] = []
     dropped: list[str] = []
     for key, text in store.feed_entry_texts(feed.url, keys).items():
+        if cancel is not None and cancel.is_set():  # (done again by the next run)
+            raise Cancelled("stopped while writing a feed's entries again")
         new = settled(text, settings, config.limits)
         if new is None:
             dropped.append(key)

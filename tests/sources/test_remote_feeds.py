@@ -3,6 +3,7 @@ published beside article files, deduplicated with them, kept when a feed fails."
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import html
 import json
@@ -1725,6 +1726,11 @@ def test_a_feeds_settings_changed_in_the_config_apply_to_its_kept_entries_at_onc
     switched(timedelta(hours=4), topics=("Tech",))
     asked = server.requests(path)
     assert len(asked) == 4 and asked[3].get("if-none-match") == '"v1"', asked
+    # Other topics (the title_filter as it was): no entry can come back, none is asked.
+    assert switched(timedelta(hours=4, minutes=10), topics=("Other",))["topics/other.atom"]
+    switched(timedelta(hours=6), topics=("Other",))
+    asked = server.requests(path)
+    assert len(asked) == 5 and asked[4].get("if-none-match") == '"v1"', asked
 
 
 @pytest.mark.e2e
@@ -1765,6 +1771,43 @@ def test_entries_a_title_filter_left_out_come_back_when_it_is_dropped(
     asked = server.requests(path)
     assert len(asked) == 2 and "if-none-match" not in asked[1], asked
     assert _published(config.output)["all.atom"] == ["Sponsored 1", "Sponsored 2"]
+
+
+@pytest.mark.e2e
+def test_a_build_stopped_as_it_wrote_the_entries_again_leaves_it_to_the_next(
+    server: FeedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stopped between leaving out the entries a new filter matches and writing the
+    others again under the new topics: the next build does what is left. A feed no
+    longer in the config leaves no note of its settings behind."""
+    from aggregator.sources.remote import SETTINGS_KEY
+    from aggregator.state.store import Store
+
+    path = "/stopped.xml"
+    document = rss(item(1), item(2, title="Sponsored 2"))
+    server.docs[path] = Doc(document, etag='"v1"', headers={"Cache-Control": "max-age=3600"})
+    server.docs["/other.xml"] = Doc(rss(item(3)))
+    url, other = server.url(path), server.url("/other.xml")
+    config = config_for(tmp_path, FeedSource(url), FeedSource(other))
+    build(config, now=NOW)
+    later = replace(config, feeds=(FeedSource(url, topics=("Tech",), title_filter="Sponsored"),))
+
+    def stop(*args: object) -> None:
+        raise KeyboardInterrupt("stopped")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Store, "save_feed_entries", stop)
+        with pytest.raises(KeyboardInterrupt):
+            build(later, now=NOW + timedelta(minutes=10))
+    build(later, now=NOW + timedelta(minutes=20))
+    assert _published(later.output) == {
+        "all.atom": ["Blog story 1"],
+        "topics/ai.atom": ["Blog story 1"],
+        "topics/tech.atom": ["Blog story 1"],
+    }
+    assert len(server.requests(path)) == 1
+    with contextlib.closing(Store(later.state_path)) as store:
+        assert [key for key, _mark in store.metas(SETTINGS_KEY)] == [f"{SETTINGS_KEY}{url}\n"]
 
 
 #: pieces of categories and titles: markup, entities, mojibake that cleaning repairs,
