@@ -52,6 +52,7 @@ from aggregator.limits import Limits
 from aggregator.model import Image
 from aggregator.sources.text import clean_cut
 from aggregator.sources.text import plain_text
+from aggregator.stories.urls import web_uri
 
 _HTTP = ("http://", "https://")
 #: an entry dated before this has no date (see `article_text`)
@@ -654,7 +655,16 @@ def article_text(
     topics = _topics(settings, categories, limits)
     domain = (urlsplit(entry.link).hostname or urlsplit(feed_url).hostname or "").lower()
     provider = entry.author or feed.title or domain
-    usable_images = [i for i in entry.images if i.url and len(i.url) <= limits.url_length]
+    # Each image's URL as the loader takes it (`web_uri`: an ASCII URI, what is not
+    # ASCII or a space percent-encoded), so that the file reads back as it was written
+    # (YAML reads a U+0085 in a quoted string as a space); one it would not take is
+    # written as it is, for the loader to say so.
+    uris = ((i, web_uri(i.url) or i.url) for i in entry.images if i.url)
+    usable_images = [
+        dataclasses.replace(i, url=uri)
+        for i, uri in uris
+        if len(i.url) <= limits.url_length and len(uri) <= limits.url_length
+    ]
     summary = _html(entry.summary, entry.summary_is_text)
     data: dict[str, Any] = {
         "title": _kept(shown_title(entry, limits)),

@@ -50,7 +50,9 @@ from aggregator.limits import Limits
 from aggregator.links.linkpolicy import LinkCheckSettings
 from aggregator.model import BuildReport
 from aggregator.model import FeedState
+from aggregator.model import Image
 from aggregator.sources import inputs
+from aggregator.sources import yamlload
 from aggregator.sources.discover import _with_feed
 from aggregator.sources.discover import alternates
 from aggregator.sources.discover import discover
@@ -65,6 +67,7 @@ from aggregator.sources.entries import settled
 from aggregator.sources.entries import shown_title
 from aggregator.sources.remote import MAX_SKIPPED
 from aggregator.sources.remote import folder_name
+from aggregator.stories.urls import web_uri
 
 XML = etree.XMLParser(resolve_entities=False, no_network=True)
 #: words for titles no two of which are alike
@@ -1836,9 +1839,23 @@ _SETTINGS = st.builds(
 )
 
 
+#: image URLs as feeds give them: a space, a U+0085 (YAML reads it back as a space in a
+#: quoted string), a line separator, a letter that is not ASCII, a plain one
+_IMAGE_URLS = [
+    "https://i.example/a b.png",
+    "https://i.example/a\x85b.png",
+    "https://i.example/a\u2028b.png",
+    "https://i.example/é.png",
+    "https://i.example/a.png",
+]
+
+
 @given(
     categories=st.lists(_TEXT, max_size=14).map(tuple),
     title=_TEXT.map(lambda text: text + " deal"),
+    images=st.lists(st.sampled_from(_IMAGE_URLS), max_size=3).map(
+        lambda urls: tuple(Image(url) for url in urls)
+    ),
     before=_SETTINGS,
     after=_SETTINGS,
     limits=st.sampled_from([DEFAULT_LIMITS, replace(DEFAULT_LIMITS, topics=3, title_length=5)]),
@@ -1846,6 +1863,7 @@ _SETTINGS = st.builds(
 def test_an_entry_written_again_under_other_settings_is_what_they_write(
     categories: tuple[str, ...],
     title: str,
+    images: tuple[Image, ...],
     before: Settings,
     after: Settings,
     limits: Limits,
@@ -1864,11 +1882,14 @@ def test_an_entry_written_again_under_other_settings_is_what_they_write(
         None,
         categories,
         "",
-        (),
+        images,
     )
     feed = RemoteFeed("A blog", "https://blog.example/", None, (entry,), "rss20")
     url = "https://blog.example/feed.xml"
     text = article_text(entry, feed, url, before, NOW, limits)
+    # Its images read back (as the loader reads the file) as their URLs' URI forms.
+    written = yamlload.load(text[4:-4])["images"]
+    assert [image["url"] for image in written] == [web_uri(image.url) for image in images]
     if left_out(before, shown_title(entry, limits)):
         assert settled(text, before, limits) is None
     else:
