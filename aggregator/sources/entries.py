@@ -52,6 +52,7 @@ from aggregator.limits import Limits
 from aggregator.model import Image
 from aggregator.sources.text import clean_cut
 from aggregator.sources.text import plain_text
+from aggregator.stories.topics import topic_key
 from aggregator.stories.urls import web_uri
 
 _HTTP = ("http://", "https://")
@@ -707,11 +708,6 @@ def _dumped(data: dict[str, Any]) -> str:
     return f"---\n{text}---\n"
 
 
-def _topic_key(topic: str) -> str:
-    """A topic as the loader tells topics apart: without case, spaces collapsed."""
-    return " ".join(topic.split()).casefold()
-
-
 def _categories(categories: Iterable[str], limits: Limits) -> list[str]:
     """An entry's own categories, cleaned and cut as the loader would (`_distinct`)."""
     return _distinct((clean_cut(c, limits.title_length)[0] for c in categories), limits)
@@ -724,7 +720,7 @@ def _distinct(categories: Iterable[str], limits: Limits) -> list[str]:
     named: dict[str, str] = {}
     for text in categories:
         if text and len(named) < limits.topics:
-            named.setdefault(_topic_key(text), text)
+            named.setdefault(topic_key(text), text)
     return list(named.values())
 
 
@@ -735,7 +731,7 @@ def _topics(settings: Settings, categories: Iterable[str], limits: Limits) -> li
     named: dict[str, str] = {}
     for topic in [*(clean_cut(t, limits.title_length)[0] for t in settings.topics), *categories]:
         if topic:
-            named.setdefault(_topic_key(topic), topic)
+            named.setdefault(topic_key(topic), topic)
     return [_kept(t) for t in named.values()][: limits.topics]
 
 

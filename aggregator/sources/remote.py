@@ -115,8 +115,7 @@ def sync(
     """Fetch the config's feeds that are due and write their entries (see the module
     docstring); what is known of each feed, in config order."""
     root = config.entries_path
-    known = _remove_others(root, config.feeds, store)
-    marks = dict(store.metas(SETTINGS_KEY))
+    known, marks = _remove_others(root, config.feeds, store)
     lost: set[str] = set()
     due: list[FeedSource] = []
     #: the feeds asked for with no validator: a 304 to them holds no document
@@ -138,7 +137,7 @@ def sync(
                 # server has: asked for whole when it is next due (not sooner).
                 state = known[feed.url] = state.replace(etag=None, last_modified=None)
                 store.save_feed_state(state)
-            _settle(feed, root / folder_name(feed.url), store, config, now, cancel)
+            _settle(feed, settings, root / folder_name(feed.url), store, config, now, cancel)
             store.set_meta(_settings_key(feed.url), settings.mark)  # all done: last
         if not whole and state is not None and state.fetched_at is not None:
             lost.add(feed.url)
@@ -321,6 +320,7 @@ def _settings_key(url: str) -> str:
 
 def _settle(
     feed: FeedSource,
+    settings: Settings,
     folder: Path,
     store: StateStore,
     config: Config,
@@ -332,7 +332,6 @@ def _settle(
     answer 304 for days, and entries that left its document are never in one again.
     The state's copies first (those the filter now leaves out forgotten, then the
     others saved), then the files, as `restore` would."""
-    settings = _settings(feed)
     keys = sorted(key for key, digest in store.feed_entry_digests(feed.url).items() if digest)
     first_seen = store.feed_entries(feed.url)
     changed: list[tuple[str, datetime, str]] = []
@@ -459,9 +458,9 @@ def counted(state: FeedState, config: Config) -> FeedState:
 
 def _remove_others(
     root: Path, feeds: Sequence[FeedSource], store: StateStore
-) -> dict[str, FeedState]:
-    """Remove the entries and state of feeds no longer in the config; what the state
-    knows of the others."""
+) -> tuple[dict[str, FeedState], dict[str, str]]:
+    """Remove the entries, state and settings' marks of feeds no longer in the config;
+    what the state knows of the others, and their marks (by `_settings_key`)."""
     wanted = {folder_name(feed.url) for feed in feeds}
     if root.is_dir():
         for child in root.iterdir():
@@ -470,11 +469,10 @@ def _remove_others(
     configured = {feed.url for feed in feeds}
     known = store.feed_states()
     store.forget_feeds([url for url in known if url not in configured])
-    marked = {_settings_key(url) for url in configured}
-    for key, _mark in store.metas(SETTINGS_KEY):
-        if key not in marked:
-            store.delete_metas(key)
-    return {url: state for url, state in known.items() if url in configured}
+    marks = dict(store.metas(SETTINGS_KEY))
+    for key in marks.keys() - {_settings_key(url) for url in configured}:
+        store.delete_metas(key)
+    return {url: state for url, state in known.items() if url in configured}, marks
 
 
 _Named = TypeVar("_Named", LoadError, LoadWarning)
