@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Sequence
+from datetime import UTC
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -105,7 +106,8 @@ def build(
     fails is logged, and pinged again after the next run; with a bucket output, once
     the upload that publishes the feed lands, this run's or a later one's). `now` is
     the build's clock
-    (the age filter, link freshness, pings; default: the current time); `session`
+    (the age filter, link freshness, pings; default: the current time; a given one is
+    timezone-aware and between the years 1000 and 8999, else a ValueError); `session`
     sends the link checker's requests and the pings; `resolver` answers DNS for the
     link checker; `progress(phase, done, total)` follows the run (`aggregator.Progress`:
     files read, duplicate zones searched, links checked, feeds written); setting `cancel`
@@ -128,8 +130,8 @@ def build(
     # A script that builds when imported, imported by a worker of its own build: this
     # build would wait for that one's lock, and that one for this worker.
     refuse_when_starting_as_worker()
-    config = _checked(config, "build", now)
-    now = now if now is not None else utcnow()
+    config = _checked(config, "build")
+    now = _now(now, "build")
     check_layout(Layout(config.output, config.sources, config.state_path, patterns=config.patterns))
     lock = OutputLock(config.output, wait=wait)
     lock.acquire(cancel=cancel)
@@ -177,8 +179,8 @@ def check_links(
     `aggregator check-links` prints, and what a daemon that does not lead does to help
     the one that does. Parameters as for `build` (`cancel` stops the checks with
     `Cancelled`; the results known by then are stored)."""
-    config = _checked(config, "check_links", now)
-    now = now if now is not None else utcnow()
+    config = _checked(config, "check_links")
+    now = _now(now, "check_links")
     with _wrapped():
         checked = pipeline.check_links(
             config, now=now, resolver=resolver, progress=progress, session=session, cancel=cancel
@@ -254,18 +256,43 @@ def validate(
     return validate_paths([Path(p) for p in paths], config.patterns, config.limits)
 
 
-def _checked(config: Config, call: str, now: datetime | None = None) -> Config:
-    """`config`, when it is a `Config` and `now` (given) a `datetime`; else TypeError
-    naming the call and the argument, rather than an AttributeError from deep inside
-    the run (`validate("aggregator.yaml")`: a path is not a config)."""
+def _checked(config: Config, call: str) -> Config:
+    """`config`, when it is a `Config`; else TypeError naming the call and the argument,
+    rather than an AttributeError from deep inside the run (`validate("aggregator.yaml")`:
+    a path is not a config)."""
     if not isinstance(config, Config):
         raise TypeError(
             f"{call}: config must be an aggregator.Config (aggregator.load_config makes "
             f"one from a file), not {type(config).__name__}"
         )
-    if now is not None and not isinstance(now, datetime):
-        raise TypeError(f"{call}: now must be a datetime, not {type(now).__name__}")
     return config
+
+
+#: the years a `now` given to the library may lie in: `now` less or plus the longest
+#: duration a setting takes (`config.LONGEST`, 100 years) and a day stays inside the
+#: years 1 to 9999 that datetime holds
+_EARLIEST_NOW = datetime(1000, 1, 1, tzinfo=UTC)
+_LATEST_NOW = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def _now(now: datetime | None, call: str) -> datetime:
+    """The time of a run: `now` in UTC, else the clock's. A `now` that is not a datetime
+    is a TypeError, a naive one or one outside the years 1000 to 8999 a ValueError,
+    naming the call, rather than an error from deep inside the run (comparing naive and
+    aware datetimes; `now - max_age` past the year 1)."""
+    if now is None:
+        return utcnow()
+    if not isinstance(now, datetime):
+        raise TypeError(f"{call}: now must be a datetime, not {type(now).__name__}")
+    if now.utcoffset() is None:
+        raise ValueError(
+            f"{call}: now must be timezone-aware, such as datetime.now(UTC), not {now.isoformat()}"
+        )
+    if not _EARLIEST_NOW <= now < _LATEST_NOW:
+        raise ValueError(
+            f"{call}: now must lie between the years 1000 and 8999, not {now.isoformat()}"
+        )
+    return now.astimezone(UTC)
 
 
 @contextlib.contextmanager

@@ -19,6 +19,7 @@ from dataclasses import field
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
+from datetime import timezone
 from http.server import BaseHTTPRequestHandler
 from http.server import ThreadingHTTPServer
 from pathlib import Path
@@ -592,6 +593,44 @@ def test_a_wrong_argument_is_a_type_error_naming_it(tmp_path: Path) -> None:
     with pytest.raises(TypeError, match=r"^build: now must be a datetime, not str"):
         aggregator.build(config, now="2021-07-01")  # type: ignore[arg-type]
     assert not (tmp_path / "feeds").exists()
+
+
+def test_a_now_the_run_cannot_use_is_a_value_error_naming_it(tmp_path: Path) -> None:
+    # A naive `now` used to fail deep inside with "can't compare offset-naive and
+    # offset-aware datetimes"; the year 1 with a max_age with an OverflowError.
+    write_article(tmp_path / "src", "good.md")
+    config = aggregator.load_config(
+        None, sources=[tmp_path / "src"], output=tmp_path / "out", links=False
+    )
+    config = dataclasses.replace(config, max_age=timedelta(days=36500))
+    wrong = {
+        datetime(2021, 7, 1): r"now must be timezone-aware, such as datetime.now\(UTC\), "
+        r"not 2021-07-01T00:00:00$",
+        datetime(1, 1, 1, tzinfo=UTC): r"now must lie between the years 1000 and 8999, "
+        r"not 0001-01-01T00:00:00\+00:00$",
+        datetime(9999, 12, 31, 23, 59, tzinfo=UTC): r"now must lie between the years 1000 "
+        r"and 8999, not 9999-12-31T23:59:00\+00:00$",
+    }
+    for now, message in wrong.items():
+        with pytest.raises(ValueError, match=r"^build: " + message):
+            aggregator.build(config, now=now)
+        with pytest.raises(ValueError, match=r"^check_links: " + message):
+            aggregator.check_links(config, now=now)
+    assert not (tmp_path / "out").exists()
+    # The edges of the range build, as does an hour in another zone: the same instant
+    # in UTC makes the same bytes.
+    for now in (datetime(1000, 1, 1, tzinfo=UTC), datetime(8999, 12, 31, 23, 59, tzinfo=UTC)):
+        assert aggregator.build(config, now=now).errors == ()
+    east = datetime(2021, 7, 1, 12, 0, tzinfo=timezone(timedelta(hours=5, minutes=30)))
+    aggregator.build(config, now=east)
+    first = {p.name: p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()}
+    shutil.rmtree(tmp_path / "out")
+    for state in tmp_path.glob("*.sqlite*"):
+        state.unlink()
+    report = aggregator.build(config, now=east.astimezone(UTC))
+    assert report.published == 1
+    again = {p.name: p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()}
+    assert again == first
 
 
 def test_validate_of_a_config_reads_the_files_a_build_reads(tmp_path: Path) -> None:
