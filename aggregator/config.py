@@ -21,11 +21,13 @@ from dataclasses import field
 from dataclasses import fields
 from dataclasses import replace
 from datetime import UTC
+from datetime import date
 from datetime import datetime
 from datetime import timedelta
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
+from typing import TypeVar
 from urllib.parse import quote
 from urllib.parse import urlsplit
 from urllib.parse import urlunsplit
@@ -563,8 +565,7 @@ def read_config(path: Path | None) -> ConfigFile:
         line = mark.line + 1 if mark is not None else 1
         if isinstance(exc, yaml.reader.ReaderError):  # a character YAML does not allow
             line = text.count("\n", 0, exc.position) + 1
-        problem = (getattr(exc, "problem", None) or str(exc)).splitlines()[0]
-        raise ConfigError(f"{path}:{line}: invalid YAML: {problem}") from exc
+        raise ConfigError(f"{path}:{line}: invalid YAML: {yamlload.syntax_problem(exc)}") from exc
     except yamlload.VALUE_ERRORS as exc:
         # A typed scalar no Python object holds: `!!bool maybe`, `!!int` with no digit.
         raise ConfigError(f"{path}:1: invalid YAML value: {yamlload.value_problem(exc)}") from exc
@@ -601,7 +602,7 @@ def config_from_mapping(
     for key, value in data.items():
         if key not in _KEYS:
             known = ", ".join(sorted(_KEYS))
-            raise fail(str(key), f"unknown key (known keys: {known})")
+            raise fail(_key_text(key), f"unknown key (known keys: {known})")
         try:
             if key == "topics":
                 values["topics"], values["aliases"] = _topics(value)
@@ -683,6 +684,18 @@ def _as_read(value: Any) -> Any:
     if isinstance(value, tuple | list):
         return [_as_read(item) for item in value]
     return value
+
+
+def _key_text(key: Any) -> str:
+    """A mapping key as it is written in YAML: `null`, `true` and `false` for the keys
+    PyYAML reads as None and booleans (not Python's `None`, `True`); dates in ISO form."""
+    if key is None:
+        return "null"
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    if isinstance(key, (date, datetime)):
+        return key.isoformat()
+    return str(key)
 
 
 def _shown(key: str) -> str:
@@ -870,7 +883,7 @@ def _topics(value: Any) -> tuple[Mapping[str, TopicSettings], Mapping[str, str]]
     aliases: dict[str, str] = {}
     for name, settings in value.items():
         if not isinstance(name, str) or not name.strip():
-            raise _NestedError((str(name),), "a topic name must be a non-empty string")
+            raise _NestedError((_key_text(name),), "a topic name must be a non-empty string")
         try:
             _plain(name)
         except ValueError as exc:
@@ -906,7 +919,7 @@ def _topics(value: Any) -> tuple[Mapping[str, TopicSettings], Mapping[str, str]]
 
 
 def _topic(name: str, settings: dict[Any, Any]) -> tuple[TopicSettings, tuple[str, ...]]:
-    unknown = sorted(str(k) for k in settings if k not in _TOPIC_SETTINGS)
+    unknown = sorted(_key_text(k) for k in settings if k not in _TOPIC_SETTINGS)
     if unknown:
         known = ", ".join(_TOPIC_SETTINGS)
         raise _NestedError((name, unknown[0]), f"unknown setting (known: {known})")
@@ -984,7 +997,7 @@ def _dedupe(value: Any, _base: Path) -> DedupeSettings:
     if not isinstance(value, dict):
         raise TypeError("must map settings such as threshold: 0.7")
     known = {"same_url", "similar_title", "threshold", "window"}
-    unknown = sorted(str(k) for k in value if k not in known)
+    unknown = sorted(_key_text(k) for k in value if k not in known)
     if unknown:
         raise ValueError(f"unknown setting {unknown[0]!r} (known: {', '.join(sorted(known))})")
     settings = DedupeSettings()
@@ -1023,7 +1036,7 @@ def _link_check(value: Any, base: Path) -> LinkCheckSettings:
     counts = {"workers", "per_host"}
     flags = {"enabled", "allow_private", "check_images"}
     known = set(durations) | set(ttls) | counts | flags | {"retries", "user_agent", "ports"}
-    unknown = sorted(str(k) for k in value if k not in known)
+    unknown = sorted(_key_text(k) for k in value if k not in known)
     if unknown:
         raise ValueError(f"unknown setting {unknown[0]!r} (known: {', '.join(sorted(known))})")
     changes: dict[str, Any] = {}
@@ -1077,7 +1090,7 @@ def _limits(value: Any, _base: Path) -> Limits:
     counts = {"yaml_depth", "yaml_nodes", "title_length", "excerpt_length", "topics"}
     counts |= {"url_length", "feed_entries", "images", "related"}
     known = sizes | counts
-    unknown = sorted(str(k) for k in value if k not in known)
+    unknown = sorted(_key_text(k) for k in value if k not in known)
     if unknown:
         raise ValueError(f"unknown setting {unknown[0]!r} (known: {', '.join(sorted(known))})")
     changes: dict[str, int] = {}
@@ -1115,6 +1128,8 @@ def _feeds(value: Any) -> tuple[FeedSource, ...]:
             item = {f.name: getattr(item, f.name) for f in fields(item)} | {"topics": topics}
         try:
             feed = feed_source(item)
+        except _NestedError as exc:  # a setting of the feed, named
+            raise _NestedError(where + exc.path, exc.reason) from None
         except (TypeError, ValueError) as exc:
             raise _NestedError(where, str(exc)) from None
         if feed.url in seen:
@@ -1126,38 +1141,53 @@ def _feeds(value: Any) -> tuple[FeedSource, ...]:
 
 def feed_source(item: Any) -> FeedSource:
     """One item of the `feeds:` section: a URL, or a mapping with `url` and the feed's
-    settings (`--feed URL` gives the URL alone)."""
-    if isinstance(item, str):
-        item = {"url": item}
+    settings (`--feed URL` gives the URL alone). A bad setting is a ValueError or
+    TypeError whose message starts with its key (`quality: must be a whole number`)."""
+    if isinstance(item, str):  # a bad URL, not a setting: its problem alone
+        return FeedSource(web_url(item))
     if not isinstance(item, dict):
         raise TypeError("must be a URL or a mapping such as  url: https://...")
-    unknown = sorted(str(k) for k in item if k not in _FEED_KEYS)
+    unknown = sorted(_key_text(k) for k in item if k not in _FEED_KEYS)
     if unknown:
         raise ValueError(f"unknown setting {unknown[0]!r} (known: {', '.join(_FEED_KEYS)})")
     url = item.get("url")
     if not isinstance(url, str):
-        raise TypeError("url: must be the feed's URL")
-    feed = FeedSource(web_url(url))
+        raise _NestedError(("url",), "must be the feed's URL")
+    try:
+        feed = FeedSource(web_url(url))
+    except ValueError as exc:
+        raise _NestedError(("url",), str(exc)) from None
     topics = item.get("topics")
     if topics is not None:
         names = [topics] if isinstance(topics, str) else topics
         if not isinstance(names, list) or not all(isinstance(t, str) and t.strip() for t in names):
-            raise TypeError("topics: must be a topic name or a list of them")
+            raise _NestedError(("topics",), "must be a topic name or a list of them")
         feed = replace(feed, topics=tuple(dict.fromkeys(" ".join(t.split()) for t in names)))
     if "quality" in item:
-        feed = replace(feed, quality=_quality(item["quality"], Path()))
+        feed = replace(feed, quality=_feed_setting(item, "quality", _quality))
     if "published" in item:
-        feed = replace(feed, published=_flag(item["published"], Path()))
+        feed = replace(feed, published=_feed_setting(item, "published", _flag))
     pattern = item.get("title_filter")
     if pattern is not None:
         if not isinstance(pattern, str) or not pattern:
-            raise TypeError("title_filter: must be a regular expression")
+            raise _NestedError(("title_filter",), "must be a regular expression")
         try:
             re.compile(pattern)
         except re.error as exc:
-            raise ValueError(f"title_filter: not a regular expression: {exc}") from None
+            raise _NestedError(("title_filter",), f"not a regular expression: {exc}") from None
         feed = replace(feed, title_filter=pattern)
     return feed
+
+
+_T = TypeVar("_T")
+
+
+def _feed_setting(item: dict[Any, Any], key: str, read: Callable[[Any, Path], _T]) -> _T:
+    """A feed's setting `key`, read as the top-level one is; a problem names the key."""
+    try:
+        return read(item[key], Path())
+    except (TypeError, ValueError) as exc:
+        raise _NestedError((key,), str(exc)) from None
 
 
 def _websub(value: Any, _base: Path) -> str | None:

@@ -1427,9 +1427,7 @@ def _parse_yaml(
         what = f"YAML tag {_short(tag.group(1))}" if tag else "YAML construct"
         raise _Invalid(f"unsupported {what}: only plain YAML data is read", line) from None
     except yaml.YAMLError as exc:
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        context = getattr(exc, "context", None)
-        detail = f"{problem} ({context})" if context else problem
+        detail = yamlload.syntax_problem(exc)
         raise _Invalid(f"invalid YAML: {detail}", _mark_line(exc, offset, source)) from None
     except RecursionError:
         raise _Invalid("YAML nested too deeply", offset + 1) from None

@@ -138,6 +138,16 @@ def value_problem(error: Exception) -> str:
     return str(error).split("\n")[0] or type(error).__name__
 
 
+def syntax_problem(error: yaml.YAMLError) -> str:
+    """What PyYAML's parser found wrong, on one line: its problem and, when it says
+    one, the context (`but found another document (expected a single document in the
+    stream)`)."""
+    lines = (getattr(error, "problem", None) or str(error)).splitlines()
+    problem = lines[0] if lines else type(error).__name__
+    context = getattr(error, "context", None)
+    return f"{problem} ({context.splitlines()[0]})" if context else problem
+
+
 class _Other(Exception):
     """A node `_build` leaves to PyYAML's constructor."""
 

@@ -106,11 +106,21 @@ class Marks:
         self._block: bool | None = None
 
     def path(self, path: tuple[str, ...]) -> int:
-        """1-based line of a nested key (`("topics", "AI", "limit")`): the deepest of
+        """1-based line of a nested key (`("topics", "AI", "limit")`), where "item N"
+        is the N-th item of a list (`("feeds", "item 2", "quality")`): the deepest of
         them found (the top-level key's line when none is; 1 without it)."""
         self._marks()
         node, line = self._root, 0
         for key in path:
+            if isinstance(node, SequenceNode):
+                number = key.removeprefix("item ")
+                if not (key.startswith("item ") and number.isdigit()):
+                    break
+                if not 1 <= int(number) <= len(node.value):
+                    break
+                node = node.value[int(number) - 1]
+                line = self._line(node.start_mark.index)
+                continue
             if not isinstance(node, MappingNode):
                 break
             found = None

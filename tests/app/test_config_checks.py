@@ -127,6 +127,98 @@ def test_a_config_error_is_at_the_line_of_the_key_yaml_reads(
     one_line(run_cli("build", "--config", conf, cwd=folder), 2, *words)
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # a feed's setting: named, at its own line (the item's line for the item's own
+        # problem), in block and flow lists
+        (
+            "feeds:\n  - url: https://e.example/f\n    quality: abc\n",
+            "conf.yaml:6: feeds: item 1: quality: must be a whole number",
+        ),
+        (
+            "feeds:\n  - https://e.example/a\n  - url: https://e.example/f\n"
+            "    topics: AI\n    published: maybe\n",
+            "conf.yaml:8: feeds: item 2: published: must be true or false",
+        ),
+        (
+            "feeds:\n  - url: https://e.example/f\n    quality: 1000000000000\n",
+            "conf.yaml:6: feeds: item 1: quality: must be from -1,000,000,000 to "
+            "1,000,000,000, got 1,000,000,000,000",
+        ),
+        (
+            "feeds:\n  - https://e.example/a\n  - url: ftp://e.example/f\n",
+            "conf.yaml:6: feeds: item 2: url: must be an absolute http(s) URL, "
+            "got 'ftp://e.example/f'",
+        ),
+        (
+            "feeds:\n  - url: https://e.example/f\n    title_filter: '('\n",
+            "conf.yaml:6: feeds: item 1: title_filter: not a regular expression: "
+            "missing ), unterminated subpattern at position 0",
+        ),
+        (
+            "feeds:\n  - https://e.example/a\n  - https://e.example/a\n",
+            "conf.yaml:6: feeds: item 2: https://e.example/a is listed twice",
+        ),
+        (
+            'feeds: [{url: "https://e.example/f", quality: x}]\n',
+            "conf.yaml:4: feeds: item 1: quality: must be a whole number",
+        ),
+        # keys YAML reads as null, booleans or dates, written as YAML writes them
+        (
+            "topics:\n  null: {title: x}\n",
+            "conf.yaml:5: topics: null: a topic name must be a non-empty string",
+        ),
+        ("true: 3\n", "conf.yaml:4: true: unknown key (known keys: "),
+        (
+            "topics:\n  AI:\n    false: 3\n",
+            "conf.yaml:6: topics: AI: false: unknown setting (known: ",
+        ),
+        (
+            "feeds:\n  - url: https://e.example/f\n    ~: 3\n",
+            "conf.yaml:5: feeds: item 1: unknown setting 'null' (known: ",
+        ),
+        ("link_check:\n  2021-01-01: 3\n", "conf.yaml:4: link_check: unknown setting '2021-01-01'"),
+        # PyYAML's context: what it expected
+        (
+            "---\ntitle: t\n",
+            "conf.yaml:4: invalid YAML: but found another document (expected a single "
+            "document in the stream)",
+        ),
+        (
+            "topics: [a\ntitle: t\n",
+            "conf.yaml:5: invalid YAML: did not find expected ',' or ']' (while parsing a "
+            "flow sequence)",
+        ),
+    ],
+    ids=[
+        "feed-quality",
+        "feed-published",
+        "feed-quality-range",
+        "feed-url",
+        "feed-filter",
+        "feed-twice",
+        "feed-flow",
+        "null-topic",
+        "true-key",
+        "false-setting",
+        "null-feed-setting",
+        "date-setting",
+        "two-documents",
+        "flow-unclosed",
+    ],
+)
+def test_a_config_error_names_the_key_as_written_at_its_line(
+    folder: Path, text: str, message: str
+) -> None:
+    conf = write_conf(folder, text)
+    with pytest.raises(ConfigError) as raised:
+        load_config(conf)
+    shown = str(raised.value)
+    assert shown.startswith(f"{conf.parent}/{message}"), shown
+    assert "\n" not in shown
+
+
 @pytest.mark.e2e
 @pytest.mark.parametrize(
     ("text", "words"),
