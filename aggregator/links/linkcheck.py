@@ -166,6 +166,8 @@ class _Answer:
     #: cannot be undone): its validators still name the document (not so for a body
     #: cut short by a timeout or a reset)
     refused: bool = False
+    #: when the answer's headers came (`time.monotonic`); None when none came
+    at: float | None = None
 
 
 @dataclass(slots=True)
@@ -816,13 +818,20 @@ class LinkChecker:
             for url, feed in wanted.items()
         ]
         claims = _Claims(store, self.lease_ttl) if store is not None else None
+        # Each answer's waits are counted from when it came (`Fetched.after`), not
+        # from the end of all fetches: the next fetch would come early by as long as
+        # the others took.
+        now, started = utcnow(), time.monotonic()
         try:
             answers = self._check_all(checks, cancel, "fetching feeds", claims)
         finally:
             if claims is not None:
                 claims.close()
-        now = utcnow()
-        return {url: _fetched(*answers[url], now) for url in wanted}
+        ended = time.monotonic()
+        return {
+            url: _fetched(*answers[url], now, (answers[url][1].at or ended) - started)
+            for url in wanted
+        }
 
     def _result(
         self,
@@ -1349,6 +1358,7 @@ class LinkChecker:
             status=response.status_code,
             headers=headers,
             reason=f"{response.status_code} {response.reason or ''}".strip(),
+            at=time.monotonic(),
         )
         fetched = check.fetch is not None and 200 <= response.status_code < 300
         if fetched:
@@ -1451,9 +1461,11 @@ def _validators(feed: FetchRequest) -> dict[str, str]:
     return headers
 
 
-def _fetched(check: _Check, answer: _Answer, now: datetime) -> Fetched:
-    """What a finished fetch gives its caller."""
+def _fetched(check: _Check, answer: _Answer, started: datetime, after: float) -> Fetched:
+    """What a finished fetch gives its caller: its answer came `after` seconds past
+    `started`."""
     assert check.fetch is not None
+    now = started + timedelta(seconds=after)
     status, headers = answer.status, answer.headers
     got = answer.failure is None and status is not None and (200 <= status < 300 or status == 304)
     unchanged = got and status == 304
@@ -1475,6 +1487,7 @@ def _fetched(check: _Check, answer: _Answer, now: datetime) -> Fetched:
         moved_to=check.current if got and check.hops and check.permanent else None,
         max_age=max_age(headers, now),
         retry_after=wait.total_seconds() if wait is not None else None,
+        after=after,
         content_type=headers.get("content-type"),
         error=None if got else answer.reason or "no answer",
     )

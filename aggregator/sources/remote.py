@@ -205,6 +205,8 @@ def _take(
     if answer.status == 304 and fresh is None:
         fresh = state.max_age
     wait = _wait(fresh, answer.retry_after)
+    # The waits count from when the answer came, as the server counts them.
+    answered = now + timedelta(seconds=answer.after)
     # Permanent redirects back to the configured URL undo a move (the site took it back).
     moved = state.moved_to
     if answer.moved_to:
@@ -213,7 +215,7 @@ def _take(
         checked_at=now,
         status=answer.status,
         moved_to=moved,
-        next_fetch=now + wait if wait else None,
+        next_fetch=answered + wait if wait else None,
         new=0,
     )
     if answer.status == 410:
@@ -222,7 +224,7 @@ def _take(
         )
     if answer.status == 304 and answer.error is None:
         # the document the last fetch read, and what was made of it
-        return _with_ttl(base.replace(max_age=fresh), state.ttl, now)
+        return _with_ttl(base.replace(max_age=fresh), state.ttl, answered)
     if answer.error is not None or answer.body is None:
         failed = base.replace(error=answer.error or "no document", skipped=(), skipped_total=0)
         if answer.status != 304 and (answer.etag is not None or answer.last_modified is not None):
@@ -242,9 +244,9 @@ def _take(
         if reader.costly and refused.next_fetch is None:
             # A document that took all the parser's time or memory is not fetched and
             # parsed again at every run (nor is a 304 parsed: it keeps the refusal).
-            refused = refused.replace(next_fetch=now + COSTLY_WAIT)
+            refused = refused.replace(next_fetch=answered + COSTLY_WAIT)
         return refused
-    base = _with_ttl(base.replace(ttl=remote.ttl), remote.ttl, now)
+    base = _with_ttl(base.replace(ttl=remote.ttl), remote.ttl, answered)
     folder = config.entries_path / folder_name(feed.url)
     written, skipped = _write_entries(feed, remote, folder, store, now, config)
     return base.replace(

@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import field
 from dataclasses import replace
+from datetime import UTC
+from datetime import datetime
 from datetime import timedelta
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler
@@ -119,6 +121,8 @@ class Doc:
     etag: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     gzip: bool = False
+    #: seconds the server takes before it answers
+    delay: float = 0.0
 
 
 class FeedServer:
@@ -129,6 +133,8 @@ class FeedServer:
     def __init__(self) -> None:
         self.docs: dict[str, Doc] = {}
         self.log: list[tuple[str, dict[str, str]]] = []
+        #: when each request came, by path (the real clock)
+        self.arrived: dict[str, list[datetime]] = {}
         self.lock = threading.Lock()
         server = self
 
@@ -140,7 +146,10 @@ class FeedServer:
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 with server.lock:
                     server.log.append((self.path, headers))
+                    server.arrived.setdefault(self.path, []).append(datetime.now(UTC))
                 doc = server.docs.get(self.path)
+                if doc is not None and doc.delay:
+                    time.sleep(doc.delay)
                 if doc is None:
                     self.send_response(404)
                     self.send_header("Content-Length", "0")
@@ -248,6 +257,24 @@ def age(folder: Path) -> None:
     when = time.time() - 60
     for path in folder.rglob("*.md"):
         os.utime(path, (when, when))
+
+
+def timed_build(config: Config, now: datetime) -> tuple[BuildReport, timedelta]:
+    """`build(config, now=now)` and how long it took (the real clock)."""
+    started = time.monotonic()
+    report = build(config, now=now)
+    return report, timedelta(seconds=time.monotonic() - started)
+
+
+def after_waits(
+    states: tuple[FeedState, ...], since: datetime, waits: list[timedelta], took: timedelta
+) -> bool:
+    """Whether each state's next fetch is its wait after its answer came: after `since`
+    (the build's `now`) by the wait, and by no more than the build `took` besides."""
+    return len(states) == len(waits) and all(
+        s.next_fetch is not None and since + w <= s.next_fetch <= since + w + took
+        for s, w in zip(states, waits, strict=True)
+    )
 
 
 def only(report: BuildReport) -> FeedState:
@@ -631,11 +658,8 @@ def test_cache_control_and_ttl_put_off_the_next_fetch(server: FeedServer, tmp_pa
     config = config_for(
         tmp_path, FeedSource(server.url("/cached.xml")), FeedSource(server.url("/ttl.xml"))
     )
-    first = build(config, now=NOW)
-    assert [s.next_fetch for s in first.sources] == [
-        NOW + timedelta(hours=1),
-        NOW + timedelta(minutes=120),
-    ]
+    first, took = timed_build(config, NOW)
+    assert after_waits(first.sources, NOW, [timedelta(hours=1), timedelta(minutes=120)], took)
     build(config, now=NOW + timedelta(minutes=30))
     assert len(server.requests("/cached.xml")) == len(server.requests("/ttl.xml")) == 1
     build(config, now=NOW + timedelta(minutes=90))
@@ -1163,13 +1187,13 @@ def test_a_document_the_parser_chokes_on_is_refused_in_time_and_the_rest_publish
         tmp_path, FeedSource(server.url("/nested.xml")), FeedSource(server.url("/good.xml"))
     )
     settings = replace(config.link_check, deadline=timedelta(seconds=3))
-    report = build(replace(config, link_check=settings), now=NOW)
+    report, took = timed_build(replace(config, link_check=settings), NOW)
     nested_state, good = report.sources
     assert nested_state.error == "not read within 3 s (refused)"
     assert good.error is None
     assert entries(config.output) == [("Blog story 1", "https://blog.example/story-1")]
     # Not fetched and parsed again at every run: an hour later, at the earliest.
-    assert nested_state.next_fetch == NOW + timedelta(hours=1)
+    assert after_waits((nested_state,), NOW, [timedelta(hours=1)], took)
     asked = len(server.requests("/nested.xml"))
     again = build(replace(config, link_check=settings), now=NOW + timedelta(minutes=30))
     assert len(server.requests("/nested.xml")) == asked
@@ -1209,23 +1233,59 @@ def test_a_feed_asking_to_wait_is_not_waited_for_but_asked_again_later(
     config = config_for(tmp_path, *feeds)
     # Retries as by default: a link check would wait out the Retry-After twice.
     config = replace(config, link_check=replace(config.link_check, retries=2))
-    report = build(config, now=NOW)
+    report, took = timed_build(config, NOW)
     busy, good = report.sources
     assert len(server.requests("/busy.xml")) == 1
-    assert (busy.status, busy.next_fetch, good.error) == (429, NOW + timedelta(minutes=10), None)
+    assert (busy.status, good.error) == (429, None)
+    assert after_waits((busy,), NOW, [timedelta(minutes=10)], took)
     common = ["--source", "articles", "--output", "out", "--allow-private-links"]
     urls = [arg for feed in feeds for arg in ("--feed", feed.url)]
     listed = cli("feeds", *common, *urls, "--json", cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr
     shown = json.loads(listed.stdout)["feeds"][0]
-    assert (shown["status"], shown["next_fetch"]) == (
-        429,
-        (NOW + timedelta(seconds=600)).isoformat(),
-    )
+    assert busy.next_fetch is not None
+    assert (shown["status"], shown["next_fetch"]) == (429, busy.next_fetch.isoformat())
     build(config, now=NOW + timedelta(minutes=5))
     assert len(server.requests("/busy.xml")) == 1  # not before the wait is over
     build(config, now=NOW + timedelta(minutes=11))
     assert len(server.requests("/busy.xml")) == 2
+
+
+@pytest.mark.e2e
+def test_a_retry_after_date_is_not_asked_before_it_however_long_the_fetching_took(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    # A slow feed first: the busy one is answered a while after the build started.
+    # The wait used to be counted from the end of all fetches and added to the build's
+    # start, so the next fetch came early by as long as the fetching took.
+    delay = 1.5
+    server.docs["/slow.xml"] = Doc(rss(item(1)), delay=delay)
+    until = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=10)
+    server.docs["/busy.xml"] = Doc(
+        b"", status=503, headers={"Retry-After": format_datetime(until, usegmt=True)}
+    )
+    server.docs["/expires.xml"] = Doc(
+        rss(item(2)), headers={"Expires": format_datetime(until, usegmt=True)}
+    )
+    config = config_for(
+        tmp_path,
+        FeedSource(server.url("/slow.xml")),
+        FeedSource(server.url("/busy.xml")),
+        FeedSource(server.url("/expires.xml")),
+    )
+    config = replace(config, link_check=replace(config.link_check, per_host=1))
+    started = datetime.now(UTC)
+    report = build(config, now=started)
+    _, busy, expires = report.sources
+    assert (busy.status, expires.status) == (503, 200)
+    # The fetching started at most this long after the build did (the first request
+    # arrived then); the next fetch is the date, early by no more than that (and late
+    # by less than the second an HTTP Date header leaves out, for the Expires).
+    before_fetching = server.arrived["/slow.xml"][0] - started
+    assert server.arrived["/busy.xml"][0] - started >= timedelta(seconds=delay)
+    for state in (busy, expires):
+        assert state.next_fetch is not None
+        assert until - before_fetching <= state.next_fetch < until + timedelta(seconds=1), state
 
 
 @pytest.mark.e2e
@@ -1240,12 +1300,9 @@ def test_ttl_and_max_age_hold_after_a_304_too(server: FeedServer, tmp_path: Path
     build(config, now=NOW)
     later = NOW + timedelta(minutes=121)
     # The 304s carry the ETag only: the ttl is in the body, the max-age was not repeated.
-    second = build(config, now=later)
+    second, took = timed_build(config, later)
     assert [s.status for s in second.sources] == [304, 304]
-    assert [s.next_fetch for s in second.sources] == [
-        later + timedelta(minutes=120),
-        later + timedelta(hours=1),
-    ]
+    assert after_waits(second.sources, later, [timedelta(minutes=120), timedelta(hours=1)], took)
     build(config, now=later + timedelta(minutes=30))
     assert len(server.requests("/ttl.xml")) == len(server.requests("/cached.xml")) == 2
 
