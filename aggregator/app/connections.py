@@ -68,6 +68,7 @@ from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer
 from waitress.server import TcpWSGIServer
 from waitress.task import ThreadedTaskDispatcher
+from waitress.task import WSGITask
 
 from aggregator.app.taskgate import TaskGate
 from aggregator.clock import wall_ns
@@ -173,9 +174,30 @@ def client_key(addr: Any) -> str:
     return str(ip)
 
 
+class _Task(WSGITask):
+    """waitress's task, but a response that has no body (a 304, a 204) to an HTTP/1.1
+    request keeps its connection: waitress closes it for want of a Content-Length,
+    which such a response must not carry and does not need (its headers end it: RFC
+    9112 6.3), so a reader revalidating its feeds connected again for each unchanged
+    one. A request that asks to close, HTTP/1.0 and a response with a body are as
+    waitress has them."""
+
+    def set_close_on_finish(self) -> None:
+        if (
+            self.version == "1.1"
+            and not self.has_body
+            and not self.wrote_header
+            and cast(Any, self.request).headers.get("CONNECTION", "").lower() != "close"
+        ):
+            return
+        super().set_close_on_finish()
+
+
 class Channel(HTTPChannel):
     """A waitress channel that knows its client, since when it waits for a request, and
     how its response is moving; it parses one request at a time."""
+
+    task_class = _Task
 
     def __init__(
         self,

@@ -198,6 +198,41 @@ def test_if_none_match_gives_304_with_an_empty_body(site: Site) -> None:
     assert other.body == first.body
 
 
+def test_a_reader_revalidating_keeps_its_connection_across_304s(site: Site) -> None:
+    """A reader polling many feeds with their validators over one keep-alive connection:
+    a 304 has no body to delimit, so nothing calls for closing the connection after it
+    (waitress closed it for want of a Content-Length, which a 304 must not carry), and
+    the reader connected again for every unchanged feed."""
+    paths = ["/all.atom", "/all.rss", "/topics/ai.rss", "/feed.json"]
+    tags = {path: get(site.port, path).headers["etag"] for path in paths}
+    conn = http.client.HTTPConnection("127.0.0.1", site.port, timeout=10)
+    try:
+        conn.connect()
+        assert conn.sock is not None
+        local = conn.sock.getsockname()
+        statuses = []
+        for path in [*paths, "/all.atom"]:
+            headers = {"If-None-Match": tags[path]} if path != "/all.atom" or statuses else {}
+            conn.request("GET", path, headers=headers)
+            response = conn.getresponse()
+            assert response.read() == b"" or response.status == 200
+            statuses.append(response.status)
+            assert response.getheader("Connection") is None, (path, response.getheaders())
+            assert not response.will_close, path
+            # The same socket served it: http.client opens a new one after a close.
+            assert conn.sock is not None and conn.sock.getsockname() == local, path
+        assert statuses == [200, 304, 304, 304, 304]
+        # A request that asks to close still closes.
+        asked = {"If-None-Match": tags["/all.rss"], "Connection": "close"}
+        conn.request("GET", "/all.rss", headers=asked)
+        closing = conn.getresponse()
+        assert closing.read() == b""
+        assert (closing.status, closing.getheader("Connection")) == (304, "close")
+        assert closing.will_close
+    finally:
+        conn.close()
+
+
 def test_if_modified_since_equal_to_last_modified_gives_304(site: Site) -> None:
     first = get(site.port, "/topics/ai.rss")
     again = get(site.port, "/topics/ai.rss", If_Modified_Since=first.headers["last-modified"])
