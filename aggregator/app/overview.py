@@ -34,6 +34,7 @@ from aggregator.publishing.publish import topic_names
 from aggregator.publishing.publish import topic_spec
 from aggregator.rendering.pages import SUBSCRIBE_FORMATS
 from aggregator.sources.inputs import plan
+from aggregator.sources.inputs import settled
 from aggregator.state.interface import StateStore
 from aggregator.state.interface import open_store
 from aggregator.state.interface import store_exists
@@ -109,7 +110,9 @@ class Overview:
 
 def overview(config: Config, now: datetime) -> Overview:
     """What `build` would publish with this config at `now`, and why not the rest."""
-    loaded = plan(config)  # the files, limits and errors of every command
+    # the files, limits and errors of every command; a feed's entries as its settings
+    # in the config make them
+    loaded = settled(plan(config), config)
     articles, errors = loaded.articles, loaded.errors
     unique, stories = formed(articles, config)  # as a build forms them
     duplicates = stories.duplicates

@@ -227,13 +227,14 @@ def check_links(
 ) -> CheckedLinks:
     """Check the links a build would publish, without writing any feed; `progress`
     hears the phases "read", "dedupe" and "links"."""
-    loaded = inputs.plan(config, progress=progress)
-    runner = zones_told(progress, find_zones_here)
-    unique, _ = formed(loaded.articles, config, runner)
-    candidates = link_candidates(unique, config, now)
     with contextlib.ExitStack() as stack:
         if store is None:
             store = stack.enter_context(open_store(config.state_location))
+        # a feed's entries as its settings in the config make them (the next build's)
+        loaded = inputs.settled(inputs.plan(config, progress=progress), config, store)
+        runner = zones_told(progress, find_zones_here)
+        unique, _ = formed(loaded.articles, config, runner)
+        candidates = link_candidates(unique, config, now)
         checked = check_article_links(
             candidates, config, now, store, resolver, links_of(progress), cancel, session=session
         )

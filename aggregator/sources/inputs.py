@@ -10,12 +10,14 @@ a file is read differs (from the parse cache or not), never what it becomes.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
+from dataclasses import replace
 from pathlib import Path
 
 from aggregator.config import Config
@@ -27,9 +29,11 @@ from aggregator.objectstore.mirror import mirror_folders
 from aggregator.objectstore.mirror import sync_sources
 from aggregator.progress import Progress
 from aggregator.progress import counting
+from aggregator.sources.entries import settled as settled_text
 from aggregator.sources.loader import file_key
 from aggregator.sources.loader import find_paths
 from aggregator.sources.loader import load_file
+from aggregator.sources.loader import load_text
 from aggregator.sources.loader import map_in_chunks
 from aggregator.sources.loader import read_ahead
 from aggregator.sources.loader import split_names
@@ -38,7 +42,10 @@ from aggregator.sources.parsecache import load_cached
 from aggregator.sources.parsecache import load_light
 from aggregator.sources.remote import ENTRY_PATTERN
 from aggregator.sources.remote import entry_folders
+from aggregator.sources.remote import unsettled
 from aggregator.state.interface import StateStore
+from aggregator.state.interface import open_store
+from aggregator.state.interface import store_exists
 
 #: files a worker reads per task
 _CHUNK = 250
@@ -208,3 +215,52 @@ def plan(
 ) -> Inputs:
     """`find` and `load` under the config: the files of a run and what they became."""
     return load(find(config), config.limits, store=store, light=light, progress=progress)
+
+
+def settled(loaded: Inputs, config: Config, store: StateStore | None = None) -> Inputs:
+    """`loaded` with the entries of each remote feed whose settings changed since they
+    were written (`remote.unsettled`) as the next build writes them again
+    (`entries.settled`): its topics, quality and published flag; those its title_filter
+    now leaves out left out: what `topics` and `check-links` show of a build to come.
+    The marks are read from `store`, else from the config's state when there is one
+    (none is made)."""
+    if not config.feeds:
+        return loaded
+    folders = {os.path.dirname(a.path) for a in loaded.articles}
+    if not folders.intersection(str(f) for f in entry_folders(config)):
+        return loaded
+    if store is not None:
+        changed = unsettled(config, store)
+    elif store_exists(config.state_location):
+        with open_store(config.state_location) as opened:
+            changed = unsettled(config, opened)
+    else:
+        changed = unsettled(config, None)
+    if not folders.intersection(changed):
+        return loaded
+    articles: list[Article] = []
+    errors = list(loaded.errors)
+    dropped: set[str] = set()
+    for article in loaded.articles:
+        settings = changed.get(os.path.dirname(article.path))
+        if settings is None:
+            articles.append(article)
+            continue
+        try:
+            text = Path(article.path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):  # (as it was read a moment ago)
+            articles.append(article)
+            continue
+        new = settled_text(text, settings, config.limits)
+        if new is None:  # its title_filter leaves it out now: the build deletes it
+            dropped.add(article.path)
+            continue
+        result = article if new == text else keyed(load_text(new, article.path, config.limits))
+        if isinstance(result, Article):
+            articles.append(result)
+        else:
+            errors.append(result)
+    found = loaded.found
+    if dropped:
+        found = replace(found, paths=[p for p in found.paths if p not in dropped])
+    return replace(loaded, found=found, articles=articles, errors=tuple(errors))

@@ -1195,19 +1195,34 @@ def _load_bytes(path: str | Path, limits: Limits) -> tuple[Article | LoadError, 
     """One article file's result, and its bytes when they could be read (else None, or
     `_FAILED` when an OSError kept them)."""
     display = os.fspath(path)
-    plain_yaml = _suffix(display).lower() in _PLAIN_YAML_SUFFIXES
-    raw = None
     try:
         raw = _read(path, limits.file_size)
-        return parse_article(raw, display, plain_yaml=plain_yaml, limits=limits), raw
     except OSError as exc:
         return LoadError(display, 1, f"cannot read file: {exc.strerror or exc}"), _FAILED
     except _Invalid as exc:
-        return LoadError(display, exc.line, exc.reason), raw
+        return LoadError(display, exc.line, exc.reason), None
+    except Exception as exc:  # (see `_parsed`)
+        return unforeseen(display, exc), None
+    return _parsed(raw, display, limits), raw
+
+
+def load_text(text: str, path: str, limits: Limits = DEFAULT_LIMITS) -> Article | LoadError:
+    """An article file's text, as if the file at `path` held it (an entry written again
+    in memory: `inputs.settled`)."""
+    return _parsed(text.encode("utf-8"), path, limits)
+
+
+def _parsed(raw: bytes, display: str, limits: Limits) -> Article | LoadError:
+    """The bytes of the article file `display` read."""
+    plain_yaml = _suffix(display).lower() in _PLAIN_YAML_SUFFIXES
+    try:
+        return parse_article(raw, display, plain_yaml=plain_yaml, limits=limits)
+    except _Invalid as exc:
+        return LoadError(display, exc.line, exc.reason)
     except Exception as exc:
         # Every problem known is an _Invalid with its own words; this is one not
         # foreseen (a YAML construct PyYAML fails on in its own way): still a report.
-        return unforeseen(display, exc), raw
+        return unforeseen(display, exc)
 
 
 def _suffix(path: str) -> str:

@@ -310,6 +310,22 @@ def _write_entries(
     return len(changed), skipped
 
 
+def unsettled(config: Config, store: StateStore | None) -> dict[str, Settings]:
+    """The entry folders (by path) of the config's feeds whose entries were written
+    under other settings than the config's, each with the config's settings: the next
+    build writes them again (`sync`), and a command that reads them before it (`topics`,
+    `check-links`, `validate`) reads them as that build will. Every feed's folder when
+    there is no state (`store` None)."""
+    marks = dict(store.metas(SETTINGS_KEY)) if store is not None else {}
+    root = config.entries_path
+    found: dict[str, Settings] = {}
+    for feed in config.feeds:
+        settings = _settings(feed)
+        if marks.get(_settings_key(feed.url)) != settings.mark:
+            found[str(root / folder_name(feed.url))] = settings
+    return found
+
+
 def _settings(feed: FeedSource) -> Settings:
     return Settings(feed.topics, feed.quality, feed.published, feed.title_filter)
 

@@ -40,11 +40,14 @@ from w3c import validate_folder
 from aggregator.app.feedlist import feed_json
 from aggregator.app.feedlist import problem_lines
 from aggregator.app.feedlist import render as render_feeds
+from aggregator.app.overview import overview
+from aggregator.app.overview import to_json
 from aggregator.app.watch import Warm
 from aggregator.config import Config
 from aggregator.config import FeedSource
 from aggregator.config import config_from_mapping
 from aggregator.engine.pipeline import build
+from aggregator.engine.pipeline import check_links
 from aggregator.errors import FeedError
 from aggregator.library import feed_states
 from aggregator.limits import DEFAULT_LIMITS
@@ -1791,6 +1794,56 @@ def test_a_feeds_settings_changed_in_the_config_apply_to_its_kept_entries_at_onc
     switched(timedelta(hours=6), topics=("Other",))
     asked = server.requests(path)
     assert len(asked) == 5 and asked[4].get("if-none-match") == '"v1"', asked
+
+
+@pytest.mark.e2e
+def test_topics_and_check_links_show_a_feeds_new_settings_before_the_build_writes_them(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    """`aggregator topics` and `check-links` read the kept entries of a feed whose
+    settings changed as the next build will write them: they showed the old topics,
+    quality and published flag, and the entries the new title_filter leaves out, until
+    a build wrote the entries again."""
+    path = "/preview.xml"
+    links = {n: server.url(f"/story-{n}") for n in (1, 2, 3)}
+    server.docs[path] = Doc(
+        rss(
+            item(1, link=links[1]),
+            item(2, link=links[2], title="Sponsored: a deal"),
+            item(3, link=links[3], category="Robots"),
+        ),
+        etag='"v1"',
+        headers={"Cache-Control": "max-age=3600"},
+    )
+    url = server.url(path)
+    config = config_for(tmp_path, FeedSource(url, topics=("News",)))
+    build(config, now=NOW)
+    later = NOW + timedelta(minutes=10)  # the feed is not due: no request
+
+    def shown(settings: FeedSource) -> tuple[dict[str, Any], list[str]]:
+        """What `topics --json` shows and the links `check-links` checks."""
+        changed = replace(config, feeds=(settings,))
+        view = to_json(overview(changed, later))
+        checked = check_links(replace(changed, links="on"), now=later)
+        return view, sorted(checked.urls.get(k, k) for k in checked.results)
+
+    old = shown(FeedSource(url, topics=("News",)))
+    assert sorted(old[1]) == sorted(links.values())
+    for settings in (
+        FeedSource(url, topics=("Tech",), title_filter="(?i)sponsored"),
+        FeedSource(url, topics=("Tech",), published=False),
+        FeedSource(url, topics=("Tech",), quality=10),
+    ):
+        before = shown(settings)
+        assert before != old, settings
+        build(replace(config, feeds=(settings,)), now=later)
+        assert shown(settings) == before, settings
+    asked = server.requests(path)
+    assert len(asked) == 1, asked
+    filtered = FeedSource(url, topics=("Tech",), title_filter="(?i)sponsored")
+    view, checked = shown(filtered)  # (the entry left out is gone from the folder now)
+    assert [t["topic"] for t in view["topics"]] == ["AI", "Robots", "Tech"], view["topics"]
+    assert checked == sorted([links[1], links[3]])
 
 
 @pytest.mark.e2e
