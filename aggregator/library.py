@@ -16,6 +16,7 @@ import dataclasses
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Sequence
@@ -131,7 +132,7 @@ def build(
     # build would wait for that one's lock, and that one for this worker.
     refuse_when_starting_as_worker()
     config = _checked(config, "build")
-    now = _now(now, "build")
+    now, taken = _now(now, "build"), time.monotonic()  # (the lock may be waited for)
     check_layout(Layout(config.output, config.sources, config.state_path, patterns=config.patterns))
     lock = OutputLock(config.output, wait=wait)
     lock.acquire(cancel=cancel)
@@ -143,6 +144,7 @@ def build(
             report = pipeline.build(
                 config,
                 now=now,
+                taken=taken,
                 resolver=resolver,
                 progress=progress,
                 cancel=cancel,

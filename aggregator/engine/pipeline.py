@@ -20,6 +20,7 @@ import contextlib
 import dataclasses
 import json
 import threading
+import time
 from collections.abc import Callable
 from collections.abc import Sequence
 from datetime import datetime
@@ -96,6 +97,7 @@ def build(
     config: Config,
     *,
     now: datetime,
+    taken: float | None = None,
     output: Output | None = None,
     store: StateStore | None = None,
     resolver: Resolver | None = None,
@@ -113,8 +115,11 @@ def build(
     `app.watch.Warm`). When `cancel` is set the run stops with `Cancelled` before it
     writes any feed. With `activity`, the report also counts each feed's articles per
     day (`tables.activity`: a scan of the feeds' tables, which a build that does not
-    show them skips). (The library's `aggregator.build` adds the
-    output lock and the hub pings around this.)"""
+    show them skips). `taken`: when `now` was read (`time.monotonic`), which the
+    waits a remote feed's answer asks for count from; default, the start of this run.
+    (The library's `aggregator.build` adds the output lock and the hub pings around
+    this.)"""
+    taken = taken if taken is not None else time.monotonic()
     output = output if output is not None else Output(config.output)
     check_sources(config.sources)  # a config error leaves no output folder behind
     output.prepare()
@@ -123,7 +128,9 @@ def build(
             store = stack.enter_context(open_store(config.state_location))
         stack.callback(drop_workers_ahead)  # (started by `find`, not taken: closed)
         # Remote feeds first: their entries are files among the others.
-        sources = remote.sync(config, now, store, session=session, resolver=resolver, cancel=cancel)
+        sources = remote.sync(
+            config, now, store, session=session, resolver=resolver, cancel=cancel, taken=taken
+        )
         # A file changed after this has a later ctime.
         stated = stamp_ns()
         since = tables.stated(store)

@@ -37,6 +37,7 @@ import re
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from datetime import timedelta
@@ -111,9 +112,13 @@ def sync(
     session: requests.Session | None = None,
     resolver: Resolver | None = None,
     cancel: threading.Event | None = None,
+    taken: float | None = None,
 ) -> tuple[FeedState, ...]:
     """Fetch the config's feeds that are due and write their entries (see the module
-    docstring); what is known of each feed, in config order."""
+    docstring); what is known of each feed, in config order. `taken`: when `now` was
+    read (`time.monotonic`; default: now), which the waits the answers ask for count
+    from."""
+    taken = taken if taken is not None else time.monotonic()
     root = config.entries_path
     known, marks = _remove_others(root, config.feeds, store)
     lost: set[str] = set()
@@ -146,6 +151,7 @@ def sync(
         ):
             due.append(feed)
     fetched = {}
+    lead = 0.0
     if due:
         from aggregator.links.fetch import FetchRequest  # here: only runs with feeds need it
         from aggregator.links.linkcheck import LinkChecker
@@ -161,6 +167,7 @@ def sync(
             if requests_[-1].etag is None and requests_[-1].last_modified is None:
                 unconditional.add(feed.url)
         checker = LinkChecker(config.link_check, resolver=resolver, session=session)
+        lead = time.monotonic() - taken  # the answers' `after` count from here
         fetched = checker.fetch(
             requests_, max_bytes=config.limits.source_feed_size, cancel=cancel, store=store
         )
@@ -176,6 +183,7 @@ def sync(
                     answer = dataclasses.replace(
                         answer, error="304 Not Modified to a request that named no copy"
                     )
+                answer = dataclasses.replace(answer, after=lead + answer.after)
                 state = _take(feed, state, answer, config, store, now, reader)
                 store.save_feed_state(state)
             results.append(counted(state, config))
@@ -205,7 +213,8 @@ def _take(
     if answer.status == 304 and fresh is None:
         fresh = state.max_age
     wait = _wait(fresh, answer.retry_after)
-    # The waits count from when the answer came, as the server counts them.
+    # The waits count from when the answer came, as the server counts them (`after`:
+    # from `now`, here).
     answered = now + timedelta(seconds=answer.after)
     # Permanent redirects back to the configured URL undo a move (the site took it back).
     moved = state.moved_to

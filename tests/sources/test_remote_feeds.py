@@ -1292,6 +1292,54 @@ def test_a_retry_after_date_is_not_asked_before_it_however_long_the_fetching_too
 
 
 @pytest.mark.e2e
+def test_a_feeds_wait_counts_from_its_answer_when_the_build_waited_for_the_lock(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    # The build takes its `now`, then waits for another writer of its output: the
+    # waits the feed asks for count from its answer, not from that `now`.
+    from aggregator.library import build as build_with_lock
+    from aggregator.publishing.lock import OutputLock
+
+    hold = 3.0
+    until = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=10)
+    server.docs["/busy.xml"] = Doc(
+        b"", status=429, headers={"Retry-After": format_datetime(until, usegmt=True)}
+    )
+    server.docs["/cached.xml"] = Doc(rss(item(1)), headers={"Cache-Control": "max-age=600"})
+    config = config_for(
+        tmp_path, FeedSource(server.url("/busy.xml")), FeedSource(server.url("/cached.xml"))
+    )
+    config.output.mkdir(parents=True)
+    locked, release = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with OutputLock(config.output, wait=0):
+            locked.set()
+            release.wait(30)
+
+    other = threading.Thread(target=writer)
+    other.start()
+    try:
+        assert locked.wait(30)
+        threading.Timer(hold, release.set).start()
+        started = datetime.now(UTC)
+        report = build_with_lock(config, now=started, wait=60)
+    finally:
+        release.set()
+        other.join()
+    busy, cached = report.sources
+    asked = server.arrived["/cached.xml"][0]
+    assert asked - started >= timedelta(seconds=hold)
+    assert busy.next_fetch is not None and cached.next_fetch is not None
+    # The date itself (early by the moments between reading the clock and asking the
+    # time: well under the wait for the lock, which it used to be early by).
+    assert until - timedelta(seconds=hold / 2) < busy.next_fetch <= until + timedelta(seconds=1)
+    # The max-age from its answer, not from the build's start.
+    assert cached.next_fetch >= asked + timedelta(seconds=600) - timedelta(seconds=hold / 2)
+    assert cached.next_fetch <= server.arrived["/cached.xml"][0] + timedelta(seconds=601)
+
+
+@pytest.mark.e2e
 def test_ttl_and_max_age_hold_after_a_304_too(server: FeedServer, tmp_path: Path) -> None:
     server.docs["/ttl.xml"] = Doc(rss(item(1), ttl="120"), etag='"t"')
     server.docs["/cached.xml"] = Doc(
