@@ -179,15 +179,25 @@ class _Task(WSGITask):
     request keeps its connection: waitress closes it for want of a Content-Length,
     which such a response must not carry and does not need (its headers end it: RFC
     9112 6.3), so a reader revalidating its feeds connected again for each unchanged
-    one. A request that asks to close, HTTP/1.0 and a response with a body are as
-    waitress has them."""
+    one. A request whose Connection header lists `close` among other options
+    (`keep-alive, close`) is closed after any response: waitress looks for `close`
+    alone. HTTP/1.0 is as waitress has it."""
+
+    def _asks_to_close(self) -> bool:
+        header = cast(Any, self.request).headers.get("CONNECTION", "")
+        return "close" in (option.strip().lower() for option in header.split(","))
+
+    def build_response_header(self) -> bytes:
+        if self.version == "1.1" and self._asks_to_close():
+            self.set_close_on_finish()
+        return super().build_response_header()
 
     def set_close_on_finish(self) -> None:
         if (
             self.version == "1.1"
             and not self.has_body
             and not self.wrote_header
-            and cast(Any, self.request).headers.get("CONNECTION", "").lower() != "close"
+            and not self._asks_to_close()
         ):
             return
         super().set_close_on_finish()

@@ -231,6 +231,15 @@ def test_a_reader_revalidating_keeps_its_connection_across_304s(site: Site) -> N
         assert closing.will_close
     finally:
         conn.close()
+    # So does one that asks for it among other options, after a 304 or a 200.
+    for validator in (tags["/all.rss"], '"other"'):
+        answer = raw_request(
+            site.port,
+            b"GET /all.rss HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, Close\r\n"
+            b"If-None-Match: " + validator.encode() + b"\r\n\r\n",
+        )
+        head = answer.partition(b"\r\n\r\n")[0].decode("latin-1").lower()
+        assert "\r\nconnection: close" in head, head
 
 
 def test_if_modified_since_equal_to_last_modified_gives_304(site: Site) -> None:
