@@ -226,8 +226,14 @@ def settled(loaded: Inputs, config: Config, store: StateStore | None = None) -> 
     (none is made)."""
     if not config.feeds:
         return loaded
-    folders = {os.path.dirname(a.path) for a in loaded.articles}
-    if not folders.intersection(str(f) for f in entry_folders(config)):
+    # Folders told apart by their real paths: a source folder that is a link to the
+    # state's folder finds the entries under another name.
+    real = {
+        folder: os.path.realpath(folder)
+        for folder in {os.path.dirname(a.path) for a in loaded.articles}
+    }
+    held = set(real.values())
+    if not held.intersection(os.path.realpath(f) for f in entry_folders(config)):
         return loaded
     if store is not None:
         changed = unsettled(config, store)
@@ -236,13 +242,14 @@ def settled(loaded: Inputs, config: Config, store: StateStore | None = None) -> 
             changed = unsettled(config, opened)
     else:
         changed = unsettled(config, None)
-    if not folders.intersection(changed):
+    changed = {os.path.realpath(folder): settings for folder, settings in changed.items()}
+    if not held.intersection(changed):
         return loaded
     articles: list[Article] = []
     errors = list(loaded.errors)
     dropped: set[str] = set()
     for article in loaded.articles:
-        settings = changed.get(os.path.dirname(article.path))
+        settings = changed.get(real[os.path.dirname(article.path)])
         if settings is None:
             articles.append(article)
             continue
@@ -262,5 +269,9 @@ def settled(loaded: Inputs, config: Config, store: StateStore | None = None) -> 
             errors.append(result)
     found = loaded.found
     if dropped:
-        found = replace(found, paths=[p for p in found.paths if p not in dropped])
+        kept = [at for at, path in enumerate(found.paths) if path not in dropped]
+        numbers = found.numbers
+        if numbers is not None:  # (in the order of the paths)
+            numbers = ([numbers[0][at] for at in kept], [numbers[1][at] for at in kept])
+        found = replace(found, paths=[found.paths[at] for at in kept], numbers=numbers)
     return replace(loaded, found=found, articles=articles, errors=tuple(errors))

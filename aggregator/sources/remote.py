@@ -322,8 +322,9 @@ def _write_entries(
 def unsettled(config: Config, store: StateStore | None) -> dict[str, Settings]:
     """The entry folders (by path) of the config's feeds whose entries were written
     under other settings than the config's, each with the config's settings: the next
-    build writes them again (`sync`), and a command that reads them before it (`topics`,
-    `check-links`, `validate`) reads them as that build will. Every feed's folder when
+    build writes them again (`sync`), and a command that shows that build before it
+    (`topics`, `check-links`) reads them as that build will (`validate` checks the
+    files as they are). Every feed's folder when
     there is no state (`store` None)."""
     marks = dict(store.metas(SETTINGS_KEY)) if store is not None else {}
     root = config.entries_path

@@ -1845,13 +1845,15 @@ def test_a_feeds_settings_changed_in_the_config_apply_to_its_kept_entries_at_onc
 
 
 @pytest.mark.e2e
+@pytest.mark.parametrize("linked", [False, True], ids=["plain", "found through a link too"])
 def test_topics_and_check_links_show_a_feeds_new_settings_before_the_build_writes_them(
-    server: FeedServer, tmp_path: Path
+    server: FeedServer, tmp_path: Path, linked: bool
 ) -> None:
     """`aggregator topics` and `check-links` read the kept entries of a feed whose
     settings changed as the next build will write them: they showed the old topics,
     quality and published flag, and the entries the new title_filter leaves out, until
-    a build wrote the entries again."""
+    a build wrote the entries again. Also when a source folder is a link to the state's
+    folder, so that the entries are found under another name too."""
     path = "/preview.xml"
     links = {n: server.url(f"/story-{n}") for n in (1, 2, 3)}
     server.docs[path] = Doc(
@@ -1865,7 +1867,14 @@ def test_topics_and_check_links_show_a_feeds_new_settings_before_the_build_write
     )
     url = server.url(path)
     config = config_for(tmp_path, FeedSource(url, topics=("News",)))
+    if linked:
+        (tmp_path / "real").mkdir()
+        (tmp_path / "data").symlink_to(tmp_path / "real")
+        sources = (*config.sources, tmp_path / "data")
+        config = replace(config, sources=sources, state=tmp_path / "real" / "state.sqlite")
     build(config, now=NOW)
+    if linked:
+        assert list((tmp_path / "real" / "state-entries").rglob("*.md"))
     later = NOW + timedelta(minutes=10)  # the feed is not due: no request
 
     def shown(settings: FeedSource) -> tuple[dict[str, Any], list[str]]:
