@@ -21,7 +21,6 @@ from dataclasses import field
 from dataclasses import fields
 from dataclasses import replace
 from datetime import UTC
-from datetime import date
 from datetime import datetime
 from datetime import timedelta
 from pathlib import Path
@@ -47,6 +46,7 @@ from aggregator.objectstore.stores import store_url
 from aggregator.publishing.layout import beside
 from aggregator.sources import yamlload
 from aggregator.sources.yamltext import Marks
+from aggregator.sources.yamltext import key_text
 from aggregator.sources.yamltext import kind
 from aggregator.sources.yamltext import lines_at
 from aggregator.state.location import is_database_url
@@ -596,13 +596,16 @@ def config_from_mapping(
     marks = Marks(text)
 
     def fail(key: str, reason: str) -> ConfigError:
-        return ConfigError(f"{origin}:{marks.key(key)}: {_shown(key)}: {reason}")
+        if key in data:  # (a string key: the fast search finds it)
+            return ConfigError(f"{origin}:{marks.key(key)}: {_shown(key)}: {reason}")
+        line, (written,) = marks.written((key,))  # as written: `on` for true
+        return ConfigError(f"{origin}:{line}: {_shown(written)}: {reason}")
 
     values: dict[str, Any] = {}
     for key, value in data.items():
         if key not in _KEYS:
             known = ", ".join(sorted(_KEYS))
-            raise fail(_key_text(key), f"unknown key (known keys: {known})")
+            raise fail(key_text(key), f"unknown key (known keys: {known})")
         try:
             if key == "topics":
                 values["topics"], values["aliases"] = _topics(value)
@@ -611,9 +614,9 @@ def config_from_mapping(
             else:
                 values[_FIELDS.get(key, key)] = _KEYS[key](value, base)
         except _NestedError as exc:
-            path = (key, *exc.path)
+            line, path = marks.written((key, *exc.path))
             named = ": ".join(_shown(k) for k in path)
-            raise ConfigError(f"{origin}:{marks.path(path)}: {named}: {exc.reason}") from None
+            raise ConfigError(f"{origin}:{line}: {named}: {exc.reason}") from None
         except (TypeError, ValueError) as exc:
             raise fail(key, str(exc)) from None
     return Config(**values)
@@ -684,18 +687,6 @@ def _as_read(value: Any) -> Any:
     if isinstance(value, tuple | list):
         return [_as_read(item) for item in value]
     return value
-
-
-def _key_text(key: Any) -> str:
-    """A mapping key as it is written in YAML: `null`, `true` and `false` for the keys
-    PyYAML reads as None and booleans (not Python's `None`, `True`); dates in ISO form."""
-    if key is None:
-        return "null"
-    if isinstance(key, bool):
-        return "true" if key else "false"
-    if isinstance(key, (date, datetime)):
-        return key.isoformat()
-    return str(key)
 
 
 def _shown(key: str) -> str:
@@ -882,8 +873,11 @@ def _topics(value: Any) -> tuple[Mapping[str, TopicSettings], Mapping[str, str]]
     names: dict[str, str] = {}
     aliases: dict[str, str] = {}
     for name, settings in value.items():
-        if not isinstance(name, str) or not name.strip():
-            raise _NestedError((_key_text(name),), "a topic name must be a non-empty string")
+        if not isinstance(name, str):
+            reason = f"YAML reads this topic name as {kind(name)}: quote it to mean the text"
+            raise _NestedError((key_text(name),), reason)
+        if not name.strip():
+            raise _NestedError((name,), "a topic name must be a non-empty string")
         try:
             _plain(name)
         except ValueError as exc:
@@ -919,7 +913,7 @@ def _topics(value: Any) -> tuple[Mapping[str, TopicSettings], Mapping[str, str]]
 
 
 def _topic(name: str, settings: dict[Any, Any]) -> tuple[TopicSettings, tuple[str, ...]]:
-    unknown = sorted(_key_text(k) for k in settings if k not in _TOPIC_SETTINGS)
+    unknown = sorted(key_text(k) for k in settings if k not in _TOPIC_SETTINGS)
     if unknown:
         known = ", ".join(_TOPIC_SETTINGS)
         raise _NestedError((name, unknown[0]), f"unknown setting (known: {known})")
@@ -997,7 +991,7 @@ def _dedupe(value: Any, _base: Path) -> DedupeSettings:
     if not isinstance(value, dict):
         raise TypeError("must map settings such as threshold: 0.7")
     known = {"same_url", "similar_title", "threshold", "window"}
-    unknown = sorted(_key_text(k) for k in value if k not in known)
+    unknown = sorted(key_text(k) for k in value if k not in known)
     if unknown:
         raise ValueError(f"unknown setting {unknown[0]!r} (known: {', '.join(sorted(known))})")
     settings = DedupeSettings()
@@ -1036,7 +1030,7 @@ def _link_check(value: Any, base: Path) -> LinkCheckSettings:
     counts = {"workers", "per_host"}
     flags = {"enabled", "allow_private", "check_images"}
     known = set(durations) | set(ttls) | counts | flags | {"retries", "user_agent", "ports"}
-    unknown = sorted(_key_text(k) for k in value if k not in known)
+    unknown = sorted(key_text(k) for k in value if k not in known)
     if unknown:
         raise ValueError(f"unknown setting {unknown[0]!r} (known: {', '.join(sorted(known))})")
     changes: dict[str, Any] = {}
@@ -1090,7 +1084,7 @@ def _limits(value: Any, _base: Path) -> Limits:
     counts = {"yaml_depth", "yaml_nodes", "title_length", "excerpt_length", "topics"}
     counts |= {"url_length", "feed_entries", "images", "related"}
     known = sizes | counts
-    unknown = sorted(_key_text(k) for k in value if k not in known)
+    unknown = sorted(key_text(k) for k in value if k not in known)
     if unknown:
         raise ValueError(f"unknown setting {unknown[0]!r} (known: {', '.join(sorted(known))})")
     changes: dict[str, int] = {}
@@ -1147,7 +1141,7 @@ def feed_source(item: Any) -> FeedSource:
         return FeedSource(web_url(item))
     if not isinstance(item, dict):
         raise TypeError("must be a URL or a mapping such as  url: https://...")
-    unknown = sorted(_key_text(k) for k in item if k not in _FEED_KEYS)
+    unknown = sorted(key_text(k) for k in item if k not in _FEED_KEYS)
     if unknown:
         raise ValueError(f"unknown setting {unknown[0]!r} (known: {', '.join(_FEED_KEYS)})")
     url = item.get("url")

@@ -109,9 +109,15 @@ class Marks:
         """1-based line of a nested key (`("topics", "AI", "limit")`), where "item N"
         is the N-th item of a list (`("feeds", "item 2", "quality")`): the deepest of
         them found (the top-level key's line when none is; 1 without it)."""
+        return self.written(path)[0]
+
+    def written(self, path: tuple[str, ...]) -> tuple[int, tuple[str, ...]]:
+        """The line of `path` (as `path` gives it) and the path as the text writes it:
+        a key YAML reads as another type than a string is named in `path` as `key_text`
+        writes its value (`false`, `null`) and found as written (`No`, `~`)."""
         self._marks()
-        node, line = self._root, 0
-        for key in path:
+        node, line, shown = self._root, 0, list(path)
+        for depth, key in enumerate(path):
             if isinstance(node, SequenceNode):
                 number = key.removeprefix("item ")
                 if not (key.startswith("item ") and number.isdigit()):
@@ -128,9 +134,18 @@ class Marks:
                 if isinstance(key_node, ScalarNode) and key_node.value == key:
                     found = (key_node, value_node)
             if found is None:
+                for key_node, value_node in node.value:
+                    if (
+                        isinstance(key_node, ScalarNode)
+                        and key_node.tag != yamlload.STR
+                        and _value_text(key_node) == key
+                    ):
+                        found = (key_node, value_node)
+            if found is None:
                 break
             line, node = self._line(found[0].start_mark.index), found[1]  # (a few keys)
-        return line or line_of_path(self.source, path)
+            shown[depth] = found[0].value
+        return line or line_of_path(self.source, path), tuple(shown)
 
     def key(self, key: str) -> int:
         """1-based line of a top-level key; 1 when it cannot be found."""
@@ -209,6 +224,24 @@ class Marks:
                 key: (lines[at], [lines[i] for i in items]) for key, (at, items) in indexes.items()
             }
         return self._found
+
+
+def key_text(key: object) -> str:
+    """A mapping key PyYAML read, named as YAML writes its value: `null`, `true` and
+    `false` for the keys it reads as None and booleans (not Python's `None`, `True`)."""
+    if key is None:
+        return "null"
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    return str(key)
+
+
+def _value_text(node: ScalarNode) -> str | None:
+    """`key_text` of the value of a scalar key; None when it cannot be built."""
+    try:
+        return key_text(yamlload.SafeLoader("").construct_object(node, deep=True))
+    except (yaml.YAMLError, *yamlload.VALUE_ERRORS):
+        return None
 
 
 #: what starts a line of a top-level flow collection or an explicit key, where a key

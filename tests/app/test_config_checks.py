@@ -167,13 +167,31 @@ def test_a_config_error_is_at_the_line_of_the_key_yaml_reads(
         # keys YAML reads as null, booleans or dates, written as YAML writes them
         (
             "topics:\n  null: {title: x}\n",
-            "conf.yaml:5: topics: null: a topic name must be a non-empty string",
+            "conf.yaml:5: topics: null: YAML reads this topic name as null: quote it to mean "
+            "the text",
         ),
         ("true: 3\n", "conf.yaml:4: true: unknown key (known keys: "),
         (
             "topics:\n  AI:\n    false: 3\n",
             "conf.yaml:6: topics: AI: false: unknown setting (known: ",
         ),
+        # as written, at their own lines, where YAML reads them as booleans or null
+        (
+            "topics:\n  AI: {limit: 2}\n  No:\n    limit: 2\n",
+            "conf.yaml:6: topics: No: YAML reads this topic name as a boolean: quote it to "
+            "mean the text",
+        ),
+        ("title: t\non: 1\n", "conf.yaml:5: on: unknown key (known keys: "),
+        ("topics:\n  AI:\n    yes: 3\n", "conf.yaml:6: topics: AI: yes: unknown setting"),
+        (
+            "topics:\n  AI: {}\n  ~: {limit: 1}\n",
+            "conf.yaml:6: topics: ~: YAML reads this topic name as null",
+        ),
+        (
+            "topics:\n  AI: {}\n  2024-01-01 10:00:00: x\n",
+            "conf.yaml:6: topics: 2024-01-01 10:00:00: YAML reads this topic name as a date-time",
+        ),
+        ("topics:\n  '  ': {}\n", "conf.yaml:5: topics:   : a topic name must be a non-empty"),
         (
             "feeds:\n  - url: https://e.example/f\n    ~: 3\n",
             "conf.yaml:5: feeds: item 1: unknown setting 'null' (known: ",
@@ -202,6 +220,12 @@ def test_a_config_error_is_at_the_line_of_the_key_yaml_reads(
         "null-topic",
         "true-key",
         "false-setting",
+        "no-topic",
+        "on-key",
+        "yes-setting",
+        "tilde-topic",
+        "date-time-topic",
+        "blank-topic",
         "null-feed-setting",
         "date-setting",
         "two-documents",
