@@ -595,8 +595,8 @@ def config_from_mapping(
 
     marks = Marks(text)
 
-    def fail(key: str, reason: str) -> ConfigError:
-        if key in data:  # (a string key: the fast search finds it)
+    def fail(key: object, reason: str) -> ConfigError:
+        if isinstance(key, str):  # (the fast search finds it)
             return ConfigError(f"{origin}:{marks.key(key)}: {_shown(key)}: {reason}")
         line, (written,) = marks.written((key,))  # as written: `on` for true
         return ConfigError(f"{origin}:{line}: {_shown(written)}: {reason}")
@@ -605,7 +605,7 @@ def config_from_mapping(
     for key, value in data.items():
         if key not in _KEYS:
             known = ", ".join(sorted(_KEYS))
-            raise fail(key_text(key), f"unknown key (known keys: {known})")
+            raise fail(key, f"unknown key (known keys: {known})")
         try:
             if key == "topics":
                 values["topics"], values["aliases"] = _topics(value)
@@ -648,7 +648,7 @@ def with_overrides(
             else:
                 values[_FIELDS.get(key, key)] = _KEYS[key](_as_read(value), Path())
         except _NestedError as exc:
-            named = ": ".join(_shown(k) for k in (key, *exc.path))
+            named = ": ".join(_shown(key_text(k)) for k in (key, *exc.path))
             raise ConfigError(f"{origin}: {named}: {exc.reason}") from None
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{origin}: {key}: {exc}") from None
@@ -698,8 +698,9 @@ def _shown(key: str) -> str:
 class _NestedError(ValueError):
     """A problem with a key inside a section, named by its path below the section."""
 
-    def __init__(self, path: tuple[str, ...], reason: str) -> None:
-        super().__init__(f"{': '.join(path)}: {reason}")
+    def __init__(self, path: tuple[object, ...], reason: str) -> None:
+        super().__init__(f"{': '.join(key_text(k) for k in path)}: {reason}")
+        #: the keys as YAML read them (a string, or a boolean, null, number or date)
         self.path = path
         self.reason = reason
 
@@ -875,7 +876,7 @@ def _topics(value: Any) -> tuple[Mapping[str, TopicSettings], Mapping[str, str]]
     for name, settings in value.items():
         if not isinstance(name, str):
             reason = f"YAML reads this topic name as {kind(name)}: quote it to mean the text"
-            raise _NestedError((key_text(name),), reason)
+            raise _NestedError((name,), reason)
         if not name.strip():
             raise _NestedError((name,), "a topic name must be a non-empty string")
         try:
@@ -913,7 +914,7 @@ def _topics(value: Any) -> tuple[Mapping[str, TopicSettings], Mapping[str, str]]
 
 
 def _topic(name: str, settings: dict[Any, Any]) -> tuple[TopicSettings, tuple[str, ...]]:
-    unknown = sorted(key_text(k) for k in settings if k not in _TOPIC_SETTINGS)
+    unknown = sorted((k for k in settings if k not in _TOPIC_SETTINGS), key=key_text)
     if unknown:
         known = ", ".join(_TOPIC_SETTINGS)
         raise _NestedError((name, unknown[0]), f"unknown setting (known: {known})")

@@ -111,16 +111,18 @@ class Marks:
         them found (the top-level key's line when none is; 1 without it)."""
         return self.written(path)[0]
 
-    def written(self, path: tuple[str, ...]) -> tuple[int, tuple[str, ...]]:
-        """The line of `path` (as `path` gives it) and the path as the text writes it:
-        a key YAML reads as another type than a string is named in `path` as `key_text`
-        writes its value (`false`, `null`) and found as written (`No`, `~`)."""
+    def written(self, path: tuple[object, ...]) -> tuple[int, tuple[str, ...]]:
+        """The line of `path` (as `path` gives it) and the path as the text writes it.
+        A key of `path` is a string, or the value of a key YAML reads as another type
+        (False for `No`, None for `~`), found as written; one not found is named by
+        `key_text`."""
         self._marks()
-        node, line, shown = self._root, 0, list(path)
+        node, line = self._root, 0
+        shown = [key_text(key) for key in path]
         for depth, key in enumerate(path):
             if isinstance(node, SequenceNode):
-                number = key.removeprefix("item ")
-                if not (key.startswith("item ") and number.isdigit()):
+                number = key.removeprefix("item ") if isinstance(key, str) else ""
+                if not (shown[depth].startswith("item ") and number.isdigit()):
                     break
                 if not 1 <= int(number) <= len(node.value):
                     break
@@ -131,21 +133,13 @@ class Marks:
                 break
             found = None
             for key_node, value_node in node.value:  # the last of a key written twice
-                if isinstance(key_node, ScalarNode) and key_node.value == key:
+                if isinstance(key_node, ScalarNode) and _is_key(key_node, key):
                     found = (key_node, value_node)
-            if found is None:
-                for key_node, value_node in node.value:
-                    if (
-                        isinstance(key_node, ScalarNode)
-                        and key_node.tag != yamlload.STR
-                        and _value_text(key_node) == key
-                    ):
-                        found = (key_node, value_node)
             if found is None:
                 break
             line, node = self._line(found[0].start_mark.index), found[1]  # (a few keys)
-            shown[depth] = found[0].value
-        return line or line_of_path(self.source, path), tuple(shown)
+            shown[depth] = found[0].value or shown[depth]  # (an empty null: `null`)
+        return line or line_of_path(self.source, tuple(shown)), tuple(shown)
 
     def key(self, key: str) -> int:
         """1-based line of a top-level key; 1 when it cannot be found."""
@@ -236,12 +230,19 @@ def key_text(key: object) -> str:
     return str(key)
 
 
-def _value_text(node: ScalarNode) -> str | None:
-    """`key_text` of the value of a scalar key; None when it cannot be built."""
+def _is_key(node: ScalarNode, key: object) -> bool:
+    """Whether the scalar `node` is the key `key`: a string as written (quoted or not;
+    not a plain `No`, a boolean), another value as YAML reads the node (of its type:
+    `1` is not True)."""
+    if isinstance(key, str):
+        return node.value == key and node.tag == yamlload.STR
+    if node.tag == yamlload.STR:
+        return False
     try:
-        return key_text(yamlload.SafeLoader("").construct_object(node, deep=True))
+        value = yamlload.SafeLoader("").construct_object(node, deep=True)
     except (yaml.YAMLError, *yamlload.VALUE_ERRORS):
-        return None
+        return False
+    return type(value) is type(key) and bool(value == key)
 
 
 #: what starts a line of a top-level flow collection or an explicit key, where a key

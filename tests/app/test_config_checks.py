@@ -192,6 +192,15 @@ def test_a_config_error_is_at_the_line_of_the_key_yaml_reads(
             "conf.yaml:6: topics: 2024-01-01 10:00:00: YAML reads this topic name as a date-time",
         ),
         ("topics:\n  '  ': {}\n", "conf.yaml:5: topics:   : a topic name must be a non-empty"),
+        # beside a quoted key of the same text: the one YAML reads otherwise
+        (
+            "topics:\n  'true': {}\n  yes: {}\n",
+            "conf.yaml:6: topics: yes: YAML reads this topic name as a boolean",
+        ),
+        ("topics:\n  1: {}\n  '1': {}\n", "conf.yaml:5: topics: 1: YAML reads this topic name"),
+        ("No: 2\n'false': 1\n", "conf.yaml:4: No: unknown key (known keys: "),
+        # an empty null key, named null
+        ("? \n: 1\n", "conf.yaml:4: null: unknown key (known keys: "),
         (
             "feeds:\n  - url: https://e.example/f\n    ~: 3\n",
             "conf.yaml:5: feeds: item 1: unknown setting 'null' (known: ",
@@ -226,6 +235,10 @@ def test_a_config_error_is_at_the_line_of_the_key_yaml_reads(
         "tilde-topic",
         "date-time-topic",
         "blank-topic",
+        "yes-beside-quoted-true",
+        "int-beside-quoted",
+        "no-beside-quoted-false",
+        "empty-null-key",
         "null-feed-setting",
         "date-setting",
         "two-documents",
