@@ -14,6 +14,7 @@ import contextlib
 import importlib.util
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import uuid
@@ -21,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from reaper import guarded
 
 #: set (to anything) to make a missing PostgreSQL a failure, not a skip
 REQUIRE = "AGGREGATOR_REQUIRE_PG"
@@ -117,12 +119,16 @@ def server() -> Iterator[Server]:
         )
         _run([str(folder / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-w",
               "-t", "60", "-o", options, "start"], user)  # fmt: skip
-        try:
-            yield Server(root, root)
-        finally:
-            with contextlib.suppress(RuntimeError, subprocess.SubprocessError):
-                _run([str(folder / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w",
-                      "stop"], user)  # fmt: skip
+        postmaster = int((data / "postmaster.pid").read_text().split()[0])
+        # Stopped (SIGQUIT: an immediate shutdown) and deleted should this process end
+        # without the lines below (reaper.py).
+        with guarded([(postmaster, signal.SIGQUIT)], [root]):
+            try:
+                yield Server(root, root)
+            finally:
+                with contextlib.suppress(RuntimeError, subprocess.SubprocessError):
+                    _run([str(folder / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w",
+                          "stop"], user)  # fmt: skip
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

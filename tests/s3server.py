@@ -16,6 +16,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -25,6 +26,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from reaper import guarded
 
 #: set (to anything) to make a missing S3 server a failure, not a skip
 REQUIRE = "AGGREGATOR_REQUIRE_S3"
@@ -194,10 +197,12 @@ def running(folder: Path) -> Iterator[S3Server | str]:
     for attempt in range(3):  # a port taken between choosing and binding: new ports
         server = _start(binary, folder / f"try-{attempt}")
         if _ready(server):
-            try:
-                yield server
-            finally:
-                _stop(server)
+            # Stopped and deleted should this process end without `_stop` (reaper.py).
+            with guarded([(server.proc.pid, signal.SIGKILL)], [folder]):
+                try:
+                    yield server
+                finally:
+                    _stop(server)
             return
         _stop(server)
         tail = server.log.read_text(errors="replace").strip().splitlines()[-3:]

@@ -111,6 +111,16 @@ def _stop_holding(
     # Ended by the signal, as its default would have, once its fixtures ended.
     assert session.returncode == -signal.SIGTERM, text
     assert "KeyboardInterrupt: stopped by signal 15 (SIGTERM)" in text
+    # Stopped by their fixtures; or, when pytest-xdist ended a worker still stopping
+    # them (`os._exit` 15 s after the session was stopped, on a busy machine), by the
+    # guard of that worker (tests/reaper.py), which acts as soon as the worker ends.
+    deadline = time.monotonic() + PATIENCE
+    while time.monotonic() < deadline and (
+        _running(int(str(servers["postgres"])))
+        or _running(int(str(servers["weed"])))
+        or Path(str(servers["root"])).exists()
+    ):
+        time.sleep(0.05)
     assert not _running(int(str(servers["postgres"]))), text
     assert not _running(int(str(servers["weed"]))), text
     assert not Path(str(servers["root"])).exists(), text
