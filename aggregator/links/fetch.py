@@ -77,7 +77,7 @@ class Fetched:
     #: seconds from the Retry-After of a final 429 or 503; None when absent
     retry_after: float | None
     #: seconds from the start of the fetching to this answer, which `max_age` and
-    #: `retry_after` count from (to its end when nothing answered)
+    #: `retry_after` count from (to the fetching's end when nothing answered)
     after: float
     content_type: str | None
     #: one line for a person when the fetch failed, else None (a 304 is no failure)

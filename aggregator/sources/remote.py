@@ -183,8 +183,10 @@ def sync(
                     answer = dataclasses.replace(
                         answer, error="304 Not Modified to a request that named no copy"
                     )
-                answer = dataclasses.replace(answer, after=lead + answer.after)
-                state = _take(feed, state, answer, config, store, now, reader)
+                # The waits the answer asks for count from when it came, as the
+                # server counts them.
+                answered = now + timedelta(seconds=lead + answer.after)
+                state = _take(feed, state, answer, config, store, now, answered, reader)
                 store.save_feed_state(state)
             results.append(counted(state, config))
     return tuple(results)
@@ -203,9 +205,11 @@ def _take(
     config: Config,
     store: StateStore,
     now: datetime,
+    answered: datetime,
     reader: FeedReader,
 ) -> FeedState:
-    """The state of `feed` after `answer` (its document read by `reader`); its entries
+    """The state of `feed` after `answer` (its document read by `reader`, `answered`
+    the time it came, which the waits it asks for count from); its entries
     written."""
     # A 304 that says nothing of how long it stays fresh is as fresh as the document it
     # stands for was; its RSS ttl (in the body a 304 has not) holds for it too.
@@ -213,9 +217,6 @@ def _take(
     if answer.status == 304 and fresh is None:
         fresh = state.max_age
     wait = _wait(fresh, answer.retry_after)
-    # The waits count from when the answer came, as the server counts them (`after`:
-    # from `now`, here).
-    answered = now + timedelta(seconds=answer.after)
     # Permanent redirects back to the configured URL undo a move (the site took it back).
     moved = state.moved_to
     if answer.moved_to:

@@ -121,10 +121,8 @@ class Marks:
         shown = [key_text(key) for key in path]
         for depth, key in enumerate(path):
             if isinstance(node, SequenceNode):
-                number = key.removeprefix("item ") if isinstance(key, str) else ""
-                if not (shown[depth].startswith("item ") and number.isdigit()):
-                    break
-                if not 1 <= int(number) <= len(node.value):
+                number = key[5:] if isinstance(key, str) and key.startswith("item ") else ""
+                if not (number.isdigit() and 1 <= int(number) <= len(node.value)):
                     break
                 node = node.value[int(number) - 1]
                 line = self._line(node.start_mark.index)
